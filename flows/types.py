@@ -1,0 +1,61 @@
+"""Channel-neutral message values: what every channel adapter turns its wire format into
+(Inbound) and renders back from (Reply)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    SUBSCRIBE = "subscribe"      # payload["scene"] when followed through a parametric QR
+    SCAN = "scan"                # already following, scanned a parametric QR: payload["scene"]
+    UNSUBSCRIBE = "unsubscribe"
+    CLICK = "click"              # menu CLICK: payload["key"]
+    IMAGE = "image"
+    LOCATION = "location"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    tenant_id: int
+    tenant_code: str
+    channel: str                 # "mp" (official account), "wecom", "h5", "terminal"
+    user_id: str                 # channel identity: openid for the official account
+    kind: Kind
+    text: str = ""
+    payload: Mapping[str, str] = field(default_factory=dict)
+    group_id: str | None = None
+    msg_id: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    title: str
+    description: str
+    url: str
+    image: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer. Exactly one of text / article / image_media_id / link is meaningful,
+    chosen by `kind`."""
+
+    kind: str                    # "text" | "news" | "image"
+    text: str = ""
+    article: Article | None = None
+    image_media_id: str = ""
+
+    @staticmethod
+    def of_text(text: str) -> Reply:
+        return Reply("text", text=text)
+
+    @staticmethod
+    def of_article(article: Article) -> Reply:
+        return Reply("news", article=article)

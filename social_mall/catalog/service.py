@@ -1,0 +1,51 @@
+"""Catalog reads: categories, product pages, search, product detail."""
+
+from __future__ import annotations
+
+from social_mall.errors import NotFoundError
+from social_mall.views import CategoryView, Page, ProductCard, ProductDetail, SkuView
+from storage.models import Product, Sku
+from storage.uow import UnitOfWork
+
+
+def sku_view(s: Sku) -> SkuView:
+    return SkuView(id=s.id, spec=s.spec, price_fen=s.price_fen, stock=s.stock, on_shelf=s.on_shelf)
+
+
+async def list_categories(uow: UnitOfWork, tenant: int) -> tuple[CategoryView, ...]:
+    return tuple(CategoryView(c.id, c.name) for c in await uow.catalog.categories(tenant))
+
+
+async def list_products(
+    uow: UnitOfWork,
+    tenant: int,
+    *,
+    category_id: int | None = None,
+    keyword: str | None = None,
+    page: int = 1,
+    per_page: int = 5,
+) -> Page[ProductCard]:
+    page = max(1, page)
+    rows, total = await uow.catalog.products(
+        tenant, category_id=category_id, keyword=keyword, offset=(page - 1) * per_page, limit=per_page
+    )
+    prices = await uow.catalog.min_prices(tenant, [p.id for p in rows])
+    cards = tuple(
+        ProductCard(p.id, p.title, p.subtitle, p.image, prices.get(p.id, 0)) for p in rows
+    )
+    return Page(cards, total, page, per_page)
+
+
+async def product_detail(uow: UnitOfWork, tenant: int, product_id: int) -> ProductDetail:
+    p = await uow.catalog.product(tenant, product_id)
+    if p is None or not p.on_shelf:
+        raise NotFoundError("product", product_id)
+    skus = await uow.catalog.skus(tenant, product_id)
+    return _detail(p, skus)
+
+
+def _detail(p: Product, skus: list[Sku]) -> ProductDetail:
+    return ProductDetail(
+        id=p.id, title=p.title, subtitle=p.subtitle, description=p.description, image=p.image,
+        category_id=p.category_id, skus=tuple(sku_view(s) for s in skus if s.on_shelf),
+    )

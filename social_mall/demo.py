@@ -1,0 +1,86 @@
+"""The demo tenant `demo`: 4 categories, 20 products with SKUs, stock and prices in fen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from social_mall.tenants import TenantView, tenant_view
+from storage.models import Category, Product, Sku, Tenant
+from storage.uow import UnitOfWork
+
+DEMO_CODE = "demo"
+
+# category → [(title, subtitle, [(spec, price_fen, stock)])]
+CATALOG: dict[str, list[tuple[str, str, list[tuple[str, int, int]]]]] = {
+    "水果生鲜": [
+        ("赣南脐橙", "当季现摘 5斤装", [("5斤装", 3990, 200), ("10斤装", 6990, 100)]),
+        ("丹东草莓", "99红颜 2斤礼盒", [("2斤礼盒", 8800, 50)]),
+        ("海南贵妃芒", "香甜多汁", [("3斤装", 2990, 120), ("5斤装", 4590, 80)]),
+        ("阳光玫瑰葡萄", "无籽脆甜", [("2串装", 5990, 60)]),
+        ("新疆阿克苏苹果", "冰糖心", [("5斤装", 3500, 150), ("10斤装", 5990, 90)]),
+    ],
+    "休闲零食": [
+        ("每日坚果", "7种混合 30袋", [("30袋", 9900, 100)]),
+        ("手撕牛肉干", "内蒙古风干", [("原味 250g", 4900, 80), ("麻辣 250g", 4900, 80)]),
+        ("芒果干", "无添加蔗糖", [("500g", 2990, 200)]),
+        ("海苔脆", "儿童零食", [("10包", 1990, 300)]),
+        ("黑巧克力", "72% 可可", [("100g", 2500, 150)]),
+    ],
+    "日用百货": [
+        ("竹纤维抽纸", "24包 整箱", [("24包", 4590, 200)]),
+        ("洗衣凝珠", "持久留香", [("52颗", 3990, 120)]),
+        ("不锈钢保温杯", "500ml", [("星空蓝", 8900, 40), ("樱花粉", 8900, 40)]),
+        ("纯棉毛巾", "A类 3条装", [("3条装", 3900, 100)]),
+        ("电动牙刷", "声波 5档", [("白色", 15900, 30), ("黑色", 15900, 30)]),
+    ],
+    "茶饮冲调": [
+        ("西湖龙井", "明前特级 250g", [("250g", 29800, 20)]),
+        ("云南普洱", "熟茶饼 357g", [("357g", 16800, 25)]),
+        ("挂耳咖啡", "中深烘 20包", [("20包", 5900, 100)]),
+        ("燕麦片", "即食 1kg", [("1kg", 2990, 150)]),
+        ("桂花乌龙", "冷泡茶 10包", [("10包", 3600, 90)]),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    wechat_app_id: str
+    wechat_token: str
+    wechat_aes_key: str
+    wechat_app_secret: str
+    pay_mch_id: str = "1900000109"
+    pay_apiv3_key: str = "sandboxApiV3Key0123456789abcdefX"  # 32 ASCII bytes
+
+
+async def seed_demo(uow: UnitOfWork, creds: DemoCredentials, code: str = DEMO_CODE) -> TenantView:
+    """Create the demo tenant and its catalog once; a second run changes nothing."""
+    existing = await uow.tenants.by_code(code)
+    if existing is not None:
+        return tenant_view(existing)
+    tenant = await uow.tenants.add(
+        Tenant(
+            code=code, name="社交商城演示店", wechat_app_id=creds.wechat_app_id,
+            wechat_token=creds.wechat_token, wechat_aes_key=creds.wechat_aes_key,
+            wechat_app_secret=creds.wechat_app_secret, pay_gateway="sandbox",
+            pay_mch_id=creds.pay_mch_id, pay_app_id=creds.wechat_app_id,
+            pay_apiv3_key=creds.pay_apiv3_key,
+        )
+    )
+    for c_sort, (cat_name, products) in enumerate(CATALOG.items()):
+        category = Category(tenant_id=tenant.id, name=cat_name, sort=c_sort)
+        await uow.catalog.add(category)
+        for p_sort, (title, subtitle, skus) in enumerate(products):
+            product = Product(
+                tenant_id=tenant.id, category_id=category.id, title=title, subtitle=subtitle,
+                description=f"{title}，{subtitle}。社交商城演示商品。", image="", sort=p_sort,
+            )
+            await uow.catalog.add(product)
+            product.image = f"/media/products/{product.id}.png"
+            await uow.catalog.add(
+                *(
+                    Sku(tenant_id=tenant.id, product_id=product.id, spec=spec, price_fen=price, stock=stock)
+                    for spec, price, stock in skus
+                )
+            )
+    return tenant_view(tenant)

@@ -1,0 +1,79 @@
+"""Core errors: a stable `code` and the facts. The edge turns them into words."""
+
+from __future__ import annotations
+
+
+class MallError(Exception):
+    code = "mall_error"
+
+    def facts(self) -> dict[str, object]:
+        """The fields a template may show (public attributes set by the subclass)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+class NotFoundError(MallError):
+    code = "not_found"
+
+    def __init__(self, what: str, key: object) -> None:
+        super().__init__(what, key)
+        self.what, self.key = what, key
+
+
+class OutOfStockError(MallError):
+    code = "out_of_stock"
+
+    def __init__(self, sku_name: str, left: int) -> None:
+        super().__init__(sku_name, left)
+        self.sku_name, self.left = sku_name, left
+
+
+class OffShelfError(MallError):
+    code = "off_shelf"
+
+    def __init__(self, sku_name: str) -> None:
+        super().__init__(sku_name)
+        self.sku_name = sku_name
+
+
+class InvalidQuantityError(MallError):
+    code = "invalid_quantity"
+
+    def __init__(self, qty: int, max_qty: int) -> None:
+        super().__init__(qty, max_qty)
+        self.qty, self.max_qty = qty, max_qty
+
+
+class EmptyCartError(MallError):
+    code = "empty_cart"
+
+
+class InvalidAddressError(MallError):
+    code = "invalid_address"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+class IllegalTransitionError(MallError):
+    code = "illegal_transition"
+
+    def __init__(self, order_no: str, src: str, dst: str) -> None:
+        super().__init__(order_no, src, dst)
+        self.order_no, self.src, self.dst = order_no, src, dst
+
+
+class AmountMismatchError(MallError):
+    code = "amount_mismatch"
+
+    def __init__(self, order_no: str, expected_fen: int, paid_fen: int) -> None:
+        super().__init__(order_no, expected_fen, paid_fen)
+        self.order_no, self.expected_fen, self.paid_fen = order_no, expected_fen, paid_fen
+
+
+class MerchantMismatchError(MallError):
+    code = "merchant_mismatch"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field

@@ -1,0 +1,106 @@
+"""Domain events (past tense). Written to the outbox in the changing transaction and
+dispatched after commit to the subscribers registered for their topic."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    topic: ClassVar[str] = "event"
+    tenant_id: int
+
+    def payload(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class OrderPlaced(DomainEvent):
+    topic: ClassVar[str] = "order.placed"
+    order_id: int
+    order_no: str
+    member_id: int
+    total_fen: int
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class OrderPaid(DomainEvent):
+    topic: ClassVar[str] = "order.paid"
+    order_id: int
+    order_no: str
+    member_id: int
+    paid_fen: int
+    channel: str = "mp"
+
+
+@dataclass(frozen=True)
+class OrderCancelled(DomainEvent):
+    topic: ClassVar[str] = "order.cancelled"
+    order_id: int
+    order_no: str
+    member_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderShipped(DomainEvent):
+    topic: ClassVar[str] = "order.shipped"
+    order_id: int
+    order_no: str
+    member_id: int
+    tracking_no: str
+
+
+@dataclass(frozen=True)
+class OrderRefunded(DomainEvent):
+    topic: ClassVar[str] = "order.refunded"
+    order_id: int
+    order_no: str
+    member_id: int
+    refund_fen: int
+
+
+@dataclass(frozen=True)
+class MemberJoined(DomainEvent):
+    topic: ClassVar[str] = "member.joined"
+    member_id: int
+    channel: str
+    entry_source: str
+
+
+@dataclass(frozen=True)
+class MessageQueued(DomainEvent):
+    """A chat message to deliver later through the channel's push API (the slow path)."""
+
+    topic: ClassVar[str] = "message.push"
+    channel: str
+    user_id: str
+    replies: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PaymentNeedsRefund(DomainEvent):
+    """Money arrived for an order that was already closed; a refund must go back."""
+
+    topic: ClassVar[str] = "payment.needs_refund"
+    order_id: int
+    out_trade_no: str
+    out_refund_no: str
+    refund_fen: int
+    total_fen: int
+
+
+@dataclass(frozen=True)
+class MemberEntered(DomainEvent):
+    """A member arrived through a parametric QR code or link (scene value): referral
+    and group-buy modules subscribe to bind the member or open the team's join step."""
+
+    topic: ClassVar[str] = "member.entered"
+    member_id: int
+    channel: str
+    scene: str
+    first_time: bool

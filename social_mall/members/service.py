@@ -1,0 +1,131 @@
+"""Members across channels, their addresses and their cart."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from social_mall.errors import InvalidQuantityError, NotFoundError, OffShelfError, OutOfStockError
+from social_mall.events import MemberEntered, MemberJoined
+from social_mall.members.rules import clean_address
+from social_mall.orders.rules import MAX_QTY_PER_LINE
+from social_mall.views import AddressView, CartLine, CartView, MemberView
+from storage.models import Address, Member
+from storage.uow import UnitOfWork
+
+
+def member_view(m: Member) -> MemberView:
+    return MemberView(m.id, m.tenant_id, m.nickname, m.unionid, m.entry_source)
+
+
+async def resolve_member(
+    uow: UnitOfWork,
+    tenant: int,
+    channel: str,
+    external_id: str,
+    *,
+    unionid: str | None = None,
+    nickname: str = "",
+    entry_source: str = "",
+) -> tuple[MemberView, bool]:
+    """The member behind a channel identity; created (or linked by unionid) on first sight.
+
+    Returns (member, created). Two first messages racing each other end with one member:
+    the loser's insert hits the unique identity and re-reads the winner's row.
+    """
+    found = await uow.members.by_identity(tenant, channel, external_id)
+    if found is not None:
+        return member_view(found), False
+    try:
+        async with uow.session.begin_nested():
+            member = await uow.members.by_unionid(tenant, unionid) if unionid else None
+            created = member is None
+            if member is None:
+                member = await uow.members.add(
+                    Member(tenant_id=tenant, nickname=nickname, unionid=unionid, entry_source=entry_source)
+                )
+            await uow.members.add_identity(tenant, member.id, channel, external_id)
+    except IntegrityError:
+        found = await uow.members.by_identity(tenant, channel, external_id)
+        if found is None:
+            raise
+        return member_view(found), False
+    if created:
+        uow.emit(MemberJoined(tenant_id=tenant, member_id=member.id, channel=channel, entry_source=entry_source))
+    return member_view(member), created
+
+
+# addresses
+
+def address_view(a: Address) -> AddressView:
+    return AddressView(a.id, a.name, a.phone, a.detail, a.is_default)
+
+
+async def list_addresses(uow: UnitOfWork, tenant: int, member_id: int) -> tuple[AddressView, ...]:
+    return tuple(address_view(a) for a in await uow.members.addresses(tenant, member_id))
+
+
+async def add_address(
+    uow: UnitOfWork, tenant: int, member_id: int, name: str, phone: str, detail: str
+) -> AddressView:
+    name, phone, detail = clean_address(name, phone, detail)
+    row = await uow.members.add_address(
+        Address(tenant_id=tenant, member_id=member_id, name=name, phone=phone, detail=detail, is_default=True)
+    )
+    return address_view(row)
+
+
+# cart
+
+async def view_cart(uow: UnitOfWork, tenant: int, member_id: int) -> CartView:
+    rows = await uow.members.cart(tenant, member_id)
+    return CartView(
+        tuple(
+            CartLine(
+                sku_id=s.id, product_id=p.id, title=p.title, spec=s.spec, price_fen=s.price_fen,
+                qty=c.qty, stock=s.stock, available=s.on_shelf and p.on_shelf and s.stock >= c.qty,
+            )
+            for c, s, p in rows
+        )
+    )
+
+
+async def add_to_cart(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int, qty: int) -> CartView:
+    current = await uow.members.cart_item(tenant, member_id, sku_id)
+    await set_cart_qty(uow, tenant, member_id, sku_id, qty + (current.qty if current else 0))
+    return await view_cart(uow, tenant, member_id)
+
+
+async def set_cart_qty(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int, qty: int) -> CartView:
+    if qty == 0:
+        await uow.members.remove_cart_items(tenant, member_id, [sku_id])
+        return await view_cart(uow, tenant, member_id)
+    if not 1 <= qty <= MAX_QTY_PER_LINE:
+        raise InvalidQuantityError(qty, MAX_QTY_PER_LINE)
+    found = await uow.catalog.skus_by_ids(tenant, [sku_id])
+    if not found:
+        raise NotFoundError("sku", sku_id)
+    sku, product = found[0]
+    name = f"{product.title} {sku.spec}".strip()
+    if not (sku.on_shelf and product.on_shelf):
+        raise OffShelfError(name)
+    if sku.stock < qty:
+        raise OutOfStockError(name, sku.stock)
+    await uow.members.put_cart_item(tenant, member_id, sku_id, qty)
+    return await view_cart(uow, tenant, member_id)
+
+
+async def remove_from_cart(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int) -> CartView:
+    await uow.members.remove_cart_items(tenant, member_id, [sku_id])
+    return await view_cart(uow, tenant, member_id)
+
+
+async def clear_cart(uow: UnitOfWork, tenant: int, member_id: int) -> None:
+    await uow.members.remove_cart_items(tenant, member_id, None)
+
+
+async def note_entry(
+    uow: UnitOfWork, tenant: int, member_id: int, *, channel: str, scene: str, first_time: bool
+) -> None:
+    """Record that a member came in through a scene (QR/link); modules react to the event."""
+    uow.emit(MemberEntered(tenant_id=tenant, member_id=member_id, channel=channel, scene=scene,
+                           first_time=first_time))

@@ -1,0 +1,208 @@
+"""Orders: place (reserving stock), read, cancel (restoring stock), ship, complete.
+
+Every status change is one conditional UPDATE through `uow.orders.move`, so a repeat
+call, a second worker or a retried job can never apply it twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from social_mall.errors import (
+    EmptyCartError,
+    IllegalTransitionError,
+    NotFoundError,
+    OffShelfError,
+    OutOfStockError,
+)
+from social_mall.events import OrderCancelled, OrderPlaced, OrderShipped
+from social_mall.orders.rules import OrderStatus, can_move, check_qty, new_order_no, shipping_fee
+from social_mall.views import OrderLineView, OrderView, Page
+from storage.models import Order, OrderLine
+from storage.uow import UnitOfWork
+
+S = OrderStatus
+
+
+def order_view(o: Order, lines: Sequence[OrderLine]) -> OrderView:
+    return OrderView(
+        id=o.id, tenant_id=o.tenant_id, order_no=o.order_no, member_id=o.member_id, status=o.status,
+        goods_fen=o.goods_fen, shipping_fen=o.shipping_fen, discount_fen=o.discount_fen,
+        total_fen=o.total_fen, paid_fen=o.paid_fen, refunded_fen=o.refunded_fen,
+        ship_name=o.ship_name, ship_phone=o.ship_phone, ship_address=o.ship_address,
+        tracking_no=o.tracking_no, created_at=o.created_at, expires_at=o.expires_at, paid_at=o.paid_at,
+        lines=tuple(
+            OrderLineView(ln.sku_id, ln.title, ln.spec, ln.price_fen, ln.qty, ln.line_fen) for ln in lines
+        ),
+    )
+
+
+async def load_order(uow: UnitOfWork, tenant: int, order_id: int) -> OrderView:
+    order = await uow.orders.get(tenant, order_id)
+    if order is None:
+        raise NotFoundError("order", order_id)
+    return order_view(order, await uow.orders.lines(tenant, order_id))
+
+
+async def find_order(
+    uow: UnitOfWork, tenant: int, order_no: str, *, member_id: int | None = None
+) -> OrderView:
+    """An order by number; with `member_id`, only that member's (others read as not found)."""
+    order = await uow.orders.by_no(tenant, order_no)
+    if order is None or (member_id is not None and order.member_id != member_id):
+        raise NotFoundError("order", order_no)
+    return order_view(order, await uow.orders.lines(tenant, order.id))
+
+
+async def list_orders(
+    uow: UnitOfWork, tenant: int, member_id: int, *, page: int = 1, per_page: int = 5
+) -> Page[OrderView]:
+    page = max(1, page)
+    rows, total = await uow.orders.for_member(tenant, member_id, (page - 1) * per_page, per_page)
+    views = [order_view(o, await uow.orders.lines(tenant, o.id)) for o in rows]
+    return Page(tuple(views), total, page, per_page)
+
+
+async def place_order(
+    uow: UnitOfWork,
+    tenant: int,
+    member_id: int,
+    items: Sequence[tuple[int, int]],
+    *,
+    address_id: int,
+    now: datetime,
+    timeout: timedelta,
+    channel: str = "mp",
+    source: str = "",
+    from_cart: bool = False,
+) -> OrderView:
+    """Reserve stock for every line and write the order, all in the caller's transaction.
+
+    On OutOfStockError the caller rolls back, which also returns what earlier lines took.
+    """
+    wanted: dict[int, int] = {}
+    for sku_id, qty in items:
+        wanted[sku_id] = wanted.get(sku_id, 0) + qty
+    if not wanted:
+        raise EmptyCartError()
+    for qty in wanted.values():
+        check_qty(qty)
+    address = await uow.members.address(tenant, member_id, address_id)
+    if address is None:
+        raise NotFoundError("address", address_id)
+    found = {s.id: (s, p) for s, p in await uow.catalog.skus_by_ids(tenant, list(wanted))}
+    lines: list[OrderLine] = []
+    for sku_id in sorted(wanted):  # a fixed order: two orders never wait on each other's rows
+        if sku_id not in found:
+            raise NotFoundError("sku", sku_id)
+        sku, product = found[sku_id]
+        name = f"{product.title} {sku.spec}".strip()
+        qty = wanted[sku_id]
+        if not (sku.on_shelf and product.on_shelf):
+            raise OffShelfError(name)
+        if not await uow.catalog.reserve(tenant, sku_id, qty):
+            raise OutOfStockError(name, await uow.catalog.stock(tenant, sku_id))
+        lines.append(
+            OrderLine(
+                tenant_id=tenant, sku_id=sku_id, product_id=product.id, title=product.title,
+                spec=sku.spec, price_fen=sku.price_fen, qty=qty, line_fen=sku.price_fen * qty,
+            )
+        )
+    goods = sum(line.line_fen for line in lines)
+    ship = shipping_fee(goods)
+    order = await uow.orders.add(
+        Order(
+            tenant_id=tenant, order_no=new_order_no(now), member_id=member_id,
+            status=S.PENDING_PAYMENT, channel=channel, goods_fen=goods, shipping_fen=ship,
+            discount_fen=0, total_fen=goods + ship, ship_name=address.name,
+            ship_phone=address.phone, ship_address=address.detail, source=source,
+            created_at=now, expires_at=now + timeout,
+        ),
+        lines,
+    )
+    if from_cart:
+        await uow.members.remove_cart_items(tenant, member_id, list(wanted))
+    uow.emit(
+        OrderPlaced(
+            tenant_id=tenant, order_id=order.id, order_no=order.order_no, member_id=member_id,
+            total_fen=order.total_fen, source=source,
+        )
+    )
+    return order_view(order, lines)
+
+
+async def _restock(uow: UnitOfWork, tenant: int, order_id: int) -> None:
+    for line in await uow.orders.lines(tenant, order_id):
+        await uow.catalog.restock(tenant, line.sku_id, line.qty)
+
+
+async def cancel_order(
+    uow: UnitOfWork,
+    tenant: int,
+    order_id: int,
+    *,
+    reason: str,
+    now: datetime,
+    member_id: int | None = None,
+) -> OrderView:
+    """Cancel an unpaid order and put its stock back (exactly once). Idempotent."""
+    order = await uow.orders.get(tenant, order_id)
+    if order is None or (member_id is not None and order.member_id != member_id):
+        raise NotFoundError("order", order_id)
+    if await uow.orders.move(tenant, order_id, S.PENDING_PAYMENT, S.CANCELLED, closed_at=now, cancel_reason=reason):
+        await _restock(uow, tenant, order_id)
+        uow.emit(
+            OrderCancelled(
+                tenant_id=tenant, order_id=order_id, order_no=order.order_no,
+                member_id=order.member_id, reason=reason,
+            )
+        )
+        return await load_order(uow, tenant, order_id)
+    current = await load_order(uow, tenant, order_id)
+    if current.status == S.CANCELLED:
+        return current
+    raise IllegalTransitionError(order.order_no, current.status, S.CANCELLED)
+
+
+async def ship_order(
+    uow: UnitOfWork, tenant: int, order_id: int, *, tracking_no: str, now: datetime
+) -> OrderView:
+    order = await load_order(uow, tenant, order_id)
+    if not await uow.orders.move(tenant, order_id, S.PAID, S.SHIPPED, shipped_at=now, tracking_no=tracking_no):
+        raise IllegalTransitionError(order.order_no, order.status, S.SHIPPED)
+    uow.emit(
+        OrderShipped(
+            tenant_id=tenant, order_id=order_id, order_no=order.order_no,
+            member_id=order.member_id, tracking_no=tracking_no,
+        )
+    )
+    return await load_order(uow, tenant, order_id)
+
+
+async def complete_order(uow: UnitOfWork, tenant: int, order_id: int, *, now: datetime) -> OrderView:
+    order = await load_order(uow, tenant, order_id)
+    if not can_move(S(order.status), S.COMPLETED) or not await uow.orders.move(
+        tenant, order_id, S.SHIPPED, S.COMPLETED, completed_at=now
+    ):
+        if order.status == S.COMPLETED:
+            return order
+        raise IllegalTransitionError(order.order_no, order.status, S.COMPLETED)
+    return await load_order(uow, tenant, order_id)
+
+
+async def expire_unpaid(uow: UnitOfWork, tenant: int, order_id: int, *, now: datetime) -> bool:
+    """The sweeper's step: cancel one unpaid order past its deadline. False if someone else did."""
+    order = await uow.orders.get(tenant, order_id)
+    if order is None or order.status != S.PENDING_PAYMENT or order.expires_at > now:
+        return False
+    if not await uow.orders.move(tenant, order_id, S.PENDING_PAYMENT, S.CANCELLED, closed_at=now, cancel_reason="timeout"):
+        return False
+    await _restock(uow, tenant, order_id)
+    uow.emit(
+        OrderCancelled(
+            tenant_id=tenant, order_id=order_id, order_no=order.order_no,
+            member_id=order.member_id, reason="timeout",
+        )
+    )
+    return True

@@ -1,0 +1,43 @@
+"""The payment gateway port: what the core needs from WeChat Pay (or its sandbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A decrypted, signature-checked pay notify (APIv3 `transaction` resource)."""
+
+    event_id: str
+    out_trade_no: str
+    transaction_id: str
+    trade_state: str
+    amount_fen: int
+    mchid: str
+    appid: str
+    payer: str
+    success_time: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    out_refund_no: str
+    refund_id: str
+    status: str  # PROCESSING | SUCCESS | CLOSED | ABNORMAL
+
+
+class PayGateway(Protocol):
+    name: str
+    mchid: str
+    appid: str
+
+    def parse_notify(self, headers: Mapping[str, str], body: bytes, now: float) -> Transaction:
+        """Verify and decrypt a pay notify; raise a PayNotifyError when it must be refused."""
+        ...
+
+    async def refund(
+        self, *, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str
+    ) -> RefundResult: ...

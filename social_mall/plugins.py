@@ -1,0 +1,111 @@
+"""The module registry: a module (shop, groupbuy, referral, members…) registers its
+event subscribers, scheduled jobs, chat flows, HTTP routes and template folders here.
+
+Built-in modules are listed by the composition root (bot.py); third-party modules load
+through the entry-point group `social_mall.modules`, each pointing at a `Module`.
+Any module can be switched off with the setting `SOCIAL_MALL_DISABLED_MODULES`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "social_mall.modules"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row handed to one subscriber."""
+
+    id: int
+    tenant_id: int
+    topic: str
+    payload: Mapping[str, Any]
+    attempt: int
+
+
+Subscriber = Callable[[Delivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    seconds: float
+    run: Callable[[], Awaitable[object]]
+
+
+@dataclass
+class Registry:
+    """What the enabled modules contributed. `services` is the composition root's
+    container of shared objects (storage, clients, settings) handed to every module."""
+
+    services: Any
+    subscribers: dict[tuple[str, str], Subscriber] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+    routes: list[Any] = field(default_factory=list)  # aiohttp route definitions
+    flows: list[Any] = field(default_factory=list)   # flows.engine.Flow objects
+    template_dirs: list[Path] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+
+    def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
+        self.subscribers[(topic, name)] = fn
+
+    def add_job(self, name: str, seconds: float, run: Callable[[], Awaitable[object]]) -> None:
+        self.jobs.append(Job(name, seconds, run))
+
+    def add_routes(self, routes: Iterable[Any]) -> None:
+        self.routes.extend(routes)
+
+    def add_flow(self, flow: Any) -> None:
+        self.flows.append(flow)
+
+    def add_templates(self, path: Path) -> None:
+        self.template_dirs.append(path)
+
+    def topic_map(self) -> Mapping[str, Sequence[str]]:
+        """topic → subscriber names: what the unit of work writes to the outbox."""
+        out: dict[str, list[str]] = {}
+        for topic, name in self.subscribers:
+            out.setdefault(topic, []).append(name)
+        return out
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    setup: Callable[[Registry], None]
+    description: str = ""
+
+
+def discover(builtin: Sequence[Module]) -> list[Module]:
+    """Built-ins first, then third-party modules from the entry-point group."""
+    found = list(builtin)
+    names = {m.name for m in found}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        module = ep.load()
+        if not isinstance(module, Module):
+            log.warning("module.ignored", extra={"entry_point": ep.name})
+            continue
+        if module.name not in names:
+            found.append(module)
+            names.add(module.name)
+    return found
+
+
+def build_registry(services: Any, modules: Sequence[Module], disabled: Iterable[str]) -> Registry:
+    off = set(disabled)
+    reg = Registry(services=services)
+    for module in modules:
+        if module.name in off:
+            log.info("module.disabled", extra={"module": module.name})
+            continue
+        module.setup(reg)
+        reg.modules.append(module.name)
+    return reg

@@ -1,0 +1,50 @@
+"""Settings from the environment (prefix SOCIAL_MALL_) and an optional .env file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SOCIAL_MALL_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'social_mall.db'}"
+    database_schema: str = ""  # PostgreSQL search_path; empty: the server's default
+    redis_url: str = ""  # empty: the in-process key-value store
+    data_dir: Path = ROOT / "var"
+
+    # The demo tenant's official account (seed-demo copies these onto tenant `demo`).
+    wechat_token: SecretStr = SecretStr("social_mall_demo_token")
+    wechat_app_id: str = "wx_demo_app_id"
+    wechat_app_secret: SecretStr = SecretStr("demo_app_secret")
+    wechat_aes_key: SecretStr = SecretStr("")  # 43 chars enables safe (AES) mode
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
+    public_base_url: str = ""  # empty: http://{host}:{port} of `serve`
+    secret_key: SecretStr = SecretStr("change-me-in-production")
+
+    order_timeout_minutes: int = 30
+    reply_budget_seconds: float = 3.0
+    conversation_ttl_seconds: int = 1800
+    max_body_bytes: int = 64 * 1024
+    signature_max_skew_seconds: int = 300
+
+    outbox_interval_seconds: float = 5.0
+    sweep_interval_seconds: float = 60.0
+    scheduler_enabled: bool = True
+
+    disabled_modules: list[str] = Field(default_factory=list)
+    log_format: str = "json"  # json | kv
+    log_level: str = "INFO"
+
+    @cached_property
+    def is_embedded(self) -> bool:
+        return self.database_url.startswith("sqlite") and not self.redis_url

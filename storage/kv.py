@@ -1,0 +1,206 @@
+"""Key-value store: conversation state, de-duplication, locks, rate limits, token cache.
+
+Two implementations of one protocol: `MemoryKV` (the embedded default, one process) and
+`RedisKV` (many workers). Values are `str`; TTLs are seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+class LockTimeoutError(Exception):
+    """The lock was still held by someone else when the wait ran out."""
+
+
+class KVStore(Protocol):
+    async def get(self, key: str) -> str | None: ...
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
+    async def set_nx(self, key: str, value: str, ttl: float) -> bool:
+        """Set only if absent; True when this call set it (the de-duplication primitive)."""
+        ...
+    async def delete(self, key: str) -> None: ...
+    async def incr(self, key: str, ttl: float) -> int:
+        """Count up; the TTL starts at the first increment (a fixed rate-limit window)."""
+        ...
+    async def cas(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
+        """Write `value` only if the current value equals `expected` (None: absent)."""
+        ...
+    def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> "KVLock": ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class KVLock(Protocol):
+    async def __aenter__(self) -> None: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class _Lock:
+    """A lease lock on top of set_nx + compare-and-delete, shared by both stores."""
+
+    def __init__(self, store: "MemoryKV | RedisKV", key: str, ttl: float, wait: float) -> None:
+        self.store, self.key, self.ttl, self.wait = store, f"lock:{key}", ttl, wait
+        self.token = secrets.token_hex(8)
+
+    async def __aenter__(self) -> None:
+        deadline = time.monotonic() + self.wait
+        delay = 0.005
+        while not await self.store.set_nx(self.key, self.token, self.ttl):
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(self.key)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.store.delete_if(self.key, self.token)
+
+
+class MemoryKV:
+    """In-process store for the embedded default (one worker). TTLs expire lazily."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[str, float | None]] = {}
+
+    def _live(self, key: str) -> str | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        value, expires = item
+        if expires is not None and expires <= time.monotonic():
+            del self._data[key]
+            return None
+        return value
+
+    def _put(self, key: str, value: str, ttl: float | None) -> None:
+        self._data[key] = (value, time.monotonic() + ttl if ttl else None)
+        if len(self._data) > 100_000:
+            self._evict()
+
+    def _evict(self) -> None:
+        now = time.monotonic()
+        for k in [k for k, (_, e) in self._data.items() if e is not None and e <= now]:
+            del self._data[k]
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        self._put(key, value, ttl)
+
+    async def set_nx(self, key: str, value: str, ttl: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._put(key, value, ttl)
+        return True
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def delete_if(self, key: str, value: str) -> None:
+        if self._live(key) == value:
+            del self._data[key]
+
+    async def incr(self, key: str, ttl: float) -> int:
+        current = self._live(key)
+        if current is None:
+            self._put(key, "1", ttl)
+            return 1
+        n = int(current) + 1
+        self._data[key] = (str(n), self._data[key][1])
+        return n
+
+    async def cas(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
+        if self._live(key) != expected:
+            return False
+        self._put(key, value, ttl)
+        return True
+
+    def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> _Lock:
+        return _Lock(self, key, ttl, wait)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+_CAS = """
+local cur = redis.call('GET', KEYS[1])
+if (ARGV[1] == '' and cur == false) or (ARGV[1] ~= '' and cur == string.sub(ARGV[1], 2)) then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+_DEL_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_INCR = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+class RedisKV:
+    """Redis-backed store: every worker sees the same state. Keys share one prefix."""
+
+    def __init__(self, url: str, prefix: str = "sm:") -> None:
+        self.redis: Redis = Redis.from_url(url, decode_responses=True)
+        self.prefix = prefix
+        self._cas = self.redis.register_script(_CAS)
+        self._del_if = self.redis.register_script(_DEL_IF)
+        self._incr = self.redis.register_script(_INCR)
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    async def get(self, key: str) -> str | None:
+        value: str | None = await self.redis.get(self._k(key))
+        return value
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self.redis.set(self._k(key), value, px=int(ttl * 1000) if ttl else None)
+
+    async def set_nx(self, key: str, value: str, ttl: float) -> bool:
+        return bool(await self.redis.set(self._k(key), value, nx=True, px=int(ttl * 1000)))
+
+    async def delete(self, key: str) -> None:
+        await self.redis.delete(self._k(key))
+
+    async def delete_if(self, key: str, value: str) -> None:
+        await self._del_if(keys=[self._k(key)], args=[value])
+
+    async def incr(self, key: str, ttl: float) -> int:
+        return int(await self._incr(keys=[self._k(key)], args=[int(ttl * 1000)]))
+
+    async def cas(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
+        # '' means "absent"; a present value travels with a one-character prefix.
+        exp = "" if expected is None else "=" + expected
+        return bool(await self._cas(keys=[self._k(key)], args=[exp, value, int(ttl * 1000)]))
+
+    def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> _Lock:
+        return _Lock(self, key, ttl, wait)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except Exception:  # noqa: BLE001 - health check reports, never raises
+            return False
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def open_kv(redis_url: str, prefix: str = "sm:") -> MemoryKV | RedisKV:
+    return RedisKV(redis_url, prefix) if redis_url else MemoryKV()

@@ -1,0 +1,380 @@
+"""Repositories: every SQL statement the core needs, scoped by tenant.
+
+State changes that must never happen twice (order moves, stock, payment status,
+outbox claims) are single conditional UPDATEs whose rowcount says who won.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Address,
+    CartItem,
+    Category,
+    Member,
+    MemberIdentity,
+    Order,
+    OrderLine,
+    OutboxEvent,
+    Payment,
+    PayNotification,
+    Product,
+    Refund,
+    Sku,
+    Tenant,
+)
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+class _Repo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _all(self, stmt: Select[Any]) -> list[Any]:
+        return list((await self.session.scalars(stmt)).all())
+
+
+class TenantRepo(_Repo):
+    async def by_code(self, code: str) -> Tenant | None:
+        return await self.session.scalar(select(Tenant).where(Tenant.code == code))
+
+    async def get(self, tenant_id: int) -> Tenant | None:
+        return await self.session.get(Tenant, tenant_id)
+
+    async def add(self, tenant: Tenant) -> Tenant:
+        self.session.add(tenant)
+        await self.session.flush()
+        return tenant
+
+
+class MemberRepo(_Repo):
+    async def by_identity(self, tenant: int, channel: str, external_id: str) -> Member | None:
+        stmt = (
+            select(Member)
+            .join(MemberIdentity, MemberIdentity.member_id == Member.id)
+            .where(
+                MemberIdentity.tenant_id == tenant,
+                MemberIdentity.channel == channel,
+                MemberIdentity.external_id == external_id,
+            )
+        )
+        return await self.session.scalar(stmt)
+
+    async def by_unionid(self, tenant: int, unionid: str) -> Member | None:
+        stmt = select(Member).where(Member.tenant_id == tenant, Member.unionid == unionid)
+        return await self.session.scalar(stmt.limit(1))
+
+    async def get(self, tenant: int, member_id: int) -> Member | None:
+        stmt = select(Member).where(Member.tenant_id == tenant, Member.id == member_id)
+        return await self.session.scalar(stmt)
+
+    async def add(self, member: Member) -> Member:
+        self.session.add(member)
+        await self.session.flush()
+        return member
+
+    async def add_identity(self, tenant: int, member_id: int, channel: str, external_id: str) -> None:
+        self.session.add(
+            MemberIdentity(
+                tenant_id=tenant, member_id=member_id, channel=channel, external_id=external_id
+            )
+        )
+        await self.session.flush()
+
+    async def identities(self, tenant: int, member_id: int) -> list[MemberIdentity]:
+        stmt = select(MemberIdentity).where(
+            MemberIdentity.tenant_id == tenant, MemberIdentity.member_id == member_id
+        )
+        return await self._all(stmt)
+
+    # addresses
+    async def addresses(self, tenant: int, member_id: int) -> list[Address]:
+        stmt = (
+            select(Address)
+            .where(Address.tenant_id == tenant, Address.member_id == member_id)
+            .order_by(Address.is_default.desc(), Address.id.desc())
+        )
+        return await self._all(stmt)
+
+    async def address(self, tenant: int, member_id: int, address_id: int) -> Address | None:
+        stmt = select(Address).where(
+            Address.tenant_id == tenant, Address.member_id == member_id, Address.id == address_id
+        )
+        return await self.session.scalar(stmt)
+
+    async def add_address(self, address: Address) -> Address:
+        if address.is_default:
+            await self.session.execute(
+                update(Address)
+                .where(Address.tenant_id == address.tenant_id, Address.member_id == address.member_id)
+                .values(is_default=False)
+            )
+        self.session.add(address)
+        await self.session.flush()
+        return address
+
+    # cart
+    async def cart(self, tenant: int, member_id: int) -> list[tuple[CartItem, Sku, Product]]:
+        stmt = (
+            select(CartItem, Sku, Product)
+            .join(Sku, Sku.id == CartItem.sku_id)
+            .join(Product, Product.id == Sku.product_id)
+            .where(CartItem.tenant_id == tenant, CartItem.member_id == member_id)
+            .order_by(CartItem.id)
+        )
+        return [(c, s, p) for c, s, p in (await self.session.execute(stmt)).all()]
+
+    async def cart_item(self, tenant: int, member_id: int, sku_id: int) -> CartItem | None:
+        stmt = select(CartItem).where(
+            CartItem.tenant_id == tenant, CartItem.member_id == member_id, CartItem.sku_id == sku_id
+        )
+        return await self.session.scalar(stmt)
+
+    async def put_cart_item(self, tenant: int, member_id: int, sku_id: int, qty: int) -> None:
+        item = await self.cart_item(tenant, member_id, sku_id)
+        if item is None:
+            self.session.add(CartItem(tenant_id=tenant, member_id=member_id, sku_id=sku_id, qty=qty))
+        else:
+            item.qty = qty
+        await self.session.flush()
+
+    async def remove_cart_items(self, tenant: int, member_id: int, sku_ids: Sequence[int] | None) -> int:
+        stmt = delete(CartItem).where(CartItem.tenant_id == tenant, CartItem.member_id == member_id)
+        if sku_ids is not None:
+            stmt = stmt.where(CartItem.sku_id.in_(sku_ids))
+        return _rowcount(await self.session.execute(stmt))
+
+
+class CatalogRepo(_Repo):
+    async def categories(self, tenant: int) -> list[Category]:
+        stmt = select(Category).where(Category.tenant_id == tenant).order_by(Category.sort, Category.id)
+        return await self._all(stmt)
+
+    async def category(self, tenant: int, category_id: int) -> Category | None:
+        stmt = select(Category).where(Category.tenant_id == tenant, Category.id == category_id)
+        return await self.session.scalar(stmt)
+
+    def _shelf(self, tenant: int) -> Select[Any]:
+        return select(Product).where(Product.tenant_id == tenant, Product.on_shelf.is_(True))
+
+    async def products(
+        self, tenant: int, *, category_id: int | None, keyword: str | None, offset: int, limit: int
+    ) -> tuple[list[Product], int]:
+        stmt = self._shelf(tenant)
+        if category_id is not None:
+            stmt = stmt.where(Product.category_id == category_id)
+        if keyword:
+            like = f"%{keyword.replace('%', '').replace('_', '')}%"
+            stmt = stmt.where(or_(Product.title.like(like), Product.subtitle.like(like)))
+        total = await self.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        page = stmt.order_by(Product.sort, Product.id).offset(offset).limit(limit)
+        return await self._all(page), int(total or 0)
+
+    async def product(self, tenant: int, product_id: int) -> Product | None:
+        stmt = select(Product).where(Product.tenant_id == tenant, Product.id == product_id)
+        return await self.session.scalar(stmt)
+
+    async def skus(self, tenant: int, product_id: int) -> list[Sku]:
+        stmt = select(Sku).where(Sku.tenant_id == tenant, Sku.product_id == product_id).order_by(Sku.id)
+        return await self._all(stmt)
+
+    async def skus_by_ids(self, tenant: int, ids: Sequence[int]) -> list[tuple[Sku, Product]]:
+        stmt = (
+            select(Sku, Product)
+            .join(Product, Product.id == Sku.product_id)
+            .where(Sku.tenant_id == tenant, Sku.id.in_(ids))
+        )
+        return [(s, p) for s, p in (await self.session.execute(stmt)).all()]
+
+    async def min_prices(self, tenant: int, product_ids: Sequence[int]) -> dict[int, int]:
+        stmt = (
+            select(Sku.product_id, func.min(Sku.price_fen))
+            .where(Sku.tenant_id == tenant, Sku.product_id.in_(product_ids), Sku.on_shelf.is_(True))
+            .group_by(Sku.product_id)
+        )
+        return {pid: int(p) for pid, p in (await self.session.execute(stmt)).all()}
+
+    async def reserve(self, tenant: int, sku_id: int, qty: int) -> bool:
+        """Take `qty` off the shelf if that many are left: one conditional UPDATE."""
+        stmt = (
+            update(Sku)
+            .where(Sku.tenant_id == tenant, Sku.id == sku_id, Sku.stock >= qty, Sku.on_shelf.is_(True))
+            .values(stock=Sku.stock - qty)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def restock(self, tenant: int, sku_id: int, qty: int) -> None:
+        stmt = update(Sku).where(Sku.tenant_id == tenant, Sku.id == sku_id).values(stock=Sku.stock + qty)
+        await self.session.execute(stmt)
+
+    async def stock(self, tenant: int, sku_id: int) -> int:
+        return int(await self.session.scalar(select(Sku.stock).where(Sku.tenant_id == tenant, Sku.id == sku_id)) or 0)
+
+    async def add(self, *rows: Category | Product | Sku) -> None:
+        self.session.add_all(rows)
+        await self.session.flush()
+
+
+class OrderRepo(_Repo):
+    async def add(self, order: Order, lines: Sequence[OrderLine]) -> Order:
+        self.session.add(order)
+        await self.session.flush()
+        for line in lines:
+            line.order_id = order.id
+        self.session.add_all(lines)
+        await self.session.flush()
+        return order
+
+    async def get(self, tenant: int, order_id: int) -> Order | None:
+        stmt = select(Order).where(Order.tenant_id == tenant, Order.id == order_id)
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    async def by_no(self, tenant: int, order_no: str) -> Order | None:
+        stmt = select(Order).where(Order.tenant_id == tenant, Order.order_no == order_no)
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    async def lines(self, tenant: int, order_id: int) -> list[OrderLine]:
+        stmt = (
+            select(OrderLine)
+            .where(OrderLine.tenant_id == tenant, OrderLine.order_id == order_id)
+            .order_by(OrderLine.id)
+        )
+        return await self._all(stmt)
+
+    async def for_member(self, tenant: int, member_id: int, offset: int, limit: int) -> tuple[list[Order], int]:
+        base = select(Order).where(Order.tenant_id == tenant, Order.member_id == member_id)
+        total = await self.session.scalar(select(func.count()).select_from(base.subquery()))
+        page = base.order_by(Order.id.desc()).offset(offset).limit(limit)
+        return await self._all(page), int(total or 0)
+
+    async def move(self, tenant: int, order_id: int, src: str, dst: str, **values: object) -> bool:
+        """Apply one transition if the order is still in `src`. True for the one winner."""
+        stmt = (
+            update(Order)
+            .where(Order.tenant_id == tenant, Order.id == order_id, Order.status == src)
+            .values(status=dst, **values)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def expired_unpaid(self, now: datetime, limit: int) -> list[tuple[int, int]]:
+        stmt = (
+            select(Order.tenant_id, Order.id)
+            .where(Order.status == "pending_payment", Order.expires_at <= now)
+            .order_by(Order.expires_at)
+            .limit(limit)
+        )
+        return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
+
+    async def count_by_status(self, tenant: int) -> dict[str, int]:
+        stmt = select(Order.status, func.count()).where(Order.tenant_id == tenant).group_by(Order.status)
+        return {s: int(n) for s, n in (await self.session.execute(stmt)).all()}
+
+
+class PaymentRepo(_Repo):
+    async def by_out_trade_no(self, out_trade_no: str) -> Payment | None:
+        stmt = select(Payment).where(Payment.out_trade_no == out_trade_no)
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    async def for_order(self, tenant: int, order_id: int) -> Payment | None:
+        stmt = select(Payment).where(Payment.tenant_id == tenant, Payment.order_id == order_id)
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    async def add(self, payment: Payment) -> Payment:
+        self.session.add(payment)
+        await self.session.flush()
+        return payment
+
+    async def settle(self, payment_id: int, src: str, dst: str, **values: object) -> bool:
+        stmt = update(Payment).where(Payment.id == payment_id, Payment.status == src).values(status=dst, **values)
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    def record_notify(self, row: PayNotification) -> None:
+        self.session.add(row)
+
+    async def notifications(self, out_trade_no: str) -> list[PayNotification]:
+        stmt = select(PayNotification).where(PayNotification.out_trade_no == out_trade_no).order_by(PayNotification.id)
+        return await self._all(stmt)
+
+    async def add_refund(self, refund: Refund) -> Refund:
+        self.session.add(refund)
+        await self.session.flush()
+        return refund
+
+    async def refund_by_no(self, out_refund_no: str) -> Refund | None:
+        return await self.session.scalar(select(Refund).where(Refund.out_refund_no == out_refund_no))
+
+    async def settle_refund(self, refund_id: int, src: str, dst: str, **values: object) -> bool:
+        stmt = update(Refund).where(Refund.id == refund_id, Refund.status == src).values(status=dst, **values)
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+
+class OutboxRepo(_Repo):
+    async def due(self, now: datetime, limit: int) -> list[int]:
+        stmt = (
+            select(OutboxEvent.id)
+            .where(
+                OutboxEvent.status == "pending",
+                OutboxEvent.next_attempt_at <= now,
+                or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
+            )
+            .order_by(OutboxEvent.id)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def claim(self, event_id: int, now: datetime, lease: timedelta) -> OutboxEvent | None:
+        """Lease one row for this worker; a second worker's claim finds it taken."""
+        stmt = (
+            update(OutboxEvent)
+            .where(
+                OutboxEvent.id == event_id,
+                OutboxEvent.status == "pending",
+                or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
+            )
+            .values(locked_until=now + lease, attempts=OutboxEvent.attempts + 1)
+        )
+        if _rowcount(await self.session.execute(stmt)) != 1:
+            return None
+        return await self.session.scalar(
+            select(OutboxEvent).where(OutboxEvent.id == event_id).execution_options(populate_existing=True)
+        )
+
+    async def finish(self, event_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id == event_id)
+            .values(status="done", done_at=now, locked_until=None, last_error="")
+        )
+
+    async def retry_later(self, event_id: int, error: str, at: datetime, *, dead: bool) -> None:
+        await self.session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id == event_id)
+            .values(
+                status="dead" if dead else "pending",
+                next_attempt_at=at,
+                locked_until=None,
+                last_error=error[:2000],
+            )
+        )
+
+    async def count(self, topic: str, *, status: str | None = None) -> int:
+        stmt = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.topic == topic)
+        if status:
+            stmt = stmt.where(OutboxEvent.status == status)
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def pending_count(self) -> int:
+        stmt = select(func.count()).select_from(OutboxEvent).where(and_(OutboxEvent.status == "pending"))
+        return int(await self.session.scalar(stmt) or 0)

@@ -1,0 +1,152 @@
+"""Shared fixtures. Every storage-touching test runs on two backends:
+
+* `sqlite`: SQLite file + in-process key-value store (the embedded default)
+* `pg`:     PostgreSQL (SOCIAL_MALL_TEST_PG) + Redis (SOCIAL_MALL_TEST_REDIS)
+
+PostgreSQL and Redis are not optional: if they cannot be reached the `pg` tests fail
+(set SOCIAL_MALL_TEST_PG="" to leave that backend out of a local run on purpose).
+Each pytest process works in its own PostgreSQL schema and Redis key prefix, so two
+runs on one machine do not see each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from social_mall.demo import DemoCredentials, seed_demo
+from social_mall.tenants import TenantView
+from storage.db import create_engine, migrate, session_factory
+from storage.kv import MemoryKV, RedisKV
+from storage.models import Base
+from storage.uow import UowFactory, uow_factory
+
+PG_URL = os.environ.get("SOCIAL_MALL_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SOCIAL_MALL_TEST_REDIS", "redis://127.0.0.1:6379/15")
+SCHEMA = f"t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+BACKENDS = ["sqlite", "pg"] if PG_URL else ["sqlite"]
+
+TEST_TOKEN = "test_token_123"
+TEST_APP_ID = "wx0123456789abcdef"
+TEST_APP_SECRET = "test_app_secret_0123456789abcdef"
+TEST_AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+DEMO_CREDS = DemoCredentials(
+    wechat_app_id=TEST_APP_ID, wechat_token=TEST_TOKEN, wechat_aes_key=TEST_AES_KEY,
+    wechat_app_secret=TEST_APP_SECRET,
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    db_url: str
+    redis_url: str  # "" → in-process store
+    schema: str = ""
+
+
+def _pg_engine() -> AsyncEngine:
+    return create_engine(PG_URL, schema=SCHEMA, pool_size=20)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "template.db"
+
+    async def build() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await migrate(engine)
+        await engine.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_schema() -> Iterator[str]:
+    async def up() -> None:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        admin = create_async_engine(PG_URL)
+        try:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
+        finally:
+            await admin.dispose()
+        engine = _pg_engine()
+        await migrate(engine)
+        await engine.dispose()
+
+    async def down() -> None:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        admin = create_async_engine(PG_URL)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+        await admin.dispose()
+
+    try:
+        asyncio.run(up())
+    except OSError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable: {exc}")
+    yield SCHEMA
+    asyncio.run(down())
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        db = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), db)
+        return Backend("sqlite", f"sqlite+aiosqlite:///{db}", "")
+    request.getfixturevalue("pg_schema")
+    return Backend("pg", PG_URL, REDIS_URL, SCHEMA)
+
+
+@pytest.fixture
+async def engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
+    if backend.name == "sqlite":
+        eng = create_engine(backend.db_url)
+    else:  # a clean slate in this run's schema
+        eng = _pg_engine()
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        async with eng.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def kv(backend: Backend) -> AsyncIterator[MemoryKV | RedisKV]:
+    if not backend.redis_url:
+        yield MemoryKV()
+        return
+    store = RedisKV(backend.redis_url, prefix=f"test:{uuid.uuid4().hex}:")
+    if not await store.ping():
+        pytest.fail(f"Redis at {backend.redis_url} is unreachable")
+    yield store
+    keys = [k async for k in store.redis.scan_iter(match=store.prefix + "*")]
+    if keys:
+        await store.redis.delete(*keys)
+    await store.close()
+
+
+@pytest.fixture
+def uows(engine: AsyncEngine) -> UowFactory:
+    return uow_factory(session_factory(engine), {})
+
+
+@pytest.fixture
+async def demo(uows: UowFactory) -> TenantView:
+    async with uows() as uow:
+        tenant = await seed_demo(uow, DEMO_CREDS)
+        await uow.commit()
+    return tenant
