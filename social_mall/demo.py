@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from social_mall.tenants import TenantView, tenant_view
 from storage.models import Category, Product, Sku, Tenant
@@ -84,3 +85,24 @@ async def seed_demo(uow: UnitOfWork, creds: DemoCredentials, code: str = DEMO_CO
                 )
             )
     return tenant_view(tenant)
+
+
+async def ensure_demo_order(uow: UnitOfWork, tenant: TenantView, *, now: datetime, timeout: timedelta) -> str:
+    """A pending order of the demo buyer, so a new user can open the sandbox pay page
+    right away. Returns its order number (an existing unpaid one is reused)."""
+    from social_mall.members.service import add_address, list_addresses, resolve_member
+    from social_mall.orders.service import list_orders, place_order
+
+    member, _ = await resolve_member(uow, tenant.id, "demo", "demo_buyer", nickname="演示买家")
+    for order in (await list_orders(uow, tenant.id, member.id, per_page=20)).items:
+        if order.status == "pending_payment" and order.expires_at > now:
+            return order.order_no
+    addresses = await list_addresses(uow, tenant.id, member.id)
+    address = addresses[0] if addresses else await add_address(
+        uow, tenant.id, member.id, "张三", "13800138000", "上海市浦东新区世纪大道100号"
+    )
+    products = await uow.catalog.products(tenant.id, category_id=None, keyword="脐橙", offset=0, limit=1)
+    sku = (await uow.catalog.skus(tenant.id, products[0][0].id))[0]
+    order = await place_order(uow, tenant.id, member.id, [(sku.id, 2)], address_id=address.id,
+                              now=now, timeout=timeout, channel="demo", source="demo")
+    return order.order_no

@@ -276,3 +276,17 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Admin(Base):
+    """A console user. tenant_id None: the platform super-admin, who creates tenants."""
+
+    __tablename__ = "admins"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), default=None, index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="owner")
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

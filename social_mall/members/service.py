@@ -129,3 +129,11 @@ async def note_entry(
     """Record that a member came in through a scene (QR/link); modules react to the event."""
     uow.emit(MemberEntered(tenant_id=tenant, member_id=member_id, channel=channel, scene=scene,
                            first_time=first_time))
+
+
+async def channel_identity(uow: UnitOfWork, tenant: int, member_id: int, channel: str) -> str | None:
+    """The member's id on a channel (e.g. the official-account openid), for pushes."""
+    for ident in await uow.members.identities(tenant, member_id):
+        if ident.channel == channel:
+            return ident.external_id
+    return None

@@ -120,3 +120,16 @@ async def record_rejected(
             amount_fen=amount_fen, verdict="rejected", reason=reason[:80],
         )
     )
+
+
+async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, status: str, now: datetime) -> bool:
+    """Record the gateway's answer to a refund once (pending → succeeded | failed)."""
+    refund = await uow.payments.refund_by_no(out_refund_no)
+    if refund is None:
+        raise NotFoundError("refund", out_refund_no)
+    dst = "succeeded" if status == "SUCCESS" else "processing" if status == "PROCESSING" else "failed"
+    moved = await uow.payments.settle_refund(refund.id, "pending", dst, succeeded_at=now if dst == "succeeded" else None)
+    if moved:
+        uow.audit(refund.tenant_id, "system", "refund." + dst, f"refund:{out_refund_no}",
+                  after={"amount_fen": refund.amount_fen, "reason": refund.reason})
+    return moved

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 01:25:18.420664
+Create Date: 2026-11-25 01:30:39.544762
 """
 from alembic import op
 import sqlalchemy as sa
@@ -66,6 +66,22 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tenants')),
     sa.UniqueConstraint('code', name=op.f('uq_tenants_code'))
     )
+    op.create_table('admins',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('password_hash', sa.String(length=200), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('failed_logins', sa.Integer(), nullable=False),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_admins_tenant_id_tenants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_admins')),
+    sa.UniqueConstraint('username', name=op.f('uq_admins_username'))
+    )
+    with op.batch_alter_table('admins', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_admins_tenant_id'), ['tenant_id'], unique=False)
+
     op.create_table('categories',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -347,6 +363,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_categories_tenant_id'))
 
     op.drop_table('categories')
+    with op.batch_alter_table('admins', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_admins_tenant_id'))
+
+    op.drop_table('admins')
     op.drop_table('tenants')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_tenant_id'))

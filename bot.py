@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""social_mall: the CLI and composition root.
+
+    python bot.py serve [--host 127.0.0.1 --port 8080]   # migrates + seeds the demo on the embedded default
+    python bot.py migrate
+    python bot.py seed-demo
+    python bot.py create-admin --username boss [--tenant demo] [--role owner]
+    python bot.py chat [--user NAME] [--url http://127.0.0.1:8080]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta
+
+import aiohttp
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from flows.runner import FlowRunner
+from flows.templating import make_env
+from handlers import h5, shop
+from handlers.context import SERVICES, Services, utcnow
+from social_mall.admins import Role, create_admin
+from social_mall.demo import DEMO_CODE, DemoCredentials, ensure_demo_order, seed_demo
+from social_mall.logs import request_id, setup_logging
+from social_mall.outbox import OutboxWorker
+from social_mall.payments.wxpay_v3 import load_or_create_keypair
+from social_mall.plugins import Module, build_registry, discover
+from social_mall.settings import Settings
+from storage.db import create_engine, migrate, session_factory
+from storage.kv import open_kv
+from storage.uow import uow_factory
+
+log = logging.getLogger("social_mall")
+
+BUILTIN_MODULES: Sequence[Module] = (shop.MODULE,)
+
+
+def demo_credentials(settings: Settings) -> DemoCredentials:
+    return DemoCredentials(
+        wechat_app_id=settings.wechat_app_id,
+        wechat_token=settings.wechat_token.get_secret_value(),
+        wechat_aes_key=settings.wechat_aes_key.get_secret_value(),
+        wechat_app_secret=settings.wechat_app_secret.get_secret_value(),
+    )
+
+
+@web.middleware
+async def with_request_id(request: web.Request, handler: Callable[..., object]) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-Id") or __import__("secrets").token_hex(8)
+    token = request_id.set(rid)
+    try:
+        response = await handler(request)  # type: ignore[misc]
+        assert isinstance(response, web.StreamResponse)
+        response.headers["X-Request-Id"] = rid
+        return response
+    finally:
+        request_id.reset(token)
+
+
+def build_app(
+    settings: Settings,
+    *,
+    public_base_url: str = "",
+    clock: Callable[[], datetime] = utcnow,
+    modules: Sequence[Module] | None = None,
+    auto_setup: bool | None = None,
+) -> web.Application:
+    """The aiohttp app. Storage, clients and the scheduler open in a cleanup_ctx.
+
+    `auto_setup` (default: on the embedded default) migrates and seeds the demo tenant.
+    """
+    app = web.Application(middlewares=[with_request_id], client_max_size=settings.max_body_bytes)
+    setup_now = settings.is_embedded if auto_setup is None else auto_setup
+    svc = Services(settings, (public_base_url or settings.public_base_url).rstrip("/"), clock)
+    svc.templates = make_env()
+    h5.install_filters(svc.templates)
+    found = list(modules) if modules is not None else discover(BUILTIN_MODULES)
+    registry = build_registry(svc, found, settings.disabled_modules)
+    svc.registry = registry
+    app.add_routes(registry.routes)
+    app[SERVICES] = svc
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        svc.engine = engine = create_engine(settings.database_url, schema=settings.database_schema)
+        if setup_now:
+            await migrate(engine)
+        svc.kv = kv = open_kv(settings.redis_url)
+        svc.http = http = aiohttp.ClientSession()
+        svc.platform_keys = load_or_create_keypair(settings.data_dir / "sandbox_pay_platform")
+        svc.uows = uow_factory(session_factory(engine), registry.topic_map())
+        svc.outbox = OutboxWorker(svc.uows, registry.subscribers)
+        svc.runner = FlowRunner(
+            uows=svc.uows, kv=kv, templates=svc.templates, links=svc,
+            state_ttl=settings.conversation_ttl_seconds,
+            order_timeout=timedelta(minutes=settings.order_timeout_minutes),
+            clock=clock, extra_flows=registry.flows, on_commit=svc.outbox.kick,
+        )
+        if setup_now:
+            async with svc.uows() as uow:
+                tenant = await seed_demo(uow, demo_credentials(settings))
+                order_no = await ensure_demo_order(
+                    uow, tenant, now=clock(), timeout=timedelta(minutes=settings.order_timeout_minutes))
+                await uow.commit()
+            print(f"沙箱支付演示订单 / sandbox pay page: {svc.pay_url(tenant.code, order_no)}", flush=True)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        if settings.scheduler_enabled:
+            for job in registry.jobs:
+                scheduler.add_job(job.run, "interval", seconds=job.seconds, id=job.name,
+                                  max_instances=1, coalesce=True)
+            scheduler.start()
+        log.info("app.started", extra={"modules": registry.modules, "db": engine.dialect.name,
+                                       "kv": type(kv).__name__})
+        try:
+            yield
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            if svc.background:
+                await asyncio.wait(list(svc.background), timeout=10)
+            await svc.outbox.drain()
+            await http.close()
+            await kv.close()
+            await engine.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+# -- CLI -----------------------------------------------------------------------------------
+
+async def _with_uow(settings: Settings, fn: Callable[..., object]) -> object:
+    engine = create_engine(settings.database_url, schema=settings.database_schema)
+    try:
+        async with uow_factory(session_factory(engine), {})() as uow:
+            result = await fn(uow)  # type: ignore[misc]
+            await uow.commit()
+            return result
+    finally:
+        await engine.dispose()
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    async def run() -> None:
+        engine = create_engine(settings.database_url, schema=settings.database_schema)
+        await migrate(engine)
+        await engine.dispose()
+
+    asyncio.run(run())
+    print("migrated")
+    return 0
+
+
+def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
+    tenant = asyncio.run(_with_uow(settings, lambda uow: seed_demo(uow, demo_credentials(settings))))
+    print(f"demo tenant ready: {tenant!r}")
+    return 0
+
+
+def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    password = args.password or getpass.getpass("password (10+ chars): ")
+
+    async def run(uow: object) -> int:
+        from social_mall.tenants import get_tenant
+        from storage.uow import UnitOfWork
+
+        assert isinstance(uow, UnitOfWork)
+        tenant_id = None if args.role == Role.SUPER else (await get_tenant(uow, args.tenant)).id
+        return await create_admin(uow, username=args.username, password=password,
+                                  role=Role(args.role), tenant_id=tenant_id)
+
+    admin_id = asyncio.run(_with_uow(settings, run))
+    print(f"admin {args.username} created (id {admin_id})")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    base = settings.public_base_url or f"http://{args.host}:{args.port}"
+    app = build_app(settings, public_base_url=base)
+    print(f"social_mall on {base}  (official account endpoint: {base}/wechat/mp/{DEMO_CODE})", flush=True)
+    web.run_app(app, host=args.host, port=args.port, print=None,
+                access_log_format='%a "%r" %s %b %Tf', shutdown_timeout=10)
+    return 0
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from handlers.terminal_chat import run_chat
+
+    return asyncio.run(run_chat(settings, url=args.url, user=args.user, tenant=args.tenant,
+                                safe_mode=args.safe))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+    parser = argparse.ArgumentParser(prog="bot.py", description="social_mall")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(fn=cmd_migrate)
+    sub.add_parser("seed-demo", help="create the demo tenant and catalog").set_defaults(fn=cmd_seed)
+    p = sub.add_parser("serve", help="run the server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(fn=cmd_serve)
+    p = sub.add_parser("create-admin", help="create a console administrator")
+    p.add_argument("--username", required=True)
+    p.add_argument("--password", default="")
+    p.add_argument("--tenant", default=DEMO_CODE)
+    p.add_argument("--role", default=Role.OWNER, choices=[r.value for r in Role])
+    p.set_defaults(fn=cmd_create_admin)
+    p = sub.add_parser("chat", help="shop from the terminal through the real endpoint")
+    p.add_argument("--user", default="terminal_user")
+    p.add_argument("--tenant", default=DEMO_CODE)
+    p.add_argument("--url", default="")
+    p.add_argument("--safe", action="store_true", help="use safe (AES) mode")
+    p.set_defaults(fn=cmd_chat)
+    args = parser.parse_args(argv)
+    return int(args.fn(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

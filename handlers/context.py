@@ -1,0 +1,109 @@
+"""The shared objects every handler and module uses, built once by bot.py and kept
+under the `SERVICES` AppKey."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import aiohttp
+import jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from social_mall.errors import NotFoundError
+from social_mall.outbox import OutboxWorker
+from social_mall.payments.sandbox import SandboxGateway
+from social_mall.payments.wxpay_v3 import KeyPair
+from social_mall.plugins import Registry
+from social_mall.settings import Settings
+from social_mall.tenants import TenantView, get_tenant, get_tenant_by_id
+from storage.kv import KVStore
+from storage.uow import UowFactory
+
+from flows.runner import FlowRunner
+from handlers.wechat_client import WeChatClient
+
+TENANT_CACHE_SECONDS = 30.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Services:
+    """Built in two steps: the settings first (modules register against them), then
+    `bot.build_app`'s lifecycle opens the resources."""
+
+    settings: Settings
+    public_base_url: str
+    clock: Callable[[], datetime] = utcnow
+    engine: AsyncEngine = field(init=False)
+    kv: KVStore = field(init=False)
+    http: aiohttp.ClientSession = field(init=False)
+    platform_keys: KeyPair = field(init=False)     # the sandbox pay platform's key pair
+    templates: jinja2.Environment = field(init=False)  # chat/, h5/ and module folders
+    registry: Registry = field(init=False)
+    uows: UowFactory = field(init=False)
+    outbox: OutboxWorker = field(init=False)
+    runner: FlowRunner = field(init=False)
+    background: set[asyncio.Future[None]] = field(default_factory=set)
+    _tenants: dict[str, tuple[float, TenantView]] = field(default_factory=dict)
+
+    async def tenant(self, code: str) -> TenantView | None:
+        hit = self._tenants.get(code)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        try:
+            async with self.uows() as uow:
+                view = await get_tenant(uow, code)
+        except NotFoundError:
+            return None
+        self._tenants[code] = (time.monotonic() + TENANT_CACHE_SECONDS, view)
+        return view
+
+    async def tenant_by_id(self, tenant_id: int) -> TenantView:
+        for _, view in self._tenants.values():
+            if view.id == tenant_id:
+                return view
+        async with self.uows() as uow:
+            return await get_tenant_by_id(uow, tenant_id)
+
+    def gateway(self, tenant: TenantView) -> SandboxGateway:
+        return SandboxGateway(
+            platform=self.platform_keys, mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
+            apiv3_key=tenant.pay_apiv3_key, max_skew=self.settings.signature_max_skew_seconds,
+        )
+
+    def wechat(self, tenant: TenantView) -> WeChatClient:
+        return WeChatClient(
+            self.http, self.kv, api_base=self.settings.wechat_api_base,
+            app_id=tenant.wechat_app_id, app_secret=tenant.wechat_app_secret, tenant=tenant.code,
+        )
+
+    # links -------------------------------------------------------------------------
+    def pay_token(self, tenant_code: str, order_no: str) -> str:
+        key = self.settings.secret_key.get_secret_value().encode()
+        return hmac.new(key, f"pay:{tenant_code}:{order_no}".encode(), hashlib.sha256).hexdigest()[:20]
+
+    def pay_url(self, tenant_code: str, order_no: str) -> str:
+        t = self.pay_token(tenant_code, order_no)
+        return f"{self.public_base_url}/h5/pay/{tenant_code}/{order_no}?t={t}"
+
+    def image_url(self, path: str) -> str:
+        return path if path.startswith("http") else f"{self.public_base_url}{path}"
+
+    def product_url(self, tenant_code: str, product_id: int) -> str:
+        return f"{self.public_base_url}/h5/product/{tenant_code}/{product_id}"
+
+    def notify_url(self, tenant_code: str) -> str:
+        return f"{self.public_base_url}/pay/notify/{tenant_code}"
+
+
+SERVICES = web.AppKey("services", Services)

@@ -1,0 +1,115 @@
+"""H5 pages opened from chat links: the pay page (sandbox: a 确认支付 button that makes
+the sandbox platform send a real signed notify) and a product page."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+
+import jinja2
+from aiohttp import web
+
+from handlers.context import SERVICES, Services
+from social_mall.catalog.service import product_detail
+from social_mall.errors import NotFoundError
+from social_mall.members.service import channel_identity
+from social_mall.orders.rules import SHANGHAI, OrderStatus
+from social_mall.orders.service import find_order
+from social_mall.payments.service import open_payment
+from social_mall.tenants import TenantView
+from social_mall.views import OrderView
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+def render(svc: Services, name: str, status: int = 200, **ctx: object) -> web.Response:
+    html = svc.templates.get_template(name).render(**ctx)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+async def _order_for(request: web.Request) -> tuple[Services, TenantView, OrderView]:
+    svc = request.app[SERVICES]
+    tenant = await svc.tenant(request.match_info["tenant"])
+    order_no = request.match_info["order_no"]
+    if tenant is None:
+        raise web.HTTPNotFound(text="店铺不存在")
+    token = request.query.get("t", "")
+    if not hmac.compare_digest(token, svc.pay_token(tenant.code, order_no)):
+        raise web.HTTPForbidden(text="链接无效")
+    try:
+        async with svc.uows() as uow:
+            order = await find_order(uow, tenant.id, order_no)
+    except NotFoundError:
+        raise web.HTTPNotFound(text="订单不存在") from None
+    return svc, tenant, order
+
+
+@routes.get("/h5/pay/{tenant}/{order_no}")
+async def pay_page(request: web.Request) -> web.Response:
+    svc, tenant, order = await _order_for(request)
+    return render(
+        svc, "h5/pay.html", tenant=tenant, order=order, token=request.query["t"],
+        payable=order.status == OrderStatus.PENDING_PAYMENT,
+        error=request.query.get("error", ""),
+    )
+
+
+@routes.post("/h5/pay/{tenant}/{order_no}/confirm")
+async def sandbox_confirm(request: web.Request) -> web.Response:
+    """The sandbox's 确认支付: the platform side signs and encrypts a notify and POSTs it
+    to our own notify endpoint over HTTP, exactly as WeChat Pay would."""
+    svc, tenant, order = await _order_for(request)
+    back = f"/h5/pay/{tenant.code}/{order.order_no}?t={request.query['t']}"
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise web.HTTPSeeOther(back)
+    async with svc.uows() as uow:
+        payment = await open_payment(uow, order, gateway="sandbox")
+        payer = await channel_identity(uow, tenant.id, order.member_id, "mp") or f"sandbox-{order.member_id}"
+        await uow.commit()
+    headers, body = svc.gateway(tenant).pay_notify(
+        out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen, payer=payer, now=time.time()
+    )
+    async with svc.http.post(
+        svc.notify_url(tenant.code), data=body, headers={**headers, "Content-Type": "application/json"}
+    ) as resp:
+        ok = resp.status in (200, 204)
+        if not ok:
+            log.warning("sandbox.notify.refused", extra={"status": resp.status})
+    raise web.HTTPSeeOther(back if ok else back + "&error=1")
+
+
+@routes.get(r"/h5/product/{tenant}/{pid:\d+}")
+async def product_page(request: web.Request) -> web.Response:
+    svc = request.app[SERVICES]
+    tenant = await svc.tenant(request.match_info["tenant"])
+    if tenant is None:
+        raise web.HTTPNotFound(text="店铺不存在")
+    try:
+        async with svc.uows() as uow:
+            product = await product_detail(uow, tenant.id, int(request.match_info["pid"]))
+    except NotFoundError:
+        raise web.HTTPNotFound(text="商品不存在") from None
+    return render(svc, "h5/product.html", tenant=tenant, product=product, image=svc.image_url(product.image))
+
+
+@routes.get("/h5/order-status/{tenant}/{order_no}")
+async def order_status(request: web.Request) -> web.Response:
+    """Polled by the pay page after paying (JSON)."""
+    _, _, order = await _order_for(request)
+    return web.Response(text=json.dumps({"status": order.status}), content_type="application/json")
+
+
+STATUS_ZH = {
+    "pending_payment": "待付款", "paid": "已付款", "shipped": "已发货", "completed": "已完成",
+    "cancelled": "已取消", "refund_requested": "退款中", "refunded": "已退款",
+}
+
+
+def install_filters(env: jinja2.Environment) -> None:
+    """Filters the H5 pages use (the chat environment may already define some)."""
+    env.filters.setdefault("yuan", lambda fen: f"¥{int(fen) // 100}.{int(fen) % 100:02d}")
+    env.filters.setdefault("cst", lambda dt: dt.astimezone(SHANGHAI).strftime("%m-%d %H:%M"))
+    env.filters.setdefault("status_zh", lambda s: STATUS_ZH.get(str(s), str(s)))

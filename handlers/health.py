@@ -1,0 +1,58 @@
+"""/healthz (database and key-value store status) and generated demo pictures."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from functools import lru_cache
+
+from aiohttp import web
+from sqlalchemy import text
+
+from handlers.context import SERVICES
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    svc = request.app[SERVICES]
+    db_ok = True
+    try:
+        async with svc.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - reported, not raised
+        db_ok = False
+    kv_ok = await svc.kv.ping()
+    body = {
+        "status": "ok" if db_ok and kv_ok else "degraded",
+        "db": "ok" if db_ok else "down",
+        "kv": "ok" if kv_ok else "down",
+        "db_backend": svc.engine.dialect.name,
+        "kv_backend": type(svc.kv).__name__,
+        "modules": svc.registry.modules,
+    }
+    return web.json_response(body, status=200 if db_ok and kv_ok else 503)
+
+
+PALETTE = [(0xF2, 0x6B, 0x3A), (0x3A, 0x9B, 0xF2), (0x4C, 0xAF, 0x50), (0x9C, 0x27, 0xB0), (0xFF, 0xB3, 0x00)]
+
+
+@lru_cache(maxsize=256)
+def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A small solid-colour PNG (the demo catalog's pictures), built with zlib alone."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    row = b"\x00" + bytes(rgb) * width
+    raw = zlib.compress(row * height, 9)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+@routes.get(r"/media/products/{pid:\d+}.png")
+async def product_picture(request: web.Request) -> web.Response:
+    pid = int(request.match_info["pid"])
+    png = solid_png(360, 200, PALETTE[pid % len(PALETTE)])
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "max-age=86400"})

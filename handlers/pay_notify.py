@@ -1,0 +1,67 @@
+"""POST /pay/notify/{tenant}: WeChat Pay APIv3 pay notifies (sandbox or real).
+
+Verify the platform signature and timestamp, decrypt, check merchant, app id and
+amount against our order, apply once, and answer the way the gateway expects:
+204 on success (also for a duplicate), 4xx + {"code":"FAIL","message":"失败"} otherwise.
+Every notify, accepted or refused, leaves a row in pay_notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from handlers.context import SERVICES
+from social_mall.errors import MallError
+from social_mall.payments.service import apply_transaction, record_rejected
+from social_mall.payments.wxpay_v3 import PayNotifyError, PaySignatureError, PayStaleError
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+FAIL = {"code": "FAIL", "message": "失败"}
+
+
+def fail(status: int) -> web.Response:
+    return web.json_response(FAIL, status=status)
+
+
+@routes.post("/pay/notify/{tenant}")
+async def pay_notify(request: web.Request) -> web.Response:
+    svc = request.app[SERVICES]
+    tenant = await svc.tenant(request.match_info["tenant"])
+    if tenant is None:
+        return fail(404)
+    if (request.content_length or 0) > svc.settings.max_body_bytes:
+        return fail(413)
+    body = await request.read()  # the untouched raw body: the signature covers it
+    gateway = svc.gateway(tenant)
+    try:
+        tx = gateway.parse_notify(request.headers, body, time.time())
+    except PayNotifyError as exc:
+        log.warning("pay.notify.refused", extra={"tenant": tenant.code, "reason": exc.code})
+        async with svc.uows() as uow:
+            await record_rejected(uow, gateway=gateway.name, tenant=tenant.id, out_trade_no="", reason=exc.code)
+            await uow.commit()
+        return fail(401 if isinstance(exc, PaySignatureError | PayStaleError) else 400)
+    try:
+        async with svc.uows() as uow:
+            outcome = await apply_transaction(
+                uow, tx, gateway=gateway.name, mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
+                now=svc.clock(),
+            )
+            await uow.commit()
+    except MallError as exc:
+        log.warning("pay.notify.mismatch", extra={"tenant": tenant.code, "reason": exc.code})
+        async with svc.uows() as uow:
+            await record_rejected(
+                uow, gateway=gateway.name, tenant=tenant.id, out_trade_no=tx.out_trade_no,
+                reason=exc.code, amount_fen=tx.amount_fen, event_id=tx.event_id,
+            )
+            await uow.commit()
+        return fail(400)
+    svc.outbox.kick()
+    log.info("pay.notify.ok", extra={"tenant": tenant.code, "outcome": outcome.value})
+    return web.Response(status=204)

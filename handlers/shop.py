@@ -1,0 +1,72 @@
+"""The built-in `shop` module: chat shopping on the official account, the H5 pay page,
+pay notifies, the unpaid-order sweeper, outbox dispatch and the pushes that follow
+domain events (paid, shipped, queued slow replies, refunds of late payments)."""
+
+from __future__ import annotations
+
+import logging
+
+from handlers import h5, health, pay_notify, wechat_mp
+from handlers.context import Services
+from social_mall.jobs import cancel_expired_orders
+from social_mall.members.service import channel_identity
+from social_mall.payments.service import settle_refund
+from social_mall.plugins import Delivery, Module, Registry
+
+log = logging.getLogger(__name__)
+
+
+def setup(reg: Registry) -> None:
+    svc: Services = reg.services
+    reg.add_routes(health.routes)
+    reg.add_routes(h5.routes)
+    reg.add_routes(pay_notify.routes)
+    reg.add_routes(wechat_mp.routes)
+
+    async def sweep_orders() -> int:
+        return await cancel_expired_orders(svc.uows, svc.clock())
+
+    async def dispatch_outbox() -> int:
+        return await svc.outbox.run_once()
+
+    reg.add_job("orders.cancel_expired", svc.settings.sweep_interval_seconds, sweep_orders)
+    reg.add_job("outbox.dispatch", svc.settings.outbox_interval_seconds, dispatch_outbox)
+
+    async def push_text(d: Delivery, template: str) -> None:
+        tenant = await svc.tenant_by_id(d.tenant_id)
+        async with svc.uows() as uow:
+            openid = await channel_identity(uow, d.tenant_id, int(d.payload["member_id"]), "mp")
+        if openid is None:
+            return  # not an official-account member: nothing to push there
+        text = svc.templates.get_template(template).render(
+            **d.payload, pay_url=svc.pay_url(tenant.code, str(d.payload.get("order_no", "")))
+        )
+        await svc.wechat(tenant).send_text(openid, text.strip())
+
+    async def push_paid(d: Delivery) -> None:
+        await push_text(d, "chat/push/order_paid.txt")
+
+    async def push_shipped(d: Delivery) -> None:
+        await push_text(d, "chat/push/order_shipped.txt")
+
+    async def push_queued(d: Delivery) -> None:
+        await wechat_mp.deliver_queued(svc, d)
+
+    async def refund_late(d: Delivery) -> None:
+        tenant = await svc.tenant_by_id(d.tenant_id)
+        p = d.payload
+        result = await svc.gateway(tenant).refund(
+            out_trade_no=str(p["out_trade_no"]), out_refund_no=str(p["out_refund_no"]),
+            refund_fen=int(p["refund_fen"]), total_fen=int(p["total_fen"]), reason="订单已关闭，自动退款",
+        )
+        async with svc.uows() as uow:
+            await settle_refund(uow, result.out_refund_no, status=result.status, now=svc.clock())
+            await uow.commit()
+
+    reg.subscribe("order.paid", "shop.push_paid", push_paid)
+    reg.subscribe("order.shipped", "shop.push_shipped", push_shipped)
+    reg.subscribe("message.push", "shop.push_queued", push_queued)
+    reg.subscribe("payment.needs_refund", "shop.refund_late", refund_late)
+
+
+MODULE = Module("shop", setup, "Chat shopping on the official account, H5 pay page, pay notifies")

@@ -1,0 +1,492 @@
+"""A fake api.weixin.qq.com for tests: an aiohttp app run by pytest-aiohttp's `aiohttp_server`.
+
+It keeps the real server's rules that bite clients: tokens from /cgi-bin/token and
+/cgi-bin/stable_token are separate lines (a new basic token kills the old basic one;
+a stable token only changes on force_refresh, at most once per 30 s, or on expiry),
+JSON bodies whose Chinese arrives as \\uXXXX escapes are NOT decoded (WeChat shows the
+escapes literally), customer-service news carries one article, QR scene rules, one-shot
+OAuth codes. Every request is recorded in `calls`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ERRMSG = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40003: "invalid openid",
+    40004: "invalid media type",
+    40005: "invalid file type",
+    40007: "invalid media_id",
+    40008: "invalid message type",
+    40009: "invalid image size",
+    40013: "invalid appid",
+    40014: "invalid access_token",
+    40029: "invalid code",
+    40037: "invalid template_id",
+    40097: "invalid args",
+    40125: "invalid appsecret",
+    40163: "code been used",
+    41001: "access_token missing",
+    41005: "media data missing",
+    42001: "access_token expired",
+    43004: "require subscribe",
+    44002: "empty post data",
+    45008: "article size out of limit",
+    45015: "response out of time limit or subscription is canceled",
+    45047: "out of response count limit",
+    47001: "data format error",
+    48001: "api unauthorized",
+}
+QR_TEMP_MAX = 2_592_000
+QR_TEMP_DEFAULT = 30
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
+IMAGE_EXTS = {"jpg", "jpeg", "png", "gif", "bmp"}
+_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u")
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    raw: bytes = b""
+
+
+@dataclass
+class _Token:
+    value: str
+    kind: str  # "basic" | "stable" | "sns"
+    expires_at: float
+    revoked: bool = False
+    openid: str = ""
+    scope: str = ""
+
+
+@dataclass
+class _Code:
+    openid: str
+    scope: str
+    used: bool = False
+
+
+@dataclass
+class _Fail:
+    errcode: int
+    errmsg: str
+    status: int
+
+
+@dataclass
+class FakeUser:
+    openid: str
+    nickname: str = "微信用户"
+    unionid: str | None = None
+    headimgurl: str = ""
+
+
+@dataclass
+class FakeWeChatAPI:
+    """State and handlers of the fake. Build the app with `app()`."""
+
+    app_id: str = "wx_fake_app"
+    app_secret: str = "fake_secret"
+    token_ttl: int = 7200
+    force_refresh_interval: float = 30.0
+    kefu_quota: int | None = None  # messages per user between interactions (real: 5)
+    clock: Callable[[], float] = time.monotonic
+    calls: list[Call] = field(default_factory=list)
+    outside_48h: set[str] = field(default_factory=set)
+    unsubscribed: set[str] = field(default_factory=set)
+    template_ids: set[str] | None = None  # None: any template id is accepted
+    media: dict[str, bytes] = field(default_factory=dict)
+    qr_scenes: dict[str, str | int] = field(default_factory=dict)
+    users: dict[str, FakeUser] = field(default_factory=dict)
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+    templates_sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._tokens: dict[str, _Token] = {}
+        self._stable: str | None = None
+        self._last_force: float | None = None
+        self._codes: dict[str, _Code] = {}
+        self._fails: dict[str, deque[_Fail]] = defaultdict(deque)
+        self._kefu_count: dict[str, int] = defaultdict(int)
+        self._msgid = itertools.count(1_000_000_001)
+
+    # -- test helpers -------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """A fresh aiohttp app bound to this state."""
+        app = web.Application(client_max_size=IMAGE_MAX_BYTES + 64 * 1024,
+                              middlewares=[self._record])
+        routes: list[tuple[str, str, Handler]] = [
+            ("GET", "/cgi-bin/token", self._token),
+            ("POST", "/cgi-bin/stable_token", self._stable_token),
+            ("POST", "/cgi-bin/message/custom/send", self._custom_send),
+            ("POST", "/cgi-bin/message/template/send", self._template_send),
+            ("POST", "/cgi-bin/qrcode/create", self._qrcode_create),
+            ("POST", "/cgi-bin/media/upload", self._media_upload),
+            ("GET", "/sns/oauth2/access_token", self._sns_token),
+            ("GET", "/sns/userinfo", self._sns_userinfo),
+        ]
+        for method, path, handler in routes:
+            app.router.add_route(method, path, handler)
+        return app
+
+    @property
+    def token_requests(self) -> int:
+        """Requests to /cgi-bin/token and /cgi-bin/stable_token so far."""
+        return sum(c.path in ("/cgi-bin/token", "/cgi-bin/stable_token") for c in self.calls)
+
+    def calls_to(self, path: str) -> list[Call]:
+        return [c for c in self.calls if c.path == path]
+
+    def sent_messages(self, touser: str | None = None) -> list[dict[str, Any]]:
+        """Customer-service messages WeChat accepted, oldest first."""
+        return [m for m in self.delivered if touser is None or m["touser"] == touser]
+
+    def sent_templates(self, touser: str | None = None) -> list[dict[str, Any]]:
+        return [m for m in self.templates_sent if touser is None or m["touser"] == touser]
+
+    def fail_next(self, path: str, errcode: int, errmsg: str | None = None,
+                  status: int = 200) -> None:
+        """The next request to `path` answers this error (queue: call again for more)."""
+        self._fails[path].append(_Fail(errcode, errmsg or ERRMSG.get(errcode, "error"), status))
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far is now expired (42001)."""
+        now = self.clock()
+        for tok in self._tokens.values():
+            tok.expires_at = min(tok.expires_at, now)
+
+    def revoke_tokens(self) -> None:
+        """Every access token issued so far is now invalid (40001)."""
+        for tok in self._tokens.values():
+            tok.revoked = True
+
+    def interact(self, openid: str) -> None:
+        """The user just messaged the account: the 48 h window and quota start over."""
+        self.outside_48h.discard(openid)
+        self._kefu_count.pop(openid, None)
+
+    def mint_code(self, openid: str, scope: str = "snsapi_base", *,
+                  nickname: str = "微信用户", unionid: str | None = None) -> str:
+        """An OAuth code as WeChat would append to the redirect_uri."""
+        self.users.setdefault(openid, FakeUser(openid, nickname, unionid))
+        code = secrets.token_hex(16)
+        self._codes[code] = _Code(openid, scope)
+        return code
+
+    def scene_for_ticket(self, ticket: str) -> str | int:
+        """The scene a QR ticket encodes (KeyError when the fake never issued it)."""
+        return self.qr_scenes[ticket]
+
+    def valid_token(self, value: str) -> bool:
+        return self._check_token(value, ("basic", "stable")) == 0
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        raw = await request.read() if request.content_type != "multipart/form-data" else b""
+        parsed = _loads(raw) if request.content_type == "application/json" or (
+            raw[:1] in (b"{", b"[")) else None
+        self.calls.append(Call(request.method, request.path, dict(request.query), parsed, raw))
+        fails = self._fails.get(request.path)
+        if fails:
+            fail = fails.popleft()
+            return web.json_response({"errcode": fail.errcode, "errmsg": fail.errmsg},
+                                     status=fail.status)
+        return await handler(request)
+
+    def _issue(self, kind: str, openid: str = "", scope: str = "") -> _Token:
+        tok = _Token(secrets.token_urlsafe(48), kind, self.clock() + self.token_ttl,
+                     openid=openid, scope=scope)
+        self._tokens[tok.value] = tok
+        return tok
+
+    def _check_token(self, value: str | None, kinds: tuple[str, ...]) -> int:
+        if not value:
+            return 41001
+        tok = self._tokens.get(value)
+        if tok is None or tok.kind not in kinds or tok.revoked:
+            return 40001
+        if tok.expires_at <= self.clock():
+            return 42001
+        return 0
+
+    def _remaining(self, tok: _Token) -> int:
+        return max(int(tok.expires_at - self.clock()), 0)
+
+    async def _json_body(self, request: web.Request) -> Any:
+        return _loads(await request.read())
+
+    # -- tokens -----------------------------------------------------------------------
+
+    def _credentials_error(self, appid: Any, secret: Any) -> int:
+        if appid != self.app_id:
+            return 40013
+        if secret != self.app_secret:
+            return 40125
+        return 0
+
+    async def _token(self, request: web.Request) -> web.Response:
+        q = request.query
+        if q.get("grant_type") != "client_credential":
+            return _err(40002)
+        if code := self._credentials_error(q.get("appid"), q.get("secret")):
+            return _err(code)
+        for tok in self._tokens.values():
+            if tok.kind == "basic":
+                tok.revoked = True
+        tok = self._issue("basic")
+        return _ok(access_token=tok.value, expires_in=self.token_ttl, errcode=None)
+
+    async def _stable_token(self, request: web.Request) -> web.Response:
+        body = await self._json_body(request)
+        if not isinstance(body, dict):
+            return _err(47001)
+        if body.get("grant_type") != "client_credential":
+            return _err(40002)
+        if code := self._credentials_error(body.get("appid"), body.get("secret")):
+            return _err(code)
+        tok = self._stable_for(bool(body.get("force_refresh", False)))
+        return _ok(access_token=tok.value, expires_in=self._remaining(tok), errcode=None)
+
+    def _stable_for(self, force: bool) -> _Token:
+        now = self.clock()
+        current = self._tokens.get(self._stable) if self._stable else None
+        usable = current is not None and not current.revoked and current.expires_at > now
+        if force and usable and self._last_force is not None \
+                and now - self._last_force < self.force_refresh_interval:
+            assert current is not None
+            return current  # WeChat: forcing again within 30 s does not refresh
+        if usable and not force:
+            assert current is not None
+            if current.expires_at - now > 300:
+                return current
+            # last 5 minutes: a new token, the old one stays valid until it expires
+        elif current is not None and force:
+            current.revoked = True
+        if force:
+            self._last_force = now
+        tok = self._issue("stable")
+        self._stable = tok.value
+        return tok
+
+    # -- messages ---------------------------------------------------------------------
+
+    async def _custom_send(self, request: web.Request) -> web.Response:
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        raw = await request.read()
+        if not raw.strip():
+            return _err(44002)
+        body = _loads(raw)
+        if not isinstance(body, dict) or not isinstance(body.get("touser"), str):
+            return _err(47001)
+        if code := self._custom_shape_error(body):
+            return _err(code)
+        openid = body["touser"]
+        if openid in self.unsubscribed or openid in self.outside_48h:
+            return _err(45015)
+        if self.kefu_quota is not None and self._kefu_count[openid] >= self.kefu_quota:
+            return _err(45047)
+        self._kefu_count[openid] += 1
+        self.delivered.append(body)
+        return _ok()
+
+    def _custom_shape_error(self, body: dict[str, Any]) -> int:
+        msgtype = body.get("msgtype")
+        payload = body.get(msgtype) if isinstance(msgtype, str) else None
+        if msgtype not in ("text", "news", "image"):
+            return 40008
+        if not isinstance(payload, dict):
+            return 47001
+        if msgtype == "text":
+            content = payload.get("content")
+            return 0 if isinstance(content, str) and content else 47001
+        if msgtype == "image":
+            media_id = payload.get("media_id")
+            return 0 if isinstance(media_id, str) and media_id in self.media else 40007
+        articles = payload.get("articles")
+        if not isinstance(articles, list) or not articles:
+            return 47001
+        if len(articles) > 1:
+            return 45008  # since 2018-10 customer-service news carries one article
+        fields = ("title", "description", "url", "picurl")
+        ok = all(isinstance(a, dict) and all(isinstance(a.get(k, ""), str) for k in fields)
+                 and a.get("title") for a in articles)
+        return 0 if ok else 47001
+
+    async def _template_send(self, request: web.Request) -> web.Response:
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        body = await self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("touser"), str):
+            return _err(47001)
+        template_id = body.get("template_id")
+        if not isinstance(template_id, str) or not template_id or (
+                self.template_ids is not None and template_id not in self.template_ids):
+            return _err(40037)
+        data = body.get("data")
+        if not isinstance(data, dict) or not all(
+                isinstance(v, dict) and isinstance(v.get("value"), str) for v in data.values()):
+            return _err(47001)
+        if body["touser"] in self.unsubscribed:
+            return _err(43004)
+        msgid = next(self._msgid)
+        self.templates_sent.append({**body, "msgid": msgid})
+        return _ok(msgid=msgid)
+
+    # -- QR codes and media -----------------------------------------------------------
+
+    async def _qrcode_create(self, request: web.Request) -> web.Response:
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        body = await self._json_body(request)
+        if not isinstance(body, dict):
+            return _err(47001)
+        parsed = _parse_qr(body)
+        if parsed is None:
+            return _err(40097)
+        scene, expire = parsed
+        ticket = "gQ" + secrets.token_urlsafe(40)
+        self.qr_scenes[ticket] = scene
+        url = "http://weixin.qq.com/q/" + secrets.token_urlsafe(16)
+        if expire is None:
+            return _ok(ticket=ticket, url=url, errcode=None)
+        return _ok(ticket=ticket, expire_seconds=expire, url=url, errcode=None)
+
+    async def _media_upload(self, request: web.Request) -> web.Response:
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        if request.query.get("type") != "image":
+            return _err(40004 if request.query.get("type") else 41005)
+        if request.content_type != "multipart/form-data":
+            return _err(41005)
+        form = await request.post()
+        media = form.get("media")
+        if not isinstance(media, web.FileField):
+            return _err(41005)
+        ext = (media.filename or "").rsplit(".", 1)[-1].lower()
+        if ext not in IMAGE_EXTS:
+            return _err(40005)
+        data = media.file.read()
+        if not data or len(data) > IMAGE_MAX_BYTES:
+            return _err(40009)
+        media_id = secrets.token_urlsafe(48)
+        self.media[media_id] = data
+        return _ok(type="image", media_id=media_id, created_at=int(time.time()), errcode=None)
+
+    # -- web OAuth ----------------------------------------------------------------------
+
+    async def _sns_token(self, request: web.Request) -> web.Response:
+        q = request.query
+        if code := self._credentials_error(q.get("appid"), q.get("secret")):
+            return _err(code)
+        if q.get("grant_type") != "authorization_code":
+            return _err(40002)
+        entry = self._codes.get(q.get("code", ""))
+        if entry is None:
+            return _err(40029)
+        if entry.used:
+            return _err(40163)
+        entry.used = True
+        tok = self._issue("sns", openid=entry.openid, scope=entry.scope)
+        answer: dict[str, Any] = {
+            "access_token": tok.value, "expires_in": self.token_ttl,
+            "refresh_token": secrets.token_urlsafe(48), "openid": entry.openid,
+            "scope": entry.scope,
+        }
+        user = self.users.get(entry.openid)
+        if user and user.unionid and entry.scope == "snsapi_userinfo":
+            answer["unionid"] = user.unionid
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _sns_userinfo(self, request: web.Request) -> web.Response:
+        value, openid = request.query.get("access_token"), request.query.get("openid")
+        if code := self._check_token(value, ("sns",)):
+            return _err(code)
+        tok = self._tokens[value or ""]
+        if openid != tok.openid:
+            return _err(40003)
+        if tok.scope != "snsapi_userinfo":
+            return _err(48001)
+        user = self.users.get(tok.openid) or FakeUser(tok.openid)
+        info: dict[str, Any] = {
+            "openid": user.openid, "nickname": user.nickname, "sex": 0, "province": "",
+            "city": "", "country": "", "headimgurl": user.headimgurl, "privilege": [],
+        }
+        if user.unionid:
+            info["unionid"] = user.unionid
+        return web.json_response(info, dumps=_dumps)
+
+
+def _parse_qr(body: dict[str, Any]) -> tuple[str | int, int | None] | None:
+    """(scene, expire_seconds or None for permanent), or None when WeChat would refuse."""
+    action = body.get("action_name")
+    info = body.get("action_info")
+    scene = info.get("scene") if isinstance(info, dict) else None
+    if not isinstance(scene, dict):
+        return None
+    temporary = action in ("QR_SCENE", "QR_STR_SCENE")
+    expire: int | None = None
+    if temporary:
+        raw = body.get("expire_seconds", QR_TEMP_DEFAULT)
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= QR_TEMP_MAX:
+            return None
+        expire = raw
+    if action in ("QR_SCENE", "QR_LIMIT_SCENE"):
+        sid = scene.get("scene_id")
+        top = 2**32 - 1 if temporary else 100_000
+        if isinstance(sid, bool) or not isinstance(sid, int) or not 1 <= sid <= top:
+            return None
+        return sid, expire
+    if action in ("QR_STR_SCENE", "QR_LIMIT_STR_SCENE"):
+        sstr = scene.get("scene_str")
+        if not isinstance(sstr, str) or not 1 <= len(sstr) <= 64:
+            return None
+        return sstr, expire
+    return None
+
+
+def _loads(raw: bytes) -> Any:
+    """Parse like WeChat: UTF-8 JSON where a \\uXXXX escape stays literal text."""
+    if not raw.strip():
+        return None
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(_ESCAPE.sub(lambda m: m.group(1) + "\\\\u", text))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _ok(errcode: int | None = 0, **fields: Any) -> web.Response:
+    body = {"errcode": 0, "errmsg": "ok", **fields} if errcode is not None else fields
+    return web.json_response(body, dumps=_dumps)
+
+
+def _err(errcode: int) -> web.Response:
+    return web.json_response({"errcode": errcode, "errmsg": ERRMSG.get(errcode, "error")},
+                             dumps=_dumps)
