@@ -91,7 +91,7 @@ def build_app(
         svc.engine = engine = create_engine(settings.database_url, schema=settings.database_schema)
         if setup_now:
             await migrate(engine)
-        svc.kv = kv = open_kv(settings.redis_url)
+        svc.kv = kv = open_kv(settings.redis_url, settings.kv_prefix)
         svc.http = http = aiohttp.ClientSession()
         svc.platform_keys = load_or_create_keypair(settings.data_dir / "sandbox_pay_platform")
         svc.uows = uow_factory(session_factory(engine), registry.topic_map())

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'social_mall.db'}"
     database_schema: str = ""  # PostgreSQL search_path; empty: the server's default
     redis_url: str = ""  # empty: the in-process key-value store
+    kv_prefix: str = "sm:"
     data_dir: Path = ROOT / "var"
 
     # The demo tenant's official account (seed-demo copies these onto tenant `demo`).

@@ -150,3 +150,72 @@ async def demo(uows: UowFactory) -> TenantView:
         tenant = await seed_demo(uow, DEMO_CREDS)
         await uow.commit()
     return tenant
+
+
+# -- the real app against fakes of WeChat's servers ------------------------------------
+
+@pytest.fixture
+async def fake_wechat(aiohttp_server):
+    from tests.fakes.wechat_api import FakeWeChatAPI
+
+    fake = FakeWeChatAPI(app_id=TEST_APP_ID, app_secret=TEST_APP_SECRET)
+    server = await aiohttp_server(fake.app())
+    fake.base_url = str(server.make_url("")).rstrip("/")
+    return fake
+
+
+def app_settings(backend: Backend, tmp_path: Path, fake_base_url: str, **overrides):
+    from pydantic import SecretStr
+
+    from social_mall.settings import Settings
+
+    values = dict(
+        database_url=backend.db_url, database_schema=backend.schema, redis_url=backend.redis_url,
+        kv_prefix=f"test:{uuid.uuid4().hex}:", data_dir=tmp_path / "var",
+        wechat_token=SecretStr(TEST_TOKEN), wechat_app_id=TEST_APP_ID,
+        wechat_app_secret=SecretStr(TEST_APP_SECRET), wechat_aes_key=SecretStr(TEST_AES_KEY),
+        wechat_api_base=fake_base_url, secret_key=SecretStr("test-secret"), scheduler_enabled=False,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Mall:
+    """A running app (aiohttp TestClient) plus handles the tests need."""
+
+    client: object
+    app: object
+    settings: object
+    fake: object
+
+    @property
+    def svc(self):
+        from handlers.context import SERVICES
+
+        return self.app[SERVICES]
+
+    async def settle(self) -> None:
+        """Let kicked outbox runs and slow-path replies finish."""
+        svc = self.svc
+        for _ in range(50):
+            if svc.background:
+                await asyncio.wait(list(svc.background), timeout=5)
+            await svc.outbox.drain()
+            await svc.outbox.run_once()
+            if not svc.background:
+                return
+
+
+@pytest.fixture
+async def mall(backend, engine, fake_wechat, aiohttp_client, tmp_path) -> Mall:
+    from bot import build_app
+
+    settings = app_settings(backend, tmp_path, fake_wechat.base_url)
+    app = build_app(settings, auto_setup=True)
+    client = await aiohttp_client(app)
+    app_url = str(client.make_url("")).rstrip("/")
+    from handlers.context import SERVICES
+
+    app[SERVICES].public_base_url = app_url
+    return Mall(client, app, settings, fake_wechat)

@@ -1,0 +1,94 @@
+"""The transactional outbox: events written with the change, delivered after commit,
+retried with backoff, each row handed to one worker at a time."""
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+from social_mall.events import OrderPlaced
+from social_mall.outbox import OutboxWorker, dispatch_due
+from social_mall.plugins import Delivery, Module, build_registry
+from storage.db import session_factory
+from storage.uow import uow_factory
+
+T0 = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
+
+
+def event(i: int) -> OrderPlaced:
+    return OrderPlaced(tenant_id=1, order_id=i, order_no=f"N{i}", member_id=7, total_fen=100 * i)
+
+
+async def test_events_are_not_written_when_the_transaction_rolls_back(engine, demo):
+    uows = uow_factory(session_factory(engine), {"order.placed": ["a"]})
+    async with uows() as uow:
+        uow.emit(event(1))
+        await uow.rollback()
+    async with uows() as uow:
+        assert await uow.outbox.count("order.placed") == 0
+
+
+async def test_a_failing_subscriber_is_retried_with_backoff_and_others_are_not_repeated(engine, demo):
+    calls: dict[str, list[int]] = {"flaky": [], "steady": []}
+
+    async def flaky(d: Delivery) -> None:
+        calls["flaky"].append(d.attempt)
+        if d.attempt < 3:
+            raise RuntimeError("push API down")
+
+    async def steady(d: Delivery) -> None:
+        calls["steady"].append(d.attempt)
+
+    subs = {("order.placed", "flaky"): flaky, ("order.placed", "steady"): steady}
+    uows = uow_factory(session_factory(engine), {"order.placed": ["flaky", "steady"]})
+    async with uows() as uow:
+        uow.emit(event(1))
+        await uow.commit()
+
+    now = T0
+    assert await dispatch_due(uows, subs, now=lambda: now) == 1       # steady done, flaky failed
+    assert await dispatch_due(uows, subs, now=lambda: now) == 0       # flaky not due yet
+    now = T0 + timedelta(seconds=6)
+    assert await dispatch_due(uows, subs, now=lambda: now) == 0       # second failure, 10 s wait
+    now = T0 + timedelta(seconds=30)
+    assert await dispatch_due(uows, subs, now=lambda: now) == 1
+    assert calls == {"flaky": [1, 2, 3], "steady": [1]}
+    async with uows() as uow:
+        assert await uow.outbox.count("order.placed", status="done") == 2
+
+
+async def test_two_workers_dispatching_at_once_deliver_each_event_once(engine, demo):
+    seen: list[int] = []
+
+    async def record(d: Delivery) -> None:
+        await asyncio.sleep(0.001)
+        seen.append(int(d.payload["order_id"]))
+
+    subs = {("order.placed", "rec"): record}
+    uows = uow_factory(session_factory(engine), {"order.placed": ["rec"]})
+    async with uows() as uow:
+        for i in range(30):
+            uow.emit(event(i))
+        await uow.commit()
+    a, b = OutboxWorker(uows, subs), OutboxWorker(uows, subs)
+    await asyncio.gather(a.run_once(), b.run_once(), a.run_once())
+    assert sorted(seen) == list(range(30))
+
+
+async def test_modules_register_subscribers_and_can_be_switched_off(engine, demo):
+    got: list[str] = []
+
+    def setup_a(reg):
+        async def on(d): got.append("a")
+        reg.subscribe("order.placed", "a.on", on)
+
+    def setup_b(reg):
+        async def on(d): got.append("b")
+        reg.subscribe("order.placed", "b.on", on)
+
+    reg = build_registry(object(), [Module("a", setup_a), Module("b", setup_b)], disabled=["b"])
+    assert reg.modules == ["a"]
+    uows = uow_factory(session_factory(engine), reg.topic_map())
+    async with uows() as uow:
+        uow.emit(event(1))
+        await uow.commit()
+    await dispatch_due(uows, reg.subscribers)
+    assert got == ["a"]
