@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 
 class Kind(StrEnum):
@@ -59,3 +60,16 @@ class Reply:
     @staticmethod
     def of_article(article: Article) -> Reply:
         return Reply("news", article=article)
+
+
+class Links(Protocol):
+    """Absolute URLs the replies point at (the composition root knows the public base URL
+    and how pay links are signed; flows only ask)."""
+
+    def pay_url(self, tenant_code: str, order_no: str) -> str: ...
+
+    def image_url(self, path: str) -> str:
+        """An absolute URL for a stored image path such as "/media/products/3.png"."""
+        ...
+
+    def product_url(self, tenant_code: str, product_id: int) -> str: ...

@@ -17,6 +17,14 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 _STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _SECRET = re.compile(r"(secret|token|password|key|authorization|signature|phone)", re.I)
 _OPENID = re.compile(r"^o[\w-]{20,}$")
+_QUERY_SECRET = re.compile(
+    r"(access_token|secret|signature|msg_signature|openid|echostr|code|t)=([^&\s\"']+)", re.I
+)
+
+
+def scrub(text: str) -> str:
+    """Query-string values that are secrets or personal (access logs carry whole URLs)."""
+    return _QUERY_SECRET.sub(lambda m: f"{m.group(1)}=***", text)
 
 
 def mask(key: str, value: object) -> object:
@@ -45,8 +53,10 @@ class _Formatter(logging.Formatter):
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         if self.kind == "kv":
-            return " ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in doc.items())
-        return json.dumps(doc, ensure_ascii=False, default=str)
+            line = " ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in doc.items())
+        else:
+            line = json.dumps(doc, ensure_ascii=False, default=str)
+        return scrub(line)
 
 
 def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
@@ -57,3 +67,4 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)  # DEBUG lines carry SQL parameters

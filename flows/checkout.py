@@ -1,0 +1,230 @@
+"""Checkout: from the cart (`结算`) or one SKU (立即购买) → pick a saved address or enter a
+new one (name, phone, detail) → confirmation with lines, shipping and total → `确认`
+places the order and answers with its number, total and pay link.
+
+State data: src ("cart" | "buy"), product/sku/qty for "buy", addrs (listed address ids),
+name/phone while a new address is typed, address, items (flat sku, qty pairs confirmed).
+Menu CLICK key: CHECKOUT.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from flows import orders
+from flows.engine import Ctx, Data, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value, num, pairs, text
+from flows.home import expired
+from social_mall.catalog.service import product_detail
+from social_mall.errors import EmptyCartError, InvalidAddressError, NotFoundError, OutOfStockError
+from social_mall.members.rules import PHONE
+from social_mall.members.service import add_address, list_addresses, view_cart
+from social_mall.orders.rules import shipping_fee
+from social_mall.orders.service import place_order
+from social_mall.views import ProductDetail, SkuView
+
+NAME = "checkout"
+MAX_NAME = 20
+
+
+class St(StrEnum):
+    IDLE = "idle"
+    ADDRESS = "address"     # saved addresses listed: a number or 新地址
+    NAME = "name"
+    PHONE = "phone"
+    DETAIL = "detail"
+    CONFIRM = "confirm"
+
+
+class Do(StrEnum):
+    CHECKOUT = "checkout.start"
+    NEW_ADDRESS = "checkout.new_address"
+
+
+SOURCE = ("src", "product", "sku", "qty")
+
+
+@dataclass(frozen=True)
+class Line:
+    sku_id: int
+    title: str
+    spec: str
+    price_fen: int
+    qty: int
+
+    @property
+    def line_fen(self) -> int:
+        return self.price_fen * self.qty
+
+
+def _source(data: Data) -> dict[str, Value]:
+    return {k: v for k, v in data.items() if k in SOURCE}
+
+
+async def _lines(ctx: Ctx, data: Data) -> tuple[tuple[Line, ...], int]:
+    """What would be ordered now, and how many cart lines are left out (sold out…)."""
+    if text(data, "src") == "buy":
+        product, sku_id, qty = num(data, "product"), num(data, "sku"), num(data, "qty")
+        if product is None or sku_id is None or qty is None:
+            raise EmptyCartError()
+        p, sku = await load_sku(ctx, product, sku_id, qty)
+        return (Line(sku.id, p.title, sku.spec, sku.price_fen, qty),), 0
+    cart = await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id)
+    lines = tuple(Line(c.sku_id, c.title, c.spec, c.price_fen, c.qty) for c in cart.lines if c.available)
+    if not lines:
+        raise EmptyCartError()
+    return lines, len(cart.lines) - len(lines)
+
+
+async def load_sku(ctx: Ctx, product_id: int, sku_id: int, qty: int = 1) -> tuple[ProductDetail, SkuView]:
+    """The product and SKU if `qty` of it can be bought now; the core's errors otherwise."""
+    p = await product_detail(ctx.uow, ctx.tenant_id, product_id)
+    sku = next((s for s in p.skus if s.id == sku_id), None)
+    if sku is None:
+        raise NotFoundError("sku", sku_id)
+    if sku.stock < qty:
+        raise OutOfStockError(f"{p.title} {sku.spec}".strip(), sku.stock)
+    return p, sku
+
+
+# -- commands ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StartCheckout:
+    data: Mapping[str, Value]
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        await _lines(ctx, self.data)  # nothing to buy: say so before asking for an address
+        addrs = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
+        if not addrs:
+            return Outcome((Say("chat/checkout/ask_name.txt", {"first": True}),), to=St.NAME)
+        return Outcome((Say("chat/checkout/addresses.txt", {"addrs": addrs}),), {"addrs": [a.id for a in addrs]})
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Save the typed address (if any), then show what `确认` will order."""
+
+    data: Mapping[str, Value]
+    address_id: int | None = None
+    new: tuple[str, str, str] | None = None   # name, phone, detail
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        if self.new is not None:
+            address = await add_address(ctx.uow, ctx.tenant_id, ctx.member.id, *self.new)
+        else:
+            saved = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
+            found = next((a for a in saved if a.id == self.address_id), None)
+            if found is None:
+                raise NotFoundError("address", self.address_id)
+            address = found
+        lines, skipped = await _lines(ctx, self.data)
+        goods = sum(line.line_fen for line in lines)
+        ship = shipping_fee(goods)
+        ctx_ = {"lines": lines, "skipped": skipped, "goods_fen": goods, "shipping_fen": ship,
+                "total_fen": goods + ship, "address": address}
+        items = [n for line in lines for n in (line.sku_id, line.qty)]
+        return Outcome((Say("chat/checkout/confirm.txt", ctx_),), {"address": address.id, "items": items})
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    items: tuple[tuple[int, int], ...]
+    address_id: int
+    from_cart: bool
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        order = await place_order(
+            ctx.uow, ctx.tenant_id, ctx.member.id, self.items, address_id=self.address_id,
+            now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel, source="chat",
+            from_cart=self.from_cart,
+        )
+        minutes = int(ctx.order_timeout.total_seconds() // 60)
+        say = Say("chat/checkout/placed.txt", {
+            "order": order, "minutes": minutes, "pay_url": ctx.links.pay_url(ctx.tenant_code, order.order_no),
+        })
+        return Outcome((say,), {"order": order.id, "orders": [order.id], "page": 1, "pages": 1})
+
+
+# -- steps (pure) ------------------------------------------------------------------------
+
+def begin(source: Mapping[str, Value]) -> Step:
+    """Enter checkout (from the cart, or 立即购买 with product/sku/qty)."""
+    return Step(St.ADDRESS, data=dict(source), command=StartCheckout(dict(source)), flow=NAME)
+
+
+def from_cart(turn: Turn) -> Step:
+    return begin({"src": "cart"})
+
+
+def pick_address(turn: Turn) -> Step:
+    address = turn.pick("addrs")
+    if address is None:
+        return turn.stay(Say("chat/bad_number.txt", {"n": turn.said.n, "count": len(turn.ids("addrs"))}))
+    return Step(St.CONFIRM, data={**_source(turn.data), "address": address},
+                command=Preview(_source(turn.data), address_id=address))
+
+
+def new_address(turn: Turn) -> Step:
+    return Step(St.NAME, (Say("chat/checkout/ask_name.txt", {"first": False}),), _source(turn.data))
+
+
+def enter_name(turn: Turn) -> Step:
+    name = turn.said.text.strip()
+    if not 1 <= len(name) <= MAX_NAME:
+        raise InvalidAddressError("name")
+    return Step(St.PHONE, (Say("chat/checkout/ask_phone.txt", {"name": name}),), {**turn.data, "name": name})
+
+
+def enter_phone(turn: Turn) -> Step:
+    phone = re.sub(r"[\s-]", "", turn.said.text)
+    if not PHONE.match(phone):
+        raise InvalidAddressError("phone")
+    return Step(St.DETAIL, (Say("chat/checkout/ask_detail.txt"),), {**turn.data, "phone": phone})
+
+
+def enter_detail(turn: Turn) -> Step:
+    new = (turn.text("name"), turn.text("phone"), turn.said.text)
+    return Step(St.CONFIRM, data=_source(turn.data), command=Preview(_source(turn.data), new=new))
+
+
+def confirm(turn: Turn) -> Step:
+    address, items = turn.num("address"), tuple(pairs(turn.data, "items"))
+    if address is None or not items:
+        return expired(turn)
+    command = PlaceOrder(items, address, from_cart=turn.text("src") == "cart")
+    return Step(orders.St.DETAIL, command=command, flow=orders.NAME)
+
+
+TABLE: Mapping[tuple[str, str], StepFn] = {
+    (St.IDLE, Do.CHECKOUT): from_cart,
+    (St.ADDRESS, Intent.NUMBER): pick_address,
+    (St.ADDRESS, Do.NEW_ADDRESS): new_address,
+    (St.NAME, Do.NEW_ADDRESS): new_address,
+    (St.NAME, Intent.TEXT): enter_name,
+    (St.NAME, Intent.NUMBER): enter_name,
+    (St.PHONE, Intent.TEXT): enter_phone,
+    (St.PHONE, Intent.NUMBER): enter_phone,
+    (St.DETAIL, Intent.TEXT): enter_detail,
+    (St.DETAIL, Intent.NUMBER): enter_detail,
+    (St.CONFIRM, Intent.YES): confirm,
+}
+
+FLOW = Flow(
+    name=NAME,
+    start=St.IDLE,
+    table=TABLE,
+    keywords=(Keyword(Do.CHECKOUT, words=("结算", "去结算", "checkout")),),
+    words={"新地址": Do.NEW_ADDRESS, "新增地址": Do.NEW_ADDRESS, "添加地址": Do.NEW_ADDRESS},
+    hints={
+        St.IDLE: "chat/hints/home_idle.txt",
+        St.ADDRESS: "chat/hints/checkout_address.txt",
+        St.NAME: "chat/hints/checkout_name.txt",
+        St.PHONE: "chat/hints/checkout_phone.txt",
+        St.DETAIL: "chat/hints/checkout_detail.txt",
+        St.CONFIRM: "chat/hints/checkout_confirm.txt",
+    },
+    free_text=frozenset({St.NAME, St.PHONE, St.DETAIL}),
+)

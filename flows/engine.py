@@ -1,0 +1,376 @@
+"""The flow engine: declared states, intents parsed from a normalized Inbound, one table
+`(state, intent) → step` per flow, and the registry other modules add flows to.
+
+Pure: no I/O here. A step is a plain function of a `Turn` (what was said, the state, the
+state's data) returning a `Step`; whatever needs the core is a `Command` the runner runs.
+
+Adding a flow from another module::
+
+    class St(StrEnum):
+        IDLE = "idle"
+        JOIN = "join"
+
+    FLOW = Flow(
+        name="groupbuy", start=St.IDLE,
+        table={(St.IDLE, Do.TEAMS): list_teams, (St.JOIN, Intent.YES): join},
+        keywords=(Keyword(Do.TEAMS, words=("拼团", "GROUPBUY")), Keyword(Do.JOIN, scene="team_")),
+        hints={St.JOIN: "chat/groupbuy/hint_join.txt"},
+    )
+    FlowRunner(..., extra_flows=[FLOW])        # or registry.add_flow(FLOW)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from flows.types import Inbound, Kind, Links, Reply
+from social_mall.views import MemberView
+from storage.uow import UnitOfWork
+
+#: What a state may remember: ids and short texts, never prices.
+Value = str | int | list[int]
+Data = Mapping[str, Value]
+
+
+class Intent(StrEnum):
+    """Gestures every flow understands. Flows declare their own intents (another StrEnum)
+    for their keywords and in-flow words; the table is keyed by plain strings."""
+
+    TEXT = "text"            # anything not recognised below (said.text)
+    NUMBER = "number"        # "1".."999999" (said.n)
+    NEXT = "next"            # 下一页
+    PREV = "prev"            # 上一页
+    YES = "yes"              # 确认
+    NO = "no"                # 取消: from every state
+    BACK = "back"            # 返回
+    SUBSCRIBE = "subscribe"  # followed the account (said.args: (scene,) when from a QR code)
+    SCAN = "scan"            # scanned a parametric QR code while following
+
+
+CANCEL_WORDS = frozenset({"取消", "退出"})
+GENERIC_WORDS: Mapping[str, Intent] = {
+    "下一页": Intent.NEXT, "下页": Intent.NEXT, "上一页": Intent.PREV, "上页": Intent.PREV,
+    "确认": Intent.YES, "确定": Intent.YES, "确认下单": Intent.YES, "是": Intent.YES,
+    "好的": Intent.YES, "ok": Intent.YES, "返回": Intent.BACK,
+}
+NUMBER = re.compile(r"[0-9]{1,6}")
+DEFAULT_HINT = "chat/hints/default.txt"
+
+
+def normalize(text: str) -> str:
+    """Full-width to half-width (NFKC), whitespace collapsed to single spaces."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _match_form(text: str) -> str:
+    return text.rstrip(".。!~").lower()
+
+
+# -- data accessors (state data comes back from JSON: check every type) -----------------
+
+def num(data: Data, key: str) -> int | None:
+    v = data.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def ids(data: Data, key: str) -> list[int]:
+    v = data.get(key)
+    return [i for i in v if isinstance(i, int)] if isinstance(v, list) else []
+
+
+def text(data: Data, key: str) -> str:
+    v = data.get(key)
+    return v if isinstance(v, str) else ""
+
+
+def pairs(data: Data, key: str) -> list[tuple[int, int]]:
+    """A flat [a1, b1, a2, b2, …] list read back as pairs (e.g. sku id, quantity)."""
+    flat = ids(data, key)
+    return list(zip(flat[0::2], flat[1::2], strict=False))
+
+
+# -- values flowing through one turn ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Said:
+    intent: str
+    text: str = ""
+    n: int | None = None
+    args: tuple[str, ...] = ()
+    flow: str = ""          # a keyword of this flow matched: dispatch there
+
+
+@dataclass(frozen=True)
+class Say:
+    """A reply still to render: a template under templates/ and its context. With
+    `card`, a news card: the first rendered line is the title, the rest the description."""
+
+    template: str
+    ctx: Mapping[str, object] = field(default_factory=dict)
+    card: bool = False
+    url: str = ""
+    image: str = ""
+
+
+Out = Say | Reply
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a command may use: the unit of work and who is talking."""
+
+    uow: UnitOfWork
+    tenant_id: int
+    tenant_code: str
+    channel: str
+    member: MemberView
+    links: Links
+    now: datetime
+    order_timeout: timedelta
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's result: replies, data merged over the step's, and (when the result
+    decides between branches, e.g. no saved address → ask for one) another state."""
+
+    replies: tuple[Out, ...] = ()
+    data: Mapping[str, Value] = field(default_factory=dict)
+    to: str | None = None
+
+
+class Command(Protocol):
+    """What a step asks the core to do; run by the runner inside one unit of work.
+    A MallError raised here rolls the work back and keeps the previous state."""
+
+    async def run(self, ctx: Ctx) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    to: str
+    replies: tuple[Out, ...] = ()
+    data: Mapping[str, Value] = field(default_factory=dict)   # the new state's data (replaces)
+    command: Command | None = None
+    flow: str = ""          # "" stays in the flow that ran the step
+    hint: bool = False      # append the new state's hint ("what to type next")
+    redirect: str = ""      # then handle this text as if the user had typed it
+
+
+@dataclass(frozen=True)
+class Turn:
+    said: Said
+    state: str
+    data: Data
+
+    def stay(self, *replies: Out, hint: bool = True) -> Step:
+        """Keep the state and its data (a bad input): say why, then what to type."""
+        return Step(self.state, replies, self.data, hint=hint)
+
+    def num(self, key: str) -> int | None:
+        return num(self.data, key)
+
+    def ids(self, key: str) -> list[int]:
+        return ids(self.data, key)
+
+    def text(self, key: str) -> str:
+        return text(self.data, key)
+
+    def pick(self, key: str) -> int | None:
+        """The id the user's number points at in the listed `key` (1-based), if any."""
+        listed, n = self.ids(key), self.said.n
+        return listed[n - 1] if n is not None and 1 <= n <= len(listed) else None
+
+
+StepFn = Callable[[Turn], Step]
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A trigger that jumps into its flow from any state: exact `words` (menu CLICK keys
+    too), a `pattern` over the whole text (groups become said.args; not in free-text
+    states), or a QR `scene` prefix on SUBSCRIBE/SCAN (said.args = (scene,))."""
+
+    intent: str
+    words: tuple[str, ...] = ()
+    pattern: str = ""
+    scene: str = ""
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    start: str                                   # where keywords dispatch from
+    table: Mapping[tuple[str, str], StepFn]
+    keywords: tuple[Keyword, ...] = ()
+    words: Mapping[str, str] = field(default_factory=dict)   # in-flow words → intent
+    hints: Mapping[str, str] = field(default_factory=dict)   # state → hint template
+    free_text: frozenset[str] = frozenset()      # states collecting names, addresses…
+
+    @property
+    def states(self) -> frozenset[str]:
+        return frozenset({self.start, *self.hints, *(s for s, _ in self.table)})
+
+    def hint(self, state: str) -> str:
+        return self.hints.get(state, DEFAULT_HINT)
+
+
+@dataclass(frozen=True)
+class Conv:
+    """One member's conversation, stored as JSON {flow, state, data, v}."""
+
+    flow: str
+    state: str
+    data: Data
+    v: int = 0
+
+    def dump(self) -> str:
+        doc = {"flow": self.flow, "state": self.state, "data": dict(self.data), "v": self.v}
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+    @staticmethod
+    def load(raw: str | None) -> Conv | None:
+        """None when absent or not a well-formed record (treated as idle)."""
+        if raw is None:
+            return None
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(doc, dict):
+            return None
+        flow, state, data, v = doc.get("flow"), doc.get("state"), doc.get("data"), doc.get("v")
+        if not (isinstance(flow, str) and isinstance(state, str) and isinstance(data, dict)):
+            return None
+        if not isinstance(v, int) or isinstance(v, bool):
+            return None
+        clean: dict[str, Value] = {}
+        for k, val in data.items():
+            if isinstance(val, bool):
+                return None
+            if isinstance(val, (str, int)):
+                clean[str(k)] = val
+            elif isinstance(val, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in val):
+                clean[str(k)] = [int(i) for i in val]
+            else:
+                return None
+        return Conv(flow, state, clean, v)
+
+
+def not_understood(turn: Turn) -> Step:
+    return turn.stay(Say("chat/not_understood.txt", {"text": turn.said.text[:20]}))
+
+
+class Flows:
+    """The flows of one deployment: the home flow (idle, help, menu) and the others.
+    Parses inbound messages into `Said` and picks the step for a conversation."""
+
+    def __init__(self, home: Flow, others: Sequence[Flow]) -> None:
+        self.home = home
+        self._flows: dict[str, Flow] = {}
+        self._words: dict[str, tuple[str, Keyword]] = {}
+        self._patterns: list[tuple[str, Keyword, re.Pattern[str]]] = []
+        self._scenes: list[tuple[str, Keyword]] = []
+        for flow in (home, *others):
+            if flow.name in self._flows:
+                raise ValueError(f"two flows named {flow.name!r}")
+            self._flows[flow.name] = flow
+            for kw in flow.keywords:
+                for word in kw.words:
+                    key = _match_form(normalize(word))
+                    if key in self._words or key in CANCEL_WORDS:
+                        raise ValueError(f"keyword {word!r} of {flow.name!r} is taken")
+                    self._words[key] = (flow.name, kw)
+                if kw.pattern:
+                    self._patterns.append((flow.name, kw, re.compile(kw.pattern)))
+                if kw.scene:
+                    self._scenes.append((flow.name, kw))
+        for flow in self._flows.values():
+            for word in flow.words:
+                if _match_form(normalize(word)) in self._words:
+                    raise ValueError(f"in-flow word {word!r} of {flow.name!r} is a global keyword")
+
+    def get(self, name: str) -> Flow | None:
+        return self._flows.get(name)
+
+    def __getitem__(self, name: str) -> Flow:
+        return self._flows[name]
+
+    def idle(self, v: int = 0) -> Conv:
+        return Conv(self.home.name, self.home.start, {}, v)
+
+    def current(self, conv: Conv | None) -> Conv:
+        """The stored conversation, or idle when it is gone, rests in a flow's start state,
+        or names a flow/state that no longer exists (a module switched off, a renamed state)."""
+        if conv is None:
+            return self.idle()
+        flow = self._flows.get(conv.flow)
+        if flow is None or conv.state not in flow.states or conv.state == flow.start:
+            return self.idle(conv.v)  # a flow's start is only an entry point: idle
+        return conv
+
+    def parse(self, inbound: Inbound, conv: Conv) -> Said:
+        if inbound.kind in (Kind.SUBSCRIBE, Kind.SCAN):
+            scene = inbound.payload.get("scene", "")
+            for name, kw in self._scenes:
+                if scene and scene.startswith(kw.scene):
+                    return Said(kw.intent, text=scene, args=(scene,), flow=name)
+            intent = Intent.SUBSCRIBE if inbound.kind == Kind.SUBSCRIBE else Intent.SCAN
+            return Said(intent, args=(scene,) if scene else (), flow=self.home.name)
+        if inbound.kind == Kind.CLICK:
+            key = inbound.payload.get("key", "")
+            hit = self._words.get(_match_form(key))
+            return Said(hit[1].intent, text=key, flow=hit[0]) if hit else Said(Intent.TEXT)
+        said = normalize(inbound.text) if inbound.kind == Kind.TEXT else ""
+        return self.parse_text(said, conv)
+
+    def parse_text(self, said: str, conv: Conv) -> Said:
+        form = _match_form(said)
+        if form in CANCEL_WORDS:
+            return Said(Intent.NO, said)
+        hit = self._words.get(form)
+        if hit:
+            return Said(hit[1].intent, said, flow=hit[0])
+        flow = self._flows.get(conv.flow, self.home)
+        local = {_match_form(normalize(w)): i for w, i in flow.words.items()}
+        if form in local:
+            return Said(local[form], said)
+        if conv.state not in flow.free_text:
+            for name, kw, rx in self._patterns:
+                m = rx.fullmatch(said)
+                if m:
+                    return Said(kw.intent, said, args=tuple(g or "" for g in m.groups()), flow=name)
+        if NUMBER.fullmatch(said):
+            return Said(Intent.NUMBER, said, n=int(said))
+        if form in GENERIC_WORDS:
+            return Said(GENERIC_WORDS[form], said)
+        return Said(Intent.TEXT, said)
+
+    def decide(self, conv: Conv, said: Said) -> tuple[Flow, Turn, StepFn]:
+        """The flow, the turn and the step for what was said in this conversation."""
+        conv = self.current(conv)
+        flow = self._flows[conv.flow]
+        if said.flow:
+            target = self._flows[said.flow]
+            if target.name == flow.name and (conv.state, said.intent) in target.table:
+                turn = Turn(said, conv.state, conv.data)
+            else:  # jump: from the target's start, with fresh data
+                turn = Turn(said, target.start, {})
+            return target, turn, target.table.get((turn.state, said.intent), not_understood)
+        turn = Turn(said, conv.state, conv.data)
+        step = flow.table.get((conv.state, said.intent))
+        if step is not None:
+            return flow, turn, step
+        if said.intent == Intent.NO:
+            return flow, turn, self._cancel
+        return flow, turn, not_understood
+
+    def _cancel(self, turn: Turn) -> Step:
+        return Step(self.home.start, (Say("chat/cancelled.txt"),), flow=self.home.name)

@@ -1,0 +1,182 @@
+"""My orders: a numbered list (5 a page), one order's detail, `取消订单` for an unpaid one
+(stock goes back), `付款` for its pay link again.
+
+State data: orders (listed order ids), page, pages, order (the one shown).
+Menu CLICK key: ORDERS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from flows.engine import Command, Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value
+from social_mall.errors import NotFoundError
+from social_mall.orders.rules import OrderStatus
+from social_mall.orders.service import cancel_order, list_orders, load_order
+from social_mall.views import OrderView
+
+NAME = "orders"
+PER_PAGE = 5
+
+
+class St(StrEnum):
+    IDLE = "idle"
+    LIST = "list"
+    DETAIL = "detail"
+
+
+class Do(StrEnum):
+    LIST = "orders.list"
+    CANCEL = "orders.cancel"
+    PAY = "orders.pay"
+
+
+async def _own(ctx: Ctx, order_id: int) -> OrderView:
+    """The member's own order (someone else's reads as not found)."""
+    order = await load_order(ctx.uow, ctx.tenant_id, order_id)
+    if order.member_id != ctx.member.id:
+        raise NotFoundError("order", order_id)
+    return order
+
+
+def _payable(ctx: Ctx, order: OrderView) -> bool:
+    return order.status == OrderStatus.PENDING_PAYMENT and order.expires_at > ctx.now
+
+
+def _pay_ctx(ctx: Ctx, order: OrderView) -> dict[str, object]:
+    payable = _payable(ctx, order)
+    return {
+        "order": order, "payable": payable,
+        "overdue": order.status == OrderStatus.PENDING_PAYMENT and not payable,
+        "pay_url": ctx.links.pay_url(ctx.tenant_code, order.order_no) if payable else "",
+    }
+
+
+# -- commands ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ListOrders:
+    page: int
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        found = await list_orders(ctx.uow, ctx.tenant_id, ctx.member.id, page=self.page, per_page=PER_PAGE)
+        if not found.items:
+            return Outcome((Say("chat/orders/none.txt"),), to=St.IDLE)
+        data: dict[str, Value] = {"orders": [o.id for o in found.items], "page": found.page, "pages": found.pages}
+        return Outcome((Say("chat/orders/list.txt", {"page": found}),), data)
+
+
+@dataclass(frozen=True)
+class ShowOrder:
+    order_id: int
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        order = await _own(ctx, self.order_id)
+        return Outcome((Say("chat/orders/detail.txt", _pay_ctx(ctx, order)),))
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    order_id: int
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        order = await cancel_order(
+            ctx.uow, ctx.tenant_id, self.order_id, reason="member", now=ctx.now, member_id=ctx.member.id
+        )
+        return Outcome((Say("chat/orders/cancelled.txt", {"order": order}),))
+
+
+@dataclass(frozen=True)
+class PayAgain:
+    order_id: int
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        order = await _own(ctx, self.order_id)
+        return Outcome((Say("chat/orders/pay.txt", _pay_ctx(ctx, order)),))
+
+
+# -- steps (pure) ------------------------------------------------------------------------
+
+def show_list(turn: Turn) -> Step:
+    return Step(St.LIST, data={"page": 1}, command=ListOrders(1))
+
+
+def _page(turn: Turn, page: int) -> Step:
+    return Step(St.LIST, data={"page": page}, command=ListOrders(page))
+
+
+def next_page(turn: Turn) -> Step:
+    page, pages = turn.num("page") or 1, turn.num("pages") or 1
+    if page >= pages:
+        return turn.stay(Say("chat/last_page.txt"))
+    return _page(turn, page + 1)
+
+
+def prev_page(turn: Turn) -> Step:
+    page = turn.num("page") or 1
+    if page <= 1:
+        return turn.stay(Say("chat/first_page.txt"))
+    return _page(turn, page - 1)
+
+
+def back(turn: Turn) -> Step:
+    return _page(turn, turn.num("page") or 1)
+
+
+def pick(turn: Turn) -> Step:
+    order = turn.pick("orders")
+    if order is None:
+        return turn.stay(Say("chat/bad_number.txt", {"n": turn.said.n, "count": len(turn.ids("orders"))}))
+    return Step(St.DETAIL, data={**turn.data, "order": order}, command=ShowOrder(order))
+
+
+def _on_shown(turn: Turn, make: Callable[[int], Command]) -> Step:
+    order = turn.num("order")
+    if order is None:
+        return turn.stay(Say("chat/orders/pick_first.txt"))
+    return Step(St.DETAIL, data=turn.data, command=make(order))
+
+
+def cancel(turn: Turn) -> Step:
+    return _on_shown(turn, CancelOrder)
+
+
+def pay(turn: Turn) -> Step:
+    return _on_shown(turn, PayAgain)
+
+
+def pick_first(turn: Turn) -> Step:
+    return turn.stay(Say("chat/orders/pick_first.txt"))
+
+
+TABLE: Mapping[tuple[str, str], StepFn] = {
+    (St.IDLE, Do.LIST): show_list,
+    (St.IDLE, Do.CANCEL): pick_first,
+    (St.LIST, Intent.NUMBER): pick,
+    (St.LIST, Intent.NEXT): next_page,
+    (St.LIST, Intent.PREV): prev_page,
+    (St.LIST, Do.CANCEL): pick_first,
+    (St.LIST, Do.PAY): pick_first,
+    (St.DETAIL, Intent.NUMBER): pick,
+    (St.DETAIL, Intent.BACK): back,
+    (St.DETAIL, Do.CANCEL): cancel,
+    (St.DETAIL, Do.PAY): pay,
+}
+
+FLOW = Flow(
+    name=NAME,
+    start=St.IDLE,
+    table=TABLE,
+    keywords=(
+        Keyword(Do.LIST, words=("我的订单", "订单", "orders")),
+        Keyword(Do.CANCEL, words=("取消订单",)),
+    ),
+    words={"付款": Do.PAY, "支付": Do.PAY, "去付款": Do.PAY, "去支付": Do.PAY},
+    hints={
+        St.IDLE: "chat/hints/home_idle.txt",
+        St.LIST: "chat/hints/orders_list.txt",
+        St.DETAIL: "chat/hints/orders_detail.txt",
+    },
+)

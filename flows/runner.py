@@ -1,0 +1,197 @@
+"""FlowRunner: the I/O around the pure flow tables.
+
+One message: resolve the member (noting a QR scene), load the conversation from the KV
+store, pick the step, run its command through the core in one unit of work, render the
+replies, compare-and-set the new state on the raw value it read, then commit. The CAS is
+the linearisation point: of two quick messages only one advances from a given state;
+the other rolls its unit of work back, re-loads and runs once more against the new
+state (twice lost: "操作太快了，请再发一次").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+import jinja2
+
+from flows import cart, checkout, home, orders, shop
+from flows.engine import Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
+from flows.types import Article, Inbound, Kind, Links, Reply
+from social_mall.errors import MallError
+from social_mall.members.service import note_entry, resolve_member
+from social_mall.views import MemberView
+from storage.kv import KVStore
+from storage.uow import UowFactory
+
+log = logging.getLogger(__name__)
+
+BUSY = "系统繁忙，请稍后再试"
+TOO_FAST = "操作太快了，请再发一次"
+FALLBACK_ERROR = "chat/errors/mall_error.txt"
+MAX_REDIRECTS = 2
+BUILTIN_FLOWS: tuple[Flow, ...] = (shop.FLOW, cart.FLOW, checkout.FLOW, orders.FLOW)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def conv_key(inbound: Inbound) -> str:
+    return f"conv:{inbound.tenant_id}:{inbound.channel}:{inbound.user_id}"
+
+
+@dataclass(frozen=True)
+class _Result:
+    conv: Conv
+    out: list[Out]
+    commit: bool
+
+
+class FlowRunner:
+    def __init__(
+        self,
+        *,
+        uows: UowFactory,
+        kv: KVStore,
+        templates: jinja2.Environment,
+        links: Links,
+        state_ttl: int = 1800,
+        order_timeout: timedelta = timedelta(minutes=30),
+        clock: Callable[[], datetime] = utcnow,
+        extra_flows: Sequence[Flow] = (),
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.uows, self.kv, self.templates, self.links = uows, kv, templates, links
+        self.state_ttl, self.order_timeout, self.clock = state_ttl, order_timeout, clock
+        self.on_commit = on_commit
+        self.flows = Flows(home.FLOW, (*BUILTIN_FLOWS, *extra_flows))
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        try:
+            return await self._handle(inbound)
+        except Exception:
+            log.exception("flow.failed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel,
+                                                "kind": str(inbound.kind)})
+            return [Reply.of_text(BUSY)]
+
+    async def state(self, inbound: Inbound) -> Conv | None:
+        """The stored conversation of the sender (tests, diagnostics)."""
+        return Conv.load(await self.kv.get(conv_key(inbound)))
+
+    async def _handle(self, inbound: Inbound) -> list[Reply]:
+        key = conv_key(inbound)
+        if inbound.kind == Kind.UNSUBSCRIBE:
+            await self.kv.delete(key)
+            return []
+        member = await self._member(inbound)
+        for attempt in range(2):
+            raw = await self.kv.get(key)
+            conv = self.flows.current(Conv.load(raw))
+            async with self.uows() as uow:
+                ctx = Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
+                          self.links, self.clock(), self.order_timeout)
+                result = await self._advance(ctx, conv, inbound)
+                replies = self._render(result.out)
+                new_raw = replace(result.conv, v=conv.v + 1).dump()
+                if not await self.kv.cas(key, raw, new_raw, self.state_ttl):
+                    await uow.rollback()
+                    log.info("flow.cas_lost", extra={"tenant": inbound.tenant_id, "attempt": attempt})
+                    continue
+                if result.commit:
+                    try:
+                        await uow.commit()
+                    except Exception:
+                        back = raw if raw is not None else self.flows.idle(conv.v + 1).dump()
+                        await self.kv.cas(key, new_raw, back, self.state_ttl)
+                        raise
+                    self.on_commit()
+            return replies
+        return [Reply.of_text(TOO_FAST)]
+
+    async def _member(self, inbound: Inbound) -> MemberView:
+        scene = inbound.payload.get("scene", "") if inbound.kind in (Kind.SUBSCRIBE, Kind.SCAN) else ""
+        async with self.uows() as uow:
+            member, created = await resolve_member(
+                uow, inbound.tenant_id, inbound.channel, inbound.user_id, entry_source=scene
+            )
+            if scene:
+                await note_entry(uow, inbound.tenant_id, member.id, channel=inbound.channel, scene=scene,
+                                 first_time=created)
+            if created or scene:
+                await uow.commit()
+                self.on_commit()
+        return member
+
+    async def _advance(self, ctx: Ctx, conv: Conv, inbound: Inbound) -> _Result:
+        """Run the step (and any redirect it asks for). A MallError rolls the unit of work
+        back and keeps the state the failing step started from."""
+        said = self.flows.parse(inbound, conv)
+        now, kept, ran = conv, conv, False
+        out: list[Out] = []
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                kept = now  # where a refused step leaves the user: where they were
+                flow, turn, step_fn = self.flows.decide(now, said)
+                step = step_fn(turn)
+                target = self.flows[step.flow] if step.flow else flow
+                data, to = dict(step.data), step.to
+                out.extend(step.replies)
+                if step.command is not None:
+                    ran = True
+                    outcome = await step.command.run(ctx)
+                    out.extend(outcome.replies)
+                    data.update(outcome.data)
+                    to = outcome.to or to
+                now = Conv(target.name, to, data, conv.v)
+                if step.hint:
+                    out.append(self._hint(target, to, data))
+                if not step.redirect:
+                    break
+                said = self.flows.parse_text(normalize(step.redirect), now)
+        except MallError as exc:
+            await ctx.uow.rollback()
+            log.info("flow.refused", extra={"tenant": ctx.tenant_id, "code": exc.code})
+            kept = self.flows.current(kept)
+            return _Result(kept, [self._error(exc), self._hint(self.flows[kept.flow], kept.state, kept.data)], False)
+        return _Result(now, out, ran)
+
+    def _hint(self, flow: Flow, state: str, data: Data) -> Say:
+        return Say(flow.hint(state), {"data": data})
+
+    def _error(self, exc: MallError) -> Say:
+        """errors/<code>.txt for the most specific class in the MRO that has one."""
+        for cls in type(exc).__mro__:
+            code = vars(cls).get("code")
+            if not isinstance(code, str):
+                continue
+            name = f"chat/errors/{code}.txt"
+            try:
+                self.templates.get_template(name)
+            except jinja2.TemplateNotFound:
+                continue
+            return Say(name, exc.facts())
+        return Say(FALLBACK_ERROR, exc.facts())
+
+    def _render(self, out: Sequence[Out]) -> list[Reply]:
+        """Templates to replies; neighbouring texts merge into one message."""
+        replies: list[Reply] = []
+        for item in out:
+            if isinstance(item, Reply):
+                reply = item
+            else:
+                body = self.templates.get_template(item.template).render(**item.ctx).strip()
+                if item.card:
+                    title, _, description = body.partition("\n")
+                    reply = Reply.of_article(Article(title.strip(), description.strip(), item.url, item.image))
+                else:
+                    reply = Reply.of_text(body)
+            if reply.kind == "text" and not reply.text:
+                continue
+            if reply.kind == "text" and replies and replies[-1].kind == "text":
+                replies[-1] = Reply.of_text(f"{replies[-1].text}\n{reply.text}")
+            else:
+                replies.append(reply)
+        return replies
