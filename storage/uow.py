@@ -34,10 +34,6 @@ class UnitOfWork:
         self.outbox = OutboxRepo(session)
         self.emitted: list[DomainEvent] = []
 
-    @property
-    def dialect(self) -> str:
-        return self.session.bind.dialect.name
-
     def emit(self, event: DomainEvent) -> None:
         self.emitted.append(event)
         names = self._subscribers.get(event.topic) or [RECORD_ONLY]
