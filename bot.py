@@ -79,11 +79,11 @@ def build_app(
     app = web.Application(middlewares=[with_request_id], client_max_size=settings.max_body_bytes)
     setup_now = settings.is_embedded if auto_setup is None else auto_setup
     svc = Services(settings, (public_base_url or settings.public_base_url).rstrip("/"), clock)
-    svc.templates = make_env()
-    h5.install_filters(svc.templates)
     found = list(modules) if modules is not None else discover(BUILTIN_MODULES)
     registry = build_registry(svc, found, settings.disabled_modules)
     svc.registry = registry
+    svc.templates = make_env(registry.template_dirs)
+    h5.install_filters(svc.templates)
     app.add_routes(registry.routes)
     app[SERVICES] = svc
 

@@ -14,7 +14,7 @@ Adding a flow from another module::
         name="groupbuy", start=St.IDLE,
         table={(St.IDLE, Do.TEAMS): list_teams, (St.JOIN, Intent.YES): join},
         keywords=(Keyword(Do.TEAMS, words=("拼团", "GROUPBUY")), Keyword(Do.JOIN, scene="team_")),
-        hints={St.JOIN: "chat/groupbuy/hint_join.txt"},
+        hints={St.JOIN: 'chat/groupbuy/hint_join.txt'},   # under make_env(extra_dirs)
     )
     FlowRunner(..., extra_flows=[FLOW])        # or registry.add_flow(FLOW)
 """

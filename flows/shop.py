@@ -96,7 +96,9 @@ class ShowProduct:
             url=ctx.links.product_url(ctx.tenant_code, p.id),
             image=ctx.links.image_url(p.image) if p.image else "",
         )
-        return Outcome((card, Say("chat/shop/skus.txt", {"p": p})), {"skus": [s.id for s in p.skus]})
+        # One message: the card's description carries the SKU list and what to type next,
+        # so it fits WeChat's single passive reply (no customer-service push needed).
+        return Outcome((card,), {"skus": [s.id for s in p.skus]})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,233 @@
+"""The flow engine without I/O: intent parsing, dispatch, the stored state record."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+import pytest
+
+from flows import cart, checkout, home, orders, shop
+from flows.engine import (
+    Conv,
+    Flow,
+    Flows,
+    Intent,
+    Keyword,
+    Said,
+    Say,
+    Step,
+    Turn,
+    normalize,
+    not_understood,
+    pairs,
+)
+from flows.runner import BUILTIN_FLOWS
+from flows.types import Inbound, Kind
+
+FLOWS = Flows(home.FLOW, BUILTIN_FLOWS)
+IDLE = FLOWS.idle()
+
+
+def text(t: str, conv: Conv = IDLE) -> Said:
+    return FLOWS.parse(Inbound(1, "demo", "mp", "o_user", Kind.TEXT, t), conv)
+
+
+def at(flow: str, state: str, **data: object) -> Conv:
+    return Conv(flow, state, data, 3)  # type: ignore[arg-type]
+
+
+def test_normalize_folds_full_width_and_collapses_spaces():
+    assert normalize("  改　１  ３ ") == "改 1 3"
+    assert normalize("ＯＫ") == "OK"
+
+
+@pytest.mark.parametrize(
+    ("typed", "intent", "n"),
+    [
+        ("1", Intent.NUMBER, 1),
+        ("９９", Intent.NUMBER, 99),
+        ("10000", Intent.NUMBER, 10000),
+        ("0", Intent.NUMBER, 0),
+        ("13800138000", Intent.TEXT, None),  # too long for a number: a phone, a code…
+        ("下一页", Intent.NEXT, None),
+        ("上一页", Intent.PREV, None),
+        ("确认", Intent.YES, None),
+        ("确认。", Intent.YES, None),
+        ("取消", Intent.NO, None),
+        ("返回", Intent.BACK, None),
+        ("随便说点什么", Intent.TEXT, None),
+    ],
+)
+def test_generic_intents(typed: str, intent: str, n: int | None):
+    said = text(typed)
+    assert (said.intent, said.n, said.flow) == (intent, n, "")
+
+
+@pytest.mark.parametrize(
+    ("typed", "flow", "intent", "args"),
+    [
+        ("帮助", "home", home.Do.HELP, ()),
+        ("菜单", "home", home.Do.MENU, ()),
+        ("分类", "shop", shop.Do.BROWSE, ()),
+        ("逛逛", "shop", shop.Do.BROWSE, ()),
+        ("搜索 草莓", "shop", shop.Do.SEARCH, ("草莓", "")),
+        ("搜索草莓", "shop", shop.Do.SEARCH, ("草莓", "")),
+        ("搜 苹果", "shop", shop.Do.SEARCH, ("", "苹果")),
+        ("购物车", "cart", cart.Do.SHOW, ()),
+        ("改 1 3", "cart", cart.Do.SET, ("1 3",)),
+        ("删 2", "cart", cart.Do.DEL, ("2",)),
+        ("清空购物车", "cart", cart.Do.CLEAR, ()),
+        ("结算", "checkout", checkout.Do.CHECKOUT, ()),
+        ("我的订单", "orders", orders.Do.LIST, ()),
+        ("订单", "orders", orders.Do.LIST, ()),
+        ("取消订单", "orders", orders.Do.CANCEL, ()),
+    ],
+)
+def test_global_keywords_name_their_flow(typed: str, flow: str, intent: str, args: tuple[str, ...]):
+    said = text(typed, at("shop", shop.St.QTY, product=1, sku=2))
+    assert (said.flow, said.intent, said.args) == (flow, intent, args)
+
+
+def test_search_needs_a_space_after_the_one_character_form():
+    assert text("搜狐").intent == Intent.TEXT
+
+
+def test_patterns_are_off_while_typing_an_address():
+    typing = at("checkout", checkout.St.DETAIL, src="cart", name="张三", phone="13800138000")
+    assert text("搜索大厦1号", typing).intent == Intent.TEXT
+    assert text("改革路 8 号", at("checkout", checkout.St.NAME)).intent == Intent.TEXT
+    assert text("删 1", typing).intent == Intent.TEXT
+    assert text("购物车", typing).flow == "cart"  # exact keywords still jump
+
+
+def test_in_flow_words_only_count_inside_their_flow():
+    assert text("立即购买").intent == Intent.TEXT
+    assert text("立即购买", at("shop", shop.St.ACTION)).intent == shop.Do.BUY_NOW
+    assert text("付款", at("orders", orders.St.DETAIL, order=7)).intent == orders.Do.PAY
+    assert text("新地址", at("checkout", checkout.St.ADDRESS)).intent == checkout.Do.NEW_ADDRESS
+
+
+def test_menu_clicks_and_events():
+    click = Inbound(1, "demo", "mp", "o", Kind.CLICK, payload={"key": "CART"})
+    assert FLOWS.parse(click, IDLE) == Said(cart.Do.SHOW, "CART", flow="cart")
+    unknown = Inbound(1, "demo", "mp", "o", Kind.CLICK, payload={"key": "NOPE"})
+    assert FLOWS.parse(unknown, IDLE).intent == Intent.TEXT
+    sub = Inbound(1, "demo", "mp", "o", Kind.SUBSCRIBE, payload={"scene": "ref_9"})
+    assert FLOWS.parse(sub, IDLE) == Said(Intent.SUBSCRIBE, args=("ref_9",), flow="home")
+    image = Inbound(1, "demo", "mp", "o", Kind.IMAGE, payload={"media_id": "m"})
+    assert FLOWS.parse(image, IDLE) == Said(Intent.TEXT, "")
+
+
+def test_cancel_from_every_state_of_every_flow_returns_to_idle():
+    for flow in (home.FLOW, *BUILTIN_FLOWS):
+        for state in flow.states:
+            conv = Conv(flow.name, state, {"product": 1, "sku": 2, "qty": 3}, 5)
+            f, turn, step_fn = FLOWS.decide(conv, Said(Intent.NO, "取消"))
+            step = step_fn(turn)
+            assert (step.flow or f.name, step.to) == ("home", home.St.IDLE), (flow.name, state)
+            assert step.command is None
+
+
+def test_a_pair_not_in_the_table_keeps_state_and_data_and_asks_for_the_next_input():
+    conv = at("shop", shop.St.QTY, product=1, sku=2)
+    flow, turn, step_fn = FLOWS.decide(conv, Said(Intent.YES, "确认"))
+    step = step_fn(turn)
+    assert step_fn is not_understood
+    assert (flow.name, step.to, dict(step.data), step.hint) == ("shop", "qty", {"product": 1, "sku": 2}, True)
+    assert step.replies == (Say("chat/not_understood.txt", {"text": "确认"}),)
+
+
+def test_keyword_jumps_from_the_target_start_with_fresh_data():
+    conv = at("checkout", checkout.St.CONFIRM, src="cart", address=4, items=[1, 2])
+    flow, turn, step_fn = FLOWS.decide(conv, text("购物车", conv))
+    assert (flow.name, turn.state, dict(turn.data)) == ("cart", cart.St.IDLE, {})
+    assert step_fn(turn).to == cart.St.LIST
+
+
+def test_keyword_of_the_current_flow_uses_the_current_state_when_it_has_the_pair():
+    conv = at("orders", orders.St.DETAIL, order=7, orders=[7])
+    flow, turn, step_fn = FLOWS.decide(conv, text("取消订单", conv))
+    step = step_fn(turn)
+    assert turn.state == orders.St.DETAIL
+    assert step.command == orders.CancelOrder(7)
+
+
+def test_a_number_with_no_state_behind_it_says_the_step_expired():
+    for stale in (None, Conv("gone_module", "x", {}, 2), Conv("shop", "no_such_state", {}, 2)):
+        conv = FLOWS.current(stale)
+        assert (conv.flow, conv.state) == ("home", home.St.IDLE)
+        flow, turn, step_fn = FLOWS.decide(conv, Said(Intent.NUMBER, "2", n=2))
+        assert step_fn(turn).replies[0] == Say("chat/expired.txt", {"menu": home.MENU})
+
+
+def test_menu_number_redirects_to_its_keyword():
+    step = home.menu_pick(Turn(Said(Intent.NUMBER, "3", n=3), home.St.MENU, {}))
+    assert step.redirect == "购物车"
+    assert text(step.redirect).flow == "cart"
+    bad = home.menu_pick(Turn(Said(Intent.NUMBER, "9", n=9), home.St.MENU, {}))
+    assert (bad.to, bad.redirect, bad.hint) == (home.St.MENU, "", True)
+
+
+def test_conv_round_trips_and_rejects_what_it_did_not_write():
+    conv = Conv("shop", "products", {"cat": 3, "q": "草莓", "items": [4, 5]}, 7)
+    assert Conv.load(conv.dump()) == conv
+    assert json.loads(conv.dump())["data"]["q"] == "草莓"
+    for raw in ("not json", "[]", '{"flow":"shop","state":"x","data":{},"v":"1"}',
+                '{"flow":"shop","state":"x","data":{"a":1.5},"v":1}',
+                '{"flow":"shop","state":"x","data":{"a":true},"v":1}',
+                '{"flow":"shop","state":"x","data":{"a":[1,"2"]},"v":1}'):
+        assert Conv.load(raw) is None, raw
+    assert Conv.load(None) is None
+
+
+def test_pairs_reads_a_flat_list():
+    assert pairs({"items": [11, 2, 12, 1]}, "items") == [(11, 2), (12, 1)]
+    assert pairs({}, "items") == []
+
+
+class GbSt(StrEnum):
+    IDLE = "idle"
+    JOIN = "join"
+
+
+class Gb(StrEnum):
+    OPEN = "gb.open"
+    JOIN = "gb.join"
+
+
+def _open(turn: Turn) -> Step:
+    return Step(GbSt.JOIN, data={"team": 5})
+
+
+def _join(turn: Turn) -> Step:
+    return Step(GbSt.IDLE, (Say("chat/x.txt", {"team": turn.num("team") or 0}),))
+
+
+GROUPBUY = Flow(
+    name="groupbuy", start=GbSt.IDLE,
+    table={(GbSt.IDLE, Gb.OPEN): _open, (GbSt.JOIN, Intent.YES): _join, (GbSt.IDLE, Gb.JOIN): _open},
+    keywords=(Keyword(Gb.OPEN, words=("拼团", "GROUPBUY")), Keyword(Gb.JOIN, scene="team_")),
+)
+
+
+def test_another_module_adds_a_flow_with_keywords_and_a_scene():
+    flows = Flows(home.FLOW, (*BUILTIN_FLOWS, GROUPBUY))
+    said = flows.parse(Inbound(1, "d", "mp", "o", Kind.TEXT, "拼团"), flows.idle())
+    assert said == Said(Gb.OPEN, "拼团", flow="groupbuy")
+    scan = flows.parse(Inbound(1, "d", "mp", "o", Kind.SCAN, payload={"scene": "team_5"}), flows.idle())
+    assert (scan.flow, scan.intent, scan.args) == ("groupbuy", Gb.JOIN, ("team_5",))
+    joined = Conv("groupbuy", GbSt.JOIN, {"team": 5}, 1)
+    flow, turn, step_fn = flows.decide(joined, Said(Intent.YES, "确认"))
+    assert step_fn(turn).replies == (Say("chat/x.txt", {"team": 5}),)
+
+
+def test_a_taken_keyword_or_flow_name_is_refused():
+    clash = Flow("other", "idle", {}, keywords=(Keyword("x", words=("购物车",)),))
+    with pytest.raises(ValueError, match="购物车"):
+        Flows(home.FLOW, (*BUILTIN_FLOWS, clash))
+    with pytest.raises(ValueError, match="shop"):
+        Flows(home.FLOW, (*BUILTIN_FLOWS, Flow("shop", "idle", {})))
+    shadow = Flow("other", "idle", {}, words={"分类": "x"})
+    with pytest.raises(ValueError, match="global keyword"):
+        Flows(home.FLOW, (*BUILTIN_FLOWS, shadow))
