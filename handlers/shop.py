@@ -52,12 +52,13 @@ def setup(reg: Registry) -> None:
     async def push_queued(d: Delivery) -> None:
         await wechat_mp.deliver_queued(svc, d)
 
-    async def refund_late(d: Delivery) -> None:
+    async def process_refund(d: Delivery) -> None:
+        """Call the gateway for a refund request (late payments, admin and module refunds)."""
         tenant = await svc.tenant_by_id(d.tenant_id)
         p = d.payload
         result = await svc.gateway(tenant).refund(
             out_trade_no=str(p["out_trade_no"]), out_refund_no=str(p["out_refund_no"]),
-            refund_fen=int(p["refund_fen"]), total_fen=int(p["total_fen"]), reason="订单已关闭，自动退款",
+            refund_fen=int(p["refund_fen"]), total_fen=int(p["total_fen"]), reason="退款",
         )
         async with svc.uows() as uow:
             await settle_refund(uow, result.out_refund_no, status=result.status, now=svc.clock())
@@ -66,7 +67,11 @@ def setup(reg: Registry) -> None:
     reg.subscribe("order.paid", "shop.push_paid", push_paid)
     reg.subscribe("order.shipped", "shop.push_shipped", push_shipped)
     reg.subscribe("message.push", "shop.push_queued", push_queued)
-    reg.subscribe("payment.needs_refund", "shop.refund_late", refund_late)
+    async def push_refunded(d: Delivery) -> None:
+        await push_text(d, "chat/push/order_refunded.txt")
+
+    reg.subscribe("payment.needs_refund", "shop.refund", process_refund)
+    reg.subscribe("order.refunded", "shop.push_refunded", push_refunded)
 
 
 MODULE = Module("shop", setup, "Chat shopping on the official account, H5 pay page, pay notifies")

@@ -77,3 +77,19 @@ class MerchantMismatchError(MallError):
     def __init__(self, field: str) -> None:
         super().__init__(field)
         self.field = field
+
+
+class NotRefundableError(MallError):
+    code = "not_refundable"
+
+    def __init__(self, order_no: str, status: str) -> None:
+        super().__init__(order_no, status)
+        self.order_no, self.status = order_no, status
+
+
+class RefundTooLargeError(MallError):
+    code = "refund_too_large"
+
+    def __init__(self, order_no: str, requested_fen: int, refundable_fen: int) -> None:
+        super().__init__(order_no, requested_fen, refundable_fen)
+        self.order_no, self.requested_fen, self.refundable_fen = order_no, requested_fen, refundable_fen

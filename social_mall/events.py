@@ -62,6 +62,8 @@ class OrderRefunded(DomainEvent):
     order_no: str
     member_id: int
     refund_fen: int
+    paid_fen: int
+    full: bool
 
 
 @dataclass(frozen=True)

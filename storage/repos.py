@@ -267,6 +267,16 @@ class OrderRepo(_Repo):
         )
         return _rowcount(await self.session.execute(stmt)) == 1
 
+    async def add_refunded(self, tenant: int, order_id: int, amount_fen: int) -> bool:
+        """Count a successful refund; never lets refunded exceed paid."""
+        stmt = (
+            update(Order)
+            .where(Order.tenant_id == tenant, Order.id == order_id,
+                   Order.refunded_fen + amount_fen <= Order.paid_fen)
+            .values(refunded_fen=Order.refunded_fen + amount_fen)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
     async def expired_unpaid(self, now: datetime, limit: int) -> list[tuple[int, int]]:
         stmt = (
             select(Order.tenant_id, Order.id)
@@ -310,6 +320,10 @@ class PaymentRepo(_Repo):
         self.session.add(refund)
         await self.session.flush()
         return refund
+
+    async def refunds_for(self, tenant: int, order_id: int) -> list[Refund]:
+        stmt = select(Refund).where(Refund.tenant_id == tenant, Refund.order_id == order_id).order_by(Refund.id)
+        return await self._all(stmt.execution_options(populate_existing=True))
 
     async def refund_by_no(self, out_refund_no: str) -> Refund | None:
         return await self.session.scalar(select(Refund).where(Refund.out_refund_no == out_refund_no))

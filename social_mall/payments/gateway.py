@@ -29,6 +29,15 @@ class RefundResult:
     status: str  # PROCESSING | SUCCESS | CLOSED | ABNORMAL
 
 
+@dataclass(frozen=True)
+class TransferResult:
+    """A payout to a WeChat user's balance (distributor withdrawals)."""
+
+    out_bill_no: str
+    transfer_id: str
+    status: str  # ACCEPTED | PROCESSING | SUCCESS | FAIL
+
+
 class PayGateway(Protocol):
     name: str
     mchid: str
@@ -41,3 +50,7 @@ class PayGateway(Protocol):
     async def refund(
         self, *, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str
     ) -> RefundResult: ...
+
+    async def transfer(
+        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
+    ) -> TransferResult: ...

@@ -4,14 +4,13 @@ signature, timestamp freshness, AES-256-GCM decryption, merchant and amount chec
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from social_mall.payments import wxpay_v3
-from social_mall.payments.gateway import RefundResult, Transaction
+from social_mall.payments.gateway import RefundResult, Transaction, TransferResult
 from social_mall.payments.wxpay_v3 import KeyPair, PayFormatError
 
 CST = timezone(timedelta(hours=8))
@@ -72,6 +71,15 @@ class SandboxGateway:
         return RefundResult(out_refund_no, "50000" + secrets.token_hex(10), "SUCCESS")
 
 
+    async def transfer(
+        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
+    ) -> TransferResult:
+        """The sandbox pays out at once (amount must be positive, 1 fen at least)."""
+        if amount_fen <= 0 or not openid:
+            raise PayFormatError("transfer amount or openid")
+        return TransferResult(out_bill_no, "1000" + secrets.token_hex(10), "SUCCESS")
+
+
 def transaction_from(event_id: str, res: Mapping[str, object]) -> Transaction:
     try:
         amount = res["amount"]
@@ -93,10 +101,3 @@ def transaction_from(event_id: str, res: Mapping[str, object]) -> Transaction:
         )
     except (KeyError, AssertionError, TypeError) as exc:
         raise PayFormatError(f"resource: {exc}") from exc
-
-
-def notify_json(headers: Mapping[str, str], body: bytes) -> str:
-    """For logs: the notify's envelope without its encrypted resource."""
-    doc = json.loads(body)
-    doc.pop("resource", None)
-    return json.dumps(doc, ensure_ascii=False)
