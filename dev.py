@@ -90,6 +90,7 @@ def cmd_run(args: list[str]) -> int:
 
 def cmd_test(args: list[str]) -> int:
     ensure_venv("test")
+    ensure_chromium()
     in_ci = bool(os.environ.get("CI"))
     pg = ensure_service("PostgreSQL", 5432, PG_START)
     rd = ensure_service("Redis", 6379, REDIS_START)

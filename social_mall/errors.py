@@ -93,3 +93,11 @@ class RefundTooLargeError(MallError):
     def __init__(self, order_no: str, requested_fen: int, refundable_fen: int) -> None:
         super().__init__(order_no, requested_fen, refundable_fen)
         self.order_no, self.requested_fen, self.refundable_fen = order_no, requested_fen, refundable_fen
+
+
+class InvalidPriceError(MallError):
+    code = "invalid_price"
+
+    def __init__(self, sku_id: int, price_fen: int) -> None:
+        super().__init__(sku_id, price_fen)
+        self.sku_id, self.price_fen = sku_id, price_fen

@@ -62,8 +62,23 @@ def alembic_config() -> Config:
     return cfg
 
 
-async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to `revision` on this engine (SQLite and PostgreSQL alike)."""
+def load_all_models() -> None:
+    """Import every `storage/*_models.py` (module tables) so Base.metadata knows them."""
+    import importlib
+    import pkgutil
+
+    import storage
+
+    for info in pkgutil.iter_modules(storage.__path__):
+        if info.name.endswith("_models"):
+            importlib.import_module(f"storage.{info.name}")
+
+
+async def migrate(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Bring the schema to `revision` on this engine (SQLite and PostgreSQL alike).
+
+    Modules keep their migrations on branches of their own off the core's 0001, so the
+    default upgrades every head."""
 
     def run(sync_conn: Connection) -> None:
         cfg = alembic_config()

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from social_mall.demo import DemoCredentials, seed_demo
 from social_mall.tenants import TenantView
-from storage.db import create_engine, migrate, session_factory
+from storage.db import create_engine, load_all_models, migrate, session_factory
 from storage.kv import MemoryKV, RedisKV
 from storage.models import Base
 from storage.uow import UowFactory, uow_factory
@@ -34,6 +34,7 @@ PG_URL = os.environ.get("SOCIAL_MALL_TEST_PG", "postgresql+asyncpg://postgres@12
 REDIS_URL = os.environ.get("SOCIAL_MALL_TEST_REDIS", "redis://127.0.0.1:6379/15")
 SCHEMA = f"t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 BACKENDS = ["sqlite", "pg"] if PG_URL else ["sqlite"]
+load_all_models()  # module tables join Base.metadata (truncation between tests)
 
 TEST_TOKEN = "test_token_123"
 TEST_APP_ID = "wx0123456789abcdef"

@@ -6,12 +6,13 @@ call, a second worker or a retried job can never apply it twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from social_mall.errors import (
     EmptyCartError,
     IllegalTransitionError,
+    InvalidPriceError,
     NotFoundError,
     OffShelfError,
     OutOfStockError,
@@ -76,8 +77,13 @@ async def place_order(
     channel: str = "mp",
     source: str = "",
     from_cart: bool = False,
+    unit_prices: Mapping[int, int] | None = None,
 ) -> OrderView:
     """Reserve stock for every line and write the order, all in the caller's transaction.
+
+    `unit_prices` (sku id → fen) lets a module set the price it sells at (a group price,
+    say); the SKU's own price applies otherwise. `source` records where the order came
+    from ("groupbuy:team:12", "ref:…") for the modules that react to its events.
 
     On OutOfStockError the caller rolls back, which also returns what earlier lines took.
     """
@@ -103,10 +109,13 @@ async def place_order(
             raise OffShelfError(name)
         if not await uow.catalog.reserve(tenant, sku_id, qty):
             raise OutOfStockError(name, await uow.catalog.stock(tenant, sku_id))
+        price = sku.price_fen if unit_prices is None else unit_prices.get(sku_id, sku.price_fen)
+        if price <= 0:
+            raise InvalidPriceError(sku_id, price)
         lines.append(
             OrderLine(
                 tenant_id=tenant, sku_id=sku_id, product_id=product.id, title=product.title,
-                spec=sku.spec, price_fen=sku.price_fen, qty=qty, line_fen=sku.price_fen * qty,
+                spec=sku.spec, price_fen=price, qty=qty, line_fen=price * qty,
             )
         )
     goods = sum(line.line_fen for line in lines)
