@@ -192,6 +192,24 @@ class Turn:
 StepFn = Callable[[Turn], Step]
 
 
+def pager(goto: Callable[[Turn, int], Step]) -> tuple[StepFn, StepFn]:
+    """下一页 / 上一页 steps for a listing that keeps `page` and `pages` in its data."""
+
+    def next_page(turn: Turn) -> Step:
+        page, pages = turn.num("page") or 1, turn.num("pages") or 1
+        if page >= pages:
+            return turn.stay(Say("chat/last_page.txt"))
+        return goto(turn, page + 1)
+
+    def prev_page(turn: Turn) -> Step:
+        page = turn.num("page") or 1
+        if page <= 1:
+            return turn.stay(Say("chat/first_page.txt"))
+        return goto(turn, page - 1)
+
+    return next_page, prev_page
+
+
 @dataclass(frozen=True)
 class Keyword:
     """A trigger that jumps into its flow from any state: exact `words` (menu CLICK keys

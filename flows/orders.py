@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.engine import Command, Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value
+from flows.engine import Command, Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value, pager
 from social_mall.errors import NotFoundError
 from social_mall.orders.rules import OrderStatus
 from social_mall.orders.service import cancel_order, list_orders, load_order
@@ -107,18 +107,7 @@ def _page(turn: Turn, page: int) -> Step:
     return Step(St.LIST, data={"page": page}, command=ListOrders(page))
 
 
-def next_page(turn: Turn) -> Step:
-    page, pages = turn.num("page") or 1, turn.num("pages") or 1
-    if page >= pages:
-        return turn.stay(Say("chat/last_page.txt"))
-    return _page(turn, page + 1)
-
-
-def prev_page(turn: Turn) -> Step:
-    page = turn.num("page") or 1
-    if page <= 1:
-        return turn.stay(Say("chat/first_page.txt"))
-    return _page(turn, page - 1)
+next_page, prev_page = pager(_page)
 
 
 def back(turn: Turn) -> Step:

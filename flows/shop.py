@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from flows import checkout
 from flows.checkout import load_sku
-from flows.engine import Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value
+from flows.engine import Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value, pager
 from flows.home import expired
 from social_mall.catalog.service import list_categories, list_products, product_detail
 from social_mall.members.service import add_to_cart
@@ -161,18 +161,7 @@ def _page(turn: Turn, page: int) -> Step:
     return Step(St.PRODUCTS, data=data, command=ListProducts(cat, turn.text("q"), page))
 
 
-def next_page(turn: Turn) -> Step:
-    page, pages = turn.num("page") or 1, turn.num("pages") or 1
-    if page >= pages:
-        return turn.stay(Say("chat/last_page.txt"))
-    return _page(turn, page + 1)
-
-
-def prev_page(turn: Turn) -> Step:
-    page = turn.num("page") or 1
-    if page <= 1:
-        return turn.stay(Say("chat/first_page.txt"))
-    return _page(turn, page - 1)
+next_page, prev_page = pager(_page)
 
 
 def back_to_list(turn: Turn) -> Step:

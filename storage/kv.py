@@ -166,8 +166,8 @@ class RedisKV:
         return self.prefix + key
 
     async def get(self, key: str) -> str | None:
-        value: str | None = await self.redis.get(self._k(key))
-        return value
+        value = await self.redis.get(self._k(key))
+        return value.decode() if isinstance(value, bytes) else value
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
         await self.redis.set(self._k(key), value, px=int(ttl * 1000) if ttl else None)
