@@ -5,10 +5,11 @@ domain events (paid, shipped, queued slow replies, refunds of late payments)."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from handlers import h5, health, pay_notify, wechat_mp
 from handlers.context import Services
-from social_mall.jobs import cancel_expired_orders
+from social_mall.jobs import cancel_expired_orders, complete_shipped_orders
 from social_mall.members.service import channel_identity
 from social_mall.payments.service import settle_refund
 from social_mall.plugins import Delivery, Module, Registry
@@ -29,7 +30,12 @@ def setup(reg: Registry) -> None:
     async def dispatch_outbox() -> int:
         return await svc.outbox.run_once()
 
+    async def complete_shipped() -> int:
+        return await complete_shipped_orders(
+            svc.uows, svc.clock(), after=timedelta(days=svc.settings.auto_complete_days))
+
     reg.add_job("orders.cancel_expired", svc.settings.sweep_interval_seconds, sweep_orders)
+    reg.add_job("orders.auto_complete", svc.settings.sweep_interval_seconds * 10, complete_shipped)
     reg.add_job("outbox.dispatch", svc.settings.outbox_interval_seconds, dispatch_outbox)
 
     async def push_text(d: Delivery, template: str) -> None:

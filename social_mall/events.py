@@ -56,6 +56,17 @@ class OrderShipped(DomainEvent):
 
 
 @dataclass(frozen=True)
+class OrderCompleted(DomainEvent):
+    """Receipt confirmed: the return window closes, referral freeze clocks start."""
+
+    topic: ClassVar[str] = "order.completed"
+    order_id: int
+    order_no: str
+    member_id: int
+    paid_fen: int
+
+
+@dataclass(frozen=True)
 class OrderRefunded(DomainEvent):
     topic: ClassVar[str] = "order.refunded"
     order_id: int

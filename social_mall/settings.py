@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("change-me-in-production")
 
     order_timeout_minutes: int = 30
+    auto_complete_days: int = 7  # shipped orders are confirmed received after this
     reply_budget_seconds: float = 3.0
     conversation_ttl_seconds: int = 1800
     max_body_bytes: int = 64 * 1024

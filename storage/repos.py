@@ -286,6 +286,15 @@ class OrderRepo(_Repo):
         )
         return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
 
+    async def shipped_before(self, cutoff: datetime, limit: int) -> list[tuple[int, int]]:
+        stmt = (
+            select(Order.tenant_id, Order.id)
+            .where(Order.status == "shipped", Order.shipped_at <= cutoff)
+            .order_by(Order.shipped_at)
+            .limit(limit)
+        )
+        return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
+
     async def count_by_status(self, tenant: int) -> dict[str, int]:
         stmt = select(Order.status, func.count()).where(Order.tenant_id == tenant).group_by(Order.status)
         return {s: int(n) for s, n in (await self.session.execute(stmt)).all()}

@@ -17,8 +17,8 @@ from social_mall.errors import (
     OffShelfError,
     OutOfStockError,
 )
-from social_mall.events import OrderCancelled, OrderPlaced, OrderShipped
-from social_mall.orders.rules import OrderStatus, can_move, check_qty, new_order_no, shipping_fee
+from social_mall.events import OrderCancelled, OrderCompleted, OrderPlaced, OrderShipped
+from social_mall.orders.rules import OrderStatus, check_qty, new_order_no, shipping_fee
 from social_mall.views import OrderLineView, OrderView, Page
 from storage.models import Order, OrderLine
 from storage.uow import UnitOfWork
@@ -190,14 +190,19 @@ async def ship_order(
 
 
 async def complete_order(uow: UnitOfWork, tenant: int, order_id: int, *, now: datetime) -> OrderView:
+    """Shipped → completed (the buyer confirmed receipt, or the sweeper did). Idempotent."""
     order = await load_order(uow, tenant, order_id)
-    if not can_move(S(order.status), S.COMPLETED) or not await uow.orders.move(
-        tenant, order_id, S.SHIPPED, S.COMPLETED, completed_at=now
-    ):
-        if order.status == S.COMPLETED:
-            return order
-        raise IllegalTransitionError(order.order_no, order.status, S.COMPLETED)
-    return await load_order(uow, tenant, order_id)
+    if await uow.orders.move(tenant, order_id, S.SHIPPED, S.COMPLETED, completed_at=now):
+        uow.emit(
+            OrderCompleted(
+                tenant_id=tenant, order_id=order_id, order_no=order.order_no,
+                member_id=order.member_id, paid_fen=order.paid_fen,
+            )
+        )
+        return await load_order(uow, tenant, order_id)
+    if order.status == S.COMPLETED:
+        return order
+    raise IllegalTransitionError(order.order_no, order.status, S.COMPLETED)
 
 
 async def expire_unpaid(uow: UnitOfWork, tenant: int, order_id: int, *, now: datetime) -> bool:

@@ -143,3 +143,24 @@ async def test_paid_order_cannot_be_cancelled(uows, demo):
         with pytest.raises(IllegalTransitionError):
             await cancel_order(uow, demo.id, order.id, reason="x", now=NOW)
     assert await stock_of(uows, demo, sku_id) == 2
+
+
+async def test_shipped_orders_are_confirmed_received_after_the_window(uows, demo):
+    from social_mall.jobs import complete_shipped_orders
+    from social_mall.orders.service import ship_order
+
+    sku_id = await make_sku(uows, demo, stock=3)
+    member_id, address_id = await buyer(uows, demo, "o_receiver")
+    async with uows() as uow:
+        order = await place_order(uow, demo.id, member_id, [(sku_id, 1)], address_id=address_id, now=NOW, timeout=TIMEOUT)
+        assert await uow.orders.move(demo.id, order.id, "pending_payment", "paid")
+        await ship_order(uow, demo.id, order.id, tracking_no="SF1", now=NOW)
+        await uow.commit()
+    week = timedelta(days=7)
+    assert await complete_shipped_orders(uows, NOW + timedelta(days=6), after=week) == 0
+    later = NOW + timedelta(days=8)
+    await asyncio.gather(complete_shipped_orders(uows, later, after=week),
+                         complete_shipped_orders(uows, later, after=week))
+    async with uows() as uow:
+        assert (await find_order(uow, demo.id, order.order_no)).status == "completed"
+        assert await uow.outbox.count("order.completed") == 1  # two sweepers, one completion
