@@ -14,6 +14,7 @@ import time
 from aiohttp import web
 
 from handlers.context import SERVICES
+from handlers.http_utils import read_capped
 from social_mall.errors import MallError
 from social_mall.payments.service import apply_transaction, record_rejected
 from social_mall.payments.wxpay_v3 import PayNotifyError, PaySignatureError, PayStaleError
@@ -34,9 +35,10 @@ async def pay_notify(request: web.Request) -> web.Response:
     tenant = await svc.tenant(request.match_info["tenant"])
     if tenant is None:
         return fail(404)
-    if (request.content_length or 0) > svc.settings.max_body_bytes:
+    try:  # the untouched raw body: the signature covers it
+        body = await read_capped(request, svc.settings.max_body_bytes)
+    except web.HTTPRequestEntityTooLarge:
         return fail(413)
-    body = await request.read()  # the untouched raw body: the signature covers it
     gateway = svc.gateway(tenant)
     try:
         tx = gateway.parse_notify(request.headers, body, time.time())

@@ -28,6 +28,7 @@ from wechatpy.utils import WeChatSigner
 
 from flows.types import Article, Inbound, Kind, Reply
 from handlers.context import SERVICES, Services
+from handlers.http_utils import read_capped
 from social_mall.events import MessageQueued
 from social_mall.plugins import Delivery
 from social_mall.tenants import TenantView
@@ -201,12 +202,7 @@ async def receive(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text="bad signature")
     if not fresh(q, svc.settings.signature_max_skew_seconds):
         raise web.HTTPForbidden(text="stale timestamp")
-    cap = svc.settings.max_body_bytes
-    if (request.content_length or 0) > cap:
-        raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=request.content_length or 0)
-    raw = await request.content.read(cap + 1)
-    if len(raw) > cap:
-        raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=len(raw))
+    raw = await read_capped(request, svc.settings.max_body_bytes)
     safe_mode = q.get("encrypt_type") == "aes"
     crypto = WeChatCrypto(tenant.wechat_token, tenant.wechat_aes_key, tenant.wechat_app_id) if safe_mode else None
     try:

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     auto_complete_days: int = 7  # shipped orders are confirmed received after this
     reply_budget_seconds: float = 3.0
     conversation_ttl_seconds: int = 1800
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = 64 * 1024      # WeChat messages and pay callbacks
+    max_upload_bytes: int = 5 * 1024 * 1024  # console picture uploads
     signature_max_skew_seconds: int = 300
 
     outbox_interval_seconds: float = 5.0
