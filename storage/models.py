@@ -254,6 +254,7 @@ class OutboxEvent(Base):
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = mapped_column(Integer, index=True)
     topic: Mapped[str] = mapped_column(String(64))
+    event_uid: Mapped[str] = mapped_column(String(32), index=True)  # shared by one event's rows
     subscriber: Mapped[str] = mapped_column(String(80))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|done|dead

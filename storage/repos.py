@@ -393,7 +393,8 @@ class OutboxRepo(_Repo):
         )
 
     async def count(self, topic: str, *, status: str | None = None) -> int:
-        stmt = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.topic == topic)
+        """How many events of `topic` were emitted (an event has one row per subscriber)."""
+        stmt = select(func.count(func.distinct(OutboxEvent.event_uid))).where(OutboxEvent.topic == topic)
         if status:
             stmt = stmt.where(OutboxEvent.status == status)
         return int(await self.session.scalar(stmt) or 0)

@@ -10,6 +10,7 @@ row per subscriber registered for the topic (so a failing subscriber retries alo
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 
@@ -37,11 +38,13 @@ class UnitOfWork:
     def emit(self, event: DomainEvent) -> None:
         self.emitted.append(event)
         names = self._subscribers.get(event.topic) or [RECORD_ONLY]
+        uid = uuid.uuid4().hex
         for name in names:
             self.session.add(
                 OutboxEvent(
                     tenant_id=event.tenant_id,
                     topic=event.topic,
+                    event_uid=uid,
                     subscriber=name,
                     payload=event.payload(),
                     status="done" if name == RECORD_ONLY else "pending",

@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=False),
     sa.Column('topic', sa.String(length=64), nullable=False),
+    sa.Column('event_uid', sa.String(length=32), nullable=False),
     sa.Column('subscriber', sa.String(length=80), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
@@ -48,6 +49,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_status_next', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_event_uid'), ['event_uid'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_tenant_id'), ['tenant_id'], unique=False)
 
     op.create_table('tenants',
@@ -369,6 +371,7 @@ def downgrade() -> None:
     op.drop_table('admins')
     op.drop_table('tenants')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_event_uid'))
         batch_op.drop_index(batch_op.f('ix_outbox_tenant_id'))
         batch_op.drop_index('ix_outbox_status_next')
 
