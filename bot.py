@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from flows.runner import FlowRunner
 from flows.templating import make_env
-from handlers import h5, shop
+from handlers import console, h5, shop
 from handlers.context import SERVICES, Services, utcnow
 from social_mall.admins import Role, create_admin
 from social_mall.demo import DEMO_CODE, DemoCredentials, ensure_demo_order, seed_demo
@@ -39,7 +39,7 @@ from storage.uow import uow_factory
 
 log = logging.getLogger("social_mall")
 
-BUILTIN_MODULES: Sequence[Module] = (shop.MODULE,)
+BUILTIN_MODULES: Sequence[Module] = (shop.MODULE, console.MODULE)
 
 
 def demo_credentials(settings: Settings) -> DemoCredentials:
@@ -76,7 +76,9 @@ def build_app(
 
     `auto_setup` (default: on the embedded default) migrates and seeds the demo tenant.
     """
-    app = web.Application(middlewares=[with_request_id], client_max_size=settings.max_body_bytes)
+    # Endpoints cap their own bodies (WeChat and pay callbacks: max_body_bytes); the app-wide
+    # limit only has to admit the console's picture uploads.
+    app = web.Application(middlewares=[with_request_id], client_max_size=settings.max_upload_bytes)
     setup_now = settings.is_embedded if auto_setup is None else auto_setup
     svc = Services(settings, (public_base_url or settings.public_base_url).rstrip("/"), clock)
     found = list(modules) if modules is not None else discover(BUILTIN_MODULES)

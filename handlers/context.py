@@ -68,6 +68,10 @@ class Services:
         self._tenants[code] = (time.monotonic() + TENANT_CACHE_SECONDS, view)
         return view
 
+    def forget_tenants(self) -> None:
+        """Drop cached tenants (after their credentials change)."""
+        self._tenants.clear()
+
     async def tenant_by_id(self, tenant_id: int) -> TenantView:
         for _, view in self._tenants.values():
             if view.id == tenant_id:

@@ -40,10 +40,11 @@ def check_password(stored_hash: str, password: str) -> bool:
 
 
 async def create_admin(
-    uow: UnitOfWork, *, username: str, password: str, role: Role, tenant_id: int | None
+    uow: UnitOfWork, *, username: str, password: str, role: Role, tenant_id: int | None,
+    actor: str = "cli",
 ) -> int:
     admin = Admin(tenant_id=tenant_id, username=username, password_hash=hash_password(password), role=role)
     uow.session.add(admin)
     await uow.session.flush()
-    uow.audit(tenant_id or 0, "cli", "admin.create", f"admin:{admin.id}", after={"username": username, "role": role})
+    uow.audit(tenant_id or 0, actor, "admin.create", f"admin:{admin.id}", after={"username": username, "role": role})
     return admin.id

@@ -1,0 +1,111 @@
+"""Members, the audit log, admin users and roles, API tokens."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.console.core import (
+    admin_of, console_view, form_of, int_id, page_number, redirect, render, services, tenant_of,
+)
+from social_mall.console import auth
+from social_mall.console.audit import audit_filter, list_audit
+from social_mall.console.members import member_detail, search_members
+from social_mall.console.permissions import ROLE_ZH, TENANT_ROLES, Perm
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/console/members")
+@console_view(Perm.MEMBERS_VIEW)
+async def members(request: web.Request) -> web.Response:
+    q = request.query.get("q", "")[:64]
+    async with services(request).uows() as uow:
+        page = await search_members(uow, tenant_of(request), q, page=page_number(request), per_page=20)
+    return render(request, "console/members.html", page=page, q=q)
+
+
+@routes.get(r"/console/members/{id}")
+@console_view(Perm.MEMBERS_VIEW)
+async def member_page(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        d = await member_detail(uow, tenant_of(request), int_id(request), page=page_number(request))
+    return render(request, "console/member.html", d=d, m=d.member)
+
+
+@routes.get("/console/audit")
+@console_view(Perm.AUDIT_VIEW)
+async def audit(request: web.Request) -> web.Response:
+    f = audit_filter(request.query)
+    async with services(request).uows() as uow:
+        page = await list_audit(uow, tenant_of(request), f, page=page_number(request), per_page=50)
+    query = {k: v for k, v in request.query.items() if k != "page"}
+    return render(request, "console/audit.html", page=page, f=f, query=query)
+
+
+@routes.get("/console/admins")
+@console_view(Perm.ADMINS)
+async def admins(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        rows = await auth.list_admins(uow, tenant_of(request))
+    return render(request, "console/admins.html", admins=rows, roles=[(r.value, ROLE_ZH[r]) for r in TENANT_ROLES],
+                  role_names={r.value: ROLE_ZH[r] for r in ROLE_ZH}, now=services(request).clock())
+
+
+@routes.post("/console/admins")
+@console_view(Perm.ADMINS)
+async def add_admin(request: web.Request) -> web.Response:
+    form = form_of(request)
+    async with services(request).uows() as uow:
+        await auth.add_admin(uow, tenant_of(request), admin_of(request), username=str(form.get("username", "")),
+                             password=str(form.get("password", "")), role=str(form.get("role", "")))
+        await uow.commit()
+    raise redirect("/console/admins", ok="created")
+
+
+@routes.post(r"/console/admins/{id}/role")
+@console_view(Perm.ADMINS)
+async def change_role(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        await auth.change_role(uow, tenant_of(request), admin_of(request), int_id(request),
+                               str(form_of(request).get("role", "")))
+        await uow.commit()
+    raise redirect("/console/admins", ok="saved")
+
+
+@routes.post(r"/console/admins/{id}/password")
+@console_view(Perm.ADMINS)
+async def reset_password(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        await auth.reset_password(uow, tenant_of(request), admin_of(request), int_id(request),
+                                  str(form_of(request).get("password", "")))
+        await uow.commit()
+    raise redirect("/console/admins", ok="saved")
+
+
+@routes.get("/console/tokens")
+@console_view(Perm.TOKENS, tenant=False)
+async def tokens(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        rows = await auth.list_tokens(uow, admin_of(request))
+    return render(request, "console/tokens.html", tokens=rows, new_token="")
+
+
+@routes.post("/console/tokens")
+@console_view(Perm.TOKENS, tenant=False)
+async def issue_token(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        plain, _ = await auth.issue_token(uow, admin_of(request), str(form_of(request).get("name", "")), svc.clock())
+        await uow.commit()
+        rows = await auth.list_tokens(uow, admin_of(request))
+    return render(request, "console/tokens.html", tokens=rows, new_token=plain)
+
+
+@routes.post(r"/console/tokens/{id}/revoke")
+@console_view(Perm.TOKENS, tenant=False)
+async def revoke_token(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        await auth.revoke_token(uow, admin_of(request), int_id(request), svc.clock())
+        await uow.commit()
+    raise redirect("/console/tokens", ok="token_revoked")

@@ -1,0 +1,62 @@
+"""Console sessions, server-side in the key-value store (Redis when configured, so every
+worker sees them and logging out ends them everywhere).
+
+The cookie carries a random 256-bit id; the store keys on its SHA-256, so a copy of the
+store holds no usable cookie. Sessions expire after `IDLE` without use and after
+`ABSOLUTE` in any case. Each session has its own CSRF token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+from storage.kv import KVStore
+
+IDLE_SECONDS = 2 * 3600
+ABSOLUTE_SECONDS = 12 * 3600
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    admin_id: int
+    csrf: str
+    created: float
+    flash: str = ""
+
+
+def _key(sid: str) -> str:
+    return "console:session:" + hashlib.sha256(sid.encode()).hexdigest()
+
+
+async def open_session(kv: KVStore, admin_id: int) -> tuple[str, ConsoleSession]:
+    sid = secrets.token_urlsafe(32)
+    session = ConsoleSession(admin_id=admin_id, csrf=secrets.token_urlsafe(32), created=time.time())
+    await kv.set(_key(sid), json.dumps(asdict(session)), ttl=IDLE_SECONDS)
+    return sid, session
+
+
+async def load_session(kv: KVStore, sid: str) -> ConsoleSession | None:
+    if not sid or len(sid) > 100:
+        return None
+    raw = await kv.get(_key(sid))
+    if raw is None:
+        return None
+    try:
+        session = ConsoleSession(**json.loads(raw))
+    except (TypeError, ValueError):
+        return None
+    age = time.time() - session.created
+    if age > ABSOLUTE_SECONDS:
+        await kv.delete(_key(sid))
+        return None
+    await kv.set(_key(sid), raw, ttl=min(IDLE_SECONDS, ABSOLUTE_SECONDS - age))  # sliding idle expiry
+    return session
+
+
+async def close_session(kv: KVStore, sid: str) -> None:
+    if sid:
+        await kv.delete(_key(sid))
