@@ -197,14 +197,15 @@ class Mall:
         return self.app[SERVICES]
 
     async def settle(self) -> None:
-        """Let kicked outbox runs and slow-path replies finish."""
+        """Let slow-path replies and kicked outbox runs finish, then deliver whatever is
+        due until nothing is left (subscribers may emit further events)."""
         svc = self.svc
         for _ in range(50):
             if svc.background:
                 await asyncio.wait(list(svc.background), timeout=5)
             await svc.outbox.drain()
-            await svc.outbox.run_once()
-            if not svc.background:
+            delivered = await svc.outbox.run_once()
+            if not svc.background and not delivered:
                 return
 
 

@@ -1,0 +1,257 @@
+"""The `referral` module (分销): share links and official-account QR codes, binding on
+`ref_<code>` scenes, frozen commissions on paid orders, reversals on refunds, the
+unfreeze sweeper, withdrawals paid out through the gateway's transfer API, and the
+pushes that tell distributors what happened.
+
+Routes:
+  GET /r/{tenant}/{code}[?p=<product id>]      landing page of a share link / card: records
+                                               the binding intent (cookie) and shows the QR
+                                               to follow through
+  GET /referral/qr/{tenant}/{code}.png         the distributor's QR image (segno), encoding the
+                                               official account's permanent QR (scene ref_<code>)
+
+Admin actions (approve/reject distributors and withdrawals, adjustments, settings, levels,
+product rates, reconciliation) are services in social_mall/referral/service.py for the
+console to call.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import segno
+from aiohttp import web
+
+from flows import referral as referral_flow
+from handlers.context import SERVICES, Services
+from handlers.wechat_client import WeChatAPIError
+from social_mall.catalog.service import product_detail
+from social_mall.errors import NotFoundError
+from social_mall.members.service import channel_identity
+from social_mall.payments.wxpay_v3 import PayNotifyError
+from social_mall.plugins import Delivery, Module, Registry
+from social_mall.referral import rules, service
+from social_mall.tenants import TenantView
+from social_mall.views import ProductDetail
+from storage.kv import LockTimeoutError
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+INTENT_COOKIE = "sm_ref"
+QR_RESEND_SECONDS = 24 * 3600
+MEDIA_TTL = 2 * 24 * 3600          # temporary media lives 3 days at WeChat
+UNDELIVERABLE = frozenset({43004, 45015, 45047})  # unfollowed, outside 48 h, quota: drop the push
+NAME = "referral"
+
+
+# -- QR codes ------------------------------------------------------------------------------
+
+async def oa_qr_url(svc: Services, tenant: TenantView, d: service.DistributorView) -> str:
+    """What the distributor's QR encodes: the official account's permanent parametric QR
+    (scene ref_<code>), made once and kept; the share link when WeChat can't be reached."""
+    async def known() -> str:
+        async with svc.uows() as uow:
+            return await service.qr_url(uow, tenant.id, d.id)
+
+    if url := await known():
+        return url
+    try:
+        async with svc.kv.lock(f"refqr_make:{tenant.code}:{d.code}", ttl=30.0, wait=30.0):
+            if url := await known():      # another worker made it while we waited
+                return url
+            qr = await svc.wechat(tenant).create_qrcode(d.scene, None)
+            async with svc.uows() as uow:
+                await service.set_qr_url(uow, tenant.id, d.id, qr["url"])
+                await uow.commit()
+            return qr["url"]
+    except (WeChatAPIError, LockTimeoutError) as exc:
+        log.warning("referral.qr.failed", extra={"tenant": tenant.code, "error": type(exc).__name__})
+        return svc.image_url(f"/r/{tenant.code}/{d.code}")
+
+
+def qr_png(data: str) -> bytes:
+    buf = io.BytesIO()
+    segno.make(data, error="m").save(buf, kind="png", scale=8, border=2)
+    return buf.getvalue()
+
+
+async def _approved(svc: Services, tenant_code: str, code: str) -> tuple[TenantView, service.DistributorView]:
+    tenant = await svc.tenant(tenant_code)
+    if tenant is None:
+        raise web.HTTPNotFound(text="店铺不存在")
+    if not rules.CODE_RE.fullmatch(code.lower()):
+        raise web.HTTPNotFound(text="推广链接无效")
+    async with svc.uows() as uow:
+        d = await service.distributor_by_code(uow, tenant.id, code)
+    if d is None or d.status != rules.DistributorStatus.APPROVED:
+        raise web.HTTPNotFound(text="推广链接无效或已失效")
+    return tenant, d
+
+
+@routes.get(r"/referral/qr/{tenant}/{code}.png")
+async def qr_image(request: web.Request) -> web.Response:
+    svc = request.app[SERVICES]
+    tenant, d = await _approved(svc, request.match_info["tenant"], request.match_info["code"])
+    png = qr_png(await oa_qr_url(svc, tenant, d))
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+
+@routes.get(r"/r/{tenant}/{code}")
+async def landing(request: web.Request) -> web.Response:
+    """A share link or product share card: remember whose link it was (cookie, for the
+    H5 pages: `binding_intent`), and show the QR that binds when followed."""
+    svc = request.app[SERVICES]
+    tenant, d = await _approved(svc, request.match_info["tenant"], request.match_info["code"])
+    product: ProductDetail | None = None
+    pid = request.query.get("p", "")
+    if pid.isdigit():
+        try:
+            async with svc.uows() as uow:
+                product = await product_detail(uow, tenant.id, int(pid))
+        except NotFoundError:
+            product = None
+    async with svc.uows() as uow:
+        settings = await service.program(uow, tenant.id)
+    html = svc.templates.get_template("h5/referral.html").render(
+        tenant=tenant, code=d.code, product=product,
+        image=svc.image_url(product.image) if product and product.image else "",
+        qr=f"/referral/qr/{tenant.code}/{d.code}.png",
+    )
+    resp = web.Response(text=html, content_type="text/html", charset="utf-8")
+    days = settings.lifetime_days or 365
+    resp.set_cookie(f"{INTENT_COOKIE}_{tenant.code}", d.code, max_age=days * 86400, httponly=True,
+                    samesite="Lax", path="/")
+    return resp
+
+
+def binding_intent(request: web.Request, tenant_code: str) -> str | None:
+    """The distributor code an H5 visitor arrived through (for H5 pages that know the
+    member, e.g. after OAuth: pass it to `service.bind_member(..., source="link")`)."""
+    code = request.cookies.get(f"{INTENT_COOKIE}_{tenant_code}", "").lower()
+    return code if rules.CODE_RE.fullmatch(code) else None
+
+
+# -- the module ------------------------------------------------------------------------------
+
+def setup(reg: Registry) -> None:
+    svc: Services = reg.services
+    reg.add_routes(routes)
+    reg.add_flow(referral_flow.FLOW)
+
+    async def push(d: Delivery, template: str) -> None:
+        tenant = await svc.tenant_by_id(d.tenant_id)
+        async with svc.uows() as uow:
+            openid = await channel_identity(uow, d.tenant_id, int(d.payload["member_id"]), "mp")
+        if openid is None:
+            return
+        text = svc.templates.get_template(template).render(**d.payload).strip()
+        try:
+            await svc.wechat(tenant).send_text(openid, text)
+        except WeChatAPIError as exc:
+            if exc.errcode not in UNDELIVERABLE:
+                raise
+            log.info("referral.push.undeliverable", extra={"tenant": tenant.code, "errcode": exc.errcode})
+
+    async def on_entered(d: Delivery) -> None:
+        code = rules.scene_code(str(d.payload.get("scene", "")))
+        if code is None:
+            return
+        async with svc.uows() as uow:
+            await service.bind_member(uow, d.tenant_id, int(d.payload["member_id"]), code, source="qr",
+                                      now=svc.clock())
+            await uow.commit()
+
+    async def on_paid(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            await service.record_commissions(uow, d.tenant_id, int(d.payload["order_id"]), now=svc.clock())
+            await uow.commit()
+
+    async def on_refunded(d: Delivery) -> None:
+        p = d.payload
+        async with svc.uows() as uow:
+            await service.reverse_for_refund(
+                uow, d.tenant_id, int(p["order_id"]), refund_fen=int(p["refund_fen"]),
+                paid_fen=int(p["paid_fen"]), full=bool(p["full"]), ref=f"d{d.id}", now=svc.clock())
+            await uow.commit()
+
+    async def on_completed(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            await service.schedule_unfreeze(uow, d.tenant_id, int(d.payload["order_id"]), completed_at=svc.clock())
+            await uow.commit()
+
+    async def send_qr(d: Delivery) -> None:
+        tenant = await svc.tenant_by_id(d.tenant_id)
+        async with svc.uows() as uow:
+            openid = await channel_identity(uow, d.tenant_id, int(d.payload["member_id"]), "mp")
+            dist = await service.distributor_by_code(uow, d.tenant_id, str(d.payload["code"]))
+        if openid is None or dist is None:
+            return
+        client = svc.wechat(tenant)
+        key, sent = f"refqr:{tenant.code}:{dist.code}", f"refqr_sent:{tenant.code}:{dist.code}"
+        if not d.payload.get("explicit", True) and await svc.kv.get(sent):
+            return  # 「我的推广」 shows the QR once a day; 「推广码」 always sends it
+        try:
+            media_id = await svc.kv.get(key)
+            if not media_id:
+                media_id = await client.upload_image(qr_png(await oa_qr_url(svc, tenant, dist)), f"ref_{dist.code}.png")
+                await svc.kv.set(key, media_id, ttl=MEDIA_TTL)
+            await client.send_image(openid, media_id)
+            await svc.kv.set(sent, "1", ttl=QR_RESEND_SECONDS)
+        except WeChatAPIError as exc:
+            if exc.errcode == 40007:          # the cached media expired: upload again next time
+                await svc.kv.delete(key)
+                raise
+            if exc.errcode not in UNDELIVERABLE:
+                raise
+            log.info("referral.qr.undeliverable", extra={"tenant": tenant.code, "errcode": exc.errcode})
+
+    async def pay_out(d: Delivery) -> None:
+        """Transfer an approved withdrawal; the gateway's answer is applied exactly once
+        (a retried delivery re-sends the same out_bill_no, which the gateway dedupes)."""
+        p = d.payload
+        tenant = await svc.tenant_by_id(d.tenant_id)
+        async with svc.uows() as uow:
+            openid = await channel_identity(uow, d.tenant_id, int(p["member_id"]), "mp")
+        status, transfer_id, reason = "FAIL", "", "no_openid"
+        if openid:
+            try:
+                result = await svc.gateway(tenant).transfer(
+                    out_bill_no=str(p["out_bill_no"]), openid=openid, amount_fen=int(p["amount_fen"]),
+                    remark="佣金提现")
+                status, transfer_id, reason = result.status, result.transfer_id, ""
+            except PayNotifyError as exc:     # refused as malformed: will never succeed
+                status, reason = "FAIL", exc.code
+        async with svc.uows() as uow:
+            await service.apply_payout(uow, str(p["out_bill_no"]), status=status, transfer_id=transfer_id,
+                                       reason=reason, now=svc.clock())
+            await uow.commit()
+
+    async def push_commission(d: Delivery) -> None:
+        await push(d, "chat/referral/push/commission_earned.txt")
+
+    async def push_decided(d: Delivery) -> None:
+        if not d.payload.get("auto"):  # an instant approval was answered in the chat already
+            await push(d, "chat/referral/push/distributor_decided.txt")
+
+    async def push_settled(d: Delivery) -> None:
+        await push(d, "chat/referral/push/withdrawal_settled.txt")
+
+    async def unfreeze() -> int:
+        return await service.unfreeze_due(svc.uows, now=svc.clock())
+
+    reg.subscribe("member.entered", "referral.bind", on_entered)
+    reg.subscribe("order.paid", "referral.commission", on_paid)
+    reg.subscribe("order.refunded", "referral.reverse", on_refunded)
+    reg.subscribe("order.completed", "referral.schedule_unfreeze", on_completed)
+    reg.subscribe("referral.qr_requested", "referral.send_qr", send_qr)
+    reg.subscribe("referral.payout_due", "referral.pay_out", pay_out)
+    reg.subscribe("referral.commission_earned", "referral.push_commission", push_commission)
+    reg.subscribe("referral.distributor_decided", "referral.push_decided", push_decided)
+    reg.subscribe("referral.withdrawal_settled", "referral.push_settled", push_settled)
+    reg.add_job("referral.unfreeze", svc.settings.sweep_interval_seconds * 10, unfreeze)
+
+
+MODULE = Module(NAME, setup, "Referral distribution: share links and QR codes, commissions, withdrawals")
