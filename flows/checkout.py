@@ -2,8 +2,14 @@
 new one (name, phone, detail) → confirmation with lines, shipping and total → `确认`
 places the order and answers with its number, total and pay link.
 
+The confirmation runs the promotions pipeline (social_mall/pricing): it proposes the best
+applicable coupon and shows each discount line; 「不用券」 / 「用券」 and 「用积分 N」 /
+「用积分」 (as many as allowed) / 「不用积分」 price it again. `确认` places the order with
+exactly the coupon and points shown.
+
 State data: src ("cart" | "buy"), product/sku/qty for "buy", addrs (listed address ids),
-name/phone while a new address is typed, address, items (flat sku, qty pairs confirmed).
+name/phone while a new address is typed, address, items (flat sku, qty pairs confirmed),
+coupon (the coupon id shown, 0: none), points (the points shown).
 Menu CLICK key: CHECKOUT.
 """
 
@@ -23,6 +29,8 @@ from social_mall.members.rules import PHONE
 from social_mall.members.service import add_address, list_addresses, view_cart
 from social_mall.orders.rules import shipping_fee
 from social_mall.orders.service import place_order
+from social_mall.pricing import service as pricing
+from social_mall.pricing.service import AUTO, NONE, PricingInput
 from social_mall.views import ProductDetail, SkuView
 
 NAME = "checkout"
@@ -41,6 +49,10 @@ class St(StrEnum):
 class Do(StrEnum):
     CHECKOUT = "checkout.start"
     NEW_ADDRESS = "checkout.new_address"
+    NO_COUPON = "checkout.no_coupon"
+    USE_COUPON = "checkout.use_coupon"
+    USE_POINTS = "checkout.use_points"
+    NO_POINTS = "checkout.no_points"
 
 
 SOURCE = ("src", "product", "sku", "qty")
@@ -110,6 +122,8 @@ class Preview:
     data: Mapping[str, Value]
     address_id: int | None = None
     new: tuple[str, str, str] | None = None   # name, phone, detail
+    coupon: int = AUTO                        # AUTO: the best one; NONE: 不用券
+    points: int = 0                           # -1: as many as allowed
 
     async def run(self, ctx: Ctx) -> Outcome:
         if self.new is not None:
@@ -123,10 +137,15 @@ class Preview:
         lines, skipped = await _lines(ctx, self.data)
         goods = sum(line.line_fen for line in lines)
         ship = shipping_fee(goods)
+        priced = await pricing.price_lines(ctx.uow, ctx.tenant_id, [(ln.sku_id, ln.price_fen, ln.qty) for ln in lines])
+        quote = await pricing.quote(ctx.uow, ctx.tenant_id, ctx.member.id, priced, ship,
+                                    PricingInput(self.coupon, self.points), now=ctx.now)
+        b = quote.breakdown
         ctx_ = {"lines": lines, "skipped": skipped, "goods_fen": goods, "shipping_fen": ship,
-                "total_fen": goods + ship, "address": address}
+                "total_fen": b.total_fen, "address": address, "q": quote, "b": b}
         items = [n for line in lines for n in (line.sku_id, line.qty)]
-        return Outcome((Say("chat/checkout/confirm.txt", ctx_),), {"address": address.id, "items": items})
+        return Outcome((Say("chat/checkout/confirm.txt", ctx_),), {
+            "address": address.id, "items": items, "coupon": b.coupon_id or NONE, "points": b.points_used})
 
 
 @dataclass(frozen=True)
@@ -134,12 +153,14 @@ class PlaceOrder:
     items: tuple[tuple[int, int], ...]
     address_id: int
     from_cart: bool
+    coupon: int = NONE
+    points: int = 0
 
     async def run(self, ctx: Ctx) -> Outcome:
         order = await place_order(
             ctx.uow, ctx.tenant_id, ctx.member.id, self.items, address_id=self.address_id,
             now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel, source="chat",
-            from_cart=self.from_cart,
+            from_cart=self.from_cart, pricing=PricingInput(self.coupon, self.points),
         )
         minutes = int(ctx.order_timeout.total_seconds() // 60)
         say = Say("chat/checkout/placed.txt", {
@@ -194,8 +215,37 @@ def confirm(turn: Turn) -> Step:
     address, items = turn.num("address"), tuple(pairs(turn.data, "items"))
     if address is None or not items:
         return expired(turn)
-    command = PlaceOrder(items, address, from_cart=turn.text("src") == "cart")
+    command = PlaceOrder(items, address, from_cart=turn.text("src") == "cart",
+                         coupon=max(turn.num("coupon") or NONE, NONE), points=max(turn.num("points") or 0, 0))
     return Step(orders.St.DETAIL, command=command, flow=orders.NAME)
+
+
+def _reprice(turn: Turn, *, coupon: int | None = None, points: int | None = None) -> Step:
+    """Price the confirmation again with another coupon / points choice."""
+    address = turn.num("address")
+    if address is None:
+        return expired(turn)
+    c = coupon if coupon is not None else (turn.num("coupon") or NONE)
+    p = points if points is not None else (turn.num("points") or 0)
+    return Step(St.CONFIRM, data={**_source(turn.data), "address": address},
+                command=Preview(_source(turn.data), address_id=address, coupon=c, points=p))
+
+
+def no_coupon(turn: Turn) -> Step:
+    return _reprice(turn, coupon=NONE)
+
+
+def use_coupon(turn: Turn) -> Step:
+    return _reprice(turn, coupon=AUTO)
+
+
+def use_points(turn: Turn) -> Step:
+    n = next((a for a in turn.said.args if a), "")
+    return _reprice(turn, points=int(n) if n else -1)
+
+
+def no_points(turn: Turn) -> Step:
+    return _reprice(turn, points=0)
 
 
 TABLE: Mapping[tuple[str, str], StepFn] = {
@@ -210,14 +260,23 @@ TABLE: Mapping[tuple[str, str], StepFn] = {
     (St.DETAIL, Intent.TEXT): enter_detail,
     (St.DETAIL, Intent.NUMBER): enter_detail,
     (St.CONFIRM, Intent.YES): confirm,
+    (St.CONFIRM, Do.NO_COUPON): no_coupon,
+    (St.CONFIRM, Do.USE_COUPON): use_coupon,
+    (St.CONFIRM, Do.USE_POINTS): use_points,
+    (St.CONFIRM, Do.NO_POINTS): no_points,
 }
 
 FLOW = Flow(
     name=NAME,
     start=St.IDLE,
     table=TABLE,
-    keywords=(Keyword(Do.CHECKOUT, words=("结算", "去结算", "checkout")),),
-    words={"新地址": Do.NEW_ADDRESS, "新增地址": Do.NEW_ADDRESS, "添加地址": Do.NEW_ADDRESS},
+    keywords=(
+        Keyword(Do.CHECKOUT, words=("结算", "去结算", "checkout")),
+        Keyword(Do.USE_POINTS, pattern=r"用积分\s*(\d{1,7})?"),
+    ),
+    words={"新地址": Do.NEW_ADDRESS, "新增地址": Do.NEW_ADDRESS, "添加地址": Do.NEW_ADDRESS,
+           "不用券": Do.NO_COUPON, "不用优惠券": Do.NO_COUPON, "不使用优惠券": Do.NO_COUPON,
+           "用券": Do.USE_COUPON, "使用优惠券": Do.USE_COUPON, "不用积分": Do.NO_POINTS},
     hints={
         St.IDLE: "chat/hints/home_idle.txt",
         St.ADDRESS: "chat/hints/checkout_address.txt",

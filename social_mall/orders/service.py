@@ -19,6 +19,9 @@ from social_mall.errors import (
 )
 from social_mall.events import OrderCancelled, OrderCompleted, OrderPlaced, OrderShipped
 from social_mall.orders.rules import OrderStatus, check_qty, new_order_no, shipping_fee
+from social_mall.pricing import service as pricing_service
+from social_mall.pricing.rules import PriceLine
+from social_mall.pricing.service import PricingInput
 from social_mall.views import OrderLineView, OrderView, Page
 from storage.models import Order, OrderLine
 from storage.uow import UnitOfWork
@@ -78,12 +81,18 @@ async def place_order(
     source: str = "",
     from_cart: bool = False,
     unit_prices: Mapping[int, int] | None = None,
+    pricing: PricingInput | None = None,
 ) -> OrderView:
     """Reserve stock for every line and write the order, all in the caller's transaction.
 
     `unit_prices` (sku id → fen) lets a module set the price it sells at (a group price,
     say); the SKU's own price applies otherwise. `source` records where the order came
     from ("groupbuy:team:12", "ref:…") for the modules that react to its events.
+
+    With `pricing` (the buyer's coupon and points), the promotions pipeline
+    (social_mall/pricing) prices the lines as computed here, unit_prices included: the
+    order's discount_fen and total_fen come from it, the coupon is locked, the points are
+    spent and the breakdown is stored (`pricing.service.breakdown(uow, tenant, order.id)`).
 
     On OutOfStockError the caller rolls back, which also returns what earlier lines took.
     """
@@ -99,6 +108,7 @@ async def place_order(
         raise NotFoundError("address", address_id)
     found = {s.id: (s, p) for s, p in await uow.catalog.skus_by_ids(tenant, list(wanted))}
     lines: list[OrderLine] = []
+    priced: list[PriceLine] = []
     for sku_id in sorted(wanted):  # a fixed order: two orders never wait on each other's rows
         if sku_id not in found:
             raise NotFoundError("sku", sku_id)
@@ -118,18 +128,26 @@ async def place_order(
                 spec=sku.spec, price_fen=price, qty=qty, line_fen=price * qty,
             )
         )
+        priced.append(PriceLine(sku_id, product.id, product.category_id, price, qty))
     goods = sum(line.line_fen for line in lines)
     ship = shipping_fee(goods)
+    discount = 0
+    quoted = None
+    if pricing is not None:
+        quoted = (await pricing_service.quote(uow, tenant, member_id, priced, ship, pricing, now=now)).breakdown
+        discount = quoted.discount_fen
     order = await uow.orders.add(
         Order(
             tenant_id=tenant, order_no=new_order_no(now), member_id=member_id,
             status=S.PENDING_PAYMENT, channel=channel, goods_fen=goods, shipping_fen=ship,
-            discount_fen=0, total_fen=goods + ship, ship_name=address.name,
+            discount_fen=discount, total_fen=goods + ship - discount, ship_name=address.name,
             ship_phone=address.phone, ship_address=address.detail, source=source,
             created_at=now, expires_at=now + timeout,
         ),
         lines,
     )
+    if quoted is not None:
+        await pricing_service.commit(uow, tenant, member_id, order.id, quoted, now=now)
     if from_cart:
         await uow.members.remove_cart_items(tenant, member_id, list(wanted))
     uow.emit(

@@ -1,0 +1,150 @@
+"""Membership in chat: 「会员」 (level, growth to the next level, points, usable coupons),
+「签到」 (daily points, streak bonus), 「领券」 (claimable coupons, a number claims one),
+「优惠券」 (my coupons), 「绑定码」 / 「绑定 123456」 (link this channel to the member that
+asked for the code on another one: the two members merge).
+
+State data (领券): tpls (listed template ids). Everything else answers and returns to idle.
+Menu CLICK keys: MEMBER, SIGNIN, COUPONS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from flows.engine import Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn
+from social_mall.loyalty import merge
+from social_mall.loyalty import service as loyalty
+
+NAME = "members"
+
+
+class St(StrEnum):
+    IDLE = "idle"
+    CLAIM = "claim"        # claimable coupons listed: a number claims
+
+
+class Do(StrEnum):
+    SHOW = "members.show"
+    SIGNIN = "members.signin"
+    CLAIMS = "members.claims"
+    MINE = "members.mine"
+    BIND_CODE = "members.bind_code"
+    BIND = "members.bind"
+
+
+@dataclass(frozen=True)
+class ShowAccount:
+    async def run(self, ctx: Ctx) -> Outcome:
+        acc = await loyalty.account(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)
+        return Outcome((Say("chat/members/home.txt", {"a": acc}),))
+
+
+@dataclass(frozen=True)
+class SignIn:
+    async def run(self, ctx: Ctx) -> Outcome:
+        s = await loyalty.sign_in(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)
+        return Outcome((Say("chat/members/signed_in.txt", {"s": s}),))
+
+
+@dataclass(frozen=True)
+class ListClaimable:
+    async def run(self, ctx: Ctx) -> Outcome:
+        tpls = await loyalty.claimable(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)
+        if not tpls:
+            return Outcome((Say("chat/members/no_claimable.txt"),), to=St.IDLE)
+        return Outcome((Say("chat/members/claimable.txt", {"tpls": tpls}),), {"tpls": [t.id for t in tpls]})
+
+
+@dataclass(frozen=True)
+class Claim:
+    template_id: int
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        c = await loyalty.claim(ctx.uow, ctx.tenant_id, ctx.member.id, self.template_id, now=ctx.now)
+        return Outcome((Say("chat/members/claimed.txt", {"c": c}),))
+
+
+@dataclass(frozen=True)
+class MyCoupons:
+    async def run(self, ctx: Ctx) -> Outcome:
+        acc = await loyalty.account(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)
+        return Outcome((Say("chat/members/coupons.txt", {"coupons": acc.coupons}),))
+
+
+@dataclass(frozen=True)
+class BindCode:
+    async def run(self, ctx: Ctx) -> Outcome:
+        code = await merge.issue_bind_code(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)
+        return Outcome((Say("chat/members/bind_code.txt", {"code": code}),))
+
+
+@dataclass(frozen=True)
+class Bind:
+    code: str
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        await merge.bind_with_code(ctx.uow, ctx.tenant_id, ctx.member.id, self.code, ctx.now)
+        return Outcome((Say("chat/members/bound.txt"),))
+
+
+def show(turn: Turn) -> Step:
+    return Step(St.IDLE, command=ShowAccount())
+
+
+def sign_in(turn: Turn) -> Step:
+    return Step(St.IDLE, command=SignIn())
+
+
+def claims(turn: Turn) -> Step:
+    return Step(St.CLAIM, command=ListClaimable())
+
+
+def claim(turn: Turn) -> Step:
+    tpl = turn.pick("tpls")
+    if tpl is None:
+        return turn.stay(Say("chat/bad_number.txt", {"n": turn.said.n, "count": len(turn.ids("tpls"))}))
+    return Step(St.IDLE, command=Claim(tpl))
+
+
+def mine(turn: Turn) -> Step:
+    return Step(St.IDLE, command=MyCoupons())
+
+
+def bind_code(turn: Turn) -> Step:
+    return Step(St.IDLE, command=BindCode())
+
+
+def bind(turn: Turn) -> Step:
+    code = next((a for a in turn.said.args if a), "")
+    if not code:
+        return Step(St.IDLE, (Say("chat/members/bind_help.txt"),))
+    return Step(St.IDLE, command=Bind(code))
+
+
+TABLE: Mapping[tuple[str, str], StepFn] = {
+    (St.IDLE, Do.SHOW): show,
+    (St.IDLE, Do.SIGNIN): sign_in,
+    (St.IDLE, Do.CLAIMS): claims,
+    (St.IDLE, Do.MINE): mine,
+    (St.IDLE, Do.BIND_CODE): bind_code,
+    (St.IDLE, Do.BIND): bind,
+    (St.CLAIM, Intent.NUMBER): claim,
+    (St.CLAIM, Do.CLAIMS): claims,
+}
+
+FLOW = Flow(
+    name=NAME,
+    start=St.IDLE,
+    table=TABLE,
+    keywords=(
+        Keyword(Do.SHOW, words=("会员", "会员中心", "我的会员", "积分", "我的积分", "MEMBER")),
+        Keyword(Do.SIGNIN, words=("签到", "每日签到", "SIGNIN")),
+        Keyword(Do.CLAIMS, words=("领券", "领优惠券", "领取优惠券", "COUPONS")),
+        Keyword(Do.MINE, words=("优惠券", "我的优惠券", "我的券")),
+        Keyword(Do.BIND_CODE, words=("绑定码", "获取绑定码")),
+        Keyword(Do.BIND, pattern=r"绑定\s*(\d{6})?"),
+    ),
+    hints={St.CLAIM: "chat/members/hint_claim.txt"},
+)

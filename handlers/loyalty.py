@@ -1,0 +1,108 @@
+"""The `loyalty` module (会员): levels from growth, points (earned on paid orders and by
+sign-in, spent at checkout, returned per the refund rules, expiring), coupons (claimed in
+chat, issued on events) and the chat flow 「会员」「签到」「领券」.
+
+Subscribers:
+  order.paid              growth + points; the order's coupon becomes used
+  order.cancelled         the unpaid order's coupon and points come back
+  order.refunded          points and coupon back per social_mall/loyalty/rules.py
+  member.joined           coupons of templates issued on "member.joined"
+  groupbuy.team_succeeded coupons of templates issued on "groupbuy.succeeded" (payload member_ids)
+  loyalty.level_changed   push the new level to the member
+  loyalty.coupon_issued   push a coupon given by an event or an admin
+Job: loyalty.expire_points.
+
+A member merge (social_mall/loyalty/merge.py) emits `member.merged` for other modules
+(referral bindings) to follow.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flows import members as members_flow
+from handlers.context import Services
+from handlers.wechat_client import WeChatAPIError
+from social_mall.loyalty import service
+from social_mall.members.service import channel_identity
+from social_mall.plugins import Delivery, Module, Registry
+
+log = logging.getLogger(__name__)
+
+NAME = "loyalty"
+UNDELIVERABLE = frozenset({43004, 45015, 45047})  # unfollowed, outside 48 h, quota: drop the push
+
+
+def setup(reg: Registry) -> None:
+    svc: Services = reg.services
+    reg.add_flow(members_flow.FLOW)
+
+    async def push(d: Delivery, template: str) -> None:
+        tenant = await svc.tenant_by_id(d.tenant_id)
+        async with svc.uows() as uow:
+            openid = await channel_identity(uow, d.tenant_id, int(d.payload["member_id"]), "mp")
+        if openid is None:
+            return
+        text = svc.templates.get_template(template).render(**d.payload).strip()
+        try:
+            await svc.wechat(tenant).send_text(openid, text)
+        except WeChatAPIError as exc:
+            if exc.errcode not in UNDELIVERABLE:
+                raise
+            log.info("loyalty.push.undeliverable", extra={"tenant": tenant.code, "errcode": exc.errcode})
+
+    async def on_paid(d: Delivery) -> None:
+        p = d.payload
+        async with svc.uows() as uow:
+            await service.on_order_paid(uow, d.tenant_id, int(p["order_id"]), int(p["member_id"]),
+                                        int(p["paid_fen"]), svc.clock())
+            await uow.commit()
+
+    async def on_cancelled(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            await service.on_order_cancelled(uow, d.tenant_id, int(d.payload["order_id"]), svc.clock())
+            await uow.commit()
+
+    async def on_refunded(d: Delivery) -> None:
+        p = d.payload
+        async with svc.uows() as uow:
+            await service.on_order_refunded(
+                uow, d.tenant_id, int(p["order_id"]), int(p["member_id"]), refund_fen=int(p["refund_fen"]),
+                paid_fen=int(p["paid_fen"]), full=bool(p["full"]), ref=f"d{d.id}", now=svc.clock())
+            await uow.commit()
+
+    async def on_joined(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            await service.issue_on_event(uow, d.tenant_id, int(d.payload["member_id"]), "member.joined",
+                                         svc.clock())
+            await uow.commit()
+
+    async def on_team_succeeded(d: Delivery) -> None:
+        """Coupons of templates issued on "groupbuy.succeeded", to the team's members
+        (when the event carries `member_ids`)."""
+        ids = d.payload.get("member_ids") or []
+        async with svc.uows() as uow:
+            for member_id in ids if isinstance(ids, list) else []:
+                await service.issue_on_event(uow, d.tenant_id, int(member_id), "groupbuy.succeeded", svc.clock())
+            await uow.commit()
+
+    async def push_level(d: Delivery) -> None:
+        await push(d, "chat/members/push/level_changed.txt")
+
+    async def push_coupon(d: Delivery) -> None:
+        await push(d, "chat/members/push/coupon_issued.txt")
+
+    async def expire() -> int:
+        return await service.expire_points(svc.uows, svc.clock())
+
+    reg.subscribe("order.paid", "loyalty.earn", on_paid)
+    reg.subscribe("order.cancelled", "loyalty.release", on_cancelled)
+    reg.subscribe("order.refunded", "loyalty.refund", on_refunded)
+    reg.subscribe("member.joined", "loyalty.welcome", on_joined)
+    reg.subscribe("groupbuy.team_succeeded", "loyalty.groupbuy_coupons", on_team_succeeded)
+    reg.subscribe("loyalty.level_changed", "loyalty.push_level", push_level)
+    reg.subscribe("loyalty.coupon_issued", "loyalty.push_coupon", push_coupon)
+    reg.add_job("loyalty.expire_points", svc.settings.sweep_interval_seconds * 10, expire)
+
+
+MODULE = Module(NAME, setup, "Membership: levels, points, sign-in, coupons, promotions at checkout")

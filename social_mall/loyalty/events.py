@@ -1,0 +1,38 @@
+"""Loyalty events. `member.merged` is for every module that keeps per-member rows of its
+own (referral bindings, group-buy teams…): move `merged_member_id`'s rows to
+`kept_member_id` when it arrives. Orders, identities, addresses, cart, points and coupons
+are moved by the merge itself, in the transaction that emits the event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from social_mall.events import DomainEvent
+
+
+@dataclass(frozen=True)
+class MemberMerged(DomainEvent):
+    topic: ClassVar[str] = "member.merged"
+    kept_member_id: int
+    merged_member_id: int
+    via: str
+
+
+@dataclass(frozen=True)
+class LevelChanged(DomainEvent):
+    topic: ClassVar[str] = "loyalty.level_changed"
+    member_id: int
+    old_level: str
+    new_level: str
+    growth: int
+    up: bool
+
+
+@dataclass(frozen=True)
+class CouponIssued(DomainEvent):
+    topic: ClassVar[str] = "loyalty.coupon_issued"
+    member_id: int
+    coupon_id: int
+    name: str
+    source: str

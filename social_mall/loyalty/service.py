@@ -1,0 +1,474 @@
+"""Loyalty services: accounts (growth, level, points), sign-in, coupons (claim, issue,
+lock/release/use/return), what paid, cancelled and refunded orders do to them, points
+expiry, and the tenant's configuration. Each takes the caller's unit of work; the caller
+commits.
+
+Points: `loyalty_accounts.points` always equals the sum of the member's ledger rows; both
+move in one savepoint (`LoyaltyRepo.post_points`). Every row has an idempotency `ref`, so
+a retried event never credits twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from social_mall.errors import NotFoundError
+from social_mall.loyalty import rules
+from social_mall.loyalty.errors import CouponLimitError, CouponSoldOutError
+from social_mall.loyalty.events import CouponIssued, LevelChanged
+from social_mall.loyalty.rules import CouponStatus, Level, LoyaltyConfig, PointsKind
+from social_mall.pricing.rules import Breakdown, CouponKind, CouponRule, Scope, split_refund
+from storage.loyalty_models import Coupon, CouponTemplate, FlashPrice, FullReductionTier, LoyaltyLevel, OrderLoyalty
+from storage.loyalty_repos import LoyaltyRepo
+from storage.uow import UnitOfWork, UowFactory
+
+CS = CouponStatus
+
+
+def repo(uow: UnitOfWork) -> LoyaltyRepo:
+    return LoyaltyRepo(uow.session)
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+async def config(uow: UnitOfWork, tenant: int) -> LoyaltyConfig:
+    row = await repo(uow).settings(tenant)
+    if row is None:
+        return LoyaltyConfig()
+    return LoyaltyConfig(
+        earn_points_per_yuan=row.earn_points_per_yuan, growth_per_yuan=row.growth_per_yuan,
+        redeem_points_per_yuan=max(row.redeem_points_per_yuan, 1), redeem_cap_bp=row.redeem_cap_bp,
+        points_valid_days=row.points_valid_days, signin_points=row.signin_points,
+        streak_days=row.streak_days, streak_bonus=row.streak_bonus,
+    )
+
+
+async def levels(uow: UnitOfWork, tenant: int) -> tuple[Level, ...]:
+    rows = await repo(uow).levels(tenant)
+    return tuple(Level(r.name, r.min_growth, r.discount_bp, r.benefits) for r in rows) or rules.DEFAULT_LEVELS
+
+
+async def configure(uow: UnitOfWork, tenant: int, cfg: LoyaltyConfig) -> None:
+    await repo(uow).put_settings(tenant, {
+        "earn_points_per_yuan": cfg.earn_points_per_yuan, "growth_per_yuan": cfg.growth_per_yuan,
+        "redeem_points_per_yuan": cfg.redeem_points_per_yuan, "redeem_cap_bp": cfg.redeem_cap_bp,
+        "points_valid_days": cfg.points_valid_days, "signin_points": cfg.signin_points,
+        "streak_days": cfg.streak_days, "streak_bonus": cfg.streak_bonus,
+    })
+
+
+async def set_levels(uow: UnitOfWork, tenant: int, new: Sequence[Level]) -> None:
+    if not new or min(lv.min_growth for lv in new) != 0:
+        raise ValueError("levels must start at growth 0")
+    await repo(uow).replace_levels(tenant, [
+        LoyaltyLevel(tenant_id=tenant, name=lv.name, min_growth=lv.min_growth, discount_bp=lv.discount_bp,
+                     benefits=lv.benefits) for lv in new])
+
+
+async def add_flash_price(uow: UnitOfWork, tenant: int, sku_id: int, price_fen: int, *,
+                          starts_at: datetime, ends_at: datetime) -> None:
+    if price_fen <= 0 or ends_at <= starts_at:
+        raise ValueError("bad flash price")
+    await repo(uow).add(FlashPrice(tenant_id=tenant, sku_id=sku_id, price_fen=price_fen,
+                                   starts_at=starts_at, ends_at=ends_at))
+
+
+async def add_full_reduction(uow: UnitOfWork, tenant: int, threshold_fen: int, off_fen: int, *,
+                             starts_at: datetime | None = None, ends_at: datetime | None = None) -> None:
+    if off_fen <= 0 or threshold_fen < off_fen:
+        raise ValueError("bad tier")
+    await repo(uow).add(FullReductionTier(tenant_id=tenant, threshold_fen=threshold_fen, off_fen=off_fen,
+                                          starts_at=starts_at, ends_at=ends_at))
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CouponView:
+    id: int
+    template_id: int
+    name: str
+    kind: str
+    threshold_fen: int
+    off_fen: int
+    off_bp: int
+    cap_fen: int
+    status: str
+    valid_until: datetime | None
+
+    def rule(self, scope: Scope = Scope.ALL, scope_ids: frozenset[int] = frozenset()) -> CouponRule:
+        return CouponRule(self.id, self.name, CouponKind(self.kind), self.threshold_fen, self.off_fen,
+                          self.off_bp, self.cap_fen, scope, scope_ids)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    member_id: int
+    level: Level
+    next_level: Level | None
+    growth: int
+    points: int
+    streak: int
+    signed_today: bool
+    coupons: tuple[CouponView, ...]     # usable now
+
+    @property
+    def to_next(self) -> int:
+        return self.next_level.min_growth - self.growth if self.next_level else 0
+
+
+def coupon_view(c: Coupon, t: CouponTemplate) -> CouponView:
+    return CouponView(c.id, t.id, t.name, t.kind, t.threshold_fen, t.off_fen, t.off_bp, t.cap_fen, c.status,
+                      c.valid_until)
+
+
+def coupon_rule(c: Coupon, t: CouponTemplate) -> CouponRule:
+    return CouponRule(c.id, t.name, CouponKind(t.kind), t.threshold_fen, t.off_fen, t.off_bp, t.cap_fen,
+                      Scope(t.scope), frozenset(int(i) for i in (t.scope_ids or [])))
+
+
+async def _account(uow: UnitOfWork, tenant: int, member: int) -> tuple[int, str, int, str, int]:
+    lvls = await levels(uow, tenant)
+    acc = await repo(uow).ensure_account(tenant, member, rules.level_for(0, lvls).name)
+    return acc.growth, acc.level, acc.points, acc.last_signin, acc.streak
+
+
+async def usable_coupons(uow: UnitOfWork, tenant: int, member: int, now: datetime
+                         ) -> list[tuple[Coupon, CouponTemplate]]:
+    rows = await repo(uow).coupons(tenant, member, [CS.AVAILABLE])
+    return [(c, t) for c, t in rows if rules.usable(now, c.valid_from, c.valid_until)]
+
+
+async def account(uow: UnitOfWork, tenant: int, member: int, now: datetime) -> AccountView:
+    growth, _, points, last, streak = await _account(uow, tenant, member)
+    lvls = await levels(uow, tenant)
+    coupons = tuple(coupon_view(c, t) for c, t in await usable_coupons(uow, tenant, member, now))
+    return AccountView(member, rules.level_for(growth, lvls), rules.next_level(growth, lvls), growth, points,
+                       streak, last == rules.local_day(now).isoformat(), coupons)
+
+
+async def points_balance(uow: UnitOfWork, tenant: int, member: int) -> int:
+    acc = await repo(uow).account(tenant, member)
+    return acc.points if acc else 0
+
+
+async def _credit(uow: UnitOfWork, tenant: int, member: int, n: int, kind: PointsKind, ref: str,
+                  now: datetime, note: str = "") -> bool:
+    if n <= 0:
+        return False
+    await _account(uow, tenant, member)
+    exp = rules.expiry(now, await config(uow, tenant))
+    return await repo(uow).post_points(tenant, member, n, kind, ref, note=note, expires_at=exp, now=now) == "ok"
+
+
+async def _debit(uow: UnitOfWork, tenant: int, member: int, n: int, kind: PointsKind, ref: str,
+                 now: datetime, note: str = "") -> str:
+    if n <= 0:
+        return "ok"
+    await _account(uow, tenant, member)
+    return await repo(uow).post_points(tenant, member, -n, kind, ref, note=note, now=now)
+
+
+async def spend_points(uow: UnitOfWork, tenant: int, member: int, n: int, ref: str, now: datetime) -> str:
+    """Spend points at checkout: "ok", "duplicate" or "insufficient" (nothing written)."""
+    return await _debit(uow, tenant, member, n, PointsKind.SPEND, ref, now, "下单抵扣")
+
+
+async def adjust_points(uow: UnitOfWork, tenant: int, member: int, delta: int, *, ref: str, actor: str,
+                        note: str, now: datetime) -> str:
+    """An admin's correction (audited)."""
+    if delta > 0:
+        result = "ok" if await _credit(uow, tenant, member, delta, PointsKind.ADJUST, ref, now, note) else "duplicate"
+    else:
+        result = await _debit(uow, tenant, member, -delta, PointsKind.ADJUST, ref, now, note)
+    uow.audit(tenant, actor, "points.adjust", f"member:{member}", after={"delta": delta, "note": note,
+                                                                         "result": result})
+    return result
+
+
+async def _add_growth(uow: UnitOfWork, tenant: int, member: int, delta: int) -> None:
+    if delta == 0:
+        return
+    await _account(uow, tenant, member)
+    await repo(uow).add_growth(tenant, member, delta)
+    await refresh_level(uow, tenant, member)
+
+
+async def refresh_level(uow: UnitOfWork, tenant: int, member: int) -> None:
+    """Bring the stored level in line with the growth value; a change is pushed
+    (`loyalty.level_changed`)."""
+    r = repo(uow)
+    acc = await r.account(tenant, member)
+    if acc is None:
+        return
+    assert acc is not None
+    lvls = await levels(uow, tenant)
+    new = rules.level_for(acc.growth, lvls)
+    if new.name != acc.level and await r.set_level(tenant, member, acc.level, new.name):
+        old = next((lv for lv in lvls if lv.name == acc.level), None)
+        up = old is None or new.min_growth > old.min_growth
+        uow.emit(LevelChanged(tenant_id=tenant, member_id=member, old_level=acc.level, new_level=new.name,
+                              growth=acc.growth, up=up))
+
+
+# -- sign-in ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignIn:
+    already: bool
+    points: int
+    streak: int
+    balance: int
+
+
+async def sign_in(uow: UnitOfWork, tenant: int, member: int, now: datetime) -> SignIn:
+    """Once per Shanghai day; consecutive days build a streak (every Nth day a bonus)."""
+    _, _, _, last, streak = await _account(uow, tenant, member)
+    today = rules.local_day(now)
+    cfg = await config(uow, tenant)
+    if last == today.isoformat():
+        return SignIn(True, 0, streak, await points_balance(uow, tenant, member))
+    prev = datetime.strptime(last, "%Y-%m-%d").date() if last else None
+    new_streak = rules.next_streak(prev, streak, today)
+    if not await repo(uow).sign_in(tenant, member, last, today.isoformat(), new_streak):
+        return SignIn(True, 0, streak, await points_balance(uow, tenant, member))  # a second tap won
+    n = rules.signin_points(new_streak, cfg)
+    await _credit(uow, tenant, member, n, PointsKind.SIGNIN, f"signin:{member}:{today.isoformat()}", now)
+    return SignIn(False, n, new_streak, await points_balance(uow, tenant, member))
+
+
+# -- coupons -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TemplateView:
+    id: int
+    name: str
+    kind: str
+    threshold_fen: int
+    off_fen: int
+    off_bp: int
+    cap_fen: int
+    left: int | None       # None: unlimited
+    held: int
+    per_member: int
+
+    @property
+    def can_claim(self) -> bool:
+        return (self.left is None or self.left > 0) and (self.per_member <= 0 or self.held < self.per_member)
+
+
+async def create_template(
+    uow: UnitOfWork, tenant: int, *, name: str, kind: CouponKind, threshold_fen: int = 0, off_fen: int = 0,
+    off_bp: int = 0, cap_fen: int = 0, scope: Scope = Scope.ALL, scope_ids: Sequence[int] = (),
+    valid_from: datetime | None = None, valid_until: datetime | None = None, valid_days: int = 0,
+    per_member: int = 1, total_qty: int = 0, claimable: bool = True, issue_on: str = "",
+) -> int:
+    if kind == CouponKind.AMOUNT and off_fen <= 0 or kind == CouponKind.PERCENT and not 0 < off_bp < 10_000:
+        raise ValueError("bad coupon amount")
+    row = await repo(uow).add_template(CouponTemplate(
+        tenant_id=tenant, name=name[:40], kind=kind, threshold_fen=max(threshold_fen, 0), off_fen=off_fen,
+        off_bp=off_bp, cap_fen=cap_fen, scope=scope, scope_ids=list(scope_ids), valid_from=valid_from,
+        valid_until=valid_until, valid_days=valid_days, per_member=per_member, total_qty=total_qty,
+        claimed_qty=0, claimable=claimable, issue_on=issue_on, active=True))
+    return row.id
+
+
+async def claimable(uow: UnitOfWork, tenant: int, member: int, now: datetime) -> list[TemplateView]:
+    r = repo(uow)
+    out = []
+    for t in await r.claimable(tenant, now):
+        out.append(TemplateView(t.id, t.name, t.kind, t.threshold_fen, t.off_fen, t.off_bp, t.cap_fen,
+                                t.total_qty - t.claimed_qty if t.total_qty else None,
+                                await r.held(tenant, t.id, member), t.per_member))
+    return out
+
+
+async def claim(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, now: datetime,
+                source: str = "claim", check_limit: bool = True) -> CouponView:
+    """Give the member one coupon of the template. The total quantity is taken by a
+    conditional UPDATE (never exceeded, whatever the concurrency); the per-member limit by
+    a unique (template, member, n-th) slot, so two taps of one member can't both win."""
+    r = repo(uow)
+    t = await r.template(tenant, template_id)
+    if t is None or not t.active:
+        raise NotFoundError("coupon_template", template_id)
+    if source == "claim" and (not t.claimable or (t.valid_until is not None and t.valid_until <= now)):
+        raise NotFoundError("coupon_template", template_id)
+    held = await r.held(tenant, template_id, member)
+    if check_limit and t.per_member > 0 and held >= t.per_member:
+        raise CouponLimitError(t.name, t.per_member)
+    start, until = rules.coupon_window(now, valid_from=t.valid_from, valid_until=t.valid_until,
+                                       valid_days=t.valid_days)
+    coupon = Coupon(tenant_id=tenant, template_id=t.id, member_id=member, seq=held + 1, status=CS.AVAILABLE,
+                    source=source[:40], valid_from=start, valid_until=until, claimed_at=now)
+    async with uow.session.begin_nested():   # a refusal below rolls the count back too
+        if not await r.take_one(tenant, template_id):
+            raise CouponSoldOutError(t.name)
+        if not await r.add_coupon(coupon):
+            raise CouponLimitError(t.name, t.per_member)
+    if source != "claim":
+        uow.emit(CouponIssued(tenant_id=tenant, member_id=member, coupon_id=coupon.id, name=t.name, source=source))
+    return coupon_view(coupon, t)
+
+
+async def issue_coupon(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, actor: str,
+                       now: datetime) -> CouponView:
+    """An admin gives a coupon (outside the per-member limit; the total still holds). Audited."""
+    c = await claim(uow, tenant, member, template_id, now=now, source=f"admin:{actor}"[:40], check_limit=False)
+    uow.audit(tenant, actor, "coupon.issue", f"member:{member}", after={"template_id": template_id,
+                                                                        "coupon_id": c.id})
+    return c
+
+
+async def issue_on_event(uow: UnitOfWork, tenant: int, member: int, event: str, now: datetime) -> list[CouponView]:
+    """Coupons of the templates issued on `event` (member.joined, birthday,
+    groupbuy.succeeded): one each, skipped quietly when sold out or already held."""
+    out = []
+    for t in await repo(uow).issued_on(tenant, event):
+        try:
+            out.append(await claim(uow, tenant, member, t.id, now=now, source=f"event:{event}"))
+        except (CouponSoldOutError, CouponLimitError):
+            continue
+    return out
+
+
+async def lock_coupon(uow: UnitOfWork, tenant: int, member: int, coupon_id: int, order_id: int,
+                      now: datetime) -> bool:
+    found = await repo(uow).coupon(tenant, coupon_id)
+    if found is None or found[0].member_id != member or not rules.usable(now, found[0].valid_from,
+                                                                          found[0].valid_until):
+        return False
+    return await repo(uow).move_coupon(tenant, coupon_id, CS.AVAILABLE, CS.LOCKED, order_id=order_id)
+
+
+# -- what orders do ---------------------------------------------------------------------------------
+
+async def on_order_paid(uow: UnitOfWork, tenant: int, order_id: int, member: int, paid_fen: int,
+                        now: datetime) -> bool:
+    """Growth and points for a paid order; its coupon becomes used. Once per order."""
+    r = repo(uow)
+    cfg = await config(uow, tenant)
+    pts = rules.earned(paid_fen, cfg.earn_points_per_yuan)
+    growth = rules.earned(paid_fen, cfg.growth_per_yuan)
+    if not await r.start_order_state(OrderLoyalty(tenant_id=tenant, order_id=order_id, member_id=member,
+                                                  paid_fen=paid_fen, earned_points=pts, earned_growth=growth,
+                                                  refs=[])):
+        return False
+    d = await r.discount(tenant, order_id)
+    if d is not None and d.coupon_id is not None:
+        await r.move_coupon(tenant, d.coupon_id, CS.LOCKED, CS.USED, used_at=now)
+    await _credit(uow, tenant, member, pts, PointsKind.EARN, f"o{order_id}:earn", now, "消费获得")
+    await _add_growth(uow, tenant, member, growth)
+    return True
+
+
+async def on_order_cancelled(uow: UnitOfWork, tenant: int, order_id: int, now: datetime) -> None:
+    """An unpaid order closed: its coupon and points come back (once)."""
+    r = repo(uow)
+    d = await r.discount(tenant, order_id)
+    if d is None:
+        return
+    if d.coupon_id is not None:
+        await r.move_coupon(tenant, d.coupon_id, CS.LOCKED, CS.AVAILABLE, order_id=None)
+    if d.points_used:
+        await _credit(uow, tenant, d.member_id, d.points_used, PointsKind.RELEASE, f"o{order_id}:release", now,
+                      "订单取消退回")
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    points_returned: int
+    points_clawed: int
+    coupon_returned: bool
+    line_refunds: tuple[int, ...]
+
+
+async def on_order_refunded(uow: UnitOfWork, tenant: int, order_id: int, member: int, *, refund_fen: int,
+                            paid_fen: int, full: bool, ref: str, now: datetime) -> RefundOutcome | None:
+    """Apply one refund per the rules in loyalty/rules.py. `ref` identifies the refund
+    event (a retried delivery is a no-op). None when this refund was applied already."""
+    r = repo(uow)
+    d = await r.discount(tenant, order_id)
+    owner = d.member_id if d is not None else member
+    state = await r.order_state(tenant, order_id)
+    if state is None:   # refunded before the paid event was handled: nothing was earned
+        await r.start_order_state(OrderLoyalty(tenant_id=tenant, order_id=order_id, member_id=owner,
+                                               paid_fen=paid_fen, earned_points=0, earned_growth=0, refs=[]))
+        state = await r.order_state(tenant, order_id)
+        assert state is not None
+    if ref in (state.refs or []):
+        return None
+    before = state.refunded_fen
+    refunded = min(before + refund_fen, paid_fen)
+    if full:
+        refunded = paid_fen
+    used = d.points_used if d is not None else 0
+    ret = rules.share(used, refunded, paid_fen) - state.returned_points
+    claw = rules.share(state.earned_points, refunded, paid_fen) - state.clawed_points
+    growth = rules.share(state.earned_growth, refunded, paid_fen) - state.clawed_growth
+    if not await r.advance_order_state(
+        tenant, order_id, before, refunded_fen=refunded, returned_points=state.returned_points + ret,
+        clawed_points=state.clawed_points + claw, clawed_growth=state.clawed_growth + growth,
+        refs=[*(state.refs or []), ref],
+    ):
+        return None
+    if ret > 0:
+        await _credit(uow, tenant, owner, ret, PointsKind.RETURN, f"o{order_id}:ret:{ref}", now, "退款退回")
+    clawed = 0
+    if claw > 0:
+        take = min(claw, await points_balance(uow, tenant, owner))
+        if take > 0 and await _debit(uow, tenant, owner, take, PointsKind.CLAWBACK, f"o{order_id}:claw:{ref}",
+                                     now, "退款扣回") == "ok":
+            clawed = take
+    await _add_growth(uow, tenant, owner, -growth)
+    returned = False
+    if refunded >= paid_fen and d is not None and d.coupon_id is not None:
+        found = await r.coupon(tenant, d.coupon_id)
+        if found is not None and (found[0].valid_until is None or found[0].valid_until > now):
+            returned = await r.move_coupon(tenant, d.coupon_id, CS.USED, CS.AVAILABLE, order_id=None, used_at=None)
+    parts: tuple[int, ...] = ()
+    if d is not None:
+        b = Breakdown.from_json(d.breakdown)
+        pays = [ln.pay_fen for ln in b.lines] + [b.shipping_pay_fen]
+        done = list(d.line_refunds or [0] * len(pays))
+        remaining = [p - x for p, x in zip(pays, done, strict=True)]
+        amount = min(refund_fen, sum(remaining))
+        parts = tuple(split_refund(remaining, amount))
+        await r.set_line_refunds(tenant, order_id, done, [x + p for x, p in zip(done, parts, strict=True)])
+    return RefundOutcome(max(ret, 0), clawed, returned, parts)
+
+
+# -- expiry ------------------------------------------------------------------------------------------
+
+async def expire_member_points(uow: UnitOfWork, tenant: int, member: int, now: datetime) -> int:
+    r = repo(uow)
+    entries = [rules.Entry(e.id, e.delta, e.kind, e.expires_at, e.lot_id) for e in await r.ledger(tenant, member)]
+    total = 0
+    for lot, n in rules.due_to_expire(entries, now):
+        if await r.post_points(tenant, member, -n, PointsKind.EXPIRE, f"exp:{lot}", lot_id=lot, now=now,
+                               note="积分过期") == "ok":
+            total += n
+    return total
+
+
+async def expire_points(factory: UowFactory, now: datetime) -> int:
+    """The sweeper: expire what is due, one member per transaction. Idempotent (ref per lot)."""
+    async with factory() as uow:
+        due = await repo(uow).with_due_points(now)
+    total = 0
+    for tenant, member in due:
+        async with factory() as uow:
+            total += await expire_member_points(uow, tenant, member, now)
+            await uow.commit()
+    return total
+
+
+async def ledger_consistent(uow: UnitOfWork, tenant: int, member: int) -> bool:
+    """The balance column equals the sum of the ledger (a reconciliation check)."""
+    return await points_balance(uow, tenant, member) == await repo(uow).ledger_sum(tenant, member)
+
+
+def days(n: int) -> timedelta:
+    return timedelta(days=n)

@@ -1,0 +1,118 @@
+"""Pricing: gather what the pipeline needs (the member's level, flash prices, 满减 tiers,
+the chosen coupon, the points balance and rate), run it (pricing/rules.py), and, for a
+placed order, lock the coupon, spend the points and store the breakdown.
+
+`place_order(..., pricing=PricingInput(...))` calls `quote` before writing the order and
+`commit` after, in the same unit of work: a coupon that another order locked meanwhile or
+points spent elsewhere make the whole order roll back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from social_mall.loyalty import rules as lrules
+from social_mall.loyalty import service as loyalty
+from social_mall.loyalty.errors import CouponUnavailableError, PointsInsufficientError
+from social_mall.pricing.rules import (
+    Breakdown,
+    CouponRule,
+    FullReduction,
+    PointsRule,
+    PriceLine,
+    PricingContext,
+    best_coupon,
+    max_points,
+    price,
+)
+from storage.loyalty_models import OrderDiscount
+from storage.loyalty_repos import LoyaltyRepo
+from storage.uow import UnitOfWork
+
+AUTO = -1     # coupon_id: propose the best applicable coupon
+NONE = 0      # coupon_id: no coupon (不用券)
+
+
+@dataclass(frozen=True)
+class PricingInput:
+    """What the buyer chose: a coupon (AUTO: the best one, NONE / None: none) and how
+    many points to spend (-1: as many as allowed)."""
+
+    coupon_id: int | None = AUTO
+    points: int = 0
+
+
+@dataclass(frozen=True)
+class Quote:
+    breakdown: Breakdown
+    coupons: tuple[CouponRule, ...] = field(default=())   # the member's usable coupons
+    best_coupon_id: int | None = None
+    points_balance: int = 0
+    points_max: int = 0                                      # most points this order could take
+    points_rule: PointsRule = PointsRule()
+    level_name: str = ""
+
+
+async def price_lines(uow: UnitOfWork, tenant: int, items: Sequence[tuple[int, int, int]]) -> list[PriceLine]:
+    """(sku id, unit fen, qty) → pipeline lines, with product and category."""
+    found = {s.id: p for s, p in await uow.catalog.skus_by_ids(tenant, [i[0] for i in items])}
+    return [PriceLine(sku, found[sku].id if sku in found else 0, found[sku].category_id if sku in found else 0,
+                      unit, qty) for sku, unit, qty in items]
+
+
+async def quote(
+    uow: UnitOfWork, tenant: int, member: int, lines: Sequence[PriceLine], shipping_fen: int,
+    choice: PricingInput, *, now: datetime,
+) -> Quote:
+    r = LoyaltyRepo(uow.session)
+    cfg = await loyalty.config(uow, tenant)
+    acc = await r.account(tenant, member)
+    growth, balance = (acc.growth, acc.points) if acc else (0, 0)
+    level = lrules.level_for(growth, await loyalty.levels(uow, tenant))
+    usable = [loyalty.coupon_rule(c, t) for c, t in await loyalty.usable_coupons(uow, tenant, member, now)]
+    rule = PointsRule(cfg.redeem_points_per_yuan, cfg.redeem_cap_bp)
+    ctx = PricingContext(
+        level_name=level.name, level_bp=level.discount_bp,
+        flash=await r.flash_prices(tenant, [ln.sku_id for ln in lines], now),
+        full_reductions=tuple(FullReduction(t.threshold_fen, t.off_fen) for t in await r.full_reductions(tenant, now)),
+        points_rule=rule, points_balance=balance,
+    )
+    best = best_coupon(lines, shipping_fen, ctx, usable)
+    chosen: CouponRule | None = None
+    if choice.coupon_id == AUTO:
+        chosen = best
+    elif choice.coupon_id:
+        chosen = next((c for c in usable if c.id == choice.coupon_id), None)
+        if chosen is None:
+            raise CouponUnavailableError(choice.coupon_id)
+    with_coupon = replace(ctx, coupon=chosen)
+    most = max_points(lines, shipping_fen, with_coupon)
+    wanted = most if choice.points < 0 else choice.points
+    if wanted > balance:
+        raise PointsInsufficientError(wanted, balance)
+    final = replace(with_coupon, points_wanted=wanted)
+    return Quote(price(lines, shipping_fen, final), tuple(usable), best.id if best else None, balance, most,
+                 rule, level.name)
+
+
+async def commit(uow: UnitOfWork, tenant: int, member: int, order_id: int, b: Breakdown, *, now: datetime) -> None:
+    """Hold what the order uses (coupon locked, points spent) and store its breakdown."""
+    r = LoyaltyRepo(uow.session)
+    if b.coupon_id is not None and not await loyalty.lock_coupon(uow, tenant, member, b.coupon_id, order_id, now):
+        raise CouponUnavailableError(b.coupon_id)
+    if b.points_used:
+        result = await loyalty.spend_points(uow, tenant, member, b.points_used, f"o{order_id}:spend", now)
+        if result != "ok":
+            raise PointsInsufficientError(b.points_used, await loyalty.points_balance(uow, tenant, member))
+    await r.add(OrderDiscount(
+        tenant_id=tenant, order_id=order_id, member_id=member, coupon_id=b.coupon_id, points_used=b.points_used,
+        points_fen=b.points_fen, discount_fen=b.discount_fen, breakdown=b.to_json(),
+        line_refunds=[0] * (len(b.lines) + 1), created_at=now))
+
+
+async def breakdown(uow: UnitOfWork, tenant: int, order_id: int) -> Breakdown | None:
+    """The stored breakdown of an order (None: placed without the pipeline)."""
+    d = await LoyaltyRepo(uow.session).discount(tenant, order_id)
+    return Breakdown.from_json(d.breakdown) if d is not None else None
