@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 
 class LockTimeoutError(Exception):
@@ -155,8 +155,13 @@ return n
 class RedisKV:
     """Redis-backed store: every worker sees the same state. Keys share one prefix."""
 
-    def __init__(self, url: str, prefix: str = "sm:") -> None:
-        self.redis: Redis = Redis.from_url(url, decode_responses=True)
+    def __init__(self, url: str, prefix: str = "sm:", max_connections: int = 64) -> None:
+        # A blocking pool: past max_connections a caller waits for a free connection
+        # instead of failing (redis-py's default pool raises MaxConnectionsError).
+        pool = BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=max_connections, timeout=10
+        )
+        self.redis: Redis = Redis(connection_pool=pool)
         self.prefix = prefix
         self._cas = self.redis.register_script(_CAS)
         self._del_if = self.redis.register_script(_DEL_IF)
@@ -200,6 +205,7 @@ class RedisKV:
 
     async def close(self) -> None:
         await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()
 
 
 def open_kv(redis_url: str, prefix: str = "sm:") -> MemoryKV | RedisKV:

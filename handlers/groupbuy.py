@@ -1,0 +1,220 @@
+"""The `groupbuy` module (拼团): chat flow, share pages and QR images, sweepers and the
+subscribers that tie teams to orders and tell every member what happened.
+
+Routes:
+  GET /gb/{tenant}/team/{team}              share page of a team (seats, time left, QR to follow)
+  GET /groupbuy/qr/{tenant}/{team}.png      QR image (segno) of the official account's temporary
+                                            parametric QR with scene gb_<team>; following or
+                                            scanning it lands the member on the team's join step
+  /wechat/wecom/{tenant}                    the WeCom group channel (handlers/wecom.py)
+
+Jobs: groupbuy.expire (forming teams past expiry → failed | simulated success),
+groupbuy.refund (failed teams → one refund per paid order through the outbox).
+
+Subscribers: order.paid → confirm the seat (maybe the team succeeds); order.cancelled →
+release a held seat (this is how an unpaid seat expires: the order sweeper cancels the
+order at ORDER_TIMEOUT, never later than the team's expiry); order.refunded → the seat is
+refunded (the last one makes the team refunded); member.entered gb_<team> → noted (the
+flow's scene keyword already answered with the join step); groupbuy.* → pushes to every
+member (customer-service messages) and the WeCom group (robot webhook).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import datetime
+
+import segno
+from aiohttp import web
+
+from flows import groupbuy as groupbuy_flow
+from handlers import wecom
+from handlers.context import SERVICES, Services
+from handlers.wechat_client import WeChatAPIError
+from social_mall.errors import NotFoundError
+from social_mall.groupbuy import jobs, rules, service
+from social_mall.members.service import channel_identity
+from social_mall.plugins import Delivery, Module, Registry
+from social_mall.tenants import TenantView
+from storage.kv import LockTimeoutError
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+NAME = "groupbuy"
+QR_SECONDS = 30 * 24 * 3600           # the longest temporary QR WeChat makes
+UNDELIVERABLE = frozenset({43004, 45015, 45047})
+
+
+def qr_png(data: str) -> bytes:
+    buf = io.BytesIO()
+    segno.make(data, error="m").save(buf, kind="png", scale=8, border=2)
+    return buf.getvalue()
+
+
+async def team_qr_url(svc: Services, tenant: TenantView, team_id: int) -> str:
+    """What the team's QR encodes: the official account's parametric QR (scene
+    gb_<team>), made once per team and cached; the share page if WeChat can't be reached."""
+    key = f"gbqr:{tenant.code}:{team_id}"
+    if url := await svc.kv.get(key):
+        return url
+    try:
+        async with svc.kv.lock(f"gbqr_make:{tenant.code}:{team_id}", ttl=30.0, wait=30.0):
+            if url := await svc.kv.get(key):
+                return url
+            qr = await svc.wechat(tenant).create_qrcode(rules.team_scene(team_id), QR_SECONDS)
+            await svc.kv.set(key, qr["url"], ttl=QR_SECONDS - 3600)
+            return qr["url"]
+    except (WeChatAPIError, LockTimeoutError) as exc:
+        log.warning("groupbuy.qr.failed", extra={"tenant": tenant.code, "error": type(exc).__name__})
+        return groupbuy_flow.share_url(svc, tenant.code, team_id)
+
+
+async def _team(request: web.Request) -> tuple[Services, TenantView, service.TeamView, service.CampaignView]:
+    svc = request.app[SERVICES]
+    tenant = await svc.tenant(request.match_info["tenant"])
+    raw = request.match_info["team"]
+    if tenant is None or not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPNotFound()
+    try:
+        async with svc.uows() as uow:
+            team = await service.load_team(uow, tenant.id, int(raw))
+            campaign = await service.load_campaign(uow, tenant.id, team.campaign_id)
+    except NotFoundError:
+        raise web.HTTPNotFound() from None
+    return svc, tenant, team, campaign
+
+
+@routes.get(r"/groupbuy/qr/{tenant}/{team}.png")
+async def qr_image(request: web.Request) -> web.Response:
+    svc, tenant, team, _ = await _team(request)
+    png = qr_png(await team_qr_url(svc, tenant, team.id))
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
+
+
+@routes.get(r"/gb/{tenant}/team/{team}")
+async def share_page(request: web.Request) -> web.Response:
+    svc, tenant, team, campaign = await _team(request)
+    html = svc.templates.get_template("h5/groupbuy_team.html").render(
+        t=team, c=campaign, now=svc.clock(), qr=f"/groupbuy/qr/{tenant.code}/{team.id}.png")
+    return web.Response(text=html, content_type="text/html")
+
+
+# -- pushes ------------------------------------------------------------------------------------
+
+async def push_members(svc: Services, tenant_id: int, team_id: int, template: str, ctx: dict[str, object],
+                       *, skip: int | None = None) -> int:
+    """A customer-service text to every official-account member of the team."""
+    tenant = await svc.tenant_by_id(tenant_id)
+    async with svc.uows() as uow:
+        members = await service.members_of(uow, tenant_id, team_id)
+        openids = [await channel_identity(uow, tenant_id, m, "mp") for m in members if m != skip]
+    text = svc.templates.get_template(template).render(**ctx).strip()
+    sent = 0
+    for openid in openids:
+        if openid is None:
+            continue
+        try:
+            await svc.wechat(tenant).send_text(openid, text)
+            sent += 1
+        except WeChatAPIError as exc:
+            if exc.errcode not in UNDELIVERABLE:
+                raise
+            log.info("groupbuy.push.undeliverable", extra={"tenant": tenant.code, "errcode": exc.errcode})
+    return sent
+
+
+async def _facts(svc: Services, tenant_id: int, team_id: int) -> tuple[TenantView, service.TeamView, service.CampaignView]:
+    tenant = await svc.tenant_by_id(tenant_id)
+    async with svc.uows() as uow:
+        team = await service.load_team(uow, tenant_id, team_id)
+        campaign = await service.load_campaign(uow, tenant_id, team.campaign_id)
+    return tenant, team, campaign
+
+
+def setup(reg: Registry) -> None:
+    svc: Services = reg.services
+    reg.add_routes(routes)
+    reg.add_routes(wecom.routes)
+    reg.add_flow(groupbuy_flow.FLOW)
+
+    async def expire() -> dict[str, int]:
+        return await jobs.expire_teams(svc.uows, svc.clock())
+
+    async def refund() -> int:
+        return await jobs.refund_failed_teams(svc.uows, svc.clock())
+
+    reg.add_job("groupbuy.expire", svc.settings.sweep_interval_seconds, expire)
+    reg.add_job("groupbuy.refund", svc.settings.sweep_interval_seconds, refund)
+
+    async def on_paid(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            await service.on_order_paid(uow, d.tenant_id, int(d.payload["order_id"]), now=svc.clock())
+            await uow.commit()
+
+    async def on_cancelled(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            if await service.on_order_cancelled(uow, d.tenant_id, int(d.payload["order_id"]), now=svc.clock()):
+                await uow.commit()
+
+    async def on_refunded(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            if await service.on_order_refunded(uow, d.tenant_id, int(d.payload["order_id"]),
+                                               full=bool(d.payload["full"])):
+                await uow.commit()
+
+    async def on_entered(d: Delivery) -> None:
+        team_id = rules.team_of_scene(str(d.payload.get("scene", "")))
+        if team_id is not None:
+            log.info("groupbuy.landed", extra={"tenant": d.tenant_id, "team_id": team_id,
+                                               "first_time": bool(d.payload.get("first_time"))})
+
+    async def on_confirmed(d: Delivery) -> None:
+        p = d.payload
+        tenant, team, campaign = await _facts(svc, d.tenant_id, int(p["team_id"]))
+        if team.status != rules.TeamStatus.FORMING:
+            return  # the result push says it all
+        now: datetime = svc.clock()
+        hours, minutes = team.time_left(now)
+        share = groupbuy_flow.share_url(svc, tenant.code, team.id)
+        ctx = {"team_id": team.id, "paid": team.paid, "size": team.size, "missing": team.missing,
+               "hours": hours, "minutes": minutes, "share": share}
+        await push_members(svc, d.tenant_id, team.id, "chat/groupbuy/push/progress.txt", ctx)
+        async with svc.uows() as uow:
+            openid = await channel_identity(uow, d.tenant_id, int(p["member_id"]), "mp")
+        if openid is not None:   # the payer's share card: link + QR image of the team
+            card = svc.templates.get_template("chat/groupbuy/push/share.txt").render(
+                title=campaign.title, missing=team.missing, size=team.size, price=campaign.min_group_fen).strip()
+            title, _, desc = card.partition("\n")
+            try:
+                await svc.wechat(tenant).send_news(openid, [{
+                    "title": title, "description": desc, "url": share,
+                    "picurl": svc.image_url(f"/groupbuy/qr/{tenant.code}/{team.id}.png")}])
+            except WeChatAPIError as exc:
+                if exc.errcode not in UNDELIVERABLE:
+                    raise
+        await wecom.announce(svc, tenant, team, campaign, now)
+
+    async def on_succeeded(d: Delivery) -> None:
+        tenant, team, campaign = await _facts(svc, d.tenant_id, int(d.payload["team_id"]))
+        await push_members(svc, d.tenant_id, team.id, "chat/groupbuy/push/succeeded.txt",
+                           {"team_id": team.id, "title": campaign.title, "virtual": team.virtual})
+        await wecom.announce(svc, tenant, team, campaign, svc.clock())
+
+    async def on_failed(d: Delivery) -> None:
+        tenant, team, campaign = await _facts(svc, d.tenant_id, int(d.payload["team_id"]))
+        await push_members(svc, d.tenant_id, team.id, "chat/groupbuy/push/failed.txt",
+                           {"team_id": team.id, "title": campaign.title})
+        await wecom.announce(svc, tenant, team, campaign, svc.clock())
+
+    reg.subscribe("order.paid", "groupbuy.confirm_seat", on_paid)
+    reg.subscribe("order.cancelled", "groupbuy.release_seat", on_cancelled)
+    reg.subscribe("order.refunded", "groupbuy.seat_refunded", on_refunded)
+    reg.subscribe("member.entered", "groupbuy.landed", on_entered)
+    reg.subscribe("groupbuy.seat_confirmed", "groupbuy.push_progress", on_confirmed)
+    reg.subscribe("groupbuy.team_succeeded", "groupbuy.push_succeeded", on_succeeded)
+    reg.subscribe("groupbuy.team_failed", "groupbuy.push_failed", on_failed)
+
+
+MODULE = Module(NAME, setup, "Group buying (拼团): teams, share QR codes, WeCom group channel, refunds")

@@ -1,0 +1,200 @@
+"""The WeCom (企业微信) group channel of the group-buy module: the group bot's HTTP
+callback `/wechat/wecom/{tenant}` and the group-robot webhook for announcements.
+
+Protocol (../shared/WECHAT.md §2, AI bot over HTTP): `GET ?msg_signature&timestamp&nonce&echostr`
+is verified and answered with the decrypted echostr; `POST` with the same query carries
+`{"encrypt": "…"}`, signed as sha1(sorted(token, timestamp, nonce, encrypt)) and
+AES-256-CBC encrypted like the official account's safe mode with receive id "" (wechatpy's
+work crypto). The plain JSON has msgid (de-duplicated), chatid, chattype, from.userid,
+msgtype text. The answer is the same envelope `{"encrypt", "msgsignature", "timestamp",
+"nonce"}` around `{"msgtype": "stream", "stream": {"id", "finish": true, "content"}}`;
+empty 200 when there is nothing to say. Progress and results go to the group through the
+robot webhook (`{"msgtype": "text", "text": {"content", "mentioned_list"}}`).
+
+Per-tenant settings (token, AES key, webhook URL, bot name) live in `groupbuy_wecom`
+(service.save_wecom_settings).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import jinja2
+from aiohttp import web
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.utils import WeChatSigner
+from wechatpy.work.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.work.exceptions import InvalidCorpIdException
+
+from flows import groupbuy_group
+from flows.engine import Say
+from handlers.context import SERVICES, Services
+from handlers.http_utils import read_capped
+from social_mall.errors import MallError
+from social_mall.groupbuy import service
+from social_mall.tenants import TenantView
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+DEDUPE_TTL = 3600.0
+BUSY = "系统繁忙，请稍后再试"
+
+
+def signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
+    signer = WeChatSigner()
+    signer.add_data(token, timestamp, nonce, encrypt)
+    return str(signer.signature)
+
+
+def fresh(timestamp: str, max_skew: int) -> bool:
+    try:
+        return abs(time.time() - int(timestamp)) <= max_skew
+    except ValueError:
+        return False
+
+
+def seal(s: service.WecomSettings, plain: Mapping[str, object], nonce: str, timestamp: str) -> dict[str, str]:
+    """The encrypted JSON envelope WeCom expects back."""
+    crypto = WeChatCrypto(s.token, s.aes_key, s.receive_id)
+    encrypt = PrpCrypto(crypto.key).encrypt(json.dumps(plain, ensure_ascii=False), s.receive_id).decode()
+    return {"encrypt": encrypt, "msgsignature": signature(s.token, timestamp, nonce, encrypt),
+            "timestamp": timestamp, "nonce": nonce}
+
+
+async def _settings(request: web.Request) -> tuple[Services, TenantView, service.WecomSettings]:
+    svc = request.app[SERVICES]
+    tenant = await svc.tenant(request.match_info["tenant"])
+    if tenant is None:
+        raise web.HTTPNotFound()
+    async with svc.uows() as uow:
+        s = await service.wecom_settings(uow, tenant.id)
+    if s is None:
+        raise web.HTTPNotFound()
+    return svc, tenant, s
+
+
+@routes.get("/wechat/wecom/{tenant}")
+async def verify_url(request: web.Request) -> web.Response:
+    _, _, s = await _settings(request)
+    q = request.query
+    try:
+        echo = WeChatCrypto(s.token, s.aes_key, s.receive_id).check_signature(
+            q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", ""), q.get("echostr", ""))
+    except (InvalidSignatureException, InvalidCorpIdException):
+        raise web.HTTPForbidden(text="bad signature") from None
+    except Exception:  # noqa: BLE001 - an undecryptable echostr
+        raise web.HTTPBadRequest(text="bad echostr") from None
+    return web.Response(text=echo)
+
+
+def _render(env: jinja2.Environment, says: list[Say]) -> str:
+    out: list[str] = []
+    for say in says:
+        name = say.template
+        try:
+            tpl = env.get_template(name)
+        except jinja2.TemplateNotFound:
+            tpl = env.get_template("chat/errors/groupbuy_error.txt")
+        out.append(tpl.render(**say.ctx).strip())
+    return "\n".join(o for o in out if o)
+
+
+def _error(env: jinja2.Environment, exc: MallError) -> Say:
+    for cls in type(exc).__mro__:
+        code = vars(cls).get("code")
+        if isinstance(code, str):
+            try:
+                env.get_template(f"chat/errors/{code}.txt")
+                return Say(f"chat/errors/{code}.txt", exc.facts())
+            except jinja2.TemplateNotFound:
+                continue
+    return Say("chat/errors/mall_error.txt", exc.facts())
+
+
+@routes.post("/wechat/wecom/{tenant}")
+async def receive(request: web.Request) -> web.Response:
+    svc, tenant, s = await _settings(request)
+    q = request.query
+    timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
+    if not fresh(timestamp, svc.settings.signature_max_skew_seconds):
+        raise web.HTTPForbidden(text="stale timestamp")
+    raw = await read_capped(request, svc.settings.max_body_bytes)
+    try:
+        body = json.loads(raw)
+        encrypt = body["encrypt"] if isinstance(body, dict) else None
+        if not isinstance(encrypt, str):
+            raise ValueError("no encrypt")
+    except (ValueError, KeyError):
+        raise web.HTTPBadRequest(text="bad body") from None
+    try:
+        plain = WeChatCrypto(s.token, s.aes_key, s.receive_id).decrypt_message(
+            {"Encrypt": encrypt}, q.get("msg_signature", ""), timestamp, nonce)
+        msg = json.loads(plain)
+        if not isinstance(msg, dict):
+            raise ValueError("not an object")
+    except (InvalidSignatureException, InvalidCorpIdException):
+        raise web.HTTPForbidden(text="bad signature") from None
+    except Exception as exc:  # noqa: BLE001 - an unreadable body is the sender's problem
+        log.info("wecom.bad_body", extra={"tenant": tenant.code, "error": type(exc).__name__})
+        raise web.HTTPBadRequest(text="bad body") from None
+
+    msgid = str(msg.get("msgid", ""))[:64]
+    if msgid and not await svc.kv.set_nx(f"wecom_dedupe:{tenant.code}:{msgid}", "1", DEDUPE_TTL):
+        log.info("wecom.duplicate", extra={"tenant": tenant.code})
+        return web.Response(text="")
+    sender = msg.get("from") if isinstance(msg.get("from"), dict) else {}
+    text_part = msg.get("text") if isinstance(msg.get("text"), dict) else {}
+    user_id = str(sender.get("userid", ""))[:64]
+    if msg.get("msgtype") != "text" or not user_id:
+        return web.Response(text="")
+    chat_id = str(msg.get("chatid") or f"single:{user_id}")[:64]
+    group = groupbuy_group.GroupMessage(
+        tenant_id=tenant.id, tenant_code=tenant.code, chat_id=chat_id, user_id=user_id,
+        text=str(text_part.get("content", ""))[:500], now=svc.clock(),
+        order_timeout=timedelta(minutes=svc.settings.order_timeout_minutes),
+        unionid=str(sender["unionid"])[:64] if sender.get("unionid") else None,
+    )
+    try:
+        async with svc.uows() as uow:
+            try:
+                says = await groupbuy_group.handle(uow, group, svc, s.bot_name)
+                await uow.commit()
+            except MallError as exc:
+                await uow.rollback()
+                says = [_error(svc.templates, exc)]
+        svc.outbox.kick()
+        content = _render(svc.templates, says)
+    except Exception:
+        log.exception("wecom.failed", extra={"tenant": tenant.code})
+        content = BUSY
+    if not content:
+        return web.Response(text="")
+    reply = {"msgtype": "stream", "stream": {"id": secrets.token_hex(8), "finish": True, "content": content}}
+    return web.json_response(seal(s, reply, nonce, timestamp))
+
+
+# -- announcements in the group ------------------------------------------------------------
+
+async def announce(svc: Services, tenant: TenantView, team: service.TeamView, campaign: service.CampaignView,
+                   now: datetime) -> bool:
+    """Post the team's progress or result to the WeCom group it was opened in (robot
+    webhook). False when the team isn't a group team or the tenant has no webhook."""
+    if not team.chat_id or team.chat_id.startswith("single:"):
+        return False
+    async with svc.uows() as uow:
+        s = await service.wecom_settings(uow, tenant.id)
+    if s is None or not s.webhook_url:
+        return False
+    text = svc.templates.get_template("chat/groupbuy/group/announce.txt").render(
+        t=team, c=campaign, hm=team.time_left(now)).strip()
+    async with svc.http.post(s.webhook_url, json={"msgtype": "text", "text": {"content": text}}) as resp:
+        answer = await resp.json(content_type=None)
+    if not isinstance(answer, dict) or answer.get("errcode") != 0:
+        raise RuntimeError(f"wecom webhook errcode {answer.get('errcode') if isinstance(answer, dict) else '?'}")
+    return True

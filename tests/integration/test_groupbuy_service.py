@@ -1,0 +1,231 @@
+"""Group-buy services on real databases (SQLite and PostgreSQL): seats under contention,
+payment confirmation, release of unpaid seats, expiry, simulated completion, refunds."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from social_mall.groupbuy import jobs, service
+from social_mall.groupbuy.errors import AlreadyInTeamError, TeamFullError, TeamLimitError
+from social_mall.orders.service import cancel_order, load_order
+from social_mall.payments.gateway import Transaction
+from social_mall.payments.service import apply_transaction, open_payment, settle_refund
+from storage.db import create_engine, session_factory
+from storage.groupbuy_models import GroupbuySeat
+from storage.groupbuy_repos import GroupbuyRepo
+from storage.models import OutboxEvent, Refund
+from storage.uow import uow_factory
+from tests.fakes.groupbuy_kit import T0, TIMEOUT, make_campaign, make_member
+
+
+async def _members(uows, tenant_id, n, prefix="o_gb_"):
+    out = []
+    async with uows() as uow:
+        for i in range(n):
+            out.append(await make_member(uow, tenant_id, f"{prefix}{i:04d}"))
+        await uow.commit()
+    return out
+
+
+async def _open(uows, tenant_id, campaign, member, *, now=T0):
+    async with uows() as uow:
+        r = await service.open_team(uow, tenant_id, member[0], campaign.id, campaign.prices[0].sku_id, 1,
+                                    address_id=member[1], now=now, timeout=TIMEOUT)
+        await uow.commit()
+    return r
+
+
+async def _join(uows, tenant_id, team_id, sku_id, member, *, now=T0):
+    async with uows() as uow:
+        r = await service.join_team(uow, tenant_id, member[0], team_id, sku_id, 1, address_id=member[1],
+                                    now=now, timeout=TIMEOUT)
+        await uow.commit()
+    return r
+
+
+async def _pay(uows, tenant, order_id, *, now=T0):
+    """Apply a verified SUCCESS notify, then what the order.paid subscriber does."""
+    async with uows() as uow:
+        order = await load_order(uow, tenant.id, order_id)
+        await open_payment(uow, order, gateway="sandbox")
+        await apply_transaction(uow, Transaction(
+            event_id=f"EV{order_id}", out_trade_no=order.order_no, transaction_id=f"42{order_id}",
+            trade_state="SUCCESS", amount_fen=order.total_fen, mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
+            payer="o", success_time=""), gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id, now=now)
+        team = await service.on_order_paid(uow, tenant.id, order_id, now=now)
+        await uow.commit()
+    return team
+
+
+@pytest.fixture
+async def campaign(uows, demo):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=3)
+        await uow.commit()
+    return c
+
+
+async def test_last_seat_goes_to_exactly_one_of_200_concurrent_joiners_on_two_workers(uows, demo, campaign, backend):
+    leader, second, *crowd = await _members(uows, demo.id, 202)
+    team = (await _open(uows, demo.id, campaign, leader)).team
+    sku = campaign.prices[0].sku_id
+    await _join(uows, demo.id, team.id, sku, second)       # one seat left
+    # a second "worker": its own engine and connection pool on the same database
+    other = create_engine(backend.db_url, schema=backend.schema) if backend.name == "pg" else \
+        create_engine(backend.db_url)
+    workers = [uows, uow_factory(session_factory(other), {})]
+    try:
+        results = await asyncio.gather(
+            *(_join(workers[i % 2], demo.id, team.id, sku, m) for i, m in enumerate(crowd)),
+            return_exceptions=True)
+    finally:
+        await other.dispose()
+    winners = [r for r in results if isinstance(r, service.JoinResult)]
+    full = [r for r in results if isinstance(r, TeamFullError)]
+    assert len(winners) == 1 and len(full) == 199, [type(r) for r in results if not isinstance(r, (service.JoinResult, TeamFullError))][:3]
+    async with uows() as uow:
+        t = await service.load_team(uow, demo.id, team.id)
+        seats = await uow.session.scalar(select(func.count()).select_from(GroupbuySeat)
+                                         .where(GroupbuySeat.team_id == team.id))
+        assert await GroupbuyRepo(uow.session).overfilled() == 0
+    assert (t.held, seats) == (3, 3)
+
+
+async def test_a_member_cannot_take_two_seats_in_one_team(uows, demo, campaign):
+    leader, m = await _members(uows, demo.id, 2)
+    team = (await _open(uows, demo.id, campaign, leader)).team
+    await _join(uows, demo.id, team.id, campaign.prices[0].sku_id, m)
+    with pytest.raises(AlreadyInTeamError):
+        await _join(uows, demo.id, team.id, campaign.prices[0].sku_id, m)
+    with pytest.raises(AlreadyInTeamError):
+        await _join(uows, demo.id, team.id, campaign.prices[0].sku_id, leader)
+    async with uows() as uow:
+        assert (await service.load_team(uow, demo.id, team.id)).held == 2
+
+
+async def test_team_limit_per_member(uows, demo):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, title="芒果干", size=2, max_teams=1)
+        await uow.commit()
+    a, = await _members(uows, demo.id, 1, prefix="o_lim_")
+    await _open(uows, demo.id, c, a)
+    with pytest.raises(TeamLimitError):
+        await _open(uows, demo.id, c, a)
+
+
+async def test_group_price_and_leader_discount_go_on_the_order(uows, demo):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, title="丹东草莓", size=2, leader_discount_fen=500, group_fen=6600)
+        await uow.commit()
+    leader, m = await _members(uows, demo.id, 2)
+    r = await _open(uows, demo.id, c, leader)
+    assert r.order.lines[0].price_fen == 6100
+    j = await _join(uows, demo.id, r.team.id, c.prices[0].sku_id, m)
+    assert j.order.lines[0].price_fen == 6600
+    async with uows() as uow:
+        order = await uow.orders.get(demo.id, j.order.id)
+    assert order.source == f"groupbuy:team:{r.team.id}"
+
+
+async def test_paid_seats_complete_the_team_once(uows, demo, campaign):
+    members = await _members(uows, demo.id, 3)
+    r = await _open(uows, demo.id, campaign, members[0])
+    orders = [r.order.id] + [(await _join(uows, demo.id, r.team.id, campaign.prices[0].sku_id, m)).order.id
+                             for m in members[1:]]
+    for oid in orders[:2]:
+        assert (await _pay(uows, demo, oid)).status == "forming"
+    team = await _pay(uows, demo, orders[2])
+    assert (team.status, team.paid) == ("succeeded", 3)
+    async with uows() as uow:   # a repeated order.paid delivery changes nothing
+        assert (await service.on_order_paid(uow, demo.id, orders[2], now=T0)).paid == 3
+        topics = (await uow.session.scalars(select(OutboxEvent.topic))).all()
+    assert topics.count("groupbuy.team_succeeded") == 1
+    assert topics.count("groupbuy.seat_confirmed") == 3
+
+
+async def test_unpaid_seat_is_released_when_its_order_is_cancelled(uows, demo, campaign):
+    a, b, c = await _members(uows, demo.id, 3)
+    team = (await _open(uows, demo.id, campaign, a)).team
+    j = await _join(uows, demo.id, team.id, campaign.prices[0].sku_id, b)
+    await _join(uows, demo.id, team.id, campaign.prices[0].sku_id, c)
+    with pytest.raises(TeamFullError):
+        d, = await _members(uows, demo.id, 1, prefix="o_late_")
+        await _join(uows, demo.id, team.id, campaign.prices[0].sku_id, d)
+    async with uows() as uow:
+        await cancel_order(uow, demo.id, j.order.id, reason="timeout", now=T0)
+        assert await service.on_order_cancelled(uow, demo.id, j.order.id, now=T0)
+        assert not await service.on_order_cancelled(uow, demo.id, j.order.id, now=T0)
+        await uow.commit()
+    async with uows() as uow:
+        assert (await service.load_team(uow, demo.id, team.id)).held == 2
+    await _join(uows, demo.id, team.id, campaign.prices[0].sku_id, d)     # the freed seat
+
+
+async def test_expired_team_fails_and_two_refund_sweepers_request_one_refund_per_paid_order(uows, demo, campaign):
+    a, b, c = await _members(uows, demo.id, 3)
+    r = await _open(uows, demo.id, campaign, a)
+    jb = await _join(uows, demo.id, r.team.id, campaign.prices[0].sku_id, b)
+    jc = await _join(uows, demo.id, r.team.id, campaign.prices[0].sku_id, c)
+    await _pay(uows, demo, r.order.id)
+    await _pay(uows, demo, jb.order.id)            # c never pays
+    later = T0 + timedelta(hours=25)
+    assert await jobs.expire_teams(uows, later) == {"failed": 1, "simulated": 0}
+    assert await jobs.expire_teams(uows, later) == {"failed": 0, "simulated": 0}
+    async with uows() as uow:
+        assert (await load_order(uow, demo.id, jc.order.id)).status == "cancelled"
+        assert await service.on_order_cancelled(uow, demo.id, jc.order.id, now=later)
+        await uow.commit()
+    counts = await asyncio.gather(jobs.refund_failed_teams(uows, later), jobs.refund_failed_teams(uows, later))
+    assert sorted(counts) == [0, 2]
+    assert await jobs.refund_failed_teams(uows, later) == 0
+    async with uows() as uow:
+        refunds = (await uow.session.scalars(select(Refund).order_by(Refund.order_id))).all()
+        assert [x.order_id for x in refunds] == sorted([r.order.id, jb.order.id])
+        for x in refunds:   # the gateway answers; the order.refunded subscriber follows
+            await settle_refund(uow, x.out_refund_no, status="SUCCESS", now=later)
+        await uow.commit()
+    async with uows() as uow:
+        for oid in (r.order.id, jb.order.id):
+            await service.on_order_refunded(uow, demo.id, oid, full=True)
+        await uow.commit()
+    async with uows() as uow:
+        assert (await service.load_team(uow, demo.id, r.team.id)).status == "refunded"
+
+
+async def test_simulated_completion_fills_missing_seats_on_expiry(uows, demo):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, title="海苔脆", size=5, simulated=True)
+        await uow.commit()
+    a, b = await _members(uows, demo.id, 2)
+    r = await _open(uows, demo.id, c, a)
+    await _join(uows, demo.id, r.team.id, c.prices[0].sku_id, b)
+    await _pay(uows, demo, r.order.id)
+    counts = await jobs.expire_teams(uows, T0 + timedelta(hours=24))
+    assert counts == {"failed": 0, "simulated": 1}
+    async with uows() as uow:
+        t = await service.load_team(uow, demo.id, r.team.id)
+    assert (t.status, t.paid, t.virtual) == ("succeeded", 1, 4)
+
+
+async def test_leader_extends_within_the_rules_and_closes(uows, demo, campaign):
+    from social_mall.groupbuy.errors import ExtendRefusedError, NotLeaderError
+
+    a, b = await _members(uows, demo.id, 2)
+    r = await _open(uows, demo.id, campaign, a)
+    async with uows() as uow:
+        t = await service.extend_team(uow, demo.id, a[0], r.team.id, 10, now=T0)
+        await uow.commit()
+    assert t.expires_at == r.team.expires_at + timedelta(hours=10)
+    async with uows() as uow:
+        with pytest.raises(ExtendRefusedError):
+            await service.extend_team(uow, demo.id, a[0], r.team.id, 20, now=T0)   # 24 + 30 > 24 + 24
+        with pytest.raises(NotLeaderError):
+            await service.close_team(uow, demo.id, b[0], r.team.id, now=T0)
+        assert await service.close_team(uow, demo.id, a[0], r.team.id, now=T0) == "failed"
+        await uow.commit()
+    async with uows() as uow:
+        assert (await load_order(uow, demo.id, r.order.id)).status == "cancelled"
