@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from flows.runner import FlowRunner
 from flows.templating import make_env
-from handlers import console, groupbuy, h5, loyalty, referral, shop
+from handlers import console, groupbuy, h5, loyalty, pay_module, referral, shop
 from handlers.context import SERVICES, Services, utcnow
 from social_mall.admins import Role, create_admin
 from social_mall.demo import DEMO_CODE, DemoCredentials, ensure_demo_order, seed_demo
@@ -40,7 +40,7 @@ from storage.uow import uow_factory
 log = logging.getLogger("social_mall")
 
 BUILTIN_MODULES: Sequence[Module] = (
-    shop.MODULE, console.MODULE, referral.MODULE, loyalty.MODULE, groupbuy.MODULE,
+    shop.MODULE, pay_module.MODULE, console.MODULE, referral.MODULE, groupbuy.MODULE, loyalty.MODULE,
 )
 
 

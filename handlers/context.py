@@ -9,6 +9,7 @@ import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from datetime import datetime, timezone
 
 import aiohttp
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from social_mall.errors import NotFoundError
 from social_mall.outbox import OutboxWorker
+from social_mall.payments.gateway import PayGateway
 from social_mall.payments.sandbox import SandboxGateway
 from social_mall.payments.wxpay_v3 import KeyPair
 from social_mall.plugins import Registry
@@ -30,6 +32,16 @@ from flows.runner import FlowRunner
 from handlers.wechat_client import WeChatClient
 
 TENANT_CACHE_SECONDS = 30.0
+
+
+class GatewayResolver(Protocol):
+    """Real pay gateways per tenant (the `pay` module); None → the sandbox."""
+
+    async def refresh(self, tenant: TenantView) -> None: ...
+
+    def cached(self, tenant: TenantView) -> PayGateway | None: ...
+
+    def forget(self, tenant_id: int | None = None) -> None: ...
 
 
 def utcnow() -> datetime:
@@ -55,8 +67,15 @@ class Services:
     runner: FlowRunner = field(init=False)
     background: set[asyncio.Future[None]] = field(default_factory=set)
     _tenants: dict[str, tuple[float, TenantView]] = field(default_factory=dict)
+    pay_resolver: GatewayResolver | None = None  # set by the `pay` module
 
     async def tenant(self, code: str) -> TenantView | None:
+        view = await self._tenant(code)
+        if view is not None and self.pay_resolver is not None:
+            await self.pay_resolver.refresh(view)
+        return view
+
+    async def _tenant(self, code: str) -> TenantView | None:
         hit = self._tenants.get(code)
         if hit and hit[0] > time.monotonic():
             return hit[1]
@@ -71,15 +90,28 @@ class Services:
     def forget_tenants(self) -> None:
         """Drop cached tenants (after their credentials change)."""
         self._tenants.clear()
+        if self.pay_resolver is not None:
+            self.pay_resolver.forget()
 
     async def tenant_by_id(self, tenant_id: int) -> TenantView:
+        view = await self._tenant_by_id(tenant_id)
+        if self.pay_resolver is not None:
+            await self.pay_resolver.refresh(view)
+        return view
+
+    async def _tenant_by_id(self, tenant_id: int) -> TenantView:
         for _, view in self._tenants.values():
             if view.id == tenant_id:
                 return view
         async with self.uows() as uow:
             return await get_tenant_by_id(uow, tenant_id)
 
-    def gateway(self, tenant: TenantView) -> SandboxGateway:
+    def gateway(self, tenant: TenantView) -> SandboxGateway | PayGateway:
+        """The tenant's real gateway when it has a pay account (module `pay`), else the sandbox."""
+        if self.pay_resolver is not None:
+            real = self.pay_resolver.cached(tenant)
+            if real is not None:
+                return real
         return SandboxGateway(
             platform=self.platform_keys, mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
             apiv3_key=tenant.pay_apiv3_key, max_skew=self.settings.signature_max_skew_seconds,

@@ -17,6 +17,7 @@ from social_mall.errors import NotFoundError
 from social_mall.members.service import channel_identity
 from social_mall.orders.rules import SHANGHAI, OrderStatus
 from social_mall.orders.service import find_order
+from social_mall.payments.sandbox import SandboxGateway
 from social_mall.payments.service import open_payment
 from social_mall.tenants import TenantView
 from social_mall.views import OrderView
@@ -50,6 +51,10 @@ async def _order_for(request: web.Request) -> tuple[Services, TenantView, OrderV
 @routes.get("/h5/pay/{tenant}/{order_no}")
 async def pay_page(request: web.Request) -> web.Response:
     svc, tenant, order = await _order_for(request)
+    if not isinstance(svc.gateway(tenant), SandboxGateway):  # a real WeChat Pay account
+        from handlers.pay_h5 import real_pay_page
+
+        return await real_pay_page(request, svc, tenant, order)
     return render(
         svc, "h5/pay.html", tenant=tenant, order=order, token=request.query["t"],
         payable=order.status == OrderStatus.PENDING_PAYMENT,
@@ -63,13 +68,16 @@ async def sandbox_confirm(request: web.Request) -> web.Response:
     to our own notify endpoint over HTTP, exactly as WeChat Pay would."""
     svc, tenant, order = await _order_for(request)
     back = f"/h5/pay/{tenant.code}/{order.order_no}?t={request.query['t']}"
+    gateway = svc.gateway(tenant)
+    if not isinstance(gateway, SandboxGateway):
+        raise web.HTTPForbidden(text="该店铺使用微信支付")
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise web.HTTPSeeOther(back)
     async with svc.uows() as uow:
         payment = await open_payment(uow, order, gateway="sandbox")
         payer = await channel_identity(uow, tenant.id, order.member_id, "mp") or f"sandbox-{order.member_id}"
         await uow.commit()
-    headers, body = svc.gateway(tenant).pay_notify(
+    headers, body = gateway.pay_notify(
         out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen, payer=payer, now=time.time()
     )
     async with svc.http.post(

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     wechat_app_secret: SecretStr = SecretStr("demo_app_secret")
     wechat_aes_key: SecretStr = SecretStr("")  # 43 chars enables safe (AES) mode
     wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_oauth_base: str = "https://open.weixin.qq.com"  # web OAuth authorize page (pay module)
+    pay_notify_window_seconds: int = 300  # unpaid this long after the order at the gateway: query it
+    pay_sweep_interval_seconds: float = 120.0  # the pay module's active-query sweeper
 
     public_base_url: str = ""  # empty: http://{host}:{port} of `serve`
     secret_key: SecretStr = SecretStr("change-me-in-production")

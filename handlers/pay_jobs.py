@@ -1,0 +1,167 @@
+"""The pay module's jobs (I/O around social_mall/payments/reconcile.py):
+
+* `sweep_pending`: payments still unpaid at a real gateway after the notify window are
+  queried (lost notifies happen). Paid there → applied exactly like a notify (an order
+  closed meanwhile is refunded by the core); unpaid there but closed here → closed there.
+* `reconcile_day`: one day's trade bill (APIv3) or per-payment queries (APIv2) against our
+  payments and refunds; the report (with every mismatch) is stored in pay_reconciliations.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from typing import Any
+
+from handlers.context import Services
+from social_mall.errors import MallError
+from social_mall.payments.reconcile import (
+    BillRow,
+    OurPayment,
+    OurRefund,
+    SweepAction,
+    parse_trade_bill,
+    reconcile,
+    sweep_action,
+)
+from social_mall.payments.service import apply_transaction, record_rejected
+from storage.pay_repos import PayCheckRepo, ReconciliationRepo, paid_between, refunds_settled_between
+
+log = logging.getLogger(__name__)
+
+REAL_GATEWAYS = ("wxpay_v3", "wxpay_v2")
+CST = timezone(timedelta(hours=8))
+MAX_AGE = timedelta(days=2)
+
+
+async def sweep_pending(svc: Services, *, limit: int = 100) -> int:
+    """Query the gateway for overdue unpaid payments; returns how many were looked at."""
+    now = svc.clock()
+    window = timedelta(seconds=svc.settings.pay_notify_window_seconds)
+    async with svc.uows() as uow:
+        rows = await PayCheckRepo(uow.session).open_payments(REAL_GATEWAYS, now - window, now - MAX_AGE, limit)
+        items = [(p.tenant_id, p.out_trade_no, o.status) for p, o in rows]
+    for tenant_id, out_trade_no, order_status in items:
+        tenant = await svc.tenant_by_id(tenant_id)
+        gw: Any = svc.gateway(tenant)
+        if not hasattr(gw, "query"):
+            continue
+        try:
+            status = await gw.query(out_trade_no)
+        except MallError as exc:
+            log.warning("pay.sweep.query_failed", extra={"tenant": tenant.code, "out_trade_no": out_trade_no,
+                                                          "error": exc.code})
+            continue
+        action = sweep_action(status.trade_state, order_status)
+        final = action != SweepAction.WAIT
+        state = status.trade_state
+        if action == SweepAction.CLOSE:
+            try:
+                await gw.close(out_trade_no)
+                state = "CLOSED"
+            except MallError as exc:  # e.g. ORDER_PAID in the meantime: the next sweep applies it
+                log.warning("pay.sweep.close_failed", extra={"tenant": tenant.code, "out_trade_no": out_trade_no,
+                                                              "error": exc.code})
+                continue
+        async with svc.uows() as uow:
+            if action == SweepAction.APPLY and status.transaction is not None:
+                try:
+                    outcome = await apply_transaction(uow, status.transaction, gateway=gw.name, mchid=gw.mchid,
+                                                      appid=gw.appid, now=svc.clock())
+                    log.info("pay.sweep.recovered", extra={"tenant": tenant.code, "out_trade_no": out_trade_no,
+                                                            "outcome": outcome.value})
+                except MallError as exc:
+                    await uow.rollback()
+                    await record_rejected(uow, gateway=gw.name, tenant=tenant.id, out_trade_no=out_trade_no,
+                                          reason="query:" + exc.code, amount_fen=status.transaction.amount_fen,
+                                          event_id=status.transaction.event_id)
+                    log.error("pay.sweep.mismatch", extra={"tenant": tenant.code, "out_trade_no": out_trade_no,
+                                                           "reason": exc.code})
+            await PayCheckRepo(uow.session).note(tenant.id, out_trade_no, state, final=final, now=now)
+            await uow.commit()
+    if items:
+        svc.outbox.kick()
+    return len(items)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, dtime(0, 0), CST).astimezone(timezone.utc)
+    return start, start + timedelta(days=1)
+
+
+async def reconcile_day(svc: Services, tenant_id: int, day: date) -> tuple[str, list[dict[str, object]]]:
+    """Reconcile one tenant's day (Asia/Shanghai); returns (status, mismatches) as stored."""
+    tenant = await svc.tenant_by_id(tenant_id)
+    gw: Any = svc.gateway(tenant)
+    start, end = day_bounds(day)
+    bill_date = day.isoformat()
+    async with svc.uows() as uow:
+        paid = await paid_between(uow.session, tenant.id, start, end)
+        refunds = await refunds_settled_between(uow.session, tenant.id, start, end)
+        created = await PayCheckRepo(uow.session).payments_between(tenant.id, start, end)
+    ours = {p.out_trade_no: OurPayment(p.out_trade_no, p.amount_fen, p.status, p.transaction_id) for p in paid}
+    status, mismatches = "error", []
+    try:
+        bill: list[BillRow]
+        if hasattr(gw, "trade_bill"):
+            bill = parse_trade_bill(await gw.trade_bill(bill_date))
+        else:  # APIv2: ask about each payment of the day
+            bill = []
+            for p in created:
+                st = await gw.query(p.out_trade_no)
+                if st.transaction is not None:
+                    bill.append(BillRow(p.out_trade_no, st.transaction.transaction_id, "SUCCESS",
+                                        st.transaction.amount_fen, "", 0, ""))
+        async with svc.uows() as uow:  # bill rows paid on another day here, or still unpaid here
+            for row in bill:
+                if row.trade_state == "SUCCESS" and row.out_trade_no not in ours:
+                    known = await uow.payments.by_out_trade_no(row.out_trade_no)
+                    if known is not None and known.tenant_id == tenant.id:
+                        ours[known.out_trade_no] = OurPayment(known.out_trade_no, known.amount_fen, known.status,
+                                                              known.transaction_id)
+            for row in bill:
+                if row.trade_state == "REFUND" and row.out_refund_no and all(
+                        r.out_refund_no != row.out_refund_no for r in refunds):
+                    r = await uow.payments.refund_by_no(row.out_refund_no)
+                    if r is not None and r.tenant_id == tenant.id:
+                        refunds.append(r)
+        found = reconcile(bill, ours.values(),
+                          [OurRefund(r.out_refund_no, r.amount_fen, r.status) for r in refunds])
+        mismatches = [m.as_dict() for m in found]
+        status = "mismatch" if found else "ok"
+    except (MallError, ValueError) as exc:
+        log.error("pay.reconcile.failed", extra={"tenant": tenant.code, "bill_date": bill_date,
+                                                 "error": getattr(exc, "code", type(exc).__name__)})
+    async with svc.uows() as uow:
+        await ReconciliationRepo(uow.session).save(tenant.id, bill_date, status=status,
+                                                   checked=len(ours), mismatches=mismatches, now=svc.clock())
+        await uow.commit()
+    level = logging.WARNING if status != "ok" else logging.INFO
+    log.log(level, "pay.reconcile.done", extra={"tenant": tenant.code, "bill_date": bill_date,
+                                                "status": status, "mismatches": len(mismatches)})
+    return status, mismatches
+
+
+BILL_READY_HOUR = 10  # WeChat Pay publishes the previous day's bill after 10:00 (Beijing)
+
+
+async def reconcile_yesterday(svc: Services) -> int:
+    """The daily job (runs hourly, does each tenant's yesterday once, after 10:00 Beijing)."""
+    from sqlalchemy import select
+
+    from storage.pay_models import TenantPayAccount
+
+    now_cst = svc.clock().astimezone(CST)
+    if now_cst.hour < BILL_READY_HOUR:
+        return 0
+    day = now_cst.date() - timedelta(days=1)
+    async with svc.uows() as uow:
+        tenant_ids = list((await uow.session.scalars(
+            select(TenantPayAccount.tenant_id).where(TenantPayAccount.enabled.is_(True)))).all())
+        todo = [t for t in tenant_ids if (await ReconciliationRepo(uow.session).get(t, day.isoformat())) is None]
+    for tenant_id in todo:
+        key = f"pay:reconcile:{tenant_id}:{day.isoformat()}"
+        if not await svc.kv.set_nx(key, "1", ttl=3600):
+            continue  # another worker has it
+        await reconcile_day(svc, tenant_id, day)
+    return len(todo)

@@ -1,0 +1,127 @@
+"""SQL for the pay module (tenant pay accounts, sweeper checks, reconciliation reports)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Order, Payment
+from storage.pay_models import PayReconciliation, PayTradeCheck, TenantPayAccount
+
+
+class PayAccountRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def for_tenant(self, tenant: int) -> TenantPayAccount | None:
+        stmt = select(TenantPayAccount).where(TenantPayAccount.tenant_id == tenant)
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    async def save(self, tenant: int, now: datetime, **values: Any) -> TenantPayAccount:
+        row = await self.for_tenant(tenant)
+        if row is None:
+            row = TenantPayAccount(tenant_id=tenant, created_at=now, updated_at=now, **values)
+            self.session.add(row)
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = now
+        await self.session.flush()
+        return row
+
+    async def delete(self, tenant: int) -> None:
+        row = await self.for_tenant(tenant)
+        if row is not None:
+            await self.session.delete(row)
+            await self.session.flush()
+
+
+class PayCheckRepo:
+    """Payments still open at a real gateway, and what the sweeper learned about them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def open_payments(
+        self, gateways: tuple[str, ...], older_than: datetime, newer_than: datetime, limit: int
+    ) -> list[tuple[Payment, Order]]:
+        """Created (unpaid) payments past the notify window, not yet settled by a query."""
+        stmt = (
+            select(Payment, Order)
+            .join(Order, and_(Order.id == Payment.order_id, Order.tenant_id == Payment.tenant_id))
+            .outerjoin(PayTradeCheck, PayTradeCheck.out_trade_no == Payment.out_trade_no)
+            .where(
+                Payment.status == "created",
+                Payment.gateway.in_(gateways),
+                Payment.created_at <= older_than,
+                Payment.created_at >= newer_than,
+                (PayTradeCheck.id.is_(None)) | (PayTradeCheck.final.is_(False)),
+            )
+            .order_by(Payment.id)
+            .limit(limit)
+        )
+        rows = (await self.session.execute(stmt.execution_options(populate_existing=True))).all()
+        return [(p, o) for p, o in rows]
+
+    async def note(self, tenant: int, out_trade_no: str, state: str, *, final: bool, now: datetime) -> None:
+        done = await self.session.execute(
+            update(PayTradeCheck)
+            .where(PayTradeCheck.out_trade_no == out_trade_no)
+            .values(trade_state=state, final=final, last_checked_at=now, checks=PayTradeCheck.checks + 1)
+        )
+        if getattr(done, "rowcount", 0) == 0:
+            self.session.add(PayTradeCheck(tenant_id=tenant, out_trade_no=out_trade_no, trade_state=state,
+                                           final=final, checks=1, last_checked_at=now))
+            await self.session.flush()
+
+    async def get(self, out_trade_no: str) -> PayTradeCheck | None:
+        return await self.session.scalar(
+            select(PayTradeCheck).where(PayTradeCheck.out_trade_no == out_trade_no)
+            .execution_options(populate_existing=True))
+
+    async def payments_between(self, tenant: int, start: datetime, end: datetime) -> list[Payment]:
+        """Payments of one tenant created or paid within [start, end)."""
+        stmt = select(Payment).where(
+            Payment.tenant_id == tenant,
+            ((Payment.paid_at >= start) & (Payment.paid_at < end))
+            | ((Payment.created_at >= start) & (Payment.created_at < end)),
+        ).order_by(Payment.id)
+        return list((await self.session.scalars(stmt)).all())
+
+
+class ReconciliationRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, tenant: int, bill_date: str) -> PayReconciliation | None:
+        return await self.session.scalar(select(PayReconciliation).where(
+            PayReconciliation.tenant_id == tenant, PayReconciliation.bill_date == bill_date))
+
+    async def save(self, tenant: int, bill_date: str, *, status: str, checked: int,
+                   mismatches: list[dict[str, Any]], now: datetime) -> PayReconciliation:
+        row = await self.get(tenant, bill_date)
+        if row is None:
+            row = PayReconciliation(tenant_id=tenant, bill_date=bill_date, created_at=now,
+                                    status=status, checked=checked, mismatches=mismatches)
+            self.session.add(row)
+        else:
+            row.status, row.checked, row.mismatches, row.created_at = status, checked, mismatches, now
+        await self.session.flush()
+        return row
+
+
+async def refunds_settled_between(session: AsyncSession, tenant: int, start: datetime, end: datetime) -> list[Any]:
+    from storage.models import Refund
+
+    stmt = select(Refund).where(Refund.tenant_id == tenant, Refund.succeeded_at >= start,
+                                Refund.succeeded_at < end).order_by(Refund.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def paid_between(session: AsyncSession, tenant: int, start: datetime, end: datetime) -> list[Payment]:
+    stmt = select(Payment).where(Payment.tenant_id == tenant, Payment.status == "paid",
+                                 Payment.paid_at >= start, Payment.paid_at < end).order_by(Payment.id)
+    return list((await session.scalars(stmt)).all())
