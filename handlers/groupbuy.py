@@ -138,6 +138,9 @@ def setup(reg: Registry) -> None:
     reg.add_routes(routes)
     reg.add_routes(wecom.routes)
     reg.add_flow(groupbuy_flow.FLOW)
+    from handlers.console import pages_groupbuy  # the module's console pages
+
+    pages_groupbuy.register(reg)
 
     async def expire() -> dict[str, int]:
         return await jobs.expire_teams(svc.uows, svc.clock())

@@ -140,6 +140,9 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(routes)
     reg.add_flow(referral_flow.FLOW)
+    from handlers.console import pages_referral  # the module's console pages
+
+    pages_referral.register(reg)
 
     async def push(d: Delivery, template: str) -> None:
         tenant = await svc.tenant_by_id(d.tenant_id)

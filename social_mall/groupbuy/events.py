@@ -36,6 +36,7 @@ class TeamSucceeded(DomainEvent):
     paid: int
     virtual: int
     size: int
+    member_ids: tuple[int, ...] = ()  # the paying members (loyalty issues success coupons)
 
 
 @dataclass(frozen=True)

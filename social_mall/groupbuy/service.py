@@ -369,7 +369,7 @@ async def on_order_paid(uow: UnitOfWork, tenant: int, order_id: int, *, now: dat
                                paid=team.paid, size=team.size))
         if await r.succeed_if_complete(tenant, team.id, now):
             uow.emit(TeamSucceeded(tenant_id=tenant, team_id=team.id, paid=team.paid, virtual=team.virtual,
-                                   size=team.size))
+                                   size=team.size, member_ids=await _paid_members(r, tenant, team.id)))
     elif team.status in (T.FAILED, T.REFUNDING, T.REFUNDED):
         await _refund_seat(uow, tenant, seat.id, order_id, now=now)
         if team.status == T.REFUNDED:
@@ -399,7 +399,8 @@ async def _finish_team(uow: UnitOfWork, team: GroupbuyTeam, c: GroupbuyCampaign,
     if decision == rules.Expiry.SUCCEED_SIMULATED:
         if not await r.move(tenant, team.id, T.FORMING, T.SUCCEEDED, virtual=virtual, closed_at=now):
             return ""
-        uow.emit(TeamSucceeded(tenant_id=tenant, team_id=team.id, paid=team.paid, virtual=virtual, size=team.size))
+        uow.emit(TeamSucceeded(tenant_id=tenant, team_id=team.id, paid=team.paid, virtual=virtual, size=team.size,
+                               member_ids=await _paid_members(r, tenant, team.id)))
         outcome = "simulated"
     else:
         if not await r.move(tenant, team.id, T.FORMING, T.FAILED, closed_at=now):
@@ -547,3 +548,7 @@ async def save_wecom_settings(uow: UnitOfWork, s: WecomSettings, *, actor: str, 
 async def open_teams_in_chat(uow: UnitOfWork, tenant: int, chat_id: str, now: datetime) -> tuple[TeamView, ...]:
     """Forming teams opened in one WeCom group (oldest first), with a seat left."""
     return tuple(team_view(t) for t in await repo(uow).open_teams_in_chat(tenant, chat_id, now))
+
+
+async def _paid_members(r: GroupbuyRepo, tenant: int, team_id: int) -> tuple[int, ...]:
+    return tuple(seat.member_id for seat in await r.seats(tenant, team_id, statuses=(S.PAID,)))

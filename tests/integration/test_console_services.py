@@ -12,7 +12,7 @@ from social_mall.console.tenants import create_tenant, tenant_settings, update_s
 from social_mall.errors import NotFoundError
 from tests.fakes.console_kit import PASSWORD, make_admin, make_tenant, paid_order
 
-NOW = datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2030, 11, 25, 4, 0, tzinfo=timezone.utc)  # in the future: rows written at wall-clock time stay "before" it
 
 
 async def actor(uows, name="boss", role="owner"):

@@ -22,7 +22,7 @@ from social_mall.pricing.service import AUTO, NONE, PricingInput
 from storage.loyalty_models import Coupon, OrderDiscount
 from storage.models import OutboxEvent, Product, Sku
 
-NOW = datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2030, 11, 25, 4, 0, tzinfo=timezone.utc)  # in the future: rows written at wall-clock time stay "before" it
 TIMEOUT = timedelta(minutes=30)
 
 

@@ -12,7 +12,7 @@ from social_mall.orders.service import cancel_order, find_order, place_order
 from storage.models import Sku
 from storage.uow import UnitOfWork
 
-NOW = datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc)
+NOW = datetime(2030, 11, 25, 4, 0, tzinfo=timezone.utc)
 TIMEOUT = timedelta(minutes=30)
 
 

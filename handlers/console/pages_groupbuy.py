@@ -1,0 +1,96 @@
+"""Group-buy (拼团) console pages: campaigns (list, create) and a campaign's teams.
+Registered by the groupbuy module (handlers/groupbuy.py) through `register(reg)`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.console.core import (
+    admin_of, console_view, form_of, int_id, page_number, problem_text, redirect, render, services, tenant_of,
+)
+from handlers.console.registry import add_console_page
+from social_mall.console import groupbuy_admin as adm
+from social_mall.console.errors import InvalidInputError
+from social_mall.console.permissions import Perm
+from social_mall.groupbuy.errors import BadTermsError
+from social_mall.groupbuy.rules import MAX_LIFETIME_HOURS, MAX_SIZE, MIN_SIZE
+from social_mall.plugins import Registry
+
+routes = web.RouteTableDef()
+
+TERM_FIELDS_ZH = {
+    "team_size": "成团人数", "lifetime_hours": "成团时限", "ends_at": "结束时间", "max_teams_per_member": "每人限团",
+    "max_qty": "每单限购", "leader_discount_fen": "团长优惠", "max_extend_hours": "可延长时长", "group_prices": "拼团价",
+}
+
+
+def register(reg: Registry) -> None:
+    reg.add_routes(routes)
+    add_console_page(reg, key="groupbuy", title="拼团", path="/console/groupbuy", perm=Perm.CAMPAIGNS_VIEW,
+                     order=40, module="groupbuy")
+
+
+@routes.get("/console/groupbuy")
+@console_view(Perm.CAMPAIGNS_VIEW)
+async def campaigns(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        page = await adm.list_campaigns(uow, tenant_of(request), page=page_number(request))
+    return render(request, "console/groupbuy_campaigns.html", page=page, now=svc.clock(), query={})
+
+
+async def _form_page(request: web.Request, *, product_id: int | None, form: dict[str, str], error: str = "",
+                     status: int = 200) -> web.Response:
+    svc = services(request)
+    tenant = tenant_of(request)
+    async with svc.uows() as uow:
+        products = await adm.product_choices(uow, tenant)
+        product = await adm.product_choice(uow, tenant, product_id) if product_id is not None else None
+    start, end = adm.default_window(svc.clock())
+    values = {"team_size": "3", "lifetime_hours": "24", "starts_at": start, "ends_at": end, "max_teams_per_member": "0",
+              "max_qty": "5", "leader_discount": "0", "max_extend_hours": "24", "title": product.title if product else ""}
+    values.update({k: v for k, v in form.items() if k != "_csrf"})
+    return render(request, "console/groupbuy_new.html", status=status, products=products, product=product,
+                  v=values, error=error, min_size=MIN_SIZE, max_size=MAX_SIZE, max_hours=MAX_LIFETIME_HOURS)
+
+
+@routes.get("/console/groupbuy/new")
+@console_view(Perm.CAMPAIGNS_EDIT)
+async def new_campaign(request: web.Request) -> web.Response:
+    raw = request.query.get("product_id", "")
+    product_id = int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    return await _form_page(request, product_id=product_id, form={})
+
+
+@routes.post("/console/groupbuy")
+@console_view(Perm.CAMPAIGNS_EDIT)
+async def create_campaign(request: web.Request) -> web.Response:
+    svc = services(request)
+    tenant = tenant_of(request)
+    form = form_of(request)
+    raw = str(form.get("product_id", ""))
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInputError("product_id", "required")
+    product_id = int(raw)
+    posted = {k: str(v) for k, v in form.items()}
+    try:
+        async with svc.uows() as uow:
+            product = await adm.product_choice(uow, tenant, product_id)
+            campaign = await adm.create(uow, tenant, admin_of(request), adm.parse_campaign(form, product))
+            await uow.commit()
+    except InvalidInputError as exc:
+        return await _form_page(request, product_id=product_id, form=posted, error=problem_text(exc), status=400)
+    except BadTermsError as exc:
+        bad = "、".join(TERM_FIELDS_ZH.get(f.strip(), f.strip()) for f in exc.fields.split(","))
+        return await _form_page(request, product_id=product_id, form=posted, error=f"不符合规则：{bad}", status=400)
+    raise redirect(f"/console/groupbuy/{campaign.id}", ok="created")
+
+
+@routes.get(r"/console/groupbuy/{id}")
+@console_view(Perm.CAMPAIGNS_VIEW)
+async def campaign_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        campaign, teams = await adm.campaign_teams(uow, tenant_of(request), int_id(request),
+                                                   page=page_number(request))
+    return render(request, "console/groupbuy_teams.html", c=campaign, page=teams, now=svc.clock(), query={})
