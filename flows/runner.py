@@ -107,7 +107,8 @@ class FlowRunner:
                         back = raw if raw is not None else self.flows.idle(conv.v + 1).dump()
                         await self.kv.cas(key, new_raw, back, self.state_ttl)
                         raise
-                    self.on_commit()
+                    if uow.emitted:  # only then is there anything for the outbox to send
+                        self.on_commit()
             return replies
         return [Reply.of_text(TOO_FAST)]
 
@@ -122,7 +123,8 @@ class FlowRunner:
                                  first_time=created)
             if created or scene:
                 await uow.commit()
-                self.on_commit()
+                if uow.emitted:
+                    self.on_commit()
         return member
 
     async def _advance(self, ctx: Ctx, conv: Conv, inbound: Inbound) -> _Result:

@@ -30,8 +30,10 @@ def create_engine(url: str, *, pool_size: int = 10, schema: str = "") -> AsyncEn
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+    # No pre-ping: it costs a round trip on every checkout (two per chat message);
+    # connections are recycled instead, and a dead one fails that one request.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True,
+        url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800,
         connect_args=connect_args,
     )
 
