@@ -30,6 +30,7 @@ from aiohttp import web
 
 from flows import groupbuy as groupbuy_flow
 from handlers import wecom
+from handlers.push import UNDELIVERABLE
 from handlers.context import SERVICES, Services
 from handlers.wechat_client import WeChatAPIError
 from social_mall.errors import NotFoundError
@@ -44,7 +45,6 @@ routes = web.RouteTableDef()
 
 NAME = "groupbuy"
 QR_SECONDS = 30 * 24 * 3600           # the longest temporary QR WeChat makes
-UNDELIVERABLE = frozenset({43004, 45015, 45047})
 
 
 def qr_png(data: str) -> bytes:

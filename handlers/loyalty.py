@@ -21,16 +21,14 @@ from __future__ import annotations
 import logging
 
 from flows import members as members_flow
+from handlers.push import push_to_member
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError
 from social_mall.loyalty import service
-from social_mall.members.service import channel_identity
 from social_mall.plugins import Delivery, Module, Registry
 
 log = logging.getLogger(__name__)
 
 NAME = "loyalty"
-UNDELIVERABLE = frozenset({43004, 45015, 45047})  # unfollowed, outside 48 h, quota: drop the push
 
 
 def setup(reg: Registry) -> None:
@@ -38,18 +36,7 @@ def setup(reg: Registry) -> None:
     reg.add_flow(members_flow.FLOW)
 
     async def push(d: Delivery, template: str) -> None:
-        tenant = await svc.tenant_by_id(d.tenant_id)
-        async with svc.uows() as uow:
-            openid = await channel_identity(uow, d.tenant_id, int(d.payload["member_id"]), "mp")
-        if openid is None:
-            return
-        text = svc.templates.get_template(template).render(**d.payload).strip()
-        try:
-            await svc.wechat(tenant).send_text(openid, text)
-        except WeChatAPIError as exc:
-            if exc.errcode not in UNDELIVERABLE:
-                raise
-            log.info("loyalty.push.undeliverable", extra={"tenant": tenant.code, "errcode": exc.errcode})
+        await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), template, d.payload)
 
     async def on_paid(d: Delivery) -> None:
         p = d.payload

@@ -24,6 +24,7 @@ import segno
 from aiohttp import web
 
 from flows import referral as referral_flow
+from handlers.push import UNDELIVERABLE, push_to_member
 from handlers.context import SERVICES, Services
 from handlers.wechat_client import WeChatAPIError
 from social_mall.catalog.service import product_detail
@@ -42,7 +43,6 @@ routes = web.RouteTableDef()
 INTENT_COOKIE = "sm_ref"
 QR_RESEND_SECONDS = 24 * 3600
 MEDIA_TTL = 2 * 24 * 3600          # temporary media lives 3 days at WeChat
-UNDELIVERABLE = frozenset({43004, 45015, 45047})  # unfollowed, outside 48 h, quota: drop the push
 NAME = "referral"
 
 
@@ -145,18 +145,7 @@ def setup(reg: Registry) -> None:
     pages_referral.register(reg)
 
     async def push(d: Delivery, template: str) -> None:
-        tenant = await svc.tenant_by_id(d.tenant_id)
-        async with svc.uows() as uow:
-            openid = await channel_identity(uow, d.tenant_id, int(d.payload["member_id"]), "mp")
-        if openid is None:
-            return
-        text = svc.templates.get_template(template).render(**d.payload).strip()
-        try:
-            await svc.wechat(tenant).send_text(openid, text)
-        except WeChatAPIError as exc:
-            if exc.errcode not in UNDELIVERABLE:
-                raise
-            log.info("referral.push.undeliverable", extra={"tenant": tenant.code, "errcode": exc.errcode})
+        await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), template, d.payload)
 
     async def on_entered(d: Delivery) -> None:
         code = rules.scene_code(str(d.payload.get("scene", "")))

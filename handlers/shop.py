@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from handlers import h5, health, pay_notify, wechat_mp
 from handlers.context import Services
+from handlers.push import push_to_member
 from social_mall.jobs import cancel_expired_orders, complete_shipped_orders
-from social_mall.members.service import channel_identity
 from social_mall.payments.service import settle_refund
 from social_mall.plugins import Delivery, Module, Registry
 
@@ -40,14 +40,9 @@ def setup(reg: Registry) -> None:
 
     async def push_text(d: Delivery, template: str) -> None:
         tenant = await svc.tenant_by_id(d.tenant_id)
-        async with svc.uows() as uow:
-            openid = await channel_identity(uow, d.tenant_id, int(d.payload["member_id"]), "mp")
-        if openid is None:
-            return  # not an official-account member: nothing to push there
-        text = svc.templates.get_template(template).render(
-            **d.payload, pay_url=svc.pay_url(tenant.code, str(d.payload.get("order_no", "")))
-        )
-        await svc.wechat(tenant).send_text(openid, text.strip())
+        pay_url = svc.pay_url(tenant.code, str(d.payload.get("order_no", "")))
+        await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), template,
+                             {**d.payload, "pay_url": pay_url})
 
     async def push_paid(d: Delivery) -> None:
         await push_text(d, "chat/push/order_paid.txt")

@@ -67,9 +67,7 @@ async def _redis_kv(prefix: str) -> RedisKV:
     store = RedisKV(REDIS_URL, prefix=prefix)
     if not await store.ping():
         await store.close()
-        if os.environ.get("CI"):
-            pytest.fail("Redis unreachable at " + REDIS_URL)
-        pytest.skip("Redis unreachable at " + REDIS_URL)
+        pytest.fail("Redis unreachable at " + REDIS_URL)  # a real service, never skipped
     return store
 
 
