@@ -25,7 +25,7 @@ from social_mall.payments.reconcile import (
     sweep_action,
 )
 from social_mall.payments.service import apply_transaction, record_rejected
-from storage.pay_repos import PayCheckRepo, ReconciliationRepo, paid_between, refunds_settled_between
+from storage.pay_repos import PayAccountRepo, PayCheckRepo, ReconciliationRepo, paid_between, refunds_settled_between
 
 log = logging.getLogger(__name__)
 
@@ -147,17 +147,12 @@ BILL_READY_HOUR = 10  # WeChat Pay publishes the previous day's bill after 10:00
 
 async def reconcile_yesterday(svc: Services) -> int:
     """The daily job (runs hourly, does each tenant's yesterday once, after 10:00 Beijing)."""
-    from sqlalchemy import select
-
-    from storage.pay_models import TenantPayAccount
-
     now_cst = svc.clock().astimezone(CST)
     if now_cst.hour < BILL_READY_HOUR:
         return 0
     day = now_cst.date() - timedelta(days=1)
     async with svc.uows() as uow:
-        tenant_ids = list((await uow.session.scalars(
-            select(TenantPayAccount.tenant_id).where(TenantPayAccount.enabled.is_(True)))).all())
+        tenant_ids = await PayAccountRepo(uow.session).enabled_tenants()
         todo = [t for t in tenant_ids if (await ReconciliationRepo(uow.session).get(t, day.isoformat())) is None]
     for tenant_id in todo:
         key = f"pay:reconcile:{tenant_id}:{day.isoformat()}"

@@ -32,6 +32,10 @@ class PayAccountRepo:
         await self.session.flush()
         return row
 
+    async def enabled_tenants(self) -> list[int]:
+        stmt = select(TenantPayAccount.tenant_id).where(TenantPayAccount.enabled.is_(True))
+        return list((await self.session.scalars(stmt)).all())
+
     async def delete(self, tenant: int) -> None:
         row = await self.for_tenant(tenant)
         if row is not None:
