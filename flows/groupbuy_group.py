@@ -8,6 +8,12 @@ for them unless they saved one on the official account: members are one person a
 channels when WeCom gives a unionid). Other chatter is ignored; a mention without a
 command gets the help text.
 
+A member with no official-account identity (WeCom gave no unionid, or they never used
+the account) gets, with their 开团/参团 answer, a one-time bind link @-addressed to them
+(social_mall/members/linking.py; the page is handlers/wecom_bind.py): opened in WeChat it
+ties their WeCom identity to their official-account member, so they pay, see the order and
+get the pushes there. 「绑定」 in the group asks for a fresh link.
+
 Returns what to say (template + context); the adapter renders it and sends it.
 """
 
@@ -21,11 +27,14 @@ from flows.engine import Say, normalize
 from flows.types import Links
 from social_mall.errors import MallError
 from social_mall.groupbuy import service
-from social_mall.members.service import resolve_member
+from social_mall.members import linking
+from social_mall.members.service import channel_identity, resolve_member
 from storage.uow import UnitOfWork
 
 OPEN_RX = re.compile(r"开团\s*(.{1,40})")
 JOIN_RX = re.compile(r"(?:参团|跟团)\s*(\d{1,2})?")
+BIND_RX = re.compile(r"绑定(?:公众号)?")
+LINKED_CHANNEL = "mp"      # the identity a WeCom member is linked to: the official account's openid
 NUMBER_RX = re.compile(r"(\d{1,2})")
 MENTION_RX = re.compile(r"@\S+\s*")
 
@@ -44,7 +53,7 @@ class GroupMessage:
 
 
 def parse(text: str, bot_name: str) -> tuple[str, str]:
-    """("open", words) | ("join", n or "") | ("help", "") | ("", "") for chatter."""
+    """("open", words) | ("join", n or "") | ("bind", "") | ("help", "") | ("", "") for chatter."""
     mentioned = f"@{bot_name}" in text or "@机器人" in text
     said = normalize(MENTION_RX.sub(" ", text)).strip()
     if m := OPEN_RX.fullmatch(said):
@@ -53,7 +62,22 @@ def parse(text: str, bot_name: str) -> tuple[str, str]:
         return "join", m.group(1) or ""
     if NUMBER_RX.fullmatch(said):
         return "join", said
+    if BIND_RX.fullmatch(said):
+        return "bind", ""
     return ("help", "") if mentioned else ("", "")
+
+
+def bind_url(links: Links, tenant_code: str, token: str) -> str:
+    return links.image_url(f"/h5/bind/{tenant_code}?c={token}")
+
+
+async def bind_offer(uow: UnitOfWork, msg: GroupMessage, member_id: int, links: Links) -> str:
+    """A one-time bind link for a member without an official-account identity, else ""."""
+    if await channel_identity(uow, msg.tenant_id, member_id, LINKED_CHANNEL) is not None:
+        return ""
+    token = await linking.issue_link(uow, msg.tenant_id, member_id, channel="wecom", external_id=msg.user_id,
+                                     now=msg.now, purpose="wecom_group")
+    return bind_url(links, msg.tenant_code, token)
 
 
 def error_say(exc: MallError) -> Say:
@@ -70,6 +94,10 @@ async def handle(uow: UnitOfWork, msg: GroupMessage, links: Links, bot_name: str
     if kind == "help":
         return [Say("chat/groupbuy/group/help.txt", {"bot": bot_name})]
     member, _ = await resolve_member(uow, msg.tenant_id, "wecom", msg.user_id, unionid=msg.unionid)
+    minutes = int(linking.LINK_TTL.total_seconds() // 60)
+    if kind == "bind":
+        url = await bind_offer(uow, msg, member.id, links)
+        return [Say("chat/groupbuy/group/bind.txt", {"user": msg.user_id, "bind_url": url, "minutes": minutes})]
     address = await service.pickup_address(uow, msg.tenant_id, member.id, msg.user_id)
     kw = dict(address_id=address, now=msg.now, timeout=msg.order_timeout, channel="wecom")
     if kind == "open":
@@ -92,4 +120,5 @@ async def handle(uow: UnitOfWork, msg: GroupMessage, links: Links, bot_name: str
     return [Say("chat/groupbuy/group/placed.txt", {
         "r": r, "open": kind == "open", "user": msg.user_id, "now": msg.now,
         "hm": r.team.time_left(msg.now), "pay_url": links.pay_url(msg.tenant_code, r.order.order_no),
+        "bind_url": await bind_offer(uow, msg, member.id, links), "minutes": minutes,
     })]

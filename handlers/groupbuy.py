@@ -7,6 +7,9 @@ Routes:
                                             parametric QR with scene gb_<team>; following or
                                             scanning it lands the member on the team's join step
   /wechat/wecom/{tenant}                    the WeCom group channel (handlers/wecom.py)
+  /h5/bind/{tenant}?c=…                     the one-time bind link a WeCom member without an
+                                            official-account identity gets in the group
+                                            (handlers/wecom_bind.py; OAuth from the pay module)
 
 Jobs: groupbuy.expire (forming teams past expiry → failed | simulated success),
 groupbuy.refund (failed teams → one refund per paid order through the outbox).
@@ -15,8 +18,9 @@ Subscribers: order.paid → confirm the seat (maybe the team succeeds); order.ca
 release a held seat (this is how an unpaid seat expires: the order sweeper cancels the
 order at ORDER_TIMEOUT, never later than the team's expiry); order.refunded → the seat is
 refunded (the last one makes the team refunded); member.entered gb_<team> → noted (the
-flow's scene keyword already answered with the join step); groupbuy.* → pushes to every
-member (customer-service messages) and the WeCom group (robot webhook).
+flow's scene keyword already answered with the join step); member.merged → the merged
+member's teams and seats move to the kept member; groupbuy.* → pushes to every member
+(customer-service messages) and the WeCom group (robot webhook).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import segno
 from aiohttp import web
 
 from flows import groupbuy as groupbuy_flow
-from handlers import wecom
+from handlers import wecom, wecom_bind
 from handlers.push import UNDELIVERABLE
 from handlers.context import SERVICES, Services
 from handlers.wechat_client import WeChatAPIError
@@ -137,6 +141,7 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(routes)
     reg.add_routes(wecom.routes)
+    reg.add_routes(wecom_bind.routes)
     reg.add_flow(groupbuy_flow.FLOW)
     from handlers.console import pages_groupbuy  # the module's console pages
 
@@ -166,6 +171,12 @@ def setup(reg: Registry) -> None:
             if await service.on_order_refunded(uow, d.tenant_id, int(d.payload["order_id"]),
                                                full=bool(d.payload["full"])):
                 await uow.commit()
+
+    async def on_merged(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            await service.absorb_member(uow, d.tenant_id, int(d.payload["kept_member_id"]),
+                                        int(d.payload["merged_member_id"]))
+            await uow.commit()
 
     async def on_entered(d: Delivery) -> None:
         team_id = rules.team_of_scene(str(d.payload.get("scene", "")))
@@ -215,6 +226,7 @@ def setup(reg: Registry) -> None:
     reg.subscribe("order.cancelled", "groupbuy.release_seat", on_cancelled)
     reg.subscribe("order.refunded", "groupbuy.seat_refunded", on_refunded)
     reg.subscribe("member.entered", "groupbuy.landed", on_entered)
+    reg.subscribe("member.merged", "groupbuy.merge", on_merged)
     reg.subscribe("groupbuy.seat_confirmed", "groupbuy.push_progress", on_confirmed)
     reg.subscribe("groupbuy.team_succeeded", "groupbuy.push_succeeded", on_succeeded)
     reg.subscribe("groupbuy.team_failed", "groupbuy.push_failed", on_failed)

@@ -6,7 +6,7 @@
 CSRF: `state` is random, single use, stored in the KV store for 10 minutes together with a
 random browser-session id that is also set as an HttpOnly cookie; the callback only accepts
 a state whose session id matches the cookie of the browser that started. `next` must be one
-of the tenant's own pay pages (no open redirect). The payer's openid then lives in an
+of the tenant's own pay pages or its bind page (handlers/wecom_bind.py): no open redirect. The payer's openid then lives in an
 HMAC-signed, HttpOnly, SameSite=Lax cookie scoped to /h5/ for two hours.
 """
 
@@ -62,7 +62,8 @@ def payer_openid(request: web.Request, svc: Services, tenant: TenantView) -> str
 
 
 def allowed_next(tenant: TenantView, nxt: str) -> bool:
-    return nxt.startswith(f"/h5/pay/{tenant.code}/") and "//" not in nxt and "\\" not in nxt
+    own = nxt.startswith(f"/h5/pay/{tenant.code}/") or nxt.startswith(f"/h5/bind/{tenant.code}?")
+    return own and "//" not in nxt and "\\" not in nxt
 
 
 def authorize_url(svc: Services, tenant: TenantView, state: str) -> str:

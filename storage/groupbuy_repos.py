@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.groupbuy_models import GroupbuyCampaign, GroupbuySeat, GroupbuySku, GroupbuyTeam, GroupbuyWecom
+from storage.models import Order
 
 ACTIVE = ("held", "paid")
 
@@ -212,6 +213,35 @@ class GroupbuyRepo:
                 .where(GroupbuySeat.tenant_id == tenant, GroupbuySeat.team_id == team_id,
                        GroupbuySeat.status.in_(list(statuses))))
         return int(await self.session.scalar(stmt) or 0)
+
+    async def unpaid_orders_of(self, tenant: int, member_id: int) -> list[tuple[int, int]]:
+        """(team id, order id) of held seats whose order is the member's and still unpaid,
+        by the order's owner (a merge moves orders at once, seats a moment later)."""
+        stmt = (select(GroupbuySeat.team_id, GroupbuySeat.order_id)
+                .join(Order, Order.id == GroupbuySeat.order_id)
+                .where(Order.tenant_id == tenant, Order.member_id == member_id,
+                       Order.status == "pending_payment", GroupbuySeat.status == "held")
+                .order_by(GroupbuySeat.id))
+        return [(int(t), int(o)) for t, o in (await self.session.execute(stmt)).all() if o is not None]
+
+    async def move_member(self, tenant: int, keep: int, gone: int) -> tuple[int, int]:
+        """A merge: `gone`'s teams and seats become `keep`'s. A seat stays where it is when
+        `keep` holds an active seat of the same team already (one member, one seat: the
+        partial unique index). Idempotent. Returns (teams, seats) moved."""
+        teams = _rowcount(await self.session.execute(
+            update(GroupbuyTeam).where(GroupbuyTeam.tenant_id == tenant, GroupbuyTeam.leader_member_id == gone)
+            .values(leader_member_id=keep, version=GroupbuyTeam.version + 1)
+            .execution_options(synchronize_session=False)))
+        kept_teams = select(GroupbuySeat.team_id).where(
+            GroupbuySeat.tenant_id == tenant, GroupbuySeat.member_id == keep, GroupbuySeat.status != "released")
+        seats = _rowcount(await self.session.execute(
+            update(GroupbuySeat)
+            .where(GroupbuySeat.tenant_id == tenant, GroupbuySeat.member_id == gone,
+                   or_(GroupbuySeat.status == "released",
+                       and_(GroupbuySeat.status != "released", GroupbuySeat.team_id.not_in(kept_teams))))
+            .values(member_id=keep)
+            .execution_options(synchronize_session=False)))
+        return teams, seats
 
     # WeCom channel settings ------------------------------------------------------------
     async def wecom(self, tenant: int) -> GroupbuyWecom | None:

@@ -139,14 +139,17 @@ def is_complete(size: int, paid: int, virtual: int = 0) -> bool:
 
 
 class Expiry(StrEnum):
+    SUCCEED = "succeed"                  # every seat paid in time (its order.paid came late)
     SUCCEED_SIMULATED = "succeed_simulated"
     FAIL = "fail"
 
 
 def on_expiry(*, size: int, paid: int, simulated: bool) -> tuple[Expiry, int]:
-    """What happens to a forming team whose lifetime ended: simulated completion fills
-    the missing seats virtually (if at least one member paid); otherwise it fails.
-    Returns (decision, virtual seats to add)."""
+    """What happens to a forming team whose lifetime ended: complete (the payments counted
+    just now) → success; simulated completion fills the missing seats virtually (if at
+    least one member paid); otherwise it fails. Returns (decision, virtual seats to add)."""
+    if is_complete(size, paid):
+        return Expiry.SUCCEED, 0
     if simulated and paid >= 1:
         return Expiry.SUCCEED_SIMULATED, missing(size, paid)
     return Expiry.FAIL, 0

@@ -34,7 +34,7 @@ from social_mall.groupbuy.events import SeatConfirmed, TeamFailed, TeamOpened, T
 from social_mall.groupbuy.rules import SeatStatus as S
 from social_mall.groupbuy.rules import TeamStatus as T
 from social_mall.orders.rules import OrderStatus
-from social_mall.orders.service import cancel_order, place_order
+from social_mall.orders.service import cancel_order, load_order, place_order
 from social_mall.payments.service import request_refund
 from social_mall.views import OrderView
 from storage.groupbuy_models import GroupbuyCampaign, GroupbuySeat, GroupbuySku, GroupbuyTeam, GroupbuyWecom
@@ -354,7 +354,8 @@ async def join_team(
 
 async def on_order_paid(uow: UnitOfWork, tenant: int, order_id: int, *, now: datetime) -> TeamView | None:
     """order.paid: confirm the seat (once); the team succeeds when confirmed seats reach
-    its size. A seat paid after its team failed is refunded at once."""
+    its size. A seat paid after its team failed is refunded: by the refund sweeper, or
+    here when the sweeper is done with the team."""
     r = repo(uow)
     seat = await r.seat_for_order(tenant, order_id)
     if seat is None:
@@ -370,10 +371,11 @@ async def on_order_paid(uow: UnitOfWork, tenant: int, order_id: int, *, now: dat
         if await r.succeed_if_complete(tenant, team.id, now):
             uow.emit(TeamSucceeded(tenant_id=tenant, team_id=team.id, paid=team.paid, virtual=team.virtual,
                                    size=team.size, member_ids=await _paid_members(r, tenant, team.id)))
-    elif team.status in (T.FAILED, T.REFUNDING, T.REFUNDED):
+    elif team.status in (T.REFUNDING, T.REFUNDED):
+        # paid after its team failed and was swept for refunds (the team's sweeper confirms
+        # or cancels every hold when it ends a team, so this is a stray): the seat is paid
+        # back on its own; the team's status stays where the table allows
         await _refund_seat(uow, tenant, seat.id, order_id, now=now)
-        if team.status == T.REFUNDED:
-            await r.move(tenant, team.id, T.REFUNDED, T.REFUNDING)  # one more refund in flight
     return await load_team(uow, tenant, seat.team_id)
 
 
@@ -390,26 +392,54 @@ async def on_order_cancelled(uow: UnitOfWork, tenant: int, order_id: int, *, now
     return True
 
 
+async def _confirm_seat(uow: UnitOfWork, tenant: int, seat_id: int, team_id: int, *, at: datetime) -> bool:
+    """held → paid for a seat whose order is paid, and count it (once: conditional)."""
+    if not await repo(uow).move_seat(seat_id, S.HELD, S.PAID, paid_at=at):
+        return False
+    await repo(uow).confirm(tenant, team_id)
+    return True
+
+
 async def _finish_team(uow: UnitOfWork, team: GroupbuyTeam, c: GroupbuyCampaign, *, now: datetime,
                        reason: str) -> str:
-    """Expiry or the leader's close: simulated completion or failure; unpaid holds are
-    cancelled (their order.cancelled releases the seats)."""
+    """Expiry or the leader's close: success (every seat paid), simulated completion or
+    failure; unpaid holds are cancelled (their order.cancelled releases the seats).
+
+    Payments count as of now, not as of the last order.paid delivery: a held seat whose
+    order is already paid (its event still in the outbox) is confirmed here first, so an
+    outbox running late never fails a team whose members paid in time. The late delivery
+    then finds the seat paid and does nothing."""
     tenant, r = team.tenant_id, repo(uow)
+    for seat in await r.seats(tenant, team.id, statuses=(S.HELD,)):
+        order = await uow.orders.get(tenant, seat.order_id) if seat.order_id is not None else None
+        if order is not None and order.status == OrderStatus.PAID:
+            await _confirm_seat(uow, tenant, seat.id, team.id, at=order.paid_at or now)
+    fresh = await r.team(tenant, team.id)
+    assert fresh is not None
+    team = fresh
+    if team.status != T.FORMING:
+        return ""
     decision, virtual = rules.on_expiry(size=team.size, paid=team.paid, simulated=c.simulated)
-    if decision == rules.Expiry.SUCCEED_SIMULATED:
+    if decision in (rules.Expiry.SUCCEED, rules.Expiry.SUCCEED_SIMULATED):
         if not await r.move(tenant, team.id, T.FORMING, T.SUCCEEDED, virtual=virtual, closed_at=now):
             return ""
         uow.emit(TeamSucceeded(tenant_id=tenant, team_id=team.id, paid=team.paid, virtual=virtual, size=team.size,
                                member_ids=await _paid_members(r, tenant, team.id)))
-        outcome = "simulated"
+        outcome = "simulated" if decision == rules.Expiry.SUCCEED_SIMULATED else "succeeded"
     else:
         if not await r.move(tenant, team.id, T.FORMING, T.FAILED, closed_at=now):
             return ""
         uow.emit(TeamFailed(tenant_id=tenant, team_id=team.id, paid=team.paid, size=team.size, reason=reason))
         outcome = "failed"
     for seat in await r.seats(tenant, team.id, statuses=(S.HELD,)):
-        if seat.order_id is not None:
+        if seat.order_id is None:
+            continue
+        try:
             await cancel_order(uow, tenant, seat.order_id, reason=f"groupbuy_{outcome}"[:40], now=now)
+        except IllegalTransitionError:
+            # paid a moment ago (another worker's notify won the race): the seat counts;
+            # a failed team's refund sweeper pays it back like every other paid seat
+            await _confirm_seat(uow, tenant, seat.id, team.id, at=now)
     uow.audit(tenant, "system" if reason == "expired" else "leader", f"groupbuy.team_{outcome}",
               f"groupbuy_team:{team.id}", after={"paid": team.paid, "virtual": virtual, "reason": reason})
     return outcome
@@ -417,7 +447,8 @@ async def _finish_team(uow: UnitOfWork, team: GroupbuyTeam, c: GroupbuyCampaign,
 
 async def expire_team(uow: UnitOfWork, tenant: int, team_id: int, *, now: datetime) -> str:
     """The sweeper's step for one forming team past its expiry: "failed", "simulated",
-    or "" (not due, or another worker did it)."""
+    "succeeded" (its last payments were still in the outbox), or "" (not due, or another
+    worker did it)."""
     r = repo(uow)
     team = await r.team(tenant, team_id)
     if team is None or team.status != T.FORMING or team.expires_at > now:
@@ -514,6 +545,24 @@ async def members_of(uow: UnitOfWork, tenant: int, team_id: int) -> Sequence[int
     """Member ids with a seat that counts (for pushes)."""
     seats = await repo(uow).seats(tenant, team_id, statuses=(S.HELD, S.PAID, S.REFUNDING, S.REFUNDED))
     return sorted({s.member_id for s in seats})
+
+
+# -- one person, one member -------------------------------------------------------------------
+
+async def absorb_member(uow: UnitOfWork, tenant: int, keep: int, gone: int) -> tuple[int, int]:
+    """member.merged: the merged member's teams (as leader) and seats move to the kept
+    one (a seat stays put where the kept member sits in the same team). Idempotent."""
+    teams, seats = await repo(uow).move_member(tenant, keep, gone)
+    if teams or seats:
+        uow.audit(tenant, "system", "groupbuy.member_merged", f"member:{keep}",
+                  after={"from": gone, "teams": teams, "seats": seats})
+    return teams, seats
+
+
+async def unpaid_orders(uow: UnitOfWork, tenant: int, member_id: int) -> tuple[tuple[int, OrderView], ...]:
+    """(team id, order) of the member's seats still waiting for payment."""
+    return tuple([(team_id, await load_order(uow, tenant, order_id))
+                  for team_id, order_id in await repo(uow).unpaid_orders_of(tenant, member_id)])
 
 
 # -- the WeCom group channel's settings ---------------------------------------------------------

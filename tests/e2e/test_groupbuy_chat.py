@@ -6,18 +6,23 @@ the group-robot webhook fake)."""
 from __future__ import annotations
 
 import asyncio
+import html as htmllib
 import re
 from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from handlers.mp_simulator import MPSimulator
 from social_mall.groupbuy import service
 from social_mall.payments.sandbox import SandboxGateway
-from storage.models import Refund
-from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
+from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam
+from storage.models import MemberIdentity, Order, Refund
+from tests.conftest import Mall, TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, app_settings
 from tests.fakes.groupbuy_kit import make_campaign
+from tests.fakes.pay_kit import WECHAT_UA
 from tests.fakes.wecom import FakeWeComRobot, WeComBotSimulator
 
 ADDRESS = "王小明 13912345678 深圳市南山区科技园1号"
@@ -183,7 +188,7 @@ async def test_simulated_completion_succeeds_on_expiry(mall, wx):
     await pay(mall, pay_link(await say(wx, a, ADDRESS)))
     mall.svc.clock = lambda: datetime.now(timezone.utc) + timedelta(hours=25)
     jobs = {j.name: j.run for j in mall.svc.registry.jobs}
-    assert await jobs["groupbuy.expire"]() == {"failed": 0, "simulated": 1}
+    assert await jobs["groupbuy.expire"]() == {"failed": 0, "simulated": 1, "succeeded": 0}
     await mall.settle()
     assert any("拼团成功" in x and "系统补齐 4 人" in x for x in texts(mall, a))
 
@@ -196,16 +201,25 @@ async def robot(aiohttp_server):
     return fake
 
 
-async def test_a_wecom_group_from_announcement_to_success(mall, robot):
-    await campaign(mall, title="丹东草莓", size=3)
-    token, key = "wecom_token_1", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+WECOM_TOKEN, WECOM_KEY = "wecom_token_1", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+async def wecom_bot(mall, robot) -> WeComBotSimulator:
+    """The demo tenant's WeCom group bot (settings saved) and a simulator posting to it."""
     tenant = await mall.svc.tenant("demo")
     async with mall.svc.uows() as uow:
         await service.save_wecom_settings(uow, service.WecomSettings(
-            tenant.id, token, key, "", robot.webhook_url, "机器人"), actor="test", now=datetime.now(timezone.utc))
+            tenant.id, WECOM_TOKEN, WECOM_KEY, "", robot.webhook_url, "机器人"), actor="test",
+            now=datetime.now(timezone.utc))
         await uow.commit()
-    bot = WeComBotSimulator(mall.client.session, str(mall.client.make_url("/wechat/wecom/demo")),
-                            token=token, aes_key=key)
+    return WeComBotSimulator(mall.client.session, str(mall.client.make_url("/wechat/wecom/demo")),
+                             token=WECOM_TOKEN, aes_key=WECOM_KEY)
+
+
+async def test_a_wecom_group_from_announcement_to_success(mall, robot):
+    await campaign(mall, title="丹东草莓", size=3)
+    token, key = WECOM_TOKEN, WECOM_KEY
+    bot = await wecom_bot(mall, robot)
     assert await bot.verify("echo123") == (200, "echo123")
     forged = WeComBotSimulator(mall.client.session, bot.url, token="wrong", aes_key=key)
     assert (await forged.say("chat1", "u1", "参团")).status == 403
@@ -233,3 +247,219 @@ async def test_a_wecom_group_from_announcement_to_success(mall, robot):
     announced = robot.texts()
     assert any("已付款 1/3，还差 2 人, 剩余 23 小时" in t for t in announced), announced
     assert any("拼团成功" in t for t in announced)
+
+
+
+# -- one person, one member: the WeCom bind link ------------------------------------------------
+
+def bind_link(text: str) -> str:
+    return re.search(r"(http\S+/h5/bind/demo\?c=[A-Za-z0-9_-]+)", text).group(1)
+
+
+class Browser:
+    """WeChat's in-app browser for one person: its own cookie jar, WeChat's user agent."""
+
+    def __init__(self, mall) -> None:
+        self.mall = mall
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                             headers={"User-Agent": WECHAT_UA})
+
+    def url(self, path_or_url: str) -> str:
+        path = path_or_url[path_or_url.index("/h5/"):] if "://" in path_or_url else path_or_url
+        return str(self.mall.client.make_url(path))
+
+    async def get(self, path: str) -> tuple[int, str, str]:
+        async with self.session.get(self.url(path), allow_redirects=False) as resp:
+            return resp.status, resp.headers.get("Location", ""), await resp.text()
+
+    async def post(self, path: str, form: dict[str, str]) -> tuple[int, str]:
+        async with self.session.post(self.url(path), data=form, allow_redirects=False) as resp:
+            return resp.status, await resp.text()
+
+    async def open_bind_link(self, link: str, openid: str) -> str:
+        """Open the link; without the payer cookie, through snsapi_base OAuth (the fake mints
+        WeChat's code for `openid`) and back. Returns the confirmation page."""
+        status, location, page = await self.get(link)
+        if status == 302:
+            assert location.startswith("/h5/oauth/demo?next=")
+            status, to_wechat, _ = await self.get(location)
+            assert status == 302
+            q = parse_qs(urlsplit(to_wechat).query)
+            assert q["scope"] == ["snsapi_base"] and q["appid"] == [TEST_APP_ID]
+            back = urlsplit(q["redirect_uri"][0]).path
+            code = self.mall.fake.mint_code(openid)
+            status, location, _ = await self.get(f"{back}?code={code}&state={q['state'][0]}")
+            assert status == 302 and location == link[link.index("/h5/"):]
+            status, _, page = await self.get(location)
+        assert status == 200, page
+        return page
+
+    async def confirm(self, page: str) -> tuple[int, str]:
+        form = dict(re.findall(r'name="(\w)" value="([^"]*)"', page))
+        action = re.search(r'action="([^"]+)"', page).group(1)
+        return await self.post(action, {k: htmllib.unescape(v) for k, v in form.items()})
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+@pytest.fixture
+async def browsers():
+    made: list[Browser] = []
+
+    def make(mall) -> Browser:
+        made.append(Browser(mall))
+        return made[-1]
+
+    yield make
+    for b in made:
+        await b.close()
+
+
+async def member_of(mall, channel: str, external_id: str) -> int:
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        found = await uow.members.by_identity(tenant.id, channel, external_id)
+    return found.id if found else 0
+
+
+async def counts(mall) -> tuple[int, int]:
+    """(identities, orders) in the database: what a refused link must not change."""
+    async with mall.svc.uows() as uow:
+        return (await uow.session.scalar(select(func.count()).select_from(MemberIdentity)),
+                await uow.session.scalar(select(func.count()).select_from(Order)))
+
+
+async def test_a_wecom_member_without_unionid_binds_once_through_oauth_and_pays_in_the_account(
+        mall, robot, browsers):
+    c = await campaign(mall, title="丹东草莓", size=2)
+    bot = await wecom_bot(mall, robot)
+    room, openid = "wrGroupBind01", "oBIND_fresh_0000000000000001"
+    opened = (await bot.say(room, "leader_b", "@机器人 开团 丹东草莓")).content
+    assert "@leader_b 开团成功" in opened and "/h5/bind/demo?c=" in opened
+    joined = (await bot.say(room, "wm_fresh", "参团")).content
+    assert "@wm_fresh 参团成功" in joined
+    assert re.search(r"@wm_fresh 请先在微信里打开这个绑定链接.*\n" + re.escape(bind_link(joined)), joined)
+    link = bind_link(joined)
+    assert bind_link(opened) != link and await member_of(mall, "mp", openid) == 0
+
+    # outside WeChat the page can't learn who you are
+    outside = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with outside.get(mall.client.make_url(link[link.index("/h5/"):]), allow_redirects=False) as resp:
+        assert resp.status == 200 and "请在微信中打开" in await resp.text()
+    await outside.close()
+
+    phone = browsers(mall)
+    page = await phone.open_bind_link(link, openid)
+    assert "@wm_fresh" in page and "确认绑定" in page
+    assert await member_of(mall, "mp", openid) == 0                         # nothing happens before 确认
+    status, done = await phone.confirm(page)
+    assert status == 200 and "绑定成功" in done, done
+    wecom_member = await member_of(mall, "wecom", "wm_fresh")
+    assert wecom_member and await member_of(mall, "mp", openid) == wecom_member
+    pay_url = re.search(r'href="([^"]+/h5/pay/demo/[^"]+)"', done).group(1).replace("&amp;", "&")
+    assert pay_url == pay_link(joined)                                       # the pending team order
+
+    # the link works once: the second click, and a replayed form, are refused and change nothing
+    before = await counts(mall)
+    status, _, again = await phone.get(link)
+    assert status == 410 and "已经用过" in again
+    status, replay = await phone.confirm(page)
+    assert status == 410 and "已经用过" in replay
+    assert await counts(mall) == before
+
+    # paid through the pay link: the official account now reaches them
+    await pay(mall, pay_url)
+    assert any("还差 1 人" in t for t in texts(mall, openid)), texts(mall, openid)
+    assert "已经关联公众号" in (await bot.say(room, "wm_fresh", "绑定")).content
+    async with mall.svc.uows() as uow:
+        seat = await uow.session.scalar(select(GroupbuySeat).where(GroupbuySeat.member_id == wecom_member))
+    assert (seat.status, seat.campaign_id) == ("paid", c.id)
+
+
+async def test_expired_unknown_and_cross_site_bind_attempts_change_nothing(mall, robot, browsers):
+    await campaign(mall, title="丹东草莓", size=3)
+    bot = await wecom_bot(mall, robot)
+    room = "wrGroupBind02"
+    await bot.say(room, "leader_x", "@机器人 开团 丹东草莓")
+    link = bind_link((await bot.say(room, "wm_late", "参团")).content)
+    phone = browsers(mall)
+    page = await phone.open_bind_link(link, "oBIND_late_00000000000000001")
+    before = await counts(mall)
+
+    # a form posted from another browser (no payer cookie) or with a forged MAC
+    stranger = browsers(mall)
+    status, text = await stranger.confirm(page)
+    assert status == 403 and "重新打开" in text
+    forged = page.replace(re.search(r'name="f" value="([^"]+)"', page).group(1), "0" * 32)
+    assert (await phone.confirm(forged))[0] == 403
+    status, _, unknown = await phone.get("/h5/bind/demo?c=" + "A" * 32)
+    assert status == 404 and "链接无效" in unknown
+
+    # 11 minutes later the link has expired
+    base = mall.svc.clock
+    mall.svc.clock = lambda: base() + timedelta(minutes=11)
+    status, _, expired = await phone.get(link)
+    assert status == 410 and "已过期" in expired
+    status, text = await phone.confirm(page)
+    assert status == 410 and "已过期" in text
+    assert await counts(mall) == before and await member_of(mall, "mp", "oBIND_late_00000000000000001") == 0
+
+    # 「绑定」 in the group gives a fresh link (and the old one stays dead)
+    fresh = (await bot.say(room, "wm_late", "绑定")).content
+    assert "@wm_late" in fresh and bind_link(fresh) != link
+    mall.svc.clock = base
+    status, done = await phone.confirm(await phone.open_bind_link(bind_link(fresh), "oBIND_late_00000000000000001"))
+    assert status == 200 and "绑定成功" in done and "回到群里继续参团" not in done
+
+
+@pytest.fixture(params=["loyalty_on", "loyalty_off"])
+async def any_mall(request, backend, engine, fake_wechat, aiohttp_client, tmp_path) -> Mall:
+    """The app with the loyalty module on, and switched off (the bind link must not need it)."""
+    from bot import build_app
+    from handlers.context import SERVICES
+
+    off = ["loyalty"] if request.param == "loyalty_off" else []
+    settings = app_settings(backend, tmp_path, fake_wechat.base_url, disabled_modules=off)
+    app = build_app(settings, auto_setup=True)
+    client = await aiohttp_client(app)
+    app[SERVICES].public_base_url = str(client.make_url("")).rstrip("/")
+    return Mall(client, app, settings, fake_wechat)
+
+
+async def test_bind_link_merges_an_existing_follower_and_moves_the_team_with_them(any_mall, robot, browsers):
+    mall = any_mall
+    assert ("loyalty" in mall.svc.registry.modules) != ("loyalty" in mall.settings.disabled_modules)
+    await campaign(mall, title="丹东草莓", size=2)
+    openid = "oBIND_known_0000000000000001"
+    wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                     token=TEST_TOKEN, app_id=TEST_APP_ID, aes_key=TEST_AES_KEY, safe_mode=True)
+    await wx.event(openid, "subscribe")              # already a member through the official account
+    follower = await member_of(mall, "mp", openid)
+    assert follower
+
+    bot = await wecom_bot(mall, robot)
+    room = "wrGroupBind03"
+    opened = (await bot.say(room, "wk_known", "@机器人 开团 丹东草莓")).content
+    assert "@wk_known 开团成功" in opened
+    wecom_member = await member_of(mall, "wecom", "wk_known")
+    assert wecom_member and wecom_member != follower     # no unionid: two members for now
+
+    phone = browsers(mall)
+    status, done = await phone.confirm(await phone.open_bind_link(bind_link(opened), openid))
+    assert status == 200 and "绑定成功" in done and "去付款" in done
+    await mall.settle()                                  # member.merged → the group-buy module
+    assert await member_of(mall, "wecom", "wk_known") == follower == await member_of(mall, "mp", openid)
+    async with mall.svc.uows() as uow:
+        order = await uow.session.scalar(select(Order).where(Order.source.like("groupbuy:team:%")))
+        team = await uow.session.scalar(select(GroupbuyTeam))
+        seat = await uow.session.scalar(select(GroupbuySeat))
+    assert (order.member_id, team.leader_member_id, seat.member_id) == (follower, follower, follower)
+    assert "我开的团" in (await wx.text(openid, "我的团")).text     # the leader's tools, in the account
+
+    pay_url = re.search(r'href="([^"]+/h5/pay/demo/[^"]+)"', done).group(1).replace("&amp;", "&")
+    await pay(mall, pay_url)
+    assert any("还差 1 人" in t for t in texts(mall, openid)), texts(mall, openid)
+    # the WeCom side now speaks for the same member: no second link, and 参团 again is refused
+    assert "/h5/bind/" not in (await bot.say(room, "wk_known", "绑定")).content
+    assert "已经在团" in (await bot.say(room, "wk_known", "参团")).content

@@ -173,8 +173,8 @@ async def test_expired_team_fails_and_two_refund_sweepers_request_one_refund_per
     await _pay(uows, demo, r.order.id)
     await _pay(uows, demo, jb.order.id)            # c never pays
     later = T0 + timedelta(hours=25)
-    assert await jobs.expire_teams(uows, later) == {"failed": 1, "simulated": 0}
-    assert await jobs.expire_teams(uows, later) == {"failed": 0, "simulated": 0}
+    assert await jobs.expire_teams(uows, later) == {"failed": 1, "simulated": 0, "succeeded": 0}
+    assert await jobs.expire_teams(uows, later) == {"failed": 0, "simulated": 0, "succeeded": 0}
     async with uows() as uow:
         assert (await load_order(uow, demo.id, jc.order.id)).status == "cancelled"
         assert await service.on_order_cancelled(uow, demo.id, jc.order.id, now=later)
@@ -205,7 +205,7 @@ async def test_simulated_completion_fills_missing_seats_on_expiry(uows, demo):
     await _join(uows, demo.id, r.team.id, c.prices[0].sku_id, b)
     await _pay(uows, demo, r.order.id)
     counts = await jobs.expire_teams(uows, T0 + timedelta(hours=24))
-    assert counts == {"failed": 0, "simulated": 1}
+    assert counts == {"failed": 0, "simulated": 1, "succeeded": 0}
     async with uows() as uow:
         t = await service.load_team(uow, demo.id, r.team.id)
     assert (t.status, t.paid, t.virtual) == ("succeeded", 1, 4)
@@ -229,3 +229,46 @@ async def test_leader_extends_within_the_rules_and_closes(uows, demo, campaign):
         await uow.commit()
     async with uows() as uow:
         assert (await load_order(uow, demo.id, r.order.id)).status == "cancelled"
+
+
+async def _paid_but_not_delivered(uows, tenant, order_id, *, now=T0):
+    """A verified notify applied; its order.paid still waits in the outbox."""
+    async with uows() as uow:
+        order = await load_order(uow, tenant.id, order_id)
+        await open_payment(uow, order, gateway="sandbox")
+        await apply_transaction(uow, Transaction(
+            event_id=f"EV{order_id}", out_trade_no=order.order_no, transaction_id=f"42{order_id}",
+            trade_state="SUCCESS", amount_fen=order.total_fen, mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
+            payer="o", success_time=""), gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id, now=now)
+        await uow.commit()
+
+
+@pytest.mark.parametrize("simulated", [False, True])
+async def test_payments_still_in_the_outbox_count_when_the_team_expires(uows, demo, simulated):
+    """Found by the state machine: the expiry sweeper cancelled the held seats' orders and
+    tripped over one already paid (IllegalTransitionError), or failed a team whose members
+    had all paid in time, because it only counted seats whose order.paid had been delivered."""
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, title="海苔脆" if simulated else "丹东草莓", size=3 if simulated else 2,
+                                simulated=simulated)
+        await uow.commit()
+    a, b = await _members(uows, demo.id, 2)
+    r = await _open(uows, demo.id, c, a)
+    jb = await _join(uows, demo.id, r.team.id, c.prices[0].sku_id, b)
+    await _paid_but_not_delivered(uows, demo, r.order.id)
+    if not simulated:
+        await _paid_but_not_delivered(uows, demo, jb.order.id)
+    later = T0 + timedelta(hours=25)
+    expected = {"failed": 0, "simulated": int(simulated), "succeeded": int(not simulated)}
+    assert await jobs.expire_teams(uows, later) == expected
+    async with uows() as uow:       # the late deliveries change nothing
+        for oid in (r.order.id,) if simulated else (r.order.id, jb.order.id):
+            await service.on_order_paid(uow, demo.id, oid, now=later)
+        await uow.commit()
+    async with uows() as uow:
+        t = await service.load_team(uow, demo.id, r.team.id)
+        topics = (await uow.session.scalars(select(OutboxEvent.topic))).all()
+        b_order = await load_order(uow, demo.id, jb.order.id)
+    assert (t.status, t.paid, t.virtual) == ("succeeded", 2 if not simulated else 1, 2 if simulated else 0)
+    assert topics.count("groupbuy.team_succeeded") == 1 and "groupbuy.team_failed" not in topics
+    assert b_order.status == ("cancelled" if simulated else "paid")

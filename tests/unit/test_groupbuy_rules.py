@@ -68,6 +68,8 @@ def test_expiry_decision(size, paid, simulated):
         assert decision == rules.Expiry.SUCCEED_SIMULATED and paid + virtual == size
     else:
         assert decision == rules.Expiry.FAIL and virtual == 0
+    # every seat paid (the last payments counted at expiry): a real success, whatever the campaign
+    assert rules.on_expiry(size=size, paid=size, simulated=simulated) == (rules.Expiry.SUCCEED, 0)
 
 
 def test_team_never_outlives_its_campaign():
@@ -150,6 +152,7 @@ def test_cancel_leaves_the_flow():
 @pytest.mark.parametrize("text,expected", [
     ("@机器人 开团 丹东草莓", ("open", "丹东草莓")), ("参团", ("join", "")), ("参团 2", ("join", "2")),
     ("2", ("join", "2")), ("今天天气不错", ("", "")), ("@机器人 你好", ("help", "")),
+    ("绑定", ("bind", "")), ("@机器人 绑定公众号", ("bind", "")), ("绑定一下试试", ("", "")),
 ])
 def test_group_message_parsing(text, expected):
     assert parse(text, "机器人") == expected
