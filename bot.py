@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import logging
 import sys
@@ -33,6 +34,7 @@ from social_mall.outbox import OutboxWorker
 from social_mall.payments.wxpay_v3 import load_or_create_keypair
 from social_mall.plugins import Module, build_registry, discover
 from social_mall.settings import Settings
+from storage.cache import ReadCache
 from storage.db import create_engine, migrate, session_factory
 from storage.kv import open_kv
 from storage.uow import uow_factory
@@ -98,7 +100,9 @@ def build_app(
         svc.kv = kv = open_kv(settings.redis_url, settings.kv_prefix)
         svc.http = http = aiohttp.ClientSession()
         svc.platform_keys = load_or_create_keypair(settings.data_dir / "sandbox_pay_platform")
-        svc.uows = uow_factory(session_factory(engine), registry.topic_map())
+        svc.cache = ReadCache(ttl=settings.catalog_cache_seconds)
+        svc.uows = uow_factory(session_factory(engine), registry.topic_map(), svc.cache,
+                               modules=registry.modules)
         svc.outbox = OutboxWorker(svc.uows, registry.subscribers)
         svc.runner = FlowRunner(
             uows=svc.uows, kv=kv, templates=svc.templates, links=svc,
@@ -121,6 +125,7 @@ def build_app(
             scheduler.start()
         log.info("app.started", extra={"modules": registry.modules, "db": engine.dialect.name,
                                        "kv": type(kv).__name__})
+        gc.freeze()  # what start-up built lives as long as the app: the collector needn't rescan it
         try:
             yield
         finally:

@@ -184,7 +184,7 @@ async def serve(args: argparse.Namespace) -> None:
             elif cmd == "census_reset":
                 census.reset()
             elif cmd == "census":
-                print("CENSUS " + json.dumps(census.counts), flush=True)
+                print("CENSUS " + json.dumps(census.snapshot()), flush=True)
             elif cmd == "quit":
                 break
             print("OK", flush=True)
@@ -209,6 +209,8 @@ class Census:
         import asyncio.selector_events as se
 
         self.counts: dict[str, int] = {}
+        self._cache_loads = self._cache_clears = lambda: 0
+        self._base = (0, 0)
         bump = self.bump
         peers = self.PEERS
         original_write = se._SelectorSocketTransport.write
@@ -244,16 +246,23 @@ class Census:
         event.listen(engine, "rollback", lambda conn: bump("db rollback"))
         event.listen(engine.pool, "checkout", lambda *a: bump("db pool checkout"))
         event.listen(engine.pool, "connect", lambda *a: bump("db new connection"))
-        redis = getattr(svc.kv, "redis", None)
-        if redis is not None:
-            inner = redis.execute_command
+        batcher = getattr(svc.kv, "_batch", None)
+        if batcher is not None:  # RedisKV: commands go out in one pipeline per event-loop turn
+            call, send = batcher.call, batcher._send
 
-            async def counted(*args: Any, **kw: Any) -> Any:
+            def counted_call(*args: Any) -> Any:
                 bump(f"redis {str(args[0]).upper()}")
                 bump("redis (all)")
-                return await inner(*args, **kw)
+                return call(*args)
 
-            redis.execute_command = counted
+            async def counted_send(batch: Any) -> None:
+                bump("redis round trips")
+                await send(batch)
+
+            batcher.call, batcher._send = counted_call, counted_send
+        cache = svc.cache
+        self._cache_loads = lambda: cache.loads
+        self._cache_clears = lambda: cache.version
         outbox = svc.outbox
         kick = outbox.kick
 
@@ -266,6 +275,12 @@ class Census:
 
     def reset(self) -> None:
         self.counts = {}
+        self._base = (self._cache_loads(), self._cache_clears())
+
+    def snapshot(self) -> dict[str, int]:
+        loads, clears = self._cache_loads() - self._base[0], self._cache_clears() - self._base[1]
+        return {**self.counts, **({"cache catalog loads": loads, "cache catalog clears": clears}
+                                  if loads or clears else {})}
 
 
 # ======================================================================================

@@ -30,8 +30,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from flows.types import Inbound, Kind, Links, Reply
-from social_mall.views import MemberView
+from flows.types import Inbound, Kind, Links, MemberRef, Reply
 from storage.uow import UnitOfWork
 
 #: What a state may remember: ids and short texts, never prices.
@@ -130,7 +129,7 @@ class Ctx:
     tenant_id: int
     tenant_code: str
     channel: str
-    member: MemberView
+    member: MemberRef
     links: Links
     now: datetime
     order_timeout: timedelta
@@ -248,9 +247,12 @@ class Conv:
     state: str
     data: Data
     v: int = 0
+    member: int = 0  # the member behind the sender, remembered so a message needs no lookup (0: unknown)
 
     def dump(self) -> str:
-        doc = {"flow": self.flow, "state": self.state, "data": dict(self.data), "v": self.v}
+        doc: dict[str, object] = {"flow": self.flow, "state": self.state, "data": dict(self.data), "v": self.v}
+        if self.member:
+            doc["m"] = self.member
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
     @staticmethod
@@ -269,6 +271,9 @@ class Conv:
             return None
         if not isinstance(v, int) or isinstance(v, bool):
             return None
+        m = doc.get("m", 0)
+        if not isinstance(m, int) or isinstance(m, bool) or m < 0:
+            m = 0
         clean: dict[str, Value] = {}
         for k, val in data.items():
             if isinstance(val, bool):
@@ -279,7 +284,7 @@ class Conv:
                 clean[str(k)] = [int(i) for i in val]
             else:
                 return None
-        return Conv(flow, state, clean, v)
+        return Conv(flow, state, clean, v, m)
 
 
 def not_understood(turn: Turn) -> Step:

@@ -1,10 +1,11 @@
 """Membership in chat: 「会员」 (level, growth to the next level, points, usable coupons),
 「签到」 (daily points, streak bonus), 「领券」 (claimable coupons, a number claims one),
 「优惠券」 (my coupons), 「绑定码」 / 「绑定 123456」 (link this channel to the member that
-asked for the code on another one: the two members merge).
+asked for the code on another one: the two members merge), 「生日」 (show it, or how to set
+it) / 「生日 05-01」「生日 1990-05-01」 (set it: once; only an admin changes it afterwards).
 
 State data (领券): tpls (listed template ids). Everything else answers and returns to idle.
-Menu CLICK keys: MEMBER, SIGNIN, COUPONS.
+Menu CLICK keys: MEMBER, SIGNIN, COUPONS, BIRTHDAY.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from enum import StrEnum
 
 from flows.engine import Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn
 from social_mall.loyalty import merge
+from social_mall.loyalty import rules as lrules
 from social_mall.loyalty import service as loyalty
+from social_mall.members.rules import parse_birthday
+from social_mall.members.service import member_birthday, set_birthday
 
 NAME = "members"
 
@@ -32,13 +36,15 @@ class Do(StrEnum):
     MINE = "members.mine"
     BIND_CODE = "members.bind_code"
     BIND = "members.bind"
+    BIRTHDAY = "members.birthday"
 
 
 @dataclass(frozen=True)
 class ShowAccount:
     async def run(self, ctx: Ctx) -> Outcome:
         acc = await loyalty.account(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)
-        return Outcome((Say("chat/members/home.txt", {"a": acc}),))
+        born = await member_birthday(ctx.uow, ctx.tenant_id, ctx.member.id)
+        return Outcome((Say("chat/members/home.txt", {"a": acc, "birthday": born}),))
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,23 @@ class Bind:
         return Outcome((Say("chat/members/bound.txt"),))
 
 
+@dataclass(frozen=True)
+class ShowBirthday:
+    async def run(self, ctx: Ctx) -> Outcome:
+        born = await member_birthday(ctx.uow, ctx.tenant_id, ctx.member.id)
+        return Outcome((Say("chat/members/birthday.txt", {"b": born}),))
+
+
+@dataclass(frozen=True)
+class SetBirthday:
+    text: str
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        b = parse_birthday(self.text, lrules.local_day(ctx.now))   # InvalidBirthdayError: what to type
+        await set_birthday(ctx.uow, ctx.tenant_id, ctx.member.id, b)  # BirthdayLockedError: set already
+        return Outcome((Say("chat/members/birthday_set.txt", {"b": b}),))
+
+
 def show(turn: Turn) -> Step:
     return Step(St.IDLE, command=ShowAccount())
 
@@ -123,6 +146,11 @@ def bind(turn: Turn) -> Step:
     return Step(St.IDLE, command=Bind(code))
 
 
+def birthday(turn: Turn) -> Step:
+    typed = " ".join(a for a in turn.said.args if a).strip()
+    return Step(St.IDLE, command=SetBirthday(typed) if typed else ShowBirthday())
+
+
 TABLE: Mapping[tuple[str, str], StepFn] = {
     (St.IDLE, Do.SHOW): show,
     (St.IDLE, Do.SIGNIN): sign_in,
@@ -130,6 +158,7 @@ TABLE: Mapping[tuple[str, str], StepFn] = {
     (St.IDLE, Do.MINE): mine,
     (St.IDLE, Do.BIND_CODE): bind_code,
     (St.IDLE, Do.BIND): bind,
+    (St.IDLE, Do.BIRTHDAY): birthday,
     (St.CLAIM, Intent.NUMBER): claim,
     (St.CLAIM, Do.CLAIMS): claims,
 }
@@ -145,6 +174,9 @@ FLOW = Flow(
         Keyword(Do.MINE, words=("优惠券", "我的优惠券", "我的券")),
         Keyword(Do.BIND_CODE, words=("绑定码", "获取绑定码")),
         Keyword(Do.BIND, pattern=r"绑定\s*(\d{6})?"),
+        Keyword(Do.BIRTHDAY, words=("我的生日", "设置生日", "BIRTHDAY")),
+        # 「生日 …」 or 「生日0501」; 「生日蛋糕」 is not a birthday
+        Keyword(Do.BIRTHDAY, pattern=r"(?:设置)?生日(?:\s+(.*)|(\d.*))?"),
     ),
     hints={St.CLAIM: "chat/members/hint_claim.txt"},
 )

@@ -1,7 +1,8 @@
 """FlowRunner: the I/O around the pure flow tables.
 
-One message: resolve the member (noting a QR scene), load the conversation from the KV
-store, pick the step, run its command through the core in one unit of work, render the
+One message: claim its de-duplication key and load the conversation from the KV store
+(one round trip), take the member the conversation remembers (or resolve it, noting a QR
+scene), pick the step, run its command through the core in one unit of work, render the
 replies, compare-and-set the new state on the raw value it read, then commit. The CAS is
 the linearisation point: of two quick messages only one advances from a given state;
 the other rolls its unit of work back, re-loads and runs once more against the new
@@ -19,10 +20,9 @@ import jinja2
 
 from flows import cart, checkout, home, orders, shop
 from flows.engine import Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
-from flows.types import Article, Inbound, Kind, Links, Reply
+from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall.errors import MallError
 from social_mall.members.service import note_entry, resolve_member
-from social_mall.views import MemberView
 from storage.kv import KVStore
 from storage.uow import UowFactory
 
@@ -32,6 +32,9 @@ BUSY = "系统繁忙，请稍后再试"
 TOO_FAST = "操作太快了，请再发一次"
 FALLBACK_ERROR = "chat/errors/mall_error.txt"
 MAX_REDIRECTS = 2
+DEDUPE_TTL = 3600.0
+# Events after which a remembered member id may be stale (identities moved to another member).
+IDENTITY_TOPICS = frozenset({"member.merged"})
 BUILTIN_FLOWS: tuple[Flow, ...] = (shop.FLOW, cart.FLOW, checkout.FLOW, orders.FLOW)
 
 
@@ -40,7 +43,11 @@ def utcnow() -> datetime:
 
 
 def conv_key(inbound: Inbound) -> str:
-    return f"conv:{inbound.tenant_id}:{inbound.channel}:{inbound.user_id}"
+    return conversation_key(inbound.tenant_id, inbound.channel, inbound.user_id)
+
+
+def conversation_key(tenant_id: int, channel: str, user_id: str) -> str:
+    return f"conv:{tenant_id}:{channel}:{user_id}"
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,20 @@ class FlowRunner:
         self.flows = Flows(home.FLOW, (*BUILTIN_FLOWS, *extra_flows))
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
+        """The replies to one message (no de-duplication: the caller has none to do)."""
+        replies = await self._guarded(inbound, "")
+        assert replies is not None
+        return replies
+
+    async def handle_once(self, inbound: Inbound, dedupe_key: str) -> list[Reply] | None:
+        """As `handle`, for a message the channel may deliver more than once: None when
+        `dedupe_key` was seen within the hour (the repeat has no effect). The claim and
+        the conversation load are one round trip to the key-value store."""
+        return await self._guarded(inbound, dedupe_key)
+
+    async def _guarded(self, inbound: Inbound, dedupe_key: str) -> list[Reply] | None:
         try:
-            return await self._handle(inbound)
+            return await self._handle(inbound, dedupe_key)
         except Exception:
             log.exception("flow.failed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel,
                                                 "kind": str(inbound.kind)})
@@ -81,21 +100,37 @@ class FlowRunner:
         """The stored conversation of the sender (tests, diagnostics)."""
         return Conv.load(await self.kv.get(conv_key(inbound)))
 
-    async def _handle(self, inbound: Inbound) -> list[Reply]:
+    async def forget(self, tenant_id: int, channel: str, user_id: str) -> None:
+        """Drop a sender's conversation (and the member id it remembers)."""
+        await self.kv.delete(conversation_key(tenant_id, channel, user_id))
+
+    async def _handle(self, inbound: Inbound, dedupe_key: str) -> list[Reply] | None:
         key = conv_key(inbound)
+        if dedupe_key:
+            fresh, raw = await self.kv.claim_and_get(dedupe_key, DEDUPE_TTL, key)
+            if not fresh:
+                log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
+                return None
+        else:
+            raw = await self.kv.get(key)
         if inbound.kind == Kind.UNSUBSCRIBE:
             await self.kv.delete(key)
             return []
-        member = await self._member(inbound)
+        stored = Conv.load(raw)
+        member = await self._member(inbound, stored)
         for attempt in range(2):
-            raw = await self.kv.get(key)
-            conv = self.flows.current(Conv.load(raw))
+            if attempt:
+                raw = await self.kv.get(key)
+                stored = Conv.load(raw)
+            conv = self.flows.current(stored)
             async with self.uows() as uow:
                 ctx = Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
                           self.links, self.clock(), self.order_timeout)
                 result = await self._advance(ctx, conv, inbound)
                 replies = self._render(result.out)
-                new_raw = replace(result.conv, v=conv.v + 1).dump()
+                # A step that moved identities between members must not leave the old id behind.
+                remembered = 0 if any(e.topic in IDENTITY_TOPICS for e in uow.emitted) else member.id
+                new_raw = replace(result.conv, v=conv.v + 1, member=remembered).dump()
                 if not await self.kv.cas(key, raw, new_raw, self.state_ttl):
                     await uow.rollback()
                     log.info("flow.cas_lost", extra={"tenant": inbound.tenant_id, "attempt": attempt})
@@ -112,8 +147,12 @@ class FlowRunner:
             return replies
         return [Reply.of_text(TOO_FAST)]
 
-    async def _member(self, inbound: Inbound) -> MemberView:
+    async def _member(self, inbound: Inbound, stored: Conv | None) -> MemberRef:
+        """The member the conversation remembers; otherwise (and on every QR scene, which
+        the core records) resolved through the core, creating it on first sight."""
         scene = inbound.payload.get("scene", "") if inbound.kind in (Kind.SUBSCRIBE, Kind.SCAN) else ""
+        if stored is not None and stored.member and not scene:
+            return MemberRef(stored.member)
         async with self.uows() as uow:
             member, created = await resolve_member(
                 uow, inbound.tenant_id, inbound.channel, inbound.user_id, entry_source=scene
@@ -125,7 +164,7 @@ class FlowRunner:
                 await uow.commit()
                 if uow.emitted:
                     self.on_commit()
-        return member
+        return MemberRef(member.id)
 
     async def _advance(self, ctx: Ctx, conv: Conv, inbound: Inbound) -> _Result:
         """Run the step (and any redirect it asks for). A MallError rolls the unit of work

@@ -17,6 +17,7 @@ from flows.home import expired
 from social_mall.catalog.service import list_categories, list_products, product_detail
 from social_mall.members.service import add_to_cart
 from social_mall.orders.rules import check_qty
+from social_mall.pricing.service import active_flash_prices, product_flash_prices
 
 PER_PAGE = 5
 MAX_KEYWORD = 20
@@ -81,8 +82,10 @@ class ListProducts:
             if self.keyword:
                 return Outcome((Say("chat/shop/no_results.txt", {"keyword": self.keyword}),), to=St.SEARCH)
             return Outcome((Say("chat/shop/empty_category.txt", {"title": title}),), to=St.IDLE)
+        # flash prices change by the minute: looked up apart from the (cached) catalog page
+        flash = await product_flash_prices(ctx.uow, ctx.tenant_id, [p.id for p in found.items], ctx.now)
         data: dict[str, Value] = {"items": [p.id for p in found.items], "pages": found.pages}
-        return Outcome((Say("chat/shop/products.txt", {"title": title, "page": found}),), data)
+        return Outcome((Say("chat/shop/products.txt", {"title": title, "page": found, "flash": flash}),), data)
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,9 @@ class ShowProduct:
 
     async def run(self, ctx: Ctx) -> Outcome:
         p = await product_detail(ctx.uow, ctx.tenant_id, self.product_id)
+        flash = await active_flash_prices(ctx.uow, ctx.tenant_id, [s.id for s in p.skus], ctx.now)
         card = Say(
-            "chat/shop/product_card.txt", {"p": p}, card=True,
+            "chat/shop/product_card.txt", {"p": p, "flash": flash}, card=True,
             url=ctx.links.product_url(ctx.tenant_code, p.id),
             image=ctx.links.image_url(p.image) if p.image else "",
         )
@@ -111,9 +115,12 @@ class ChooseSku:
 
     async def run(self, ctx: Ctx) -> Outcome:
         p, sku = await load_sku(ctx, self.product_id, self.sku_id, self.qty or 1)
+        flash = (await active_flash_prices(ctx.uow, ctx.tenant_id, [sku.id], ctx.now)).get(sku.id)
         if self.qty is None:
-            return Outcome((Say("chat/shop/ask_qty.txt", {"p": p, "sku": sku}),))
-        ctx_ = {"p": p, "sku": sku, "qty": self.qty, "line_fen": sku.price_fen * self.qty}
+            return Outcome((Say("chat/shop/ask_qty.txt", {"p": p, "sku": sku, "flash": flash}),))
+        unit = flash.price_fen if flash else sku.price_fen
+        ctx_ = {"p": p, "sku": sku, "qty": self.qty, "line_fen": unit * self.qty, "flash": flash,
+                "regular_fen": sku.price_fen * self.qty}
         return Outcome((Say("chat/shop/action.txt", ctx_),))
 
 

@@ -55,6 +55,7 @@ def make_env(extra_dirs: Sequence[Path | str] = ()) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # templates ship with the code: no stat() per message to check them
     )
     env.filters["yuan"] = yuan
     env.filters["shanghai"] = shanghai

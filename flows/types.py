@@ -36,6 +36,13 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class MemberRef:
+    """Who is talking: the member id behind the channel identity."""
+
+    id: int
+
+
+@dataclass(frozen=True)
 class Article:
     title: str
     description: str

@@ -25,6 +25,7 @@ from social_mall.payments.wxpay_v3 import KeyPair
 from social_mall.plugins import Registry
 from social_mall.settings import Settings
 from social_mall.tenants import TenantView, get_tenant, get_tenant_by_id
+from storage.cache import ReadCache
 from storage.kv import KVStore
 from storage.uow import UowFactory
 
@@ -63,6 +64,7 @@ class Services:
     templates: jinja2.Environment = field(init=False)  # chat/, h5/ and module folders
     registry: Registry = field(init=False)
     uows: UowFactory = field(init=False)
+    cache: ReadCache = field(init=False)  # the catalog read cache behind `uows`
     outbox: OutboxWorker = field(init=False)
     runner: FlowRunner = field(init=False)
     background: set[asyncio.Future[None]] = field(default_factory=set)

@@ -10,7 +10,10 @@ Subscribers:
   groupbuy.team_succeeded coupons of templates issued on "groupbuy.succeeded" (payload member_ids)
   loyalty.level_changed   push the new level to the member
   loyalty.coupon_issued   push a coupon given by an event or an admin
-Job: loyalty.expire_points.
+  loyalty.birthday_coupons push this year's birthday coupons (one message)
+Jobs: loyalty.expire_points; loyalty.birthday_coupons (hourly: the first run of the
+Shanghai day gives that day's birthday coupons, later runs find them given — the yearly
+gift row is unique — so restarts, a missed run or several workers change nothing).
 
 A member merge (social_mall/loyalty/merge.py) emits `member.merged` for other modules
 (referral bindings) to follow.
@@ -29,6 +32,7 @@ from social_mall.plugins import Delivery, Module, Registry
 log = logging.getLogger(__name__)
 
 NAME = "loyalty"
+BIRTHDAY_JOB_SECONDS = 3600.0
 
 
 def setup(reg: Registry) -> None:
@@ -79,8 +83,14 @@ def setup(reg: Registry) -> None:
     async def push_coupon(d: Delivery) -> None:
         await push(d, "chat/members/push/coupon_issued.txt")
 
+    async def push_birthday(d: Delivery) -> None:
+        await push(d, "chat/members/push/birthday.txt")
+
     async def expire() -> int:
         return await service.expire_points(svc.uows, svc.clock())
+
+    async def birthdays() -> int:
+        return await service.issue_birthday_coupons(svc.uows, svc.clock())
 
     reg.subscribe("order.paid", "loyalty.earn", on_paid)
     reg.subscribe("order.cancelled", "loyalty.release", on_cancelled)
@@ -89,7 +99,9 @@ def setup(reg: Registry) -> None:
     reg.subscribe("groupbuy.team_succeeded", "loyalty.groupbuy_coupons", on_team_succeeded)
     reg.subscribe("loyalty.level_changed", "loyalty.push_level", push_level)
     reg.subscribe("loyalty.coupon_issued", "loyalty.push_coupon", push_coupon)
+    reg.subscribe("loyalty.birthday_coupons", "loyalty.push_birthday", push_birthday)
     reg.add_job("loyalty.expire_points", svc.settings.sweep_interval_seconds * 10, expire)
+    reg.add_job("loyalty.birthday_coupons", BIRTHDAY_JOB_SECONDS, birthdays)
 
 
 MODULE = Module(NAME, setup, "Membership: levels, points, sign-in, coupons, promotions at checkout")

@@ -11,6 +11,7 @@ from handlers import h5, health, pay_notify, wechat_mp
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.jobs import cancel_expired_orders, complete_shipped_orders
+from social_mall.members.service import channel_identities
 from social_mall.payments.service import settle_refund
 from social_mall.plugins import Delivery, Module, Registry
 
@@ -71,6 +72,14 @@ def setup(reg: Registry) -> None:
     async def push_refunded(d: Delivery) -> None:
         await push_text(d, "chat/push/order_refunded.txt")
 
+    async def forget_merged(d: Delivery) -> None:
+        """Identities moved to the kept member: conversations must not remember the other."""
+        async with svc.uows() as uow:
+            ids = await channel_identities(uow, d.tenant_id, int(d.payload["kept_member_id"]))
+        for channel, user_id in ids:
+            await svc.runner.forget(d.tenant_id, channel, user_id)
+
+    reg.subscribe("member.merged", "shop.forget_merged", forget_merged)
     reg.subscribe("payment.needs_refund", "shop.refund", process_refund)
     reg.subscribe("order.refunded", "shop.push_refunded", push_refunded)
 

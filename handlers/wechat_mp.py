@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 CHANNEL = "mp"
-DEDUPE_TTL = 3600.0
 _HOSTILE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 BUSY = "系统繁忙，请稍后再试"
@@ -222,16 +221,13 @@ async def receive(request: web.Request) -> web.Response:
         log.info("wechat.bad_body", extra={"tenant": tenant.code, "error": type(exc).__name__})
         raise web.HTTPBadRequest(text="bad xml") from None
 
-    if not await svc.kv.set_nx(dedupe_key(tenant, msg), "1", DEDUPE_TTL):
-        log.info("wechat.duplicate", extra={"tenant": tenant.code})
-        return web.Response(text="success")
-
-    replies = await run_within_budget(svc, to_inbound(tenant, msg))
-    if replies is None:
+    inbound = to_inbound(tenant, msg)
+    replies = await run_within_budget(svc, inbound, dedupe_key(tenant, msg))
+    if replies is None:  # a repeat of a message already handled, or the slow path
         return web.Response(text="success")
     passive, rest = split_replies(replies)
     if rest:
-        await queue_push(svc, to_inbound(tenant, msg), rest)
+        await queue_push(svc, inbound, rest)
     if passive is None:
         return web.Response(text="success")
     xml_out = render_reply(passive, msg).render()
@@ -240,24 +236,24 @@ async def receive(request: web.Request) -> web.Response:
     return web.Response(text=xml_out, content_type="application/xml")
 
 
-async def run_within_budget(svc: Services, inbound: Inbound) -> list[Reply] | None:
-    """The flow's replies if ready within the budget; otherwise None, and the replies
-    go out through the outbox when the work finishes."""
-    task = asyncio.ensure_future(svc.runner.handle(inbound))
-    try:
-        return await asyncio.wait_for(asyncio.shield(task), svc.settings.reply_budget_seconds)
-    except TimeoutError:
-        log.info("wechat.slow_path", extra={"tenant": inbound.tenant_code})
-        late = asyncio.ensure_future(_finish_late(svc, inbound, task))
-        svc.background.add(late)
-        late.add_done_callback(svc.background.discard)
-        return None
+async def run_within_budget(svc: Services, inbound: Inbound, dedupe: str) -> list[Reply] | None:
+    """The flow's replies if ready within the budget; None for a repeat (no effect) and
+    past the budget, when the replies go out through the outbox once the work finishes."""
+    task = asyncio.ensure_future(svc.runner.handle_once(inbound, dedupe))
+    done, _ = await asyncio.wait((task,), timeout=svc.settings.reply_budget_seconds)
+    if done:
+        return task.result()
+    log.info("wechat.slow_path", extra={"tenant": inbound.tenant_code})
+    late = asyncio.ensure_future(_finish_late(svc, inbound, task))
+    svc.background.add(late)
+    late.add_done_callback(svc.background.discard)
+    return None
 
 
-async def _finish_late(svc: Services, inbound: Inbound, task: asyncio.Future[list[Reply]]) -> None:
+async def _finish_late(svc: Services, inbound: Inbound, task: asyncio.Future[list[Reply] | None]) -> None:
     try:
         replies = await task
     except Exception:  # noqa: BLE001 - the user still hears back
         log.exception("wechat.flow_failed")
         replies = [Reply.of_text(BUSY)]
-    await queue_push(svc, inbound, replies)
+    await queue_push(svc, inbound, replies or [])

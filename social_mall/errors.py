@@ -101,3 +101,24 @@ class InvalidPriceError(MallError):
     def __init__(self, sku_id: int, price_fen: int) -> None:
         super().__init__(sku_id, price_fen)
         self.sku_id, self.price_fen = sku_id, price_fen
+
+
+class InvalidBirthdayError(MallError):
+    """What was typed is not a birthday (a bad format, a day the month doesn't have, a
+    date in the future)."""
+
+    code = "invalid_birthday"
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class BirthdayLockedError(MallError):
+    """The member set a birthday already: only an admin may change it (coupon farming)."""
+
+    code = "birthday_locked"
+
+    def __init__(self, month: int, day: int, year: int | None) -> None:
+        super().__init__(month, day, year)
+        self.month, self.day, self.year = month, day, year

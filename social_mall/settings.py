@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     auto_complete_days: int = 7  # shipped orders are confirmed received after this
     reply_budget_seconds: float = 3.0
     conversation_ttl_seconds: int = 1800
+    catalog_cache_seconds: float = 10.0  # in-process catalog reads; other workers see edits this late
     max_body_bytes: int = 64 * 1024      # WeChat messages and pay callbacks
     max_upload_bytes: int = 5 * 1024 * 1024  # console picture uploads
     signature_max_skew_seconds: int = 300

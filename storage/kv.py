@@ -11,9 +11,11 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 
 class LockTimeoutError(Exception):
@@ -32,6 +34,10 @@ class KVStore(Protocol):
         ...
     async def cas(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
         """Write `value` only if the current value equals `expected` (None: absent)."""
+        ...
+    async def claim_and_get(self, claim: str, claim_ttl: float, key: str) -> tuple[bool, str | None]:
+        """`set_nx(claim)` and, when this call set it, `get(key)`, in one round trip: a
+        message's de-duplication and its conversation load. (False, None) for a repeat."""
         ...
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> "KVLock": ...
     async def ping(self) -> bool: ...
@@ -123,6 +129,11 @@ class MemoryKV:
         self._put(key, value, ttl)
         return True
 
+    async def claim_and_get(self, claim: str, claim_ttl: float, key: str) -> tuple[bool, str | None]:
+        if not await self.set_nx(claim, "1", claim_ttl):
+            return False, None
+        return True, self._live(key)
+
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> _Lock:
         return _Lock(self, key, ttl, wait)
 
@@ -141,6 +152,12 @@ if (ARGV[1] == '' and cur == false) or (ARGV[1] ~= '' and cur == string.sub(ARGV
 end
 return 0
 """
+_CLAIM_GET = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0, false}
+"""
 _DEL_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -152,8 +169,57 @@ return n
 """
 
 
+class _Batcher:
+    """Commands issued in the same turn of the event loop travel to Redis as one pipeline.
+
+    A chat message makes two Redis calls; with many messages in flight, redis-py's cost
+    per call (connection checkout, packing, a send and a read) dominates the whole
+    request. Sending a turn's calls together costs one checkout and one round trip for
+    all of them; each caller still gets its own result or its own error. Order between
+    two calls of one caller is kept (a caller awaits each call before the next)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._pending: list[tuple[tuple[str | int, ...], asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def call(self, *args: str | int) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((args, fut))
+        return fut
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[tuple[str | int, ...], asyncio.Future[Any]]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for args, _ in batch:
+            pipe.execute_command(*args)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # noqa: BLE001 - the connection failed: every caller hears of it
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            if fut.done():  # the caller was cancelled
+                continue
+            if isinstance(result, Exception):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+
+
 class RedisKV:
-    """Redis-backed store: every worker sees the same state. Keys share one prefix."""
+    """Redis-backed store: every worker sees the same state. Keys share one prefix.
+    Calls go through a `_Batcher` (one pipeline per event-loop turn)."""
 
     def __init__(self, url: str, prefix: str = "sm:", max_connections: int = 64) -> None:
         # A blocking pool: past max_connections a caller waits for a free connection
@@ -163,36 +229,53 @@ class RedisKV:
         )
         self.redis: Redis = Redis(connection_pool=pool)
         self.prefix = prefix
+        self._batch = _Batcher(self.redis)
         self._cas = self.redis.register_script(_CAS)
+        self._claim_get = self.redis.register_script(_CLAIM_GET)
         self._del_if = self.redis.register_script(_DEL_IF)
         self._incr = self.redis.register_script(_INCR)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
 
+    async def _eval(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await self._batch.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a fresh or flushed server: redis-py loads the script and retries
+            return await script(keys=keys, args=args)
+
     async def get(self, key: str) -> str | None:
-        value = await self.redis.get(self._k(key))
+        value = await self._batch.call("GET", self._k(key))
         return value.decode() if isinstance(value, bytes) else value
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        await self.redis.set(self._k(key), value, px=int(ttl * 1000) if ttl else None)
+        if ttl:
+            await self._batch.call("SET", self._k(key), value, "PX", int(ttl * 1000))
+        else:
+            await self._batch.call("SET", self._k(key), value)
 
     async def set_nx(self, key: str, value: str, ttl: float) -> bool:
-        return bool(await self.redis.set(self._k(key), value, nx=True, px=int(ttl * 1000)))
+        return bool(await self._batch.call("SET", self._k(key), value, "NX", "PX", int(ttl * 1000)))
 
     async def delete(self, key: str) -> None:
-        await self.redis.delete(self._k(key))
+        await self._batch.call("DEL", self._k(key))
 
     async def delete_if(self, key: str, value: str) -> None:
-        await self._del_if(keys=[self._k(key)], args=[value])
+        await self._eval(self._del_if, [self._k(key)], [value])
 
     async def incr(self, key: str, ttl: float) -> int:
-        return int(await self._incr(keys=[self._k(key)], args=[int(ttl * 1000)]))
+        return int(await self._eval(self._incr, [self._k(key)], [int(ttl * 1000)]))
 
     async def cas(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
         # '' means "absent"; a present value travels with a one-character prefix.
         exp = "" if expected is None else "=" + expected
-        return bool(await self._cas(keys=[self._k(key)], args=[exp, value, int(ttl * 1000)]))
+        return bool(await self._eval(self._cas, [self._k(key)], [exp, value, int(ttl * 1000)]))
+
+    async def claim_and_get(self, claim: str, claim_ttl: float, key: str) -> tuple[bool, str | None]:
+        claimed, value = await self._eval(self._claim_get, [self._k(claim), self._k(key)], [int(claim_ttl * 1000)])
+        if not claimed:
+            return False, None
+        return True, value.decode() if isinstance(value, bytes) else value
 
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> _Lock:
         return _Lock(self, key, ttl, wait)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import cache
 from storage.models import Base, utcnow
 
 
@@ -132,6 +133,9 @@ class FlashPrice(Base):
     ends_at: Mapped[datetime] = mapped_column()
 
 
+cache.watch(FlashPrice)  # product lists show flash prices from the catalog read cache
+
+
 class FullReductionTier(Base):
     __tablename__ = "loyalty_full_reductions"
     id: Mapped[int] = _id()
@@ -197,3 +201,17 @@ class BindCode(Base):
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column(default=None)
     __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+
+
+class BirthdayGift(Base):
+    """One row per member per year the birthday coupons were given: the unique key is what
+    makes the birthday job give them once, however many workers run it at the same time."""
+
+    __tablename__ = "loyalty_birthday_gifts"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    coupons: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "member_id", "year"),)

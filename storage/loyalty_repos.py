@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.loyalty_models import (
     BindCode,
+    BirthdayGift,
     Coupon,
     CouponTemplate,
     FlashPrice,
@@ -32,7 +33,7 @@ from storage.loyalty_models import (
     OrderLoyalty,
     PointsEntry,
 )
-from storage.models import Address, CartItem, Member, MemberIdentity, Order
+from storage.models import Address, CartItem, Member, MemberIdentity, Order, Sku
 
 NO_SYNC = {"synchronize_session": False}
 
@@ -186,6 +187,13 @@ class LoyaltyRepo:
                                             CouponTemplate.issue_on == event).order_by(CouponTemplate.id)
         return await self._all(stmt)
 
+    async def tenants_issuing_on(self, event: str) -> list[int]:
+        """Tenants with an active template issued on `event` (e.g. the birthday job's)."""
+        stmt = (select(CouponTemplate.tenant_id)
+                .where(CouponTemplate.active.is_(True), CouponTemplate.issue_on == event)
+                .distinct().order_by(CouponTemplate.tenant_id))
+        return [int(t) for t in (await self.session.scalars(stmt)).all()]
+
     async def take_one(self, tenant: int, template_id: int) -> bool:
         """Count one more claim, unless the total quantity is reached (0: unlimited)."""
         return await self._update(
@@ -226,13 +234,37 @@ class LoyaltyRepo:
             .values(status=dst, **values)) == 1
 
     # -- promotions ------------------------------------------------------------------------------
-    async def flash_prices(self, tenant: int, sku_ids: Sequence[int], now: datetime) -> dict[int, int]:
-        stmt = select(FlashPrice).where(FlashPrice.tenant_id == tenant, FlashPrice.sku_id.in_(list(sku_ids)),
-                                        FlashPrice.starts_at <= now, FlashPrice.ends_at > now)
-        out: dict[int, int] = {}
-        for f in await self._all(stmt):
-            out[f.sku_id] = min(out.get(f.sku_id, f.price_fen), f.price_fen)
-        return out
+    async def active_flash(self, tenant: int, sku_ids: Sequence[int], now: datetime
+                           ) -> list[tuple[int, int, int, datetime]]:
+        """(product id, sku id, flash price, ends at) of the flash prices live at `now` that
+        sell below the SKU's own price: per SKU the lowest (ties: the one lasting longest)."""
+        return self._lowest(await self._flash_rows(tenant, now, Sku.id.in_(list(sku_ids))))
+
+    async def flash_schedule(self, tenant: int, now: datetime) -> list[tuple[int, int, int, datetime, datetime]]:
+        """(product id, sku id, flash price, starts at, ends at) of every flash price of
+        an on-shelf SKU that is not over at `now` and sells below the SKU's own price."""
+        stmt = (select(Sku.product_id, FlashPrice.sku_id, FlashPrice.price_fen, FlashPrice.starts_at,
+                       FlashPrice.ends_at)
+                .join(Sku, Sku.id == FlashPrice.sku_id)
+                .where(FlashPrice.tenant_id == tenant, Sku.tenant_id == tenant, FlashPrice.ends_at > now,
+                       FlashPrice.price_fen < Sku.price_fen, Sku.on_shelf.is_(True)))
+        return [(int(p), int(k), int(f), b, e) for p, k, f, b, e in (await self.session.execute(stmt)).all()]
+
+    async def _flash_rows(self, tenant: int, now: datetime, *where: Any) -> list[tuple[int, int, int, datetime]]:
+        stmt = (select(Sku.product_id, FlashPrice.sku_id, FlashPrice.price_fen, FlashPrice.ends_at)
+                .join(Sku, Sku.id == FlashPrice.sku_id)
+                .where(FlashPrice.tenant_id == tenant, Sku.tenant_id == tenant, FlashPrice.starts_at <= now,
+                       FlashPrice.ends_at > now, FlashPrice.price_fen < Sku.price_fen, *where))
+        return [(int(p), int(s), int(f), e) for p, s, f, e in (await self.session.execute(stmt)).all()]
+
+    @staticmethod
+    def _lowest(rows: list[tuple[int, int, int, datetime]]) -> list[tuple[int, int, int, datetime]]:
+        best: dict[int, tuple[int, int, int, datetime]] = {}
+        for row in rows:
+            held = best.get(row[1])
+            if held is None or (row[2], -row[3].timestamp()) < (held[2], -held[3].timestamp()):
+                best[row[1]] = row
+        return sorted(best.values(), key=lambda r: r[1])
 
     async def full_reductions(self, tenant: int, now: datetime) -> list[FullReductionTier]:
         stmt = select(FullReductionTier).where(
@@ -270,6 +302,22 @@ class LoyaltyRepo:
         return await self._update(
             update(OrderLoyalty).where(OrderLoyalty.tenant_id == tenant, OrderLoyalty.order_id == order_id,
                                        OrderLoyalty.refunded_fen == refunded_before).values(**values)) == 1
+
+    # -- birthday gifts -----------------------------------------------------------------------------------
+    async def add_birthday_gift(self, row: BirthdayGift) -> bool:
+        """False when this member's gift of that year exists (or is being written by a
+        concurrent transaction that then commits): the unique key decides, not a read."""
+        return await self._insert_once(row)
+
+    async def set_birthday_gift_count(self, gift_id: int, coupons: int) -> None:
+        await self._update(update(BirthdayGift).where(BirthdayGift.id == gift_id).values(coupons=coupons))
+
+    async def birthday_gifted(self, tenant: int, year: int, members: Sequence[int]) -> set[int]:
+        if not members:
+            return set()
+        stmt = select(BirthdayGift.member_id).where(BirthdayGift.tenant_id == tenant, BirthdayGift.year == year,
+                                                    BirthdayGift.member_id.in_(list(members)))
+        return {int(m) for m in (await self.session.scalars(stmt)).all()}
 
     # -- merging two members ---------------------------------------------------------------------------
     async def merged_into(self, tenant: int, member: int) -> int | None:
@@ -311,6 +359,22 @@ class LoyaltyRepo:
             union = gone_m.unionid
             await self._update(update(Member).where(Member.id == gone).values(unionid=None))
             await self._update(update(Member).where(Member.id == keep).values(unionid=union))
+        # the birthday: the kept member's if set, else the merged one's; birthday gifts
+        # move along unless the kept member has that year's already (never two a year)
+        born = (await self.session.execute(select(Member.birth_month, Member.birth_day, Member.birth_year)
+                                           .where(Member.tenant_id == tenant, Member.id == gone))).first()
+        if born is not None and born[0] is not None:
+            await self._update(
+                update(Member).where(Member.tenant_id == tenant, Member.id == keep, Member.birth_month.is_(None))
+                .values(birth_month=born[0], birth_day=born[1], birth_year=born[2]))
+        await self._update(update(Member).where(Member.tenant_id == tenant, Member.id == gone)
+                           .values(birth_month=None, birth_day=None, birth_year=None))
+        kept_years = select(BirthdayGift.year).where(BirthdayGift.tenant_id == tenant,
+                                                     BirthdayGift.member_id == keep)
+        await self._update(update(BirthdayGift).where(BirthdayGift.tenant_id == tenant,
+                                                      BirthdayGift.member_id == gone,
+                                                      BirthdayGift.year.not_in(kept_years))
+                           .values(member_id=keep))
         return True
 
     # -- bind codes ------------------------------------------------------------------------------------

@@ -90,7 +90,14 @@ class Member(Base):
     unionid: Mapped[str | None] = mapped_column(String(64), default=None)
     entry_source: Mapped[str] = mapped_column(String(80), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    __table_args__ = (Index("ix_members_tenant_unionid", "tenant_id", "unionid"),)
+    # Birthday (month + day, the year optional); set once by the member, changed by admins.
+    birth_month: Mapped[int | None] = mapped_column(Integer, default=None)
+    birth_day: Mapped[int | None] = mapped_column(Integer, default=None)
+    birth_year: Mapped[int | None] = mapped_column(Integer, default=None)
+    __table_args__ = (
+        Index("ix_members_tenant_unionid", "tenant_id", "unionid"),
+        Index("ix_members_birthday", "tenant_id", "birth_month", "birth_day"),
+    )
 
 
 class MemberIdentity(Base):

@@ -98,6 +98,39 @@ class MemberRepo(_Repo):
         )
         return await self._all(stmt)
 
+    # birthday
+    async def set_birthday(
+        self, tenant: int, member_id: int, month: int | None, day: int | None, year: int | None, *,
+        only_if_unset: bool,
+    ) -> bool:
+        """One UPDATE; with `only_if_unset`, it wins only while no birthday is set (the
+        member's own entry: two quick messages can't both set it)."""
+        stmt = update(Member).where(Member.tenant_id == tenant, Member.id == member_id)
+        if only_if_unset:
+            stmt = stmt.where(Member.birth_month.is_(None))
+        stmt = stmt.values(birth_month=month, birth_day=day, birth_year=year)
+        return _rowcount(await self.session.execute(stmt.execution_options(synchronize_session=False))) == 1
+
+    async def birthday(self, tenant: int, member_id: int) -> tuple[int, int, int | None] | None:
+        stmt = select(Member.birth_month, Member.birth_day, Member.birth_year).where(
+            Member.tenant_id == tenant, Member.id == member_id)
+        row = (await self.session.execute(stmt)).first()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return int(row[0]), int(row[1]), int(row[2]) if row[2] is not None else None
+
+    async def with_birthday(
+        self, tenant: int, days: Sequence[tuple[int, int]], *, after_id: int, limit: int
+    ) -> list[int]:
+        """Ids of members whose birthday is one of `days` ((month, day) pairs), by id."""
+        if not days:
+            return []
+        stmt = (select(Member.id)
+                .where(Member.tenant_id == tenant, Member.id > after_id,
+                       or_(*(and_(Member.birth_month == m, Member.birth_day == d) for m, d in days)))
+                .order_by(Member.id).limit(limit))
+        return [int(i) for i in (await self.session.scalars(stmt)).all()]
+
     # addresses
     async def addresses(self, tenant: int, member_id: int) -> list[Address]:
         stmt = (
@@ -211,11 +244,13 @@ class CatalogRepo(_Repo):
             update(Sku)
             .where(Sku.tenant_id == tenant, Sku.id == sku_id, Sku.stock >= qty, Sku.on_shelf.is_(True))
             .values(stock=Sku.stock - qty)
+            .execution_options(stock_only=True)
         )
         return _rowcount(await self.session.execute(stmt)) == 1
 
     async def restock(self, tenant: int, sku_id: int, qty: int) -> None:
-        stmt = update(Sku).where(Sku.tenant_id == tenant, Sku.id == sku_id).values(stock=Sku.stock + qty)
+        stmt = (update(Sku).where(Sku.tenant_id == tenant, Sku.id == sku_id).values(stock=Sku.stock + qty)
+                .execution_options(stock_only=True))
         await self.session.execute(stmt)
 
     async def stock(self, tenant: int, sku_id: int) -> int:

@@ -11,12 +11,14 @@ row per subscriber registered for the topic (so a failing subscriber retries alo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from functools import cached_property
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from social_mall.events import DomainEvent
+from storage.cache import DISABLED, WROTE_CATALOG, ReadCache
 from storage.models import AuditEntry, OutboxEvent
 from storage.repos import CatalogRepo, MemberRepo, OrderRepo, OutboxRepo, PaymentRepo, TenantRepo
 
@@ -24,16 +26,51 @@ RECORD_ONLY = "-"  # subscriber name for an event nobody listens to: kept as a r
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, subscribers: Mapping[str, Sequence[str]]) -> None:
-        self.session = session
+    """The session opens on first use: a step served from caches costs no session at all."""
+
+    def __init__(self, sessions: Callable[[], AsyncSession], subscribers: Mapping[str, Sequence[str]],
+                 cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
         self._subscribers = subscribers
-        self.tenants = TenantRepo(session)
-        self.members = MemberRepo(session)
-        self.catalog = CatalogRepo(session)
-        self.orders = OrderRepo(session)
-        self.payments = PaymentRepo(session)
-        self.outbox = OutboxRepo(session)
+        self._modules = modules if modules is None or isinstance(modules, frozenset) else frozenset(modules)
+        self.cache = cache  # catalog reads (storage/cache.py); cleared by a commit that wrote the catalog
         self.emitted: list[DomainEvent] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._sessions()
+        return self._session
+
+    @cached_property
+    def tenants(self) -> TenantRepo:
+        return TenantRepo(self.session)
+
+    @cached_property
+    def members(self) -> MemberRepo:
+        return MemberRepo(self.session)
+
+    @cached_property
+    def catalog(self) -> CatalogRepo:
+        return CatalogRepo(self.session)
+
+    @cached_property
+    def orders(self) -> OrderRepo:
+        return OrderRepo(self.session)
+
+    @cached_property
+    def payments(self) -> PaymentRepo:
+        return PaymentRepo(self.session)
+
+    @cached_property
+    def outbox(self) -> OutboxRepo:
+        return OutboxRepo(self.session)
+
+    def enabled(self, module: str) -> bool:
+        """Is `module` switched on in this deployment? (A unit of work built without the
+        registry's module list, by a tool or a test, has every module on.)"""
+        return self._modules is None or module in self._modules
 
     def emit(self, event: DomainEvent) -> None:
         self.emitted.append(event)
@@ -68,10 +105,17 @@ class UnitOfWork:
         )
 
     async def commit(self) -> None:
-        await self.session.commit()
+        if self._session is None:
+            return
+        await self._session.commit()
+        if self._session.info.pop(WROTE_CATALOG, False):
+            self.cache.clear()
 
     async def rollback(self) -> None:
-        await self.session.rollback()
+        if self._session is None:
+            return
+        await self._session.rollback()
+        self._session.info.pop(WROTE_CATALOG, None)
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -82,15 +126,20 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._session is None:
+            return
         if exc_type is not None:
-            await self.session.rollback()
-        await self.session.close()
+            await self._session.rollback()
+        await self._session.close()
 
 
 UowFactory = Callable[[], UnitOfWork]
 
 
 def uow_factory(
-    sessions: async_sessionmaker[AsyncSession], subscribers: Mapping[str, Sequence[str]]
+    sessions: async_sessionmaker[AsyncSession], subscribers: Mapping[str, Sequence[str]],
+    cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
 ) -> UowFactory:
-    return lambda: UnitOfWork(sessions(), subscribers)
+    """`modules`: the enabled modules (the registry's list); None: all of them."""
+    enabled = frozenset(modules) if modules is not None else None
+    return lambda: UnitOfWork(sessions, subscribers, cache, modules=enabled)

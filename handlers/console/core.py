@@ -82,6 +82,7 @@ PROBLEMS_ZH = {
     "own_role": "不能修改自己的角色", "role": "角色不对", "control_chars": "含有控制字符", "too_many": "太多",
     "super_only": "仅平台管理员", "file_type": "只支持 PNG/JPEG/GIF/WebP 图片", "file_size": "图片不能超过 2 MB",
     "file_missing": "请选择图片", "image_dimensions": "图片尺寸过大",
+    "birthday_format": "生日格式如 05-01 或 1990-05-01（留空为清除）",
 }
 
 

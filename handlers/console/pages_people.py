@@ -1,4 +1,4 @@
-"""Members, the audit log, admin users and roles, API tokens."""
+"""Members (and their birthday), the audit log, admin users and roles, API tokens."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from handlers.console.core import (
 )
 from social_mall.console import auth
 from social_mall.console.audit import audit_filter, list_audit
-from social_mall.console.members import member_detail, search_members
+from social_mall.console.members import member_detail, search_members, set_member_birthday
+from social_mall.console.rules import shanghai_date
 from social_mall.console.permissions import ROLE_ZH, TENANT_ROLES, Perm
 
 routes = web.RouteTableDef()
@@ -30,6 +31,18 @@ async def member_page(request: web.Request) -> web.Response:
     async with services(request).uows() as uow:
         d = await member_detail(uow, tenant_of(request), int_id(request), page=page_number(request))
     return render(request, "console/member.html", d=d, m=d.member)
+
+
+@routes.post(r"/console/members/{id}/birthday")
+@console_view(Perm.MEMBERS_EDIT)
+async def member_birthday(request: web.Request) -> web.Response:
+    svc = services(request)
+    mid = int_id(request)
+    async with svc.uows() as uow:
+        await set_member_birthday(uow, tenant_of(request), admin_of(request), mid,
+                                  str(form_of(request).get("birthday", "")), today=shanghai_date(svc.clock()))
+        await uow.commit()
+    raise redirect(f"/console/members/{mid}", ok="saved")
 
 
 @routes.get("/console/audit")

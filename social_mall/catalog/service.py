@@ -1,4 +1,8 @@
-"""Catalog reads: categories, product pages, search, product detail."""
+"""Catalog reads: categories, product pages, search, product detail.
+
+Categories and product pages go through the unit of work's read cache (storage/cache.py):
+every member browsing in chat reads the same rows. Product detail shows stock, so it is
+always read fresh."""
 
 from __future__ import annotations
 
@@ -13,7 +17,10 @@ def sku_view(s: Sku) -> SkuView:
 
 
 async def list_categories(uow: UnitOfWork, tenant: int) -> tuple[CategoryView, ...]:
-    return tuple(CategoryView(c.id, c.name) for c in await uow.catalog.categories(tenant))
+    async def load() -> tuple[CategoryView, ...]:
+        return tuple(CategoryView(c.id, c.name) for c in await uow.catalog.categories(tenant))
+
+    return await uow.cache.get_or_load(("categories", tenant), load)
 
 
 async def list_products(
@@ -26,14 +33,16 @@ async def list_products(
     per_page: int = 5,
 ) -> Page[ProductCard]:
     page = max(1, page)
-    rows, total = await uow.catalog.products(
-        tenant, category_id=category_id, keyword=keyword, offset=(page - 1) * per_page, limit=per_page
-    )
-    prices = await uow.catalog.min_prices(tenant, [p.id for p in rows])
-    cards = tuple(
-        ProductCard(p.id, p.title, p.subtitle, p.image, prices.get(p.id, 0)) for p in rows
-    )
-    return Page(cards, total, page, per_page)
+
+    async def load() -> Page[ProductCard]:
+        rows, total = await uow.catalog.products(
+            tenant, category_id=category_id, keyword=keyword, offset=(page - 1) * per_page, limit=per_page
+        )
+        prices = await uow.catalog.min_prices(tenant, [p.id for p in rows])
+        cards = tuple(ProductCard(p.id, p.title, p.subtitle, p.image, prices.get(p.id, 0)) for p in rows)
+        return Page(cards, total, page, per_page)
+
+    return await uow.cache.get_or_load(("products", tenant, category_id, keyword, page, per_page), load)
 
 
 async def product_detail(uow: UnitOfWork, tenant: int, product_id: int) -> ProductDetail:

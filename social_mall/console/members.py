@@ -1,10 +1,16 @@
-"""Members for admins: search (nickname, id, an openid or unionid), identities, orders."""
+"""Members for admins: search (nickname, id, an openid or unionid), identities, orders,
+the birthday (admins may set or correct it; the member can set it only once)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
-from social_mall.errors import NotFoundError
+from social_mall.console.auth import AdminView
+from social_mall.console.errors import InvalidInputError
+from social_mall.errors import InvalidBirthdayError, NotFoundError
+from social_mall.members.rules import Birthday, parse_birthday
+from social_mall.members.service import change_birthday, member_birthday
 from social_mall.orders.service import list_orders
 from social_mall.views import OrderView, Page
 from storage.console_repos import ConsoleRepo
@@ -32,6 +38,7 @@ class MemberDetail:
     member: MemberRow
     identities: tuple[IdentityRow, ...]
     orders: Page[OrderView]
+    birthday: Birthday | None = None
 
 
 async def search_members(uow: UnitOfWork, tenant: int, query: str, *, page: int, per_page: int) -> Page[MemberRow]:
@@ -51,4 +58,20 @@ async def member_detail(uow: UnitOfWork, tenant: int, member_id: int, *, page: i
     identities = tuple(IdentityRow(i.channel, i.external_id) for i in await uow.members.identities(tenant, m.id))
     orders = await list_orders(uow, tenant, m.id, page=page, per_page=per_page)
     return MemberDetail(MemberRow(m.id, m.nickname, m.unionid, m.entry_source, *stats.get(m.id, (0, 0))),
-                        identities, orders)
+                        identities, orders, await member_birthday(uow, tenant, m.id))
+
+
+async def set_member_birthday(uow: UnitOfWork, tenant: int, admin: AdminView, member_id: int, text: str, *,
+                              today: date) -> Birthday | None:
+    """「05-01」 or 「1990-05-01」; empty clears it. Audited."""
+    typed = text.strip()[:20]
+    b = None
+    if typed:
+        try:
+            b = parse_birthday(typed, today)
+        except InvalidBirthdayError:
+            raise InvalidInputError("birthday", "birthday_format") from None
+    if await uow.members.get(tenant, member_id) is None:
+        raise NotFoundError("member", member_id)
+    await change_birthday(uow, tenant, member_id, b, actor=admin.actor)
+    return b

@@ -18,6 +18,7 @@ class Perm(StrEnum):
     ORDERS_REFUND = "orders.refund"      # finance
     ORDERS_EXPORT = "orders.export"      # finance
     MEMBERS_VIEW = "members.view"
+    MEMBERS_EDIT = "members.edit"        # correct a member's profile (birthday)
     AUDIT_VIEW = "audit.view"
     FINANCE_VIEW = "finance.view"        # commissions, withdrawals (referral module pages)
     FINANCE_APPROVE = "finance.approve"  # withdrawal approvals
@@ -38,7 +39,7 @@ ROLE_PERMS: Mapping[Role, frozenset[Perm]] = {
     Role.OWNER: frozenset(Perm) - {P.TENANTS},
     Role.ADMIN: frozenset(Perm) - {P.TENANTS, P.SETTINGS, P.ADMINS},
     Role.OPERATOR: _READ | {P.CATALOG_EDIT, P.ORDERS_SHIP, P.CAMPAIGNS_EDIT},
-    Role.SERVICE: _READ | {P.ORDERS_SHIP},
+    Role.SERVICE: _READ | {P.ORDERS_SHIP, P.MEMBERS_EDIT},
     Role.FINANCE: _READ | FINANCE | {P.AUDIT_VIEW},
 }
 

@@ -36,3 +36,14 @@ class CouponIssued(DomainEvent):
     coupon_id: int
     name: str
     source: str
+
+
+@dataclass(frozen=True)
+class BirthdayCouponsIssued(DomainEvent):
+    """This year's birthday coupons were given (one push for all of them)."""
+
+    topic: ClassVar[str] = "loyalty.birthday_coupons"
+    member_id: int
+    year: int
+    count: int
+    names: str          # the coupons' names, joined with "、"

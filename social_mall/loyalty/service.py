@@ -17,10 +17,19 @@ from datetime import datetime, timedelta
 from social_mall.errors import NotFoundError
 from social_mall.loyalty import rules
 from social_mall.loyalty.errors import CouponLimitError, CouponSoldOutError
-from social_mall.loyalty.events import CouponIssued, LevelChanged
+from social_mall.loyalty.events import BirthdayCouponsIssued, CouponIssued, LevelChanged
 from social_mall.loyalty.rules import CouponStatus, Level, LoyaltyConfig, PointsKind
 from social_mall.pricing.rules import Breakdown, CouponKind, CouponRule, Scope, split_refund
-from storage.loyalty_models import Coupon, CouponTemplate, FlashPrice, FullReductionTier, LoyaltyLevel, OrderLoyalty
+from social_mall.members.service import members_with_birthday
+from storage.loyalty_models import (
+    BirthdayGift,
+    Coupon,
+    CouponTemplate,
+    FlashPrice,
+    FullReductionTier,
+    LoyaltyLevel,
+    OrderLoyalty,
+)
 from storage.loyalty_repos import LoyaltyRepo
 from storage.uow import UnitOfWork, UowFactory
 
@@ -286,10 +295,12 @@ async def claimable(uow: UnitOfWork, tenant: int, member: int, now: datetime) ->
 
 
 async def claim(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, now: datetime,
-                source: str = "claim", check_limit: bool = True) -> CouponView:
+                source: str = "claim", check_limit: bool = True, announce: bool = True) -> CouponView:
     """Give the member one coupon of the template. The total quantity is taken by a
     conditional UPDATE (never exceeded, whatever the concurrency); the per-member limit by
-    a unique (template, member, n-th) slot, so two taps of one member can't both win."""
+    a unique (template, member, n-th) slot, so two taps of one member can't both win.
+    A coupon not claimed by the member is pushed (`loyalty.coupon_issued`) unless
+    `announce` is off (the caller sends one message for several)."""
     r = repo(uow)
     t = await r.template(tenant, template_id)
     if t is None or not t.active:
@@ -308,7 +319,7 @@ async def claim(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, 
             raise CouponSoldOutError(t.name)
         if not await r.add_coupon(coupon):
             raise CouponLimitError(t.name, t.per_member)
-    if source != "claim":
+    if source != "claim" and announce:
         uow.emit(CouponIssued(tenant_id=tenant, member_id=member, coupon_id=coupon.id, name=t.name, source=source))
     return coupon_view(coupon, t)
 
@@ -332,6 +343,79 @@ async def issue_on_event(uow: UnitOfWork, tenant: int, member: int, event: str, 
         except (CouponSoldOutError, CouponLimitError):
             continue
     return out
+
+
+# -- birthday coupons ---------------------------------------------------------------------------
+
+BIRTHDAY = "birthday"
+
+
+class _NothingGiven(Exception):
+    """Rolls the year's gift row back: every birthday template was sold out (a later run
+    may still give them, after the merchant tops the quantity up)."""
+
+
+async def give_birthday_coupons(uow: UnitOfWork, tenant: int, member: int, now: datetime
+                                ) -> list[CouponView] | None:
+    """This year's birthday coupons for the member (one of each template issued on
+    "birthday", outside the per-member limit: it is a yearly gift). None when there is
+    nothing to give or the member had this year's already.
+
+    Once per member per year whatever runs at the same time: the (tenant, member, year)
+    gift row is inserted first, and a concurrent run's insert of the same key fails (on
+    PostgreSQL it waits for the first transaction and fails when it commits)."""
+    r = repo(uow)
+    templates = await r.issued_on(tenant, BIRTHDAY)
+    if not templates:
+        return None
+    year = rules.local_day(now).year
+    gift = BirthdayGift(tenant_id=tenant, member_id=member, year=year, coupons=0, created_at=now)
+    given: list[CouponView] = []
+    try:
+        async with uow.session.begin_nested():
+            if not await r.add_birthday_gift(gift):
+                return None
+            for t in templates:
+                try:
+                    given.append(await claim(uow, tenant, member, t.id, now=now, source=f"event:{BIRTHDAY}",
+                                             check_limit=False, announce=False))
+                except (CouponSoldOutError, CouponLimitError):
+                    continue
+            if not given:
+                raise _NothingGiven()
+            await r.set_birthday_gift_count(gift.id, len(given))
+    except _NothingGiven:
+        return None
+    uow.emit(BirthdayCouponsIssued(tenant_id=tenant, member_id=member, year=year, count=len(given),
+                                   names="、".join(c.name for c in given)))
+    return given
+
+
+async def issue_birthday_coupons(factory: UowFactory, now: datetime, *, batch: int = 500) -> int:
+    """The birthday job: members whose birthday is today in Shanghai get the tenant's
+    birthday coupons, one member per transaction. Safe to run as often as wanted and on
+    several workers at once (the yearly gift row decides). Returns members served."""
+    today = rules.local_day(now)
+    async with factory() as uow:
+        tenants = await repo(uow).tenants_issuing_on(BIRTHDAY)
+    served = 0
+    for tenant in tenants:
+        after = 0
+        while True:
+            async with factory() as uow:
+                ids = list(await members_with_birthday(uow, tenant, today, after_id=after, limit=batch))
+                done = await repo(uow).birthday_gifted(tenant, today.year, ids)
+            for member in ids:
+                if member in done:
+                    continue
+                async with factory() as uow:
+                    if await give_birthday_coupons(uow, tenant, member, now):
+                        await uow.commit()
+                        served += 1
+            if len(ids) < batch:
+                break
+            after = ids[-1]
+    return served
 
 
 async def lock_coupon(uow: UnitOfWork, tenant: int, member: int, coupon_id: int, order_id: int,

@@ -1,12 +1,21 @@
-"""Members across channels, their addresses and their cart."""
+"""Members across channels, their addresses, their cart and their birthday."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
+
 from sqlalchemy.exc import IntegrityError
 
-from social_mall.errors import InvalidQuantityError, NotFoundError, OffShelfError, OutOfStockError
+from social_mall.errors import (
+    BirthdayLockedError,
+    InvalidQuantityError,
+    NotFoundError,
+    OffShelfError,
+    OutOfStockError,
+)
 from social_mall.events import MemberEntered, MemberJoined
-from social_mall.members.rules import clean_address
+from social_mall.members.rules import Birthday, birthdays_on, clean_address
 from social_mall.orders.rules import MAX_QTY_PER_LINE
 from social_mall.views import AddressView, CartLine, CartView, MemberView
 from storage.models import Address, Member
@@ -52,6 +61,11 @@ async def resolve_member(
     if created:
         uow.emit(MemberJoined(tenant_id=tenant, member_id=member.id, channel=channel, entry_source=entry_source))
     return member_view(member), created
+
+
+async def channel_identities(uow: UnitOfWork, tenant: int, member_id: int) -> tuple[tuple[str, str], ...]:
+    """(channel, external id) of every identity that resolves to the member."""
+    return tuple((i.channel, i.external_id) for i in await uow.members.identities(tenant, member_id))
 
 
 # addresses
@@ -137,3 +151,39 @@ async def channel_identity(uow: UnitOfWork, tenant: int, member_id: int, channel
         if ident.channel == channel:
             return ident.external_id
     return None
+
+
+# -- birthday ----------------------------------------------------------------------------------
+
+async def member_birthday(uow: UnitOfWork, tenant: int, member_id: int) -> Birthday | None:
+    found = await uow.members.birthday(tenant, member_id)
+    return Birthday(*found) if found is not None else None
+
+
+async def set_birthday(uow: UnitOfWork, tenant: int, member_id: int, b: Birthday) -> Birthday:
+    """The member gives their birthday: once. Afterwards only an admin may change it
+    (`change_birthday`), so nobody moves it around to collect birthday coupons."""
+    if await uow.members.set_birthday(tenant, member_id, b.month, b.day, b.year, only_if_unset=True):
+        return b
+    current = await member_birthday(uow, tenant, member_id)
+    if current is None:
+        raise NotFoundError("member", member_id)
+    raise BirthdayLockedError(current.month, current.day, current.year)
+
+
+async def change_birthday(uow: UnitOfWork, tenant: int, member_id: int, b: Birthday | None, *,
+                          actor: str) -> None:
+    """An admin sets, corrects or clears a member's birthday (audited)."""
+    before = await member_birthday(uow, tenant, member_id)
+    if not await uow.members.set_birthday(tenant, member_id, b.month if b else None, b.day if b else None,
+                                          b.year if b else None, only_if_unset=False):
+        raise NotFoundError("member", member_id)
+    uow.audit(tenant, actor, "member.birthday", f"member:{member_id}",
+              before={"birthday": before.text if before else None}, after={"birthday": b.text if b else None})
+
+
+async def members_with_birthday(uow: UnitOfWork, tenant: int, today: date, *, after_id: int = 0,
+                                limit: int = 500) -> Sequence[int]:
+    """Members celebrating their birthday on `today` (Feb 29 birthdays on Feb 28 of a
+    common year), by id from `after_id`."""
+    return await uow.members.with_birthday(tenant, birthdays_on(today), after_id=after_id, limit=limit)

@@ -5,6 +5,14 @@ placed order, lock the coupon, spend the points and store the breakdown.
 `place_order(..., pricing=PricingInput(...))` calls `quote` before writing the order and
 `commit` after, in the same unit of work: a coupon that another order locked meanwhile or
 points spent elsewhere make the whole order roll back.
+
+Levels, flash prices, 满减 tiers, coupons and points are the `loyalty` module's. With that
+module switched off (`uow.enabled("loyalty")` is false) none of them applies: `quote`
+prices the lines as they are, `commit` locks and spends nothing (nobody would give a
+cancelled order's coupon back), and no flash price is shown or charged.
+
+`active_flash_prices` is the one place that says which flash price (限时折扣) a SKU sells at
+now: the chat's product pages show it and `quote` charges it.
 """
 
 from __future__ import annotations
@@ -33,6 +41,56 @@ from storage.uow import UnitOfWork
 
 AUTO = -1     # coupon_id: propose the best applicable coupon
 NONE = 0      # coupon_id: no coupon (不用券)
+MODULE = "loyalty"   # the module whose promotions the pipeline applies
+
+
+def promotions_on(uow: UnitOfWork) -> bool:
+    """Are the loyalty module's promotions (levels, flash, 满减, coupons, points) on?"""
+    return uow.enabled(MODULE)
+
+
+@dataclass(frozen=True)
+class FlashView:
+    """A SKU's live flash price (below its own price) and when it ends."""
+
+    sku_id: int
+    product_id: int
+    price_fen: int
+    ends_at: datetime
+
+
+async def active_flash_prices(uow: UnitOfWork, tenant: int, sku_ids: Sequence[int], now: datetime
+                              ) -> dict[int, FlashView]:
+    """sku id → the flash price it sells at now (the lowest live one). Empty when the
+    loyalty module is off."""
+    if not sku_ids or not promotions_on(uow):
+        return {}
+    rows = await LoyaltyRepo(uow.session).active_flash(tenant, sku_ids, now)
+    return {sku: FlashView(sku, product, fen, ends) for product, sku, fen, ends in rows}
+
+
+async def product_flash_prices(uow: UnitOfWork, tenant: int, product_ids: Sequence[int], now: datetime
+                               ) -> dict[int, FlashView]:
+    """product id → its lowest live flash price over its on-shelf SKUs (for lists).
+
+    Lists are browsing's hot path: they read the tenant's flash schedule (every flash
+    price not yet over) through the catalog read cache (storage/cache.py) and pick what
+    is live at `now` in memory, so a flash sale still starts and ends on the second."""
+    if not product_ids or not promotions_on(uow):
+        return {}
+
+    async def load() -> tuple[tuple[int, int, int, datetime, datetime], ...]:
+        return tuple(await LoyaltyRepo(uow.session).flash_schedule(tenant, now))
+
+    wanted = set(product_ids)
+    out: dict[int, FlashView] = {}
+    for product, sku, fen, starts, ends in await uow.cache.get_or_load(("flash_schedule", tenant), load):
+        if product not in wanted or not starts <= now < ends:
+            continue
+        held = out.get(product)
+        if held is None or (fen, -ends.timestamp()) < (held.price_fen, -held.ends_at.timestamp()):
+            out[product] = FlashView(sku, product, fen, ends)
+    return out
 
 
 @dataclass(frozen=True)
@@ -66,6 +124,8 @@ async def quote(
     uow: UnitOfWork, tenant: int, member: int, lines: Sequence[PriceLine], shipping_fen: int,
     choice: PricingInput, *, now: datetime,
 ) -> Quote:
+    if not promotions_on(uow):   # the plain price: no level, flash, 满减, coupon or points
+        return Quote(price(lines, shipping_fen, PricingContext()))
     r = LoyaltyRepo(uow.session)
     cfg = await loyalty.config(uow, tenant)
     acc = await r.account(tenant, member)
@@ -75,7 +135,8 @@ async def quote(
     rule = PointsRule(cfg.redeem_points_per_yuan, cfg.redeem_cap_bp)
     ctx = PricingContext(
         level_name=level.name, level_bp=level.discount_bp,
-        flash=await r.flash_prices(tenant, [ln.sku_id for ln in lines], now),
+        flash={sku: f.price_fen for sku, f in
+               (await active_flash_prices(uow, tenant, [ln.sku_id for ln in lines], now)).items()},
         full_reductions=tuple(FullReduction(t.threshold_fen, t.off_fen) for t in await r.full_reductions(tenant, now)),
         points_rule=rule, points_balance=balance,
     )
@@ -98,7 +159,10 @@ async def quote(
 
 
 async def commit(uow: UnitOfWork, tenant: int, member: int, order_id: int, b: Breakdown, *, now: datetime) -> None:
-    """Hold what the order uses (coupon locked, points spent) and store its breakdown."""
+    """Hold what the order uses (coupon locked, points spent) and store its breakdown.
+    Nothing at all with the loyalty module off (its tables are its own)."""
+    if not promotions_on(uow):
+        return
     r = LoyaltyRepo(uow.session)
     if b.coupon_id is not None and not await loyalty.lock_coupon(uow, tenant, member, b.coupon_id, order_id, now):
         raise CouponUnavailableError(b.coupon_id)

@@ -19,7 +19,7 @@ async def test_a_retry_reaching_a_second_worker_is_dropped_there_too(backend, en
     c1 = await aiohttp_client(app1)
     c2 = await aiohttp_client(app2)
     if not backend.redis_url:  # embedded default is one worker; share its store to model two
-        app2[SERVICES].kv = app1[SERVICES].kv
+        app2[SERVICES].kv = app2[SERVICES].runner.kv = app1[SERVICES].kv
     sims = [MPSimulator(c.session, str(c.make_url("/wechat/mp/demo")), token=TEST_TOKEN, app_id=TEST_APP_ID)
             for c in (c1, c2)]
     xml = sims[0].text_xml("o_two_workers_000000000001", "帮助", msg_id=987654321)
@@ -34,8 +34,8 @@ class SlowRunner:
     def __init__(self, inner, delay: float) -> None:
         self.inner, self.delay = inner, delay
 
-    async def handle(self, inbound):
-        replies = await self.inner.handle(inbound)
+    async def handle_once(self, inbound, dedupe_key):
+        replies = await self.inner.handle_once(inbound, dedupe_key)
         await asyncio.sleep(self.delay)
         return replies
 

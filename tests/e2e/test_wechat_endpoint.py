@@ -85,6 +85,20 @@ async def test_body_over_64k_is_413(sim):
     assert (await sim.post(query, body)).status == 413
 
 
+async def test_a_chunked_body_over_64k_is_413_too(sim, mall):
+    """No Content-Length to refuse up front: the streamed read stops at the cap."""
+    query, body = sim.signed_request(sim.text_xml("o_big_chunked_000000000001", "长" * 30000), user="o_big")
+
+    async def chunks():
+        for i in range(0, len(body), 4096):
+            yield body[i:i + 4096]
+
+    async with mall.client.session.post(sim.url, params=query, data=chunks(),
+                                        headers={"Content-Type": "text/xml"}) as resp:
+        assert resp.request_info.headers.get("Transfer-Encoding") == "chunked"
+        assert resp.status == 413
+
+
 @pytest.mark.parametrize("body", [
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
     b"<xml><ToUserName>gh</ToUserName><FromUserName>o_x</FromUserName><CreateTime>1</CreateTime>"

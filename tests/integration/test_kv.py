@@ -1,0 +1,85 @@
+"""The key-value store contract, on the in-process store and on Redis (batched pipelines)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from storage.kv import LockTimeoutError, RedisKV
+
+
+async def test_get_set_delete_and_ttl(kv):
+    assert await kv.get("a") is None
+    await kv.set("a", "1")
+    await kv.set("b", "2", ttl=0.2)
+    assert (await kv.get("a"), await kv.get("b")) == ("1", "2")
+    await asyncio.sleep(0.3)
+    assert await kv.get("b") is None
+    await kv.delete("a")
+    assert await kv.get("a") is None
+
+
+async def test_set_nx_sets_once(kv):
+    assert await kv.set_nx("n", "first", 60) is True
+    assert await kv.set_nx("n", "second", 60) is False
+    assert await kv.get("n") == "first"
+
+
+async def test_cas_writes_only_over_the_expected_value(kv):
+    assert await kv.cas("c", None, "v1", 60) is True
+    assert await kv.cas("c", None, "v2", 60) is False      # present now
+    assert await kv.cas("c", "stale", "v2", 60) is False
+    assert await kv.cas("c", "v1", "v2", 60) is True
+    assert await kv.get("c") == "v2"
+
+
+async def test_claim_and_get_claims_once_and_reads_the_other_key(kv):
+    await kv.set("conv", '{"v":1}')
+    assert await kv.claim_and_get("msg:1", 60, "conv") == (True, '{"v":1}')
+    assert await kv.claim_and_get("msg:1", 60, "conv") == (False, None)
+    assert await kv.claim_and_get("msg:2", 60, "absent") == (True, None)
+
+
+async def test_incr_counts_in_a_window(kv):
+    assert [await kv.incr("i", 0.3) for _ in range(3)] == [1, 2, 3]
+    await asyncio.sleep(0.4)
+    assert await kv.incr("i", 0.3) == 1
+
+
+async def test_lock_excludes_and_times_out(kv):
+    async with kv.lock("L", ttl=5, wait=1):
+        with pytest.raises(LockTimeoutError):
+            async with kv.lock("L", ttl=5, wait=0.05):
+                pass
+    async with kv.lock("L", ttl=5, wait=0.05):  # released: free again
+        pass
+
+
+async def test_concurrent_calls_each_get_their_own_answer(kv):
+    """Many calls in one event-loop turn (one pipeline on Redis): answers don't cross."""
+    await asyncio.gather(*(kv.set(f"k{i}", str(i)) for i in range(200)))
+    got = await asyncio.gather(*(kv.get(f"k{i}") for i in range(200)))
+    assert got == [str(i) for i in range(200)]
+    claims = await asyncio.gather(*(kv.set_nx("same", str(i), 60) for i in range(50)))
+    assert claims.count(True) == 1
+
+
+async def test_one_failing_command_fails_only_its_caller(kv):
+    if not isinstance(kv, RedisKV):
+        await kv.set("text", "not a number")
+        with pytest.raises(ValueError):
+            await kv.incr("text", 60)
+        return
+    await kv.set("text", "not a number")
+    results = await asyncio.gather(kv.incr("text", 60), kv.get("text"), kv.set_nx("fresh", "1", 60),
+                                   return_exceptions=True)
+    assert isinstance(results[0], Exception)
+    assert results[1:] == ["not a number", True]
+
+
+async def test_scripts_survive_a_flushed_script_cache(kv):
+    if isinstance(kv, RedisKV):
+        await kv.redis.script_flush()
+    assert await kv.cas("s", None, "x", 60) is True
+    assert await kv.claim_and_get("s:claim", 60, "s") == (True, "x")
