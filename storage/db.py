@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -25,7 +25,11 @@ def create_engine(url: str, *, pool_size: int = 10, schema: str = "") -> AsyncEn
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+        # A few pooled connections: aiosqlite runs each connection on a thread of its own,
+        # and opening one per unit of work (thread + pragmas) cost more than the query.
+        # Every transaction is BEGIN IMMEDIATE (one writer at a time), so more wouldn't help.
+        engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=2, max_overflow=0,
+                                     connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
