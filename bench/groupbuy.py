@@ -46,6 +46,7 @@ from social_mall.demo import DemoCredentials, seed_demo  # noqa: E402
 from social_mall.groupbuy import rules, service  # noqa: E402
 from social_mall.groupbuy.errors import TeamClosedError, TeamFullError  # noqa: E402
 from social_mall.members.service import add_address, resolve_member  # noqa: E402
+from storage.cache import ReadCache  # noqa: E402
 from storage.db import create_engine, migrate, session_factory  # noqa: E402
 from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam  # noqa: E402
 from storage.groupbuy_repos import GroupbuyRepo  # noqa: E402
@@ -116,7 +117,7 @@ async def main_async(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     try:
         await migrate(engine)
-        uows = uow_factory(session_factory(engine), topic_map())
+        uows = uow_factory(session_factory(engine), topic_map(), ReadCache())  # as bot.build_app
         async with uows() as uow:
             tenant = await seed_demo(uow, CREDS)
             await uow.commit()

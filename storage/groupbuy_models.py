@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import cache
 from storage.models import Base, utcnow
 
 
@@ -52,6 +53,9 @@ class GroupbuySku(Base):
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
     group_price_fen: Mapped[int] = mapped_column(Integer)
     __table_args__ = (UniqueConstraint("campaign_id", "sku_id"),)
+
+
+cache.watch(GroupbuyCampaign, GroupbuySku)  # joins read campaigns through the read cache
 
 
 class GroupbuyTeam(Base):

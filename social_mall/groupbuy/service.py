@@ -261,20 +261,35 @@ async def pickup_address(uow: UnitOfWork, tenant: int, member_id: int, label: st
     return row.id
 
 
-async def _check_join(uow: UnitOfWork, c: GroupbuyCampaign, member_id: int, sku_id: int, qty: int,
-                      now: datetime) -> tuple[int, CampaignView]:
-    """The group price for this sku (and the campaign's view) if the member may take a seat now."""
-    if not rules.is_live(c.starts_at, c.ends_at, c.active, now):
-        raise CampaignNotLiveError(c.id)
-    if not 1 <= qty <= c.max_qty:
-        raise QtyLimitError(qty, c.max_qty)
-    view = await _campaign_view(uow, c)
+async def _join_terms(uow: UnitOfWork, tenant: int, campaign_id: int) -> CampaignView:
+    """The campaign as a join checks it, through the unit of work's read cache: joins are
+    the module's hot path, and a campaign, its group prices, product and SKUs change only
+    by an edit that clears the cache when it commits (storage/cache.py). The stock in the
+    view may be a cache period old; a join takes stock by conditional UPDATE regardless."""
+    async def load() -> CampaignView | None:
+        c = await repo(uow).campaign(tenant, campaign_id)
+        return None if c is None else await _campaign_view(uow, c)
+
+    view = await uow.cache.get_or_load(("groupbuy_campaign", tenant, campaign_id), load)
+    if view is None:
+        raise NotFoundError("groupbuy_campaign", campaign_id)
+    return view
+
+
+async def _check_join(uow: UnitOfWork, tenant: int, view: CampaignView, member_id: int, sku_id: int, qty: int,
+                      now: datetime) -> int:
+    """The group price for this sku if the member may take a seat now."""
+    if not rules.is_live(view.starts_at, view.ends_at, view.active, now):
+        raise CampaignNotLiveError(view.id)
+    if not 1 <= qty <= view.max_qty:
+        raise QtyLimitError(qty, view.max_qty)
     price = view.price(sku_id)
     if price is None:
         raise NotFoundError("sku", sku_id)
-    if c.max_teams_per_member and await repo(uow).member_team_count(c.tenant_id, c.id, member_id) >= c.max_teams_per_member:
-        raise TeamLimitError(c.max_teams_per_member)
-    return price.group_price_fen, view
+    if view.max_teams_per_member and (
+            await repo(uow).member_team_count(tenant, view.id, member_id) >= view.max_teams_per_member):
+        raise TeamLimitError(view.max_teams_per_member)
+    return price.group_price_fen
 
 
 async def _seat_and_order(
@@ -305,16 +320,14 @@ async def open_team(
     address_id: int, now: datetime, timeout: timedelta, channel: str = "mp", chat_id: str = "",
 ) -> JoinResult:
     """The member opens a team (its leader) and holds its first seat with an order."""
-    c = await repo(uow).campaign(tenant, campaign_id)
-    if c is None:
-        raise NotFoundError("groupbuy_campaign", campaign_id)
-    group_price, view = await _check_join(uow, c, member_id, sku_id, qty, now)
+    c = await _join_terms(uow, tenant, campaign_id)
+    group_price = await _check_join(uow, tenant, c, member_id, sku_id, qty, now)
     team = await repo(uow).add_team(GroupbuyTeam(
         tenant_id=tenant, campaign_id=c.id, leader_member_id=member_id, size=c.team_size, held=1, paid=0,
         virtual=0, status=T.FORMING, chat_id=chat_id[:64], version=0, created_at=now,
         expires_at=rules.team_expiry(now, c.lifetime_hours, c.ends_at),
     ))
-    result = await _seat_and_order(uow, tenant, view, team_view(team), member_id, sku_id, qty,
+    result = await _seat_and_order(uow, tenant, c, team_view(team), member_id, sku_id, qty,
                                    group_price, leader=True, address_id=address_id, now=now, timeout=timeout,
                                    channel=channel)
     uow.emit(TeamOpened(tenant_id=tenant, team_id=team.id, campaign_id=c.id, member_id=member_id, chat_id=chat_id))
@@ -340,12 +353,11 @@ async def join_team(
         raise TeamFullError(team_id, team.campaign_id)
     if await r.active_seat(tenant, team_id, member_id) is not None:
         raise AlreadyInTeamError(team_id)
-    c = await r.campaign(tenant, team.campaign_id)
-    assert c is not None
-    group_price, view = await _check_join(uow, c, member_id, sku_id, qty, now)
+    view = await _join_terms(uow, tenant, team.campaign_id)
+    group_price = await _check_join(uow, tenant, view, member_id, sku_id, qty, now)
     counters = await r.hold(tenant, team_id, now)
     if counters is None:
-        raise TeamFullError(team_id, c.id)
+        raise TeamFullError(team_id, view.id)
     held, paid, virtual = counters
     after = dataclasses.replace(team_view(team), held=held, paid=paid, virtual=virtual)
     return await _seat_and_order(uow, tenant, view, after, member_id, sku_id, qty, group_price,
