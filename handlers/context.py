@@ -145,3 +145,12 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+
+
+async def shop_of(request: web.Request) -> tuple[Services, TenantView]:
+    """The services and the tenant named by the `{tenant}` of the route; 404 when unknown."""
+    svc = request.app[SERVICES]
+    tenant = await svc.tenant(request.match_info["tenant"])
+    if tenant is None:
+        raise web.HTTPNotFound(text="店铺不存在")
+    return svc, tenant

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from handlers.context import SERVICES, Services
+from handlers.context import Services, shop_of
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
@@ -75,17 +75,9 @@ def authorize_url(svc: Services, tenant: TenantView, state: str) -> str:
     )
 
 
-async def _tenant(request: web.Request) -> tuple[Services, TenantView]:
-    svc = request.app[SERVICES]
-    tenant = await svc.tenant(request.match_info["tenant"])
-    if tenant is None:
-        raise web.HTTPNotFound(text="店铺不存在")
-    return svc, tenant
-
-
 @routes.get("/h5/oauth/{tenant}")
 async def start(request: web.Request) -> web.Response:
-    svc, tenant = await _tenant(request)
+    svc, tenant = await shop_of(request)
     nxt = request.query.get("next", "")
     if not allowed_next(tenant, nxt):
         raise web.HTTPBadRequest(text="链接无效")
@@ -120,7 +112,7 @@ async def exchange_code(svc: Services, tenant: TenantView, code: str) -> str | N
 
 @routes.get("/h5/oauth/{tenant}/callback")
 async def callback(request: web.Request) -> web.Response:
-    svc, tenant = await _tenant(request)
+    svc, tenant = await shop_of(request)
     state, code = request.query.get("state", ""), request.query.get("code", "")
     key = f"oauth:{tenant.code}:{state}"
     raw = await svc.kv.get(key) if state else None

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from handlers.context import SERVICES, Services
+from handlers.context import Services, shop_of
 from handlers.oauth import payer_openid
 from handlers.pay_h5 import in_wechat
 from social_mall.errors import MallError
@@ -67,17 +67,9 @@ def form_mac(svc: Services, tenant: TenantView, token: str, openid: str) -> str:
     return hmac.new(key, f"bind:{tenant.code}:{token}:{openid}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-async def _tenant(request: web.Request) -> tuple[Services, TenantView]:
-    svc = request.app[SERVICES]
-    tenant = await svc.tenant(request.match_info["tenant"])
-    if tenant is None:
-        raise web.HTTPNotFound(text="店铺不存在")
-    return svc, tenant
-
-
 @routes.get("/h5/bind/{tenant}")
 async def bind_page(request: web.Request) -> web.Response:
-    svc, tenant = await _tenant(request)
+    svc, tenant = await shop_of(request)
     token = request.query.get("c", "")
     try:
         async with svc.uows() as uow:
@@ -95,7 +87,7 @@ async def bind_page(request: web.Request) -> web.Response:
 
 @routes.post("/h5/bind/{tenant}")
 async def bind_confirm(request: web.Request) -> web.Response:
-    svc, tenant = await _tenant(request)
+    svc, tenant = await shop_of(request)
     form = await request.post()
     token, mac = str(form.get("c", "")), str(form.get("f", ""))
     openid = payer_openid(request, svc, tenant)
