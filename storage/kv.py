@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 
 class LockTimeoutError(Exception):
@@ -198,23 +198,39 @@ class _Batcher:
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[tuple[tuple[str | int, ...], asyncio.Future[Any]]]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for args, _ in batch:
-            pipe.execute_command(*args)
+        """One connection, one write of every command, then the replies in order: what
+        redis-py's pipeline does, without its per-command bookkeeping (reply callbacks,
+        command stack), which the store's methods don't use: they read raw replies."""
+        pool = self.redis.connection_pool
         try:
-            results = await pipe.execute(raise_on_error=False)
-        except Exception as exc:  # noqa: BLE001 - the connection failed: every caller hears of it
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        except Exception as exc:  # noqa: BLE001 - no connection: every caller hears of it
+            _fail(batch, exc)
             return
-        for (_, fut), result in zip(batch, results, strict=True):
-            if fut.done():  # the caller was cancelled
-                continue
-            if isinstance(result, Exception):
-                fut.set_exception(result)
-            else:
-                fut.set_result(result)
+        try:
+            await conn.send_packed_command(conn.pack_commands([args for args, _ in batch]), check_health=False)
+            for _, fut in batch:
+                try:
+                    result: Any = await conn.read_response()
+                except ResponseError as exc:  # this command's error reply; the stream is intact
+                    result = exc
+                if fut.done():  # the caller was cancelled
+                    continue
+                if isinstance(result, Exception):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+        except Exception as exc:  # noqa: BLE001 - the connection failed: every caller still waiting hears of it
+            await conn.disconnect()
+            _fail(batch, exc)
+        finally:
+            await pool.release(conn)
+
+
+def _fail(batch: list[tuple[tuple[str | int, ...], asyncio.Future[Any]]], exc: Exception) -> None:
+    for _, fut in batch:
+        if not fut.done():
+            fut.set_exception(exc)
 
 
 class RedisKV:

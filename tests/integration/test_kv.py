@@ -83,3 +83,13 @@ async def test_scripts_survive_a_flushed_script_cache(kv):
         await kv.redis.script_flush()
     assert await kv.cas("s", None, "x", 60) is True
     assert await kv.claim_and_get("s:claim", 60, "s") == (True, "x")
+
+
+async def test_an_unreachable_redis_fails_the_call_instead_of_hanging():
+    store = RedisKV("redis://127.0.0.1:1/0", prefix="none:")
+    try:
+        with pytest.raises(Exception) as caught:
+            await asyncio.wait_for(store.get("k"), 5)
+        assert not isinstance(caught.value, asyncio.TimeoutError)
+    finally:
+        await store.close()
