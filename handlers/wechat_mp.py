@@ -240,14 +240,33 @@ async def run_within_budget(svc: Services, inbound: Inbound, dedupe: str) -> lis
     """The flow's replies if ready within the budget; None for a repeat (no effect) and
     past the budget, when the replies go out through the outbox once the work finishes."""
     task = asyncio.ensure_future(svc.runner.handle_once(inbound, dedupe))
-    done, _ = await asyncio.wait((task,), timeout=svc.settings.reply_budget_seconds)
-    if done:
+    if await finished_within(task, svc.settings.reply_budget_seconds):
         return task.result()
     log.info("wechat.slow_path", extra={"tenant": inbound.tenant_code})
     late = asyncio.ensure_future(_finish_late(svc, inbound, task))
     svc.background.add(late)
     late.add_done_callback(svc.background.discard)
     return None
+
+
+async def finished_within(task: asyncio.Future[Any], seconds: float) -> bool:
+    """Wait up to `seconds` for `task` without ever cancelling it (cheaper than
+    asyncio.wait or wait_for(shield(...)) on this per-message path)."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def release(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(seconds, release)
+    task.add_done_callback(release)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        task.remove_done_callback(release)
+    return task.done()
 
 
 async def _finish_late(svc: Services, inbound: Inbound, task: asyncio.Future[list[Reply] | None]) -> None:

@@ -208,7 +208,7 @@ class _Batcher:
             _fail(batch, exc)
             return
         try:
-            await conn.send_packed_command(conn.pack_commands([args for args, _ in batch]), check_health=False)
+            await conn.send_packed_command(b"".join(_resp(args) for args, _ in batch), check_health=False)
             for _, fut in batch:
                 try:
                     result: Any = await conn.read_response()
@@ -225,6 +225,15 @@ class _Batcher:
             _fail(batch, exc)
         finally:
             await pool.release(conn)
+
+
+def _resp(args: tuple[str | int, ...]) -> bytes:
+    """One command in RESP (an array of bulk strings); the store sends only str and int."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else b"%d" % arg
+        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(out)
 
 
 def _fail(batch: list[tuple[tuple[str | int, ...], asyncio.Future[Any]]], exc: Exception) -> None:
