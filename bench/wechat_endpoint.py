@@ -145,11 +145,22 @@ async def serve(args: argparse.Namespace) -> None:
         else:
             schema, prefix = "", args.kv_prefix
             db_url, redis_url = f"sqlite+aiosqlite:///{work / 'bench.db'}", ""
+        # WeChat's API as a loopback stand-in (token + customer-service send): the pushes the
+        # first messages cause (welcome coupons…) succeed during the warmup, as in production,
+        # instead of failing and being retried by the outbox inside the timed window.
+        from handlers.terminal_chat import push_inbox
+
+        api = web.AppRunner(push_inbox(user=""), access_log=None)
+        await api.setup()
+        api_site = web.TCPSite(api, "127.0.0.1", 0)
+        await api_site.start()
+        api_port = api_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        cleanup.append(api.cleanup)
         settings = Settings(
             database_url=db_url, database_schema=schema, redis_url=redis_url, kv_prefix=prefix,
             data_dir=work / "var", wechat_token=SecretStr(TOKEN), wechat_app_id=APP_ID,
             wechat_app_secret=SecretStr(APP_SECRET), wechat_aes_key=SecretStr(AES_KEY),
-            wechat_api_base="http://127.0.0.1:9", secret_key=SecretStr("bench-secret"),
+            wechat_api_base=f"http://127.0.0.1:{api_port}", secret_key=SecretStr("bench-secret"),
             scheduler_enabled=False, log_level="WARNING",
         )
         if args.what_if_pool or args.what_if_no_pre_ping:
