@@ -10,6 +10,10 @@ Routes:
   GET /referral/qr/{tenant}/{code}.png         the distributor's QR image (segno), encoding the
                                                official account's permanent QR (scene ref_<code>)
 
+Events: member.entered (bind on a ref_ scene), order.paid/refunded/completed (commissions,
+reversals, the freeze clock), member.merged (social_mall/referral/merge.py: the merged
+member's referral state becomes the kept member's).
+
 Admin actions (approve/reject distributors and withdrawals, adjustments, settings, levels,
 product rates, reconciliation) are services in social_mall/referral/service.py for the
 console to call.
@@ -32,7 +36,7 @@ from social_mall.errors import NotFoundError
 from social_mall.members.service import channel_identity
 from social_mall.payments.wxpay_v3 import PayNotifyError
 from social_mall.plugins import Delivery, Module, Registry
-from social_mall.referral import rules, service
+from social_mall.referral import merge, rules, service
 from social_mall.tenants import TenantView
 from social_mall.views import ProductDetail
 from storage.kv import LockTimeoutError
@@ -174,6 +178,14 @@ def setup(reg: Registry) -> None:
             await service.schedule_unfreeze(uow, d.tenant_id, int(d.payload["order_id"]), completed_at=svc.clock())
             await uow.commit()
 
+    async def on_merged(d: Delivery) -> None:
+        """Two members are one person: the merged one's bindings, downline, distributor
+        record, commissions and withdrawals become the kept one's (once per merge)."""
+        async with svc.uows() as uow:
+            await merge.absorb_member(uow, d.tenant_id, int(d.payload["kept_member_id"]),
+                                      int(d.payload["merged_member_id"]), now=svc.clock())
+            await uow.commit()
+
     async def send_qr(d: Delivery) -> None:
         tenant = await svc.tenant_by_id(d.tenant_id)
         async with svc.uows() as uow:
@@ -206,7 +218,11 @@ def setup(reg: Registry) -> None:
         p = d.payload
         tenant = await svc.tenant_by_id(d.tenant_id)
         async with svc.uows() as uow:
-            openid = await channel_identity(uow, d.tenant_id, int(p["member_id"]), "mp")
+            # the withdrawal's member now, not when approved: a member merge since then
+            # moved the identities (and the withdrawal) to the kept member
+            w = await service.withdrawal_by_bill(uow, d.tenant_id, str(p["out_bill_no"]))
+            member_id = w.member_id if w is not None else int(p["member_id"])
+            openid = await channel_identity(uow, d.tenant_id, member_id, "mp")
         status, transfer_id, reason = "FAIL", "", "no_openid"
         if openid:
             try:
@@ -238,6 +254,7 @@ def setup(reg: Registry) -> None:
     reg.subscribe("order.paid", "referral.commission", on_paid)
     reg.subscribe("order.refunded", "referral.reverse", on_refunded)
     reg.subscribe("order.completed", "referral.schedule_unfreeze", on_completed)
+    reg.subscribe("member.merged", "referral.merge", on_merged)
     reg.subscribe("referral.qr_requested", "referral.send_qr", send_qr)
     reg.subscribe("referral.payout_due", "referral.pay_out", pay_out)
     reg.subscribe("referral.commission_earned", "referral.push_commission", push_commission)

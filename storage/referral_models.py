@@ -153,3 +153,17 @@ class Withdrawal(Base):
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
     settled_at: Mapped[datetime | None] = mapped_column(default=None)
     __table_args__ = (Index("ix_referral_withdrawals_day", "tenant_id", "distributor_id", "requested_at"),)
+
+
+class ReferralMerge(Base):
+    """A `member.merged` the referral module has applied (once per merged member: the
+    unique key makes a repeated or concurrent delivery a no-op), and where a merged
+    distributor's code now leads (`kept_member_id`'s record)."""
+
+    __tablename__ = "referral_merges"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    merged_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    kept_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "merged_member_id"),)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,7 @@ from storage.referral_models import (
     Distributor,
     LedgerEntry,
     ReferralLevel,
+    ReferralMerge,
     ReferralProductRate,
     ReferralSettings,
     Withdrawal,
@@ -283,3 +284,94 @@ class ReferralRepo:
         if exclude_id is not None:
             stmt = stmt.where(Withdrawal.id != exclude_id)
         return int(await self.session.scalar(stmt) or 0)
+
+    # -- member merges -----------------------------------------------------------------
+    async def claim_merge(self, row: ReferralMerge) -> bool:
+        """Record that this merge is being applied; False when it was already (or is being,
+        by a concurrent delivery: the unique key makes the later one wait, then refuse)."""
+        return await self._insert_once(row)
+
+    async def merged_into(self, tenant: int, member_id: int) -> int | None:
+        found = await self.session.scalar(select(ReferralMerge.kept_member_id).where(
+            ReferralMerge.tenant_id == tenant, ReferralMerge.merged_member_id == member_id))
+        return int(found) if found is not None else None
+
+    async def drop_binding(self, tenant: int, member_id: int, distributor_member_id: int | None = None) -> int:
+        """Delete a member's binding (only if it points at `distributor_member_id`, when given)."""
+        stmt = delete(Binding).where(Binding.tenant_id == tenant, Binding.member_id == member_id)
+        if distributor_member_id is not None:
+            stmt = stmt.where(Binding.distributor_member_id == distributor_member_id)
+        return await self._update(stmt)
+
+    async def hand_binding(self, tenant: int, binding_id: int, to_member_id: int) -> bool:
+        """A binding row becomes another member's (who must have none)."""
+        return await self._update(
+            update(Binding).where(Binding.tenant_id == tenant, Binding.id == binding_id)
+            .values(member_id=to_member_id, version=Binding.version + 1)) == 1
+
+    async def move_downline(self, tenant: int, from_member_id: int, to_member_id: int) -> int:
+        """Members bound to `from_member_id` are bound to `to_member_id` (the caller drops a
+        binding that would become a self-binding first)."""
+        return await self._update(
+            update(Binding).where(Binding.tenant_id == tenant, Binding.distributor_member_id == from_member_id)
+            .values(distributor_member_id=to_member_id, version=Binding.version + 1))
+
+    async def lock_distributors(self, tenant: int, member_ids: Sequence[int]) -> list[Distributor]:
+        """The members' distributor records, fresh and row-locked on PostgreSQL (in id order,
+        so two transactions never wait on each other crosswise): increments from a
+        concurrent commission wait until the merge has committed."""
+        return await self._all(
+            select(Distributor).where(Distributor.tenant_id == tenant, Distributor.member_id.in_(member_ids))
+            .order_by(Distributor.id).with_for_update().execution_options(populate_existing=True))
+
+    async def hand_distributor(self, tenant: int, distributor_id: int, from_member_id: int, to_member_id: int
+                               ) -> bool:
+        return await self._update(
+            update(Distributor)
+            .where(Distributor.tenant_id == tenant, Distributor.id == distributor_id,
+                   Distributor.member_id == from_member_id)
+            .values(member_id=to_member_id)) == 1
+
+    async def has_history(self, tenant: int, distributor_id: int) -> bool:
+        """Any ledger entry, commission or withdrawal on this record?"""
+        stmt = select(
+            exists().where(LedgerEntry.tenant_id == tenant, LedgerEntry.distributor_id == distributor_id)
+            | exists().where(Commission.tenant_id == tenant, Commission.distributor_id == distributor_id)
+            | exists().where(Withdrawal.tenant_id == tenant, Withdrawal.distributor_id == distributor_id))
+        return bool(await self.session.scalar(stmt))
+
+    async def delete_distributor(self, tenant: int, distributor_id: int) -> bool:
+        return await self._update(
+            delete(Distributor).where(Distributor.tenant_id == tenant, Distributor.id == distributor_id)) == 1
+
+    async def move_commissions(self, tenant: int, from_distributor_id: int, to_distributor_id: int) -> int:
+        return await self._update(
+            update(Commission)
+            .where(Commission.tenant_id == tenant, Commission.distributor_id == from_distributor_id)
+            .values(distributor_id=to_distributor_id))
+
+    async def move_buyer(self, tenant: int, from_member_id: int, to_member_id: int) -> int:
+        return await self._update(
+            update(Commission)
+            .where(Commission.tenant_id == tenant, Commission.buyer_member_id == from_member_id)
+            .values(buyer_member_id=to_member_id))
+
+    async def move_withdrawals(self, tenant: int, from_distributor_id: int, to_distributor_id: int,
+                               statuses: Sequence[str]) -> list[int]:
+        """Withdrawals in these statuses change record; returns their ids. (Row-locked on
+        PostgreSQL before the distributor rows, the order a reject or payout result takes.)"""
+        ids = [int(i) for i in (await self.session.scalars(
+            select(Withdrawal.id).where(Withdrawal.tenant_id == tenant,
+                                        Withdrawal.distributor_id == from_distributor_id,
+                                        Withdrawal.status.in_(statuses))
+            .order_by(Withdrawal.id).with_for_update())).all()]
+        if ids:
+            await self._update(update(Withdrawal).where(Withdrawal.tenant_id == tenant, Withdrawal.id.in_(ids))
+                               .values(distributor_id=to_distributor_id))
+        return ids
+
+    async def withdrawals_to_member(self, tenant: int, from_member_id: int, to_member_id: int) -> int:
+        """Whom the payouts go to (the member's identities moved with the merge)."""
+        return await self._update(
+            update(Withdrawal).where(Withdrawal.tenant_id == tenant, Withdrawal.member_id == from_member_id)
+            .values(member_id=to_member_id))

@@ -26,7 +26,7 @@ DONE = {
     "wd_approved": "提现已批准，打款已提交到支付网关", "wd_rejected": "提现已驳回，金额已退回可提现余额",
 }
 STATUS_ZH = {
-    "pending": "待审核", "approved": "已通过", "rejected": "已驳回", "disabled": "已停用",
+    "pending": "待审核", "approved": "已通过", "rejected": "已驳回", "disabled": "已停用", "merged": "已合并",
     "requested": "待审核", "paid": "已打款", "failed": "打款失败",
     "frozen": "冻结中", "available": "可提现", "reversed": "已冲回",
 }

@@ -71,6 +71,7 @@ class DistributorStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     DISABLED = "disabled"
+    MERGED = "merged"          # the member merged into another: closed for good (see merge rules)
 
 
 class CommissionStatus(StrEnum):
@@ -90,10 +91,11 @@ class WithdrawalStatus(StrEnum):
 D, C, W = DistributorStatus, CommissionStatus, WithdrawalStatus
 
 DISTRIBUTOR_TRANSITIONS: Mapping[DistributorStatus, frozenset[DistributorStatus]] = {
-    D.PENDING: frozenset({D.APPROVED, D.REJECTED}),
-    D.APPROVED: frozenset({D.DISABLED}),
-    D.REJECTED: frozenset({D.PENDING}),      # may apply again
-    D.DISABLED: frozenset({D.APPROVED}),
+    D.PENDING: frozenset({D.APPROVED, D.REJECTED, D.MERGED}),
+    D.APPROVED: frozenset({D.DISABLED, D.MERGED}),
+    D.REJECTED: frozenset({D.PENDING, D.MERGED}),      # may apply again
+    D.DISABLED: frozenset({D.APPROVED, D.MERGED}),
+    D.MERGED: frozenset(),                             # its code leads to the kept member's record
 }
 
 COMMISSION_TRANSITIONS: Mapping[CommissionStatus, frozenset[CommissionStatus]] = {
@@ -135,6 +137,8 @@ class EntryKind(StrEnum):
     WITHDRAWAL = "withdrawal"            # − available (held on request)
     WITHDRAWAL_RETURN = "withdrawal_return"  # + available (rejected or failed)
     ADJUSTMENT = "adjustment"            # ± available, by an admin, with a reason
+    MERGE_TRANSFER = "merge_transfer"    # ± either bucket: a merged member's balance moving to the kept
+                                         # member's record (out on one, the same amount in on the other)
 
 
 class Bucket(StrEnum):
@@ -166,14 +170,15 @@ def balance_of(entries: Sequence[Entry]) -> Balance:
 
 
 def reconcile(entries: Sequence[Entry]) -> int:
-    """commissions − reversals − withdrawals (+ returns and adjustments): must equal the
+    """commissions − reversals − withdrawals (+ returns, adjustments, merge transfers): must equal the
     balance; returns that figure so callers can compare it with the stored balance."""
     by: dict[EntryKind, int] = {}
     for e in entries:
         by[e.kind] = by.get(e.kind, 0) + e.amount_fen
     return (by.get(EntryKind.COMMISSION, 0) + by.get(EntryKind.REVERSAL, 0)
             + by.get(EntryKind.WITHDRAWAL, 0) + by.get(EntryKind.WITHDRAWAL_RETURN, 0)
-            + by.get(EntryKind.ADJUSTMENT, 0) + by.get(EntryKind.UNFREEZE, 0))
+            + by.get(EntryKind.ADJUSTMENT, 0) + by.get(EntryKind.UNFREEZE, 0)
+            + by.get(EntryKind.MERGE_TRANSFER, 0))
 
 
 # -- binding -----------------------------------------------------------------------------
@@ -236,6 +241,76 @@ def scene_code(scene: str) -> str | None:
 
 def scene_for(code: str) -> str:
     return SCENE_PREFIX + code
+
+
+# -- member merges -----------------------------------------------------------------------
+#
+# Two members turned out to be one person (social_mall/loyalty/merge.py keeps the older
+# one). The referral state of both becomes the kept member's:
+#
+# * Their own binding (who referred them): both bindings were touches of the same person,
+#   so the tenant's policy picks one, as if the two had arrived one after the other:
+#   first-touch keeps the earlier live binding, last-touch the later one (a tie keeps the
+#   kept member's). A binding between the two (one referred the other) would bind the
+#   person to themself: it is dropped. So is one that would close a cycle once the merged
+#   member's downline points at the kept member (decided by the caller: `allowed`).
+# * Downline: members bound to the merged member are bound to the kept member.
+# * Distributor records: see `distributor_merge`.
+
+class BindingPick(StrEnum):
+    KEPT = "kept"        # the kept member's binding stays (the merged member's is dropped)
+    MERGED = "merged"    # the merged member's binding becomes the kept member's
+    NONE = "none"        # neither is live and allowed: no binding
+
+
+@dataclass(frozen=True)
+class Touch:
+    distributor_member_id: int
+    bound_at: datetime
+    expires_at: datetime | None
+    allowed: bool = True         # False: it would bind the person to themself or close a cycle
+
+
+def _usable(t: Touch | None, now: datetime) -> bool:
+    return t is not None and t.allowed and binding_live(CurrentBinding(t.distributor_member_id, t.expires_at), now)
+
+
+def pick_binding(kept: Touch | None, merged: Touch | None, mode: BindingMode, now: datetime) -> BindingPick:
+    k, m = _usable(kept, now), _usable(merged, now)
+    if k and m:
+        assert kept is not None and merged is not None
+        if mode == BindingMode.FIRST_TOUCH:
+            return BindingPick.MERGED if merged.bound_at < kept.bound_at else BindingPick.KEPT
+        return BindingPick.MERGED if merged.bound_at > kept.bound_at else BindingPick.KEPT
+    return BindingPick.KEPT if k else BindingPick.MERGED if m else BindingPick.NONE
+
+
+class RecordMerge(StrEnum):
+    NONE = "none"          # the merged member had no distributor record
+    MOVE = "move"          # only the merged member had one: it becomes the kept member's, as it is
+    REPLACE = "replace"    # the kept member only has a bare application (pending/rejected, no money
+                           # ever): it gives way and the merged member's distributor record moves
+    ABSORB = "absorb"      # both: the kept member's record stays and takes over the other's
+                           # commissions, balance (transfer entries) and withdrawals in flight;
+                           # the merged one is closed (`merged`), its code leading to the kept one
+
+
+APPLICATIONS = frozenset({D.PENDING, D.REJECTED})
+EVER_APPROVED = frozenset({D.APPROVED, D.DISABLED})
+
+
+def distributor_merge(kept: DistributorStatus | None, merged: DistributorStatus | None, *,
+                      kept_has_history: bool) -> RecordMerge:
+    """What happens to the two members' distributor records. A disabled record counts as a
+    distributor (the merchant's decision about this person stands; it is never lifted
+    by a merge)."""
+    if merged is None or merged == D.MERGED:
+        return RecordMerge.NONE
+    if kept is None:
+        return RecordMerge.MOVE
+    if kept in APPLICATIONS and merged in EVER_APPROVED and not kept_has_history:
+        return RecordMerge.REPLACE
+    return RecordMerge.ABSORB
 
 
 # -- commissions -------------------------------------------------------------------------

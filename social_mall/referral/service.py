@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 SHANGHAI = timezone(timedelta(hours=8))
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 WITHDRAWAL_COUNTS = (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED, WithdrawalStatus.PAID)
+MAX_HOPS = 20      # merges followed from a merged member to the one that finally kept everything
 D, CS, WS = DistributorStatus, CommissionStatus, WithdrawalStatus
 
 
@@ -226,8 +227,23 @@ async def find_distributor(uow: UnitOfWork, tenant: int, member_id: int) -> Dist
     return distributor_view(d) if d else None
 
 
+async def current_record(uow: UnitOfWork, tenant: int, d: Distributor | None) -> Distributor | None:
+    """Where a distributor's code leads: itself, or, once its member was merged into
+    another (status `merged`), the kept member's record (following later merges too), so
+    QR codes and links already out in the world keep crediting the same person."""
+    r = repo(uow)
+    for _ in range(MAX_HOPS):
+        if d is None or d.status != D.MERGED:
+            return d
+        into = await r.merged_into(tenant, d.member_id)
+        if into is None:
+            return d
+        d = await r.distributor_of(tenant, into, fresh=True)
+    return d
+
+
 async def distributor_by_code(uow: UnitOfWork, tenant: int, code: str) -> DistributorView | None:
-    d = await repo(uow).distributor_by_code(tenant, code.lower())
+    d = await current_record(uow, tenant, await repo(uow).distributor_by_code(tenant, code.lower()))
     return distributor_view(d) if d else None
 
 
@@ -336,7 +352,7 @@ async def bind_member(uow: UnitOfWork, tenant: int, member_id: int, code: str, *
     policy. None when the code is unknown or its distributor is not approved."""
     settings = await program(uow, tenant)
     r = repo(uow)
-    d = await r.distributor_by_code(tenant, code.lower())
+    d = await current_record(uow, tenant, await r.distributor_by_code(tenant, code.lower()))
     if not settings.enabled or d is None or d.status != D.APPROVED:
         return None
     b = await r.binding(tenant, member_id)
@@ -496,15 +512,19 @@ async def reverse_for_refund(uow: UnitOfWork, tenant: int, order_id: int, *, ref
         due = rules.reversal_due(c.amount_fen, c.reversed_fen, paid_fen or c.paid_fen, refunded, full)
         new_reversed = c.reversed_fen + due
         new_status = CS.REVERSED if new_reversed >= c.amount_fen else c.status
+        bucket = Bucket.FROZEN if c.status == CS.FROZEN else Bucket.AVAILABLE
         if not await r.reverse(c.id, status=c.status, reversed_fen=c.reversed_fen, refunded_fen=c.refunded_fen,
                                new_reversed=new_reversed, new_refunded=refunded, new_status=new_status):
             raise _Conflict(f"commission {c.id} changed")
-        bucket = Bucket.FROZEN if c.status == CS.FROZEN else Bucket.AVAILABLE
+        # the record it is on now: a member merge may have moved it since it was read
+        fresh = await r.commission(tenant, c.id)
+        assert fresh is not None
+        distributor_id = fresh.distributor_id
         if due > 0:
-            await _post(uow, tenant, c.distributor_id, EntryKind.REVERSAL, bucket, -due, entry_ref,
+            await _post(uow, tenant, distributor_id, EntryKind.REVERSAL, bucket, -due, entry_ref,
                         commission_id=c.id, order_no=c.order_no, note="full" if full else "partial", now=now)
         else:  # nothing to take (rounding), but remember this refund was seen
-            await r.append(LedgerEntry(tenant_id=tenant, distributor_id=c.distributor_id, kind=EntryKind.REVERSAL,
+            await r.append(LedgerEntry(tenant_id=tenant, distributor_id=distributor_id, kind=EntryKind.REVERSAL,
                                        bucket=bucket, amount_fen=0, ref=entry_ref[:64], commission_id=c.id,
                                        order_no=c.order_no, note="zero", created_at=now))
         total += due
@@ -611,6 +631,9 @@ async def _move(uow: UnitOfWork, w: Withdrawal, src: WithdrawalStatus, dst: With
     assert rules.can_move(rules.WITHDRAWAL_TRANSITIONS, src, dst)
     if not await repo(uow).move_withdrawal(w.tenant_id, w.id, src, dst, reason=reason[:80], **values):
         return False
+    # refresh `w` (the caller's object too): a member merge may have moved it to the kept
+    # member's record since it was read, and the funds return there
+    await repo(uow).withdrawal(w.tenant_id, w.id)
     if (src, dst) in rules.RETURNS_FUNDS:
         await _post(uow, w.tenant_id, w.distributor_id, EntryKind.WITHDRAWAL_RETURN, Bucket.AVAILABLE, w.amount_fen,
                     f"wret:{w.id}", withdrawal_id=w.id, note=reason or str(dst), actor=actor, now=now)
@@ -673,6 +696,11 @@ async def list_withdrawals(uow: UnitOfWork, tenant: int, status: str | None = No
 
 async def get_withdrawal(uow: UnitOfWork, tenant: int, withdrawal_id: int) -> WithdrawalView:
     return withdrawal_view(await _withdrawal(uow, tenant, withdrawal_id))
+
+
+async def withdrawal_by_bill(uow: UnitOfWork, tenant: int, out_bill_no: str) -> WithdrawalView | None:
+    w = await repo(uow).withdrawal_by_bill(out_bill_no)
+    return withdrawal_view(w) if w is not None and w.tenant_id == tenant else None
 
 
 # -- share cards -----------------------------------------------------------------------------

@@ -9,12 +9,15 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from handlers.mp_simulator import MPSimulator
+from social_mall.members.service import resolve_member
 from social_mall.orders.service import complete_order, find_order, ship_order
 from social_mall.payments.service import request_refund
 from social_mall.plugins import Delivery
 from social_mall.referral import service
+from storage.models import OutboxEvent
 from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
 
 
@@ -216,3 +219,68 @@ def test_the_module_switches_off():
     assert any(name == "referral.commission" for _, name in on.subscribers)
     assert not any(name.startswith("referral.") for _, name in off.subscribers)
     assert not any(f.name == "referral" for f in off.flows)
+
+
+async def test_a_distributor_merged_by_bind_code_keeps_downline_commissions_and_qr_under_the_kept_member(mall, wx):
+    """K and G are one person: G (referred by Z, a distributor with a buyer C) types K's bind
+    code. The kept member K then has G's referrer, downline, commissions, and G's QR
+    still binds newcomers, to K."""
+    z, k, g = "oRef_e2e_Z_000000000000004", "oRef_e2e_K_000000000000004", "oRef_e2e_G_000000000000004"
+    c, n = "oRef_e2e_C_000000000000004", "oRef_e2e_N_000000000000004"
+    z_code = await become_distributor(mall, wx, z)
+    k_code = await become_distributor(mall, wx, k)                            # the older member
+    g_code = await become_distributor(mall, wx, g, scene=f"ref_{z_code}")     # Z referred G
+    await wx.event(c, "subscribe", f"qrscene_ref_{g_code}")
+    await settle(mall)
+    order_no = await buy(mall, wx, c)
+    assert "冻结佣金：¥7.98" in await say(wx, g, "我的推广")
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:                    # G also has ¥10 to withdraw, ¥5 asked for
+        gone = (await resolve_member(uow, tenant.id, "mp", g))[0].id
+        gd = await service.find_distributor(uow, tenant.id, gone)
+        await service.adjust(uow, tenant.id, gd.id, 1000, reason="活动奖励", actor="admin:1", ref="e2e",
+                             now=mall.svc.clock())
+        await uow.commit()
+    assert "提现申请已提交：¥5.00" in await say(wx, g, "提现 5")
+
+    code = re.search(r"绑定码：(\d{6})", await say(wx, k, "绑定码")).group(1)
+    assert "绑定成功" in await say(wx, g, f"绑定 {code}")
+    await settle(mall)
+
+    for user in (k, g):                              # both identities are the kept member now
+        home = await say(wx, user, "我的推广")
+        assert f"推广码 {k_code}" in home and "已绑定会员：1 人" in home
+        assert "冻结佣金：¥7.98" in home and f"订单{order_no[-6:]} 直推 ¥7.98 冻结中" in home
+        assert "可提现：¥5.00" in home
+
+    # G's withdrawal in flight moved along; its payout reaches the person even when the
+    # event still names the merged member (the payout reads the withdrawal's member now)
+    async with mall.svc.uows() as uow:
+        w = (await service.list_withdrawals(uow, tenant.id, status="requested"))[0]
+        await service.approve_withdrawal(uow, tenant.id, w.id, actor="admin:1", now=mall.svc.clock())
+        await uow.commit()
+    pay_out = mall.svc.registry.subscribers[("referral.payout_due", "referral.pay_out")]
+    await pay_out(Delivery(999_998, tenant.id, "referral.payout_due", {
+        "tenant_id": tenant.id, "withdrawal_id": w.id, "member_id": gone, "out_bill_no": w.out_bill_no,
+        "amount_fen": w.amount_fen}, 1))
+    await settle(mall)
+    async with mall.svc.uows() as uow:
+        assert (await service.get_withdrawal(uow, tenant.id, w.id)).status == "paid"
+    assert "可提现：¥5.00" in await say(wx, k, "我的推广")
+    await wx.event(n, "subscribe", f"qrscene_ref_{g_code}")                    # G's QR, already printed
+    await settle(mall)
+    assert "已绑定会员：2 人" in await say(wx, k, "我的推广")
+
+    async with mall.svc.uows() as uow:
+        kept = (await resolve_member(uow, tenant.id, "mp", k))[0].id
+        assert (await resolve_member(uow, tenant.id, "mp", g))[0].id == kept
+        zd = await service.distributor_by_code(uow, tenant.id, z_code)
+        assert await service.referrer_of(uow, tenant.id, kept, mall.svc.clock()) == zd.member_id
+        kd = await service.find_distributor(uow, tenant.id, kept)
+        assert (await service.distributor_by_code(uow, tenant.id, g_code)).id == kd.id
+        for d in await service.list_distributors(uow, tenant.id):
+            assert (await service.reconcile(uow, tenant.id, d.id)).ok
+        assert {d.status for d in await service.list_distributors(uow, tenant.id)} == {"approved", "merged"}
+        rows = (await uow.session.execute(select(OutboxEvent).where(
+            OutboxEvent.topic == "member.merged", OutboxEvent.subscriber == "referral.merge"))).scalars().all()
+    assert [r.status for r in rows] == ["done"]

@@ -117,3 +117,36 @@ def test_settings_refuse_rates_over_100_percent():
         rules.ProgramSettings(level1_bp=8000, level2_bp=3000)
     with pytest.raises(ValueError):
         rules.ProgramSettings(min_withdraw_fen=0)
+
+
+def test_a_merge_picks_one_binding_by_the_tenants_mode_and_never_a_refused_one():
+    P, T = rules.BindingPick, rules.Touch
+    early, late = T(7, NOW - timedelta(days=3), None), T(8, NOW - timedelta(days=1), None)
+    assert rules.pick_binding(late, early, BindingMode.FIRST_TOUCH, NOW) == P.MERGED
+    assert rules.pick_binding(early, late, BindingMode.FIRST_TOUCH, NOW) == P.KEPT
+    assert rules.pick_binding(late, early, BindingMode.LAST_TOUCH, NOW) == P.KEPT
+    assert rules.pick_binding(early, late, BindingMode.LAST_TOUCH, NOW) == P.MERGED
+    assert rules.pick_binding(early, early, BindingMode.LAST_TOUCH, NOW) == P.KEPT        # a tie: the kept one's
+    expired = T(7, NOW - timedelta(days=40), NOW - timedelta(days=10))
+    assert rules.pick_binding(expired, late, BindingMode.FIRST_TOUCH, NOW) == P.MERGED
+    refused = T(7, NOW - timedelta(days=3), None, allowed=False)                         # self or cycle
+    assert rules.pick_binding(refused, late, BindingMode.FIRST_TOUCH, NOW) == P.MERGED
+    assert rules.pick_binding(late, refused, BindingMode.FIRST_TOUCH, NOW) == P.KEPT
+    assert rules.pick_binding(refused, None, BindingMode.FIRST_TOUCH, NOW) == P.NONE
+    assert rules.pick_binding(None, None, BindingMode.LAST_TOUCH, NOW) == P.NONE
+
+
+def test_a_merge_keeps_the_kept_distributor_record_unless_it_is_a_bare_application():
+    D, M = rules.DistributorStatus, rules.RecordMerge
+    merge = rules.distributor_merge
+    assert merge(D.APPROVED, None, kept_has_history=True) == M.NONE
+    assert merge(None, D.PENDING, kept_has_history=False) == M.MOVE
+    assert merge(None, D.DISABLED, kept_has_history=False) == M.MOVE
+    assert merge(D.APPROVED, D.APPROVED, kept_has_history=True) == M.ABSORB
+    assert merge(D.DISABLED, D.APPROVED, kept_has_history=True) == M.ABSORB     # a merchant's ban stands
+    assert merge(D.PENDING, D.APPROVED, kept_has_history=False) == M.REPLACE
+    assert merge(D.REJECTED, D.DISABLED, kept_has_history=False) == M.REPLACE
+    assert merge(D.PENDING, D.APPROVED, kept_has_history=True) == M.ABSORB      # money on it: it stays
+    assert merge(D.PENDING, D.PENDING, kept_has_history=False) == M.ABSORB
+    assert rules.can_move(rules.DISTRIBUTOR_TRANSITIONS, D.APPROVED, D.MERGED)
+    assert not rules.DISTRIBUTOR_TRANSITIONS[D.MERGED]
