@@ -9,11 +9,14 @@
 open teams, so about joiners/window of them race for each team's last seats). One attempt is one join:
 
   flow     (default) what the chat path does after the member typed 「确认」 in the join
-           confirmation: FlowRunner.handle → member lookup, conversation state from Redis,
-           join_team in one unit of work (team read, conditional `held < size` UPDATE, seat
-           INSERT, place_order at the group price with its stock UPDATE, outbox rows),
-           render, compare-and-set of the state in Redis, commit
-  service  join_team in one unit of work + commit (no Redis, no rendering)
+           confirmation (the conversation remembers the member, as after any earlier
+           message): FlowRunner.handle → conversation state from Redis, the join through
+           the group-buy join desk (social_mall/groupbuy/desk.py: the joins that arrive
+           while a batch is written go together in the next transaction: teams locked,
+           checks in memory, one INSERT per table), render, compare-and-set of the state
+  service  the join through the desk (no Redis, no rendering)
+  single   join_team in a unit of work of its own + commit, one transaction per join
+           (what every join did before the desk; the WeCom group path still does)
 
 An attempt either takes a seat (a join) or is refused as full ("已满员"; the joiner moves
 on to the next team). Printed: joins/s, refusals/s, p50/p99 of a successful join and of
@@ -43,7 +46,7 @@ from flows.runner import FlowRunner, conv_key  # noqa: E402
 from flows.templating import make_env  # noqa: E402
 from flows.types import Inbound, Kind  # noqa: E402
 from social_mall.demo import DemoCredentials, seed_demo  # noqa: E402
-from social_mall.groupbuy import rules, service  # noqa: E402
+from social_mall.groupbuy import desk, rules, service  # noqa: E402
 from social_mall.groupbuy.errors import TeamClosedError, TeamFullError  # noqa: E402
 from social_mall.members.service import add_address, resolve_member  # noqa: E402
 from storage.cache import ReadCache  # noqa: E402
@@ -171,6 +174,14 @@ async def main_async(args: argparse.Namespace) -> int:
             if args.mode == "service":
                 try:
                     async with uows() as uow:
+                        await desk.take_seat(uow, desk.JoinRequest(tenant.id, mid, team_id, sku_id, 1, aid, now,
+                                                                   TIMEOUT))
+                    return True
+                except (TeamFullError, TeamClosedError):
+                    return False
+            if args.mode == "single":
+                try:
+                    async with uows() as uow:
                         await service.join_team(uow, tenant.id, mid, team_id, sku_id, 1, address_id=aid,
                                                 now=now, timeout=TIMEOUT)
                         await uow.commit()
@@ -178,7 +189,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 except (TeamFullError, TeamClosedError):
                     return False
             inbound = Inbound(tenant.id, tenant.code, "mp", openid, Kind.TEXT, text="确认")
-            conv = Conv("groupbuy", "confirm", {"campaign": c.id, "team": team_id, "sku": sku_id, "qty": 1})
+            conv = Conv("groupbuy", "confirm", {"campaign": c.id, "team": team_id, "sku": sku_id, "qty": 1},
+                        member=mid)
             await kv.set(conv_key(inbound), conv.dump(), 1800)
             replies = await runner.handle(inbound)
             said = replies[0].text if replies else ""
@@ -253,6 +265,10 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"  join p50/p99   {C.percentile(joins, 50):8.1f} / {C.percentile(joins, 99):.1f} ms")
         print(f"  attempt p50/p99{C.percentile(attempts, 50):8.1f} / {C.percentile(attempts, 99):.1f} ms")
         print(f"  CPU this proc  {cpu / max(n, 1) * 1000:8.2f} ms per join")
+        async with uows() as uow:
+            d = uow.shared.get(desk.DESK)
+        if isinstance(d, desk.JoinDesk) and d.batches:
+            print(f"  desk batches   {d.batches:8d}   ({d.joins / d.batches:.1f} join attempts per transaction)")
         print(f"  teams filled   {board.filled} of {len(teams)}")
         print(f"  over-filled teams: {over}   seats == held: {seats == held} ({seats}/{held})   "
               f"orders == seats: {orders == seats}   errors: {errors or 'none'}")
@@ -268,7 +284,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mode", choices=("flow", "service"), default="flow")
+    p.add_argument("--mode", choices=("flow", "service", "single"), default="flow")
     p.add_argument("--joiners", type=int, default=200)
     p.add_argument("--size", type=int, default=5)
     p.add_argument("--seconds", type=float, default=10.0)

@@ -22,8 +22,8 @@ from enum import StrEnum
 
 from flows.engine import Ctx, Data, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, num
 from flows.types import Links
-from social_mall.groupbuy import rules, service
-from social_mall.groupbuy.errors import QtyLimitError, TeamClosedError, TeamFullError
+from social_mall.groupbuy import desk, rules, service
+from social_mall.groupbuy.errors import NoAddressError, QtyLimitError, TeamClosedError
 from social_mall.members.service import add_address, list_addresses
 
 NAME = "groupbuy"
@@ -151,26 +151,30 @@ class Place:
     new_address: tuple[str, str, str] | None = None
 
     async def run(self, ctx: Ctx) -> Outcome:
-        if self.new_address is not None:
-            address_id = (await add_address(ctx.uow, ctx.tenant_id, ctx.member.id, *self.new_address)).id
-        else:
-            saved = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
-            if not saved:
-                if self.team_id:   # full already: say so before asking for an address
-                    t = await service.load_team(ctx.uow, ctx.tenant_id, self.team_id)
-                    if t.status != rules.TeamStatus.FORMING or t.expires_at <= ctx.now:
-                        raise TeamClosedError(t.id, t.status)
-                    if t.seats_left == 0:
-                        raise TeamFullError(t.id, t.campaign_id)
+        kw = dict(now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel)
+        if self.team_id and self.new_address is None:
+            # The hot path (a crowd joining one team): the core's join desk batches it with
+            # other joins and commits it on its own; the member's saved address is used.
+            try:
+                r = await desk.take_seat(ctx.uow, desk.JoinRequest(
+                    ctx.tenant_id, ctx.member.id, self.team_id, self.sku_id, self.qty, None,
+                    ctx.now, ctx.order_timeout, ctx.channel))
+            except NoAddressError:
                 return Outcome((Say("chat/groupbuy/ask_address.txt"),), to=St.ADDRESS)
-            address_id = saved[0].id
-        kw = dict(address_id=address_id, now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel)
-        if self.team_id:
-            r = await service.join_team(ctx.uow, ctx.tenant_id, ctx.member.id, self.team_id, self.sku_id,
-                                        self.qty, **kw)  # type: ignore[arg-type]
         else:
-            r = await service.open_team(ctx.uow, ctx.tenant_id, ctx.member.id, self.campaign_id, self.sku_id,
-                                        self.qty, **kw)  # type: ignore[arg-type]
+            if self.new_address is not None:
+                address_id = (await add_address(ctx.uow, ctx.tenant_id, ctx.member.id, *self.new_address)).id
+            else:
+                saved = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
+                if not saved:
+                    return Outcome((Say("chat/groupbuy/ask_address.txt"),), to=St.ADDRESS)
+                address_id = saved[0].id
+            if self.team_id:
+                r = await service.join_team(ctx.uow, ctx.tenant_id, ctx.member.id, self.team_id, self.sku_id,
+                                            self.qty, address_id=address_id, **kw)  # type: ignore[arg-type]
+            else:
+                r = await service.open_team(ctx.uow, ctx.tenant_id, ctx.member.id, self.campaign_id, self.sku_id,
+                                            self.qty, address_id=address_id, **kw)  # type: ignore[arg-type]
         minutes = max(1, int((r.order.expires_at - ctx.now).total_seconds() // 60))
         return Outcome((Say("chat/groupbuy/placed.txt", {
             "r": r, "open": not self.team_id, "minutes": minutes, "now": ctx.now,

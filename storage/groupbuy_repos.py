@@ -96,6 +96,37 @@ class GroupbuyRepo:
             select(GroupbuyTeam).where(GroupbuyTeam.tenant_id == tenant, GroupbuyTeam.leader_member_id == member_id)
             .order_by(GroupbuyTeam.id.desc()).limit(limit))
 
+    async def lock_teams(self, tenant: int, team_ids: Sequence[int]) -> dict[int, GroupbuyTeam]:
+        """Teams locked until commit (FOR UPDATE, in id order, so two batches never wait on
+        each other crosswise; SQLite's BEGIN IMMEDIATE already serializes writers)."""
+        rows = await self._all(
+            select(GroupbuyTeam).where(GroupbuyTeam.tenant_id == tenant, GroupbuyTeam.id.in_(team_ids))
+            .order_by(GroupbuyTeam.id).with_for_update().execution_options(populate_existing=True))
+        return {t.id: t for t in rows}
+
+    async def active_members(self, tenant: int, team_ids: Sequence[int],
+                             member_ids: Sequence[int]) -> set[tuple[int, int]]:
+        """(team, member) pairs among these that already hold an active seat."""
+        stmt = (select(GroupbuySeat.team_id, GroupbuySeat.member_id)
+                .where(GroupbuySeat.tenant_id == tenant, GroupbuySeat.team_id.in_(team_ids),
+                       GroupbuySeat.member_id.in_(member_ids), GroupbuySeat.status.in_(ACTIVE)))
+        return {(int(t), int(m)) for t, m in (await self.session.execute(stmt)).all()}
+
+    async def member_team_counts(self, tenant: int, campaign_id: int, member_ids: Sequence[int]) -> dict[int, int]:
+        """`member_team_count` for several members in one query."""
+        stmt = (select(GroupbuySeat.member_id, func.count()).select_from(GroupbuySeat)
+                .join(GroupbuyTeam, GroupbuyTeam.id == GroupbuySeat.team_id)
+                .where(GroupbuySeat.tenant_id == tenant, GroupbuySeat.campaign_id == campaign_id,
+                       GroupbuySeat.member_id.in_(member_ids), GroupbuySeat.status.in_(ACTIVE),
+                       GroupbuyTeam.status == "forming")
+                .group_by(GroupbuySeat.member_id))
+        return {int(m): int(n) for m, n in (await self.session.execute(stmt)).all()}
+
+    async def add_seats(self, rows: Sequence[GroupbuySeat]) -> None:
+        """Several seats in one INSERT; a duplicate (member, team) raises IntegrityError."""
+        self.session.add_all(rows)
+        await self.session.flush()
+
     async def hold(self, tenant: int, team_id: int, now: datetime) -> tuple[int, int, int] | None:
         """Take a seat: the one guard against over-filling (held < size, still forming).
         (held, paid, virtual) after the change for the one winner, None when full or closed."""

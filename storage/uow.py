@@ -22,6 +22,8 @@ from storage.cache import DISABLED, WROTE_CATALOG, ReadCache
 from storage.models import AuditEntry, OutboxEvent
 from storage.repos import CatalogRepo, MemberRepo, OrderRepo, OutboxRepo, PaymentRepo, TenantRepo
 
+UowFactory = Callable[[], "UnitOfWork"]
+
 RECORD_ONLY = "-"  # subscriber name for an event nobody listens to: kept as a record
 
 
@@ -29,8 +31,14 @@ class UnitOfWork:
     """The session opens on first use: a step served from caches costs no session at all."""
 
     def __init__(self, sessions: Callable[[], AsyncSession], subscribers: Mapping[str, Sequence[str]],
-                 cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None) -> None:
+                 cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
+                 factory: UowFactory | None = None, shared: dict[str, object] | None = None) -> None:
         self._sessions = sessions
+        # The factory that made this unit of work (None when built by hand), for a core
+        # service that needs transactions of its own, and what such services keep across
+        # units of work of one deployment (the group-buy join desk).
+        self.factory = factory
+        self.shared: dict[str, object] = {} if shared is None else shared
         self._session: AsyncSession | None = None
         self._subscribers = subscribers
         self._modules = modules if modules is None or isinstance(modules, frozenset) else frozenset(modules)
@@ -133,7 +141,6 @@ class UnitOfWork:
         await self._session.close()
 
 
-UowFactory = Callable[[], UnitOfWork]
 
 
 def uow_factory(
@@ -142,4 +149,9 @@ def uow_factory(
 ) -> UowFactory:
     """`modules`: the enabled modules (the registry's list); None: all of them."""
     enabled = frozenset(modules) if modules is not None else None
-    return lambda: UnitOfWork(sessions, subscribers, cache, modules=enabled)
+    shared: dict[str, object] = {}
+
+    def make() -> UnitOfWork:
+        return UnitOfWork(sessions, subscribers, cache, modules=enabled, factory=make, shared=shared)
+
+    return make

@@ -44,6 +44,12 @@ class AlreadyInTeamError(GroupbuyError):
         self.team_id = team_id
 
 
+class NoAddressError(GroupbuyError):
+    """A join that was to use the member's saved address found none: ask for one."""
+
+    code = "groupbuy_no_address"
+
+
 class TeamLimitError(GroupbuyError):
     code = "groupbuy_team_limit"
 

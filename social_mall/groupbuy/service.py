@@ -279,6 +279,13 @@ async def _join_terms(uow: UnitOfWork, tenant: int, campaign_id: int) -> Campaig
 async def _check_join(uow: UnitOfWork, tenant: int, view: CampaignView, member_id: int, sku_id: int, qty: int,
                       now: datetime) -> int:
     """The group price for this sku if the member may take a seat now."""
+    _check_limits(view, sku_id, qty, now, 0)  # the cheap checks before the count query
+    teams = await repo(uow).member_team_count(tenant, view.id, member_id) if view.max_teams_per_member else 0
+    return _check_limits(view, sku_id, qty, now, teams)
+
+
+def _check_limits(view: CampaignView, sku_id: int, qty: int, now: datetime, teams: int) -> int:
+    """The group price for this sku, given the member's forming teams in the campaign."""
     if not rules.is_live(view.starts_at, view.ends_at, view.active, now):
         raise CampaignNotLiveError(view.id)
     if not 1 <= qty <= view.max_qty:
@@ -286,8 +293,7 @@ async def _check_join(uow: UnitOfWork, tenant: int, view: CampaignView, member_i
     price = view.price(sku_id)
     if price is None:
         raise NotFoundError("sku", sku_id)
-    if view.max_teams_per_member and (
-            await repo(uow).member_team_count(tenant, view.id, member_id) >= view.max_teams_per_member):
+    if view.max_teams_per_member and teams >= view.max_teams_per_member:
         raise TeamLimitError(view.max_teams_per_member)
     return price.group_price_fen
 

@@ -23,7 +23,7 @@ from social_mall.pricing import service as pricing_service
 from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import PricingInput
 from social_mall.views import OrderLineView, OrderView, Page
-from storage.models import Order, OrderLine
+from storage.models import Address, Order, OrderLine, Product, Sku
 from storage.uow import UnitOfWork
 
 S = OrderStatus
@@ -122,12 +122,7 @@ async def place_order(
         price = sku.price_fen if unit_prices is None else unit_prices.get(sku_id, sku.price_fen)
         if price <= 0:
             raise InvalidPriceError(sku_id, price)
-        lines.append(
-            OrderLine(
-                tenant_id=tenant, sku_id=sku_id, product_id=product.id, title=product.title,
-                spec=sku.spec, price_fen=price, qty=qty, line_fen=price * qty,
-            )
-        )
+        lines.append(order_line(tenant, sku, product, price, qty))
         priced.append(PriceLine(sku_id, product.id, product.category_id, price, qty))
     goods = sum(line.line_fen for line in lines)
     ship = shipping_fee(goods)
@@ -137,26 +132,40 @@ async def place_order(
         quoted = (await pricing_service.quote(uow, tenant, member_id, priced, ship, pricing, now=now)).breakdown
         discount = quoted.discount_fen
     order = await uow.orders.add(
-        Order(
-            tenant_id=tenant, order_no=new_order_no(now), member_id=member_id,
-            status=S.PENDING_PAYMENT, channel=channel, goods_fen=goods, shipping_fen=ship,
-            discount_fen=discount, total_fen=goods + ship - discount, ship_name=address.name,
-            ship_phone=address.phone, ship_address=address.detail, source=source,
-            created_at=now, expires_at=now + timeout,
-        ),
+        new_order(tenant, member_id, address, goods, ship, discount, now=now, timeout=timeout, channel=channel,
+                  source=source),
         lines,
     )
     if quoted is not None:
         await pricing_service.commit(uow, tenant, member_id, order.id, quoted, now=now)
     if from_cart:
         await uow.members.remove_cart_items(tenant, member_id, list(wanted))
-    uow.emit(
-        OrderPlaced(
-            tenant_id=tenant, order_id=order.id, order_no=order.order_no, member_id=member_id,
-            total_fen=order.total_fen, source=source,
-        )
-    )
+    uow.emit(order_placed(order))
     return order_view(order, lines)
+
+
+# -- the rows of a new order: place_order and the batched group-buy join build them alike
+
+def order_line(tenant: int, sku: Sku, product: Product, price: int, qty: int) -> OrderLine:
+    return OrderLine(tenant_id=tenant, sku_id=sku.id, product_id=product.id, title=product.title, spec=sku.spec,
+                     price_fen=price, qty=qty, line_fen=price * qty)
+
+
+def new_order(tenant: int, member_id: int, address: Address, goods: int, ship: int, discount: int, *,
+              now: datetime, timeout: timedelta, channel: str, source: str) -> Order:
+    """A pending-payment order shipping to `address` (copied: a later edit of the
+    address book doesn't move a placed order)."""
+    return Order(
+        tenant_id=tenant, order_no=new_order_no(now), member_id=member_id, status=S.PENDING_PAYMENT,
+        channel=channel, goods_fen=goods, shipping_fen=ship, discount_fen=discount,
+        total_fen=goods + ship - discount, ship_name=address.name, ship_phone=address.phone,
+        ship_address=address.detail, source=source, created_at=now, expires_at=now + timeout,
+    )
+
+
+def order_placed(order: Order) -> OrderPlaced:
+    return OrderPlaced(tenant_id=order.tenant_id, order_id=order.id, order_no=order.order_no,
+                       member_id=order.member_id, total_fen=order.total_fen, source=order.source)
 
 
 async def _restock(uow: UnitOfWork, tenant: int, order_id: int) -> None:

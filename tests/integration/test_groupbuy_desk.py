@@ -1,0 +1,179 @@
+"""The group-buy join desk on real databases (SQLite and PostgreSQL): joins batched into
+one transaction get the same answers `join_team` gives one at a time, a crowd on two
+workers never over-fills a team, and a batch that can't be written whole falls back to
+one join at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from social_mall.errors import NotFoundError, OutOfStockError
+from social_mall.groupbuy import desk, service
+from social_mall.groupbuy.errors import (
+    AlreadyInTeamError,
+    NoAddressError,
+    QtyLimitError,
+    TeamClosedError,
+    TeamFullError,
+    TeamLimitError,
+)
+from social_mall.members.service import resolve_member
+from storage.db import create_engine, session_factory
+from storage.groupbuy_models import GroupbuySeat
+from storage.groupbuy_repos import GroupbuyRepo
+from storage.models import Order, OutboxEvent, Sku
+from storage.uow import uow_factory
+from tests.fakes.groupbuy_kit import T0, TIMEOUT, make_campaign, make_member
+
+
+async def _members(uows, tenant_id, n, prefix="o_desk_"):
+    async with uows() as uow:
+        out = [await make_member(uow, tenant_id, f"{prefix}{i:04d}") for i in range(n)]
+        await uow.commit()
+    return out
+
+
+async def _open(uows, tenant_id, campaign, member, *, now=T0):
+    async with uows() as uow:
+        r = await service.open_team(uow, tenant_id, member[0], campaign.id, campaign.prices[0].sku_id, 1,
+                                    address_id=member[1], now=now, timeout=TIMEOUT)
+        await uow.commit()
+    return r.team
+
+
+def _req(tenant_id, team_id, sku_id, member, *, qty=1, address=None, now=T0):
+    return desk.JoinRequest(tenant_id, member[0], team_id, sku_id, qty, address, now, TIMEOUT)
+
+
+async def _take(uows, req):
+    async with uows() as uow:
+        return await desk.take_seat(uow, req)
+
+
+async def test_one_batch_answers_each_join_as_join_team_would_and_writes_only_the_seated(uows, demo):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=3)
+        limited = await make_campaign(uow, demo.id, title="阳光玫瑰葡萄", size=5, max_teams=1)
+        quick = await make_campaign(uow, demo.id, size=3, hours=1)
+        await uow.commit()
+    sku = c.prices[0].sku_id
+    lead1, lead2, lead3, lead4, a, b, d, e, f = await _members(uows, demo.id, 9)
+    t1 = await _open(uows, demo.id, c, lead1)
+    t2 = await _open(uows, demo.id, c, lead2)
+    short = await _open(uows, demo.id, quick, lead3, now=T0 - timedelta(hours=2))  # lifetime 1 h: over at T0
+    t4 = (await _open(uows, demo.id, limited, lead4))
+    async with uows() as uow:   # b already sits in a team of the limited campaign (limit 1)
+        await service.join_team(uow, demo.id, b[0], t4.id, limited.prices[0].sku_id, 1, address_id=b[1],
+                                now=T0, timeout=TIMEOUT)
+        nobody, _ = await resolve_member(uow, demo.id, "mp", "o_desk_no_address")
+        await uow.commit()
+    t5 = await _open(uows, demo.id, limited, lead1)
+    reqs = [
+        _req(demo.id, t1.id, sku, a),                       # seated
+        _req(demo.id, t1.id, sku, a),                       # the same member again, same batch
+        _req(demo.id, t1.id, sku, lead1),                   # the leader
+        _req(demo.id, t1.id, sku, d),                       # seated: the team is now full (3)
+        _req(demo.id, t1.id, sku, e),                       # full
+        _req(demo.id, 999_999, sku, e),                     # no such team
+        _req(demo.id, short.id, sku, e),                    # expired
+        _req(demo.id, t2.id, sku, (nobody.id, 0)),          # no saved address
+        _req(demo.id, t2.id, sku, e, qty=6),                # over the campaign's max_qty (5)
+        _req(demo.id, t2.id, sku, e, address=b[1]),         # someone else's address
+        _req(demo.id, t5.id, limited.prices[0].sku_id, b),  # already in a team of this campaign
+        _req(demo.id, t2.id, sku, e),                       # seated
+    ]
+    async with uows() as uow:
+        stock_before = await uow.catalog.stock(demo.id, sku)
+        orders_before = await uow.session.scalar(select(func.count()).select_from(Order))
+        out = await desk.join_many(uow, demo.id, reqs)
+        await uow.commit()
+    kinds = [type(r).__name__ for r in out]
+    assert kinds == ["JoinResult", "AlreadyInTeamError", "AlreadyInTeamError", "JoinResult", "TeamFullError",
+                     "NotFoundError", "TeamClosedError", "NoAddressError", "QtyLimitError", "NotFoundError",
+                     "TeamLimitError", "JoinResult"], kinds
+    seated = [r for r in out if isinstance(r, service.JoinResult)]
+    assert [r.team.held for r in seated] == [2, 3, 2]
+    assert all(r.order.total_fen == r.order.goods_fen + r.order.shipping_fen for r in seated)
+    assert {r.order.lines[0].price_fen for r in seated} == {c.prices[0].group_price_fen}
+    assert all(r.order.expires_at == T0 + TIMEOUT and r.seat.order_id == r.order.id for r in seated)
+    async with uows() as uow:
+        assert (await service.load_team(uow, demo.id, t1.id)).held == 3
+        assert (await service.load_team(uow, demo.id, t2.id)).held == 2
+        assert await uow.catalog.stock(demo.id, sku) == stock_before - 3
+        assert await uow.session.scalar(select(func.count()).select_from(Order)) == orders_before + 3
+        placed = await uow.session.scalar(select(func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.topic == "order.placed", OutboxEvent.payload["order_id"].as_integer().in_(
+                [r.order.id for r in seated])))
+        assert placed == 3
+        assert await GroupbuyRepo(uow.session).overfilled() == 0
+    # the same refusals as join_team gives one at a time (against the state after the batch)
+    for err, req in [(AlreadyInTeamError, reqs[11]), (TeamFullError, reqs[4]), (TeamClosedError, reqs[6]),
+                     (NoAddressError, reqs[7]), (QtyLimitError, replace(reqs[8], member_id=f[0])),
+                     (NotFoundError, replace(reqs[9], member_id=f[0])),
+                     (TeamLimitError, reqs[10])]:
+        async with uows() as uow:
+            try:
+                await desk.join_alone(uow, req)
+            except err:
+                pass
+            else:
+                raise AssertionError(f"join_team took {req}")
+
+
+async def test_a_crowd_on_two_workers_fills_every_team_exactly_in_batches(uows, demo, backend):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=5)
+        await uow.commit()
+    sku = c.prices[0].sku_id
+    people = await _members(uows, demo.id, 124)
+    leaders, crowd = people[:4], people[4:]
+    teams = [await _open(uows, demo.id, c, m) for m in leaders]    # 4 teams x 4 free seats = 16
+    other = create_engine(backend.db_url, schema=backend.schema) if backend.name == "pg" else \
+        create_engine(backend.db_url)
+    workers = [uows, uow_factory(session_factory(other), {})]
+    try:
+        results = await asyncio.gather(
+            *(_take(workers[i % 2], _req(demo.id, teams[i % 4].id, sku, m)) for i, m in enumerate(crowd)),
+            return_exceptions=True)
+        async with workers[0]() as u0, workers[1]() as u1:
+            batches = [u.shared[desk.DESK].batches for u in (u0, u1)]
+    finally:
+        await other.dispose()
+    odd = [r for r in results if not isinstance(r, (service.JoinResult, TeamFullError))]
+    assert not odd, odd[:3]
+    seated = [r for r in results if isinstance(r, service.JoinResult)]
+    assert len(seated) == 16
+    assert all(0 < n < 60 for n in batches), batches   # 60 joins per worker went in fewer transactions
+    async with uows() as uow:
+        for t in teams:
+            view = await service.load_team(uow, demo.id, t.id)
+            seats = await uow.session.scalar(select(func.count()).select_from(GroupbuySeat)
+                                             .where(GroupbuySeat.team_id == t.id))
+            assert (view.held, seats) == (5, 5)
+        assert await GroupbuyRepo(uow.session).overfilled() == 0
+    assert len({r.order.order_no for r in seated}) == 16
+
+
+async def test_stock_short_for_the_batch_falls_back_to_one_join_at_a_time(uows, demo):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=6)
+        sku = c.prices[0].sku_id
+        await uow.commit()
+    leader, *crowd = await _members(uows, demo.id, 5)
+    team = await _open(uows, demo.id, c, leader)
+    async with uows() as uow:
+        await uow.session.execute(update(Sku).where(Sku.id == sku).values(stock=2))
+        await uow.commit()
+    results = await asyncio.gather(*(_take(uows, _req(demo.id, team.id, sku, m)) for m in crowd),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["JoinResult"] * 2 + ["OutOfStockError"] * 2
+    assert all(r.left == 0 for r in results if isinstance(r, OutOfStockError))
+    async with uows() as uow:
+        assert await uow.catalog.stock(demo.id, sku) == 0
+        assert (await service.load_team(uow, demo.id, team.id)).held == 3
+        assert await uow.session.scalar(select(func.count()).select_from(GroupbuySeat)
+                                        .where(GroupbuySeat.team_id == team.id)) == 3
