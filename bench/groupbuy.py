@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import sys
@@ -226,6 +227,8 @@ async def main_async(args: argparse.Namespace) -> int:
                         refused[0] += 1
                     board.full(team_id)
 
+        gc.collect()
+        gc.freeze()  # as bot.py does once started: the set-up objects are not scanned again
         other = C.wait_quiet(args.quiet_wait)
         busy0 = C.machine_busy()["cpu"]
         t_start = time.perf_counter()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.engine import CursorResult
@@ -35,6 +35,16 @@ from storage.models import (
 def _rowcount(result: Any) -> int:
     assert isinstance(result, CursorResult)
     return int(result.rowcount)
+
+
+class AddressRow(NamedTuple):
+    """An address as an order copies it."""
+
+    id: int
+    member_id: int
+    name: str
+    phone: str
+    detail: str
 
 
 class _Repo:
@@ -140,16 +150,17 @@ class MemberRepo(_Repo):
         )
         return await self._all(stmt)
 
-    async def addresses_of(self, tenant: int, member_ids: Sequence[int]) -> dict[int, list[Address]]:
-        """Several members' address books (each ordered as `addresses`), in one query."""
+    async def addresses_of(self, tenant: int, member_ids: Sequence[int]) -> dict[int, list[AddressRow]]:
+        """Several members' address books (each ordered as `addresses`) in one query, as
+        plain rows: a batch reads hundreds and only copies them onto orders."""
         stmt = (
-            select(Address)
+            select(Address.id, Address.member_id, Address.name, Address.phone, Address.detail)
             .where(Address.tenant_id == tenant, Address.member_id.in_(member_ids))
             .order_by(Address.is_default.desc(), Address.id.desc())
         )
-        books: dict[int, list[Address]] = {m: [] for m in member_ids}
-        for a in await self._all(stmt):
-            books[a.member_id].append(a)
+        books: dict[int, list[AddressRow]] = {m: [] for m in member_ids}
+        for row in (await self.session.execute(stmt)).all():
+            books[row.member_id].append(AddressRow(row.id, row.member_id, row.name, row.phone, row.detail))
         return books
 
     async def address(self, tenant: int, member_id: int, address_id: int) -> Address | None:

@@ -47,7 +47,8 @@ from social_mall.groupbuy.service import (
 from social_mall.orders.rules import check_qty, shipping_fee
 from social_mall.orders.service import new_order, order_line, order_placed, order_view
 from storage.groupbuy_models import GroupbuySeat
-from storage.models import Address, Order, OrderLine
+from storage.models import Order, OrderLine
+from storage.repos import AddressRow
 from storage.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class BatchFailed(Exception):
 class _Plan:
     req: JoinRequest
     view: CampaignView
-    address: Address
+    address: AddressRow
     price: int
     order: Order | None = None
     lines: tuple[OrderLine, ...] = ()

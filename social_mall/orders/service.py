@@ -24,6 +24,7 @@ from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import PricingInput
 from social_mall.views import OrderLineView, OrderView, Page
 from storage.models import Address, Order, OrderLine, Product, Sku
+from storage.repos import AddressRow
 from storage.uow import UnitOfWork
 
 S = OrderStatus
@@ -151,7 +152,7 @@ def order_line(tenant: int, sku: Sku, product: Product, price: int, qty: int) ->
                      price_fen=price, qty=qty, line_fen=price * qty)
 
 
-def new_order(tenant: int, member_id: int, address: Address, goods: int, ship: int, discount: int, *,
+def new_order(tenant: int, member_id: int, address: Address | AddressRow, goods: int, ship: int, discount: int, *,
               now: datetime, timeout: timedelta, channel: str, source: str) -> Order:
     """A pending-payment order shipping to `address` (copied: a later edit of the
     address book doesn't move a placed order)."""
