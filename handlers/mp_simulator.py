@@ -4,6 +4,7 @@ it, and reads the passive reply back. Used by `bot.py chat`, the tests and bench
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,11 @@ class Answer:
         return self.content
 
 
+# WeChat's MsgId is unique across the account: every simulator in a process draws from one
+# sequence (two simulators of one test talking to two workers must never collide).
+_MSG_IDS = itertools.count(int(time.time() * 1000) * 1000 + secrets.randbelow(1000))
+
+
 class MPSimulator:
     def __init__(
         self,
@@ -53,7 +59,6 @@ class MPSimulator:
         self.session, self.url = session, url
         self.token, self.app_id, self.account = token, app_id, account
         self.crypto = WeChatCrypto(token, aes_key, app_id) if safe_mode else None
-        self._msg_id = int(time.time() * 1000) * 1000 + secrets.randbelow(1000)
 
     # -- message XML ---------------------------------------------------------------------
     def _envelope(self, user: str, msg_type: str, body: str, created: int | None) -> str:
@@ -66,8 +71,7 @@ class MPSimulator:
 
     def text_xml(self, user: str, content: str, *, msg_id: int | None = None, created: int | None = None) -> str:
         if msg_id is None:
-            self._msg_id += 1
-            msg_id = self._msg_id
+            msg_id = next(_MSG_IDS)
         body = f"<Content>{escape(content)}</Content><MsgId>{msg_id}</MsgId>"
         return self._envelope(user, "text", body, created)
 

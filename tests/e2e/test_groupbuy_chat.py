@@ -21,7 +21,7 @@ from social_mall.payments.sandbox import SandboxGateway
 from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam
 from storage.models import MemberIdentity, Order, Refund
 from tests.conftest import Mall, TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, app_settings
-from tests.fakes.groupbuy_kit import make_campaign
+from tests.fakes.groupbuy_kit import make_campaign, make_member
 from tests.fakes.pay_kit import WECHAT_UA
 from tests.fakes.wecom import FakeWeComRobot, WeComBotSimulator
 
@@ -463,3 +463,52 @@ async def test_bind_link_merges_an_existing_follower_and_moves_the_team_with_the
     # the WeCom side now speaks for the same member: no second link, and 参团 again is refused
     assert "/h5/bind/" not in (await bot.say(room, "wk_known", "绑定")).content
     assert "已经在团" in (await bot.say(room, "wk_known", "参团")).content
+
+
+async def test_a_crowd_confirming_on_two_workers_fills_the_team_exactly(backend, engine, fake_wechat, aiohttp_client,
+                                                                         tmp_path):
+    """Signed 「确认」 from 40 followers at once, alternating between two app instances: each
+    instance's join desk batches what reaches it; exactly the free seats are taken."""
+    from bot import build_app
+    from handlers.context import SERVICES
+
+    s1 = app_settings(backend, tmp_path, fake_wechat.base_url)
+    apps = [build_app(s1, auto_setup=True), build_app(s1.model_copy(update={"data_dir": tmp_path / "var2"}),
+                                                      auto_setup=True)]
+    clients = [await aiohttp_client(a) for a in apps]
+    for a, cl in zip(apps, clients):
+        a[SERVICES].public_base_url = str(cl.make_url("")).rstrip("/")
+    if not backend.redis_url:  # the embedded store is per process: share it to model two workers
+        apps[1][SERVICES].kv = apps[1][SERVICES].runner.kv = apps[0][SERVICES].kv
+    sims = [MPSimulator(c.session, str(c.make_url("/wechat/mp/demo")), token=TEST_TOKEN, app_id=TEST_APP_ID,
+                        aes_key=TEST_AES_KEY, safe_mode=True) for c in clients]
+    svc = apps[0][SERVICES]
+    tenant = await svc.tenant("demo")
+    crowd = [f"oGB_crowd_{i:03d}_0000000000001" for i in range(40)]
+    async with svc.uows() as uow:
+        c = await make_campaign(uow, tenant.id, start=datetime.now(timezone.utc), size=4)
+        leader = await make_member(uow, tenant.id, "oGB_crowd_leader_0000000001")
+        for user in crowd:
+            await make_member(uow, tenant.id, user)
+        r = await service.open_team(uow, tenant.id, leader[0], c.id, c.prices[0].sku_id, 1, address_id=leader[1],
+                                    now=datetime.now(timezone.utc), timeout=timedelta(minutes=30))
+        await uow.commit()
+    team_id = r.team.id
+    for i, user in enumerate(crowd):
+        sim = sims[i % 2]
+        await sim.event(user, "SCAN", f"gb_{team_id}")
+        ans = await sim.text(user, "参团")
+        assert "确认" in ans.text, (ans.status, ans.body[:300])
+    answers = await asyncio.gather(*(say(sims[i % 2], u, "确认") for i, u in enumerate(crowd)))
+    won = [a for a in answers if "参团成功" in a]
+    assert len(won) == 3, answers[:3]
+    assert all("已满员" in a for a in answers if "参团成功" not in a), [a for a in answers if "参团成功" not in a][:2]
+    async with svc.uows() as uow:
+        t = await service.load_team(uow, tenant.id, team_id)
+        seats = await uow.session.scalar(select(func.count()).select_from(GroupbuySeat)
+                                         .where(GroupbuySeat.team_id == team_id))
+        orders = await uow.session.scalar(select(func.count()).select_from(Order)
+                                          .where(Order.source == f"groupbuy:team:{team_id}"))
+    assert (t.held, seats, orders) == (4, 4, 4)
+    # each winner can pay its own order
+    assert len({pay_link(a) for a in won}) == 3
