@@ -46,7 +46,7 @@ from sqlalchemy import func, select, text
 from social_mall.demo import seed_demo
 from social_mall.errors import IllegalTransitionError, MallError
 from social_mall.groupbuy import jobs as gb_jobs
-from social_mall.groupbuy import rules, service
+from social_mall.groupbuy import desk, rules, service
 from social_mall.groupbuy.rules import TeamStatus as T
 from social_mall.jobs import cancel_expired_orders
 from social_mall.orders.rules import OrderStatus
@@ -86,6 +86,10 @@ def _closure() -> None:
 
 _closure()
 
+
+
+class RefusedBatch(MallError):
+    """The batch couldn't be written whole (the desk would retry its joins one by one)."""
 
 class Recorder:
     """Every team status change the repository applied (rowcount 1), with what the team's
@@ -269,6 +273,29 @@ class GroupbuyMachine(RuleBasedStateMachine):
         r = self.run(self.attempt(join))
         if r is not None:
             self.orders.append(r.order.id)
+
+    @precondition(lambda self: self.teams)
+    @rule(joins=st.lists(st.tuples(st.integers(0, 50), st.integers(0, 3), st.booleans()), min_size=1, max_size=6))
+    def join_batch(self, joins: list[tuple[int, int, bool]]) -> None:
+        """Several joins written together by the join desk's batch (the chat's path under
+        load): repeats, full and closed teams and default addresses mixed in one lot."""
+        async def batch(uow: Any) -> list[object]:
+            reqs = []
+            for t, m, default_address in joins:
+                team_id, (member, address) = self.teams[t % len(self.teams)], self.members[m]
+                team = await service.load_team(uow, self.tenant.id, team_id)
+                c = await service.load_campaign(uow, self.tenant.id, team.campaign_id)
+                reqs.append(desk.JoinRequest(self.tenant.id, member, team_id, c.prices[0].sku_id, 1,
+                                             None if default_address else address, self.now, TIMEOUT))
+            try:
+                return list(await desk.join_many(uow, self.tenant.id, reqs))
+            except desk.BatchFailed:
+                raise RefusedBatch() from None
+
+        out = self.run(self.attempt(batch))
+        for r in out or ():
+            if isinstance(r, service.JoinResult):
+                self.orders.append(r.order.id)
 
     async def pick(self, o: int, pending: bool) -> int | None:
         """The o-th of our orders still unpaid (pending) or closed with a payment opened (not)."""
