@@ -14,8 +14,10 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class LockTimeoutError(Exception):
@@ -174,12 +176,30 @@ class _Batcher:
 
     A chat message makes two Redis calls; with many messages in flight, redis-py's cost
     per call (connection checkout, packing, a send and a read) dominates the whole
-    request. Sending a turn's calls together costs one checkout and one round trip for
+    request. Sending a turn's calls together costs one write and one round trip for
     all of them; each caller still gets its own result or its own error. Order between
-    two calls of one caller is kept (a caller awaits each call before the next)."""
+    two calls of one caller is kept (a caller awaits each call before the next).
 
-    def __init__(self, redis: Redis) -> None:
+    The batcher keeps its own connections (at most `max_connections` busy at once):
+    redis-py's blocking pool costs more per checkout (locks, a readability probe,
+    metrics) than a whole batch's I/O, and with `socket_timeout` set it starts a task
+    per write and a timer per reply. Here one deadline covers a batch's write and reads;
+    a connection idle for `IDLE_RECONNECT` seconds is reconnected before reuse (the
+    server may have dropped it meanwhile), as the pool's checkout probe would."""
+
+    IDLE_RECONNECT = 1.0
+
+    def __init__(self, redis: Redis, max_connections: int = 64) -> None:
         self.redis = redis
+        pool = redis.connection_pool
+        kwargs = dict(pool.connection_kwargs)
+        self.timeout: float | None = kwargs.get("socket_timeout")
+        kwargs["socket_timeout"] = None  # the batch deadline applies instead
+        self._connection_class: type[AbstractConnection] = pool.connection_class
+        self._connection_kwargs = kwargs
+        self._idle: list[tuple[float, AbstractConnection]] = []
+        self._slots = asyncio.Semaphore(max_connections)
+        self._closed = False
         self._pending: list[tuple[tuple[str | int, ...], asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -197,34 +217,54 @@ class _Batcher:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
+    async def _connection(self) -> AbstractConnection:
+        """An idle connection (reconnected if idle too long) or a new one; it connects on
+        its first send."""
+        if not self._idle:
+            return self._connection_class(**self._connection_kwargs)
+        since, conn = self._idle.pop()
+        if time.monotonic() - since > self.IDLE_RECONNECT:
+            await conn.disconnect()
+        return conn
+
     async def _send(self, batch: list[tuple[tuple[str | int, ...], asyncio.Future[Any]]]) -> None:
         """One connection, one write of every command, then the replies in order: what
         redis-py's pipeline does, without its per-command bookkeeping (reply callbacks,
         command stack), which the store's methods don't use: they read raw replies."""
-        pool = self.redis.connection_pool
-        try:
-            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-        except Exception as exc:  # noqa: BLE001 - no connection: every caller hears of it
-            _fail(batch, exc)
-            return
-        try:
-            await conn.send_packed_command(b"".join(_resp(args) for args, _ in batch), check_health=False)
-            for _, fut in batch:
-                try:
-                    result: Any = await conn.read_response()
-                except ResponseError as exc:  # this command's error reply; the stream is intact
-                    result = exc
-                if fut.done():  # the caller was cancelled
-                    continue
-                if isinstance(result, Exception):
-                    fut.set_exception(result)
+        async with self._slots:
+            conn = await self._connection()
+            healthy = False
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await conn.send_packed_command(b"".join(_resp(args) for args, _ in batch), check_health=False)
+                    for _, fut in batch:
+                        try:
+                            result: Any = await conn.read_response()
+                        except ResponseError as exc:  # this command's error reply; the stream is intact
+                            result = exc
+                        if fut.done():  # the caller was cancelled
+                            continue
+                        if isinstance(result, Exception):
+                            fut.set_exception(result)
+                        else:
+                            fut.set_result(result)
+                healthy = True
+            except TimeoutError:  # the batch deadline: reported as redis-py reports its own
+                _fail(batch, RedisTimeoutError(f"Timeout talking to Redis ({self.timeout}s)"))
+            except Exception as exc:  # noqa: BLE001 - no connection, or it failed: every caller still waiting hears of it
+                _fail(batch, exc)
+            finally:
+                if healthy and not self._closed:
+                    self._idle.append((time.monotonic(), conn))
                 else:
-                    fut.set_result(result)
-        except Exception as exc:  # noqa: BLE001 - the connection failed: every caller still waiting hears of it
+                    await conn.disconnect()
+
+    async def close(self) -> None:
+        """Disconnect the idle connections; a batch still in flight disconnects its own."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for _, conn in idle:
             await conn.disconnect()
-            _fail(batch, exc)
-        finally:
-            await pool.release(conn)
 
 
 def _resp(args: tuple[str | int, ...]) -> bytes:
@@ -254,7 +294,7 @@ class RedisKV:
         )
         self.redis: Redis = Redis(connection_pool=pool)
         self.prefix = prefix
-        self._batch = _Batcher(self.redis)
+        self._batch = _Batcher(self.redis, max_connections)
         self._cas = self.redis.register_script(_CAS)
         self._claim_get = self.redis.register_script(_CLAIM_GET)
         self._del_if = self.redis.register_script(_DEL_IF)
@@ -312,6 +352,7 @@ class RedisKV:
             return False
 
     async def close(self) -> None:
+        await self._batch.close()
         await self.redis.aclose()
         await self.redis.connection_pool.disconnect()
 

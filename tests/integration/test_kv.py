@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
 from storage.kv import LockTimeoutError, RedisKV
+from tests.conftest import REDIS_URL
 
 
 async def test_get_set_delete_and_ttl(kv):
@@ -93,3 +95,21 @@ async def test_an_unreachable_redis_fails_the_call_instead_of_hanging():
         assert not isinstance(caught.value, asyncio.TimeoutError)
     finally:
         await store.close()
+
+
+async def test_a_connection_the_server_dropped_while_idle_is_replaced(monkeypatch):
+    """The batcher keeps its connections between batches; one idle past IDLE_RECONNECT is
+    reconnected before use, so a server-side disconnect meanwhile costs no caller an error."""
+    kv = RedisKV(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
+    try:
+        if not await kv.ping():
+            pytest.fail(f"Redis at {REDIS_URL} is unreachable")
+        await kv.set("idle", "1")
+        batch_conn = await kv._batch.call("CLIENT", "ID")   # the connection now idle in the batcher
+        await kv.redis.execute_command("CLIENT", "KILL", "ID", batch_conn)
+        monkeypatch.setattr(type(kv._batch), "IDLE_RECONNECT", 0.0)
+        await asyncio.sleep(0.01)
+        assert await kv.get("idle") == "1"
+        await kv.delete("idle")
+    finally:
+        await kv.close()
