@@ -14,7 +14,9 @@ import argparse
 import asyncio
 import gc
 import getpass
+import itertools
 import logging
+import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
@@ -55,9 +57,15 @@ def demo_credentials(settings: Settings) -> DemoCredentials:
     )
 
 
+# Request ids: a random per-process prefix and a counter (16 hex digits, like
+# token_hex(8)), unique without a urandom() call per request.
+_RID_PREFIX = secrets.token_hex(4)
+_rid_seq = itertools.count(1)
+
+
 @web.middleware
 async def with_request_id(request: web.Request, handler: Callable[..., object]) -> web.StreamResponse:
-    rid = request.headers.get("X-Request-Id") or __import__("secrets").token_hex(8)
+    rid = request.headers.get("X-Request-Id") or f"{_RID_PREFIX}{next(_rid_seq) & 0xFFFFFFFF:08x}"
     token = request_id.set(rid)
     try:
         response = await handler(request)  # type: ignore[misc]

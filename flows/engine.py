@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -109,13 +109,19 @@ class Said:
 @dataclass(frozen=True)
 class Say:
     """A reply still to render: a template under templates/ and its context. With
-    `card`, a news card: the first rendered line is the title, the rest the description."""
+    `card`, a news card: the first rendered line is the title, the rest the description.
+
+    `key`, when set, is a hashable value that determines `ctx` entirely (e.g. the frozen
+    views themselves): the runner then renders the template once per key. Lists every
+    member browses render the same text over and over; a key made of the values (not
+    ids or versions) can't go stale, whatever changed them."""
 
     template: str
     ctx: Mapping[str, object] = field(default_factory=dict)
     card: bool = False
     url: str = ""
     image: str = ""
+    key: Hashable = None
 
 
 Out = Say | Reply
@@ -239,6 +245,10 @@ class Flow:
         return self.hints.get(state, DEFAULT_HINT)
 
 
+# One encoder for every dump (json.dumps builds a new one per call when given options).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+
+
 @dataclass(frozen=True)
 class Conv:
     """One member's conversation, stored as JSON {flow, state, data, v}."""
@@ -253,7 +263,7 @@ class Conv:
         doc: dict[str, object] = {"flow": self.flow, "state": self.state, "data": dict(self.data), "v": self.v}
         if self.member:
             doc["m"] = self.member
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return _encode(doc)
 
     @staticmethod
     def load(raw: str | None) -> Conv | None:
@@ -269,22 +279,17 @@ class Conv:
         flow, state, data, v = doc.get("flow"), doc.get("state"), doc.get("data"), doc.get("v")
         if not (isinstance(flow, str) and isinstance(state, str) and isinstance(data, dict)):
             return None
-        if not isinstance(v, int) or isinstance(v, bool):
+        if type(v) is not int:  # exact types: JSON's true/false come back as bool
             return None
         m = doc.get("m", 0)
-        if not isinstance(m, int) or isinstance(m, bool) or m < 0:
+        if type(m) is not int or m < 0:
             m = 0
-        clean: dict[str, Value] = {}
-        for k, val in data.items():
-            if isinstance(val, bool):
+        # json.loads built `data` afresh from str keys and exact types: check it, no copy
+        for val in data.values():
+            t = type(val)
+            if t is not str and t is not int and not (t is list and all(type(i) is int for i in val)):
                 return None
-            if isinstance(val, (str, int)):
-                clean[str(k)] = val
-            elif isinstance(val, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in val):
-                clean[str(k)] = [int(i) for i in val]
-            else:
-                return None
-        return Conv(flow, state, clean, v, m)
+        return Conv(flow, state, data, v, m)
 
 
 def not_understood(turn: Turn) -> Step:
@@ -319,6 +324,11 @@ class Flows:
             for word in flow.words:
                 if _match_form(normalize(word)) in self._words:
                     raise ValueError(f"in-flow word {word!r} of {flow.name!r} is a global keyword")
+        # each flow's states and in-flow words (in their match form), once, not per message
+        self._states = {f.name: f.states for f in self._flows.values()}
+        self._local: dict[str, dict[str, str]] = {
+            f.name: {_match_form(normalize(w)): i for w, i in f.words.items()} for f in self._flows.values()
+        }
 
     def get(self, name: str) -> Flow | None:
         return self._flows.get(name)
@@ -335,7 +345,7 @@ class Flows:
         if conv is None:
             return self.idle()
         flow = self._flows.get(conv.flow)
-        if flow is None or conv.state not in flow.states or conv.state == flow.start:
+        if flow is None or conv.state not in self._states[flow.name] or conv.state == flow.start:
             return self.idle(conv.v)  # a flow's start is only an entry point: idle
         return conv
 
@@ -361,10 +371,10 @@ class Flows:
         hit = self._words.get(form)
         if hit:
             return Said(hit[1].intent, said, flow=hit[0])
+        local = self._local.get(conv.flow, self._local[self.home.name]).get(form)
+        if local is not None:
+            return Said(local, said)
         flow = self._flows.get(conv.flow, self.home)
-        local = {_match_form(normalize(w)): i for w, i in flow.words.items()}
-        if form in local:
-            return Said(local[form], said)
         if conv.state not in flow.free_text:
             for name, kw, rx in self._patterns:
                 m = rx.fullmatch(said)

@@ -12,8 +12,8 @@ state (twice lost: "操作太快了，请再发一次").
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import jinja2
@@ -32,6 +32,7 @@ BUSY = "系统繁忙，请稍后再试"
 TOO_FAST = "操作太快了，请再发一次"
 FALLBACK_ERROR = "chat/errors/mall_error.txt"
 MAX_REDIRECTS = 2
+RENDERED_MAX = 1024  # texts kept by the render cache (see Say.key); past it, start over
 DEDUPE_TTL = 3600.0
 # Events after which a remembered member id may be stale (identities moved to another member).
 IDENTITY_TOPICS = frozenset({"member.merged"})
@@ -75,6 +76,7 @@ class FlowRunner:
         self.state_ttl, self.order_timeout, self.clock = state_ttl, order_timeout, clock
         self.on_commit = on_commit
         self.flows = Flows(home.FLOW, (*BUILTIN_FLOWS, *extra_flows))
+        self._rendered: dict[tuple[str, Hashable], str] = {}
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The replies to one message (no de-duplication: the caller has none to do)."""
@@ -130,7 +132,8 @@ class FlowRunner:
                 replies = self._render(result.out)
                 # A step that moved identities between members must not leave the old id behind.
                 remembered = 0 if any(e.topic in IDENTITY_TOPICS for e in uow.emitted) else member.id
-                new_raw = replace(result.conv, v=conv.v + 1, member=remembered).dump()
+                done = result.conv
+                new_raw = Conv(done.flow, done.state, done.data, conv.v + 1, remembered).dump()
                 if not await self.kv.cas(key, raw, new_raw, self.state_ttl):
                     await uow.rollback()
                     log.info("flow.cas_lost", extra={"tenant": inbound.tenant_id, "attempt": attempt})
@@ -223,7 +226,7 @@ class FlowRunner:
             if isinstance(item, Reply):
                 reply = item
             else:
-                body = self.templates.get_template(item.template).render(**item.ctx).strip()
+                body = self._text(item)
                 if item.card:
                     title, _, description = body.partition("\n")
                     reply = Reply.of_article(Article(title.strip(), description.strip(), item.url, item.image))
@@ -236,3 +239,17 @@ class FlowRunner:
             else:
                 replies.append(reply)
         return replies
+
+    def _text(self, say: Say) -> str:
+        """The template rendered and stripped; once per (template, key) when the step gave
+        a key (list pages every member reads alike)."""
+        if say.key is None:
+            return self.templates.get_template(say.template).render(**say.ctx).strip()
+        cache_key = (say.template, say.key)
+        text = self._rendered.get(cache_key)
+        if text is None:
+            text = self.templates.get_template(say.template).render(**say.ctx).strip()
+            if len(self._rendered) >= RENDERED_MAX:
+                self._rendered.clear()
+            self._rendered[cache_key] = text
+        return text

@@ -60,7 +60,8 @@ class ListCategories:
         cats = await list_categories(ctx.uow, ctx.tenant_id)
         if not cats:
             return Outcome((Say("chat/shop/no_categories.txt"),), to=St.IDLE)
-        return Outcome((Say("chat/shop/categories.txt", {"cats": cats}),), {"cats": [c.id for c in cats]})
+        listed = Say("chat/shop/categories.txt", {"cats": cats}, key=cats)
+        return Outcome((listed,), {"cats": [c.id for c in cats]})
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,11 @@ class ListProducts:
         # flash prices change by the minute: looked up apart from the (cached) catalog page
         flash = await product_flash_prices(ctx.uow, ctx.tenant_id, [p.id for p in found.items], ctx.now)
         data: dict[str, Value] = {"items": [p.id for p in found.items], "pages": found.pages}
-        return Outcome((Say("chat/shop/products.txt", {"title": title, "page": found, "flash": flash}),), data)
+        # the views and the live flash prices are the whole context: one rendering per
+        # combination, so a flash window opening or closing shows at once
+        listed = Say("chat/shop/products.txt", {"title": title, "page": found, "flash": flash},
+                     key=(title, found, frozenset(flash.items())))
+        return Outcome((listed,), data)
 
 
 @dataclass(frozen=True)

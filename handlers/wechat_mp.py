@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import re
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+import weakref
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
 from aiohttp import web
 from wechatpy import parse_message
@@ -26,6 +29,7 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, BaseReply, TextReply
 from wechatpy.utils import WeChatSigner
 
+from flows.templating import SHANGHAI
 from flows.types import Article, Inbound, Kind, Reply
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
@@ -40,6 +44,7 @@ CHANNEL = "mp"
 _HOSTILE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 BUSY = "系统繁忙，请稍后再试"
+T = TypeVar("T")
 
 
 class BadRequest(Exception):
@@ -79,29 +84,39 @@ def cdata_safe(text: str) -> str:
 # -- inbound ---------------------------------------------------------------------------
 
 def to_inbound(tenant: TenantView, msg: BaseMessage) -> Inbound:
-    base: dict[str, Any] = dict(
-        tenant_id=tenant.id, tenant_code=tenant.code, channel=CHANNEL, user_id=msg.source,
-        msg_id=str(getattr(msg, "id", "") or ""), at=msg.create_time,
-    )
+    kind, text, payload = _kind_of(msg)
+    return Inbound(tenant.id, tenant.code, CHANNEL, msg.source, kind, text, payload,
+                   msg_id=str(getattr(msg, "id", "") or ""), at=sent_at(msg))
+
+
+def _kind_of(msg: BaseMessage) -> tuple[Kind, str, dict[str, str]]:
     if msg.type == "text":
-        return Inbound(kind=Kind.TEXT, text=msg.content.strip(), **base)
+        return Kind.TEXT, msg.content.strip(), {}
     if msg.type == "event":
         ev = msg.event
         if ev == "subscribe":
-            return Inbound(kind=Kind.SUBSCRIBE, **base)
+            return Kind.SUBSCRIBE, "", {}
         if ev == "subscribe_scan":
-            return Inbound(kind=Kind.SUBSCRIBE, payload={"scene": str(msg.scene_id)}, **base)
+            return Kind.SUBSCRIBE, "", {"scene": str(msg.scene_id)}
         if ev == "scan":
-            return Inbound(kind=Kind.SCAN, payload={"scene": str(msg.scene_id)}, **base)
+            return Kind.SCAN, "", {"scene": str(msg.scene_id)}
         if ev == "unsubscribe":
-            return Inbound(kind=Kind.UNSUBSCRIBE, **base)
+            return Kind.UNSUBSCRIBE, "", {}
         if ev == "click":
-            return Inbound(kind=Kind.CLICK, payload={"key": str(msg.key)}, **base)
+            return Kind.CLICK, "", {"key": str(msg.key)}
         if ev == "location":
-            return Inbound(kind=Kind.LOCATION, payload={"lat": str(msg.latitude), "lng": str(msg.longitude)}, **base)
+            return Kind.LOCATION, "", {"lat": str(msg.latitude), "lng": str(msg.longitude)}
     if msg.type == "image":
-        return Inbound(kind=Kind.IMAGE, payload={"media_id": str(msg.media_id)}, **base)
-    return Inbound(kind=Kind.OTHER, **base)
+        return Kind.IMAGE, "", {"media_id": str(msg.media_id)}
+    return Kind.OTHER, "", {}
+
+
+def sent_at(msg: BaseMessage) -> datetime | None:
+    """`msg.create_time` (the same instant, UTC+8) read from the parsed fields wechatpy
+    keeps in `_data`: its descriptor converts through pytz/dateutil on every read, a
+    cost on every message."""
+    raw = msg._data.get("CreateTime")
+    return datetime.fromtimestamp(int(raw), SHANGHAI) if raw else None
 
 
 def dedupe_key(tenant: TenantView, msg: BaseMessage) -> str:
@@ -239,8 +254,11 @@ async def receive(request: web.Request) -> web.Response:
 async def run_within_budget(svc: Services, inbound: Inbound, dedupe: str) -> list[Reply] | None:
     """The flow's replies if ready within the budget; None for a repeat (no effect) and
     past the budget, when the replies go out through the outbox once the work finishes."""
-    task = asyncio.ensure_future(svc.runner.handle_once(inbound, dedupe))
-    if await finished_within(task, svc.settings.reply_budget_seconds):
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    task = asyncio.ensure_future(_signalling(ready, svc.runner.handle_once(inbound, dedupe)))
+    await budget_timer(loop).wait(ready, svc.settings.reply_budget_seconds)
+    if task.done():
         return task.result()
     log.info("wechat.slow_path", extra={"tenant": inbound.tenant_code})
     late = asyncio.ensure_future(_finish_late(svc, inbound, task))
@@ -249,24 +267,70 @@ async def run_within_budget(svc: Services, inbound: Inbound, dedupe: str) -> lis
     return None
 
 
-async def finished_within(task: asyncio.Future[Any], seconds: float) -> bool:
-    """Wait up to `seconds` for `task` without ever cancelling it (cheaper than
-    asyncio.wait or wait_for(shield(...)) on this per-message path)."""
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[None] = loop.create_future()
-
-    def release(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    timer = loop.call_later(seconds, release)
-    task.add_done_callback(release)
+async def _signalling(ready: asyncio.Future[None], work: Awaitable[T]) -> T:
+    """`work`, releasing `ready` as it ends: in the task's last step, so the waiter
+    wakes once and finds the task done (a done-callback would cost one more loop turn)."""
     try:
-        await waiter
+        return await work
     finally:
-        timer.cancel()
-        task.remove_done_callback(release)
-    return task.done()
+        if not ready.done():
+            ready.set_result(None)
+
+
+class BudgetTimer:
+    """Waits of up to a budget, all woken by one timer armed for the earliest deadline.
+
+    A `call_later` per message would leave a cancelled handle in the event loop's heap for
+    the whole budget (seconds: thousands of them under load), and pushing, purging and
+    popping those cost more than the rest of the wait. Here a wait is a dict entry."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._deadlines: dict[asyncio.Future[None], float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for = math.inf
+
+    async def wait(self, waiter: asyncio.Future[None], seconds: float) -> None:
+        """Until `waiter` is done or `seconds` have passed (the work behind `waiter` is
+        never cancelled here: past the budget it goes on, and its replies are pushed)."""
+        deadline = self.loop.time() + seconds
+        self._deadlines[waiter] = deadline
+        if deadline < self._armed_for:
+            self._arm(deadline)
+        try:
+            await waiter
+        finally:
+            self._deadlines.pop(waiter, None)
+
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed_for = deadline
+        self._timer = self.loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._timer, self._armed_for = None, math.inf
+        now, upcoming = self.loop.time(), math.inf
+        for waiter, deadline in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[waiter]
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                upcoming = min(upcoming, deadline)
+        if upcoming < math.inf:
+            self._arm(upcoming)
+
+
+_timers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BudgetTimer] = weakref.WeakKeyDictionary()
+
+
+def budget_timer(loop: asyncio.AbstractEventLoop) -> BudgetTimer:
+    """The event loop's BudgetTimer (one per loop: tests run several)."""
+    timer = _timers.get(loop)
+    if timer is None:
+        timer = _timers[loop] = BudgetTimer(loop)
+    return timer
 
 
 async def _finish_late(svc: Services, inbound: Inbound, task: asyncio.Future[list[Reply] | None]) -> None:

@@ -94,3 +94,46 @@ async def test_a_new_flash_price_shows_at_once_and_starts_on_the_second(mall):
     assert at[2.5][orange.id].price_fen == sku.price_fen - 200   # the later sale, from the same read
     assert at[4] == {}
     assert mall.svc.cache.loads == loads
+
+
+async def test_a_reused_list_page_still_changes_on_a_flash_sales_first_and_last_second(mall, monkeypatch):
+    """The runner renders a list page once per (page, live flash prices): the same page
+    at the same prices is not rendered again, and the reply changes exactly when a sale
+    starts and ends, though the catalog cache (page and schedule) is read only once."""
+    from datetime import datetime, timedelta, timezone
+
+    from social_mall.loyalty import service as loyalty
+    from storage.models import Product
+
+    wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                     token=TEST_TOKEN, app_id=TEST_APP_ID)
+    user = "oCacheRender_00000000000001"
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    start, end = now + timedelta(hours=1), now + timedelta(hours=2)
+    async with mall.svc.uows() as uow:
+        orange = await uow.session.scalar(select(Product).where(Product.title == "赣南脐橙"))
+        sku = await uow.session.scalar(select(Sku).where(Sku.product_id == orange.id).order_by(Sku.id))
+        await loyalty.add_flash_price(uow, orange.tenant_id, sku.id, 1, starts_at=start, ends_at=end)
+        await uow.commit()
+
+    template = mall.svc.templates.get_template("chat/shop/products.txt")
+    renders: list[int] = []
+    real_render = template.render
+    monkeypatch.setattr(template, "render", lambda *a, **kw: renders.append(1) or real_render(*a, **kw))
+    runner = mall.svc.runner
+
+    async def page_at(at: datetime) -> str:
+        monkeypatch.setattr(runner, "clock", lambda: at)
+        await wx.text(user, "分类")
+        return (await wx.text(user, "1")).text
+
+    before = await page_at(now)
+    loads = mall.svc.cache.loads
+    assert "限时" not in before
+    assert await page_at(start - timedelta(microseconds=1)) == before
+    assert len(renders) == 1                                   # the same page, rendered once
+    assert "【限时】¥0.01起" in await page_at(start)            # the sale's first second
+    assert "【限时】¥0.01起" in await page_at(end - timedelta(microseconds=1))
+    assert await page_at(end) == before                         # and its end
+    assert len(renders) == 2
+    assert mall.svc.cache.loads == loads
