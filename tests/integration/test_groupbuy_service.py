@@ -272,3 +272,37 @@ async def test_payments_still_in_the_outbox_count_when_the_team_expires(uows, de
     assert (t.status, t.paid, t.virtual) == ("succeeded", 2 if not simulated else 1, 2 if simulated else 0)
     assert topics.count("groupbuy.team_succeeded") == 1 and "groupbuy.team_failed" not in topics
     assert b_order.status == ("cancelled" if simulated else "paid")
+
+
+async def test_a_refund_the_gateway_rejects_is_requested_again_and_the_team_then_refunds(uows, demo, campaign):
+    """A failed refund leaves the seat refunding and the order refund_requested with its
+    money still refundable; the merchant's second request (console: 退款) settles it."""
+    from social_mall.payments.service import request_refund
+
+    (a,) = await _members(uows, demo.id, 1, prefix="o_gb_rf_")
+    r = await _open(uows, demo.id, campaign, a)
+    await _pay(uows, demo, r.order.id)
+    later = T0 + timedelta(hours=25)
+    assert (await jobs.expire_teams(uows, later))["failed"] == 1
+    assert await jobs.refund_failed_teams(uows, later) == 1
+    async with uows() as uow:
+        first = await uow.session.scalar(select(Refund).where(Refund.order_id == r.order.id))
+        await settle_refund(uow, first.out_refund_no, status="ABNORMAL", now=later)
+        await uow.commit()
+    assert await jobs.refund_failed_teams(uows, later) == 0     # the sweeper never asks twice
+    async with uows() as uow:
+        order = await load_order(uow, demo.id, r.order.id)
+        assert (order.status, order.refunded_fen) == ("refund_requested", 0)
+        assert (await service.load_team(uow, demo.id, r.team.id)).status == "refunding"
+        again = await request_refund(uow, demo.id, r.order.id, amount_fen=None, reason="重新退款", actor="admin:1",
+                                     now=later)
+        await uow.commit()
+    assert again.amount_fen == order.paid_fen and again.out_refund_no != first.out_refund_no
+    async with uows() as uow:
+        await settle_refund(uow, again.out_refund_no, status="SUCCESS", now=later)
+        await service.on_order_refunded(uow, demo.id, r.order.id, full=True)
+        await uow.commit()
+    async with uows() as uow:
+        order = await load_order(uow, demo.id, r.order.id)
+        assert (order.status, order.refunded_fen) == ("refunded", order.paid_fen)
+        assert (await service.load_team(uow, demo.id, r.team.id)).status == "refunded"
