@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError
+
 from social_mall.errors import MallError, NotFoundError
 from social_mall.groupbuy import rules
 from social_mall.groupbuy.errors import AlreadyInTeamError, NoAddressError, TeamClosedError, TeamFullError
@@ -37,8 +39,8 @@ from social_mall.groupbuy.rules import TeamStatus as T
 from social_mall.groupbuy.service import (
     CampaignView,
     JoinResult,
-    _check_limits,
-    _join_terms,
+    check_limits,
+    join_terms,
     join_team,
     repo,
     seat_view,
@@ -46,7 +48,7 @@ from social_mall.groupbuy.service import (
 )
 from social_mall.orders.rules import check_qty, shipping_fee
 from social_mall.orders.service import new_order, order_line, order_placed, order_view
-from storage.groupbuy_models import GroupbuySeat
+from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam
 from storage.models import Order, OrderLine
 from storage.repos import AddressRow
 from storage.uow import UnitOfWork, UowFactory
@@ -93,7 +95,7 @@ async def join_many(uow: UnitOfWork, tenant: int, reqs: Sequence[JoinRequest]) -
     teams = await r.lock_teams(tenant, sorted({q.team_id for q in reqs}))
     taken = await r.active_members(tenant, list(teams), sorted({q.member_id for q in reqs}))
     books = await uow.members.addresses_of(tenant, sorted({q.member_id for q in reqs}))
-    views = {cid: await _join_terms(uow, tenant, cid) for cid in {t.campaign_id for t in teams.values()}}
+    views = {cid: await join_terms(uow, tenant, cid) for cid in {t.campaign_id for t in teams.values()}}
     counts = {c.id: await r.member_team_counts(tenant, c.id, sorted({q.member_id for q in reqs}))
               for c in views.values() if c.max_teams_per_member}
     held = {t.id: t.held for t in teams.values()}
@@ -110,7 +112,7 @@ async def join_many(uow: UnitOfWork, tenant: int, reqs: Sequence[JoinRequest]) -
             if (team.id, q.member_id) in taken:
                 raise AlreadyInTeamError(team.id)
             view = views[team.campaign_id]
-            price = _check_limits(view, q.sku_id, q.qty, q.now, counts.get(view.id, {}).get(q.member_id, 0))
+            price = check_limits(view, q.sku_id, q.qty, q.now, counts.get(view.id, {}).get(q.member_id, 0))
             book = books.get(q.member_id, [])
             address = book[0] if q.address_id is None and book else next(
                 (a for a in book if a.id == q.address_id), None)
@@ -131,7 +133,7 @@ async def join_many(uow: UnitOfWork, tenant: int, reqs: Sequence[JoinRequest]) -
     return [_result(p, teams) if isinstance(p, _Plan) else p for p in out]
 
 
-async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], teams: dict) -> None:
+async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], teams: dict[int, GroupbuyTeam]) -> None:
     """Stock, orders and lines, seats, team counters: one statement per table (and one
     stock UPDATE per SKU). Everything refused was refused before this point."""
     wanted: dict[int, int] = defaultdict(int)
@@ -175,7 +177,7 @@ def _counts(plans: list[_Plan]) -> dict[int, int]:
     return n
 
 
-def _result(p: _Plan, teams: dict) -> JoinResult:
+def _result(p: _Plan, teams: dict[int, GroupbuyTeam]) -> JoinResult:
     assert p.order is not None and p.seat is not None
     after = replace(team_view(teams[p.req.team_id]), held=p.held)
     return JoinResult(after, seat_view(p.seat), order_view(p.order, p.lines), p.view)
@@ -227,7 +229,7 @@ class JoinDesk:
                 await uow.commit()
             self.batches += 1
             self.joins += len(lot)
-        except Exception as exc:  # noqa: BLE001 - the whole lot goes again, one by one
+        except (BatchFailed, MallError, DBAPIError) as exc:  # a race, a deadlock, stock short: one by one
             log.info("groupbuy.batch_retried_singly", extra={"size": len(lot), "error": type(exc).__name__})
             results = [await self._alone(req) for req, _ in lot]
         for (_, fut), res in zip(lot, results):

@@ -261,7 +261,7 @@ async def pickup_address(uow: UnitOfWork, tenant: int, member_id: int, label: st
     return row.id
 
 
-async def _join_terms(uow: UnitOfWork, tenant: int, campaign_id: int) -> CampaignView:
+async def join_terms(uow: UnitOfWork, tenant: int, campaign_id: int) -> CampaignView:
     """The campaign as a join checks it, through the unit of work's read cache: joins are
     the module's hot path, and a campaign, its group prices, product and SKUs change only
     by an edit that clears the cache when it commits (storage/cache.py). The stock in the
@@ -279,12 +279,12 @@ async def _join_terms(uow: UnitOfWork, tenant: int, campaign_id: int) -> Campaig
 async def _check_join(uow: UnitOfWork, tenant: int, view: CampaignView, member_id: int, sku_id: int, qty: int,
                       now: datetime) -> int:
     """The group price for this sku if the member may take a seat now."""
-    _check_limits(view, sku_id, qty, now, 0)  # the cheap checks before the count query
+    check_limits(view, sku_id, qty, now, 0)  # the cheap checks before the count query
     teams = await repo(uow).member_team_count(tenant, view.id, member_id) if view.max_teams_per_member else 0
-    return _check_limits(view, sku_id, qty, now, teams)
+    return check_limits(view, sku_id, qty, now, teams)
 
 
-def _check_limits(view: CampaignView, sku_id: int, qty: int, now: datetime, teams: int) -> int:
+def check_limits(view: CampaignView, sku_id: int, qty: int, now: datetime, teams: int) -> int:
     """The group price for this sku, given the member's forming teams in the campaign."""
     if not rules.is_live(view.starts_at, view.ends_at, view.active, now):
         raise CampaignNotLiveError(view.id)
@@ -326,7 +326,7 @@ async def open_team(
     address_id: int, now: datetime, timeout: timedelta, channel: str = "mp", chat_id: str = "",
 ) -> JoinResult:
     """The member opens a team (its leader) and holds its first seat with an order."""
-    c = await _join_terms(uow, tenant, campaign_id)
+    c = await join_terms(uow, tenant, campaign_id)
     group_price = await _check_join(uow, tenant, c, member_id, sku_id, qty, now)
     team = await repo(uow).add_team(GroupbuyTeam(
         tenant_id=tenant, campaign_id=c.id, leader_member_id=member_id, size=c.team_size, held=1, paid=0,
@@ -359,7 +359,7 @@ async def join_team(
         raise TeamFullError(team_id, team.campaign_id)
     if await r.active_seat(tenant, team_id, member_id) is not None:
         raise AlreadyInTeamError(team_id)
-    view = await _join_terms(uow, tenant, team.campaign_id)
+    view = await join_terms(uow, tenant, team.campaign_id)
     group_price = await _check_join(uow, tenant, view, member_id, sku_id, qty, now)
     counters = await r.hold(tenant, team_id, now)
     if counters is None:
