@@ -100,6 +100,8 @@ OPENAPI: dict[str, Any] = {
                 {"name": "member_id", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                 {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"}},
                 {"name": "until", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "refund", "in": "query", "schema": {"type": "string", "enum": ["failed"]},
+                 "description": "failed: orders whose refund the gateway refused, money not yet returned"},
                 *PAGING], "responses": {"200": _json(_list_of("Order")), **ERRORS}},
         },
         "/api/v1/orders/{id}": {

@@ -22,6 +22,7 @@ from storage.models import (
     Order,
     OutboxEvent,
     Product,
+    Refund,
     Sku,
     Tenant,
 )
@@ -34,6 +35,15 @@ def _rowcount(result: Any) -> int:
 
 def _like(text: str) -> str:
     return f"%{text.replace('%', '').replace('_', '').strip()}%"
+
+
+def _refund_failed(tenant: int) -> tuple[Any, ...]:
+    """An order a refund failed for, paid money not all returned, and no refund in flight:
+    the merchant's to-do (request the refund again, or settle it by hand)."""
+    def refunds(*statuses: str) -> Any:
+        return select(Refund.id).where(Refund.tenant_id == tenant, Refund.order_id == Order.id,
+                                       Refund.status.in_(statuses)).exists()
+    return refunds("failed"), ~refunds("pending", "processing"), Order.refunded_fen < Order.paid_fen
 
 
 class ConsoleRepo:
@@ -181,9 +191,11 @@ class ConsoleRepo:
     # -- orders ----------------------------------------------------------------------
     def _orders(
         self, tenant: int, *, status: str = "", query: str = "", member_id: int | None = None,
-        since: datetime | None = None, until: datetime | None = None,
+        since: datetime | None = None, until: datetime | None = None, refund_failed: bool = False,
     ) -> Select[Any]:
         stmt = select(Order).where(Order.tenant_id == tenant)
+        if refund_failed:
+            stmt = stmt.where(*_refund_failed(tenant))
         if status:
             stmt = stmt.where(Order.status == status)
         if query:
@@ -196,6 +208,11 @@ class ConsoleRepo:
         if until is not None:
             stmt = stmt.where(Order.created_at < until)
         return stmt
+
+    async def count_refund_failed(self, tenant: int) -> int:
+        """Orders whose refund the gateway refused, with the money still not returned."""
+        stmt = select(func.count()).select_from(Order).where(Order.tenant_id == tenant, *_refund_failed(tenant))
+        return int(await self.session.scalar(stmt) or 0)
 
     async def orders(self, tenant: int, *, offset: int, limit: int, **filters: Any) -> tuple[list[Order], int]:
         return await self._page(self._orders(tenant, **filters), (Order.id.desc(),), offset, limit)

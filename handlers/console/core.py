@@ -79,6 +79,7 @@ PROBLEMS_ZH = {
     "tracking_format": "运单号为 4–64 位字母数字", "unknown_category": "分类不存在", "date_format": "日期格式如 2025-01-31",
     "weak_password": "密码至少 10 位", "username_format": "用户名 3–64 位字母数字", "code_format": "代码为小写字母开头",
     "credential_format": "长度或字符不对", "stock_below_zero": "库存不能小于 0", "unknown_status": "状态不对",
+    "unknown_refund_filter": "退款筛选不对",
     "own_role": "不能修改自己的角色", "role": "角色不对", "control_chars": "含有控制字符", "too_many": "太多",
     "super_only": "仅平台管理员", "file_type": "只支持 PNG/JPEG/GIF/WebP 图片", "file_size": "图片不能超过 2 MB",
     "file_missing": "请选择图片", "image_dimensions": "图片尺寸过大",

@@ -31,6 +31,7 @@ class Dashboard:
     ordering_members_today: int
     series: tuple[DayPoint, ...]
     status_counts: dict[str, int]
+    refunds_failed: int = 0  # orders whose refund the gateway refused: the merchant's to-do
 
     @property
     def conversion_permille(self) -> int:
@@ -63,4 +64,5 @@ async def dashboard(uow: UnitOfWork, tenant: int, now: datetime, *, days: int = 
         today=today, orders_today=orders[today], gmv_today_fen=gmv[today], paying_members_today=len(paying),
         visitors_today=len(visitors), ordering_members_today=len(ordering), series=series,
         status_counts=await uow.orders.count_by_status(tenant),
+        refunds_failed=await repo.count_refund_failed(tenant),
     )

@@ -28,10 +28,12 @@ class OrderFilter:
     member_id: int | None = None
     since: date | None = None
     until: date | None = None  # inclusive day
+    refund_failed: bool = False  # a refund the gateway refused, money not yet returned
 
     def sql(self) -> dict[str, Any]:
         return {
             "status": self.status, "query": self.query, "member_id": self.member_id,
+            "refund_failed": self.refund_failed,
             "since": rules.day_start(self.since) if self.since else None,
             "until": rules.day_start(self.until + timedelta(days=1)) if self.until else None,
         }
@@ -43,12 +45,16 @@ def order_filter(args: Any) -> OrderFilter:
     if status and status not in {s.value for s in OrderStatus}:
         raise InvalidInputError("status", "unknown_status")
     member = str(args.get("member_id", "") or "")
+    refund = str(args.get("refund", "") or "")
+    if refund not in ("", "failed"):
+        raise InvalidInputError("refund", "unknown_refund_filter")
     return OrderFilter(
         status=status,
         query=rules.text(str(args.get("q", "") or ""), "q", max_len=64),
         member_id=rules.parse_int(member, "member_id", lo=1, hi=2**62) if member else None,
         since=rules.parse_date(str(args.get("since", "") or ""), "since"),
         until=rules.parse_date(str(args.get("until", "") or ""), "until"),
+        refund_failed=refund == "failed",
     )
 
 
