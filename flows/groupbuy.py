@@ -23,7 +23,7 @@ from enum import StrEnum
 from flows.engine import Ctx, Data, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, num
 from flows.types import Links
 from social_mall.groupbuy import desk, rules, service
-from social_mall.groupbuy.errors import NoAddressError, QtyLimitError, TeamClosedError
+from social_mall.groupbuy.errors import AlreadyInTeamError, NoAddressError, QtyLimitError, TeamClosedError
 from social_mall.members.service import add_address, list_addresses
 
 NAME = "groupbuy"
@@ -151,35 +151,51 @@ class Place:
     new_address: tuple[str, str, str] | None = None
 
     async def run(self, ctx: Ctx) -> Outcome:
+        try:
+            r = await self._join(ctx)
+        except AlreadyInTeamError:
+            # a double send or a retried message: the seat is taken, show its pay link again
+            await ctx.uow.rollback()
+            r = await service.unpaid_join(ctx.uow, ctx.tenant_id, ctx.member.id, self.team_id) \
+                if self.team_id else None
+            if r is None:
+                raise
+            return self._placed(ctx, r, again=True)
+        if r is None:
+            return Outcome((Say("chat/groupbuy/ask_address.txt"),), to=St.ADDRESS)
+        return self._placed(ctx, r)
+
+    def _placed(self, ctx: Ctx, r: service.JoinResult, *, again: bool = False) -> Outcome:
+        minutes = max(1, int((r.order.expires_at - ctx.now).total_seconds() // 60))
+        return Outcome((Say("chat/groupbuy/placed.txt", {
+            "r": r, "open": not self.team_id, "minutes": minutes, "now": ctx.now, "again": again,
+            "pay_url": ctx.links.pay_url(ctx.tenant_code, r.order.order_no),
+        }),), to=St.IDLE)
+
+    async def _join(self, ctx: Ctx) -> service.JoinResult | None:
+        """The seat and its order; None when an address must be asked for first."""
         kw = dict(now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel)
         if self.team_id and self.new_address is None:
             # The hot path (a crowd joining one team): the core's join desk batches it with
             # other joins and commits it on its own; the member's saved address is used.
             try:
-                r = await desk.take_seat(ctx.uow, desk.JoinRequest(
+                return await desk.take_seat(ctx.uow, desk.JoinRequest(
                     ctx.tenant_id, ctx.member.id, self.team_id, self.sku_id, self.qty, None,
                     ctx.now, ctx.order_timeout, ctx.channel))
             except NoAddressError:
-                return Outcome((Say("chat/groupbuy/ask_address.txt"),), to=St.ADDRESS)
+                return None
+        if self.new_address is not None:
+            address_id = (await add_address(ctx.uow, ctx.tenant_id, ctx.member.id, *self.new_address)).id
         else:
-            if self.new_address is not None:
-                address_id = (await add_address(ctx.uow, ctx.tenant_id, ctx.member.id, *self.new_address)).id
-            else:
-                saved = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
-                if not saved:
-                    return Outcome((Say("chat/groupbuy/ask_address.txt"),), to=St.ADDRESS)
-                address_id = saved[0].id
-            if self.team_id:
-                r = await service.join_team(ctx.uow, ctx.tenant_id, ctx.member.id, self.team_id, self.sku_id,
-                                            self.qty, address_id=address_id, **kw)  # type: ignore[arg-type]
-            else:
-                r = await service.open_team(ctx.uow, ctx.tenant_id, ctx.member.id, self.campaign_id, self.sku_id,
-                                            self.qty, address_id=address_id, **kw)  # type: ignore[arg-type]
-        minutes = max(1, int((r.order.expires_at - ctx.now).total_seconds() // 60))
-        return Outcome((Say("chat/groupbuy/placed.txt", {
-            "r": r, "open": not self.team_id, "minutes": minutes, "now": ctx.now,
-            "pay_url": ctx.links.pay_url(ctx.tenant_code, r.order.order_no),
-        }),), to=St.IDLE)
+            saved = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
+            if not saved:
+                return None
+            address_id = saved[0].id
+        if self.team_id:
+            return await service.join_team(ctx.uow, ctx.tenant_id, ctx.member.id, self.team_id, self.sku_id,
+                                           self.qty, address_id=address_id, **kw)  # type: ignore[arg-type]
+        return await service.open_team(ctx.uow, ctx.tenant_id, ctx.member.id, self.campaign_id, self.sku_id,
+                                       self.qty, address_id=address_id, **kw)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

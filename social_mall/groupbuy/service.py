@@ -240,6 +240,20 @@ async def load_team(uow: UnitOfWork, tenant: int, team_id: int) -> TeamView:
     return team_view(t)
 
 
+async def unpaid_join(uow: UnitOfWork, tenant: int, member_id: int, team_id: int) -> JoinResult | None:
+    """The member's seat in this team while it still waits for payment, with its order:
+    what a second 「确认」 (a double send, a retried message) shows again instead of a
+    refusal, so the member always has the pay link."""
+    seat = await repo(uow).active_seat(tenant, team_id, member_id)
+    if seat is None or seat.status != S.HELD or seat.order_id is None:
+        return None
+    order = await load_order(uow, tenant, seat.order_id)
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        return None
+    team = await load_team(uow, tenant, team_id)
+    return JoinResult(team, seat_view(seat), order, await join_terms(uow, tenant, team.campaign_id))
+
+
 async def team_seats(uow: UnitOfWork, tenant: int, team_id: int, *, active_only: bool = True) -> tuple[SeatView, ...]:
     statuses = (S.HELD, S.PAID, S.REFUNDING, S.REFUNDED) if active_only else ()
     return tuple(seat_view(s) for s in await repo(uow).seats(tenant, team_id, statuses=statuses))

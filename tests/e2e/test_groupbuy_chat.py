@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import html as htmllib
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -512,3 +513,42 @@ async def test_a_crowd_confirming_on_two_workers_fills_the_team_exactly(backend,
     assert (t.held, seats, orders) == (4, 4, 4)
     # each winner can pay its own order
     assert len({pay_link(a) for a in won}) == 3
+
+
+async def test_confirming_twice_shows_the_same_unpaid_order_again(mall, wx):
+    """Joining the same team again (the share card scanned twice, 参团 → 确认) takes no second
+    seat and answers with the first order's pay link; once paid, the member is told they are
+    in already."""
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        c = await make_campaign(uow, tenant.id, start=datetime.now(timezone.utc), size=3)
+        leader = await make_member(uow, tenant.id, "oGB_twice_leader_000000001")
+        await make_member(uow, tenant.id, "oGB_twice_member_000000001")
+        r = await service.open_team(uow, tenant.id, leader[0], c.id, c.prices[0].sku_id, 1, address_id=leader[1],
+                                    now=datetime.now(timezone.utc), timeout=timedelta(minutes=30))
+        await uow.commit()
+    user = "oGB_twice_member_000000001"
+    await wx.event(user, "SCAN", f"gb_{r.team.id}")
+    await say(wx, user, "参团")
+    first = await say(wx, user, "确认")
+    assert "参团成功" in first
+    await scan_again(wx, user, r.team.id, 1)
+    await say(wx, user, "参团")
+    again = await say(wx, user, "确认")
+    assert f"你已在团{r.team.id} 里，订单还没付款" in again and pay_link(again) == pay_link(first), again
+    async with mall.svc.uows() as uow:
+        assert (await service.load_team(uow, tenant.id, r.team.id)).held == 2
+        assert await uow.session.scalar(select(func.count()).select_from(Order)
+                                        .where(Order.source == f"groupbuy:team:{r.team.id}")) == 2
+    await pay(mall, pay_link(first))
+    await scan_again(wx, user, r.team.id, 2)
+    await say(wx, user, "参团")
+    paid = await say(wx, user, "确认")
+    assert "你已经在团" in paid and "/h5/pay/" not in paid, paid
+
+
+async def scan_again(wx, user: str, team_id: int, n: int) -> None:
+    """Another scan of the team's QR (events are told apart by sender and CreateTime)."""
+    query, body = wx.signed_request(wx.event_xml(user, "SCAN", f"gb_{team_id}", created=int(time.time()) + n),
+                                    user=user)
+    assert (await wx.post(query, body)).status == 200
