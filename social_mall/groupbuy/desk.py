@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -163,18 +163,11 @@ async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], teams: dict[i
             sku_id=p.req.sku_id, qty=p.req.qty, leader=False, status=S.HELD, channel=p.req.channel,
             joined_at=p.req.now, order_id=p.order.id)
         uow.emit(order_placed(p.order))
-    for team_id, n in _counts(plans).items():
+    for team_id, n in Counter(p.req.team_id for p in plans).items():
         team = teams[team_id]
         team.held += n
         team.version += 1
     await repo(uow).add_seats([p.seat for p in plans if p.seat is not None])
-
-
-def _counts(plans: list[_Plan]) -> dict[int, int]:
-    n: dict[int, int] = defaultdict(int)
-    for p in plans:
-        n[p.req.team_id] += 1
-    return n
 
 
 def _result(p: _Plan, teams: dict[int, GroupbuyTeam]) -> JoinResult:
