@@ -32,3 +32,21 @@ async def make_member(uow, tenant_id: int, name: str, *, channel: str = "mp") ->
     member, _ = await resolve_member(uow, tenant_id, channel, name)
     addr = await add_address(uow, tenant_id, member.id, "王小明", "13912345678", "深圳市南山区科技园1号")
     return member.id, addr.id
+
+
+async def make_members(uows, tenant_id: int, n: int, prefix: str = "o_gb_") -> list[tuple[int, int]]:
+    """n members with an address each, committed: [(member id, address id)]."""
+    async with uows() as uow:
+        out = [await make_member(uow, tenant_id, f"{prefix}{i:04d}") for i in range(n)]
+        await uow.commit()
+    return out
+
+
+async def open_team(uows, tenant_id: int, campaign: service.CampaignView, member: tuple[int, int], *,
+                    now: datetime = T0) -> service.JoinResult:
+    """`member` opens a team of `campaign` on its first SKU, committed."""
+    async with uows() as uow:
+        r = await service.open_team(uow, tenant_id, member[0], campaign.id, campaign.prices[0].sku_id, 1,
+                                    address_id=member[1], now=now, timeout=TIMEOUT)
+        await uow.commit()
+    return r

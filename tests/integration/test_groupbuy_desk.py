@@ -27,22 +27,15 @@ from storage.groupbuy_models import GroupbuySeat
 from storage.groupbuy_repos import GroupbuyRepo
 from storage.models import Order, OutboxEvent, Sku
 from storage.uow import uow_factory
-from tests.fakes.groupbuy_kit import T0, TIMEOUT, make_campaign, make_member
+from tests.fakes.groupbuy_kit import T0, TIMEOUT, make_campaign, make_members, open_team
 
 
-async def _members(uows, tenant_id, n, prefix="o_desk_"):
-    async with uows() as uow:
-        out = [await make_member(uow, tenant_id, f"{prefix}{i:04d}") for i in range(n)]
-        await uow.commit()
-    return out
+async def _members(uows, tenant_id, n):
+    return await make_members(uows, tenant_id, n, prefix="o_desk_")
 
 
 async def _open(uows, tenant_id, campaign, member, *, now=T0):
-    async with uows() as uow:
-        r = await service.open_team(uow, tenant_id, member[0], campaign.id, campaign.prices[0].sku_id, 1,
-                                    address_id=member[1], now=now, timeout=TIMEOUT)
-        await uow.commit()
-    return r.team
+    return (await open_team(uows, tenant_id, campaign, member, now=now)).team
 
 
 def _req(tenant_id, team_id, sku_id, member, *, qty=1, address=None, now=T0):

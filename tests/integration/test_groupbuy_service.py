@@ -19,24 +19,9 @@ from storage.groupbuy_models import GroupbuySeat
 from storage.groupbuy_repos import GroupbuyRepo
 from storage.models import OutboxEvent, Refund
 from storage.uow import uow_factory
-from tests.fakes.groupbuy_kit import T0, TIMEOUT, make_campaign, make_member
-
-
-async def _members(uows, tenant_id, n, prefix="o_gb_"):
-    out = []
-    async with uows() as uow:
-        for i in range(n):
-            out.append(await make_member(uow, tenant_id, f"{prefix}{i:04d}"))
-        await uow.commit()
-    return out
-
-
-async def _open(uows, tenant_id, campaign, member, *, now=T0):
-    async with uows() as uow:
-        r = await service.open_team(uow, tenant_id, member[0], campaign.id, campaign.prices[0].sku_id, 1,
-                                    address_id=member[1], now=now, timeout=TIMEOUT)
-        await uow.commit()
-    return r
+from tests.fakes.groupbuy_kit import T0, TIMEOUT, make_campaign
+from tests.fakes.groupbuy_kit import make_members as _members
+from tests.fakes.groupbuy_kit import open_team as _open
 
 
 async def _join(uows, tenant_id, team_id, sku_id, member, *, now=T0):
