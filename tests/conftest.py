@@ -146,6 +146,15 @@ def uows(engine: AsyncEngine) -> UowFactory:
 
 
 @pytest.fixture
+async def other_worker(backend: Backend) -> AsyncIterator[UowFactory]:
+    """A second "worker": its own engine and connection pool on the same database."""
+    eng = create_engine(backend.db_url, schema=backend.schema) if backend.name == "pg" else \
+        create_engine(backend.db_url)
+    yield uow_factory(session_factory(eng), {})
+    await eng.dispose()
+
+
+@pytest.fixture
 async def demo(uows: UowFactory) -> TenantView:
     async with uows() as uow:
         tenant = await seed_demo(uow, DEMO_CREDS)

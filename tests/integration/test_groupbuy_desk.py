@@ -22,11 +22,9 @@ from social_mall.groupbuy.errors import (
     TeamLimitError,
 )
 from social_mall.members.service import resolve_member
-from storage.db import create_engine, session_factory
 from storage.groupbuy_models import GroupbuySeat
 from storage.groupbuy_repos import GroupbuyRepo
 from storage.models import Order, OutboxEvent, Sku
-from storage.uow import uow_factory
 from tests.fakes.groupbuy_kit import T0, TIMEOUT, make_campaign, make_members, open_team
 
 
@@ -117,7 +115,7 @@ async def test_one_batch_answers_each_join_as_join_team_would_and_writes_only_th
                 raise AssertionError(f"join_team took {req}")
 
 
-async def test_a_crowd_on_two_workers_fills_every_team_exactly_in_batches(uows, demo, backend):
+async def test_a_crowd_on_two_workers_fills_every_team_exactly_in_batches(uows, demo, other_worker):
     async with uows() as uow:
         c = await make_campaign(uow, demo.id, size=5)
         await uow.commit()
@@ -125,17 +123,12 @@ async def test_a_crowd_on_two_workers_fills_every_team_exactly_in_batches(uows, 
     people = await _members(uows, demo.id, 124)
     leaders, crowd = people[:4], people[4:]
     teams = [await _open(uows, demo.id, c, m) for m in leaders]    # 4 teams x 4 free seats = 16
-    other = create_engine(backend.db_url, schema=backend.schema) if backend.name == "pg" else \
-        create_engine(backend.db_url)
-    workers = [uows, uow_factory(session_factory(other), {})]
-    try:
-        results = await asyncio.gather(
-            *(_take(workers[i % 2], _req(demo.id, teams[i % 4].id, sku, m)) for i, m in enumerate(crowd)),
-            return_exceptions=True)
-        async with workers[0]() as u0, workers[1]() as u1:
-            batches = [u.shared[desk.DESK].batches for u in (u0, u1)]
-    finally:
-        await other.dispose()
+    workers = [uows, other_worker]
+    results = await asyncio.gather(
+        *(_take(workers[i % 2], _req(demo.id, teams[i % 4].id, sku, m)) for i, m in enumerate(crowd)),
+        return_exceptions=True)
+    async with workers[0]() as u0, workers[1]() as u1:
+        batches = [u.shared[desk.DESK].batches for u in (u0, u1)]
     odd = [r for r in results if not isinstance(r, (service.JoinResult, TeamFullError))]
     assert not odd, odd[:3]
     seated = [r for r in results if isinstance(r, service.JoinResult)]

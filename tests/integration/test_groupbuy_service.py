@@ -14,11 +14,9 @@ from social_mall.groupbuy.errors import AlreadyInTeamError, TeamFullError, TeamL
 from social_mall.orders.service import cancel_order, load_order
 from social_mall.payments.gateway import Transaction
 from social_mall.payments.service import apply_transaction, open_payment, settle_refund
-from storage.db import create_engine, session_factory
 from storage.groupbuy_models import GroupbuySeat
 from storage.groupbuy_repos import GroupbuyRepo
 from storage.models import OutboxEvent, Refund
-from storage.uow import uow_factory
 from tests.fakes.groupbuy_kit import T0, TIMEOUT, make_campaign
 from tests.fakes.groupbuy_kit import make_members as _members
 from tests.fakes.groupbuy_kit import open_team as _open
@@ -34,13 +32,8 @@ async def _join(uows, tenant_id, team_id, sku_id, member, *, now=T0):
 
 async def _pay(uows, tenant, order_id, *, now=T0):
     """Apply a verified SUCCESS notify, then what the order.paid subscriber does."""
+    await _paid_but_not_delivered(uows, tenant, order_id, now=now)
     async with uows() as uow:
-        order = await load_order(uow, tenant.id, order_id)
-        await open_payment(uow, order, gateway="sandbox")
-        await apply_transaction(uow, Transaction(
-            event_id=f"EV{order_id}", out_trade_no=order.order_no, transaction_id=f"42{order_id}",
-            trade_state="SUCCESS", amount_fen=order.total_fen, mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
-            payer="o", success_time=""), gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id, now=now)
         team = await service.on_order_paid(uow, tenant.id, order_id, now=now)
         await uow.commit()
     return team
@@ -54,21 +47,16 @@ async def campaign(uows, demo):
     return c
 
 
-async def test_last_seat_goes_to_exactly_one_of_200_concurrent_joiners_on_two_workers(uows, demo, campaign, backend):
+async def test_last_seat_goes_to_exactly_one_of_200_concurrent_joiners_on_two_workers(uows, demo, campaign,
+                                                                                    other_worker):
     leader, second, *crowd = await _members(uows, demo.id, 202)
     team = (await _open(uows, demo.id, campaign, leader)).team
     sku = campaign.prices[0].sku_id
     await _join(uows, demo.id, team.id, sku, second)       # one seat left
-    # a second "worker": its own engine and connection pool on the same database
-    other = create_engine(backend.db_url, schema=backend.schema) if backend.name == "pg" else \
-        create_engine(backend.db_url)
-    workers = [uows, uow_factory(session_factory(other), {})]
-    try:
-        results = await asyncio.gather(
-            *(_join(workers[i % 2], demo.id, team.id, sku, m) for i, m in enumerate(crowd)),
-            return_exceptions=True)
-    finally:
-        await other.dispose()
+    workers = [uows, other_worker]
+    results = await asyncio.gather(
+        *(_join(workers[i % 2], demo.id, team.id, sku, m) for i, m in enumerate(crowd)),
+        return_exceptions=True)
     winners = [r for r in results if isinstance(r, service.JoinResult)]
     full = [r for r in results if isinstance(r, TeamFullError)]
     assert len(winners) == 1 and len(full) == 199, [type(r) for r in results if not isinstance(r, (service.JoinResult, TeamFullError))][:3]
