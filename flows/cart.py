@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.engine import Ctx, Flow, Keyword, Outcome, Say, Step, StepFn, Turn
+from flows.engine import Ctx, Flow, Keyword, Outcome, Say, Step, StepFn, Turn, reads_only
 from social_mall.members.service import clear_cart, remove_from_cart, set_cart_qty, view_cart
 from social_mall.orders.rules import shipping_fee
 from social_mall.views import CartView
@@ -41,6 +41,7 @@ def _shown(cart: CartView, note: str = "") -> Say:
 
 # -- commands ----------------------------------------------------------------------------
 
+@reads_only
 @dataclass(frozen=True)
 class ShowCart:
     async def run(self, ctx: Ctx) -> Outcome:

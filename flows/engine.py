@@ -28,7 +28,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from flows.types import Inbound, Kind, Links, MemberRef, Reply
 from storage.uow import UnitOfWork
@@ -156,6 +156,18 @@ class Command(Protocol):
     A MallError raised here rolls the work back and keeps the previous state."""
 
     async def run(self, ctx: Ctx) -> Outcome: ...
+
+
+CommandT = TypeVar("CommandT", bound=type)
+
+
+def reads_only(cls: CommandT) -> CommandT:
+    """Mark a command class that writes nothing anywhere: no unit-of-work writes, no
+    transactions of its own, no calls out, no key-value writes. The runner may run such a
+    command before the message is claimed (its one-round-trip path for browsing); every
+    other command runs only once the message is claimed as not a repeat."""
+    cls.reads_only = True  # type: ignore[attr-defined]
+    return cls
 
 
 @dataclass(frozen=True)

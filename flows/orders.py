@@ -11,7 +11,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.engine import Command, Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value, pager
+from flows.engine import (
+    Command,
+    Ctx,
+    Flow,
+    Intent,
+    Keyword,
+    Outcome,
+    Say,
+    Step,
+    StepFn,
+    Turn,
+    Value,
+    pager,
+    reads_only,
+)
 from social_mall.errors import NotFoundError
 from social_mall.orders.rules import OrderStatus
 from social_mall.orders.service import cancel_order, list_orders, load_order
@@ -56,6 +70,7 @@ def _pay_ctx(ctx: Ctx, order: OrderView) -> dict[str, object]:
 
 # -- commands ----------------------------------------------------------------------------
 
+@reads_only
 @dataclass(frozen=True)
 class ListOrders:
     page: int
@@ -68,6 +83,7 @@ class ListOrders:
         return Outcome((Say("chat/orders/list.txt", {"page": found}),), data)
 
 
+@reads_only
 @dataclass(frozen=True)
 class ShowOrder:
     order_id: int
@@ -88,6 +104,7 @@ class CancelOrder:
         return Outcome((Say("chat/orders/cancelled.txt", {"order": order}),))
 
 
+@reads_only
 @dataclass(frozen=True)
 class PayAgain:
     order_id: int

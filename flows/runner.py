@@ -7,6 +7,14 @@ replies, compare-and-set the new state on the raw value it read, then commit. Th
 the linearisation point: of two quick messages only one advances from a given state;
 the other rolls its unit of work back, re-loads and runs once more against the new
 state (twice lost: "操作太快了，请再发一次").
+
+The one-round-trip path: a worker keeps the conversations it last wrote. A text or menu
+click from a sender it has one for runs the step on that copy first and then claims the
+message and compare-and-sets the state in one atomic call. Nothing outside the unit of
+work may happen before the claim, so this path runs only steps whose commands are
+marked `reads_only` (browsing); any other command, a stale copy (another worker moved
+the conversation, it expired) or a lost claim sends the message down the path above.
+A repeat still has exactly one effect: its claim is checked before anything is written.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 
 import jinja2
 
@@ -23,8 +32,8 @@ from flows.engine import Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
 from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall.errors import MallError
 from social_mall.members.service import note_entry, resolve_member
-from storage.kv import KVStore
-from storage.uow import UowFactory
+from storage.kv import Claimed, KVStore
+from storage.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,8 @@ FALLBACK_ERROR = "chat/errors/mall_error.txt"
 MAX_REDIRECTS = 2
 RENDERED_MAX = 1024  # texts kept by the render cache (see Say.key); past it, start over
 DEDUPE_TTL = 3600.0
+RECENT_MAX = 20_000  # conversations a worker keeps for the one-round-trip path
+QUICK_KINDS = frozenset({Kind.TEXT, Kind.CLICK})  # no QR scene, no unsubscribe
 # Events after which a remembered member id may be stale (identities moved to another member).
 IDENTITY_TOPICS = frozenset({"member.merged"})
 BUILTIN_FLOWS: tuple[Flow, ...] = (shop.FLOW, cart.FLOW, checkout.FLOW, orders.FLOW)
@@ -49,6 +60,10 @@ def conv_key(inbound: Inbound) -> str:
 
 def conversation_key(tenant_id: int, channel: str, user_id: str) -> str:
     return f"conv:{tenant_id}:{channel}:{user_id}"
+
+
+class _ClaimFirst(Exception):
+    """The one-round-trip path can't finish this message: take the claim-first path."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,8 @@ class FlowRunner:
         self.on_commit = on_commit
         self.flows = Flows(home.FLOW, (*BUILTIN_FLOWS, *extra_flows))
         self._rendered: dict[tuple[str, Hashable], str] = {}
+        # conversation key → the raw value this worker last wrote, and that value loaded
+        self._recent: dict[str, tuple[str, Conv]] = {}
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The replies to one message (no de-duplication: the caller has none to do)."""
@@ -87,7 +104,9 @@ class FlowRunner:
     async def handle_once(self, inbound: Inbound, dedupe_key: str) -> list[Reply] | None:
         """As `handle`, for a message the channel may deliver more than once: None when
         `dedupe_key` was seen within the hour (the repeat has no effect). The claim and
-        the conversation load are one round trip to the key-value store."""
+        the conversation load are one round trip to the key-value store, the state's
+        compare-and-set another; a browsing step on a conversation this worker wrote last
+        needs only one (see the module's doc)."""
         return await self._guarded(inbound, dedupe_key)
 
     async def _guarded(self, inbound: Inbound, dedupe_key: str) -> list[Reply] | None:
@@ -104,10 +123,19 @@ class FlowRunner:
 
     async def forget(self, tenant_id: int, channel: str, user_id: str) -> None:
         """Drop a sender's conversation (and the member id it remembers)."""
-        await self.kv.delete(conversation_key(tenant_id, channel, user_id))
+        key = conversation_key(tenant_id, channel, user_id)
+        self._recent.pop(key, None)  # other workers' copies fail their compare-and-set
+        await self.kv.delete(key)
 
     async def _handle(self, inbound: Inbound, dedupe_key: str) -> list[Reply] | None:
         key = conv_key(inbound)
+        if inbound.kind in QUICK_KINDS:
+            recent = self._recent.get(key)
+            if recent is not None:
+                try:
+                    return await self._quick(inbound, key, *recent, dedupe_key)
+                except _ClaimFirst:
+                    pass
         if dedupe_key:
             fresh, raw = await self.kv.claim_and_get(dedupe_key, DEDUPE_TTL, key)
             if not fresh:
@@ -116,6 +144,7 @@ class FlowRunner:
         else:
             raw = await self.kv.get(key)
         if inbound.kind == Kind.UNSUBSCRIBE:
+            self._recent.pop(key, None)
             await self.kv.delete(key)
             return []
         stored = Conv.load(raw)
@@ -126,29 +155,78 @@ class FlowRunner:
                 stored = Conv.load(raw)
             conv = self.flows.current(stored)
             async with self.uows() as uow:
-                ctx = Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
-                          self.links, self.clock(), self.order_timeout)
-                result = await self._advance(ctx, conv, inbound)
+                result = await self._advance(self._ctx(uow, inbound, member), conv, inbound)
                 replies = self._render(result.out)
-                # A step that moved identities between members must not leave the old id behind.
-                remembered = 0 if any(e.topic in IDENTITY_TOPICS for e in uow.emitted) else member.id
-                done = result.conv
-                new_raw = Conv(done.flow, done.state, done.data, conv.v + 1, remembered).dump()
+                new = self._next(uow, result, conv, member)
+                new_raw = new.dump()
                 if not await self.kv.cas(key, raw, new_raw, self.state_ttl):
                     await uow.rollback()
+                    self._recent.pop(key, None)
                     log.info("flow.cas_lost", extra={"tenant": inbound.tenant_id, "attempt": attempt})
                     continue
-                if result.commit:
-                    try:
-                        await uow.commit()
-                    except Exception:
-                        back = raw if raw is not None else self.flows.idle(conv.v + 1).dump()
-                        await self.kv.cas(key, new_raw, back, self.state_ttl)
-                        raise
-                    if uow.emitted:  # only then is there anything for the outbox to send
-                        self.on_commit()
+                await self._commit(uow, result, key, (new_raw, new), raw, conv)
             return replies
         return [Reply.of_text(TOO_FAST)]
+
+    async def _quick(self, inbound: Inbound, key: str, raw: str, stored: Conv,
+                     dedupe_key: str) -> list[Reply] | None:
+        """The one-round-trip path over the worker's copy (`raw`, loaded: `stored`);
+        _ClaimFirst when it can't finish (nothing was claimed, written or committed then)."""
+        if not stored.member:
+            raise _ClaimFirst
+        member = MemberRef(stored.member)
+        conv = self.flows.current(stored)
+        async with self.uows() as uow:
+            result = await self._advance(self._ctx(uow, inbound, member), conv, inbound, claimed=False)
+            replies = self._render(result.out)
+            new = self._next(uow, result, conv, member)
+            new_raw = new.dump()
+            verdict = await self.kv.claim_and_cas(dedupe_key, DEDUPE_TTL, key, raw, new_raw, self.state_ttl)
+            if verdict is not Claimed.WROTE:
+                await uow.rollback()
+                if verdict is Claimed.REPEAT:
+                    log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
+                    return None
+                self._recent.pop(key, None)
+                log.info("flow.copy_stale", extra={"tenant": inbound.tenant_id})
+                raise _ClaimFirst
+            await self._commit(uow, result, key, (new_raw, new), raw, conv)
+        return replies
+
+    def _ctx(self, uow: UnitOfWork, inbound: Inbound, member: MemberRef) -> Ctx:
+        return Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
+                   self.links, self.clock(), self.order_timeout)
+
+    def _next(self, uow: UnitOfWork, result: _Result, conv: Conv, member: MemberRef) -> Conv:
+        """The conversation to store after the step, one version on. Its data can't be
+        changed afterwards: this worker may keep it as its copy."""
+        # A step that moved identities between members must not leave the old id behind.
+        remembered = 0 if any(e.topic in IDENTITY_TOPICS for e in uow.emitted) else member.id
+        done = result.conv
+        return Conv(done.flow, done.state, MappingProxyType(dict(done.data)), conv.v + 1, remembered)
+
+    async def _commit(self, uow: UnitOfWork, result: _Result, key: str, stored: tuple[str, Conv],
+                      raw: str | None, conv: Conv) -> None:
+        """Commit the step's work once its state (`stored`: raw, loaded) is written; a
+        failed commit puts the state back (the replies are not sent: the error answers
+        instead). Then keep `stored` as this worker's copy."""
+        new_raw = stored[0]
+        if result.commit:
+            try:
+                await uow.commit()
+            except Exception:
+                self._recent.pop(key, None)
+                back = raw if raw is not None else self.flows.idle(conv.v + 1).dump()
+                await self.kv.cas(key, new_raw, back, self.state_ttl)
+                raise
+            if uow.emitted:  # only then is there anything for the outbox to send
+                self.on_commit()
+        # the newest last; past RECENT_MAX the oldest goes
+        recent = self._recent
+        recent.pop(key, None)
+        recent[key] = stored
+        if len(recent) > RECENT_MAX:
+            del recent[next(iter(recent))]
 
     async def _member(self, inbound: Inbound, stored: Conv | None) -> MemberRef:
         """The member the conversation remembers; otherwise (and on every QR scene, which
@@ -169,9 +247,10 @@ class FlowRunner:
                     self.on_commit()
         return MemberRef(member.id)
 
-    async def _advance(self, ctx: Ctx, conv: Conv, inbound: Inbound) -> _Result:
+    async def _advance(self, ctx: Ctx, conv: Conv, inbound: Inbound, *, claimed: bool = True) -> _Result:
         """Run the step (and any redirect it asks for). A MallError rolls the unit of work
-        back and keeps the state the failing step started from."""
+        back and keeps the state the failing step started from. Before the message is
+        `claimed`, only a `reads_only` command runs (otherwise _ClaimFirst)."""
         said = self.flows.parse(inbound, conv)
         now, kept, ran = conv, conv, False
         out: list[Out] = []
@@ -184,6 +263,8 @@ class FlowRunner:
                 data, to = dict(step.data), step.to
                 out.extend(step.replies)
                 if step.command is not None:
+                    if not claimed and not getattr(step.command, "reads_only", False):
+                        raise _ClaimFirst
                     ran = True
                     outcome = await step.command.run(ctx)
                     out.extend(outcome.replies)

@@ -12,7 +12,20 @@ from enum import StrEnum
 
 from flows import checkout
 from flows.checkout import load_sku
-from flows.engine import Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value, pager
+from flows.engine import (
+    Ctx,
+    Flow,
+    Intent,
+    Keyword,
+    Outcome,
+    Say,
+    Step,
+    StepFn,
+    Turn,
+    Value,
+    pager,
+    reads_only,
+)
 from flows.home import expired
 from social_mall.catalog.service import list_categories, list_products, product_detail
 from social_mall.members.service import add_to_cart
@@ -54,6 +67,7 @@ def _bad_number(turn: Turn, key: str) -> Step:
 
 # -- commands ----------------------------------------------------------------------------
 
+@reads_only
 @dataclass(frozen=True)
 class ListCategories:
     async def run(self, ctx: Ctx) -> Outcome:
@@ -64,6 +78,7 @@ class ListCategories:
         return Outcome((listed,), {"cats": [c.id for c in cats]})
 
 
+@reads_only
 @dataclass(frozen=True)
 class ListProducts:
     category_id: int | None
@@ -93,6 +108,7 @@ class ListProducts:
         return Outcome((listed,), data)
 
 
+@reads_only
 @dataclass(frozen=True)
 class ShowProduct:
     product_id: int
@@ -110,6 +126,7 @@ class ShowProduct:
         return Outcome((card,), {"skus": [s.id for s in p.skus]})
 
 
+@reads_only
 @dataclass(frozen=True)
 class ChooseSku:
     """qty None: the SKU was picked, ask how many; else: the quantity was given."""

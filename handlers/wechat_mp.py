@@ -119,11 +119,11 @@ def sent_at(msg: BaseMessage) -> datetime | None:
     return datetime.fromtimestamp(int(raw), SHANGHAI) if raw else None
 
 
-def dedupe_key(tenant: TenantView, msg: BaseMessage) -> str:
-    msg_id = getattr(msg, "id", None)
-    if msg_id:
-        return f"dedupe:{tenant.id}:m:{msg_id}"
-    return f"dedupe:{tenant.id}:e:{msg.source}:{int(msg.create_time.timestamp())}:{getattr(msg, 'event', msg.type)}"
+def dedupe_key(inbound: Inbound, msg: BaseMessage) -> str:
+    """MsgId for a message; for an event (none), sender + CreateTime + event, as WeChat's docs say."""
+    if inbound.msg_id:
+        return f"dedupe:{inbound.tenant_id}:m:{inbound.msg_id}"
+    return f"dedupe:{inbound.tenant_id}:e:{inbound.user_id}:{msg.time}:{getattr(msg, 'event', msg.type)}"
 
 
 # -- replies ---------------------------------------------------------------------------
@@ -132,6 +132,8 @@ def split_replies(replies: Sequence[Reply]) -> tuple[Reply | None, list[Reply]]:
     """One passive reply (texts merged; a news card goes first) and the rest to push."""
     if not replies:
         return None, []
+    if len(replies) == 1:
+        return replies[0], []
     if all(r.kind == "text" for r in replies):
         return Reply.of_text("\n\n".join(r.text for r in replies)), []
     return replies[0], list(replies[1:])
@@ -237,7 +239,7 @@ async def receive(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="bad xml") from None
 
     inbound = to_inbound(tenant, msg)
-    replies = await run_within_budget(svc, inbound, dedupe_key(tenant, msg))
+    replies = await run_within_budget(svc, inbound, dedupe_key(inbound, msg))
     if replies is None:  # a repeat of a message already handled, or the slow path
         return web.Response(text="success")
     passive, rest = split_replies(replies)

@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import IntEnum
 from typing import Any, Protocol
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -22,6 +23,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 class LockTimeoutError(Exception):
     """The lock was still held by someone else when the wait ran out."""
+
+
+class Claimed(IntEnum):
+    """What `claim_and_cas` did."""
+
+    REPEAT = 0  # the claim was taken before: nothing claimed, nothing written
+    WROTE = 1   # claimed (when a claim was given) and written
+    STALE = 2   # the value was not the expected one: nothing claimed, nothing written
 
 
 class KVStore(Protocol):
@@ -40,6 +49,12 @@ class KVStore(Protocol):
     async def claim_and_get(self, claim: str, claim_ttl: float, key: str) -> tuple[bool, str | None]:
         """`set_nx(claim)` and, when this call set it, `get(key)`, in one round trip: a
         message's de-duplication and its conversation load. (False, None) for a repeat."""
+        ...
+    async def claim_and_cas(self, claim: str, claim_ttl: float, key: str, expected: str | None,
+                            value: str, ttl: float) -> Claimed:
+        """`set_nx(claim)` and `cas(key, expected, value)` as one atomic step, in one round
+        trip: both happen or neither. REPEAT when `claim` exists (checked first), STALE when
+        `key` does not hold `expected`. An empty `claim` claims nothing (a plain `cas`)."""
         ...
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> "KVLock": ...
     async def ping(self) -> bool: ...
@@ -74,8 +89,11 @@ class _Lock:
 class MemoryKV:
     """In-process store for the embedded default (one worker). TTLs expire lazily."""
 
+    EVICT_AT = 100_000  # entries past which a write first sweeps out the expired ones
+
     def __init__(self) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
+        self._evict_at = self.EVICT_AT
 
     def _live(self, key: str) -> str | None:
         item = self._data.get(key)
@@ -89,13 +107,17 @@ class MemoryKV:
 
     def _put(self, key: str, value: str, ttl: float | None) -> None:
         self._data[key] = (value, time.monotonic() + ttl if ttl else None)
-        if len(self._data) > 100_000:
+        if len(self._data) > self._evict_at:
             self._evict()
 
     def _evict(self) -> None:
+        """Sweep out expired entries. The next sweep waits until the store has doubled, so
+        a store full of live keys (an hour of de-duplication claims) is not swept on every
+        write: the cost per write stays constant."""
         now = time.monotonic()
         for k in [k for k, (_, e) in self._data.items() if e is not None and e <= now]:
             del self._data[k]
+        self._evict_at = max(self.EVICT_AT, 2 * len(self._data))
 
     async def get(self, key: str) -> str | None:
         return self._live(key)
@@ -136,6 +158,17 @@ class MemoryKV:
             return False, None
         return True, self._live(key)
 
+    async def claim_and_cas(self, claim: str, claim_ttl: float, key: str, expected: str | None,
+                            value: str, ttl: float) -> Claimed:
+        if claim and self._live(claim) is not None:
+            return Claimed.REPEAT
+        if self._live(key) != expected:
+            return Claimed.STALE
+        if claim:
+            self._put(claim, "1", claim_ttl)
+        self._put(key, value, ttl)
+        return Claimed.WROTE
+
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> _Lock:
         return _Lock(self, key, ttl, wait)
 
@@ -159,6 +192,17 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   return {1, redis.call('GET', KEYS[2])}
 end
 return {0, false}
+"""
+# KEYS[1]: the value's key; KEYS[2], when given: the claim. ARGV as _CAS, then the claim's TTL.
+_CLAIM_CAS = """
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local cur = redis.call('GET', KEYS[1])
+if (ARGV[1] == '' and cur == false) or (ARGV[1] ~= '' and cur == string.sub(ARGV[1], 2)) then
+  if KEYS[2] then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 2
 """
 _DEL_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -297,6 +341,7 @@ class RedisKV:
         self._batch = _Batcher(self.redis, max_connections)
         self._cas = self.redis.register_script(_CAS)
         self._claim_get = self.redis.register_script(_CLAIM_GET)
+        self._claim_cas = self.redis.register_script(_CLAIM_CAS)
         self._del_if = self.redis.register_script(_DEL_IF)
         self._incr = self.redis.register_script(_INCR)
 
@@ -341,6 +386,13 @@ class RedisKV:
         if not claimed:
             return False, None
         return True, value.decode() if isinstance(value, bytes) else value
+
+    async def claim_and_cas(self, claim: str, claim_ttl: float, key: str, expected: str | None,
+                            value: str, ttl: float) -> Claimed:
+        keys = [self._k(key), self._k(claim)] if claim else [self._k(key)]
+        exp = "" if expected is None else "=" + expected
+        return Claimed(int(await self._eval(self._claim_cas, keys, [exp, value, int(ttl * 1000),
+                                                                     int(claim_ttl * 1000)])))
 
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> _Lock:
         return _Lock(self, key, ttl, wait)

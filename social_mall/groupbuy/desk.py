@@ -217,8 +217,8 @@ class JoinDesk:
         try:
             async with self.uows() as uow:
                 for tenant, idx in by_tenant.items():
-                    for i, res in zip(idx, await join_many(uow, tenant, [lot[i][0] for i in idx])):
-                        results[i] = res
+                    for i, got in zip(idx, await join_many(uow, tenant, [lot[i][0] for i in idx])):
+                        results[i] = got
                 await uow.commit()
             self.batches += 1
             self.joins += len(lot)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
 
-from storage.kv import LockTimeoutError, RedisKV
+from storage.kv import Claimed, LockTimeoutError, MemoryKV, RedisKV
 from tests.conftest import REDIS_URL
 
 
@@ -41,6 +42,29 @@ async def test_claim_and_get_claims_once_and_reads_the_other_key(kv):
     assert await kv.claim_and_get("msg:1", 60, "conv") == (True, '{"v":1}')
     assert await kv.claim_and_get("msg:1", 60, "conv") == (False, None)
     assert await kv.claim_and_get("msg:2", 60, "absent") == (True, None)
+
+
+async def test_claim_and_cas_claims_and_writes_together_or_not_at_all(kv):
+    await kv.set("conv", "v1")
+    assert await kv.claim_and_cas("m:1", 60, "conv", "v0", "v2", 60) == Claimed.STALE
+    assert await kv.get("conv") == "v1"
+    assert await kv.set_nx("m:1", "x", 60) is True  # a stale try leaves the claim untaken
+    assert await kv.claim_and_cas("m:2", 60, "conv", "v1", "v2", 60) == Claimed.WROTE
+    assert (await kv.get("conv"), await kv.set_nx("m:2", "x", 60)) == ("v2", False)
+    # a repeat is a repeat whatever the value: checked first, nothing written
+    assert await kv.claim_and_cas("m:2", 60, "conv", "v2", "v3", 60) == Claimed.REPEAT
+    assert await kv.get("conv") == "v2"
+    # no claim: a plain compare-and-set (None: the key must be absent)
+    assert await kv.claim_and_cas("", 60, "new", None, "n1", 60) == Claimed.WROTE
+    assert await kv.claim_and_cas("", 60, "new", None, "n2", 60) == Claimed.STALE
+    assert await kv.get("new") == "n1"
+
+
+async def test_claim_and_cas_sets_both_ttls(kv):
+    assert await kv.claim_and_cas("m:ttl", 0.2, "c", None, "v", 0.3) == Claimed.WROTE
+    await asyncio.sleep(0.4)
+    assert await kv.get("c") is None
+    assert await kv.set_nx("m:ttl", "again", 60) is True
 
 
 async def test_incr_counts_in_a_window(kv):
@@ -113,3 +137,22 @@ async def test_a_connection_the_server_dropped_while_idle_is_replaced(monkeypatc
         await kv.delete("idle")
     finally:
         await kv.close()
+
+
+def test_memory_store_sweeps_expired_keys_without_rescanning_live_ones(monkeypatch):
+    """Past EVICT_AT entries a write sweeps out the expired ones; a store full of live keys
+    (an hour of de-duplication claims) is swept again only once it has doubled, not on
+    every write (which made each write cost a scan of the whole store)."""
+    monkeypatch.setattr(MemoryKV, "EVICT_AT", 10)
+    kv, sweeps = MemoryKV(), []
+    sweep = kv._evict
+    monkeypatch.setattr(kv, "_evict", lambda: (sweeps.append(len(kv._data)), sweep()))
+    for i in range(5):
+        kv._put(f"old{i}", "x", 0.001)
+    later = time.monotonic() + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    for i in range(200):
+        kv._put(f"live{i}", "x", 3600)
+    assert len(sweeps) <= 6, sweeps  # 11, 21, 41, 81, 161: not 190 sweeps
+    assert not any(k.startswith("old") for k in kv._data)
+    assert len(kv._data) == 200
