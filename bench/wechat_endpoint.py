@@ -264,19 +264,19 @@ class Census:
         event.listen(engine.pool, "checkout", lambda *a: bump("db pool checkout"))
         event.listen(engine.pool, "connect", lambda *a: bump("db new connection"))
         batcher = getattr(svc.kv, "_batch", None)
-        if batcher is not None:  # RedisKV: commands go out in one pipeline per event-loop turn
-            call, send = batcher.call, batcher._send
+        if batcher is not None:  # RedisKV: commands go out in pipelines
+            call, exchange = batcher.call, batcher._exchange
 
             def counted_call(*args: Any) -> Any:
                 bump(f"redis {str(args[0]).upper()}")
                 bump("redis (all)")
                 return call(*args)
 
-            async def counted_send(batch: Any) -> None:
+            async def counted_exchange(conn: Any, batch: Any) -> None:
                 bump("redis round trips")
-                await send(batch)
+                await exchange(conn, batch)
 
-            batcher.call, batcher._send = counted_call, counted_send
+            batcher.call, batcher._exchange = counted_call, counted_exchange
         cache = svc.cache
         self._cache_loads = lambda: cache.loads
         self._cache_clears = lambda: cache.version

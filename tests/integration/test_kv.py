@@ -156,3 +156,86 @@ def test_memory_store_sweeps_expired_keys_without_rescanning_live_ones(monkeypat
     assert len(sweeps) <= 6, sweeps  # 11, 21, 41, 81, 161: not 190 sweeps
     assert not any(k.startswith("old") for k in kv._data)
     assert len(kv._data) == 200
+
+
+async def _redis_store() -> RedisKV:
+    kv = RedisKV(REDIS_URL, prefix=f"test:{uuid.uuid4().hex}:")
+    if not await kv.ping():
+        pytest.fail(f"Redis at {REDIS_URL} is unreachable")
+    return kv
+
+
+async def test_calls_made_while_a_pipeline_is_out_go_together_in_the_next():
+    """One pipeline in flight: what queues meanwhile (over many event-loop turns) is sent
+    as one pipeline when its replies are in, and every caller gets its own answer."""
+    kv = await _redis_store()
+    sizes: list[int] = []
+    exchange = kv._batch._exchange
+    gate = asyncio.Event()
+
+    async def slow_first(conn, batch):
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            await gate.wait()
+        await exchange(conn, batch)
+
+    kv._batch._exchange = slow_first  # type: ignore[method-assign]
+    try:
+        first = asyncio.ensure_future(kv.set("k0", "0"))
+        await asyncio.sleep(0.01)
+        later = []
+        for i in range(1, 41):  # one call per event-loop turn
+            later.append(asyncio.ensure_future(kv.set(f"k{i}", str(i))))
+            await asyncio.sleep(0)
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(first, *later), 5)
+        assert sizes == [1, 40]
+        got = await asyncio.wait_for(asyncio.gather(*(kv.get(f"k{i}") for i in range(41))), 5)
+        assert got == [str(i) for i in range(41)]
+    finally:
+        await kv.close()
+
+
+async def test_a_pipeline_cut_off_midway_drops_its_connection_and_fails_only_its_callers():
+    kv = await _redis_store()
+    exchange = kv._batch._exchange
+    used = []
+
+    async def hangs_once(conn, batch):
+        used.append(conn)
+        if len(used) == 1:
+            await asyncio.sleep(60)
+        await exchange(conn, batch)
+
+    kv._batch._exchange = hangs_once  # type: ignore[method-assign]
+    try:
+        stuck = asyncio.ensure_future(kv.get("a"))
+        await asyncio.sleep(0.01)
+        for task in list(kv._batch._tasks):
+            task.cancel()  # as at shutdown, or a timeout around the sender
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(stuck, 5)
+        await kv.set("b", "2")
+        assert await asyncio.wait_for(kv.get("b"), 5) == "2"
+        assert used[1] is not used[0]  # the cut-off connection was not reused
+    finally:
+        await kv.close()
+
+
+async def test_calls_at_any_moment_of_a_pipeline_all_complete():
+    """A call made just as a sender finds the queue empty still starts a sender: callers
+    at every point of the cycle get their answers (none is left queued)."""
+    kv = await _redis_store()
+    try:
+        async def caller(i: int) -> str | None:
+            for _ in range(i % 7):
+                await asyncio.sleep(0)
+            await kv.set(f"c{i}", str(i))
+            return await kv.get(f"c{i}")
+
+        for _ in range(5):
+            got = await asyncio.wait_for(asyncio.gather(*(caller(i) for i in range(120))), 10)
+            assert got == [str(i) for i in range(120)]
+        assert kv._batch._senders == 0
+    finally:
+        await kv.close()
