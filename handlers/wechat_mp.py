@@ -17,9 +17,9 @@ import math
 import re
 import time
 import weakref
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 from wechatpy import parse_message
@@ -34,6 +34,7 @@ from flows.types import Article, Inbound, Kind, Reply
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
 from social_mall.events import MessageQueued
+from social_mall.logs import request_id
 from social_mall.plugins import Delivery
 from social_mall.tenants import TenantView
 
@@ -44,7 +45,6 @@ CHANNEL = "mp"
 _HOSTILE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 BUSY = "系统繁忙，请稍后再试"
-T = TypeVar("T")
 
 
 class BadRequest(Exception):
@@ -211,7 +211,7 @@ async def verify_url(request: web.Request) -> web.Response:
 
 
 @routes.post("/wechat/mp/{tenant}")
-async def receive(request: web.Request) -> web.Response:
+async def receive(request: web.Request) -> web.StreamResponse:
     svc, tenant = await _tenant(request)
     q = request.query
     if not signed(tenant.wechat_token, q):
@@ -239,8 +239,15 @@ async def receive(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="bad xml") from None
 
     inbound = to_inbound(tenant, msg)
-    replies = await run_within_budget(svc, inbound, dedupe_key(inbound, msg))
-    if replies is None:  # a repeat of a message already handled, or the slow path
+    window = budget_timer(asyncio.get_running_loop()).open(request, svc, inbound, svc.settings.reply_budget_seconds)
+    replies: list[Reply] | None = None
+    try:
+        replies = await svc.runner.handle_once(inbound, dedupe_key(inbound, msg))
+    finally:
+        answered = await window.close(replies)
+    if answered is not None:  # past the budget: WeChat has had its "success", the replies a push
+        return answered
+    if replies is None:  # a repeat of a message already handled
         return web.Response(text="success")
     passive, rest = split_replies(replies)
     if rest:
@@ -253,56 +260,77 @@ async def receive(request: web.Request) -> web.Response:
     return web.Response(text=xml_out, content_type="application/xml")
 
 
-async def run_within_budget(svc: Services, inbound: Inbound, dedupe: str) -> list[Reply] | None:
-    """The flow's replies if ready within the budget; None for a repeat (no effect) and
-    past the budget, when the replies go out through the outbox once the work finishes."""
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-    task = asyncio.ensure_future(_signalling(ready, svc.runner.handle_once(inbound, dedupe)))
-    await budget_timer(loop).wait(ready, svc.settings.reply_budget_seconds)
-    if task.done():
-        return task.result()
-    log.info("wechat.slow_path", extra={"tenant": inbound.tenant_code})
-    late = asyncio.ensure_future(_finish_late(svc, inbound, task))
-    svc.background.add(late)
-    late.add_done_callback(svc.background.discard)
-    return None
+class ReplyWindow:
+    """WeChat's 5-second window for one message. The handler runs the flow itself (no
+    task per message); if the budget runs out first, the window answers "success" on the
+    request's behalf right then, and the handler, once the flow is done, returns that
+    response (already sent) and pushes the replies through the outbox instead."""
 
+    def __init__(self, timer: BudgetTimer, request: web.Request, svc: Services, inbound: Inbound) -> None:
+        self.timer, self.request, self.svc, self.inbound = timer, request, svc, inbound
+        self.request_id = request_id.get()  # for the early answer, made outside the request's context
+        self.answering: asyncio.Task[web.StreamResponse] | None = None
+        self.finished: asyncio.Future[None] | None = None
 
-async def _signalling(ready: asyncio.Future[None], work: Awaitable[T]) -> T:
-    """`work`, releasing `ready` as it ends: in the task's last step, so the waiter
-    wakes once and finds the task done (a done-callback would cost one more loop turn)."""
-    try:
-        return await work
-    finally:
-        if not ready.done():
-            ready.set_result(None)
+    def expire(self) -> None:
+        """The budget ran out (called by the timer): answer now; the work goes on."""
+        loop = asyncio.get_running_loop()
+        self.answering = loop.create_task(self._answer())
+        # shutdown and the tests wait for the late work as for any background task
+        self.finished = loop.create_future()
+        self.svc.background.add(self.finished)
+        self.finished.add_done_callback(self.svc.background.discard)
+
+    async def _answer(self) -> web.StreamResponse:
+        request_id.set(self.request_id)  # this task's own context: the logs carry the request's id
+        log.info("wechat.slow_path", extra={"tenant": self.request.match_info.get("tenant", "")})
+        response = web.Response(text="success", headers={"X-Request-Id": self.request_id})
+        try:
+            await response.prepare(self.request)
+            await response.write_eof()
+        except ConnectionError:  # WeChat gave up on this request already
+            pass
+        return response
+
+    async def close(self, replies: Sequence[Reply] | None) -> web.StreamResponse | None:
+        """The work is done: None when it finished within the budget; otherwise queue
+        `replies` for a push and return the "success" response that went out."""
+        if self.answering is None:
+            self.timer.cancel(self)
+            return None
+        try:
+            answered = await self.answering
+            await queue_push(self.svc, self.inbound, replies or [])
+            return answered
+        finally:
+            if self.finished is not None and not self.finished.done():
+                self.finished.set_result(None)
 
 
 class BudgetTimer:
-    """Waits of up to a budget, all woken by one timer armed for the earliest deadline.
+    """Reply windows, all expired by one timer armed for the earliest deadline.
 
     A `call_later` per message would leave a cancelled handle in the event loop's heap for
     the whole budget (seconds: thousands of them under load), and pushing, purging and
-    popping those cost more than the rest of the wait. Here a wait is a dict entry."""
+    popping those cost more than the rest of the wait. Here a window is a dict entry."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._deadlines: dict[asyncio.Future[None], float] = {}
+        self._deadlines: dict[ReplyWindow, float] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = math.inf
 
-    async def wait(self, waiter: asyncio.Future[None], seconds: float) -> None:
-        """Until `waiter` is done or `seconds` have passed (the work behind `waiter` is
-        never cancelled here: past the budget it goes on, and its replies are pushed)."""
+    def open(self, request: web.Request, svc: Services, inbound: Inbound, seconds: float) -> ReplyWindow:
+        """A window that expires in `seconds` unless closed first."""
+        window = ReplyWindow(self, request, svc, inbound)
         deadline = self.loop.time() + seconds
-        self._deadlines[waiter] = deadline
+        self._deadlines[window] = deadline
         if deadline < self._armed_for:
             self._arm(deadline)
-        try:
-            await waiter
-        finally:
-            self._deadlines.pop(waiter, None)
+        return window
+
+    def cancel(self, window: ReplyWindow) -> None:
+        self._deadlines.pop(window, None)
 
     def _arm(self, deadline: float) -> None:
         if self._timer is not None:
@@ -313,11 +341,10 @@ class BudgetTimer:
     def _fire(self) -> None:
         self._timer, self._armed_for = None, math.inf
         now, upcoming = self.loop.time(), math.inf
-        for waiter, deadline in list(self._deadlines.items()):
+        for window, deadline in list(self._deadlines.items()):
             if deadline <= now:
-                del self._deadlines[waiter]
-                if not waiter.done():
-                    waiter.set_result(None)
+                del self._deadlines[window]
+                window.expire()
             else:
                 upcoming = min(upcoming, deadline)
         if upcoming < math.inf:
@@ -325,20 +352,16 @@ class BudgetTimer:
 
 
 _timers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BudgetTimer] = weakref.WeakKeyDictionary()
+_last: BudgetTimer | None = None
 
 
 def budget_timer(loop: asyncio.AbstractEventLoop) -> BudgetTimer:
     """The event loop's BudgetTimer (one per loop: tests run several)."""
+    global _last
+    if _last is not None and _last.loop is loop:  # a server runs on one loop: skip the weak lookup
+        return _last
     timer = _timers.get(loop)
     if timer is None:
         timer = _timers[loop] = BudgetTimer(loop)
+    _last = timer
     return timer
-
-
-async def _finish_late(svc: Services, inbound: Inbound, task: asyncio.Future[list[Reply] | None]) -> None:
-    try:
-        replies = await task
-    except Exception:  # noqa: BLE001 - the user still hears back
-        log.exception("wechat.flow_failed")
-        replies = [Reply.of_text(BUSY)]
-    await queue_push(svc, inbound, replies or [])

@@ -48,8 +48,10 @@ async def test_over_budget_answers_success_and_the_reply_arrives_by_customer_ser
                       token=TEST_TOKEN, app_id=TEST_APP_ID, aes_key=TEST_AES_KEY, safe_mode=True)
     user = "o_slow_user_00000000000001"
     started = time.monotonic()
-    answer = await sim.text(user, "帮助")
-    assert answer.body == "success"
+    query, body = sim.signed_request(sim.text_xml(user, "帮助"), user=user)
+    async with mall.client.session.post(sim.url, params=query, data=body) as resp:
+        assert await resp.text() == "success"
+        assert resp.headers.get("X-Request-Id", "-") != "-"  # answered in the request's context
     assert time.monotonic() - started < 0.3
     await mall.settle()
     pushed = mall.fake.sent_messages(user)
