@@ -242,6 +242,11 @@ async def receive(request: web.Request) -> web.StreamResponse:
     window = budget_timer(asyncio.get_running_loop()).open(request, svc, inbound, svc.settings.reply_budget_seconds)
     replies: list[Reply] | None = None
     try:
+        # One turn of the event loop first, so it takes in every request that is ready before
+        # any handler writes its reply. On the embedded store a flow never waits, and handling
+        # each message start to finish in one go cost ~50 µs more per request under load
+        # (bench/wechat_endpoint.py, SQLite: 220 against 168 µs); on Redis it is even.
+        await asyncio.sleep(0)
         replies = await svc.runner.handle_once(inbound, dedupe_key(inbound, msg))
     finally:
         answered = await window.close(replies)
