@@ -305,7 +305,10 @@ class ReplyWindow:
             return None
         try:
             answered = await self.answering
-            await queue_push(self.svc, self.inbound, replies or [])
+            try:
+                await queue_push(self.svc, self.inbound, replies or [])
+            except Exception:  # noqa: BLE001 - "success" went out already: nothing to answer with
+                log.exception("wechat.push_not_queued", extra={"tenant": self.inbound.tenant_code})
             return answered
         finally:
             if self.finished is not None and not self.finished.done():

@@ -77,3 +77,23 @@ async def test_a_failed_push_is_retried_from_the_outbox(mall):
     later = svc.clock() + __import__("datetime").timedelta(minutes=5)
     await dispatch_due(svc.uows, svc.registry.subscribers, now=lambda: later)
     assert len(mall.fake.sent_messages(user)) == 1
+
+
+async def test_a_push_that_cannot_be_queued_past_the_budget_is_logged(mall, monkeypatch, caplog):
+    """"success" went out already: a failure to queue the push is logged, not turned into
+    a second answer on the same request."""
+    import handlers.wechat_mp as endpoint
+
+    async def broken(*args, **kw):
+        raise RuntimeError("database gone")
+
+    svc = mall.svc
+    svc.settings = svc.settings.model_copy(update={"reply_budget_seconds": 0.01})
+    svc.runner = SlowRunner(svc.runner, 0.1)
+    monkeypatch.setattr(endpoint, "queue_push", broken)
+    sim = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=TEST_APP_ID)
+    with caplog.at_level("ERROR", logger="handlers.wechat_mp"):
+        assert (await sim.text("o_no_queue_0000000000001", "帮助")).body == "success"
+        await mall.settle()
+    assert [r.message for r in caplog.records if r.name == "handlers.wechat_mp"] == ["wechat.push_not_queued"]
