@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.engine import Ctx, Data, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, num
+from flows.engine import Ctx, Data, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, num, reads_only
 from flows.types import Links
 from social_mall.groupbuy import desk, rules, service
 from social_mall.groupbuy.errors import AlreadyInTeamError, NoAddressError, QtyLimitError, TeamClosedError
@@ -64,6 +64,7 @@ def qr_url(links: Links, tenant_code: str, team_id: int) -> str:
 
 # -- commands ----------------------------------------------------------------------------
 
+@reads_only
 @dataclass(frozen=True)
 class ListCampaigns:
     async def run(self, ctx: Ctx) -> Outcome:
@@ -73,6 +74,7 @@ class ListCampaigns:
         return Outcome((Say("chat/groupbuy/list.txt", {"campaigns": found}),), {"campaigns": [c.id for c in found]})
 
 
+@reads_only
 @dataclass(frozen=True)
 class ShowCampaign:
     campaign_id: int
@@ -88,6 +90,7 @@ class ShowCampaign:
         ), {"campaign": c.id, "teams": [t.id for t in d.teams]})
 
 
+@reads_only
 @dataclass(frozen=True)
 class ShowTeam:
     """Landing on a team (scene gb_<id> or 参团 <id>)."""

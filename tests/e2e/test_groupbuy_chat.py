@@ -25,6 +25,7 @@ from tests.conftest import Mall, TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, app_sett
 from tests.fakes.groupbuy_kit import make_campaign, make_member
 from tests.fakes.pay_kit import WECHAT_UA
 from tests.fakes.wecom import FakeWeComRobot, WeComBotSimulator
+from tests.integration.test_flows_one_trip import CountingKV
 
 ADDRESS = "王小明 13912345678 深圳市南山区科技园1号"
 
@@ -552,3 +553,16 @@ async def scan_again(wx, user: str, team_id: int, n: int) -> None:
     query, body = wx.signed_request(wx.event_xml(user, "SCAN", f"gb_{team_id}", created=int(time.time()) + n),
                                     user=user)
     assert (await wx.post(query, body)).status == 200
+
+
+async def test_browsing_campaigns_again_takes_one_store_call(mall, wx):
+    """The campaign list and a campaign's card are browsing (`reads_only`): once the worker
+    wrote the conversation, each such message is one claim-and-compare-and-set call."""
+    await campaign(mall)
+    user = "o_gb_browse_000000000001"
+    assert "丹东草莓拼团" in await say(wx, user, "拼团")
+    counting = CountingKV(mall.svc.runner.kv)
+    mall.svc.runner.kv = counting
+    assert "丹东草莓" in await say(wx, user, "1")
+    assert "丹东草莓拼团" in await say(wx, user, "拼团")
+    assert counting.calls == ["claim_and_cas", "claim_and_cas"]
