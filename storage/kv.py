@@ -306,6 +306,8 @@ class _Batcher:
                             await lost.disconnect()
         finally:
             self._senders -= 1
+            if self._pending and not self._closed:  # cut off with calls queued behind it
+                asyncio.get_running_loop().call_soon(self._start)
             if conn is not None:
                 if self._closed:
                     await conn.disconnect()

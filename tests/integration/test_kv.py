@@ -211,10 +211,14 @@ async def test_a_pipeline_cut_off_midway_drops_its_connection_and_fails_only_its
     try:
         stuck = asyncio.ensure_future(kv.get("a"))
         await asyncio.sleep(0.01)
+        behind = asyncio.ensure_future(kv.set("queued", "1"))  # waits for the stuck pipeline
+        await asyncio.sleep(0.01)
         for task in list(kv._batch._tasks):
             task.cancel()  # as at shutdown, or a timeout around the sender
         with pytest.raises(ConnectionError):
             await asyncio.wait_for(stuck, 5)
+        await asyncio.wait_for(behind, 5)  # a new sender takes what queued behind the cut-off one
+        assert await asyncio.wait_for(kv.get("queued"), 5) == "1"
         await kv.set("b", "2")
         assert await asyncio.wait_for(kv.get("b"), 5) == "2"
         assert used[1] is not used[0]  # the cut-off connection was not reused
