@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -68,7 +67,9 @@ class Services:
     outbox: OutboxWorker = field(init=False)
     runner: FlowRunner = field(init=False)
     background: set[asyncio.Future[None]] = field(default_factory=set)
-    _tenants: dict[str, tuple[float, TenantView]] = field(default_factory=dict)
+    # code → TenantView and ("id", id) → TenantView; when an entry expires under load, one
+    # lookup goes to the database and the requests behind it share its answer
+    _tenants: ReadCache = field(default_factory=lambda: ReadCache(ttl=TENANT_CACHE_SECONDS))
     pay_resolver: GatewayResolver | None = None  # set by the `pay` module
 
     async def tenant(self, code: str) -> TenantView | None:
@@ -78,16 +79,14 @@ class Services:
         return view
 
     async def _tenant(self, code: str) -> TenantView | None:
-        hit = self._tenants.get(code)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
         try:
-            async with self.uows() as uow:
-                view = await get_tenant(uow, code)
-        except NotFoundError:
+            return await self._tenants.get_or_load(code, lambda: self._load_tenant(code))
+        except NotFoundError:  # not cached: a tenant created next is found at once
             return None
-        self._tenants[code] = (time.monotonic() + TENANT_CACHE_SECONDS, view)
-        return view
+
+    async def _load_tenant(self, code: str) -> TenantView:
+        async with self.uows() as uow:
+            return await get_tenant(uow, code)
 
     def forget_tenants(self) -> None:
         """Drop cached tenants (after their credentials change)."""
@@ -102,9 +101,9 @@ class Services:
         return view
 
     async def _tenant_by_id(self, tenant_id: int) -> TenantView:
-        for _, view in self._tenants.values():
-            if view.id == tenant_id:
-                return view
+        return await self._tenants.get_or_load(("id", tenant_id), lambda: self._load_tenant_by_id(tenant_id))
+
+    async def _load_tenant_by_id(self, tenant_id: int) -> TenantView:
         async with self.uows() as uow:
             return await get_tenant_by_id(uow, tenant_id)
 

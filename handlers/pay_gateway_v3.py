@@ -35,6 +35,7 @@ from social_mall.payments.gateway import PayGateway, RefundResult, Transaction, 
 from social_mall.payments.sandbox import transaction_from
 from social_mall.payments.wxpay_v3 import KeyPair, PayFormatError, PayNotifyError, PaySignatureError
 from social_mall.tenants import TenantView
+from storage.cache import ReadCache
 from storage.pay_models import TenantPayAccount
 from storage.pay_repos import PayAccountRepo
 
@@ -403,26 +404,27 @@ class PayResolver:
 
     def __init__(self, svc: Any) -> None:
         self._svc = svc
-        self._cache: dict[int, tuple[float, PayGateway | None]] = {}
+        # one account read per tenant per ACCOUNT_CACHE_SECONDS, shared by concurrent lookups
+        self._fresh = ReadCache(ttl=ACCOUNT_CACHE_SECONDS)
+        self._gateways: dict[int, PayGateway | None] = {}
 
     async def refresh(self, tenant: TenantView) -> None:
-        hit = self._cache.get(tenant.id)
-        if hit is not None and hit[0] > time.monotonic():
-            return
+        self._gateways[tenant.id] = await self._fresh.get_or_load(tenant.id, lambda: self._load(tenant))
+
+    async def _load(self, tenant: TenantView) -> PayGateway | None:
         async with self._svc.uows() as uow:
             row = await PayAccountRepo(uow.session).for_tenant(tenant.id)
-        gateway = self.build(tenant, row) if row is not None and row.enabled else None
-        self._cache[tenant.id] = (time.monotonic() + ACCOUNT_CACHE_SECONDS, gateway)
+        return self.build(tenant, row) if row is not None and row.enabled else None
 
     def cached(self, tenant: TenantView) -> PayGateway | None:
-        hit = self._cache.get(tenant.id)
-        return hit[1] if hit is not None else None
+        return self._gateways.get(tenant.id)
 
     def forget(self, tenant_id: int | None = None) -> None:
+        self._fresh.clear()
         if tenant_id is None:
-            self._cache.clear()
+            self._gateways.clear()
         else:
-            self._cache.pop(tenant_id, None)
+            self._gateways.pop(tenant_id, None)
 
     def build(self, tenant: TenantView, row: TenantPayAccount) -> PayGateway:
         svc = self._svc
