@@ -97,7 +97,7 @@ class FlowRunner:
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The replies to one message (no de-duplication: the caller has none to do)."""
-        replies = await self._guarded(inbound, "")
+        replies = await self.handle_once(inbound, "")
         assert replies is not None
         return replies
 
@@ -106,10 +106,7 @@ class FlowRunner:
         `dedupe_key` was seen within the hour (the repeat has no effect). The claim and
         the conversation load are one round trip to the key-value store, the state's
         compare-and-set another; a browsing step on a conversation this worker wrote last
-        needs only one (see the module's doc)."""
-        return await self._guarded(inbound, dedupe_key)
-
-    async def _guarded(self, inbound: Inbound, dedupe_key: str) -> list[Reply] | None:
+        needs only one (see the module's doc). An empty `dedupe_key` claims nothing."""
         try:
             return await self._handle(inbound, dedupe_key)
         except Exception:

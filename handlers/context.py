@@ -24,7 +24,7 @@ from social_mall.payments.wxpay_v3 import KeyPair
 from social_mall.plugins import Registry
 from social_mall.settings import Settings
 from social_mall.tenants import TenantView, get_tenant, get_tenant_by_id
-from storage.cache import ReadCache
+from storage.cache import MISS, ReadCache
 from storage.kv import KVStore
 from storage.uow import UowFactory
 
@@ -38,6 +38,10 @@ class GatewayResolver(Protocol):
     """Real pay gateways per tenant (the `pay` module); None → the sandbox."""
 
     async def refresh(self, tenant: TenantView) -> None: ...
+
+    def fresh(self, tenant: TenantView) -> bool:
+        """Is the tenant's gateway known and not due for a `refresh`?"""
+        ...
 
     def cached(self, tenant: TenantView) -> PayGateway | None: ...
 
@@ -71,6 +75,15 @@ class Services:
     # lookup goes to the database and the requests behind it share its answer
     _tenants: ReadCache = field(default_factory=lambda: ReadCache(ttl=TENANT_CACHE_SECONDS))
     pay_resolver: GatewayResolver | None = None  # set by the `pay` module
+
+    def known_tenant(self, code: str) -> TenantView | None:
+        """The tenant when this worker's entries for it (and its pay gateway) are fresh,
+        without an await; None means "ask `tenant`" (every message asks this first)."""
+        view = self._tenants.peek(code)
+        if view is MISS or (self.pay_resolver is not None and not self.pay_resolver.fresh(view)):
+            return None
+        assert isinstance(view, TenantView)
+        return view
 
     async def tenant(self, code: str) -> TenantView | None:
         view = await self._tenant(code)

@@ -35,7 +35,7 @@ from social_mall.payments.gateway import PayGateway, RefundResult, Transaction, 
 from social_mall.payments.sandbox import transaction_from
 from social_mall.payments.wxpay_v3 import KeyPair, PayFormatError, PayNotifyError, PaySignatureError
 from social_mall.tenants import TenantView
-from storage.cache import ReadCache
+from storage.cache import MISS, ReadCache
 from storage.pay_models import TenantPayAccount
 from storage.pay_repos import PayAccountRepo
 
@@ -415,6 +415,9 @@ class PayResolver:
         async with self._svc.uows() as uow:
             row = await PayAccountRepo(uow.session).for_tenant(tenant.id)
         return self.build(tenant, row) if row is not None and row.enabled else None
+
+    def fresh(self, tenant: TenantView) -> bool:
+        return tenant.id in self._gateways and self._fresh.peek(tenant.id) is not MISS
 
     def cached(self, tenant: TenantView) -> PayGateway | None:
         return self._gateways.get(tenant.id)

@@ -196,7 +196,8 @@ async def deliver_queued(svc: Services, d: Delivery) -> None:
 
 async def _tenant(request: web.Request) -> tuple[Services, TenantView]:
     svc = request.app[SERVICES]
-    tenant = await svc.tenant(request.match_info["tenant"])
+    code = request.match_info["tenant"]
+    tenant = svc.known_tenant(code) or await svc.tenant(code)
     if tenant is None or not tenant.wechat_token:
         raise web.HTTPNotFound()
     return svc, tenant
@@ -249,7 +250,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(0)
         replies = await svc.runner.handle_once(inbound, dedupe_key(inbound, msg))
     finally:
-        answered = await window.close(replies)
+        answered = None if window.in_time() else await window.late(replies)
     if answered is not None:  # past the budget: WeChat has had its "success", the replies a push
         return answered
     if replies is None:  # a repeat of a message already handled
@@ -297,12 +298,18 @@ class ReplyWindow:
             pass
         return response
 
-    async def close(self, replies: Sequence[Reply] | None) -> web.StreamResponse | None:
-        """The work is done: None when it finished within the budget; otherwise queue
-        `replies` for a push and return the "success" response that went out."""
+    def in_time(self) -> bool:
+        """The work is done: close the window. True when it finished within the budget
+        (the handler answers as usual); otherwise call `late`."""
         if self.answering is None:
             self.timer.cancel(self)
-            return None
+            return True
+        return False
+
+    async def late(self, replies: Sequence[Reply] | None) -> web.StreamResponse:
+        """Past the budget: queue `replies` for a push and return the "success" response
+        that went out."""
+        assert self.answering is not None
         try:
             answered = await self.answering
             try:

@@ -150,3 +150,14 @@ async def test_healthz_reports_database_and_store(mall):
     assert resp.status == 200
     assert body["db"] == "ok" and body["kv"] == "ok"
     assert "shop" in body["modules"]
+
+
+async def test_every_route_answers_with_a_request_id_and_keeps_the_callers(mall):
+    first = await mall.client.get("/healthz")
+    second = await mall.client.get("/healthz")
+    ours = first.headers.get("X-Request-Id", "")
+    assert len(ours) == 16 and ours != second.headers.get("X-Request-Id")
+    given = await mall.client.get("/healthz", headers={"X-Request-Id": "trace-42"})
+    assert given.headers.get("X-Request-Id") == "trace-42"
+    # no middleware: aiohttp skips its middleware chain for every request
+    assert not mall.app.middlewares

@@ -67,3 +67,31 @@ async def test_an_unknown_code_is_not_cached_and_forget_drops_the_known_ones(
     svc.forget_tenants()
     await svc.tenant(demo.code)
     assert len(opened) == 4
+
+
+async def test_known_tenant_answers_without_a_read_only_while_the_entry_is_fresh(
+        backend, tmp_path: Path, uows: UowFactory, demo: TenantView) -> None:
+    svc, opened, clock = _services(backend, tmp_path, uows)
+    assert svc.known_tenant(demo.code) is None  # never looked up: the caller asks `tenant`
+    await svc.tenant(demo.code)
+    known = svc.known_tenant(demo.code)
+    assert known is not None and known.id == demo.id and len(opened) == 1
+    clock.now += TENANT_CACHE_SECONDS + 1
+    assert svc.known_tenant(demo.code) is None
+    await svc.tenant(demo.code)
+    svc.forget_tenants()
+    assert svc.known_tenant(demo.code) is None
+
+
+async def test_known_tenant_waits_for_the_pay_gateway_to_be_fresh_too(
+        backend, tmp_path: Path, uows: UowFactory, demo: TenantView) -> None:
+    from handlers.pay_gateway_v3 import PayResolver
+
+    svc, opened, _ = _services(backend, tmp_path, uows)
+    svc.pay_resolver = resolver = PayResolver(svc)
+    await svc.tenant(demo.code)
+    assert svc.known_tenant(demo.code) is not None and resolver.fresh(demo)
+    resolver.forget(demo.id)  # the merchant changed the pay account
+    assert not resolver.fresh(demo) and svc.known_tenant(demo.code) is None
+    await svc.tenant(demo.code)
+    assert svc.known_tenant(demo.code) is not None
