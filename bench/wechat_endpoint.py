@@ -121,6 +121,33 @@ def what_if_engine(pool_size: int, no_pre_ping: bool) -> None:
     bot.create_engine = create_engine  # type: ignore[assignment]
 
 
+async def app_settings(db_url: str, schema: str, redis_url: str, prefix: str, work: Path,
+                       cleanup: list[Any]) -> Any:
+    """The app's settings for a bench run. WeChat's API is a loopback stand-in (token +
+    customer-service send): the pushes the first messages cause (welcome coupons…) succeed
+    during the warmup, as in production, instead of failing and being retried by the
+    outbox inside the timed window. Its runner goes on `cleanup`."""
+    from aiohttp import web
+    from pydantic import SecretStr
+
+    from handlers.terminal_chat import push_inbox
+    from social_mall.settings import Settings
+
+    api = web.AppRunner(push_inbox(user=""), access_log=None)
+    await api.setup()
+    api_site = web.TCPSite(api, "127.0.0.1", 0)
+    await api_site.start()
+    api_port = api_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    cleanup.append(api.cleanup)
+    return Settings(
+        database_url=db_url, database_schema=schema, redis_url=redis_url, kv_prefix=prefix,
+        data_dir=work / "var", wechat_token=SecretStr(TOKEN), wechat_app_id=APP_ID,
+        wechat_app_secret=SecretStr(APP_SECRET), wechat_aes_key=SecretStr(AES_KEY),
+        wechat_api_base=f"http://127.0.0.1:{api_port}", secret_key=SecretStr("bench-secret"),
+        scheduler_enabled=False, log_level="WARNING",
+    )
+
+
 async def serve(args: argparse.Namespace) -> None:
     import logging
 
@@ -131,10 +158,7 @@ async def serve(args: argparse.Namespace) -> None:
     if args.kind == "baseline":
         app = baseline_app()
     else:
-        from pydantic import SecretStr
-
         from bot import build_app
-        from social_mall.settings import Settings
 
         work = Path(args.workdir)
         if args.kind == "app-pg":
@@ -146,24 +170,7 @@ async def serve(args: argparse.Namespace) -> None:
         else:
             schema, prefix = "", args.kv_prefix
             db_url, redis_url = f"sqlite+aiosqlite:///{work / 'bench.db'}", ""
-        # WeChat's API as a loopback stand-in (token + customer-service send): the pushes the
-        # first messages cause (welcome coupons…) succeed during the warmup, as in production,
-        # instead of failing and being retried by the outbox inside the timed window.
-        from handlers.terminal_chat import push_inbox
-
-        api = web.AppRunner(push_inbox(user=""), access_log=None)
-        await api.setup()
-        api_site = web.TCPSite(api, "127.0.0.1", 0)
-        await api_site.start()
-        api_port = api_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        cleanup.append(api.cleanup)
-        settings = Settings(
-            database_url=db_url, database_schema=schema, redis_url=redis_url, kv_prefix=prefix,
-            data_dir=work / "var", wechat_token=SecretStr(TOKEN), wechat_app_id=APP_ID,
-            wechat_app_secret=SecretStr(APP_SECRET), wechat_aes_key=SecretStr(AES_KEY),
-            wechat_api_base=f"http://127.0.0.1:{api_port}", secret_key=SecretStr("bench-secret"),
-            scheduler_enabled=False, log_level="WARNING",
-        )
+        settings = await app_settings(db_url, schema, redis_url, prefix, work, cleanup)
         if args.what_if_pool or args.what_if_no_pre_ping:
             what_if_engine(args.what_if_pool, args.what_if_no_pre_ping)
         app = build_app(settings, public_base_url="http://127.0.0.1", auto_setup=True)
