@@ -66,7 +66,7 @@ class _ClaimFirst(Exception):
     """The one-round-trip path can't finish this message: take the claim-first path."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Result:
     conv: Conv
     out: list[Out]

@@ -68,7 +68,7 @@ def _bad_number(turn: Turn, key: str) -> Step:
 # -- commands ----------------------------------------------------------------------------
 
 @reads_only
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListCategories:
     async def run(self, ctx: Ctx) -> Outcome:
         cats = await list_categories(ctx.uow, ctx.tenant_id)
@@ -79,7 +79,7 @@ class ListCategories:
 
 
 @reads_only
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListProducts:
     category_id: int | None
     keyword: str
@@ -109,7 +109,7 @@ class ListProducts:
 
 
 @reads_only
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShowProduct:
     product_id: int
 
@@ -127,7 +127,7 @@ class ShowProduct:
 
 
 @reads_only
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChooseSku:
     """qty None: the SKU was picked, ask how many; else: the quantity was given."""
 
@@ -146,7 +146,7 @@ class ChooseSku:
         return Outcome((Say("chat/shop/action.txt", ctx_),))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddToCart:
     sku_id: int
     qty: int

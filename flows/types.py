@@ -21,7 +21,7 @@ class Kind(StrEnum):
     OTHER = "other"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Inbound:
     tenant_id: int
     tenant_code: str
@@ -35,14 +35,14 @@ class Inbound:
     at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemberRef:
     """Who is talking: the member id behind the channel identity."""
 
     id: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Article:
     title: str
     description: str
@@ -50,7 +50,7 @@ class Article:
     image: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One answer. Exactly one of text / article / image_media_id / link is meaningful,
     chosen by `kind`."""

@@ -25,13 +25,13 @@ class Page(Generic[T]):
         return self.page < self.pages
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CategoryView:
     id: int
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProductCard:
     id: int
     title: str
@@ -40,7 +40,7 @@ class ProductCard:
     min_price_fen: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SkuView:
     id: int
     spec: str
@@ -53,7 +53,7 @@ class SkuView:
         return self.on_shelf and self.stock > 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProductDetail:
     id: int
     title: str

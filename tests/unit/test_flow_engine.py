@@ -6,6 +6,8 @@ import json
 from enum import StrEnum
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flows import cart, checkout, home, orders, shop
 from flows.engine import (
@@ -231,3 +233,17 @@ def test_a_taken_keyword_or_flow_name_is_refused():
     shadow = Flow("other", "idle", {}, words={"分类": "x"})
     with pytest.raises(ValueError, match="global keyword"):
         Flows(home.FLOW, (*BUILTIN_FLOWS, shadow))
+
+
+_values = st.one_of(st.text(), st.integers(min_value=-2**63, max_value=2**63), st.lists(st.integers(0, 10**9)))
+
+
+@given(flow=st.text(), state=st.text(), data=st.dictionaries(st.text(), _values), v=st.integers(0, 10**9),
+       member=st.integers(0, 10**9))
+def test_a_dump_is_compact_sorted_json_and_loads_back(flow: str, state: str, data: dict, v: int,
+                                                      member: int) -> None:
+    conv = Conv(flow, state, data, v, member)
+    raw = conv.dump()
+    doc = {"flow": flow, "state": state, "data": data, "v": v, **({"m": member} if member else {})}
+    assert raw == json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    assert Conv.load(raw) == conv
