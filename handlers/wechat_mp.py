@@ -229,7 +229,8 @@ async def receive(request: web.Request) -> web.StreamResponse:
             xml = crypto.decrypt_message(raw, q.get("msg_signature", ""), q["timestamp"], q["nonce"]).encode()
             screen_xml(xml)
         msg = parse_message(xml)
-        if not getattr(msg, "source", None):
+        inbound = to_inbound(tenant, msg)
+        if not inbound.user_id:
             raise BadRequest("no FromUserName")
     except (InvalidSignatureException, InvalidAppIdException):
         raise web.HTTPForbidden(text="bad signature") from None
@@ -239,7 +240,6 @@ async def receive(request: web.Request) -> web.StreamResponse:
         log.info("wechat.bad_body", extra={"tenant": tenant.code, "error": type(exc).__name__})
         raise web.HTTPBadRequest(text="bad xml") from None
 
-    inbound = to_inbound(tenant, msg)
     window = budget_timer(asyncio.get_running_loop()).open(request, svc, inbound, svc.settings.reply_budget_seconds)
     replies: list[Reply] | None = None
     try:

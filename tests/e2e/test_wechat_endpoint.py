@@ -108,6 +108,11 @@ async def test_a_chunked_body_over_64k_is_413_too(sim, mall):
     b"not xml at all",
     b"",
     b"<xml><MsgType>text</MsgType></xml>",
+    # well-formed, but a field wechatpy's converters can't read
+    b"<xml><ToUserName>gh</ToUserName><FromUserName>o_x</FromUserName><CreateTime>soon</CreateTime>"
+    b"<MsgType>text</MsgType><Content>hi</Content><MsgId>1</MsgId></xml>",
+    b"<xml><ToUserName>gh</ToUserName><FromUserName>o_x</FromUserName><CreateTime>1</CreateTime>"
+    b"<MsgType>text</MsgType><Content>hi</Content><MsgId>x1</MsgId></xml>",
 ])
 async def test_hostile_or_malformed_xml_is_400_without_side_effects(mall, body):
     sim = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
