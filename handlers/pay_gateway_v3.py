@@ -417,7 +417,7 @@ class PayResolver:
         return self.build(tenant, row) if row is not None and row.enabled else None
 
     def fresh(self, tenant: TenantView) -> bool:
-        return tenant.id in self._gateways and self._fresh.peek(tenant.id) is not MISS
+        return self._fresh.peek(tenant.id) is not MISS  # a fresh entry was stored by `refresh`
 
     def cached(self, tenant: TenantView) -> PayGateway | None:
         return self._gateways.get(tenant.id)
