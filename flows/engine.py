@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from flows.types import Inbound, Kind, Links, MemberRef, Reply
+from social_mall.values import value
 from storage.uow import UnitOfWork
 
 #: What a state may remember: ids and short texts, never prices.
@@ -98,7 +99,7 @@ def pairs(data: Data, key: str) -> list[tuple[int, int]]:
 
 # -- values flowing through one turn ----------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
+@value
 class Said:
     intent: str
     text: str = ""
@@ -107,7 +108,7 @@ class Said:
     flow: str = ""          # a keyword of this flow matched: dispatch there
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Say:
     """A reply still to render: a template under templates/ and its context. With
     `card`, a news card: the first rendered line is the title, the rest the description.
@@ -128,7 +129,7 @@ class Say:
 Out = Say | Reply
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Ctx:
     """What a command may use: the unit of work and who is talking."""
 
@@ -142,7 +143,7 @@ class Ctx:
     order_timeout: timedelta
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Outcome:
     """A command's result: replies, data merged over the step's, and (when the result
     decides between branches, e.g. no saved address → ask for one) another state."""
@@ -171,7 +172,7 @@ def reads_only(cls: CommandT) -> CommandT:
     return cls
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Step:
     to: str
     replies: tuple[Out, ...] = ()
@@ -182,7 +183,7 @@ class Step:
     redirect: str = ""      # then handle this text as if the user had typed it
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Turn:
     said: Said
     state: str
@@ -277,7 +278,7 @@ def _json_encoder() -> Callable[[object], str]:
 _encode = _json_encoder()
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Conv:
     """One member's conversation, stored as JSON {flow, state, data, v}."""
 

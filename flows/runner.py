@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 
@@ -32,6 +31,7 @@ from flows.engine import Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
 from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall.errors import MallError
 from social_mall.members.service import note_entry, resolve_member
+from social_mall.values import value
 from storage.kv import Claimed, KVStore
 from storage.uow import UnitOfWork, UowFactory
 
@@ -66,7 +66,7 @@ class _ClaimFirst(Exception):
     """The one-round-trip path can't finish this message: take the claim-first path."""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Result:
     conv: Conv
     out: list[Out]

@@ -7,7 +7,6 @@ Menu CLICK keys: CATEGORIES, SEARCH.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 
 from flows import checkout
@@ -31,6 +30,7 @@ from social_mall.catalog.service import list_categories, list_products, product_
 from social_mall.members.service import add_to_cart
 from social_mall.orders.rules import check_qty
 from social_mall.pricing.service import active_flash_prices, product_flash_prices
+from social_mall.values import value
 
 PER_PAGE = 5
 MAX_KEYWORD = 20
@@ -68,7 +68,7 @@ def _bad_number(turn: Turn, key: str) -> Step:
 # -- commands ----------------------------------------------------------------------------
 
 @reads_only
-@dataclass(frozen=True, slots=True)
+@value
 class ListCategories:
     async def run(self, ctx: Ctx) -> Outcome:
         cats = await list_categories(ctx.uow, ctx.tenant_id)
@@ -79,7 +79,7 @@ class ListCategories:
 
 
 @reads_only
-@dataclass(frozen=True, slots=True)
+@value
 class ListProducts:
     category_id: int | None
     keyword: str
@@ -109,7 +109,7 @@ class ListProducts:
 
 
 @reads_only
-@dataclass(frozen=True, slots=True)
+@value
 class ShowProduct:
     product_id: int
 
@@ -127,7 +127,7 @@ class ShowProduct:
 
 
 @reads_only
-@dataclass(frozen=True, slots=True)
+@value
 class ChooseSku:
     """qty None: the SKU was picked, ask how many; else: the quantity was given."""
 
@@ -146,7 +146,7 @@ class ChooseSku:
         return Outcome((Say("chat/shop/action.txt", ctx_),))
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class AddToCart:
     sku_id: int
     qty: int

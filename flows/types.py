@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from social_mall.values import value
 
 
 class Kind(StrEnum):
@@ -21,7 +23,7 @@ class Kind(StrEnum):
     OTHER = "other"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Inbound:
     tenant_id: int
     tenant_code: str
@@ -35,14 +37,14 @@ class Inbound:
     at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class MemberRef:
     """Who is talking: the member id behind the channel identity."""
 
     id: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Article:
     title: str
     description: str
@@ -50,7 +52,7 @@ class Article:
     image: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Reply:
     """One answer. Exactly one of text / article / image_media_id / link is meaningful,
     chosen by `kind`."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from social_mall.values import value
+
 T = TypeVar("T")
 
 
@@ -25,13 +27,13 @@ class Page(Generic[T]):
         return self.page < self.pages
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CategoryView:
     id: int
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ProductCard:
     id: int
     title: str
@@ -40,7 +42,7 @@ class ProductCard:
     min_price_fen: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SkuView:
     id: int
     spec: str
@@ -53,7 +55,7 @@ class SkuView:
         return self.on_shelf and self.stock > 0
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ProductDetail:
     id: int
     title: str
