@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+TYPED = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]["files"]
 
 PROBE = '''
 from flows.engine import Conv
@@ -34,7 +36,7 @@ def test_typed_packages_pass_mypy_strict_and_value_fields_are_read_only(tmp_path
     fields are the only errors."""
     probe = tmp_path / "probe_values.py"
     probe.write_text(PROBE, encoding="utf-8")
-    status, out = mypy("social_mall", "flows", str(probe), cache=tmp_path / "mypy_cache")
+    status, out = mypy(*TYPED, str(probe), cache=tmp_path / "mypy_cache")
     errors = [line for line in out.splitlines() if ": error:" in line]
     assert status == 1, out
     assert len(errors) == 2, out
