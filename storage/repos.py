@@ -369,8 +369,11 @@ class OrderRepo(_Repo):
 
 
 class PaymentRepo(_Repo):
-    async def by_out_trade_no(self, out_trade_no: str) -> Payment | None:
-        stmt = select(Payment).where(Payment.out_trade_no == out_trade_no)
+    """Payments and refunds. Every lookup by a gateway's number is scoped by tenant: a
+    number named in a notify, a query answer or a bill only ever finds that tenant's row."""
+
+    async def by_out_trade_no(self, tenant: int, out_trade_no: str) -> Payment | None:
+        stmt = select(Payment).where(Payment.tenant_id == tenant, Payment.out_trade_no == out_trade_no)
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
     async def for_order(self, tenant: int, order_id: int) -> Payment | None:
@@ -402,8 +405,9 @@ class PaymentRepo(_Repo):
         stmt = select(Refund).where(Refund.tenant_id == tenant, Refund.order_id == order_id).order_by(Refund.id)
         return await self._all(stmt.execution_options(populate_existing=True))
 
-    async def refund_by_no(self, out_refund_no: str) -> Refund | None:
-        return await self.session.scalar(select(Refund).where(Refund.out_refund_no == out_refund_no))
+    async def refund_by_no(self, tenant: int, out_refund_no: str) -> Refund | None:
+        stmt = select(Refund).where(Refund.tenant_id == tenant, Refund.out_refund_no == out_refund_no)
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
     async def settle_refund(self, refund_id: int, src: str, dst: str, **values: object) -> bool:
         stmt = update(Refund).where(Refund.id == refund_id, Refund.status == src).values(status=dst, **values)

@@ -54,19 +54,21 @@ async def open_payment(uow: UnitOfWork, order: OrderView, *, gateway: str) -> Pa
 
 
 async def apply_transaction(
-    uow: UnitOfWork, tx: Transaction, *, gateway: str, mchid: str, appid: str, now: datetime
+    uow: UnitOfWork, tx: Transaction, *, tenant: int, gateway: str, mchid: str, appid: str, now: datetime
 ) -> PayOutcome:
-    """Apply a verified pay notify. Raises (and changes nothing) on any mismatch."""
-    payment = await uow.payments.by_out_trade_no(tx.out_trade_no)
-    if payment is None:
-        raise NotFoundError("payment", tx.out_trade_no)
+    """Apply a verified pay notify (or query answer) that reached `tenant`'s endpoint,
+    verified with `tenant`'s pay account (`mchid`, `appid`). Only that tenant's payment
+    can be found, and the transaction must name that account: a merchant's genuine notify
+    naming another tenant's order is refused. Raises (and changes nothing) on any mismatch."""
     if tx.mchid != mchid:
         raise MerchantMismatchError("mchid")
     if tx.appid != appid:
         raise MerchantMismatchError("appid")
+    payment = await uow.payments.by_out_trade_no(tenant, tx.out_trade_no)
+    if payment is None:
+        raise NotFoundError("payment", tx.out_trade_no)
     if tx.amount_fen != payment.amount_fen:
         raise AmountMismatchError(tx.out_trade_no, payment.amount_fen, tx.amount_fen)
-    tenant = payment.tenant_id
 
     def record(verdict: PayOutcome, reason: str = "") -> None:
         uow.payments.record_notify(
@@ -128,14 +130,14 @@ async def record_rejected(
     )
 
 
-async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, status: str, now: datetime) -> bool:
-    """Record the gateway's answer to a refund exactly once.
+async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, status: str, now: datetime) -> bool:
+    """Record the gateway's answer to one of `tenant`'s refunds exactly once.
 
     pending → processing | succeeded | failed, processing → succeeded | failed. On success
     the order's refunded amount grows (never past what was paid); the last fen of a full
     refund moves the order to refunded and, if it never shipped, puts the stock back.
     """
-    refund = await uow.payments.refund_by_no(out_refund_no)
+    refund = await uow.payments.refund_by_no(tenant, out_refund_no)
     if refund is None:
         raise NotFoundError("refund", out_refund_no)
     dst = {"SUCCESS": "succeeded", "PROCESSING": "processing"}.get(status, "failed")
