@@ -6,6 +6,7 @@ applied, a duplicate or refused: the audit trail of money coming in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -41,15 +42,14 @@ class PaymentView:
 
 
 async def open_payment(uow: UnitOfWork, order: OrderView, *, gateway: str) -> PaymentView:
-    """The payment for an order (one per order; out_trade_no is the order number)."""
-    existing = await uow.payments.for_order(order.tenant_id, order.id)
-    if existing is None:
-        existing = await uow.payments.add(
-            Payment(
-                tenant_id=order.tenant_id, order_id=order.id, out_trade_no=order.order_no,
-                gateway=gateway, amount_fen=order.total_fen,
-            )
-        )
+    """The payment for an order (one per order; out_trade_no is the order number).
+
+    Conflict-safe: parallel openers of one order (the sandbox's 确认支付, the JSAPI and
+    Native buttons) all get the same payment, never an error on the unique number."""
+    existing = await uow.payments.open(order.tenant_id, order.id, order.order_no, gateway=gateway,
+                                       amount_fen=order.total_fen)
+    if existing is None:  # the order number is taken by another order's payment
+        raise NotFoundError("payment", order.order_no)
     return PaymentView(existing.out_trade_no, existing.amount_fen, existing.status, existing.gateway)
 
 
@@ -176,6 +176,16 @@ async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, sta
     return True
 
 
+def refund_no(order_no: str, refunds: Sequence[Refund]) -> str:
+    """The next refund number of an order: RF<order_no><seq>, seq one past the highest
+    taken (2 digits, more past 99; ≤ 64 characters, WeChat's limit for out_refund_no)."""
+    prefix = f"RF{order_no}"
+    taken = [int(r.out_refund_no[len(prefix):]) for r in refunds
+             if r.out_refund_no.startswith(prefix) and r.out_refund_no[len(prefix):].isdecimal()
+             and r.out_refund_no[len(prefix):].isascii()]
+    return f"{prefix}{max(taken, default=0) + 1:02d}"
+
+
 REFUNDABLE = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED, OrderStatus.REFUND_REQUESTED)
 
 
@@ -201,11 +211,15 @@ async def request_refund(
     """Refund part or all of what was paid. None: everything still refundable.
 
     The gateway is called from the outbox (`payment.needs_refund`), so a crash never
-    loses a refund and a retry never pays one twice (out_refund_no is fixed per request).
-    A full refund moves the order to refund_requested at once. A double click finds the
-    first request pending and is refused as too large, or collides on out_refund_no.
+    loses a refund and a retry never pays one twice (out_refund_no is fixed per request:
+    it is chosen here, stored, and carried by the outbox event to every gateway call).
+    A full refund moves the order to refund_requested at once.
+
+    Parallel requests for one order are serialised on the order's row (`lock`), so each
+    sees the refunds before it: the sum never passes what was paid (one that would is
+    refused as too large), and each gets the next free number RF<order_no><seq>.
     """
-    order = await uow.orders.get(tenant, order_id)
+    order = await uow.orders.lock(tenant, order_id)
     if order is None:
         raise NotFoundError("order", order_id)
     if order.status not in REFUNDABLE:
@@ -221,7 +235,7 @@ async def request_refund(
         if not await uow.orders.move(tenant, order_id, order.status, OrderStatus.REFUND_REQUESTED):
             raise NotRefundableError(order.order_no, "changed")
     refund = await uow.payments.add_refund(
-        Refund(tenant_id=tenant, order_id=order_id, out_refund_no=f"RF{order.order_no}{len(refunds) + 1:02d}",
+        Refund(tenant_id=tenant, order_id=order_id, out_refund_no=refund_no(order.order_no, refunds),
                amount_fen=amount, reason=reason[:80], status="pending", created_at=now)
     )
     uow.audit(tenant, actor, "refund.request", f"order:{order.order_no}",
