@@ -191,7 +191,7 @@ async def buyer_loop(uows: UowFactory, tenant: Any, member_id: int, address_id: 
                 payer=f"o_bench_buyer_{member_id}", success_time=now.isoformat(),
             )
             async with uows() as uow:
-                outcome = await apply_transaction(uow, tx, gateway="sandbox", mchid=CREDS.pay_mch_id,
+                outcome = await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox", mchid=CREDS.pay_mch_id,
                                                   appid=CREDS.wechat_app_id, now=datetime.now(timezone.utc))
                 await uow.commit()
         except Exception as exc:  # noqa: BLE001

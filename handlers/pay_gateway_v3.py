@@ -31,7 +31,7 @@ from yarl import URL
 
 from social_mall.errors import MallError
 from social_mall.payments import wxpay_v3
-from social_mall.payments.gateway import PayGateway, RefundResult, Transaction, TransferResult
+from social_mall.payments.gateway import PayGateway, RefundResult, Transaction, TransferResult, parse_fen
 from social_mall.payments.sandbox import transaction_from
 from social_mall.payments.wxpay_v3 import KeyPair, PayFormatError, PayNotifyError, PaySignatureError
 from social_mall.tenants import TenantView
@@ -321,8 +321,8 @@ class WeChatPayV3Gateway:
         try:
             amount = res["amount"]
             assert isinstance(amount, dict)
-            refund, total = amount["refund"], amount["total"]
-            if not (isinstance(refund, int) and isinstance(total, int)):
+            refund, total = parse_fen(amount["refund"]), parse_fen(amount["total"])
+            if refund is None or total is None:
                 raise PayFormatError("amount")
             return RefundNotice(
                 event_id=notify.id, mchid=str(res["mchid"]), out_trade_no=str(res["out_trade_no"]),

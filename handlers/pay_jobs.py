@@ -5,6 +5,10 @@
   closed meanwhile is refunded by the core); unpaid there but closed here → closed there.
 * `reconcile_day`: one day's trade bill (APIv3) or per-payment queries (APIv2) against our
   payments and refunds; the report (with every mismatch) is stored in pay_reconciliations.
+
+Both stay inside one tenant: a query answer settles only the payment that was asked about,
+of the tenant whose account asked; a bill row is matched only with that tenant's payments
+and refunds (anything else is reported as unknown).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Any
 
 from handlers.context import Services
-from social_mall.errors import MallError
+from social_mall.errors import MallError, NotFoundError
 from social_mall.payments.reconcile import (
     BillRow,
     OurPayment,
@@ -66,8 +70,11 @@ async def sweep_pending(svc: Services, *, limit: int = 100) -> int:
         async with svc.uows() as uow:
             if action == SweepAction.APPLY and status.transaction is not None:
                 try:
-                    outcome = await apply_transaction(uow, status.transaction, gateway=gw.name, mchid=gw.mchid,
-                                                      appid=gw.appid, now=svc.clock())
+                    if status.transaction.out_trade_no != out_trade_no:  # an answer about another payment
+                        raise NotFoundError("payment", status.transaction.out_trade_no)
+                    # settles only this tenant's payment, and only if the answer names its account
+                    outcome = await apply_transaction(uow, status.transaction, tenant=tenant.id, gateway=gw.name,
+                                                      mchid=gw.mchid, appid=gw.appid, now=svc.clock())
                     log.info("pay.sweep.recovered", extra={"tenant": tenant.code, "out_trade_no": out_trade_no,
                                                             "outcome": outcome.value})
                 except MallError as exc:
@@ -115,15 +122,15 @@ async def reconcile_day(svc: Services, tenant_id: int, day: date) -> tuple[str, 
         async with svc.uows() as uow:  # bill rows paid on another day here, or still unpaid here
             for row in bill:
                 if row.trade_state == "SUCCESS" and row.out_trade_no not in ours:
-                    known = await uow.payments.by_out_trade_no(row.out_trade_no)
-                    if known is not None and known.tenant_id == tenant.id:
+                    known = await uow.payments.by_out_trade_no(tenant.id, row.out_trade_no)
+                    if known is not None:
                         ours[known.out_trade_no] = OurPayment(known.out_trade_no, known.amount_fen, known.status,
                                                               known.transaction_id)
             for row in bill:
                 if row.trade_state == "REFUND" and row.out_refund_no and all(
                         r.out_refund_no != row.out_refund_no for r in refunds):
-                    r = await uow.payments.refund_by_no(row.out_refund_no)
-                    if r is not None and r.tenant_id == tenant.id:
+                    r = await uow.payments.refund_by_no(tenant.id, row.out_refund_no)
+                    if r is not None:
                         refunds.append(r)
         found = reconcile(bill, ours.values(),
                           [OurRefund(r.out_refund_no, r.amount_fen, r.status) for r in refunds])

@@ -51,7 +51,7 @@ async def pay_notify(request: web.Request) -> web.Response:
     try:
         async with svc.uows() as uow:
             outcome = await apply_transaction(
-                uow, tx, gateway=gateway.name, mchid=gateway.mchid, appid=gateway.appid,
+                uow, tx, tenant=tenant.id, gateway=gateway.name, mchid=gateway.mchid, appid=gateway.appid,
                 now=svc.clock(),
             )
             await uow.commit()

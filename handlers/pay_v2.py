@@ -33,7 +33,7 @@ from handlers.context import SERVICES
 from handlers.http_utils import read_capped
 from handlers.pay_gateway_v3 import PayRefusedError, PayUnavailableError, TradeStatus
 from social_mall.errors import MallError
-from social_mall.payments.gateway import RefundResult, Transaction, TransferResult
+from social_mall.payments.gateway import RefundResult, Transaction, TransferResult, parse_fen
 from social_mall.payments.service import apply_transaction, record_rejected
 from social_mall.payments.wxpay_v3 import PayFormatError, PayNotifyError, PaySignatureError
 from storage.pay_models import TenantPayAccount
@@ -208,8 +208,8 @@ class WeChatPayV2Gateway:
 
 
 def transaction_from_v2(event_id: str, data: Mapping[str, str]) -> Transaction:
-    total = data.get("total_fee", "")
-    if not total.isdigit():
+    total = parse_fen(data.get("total_fee", ""))
+    if total is None:
         raise PayFormatError("total_fee")
     state = data.get("trade_state") or ("SUCCESS" if data.get("result_code") == "SUCCESS" else "PAYERROR")
     for key in ("out_trade_no", "mch_id", "appid"):
@@ -217,7 +217,7 @@ def transaction_from_v2(event_id: str, data: Mapping[str, str]) -> Transaction:
             raise PayFormatError(key)
     return Transaction(
         event_id=event_id, out_trade_no=data["out_trade_no"], transaction_id=data.get("transaction_id", ""),
-        trade_state=state, amount_fen=int(total), mchid=data["mch_id"], appid=data["appid"],
+        trade_state=state, amount_fen=total, mchid=data["mch_id"], appid=data["appid"],
         payer=data.get("openid", ""), success_time=data.get("time_end", ""),
     )
 
@@ -254,7 +254,7 @@ async def notify_v2(request: web.Request) -> web.Response:
         return _xml_reply(False, "签名失败", 400)
     try:
         async with svc.uows() as uow:
-            outcome = await apply_transaction(uow, tx, gateway=gateway.name, mchid=gateway.mchid,
+            outcome = await apply_transaction(uow, tx, tenant=tenant.id, gateway=gateway.name, mchid=gateway.mchid,
                                               appid=gateway.appid, now=svc.clock())
             await uow.commit()
     except MallError as exc:

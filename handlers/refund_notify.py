@@ -2,7 +2,8 @@
 REFUND.ABNORMAL | REFUND.CLOSED).
 
 Verified like pay notifies (platform signature, timestamp within 5 minutes, AES-256-GCM),
-then checked against our refund: merchant, tenant, out_trade_no and amount. Applied once by
+then checked against our refund: merchant, tenant, out_trade_no and amount. The refund is
+looked up within the tenant of the URL only (whose account verified the notify). Applied once by
 `settle_refund` (a repeat finds the refund already settled and is acknowledged). Answers
 204 on success, 4xx + {"code":"FAIL","message":"失败"} otherwise; every notify leaves a
 row in pay_notifications.
@@ -53,11 +54,12 @@ async def refund_notify(request: web.Request) -> web.Response:
         return fail(401 if isinstance(exc, PaySignatureError | PayStaleError) else 400)
     try:
         async with svc.uows() as uow:
-            refund = await uow.payments.refund_by_no(notice.out_refund_no)
+            # only this tenant's refund can be found, and only this tenant's account may name it
+            refund = await uow.payments.refund_by_no(tenant.id, notice.out_refund_no)
             order = await uow.orders.get(tenant.id, refund.order_id) if refund is not None else None
             if notice.mchid != gateway.mchid:
                 reason = "refund:mchid"
-            elif refund is None or order is None or refund.tenant_id != tenant.id:
+            elif refund is None or order is None:
                 reason = "refund:unknown"
             elif order.order_no != notice.out_trade_no:
                 reason = "refund:out_trade_no"
@@ -65,7 +67,8 @@ async def refund_notify(request: web.Request) -> web.Response:
                 reason = "refund:amount"
             if reason:
                 raise LookupError(reason)
-            applied = await settle_refund(uow, notice.out_refund_no, status=notice.refund_status, now=svc.clock())
+            applied = await settle_refund(uow, notice.out_refund_no, tenant=tenant.id,
+                                          status=notice.refund_status, now=svc.clock())
             uow.payments.record_notify(PayNotification(
                 tenant_id=tenant.id, gateway=gateway.name, event_id=notice.event_id[:64],
                 out_trade_no=notice.out_trade_no[:32], amount_fen=notice.refund_fen,

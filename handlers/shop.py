@@ -63,7 +63,8 @@ def setup(reg: Registry) -> None:
             refund_fen=int(p["refund_fen"]), total_fen=int(p["total_fen"]), reason="退款",
         )
         async with svc.uows() as uow:
-            await settle_refund(uow, result.out_refund_no, status=result.status, now=svc.clock())
+            await settle_refund(uow, str(p["out_refund_no"]), tenant=d.tenant_id, status=result.status,
+                                now=svc.clock())
             await uow.commit()
 
     reg.subscribe("order.paid", "shop.push_paid", push_paid)

@@ -56,7 +56,8 @@ class PayCheckRepo:
         stmt = (
             select(Payment, Order)
             .join(Order, and_(Order.id == Payment.order_id, Order.tenant_id == Payment.tenant_id))
-            .outerjoin(PayTradeCheck, PayTradeCheck.out_trade_no == Payment.out_trade_no)
+            .outerjoin(PayTradeCheck, and_(PayTradeCheck.tenant_id == Payment.tenant_id,
+                                           PayTradeCheck.out_trade_no == Payment.out_trade_no))
             .where(
                 Payment.status == "created",
                 Payment.gateway.in_(gateways),
@@ -73,7 +74,7 @@ class PayCheckRepo:
     async def note(self, tenant: int, out_trade_no: str, state: str, *, final: bool, now: datetime) -> None:
         done = await self.session.execute(
             update(PayTradeCheck)
-            .where(PayTradeCheck.out_trade_no == out_trade_no)
+            .where(PayTradeCheck.tenant_id == tenant, PayTradeCheck.out_trade_no == out_trade_no)
             .values(trade_state=state, final=final, last_checked_at=now, checks=PayTradeCheck.checks + 1)
         )
         if getattr(done, "rowcount", 0) == 0:
@@ -81,9 +82,9 @@ class PayCheckRepo:
                                            final=final, checks=1, last_checked_at=now))
             await self.session.flush()
 
-    async def get(self, out_trade_no: str) -> PayTradeCheck | None:
+    async def get(self, tenant: int, out_trade_no: str) -> PayTradeCheck | None:
         return await self.session.scalar(
-            select(PayTradeCheck).where(PayTradeCheck.out_trade_no == out_trade_no)
+            select(PayTradeCheck).where(PayTradeCheck.tenant_id == tenant, PayTradeCheck.out_trade_no == out_trade_no)
             .execution_options(populate_existing=True))
 
     async def payments_between(self, tenant: int, start: datetime, end: datetime) -> list[Payment]:

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -308,6 +310,13 @@ class OrderRepo(_Repo):
         stmt = select(Order).where(Order.tenant_id == tenant, Order.id == order_id)
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
+    async def lock(self, tenant: int, order_id: int) -> Order | None:
+        """The order, its row locked until commit (FOR UPDATE on PostgreSQL; SQLite runs
+        every transaction BEGIN IMMEDIATE, one writer at a time): what serialises two
+        requests that both read the order's refunds before adding one."""
+        stmt = select(Order).where(Order.tenant_id == tenant, Order.id == order_id).with_for_update()
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
+
     async def by_no(self, tenant: int, order_no: str) -> Order | None:
         stmt = select(Order).where(Order.tenant_id == tenant, Order.order_no == order_no)
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
@@ -369,18 +378,35 @@ class OrderRepo(_Repo):
 
 
 class PaymentRepo(_Repo):
-    async def by_out_trade_no(self, out_trade_no: str) -> Payment | None:
-        stmt = select(Payment).where(Payment.out_trade_no == out_trade_no)
+    """Payments and refunds. Every lookup by a gateway's number is scoped by tenant: a
+    number named in a notify, a query answer or a bill only ever finds that tenant's row."""
+
+    async def by_out_trade_no(self, tenant: int, out_trade_no: str) -> Payment | None:
+        stmt = select(Payment).where(Payment.tenant_id == tenant, Payment.out_trade_no == out_trade_no)
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
     async def for_order(self, tenant: int, order_id: int) -> Payment | None:
         stmt = select(Payment).where(Payment.tenant_id == tenant, Payment.order_id == order_id)
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
-    async def add(self, payment: Payment) -> Payment:
-        self.session.add(payment)
-        await self.session.flush()
-        return payment
+    async def open(self, tenant: int, order_id: int, out_trade_no: str, *, gateway: str,
+                   amount_fen: int) -> Payment | None:
+        """The order's payment, created unless it exists: INSERT … ON CONFLICT DO NOTHING on
+        the payment number, then read. Parallel openers (two 确认支付 clicks, two workers)
+        all get the one row; none fails on the unique number. None only if the number
+        belongs to a row of another order."""
+        existing = await self.for_order(tenant, order_id)
+        if existing is not None:
+            return existing
+        bind = self.session.bind
+        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        await self.session.execute(
+            insert(Payment)
+            .values(tenant_id=tenant, order_id=order_id, out_trade_no=out_trade_no, gateway=gateway,
+                    amount_fen=amount_fen, status="created")
+            .on_conflict_do_nothing(index_elements=[Payment.out_trade_no])
+        )
+        return await self.for_order(tenant, order_id)
 
     async def settle(self, payment_id: int, src: str, dst: str, **values: object) -> bool:
         stmt = update(Payment).where(Payment.id == payment_id, Payment.status == src).values(status=dst, **values)
@@ -402,8 +428,9 @@ class PaymentRepo(_Repo):
         stmt = select(Refund).where(Refund.tenant_id == tenant, Refund.order_id == order_id).order_by(Refund.id)
         return await self._all(stmt.execution_options(populate_existing=True))
 
-    async def refund_by_no(self, out_refund_no: str) -> Refund | None:
-        return await self.session.scalar(select(Refund).where(Refund.out_refund_no == out_refund_no))
+    async def refund_by_no(self, tenant: int, out_refund_no: str) -> Refund | None:
+        stmt = select(Refund).where(Refund.tenant_id == tenant, Refund.out_refund_no == out_refund_no)
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
     async def settle_refund(self, refund_id: int, src: str, dst: str, **values: object) -> bool:
         stmt = update(Refund).where(Refund.id == refund_id, Refund.status == src).values(status=dst, **values)

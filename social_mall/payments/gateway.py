@@ -7,6 +7,26 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+#: The largest amount in fen we take from a gateway (what a 64-bit column holds). Anything
+#: outside 0..MAX_FEN in a notify or query answer is malformed, never a mismatch to store.
+MAX_FEN = 2**63 - 1
+
+
+def parse_fen(raw: object) -> int | None:
+    """An amount in fen as WeChat Pay sends it: a JSON integer (APIv3) or ASCII digits
+    (APIv2 XML). None for anything else: bools, floats, negative or absurd numbers
+    (10**30), Unicode digits ("²" passes str.isdigit), signs, blanks."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, str):
+        if not (0 < len(raw) <= 19 and raw.isascii() and raw.isdigit()):
+            return None
+        raw = int(raw)
+    if not isinstance(raw, int):
+        return None
+    return raw if 0 <= raw <= MAX_FEN else None
+
+
 @dataclass(frozen=True)
 class Transaction:
     """A decrypted, signature-checked pay notify (APIv3 `transaction` resource)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from social_mall.payments import wxpay_v3
-from social_mall.payments.gateway import RefundResult, Transaction, TransferResult
+from social_mall.payments.gateway import RefundResult, Transaction, TransferResult, parse_fen
 from social_mall.payments.wxpay_v3 import KeyPair, PayFormatError
 
 CST = timezone(timedelta(hours=8))
@@ -85,8 +85,8 @@ def transaction_from(event_id: str, res: Mapping[str, object]) -> Transaction:
         amount = res["amount"]
         payer = res.get("payer") or {}
         assert isinstance(amount, dict) and isinstance(payer, dict)
-        total = amount["total"]
-        if not isinstance(total, int) or isinstance(total, bool):
+        total = parse_fen(amount["total"])
+        if total is None:
             raise PayFormatError("amount.total")
         return Transaction(
             event_id=event_id,

@@ -6,6 +6,7 @@ applied, a duplicate or refused: the audit trail of money coming in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -41,32 +42,33 @@ class PaymentView:
 
 
 async def open_payment(uow: UnitOfWork, order: OrderView, *, gateway: str) -> PaymentView:
-    """The payment for an order (one per order; out_trade_no is the order number)."""
-    existing = await uow.payments.for_order(order.tenant_id, order.id)
-    if existing is None:
-        existing = await uow.payments.add(
-            Payment(
-                tenant_id=order.tenant_id, order_id=order.id, out_trade_no=order.order_no,
-                gateway=gateway, amount_fen=order.total_fen,
-            )
-        )
+    """The payment for an order (one per order; out_trade_no is the order number).
+
+    Conflict-safe: parallel openers of one order (the sandbox's 确认支付, the JSAPI and
+    Native buttons) all get the same payment, never an error on the unique number."""
+    existing = await uow.payments.open(order.tenant_id, order.id, order.order_no, gateway=gateway,
+                                       amount_fen=order.total_fen)
+    if existing is None:  # the order number is taken by another order's payment
+        raise NotFoundError("payment", order.order_no)
     return PaymentView(existing.out_trade_no, existing.amount_fen, existing.status, existing.gateway)
 
 
 async def apply_transaction(
-    uow: UnitOfWork, tx: Transaction, *, gateway: str, mchid: str, appid: str, now: datetime
+    uow: UnitOfWork, tx: Transaction, *, tenant: int, gateway: str, mchid: str, appid: str, now: datetime
 ) -> PayOutcome:
-    """Apply a verified pay notify. Raises (and changes nothing) on any mismatch."""
-    payment = await uow.payments.by_out_trade_no(tx.out_trade_no)
-    if payment is None:
-        raise NotFoundError("payment", tx.out_trade_no)
+    """Apply a verified pay notify (or query answer) that reached `tenant`'s endpoint,
+    verified with `tenant`'s pay account (`mchid`, `appid`). Only that tenant's payment
+    can be found, and the transaction must name that account: a merchant's genuine notify
+    naming another tenant's order is refused. Raises (and changes nothing) on any mismatch."""
     if tx.mchid != mchid:
         raise MerchantMismatchError("mchid")
     if tx.appid != appid:
         raise MerchantMismatchError("appid")
+    payment = await uow.payments.by_out_trade_no(tenant, tx.out_trade_no)
+    if payment is None:
+        raise NotFoundError("payment", tx.out_trade_no)
     if tx.amount_fen != payment.amount_fen:
         raise AmountMismatchError(tx.out_trade_no, payment.amount_fen, tx.amount_fen)
-    tenant = payment.tenant_id
 
     def record(verdict: PayOutcome, reason: str = "") -> None:
         uow.payments.record_notify(
@@ -128,14 +130,14 @@ async def record_rejected(
     )
 
 
-async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, status: str, now: datetime) -> bool:
-    """Record the gateway's answer to a refund exactly once.
+async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, status: str, now: datetime) -> bool:
+    """Record the gateway's answer to one of `tenant`'s refunds exactly once.
 
     pending → processing | succeeded | failed, processing → succeeded | failed. On success
     the order's refunded amount grows (never past what was paid); the last fen of a full
     refund moves the order to refunded and, if it never shipped, puts the stock back.
     """
-    refund = await uow.payments.refund_by_no(out_refund_no)
+    refund = await uow.payments.refund_by_no(tenant, out_refund_no)
     if refund is None:
         raise NotFoundError("refund", out_refund_no)
     dst = {"SUCCESS": "succeeded", "PROCESSING": "processing"}.get(status, "failed")
@@ -174,6 +176,16 @@ async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, status: str, now
     return True
 
 
+def refund_no(order_no: str, refunds: Sequence[Refund]) -> str:
+    """The next refund number of an order: RF<order_no><seq>, seq one past the highest
+    taken (2 digits, more past 99; ≤ 64 characters, WeChat's limit for out_refund_no)."""
+    prefix = f"RF{order_no}"
+    taken = [int(r.out_refund_no[len(prefix):]) for r in refunds
+             if r.out_refund_no.startswith(prefix) and r.out_refund_no[len(prefix):].isdecimal()
+             and r.out_refund_no[len(prefix):].isascii()]
+    return f"{prefix}{max(taken, default=0) + 1:02d}"
+
+
 REFUNDABLE = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED, OrderStatus.REFUND_REQUESTED)
 
 
@@ -199,11 +211,15 @@ async def request_refund(
     """Refund part or all of what was paid. None: everything still refundable.
 
     The gateway is called from the outbox (`payment.needs_refund`), so a crash never
-    loses a refund and a retry never pays one twice (out_refund_no is fixed per request).
-    A full refund moves the order to refund_requested at once. A double click finds the
-    first request pending and is refused as too large, or collides on out_refund_no.
+    loses a refund and a retry never pays one twice (out_refund_no is fixed per request:
+    it is chosen here, stored, and carried by the outbox event to every gateway call).
+    A full refund moves the order to refund_requested at once.
+
+    Parallel requests for one order are serialised on the order's row (`lock`), so each
+    sees the refunds before it: the sum never passes what was paid (one that would is
+    refused as too large), and each gets the next free number RF<order_no><seq>.
     """
-    order = await uow.orders.get(tenant, order_id)
+    order = await uow.orders.lock(tenant, order_id)
     if order is None:
         raise NotFoundError("order", order_id)
     if order.status not in REFUNDABLE:
@@ -219,7 +235,7 @@ async def request_refund(
         if not await uow.orders.move(tenant, order_id, order.status, OrderStatus.REFUND_REQUESTED):
             raise NotRefundableError(order.order_no, "changed")
     refund = await uow.payments.add_refund(
-        Refund(tenant_id=tenant, order_id=order_id, out_refund_no=f"RF{order.order_no}{len(refunds) + 1:02d}",
+        Refund(tenant_id=tenant, order_id=order_id, out_refund_no=refund_no(order.order_no, refunds),
                amount_fen=amount, reason=reason[:80], status="pending", created_at=now)
     )
     uow.audit(tenant, actor, "refund.request", f"order:{order.order_no}",

@@ -26,7 +26,7 @@ async def test_a_refused_refund_is_listed_until_the_merchant_refunds_again(mall)
     first = await _refund(mall, tenant.id, refused_id)
     await _refund(mall, tenant.id, flying_id)          # still with the gateway: not a to-do
     async with mall.svc.uows() as uow:
-        assert await settle_refund(uow, first, status="ABNORMAL", now=mall.svc.clock())
+        assert await settle_refund(uow, first, tenant=tenant.id, status="ABNORMAL", now=mall.svc.clock())
         await uow.commit()
 
     await make_admin(mall.svc.uows, "fin_rf", role="finance")

@@ -74,7 +74,7 @@ async def paid_order(uows, tenant_id: int, openid: str, *, qty: int = 1, now: da
         tenant = await uow.tenants.get(tenant_id)
         tx = Transaction(f"EV-{uuid.uuid4().hex[:8]}", order.order_no, f"42{uuid.uuid4().int % 10**12}", "SUCCESS",
                          order.total_fen, tenant.pay_mch_id, tenant.pay_app_id, openid, "")
-        await apply_transaction(uow, tx, gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
+        await apply_transaction(uow, tx, tenant=tenant_id, gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
                                 now=now)
         await uow.commit()
     return order.id, order.order_no

@@ -14,13 +14,14 @@ WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit
 XRW = {"X-Requested-With": "social_mall"}
 
 
-async def new_order(mall):
-    """A fresh pending order of the demo buyer (two 5斤 oranges + shipping)."""
+async def new_order(mall, code: str = "demo"):
+    """A fresh pending order of the demo buyer (two 5斤 oranges + shipping) in a tenant
+    seeded like the demo (`seed_demo`)."""
     from social_mall.members.service import list_addresses, resolve_member
     from social_mall.orders.service import place_order
 
     svc = mall.svc
-    tenant = await svc.tenant("demo")
+    tenant = await svc.tenant(code)
     async with svc.uows() as uow:
         await ensure_demo_order(uow, tenant, now=svc.clock(), timeout=timedelta(minutes=30))
         member, _ = await resolve_member(uow, tenant.id, "demo", "demo_buyer")

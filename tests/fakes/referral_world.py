@@ -59,7 +59,7 @@ async def paid_order(uows, tenant, buyer_id: int, items: list[tuple[int, int]], 
         await open_payment(uow, order, gateway="sandbox")
         tx = Transaction(f"EV-{order.order_no}", order.order_no, "4200001", "SUCCESS", order.total_fen,
                          tenant.pay_mch_id, tenant.pay_app_id, "o_payer", "")
-        await apply_transaction(uow, tx, gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
+        await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
                                 now=now)
         await uow.commit()
     return order

@@ -84,6 +84,8 @@ class FakeWeChatPay:
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     notifies: list[tuple[str, str, int]] = field(default_factory=list)  # (event_type, url, status)
     base_url: str = ""
+    # fields a (hostile) platform puts into its answer to an order query, by out_trade_no
+    query_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- app ----------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -199,7 +201,7 @@ class FakeWeChatPay:
         order = self.orders.get(request.match_info["no"])
         if order is None:
             return self._error(404, "ORDER_NOT_EXIST", "订单不存在")
-        return self._signed(200, self.transaction(order))
+        return self._signed(200, {**self.transaction(order), **self.query_overrides.get(order.out_trade_no, {})})
 
     async def _close(self, request: web.Request) -> web.Response:
         raw, err = await self._auth(request)
@@ -492,24 +494,26 @@ APIV3_KEY = "0123456789abcdefABCDEF0123456789"
 
 
 async def attach_real_pay(mall: Any, aiohttp_server: Any, tmp_path: Any, *, tenant_code: str = "demo",
-                          api_version: str = "v3", v2_key: str = "", v2_sign_type: str = "MD5") -> FakeWeChatPay:
-    """Give `tenant_code` a real pay account pointing at a fresh fake WeChat Pay server."""
+                          api_version: str = "v3", v2_key: str = "", v2_sign_type: str = "MD5",
+                          mchid: str = MCHID, apiv3_key: str = APIV3_KEY) -> FakeWeChatPay:
+    """Give `tenant_code` a real pay account pointing at a fresh fake WeChat Pay server
+    (each tenant its own: merchant key, platform key, APIv3 key, merchant id)."""
     from storage.pay_repos import PayAccountRepo
 
     merchant = wxpay_v3.generate_keypair()
-    key_dir = tmp_path / "paykeys"
+    key_dir = tmp_path / ("paykeys" if tenant_code == "demo" else f"paykeys_{tenant_code}")
     key_dir.mkdir(exist_ok=True)
     (key_dir / "apiclient_key.pem").write_bytes(merchant.private_pem)
     tenant = await mall.svc.tenant(tenant_code)
-    fake = FakeWeChatPay(mchid=MCHID, appid=tenant.wechat_app_id, apiv3_key=APIV3_KEY,
+    fake = FakeWeChatPay(mchid=mchid, appid=tenant.wechat_app_id, apiv3_key=apiv3_key,
                          merchant_serial=merchant.serial, merchant_public_pem=merchant.public_pem)
     (key_dir / "pub_key.pem").write_bytes(fake.platform.public_pem)
     server = await aiohttp_server(fake.app())
     fake.base_url = str(server.make_url("")).rstrip("/")
     async with mall.svc.uows() as uow:
         await PayAccountRepo(uow.session).save(
-            tenant.id, mall.svc.clock(), api_version=api_version, mch_id=MCHID, app_id=tenant.wechat_app_id,
-            apiv3_key=APIV3_KEY, apiv2_key=v2_key, v2_sign_type=v2_sign_type,
+            tenant.id, mall.svc.clock(), api_version=api_version, mch_id=mchid, app_id=tenant.wechat_app_id,
+            apiv3_key=apiv3_key, apiv2_key=v2_key, v2_sign_type=v2_sign_type,
             private_key_path=str(key_dir / "apiclient_key.pem"), serial_no=merchant.serial,
             platform_mode="public_key", platform_key_path=str(key_dir / "pub_key.pem"),
             platform_key_id=fake.platform.serial, base_url=fake.base_url, enabled=True)

@@ -329,7 +329,8 @@ class GroupbuyMachine(RuleBasedStateMachine):
                 event_id=f"EV{order_id}", out_trade_no=order.order_no, transaction_id=f"42{order_id}",
                 trade_state="SUCCESS", amount_fen=order.total_fen, mchid=self.tenant.pay_mch_id,
                 appid=self.tenant.pay_app_id, payer="o", success_time=""),
-                gateway="sandbox", mchid=self.tenant.pay_mch_id, appid=self.tenant.pay_app_id, now=self.now)
+                tenant=self.tenant.id, gateway="sandbox", mchid=self.tenant.pay_mch_id, appid=self.tenant.pay_app_id,
+                now=self.now)
 
         for _ in range(2 if how == "pay_twice" else 1):
             self.run(self.attempt(go))
@@ -385,7 +386,7 @@ class GroupbuyMachine(RuleBasedStateMachine):
         no = due[i % len(due)]
 
         async def go(uow: Any) -> bool:
-            return await settle_refund(uow, no, status=status, now=self.now)
+            return await settle_refund(uow, no, tenant=self.tenant.id, status=status, now=self.now)
 
         self.run(self.attempt(go))
         if status == "SUCCESS":
@@ -450,7 +451,7 @@ class GroupbuyMachine(RuleBasedStateMachine):
             due = sorted(set(self.gateway) - self.settled)
             for no in due:
                 async with self.uows() as uow:
-                    await settle_refund(uow, no, status="SUCCESS", now=self.now)
+                    await settle_refund(uow, no, tenant=self.tenant.id, status="SUCCESS", now=self.now)
                     await uow.commit()
                 self.settled.add(no)
             if not rows and not due:

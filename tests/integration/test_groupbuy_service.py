@@ -159,7 +159,7 @@ async def test_expired_team_fails_and_two_refund_sweepers_request_one_refund_per
         refunds = (await uow.session.scalars(select(Refund).order_by(Refund.order_id))).all()
         assert [x.order_id for x in refunds] == sorted([r.order.id, jb.order.id])
         for x in refunds:   # the gateway answers; the order.refunded subscriber follows
-            await settle_refund(uow, x.out_refund_no, status="SUCCESS", now=later)
+            await settle_refund(uow, x.out_refund_no, tenant=demo.id, status="SUCCESS", now=later)
         await uow.commit()
     async with uows() as uow:
         for oid in (r.order.id, jb.order.id):
@@ -212,7 +212,7 @@ async def _paid_but_not_delivered(uows, tenant, order_id, *, now=T0):
         await apply_transaction(uow, Transaction(
             event_id=f"EV{order_id}", out_trade_no=order.order_no, transaction_id=f"42{order_id}",
             trade_state="SUCCESS", amount_fen=order.total_fen, mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
-            payer="o", success_time=""), gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id, now=now)
+            payer="o", success_time=""), tenant=tenant.id, gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id, now=now)
         await uow.commit()
 
 
@@ -260,7 +260,7 @@ async def test_a_refund_the_gateway_rejects_is_requested_again_and_the_team_then
     assert await jobs.refund_failed_teams(uows, later) == 1
     async with uows() as uow:
         first = await uow.session.scalar(select(Refund).where(Refund.order_id == r.order.id))
-        await settle_refund(uow, first.out_refund_no, status="ABNORMAL", now=later)
+        await settle_refund(uow, first.out_refund_no, tenant=demo.id, status="ABNORMAL", now=later)
         await uow.commit()
     assert await jobs.refund_failed_teams(uows, later) == 0     # the sweeper never asks twice
     async with uows() as uow:
@@ -272,7 +272,7 @@ async def test_a_refund_the_gateway_rejects_is_requested_again_and_the_team_then
         await uow.commit()
     assert again.amount_fen == order.paid_fen and again.out_refund_no != first.out_refund_no
     async with uows() as uow:
-        await settle_refund(uow, again.out_refund_no, status="SUCCESS", now=later)
+        await settle_refund(uow, again.out_refund_no, tenant=demo.id, status="SUCCESS", now=later)
         await service.on_order_refunded(uow, demo.id, r.order.id, full=True)
         await uow.commit()
     async with uows() as uow:

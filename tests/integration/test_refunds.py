@@ -22,7 +22,7 @@ async def paid_order(uows, tenant, qty=2, stock=10):
         await open_payment(uow, order, gateway="sandbox")
         tx = Transaction("EV-1", order.order_no, "4200001", "SUCCESS", order.total_fen,
                          tenant.pay_mch_id, tenant.pay_app_id, "o_payer", "")
-        await apply_transaction(uow, tx, gateway="sandbox", mchid=tenant.pay_mch_id,
+        await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox", mchid=tenant.pay_mch_id,
                                 appid=tenant.pay_app_id, now=NOW)
         await uow.commit()
     return order, sku_id
@@ -36,9 +36,9 @@ async def refund(uows, tenant, order_id, amount):
     return view
 
 
-async def succeed(uows, out_refund_no):
+async def succeed(uows, out_refund_no, tenant):
     async with uows() as uow:
-        moved = await settle_refund(uow, out_refund_no, status="SUCCESS", now=NOW)
+        moved = await settle_refund(uow, out_refund_no, tenant=tenant.id, status="SUCCESS", now=NOW)
         await uow.commit()
     return moved
 
@@ -49,8 +49,8 @@ async def test_full_refund_before_shipping_restores_stock_and_closes_the_order(u
     assert view.amount_fen == order.total_fen
     async with uows() as uow:
         assert (await find_order(uow, demo.id, order.order_no)).status == "refund_requested"
-    assert await succeed(uows, view.out_refund_no)
-    assert not await succeed(uows, view.out_refund_no)       # a repeated answer: no effect
+    assert await succeed(uows, view.out_refund_no, demo)
+    assert not await succeed(uows, view.out_refund_no, demo)       # a repeated answer: no effect
     async with uows() as uow:
         after = await find_order(uow, demo.id, order.order_no)
         assert await uow.outbox.count("order.refunded") == 1
@@ -61,7 +61,7 @@ async def test_full_refund_before_shipping_restores_stock_and_closes_the_order(u
 async def test_partial_refunds_add_up_and_the_last_fen_closes_the_order(uows, demo):
     order, sku_id = await paid_order(uows, demo, qty=3, stock=10)
     first = await refund(uows, demo, order.id, 1000)
-    assert await succeed(uows, first.out_refund_no)
+    assert await succeed(uows, first.out_refund_no, demo)
     async with uows() as uow:
         mid = await find_order(uow, demo.id, order.order_no)
     assert (mid.status, mid.refunded_fen) == ("paid", 1000)
@@ -70,7 +70,7 @@ async def test_partial_refunds_add_up_and_the_last_fen_closes_the_order(uows, de
     assert err.value.refundable_fen == order.total_fen - 1000
     rest = await refund(uows, demo, order.id, None)
     assert rest.amount_fen == order.total_fen - 1000
-    assert await succeed(uows, rest.out_refund_no)
+    assert await succeed(uows, rest.out_refund_no, demo)
     async with uows() as uow:
         done = await find_order(uow, demo.id, order.order_no)
     assert (done.status, done.refunded_fen) == ("refunded", order.total_fen)
@@ -97,7 +97,7 @@ async def test_refund_after_shipping_keeps_stock_out(uows, demo):
         await ship_order(uow, demo.id, order.id, tracking_no="SF123", now=NOW)
         await uow.commit()
     view = await refund(uows, demo, order.id, None)
-    assert await succeed(uows, view.out_refund_no)
+    assert await succeed(uows, view.out_refund_no, demo)
     assert await stock_of(uows, demo, sku_id) == 8
 
 
