@@ -198,9 +198,9 @@ class PlaceOrder:
         again = await Preview(self.source, address_id=self.address_id, coupon=self.coupon,
                               points=self.points).run(ctx)
         said: tuple[Say, ...] = ()
-        if isinstance(exc, PriceChangedError) and again.to is None:
-            said = (Say("chat/checkout/price_changed.txt", {"shown_fen": exc.shown_fen,
-                                                             "total_fen": exc.total_fen}),)
+        now_total = num(again.data, "shown_total")
+        if isinstance(exc, PriceChangedError) and now_total is not None and now_total != exc.shown_fen:
+            said = (Say("chat/checkout/price_changed.txt", {"shown_fen": exc.shown_fen, "total_fen": now_total}),)
         data = {**self.source, "address": self.address_id, **again.data}
         return Outcome((*said, *again.replies), data, to=again.to or St.CONFIRM, flow=NAME)
 
