@@ -1,6 +1,9 @@
 """Checkout: from the cart (`结算`) or one SKU (立即购买) → pick a saved address or enter a
 new one (name, phone, detail) → confirmation with lines, shipping and total → `确认`
-places the order and answers with its number, total and pay link.
+places the order and answers with its number, total and pay link, at the total shown:
+if prices changed since (the total differs), nothing is placed and the new summary is
+shown to confirm again. A total over the tenant's cap on one order ends the checkout
+with a clear answer.
 
 The confirmation runs the promotions pipeline (social_mall/pricing): it proposes the best
 applicable coupon and shows each discount line; 「不用券」 / 「用券」 and 「用积分 N」 /
@@ -9,7 +12,8 @@ exactly the coupon and points shown.
 
 State data: src ("cart" | "buy"), product/sku/qty for "buy", addrs (listed address ids),
 name/phone while a new address is typed, address, items (flat sku, qty pairs confirmed),
-coupon (the coupon id shown, 0: none), points (the points shown).
+coupon (the coupon id shown, 0: none), points (the points shown), shown_total (the total
+shown, in fen: only compared at 确认, never charged).
 Menu CLICK key: CHECKOUT.
 """
 
@@ -17,18 +21,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from flows import orders
 from flows.engine import Ctx, Data, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value, num, pairs, text
 from flows.home import expired
 from social_mall.catalog.service import product_detail
-from social_mall.errors import EmptyCartError, InvalidAddressError, NotFoundError, OutOfStockError
+from social_mall.errors import (
+    EmptyCartError,
+    InvalidAddressError,
+    NotFoundError,
+    OrderTooLargeError,
+    OutOfStockError,
+    PriceChangedError,
+)
 from social_mall.members.rules import PHONE
 from social_mall.members.service import add_address, list_addresses, view_cart
 from social_mall.orders.rules import shipping_fee
-from social_mall.orders.service import place_order
+from social_mall.orders.service import check_order_total, place_order
 from social_mall.pricing import service as pricing
 from social_mall.pricing.service import AUTO, NONE, PricingInput
 from social_mall.views import ProductDetail, SkuView
@@ -141,32 +152,57 @@ class Preview:
         quote = await pricing.quote(ctx.uow, ctx.tenant_id, ctx.member.id, priced, ship,
                                     PricingInput(self.coupon, self.points), now=ctx.now)
         b = quote.breakdown
+        try:
+            await check_order_total(ctx.uow, ctx.tenant_id, b.total_fen)
+        except OrderTooLargeError as exc:  # no quantity of this summary can be placed: start over
+            return Outcome((Say("chat/checkout/too_large.txt", exc.facts()),), to=St.IDLE)
         ctx_ = {"lines": lines, "skipped": skipped, "goods_fen": goods, "shipping_fen": ship,
                 "total_fen": b.total_fen, "address": address, "q": quote, "b": b}
         items = [n for line in lines for n in (line.sku_id, line.qty)]
         return Outcome((Say("chat/checkout/confirm.txt", ctx_),), {
-            "address": address.id, "items": items, "coupon": b.coupon_id or NONE, "points": b.points_used})
+            "address": address.id, "items": items, "coupon": b.coupon_id or NONE, "points": b.points_used,
+            "shown_total": b.total_fen})
 
 
 @dataclass(frozen=True)
 class PlaceOrder:
+    """Place the confirmed items at the total the buyer was shown (`shown_total`). Any
+    other total places nothing: the summary is shown again, priced now, to confirm."""
+
     items: tuple[tuple[int, int], ...]
     address_id: int
     from_cart: bool
     coupon: int = NONE
     points: int = 0
+    shown_total: int = 0
+    source: Mapping[str, Value] = field(default_factory=dict)
 
     async def run(self, ctx: Ctx) -> Outcome:
-        order = await place_order(
-            ctx.uow, ctx.tenant_id, ctx.member.id, self.items, address_id=self.address_id,
-            now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel, source="chat",
-            from_cart=self.from_cart, pricing=PricingInput(self.coupon, self.points),
-        )
+        try:
+            order = await place_order(
+                ctx.uow, ctx.tenant_id, ctx.member.id, self.items, address_id=self.address_id,
+                now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel, source="chat",
+                from_cart=self.from_cart, pricing=PricingInput(self.coupon, self.points),
+                expect_total_fen=self.shown_total,
+            )
+        except (PriceChangedError, OrderTooLargeError) as exc:  # nothing was written
+            return await self._again(ctx, exc)
         minutes = int(ctx.order_timeout.total_seconds() // 60)
         say = Say("chat/checkout/placed.txt", {
             "order": order, "minutes": minutes, "pay_url": ctx.links.pay_url(ctx.tenant_code, order.order_no),
         })
         return Outcome((say,), {"order": order.id, "orders": [order.id], "page": 1, "pages": 1})
+
+    async def _again(self, ctx: Ctx, exc: PriceChangedError | OrderTooLargeError) -> Outcome:
+        """Back to checkout's summary, priced now (or its end, if now over the cap)."""
+        again = await Preview(self.source, address_id=self.address_id, coupon=self.coupon,
+                              points=self.points).run(ctx)
+        said: tuple[Say, ...] = ()
+        now_total = num(again.data, "shown_total")
+        if isinstance(exc, PriceChangedError) and now_total is not None and now_total != exc.shown_fen:
+            said = (Say("chat/checkout/price_changed.txt", {"shown_fen": exc.shown_fen, "total_fen": now_total}),)
+        data = {**self.source, "address": self.address_id, **again.data}
+        return Outcome((*said, *again.replies), data, to=again.to or St.CONFIRM, flow=NAME)
 
 
 # -- steps (pure) ------------------------------------------------------------------------
@@ -212,11 +248,14 @@ def enter_detail(turn: Turn) -> Step:
 
 
 def confirm(turn: Turn) -> Step:
-    address, items = turn.num("address"), tuple(pairs(turn.data, "items"))
+    address, items, shown = turn.num("address"), tuple(pairs(turn.data, "items")), turn.num("shown_total")
     if address is None or not items:
         return expired(turn)
+    if shown is None:   # a summary from before totals were kept: show it again, priced now
+        return _reprice(turn)
     command = PlaceOrder(items, address, from_cart=turn.text("src") == "cart",
-                         coupon=max(turn.num("coupon") or NONE, NONE), points=max(turn.num("points") or 0, 0))
+                         coupon=max(turn.num("coupon") or NONE, NONE), points=max(turn.num("points") or 0, 0),
+                         shown_total=shown, source=_source(turn.data))
     return Step(orders.St.DETAIL, command=command, flow=orders.NAME)
 
 

@@ -146,11 +146,14 @@ class Ctx:
 @value
 class Outcome:
     """A command's result: replies, data merged over the step's, and (when the result
-    decides between branches, e.g. no saved address → ask for one) another state."""
+    decides between branches, e.g. no saved address → ask for one) another state, of
+    another `flow` when set (e.g. 确认 found the price changed: back to checkout's summary
+    instead of on to the order)."""
 
     replies: tuple[Out, ...] = ()
     data: Mapping[str, Value] = field(default_factory=dict)
     to: str | None = None
+    flow: str = ""
 
 
 class Command(Protocol):

@@ -1,5 +1,6 @@
 """My orders: a numbered list (5 a page), one order's detail, `取消订单` for an unpaid one
-(stock goes back), `付款` for its pay link again.
+(stock goes back; a paid, shipped or refunded one says so and what to do instead: the
+shop refunds, the chat takes no refund requests), `付款` for its pay link again.
 
 State data: orders (listed order ids), page, pages, order (the one shown).
 Menu CLICK key: ORDERS.
@@ -26,7 +27,7 @@ from flows.engine import (
     pager,
     reads_only,
 )
-from social_mall.errors import NotFoundError
+from social_mall.errors import IllegalTransitionError, NotFoundError
 from social_mall.orders.rules import OrderStatus
 from social_mall.orders.service import cancel_order, list_orders, load_order
 from social_mall.views import OrderView
@@ -98,9 +99,12 @@ class CancelOrder:
     order_id: int
 
     async def run(self, ctx: Ctx) -> Outcome:
-        order = await cancel_order(
-            ctx.uow, ctx.tenant_id, self.order_id, reason="member", now=ctx.now, member_id=ctx.member.id
-        )
+        try:
+            order = await cancel_order(
+                ctx.uow, ctx.tenant_id, self.order_id, reason="member", now=ctx.now, member_id=ctx.member.id
+            )
+        except IllegalTransitionError as exc:   # paid (or further on): nothing changed; say what instead
+            return Outcome((Say("chat/orders/not_cancellable.txt", {"order_no": exc.order_no, "status": exc.src}),))
         return Outcome((Say("chat/orders/cancelled.txt", {"order": order}),))
 
 

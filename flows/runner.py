@@ -267,6 +267,8 @@ class FlowRunner:
                     out.extend(outcome.replies)
                     data.update(outcome.data)
                     to = outcome.to or to
+                    if outcome.flow:
+                        target = self.flows[outcome.flow]
                 now = Conv(target.name, to, data, conv.v)
                 if step.hint:
                     out.append(self._hint(target, to, data))

@@ -122,3 +122,23 @@ class BirthdayLockedError(MallError):
     def __init__(self, month: int, day: int, year: int | None) -> None:
         super().__init__(month, day, year)
         self.month, self.day, self.year = month, day, year
+
+
+class OrderTooLargeError(MallError):
+    """The order would cost more than the tenant allows for one order (tenants.max_order_fen)."""
+
+    code = "order_too_large"
+
+    def __init__(self, total_fen: int, max_fen: int) -> None:
+        super().__init__(total_fen, max_fen)
+        self.total_fen, self.max_fen = total_fen, max_fen
+
+
+class PriceChangedError(MallError):
+    """The order would cost another total than the one the buyer was shown and confirmed."""
+
+    code = "price_changed"
+
+    def __init__(self, shown_fen: int, total_fen: int) -> None:
+        super().__init__(shown_fen, total_fen)
+        self.shown_fen, self.total_fen = shown_fen, total_fen

@@ -38,7 +38,7 @@ class GroupbuyCampaign(Base):
     ends_at: Mapped[datetime] = mapped_column()
     max_teams_per_member: Mapped[int] = mapped_column(Integer, default=0)
     max_qty: Mapped[int] = mapped_column(Integer, default=5)
-    leader_discount_fen: Mapped[int] = mapped_column(Integer, default=0)
+    leader_discount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     max_extend_hours: Mapped[int] = mapped_column(Integer, default=24)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -51,7 +51,7 @@ class GroupbuySku(Base):
     tenant_id: Mapped[int] = _tenant()
     campaign_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_campaigns.id"), index=True)
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
-    group_price_fen: Mapped[int] = mapped_column(Integer)
+    group_price_fen: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (UniqueConstraint("campaign_id", "sku_id"),)
 
 

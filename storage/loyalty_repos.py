@@ -100,9 +100,12 @@ class LoyaltyRepo:
     async def post_points(
         self, tenant: int, member: int, delta: int, kind: str, ref: str, *, note: str = "",
         expires_at: datetime | None = None, lot_id: int | None = None, now: datetime,
+        may_owe: bool = False,
     ) -> str:
         """Append one ledger row and move the balance with it: "ok", "duplicate" (ref seen
-        before) or "insufficient" (the balance would go below zero; nothing written)."""
+        before) or "insufficient" (the balance would go below zero; nothing written).
+        With `may_owe` (a refund's clawback) the balance may go below zero: the member owes
+        the difference, and every other debit is refused until it is repaid."""
         try:
             async with self.session.begin_nested():
                 self.session.add(PointsEntry(tenant_id=tenant, member_id=member, delta=delta, kind=kind,
@@ -112,11 +115,11 @@ class LoyaltyRepo:
                     await self.session.flush()
                 except IntegrityError:
                     raise _Refused("duplicate") from None
-                moved = await self._update(
-                    update(LoyaltyAccount)
-                    .where(LoyaltyAccount.tenant_id == tenant, LoyaltyAccount.member_id == member,
-                           LoyaltyAccount.points + delta >= 0)
-                    .values(points=LoyaltyAccount.points + delta))
+                stmt = update(LoyaltyAccount).where(LoyaltyAccount.tenant_id == tenant,
+                                                    LoyaltyAccount.member_id == member)
+                if not may_owe:
+                    stmt = stmt.where(LoyaltyAccount.points + delta >= 0)
+                moved = await self._update(stmt.values(points=LoyaltyAccount.points + delta))
                 if moved != 1:
                     raise _Refused("insufficient")
         except _Refused as exc:

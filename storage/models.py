@@ -79,6 +79,8 @@ class Tenant(Base):
     pay_mch_id: Mapped[str] = mapped_column(String(32), default="")
     pay_app_id: Mapped[str] = mapped_column(String(64), default="")
     pay_apiv3_key: Mapped[str] = mapped_column(String(64), default="")
+    # The most one order may cost (fen): checkout refuses more (social_mall.orders.rules).
+    max_order_fen: Mapped[int] = mapped_column(BigInteger, default=100_000_000, server_default="100000000")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -139,8 +141,8 @@ class Sku(Base):
     tenant_id: Mapped[int] = _tenant()
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     spec: Mapped[str] = mapped_column(String(80), default="")  # "红色 / L"
-    price_fen: Mapped[int] = mapped_column(Integer)
-    stock: Mapped[int] = mapped_column(Integer, default=0)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    stock: Mapped[int] = mapped_column(BigInteger, default=0)
     on_shelf: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -175,12 +177,12 @@ class Order(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     channel: Mapped[str] = mapped_column(String(16), default="mp")
-    goods_fen: Mapped[int] = mapped_column(Integer)
-    shipping_fen: Mapped[int] = mapped_column(Integer, default=0)
-    discount_fen: Mapped[int] = mapped_column(Integer, default=0)
-    total_fen: Mapped[int] = mapped_column(Integer)
-    paid_fen: Mapped[int] = mapped_column(Integer, default=0)
-    refunded_fen: Mapped[int] = mapped_column(Integer, default=0)
+    goods_fen: Mapped[int] = mapped_column(BigInteger)
+    shipping_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    discount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     ship_name: Mapped[str] = mapped_column(String(40), default="")
     ship_phone: Mapped[str] = mapped_column(String(20), default="")
     ship_address: Mapped[str] = mapped_column(String(200), default="")
@@ -206,9 +208,9 @@ class OrderLine(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     title: Mapped[str] = mapped_column(String(80))
     spec: Mapped[str] = mapped_column(String(80), default="")
-    price_fen: Mapped[int] = mapped_column(Integer)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
     qty: Mapped[int] = mapped_column(Integer)
-    line_fen: Mapped[int] = mapped_column(Integer)
+    line_fen: Mapped[int] = mapped_column(BigInteger)
 
 
 class Payment(Base):
@@ -218,7 +220,7 @@ class Payment(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     out_trade_no: Mapped[str] = mapped_column(String(32), unique=True)
     gateway: Mapped[str] = mapped_column(String(16))
-    amount_fen: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="created")
     transaction_id: Mapped[str] = mapped_column(String(64), default="")
     payer: Mapped[str] = mapped_column(String(128), default="")
@@ -235,7 +237,7 @@ class PayNotification(Base):
     gateway: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str] = mapped_column(String(64), default="")
     out_trade_no: Mapped[str] = mapped_column(String(32), default="")
-    amount_fen: Mapped[int | None] = mapped_column(Integer, default=None)
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
     verdict: Mapped[str] = mapped_column(String(16))  # applied | duplicate | rejected
     reason: Mapped[str] = mapped_column(String(80), default="")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -247,7 +249,7 @@ class Refund(Base):
     tenant_id: Mapped[int] = _tenant()
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
-    amount_fen: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(80), default="")
     status: Mapped[str] = mapped_column(String(16), default="processing")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

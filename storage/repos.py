@@ -64,6 +64,11 @@ class TenantRepo(_Repo):
     async def get(self, tenant_id: int) -> Tenant | None:
         return await self.session.get(Tenant, tenant_id)
 
+    async def max_order_fen(self, tenant_id: int) -> int | None:
+        """The tenant's cap on one order's total (None: no such tenant)."""
+        found = await self.session.scalar(select(Tenant.max_order_fen).where(Tenant.id == tenant_id))
+        return int(found) if found is not None else None
+
     async def add(self, tenant: Tenant) -> Tenant:
         self.session.add(tenant)
         await self.session.flush()

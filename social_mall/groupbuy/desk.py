@@ -46,8 +46,8 @@ from social_mall.groupbuy.service import (
     seat_view,
     team_view,
 )
-from social_mall.orders.rules import check_qty, shipping_fee
-from social_mall.orders.service import new_order, order_line, order_placed, order_view
+from social_mall.orders.rules import check_qty, check_total, shipping_fee
+from social_mall.orders.service import max_order_fen, new_order, order_line, order_placed, order_view
 from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam
 from storage.models import Order, OrderLine
 from storage.repos import AddressRow
@@ -98,6 +98,7 @@ async def join_many(uow: UnitOfWork, tenant: int, reqs: Sequence[JoinRequest]) -
     views = {cid: await join_terms(uow, tenant, cid) for cid in {t.campaign_id for t in teams.values()}}
     counts = {c.id: await r.member_team_counts(tenant, c.id, sorted({q.member_id for q in reqs}))
               for c in views.values() if c.max_teams_per_member}
+    cap = await max_order_fen(uow, tenant)
     held = {t.id: t.held for t in teams.values()}
     out: list[JoinResult | MallError | _Plan] = []
     for q in reqs:
@@ -119,6 +120,8 @@ async def join_many(uow: UnitOfWork, tenant: int, reqs: Sequence[JoinRequest]) -
             if address is None:
                 raise NoAddressError() if q.address_id is None else NotFoundError("address", q.address_id)
             check_qty(q.qty)
+            goods = rules.unit_price(price, leader=False, leader_discount_fen=view.leader_discount_fen) * q.qty
+            check_total(goods + shipping_fee(goods), cap)   # what place_order checks, as _write prices it
         except MallError as exc:
             out.append(exc)
             continue

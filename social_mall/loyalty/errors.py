@@ -49,3 +49,14 @@ class MergeRefusedError(MallError):
 
 class BindCodeError(MallError):
     code = "bind_code_invalid"
+
+
+class PointsOwedError(PointsInsufficientError):
+    """The balance is below zero (a refund took back points already spent): no points can
+    be spent until what is owed is repaid."""
+
+    code = "points_owed"
+
+    def __init__(self, wanted: int, balance: int) -> None:
+        super().__init__(wanted, balance)
+        self.owed = -balance

@@ -6,8 +6,12 @@ refunds ends exactly where one full refund would):
 
 * Points spent on the order come back in proportion to the money refunded:
   `points_used × refunded_so_far // paid` in total (all of them on a full refund).
-* Points earned from the order are taken back the same way (never below a zero balance),
-  and so is the growth value.
+* Points earned from the order are taken back the same way, and so is the growth value.
+  The points are taken back in full even if the member spent them meanwhile (as a
+  distributor's commission is reversed even when it was withdrawn): the balance may go
+  negative, one append-only clawback entry says why, and while it is negative no points
+  can be spent (every other debit keeps `points + delta >= 0`). Points earned later (or
+  returned, or given by an admin) repay the debt first.
 * The coupon comes back only on a full refund, and only while it is still valid; a
   partially refunded order keeps its coupon used.
 * Cancelling an unpaid order releases its coupon and returns its points at once.

@@ -501,11 +501,11 @@ async def on_order_refunded(uow: UnitOfWork, tenant: int, order_id: int, member:
     if ret > 0:
         await _credit(uow, tenant, owner, ret, PointsKind.RETURN, f"o{order_id}:ret:{ref}", now, "退款退回")
     clawed = 0
-    if claw > 0:
-        take = min(claw, await points_balance(uow, tenant, owner))
-        if take > 0 and await _debit(uow, tenant, owner, take, PointsKind.CLAWBACK, f"o{order_id}:claw:{ref}",
-                                     now, "退款扣回") == "ok":
-            clawed = take
+    if claw > 0:   # all of it, spent or not: the balance may go negative (owed, see rules.py)
+        await _account(uow, tenant, owner)
+        if await r.post_points(tenant, owner, -claw, PointsKind.CLAWBACK, f"o{order_id}:claw:{ref}",
+                               note="退款扣回", now=now, may_owe=True) == "ok":
+            clawed = claw
     await _add_growth(uow, tenant, owner, -growth)
     returned = False
     if refunded >= paid_fen and d is not None and d.coupon_id is not None:

@@ -10,6 +10,9 @@ from datetime import date
 from social_mall.errors import InvalidAddressError, InvalidBirthdayError
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
+#: members.entry_source holds this much of where a member first came from (a QR scene:
+#: WeChat's scene_str is 1–64 characters, so a genuine one always fits whole).
+ENTRY_SOURCE_MAX = 80
 
 
 def clean_address(name: str, phone: str, detail: str) -> tuple[str, str, str]:

@@ -15,7 +15,7 @@ from social_mall.errors import (
     OutOfStockError,
 )
 from social_mall.events import MemberEntered, MemberJoined
-from social_mall.members.rules import Birthday, birthdays_on, clean_address
+from social_mall.members.rules import ENTRY_SOURCE_MAX, Birthday, birthdays_on, clean_address
 from social_mall.orders.rules import MAX_QTY_PER_LINE
 from social_mall.views import AddressView, CartLine, CartView, MemberView
 from storage.models import Address, Member
@@ -40,7 +40,9 @@ async def resolve_member(
 
     Returns (member, created). Two first messages racing each other end with one member:
     the loser's insert hits the unique identity and re-reads the winner's row.
+    `entry_source` is kept to its first ENTRY_SOURCE_MAX characters (it comes from outside).
     """
+    entry_source = entry_source[:ENTRY_SOURCE_MAX]
     found = await uow.members.by_identity(tenant, channel, external_id)
     if found is not None:
         return member_view(found), False

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
-from social_mall.errors import InvalidQuantityError
+from social_mall.errors import InvalidQuantityError, OrderTooLargeError
 
 MAX_QTY_PER_LINE = 99
+#: The most one order may cost unless the tenant sets another cap (tenants.max_order_fen).
+DEFAULT_MAX_ORDER_FEN = 100_000_000   # ¥1,000,000
 SHANGHAI = timezone(timedelta(hours=8))
 
 
@@ -59,6 +61,13 @@ def check_qty(qty: int) -> int:
     if not 1 <= qty <= MAX_QTY_PER_LINE:
         raise InvalidQuantityError(qty, MAX_QTY_PER_LINE)
     return qty
+
+
+def check_total(total_fen: int, max_fen: int) -> int:
+    """An order's total within the tenant's cap (OrderTooLargeError otherwise)."""
+    if total_fen > max_fen:
+        raise OrderTooLargeError(total_fen, max_fen)
+    return total_fen
 
 
 def shipping_fee(goods_fen: int, *, free_over_fen: int = 9900, fee_fen: int = 800) -> int:

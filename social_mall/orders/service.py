@@ -16,9 +16,17 @@ from social_mall.errors import (
     NotFoundError,
     OffShelfError,
     OutOfStockError,
+    PriceChangedError,
 )
 from social_mall.events import OrderCancelled, OrderCompleted, OrderPlaced, OrderShipped
-from social_mall.orders.rules import OrderStatus, check_qty, new_order_no, shipping_fee
+from social_mall.orders.rules import (
+    DEFAULT_MAX_ORDER_FEN,
+    OrderStatus,
+    check_qty,
+    check_total,
+    new_order_no,
+    shipping_fee,
+)
 from social_mall.pricing import service as pricing_service
 from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import PricingInput
@@ -69,6 +77,17 @@ async def list_orders(
     return Page(tuple(views), total, page, per_page)
 
 
+async def max_order_fen(uow: UnitOfWork, tenant: int) -> int:
+    """The most one order of the tenant may cost (its `max_order_fen`, ¥1,000,000 by default)."""
+    found = await uow.tenants.max_order_fen(tenant)
+    return DEFAULT_MAX_ORDER_FEN if found is None else found
+
+
+async def check_order_total(uow: UnitOfWork, tenant: int, total_fen: int) -> int:
+    """`total_fen` if one order may cost that much in this tenant; OrderTooLargeError if not."""
+    return check_total(total_fen, await max_order_fen(uow, tenant))
+
+
 async def place_order(
     uow: UnitOfWork,
     tenant: int,
@@ -83,6 +102,7 @@ async def place_order(
     from_cart: bool = False,
     unit_prices: Mapping[int, int] | None = None,
     pricing: PricingInput | None = None,
+    expect_total_fen: int | None = None,
 ) -> OrderView:
     """Reserve stock for every line and write the order, all in the caller's transaction.
 
@@ -94,6 +114,11 @@ async def place_order(
     (social_mall/pricing) prices the lines as computed here, unit_prices included: the
     order's discount_fen and total_fen come from it, the coupon is locked, the points are
     spent and the breakdown is stored (`pricing.service.breakdown(uow, tenant, order.id)`).
+
+    The total is settled before anything is written: more than the tenant's cap
+    (`max_order_fen`) raises OrderTooLargeError; with `expect_total_fen` (the total the buyer
+    was shown and confirmed), any other total raises PriceChangedError. Both leave the
+    caller's transaction as it was.
 
     On OutOfStockError the caller rolls back, which also returns what earlier lines took.
     """
@@ -110,16 +135,13 @@ async def place_order(
     found = {s.id: (s, p) for s, p in await uow.catalog.skus_by_ids(tenant, list(wanted))}
     lines: list[OrderLine] = []
     priced: list[PriceLine] = []
-    for sku_id in sorted(wanted):  # a fixed order: two orders never wait on each other's rows
+    for sku_id in sorted(wanted):
         if sku_id not in found:
             raise NotFoundError("sku", sku_id)
         sku, product = found[sku_id]
-        name = f"{product.title} {sku.spec}".strip()
-        qty = wanted[sku_id]
         if not (sku.on_shelf and product.on_shelf):
-            raise OffShelfError(name)
-        if not await uow.catalog.reserve(tenant, sku_id, qty):
-            raise OutOfStockError(name, await uow.catalog.stock(tenant, sku_id))
+            raise OffShelfError(_name(sku, product))
+        qty = wanted[sku_id]
         price = sku.price_fen if unit_prices is None else unit_prices.get(sku_id, sku.price_fen)
         if price <= 0:
             raise InvalidPriceError(sku_id, price)
@@ -132,6 +154,12 @@ async def place_order(
     if pricing is not None:
         quoted = (await pricing_service.quote(uow, tenant, member_id, priced, ship, pricing, now=now)).breakdown
         discount = quoted.discount_fen
+    total = await check_order_total(uow, tenant, goods + ship - discount)
+    if expect_total_fen is not None and total != expect_total_fen:
+        raise PriceChangedError(expect_total_fen, total)
+    for sku_id in sorted(wanted):  # a fixed order: two orders never wait on each other's rows
+        if not await uow.catalog.reserve(tenant, sku_id, wanted[sku_id]):
+            raise OutOfStockError(_name(*found[sku_id]), await uow.catalog.stock(tenant, sku_id))
     order = await uow.orders.add(
         new_order(tenant, member_id, address, goods, ship, discount, now=now, timeout=timeout, channel=channel,
                   source=source),
@@ -143,6 +171,10 @@ async def place_order(
         await uow.members.remove_cart_items(tenant, member_id, list(wanted))
     uow.emit(order_placed(order))
     return order_view(order, lines)
+
+
+def _name(sku: Sku, product: Product) -> str:
+    return f"{product.title} {sku.spec}".strip()
 
 
 # -- the rows of a new order: place_order and the batched group-buy join build them alike

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from social_mall.loyalty import rules as lrules
 from social_mall.loyalty import service as loyalty
-from social_mall.loyalty.errors import CouponUnavailableError, PointsInsufficientError
+from social_mall.loyalty.errors import CouponUnavailableError, PointsInsufficientError, PointsOwedError
 from social_mall.pricing.rules import (
     Breakdown,
     CouponRule,
@@ -150,8 +150,10 @@ async def quote(
             raise CouponUnavailableError(choice.coupon_id)
     with_coupon = replace(ctx, coupon=chosen)
     most = max_points(lines, shipping_fen, with_coupon)
+    if choice.points != 0 and balance < 0:   # points owed (a refund's clawback): none to spend
+        raise PointsOwedError(choice.points, balance)
     wanted = most if choice.points < 0 else choice.points
-    if wanted > balance:
+    if wanted > max(balance, 0):
         raise PointsInsufficientError(wanted, balance)
     final = replace(with_coupon, points_wanted=wanted)
     return Quote(price(lines, shipping_fen, final), tuple(usable), best.id if best else None, balance, most,

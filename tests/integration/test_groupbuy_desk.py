@@ -9,9 +9,10 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
-from social_mall.errors import NotFoundError, OutOfStockError
+from social_mall.errors import NotFoundError, OrderTooLargeError, OutOfStockError
 from social_mall.groupbuy import desk, service
 from social_mall.groupbuy.errors import (
     AlreadyInTeamError,
@@ -163,3 +164,31 @@ async def test_stock_short_for_the_batch_falls_back_to_one_join_at_a_time(uows, 
         assert (await service.load_team(uow, demo.id, team.id)).held == 3
         assert await uow.session.scalar(select(func.count()).select_from(GroupbuySeat)
                                         .where(GroupbuySeat.team_id == team.id)) == 3
+
+
+async def test_a_join_over_the_tenants_order_cap_is_refused_in_a_batch_and_alone(uows, demo):
+    """The desk checks what place_order checks: a seat whose order would cost more than the
+    tenant allows for one order (¥1,000,000 by default) is refused, the others are seated."""
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=5)
+        await uow.session.execute(update(Sku).where(Sku.id == c.prices[0].sku_id).values(price_fen=50_000_000))
+        await uow.commit()
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=5, group_fen=40_000_000)   # ¥400,000 a box
+        await uow.commit()
+    sku = c.prices[0].sku_id
+    lead, a, b = await _members(uows, demo.id, 3)
+    team = await _open(uows, demo.id, c, lead)
+    async with uows() as uow:
+        stock_before = await uow.catalog.stock(demo.id, sku)
+        orders_before = await uow.session.scalar(select(func.count()).select_from(Order))
+        out = await desk.join_many(uow, demo.id, [_req(demo.id, team.id, sku, a, qty=3),    # ¥1.2M
+                                                  _req(demo.id, team.id, sku, b, qty=2)])   # ¥800k
+        await uow.commit()
+    assert [type(r).__name__ for r in out] == ["OrderTooLargeError", "JoinResult"]
+    assert (out[0].total_fen, out[0].max_fen) == (120_000_000, 100_000_000)
+    async with uows() as uow:
+        assert await uow.catalog.stock(demo.id, sku) == stock_before - 2
+        assert await uow.session.scalar(select(func.count()).select_from(Order)) == orders_before + 1
+        with pytest.raises(OrderTooLargeError):
+            await service.join_team(uow, demo.id, a[0], team.id, sku, 3, address_id=a[1], now=T0, timeout=TIMEOUT)

@@ -108,15 +108,25 @@ def test_detail_saves_the_address_in_the_command_and_forgets_name_and_phone():
     assert step.command == checkout.Preview({"src": "cart"}, new=("张三", "13800138000", "浙江省杭州市文三路100号"))
 
 
-def test_confirm_places_exactly_the_previewed_items():
-    data = {"src": "cart", "address": 4, "items": [11, 2, 12, 1]}
+def test_confirm_places_exactly_the_previewed_items_at_the_total_shown():
+    data = {"src": "cart", "address": 4, "items": [11, 2, 12, 1], "shown_total": 8780}
     step = checkout.confirm(Turn(Said(Intent.YES, "确认"), checkout.St.CONFIRM, data))
     assert (step.flow, step.to) == ("orders", orders.St.DETAIL)
-    assert step.command == checkout.PlaceOrder(((11, 2), (12, 1)), 4, from_cart=True)
-    buy = checkout.confirm(Turn(Said(Intent.YES), checkout.St.CONFIRM, {"src": "buy", "address": 4, "items": [11, 1]}))
-    assert buy.command == checkout.PlaceOrder(((11, 1),), 4, from_cart=False)
+    assert step.command == checkout.PlaceOrder(((11, 2), (12, 1)), 4, from_cart=True, shown_total=8780,
+                                               source={"src": "cart"})
+    buy_data = {"src": "buy", "product": 3, "sku": 11, "qty": 1, "address": 4, "items": [11, 1], "shown_total": 100}
+    buy = checkout.confirm(Turn(Said(Intent.YES), checkout.St.CONFIRM, buy_data))
+    assert buy.command == checkout.PlaceOrder(((11, 1),), 4, from_cart=False, shown_total=100,
+                                              source={"src": "buy", "product": 3, "sku": 11, "qty": 1})
     stale = checkout.confirm(Turn(Said(Intent.YES), checkout.St.CONFIRM, {"src": "cart"}))
     assert (stale.flow, stale.to, stale.command) == ("home", home.St.IDLE, None)
+
+
+def test_confirm_without_a_total_shown_shows_the_summary_again():
+    data = {"src": "cart", "address": 4, "items": [11, 2], "coupon": 0, "points": 0}
+    step = checkout.confirm(Turn(Said(Intent.YES, "确认"), checkout.St.CONFIRM, data))
+    assert (step.flow, step.to) == ("", checkout.St.CONFIRM)
+    assert step.command == checkout.Preview({"src": "cart"}, address_id=4, coupon=0, points=0)
 
 
 def test_cancelling_an_order_needs_one_on_screen():
