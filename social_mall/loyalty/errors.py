@@ -45,7 +45,3 @@ class MergeRefusedError(MallError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class BindCodeError(MallError):
-    code = "bind_code_invalid"

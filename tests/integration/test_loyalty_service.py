@@ -260,7 +260,7 @@ async def test_points_expire_once_and_the_balance_stays_the_ledger_sum(uows, dem
     assert await loyalty.expire_points(uows, NOW + timedelta(days=51)) == 50
 
 
-async def test_merge_keeps_orders_points_coupons_and_tells_other_modules(engine, demo):
+async def test_merge_keeps_orders_points_coupons_and_tells_other_modules(engine, demo, kv):
     from storage.db import session_factory
     from storage.uow import uow_factory
 
@@ -284,7 +284,7 @@ async def test_merge_keeps_orders_points_coupons_and_tells_other_modules(engine,
         code = await merge.issue_bind_code(uow, demo.id, a, NOW)
         await uow.commit()
     async with uows() as uow:
-        result = await merge.bind_with_code(uow, demo.id, b, code, NOW + timedelta(minutes=1))
+        result = await merge.bind_with_code(uow, kv, demo.id, b, code, NOW + timedelta(minutes=1))
         await uow.commit()
     assert (result.kept, result.merged) == (a, b)
     async with uows() as uow:
@@ -299,10 +299,10 @@ async def test_merge_keeps_orders_points_coupons_and_tells_other_modules(engine,
     assert [(e.subscriber, e.payload["kept_member_id"], e.payload["merged_member_id"]) for e in events] == [
         ("referral.merge", a, b)]
     async with uows() as uow:   # a code works once
-        from social_mall.loyalty.errors import BindCodeError
+        from social_mall.codes import CodeError
 
-        with pytest.raises(BindCodeError):
-            await merge.bind_with_code(uow, demo.id, b, code, NOW + timedelta(minutes=2))
+        with pytest.raises(CodeError):
+            await merge.bind_with_code(uow, kv, demo.id, b, code, NOW + timedelta(minutes=2))
 
 
 async def test_quote_proposes_the_best_coupon_and_none_when_refused(uows, demo):
