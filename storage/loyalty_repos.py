@@ -298,10 +298,15 @@ class LoyaltyRepo:
     async def start_order_state(self, row: OrderLoyalty) -> bool:
         return await self._insert_once(row)
 
-    async def advance_order_state(self, tenant: int, order_id: int, refunded_before: int, **values: Any) -> bool:
-        return await self._update(
-            update(OrderLoyalty).where(OrderLoyalty.tenant_id == tenant, OrderLoyalty.order_id == order_id,
-                                       OrderLoyalty.refunded_fen == refunded_before).values(**values)) == 1
+    async def advance_order_state(self, tenant: int, order_id: int, refunded_before: int, *,
+                                  paid_before: int | None = None, **values: Any) -> bool:
+        """Move an order's state if its refunded total (and, given, its booked payment) is
+        still what was read: of two deliveries for one order, one moves it, the other retries."""
+        stmt = update(OrderLoyalty).where(OrderLoyalty.tenant_id == tenant, OrderLoyalty.order_id == order_id,
+                                          OrderLoyalty.refunded_fen == refunded_before)
+        if paid_before is not None:
+            stmt = stmt.where(OrderLoyalty.paid_fen == paid_before)
+        return await self._update(stmt.values(**values)) == 1
 
     # -- birthday gifts -----------------------------------------------------------------------------------
     async def add_birthday_gift(self, row: BirthdayGift) -> bool:
