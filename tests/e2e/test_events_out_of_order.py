@@ -196,3 +196,58 @@ async def test_an_order_completed_before_its_commission_is_booked_still_unfreeze
         d = await referral.distributor_by_code(uow, tenant.id, a_code)
         rec = await referral.reconcile(uow, tenant.id, d.id)
     assert (d.frozen_fen, d.available_fen) == (0, gross) and rec.ok
+
+
+@pytest.mark.parametrize("delivery", ["paid_first", "refunded_first"])
+async def test_a_groupbuy_seat_refunded_by_the_merchant_ends_refunded_and_its_failed_team_settles(
+        mall, wx, delivery):
+    """A merchant refunds a team member's order in full. Whichever of order.paid and
+    order.refunded the group-buy module sees first, the seat ends refunded; when the team
+    then fails, the refund run asks no second refund and the team reaches refunded."""
+    from social_mall.groupbuy import service as groupbuy
+    from storage.groupbuy_models import GroupbuySeat
+    from storage.models import Refund
+    from tests.fakes.groupbuy_kit import make_campaign
+
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        await make_campaign(uow, tenant.id, title="丹东草莓", size=2, start=datetime.now(timezone.utc))
+        await uow.commit()
+    leader = "oOoo_GB_leader_0000000001"
+    await wx.event(leader, "subscribe")
+    await say(wx, leader, "拼团")
+    await wx.text(leader, "1")
+    await say(wx, leader, "开团")
+    await say(wx, leader, "确认")
+    placed = await say(wx, leader, "王小明 13912345678 深圳市南山区科技园1号")
+    team_id = int(re.search(r"团(\d+)", placed).group(1))
+
+    with failing(mall, [("order.paid", "groupbuy.confirm_seat")] if delivery == "refunded_first" else ()):
+        order_no = await pay(mall, placed)
+        await settle(mall)
+        async with mall.svc.uows() as uow:
+            order = await find_order(uow, tenant.id, order_no)
+            await request_refund(uow, tenant.id, order.id, amount_fen=None, reason="商家退款", actor="admin:1",
+                                 now=mall.svc.clock())
+            await uow.commit()
+        await settle(mall)
+    await deliver_retries(mall)
+
+    async def seat_and_team() -> tuple[str, str]:
+        async with mall.svc.uows() as uow:
+            seat = await uow.session.scalar(select(GroupbuySeat).where(GroupbuySeat.order_id == order.id))
+            team = await groupbuy.load_team(uow, tenant.id, team_id)
+        return seat.status, team.status
+
+    assert await seat_and_team() == ("refunded", "forming")
+    start = datetime.now(timezone.utc)
+    mall.svc.clock = lambda: start + timedelta(hours=25)          # the team's time runs out
+    jobs = {j.name: j.run for j in mall.svc.registry.jobs}
+    await jobs["groupbuy.expire"]()
+    await settle(mall)
+    await jobs["groupbuy.refund"]()
+    await settle(mall)
+    assert await seat_and_team() == ("refunded", "refunded")
+    async with mall.svc.uows() as uow:
+        refunds = (await uow.session.scalars(select(Refund).where(Refund.order_id == order.id))).all()
+    assert [(r.amount_fen, r.status) for r in refunds] == [(order.paid_fen, "succeeded")]   # refunded once
