@@ -175,7 +175,7 @@ FLOW = Flow(
         Keyword(Do.MINE, words=("优惠券", "我的优惠券", "我的券")),
         Keyword(Do.BIND_CODE, words=("绑定码", "获取绑定码")),
         # 「绑定 K7Q2M-9XD3F」: whatever follows is the typed code, checked (and counted) by the core
-        Keyword(Do.BIND, pattern=r"绑定(?:码\s*:?)?\s*(\S.*)?"),
+        Keyword(Do.BIND, pattern=r"绑定\s*(?:码)?\s*:?\s*(\S.*)?"),
         Keyword(Do.BIRTHDAY, words=("我的生日", "设置生日", "BIRTHDAY")),
         # 「生日 …」 or 「生日0501」; 「生日蛋糕」 is not a birthday
         Keyword(Do.BIRTHDAY, pattern=r"(?:设置)?生日(?:\s+(.*)|(\d.*))?"),
