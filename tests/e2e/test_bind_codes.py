@@ -145,3 +145,24 @@ async def test_an_expired_code_is_refused_and_changes_nothing(mall, wx):
     assert "绑定码无效或已过期" in await say(wx, OTHER, f"绑定 {code}")
     await mall.settle()
     assert await people(mall, VICTIM, OTHER) == before
+
+
+async def test_parallel_guesses_get_no_more_than_the_limit_checked(mall, wx, caplog):
+    """Twelve guesses sent at once (concurrent signed requests): the counter is taken
+    before the code is compared, so at most five are ever compared."""
+    import asyncio
+
+    caplog.set_level(logging.INFO)
+    for user in (VICTIM, ATTACKER):
+        await wx.event(user, "subscribe")
+    code = await issue(wx, VICTIM)
+    await mall.settle()
+    before = await people(mall, VICTIM, ATTACKER)
+    guesses = [f"{n:05d}-ZZZZZ" for n in range(12)]
+    answers = await asyncio.gather(*(wx.text(ATTACKER, f"绑定 {g}") for g in guesses))
+    assert all(a.status == 200 and "绑定成功" not in a.text for a in answers)
+    checked = [r for r in caplog.records if r.getMessage() == "code.refused" and getattr(r, "reason", "") == "wrong"]
+    assert 0 < len(checked) <= 5
+    assert "尝试次数过多" in await say(wx, ATTACKER, f"绑定 {code}")
+    await mall.settle()
+    assert await people(mall, VICTIM, ATTACKER) == before
