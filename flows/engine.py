@@ -33,6 +33,7 @@ from typing import Protocol, TypeVar
 
 from flows.types import Inbound, Kind, Links, MemberRef, Reply
 from social_mall.values import value
+from storage.kv import KVStore
 from storage.uow import UnitOfWork
 
 #: What a state may remember: ids and short texts, never prices.
@@ -131,7 +132,8 @@ Out = Say | Reply
 
 @value
 class Ctx:
-    """What a command may use: the unit of work and who is talking."""
+    """What a command may use: the unit of work, who is talking, and the key-value store
+    for what must outlive a rolled-back unit of work (attempt counters: social_mall/codes.py)."""
 
     uow: UnitOfWork
     tenant_id: int
@@ -141,6 +143,7 @@ class Ctx:
     links: Links
     now: datetime
     order_timeout: timedelta
+    kv: KVStore
 
 
 @value

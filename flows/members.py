@@ -1,7 +1,8 @@
 """Membership in chat: 「会员」 (level, growth to the next level, points, usable coupons),
 「签到」 (daily points, streak bonus), 「领券」 (claimable coupons, a number claims one),
-「优惠券」 (my coupons), 「绑定码」 / 「绑定 123456」 (link this channel to the member that
-asked for the code on another one: the two members merge), 「生日」 (show it, or how to set
+「优惠券」 (my coupons), 「绑定码」 / 「绑定 K7Q2M-9XD3F」 (link this channel to the member that
+asked for the code on another one: the two members merge; codes follow social_mall/codes.py:
+50 bits, 10 minutes, attempt-limited per member and per code), 「生日」 (show it, or how to set
 it) / 「生日 05-01」「生日 1990-05-01」 (set it: once; only an admin changes it afterwards).
 
 State data (领券): tpls (listed template ids). Everything else answers and returns to idle.
@@ -91,7 +92,7 @@ class Bind:
     code: str
 
     async def run(self, ctx: Ctx) -> Outcome:
-        await merge.bind_with_code(ctx.uow, ctx.tenant_id, ctx.member.id, self.code, ctx.now)
+        await merge.bind_with_code(ctx.uow, ctx.kv, ctx.tenant_id, ctx.member.id, self.code, ctx.now)
         return Outcome((Say("chat/members/bound.txt"),))
 
 
@@ -173,7 +174,8 @@ FLOW = Flow(
         Keyword(Do.CLAIMS, words=("领券", "领优惠券", "领取优惠券", "COUPONS")),
         Keyword(Do.MINE, words=("优惠券", "我的优惠券", "我的券")),
         Keyword(Do.BIND_CODE, words=("绑定码", "获取绑定码")),
-        Keyword(Do.BIND, pattern=r"绑定\s*(\d{6})?"),
+        # 「绑定 K7Q2M-9XD3F」: whatever follows is the typed code, checked (and counted) by the core
+        Keyword(Do.BIND, pattern=r"绑定\s*(?:码)?\s*:?\s*(\S.*)?"),
         Keyword(Do.BIRTHDAY, words=("我的生日", "设置生日", "BIRTHDAY")),
         # 「生日 …」 or 「生日0501」; 「生日蛋糕」 is not a birthday
         Keyword(Do.BIRTHDAY, pattern=r"(?:设置)?生日(?:\s+(.*)|(\d.*))?"),

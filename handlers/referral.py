@@ -166,11 +166,9 @@ def setup(reg: Registry) -> None:
             await uow.commit()
 
     async def on_refunded(d: Delivery) -> None:
-        p = d.payload
+        """Reverse against the order's refunded total as it is now (any delivery order)."""
         async with svc.uows() as uow:
-            await service.reverse_for_refund(
-                uow, d.tenant_id, int(p["order_id"]), refund_fen=int(p["refund_fen"]),
-                paid_fen=int(p["paid_fen"]), full=bool(p["full"]), ref=f"d{d.id}", now=svc.clock())
+            await service.reverse_for_refund(uow, d.tenant_id, int(d.payload["order_id"]), now=svc.clock())
             await uow.commit()
 
     async def on_completed(d: Delivery) -> None:

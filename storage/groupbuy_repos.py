@@ -239,6 +239,12 @@ class GroupbuyRepo:
                 .values(status=dst, **values))
         return _rowcount(await self.session.execute(stmt)) == 1
 
+    async def move_seat_from(self, seat_id: int, srcs: Sequence[str], dst: str, **values: object) -> bool:
+        """One conditional move from any of `srcs` (whichever the seat is in when it runs)."""
+        stmt = (update(GroupbuySeat).where(GroupbuySeat.id == seat_id, GroupbuySeat.status.in_(list(srcs)))
+                .values(status=dst, **values))
+        return _rowcount(await self.session.execute(stmt)) == 1
+
     async def count_seats(self, tenant: int, team_id: int, statuses: Sequence[str]) -> int:
         stmt = (select(func.count()).select_from(GroupbuySeat)
                 .where(GroupbuySeat.tenant_id == tenant, GroupbuySeat.team_id == team_id,

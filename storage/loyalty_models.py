@@ -193,14 +193,18 @@ class MemberMerge(Base):
 
 
 class BindCode(Base):
+    """One issued bind code (social_mall/codes.py): its selector in clear (not unique: it
+    only narrows the lookup) and the SHA-256 of the whole code, never the code itself."""
+
     __tablename__ = "loyalty_bind_codes"
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = _tenant()
-    code: Mapped[str] = mapped_column(String(12))
+    selector: Mapped[str] = mapped_column(String(4))
+    code_hash: Mapped[str] = mapped_column(String(64))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column(default=None)
-    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+    __table_args__ = (Index("ix_loyalty_bind_codes_lookup", "tenant_id", "selector"),)
 
 
 class BirthdayGift(Base):

@@ -301,10 +301,15 @@ class LoyaltyRepo:
     async def start_order_state(self, row: OrderLoyalty) -> bool:
         return await self._insert_once(row)
 
-    async def advance_order_state(self, tenant: int, order_id: int, refunded_before: int, **values: Any) -> bool:
-        return await self._update(
-            update(OrderLoyalty).where(OrderLoyalty.tenant_id == tenant, OrderLoyalty.order_id == order_id,
-                                       OrderLoyalty.refunded_fen == refunded_before).values(**values)) == 1
+    async def advance_order_state(self, tenant: int, order_id: int, refunded_before: int, *,
+                                  paid_before: int | None = None, **values: Any) -> bool:
+        """Move an order's state if its refunded total (and, given, its booked payment) is
+        still what was read: of two deliveries for one order, one moves it, the other retries."""
+        stmt = update(OrderLoyalty).where(OrderLoyalty.tenant_id == tenant, OrderLoyalty.order_id == order_id,
+                                          OrderLoyalty.refunded_fen == refunded_before)
+        if paid_before is not None:
+            stmt = stmt.where(OrderLoyalty.paid_fen == paid_before)
+        return await self._update(stmt.values(**values)) == 1
 
     # -- birthday gifts -----------------------------------------------------------------------------------
     async def add_birthday_gift(self, row: BirthdayGift) -> bool:
@@ -381,19 +386,24 @@ class LoyaltyRepo:
         return True
 
     # -- bind codes ------------------------------------------------------------------------------------
-    async def add_bind_code(self, row: BindCode) -> bool:
-        return await self._insert_once(row)
+    async def add_bind_code(self, row: BindCode) -> None:
+        self.session.add(row)
+        await self.session.flush()
 
-    async def use_bind_code(self, tenant: int, code: str, now: datetime) -> int | None:
-        """The member who issued a live code, spending it (once)."""
-        row = await self.session.scalar(select(BindCode).where(BindCode.tenant_id == tenant, BindCode.code == code))
-        if row is None or row.used_at is not None or row.expires_at <= now:
-            return None
-        won = await self._update(update(BindCode).where(BindCode.id == row.id, BindCode.used_at.is_(None))
-                                 .values(used_at=now))
-        return row.member_id if won == 1 else None
+    async def bind_codes(self, tenant: int, selector: str) -> list[BindCode]:
+        """The issued codes with this selector (any state: the caller decides)."""
+        return await self._all(select(BindCode).where(BindCode.tenant_id == tenant, BindCode.selector == selector)
+                               .order_by(BindCode.id))
 
-    async def drop_bind_codes(self, tenant: int, member: int) -> None:
+    async def spend_bind_code(self, code_id: int, now: datetime) -> bool:
+        """Spend a live code once (the conditional UPDATE decides between two redeemers)."""
+        return await self._update(update(BindCode).where(BindCode.id == code_id, BindCode.used_at.is_(None),
+                                                         BindCode.expires_at > now)
+                                  .values(used_at=now)) == 1
+
+    async def drop_bind_codes(self, tenant: int, member: int, now: datetime) -> None:
+        """The member's unspent codes (a new one replaces them) and the tenant's dead ones."""
         await self.session.execute(delete(BindCode).where(
-            BindCode.tenant_id == tenant, BindCode.member_id == member,
-            and_(BindCode.used_at.is_(None))).execution_options(**NO_SYNC))
+            BindCode.tenant_id == tenant,
+            or_(and_(BindCode.member_id == member, BindCode.used_at.is_(None)), BindCode.expires_at <= now),
+        ).execution_options(**NO_SYNC))

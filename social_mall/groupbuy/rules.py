@@ -54,7 +54,7 @@ TEAM_MOVES: Mapping[TeamStatus, frozenset[TeamStatus]] = {
 
 SEAT_MOVES: Mapping[SeatStatus, frozenset[SeatStatus]] = {
     S.HELD: frozenset({S.PAID, S.RELEASED}),
-    S.PAID: frozenset({S.REFUNDING}),
+    S.PAID: frozenset({S.REFUNDING, S.REFUNDED}),   # refunded: by the merchant, outside the team's refund run
     S.RELEASED: frozenset(),
     S.REFUNDING: frozenset({S.REFUNDED}),
     S.REFUNDED: frozenset(),

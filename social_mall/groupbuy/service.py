@@ -397,7 +397,12 @@ async def on_order_paid(uow: UnitOfWork, tenant: int, order_id: int, *, now: dat
     await r.confirm(tenant, seat.team_id)
     team = await r.team(tenant, seat.team_id)
     assert team is not None
-    if team.status == T.FORMING:
+    order = await uow.orders.get(tenant, order_id)
+    if order is not None and order.status == OrderStatus.REFUNDED:
+        # its full refund was handled before this payment (outbox deliveries retry on their
+        # own): the seat ends as it would have in order, paid and then refunded
+        await _seat_refunded(uow, tenant, seat.id, seat.team_id)
+    elif team.status == T.FORMING:
         uow.emit(SeatConfirmed(tenant_id=tenant, team_id=team.id, member_id=seat.member_id, order_id=order_id,
                                paid=team.paid, size=team.size))
         if await r.succeed_if_complete(tenant, team.id, now):
@@ -521,15 +526,23 @@ async def refund_team(uow: UnitOfWork, tenant: int, team_id: int, *, now: dateti
 
 
 async def on_order_refunded(uow: UnitOfWork, tenant: int, order_id: int, *, full: bool) -> bool:
-    """order.refunded: the seat's money is back; the last one makes the team refunded."""
-    r = repo(uow)
-    seat = await r.seat_for_order(tenant, order_id)
-    if seat is None or not full or not await r.move_seat(seat.id, S.REFUNDING, S.REFUNDED):
+    """order.refunded: the seat's money is back, whether the team's refund run asked for it
+    (refunding) or the merchant refunded a paid seat; the last one makes the team refunded.
+    A seat still held (its order.paid not handled yet) is settled by `on_order_paid`."""
+    seat = await repo(uow).seat_for_order(tenant, order_id)
+    if seat is None or not full:
         return False
-    if await r.count_seats(tenant, seat.team_id, (S.PAID, S.REFUNDING)) == 0:
-        if await r.move(tenant, seat.team_id, T.REFUNDING, T.REFUNDED):
-            uow.emit(TeamRefunded(tenant_id=tenant, team_id=seat.team_id,
-                                  refunds=await r.count_seats(tenant, seat.team_id, (S.REFUNDED,))))
+    return await _seat_refunded(uow, tenant, seat.id, seat.team_id)
+
+
+async def _seat_refunded(uow: UnitOfWork, tenant: int, seat_id: int, team_id: int) -> bool:
+    r = repo(uow)
+    if not await r.move_seat_from(seat_id, (S.PAID, S.REFUNDING), S.REFUNDED):
+        return False
+    if await r.count_seats(tenant, team_id, (S.PAID, S.REFUNDING)) == 0:
+        if await r.move(tenant, team_id, T.REFUNDING, T.REFUNDED):
+            uow.emit(TeamRefunded(tenant_id=tenant, team_id=team_id,
+                                  refunds=await r.count_seats(tenant, team_id, (S.REFUNDED,))))
     return True
 
 

@@ -47,9 +47,6 @@ class MergeRefusedError(MallError):
         self.reason = reason
 
 
-class BindCodeError(MallError):
-    code = "bind_code_invalid"
-
 
 class PointsOwedError(PointsInsufficientError):
     """The balance is below zero (a refund took back points already spent): no points can

@@ -10,19 +10,19 @@ that keep rows of their own: the referral module moves its bindings on that even
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from social_mall import codes
 from social_mall.loyalty import rules
 from social_mall.loyalty import service as loyalty
-from social_mall.loyalty.errors import BindCodeError, MergeRefusedError
+from social_mall.loyalty.errors import MergeRefusedError
 from social_mall.loyalty.events import MemberMerged
 from storage.loyalty_models import BindCode
 from storage.loyalty_repos import LoyaltyRepo
 from storage.uow import UnitOfWork
 
-BIND_TTL = timedelta(minutes=10)
+BIND = codes.CodeRule("bind")  # 10 characters, 10 minutes, 5 attempts per member per 15 minutes and per code
 
 
 @dataclass(frozen=True)
@@ -50,20 +50,33 @@ async def merge_members(uow: UnitOfWork, tenant: int, a: int, b: int, *, via: st
 
 
 async def issue_bind_code(uow: UnitOfWork, tenant: int, member: int, now: datetime) -> str:
-    """A 6-digit code, valid 10 minutes, to type on another channel (「绑定 123456」)."""
+    """A one-time code, valid 10 minutes, to type on another channel (「绑定 K7Q2M-9XD3F」):
+    the member's earlier codes stop working. Returns the code as shown; only its hash is kept."""
     r = LoyaltyRepo(uow.session)
-    await r.drop_bind_codes(tenant, member)
-    for _ in range(10):
-        code = f"{secrets.randbelow(10**6):06d}"
-        if await r.add_bind_code(BindCode(tenant_id=tenant, code=code, member_id=member, expires_at=now + BIND_TTL)):
-            return code
-    raise BindCodeError()
+    await r.drop_bind_codes(tenant, member, now)
+    new = codes.issue(BIND)
+    await r.add_bind_code(BindCode(tenant_id=tenant, selector=new.selector, code_hash=new.digest, member_id=member,
+                                   expires_at=now + BIND.ttl))
+    return new.shown
 
 
-async def bind_with_code(uow: UnitOfWork, tenant: int, member: int, code: str, now: datetime) -> MergeResult:
-    other = await LoyaltyRepo(uow.session).use_bind_code(tenant, code.strip(), now)
-    if other is None:
-        raise BindCodeError()
-    if other == member:
+async def bind_with_code(uow: UnitOfWork, kv: codes.Counters, tenant: int, member: int, typed: str,
+                         now: datetime) -> MergeResult:
+    """Merge `member` with the member whose live code was typed. Attempt-limited per member
+    and per code (social_mall/codes.py): a CodeError refuses, and nothing changes."""
+    r = LoyaltyRepo(uow.session)
+    issued: dict[str, BindCode] = {}
+
+    async def find(selector: str) -> list[codes.Stored]:
+        found = await r.bind_codes(tenant, selector)
+        # row ids can come back (SQLite reuses a deleted last one): the hash makes the ref unique
+        issued.update((f"{c.id}.{c.code_hash[:12]}", c) for c in found)
+        return [codes.Stored(ref, c.code_hash, c.expires_at, c.used_at is not None) for ref, c in issued.items()]
+
+    hit = await codes.check(kv, BIND, tenant=tenant, actor=member, typed=typed, now=now, find=find)
+    row = issued[hit.ref]
+    if row.member_id == member:
         raise MergeRefusedError("same_member")
-    return await merge_members(uow, tenant, member, other, via="bind_code", actor=f"member:{member}", now=now)
+    if not await r.spend_bind_code(row.id, now):
+        raise codes.CodeError(BIND.purpose)       # spent by a concurrent redeemer, or just expired
+    return await merge_members(uow, tenant, member, row.member_id, via="bind_code", actor=f"member:{member}", now=now)

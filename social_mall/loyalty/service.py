@@ -429,6 +429,15 @@ async def lock_coupon(uow: UnitOfWork, tenant: int, member: int, coupon_id: int,
 
 # -- what orders do ---------------------------------------------------------------------------------
 
+# `loyalty_order_state.paid_fen` of an order whose refund was handled before its payment
+# (outbox deliveries retry independently): the payment is still to be booked.
+UNBOOKED = -1
+
+
+class OrderStateChanged(Exception):
+    """Another delivery for the same order moved its state first: the delivery is retried."""
+
+
 async def on_order_paid(uow: UnitOfWork, tenant: int, order_id: int, member: int, paid_fen: int,
                         now: datetime) -> bool:
     """Growth and points for a paid order; its coupon becomes used. Once per order."""
@@ -439,12 +448,44 @@ async def on_order_paid(uow: UnitOfWork, tenant: int, order_id: int, member: int
     if not await r.start_order_state(OrderLoyalty(tenant_id=tenant, order_id=order_id, member_id=member,
                                                   paid_fen=paid_fen, earned_points=pts, earned_growth=growth,
                                                   refs=[])):
-        return False
+        return await _book_after_refunds(uow, tenant, order_id, paid_fen, pts, growth, now)
     d = await r.discount(tenant, order_id)
     if d is not None and d.coupon_id is not None:
         await r.move_coupon(tenant, d.coupon_id, CS.LOCKED, CS.USED, used_at=now)
     await _credit(uow, tenant, member, pts, PointsKind.EARN, f"o{order_id}:earn", now, "消费获得")
     await _add_growth(uow, tenant, member, growth)
+    return True
+
+
+async def _book_after_refunds(uow: UnitOfWork, tenant: int, order_id: int, paid_fen: int, pts: int, growth: int,
+                              now: datetime) -> bool:
+    """The payment of an order whose refunds were handled first (they found nothing earned
+    and left the state UNBOOKED): earn now what the refunds leave, as if in order. False
+    when the payment was booked already (a repeat delivery)."""
+    r = repo(uow)
+    state = await r.order_state(tenant, order_id)
+    if state is None or state.paid_fen != UNBOOKED:
+        return False
+    refunded = state.refunded_fen
+    claw, claw_growth = rules.share(pts, refunded, paid_fen), rules.share(growth, refunded, paid_fen)
+    if not await r.advance_order_state(tenant, order_id, refunded, paid_before=UNBOOKED, paid_fen=paid_fen,
+                                       earned_points=pts, earned_growth=growth,
+                                       clawed_points=state.clawed_points + claw,
+                                       clawed_growth=state.clawed_growth + claw_growth):
+        raise OrderStateChanged(order_id)
+    owner = state.member_id
+    d = await r.discount(tenant, order_id)
+    if d is not None and d.coupon_id is not None:
+        found = await r.coupon(tenant, d.coupon_id)
+        back = refunded >= paid_fen and found is not None and (found[0].valid_until is None
+                                                                or found[0].valid_until > now)
+        if back:
+            await r.move_coupon(tenant, d.coupon_id, CS.LOCKED, CS.AVAILABLE, order_id=None)
+        else:
+            await r.move_coupon(tenant, d.coupon_id, CS.LOCKED, CS.USED, used_at=now)
+    # what the refunds already took is never credited: the ledger gets the net earning
+    await _credit(uow, tenant, owner, pts - claw, PointsKind.EARN, f"o{order_id}:earn", now, "消费获得（已扣除退款部分）")
+    await _add_growth(uow, tenant, owner, growth - claw_growth)
     return True
 
 
@@ -477,9 +518,9 @@ async def on_order_refunded(uow: UnitOfWork, tenant: int, order_id: int, member:
     d = await r.discount(tenant, order_id)
     owner = d.member_id if d is not None else member
     state = await r.order_state(tenant, order_id)
-    if state is None:   # refunded before the paid event was handled: nothing was earned
+    if state is None:   # refunded before the paid event was handled: nothing earned yet (booked later)
         await r.start_order_state(OrderLoyalty(tenant_id=tenant, order_id=order_id, member_id=owner,
-                                               paid_fen=paid_fen, earned_points=0, earned_growth=0, refs=[]))
+                                               paid_fen=UNBOOKED, earned_points=0, earned_growth=0, refs=[]))
         state = await r.order_state(tenant, order_id)
         assert state is not None
     if ref in (state.refs or []):
@@ -493,11 +534,12 @@ async def on_order_refunded(uow: UnitOfWork, tenant: int, order_id: int, member:
     claw = rules.share(state.earned_points, refunded, paid_fen) - state.clawed_points
     growth = rules.share(state.earned_growth, refunded, paid_fen) - state.clawed_growth
     if not await r.advance_order_state(
-        tenant, order_id, before, refunded_fen=refunded, returned_points=state.returned_points + ret,
+        tenant, order_id, before, paid_before=state.paid_fen, refunded_fen=refunded,
+        returned_points=state.returned_points + ret,
         clawed_points=state.clawed_points + claw, clawed_growth=state.clawed_growth + growth,
         refs=[*(state.refs or []), ref],
     ):
-        return None
+        raise OrderStateChanged(order_id)   # another refund or the payment moved it: retried, then applied once
     if ret > 0:
         await _credit(uow, tenant, owner, ret, PointsKind.RETURN, f"o{order_id}:ret:{ref}", now, "退款退回")
     clawed = 0

@@ -447,7 +447,11 @@ async def _rates_of(uow: UnitOfWork, tenant: int, d: Distributor, settings: Prog
 async def record_commissions(uow: UnitOfWork, tenant: int, order_id: int, *, now: datetime
                              ) -> tuple[CommissionView, ...]:
     """Frozen commissions for a paid order: the buyer's referrer (level 1) and theirs
-    (level 2), per line on what was actually paid. Idempotent per (order, level)."""
+    (level 2), per line on what was actually paid. Idempotent per (order, level).
+
+    Correct in any delivery order: the order is read as it is now, so refunds whose
+    `order.refunded` was handled before this (and found nothing to reverse) are reversed
+    at once, and an order that completed already starts its commissions' freeze clock."""
     settings = await program(uow, tenant)
     r = repo(uow)
     if not settings.enabled or await r.commissions_for_order(tenant, order_id):
@@ -479,9 +483,17 @@ async def record_commissions(uow: UnitOfWork, tenant: int, order_id: int, *, now
             continue  # a concurrent delivery recorded it
         await _post(uow, tenant, d.id, EntryKind.COMMISSION, Bucket.FROZEN, amount, f"com:{row.id}",
                     commission_id=row.id, order_no=order.order_no, now=now)
-        uow.emit(CommissionEarned(tenant_id=tenant, member_id=d.member_id, order_no=order.order_no, level=level,
-                                  amount_fen=amount, freeze_days=settings.freeze_days))
-        made.append(commission_view(row))
+        reversed_now = await _follow_refunds(uow, tenant, row, order.refunded_fen, now=now)
+        if amount > reversed_now:
+            uow.emit(CommissionEarned(tenant_id=tenant, member_id=d.member_id, order_no=order.order_no,
+                                      level=level, amount_fen=amount - reversed_now,
+                                      freeze_days=settings.freeze_days))
+        fresh = await r.commission(tenant, row.id)
+        assert fresh is not None
+        made.append(commission_view(fresh))
+    placed = await uow.orders.get(tenant, order_id)
+    if made and placed is not None and placed.completed_at is not None:
+        await r.schedule_unfreeze(tenant, order_id, rules.unfreeze_at(placed.completed_at, settings.freeze_days))
     return tuple(made)
 
 
@@ -495,40 +507,43 @@ class _Conflict(Exception):
     """A commission changed under us (an unfreeze raced a reversal): try again."""
 
 
-async def reverse_for_refund(uow: UnitOfWork, tenant: int, order_id: int, *, refund_fen: int, paid_fen: int,
-                             full: bool, ref: str, now: datetime) -> int:
-    """Reverse commissions pro rata to a refund; returns the total reversed.
+async def reverse_for_refund(uow: UnitOfWork, tenant: int, order_id: int, *, now: datetime) -> int:
+    """Bring the order's commissions in line with what has been refunded of it so far;
+    returns the total reversed now. `order.refunded` only says "look again": the amount
+    comes from the order, so deliveries in any order, repeated or merged, reverse each
+    refunded fen once (a commission remembers the refunded total it has followed).
 
     Still frozen: taken off the frozen balance. Already unfrozen: a negative entry on the
-    available balance (which may go below zero and is recovered from later earnings).
-    `ref` identifies the refund (one reversal per commission and refund)."""
-    r = repo(uow)
+    available balance (which may go below zero and is recovered from later earnings)."""
+    order = await load_order(uow, tenant, order_id)
     total = 0
-    for c in await r.commissions_for_order(tenant, order_id):
-        entry_ref = f"rev:{ref}:{c.id}"
-        if await r.has_entry(tenant, entry_ref) or c.status == CS.REVERSED:
-            continue
-        refunded = c.refunded_fen + refund_fen
-        due = rules.reversal_due(c.amount_fen, c.reversed_fen, paid_fen or c.paid_fen, refunded, full)
-        new_reversed = c.reversed_fen + due
-        new_status = CS.REVERSED if new_reversed >= c.amount_fen else c.status
-        bucket = Bucket.FROZEN if c.status == CS.FROZEN else Bucket.AVAILABLE
-        if not await r.reverse(c.id, status=c.status, reversed_fen=c.reversed_fen, refunded_fen=c.refunded_fen,
-                               new_reversed=new_reversed, new_refunded=refunded, new_status=new_status):
-            raise _Conflict(f"commission {c.id} changed")
+    for c in await repo(uow).commissions_for_order(tenant, order_id):
+        total += await _follow_refunds(uow, tenant, c, order.refunded_fen, now=now)
+    return total
+
+
+async def _follow_refunds(uow: UnitOfWork, tenant: int, c: Commission, refunded_fen: int, *, now: datetime) -> int:
+    """Reverse what `refunded_fen` (the order's refunded total) takes off this commission
+    beyond what was reversed already; one conditional update, one ledger entry."""
+    r = repo(uow)
+    refunded = min(max(refunded_fen, 0), c.paid_fen)
+    if refunded <= c.refunded_fen or c.status == CS.REVERSED:
+        return 0
+    full = refunded >= c.paid_fen
+    due = rules.reversal_due(c.amount_fen, c.reversed_fen, c.paid_fen, refunded, full)
+    new_reversed = c.reversed_fen + due
+    new_status = CS.REVERSED if new_reversed >= c.amount_fen else c.status
+    bucket = Bucket.FROZEN if c.status == CS.FROZEN else Bucket.AVAILABLE
+    if not await r.reverse(c.id, status=c.status, reversed_fen=c.reversed_fen, refunded_fen=c.refunded_fen,
+                           new_reversed=new_reversed, new_refunded=refunded, new_status=new_status):
+        raise _Conflict(f"commission {c.id} changed")
+    if due > 0:
         # the record it is on now: a member merge may have moved it since it was read
         fresh = await r.commission(tenant, c.id)
         assert fresh is not None
-        distributor_id = fresh.distributor_id
-        if due > 0:
-            await _post(uow, tenant, distributor_id, EntryKind.REVERSAL, bucket, -due, entry_ref,
-                        commission_id=c.id, order_no=c.order_no, note="full" if full else "partial", now=now)
-        else:  # nothing to take (rounding), but remember this refund was seen
-            await r.append(LedgerEntry(tenant_id=tenant, distributor_id=distributor_id, kind=EntryKind.REVERSAL,
-                                       bucket=bucket, amount_fen=0, ref=entry_ref[:64], commission_id=c.id,
-                                       order_no=c.order_no, note="zero", created_at=now))
-        total += due
-    return total
+        await _post(uow, tenant, fresh.distributor_id, EntryKind.REVERSAL, bucket, -due, f"rev:{c.id}:{refunded}",
+                    commission_id=c.id, order_no=c.order_no, note="full" if full else "partial", now=now)
+    return due
 
 
 async def unfreeze_one(uow: UnitOfWork, c: Commission, *, now: datetime) -> bool:

@@ -195,8 +195,9 @@ async def test_a_bind_code_typed_on_another_identity_merges_the_two_members(mall
         await loyalty.adjust_points(uow, tenant.id, kept, 30, ref="g1", actor="admin:1", note="", now=svc.clock())
         await uow.commit()
     assert "今天已经签到过了" not in (await wx.text(other, "签到")).text          # +5 on the other member
-    code = re.search(r"绑定码：(\d{6})", await say(wx, "绑定码")).group(1)
-    assert "绑定码无效" in (await wx.text(other, "绑定 000000" if code != "000000" else "绑定 999999")).text
+    code = re.search(r"绑定码：([0-9A-Z]{5}-[0-9A-Z]{5})", await say(wx, "绑定码")).group(1)
+    wrong = "00000-00000" if code != "00000-00000" else "11111-11111"
+    assert "绑定码无效" in (await wx.text(other, f"绑定 {wrong}")).text
     assert "绑定成功" in (await wx.text(other, f"绑定 {code}")).text
     await mall.settle()
     assert "积分：35" in (await wx.text(other, "会员")).text

@@ -243,7 +243,7 @@ async def test_a_distributor_merged_by_bind_code_keeps_downline_commissions_and_
         await uow.commit()
     assert "提现申请已提交：¥5.00" in await say(wx, g, "提现 5")
 
-    code = re.search(r"绑定码：(\d{6})", await say(wx, k, "绑定码")).group(1)
+    code = re.search(r"绑定码：([0-9A-Z]{5}-[0-9A-Z]{5})", await say(wx, k, "绑定码")).group(1)
     assert "绑定成功" in await say(wx, g, f"绑定 {code}")
     await settle(mall)
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from social_mall.members.service import add_address, resolve_member
 from social_mall.orders.service import place_order
 from social_mall.payments.gateway import Transaction
-from social_mall.payments.service import apply_transaction, open_payment
+from social_mall.payments.service import apply_transaction, open_payment, request_refund, settle_refund
 from social_mall.referral import service
 from storage.models import Sku
 
@@ -63,6 +63,16 @@ async def paid_order(uows, tenant, buyer_id: int, items: list[tuple[int, int]], 
                                 now=now)
         await uow.commit()
     return order
+
+
+async def refunded(uows, tenant, order_id: int, amount_fen: int | None, now: datetime = NOW) -> None:
+    """Refund (part of) a paid order and settle it as the gateway would: the order's
+    refunded total moves, and `order.refunded` is written to the outbox."""
+    async with uows() as uow:
+        r = await request_refund(uow, tenant.id, order_id, amount_fen=amount_fen, reason="测试退款", actor="test",
+                                 now=now)
+        assert await settle_refund(uow, r.out_refund_no, status="SUCCESS", now=now)
+        await uow.commit()
 
 
 async def commissions(uows, tenant, order_id: int, now: datetime = NOW):

@@ -227,6 +227,53 @@ async def test_refunds_return_points_proportionally_and_the_coupon_only_when_ful
         assert (await loyalty.repo(uow).coupon(demo.id, c.id))[0].status == "available"
 
 
+@pytest.mark.parametrize("full", [False, True])
+async def test_a_refund_handled_before_the_payment_leaves_what_in_order_would(uows, demo, full):
+    """order.refunded delivered before order.paid (each outbox delivery retries on its own):
+    points, growth and the coupon end as if the events had come in order, once."""
+    m, addr = await buyer(uows, demo, f"o_refund_first_{full}")
+    tea, _, _ = await sku(uows, "西湖龙井", "250g")
+    tid = await template(uows, demo, name="立减10元", kind=CouponKind.AMOUNT, off_fen=1000)
+    async with uows() as uow:
+        await loyalty.adjust_points(uow, demo.id, m, 300, ref=f"gift_rf_{full}", actor="admin:1", note="", now=NOW)
+        c = await loyalty.claim(uow, demo.id, m, tid, now=NOW)
+        order = await place_order(uow, demo.id, m, [(tea, 2)], address_id=addr, now=NOW, timeout=TIMEOUT,
+                                  pricing=PricingInput(c.id, 300))
+        await uow.commit()
+    await _paid(uows, demo, order.id, order.total_fen)
+    paid = order.total_fen
+    refund = paid if full else paid // 3
+    async with uows() as uow:
+        growth_before = (await loyalty.account(uow, demo.id, m, NOW)).growth
+        out = await loyalty.on_order_refunded(uow, demo.id, order.id, m, refund_fen=refund, paid_fen=paid,
+                                              full=full, ref="r1", now=NOW)
+        await uow.commit()
+    assert out.points_returned == 300 * refund // paid
+    async with uows() as uow:
+        assert await loyalty.on_order_paid(uow, demo.id, order.id, m, paid, NOW)
+        await uow.commit()
+    async with uows() as uow:                   # a repeat delivery of the payment: nothing more
+        assert not await loyalty.on_order_paid(uow, demo.id, order.id, m, paid, NOW)
+        await uow.commit()
+    earned = paid // 100
+    kept = 0 if full else earned - earned * refund // paid
+    async with uows() as uow:
+        assert await loyalty.points_balance(uow, demo.id, m) == 300 * refund // paid + kept
+        assert await loyalty.ledger_consistent(uow, demo.id, m)
+        assert (await loyalty.account(uow, demo.id, m, NOW)).growth == growth_before + kept
+        assert (await loyalty.repo(uow).coupon(demo.id, c.id))[0].status == ("available" if full else "used")
+    if not full:                                # the rest, in order now: everything comes back
+        async with uows() as uow:
+            await loyalty.on_order_refunded(uow, demo.id, order.id, m, refund_fen=paid - refund, paid_fen=paid,
+                                            full=True, ref="r2", now=NOW)
+            await uow.commit()
+        async with uows() as uow:
+            assert await loyalty.points_balance(uow, demo.id, m) == 300
+            assert await loyalty.ledger_consistent(uow, demo.id, m)
+            assert (await loyalty.account(uow, demo.id, m, NOW)).growth == growth_before
+            assert (await loyalty.repo(uow).coupon(demo.id, c.id))[0].status == "available"
+
+
 async def test_sign_in_once_a_day_with_a_streak_bonus(uows, demo):
     m, _ = await buyer(uows, demo, "o_signin")
     async with uows() as uow:
@@ -260,7 +307,7 @@ async def test_points_expire_once_and_the_balance_stays_the_ledger_sum(uows, dem
     assert await loyalty.expire_points(uows, NOW + timedelta(days=51)) == 50
 
 
-async def test_merge_keeps_orders_points_coupons_and_tells_other_modules(engine, demo):
+async def test_merge_keeps_orders_points_coupons_and_tells_other_modules(engine, demo, kv):
     from storage.db import session_factory
     from storage.uow import uow_factory
 
@@ -284,7 +331,7 @@ async def test_merge_keeps_orders_points_coupons_and_tells_other_modules(engine,
         code = await merge.issue_bind_code(uow, demo.id, a, NOW)
         await uow.commit()
     async with uows() as uow:
-        result = await merge.bind_with_code(uow, demo.id, b, code, NOW + timedelta(minutes=1))
+        result = await merge.bind_with_code(uow, kv, demo.id, b, code, NOW + timedelta(minutes=1))
         await uow.commit()
     assert (result.kept, result.merged) == (a, b)
     async with uows() as uow:
@@ -299,10 +346,10 @@ async def test_merge_keeps_orders_points_coupons_and_tells_other_modules(engine,
     assert [(e.subscriber, e.payload["kept_member_id"], e.payload["merged_member_id"]) for e in events] == [
         ("referral.merge", a, b)]
     async with uows() as uow:   # a code works once
-        from social_mall.loyalty.errors import BindCodeError
+        from social_mall.codes import CodeError
 
-        with pytest.raises(BindCodeError):
-            await merge.bind_with_code(uow, demo.id, b, code, NOW + timedelta(minutes=2))
+        with pytest.raises(CodeError):
+            await merge.bind_with_code(uow, kv, demo.id, b, code, NOW + timedelta(minutes=2))
 
 
 async def test_quote_proposes_the_best_coupon_and_none_when_refused(uows, demo):

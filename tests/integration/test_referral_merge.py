@@ -18,7 +18,8 @@ from social_mall.referral import merge, service
 from social_mall.referral.rules import BindingMode, BindingPick, BindVerdict, ProgramSettings, RecordMerge
 from storage.models import AuditEntry
 from storage.referral_models import Binding, Commission, Distributor, LedgerEntry, Withdrawal
-from tests.fakes.referral_world import NOW, bind, commissions, distributor, fresh, member, paid_order, reconciled, sku
+from tests.fakes.referral_world import (NOW, bind, commissions, distributor, fresh, member, paid_order, reconciled,
+                                        refunded, sku)
 
 
 async def configure(uows, tenant, **changes):
@@ -291,10 +292,10 @@ async def test_both_distributors_the_kept_record_takes_commissions_balance_downl
 
     # afterwards everything lands on the kept record: a rejection returns the held amount,
     # a refund reverses the moved commission, the old code binds to the kept member
+    await refunded(uows, demo, frozen_order.id, None)
     async with uows() as uow:
         await service.reject_withdrawal(uow, demo.id, held.id, actor="admin:1", now=NOW, reason="信息不符")
-        await service.reverse_for_refund(uow, demo.id, frozen_order.id, refund_fen=frozen_order.total_fen,
-                                         paid_fen=frozen_order.total_fen, full=True, ref="rf", now=NOW)
+        await service.reverse_for_refund(uow, demo.id, frozen_order.id, now=NOW)
         await uow.commit()
     k = await fresh(uows, demo, keep)
     assert (k.frozen_fen, k.available_fen) == (1000, 1000)

@@ -27,6 +27,7 @@ from tests.fakes.referral_world import (
     fresh,
     member,
     paid_order,
+    refunded,
     reconciled,
     sku,
 )
@@ -114,11 +115,10 @@ async def test_refunds_reverse_pro_rata_and_after_unfreezing_go_negative(uows, d
     s = await sku(uows, demo, price_fen=10_000)
     order = await paid_order(uows, demo, c, [(s, 1)])          # paid 10000 (free shipping)
     await commissions(uows, demo, order.id)
-    async with uows() as uow:                                    # refund 30 % of what was paid
-        assert await service.reverse_for_refund(uow, demo.id, order.id, refund_fen=3000, paid_fen=10_000,
-                                                full=False, ref="r1", now=NOW) == 300 + 150
-        assert await service.reverse_for_refund(uow, demo.id, order.id, refund_fen=3000, paid_fen=10_000,
-                                                full=False, ref="r1", now=NOW) == 0   # same refund again
+    await refunded(uows, demo, order.id, 3000)                   # refund 30 % of what was paid
+    async with uows() as uow:
+        assert await service.reverse_for_refund(uow, demo.id, order.id, now=NOW) == 300 + 150
+        assert await service.reverse_for_refund(uow, demo.id, order.id, now=NOW) == 0   # same refund again
         await uow.commit()
     assert (await fresh(uows, demo, b.member_id)).frozen_fen == 700
     # complete, then the freeze period passes: what is left unfreezes
@@ -136,9 +136,9 @@ async def test_refunds_reverse_pro_rata_and_after_unfreezing_go_negative(uows, d
     async with uows() as uow:
         await service.request_withdrawal(uow, demo.id, b.member_id, 700, now=NOW + timedelta(days=8))
         await uow.commit()
+    await refunded(uows, demo, order.id, 7000)
     async with uows() as uow:
-        assert await service.reverse_for_refund(uow, demo.id, order.id, refund_fen=7000, paid_fen=10_000,
-                                                full=True, ref="r2", now=NOW) == 700 + 350
+        assert await service.reverse_for_refund(uow, demo.id, order.id, now=NOW) == 700 + 350
         await uow.commit()
     bd = await fresh(uows, demo, b.member_id)
     assert (bd.frozen_fen, bd.available_fen) == (0, -700)

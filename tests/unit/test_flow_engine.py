@@ -247,3 +247,16 @@ def test_a_dump_is_compact_sorted_json_and_loads_back(flow: str, state: str, dat
     doc = {"flow": flow, "state": state, "data": data, "v": v, **({"m": member} if member else {})}
     assert raw == json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     assert Conv.load(raw) == conv
+
+
+@pytest.mark.parametrize(("typed", "arg"), [
+    ("绑定 K7Q2M-9XD3F", "K7Q2M-9XD3F"), ("绑定k7q2m 9xd3f", "k7q2m 9xd3f"), ("绑定码：K7Q2M9XD3F", "K7Q2M9XD3F"),
+    ("绑定 123456", "123456"), ("绑定", ""), ("绑定 手机", "手机"),
+])
+def test_whatever_follows_bind_goes_to_the_core_which_reads_and_counts_it(typed: str, arg: str):
+    from flows import members
+
+    flows = Flows(home.FLOW, (*BUILTIN_FLOWS, members.FLOW))
+    said = flows.parse(Inbound(1, "d", "mp", "o", Kind.TEXT, typed), flows.idle())
+    assert (said.flow, said.intent, said.args) == ("members", members.Do.BIND, (arg,))
+    assert flows.parse(Inbound(1, "d", "mp", "o", Kind.TEXT, "绑定码"), flows.idle()).intent == members.Do.BIND_CODE

@@ -31,6 +31,7 @@ def test_team_transition_table_is_the_documented_one():
 def test_seat_transition_table():
     assert rules.can_move_seat("held", "paid") and rules.can_move_seat("held", "released")
     assert rules.can_move_seat("paid", "refunding") and rules.can_move_seat("refunding", "refunded")
+    assert rules.can_move_seat("paid", "refunded")              # the merchant refunded a paid seat
     assert not rules.can_move_seat("released", "held")
     assert not rules.can_move_seat("paid", "released")
     assert set(rules.SEAT_MOVES) == set(SeatStatus)
