@@ -71,7 +71,7 @@ async def refunded(uows, tenant, order_id: int, amount_fen: int | None, now: dat
     async with uows() as uow:
         r = await request_refund(uow, tenant.id, order_id, amount_fen=amount_fen, reason="测试退款", actor="test",
                                  now=now)
-        assert await settle_refund(uow, r.out_refund_no, status="SUCCESS", now=now)
+        assert await settle_refund(uow, r.out_refund_no, tenant=tenant.id, status="SUCCESS", now=now)
         await uow.commit()
 
 
