@@ -414,7 +414,11 @@ class PayResolver:
     async def _load(self, tenant: TenantView) -> PayGateway | None:
         async with self._svc.uows() as uow:
             row = await PayAccountRepo(uow.session).for_tenant(tenant.id)
-        return self.build(tenant, row) if row is not None and row.enabled else None
+        if row is None:
+            return None
+        if not row.enabled:  # real credentials exist: never the sandbox, and nothing is paid
+            return UnavailableGateway(row.mch_id, row.app_id, "disabled")
+        return self.build(tenant, row)
 
     def fresh(self, tenant: TenantView) -> bool:
         return self._fresh.peek(tenant.id) is not MISS  # a fresh entry was stored by `refresh`
