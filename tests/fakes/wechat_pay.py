@@ -78,6 +78,10 @@ class FakeWeChatPay:
     merchant_public_pem: bytes
     platform: KeyPair = field(default_factory=lambda: wxpay_v3.generate_keypair("PUB_KEY_ID_0114232134912410000000000000"))
     lose_notifies: int = 0  # drop this many upcoming pay notifies (lost in transit)
+    # scripted answers to the next new refund requests, in order: (HTTP status, error code) is
+    # refused like the platform does (e.g. 403 USER_ACCOUNT_ABNORMAL, 500 SYSTEM_ERROR, and no
+    # refund is created), None is handled normally
+    refund_script: list[tuple[int, str] | None] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     orders: dict[str, FakeOrder] = field(default_factory=dict)
     refunds: dict[str, FakeRefund] = field(default_factory=dict)
@@ -222,6 +226,10 @@ class FakeWeChatPay:
         existing = self.refunds.get(b.get("out_refund_no", ""))
         if existing is not None:
             return self._signed(200, self._refund_obj(existing))
+        if self.refund_script:
+            scripted = self.refund_script.pop(0)
+            if scripted is not None:
+                return self._error(scripted[0], scripted[1], "退款请求失败")
         order = self.orders.get(b.get("out_trade_no", ""))
         if order is None:
             return self._error(404, "RESOURCE_NOT_EXISTS", "订单不存在")
@@ -252,15 +260,20 @@ class FakeWeChatPay:
 
     async def complete_refunds(self, status: str = "SUCCESS") -> list[int]:
         """Refunds in PROCESSING finish; their REFUND.* notifies go out. Returns HTTP statuses."""
-        out = []
-        for ref in self.refunds.values():
-            if ref.status != "PROCESSING":
-                continue
-            ref.status = status
-            if self.orders[ref.out_trade_no].refunded == ref.total:
-                self.orders[ref.out_trade_no].state = "REFUND"
-            out.append(await self.send_refund_notify(ref))
-        return out
+        return [await self.finish_refund(ref, status) for ref in list(self.refunds.values())
+                if ref.status == "PROCESSING"]
+
+    async def finish_refund(self, ref: FakeRefund, status: str = "SUCCESS") -> int:
+        """One refund in PROCESSING ends SUCCESS | CLOSED | ABNORMAL and its notify goes out (a
+        closed refund gives the amount back to what can still be refunded)."""
+        assert ref.status == "PROCESSING", ref.status
+        ref.status = status
+        order = self.orders[ref.out_trade_no]
+        if status == "CLOSED":
+            order.refunded -= ref.refund
+        if status == "SUCCESS" and order.refunded == ref.total:
+            order.state = "REFUND"
+        return await self.send_refund_notify(ref)
 
     async def send_refund_notify(self, ref: FakeRefund, **overrides: Any) -> int:
         plain = {"mchid": self.mchid, "out_trade_no": ref.out_trade_no,
