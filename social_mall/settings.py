@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     wechat_oauth_base: str = "https://open.weixin.qq.com"  # web OAuth authorize page (pay module)
     pay_notify_window_seconds: int = 300  # unpaid this long after the order at the gateway: query it
     pay_sweep_interval_seconds: float = 120.0  # the pay module's active-query sweeper
+    payout_sweep_interval_seconds: float = 300.0  # referral payouts under way: ask the gateway again
 
     # A live deployment. Refuses what is only for trying the shop out (the sandbox gateway).
     production: bool = False

@@ -5,7 +5,8 @@ METHOD\\nPATH?QUERY\\nTS\\nNONCE\\nBODY\\n, known serial, fresh timestamp, mchid
 2xx answer with its own platform key (Wechatpay-* headers, public-key mode), encrypts
 notifies with AES-256-GCM under the APIv3 key and POSTs them to the order's notify_url,
 answers refunds PROCESSING and later sends REFUND.SUCCESS, dedupes out_trade_no and
-out_refund_no, and serves trade bills. Test helpers: `pay()` (the user pays: the order turns
+out_refund_no, keeps transfer bills (商家转账: a new bill answers `transfer_state`, queried by
+out_bill_no, moved on by `set_transfer`), and serves trade bills. Test helpers: `pay()` (the user pays: the order turns
 SUCCESS and the notify goes out, unless `lose_notifies`), `send_notify()` (any variant,
 forged or stale), `complete_refunds()`, and `/fake/jsbridge` for a stubbed WeixinJSBridge,
 which checks the page's paySign like the WeChat client does. Every call is recorded.
@@ -82,6 +83,9 @@ class FakeWeChatPay:
     # refused like the platform does (e.g. 403 USER_ACCOUNT_ABNORMAL, 500 SYSTEM_ERROR, and no
     # refund is created), None is handled normally
     refund_script: list[tuple[int, str] | None] = field(default_factory=list)
+    # the state a new transfer bill answers with (SUCCESS at once, or ACCEPTED / PROCESSING /
+    # WAIT_USER_CONFIRM … until the test moves it on with `set_transfer`)
+    transfer_state: str = "SUCCESS"
     calls: list[Call] = field(default_factory=list)
     orders: dict[str, FakeOrder] = field(default_factory=dict)
     refunds: dict[str, FakeRefund] = field(default_factory=dict)
@@ -100,6 +104,7 @@ class FakeWeChatPay:
         r.add_post("/v3/refund/domestic/refunds", self._refund)
         r.add_get("/v3/refund/domestic/refunds/{no}", self._refund_query)
         r.add_post("/v3/fund-app/mch-transfer/transfer-bills", self._transfer)
+        r.add_get("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}", self._transfer_query)
         r.add_get("/v3/bill/tradebill", self._tradebill)
         r.add_get("/v3/billdownload/file", self._bill_file)
         r.add_post("/pay/unifiedorder", self._v2_unified)
@@ -297,11 +302,36 @@ class FakeWeChatPay:
         b = json.loads(raw)
         if b.get("appid") != self.appid or not b.get("openid") or not isinstance(b.get("transfer_amount"), int):
             return self._error(400, "PARAM_ERROR")
+        now = datetime.now(CST).isoformat(timespec="seconds")
         bill = self.transfers.setdefault(b["out_bill_no"], {
             "out_bill_no": b["out_bill_no"], "transfer_bill_no": "1330" + secrets.token_hex(12),
-            "create_time": datetime.now(CST).isoformat(timespec="seconds"), "state": "SUCCESS",
-            "amount": b["transfer_amount"], "openid": b["openid"]})
+            "create_time": now, "update_time": now, "state": self.transfer_state,
+            "amount": b["transfer_amount"], "openid": b["openid"], "remark": b.get("transfer_remark", ""),
+            "fail_reason": ""})
         return self._signed(200, {k: bill[k] for k in ("out_bill_no", "transfer_bill_no", "create_time", "state")})
+
+    async def _transfer_query(self, request: web.Request) -> web.Response:
+        """商户单号查询转账单: 404 NOT_FOUND until the bill exists."""
+        _, err = await self._auth(request)
+        if err:
+            return err
+        bill = self.transfers.get(request.match_info["no"])
+        if bill is None:
+            return self._error(404, "NOT_FOUND", "记录不存在")
+        body = {"mch_id": self.mchid, "out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
+                "appid": self.appid, "state": bill["state"], "transfer_amount": bill["amount"],
+                "transfer_remark": bill["remark"], "openid": bill["openid"], "create_time": bill["create_time"],
+                "update_time": bill["update_time"]}
+        if bill["state"] == "FAIL":
+            body["fail_reason"] = bill["fail_reason"] or "PAYEE_ACCOUNT_ABNORMAL"
+        return self._signed(200, body)
+
+    def set_transfer(self, out_bill_no: str, state: str, fail_reason: str = "") -> None:
+        """The platform moves a bill on (ACCEPTED → PROCESSING → SUCCESS | FAIL, WAIT_USER_CONFIRM
+        → CANCELING → CANCELLED …); nothing is pushed: the merchant finds out by asking."""
+        bill = self.transfers[out_bill_no]
+        bill.update(state=state, fail_reason=fail_reason,
+                    update_time=datetime.now(CST).isoformat(timespec="seconds"))
 
     # -- bills ----------------------------------------------------------------------------
     def bill_text(self, extra_rows: list[str] | None = None) -> str:
