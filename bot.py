@@ -142,7 +142,11 @@ def build_app(
                 order_no = await ensure_demo_order(
                     uow, tenant, now=clock(), timeout=timedelta(minutes=settings.order_timeout_minutes))
                 await uow.commit()
-            print(f"沙箱支付演示订单 / sandbox pay page: {svc.pay_url(tenant.code, order_no)}", flush=True)
+            if svc.sandbox_allowed(tenant):
+                print(f"沙箱支付演示订单 / sandbox pay page: {svc.pay_url(tenant.code, order_no)}", flush=True)
+            else:
+                print("沙箱支付未开启 / sandbox pay is off (SOCIAL_MALL_SANDBOX_PAY); demo order "
+                      f"{order_no} has no payment method", flush=True)
         scheduler = AsyncIOScheduler(timezone="UTC")
         if settings.scheduler_enabled:
             for job in registry.jobs:

@@ -64,7 +64,7 @@ TIMEOUT = timedelta(minutes=30)
 
 
 class Links:
-    def pay_url(self, tenant_code: str, order_no: str) -> str:
+    async def pay_link(self, tenant_code: str, order_no: str) -> str | None:
         return f"http://bench/h5/pay/{tenant_code}/{order_no}"
 
     def image_url(self, path: str) -> str:

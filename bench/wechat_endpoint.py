@@ -145,6 +145,7 @@ async def app_settings(db_url: str, schema: str, redis_url: str, prefix: str, wo
         wechat_app_secret=SecretStr(APP_SECRET), wechat_aes_key=SecretStr(AES_KEY),
         wechat_api_base=f"http://127.0.0.1:{api_port}", secret_key=SecretStr("bench-secret"),
         scheduler_enabled=False, log_level="WARNING",
+        sandbox_pay="on",  # the demo's pay links in the placed-order replies, as on the embedded default
     )
 
 

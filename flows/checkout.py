@@ -189,7 +189,7 @@ class PlaceOrder:
             return await self._again(ctx, exc)
         minutes = int(ctx.order_timeout.total_seconds() // 60)
         say = Say("chat/checkout/placed.txt", {
-            "order": order, "minutes": minutes, "pay_url": ctx.links.pay_url(ctx.tenant_code, order.order_no),
+            "order": order, "minutes": minutes, "pay_url": await ctx.links.pay_link(ctx.tenant_code, order.order_no),
         })
         return Outcome((say,), {"order": order.id, "orders": [order.id], "page": 1, "pages": 1})
 

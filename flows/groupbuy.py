@@ -163,16 +163,16 @@ class Place:
                 if self.team_id else None
             if r is None:
                 raise
-            return self._placed(ctx, r, again=True)
+            return await self._placed(ctx, r, again=True)
         if r is None:
             return Outcome((Say("chat/groupbuy/ask_address.txt"),), to=St.ADDRESS)
-        return self._placed(ctx, r)
+        return await self._placed(ctx, r)
 
-    def _placed(self, ctx: Ctx, r: service.JoinResult, *, again: bool = False) -> Outcome:
+    async def _placed(self, ctx: Ctx, r: service.JoinResult, *, again: bool = False) -> Outcome:
         minutes = max(1, int((r.order.expires_at - ctx.now).total_seconds() // 60))
         return Outcome((Say("chat/groupbuy/placed.txt", {
             "r": r, "open": not self.team_id, "minutes": minutes, "now": ctx.now, "again": again,
-            "pay_url": ctx.links.pay_url(ctx.tenant_code, r.order.order_no),
+            "pay_url": await ctx.links.pay_link(ctx.tenant_code, r.order.order_no),
         }),), to=St.IDLE)
 
     async def _join(self, ctx: Ctx) -> service.JoinResult | None:

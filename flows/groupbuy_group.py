@@ -119,6 +119,6 @@ async def handle(uow: UnitOfWork, msg: GroupMessage, links: Links, bot_name: str
                                     **kw)  # type: ignore[arg-type]
     return [Say("chat/groupbuy/group/placed.txt", {
         "r": r, "open": kind == "open", "user": msg.user_id, "now": msg.now,
-        "hm": r.team.time_left(msg.now), "pay_url": links.pay_url(msg.tenant_code, r.order.order_no),
+        "hm": r.team.time_left(msg.now), "pay_url": await links.pay_link(msg.tenant_code, r.order.order_no),
         "bind_url": await bind_offer(uow, msg, member.id, links), "minutes": minutes,
     })]

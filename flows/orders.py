@@ -60,12 +60,12 @@ def _payable(ctx: Ctx, order: OrderView) -> bool:
     return order.status == OrderStatus.PENDING_PAYMENT and order.expires_at > ctx.now
 
 
-def _pay_ctx(ctx: Ctx, order: OrderView) -> dict[str, object]:
+async def _pay_ctx(ctx: Ctx, order: OrderView) -> dict[str, object]:
     payable = _payable(ctx, order)
     return {
         "order": order, "payable": payable,
         "overdue": order.status == OrderStatus.PENDING_PAYMENT and not payable,
-        "pay_url": ctx.links.pay_url(ctx.tenant_code, order.order_no) if payable else "",
+        "pay_url": await ctx.links.pay_link(ctx.tenant_code, order.order_no) if payable else "",
     }
 
 
@@ -91,7 +91,7 @@ class ShowOrder:
 
     async def run(self, ctx: Ctx) -> Outcome:
         order = await _own(ctx, self.order_id)
-        return Outcome((Say("chat/orders/detail.txt", _pay_ctx(ctx, order)),))
+        return Outcome((Say("chat/orders/detail.txt", await _pay_ctx(ctx, order)),))
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class PayAgain:
 
     async def run(self, ctx: Ctx) -> Outcome:
         order = await _own(ctx, self.order_id)
-        return Outcome((Say("chat/orders/pay.txt", _pay_ctx(ctx, order)),))
+        return Outcome((Say("chat/orders/pay.txt", await _pay_ctx(ctx, order)),))
 
 
 # -- steps (pure) ------------------------------------------------------------------------

@@ -75,7 +75,10 @@ class Links(Protocol):
     """Absolute URLs the replies point at (the composition root knows the public base URL
     and how pay links are signed; flows only ask)."""
 
-    def pay_url(self, tenant_code: str, order_no: str) -> str: ...
+    async def pay_link(self, tenant_code: str, order_no: str) -> str | None:
+        """The order's pay link, or None when the tenant has no payment method (the answer
+        then says payment is unavailable instead of offering a link)."""
+        ...
 
     def image_url(self, path: str) -> str:
         """An absolute URL for a stored image path such as "/media/products/3.png"."""

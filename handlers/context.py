@@ -35,7 +35,8 @@ TENANT_CACHE_SECONDS = 30.0
 
 
 class GatewayResolver(Protocol):
-    """Real pay gateways per tenant (the `pay` module); None → the sandbox."""
+    """Real pay gateways per tenant (the `pay` module); None → no real account (the sandbox
+    if the settings allow it for the tenant, else no payment method)."""
 
     async def refresh(self, tenant: TenantView) -> None: ...
 
@@ -120,16 +121,40 @@ class Services:
         async with self.uows() as uow:
             return await get_tenant_by_id(uow, tenant_id)
 
-    def gateway(self, tenant: TenantView) -> SandboxGateway | PayGateway:
-        """The tenant's real gateway when it has a pay account (module `pay`), else the sandbox."""
+    def gateway(self, tenant: TenantView) -> SandboxGateway | PayGateway | None:
+        """The tenant's payment method: its real gateway when it has a pay account (module
+        `pay`; a disabled or broken account answers every call with an error), the sandbox
+        only when the settings allow it for this tenant, else None: no payment method, and
+        every pay page, 确认支付, notify and chat link says so instead of paying."""
         if self.pay_resolver is not None:
             real = self.pay_resolver.cached(tenant)
             if real is not None:
                 return real
+        if not self.sandbox_allowed(tenant):
+            return None
         return SandboxGateway(
             platform=self.platform_keys, mchid=tenant.pay_mch_id, appid=tenant.pay_app_id,
-            apiv3_key=tenant.pay_apiv3_key, max_skew=self.settings.signature_max_skew_seconds,
+            apiv3_key=self._sandbox_key(tenant), max_skew=self.settings.signature_max_skew_seconds,
         )
+
+    def sandbox_allowed(self, tenant: TenantView) -> bool:
+        """The sandbox is an explicit choice: on in the settings, and this tenant listed
+        (and marked sandbox) — never a fallback for a tenant nobody configured."""
+        s = self.settings
+        return s.sandbox_pay_enabled and tenant.code in s.sandbox_pay_tenants and tenant.pay_gateway == "sandbox"
+
+    def _sandbox_key(self, tenant: TenantView) -> str:
+        """The APIv3 key between the sandbox platform and the tenant (both ends are us): the
+        tenant's own when it has a valid one, else one derived from the secret key."""
+        if len(tenant.pay_apiv3_key.encode()) == 32:
+            return tenant.pay_apiv3_key
+        key = self.settings.secret_key.get_secret_value().encode()
+        return hmac.new(key, f"sandbox-apiv3:{tenant.code}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def can_pay(self, tenant: TenantView) -> bool:
+        """Can a buyer pay this tenant now (a working real account or the allowed sandbox)?"""
+        gw = self.gateway(tenant)
+        return gw is not None and gw.name != "unavailable"
 
     def wechat(self, tenant: TenantView) -> WeChatClient:
         return WeChatClient(
@@ -145,6 +170,14 @@ class Services:
     def pay_url(self, tenant_code: str, order_no: str) -> str:
         t = self.pay_token(tenant_code, order_no)
         return f"{self.public_base_url}/h5/pay/{tenant_code}/{order_no}?t={t}"
+
+    async def pay_link(self, tenant_code: str, order_no: str) -> str | None:
+        """The order's pay link for a chat answer, or None when the tenant has no payment
+        method (the answer then says payment is unavailable instead of offering a link)."""
+        tenant = await self.tenant(tenant_code)
+        if tenant is None or not self.can_pay(tenant):
+            return None
+        return self.pay_url(tenant_code, order_no)
 
     def image_url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.public_base_url}{path}"

@@ -48,16 +48,26 @@ async def _order_for(request: web.Request) -> tuple[Services, TenantView, OrderV
     return svc, tenant, order
 
 
+def unavailable_page(svc: Services, tenant: TenantView, order: OrderView, status: int = 200) -> web.Response:
+    """The tenant has no payment method: say so (and what happens to the order) instead of
+    offering a way to pay."""
+    return render(svc, "h5/pay.html", status=status, tenant=tenant, order=order, token="", payable=False,
+                  unavailable=order.status == OrderStatus.PENDING_PAYMENT, error="")
+
+
 @routes.get("/h5/pay/{tenant}/{order_no}")
 async def pay_page(request: web.Request) -> web.Response:
     svc, tenant, order = await _order_for(request)
-    if not isinstance(svc.gateway(tenant), SandboxGateway):  # a real WeChat Pay account
+    gateway = svc.gateway(tenant)
+    if gateway is None or gateway.name == "unavailable":
+        return unavailable_page(svc, tenant, order)
+    if not isinstance(gateway, SandboxGateway):  # a real WeChat Pay account
         from handlers.pay_h5 import real_pay_page
 
         return await real_pay_page(request, svc, tenant, order)
     return render(
         svc, "h5/pay.html", tenant=tenant, order=order, token=request.query["t"],
-        payable=order.status == OrderStatus.PENDING_PAYMENT,
+        payable=order.status == OrderStatus.PENDING_PAYMENT, unavailable=False,
         error=request.query.get("error", ""),
     )
 
@@ -69,7 +79,10 @@ async def sandbox_confirm(request: web.Request) -> web.Response:
     svc, tenant, order = await _order_for(request)
     back = f"/h5/pay/{tenant.code}/{order.order_no}?t={request.query['t']}"
     gateway = svc.gateway(tenant)
-    if not isinstance(gateway, SandboxGateway):
+    if not isinstance(gateway, SandboxGateway):  # no payment method, or a real one: nothing to confirm here
+        log.warning("sandbox.confirm.refused", extra={"tenant": tenant.code, "gateway": getattr(gateway, "name", "")})
+        if gateway is None or gateway.name == "unavailable":
+            return unavailable_page(svc, tenant, order, status=403)
         raise web.HTTPForbidden(text="该店铺使用微信支付")
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise web.HTTPSeeOther(back)

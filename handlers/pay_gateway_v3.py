@@ -8,8 +8,10 @@ fake on 127.0.0.1. Keys are never logged: the account's repr shows ids only.
 
 Transfers use the current API (`/v3/fund-app/mch-transfer/transfer-bills`, "商家转账"):
 the merchant must enable 商家转账 in the merchant platform and register the transfer scene
-(`transfer_scene_id`, default 1000 现金营销). Scenes that require the user's confirmation
-answer WAIT_USER_CONFIRM, mapped here to PROCESSING.
+(`transfer_scene_id`, default 1000 现金营销). The bill's state is passed on as it is
+(ACCEPTED, PROCESSING, WAIT_USER_CONFIRM for scenes the user must confirm, TRANSFERING,
+SUCCESS, FAIL, CANCELING, CANCELLED); `query_transfer` asks for it again by out_bill_no
+(the referral module's payout sweeper polls every payout not final yet).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from yarl import URL
 
 from social_mall.errors import MallError
 from social_mall.payments import wxpay_v3
-from social_mall.payments.gateway import PayGateway, RefundResult, Transaction, TransferResult, parse_fen
+from social_mall.payments.gateway import PayGateway, RefundResult, Transaction, TransferBill, TransferResult, parse_fen
 from social_mall.payments.sandbox import transaction_from
 from social_mall.payments.wxpay_v3 import KeyPair, PayFormatError, PayNotifyError, PaySignatureError
 from social_mall.tenants import TenantView
@@ -271,10 +273,24 @@ class WeChatPayV3Gateway:
         _, data = await self.request("POST", "/v3/fund-app/mch-transfer/transfer-bills", body)
         if not isinstance(data, dict):
             raise PayUnavailableError("transfer answer")
-        state = str(data.get("state", ""))
-        status = {"SUCCESS": "SUCCESS", "FAIL": "FAIL", "CANCELLED": "FAIL", "ACCEPTED": "ACCEPTED"}.get(
-            state, "PROCESSING")
-        return TransferResult(out_bill_no, str(data.get("transfer_bill_no", "")), status)
+        state = str(data.get("state", "")) or "PROCESSING"
+        return TransferResult(out_bill_no, str(data.get("transfer_bill_no", "")), state)
+
+    async def query_transfer(self, out_bill_no: str) -> TransferBill:
+        """GET /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no} (商户单号查询转账单)."""
+        try:
+            _, data = await self.request("GET", f"/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{out_bill_no}")
+        except PayRefusedError as exc:
+            if exc.status == 404 or exc.gateway_code == "NOT_FOUND":
+                return TransferBill(out_bill_no, "", "NOT_FOUND", None)
+            raise
+        amount = data.get("transfer_amount") if isinstance(data, dict) else None
+        if (not isinstance(data, dict) or data.get("out_bill_no") != out_bill_no
+                or str(data.get("mch_id", self.mchid)) != self.mchid or not isinstance(data.get("state"), str)
+                or not isinstance(amount, int) or isinstance(amount, bool)):
+            raise PayUnavailableError("transfer bill answer")
+        return TransferBill(out_bill_no, str(data.get("transfer_bill_no", "")), str(data["state"]), amount,
+                            str(data.get("fail_reason", ""))[:80])
 
     # -- bills --------------------------------------------------------------------------
     async def trade_bill(self, bill_date: str) -> str:
@@ -357,6 +373,9 @@ class UnavailableGateway:
     async def transfer(self, **_: Any) -> TransferResult:
         raise PayUnavailableError(self.reason)
 
+    async def query_transfer(self, out_bill_no: str) -> TransferBill:
+        raise PayUnavailableError(self.reason)
+
 
 # -- loading accounts ---------------------------------------------------------------------
 
@@ -414,7 +433,11 @@ class PayResolver:
     async def _load(self, tenant: TenantView) -> PayGateway | None:
         async with self._svc.uows() as uow:
             row = await PayAccountRepo(uow.session).for_tenant(tenant.id)
-        return self.build(tenant, row) if row is not None and row.enabled else None
+        if row is None:
+            return None
+        if not row.enabled:  # real credentials exist: never the sandbox, and nothing is paid
+            return UnavailableGateway(row.mch_id, row.app_id, "disabled")
+        return self.build(tenant, row)
 
     def fresh(self, tenant: TenantView) -> bool:
         return self._fresh.peek(tenant.id) is not MISS  # a fresh entry was stored by `refresh`

@@ -107,7 +107,10 @@ async def _prepay(request: web.Request, mode: str) -> web.Response:
     from social_mall.payments.sandbox import SandboxGateway
 
     svc, tenant, order = await _order_for(request)
-    if isinstance(svc.gateway(tenant), SandboxGateway):
+    gateway = svc.gateway(tenant)
+    if gateway is None:
+        return _json_error(409, "本店暂未开通在线支付，暂时无法付款。")
+    if isinstance(gateway, SandboxGateway):
         return _json_error(404, "该店铺使用沙箱支付")
     return await create_prepay(request, svc, tenant, order, mode)
 

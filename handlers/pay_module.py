@@ -1,7 +1,8 @@
 """The `pay` module: real WeChat Pay behind the PayGateway port, chosen per tenant.
 
 A tenant with a row in `tenant_pay_accounts` pays through WeChat Pay (APIv3, or APIv2 for
-older merchants); a tenant without one keeps the embedded sandbox. Registers the OAuth and
+older merchants); a tenant without one has no payment method, unless the settings allow it
+the embedded sandbox (`SOCIAL_MALL_SANDBOX_PAY`, `SOCIAL_MALL_SANDBOX_PAY_TENANTS`). Registers the OAuth and
 JSAPI/Native pay routes, the refund-notify and APIv2-notify endpoints, the active-query
 sweeper and the daily reconciliation.
 """
@@ -56,7 +57,7 @@ def _cli(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m handlers.pay_module", description=_cli.__doc__)
     p.add_argument("--tenant", required=True)
-    p.add_argument("--remove", action="store_true", help="back to the sandbox")
+    p.add_argument("--remove", action="store_true", help="remove the account (no payment method, or the sandbox where the settings allow it)")
     p.add_argument("--api-version", choices=["v3", "v2"], default="v3")
     p.add_argument("--mch-id", default="")
     p.add_argument("--app-id", default="", help="default: the tenant's official-account app id")
@@ -98,7 +99,7 @@ def _cli(argv: list[str] | None = None) -> int:
             await engine.dispose()
 
     asyncio.run(run())
-    print(f"pay account for {args.tenant}: {'removed (sandbox)' if args.remove else args.api_version}")
+    print(f"pay account for {args.tenant}: {'removed' if args.remove else args.api_version}")
     return 0
 
 

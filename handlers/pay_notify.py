@@ -40,6 +40,9 @@ async def pay_notify(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         return fail(413)
     gateway = svc.gateway(tenant)
+    if gateway is None:  # no payment method: nothing can have been paid here
+        log.warning("pay.notify.refused", extra={"tenant": tenant.code, "reason": "no_pay_method"})
+        return fail(404)
     try:
         tx = gateway.parse_notify(request.headers, body, time.time())
     except PayNotifyError as exc:

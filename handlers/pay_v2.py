@@ -206,6 +206,9 @@ class WeChatPayV2Gateway:
     async def transfer(self, **_: Any) -> TransferResult:
         raise PayUnavailableError("APIv2 transfers need the merchant API certificate: enable APIv3")
 
+    async def query_transfer(self, out_bill_no: str) -> Any:
+        raise PayUnavailableError("APIv2 transfers need the merchant API certificate: enable APIv3")
+
 
 def transaction_from_v2(event_id: str, data: Mapping[str, str]) -> Transaction:
     total = parse_fen(data.get("total_fee", ""))

@@ -12,7 +12,11 @@ Routes:
 
 Events: member.entered (bind on a ref_ scene), order.paid/refunded/completed (commissions,
 reversals, the freeze clock), member.merged (social_mall/referral/merge.py: the merged
-member's referral state becomes the kept member's).
+member's referral state becomes the kept member's), referral.payout_due (the transfer).
+
+Jobs: referral.unfreeze, and referral.payout_sweep: payouts the gateway left under way
+(ACCEPTED, PROCESSING, WAIT_USER_CONFIRM, …) are asked about again by out_bill_no until
+final, and settled once (`sweep_payouts`).
 
 Admin actions (approve/reject distributors and withdrawals, adjustments, settings, levels,
 product rates, reconciliation) are services in social_mall/referral/service.py for the
@@ -32,7 +36,7 @@ from handlers.push import UNDELIVERABLE, push_to_member
 from handlers.context import SERVICES, Services
 from handlers.wechat_client import WeChatAPIError
 from social_mall.catalog.service import product_detail
-from social_mall.errors import NotFoundError
+from social_mall.errors import MallError, NotFoundError
 from social_mall.members.service import channel_identity
 from social_mall.payments.wxpay_v3 import PayNotifyError
 from social_mall.plugins import Delivery, Module, Registry
@@ -73,6 +77,42 @@ async def oa_qr_url(svc: Services, tenant: TenantView, d: service.DistributorVie
     except (WeChatAPIError, LockTimeoutError) as exc:
         log.warning("referral.qr.failed", extra={"tenant": tenant.code, "error": type(exc).__name__})
         return svc.image_url(f"/r/{tenant.code}/{d.code}")
+
+
+# -- payouts --------------------------------------------------------------------------------
+
+async def sweep_payouts(svc: Services, *, limit: int = 100) -> int:
+    """Ask the gateway about every approved withdrawal's payout (商家转账单 by out_bill_no),
+    the longest unchecked first, and apply the answer: SUCCESS → paid, FAIL / CANCELLED →
+    failed with the hold returned (each exactly once: a conditional move, so several workers
+    sweeping together settle it once), anything else → its state and the time are noted for
+    the console. Returns how many payouts were asked about."""
+    async with svc.uows() as uow:
+        due = await service.payouts_in_flight(uow, limit=limit)
+    asked = 0
+    for tenant_id, out_bill_no in due:
+        tenant = await svc.tenant_by_id(tenant_id)
+        gateway = svc.gateway(tenant)
+        if gateway is None:  # no payment method left: the payout can't be looked up (nor was sent)
+            log.warning("referral.payout.no_pay_method", extra={"tenant": tenant.code, "out_bill_no": out_bill_no})
+            continue
+        try:
+            bill = await gateway.query_transfer(out_bill_no)
+        except MallError as exc:  # unreachable, refused, misconfigured: ask again next time
+            log.warning("referral.payout.query_failed", extra={"tenant": tenant.code, "out_bill_no": out_bill_no,
+                                                               "error": exc.code})
+            continue
+        asked += 1
+        async with svc.uows() as uow:
+            settled = await service.check_payout(uow, tenant.id, out_bill_no, state=bill.state,
+                                                 amount_fen=bill.amount_fen, transfer_id=bill.transfer_id,
+                                                 reason=bill.fail_reason, now=svc.clock())
+            await uow.commit()
+        log.info("referral.payout.checked", extra={"tenant": tenant.code, "out_bill_no": out_bill_no,
+                                                   "state": bill.state, "settled": settled})
+    if asked:
+        svc.outbox.kick()
+    return asked
 
 
 def qr_png(data: str) -> bytes:
@@ -222,9 +262,12 @@ def setup(reg: Registry) -> None:
             member_id = w.member_id if w is not None else int(p["member_id"])
             openid = await channel_identity(uow, d.tenant_id, member_id, "mp")
         status, transfer_id, reason = "FAIL", "", "no_openid"
-        if openid:
+        gateway = svc.gateway(tenant)
+        if gateway is None:               # no payment method: nothing can be paid out
+            reason = "no_pay_method"
+        elif openid:
             try:
-                result = await svc.gateway(tenant).transfer(
+                result = await gateway.transfer(
                     out_bill_no=str(p["out_bill_no"]), openid=openid, amount_fen=int(p["amount_fen"]),
                     remark="佣金提现")
                 status, transfer_id, reason = result.status, result.transfer_id, ""
@@ -259,6 +302,11 @@ def setup(reg: Registry) -> None:
     reg.subscribe("referral.distributor_decided", "referral.push_decided", push_decided)
     reg.subscribe("referral.withdrawal_settled", "referral.push_settled", push_settled)
     reg.add_job("referral.unfreeze", svc.settings.sweep_interval_seconds * 10, unfreeze)
+
+    async def payout_sweep() -> int:
+        return await sweep_payouts(svc)
+
+    reg.add_job("referral.payout_sweep", svc.settings.payout_sweep_interval_seconds, payout_sweep)
 
 
 MODULE = Module(NAME, setup, "Referral distribution: share links and QR codes, commissions, withdrawals")

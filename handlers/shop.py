@@ -13,6 +13,7 @@ from handlers.push import push_to_member
 from social_mall.jobs import cancel_expired_orders, complete_shipped_orders
 from social_mall.members.service import channel_identities
 from social_mall.payments.service import settle_refund
+from social_mall.payments.wxpay_v3 import PayNotifyError
 from social_mall.plugins import Delivery, Module, Registry
 
 log = logging.getLogger(__name__)
@@ -55,15 +56,33 @@ def setup(reg: Registry) -> None:
         await wechat_mp.deliver_queued(svc, d)
 
     async def process_refund(d: Delivery) -> None:
-        """Call the gateway for a refund request (late payments, admin and module refunds)."""
+        """Call the gateway for a refund request (late payments, admin and module refunds).
+
+        Its answer is recorded whatever it is: PROCESSING (the refund notify finishes it),
+        SUCCESS, or a refusal for good (4xx, a malformed request, or no payment method left):
+        the refund fails and the order is settled, instead of the refusal being retried for
+        ever with the refund counted as in flight. Trouble worth retrying (network, 5xx,
+        rate limits) raises, and the outbox tries again."""
         tenant = await svc.tenant_by_id(d.tenant_id)
         p = d.payload
-        result = await svc.gateway(tenant).refund(
-            out_trade_no=str(p["out_trade_no"]), out_refund_no=str(p["out_refund_no"]),
-            refund_fen=int(p["refund_fen"]), total_fen=int(p["total_fen"]), reason="退款",
-        )
+        out_refund_no = str(p["out_refund_no"])
+        gateway = svc.gateway(tenant)
+        if gateway is None:
+            status, reason = "REFUSED", "no_pay_method"
+        else:
+            try:
+                result = await gateway.refund(
+                    out_trade_no=str(p["out_trade_no"]), out_refund_no=out_refund_no,
+                    refund_fen=int(p["refund_fen"]), total_fen=int(p["total_fen"]), reason="退款",
+                )
+                status, reason = result.status, ""
+            except PayNotifyError as exc:  # PayFormatError / PayRefusedError: refused for good
+                status, reason = "REFUSED", str(getattr(exc, "gateway_code", "") or exc.code)
+        if reason:
+            log.warning("pay.refund.refused", extra={"tenant": tenant.code, "out_refund_no": out_refund_no,
+                                                     "reason": reason})
         async with svc.uows() as uow:
-            await settle_refund(uow, str(p["out_refund_no"]), tenant=d.tenant_id, status=result.status,
+            await settle_refund(uow, out_refund_no, tenant=d.tenant_id, status=status, reason=reason,
                                 now=svc.clock())
             await uow.commit()
 

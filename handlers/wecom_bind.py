@@ -111,5 +111,5 @@ async def bind_confirm(request: web.Request) -> web.Response:
     svc.outbox.kick()
     log.info("bind.done", extra={"tenant": tenant.code, "outcome": result.outcome.value,
                                  "member_id": result.member_id})
-    pays = [(team_id, order, svc.pay_url(tenant.code, order.order_no)) for team_id, order in pending]
+    pays = [(team_id, order, await svc.pay_link(tenant.code, order.order_no)) for team_id, order in pending]
     return render(svc, tenant=tenant, mode="done", outcome=result.outcome.value, pays=pays)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+DEMO_APP_ID = "wx_demo_app_id"          # the built-in demo official account: no real user reaches it
+DEMO_APP_SECRET = "demo_app_secret"
 
 
 class Settings(BaseSettings):
@@ -24,13 +27,25 @@ class Settings(BaseSettings):
 
     # The demo tenant's official account (seed-demo copies these onto tenant `demo`).
     wechat_token: SecretStr = SecretStr("social_mall_demo_token")
-    wechat_app_id: str = "wx_demo_app_id"
-    wechat_app_secret: SecretStr = SecretStr("demo_app_secret")
+    wechat_app_id: str = DEMO_APP_ID
+    wechat_app_secret: SecretStr = SecretStr(DEMO_APP_SECRET)
     wechat_aes_key: SecretStr = SecretStr("")  # 43 chars enables safe (AES) mode
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_oauth_base: str = "https://open.weixin.qq.com"  # web OAuth authorize page (pay module)
     pay_notify_window_seconds: int = 300  # unpaid this long after the order at the gateway: query it
     pay_sweep_interval_seconds: float = 120.0  # the pay module's active-query sweeper
+    payout_sweep_interval_seconds: float = 300.0  # referral payouts under way: ask the gateway again
+
+    # A live deployment. Refuses what is only for trying the shop out (the sandbox gateway).
+    production: bool = False
+    # The sandbox pay gateway: its 确认支付 marks an order paid with no money moving, so it is an
+    # explicit choice. "auto": on only on the embedded default (SQLite, in-process store) with
+    # the built-in demo official account (no real user can reach it) and no production flag;
+    # "on": on (refused together with `production`); "off". Either way only the tenants
+    # listed in `sandbox_pay_tenants` get it; every other tenant has no payment method until a
+    # real pay account is configured (python -m handlers.pay_module).
+    sandbox_pay: Literal["auto", "on", "off"] = "auto"
+    sandbox_pay_tenants: list[str] = Field(default_factory=lambda: ["demo"])
 
     public_base_url: str = ""  # empty: http://{host}:{port} of `serve`
     secret_key: SecretStr = SecretStr("change-me-in-production")
@@ -55,3 +70,21 @@ class Settings(BaseSettings):
     @cached_property
     def is_embedded(self) -> bool:
         return self.database_url.startswith("sqlite") and not self.redis_url
+
+    @model_validator(mode="after")
+    def _no_sandbox_in_production(self) -> Settings:
+        if self.production and self.sandbox_pay == "on":
+            raise ValueError("SOCIAL_MALL_SANDBOX_PAY=on is refused with SOCIAL_MALL_PRODUCTION: the sandbox "
+                             "marks orders paid without money")
+        return self
+
+    @cached_property
+    def sandbox_pay_enabled(self) -> bool:
+        """May any tenant (those in `sandbox_pay_tenants`) pay through the sandbox?"""
+        if self.production or self.sandbox_pay == "off":
+            return False
+        if self.sandbox_pay == "on":
+            return True
+        demo_account = (self.wechat_app_id == DEMO_APP_ID
+                        and self.wechat_app_secret.get_secret_value() == DEMO_APP_SECRET)
+        return self.is_embedded and demo_account

@@ -152,7 +152,12 @@ class Withdrawal(Base):
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
     settled_at: Mapped[datetime | None] = mapped_column(default=None)
-    __table_args__ = (Index("ix_referral_withdrawals_day", "tenant_id", "distributor_id", "requested_at"),)
+    # the payout at the gateway (商家转账单 state: ACCEPTED, PROCESSING, WAIT_USER_CONFIRM,
+    # TRANSFERING, SUCCESS, FAIL, CANCELING, CANCELLED; NOT_FOUND) and when it was last asked
+    payout_state: Mapped[str] = mapped_column(String(24), default="", server_default="")
+    payout_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    __table_args__ = (Index("ix_referral_withdrawals_day", "tenant_id", "distributor_id", "requested_at"),
+                      Index("ix_referral_withdrawals_status_checked", "status", "payout_checked_at"))
 
 
 class ReferralMerge(Base):

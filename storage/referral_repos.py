@@ -270,6 +270,21 @@ class ReferralRepo:
             stmt = stmt.where(Withdrawal.distributor_id == distributor_id)
         return await self._all(stmt.order_by(Withdrawal.id.desc()).limit(limit))
 
+    async def note_payout(self, tenant: int, withdrawal_id: int, state: str, checked_at: datetime) -> None:
+        """What the gateway last said about a payout still under way (approved), and when."""
+        await self._update(
+            update(Withdrawal).where(Withdrawal.tenant_id == tenant, Withdrawal.id == withdrawal_id,
+                                     Withdrawal.status == "approved")
+            .values(payout_state=state[:24], payout_checked_at=checked_at))
+
+    async def payouts_in_flight(self, limit: int) -> list[tuple[int, str]]:
+        """(tenant, out_bill_no) of approved withdrawals, the longest unchecked first."""
+        stmt = (select(Withdrawal.tenant_id, Withdrawal.out_bill_no)
+                .where(Withdrawal.status == "approved")
+                .order_by(Withdrawal.payout_checked_at.is_not(None), Withdrawal.payout_checked_at, Withdrawal.id)
+                .limit(limit))
+        return [(t, no) for t, no in (await self.session.execute(stmt)).all()]
+
     async def move_withdrawal(self, tenant: int, withdrawal_id: int, src: str, dst: str, **values: object) -> bool:
         return await self._update(
             update(Withdrawal)

@@ -311,15 +311,12 @@ class OrderRepo(_Repo):
             self.session.add_all(lines)
         await self.session.flush()
 
-    async def get(self, tenant: int, order_id: int) -> Order | None:
+    async def get(self, tenant: int, order_id: int, *, for_update: bool = False) -> Order | None:
+        """The order, fresh; `for_update` locks its row until the transaction ends (PostgreSQL;
+        SQLite has one writer at a time anyway), so money moves on one order go one at a time."""
         stmt = select(Order).where(Order.tenant_id == tenant, Order.id == order_id)
-        return await self.session.scalar(stmt.execution_options(populate_existing=True))
-
-    async def lock(self, tenant: int, order_id: int) -> Order | None:
-        """The order, its row locked until commit (FOR UPDATE on PostgreSQL; SQLite runs
-        every transaction BEGIN IMMEDIATE, one writer at a time): what serialises two
-        requests that both read the order's refunds before adding one."""
-        stmt = select(Order).where(Order.tenant_id == tenant, Order.id == order_id).with_for_update()
+        if for_update:
+            stmt = stmt.with_for_update()
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
     async def by_no(self, tenant: int, order_no: str) -> Order | None:

@@ -185,6 +185,9 @@ def app_settings(backend: Backend, tmp_path: Path, fake_base_url: str, **overrid
         wechat_token=SecretStr(TEST_TOKEN), wechat_app_id=TEST_APP_ID,
         wechat_app_secret=SecretStr(TEST_APP_SECRET), wechat_aes_key=SecretStr(TEST_AES_KEY),
         wechat_api_base=fake_base_url, secret_key=SecretStr("test-secret"), scheduler_enabled=False,
+        # The suite pays the demo tenant through the sandbox on both backends: an explicit
+        # choice (on PostgreSQL + Redis, or with these test credentials, "auto" is off).
+        sandbox_pay="on", sandbox_pay_tenants=["demo"],
     )
     values.update(overrides)
     return Settings(**values)

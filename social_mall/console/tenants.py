@@ -99,7 +99,9 @@ async def create_tenant(uow: UnitOfWork, actor: AdminView, *, code: str, name: s
         raise ConflictError("tenant", c)
     if await ConsoleRepo(uow.session).admin_by_username(owner) is not None:
         raise ConflictError("username", owner)
-    tenant = await uow.tenants.add(Tenant(code=c, name=n, pay_gateway="sandbox"))
+    # no payment method until one is configured (a real pay account; the sandbox only
+    # where the deployment's settings list this tenant): never an implicit sandbox
+    tenant = await uow.tenants.add(Tenant(code=c, name=n, pay_gateway="none"))
     try:
         await create_admin(uow, username=owner, password=owner_password, role=Role.OWNER, tenant_id=tenant.id,
                            actor=actor.actor)

@@ -32,7 +32,9 @@ TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     S.PAID: frozenset({S.SHIPPED, S.REFUND_REQUESTED}),
     S.SHIPPED: frozenset({S.COMPLETED, S.REFUND_REQUESTED}),
     S.COMPLETED: frozenset({S.REFUND_REQUESTED}),
-    S.REFUND_REQUESTED: frozenset({S.REFUNDED}),
+    # a refund request that can no longer complete (the gateway refused or closed a part of
+    # it) gives the order back its state before the request: the only way back in the table
+    S.REFUND_REQUESTED: frozenset({S.REFUNDED, S.PAID, S.SHIPPED, S.COMPLETED}),
     S.CANCELLED: frozenset(),
     S.REFUNDED: frozenset(),
 }
@@ -49,6 +51,21 @@ TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 
 def can_move(src: OrderStatus, dst: OrderStatus) -> bool:
     return dst in TRANSITIONS[src]
+
+
+def after_refund(status: OrderStatus, *, paid_fen: int, refunded_fen: int, in_flight_fen: int, shipped: bool,
+                 completed: bool) -> OrderStatus:
+    """Where an order stands once one of its refunds is settled (succeeded or failed), from
+    the money alone: all of it refunded → refunded; the refunds still in flight would refund
+    the rest → refund_requested; else back to where it was before the request (paid,
+    shipped or completed). Only an order in refund_requested moves."""
+    if status != S.REFUND_REQUESTED:
+        return status
+    if refunded_fen >= paid_fen:
+        return S.REFUNDED
+    if refunded_fen + in_flight_fen >= paid_fen:
+        return S.REFUND_REQUESTED
+    return S.COMPLETED if completed else S.SHIPPED if shipped else S.PAID
 
 
 def new_order_no(now: datetime) -> str:

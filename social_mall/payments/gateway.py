@@ -55,7 +55,19 @@ class TransferResult:
 
     out_bill_no: str
     transfer_id: str
-    status: str  # ACCEPTED | PROCESSING | SUCCESS | FAIL
+    status: str  # the bill's state: ACCEPTED | PROCESSING | WAIT_USER_CONFIRM | TRANSFERING | SUCCESS | FAIL | …
+
+
+@dataclass(frozen=True)
+class TransferBill:
+    """A payout as the gateway sees it now (商家转账单 queried by out_bill_no)."""
+
+    out_bill_no: str
+    transfer_id: str
+    state: str             # ACCEPTED | PROCESSING | WAIT_USER_CONFIRM | TRANSFERING | SUCCESS | FAIL |
+                           # CANCELING | CANCELLED, or NOT_FOUND (the gateway has no such bill)
+    amount_fen: int | None  # None when not found
+    fail_reason: str = ""
 
 
 class PayGateway(Protocol):
@@ -74,3 +86,7 @@ class PayGateway(Protocol):
     async def transfer(
         self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
     ) -> TransferResult: ...
+
+    async def query_transfer(self, out_bill_no: str) -> TransferBill:
+        """Where a payout stands (the sweeper polls payouts not final yet)."""
+        ...

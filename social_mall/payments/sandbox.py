@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from social_mall.payments import wxpay_v3
-from social_mall.payments.gateway import RefundResult, Transaction, TransferResult, parse_fen
+from social_mall.payments.gateway import RefundResult, Transaction, TransferBill, TransferResult, parse_fen
 from social_mall.payments.wxpay_v3 import KeyPair, PayFormatError
 
 CST = timezone(timedelta(hours=8))
@@ -78,6 +78,11 @@ class SandboxGateway:
         if amount_fen <= 0 or not openid:
             raise PayFormatError("transfer amount or openid")
         return TransferResult(out_bill_no, "1000" + secrets.token_hex(10), "SUCCESS")
+
+    async def query_transfer(self, out_bill_no: str) -> TransferBill:
+        """The sandbox pays out at once and keeps no bills: whatever is still open here was
+        never sent (its transfer is still queued), so there is nothing to apply."""
+        return TransferBill(out_bill_no, "", "NOT_FOUND", None)
 
 
 def transaction_from(event_id: str, res: Mapping[str, object]) -> Transaction:

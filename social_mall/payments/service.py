@@ -19,7 +19,7 @@ from social_mall.errors import (
     RefundTooLargeError,
 )
 from social_mall.events import OrderPaid, OrderRefunded, PaymentNeedsRefund
-from social_mall.orders.rules import OrderStatus
+from social_mall.orders.rules import OrderStatus, after_refund
 from social_mall.payments.gateway import Transaction
 from social_mall.views import OrderView
 from storage.models import Payment, PayNotification, Refund
@@ -130,12 +130,18 @@ async def record_rejected(
     )
 
 
-async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, status: str, now: datetime) -> bool:
+async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, status: str, now: datetime,
+                        reason: str = "") -> bool:
     """Record the gateway's answer to one of `tenant`'s refunds exactly once.
 
-    pending → processing | succeeded | failed, processing → succeeded | failed. On success
-    the order's refunded amount grows (never past what was paid); the last fen of a full
-    refund moves the order to refunded and, if it never shipped, puts the stock back.
+    pending → processing | succeeded | failed, processing → succeeded | failed (anything
+    but SUCCESS and PROCESSING is a failure: a refusal, CLOSED, ABNORMAL). On success the
+    order's refunded amount grows (never past what was paid). Every final answer then
+    settles the order from the money (`rules.after_refund`), with its row locked so the
+    outcomes of one order's refunds apply one at a time, in any order: the last fen
+    refunded closes it (and, if it never shipped, puts the stock back); a failure that
+    leaves the refunds in flight short of the rest gives it back its state before the
+    request, so the rest can be refunded again.
     """
     refund = await uow.payments.refund_by_no(tenant, out_refund_no)
     if refund is None:
@@ -151,28 +157,39 @@ async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, sta
     if not moved:
         return False
     uow.audit(refund.tenant_id, "gateway", "refund." + dst, f"refund:{out_refund_no}",
-              after={"amount_fen": refund.amount_fen, "reason": refund.reason})
-    if dst != "succeeded":
+              after={"amount_fen": refund.amount_fen, "reason": refund.reason,
+                     **({"gateway_status": (reason or status)[:80]} if dst == "failed" else {})})
+    if dst == "processing":
         return True
-    order = await uow.orders.get(refund.tenant_id, refund.order_id)
+    tenant = refund.tenant_id
+    order = await uow.orders.get(tenant, refund.order_id, for_update=True)
     assert order is not None
     if order.status == OrderStatus.CANCELLED:
         return True  # money that came after the order closed: nothing on the order to undo
-    refunded_before, shipped = order.refunded_fen, order.shipped_at is not None
-    if not await uow.orders.add_refunded(refund.tenant_id, order.id, refund.amount_fen):
-        raise RefundTooLargeError(order.order_no, refund.amount_fen, order.paid_fen - refunded_before)
-    full = refunded_before + refund.amount_fen == order.paid_fen
-    if full and await uow.orders.move(
-        refund.tenant_id, order.id, OrderStatus.REFUND_REQUESTED, OrderStatus.REFUNDED, closed_at=now
-    ) and not shipped:
-        for line in await uow.orders.lines(refund.tenant_id, order.id):
-            await uow.catalog.restock(refund.tenant_id, line.sku_id, line.qty)
-    uow.emit(
-        OrderRefunded(
-            tenant_id=refund.tenant_id, order_id=order.id, order_no=order.order_no,
-            member_id=order.member_id, refund_fen=refund.amount_fen, paid_fen=order.paid_fen, full=full,
+    if dst == "succeeded" and not await uow.orders.add_refunded(tenant, order.id, refund.amount_fen):
+        raise RefundTooLargeError(order.order_no, refund.amount_fen, order.paid_fen - order.refunded_fen)
+    order = await uow.orders.get(tenant, order.id)
+    assert order is not None
+    in_flight = sum(r.amount_fen for r in await uow.payments.refunds_for(tenant, order.id)
+                    if r.status in ("pending", "processing"))
+    was, shipped = OrderStatus(order.status), order.shipped_at is not None
+    to = after_refund(was, paid_fen=order.paid_fen, refunded_fen=order.refunded_fen, in_flight_fen=in_flight,
+                      shipped=shipped, completed=order.completed_at is not None)
+    if to != was and await uow.orders.move(
+        tenant, order.id, was, to, **({"closed_at": now} if to == OrderStatus.REFUNDED else {})
+    ):
+        uow.audit(tenant, "gateway", "order.refund_settled", f"order:{order.order_no}",
+                  before={"status": was}, after={"status": to, "refunded_fen": order.refunded_fen})
+        if to == OrderStatus.REFUNDED and not shipped:
+            for line in await uow.orders.lines(tenant, order.id):
+                await uow.catalog.restock(tenant, line.sku_id, line.qty)
+    if dst == "succeeded":
+        uow.emit(
+            OrderRefunded(
+                tenant_id=tenant, order_id=order.id, order_no=order.order_no, member_id=order.member_id,
+                refund_fen=refund.amount_fen, paid_fen=order.paid_fen, full=order.refunded_fen == order.paid_fen,
+            )
         )
-    )
     return True
 
 
@@ -219,7 +236,7 @@ async def request_refund(
     sees the refunds before it: the sum never passes what was paid (one that would is
     refused as too large), and each gets the next free number RF<order_no><seq>.
     """
-    order = await uow.orders.lock(tenant, order_id)
+    order = await uow.orders.get(tenant, order_id, for_update=True)  # one refund move at a time per order
     if order is None:
         raise NotFoundError("order", order_id)
     if order.status not in REFUNDABLE:

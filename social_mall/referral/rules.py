@@ -123,9 +123,11 @@ def can_move(table: Mapping[_S, frozenset[_S]], src: _S, dst: _S) -> bool:
 
 
 def payout_outcome(gateway_status: str) -> WithdrawalStatus | None:
-    """The withdrawal status a gateway transfer result leads to (None: still in flight)."""
-    return {"SUCCESS": W.PAID, "FAIL": W.FAILED, "FAILED": W.FAILED, "CLOSED": W.FAILED}.get(
-        gateway_status.upper())
+    """The withdrawal status a gateway transfer state leads to (None: still in flight, e.g.
+    ACCEPTED, PROCESSING, WAIT_USER_CONFIRM, TRANSFERING, CANCELING, or not found yet).
+    A cancelled bill (by the merchant, or the user never confirmed) paid nothing: failed."""
+    return {"SUCCESS": W.PAID, "FAIL": W.FAILED, "FAILED": W.FAILED, "CLOSED": W.FAILED,
+            "CANCELLED": W.FAILED}.get(gateway_status.upper())
 
 
 # -- ledger ------------------------------------------------------------------------------

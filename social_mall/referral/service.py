@@ -109,6 +109,8 @@ class WithdrawalView:
     out_bill_no: str
     reason: str
     requested_at: datetime
+    payout_state: str = ""                     # the gateway's last word on the payout
+    payout_checked_at: datetime | None = None  # when it was asked (or answered)
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def commission_view(c: Commission) -> CommissionView:
 
 def withdrawal_view(w: Withdrawal) -> WithdrawalView:
     return WithdrawalView(w.id, w.tenant_id, w.distributor_id, w.member_id, w.amount_fen, w.status,
-                          w.out_bill_no, w.reason, w.requested_at)
+                          w.out_bill_no, w.reason, w.requested_at, w.payout_state, w.payout_checked_at)
 
 
 # -- programme settings, levels, product rates ------------------------------------------------
@@ -694,6 +696,7 @@ async def apply_payout(uow: UnitOfWork, out_bill_no: str, *, status: str, transf
     w = await repo(uow).withdrawal_by_bill(out_bill_no)
     if w is None:
         raise NotFoundError("withdrawal", out_bill_no)
+    await repo(uow).note_payout(w.tenant_id, w.id, status, now)  # shown on the console (approved only)
     dst = rules.payout_outcome(status)
     if dst is None:
         return False
@@ -702,6 +705,31 @@ async def apply_payout(uow: UnitOfWork, out_bill_no: str, *, status: str, transf
     if moved:
         _settled(uow, w, dst, reason)
     return moved
+
+
+async def payouts_in_flight(uow: UnitOfWork, *, limit: int = 100) -> list[tuple[int, str]]:
+    """(tenant, out_bill_no) of approved withdrawals whose payout isn't final here yet: the
+    payout sweeper asks the gateway about each, the longest unchecked first."""
+    return await repo(uow).payouts_in_flight(limit)
+
+
+async def check_payout(uow: UnitOfWork, tenant: int, out_bill_no: str, *, state: str, amount_fen: int | None,
+                       transfer_id: str = "", reason: str = "", now: datetime) -> bool:
+    """Apply what the gateway says about a payout now (the sweeper's query), exactly once:
+    SUCCESS → paid; FAIL / CANCELLED → failed and the hold returns to the available balance
+    (a ledger entry, audited); anything else is noted with the time and asked again later.
+    A bill for another amount than the withdrawal's is never applied (noted, audited)."""
+    w = await repo(uow).withdrawal_by_bill(out_bill_no)
+    if w is None or w.tenant_id != tenant:
+        raise NotFoundError("withdrawal", out_bill_no)
+    if amount_fen is not None and amount_fen != w.amount_fen:
+        if w.status == WS.APPROVED:
+            await repo(uow).note_payout(w.tenant_id, w.id, "AMOUNT_MISMATCH", now)
+            log.error("referral.payout.amount_mismatch", extra={"tenant": tenant, "withdrawal_id": w.id})
+            uow.audit(tenant, "gateway", "referral.withdrawal.payout_mismatch", f"withdrawal:{w.id}",
+                      after={"state": state, "amount_fen": w.amount_fen, "gateway_amount_fen": amount_fen})
+        return False
+    return await apply_payout(uow, out_bill_no, status=state, transfer_id=transfer_id, reason=reason, now=now)
 
 
 async def list_withdrawals(uow: UnitOfWork, tenant: int, status: str | None = None,

@@ -364,11 +364,14 @@ async def test_daily_reconciliation_reports_mismatches(mall, wxpay):
     assert [(r.bill_date, r.status, len(r.mismatches)) for r in rows] == [(day.isoformat(), "mismatch", 2)]
 
 
-async def test_tenant_without_pay_account_keeps_the_sandbox(mall):
+async def test_tenant_without_pay_account_has_the_sandbox_only_where_the_settings_list_it(mall):
     from social_mall.payments.sandbox import SandboxGateway
 
     tenant = await mall.svc.tenant("demo")
+    assert mall.svc.settings.sandbox_pay_tenants == ["demo"]   # the suite's explicit choice (conftest)
     assert isinstance(mall.svc.gateway(tenant), SandboxGateway)
+    mall.svc.settings.sandbox_pay_tenants = []
+    assert mall.svc.gateway(tenant) is None and not mall.svc.can_pay(tenant)
 
 
 async def test_pay_keys_never_reach_the_logs(mall, wxpay, caplog):

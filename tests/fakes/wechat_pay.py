@@ -5,7 +5,8 @@ METHOD\\nPATH?QUERY\\nTS\\nNONCE\\nBODY\\n, known serial, fresh timestamp, mchid
 2xx answer with its own platform key (Wechatpay-* headers, public-key mode), encrypts
 notifies with AES-256-GCM under the APIv3 key and POSTs them to the order's notify_url,
 answers refunds PROCESSING and later sends REFUND.SUCCESS, dedupes out_trade_no and
-out_refund_no, and serves trade bills. Test helpers: `pay()` (the user pays: the order turns
+out_refund_no, keeps transfer bills (商家转账: a new bill answers `transfer_state`, queried by
+out_bill_no, moved on by `set_transfer`), and serves trade bills. Test helpers: `pay()` (the user pays: the order turns
 SUCCESS and the notify goes out, unless `lose_notifies`), `send_notify()` (any variant,
 forged or stale), `complete_refunds()`, and `/fake/jsbridge` for a stubbed WeixinJSBridge,
 which checks the page's paySign like the WeChat client does. Every call is recorded.
@@ -78,6 +79,13 @@ class FakeWeChatPay:
     merchant_public_pem: bytes
     platform: KeyPair = field(default_factory=lambda: wxpay_v3.generate_keypair("PUB_KEY_ID_0114232134912410000000000000"))
     lose_notifies: int = 0  # drop this many upcoming pay notifies (lost in transit)
+    # scripted answers to the next new refund requests, in order: (HTTP status, error code) is
+    # refused like the platform does (e.g. 403 USER_ACCOUNT_ABNORMAL, 500 SYSTEM_ERROR, and no
+    # refund is created), None is handled normally
+    refund_script: list[tuple[int, str] | None] = field(default_factory=list)
+    # the state a new transfer bill answers with (SUCCESS at once, or ACCEPTED / PROCESSING /
+    # WAIT_USER_CONFIRM … until the test moves it on with `set_transfer`)
+    transfer_state: str = "SUCCESS"
     calls: list[Call] = field(default_factory=list)
     orders: dict[str, FakeOrder] = field(default_factory=dict)
     refunds: dict[str, FakeRefund] = field(default_factory=dict)
@@ -98,6 +106,7 @@ class FakeWeChatPay:
         r.add_post("/v3/refund/domestic/refunds", self._refund)
         r.add_get("/v3/refund/domestic/refunds/{no}", self._refund_query)
         r.add_post("/v3/fund-app/mch-transfer/transfer-bills", self._transfer)
+        r.add_get("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}", self._transfer_query)
         r.add_get("/v3/bill/tradebill", self._tradebill)
         r.add_get("/v3/billdownload/file", self._bill_file)
         r.add_post("/pay/unifiedorder", self._v2_unified)
@@ -224,6 +233,10 @@ class FakeWeChatPay:
         existing = self.refunds.get(b.get("out_refund_no", ""))
         if existing is not None:
             return self._signed(200, self._refund_obj(existing))
+        if self.refund_script:
+            scripted = self.refund_script.pop(0)
+            if scripted is not None:
+                return self._error(scripted[0], scripted[1], "退款请求失败")
         order = self.orders.get(b.get("out_trade_no", ""))
         if order is None:
             return self._error(404, "RESOURCE_NOT_EXISTS", "订单不存在")
@@ -254,15 +267,20 @@ class FakeWeChatPay:
 
     async def complete_refunds(self, status: str = "SUCCESS") -> list[int]:
         """Refunds in PROCESSING finish; their REFUND.* notifies go out. Returns HTTP statuses."""
-        out = []
-        for ref in self.refunds.values():
-            if ref.status != "PROCESSING":
-                continue
-            ref.status = status
-            if self.orders[ref.out_trade_no].refunded == ref.total:
-                self.orders[ref.out_trade_no].state = "REFUND"
-            out.append(await self.send_refund_notify(ref))
-        return out
+        return [await self.finish_refund(ref, status) for ref in list(self.refunds.values())
+                if ref.status == "PROCESSING"]
+
+    async def finish_refund(self, ref: FakeRefund, status: str = "SUCCESS") -> int:
+        """One refund in PROCESSING ends SUCCESS | CLOSED | ABNORMAL and its notify goes out (a
+        closed refund gives the amount back to what can still be refunded)."""
+        assert ref.status == "PROCESSING", ref.status
+        ref.status = status
+        order = self.orders[ref.out_trade_no]
+        if status == "CLOSED":
+            order.refunded -= ref.refund
+        if status == "SUCCESS" and order.refunded == ref.total:
+            order.state = "REFUND"
+        return await self.send_refund_notify(ref)
 
     async def send_refund_notify(self, ref: FakeRefund, **overrides: Any) -> int:
         plain = {"mchid": self.mchid, "out_trade_no": ref.out_trade_no,
@@ -286,11 +304,36 @@ class FakeWeChatPay:
         b = json.loads(raw)
         if b.get("appid") != self.appid or not b.get("openid") or not isinstance(b.get("transfer_amount"), int):
             return self._error(400, "PARAM_ERROR")
+        now = datetime.now(CST).isoformat(timespec="seconds")
         bill = self.transfers.setdefault(b["out_bill_no"], {
             "out_bill_no": b["out_bill_no"], "transfer_bill_no": "1330" + secrets.token_hex(12),
-            "create_time": datetime.now(CST).isoformat(timespec="seconds"), "state": "SUCCESS",
-            "amount": b["transfer_amount"], "openid": b["openid"]})
+            "create_time": now, "update_time": now, "state": self.transfer_state,
+            "amount": b["transfer_amount"], "openid": b["openid"], "remark": b.get("transfer_remark", ""),
+            "fail_reason": ""})
         return self._signed(200, {k: bill[k] for k in ("out_bill_no", "transfer_bill_no", "create_time", "state")})
+
+    async def _transfer_query(self, request: web.Request) -> web.Response:
+        """商户单号查询转账单: 404 NOT_FOUND until the bill exists."""
+        _, err = await self._auth(request)
+        if err:
+            return err
+        bill = self.transfers.get(request.match_info["no"])
+        if bill is None:
+            return self._error(404, "NOT_FOUND", "记录不存在")
+        body = {"mch_id": self.mchid, "out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
+                "appid": self.appid, "state": bill["state"], "transfer_amount": bill["amount"],
+                "transfer_remark": bill["remark"], "openid": bill["openid"], "create_time": bill["create_time"],
+                "update_time": bill["update_time"]}
+        if bill["state"] == "FAIL":
+            body["fail_reason"] = bill["fail_reason"] or "PAYEE_ACCOUNT_ABNORMAL"
+        return self._signed(200, body)
+
+    def set_transfer(self, out_bill_no: str, state: str, fail_reason: str = "") -> None:
+        """The platform moves a bill on (ACCEPTED → PROCESSING → SUCCESS | FAIL, WAIT_USER_CONFIRM
+        → CANCELING → CANCELLED …); nothing is pushed: the merchant finds out by asking."""
+        bill = self.transfers[out_bill_no]
+        bill.update(state=state, fail_reason=fail_reason,
+                    update_time=datetime.now(CST).isoformat(timespec="seconds"))
 
     # -- bills ----------------------------------------------------------------------------
     def bill_text(self, extra_rows: list[str] | None = None) -> str:

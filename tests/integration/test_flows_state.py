@@ -29,7 +29,7 @@ ALICE = "o_alice_0123456789abcdefghij"
 
 
 class FakeLinks:
-    def pay_url(self, tenant_code: str, order_no: str) -> str:
+    async def pay_link(self, tenant_code: str, order_no: str) -> str | None:
         return f"https://shop.test/pay/{tenant_code}/{order_no}"
 
     def image_url(self, path: str) -> str:

@@ -248,8 +248,9 @@ async def test_payments_still_in_the_outbox_count_when_the_team_expires(uows, de
 
 
 async def test_a_refund_the_gateway_rejects_is_requested_again_and_the_team_then_refunds(uows, demo, campaign):
-    """A failed refund leaves the seat refunding and the order refund_requested with its
-    money still refundable; the merchant's second request (console: 退款) settles it."""
+    """A failed refund leaves the seat refunding and the order back to paid (nothing is in
+    flight any more: issue 17 item 16) with its money still refundable; the merchant's second
+    request (console: 退款) settles it."""
     from social_mall.payments.service import request_refund
 
     (a,) = await _members(uows, demo.id, 1, prefix="o_gb_rf_")
@@ -265,7 +266,7 @@ async def test_a_refund_the_gateway_rejects_is_requested_again_and_the_team_then
     assert await jobs.refund_failed_teams(uows, later) == 0     # the sweeper never asks twice
     async with uows() as uow:
         order = await load_order(uow, demo.id, r.order.id)
-        assert (order.status, order.refunded_fen) == ("refund_requested", 0)
+        assert (order.status, order.refunded_fen) == ("paid", 0)
         assert (await service.load_team(uow, demo.id, r.team.id)).status == "refunding"
         again = await request_refund(uow, demo.id, r.order.id, amount_fen=None, reason="重新退款", actor="admin:1",
                                      now=later)

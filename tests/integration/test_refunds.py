@@ -110,3 +110,31 @@ async def test_unpaid_orders_are_not_refundable(uows, demo):
         await uow.commit()
     with pytest.raises(NotRefundableError):
         await refund(uows, demo, order.id, None)
+
+
+async def test_two_halves_succeeding_at_once_on_two_workers_close_each_order_once(uows, demo, other_worker):
+    """Both refunds of an order are answered SUCCESS at the same moment, on two workers
+    (separate connections): the one that completes the amount closes the order and puts
+    the stock back, whichever commits first."""
+    orders = [await paid_order(uows, demo, qty=2, stock=10) for _ in range(4)]
+    pairs = []
+    for order, _ in orders:
+        half = await refund(uows, demo, order.id, 1000)
+        rest = await refund(uows, demo, order.id, None)
+        pairs.append((half.out_refund_no, rest.out_refund_no))
+
+    async def settle_on(worker, out_refund_no):
+        async with worker() as uow:
+            assert await settle_refund(uow, out_refund_no, tenant=demo.id, status="SUCCESS", now=NOW)
+            await uow.commit()
+
+    for worker in (uows, other_worker):  # both connected before the race starts
+        async with worker() as uow:
+            await uow.orders.get(demo.id, orders[0][0].id)
+    for half, rest in pairs:
+        await asyncio.gather(settle_on(uows, half), settle_on(other_worker, rest))
+    for order, sku_id in orders:
+        async with uows() as uow:
+            done = await find_order(uow, demo.id, order.order_no)
+        assert (done.status, done.refunded_fen) == ("refunded", order.total_fen)
+        assert await stock_of(uows, demo, sku_id) == 10

@@ -103,7 +103,7 @@ def test_every_template_named_in_the_flows_exists():
 
 
 class _NoLinks:
-    def pay_url(self, tenant_code: str, order_no: str) -> str:
+    async def pay_link(self, tenant_code: str, order_no: str) -> str | None:
         return ""
 
     def image_url(self, path: str) -> str:

@@ -2,6 +2,7 @@
 
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -11,6 +12,7 @@ from social_mall.orders.rules import (
     TERMINAL,
     TRANSITIONS,
     OrderStatus,
+    after_refund,
     can_move,
     new_order_no,
 )
@@ -29,14 +31,36 @@ def test_paid_orders_cannot_be_cancelled_and_unpaid_cannot_ship():
     assert can_move(S.PENDING_PAYMENT, S.PAID)
 
 
+#: The one way back: a refund request that can no longer complete (the gateway refused or
+#: closed part of it) returns the order to where it was before the request.
+BACK = {(S.REFUND_REQUESTED, s) for s in (S.PAID, S.SHIPPED, S.COMPLETED)}
+
+
 @given(st.lists(st.sampled_from(list(OrderStatus)), max_size=30))
-def test_any_walk_through_the_table_reaches_every_status_at_most_once(moves):
+def test_any_walk_through_the_table_reaches_every_status_at_most_once_but_for_a_failed_refund(moves):
+    assert all(can_move(src, dst) for src, dst in BACK)
     state, seen = S.PENDING_PAYMENT, [S.PENDING_PAYMENT]
     for dst in moves:
-        if can_move(state, dst):
+        if can_move(state, dst) and (state, dst) not in BACK:
             state = dst
             seen.append(dst)
-    assert len(seen) == len(set(seen)), "the table has a cycle"
+    assert len(seen) == len(set(seen)), "the table has a cycle outside a failed refund request"
+
+
+@pytest.mark.parametrize("refunded, in_flight, shipped, completed, expected", [
+    (1000, 0, False, False, S.REFUNDED),            # the last fen refunded
+    (400, 600, False, False, S.REFUND_REQUESTED),   # the rest is still with the gateway
+    (400, 0, False, False, S.PAID),                 # a part failed: back, the rest refundable again
+    (400, 100, True, False, S.SHIPPED),
+    (0, 0, True, True, S.COMPLETED),
+])
+def test_a_settled_refund_leaves_the_order_where_the_money_says(refunded, in_flight, shipped, completed, expected):
+    assert after_refund(S.REFUND_REQUESTED, paid_fen=1000, refunded_fen=refunded, in_flight_fen=in_flight,
+                        shipped=shipped, completed=completed) == expected
+    assert expected == S.REFUND_REQUESTED or can_move(S.REFUND_REQUESTED, expected)
+    # an order not waiting for a full refund keeps its status (partial refunds of a paid order)
+    assert after_refund(S.PAID, paid_fen=1000, refunded_fen=refunded, in_flight_fen=in_flight, shipped=shipped,
+                        completed=completed) == S.PAID
 
 
 def test_order_numbers_are_unique_and_not_sequential():

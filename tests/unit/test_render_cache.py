@@ -12,7 +12,7 @@ from storage.kv import MemoryKV
 
 
 class _NoLinks:
-    def pay_url(self, tenant_code: str, order_no: str) -> str:
+    async def pay_link(self, tenant_code: str, order_no: str) -> str | None:
         return ""
 
     def image_url(self, path: str) -> str:
