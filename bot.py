@@ -203,19 +203,45 @@ def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+PASSWORD_PROMPT = "password (at least 10 characters): "
+
+
+def cli_error(command: str, message: str) -> int:
+    """A refusal the user can act on: one line on stderr, exit code 2 (like a usage error)."""
+    print(f"{command}: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
 def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
-    password = args.password or getpass.getpass("password (10+ chars): ")
+    from sqlalchemy.exc import IntegrityError
+
+    from social_mall.console.auth import new_admin
+    from social_mall.console.errors import ConflictError, InvalidInputError
+    from social_mall.errors import NotFoundError
+    from social_mall.tenants import get_tenant
+    from storage.uow import UnitOfWork
+
+    password = args.password or getpass.getpass(PASSWORD_PROMPT)
 
     async def run(uow: object) -> int:
-        from social_mall.tenants import get_tenant
-        from storage.uow import UnitOfWork
-
         assert isinstance(uow, UnitOfWork)
         tenant_id = None if args.role == Role.SUPER else (await get_tenant(uow, args.tenant)).id
-        return await create_admin(uow, username=args.username, password=password,
-                                  role=Role(args.role), tenant_id=tenant_id)
+        return await new_admin(uow, username=args.username, password=password, role=Role(args.role),
+                               tenant_id=tenant_id, actor="cli")
 
-    admin_id = asyncio.run(_with_uow(settings, run))
+    try:
+        admin_id = asyncio.run(_with_uow(settings, run))
+    except InvalidInputError as exc:
+        if exc.field == "password":
+            return cli_error("create-admin", "the password is too short: it needs at least 10 characters "
+                                             "(give it with --password, or type it at the prompt)")
+        return cli_error("create-admin", "the username must be 3-64 characters: letters, digits, _ . @ -")
+    except (ConflictError, IntegrityError):  # IntegrityError: created by someone else a moment ago
+        return cli_error("create-admin", f"an administrator named {args.username!r} already exists "
+                                         "(choose another --username)")
+    except NotFoundError:
+        return cli_error("create-admin", f"there is no shop {args.tenant!r} (the demo shop is "
+                                         f"{DEMO_CODE!r}: run `bot.py seed-demo` first, or pass --tenant CODE)")
     print(f"admin {args.username} created (id {admin_id})")
     return 0
 
@@ -248,9 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("create-admin", help="create a console administrator")
-    p.add_argument("--username", required=True)
-    p.add_argument("--password", default="")
-    p.add_argument("--tenant", default=DEMO_CODE)
+    p.add_argument("--username", required=True, help="3-64 characters: letters, digits, _ . @ -")
+    p.add_argument("--password", default="",
+                   help="at least 10 characters; without it the password is asked for at a prompt")
+    p.add_argument("--tenant", default=DEMO_CODE, help=f"the shop's code (default {DEMO_CODE})")
     p.add_argument("--role", default=Role.OWNER, choices=[r.value for r in Role])
     p.set_defaults(fn=cmd_create_admin)
     p = sub.add_parser("chat", help="shop from the terminal through the real endpoint")

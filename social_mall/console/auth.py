@@ -158,7 +158,6 @@ async def list_admins(uow: UnitOfWork, tenant: int) -> list[AdminView]:
 
 async def add_admin(uow: UnitOfWork, tenant: int, actor: AdminView, *, username: str, password: str,
                     role: str) -> int:
-    from social_mall.admins import WeakPasswordError, create_admin
     from social_mall.console.permissions import TENANT_ROLES
 
     name = rules.username(username)
@@ -168,12 +167,22 @@ async def add_admin(uow: UnitOfWork, tenant: int, actor: AdminView, *, username:
         raise InvalidInputError("role", "role") from None
     if r not in TENANT_ROLES:
         raise InvalidInputError("role", "role")
-    repo = ConsoleRepo(uow.session)
-    if await repo.admin_by_username(name) is not None:
+    return await new_admin(uow, username=name, password=password, role=r, tenant_id=tenant, actor=actor.actor)
+
+
+async def new_admin(uow: UnitOfWork, *, username: str, password: str, role: Role, tenant_id: int | None,
+                    actor: str) -> int:
+    """A new administrator, checked: the username's format (InvalidInputError "username"),
+    not taken (ConflictError "username"), a strong enough password (InvalidInputError
+    "password"). The console, the CLI and the demo's first start create admins through it."""
+    from social_mall.admins import WeakPasswordError, create_admin
+
+    name = rules.username(username)
+    if await ConsoleRepo(uow.session).admin_by_username(name) is not None:
         raise ConflictError("username", name)
     try:
-        return await create_admin(uow, username=name, password=password, role=r, tenant_id=tenant,
-                                  actor=actor.actor)
+        return await create_admin(uow, username=name, password=password, role=role, tenant_id=tenant_id,
+                                  actor=actor)
     except WeakPasswordError:
         raise InvalidInputError("password", "weak_password") from None
 
