@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
 
     disabled_modules: list[str] = Field(default_factory=list)
-    log_format: str = "json"  # json | kv
+    log_format: str = "auto"  # auto (human on a terminal, json otherwise) | human | kv | json
     log_level: str = "INFO"
 
     @cached_property
