@@ -30,7 +30,8 @@ from flows.runner import FlowRunner
 from flows.templating import make_env
 from handlers import console, groupbuy, h5, loyalty, pay_module, referral, shop
 from handlers.context import SERVICES, Services, utcnow
-from social_mall.admins import Role, create_admin
+from social_mall.admins import Role
+from social_mall.console.auth import first_admin
 from social_mall.demo import DEMO_CODE, DemoCredentials, ensure_demo_order, seed_demo
 from social_mall.logs import request_id, setup_logging
 from social_mall.outbox import OutboxWorker
@@ -137,12 +138,20 @@ def build_app(
             clock=clock, extra_flows=registry.flows, on_commit=svc.outbox.kick,
         )
         if setup_now:
+            showcase = settings.demo_showcase
             async with svc.uows() as uow:
-                tenant = await seed_demo(uow, demo_credentials(settings))
+                tenant = await seed_demo(uow, demo_credentials(settings), now=clock(),
+                                         extras=registry.demos if showcase else ())
                 order_no = await ensure_demo_order(
                     uow, tenant, now=clock(), timeout=timedelta(minutes=settings.order_timeout_minutes))
+                admin = await first_admin(uow, tenant.id) if showcase and "console" in registry.modules else None
                 await uow.commit()
             print(f"沙箱支付演示订单 / sandbox pay page: {svc.pay_url(tenant.code, order_no)}", flush=True)
+            if admin is not None:
+                # to the terminal only, once: never through logging (log streams are collected)
+                print(f"控制台管理员 / console admin: {svc.public_base_url}/console/  "
+                      f"用户名 / username: {admin[0]}  密码 / password: {admin[1]}  "
+                      "(只显示这一次 / shown only now)", flush=True)
         scheduler = AsyncIOScheduler(timezone="UTC")
         if settings.scheduler_enabled:
             for job in registry.jobs:
@@ -198,7 +207,23 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
-    tenant = asyncio.run(_with_uow(settings, lambda uow: seed_demo(uow, demo_credentials(settings))))
+    """The demo tenant and catalog, and (DEMO_SHOWCASE) what every enabled module shows
+    off; the events it emits wait in the outbox for the server's subscribers."""
+    svc = Services(settings, settings.public_base_url)
+    registry = build_registry(svc, discover(BUILTIN_MODULES), settings.disabled_modules)
+    extras = registry.demos if settings.demo_showcase else []
+
+    async def run() -> object:
+        engine = create_engine(settings.database_url, schema=settings.database_schema)
+        try:
+            async with uow_factory(session_factory(engine), registry.topic_map(), modules=registry.modules)() as uow:
+                tenant = await seed_demo(uow, demo_credentials(settings), extras=extras)
+                await uow.commit()
+                return tenant
+        finally:
+            await engine.dispose()
+
+    tenant = asyncio.run(run())
     print(f"demo tenant ready: {tenant!r}")
     return 0
 

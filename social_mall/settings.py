@@ -32,6 +32,20 @@ class Settings(BaseSettings):
     pay_notify_window_seconds: int = 300  # unpaid this long after the order at the gateway: query it
     pay_sweep_interval_seconds: float = 120.0  # the pay module's active-query sweeper
 
+    # The demo tenant's WeCom group bot (智能机器人, callback /wechat/wecom/demo): copied onto
+    # the tenant when it has none yet (then the console's 企业微信 page edits it). The
+    # webhook key is the group robot's (…/cgi-bin/webhook/send?key=KEY): announcements go there.
+    wecom_token: SecretStr = SecretStr("SocialMallDemoWecom")  # 3-32 letters or digits
+    wecom_aes_key: SecretStr = SecretStr("MnQlOKatxKiFzCWOaI5KlKtNt5iasFDVwdTeMRe6dpB")  # 43 characters
+    wecom_webhook_key: SecretStr = SecretStr("")
+    wecom_bot_name: str = "拼团助手"
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+
+    # Seed the demo shop with every module's showcase (a group-buy campaign and team, a
+    # distributor, coupons, a flash sale, the WeCom bot) and, at the first start on the
+    # embedded default, a console administrator whose password is printed once.
+    demo_showcase: bool = True
+
     public_base_url: str = ""  # empty: http://{host}:{port} of `serve`
     secret_key: SecretStr = SecretStr("change-me-in-production")
 

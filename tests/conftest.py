@@ -185,6 +185,9 @@ def app_settings(backend: Backend, tmp_path: Path, fake_base_url: str, **overrid
         wechat_token=SecretStr(TEST_TOKEN), wechat_app_id=TEST_APP_ID,
         wechat_app_secret=SecretStr(TEST_APP_SECRET), wechat_aes_key=SecretStr(TEST_AES_KEY),
         wechat_api_base=fake_base_url, secret_key=SecretStr("test-secret"), scheduler_enabled=False,
+        # tests build their own campaigns, coupons and flash prices: the demo shop's showcase
+        # (tests/e2e/test_demo_showcase.py turns it on) would change what they list and price
+        demo_showcase=False,
     )
     values.update(overrides)
     return Settings(**values)

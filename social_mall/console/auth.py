@@ -215,3 +215,16 @@ async def reset_password(uow: UnitOfWork, tenant: int, actor: AdminView, admin_i
         raise InvalidInputError("password", "weak_password") from None
     await repo.update_admin(tenant, admin_id, password_hash=hashed, failed_logins=0, locked_until=None)
     uow.audit(tenant, actor.actor, "admin.password_reset", f"admin:{admin_id}")
+
+
+async def first_admin(uow: UnitOfWork, tenant: int, *, username: str = "admin") -> tuple[str, str] | None:
+    """When the tenant has no administrator yet: an owner with a random password, returned
+    once as (username, password) for the caller to show (it is stored only hashed, and
+    the audit log names the admin, never the password). None when the tenant has one."""
+    repo = ConsoleRepo(uow.session)
+    if await repo.admins(tenant):
+        return None
+    name = username if await repo.admin_by_username(username) is None else f"{username}_{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(12)
+    await new_admin(uow, username=name, password=password, role=Role.OWNER, tenant_id=tenant, actor="first_start")
+    return name, password
