@@ -10,6 +10,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: The demo's official account: an app id no real account can have (real ones are "wx" and
+#: 16 hex digits). A tenant on it, with WECHAT_API_BASE at WeChat's real host, gets WeChat's
+#: message API played by the server itself (handlers/wechat_simulator.py).
+DEMO_WECHAT_APP_ID = "wx_demo_app_id"
+WECHAT_API_HOST = "https://api.weixin.qq.com"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -24,10 +30,10 @@ class Settings(BaseSettings):
 
     # The demo tenant's official account (seed-demo copies these onto tenant `demo`).
     wechat_token: SecretStr = SecretStr("social_mall_demo_token")
-    wechat_app_id: str = "wx_demo_app_id"
+    wechat_app_id: str = DEMO_WECHAT_APP_ID
     wechat_app_secret: SecretStr = SecretStr("demo_app_secret")
     wechat_aes_key: SecretStr = SecretStr("")  # 43 chars enables safe (AES) mode
-    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_api_base: str = WECHAT_API_HOST
     wechat_oauth_base: str = "https://open.weixin.qq.com"  # web OAuth authorize page (pay module)
     pay_notify_window_seconds: int = 300  # unpaid this long after the order at the gateway: query it
     pay_sweep_interval_seconds: float = 120.0  # the pay module's active-query sweeper
