@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from handlers.mp_simulator import MPSimulator
+from social_mall.logs import _Formatter
 from social_mall.settings import Settings
 from storage.console_models import ApiToken  # noqa: F401 - console tables loaded
 from storage.groupbuy_models import GroupbuyCampaign, GroupbuyTeam
@@ -118,6 +119,14 @@ async def test_every_module_can_be_tried_in_the_demo(backend, engine, fake_wecha
     # the password went to the terminal once, never to the log stream
     assert printed.count(password) == 1
     assert all(password not in r.getMessage() and password not in str(vars(r)) for r in caplog.records)
+    # nor do the WeCom bot's secrets, at the production level, in either format
+    production = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert production
+    for fmt in ("json", "human"):
+        lines = "\n".join(_Formatter(fmt).format(r) for r in production)
+        for secret in (DEFAULTS.wecom_token.get_secret_value(), DEFAULTS.wecom_aes_key.get_secret_value(),
+                       password):
+            assert secret not in lines
 
 
 async def test_a_later_start_refreshes_the_demo_and_prints_no_second_admin(
