@@ -62,7 +62,7 @@ class GroupbuyRepo:
                                   ends_at: datetime) -> bool:
         stmt = (update(GroupbuyCampaign)
                 .where(GroupbuyCampaign.tenant_id == tenant, GroupbuyCampaign.id == campaign_id)
-                .values(starts_at=starts_at, ends_at=ends_at, active=True))
+                .values(starts_at=starts_at, ends_at=ends_at))
         return _rowcount(await self.session.execute(stmt)) == 1
 
     async def set_campaign_active(self, tenant: int, campaign_id: int, active: bool) -> bool:

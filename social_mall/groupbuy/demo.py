@@ -42,8 +42,10 @@ async def seed(uow: UnitOfWork, tenant: TenantView, now: datetime) -> None:
             group_prices={s.id: min(GROUP_PRICE_FEN, s.price_fen) for s in skus})
         campaign_id = campaign.id
     else:
+        if not row.active:
+            return  # the merchant stopped it: so it stays
         campaign_id = row.id
-        if not row.active or row.ends_at - now < RENEW_WITHIN or row.starts_at > now:
+        if row.ends_at - now < RENEW_WITHIN or row.starts_at > now:
             await r.set_campaign_window(tenant.id, row.id, min(row.starts_at, now - timedelta(hours=1)),
                                         now + RUNS_FOR)
     await _open_team(uow, tenant, campaign_id, now)

@@ -175,3 +175,26 @@ def off_of_others(module: str) -> list[tuple[str, ...]]:
     table = {"groupbuy": ("GroupbuyCampaign", "GroupbuyTeam"), "loyalty": ("CouponTemplate", "FlashPrice"),
              "referral": ("Distributor",)}
     return [v for k, v in table.items() if k != module]
+
+
+async def test_a_restart_keeps_what_the_merchant_switched_off(backend, engine, fake_wechat, aiohttp_client, tmp_path):
+    from social_mall.groupbuy import service as gb
+    from social_mall.referral import rules as ref_rules
+    from social_mall.referral import service as ref
+
+    first = await start(backend, tmp_path, fake_wechat, aiohttp_client)
+    tenant = await first.svc.tenant("demo")
+    async with first.svc.uows() as uow:
+        campaign = await gb.repo(uow).campaign_titled(tenant.id, "演示拼团：阳光玫瑰葡萄")
+        await gb.repo(uow).set_campaign_active(tenant.id, campaign.id, False)
+        await ref.save_program(uow, tenant.id, ref_rules.ProgramSettings(enabled=False), actor="boss",
+                               now=datetime.now(timezone.utc))
+        await uow.commit()
+    before = await counts(first)
+    later = datetime.now(timezone.utc) + timedelta(days=40)
+    again = await start(backend, tmp_path, fake_wechat, aiohttp_client, clock=lambda: later)
+    assert await counts(again) == before                      # no new campaign, team or distributor
+    async with again.svc.uows() as uow:
+        assert not (await gb.repo(uow).campaign(tenant.id, campaign.id)).active
+        assert not (await ref.program(uow, tenant.id)).enabled
+    assert "暂时没有进行中的拼团活动" in await say(wx_of(again), "oDemo_stopped_000000000001", "拼团")
