@@ -48,8 +48,12 @@ PREFIX = "/wechat/sim"
 TOKEN_SECONDS = 7200
 INBOX_SECONDS = 24 * 3600
 MEDIA_SECONDS = 3 * 24 * 3600
-MEDIA_MAX_BYTES = 1024 * 1024
+MEDIA_MAX_BYTES = 256 * 1024
+TEXT_MAX = 2048                    # characters of a message kept
 POLL_MAX = 20                      # messages one poll returns at most (the newest)
+#: Calls a tenant may make a day, as WeChat has quotas: the demo's secret is no secret, so
+#: this is what bounds the memory the inboxes and uploads can take.
+DAILY_QUOTA = {"send": 5000, "upload": 100}
 _USER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MEDIA_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -117,10 +121,20 @@ async def _authorized(request: web.Request) -> tuple[Services, TenantView] | web
     return svc, tenant
 
 
+async def _over_quota(svc: Services, tenant: TenantView, kind: str) -> bool:
+    day = time.strftime("%Y%m%d", time.gmtime())
+    return await svc.kv.incr(f"wxsim:quota:{tenant.code}:{kind}:{day}", 86400.0) > DAILY_QUOTA[kind]
+
+
+def _quota_error() -> web.Response:
+    return _err(45009, "reach max api daily quota limit")
+
+
 async def _deliver(svc: Services, tenant: TenantView, user: str, entry: dict[str, str]) -> None:
     base = f"wxsim:{tenant.code}:{user}"
     seq = await svc.kv.incr(f"{base}:seq", INBOX_SECONDS)
-    await svc.kv.set(f"{base}:{seq}", json.dumps({"seq": seq, **entry}, ensure_ascii=False), ttl=INBOX_SECONDS)
+    kept = {k: v[:TEXT_MAX] for k, v in entry.items()}
+    await svc.kv.set(f"{base}:{seq}", json.dumps({"seq": seq, **kept}, ensure_ascii=False), ttl=INBOX_SECONDS)
 
 
 def _text_of(msg: dict[str, Any], media_url: str) -> dict[str, str] | None:
@@ -150,6 +164,8 @@ async def custom_send(request: web.Request) -> web.Response:
     entry = _text_of(msg, f"{api_base(svc, tenant)}/media") if msg else None
     if not isinstance(user, str) or not _USER.match(user) or entry is None:
         return _err(40008, "invalid message type")
+    if await _over_quota(svc, tenant, "send"):
+        return _quota_error()
     await _deliver(svc, tenant, user, entry)
     return _err(0, "ok")
 
@@ -165,6 +181,8 @@ async def template_send(request: web.Request) -> web.Response:
     data = msg.get("data") if msg else None
     if not isinstance(user, str) or not _USER.match(user) or not isinstance(data, dict):
         return _err(40003, "invalid openid")
+    if await _over_quota(svc, tenant, "send"):
+        return _quota_error()
     lines = [str(v.get("value", "")) if isinstance(v, dict) else str(v) for v in data.values()]
     await _deliver(svc, tenant, user, {"kind": "template", "text": "\n".join(lines), "url": str(msg.get("url", ""))})
     return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": secrets.randbelow(10**12)})
@@ -194,6 +212,8 @@ async def media_upload(request: web.Request) -> web.Response:
     svc, tenant = auth
     if request.content_type != "multipart/form-data":
         return _err(41005, "media data missing")
+    if await _over_quota(svc, tenant, "upload"):
+        return _quota_error()
     reader = await request.multipart()
     part = await reader.next()
     if part is None or getattr(part, "name", None) != "media":

@@ -136,3 +136,49 @@ async def test_with_real_credentials_nothing_is_simulated(mall):
     """The test settings' own app id (a real-looking account): the routes are not there."""
     for path in ("/wechat/sim/demo/inbox", "/wechat/sim/demo/cgi-bin/token"):
         assert (await mall.client.get(path, params=inbox_query("oX"))).status == 404
+
+
+async def api_token(client) -> str:
+    answer = await (await client.post("/wechat/sim/demo/cgi-bin/stable_token", json={
+        "grant_type": "client_credential", "appid": DEMO_APP_ID, "secret": DEMO_SECRET})).json()
+    return answer["access_token"]
+
+
+async def test_an_uploaded_picture_is_pushed_as_a_link_that_serves_it(demo_mall):
+    import aiohttp
+
+    from handlers.health import solid_png
+
+    client, user = demo_mall.client, "oPicture_000000000000001"
+    token = await api_token(client)
+    png = solid_png(8, 8, (1, 2, 3))
+    form = aiohttp.FormData()
+    form.add_field("media", png, filename="qr.png", content_type="image/png")
+    up = await (await client.post("/wechat/sim/demo/cgi-bin/media/upload",
+                                  params={"access_token": token, "type": "image"}, data=form)).json()
+    start = (await (await client.get("/wechat/sim/demo/inbox", params=inbox_query(user))).json())["last"]
+    sent = await client.post("/wechat/sim/demo/cgi-bin/message/custom/send", params={"access_token": token},
+                             json={"touser": user, "msgtype": "image", "image": {"media_id": up["media_id"]}})
+    assert (await sent.json())["errcode"] == 0
+    [m] = (await (await client.get("/wechat/sim/demo/inbox",
+                                   params=inbox_query(user, after=str(start)))).json())["messages"]
+    assert m["kind"] == "image"
+    picture = await client.get(m["url"][m["url"].index("/wechat/sim/"):])
+    assert picture.status == 200 and await picture.read() == png
+
+
+async def test_past_the_daily_quota_nothing_more_is_kept(demo_mall, monkeypatch):
+    from handlers import wechat_simulator
+
+    monkeypatch.setitem(wechat_simulator.DAILY_QUOTA, "send", 2)
+    client, user = demo_mall.client, "oQuota_00000000000000001"
+    token = await api_token(client)
+    start = (await (await client.get("/wechat/sim/demo/inbox", params=inbox_query(user))).json())["last"]
+    codes = []
+    for i in range(3):
+        sent = await client.post("/wechat/sim/demo/cgi-bin/message/custom/send", params={"access_token": token},
+                                 json={"touser": user, "msgtype": "text", "text": {"content": f"m{i}"}})
+        codes.append((await sent.json())["errcode"])
+    assert codes == [0, 0, 45009]
+    got = (await (await client.get("/wechat/sim/demo/inbox", params=inbox_query(user, after=str(start)))).json())
+    assert [m["text"] for m in got["messages"]] == ["m0", "m1"]
