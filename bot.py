@@ -30,7 +30,8 @@ from flows.runner import FlowRunner
 from flows.templating import make_env
 from handlers import console, groupbuy, h5, loyalty, pay_module, referral, shop
 from handlers.context import SERVICES, Services, utcnow
-from social_mall.admins import Role, create_admin
+from social_mall.admins import Role
+from social_mall.console.auth import first_admin
 from social_mall.demo import DEMO_CODE, DemoCredentials, ensure_demo_order, seed_demo
 from social_mall.logs import request_id, setup_logging
 from social_mall.outbox import OutboxWorker
@@ -137,16 +138,24 @@ def build_app(
             clock=clock, extra_flows=registry.flows, on_commit=svc.outbox.kick,
         )
         if setup_now:
+            showcase = settings.demo_showcase
             async with svc.uows() as uow:
-                tenant = await seed_demo(uow, demo_credentials(settings))
+                tenant = await seed_demo(uow, demo_credentials(settings), now=clock(),
+                                         extras=registry.demos if showcase else ())
                 order_no = await ensure_demo_order(
                     uow, tenant, now=clock(), timeout=timedelta(minutes=settings.order_timeout_minutes))
+                admin = await first_admin(uow, tenant.id) if showcase and "console" in registry.modules else None
                 await uow.commit()
             if svc.sandbox_allowed(tenant):
                 print(f"沙箱支付演示订单 / sandbox pay page: {svc.pay_url(tenant.code, order_no)}", flush=True)
             else:
                 print("沙箱支付未开启 / sandbox pay is off (SOCIAL_MALL_SANDBOX_PAY); demo order "
                       f"{order_no} has no payment method", flush=True)
+            if admin is not None:
+                # to the terminal only, once: never through logging (log streams are collected)
+                print(f"控制台管理员 / console admin: {svc.public_base_url}/console/  "
+                      f"用户名 / username: {admin[0]}  密码 / password: {admin[1]}  "
+                      "(只显示这一次 / shown only now)", flush=True)
         scheduler = AsyncIOScheduler(timezone="UTC")
         if settings.scheduler_enabled:
             for job in registry.jobs:
@@ -202,24 +211,66 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
-    tenant = asyncio.run(_with_uow(settings, lambda uow: seed_demo(uow, demo_credentials(settings))))
+    """The demo tenant and catalog, and (DEMO_SHOWCASE) what every enabled module shows
+    off; the events it emits wait in the outbox for the server's subscribers."""
+    svc = Services(settings, settings.public_base_url)
+    registry = build_registry(svc, discover(BUILTIN_MODULES), settings.disabled_modules)
+    extras = registry.demos if settings.demo_showcase else []
+
+    async def run() -> object:
+        engine = create_engine(settings.database_url, schema=settings.database_schema)
+        try:
+            async with uow_factory(session_factory(engine), registry.topic_map(), modules=registry.modules)() as uow:
+                tenant = await seed_demo(uow, demo_credentials(settings), extras=extras)
+                await uow.commit()
+                return tenant
+        finally:
+            await engine.dispose()
+
+    tenant = asyncio.run(run())
     print(f"demo tenant ready: {tenant!r}")
     return 0
 
 
+PASSWORD_PROMPT = "password (at least 10 characters): "
+
+
+def cli_error(command: str, message: str) -> int:
+    """A refusal the user can act on: one line on stderr, exit code 2 (like a usage error)."""
+    print(f"{command}: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
 def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
-    password = args.password or getpass.getpass("password (10+ chars): ")
+    from sqlalchemy.exc import IntegrityError
+
+    from social_mall.console.auth import new_admin
+    from social_mall.console.errors import ConflictError, InvalidInputError
+    from social_mall.errors import NotFoundError
+    from social_mall.tenants import get_tenant
+    from storage.uow import UnitOfWork
+
+    password = args.password or getpass.getpass(PASSWORD_PROMPT)
 
     async def run(uow: object) -> int:
-        from social_mall.tenants import get_tenant
-        from storage.uow import UnitOfWork
-
         assert isinstance(uow, UnitOfWork)
         tenant_id = None if args.role == Role.SUPER else (await get_tenant(uow, args.tenant)).id
-        return await create_admin(uow, username=args.username, password=password,
-                                  role=Role(args.role), tenant_id=tenant_id)
+        return await new_admin(uow, username=args.username, password=password, role=Role(args.role),
+                               tenant_id=tenant_id, actor="cli")
 
-    admin_id = asyncio.run(_with_uow(settings, run))
+    try:
+        admin_id = asyncio.run(_with_uow(settings, run))
+    except InvalidInputError as exc:
+        if exc.field == "password":
+            return cli_error("create-admin", "the password is too short: it needs at least 10 characters "
+                                             "(give it with --password, or type it at the prompt)")
+        return cli_error("create-admin", "the username must be 3-64 characters: letters, digits, _ . @ -")
+    except (ConflictError, IntegrityError):  # IntegrityError: created by someone else a moment ago
+        return cli_error("create-admin", f"an administrator named {args.username!r} already exists "
+                                         "(choose another --username)")
+    except NotFoundError:
+        return cli_error("create-admin", f"there is no shop {args.tenant!r} (the demo shop is "
+                                         f"{DEMO_CODE!r}: run `bot.py seed-demo` first, or pass --tenant CODE)")
     print(f"admin {args.username} created (id {admin_id})")
     return 0
 
@@ -252,9 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("create-admin", help="create a console administrator")
-    p.add_argument("--username", required=True)
-    p.add_argument("--password", default="")
-    p.add_argument("--tenant", default=DEMO_CODE)
+    p.add_argument("--username", required=True, help="3-64 characters: letters, digits, _ . @ -")
+    p.add_argument("--password", default="",
+                   help="at least 10 characters; without it the password is asked for at a prompt")
+    p.add_argument("--tenant", default=DEMO_CODE, help=f"the shop's code (default {DEMO_CODE})")
     p.add_argument("--role", default=Role.OWNER, choices=[r.value for r in Role])
     p.set_defaults(fn=cmd_create_admin)
     p = sub.add_parser("chat", help="shop from the terminal through the real endpoint")

@@ -31,9 +31,12 @@ REDIS_START = (
 )
 
 
-def sh(cmd: list[str], **kw: object) -> None:
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT, **kw)  # type: ignore[call-overload]
+def quiet(cmd: list[str], what: str) -> None:
+    """Run a set-up step with its output held back; when it fails, show all of it and stop."""
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout)
+        raise SystemExit(f"dev.py: {what} failed (exit {proc.returncode}); pip's output is above.")
 
 
 def ensure_venv(extras: str) -> None:
@@ -42,11 +45,15 @@ def ensure_venv(extras: str) -> None:
     marker = VENV / ".installed"
     if PY.exists() and marker.exists() and marker.read_text() == stamp:
         return
+    tools = " with the test tools" if extras else ""
+    print(f"Installing social_mall{tools} into .venv (first run, or pyproject.toml changed): "
+          "this can take a minute…", flush=True)
     if not PY.exists():
-        sh([sys.executable, "-m", "venv", str(VENV)])
-    sh([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"])
+        quiet([sys.executable, "-m", "venv", str(VENV)], "creating .venv")
+    pip = [str(PY), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-input"]
+    quiet([*pip, "--upgrade", "pip"], "upgrading pip")
     target = f".[{extras}]" if extras else "."
-    sh([str(PY), "-m", "pip", "install", "-q", "-e", target])
+    quiet([*pip, "-e", target], "installing social_mall")
     marker.write_text(stamp)
 
 

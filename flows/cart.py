@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.engine import Ctx, Flow, Keyword, Outcome, Say, Step, StepFn, Turn, reads_only
+from flows.engine import Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, reads_only
 from social_mall.members.service import clear_cart, remove_from_cart, set_cart_qty, view_cart
 from social_mall.orders.rules import shipping_fee
 from social_mall.views import CartView
@@ -121,4 +121,5 @@ FLOW = Flow(
         Keyword(Do.DEL, pattern=r"(?:删除|删)\s*(\d{1,3})?"),
     ),
     hints={St.IDLE: "chat/hints/home_idle.txt", St.LIST: "chat/hints/cart_list.txt"},
+    menu=(MenuEntry(20, "chat/cart/_help.txt", (("购物车", "购物车"),)),),
 )

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from flows import orders
-from flows.engine import Ctx, Data, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value, num, pairs, text
+from flows.engine import (
+    Ctx, Data, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, Value, num, pairs, text,
+)
 from flows.home import expired
 from social_mall.catalog.service import product_detail
 from social_mall.errors import (
@@ -325,4 +327,5 @@ FLOW = Flow(
         St.CONFIRM: "chat/hints/checkout_confirm.txt",
     },
     free_text=frozenset({St.NAME, St.PHONE, St.DETAIL}),
+    menu=(MenuEntry(25, "chat/checkout/_help.txt"),),
 )

@@ -98,6 +98,37 @@ def pairs(data: Data, key: str) -> list[tuple[int, int]]:
     return list(zip(flat[0::2], flat[1::2], strict=False))
 
 
+# -- the main menu -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """What a flow offers at the top of the chat: its lines of 「帮助」 (a template under
+    templates/) and its items of the numbered main menu, each (label, the keyword it
+    stands for). Entries show in `order`; a switched-off module's flow, and so its
+    entries, isn't there."""
+
+    order: int
+    help: str = ""
+    items: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Menu:
+    """The deployment's main menu and help, gathered from its flows' entries."""
+
+    items: tuple[tuple[str, str], ...] = ()
+    help: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(entries: Sequence[MenuEntry]) -> Menu:
+        ordered = sorted(entries, key=lambda e: e.order)
+        return Menu(tuple(item for e in ordered for item in e.items), tuple(e.help for e in ordered if e.help))
+
+
+NO_MENU = Menu()
+MENU_WORD = "菜单"  # the home flow's keyword for the main menu (an empty listing hands over to it)
+
+
 # -- values flowing through one turn ----------------------------------------------------
 
 @value
@@ -156,7 +187,9 @@ class Outcome:
     replies: tuple[Out, ...] = ()
     data: Mapping[str, Value] = field(default_factory=dict)
     to: str | None = None
-    flow: str = ""
+    flow: str = ""       # continue in this flow (e.g. back to checkout's confirmation)
+    redirect: str = ""   # then handle this text as if the user had typed it (e.g. MENU_WORD
+                         # after an empty listing: the member lands at the main menu)
 
 
 class Command(Protocol):
@@ -194,6 +227,7 @@ class Turn:
     said: Said
     state: str
     data: Data
+    menu: Menu = NO_MENU   # the deployment's main menu and help (what the home flow shows)
 
     def stay(self, *replies: Out, hint: bool = True) -> Step:
         """Keep the state and its data (a bad input): say why, then what to type."""
@@ -256,6 +290,7 @@ class Flow:
     words: Mapping[str, str] = field(default_factory=dict)   # in-flow words → intent
     hints: Mapping[str, str] = field(default_factory=dict)   # state → hint template
     free_text: frozenset[str] = frozenset()      # states collecting names, addresses…
+    menu: tuple[MenuEntry, ...] = ()             # its lines of 「帮助」 and main-menu items
 
     @property
     def states(self) -> frozenset[str]:
@@ -359,6 +394,7 @@ class Flows:
             for word in flow.words:
                 if _match_form(normalize(word)) in self._words:
                     raise ValueError(f"in-flow word {word!r} of {flow.name!r} is a global keyword")
+        self.menu = Menu.of([entry for f in self._flows.values() for entry in f.menu])
         # each flow's states and in-flow words (in their match form), once, not per message
         self._states = {f.name: f.states for f in self._flows.values()}
         self._local: dict[str, dict[str, str]] = {
@@ -428,11 +464,11 @@ class Flows:
         if said.flow:
             target = self._flows[said.flow]
             if target.name == flow.name and (conv.state, said.intent) in target.table:
-                turn = Turn(said, conv.state, conv.data)
+                turn = Turn(said, conv.state, conv.data, self.menu)
             else:  # jump: from the target's start, with fresh data
-                turn = Turn(said, target.start, {})
+                turn = Turn(said, target.start, {}, self.menu)
             return target, turn, target.table.get((turn.state, said.intent), not_understood)
-        turn = Turn(said, conv.state, conv.data)
+        turn = Turn(said, conv.state, conv.data, self.menu)
         step = flow.table.get((conv.state, said.intent))
         if step is not None:
             return flow, turn, step

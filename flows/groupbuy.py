@@ -20,7 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.engine import Ctx, Data, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, num, reads_only
+from flows.engine import (
+    MENU_WORD, Ctx, Data, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, num,
+    reads_only,
+)
 from flows.types import Links
 from social_mall.groupbuy import desk, rules, service
 from social_mall.groupbuy.errors import AlreadyInTeamError, NoAddressError, QtyLimitError, TeamClosedError
@@ -70,7 +73,7 @@ class ListCampaigns:
     async def run(self, ctx: Ctx) -> Outcome:
         found = await service.live_campaigns(ctx.uow, ctx.tenant_id, ctx.now)
         if not found:
-            return Outcome((Say("chat/groupbuy/none.txt"),), to=St.IDLE)
+            return Outcome((Say("chat/groupbuy/none.txt"),), to=St.IDLE, redirect=MENU_WORD)
         return Outcome((Say("chat/groupbuy/list.txt", {"campaigns": found}),), {"campaigns": [c.id for c in found]})
 
 
@@ -206,7 +209,7 @@ class ListMine:
     async def run(self, ctx: Ctx) -> Outcome:
         teams = await service.leader_teams(ctx.uow, ctx.tenant_id, ctx.member.id)
         if not teams:
-            return Outcome((Say("chat/groupbuy/mine_none.txt"),), to=St.IDLE)
+            return Outcome((Say("chat/groupbuy/mine_none.txt"),), to=St.IDLE, redirect=MENU_WORD)
         return Outcome((Say("chat/groupbuy/mine.txt", {"teams": teams, "now": ctx.now}),),
                        {"teams": [t.id for t in teams]})
 
@@ -413,4 +416,5 @@ FLOW = Flow(
         St.LEAD: "chat/groupbuy/hint_lead.txt",
     },
     free_text=frozenset({St.ADDRESS}),
+    menu=(MenuEntry(40, "chat/groupbuy/_help.txt", (("拼团活动", "拼团"),)),),
 )

@@ -1,5 +1,7 @@
 """The home flow: idle, welcome, help and the numbered menu. `取消` anywhere lands here.
 
+The menu and the help list what the deployment's flows offer (each flow's `menu`
+entries, so a switched-off module's vanish); the home flow names no other flow.
 Menu CLICK keys: HELP, MENU (keywords match case-insensitively)."""
 
 from __future__ import annotations
@@ -7,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
-from flows.engine import Flow, Intent, Keyword, Say, Step, StepFn, Turn
+from flows.engine import MENU_WORD, Flow, Intent, Keyword, MenuEntry, Say, Step, StepFn, Turn
 
 
 NAME = "home"
@@ -23,46 +25,46 @@ class Do(StrEnum):
     MENU = "home.menu"
 
 
-#: (label, the keyword it stands for): menu number n redirects to the n-th keyword.
-MENU: tuple[tuple[str, str], ...] = (
-    ("逛逛分类", "分类"),
-    ("搜索商品", "搜索"),
-    ("购物车", "购物车"),
-    ("我的订单", "我的订单"),
-    ("帮助", "帮助"),
-)
+#: The home flow's own entry: 「帮助」 last in the menu, 「取消」 last in the help.
+ENTRY = MenuEntry(1000, "chat/home/_help.txt", (("帮助", "帮助"),))
 
 
-def _menu_step(template: str) -> Step:
-    return Step(St.MENU, (Say(template, {"menu": MENU}),))
+def _menu_step(template: str, turn: Turn, **ctx: object) -> Step:
+    """The template with the deployment's menu (and help lines); a number picks next."""
+    return Step(St.MENU, (Say(template, {"menu": turn.menu.items, "help": turn.menu.help, **ctx}),))
 
 
 def welcome(turn: Turn) -> Step:
-    return _menu_step("chat/welcome.txt")
+    return _menu_step("chat/welcome.txt", turn)
 
 
 def welcome_back(turn: Turn) -> Step:
-    return _menu_step("chat/welcome_back.txt")
+    return _menu_step("chat/welcome_back.txt", turn)
 
 
 def show_help(turn: Turn) -> Step:
-    return _menu_step("chat/help.txt")
+    return _menu_step("chat/help.txt", turn)
 
 
 def show_menu(turn: Turn) -> Step:
-    return _menu_step("chat/menu.txt")
+    return _menu_step("chat/menu.txt", turn)
+
+
+def puzzled(turn: Turn) -> Step:
+    """Text nobody understood, outside any step: say so, briefly, then the short menu."""
+    return _menu_step("chat/puzzled.txt", turn, text=turn.said.text[:20])
 
 
 def menu_pick(turn: Turn) -> Step:
-    n = turn.said.n or 0
-    if not 1 <= n <= len(MENU):
-        return turn.stay(Say("chat/bad_number.txt", {"n": n, "count": len(MENU)}))
-    return Step(St.MENU, redirect=MENU[n - 1][1])
+    n, items = turn.said.n or 0, turn.menu.items
+    if not 1 <= n <= len(items):
+        return turn.stay(Say("chat/bad_number.txt", {"n": n, "count": len(items)}))
+    return Step(St.MENU, redirect=items[n - 1][1])
 
 
 def expired(turn: Turn) -> Step:
     """A number or 确认 with nothing to apply it to: the state is gone (timed out)."""
-    return Step(St.IDLE, (Say("chat/expired.txt", {"menu": MENU}),), flow=NAME)
+    return Step(St.IDLE, (Say("chat/expired.txt"),), flow=NAME)
 
 
 TABLE: Mapping[tuple[str, str], StepFn] = {
@@ -70,14 +72,14 @@ TABLE: Mapping[tuple[str, str], StepFn] = {
     (St.IDLE, Intent.SCAN): welcome_back,
     (St.IDLE, Do.HELP): show_help,
     (St.IDLE, Do.MENU): show_menu,
-    (St.IDLE, Intent.TEXT): show_help,
+    (St.IDLE, Intent.TEXT): puzzled,
     (St.IDLE, Intent.NUMBER): expired,
     (St.IDLE, Intent.YES): expired,
     (St.IDLE, Intent.NEXT): expired,
     (St.IDLE, Intent.PREV): expired,
     (St.IDLE, Intent.BACK): show_menu,
     (St.MENU, Intent.NUMBER): menu_pick,
-    (St.MENU, Intent.TEXT): show_help,
+    (St.MENU, Intent.TEXT): puzzled,
     (St.MENU, Intent.BACK): show_menu,
 }
 
@@ -87,7 +89,8 @@ FLOW = Flow(
     table=TABLE,
     keywords=(
         Keyword(Do.HELP, words=("帮助", "help", "?")),
-        Keyword(Do.MENU, words=("菜单", "主菜单", "menu")),
+        Keyword(Do.MENU, words=(MENU_WORD, "主菜单", "menu")),
     ),
+    menu=(ENTRY,),
     hints={St.IDLE: "chat/hints/home_idle.txt", St.MENU: "chat/hints/home_menu.txt"},
 )

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.engine import Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn
+from flows.engine import MENU_WORD, Ctx, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn
 from social_mall.loyalty import merge
 from social_mall.loyalty import rules as lrules
 from social_mall.loyalty import service as loyalty
@@ -60,7 +60,7 @@ class ListClaimable:
     async def run(self, ctx: Ctx) -> Outcome:
         tpls = await loyalty.claimable(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)
         if not tpls:
-            return Outcome((Say("chat/members/no_claimable.txt"),), to=St.IDLE)
+            return Outcome((Say("chat/members/no_claimable.txt"),), to=St.IDLE, redirect=MENU_WORD)
         return Outcome((Say("chat/members/claimable.txt", {"tpls": tpls}),), {"tpls": [t.id for t in tpls]})
 
 
@@ -181,4 +181,5 @@ FLOW = Flow(
         Keyword(Do.BIRTHDAY, pattern=r"(?:设置)?生日(?:\s+(.*)|(\d.*))?"),
     ),
     hints={St.CLAIM: "chat/members/hint_claim.txt"},
+    menu=(MenuEntry(50, "chat/members/_help.txt", (("会员中心", "会员"),)),),
 )

@@ -13,18 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flows.engine import (
-    Command,
-    Ctx,
-    Flow,
-    Intent,
-    Keyword,
-    Outcome,
-    Say,
-    Step,
-    StepFn,
-    Turn,
-    Value,
-    pager,
+    MENU_WORD, Command, Ctx, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, Value, pager,
     reads_only,
 )
 from social_mall.errors import IllegalTransitionError, NotFoundError
@@ -79,7 +68,7 @@ class ListOrders:
     async def run(self, ctx: Ctx) -> Outcome:
         found = await list_orders(ctx.uow, ctx.tenant_id, ctx.member.id, page=self.page, per_page=PER_PAGE)
         if not found.items:
-            return Outcome((Say("chat/orders/none.txt"),), to=St.IDLE)
+            return Outcome((Say("chat/orders/none.txt"),), to=St.IDLE, redirect=MENU_WORD)
         data: dict[str, Value] = {"orders": [o.id for o in found.items], "page": found.page, "pages": found.pages}
         return Outcome((Say("chat/orders/list.txt", {"page": found}),), data)
 
@@ -189,4 +178,5 @@ FLOW = Flow(
         St.LIST: "chat/hints/orders_list.txt",
         St.DETAIL: "chat/hints/orders_detail.txt",
     },
+    menu=(MenuEntry(30, "chat/orders/_help.txt", (("我的订单", "我的订单"),)),),
 )

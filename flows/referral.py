@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.engine import Ctx, Flow, Intent, Keyword, Outcome, Say, Step, StepFn, Turn, Value, pager
+from flows.engine import (
+    MENU_WORD, Ctx, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, Value, pager,
+)
 from social_mall.catalog.service import list_products, product_detail
 from flows.types import Links
 from social_mall.referral import rules, service
@@ -123,7 +125,7 @@ class ListShare:
         found = await list_products(ctx.uow, ctx.tenant_id, page=self.page, per_page=PER_PAGE)
         rates = await service.share_rates(ctx.uow, ctx.tenant_id, ctx.member.id, [p.id for p in found.items])
         if not found.items:
-            return Outcome((Say("chat/referral/share_none.txt"),), to=St.IDLE)
+            return Outcome((Say("chat/referral/share_none.txt"),), to=St.IDLE, redirect=MENU_WORD)
         earn = {p.id: rules.commission(p.min_price_fen, rates[p.id]) for p in found.items}
         data: dict[str, Value] = {"products": [p.id for p in found.items], "page": found.page,
                                   "pages": found.pages}
@@ -215,4 +217,5 @@ FLOW = Flow(
         Keyword(Do.WITHDRAW, pattern=r"提现\s*(\S.*)"),
     ),
     hints={St.IDLE: "chat/hints/home_idle.txt", St.SHARE: "chat/referral/hint_share.txt"},
+    menu=(MenuEntry(60, "chat/referral/_help.txt", (("推广赚钱", "我的推广"),)),),
 )

@@ -257,7 +257,7 @@ class FlowRunner:
                 flow, turn, step_fn = self.flows.decide(now, said)
                 step = step_fn(turn)
                 target = self.flows[step.flow] if step.flow else flow
-                data, to = dict(step.data), step.to
+                data, to, redirect = dict(step.data), step.to, step.redirect
                 out.extend(step.replies)
                 if step.command is not None:
                     if not claimed and not getattr(step.command, "reads_only", False):
@@ -269,12 +269,13 @@ class FlowRunner:
                     to = outcome.to or to
                     if outcome.flow:
                         target = self.flows[outcome.flow]
+                    redirect = outcome.redirect or redirect
                 now = Conv(target.name, to, data, conv.v)
-                if step.hint:
+                if step.hint and not redirect:  # a redirected step's own answer says what's next
                     out.append(self._hint(target, to, data))
-                if not step.redirect:
+                if not redirect:
                     break
-                said = self.flows.parse_text(normalize(step.redirect), now)
+                said = self.flows.parse_text(normalize(redirect), now)
         except MallError as exc:
             await ctx.uow.rollback()
             log.info("flow.refused", extra={"tenant": ctx.tenant_id, "code": exc.code})

@@ -12,18 +12,7 @@ from enum import StrEnum
 from flows import checkout
 from flows.checkout import load_sku
 from flows.engine import (
-    Ctx,
-    Flow,
-    Intent,
-    Keyword,
-    Outcome,
-    Say,
-    Step,
-    StepFn,
-    Turn,
-    Value,
-    pager,
-    reads_only,
+    Ctx, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, Value, pager, reads_only,
 )
 from flows.home import expired
 from social_mall.catalog.service import list_categories, list_products, product_detail
@@ -284,4 +273,5 @@ FLOW = Flow(
         St.ACTION: "chat/hints/shop_action.txt",
     },
     free_text=frozenset({St.SEARCH}),
+    menu=(MenuEntry(10, "chat/shop/_help.txt", (("逛逛分类", "分类"), ("搜索商品", "搜索"))),),
 )

@@ -22,7 +22,7 @@ from social_mall.payments.gateway import PayGateway
 from social_mall.payments.sandbox import SandboxGateway
 from social_mall.payments.wxpay_v3 import KeyPair
 from social_mall.plugins import Registry
-from social_mall.settings import Settings
+from social_mall.settings import DEMO_APP_ID, WECHAT_API_HOST, Settings
 from social_mall.tenants import TenantView, get_tenant, get_tenant_by_id
 from storage.cache import MISS, ReadCache
 from storage.kv import KVStore
@@ -156,9 +156,19 @@ class Services:
         gw = self.gateway(tenant)
         return gw is not None and gw.name != "unavailable"
 
+    def simulates_wechat(self, tenant: TenantView) -> bool:
+        """Does this server play WeChat's message API for the tenant? Only while it runs on
+        the demo app id (no real account behind it) and WECHAT_API_BASE is WeChat's own host
+        (a base of one's own, like the tests' fakes, is used as it is)."""
+        return (tenant.wechat_app_id == DEMO_APP_ID
+                and self.settings.wechat_api_base.rstrip("/") == WECHAT_API_HOST)
+
     def wechat(self, tenant: TenantView) -> WeChatClient:
+        base = self.settings.wechat_api_base
+        if self.simulates_wechat(tenant):
+            base = f"{self.public_base_url}/wechat/sim/{tenant.code}"  # handlers/wechat_simulator.py
         return WeChatClient(
-            self.http, self.kv, api_base=self.settings.wechat_api_base,
+            self.http, self.kv, api_base=base,
             app_id=tenant.wechat_app_id, app_secret=tenant.wechat_app_secret, tenant=tenant.code,
         )
 

@@ -38,11 +38,12 @@ from handlers.push import UNDELIVERABLE
 from handlers.context import SERVICES, Services
 from handlers.wechat_client import WeChatAPIError
 from social_mall.errors import NotFoundError
-from social_mall.groupbuy import jobs, rules, service
+from social_mall.groupbuy import demo, jobs, rules, service
 from social_mall.members.service import channel_identity
 from social_mall.plugins import Delivery, Module, Registry
 from social_mall.tenants import TenantView
 from storage.kv import LockTimeoutError
+from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -146,6 +147,19 @@ def setup(reg: Registry) -> None:
     from handlers.console import pages_groupbuy  # the module's console pages
 
     pages_groupbuy.register(reg)
+
+    async def seed_wecom(uow: UnitOfWork, tenant: TenantView, now: datetime) -> None:
+        """The demo's WeCom group bot from the settings, when the tenant has none yet."""
+        st = svc.settings
+        if await service.wecom_settings(uow, tenant.id) is not None:
+            return
+        await service.update_wecom_settings(uow, tenant.id, {
+            "token": st.wecom_token.get_secret_value(), "aes_key": st.wecom_aes_key.get_secret_value(),
+            "webhook_key": st.wecom_webhook_key.get_secret_value(), "bot_name": st.wecom_bot_name,
+        }, webhook_base=st.wecom_api_base, actor="settings", now=now)
+
+    reg.add_demo(demo.seed)
+    reg.add_demo(seed_wecom)
 
     async def expire() -> dict[str, int]:
         return await jobs.expire_teams(svc.uows, svc.clock())

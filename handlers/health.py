@@ -56,3 +56,18 @@ async def product_picture(request: web.Request) -> web.Response:
     pid = int(request.match_info["pid"])
     png = solid_png(360, 200, PALETTE[pid % len(PALETTE)])
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+
+@lru_cache(maxsize=1)
+def favicon_ico() -> bytes:
+    """A 32×32 icon in the shop's green: one PNG inside an ICO container."""
+    png = solid_png(32, 32, (0x2F, 0x7D, 0x5B))
+    header = struct.pack("<HHH", 0, 1, 1)  # reserved, type 1 (icon), one image
+    entry = struct.pack("<BBBBHHII", 32, 32, 0, 0, 1, 32, len(png), 6 + 16)
+    return header + entry + png
+
+
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.Response:
+    return web.Response(body=favicon_ico(), content_type="image/x-icon",
+                        headers={"Cache-Control": "max-age=86400", "X-Content-Type-Options": "nosniff"})

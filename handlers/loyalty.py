@@ -26,7 +26,7 @@ import logging
 from flows import members as members_flow
 from handlers.push import push_to_member
 from handlers.context import Services
-from social_mall.loyalty import service
+from social_mall.loyalty import demo, service
 from social_mall.plugins import Delivery, Module, Registry
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ BIRTHDAY_JOB_SECONDS = 3600.0
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_flow(members_flow.FLOW)
+    reg.add_demo(demo.seed)
 
     async def push(d: Delivery, template: str) -> None:
         await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), template, d.payload)

@@ -40,7 +40,7 @@ from social_mall.errors import MallError, NotFoundError
 from social_mall.members.service import channel_identity
 from social_mall.payments.wxpay_v3 import PayNotifyError
 from social_mall.plugins import Delivery, Module, Registry
-from social_mall.referral import merge, rules, service
+from social_mall.referral import demo, merge, rules, service
 from social_mall.tenants import TenantView
 from social_mall.views import ProductDetail
 from storage.kv import LockTimeoutError
@@ -184,6 +184,7 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(routes)
     reg.add_flow(referral_flow.FLOW)
+    reg.add_demo(demo.seed)
     from handlers.console import pages_referral  # the module's console pages
 
     pages_referral.register(reg)

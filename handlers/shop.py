@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from handlers import h5, health, pay_notify, wechat_mp
+from handlers import h5, health, pay_notify, wechat_mp, wechat_simulator
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.jobs import cancel_expired_orders, complete_shipped_orders
@@ -25,6 +25,7 @@ def setup(reg: Registry) -> None:
     reg.add_routes(h5.routes)
     reg.add_routes(pay_notify.routes)
     reg.add_routes(wechat_mp.routes)
+    reg.add_routes(wechat_simulator.routes)  # WeChat's message API while the demo has no account
 
     async def sweep_orders() -> int:
         return await cancel_expired_orders(svc.uows, svc.clock())

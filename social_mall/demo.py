@@ -1,13 +1,32 @@
-"""The demo tenant `demo`: 4 categories, 20 products with SKUs, stock and prices in fen."""
+"""The demo tenant `demo`: 4 categories, 20 products with SKUs, stock and prices in fen.
+
+Modules add what they show off in the demo (a group-buy campaign, coupons, a distributor…)
+as seeders registered with the module registry (`Registry.add_demo`); `seed_demo` runs
+them after the catalog. Every seeder is idempotent: it creates what is missing and moves
+its time windows on (a flash sale live now), and never undoes what the merchant changed.
+"""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from datetime import datetime, timedelta, timezone
 
+from social_mall.errors import MallError
 from social_mall.tenants import TenantView, tenant_view
 from storage.models import Category, Product, Sku, Tenant
 from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from social_mall.views import OrderView
+
+log = logging.getLogger(__name__)
+
+#: A module's part of the demo: (unit of work, the demo tenant, now) → creates or refreshes.
+DemoSeeder = Callable[[UnitOfWork, TenantView, datetime], Awaitable[None]]
 
 DEMO_CODE = "demo"
 
@@ -54,11 +73,24 @@ class DemoCredentials:
     pay_apiv3_key: str = "sandboxApiV3Key0123456789abcdefX"  # 32 ASCII bytes
 
 
-async def seed_demo(uow: UnitOfWork, creds: DemoCredentials, code: str = DEMO_CODE) -> TenantView:
-    """Create the demo tenant and its catalog once; a second run changes nothing."""
+async def seed_demo(uow: UnitOfWork, creds: DemoCredentials, code: str = DEMO_CODE, *,
+                    extras: Sequence[DemoSeeder] = (), now: datetime | None = None) -> TenantView:
+    """Create the demo tenant and its catalog once (a second run changes neither), then run
+    the modules' `extras` (each in a savepoint: one that refuses is logged and skipped)."""
     existing = await uow.tenants.by_code(code)
-    if existing is not None:
-        return tenant_view(existing)
+    tenant = tenant_view(existing) if existing is not None else await _create(uow, creds, code)
+    at = now or datetime.now(timezone.utc)
+    for seed in extras:
+        try:
+            async with uow.session.begin_nested():
+                await seed(uow, tenant, at)
+        except (MallError, ValueError) as exc:
+            log.warning("demo.seed_skipped", extra={"seeder": getattr(seed, "__qualname__", str(seed)),
+                                                    "error": type(exc).__name__})
+    return tenant
+
+
+async def _create(uow: UnitOfWork, creds: DemoCredentials, code: str) -> TenantView:
     tenant = await uow.tenants.add(
         Tenant(
             code=code, name="社交商城演示店", wechat_app_id=creds.wechat_app_id,
@@ -106,3 +138,27 @@ async def ensure_demo_order(uow: UnitOfWork, tenant: TenantView, *, now: datetim
     order = await place_order(uow, tenant.id, member.id, [(sku.id, 2)], address_id=address.id,
                               now=now, timeout=timeout, channel="demo", source="demo")
     return order.order_no
+
+
+async def demo_member(uow: UnitOfWork, tenant: TenantView, key: str, nickname: str) -> tuple[int, int]:
+    """A demo member (channel "demo", so nothing is ever pushed to it) with an address:
+    (member id, address id)."""
+    from social_mall.members.service import add_address, list_addresses, resolve_member
+
+    member, _ = await resolve_member(uow, tenant.id, "demo", key, nickname=nickname)
+    addresses = await list_addresses(uow, tenant.id, member.id)
+    address = addresses[0] if addresses else await add_address(
+        uow, tenant.id, member.id, nickname, "13800138000", "上海市浦东新区世纪大道100号")
+    return member.id, address.id
+
+
+async def pay_demo_order(uow: UnitOfWork, tenant: TenantView, order: OrderView, now: datetime) -> None:
+    """Pay a demo member's order through the sandbox, as a verified notify would: the
+    payment row, the notification on the books (verdict applied) and order.paid."""
+    from social_mall.payments.gateway import Transaction
+    from social_mall.payments.service import apply_transaction, open_payment
+
+    await open_payment(uow, order, gateway="sandbox")
+    tx = Transaction(f"DEMO-{uuid.uuid4().hex[:12]}", order.order_no, f"DEMO{uuid.uuid4().int % 10**16:016d}",
+                     "SUCCESS", order.total_fen, tenant.pay_mch_id, tenant.pay_app_id, "demo", "")
+    await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id, now=now)

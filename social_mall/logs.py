@@ -1,5 +1,8 @@
-"""Structured logging: one JSON line (or key=value) per event, with the request id.
+"""Structured logging: one line per event, with the request id.
 
+Formats (setting LOG_FORMAT): `json` for machines (production), `kv` (key=value),
+`human` for people at a terminal (`12:34:56 info  order.paid  order_id=7`), and `auto`
+(the default): `human` when the stream is a terminal, `json` otherwise.
 Fields come from `extra=`. Keys that look secret are redacted; openids are masked.
 """
 
@@ -11,6 +14,7 @@ import logging
 import re
 import sys
 from datetime import datetime, timezone
+from typing import TextIO
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -52,6 +56,8 @@ class _Formatter(logging.Formatter):
         }
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
+        if self.kind == "human":
+            return scrub(self._human(record, doc))
         if self.kind == "kv":
             line = " ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in doc.items())
         else:
@@ -59,9 +65,55 @@ class _Formatter(logging.Formatter):
         return scrub(line)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(fmt))
+    @staticmethod
+    def _human(record: logging.LogRecord, doc: dict[str, object]) -> str:
+        """Local time, level, event (a library's own lines prefixed by its name), then the
+        fields as key=value; a traceback below."""
+        at = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        top = record.name.partition(".")[0]
+        event = " ".join(str(doc["event"]).split())
+        if top not in _OURS:
+            event = f"{top}: {event}"
+        fields = [f"{k}={_short(v)}" for k, v in doc.items()
+                  if k not in _HUMAN_SKIP and not (k == "request_id" and v == "-")]
+        if record.levelno >= logging.WARNING and top in _OURS:
+            fields.append(f"logger={record.name}")
+        line = f"{at} {record.levelname.lower():<7} {event}"
+        if fields:
+            line += "  " + " ".join(fields)
+        if "exc" in doc:
+            line += "\n" + str(doc["exc"])
+        return line
+
+
+_HUMAN_SKIP = frozenset({"ts", "level", "logger", "event", "exc"})
+_OURS = frozenset({"social_mall", "handlers", "flows", "storage", "bot", "__main__"})
+
+
+def _short(value: object) -> str:
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int)) for v in value):
+        return ",".join(str(v) for v in value) or "[]"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return json.dumps(text, ensure_ascii=False) if (not text or " " in text or "=" in text) else text
+
+
+FORMATS = ("auto", "human", "kv", "json")
+
+
+def resolve_format(fmt: str, stream: TextIO) -> str:
+    """`auto`: `human` on a terminal, `json` otherwise (an unknown name: `json`)."""
+    if fmt == "auto":
+        try:
+            return "human" if stream.isatty() else "json"
+        except (AttributeError, ValueError):  # a closed or odd stream
+            return "json"
+    return fmt if fmt in FORMATS else "json"
+
+
+def setup_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    out = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(_Formatter(resolve_format(fmt, out)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

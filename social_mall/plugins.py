@@ -1,5 +1,6 @@
 """The module registry: a module (shop, groupbuy, referral, members…) registers its
-event subscribers, scheduled jobs, chat flows, HTTP routes and template folders here.
+event subscribers, scheduled jobs, chat flows (with their 「帮助」 and menu entries), HTTP
+routes, template folders and its part of the demo shop here.
 
 Built-in modules are listed by the composition root (bot.py); third-party modules load
 through the entry-point group `social_mall.modules`, each pointing at a `Module`.
@@ -13,7 +14,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from social_mall.demo import DemoSeeder
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ class Registry:
     flows: list[Any] = field(default_factory=list)   # flows.engine.Flow objects
     template_dirs: list[Path] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
+    demos: list[DemoSeeder] = field(default_factory=list)  # what each module adds to the demo shop
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -68,6 +73,10 @@ class Registry:
 
     def add_templates(self, path: Path) -> None:
         self.template_dirs.append(path)
+
+    def add_demo(self, seed: DemoSeeder) -> None:
+        """The module's part of the demo shop (social_mall.demo.seed_demo runs it)."""
+        self.demos.append(seed)
 
     def topic_map(self) -> Mapping[str, Sequence[str]]:
         """topic → subscriber names: what the unit of work writes to the outbox."""

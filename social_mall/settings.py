@@ -13,6 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_APP_ID = "wx_demo_app_id"          # the built-in demo official account: no real user reaches it
 DEMO_APP_SECRET = "demo_app_secret"
 
+#: DEMO_APP_ID is an app id no real account can have (real ones are "wx" and 16 hex digits).
+#: A tenant on it, with WECHAT_API_BASE at WeChat's real host, gets WeChat's message API
+#: played by the server itself (handlers/wechat_simulator.py).
+WECHAT_API_HOST = "https://api.weixin.qq.com"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -30,7 +35,7 @@ class Settings(BaseSettings):
     wechat_app_id: str = DEMO_APP_ID
     wechat_app_secret: SecretStr = SecretStr(DEMO_APP_SECRET)
     wechat_aes_key: SecretStr = SecretStr("")  # 43 chars enables safe (AES) mode
-    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_api_base: str = WECHAT_API_HOST
     wechat_oauth_base: str = "https://open.weixin.qq.com"  # web OAuth authorize page (pay module)
     pay_notify_window_seconds: int = 300  # unpaid this long after the order at the gateway: query it
     pay_sweep_interval_seconds: float = 120.0  # the pay module's active-query sweeper
@@ -46,6 +51,20 @@ class Settings(BaseSettings):
     # real pay account is configured (python -m handlers.pay_module).
     sandbox_pay: Literal["auto", "on", "off"] = "auto"
     sandbox_pay_tenants: list[str] = Field(default_factory=lambda: ["demo"])
+
+    # The demo tenant's WeCom group bot (智能机器人, callback /wechat/wecom/demo): copied onto
+    # the tenant when it has none yet (then the console's 企业微信 page edits it). The
+    # webhook key is the group robot's (…/cgi-bin/webhook/send?key=KEY): announcements go there.
+    wecom_token: SecretStr = SecretStr("SocialMallDemoWecom")  # 3-32 letters or digits
+    wecom_aes_key: SecretStr = SecretStr("MnQlOKatxKiFzCWOaI5KlKtNt5iasFDVwdTeMRe6dpB")  # 43 characters
+    wecom_webhook_key: SecretStr = SecretStr("")
+    wecom_bot_name: str = "拼团助手"
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+
+    # Seed the demo shop with every module's showcase (a group-buy campaign and team, a
+    # distributor, coupons, a flash sale, the WeCom bot) and, at the first start on the
+    # embedded default, a console administrator whose password is printed once.
+    demo_showcase: bool = True
 
     public_base_url: str = ""  # empty: http://{host}:{port} of `serve`
     secret_key: SecretStr = SecretStr("change-me-in-production")
@@ -64,7 +83,7 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
 
     disabled_modules: list[str] = Field(default_factory=list)
-    log_format: str = "json"  # json | kv
+    log_format: str = "auto"  # auto (human on a terminal, json otherwise) | human | kv | json
     log_level: str = "INFO"
 
     @cached_property

@@ -140,7 +140,9 @@ class ConsoleRepo:
             stmt = stmt.where(Product.category_id == category_id)
         if on_shelf is not None:
             stmt = stmt.where(Product.on_shelf.is_(on_shelf))
-        return await self._page(stmt, (Product.sort, Product.id), offset, limit)
+        # category by category (in the categories' own order), then each category's order
+        stmt = stmt.join(Category, Category.id == Product.category_id)
+        return await self._page(stmt, (Category.sort, Category.id, Product.sort, Product.id), offset, limit)
 
     async def sku_summary(self, tenant: int, product_ids: Sequence[int]) -> dict[int, tuple[int, int, int]]:
         """product id → (min price, max price, total stock) over all its SKUs."""

@@ -52,6 +52,19 @@ class GroupbuyRepo:
                    GroupbuyCampaign.starts_at <= now, GroupbuyCampaign.ends_at > now)
             .order_by(GroupbuyCampaign.id).limit(limit))
 
+    async def campaign_titled(self, tenant: int, title: str) -> GroupbuyCampaign | None:
+        """The tenant's first campaign with this exact title (the demo finds its own by it)."""
+        return await self.session.scalar(
+            select(GroupbuyCampaign).where(GroupbuyCampaign.tenant_id == tenant, GroupbuyCampaign.title == title)
+            .order_by(GroupbuyCampaign.id).limit(1))
+
+    async def set_campaign_window(self, tenant: int, campaign_id: int, starts_at: datetime,
+                                  ends_at: datetime) -> bool:
+        stmt = (update(GroupbuyCampaign)
+                .where(GroupbuyCampaign.tenant_id == tenant, GroupbuyCampaign.id == campaign_id)
+                .values(starts_at=starts_at, ends_at=ends_at))
+        return _rowcount(await self.session.execute(stmt)) == 1
+
     async def set_campaign_active(self, tenant: int, campaign_id: int, active: bool) -> bool:
         stmt = (update(GroupbuyCampaign)
                 .where(GroupbuyCampaign.tenant_id == tenant, GroupbuyCampaign.id == campaign_id)

@@ -177,6 +177,12 @@ class LoyaltyRepo:
         stmt = select(CouponTemplate).where(CouponTemplate.tenant_id == tenant, CouponTemplate.id == template_id)
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
+    async def template_named(self, tenant: int, name: str) -> CouponTemplate | None:
+        """The tenant's first template with this exact name (the demo finds its own by it)."""
+        stmt = (select(CouponTemplate).where(CouponTemplate.tenant_id == tenant, CouponTemplate.name == name)
+                .order_by(CouponTemplate.id).limit(1))
+        return await self.session.scalar(stmt)
+
     async def claimable(self, tenant: int, now: datetime) -> list[CouponTemplate]:
         stmt = (select(CouponTemplate)
                 .where(CouponTemplate.tenant_id == tenant, CouponTemplate.active.is_(True),
@@ -237,6 +243,16 @@ class LoyaltyRepo:
             .values(status=dst, **values)) == 1
 
     # -- promotions ------------------------------------------------------------------------------
+    async def flash_prices_of(self, tenant: int, sku_id: int) -> list[FlashPrice]:
+        stmt = (select(FlashPrice).where(FlashPrice.tenant_id == tenant, FlashPrice.sku_id == sku_id)
+                .order_by(FlashPrice.id))
+        return await self._all(stmt)
+
+    async def set_flash_window(self, tenant: int, flash_id: int, starts_at: datetime, ends_at: datetime) -> bool:
+        return await self._update(
+            update(FlashPrice).where(FlashPrice.tenant_id == tenant, FlashPrice.id == flash_id)
+            .values(starts_at=starts_at, ends_at=ends_at)) == 1
+
     async def active_flash(self, tenant: int, sku_ids: Sequence[int], now: datetime
                            ) -> list[tuple[int, int, int, datetime]]:
         """(product id, sku id, flash price, ends at) of the flash prices live at `now` that

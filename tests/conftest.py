@@ -188,6 +188,9 @@ def app_settings(backend: Backend, tmp_path: Path, fake_base_url: str, **overrid
         # The suite pays the demo tenant through the sandbox on both backends: an explicit
         # choice (on PostgreSQL + Redis, or with these test credentials, "auto" is off).
         sandbox_pay="on", sandbox_pay_tenants=["demo"],
+        # tests build their own campaigns, coupons and flash prices: the demo shop's showcase
+        # (tests/e2e/test_demo_showcase.py turns it on) would change what they list and price
+        demo_showcase=False,
     )
     values.update(overrides)
     return Settings(**values)

@@ -1,4 +1,5 @@
-"""Group-buy (拼团) console pages: campaigns (list, create) and a campaign's teams.
+"""Group-buy (拼团) console pages: campaigns (list, create), a campaign's teams, and the
+WeCom group bot's settings (企业微信: write-only secrets, the settings permission).
 Registered by the groupbuy module (handlers/groupbuy.py) through `register(reg)`."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from handlers.console.registry import add_console_page
 from social_mall.console import groupbuy_admin as adm
 from social_mall.console.errors import InvalidInputError
 from social_mall.console.permissions import Perm
-from social_mall.groupbuy.errors import BadTermsError
+from social_mall.groupbuy import service as gb_service
+from social_mall.groupbuy.errors import BadTermsError, BadWecomSettingError
 from social_mall.groupbuy.rules import MAX_LIFETIME_HOURS, MAX_SIZE, MIN_SIZE
 from social_mall.plugins import Registry
 
@@ -28,6 +30,8 @@ def register(reg: Registry) -> None:
     reg.add_routes(routes)
     add_console_page(reg, key="groupbuy", title="拼团", path="/console/groupbuy", perm=Perm.CAMPAIGNS_VIEW,
                      order=40, module="groupbuy")
+    add_console_page(reg, key="wecom", title="企业微信", path="/console/wecom", perm=Perm.SETTINGS,
+                     order=86, module="groupbuy")
 
 
 @routes.get("/console/groupbuy")
@@ -94,3 +98,51 @@ async def campaign_page(request: web.Request) -> web.Response:
         campaign, teams = await adm.campaign_teams(uow, tenant_of(request), int_id(request),
                                                    page=page_number(request))
     return render(request, "console/groupbuy_teams.html", c=campaign, page=teams, now=svc.clock(), query={})
+
+
+# -- the WeCom group bot (企业微信) -------------------------------------------------------------
+
+WECOM_LABELS = {"token": "回调 Token", "aes_key": "EncodingAESKey", "webhook_key": "群机器人 Webhook Key",
+                "bot_name": "机器人名称"}
+WECOM_PROBLEMS = {
+    "token_format": "须为 3–32 位字母或数字", "aes_key_format": "须为 43 位字母或数字",
+    "webhook_key_format": "只填 key=… 后面的那一段（字母、数字、- 和 _，最长 64 位）",
+    "bot_name_format": "1–20 个字，不含空格", "required": "首次保存时必填",
+}
+
+
+async def _wecom_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+    svc = services(request)
+    tenant = await svc.tenant_by_id(tenant_of(request))
+    async with svc.uows() as uow:
+        s = await gb_service.wecom_settings(uow, tenant.id)
+    is_set = {"token": bool(s and s.token), "aes_key": bool(s and s.aes_key),
+              "webhook_key": bool(s and s.webhook_url)}
+    return render(request, "console/groupbuy_wecom.html", status=status, labels=WECOM_LABELS, is_set=is_set,
+                  bot_name=s.bot_name if s else "", callback=f"{svc.public_base_url}/wechat/wecom/{tenant.code}",
+                  error=error)
+
+
+@routes.get("/console/wecom")
+@console_view(Perm.SETTINGS)
+async def wecom_page(request: web.Request) -> web.Response:
+    return await _wecom_page(request)
+
+
+@routes.post("/console/wecom")
+@console_view(Perm.SETTINGS)
+async def save_wecom(request: web.Request) -> web.Response:
+    svc = services(request)
+    form = form_of(request)
+    changes = {name: str(form.get(name, "")) for name in WECOM_LABELS}
+    try:
+        async with svc.uows() as uow:
+            await gb_service.update_wecom_settings(uow, tenant_of(request), changes,
+                                                   webhook_base=svc.settings.wecom_api_base,
+                                                   actor=admin_of(request).actor, now=svc.clock())
+            await uow.commit()
+    except BadWecomSettingError as exc:
+        label = WECOM_LABELS.get(exc.field, exc.field)
+        return await _wecom_page(request, status=400,
+                                 error=f"{label}（{exc.field}）：{WECOM_PROBLEMS.get(exc.problem, exc.problem)}")
+    raise redirect("/console/wecom", ok="saved")

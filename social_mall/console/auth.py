@@ -158,7 +158,6 @@ async def list_admins(uow: UnitOfWork, tenant: int) -> list[AdminView]:
 
 async def add_admin(uow: UnitOfWork, tenant: int, actor: AdminView, *, username: str, password: str,
                     role: str) -> int:
-    from social_mall.admins import WeakPasswordError, create_admin
     from social_mall.console.permissions import TENANT_ROLES
 
     name = rules.username(username)
@@ -168,12 +167,22 @@ async def add_admin(uow: UnitOfWork, tenant: int, actor: AdminView, *, username:
         raise InvalidInputError("role", "role") from None
     if r not in TENANT_ROLES:
         raise InvalidInputError("role", "role")
-    repo = ConsoleRepo(uow.session)
-    if await repo.admin_by_username(name) is not None:
+    return await new_admin(uow, username=name, password=password, role=r, tenant_id=tenant, actor=actor.actor)
+
+
+async def new_admin(uow: UnitOfWork, *, username: str, password: str, role: Role, tenant_id: int | None,
+                    actor: str) -> int:
+    """A new administrator, checked: the username's format (InvalidInputError "username"),
+    not taken (ConflictError "username"), a strong enough password (InvalidInputError
+    "password"). The console, the CLI and the demo's first start create admins through it."""
+    from social_mall.admins import WeakPasswordError, create_admin
+
+    name = rules.username(username)
+    if await ConsoleRepo(uow.session).admin_by_username(name) is not None:
         raise ConflictError("username", name)
     try:
-        return await create_admin(uow, username=name, password=password, role=r, tenant_id=tenant,
-                                  actor=actor.actor)
+        return await create_admin(uow, username=name, password=password, role=role, tenant_id=tenant_id,
+                                  actor=actor)
     except WeakPasswordError:
         raise InvalidInputError("password", "weak_password") from None
 
@@ -206,3 +215,16 @@ async def reset_password(uow: UnitOfWork, tenant: int, actor: AdminView, admin_i
         raise InvalidInputError("password", "weak_password") from None
     await repo.update_admin(tenant, admin_id, password_hash=hashed, failed_logins=0, locked_until=None)
     uow.audit(tenant, actor.actor, "admin.password_reset", f"admin:{admin_id}")
+
+
+async def first_admin(uow: UnitOfWork, tenant: int, *, username: str = "admin") -> tuple[str, str] | None:
+    """When the tenant has no administrator yet: an owner with a random password, returned
+    once as (username, password) for the caller to show (it is stored only hashed, and
+    the audit log names the admin, never the password). None when the tenant has one."""
+    repo = ConsoleRepo(uow.session)
+    if await repo.admins(tenant):
+        return None
+    name = username if await repo.admin_by_username(username) is None else f"{username}_{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(12)
+    await new_admin(uow, username=name, password=password, role=Role.OWNER, tenant_id=tenant, actor="first_start")
+    return name, password

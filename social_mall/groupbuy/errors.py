@@ -88,3 +88,13 @@ class BadTermsError(GroupbuyError):
     def __init__(self, fields: list[str]) -> None:
         super().__init__(fields)
         self.fields = ", ".join(fields)
+
+
+class BadWecomSettingError(GroupbuyError):
+    """A WeCom bot setting that can't be used (rules.wecom_problem says why)."""
+
+    code = "groupbuy_wecom_setting"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(field, problem)
+        self.field, self.problem = field, problem

@@ -196,3 +196,32 @@ def team_of_scene(scene: str) -> int | None:
         return None
     rest = scene[len(SCENE_PREFIX):]
     return int(rest) if rest.isdigit() and len(rest) <= 12 else None
+
+
+# -- the WeCom group bot's settings ------------------------------------------------------------
+
+WECOM_FIELDS = ("token", "aes_key", "webhook_key", "bot_name")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_KEY_CHARS = _ALNUM | frozenset("-_")
+
+
+def wecom_problem(field: str, value: str) -> str | None:
+    """Why `value` can't be the bot's `field` (None: it can). WeCom's own rules: the
+    callback token is 3–32 letters or digits, the EncodingAESKey 43 letters or digits; a
+    robot's webhook key is a UUID-like word (letters, digits, - and _; up to 64)."""
+    if field == "token":
+        return None if 3 <= len(value) <= 32 and set(value) <= _ALNUM else "token_format"
+    if field == "aes_key":
+        return None if len(value) == 43 and set(value) <= _ALNUM else "aes_key_format"
+    if field == "webhook_key":
+        return None if 1 <= len(value) <= 64 and set(value) <= _KEY_CHARS else "webhook_key_format"
+    if field == "bot_name":
+        ok = 1 <= len(value) <= 20 and value.isprintable() and not any(c.isspace() for c in value)
+        return None if ok else "bot_name_format"
+    return "unknown_field"
+
+
+def webhook_url(api_base: str, key: str) -> str:
+    """The group robot's webhook for `key`, on WeCom's API host (never a URL typed in:
+    the server posts there)."""
+    return f"{api_base.rstrip('/')}/cgi-bin/webhook/send?key={key}" if key else ""

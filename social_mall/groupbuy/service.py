@@ -22,6 +22,7 @@ from social_mall.groupbuy import rules
 from social_mall.groupbuy.errors import (
     AlreadyInTeamError,
     BadTermsError,
+    BadWecomSettingError,
     CampaignNotLiveError,
     ExtendRefusedError,
     NotLeaderError,
@@ -637,6 +638,41 @@ async def save_wecom_settings(uow: UnitOfWork, s: WecomSettings, *, actor: str, 
         tenant_id=s.tenant_id, token=s.token, aes_key=s.aes_key, receive_id=s.receive_id,
         webhook_url=s.webhook_url, bot_name=s.bot_name, updated_at=now))
     uow.audit(s.tenant_id, actor, "groupbuy.wecom_saved", "groupbuy_wecom", after={"bot_name": s.bot_name})
+
+
+async def update_wecom_settings(uow: UnitOfWork, tenant: int, changes: Mapping[str, str], *, webhook_base: str,
+                                actor: str, now: datetime) -> list[str]:
+    """Set the bot's token, AES key, robot webhook key and name from `changes`; a blank
+    value keeps the stored one (the secrets are write-only: nobody reads them back). A
+    first save needs the token and the AES key. The webhook is built on `webhook_base`
+    (WeCom's API host) from the key: the server posts there, so no URL is ever typed in.
+    Returns the names of the fields set; the audit log records names, never values."""
+    values: dict[str, str] = {}
+    for name in rules.WECOM_FIELDS:
+        raw = (changes.get(name) or "").strip()
+        if not raw:
+            continue
+        problem = rules.wecom_problem(name, raw)
+        if problem is not None:
+            raise BadWecomSettingError(name, problem)
+        values[name] = raw
+    current = await wecom_settings(uow, tenant)
+    if current is None:
+        for name in ("token", "aes_key"):
+            if name not in values:
+                raise BadWecomSettingError(name, "required")
+    if not values:
+        return []
+    base = current or WecomSettings(tenant, "", "", "", "", "机器人")
+    hook = rules.webhook_url(webhook_base, values["webhook_key"]) if "webhook_key" in values else base.webhook_url
+    await repo(uow).save_wecom(GroupbuyWecom(
+        tenant_id=tenant, token=values.get("token", base.token), aes_key=values.get("aes_key", base.aes_key),
+        receive_id=base.receive_id, webhook_url=hook, bot_name=values.get("bot_name", base.bot_name),
+        updated_at=now))
+    changed = sorted(values)
+    uow.audit(tenant, actor, "groupbuy.wecom_saved", "groupbuy_wecom",
+              after={"changed": changed, "bot_name": values.get("bot_name", base.bot_name)})
+    return changed
 
 
 async def open_teams_in_chat(uow: UnitOfWork, tenant: int, chat_id: str, now: datetime) -> tuple[TeamView, ...]:

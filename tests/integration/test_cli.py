@@ -62,3 +62,42 @@ def test_an_unknown_command_fails_with_usage(tmp_path):
     proc = run(tmp_path, "no-such-command")
     assert proc.returncode == 2
     assert "usage" in proc.stderr
+
+
+def test_create_admin_refuses_a_weak_password_a_taken_name_or_an_unknown_shop_in_one_line(tmp_path):
+    """Each refusal is one line on stderr and exit code 2, never a traceback, and no
+    administrator is created or changed."""
+    import sqlite3
+
+    assert run(tmp_path, "migrate").returncode == 0
+    assert run(tmp_path, "seed-demo").returncode == 0
+    assert run(tmp_path, "create-admin", "--username", "boss", "--password", "correct horse battery").returncode == 0
+    db = sqlite3.connect(tmp_path / "cli.db")
+    before = db.execute("select id, username, password_hash, role from admins order by id").fetchall()
+
+    refusals = {
+        "short": run(tmp_path, "create-admin", "--username", "weak", "--password", "123"),
+        "taken": run(tmp_path, "create-admin", "--username", "boss", "--password", "another long passphrase"),
+        "tenant": run(tmp_path, "create-admin", "--username", "x_boss", "--tenant", "nosuch",
+                      "--password", "another long passphrase"),
+        "name": run(tmp_path, "create-admin", "--username", "a b", "--password", "another long passphrase"),
+    }
+    for why, proc in refusals.items():
+        assert proc.returncode == 2, (why, proc.stderr)
+        assert "Traceback" not in proc.stderr, (why, proc.stderr)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("create-admin: "), (why, proc.stderr)
+    assert "10" in refusals["short"].stderr and "--password" in refusals["short"].stderr
+    assert "boss" in refusals["taken"].stderr and "exists" in refusals["taken"].stderr
+    assert "nosuch" in refusals["tenant"].stderr
+    assert "username" in refusals["name"].stderr
+    assert db.execute("select id, username, password_hash, role from admins order by id").fetchall() == before
+
+
+def test_create_admin_reads_the_password_from_the_prompt(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    assert run(tmp_path, "seed-demo").returncode == 0
+    ok = run(tmp_path, "create-admin", "--username", "prompted", stdin="a long typed passphrase\n")
+    assert ok.returncode == 0, ok.stderr
+    short = run(tmp_path, "create-admin", "--username", "prompted2", stdin="short\n")
+    assert short.returncode == 2 and "Traceback" not in short.stderr

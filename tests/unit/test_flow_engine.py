@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from enum import StrEnum
 
@@ -16,6 +17,7 @@ from flows.engine import (
     Flows,
     Intent,
     Keyword,
+    MenuEntry,
     Said,
     Say,
     Step,
@@ -160,14 +162,17 @@ def test_a_number_with_no_state_behind_it_says_the_step_expired():
         conv = FLOWS.current(stale)
         assert (conv.flow, conv.state) == ("home", home.St.IDLE)
         flow, turn, step_fn = FLOWS.decide(conv, Said(Intent.NUMBER, "2", n=2))
-        assert step_fn(turn).replies[0] == Say("chat/expired.txt", {"menu": home.MENU})
+        assert step_fn(turn).replies[0] == Say("chat/expired.txt")
 
 
 def test_menu_number_redirects_to_its_keyword():
-    step = home.menu_pick(Turn(Said(Intent.NUMBER, "3", n=3), home.St.MENU, {}))
+    flow, turn, step_fn = FLOWS.decide(Conv("home", home.St.MENU, {}), Said(Intent.NUMBER, "3", n=3))
+    step = step_fn(turn)
     assert step.redirect == "购物车"
     assert text(step.redirect).flow == "cart"
-    bad = home.menu_pick(Turn(Said(Intent.NUMBER, "9", n=9), home.St.MENU, {}))
+    n = len(FLOWS.menu.items) + 1
+    flow, turn, step_fn = FLOWS.decide(Conv("home", home.St.MENU, {}), Said(Intent.NUMBER, str(n), n=n))
+    bad = step_fn(turn)
     assert (bad.to, bad.redirect, bad.hint) == (home.St.MENU, "", True)
 
 
@@ -260,3 +265,15 @@ def test_whatever_follows_bind_goes_to_the_core_which_reads_and_counts_it(typed:
     said = flows.parse(Inbound(1, "d", "mp", "o", Kind.TEXT, typed), flows.idle())
     assert (said.flow, said.intent, said.args) == ("members", members.Do.BIND, (arg,))
     assert flows.parse(Inbound(1, "d", "mp", "o", Kind.TEXT, "绑定码"), flows.idle()).intent == members.Do.BIND_CODE
+
+
+def test_the_menu_gathers_the_flows_entries_in_order():
+    assert FLOWS.menu.items == (("逛逛分类", "分类"), ("搜索商品", "搜索"), ("购物车", "购物车"),
+                                ("我的订单", "我的订单"), ("帮助", "帮助"))
+    assert FLOWS.menu.help[-1] == "chat/home/_help.txt" and "chat/checkout/_help.txt" in FLOWS.menu.help
+    gb = dataclasses.replace(GROUPBUY, menu=(MenuEntry(40, "chat/gb_help.txt", (("拼团活动", "拼团"),)),))
+    with_groupbuy = Flows(home.FLOW, (*BUILTIN_FLOWS, gb))
+    assert "chat/gb_help.txt" in with_groupbuy.menu.help
+    assert ("拼团活动", "拼团") in with_groupbuy.menu.items
+    assert with_groupbuy.menu.items[-1] == ("帮助", "帮助")
+
