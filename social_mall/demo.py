@@ -161,4 +161,5 @@ async def pay_demo_order(uow: UnitOfWork, tenant: TenantView, order: OrderView, 
     await open_payment(uow, order, gateway="sandbox")
     tx = Transaction(f"DEMO-{uuid.uuid4().hex[:12]}", order.order_no, f"DEMO{uuid.uuid4().int % 10**16:016d}",
                      "SUCCESS", order.total_fen, tenant.pay_mch_id, tenant.pay_app_id, "demo", "")
-    await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id, now=now)
+    await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox", mchid=tenant.pay_mch_id,
+                            appid=tenant.pay_app_id, now=now)
