@@ -204,6 +204,16 @@ async def test_a_non_ascii_query_value_is_403(mall, mode, field):
     assert await identities(mall) == 0
 
 
+async def test_url_verification_with_a_non_ascii_signature_is_403(mall):
+    from handlers.mp_simulator import sign
+
+    ts, nonce = str(int(time.time())), "n1"
+    query = {"signature": sign(TEST_TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "echostr": "e123"}
+    assert (await mall.client.get("/wechat/mp/demo", params=query)).status == 200
+    resp = await mall.client.get("/wechat/mp/demo", params={**query, "signature": "签名²"})
+    assert resp.status == 403
+
+
 @pytest.mark.parametrize("sender", [
     "<FromUserName>oTwice_A_000000000000001</FromUserName><FromUserName>oTwice_B_000000000000001</FromUserName>",
     "<FromUserName>o" + "x" * 300 + "</FromUserName>",
