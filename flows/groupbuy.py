@@ -28,6 +28,7 @@ from flows.types import Links
 from social_mall.groupbuy import desk, rules, service
 from social_mall.groupbuy.errors import AlreadyInTeamError, NoAddressError, QtyLimitError, TeamClosedError
 from social_mall.members.service import add_address, list_addresses
+from social_mall.parsing import parse_id
 
 NAME = "groupbuy"
 
@@ -283,7 +284,7 @@ def pick_team(turn: Turn) -> Step:
 def land(turn: Turn) -> Step:
     """A QR scene gb_<team> or 「参团 <team>」."""
     raw = turn.said.args[0] if turn.said.args else ""
-    tid = rules.team_of_scene(raw) if raw.startswith(rules.SCENE_PREFIX) else (int(raw) if raw.isdigit() else None)
+    tid = rules.team_of_scene(raw) if raw.startswith(rules.SCENE_PREFIX) else parse_id(raw)
     if tid is None:
         return start(turn)
     return Step(St.TEAM, command=ShowTeam(tid), hint=True)
@@ -362,10 +363,10 @@ def close(turn: Turn) -> Step:
 
 def extend(turn: Turn) -> Step:
     tid = turn.num("team")
-    hours = turn.said.args[0] if turn.said.args else ""
-    if tid is None or not hours.isdigit():
+    hours = parse_id(turn.said.args[0]) if turn.said.args else None
+    if tid is None or hours is None:
         return turn.stay(Say("chat/groupbuy/extend_help.txt"))
-    return Step(St.LEAD, data=turn.data, command=Extend(tid, int(hours)), hint=True)
+    return Step(St.LEAD, data=turn.data, command=Extend(tid, hours), hint=True)
 
 
 TABLE: Mapping[tuple[str, str], StepFn] = {

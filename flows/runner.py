@@ -15,6 +15,10 @@ work may happen before the claim, so this path runs only steps whose commands ar
 marked `reads_only` (browsing); any other command, a stale copy (another worker moved
 the conversation, it expired) or a lost claim sends the message down the path above.
 A repeat still has exactly one effect: its claim is checked before anything is written.
+
+A message may come with a ticket (the official account's signed query string, which in
+plaintext mode signs no body): the claim spends it, in the same call, and a ticket spent on
+another message refuses this one (`Replayed`) before anything is written.
 """
 
 from __future__ import annotations
@@ -62,6 +66,10 @@ def conversation_key(tenant_id: int, channel: str, user_id: str) -> str:
     return f"conv:{tenant_id}:{channel}:{user_id}"
 
 
+class Replayed(Exception):
+    """The message's ticket was spent on another message: it was not handled."""
+
+
 class _ClaimFirst(Exception):
     """The one-round-trip path can't finish this message: take the claim-first path."""
 
@@ -101,14 +109,21 @@ class FlowRunner:
         assert replies is not None
         return replies
 
-    async def handle_once(self, inbound: Inbound, dedupe_key: str) -> list[Reply] | None:
+    async def handle_once(self, inbound: Inbound, dedupe_key: str, ticket: str = "",
+                          ticket_ttl: float = 0.0) -> list[Reply] | None:
         """As `handle`, for a message the channel may deliver more than once: None when
         `dedupe_key` was seen within the hour (the repeat has no effect). The claim and
         the conversation load are one round trip to the key-value store, the state's
         compare-and-set another; a browsing step on a conversation this worker wrote last
-        needs only one (see the module's doc). An empty `dedupe_key` claims nothing."""
+        needs only one (see the module's doc). An empty `dedupe_key` claims nothing.
+
+        `ticket` (with a `dedupe_key`): a key this message spends for `ticket_ttl` seconds
+        with its claim; Replayed, with no effect, when another message spent it."""
         try:
-            return await self._handle(inbound, dedupe_key)
+            return await self._handle(inbound, dedupe_key, (ticket, ticket_ttl) if dedupe_key else ("", 0.0))
+        except Replayed:
+            log.warning("flow.replayed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
+            raise
         except Exception:
             log.exception("flow.failed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel,
                                                 "kind": str(inbound.kind)})
@@ -124,18 +139,20 @@ class FlowRunner:
         self._recent.pop(key, None)  # other workers' copies fail their compare-and-set
         await self.kv.delete(key)
 
-    async def _handle(self, inbound: Inbound, dedupe_key: str) -> list[Reply] | None:
+    async def _handle(self, inbound: Inbound, dedupe_key: str, ticket: tuple[str, float]) -> list[Reply] | None:
         key = conv_key(inbound)
         if inbound.kind in QUICK_KINDS:
             recent = self._recent.get(key)
             if recent is not None:
                 try:
-                    return await self._quick(inbound, key, *recent, dedupe_key)
+                    return await self._quick(inbound, key, *recent, dedupe_key, ticket)
                 except _ClaimFirst:
                     pass
         if dedupe_key:
-            fresh, raw = await self.kv.claim_and_get(dedupe_key, DEDUPE_TTL, key)
-            if not fresh:
+            verdict, raw = await self.kv.claim_and_get(dedupe_key, DEDUPE_TTL, key, *ticket)
+            if verdict is Claimed.SPENT:
+                raise Replayed
+            if verdict is not Claimed.WROTE:
                 log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
                 return None
         else:
@@ -166,7 +183,7 @@ class FlowRunner:
         return [Reply.of_text(TOO_FAST)]
 
     async def _quick(self, inbound: Inbound, key: str, raw: str, stored: Conv,
-                     dedupe_key: str) -> list[Reply] | None:
+                     dedupe_key: str, ticket: tuple[str, float]) -> list[Reply] | None:
         """The one-round-trip path over the worker's copy (`raw`, loaded: `stored`);
         _ClaimFirst when it can't finish (nothing was claimed, written or committed then)."""
         if not stored.member:
@@ -178,9 +195,12 @@ class FlowRunner:
             replies = self._render(result.out)
             new = self._next(uow, result, conv, member)
             new_raw = new.dump()
-            verdict = await self.kv.claim_and_cas(dedupe_key, DEDUPE_TTL, key, raw, new_raw, self.state_ttl)
+            verdict = await self.kv.claim_and_cas(dedupe_key, DEDUPE_TTL, key, raw, new_raw, self.state_ttl,
+                                                  *ticket)
             if verdict is not Claimed.WROTE:
                 await uow.rollback()
+                if verdict is Claimed.SPENT:
+                    raise Replayed
                 if verdict is Claimed.REPEAT:
                     log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
                     return None

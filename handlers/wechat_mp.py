@@ -6,12 +6,24 @@ checks, timestamp freshness, a body cap, refusing DOCTYPE/entities before any pa
 sees them, de-duplication of WeChat's retries across workers, and the 5-second window
 (passive reply within a budget, otherwise "success" now and a customer-service push
 from the outbox later).
+
+In plaintext mode the signature covers the token, timestamp and nonce, not the body: anyone
+who sees one request URL could post any message with it while the timestamp is fresh. So
+a signed query is good for one message: the claim that de-duplicates the message spends it
+(one call to the key-value store, shared by every worker), and the same query with another
+message is refused (403). WeChat's retries are the same message, so they are answered as
+duplicates, whether they come with the same query or a new one. Safe mode signs the body
+(`msg_signature`) and is the recommended setting.
+
+Every field of the message is read once here, against the shape WeChat gives it: a field
+given twice, an element where text belongs, a sender that is no openid is a 400 (no such
+message comes from WeChat, and the backends would not store it alike); a field left empty
+is a message like any other (answered as one the bot doesn't understand).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import math
 import re
@@ -21,20 +33,23 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import xmltodict
 from aiohttp import web
-from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
+from wechatpy.events import EVENT_TYPES
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.messages import BaseMessage
+from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
 from wechatpy.replies import ArticlesReply, BaseReply, TextReply
 from wechatpy.utils import WeChatSigner
 
 from flows.templating import SHANGHAI
+from flows.runner import Replayed
 from flows.types import Article, Inbound, Kind, Reply
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
 from social_mall.events import MessageQueued
 from social_mall.logs import request_id
+from social_mall.parsing import parse_id, parse_openid, parse_scene, parse_token, same_secret
 from social_mall.plugins import Delivery
 from social_mall.tenants import TenantView
 
@@ -61,19 +76,98 @@ def signature_of(*parts: str) -> str:
 
 def signed(token: str, q: Mapping[str, str], *extra: str) -> bool:
     want = signature_of(token, q.get("timestamp", ""), q.get("nonce", ""), *extra)
-    return hmac.compare_digest(want, q.get("msg_signature" if extra else "signature", ""))
+    return same_secret(q.get("msg_signature" if extra else "signature", ""), want)
 
 
 def fresh(q: Mapping[str, str], max_skew: int) -> bool:
+    ts = parse_id(q.get("timestamp", ""))
+    return ts is not None and abs(time.time() - ts) <= max_skew
+
+
+def ticket_of(tenant: TenantView, q: Mapping[str, str], max_skew: int) -> tuple[str, float]:
+    """The key a signed (and fresh) query is spent under, and for how long: as long as its
+    timestamp passes `fresh` on a worker whose clock is up to a minute behind."""
+    ttl = max(1.0, int(q["timestamp"]) + max_skew + 60 - time.time())
+    return f"once:{tenant.id}:{q['signature']}", ttl
+
+
+# per app (a worker process; the tests run several): the tenants whose missing AES key it logged
+_aes_missing: weakref.WeakKeyDictionary[web.Application, set[int]] = weakref.WeakKeyDictionary()
+
+
+def safe_mode_crypto(app: web.Application, tenant: TenantView) -> WeChatCrypto | None:
+    """The tenant's safe-mode crypto, or None when its EncodingAESKey is missing or not one
+    (logged once per tenant and worker: a configuration error, not the sender's)."""
+    logged = _aes_missing.setdefault(app, set())
     try:
-        return abs(time.time() - int(q.get("timestamp", ""))) <= max_skew
-    except ValueError:
-        return False
+        crypto = WeChatCrypto(tenant.wechat_token, tenant.wechat_aes_key, tenant.wechat_app_id)
+        if len(crypto.key) == 32:
+            logged.discard(tenant.id)  # set up now: log again should it go
+            return crypto
+    except Exception:  # noqa: BLE001 - wechatpy asserts, or fails to decode, on a bad key
+        pass
+    if tenant.id not in logged:
+        logged.add(tenant.id)
+        log.error("wechat.safe_mode_without_aes_key", extra={"tenant": tenant.code})
+    return None
 
 
 def screen_xml(raw: bytes) -> None:
     if _HOSTILE.search(raw):
         raise BadRequest("DOCTYPE/ENTITY not allowed")
+
+
+# The fields the endpoint reads (wechatpy's messages and events read them as given).
+_TEXT_FIELDS = frozenset({
+    "ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "MsgID", "Content", "Event",
+    "EventKey", "Ticket", "MediaId", "PicUrl", "Latitude", "Longitude", "Precision", "Status",
+})
+CREATE_TIME_MAX = 10**11  # seconds: past the year 5000
+
+
+def read_message(xml: bytes) -> BaseMessage:
+    """The message in `xml` (screened), as wechatpy's `parse_message` reads it, once every
+    field is checked: BadRequest for a field given twice, an element where text belongs, a
+    sender that is no openid, a time or message id that is no number."""
+    doc = xmltodict.parse(xml)
+    fields = doc.get("xml") if isinstance(doc, dict) else None
+    if not isinstance(fields, dict):
+        raise BadRequest("no <xml> element")
+    for name, value in fields.items():
+        if value.__class__ is str:  # the common case: one test per field
+            continue
+        if isinstance(value, list):
+            raise BadRequest(f"{name} given twice")
+        if name in _TEXT_FIELDS:
+            if value is not None:
+                raise BadRequest(f"{name} is not text")
+            fields[name] = ""  # <Field></Field> or <Field/>
+    if parse_openid(fields.get("FromUserName")) is None:
+        raise BadRequest("FromUserName is no openid")
+    if parse_token(fields.get("ToUserName")) is None:
+        raise BadRequest("ToUserName is no account id")
+    created = parse_id(fields.get("CreateTime", ""))
+    if created is None or created >= CREATE_TIME_MAX:
+        raise BadRequest("CreateTime is no time")
+    for name in ("MsgId", "MsgID"):
+        if name in fields and parse_id(fields[name]) is None:
+            raise BadRequest(f"{name} is no id")
+    return _message(fields)
+
+
+def _message(fields: dict[str, Any]) -> BaseMessage:
+    """wechatpy's message or event class for checked `fields` (as `parse_message` picks it)."""
+    msg_type = str(fields.get("MsgType", "")).lower()
+    if msg_type != "event":
+        return MESSAGE_TYPES.get(msg_type, UnknownMessage)(fields)  # type: ignore[no-any-return]
+    event = str(fields.get("Event", "")).lower()
+    key = str(fields.get("EventKey", ""))
+    if event == "subscribe" and key.startswith(("scanbarcode|", "scanimage|")):
+        event = fields["Event"] = "subscribe_scan_product"
+    elif event == "subscribe" and key.startswith("qrscene_"):
+        event = fields["Event"] = "subscribe_scan"
+        fields["EventKey"] = key[len("qrscene_"):]
+    return EVENT_TYPES.get(event, UnknownMessage)(fields)  # type: ignore[no-any-return]
 
 
 def cdata_safe(text: str) -> str:
@@ -84,30 +178,30 @@ def cdata_safe(text: str) -> str:
 # -- inbound ---------------------------------------------------------------------------
 
 def to_inbound(tenant: TenantView, msg: BaseMessage) -> Inbound:
-    kind, text, payload = _kind_of(msg)
+    """The normalized message; `msg` comes from `read_message` (every field read is text)."""
+    kind, text, payload = _kind_of(msg._data)
     return Inbound(tenant.id, tenant.code, CHANNEL, msg.source, kind, text, payload,
                    msg_id=str(getattr(msg, "id", "") or ""), at=sent_at(msg))
 
 
-def _kind_of(msg: BaseMessage) -> tuple[Kind, str, dict[str, str]]:
-    if msg.type == "text":
-        return Kind.TEXT, msg.content.strip(), {}
-    if msg.type == "event":
-        ev = msg.event
-        if ev == "subscribe":
-            return Kind.SUBSCRIBE, "", {}
-        if ev == "subscribe_scan":
-            return Kind.SUBSCRIBE, "", {"scene": str(msg.scene_id)}
-        if ev == "scan":
-            return Kind.SCAN, "", {"scene": str(msg.scene_id)}
+def _kind_of(f: Mapping[str, str]) -> tuple[Kind, str, dict[str, str]]:
+    msg_type = f.get("MsgType", "").lower()
+    if msg_type == "text":
+        return Kind.TEXT, f.get("Content", "").strip(), {}
+    if msg_type == "event":
+        ev = f.get("Event", "").lower()
+        if ev in ("subscribe", "subscribe_scan", "scan"):
+            kind = Kind.SCAN if ev == "scan" else Kind.SUBSCRIBE
+            scene = parse_scene(f.get("EventKey", "")) if ev != "subscribe" else None
+            return kind, "", {"scene": scene} if scene else {}
         if ev == "unsubscribe":
             return Kind.UNSUBSCRIBE, "", {}
         if ev == "click":
-            return Kind.CLICK, "", {"key": str(msg.key)}
+            return Kind.CLICK, "", {"key": f.get("EventKey", "")}
         if ev == "location":
-            return Kind.LOCATION, "", {"lat": str(msg.latitude), "lng": str(msg.longitude)}
-    if msg.type == "image":
-        return Kind.IMAGE, "", {"media_id": str(msg.media_id)}
+            return Kind.LOCATION, "", {"lat": f.get("Latitude", ""), "lng": f.get("Longitude", "")}
+    if msg_type == "image":
+        return Kind.IMAGE, "", {"media_id": f.get("MediaId", "")}
     return Kind.OTHER, "", {}
 
 
@@ -115,8 +209,8 @@ def sent_at(msg: BaseMessage) -> datetime | None:
     """`msg.create_time` (the same instant, UTC+8) read from the parsed fields wechatpy
     keeps in `_data`: its descriptor converts through pytz/dateutil on every read, a
     cost on every message."""
-    raw = msg._data.get("CreateTime")
-    return datetime.fromtimestamp(int(raw), SHANGHAI) if raw else None
+    created = parse_id(msg._data.get("CreateTime") or "")
+    return datetime.fromtimestamp(created, SHANGHAI) if created is not None else None
 
 
 def dedupe_key(inbound: Inbound, msg: BaseMessage) -> str:
@@ -220,18 +314,19 @@ async def receive(request: web.Request) -> web.StreamResponse:
     if not fresh(q, svc.settings.signature_max_skew_seconds):
         raise web.HTTPForbidden(text="stale timestamp")
     raw = await read_capped(request, svc.settings.max_body_bytes)
-    safe_mode = q.get("encrypt_type") == "aes"
-    crypto = WeChatCrypto(tenant.wechat_token, tenant.wechat_aes_key, tenant.wechat_app_id) if safe_mode else None
+    crypto: WeChatCrypto | None = None
+    if q.get("encrypt_type") == "aes":
+        crypto = safe_mode_crypto(request.app, tenant)
+        if crypto is None:  # a configuration error on our side, told once in the log
+            raise web.HTTPBadRequest(text="safe mode (encrypt_type=aes) is not set up: no EncodingAESKey")
     try:
         screen_xml(raw)
         xml = raw
         if crypto is not None:
             xml = crypto.decrypt_message(raw, q.get("msg_signature", ""), q["timestamp"], q["nonce"]).encode()
             screen_xml(xml)
-        msg = parse_message(xml)
+        msg = read_message(xml)
         inbound = to_inbound(tenant, msg)
-        if not inbound.user_id:
-            raise BadRequest("no FromUserName")
     except (InvalidSignatureException, InvalidAppIdException):
         raise web.HTTPForbidden(text="bad signature") from None
     except web.HTTPException:
@@ -240,19 +335,25 @@ async def receive(request: web.Request) -> web.StreamResponse:
         log.info("wechat.bad_body", extra={"tenant": tenant.code, "error": type(exc).__name__})
         raise web.HTTPBadRequest(text="bad xml") from None
 
+    ticket, ticket_ttl = ticket_of(tenant, q, svc.settings.signature_max_skew_seconds)
     window = budget_timer(asyncio.get_running_loop()).open(request, svc, inbound, svc.settings.reply_budget_seconds)
     replies: list[Reply] | None = None
+    replayed = False
     try:
         # One turn of the event loop first, so it takes in every request that is ready before
         # any handler writes its reply. On the embedded store a flow never waits, and handling
         # each message start to finish in one go cost ~50 µs more per request under load
         # (bench/wechat_endpoint.py, SQLite: 220 against 168 µs); on Redis it is even.
         await asyncio.sleep(0)
-        replies = await svc.runner.handle_once(inbound, dedupe_key(inbound, msg))
+        replies = await svc.runner.handle_once(inbound, dedupe_key(inbound, msg), ticket, ticket_ttl)
+    except Replayed:  # nothing was done
+        replayed = True
     finally:
         answered = None if window.in_time() else await window.late(replies)
     if answered is not None:  # past the budget: WeChat has had its "success", the replies a push
         return answered
+    if replayed:
+        raise web.HTTPForbidden(text="this signed query was used for another message")
     if replies is None:  # a repeat of a message already handled
         return web.Response(text="success")
     passive, rest = split_replies(replies)

@@ -13,10 +13,18 @@ robot webhook (`{"msgtype": "text", "text": {"content", "mentioned_list"}}`).
 
 Per-tenant settings (token, AES key, webhook URL, bot name) live in `groupbuy_wecom`
 (service.save_wecom_settings).
+
+Input from outside is read once, here: the signature is compared as bytes in constant
+time; the sender must be a WeCom userid (1..64 of letters, digits, _-@.) and a group a
+visible-ASCII chat id of at most 64, else 400 (the backends would not store them alike);
+NUL and lone surrogates are dropped from the text. The signature covers the body, so a
+replayed request is the same message: it is de-duplicated by msgid, or by its signature
+when it has none.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -37,6 +45,7 @@ from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
 from social_mall.errors import MallError
 from social_mall.groupbuy import service
+from social_mall.parsing import parse_id, parse_openid, parse_token, parse_wecom_userid, same_secret, storable_text
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
@@ -53,10 +62,21 @@ def signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
 
 
 def fresh(timestamp: str, max_skew: int) -> bool:
-    try:
-        return abs(time.time() - int(timestamp)) <= max_skew
-    except ValueError:
-        return False
+    ts = parse_id(timestamp)
+    return ts is not None and abs(time.time() - ts) <= max_skew
+
+
+SINGLE = "single:"
+CHAT_ID_MAX = 64  # groupbuy_teams.chat_id
+
+
+def chat_key(chat_id: str, user_id: str) -> str:
+    """The chat a message came from: the group's id, or one per member for a single chat
+    (hashed when the userid would not fit the column)."""
+    if chat_id:
+        return chat_id
+    key = SINGLE + user_id
+    return key if len(key) <= CHAT_ID_MAX else SINGLE + hashlib.sha256(user_id.encode()).hexdigest()[:40]
 
 
 def seal(s: service.WecomSettings, plain: Mapping[str, object], nonce: str, timestamp: str) -> dict[str, str]:
@@ -132,9 +152,12 @@ async def receive(request: web.Request) -> web.Response:
             raise ValueError("no encrypt")
     except (ValueError, KeyError):
         raise web.HTTPBadRequest(text="bad body") from None
+    msg_signature = q.get("msg_signature", "")
+    if not same_secret(msg_signature, signature(s.token, timestamp, nonce, encrypt)):
+        raise web.HTTPForbidden(text="bad signature")
     try:
         plain = WeChatCrypto(s.token, s.aes_key, s.receive_id).decrypt_message(
-            {"Encrypt": encrypt}, q.get("msg_signature", ""), timestamp, nonce)
+            {"Encrypt": encrypt}, msg_signature, timestamp, nonce)
         msg = json.loads(plain)
         if not isinstance(msg, dict):
             raise ValueError("not an object")
@@ -144,21 +167,28 @@ async def receive(request: web.Request) -> web.Response:
         log.info("wecom.bad_body", extra={"tenant": tenant.code, "error": type(exc).__name__})
         raise web.HTTPBadRequest(text="bad body") from None
 
-    msgid = str(msg.get("msgid", ""))[:64]
-    if msgid and not await svc.kv.set_nx(f"wecom_dedupe:{tenant.code}:{msgid}", "1", DEDUPE_TTL):
-        log.info("wecom.duplicate", extra={"tenant": tenant.code})
-        return web.Response(text="")
     sender = msg.get("from") if isinstance(msg.get("from"), dict) else {}
     text_part = msg.get("text") if isinstance(msg.get("text"), dict) else {}
-    user_id = str(sender.get("userid", ""))[:64]
-    if msg.get("msgtype") != "text" or not user_id:
+    if msg.get("msgtype") != "text":
         return web.Response(text="")
-    chat_id = str(msg.get("chatid") or f"single:{user_id}")[:64]
+    user_id = parse_wecom_userid(sender.get("userid"))
+    chat_id = parse_token(msg["chatid"]) if msg.get("chatid") else ""
+    if user_id is None or chat_id is None:
+        log.info("wecom.bad_sender", extra={"tenant": tenant.code})
+        raise web.HTTPBadRequest(text="bad userid or chatid")
+    # de-duplicated by msgid; a message without one by its signature (a replay is the same body)
+    msgid = msg.get("msgid")
+    once = f"m:{msgid}" if isinstance(msgid, str | int) and str(msgid) else f"q:{msg_signature}"
+    claim = f"wecom_dedupe:{tenant.code}:{hashlib.sha256(once.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    if not await svc.kv.set_nx(claim, "1", DEDUPE_TTL):
+        log.info("wecom.duplicate", extra={"tenant": tenant.code})
+        return web.Response(text="")
+    content = text_part.get("content")
     group = groupbuy_group.GroupMessage(
-        tenant_id=tenant.id, tenant_code=tenant.code, chat_id=chat_id, user_id=user_id,
-        text=str(text_part.get("content", ""))[:500], now=svc.clock(),
+        tenant_id=tenant.id, tenant_code=tenant.code, chat_id=chat_key(chat_id, user_id), user_id=user_id,
+        text=storable_text(content)[:500] if isinstance(content, str) else "", now=svc.clock(),
         order_timeout=timedelta(minutes=svc.settings.order_timeout_minutes),
-        unionid=str(sender["unionid"])[:64] if sender.get("unionid") else None,
+        unionid=parse_openid(sender.get("unionid")),
     )
     try:
         async with svc.uows() as uow:

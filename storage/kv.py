@@ -32,6 +32,7 @@ class Claimed(IntEnum):
     REPEAT = 0  # the claim was taken before: nothing claimed, nothing written
     WROTE = 1   # claimed (when a claim was given) and written
     STALE = 2   # the value was not the expected one: nothing claimed, nothing written
+    SPENT = 3   # the ticket was spent on another claim: nothing claimed, nothing written
 
 
 class KVStore(Protocol):
@@ -47,15 +48,24 @@ class KVStore(Protocol):
     async def cas(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
         """Write `value` only if the current value equals `expected` (None: absent)."""
         ...
-    async def claim_and_get(self, claim: str, claim_ttl: float, key: str) -> tuple[bool, str | None]:
+    async def claim_and_get(self, claim: str, claim_ttl: float, key: str, ticket: str = "",
+                            ticket_ttl: float = 0.0) -> tuple[Claimed, str | None]:
         """`set_nx(claim)` and, when this call set it, `get(key)`, in one round trip: a
-        message's de-duplication and its conversation load. (False, None) for a repeat."""
+        message's de-duplication and its conversation load. (WROTE, value) when claimed,
+        (REPEAT, None) for a repeat.
+
+        A `ticket` (a key a request may spend on one claim only: the signed query of a
+        WeChat request) is checked first and spent on `claim` for `ticket_ttl` seconds:
+        (SPENT, None) when it was spent on another claim (nothing claimed, nothing written).
+        A repeat of the same claim spends it too."""
         ...
     async def claim_and_cas(self, claim: str, claim_ttl: float, key: str, expected: str | None,
-                            value: str, ttl: float) -> Claimed:
+                            value: str, ttl: float, ticket: str = "", ticket_ttl: float = 0.0) -> Claimed:
         """`set_nx(claim)` and `cas(key, expected, value)` as one atomic step, in one round
-        trip: both happen or neither. REPEAT when `claim` exists (checked first), STALE when
-        `key` does not hold `expected`. An empty `claim` claims nothing (a plain `cas`)."""
+        trip: both happen or neither. SPENT when the `ticket` was spent on another claim
+        (checked first; see `claim_and_get`), REPEAT when `claim` exists (the ticket is then
+        spent on it), STALE when `key` does not hold `expected` (the ticket is not spent).
+        An empty `claim` claims nothing (a plain `cas`; no ticket then)."""
         ...
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> "KVLock": ...
     async def ping(self) -> bool: ...
@@ -154,19 +164,37 @@ class MemoryKV:
         self._put(key, value, ttl)
         return True
 
-    async def claim_and_get(self, claim: str, claim_ttl: float, key: str) -> tuple[bool, str | None]:
+    def _spent_elsewhere(self, ticket: str, claim: str) -> bool:
+        if not ticket:
+            return False
+        spent = self._live(ticket)
+        return spent is not None and spent != claim
+
+    def _spend(self, ticket: str, claim: str, ttl: float) -> None:
+        if ticket and self._live(ticket) is None:
+            self._put(ticket, claim, max(ttl, 0.001))  # a TTL of 0 would keep it for ever
+
+    async def claim_and_get(self, claim: str, claim_ttl: float, key: str, ticket: str = "",
+                            ticket_ttl: float = 0.0) -> tuple[Claimed, str | None]:
+        if self._spent_elsewhere(ticket, claim):
+            return Claimed.SPENT, None
+        self._spend(ticket, claim, ticket_ttl)
         if not await self.set_nx(claim, "1", claim_ttl):
-            return False, None
-        return True, self._live(key)
+            return Claimed.REPEAT, None
+        return Claimed.WROTE, self._live(key)
 
     async def claim_and_cas(self, claim: str, claim_ttl: float, key: str, expected: str | None,
-                            value: str, ttl: float) -> Claimed:
+                            value: str, ttl: float, ticket: str = "", ticket_ttl: float = 0.0) -> Claimed:
+        if claim and self._spent_elsewhere(ticket, claim):
+            return Claimed.SPENT
         if claim and self._live(claim) is not None:
+            self._spend(ticket, claim, ticket_ttl)
             return Claimed.REPEAT
         if self._live(key) != expected:
             return Claimed.STALE
         if claim:
             self._put(claim, "1", claim_ttl)
+            self._spend(ticket, claim, ticket_ttl)
         self._put(key, value, ttl)
         return Claimed.WROTE
 
@@ -188,18 +216,34 @@ if (ARGV[1] == '' and cur == false) or (ARGV[1] ~= '' and cur == string.sub(ARGV
 end
 return 0
 """
+# A ticket (KEYS[3], when given) holds the key of the claim it was spent on.
+# KEYS[1]: the claim; KEYS[2]: the value's key. ARGV: the claim's TTL, the ticket's TTL.
 _CLAIM_GET = """
+if KEYS[3] then
+  local spent = redis.call('GET', KEYS[3])
+  if spent and spent ~= KEYS[1] then return {3, false} end
+  if not spent then redis.call('SET', KEYS[3], KEYS[1], 'PX', ARGV[2]) end
+end
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   return {1, redis.call('GET', KEYS[2])}
 end
 return {0, false}
 """
-# KEYS[1]: the value's key; KEYS[2], when given: the claim. ARGV as _CAS, then the claim's TTL.
+# KEYS[1]: the value's key; KEYS[2], when given: the claim; KEYS[3], when given: the ticket.
+# ARGV as _CAS, then the claim's TTL and the ticket's.
 _CLAIM_CAS = """
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if KEYS[3] then
+  local spent = redis.call('GET', KEYS[3])
+  if spent and spent ~= KEYS[2] then return 3 end
+end
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  if KEYS[3] then redis.call('SET', KEYS[3], KEYS[2], 'NX', 'PX', ARGV[5]) end
+  return 0
+end
 local cur = redis.call('GET', KEYS[1])
 if (ARGV[1] == '' and cur == false) or (ARGV[1] ~= '' and cur == string.sub(ARGV[1], 2)) then
   if KEYS[2] then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
+  if KEYS[3] then redis.call('SET', KEYS[3], KEYS[2], 'NX', 'PX', ARGV[5]) end
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
@@ -419,18 +463,24 @@ class RedisKV:
         exp = "" if expected is None else "=" + expected
         return bool(await self._eval(self._cas, [self._k(key)], [exp, value, int(ttl * 1000)]))
 
-    async def claim_and_get(self, claim: str, claim_ttl: float, key: str) -> tuple[bool, str | None]:
-        claimed, value = await self._eval(self._claim_get, [self._k(claim), self._k(key)], [int(claim_ttl * 1000)])
-        if not claimed:
-            return False, None
-        return True, value.decode() if isinstance(value, bytes) else value
+    async def claim_and_get(self, claim: str, claim_ttl: float, key: str, ticket: str = "",
+                            ticket_ttl: float = 0.0) -> tuple[Claimed, str | None]:
+        keys = [self._k(claim), self._k(key)]
+        if ticket:
+            keys.append(self._k(ticket))
+        verdict, value = await self._eval(self._claim_get, keys, [int(claim_ttl * 1000), _ms(ticket_ttl)])
+        if verdict != Claimed.WROTE:
+            return Claimed(int(verdict)), None
+        return Claimed.WROTE, value.decode() if isinstance(value, bytes) else value
 
     async def claim_and_cas(self, claim: str, claim_ttl: float, key: str, expected: str | None,
-                            value: str, ttl: float) -> Claimed:
+                            value: str, ttl: float, ticket: str = "", ticket_ttl: float = 0.0) -> Claimed:
         keys = [self._k(key), self._k(claim)] if claim else [self._k(key)]
+        if claim and ticket:
+            keys.append(self._k(ticket))
         exp = "" if expected is None else "=" + expected
         return Claimed(int(await self._eval(self._claim_cas, keys, [exp, value, int(ttl * 1000),
-                                                                     int(claim_ttl * 1000)])))
+                                                                     int(claim_ttl * 1000), _ms(ticket_ttl)])))
 
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> _Lock:
         return _Lock(self, key, ttl, wait)
@@ -445,6 +495,11 @@ class RedisKV:
         await self._batch.close()
         await self.redis.aclose()
         await self.redis.connection_pool.disconnect()
+
+
+def _ms(seconds: float) -> int:
+    """A TTL in milliseconds for PX, at least 1 (PX refuses 0)."""
+    return max(1, int(seconds * 1000))
 
 
 def open_kv(redis_url: str, prefix: str = "sm:") -> MemoryKV | RedisKV:

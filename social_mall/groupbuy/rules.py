@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from social_mall.parsing import parse_id
+
 MIN_SIZE, MAX_SIZE = 2, 100
 MAX_LIFETIME_HOURS = 24 * 7
 SCENE_PREFIX = "gb_"
@@ -183,8 +185,7 @@ def team_of_source(source: str) -> int | None:
     prefix = "groupbuy:team:"
     if not source.startswith(prefix):
         return None
-    rest = source[len(prefix):]
-    return int(rest) if rest.isdigit() else None
+    return parse_id(source[len(prefix):])
 
 
 def team_scene(team_id: int) -> str:
@@ -192,10 +193,10 @@ def team_scene(team_id: int) -> str:
 
 
 def team_of_scene(scene: str) -> int | None:
+    """The team in a QR scene `gb_<id>` (any text from outside: None unless it is one)."""
     if not scene.startswith(SCENE_PREFIX):
         return None
-    rest = scene[len(SCENE_PREFIX):]
-    return int(rest) if rest.isdigit() and len(rest) <= 12 else None
+    return parse_id(scene[len(SCENE_PREFIX):])
 
 
 # -- the WeCom group bot's settings ------------------------------------------------------------

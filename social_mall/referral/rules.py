@@ -237,7 +237,10 @@ def scene_code(scene: str) -> str | None:
     """The distributor code in a `ref_<code>` scene (None when it is not one of ours)."""
     if not scene.startswith(SCENE_PREFIX):
         return None
-    code = scene[len(SCENE_PREFIX):].lower()
+    code = scene[len(SCENE_PREFIX):]
+    if not code.isascii():  # str.lower() folds some letters into ASCII ("\u212a" → "k")
+        return None
+    code = code.lower()
     return code if CODE_RE.fullmatch(code) else None
 
 

@@ -34,8 +34,8 @@ class SlowRunner:
     def __init__(self, inner, delay: float) -> None:
         self.inner, self.delay = inner, delay
 
-    async def handle_once(self, inbound, dedupe_key):
-        replies = await self.inner.handle_once(inbound, dedupe_key)
+    async def handle_once(self, inbound, dedupe_key, *ticket):
+        replies = await self.inner.handle_once(inbound, dedupe_key, *ticket)
         await asyncio.sleep(self.delay)
         return replies
 

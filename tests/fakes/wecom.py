@@ -83,7 +83,10 @@ class WeComBotSimulator:
     def envelope(self, plain: dict[str, Any], *, timestamp: str | None = None,
                  nonce: str | None = None) -> tuple[dict[str, str], bytes]:
         ts, nonce = timestamp or str(int(time.time())), nonce or secrets.token_hex(5)
-        encrypt = PrpCrypto(self.crypto.key).encrypt(json.dumps(plain, ensure_ascii=False), self.receive_id).decode()
+        text = json.dumps(plain, ensure_ascii=False)
+        if any("\ud800" <= ch <= "\udfff" for ch in text):  # a lone surrogate has no UTF-8:
+            text = json.dumps(plain)                           # it travels as a \u escape
+        encrypt = PrpCrypto(self.crypto.key).encrypt(text, self.receive_id).decode()
         query = {"msg_signature": sign(self.token, ts, nonce, encrypt), "timestamp": ts, "nonce": nonce}
         return query, json.dumps({"encrypt": encrypt}).encode()
 

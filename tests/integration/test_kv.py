@@ -67,6 +67,29 @@ async def test_claim_and_cas_sets_both_ttls(kv):
     assert await kv.set_nx("m:ttl", "again", 60) is True
 
 
+async def test_a_ticket_is_spent_on_one_claim(kv):
+    """A request's ticket (its signed query) goes with the first claim that presents it: a
+    repeat of that claim may present it again, another claim is refused with nothing done."""
+    await kv.set("conv", "v1")
+    assert await kv.claim_and_get("m:a", 60, "conv", "t:1", 60) == (Claimed.WROTE, "v1")
+    assert await kv.claim_and_get("m:a", 60, "conv", "t:1", 60) == (Claimed.REPEAT, None)
+    assert await kv.claim_and_get("m:b", 60, "conv", "t:1", 60) == (Claimed.SPENT, None)
+    assert await kv.set_nx("m:b", "x", 60) is True                   # m:b was not claimed
+    assert await kv.claim_and_cas("m:c", 60, "conv", "v1", "v2", 60, "t:1", 60) == Claimed.SPENT
+    assert await kv.get("conv") == "v1"
+    # claim_and_cas spends a fresh ticket with its claim, and on a repeat of that claim
+    assert await kv.claim_and_cas("m:d", 60, "conv", "v1", "v2", 60, "t:2", 60) == Claimed.WROTE
+    assert await kv.claim_and_cas("m:d", 60, "conv", "v2", "v3", 60, "t:2", 60) == Claimed.REPEAT
+    assert await kv.claim_and_get("m:e", 60, "conv", "t:2", 60) == (Claimed.SPENT, None)
+    assert await kv.claim_and_cas("m:a", 60, "conv", "v2", "v3", 60, "t:3", 60) == Claimed.REPEAT
+    assert await kv.claim_and_cas("m:f", 60, "conv", "v2", "v3", 60, "t:3", 60) == Claimed.SPENT
+    # a stale compare-and-set spends nothing; the ticket's TTL is its own
+    assert await kv.claim_and_cas("m:g", 60, "conv", "v0", "v3", 60, "t:4", 0.2) == Claimed.STALE
+    assert await kv.claim_and_get("m:h", 60, "conv", "t:4", 0.2) == (Claimed.WROTE, "v2")
+    await asyncio.sleep(0.3)
+    assert await kv.claim_and_get("m:i", 60, "conv", "t:4", 0.2) == (Claimed.WROTE, "v2")
+
+
 async def test_incr_counts_in_a_window(kv):
     assert [await kv.incr("i", 0.3) for _ in range(3)] == [1, 2, 3]
     await asyncio.sleep(0.4)
