@@ -135,10 +135,13 @@ def build_app(
             state_ttl=settings.conversation_ttl_seconds,
             order_timeout=timedelta(minutes=settings.order_timeout_minutes),
             clock=clock, extra_flows=registry.flows, on_commit=svc.outbox.kick,
+            methods=registry.fulfilments, menu=registry.menu,
         )
         if setup_now:
             async with svc.uows() as uow:
                 tenant = await seed_demo(uow, demo_credentials(settings))
+                for seed in registry.seeds:  # the modules' demo data (idempotent)
+                    await seed(uow, tenant)
                 order_no = await ensure_demo_order(
                     uow, tenant, now=clock(), timeout=timedelta(minutes=settings.order_timeout_minutes))
                 await uow.commit()
@@ -198,7 +201,16 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
-    tenant = asyncio.run(_with_uow(settings, lambda uow: seed_demo(uow, demo_credentials(settings))))
+    registry = build_registry(Services(settings, settings.public_base_url), discover(BUILTIN_MODULES),
+                              settings.disabled_modules)
+
+    async def seed_all(uow: object) -> object:
+        tenant = await seed_demo(uow, demo_credentials(settings))  # type: ignore[arg-type]
+        for seed in registry.seeds:  # the enabled modules' demo data (stores…)
+            await seed(uow, tenant)
+        return tenant
+
+    tenant = asyncio.run(_with_uow(settings, seed_all))
     print(f"demo tenant ready: {tenant!r}")
     return 0
 

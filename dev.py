@@ -5,7 +5,9 @@
     python3 dev.py test   # install into .venv (with test extras), then run the whole suite
 
 Only the standard library is used here, so it works on a fresh machine with Python 3.11+.
-The virtual environment is rebuilt when pyproject.toml changes.
+The module packages under modules/ (each with its own pyproject.toml, found through the
+entry-point group `social_mall.modules`) are installed with the project. The virtual
+environment is rebuilt when any of those pyproject.toml files changes.
 """
 
 from __future__ import annotations
@@ -36,8 +38,15 @@ def sh(cmd: list[str], **kw: object) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT, **kw)  # type: ignore[call-overload]
 
 
+def module_packages() -> list[Path]:
+    """The module packages shipped with the project: modules/<name>/pyproject.toml."""
+    return sorted(p.parent for p in (ROOT / "modules").glob("*/pyproject.toml"))
+
+
 def ensure_venv(extras: str) -> None:
     stamp_src = (ROOT / "pyproject.toml").read_bytes() + extras.encode()
+    for package in module_packages():
+        stamp_src += package.name.encode() + (package / "pyproject.toml").read_bytes()
     stamp = hashlib.sha256(stamp_src).hexdigest()
     marker = VENV / ".installed"
     if PY.exists() and marker.exists() and marker.read_text() == stamp:
@@ -47,6 +56,8 @@ def ensure_venv(extras: str) -> None:
     sh([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"])
     target = f".[{extras}]" if extras else "."
     sh([str(PY), "-m", "pip", "install", "-q", "-e", target])
+    for package in module_packages():
+        sh([str(PY), "-m", "pip", "install", "-q", "-e", str(package.relative_to(ROOT))])
     marker.write_text(stamp)
 
 

@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from flows.types import Inbound, Kind, Links, MemberRef, Reply
+from social_mall.fulfilment import FulfilmentMethod
 from social_mall.values import value
 from storage.uow import UnitOfWork
 
@@ -53,6 +54,7 @@ class Intent(StrEnum):
     BACK = "back"            # 返回
     SUBSCRIBE = "subscribe"  # followed the account (said.args: (scene,) when from a QR code)
     SCAN = "scan"            # scanned a parametric QR code while following
+    LOCATION = "location"    # a location (said.args: lat, lng, label, src) for a state that asks for one
 
 
 CANCEL_WORDS = frozenset({"取消", "退出"})
@@ -131,7 +133,8 @@ Out = Say | Reply
 
 @value
 class Ctx:
-    """What a command may use: the unit of work and who is talking."""
+    """What a command may use: the unit of work and who is talking, and the fulfilment
+    methods the deployment offers at checkout (key → method; the runner's)."""
 
     uow: UnitOfWork
     tenant_id: int
@@ -141,16 +144,28 @@ class Ctx:
     links: Links
     now: datetime
     order_timeout: timedelta
+    methods: Mapping[str, CheckoutMethod] = field(default_factory=dict)
 
 
 @value
 class Outcome:
     """A command's result: replies, data merged over the step's, and (when the result
-    decides between branches, e.g. no saved address → ask for one) another state."""
+    decides between branches, e.g. no saved address → ask for one) another state, in
+    another flow when `flow` is set (a checkout method's own questions)."""
 
     replies: tuple[Out, ...] = ()
     data: Mapping[str, Value] = field(default_factory=dict)
     to: str | None = None
+    flow: str = ""
+
+
+class CheckoutMethod(FulfilmentMethod, Protocol):
+    """A fulfilment method as checkout drives it: `begin` asks the method's first question
+    (the saved addresses, the stores to pick up from…) and returns the state to wait in
+    (usually in the method's own flow: Outcome.flow); that flow hands back to checkout's
+    confirmation (flows.checkout.confirm_with) with the choice's details."""
+
+    async def begin(self, ctx: Ctx, source: Data) -> Outcome: ...
 
 
 class Command(Protocol):
@@ -231,14 +246,17 @@ def pager(goto: Callable[[Turn, int], Step]) -> tuple[StepFn, StepFn]:
 
 @dataclass(frozen=True)
 class Keyword:
-    """A trigger that jumps into its flow from any state: exact `words` (menu CLICK keys
-    too), a `pattern` over the whole text (groups become said.args; not in free-text
-    states), or a QR `scene` prefix on SUBSCRIBE/SCAN (said.args = (scene,))."""
+    """A trigger that jumps into its flow from any state: exact `words` (menu CLICK and
+    scan-button keys too: a scan's result is said.args[0]), a `pattern` over the whole
+    text (groups become said.args; not in free-text states), a QR `scene` prefix on
+    SUBSCRIBE/SCAN (said.args = (scene,)), or an inbound `kind` (Kind.LOCATION: said.args =
+    (lat, lng, label, src)) that the current state doesn't take itself."""
 
     intent: str
     words: tuple[str, ...] = ()
     pattern: str = ""
     scene: str = ""
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -335,6 +353,7 @@ class Flows:
         self._words: dict[str, tuple[str, Keyword]] = {}
         self._patterns: list[tuple[str, Keyword, re.Pattern[str]]] = []
         self._scenes: list[tuple[str, Keyword]] = []
+        self._kinds: dict[str, tuple[str, Keyword]] = {}
         for flow in (home, *others):
             if flow.name in self._flows:
                 raise ValueError(f"two flows named {flow.name!r}")
@@ -349,6 +368,10 @@ class Flows:
                     self._patterns.append((flow.name, kw, re.compile(kw.pattern)))
                 if kw.scene:
                     self._scenes.append((flow.name, kw))
+                if kw.kind:
+                    if kw.kind in self._kinds:
+                        raise ValueError(f"inbound kind {kw.kind!r} of {flow.name!r} is taken")
+                    self._kinds[kw.kind] = (flow.name, kw)
         for flow in self._flows.values():
             for word in flow.words:
                 if _match_form(normalize(word)) in self._words:
@@ -386,10 +409,21 @@ class Flows:
                     return Said(kw.intent, text=scene, args=(scene,), flow=name)
             intent = Intent.SUBSCRIBE if inbound.kind == Kind.SUBSCRIBE else Intent.SCAN
             return Said(intent, args=(scene,) if scene else (), flow=self.home.name)
-        if inbound.kind == Kind.CLICK:
+        if inbound.kind in (Kind.CLICK, Kind.SCANCODE):
             key = inbound.payload.get("key", "")
             hit = self._words.get(_match_form(key))
-            return Said(hit[1].intent, text=key, flow=hit[0]) if hit else Said(Intent.TEXT)
+            scanned: tuple[str, ...] = (inbound.payload.get("result", ""),) if inbound.kind == Kind.SCANCODE else ()
+            return Said(hit[1].intent, text=key, args=scanned, flow=hit[0]) if hit else Said(Intent.TEXT)
+        if inbound.kind == Kind.LOCATION:
+            p = inbound.payload
+            args = (p.get("lat", ""), p.get("lng", ""), p.get("label", ""), p.get("src", ""))
+            current = self.current(conv)
+            if (current.state, Intent.LOCATION) in self._flows[current.flow].table:
+                return Said(Intent.LOCATION, args=args)
+            kind_hit = self._kinds.get(Kind.LOCATION)
+            if kind_hit is not None:
+                return Said(kind_hit[1].intent, args=args, flow=kind_hit[0])
+            return Said(Intent.TEXT)
         said = normalize(inbound.text) if inbound.kind == Kind.TEXT else ""
         return self.parse_text(said, conv)
 

@@ -20,17 +20,18 @@ A repeat still has exactly one effect: its claim is checked before anything is w
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 
 import jinja2
 
 from flows import cart, checkout, home, orders, shop
-from flows.engine import Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
+from flows.engine import CheckoutMethod, Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
 from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall.errors import MallError
 from social_mall.members.service import note_entry, resolve_member
+from social_mall.plugins import MenuEntry
 from social_mall.values import value
 from storage.kv import Claimed, KVStore
 from storage.uow import UnitOfWork, UowFactory
@@ -86,11 +87,17 @@ class FlowRunner:
         clock: Callable[[], datetime] = utcnow,
         extra_flows: Sequence[Flow] = (),
         on_commit: Callable[[], None] = lambda: None,
+        methods: Mapping[str, CheckoutMethod] | None = None,
+        menu: Sequence[MenuEntry] = (),
     ) -> None:
+        """`methods`: fulfilment methods offered at checkout besides the core's express (a
+        module's "express" replaces it); `menu`: the modules' entries of the main menu."""
         self.uows, self.kv, self.templates, self.links = uows, kv, templates, links
         self.state_ttl, self.order_timeout, self.clock = state_ttl, order_timeout, clock
         self.on_commit = on_commit
-        self.flows = Flows(home.FLOW, (*BUILTIN_FLOWS, *extra_flows))
+        self.methods: Mapping[str, CheckoutMethod] = MappingProxyType(
+            {checkout.EXPRESS.key: checkout.EXPRESS, **(methods or {})})
+        self.flows = Flows(home.build(menu) if menu else home.FLOW, (*BUILTIN_FLOWS, *extra_flows))
         self._rendered: dict[tuple[str, Hashable], str] = {}
         # conversation key → the raw value this worker last wrote, and that value loaded
         self._recent: dict[str, tuple[str, Conv]] = {}
@@ -192,7 +199,7 @@ class FlowRunner:
 
     def _ctx(self, uow: UnitOfWork, inbound: Inbound, member: MemberRef) -> Ctx:
         return Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
-                   self.links, self.clock(), self.order_timeout)
+                   self.links, self.clock(), self.order_timeout, self.methods)
 
     def _next(self, uow: UnitOfWork, result: _Result, conv: Conv, member: MemberRef) -> Conv:
         """The conversation to store after the step, one version on. Its data can't be
@@ -267,6 +274,8 @@ class FlowRunner:
                     out.extend(outcome.replies)
                     data.update(outcome.data)
                     to = outcome.to or to
+                    if outcome.flow:  # the command handed the conversation to another flow
+                        target = self.flows[outcome.flow]
                 now = Conv(target.name, to, data, conv.v)
                 if step.hint:
                     out.append(self._hint(target, to, data))

@@ -44,6 +44,9 @@ routes = web.RouteTableDef()
 CHANNEL = "mp"
 _HOSTILE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_COORD = re.compile(r"-?[0-9]{1,3}(?:\.[0-9]{1,12})?")
+LABEL_MAX = 100
+SCAN_RESULT_MAX = 200
 BUSY = "系统繁忙，请稍后再试"
 
 
@@ -89,9 +92,31 @@ def to_inbound(tenant: TenantView, msg: BaseMessage) -> Inbound:
                    msg_id=str(getattr(msg, "id", "") or ""), at=sent_at(msg))
 
 
+def coordinate(raw: object, limit: int) -> str:
+    """A latitude (limit 90) or longitude (limit 180) as WeChat sends it ("23.134521"),
+    rounded to 6 decimals (~0.1 m) as a plain decimal string; "" when it isn't one."""
+    text = str(raw or "").strip()
+    if not (text.isascii() and _COORD.fullmatch(text)):
+        return ""
+    sign = -1 if text.startswith("-") else 1
+    whole, _, frac = text.lstrip("-").partition(".")
+    micro = int(whole) * 1_000_000 + int((frac + "0000000")[:7]) // 10 + (1 if (frac + "0000000")[6] >= "5" else 0)
+    if micro > limit * 1_000_000:
+        return ""
+    micro *= sign
+    return f"{'-' if micro < 0 else ''}{abs(micro) // 1_000_000}.{abs(micro) % 1_000_000:06d}"
+
+
+def _location(lat: object, lng: object, label: object, src: str) -> dict[str, str]:
+    return {"lat": coordinate(lat, 90), "lng": coordinate(lng, 180),
+            "label": _XML_ILLEGAL.sub("", str(label or "")).strip()[:LABEL_MAX], "src": src}
+
+
 def _kind_of(msg: BaseMessage) -> tuple[Kind, str, dict[str, str]]:
     if msg.type == "text":
         return Kind.TEXT, msg.content.strip(), {}
+    if msg.type == "location":
+        return Kind.LOCATION, "", _location(msg.location_x, msg.location_y, msg.label, "message")
     if msg.type == "event":
         ev = msg.event
         if ev == "subscribe":
@@ -104,8 +129,17 @@ def _kind_of(msg: BaseMessage) -> tuple[Kind, str, dict[str, str]]:
             return Kind.UNSUBSCRIBE, "", {}
         if ev == "click":
             return Kind.CLICK, "", {"key": str(msg.key)}
-        if ev == "location":
-            return Kind.LOCATION, "", {"lat": str(msg.latitude), "lng": str(msg.longitude)}
+        if ev == "location":  # the location WeChat reports when the user opens the chat
+            raw = msg._data  # the text WeChat sent (wechatpy's float() would reformat it)
+            return Kind.LOCATION, "", _location(raw.get("Latitude"), raw.get("Longitude"), "", "report")
+        if ev == "location_select":
+            info = msg.location_info if isinstance(msg.location_info, dict) else {}
+            return Kind.LOCATION, "", _location(info.get("Location_X"), info.get("Location_Y"),
+                                                info.get("Label"), "select")
+        if ev in ("scancode_waitmsg", "scancode_push"):
+            info = msg.scan_code_info if isinstance(msg.scan_code_info, dict) else {}
+            result = _XML_ILLEGAL.sub("", str(info.get("ScanResult") or "")).strip()[:SCAN_RESULT_MAX]
+            return Kind.SCANCODE, "", {"key": str(msg.key or ""), "result": result}
     if msg.type == "image":
         return Kind.IMAGE, "", {"media_id": str(msg.media_id)}
     return Kind.OTHER, "", {}

@@ -1,9 +1,15 @@
 """The module registry: a module (shop, groupbuy, referral, members…) registers its
-event subscribers, scheduled jobs, chat flows, HTTP routes and template folders here.
+event subscribers, scheduled jobs, chat flows, HTTP routes and template folders here,
+and fills the core's seams: fulfilment methods offered at checkout, entries of the chat
+menu and help, demo data for `bot.py seed-demo`.
 
-Built-in modules are listed by the composition root (bot.py); third-party modules load
-through the entry-point group `social_mall.modules`, each pointing at a `Module`.
-Any module can be switched off with the setting `SOCIAL_MALL_DISABLED_MODULES`.
+Built-in modules are listed by the composition root (bot.py); module packages (e.g.
+modules/local_services) load through the entry-point group `social_mall.modules`, each
+pointing at a `Module`. A package's `Module` also names its Alembic branch
+(`migrations`) and its SQLAlchemy models (`models`): storage.db.migrate applies the
+branches of every installed package, switched on or not, so switching a module back on
+needs no migration. Any module can be switched off with the setting
+`SOCIAL_MALL_DISABLED_MODULES`; the core never imports a module.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from social_mall.fulfilment import FulfilmentMethod
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,20 @@ class Delivery:
 
 
 Subscriber = Callable[[Delivery], Awaitable[None]]
+#: Demo data of a module: run by `bot.py seed-demo` (and the embedded default's first start)
+#: after the core's demo tenant exists, with a unit of work and that tenant (a TenantView).
+#: Must be idempotent: it runs at every start.
+Seed = Callable[[Any, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """A line of the chat's numbered main menu: its label and the keyword it stands for
+    (what the member could type instead); `help` is the line the help text adds."""
+
+    label: str
+    word: str
+    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,10 @@ class Registry:
     flows: list[Any] = field(default_factory=list)   # flows.engine.Flow objects
     template_dirs: list[Path] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
+    # key → method offered at checkout ("express" is the core's own unless a module replaces it)
+    fulfilments: dict[str, FulfilmentMethod] = field(default_factory=dict)
+    menu: list[MenuEntry] = field(default_factory=list)
+    seeds: list[Seed] = field(default_factory=list)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -69,6 +96,17 @@ class Registry:
     def add_templates(self, path: Path) -> None:
         self.template_dirs.append(path)
 
+    def add_fulfilment(self, method: FulfilmentMethod) -> None:
+        """Offer a fulfilment method at checkout (a later module's method with the same
+        key replaces an earlier one: that is how a module takes over "express" pricing)."""
+        self.fulfilments[method.key] = method
+
+    def add_menu(self, label: str, word: str, help: str = "") -> None:
+        self.menu.append(MenuEntry(label, word, help))
+
+    def add_seed(self, seed: Seed) -> None:
+        self.seeds.append(seed)
+
     def topic_map(self) -> Mapping[str, Sequence[str]]:
         """topic → subscriber names: what the unit of work writes to the outbox."""
         out: dict[str, list[str]] = {}
@@ -82,17 +120,28 @@ class Module:
     name: str
     setup: Callable[[Registry], None]
     description: str = ""
+    migrations: Path | None = None  # a folder of Alembic revisions: the module's own branch
+    models: str = ""                # dotted name of the module's SQLAlchemy models (on storage.models.Base)
 
 
-def discover(builtin: Sequence[Module]) -> list[Module]:
-    """Built-ins first, then third-party modules from the entry-point group."""
-    found = list(builtin)
-    names = {m.name for m in found}
+def installed_modules() -> list[Module]:
+    """The module packages installed in this environment (the entry-point group).
+    Loading one imports only its package's __init__ (the `Module`); `setup` imports the rest."""
+    found: list[Module] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         module = ep.load()
         if not isinstance(module, Module):
             log.warning("module.ignored", extra={"entry_point": ep.name})
             continue
+        found.append(module)
+    return found
+
+
+def discover(builtin: Sequence[Module], installed: Sequence[Module] | None = None) -> list[Module]:
+    """Built-ins first, then the installed module packages (default: the entry-point group)."""
+    found = list(builtin)
+    names = {m.name for m in found}
+    for module in installed_modules() if installed is None else installed:
         if module.name not in names:
             found.append(module)
             names.add(module.name)
