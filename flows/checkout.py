@@ -88,6 +88,9 @@ def _source(data: Data) -> dict[str, Value]:
     return {k: v for k, v in data.items() if k in SOURCE or k.startswith(DETAIL_PREFIX)}
 
 
+source_of = _source  # for a method's own flow: what it must carry back to confirm_with
+
+
 def _detail(data: Data) -> Detail:
     n = len(DETAIL_PREFIX)
     return {k[n:]: v for k, v in data.items() if k.startswith(DETAIL_PREFIX) and isinstance(v, (str, int))}

@@ -420,6 +420,8 @@ class Flows:
             current = self.current(conv)
             if (current.state, Intent.LOCATION) in self._flows[current.flow].table:
                 return Said(Intent.LOCATION, args=args)
+            if p.get("src") == "report" and current.flow != self.home.name:
+                return Said(Intent.LOCATION, args=args)  # WeChat's report never interrupts a conversation
             kind_hit = self._kinds.get(Kind.LOCATION)
             if kind_hit is not None:
                 return Said(kind_hit[1].intent, args=args, flow=kind_hit[0])
@@ -466,7 +468,14 @@ class Flows:
             return flow, turn, step
         if said.intent == Intent.NO:
             return flow, turn, self._cancel
+        if said.intent == Intent.LOCATION:
+            return flow, turn, _quiet
         return flow, turn, not_understood
 
     def _cancel(self, turn: Turn) -> Step:
         return Step(self.home.start, (Say("chat/cancelled.txt"),), flow=self.home.name)
+
+
+def _quiet(turn: Turn) -> Step:
+    """A location nobody asked for (WeChat reports one when the chat opens): no answer."""
+    return Step(turn.state, (), turn.data)

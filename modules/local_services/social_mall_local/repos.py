@@ -1,0 +1,273 @@
+"""The module's SQL (the one place in the package that builds queries). Constructed from
+a unit of work's session: `LocalRepo(uow.session)`. State changes are conditional
+UPDATEs whose rowcount says who won; counters move by atomic increments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from social_mall_local.models import (
+    Attempt, BindCode, MemberStore, OrderFulfilment, ProductRule, Staff, Store, Ticket, Verification,
+)
+from storage.models import Product
+
+
+def rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+class LocalRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    # -- stores ---------------------------------------------------------------------------------
+
+    async def store(self, tenant: int, store_id: int) -> Store | None:
+        return await self.session.scalar(select(Store).where(Store.tenant_id == tenant, Store.id == store_id))
+
+    async def stores(self, tenant: int, ids: Sequence[int]) -> list[Store]:
+        if not ids:
+            return []
+        return list(await self.session.scalars(select(Store).where(Store.tenant_id == tenant, Store.id.in_(list(ids)))))
+
+    async def stores_in_box(self, tenant: int, box: tuple[int, int, int, int]) -> list[Any]:
+        """The switched-on stores inside the box (ix_local_stores_geo: tenant, a latitude
+        range, longitude checked in the index) as plain rows with Store's columns (not ORM
+        objects: a lookup reads dozens and keeps five)."""
+        lat_min, lat_max, lng_min, lng_max = box
+        stmt = select(*Store.__table__.columns).where(
+            Store.tenant_id == tenant, Store.lat_e6.between(lat_min, lat_max), Store.lng_e6.between(lng_min, lng_max),
+            Store.active.is_(True))
+        return list((await self.session.execute(stmt)).all())
+
+    async def count_stores(self, tenant: int) -> int:
+        return int(await self.session.scalar(
+            select(func.count()).select_from(Store).where(Store.tenant_id == tenant)) or 0)
+
+    async def store_page(self, tenant: int, offset: int, limit: int) -> list[Store]:
+        return list(await self.session.scalars(
+            select(Store).where(Store.tenant_id == tenant).order_by(Store.id).offset(offset).limit(limit)))
+
+    async def add(self, row: Any) -> Any:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def set_member_store(self, tenant: int, member: int, store_id: int, now: datetime) -> None:
+        moved = await self.session.execute(
+            update(MemberStore).where(MemberStore.tenant_id == tenant, MemberStore.member_id == member)
+            .values(store_id=store_id, updated_at=now))
+        if rowcount(moved) == 0:
+            await self.add(MemberStore(tenant_id=tenant, member_id=member, store_id=store_id, updated_at=now))
+
+    async def member_store(self, tenant: int, member: int) -> Store | None:
+        return await self.session.scalar(
+            select(Store).join(MemberStore, MemberStore.store_id == Store.id)
+            .where(MemberStore.tenant_id == tenant, MemberStore.member_id == member, Store.active.is_(True)))
+
+    # -- product rules ---------------------------------------------------------------------------
+
+    async def product_rules(self, tenant: int, product_ids: Sequence[int]) -> dict[int, ProductRule]:
+        if not product_ids:
+            return {}
+        rows = await self.session.scalars(select(ProductRule).where(
+            ProductRule.tenant_id == tenant, ProductRule.product_id.in_(list(set(product_ids)))))
+        return {r.product_id: r for r in rows}
+
+    async def product_rule(self, tenant: int, product_id: int) -> ProductRule | None:
+        return await self.session.scalar(select(ProductRule).where(
+            ProductRule.tenant_id == tenant, ProductRule.product_id == product_id))
+
+    async def rule_page(self, tenant: int, offset: int, limit: int) -> list[tuple[Product, ProductRule | None]]:
+        stmt = (select(Product, ProductRule)
+                .outerjoin(ProductRule, (ProductRule.product_id == Product.id) & (ProductRule.tenant_id == tenant))
+                .where(Product.tenant_id == tenant).order_by(Product.id).offset(offset).limit(limit))
+        return [(p, r) for p, r in (await self.session.execute(stmt)).all()]
+
+    async def count_products(self, tenant: int) -> int:
+        return int(await self.session.scalar(
+            select(func.count()).select_from(Product).where(Product.tenant_id == tenant)) or 0)
+
+    async def product(self, tenant: int, product_id: int) -> Product | None:
+        return await self.session.scalar(select(Product).where(Product.tenant_id == tenant, Product.id == product_id))
+
+    # -- attempts (guessing limits) ------------------------------------------------------------
+
+    async def attempts(self, tenant: int, subject: str, window: int) -> int:
+        return int(await self.session.scalar(select(Attempt.failures).where(
+            Attempt.tenant_id == tenant, Attempt.subject == subject, Attempt.window == window)) or 0)
+
+    async def add_failure(self, tenant: int, subject: str, window: int, reason: str, now: datetime) -> int:
+        """One more failure in the window, atomically (INSERT … ON CONFLICT DO UPDATE)."""
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        values = insert(Attempt).values(tenant_id=tenant, subject=subject, window=window, failures=1,
+                                        last_reason=reason, updated_at=now)
+        upsert = values.on_conflict_do_update(
+            index_elements=["tenant_id", "subject", "window"],
+            set_={"failures": Attempt.failures + 1, "last_reason": reason, "updated_at": now},
+        ).returning(Attempt.failures)
+        return int((await self.session.execute(upsert)).scalar_one())
+
+    # -- order fulfilment ---------------------------------------------------------------------
+
+    async def fulfilment(self, tenant: int, order_id: int) -> OrderFulfilment | None:
+        return await self.session.scalar(select(OrderFulfilment).where(
+            OrderFulfilment.tenant_id == tenant, OrderFulfilment.order_id == order_id))
+
+    async def move_fulfilment(self, tenant: int, order_id: int, src: str, dst: str, **values: Any) -> bool:
+        result = await self.session.execute(
+            update(OrderFulfilment).where(OrderFulfilment.tenant_id == tenant, OrderFulfilment.order_id == order_id,
+                                          OrderFulfilment.status == src)
+            .values(status=dst, **values).execution_options(synchronize_session=False))
+        return rowcount(result) == 1
+
+    # -- tickets ---------------------------------------------------------------------------------
+
+    async def tickets_of_order(self, tenant: int, order_id: int) -> list[Ticket]:
+        return list(await self.session.scalars(select(Ticket).where(
+            Ticket.tenant_id == tenant, Ticket.order_id == order_id).order_by(Ticket.seq)))
+
+    async def ticket(self, tenant: int, ticket_id: int) -> Ticket | None:
+        return await self.session.scalar(select(Ticket).where(Ticket.tenant_id == tenant, Ticket.id == ticket_id))
+
+    async def ticket_by_code(self, tenant: int, code: str) -> Ticket | None:
+        return await self.session.scalar(select(Ticket).where(Ticket.tenant_id == tenant, Ticket.code == code))
+
+    async def member_tickets(self, tenant: int, member: int, statuses: Sequence[str], limit: int) -> list[Ticket]:
+        return list(await self.session.scalars(select(Ticket).where(
+            Ticket.tenant_id == tenant, Ticket.member_id == member, Ticket.status.in_(list(statuses)))
+            .order_by(Ticket.valid_until, Ticket.id).limit(limit)))
+
+    async def add_ticket(self, row: Ticket) -> bool:
+        """Insert in a savepoint: False when a unique key (code, or order + seq) is taken."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(row)
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    async def use_ticket(self, tenant: int, ticket_id: int, uses: int, now: datetime,
+                         stores: Sequence[int] | None) -> int | None:
+        """Take `uses` uses if the ticket is active, valid, has them and (for staff) belongs to
+        one of `stores`: one conditional UPDATE. The uses left, or None (nothing changed)."""
+        cond = [Ticket.tenant_id == tenant, Ticket.id == ticket_id, Ticket.status == "active",
+                Ticket.uses_left >= uses, Ticket.valid_until > now]
+        if stores is not None:
+            cond.append(Ticket.store_id.in_(list(stores)))
+        left = Ticket.uses_left - uses
+        stmt = (update(Ticket).where(*cond)
+                .values(uses_left=left, status=case((left == 0, "used"), else_=Ticket.status),
+                        closed_at=case((left == 0, now), else_=Ticket.closed_at))
+                .returning(Ticket.uses_left).execution_options(synchronize_session=False))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def give_back(self, tenant: int, ticket_id: int, uses: int) -> bool:
+        stmt = (update(Ticket).where(Ticket.tenant_id == tenant, Ticket.id == ticket_id,
+                                     Ticket.status.in_(("active", "used")), Ticket.uses_left + uses <= Ticket.uses_total)
+                .values(uses_left=Ticket.uses_left + uses, status="active", closed_at=None)
+                .execution_options(synchronize_session=False))
+        return rowcount(await self.session.execute(stmt)) == 1
+
+    async def due_tickets(self, now: datetime, limit: int) -> list[tuple[int, int]]:
+        stmt = (select(Ticket.tenant_id, Ticket.id).where(Ticket.status == "active", Ticket.valid_until <= now)
+                .order_by(Ticket.valid_until).limit(limit))
+        return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
+
+    async def expire_ticket(self, tenant: int, ticket_id: int, now: datetime) -> Ticket | None:
+        stmt = (update(Ticket).where(Ticket.tenant_id == tenant, Ticket.id == ticket_id, Ticket.status == "active",
+                                     Ticket.valid_until <= now)
+                .values(status="expired", closed_at=now).returning(Ticket.id)
+                .execution_options(synchronize_session=False))
+        if (await self.session.execute(stmt)).scalar_one_or_none() is None:
+            return None
+        return await self.session.scalar(select(Ticket).where(Ticket.id == ticket_id)
+                                          .execution_options(populate_existing=True))
+
+    async def close_order_tickets(self, tenant: int, order_id: int, status: str, now: datetime) -> int:
+        stmt = (update(Ticket).where(Ticket.tenant_id == tenant, Ticket.order_id == order_id, Ticket.status == "active")
+                .values(status=status, closed_at=now).execution_options(synchronize_session=False))
+        return rowcount(await self.session.execute(stmt))
+
+    async def ticket_page(self, tenant: int, *, code: str, status: str, offset: int, limit: int
+                          ) -> tuple[list[Ticket], int]:
+        cond = [Ticket.tenant_id == tenant]
+        if code:
+            cond.append(Ticket.code == code)
+        if status:
+            cond.append(Ticket.status == status)
+        total = int(await self.session.scalar(select(func.count()).select_from(Ticket).where(*cond)) or 0)
+        rows = await self.session.scalars(select(Ticket).where(*cond).order_by(Ticket.id.desc())
+                                          .offset(offset).limit(limit))
+        return list(rows), total
+
+    async def verifications_of(self, tenant: int, ticket_id: int) -> list[Verification]:
+        return list(await self.session.scalars(select(Verification).where(
+            Verification.tenant_id == tenant, Verification.ticket_id == ticket_id).order_by(Verification.id)))
+
+    async def verification_page(self, tenant: int, offset: int, limit: int
+                                ) -> tuple[list[tuple[Verification, Ticket]], int]:
+        total = int(await self.session.scalar(select(func.count()).select_from(Verification)
+                                              .where(Verification.tenant_id == tenant)) or 0)
+        stmt = (select(Verification, Ticket).join(Ticket, Ticket.id == Verification.ticket_id)
+                .where(Verification.tenant_id == tenant).order_by(Verification.id.desc()).offset(offset).limit(limit))
+        return [(v, t) for v, t in (await self.session.execute(stmt)).all()], total
+
+    async def verification(self, tenant: int, vid: int) -> Verification | None:
+        return await self.session.scalar(select(Verification).where(
+            Verification.tenant_id == tenant, Verification.id == vid))
+
+    async def mark_reversed(self, tenant: int, vid: int, actor: str, now: datetime, since: datetime) -> bool:
+        stmt = (update(Verification).where(Verification.tenant_id == tenant, Verification.id == vid,
+                                           Verification.reversed_at.is_(None), Verification.at > since)
+                .values(reversed_at=now, reversed_by=actor).execution_options(synchronize_session=False))
+        return rowcount(await self.session.execute(stmt)) == 1
+
+    # -- staff -----------------------------------------------------------------------------------
+
+    async def staff_stores(self, tenant: int, member: int) -> list[int]:
+        return list(await self.session.scalars(select(Staff.store_id).where(
+            Staff.tenant_id == tenant, Staff.member_id == member, Staff.active.is_(True))))
+
+    async def staff_row(self, tenant: int, member: int, store_id: int) -> Staff | None:
+        return await self.session.scalar(select(Staff).where(
+            Staff.tenant_id == tenant, Staff.member_id == member, Staff.store_id == store_id))
+
+    async def staff_page(self, tenant: int) -> list[Staff]:
+        return list(await self.session.scalars(select(Staff).where(Staff.tenant_id == tenant)
+                                               .order_by(Staff.store_id, Staff.id).limit(500)))
+
+    async def set_staff_active(self, tenant: int, staff_id: int, active: bool) -> Staff | None:
+        row = await self.session.scalar(select(Staff).where(Staff.tenant_id == tenant, Staff.id == staff_id))
+        if row is not None:
+            row.active = active
+            await self.session.flush()
+        return row
+
+    async def bind_code(self, tenant: int, digest: str) -> BindCode | None:
+        return await self.session.scalar(select(BindCode).where(BindCode.tenant_id == tenant, BindCode.digest == digest))
+
+    async def use_bind_code(self, tenant: int, code_id: int, member: int, now: datetime) -> bool:
+        stmt = (update(BindCode).where(BindCode.tenant_id == tenant, BindCode.id == code_id, BindCode.used_at.is_(None),
+                                       BindCode.expires_at > now)
+                .values(used_at=now, used_by=member).execution_options(synchronize_session=False))
+        return rowcount(await self.session.execute(stmt)) == 1
+
+    async def bind_codes(self, tenant: int, limit: int = 50) -> list[BindCode]:
+        return list(await self.session.scalars(select(BindCode).where(BindCode.tenant_id == tenant)
+                                               .order_by(BindCode.id.desc()).limit(limit)))

@@ -1,0 +1,287 @@
+"""The module's console pages (/console/local/…), through the console's extension point:
+every handler is guarded by `console_view` (session, CSRF on every POST, the permission,
+the admin's tenant), reads and writes through the module's services, and answers a bad
+form with the form again and a Chinese problem text (400), never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from handlers.console.core import (
+    admin_of, console_view, error_page, form_of, int_id, page_number, redirect, render, services, tenant_of,
+)
+from handlers.console.registry import add_console_page, add_console_permission
+from social_mall.console.errors import InvalidInputError
+from social_mall.errors import NotFoundError
+from social_mall.plugins import Registry
+from social_mall_local import products as P
+from social_mall_local import staff as S
+from social_mall_local import stores
+from social_mall_local import tickets as T
+from social_mall_local import verify as V
+from social_mall_local.codes import parse_ticket_code
+from social_mall_local.console_views import console_tickets, console_verifications
+from social_mall_local.forms import (
+    checkbox, exceptions_field, hours_fields, int_field, phone_field, pictures_field, point_field, problem_zh,
+    text_field,
+)
+from social_mall_local.geo import SHANGHAI, e6_text, ranges_text
+
+routes = web.RouteTableDef()
+
+VIEW, EDIT = "local.view", "local.edit"
+VERIFY, REVERSE = "local.verify", "local.reverse"   # verify in the console; reverse a verification
+WEEKDAYS = ((1, "周一"), (2, "周二"), (3, "周三"), (4, "周四"), (5, "周五"), (6, "周六"), (7, "周日"))
+
+
+def register(reg: Registry) -> None:
+    reg.add_routes(routes)
+    add_console_page(reg, key="local", title="本地服务", path="/console/local/stores", perm=VIEW, order=45,
+                     module="local_services")
+    add_console_permission(reg, VIEW, ("admin", "operator", "service", "finance"))
+    add_console_permission(reg, EDIT, ("admin", "operator"))
+    add_console_permission(reg, VERIFY, ("admin", "operator", "service"))
+    add_console_permission(reg, REVERSE, ("admin",))
+
+
+def actor(request: web.Request) -> str:
+    return f"admin:{admin_of(request).username}"
+
+
+# -- stores ---------------------------------------------------------------------------------------
+
+def _today_hours(s: stores.StoreView) -> str:
+    from datetime import datetime
+
+    return ranges_text(s.hours.on(datetime.now(SHANGHAI).date()))
+
+
+@routes.get("/console/local/stores")
+@console_view(VIEW)
+async def store_list(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        page = await stores.list_stores(uow, tenant_of(request), page=page_number(request))
+    return render(request, "console/local/stores.html", page=page, today_hours=_today_hours)
+
+
+def _store_values(s: stores.StoreView | None) -> dict[str, Any]:
+    if s is None:
+        return {"name": "", "address": "", "phone": "", "lat": "", "lng": "", "exceptions": "", "pictures": "",
+                "active": True, **{f"hours_{d}": "10:00-22:00" for d, _ in WEEKDAYS}}
+    week = {f"hours_{d}": ranges_text(s.hours.week.get(d, ())) for d, _ in WEEKDAYS}
+    exc = "\n".join(f"{day.isoformat()} {ranges_text(r) or '休息'}" for day, r in sorted(s.hours.exceptions.items()))
+    return {"name": s.name, "address": s.address, "phone": s.phone, "lat": e6_text(s.point.lat_e6),
+            "lng": e6_text(s.point.lng_e6), "exceptions": exc, "pictures": "\n".join(s.pictures),
+            "active": s.active, **week}
+
+
+def parse_store(form: Mapping[str, object]) -> stores.StoreInput:
+    return stores.StoreInput(
+        name=text_field(form, "name", 40), address=text_field(form, "address", 200), phone=phone_field(form),
+        point=point_field(form), hours=hours_fields(form), exceptions=exceptions_field(form),
+        pictures=pictures_field(form), active=checkbox(form, "active"))
+
+
+def _store_form(request: web.Request, store_id: int | None, values: Mapping[str, Any], error: str = "",
+                status: int = 200) -> web.Response:
+    return render(request, "console/local/store_form.html", status=status, store_id=store_id, v=values,
+                  error=error, weekdays=WEEKDAYS)
+
+
+def _posted(form: Mapping[str, object]) -> dict[str, Any]:
+    values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "_csrf"}
+    values["active"] = checkbox(form, "active")
+    for d, _ in WEEKDAYS:
+        values.setdefault(f"hours_{d}", "")
+    for k in ("name", "address", "phone", "lat", "lng", "exceptions", "pictures"):
+        values.setdefault(k, "")
+    return values
+
+
+@routes.get("/console/local/stores/new")
+@console_view(EDIT)
+async def store_new(request: web.Request) -> web.Response:
+    return _store_form(request, None, _store_values(None))
+
+
+@routes.get(r"/console/local/stores/{id}")
+@console_view(VIEW)
+async def store_page(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        store = await stores.get_store(uow, tenant_of(request), int_id(request))
+    return _store_form(request, store.id, _store_values(store))
+
+
+async def _save(request: web.Request, store_id: int | None) -> web.Response:
+    form = form_of(request)
+    try:
+        data = parse_store(form)
+    except InvalidInputError as exc:
+        return _store_form(request, store_id, _posted(form), problem_zh(exc), 400)
+    async with services(request).uows() as uow:
+        saved = await stores.save_store(uow, tenant_of(request), actor(request), data, store_id)
+        await uow.commit()
+    raise redirect(f"/console/local/stores/{saved.id}", ok="saved")
+
+
+@routes.post("/console/local/stores")
+@console_view(EDIT)
+async def store_create(request: web.Request) -> web.Response:
+    return await _save(request, None)
+
+
+@routes.post(r"/console/local/stores/{id}")
+@console_view(EDIT)
+async def store_update(request: web.Request) -> web.Response:
+    return await _save(request, int_id(request))
+
+
+# -- products: fulfilment settings ----------------------------------------------------------------
+
+@routes.get("/console/local/products")
+@console_view(VIEW)
+async def product_list(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        page = await P.product_page(uow, tenant_of(request), page=page_number(request))
+    return render(request, "console/local/products.html", page=page, kind_zh=P.KIND_ZH, method_zh=P.METHOD_ZH)
+
+
+def parse_product(form: Mapping[str, object], product_id: int) -> P.ProductSettings:
+    kind = str(form.get("kind", ""))
+    if kind not in P.KINDS:
+        raise InvalidInputError("kind", "range")
+    methods = tuple(m for m in P.METHODS if checkbox(form, f"m_{m}"))
+    if kind == P.GOODS and not methods:
+        raise InvalidInputError("methods", "required")
+    template = int_field(form, "ship_template_id", 0, 10**15, default=0)
+    return P.ProductSettings(
+        product_id, kind, methods or (P.EXPRESS,), uses=int_field(form, "uses", 1, 1000, default=1),
+        valid_days=int_field(form, "valid_days", 1, 3650, default=30), refund_unused=checkbox(form, "refund_unused"),
+        ship_template_id=template or None, weight_g=int_field(form, "weight_g", 0, 10**7, default=0))
+
+
+@routes.post(r"/console/local/products/{id}")
+@console_view(EDIT)
+async def product_save(request: web.Request) -> web.Response:
+    product_id = int_id(request)
+    try:
+        data = parse_product(form_of(request), product_id)
+    except InvalidInputError as exc:
+        return error_page(request, 400, "输入有误", problem_zh(exc))
+    async with services(request).uows() as uow:
+        await P.save_settings(uow, tenant_of(request), actor(request), data)
+        await uow.commit()
+    raise redirect("/console/local/products", ok="saved")
+
+
+# -- tickets and verification ---------------------------------------------------------------------
+
+@routes.get("/console/local/tickets")
+@console_view(VIEW)
+async def ticket_list(request: web.Request) -> web.Response:
+    code = parse_ticket_code(request.query.get("code", "")) or ""
+    status = request.query.get("status", "")
+    status = status if status in T.STATUS_ZH else ""
+    async with services(request).uows() as uow:
+        page = await console_tickets(uow, tenant_of(request), code=code, status=status, page=page_number(request))
+    return render(request, "console/local/tickets.html", page=page, code=request.query.get("code", "")[:20],
+                  status_filter=status, status_zh=T.STATUS_ZH, kind_zh=T.KIND_ZH, now=services(request).clock())
+
+
+@routes.get(r"/console/local/tickets/{id}")
+@console_view(VIEW)
+async def ticket_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        ticket = await T.get_ticket(uow, tenant_of(request), int_id(request))
+        if ticket is None:
+            raise NotFoundError("ticket", request.match_info["id"])
+        log_rows = await V.ticket_log(uow, tenant_of(request), ticket.id)
+    return render(request, "console/local/ticket.html", t=ticket, log=log_rows, status_zh=T.STATUS_ZH,
+                  kind_zh=T.KIND_ZH, now=svc.clock(), notice=request.query.get("notice", "")[:80])
+
+
+@routes.post(r"/console/local/tickets/{id}/verify")
+@console_view(VERIFY)
+async def ticket_verify(request: web.Request) -> web.Response:
+    svc = services(request)
+    ticket_id = int_id(request)
+    async with svc.uows() as uow:
+        done = await V.verify(uow, tenant_of(request), ticket_id, svc.clock(), staff=None, actor=actor(request))
+        if isinstance(done, V.Refusal):
+            return error_page(request, 409, "无法核销", REFUSAL_ZH.get(done.reason, done.reason))
+        uow.audit(tenant_of(request), actor(request), "local.ticket.verify", f"ticket:{ticket_id}",
+                  after={"uses": done.uses, "uses_left": done.uses_left})
+        await uow.commit()
+    raise redirect(f"/console/local/tickets/{ticket_id}", notice="核销成功")
+
+
+@routes.get("/console/local/verifications")
+@console_view(VIEW)
+async def verification_list(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        page = await console_verifications(uow, tenant_of(request), page=page_number(request))
+    return render(request, "console/local/verifications.html", page=page, now=svc.clock(),
+                  window=V.REVERSE_WINDOW, notice=request.query.get("notice", "")[:80])
+
+
+@routes.post(r"/console/local/verifications/{id}/reverse")
+@console_view(REVERSE)
+async def verification_reverse(request: web.Request) -> web.Response:
+    svc = services(request)
+    try:
+        async with svc.uows() as uow:
+            await V.reverse(uow, tenant_of(request), int_id(request), actor(request), svc.clock())
+            await uow.commit()
+    except V.ReverseRefusedError as exc:
+        return error_page(request, 409, "无法撤销", REVERSE_ZH.get(exc.reason, exc.reason))
+    raise redirect("/console/local/verifications", notice="已撤销，次数已退回")
+
+
+# -- staff ------------------------------------------------------------------------------------------
+
+@routes.get("/console/local/staff")
+@console_view(VIEW)
+async def staff_page(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        rows = await S.staff_list(uow, tenant_of(request))
+        all_ = await stores.all_stores(uow, tenant_of(request))
+    return render(request, "console/local/staff.html", rows=rows, stores=all_, new_code=None)
+
+
+@routes.post("/console/local/staff/codes")
+@console_view(EDIT)
+async def staff_code(request: web.Request) -> web.Response:
+    svc = services(request)
+    form = form_of(request)
+    try:
+        store_id = int_field(form, "store_id", 1, 10**15)
+    except InvalidInputError as exc:
+        return error_page(request, 400, "输入有误", problem_zh(exc))
+    async with svc.uows() as uow:
+        made = await S.create_bind_code(uow, tenant_of(request), store_id, actor(request), svc.clock())
+        await uow.commit()
+        rows = await S.staff_list(uow, tenant_of(request))
+        all_ = await stores.all_stores(uow, tenant_of(request))
+    return render(request, "console/local/staff.html", rows=rows, stores=all_, new_code=made)
+
+
+@routes.post(r"/console/local/staff/{id}/active")
+@console_view(EDIT)
+async def staff_active(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        await S.set_active(uow, tenant_of(request), int_id(request), checkbox(form_of(request), "active"),
+                           actor(request))
+        await uow.commit()
+    raise redirect("/console/local/staff", ok="saved")
+
+
+REFUSAL_ZH = {"unknown": "没有这张券码", "wrong_store": "不是本店的券码", "expired": "券码已过期", "used": "券码已用完",
+              "refunded": "订单已退款", "not_staff": "不是核销员", "too_many": "尝试次数太多", "bad_code": "券码格式不对"}
+REVERSE_ZH = {"unknown": "没有这条核销记录", "reversed": "这次核销已经撤销过了",
+              "too_late": f"超过 {int(V.REVERSE_WINDOW.total_seconds() // 3600)} 小时，不能撤销",
+              "ticket_closed": "券码已过期或已退款，不能撤销"}
