@@ -89,3 +89,52 @@ async def order(mall: Mall, order_no: str):
 
 def pushes(mall: Mall, user: str) -> list[str]:
     return [m["text"]["content"] for m in mall.fake.sent_messages(user) if m.get("msgtype") == "text"]
+
+
+async def bind_staff(mall: Mall, wx: MPSimulator, user: str, store_name: str, *, admin: str = "boss") -> None:
+    """The store manager makes a bind code in the console; the staff member sends it."""
+    from sqlalchemy import select
+
+    from social_mall_local.models import Store
+    from tests.fakes.console_kit import login, make_admin
+
+    client = mall.client
+    try:
+        await make_admin(mall.svc.uows, admin)
+    except Exception:  # noqa: BLE001 - made by an earlier call
+        pass
+    csrf = await login(client, admin)
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        store_id = await uow.session.scalar(select(Store.id).where(Store.tenant_id == tenant.id,
+                                                                   Store.name == store_name))
+    page = await (await client.post("/console/local/staff/codes", data={"_csrf": csrf, "store_id": str(store_id)})).text()
+    code = re.search(r"绑定码：<strong>([0-9A-Z\-]+)</strong>", page).group(1)
+    await wx.event(user, "subscribe")
+    assert f"您已是「{store_name}」的核销员" in await say(wx, user, f"绑定核销员 {code}")
+
+
+async def buy_for_pickup(mall: Mall, wx: MPSimulator, user: str, keyword: str, qty: int = 1, *,
+                         store: int = 1, time: int | None = 1, method_listed: bool = True) -> str:
+    """Search, pick the product and quantity, 立即购买, pick-up at the n-th store (and time);
+    the confirmation text."""
+    await wx.event(user, "subscribe")
+    await say(wx, user, f"搜索 {keyword}")
+    await say(wx, user, "1")
+    await say(wx, user, "1")
+    await say(wx, user, str(qty))
+    methods = await say(wx, user, "立即购买")
+    if method_listed:
+        assert "2. 门店自提 / 到店使用" in methods, methods
+        methods = await say(wx, user, "2")
+    assert "请选择门店" in methods, methods
+    picked = await say(wx, user, str(store))
+    if time is not None:
+        assert "可自提的时间" in picked, picked
+        picked = await say(wx, user, str(time))
+    assert "请确认订单" in picked, picked
+    return picked
+
+
+def codes_in(text: str) -> list[str]:
+    return [c.replace(" ", "") for c in re.findall(r"(\d{4} \d{4} \d{4})", text)]
