@@ -4,6 +4,8 @@ Idempotent: a tenant that has stores gets none."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from social_mall.tenants import TenantView
 from social_mall_local import products as P
 from social_mall_local.geo import Point
@@ -38,8 +40,31 @@ async def seed_stores(uow: UnitOfWork, tenant: TenantView) -> None:
 LOCAL_PRODUCTS = {"桂花乌龙": (P.EXPRESS, P.PICKUP, P.DELIVERY), "燕麦片": (P.PICKUP, P.DELIVERY)}
 
 
+#: every demo store delivers within 5 km (¥5 up to 3 km, ¥8 up to 5 km, from ¥20), in three
+#: daily slots of 10 orders each
+TIERS = ((3000, 500), (5000, 800))
+SLOTS = ((660, 720), (1080, 1140), (1140, 1200))
+
+
+async def seed_delivery(uow: UnitOfWork, tenant: TenantView) -> None:
+    from social_mall_local import delivery as D
+    from social_mall_local.stores import all_stores
+
+    repo = LocalRepo(uow.session)
+    if await repo.zones(tenant.id):
+        return
+    now = datetime.now(timezone.utc)
+    for store in await all_stores(uow, tenant.id):
+        await D.save_zone(uow, tenant.id, "seed-demo", D.ZoneInput(store.id, f"{store.name} 5 公里", "radius", 5000, (),
+                                                                    TIERS, 2000, True), now)
+        for start, end in SLOTS:
+            await D.add_slot_templates(uow, tenant.id, "seed-demo", D.SlotInput(store.id, tuple(range(1, 8)), start, end,
+                                                                                 10))
+
+
 async def seed(uow: UnitOfWork, tenant: TenantView) -> None:
     await seed_stores(uow, tenant)
+    await seed_delivery(uow, tenant)
     from social_mall.catalog.service import list_products
 
     for title, methods in LOCAL_PRODUCTS.items():

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from flows.checkout import ExpressCheckout
@@ -17,10 +18,16 @@ from flows.engine import Ctx, Data, Outcome, Say
 from social_mall.errors import NoFulfilmentError
 from social_mall.fulfilment import Choice, Destination
 from social_mall.pricing.rules import PriceLine
+from social_mall.members.service import list_addresses
 from social_mall.views import AddressView, OrderView
+from social_mall_local import delivery as D
 from social_mall_local import products as P
-from social_mall_local.errors import LocalError
-from social_mall_local.geo import SHANGHAI, at_local, local_day
+from social_mall_local import shipping
+from social_mall_local.errors import (
+    BelowMinimumError, LocalError, NoPointError, OutsideZoneError, SlotGoneError,
+)
+from social_mall_local.geo import SHANGHAI, Point, at_local, distance_text, local_day
+from social_mall_local.rules_delivery import Served
 from social_mall_local.models import OrderFulfilment
 from social_mall_local.repos import LocalRepo
 from social_mall_local.stores import StoreView, active_store, all_stores, member_store
@@ -146,8 +153,81 @@ class Express(ExpressCheckout):
                     address: AddressView | None, now: datetime) -> Destination:
         if not await self.offered(uow, tenant, lines):
             raise NoFulfilmentError()
-        return await super().quote(uow, tenant, member, lines, choice, address, now)
+        flat = await super().quote(uow, tenant, member, lines, choice, address, now)
+        fee = await shipping.express_fee(uow, tenant, lines, address.detail) if address is not None else None
+        return flat if fee is None else replace(flat, fee_fen=fee)
+
+
+class Delivery:
+    """同城配送: an address with coordinates (a saved one, or a location sent now), the
+    store whose zone serves it, the distance tier's fee, a minimum order, a time slot
+    taken atomically when the order is placed."""
+
+    key = P.DELIVERY
+    label = "同城配送"
+
+    async def offered(self, uow: UnitOfWork, tenant: int, lines: Sequence[PriceLine]) -> bool:
+        settings = await line_settings(uow, tenant, lines)
+        return bool(settings) and all(P.DELIVERY in s.allowed for s in settings) and await D.has_zones(uow, tenant)
+
+    async def begin(self, ctx: Ctx, source: Data) -> Outcome:
+        addrs = [a for a, _ in await D.delivery_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)]
+        say = Say("chat/local/checkout/delivery_address.txt", {"addrs": addrs})
+        return Outcome((say,), {**source, "addrs": [a.id for a in addrs]}, to="delivery_address", flow=CHECKOUT_FLOW)
+
+    async def _where(self, uow: UnitOfWork, tenant: int, member: int, lines: Sequence[PriceLine],
+                     address: AddressView | None) -> tuple[Served, StoreView, Point]:
+        if address is None:
+            raise NoPointError()
+        point = await D.address_point(uow, tenant, member, address.id)
+        if point is None:
+            raise NoPointError()
+        where = await D.served(uow, tenant, point)
+        if where is None:
+            raise OutsideZoneError()
+        goods = sum(ln.base_fen for ln in lines)
+        if goods < where.zone.min_order_fen:
+            raise BelowMinimumError(where.zone.min_order_fen, goods)
+        return where, await active_store(uow, tenant, where.zone.store_id), point
+
+    async def quote(self, uow: UnitOfWork, tenant: int, member: int, lines: Sequence[PriceLine], choice: Choice,
+                    address: AddressView | None, now: datetime) -> Destination:
+        if not await self.offered(uow, tenant, lines):
+            raise NoFulfilmentError()
+        where, store, _ = await self._where(uow, tenant, member, lines, address)
+        key = choice.detail.get("slot")
+        slot = await D.store_slot(uow, tenant, store, key, now) if isinstance(key, int) else None
+        if slot is None:
+            raise SlotGoneError()
+        assert address is not None
+        label = (f"同城配送：{store.name}发出，距离 {distance_text(where.distance_m)}，"
+                 f"送达时段 {slot_text(slot.starts, slot.end_min - slot.start_min, now)}")
+        return Destination(where.fee_fen, address.name, address.phone, address.detail, label)
+
+    async def placed(self, uow: UnitOfWork, tenant: int, order: OrderView, choice: Choice, dest: Destination,
+                     now: datetime) -> None:
+        addr_id = choice.detail.get("addr")
+        address = next((a for a in await list_addresses(uow, tenant, order.member_id) if a.id == addr_id), None)
+        priced = [PriceLine(ln.sku_id, 0, 0, ln.price_fen, ln.qty) for ln in order.lines]
+        where, store, point = await self._where(uow, tenant, order.member_id, priced, address)
+        key = choice.detail.get("slot")
+        slot = await D.store_slot(uow, tenant, store, key, now) if isinstance(key, int) else None
+        if slot is None:
+            raise SlotGoneError()
+        use_id = await D.take_slot(uow, tenant, store.id, slot)
+        await LocalRepo(uow.session).add(OrderFulfilment(
+            tenant_id=tenant, order_id=order.id, member_id=order.member_id, method=self.key, store_id=store.id,
+            pickup_at=slot.starts, lat_e6=point.lat_e6, lng_e6=point.lng_e6, distance_m=where.distance_m,
+            fee_fen=where.fee_fen, slot_id=use_id, status=D.PLACED, created_at=now))
+
+
+def slot_text(starts: datetime, minutes: int, now: datetime) -> str:
+    local, today = starts.astimezone(SHANGHAI), local_day(now)
+    day = {0: "今天", 1: "明天", 2: "后天"}.get((local.date() - today).days, local.strftime("%m-%d"))
+    end = (starts + timedelta(minutes=minutes)).astimezone(SHANGHAI)
+    return f"{day} {local:%H:%M}-{end:%H:%M}"
 
 
 PICKUP = Pickup()
 EXPRESS = Express()
+DELIVERY = Delivery()

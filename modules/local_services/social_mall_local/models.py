@@ -203,3 +203,87 @@ class Attempt(Base):
     last_reason: Mapped[str] = mapped_column(String(40), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "subject", "window"),)
+
+
+# -- express shipping-fee templates (运费模板) -------------------------------------------------------
+
+class ShipTemplate(Base):
+    """By piece or by weight (grams), free from an amount, regions not served. A product
+    names its template (ProductRule.ship_template_id); others use the tenant's default."""
+
+    __tablename__ = "local_ship_templates"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(40))
+    mode: Mapped[str] = mapped_column(String(8), default="piece")      # piece | weight
+    free_over_fen: Mapped[int] = mapped_column(Integer, default=0)    # 0: never free
+    unserved: Mapped[list[str]] = mapped_column(JSON, default=list)   # province names
+    # [{"regions": ["上海", "江苏"] or ["*"], "first": 1, "first_fen": 800, "extra": 1, "extra_fen": 200}, …]
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- same-city delivery (同城配送) -----------------------------------------------------------------
+
+class Zone(Base):
+    """Where a store delivers: a radius around it or a polygon; fee tiers by distance
+    ([[up_to_m, fee_fen], …]); a minimum order."""
+
+    __tablename__ = "local_zones"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    store_id: Mapped[int] = mapped_column(ForeignKey("local_stores.id"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(8), default="radius")     # radius | polygon
+    radius_m: Mapped[int] = mapped_column(Integer, default=0)
+    polygon: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
+    tiers: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
+    min_order_fen: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlotTemplate(Base):
+    """A delivery time slot on a weekday (start and end in minutes of the day) with its
+    capacity; a store's holiday exceptions close that day's slots."""
+
+    __tablename__ = "local_slot_templates"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    store_id: Mapped[int] = mapped_column(ForeignKey("local_stores.id"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_min: Mapped[int] = mapped_column(Integer)
+    end_min: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SlotUse(Base):
+    """How many orders a slot on a day has taken: `taken` moves by conditional UPDATE
+    (taken < capacity), so a slot never takes more than its capacity."""
+
+    __tablename__ = "local_slot_uses"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    store_id: Mapped[int] = mapped_column(ForeignKey("local_stores.id"))
+    day: Mapped[str] = mapped_column(String(10))           # Shanghai date, ISO
+    start_min: Mapped[int] = mapped_column(Integer)
+    end_min: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+    taken: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (UniqueConstraint("tenant_id", "store_id", "day", "start_min"),
+                      CheckConstraint("taken >= 0 AND taken <= capacity", name="ck_local_slot_uses_taken"))
+
+
+class AddressPoint(Base):
+    """The coordinates of a saved address (the member sent its location)."""
+
+    __tablename__ = "local_address_points"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    address_id: Mapped[int] = mapped_column(ForeignKey("addresses.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    lat_e6: Mapped[int] = mapped_column(Integer)
+    lng_e6: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (UniqueConstraint("tenant_id", "address_id"),)

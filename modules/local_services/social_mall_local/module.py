@@ -5,8 +5,10 @@ data. The composition root's `Services` (reg.services) is the only handle it kee
 Subscribers:
   order.paid               issue the order's tickets (pick-up, services, cards, bookings)
   order.refunded (full)    its tickets can't be used any more
+  order.cancelled          an unpaid delivery order gives its slot place back
   local.tickets_issued     push the codes and QR links to the member
   local.ticket_verified    push "redeemed at <store>" to the member
+  local.delivery_moved     push "a rider took it" / "delivered" to the member
 Jobs: local.expire_tickets (validity ends: expire, refund the unused part per the rule).
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.plugins import Delivery, Registry
-from social_mall_local import HERE, demo, flow_checkout, flow_stores, flow_tickets, fulfil, tickets, verify
+from social_mall_local import HERE, delivery, demo, flow_checkout, flow_stores, flow_tickets, fulfil, tickets, verify
 from social_mall_local import web_console, web_h5
 
 
@@ -33,6 +35,7 @@ def setup(reg: Registry) -> None:
     reg.add_menu("我的券码", "我的券码", "我的券码：自提码、服务券和次卡，到店出示核销")
     reg.add_fulfilment(fulfil.EXPRESS)
     reg.add_fulfilment(fulfil.PICKUP)
+    reg.add_fulfilment(fulfil.DELIVERY)
     reg.add_routes(web_h5.routes)
     web_console.register(reg)
     reg.add_seed(demo.seed)
@@ -62,6 +65,15 @@ def setup(reg: Registry) -> None:
         await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/local/push/ticket_verified.txt",
                              d.payload)
 
+    async def on_cancelled(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            if await delivery.release(uow, d.tenant_id, int(d.payload["order_id"]), svc.clock()):
+                await uow.commit()
+
+    async def push_delivery(d: Delivery) -> None:
+        await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/local/push/delivery_moved.txt",
+                             d.payload)
+
     async def expire() -> int:
         return await verify.expire_tickets(svc.uows, svc.clock())
 
@@ -69,4 +81,6 @@ def setup(reg: Registry) -> None:
     reg.subscribe("order.refunded", "local.close_tickets", on_refunded)
     reg.subscribe("local.tickets_issued", "local.push_tickets", push_issued)
     reg.subscribe("local.ticket_verified", "local.push_verified", push_verified)
+    reg.subscribe("order.cancelled", "local.release_slot", on_cancelled)
+    reg.subscribe("local.delivery_moved", "local.push_delivery", push_delivery)
     reg.add_job("local.expire_tickets", svc.settings.sweep_interval_seconds * 5, expire)

@@ -16,9 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_mall_local.models import (
-    Attempt, BindCode, MemberStore, OrderFulfilment, ProductRule, Staff, Store, Ticket, Verification,
+    AddressPoint, Attempt, BindCode, MemberStore, OrderFulfilment, ProductRule, ShipTemplate, SlotTemplate, SlotUse,
+    Staff, Store, Ticket, Verification, Zone,
 )
-from storage.models import Product
+from storage.models import Order, Product
 
 
 def rowcount(result: Any) -> int:
@@ -271,3 +272,78 @@ class LocalRepo:
     async def bind_codes(self, tenant: int, limit: int = 50) -> list[BindCode]:
         return list(await self.session.scalars(select(BindCode).where(BindCode.tenant_id == tenant)
                                                .order_by(BindCode.id.desc()).limit(limit)))
+
+    # -- shipping templates ----------------------------------------------------------------------
+
+    async def ship_templates(self, tenant: int) -> list[ShipTemplate]:
+        return list(await self.session.scalars(select(ShipTemplate).where(ShipTemplate.tenant_id == tenant)
+                                               .order_by(ShipTemplate.id)))
+
+    async def ship_template(self, tenant: int, template_id: int) -> ShipTemplate | None:
+        return await self.session.scalar(select(ShipTemplate).where(
+            ShipTemplate.tenant_id == tenant, ShipTemplate.id == template_id))
+
+    async def clear_default_template(self, tenant: int, keep: int) -> None:
+        await self.session.execute(update(ShipTemplate).where(ShipTemplate.tenant_id == tenant, ShipTemplate.id != keep)
+                                   .values(is_default=False).execution_options(synchronize_session=False))
+
+    # -- delivery --------------------------------------------------------------------------------
+
+    async def active_zones(self, tenant: int) -> list[tuple[Zone, Store]]:
+        stmt = (select(Zone, Store).join(Store, Store.id == Zone.store_id)
+                .where(Zone.tenant_id == tenant, Zone.active.is_(True), Store.active.is_(True)))
+        return [(z, s) for z, s in (await self.session.execute(stmt)).all()]
+
+    async def zones(self, tenant: int) -> list[Zone]:
+        return list(await self.session.scalars(select(Zone).where(Zone.tenant_id == tenant).order_by(Zone.id)))
+
+    async def zone(self, tenant: int, zone_id: int) -> Zone | None:
+        return await self.session.scalar(select(Zone).where(Zone.tenant_id == tenant, Zone.id == zone_id))
+
+    async def slot_templates(self, tenant: int, store_id: int | None = None) -> list[SlotTemplate]:
+        cond = [SlotTemplate.tenant_id == tenant]
+        if store_id is not None:
+            cond += [SlotTemplate.store_id == store_id, SlotTemplate.active.is_(True)]
+        return list(await self.session.scalars(select(SlotTemplate).where(*cond)
+                                               .order_by(SlotTemplate.store_id, SlotTemplate.weekday,
+                                                         SlotTemplate.start_min)))
+
+    async def slot_template(self, tenant: int, tid: int) -> SlotTemplate | None:
+        return await self.session.scalar(select(SlotTemplate).where(SlotTemplate.tenant_id == tenant,
+                                                                    SlotTemplate.id == tid))
+
+    async def slot_uses(self, tenant: int, store_id: int, days: Sequence[str]) -> dict[tuple[str, int], SlotUse]:
+        rows = await self.session.scalars(select(SlotUse).where(
+            SlotUse.tenant_id == tenant, SlotUse.store_id == store_id, SlotUse.day.in_(list(days))))
+        return {(u.day, u.start_min): u for u in rows}
+
+    async def take_slot(self, tenant: int, store_id: int, day: str, start: int, end: int, capacity: int) -> int | None:
+        """One place in the slot: the row is made if missing (INSERT … ON CONFLICT DO
+        NOTHING), then `taken < capacity` is the condition of the increment. The row's id,
+        or None when it is full."""
+        insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        await self.session.execute(insert(SlotUse).values(
+            tenant_id=tenant, store_id=store_id, day=day, start_min=start, end_min=end, capacity=capacity, taken=0,
+        ).on_conflict_do_nothing(index_elements=["tenant_id", "store_id", "day", "start_min"]))
+        stmt = (update(SlotUse).where(SlotUse.tenant_id == tenant, SlotUse.store_id == store_id, SlotUse.day == day,
+                                      SlotUse.start_min == start, SlotUse.taken < SlotUse.capacity)
+                .values(taken=SlotUse.taken + 1).returning(SlotUse.id).execution_options(synchronize_session=False))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def give_slot_back(self, tenant: int, use_id: int) -> bool:
+        stmt = (update(SlotUse).where(SlotUse.tenant_id == tenant, SlotUse.id == use_id, SlotUse.taken > 0)
+                .values(taken=SlotUse.taken - 1).execution_options(synchronize_session=False))
+        return rowcount(await self.session.execute(stmt)) == 1
+
+    async def address_points(self, tenant: int, member: int) -> dict[int, AddressPoint]:
+        rows = await self.session.scalars(select(AddressPoint).where(
+            AddressPoint.tenant_id == tenant, AddressPoint.member_id == member))
+        return {r.address_id: r for r in rows}
+
+    async def deliveries(self, tenant: int, statuses: Sequence[str], limit: int = 100
+                         ) -> list[tuple[OrderFulfilment, Order]]:
+        stmt = (select(OrderFulfilment, Order).join(Order, Order.id == OrderFulfilment.order_id)
+                .where(OrderFulfilment.tenant_id == tenant, OrderFulfilment.method == "delivery",
+                       Order.status.in_(("paid", "completed")), OrderFulfilment.status.in_(list(statuses)))
+                .order_by(OrderFulfilment.id.desc()).limit(limit))
+        return [(f, o) for f, o in (await self.session.execute(stmt)).all()]

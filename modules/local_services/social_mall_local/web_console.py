@@ -17,7 +17,9 @@ from handlers.console.registry import add_console_page, add_console_permission
 from social_mall.console.errors import InvalidInputError
 from social_mall.errors import NotFoundError
 from social_mall.plugins import Registry
+from social_mall_local import delivery as D
 from social_mall_local import products as P
+from social_mall_local import shipping
 from social_mall_local import staff as S
 from social_mall_local import stores
 from social_mall_local import tickets as T
@@ -25,15 +27,18 @@ from social_mall_local import verify as V
 from social_mall_local.codes import parse_ticket_code
 from social_mall_local.console_views import console_tickets, console_verifications
 from social_mall_local.forms import (
-    checkbox, exceptions_field, hours_fields, int_field, phone_field, pictures_field, point_field, problem_zh,
-    text_field,
+    checkbox, exceptions_field, hours_fields, int_field, minute_field, money_field, phone_field, pictures_field,
+    point_field, problem_zh, text_field,
 )
-from social_mall_local.geo import SHANGHAI, e6_text, ranges_text
+from social_mall_local.geo import SHANGHAI, Point, clock as clock_text, e6_text, parse_point, ranges_text
+from social_mall_local.rules_delivery import parse_tiers
+from social_mall_local.rules_shipping import PROVINCES, parse_rule_line
 
 routes = web.RouteTableDef()
 
 VIEW, EDIT = "local.view", "local.edit"
 VERIFY, REVERSE = "local.verify", "local.reverse"   # verify in the console; reverse a verification
+SHIP = "orders.ship"                                 # the rider hand-off: the core's shipping permission
 WEEKDAYS = ((1, "周一"), (2, "周二"), (3, "周三"), (4, "周四"), (5, "周五"), (6, "周六"), (7, "周日"))
 
 
@@ -285,3 +290,217 @@ REFUSAL_ZH = {"unknown": "没有这张券码", "wrong_store": "不是本店的�
 REVERSE_ZH = {"unknown": "没有这条核销记录", "reversed": "这次核销已经撤销过了",
               "too_late": f"超过 {int(V.REVERSE_WINDOW.total_seconds() // 3600)} 小时，不能撤销",
               "ticket_closed": "券码已过期或已退款，不能撤销"}
+
+
+# -- shipping templates -------------------------------------------------------------------------------
+
+def parse_template(form: Mapping[str, object]) -> shipping.TemplateInput:
+    mode = str(form.get("mode", ""))
+    if mode not in ("piece", "weight"):
+        raise InvalidInputError("mode", "range")
+    unserved_raw = text_field(form, "unserved", 300, required=False).replace("，", ",")
+    unserved = tuple(r.strip() for r in unserved_raw.split(",") if r.strip())
+    if any(r not in PROVINCES for r in unserved):
+        raise InvalidInputError("unserved", "regions_format")
+    rules = []
+    for line in text_field(form, "rules", 3000, multiline=True).splitlines():
+        if not line.strip():
+            continue
+        rule = parse_rule_line(line.strip())
+        if rule is None:
+            raise InvalidInputError("rules", "rules_format")
+        rules.append(rule)
+    if not rules:
+        raise InvalidInputError("rules", "required")
+    return shipping.TemplateInput(text_field(form, "name", 40), mode, money_field(form, "free_over", default=0),
+                                  unserved, tuple(rules), checkbox(form, "is_default"))
+
+
+@routes.get("/console/local/shipping")
+@console_view(VIEW)
+async def shipping_page(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        found = await shipping.all_templates(uow, tenant_of(request))
+    return render(request, "console/local/shipping.html", templates=found, error="", v={})
+
+
+@routes.post("/console/local/shipping")
+@console_view(EDIT)
+async def shipping_save(request: web.Request) -> web.Response:
+    svc = services(request)
+    form = form_of(request)
+    try:
+        data = parse_template(form)
+    except InvalidInputError as exc:
+        async with svc.uows() as uow:
+            found = await shipping.all_templates(uow, tenant_of(request))
+        return render(request, "console/local/shipping.html", status=400, templates=found, error=problem_zh(exc),
+                      v={k: str(v) for k, v in form.items() if k != "_csrf"})
+    async with svc.uows() as uow:
+        await shipping.save_template(uow, tenant_of(request), actor(request), data, None, svc.clock())
+        await uow.commit()
+    raise redirect("/console/local/shipping", ok="saved")
+
+
+# -- delivery zones -----------------------------------------------------------------------------------
+
+def parse_zone(form: Mapping[str, object]) -> D.ZoneInput:
+    kind = str(form.get("kind", ""))
+    if kind not in ("radius", "polygon"):
+        raise InvalidInputError("kind", "range")
+    polygon: tuple[Point, ...] = ()
+    radius = 0
+    if kind == "radius":
+        radius = int_field(form, "radius_m", 100, 100_000)
+    else:
+        pts = []
+        for line in text_field(form, "polygon", 4000, multiline=True).splitlines():
+            if not line.strip():
+                continue
+            parts = line.replace(",", " ").split()
+            p = parse_point(parts[0], parts[1]) if len(parts) == 2 else None
+            if p is None:
+                raise InvalidInputError("polygon", "polygon_format")
+            pts.append(p)
+        if not 3 <= len(pts) <= 200:
+            raise InvalidInputError("polygon", "polygon_format")
+        polygon = tuple(pts)
+    tiers = parse_tiers(text_field(form, "tiers", 1000, multiline=True))
+    if tiers is None:
+        raise InvalidInputError("tiers", "tiers_format")
+    return D.ZoneInput(int_field(form, "store_id", 1, 10**15), text_field(form, "name", 40), kind, radius, polygon,
+                       tiers, money_field(form, "min_order", default=0), checkbox(form, "active"))
+
+
+@routes.get("/console/local/zones")
+@console_view(VIEW)
+async def zone_page(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        found = await D.zones(uow, tenant_of(request))
+        all_ = await stores.all_stores(uow, tenant_of(request))
+    return render(request, "console/local/zones.html", zones=found, stores={s.id: s for s in all_}, error="", v={})
+
+
+@routes.post("/console/local/zones")
+@console_view(EDIT)
+async def zone_save(request: web.Request) -> web.Response:
+    svc = services(request)
+    form = form_of(request)
+    try:
+        data = parse_zone(form)
+        async with svc.uows() as uow:
+            await D.save_zone(uow, tenant_of(request), actor(request), data, svc.clock())
+            await uow.commit()
+    except (InvalidInputError, NotFoundError) as exc:
+        msg = problem_zh(exc) if isinstance(exc, InvalidInputError) else problem_zh(InvalidInputError("store_id", "unknown_store"))
+        async with svc.uows() as uow:
+            found = await D.zones(uow, tenant_of(request))
+            all_ = await stores.all_stores(uow, tenant_of(request))
+        return render(request, "console/local/zones.html", status=400, zones=found, stores={s.id: s for s in all_},
+                      error=msg, v={k: str(v) for k, v in form.items() if k != "_csrf"})
+    raise redirect("/console/local/zones", ok="saved")
+
+
+@routes.post(r"/console/local/zones/{id}/active")
+@console_view(EDIT)
+async def zone_active(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        await D.set_zone_active(uow, tenant_of(request), int_id(request), checkbox(form_of(request), "active"),
+                                actor(request))
+        await uow.commit()
+    raise redirect("/console/local/zones", ok="saved")
+
+
+# -- delivery slots: templates and the week calendar -----------------------------------------------
+
+def parse_slots(form: Mapping[str, object]) -> D.SlotInput:
+    days = tuple(d for d, _ in WEEKDAYS if checkbox(form, f"day_{d}"))
+    if not days:
+        raise InvalidInputError("weekdays", "required")
+    start, end = minute_field(form, "start"), minute_field(form, "end")
+    if end <= start:
+        raise InvalidInputError("end", "range")
+    return D.SlotInput(int_field(form, "store_id", 1, 10**15), days, start, end,
+                       int_field(form, "capacity", 1, 10_000))
+
+
+async def _slots_page(request: web.Request, status: int = 200, error: str = "", v: Mapping[str, str] = {}
+                      ) -> web.Response:
+    svc = services(request)
+    tenant = tenant_of(request)
+    async with svc.uows() as uow:
+        all_ = await stores.all_stores(uow, tenant)
+        raw = request.query.get("store_id", "")
+        chosen = next((s for s in all_ if str(s.id) == raw), all_[0] if all_ else None)
+        cal = await D.week(uow, tenant, chosen, svc.clock()) if chosen is not None else None
+        rows = [r for r in await D.slot_template_rows(uow, tenant) if chosen is None or r.store_id == chosen.id]
+    return render(request, "console/local/slots.html", status=status, stores=all_, store=chosen, week=cal,
+                  templates=rows, weekdays=WEEKDAYS, clock=clock_text, error=error, v=v)
+
+
+@routes.get("/console/local/slots")
+@console_view(VIEW)
+async def slots_page(request: web.Request) -> web.Response:
+    return await _slots_page(request)
+
+
+@routes.post("/console/local/slots")
+@console_view(EDIT)
+async def slots_add(request: web.Request) -> web.Response:
+    svc = services(request)
+    form = form_of(request)
+    try:
+        data = parse_slots(form)
+        async with svc.uows() as uow:
+            await D.add_slot_templates(uow, tenant_of(request), actor(request), data)
+            await uow.commit()
+    except InvalidInputError as exc:
+        return await _slots_page(request, 400, problem_zh(exc), {k: str(v) for k, v in form.items() if k != "_csrf"})
+    except NotFoundError:
+        return await _slots_page(request, 400, problem_zh(InvalidInputError("store_id", "unknown_store")))
+    raise redirect(f"/console/local/slots?store_id={data.store_id}", ok="saved")
+
+
+@routes.post(r"/console/local/slots/{id}/active")
+@console_view(EDIT)
+async def slot_active(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        await D.set_slot_active(uow, tenant_of(request), int_id(request), checkbox(form_of(request), "active"),
+                                actor(request))
+        await uow.commit()
+    raise redirect("/console/local/slots", ok="saved")
+
+
+# -- same-city deliveries: rider hand-off ------------------------------------------------------------
+
+@routes.get("/console/local/deliveries")
+@console_view(VIEW)
+async def delivery_list(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        rows = await D.deliveries(uow, tenant_of(request), (D.PLACED, D.DISPATCHED, D.DELIVERED))
+    return render(request, "console/local/deliveries.html", rows=rows, status_zh=D.STATUS_ZH,
+                  notice=request.query.get("notice", "")[:80])
+
+
+@routes.post(r"/console/local/deliveries/{id}/dispatch")
+@console_view(SHIP)
+async def delivery_dispatch(request: web.Request) -> web.Response:
+    svc = services(request)
+    try:
+        rider = text_field(form_of(request), "rider", 40)
+    except InvalidInputError as exc:
+        return error_page(request, 400, "输入有误", problem_zh(exc))
+    async with svc.uows() as uow:
+        await D.dispatch(uow, tenant_of(request), int_id(request), rider, actor(request), svc.clock())
+        await uow.commit()
+    raise redirect("/console/local/deliveries", notice="已派单，顾客会收到通知")
+
+
+@routes.post(r"/console/local/deliveries/{id}/delivered")
+@console_view(SHIP)
+async def delivery_done(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        await D.delivered(uow, tenant_of(request), int_id(request), actor(request), svc.clock())
+        await uow.commit()
+    raise redirect("/console/local/deliveries", notice="已送达，订单已完成")
