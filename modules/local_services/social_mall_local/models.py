@@ -287,3 +287,89 @@ class AddressPoint(Base):
     lat_e6: Mapped[int] = mapped_column(Integer)
     lng_e6: Mapped[int] = mapped_column(Integer)
     __table_args__ = (UniqueConstraint("tenant_id", "address_id"),)
+
+
+# -- appointments (预约) -----------------------------------------------------------------------------
+
+class ServiceSpec(Base):
+    """A bookable service (a product of kind "booking"): how long it takes, what is paid
+    when booking (deposit_fen 0: the full price), the cancel rule (free until
+    cancel_free_hours before; later late_refund_bp of what was paid comes back, 0: none),
+    when the reminder goes out."""
+
+    __tablename__ = "local_service_specs"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    duration_min: Mapped[int] = mapped_column(Integer, default=60)
+    step_min: Mapped[int] = mapped_column(Integer, default=30)
+    deposit_fen: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_free_hours: Mapped[int] = mapped_column(Integer, default=24)
+    late_refund_bp: Mapped[int] = mapped_column(Integer, default=0)
+    remind_hours: Mapped[int] = mapped_column(Integer, default=2)
+    __table_args__ = (UniqueConstraint("tenant_id", "product_id"),)
+
+
+class Resource(Base):
+    """A member of staff or a room at a store that renders services."""
+
+    __tablename__ = "local_resources"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    store_id: Mapped[int] = mapped_column(ForeignKey("local_stores.id"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(8), default="staff")      # staff | room
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ResourceService(Base):
+    __tablename__ = "local_resource_services"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    resource_id: Mapped[int] = mapped_column(ForeignKey("local_resources.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    __table_args__ = (UniqueConstraint("tenant_id", "resource_id", "product_id"),)
+
+
+class Booking(Base):
+    __tablename__ = "local_bookings"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    store_id: Mapped[int] = mapped_column(ForeignKey("local_stores.id"))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("local_resources.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(12), default="held")  # held|booked|checked_in|cancelled|no_show
+    deposit: Mapped[bool] = mapped_column(Boolean, default=False)
+    reminded_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    __table_args__ = (UniqueConstraint("tenant_id", "order_id"),
+                      Index("ix_local_bookings_member", "tenant_id", "member_id", "status"),
+                      Index("ix_local_bookings_due", "status", "starts_at"))
+
+
+class ResourceCell(Base):
+    """A resource's time, in 15-minute cells (epoch minutes // 15), held by one booking:
+    the unique key is what makes a double booking impossible."""
+
+    __tablename__ = "local_resource_cells"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    resource_id: Mapped[int] = mapped_column(ForeignKey("local_resources.id"))
+    cell: Mapped[int] = mapped_column(BigInteger)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("local_bookings.id"), index=True)
+    __table_args__ = (UniqueConstraint("resource_id", "cell"),)
+
+
+class LocalSettings(Base):
+    """The tenant's settings of this module: the WeChat template message used for a
+    reminder when the member is outside the 48-hour customer-service window."""
+
+    __tablename__ = "local_settings"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), unique=True)
+    reminder_template_id: Mapped[str] = mapped_column(String(64), default="")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_mall_local.models import (
-    AddressPoint, Attempt, BindCode, MemberStore, OrderFulfilment, ProductRule, ShipTemplate, SlotTemplate, SlotUse,
-    Staff, Store, Ticket, Verification, Zone,
+    AddressPoint, Attempt, BindCode, Booking, LocalSettings, MemberStore, OrderFulfilment, ProductRule, Resource,
+    ResourceCell, ResourceService, ServiceSpec, ShipTemplate, SlotTemplate, SlotUse, Staff, Store, Ticket,
+    Verification, Zone,
 )
 from storage.models import Order, Product
 
@@ -347,3 +348,103 @@ class LocalRepo:
                        Order.status.in_(("paid", "completed")), OrderFulfilment.status.in_(list(statuses)))
                 .order_by(OrderFulfilment.id.desc()).limit(limit))
         return [(f, o) for f, o in (await self.session.execute(stmt)).all()]
+
+    # -- appointments ----------------------------------------------------------------------------
+
+    async def service_spec(self, tenant: int, product_id: int) -> ServiceSpec | None:
+        return await self.session.scalar(select(ServiceSpec).where(
+            ServiceSpec.tenant_id == tenant, ServiceSpec.product_id == product_id))
+
+    async def booking_products(self, tenant: int) -> list[tuple[Product, ServiceSpec]]:
+        stmt = (select(Product, ServiceSpec).join(ServiceSpec, ServiceSpec.product_id == Product.id)
+                .join(ProductRule, (ProductRule.product_id == Product.id) & (ProductRule.tenant_id == tenant))
+                .where(Product.tenant_id == tenant, ServiceSpec.tenant_id == tenant, ProductRule.kind == "booking",
+                       Product.on_shelf.is_(True)).order_by(Product.sort, Product.id))
+        return [(p, s) for p, s in (await self.session.execute(stmt)).all()]
+
+    async def resources_for(self, tenant: int, product_id: int, store_id: int | None = None) -> list[Resource]:
+        stmt = (select(Resource).join(ResourceService, ResourceService.resource_id == Resource.id)
+                .where(Resource.tenant_id == tenant, Resource.active.is_(True), ResourceService.product_id == product_id))
+        if store_id is not None:
+            stmt = stmt.where(Resource.store_id == store_id)
+        return list(await self.session.scalars(stmt.order_by(Resource.id)))
+
+    async def resources(self, tenant: int) -> list[Resource]:
+        return list(await self.session.scalars(select(Resource).where(Resource.tenant_id == tenant)
+                                               .order_by(Resource.store_id, Resource.id)))
+
+    async def resource(self, tenant: int, rid: int) -> Resource | None:
+        return await self.session.scalar(select(Resource).where(Resource.tenant_id == tenant, Resource.id == rid))
+
+    async def resource_products(self, tenant: int) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for r, p in (await self.session.execute(select(ResourceService.resource_id, ResourceService.product_id)
+                                                .where(ResourceService.tenant_id == tenant))).all():
+            out.setdefault(r, []).append(p)
+        return out
+
+    async def held_cells(self, resource_ids: Sequence[int], first: int, last: int) -> set[tuple[int, int]]:
+        if not resource_ids:
+            return set()
+        rows = await self.session.execute(select(ResourceCell.resource_id, ResourceCell.cell).where(
+            ResourceCell.resource_id.in_(list(resource_ids)), ResourceCell.cell >= first, ResourceCell.cell < last))
+        return {(r, c) for r, c in rows.all()}
+
+    async def hold_cells(self, tenant: int, resource_id: int, booking_id: int, cells: Sequence[int]) -> bool:
+        """All of `cells` for the booking, or none (a savepoint: another booking holds one)."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add_all([ResourceCell(tenant_id=tenant, resource_id=resource_id, cell=c,
+                                                   booking_id=booking_id) for c in cells])
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    async def free_cells(self, tenant: int, booking_id: int) -> int:
+        result = await self.session.execute(delete(ResourceCell).where(
+            ResourceCell.tenant_id == tenant, ResourceCell.booking_id == booking_id))
+        return rowcount(result)
+
+    async def booking(self, tenant: int, booking_id: int) -> Booking | None:
+        return await self.session.scalar(select(Booking).where(Booking.tenant_id == tenant, Booking.id == booking_id))
+
+    async def booking_of_order(self, tenant: int, order_id: int) -> Booking | None:
+        return await self.session.scalar(select(Booking).where(Booking.tenant_id == tenant, Booking.order_id == order_id))
+
+    async def member_bookings(self, tenant: int, member: int, statuses: Sequence[str], limit: int) -> list[Booking]:
+        return list(await self.session.scalars(select(Booking).where(
+            Booking.tenant_id == tenant, Booking.member_id == member, Booking.status.in_(list(statuses)))
+            .order_by(Booking.starts_at).limit(limit)))
+
+    async def move_booking(self, tenant: int, booking_id: int, src: Sequence[str], dst: str, **values: Any) -> bool:
+        result = await self.session.execute(
+            update(Booking).where(Booking.tenant_id == tenant, Booking.id == booking_id, Booking.status.in_(list(src)))
+            .values(status=dst, **values).execution_options(synchronize_session=False))
+        return rowcount(result) == 1
+
+    async def due_reminders(self, now: datetime, limit: int) -> list[tuple[Booking, ServiceSpec]]:
+        stmt = (select(Booking, ServiceSpec).join(ServiceSpec, (ServiceSpec.product_id == Booking.product_id)
+                                                  & (ServiceSpec.tenant_id == Booking.tenant_id))
+                .where(Booking.status == "booked", Booking.reminded_at.is_(None), Booking.starts_at > now)
+                .order_by(Booking.starts_at).limit(limit))
+        return [(b, s) for b, s in (await self.session.execute(stmt)).all()]
+
+    async def mark_reminded(self, tenant: int, booking_id: int, now: datetime) -> bool:
+        result = await self.session.execute(
+            update(Booking).where(Booking.tenant_id == tenant, Booking.id == booking_id, Booking.reminded_at.is_(None),
+                                  Booking.status == "booked")
+            .values(reminded_at=now).execution_options(synchronize_session=False))
+        return rowcount(result) == 1
+
+    async def overdue_bookings(self, before: datetime, limit: int) -> list[tuple[int, int]]:
+        rows = await self.session.execute(select(Booking.tenant_id, Booking.id).where(
+            Booking.status == "booked", Booking.ends_at < before).limit(limit))
+        return [(t, i) for t, i in rows.all()]
+
+    async def booking_page(self, tenant: int, since: datetime, limit: int = 200) -> list[Booking]:
+        return list(await self.session.scalars(select(Booking).where(
+            Booking.tenant_id == tenant, Booking.ends_at >= since).order_by(Booking.starts_at).limit(limit)))
+
+    async def settings(self, tenant: int) -> LocalSettings | None:
+        return await self.session.scalar(select(LocalSettings).where(LocalSettings.tenant_id == tenant))

@@ -88,6 +88,7 @@ class Planned:
     value_fen: int
     valid_until: datetime
     refund_unused: bool
+    booking_id: int | None = None
 
 
 async def plan(uow: UnitOfWork, tenant: int, order_id: int, now: datetime) -> tuple[int, int, list[Planned]]:
@@ -97,6 +98,16 @@ async def plan(uow: UnitOfWork, tenant: int, order_id: int, now: datetime) -> tu
     order = await load_order(uow, tenant, order_id)
     if ful is None or order.status != OrderStatus.PAID:
         return 0, 0, []
+    if ful.method == "booking":  # one check-in code, for the booked time
+        from social_mall_local.geo import SHANGHAI
+        from social_mall_local.rules_booking import CHECK_IN_GRACE
+
+        b = await repo.booking_of_order(tenant, order_id)
+        if b is None:
+            return 0, 0, []
+        title = f"{order.lines[0].title} {b.starts_at.astimezone(SHANGHAI):%m-%d %H:%M}"
+        return order.member_id, ful.store_id, [Planned("booking", title, 1, order.paid_fen,
+                                                       b.ends_at + CHECK_IN_GRACE, False, b.id)]
     found = {s.id: (s, p) for s, p in await uow.catalog.skus_by_ids(tenant, [ln.sku_id for ln in order.lines])}
     product_of = {ln.sku_id: found[ln.sku_id][1].id for ln in order.lines if ln.sku_id in found}
     rules = await P.settings_for(uow, tenant, list(set(product_of.values())))
@@ -137,7 +148,7 @@ async def issue_tickets(uow: UnitOfWork, tenant: int, order_id: int, now: dateti
             row = Ticket(tenant_id=tenant, code=new_ticket_code(), order_id=order_id, seq=seq, member_id=member,
                          store_id=store, kind=p.kind, title=p.title[:120], uses_total=p.uses, uses_left=p.uses,
                          value_fen=p.value_fen, refund_unused=p.refund_unused, status="active",
-                         valid_until=p.valid_until, created_at=now)
+                         valid_until=p.valid_until, booking_id=p.booking_id, created_at=now)
             if await repo.add_ticket(row):
                 issued.append(row.id)
                 break

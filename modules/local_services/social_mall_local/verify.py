@@ -151,6 +151,10 @@ async def verify(uow: UnitOfWork, tenant: int, ticket_id: int, now: datetime, *,
     uow.emit(TicketVerified(tenant_id=tenant, member_id=ticket.member_id, ticket_id=ticket_id, title=ticket.title,
                             store_name=store.name, uses=uses, uses_left=left))
     log.info("local.verified", extra={"tenant": tenant, "ticket": ticket_id, "uses_left": left, "actor": actor})
+    if row.kind == "booking":  # an appointment's code: the member checked in
+        from social_mall_local.bookings import check_in
+
+        await check_in(uow, tenant, row.booking_id, now)
     completed = await complete_if_done(uow, tenant, ticket.order_id, now)
     return Verified(ticket, uses, left, v.id, completed)
 

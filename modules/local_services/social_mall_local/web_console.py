@@ -17,6 +17,7 @@ from handlers.console.registry import add_console_page, add_console_permission
 from social_mall.console.errors import InvalidInputError
 from social_mall.errors import NotFoundError
 from social_mall.plugins import Registry
+from social_mall_local import bookings as B
 from social_mall_local import delivery as D
 from social_mall_local import products as P
 from social_mall_local import shipping
@@ -504,3 +505,98 @@ async def delivery_done(request: web.Request) -> web.Response:
         await D.delivered(uow, tenant_of(request), int_id(request), actor(request), svc.clock())
         await uow.commit()
     raise redirect("/console/local/deliveries", notice="已送达，订单已完成")
+
+
+# -- appointments: resources, service terms, bookings ---------------------------------------------------
+
+@routes.get("/console/local/resources")
+@console_view(VIEW)
+async def resource_page(request: web.Request) -> web.Response:
+    tenant = tenant_of(request)
+    async with services(request).uows() as uow:
+        rows = await B.resource_rows(uow, tenant)
+        specs = await B.spec_rows(uow, tenant)
+        all_ = await stores.all_stores(uow, tenant)
+        template = await B.reminder_template(uow, tenant)
+    return render(request, "console/local/resources.html", rows=rows, specs=specs, stores={s.id: s for s in all_},
+                  titles={pid: title for pid, title, _ in specs}, reminder_template=template,
+                  error=request.query.get("error", "")[:120])
+
+
+def parse_spec(form: Mapping[str, object]) -> B.SpecInput:
+    duration = int_field(form, "duration_min", 15, 24 * 60)
+    step = int_field(form, "step_min", 15, 24 * 60, default=30)
+    if duration % 15 or step % 15:
+        raise InvalidInputError("duration_min", "range")
+    return B.SpecInput(int_field(form, "product_id", 1, 10**15), duration, step, money_field(form, "deposit", default=0),
+                       int_field(form, "cancel_free_hours", 0, 24 * 30, default=24),
+                       int_field(form, "late_refund_pct", 0, 100, default=0) * 100,
+                       int_field(form, "remind_hours", 0, 24 * 7, default=2))
+
+
+@routes.post("/console/local/services")
+@console_view(EDIT)
+async def spec_save(request: web.Request) -> web.Response:
+    try:
+        data = parse_spec(form_of(request))
+    except InvalidInputError as exc:
+        return error_page(request, 400, "输入有误", problem_zh(exc))
+    async with services(request).uows() as uow:
+        await B.save_spec(uow, tenant_of(request), actor(request), data)
+        await uow.commit()
+    raise redirect("/console/local/resources", ok="saved")
+
+
+@routes.post("/console/local/resources")
+@console_view(EDIT)
+async def resource_add(request: web.Request) -> web.Response:
+    form = form_of(request)
+    try:
+        kind = str(form.get("kind", ""))
+        if kind not in ("staff", "room"):
+            raise InvalidInputError("kind", "range")
+        products = [int(k[2:]) for k in form if k.startswith("p_") and k[2:].isdigit() and len(k) < 20
+                    and checkbox(form, k)]
+        if not products:
+            raise InvalidInputError("services", "required")
+        async with services(request).uows() as uow:
+            await B.add_resource(uow, tenant_of(request), actor(request), int_field(form, "store_id", 1, 10**15),
+                                 text_field(form, "name", 40), kind, products)
+            await uow.commit()
+    except InvalidInputError as exc:
+        return error_page(request, 400, "输入有误", problem_zh(exc))
+    raise redirect("/console/local/resources", ok="saved")
+
+
+@routes.post(r"/console/local/resources/{id}/active")
+@console_view(EDIT)
+async def resource_active(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        await B.set_resource_active(uow, tenant_of(request), int_id(request), checkbox(form_of(request), "active"),
+                                    actor(request))
+        await uow.commit()
+    raise redirect("/console/local/resources", ok="saved")
+
+
+@routes.post("/console/local/settings")
+@console_view(EDIT)
+async def settings_save(request: web.Request) -> web.Response:
+    try:
+        template = text_field(form_of(request), "reminder_template_id", 64, required=False)
+        if template and not all(c.isascii() and (c.isalnum() or c in "-_") for c in template):
+            raise InvalidInputError("reminder_template_id", "control_chars")
+    except InvalidInputError as exc:
+        return error_page(request, 400, "输入有误", problem_zh(exc))
+    async with services(request).uows() as uow:
+        await B.save_reminder_template(uow, tenant_of(request), actor(request), template)
+        await uow.commit()
+    raise redirect("/console/local/resources", ok="saved")
+
+
+@routes.get("/console/local/bookings")
+@console_view(VIEW)
+async def booking_list(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        rows = await B.upcoming(uow, tenant_of(request), svc.clock())
+    return render(request, "console/local/bookings.html", rows=rows, status_zh=B.STATUS_ZH)
