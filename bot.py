@@ -136,12 +136,13 @@ def build_app(
             state_ttl=settings.conversation_ttl_seconds,
             order_timeout=timedelta(minutes=settings.order_timeout_minutes),
             clock=clock, extra_flows=registry.flows, on_commit=svc.outbox.kick,
+            methods=registry.fulfilments,
         )
         if setup_now:
             showcase = settings.demo_showcase
             async with svc.uows() as uow:
                 tenant = await seed_demo(uow, demo_credentials(settings), now=clock(),
-                                         extras=registry.demos if showcase else ())
+                                         extras=registry.demo_seeders(showcase))
                 order_no = await ensure_demo_order(
                     uow, tenant, now=clock(), timeout=timedelta(minutes=settings.order_timeout_minutes))
                 admin = await first_admin(uow, tenant.id) if showcase and "console" in registry.modules else None
@@ -215,7 +216,7 @@ def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
     off; the events it emits wait in the outbox for the server's subscribers."""
     svc = Services(settings, settings.public_base_url)
     registry = build_registry(svc, discover(BUILTIN_MODULES), settings.disabled_modules)
-    extras = registry.demos if settings.demo_showcase else []
+    extras = registry.demo_seeders(settings.demo_showcase)
 
     async def run() -> object:
         engine = create_engine(settings.database_url, schema=settings.database_schema)

@@ -5,7 +5,9 @@
     python3 dev.py test   # install into .venv (with test extras), then run the whole suite
 
 Only the standard library is used here, so it works on a fresh machine with Python 3.11+.
-The virtual environment is rebuilt when pyproject.toml changes.
+The module packages under modules/ (each with its own pyproject.toml, found through the
+entry-point group `social_mall.modules`) are installed with the project. The virtual
+environment is rebuilt when any of those pyproject.toml files changes.
 """
 
 from __future__ import annotations
@@ -39,8 +41,15 @@ def quiet(cmd: list[str], what: str) -> None:
         raise SystemExit(f"dev.py: {what} failed (exit {proc.returncode}); pip's output is above.")
 
 
+def module_packages() -> list[Path]:
+    """The module packages shipped with the project: modules/<name>/pyproject.toml."""
+    return sorted(p.parent for p in (ROOT / "modules").glob("*/pyproject.toml"))
+
+
 def ensure_venv(extras: str) -> None:
     stamp_src = (ROOT / "pyproject.toml").read_bytes() + extras.encode()
+    for package in module_packages():
+        stamp_src += package.name.encode() + (package / "pyproject.toml").read_bytes()
     stamp = hashlib.sha256(stamp_src).hexdigest()
     marker = VENV / ".installed"
     if PY.exists() and marker.exists() and marker.read_text() == stamp:
@@ -54,6 +63,8 @@ def ensure_venv(extras: str) -> None:
     quiet([*pip, "--upgrade", "pip"], "upgrading pip")
     target = f".[{extras}]" if extras else "."
     quiet([*pip, "-e", target], "installing social_mall")
+    for package in module_packages():
+        quiet([*pip, "-e", str(package.relative_to(ROOT))], f"installing the module package {package.name}")
     marker.write_text(stamp)
 
 

@@ -10,10 +10,17 @@ applicable coupon and shows each discount line; 「不用券」 / 「用券」 a
 「用积分」 (as many as allowed) / 「不用积分」 price it again. `确认` places the order with
 exactly the coupon and points shown.
 
-State data: src ("cart" | "buy"), product/sku/qty for "buy", addrs (listed address ids),
-name/phone while a new address is typed, address, items (flat sku, qty pairs confirmed),
-coupon (the coupon id shown, 0: none), points (the points shown), shown_total (the total
-shown, in fen: only compared at 确认, never charged).
+Fulfilment: when modules offer more methods than express for these lines (store pick-up,
+same-city delivery…; see social_mall/fulfilment.py), checkout first lists them and the
+pick's `begin` asks its own questions, usually in the method's own flow, which hands back
+with `confirm_with(...)`; the confirmation shows the method's fee and destination, and
+`确认` places the order with that method. With express alone nothing changes.
+
+State data: src ("cart" | "buy"), product/sku/qty for "buy", methods (the keys listed),
+ful (the method picked; none: express), f_* (the method's details: store, slot…),
+addrs (listed address ids), name/phone while a new address is typed, address, items
+(flat sku, qty pairs confirmed), coupon (the coupon id shown, 0: none), points (the
+points shown), shown_total (the total shown, in fen: only compared at 确认, never charged).
 Menu CLICK key: CHECKOUT.
 """
 
@@ -26,21 +33,23 @@ from enum import StrEnum
 
 from flows import orders
 from flows.engine import (
-    Ctx, Data, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, Value, num, pairs, text,
+    CheckoutMethod, Ctx, Data, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, Value, num,
+    pairs, text,
 )
 from flows.home import expired
 from social_mall.catalog.service import product_detail
 from social_mall.errors import (
     EmptyCartError,
     InvalidAddressError,
+    NoFulfilmentError,
     NotFoundError,
     OrderTooLargeError,
     OutOfStockError,
     PriceChangedError,
 )
+from social_mall.fulfilment import Choice, Detail, Express
 from social_mall.members.rules import PHONE
 from social_mall.members.service import add_address, list_addresses, view_cart
-from social_mall.orders.rules import shipping_fee
 from social_mall.orders.service import check_order_total, place_order
 from social_mall.pricing import service as pricing
 from social_mall.pricing.service import AUTO, NONE, PricingInput
@@ -52,6 +61,7 @@ MAX_NAME = 20
 
 class St(StrEnum):
     IDLE = "idle"
+    METHOD = "method"       # fulfilment methods listed: a number
     ADDRESS = "address"     # saved addresses listed: a number or 新地址
     NAME = "name"
     PHONE = "phone"
@@ -68,7 +78,8 @@ class Do(StrEnum):
     NO_POINTS = "checkout.no_points"
 
 
-SOURCE = ("src", "product", "sku", "qty")
+SOURCE = ("src", "product", "sku", "qty", "ful")
+DETAIL_PREFIX = "f_"
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,24 @@ class Line:
 
 
 def _source(data: Data) -> dict[str, Value]:
-    return {k: v for k, v in data.items() if k in SOURCE}
+    """What is being bought and how it is fulfilled (kept through every step)."""
+    return {k: v for k, v in data.items() if k in SOURCE or k.startswith(DETAIL_PREFIX)}
+
+
+source_of = _source  # for a method's own flow: what it must carry back to confirm_with
+
+
+def _detail(data: Data) -> Detail:
+    n = len(DETAIL_PREFIX)
+    return {k[n:]: v for k, v in data.items() if k.startswith(DETAIL_PREFIX) and isinstance(v, (str, int))}
+
+
+def _method(ctx: Ctx, data: Data) -> CheckoutMethod:
+    key = text(data, "ful") or EXPRESS.key
+    method = ctx.methods.get(key)
+    if method is None:  # switched off since the conversation began
+        raise NotFoundError("fulfilment", key)
+    return method
 
 
 async def _lines(ctx: Ctx, data: Data) -> tuple[tuple[Line, ...], int]:
@@ -114,18 +142,50 @@ async def load_sku(ctx: Ctx, product_id: int, sku_id: int, qty: int = 1) -> tupl
     return p, sku
 
 
+# -- the core's express at checkout ---------------------------------------------------------
+
+class ExpressCheckout(Express):
+    """Express at checkout: pick a saved address or type a new one (the steps below).
+    A module that replaces express pricing (shipping-fee templates) subclasses this."""
+
+    async def begin(self, ctx: Ctx, source: Data) -> Outcome:
+        addrs = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
+        if not addrs:
+            return Outcome((Say("chat/checkout/ask_name.txt", {"first": True}),), to=St.NAME, flow=NAME)
+        return Outcome((Say("chat/checkout/addresses.txt", {"addrs": addrs}),), {"addrs": [a.id for a in addrs]},
+                       to=St.ADDRESS, flow=NAME)
+
+
+EXPRESS = ExpressCheckout()
+
+
 # -- commands ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class StartCheckout:
+    """Offer the fulfilment methods these lines may use (straight to the questions of the
+    only one: with the core alone, express's addresses), or begin `method`."""
+
     data: Mapping[str, Value]
+    method: str = ""
 
     async def run(self, ctx: Ctx) -> Outcome:
-        await _lines(ctx, self.data)  # nothing to buy: say so before asking for an address
-        addrs = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
-        if not addrs:
-            return Outcome((Say("chat/checkout/ask_name.txt", {"first": True}),), to=St.NAME)
-        return Outcome((Say("chat/checkout/addresses.txt", {"addrs": addrs}),), {"addrs": [a.id for a in addrs]})
+        lines, _ = await _lines(ctx, self.data)  # nothing to buy: say so before asking for an address
+        if self.method:
+            keys = [self.method]
+        elif len(ctx.methods) > 1:
+            priced = await pricing.price_lines(ctx.uow, ctx.tenant_id, [(ln.sku_id, ln.price_fen, ln.qty) for ln in lines])
+            keys = [k for k, m in ctx.methods.items() if await m.offered(ctx.uow, ctx.tenant_id, priced)]
+        else:
+            keys = list(ctx.methods)
+        if not keys:
+            raise NoFulfilmentError()
+        if len(keys) > 1:
+            say = Say("chat/checkout/methods.txt", {"methods": [ctx.methods[k].label for k in keys]})
+            return Outcome((say,), {"methods": ",".join(keys)}, to=St.METHOD)
+        source = {**_source(self.data), "ful": keys[0]}
+        outcome = await _method(ctx, source).begin(ctx, source)
+        return Outcome(outcome.replies, {**source, **outcome.data}, to=outcome.to, flow=outcome.flow)
 
 
 @dataclass(frozen=True)
@@ -139,18 +199,23 @@ class Preview:
     points: int = 0                           # -1: as many as allowed
 
     async def run(self, ctx: Ctx) -> Outcome:
+        method = _method(ctx, self.data)
+        address = None
         if self.new is not None:
             address = await add_address(ctx.uow, ctx.tenant_id, ctx.member.id, *self.new)
-        else:
+        elif self.address_id is not None:
             saved = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
-            found = next((a for a in saved if a.id == self.address_id), None)
-            if found is None:
+            address = next((a for a in saved if a.id == self.address_id), None)
+            if address is None:
                 raise NotFoundError("address", self.address_id)
-            address = found
+        elif method.key == EXPRESS.key:
+            raise NotFoundError("address", None)
         lines, skipped = await _lines(ctx, self.data)
         goods = sum(line.line_fen for line in lines)
-        ship = shipping_fee(goods)
         priced = await pricing.price_lines(ctx.uow, ctx.tenant_id, [(ln.sku_id, ln.price_fen, ln.qty) for ln in lines])
+        dest = await method.quote(ctx.uow, ctx.tenant_id, ctx.member.id, priced, Choice(method.key, _detail(self.data)),
+                                  address, ctx.now)
+        ship = dest.fee_fen
         quote = await pricing.quote(ctx.uow, ctx.tenant_id, ctx.member.id, priced, ship,
                                     PricingInput(self.coupon, self.points), now=ctx.now)
         b = quote.breakdown
@@ -159,11 +224,14 @@ class Preview:
         except OrderTooLargeError as exc:  # no quantity of this summary can be placed: start over
             return Outcome((Say("chat/checkout/too_large.txt", exc.facts()),), to=St.IDLE)
         ctx_ = {"lines": lines, "skipped": skipped, "goods_fen": goods, "shipping_fen": ship,
-                "total_fen": b.total_fen, "address": address, "q": quote, "b": b}
+                "total_fen": b.total_fen, "address": address, "q": quote, "b": b, "dest": dest,
+                "express": method.key == EXPRESS.key}
         items = [n for line in lines for n in (line.sku_id, line.qty)]
-        return Outcome((Say("chat/checkout/confirm.txt", ctx_),), {
-            "address": address.id, "items": items, "coupon": b.coupon_id or NONE, "points": b.points_used,
-            "shown_total": b.total_fen})
+        data: dict[str, Value] = {"items": items, "coupon": b.coupon_id or NONE, "points": b.points_used,
+                                  "shown_total": b.total_fen}
+        if address is not None:
+            data["address"] = address.id
+        return Outcome((Say("chat/checkout/confirm.txt", ctx_),), data)
 
 
 @dataclass(frozen=True)
@@ -172,20 +240,22 @@ class PlaceOrder:
     other total places nothing: the summary is shown again, priced now, to confirm."""
 
     items: tuple[tuple[int, int], ...]
-    address_id: int
+    address_id: int | None
     from_cart: bool
     coupon: int = NONE
     points: int = 0
     shown_total: int = 0
-    source: Mapping[str, Value] = field(default_factory=dict)
+    source: Mapping[str, Value] = field(default_factory=dict)  # src… and the method picked (ful, f_*)
 
     async def run(self, ctx: Ctx) -> Outcome:
+        method = _method(ctx, self.source)
         try:
             order = await place_order(
                 ctx.uow, ctx.tenant_id, ctx.member.id, self.items, address_id=self.address_id,
                 now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel, source="chat",
                 from_cart=self.from_cart, pricing=PricingInput(self.coupon, self.points),
                 expect_total_fen=self.shown_total,
+                fulfilment=(method, Choice(method.key, _detail(self.source))),
             )
         except (PriceChangedError, OrderTooLargeError) as exc:  # nothing was written
             return await self._again(ctx, exc)
@@ -203,7 +273,7 @@ class PlaceOrder:
         now_total = num(again.data, "shown_total")
         if isinstance(exc, PriceChangedError) and now_total is not None and now_total != exc.shown_fen:
             said = (Say("chat/checkout/price_changed.txt", {"shown_fen": exc.shown_fen, "total_fen": now_total}),)
-        data = {**self.source, "address": self.address_id, **again.data}
+        data = {**self.source, **({} if self.address_id is None else {"address": self.address_id}), **again.data}
         return Outcome((*said, *again.replies), data, to=again.to or St.CONFIRM, flow=NAME)
 
 
@@ -216,6 +286,25 @@ def begin(source: Mapping[str, Value]) -> Step:
 
 def from_cart(turn: Turn) -> Step:
     return begin({"src": "cart"})
+
+
+def confirm_with(source: Data, *, method: str, detail: Detail, address_id: int | None = None) -> Step:
+    """Back to checkout's confirmation from a method's own flow, with the buyer's choice."""
+    data: dict[str, Value] = {**_source(source), "ful": method,
+                              **{f"{DETAIL_PREFIX}{k}": v for k, v in detail.items()}}
+    if address_id is not None:
+        data["address"] = address_id
+    return Step(St.CONFIRM, data=data, command=Preview(data, address_id=address_id), flow=NAME)
+
+
+def pick_method(turn: Turn) -> Step:
+    keys = [k for k in turn.text("methods").split(",") if k]
+    n = turn.said.n
+    if n is None or not 1 <= n <= len(keys):
+        return turn.stay(Say("chat/bad_number.txt", {"n": n, "count": len(keys)}))
+    source = _source(turn.data)
+    return Step(St.METHOD, data={**source, "methods": turn.text("methods")},
+                command=StartCheckout(source, method=keys[n - 1]))
 
 
 def pick_address(turn: Turn) -> Step:
@@ -249,9 +338,13 @@ def enter_detail(turn: Turn) -> Step:
     return Step(St.CONFIRM, data=_source(turn.data), command=Preview(_source(turn.data), new=new))
 
 
+def _express(data: Data) -> bool:
+    return (text(data, "ful") or EXPRESS.key) == EXPRESS.key
+
+
 def confirm(turn: Turn) -> Step:
     address, items, shown = turn.num("address"), tuple(pairs(turn.data, "items")), turn.num("shown_total")
-    if address is None or not items:
+    if (address is None and _express(turn.data)) or not items:
         return expired(turn)
     if shown is None:   # a summary from before totals were kept: show it again, priced now
         return _reprice(turn)
@@ -264,12 +357,12 @@ def confirm(turn: Turn) -> Step:
 def _reprice(turn: Turn, *, coupon: int | None = None, points: int | None = None) -> Step:
     """Price the confirmation again with another coupon / points choice."""
     address = turn.num("address")
-    if address is None:
+    if (address is None and _express(turn.data)) or not turn.ids("items"):
         return expired(turn)
     c = coupon if coupon is not None else (turn.num("coupon") or NONE)
     p = points if points is not None else (turn.num("points") or 0)
-    return Step(St.CONFIRM, data={**_source(turn.data), "address": address},
-                command=Preview(_source(turn.data), address_id=address, coupon=c, points=p))
+    data = _source(turn.data) if address is None else {**_source(turn.data), "address": address}
+    return Step(St.CONFIRM, data=data, command=Preview(_source(turn.data), address_id=address, coupon=c, points=p))
 
 
 def no_coupon(turn: Turn) -> Step:
@@ -291,6 +384,7 @@ def no_points(turn: Turn) -> Step:
 
 TABLE: Mapping[tuple[str, str], StepFn] = {
     (St.IDLE, Do.CHECKOUT): from_cart,
+    (St.METHOD, Intent.NUMBER): pick_method,
     (St.ADDRESS, Intent.NUMBER): pick_address,
     (St.ADDRESS, Do.NEW_ADDRESS): new_address,
     (St.NAME, Do.NEW_ADDRESS): new_address,
@@ -320,6 +414,7 @@ FLOW = Flow(
            "用券": Do.USE_COUPON, "使用优惠券": Do.USE_COUPON, "不用积分": Do.NO_POINTS},
     hints={
         St.IDLE: "chat/hints/home_idle.txt",
+        St.METHOD: "chat/hints/checkout_method.txt",
         St.ADDRESS: "chat/hints/checkout_address.txt",
         St.NAME: "chat/hints/checkout_name.txt",
         St.PHONE: "chat/hints/checkout_phone.txt",

@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from flows.types import Inbound, Kind, Links, MemberRef, Reply
+from social_mall.fulfilment import FulfilmentMethod
 from social_mall.values import value
 from storage.kv import KVStore
 from storage.uow import UnitOfWork
@@ -54,6 +55,7 @@ class Intent(StrEnum):
     BACK = "back"            # 返回
     SUBSCRIBE = "subscribe"  # followed the account (said.args: (scene,) when from a QR code)
     SCAN = "scan"            # scanned a parametric QR code while following
+    LOCATION = "location"    # a location (said.args: lat, lng, label, src) for a state that asks for one
 
 
 CANCEL_WORDS = frozenset({"取消", "退出"})
@@ -163,8 +165,9 @@ Out = Say | Reply
 
 @value
 class Ctx:
-    """What a command may use: the unit of work, who is talking, and the key-value store
-    for what must outlive a rolled-back unit of work (attempt counters: social_mall/codes.py)."""
+    """What a command may use: the unit of work, who is talking, the key-value store for
+    what must outlive a rolled-back unit of work (attempt counters: social_mall/codes.py),
+    and the fulfilment methods the deployment offers at checkout (key → method)."""
 
     uow: UnitOfWork
     tenant_id: int
@@ -175,14 +178,15 @@ class Ctx:
     now: datetime
     order_timeout: timedelta
     kv: KVStore
+    methods: Mapping[str, CheckoutMethod] = field(default_factory=dict)
 
 
 @value
 class Outcome:
     """A command's result: replies, data merged over the step's, and (when the result
     decides between branches, e.g. no saved address → ask for one) another state, of
-    another `flow` when set (e.g. 确认 found the price changed: back to checkout's summary
-    instead of on to the order)."""
+    another `flow` when set (a checkout method's own questions; 确认 found the price
+    changed: back to checkout's summary instead of on to the order)."""
 
     replies: tuple[Out, ...] = ()
     data: Mapping[str, Value] = field(default_factory=dict)
@@ -190,6 +194,15 @@ class Outcome:
     flow: str = ""       # continue in this flow (e.g. back to checkout's confirmation)
     redirect: str = ""   # then handle this text as if the user had typed it (e.g. MENU_WORD
                          # after an empty listing: the member lands at the main menu)
+
+
+class CheckoutMethod(FulfilmentMethod, Protocol):
+    """A fulfilment method as checkout drives it: `begin` asks the method's first question
+    (the saved addresses, the stores to pick up from…) and returns the state to wait in
+    (usually in the method's own flow: Outcome.flow); that flow hands back to checkout's
+    confirmation (flows.checkout.confirm_with) with the choice's details."""
+
+    async def begin(self, ctx: Ctx, source: Data) -> Outcome: ...
 
 
 class Command(Protocol):
@@ -271,14 +284,17 @@ def pager(goto: Callable[[Turn, int], Step]) -> tuple[StepFn, StepFn]:
 
 @dataclass(frozen=True)
 class Keyword:
-    """A trigger that jumps into its flow from any state: exact `words` (menu CLICK keys
-    too), a `pattern` over the whole text (groups become said.args; not in free-text
-    states), or a QR `scene` prefix on SUBSCRIBE/SCAN (said.args = (scene,))."""
+    """A trigger that jumps into its flow from any state: exact `words` (menu CLICK and
+    scan-button keys too: a scan's result is said.args[0]), a `pattern` over the whole
+    text (groups become said.args; not in free-text states), a QR `scene` prefix on
+    SUBSCRIBE/SCAN (said.args = (scene,)), or an inbound `kind` (Kind.LOCATION: said.args =
+    (lat, lng, label, src)) that the current state doesn't take itself."""
 
     intent: str
     words: tuple[str, ...] = ()
     pattern: str = ""
     scene: str = ""
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -376,6 +392,7 @@ class Flows:
         self._words: dict[str, tuple[str, Keyword]] = {}
         self._patterns: list[tuple[str, Keyword, re.Pattern[str]]] = []
         self._scenes: list[tuple[str, Keyword]] = []
+        self._kinds: dict[str, tuple[str, Keyword]] = {}
         for flow in (home, *others):
             if flow.name in self._flows:
                 raise ValueError(f"two flows named {flow.name!r}")
@@ -390,6 +407,10 @@ class Flows:
                     self._patterns.append((flow.name, kw, re.compile(kw.pattern)))
                 if kw.scene:
                     self._scenes.append((flow.name, kw))
+                if kw.kind:
+                    if kw.kind in self._kinds:
+                        raise ValueError(f"inbound kind {kw.kind!r} of {flow.name!r} is taken")
+                    self._kinds[kw.kind] = (flow.name, kw)
         for flow in self._flows.values():
             for word in flow.words:
                 if _match_form(normalize(word)) in self._words:
@@ -428,10 +449,23 @@ class Flows:
                     return Said(kw.intent, text=scene, args=(scene,), flow=name)
             intent = Intent.SUBSCRIBE if inbound.kind == Kind.SUBSCRIBE else Intent.SCAN
             return Said(intent, args=(scene,) if scene else (), flow=self.home.name)
-        if inbound.kind == Kind.CLICK:
+        if inbound.kind in (Kind.CLICK, Kind.SCANCODE):
             key = inbound.payload.get("key", "")
             hit = self._words.get(_match_form(key))
-            return Said(hit[1].intent, text=key, flow=hit[0]) if hit else Said(Intent.TEXT)
+            scanned: tuple[str, ...] = (inbound.payload.get("result", ""),) if inbound.kind == Kind.SCANCODE else ()
+            return Said(hit[1].intent, text=key, args=scanned, flow=hit[0]) if hit else Said(Intent.TEXT)
+        if inbound.kind == Kind.LOCATION:
+            p = inbound.payload
+            args = (p.get("lat", ""), p.get("lng", ""), p.get("label", ""), p.get("src", ""))
+            current = self.current(conv)
+            if (current.state, Intent.LOCATION) in self._flows[current.flow].table:
+                return Said(Intent.LOCATION, args=args)
+            if p.get("src") == "report" and current.flow != self.home.name:
+                return Said(Intent.LOCATION, args=args)  # WeChat's report never interrupts a conversation
+            kind_hit = self._kinds.get(Kind.LOCATION)
+            if kind_hit is not None:
+                return Said(kind_hit[1].intent, args=args, flow=kind_hit[0])
+            return Said(Intent.TEXT)
         said = normalize(inbound.text) if inbound.kind == Kind.TEXT else ""
         return self.parse_text(said, conv)
 
@@ -474,7 +508,14 @@ class Flows:
             return flow, turn, step
         if said.intent == Intent.NO:
             return flow, turn, self._cancel
+        if said.intent == Intent.LOCATION:
+            return flow, turn, _quiet
         return flow, turn, not_understood
 
     def _cancel(self, turn: Turn) -> Step:
         return Step(self.home.start, (Say("chat/cancelled.txt"),), flow=self.home.name)
+
+
+def _quiet(turn: Turn) -> Step:
+    """A location nobody asked for (WeChat reports one when the chat opens): no answer."""
+    return Step(turn.state, (), turn.data)

@@ -24,14 +24,14 @@ another message refuses this one (`Replayed`) before anything is written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 
 import jinja2
 
 from flows import cart, checkout, home, orders, shop
-from flows.engine import Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
+from flows.engine import CheckoutMethod, Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
 from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall.errors import MallError
 from social_mall.members.service import note_entry, resolve_member
@@ -94,10 +94,15 @@ class FlowRunner:
         clock: Callable[[], datetime] = utcnow,
         extra_flows: Sequence[Flow] = (),
         on_commit: Callable[[], None] = lambda: None,
+        methods: Mapping[str, CheckoutMethod] | None = None,
     ) -> None:
+        """`methods`: fulfilment methods offered at checkout besides the core's express (a
+        module's "express" replaces it)."""
         self.uows, self.kv, self.templates, self.links = uows, kv, templates, links
         self.state_ttl, self.order_timeout, self.clock = state_ttl, order_timeout, clock
         self.on_commit = on_commit
+        self.methods: Mapping[str, CheckoutMethod] = MappingProxyType(
+            {checkout.EXPRESS.key: checkout.EXPRESS, **(methods or {})})
         self.flows = Flows(home.FLOW, (*BUILTIN_FLOWS, *extra_flows))
         self._rendered: dict[tuple[str, Hashable], str] = {}
         # conversation key → the raw value this worker last wrote, and that value loaded
@@ -212,7 +217,7 @@ class FlowRunner:
 
     def _ctx(self, uow: UnitOfWork, inbound: Inbound, member: MemberRef) -> Ctx:
         return Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
-                   self.links, self.clock(), self.order_timeout, self.kv)
+                   self.links, self.clock(), self.order_timeout, self.kv, self.methods)
 
     def _next(self, uow: UnitOfWork, result: _Result, conv: Conv, member: MemberRef) -> Conv:
         """The conversation to store after the step, one version on. Its data can't be

@@ -19,7 +19,9 @@ class Kind(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     CLICK = "click"              # menu CLICK: payload["key"]
     IMAGE = "image"
-    LOCATION = "location"
+    LOCATION = "location"        # payload lat, lng (GCJ-02 degrees, checked at the edge), label,
+                                 # src: "message" (sent), "select" (menu location_select), "report"
+    SCANCODE = "scancode"        # menu scancode_waitmsg/scancode_push: payload key, result
     OTHER = "other"
 
 

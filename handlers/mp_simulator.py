@@ -59,6 +59,13 @@ class MPSimulator:
         self.session, self.url = session, url
         self.token, self.app_id, self.account = token, app_id, account
         self.crypto = WeChatCrypto(token, aes_key, app_id) if safe_mode else None
+        self._last_event = 0
+
+    def _event_time(self) -> int:
+        """Events are de-duplicated by sender + CreateTime + event: two of one kind in one
+        second would read as WeChat's retry, so this simulator's menu events tick on."""
+        self._last_event = max(int(time.time()), self._last_event + 1)
+        return self._last_event
 
     # -- message XML ---------------------------------------------------------------------
     def _envelope(self, user: str, msg_type: str, body: str, created: int | None) -> str:
@@ -80,6 +87,20 @@ class MPSimulator:
         if key:
             body += f"<EventKey><![CDATA[{key}]]></EventKey><Ticket><![CDATA[t_{secrets.token_hex(4)}]]></Ticket>"
         return self._envelope(user, "event", body, created)
+
+    def location_xml(self, user: str, lat: str, lng: str, label: str = "", *, msg_id: int | None = None,
+                     created: int | None = None) -> str:
+        """A location message (the user sent one with + → 位置)."""
+        if msg_id is None:
+            msg_id = next(_MSG_IDS)
+        body = (f"<Location_X>{escape(lat)}</Location_X><Location_Y>{escape(lng)}</Location_Y><Scale>15</Scale>"
+                f"<Label><![CDATA[{label}]]></Label><MsgId>{msg_id}</MsgId>")
+        return self._envelope(user, "location", body, created)
+
+    def menu_event_xml(self, user: str, event: str, key: str, inner: str, *, created: int | None = None) -> str:
+        """A menu event with its own fields (`inner`: e.g. <ScanCodeInfo>…</ScanCodeInfo>)."""
+        body = f"<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{key}]]></EventKey>{inner}"
+        return self._envelope(user, "event", body, created or self._event_time())
 
     # -- signing and posting -------------------------------------------------------------
     def signed_request(
@@ -124,4 +145,29 @@ class MPSimulator:
 
     async def event(self, user: str, event: str, key: str = "") -> Answer:
         query, body = self.signed_request(self.event_xml(user, event, key), user=user)
+        return await self.post(query, body)
+
+    async def location(self, user: str, lat: str, lng: str, label: str = "") -> Answer:
+        query, body = self.signed_request(self.location_xml(user, lat, lng, label), user=user)
+        return await self.post(query, body)
+
+    async def reported_location(self, user: str, lat: str, lng: str) -> Answer:
+        """The LOCATION event WeChat pushes when a user who allowed it opens the chat."""
+        inner = f"<Latitude>{escape(lat)}</Latitude><Longitude>{escape(lng)}</Longitude><Precision>65.0</Precision>"
+        xml = self._envelope(user, "event", f"<Event><![CDATA[LOCATION]]></Event>{inner}", self._event_time())
+        query, body = self.signed_request(xml, user=user)
+        return await self.post(query, body)
+
+    async def location_select(self, user: str, key: str, lat: str, lng: str, label: str = "") -> Answer:
+        inner = (f"<SendLocationInfo><Location_X>{escape(lat)}</Location_X><Location_Y>{escape(lng)}</Location_Y>"
+                 f"<Scale>15</Scale><Label><![CDATA[{label}]]></Label><Poiname><![CDATA[]]></Poiname>"
+                 f"</SendLocationInfo>")
+        query, body = self.signed_request(self.menu_event_xml(user, "location_select", key, inner), user=user)
+        return await self.post(query, body)
+
+    async def scan(self, user: str, key: str, result: str, *, event: str = "scancode_waitmsg") -> Answer:
+        """A menu scan button: the user scanned a code, WeChat sends what it read."""
+        inner = (f"<ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>"
+                 f"<ScanResult><![CDATA[{result}]]></ScanResult></ScanCodeInfo>")
+        query, body = self.signed_request(self.menu_event_xml(user, event, key, inner), user=user)
         return await self.post(query, body)

@@ -59,6 +59,9 @@ routes = web.RouteTableDef()
 CHANNEL = "mp"
 _HOSTILE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_COORD = re.compile(r"-?[0-9]{1,3}(?:\.[0-9]{1,12})?")
+LABEL_MAX = 100
+SCAN_RESULT_MAX = 200
 BUSY = "系统繁忙，请稍后再试"
 
 
@@ -121,6 +124,7 @@ def screen_xml(raw: bytes) -> None:
 _TEXT_FIELDS = frozenset({
     "ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "MsgID", "Content", "Event",
     "EventKey", "Ticket", "MediaId", "PicUrl", "Latitude", "Longitude", "Precision", "Status",
+    "Location_X", "Location_Y", "Scale", "Label",
 })
 CREATE_TIME_MAX = 10**11  # seconds: past the year 5000
 
@@ -184,12 +188,34 @@ def to_inbound(tenant: TenantView, msg: BaseMessage) -> Inbound:
                    msg_id=str(getattr(msg, "id", "") or ""), at=sent_at(msg))
 
 
-def _kind_of(f: Mapping[str, str]) -> tuple[Kind, str, dict[str, str]]:
-    msg_type = f.get("MsgType", "").lower()
+def coordinate(raw: object, limit: int) -> str:
+    """A latitude (limit 90) or longitude (limit 180) as WeChat sends it ("23.134521"),
+    rounded to 6 decimals (~0.1 m) as a plain decimal string; "" when it isn't one."""
+    text = str(raw or "").strip()
+    if not (text.isascii() and _COORD.fullmatch(text)):
+        return ""
+    sign = -1 if text.startswith("-") else 1
+    whole, _, frac = text.lstrip("-").partition(".")
+    micro = int(whole) * 1_000_000 + int((frac + "0000000")[:7]) // 10 + (1 if (frac + "0000000")[6] >= "5" else 0)
+    if micro > limit * 1_000_000:
+        return ""
+    micro *= sign
+    return f"{'-' if micro < 0 else ''}{abs(micro) // 1_000_000}.{abs(micro) % 1_000_000:06d}"
+
+
+def _location(lat: object, lng: object, label: object, src: str) -> dict[str, str]:
+    return {"lat": coordinate(lat, 90), "lng": coordinate(lng, 180),
+            "label": _XML_ILLEGAL.sub("", str(label or "")).strip()[:LABEL_MAX], "src": src}
+
+
+def _kind_of(f: Mapping[str, Any]) -> tuple[Kind, str, dict[str, str]]:
+    msg_type = str(f.get("MsgType", "")).lower()
     if msg_type == "text":
         return Kind.TEXT, f.get("Content", "").strip(), {}
+    if msg_type == "location":
+        return Kind.LOCATION, "", _location(f.get("Location_X"), f.get("Location_Y"), f.get("Label"), "message")
     if msg_type == "event":
-        ev = f.get("Event", "").lower()
+        ev = str(f.get("Event", "")).lower()
         if ev in ("subscribe", "subscribe_scan", "scan"):
             kind = Kind.SCAN if ev == "scan" else Kind.SUBSCRIBE
             scene = parse_scene(f.get("EventKey", "")) if ev != "subscribe" else None
@@ -198,8 +224,18 @@ def _kind_of(f: Mapping[str, str]) -> tuple[Kind, str, dict[str, str]]:
             return Kind.UNSUBSCRIBE, "", {}
         if ev == "click":
             return Kind.CLICK, "", {"key": f.get("EventKey", "")}
-        if ev == "location":
-            return Kind.LOCATION, "", {"lat": f.get("Latitude", ""), "lng": f.get("Longitude", "")}
+        if ev == "location":  # the location WeChat reports when the user opens the chat
+            return Kind.LOCATION, "", _location(f.get("Latitude"), f.get("Longitude"), "", "report")
+        if ev == "location_select":
+            info = f.get("SendLocationInfo")
+            info = info if isinstance(info, dict) else {}
+            return Kind.LOCATION, "", _location(info.get("Location_X"), info.get("Location_Y"),
+                                                info.get("Label"), "select")
+        if ev in ("scancode_waitmsg", "scancode_push"):
+            info = f.get("ScanCodeInfo")
+            info = info if isinstance(info, dict) else {}
+            result = _XML_ILLEGAL.sub("", str(info.get("ScanResult") or "")).strip()[:SCAN_RESULT_MAX]
+            return Kind.SCANCODE, "", {"key": str(f.get("EventKey", "")), "result": result}
     if msg_type == "image":
         return Kind.IMAGE, "", {"media_id": f.get("MediaId", "")}
     return Kind.OTHER, "", {}

@@ -47,6 +47,13 @@ class EmptyCartError(MallError):
     code = "empty_cart"
 
 
+class NoFulfilmentError(MallError):
+    """No fulfilment method can take every line of this order (e.g. a pick-up-only item
+    next to an express-only one)."""
+
+    code = "no_fulfilment"
+
+
 class InvalidAddressError(MallError):
     code = "invalid_address"
 
@@ -61,6 +68,17 @@ class IllegalTransitionError(MallError):
     def __init__(self, order_no: str, src: str, dst: str) -> None:
         super().__init__(order_no, src, dst)
         self.order_no, self.src, self.dst = order_no, src, dst
+
+
+class NotShippableError(MallError):
+    """Express-only steps (a tracking number) on an order fulfilled another way, or the
+    reverse (`hand_over` on an express order)."""
+
+    code = "not_shippable"
+
+    def __init__(self, order_no: str, fulfilment: str) -> None:
+        super().__init__(order_no, fulfilment)
+        self.order_no, self.fulfilment = order_no, fulfilment
 
 
 class AmountMismatchError(MallError):

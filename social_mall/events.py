@@ -35,6 +35,7 @@ class OrderPaid(DomainEvent):
     member_id: int
     paid_fen: int
     channel: str = "mp"
+    fulfilment: str = "express"  # the order's fulfilment method (social_mall/fulfilment.py)
 
 
 @dataclass(frozen=True)

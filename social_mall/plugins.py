@@ -1,10 +1,15 @@
 """The module registry: a module (shop, groupbuy, referral, members…) registers its
 event subscribers, scheduled jobs, chat flows (with their 「帮助」 and menu entries), HTTP
-routes, template folders and its part of the demo shop here.
+routes, template folders and its part of the demo shop here, and fills the core's other
+seams (fulfilment methods offered at checkout).
 
-Built-in modules are listed by the composition root (bot.py); third-party modules load
-through the entry-point group `social_mall.modules`, each pointing at a `Module`.
-Any module can be switched off with the setting `SOCIAL_MALL_DISABLED_MODULES`.
+Built-in modules are listed by the composition root (bot.py); module packages (e.g.
+modules/local_services) load through the entry-point group `social_mall.modules`, each
+pointing at a `Module`. A package's `Module` also names its Alembic branch
+(`migrations`) and its SQLAlchemy models (`models`): storage.db.migrate applies the
+branches of every installed package, switched on or not, so switching a module back on
+needs no migration. Any module can be switched off with the setting
+`SOCIAL_MALL_DISABLED_MODULES`; the core never imports a module.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from social_mall.demo import DemoSeeder
+    from social_mall.fulfilment import FulfilmentMethod
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,10 @@ class Registry:
     flows: list[Any] = field(default_factory=list)   # flows.engine.Flow objects
     template_dirs: list[Path] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
-    demos: list[DemoSeeder] = field(default_factory=list)  # what each module adds to the demo shop
+    # what each module adds to the demo shop, and whether only to its showcase (DEMO_SHOWCASE)
+    demos: list[tuple[DemoSeeder, bool]] = field(default_factory=list)
+    # key → method offered at checkout ("express" is the core's own unless a module replaces it)
+    fulfilments: dict[str, FulfilmentMethod] = field(default_factory=dict)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -74,9 +83,19 @@ class Registry:
     def add_templates(self, path: Path) -> None:
         self.template_dirs.append(path)
 
-    def add_demo(self, seed: DemoSeeder) -> None:
-        """The module's part of the demo shop (social_mall.demo.seed_demo runs it)."""
-        self.demos.append(seed)
+    def add_demo(self, seed: DemoSeeder, *, showcase: bool = True) -> None:
+        """The module's part of the demo shop (social_mall.demo.seed_demo runs it).
+        `showcase`: only with DEMO_SHOWCASE (campaigns, coupons, a flash sale…); otherwise
+        part of the plain demo shop every start seeds (e.g. the stores of local services)."""
+        self.demos.append((seed, showcase))
+
+    def demo_seeders(self, showcase: bool) -> list[DemoSeeder]:
+        return [seed for seed, only_showcase in self.demos if showcase or not only_showcase]
+
+    def add_fulfilment(self, method: FulfilmentMethod) -> None:
+        """Offer a fulfilment method at checkout (a later module's method with the same
+        key replaces an earlier one: that is how a module takes over "express" pricing)."""
+        self.fulfilments[method.key] = method
 
     def topic_map(self) -> Mapping[str, Sequence[str]]:
         """topic → subscriber names: what the unit of work writes to the outbox."""
@@ -91,17 +110,28 @@ class Module:
     name: str
     setup: Callable[[Registry], None]
     description: str = ""
+    migrations: Path | None = None  # a folder of Alembic revisions: the module's own branch
+    models: str = ""                # dotted name of the module's SQLAlchemy models (on storage.models.Base)
 
 
-def discover(builtin: Sequence[Module]) -> list[Module]:
-    """Built-ins first, then third-party modules from the entry-point group."""
-    found = list(builtin)
-    names = {m.name for m in found}
+def installed_modules() -> list[Module]:
+    """The module packages installed in this environment (the entry-point group).
+    Loading one imports only its package's __init__ (the `Module`); `setup` imports the rest."""
+    found: list[Module] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         module = ep.load()
         if not isinstance(module, Module):
             log.warning("module.ignored", extra={"entry_point": ep.name})
             continue
+        found.append(module)
+    return found
+
+
+def discover(builtin: Sequence[Module], installed: Sequence[Module] | None = None) -> list[Module]:
+    """Built-ins first, then the installed module packages (default: the entry-point group)."""
+    found = list(builtin)
+    names = {m.name for m in found}
+    for module in installed_modules() if installed is None else installed:
         if module.name not in names:
             found.append(module)
             names.add(module.name)

@@ -152,3 +152,4 @@ class OrderView:
     expires_at: datetime
     paid_at: datetime | None
     lines: tuple[OrderLineView, ...]
+    fulfilment: str = "express"  # the fulfilment method's key (social_mall/fulfilment.py)

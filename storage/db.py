@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
+import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+if TYPE_CHECKING:
+    from social_mall.plugins import Module
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def is_sqlite(url: str) -> bool:
@@ -62,15 +72,32 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config() -> Config:
+def _packages(modules: Sequence[Module] | None) -> Sequence[Module]:
+    """The module packages to include (None: every one installed)."""
+    if modules is not None:
+        return modules
+    from social_mall.plugins import installed_modules
+
+    return installed_modules()
+
+
+def alembic_config(modules: Sequence[Module] | None = None) -> Config:
+    """The core's migrations plus the Alembic branch of every module package in `modules`
+    (None: every one installed)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    extra = [str(m.migrations) for m in _packages(modules) if m.migrations is not None]
+    if extra:
+        for name in ("path_separator", "version_path_separator"):  # Alembic ≥ 1.16 reads the first
+            cfg.set_main_option(name, "os")
+        locations = os.pathsep.join([str(MIGRATIONS / "versions"), *extra])
+        cfg.set_main_option("version_locations", locations.replace("%", "%%"))
     return cfg
 
 
-def load_all_models() -> None:
-    """Import every `storage/*_models.py` (module tables) so Base.metadata knows them."""
-    import importlib
+def load_all_models(modules: Sequence[Module] | None = None) -> None:
+    """Import every `storage/*_models.py` (built-in modules' tables) and the models of the
+    module packages (None: every one installed) so Base.metadata knows them."""
     import pkgutil
 
     import storage
@@ -78,18 +105,45 @@ def load_all_models() -> None:
     for info in pkgutil.iter_modules(storage.__path__):
         if info.name.endswith("_models"):
             importlib.import_module(f"storage.{info.name}")
+    for module in _packages(modules):
+        if module.models:
+            importlib.import_module(module.models)
 
 
-async def migrate(engine: AsyncEngine, revision: str = "heads") -> None:
+def _set_aside_unknown(sync_conn: Connection, cfg: Config) -> list[str]:
+    """Revisions in alembic_version that no script knows: the branch of a module package
+    that was uninstalled. Alembic refuses to run with them; they are taken out for the
+    upgrade and put back after, so re-installing the package finds its tables current."""
+    if not inspect(sync_conn).has_table("alembic_version"):
+        return []
+    script = ScriptDirectory.from_config(cfg)
+    unknown = []
+    for (rev,) in sync_conn.execute(text("SELECT version_num FROM alembic_version")).all():
+        try:
+            script.get_revision(rev)
+        except CommandError:
+            unknown.append(rev)
+    for rev in unknown:
+        log.warning("migrate.unknown_revision", extra={"revision": rev})
+        sync_conn.execute(text("DELETE FROM alembic_version WHERE version_num = :r"), {"r": rev})
+    return unknown
+
+
+async def migrate(engine: AsyncEngine, revision: str = "heads", *,
+                  modules: Sequence[Module] | None = None) -> None:
     """Bring the schema to `revision` on this engine (SQLite and PostgreSQL alike).
 
-    Modules keep their migrations on branches of their own off the core's 0001, so the
-    default upgrades every head."""
+    Modules keep their migrations on branches of their own off the core, so the default
+    upgrades every head; module packages (`modules`, None: every one installed) bring
+    their branch along."""
 
     def run(sync_conn: Connection) -> None:
-        cfg = alembic_config()
+        cfg = alembic_config(modules)
         cfg.attributes["connection"] = sync_conn
+        aside = _set_aside_unknown(sync_conn, cfg)
         command.upgrade(cfg, revision)
+        for rev in aside:
+            sync_conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:r)"), {"r": rev})
 
     async with engine.begin() as conn:
         await conn.run_sync(run)

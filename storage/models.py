@@ -190,6 +190,8 @@ class Order(Base):
     tracking_no: Mapped[str] = mapped_column(String(64), default="")
     source: Mapped[str] = mapped_column(String(80), default="")
     cancel_reason: Mapped[str] = mapped_column(String(40), default="")
+    # how the order reaches the buyer: "express" or a module's method (social_mall/fulfilment.py)
+    fulfilment: Mapped[str] = mapped_column(String(16), default="express", server_default="express")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     paid_at: Mapped[datetime | None] = mapped_column(default=None)

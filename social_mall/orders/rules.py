@@ -29,7 +29,7 @@ S = OrderStatus
 
 TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED}),
-    S.PAID: frozenset({S.SHIPPED, S.REFUND_REQUESTED}),
+    S.PAID: frozenset({S.SHIPPED, S.COMPLETED, S.REFUND_REQUESTED}),  # completed: handed over in person
     S.SHIPPED: frozenset({S.COMPLETED, S.REFUND_REQUESTED}),
     S.COMPLETED: frozenset({S.REFUND_REQUESTED}),
     # a refund request that can no longer complete (the gateway refused or closed a part of

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from social_mall.errors import (
     EmptyCartError,
     IllegalTransitionError,
     InvalidPriceError,
     NotFoundError,
+    NotShippableError,
     OffShelfError,
     OutOfStockError,
     PriceChangedError,
 )
 from social_mall.events import OrderCancelled, OrderCompleted, OrderPlaced, OrderShipped
+from social_mall.fulfilment import EXPRESS, Choice, FulfilmentMethod
 from social_mall.orders.rules import (
     DEFAULT_MAX_ORDER_FEN,
     OrderStatus,
@@ -30,7 +33,7 @@ from social_mall.orders.rules import (
 from social_mall.pricing import service as pricing_service
 from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import PricingInput
-from social_mall.views import OrderLineView, OrderView, Page
+from social_mall.views import AddressView, OrderLineView, OrderView, Page
 from storage.models import Address, Order, OrderLine, Product, Sku
 from storage.repos import AddressRow
 from storage.uow import UnitOfWork
@@ -48,6 +51,7 @@ def order_view(o: Order, lines: Sequence[OrderLine]) -> OrderView:
         lines=tuple(
             OrderLineView(ln.sku_id, ln.title, ln.spec, ln.price_fen, ln.qty, ln.line_fen) for ln in lines
         ),
+        fulfilment=o.fulfilment or EXPRESS,
     )
 
 
@@ -94,7 +98,7 @@ async def place_order(
     member_id: int,
     items: Sequence[tuple[int, int]],
     *,
-    address_id: int,
+    address_id: int | None,
     now: datetime,
     timeout: timedelta,
     channel: str = "mp",
@@ -103,6 +107,7 @@ async def place_order(
     unit_prices: Mapping[int, int] | None = None,
     pricing: PricingInput | None = None,
     expect_total_fen: int | None = None,
+    fulfilment: tuple[FulfilmentMethod, Choice] | None = None,
 ) -> OrderView:
     """Reserve stock for every line and write the order, all in the caller's transaction.
 
@@ -120,6 +125,11 @@ async def place_order(
     was shown and confirmed), any other total raises PriceChangedError. Both leave the
     caller's transaction as it was.
 
+    With `fulfilment` (a method registered at checkout and the buyer's choice; see
+    social_mall/fulfilment.py) the method quotes the fee and destination (the address is
+    then optional: a pick-up needs none) and records what it holds for the order;
+    without it the order ships by the core's express at the flat fee.
+
     On OutOfStockError the caller rolls back, which also returns what earlier lines took.
     """
     wanted: dict[int, int] = {}
@@ -129,8 +139,8 @@ async def place_order(
         raise EmptyCartError()
     for qty in wanted.values():
         check_qty(qty)
-    address = await uow.members.address(tenant, member_id, address_id)
-    if address is None:
+    address = await uow.members.address(tenant, member_id, address_id) if address_id is not None else None
+    if address is None and (address_id is not None or fulfilment is None):
         raise NotFoundError("address", address_id)
     found = {s.id: (s, p) for s, p in await uow.catalog.skus_by_ids(tenant, list(wanted))}
     lines: list[OrderLine] = []
@@ -148,7 +158,15 @@ async def place_order(
         lines.append(order_line(tenant, sku, product, price, qty))
         priced.append(PriceLine(sku_id, product.id, product.category_id, price, qty))
     goods = sum(line.line_fen for line in lines)
-    ship = shipping_fee(goods)
+    method = EXPRESS
+    if fulfilment is None:
+        assert address is not None
+        ship, ship_to = shipping_fee(goods), ShipTo(address.name, address.phone, address.detail)
+    else:
+        held = AddressView(address.id, address.name, address.phone, address.detail, address.is_default) \
+            if address is not None else None
+        dest = await fulfilment[0].quote(uow, tenant, member_id, priced, fulfilment[1], held, now)
+        method, ship, ship_to = fulfilment[0].key, dest.fee_fen, ShipTo(dest.name, dest.phone, dest.address)
     discount = 0
     quoted = None
     if pricing is not None:
@@ -161,16 +179,19 @@ async def place_order(
         if not await uow.catalog.reserve(tenant, sku_id, wanted[sku_id]):
             raise OutOfStockError(_name(*found[sku_id]), await uow.catalog.stock(tenant, sku_id))
     order = await uow.orders.add(
-        new_order(tenant, member_id, address, goods, ship, discount, now=now, timeout=timeout, channel=channel,
-                  source=source),
+        new_order(tenant, member_id, ship_to, goods, ship, discount, now=now, timeout=timeout, channel=channel,
+                  source=source, fulfilment=method),
         lines,
     )
     if quoted is not None:
         await pricing_service.commit(uow, tenant, member_id, order.id, quoted, now=now)
     if from_cart:
         await uow.members.remove_cart_items(tenant, member_id, list(wanted))
+    view = order_view(order, lines)
+    if fulfilment is not None:
+        await fulfilment[0].placed(uow, tenant, view, fulfilment[1], dest, now)
     uow.emit(order_placed(order))
-    return order_view(order, lines)
+    return view
 
 
 def _name(sku: Sku, product: Product) -> str:
@@ -184,8 +205,15 @@ def order_line(tenant: int, sku: Sku, product: Product, price: int, qty: int) ->
                      price_fen=price, qty=qty, line_fen=price * qty)
 
 
-def new_order(tenant: int, member_id: int, address: Address | AddressRow, goods: int, ship: int, discount: int, *,
-              now: datetime, timeout: timedelta, channel: str, source: str) -> Order:
+class ShipTo(NamedTuple):
+    name: str
+    phone: str
+    detail: str
+
+
+def new_order(tenant: int, member_id: int, address: Address | AddressRow | ShipTo, goods: int, ship: int,
+              discount: int, *, now: datetime, timeout: timedelta, channel: str, source: str,
+              fulfilment: str = EXPRESS) -> Order:
     """A pending-payment order shipping to `address` (copied: a later edit of the
     address book doesn't move a placed order)."""
     return Order(
@@ -193,6 +221,7 @@ def new_order(tenant: int, member_id: int, address: Address | AddressRow, goods:
         channel=channel, goods_fen=goods, shipping_fen=ship, discount_fen=discount,
         total_fen=goods + ship - discount, ship_name=address.name, ship_phone=address.phone,
         ship_address=address.detail, source=source, created_at=now, expires_at=now + timeout,
+        fulfilment=fulfilment,
     )
 
 
@@ -238,6 +267,8 @@ async def ship_order(
     uow: UnitOfWork, tenant: int, order_id: int, *, tracking_no: str, now: datetime
 ) -> OrderView:
     order = await load_order(uow, tenant, order_id)
+    if order.fulfilment != EXPRESS:  # picked up or delivered by the method's own steps
+        raise NotShippableError(order.order_no, order.fulfilment)
     if not await uow.orders.move(tenant, order_id, S.PAID, S.SHIPPED, shipped_at=now, tracking_no=tracking_no):
         raise IllegalTransitionError(order.order_no, order.status, S.SHIPPED)
     uow.emit(
@@ -263,6 +294,24 @@ async def complete_order(uow: UnitOfWork, tenant: int, order_id: int, *, now: da
     if order.status == S.COMPLETED:
         return order
     raise IllegalTransitionError(order.order_no, order.status, S.COMPLETED)
+
+
+async def hand_over(uow: UnitOfWork, tenant: int, order_id: int, *, now: datetime) -> bool:
+    """Paid → completed for an order that never ships by express: the buyer got it in
+    person (a pick-up verified, a rider's delivery, a service rendered). One conditional
+    UPDATE: True for the call that moved it (that one emits order.completed)."""
+    order = await load_order(uow, tenant, order_id)
+    if order.fulfilment == EXPRESS:
+        raise NotShippableError(order.order_no, order.fulfilment)
+    if not await uow.orders.move(tenant, order_id, S.PAID, S.COMPLETED, completed_at=now):
+        return False
+    uow.emit(
+        OrderCompleted(
+            tenant_id=tenant, order_id=order_id, order_no=order.order_no,
+            member_id=order.member_id, paid_fen=order.paid_fen,
+        )
+    )
+    return True
 
 
 async def expire_unpaid(uow: UnitOfWork, tenant: int, order_id: int, *, now: datetime) -> bool:

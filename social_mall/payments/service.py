@@ -96,6 +96,7 @@ async def apply_transaction(
             OrderPaid(
                 tenant_id=tenant, order_id=order.id, order_no=order.order_no,
                 member_id=order.member_id, paid_fen=tx.amount_fen, channel=order.channel,
+                fulfilment=order.fulfilment,
             )
         )
         return PayOutcome.APPLIED

@@ -1,0 +1,165 @@
+"""The module as a plug-in: found through the entry-point group, its Alembic branch applied
+by storage.db.migrate, and a shop that works exactly as before when the module is
+switched off (DISABLED_MODULES) or its package is not installed at all."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from sqlalchemy import inspect, text
+
+from bot import BUILTIN_MODULES
+from social_mall.plugins import discover, installed_modules
+from social_mall_local import MODULE, stores
+from social_mall_local.geo import Point
+from social_mall_local.products import ProductSettings, save_settings
+from storage.db import create_engine, migrate
+from tests.conftest import PG_URL, Backend
+
+from local_kit import PEOPLE_SQUARE, make_mall, say, simulator
+
+USER = "oUser_local_seams_0000000001"
+
+# one conversation, every step the core has, plus the module's words and a location
+SCRIPT = ("菜单", "附近门店", "帮助", "搜索 桂花乌龙", "1", "1", "2", "立即购买", "王小明", "13912345678",
+          "上海市黄浦区南京东路1号", "确认", "我的订单")
+
+
+def normalized(text: str) -> str:
+    """A reply without what differs between two runs: order numbers, links, times."""
+    text = re.sub(r"https?://\S+", "<url>", text)
+    text = re.sub(r"\d{24}", "<order_no>", text)
+    return re.sub(r"\d{1,2}:\d{2}|\d{4}-\d{2}-\d{2}", "<time>", text)
+
+
+async def transcript(mall) -> list[str]:
+    wx = simulator(mall)
+    out = [normalized((await wx.event(USER, "subscribe")).text)]
+    for line in SCRIPT[:3]:
+        out.append(normalized(await say(wx, USER, line)))
+    out.append(normalized((await wx.location(USER, *PEOPLE_SQUARE, "人民广场")).text))
+    for line in SCRIPT[3:]:
+        out.append(normalized(await say(wx, USER, line)))
+    return out
+
+
+async def pickup_everything(mall) -> None:
+    """What an enabled module would change: 桂花乌龙 may be picked up or delivered."""
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        from social_mall.catalog.service import list_products
+
+        product = (await list_products(uow, tenant.id, keyword="桂花乌龙")).items[0]
+        await save_settings(uow, tenant.id, "test", ProductSettings(product.id, methods=("express", "pickup")))
+        await stores.save_store(uow, tenant.id, "test", stores.StoreInput(
+            "测试店", "上海市黄浦区", "", Point(31_235_470, 121_474_790), {str(d): [[0, 1440]] for d in range(1, 8)},
+            {}, (), True))
+        await uow.commit()
+
+
+@pytest.fixture
+def no_package(monkeypatch):
+    """The package uninstalled: the entry-point group is empty."""
+    monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: [])
+
+
+@pytest.fixture
+async def fresh_backend(backend, tmp_path):
+    """An empty database of the backend's kind (nothing migrated yet)."""
+    if backend.name == "sqlite":
+        yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", "")
+        return
+    schema = f"fresh_{uuid.uuid4().hex[:10]}"
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    admin = create_async_engine(PG_URL)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield Backend("pg", PG_URL, backend.redis_url, schema)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    await admin.dispose()
+
+
+async def tables_and_versions(b: Backend) -> tuple[set[str], set[str]]:
+    engine = create_engine(b.db_url, schema=b.schema)
+    try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            versions = {r[0] for r in await conn.execute(text("SELECT version_num FROM alembic_version"))}
+    finally:
+        await engine.dispose()
+    return names, versions
+
+
+def test_the_package_is_found_through_the_entry_point_group():
+    assert MODULE in installed_modules()
+    assert [m.name for m in discover(BUILTIN_MODULES)][-1] == "local_services"
+    assert MODULE.migrations is not None and (MODULE.migrations / "local_0001_stores.py").is_file()
+
+
+async def test_enabled_module_registers_its_seams_and_seeds_demo_stores(mall):
+    reg = mall.svc.registry
+    assert "local_services" in reg.modules
+    assert {"express", "pickup"} <= set(reg.fulfilments)
+    assert any(e.word == "附近门店" for e in reg.menu)
+    async with mall.svc.uows() as uow:
+        tenant = await mall.svc.tenant("demo")
+        assert [s.name for s in await stores.all_stores(uow, tenant.id)] == ["陆家嘴店", "人民广场店", "徐家汇店"]
+
+
+async def test_switched_off_the_shop_answers_exactly_as_without_the_package(
+        backend, engine, fresh_backend, tmp_path, fake_wechat, aiohttp_client, monkeypatch):
+    off = await make_mall(backend, tmp_path / "off", fake_wechat, aiohttp_client, disabled=["local_services"])
+    await pickup_everything(off)          # the module's data is there; the module is not
+    assert "local_services" not in off.svc.registry.modules
+    assert set(off.svc.registry.fulfilments) == set() and off.svc.registry.menu == []
+    async with off.svc.uows() as uow:     # no demo stores seeded by a switched-off module
+        tenant = await off.svc.tenant("demo")
+        assert [s.name for s in await stores.all_stores(uow, tenant.id)] == ["测试店"]
+    assert (await off.client.get("/console/local/stores", allow_redirects=False)).status == 404
+    with_module_off = await transcript(off)
+
+    monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: [])   # now: not installed
+    assert installed_modules() == []
+    fresh = create_engine(fresh_backend.db_url, schema=fresh_backend.schema)
+    await migrate(fresh)
+    await fresh.dispose()
+    names, versions = await tables_and_versions(fresh_backend)
+    assert "orders" in names and not any(n.startswith("local_") for n in names)
+    assert not any(v.startswith("local_") for v in versions)
+    bare = await make_mall(fresh_backend, tmp_path / "bare", fake_wechat, aiohttp_client)
+    assert [m for m in bare.svc.registry.modules] == [m.name for m in BUILTIN_MODULES]
+    without_package = await transcript(bare)
+
+    assert with_module_off == without_package
+    # and that is the core's shop: express only, the flat fee, help for a location
+    assert "附近门店" not in without_package[1]
+    assert without_package[2] == without_package[3]                 # 「附近门店」 is not a word: the help
+    assert "可以这样和我说" in without_package[4]                     # a location: the help too
+    assert "收货人姓名" in without_package[9]                          # 立即购买 → the address steps at once
+    confirm = without_package[-3]
+    assert "运费：¥8.00" in confirm and "应付：¥80.00" in confirm     # 2 × ¥36.00 + ¥8.00
+    assert "下单成功" in without_package[-2]
+
+
+async def test_an_uninstalled_package_leaves_its_tables_and_migrate_still_runs(fresh_backend, monkeypatch):
+    engine = create_engine(fresh_backend.db_url, schema=fresh_backend.schema)
+    try:
+        await migrate(engine)                                      # installed: its branch applied
+        names, versions = await tables_and_versions(fresh_backend)
+        assert {"local_stores", "local_member_stores"} <= names
+        local = {v for v in versions if v.startswith("local_")}
+        assert local
+
+        monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: [])
+        await migrate(engine)                                      # uninstalled: its revision is unknown now
+        assert await tables_and_versions(fresh_backend) == (names, versions)
+
+        monkeypatch.undo()
+        await migrate(engine)                                      # installed again: nothing to do
+        assert await tables_and_versions(fresh_backend) == (names, versions)
+    finally:
+        await engine.dispose()
