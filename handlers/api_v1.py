@@ -29,6 +29,7 @@ from social_mall.console.errors import ConflictError, InvalidInputError
 from social_mall.console.members import member_detail, search_members
 from social_mall.console.permissions import Perm, permits
 from social_mall.errors import MallError, NotFoundError
+from social_mall.parsing import parse_id
 from social_mall.views import OrderView, Page
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,12 @@ def api_view(perm: str) -> Callable[[Handler], Handler]:
 
 
 def _id(request: web.Request, name: str = "id") -> int:
+    """An id from the path (social_mall.parsing.parse_id); anything else is a JSON 404."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFoundError(name, raw)
-    return int(raw)
+    n = parse_id(raw)
+    if n is None:
+        raise NotFoundError(name, raw[:20])
+    return n
 
 
 def _paging(request: web.Request) -> tuple[int, int]:

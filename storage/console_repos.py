@@ -223,15 +223,16 @@ class ConsoleRepo:
         return list((await self.session.scalars(stmt)).all())
 
     # -- members ---------------------------------------------------------------------
-    async def members(self, tenant: int, *, query: str = "", offset: int = 0, limit: int = 20) -> tuple[list[Member], int]:
+    async def members(self, tenant: int, *, query: str = "", member_id: int | None = None, offset: int = 0,
+                      limit: int = 20) -> tuple[list[Member], int]:
         stmt = select(Member).where(Member.tenant_id == tenant)
         q = query.strip()
         if q:
             ident = select(MemberIdentity.member_id).where(
                 MemberIdentity.tenant_id == tenant, MemberIdentity.external_id == q)
             conds = [Member.nickname.like(_like(q)), Member.id.in_(ident), Member.unionid == q]
-            if q.isdigit() and len(q) < 18:
-                conds.append(Member.id == int(q))
+            if member_id is not None:  # the query read as an id (social_mall.parsing.parse_id)
+                conds.append(Member.id == member_id)
             stmt = stmt.where(or_(*conds))
         return await self._page(stmt, (Member.id.desc(),), offset, limit)
 

@@ -21,6 +21,7 @@ from social_mall.console.errors import ConflictError, InvalidInputError
 from social_mall.console.permissions import ROLE_ZH, Perm, permits
 from social_mall.console.sessions import ConsoleSession, load_session
 from social_mall.errors import MallError, NotFoundError
+from social_mall.parsing import parse_id
 from social_mall.admins import Role
 
 log = logging.getLogger(__name__)
@@ -222,15 +223,17 @@ def form_of(request: web.Request) -> Any:
 
 
 def page_number(request: web.Request) -> int:
-    raw = request.query.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    n = parse_id(request.query.get("page", "1"))
+    return n if n is not None and n < 100_000 else 1
 
 
 def int_id(request: web.Request, name: str = "id") -> int:
+    """An id from the path (social_mall.parsing.parse_id); anything else is the 404 page."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFoundError(name, raw)
-    return int(raw)
+    n = parse_id(raw)
+    if n is None:
+        raise NotFoundError(name, raw[:20])
+    return n
 
 
 async def stream_csv(request: web.Request, filename: str, rows: AsyncIterator[list[str]]) -> web.StreamResponse:
