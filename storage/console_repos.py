@@ -165,11 +165,13 @@ class ConsoleRepo:
         stmt = update(Sku).where(Sku.tenant_id == tenant, Sku.id == sku_id).values(**values)
         return _rowcount(await self.session.execute(stmt)) == 1
 
-    async def adjust_stock(self, tenant: int, sku_id: int, delta: int) -> bool:
-        """Add `delta` (may be negative) to the stock, never below zero; orders reserving
-        at the same moment keep their units (no read-modify-write)."""
+    async def adjust_stock(self, tenant: int, sku_id: int, delta: int, cap: int) -> bool:
+        """Add `delta` (may be negative) to the stock, never below zero and, when adding,
+        never past `cap` (the total, whatever the deltas before it); orders reserving at
+        the same moment keep their units (no read-modify-write)."""
+        bound = Sku.stock + delta >= 0 if delta < 0 else Sku.stock + delta <= cap
         stmt = (update(Sku)
-                .where(Sku.tenant_id == tenant, Sku.id == sku_id, Sku.stock + delta >= 0)
+                .where(Sku.tenant_id == tenant, Sku.id == sku_id, bound)
                 .values(stock=Sku.stock + delta))
         return _rowcount(await self.session.execute(stmt)) == 1
 

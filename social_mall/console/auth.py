@@ -136,8 +136,8 @@ async def revoke_token(uow: UnitOfWork, admin: AdminView, token_id: int, now: da
 
 
 async def admin_for_token(uow: UnitOfWork, plain: str, now: datetime) -> AdminView | None:
-    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 100:
-        return None
+    if not plain.startswith(TOKEN_PREFIX) or len(plain) > 100 or not plain.isascii():
+        return None  # ours are ASCII; a header's odd bytes arrive as lone surrogates
     repo = ConsoleRepo(uow.session)
     row = await repo.token_by_hash(token_hash(plain))
     if row is None:

@@ -39,8 +39,13 @@ async def open_session(kv: KVStore, admin_id: int) -> tuple[str, ConsoleSession]
     return sid, session
 
 
+def _plausible(sid: str) -> bool:
+    """Ours are ASCII (token_urlsafe); a cookie's odd bytes arrive as lone surrogates."""
+    return 0 < len(sid) <= 100 and sid.isascii()
+
+
 async def load_session(kv: KVStore, sid: str) -> ConsoleSession | None:
-    if not sid or len(sid) > 100:
+    if not _plausible(sid):
         return None
     raw = await kv.get(_key(sid))
     if raw is None:
@@ -58,5 +63,5 @@ async def load_session(kv: KVStore, sid: str) -> ConsoleSession | None:
 
 
 async def close_session(kv: KVStore, sid: str) -> None:
-    if sid:
+    if _plausible(sid):
         await kv.delete(_key(sid))
