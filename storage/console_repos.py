@@ -93,6 +93,20 @@ class ConsoleRepo:
         stmt = update(Admin).where(Admin.tenant_id == tenant, Admin.id == admin_id).values(**values)
         return _rowcount(await self.session.execute(stmt)) == 1
 
+    async def change_credentials(self, tenant: int, admin_id: int, **values: object) -> bool:
+        """Update the admin and move their credentials version on, in one UPDATE (which
+        also takes the row lock that `lock_credentials` waits for)."""
+        stmt = (update(Admin).where(Admin.tenant_id == tenant, Admin.id == admin_id)
+                .values(cred_version=Admin.cred_version + 1, **values))
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def lock_credentials(self, admin_id: int) -> tuple[int, datetime | None] | None:
+        """(credentials version, disabled at) of the admin, row-locked until commit on
+        PostgreSQL (SQLite transactions are serial already)."""
+        stmt = select(Admin.cred_version, Admin.disabled_at).where(Admin.id == admin_id).with_for_update()
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else (int(row[0]), row[1])
+
     async def set_password_hash(self, admin_id: int, password_hash: str) -> None:
         await self.session.execute(update(Admin).where(Admin.id == admin_id).values(password_hash=password_hash))
 
@@ -116,6 +130,11 @@ class ConsoleRepo:
                 .where(ApiToken.admin_id == admin_id, ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
                 .values(revoked_at=now))
         return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def revoke_tokens_of(self, admin_id: int, now: datetime) -> int:
+        stmt = (update(ApiToken).where(ApiToken.admin_id == admin_id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=now))
+        return _rowcount(await self.session.execute(stmt))
 
     async def touch_token(self, token_id: int, now: datetime) -> None:
         await self.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))

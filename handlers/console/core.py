@@ -16,11 +16,11 @@ from aiohttp import web
 from handlers.console.registry import console_pages, extra_permissions
 from handlers.context import SERVICES, Services
 from handlers.http_utils import MALFORMED_FORM, bad_form, read_form
-from social_mall.console.auth import AdminView, current_admin
-from social_mall.console.errors import ConflictError, InvalidInputError
+from social_mall.console.auth import AdminView, session_admin
+from social_mall.console.errors import ConflictError, CredentialsChangedError, InvalidInputError
 from social_mall.console.permissions import ROLE_ZH, Perm, permits
 from social_mall.console.rules import MAX_STOCK
-from social_mall.console.sessions import ConsoleSession, load_session
+from social_mall.console.sessions import ConsoleSession, close_session, load_session
 from social_mall.errors import MallError, NotFoundError
 from social_mall.parsing import parse_id, same_secret, storable_text
 from social_mall.admins import Role
@@ -84,7 +84,7 @@ PROBLEMS_ZH = {
     "stock_above_max": f"库存不能超过 {MAX_STOCK}", "invalid_text": "含有无法保存的字符",
     "multipart": "表单格式不对", "unknown_status": "状态不对",
     "unknown_refund_filter": "退款筛选不对",
-    "own_role": "不能修改自己的角色", "role": "角色不对", "control_chars": "含有控制字符", "too_many": "太多",
+    "own_role": "不能修改自己的角色", "own_account": "不能停用自己的账号", "role": "角色不对", "control_chars": "含有控制字符", "too_many": "太多",
     "super_only": "仅平台管理员", "file_type": "只支持 PNG/JPEG/GIF/WebP 图片", "file_size": "图片不能超过 2 MB",
     "file_missing": "请选择图片", "image_dimensions": "图片尺寸过大",
     "birthday_format": "生日格式如 05-01 或 1990-05-01（留空为清除）",
@@ -179,6 +179,11 @@ async def _check_csrf(request: web.Request, session: ConsoleSession) -> None:
         raise web.HTTPForbidden(text="CSRF token missing or wrong", headers=SECURITY_HEADERS)
 
 
+def _to_login(request: web.Request) -> web.HTTPSeeOther:
+    target = request.path_qs if request.method == "GET" else "/console/"
+    return web.HTTPSeeOther("/console/login?next=" + quote(target, safe=""))
+
+
 def console_view(perm: str | None, *, tenant: bool = True) -> Callable[[Handler], Handler]:
     """Guard a console handler: a live session (else to the login page), CSRF on every
     non-GET, the permission (else 403), and a tenant (super-admins are sent to tenants)."""
@@ -192,10 +197,11 @@ def console_view(perm: str | None, *, tenant: bool = True) -> Callable[[Handler]
             admin = None
             if session is not None:
                 async with svc.uows() as uow:
-                    admin = await current_admin(uow, session.admin_id)
+                    admin = await session_admin(uow, session.admin_id, session.cred_version)
+                if admin is None:  # disabled, or credentials changed since login: the session has ended
+                    await close_session(svc.kv, sid)
             if session is None or admin is None:
-                target = request.path_qs if request.method == "GET" else "/console/"
-                raise web.HTTPSeeOther("/console/login?next=" + quote(target, safe=""))
+                raise _to_login(request)
             request[ADMIN], request[SESSION], request[SID] = admin, session, sid
             if admin.tenant_id is not None:
                 t = await svc.tenant_by_id(admin.tenant_id)
@@ -210,6 +216,9 @@ def console_view(perm: str | None, *, tenant: bool = True) -> Callable[[Handler]
                 raise web.HTTPSeeOther("/console/tenants")
             try:
                 response = await fn(request)
+            except CredentialsChangedError:  # changed while this request ran
+                await close_session(svc.kv, sid)
+                raise _to_login(request) from None
             except NotFoundError:
                 return error_page(request, 404, "不存在", "没有找到这条记录。")
             except InvalidInputError as exc:

@@ -21,6 +21,7 @@ LOGIN_ERRORS = {
     "bad_credentials": "用户名或密码不对",
     "locked": "连续输错次数过多，账号已锁定 15 分钟",
     "rate_limited": "尝试太频繁，请 10 分钟后再试",
+    "disabled": "账号已停用，请联系店主",
 }
 
 
@@ -63,7 +64,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     old = request.cookies.get(COOKIE, "")
     if old:
         await close_session(svc.kv, old)
-    sid, _ = await open_session(svc.kv, result.admin.id)
+    sid, _ = await open_session(svc.kv, result.admin.id, result.admin.cred_version)
     target = _safe_next(str(form.get("next", "/console/")))
     if result.admin.tenant_id is None and target == "/console/":
         target = "/console/tenants"

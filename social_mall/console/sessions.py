@@ -3,7 +3,10 @@ worker sees them and logging out ends them everywhere).
 
 The cookie carries a random 256-bit id; the store keys on its SHA-256, so a copy of the
 store holds no usable cookie. Sessions expire after `IDLE` without use and after
-`ABSOLUTE` in any case. Each session has its own CSRF token.
+`ABSOLUTE` in any case. Each session has its own CSRF token, and carries the admin's
+credentials version at login: a password reset, role change or disabling moves the
+version on (social_mall.console.auth), which ends every session of that admin on every
+worker without having to find them in the store.
 """
 
 from __future__ import annotations
@@ -26,15 +29,17 @@ class ConsoleSession:
     csrf: str
     created: float
     flash: str = ""
+    cred_version: int = 0
 
 
 def _key(sid: str) -> str:
     return "console:session:" + hashlib.sha256(sid.encode()).hexdigest()
 
 
-async def open_session(kv: KVStore, admin_id: int) -> tuple[str, ConsoleSession]:
+async def open_session(kv: KVStore, admin_id: int, cred_version: int = 0) -> tuple[str, ConsoleSession]:
     sid = secrets.token_urlsafe(32)
-    session = ConsoleSession(admin_id=admin_id, csrf=secrets.token_urlsafe(32), created=time.time())
+    session = ConsoleSession(admin_id=admin_id, csrf=secrets.token_urlsafe(32), created=time.time(),
+                             cred_version=cred_version)
     await kv.set(_key(sid), json.dumps(asdict(session)), ttl=IDLE_SECONDS)
     return sid, session
 
