@@ -136,3 +136,12 @@ async def test_dates_at_the_ends_of_the_calendar_are_refused_not_500(mall, field
         resp = await mall.client.get(f"{path}?{field}={value}", headers=auth)
         assert resp.status == 422 and (await resp.json())["error"] == {
             "code": "invalid_input", "message": "range", "field": field}, path
+
+
+async def test_a_tenant_code_with_nul_is_404_on_both_backends(mall):
+    """`{tenant}` is looked up by code: NUL reached PostgreSQL (which refuses it; SQLite
+    answered "no such shop")."""
+    for url in ("/h5/pay/a%00/x?t=1", "/h5/product/a%00/1", "/gb/a%00/team/1", "/r/a%00/abc", "/h5/bind/a%00?c=x",
+                "/h5/oauth/a%00?next=/h5/pay/a/b"):
+        resp = await mall.client.get(url, allow_redirects=False)
+        assert resp.status == 404, (url, resp.status)
