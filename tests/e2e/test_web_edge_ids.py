@@ -145,3 +145,18 @@ async def test_a_tenant_code_with_nul_is_404_on_both_backends(mall):
                 "/h5/oauth/a%00?next=/h5/pay/a/b"):
         resp = await mall.client.get(url, allow_redirects=False)
         assert resp.status == 404, (url, resp.status)
+
+
+@pytest.mark.parametrize("starts, ends", [("0001-01-01T00:00", "2030-01-01T00:00"),
+                                          ("2030-01-01T00:00", "9999-12-31T23:59")])
+async def test_a_campaign_at_the_ends_of_the_calendar_is_a_form_error(mall, starts, ends):
+    await make_admin(mall.svc.uows, "boss")
+    csrf = await login(mall.client, "boss")
+    resp = await mall.client.post("/console/groupbuy", data={
+        "_csrf": csrf, "product_id": "1", "title": "拼团", "starts_at": starts, "ends_at": ends, "team_size": "3",
+        "lifetime_hours": "24", "max_qty": "5", "price_1": "1.00"})
+    assert resp.status == 400 and "超出范围" in await resp.text()
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        entries, _ = await ConsoleRepo(uow.session).audit(tenant.id, action="groupbuy")
+    assert entries == []
