@@ -29,7 +29,7 @@ from social_mall.console.errors import ConflictError, InvalidInputError
 from social_mall.console.members import member_detail, search_members
 from social_mall.console.permissions import Perm, permits
 from social_mall.errors import MallError, NotFoundError
-from social_mall.parsing import parse_id, storable_text
+from social_mall.parsing import parse_id, is_storable_text
 from social_mall.views import OrderView, Page
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def api_view(perm: str) -> Callable[[Handler], Handler]:
             if admin.tenant_id is None:
                 return error(403, "forbidden", "platform tokens have no tenant")
             request[API_ADMIN] = admin
-            bad = next((k for k, v in request.query.items() if not (storable_text(k) and storable_text(v))), None)
+            bad = next((k for k, v in request.query.items() if not (is_storable_text(k) and is_storable_text(v))), None)
             if bad is not None:  # NUL in a filter: PostgreSQL refuses what SQLite takes
                 return error(422, "invalid_input", "invalid_text", bad[:40].replace("\x00", ""))
             try:
@@ -142,11 +142,11 @@ def _check_strings(data: dict[str, Any]) -> None:
     while stack:
         path, value = stack.pop()
         if isinstance(value, str):
-            if not storable_text(value):
+            if not is_storable_text(value):
                 raise InvalidInputError(path or "body", "invalid_text")
         elif isinstance(value, dict):
             for k, v in value.items():
-                if not storable_text(k):
+                if not is_storable_text(k):
                     raise InvalidInputError(path or "body", "invalid_text")
                 stack.append((f"{path}.{k}" if path else k, v))
         elif isinstance(value, list):

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
-from social_mall.parsing import storable_text
+from social_mall.parsing import is_storable_text
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def check_text_fields(request: web.Request, fields: Mapping[str, object],
                       headers: Mapping[str, str] | None = None) -> None:
     """400 unless every name and text value can be stored by both backends."""
     for name, value in fields.items():
-        if not storable_text(name) or (isinstance(value, str) and not storable_text(value)):
+        if not is_storable_text(name) or (isinstance(value, str) and not is_storable_text(value)):
             raise bad_form(request, "text", headers)
 
 

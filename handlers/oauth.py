@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from handlers.context import Services, shop_of
-from social_mall.parsing import parse_id, same_secret, storable_text
+from social_mall.parsing import parse_id, same_secret, is_storable_text
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def payer_openid(request: web.Request, svc: Services, tenant: TenantView) -> str
         return None
     openid, exp_s, mac = parts
     exp = parse_id(exp_s)  # ASCII digits only ("²" passes isdigit(), int() raises)
-    if exp is None or exp < time.time() or not openid or not storable_text(openid):
+    if exp is None or exp < time.time() or not openid or not is_storable_text(openid):
         return None
     if not same_secret(mac, _mac(svc, tenant, openid, exp)):
         return None

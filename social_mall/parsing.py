@@ -22,7 +22,7 @@ def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
-def storable_text(s: str) -> bool:
+def is_storable_text(s: str) -> bool:
     """Text that both backends store alike: no NUL (PostgreSQL text refuses it, SQLite keeps
     it) and no lone surrogate (JSON `"\\ud800"`, odd charsets: not encodable as UTF-8)."""
     if "\x00" in s:

@@ -22,7 +22,7 @@ from social_mall.console.permissions import ROLE_ZH, Perm, permits
 from social_mall.console.rules import MAX_STOCK
 from social_mall.console.sessions import ConsoleSession, close_session, load_session
 from social_mall.errors import MallError, NotFoundError
-from social_mall.parsing import parse_id, same_secret, storable_text
+from social_mall.parsing import parse_id, same_secret, is_storable_text
 from social_mall.admins import Role
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ def console_view(perm: str | None, *, tenant: bool = True) -> Callable[[Handler]
                 request[TENANT_NAME] = t.name
             if request.method not in ("GET", "HEAD", "OPTIONS"):
                 await _check_csrf(request, session)
-            if not all(storable_text(k) and storable_text(v) for k, v in request.query.items()):
+            if not all(is_storable_text(k) and is_storable_text(v) for k, v in request.query.items()):
                 return error_page(request, 400, "输入有误", "查询条件含有无法保存的字符。")
             if perm is not None and not can(request, perm):
                 return error_page(request, 403, "没有权限", "你的角色不能使用这个功能。")

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 
 from social_mall.console.errors import InvalidInputError
-from social_mall.parsing import storable_text
+from social_mall.parsing import is_storable_text
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 MAX_PRICE_FEN = 10_000_000_00  # ¥10,000,000
@@ -60,7 +60,7 @@ def text(value: object, field: str, *, max_len: int, min_len: int = 0) -> str:
         raise InvalidInputError(field, "too_long")
     if any(ord(c) < 32 and c not in "\n\t" for c in s):
         raise InvalidInputError(field, "control_chars")
-    if not storable_text(s):  # a lone surrogate
+    if not is_storable_text(s):  # a lone surrogate
         raise InvalidInputError(field, "invalid_text")
     return s
 
