@@ -29,6 +29,7 @@ from social_mall.console.errors import ConflictError, InvalidInputError
 from social_mall.console.members import member_detail, search_members
 from social_mall.console.permissions import Perm, permits
 from social_mall.errors import MallError, NotFoundError
+from social_mall.parsing import parse_id, is_storable_text
 from social_mall.views import OrderView, Page
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ def api_view(perm: str) -> Callable[[Handler], Handler]:
             if admin.tenant_id is None:
                 return error(403, "forbidden", "platform tokens have no tenant")
             request[API_ADMIN] = admin
+            bad = next((k for k, v in request.query.items() if not (is_storable_text(k) and is_storable_text(v))), None)
+            if bad is not None:  # NUL in a filter: PostgreSQL refuses what SQLite takes
+                return error(422, "invalid_input", "invalid_text", bad[:40].replace("\x00", ""))
             try:
                 return await fn(request)
             except NotFoundError as exc:
@@ -102,10 +106,12 @@ def api_view(perm: str) -> Callable[[Handler], Handler]:
 
 
 def _id(request: web.Request, name: str = "id") -> int:
+    """An id from the path (social_mall.parsing.parse_id); anything else is a JSON 404."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFoundError(name, raw)
-    return int(raw)
+    n = parse_id(raw)
+    if n is None:
+        raise NotFoundError(name, raw[:20])
+    return n
 
 
 def _paging(request: web.Request) -> tuple[int, int]:
@@ -120,11 +126,31 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise InvalidInputError("body", "too_long")
     try:
         data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: [[[[…
         raise InvalidInputError("body", "invalid_json") from None
     if not isinstance(data, dict):
         raise InvalidInputError("body", "object_expected")
+    _check_strings(data)
     return data
+
+
+def _check_strings(data: dict[str, Any]) -> None:
+    """Every string, key or value at any depth, is text both backends store: JSON can spell
+    a lone surrogate (`"\\ud800"`, which no UTF-8 encoder takes) or NUL (PostgreSQL text
+    refuses it). The field named is the value's path, e.g. `skus.0.spec`."""
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not is_storable_text(value):
+                raise InvalidInputError(path or "body", "invalid_text")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if not is_storable_text(k):
+                    raise InvalidInputError(path or "body", "invalid_text")
+                stack.append((f"{path}.{k}" if path else k, v))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}", v) for i, v in enumerate(value))
 
 
 def _page(page: Page[Any], fn: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:

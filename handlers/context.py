@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from social_mall.errors import NotFoundError
 from social_mall.outbox import OutboxWorker
+from social_mall.parsing import is_storable_text
 from social_mall.payments.gateway import PayGateway
 from social_mall.payments.sandbox import SandboxGateway
 from social_mall.payments.wxpay_v3 import KeyPair
@@ -87,6 +88,8 @@ class Services:
         return view
 
     async def tenant(self, code: str) -> TenantView | None:
+        if not (0 < len(code) <= 64 and is_storable_text(code)):
+            return None  # a code from a URL: NUL reached PostgreSQL, which refuses it (SQLite said "unknown")
         view = await self._tenant(code)
         if view is not None and self.pay_resolver is not None:
             await self.pay_resolver.refresh(view)

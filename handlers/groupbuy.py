@@ -40,6 +40,7 @@ from handlers.wechat_client import WeChatAPIError
 from social_mall.errors import NotFoundError
 from social_mall.groupbuy import demo, jobs, rules, service
 from social_mall.members.service import channel_identity
+from social_mall.parsing import parse_id
 from social_mall.plugins import Delivery, Module, Registry
 from social_mall.tenants import TenantView
 from storage.kv import LockTimeoutError
@@ -79,12 +80,12 @@ async def team_qr_url(svc: Services, tenant: TenantView, team_id: int) -> str:
 async def _team(request: web.Request) -> tuple[Services, TenantView, service.TeamView, service.CampaignView]:
     svc = request.app[SERVICES]
     tenant = await svc.tenant(request.match_info["tenant"])
-    raw = request.match_info["team"]
-    if tenant is None or not raw.isdigit() or len(raw) > 12:
+    team_id = parse_id(request.match_info["team"])
+    if tenant is None or team_id is None:
         raise web.HTTPNotFound()
     try:
         async with svc.uows() as uow:
-            team = await service.load_team(uow, tenant.id, int(raw))
+            team = await service.load_team(uow, tenant.id, team_id)
             campaign = await service.load_campaign(uow, tenant.id, team.campaign_id)
     except NotFoundError:
         raise web.HTTPNotFound() from None

@@ -3,7 +3,6 @@ the sandbox platform send a real signed notify) and a product page."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -17,6 +16,7 @@ from social_mall.errors import NotFoundError
 from social_mall.members.service import channel_identity
 from social_mall.orders.rules import SHANGHAI, OrderStatus
 from social_mall.orders.service import find_order
+from social_mall.parsing import parse_id, same_secret
 from social_mall.payments.sandbox import SandboxGateway
 from social_mall.payments.service import open_payment
 from social_mall.tenants import TenantView
@@ -38,7 +38,7 @@ async def _order_for(request: web.Request) -> tuple[Services, TenantView, OrderV
     if tenant is None:
         raise web.HTTPNotFound(text="店铺不存在")
     token = request.query.get("t", "")
-    if not hmac.compare_digest(token, svc.pay_token(tenant.code, order_no)):
+    if not same_secret(token, svc.pay_token(tenant.code, order_no)):
         raise web.HTTPForbidden(text="链接无效")
     try:
         async with svc.uows() as uow:
@@ -108,9 +108,12 @@ async def product_page(request: web.Request) -> web.Response:
     tenant = await svc.tenant(request.match_info["tenant"])
     if tenant is None:
         raise web.HTTPNotFound(text="店铺不存在")
+    pid = parse_id(request.match_info["pid"])
+    if pid is None:
+        raise web.HTTPNotFound(text="商品不存在")
     try:
         async with svc.uows() as uow:
-            product = await product_detail(uow, tenant.id, int(request.match_info["pid"]))
+            product = await product_detail(uow, tenant.id, pid)
     except NotFoundError:
         raise web.HTTPNotFound(text="商品不存在") from None
     return render(svc, "h5/product.html", tenant=tenant, product=product, image=svc.image_url(product.image))

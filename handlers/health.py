@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from handlers.context import SERVICES
+from social_mall.parsing import parse_id
 
 routes = web.RouteTableDef()
 
@@ -53,7 +54,9 @@ def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
 @routes.get(r"/media/products/{pid:\d+}.png")
 async def product_picture(request: web.Request) -> web.Response:
-    pid = int(request.match_info["pid"])
+    pid = parse_id(request.match_info["pid"])
+    if pid is None:
+        raise web.HTTPNotFound()
     png = solid_png(360, 200, PALETTE[pid % len(PALETTE)])
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "max-age=86400"})
 

@@ -24,6 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from handlers.context import Services, shop_of
+from social_mall.parsing import parse_id, same_secret, is_storable_text
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,10 @@ def payer_openid(request: web.Request, svc: Services, tenant: TenantView) -> str
     if len(parts) != 3:
         return None
     openid, exp_s, mac = parts
-    if not exp_s.isdigit() or int(exp_s) < time.time() or not openid:
+    exp = parse_id(exp_s)  # ASCII digits only ("²" passes isdigit(), int() raises)
+    if exp is None or exp < time.time() or not openid or not is_storable_text(openid):
         return None
-    if not hmac.compare_digest(mac, _mac(svc, tenant, openid, int(exp_s))):
+    if not same_secret(mac, _mac(svc, tenant, openid, exp)):
         return None
     return openid
 
@@ -82,7 +84,7 @@ async def start(request: web.Request) -> web.Response:
     if not allowed_next(tenant, nxt):
         raise web.HTTPBadRequest(text="链接无效")
     sid = request.cookies.get(SESSION_COOKIE, "")
-    if len(sid) < 20:
+    if not (20 <= len(sid) <= 64 and sid.isascii() and sid.replace("-", "").replace("_", "").isalnum()):
         sid = secrets.token_urlsafe(24)
     state = secrets.token_urlsafe(24)
     await svc.kv.set(f"oauth:{tenant.code}:{state}", json.dumps({"sid": sid, "next": nxt}), ttl=STATE_TTL)
@@ -120,7 +122,7 @@ async def callback(request: web.Request) -> web.Response:
     if not raw or not await svc.kv.cas(key, raw, "", ttl=1):
         raise web.HTTPForbidden(text="授权已失效，请返回公众号重新打开支付链接")
     saved = json.loads(raw)
-    if not hmac.compare_digest(str(saved.get("sid", "")), request.cookies.get(SESSION_COOKIE, "")):
+    if not same_secret(request.cookies.get(SESSION_COOKIE, ""), str(saved.get("sid", ""))):
         log.warning("oauth.state.session_mismatch", extra={"tenant": tenant.code})
         raise web.HTTPForbidden(text="授权已失效，请返回公众号重新打开支付链接")
     if not code:

@@ -15,7 +15,6 @@ through v3 work for orders paid through v2).
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
@@ -33,6 +32,7 @@ from handlers.context import SERVICES
 from handlers.http_utils import read_capped
 from handlers.pay_gateway_v3 import PayRefusedError, PayUnavailableError, TradeStatus
 from social_mall.errors import MallError
+from social_mall.parsing import same_secret
 from social_mall.payments.gateway import RefundResult, Transaction, TransferResult, parse_fen
 from social_mall.payments.service import apply_transaction, record_rejected
 from social_mall.payments.wxpay_v3 import PayFormatError, PayNotifyError, PaySignatureError
@@ -81,7 +81,7 @@ def verify_v2(data: Mapping[str, str], key: str, expected_type: str) -> None:
     if sign_type not in SIGN_TYPES or sign_type != expected_type:
         raise PaySignatureError("sign_type")
     sign = data.get("sign", "")
-    if not sign or not hmac.compare_digest(sign.upper(), sign_v2(data, key, sign_type)):
+    if not sign or not same_secret(sign.upper(), sign_v2(data, key, sign_type)):
         raise PaySignatureError("signature mismatch")
 
 

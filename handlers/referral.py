@@ -38,6 +38,7 @@ from handlers.wechat_client import WeChatAPIError
 from social_mall.catalog.service import product_detail
 from social_mall.errors import MallError, NotFoundError
 from social_mall.members.service import channel_identity
+from social_mall.parsing import parse_id
 from social_mall.payments.wxpay_v3 import PayNotifyError
 from social_mall.plugins import Delivery, Module, Registry
 from social_mall.referral import demo, merge, rules, service
@@ -150,11 +151,11 @@ async def landing(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     tenant, d = await _approved(svc, request.match_info["tenant"], request.match_info["code"])
     product: ProductDetail | None = None
-    pid = request.query.get("p", "")
-    if pid.isdigit():
+    pid = parse_id(request.query.get("p", ""))
+    if pid is not None:
         try:
             async with svc.uows() as uow:
-                product = await product_detail(uow, tenant.id, int(pid))
+                product = await product_detail(uow, tenant.id, pid)
         except NotFoundError:
             product = None
     async with svc.uows() as uow:

@@ -27,12 +27,14 @@ from urllib.parse import quote
 from aiohttp import web
 
 from handlers.context import Services, shop_of
+from handlers.http_utils import read_form
 from handlers.oauth import payer_openid
 from handlers.pay_h5 import in_wechat
 from social_mall.errors import MallError
 from social_mall.groupbuy import service as groupbuy
 from social_mall.loyalty.merge import merge_members
 from social_mall.members import linking
+from social_mall.parsing import same_secret
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
@@ -88,10 +90,10 @@ async def bind_page(request: web.Request) -> web.Response:
 @routes.post("/h5/bind/{tenant}")
 async def bind_confirm(request: web.Request) -> web.Response:
     svc, tenant = await shop_of(request)
-    form = await request.post()
+    form = await read_form(request)
     token, mac = str(form.get("c", "")), str(form.get("f", ""))
     openid = payer_openid(request, svc, tenant)
-    if openid is None or not hmac.compare_digest(mac, form_mac(svc, tenant, token, openid)):
+    if openid is None or not same_secret(mac, form_mac(svc, tenant, token, openid)):
         return render(svc, 403, tenant=tenant, mode="error", title="请重新打开链接",
                       text="页面已失效，请回到群里重新打开绑定链接。")
     now = svc.clock()

@@ -61,3 +61,15 @@ def parse_scene(raw: str) -> str | None:
 def storable_text(raw: str) -> str:
     """What a person typed, without the characters no database stores alike."""
     return _UNSTORABLE.sub("", raw)
+
+
+def is_storable_text(s: str) -> bool:
+    """Text that both backends store alike: no NUL (PostgreSQL text refuses it, SQLite keeps
+    it) and no lone surrogate (JSON `"\\ud800"`, odd charsets: not encodable as UTF-8)."""
+    if "\x00" in s:
+        return False
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -93,6 +93,20 @@ class ConsoleRepo:
         stmt = update(Admin).where(Admin.tenant_id == tenant, Admin.id == admin_id).values(**values)
         return _rowcount(await self.session.execute(stmt)) == 1
 
+    async def change_credentials(self, tenant: int, admin_id: int, **values: object) -> bool:
+        """Update the admin and move their credentials version on, in one UPDATE (which
+        also takes the row lock that `lock_credentials` waits for)."""
+        stmt = (update(Admin).where(Admin.tenant_id == tenant, Admin.id == admin_id)
+                .values(cred_version=Admin.cred_version + 1, **values))
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def lock_credentials(self, admin_id: int) -> tuple[int, datetime | None] | None:
+        """(credentials version, disabled at) of the admin, row-locked until commit on
+        PostgreSQL (SQLite transactions are serial already)."""
+        stmt = select(Admin.cred_version, Admin.disabled_at).where(Admin.id == admin_id).with_for_update()
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else (int(row[0]), row[1])
+
     async def set_password_hash(self, admin_id: int, password_hash: str) -> None:
         await self.session.execute(update(Admin).where(Admin.id == admin_id).values(password_hash=password_hash))
 
@@ -116,6 +130,11 @@ class ConsoleRepo:
                 .where(ApiToken.admin_id == admin_id, ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
                 .values(revoked_at=now))
         return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def revoke_tokens_of(self, admin_id: int, now: datetime) -> int:
+        stmt = (update(ApiToken).where(ApiToken.admin_id == admin_id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=now))
+        return _rowcount(await self.session.execute(stmt))
 
     async def touch_token(self, token_id: int, now: datetime) -> None:
         await self.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
@@ -167,11 +186,13 @@ class ConsoleRepo:
         stmt = update(Sku).where(Sku.tenant_id == tenant, Sku.id == sku_id).values(**values)
         return _rowcount(await self.session.execute(stmt)) == 1
 
-    async def adjust_stock(self, tenant: int, sku_id: int, delta: int) -> bool:
-        """Add `delta` (may be negative) to the stock, never below zero; orders reserving
-        at the same moment keep their units (no read-modify-write)."""
+    async def adjust_stock(self, tenant: int, sku_id: int, delta: int, cap: int) -> bool:
+        """Add `delta` (may be negative) to the stock, never below zero and, when adding,
+        never past `cap` (the total, whatever the deltas before it); orders reserving at
+        the same moment keep their units (no read-modify-write)."""
+        bound = Sku.stock + delta >= 0 if delta < 0 else Sku.stock + delta <= cap
         stmt = (update(Sku)
-                .where(Sku.tenant_id == tenant, Sku.id == sku_id, Sku.stock + delta >= 0)
+                .where(Sku.tenant_id == tenant, Sku.id == sku_id, bound)
                 .values(stock=Sku.stock + delta))
         return _rowcount(await self.session.execute(stmt)) == 1
 
@@ -225,15 +246,16 @@ class ConsoleRepo:
         return list((await self.session.scalars(stmt)).all())
 
     # -- members ---------------------------------------------------------------------
-    async def members(self, tenant: int, *, query: str = "", offset: int = 0, limit: int = 20) -> tuple[list[Member], int]:
+    async def members(self, tenant: int, *, query: str = "", member_id: int | None = None, offset: int = 0,
+                      limit: int = 20) -> tuple[list[Member], int]:
         stmt = select(Member).where(Member.tenant_id == tenant)
         q = query.strip()
         if q:
             ident = select(MemberIdentity.member_id).where(
                 MemberIdentity.tenant_id == tenant, MemberIdentity.external_id == q)
             conds = [Member.nickname.like(_like(q)), Member.id.in_(ident), Member.unionid == q]
-            if q.isdigit() and len(q) < 18:
-                conds.append(Member.id == int(q))
+            if member_id is not None:  # the query read as an id (social_mall.parsing.parse_id)
+                conds.append(Member.id == member_id)
             stmt = stmt.where(or_(*conds))
         return await self._page(stmt, (Member.id.desc(),), offset, limit)
 

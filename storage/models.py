@@ -302,3 +302,7 @@ class Admin(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # moves on at every password reset, role change or disabling: console sessions carry
+    # the version they were opened with and end when it no longer matches
+    cred_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hmac
 import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,11 +15,14 @@ from aiohttp import web
 
 from handlers.console.registry import console_pages, extra_permissions
 from handlers.context import SERVICES, Services
-from social_mall.console.auth import AdminView, current_admin
-from social_mall.console.errors import ConflictError, InvalidInputError
+from handlers.http_utils import MALFORMED_FORM, bad_form, read_form
+from social_mall.console.auth import AdminView, session_admin
+from social_mall.console.errors import ConflictError, CredentialsChangedError, InvalidInputError
 from social_mall.console.permissions import ROLE_ZH, Perm, permits
-from social_mall.console.sessions import ConsoleSession, load_session
+from social_mall.console.rules import MAX_STOCK
+from social_mall.console.sessions import ConsoleSession, close_session, load_session
 from social_mall.errors import MallError, NotFoundError
+from social_mall.parsing import parse_id, same_secret, is_storable_text
 from social_mall.admins import Role
 
 log = logging.getLogger(__name__)
@@ -78,9 +80,11 @@ PROBLEMS_ZH = {
     "range": "超出范围", "price_format": "价格格式如 39.90", "price_range": "价格须大于 0",
     "tracking_format": "运单号为 4–64 位字母数字", "unknown_category": "分类不存在", "date_format": "日期格式如 2025-01-31",
     "weak_password": "密码至少 10 位", "username_format": "用户名 3–64 位字母数字", "code_format": "代码为小写字母开头",
-    "credential_format": "长度或字符不对", "stock_below_zero": "库存不能小于 0", "unknown_status": "状态不对",
+    "credential_format": "长度或字符不对", "stock_below_zero": "库存不能小于 0",
+    "stock_above_max": f"库存不能超过 {MAX_STOCK}", "invalid_text": "含有无法保存的字符",
+    "multipart": "表单格式不对", "unknown_status": "状态不对",
     "unknown_refund_filter": "退款筛选不对",
-    "own_role": "不能修改自己的角色", "role": "角色不对", "control_chars": "含有控制字符", "too_many": "太多",
+    "own_role": "不能修改自己的角色", "own_account": "不能停用自己的账号", "role": "角色不对", "control_chars": "含有控制字符", "too_many": "太多",
     "super_only": "仅平台管理员", "file_type": "只支持 PNG/JPEG/GIF/WebP 图片", "file_size": "图片不能超过 2 MB",
     "file_missing": "请选择图片", "image_dimensions": "图片尺寸过大",
     "birthday_format": "生日格式如 05-01 或 1990-05-01（留空为清除）",
@@ -158,18 +162,26 @@ async def _check_csrf(request: web.Request, session: ConsoleSession) -> None:
     (first part of a multipart form) or an X-CSRF-Token header."""
     sent = request.headers.get("X-CSRF-Token", "")
     if request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        part = await reader.next()
-        if part is not None and getattr(part, "name", None) == "_csrf" and not sent:
-            sent = (await part.read(decode=True))[:200].decode("utf-8", "replace")  # type: ignore[union-attr]
+        try:
+            reader = await request.multipart()
+            part = await reader.next()
+            if part is not None and getattr(part, "name", None) == "_csrf" and not sent:
+                sent = (await part.read(decode=True))[:200].decode("utf-8", "replace")  # type: ignore[union-attr]
+        except MALFORMED_FORM:
+            raise bad_form(request, "multipart", SECURITY_HEADERS) from None
         request[MULTIPART] = reader
     else:
-        form = await request.post()
+        form = await read_form(request, SECURITY_HEADERS)
         request[FORM] = form
         sent = sent or str(form.get("_csrf", ""))
-    if not sent or not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+    if not sent or not same_secret(sent, session.csrf):
         log.warning("console.csrf_rejected", extra={"path": request.path})
         raise web.HTTPForbidden(text="CSRF token missing or wrong", headers=SECURITY_HEADERS)
+
+
+def _to_login(request: web.Request) -> web.HTTPSeeOther:
+    target = request.path_qs if request.method == "GET" else "/console/"
+    return web.HTTPSeeOther("/console/login?next=" + quote(target, safe=""))
 
 
 def console_view(perm: str | None, *, tenant: bool = True) -> Callable[[Handler], Handler]:
@@ -185,22 +197,28 @@ def console_view(perm: str | None, *, tenant: bool = True) -> Callable[[Handler]
             admin = None
             if session is not None:
                 async with svc.uows() as uow:
-                    admin = await current_admin(uow, session.admin_id)
+                    admin = await session_admin(uow, session.admin_id, session.cred_version)
+                if admin is None:  # disabled, or credentials changed since login: the session has ended
+                    await close_session(svc.kv, sid)
             if session is None or admin is None:
-                target = request.path_qs if request.method == "GET" else "/console/"
-                raise web.HTTPSeeOther("/console/login?next=" + quote(target, safe=""))
+                raise _to_login(request)
             request[ADMIN], request[SESSION], request[SID] = admin, session, sid
             if admin.tenant_id is not None:
                 t = await svc.tenant_by_id(admin.tenant_id)
                 request[TENANT_NAME] = t.name
             if request.method not in ("GET", "HEAD", "OPTIONS"):
                 await _check_csrf(request, session)
+            if not all(is_storable_text(k) and is_storable_text(v) for k, v in request.query.items()):
+                return error_page(request, 400, "输入有误", "查询条件含有无法保存的字符。")
             if perm is not None and not can(request, perm):
                 return error_page(request, 403, "没有权限", "你的角色不能使用这个功能。")
             if tenant and admin.tenant_id is None:
                 raise web.HTTPSeeOther("/console/tenants")
             try:
                 response = await fn(request)
+            except CredentialsChangedError:  # changed while this request ran
+                await close_session(svc.kv, sid)
+                raise _to_login(request) from None
             except NotFoundError:
                 return error_page(request, 404, "不存在", "没有找到这条记录。")
             except InvalidInputError as exc:
@@ -222,15 +240,17 @@ def form_of(request: web.Request) -> Any:
 
 
 def page_number(request: web.Request) -> int:
-    raw = request.query.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    n = parse_id(request.query.get("page", "1"))
+    return n if n is not None and n < 100_000 else 1
 
 
 def int_id(request: web.Request, name: str = "id") -> int:
+    """An id from the path (social_mall.parsing.parse_id); anything else is the 404 page."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFoundError(name, raw)
-    return int(raw)
+    n = parse_id(raw)
+    if n is None:
+        raise NotFoundError(name, raw[:20])
+    return n
 
 
 async def stream_csv(request: web.Request, filename: str, rows: AsyncIterator[list[str]]) -> web.StreamResponse:

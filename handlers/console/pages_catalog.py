@@ -12,6 +12,7 @@ from social_mall.console import catalog as cat
 from social_mall.console import rules
 from social_mall.console.errors import InvalidInputError
 from social_mall.console.permissions import Perm
+from social_mall.parsing import parse_id
 
 routes = web.RouteTableDef()
 
@@ -29,7 +30,7 @@ async def products(request: web.Request) -> web.Response:
     shelf = request.query.get("shelf", "")
     async with services(request).uows() as uow:
         page = await cat.list_products(
-            uow, tenant_of(request), keyword=q, category_id=int(cid) if cid.isdigit() and len(cid) < 18 else None,
+            uow, tenant_of(request), keyword=q, category_id=parse_id(cid),
             on_shelf={"on": True, "off": False}.get(shelf), page=page_number(request), per_page=20)
     return render(request, "console/products.html", page=page, q=q, category_id=cid, shelf=shelf,
                   categories=await _categories(request))

@@ -16,6 +16,7 @@ from social_mall.console.permissions import Perm
 from social_mall.groupbuy import service as gb_service
 from social_mall.groupbuy.errors import BadTermsError, BadWecomSettingError
 from social_mall.groupbuy.rules import MAX_LIFETIME_HOURS, MAX_SIZE, MIN_SIZE
+from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
 
 routes = web.RouteTableDef()
@@ -61,8 +62,7 @@ async def _form_page(request: web.Request, *, product_id: int | None, form: dict
 @routes.get("/console/groupbuy/new")
 @console_view(Perm.CAMPAIGNS_EDIT)
 async def new_campaign(request: web.Request) -> web.Response:
-    raw = request.query.get("product_id", "")
-    product_id = int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    product_id = parse_id(request.query.get("product_id", ""))
     return await _form_page(request, product_id=product_id, form={})
 
 
@@ -72,10 +72,9 @@ async def create_campaign(request: web.Request) -> web.Response:
     svc = services(request)
     tenant = tenant_of(request)
     form = form_of(request)
-    raw = str(form.get("product_id", ""))
-    if not raw.isdigit() or len(raw) > 18:
+    product_id = parse_id(str(form.get("product_id", "")))
+    if product_id is None:
         raise InvalidInputError("product_id", "required")
-    product_id = int(raw)
     posted = {k: str(v) for k, v in form.items()}
     try:
         async with svc.uows() as uow:

@@ -78,9 +78,10 @@ async def add_admin(request: web.Request) -> web.Response:
 @routes.post(r"/console/admins/{id}/role")
 @console_view(Perm.ADMINS)
 async def change_role(request: web.Request) -> web.Response:
-    async with services(request).uows() as uow:
+    svc = services(request)
+    async with svc.uows() as uow:
         await auth.change_role(uow, tenant_of(request), admin_of(request), int_id(request),
-                               str(form_of(request).get("role", "")))
+                               str(form_of(request).get("role", "")), now=svc.clock())
         await uow.commit()
     raise redirect("/console/admins", ok="saved")
 
@@ -88,9 +89,21 @@ async def change_role(request: web.Request) -> web.Response:
 @routes.post(r"/console/admins/{id}/password")
 @console_view(Perm.ADMINS)
 async def reset_password(request: web.Request) -> web.Response:
-    async with services(request).uows() as uow:
+    svc = services(request)
+    async with svc.uows() as uow:
         await auth.reset_password(uow, tenant_of(request), admin_of(request), int_id(request),
-                                  str(form_of(request).get("password", "")))
+                                  str(form_of(request).get("password", "")), now=svc.clock())
+        await uow.commit()
+    raise redirect("/console/admins", ok="saved")
+
+
+@routes.post(r"/console/admins/{id}/{action:disable|enable}")
+@console_view(Perm.ADMINS)
+async def disable_admin(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        await auth.set_disabled(uow, tenant_of(request), admin_of(request), int_id(request),
+                                request.match_info["action"] == "disable", now=svc.clock())
         await uow.commit()
     raise redirect("/console/admins", ok="saved")
 

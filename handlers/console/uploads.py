@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import BodyPartReader, MultipartReader, web
 
 from handlers.console.core import services
+from handlers.http_utils import MALFORMED_FORM
 from social_mall.console.errors import InvalidInputError
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -51,6 +52,13 @@ def upload_dir(request: web.Request) -> Path:
 
 async def read_image(reader: MultipartReader, field: str = "image") -> tuple[str, bytes]:
     """Read the named file part with a running size cap. Returns (extension, bytes)."""
+    try:
+        return await _read_image(reader, field)
+    except MALFORMED_FORM:  # a part's broken header line, an odd encoding…
+        raise InvalidInputError(field, "multipart") from None
+
+
+async def _read_image(reader: MultipartReader, field: str) -> tuple[str, bytes]:
     while True:
         part = await reader.next()
         if part is None:

@@ -254,8 +254,8 @@ async def update_sku(
         await repo.update_sku(tenant, sku_id, **values)
     if stock_delta:
         rules.parse_int(stock_delta, "stock_delta", lo=-rules.MAX_STOCK, hi=rules.MAX_STOCK)
-        if not await repo.adjust_stock(tenant, sku_id, stock_delta):
-            raise InvalidInputError("stock", "stock_below_zero")
+        if not await repo.adjust_stock(tenant, sku_id, stock_delta, cap=rules.MAX_STOCK):
+            raise InvalidInputError("stock", "stock_below_zero" if stock_delta < 0 else "stock_above_max")
     after = await repo.sku(tenant, sku_id)
     assert after is not None
     row = _sku_row(after)

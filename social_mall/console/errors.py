@@ -29,3 +29,14 @@ class ForbiddenError(MallError):
     def __init__(self, perm: str) -> None:
         super().__init__(perm)
         self.perm = perm
+
+
+class CredentialsChangedError(MallError):
+    """The admin's credentials changed (password reset, role change, disabled) after the
+    session acting for them was opened: it has ended."""
+
+    code = "credentials_changed"
+
+    def __init__(self, admin_id: int) -> None:
+        super().__init__(admin_id)
+        self.admin_id = admin_id

@@ -55,6 +55,8 @@ def parse_local(value: object, field: str) -> datetime:
         naive = datetime.strptime(s[:16], LOCAL_FORMAT)
     except ValueError:
         raise InvalidInputError(field, "date_format") from None
+    if not rules.MIN_DATE <= naive.date() <= rules.MAX_DATE:  # year 1 in Shanghai is year 0 in UTC
+        raise InvalidInputError(field, "range")
     return naive.replace(tzinfo=rules.SHANGHAI).astimezone(timezone.utc)
 
 

@@ -12,6 +12,7 @@ from social_mall.errors import InvalidBirthdayError, NotFoundError
 from social_mall.members.rules import Birthday, parse_birthday
 from social_mall.members.service import change_birthday, member_birthday
 from social_mall.orders.service import list_orders
+from social_mall.parsing import parse_id
 from social_mall.views import OrderView, Page
 from storage.console_repos import ConsoleRepo
 from storage.uow import UnitOfWork
@@ -43,7 +44,9 @@ class MemberDetail:
 
 async def search_members(uow: UnitOfWork, tenant: int, query: str, *, page: int, per_page: int) -> Page[MemberRow]:
     repo = ConsoleRepo(uow.session)
-    rows, total = await repo.members(tenant, query=query[:64], offset=(page - 1) * per_page, limit=per_page)
+    q = query[:64].strip()
+    rows, total = await repo.members(tenant, query=q, member_id=parse_id(q), offset=(page - 1) * per_page,
+                                     limit=per_page)
     stats = await repo.member_order_stats(tenant, [m.id for m in rows])
     return Page(tuple(MemberRow(m.id, m.nickname, m.unionid, m.entry_source, *stats.get(m.id, (0, 0)))
                       for m in rows), total, page, per_page)

@@ -6,11 +6,13 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 
 from social_mall.console.errors import InvalidInputError
+from social_mall.parsing import is_storable_text
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 MAX_PRICE_FEN = 10_000_000_00  # ¥10,000,000
-MAX_STOCK = 1_000_000
-_PRICE = re.compile(r"^(\d{1,9})(?:\.(\d{1,2}))?$")
+MAX_STOCK = 1_000_000                 # per SKU: each change and the total after it
+MIN_DATE, MAX_DATE = date(2000, 1, 1), date(2099, 12, 31)   # date filters
+_PRICE = re.compile(r"^([0-9]{1,9})(?:\.([0-9]{1,2}))?$")
 _TRACKING = re.compile(r"^[A-Za-z0-9-]{4,64}$")
 _TENANT_CODE = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
@@ -40,7 +42,7 @@ def parse_int(text: object, field: str, *, lo: int, hi: int) -> int:
         n = text
     else:
         s = str(text).strip()
-        if not re.fullmatch(r"-?\d{1,12}", s):
+        if not re.fullmatch(r"-?[0-9]{1,12}", s):  # ASCII digits only: int() takes "١", not "²"
             raise InvalidInputError(field, "integer")
         n = int(s)
     if not lo <= n <= hi:
@@ -58,6 +60,8 @@ def text(value: object, field: str, *, max_len: int, min_len: int = 0) -> str:
         raise InvalidInputError(field, "too_long")
     if any(ord(c) < 32 and c not in "\n\t" for c in s):
         raise InvalidInputError(field, "control_chars")
+    if not is_storable_text(s):  # a lone surrogate
+        raise InvalidInputError(field, "invalid_text")
     return s
 
 
@@ -102,9 +106,12 @@ def parse_date(value: str, field: str) -> date | None:
     if not s:
         return None
     try:
-        return date.fromisoformat(s)
+        d = date.fromisoformat(s)
     except ValueError:
         raise InvalidInputError(field, "date_format") from None
+    if not MIN_DATE <= d <= MAX_DATE:  # day_start(0001-01-01) and 9999-12-31 + 1 day overflow
+        raise InvalidInputError(field, "range")
+    return d
 
 
 def csv_cell(value: object) -> str:
