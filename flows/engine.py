@@ -73,6 +73,16 @@ def normalize(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
+def _literal_prefix(pattern: str) -> int:
+    """How many characters a pattern fixes before its first regex syntax: its specificity."""
+    n = 0
+    for ch in pattern:
+        if ch in "\\.^$*+?{}[]|()":
+            break
+        n += 1
+    return n
+
+
 def _match_form(text: str) -> str:
     return text.rstrip(".。!~").lower()
 
@@ -411,6 +421,9 @@ class Flows:
                     if kw.kind in self._kinds:
                         raise ValueError(f"inbound kind {kw.kind!r} of {flow.name!r} is taken")
                     self._kinds[kw.kind] = (flow.name, kw)
+        # the most specific pattern first: 「绑定核销员 …」 (a module's) before 「绑定 …」 (the
+        # core's), whichever flow registered first (sorted() keeps registration order on ties)
+        self._patterns.sort(key=lambda p: -_literal_prefix(p[1].pattern))
         for flow in self._flows.values():
             for word in flow.words:
                 if _match_form(normalize(word)) in self._words:

@@ -44,8 +44,9 @@ async def test_a_notify_with_the_longest_documented_ids_pays_the_order(mall, wxp
 
 
 async def test_a_qr_scene_longer_than_the_column_still_gets_the_welcome(mall):
-    """A scene WeChat would never send (scene_str is at most 64): answered like any other,
-    never 「系统繁忙」 (PostgreSQL refused the 100-character entry_source on every retry)."""
+    """A scene WeChat would never send (scene_str is at most 64): the endpoint ignores it
+    (parse_scene) and the follow is answered like any other, never 「系统繁忙」 (PostgreSQL
+    refused the 100-character entry_source on every retry)."""
     wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
                      token=TEST_TOKEN, app_id=TEST_APP_ID, aes_key=TEST_AES_KEY, safe_mode=True)
     user = "oUser_long_scene_0000000001"
@@ -55,5 +56,5 @@ async def test_a_qr_scene_longer_than_the_column_still_gets_the_welcome(mall):
         source = await uow.session.scalar(
             select(Member.entry_source).join(MemberIdentity, MemberIdentity.member_id == Member.id)
             .where(MemberIdentity.external_id == user))
-    assert source == "x" * 80
+    assert source == ""   # no QR code carries it: recorded as a plain follow
     assert "欢迎关注" not in (await wx.text(user, "会员")).text and "会员中心" in (await wx.text(user, "会员")).text

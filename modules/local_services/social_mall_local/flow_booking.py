@@ -161,7 +161,7 @@ class PlaceBooking:
                              timeout=ctx.order_timeout, channel=ctx.channel)
         minutes = int(ctx.order_timeout.total_seconds() // 60)
         say = Say("chat/local/booking/placed.txt", {"order": order, "when": when(at), "minutes": minutes,
-                                                     "pay_url": ctx.links.pay_url(ctx.tenant_code, order.order_no)})
+                                                     "pay_url": await ctx.links.pay_link(ctx.tenant_code, order.order_no)})
         return Outcome((say,), {"order": order.id, "orders": [order.id], "page": 1, "pages": 1})
 
 

@@ -94,7 +94,7 @@ class OrderFulfilment(Base):
     lat_e6: Mapped[int | None] = mapped_column(Integer, default=None)
     lng_e6: Mapped[int | None] = mapped_column(Integer, default=None)
     distance_m: Mapped[int | None] = mapped_column(Integer, default=None)
-    fee_fen: Mapped[int] = mapped_column(Integer, default=0)
+    fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     slot_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=None)
     status: Mapped[str] = mapped_column(String(16), default="placed")  # placed | dispatched | delivered | released
     rider: Mapped[str] = mapped_column(String(40), default="")
@@ -122,7 +122,7 @@ class Ticket(Base):
     title: Mapped[str] = mapped_column(String(120))
     uses_total: Mapped[int] = mapped_column(Integer)
     uses_left: Mapped[int] = mapped_column(Integer)
-    value_fen: Mapped[int] = mapped_column(Integer)          # its share of what was paid (refunds)
+    value_fen: Mapped[int] = mapped_column(BigInteger)          # its share of what was paid (refunds)
     refund_unused: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(12), default="active")  # active | used | expired | refunded
     valid_until: Mapped[datetime] = mapped_column()
@@ -216,7 +216,7 @@ class ShipTemplate(Base):
     tenant_id: Mapped[int] = _tenant()
     name: Mapped[str] = mapped_column(String(40))
     mode: Mapped[str] = mapped_column(String(8), default="piece")      # piece | weight
-    free_over_fen: Mapped[int] = mapped_column(Integer, default=0)    # 0: never free
+    free_over_fen: Mapped[int] = mapped_column(BigInteger, default=0)    # 0: never free
     unserved: Mapped[list[str]] = mapped_column(JSON, default=list)   # province names
     # [{"regions": ["上海", "江苏"] or ["*"], "first": 1, "first_fen": 800, "extra": 1, "extra_fen": 200}, …]
     rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -239,7 +239,7 @@ class Zone(Base):
     radius_m: Mapped[int] = mapped_column(Integer, default=0)
     polygon: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
     tiers: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
-    min_order_fen: Mapped[int] = mapped_column(Integer, default=0)
+    min_order_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -303,7 +303,7 @@ class ServiceSpec(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     duration_min: Mapped[int] = mapped_column(Integer, default=60)
     step_min: Mapped[int] = mapped_column(Integer, default=30)
-    deposit_fen: Mapped[int] = mapped_column(Integer, default=0)
+    deposit_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     cancel_free_hours: Mapped[int] = mapped_column(Integer, default=24)
     late_refund_bp: Mapped[int] = mapped_column(Integer, default=0)
     remind_hours: Mapped[int] = mapped_column(Integer, default=2)

@@ -56,7 +56,8 @@ async def paid_service_ticket(svc) -> str:
         await open_payment(uow, order, gateway="sandbox")
         tx = Transaction(f"EV-{uuid.uuid4().hex[:8]}", order.order_no, "4200000001", "SUCCESS", order.total_fen,
                          tenant.pay_mch_id, tenant.pay_app_id, "oBrowser_card_buyer_0000001", "")
-        await apply_transaction(uow, tx, gateway="sandbox", mchid=tenant.pay_mch_id, appid=tenant.pay_app_id, now=now)
+        await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox", mchid=tenant.pay_mch_id,
+                                appid=tenant.pay_app_id, now=now)
         await uow.commit()
     for _ in range(20):
         await svc.outbox.drain()

@@ -104,7 +104,7 @@ async def test_enabled_module_registers_its_seams_and_seeds_demo_stores(mall):
     reg = mall.svc.registry
     assert "local_services" in reg.modules
     assert {"express", "pickup"} <= set(reg.fulfilments)
-    assert any(e.word == "附近门店" for e in reg.menu)
+    assert ("附近门店", "附近门店") in mall.svc.runner.flows.menu.items
     async with mall.svc.uows() as uow:
         tenant = await mall.svc.tenant("demo")
         assert [s.name for s in await stores.all_stores(uow, tenant.id)] == ["陆家嘴店", "人民广场店", "徐家汇店"]
@@ -115,7 +115,8 @@ async def test_switched_off_the_shop_answers_exactly_as_without_the_package(
     off = await make_mall(backend, tmp_path / "off", fake_wechat, aiohttp_client, disabled=["local_services"])
     await pickup_everything(off)          # the module's data is there; the module is not
     assert "local_services" not in off.svc.registry.modules
-    assert set(off.svc.registry.fulfilments) == set() and off.svc.registry.menu == []
+    assert set(off.svc.registry.fulfilments) == set()
+    assert not any(word in ("附近门店", "我的券码", "预约") for _, word in off.svc.runner.flows.menu.items)
     async with off.svc.uows() as uow:     # no demo stores seeded by a switched-off module
         tenant = await off.svc.tenant("demo")
         assert [s.name for s in await stores.all_stores(uow, tenant.id)] == ["测试店"]
@@ -137,8 +138,8 @@ async def test_switched_off_the_shop_answers_exactly_as_without_the_package(
     assert with_module_off == without_package
     # and that is the core's shop: express only, the flat fee, help for a location
     assert "附近门店" not in without_package[1]
-    assert without_package[2] == without_package[3]                 # 「附近门店」 is not a word: the help
-    assert "可以这样和我说" in without_package[4]                     # a location: the help too
+    assert without_package[2].startswith("没看懂「附近门店」")          # 「附近门店」 is not a word: not understood
+    assert without_package[4].startswith("没看懂这条消息")            # a location: not understood, the menu
     assert "收货人姓名" in without_package[9]                          # 立即购买 → the address steps at once
     confirm = without_package[-3]
     assert "运费：¥8.00" in confirm and "应付：¥80.00" in confirm     # 2 × ¥36.00 + ¥8.00

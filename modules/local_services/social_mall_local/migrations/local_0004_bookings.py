@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("product_id", ID, nullable=False),
         sa.Column("duration_min", sa.Integer(), nullable=False),
         sa.Column("step_min", sa.Integer(), nullable=False),
-        sa.Column("deposit_fen", sa.Integer(), nullable=False),
+        sa.Column("deposit_fen", sa.BigInteger(), nullable=False),
         sa.Column("cancel_free_hours", sa.Integer(), nullable=False),
         sa.Column("late_refund_bp", sa.Integer(), nullable=False),
         sa.Column("remind_hours", sa.Integer(), nullable=False),
