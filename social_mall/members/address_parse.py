@@ -146,9 +146,9 @@ def _unlabel(piece: str) -> str:
 
 
 def _bad_phone(piece: str) -> bool:
-    """A number of 7 digits or more that is not a mobile (a landline, a digit too many):
-    not part of the address; the phone is asked for."""
-    return bool(_PHONEISH.fullmatch(piece)) and sum(c.isdigit() for c in piece) >= 7
+    """A number of 5 digits or more that is not a mobile (a landline, a digit too many or
+    too few; a zip code is gone already): not part of the address; the phone is asked for."""
+    return bool(_PHONEISH.fullmatch(piece)) and sum(c.isdigit() for c in piece) >= 5
 
 
 def _is_place(piece: str) -> bool:

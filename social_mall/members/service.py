@@ -90,6 +90,12 @@ async def add_address(
     return address_view(row)
 
 
+async def use_address(uow: UnitOfWork, tenant: int, member_id: int, address_id: int) -> None:
+    """An order ships to `address_id`: it becomes the member's default (the next checkout
+    pre-selects it). One conditional update; nothing when it already is."""
+    await uow.members.make_default_address(tenant, member_id, address_id)
+
+
 # cart
 
 async def view_cart(uow: UnitOfWork, tenant: int, member_id: int) -> CartView:
