@@ -359,6 +359,15 @@ class OrderRepo(_Repo):
         )
         return _rowcount(await self.session.execute(stmt)) == 1
 
+    async def ship_to(self, tenant: int, order_id: int, name: str, phone: str, address: str) -> bool:
+        """Copy another address onto the order if it is still unpaid. True when it was."""
+        stmt = (
+            update(Order)
+            .where(Order.tenant_id == tenant, Order.id == order_id, Order.status == "pending_payment")
+            .values(ship_name=name, ship_phone=phone, ship_address=address)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
     async def add_refunded(self, tenant: int, order_id: int, amount_fen: int) -> bool:
         """Count a successful refund; never lets refunded exceed paid."""
         stmt = (

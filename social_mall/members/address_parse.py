@@ -22,12 +22,17 @@ How it reads one:
 
 Whatever is not found comes back empty (`missing` names it): the caller asks for it.
 Fields are checked like a typed address (members.rules.clean_address): a name of 1–20
-characters, a detail of 5–100."""
+characters, a detail of 5–100.
+
+`from_picker` reads the address WeChat's own picker (JS-SDK `wx.openAddress`) hands the
+H5 page: userName, telNumber, provinceName, cityName, countryName (sic: the district;
+countyName in mini programs), detailInfo."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from social_mall.members.rules import PHONE
@@ -44,6 +49,7 @@ ADMIN_SUFFIX = "省市区县镇乡村州旗盟"
 HOUSE_END = "号室楼栋幢层座户弄巷"
 
 _ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")   # JSON may carry a lone one: never UTF-8, never stored
 _MOBILE = re.compile(r"(?<![0-9])(?:\(?\+?86\)?[\s-]*)?(1[3-9][0-9](?:[\s-]*[0-9]){8})(?![0-9])")
 _NAME_LABELS = ("收货人", "收件人", "联系人", "姓名")
 _PHONE_LABELS = ("手机号码", "手机号", "手机", "联系电话", "电话号码", "电话")
@@ -77,6 +83,45 @@ class ParsedAddress:
     @property
     def complete(self) -> bool:
         return not self.missing
+
+
+#: the picker's fields, each at most this long (WeChat's own limits are far below)
+PICKER_FIELD_MAX = 100
+PICKER_PLACES = ("provinceName", "cityName", "countryName", "countyName", "detailInfo")
+
+
+def normalize_mobile(raw: str) -> str:
+    """A mainland mobile written any way (+86, spaces, dashes, full-width) as 11 digits,
+    or "" when it is not one."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    m = _MOBILE.fullmatch(text)
+    if m is None:
+        return ""
+    digits = re.sub(r"[^0-9]", "", m.group(1))
+    return digits if PHONE.match(digits) else ""
+
+
+def from_picker(fields: Mapping[str, object]) -> ParsedAddress:
+    """The address picked in WeChat's address book (wx.openAddress). A field that is not
+    a string of at most PICKER_FIELD_MAX characters counts as absent; the province, city
+    and district go in front of the detail, a city that repeats its province once
+    (「上海市 上海市」)."""
+    def field(key: str) -> str:
+        v = fields.get(key, "")
+        if not isinstance(v, str) or len(v) > PICKER_FIELD_MAX or _SURROGATE.search(v):
+            return ""
+        return _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", v)).strip()
+
+    name = field("userName")
+    phone = normalize_mobile(field("telNumber"))
+    district = field("countryName") or field("countyName")
+    places = [field("provinceName"), field("cityName"), district, field("detailInfo")]
+    detail = _join(_dedupe([p for p in places if p]))
+    if not 1 <= len(name) <= NAME_MAX:
+        name = ""
+    if not DETAIL_MIN <= len(detail) <= DETAIL_MAX or not field("detailInfo"):
+        detail = ""
+    return ParsedAddress(name, phone, detail)
 
 
 def parse_address(raw: str) -> ParsedAddress:

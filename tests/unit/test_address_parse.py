@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from social_mall.members.address_parse import ParsedAddress, parse_address
+from social_mall.members.address_parse import ParsedAddress, from_picker, normalize_mobile, parse_address
 
 SHANGHAI = "上海市浦东新区世纪大道100号"
 
@@ -116,3 +116,39 @@ def test_an_overlong_message_is_cut_before_reading():
 def test_the_detail_is_at_most_100_characters_and_the_name_20():
     assert parse_address("张三 13800138000 上海市" + "路" * 120).detail == ""
     assert parse_address("收货人：" + "名" * 21 + " 13800138000 上海市浦东新区世纪大道100号").name == ""
+
+
+# -- WeChat's own address picker (wx.openAddress) -------------------------------------------
+
+PICKED = {"userName": "李四", "telNumber": "13900139000", "provinceName": "上海市", "cityName": "上海市",
+          "countryName": "浦东新区", "detailInfo": "世纪大道200号", "postalCode": "200120",
+          "nationalCode": "310115", "errMsg": "openAddress:ok"}
+
+
+def test_the_picked_address_is_read_with_its_province_city_and_district():
+    assert from_picker(PICKED) == ParsedAddress("李四", "13900139000", "上海市浦东新区世纪大道200号")
+    other = {**PICKED, "provinceName": "广东省", "cityName": "深圳市", "countryName": "", "countyName": "南山区",
+             "telNumber": "+86 139-0013-9000"}
+    assert from_picker(other) == ParsedAddress("李四", "13900139000", "广东省深圳市南山区世纪大道200号")
+
+
+@pytest.mark.parametrize(("change", "missing"), [
+    ({"userName": ""}, ("name",)),
+    ({"userName": "名" * 21}, ("name",)),
+    ({"userName": 12}, ("name",)),
+    ({"telNumber": "021-12345678"}, ("phone",)),
+    ({"telNumber": ["13900139000"]}, ("phone",)),
+    ({"detailInfo": ""}, ("detail",)),
+    ({"detailInfo": "路" * 101}, ("detail",)),
+    ({"detailInfo": None}, ("detail",)),
+])
+def test_a_picked_field_that_is_missing_or_malformed_is_missing(change, missing):
+    assert from_picker({**PICKED, **change}).missing == missing
+
+
+@pytest.mark.parametrize(("raw", "phone"), [
+    ("13900139000", "13900139000"), ("+86 139 0013 9000", "13900139000"), ("(+86)139-0013-9000", "13900139000"),
+    ("１３９００１３９０００", "13900139000"), ("1390013900", ""), ("23900139000", ""), ("", ""), ("021-12345678", ""),
+])
+def test_a_mobile_written_any_way(raw, phone):
+    assert normalize_mobile(raw) == phone
