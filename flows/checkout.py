@@ -1,25 +1,41 @@
-"""Checkout: from the cart (`结算`) or one SKU (立即购买) → pick a saved address or enter a
-new one (name, phone, detail) → confirmation with lines, shipping and total → `确认`
-places the order and answers with its number, total and pay link, at the total shown:
-if prices changed since (the total differs), nothing is placed and the new summary is
-shown to confirm again. A total over the tenant's cap on one order ends the checkout
-with a clear answer.
+"""Checkout: from the cart (`结算`) or one SKU (a SKU picked on its card) straight to the
+summary: lines, discounts, shipping, total and the address the order ships to. A
+returning customer's default address (the last one used) is pre-selected; a new one sees
+the lines and total and sends the whole address in one message (「张三 13800138000 上海市
+浦东新区世纪大道100号」, any order: social_mall/members/address_parse.py), shown back in
+the summary, so `确认` confirms both. What the parser can't find is asked for alone
+(name → phone → detail, only the missing ones).
 
-The confirmation runs the promotions pipeline (social_mall/pricing): it proposes the best
+From the summary: `确认` places the order and answers with its number, total and pay link,
+at the total shown: if prices changed since (the total differs), nothing is placed and
+the new summary is shown to confirm again. A total over the tenant's cap on one order ends
+the checkout with a clear answer. 「x3」 changes the quantity (re-priced at once), 「加购」
+puts the SKU in the cart instead (back to the listing), 「换地址」 lists the saved addresses
+(a number picks one, or a new one is typed), 「返回」 goes back one step (to the product
+card, or the cart), 「取消」 leaves.
+
+The summary runs the promotions pipeline (social_mall/pricing): it proposes the best
 applicable coupon and shows each discount line; 「不用券」 / 「用券」 and 「用积分 N」 /
 「用积分」 (as many as allowed) / 「不用积分」 price it again. `确认` places the order with
 exactly the coupon and points shown.
 
+A typed address is saved to the member's address book at `确认` (with the order), not
+before: a misread one never lands there. The address an order is placed with becomes the
+member's default, so the next checkout pre-selects it.
+
 Fulfilment: when modules offer more methods than express for these lines (store pick-up,
 same-city delivery…; see social_mall/fulfilment.py), checkout first lists them and the
 pick's `begin` asks its own questions, usually in the method's own flow, which hands back
-with `confirm_with(...)`; the confirmation shows the method's fee and destination, and
-`确认` places the order with that method. With express alone nothing changes.
+with `confirm_with(...)`; the summary shows the method's fee and destination, and `确认`
+places the order with that method. With express alone nothing of this shows.
 
-State data: src ("cart" | "buy"), product/sku/qty for "buy", methods (the keys listed),
-ful (the method picked; none: express), f_* (the method's details: store, slot…),
-addrs (listed address ids), name/phone while a new address is typed, address, items
-(flat sku, qty pairs confirmed), coupon (the coupon id shown, 0: none), points (the
+State data: src ("cart" | "buy"), product/sku/qty for "buy" and the listing the buyer came
+from (l_cat, l_q, l_page, l_pages, l_items: flows/catalog.py), methods (the keys listed),
+ful (the method picked; none: express), f_* (the method's details: store, slot…), address
+(a saved address id) or name/phone/detail (a typed address not saved yet),
+a_name/a_phone/a_detail (the parts of an address typed field by field), addrs (listed
+address ids),
+items (flat sku, qty pairs confirmed), coupon (the coupon id shown, 0: none), points (the
 points shown), shown_total (the total shown, in fen: only compared at 确认, never charged).
 Menu CLICK key: CHECKOUT.
 """
@@ -31,29 +47,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from flows import orders
+from flows import cart, catalog, orders
+from flows.catalog import AddToCart, ShowProduct, load_sku
 from flows.engine import (
     CheckoutMethod, Ctx, Data, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, Value, num,
     pairs, text,
 )
 from flows.home import expired
-from social_mall.catalog.service import product_detail
 from social_mall.errors import (
     EmptyCartError,
     InvalidAddressError,
     NoFulfilmentError,
     NotFoundError,
     OrderTooLargeError,
-    OutOfStockError,
     PriceChangedError,
 )
 from social_mall.fulfilment import Choice, Detail, Express
-from social_mall.members.rules import PHONE
-from social_mall.members.service import add_address, list_addresses, view_cart
+from social_mall.members.address_parse import DETAIL_MAX, DETAIL_MIN, parse_address
+from social_mall.members.rules import PHONE, clean_address
+from social_mall.members.service import add_address, list_addresses, use_address, view_cart
+from social_mall.orders.rules import check_qty
 from social_mall.orders.service import check_order_total, place_order
 from social_mall.pricing import service as pricing
 from social_mall.pricing.service import AUTO, NONE, PricingInput
-from social_mall.views import ProductDetail, SkuView
+from social_mall.views import AddressView
 
 NAME = "checkout"
 MAX_NAME = 20
@@ -62,16 +79,19 @@ MAX_NAME = 20
 class St(StrEnum):
     IDLE = "idle"
     METHOD = "method"       # fulfilment methods listed: a number
-    ADDRESS = "address"     # saved addresses listed: a number or 新地址
-    NAME = "name"
+    CONFIRM = "confirm"     # the summary: 确认 / x3 / 加购 / 换地址 / coupons, points
+    NEW = "new_address"     # no address yet (or 新地址): the whole address in one message
+    ADDRESS = "address"     # 换地址: saved addresses listed: a number, or a new address typed
+    NAME = "name"           # what the pasted address lacked, one field at a time
     PHONE = "phone"
     DETAIL = "detail"
-    CONFIRM = "confirm"
 
 
 class Do(StrEnum):
     CHECKOUT = "checkout.start"
     NEW_ADDRESS = "checkout.new_address"
+    CHANGE_ADDRESS = "checkout.change_address"
+    ADD_CART = "checkout.add_cart"
     NO_COUPON = "checkout.no_coupon"
     USE_COUPON = "checkout.use_coupon"
     USE_POINTS = "checkout.use_points"
@@ -79,7 +99,14 @@ class Do(StrEnum):
 
 
 SOURCE = ("src", "product", "sku", "qty", "ful")
-DETAIL_PREFIX = "f_"
+DETAIL_PREFIX = "f_"                         # prefix of the fulfilment method's details (store, slot…)
+TYPED = ("name", "phone", "detail")          # a typed address, not saved yet
+FIELD = "a_"                                 # prefix of the fields of an address being typed in parts
+CHOICE = ("coupon", "points")
+FIELD_STATE = {"name": St.NAME, "phone": St.PHONE, "detail": St.DETAIL}
+
+#: Where the summary ships to: a saved address id, or a typed (name, phone, detail).
+Ship = int | tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -96,8 +123,10 @@ class Line:
 
 
 def _source(data: Data) -> dict[str, Value]:
-    """What is being bought and how it is fulfilled (kept through every step)."""
-    return {k: v for k, v in data.items() if k in SOURCE or k.startswith(DETAIL_PREFIX)}
+    """What is being bought, the listing it came from and how it is fulfilled: kept
+    through every step."""
+    return {k: v for k, v in data.items()
+            if k in SOURCE or k.startswith(catalog.CARRIED) or k.startswith(DETAIL_PREFIX)}
 
 
 source_of = _source  # for a method's own flow: what it must carry back to confirm_with
@@ -116,6 +145,24 @@ def _method(ctx: Ctx, data: Data) -> CheckoutMethod:
     return method
 
 
+def _express(data: Data) -> bool:
+    return (text(data, "ful") or EXPRESS.key) == EXPRESS.key
+
+
+def _ship(data: Data) -> Ship | None:
+    address = num(data, "address")
+    if address is not None:
+        return address
+    typed = tuple(text(data, k) for k in TYPED)
+    return (typed[0], typed[1], typed[2]) if all(typed) else None
+
+
+def _ship_data(ship: Ship) -> dict[str, Value]:
+    if isinstance(ship, int):
+        return {"address": ship}
+    return dict(zip(TYPED, ship, strict=True))
+
+
 async def _lines(ctx: Ctx, data: Data) -> tuple[tuple[Line, ...], int]:
     """What would be ordered now, and how many cart lines are left out (sold out…)."""
     if text(data, "src") == "buy":
@@ -124,53 +171,41 @@ async def _lines(ctx: Ctx, data: Data) -> tuple[tuple[Line, ...], int]:
             raise EmptyCartError()
         p, sku = await load_sku(ctx, product, sku_id, qty)
         return (Line(sku.id, p.title, sku.spec, sku.price_fen, qty),), 0
-    cart = await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id)
-    lines = tuple(Line(c.sku_id, c.title, c.spec, c.price_fen, c.qty) for c in cart.lines if c.available)
+    cart_ = await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id)
+    lines = tuple(Line(c.sku_id, c.title, c.spec, c.price_fen, c.qty) for c in cart_.lines if c.available)
     if not lines:
         raise EmptyCartError()
-    return lines, len(cart.lines) - len(lines)
+    return lines, len(cart_.lines) - len(lines)
 
 
-async def load_sku(ctx: Ctx, product_id: int, sku_id: int, qty: int = 1) -> tuple[ProductDetail, SkuView]:
-    """The product and SKU if `qty` of it can be bought now; the core's errors otherwise."""
-    p = await product_detail(ctx.uow, ctx.tenant_id, product_id)
-    sku = next((s for s in p.skus if s.id == sku_id), None)
-    if sku is None:
-        raise NotFoundError("sku", sku_id)
-    if sku.stock < qty:
-        raise OutOfStockError(f"{p.title} {sku.spec}".strip(), sku.stock)
-    return p, sku
-
+# -- commands ----------------------------------------------------------------------------
 
 # -- the core's express at checkout ---------------------------------------------------------
 
 class ExpressCheckout(Express):
-    """Express at checkout: pick a saved address or type a new one (the steps below).
-    A module that replaces express pricing (shipping-fee templates) subclasses this."""
+    """Express at checkout: the summary at once, shipping to the member's default address,
+    or (none saved yet) the lines and total and a request for the whole address. A module
+    that replaces express pricing (shipping-fee templates) subclasses this."""
 
     async def begin(self, ctx: Ctx, source: Data) -> Outcome:
         addrs = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
-        if not addrs:
-            return Outcome((Say("chat/checkout/ask_name.txt", {"first": True}),), to=St.NAME, flow=NAME)
-        return Outcome((Say("chat/checkout/addresses.txt", {"addrs": addrs}),), {"addrs": [a.id for a in addrs]},
-                       to=St.ADDRESS, flow=NAME)
+        shown = await Preview(source, addrs[0].id if addrs else None).run(ctx)
+        return Outcome(shown.replies, shown.data, to=shown.to, flow=NAME)
 
 
 EXPRESS = ExpressCheckout()
 
 
-# -- commands ----------------------------------------------------------------------------
-
 @dataclass(frozen=True)
 class StartCheckout:
-    """Offer the fulfilment methods these lines may use (straight to the questions of the
-    only one: with the core alone, express's addresses), or begin `method`."""
+    """Offer the fulfilment methods these lines may use, or begin the only one (with the
+    core alone: express's summary at once), or begin `method`."""
 
     data: Mapping[str, Value]
     method: str = ""
 
     async def run(self, ctx: Ctx) -> Outcome:
-        lines, _ = await _lines(ctx, self.data)  # nothing to buy: say so before asking for an address
+        lines, _ = await _lines(ctx, self.data)  # nothing to buy: say so before anything else
         if self.method:
             keys = [self.method]
         elif len(ctx.methods) > 1:
@@ -182,7 +217,7 @@ class StartCheckout:
             raise NoFulfilmentError()
         if len(keys) > 1:
             say = Say("chat/checkout/methods.txt", {"methods": [ctx.methods[k].label for k in keys]})
-            return Outcome((say,), {"methods": ",".join(keys)}, to=St.METHOD)
+            return Outcome((say,), {**_source(self.data), "methods": ",".join(keys)}, to=St.METHOD)
         source = {**_source(self.data), "ful": keys[0]}
         outcome = await _method(ctx, source).begin(ctx, source)
         return Outcome(outcome.replies, {**source, **outcome.data}, to=outcome.to, flow=outcome.flow)
@@ -190,26 +225,24 @@ class StartCheckout:
 
 @dataclass(frozen=True)
 class Preview:
-    """Save the typed address (if any), then show what `确认` will order."""
+    """What `确认` will order, shipping to `ship`; without one, the same lines and total
+    and a request for the address (state NEW)."""
 
     data: Mapping[str, Value]
-    address_id: int | None = None
-    new: tuple[str, str, str] | None = None   # name, phone, detail
+    ship: Ship | None = None
     coupon: int = AUTO                        # AUTO: the best one; NONE: 不用券
     points: int = 0                           # -1: as many as allowed
 
     async def run(self, ctx: Ctx) -> Outcome:
         method = _method(ctx, self.data)
-        address = None
-        if self.new is not None:
-            address = await add_address(ctx.uow, ctx.tenant_id, ctx.member.id, *self.new)
-        elif self.address_id is not None:
+        address: AddressView | None = None
+        if isinstance(self.ship, int):
             saved = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
-            address = next((a for a in saved if a.id == self.address_id), None)
+            address = next((a for a in saved if a.id == self.ship), None)
             if address is None:
-                raise NotFoundError("address", self.address_id)
-        elif method.key == EXPRESS.key:
-            raise NotFoundError("address", None)
+                raise NotFoundError("address", self.ship)
+        elif self.ship is not None:
+            address = AddressView(0, *clean_address(*self.ship), is_default=False)
         lines, skipped = await _lines(ctx, self.data)
         goods = sum(line.line_fen for line in lines)
         priced = await pricing.price_lines(ctx.uow, ctx.tenant_id, [(ln.sku_id, ln.price_fen, ln.qty) for ln in lines])
@@ -223,24 +256,40 @@ class Preview:
             await check_order_total(ctx.uow, ctx.tenant_id, b.total_fen)
         except OrderTooLargeError as exc:  # no quantity of this summary can be placed: start over
             return Outcome((Say("chat/checkout/too_large.txt", exc.facts()),), to=St.IDLE)
+        express = method.key == EXPRESS.key
+        ready = address is not None or not express   # express needs an address; other methods asked already
         ctx_ = {"lines": lines, "skipped": skipped, "goods_fen": goods, "shipping_fen": ship,
-                "total_fen": b.total_fen, "address": address, "q": quote, "b": b, "dest": dest,
-                "express": method.key == EXPRESS.key}
+                "total_fen": b.total_fen, "address": address, "typed": not isinstance(self.ship, int),
+                "q": quote, "b": b, "buy": text(self.data, "src") == "buy", "dest": dest, "express": express,
+                "ready": ready}
+        summary = Say("chat/checkout/confirm.txt", ctx_)
+        if not ready:
+            return Outcome((summary,), dict(_source(self.data)), to=St.NEW)
         items = [n for line in lines for n in (line.sku_id, line.qty)]
-        data: dict[str, Value] = {"items": items, "coupon": b.coupon_id or NONE, "points": b.points_used,
-                                  "shown_total": b.total_fen}
-        if address is not None:
-            data["address"] = address.id
-        return Outcome((Say("chat/checkout/confirm.txt", ctx_),), data)
+        return Outcome((summary,), {
+            **_source(self.data), **(_ship_data(self.ship) if self.ship is not None else {}), "items": items,
+            "coupon": b.coupon_id or NONE, "points": b.points_used, "shown_total": b.total_fen}, to=St.CONFIRM)
+
+
+@dataclass(frozen=True)
+class ListAddresses:
+    """「换地址」: the saved addresses (a number picks one; a new one may be typed)."""
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        addrs = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
+        if not addrs:
+            return Outcome((Say("chat/checkout/ask_address.txt"),), to=St.NEW)
+        return Outcome((Say("chat/checkout/addresses.txt", {"addrs": addrs}),), {"addrs": [a.id for a in addrs]})
 
 
 @dataclass(frozen=True)
 class PlaceOrder:
-    """Place the confirmed items at the total the buyer was shown (`shown_total`). Any
-    other total places nothing: the summary is shown again, priced now, to confirm."""
+    """Place the confirmed items at the total the buyer was shown (`shown_total`), shipping
+    to `ship` (a typed address is saved now, as the member's default). Any other total
+    places nothing: the summary is shown again, priced now, to confirm."""
 
     items: tuple[tuple[int, int], ...]
-    address_id: int | None
+    ship: Ship | None                 # None: a method that needs no address (store pick-up…)
     from_cart: bool
     coupon: int = NONE
     points: int = 0
@@ -249,39 +298,45 @@ class PlaceOrder:
 
     async def run(self, ctx: Ctx) -> Outcome:
         method = _method(ctx, self.source)
+        address_id: int | None
+        if self.ship is None or isinstance(self.ship, int):
+            address_id = self.ship
+        else:
+            address_id = (await add_address(ctx.uow, ctx.tenant_id, ctx.member.id, *self.ship)).id
         try:
             order = await place_order(
-                ctx.uow, ctx.tenant_id, ctx.member.id, self.items, address_id=self.address_id,
+                ctx.uow, ctx.tenant_id, ctx.member.id, self.items, address_id=address_id,
                 now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel, source="chat",
                 from_cart=self.from_cart, pricing=PricingInput(self.coupon, self.points),
                 expect_total_fen=self.shown_total,
                 fulfilment=(method, Choice(method.key, _detail(self.source))),
             )
-        except (PriceChangedError, OrderTooLargeError) as exc:  # nothing was written
-            return await self._again(ctx, exc)
+        except (PriceChangedError, OrderTooLargeError) as exc:  # no order was written
+            return await self._again(ctx, exc, address_id)
+        if address_id is not None:
+            await use_address(ctx.uow, ctx.tenant_id, ctx.member.id, address_id)
         minutes = int(ctx.order_timeout.total_seconds() // 60)
         say = Say("chat/checkout/placed.txt", {
             "order": order, "minutes": minutes, "pay_url": await ctx.links.pay_link(ctx.tenant_code, order.order_no),
         })
         return Outcome((say,), {"order": order.id, "orders": [order.id], "page": 1, "pages": 1})
 
-    async def _again(self, ctx: Ctx, exc: PriceChangedError | OrderTooLargeError) -> Outcome:
-        """Back to checkout's summary, priced now (or its end, if now over the cap)."""
-        again = await Preview(self.source, address_id=self.address_id, coupon=self.coupon,
-                              points=self.points).run(ctx)
+    async def _again(self, ctx: Ctx, exc: PriceChangedError | OrderTooLargeError, address_id: int | None) -> Outcome:
+        """Back to checkout's summary, priced now (or its end, if now over the cap). A typed
+        address the buyer confirmed stays saved: the summary ships to it by id."""
+        again = await Preview(self.source, address_id, coupon=self.coupon, points=self.points).run(ctx)
         said: tuple[Say, ...] = ()
         now_total = num(again.data, "shown_total")
         if isinstance(exc, PriceChangedError) and now_total is not None and now_total != exc.shown_fen:
             said = (Say("chat/checkout/price_changed.txt", {"shown_fen": exc.shown_fen, "total_fen": now_total}),)
-        data = {**self.source, **({} if self.address_id is None else {"address": self.address_id}), **again.data}
-        return Outcome((*said, *again.replies), data, to=again.to or St.CONFIRM, flow=NAME)
+        return Outcome((*said, *again.replies), again.data, to=again.to or St.CONFIRM, flow=NAME)
 
 
 # -- steps (pure) ------------------------------------------------------------------------
 
 def begin(source: Mapping[str, Value]) -> Step:
-    """Enter checkout (from the cart, or 立即购买 with product/sku/qty)."""
-    return Step(St.ADDRESS, data=dict(source), command=StartCheckout(dict(source)), flow=NAME)
+    """Enter checkout (from the cart, or a SKU bought from its card: product/sku/qty)."""
+    return Step(St.CONFIRM, data=dict(source), command=StartCheckout(dict(source)), flow=NAME)
 
 
 def from_cart(turn: Turn) -> Step:
@@ -289,12 +344,11 @@ def from_cart(turn: Turn) -> Step:
 
 
 def confirm_with(source: Data, *, method: str, detail: Detail, address_id: int | None = None) -> Step:
-    """Back to checkout's confirmation from a method's own flow, with the buyer's choice."""
+    """Back to checkout's summary from a method's own flow, with the buyer's choice."""
     data: dict[str, Value] = {**_source(source), "ful": method,
                               **{f"{DETAIL_PREFIX}{k}": v for k, v in detail.items()}}
-    if address_id is not None:
-        data["address"] = address_id
-    return Step(St.CONFIRM, data=data, command=Preview(data, address_id=address_id), flow=NAME)
+    return Step(St.CONFIRM, data={**data, **({} if address_id is None else {"address": address_id})},
+                command=Preview(data, address_id), flow=NAME)
 
 
 def pick_method(turn: Turn) -> Step:
@@ -307,62 +361,155 @@ def pick_method(turn: Turn) -> Step:
                 command=StartCheckout(source, method=keys[n - 1]))
 
 
-def pick_address(turn: Turn) -> Step:
-    address = turn.pick("addrs")
-    if address is None:
-        return turn.stay(Say("chat/bad_number.txt", {"n": turn.said.n, "count": len(turn.ids("addrs"))}))
-    return Step(St.CONFIRM, data={**_source(turn.data), "address": address},
-                command=Preview(_source(turn.data), address_id=address))
+def _summary(turn: Turn, ship: Ship | None, *, coupon: int | None = None, points: int | None = None,
+             source: Mapping[str, Value] | None = None) -> Step:
+    """The summary again: shipping to `ship` (none yet: the address is asked for), with the
+    buyer's coupon / points choices unless given (a first summary proposes the best coupon)."""
+    c = coupon if coupon is not None else num(turn.data, "coupon")
+    p = points if points is not None else (turn.num("points") or 0)
+    src = dict(source) if source is not None else _source(turn.data)
+    return Step(St.CONFIRM, data={**src, **(_ship_data(ship) if ship is not None else {})},
+                command=Preview(src, ship, coupon=AUTO if c is None else c, points=p))
 
 
-def new_address(turn: Turn) -> Step:
-    return Step(St.NAME, (Say("chat/checkout/ask_name.txt", {"first": False}),), _source(turn.data))
-
-
-def enter_name(turn: Turn) -> Step:
-    name = turn.said.text.strip()
-    if not 1 <= len(name) <= MAX_NAME:
-        raise InvalidAddressError("name")
-    return Step(St.PHONE, (Say("chat/checkout/ask_phone.txt", {"name": name}),), {**turn.data, "name": name})
-
-
-def enter_phone(turn: Turn) -> Step:
-    phone = re.sub(r"[\s-]", "", turn.said.text)
-    if not PHONE.match(phone):
-        raise InvalidAddressError("phone")
-    return Step(St.DETAIL, (Say("chat/checkout/ask_detail.txt"),), {**turn.data, "phone": phone})
-
-
-def enter_detail(turn: Turn) -> Step:
-    new = (turn.text("name"), turn.text("phone"), turn.said.text)
-    return Step(St.CONFIRM, data=_source(turn.data), command=Preview(_source(turn.data), new=new))
-
-
-def _express(data: Data) -> bool:
-    return (text(data, "ful") or EXPRESS.key) == EXPRESS.key
+def _reprice(turn: Turn, *, coupon: int | None = None, points: int | None = None) -> Step:
+    """Price the confirmation again with another coupon / points choice."""
+    ship = _ship(turn.data)
+    if ship is None and _express(turn.data):
+        return expired(turn)
+    return _summary(turn, ship, coupon=coupon, points=points)
 
 
 def confirm(turn: Turn) -> Step:
-    address, items, shown = turn.num("address"), tuple(pairs(turn.data, "items")), turn.num("shown_total")
-    if (address is None and _express(turn.data)) or not items:
+    ship, items, shown = _ship(turn.data), tuple(pairs(turn.data, "items")), turn.num("shown_total")
+    if (ship is None and _express(turn.data)) or not items:
         return expired(turn)
     if shown is None:   # a summary from before totals were kept: show it again, priced now
         return _reprice(turn)
-    command = PlaceOrder(items, address, from_cart=turn.text("src") == "cart",
+    command = PlaceOrder(items, ship, from_cart=turn.text("src") == "cart",
                          coupon=max(turn.num("coupon") or NONE, NONE), points=max(turn.num("points") or 0, 0),
                          shown_total=shown, source=_source(turn.data))
     return Step(orders.St.DETAIL, command=command, flow=orders.NAME)
 
 
-def _reprice(turn: Turn, *, coupon: int | None = None, points: int | None = None) -> Step:
-    """Price the confirmation again with another coupon / points choice."""
-    address = turn.num("address")
-    if (address is None and _express(turn.data)) or not turn.ids("items"):
+def change_qty(turn: Turn) -> Step:
+    """「x3」 on a SKU's summary: three of it, priced again (the best coupon proposed anew)."""
+    if turn.said.n is not None:
+        return turn.stay(Say("chat/checkout/qty_usage.txt", {"buy": turn.text("src") == "buy"}))
+    if turn.text("src") != "buy":
+        return turn.stay(Say("chat/checkout/qty_usage.txt", {"buy": False}))
+    qty = check_qty(turn.said.qty or 0)  # InvalidQuantityError: said, the summary stays
+    return _summary(turn, _ship(turn.data), coupon=AUTO, source={**_source(turn.data), "qty": qty})
+
+
+def add_to_cart_instead(turn: Turn) -> Step:
+    """「加购」 on a SKU's summary: into the cart, back to the listing it came from."""
+    sku, qty = turn.num("sku"), turn.num("qty")
+    if turn.text("src") != "buy":
+        return turn.stay(Say("chat/checkout/in_cart_already.txt"))
+    if sku is None or qty is None:
         return expired(turn)
-    c = coupon if coupon is not None else (turn.num("coupon") or NONE)
-    p = points if points is not None else (turn.num("points") or 0)
-    data = _source(turn.data) if address is None else {**_source(turn.data), "address": address}
-    return Step(St.CONFIRM, data=data, command=Preview(_source(turn.data), address_id=address, coupon=c, points=p))
+    listed = catalog.restore(turn.data)
+    to = catalog.PRODUCTS if listed.get("items") else catalog.IDLE
+    return Step(to, data=listed, command=AddToCart(sku, qty, back_to_list=bool(listed.get("items"))),
+                flow=catalog.SHOP)
+
+
+def back_out(turn: Turn) -> Step:
+    """「返回」 from the summary (or the address request): the product card, or the cart."""
+    product = turn.num("product")
+    if turn.text("src") == "buy" and product is not None:
+        return Step(catalog.CARD, data={**catalog.restore(turn.data), "product": product},
+                    command=ShowProduct(product), flow=catalog.SHOP)
+    return Step(cart.St.LIST, command=cart.ShowCart(), flow=cart.NAME)
+
+
+def back_from_new(turn: Turn) -> Step:
+    """「返回」 while asked for an address: the summary it was asked from (换地址), or out."""
+    return _reprice(turn) if _ship(turn.data) is not None else back_out(turn)
+
+
+def back_to_ask(turn: Turn) -> Step:
+    """「返回」 while one field is asked for: the whole address again (the parts typed go)."""
+    return Step(St.NEW, (Say("chat/checkout/ask_address.txt"),), _kept(turn.data))
+
+
+def _kept(data: Data) -> dict[str, Value]:
+    """What stays while another address is chosen or typed: the goods, the coupon and
+    points choices, and the summary's address (for 返回)."""
+    keep: dict[str, Value] = {**_source(data), **{k: v for k, v in data.items() if k in CHOICE}}
+    ship = _ship(data)
+    if ship is not None:
+        keep.update(_ship_data(ship))
+    return keep
+
+
+def change_address(turn: Turn) -> Step:
+    return Step(St.ADDRESS, data=_kept(turn.data), command=ListAddresses())
+
+
+def pick_address(turn: Turn) -> Step:
+    address = turn.pick("addrs")
+    if address is None:
+        return turn.stay(Say("chat/bad_number.txt", {"n": turn.said.n, "count": len(turn.ids("addrs"))}))
+    return _summary(turn, address)
+
+
+def new_address(turn: Turn) -> Step:
+    """「新地址」: type one (the summary's address kept for 返回)."""
+    return Step(St.NEW, (Say("chat/checkout/ask_address.txt"),), _kept(turn.data))
+
+
+def typed_address(turn: Turn) -> Step:
+    """A whole address in one message (any order); what is missing is asked for alone."""
+    parsed = parse_address(turn.said.text)
+    return _with_typed(turn, {k: getattr(parsed, k) for k in TYPED if getattr(parsed, k)}, parsed=True)
+
+
+def _with_typed(turn: Turn, have: Mapping[str, str], *, parsed: bool = False) -> Step:
+    """The summary when `have` holds name, phone and detail; else the first missing field
+    is asked for, saying what was understood (`parsed`: from a whole address)."""
+    missing = [k for k in TYPED if not have.get(k)]
+    if not missing:
+        return _summary(turn, (have["name"], have["phone"], have["detail"]))
+    say = Say("chat/checkout/ask_field.txt", {"have": have, "missing": missing, "parsed": parsed})
+    return Step(FIELD_STATE[missing[0]], (say,), {**_kept(turn.data), **{FIELD + k: v for k, v in have.items()}})
+
+
+def _field(turn: Turn, name: str) -> Step:
+    """One field typed when asked for it. When the text carries a phone and more (the
+    whole address, or part of it, sent again), what it holds is taken instead."""
+    known = {k: turn.text(FIELD + k) for k in TYPED if turn.text(FIELD + k)}
+    parsed = parse_address(turn.said.text)
+    found = {k: getattr(parsed, k) for k in TYPED if getattr(parsed, k)}
+    if parsed.complete or (parsed.phone and len(found) > 1):
+        return _with_typed(turn, {**known, **found}, parsed=True)
+    raw = turn.said.text.strip()
+    if name == "phone":
+        value = parsed.phone or re.sub(r"[\s-]", "", raw)
+        if not PHONE.match(value):
+            raise InvalidAddressError("phone")
+    elif name == "name":
+        value = raw
+        if not 1 <= len(value) <= MAX_NAME:
+            raise InvalidAddressError("name")
+    else:
+        value = raw
+        if not DETAIL_MIN <= len(value) <= DETAIL_MAX:
+            raise InvalidAddressError("detail")
+    return _with_typed(turn, {**known, name: value})
+
+
+def enter_name(turn: Turn) -> Step:
+    return _field(turn, "name")
+
+
+def enter_phone(turn: Turn) -> Step:
+    return _field(turn, "phone")
+
+
+def enter_detail(turn: Turn) -> Step:
+    return _field(turn, "detail")
 
 
 def no_coupon(turn: Turn) -> Step:
@@ -385,20 +532,35 @@ def no_points(turn: Turn) -> Step:
 TABLE: Mapping[tuple[str, str], StepFn] = {
     (St.IDLE, Do.CHECKOUT): from_cart,
     (St.METHOD, Intent.NUMBER): pick_method,
-    (St.ADDRESS, Intent.NUMBER): pick_address,
-    (St.ADDRESS, Do.NEW_ADDRESS): new_address,
-    (St.NAME, Do.NEW_ADDRESS): new_address,
-    (St.NAME, Intent.TEXT): enter_name,
-    (St.NAME, Intent.NUMBER): enter_name,
-    (St.PHONE, Intent.TEXT): enter_phone,
-    (St.PHONE, Intent.NUMBER): enter_phone,
-    (St.DETAIL, Intent.TEXT): enter_detail,
-    (St.DETAIL, Intent.NUMBER): enter_detail,
+    (St.METHOD, Intent.BACK): back_out,
     (St.CONFIRM, Intent.YES): confirm,
+    (St.CONFIRM, Intent.TIMES): change_qty,
+    (St.CONFIRM, Do.ADD_CART): add_to_cart_instead,
+    (St.CONFIRM, Do.CHANGE_ADDRESS): change_address,
+    (St.CONFIRM, Do.NEW_ADDRESS): new_address,
+    (St.CONFIRM, Intent.BACK): back_out,
     (St.CONFIRM, Do.NO_COUPON): no_coupon,
     (St.CONFIRM, Do.USE_COUPON): use_coupon,
     (St.CONFIRM, Do.USE_POINTS): use_points,
     (St.CONFIRM, Do.NO_POINTS): no_points,
+    (St.NEW, Intent.TEXT): typed_address,
+    (St.NEW, Intent.NUMBER): typed_address,
+    (St.NEW, Intent.TIMES): change_qty,
+    (St.NEW, Do.ADD_CART): add_to_cart_instead,
+    (St.NEW, Intent.BACK): back_from_new,
+    (St.ADDRESS, Intent.NUMBER): pick_address,
+    (St.ADDRESS, Intent.TEXT): typed_address,
+    (St.ADDRESS, Do.NEW_ADDRESS): new_address,
+    (St.ADDRESS, Intent.BACK): _reprice,
+    (St.NAME, Intent.TEXT): enter_name,
+    (St.NAME, Intent.NUMBER): enter_name,
+    (St.NAME, Intent.BACK): back_to_ask,
+    (St.PHONE, Intent.TEXT): enter_phone,
+    (St.PHONE, Intent.NUMBER): enter_phone,
+    (St.PHONE, Intent.BACK): back_to_ask,
+    (St.DETAIL, Intent.TEXT): enter_detail,
+    (St.DETAIL, Intent.NUMBER): enter_detail,
+    (St.DETAIL, Intent.BACK): back_to_ask,
 }
 
 FLOW = Flow(
@@ -410,17 +572,22 @@ FLOW = Flow(
         Keyword(Do.USE_POINTS, pattern=r"用积分\s*(\d{1,7})?"),
     ),
     words={"新地址": Do.NEW_ADDRESS, "新增地址": Do.NEW_ADDRESS, "添加地址": Do.NEW_ADDRESS,
+           "换地址": Do.CHANGE_ADDRESS, "换个地址": Do.CHANGE_ADDRESS, "修改地址": Do.CHANGE_ADDRESS,
+           "改地址": Do.CHANGE_ADDRESS, "选地址": Do.CHANGE_ADDRESS,
+           "加购": Do.ADD_CART, "加入购物车": Do.ADD_CART,
            "不用券": Do.NO_COUPON, "不用优惠券": Do.NO_COUPON, "不使用优惠券": Do.NO_COUPON,
            "用券": Do.USE_COUPON, "使用优惠券": Do.USE_COUPON, "不用积分": Do.NO_POINTS},
     hints={
         St.IDLE: "chat/hints/home_idle.txt",
         St.METHOD: "chat/hints/checkout_method.txt",
+        St.CONFIRM: "chat/hints/checkout_confirm.txt",
+        St.NEW: "chat/hints/checkout_new.txt",
         St.ADDRESS: "chat/hints/checkout_address.txt",
         St.NAME: "chat/hints/checkout_name.txt",
         St.PHONE: "chat/hints/checkout_phone.txt",
         St.DETAIL: "chat/hints/checkout_detail.txt",
-        St.CONFIRM: "chat/hints/checkout_confirm.txt",
     },
-    free_text=frozenset({St.NAME, St.PHONE, St.DETAIL}),
     menu=(MenuEntry(25, "chat/checkout/_help.txt"),),
+    # a whole address is no keyword pattern, nor 「2 x3」: in NEW 「x3」 and 「加购」 still work
+    free_text=frozenset({St.ADDRESS, St.NAME, St.PHONE, St.DETAIL}),
 )

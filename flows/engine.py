@@ -48,6 +48,7 @@ class Intent(StrEnum):
 
     TEXT = "text"            # anything not recognised below (said.text)
     NUMBER = "number"        # "1".."999999" (said.n)
+    TIMES = "times"          # 「2 x3」: item 2, quantity 3 (said.n, said.qty); 「x3」: said.n None
     NEXT = "next"            # 下一页
     PREV = "prev"            # 上一页
     YES = "yes"              # 确认
@@ -65,6 +66,8 @@ GENERIC_WORDS: Mapping[str, Intent] = {
     "好的": Intent.YES, "ok": Intent.YES, "返回": Intent.BACK,
 }
 NUMBER = re.compile(r"[0-9]{1,6}")
+#: 「2 x3」「2×3」「2 X 3」「2 *3」「x3」 (full-width forms arrive NFKC-normalized)
+TIMES = re.compile(r"(?:([0-9]{1,6})\s*)?[xX×*]\s*([0-9]{1,6})")
 DEFAULT_HINT = "chat/hints/default.txt"
 
 
@@ -150,6 +153,7 @@ class Said:
     n: int | None = None
     args: tuple[str, ...] = ()
     flow: str = ""          # a keyword of this flow matched: dispatch there
+    qty: int | None = None  # TIMES: the quantity after the x
 
 
 @value
@@ -498,6 +502,10 @@ class Flows:
                 m = rx.fullmatch(said)
                 if m:
                     return Said(kw.intent, said, args=tuple(g or "" for g in m.groups()), flow=name)
+            times = TIMES.fullmatch(said)
+            if times:
+                index = times.group(1)
+                return Said(Intent.TIMES, said, n=int(index) if index else None, qty=int(times.group(2)))
         if NUMBER.fullmatch(said):
             return Said(Intent.NUMBER, said, n=int(said))
         if form in GENERIC_WORDS:

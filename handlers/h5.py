@@ -65,10 +65,12 @@ async def pay_page(request: web.Request) -> web.Response:
         from handlers.pay_h5 import real_pay_page
 
         return await real_pay_page(request, svc, tenant, order)
+    from handlers.h5_address import address_picker
+
     return render(
         svc, "h5/pay.html", tenant=tenant, order=order, token=request.query["t"],
         payable=order.status == OrderStatus.PENDING_PAYMENT, unavailable=False,
-        error=request.query.get("error", ""),
+        error=request.query.get("error", ""), picker=await address_picker(request, svc, tenant, order),
     )
 
 

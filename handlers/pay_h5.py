@@ -46,7 +46,11 @@ async def real_pay_page(request: web.Request, svc: Services, tenant: TenantView,
     mode = "jsapi" if in_wechat(request) else "native"
     if payable and mode == "jsapi" and payer_openid(request, svc, tenant) is None:
         raise web.HTTPFound(f"/h5/oauth/{tenant.code}?next={quote(request.rel_url.raw_path_qs, safe='')}")
-    return _render(svc, tenant=tenant, order=order, token=request.query.get("t", ""), payable=payable, mode=mode)
+    from handlers.h5_address import address_picker
+
+    picker = await address_picker(request, svc, tenant, order) if mode == "jsapi" else None
+    return _render(svc, tenant=tenant, order=order, token=request.query.get("t", ""), payable=payable, mode=mode,
+                   picker=picker)
 
 
 def _json_error(status: int, message: str) -> web.Response:

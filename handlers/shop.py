@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from handlers import h5, health, pay_notify, wechat_mp, wechat_simulator
+from handlers import h5, h5_address, health, pay_notify, wechat_mp, wechat_simulator
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.jobs import cancel_expired_orders, complete_shipped_orders
@@ -23,6 +23,7 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(health.routes)
     reg.add_routes(h5.routes)
+    reg.add_routes(h5_address.routes)
     reg.add_routes(pay_notify.routes)
     reg.add_routes(wechat_mp.routes)
     reg.add_routes(wechat_simulator.routes)  # WeChat's message API while the demo has no account

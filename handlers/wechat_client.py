@@ -1,8 +1,10 @@
-"""Outbound client for the WeChat official-account API (customer-service, template, QR, media).
+"""Outbound client for the WeChat official-account API (customer-service, template, QR,
+media, the JS-SDK ticket).
 
 The access token lives in the key-value store so every worker shares one token; a refresh
-is single-flight across workers (KV lock + re-check). Tokens and the AppSecret are never
-logged and are scrubbed from error messages.
+is single-flight across workers (KV lock + re-check). The JS-SDK's jsapi_ticket is cached
+the same way. Tokens, tickets and the AppSecret are never logged and are scrubbed from
+error messages.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, TypedDict
 from urllib.parse import quote
 
 import aiohttp
+from wechatpy.utils import WeChatSigner
 
 from storage.kv import KVStore, LockTimeoutError
 
@@ -24,6 +27,7 @@ TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 QR_TEMP_MAX_SECONDS = 2_592_000
 QR_LIMIT_SCENE_MAX = 100_000
 SHOW_QRCODE_URL = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="
+GETTICKET = "/cgi-bin/ticket/getticket"
 _TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s'\"]+")
 
 Json = dict[str, Any]
@@ -50,6 +54,16 @@ class QRCode(TypedDict):
 def qrcode_image_url(ticket: str) -> str:
     """Where WeChat serves the QR image for a ticket."""
     return SHOW_QRCODE_URL + quote(ticket, safe="")
+
+
+def jsapi_signature(ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
+    """The JS-SDK `wx.config` signature: sha1 of
+    `jsapi_ticket=T&noncestr=N&timestamp=TS&url=U`, the values raw, U without its `#…`
+    (wechatpy's signer sorts the four pairs into exactly that order)."""
+    signer = WeChatSigner(delimiter=b"&")
+    signer.add_data(f"jsapi_ticket={ticket}", f"noncestr={noncestr}", f"timestamp={timestamp}",
+                    f"url={url.split('#', 1)[0]}")
+    return str(signer.signature)
 
 
 def token_ttl(expires_in: int) -> float:
@@ -119,6 +133,30 @@ class WeChatClient:
         log.info("wechat.token.fetched",
                  extra={"tenant": self._tenant, "forced": force, "expires_in": expires_in})
         return token, expires_in
+
+    # -- JS-SDK ---------------------------------------------------------------------------
+
+    async def jsapi_ticket(self) -> str:
+        """The JS-SDK ticket (`getticket?type=jsapi`), shared by every worker through the
+        key-value store and fetched once for all when absent (like the access token)."""
+        key = f"wxticket:{self._tenant}"
+        cached = await self._kv.get(key)
+        if cached:
+            return cached
+        try:
+            async with self._kv.lock(key, ttl=30.0, wait=30.0):
+                cached = await self._kv.get(key)
+                if cached:
+                    return cached
+                data = await self.call("GET", GETTICKET, params={"type": "jsapi"})
+                ticket, expires_in = data.get("ticket"), data.get("expires_in")
+                if not isinstance(ticket, str) or not ticket or not isinstance(expires_in, int):
+                    raise WeChatAPIError(-1, "malformed getticket response")
+                await self._kv.set(key, ticket, ttl=token_ttl(expires_in))
+                log.info("wechat.jsapi_ticket.fetched", extra={"tenant": self._tenant, "expires_in": expires_in})
+                return ticket
+        except LockTimeoutError:
+            raise WeChatAPIError(-1, "timed out waiting for the ticket refresh lock") from None
 
     async def invalidate_token(self) -> None:
         """Drop the cached token (next call fetches one)."""

@@ -62,6 +62,16 @@ class InvalidAddressError(MallError):
         self.field = field
 
 
+class AddressLockedError(MallError):
+    """The order's address can't change any more: it is paid (or closed)."""
+
+    code = "address_locked"
+
+    def __init__(self, order_no: str, status: str) -> None:
+        super().__init__(order_no, status)
+        self.order_no, self.status = order_no, status
+
+
 class IllegalTransitionError(MallError):
     code = "illegal_transition"
 

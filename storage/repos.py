@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -187,6 +187,16 @@ class MemberRepo(_Repo):
         await self.session.flush()
         return address
 
+    async def make_default_address(self, tenant: int, member_id: int, address_id: int) -> None:
+        """`address_id` the member's only default address; rows already right are not touched."""
+        mine = Address.id == address_id
+        await self.session.execute(
+            update(Address)
+            .where(Address.tenant_id == tenant, Address.member_id == member_id,
+                   or_(and_(mine, Address.is_default.is_(False)), and_(~mine, Address.is_default.is_(True))))
+            .values(is_default=case((mine, True), else_=False))
+        )
+
     # cart
     async def cart(self, tenant: int, member_id: int) -> list[tuple[CartItem, Sku, Product]]:
         stmt = (
@@ -343,6 +353,15 @@ class OrderRepo(_Repo):
             update(Order)
             .where(Order.tenant_id == tenant, Order.id == order_id, Order.status == src)
             .values(status=dst, **values)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def ship_to(self, tenant: int, order_id: int, name: str, phone: str, address: str) -> bool:
+        """Copy another address onto the order if it is still unpaid. True when it was."""
+        stmt = (
+            update(Order)
+            .where(Order.tenant_id == tenant, Order.id == order_id, Order.status == "pending_payment")
+            .values(ship_name=name, ship_phone=phone, ship_address=address)
         )
         return _rowcount(await self.session.execute(stmt)) == 1
 

@@ -65,6 +65,12 @@ async def resolve_member(
     return member_view(member), created
 
 
+async def member_of(uow: UnitOfWork, tenant: int, channel: str, external_id: str) -> int | None:
+    """The member behind a channel identity, if there is one (never creates one)."""
+    found = await uow.members.by_identity(tenant, channel, external_id)
+    return found.id if found is not None else None
+
+
 async def channel_identities(uow: UnitOfWork, tenant: int, member_id: int) -> tuple[tuple[str, str], ...]:
     """(channel, external id) of every identity that resolves to the member."""
     return tuple((i.channel, i.external_id) for i in await uow.members.identities(tenant, member_id))
@@ -88,6 +94,12 @@ async def add_address(
         Address(tenant_id=tenant, member_id=member_id, name=name, phone=phone, detail=detail, is_default=True)
     )
     return address_view(row)
+
+
+async def use_address(uow: UnitOfWork, tenant: int, member_id: int, address_id: int) -> None:
+    """An order ships to `address_id`: it becomes the member's default (the next checkout
+    pre-selects it). One conditional update; nothing when it already is."""
+    await uow.members.make_default_address(tenant, member_id, address_id)
 
 
 # cart

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from social_mall.errors import (
+    AddressLockedError,
     EmptyCartError,
     IllegalTransitionError,
     InvalidPriceError,
@@ -30,6 +31,8 @@ from social_mall.orders.rules import (
     new_order_no,
     shipping_fee,
 )
+from social_mall.members import service as members_service
+from social_mall.members.rules import clean_address, mask_phone
 from social_mall.pricing import service as pricing_service
 from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import PricingInput
@@ -70,6 +73,32 @@ async def find_order(
     if order is None or (member_id is not None and order.member_id != member_id):
         raise NotFoundError("order", order_no)
     return order_view(order, await uow.orders.lines(tenant, order.id))
+
+
+async def ship_unpaid_order_to(
+    uow: UnitOfWork, tenant: int, member_id: int, order_no: str, name: str, phone: str, detail: str, *,
+    actor: str,
+) -> OrderView:
+    """The buyer picks another address for their order before paying it (the H5 pay page's
+    WeChat address picker): it is saved to their address book, as the default, and copied
+    onto the order with one conditional update, only while the order is unpaid.
+
+    Shipping is a function of the goods alone (orders.rules.shipping_fee), so the total
+    doesn't change. Another member's order reads as not found; a paid or closed one raises
+    AddressLockedError; an invalid address InvalidAddressError: nothing is written then."""
+    name, phone, detail = clean_address(name, phone, detail)
+    order = await uow.orders.by_no(tenant, order_no)
+    if order is None or order.member_id != member_id:
+        raise NotFoundError("order", order_no)
+    before: dict[str, object] = {"name": order.ship_name, "phone": mask_phone(order.ship_phone),
+                                 "address": order.ship_address}
+    if order.status != S.PENDING_PAYMENT or not await uow.orders.ship_to(tenant, order.id, name, phone, detail):
+        now = await uow.orders.by_no(tenant, order_no)
+        raise AddressLockedError(order_no, now.status if now is not None else order.status)
+    await members_service.add_address(uow, tenant, member_id, name, phone, detail)
+    uow.audit(tenant, actor, "order.ship_to", f"order:{order_no}", before=before,
+              after={"name": name, "phone": mask_phone(phone), "address": detail})
+    return await find_order(uow, tenant, order_no)
 
 
 async def list_orders(

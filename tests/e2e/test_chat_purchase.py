@@ -1,6 +1,6 @@
 """A whole purchase inside chat, through the real endpoint with signed (and encrypted)
-requests: subscribe → browse → product → SKU → quantity → buy → address → confirm →
-pay link → sandbox pay → the paid confirmation pushed by the customer-service API."""
+requests: subscribe → browse → product → 「SKU x quantity」 → the address in one message →
+confirm → pay link → sandbox pay → the paid confirmation pushed by the customer-service API."""
 
 import re
 
@@ -47,14 +47,14 @@ async def test_buy_a_product_end_to_end_in_chat_and_get_the_paid_push(mall, wx):
     assert card.articles[0]["Title"].startswith("赣南脐橙")
     assert card.articles[0]["PicUrl"].endswith(".png")
     assert "1. 5斤装 ¥39.90" in card.articles[0]["Description"]
-    assert "请回复购买数量" in await say(wx, user, "1")
-    assert "小计 ¥79.80" in await say(wx, user, "2")
-    assert "收货人姓名" in await say(wx, user, "立即购买")
-    assert "手机号" in await say(wx, user, "王小明")
+    asked = await say(wx, user, "1×2")
+    assert "= ¥79.80" in asked and "请发来收货地址" in asked
+    partial = await say(wx, user, "王小明 12345 广东省深圳市南山区科技园1号")   # no valid phone in it
+    assert "还缺手机号" in partial and "11 位手机号" in partial
     assert "手机号" in await say(wx, user, "12345")          # invalid phone: asked again
-    assert "详细收货地址" in await say(wx, user, "13912345678")
-    confirm = await say(wx, user, "广东省深圳市南山区科技园1号")
+    confirm = await say(wx, user, "13912345678")
     assert "应付：¥87.80" in confirm                          # ¥79.80 + ¥8.00 shipping
+    assert "收货：王小明 139****5678 广东省深圳市南山区科技园1号" in confirm
     placed = await say(wx, user, "确认")
     order_no = re.search(r"订单号：(\d+)", placed).group(1)
     pay_url = re.search(r"(http\S+/h5/pay/demo/\S+)", placed).group(1)
@@ -83,11 +83,11 @@ async def test_buy_a_product_end_to_end_in_chat_and_get_the_paid_push(mall, wx):
 async def test_out_of_stock_and_bad_quantities_get_clear_answers(mall, wx):
     user = "oUser_e2e_badqty_0000000001"
     await wx.event(user, "subscribe")
-    await say(wx, user, "搜索 龙井")
-    await wx.text(user, "1")
-    await say(wx, user, "1")
-    assert "数量需在 1–99 之间（收到的是 0）" in await say(wx, user, "0")
-    assert "数量需在 1–99 之间（收到的是 10000）" in await say(wx, user, "10000")
+    await wx.text(user, "搜索 龙井")                          # one hit: its card (one SKU)
+    assert "数量需在 1–99 之间（收到的是 0）" in await say(wx, user, "x0")
+    assert "数量需在 1–99 之间（收到的是 10000）" in await say(wx, user, "ｘ10000")
     assert "没看懂「一些」" in await say(wx, user, "一些")
-    assert "只剩 20 件" in await say(wx, user, "50")          # 20 in stock
-    assert "小计 ¥596.00" in await say(wx, user, "2")         # the state stayed usable
+    assert "只剩 20 件" in await say(wx, user, "1 x50")       # 20 in stock
+    assert "= ¥596.00" in await say(wx, user, "x2")           # the state stayed usable
+    assert "只剩 20 件" in await say(wx, user, "x21")         # on the summary too
+    assert "= ¥596.00" in await say(wx, user, "x2")

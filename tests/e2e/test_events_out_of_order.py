@@ -90,12 +90,8 @@ async def place(wx, user: str) -> str:
     await say(wx, user, "分类")
     await say(wx, user, "1")
     await wx.text(user, "1")
-    await say(wx, user, "1")
-    await say(wx, user, "2")
-    await say(wx, user, "立即购买")
-    await say(wx, user, "王小明")
-    await say(wx, user, "13912345678")
-    await say(wx, user, "广东省深圳市南山区科技园1号")
+    await say(wx, user, "1 x2")
+    await say(wx, user, "王小明 13912345678 广东省深圳市南山区科技园1号")
     return await say(wx, user, "确认")
 
 

@@ -52,18 +52,13 @@ async def settle(mall) -> None:
 
 
 async def buy(wx, keyword: str, qty: int, *, first: bool) -> str:
-    """Search → product → SKU → qty → 立即购买 → address → the confirmation."""
-    await say(wx, f"搜索 {keyword}")
-    await wx.text(USER, "1")
-    await say(wx, "1")
-    await say(wx, str(qty))
+    """Search → (product) → 「1 x qty」 → (a new customer's address) → the confirmation."""
+    if "搜索结果" in await say(wx, f"搜索 {keyword}"):
+        await wx.text(USER, "1")
+    summary = await say(wx, f"1 x{qty}")
     if first:
-        await say(wx, "立即购买")
-        await say(wx, "王小明")
-        await say(wx, "13912345678")
-        return await say(wx, "广东省深圳市南山区科技园1号")
-    await say(wx, "立即购买")
-    return await say(wx, "1")       # the saved address
+        return await say(wx, "王小明 13912345678 广东省深圳市南山区科技园1号")
+    return summary                  # the saved address, pre-selected
 
 
 async def test_points_level_coupon_checkout_and_refund_end_to_end(mall, wx):

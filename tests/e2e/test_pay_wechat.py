@@ -57,7 +57,7 @@ async def test_chat_pay_link_oauth_jsapi_notify_pays_the_order_and_pushes(mall, 
                      token=TEST_TOKEN, app_id=TEST_APP_ID, aes_key=TEST_AES_KEY)
     user = "oUser_wxpay_buyer_000000001"
     await wx.event(user, "subscribe")
-    for text in ("分类", "1", "1", "1", "2", "立即购买", "王小明", "13912345678", "广东省深圳市南山区科技园1号"):
+    for text in ("分类", "1", "1", "1 x2", "王小明 13912345678 广东省深圳市南山区科技园1号"):
         assert (await wx.text(user, text)).status == 200
     placed = (await wx.text(user, "确认")).text
     order_no = re.search(r"订单号：(\d+)", placed).group(1)

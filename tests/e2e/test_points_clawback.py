@@ -36,16 +36,13 @@ async def say(wx, text: str) -> str:
 
 
 async def to_summary(wx, keyword: str, *, first: bool) -> str:
-    await say(wx, f"搜索 {keyword}")
-    await wx.text(USER, "1")
-    await say(wx, "1")
-    await say(wx, "1")
-    await say(wx, "立即购买")
+    """Search → (the first product) → its first SKU: the summary (a new customer sends the address)."""
+    if "搜索结果" in await say(wx, f"搜索 {keyword}"):
+        await wx.text(USER, "1")
+    summary = await say(wx, "1")
     if first:
-        await say(wx, "王小明")
-        await say(wx, "13912345678")
-        return await say(wx, "广东省深圳市南山区科技园1号")
-    return await say(wx, "1")       # the saved address
+        return await say(wx, "王小明 13912345678 广东省深圳市南山区科技园1号")
+    return summary                  # the saved address, pre-selected
 
 
 async def pay(mall, placed: str) -> str:

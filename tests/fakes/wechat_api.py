@@ -5,11 +5,15 @@ It keeps the real server's rules that bite clients: tokens from /cgi-bin/token a
 a stable token only changes on force_refresh, at most once per 30 s, or on expiry),
 JSON bodies whose Chinese arrives as \\uXXXX escapes are NOT decoded (WeChat shows the
 escapes literally), customer-service news carries one article, QR scene rules, one-shot
-OAuth codes. Every request is recorded in `calls`.
+OAuth codes, JS-SDK tickets (`getticket`: the same ticket until its last 5 minutes, a new
+one then while the old one lives out its 7200 s) and `/fake/jsconfig`, where a stubbed
+`wx.config` in a test browser has its signature checked like the WeChat client does.
+Every request is recorded in `calls`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -93,6 +97,13 @@ class _Fail:
 
 
 @dataclass
+class _Ticket:
+    value: str
+    kind: str  # "jsapi" | "wx_card"
+    expires_at: float
+
+
+@dataclass
 class FakeUser:
     openid: str
     nickname: str = "微信用户"
@@ -128,6 +139,7 @@ class FakeWeChatAPI:
         self._fails: dict[str, deque[_Fail]] = defaultdict(deque)
         self._kefu_count: dict[str, int] = defaultdict(int)
         self._msgid = itertools.count(1_000_000_001)
+        self._tickets: list[_Ticket] = []
 
     # -- test helpers -------------------------------------------------------------------
 
@@ -144,6 +156,9 @@ class FakeWeChatAPI:
             ("POST", "/cgi-bin/media/upload", self._media_upload),
             ("GET", "/sns/oauth2/access_token", self._sns_token),
             ("GET", "/sns/userinfo", self._sns_userinfo),
+            ("GET", "/cgi-bin/ticket/getticket", self._getticket),
+            ("POST", "/fake/jsconfig", self._jsconfig),
+            ("OPTIONS", "/fake/jsconfig", self._cors),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
@@ -196,6 +211,26 @@ class FakeWeChatAPI:
     def scene_for_ticket(self, ticket: str) -> str | int:
         """The scene a QR ticket encodes (KeyError when the fake never issued it)."""
         return self.qr_scenes[ticket]
+
+    @property
+    def jsapi_ticket(self) -> str:
+        """The newest JS-SDK ticket issued (KeyError-like IndexError when none was)."""
+        return [t for t in self._tickets if t.kind == "jsapi"][-1].value
+
+    def js_config_ok(self, *, app_id: str, timestamp: str | int, nonce: str, signature: str, url: str) -> bool:
+        """What the WeChat client checks on `wx.config`: our appid and a signature over a
+        jsapi ticket still valid and the page's URL (without its #…)."""
+        now = self.clock()
+        if app_id != self.app_id:
+            return False
+        page = url.split("#", 1)[0]
+        for t in self._tickets:
+            if t.kind != "jsapi" or t.expires_at <= now:
+                continue
+            plain = f"jsapi_ticket={t.value}&noncestr={nonce}&timestamp={timestamp}&url={page}"
+            if hashlib.sha1(plain.encode()).hexdigest() == signature:
+                return True
+        return False
 
     def valid_token(self, value: str) -> bool:
         return self._check_token(value, ("basic", "stable")) == 0
@@ -394,6 +429,38 @@ class FakeWeChatAPI:
         media_id = secrets.token_urlsafe(48)
         self.media[media_id] = data
         return _ok(type="image", media_id=media_id, created_at=int(time.time()), errcode=None)
+
+    # -- JS-SDK -------------------------------------------------------------------------
+
+    async def _getticket(self, request: web.Request) -> web.Response:
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        kind = request.query.get("type", "")
+        if kind not in ("jsapi", "wx_card"):
+            return _err(40097)
+        now = self.clock()
+        live = [t for t in self._tickets if t.kind == kind and t.expires_at > now]
+        current = live[-1] if live else None
+        if current is None or current.expires_at - now <= 300:
+            current = _Ticket(secrets.token_urlsafe(60), kind, now + self.token_ttl)
+            self._tickets.append(current)
+        return _ok(ticket=current.value, expires_in=max(int(current.expires_at - now), 0))
+
+    async def _cors(self, request: web.Request) -> web.Response:
+        return web.Response(headers={"Access-Control-Allow-Origin": "*",
+                                     "Access-Control-Allow-Headers": "Content-Type",
+                                     "Access-Control-Allow-Methods": "POST"})
+
+    async def _jsconfig(self, request: web.Request) -> web.Response:
+        """A test browser's stubbed `wx.config` asks here whether WeChat would accept it."""
+        body = await self._json_body(request)
+        cors = {"Access-Control-Allow-Origin": "*"}
+        if not isinstance(body, dict):
+            return web.json_response({"errMsg": "config:fail"}, headers=cors)
+        ok = self.js_config_ok(app_id=str(body.get("appId", "")), timestamp=str(body.get("timestamp", "")),
+                               nonce=str(body.get("nonceStr", "")), signature=str(body.get("signature", "")),
+                               url=str(body.get("url", "")))
+        return web.json_response({"errMsg": "config:ok" if ok else "config:invalid signature"}, headers=cors)
 
     # -- web OAuth ----------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Shopping in chat, end to end through FlowRunner on both backends (SQLite + memory KV,
-PostgreSQL + Redis): browse, product card, SKU, quantity, cart, checkout, orders."""
+PostgreSQL + Redis): browse, product card, SKU (and quantity) straight to the summary,
+the address typed whole or field by field, cart, checkout, orders."""
 
 from __future__ import annotations
 
@@ -98,18 +99,15 @@ async def someone_else_buys(uows: UowFactory, tenant: TenantView, sku_id: int, q
 
 
 async def to_confirmation(chat: Chat, keyword: str, qty: int, sku_no: int = 1) -> str:
-    """Search → first product → SKU → qty → 立即购买 → (new) address → confirmation."""
-    assert "搜索结果" in await chat.say(f"搜索 {keyword}")
-    await chat.say("1")
-    assert "请回复购买数量" in await chat.say(str(sku_no))
-    assert "小计" in await chat.say(str(qty))
-    reply = await chat.say("2")
-    if "请选择收货地址" in reply:
-        return await chat.say("1")
-    assert "请回复收货人姓名" in reply
-    await chat.say("张三")
-    await chat.say("13800138000")
-    return await chat.say("浙江省杭州市西湖区文三路100号")
+    """Search → (first product) → 「SKU x qty」 → (a new customer: the address) → confirmation."""
+    found = await chat.say(f"搜索 {keyword}")
+    if "搜索结果" in found:
+        await chat.say("1")
+    reply = await chat.say(f"{sku_no} x{qty}")
+    if "请确认订单" in reply:
+        return reply
+    assert "请发来收货地址" in reply
+    return await chat.say("张三 13800138000 浙江省杭州市西湖区文三路100号")
 
 
 def order_no_in(text: str) -> str:
@@ -133,15 +131,15 @@ async def test_subscribe_browse_and_buy_now_places_the_order(uows, demo, chat, c
     assert card.article.image == f"https://cdn.test/media/products/{product}.png"
     assert card.article.url == f"https://shop.test/demo/p/{product}"
     assert "1. 5斤装 ¥39.90 有货\n2. 10斤装 ¥69.90 有货" in skus.description
-    assert "请回复购买数量" in await chat.say("1")
-    assert "赣南脐橙 5斤装 × 3，小计 ¥119.70" in await chat.say("3")
-    assert "还没有收货地址" in await chat.say("立即购买")
-    assert "11 位手机号" in await chat.say("张三")
-    assert "详细收货地址" in await chat.say("138 0013 8000")
-    confirm = await chat.say("浙江省杭州市西湖区文三路100号")
+    assert "「2 x3」" in skus.description
+    asked = await chat.say("1 x3")  # SKU 1, three of it: the lines and total, and the address asked for
+    assert "· 赣南脐橙 5斤装 ¥39.90 × 3 = ¥119.70" in asked and "应付：¥119.70" in asked
+    assert "请发来收货地址" in asked and "请确认订单" not in asked
+    assert await chat.state() == ("checkout", "new_address")
+    confirm = await chat.say("张三，138 0013 8000，浙江省杭州市西湖区文三路100号")
     assert "· 赣南脐橙 5斤装 ¥39.90 × 3 = ¥119.70" in confirm
     assert "运费：免运费" in confirm and "应付：¥119.70" in confirm
-    assert "张三 138****8000 浙江省杭州市西湖区文三路100号" in confirm
+    assert "收货：张三 138****8000 浙江省杭州市西湖区文三路100号（新地址，下单时保存）" in confirm
     assert await chat.state() == ("checkout", "confirm")
 
     placed = await chat.say("确认")
@@ -160,15 +158,12 @@ async def test_subscribe_browse_and_buy_now_places_the_order(uows, demo, chat, c
 
 
 async def test_cart_add_change_remove_clear(uows, demo, chat):
-    await chat.say("搜索 脐橙")
+    assert "[赣南脐橙 ¥39.90起]" in await chat.say("搜索 脐橙")  # one hit: its card
     await chat.say("1")
-    await chat.say("1")
-    await chat.say("1")
-    assert "已加入购物车 ✅ 购物车共 1 件，商品合计 ¥39.90" in await chat.say("1")
+    assert "已加入购物车 ✅ 购物车共 1 件，商品合计 ¥39.90" in await chat.say("加购")
     await chat.say("搜 草莓")
-    await chat.say("1")
-    await chat.say("1")
-    await chat.say("2")
+    await chat.say("购买")
+    await chat.say("x2")
     assert "购物车共 3 件，商品合计 ¥215.90" in await chat.say("加入购物车")
     shown = await chat.say("购物车")
     assert "1. 赣南脐橙 5斤装 ¥39.90 × 1\n2. 丹东草莓 2斤礼盒 ¥88.00 × 2" in shown
@@ -201,7 +196,9 @@ async def test_checkout_from_cart_with_a_saved_address_empties_the_cart(uows, de
         await add_address(uow, demo.id, mid, "李四", "13900139000", "上海市浦东新区世纪大道1号")
         await add_to_cart(uow, demo.id, mid, sku, 2)
         await uow.commit()
-    assert "1. 李四 139****9000 上海市浦东新区世纪大道1号（默认）" in await chat.say("结算")
+    summary = await chat.say("结算")  # the saved (default) address is pre-selected
+    assert "收货：李四 139****9000 上海市浦东新区世纪大道1号" in summary and "应付：¥47.80" in summary
+    assert "1. 李四 139****9000 上海市浦东新区世纪大道1号（默认）" in await chat.say("换地址")
     assert "没有这个序号，请回复 1–1 之间的数字" in await chat.say("3")
     confirm = await chat.say("1")
     assert "运费：¥8.00" in confirm and "应付：¥47.80" in confirm
@@ -221,8 +218,8 @@ async def test_a_new_address_is_asked_field_by_field_until_valid(uows, demo, cha
     async with uows() as uow:
         await add_to_cart(uow, demo.id, mid, sku, 1)
         await uow.commit()
-    await chat.say("结算")
-    assert "收货人的 11 位手机号" in await chat.say("赵六")
+    assert "请发来收货地址" in await chat.say("结算")
+    assert "收货人的 11 位手机号" in await chat.say("赵六")  # only a name: asked for the rest, one by one
     for bad in ("12345", "1380013800", "23800138000", "手机"):
         assert "请填写 11 位大陆手机号" in await chat.say(bad)
         assert await chat.state() == ("checkout", "phone")
@@ -230,10 +227,14 @@ async def test_a_new_address_is_asked_field_by_field_until_valid(uows, demo, cha
     assert "详细地址需为 5–100 个字" in await chat.say("杭州")
     assert await chat.state() == ("checkout", "detail")
     assert "收货：赵六 138****8000 杭州市拱墅区湖墅南路1号" in await chat.say("杭州市拱墅区湖墅南路1号")
-    async with uows() as uow:
-        from social_mall.members.service import list_addresses
+    from social_mall.members.service import list_addresses
 
-        assert [a.name for a in await list_addresses(uow, demo.id, mid)] == ["赵六"]
+    async with uows() as uow:
+        assert await list_addresses(uow, demo.id, mid) == ()  # shown for confirmation, not saved yet
+    order_no = order_no_in(await chat.say("确认"))
+    async with uows() as uow:
+        assert [(a.name, a.is_default) for a in await list_addresses(uow, demo.id, mid)] == [("赵六", True)]
+        assert (await find_order(uow, demo.id, order_no)).ship_name == "赵六"
 
 
 async def test_bad_inputs_say_why_and_keep_the_state(uows, demo, chat):
@@ -241,26 +242,28 @@ async def test_bad_inputs_say_why_and_keep_the_state(uows, demo, chat):
     assert "没有这个序号，请回复 1–4 之间的数字" in await chat.say("9")
     assert await chat.state() == ("shop", "categories")
     await chat.say("1")
-    await chat.say("1")
-    await chat.say("1")
+    await chat.say("1")  # the card of 赣南脐橙 (two SKUs)
     for qty in ("0", "100", "10000"):
-        assert f"数量需在 1–99 之间（收到的是 {qty}）" in await chat.say(qty)
-        assert await chat.state() == ("shop", "qty")
+        assert f"数量需在 1–99 之间（收到的是 {qty}）" in await chat.say(f"1 x{qty}")
+        assert await chat.state() == ("shop", "sku")
+    assert "没有这个序号，请回复 1–2 之间的数字" in await chat.say("3 x2")
+    assert "请先选规格" in await chat.say("x2")
     reply = await chat.say("abc")
-    assert "没看懂「abc」" in reply and "请回复购买数量" in reply
+    assert "没看懂「abc」" in reply and "回复规格序号" in reply
     assert "没看懂「确认」" in await chat.say("确认")
-    assert "× 2，小计 ¥79.80" in await chat.say("2")
-    assert await chat.state() == ("shop", "action")
+    assert "× 2 = ¥79.80" in await chat.say("1 x2")
+    assert await chat.state() == ("checkout", "new_address")
+    assert "× 3 = ¥119.70" in await chat.say("x3")  # the quantity changed before the address
+    assert await chat.state() == ("checkout", "new_address")
 
 
 async def test_a_sold_out_sku_is_marked_and_cannot_be_picked(uows, demo, chat):
     _, sku, stock = await sku_of(uows, demo, "西湖龙井", "250g")
     await someone_else_buys(uows, demo, sku, stock)
-    await chat.say("搜索 龙井")
-    (card,) = await chat.send("1")
+    (card,) = await chat.send("搜索 龙井")  # one hit: its card
     assert "1. 250g ¥298.00 售罄" in card.article.description
     refused = await chat.say("1")
-    assert "抱歉，西湖龙井 250g 已售罄。" in refused and "回复规格序号选择" in refused
+    assert "抱歉，西湖龙井 250g 已售罄。" in refused and "回复规格序号" in refused
     assert await chat.state() == ("shop", "sku")
 
 
@@ -314,10 +317,20 @@ async def test_a_paid_order_cannot_be_cancelled_from_chat(uows, demo, chat):
 
 
 async def test_search_in_chinese_and_an_empty_result(chat):
-    assert "1. 丹东草莓 ¥88.00起" in await chat.say("搜索 草莓")
+    listed = await chat.say("搜索 芒")
+    assert "1. 海南贵妃芒 ¥29.90起" in listed and "2. 芒果干 ¥29.90起" in listed
     assert "没有找到与「榴莲」相关的商品" in await chat.say("搜索 榴莲")
     assert await chat.state() == ("shop", "search")
-    assert "新疆阿克苏苹果" in await chat.say("苹果")  # the next text is the new keyword
+    assert "[新疆阿克苏苹果 ¥35.00起]" in await chat.say("苹果")  # the next text is the new keyword
+
+
+async def test_a_search_with_one_hit_shows_its_card_and_back_lists_the_hit(chat):
+    (card,) = await chat.send("搜索 草莓")
+    assert card.kind == "news" and card.article.title == "丹东草莓 ¥88.00"
+    assert "回复「购买」下单" in card.article.description
+    assert await chat.state() == ("shop", "sku")
+    assert "1. 丹东草莓 ¥88.00起" in await chat.say("返回")
+    assert await chat.state() == ("shop", "products")
 
 
 async def test_stored_state_is_json_with_ids_only(chat):

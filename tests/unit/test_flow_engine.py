@@ -89,8 +89,31 @@ def test_generic_intents(typed: str, intent: str, n: int | None):
     ],
 )
 def test_global_keywords_name_their_flow(typed: str, flow: str, intent: str, args: tuple[str, ...]):
-    said = text(typed, at("shop", shop.St.QTY, product=1, sku=2))
+    said = text(typed, at("shop", shop.St.SKU, product=1, skus=[2]))
     assert (said.flow, said.intent, said.args) == (flow, intent, args)
+
+
+@pytest.mark.parametrize(
+    ("typed", "n", "qty"),
+    [
+        ("2 x3", 2, 3), ("2x3", 2, 3), ("2×3", 2, 3), ("2 X 3", 2, 3), ("2 *3", 2, 3), ("2*3", 2, 3),
+        ("２ｘ３", 2, 3), ("２　Ｘ　３", 2, 3), ("２＊３", 2, 3), ("1 x 12", 1, 12),
+        ("x3", None, 3), ("×3", None, 3), ("X 3", None, 3), ("ｘ３", None, 3), ("*3", None, 3),
+    ],
+)
+def test_a_number_times_a_quantity(typed: str, n: int | None, qty: int):
+    said = text(typed, at("shop", shop.St.SKU, product=1, skus=[2, 3]))
+    assert (said.intent, said.n, said.qty, said.flow) == (Intent.TIMES, n, qty, "")
+
+
+@pytest.mark.parametrize("typed", ["2 x", "x", "2 x3 x4", "2 y3", "2 x -3", "x1234567"])
+def test_not_a_quantity(typed: str):
+    assert text(typed, at("shop", shop.St.SKU, product=1, skus=[2])).intent != Intent.TIMES
+
+
+def test_times_is_not_read_while_typing_an_address():
+    said = text("2 x3", at("checkout", checkout.St.DETAIL, src="buy", name="张三", phone="13800138000"))
+    assert (said.intent, said.qty) == (Intent.TEXT, None)
 
 
 def test_search_needs_a_space_after_the_one_character_form():
@@ -98,7 +121,7 @@ def test_search_needs_a_space_after_the_one_character_form():
 
 
 def test_patterns_are_off_while_typing_an_address():
-    typing = at("checkout", checkout.St.DETAIL, src="cart", name="张三", phone="13800138000")
+    typing = at("checkout", checkout.St.DETAIL, src="cart", f_name="张三", f_phone="13800138000")
     assert text("搜索大厦1号", typing).intent == Intent.TEXT
     assert text("改革路 8 号", at("checkout", checkout.St.NAME)).intent == Intent.TEXT
     assert text("删 1", typing).intent == Intent.TEXT
@@ -107,7 +130,10 @@ def test_patterns_are_off_while_typing_an_address():
 
 def test_in_flow_words_only_count_inside_their_flow():
     assert text("立即购买").intent == Intent.TEXT
-    assert text("立即购买", at("shop", shop.St.ACTION)).intent == shop.Do.BUY_NOW
+    assert text("立即购买", at("shop", shop.St.SKU)).intent == shop.Do.BUY_NOW
+    assert text("购买", at("shop", shop.St.SKU)).intent == shop.Do.BUY_NOW
+    assert text("加购", at("checkout", checkout.St.CONFIRM)).intent == checkout.Do.ADD_CART
+    assert text("换地址", at("checkout", checkout.St.CONFIRM)).intent == checkout.Do.CHANGE_ADDRESS
     assert text("付款", at("orders", orders.St.DETAIL, order=7)).intent == orders.Do.PAY
     assert text("新地址", at("checkout", checkout.St.ADDRESS)).intent == checkout.Do.NEW_ADDRESS
 
@@ -134,11 +160,11 @@ def test_cancel_from_every_state_of_every_flow_returns_to_idle():
 
 
 def test_a_pair_not_in_the_table_keeps_state_and_data_and_asks_for_the_next_input():
-    conv = at("shop", shop.St.QTY, product=1, sku=2)
+    conv = at("shop", shop.St.SKU, product=1, skus=[2])
     flow, turn, step_fn = FLOWS.decide(conv, Said(Intent.YES, "确认"))
     step = step_fn(turn)
     assert step_fn is not_understood
-    assert (flow.name, step.to, dict(step.data), step.hint) == ("shop", "qty", {"product": 1, "sku": 2}, True)
+    assert (flow.name, step.to, dict(step.data), step.hint) == ("shop", "sku", {"product": 1, "skus": [2]}, True)
     assert step.replies == (Say("chat/not_understood.txt", {"text": "确认"}),)
 
 

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from handlers.wechat_client import WeChatAPIError, WeChatClient, qrcode_image_url
+from handlers.wechat_client import WeChatAPIError, WeChatClient, jsapi_signature, qrcode_image_url
 from storage.kv import KVStore, MemoryKV, RedisKV
 from tests.fakes.wechat_api import FakeWeChatAPI
 
@@ -428,3 +428,48 @@ async def test_fake_basic_token_kills_previous_basic_token(
     assert fake.valid_token(second)
     assert fake.token_requests == 2
 
+
+
+# -- JS-SDK: the jsapi_ticket and the wx.config signature ---------------------------------
+
+GETTICKET = "/cgi-bin/ticket/getticket"
+
+
+def test_jsapi_signature_matches_the_known_answer() -> None:
+    """wechatpy's test vector (WECHAT.md §1 JS-SDK); a #fragment is not signed."""
+    ticket = "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg"
+    url = "http://mp.weixin.qq.com?params=value"
+    want = "0f9de62fce790f9a083d5c99e95740ceb90c27ed"
+    assert jsapi_signature(ticket, "Wm3WZYTPz0wzccnW", 1414587457, url) == want
+    assert jsapi_signature(ticket, "Wm3WZYTPz0wzccnW", "1414587457", url + "#wechat_redirect") == want
+
+
+async def test_twenty_concurrent_configs_fetch_one_ticket_shared_through_the_store(
+        client: WeChatClient, fake: FakeWeChatAPI, kv: MemoryKV, make_client: MakeClient) -> None:
+    tickets = await asyncio.gather(*(client.jsapi_ticket() for _ in range(20)))
+    assert set(tickets) == {fake.jsapi_ticket}
+    assert await make_client(kv).jsapi_ticket() == fake.jsapi_ticket  # another worker, same store
+    calls = fake.calls_to(GETTICKET)
+    assert len(calls) == 1 and calls[0].query["type"] == "jsapi"
+    assert fake.valid_token(calls[0].query["access_token"])
+    _, expires = kv._data["wxticket:t1"]
+    assert expires is not None and 7200 - 300 - 5 < expires - time.monotonic() <= 7200 - 300
+
+
+async def test_a_rejected_token_is_refreshed_for_the_ticket(
+        client: WeChatClient, fake: FakeWeChatAPI) -> None:
+    await client.access_token()
+    fake.revoke_tokens()
+    assert await client.jsapi_ticket() == fake.jsapi_ticket
+    calls = fake.calls_to(GETTICKET)
+    assert [c.query["access_token"] != calls[0].query["access_token"] for c in calls] == [False, True]
+
+
+async def test_a_refused_or_malformed_ticket_answer_raises_and_caches_nothing(
+        client: WeChatClient, fake: FakeWeChatAPI, kv: MemoryKV) -> None:
+    fake.fail_next(GETTICKET, 48001)
+    with pytest.raises(WeChatAPIError) as err:
+        await client.jsapi_ticket()
+    assert err.value.errcode == 48001
+    assert await kv.get("wxticket:t1") is None
+    assert await client.jsapi_ticket() == fake.jsapi_ticket  # the next call tries again
