@@ -121,7 +121,7 @@ def test_search_needs_a_space_after_the_one_character_form():
 
 
 def test_patterns_are_off_while_typing_an_address():
-    typing = at("checkout", checkout.St.DETAIL, src="cart", f_name="张三", f_phone="13800138000")
+    typing = at("checkout", checkout.St.DETAIL, src="cart", a_name="张三", a_phone="13800138000")
     assert text("搜索大厦1号", typing).intent == Intent.TEXT
     assert text("改革路 8 号", at("checkout", checkout.St.NAME)).intent == Intent.TEXT
     assert text("删 1", typing).intent == Intent.TEXT

@@ -141,7 +141,7 @@ def test_a_whole_address_goes_to_the_summary_unsaved_and_a_partial_one_asks_for_
     assert step.command == checkout.Preview(ask, whole, coupon=checkout.AUTO, points=0)
     part = checkout.typed_address(typed("张三 13800138000", checkout.St.NEW, ask))
     assert (part.to, dict(part.data), part.command) == (checkout.St.DETAIL,
-                                                        {**ask, "f_name": "张三", "f_phone": "13800138000"}, None)
+                                                        {**ask, "a_name": "张三", "a_phone": "13800138000"}, None)
     assert part.replies == (Say("chat/checkout/ask_field.txt", {
         "have": {"name": "张三", "phone": "13800138000"}, "missing": ["detail"], "parsed": True}),)
 
@@ -157,19 +157,19 @@ def test_cart_edits_need_their_numbers():
 
 def test_address_fields_are_checked_as_typed():
     with pytest.raises(InvalidAddressError) as err:
-        checkout.enter_phone(typed("12345", checkout.St.PHONE, {"f_name": "张三"}))
+        checkout.enter_phone(typed("12345", checkout.St.PHONE, {"a_name": "张三"}))
     assert err.value.field == "phone"
     with pytest.raises(InvalidAddressError):
-        checkout.enter_phone(typed("23800138000", checkout.St.PHONE, {"f_name": "张三"}))
+        checkout.enter_phone(typed("23800138000", checkout.St.PHONE, {"a_name": "张三"}))
     with pytest.raises(InvalidAddressError) as err:
         checkout.enter_name(typed("名" * 21, checkout.St.NAME))
     assert err.value.field == "name"
-    ok = checkout.enter_phone(typed("138-0013 8000", checkout.St.PHONE, {"src": "cart", "f_name": "张三"}))
-    assert (ok.to, dict(ok.data)) == (checkout.St.DETAIL, {"src": "cart", "f_name": "张三", "f_phone": "13800138000"})
+    ok = checkout.enter_phone(typed("138-0013 8000", checkout.St.PHONE, {"src": "cart", "a_name": "张三"}))
+    assert (ok.to, dict(ok.data)) == (checkout.St.DETAIL, {"src": "cart", "a_name": "张三", "a_phone": "13800138000"})
 
 
 def test_the_last_field_shows_the_summary_with_the_typed_address_not_yet_saved():
-    data = {"src": "cart", "f_name": "张三", "f_phone": "13800138000"}
+    data = {"src": "cart", "a_name": "张三", "a_phone": "13800138000"}
     step = checkout.enter_detail(typed("浙江省杭州市文三路100号", checkout.St.DETAIL, data))
     typed_address = ("张三", "13800138000", "浙江省杭州市文三路100号")
     assert dict(step.data) == {"src": "cart", "name": "张三", "phone": "13800138000", "detail": typed_address[2]}

@@ -23,8 +23,8 @@ from local_kit import PEOPLE_SQUARE, make_mall, say, simulator
 USER = "oUser_local_seams_0000000001"
 
 # one conversation, every step the core has, plus the module's words and a location
-SCRIPT = ("菜单", "附近门店", "帮助", "搜索 桂花乌龙", "1", "1", "2", "立即购买", "王小明", "13912345678",
-          "上海市黄浦区南京东路1号", "确认", "我的订单")
+SCRIPT = ("菜单", "附近门店", "帮助", "搜索 桂花乌龙", "x2", "王小明 13912345678 上海市黄浦区南京东路1号", "确认",
+          "我的订单")
 
 
 def normalized(text: str) -> str:
@@ -140,7 +140,7 @@ async def test_switched_off_the_shop_answers_exactly_as_without_the_package(
     assert "附近门店" not in without_package[1]
     assert without_package[2].startswith("没看懂「附近门店」")          # 「附近门店」 is not a word: not understood
     assert without_package[4].startswith("没看懂这条消息")            # a location: not understood, the menu
-    assert "收货人姓名" in without_package[9]                          # 立即购买 → the address steps at once
+    assert "请发来收货地址" in without_package[6]                      # x2 on the card → the address at once
     confirm = without_package[-3]
     assert "运费：¥8.00" in confirm and "应付：¥80.00" in confirm     # 2 × ¥36.00 + ¥8.00
     assert "下单成功" in without_package[-2]
