@@ -10,8 +10,9 @@ POSTed here:
     {"userName", "telNumber", "provinceName", "cityName", "countryName", "detailInfo"}
 
 It is saved to the buyer's address book (as the default) and copied onto the order while
-the order is unpaid (social_mall.orders.service.ship_unpaid_order_to); shipping depends on
-the goods only, so the total stays. Only the buyer may do it: the pay link's token proves
+the order is unpaid (social_mall.orders.service.ship_unpaid_order_to). The total stays: an
+address that the shop's express pricing would charge otherwise (or doesn't serve), or an
+order not sent by express, is refused and nothing changes. Only the buyer may do it: the pay link's token proves
 the link, the payer cookie proves who holds it.
 """
 
@@ -28,7 +29,8 @@ from handlers.context import Services
 from handlers.http_utils import read_capped
 from handlers.oauth import payer_openid
 from handlers.wechat_client import WeChatAPIError, jsapi_signature
-from social_mall.errors import AddressLockedError, InvalidAddressError, NotFoundError
+from social_mall.errors import AddressLockedError, InvalidAddressError, NotFoundError, ShippingChangedError
+from social_mall.fulfilment import EXPRESS, EXPRESS_METHOD
 from social_mall.members.address_parse import from_picker
 from social_mall.members.service import member_of
 from social_mall.orders.rules import OrderStatus
@@ -49,6 +51,15 @@ def _json(status: int, **body: object) -> web.Response:
 
 def _yuan(fen: int) -> str:
     return f"¥{fen // 100}.{fen % 100:02d}"
+
+
+def _shipping_refusal(exc: ShippingChangedError) -> str:
+    if exc.why == "not_express":
+        return "这个订单不是快递配送，不能修改收货地址。"
+    if exc.quoted_fen is not None:
+        return (f"寄到这个地址运费是 {_yuan(exc.quoted_fen)}（下单时 {_yuan(exc.shipping_fen)}），地址没有修改。"
+                "请回到聊天里用新地址重新下单。")
+    return "这个地址暂不在配送范围内，地址没有修改，请选择其他地址。"
 
 
 async def _buyer(request: web.Request, svc: Services, tenant: TenantView, order: OrderView) -> bool | None:
@@ -110,10 +121,13 @@ async def pick_address(request: web.Request) -> web.Response:
     try:
         async with svc.uows() as uow:
             updated = await ship_unpaid_order_to(uow, tenant.id, order.member_id, order.order_no, picked.name,
-                                                 picked.phone, picked.detail, actor=f"member:{order.member_id}")
+                                                 picked.phone, picked.detail, actor=f"member:{order.member_id}",
+                                                 now=svc.clock(), express=svc.registry.fulfilments.get(EXPRESS, EXPRESS_METHOD))
             await uow.commit()
     except AddressLockedError:
         return _json(409, message="订单已付款或已关闭，不能再修改收货地址。")
+    except ShippingChangedError as exc:
+        return _json(409, message=_shipping_refusal(exc))
     except InvalidAddressError as exc:
         return _json(400, message=f"这个地址的{FIELDS_ZH.get(exc.field, '内容')}不对，请重新选择。")
     except NotFoundError:

@@ -72,6 +72,18 @@ class AddressLockedError(MallError):
         self.order_no, self.status = order_no, status
 
 
+class ShippingChangedError(MallError):
+    """Another address would change what the order's delivery costs (a region priced
+    otherwise or not served), or the order isn't delivered to an address at all (a
+    pick-up): its address stays, the buyer places a new order instead."""
+
+    code = "shipping_changed"
+
+    def __init__(self, order_no: str, shipping_fen: int, quoted_fen: int | None, why: str = "") -> None:
+        super().__init__(order_no, shipping_fen, quoted_fen, why)
+        self.order_no, self.shipping_fen, self.quoted_fen, self.why = order_no, shipping_fen, quoted_fen, why
+
+
 class IllegalTransitionError(MallError):
     code = "illegal_transition"
 

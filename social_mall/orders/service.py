@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from social_mall.errors import (
     AddressLockedError,
+    MallError,
     EmptyCartError,
     IllegalTransitionError,
     InvalidPriceError,
@@ -20,9 +21,10 @@ from social_mall.errors import (
     OffShelfError,
     OutOfStockError,
     PriceChangedError,
+    ShippingChangedError,
 )
 from social_mall.events import OrderCancelled, OrderCompleted, OrderPlaced, OrderShipped
-from social_mall.fulfilment import EXPRESS, Choice, FulfilmentMethod
+from social_mall.fulfilment import EXPRESS, EXPRESS_METHOD, Choice, FulfilmentMethod
 from social_mall.orders.rules import (
     DEFAULT_MAX_ORDER_FEN,
     OrderStatus,
@@ -77,24 +79,42 @@ async def find_order(
 
 async def ship_unpaid_order_to(
     uow: UnitOfWork, tenant: int, member_id: int, order_no: str, name: str, phone: str, detail: str, *,
-    actor: str,
+    actor: str, now: datetime, express: FulfilmentMethod = EXPRESS_METHOD,
 ) -> OrderView:
     """The buyer picks another address for their order before paying it (the H5 pay page's
     WeChat address picker): it is saved to their address book, as the default, and copied
     onto the order with one conditional update, only while the order is unpaid.
 
-    Shipping is a function of the goods alone (orders.rules.shipping_fee), so the total
-    doesn't change. Another member's order reads as not found; a paid or closed one raises
-    AddressLockedError; an invalid address InvalidAddressError: nothing is written then."""
+    The total never changes here: `express` (the registered "express" method: the core's
+    flat fee, or a module's shipping templates) quotes the new address, and a fee other
+    than the order's, or a region it doesn't serve, raises ShippingChangedError, as does an
+    order not sent by express (a pick-up). Another member's order reads as not found; a
+    paid or closed one raises AddressLockedError; an invalid address InvalidAddressError:
+    nothing is written then."""
     name, phone, detail = clean_address(name, phone, detail)
     order = await uow.orders.by_no(tenant, order_no)
     if order is None or order.member_id != member_id:
         raise NotFoundError("order", order_no)
+    if order.status != S.PENDING_PAYMENT:
+        raise AddressLockedError(order_no, order.status)
+    if (order.fulfilment or EXPRESS) != EXPRESS:
+        raise ShippingChangedError(order_no, order.shipping_fen, None, "not_express")
+    rows = await uow.orders.lines(tenant, order.id)
+    products = {s.id: p for s, p in await uow.catalog.skus_by_ids(tenant, [ln.sku_id for ln in rows])}
+    priced = [PriceLine(ln.sku_id, ln.product_id, products[ln.sku_id].category_id if ln.sku_id in products else 0,
+                        ln.price_fen, ln.qty) for ln in rows]
+    try:
+        dest = await express.quote(uow, tenant, member_id, priced, Choice(EXPRESS),
+                                   AddressView(0, name, phone, detail, False), now)
+    except MallError as exc:
+        raise ShippingChangedError(order_no, order.shipping_fen, None, exc.code) from exc
+    if dest.fee_fen != order.shipping_fen:
+        raise ShippingChangedError(order_no, order.shipping_fen, dest.fee_fen, "fee")
     before: dict[str, object] = {"name": order.ship_name, "phone": mask_phone(order.ship_phone),
                                  "address": order.ship_address}
-    if order.status != S.PENDING_PAYMENT or not await uow.orders.ship_to(tenant, order.id, name, phone, detail):
-        now = await uow.orders.by_no(tenant, order_no)
-        raise AddressLockedError(order_no, now.status if now is not None else order.status)
+    if not await uow.orders.ship_to(tenant, order.id, name, phone, detail):
+        now_row = await uow.orders.by_no(tenant, order_no)
+        raise AddressLockedError(order_no, now_row.status if now_row is not None else order.status)
     await members_service.add_address(uow, tenant, member_id, name, phone, detail)
     uow.audit(tenant, actor, "order.ship_to", f"order:{order_no}", before=before,
               after={"name": name, "phone": mask_phone(phone), "address": detail})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from social_mall.members.service import list_addresses, resolve_member
 from storage.models import AuditEntry
 from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
 from tests.fakes.pay_kit import WECHAT_UA, XRW, load
+from tests.fakes.pay_kit import oauth_payer as login
 from tests.fakes.wechat_pay import attach_real_pay
 
 BUYER = "oUser_picker_buyer_00000001"
@@ -45,15 +46,6 @@ async def chat_order(wx, user: str = BUYER) -> tuple[str, str]:
     order_no = re.search(r"订单号：(\d+)", placed).group(1)
     url = re.search(r"(http\S+/h5/pay/demo/\S+)", placed).group(1)
     return order_no, url[url.index("/h5/"):]
-
-
-async def login(mall, client, path: str, openid: str) -> None:
-    """snsapi_base OAuth from `client`'s browser, as WeChat runs it: the payer cookie."""
-    start = await client.get(f"/h5/oauth/demo?next={quote(path, safe='')}", allow_redirects=False)
-    q = parse_qs(urlsplit(start.headers["Location"]).query)
-    back = await client.get(f"/h5/oauth/demo/callback?code={mall.fake.mint_code(openid)}&state={q['state'][0]}",
-                            allow_redirects=False)
-    assert back.status == 302 and back.headers["Location"] == path
 
 
 async def page_config(client, path: str) -> dict | None:

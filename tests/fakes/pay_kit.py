@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from social_mall.demo import ensure_demo_order
 from social_mall.orders.service import find_order
@@ -60,6 +60,16 @@ async def oauth_login(mall, pay_path: str, openid: str) -> str:
     page = await client.get(pay_path, headers={"User-Agent": WECHAT_UA})
     assert page.status == 200
     return await page.text()
+
+
+async def oauth_payer(mall, client, path: str, openid: str) -> None:
+    """snsapi_base OAuth from `client`'s browser started by the page itself (as the sandbox
+    pay page's picker does): the payer cookie for `openid`, back on `path`."""
+    start = await client.get(f"/h5/oauth/demo?next={quote(path, safe='')}", allow_redirects=False)
+    q = parse_qs(urlsplit(start.headers["Location"]).query)
+    back = await client.get(f"/h5/oauth/demo/callback?code={mall.fake.mint_code(openid)}&state={q['state'][0]}",
+                            allow_redirects=False)
+    assert back.status == 302 and back.headers["Location"] == path
 
 
 def later(mall, minutes):

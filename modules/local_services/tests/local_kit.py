@@ -114,16 +114,21 @@ async def bind_staff(mall: Mall, wx: MPSimulator, user: str, store_name: str, *,
     assert f"您已是「{store_name}」的核销员" in await say(wx, user, f"绑定核销员 {code}")
 
 
+async def to_checkout(wx: MPSimulator, user: str, keyword: str, qty: int = 1) -> str:
+    """Search, open the product and buy `qty` of its first SKU: checkout's first answer
+    (the methods, the address asked for, or the summary)."""
+    await wx.event(user, "subscribe")
+    found = await say(wx, user, f"搜索 {keyword}")
+    if "的搜索结果" in found:                                # several hits: the first one's card
+        await say(wx, user, "1")
+    return await say(wx, user, f"1 x{qty}")
+
+
 async def buy_for_pickup(mall: Mall, wx: MPSimulator, user: str, keyword: str, qty: int = 1, *,
                          store: int = 1, time: int | None = 1, method_listed: bool = True) -> str:
-    """Search, pick the product and quantity, 立即购买, pick-up at the n-th store (and time);
-    the confirmation text."""
-    await wx.event(user, "subscribe")
-    await say(wx, user, f"搜索 {keyword}")
-    await say(wx, user, "1")
-    await say(wx, user, "1")
-    await say(wx, user, str(qty))
-    methods = await say(wx, user, "立即购买")
+    """Search, buy `qty` from the card, pick-up at the n-th store (and time); the
+    confirmation text."""
+    methods = await to_checkout(wx, user, keyword, qty)
     if method_listed:
         assert "2. 门店自提 / 到店使用" in methods, methods
         methods = await say(wx, user, "2")

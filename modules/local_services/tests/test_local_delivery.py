@@ -26,7 +26,7 @@ from social_mall_local.models import AddressPoint, OrderFulfilment, SlotUse, Sto
 from storage.models import Address
 from tests.fakes.console_kit import login, make_admin
 
-from local_kit import FAR_AWAY, Clock, make_mall, order, pay_in_sandbox, pushes, say, shanghai, simulator
+from local_kit import FAR_AWAY, Clock, make_mall, order, pay_in_sandbox, pushes, say, shanghai, simulator, to_checkout
 
 BUYER = "oUser_local_delivery_0000001"
 NEAR_PEOPLE_SQUARE = ("31.235470", "121.487400")     # 1.2 km east of 人民广场店
@@ -45,12 +45,7 @@ async def shop(backend, engine, tmp_path, fake_wechat, aiohttp_client, clock):
 
 
 async def start_delivery(wx, user: str = BUYER, keyword: str = "燕麦片", qty: int = 1) -> str:
-    await wx.event(user, "subscribe")
-    await say(wx, user, f"搜索 {keyword}")
-    await say(wx, user, "1")
-    await say(wx, user, "1")
-    await say(wx, user, str(qty))
-    methods = await say(wx, user, "立即购买")
+    methods = await to_checkout(wx, user, keyword, qty)
     assert "1. 门店自提 / 到店使用\n2. 同城配送" in methods          # 燕麦片 doesn't ship by express
     return await say(wx, user, "2")
 

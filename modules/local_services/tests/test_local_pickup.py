@@ -10,6 +10,7 @@ changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from social_mall_local.models import Attempt, OrderFulfilment, Ticket, Verification
 from social_mall_local.verify import lookup
 from storage.models import Order
+from tests.fakes.pay_kit import XRW, oauth_payer
 
 from local_kit import (
     PEOPLE_SQUARE, Clock, bind_staff, buy_for_pickup, codes_in, make_mall, order, pay_in_sandbox, pushes, say,
@@ -189,3 +191,21 @@ async def test_the_ticket_page_needs_its_signed_link(shop):
         resp = await shop.client.get(bad)
         assert resp.status == 404, bad
         assert code not in await resp.text()
+
+
+async def test_the_pay_page_address_picker_leaves_a_pickup_order_alone(shop):
+    wx = simulator(shop)
+    await buy_for_pickup(shop, wx, BUYER, "桂花乌龙", 1, store=2)
+    placed = await say(wx, BUYER, "确认")
+    order_no = re.search(r"订单号：(\d+)", placed).group(1)
+    url = re.search(r"(http\S+/h5/pay/demo/\S+)", placed).group(1)
+    path = url[url.index("/h5/"):]
+    await oauth_payer(shop, shop.client, path, BUYER)
+    before = await order(shop, order_no)
+    order_path, _, query = path.partition("?")
+    resp = await shop.client.post(f"{order_path}/address?{query}", headers={**XRW, "Content-Type": "application/json"},
+                                  data=json.dumps({"userName": "李四", "telNumber": "13900139000", "provinceName": "上海市",
+                                                   "cityName": "上海市", "countryName": "浦东新区",
+                                                   "detailInfo": "世纪大道200号"}, ensure_ascii=False))
+    assert resp.status == 409 and "不是快递配送" in (await resp.json())["message"]
+    assert await order(shop, order_no) == before

@@ -5,6 +5,7 @@ answer and no order; by piece, by weight, free above an amount. Pure fee rules t
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -12,8 +13,9 @@ from sqlalchemy import func, select
 
 from social_mall.catalog.service import list_products
 from social_mall_local.rules_shipping import ANY, Parcel, Template, parse_rule_line, province_of, template_fee
-from storage.models import Order
+from storage.models import Address, AuditEntry, Order
 from tests.fakes.console_kit import login, make_admin
+from tests.fakes.pay_kit import XRW, oauth_payer
 
 from local_kit import order, pay_in_sandbox, say, simulator
 
@@ -111,3 +113,52 @@ def test_fee_rules():
     assert province_of("浦东新区世纪大道") == ANY
     assert parse_rule_line("上海，江苏 1 6 1 2.5").first_fen == 600
     assert parse_rule_line("上海 1 6.00 1") is None
+
+
+def picked(province: str, city: str, district: str, street: str) -> dict:
+    return {"errMsg": "openAddress:ok", "userName": "李四", "telNumber": "13900139000", "provinceName": province,
+            "cityName": city, "countryName": district, "detailInfo": street}
+
+
+async def test_the_pay_page_address_picker_never_changes_what_express_costs(mall, boss):
+    """The pay page's WeChat address picker on an unpaid order: a region priced otherwise or
+    not served is refused and nothing changes (order, address book, audit); one priced the
+    same is taken."""
+    await make_template(mall, boss, name="江浙沪", mode="piece", rules="上海,江苏,浙江 1 6.00 1 2.00\n* 1 12.00 1 5.00",
+                        free_over="0", unserved="新疆,西藏", is_default="1")
+    wx = simulator(mall)
+    confirm = await checkout_to(wx, "纯棉毛巾", 1, "上海市浦东新区世纪大道100号")
+    assert "运费：¥6.00" in confirm and "应付：¥45.00" in confirm
+    placed = await say(wx, BUYER, "确认")
+    order_no = re.search(r"订单号：(\d+)", placed).group(1)
+    url = re.search(r"(http\S+/h5/pay/demo/\S+)", placed).group(1)
+    path = url[url.index("/h5/"):]
+    await oauth_payer(mall, mall.client, path, BUYER)
+    order_path, _, query = path.partition("?")
+
+    async def pick(address: dict):
+        return await mall.client.post(f"{order_path}/address?{query}", data=json.dumps(address, ensure_ascii=False),
+                                      headers={**XRW, "Content-Type": "application/json"})
+
+    async def state():
+        placed_order = await order(mall, order_no)
+        async with mall.svc.uows() as uow:
+            book = (await uow.session.scalars(select(Address.detail).order_by(Address.id))).all()
+            audits = await uow.session.scalar(select(func.count()).select_from(AuditEntry)
+                                              .where(AuditEntry.action == "order.ship_to"))
+        return (placed_order.ship_name, placed_order.ship_address, placed_order.shipping_fen,
+                placed_order.total_fen), list(book), audits
+
+    before = await state()
+    assert before[0] == ("王小明", "上海市浦东新区世纪大道100号", 600, 4500)
+    far = await pick(picked("新疆维吾尔自治区", "乌鲁木齐市", "天山区", "人民路1号"))
+    assert far.status == 409 and "不在配送范围" in (await far.json())["message"]
+    dearer = await pick(picked("广东省", "深圳市", "南山区", "科技园1号"))
+    assert dearer.status == 409
+    assert "运费是 ¥12.00（下单时 ¥6.00）" in (await dearer.json())["message"]
+    assert await state() == before
+    same = await pick(picked("江苏省", "南京市", "玄武区", "中山路1号"))
+    assert same.status == 200, await same.text()
+    after = await state()
+    assert after[0] == ("李四", "江苏省南京市玄武区中山路1号", 600, 4500)
+    assert after[1] == [*before[1], "江苏省南京市玄武区中山路1号"] and after[2] == before[2] + 1
