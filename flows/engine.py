@@ -57,6 +57,7 @@ class Intent(StrEnum):
     SUBSCRIBE = "subscribe"  # followed the account (said.args: (scene,) when from a QR code)
     SCAN = "scan"            # scanned a parametric QR code while following
     LOCATION = "location"    # a location (said.args: lat, lng, label, src) for a state that asks for one
+    IMAGE = "image"          # a photo (said.args: media_id, pic_url) for a state that asks for one
 
 
 CANCEL_WORDS = frozenset({"取消", "退出"})
@@ -483,6 +484,11 @@ class Flows:
             if kind_hit is not None:
                 return Said(kind_hit[1].intent, args=args, flow=kind_hit[0])
             return Said(Intent.TEXT)
+        if inbound.kind == Kind.IMAGE:
+            current = self.current(conv)
+            media_id = inbound.payload.get("media_id", "")
+            if media_id and (current.state, Intent.IMAGE) in self._flows[current.flow].table:
+                return Said(Intent.IMAGE, args=(media_id, inbound.payload.get("pic_url", "")))
         said = normalize(inbound.text) if inbound.kind == Kind.TEXT else ""
         return self.parse_text(said, conv)
 

@@ -76,6 +76,7 @@ class OrderRefunded(DomainEvent):
     refund_fen: int
     paid_fen: int
     full: bool
+    out_refund_no: str = ""   # which refund settled (a module that asked for it finds its own)
 
 
 @dataclass(frozen=True)
