@@ -15,7 +15,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TS = sa.DateTime(timezone=True)
 
 
-def _base(t: str) -> list[sa.SchemaItem]:
+def _base(t: str) -> list:  # type: ignore[type-arg]
     return [
         sa.Column("id", ID, nullable=False),
         sa.Column("tenant_id", ID, nullable=False),
