@@ -259,7 +259,8 @@ async def _row(uow: UnitOfWork, tenant: int, request_id: int, *, member_id: int 
 
 
 async def _move(uow: UnitOfWork, row: AfterSale, src: St, dst: St, *, actor: str, now: datetime, note: str = "",
-                deadline_at: datetime | None = None, by_timer: bool = False, **values: object) -> None:
+                deadline_at: datetime | None = None, by_timer: bool = False, emit: bool = True,
+                **values: object) -> None:
     """src → dst with one conditional UPDATE; AfterSaleRefusedError("state") when the
     request is not in `src` any more (someone else moved it)."""
     assert rules.can_move(src, dst), (src, dst)
@@ -279,7 +280,8 @@ async def _move(uow: UnitOfWork, row: AfterSale, src: St, dst: St, *, actor: str
                                              **({"note": note} if note else {})})
     if dst in rules.RELEASING:
         await _release(uow, row)
-    uow.emit(_changed(row, dst, note=note, by_timer=by_timer))
+    if emit:
+        uow.emit(_changed(row, dst, note=note, by_timer=by_timer))
 
 
 async def _release(uow: UnitOfWork, row: AfterSale) -> None:
@@ -471,6 +473,8 @@ async def _refund(uow: UnitOfWork, row: AfterSale, src: St, *, actor: str, now: 
     fixed out_refund_no). The units' share is taken under the line's row lock, so requests
     of one line refunded at once each get their own units' cumulative share."""
     tenant = row.tenant_id
+    # claim the request first (one conditional UPDATE): a second admin or worker stops here
+    await _move(uow, row, src, St.REFUNDING, actor=actor, now=now, note=note, by_timer=by_timer, emit=False)
     order = await load_order(uow, tenant, row.order_id)
     pays = dict(zip([ln.sku_id for ln in order.lines], await _line_pays(uow, tenant, order), strict=True))
     qtys = {ln.sku_id: ln.qty for ln in order.lines}
@@ -480,9 +484,8 @@ async def _refund(uow: UnitOfWork, row: AfterSale, src: St, *, actor: str, now: 
     for ln in lines:
         u = await uow.session.scalar(select(AfterSaleUnits).where(
             AfterSaleUnits.tenant_id == tenant, AfterSaleUnits.order_id == row.order_id,
-            AfterSaleUnits.sku_id == ln.sku_id).with_for_update())
+            AfterSaleUnits.sku_id == ln.sku_id).with_for_update().execution_options(populate_existing=True))
         assert u is not None
-        await uow.session.refresh(u)
         amount = rules.units_refund(pays.get(ln.sku_id, 0), qtys.get(ln.sku_id, ln.qty), u.refunded_qty, ln.qty)
         await uow.session.execute(
             update(AfterSaleUnits).where(AfterSaleUnits.id == u.id)
@@ -491,17 +494,19 @@ async def _refund(uow: UnitOfWork, row: AfterSale, src: St, *, actor: str, now: 
         ln.refund_fen = amount
         total += amount
     if row.kind == Kind.REFUND and order.status == "paid":
-        units = await _units(uow, tenant, order.id)
-        for u in units.values():
-            await uow.session.refresh(u)
+        units = {u.sku_id: u for u in (await uow.session.scalars(
+            select(AfterSaleUnits).where(AfterSaleUnits.tenant_id == tenant, AfterSaleUnits.order_id == order.id)
+            .execution_options(populate_existing=True))).all()}
         if all(sku in units and units[sku].refunded_qty >= q for sku, q in qtys.items()):
             total += max(order.paid_fen - sum(pays.values()), 0)   # never shipped: the shipping fee too
+    await uow.session.execute(update(AfterSale).where(AfterSale.id == row.id).values(refund_fen=total)
+                              .execution_options(synchronize_session=False))
     await uow.session.flush()
+    await uow.session.refresh(row)
+    uow.emit(_changed(row, St.REFUNDING, note=note, by_timer=by_timer))
     if total <= 0:   # the units were paid with points or a coupon alone: nothing goes through the gateway
-        await _move(uow, row, src, St.REFUNDING, actor=actor, now=now, note=note, by_timer=by_timer, refund_fen=0)
         await _move(uow, row, St.REFUNDING, St.REFUNDED, actor=actor, now=now, note="无需退款金额")
         return
-    await _move(uow, row, src, St.REFUNDING, actor=actor, now=now, note=note, by_timer=by_timer, refund_fen=total)
     view = await request_refund(uow, tenant, row.order_id, amount_fen=total, reason=f"售后{row.id}", actor=actor,
                                 now=now)
     await uow.session.execute(update(AfterSale).where(AfterSale.id == row.id)

@@ -134,3 +134,20 @@ async def stock(mall: Mall, title: str) -> int:
     async with mall.svc.uows() as uow:
         return await uow.session.scalar(select(Sku.stock).join(Product, Product.id == Sku.product_id)
                                         .where(Product.title == title).order_by(Sku.id).limit(1))
+
+
+class SecondWorker:
+    """Another worker of the same app: its own engine and pool on the same database, the
+    app's subscribers (so what it emits is delivered like the app's own)."""
+
+    def __init__(self, mall: Mall, backend) -> None:
+        from storage.db import create_engine, session_factory
+        from storage.uow import uow_factory
+
+        reg = mall.svc.registry
+        self.engine = create_engine(backend.db_url, schema=backend.schema) if backend.name == "pg" else \
+            create_engine(backend.db_url)
+        self.uows = uow_factory(session_factory(self.engine), reg.topic_map(), modules=reg.modules)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
