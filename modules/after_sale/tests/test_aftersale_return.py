@@ -1,12 +1,12 @@
 """A return end to end, through the signed official-account endpoint, the sandbox pay
 notify, the console over HTTP (CSRF) and the core's refund path, on both backends:
 
-a member with a 满100减20 coupon buys 3 × 桂花乌龙 (¥108 − ¥20 = ¥88 paid), the order
+a member with a 满100减20 coupon buys 4 × 芒果干 (¥119.60 − ¥20 = ¥99.60 paid), the order
 ships; in chat 「申请售后」 → the order → 「1 x1」 → 「下一步」 → 退货退款 → reason → a photo
 (an image message, fetched through the media API) → 「提交」; the merchant approves in the
 console, the member sends the tracking number in chat, the merchant receives (back to
-sellable stock) and refunds: ¥29.33, the unit's share of what the line paid after the
-coupon (¥36.00 less its ¥6.67 share of the coupon). Every step is pushed."""
+sellable stock) and refunds: ¥24.90, the unit's share of what the line paid after the
+coupon (¥29.90 less its ¥5.00 share of the coupon). Every step is pushed."""
 
 from __future__ import annotations
 
@@ -54,25 +54,25 @@ async def coupon_order(shop, wx) -> str:
     await wx.event(BUYER, "subscribe")
     assert "满100减20" in await say(wx, BUYER, "领券")
     assert "领取成功" in await say(wx, BUYER, "1")
-    return await buy_and_pay(shop, wx, BUYER, "桂花乌龙", 3)
+    return await buy_and_pay(shop, wx, BUYER, "芒果干", 4)
 
 
 async def test_return_with_a_photo_approved_received_and_refunded_partially_after_the_coupon(shop, clock):
     wx = simulator(shop)
     order_no = await coupon_order(shop, wx)
     placed = await order(shop, order_no)
-    assert (placed.status, placed.goods_fen, placed.discount_fen, placed.paid_fen) == ("paid", 10800, 2000, 8800)
+    assert (placed.status, placed.goods_fen, placed.discount_fen, placed.paid_fen) == ("paid", 11960, 2000, 9960)
     await console(shop)
     await ship(shop, order_no)
-    stock_before = await stock(shop, "桂花乌龙")
+    stock_before = await stock(shop, "芒果干")
 
     # chat: 申请售后 → order → lines → 1 x1 → 下一步 → 退货退款 → reason → photo → 提交
     listed = await say(wx, BUYER, "申请售后")
-    assert f"1. {order_no} 已发货 ¥88.00 桂花乌龙" in listed, listed
+    assert f"1. {order_no} 已发货 ¥99.60 芒果干" in listed, listed
     lines = await say(wx, BUYER, "1")
-    assert "1. 桂花乌龙 10包 ×3" in lines and "「1 x2」" in lines
+    assert "1. 芒果干 500g ×4" in lines and "「1 x2」" in lines
     picked = await say(wx, BUYER, "1 x1")
-    assert "✔ 已选 1 件" in picked and "预计退款 ¥29.33" in picked      # 8800 × 1 // 3
+    assert "✔ 已选 1 件" in picked and "预计退款 ¥24.90" in picked      # 9960 × 1 // 4
     kinds = await say(wx, BUYER, "下一步")
     assert "1. 退货退款" in kinds and "2. 仅退款" in kinds
     reasons = await say(wx, BUYER, "1")
@@ -82,7 +82,7 @@ async def test_return_with_a_photo_approved_received_and_refunded_partially_afte
     got = await wx.image(BUYER, "MEDIA_lid_photo_0001")
     assert "已收到第 1 张照片" in got.text and "还可以再发 2 张" in got.text
     submitted = await say(wx, BUYER, "提交")
-    assert "售后申请已提交" in submitted and "预计退款：¥29.33" in submitted and "照片：1 张" in submitted
+    assert "售后申请已提交" in submitted and "预计退款：¥24.90" in submitted and "照片：1 张" in submitted
     rid = int(REQUEST_NO.search(submitted).group(1))
     await settle(shop)
     assert any(f"售后单 {rid} 已提交，等待商家审核" in p for p in pushes(shop, BUYER))
@@ -110,23 +110,23 @@ async def test_return_with_a_photo_approved_received_and_refunded_partially_afte
 
     # console: received, back on sale; refund
     assert (await post(shop, f"/console/after_sale/{rid}/receive", resellable="1")).status == 303
-    assert await stock(shop, "桂花乌龙") == stock_before + 1
+    assert await stock(shop, "芒果干") == stock_before + 1
     assert (await post(shop, f"/console/after_sale/{rid}/refund")).status == 303
     await settle(shop)
 
     row = await request_row(shop, rid)
-    assert (row.status, row.refund_fen) == ("refunded", 2933)
+    assert (row.status, row.refund_fen) == ("refunded", 2490)
     after = await order(shop, order_no)
-    assert (after.status, after.refunded_fen) == ("shipped", 2933)        # partial: the rest stays shipped
+    assert (after.status, after.refunded_fen) == ("shipped", 2490)        # partial: the rest stays shipped
     async with shop.svc.uows() as uow:
         refunds = (await uow.session.scalars(select(Refund).where(Refund.order_id == after.id))).all()
-        assert [(r.out_refund_no, r.amount_fen, r.status) for r in refunds] == [(row.out_refund_no, 2933, "succeeded")]
+        assert [(r.out_refund_no, r.amount_fen, r.status) for r in refunds] == [(row.out_refund_no, 2490, "succeeded")]
         b = await pricing.breakdown(uow, (await shop.svc.tenant("demo")).id, after.id)
-        assert b.lines[0].pay_fen == 8800 and b.coupon_id is not None
+        assert b.lines[0].pay_fen == 9960 and b.coupon_id is not None
         # the coupon stays used: a partial refund keeps it (loyalty's rule), its share stays with the merchant
         assert (await loyalty.repo(uow).coupon(after.tenant_id, b.coupon_id))[0].status == "used"
         units = await uow.session.scalar(select(AfterSaleUnits).where(AfterSaleUnits.order_id == after.id))
-        assert (units.claimed, units.refunded_qty, units.refunded_fen) == (1, 1, 2933)
+        assert (units.claimed, units.refunded_qty, units.refunded_fen) == (1, 1, 2490)
         steps = [(e.src, e.dst) for e in (await uow.session.scalars(
             select(AfterSaleLog).where(AfterSaleLog.request_id == rid).order_by(AfterSaleLog.id))).all()]
         assert steps == [("", "pending"), ("pending", "await_return"), ("await_return", "returned"),
@@ -136,14 +136,14 @@ async def test_return_with_a_photo_approved_received_and_refunded_partially_afte
             .order_by(AuditEntry.id))).all()]
         assert "refund.request" in actions and "aftersale.refunding" in actions and "aftersale.received" in actions
     texts = pushes(shop, BUYER)
-    assert any("退款（部分）已到账" in p and "¥29.33" in p for p in texts)
+    assert any("退款（部分）已到账" in p and "¥24.90" in p for p in texts)
     mine = await say(wx, BUYER, "我的售后")
-    assert re.search(rf"{rid}\. \S+ 退货退款 已退款 ¥29.33 订单 {order_no}", mine), mine
+    assert re.search(rf"{rid}\. \S+ 退货退款 已退款 ¥24.90 订单 {order_no}", mine), mine
 
 
 async def test_refusals_answer_clearly_and_change_nothing(shop):
     wx = simulator(shop)
-    order_no = await buy_and_pay(shop, wx, BUYER, "桂花乌龙", 2)
+    order_no = await buy_and_pay(shop, wx, BUYER, "芒果干", 2)
     await console(shop)
     # more units than the line has
     await say(wx, BUYER, "申请售后")
