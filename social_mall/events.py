@@ -68,6 +68,18 @@ class OrderCompleted(DomainEvent):
 
 
 @dataclass(frozen=True)
+class OrderReceiptDue(DomainEvent):
+    """A shipped order will be confirmed received automatically at `confirm_at` (ISO, UTC):
+    the member is told the day before."""
+
+    topic: ClassVar[str] = "order.receipt_due"
+    order_id: int
+    order_no: str
+    member_id: int
+    confirm_at: str
+
+
+@dataclass(frozen=True)
 class OrderRefunded(DomainEvent):
     topic: ClassVar[str] = "order.refunded"
     order_id: int

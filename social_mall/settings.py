@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("change-me-in-production")
 
     order_timeout_minutes: int = 30
-    auto_complete_days: int = 7  # shipped orders are confirmed received after this
+    auto_complete_days: int = 10  # shipped orders are confirmed received after this (a tenant may set its own)
     reply_budget_seconds: float = 3.0
     conversation_ttl_seconds: int = 1800
     catalog_cache_seconds: float = 10.0  # in-process catalog reads; other workers see edits this late

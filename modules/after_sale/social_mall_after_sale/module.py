@@ -7,6 +7,8 @@ Subscribers:
                       refunding, withdrawn, closed; 已退款 is the core's order.refunded push)
   aftersale.photos    fetch the photos' bytes through WeChat's media API and keep them
   order.refunded      one of our refunds settled: 退款中 → 已退款
+Completion hold: a shipped order with an open request is not confirmed received automatically
+(nor told it will be) until the request ends.
 Jobs: aftersale.approve_unanswered (the merchant's answer timer), aftersale.close_unreturned
 (the member's send-back timer). Both idempotent: conditional moves, one request per
 transaction.
@@ -32,6 +34,7 @@ def setup(reg: Registry) -> None:
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow.FLOW)
     web_console.register(reg)
+    reg.add_completion_hold(service.has_open)   # no auto-confirm while a request is being worked on
 
     async def push_changed(d: Delivery) -> None:
         p = d.payload

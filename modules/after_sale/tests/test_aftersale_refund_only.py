@@ -144,3 +144,22 @@ async def test_the_member_withdraws_and_the_timers_read_the_tenant_settings(shop
     clock.advance(days=1, seconds=1)                                          # the tenant's 1 day
     assert await service.approve_unanswered(shop.svc.uows, clock()) == 1
     assert (await row(shop, again)).status == "refunding"
+
+
+async def test_no_auto_confirm_while_a_request_is_open(shop, clock):
+    wx = simulator(shop)
+    order_no = await buy_and_pay(shop, wx, BUYER, "芒果干", 2)
+    await console(shop)
+    await ship(shop, order_no)
+    rid = await ask(wx, "1 x1", kind="1")
+    jobs = {j.name: j for j in shop.svc.registry.jobs}
+    clock.advance(days=2)
+    assert await service.approve_unanswered(shop.svc.uows, clock()) == 0       # the merchant still has time
+    clock.advance(days=9)                                                    # past the 10 days after shipping
+    assert await jobs["orders.receipt_reminders"].run() == 0
+    assert await jobs["orders.auto_complete"].run() == 0
+    assert (await order(shop, order_no)).status == "shipped"
+    assert (await post(shop, f"/console/after_sale/{rid}/reject", reason="照片看不出问题")).status == 303
+    assert await jobs["orders.receipt_reminders"].run() == 1
+    assert await jobs["orders.auto_complete"].run() == 1
+    assert (await order(shop, order_no)).status == "completed"
