@@ -513,6 +513,38 @@ async def _refund(uow: UnitOfWork, row: AfterSale, src: St, *, actor: str, now: 
                               .values(out_refund_no=view.out_refund_no).execution_options(synchronize_session=False))
 
 
+async def refund_failed(uow: UnitOfWork, tenant: int, row_or_view: AfterSale | RequestView) -> bool:
+    """Whether the gateway refused or closed the request's refund (it stays 退款中 until
+    the merchant asks again)."""
+    if row_or_view.status != St.REFUNDING or not row_or_view.out_refund_no:
+        return False
+    refund = await uow.payments.refund_by_no(tenant, row_or_view.out_refund_no)
+    return refund is not None and refund.status == "failed"
+
+
+async def retry_refund(uow: UnitOfWork, tenant: int, request_id: int, *, actor: str, now: datetime) -> RequestView:
+    """Ask the core again for a request's refund the gateway refused (a new out_refund_no:
+    the failed one is never reused). The old number is swapped out with one conditional
+    UPDATE first, so two admins retrying at once ask once."""
+    row = await _row(uow, tenant, request_id)
+    if not await refund_failed(uow, tenant, row):
+        raise AfterSaleRefusedError("state", status=rules.LABELS.get(row.status, row.status))
+    old = row.out_refund_no
+    res = await uow.session.execute(
+        update(AfterSale).where(AfterSale.id == row.id, AfterSale.status == St.REFUNDING,
+                                AfterSale.out_refund_no == old)
+        .values(out_refund_no="", updated_at=now).execution_options(synchronize_session=False))
+    if res.rowcount != 1:  # type: ignore[attr-defined]
+        raise AfterSaleRefusedError("state", status=rules.LABELS[St.REFUNDING])
+    view = await request_refund(uow, tenant, row.order_id, amount_fen=row.refund_fen, reason=f"售后{row.id}",
+                                actor=actor, now=now)
+    await uow.session.execute(update(AfterSale).where(AfterSale.id == row.id)
+                              .values(out_refund_no=view.out_refund_no).execution_options(synchronize_session=False))
+    uow.session.add(AfterSaleLog(tenant_id=tenant, request_id=row.id, actor=actor[:80], src=St.REFUNDING,
+                                 dst=St.REFUNDING, note=f"重新退款（{old} 失败）"[:120], at=now))
+    return await get_request(uow, tenant, request_id)
+
+
 async def on_refunded(uow: UnitOfWork, tenant: int, out_refund_no: str, *, now: datetime) -> bool:
     """The core settled a refund: if one of ours, 退款中 → 已退款 (once)."""
     if not out_refund_no:

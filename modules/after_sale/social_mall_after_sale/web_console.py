@@ -83,7 +83,8 @@ async def detail(request: web.Request) -> web.Response:
     async with services(request).uows() as uow:
         r = await S.get_request(uow, tenant_of(request), int_id(request))
         log = await S.timeline(uow, tenant_of(request), r.id)
-    return render(request, "console/after_sale/detail.html", r=r, log=log, labels=rules.LABELS,
+        failed = await S.refund_failed(uow, tenant_of(request), r)
+    return render(request, "console/after_sale/detail.html", r=r, log=log, labels=rules.LABELS, failed=failed,
                   notice=NOTICES.get(request.query.get("notice", ""), ""))
 
 
@@ -139,6 +140,20 @@ async def refund(request: web.Request) -> web.Response:
     try:
         async with svc.uows() as uow:
             await S.refund(uow, tenant_of(request), rid, actor=actor(request), now=svc.clock())
+            await uow.commit()
+    except (AfterSaleRefusedError, RefundTooLargeError, RefundLimitError, NotRefundableError) as exc:
+        return _refused(request, exc)
+    svc.outbox.kick()
+    raise redirect(f"/console/after_sale/{rid}", notice="refunding")
+
+
+@routes.post(r"/console/after_sale/{id}/retry")
+@console_view(REFUND)
+async def retry(request: web.Request) -> web.Response:
+    svc, rid = services(request), int_id(request)
+    try:
+        async with svc.uows() as uow:
+            await S.retry_refund(uow, tenant_of(request), rid, actor=actor(request), now=svc.clock())
             await uow.commit()
     except (AfterSaleRefusedError, RefundTooLargeError, RefundLimitError, NotRefundableError) as exc:
         return _refused(request, exc)

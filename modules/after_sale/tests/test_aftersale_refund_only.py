@@ -163,3 +163,49 @@ async def test_no_auto_confirm_while_a_request_is_open(shop, clock):
     assert await jobs["orders.receipt_reminders"].run() == 1
     assert await jobs["orders.auto_complete"].run() == 1
     assert (await order(shop, order_no)).status == "completed"
+
+
+async def test_a_refund_the_gateway_refuses_is_asked_again_once_with_a_new_number(shop, backend):
+    from social_mall.payments.service import settle_refund
+
+    wx = simulator(shop)
+    order_no = await buy_and_pay(shop, wx, BUYER, "芒果干", 2)
+    await console(shop)
+    rid = await ask(wx, "1 x1")
+    tenant = await shop.svc.tenant("demo")
+    shop.svc.outbox.kick = lambda: None                      # hold the gateway call: the refund stays pending
+    assert (await post(shop, f"/console/after_sale/{rid}/approve")).status == 303
+    first = (await row(shop, rid)).out_refund_no
+    async with shop.svc.uows() as uow:
+        assert await settle_refund(uow, first, tenant=tenant.id, status="ABNORMAL", now=shop.svc.clock())
+        await uow.commit()
+    page = await (await shop.client.get(f"/console/after_sale/{rid}")).text()
+    assert 'id="refund-failed"' in page and "重新退款" in page
+    other = SecondWorker(shop, backend)
+    try:
+        from social_mall_after_sale.errors import AfterSaleRefusedError
+
+        async def retry(factory) -> str:
+            async with factory() as uow:
+                try:
+                    await service.retry_refund(uow, tenant.id, rid, actor="admin:x", now=shop.svc.clock())
+                except AfterSaleRefusedError:
+                    return "refused"
+                await uow.commit()
+                return "ok"
+
+        assert sorted(await asyncio.gather(retry(shop.svc.uows), retry(other.uows))) == ["ok", "refused"]
+    finally:
+        await other.close()
+    second = (await row(shop, rid)).out_refund_no
+    assert second and second != first
+    await settle(shop)
+    r = await row(shop, rid)
+    assert (r.status, r.refund_fen) == ("refunded", 2990)
+    async with shop.svc.uows() as uow:
+        refunds = (await uow.session.scalars(select(Refund).where(Refund.order_id == r.order_id)
+                                             .order_by(Refund.id))).all()
+    assert [(x.out_refund_no, x.amount_fen, x.status) for x in refunds] == [
+        (first, 2990, "failed"), (second, 2990, "succeeded")]
+    assert (await order(shop, order_no)).refunded_fen == 2990
+    assert (await post(shop, f"/console/after_sale/{rid}/retry")).status == 409     # nothing failed now
