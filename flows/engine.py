@@ -178,6 +178,14 @@ class Say:
 Out = Say | Reply
 
 
+class CardNote(Protocol):
+    """Lines a module adds to a product's card in chat (reviews: the average, the count, the
+    latest ones), rendered by the module; "" for none. Runs on every card shown: one
+    indexed query at most."""
+
+    async def __call__(self, uow: UnitOfWork, tenant_id: int, product_id: int) -> str: ...
+
+
 @value
 class Ctx:
     """What a command may use: the unit of work, who is talking, the key-value store for
@@ -194,6 +202,7 @@ class Ctx:
     order_timeout: timedelta
     kv: KVStore
     methods: Mapping[str, CheckoutMethod] = field(default_factory=dict)
+    card_notes: tuple[CardNote, ...] = ()
 
 
 @value

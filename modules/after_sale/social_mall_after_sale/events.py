@@ -31,3 +31,11 @@ class AfterSalePhotosSent(DomainEvent):
 
     topic: ClassVar[str] = "aftersale.photos"
     request_id: int
+
+
+@dataclass(frozen=True)
+class ReviewPhotosSent(DomainEvent):
+    """A review came with photos: fetch and keep them (as for a request's photos)."""
+
+    topic: ClassVar[str] = "aftersale.review_photos"
+    review_id: int

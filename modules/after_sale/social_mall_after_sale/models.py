@@ -128,3 +128,52 @@ class AfterSaleSettings(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), unique=True)
     answer_days: Mapped[int] = mapped_column(Integer, default=3)
     return_days: Mapped[int] = mapped_column(Integer, default=7)
+
+
+# -- reviews (评价) ------------------------------------------------------------------------------
+
+class Review(Base):
+    """A member's review of a product they bought (one per order and product): stars, text
+    (sensitive words masked), photos; the merchant's reply; hidden by a moderator with a
+    reason. Never written for a member who didn't write one."""
+
+    __tablename__ = "aftersale_reviews"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    product_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(String(120))
+    stars: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(500), default="")
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden_reason: Mapped[str] = mapped_column(String(80), default="")
+    reply: Mapped[str] = mapped_column(String(300), default="")
+    replied_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "order_id", "product_id"),
+        Index("ix_aftersale_reviews_product", "tenant_id", "product_id", "hidden", "id"),
+        CheckConstraint("stars >= 1 AND stars <= 5", name="ck_aftersale_reviews_stars"),
+    )
+
+
+class ReviewPhoto(Base):
+    __tablename__ = "aftersale_review_photos"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    review_id: Mapped[int] = mapped_column(ForeignKey("aftersale_reviews.id"), index=True)
+    media_id: Mapped[str] = mapped_column(String(128))
+    content_type: Mapped[str] = mapped_column(String(40), default="")
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    fetched_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SensitiveWord(Base):
+    """The merchant's list of words masked in reviews."""
+
+    __tablename__ = "aftersale_sensitive_words"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    word: Mapped[str] = mapped_column(String(40))
+    __table_args__ = (UniqueConstraint("tenant_id", "word"),)

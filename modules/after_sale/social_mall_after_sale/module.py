@@ -7,6 +7,9 @@ Subscribers:
                       refunding, withdrawn, closed; 已退款 is the core's order.refunded push)
   aftersale.photos    fetch the photos' bytes through WeChat's media API and keep them
   order.refunded      one of our refunds settled: 退款中 → 已退款
+  order.completed     invite the member to review (nothing is written unless they do)
+  aftersale.review_photos  keep a review's photos (media API)
+Card note: the product card in chat shows its reviews (average, count, latest 3).
 Completion hold: a shipped order with an open request is not confirmed received automatically
 (nor told it will be) until the request ends.
 Jobs: aftersale.approve_unanswered (the merchant's answer timer), aftersale.close_unreturned
@@ -22,7 +25,8 @@ from handlers.context import Services
 from handlers.push import push_to_member
 from handlers.wechat_client import WeChatAPIError
 from social_mall.plugins import Delivery, Registry
-from social_mall_after_sale import HERE, flow, service, web_console
+from storage.uow import UnitOfWork
+from social_mall_after_sale import HERE, flow, flow_reviews, reviews, service, web_console, web_reviews
 from social_mall_after_sale.rules import St
 
 log = logging.getLogger(__name__)
@@ -33,7 +37,9 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow.FLOW)
+    reg.add_flow(flow_reviews.FLOW)
     web_console.register(reg)
+    web_reviews.register(reg)
     reg.add_completion_hold(service.has_open)   # no auto-confirm while a request is being worked on
 
     async def push_changed(d: Delivery) -> None:
@@ -63,6 +69,36 @@ def setup(reg: Registry) -> None:
                 await service.keep_photo(uow, d.tenant_id, photo_id, data, ctype, now=svc.clock())
                 await uow.commit()
 
+    async def fetch_review_photos(d: Delivery) -> None:
+        tenant = await svc.tenant_by_id(d.tenant_id)
+        rid = int(d.payload["review_id"])
+        async with svc.uows() as uow:
+            todo = await reviews.review_photos_to_fetch(uow, d.tenant_id, rid)
+        client = svc.wechat(tenant)
+        for photo_id, media_id in todo:
+            try:
+                data, ctype = await client.download_media(media_id)
+            except WeChatAPIError as exc:
+                if exc.errcode == INVALID_MEDIA:
+                    continue
+                raise
+            async with svc.uows() as uow:
+                await reviews.keep_review_photo(uow, d.tenant_id, photo_id, data, ctype, now=svc.clock())
+                await uow.commit()
+
+    async def invite_review(d: Delivery) -> None:
+        await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/after_sale/reviews/invite.txt",
+                             d.payload)
+
+    async def card_note(uow: UnitOfWork, tenant: int, product_id: int) -> str:
+        avg, count, latest = await reviews.card_note_data(uow, tenant, product_id)
+        if not count:
+            return ""
+        return svc.templates.get_template("chat/after_sale/reviews/card_note.txt").render(
+            avg=avg, count=count, latest=latest).strip()
+
+    reg.add_card_note(card_note)
+
     async def on_refunded(d: Delivery) -> None:
         async with svc.uows() as uow:
             if await service.on_refunded(uow, d.tenant_id, str(d.payload.get("out_refund_no", "")),
@@ -78,5 +114,7 @@ def setup(reg: Registry) -> None:
     reg.subscribe("aftersale.changed", "aftersale.push", push_changed)
     reg.subscribe("aftersale.photos", "aftersale.fetch_photos", fetch_photos)
     reg.subscribe("order.refunded", "aftersale.refunded", on_refunded)
+    reg.subscribe("order.completed", "aftersale.invite_review", invite_review)
+    reg.subscribe("aftersale.review_photos", "aftersale.fetch_review_photos", fetch_review_photos)
     reg.add_job("aftersale.approve_unanswered", svc.settings.sweep_interval_seconds * 5, approve_unanswered)
     reg.add_job("aftersale.close_unreturned", svc.settings.sweep_interval_seconds * 5, close_unreturned)

@@ -27,6 +27,9 @@ REFUSED_ZH = {
     "state": "售后单当前状态不能这样操作（可能已被其他人处理），请刷新后再试",
     "reject_reason": "请填写驳回原因（2–80 字）",
     "days": f"天数须为 1–{rules.MAX_DAYS} 的整数",
+    "reply": "回复须为 1–300 字",
+    "hide_reason": "请填写隐藏原因（2–80 字）",
+    "words": "敏感词每个最多 40 字，最多 500 个",
 }
 NOTICES = {
     "approved": "已同意", "rejected": "已驳回", "received": "已收货", "refunding": "退款已提交，网关处理后状态会更新",
