@@ -12,7 +12,8 @@ class AfterSaleRefusedError(MallError):
     qty (more units than the line still has: `left`), reason (not one of the numbers),
     photos (too many), state (the request is not where the step starts: `status`),
     tracking (not a tracking number), reject_reason (missing or too long), ambiguous
-    (several returns wait for a tracking number: name one)."""
+    (several returns wait for a tracking number: name one), stock (an exchange's replacement
+    is out of stock: `left`)."""
 
     code = "aftersale_refused"
 

@@ -1,7 +1,8 @@
 """After-sale rules: the states and their transition table, the kinds, the reasons, what
 the units of a line refund. Pure: no I/O.
 
-    pending ─┬─ approve (return) ──> await_return ── tracking ──> returned ── receive ──> received ─┐
+    pending ─┬─ approve (return, exchange) ─> await_return ── tracking ─> returned ── receive ─> received ─┐
+             │                                          (exchange: received ── reship ──> reshipped) │
              ├─ approve (refund only) ─────────────────────────────────────────────────────────────┴─> refunding ──> refunded
              ├─ reject ──> rejected
              └─ withdraw ──> withdrawn          (await_return ── withdraw / timer ──> withdrawn / closed)
@@ -30,37 +31,41 @@ class St(StrEnum):
     REJECTED = "rejected"          # 驳回
     WITHDRAWN = "withdrawn"        # 撤销 (by the member)
     CLOSED = "closed"              # 已关闭 (the goods never came back in time)
+    RESHIPPED = "reshipped"        # 已换货 (an exchange: the replacement went out)
 
 
 class Kind(StrEnum):
     REFUND = "refund"   # 仅退款: unshipped, or shipped and never delivered
     RETURN = "return"   # 退货退款
+    EXCHANGE = "exchange"   # 换货: a return, then a new shipment of the same SKU (no money)
 
 
 TRANSITIONS: Mapping[St, frozenset[St]] = {
     St.PENDING: frozenset({St.AWAIT_RETURN, St.REFUNDING, St.REJECTED, St.WITHDRAWN}),
     St.AWAIT_RETURN: frozenset({St.RETURNED, St.WITHDRAWN, St.CLOSED}),
     St.RETURNED: frozenset({St.RECEIVED}),
-    St.RECEIVED: frozenset({St.REFUNDING}),
+    St.RECEIVED: frozenset({St.REFUNDING, St.RESHIPPED}),   # an exchange may still end in a refund
     St.REFUNDING: frozenset({St.REFUNDED}),
     St.REFUNDED: frozenset(),
     St.REJECTED: frozenset(),
     St.WITHDRAWN: frozenset(),
     St.CLOSED: frozenset(),
+    St.RESHIPPED: frozenset(),
 }
 
 #: States whose units stay claimed (an open request, or money already refunded).
 HOLDING = frozenset({St.PENDING, St.AWAIT_RETURN, St.RETURNED, St.RECEIVED, St.REFUNDING, St.REFUNDED})
 #: Still being worked on: the order must not auto-complete meanwhile.
 OPEN = frozenset({St.PENDING, St.AWAIT_RETURN, St.RETURNED, St.RECEIVED, St.REFUNDING})
-#: Ended without money: their units go back to the order line.
-RELEASING = frozenset({St.REJECTED, St.WITHDRAWN, St.CLOSED})
+#: Ended without money: their units go back to the order line (an exchange's replacement
+#: may be asked about again).
+RELEASING = frozenset({St.REJECTED, St.WITHDRAWN, St.CLOSED, St.RESHIPPED})
 
 LABELS: Mapping[str, str] = {
     St.PENDING: "待审核", St.AWAIT_RETURN: "待寄回", St.RETURNED: "已寄回", St.RECEIVED: "已收货",
     St.REFUNDING: "退款中", St.REFUNDED: "已退款", St.REJECTED: "已驳回", St.WITHDRAWN: "已撤销",
-    St.CLOSED: "已关闭",
-    Kind.REFUND: "仅退款", Kind.RETURN: "退货退款",
+    St.CLOSED: "已关闭", St.RESHIPPED: "已换货",
+    Kind.REFUND: "仅退款", Kind.RETURN: "退货退款", Kind.EXCHANGE: "换货",
 }
 
 #: Numbered reasons the member picks from (code → text).
@@ -89,13 +94,14 @@ def reason_text(code: int) -> str | None:
 
 def kinds_for(order_status: str) -> tuple[Kind, ...]:
     """What a member may ask for an order in this state: unshipped → refund only; shipped
-    (maybe never delivered) → either; completed (received) → return only; else nothing."""
+    (maybe never delivered) → return, refund only or exchange; completed (received) →
+    return or exchange; else nothing."""
     if order_status == "paid":
         return (Kind.REFUND,)
     if order_status == "shipped":
-        return (Kind.RETURN, Kind.REFUND)
+        return (Kind.RETURN, Kind.REFUND, Kind.EXCHANGE)
     if order_status == "completed":
-        return (Kind.RETURN,)
+        return (Kind.RETURN, Kind.EXCHANGE)
     return ()
 
 

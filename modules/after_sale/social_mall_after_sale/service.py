@@ -390,7 +390,7 @@ async def approve(uow: UnitOfWork, tenant: int, request_id: int, *, actor: str, 
     if row.status != St.PENDING:
         raise AfterSaleRefusedError("state", status=rules.LABELS.get(row.status, row.status))
     note = "超时自动同意" if by_timer else ""
-    if row.kind == Kind.RETURN:
+    if row.kind in (Kind.RETURN, Kind.EXCHANGE):
         s = await settings_of(uow, tenant)
         await _move(uow, row, St.PENDING, St.AWAIT_RETURN, actor=actor, now=now, note=note, by_timer=by_timer,
                     deadline_at=rules.deadline(now, s.return_days))
@@ -454,6 +454,25 @@ async def receive(uow: UnitOfWork, tenant: int, request_id: int, *, resellable: 
     if resellable:
         for ln in (await uow.session.scalars(select(AfterSaleLine).where(AfterSaleLine.request_id == row.id))).all():
             await uow.catalog.restock(tenant, ln.sku_id, ln.qty)
+    return await get_request(uow, tenant, request_id)
+
+
+async def reship(uow: UnitOfWork, tenant: int, request_id: int, *, tracking: str, actor: str, now: datetime
+                 ) -> RequestView:
+    """An exchange whose goods are back: 已收货 → 已换货, the replacement taken from stock
+    (one conditional decrement per line: out of stock refuses and changes nothing) and
+    sent with `tracking`. No money moves."""
+    no = rules.clean_tracking(tracking)
+    if no is None:
+        raise AfterSaleRefusedError("tracking")
+    row = await _row(uow, tenant, request_id)
+    if row.kind != Kind.EXCHANGE or row.status != St.RECEIVED:
+        raise AfterSaleRefusedError("state", status=rules.LABELS.get(row.status, row.status))
+    await _move(uow, row, St.RECEIVED, St.RESHIPPED, actor=actor, now=now, note=no)
+    for ln in (await uow.session.scalars(select(AfterSaleLine).where(AfterSaleLine.request_id == row.id)
+                                         .order_by(AfterSaleLine.sku_id))).all():
+        if not await uow.catalog.reserve(tenant, ln.sku_id, ln.qty):
+            raise AfterSaleRefusedError("stock", left=await uow.catalog.stock(tenant, ln.sku_id))
     return await get_request(uow, tenant, request_id)
 
 

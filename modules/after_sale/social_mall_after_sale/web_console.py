@@ -27,13 +27,15 @@ REFUSED_ZH = {
     "state": "售后单当前状态不能这样操作（可能已被其他人处理），请刷新后再试",
     "reject_reason": "请填写驳回原因（2–80 字）",
     "days": f"天数须为 1–{rules.MAX_DAYS} 的整数",
+    "tracking": "运单号为 6–30 位字母或数字",
+    "stock": "换货商品库存不足，可改为退款",
     "reply": "回复须为 1–300 字",
     "hide_reason": "请填写隐藏原因（2–80 字）",
     "words": "敏感词每个最多 40 字，最多 500 个",
 }
 NOTICES = {
     "approved": "已同意", "rejected": "已驳回", "received": "已收货", "refunding": "退款已提交，网关处理后状态会更新",
-    "saved": "已保存",
+    "saved": "已保存", "reshipped": "换货已发出",
 }
 
 
@@ -134,6 +136,21 @@ async def receive(request: web.Request) -> web.Response:
         return _refused(request, exc)
     svc.outbox.kick()
     raise redirect(f"/console/after_sale/{rid}", notice="received")
+
+
+@routes.post(r"/console/after_sale/{id}/reship")
+@console_view(HANDLE)
+async def reship(request: web.Request) -> web.Response:
+    svc, rid = services(request), int_id(request)
+    try:
+        async with svc.uows() as uow:
+            await S.reship(uow, tenant_of(request), rid, tracking=str(form_of(request).get("tracking_no", "")),
+                           actor=actor(request), now=svc.clock())
+            await uow.commit()
+    except AfterSaleRefusedError as exc:
+        return _refused(request, exc)
+    svc.outbox.kick()
+    raise redirect(f"/console/after_sale/{rid}", notice="reshipped")
 
 
 @routes.post(r"/console/after_sale/{id}/refund")

@@ -101,7 +101,7 @@ async def test_return_with_a_photo_approved_received_and_refunded_partially_afte
     assert (await post(shop, f"/console/after_sale/{rid}/approve")).status == 303
     await settle(shop)
     assert (await request_row(shop, rid)).status == "await_return"
-    assert any(f"售后单 {rid} 商家已同意" in p and "7 天内" in p for p in pushes(shop, BUYER))
+    assert any(f"售后单 {rid}（退货）商家已同意" in p and "7 天内" in p for p in pushes(shop, BUYER))
 
     # chat: the tracking number
     sent = await say(wx, BUYER, f"售后{rid} 退货单号 YT 1234-567890")
@@ -185,3 +185,33 @@ async def test_refusals_answer_clearly_and_change_nothing(shop):
     await settle(shop)
     assert any("未通过：商品已发出，请收货后申请" in p for p in pushes(shop, BUYER))
     assert f"1. {order_no}" in await say(wx, BUYER, "申请售后")
+
+
+async def test_an_exchange_comes_back_and_goes_out_again_without_money(shop):
+    wx = simulator(shop)
+    order_no = await buy_and_pay(shop, wx, BUYER, "芒果干", 2)
+    await console(shop)
+    await ship(shop, order_no)
+    await say(wx, BUYER, "申请售后")
+    await say(wx, BUYER, "1")
+    await say(wx, BUYER, "1 x1")
+    kinds = await say(wx, BUYER, "下一步")
+    assert "3. 换货（寄回后换新的）" in kinds
+    assert "换货，请选择原因" in await say(wx, BUYER, "3")
+    await say(wx, BUYER, "5")
+    rid = int(REQUEST_NO.search(await say(wx, BUYER, "提交")).group(1))
+    assert (await post(shop, f"/console/after_sale/{rid}/approve")).status == 303
+    assert "商家收到货后为您换货" in await say(wx, BUYER, "退货单号 JD0012345678")
+    assert (await post(shop, f"/console/after_sale/{rid}/receive")).status == 303      # not for resale
+    shelf = await stock(shop, "芒果干")
+    bad = await post(shop, f"/console/after_sale/{rid}/reship", tracking_no="12")
+    assert bad.status == 409 and "运单号为 6–30 位" in await bad.text()
+    assert (await request_row(shop, rid)).status == "received" and await stock(shop, "芒果干") == shelf
+    assert (await post(shop, f"/console/after_sale/{rid}/reship", tracking_no="SF2000000002")).status == 303
+    await settle(shop)
+    row = await request_row(shop, rid)
+    assert (row.status, row.refund_fen, row.out_refund_no) == ("reshipped", 0, "")
+    assert await stock(shop, "芒果干") == shelf - 1                               # the replacement
+    assert (await order(shop, order_no)).refunded_fen == 0
+    assert any(f"售后单 {rid} 换货已发出，运单号：SF2000000002" in p for p in pushes(shop, BUYER))
+    assert (await post(shop, f"/console/after_sale/{rid}/reship", tracking_no="SF2000000003")).status == 409
