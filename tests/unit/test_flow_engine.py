@@ -337,3 +337,18 @@ def test_an_image_nobody_asked_for_reads_as_before():
     no_media = flows.parse(Inbound(1, "demo", "mp", "o_user", Kind.IMAGE, "", {"media_id": ""}),
                            at("photos", "photos"))
     assert no_media.intent == Intent.TEXT
+
+
+def test_a_keyword_carries_the_keys_it_names_from_the_conversation_it_leaves():
+    def begin(turn: Turn) -> Step:
+        return Step("asked", (), dict(turn.data))
+
+    carrying = Flow(name="asks", start="idle", table={("idle", "asks.begin"): begin},
+                    keywords=(Keyword("asks.begin", words=("问问",), carry=("order",)),))
+    flows = Flows(home.FLOW, (*BUILTIN_FLOWS, carrying))
+    detail = at("orders", "detail", order=42, orders=[42, 43], page=1)
+    said = flows.parse_text("问问", detail)
+    flow, turn, step = flows.decide(detail, said)
+    assert flow.name == "asks" and step(turn).data == {"order": 42}          # only what it names
+    flow, turn, step = flows.decide(at("orders", "list", orders=[1]), said)
+    assert step(turn).data == {}                                              # nothing to carry

@@ -1,6 +1,7 @@
 """After-sale in chat (售后).
 
-「申请售后」 (or 「申请售后 <订单号>」) → the member's orders that take a request → a number
+「申请售后」 (or 「申请售后 <订单号>」, or 「申请售后」 on an order's detail in 「我的订单」, which
+goes straight to its lines) → the member's orders that take a request → a number
 → the order's lines → 「1」 (all units of line 1) or 「1 x2」 (two units), as many lines as
 wanted → 「下一步」 → (a shipped order: 1 退货退款 / 2 仅退款) → the numbered reason →
 photos as image messages (up to 3) → 「提交」. Then:
@@ -191,6 +192,11 @@ class Withdraw:
 # -- steps (pure) ----------------------------------------------------------------------------------
 
 def start(turn: Turn) -> Step:
+    """From an order's detail (the orders flow's "order", carried by the keyword): that
+    order's lines at once; elsewhere the orders to pick from."""
+    order = turn.num("order")
+    if order is not None:
+        return Step(St.LINES, data={"order": order}, command=ShowLines(order))
     return Step(St.ORDERS, command=ListOrders())
 
 
@@ -304,7 +310,7 @@ FLOW = Flow(
     start=St.IDLE,
     table=TABLE,
     keywords=(
-        Keyword(Do.START, words=("申请售后", "售后", "退货", "退款", "退换货")),
+        Keyword(Do.START, words=("申请售后", "售后", "退货", "退款", "退换货"), carry=("order",)),
         Keyword(Do.MINE, words=("我的售后",)),
         Keyword(Do.START_NO, pattern=r"申请售后\s*([0-9]{6,32})"),
         Keyword(Do.TRACKING, pattern=r"退货单号\s*([A-Za-z0-9 \-]{6,40})"),

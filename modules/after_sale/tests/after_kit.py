@@ -85,6 +85,7 @@ async def buy_and_pay(mall: Mall, wx: MPSimulator, user: str, keyword: str, qty:
     action = re.search(r'action="([^"]+)"', page).group(1).replace("&amp;", "&")
     assert "支付成功" in await (await mall.client.post(action)).text()
     await settle(mall)
+    await say(wx, user, "菜单")    # leave the placed order's detail (「申请售后」 there goes to its lines)
     return order_no
 
 

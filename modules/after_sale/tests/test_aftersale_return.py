@@ -192,8 +192,10 @@ async def test_an_exchange_comes_back_and_goes_out_again_without_money(shop):
     order_no = await buy_and_pay(shop, wx, BUYER, "芒果干", 2)
     await console(shop)
     await ship(shop, order_no)
-    await say(wx, BUYER, "申请售后")
-    await say(wx, BUYER, "1")
+    await say(wx, BUYER, "我的订单")
+    assert order_no in await say(wx, BUYER, "1")
+    lines = await say(wx, BUYER, "申请售后")                        # on the order's detail: its lines at once
+    assert f"订单 {order_no} 的商品" in lines and "1. 芒果干 500g ×2" in lines
     await say(wx, BUYER, "1 x1")
     kinds = await say(wx, BUYER, "下一步")
     assert "3. 换货（寄回后换新的）" in kinds
