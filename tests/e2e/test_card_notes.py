@@ -39,3 +39,22 @@ async def test_a_modules_card_note_shows_on_its_products_card(backend, engine, t
     assert "★4.8 好评如潮" not in plain and "★4.8 好评如潮" in with_note
     assert with_note.replace("★4.8 好评如潮\n", "") == plain
     assert "好评如潮" not in other and "海苔脆" in other
+
+
+async def test_card_notes_show_on_the_h5_product_page_escaped(backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    from bot import build_app
+    from handlers.context import SERVICES
+    from social_mall.catalog.service import list_products
+
+    async def note(uow, tenant: int, product_id: int) -> str:
+        return "好评 <script>alert(1)</script>\n第二行"
+
+    app = build_app(app_settings(backend, tmp_path, fake_wechat.base_url), auto_setup=True,
+                    modules=[*BUILTIN_MODULES, Module("notes", lambda reg: reg.add_card_note(note))])
+    client = await aiohttp_client(app)
+    svc = app[SERVICES]
+    tenant = await svc.tenant("demo")
+    async with svc.uows() as uow:
+        pid = (await list_products(uow, tenant.id, keyword="芒果干")).items[0].id
+    page = await (await client.get(f"/h5/product/demo/{pid}")).text()
+    assert "<p>好评 &lt;script&gt;alert(1)&lt;/script&gt;</p><p>第二行</p>" in page and "<script>alert" not in page

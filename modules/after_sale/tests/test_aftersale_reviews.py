@@ -98,6 +98,8 @@ async def test_a_review_with_a_photo_shows_on_the_card_and_the_merchant_moderate
     card = await wx.text(BUYER, "搜索 芒果干")
     shown = card.text + "".join(a.get("Description", "") for a in card.articles)
     assert "评价 ★4.5（2 条）" in shown and "商家回复：谢谢支持！" in shown
+    h5 = await (await shop.client.get(f"/h5/product/demo/{r.product_id}")).text()     # and the H5 page
+    assert "<p>评价 ★4.5（2 条）</p>" in h5 and "商家回复：谢谢支持！" in h5
     async with shop.svc.uows() as uow:
         actions = [a.action for a in (await uow.session.scalars(
             select(AuditEntry).where(AuditEntry.subject == f"review:{r.id}").order_by(AuditEntry.id))).all()]
