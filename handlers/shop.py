@@ -19,6 +19,10 @@ from social_mall.plugins import Delivery, Module, Registry
 log = logging.getLogger(__name__)
 
 
+class RefundSpacedError(Exception):
+    """Another refund of the order went to the gateway moments ago: try this one later."""
+
+
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(health.routes)
@@ -74,6 +78,14 @@ def setup(reg: Registry) -> None:
         p = d.payload
         out_refund_no = str(p["out_refund_no"])
         gateway = svc.gateway(tenant)
+        gap = svc.settings.refund_spacing_seconds
+        if gateway is not None and gap > 0:
+            # WeChat Pay wants one order's refund requests a minute apart: the first takes the
+            # order's slot for `gap` seconds (in the shared store: every worker sees it); another
+            # refund of the order waits (the outbox retries it later); a retry of the same one may go.
+            slot = f"refund_gap:{tenant.id}:{p['out_trade_no']}"
+            if not await svc.kv.set_nx(slot, out_refund_no, gap) and await svc.kv.get(slot) != out_refund_no:
+                raise RefundSpacedError(out_refund_no)
         if gateway is None:
             status, reason = "REFUSED", "no_pay_method"
         else:
