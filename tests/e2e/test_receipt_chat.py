@@ -46,7 +46,7 @@ async def say(wx, text: str) -> str:
     return answer.text
 
 
-async def paid_and_shipped(shop, wx) -> str:
+async def paid_in_chat(shop, wx) -> str:
     await wx.event(USER, "subscribe")
     await say(wx, "搜索 芒果干")
     await say(wx, "1 x1")
@@ -86,7 +86,7 @@ def wx_of(shop) -> MPSimulator:
 
 async def test_the_member_confirms_receipt_in_chat(shop):
     wx = wx_of(shop)
-    order_no = await paid_and_shipped(shop, wx)
+    order_no = await paid_in_chat(shop, wx)
     await say(wx, "我的订单")
     assert "已付款" in await say(wx, "1")
     assert "还未发货，不能确认收货" in await say(wx, "确认收货")                  # paid, not shipped yet
@@ -107,7 +107,7 @@ async def test_the_member_confirms_receipt_in_chat(shop):
 
 async def test_the_day_before_the_member_is_told_then_the_order_is_confirmed(shop):
     wx = wx_of(shop)
-    order_no = await paid_and_shipped(shop, wx)
+    order_no = await paid_in_chat(shop, wx)
     await ship(shop, order_no)
     jobs = {j.name: j for j in shop.svc.registry.jobs}
     shop.clock.at += timedelta(days=8, hours=23)                 # the deployment's 10 days: not yet
@@ -120,5 +120,27 @@ async def test_the_day_before_the_member_is_told_then_the_order_is_confirmed(sho
     assert any("自动确认收货" in t and order_no in t for t in texts)
     assert await jobs["orders.auto_complete"].run() == 0
     shop.clock.at += timedelta(days=1)
+    assert await jobs["orders.auto_complete"].run() == 1
+    assert await status(shop, order_no) == "completed"
+
+
+async def test_the_merchant_sets_the_auto_confirm_period_in_the_settings(shop):
+    wx = wx_of(shop)
+    order_no = await paid_in_chat(shop, wx)
+    await ship(shop, order_no)                               # and logs in as the shop's owner
+    page = await (await shop.client.get("/console/settings")).text()
+    assert "自动确认收货" in page and "当前：默认" in page
+    tenant = await shop.svc.tenant("demo")
+    bad = await shop.client.post("/console/settings", allow_redirects=False,
+                                 data={"_csrf": await csrf_of(shop.client), "auto_complete_days": "99"})
+    assert bad.status == 400
+    async with shop.svc.uows() as uow:
+        assert (await uow.tenants.auto_complete_days())[tenant.id] is None
+    ok = await shop.client.post("/console/settings", allow_redirects=False,
+                                data={"_csrf": await csrf_of(shop.client), "auto_complete_days": "3"})
+    assert ok.status == 303
+    assert "当前：3 天" in await (await shop.client.get("/console/settings")).text()
+    jobs = {j.name: j for j in shop.svc.registry.jobs}
+    shop.clock.at += timedelta(days=3, minutes=1)
     assert await jobs["orders.auto_complete"].run() == 1
     assert await status(shop, order_no) == "completed"
