@@ -61,8 +61,9 @@ class ShowProduct:
     async def run(self, ctx: Ctx) -> Outcome:
         p = await product_detail(ctx.uow, ctx.tenant_id, self.product_id)
         flash = await active_flash_prices(ctx.uow, ctx.tenant_id, [s.id for s in p.skus], ctx.now)
+        notes = [n for n in [await note(ctx.uow, ctx.tenant_id, p.id) for note in ctx.card_notes] if n]
         card = Say(
-            "chat/shop/product_card.txt", {"p": p, "flash": flash}, card=True,
+            "chat/shop/product_card.txt", {"p": p, "flash": flash, "notes": notes}, card=True,
             url=ctx.links.product_url(ctx.tenant_code, p.id),
             image=ctx.links.image_url(p.image) if p.image else "",
         )

@@ -57,6 +57,7 @@ class Intent(StrEnum):
     SUBSCRIBE = "subscribe"  # followed the account (said.args: (scene,) when from a QR code)
     SCAN = "scan"            # scanned a parametric QR code while following
     LOCATION = "location"    # a location (said.args: lat, lng, label, src) for a state that asks for one
+    IMAGE = "image"          # a photo (said.args: media_id, pic_url) for a state that asks for one
 
 
 CANCEL_WORDS = frozenset({"取消", "退出"})
@@ -177,6 +178,14 @@ class Say:
 Out = Say | Reply
 
 
+class CardNote(Protocol):
+    """Lines a module adds to a product's card in chat (reviews: the average, the count, the
+    latest ones), rendered by the module; "" for none. Runs on every card shown: one
+    indexed query at most."""
+
+    async def __call__(self, uow: UnitOfWork, tenant_id: int, product_id: int) -> str: ...
+
+
 @value
 class Ctx:
     """What a command may use: the unit of work, who is talking, the key-value store for
@@ -193,6 +202,7 @@ class Ctx:
     order_timeout: timedelta
     kv: KVStore
     methods: Mapping[str, CheckoutMethod] = field(default_factory=dict)
+    card_notes: tuple[CardNote, ...] = ()
 
 
 @value
@@ -302,13 +312,17 @@ class Keyword:
     scan-button keys too: a scan's result is said.args[0]), a `pattern` over the whole
     text (groups become said.args; not in free-text states), a QR `scene` prefix on
     SUBSCRIBE/SCAN (said.args = (scene,)), or an inbound `kind` (Kind.LOCATION: said.args =
-    (lat, lng, label, src)) that the current state doesn't take itself."""
+    (lat, lng, label, src)) that the current state doesn't take itself. `carry` names keys of
+    the data of the conversation it jumps from (any flow) that the target's start step gets:
+    ids only, checked again by the command that uses them."""
 
     intent: str
     words: tuple[str, ...] = ()
     pattern: str = ""
     scene: str = ""
     kind: str = ""
+    carry: tuple[str, ...] = ()   # keys of the current conversation's data the jump takes along
+                                  # (「申请售后」 on an order's detail: its "order" id)
 
 
 @dataclass(frozen=True)
@@ -407,11 +421,14 @@ class Flows:
         self._patterns: list[tuple[str, Keyword, re.Pattern[str]]] = []
         self._scenes: list[tuple[str, Keyword]] = []
         self._kinds: dict[str, tuple[str, Keyword]] = {}
+        self._carry: dict[tuple[str, str], tuple[str, ...]] = {}
         for flow in (home, *others):
             if flow.name in self._flows:
                 raise ValueError(f"two flows named {flow.name!r}")
             self._flows[flow.name] = flow
             for kw in flow.keywords:
+                if kw.carry:
+                    self._carry[(flow.name, kw.intent)] = kw.carry
                 for word in kw.words:
                     key = _match_form(normalize(word))
                     if key in self._words or key in CANCEL_WORDS:
@@ -483,6 +500,11 @@ class Flows:
             if kind_hit is not None:
                 return Said(kind_hit[1].intent, args=args, flow=kind_hit[0])
             return Said(Intent.TEXT)
+        if inbound.kind == Kind.IMAGE:
+            current = self.current(conv)
+            media_id = inbound.payload.get("media_id", "")
+            if media_id and (current.state, Intent.IMAGE) in self._flows[current.flow].table:
+                return Said(Intent.IMAGE, args=(media_id, inbound.payload.get("pic_url", "")))
         said = normalize(inbound.text) if inbound.kind == Kind.TEXT else ""
         return self.parse_text(said, conv)
 
@@ -520,8 +542,9 @@ class Flows:
             target = self._flows[said.flow]
             if target.name == flow.name and (conv.state, said.intent) in target.table:
                 turn = Turn(said, conv.state, conv.data, self.menu)
-            else:  # jump: from the target's start, with fresh data
-                turn = Turn(said, target.start, {}, self.menu)
+            else:  # jump: from the target's start, with fresh data (and what the keyword carries)
+                carried = {k: conv.data[k] for k in self._carry.get((target.name, said.intent), ()) if k in conv.data}
+                turn = Turn(said, target.start, carried, self.menu)
             return target, turn, target.table.get((turn.state, said.intent), not_understood)
         turn = Turn(said, conv.state, conv.data, self.menu)
         step = flow.table.get((conv.state, said.intent))

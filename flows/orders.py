@@ -1,6 +1,7 @@
 """My orders: a numbered list (5 a page), one order's detail, `取消订单` for an unpaid one
 (stock goes back; a paid, shipped or refunded one says so and what to do instead: the
-shop refunds, the chat takes no refund requests), `付款` for its pay link again.
+shop refunds, the chat takes no refund requests), `付款` for its pay link again,
+`确认收货` for a shipped one (it completes, as the auto-confirm would later).
 
 State data: orders (listed order ids), page, pages, order (the one shown).
 Menu CLICK key: ORDERS.
@@ -18,7 +19,7 @@ from flows.engine import (
 )
 from social_mall.errors import IllegalTransitionError, NotFoundError
 from social_mall.orders.rules import OrderStatus
-from social_mall.orders.service import cancel_order, list_orders, load_order
+from social_mall.orders.service import cancel_order, complete_order, list_orders, load_order
 from social_mall.views import OrderView
 
 NAME = "orders"
@@ -35,6 +36,7 @@ class Do(StrEnum):
     LIST = "orders.list"
     CANCEL = "orders.cancel"
     PAY = "orders.pay"
+    RECEIVED = "orders.received"
 
 
 async def _own(ctx: Ctx, order_id: int) -> OrderView:
@@ -97,6 +99,21 @@ class CancelOrder:
         return Outcome((Say("chat/orders/cancelled.txt", {"order": order}),))
 
 
+@dataclass(frozen=True)
+class ConfirmReceipt:
+    """The member got a shipped order: shipped → completed (what the auto-confirm would do
+    later). A repeat is a no-op; an order in another state says where it stands."""
+
+    order_id: int
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        order = await _own(ctx, self.order_id)
+        if order.status not in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
+            return Outcome((Say("chat/orders/not_receivable.txt", {"order": order}),))
+        done = await complete_order(ctx.uow, ctx.tenant_id, self.order_id, now=ctx.now)
+        return Outcome((Say("chat/orders/received.txt", {"order": done}),))
+
+
 @reads_only
 @dataclass(frozen=True)
 class PayAgain:
@@ -146,6 +163,10 @@ def pay(turn: Turn) -> Step:
     return _on_shown(turn, PayAgain)
 
 
+def received(turn: Turn) -> Step:
+    return _on_shown(turn, ConfirmReceipt)
+
+
 def pick_first(turn: Turn) -> Step:
     return turn.stay(Say("chat/orders/pick_first.txt"))
 
@@ -162,6 +183,9 @@ TABLE: Mapping[tuple[str, str], StepFn] = {
     (St.DETAIL, Intent.BACK): back,
     (St.DETAIL, Do.CANCEL): cancel,
     (St.DETAIL, Do.PAY): pay,
+    (St.DETAIL, Do.RECEIVED): received,
+    (St.IDLE, Do.RECEIVED): pick_first,
+    (St.LIST, Do.RECEIVED): pick_first,
 }
 
 FLOW = Flow(
@@ -171,6 +195,7 @@ FLOW = Flow(
     keywords=(
         Keyword(Do.LIST, words=("我的订单", "订单", "orders")),
         Keyword(Do.CANCEL, words=("取消订单",)),
+        Keyword(Do.RECEIVED, words=("确认收货",)),
     ),
     words={"付款": Do.PAY, "支付": Do.PAY, "去付款": Do.PAY, "去支付": Do.PAY},
     hints={

@@ -31,7 +31,7 @@ from types import MappingProxyType
 import jinja2
 
 from flows import cart, checkout, home, orders, shop
-from flows.engine import CheckoutMethod, Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
+from flows.engine import CardNote, CheckoutMethod, Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
 from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall.errors import MallError
 from social_mall.members.service import note_entry, resolve_member
@@ -95,6 +95,7 @@ class FlowRunner:
         extra_flows: Sequence[Flow] = (),
         on_commit: Callable[[], None] = lambda: None,
         methods: Mapping[str, CheckoutMethod] | None = None,
+        card_notes: Sequence[CardNote] = (),
     ) -> None:
         """`methods`: fulfilment methods offered at checkout besides the core's express (a
         module's "express" replaces it)."""
@@ -103,6 +104,7 @@ class FlowRunner:
         self.on_commit = on_commit
         self.methods: Mapping[str, CheckoutMethod] = MappingProxyType(
             {checkout.EXPRESS.key: checkout.EXPRESS, **(methods or {})})
+        self.card_notes = tuple(card_notes)
         self.flows = Flows(home.FLOW, (*BUILTIN_FLOWS, *extra_flows))
         self._rendered: dict[tuple[str, Hashable], str] = {}
         # conversation key → the raw value this worker last wrote, and that value loaded
@@ -217,7 +219,7 @@ class FlowRunner:
 
     def _ctx(self, uow: UnitOfWork, inbound: Inbound, member: MemberRef) -> Ctx:
         return Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
-                   self.links, self.clock(), self.order_timeout, self.kv, self.methods)
+                   self.links, self.clock(), self.order_timeout, self.kv, self.methods, self.card_notes)
 
     def _next(self, uow: UnitOfWork, result: _Result, conv: Conv, member: MemberRef) -> Conv:
         """The conversation to store after the step, one version on. Its data can't be

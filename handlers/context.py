@@ -198,6 +198,9 @@ class Services:
     def product_url(self, tenant_code: str, product_id: int) -> str:
         return f"{self.public_base_url}/h5/product/{tenant_code}/{product_id}"
 
+    def page_url(self, path: str) -> str:
+        return f"{self.public_base_url}{path}"
+
     def notify_url(self, tenant_code: str) -> str:
         return f"{self.public_base_url}/pay/notify/{tenant_code}"
 

@@ -116,9 +116,11 @@ async def product_page(request: web.Request) -> web.Response:
     try:
         async with svc.uows() as uow:
             product = await product_detail(uow, tenant.id, pid)
+            notes = [n for n in [await note(uow, tenant.id, pid) for note in svc.registry.card_notes] if n]
     except NotFoundError:
         raise web.HTTPNotFound(text="商品不存在") from None
-    return render(svc, "h5/product.html", tenant=tenant, product=product, image=svc.image_url(product.image))
+    return render(svc, "h5/product.html", tenant=tenant, product=product, image=svc.image_url(product.image),
+                  notes=[n.splitlines() for n in notes])  # the modules' card notes (reviews…), as on the chat card
 
 
 @routes.get("/h5/order-status/{tenant}/{order_no}")

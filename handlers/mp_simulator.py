@@ -97,6 +97,15 @@ class MPSimulator:
                 f"<Label><![CDATA[{label}]]></Label><MsgId>{msg_id}</MsgId>")
         return self._envelope(user, "location", body, created)
 
+    def image_xml(self, user: str, media_id: str, pic_url: str = "", *, msg_id: int | None = None,
+                  created: int | None = None) -> str:
+        """An image message (the user sent a photo)."""
+        if msg_id is None:
+            msg_id = next(_MSG_IDS)
+        body = (f"<PicUrl><![CDATA[{pic_url or 'http://mmbiz.qpic.cn/' + media_id}]]></PicUrl>"
+                f"<MediaId><![CDATA[{media_id}]]></MediaId><MsgId>{msg_id}</MsgId>")
+        return self._envelope(user, "image", body, created)
+
     def menu_event_xml(self, user: str, event: str, key: str, inner: str, *, created: int | None = None) -> str:
         """A menu event with its own fields (`inner`: e.g. <ScanCodeInfo>…</ScanCodeInfo>)."""
         body = f"<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{key}]]></EventKey>{inner}"
@@ -149,6 +158,10 @@ class MPSimulator:
 
     async def location(self, user: str, lat: str, lng: str, label: str = "") -> Answer:
         query, body = self.signed_request(self.location_xml(user, lat, lng, label), user=user)
+        return await self.post(query, body)
+
+    async def image(self, user: str, media_id: str, pic_url: str = "") -> Answer:
+        query, body = self.signed_request(self.image_xml(user, media_id, pic_url), user=user)
         return await self.post(query, body)
 
     async def reported_location(self, user: str, lat: str, lng: str) -> Answer:

@@ -5,18 +5,22 @@ domain events (paid, shipped, queued slow replies, refunds of late payments)."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handlers import h5, h5_address, health, pay_notify, wechat_mp, wechat_simulator
 from handlers.context import Services
 from handlers.push import push_to_member
-from social_mall.jobs import cancel_expired_orders, complete_shipped_orders
+from social_mall.jobs import cancel_expired_orders, complete_shipped_orders, remind_receipts
 from social_mall.members.service import channel_identities
 from social_mall.payments.service import settle_refund
 from social_mall.payments.wxpay_v3 import PayNotifyError
 from social_mall.plugins import Delivery, Module, Registry
 
 log = logging.getLogger(__name__)
+
+
+class RefundSpacedError(Exception):
+    """Another refund of the order went to the gateway moments ago: try this one later."""
 
 
 def setup(reg: Registry) -> None:
@@ -36,10 +40,15 @@ def setup(reg: Registry) -> None:
 
     async def complete_shipped() -> int:
         return await complete_shipped_orders(
-            svc.uows, svc.clock(), after=timedelta(days=svc.settings.auto_complete_days))
+            svc.uows, svc.clock(), after=timedelta(days=svc.settings.auto_complete_days), holds=reg.completion_holds)
+
+    async def remind_shipped() -> int:
+        return await remind_receipts(
+            svc.uows, svc.clock(), after=timedelta(days=svc.settings.auto_complete_days), holds=reg.completion_holds)
 
     reg.add_job("orders.cancel_expired", svc.settings.sweep_interval_seconds, sweep_orders)
     reg.add_job("orders.auto_complete", svc.settings.sweep_interval_seconds * 10, complete_shipped)
+    reg.add_job("orders.receipt_reminders", svc.settings.sweep_interval_seconds * 10, remind_shipped)
     reg.add_job("outbox.dispatch", svc.settings.outbox_interval_seconds, dispatch_outbox)
 
     async def push_text(d: Delivery, template: str) -> None:
@@ -69,6 +78,14 @@ def setup(reg: Registry) -> None:
         p = d.payload
         out_refund_no = str(p["out_refund_no"])
         gateway = svc.gateway(tenant)
+        gap = svc.settings.refund_spacing_seconds
+        if gateway is not None and gap > 0:
+            # WeChat Pay wants one order's refund requests a minute apart: the first takes the
+            # order's slot for `gap` seconds (in the shared store: every worker sees it); another
+            # refund of the order waits (the outbox retries it later); a retry of the same one may go.
+            slot = f"refund_gap:{tenant.id}:{p['out_trade_no']}"
+            if not await svc.kv.set_nx(slot, out_refund_no, gap) and await svc.kv.get(slot) != out_refund_no:
+                raise RefundSpacedError(out_refund_no)
         if gateway is None:
             status, reason = "REFUSED", "no_pay_method"
         else:
@@ -90,6 +107,12 @@ def setup(reg: Registry) -> None:
 
     reg.subscribe("order.paid", "shop.push_paid", push_paid)
     reg.subscribe("order.shipped", "shop.push_shipped", push_shipped)
+
+    async def push_receipt_due(d: Delivery) -> None:
+        await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/push/order_receipt_due.txt",
+                             {**d.payload, "confirm_at": datetime.fromisoformat(str(d.payload["confirm_at"]))})
+
+    reg.subscribe("order.receipt_due", "shop.push_receipt_due", push_receipt_due)
     reg.subscribe("message.push", "shop.push_queued", push_queued)
     async def push_refunded(d: Delivery) -> None:
         await push_text(d, "chat/push/order_refunded.txt")

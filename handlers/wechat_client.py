@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 QR_TEMP_MAX_SECONDS = 2_592_000
+MEDIA_MAX_BYTES = 10 * 1024 * 1024   # WeChat's limit for an image
 QR_LIMIT_SCENE_MAX = 100_000
 SHOW_QRCODE_URL = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="
 GETTICKET = "/cgi-bin/ticket/getticket"
@@ -278,6 +279,39 @@ class WeChatClient:
 
         answer = await self._call("POST", "/cgi-bin/media/upload", {"type": "image"}, body)
         return str(answer["media_id"])
+
+    async def download_media(self, media_id: str, *, max_bytes: int = MEDIA_MAX_BYTES) -> tuple[bytes, str]:
+        """A temporary media's bytes and content type (`GET /cgi-bin/media/get`): an image a
+        member sent is kept 3 days by WeChat, so whatever must outlive that is fetched
+        here and stored. WeChat answers the bytes, or JSON with an errcode (40007: unknown
+        media id): raised as WeChatAPIError, like a body past `max_bytes`. A token error is
+        retried once with a fresh token."""
+        for attempt in (0, 1):
+            token = await self.access_token() if attempt == 0 else await self.access_token(stale=token)
+            try:
+                async with self._session.get(self._base + "/cgi-bin/media/get", timeout=self._timeout,
+                                             params={"access_token": token, "media_id": media_id}) as resp:
+                    if resp.status >= 400:
+                        raise WeChatAPIError(-1, f"HTTP {resp.status} from /cgi-bin/media/get")
+                    ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                    raw = await resp.content.read(max_bytes + 1)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise WeChatAPIError(-1, f"network error: {self._scrub(repr(exc))}") from None
+            if len(raw) > max_bytes:
+                raise WeChatAPIError(-1, "media too large")
+            if ctype in ("application/json", "text/plain"):
+                try:
+                    data = jsonlib.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    raise WeChatAPIError(-1, "non-JSON answer from /cgi-bin/media/get") from None
+                if not isinstance(data, dict):
+                    raise WeChatAPIError(-1, "unexpected JSON from /cgi-bin/media/get")
+                if data.get("errcode") in TOKEN_ERRORS and attempt == 0:
+                    continue
+                self._raise_for_errcode(data, "/cgi-bin/media/get")
+                raise WeChatAPIError(-1, "no media in the answer")
+            return raw, ctype or "application/octet-stream"
+        raise WeChatAPIError(-1, "token refused twice")
 
 
 def qrcode_request(scene: str | int, expire_seconds: int | None) -> dict[str, Any]:

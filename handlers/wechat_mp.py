@@ -62,6 +62,8 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _COORD = re.compile(r"-?[0-9]{1,3}(?:\.[0-9]{1,12})?")
 LABEL_MAX = 100
 SCAN_RESULT_MAX = 200
+MEDIA_ID_MAX = 128      # an image message's MediaId (64 characters in practice)
+PIC_URL_MAX = 512
 BUSY = "系统繁忙，请稍后再试"
 
 
@@ -237,7 +239,9 @@ def _kind_of(f: Mapping[str, Any]) -> tuple[Kind, str, dict[str, str]]:
             result = _XML_ILLEGAL.sub("", str(info.get("ScanResult") or "")).strip()[:SCAN_RESULT_MAX]
             return Kind.SCANCODE, "", {"key": str(f.get("EventKey", "")), "result": result}
     if msg_type == "image":
-        return Kind.IMAGE, "", {"media_id": f.get("MediaId", "")}
+        media_id = _XML_ILLEGAL.sub("", str(f.get("MediaId") or "")).strip()[:MEDIA_ID_MAX]
+        pic_url = _XML_ILLEGAL.sub("", str(f.get("PicUrl") or "")).strip()[:PIC_URL_MAX]
+        return Kind.IMAGE, "", {"media_id": media_id, "pic_url": pic_url}
     return Kind.OTHER, "", {}
 
 

@@ -135,6 +135,17 @@ class RefundTooLargeError(MallError):
         self.order_no, self.requested_fen, self.refundable_fen = order_no, requested_fen, refundable_fen
 
 
+class RefundLimitError(MallError):
+    """WeChat Pay's limits on one order's refunds: at most `MAX_REFUNDS_PER_ORDER` refunds
+    (`limit` "count"), none later than a year after payment ("age")."""
+
+    code = "refund_limit"
+
+    def __init__(self, order_no: str, limit: str) -> None:
+        super().__init__(order_no, limit)
+        self.order_no, self.limit = order_no, limit
+
+
 class InvalidPriceError(MallError):
     code = "invalid_price"
 

@@ -68,6 +68,18 @@ class OrderCompleted(DomainEvent):
 
 
 @dataclass(frozen=True)
+class OrderReceiptDue(DomainEvent):
+    """A shipped order will be confirmed received automatically at `confirm_at` (ISO, UTC):
+    the member is told the day before."""
+
+    topic: ClassVar[str] = "order.receipt_due"
+    order_id: int
+    order_no: str
+    member_id: int
+    confirm_at: str
+
+
+@dataclass(frozen=True)
 class OrderRefunded(DomainEvent):
     topic: ClassVar[str] = "order.refunded"
     order_id: int
@@ -76,6 +88,7 @@ class OrderRefunded(DomainEvent):
     refund_fen: int
     paid_fen: int
     full: bool
+    out_refund_no: str = ""   # which refund settled (a module that asked for it finds its own)
 
 
 @dataclass(frozen=True)

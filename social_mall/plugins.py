@@ -67,6 +67,8 @@ class Registry:
     demos: list[tuple[DemoSeeder, bool]] = field(default_factory=list)
     # key → method offered at checkout ("express" is the core's own unless a module replaces it)
     fulfilments: dict[str, FulfilmentMethod] = field(default_factory=dict)
+    completion_holds: list[Callable[[Any, int, int], Awaitable[bool]]] = field(default_factory=list)
+    card_notes: list[Callable[[Any, int, int], Awaitable[str]]] = field(default_factory=list)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -91,6 +93,18 @@ class Registry:
 
     def demo_seeders(self, showcase: bool) -> list[DemoSeeder]:
         return [seed for seed, only_showcase in self.demos if showcase or not only_showcase]
+
+    def add_card_note(self, note: Callable[[Any, int, int], Awaitable[str]]) -> None:
+        """Add lines to every product card in chat: `note(uow, tenant, product_id)` → text
+        ("" for none), e.g. the product's reviews (flows.engine.CardNote)."""
+        self.card_notes.append(note)
+
+    def add_completion_hold(self, hold: Callable[[Any, int, int], Awaitable[bool]]) -> None:
+        """Keep shipped orders from being confirmed received automatically while `hold`
+        (unit of work, tenant, order id) says so, e.g. an after-sale request is open: the
+        auto-confirm sweeper and its day-before reminder skip such an order until the hold
+        lets go (social_mall/jobs.py)."""
+        self.completion_holds.append(hold)
 
     def add_fulfilment(self, method: FulfilmentMethod) -> None:
         """Offer a fulfilment method at checkout (a later module's method with the same

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     pay_notify_window_seconds: int = 300  # unpaid this long after the order at the gateway: query it
     pay_sweep_interval_seconds: float = 120.0  # the pay module's active-query sweeper
     payout_sweep_interval_seconds: float = 300.0  # referral payouts under way: ask the gateway again
+    refund_spacing_seconds: float = 60.0  # WeChat Pay: one order's refund requests at least this far apart
 
     # A live deployment. Refuses what is only for trying the shop out (the sandbox gateway).
     production: bool = False
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("change-me-in-production")
 
     order_timeout_minutes: int = 30
-    auto_complete_days: int = 7  # shipped orders are confirmed received after this
+    auto_complete_days: int = 10  # shipped orders are confirmed received after this (a tenant may set its own)
     reply_budget_seconds: float = 3.0
     conversation_ttl_seconds: int = 1800
     catalog_cache_seconds: float = 10.0  # in-process catalog reads; other workers see edits this late

@@ -81,6 +81,8 @@ class Tenant(Base):
     pay_apiv3_key: Mapped[str] = mapped_column(String(64), default="")
     # The most one order may cost (fen): checkout refuses more (social_mall.orders.rules).
     max_order_fen: Mapped[int] = mapped_column(BigInteger, default=100_000_000, server_default="100000000")
+    # shipped orders are confirmed received this many days after shipping (None: the deployment's default)
+    auto_complete_days: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -198,6 +200,7 @@ class Order(Base):
     shipped_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    receipt_reminded_at: Mapped[datetime | None] = mapped_column(default=None)   # "confirmed tomorrow" sent
     __table_args__ = (Index("ix_orders_status_expires", "status", "expires_at"),)
 
 

@@ -64,6 +64,15 @@ class TenantRepo(_Repo):
     async def get(self, tenant_id: int) -> Tenant | None:
         return await self.session.get(Tenant, tenant_id)
 
+    async def auto_complete_days(self) -> dict[int, int | None]:
+        """Every tenant's auto-confirm period (None: the deployment's default)."""
+        rows = await self.session.execute(select(Tenant.id, Tenant.auto_complete_days))
+        return {int(t): (int(d) if d is not None else None) for t, d in rows.all()}
+
+    async def set_auto_complete_days(self, tenant_id: int, days: int | None) -> None:
+        await self.session.execute(update(Tenant).where(Tenant.id == tenant_id).values(auto_complete_days=days)
+                                   .execution_options(synchronize_session=False))
+
     async def max_order_fen(self, tenant_id: int) -> int | None:
         """The tenant's cap on one order's total (None: no such tenant)."""
         found = await self.session.scalar(select(Tenant.max_order_fen).where(Tenant.id == tenant_id))
@@ -384,14 +393,24 @@ class OrderRepo(_Repo):
         )
         return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
 
-    async def shipped_before(self, cutoff: datetime, limit: int) -> list[tuple[int, int]]:
-        stmt = (
-            select(Order.tenant_id, Order.id)
-            .where(Order.status == "shipped", Order.shipped_at <= cutoff)
-            .order_by(Order.shipped_at)
-            .limit(limit)
-        )
+    async def shipped_before(self, cutoff: datetime, limit: int, *, tenant: int | None = None,
+                             unreminded: bool = False) -> list[tuple[int, int]]:
+        """Shipped orders shipped at or before `cutoff` (of one tenant; only those not yet
+        told they will be confirmed)."""
+        stmt = select(Order.tenant_id, Order.id).where(Order.status == "shipped", Order.shipped_at <= cutoff)
+        if tenant is not None:
+            stmt = stmt.where(Order.tenant_id == tenant)
+        if unreminded:
+            stmt = stmt.where(Order.receipt_reminded_at.is_(None))
+        stmt = stmt.order_by(Order.shipped_at).limit(limit)
         return [(t, i) for t, i in (await self.session.execute(stmt)).all()]
+
+    async def mark_receipt_reminded(self, tenant: int, order_id: int, now: datetime) -> bool:
+        """Once per order (a conditional UPDATE): True for the caller that marked it."""
+        stmt = (update(Order).where(Order.tenant_id == tenant, Order.id == order_id, Order.status == "shipped",
+                                    Order.receipt_reminded_at.is_(None))
+                .values(receipt_reminded_at=now).execution_options(synchronize_session=False))
+        return (await self.session.execute(stmt)).rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
     async def count_by_status(self, tenant: int) -> dict[str, int]:
         stmt = select(Order.status, func.count()).where(Order.tenant_id == tenant).group_by(Order.status)

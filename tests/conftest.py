@@ -191,6 +191,9 @@ def app_settings(backend: Backend, tmp_path: Path, fake_base_url: str, **overrid
         # tests build their own campaigns, coupons and flash prices: the demo shop's showcase
         # (tests/e2e/test_demo_showcase.py turns it on) would change what they list and price
         demo_showcase=False,
+        # refunds of one order go to the gateway a minute apart in production; the suite's
+        # scripts refund in quick succession (test_refund_spacing.py turns it on)
+        refund_spacing_seconds=0,
     )
     values.update(overrides)
     return Settings(**values)

@@ -36,6 +36,7 @@ class TenantSettings:
     pay_gateway: str
     is_set: dict[str, bool]
     hints: dict[str, str]   # last 4 characters of the non-secret identifiers only
+    auto_complete_days: int | None = None   # shipped orders confirmed after this (None: the deployment's)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class TenantRow:
     id: int
     code: str
     name: str
+
+
+#: The longest auto-confirm period a tenant may set (days after shipping).
+AUTO_COMPLETE_MAX_DAYS = 30
 
 
 async def tenant_settings(uow: UnitOfWork, tenant: int) -> TenantSettings:
@@ -53,6 +58,7 @@ async def tenant_settings(uow: UnitOfWork, tenant: int) -> TenantSettings:
     return TenantSettings(
         t.id, t.code, t.name, t.pay_gateway, {f: bool(v) for f, v in values.items()},
         {f: rules.mask(v) for f, v in values.items() if not CREDENTIALS[f][2]},
+        t.auto_complete_days,
     )
 
 
@@ -63,6 +69,11 @@ async def update_settings(uow: UnitOfWork, tenant: int, actor: AdminView, form: 
     name = (form.get("name") or "").strip()
     if name:
         values["name"] = rules.text(name, "name", max_len=100, min_len=1)
+    days = (form.get("auto_complete_days") or "").strip()
+    if days:
+        if not (days.isascii() and days.isdigit() and len(days) <= 2 and 1 <= int(days) <= AUTO_COMPLETE_MAX_DAYS):
+            raise InvalidInputError("auto_complete_days", "range")
+        values["auto_complete_days"] = int(days)
     for field, (max_len, exact, _secret) in CREDENTIALS.items():
         raw = (form.get(field) or "").strip()
         if not raw:
@@ -78,9 +89,12 @@ async def update_settings(uow: UnitOfWork, tenant: int, actor: AdminView, form: 
     before_name = t.name
     await ConsoleRepo(uow.session).update_tenant(tenant, **values)
     changed = sorted(values)
+    before_days = t.auto_complete_days
     uow.audit(tenant, actor.actor, "settings.update", f"tenant:{tenant}",
-              before={"name": before_name} if "name" in values else None,
-              after={"changed": changed, **({"name": values["name"]} if "name" in values else {})})
+              before={**({"name": before_name} if "name" in values else {}),
+                      **({"auto_complete_days": before_days} if "auto_complete_days" in values else {})} or None,
+              after={"changed": changed, **({"name": values["name"]} if "name" in values else {}),
+                     **({"auto_complete_days": values["auto_complete_days"]} if "auto_complete_days" in values else {})})
     return changed
 
 

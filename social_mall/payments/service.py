@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from social_mall.errors import (
@@ -16,6 +16,7 @@ from social_mall.errors import (
     MerchantMismatchError,
     NotFoundError,
     NotRefundableError,
+    RefundLimitError,
     RefundTooLargeError,
 )
 from social_mall.events import OrderPaid, OrderRefunded, PaymentNeedsRefund
@@ -189,6 +190,7 @@ async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, sta
             OrderRefunded(
                 tenant_id=tenant, order_id=order.id, order_no=order.order_no, member_id=order.member_id,
                 refund_fen=refund.amount_fen, paid_fen=order.paid_fen, full=order.refunded_fen == order.paid_fen,
+                out_refund_no=refund.out_refund_no,
             )
         )
     return True
@@ -203,6 +205,10 @@ def refund_no(order_no: str, refunds: Sequence[Refund]) -> str:
              and r.out_refund_no[len(prefix):].isascii()]
     return f"{prefix}{max(taken, default=0) + 1:02d}"
 
+
+#: WeChat Pay refuses a 51st refund of one order, and any refund a year after payment.
+MAX_REFUNDS_PER_ORDER = 50
+REFUND_WINDOW = timedelta(days=365)
 
 REFUNDABLE = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED, OrderStatus.REFUND_REQUESTED)
 
@@ -244,6 +250,10 @@ async def request_refund(
         raise NotRefundableError(order.order_no, order.status)
     before = {"status": order.status, "refunded_fen": order.refunded_fen}
     refunds = await uow.payments.refunds_for(tenant, order_id)
+    if sum(r.status != "failed" for r in refunds) >= MAX_REFUNDS_PER_ORDER:
+        raise RefundLimitError(order.order_no, "count")
+    if order.paid_at is not None and now - order.paid_at > REFUND_WINDOW:
+        raise RefundLimitError(order.order_no, "age")
     in_flight = sum(r.amount_fen for r in refunds if r.status in ("pending", "processing"))
     refundable = order.paid_fen - order.refunded_fen - in_flight
     amount = refundable if amount_fen is None else amount_fen

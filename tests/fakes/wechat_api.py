@@ -154,6 +154,7 @@ class FakeWeChatAPI:
             ("POST", "/cgi-bin/message/template/send", self._template_send),
             ("POST", "/cgi-bin/qrcode/create", self._qrcode_create),
             ("POST", "/cgi-bin/media/upload", self._media_upload),
+            ("GET", "/cgi-bin/media/get", self._media_get),
             ("GET", "/sns/oauth2/access_token", self._sns_token),
             ("GET", "/sns/userinfo", self._sns_userinfo),
             ("GET", "/cgi-bin/ticket/getticket", self._getticket),
@@ -429,6 +430,16 @@ class FakeWeChatAPI:
         media_id = secrets.token_urlsafe(48)
         self.media[media_id] = data
         return _ok(type="image", media_id=media_id, created_at=int(time.time()), errcode=None)
+
+    async def _media_get(self, request: web.Request) -> web.Response:
+        """A temporary media's bytes (an image a member sent: tests put it in `media` under
+        the MediaId the simulator sends), or {"errcode": 40007} for an unknown id."""
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        data = self.media.get(request.query.get("media_id", ""))
+        if data is None:
+            return _err(40007)
+        return web.Response(body=data, content_type="image/jpeg")
 
     # -- JS-SDK -------------------------------------------------------------------------
 

@@ -164,3 +164,49 @@ async def test_shipped_orders_are_confirmed_received_after_the_window(uows, demo
     async with uows() as uow:
         assert (await find_order(uow, demo.id, order.order_no)).status == "completed"
         assert await uow.outbox.count("order.completed") == 1  # two sweepers, one completion
+
+
+async def test_the_tenants_period_the_day_before_reminder_and_holds(uows, demo):
+    """A tenant's own period (4 days here, the deployment's 7 elsewhere), the member told
+    the day before (once, by one of two sweepers), and an order a hold keeps (an open
+    after-sale request, say) neither told nor confirmed until the hold lets go."""
+    from social_mall.jobs import complete_shipped_orders, remind_receipts
+    from social_mall.orders.service import ship_order
+
+    sku_id = await make_sku(uows, demo, stock=5)
+    member_id, address_id = await buyer(uows, demo, "o_receiver_tenant_period")
+    ids = []
+    async with uows() as uow:
+        await uow.tenants.set_auto_complete_days(demo.id, 4)
+        for _ in range(2):
+            order = await place_order(uow, demo.id, member_id, [(sku_id, 1)], address_id=address_id, now=NOW,
+                                      timeout=TIMEOUT)
+            assert await uow.orders.move(demo.id, order.id, "pending_payment", "paid")
+            await ship_order(uow, demo.id, order.id, tracking_no="SF2", now=NOW)
+            ids.append(order.id)
+        await uow.commit()
+    held = {ids[1]}
+
+    async def hold(uow: UnitOfWork, tenant: int, order_id: int) -> bool:
+        return order_id in held
+
+    week = timedelta(days=7)
+    assert await remind_receipts(uows, NOW + timedelta(days=2, hours=23), after=week, holds=[hold]) == 0
+    day3 = NOW + timedelta(days=3, minutes=1)
+    told = await asyncio.gather(remind_receipts(uows, day3, after=week, holds=[hold]),
+                                remind_receipts(uows, day3, after=week, holds=[hold]))
+    assert sum(told) == 1
+    assert await remind_receipts(uows, day3 + timedelta(hours=1), after=week, holds=[hold]) == 0
+    async with uows() as uow:
+        assert await uow.outbox.count("order.receipt_due") == 1
+    day4 = NOW + timedelta(days=4, minutes=1)
+    assert await complete_shipped_orders(uows, day4, after=week, holds=[hold]) == 1
+    async with uows() as uow:
+        statuses = [(await uow.orders.get(demo.id, i)).status for i in ids]
+    assert statuses == ["completed", "shipped"]
+    held.clear()                                                  # the request ended
+    assert await remind_receipts(uows, day4, after=week, holds=[hold]) == 1
+    assert await complete_shipped_orders(uows, day4, after=week, holds=[hold]) == 1
+    async with uows() as uow:
+        assert (await uow.orders.get(demo.id, ids[1])).status == "completed"
+        assert await uow.outbox.count("order.completed") == 2

@@ -138,3 +138,30 @@ async def test_two_halves_succeeding_at_once_on_two_workers_close_each_order_onc
             done = await find_order(uow, demo.id, order.order_no)
         assert (done.status, done.refunded_fen) == ("refunded", order.total_fen)
         assert await stock_of(uows, demo, sku_id) == 10
+
+
+async def test_wechat_pays_limits_fifty_refunds_an_order_and_a_year_after_payment(uows, demo):
+    from social_mall.errors import RefundLimitError
+    from social_mall.payments.service import MAX_REFUNDS_PER_ORDER
+
+    order, _ = await paid_order(uows, demo, qty=2, stock=10)
+    assert order.total_fen > MAX_REFUNDS_PER_ORDER
+    nos = [(await refund(uows, demo, order.id, 1)).out_refund_no for _ in range(MAX_REFUNDS_PER_ORDER)]
+    assert len(set(nos)) == MAX_REFUNDS_PER_ORDER                 # a new out_refund_no for each part
+    with pytest.raises(RefundLimitError) as err:
+        await refund(uows, demo, order.id, 1)
+    assert err.value.limit == "count"
+    async with uows() as uow:
+        after = await find_order(uow, demo.id, order.order_no)
+        assert after.refunded_fen == 0 and after.status == "paid"
+        assert await uow.outbox.count("payment.needs_refund") == MAX_REFUNDS_PER_ORDER
+
+    late, _ = await paid_order(uows, demo, qty=1, stock=10)
+    async with uows() as uow:
+        with pytest.raises(RefundLimitError) as err:
+            await request_refund(uow, demo.id, late.id, amount_fen=None, reason="过期", actor="admin:1",
+                                 now=NOW + timedelta(days=366))
+    assert err.value.limit == "age"
+    async with uows() as uow:
+        assert await request_refund(uow, demo.id, late.id, amount_fen=None, reason="一年内", actor="admin:1",
+                                    now=NOW + timedelta(days=364))

@@ -303,3 +303,52 @@ def test_the_menu_gathers_the_flows_entries_in_order():
     assert ("拼团活动", "拼团") in with_groupbuy.menu.items
     assert with_groupbuy.menu.items[-1] == ("帮助", "帮助")
 
+
+
+# -- images: a photo for a state that asks for one ------------------------------------------------
+
+def _photo_flow() -> Flow:
+    def keep(turn: Turn) -> Step:
+        return Step("photos", (), {"media": turn.said.args[0]})
+
+    return Flow(name="photos", start="idle", table={("photos", Intent.IMAGE): keep},
+                keywords=(Keyword("photos.start", words=("发照片",)),))
+
+
+def _image(conv: Conv, flows: Flows) -> Said:
+    return flows.parse(Inbound(1, "demo", "mp", "o_user", Kind.IMAGE, "",
+                               {"media_id": "MEDIA_1", "pic_url": "http://mmbiz.qpic.cn/1"}), conv)
+
+
+def test_an_image_reaches_a_state_that_takes_one_with_its_media_id():
+    flows = Flows(home.FLOW, (*BUILTIN_FLOWS, _photo_flow()))
+    said = _image(at("photos", "photos"), flows)
+    assert (said.intent, said.args) == (Intent.IMAGE, ("MEDIA_1", "http://mmbiz.qpic.cn/1"))
+    flow, turn, step = flows.decide(at("photos", "photos"), said)
+    assert step(turn).data == {"media": "MEDIA_1"}
+
+
+def test_an_image_nobody_asked_for_reads_as_before():
+    flows = Flows(home.FLOW, (*BUILTIN_FLOWS, _photo_flow()))
+    for conv in (IDLE, at("orders", "list", orders=[1]), at("photos", "idle")):
+        assert _image(conv, flows) == FLOWS.parse(Inbound(1, "demo", "mp", "o_user", Kind.IMAGE, "",
+                                                          {"media_id": "MEDIA_1"}), conv)
+        assert _image(conv, flows).intent == Intent.TEXT
+    no_media = flows.parse(Inbound(1, "demo", "mp", "o_user", Kind.IMAGE, "", {"media_id": ""}),
+                           at("photos", "photos"))
+    assert no_media.intent == Intent.TEXT
+
+
+def test_a_keyword_carries_the_keys_it_names_from_the_conversation_it_leaves():
+    def begin(turn: Turn) -> Step:
+        return Step("asked", (), dict(turn.data))
+
+    carrying = Flow(name="asks", start="idle", table={("idle", "asks.begin"): begin},
+                    keywords=(Keyword("asks.begin", words=("问问",), carry=("order",)),))
+    flows = Flows(home.FLOW, (*BUILTIN_FLOWS, carrying))
+    detail = at("orders", "detail", order=42, orders=[42, 43], page=1)
+    said = flows.parse_text("问问", detail)
+    flow, turn, step = flows.decide(detail, said)
+    assert flow.name == "asks" and step(turn).data == {"order": 42}          # only what it names
+    flow, turn, step = flows.decide(at("orders", "list", orders=[1]), said)
+    assert step(turn).data == {}                                              # nothing to carry

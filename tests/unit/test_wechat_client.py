@@ -473,3 +473,30 @@ async def test_a_refused_or_malformed_ticket_answer_raises_and_caches_nothing(
     assert err.value.errcode == 48001
     assert await kv.get("wxticket:t1") is None
     assert await client.jsapi_ticket() == fake.jsapi_ticket  # the next call tries again
+
+
+# -- media a member sent ---------------------------------------------------------------------
+
+
+async def test_download_media_returns_the_bytes_a_member_sent(client: WeChatClient, fake: FakeWeChatAPI) -> None:
+    fake.media["MEDIA_sent_1"] = PNG
+    data, ctype = await client.download_media("MEDIA_sent_1")
+    assert (data, ctype) == (PNG, "image/jpeg")
+    assert fake.calls_to("/cgi-bin/media/get")[0].query["media_id"] == "MEDIA_sent_1"
+
+
+async def test_download_media_unknown_or_too_large_raises(client: WeChatClient, fake: FakeWeChatAPI) -> None:
+    with pytest.raises(WeChatAPIError) as err:
+        await client.download_media("never-sent")
+    assert err.value.errcode == 40007
+    fake.media["MEDIA_big"] = b"x" * 2048
+    with pytest.raises(WeChatAPIError) as err:
+        await client.download_media("MEDIA_big", max_bytes=1024)
+    assert err.value.errcode == -1
+
+
+async def test_download_media_retries_once_with_a_fresh_token(client: WeChatClient, fake: FakeWeChatAPI) -> None:
+    fake.media["MEDIA_sent_2"] = PNG
+    fake.fail_next("/cgi-bin/media/get", 42001)
+    data, _ = await client.download_media("MEDIA_sent_2")
+    assert data == PNG and len(fake.calls_to("/cgi-bin/media/get")) == 2

@@ -97,7 +97,7 @@ async def test_a_delivery_order_shows_the_distance_fee_takes_a_slot_and_the_ride
                                   allow_redirects=False)
     assert done.status == 303
     await shop.settle()
-    assert "已送达" in pushes(shop, BUYER)[-1]
+    assert any("已送达" in p for p in pushes(shop, BUYER)[-2:])    # order.completed may bring another module's push
     assert (await order(shop, order_no)).status == "completed"
 
     # next time the located address is offered

@@ -1,0 +1,41 @@
+"""「最新活动」 in chat: the latest published article as a news card (its H5 page, its cover),
+or a word that there is none and the main menu."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flows.engine import MENU_WORD, Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, Turn, reads_only
+from social_mall_content import articles
+
+NAME = "content"
+
+
+def article_path(tenant_code: str, article_id: int) -> str:
+    return f"/h5/article/{tenant_code}/{article_id}"
+
+
+@reads_only
+@dataclass(frozen=True)
+class Latest:
+    async def run(self, ctx: Ctx) -> Outcome:
+        found = await articles.latest(ctx.uow, ctx.tenant_id, limit=1)
+        if not found:
+            return Outcome((Say("chat/content/none.txt"),), to="idle", redirect=MENU_WORD)
+        a = found[0]
+        cover = ctx.links.image_url(a.cover) if a.cover else ""
+        return Outcome((Say("chat/content/card.txt", {"a": a}, card=True,
+                            url=ctx.links.page_url(article_path(ctx.tenant_code, a.id)), image=cover),), to="idle")
+
+
+def latest(turn: Turn) -> Step:
+    return Step("idle", command=Latest())
+
+
+FLOW = Flow(
+    name=NAME,
+    start="idle",
+    table={("idle", "content.latest"): latest},
+    keywords=(Keyword("content.latest", words=("最新活动", "活动")),),
+    menu=(MenuEntry(15, "chat/content/_help.txt", (("最新活动", "最新活动"),)),),
+)
