@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from flows import cart, catalog, orders
@@ -70,6 +70,7 @@ from social_mall.orders.rules import check_qty
 from social_mall.orders.service import check_order_total, place_order
 from social_mall.pricing import service as pricing
 from social_mall.pricing.service import AUTO, NONE, PricingInput
+from social_mall.pricing.unit import Wanted, check_lines, unit_prices
 from social_mall.views import AddressView
 
 NAME = "checkout"
@@ -116,6 +117,8 @@ class Line:
     spec: str
     price_fen: int
     qty: int
+    label: str = ""      # a module's price (「企业价」: social_mall/pricing/unit.py)
+    fixed: bool = False  # that price takes no retail promotion
 
     @property
     def line_fen(self) -> int:
@@ -170,12 +173,25 @@ async def _lines(ctx: Ctx, data: Data) -> tuple[tuple[Line, ...], int]:
         if product is None or sku_id is None or qty is None:
             raise EmptyCartError()
         p, sku = await load_sku(ctx, product, sku_id, qty)
-        return (Line(sku.id, p.title, sku.spec, sku.price_fen, qty),), 0
+        return await _module_priced(ctx, (Line(sku.id, p.title, sku.spec, sku.price_fen, qty),)), 0
     cart_ = await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id)
     lines = tuple(Line(c.sku_id, c.title, c.spec, c.price_fen, c.qty) for c in cart_.lines if c.available)
     if not lines:
         raise EmptyCartError()
-    return lines, len(cart_.lines) - len(lines)
+    return await _module_priced(ctx, lines), len(cart_.lines) - len(lines)
+
+
+async def _module_priced(ctx: Ctx, lines: tuple[Line, ...]) -> tuple[Line, ...]:
+    """The lines at a module's unit price for this member, as place_order will charge
+    them (social_mall/pricing/unit.py); a module's refusal (below its minimum…) raises."""
+    if not ctx.uow.pricers:
+        return lines
+    found = {s.id: p for s, p in await ctx.uow.catalog.skus_by_ids(ctx.tenant_id, [ln.sku_id for ln in lines])}
+    wanted = [Wanted(ln.sku_id, found[ln.sku_id].id, ln.price_fen, ln.qty) for ln in lines if ln.sku_id in found]
+    await check_lines(ctx.uow, ctx.tenant_id, ctx.member.id, wanted, ctx.now)
+    own = await unit_prices(ctx.uow, ctx.tenant_id, ctx.member.id, wanted, ctx.now)
+    return tuple(replace(ln, price_fen=own[ln.sku_id].fen, label=own[ln.sku_id].label,
+                         fixed=not own[ln.sku_id].promotions) if ln.sku_id in own else ln for ln in lines)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -245,7 +261,8 @@ class Preview:
             address = AddressView(0, *clean_address(*self.ship), is_default=False)
         lines, skipped = await _lines(ctx, self.data)
         goods = sum(line.line_fen for line in lines)
-        priced = await pricing.price_lines(ctx.uow, ctx.tenant_id, [(ln.sku_id, ln.price_fen, ln.qty) for ln in lines])
+        priced = await pricing.price_lines(ctx.uow, ctx.tenant_id, [(ln.sku_id, ln.price_fen, ln.qty) for ln in lines],
+                                           fixed={ln.sku_id for ln in lines if ln.fixed})
         dest = await method.quote(ctx.uow, ctx.tenant_id, ctx.member.id, priced, Choice(method.key, _detail(self.data)),
                                   address, ctx.now)
         ship = dest.fee_fen
