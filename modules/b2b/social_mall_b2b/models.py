@@ -1,0 +1,101 @@
+"""The module's tables (on the core's Base). Every row carries tenant_id; money is integer
+fen (BIGINT); times are timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models import Base, utcnow
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+
+
+def _tenant() -> Mapped[int]:
+    return mapped_column(ForeignKey("tenants.id"), index=True)
+
+
+class CustomerGroup(Base):
+    """A customer group (客户分组): companies in it get its price lists."""
+
+    __tablename__ = "b2b_groups"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+
+class Company(Base):
+    """A business account: applied for by a member (its owner), approved or rejected by an
+    admin. One per member and one per 统一社会信用代码 within a tenant."""
+
+    __tablename__ = "b2b_companies"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    owner_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    name: Mapped[str] = mapped_column(String(60))
+    uscc: Mapped[str] = mapped_column(String(18))
+    contact_name: Mapped[str] = mapped_column(String(20))
+    contact_phone: Mapped[str] = mapped_column(String(20))
+    invoice_title: Mapped[str] = mapped_column(String(60), default="")
+    invoice_tax_no: Mapped[str] = mapped_column(String(20), default="")
+    invoice_bank: Mapped[str] = mapped_column(String(100), default="")
+    invoice_address: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | approved | rejected
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("b2b_groups.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str] = mapped_column(String(64), default="")
+    __table_args__ = (UniqueConstraint("tenant_id", "owner_member_id"), UniqueConstraint("tenant_id", "uscc"))
+
+
+class PriceListRow(Base):
+    """A price list for a customer group or one company: per-SKU tier prices
+    (b2b_list_prices) and/or a percentage off retail, within validity dates."""
+
+    __tablename__ = "b2b_price_lists"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16), default="override")   # sale | override
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("b2b_groups.id"), nullable=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("b2b_companies.id"), nullable=True)
+    percent_off_bp: Mapped[int] = mapped_column(Integer, default=0)
+    starts_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (CheckConstraint("percent_off_bp >= 0 AND percent_off_bp < 10000", name="ck_b2b_price_lists_percent"),)
+
+
+class ListPrice(Base):
+    """One quantity tier of a SKU in a list: from `min_qty` on, `price_fen` each."""
+
+    __tablename__ = "b2b_list_prices"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    list_id: Mapped[int] = mapped_column(ForeignKey("b2b_price_lists.id"), index=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    min_qty: Mapped[int] = mapped_column(Integer, default=1)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (UniqueConstraint("list_id", "sku_id", "min_qty"),
+                      CheckConstraint("price_fen > 0 AND min_qty >= 1", name="ck_b2b_list_prices_positive"))
+
+
+class SkuTerms(Base):
+    """A SKU's B2B order rules: minimum order quantity and case pack (multiples of)."""
+
+    __tablename__ = "b2b_sku_terms"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    moq: Mapped[int] = mapped_column(Integer, default=1)
+    case_pack: Mapped[int] = mapped_column(Integer, default=1)
+    __table_args__ = (UniqueConstraint("tenant_id", "sku_id"),
+                      CheckConstraint("moq >= 1 AND case_pack >= 1", name="ck_b2b_sku_terms_positive"))
