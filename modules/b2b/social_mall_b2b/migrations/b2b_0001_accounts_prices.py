@@ -15,14 +15,14 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TS = sa.DateTime(timezone=True)
 
 
-def _base(t: str) -> list:
+def _base(t: str) -> list[sa.Column[int]]:
     return [
         sa.Column("id", ID, nullable=False),
         sa.Column("tenant_id", ID, nullable=False),
     ]
 
 
-def _keys(t: str) -> list:
+def _keys(t: str) -> list[sa.Constraint]:
     return [
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f(f"fk_{t}_tenant_id_tenants")),
         sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{t}")),
