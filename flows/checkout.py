@@ -29,7 +29,9 @@ pick's `begin` asks its own questions, usually in the method's own flow, which h
 with `confirm_with(...)`; the summary shows the method's fee and destination, and `确认`
 places the order with that method. With express alone nothing of this shows.
 
-State data: src ("cart" | "buy"), product/sku/qty for "buy" and the listing the buyer came
+State data: src ("cart" | "buy" | "list"), product/sku/qty for "buy", lines (flat sku, qty
+pairs) for "list" (several SKUs at once: `begin({"src": "list", "lines": [...]})`, e.g. a
+module's quick order) and the listing the buyer came
 from (l_cat, l_q, l_page, l_pages, l_items: flows/catalog.py), methods (the keys listed),
 ful (the method picked; none: express), f_* (the method's details: store, slot…), address
 (a saved address id) or name/phone/detail (a typed address not saved yet),
@@ -59,6 +61,8 @@ from social_mall.errors import (
     InvalidAddressError,
     NoFulfilmentError,
     NotFoundError,
+    OffShelfError,
+    OutOfStockError,
     OrderTooLargeError,
     PriceChangedError,
 )
@@ -99,7 +103,7 @@ class Do(StrEnum):
     NO_POINTS = "checkout.no_points"
 
 
-SOURCE = ("src", "product", "sku", "qty", "ful")
+SOURCE = ("src", "product", "sku", "qty", "ful", "lines")
 DETAIL_PREFIX = "f_"                         # prefix of the fulfilment method's details (store, slot…)
 TYPED = ("name", "phone", "detail")          # a typed address, not saved yet
 FIELD = "a_"                                 # prefix of the fields of an address being typed in parts
@@ -174,11 +178,33 @@ async def _lines(ctx: Ctx, data: Data) -> tuple[tuple[Line, ...], int]:
             raise EmptyCartError()
         p, sku = await load_sku(ctx, product, sku_id, qty)
         return await _module_priced(ctx, (Line(sku.id, p.title, sku.spec, sku.price_fen, qty),)), 0
+    if text(data, "src") == "list":
+        return await _module_priced(ctx, await _listed(ctx, pairs(data, "lines"))), 0
     cart_ = await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id)
     lines = tuple(Line(c.sku_id, c.title, c.spec, c.price_fen, c.qty) for c in cart_.lines if c.available)
     if not lines:
         raise EmptyCartError()
     return await _module_priced(ctx, lines), len(cart_.lines) - len(lines)
+
+
+async def _listed(ctx: Ctx, wanted: list[tuple[int, int]]) -> tuple[Line, ...]:
+    """Several SKUs bought at once (src "list": a module's quick order): each must be on
+    sale and in stock for its quantity."""
+    if not wanted:
+        raise EmptyCartError()
+    found = {s.id: (s, p) for s, p in await ctx.uow.catalog.skus_by_ids(ctx.tenant_id, [k for k, _ in wanted])}
+    lines: list[Line] = []
+    for sku_id, qty in wanted:
+        if sku_id not in found:
+            raise NotFoundError("sku", sku_id)
+        s, p = found[sku_id]
+        name = f"{p.title} {s.spec}".strip()
+        if not (s.on_shelf and p.on_shelf):
+            raise OffShelfError(name)
+        if s.stock < qty:
+            raise OutOfStockError(name, s.stock)
+        lines.append(Line(s.id, p.title, s.spec, s.price_fen, check_qty(qty)))
+    return tuple(lines)
 
 
 async def _module_priced(ctx: Ctx, lines: tuple[Line, ...]) -> tuple[Line, ...]:

@@ -99,3 +99,15 @@ class SkuTerms(Base):
     case_pack: Mapped[int] = mapped_column(Integer, default=1)
     __table_args__ = (UniqueConstraint("tenant_id", "sku_id"),
                       CheckConstraint("moq >= 1 AND case_pack >= 1", name="ck_b2b_sku_terms_positive"))
+
+
+class SkuCode(Base):
+    """A SKU's code for quick orders (「快速下单 A1023 x 24」): unique within the tenant,
+    stored upper case. The core's SKUs have no code of their own."""
+
+    __tablename__ = "b2b_sku_codes"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    __table_args__ = (UniqueConstraint("tenant_id", "sku_id"), UniqueConstraint("tenant_id", "code"))

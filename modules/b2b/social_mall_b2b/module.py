@@ -11,13 +11,14 @@ from __future__ import annotations
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.plugins import Delivery, Registry
-from social_mall_b2b import HERE, flow_account, prices, web_console
+from social_mall_b2b import HERE, flow_account, flow_quick, prices, web_console
 
 
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow_account.FLOW)
+    reg.add_flow(flow_quick.FLOW)
     reg.add_unit_pricer(prices.PRICER)
     web_console.register(reg)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from social_mall_b2b.models import Company, CustomerGroup, ListPrice, PriceListRow, SkuTerms
+from social_mall_b2b.models import Company, CustomerGroup, ListPrice, PriceListRow, SkuCode, SkuTerms
 
 
 class B2bRepo:
@@ -117,4 +117,32 @@ class B2bRepo:
             self.s.add(SkuTerms(tenant_id=tenant, sku_id=sku_id, moq=moq, case_pack=case))
         else:
             found.moq, found.case_pack = moq, case
+        await self.s.flush()
+
+    # -- SKU codes ---------------------------------------------------------------------------
+
+    async def skus_by_code(self, tenant: int, codes: Sequence[str]) -> dict[str, int]:
+        if not codes:
+            return {}
+        rows = await self.s.execute(select(SkuCode.code, SkuCode.sku_id).where(
+            SkuCode.tenant_id == tenant, SkuCode.code.in_(list(codes))))
+        return {c: s for c, s in rows.all()}
+
+    async def codes(self, tenant: int, sku_ids: Sequence[int] | None = None) -> dict[int, str]:
+        where = [SkuCode.tenant_id == tenant]
+        if sku_ids is not None:
+            where.append(SkuCode.sku_id.in_(list(sku_ids)))
+        rows = await self.s.execute(select(SkuCode.sku_id, SkuCode.code).where(*where))
+        return {s: c for s, c in rows.all()}
+
+    async def code_owner(self, tenant: int, code: str) -> int | None:
+        return await self.s.scalar(select(SkuCode.sku_id).where(SkuCode.tenant_id == tenant, SkuCode.code == code))
+
+    async def set_code(self, tenant: int, sku_id: int, code: str) -> None:
+        found = (await self.s.execute(select(SkuCode).where(
+            SkuCode.tenant_id == tenant, SkuCode.sku_id == sku_id))).scalar_one_or_none()
+        if found is None:
+            self.s.add(SkuCode(tenant_id=tenant, sku_id=sku_id, code=code))
+        else:
+            found.code = code
         await self.s.flush()

@@ -209,3 +209,47 @@ def parse_tier_lines(text: str) -> tuple[list[tuple[int, int, int]], int | None]
         seen.add((sku, qty))
         out.append((sku, qty, fen))
     return out, None
+
+
+# -- quick order: 「快速下单 A1023 x 24, B77 12」 ---------------------------------------------------
+
+CODE_MAX = 32
+SKU_CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,31}")
+# a code, then x / × / * (spaces around allowed) or at least one space, then the quantity,
+# then the end or a separator: the code is matched lazily, so 「A1023x24」 is A1023 × 24
+_ITEM = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]{0,31}?)(?:\s*[x×*]\s*|\s+)([0-9]{1,6})(?=$|[\s,;、])")
+_SEP = re.compile(r"[\s,;、]+")
+QUICK_MAX_LINES = 200
+
+
+def normalize_code(raw: str) -> str:
+    return unicodedata.normalize("NFKC", raw).strip().upper()
+
+
+def parse_quick_order(text: str) -> tuple[list[tuple[str, int]], list[str]]:
+    """The items of a pasted quick order, in order ([(CODE, qty)]: codes upper case, a
+    code repeated keeps its place and adds up) and the fragments that are not an item.
+    Full-width digits and letters (NFKC), ×/x/*, spaces, commas, 、 and semicolons."""
+    body = unicodedata.normalize("NFKC", text).replace("，", ",").replace("；", ";")
+    items: dict[str, int] = {}
+    bad: list[str] = []
+    pos = 0
+    while pos < len(body):
+        sep = _SEP.match(body, pos)
+        if sep:
+            pos = sep.end()
+            continue
+        m = _ITEM.match(body, pos)
+        if m is None:
+            nxt = _SEP.search(body, pos)
+            end = nxt.start() if nxt else len(body)
+            bad.append(body[pos:end][:CODE_MAX])
+            pos = end
+            continue
+        code, qty = m.group(1).upper(), int(m.group(2))
+        if qty <= 0:
+            bad.append(m.group(0)[:CODE_MAX])
+        else:
+            items[code] = items.get(code, 0) + qty
+        pos = m.end()
+    return list(items.items()), bad

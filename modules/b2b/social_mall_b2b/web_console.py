@@ -21,7 +21,8 @@ from handlers.console.core import (
 from handlers.console.registry import add_console_page, add_console_permission
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
-from social_mall_b2b import accounts, prices
+from social_mall_b2b import accounts, prices, quick
+from social_mall_b2b.repos import B2bRepo
 from social_mall_b2b.errors import B2bError, InvalidApplicationError
 from social_mall_b2b.rules import BP, ListKind, parse_tier_lines
 
@@ -91,7 +92,8 @@ PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空�
               "starts_at": "开始日期格式应为 2030-01-31", "ends_at": "结束日期格式应为 2030-01-31",
               "terms": "起订量和整箱数须为 1–999999", "group_id": "分组不对", "company_id": "企业不对",
               "kind": "类型不对", "sku_id": "SKU 编号不对", "moq": "起订量须为 1–999999",
-              "case_pack": "整箱数须为 1–999999"}
+              "case_pack": "整箱数须为 1–999999",
+              "code": "商品编码只能用字母、数字、- 和 _（最多 32 位）", "code_taken": "这个商品编码已被其他 SKU 使用"}
 
 
 def problem(exc: B2bError) -> str:
@@ -160,9 +162,10 @@ async def _prices_page(request: web.Request, status: int = 200, error: str = "",
         groups = await prices.groups(uow, tenant)
         companies = await accounts.list_companies(uow, tenant, "approved", 1, 200)
         terms = await prices.all_terms(uow, tenant)
+        codes = await B2bRepo(uow.session).codes(tenant)
     return render(request, "console/b2b/prices.html", status=status, lists=lists, groups=groups,
                   group_names=dict(groups), companies=companies.items,
-                  company_names={c.id: c.name for c in companies.items}, terms=terms, error=error,
+                  company_names={c.id: c.name for c in companies.items}, terms=terms, codes=codes, error=error,
                   v=values or {}, shanghai_day=lambda d: d.astimezone(SHANGHAI).date().isoformat() if d else "")
 
 
@@ -239,8 +242,11 @@ async def terms_save(request: web.Request) -> web.Response:
         if sku is None:
             raise InvalidApplicationError("sku_id")
         moq, case = _int(form, "moq", 1, 999_999, 1), _int(form, "case_pack", 1, 999_999, 1)
+        code = _text(form, "code", 32)
         async with services(request).uows() as uow:
             await prices.set_terms(uow, tenant_of(request), sku, moq, case, actor(request))
+            if code:
+                await quick.set_code(uow, tenant_of(request), sku, code, actor(request))
             await uow.commit()
     except B2bError as exc:
         return await _prices_page(request, 400, problem(exc))
