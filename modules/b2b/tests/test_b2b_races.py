@@ -1,0 +1,93 @@
+"""Decisions and prices on a real database, through two workers (separate engines and
+connection pools: on PostgreSQL, real separate connections): two admins deciding one
+application at once apply exactly one decision (one audit row, one push event); another
+tenant never sees, decides or prices a company; a pending applicant is not priced."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from social_mall.errors import NotFoundError
+from social_mall.members.service import resolve_member
+from social_mall.pricing.unit import Wanted
+from social_mall_b2b import accounts, prices
+from social_mall_b2b.errors import NotPendingError
+from social_mall_b2b.rules import ListKind
+from storage.models import AuditEntry, OutboxEvent, Sku, Tenant
+
+from b2b_kit import GOOD_USCC
+
+NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+
+async def applied(uows, tenant: int, openid: str = "o_b2b_race") -> tuple[int, int]:
+    async with uows() as uow:
+        member, _ = await resolve_member(uow, tenant, "mp", openid)
+        c = await accounts.apply(uow, tenant, member.id, accounts.Application(
+            "上海味之源餐饮管理有限公司", GOOD_USCC, "张三", "13800138000"), NOW)
+        await uow.commit()
+    return member.id, c.id
+
+
+async def test_two_admins_deciding_at_once_apply_exactly_one_decision(uows, other_worker, demo):
+    _, company = await applied(uows, demo.id)
+
+    async def decide(factory, approve: bool) -> str:
+        async with factory() as uow:
+            try:
+                await accounts.decide(uow, demo.id, company, approve=approve, reason="" if approve else "不符合",
+                                      actor=f"admin:{'a' if approve else 'b'}", now=NOW)
+            except NotPendingError:
+                await uow.rollback()
+                return "refused"
+            await uow.commit()
+            return "approved" if approve else "rejected"
+
+    results = await asyncio.gather(decide(uows, True), decide(other_worker, False))
+    assert results.count("refused") == 1
+    assert await decide(uows, True) == "refused"          # and once decided, no later decision either
+    async with uows() as uow:
+        c = await accounts.company(uow, demo.id, company)
+        decisions = await uow.session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action.in_(["b2b.approve", "b2b.reject"])))
+        events = await uow.session.scalar(select(func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.topic == "b2b.company_decided"))
+    assert c.status in ("approved", "rejected") and (decisions, events) == (1, 1)
+
+
+async def test_another_tenant_never_sees_decides_or_prices_a_company(uows, demo):
+    member, company = await applied(uows, demo.id)
+    async with uows() as uow:
+        other = Tenant(code="b2b_other", name="other")
+        uow.session.add(other)
+        await uow.session.flush()
+        other_id = other.id
+        await uow.commit()
+    async with uows() as uow:
+        with pytest.raises(NotFoundError):
+            await accounts.decide(uow, other_id, company, approve=True, reason="", actor="admin:x", now=NOW)
+        assert (await accounts.list_companies(uow, other_id, None)).total == 0
+        assert await accounts.member_company(uow, other_id, member) is None
+    async with uows() as uow:
+        sku = await uow.session.scalar(select(Sku).where(Sku.tenant_id == demo.id).order_by(Sku.id))
+        wanted = [Wanted(sku.id, sku.product_id, sku.price_fen, 1)]
+        sku_id = sku.id
+        with pytest.raises(NotFoundError):     # a list for another tenant's company: nothing written
+            await prices.save_list(uow, other_id, None, prices.ListInput(
+                "x", ListKind.OVERRIDE, None, company, 0, None, None, True, ()), "admin:x")
+        await uow.rollback()
+    async with uows() as uow:
+        await prices.save_list(uow, demo.id, None, prices.ListInput(
+            "批发", ListKind.OVERRIDE, None, company, 0, None, None, True, ((sku_id, 1, 100),)), "admin:a")
+        await uow.commit()
+    async with uows() as uow:                   # pending: not priced
+        assert await prices.PRICER.prices(uow, demo.id, member, wanted, NOW) == {}
+        await accounts.decide(uow, demo.id, company, approve=True, reason="", actor="admin:a", now=NOW)
+        await uow.commit()
+    async with uows() as uow:
+        assert (await prices.PRICER.prices(uow, demo.id, member, wanted, NOW))[sku_id].fen == 100
+        assert await prices.PRICER.prices(uow, other_id, member, wanted, NOW) == {}
