@@ -74,7 +74,7 @@ from social_mall.orders.rules import check_qty
 from social_mall.orders.service import check_order_total, place_order
 from social_mall.pricing import service as pricing
 from social_mall.pricing.service import AUTO, NONE, PricingInput
-from social_mall.pricing.unit import Wanted, check_lines, unit_prices
+from social_mall.pricing.unit import Wanted, check_lines, max_qty, unit_prices
 from social_mall.views import AddressView
 
 NAME = "checkout"
@@ -192,6 +192,9 @@ async def _listed(ctx: Ctx, wanted: list[tuple[int, int]]) -> tuple[Line, ...]:
     sale and in stock for its quantity."""
     if not wanted:
         raise EmptyCartError()
+    most = await max_qty(ctx.uow, ctx.tenant_id, ctx.member.id)
+    for _, qty in wanted:
+        check_qty(qty, most)
     found = {s.id: (s, p) for s, p in await ctx.uow.catalog.skus_by_ids(ctx.tenant_id, [k for k, _ in wanted])}
     lines: list[Line] = []
     for sku_id, qty in wanted:
@@ -203,7 +206,7 @@ async def _listed(ctx: Ctx, wanted: list[tuple[int, int]]) -> tuple[Line, ...]:
             raise OffShelfError(name)
         if s.stock < qty:
             raise OutOfStockError(name, s.stock)
-        lines.append(Line(s.id, p.title, s.spec, s.price_fen, check_qty(qty)))
+        lines.append(Line(s.id, p.title, s.spec, s.price_fen, qty))
     return tuple(lines)
 
 

@@ -27,6 +27,7 @@ from social_mall.events import OrderCancelled, OrderCompleted, OrderPlaced, Orde
 from social_mall.fulfilment import EXPRESS, EXPRESS_METHOD, Choice, FulfilmentMethod
 from social_mall.orders.rules import (
     DEFAULT_MAX_ORDER_FEN,
+    MAX_QTY_PER_LINE,
     OrderStatus,
     check_qty,
     check_total,
@@ -38,7 +39,7 @@ from social_mall.members.rules import clean_address, mask_phone
 from social_mall.pricing import service as pricing_service
 from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import PricingInput
-from social_mall.pricing.unit import UnitPrice, Wanted, check_lines
+from social_mall.pricing.unit import UnitPrice, Wanted, check_lines, max_qty
 from social_mall.pricing.unit import unit_prices as module_unit_prices
 from social_mall.views import AddressView, OrderLineView, OrderView, Page
 from storage.models import Address, Order, OrderLine, Product, Sku
@@ -190,8 +191,9 @@ async def place_order(
         wanted[sku_id] = wanted.get(sku_id, 0) + qty
     if not wanted:
         raise EmptyCartError()
+    most = await max_qty(uow, tenant, member_id) if uow.pricers else MAX_QTY_PER_LINE
     for qty in wanted.values():
-        check_qty(qty)
+        check_qty(qty, most)
     address = await uow.members.address(tenant, member_id, address_id) if address_id is not None else None
     if address is None and (address_id is not None or fulfilment is None):
         raise NotFoundError("address", address_id)

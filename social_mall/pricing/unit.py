@@ -10,6 +10,9 @@ uninstalled module prices nothing and the shop sells at the SKUs' own prices.
 
 - `prices(...)` → sku id → `UnitPrice` for the lines it prices (others are left out). It
   never raises for a quantity: the card asks with qty 1 to show the price.
+- `max_qty(...)` may let a member order more of one SKU per line than the retail cap
+  (99): `place_order` and checkout's several-SKU summary (src "list") allow the highest
+  any pricer gives (the card's 「xN」 stays at 99).
 - `check(...)` raises a `MallError` (below a minimum quantity, not a case multiple…) for
   lines this member may not order so; `place_order` and checkout call it before anything
   is written, so a refusal changes nothing.
@@ -57,6 +60,11 @@ class UnitPricer(Protocol):
     async def check(self, uow: UnitOfWork, tenant: int, member: int, lines: Sequence[Wanted],
                     now: datetime) -> None: ...
 
+    async def max_qty(self, uow: UnitOfWork, tenant: int, member: int) -> int:
+        """The most of one SKU this member may order in one line (0: no say; the core's
+        retail cap, orders.rules.MAX_QTY_PER_LINE, applies unless a pricer allows more)."""
+        ...
+
 
 async def unit_prices(uow: UnitOfWork, tenant: int, member: int | None, lines: Sequence[Wanted],
                       now: datetime) -> dict[int, UnitPrice]:
@@ -70,6 +78,17 @@ async def unit_prices(uow: UnitOfWork, tenant: int, member: int | None, lines: S
             if p.fen > 0 and (sku not in out or p.fen < out[sku].fen):
                 out[sku] = p
     return out
+
+
+async def max_qty(uow: UnitOfWork, tenant: int, member: int) -> int:
+    """The most of one SKU `member` may order in one line: the core's retail cap, or more
+    where a registered pricer allows it (a business account buying by the case)."""
+    from social_mall.orders.rules import MAX_QTY_PER_LINE
+
+    most = MAX_QTY_PER_LINE
+    for pricer in uow.pricers:
+        most = max(most, await pricer.max_qty(uow, tenant, member))
+    return most
 
 
 async def check_lines(uow: UnitOfWork, tenant: int, member: int, lines: Sequence[Wanted], now: datetime) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from social_mall.errors import MallError
+from social_mall.errors import InvalidQuantityError, MallError
 from social_mall.members.service import add_address, resolve_member
 from social_mall.orders.service import place_order
 from social_mall.pricing.rules import PriceLine, PricingContext, price
@@ -40,6 +40,9 @@ class HalfPrice:
         if member != self.member:
             return {}
         return {ln.sku_id: UnitPrice(ln.retail_fen // 2, "企业价") for ln in lines}
+
+    async def max_qty(self, uow, tenant, member):
+        return 500 if member == self.member else 0
 
     async def check(self, uow, tenant, member, lines, now):
         if member == self.member and any(ln.qty < 3 for ln in lines):
@@ -81,6 +84,15 @@ async def test_a_pricers_price_is_charged_to_its_member_only_and_its_refusal_wri
     assert mine.lines[0].price_fen == retail // 2 and mine.goods_fen == retail // 2 * 4
     assert theirs.lines[0].price_fen == retail
     assert shopper in pricer.asked
+
+    async with priced() as uow:   # the pricer's member may order more than the retail cap of 99; others not
+        big = await place_order(uow, demo.id, biz, [(sku_id, 150)], address_id=biz_addr, now=NOW, timeout=TIMEOUT)
+        assert big.lines[0].qty == 150
+        with pytest.raises(InvalidQuantityError):
+            await place_order(uow, demo.id, shopper, [(sku_id, 150)], address_id=shop_addr, now=NOW, timeout=TIMEOUT)
+        with pytest.raises(InvalidQuantityError):
+            await place_order(uow, demo.id, biz, [(sku_id, 501)], address_id=biz_addr, now=NOW, timeout=TIMEOUT)
+        await uow.rollback()
 
     async with plain() as uow:   # no pricers: the SKU's own price, nothing asked
         again = await place_order(uow, demo.id, biz, [(sku_id, 1)], address_id=biz_addr, now=NOW, timeout=TIMEOUT)

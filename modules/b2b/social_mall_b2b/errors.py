@@ -69,3 +69,29 @@ class QuantityRefusedError(B2bError):
         super().__init__(sku_name, problem, qty, moq, case, nearest)
         self.sku_name, self.problem, self.qty = sku_name, problem, qty
         self.moq, self.case, self.nearest = moq, case, nearest
+
+
+class NotBusinessError(B2bError):
+    """Quick orders and quotes are for members of an approved business account."""
+
+    code = "b2b_not_business"
+
+
+class QuoteLinesError(B2bError):
+    """A quote request with lines that are not 「编码 x 数量」 or unknown codes."""
+
+    code = "b2b_quote_lines"
+
+    def __init__(self, bad: str) -> None:
+        super().__init__(bad)
+        self.bad = bad
+
+
+class QuoteUnavailableError(B2bError):
+    """A quote not answered yet, already accepted, or expired."""
+
+    code = "b2b_quote_unavailable"
+
+    def __init__(self, quote_id: int, status: str) -> None:
+        super().__init__(quote_id, status)
+        self.quote_id, self.status = quote_id, status

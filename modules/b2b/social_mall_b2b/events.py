@@ -19,3 +19,14 @@ class CompanyDecided(DomainEvent):
     name: str
     approved: bool
     reason: str
+
+
+@dataclass(frozen=True)
+class QuoteAnswered(DomainEvent):
+    """An admin priced a quote request: pushed to the member who asked."""
+
+    topic: ClassVar[str] = "b2b.quote_answered"
+    member_id: int
+    quote_id: int
+    total_fen: int
+    expires_at: str     # ISO, UTC

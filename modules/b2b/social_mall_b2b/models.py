@@ -111,3 +111,33 @@ class SkuCode(Base):
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
     code: Mapped[str] = mapped_column(String(32))
     __table_args__ = (UniqueConstraint("tenant_id", "sku_id"), UniqueConstraint("tenant_id", "code"))
+
+
+class Quote(Base):
+    """A request for a quote (询价): a business member's SKUs and quantities; an admin
+    answers with a unit price per line and an expiry; the member accepts it once, before
+    it expires, and the order is placed at the quoted prices."""
+
+    __tablename__ = "b2b_quotes"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    status: Mapped[str] = mapped_column(String(16), default="requested")   # requested | answered | accepted
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    answered_by: Mapped[str] = mapped_column(String(64), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+
+
+class QuoteLine(Base):
+    __tablename__ = "b2b_quote_lines"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    quote_id: Mapped[int] = mapped_column(ForeignKey("b2b_quotes.id"), index=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_fen: Mapped[int] = mapped_column(BigInteger, default=0)     # 0 until answered
+    __table_args__ = (UniqueConstraint("quote_id", "sku_id"),
+                      CheckConstraint("qty >= 1 AND unit_fen >= 0", name="ck_b2b_quote_lines_positive"))

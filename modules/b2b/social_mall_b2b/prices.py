@@ -23,6 +23,7 @@ from social_mall_b2b.rules import ListKind, PriceList, Tier, check_qty, company_
 from storage.uow import UnitOfWork
 
 LABEL = "企业价"
+MAX_QTY = 999_999     # per line, for an approved business account (retail: the core's 99)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class B2bPricer:
                 out[ln.sku_id] = UnitPrice(hit[0], LABEL, tiers_note(lists, ln.sku_id, ln.retail_fen, now,
                                                                      t.moq, t.case))
         return out
+
+    async def max_qty(self, uow: UnitOfWork, tenant: int, member: int) -> int:
+        """A business account buys by the case: up to MAX_QTY a line."""
+        return MAX_QTY if await approved_company(uow, tenant, member) is not None else 0
 
     async def check(self, uow: UnitOfWork, tenant: int, member: int, lines: Sequence[Wanted],
                     now: datetime) -> None:

@@ -21,7 +21,7 @@ from handlers.console.core import (
 from handlers.console.registry import add_console_page, add_console_permission
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
-from social_mall_b2b import accounts, prices, quick
+from social_mall_b2b import accounts, prices, quick, quotes
 from social_mall_b2b.repos import B2bRepo
 from social_mall_b2b.errors import B2bError, InvalidApplicationError
 from social_mall_b2b.rules import BP, ListKind, parse_tier_lines
@@ -93,6 +93,7 @@ PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空�
               "terms": "起订量和整箱数须为 1–999999", "group_id": "分组不对", "company_id": "企业不对",
               "kind": "类型不对", "sku_id": "SKU 编号不对", "moq": "起订量须为 1–999999",
               "case_pack": "整箱数须为 1–999999",
+              "quote_prices": "每一行都要填大于 0 的单价", "expires_on": "有效期须为今天或以后的日期（2030-01-31）",
               "code": "商品编码只能用字母、数字、- 和 _（最多 32 位）", "code_taken": "这个商品编码已被其他 SKU 使用"}
 
 
@@ -251,3 +252,52 @@ async def terms_save(request: web.Request) -> web.Response:
     except B2bError as exc:
         return await _prices_page(request, 400, problem(exc))
     raise redirect("/console/b2b/prices", ok="saved")
+
+
+# -- quotes ----------------------------------------------------------------------------------------
+
+QUOTE_ZH = {"requested": "待报价", "answered": "已报价", "accepted": "已下单"}
+
+
+async def _quotes_page(request: web.Request, status: int = 200, error: str = "") -> web.Response:
+    async with services(request).uows() as uow:
+        found = await quotes.list_quotes(uow, tenant_of(request))
+    return render(request, "console/b2b/quotes.html", status=status, quotes=found, quote_zh=QUOTE_ZH,
+                  now=services(request).clock(), error=error)
+
+
+@routes.get("/console/b2b/quotes")
+@console_view(VIEW)
+async def quote_list(request: web.Request) -> web.Response:
+    return await _quotes_page(request)
+
+
+@routes.post(r"/console/b2b/quotes/{id}/answer")
+@console_view(REVIEW)
+async def quote_answer(request: web.Request) -> web.Response:
+    from social_mall_b2b.rules import parse_yuan
+
+    svc = services(request)
+    form = form_of(request)
+    quote_id = int_id(request)
+    try:
+        ends = _day(form, "expires_on", True)
+        if ends is None:
+            raise InvalidApplicationError("expires_on")
+        async with svc.uows() as uow:
+            view = await quotes.get_quote(uow, tenant_of(request), quote_id)
+            fen: dict[int, int] = {}
+            for ln in view.lines:
+                got = parse_yuan(str(form.get(f"price_{ln.sku_id}", "") or ""))
+                if got is None or got <= 0:
+                    raise InvalidApplicationError("quote_prices")
+                fen[ln.sku_id] = got
+            if ends <= svc.clock():
+                raise InvalidApplicationError("expires_on")
+            await quotes.answer_quote(uow, tenant_of(request), quote_id, fen, ends, actor(request), svc.clock())
+            await uow.commit()
+    except B2bError as exc:
+        if exc.code == "b2b_quote_unavailable":
+            return await _quotes_page(request, 409, "这份询价已经报过价了")
+        return await _quotes_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/quotes", ok="saved")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -20,13 +21,27 @@ TYPO_USCC = "91350100M000100Y44"     # one character off
 ADMIN = "b2b_boss"
 
 
+class Clock:
+    """The app's clock, fixed and moved by the test (never the wall clock)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **kw: float) -> None:
+        self.at += timedelta(**kw)
+
+
 async def make_mall(backend, tmp_path, fake_wechat, aiohttp_client, *, disabled: Sequence[str] = (),
-                    modules: Sequence[Module] | None = None, **overrides) -> Mall:
+                    modules: Sequence[Module] | None = None, clock: Clock | None = None, **overrides) -> Mall:
     from bot import build_app
     from handlers.context import SERVICES
 
     settings = app_settings(backend, tmp_path, fake_wechat.base_url, disabled_modules=list(disabled), **overrides)
-    app = build_app(settings, auto_setup=True, modules=modules)
+    kw = {"clock": clock} if clock is not None else {}
+    app = build_app(settings, auto_setup=True, modules=modules, **kw)
     client = await aiohttp_client(app)
     app[SERVICES].public_base_url = str(client.make_url("")).rstrip("/")
     return Mall(client, app, settings, fake_wechat)
