@@ -19,6 +19,8 @@ from social_mall_b2b.errors import NotPendingError
 from social_mall_b2b.rules import ListKind
 from storage.models import AuditEntry, OutboxEvent, Sku, Tenant
 
+from storage.db import create_engine
+
 from b2b_kit import GOOD_USCC
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -91,3 +93,56 @@ async def test_another_tenant_never_sees_decides_or_prices_a_company(uows, demo)
     async with uows() as uow:
         assert (await prices.PRICER.prices(uow, demo.id, member, wanted, NOW))[sku_id].fen == 100
         assert await prices.PRICER.prices(uow, other_id, member, wanted, NOW) == {}
+
+
+@pytest.fixture
+async def priced(engine, backend):
+    """Two workers as the app builds them (the module's unit pricer registered): this
+    engine, and one of its own (on PostgreSQL: separate connections)."""
+    from storage.db import session_factory
+    from storage.uow import uow_factory
+
+    eng = create_engine(backend.db_url, schema=backend.schema) if backend.name == "pg" else \
+        create_engine(backend.db_url)
+    yield (uow_factory(session_factory(engine), {}, pricers=[prices.PRICER]),
+           uow_factory(session_factory(eng), {}, pricers=[prices.PRICER]))
+    await eng.dispose()
+
+
+async def test_two_acceptances_of_one_quote_at_once_place_one_order(priced, demo):
+    uows, other_worker = priced
+    from datetime import timedelta
+
+    from social_mall.members.service import add_address
+    from social_mall_b2b import quick, quotes
+    from social_mall_b2b.errors import QuoteUnavailableError
+    from storage.models import Order
+
+    member, company = await applied(uows, demo.id, "o_b2b_quote_race")
+    async with uows() as uow:
+        await accounts.decide(uow, demo.id, company, approve=True, reason="", actor="admin:a", now=NOW)
+        sku = await uow.session.scalar(select(Sku).where(Sku.tenant_id == demo.id, Sku.stock >= 150).order_by(Sku.id))
+        sku_id, stock = sku.id, sku.stock
+        await quick.set_code(uow, demo.id, sku_id, "R1", "admin:a")
+        address = await add_address(uow, demo.id, member, "李四", "13912345678", "北京市朝阳区建国路88号")
+        q = await quotes.request_quote(uow, demo.id, member, [("R1", 120)], [], NOW)
+        await quotes.answer_quote(uow, demo.id, q.id, {sku_id: 777}, NOW + timedelta(days=1), "admin:a", NOW)
+        await uow.commit()
+
+    async def accept(factory) -> str:
+        async with factory() as uow:
+            try:
+                order = await quotes.accept_quote(uow, demo.id, member, q.id, address_id=address.id, now=NOW,
+                                                  timeout=timedelta(minutes=30), channel="mp")
+            except QuoteUnavailableError:
+                await uow.rollback()
+                return "refused"
+            await uow.commit()
+            return order.order_no
+
+    results = await asyncio.gather(accept(uows), accept(other_worker), accept(uows), accept(other_worker))
+    assert results.count("refused") == 3
+    async with uows() as uow:
+        orders = (await uow.session.scalars(select(Order).where(Order.source == f"b2b:quote:{q.id}"))).all()
+        assert len(orders) == 1 and orders[0].goods_fen == 120 * 777
+        assert await uow.catalog.stock(demo.id, sku_id) == stock - 120
