@@ -79,6 +79,23 @@ async def test_quick_order_five_lines_problems_then_fixed_confirmed_and_paid(bac
                  (await uow.session.scalars(select(OrderLine).where(OrderLine.order_id == o.id))).all()}
     assert lines[skus["芒果干"].id] == (2200, 24) and lines[skus["每日坚果"].id] == (8910, 1)
 
+    # 「再来一单」 at today's prices: the list now takes 20% off retail instead of 10%
+    from social_mall_b2b.models import PriceListRow
+    from tests.fakes.console_kit import csrf_of
+
+    async with mall.svc.uows() as uow:
+        pl = await uow.session.scalar(select(PriceListRow))
+    mango = skus["芒果干"].id
+    resp = await mall.client.post(f"/console/b2b/lists/{pl.id}", data={
+        "_csrf": await csrf_of(mall.client, "/console/b2b/prices"), "name": "批发", "kind": "override",
+        "company_id": str(pl.company_id), "percent_off": "20", "tiers": f"{mango} 1 25\n{mango} 10 21", "active": "1"})
+    assert resp.status == 200
+    again = await say(wx, BUYER, "再来一单")
+    assert f"重下订单 {order_no}" in again and "请确认订单" in again, again
+    # 24 × 21.00 + 3 × 15.92 + 10 × 20.00 + 2 × 23.92 + 1 × 79.20
+    assert "企业价 ¥21.00 × 24 = ¥504.00" in again and "企业价 ¥15.92 × 3" in again and "应付：¥878.80" in again
+    assert "仅对已认证的企业账户开放" in await say(wx, SHOPPER, "再来一单")
+
     await wx.event(SHOPPER, "subscribe")
     assert "仅对已认证的企业账户开放" in await say(wx, SHOPPER, "快速下单 B77 3")
     assert "一条消息发送商品编码和数量" in await say(wx, BUYER, "快速下单")
