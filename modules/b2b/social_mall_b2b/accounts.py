@@ -113,8 +113,21 @@ async def member_company(uow: UnitOfWork, tenant: int, member: int) -> CompanyVi
 
 
 async def approved_company(uow: UnitOfWork, tenant: int, member: int) -> CompanyView | None:
-    found = await member_company(uow, tenant, member)
-    return found if found is not None and found.approved else None
+    """The approved company `member` buys for: as its owner, or as a buyer it invited."""
+    r = B2bRepo(uow.session)
+    found = await r.company_of_member(tenant, member)
+    if found is None:
+        joined = await r.membership(tenant, member)
+        found = await r.company(tenant, joined) if joined is not None else None
+    return view(found) if found is not None and found.status == APPROVED else None
+
+
+async def buyer_of(uow: UnitOfWork, tenant: int, member: int) -> CompanyView | None:
+    """The company `member` joined as a buyer (not as its owner)."""
+    r = B2bRepo(uow.session)
+    joined = await r.membership(tenant, member)
+    found = await r.company(tenant, joined) if joined is not None else None
+    return view(found) if found is not None else None
 
 
 async def apply(uow: UnitOfWork, tenant: int, member: int, application: Application, now: datetime) -> CompanyView:
@@ -126,6 +139,8 @@ async def apply(uow: UnitOfWork, tenant: int, member: int, application: Applicat
     mine = await r.company_of_member(tenant, member)
     if mine is not None and mine.status != REJECTED:
         raise AlreadyAppliedError(mine.status)
+    if await r.membership(tenant, member) is not None:
+        raise AlreadyAppliedError("buyer")
     other = await r.company_by_uscc(tenant, a.uscc)
     if other is not None and (mine is None or other.id != mine.id):
         raise UsccTakenError(a.uscc)

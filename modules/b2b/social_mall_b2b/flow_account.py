@@ -7,6 +7,9 @@ wrong, and asked again) → contact 「张三 13800138000」 → invoice details
 company name as title and the code as tax number; or 「抬头；税号；开户行及账号；地址」) →
 the summary, 「提交」 files it. 「取消」 leaves at any step; nothing is written before 「提交」.
 
+「邀请采购员」 (the owner of an approved account): a one-time code for a buyer, who sends
+「加入企业 code」 and from then on buys for the company (social_mall_b2b/members.py).
+
 State data: name, uscc, cname, cphone, ititle, itax, ibank, iaddr (what was typed so far).
 """
 
@@ -19,7 +22,7 @@ from enum import StrEnum
 
 from flows.engine import Ctx, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, text
 from social_mall.members.rules import PHONE
-from social_mall_b2b import accounts
+from social_mall_b2b import accounts, members
 from social_mall_b2b.errors import InvalidApplicationError
 from social_mall_b2b.rules import check_uscc
 
@@ -41,6 +44,8 @@ class St(StrEnum):
 class Do(StrEnum):
     START = "b2b.start"
     SUBMIT = "b2b.submit"
+    INVITE = "b2b.invite"
+    JOIN = "b2b.join"
 
 
 def _carry(data: Mapping[str, object]) -> dict[str, str | int | list[int]]:
@@ -52,6 +57,9 @@ class Start:
     """The member's account, its review, or the first question of an application."""
 
     async def run(self, ctx: Ctx) -> Outcome:
+        joined = await accounts.buyer_of(ctx.uow, ctx.tenant_id, ctx.member.id)
+        if joined is not None:
+            return Outcome((Say("chat/b2b/status.txt", {"c": joined, "buyer": True}),), to=St.IDLE)
         mine = await accounts.member_company(ctx.uow, ctx.tenant_id, ctx.member.id)
         if mine is not None and mine.status != accounts.REJECTED:
             return Outcome((Say("chat/b2b/status.txt", {"c": mine}),), to=St.IDLE)
@@ -68,6 +76,30 @@ class Submit:
             d.get("name", ""), d.get("uscc", ""), d.get("cname", ""), d.get("cphone", ""), d.get("ititle", ""),
             d.get("itax", ""), d.get("ibank", ""), d.get("iaddr", "")), ctx.now)
         return Outcome((Say("chat/b2b/submitted.txt", {"c": c}),), to=St.IDLE)
+
+
+@dataclass(frozen=True)
+class Invite:
+    async def run(self, ctx: Ctx) -> Outcome:
+        made = await members.create_invite(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)
+        return Outcome((Say("chat/b2b/invite.txt", {"i": made}),), to=St.IDLE)
+
+
+@dataclass(frozen=True)
+class Join:
+    raw: str
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        c = await members.join(ctx.uow, ctx.kv, ctx.tenant_id, ctx.member.id, self.raw, ctx.now)
+        return Outcome((Say("chat/b2b/joined.txt", {"c": c}),), to=St.IDLE)
+
+
+def invite(turn: Turn) -> Step:
+    return Step(St.IDLE, command=Invite())
+
+
+def join(turn: Turn) -> Step:
+    return Step(St.IDLE, command=Join(turn.said.args[0] if turn.said.args else ""))
 
 
 def start(turn: Turn) -> Step:
@@ -128,6 +160,8 @@ def submit(turn: Turn) -> Step:
 
 TABLE: Mapping[tuple[str, str], StepFn] = {
     (St.IDLE, Do.START): start,
+    (St.IDLE, Do.INVITE): invite,
+    (St.IDLE, Do.JOIN): join,
     (St.NAME, Intent.TEXT): got_name,
     (St.NAME, Intent.NUMBER): got_name,
     (St.CODE, Intent.TEXT): got_code,
@@ -140,7 +174,8 @@ TABLE: Mapping[tuple[str, str], StepFn] = {
 
 FLOW = Flow(
     name=NAME, start=St.IDLE, table=TABLE,
-    keywords=(Keyword(Do.START, words=("企业采购", "申请企业账户", "企业账户", "B2B")),),
+    keywords=(Keyword(Do.START, words=("企业采购", "申请企业账户", "企业账户", "B2B")),
+              Keyword(Do.INVITE, words=("邀请采购员",)), Keyword(Do.JOIN, pattern=r"加入企业\s*(\S.{0,39})")),
     words={"提交": Do.SUBMIT},
     hints={St.NAME: "chat/b2b/hints/name.txt", St.CODE: "chat/b2b/hints/code.txt",
            St.CONTACT: "chat/b2b/hints/contact.txt", St.INVOICE: "chat/b2b/hints/invoice.txt",

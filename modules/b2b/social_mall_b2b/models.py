@@ -141,3 +141,33 @@ class QuoteLine(Base):
     unit_fen: Mapped[int] = mapped_column(BigInteger, default=0)     # 0 until answered
     __table_args__ = (UniqueConstraint("quote_id", "sku_id"),
                       CheckConstraint("qty >= 1 AND unit_fen >= 0", name="ck_b2b_quote_lines_positive"))
+
+
+class CompanyMember(Base):
+    """A buyer of a company (采购员), joined with the owner's one-time invite code. A
+    member belongs to at most one company in a tenant (as its owner or a buyer)."""
+
+    __tablename__ = "b2b_company_members"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    role: Mapped[str] = mapped_column(String(16), default="buyer")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "member_id"),)
+
+
+class Invite(Base):
+    """An owner's one-time invite code (social_mall/codes.py: 50 bits, only its SHA-256
+    stored, expiring, attempt-limited per member and per code)."""
+
+    __tablename__ = "b2b_invites"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    selector: Mapped[str] = mapped_column(String(2))
+    digest: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column()
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,7 +9,9 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from social_mall_b2b.models import Company, CustomerGroup, ListPrice, PriceListRow, SkuCode, SkuTerms
+from social_mall_b2b.models import (
+    Company, CompanyMember, CustomerGroup, Invite, ListPrice, PriceListRow, SkuCode, SkuTerms,
+)
 
 
 class B2bRepo:
@@ -146,3 +148,25 @@ class B2bRepo:
         else:
             found.code = code
         await self.s.flush()
+
+    # -- a company's buyers and invites ----------------------------------------------------------
+
+    async def membership(self, tenant: int, member: int) -> int | None:
+        """The company id `member` joined as a buyer, if any."""
+        return await self.s.scalar(select(CompanyMember.company_id).where(
+            CompanyMember.tenant_id == tenant, CompanyMember.member_id == member))
+
+    async def buyers(self, tenant: int, company_id: int) -> Sequence[CompanyMember]:
+        return (await self.s.execute(select(CompanyMember).where(
+            CompanyMember.tenant_id == tenant, CompanyMember.company_id == company_id)
+            .order_by(CompanyMember.id))).scalars().all()
+
+    async def invites_by_selector(self, tenant: int, selector: str) -> Sequence[Invite]:
+        return (await self.s.execute(select(Invite).where(
+            Invite.tenant_id == tenant, Invite.selector == selector))).scalars().all()
+
+    async def spend_invite(self, tenant: int, invite_id: int, member: int, now: datetime) -> bool:
+        res = await self.s.execute(update(Invite).where(
+            Invite.tenant_id == tenant, Invite.id == invite_id, Invite.used_by.is_(None), Invite.expires_at > now,
+        ).values(used_by=member, used_at=now))
+        return bool(getattr(res, "rowcount", 0) == 1)

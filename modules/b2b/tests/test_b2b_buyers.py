@@ -1,0 +1,60 @@
+"""A company's buyers: the owner asks for a one-time invite code in chat, a colleague joins
+with it and buys at the company's prices (card, quick order); a wrong, reused or expired
+code joins nothing; only an approved account's owner invites; a buyer can't apply for or
+join another company."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from social_mall_b2b.models import CompanyMember, Invite
+
+from b2b_kit import Clock, console, count, make_mall, say, simulator
+from test_b2b_prices import BUYER as OWNER, approved_company_with_prices, sku_of
+
+COLLEAGUE = "oUser_b2b_colleague_00000001"
+THIRD = "oUser_b2b_third_0000000000001"
+CODE = re.compile(r"「加入企业 ([0-9A-Z]{5}-[0-9A-Z]{5})」")
+
+
+async def test_owner_invites_a_buyer_who_then_buys_at_company_prices(backend, engine, tmp_path, fake_wechat,
+                                                                    aiohttp_client):
+    from datetime import datetime, timezone
+
+    clock = Clock(datetime(2030, 6, 6, 4, 0, tzinfo=timezone.utc))
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, clock=clock)
+    wx = simulator(mall)
+    sku = await sku_of(mall, "芒果干")
+    await wx.event(COLLEAGUE, "subscribe")
+    assert "仅对已认证的企业账户开放" in await say(wx, COLLEAGUE, "邀请采购员")     # not an owner
+    await approved_company_with_prices(mall, wx, await console(mall), sku.id)
+
+    invite = await say(wx, OWNER, "邀请采购员")
+    code = CODE.search(invite).group(1)
+    assert "只能用一次" in invite
+    async with mall.svc.uows() as uow:     # only the SHA-256 is stored, never the code
+        row = await uow.session.scalar(select(Invite))
+        assert code.replace("-", "") not in (row.digest, row.selector) and len(row.digest) == 64
+
+    assert "企业价" not in await say(wx, COLLEAGUE, "搜索 芒果干")
+    wrong = ("Z" if code[-1] != "Z" else "Y")
+    assert "无效或已过期" in await say(wx, COLLEAGUE, f"加入企业 {code[:-1]}{wrong}")
+    assert "10 位字母和数字" in await say(wx, COLLEAGUE, "加入企业 123")
+    assert await count(mall, CompanyMember) == 0
+    joined = await say(wx, COLLEAGUE, f"加入企业 {code.lower()}")
+    assert "已加入「上海味之源餐饮管理有限公司」" in joined
+    assert "采购员" in await say(wx, COLLEAGUE, "企业采购")
+    assert "企业价 ¥22.00" in await say(wx, COLLEAGUE, "搜索 芒果干")
+    refused = await say(wx, COLLEAGUE, "x5")
+    assert "12 件起订" in refused                    # the company's minimum holds for its buyers
+    assert "您已是一家企业的账户成员" in await say(wx, COLLEAGUE, f"加入企业 {code}")
+
+    await wx.event(THIRD, "subscribe")
+    assert "无效或已过期" in await say(wx, THIRD, f"加入企业 {code}")       # spent
+    fresh = CODE.search(await say(wx, OWNER, "邀请采购员")).group(1)
+    clock.advance(hours=25)
+    assert "无效或已过期" in await say(wx, THIRD, f"加入企业 {fresh}")      # expired
+    assert await count(mall, CompanyMember) == 1
+    assert "企业价" not in await say(wx, THIRD, "搜索 芒果干")
