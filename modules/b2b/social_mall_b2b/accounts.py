@@ -112,14 +112,28 @@ async def member_company(uow: UnitOfWork, tenant: int, member: int) -> CompanyVi
     return view(found) if found is not None else None
 
 
+CACHE = "b2b.approved_company"    # session.info key: (tenant, member) → company, for one unit of work
+
+
+def forget(uow: UnitOfWork) -> None:
+    """Drop the unit of work's remembered companies (after a decision, a join, a group)."""
+    uow.session.info.pop(CACHE, None)
+
+
 async def approved_company(uow: UnitOfWork, tenant: int, member: int) -> CompanyView | None:
-    """The approved company `member` buys for: as its owner, or as a buyer it invited."""
+    """The approved company `member` buys for: as its owner, or as a buyer it invited.
+    Remembered for the unit of work (the card, checkout and place_order each ask, for
+    every member, consumers included: two queries once, not per question)."""
+    cache: dict[tuple[int, int], CompanyView | None] = uow.session.info.setdefault(CACHE, {})
+    if (tenant, member) in cache:
+        return cache[(tenant, member)]
     r = B2bRepo(uow.session)
     found = await r.company_of_member(tenant, member)
     if found is None:
         joined = await r.membership(tenant, member)
         found = await r.company(tenant, joined) if joined is not None else None
-    return view(found) if found is not None and found.status == APPROVED else None
+    cache[(tenant, member)] = got = view(found) if found is not None and found.status == APPROVED else None
+    return got
 
 
 async def buyer_of(uow: UnitOfWork, tenant: int, member: int) -> CompanyView | None:
@@ -182,6 +196,7 @@ async def decide(uow: UnitOfWork, tenant: int, company_id: int, *, approve: bool
     to = APPROVED if approve else REJECTED
     if not await r.decide(tenant, company_id, to, reason, actor, now):
         raise NotPendingError(company_id, found.status)
+    forget(uow)
     uow.audit(tenant, actor, f"b2b.{'approve' if approve else 'reject'}", f"b2b_company:{company_id}",
               before={"status": PENDING}, after={"status": to, "reason": reason})
     uow.emit(CompanyDecided(tenant_id=tenant, member_id=found.owner_member_id, company_id=company_id,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from social_mall import codes
-from social_mall_b2b.accounts import APPROVED, CompanyView, approved_company, view
+from social_mall_b2b.accounts import APPROVED, CompanyView, approved_company, forget, view
 from social_mall_b2b.errors import AlreadyAppliedError, NotBusinessError
 from social_mall_b2b.models import CompanyMember, Invite
 from social_mall_b2b.repos import B2bRepo
@@ -63,6 +63,7 @@ async def join(uow: UnitOfWork, kv: codes.Counters, tenant: int, member: int, ty
         raise codes.CodeError(INVITE.purpose)          # spent meanwhile by someone else
     await r.add(CompanyMember(tenant_id=tenant, company_id=invite.company_id, member_id=member, role="buyer",
                               created_at=now))
+    forget(uow)
     uow.audit(tenant, f"member:{member}", "b2b.join", f"b2b_company:{invite.company_id}",
               after={"invite": invite.id})
     company = await r.company(tenant, invite.company_id)

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from social_mall.errors import NotFoundError
 from social_mall.pricing.unit import UnitPrice, Wanted
-from social_mall_b2b.accounts import approved_company
+from social_mall_b2b.accounts import approved_company, forget
 from social_mall_b2b.errors import InvalidApplicationError, QuantityRefusedError
 from social_mall_b2b.models import CustomerGroup, ListPrice, PriceListRow
 from social_mall_b2b.repos import B2bRepo
@@ -144,6 +144,7 @@ async def set_company_group(uow: UnitOfWork, tenant: int, company_id: int, group
         raise NotFoundError("b2b_group", group_id)
     if not await r.set_group(tenant, company_id, group_id):
         raise NotFoundError("b2b_company", company_id)
+    forget(uow)
     uow.audit(tenant, actor, "b2b.company_group", f"b2b_company:{company_id}", after={"group_id": group_id})
 
 
