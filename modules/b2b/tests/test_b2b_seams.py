@@ -15,6 +15,7 @@ from sqlalchemy import inspect, select, text
 from bot import BUILTIN_MODULES
 from social_mall.catalog.service import list_products
 from social_mall.members.service import resolve_member
+from social_mall import plugins
 from social_mall.plugins import discover, installed_modules
 from social_mall_b2b import MODULE, accounts, prices
 from social_mall_b2b.rules import ListKind
@@ -114,8 +115,11 @@ async def test_switched_off_the_shop_answers_exactly_as_without_the_package(
     assert (await off.client.get("/console/b2b/companies", allow_redirects=False)).status == 404
     with_module_off = await transcript(off)
 
-    monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: [])   # now: not installed
-    assert installed_modules() == []
+    # now: this package not installed (other module packages, if any, stay as they are)
+    real = plugins.entry_points
+    monkeypatch.setattr("social_mall.plugins.entry_points",
+                        lambda group: [ep for ep in real(group=group) if ep.name != "b2b"])
+    assert "b2b" not in [m.name for m in installed_modules()]
     fresh = create_engine(fresh_backend.db_url, schema=fresh_backend.schema)
     await migrate(fresh)
     await fresh.dispose()
@@ -123,7 +127,7 @@ async def test_switched_off_the_shop_answers_exactly_as_without_the_package(
     assert "orders" in names and not any(n.startswith("b2b_") for n in names)
     assert not any(v.startswith("b2b_") for v in versions)
     bare = await make_mall(fresh_backend, tmp_path / "bare", fake_wechat, aiohttp_client)
-    assert list(bare.svc.registry.modules) == [m.name for m in BUILTIN_MODULES]
+    assert "b2b" not in bare.svc.registry.modules and bare.svc.registry.pricers == []
     without_package = await transcript(bare)
 
     assert with_module_off == without_package
