@@ -30,18 +30,18 @@ async def business_with_codes(mall, wx):
         c = await uow.session.scalar(select(Company))
     post = mall.client.post
     assert (await post(f"/console/b2b/companies/{c.id}/decide", data={"_csrf": csrf, "verdict": "approve"})).status == 200
-    skus = {name: await sku_of(mall, name) for name in ("芒果干", "海苔脆", "黑巧克力", "燕麦片", "每日坚果")}
-    mango, seaweed, choc, oats, nuts = skus.values()
+    skus = {name: await sku_of(mall, name) for name in ("芒果干", "海苔脆", "黑巧克力", "挂耳咖啡", "每日坚果")}
+    mango, seaweed, choc, coffee, nuts = skus.values()
     resp = await post("/console/b2b/lists", data={
         "_csrf": csrf, "name": "批发", "kind": "override", "company_id": str(c.id), "percent_off": "10",
         "tiers": f"{mango.id} 1 25\n{mango.id} 10 22", "active": "1"})
     assert resp.status == 200
     for sku, code, moq, case in ((mango, "A1023", 12, 12), (seaweed, "B77", 1, 1), (choc, "C9", 10, 1),
-                                 (oats, "D-4", 1, 1), (nuts, "E5", 1, 1)):
+                                 (coffee, "D-4", 1, 1), (nuts, "E5", 1, 1)):
         resp = await post("/console/b2b/terms", data={"_csrf": csrf, "sku_id": str(sku.id), "moq": str(moq),
                                                       "case_pack": str(case), "code": code.lower()})
         assert resp.status == 200
-    resp = await post("/console/b2b/terms", data={"_csrf": csrf, "sku_id": str(oats.id), "code": "B77"})
+    resp = await post("/console/b2b/terms", data={"_csrf": csrf, "sku_id": str(coffee.id), "code": "B77"})
     assert resp.status == 400 and "已被其他 SKU 使用" in await resp.text()
     return skus
 
@@ -65,16 +65,16 @@ async def test_quick_order_five_lines_problems_then_fixed_confirmed_and_paid(bac
     assert await count(mall, Order) == orders
 
     good = await say(wx, BUYER, "快速下单 A1023x24 B77 3 C9*10 D-4 2 E5 1")
-    # 24 × 22.00 + 3 × 17.91 + 10 × 22.50 + 2 × 26.91 + 1 × 89.10
-    assert "商品合计：¥949.65" in good and "回复「确认下单」" in good, good
+    # 24 × 22.00 + 3 × 17.91 + 10 × 22.50 + 2 × 53.10 + 1 × 89.10
+    assert "商品合计：¥1002.03" in good and "回复「确认下单」" in good, good
     summary = await say(wx, BUYER, "确认下单")
-    assert "企业价 ¥22.00 × 24 = ¥528.00" in summary and "商品合计：¥949.65" in summary, summary
+    assert "企业价 ¥22.00 × 24 = ¥528.00" in summary and "商品合计：¥1002.03" in summary, summary
     summary = await say(wx, BUYER, ADDRESS)
-    assert "请确认订单" in summary and "应付：¥949.65" in summary
+    assert "请确认订单" in summary and "应付：¥1002.03" in summary
     order_no = await pay_in_sandbox(mall, await say(wx, BUYER, "确认"))
     async with mall.svc.uows() as uow:
         o = await uow.session.scalar(select(Order).where(Order.order_no == order_no))
-        assert (o.status, o.goods_fen, o.discount_fen, o.paid_fen) == ("paid", 94965, 0, 94965)
+        assert (o.status, o.goods_fen, o.discount_fen, o.paid_fen) == ("paid", 100203, 0, 100203)
         lines = {ln.sku_id: (ln.price_fen, ln.qty) for ln in
                  (await uow.session.scalars(select(OrderLine).where(OrderLine.order_id == o.id))).all()}
     assert lines[skus["芒果干"].id] == (2200, 24) and lines[skus["每日坚果"].id] == (8910, 1)
@@ -92,8 +92,8 @@ async def test_quick_order_five_lines_problems_then_fixed_confirmed_and_paid(bac
     assert resp.status == 200
     again = await say(wx, BUYER, "再来一单")
     assert f"重下订单 {order_no}" in again and "请确认订单" in again, again
-    # 24 × 21.00 + 3 × 15.92 + 10 × 20.00 + 2 × 23.92 + 1 × 79.20
-    assert "企业价 ¥21.00 × 24 = ¥504.00" in again and "企业价 ¥15.92 × 3" in again and "应付：¥878.80" in again
+    # 24 × 21.00 + 3 × 15.92 + 10 × 20.00 + 2 × 47.20 + 1 × 79.20
+    assert "企业价 ¥21.00 × 24 = ¥504.00" in again and "企业价 ¥15.92 × 3" in again and "应付：¥925.36" in again
     assert "仅对已认证的企业账户开放" in await say(wx, SHOPPER, "再来一单")
 
     await wx.event(SHOPPER, "subscribe")
