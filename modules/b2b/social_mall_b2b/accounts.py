@@ -215,3 +215,12 @@ async def list_companies(uow: UnitOfWork, tenant: int, status: str | None, page:
 async def company(uow: UnitOfWork, tenant: int, company_id: int) -> CompanyView | None:
     found = await B2bRepo(uow.session).company(tenant, company_id)
     return view(found) if found is not None else None
+
+
+async def buyers_of(uow: UnitOfWork, tenant: int, company_ids: list[int]) -> dict[int, list[int]]:
+    """company id → the member ids of its buyers (joined with an invite)."""
+    r = B2bRepo(uow.session)
+    out: dict[int, list[int]] = {}
+    for cid in company_ids:
+        out[cid] = [b.member_id for b in await r.buyers(tenant, cid)]
+    return out

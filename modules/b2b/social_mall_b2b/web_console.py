@@ -110,8 +110,9 @@ async def _companies_page(request: web.Request, status: int = 200, error: str = 
     async with services(request).uows() as uow:
         page = await accounts.list_companies(uow, tenant_of(request), wanted or None, page_number(request))
         groups = dict(await prices.groups(uow, tenant_of(request)))
+        buyers = await accounts.buyers_of(uow, tenant_of(request), [c.id for c in page.items])
     return render(request, "console/b2b/companies.html", status=status, page=page, status_zh=STATUS_ZH,
-                  wanted=wanted, groups=groups, error=error)
+                  wanted=wanted, groups=groups, buyers=buyers, error=error)
 
 
 @routes.get("/console/b2b/companies")

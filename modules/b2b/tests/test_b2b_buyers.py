@@ -50,6 +50,10 @@ async def test_owner_invites_a_buyer_who_then_buys_at_company_prices(backend, en
     refused = await say(wx, COLLEAGUE, "x5")
     assert "12 件起订" in refused                    # the company's minimum holds for its buyers
     assert "您已是一家企业的账户成员" in await say(wx, COLLEAGUE, f"加入企业 {code}")
+    async with mall.svc.uows() as uow:
+        joined = (await uow.session.scalar(select(CompanyMember))).member_id
+    page = await (await mall.client.get("/console/b2b/companies")).text()
+    assert f'采购员：<a href="/console/members/{joined}">会员 {joined}</a>' in page
 
     await wx.event(THIRD, "subscribe")
     assert "无效或已过期" in await say(wx, THIRD, f"加入企业 {code}")       # spent
