@@ -40,6 +40,7 @@ from social_mall.pricing import service as pricing_service
 from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import PricingInput
 from social_mall.pricing.unit import UnitPrice, Wanted, check_lines, max_qty
+from social_mall.pricing.unit import order_placed as tell_pricers
 from social_mall.pricing.unit import unit_prices as module_unit_prices
 from social_mall.views import AddressView, OrderLineView, OrderView, Page
 from storage.models import Address, Order, OrderLine, Product, Sku
@@ -259,6 +260,8 @@ async def place_order(
     view = order_view(order, lines)
     if fulfilment is not None:
         await fulfilment[0].placed(uow, tenant, view, fulfilment[1], dest, now)
+    if uow.pricers:   # a module counting the order against a limit may refuse it (rolls back)
+        await tell_pricers(uow, tenant, view, now)
     uow.emit(order_placed(order))
     return view
 

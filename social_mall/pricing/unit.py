@@ -13,6 +13,8 @@ uninstalled module prices nothing and the shop sells at the SKUs' own prices.
 - `max_qty(...)` may let a member order more of one SKU per line than the retail cap
   (99): `place_order` and checkout's several-SKU summary (src "list") allow the highest
   any pricer gives (the card's 「xN」 stays at 99).
+- `placed(...)` sees each order written, in its transaction: a limit counted atomically
+  (a buyer's monthly budget) raises there to roll the order back.
 - `check(...)` raises a `MallError` (below a minimum quantity, not a case multiple…) for
   lines this member may not order so; `place_order` and checkout call it before anything
   is written, so a refusal changes nothing.
@@ -30,6 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from social_mall.views import OrderView
     from storage.uow import UnitOfWork
 
 
@@ -60,6 +63,12 @@ class UnitPricer(Protocol):
     async def check(self, uow: UnitOfWork, tenant: int, member: int, lines: Sequence[Wanted],
                     now: datetime) -> None: ...
 
+    async def placed(self, uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> None:
+        """The order was written (same unit of work, before its commit): count it against
+        what the pricer limits (a buyer's monthly budget…); raising a MallError rolls the
+        whole order back."""
+        ...
+
     async def max_qty(self, uow: UnitOfWork, tenant: int, member: int) -> int:
         """The most of one SKU this member may order in one line (0: no say; the core's
         retail cap, orders.rules.MAX_QTY_PER_LINE, applies unless a pricer allows more)."""
@@ -78,6 +87,12 @@ async def unit_prices(uow: UnitOfWork, tenant: int, member: int | None, lines: S
             if p.fen > 0 and (sku not in out or p.fen < out[sku].fen):
                 out[sku] = p
     return out
+
+
+async def order_placed(uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> None:
+    """Tell every registered pricer an order was written (place_order, same transaction)."""
+    for pricer in uow.pricers:
+        await pricer.placed(uow, tenant, order, now)
 
 
 async def max_qty(uow: UnitOfWork, tenant: int, member: int) -> int:

@@ -34,12 +34,16 @@ class HalfPrice:
     member: int
     key: str = "half"
     asked: list[int] = field(default_factory=list)
+    placed_orders: list[str] = field(default_factory=list)
 
     async def prices(self, uow, tenant, member, lines, now):
         self.asked.append(member)
         if member != self.member:
             return {}
         return {ln.sku_id: UnitPrice(ln.retail_fen // 2, "企业价") for ln in lines}
+
+    async def placed(self, uow, tenant, order, now):
+        self.placed_orders.append(order.order_no)
 
     async def max_qty(self, uow, tenant, member):
         return 500 if member == self.member else 0
@@ -84,6 +88,7 @@ async def test_a_pricers_price_is_charged_to_its_member_only_and_its_refusal_wri
     assert mine.lines[0].price_fen == retail // 2 and mine.goods_fen == retail // 2 * 4
     assert theirs.lines[0].price_fen == retail
     assert shopper in pricer.asked
+    assert pricer.placed_orders == [mine.order_no, theirs.order_no]      # told of every order, in its transaction
 
     async with priced() as uow:   # the pricer's member may order more than the retail cap of 99; others not
         big = await place_order(uow, demo.id, biz, [(sku_id, 150)], address_id=biz_addr, now=NOW, timeout=TIMEOUT)

@@ -95,3 +95,14 @@ class QuoteUnavailableError(B2bError):
     def __init__(self, quote_id: int, status: str) -> None:
         super().__init__(quote_id, status)
         self.quote_id, self.status = quote_id, status
+
+
+class BudgetExceededError(B2bError):
+    """A buyer's order over what is left of its monthly budget."""
+
+    code = "b2b_budget_exceeded"
+
+    def __init__(self, limit_fen: int, used_fen: int, order_fen: int) -> None:
+        super().__init__(limit_fen, used_fen, order_fen)
+        self.limit_fen, self.used_fen, self.order_fen = limit_fen, used_fen, order_fen
+        self.left_fen = max(limit_fen - used_fen, 0)

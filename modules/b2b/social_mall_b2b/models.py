@@ -171,3 +171,36 @@ class Invite(Base):
     used_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
     used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BuyerBudget(Base):
+    """A buyer's monthly budget (采购限额) and what this month's orders have used of it:
+    `spent_fen` counts the orders placed in `period` (Shanghai "YYYY-MM"), moved by one
+    conditional UPDATE per order (spent + total ≤ limit), so two orders at once can't
+    both pass it."""
+
+    __tablename__ = "b2b_buyer_budgets"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    limit_fen: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(7), default="")
+    spent_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (UniqueConstraint("tenant_id", "member_id"),
+                      CheckConstraint("limit_fen >= 0 AND spent_fen >= 0", name="ck_b2b_buyer_budgets_amounts"))
+
+
+class BudgetEntry(Base):
+    """One order counted against a budget (once: unique order), and whether its
+    cancellation gave it back (once: a conditional UPDATE of `returned`)."""
+
+    __tablename__ = "b2b_budget_entries"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    returned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "order_id"),)

@@ -4,6 +4,7 @@ the push of an admin's decision.
 
 Subscribers:
   b2b.company_decided     push "approved" / "rejected: <reason>" to the applicant
+  order.cancelled         a buyer's cancelled order gives its amount back to its monthly budget (once)
   b2b.quote_answered      push the quoted total, its expiry and 「接受报价 N」 to the member
 """
 
@@ -34,5 +35,13 @@ def setup(reg: Registry) -> None:
         await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/b2b/push/quote_answered.txt",
                              {**d.payload, "ends": ends})
 
+    async def budget_back(d: Delivery) -> None:
+        from social_mall_b2b.budgets import give_back
+
+        async with svc.uows() as uow:
+            if await give_back(uow, d.tenant_id, int(d.payload["order_id"])):
+                await uow.commit()
+
     reg.subscribe("b2b.company_decided", "b2b.push_decided", push_decided)
+    reg.subscribe("order.cancelled", "b2b.budget_back", budget_back)
     reg.subscribe("b2b.quote_answered", "b2b.push_quote", push_quote)

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from social_mall.errors import NotFoundError
 from social_mall.pricing.unit import UnitPrice, Wanted
+from social_mall.views import OrderView
 from social_mall_b2b.accounts import approved_company, forget
 from social_mall_b2b.errors import InvalidApplicationError, QuantityRefusedError
 from social_mall_b2b.models import CustomerGroup, ListPrice, PriceListRow
@@ -69,6 +70,13 @@ class B2bPricer:
                 out[ln.sku_id] = UnitPrice(hit[0], LABEL, tiers_note(lists, ln.sku_id, ln.retail_fen, now,
                                                                      t.moq, t.case))
         return out
+
+    async def placed(self, uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> None:
+        """A buyer's order counts against its monthly budget (budgets.py)."""
+        from social_mall_b2b.budgets import count_order
+
+        if await B2bRepo(uow.session).membership(tenant, order.member_id) is not None:
+            await count_order(uow, tenant, order, now)
 
     async def max_qty(self, uow: UnitOfWork, tenant: int, member: int) -> int:
         """A business account buys by the case: up to MAX_QTY a line."""

@@ -21,7 +21,7 @@ from handlers.console.core import (
 from handlers.console.registry import add_console_page, add_console_permission
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
-from social_mall_b2b import accounts, prices, quick, quotes
+from social_mall_b2b import accounts, budgets, prices, quick, quotes
 from social_mall_b2b.repos import B2bRepo
 from social_mall_b2b.errors import B2bError, InvalidApplicationError
 from social_mall_b2b.rules import BP, ListKind, parse_tier_lines
@@ -93,7 +93,7 @@ PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空�
               "terms": "起订量和整箱数须为 1–999999", "group_id": "分组不对", "company_id": "企业不对",
               "kind": "类型不对", "sku_id": "SKU 编号不对", "moq": "起订量须为 1–999999",
               "case_pack": "整箱数须为 1–999999",
-              "quote_prices": "每一行都要填大于 0 的单价", "expires_on": "有效期须为今天或以后的日期（2030-01-31）",
+              "quote_prices": "每一行都要填大于 0 的单价", "limit": "限额格式不对（元，如 5000）", "expires_on": "有效期须为今天或以后的日期（2030-01-31）",
               "code": "商品编码只能用字母、数字、- 和 _（最多 32 位）", "code_taken": "这个商品编码已被其他 SKU 使用"}
 
 
@@ -111,8 +111,9 @@ async def _companies_page(request: web.Request, status: int = 200, error: str = 
         page = await accounts.list_companies(uow, tenant_of(request), wanted or None, page_number(request))
         groups = dict(await prices.groups(uow, tenant_of(request)))
         buyers = await accounts.buyers_of(uow, tenant_of(request), [c.id for c in page.items])
+        limits = await budgets.budgets(uow, tenant_of(request), services(request).clock())
     return render(request, "console/b2b/companies.html", status=status, page=page, status_zh=STATUS_ZH,
-                  wanted=wanted, groups=groups, buyers=buyers, error=error)
+                  wanted=wanted, groups=groups, buyers=buyers, limits=limits, error=error)
 
 
 @routes.get("/console/b2b/companies")
@@ -302,3 +303,22 @@ async def quote_answer(request: web.Request) -> web.Response:
             return await _quotes_page(request, 409, "这份询价已经报过价了")
         return await _quotes_page(request, 400, problem(exc))
     raise redirect("/console/b2b/quotes", ok="saved")
+
+
+@routes.post("/console/b2b/limits")
+@console_view(EDIT)
+async def buyer_limit(request: web.Request) -> web.Response:
+    from social_mall_b2b.rules import parse_yuan
+
+    form = form_of(request)
+    try:
+        member = _opt_id(form, "member_id")
+        fen = parse_yuan(str(form.get("limit", "") or ""))
+        if member is None or fen is None:
+            raise InvalidApplicationError("limit")
+        async with services(request).uows() as uow:
+            await budgets.set_limit(uow, tenant_of(request), member, fen, actor(request))
+            await uow.commit()
+    except B2bError as exc:
+        return await _companies_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/companies", ok="saved")

@@ -10,6 +10,8 @@ import re
 from sqlalchemy import select
 
 from social_mall_b2b.models import CompanyMember, Invite
+from storage.models import Order
+from tests.fakes.console_kit import csrf_of
 
 from b2b_kit import Clock, console, count, make_mall, say, simulator
 from test_b2b_prices import BUYER as OWNER, approved_company_with_prices, sku_of
@@ -54,6 +56,36 @@ async def test_owner_invites_a_buyer_who_then_buys_at_company_prices(backend, en
         joined = (await uow.session.scalar(select(CompanyMember))).member_id
     page = await (await mall.client.get("/console/b2b/companies")).text()
     assert f'采购员：<a href="/console/members/{joined}">会员 {joined}</a>' in page
+
+    # a monthly budget of ¥600: ¥528 passes, another ¥264 is refused (nothing written) until
+    # the first order is cancelled
+    csrf = await csrf_of(mall.client, "/console/b2b/companies")
+    assert (await mall.client.post("/console/b2b/limits", data={"_csrf": csrf, "member_id": str(joined),
+                                                               "limit": "abc"})).status == 400
+    assert (await mall.client.post("/console/b2b/limits", data={"_csrf": csrf, "member_id": str(joined),
+                                                               "limit": "600"})).status == 200
+    orders = await count(mall, Order)
+    await say(wx, COLLEAGUE, "搜索 芒果干")
+    await say(wx, COLLEAGUE, "x24")
+    await say(wx, COLLEAGUE, "王小明 13912345678 上海市黄浦区南京东路1号")
+    first = await say(wx, COLLEAGUE, "确认")
+    assert "下单成功" in first and "应付：¥528.00" in first
+    await say(wx, COLLEAGUE, "搜索 芒果干")
+    assert "应付：¥264.00" in await say(wx, COLLEAGUE, "x12")
+    refused = await say(wx, COLLEAGUE, "确认")
+    assert "超出本月采购限额：限额 ¥600.00，已用 ¥528.00，还可用 ¥72.00，本单 ¥264.00" in refused, refused
+    assert await count(mall, Order) == orders + 1
+    assert "本月 ¥528.00/¥600.00" in await (await mall.client.get("/console/b2b/companies")).text()
+    from social_mall.orders.service import cancel_order
+
+    first_no = re.search(r"订单号：(\d+)", first).group(1)
+    async with mall.svc.uows() as uow:
+        o = await uow.session.scalar(select(Order).where(Order.order_no == first_no))
+        await cancel_order(uow, o.tenant_id, o.id, reason="buyer", now=mall.svc.clock())
+        await uow.commit()
+    await mall.settle()
+    assert "下单成功" in await say(wx, COLLEAGUE, "确认")
+    assert "本月 ¥264.00/¥600.00" in await (await mall.client.get("/console/b2b/companies")).text()
 
     await wx.event(THIRD, "subscribe")
     assert "无效或已过期" in await say(wx, THIRD, f"加入企业 {code}")       # spent

@@ -146,3 +146,66 @@ async def test_two_acceptances_of_one_quote_at_once_place_one_order(priced, demo
         orders = (await uow.session.scalars(select(Order).where(Order.source == f"b2b:quote:{q.id}"))).all()
         assert len(orders) == 1 and orders[0].goods_fen == 120 * 777
         assert await uow.catalog.stock(demo.id, sku_id) == stock - 120
+
+
+async def test_a_buyers_budget_passes_one_of_two_orders_at_once_and_a_cancel_gives_it_back_once(priced, demo):
+    from datetime import timedelta
+
+    from social_mall.members.service import add_address
+    from social_mall.orders.service import cancel_order, place_order
+    from social_mall_b2b import budgets
+    from social_mall_b2b.errors import BudgetExceededError
+    from social_mall_b2b.models import BudgetEntry, BuyerBudget, CompanyMember
+
+    uows, other_worker = priced
+    _, company = await applied(uows, demo.id, "o_b2b_budget_owner")
+    async with uows() as uow:
+        await accounts.decide(uow, demo.id, company, approve=True, reason="", actor="admin:a", now=NOW)
+        buyer, _ = await resolve_member(uow, demo.id, "mp", "o_b2b_budget_buyer")
+        uow.session.add(CompanyMember(tenant_id=demo.id, company_id=company, member_id=buyer.id, role="buyer",
+                                      created_at=NOW))
+        await uow.session.flush()
+        sku = await uow.session.scalar(select(Sku).where(Sku.tenant_id == demo.id, Sku.stock >= 10,
+                                                         Sku.price_fen >= 2000).order_by(Sku.id))
+        sku_id, price = sku.id, sku.price_fen
+        address = await add_address(uow, demo.id, buyer.id, "李四", "13912345678", "北京市朝阳区建国路88号")
+        await uow.commit()
+    probe_total = None
+    async with uows() as uow:            # what one order of 1 costs (goods + shipping)
+        probe = await place_order(uow, demo.id, buyer.id, [(sku_id, 1)], address_id=address.id, now=NOW,
+                                  timeout=timedelta(minutes=30))
+        probe_total = probe.total_fen
+        await uow.rollback()
+    async with uows() as uow:
+        await budgets.set_limit(uow, demo.id, buyer.id, probe_total * 3 // 2, "admin:a")   # room for one
+        await uow.commit()
+
+    async def order(factory) -> str:
+        async with factory() as uow:
+            try:
+                o = await place_order(uow, demo.id, buyer.id, [(sku_id, 1)], address_id=address.id, now=NOW,
+                                      timeout=timedelta(minutes=30))
+            except BudgetExceededError:
+                await uow.rollback()
+                return "refused"
+            await uow.commit()
+            return str(o.id)
+
+    results = await asyncio.gather(order(uows), order(other_worker))
+    assert results.count("refused") == 1
+    placed = int(next(r for r in results if r != "refused"))
+    async with uows() as uow:
+        b = await uow.session.scalar(select(BuyerBudget))
+        assert (b.spent_fen, b.period) == (probe_total, budgets.period_of(NOW))
+        assert await uow.session.scalar(select(func.count()).select_from(BudgetEntry)) == 1
+    async with uows() as uow:
+        await cancel_order(uow, demo.id, placed, reason="buyer", now=NOW)
+        await uow.commit()
+    for _ in range(2):                   # the subscriber delivered twice: given back once
+        async with uows() as uow:
+            await budgets.give_back(uow, demo.id, placed)
+            await uow.commit()
+    async with uows() as uow:
+        assert (await uow.session.scalar(select(BuyerBudget))).spent_fen == 0
+    assert await order(other_worker) != "refused"
+    assert price > 0
