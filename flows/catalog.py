@@ -15,6 +15,7 @@ from social_mall.catalog.service import product_detail
 from social_mall.errors import NotFoundError, OutOfStockError
 from social_mall.members.service import add_to_cart
 from social_mall.pricing.service import active_flash_prices
+from social_mall.pricing.unit import Wanted, unit_prices
 from social_mall.values import value
 from social_mall.views import ProductDetail, SkuView
 
@@ -62,8 +63,12 @@ class ShowProduct:
         p = await product_detail(ctx.uow, ctx.tenant_id, self.product_id)
         flash = await active_flash_prices(ctx.uow, ctx.tenant_id, [s.id for s in p.skus], ctx.now)
         notes = [n for n in [await note(ctx.uow, ctx.tenant_id, p.id) for note in ctx.card_notes] if n]
+        own = await unit_prices(ctx.uow, ctx.tenant_id, ctx.member.id,
+                                [Wanted(s.id, p.id, s.price_fen, 1) for s in p.skus], ctx.now)
+        if own:  # a module's price for this member (企业价) replaces retail and its promotions
+            flash = {k: f for k, f in flash.items() if k not in own or own[k].promotions}
         card = Say(
-            "chat/shop/product_card.txt", {"p": p, "flash": flash, "notes": notes}, card=True,
+            "chat/shop/product_card.txt", {"p": p, "flash": flash, "notes": notes, "own": own}, card=True,
             url=ctx.links.product_url(ctx.tenant_code, p.id),
             image=ctx.links.image_url(p.image) if p.image else "",
         )

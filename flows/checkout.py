@@ -29,7 +29,9 @@ pick's `begin` asks its own questions, usually in the method's own flow, which h
 with `confirm_with(...)`; the summary shows the method's fee and destination, and `确认`
 places the order with that method. With express alone nothing of this shows.
 
-State data: src ("cart" | "buy"), product/sku/qty for "buy" and the listing the buyer came
+State data: src ("cart" | "buy" | "list"), product/sku/qty for "buy", lines (flat sku, qty
+pairs) for "list" (several SKUs at once: `begin({"src": "list", "lines": [...]})`, e.g. a
+module's quick order) and the listing the buyer came
 from (l_cat, l_q, l_page, l_pages, l_items: flows/catalog.py), methods (the keys listed),
 ful (the method picked; none: express), f_* (the method's details: store, slot…), address
 (a saved address id) or name/phone/detail (a typed address not saved yet),
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from flows import cart, catalog, orders
@@ -59,6 +61,8 @@ from social_mall.errors import (
     InvalidAddressError,
     NoFulfilmentError,
     NotFoundError,
+    OffShelfError,
+    OutOfStockError,
     OrderTooLargeError,
     PriceChangedError,
 )
@@ -70,6 +74,7 @@ from social_mall.orders.rules import check_qty
 from social_mall.orders.service import check_order_total, place_order
 from social_mall.pricing import service as pricing
 from social_mall.pricing.service import AUTO, NONE, PricingInput
+from social_mall.pricing.unit import Wanted, check_lines, max_qty, unit_prices
 from social_mall.views import AddressView
 
 NAME = "checkout"
@@ -98,7 +103,7 @@ class Do(StrEnum):
     NO_POINTS = "checkout.no_points"
 
 
-SOURCE = ("src", "product", "sku", "qty", "ful")
+SOURCE = ("src", "product", "sku", "qty", "ful", "lines")
 DETAIL_PREFIX = "f_"                         # prefix of the fulfilment method's details (store, slot…)
 TYPED = ("name", "phone", "detail")          # a typed address, not saved yet
 FIELD = "a_"                                 # prefix of the fields of an address being typed in parts
@@ -116,6 +121,8 @@ class Line:
     spec: str
     price_fen: int
     qty: int
+    label: str = ""      # a module's price (「企业价」: social_mall/pricing/unit.py)
+    fixed: bool = False  # that price takes no retail promotion
 
     @property
     def line_fen(self) -> int:
@@ -170,12 +177,50 @@ async def _lines(ctx: Ctx, data: Data) -> tuple[tuple[Line, ...], int]:
         if product is None or sku_id is None or qty is None:
             raise EmptyCartError()
         p, sku = await load_sku(ctx, product, sku_id, qty)
-        return (Line(sku.id, p.title, sku.spec, sku.price_fen, qty),), 0
+        return await _module_priced(ctx, (Line(sku.id, p.title, sku.spec, sku.price_fen, qty),)), 0
+    if text(data, "src") == "list":
+        return await _module_priced(ctx, await _listed(ctx, pairs(data, "lines"))), 0
     cart_ = await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id)
     lines = tuple(Line(c.sku_id, c.title, c.spec, c.price_fen, c.qty) for c in cart_.lines if c.available)
     if not lines:
         raise EmptyCartError()
-    return lines, len(cart_.lines) - len(lines)
+    return await _module_priced(ctx, lines), len(cart_.lines) - len(lines)
+
+
+async def _listed(ctx: Ctx, wanted: list[tuple[int, int]]) -> tuple[Line, ...]:
+    """Several SKUs bought at once (src "list": a module's quick order): each must be on
+    sale and in stock for its quantity."""
+    if not wanted:
+        raise EmptyCartError()
+    most = await max_qty(ctx.uow, ctx.tenant_id, ctx.member.id)
+    for _, qty in wanted:
+        check_qty(qty, most)
+    found = {s.id: (s, p) for s, p in await ctx.uow.catalog.skus_by_ids(ctx.tenant_id, [k for k, _ in wanted])}
+    lines: list[Line] = []
+    for sku_id, qty in wanted:
+        if sku_id not in found:
+            raise NotFoundError("sku", sku_id)
+        s, p = found[sku_id]
+        name = f"{p.title} {s.spec}".strip()
+        if not (s.on_shelf and p.on_shelf):
+            raise OffShelfError(name)
+        if s.stock < qty:
+            raise OutOfStockError(name, s.stock)
+        lines.append(Line(s.id, p.title, s.spec, s.price_fen, qty))
+    return tuple(lines)
+
+
+async def _module_priced(ctx: Ctx, lines: tuple[Line, ...]) -> tuple[Line, ...]:
+    """The lines at a module's unit price for this member, as place_order will charge
+    them (social_mall/pricing/unit.py); a module's refusal (below its minimum…) raises."""
+    if not ctx.uow.pricers:
+        return lines
+    found = {s.id: p for s, p in await ctx.uow.catalog.skus_by_ids(ctx.tenant_id, [ln.sku_id for ln in lines])}
+    wanted = [Wanted(ln.sku_id, found[ln.sku_id].id, ln.price_fen, ln.qty) for ln in lines if ln.sku_id in found]
+    await check_lines(ctx.uow, ctx.tenant_id, ctx.member.id, wanted, ctx.now)
+    own = await unit_prices(ctx.uow, ctx.tenant_id, ctx.member.id, wanted, ctx.now)
+    return tuple(replace(ln, price_fen=own[ln.sku_id].fen, label=own[ln.sku_id].label,
+                         fixed=not own[ln.sku_id].promotions) if ln.sku_id in own else ln for ln in lines)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -245,7 +290,8 @@ class Preview:
             address = AddressView(0, *clean_address(*self.ship), is_default=False)
         lines, skipped = await _lines(ctx, self.data)
         goods = sum(line.line_fen for line in lines)
-        priced = await pricing.price_lines(ctx.uow, ctx.tenant_id, [(ln.sku_id, ln.price_fen, ln.qty) for ln in lines])
+        priced = await pricing.price_lines(ctx.uow, ctx.tenant_id, [(ln.sku_id, ln.price_fen, ln.qty) for ln in lines],
+                                           fixed={ln.sku_id for ln in lines if ln.fixed})
         dest = await method.quote(ctx.uow, ctx.tenant_id, ctx.member.id, priced, Choice(method.key, _detail(self.data)),
                                   address, ctx.now)
         ship = dest.fee_fen

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from social_mall.demo import DemoSeeder
     from social_mall.fulfilment import FulfilmentMethod
+    from social_mall.pricing.unit import UnitPricer
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class Registry:
     fulfilments: dict[str, FulfilmentMethod] = field(default_factory=dict)
     completion_holds: list[Callable[[Any, int, int], Awaitable[bool]]] = field(default_factory=list)
     card_notes: list[Callable[[Any, int, int], Awaitable[str]]] = field(default_factory=list)
+    # unit prices of the module's own for some members (social_mall/pricing/unit.py)
+    pricers: list[UnitPricer] = field(default_factory=list)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -110,6 +113,11 @@ class Registry:
         """Offer a fulfilment method at checkout (a later module's method with the same
         key replaces an earlier one: that is how a module takes over "express" pricing)."""
         self.fulfilments[method.key] = method
+
+    def add_unit_pricer(self, pricer: UnitPricer) -> None:
+        """Sell SKUs to some members at the module's own price (B2B price lists…): consulted
+        by the product card, checkout and place_order through every unit of work."""
+        self.pricers.append(pricer)
 
     def topic_map(self) -> Mapping[str, Sequence[str]]:
         """topic → subscriber names: what the unit of work writes to the outbox."""

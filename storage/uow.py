@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,6 +22,9 @@ from social_mall.events import DomainEvent
 from storage.cache import DISABLED, WROTE_CATALOG, ReadCache
 from storage.models import AuditEntry, OutboxEvent
 from storage.repos import CatalogRepo, MemberRepo, OrderRepo, OutboxRepo, PaymentRepo, TenantRepo
+
+if TYPE_CHECKING:
+    from social_mall.pricing.unit import UnitPricer
 
 UowFactory = Callable[[], "UnitOfWork"]
 
@@ -32,8 +36,11 @@ class UnitOfWork:
 
     def __init__(self, sessions: Callable[[], AsyncSession], subscribers: Mapping[str, Sequence[str]],
                  cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
-                 factory: UowFactory | None = None, shared: dict[str, object] | None = None) -> None:
+                 factory: UowFactory | None = None, shared: dict[str, object] | None = None,
+                 pricers: Sequence[UnitPricer] = ()) -> None:
         self._sessions = sessions
+        # unit prices from the enabled modules (social_mall/pricing/unit.py)
+        self.pricers: tuple[UnitPricer, ...] = tuple(pricers)
         # The factory that made this unit of work (None when built by hand), for a core
         # service that needs transactions of its own, and what such services keep across
         # units of work of one deployment (the group-buy join desk).
@@ -146,12 +153,15 @@ class UnitOfWork:
 def uow_factory(
     sessions: async_sessionmaker[AsyncSession], subscribers: Mapping[str, Sequence[str]],
     cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
+    pricers: Sequence[UnitPricer] = (),
 ) -> UowFactory:
-    """`modules`: the enabled modules (the registry's list); None: all of them."""
+    """`modules`: the enabled modules (the registry's list); None: all of them.
+    `pricers`: the enabled modules' unit pricers (registry.pricers)."""
     enabled = frozenset(modules) if modules is not None else None
     shared: dict[str, object] = {}
 
     def make() -> UnitOfWork:
-        return UnitOfWork(sessions, subscribers, cache, modules=enabled, factory=make, shared=shared)
+        return UnitOfWork(sessions, subscribers, cache, modules=enabled, factory=make, shared=shared,
+                          pricers=pricers)
 
     return make

@@ -74,9 +74,9 @@ def new_order_no(now: datetime) -> str:
     return f"{stamp}{secrets.randbelow(10**12):012d}"
 
 
-def check_qty(qty: int) -> int:
-    if not 1 <= qty <= MAX_QTY_PER_LINE:
-        raise InvalidQuantityError(qty, MAX_QTY_PER_LINE)
+def check_qty(qty: int, most: int = MAX_QTY_PER_LINE) -> int:
+    if not 1 <= qty <= most:
+        raise InvalidQuantityError(qty, most)
     return qty
 
 

@@ -27,6 +27,7 @@ from social_mall.events import OrderCancelled, OrderCompleted, OrderPlaced, Orde
 from social_mall.fulfilment import EXPRESS, EXPRESS_METHOD, Choice, FulfilmentMethod
 from social_mall.orders.rules import (
     DEFAULT_MAX_ORDER_FEN,
+    MAX_QTY_PER_LINE,
     OrderStatus,
     check_qty,
     check_total,
@@ -38,6 +39,9 @@ from social_mall.members.rules import clean_address, mask_phone
 from social_mall.pricing import service as pricing_service
 from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import PricingInput
+from social_mall.pricing.unit import UnitPrice, Wanted, check_lines, max_qty
+from social_mall.pricing.unit import order_placed as tell_pricers
+from social_mall.pricing.unit import unit_prices as module_unit_prices
 from social_mall.views import AddressView, OrderLineView, OrderView, Page
 from storage.models import Address, Order, OrderLine, Product, Sku
 from storage.repos import AddressRow
@@ -161,7 +165,9 @@ async def place_order(
     """Reserve stock for every line and write the order, all in the caller's transaction.
 
     `unit_prices` (sku id → fen) lets a module set the price it sells at (a group price,
-    say); the SKU's own price applies otherwise. `source` records where the order came
+    say); otherwise a registered unit pricer's price for this member
+    (social_mall/pricing/unit.py: a B2B price list; its refusals, e.g. below a minimum
+    quantity, raise before anything is written), otherwise the SKU's own price. `source` records where the order came
     from ("groupbuy:team:12", "ref:…") for the modules that react to its events.
 
     With `pricing` (the buyer's coupon and points), the promotions pipeline
@@ -186,26 +192,41 @@ async def place_order(
         wanted[sku_id] = wanted.get(sku_id, 0) + qty
     if not wanted:
         raise EmptyCartError()
+    most = await max_qty(uow, tenant, member_id) if uow.pricers else MAX_QTY_PER_LINE
     for qty in wanted.values():
-        check_qty(qty)
+        check_qty(qty, most)
     address = await uow.members.address(tenant, member_id, address_id) if address_id is not None else None
     if address is None and (address_id is not None or fulfilment is None):
         raise NotFoundError("address", address_id)
     found = {s.id: (s, p) for s, p in await uow.catalog.skus_by_ids(tenant, list(wanted))}
-    lines: list[OrderLine] = []
-    priced: list[PriceLine] = []
     for sku_id in sorted(wanted):
         if sku_id not in found:
             raise NotFoundError("sku", sku_id)
         sku, product = found[sku_id]
         if not (sku.on_shelf and product.on_shelf):
             raise OffShelfError(_name(sku, product))
+    # a module's own price (pricing/unit.py) for lines the caller didn't price itself
+    asked = [Wanted(k, found[k][1].id, found[k][0].price_fen, q) for k, q in sorted(wanted.items())
+             if unit_prices is None or k not in unit_prices]
+    modular: dict[int, UnitPrice] = {}
+    if asked and uow.pricers:
+        await check_lines(uow, tenant, member_id, asked, now)
+        modular = await module_unit_prices(uow, tenant, member_id, asked, now)
+    lines: list[OrderLine] = []
+    priced: list[PriceLine] = []
+    for sku_id in sorted(wanted):
+        sku, product = found[sku_id]
         qty = wanted[sku_id]
-        price = sku.price_fen if unit_prices is None else unit_prices.get(sku_id, sku.price_fen)
+        own = modular.get(sku_id)
+        if unit_prices is not None and sku_id in unit_prices:
+            price = unit_prices[sku_id]
+        else:
+            price = own.fen if own is not None else sku.price_fen
         if price <= 0:
             raise InvalidPriceError(sku_id, price)
         lines.append(order_line(tenant, sku, product, price, qty))
-        priced.append(PriceLine(sku_id, product.id, product.category_id, price, qty))
+        priced.append(PriceLine(sku_id, product.id, product.category_id, price, qty,
+                                own is not None and not own.promotions))
     goods = sum(line.line_fen for line in lines)
     method = EXPRESS
     if fulfilment is None:
@@ -239,6 +260,8 @@ async def place_order(
     view = order_view(order, lines)
     if fulfilment is not None:
         await fulfilment[0].placed(uow, tenant, view, fulfilment[1], dest, now)
+    if uow.pricers:   # a module counting the order against a limit may refuse it (rolls back)
+        await tell_pricers(uow, tenant, view, now)
     uow.emit(order_placed(order))
     return view
 

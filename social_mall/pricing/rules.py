@@ -15,6 +15,10 @@ The order of the steps is fixed and documented here (and shown to the buyer line
    and never more than the member has; only whole-fen amounts (the points used are rounded
    down to a multiple that converts exactly).
 
+A line priced by a module with promotions off (`PriceLine.fixed`: a B2B price, see
+pricing/unit.py) takes part in no step: it pays its own price, and thresholds (满减,
+coupons) count only the other lines.
+
 Every step keeps at least `MIN_PAY_FEN` of goods to pay (WeChat Pay refuses zero). A
 discount spread over lines uses the largest-remainder method: the parts sum exactly to the
 discount and no line goes below zero. Refunds are split back over the lines the same way
@@ -68,6 +72,7 @@ class PriceLine:
     category_id: int
     unit_fen: int
     qty: int
+    fixed: bool = False    # a module's price with promotions off: no step touches this line
 
     @property
     def base_fen(self) -> int:
@@ -93,6 +98,8 @@ class CouponRule:
     scope_ids: frozenset[int] = frozenset()
 
     def covers(self, line: PriceLine) -> bool:
+        if line.fixed:
+            return False
         if self.scope == Scope.CATEGORIES:
             return line.category_id in self.scope_ids
         if self.scope == Scope.PRODUCTS:
@@ -269,9 +276,11 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     amounts = [ln.base_fen for ln in lines]
     offs: list[list[int]] = [[0] * len(ORDER) for _ in range(n)]
     adjustments: list[Adjustment] = []
+    free = [i for i, ln in enumerate(lines) if not ln.fixed]   # lines promotions may touch
+    keep = MIN_PAY_FEN if len(free) == n else 0                 # a fixed line already pays
 
     def budget() -> int:  # what a step may still take off the goods
-        return max(sum(amounts) - MIN_PAY_FEN, 0)
+        return max(sum(amounts[i] for i in free) - keep, 0)
 
     def take(step: Step, parts: list[int], label: str) -> None:
         k = ORDER.index(step)
@@ -284,7 +293,7 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     # 1. member level
     bp = min(max(ctx.level_bp, 0), BP)
     if bp < BP:
-        parts = [a - a * bp // BP for a in amounts]
+        parts = [0 if lines[i].fixed else a - a * bp // BP for i, a in enumerate(amounts)]
         over = sum(parts) - budget()
         if over > 0:
             parts = split(sum(parts) - over, parts)
@@ -293,7 +302,7 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     # 2. flash price
     parts = [0] * n
     for i, ln in enumerate(lines):
-        flash = ctx.flash.get(ln.sku_id)
+        flash = None if ln.fixed else ctx.flash.get(ln.sku_id)
         if flash is not None and flash > 0:
             parts[i] = max(amounts[i] - flash * ln.qty, 0)
     over = sum(parts) - budget()
@@ -302,12 +311,12 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     take(Step.FLASH, parts, STEP_LABELS[Step.FLASH])
 
     # 3. full reduction: the best tier reached
-    subtotal = sum(amounts)
+    subtotal = sum(amounts[i] for i in free)
     tiers = [t for t in ctx.full_reductions if t.off_fen > 0 and subtotal >= t.threshold_fen]
     if tiers:
         best = max(tiers, key=lambda t: (t.off_fen, -t.threshold_fen))
         off = min(best.off_fen, budget())
-        take(Step.FULL, _spread(amounts, range(n), off),
+        take(Step.FULL, _spread(amounts, free, off),
              f"满{best.threshold_fen // 100}减{_yuan(best.off_fen)}")
 
     # 4. coupon
@@ -330,12 +339,12 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     # 5. points
     pts, fen_per = ctx.points_rule.unit
     want = max(min(ctx.points_wanted, ctx.points_balance), 0)
-    cap_fen = sum(amounts) * min(max(ctx.points_rule.cap_bp, 0), BP) // BP
+    cap_fen = sum(amounts[i] for i in free) * min(max(ctx.points_rule.cap_bp, 0), BP) // BP
     max_fen = min(cap_fen, budget())
     units = min(want // pts, max_fen // fen_per)
     points_used, points_fen = units * pts, units * fen_per
     if points_fen:
-        take(Step.POINTS, _spread(amounts, range(n), points_fen), f"{STEP_LABELS[Step.POINTS]}（{points_used} 积分）")
+        take(Step.POINTS, _spread(amounts, free, points_fen), f"{STEP_LABELS[Step.POINTS]}（{points_used} 积分）")
 
     return Breakdown(
         lines=tuple(PricedLine(ln.sku_id, ln.base_fen, tuple(o)) for ln, o in zip(lines, offs, strict=True)),

@@ -17,7 +17,7 @@ now: the chat's product pages show it and `quote` charges it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -113,11 +113,13 @@ class Quote:
     level_name: str = ""
 
 
-async def price_lines(uow: UnitOfWork, tenant: int, items: Sequence[tuple[int, int, int]]) -> list[PriceLine]:
-    """(sku id, unit fen, qty) → pipeline lines, with product and category."""
+async def price_lines(uow: UnitOfWork, tenant: int, items: Sequence[tuple[int, int, int]],
+                      fixed: Collection[int] = ()) -> list[PriceLine]:
+    """(sku id, unit fen, qty) → pipeline lines, with product and category; the SKUs in
+    `fixed` are priced by a module with promotions off (pricing/unit.py)."""
     found = {s.id: p for s, p in await uow.catalog.skus_by_ids(tenant, [i[0] for i in items])}
     return [PriceLine(sku, found[sku].id if sku in found else 0, found[sku].category_id if sku in found else 0,
-                      unit, qty) for sku, unit, qty in items]
+                      unit, qty, sku in fixed) for sku, unit, qty in items]
 
 
 async def quote(

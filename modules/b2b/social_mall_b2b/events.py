@@ -1,0 +1,32 @@
+"""The module's domain events (written to the outbox with the change; the module's own
+subscriber pushes them to the member)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from social_mall.events import DomainEvent
+
+
+@dataclass(frozen=True)
+class CompanyDecided(DomainEvent):
+    """An admin approved or rejected a business-account application."""
+
+    topic: ClassVar[str] = "b2b.company_decided"
+    member_id: int
+    company_id: int
+    name: str
+    approved: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class QuoteAnswered(DomainEvent):
+    """An admin priced a quote request: pushed to the member who asked."""
+
+    topic: ClassVar[str] = "b2b.quote_answered"
+    member_id: int
+    quote_id: int
+    total_fen: int
+    expires_at: str     # ISO, UTC

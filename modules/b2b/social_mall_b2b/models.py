@@ -1,0 +1,206 @@
+"""The module's tables (on the core's Base). Every row carries tenant_id; money is integer
+fen (BIGINT); times are timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models import Base, utcnow
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+
+
+def _tenant() -> Mapped[int]:
+    return mapped_column(ForeignKey("tenants.id"), index=True)
+
+
+class CustomerGroup(Base):
+    """A customer group (客户分组): companies in it get its price lists."""
+
+    __tablename__ = "b2b_groups"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+
+class Company(Base):
+    """A business account: applied for by a member (its owner), approved or rejected by an
+    admin. One per member and one per 统一社会信用代码 within a tenant."""
+
+    __tablename__ = "b2b_companies"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    owner_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    name: Mapped[str] = mapped_column(String(60))
+    uscc: Mapped[str] = mapped_column(String(18))
+    contact_name: Mapped[str] = mapped_column(String(20))
+    contact_phone: Mapped[str] = mapped_column(String(20))
+    invoice_title: Mapped[str] = mapped_column(String(60), default="")
+    invoice_tax_no: Mapped[str] = mapped_column(String(20), default="")
+    invoice_bank: Mapped[str] = mapped_column(String(100), default="")
+    invoice_address: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | approved | rejected
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("b2b_groups.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str] = mapped_column(String(64), default="")
+    __table_args__ = (UniqueConstraint("tenant_id", "owner_member_id"), UniqueConstraint("tenant_id", "uscc"))
+
+
+class PriceListRow(Base):
+    """A price list for a customer group or one company: per-SKU tier prices
+    (b2b_list_prices) and/or a percentage off retail, within validity dates."""
+
+    __tablename__ = "b2b_price_lists"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16), default="override")   # sale | override
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("b2b_groups.id"), nullable=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("b2b_companies.id"), nullable=True)
+    percent_off_bp: Mapped[int] = mapped_column(Integer, default=0)
+    starts_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (CheckConstraint("percent_off_bp >= 0 AND percent_off_bp < 10000", name="ck_b2b_price_lists_percent"),)
+
+
+class ListPrice(Base):
+    """One quantity tier of a SKU in a list: from `min_qty` on, `price_fen` each."""
+
+    __tablename__ = "b2b_list_prices"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    list_id: Mapped[int] = mapped_column(ForeignKey("b2b_price_lists.id"), index=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    min_qty: Mapped[int] = mapped_column(Integer, default=1)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (UniqueConstraint("list_id", "sku_id", "min_qty"),
+                      CheckConstraint("price_fen > 0 AND min_qty >= 1", name="ck_b2b_list_prices_positive"))
+
+
+class SkuTerms(Base):
+    """A SKU's B2B order rules: minimum order quantity and case pack (multiples of)."""
+
+    __tablename__ = "b2b_sku_terms"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    moq: Mapped[int] = mapped_column(Integer, default=1)
+    case_pack: Mapped[int] = mapped_column(Integer, default=1)
+    __table_args__ = (UniqueConstraint("tenant_id", "sku_id"),
+                      CheckConstraint("moq >= 1 AND case_pack >= 1", name="ck_b2b_sku_terms_positive"))
+
+
+class SkuCode(Base):
+    """A SKU's code for quick orders (「快速下单 A1023 x 24」): unique within the tenant,
+    stored upper case. The core's SKUs have no code of their own."""
+
+    __tablename__ = "b2b_sku_codes"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    __table_args__ = (UniqueConstraint("tenant_id", "sku_id"), UniqueConstraint("tenant_id", "code"))
+
+
+class Quote(Base):
+    """A request for a quote (询价): a business member's SKUs and quantities; an admin
+    answers with a unit price per line and an expiry; the member accepts it once, before
+    it expires, and the order is placed at the quoted prices."""
+
+    __tablename__ = "b2b_quotes"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    status: Mapped[str] = mapped_column(String(16), default="requested")   # requested | answered | accepted
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    answered_by: Mapped[str] = mapped_column(String(64), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+
+
+class QuoteLine(Base):
+    __tablename__ = "b2b_quote_lines"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    quote_id: Mapped[int] = mapped_column(ForeignKey("b2b_quotes.id"), index=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_fen: Mapped[int] = mapped_column(BigInteger, default=0)     # 0 until answered
+    __table_args__ = (UniqueConstraint("quote_id", "sku_id"),
+                      CheckConstraint("qty >= 1 AND unit_fen >= 0", name="ck_b2b_quote_lines_positive"))
+
+
+class CompanyMember(Base):
+    """A buyer of a company (采购员), joined with the owner's one-time invite code. A
+    member belongs to at most one company in a tenant (as its owner or a buyer)."""
+
+    __tablename__ = "b2b_company_members"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    role: Mapped[str] = mapped_column(String(16), default="buyer")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "member_id"),)
+
+
+class Invite(Base):
+    """An owner's one-time invite code (social_mall/codes.py: 50 bits, only its SHA-256
+    stored, expiring, attempt-limited per member and per code)."""
+
+    __tablename__ = "b2b_invites"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    selector: Mapped[str] = mapped_column(String(2))
+    digest: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column()
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BuyerBudget(Base):
+    """A buyer's monthly budget (采购限额) and what this month's orders have used of it:
+    `spent_fen` counts the orders placed in `period` (Shanghai "YYYY-MM"), moved by one
+    conditional UPDATE per order (spent + total ≤ limit), so two orders at once can't
+    both pass it."""
+
+    __tablename__ = "b2b_buyer_budgets"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    limit_fen: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(7), default="")
+    spent_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (UniqueConstraint("tenant_id", "member_id"),
+                      CheckConstraint("limit_fen >= 0 AND spent_fen >= 0", name="ck_b2b_buyer_budgets_amounts"))
+
+
+class BudgetEntry(Base):
+    """One order counted against a budget (once: unique order), and whether its
+    cancellation gave it back (once: a conditional UPDATE of `returned`)."""
+
+    __tablename__ = "b2b_budget_entries"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    returned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "order_id"),)

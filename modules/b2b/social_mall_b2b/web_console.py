@@ -1,0 +1,324 @@
+"""The module's console pages (/console/b2b/…), through the console's extension point:
+every handler is guarded by `console_view` (session, CSRF on every POST, the permission,
+the admin's tenant). 企业账户: applications to approve or reject (with a reason; audited
+and pushed to the applicant), each company's customer group. 价格表: customer groups,
+price lists (sale / override, for a group or one company, % off retail and per-SKU tiers,
+validity dates) and SKU order terms (minimum order quantity, case pack). A bad form
+answers with the page again and a Chinese problem text (400), never a 500."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from aiohttp import web
+
+from handlers.console.core import (
+    admin_of, console_view, form_of, int_id, page_number, redirect, render, services, tenant_of,
+)
+from handlers.console.registry import add_console_page, add_console_permission
+from social_mall.parsing import parse_id
+from social_mall.plugins import Registry
+from social_mall_b2b import accounts, budgets, prices, quick, quotes
+from social_mall_b2b.repos import B2bRepo
+from social_mall_b2b.errors import B2bError, InvalidApplicationError
+from social_mall_b2b.rules import BP, ListKind, parse_tier_lines
+
+routes = web.RouteTableDef()
+
+VIEW, EDIT, REVIEW = "b2b.view", "b2b.edit", "b2b.review"
+SHANGHAI = timezone(timedelta(hours=8))
+STATUS_ZH = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
+
+
+def register(reg: Registry) -> None:
+    reg.add_routes(routes)
+    add_console_page(reg, key="b2b", title="企业采购", path="/console/b2b/companies", perm=VIEW, order=47,
+                     module="b2b")
+    add_console_permission(reg, VIEW, ("admin", "operator", "service", "finance"))
+    add_console_permission(reg, EDIT, ("admin", "operator"))
+    add_console_permission(reg, REVIEW, ("admin", "operator"))
+
+
+def actor(request: web.Request) -> str:
+    return f"admin:{admin_of(request).username}"
+
+
+def _text(form: Mapping[str, object], name: str, max_len: int) -> str:
+    value = " ".join(unicodedata.normalize("NFKC", str(form.get(name, "") or "")).split())
+    if len(value) > max_len or not value.isprintable():
+        raise InvalidApplicationError(name)
+    return value
+
+
+def _opt_id(form: Mapping[str, object], name: str) -> int | None:
+    raw = str(form.get(name, "") or "").strip()
+    if not raw:
+        return None
+    n = parse_id(raw)
+    if n is None:
+        raise InvalidApplicationError(name)
+    return n
+
+
+def _int(form: Mapping[str, object], name: str, lo: int, hi: int, default: int) -> int:
+    raw = str(form.get(name, "") or "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not lo <= int(raw) <= hi:
+        raise InvalidApplicationError(name)
+    return int(raw)
+
+
+def _day(form: Mapping[str, object], name: str, end: bool) -> datetime | None:
+    """A date (Shanghai) → UTC: a start at 00:00 of that day, an end at 00:00 of the next."""
+    raw = str(form.get(name, "") or "").strip()
+    if not raw:
+        return None
+    try:
+        d = date.fromisoformat(raw) if raw.isascii() and len(raw) == 10 else None
+    except ValueError:
+        d = None
+    if d is None:
+        raise InvalidApplicationError(name)
+    at = datetime.combine(d + timedelta(days=1) if end else d, time(0), SHANGHAI)
+    return at.astimezone(timezone.utc)
+
+
+PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空（最多 40 字）", "group_name": "分组名称为空或已存在",
+              "target": "请选择分组或企业（二选一）", "percent": "折扣须在 0–99.99% 之间", "tiers": "阶梯价格式不对",
+              "starts_at": "开始日期格式应为 2030-01-31", "ends_at": "结束日期格式应为 2030-01-31",
+              "terms": "起订量和整箱数须为 1–999999", "group_id": "分组不对", "company_id": "企业不对",
+              "kind": "类型不对", "sku_id": "SKU 编号不对", "moq": "起订量须为 1–999999",
+              "case_pack": "整箱数须为 1–999999",
+              "quote_prices": "每一行都要填大于 0 的单价", "limit": "限额格式不对（元，如 5000）", "expires_on": "有效期须为今天或以后的日期（2030-01-31）",
+              "code": "商品编码只能用字母、数字、- 和 _（最多 32 位）", "code_taken": "这个商品编码已被其他 SKU 使用"}
+
+
+def problem(exc: B2bError) -> str:
+    field = getattr(exc, "field", "")
+    return PROBLEM_ZH.get(field, field or exc.code)
+
+
+# -- companies -----------------------------------------------------------------------------------
+
+async def _companies_page(request: web.Request, status: int = 200, error: str = "") -> web.Response:
+    wanted = request.query.get("status", "")
+    wanted = wanted if wanted in STATUS_ZH else ""
+    async with services(request).uows() as uow:
+        page = await accounts.list_companies(uow, tenant_of(request), wanted or None, page_number(request))
+        groups = dict(await prices.groups(uow, tenant_of(request)))
+        buyers = await accounts.buyers_of(uow, tenant_of(request), [c.id for c in page.items])
+        limits = await budgets.budgets(uow, tenant_of(request), services(request).clock())
+    return render(request, "console/b2b/companies.html", status=status, page=page, status_zh=STATUS_ZH,
+                  wanted=wanted, groups=groups, buyers=buyers, limits=limits, error=error)
+
+
+@routes.get("/console/b2b/companies")
+@console_view(VIEW)
+async def company_list(request: web.Request) -> web.Response:
+    return await _companies_page(request)
+
+
+@routes.post(r"/console/b2b/companies/{id}/decide")
+@console_view(REVIEW)
+async def company_decide(request: web.Request) -> web.Response:
+    svc = services(request)
+    form = form_of(request)
+    verdict = str(form.get("verdict", ""))
+    try:
+        if verdict not in ("approve", "reject"):
+            raise InvalidApplicationError("verdict")
+        reason = _text(form, "reason", 200)
+        async with svc.uows() as uow:
+            await accounts.decide(uow, tenant_of(request), int_id(request), approve=verdict == "approve",
+                                  reason=reason, actor=actor(request), now=svc.clock())
+            await uow.commit()
+    except B2bError as exc:
+        msg = "这份申请已经处理过了" if exc.code == "b2b_not_pending" else problem(exc)
+        return await _companies_page(request, 409 if exc.code == "b2b_not_pending" else 400, msg)
+    raise redirect("/console/b2b/companies", ok="saved")
+
+
+@routes.post(r"/console/b2b/companies/{id}/group")
+@console_view(EDIT)
+async def company_group(request: web.Request) -> web.Response:
+    try:
+        group_id = _opt_id(form_of(request), "group_id")
+    except B2bError as exc:
+        return await _companies_page(request, 400, problem(exc))
+    async with services(request).uows() as uow:
+        await prices.set_company_group(uow, tenant_of(request), int_id(request), group_id, actor(request))
+        await uow.commit()
+    raise redirect("/console/b2b/companies", ok="saved")
+
+
+# -- price lists, groups, terms ---------------------------------------------------------------------
+
+async def _prices_page(request: web.Request, status: int = 200, error: str = "",
+                       values: Mapping[str, Any] | None = None) -> web.Response:
+    tenant = tenant_of(request)
+    async with services(request).uows() as uow:
+        lists = await prices.list_views(uow, tenant)
+        groups = await prices.groups(uow, tenant)
+        companies = await accounts.list_companies(uow, tenant, "approved", 1, 200)
+        terms = await prices.all_terms(uow, tenant)
+        codes = await B2bRepo(uow.session).codes(tenant)
+    return render(request, "console/b2b/prices.html", status=status, lists=lists, groups=groups,
+                  group_names=dict(groups), companies=companies.items,
+                  company_names={c.id: c.name for c in companies.items}, terms=terms, codes=codes, error=error,
+                  v=values or {}, shanghai_day=lambda d: d.astimezone(SHANGHAI).date().isoformat() if d else "")
+
+
+@routes.get("/console/b2b/prices")
+@console_view(VIEW)
+async def price_page(request: web.Request) -> web.Response:
+    return await _prices_page(request)
+
+
+@routes.post("/console/b2b/groups")
+@console_view(EDIT)
+async def group_add(request: web.Request) -> web.Response:
+    try:
+        name = _text(form_of(request), "name", 40)
+        async with services(request).uows() as uow:
+            await prices.add_group(uow, tenant_of(request), name, actor(request))
+            await uow.commit()
+    except B2bError as exc:
+        return await _prices_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/prices", ok="saved")
+
+
+def parse_list(form: Mapping[str, object]) -> prices.ListInput:
+    name = _text(form, "name", 40)
+    if not name:
+        raise InvalidApplicationError("name")
+    kind = str(form.get("kind", ""))
+    if kind not in (ListKind.SALE, ListKind.OVERRIDE):
+        raise InvalidApplicationError("kind")
+    pct = str(form.get("percent_off", "") or "").strip()
+    from social_mall_b2b.rules import parse_yuan
+
+    bp = parse_yuan(pct) if pct else 0     # "15" → 1500 bp, "12.5" → 1250 (same digits as yuan→fen)
+    if bp is None or not 0 <= bp < BP:
+        raise InvalidApplicationError("percent")
+    tiers, bad = parse_tier_lines(str(form.get("tiers", "") or ""))
+    if bad is not None:
+        raise InvalidApplicationError("tiers")
+    starts, ends = _day(form, "starts_at", False), _day(form, "ends_at", True)
+    return prices.ListInput(name, ListKind(kind), _opt_id(form, "group_id"), _opt_id(form, "company_id"), bp,
+                            starts, ends, str(form.get("active", "")) in ("1", "on", "true"), tuple(tiers))
+
+
+async def _save_list(request: web.Request, list_id: int | None) -> web.Response:
+    form = form_of(request)
+    try:
+        data = parse_list(form)
+        async with services(request).uows() as uow:
+            await prices.save_list(uow, tenant_of(request), list_id, data, actor(request))
+            await uow.commit()
+    except B2bError as exc:
+        return await _prices_page(request, 400, problem(exc), {k: str(v) for k, v in form.items()})
+    raise redirect("/console/b2b/prices", ok="saved")
+
+
+@routes.post("/console/b2b/lists")
+@console_view(EDIT)
+async def list_create(request: web.Request) -> web.Response:
+    return await _save_list(request, None)
+
+
+@routes.post(r"/console/b2b/lists/{id}")
+@console_view(EDIT)
+async def list_update(request: web.Request) -> web.Response:
+    return await _save_list(request, int_id(request))
+
+
+@routes.post("/console/b2b/terms")
+@console_view(EDIT)
+async def terms_save(request: web.Request) -> web.Response:
+    form = form_of(request)
+    try:
+        sku = _opt_id(form, "sku_id")
+        if sku is None:
+            raise InvalidApplicationError("sku_id")
+        moq, case = _int(form, "moq", 1, 999_999, 1), _int(form, "case_pack", 1, 999_999, 1)
+        code = _text(form, "code", 32)
+        async with services(request).uows() as uow:
+            await prices.set_terms(uow, tenant_of(request), sku, moq, case, actor(request))
+            if code:
+                await quick.set_code(uow, tenant_of(request), sku, code, actor(request))
+            await uow.commit()
+    except B2bError as exc:
+        return await _prices_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/prices", ok="saved")
+
+
+# -- quotes ----------------------------------------------------------------------------------------
+
+QUOTE_ZH = {"requested": "待报价", "answered": "已报价", "accepted": "已下单"}
+
+
+async def _quotes_page(request: web.Request, status: int = 200, error: str = "") -> web.Response:
+    async with services(request).uows() as uow:
+        found = await quotes.list_quotes(uow, tenant_of(request))
+    return render(request, "console/b2b/quotes.html", status=status, quotes=found, quote_zh=QUOTE_ZH,
+                  now=services(request).clock(), error=error)
+
+
+@routes.get("/console/b2b/quotes")
+@console_view(VIEW)
+async def quote_list(request: web.Request) -> web.Response:
+    return await _quotes_page(request)
+
+
+@routes.post(r"/console/b2b/quotes/{id}/answer")
+@console_view(REVIEW)
+async def quote_answer(request: web.Request) -> web.Response:
+    from social_mall_b2b.rules import parse_yuan
+
+    svc = services(request)
+    form = form_of(request)
+    quote_id = int_id(request)
+    try:
+        ends = _day(form, "expires_on", True)
+        if ends is None:
+            raise InvalidApplicationError("expires_on")
+        async with svc.uows() as uow:
+            view = await quotes.get_quote(uow, tenant_of(request), quote_id)
+            fen: dict[int, int] = {}
+            for ln in view.lines:
+                got = parse_yuan(str(form.get(f"price_{ln.sku_id}", "") or ""))
+                if got is None or got <= 0:
+                    raise InvalidApplicationError("quote_prices")
+                fen[ln.sku_id] = got
+            if ends <= svc.clock():
+                raise InvalidApplicationError("expires_on")
+            await quotes.answer_quote(uow, tenant_of(request), quote_id, fen, ends, actor(request), svc.clock())
+            await uow.commit()
+    except B2bError as exc:
+        if exc.code == "b2b_quote_unavailable":
+            return await _quotes_page(request, 409, "这份询价已经报过价了")
+        return await _quotes_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/quotes", ok="saved")
+
+
+@routes.post("/console/b2b/limits")
+@console_view(EDIT)
+async def buyer_limit(request: web.Request) -> web.Response:
+    from social_mall_b2b.rules import parse_yuan
+
+    form = form_of(request)
+    try:
+        member = _opt_id(form, "member_id")
+        fen = parse_yuan(str(form.get("limit", "") or ""))
+        if member is None or fen is None:
+            raise InvalidApplicationError("limit")
+        async with services(request).uows() as uow:
+            await budgets.set_limit(uow, tenant_of(request), member, fen, actor(request))
+            await uow.commit()
+    except B2bError as exc:
+        return await _companies_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/companies", ok="saved")

@@ -1,0 +1,101 @@
+"""Business accounts end to end, through the signed official-account endpoint and the
+console over HTTP with CSRF: apply in chat (a wrong 统一社会信用代码 is refused with what is
+wrong, and nothing is written), approve or reject in the console (audited, pushed to the
+applicant), a second decision refused."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from social_mall_b2b.models import Company
+from storage.models import AuditEntry
+
+from b2b_kit import GOOD_USCC, TYPO_USCC, apply_in_chat, console, count, make_mall, pushes, say, simulator
+
+OWNER = "oUser_b2b_owner_000000000001"
+OTHER = "oUser_b2b_other_000000000001"
+
+
+async def company_row(mall, uscc: str = GOOD_USCC) -> Company:
+    async with mall.svc.uows() as uow:
+        return await uow.session.scalar(select(Company).where(Company.uscc == uscc))
+
+
+async def test_apply_in_chat_wrong_code_refused_then_approved_in_the_console_with_a_push(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client)
+    wx = simulator(mall)
+    await wx.event(OWNER, "subscribe")
+    assert "第 1 步" in await say(wx, OWNER, "申请企业账户")
+    assert "第 2 步" in await say(wx, OWNER, "上海味之源餐饮管理有限公司")
+    refused = await say(wx, OWNER, TYPO_USCC)
+    assert "校验位不对" in refused and TYPO_USCC in refused
+    assert "18 位" in await say(wx, OWNER, "91350100M000100")
+    assert "无效字符" in await say(wx, OWNER, "91350100M00010OY43")
+    assert await count(mall, Company) == 0                                  # nothing written
+    assert "第 3 步" in await say(wx, OWNER, GOOD_USCC.lower())               # asked again, accepted
+    assert "没有识别出" in await say(wx, OWNER, "张三")
+    invoice = await say(wx, OWNER, "张三 138-0013-8000")
+    assert "第 4 步" in invoice and GOOD_USCC in invoice
+    summary = await say(wx, OWNER, "同上")
+    assert "发票抬头：上海味之源餐饮管理有限公司" in summary and "138****8000" in summary
+    assert await count(mall, Company) == 0                                  # nothing before 「提交」
+    assert "已提交企业账户申请" in await say(wx, OWNER, "提交")
+    c = await company_row(mall)
+    assert (c.status, c.name, c.contact_phone, c.invoice_tax_no) == (
+        "pending", "上海味之源餐饮管理有限公司", "13800138000", GOOD_USCC)
+    assert "正在审核" in await say(wx, OWNER, "企业采购")
+    # another member with the same code: refused, nothing written
+    said = await apply_in_chat(wx, OTHER, "另一家公司")
+    assert "已由其他账户申请" in said[-1]
+    assert await count(mall, Company) == 1
+
+    csrf = await console(mall)
+    page = await (await mall.client.get("/console/b2b/companies?status=pending")).text()
+    assert "上海味之源餐饮管理有限公司" in page and GOOD_USCC in page and "138****8000" in page
+    # no CSRF token: refused, nothing changes
+    resp = await mall.client.post(f"/console/b2b/companies/{c.id}/decide", data={"verdict": "approve"})
+    assert resp.status in (400, 403)
+    # a rejection needs a reason
+    resp = await mall.client.post(f"/console/b2b/companies/{c.id}/decide",
+                                  data={"_csrf": csrf, "verdict": "reject", "reason": " "})
+    assert resp.status == 400 and "驳回需要填写原因" in await resp.text()
+    assert (await company_row(mall)).status == "pending"
+    resp = await mall.client.post(f"/console/b2b/companies/{c.id}/decide",
+                                  data={"_csrf": csrf, "verdict": "approve"}, allow_redirects=False)
+    assert resp.status == 303
+    resp = await mall.client.post(f"/console/b2b/companies/{c.id}/decide",
+                                  data={"_csrf": csrf, "verdict": "reject", "reason": "重复"})
+    assert resp.status == 409 and "已经处理过了" in await resp.text()
+    c = await company_row(mall)
+    assert (c.status, c.decided_by) == ("approved", "admin:b2b_boss")
+    await mall.settle()
+    assert "已审核通过" in pushes(mall, OWNER)[-1]
+    async with mall.svc.uows() as uow:
+        actions = [a.action for a in (await uow.session.scalars(
+            select(AuditEntry).where(AuditEntry.subject == f"b2b_company:{c.id}").order_by(AuditEntry.id))).all()]
+    assert actions == ["b2b.apply", "b2b.approve"]
+    status = await say(wx, OWNER, "企业采购")
+    assert "已认证" in status and "企业价" in status
+
+
+async def test_a_rejected_applicant_is_told_why_and_may_apply_again(backend, engine, tmp_path, fake_wechat,
+                                                                     aiohttp_client):
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client)
+    wx = simulator(mall)
+    await wx.event(OWNER, "subscribe")
+    await apply_in_chat(wx, OWNER)
+    c = await company_row(mall)
+    csrf = await console(mall)
+    resp = await mall.client.post(f"/console/b2b/companies/{c.id}/decide",
+                                  data={"_csrf": csrf, "verdict": "reject", "reason": "营业执照名称不一致"})
+    assert resp.status == 200
+    await mall.settle()
+    assert "未通过：营业执照名称不一致" in pushes(mall, OWNER)[-1]
+    again = await apply_in_chat(wx, OWNER, "上海味之源餐饮有限公司")
+    assert "营业执照名称不一致" in again[0] and "已提交" in again[-1]
+    c = await company_row(mall)
+    assert (c.status, c.name, c.reason) == ("pending", "上海味之源餐饮有限公司", "")
+    assert await count(mall, Company) == 1

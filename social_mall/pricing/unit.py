@@ -1,0 +1,112 @@
+"""Unit prices from modules: the seam through which a module sells a SKU to some members
+at a price of its own (a B2B price list, a member-only price…), consulted wherever the
+core prices a line for a member: the product card (`unit_prices`), checkout's summary and
+`place_order` (`unit_prices` + `check_lines`), so the price a buyer is shown is the price
+charged.
+
+A module registers a `UnitPricer` with `registry.add_unit_pricer(pricer)`; the composition
+root hands the enabled pricers to every unit of work (`uow.pricers`), so a switched-off or
+uninstalled module prices nothing and the shop sells at the SKUs' own prices.
+
+- `prices(...)` → sku id → `UnitPrice` for the lines it prices (others are left out). It
+  never raises for a quantity: the card asks with qty 1 to show the price.
+- `max_qty(...)` may let a member order more of one SKU per line than the retail cap
+  (99): `place_order` and checkout's several-SKU summary (src "list") allow the highest
+  any pricer gives (the card's 「xN」 stays at 99).
+- `placed(...)` sees each order written, in its transaction: a limit counted atomically
+  (a buyer's monthly budget) raises there to roll the order back.
+- `check(...)` raises a `MallError` (below a minimum quantity, not a case multiple…) for
+  lines this member may not order so; `place_order` and checkout call it before anything
+  is written, so a refusal changes nothing.
+
+A `UnitPrice` with `promotions=False` (the default) takes its line out of the retail
+promotions pipeline (member level, flash price, 满减, coupon, points: pricing/rules.py):
+the module's price is what the line pays. With several pricers, the lowest price wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from social_mall.views import OrderView
+    from storage.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A line to price: the SKU, its product, its own (retail) price and the quantity."""
+
+    sku_id: int
+    product_id: int
+    retail_fen: int
+    qty: int
+
+
+@dataclass(frozen=True)
+class UnitPrice:
+    fen: int
+    label: str = ""          # shown beside the price (e.g. 「企业价」)
+    note: str = ""           # shown under the SKU on the card (tiers, minimum, case pack)
+    promotions: bool = False  # may retail promotions still apply to the line?
+
+
+class UnitPricer(Protocol):
+    key: str
+
+    async def prices(self, uow: UnitOfWork, tenant: int, member: int, lines: Sequence[Wanted],
+                     now: datetime) -> Mapping[int, UnitPrice]: ...
+
+    async def check(self, uow: UnitOfWork, tenant: int, member: int, lines: Sequence[Wanted],
+                    now: datetime) -> None: ...
+
+    async def placed(self, uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> None:
+        """The order was written (same unit of work, before its commit): count it against
+        what the pricer limits (a buyer's monthly budget…); raising a MallError rolls the
+        whole order back."""
+        ...
+
+    async def max_qty(self, uow: UnitOfWork, tenant: int, member: int) -> int:
+        """The most of one SKU this member may order in one line (0: no say; the core's
+        retail cap, orders.rules.MAX_QTY_PER_LINE, applies unless a pricer allows more)."""
+        ...
+
+
+async def unit_prices(uow: UnitOfWork, tenant: int, member: int | None, lines: Sequence[Wanted],
+                      now: datetime) -> dict[int, UnitPrice]:
+    """sku id → the registered pricers' lowest price for `member` (nothing without pricers,
+    for a visitor with no member, or for lines no pricer prices)."""
+    out: dict[int, UnitPrice] = {}
+    if member is None or not lines or not uow.pricers:
+        return out
+    for pricer in uow.pricers:
+        for sku, p in (await pricer.prices(uow, tenant, member, lines, now)).items():
+            if p.fen > 0 and (sku not in out or p.fen < out[sku].fen):
+                out[sku] = p
+    return out
+
+
+async def order_placed(uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> None:
+    """Tell every registered pricer an order was written (place_order, same transaction)."""
+    for pricer in uow.pricers:
+        await pricer.placed(uow, tenant, order, now)
+
+
+async def max_qty(uow: UnitOfWork, tenant: int, member: int) -> int:
+    """The most of one SKU `member` may order in one line: the core's retail cap, or more
+    where a registered pricer allows it (a business account buying by the case)."""
+    from social_mall.orders.rules import MAX_QTY_PER_LINE
+
+    most = MAX_QTY_PER_LINE
+    for pricer in uow.pricers:
+        most = max(most, await pricer.max_qty(uow, tenant, member))
+    return most
+
+
+async def check_lines(uow: UnitOfWork, tenant: int, member: int, lines: Sequence[Wanted], now: datetime) -> None:
+    """Each registered pricer's refusal (MallError) for these lines, if any."""
+    for pricer in uow.pricers:
+        await pricer.check(uow, tenant, member, lines, now)
