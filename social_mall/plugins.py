@@ -1,7 +1,7 @@
 """The module registry: a module (shop, groupbuy, referral, members…) registers its
 event subscribers, scheduled jobs, chat flows (with their 「帮助」 and menu entries), HTTP
 routes, template folders and its part of the demo shop here, and fills the core's other
-seams (fulfilment methods offered at checkout).
+seams (fulfilment methods offered at checkout, the keyword search provider).
 
 Built-in modules are listed by the composition root (bot.py); module packages (e.g.
 modules/local_services) load through the entry-point group `social_mall.modules`, each
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from social_mall.demo import DemoSeeder
     from social_mall.fulfilment import FulfilmentMethod
+    from social_mall.search import SearchProvider
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class Registry:
     demos: list[tuple[DemoSeeder, bool]] = field(default_factory=list)
     # key → method offered at checkout ("express" is the core's own unless a module replaces it)
     fulfilments: dict[str, FulfilmentMethod] = field(default_factory=dict)
+    # who answers keyword searches (social_mall/search.py); None: the core's own
+    search: SearchProvider | None = None
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -96,6 +99,10 @@ class Registry:
         """Offer a fulfilment method at checkout (a later module's method with the same
         key replaces an earlier one: that is how a module takes over "express" pricing)."""
         self.fulfilments[method.key] = method
+
+    def set_search(self, provider: SearchProvider) -> None:
+        """Answer the shop's keyword searches with this provider (the last one set wins)."""
+        self.search = provider
 
     def topic_map(self) -> Mapping[str, Sequence[str]]:
         """topic → subscriber names: what the unit of work writes to the outbox."""

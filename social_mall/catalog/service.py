@@ -6,6 +6,8 @@ always read fresh."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from social_mall.errors import NotFoundError
 from social_mall.views import CategoryView, Page, ProductCard, ProductDetail, SkuView
 from storage.models import Product, Sku
@@ -43,6 +45,15 @@ async def list_products(
         return Page(cards, total, page, per_page)
 
     return await uow.cache.get_or_load(("products", tenant, category_id, keyword, page, per_page), load)
+
+
+async def product_cards(uow: UnitOfWork, tenant: int, product_ids: Sequence[int]) -> tuple[ProductCard, ...]:
+    """Cards of these products in the given order (a search provider's ranking), leaving
+    out any no longer on the shelf."""
+    rows = {p.id: p for p in await uow.catalog.shelf_by_ids(tenant, product_ids)}
+    prices = await uow.catalog.min_prices(tenant, list(rows))
+    return tuple(ProductCard(p.id, p.title, p.subtitle, p.image, prices.get(p.id, 0))
+                 for p in (rows.get(i) for i in dict.fromkeys(product_ids)) if p is not None)
 
 
 async def product_detail(uow: UnitOfWork, tenant: int, product_id: int) -> ProductDetail:

@@ -1,0 +1,365 @@
+"""The search index of one tenant's shelf: pure (no I/O), built from the products' texts,
+queried in memory.
+
+Terms. Every product's title (counted twice), subtitle, category name and SKU specs are
+segmented by jieba (search mode: 连衣裙 also gives 连衣 / 衣裙), lower-cased, NFKC-folded
+(full-width Ｌ is L), a size's 码 dropped (L码 is L); each Chinese character of the title
+and category is a term of its own too (`#裙`), the fallback for words the dictionary
+splits differently. bm25s computes the BM25 weight of every (term, product) pair; a query
+sums the weights of its terms with numpy.
+
+A query is split at spaces into parts; a part is one *slot* when it is a known word or a
+known word's pinyin, else jieba splits it into slots. Each slot may be met by several
+terms, best one counts (weights in parentheses):
+  the word itself (1.0) · a merchant/built-in synonym (0.9) · a word spelled with the same
+  pinyin — the usual typo of a pinyin keyboard, 连衣群 for 连衣裙 (0.85) · a word whose
+  full pinyin (lianyiqun) or initials (lyq) the part is (0.9 / 0.8) · a near spelling by
+  rapidfuzz among words sharing a character, or among pinyin keys (0.6) · when nothing else:
+  the part's characters (0.5 each, summed).
+A product must meet at least half the slots; one meeting more always ranks above one
+meeting fewer (「红色 裙子 L码」: red dresses in L first), then by BM25, then by the
+merchant's order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+W_EXACT, W_SYNONYM, W_PINYIN, W_HOMOPHONE, W_INITIALS, W_FUZZY, W_CHAR = 1.0, 0.9, 0.9, 0.85, 0.8, 0.6, 0.5
+SLOT_BONUS = 1000.0   # per matched slot: more slots met always ranks first
+MAX_QUERY = 40        # characters looked at
+MAX_PARTS = 6
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_SIZE = re.compile(r"(?<=[a-z0-9])[码号]")
+_SPLIT = re.compile(r"[\s/,，、;；|+（）()【】\[\]·:：]+")
+_ASCII_WORD = re.compile(r"^[a-z0-9.%-]+$")
+_LETTERS = re.compile(r"^[a-z]+$")
+
+
+def normalize(text: str) -> str:
+    return _SIZE.sub("", unicodedata.normalize("NFKC", text).lower())
+
+
+# -- the segmenter and pinyin (shared by every tenant's index: loaded once) -------------
+
+class Segmenter:
+    """jieba (dictionary + HMM, never paddle mode) with the merchants' words added."""
+
+    def __init__(self) -> None:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        self._tk = jieba.Tokenizer()
+        self._tk.initialize()
+        self._added: set[str] = set()
+
+    def add_words(self, words: Iterable[str]) -> None:
+        for w in words:
+            w = normalize(w).strip()
+            if len(w) >= 2 and _CJK.search(w) and w not in self._added:
+                self._tk.add_word(w, freq=2000)
+                self._added.add(w)
+
+    def doc_tokens(self, text: str) -> list[str]:
+        return [t for t in (x.strip() for x in self._tk.cut_for_search(text)) if t and not _SPLIT.fullmatch(t)]
+
+    def query_tokens(self, text: str) -> list[str]:
+        return [t for t in (x.strip() for x in self._tk.cut(text, HMM=False)) if t and not _SPLIT.fullmatch(t)]
+
+
+_segmenter: Segmenter | None = None
+
+
+def segmenter() -> Segmenter:
+    global _segmenter
+    if _segmenter is None:
+        _segmenter = Segmenter()
+    return _segmenter
+
+
+@lru_cache(maxsize=200_000)
+def pinyin_of(word: str) -> tuple[str, str]:
+    """(full pinyin, initials) of a word, without tones: 连衣裙 → (lianyiqun, lyq)."""
+    from pypinyin import Style, lazy_pinyin
+
+    full = lazy_pinyin(word, errors="default")
+    first = lazy_pinyin(word, style=Style.FIRST_LETTER, errors="default")
+    return "".join(full).lower(), "".join(first).lower()
+
+
+# -- documents and synonyms -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Doc:
+    id: int
+    title: str
+    subtitle: str = ""
+    category: str = ""
+    specs: tuple[str, ...] = ()
+    rank: int = 0   # the merchant's order (lower first): the last tie-break
+
+
+def parse_synonyms(lines: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """「裙子 = 连衣裙 半身裙」: a search for 裙子 also finds those words (one way; write the
+    other line too for both ways). Blank lines and lines without `=` are skipped."""
+    out: dict[str, tuple[str, ...]] = {}
+    for line in lines:
+        if "=" not in line:
+            continue
+        head, _, rest = line.partition("=")
+        word = normalize(head).strip()
+        alts = tuple(dict.fromkeys(a for a in (normalize(x).strip() for x in _SPLIT.split(rest)) if a and a != word))
+        if word and alts:
+            out[word] = tuple(dict.fromkeys((*out.get(word, ()), *alts)))
+    return out
+
+
+#: What every shop gets (merchants add their own in the console).
+BUILTIN_SYNONYMS = parse_synonyms("""
+裙子 = 连衣裙 半身裙 长裙 短裙 裙
+裙 = 连衣裙 半身裙
+短袖 = t恤 短袖衫
+t恤 = 短袖 体恤
+体恤 = t恤
+上衣 = t恤 衬衫 卫衣
+裤子 = 长裤 牛仔裤 休闲裤 短裤 裤
+外套 = 夹克 风衣 大衣
+鞋 = 运动鞋 跑鞋 帆布鞋 皮鞋
+鞋子 = 运动鞋 跑鞋 帆布鞋 皮鞋 鞋
+球鞋 = 运动鞋 跑鞋
+西红柿 = 番茄
+番茄 = 西红柿
+土豆 = 马铃薯
+马铃薯 = 土豆
+纸巾 = 抽纸 卷纸 湿巾
+水杯 = 保温杯 杯子 杯
+杯子 = 保温杯 水杯 杯
+零食 = 坚果 牛肉干 薯片 饼干
+咖啡 = 挂耳咖啡 咖啡豆
+橘子 = 脐橙 橙子 柑橘
+橙子 = 脐橙
+牙刷 = 电动牙刷
+手机壳 = 保护壳
+""".splitlines())
+
+
+# -- the index --------------------------------------------------------------------------
+
+@dataclass
+class Index:
+    ids: np.ndarray                         # doc position → product id
+    ranks: np.ndarray                       # doc position → merchant order
+    vocab: dict[str, int]                   # term → column
+    data: np.ndarray                        # bm25s CSC: column → docs and weights
+    indices: np.ndarray
+    indptr: np.ndarray
+    synonyms: Mapping[str, tuple[str, ...]]
+    by_pinyin: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    by_initials: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    by_char: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pinyin_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # first letter → full pinyin keys
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.shape[0])
+
+
+def _doc_terms(seg: Segmenter, d: Doc) -> list[str]:
+    title, sub, cat = normalize(d.title), normalize(d.subtitle), normalize(d.category)
+    terms = seg.doc_tokens(title) * 2 + seg.doc_tokens(sub) + seg.doc_tokens(cat)
+    for spec in d.specs:
+        terms.extend(seg.doc_tokens(normalize(spec)))
+    terms.extend("#" + c for c in title + cat if _CJK.match(c))
+    return terms
+
+
+def build(docs: Sequence[Doc], synonyms: Mapping[str, tuple[str, ...]] = BUILTIN_SYNONYMS,
+          words: Iterable[str] = ()) -> Index:
+    """The index of these products. `words`: the merchant's dictionary (category names,
+    synonym words): jieba keeps them whole."""
+    import bm25s
+
+    seg = segmenter()
+    seg.add_words((*words, *synonyms, *(a for alts in synonyms.values() for a in alts)))
+    corpus = [_doc_terms(seg, d) or ["#"] for d in docs]
+    ids = np.array([d.id for d in docs], dtype=np.int64)
+    ranks = np.array([d.rank for d in docs], dtype=np.int64)
+    if not docs:
+        empty = np.zeros(0, dtype=np.float32)
+        return Index(ids, ranks, {}, empty, np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64), synonyms)
+    bm = bm25s.BM25()
+    bm.index(corpus, show_progress=False)
+    scores: dict[str, Any] = bm.scores
+    vocab: dict[str, int] = dict(bm.vocab_dict)
+    index = Index(ids, ranks, vocab, scores["data"], scores["indices"], scores["indptr"], synonyms)
+    by_pinyin: dict[str, list[str]] = defaultdict(list)
+    by_initials: dict[str, list[str]] = defaultdict(list)
+    by_char: dict[str, list[str]] = defaultdict(list)
+    for term in vocab:
+        if not term or term.startswith("#") or not _CJK.search(term):
+            continue
+        full, first = pinyin_of(term)
+        by_pinyin[full].append(term)
+        if len(term) >= 2:
+            by_initials[first].append(term)
+        for c in set(term):
+            if _CJK.match(c):
+                by_char[c].append(term)
+    index.by_pinyin = {k: tuple(v) for k, v in by_pinyin.items()}
+    index.by_initials = {k: tuple(v) for k, v in by_initials.items()}
+    index.by_char = {k: tuple(v) for k, v in by_char.items()}
+    keys: dict[str, list[str]] = defaultdict(list)
+    for k in index.by_pinyin:
+        if k:
+            keys[k[0]].append(k)
+    index.pinyin_keys = {k: tuple(v) for k, v in keys.items()}
+    return index
+
+
+# -- querying -----------------------------------------------------------------------------
+
+Expansion = tuple[str, float]
+
+
+def _fuzzy_words(index: Index, part: str) -> list[Expansion]:
+    from rapidfuzz import fuzz, process
+
+    cands = {w for c in set(part) for w in index.by_char.get(c, ()) if len(w) >= 2 and abs(len(w) - len(part)) <= 1}
+    if not cands:
+        return []
+    found = process.extract(part, list(cands), scorer=fuzz.ratio, score_cutoff=60, limit=3)
+    return [(w, W_FUZZY) for w, _, _ in found]
+
+
+def _fuzzy_pinyin(index: Index, part: str) -> list[Expansion]:
+    from rapidfuzz import fuzz, process
+
+    keys = [k for k in index.pinyin_keys.get(part[0], ()) if abs(len(k) - len(part)) <= 2]
+    found = process.extract(part, keys, scorer=fuzz.ratio, score_cutoff=80, limit=2)
+    return [(w, W_FUZZY) for k, _, _ in found for w in index.by_pinyin[k]]
+
+
+def _split_pinyin(index: Index, part: str) -> list[str] | None:
+    """「hongselianyiqun」 → [hongse, lianyiqun] when every piece is a known word's pinyin."""
+    n = len(part)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for i in range(n):
+        done = best[i]
+        if done is None or len(done) >= MAX_PARTS:
+            continue
+        for j in range(n, i + 1, -1):
+            piece = part[i:j]
+            if piece in index.by_pinyin and (best[j] is None or len(best[j] or ()) > len(done) + 1):
+                best[j] = [*done, piece]
+    return best[n] if best[n] and len(best[n] or ()) > 1 else None
+
+
+def _with_synonyms(index: Index, word: str, weight: float) -> list[Expansion]:
+    out = [(word, weight)] if word in index.vocab else []
+    out.extend((s, weight * W_SYNONYM) for s in index.synonyms.get(word, ()) if s in index.vocab)
+    return out
+
+
+def _word_slot(index: Index, part: str) -> list[Expansion] | None:
+    """The terms meeting a part taken whole, or None when the part is no known word."""
+    out = _with_synonyms(index, part, W_EXACT)
+    if part in index.synonyms and not out:
+        out = [(s, W_SYNONYM) for s in index.synonyms[part] if s in index.vocab or f"#{s}" in index.vocab]
+        out = [(s if s in index.vocab else f"#{s}", w) for s, w in out]
+    if _LETTERS.match(part):
+        for w in index.by_pinyin.get(part, ()):
+            out.extend(_with_synonyms(index, w, W_PINYIN))
+        if len(part) >= 2:
+            for w in index.by_initials.get(part, ()):
+                out.append((w, W_INITIALS))
+    elif _CJK.search(part) and not out:
+        full, _ = pinyin_of(part)
+        for w in index.by_pinyin.get(full, ()):
+            out.extend(_with_synonyms(index, w, W_HOMOPHONE))
+    return out or None
+
+
+def _slots(index: Index, query: str) -> list[tuple[list[Expansion], int]]:
+    """(terms, need) per slot: a slot of characters (need > 0) sums them and needs that many
+    of them met; any other slot takes its best term."""
+    slots: list[tuple[list[Expansion], int]] = []
+    seg = segmenter()
+    for raw in _SPLIT.split(normalize(query[:MAX_QUERY]))[:MAX_PARTS]:
+        if not raw:
+            continue
+        whole = _word_slot(index, raw)
+        if whole is not None:
+            slots.append((whole, 0))
+            continue
+        if _LETTERS.match(raw):
+            pieces = _split_pinyin(index, raw)
+            if pieces:
+                slots.extend((_word_slot(index, p) or [], 0) for p in pieces)
+                continue
+            fuzzy = _fuzzy_pinyin(index, raw) if len(raw) >= 4 else []
+            slots.append((fuzzy, 0))
+            continue
+        for tok in seg.query_tokens(raw) if _CJK.search(raw) else [raw]:
+            found = _word_slot(index, tok)
+            if found is None and _CJK.search(tok):
+                found = _fuzzy_words(index, tok) if len(tok) >= 3 else []
+                if not found:
+                    chars = [(f"#{c}", W_CHAR) for c in tok if f"#{c}" in index.vocab]
+                    slots.append((chars, -(-2 * len(tok) // 3)))
+                    continue
+            slots.append((found or [], 0))
+    return slots
+
+
+def search(index: Index, query: str) -> tuple[np.ndarray, int]:
+    """(product ids best first, how many matched) — every match, ranked."""
+    if index.size == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    total = np.zeros(index.size, dtype=np.float32)
+    slots = _slots(index, query)
+    for terms, need in slots:
+        if not terms:
+            continue
+        slot = np.zeros(index.size, dtype=np.float32)
+        met = np.zeros(index.size, dtype=np.int16) if need else None
+        for term, weight in terms:
+            col = index.vocab.get(term)
+            if col is None:
+                continue
+            lo, hi = index.indptr[col], index.indptr[col + 1]
+            docs, vals = index.indices[lo:hi], index.data[lo:hi] * weight
+            if met is not None:
+                slot[docs] += vals
+                met[docs] += 1
+            else:
+                _max_into(slot, docs, vals)
+        if met is not None:   # characters: two thirds of the part's must be there
+            slot[met < need] = 0
+        total += slot
+        total[slot > 0] += SLOT_BONUS
+    # at least half the slots met (「不存在的东西」 is not a search for everything with 不)
+    hit = np.flatnonzero(total >= SLOT_BONUS * -(-len(slots) // 2))
+    if hit.size == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    # best score first, then the merchant's order, then the product id
+    order = np.lexsort((index.ids[hit], index.ranks[hit], -total[hit]))
+    return index.ids[hit[order]], int(hit.size)
+
+
+def _max_into(slot: np.ndarray, docs: np.ndarray, vals: np.ndarray) -> None:
+    """slot[docs] = max(slot[docs], vals): a column holds each doc once, so no repeats."""
+    np.maximum(slot[docs], vals, out=vals)
+    slot[docs] = vals

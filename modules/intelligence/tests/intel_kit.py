@@ -1,0 +1,53 @@
+"""Helpers for the module's tests: a small fashion catalog in the demo tenant, the signed
+WeChat simulator, and what a reply lists."""
+
+from __future__ import annotations
+
+import re
+
+from handlers.mp_simulator import MPSimulator
+from storage.models import Category, Product, Sku
+from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, Mall
+
+# title, subtitle, specs
+FASHION = [
+    ("法式碎花连衣裙", "夏季新款 收腰显瘦", ["红色 / S", "红色 / M", "红色 / L", "蓝色 / L"]),
+    ("高腰百褶半身裙", "A字 通勤", ["黑色 / S", "红色 / M"]),
+    ("纯棉短袖T恤", "宽松百搭", ["白色 / L", "黑色 / M"]),
+    ("针织开衫", "秋冬 软糯", ["红色 / L", "米色 / M"]),
+    ("蓝色牛仔连衣裙", "复古 水洗", ["蓝色 / M"]),
+]
+
+
+async def add_fashion(mall: Mall) -> dict[str, int]:
+    """A 女装 category with FASHION in the demo tenant: title → product id."""
+    tenant = await mall.svc.tenant("demo")
+    ids: dict[str, int] = {}
+    async with mall.svc.uows() as uow:
+        cat = Category(tenant_id=tenant.id, name="女装", sort=9)
+        await uow.catalog.add(cat)
+        for n, (title, sub, specs) in enumerate(FASHION):
+            p = Product(tenant_id=tenant.id, category_id=cat.id, title=title, subtitle=sub,
+                        description="", image="", sort=n)
+            await uow.catalog.add(p)
+            await uow.catalog.add(*(Sku(tenant_id=tenant.id, product_id=p.id, spec=s, price_fen=19900, stock=50)
+                                    for s in specs))
+            ids[title] = p.id
+        await uow.commit()
+    return ids
+
+
+def simulator(mall: Mall) -> MPSimulator:
+    return MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                       token=TEST_TOKEN, app_id=TEST_APP_ID, aes_key=TEST_AES_KEY, safe_mode=True)
+
+
+async def say(wx: MPSimulator, user: str, text: str) -> str:
+    answer = await wx.text(user, text)
+    assert answer.status == 200, answer.body
+    return answer.text
+
+
+def listed(reply: str) -> list[str]:
+    """The titles of a numbered product list, in order."""
+    return [m.group(1) for m in re.finditer(r"^\d+\. (\S+)", reply, re.M)]
