@@ -75,6 +75,14 @@ class Segmenter:
     def doc_tokens(self, text: str) -> list[str]:
         return [t for t in (x.strip() for x in self._tk.cut_for_search(text)) if t and not _SPLIT.fullmatch(t)]
 
+    def title_terms(self, text: str) -> list[str]:
+        """Search-mode tokens plus each pair of neighbouring Chinese words joined (up to 4
+        characters): 马丁 + 靴 → 马丁靴, a word of the shop the dictionary lacks."""
+        words = [t for t in (x.strip() for x in self._tk.cut(text)) if t and not _SPLIT.fullmatch(t)]
+        pairs = [a + b for a, b in zip(words, words[1:])
+                 if _CJK.match(a) and _CJK.match(b) and len(a) + len(b) <= 4 and (len(a) == 1 or len(b) == 1)]
+        return self.doc_tokens(text) + pairs
+
     def query_tokens(self, text: str) -> list[str]:
         return [t for t in (x.strip() for x in self._tk.cut(text, HMM=False)) if t and not _SPLIT.fullmatch(t)]
 
@@ -135,7 +143,7 @@ t恤 = 短袖 体恤
 体恤 = t恤
 上衣 = t恤 衬衫 卫衣
 裤子 = 长裤 牛仔裤 休闲裤 短裤 裤
-外套 = 夹克 风衣 大衣
+外套 = 夹克 风衣 大衣 冲锋衣
 鞋 = 运动鞋 跑鞋 帆布鞋 皮鞋
 鞋子 = 运动鞋 跑鞋 帆布鞋 皮鞋 鞋
 球鞋 = 运动鞋 跑鞋
@@ -143,13 +151,30 @@ t恤 = 短袖 体恤
 番茄 = 西红柿
 土豆 = 马铃薯
 马铃薯 = 土豆
-纸巾 = 抽纸 卷纸 湿巾
+纸巾 = 抽纸 卷纸
 水杯 = 保温杯 杯子 杯
 杯子 = 保温杯 水杯 杯
-零食 = 坚果 牛肉干 薯片 饼干
+零食 = 坚果 牛肉干 薯片 饼干 巧克力 海苔 瓜子
 咖啡 = 挂耳咖啡 咖啡豆
 橘子 = 脐橙 橙子 柑橘
 橙子 = 脐橙
+樱桃 = 车厘子
+奇异果 = 猕猴桃
+移动电源 = 充电宝
+尿不湿 = 纸尿裤
+唇膏 = 口红
+拖布 = 拖把
+毛衣 = 针织衫
+毛衫 = 针织衫
+羽绒衣 = 羽绒服
+曲奇 = 饼干
+手机套 = 手机壳
+绿茶 = 龙井
+卫生纸 = 抽纸 卷纸
+跑鞋 = 运动鞋
+咖啡粉 = 咖啡
+麦片 = 燕麦片
+背心裙 = 连衣裙 吊带裙
 牙刷 = 电动牙刷
 手机壳 = 保护壳
 """.splitlines())
@@ -178,7 +203,7 @@ class Index:
 
 def _doc_terms(seg: Segmenter, d: Doc) -> list[str]:
     title, sub, cat = normalize(d.title), normalize(d.subtitle), normalize(d.category)
-    terms = seg.doc_tokens(title) * 2 + seg.doc_tokens(sub) + seg.doc_tokens(cat)
+    terms = seg.title_terms(title) * 2 + seg.doc_tokens(sub) + seg.doc_tokens(cat)
     for spec in d.specs:
         terms.extend(seg.doc_tokens(normalize(spec)))
     terms.extend("#" + c for c in title + cat if _CJK.match(c))
@@ -283,13 +308,21 @@ def _word_slot(index: Index, part: str) -> list[Expansion] | None:
         for w in index.by_pinyin.get(part, ()):
             out.extend(_with_synonyms(index, w, W_PINYIN))
         if len(part) >= 2:
-            for w in index.by_initials.get(part, ()):
-                out.append((w, W_INITIALS))
+            out.extend(_by_frequency(index, index.by_initials.get(part, ()), W_INITIALS))
     elif _CJK.search(part) and not out:
         full, _ = pinyin_of(part)
         for w in index.by_pinyin.get(full, ()):
             out.extend(_with_synonyms(index, w, W_HOMOPHONE))
+        if not out and len(full) >= 4:   # 马丁鞋 (madingxie) for 马丁靴 (madingxue)
+            out = _fuzzy_pinyin(index, full)
     return out or None
+
+
+def _by_frequency(index: Index, words: Iterable[str], weight: float) -> list[Expansion]:
+    """Initials are ambiguous (jk: 夹克, 机壳): the words more products use weigh more."""
+    df = {w: int(index.indptr[index.vocab[w] + 1] - index.indptr[index.vocab[w]]) for w in words}
+    top = max(df.values(), default=0)
+    return [(w, weight * (n / top) ** 0.5) for w, n in df.items() if n and n * 10 >= top]
 
 
 def _slots(index: Index, query: str) -> list[tuple[list[Expansion], int]]:
@@ -297,7 +330,12 @@ def _slots(index: Index, query: str) -> list[tuple[list[Expansion], int]]:
     of them met; any other slot takes its best term."""
     slots: list[tuple[list[Expansion], int]] = []
     seg = segmenter()
-    for raw in _SPLIT.split(normalize(query[:MAX_QUERY]))[:MAX_PARTS]:
+    parts = [p for p in _SPLIT.split(normalize(query[:MAX_QUERY])) if p]
+    if len(parts) > 1 and all(_LETTERS.match(p) for p in parts):   # 「lian yi qun」: one word spaced out
+        joined = "".join(parts)
+        if _word_slot(index, joined) is not None or _split_pinyin(index, joined):
+            parts = [joined]
+    for raw in parts[:MAX_PARTS]:
         if not raw:
             continue
         whole = _word_slot(index, raw)
