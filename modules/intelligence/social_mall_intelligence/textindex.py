@@ -2,10 +2,11 @@
 queried in memory.
 
 Terms. Every product's title (counted twice), subtitle, category name and SKU specs are
-segmented by jieba (search mode: 连衣裙 also gives 连衣 / 衣裙), lower-cased, NFKC-folded
-(full-width Ｌ is L), a size's 码 dropped (L码 is L); each Chinese character of the title
-and category is a term of its own too (`#裙`), the fallback for words the dictionary
-splits differently. bm25s computes the BM25 weight of every (term, product) pair; a query
+segmented by jieba (search mode: 连衣裙 also gives 连衣 / 衣裙; neighbouring words of a
+title joined too: 马丁 + 靴), lower-cased, NFKC-folded (full-width Ｌ is L), a size's 码
+dropped (L码 is L); each Chinese character of the title, subtitle and category is a term of
+its own too (`#裙`): a query word whose characters are all there meets it at a lower
+weight, so whatever the old substring search found is still found. bm25s computes the BM25 weight of every (term, product) pair; a query
 sums the weights of its terms with numpy.
 
 A query is split at spaces into parts; a part is one *slot* when it is a known word or a
@@ -14,8 +15,8 @@ terms, best one counts (weights in parentheses):
   the word itself (1.0) · a merchant/built-in synonym (0.9) · a word spelled with the same
   pinyin — the usual typo of a pinyin keyboard, 连衣群 for 连衣裙 (0.85) · a word whose
   full pinyin (lianyiqun) or initials (lyq) the part is (0.9 / 0.8) · a near spelling by
-  rapidfuzz among words sharing a character, or among pinyin keys (0.6) · when nothing else:
-  the part's characters (0.5 each, summed).
+  rapidfuzz among words sharing a character, or among pinyin keys (0.6) · the part's
+  characters, all of them (two thirds for an unknown word), at 0.5 of their mean weight.
 A product must meet at least half the slots; one meeting more always ranks above one
 meeting fewer (「红色 裙子 L码」: red dresses in L first), then by BM25, then by the
 merchant's order.
@@ -206,7 +207,7 @@ def _doc_terms(seg: Segmenter, d: Doc) -> list[str]:
     terms = seg.title_terms(title) * 2 + seg.doc_tokens(sub) + seg.doc_tokens(cat)
     for spec in d.specs:
         terms.extend(seg.doc_tokens(normalize(spec)))
-    terms.extend("#" + c for c in title + cat if _CJK.match(c))
+    terms.extend("#" + c for c in title + sub + cat if _CJK.match(c))
     return terms
 
 
@@ -325,10 +326,23 @@ def _by_frequency(index: Index, words: Iterable[str], weight: float) -> list[Exp
     return [(w, weight * (n / top) ** 0.5) for w, n in df.items() if n and n * 10 >= top]
 
 
-def _slots(index: Index, query: str) -> list[tuple[list[Expansion], int]]:
-    """(terms, need) per slot: a slot of characters (need > 0) sums them and needs that many
-    of them met; any other slot takes its best term."""
-    slots: list[tuple[list[Expansion], int]] = []
+@dataclass(frozen=True)
+class Slot:
+    """One word of the query: the terms that may meet it (best one counts), and its
+    characters, all `need` of which in a product's title or subtitle also meet it (at a
+    lower weight: the substring search of old is never lost)."""
+
+    words: list[Expansion]
+    chars: list[str] = field(default_factory=list)
+    need: int = 0
+
+
+def _chars(index: Index, tok: str, need: int) -> tuple[list[str], int]:
+    return [f"#{c}" for c in tok if _CJK.match(c)], need
+
+
+def _slots(index: Index, query: str) -> list[Slot]:
+    slots: list[Slot] = []
     seg = segmenter()
     parts = [p for p in _SPLIT.split(normalize(query[:MAX_QUERY])) if p]
     if len(parts) > 1 and all(_LETTERS.match(p) for p in parts):   # 「lian yi qun」: one word spaced out
@@ -336,62 +350,71 @@ def _slots(index: Index, query: str) -> list[tuple[list[Expansion], int]]:
         if _word_slot(index, joined) is not None or _split_pinyin(index, joined):
             parts = [joined]
     for raw in parts[:MAX_PARTS]:
-        if not raw:
-            continue
         whole = _word_slot(index, raw)
         if whole is not None:
-            slots.append((whole, 0))
+            slots.append(Slot(whole, *_chars(index, raw, len(raw))))
             continue
         if _LETTERS.match(raw):
             pieces = _split_pinyin(index, raw)
             if pieces:
-                slots.extend((_word_slot(index, p) or [], 0) for p in pieces)
+                slots.extend(Slot(_word_slot(index, p) or []) for p in pieces)
                 continue
-            fuzzy = _fuzzy_pinyin(index, raw) if len(raw) >= 4 else []
-            slots.append((fuzzy, 0))
+            slots.append(Slot(_fuzzy_pinyin(index, raw) if len(raw) >= 4 else []))
             continue
-        for tok in seg.query_tokens(raw) if _CJK.search(raw) else [raw]:
+        if not _CJK.search(raw):
+            slots.append(Slot([]))
+            continue
+        for tok in seg.query_tokens(raw):
             found = _word_slot(index, tok)
-            if found is None and _CJK.search(tok):
-                found = _fuzzy_words(index, tok) if len(tok) >= 3 else []
-                if not found:
-                    chars = [(f"#{c}", W_CHAR) for c in tok if f"#{c}" in index.vocab]
-                    slots.append((chars, -(-2 * len(tok) // 3)))
-                    continue
-            slots.append((found or [], 0))
+            if found is not None:
+                slots.append(Slot(found, *_chars(index, tok, len(tok))))
+            elif _CJK.search(tok):   # typo or unknown: near words, or two thirds of its characters
+                near = _fuzzy_words(index, tok) if len(tok) >= 3 else []
+                slots.append(Slot(near, *_chars(index, tok, -(-2 * len(tok) // 3))))
+            else:
+                slots.append(Slot([]))
     return slots
+
+
+def _column(index: Index, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+    col = index.vocab.get(term)
+    if col is None:
+        return None
+    lo, hi = index.indptr[col], index.indptr[col + 1]
+    return index.indices[lo:hi], index.data[lo:hi]
 
 
 def search(index: Index, query: str) -> tuple[np.ndarray, int]:
     """(product ids best first, how many matched) — every match, ranked."""
+    empty = np.zeros(0, dtype=np.int64), 0
     if index.size == 0:
-        return np.zeros(0, dtype=np.int64), 0
-    total = np.zeros(index.size, dtype=np.float32)
+        return empty
     slots = _slots(index, query)
-    for terms, need in slots:
-        if not terms:
-            continue
+    if not any(s.words or s.chars for s in slots):
+        return empty
+    total = np.zeros(index.size, dtype=np.float32)
+    for s in slots:
         slot = np.zeros(index.size, dtype=np.float32)
-        met = np.zeros(index.size, dtype=np.int16) if need else None
-        for term, weight in terms:
-            col = index.vocab.get(term)
-            if col is None:
-                continue
-            lo, hi = index.indptr[col], index.indptr[col + 1]
-            docs, vals = index.indices[lo:hi], index.data[lo:hi] * weight
-            if met is not None:
-                slot[docs] += vals
-                met[docs] += 1
-            else:
-                _max_into(slot, docs, vals)
-        if met is not None:   # characters: two thirds of the part's must be there
-            slot[met < need] = 0
+        for term, weight in s.words:
+            found = _column(index, term)
+            if found is not None:
+                _max_into(slot, found[0], found[1] * weight)
+        if s.chars:
+            bag = np.zeros(index.size, dtype=np.float32)
+            met = np.zeros(index.size, dtype=np.int16)
+            for term in s.chars:
+                found = _column(index, term)
+                if found is not None:
+                    bag[found[0]] += found[1]
+                    met[found[0]] += 1
+            bag[met < s.need] = 0
+            np.maximum(slot, bag * (W_CHAR / len(s.chars)), out=slot)
         total += slot
         total[slot > 0] += SLOT_BONUS
     # at least half the slots met (「不存在的东西」 is not a search for everything with 不)
     hit = np.flatnonzero(total >= SLOT_BONUS * -(-len(slots) // 2))
     if hit.size == 0:
-        return np.zeros(0, dtype=np.int64), 0
+        return empty
     # best score first, then the merchant's order, then the product id
     order = np.lexsort((index.ids[hit], index.ranks[hit], -total[hit]))
     return index.ids[hit[order]], int(hit.size)

@@ -51,3 +51,16 @@ async def say(wx: MPSimulator, user: str, text: str) -> str:
 def listed(reply: str) -> list[str]:
     """The titles of a numbered product list, in order."""
     return [m.group(1) for m in re.finditer(r"^\d+\. (\S+)", reply, re.M)]
+
+
+async def make_mall(backend, tmp_path, fake_wechat, aiohttp_client, *, disabled=(), modules=None) -> Mall:
+    """The real app with the module on, off (`disabled`), or given `modules` only."""
+    from bot import build_app
+    from handlers.context import SERVICES
+    from tests.conftest import app_settings
+
+    settings = app_settings(backend, tmp_path, fake_wechat.base_url, disabled_modules=list(disabled))
+    app = build_app(settings, auto_setup=True, modules=modules)
+    client = await aiohttp_client(app)
+    app[SERVICES].public_base_url = str(client.make_url("")).rstrip("/")
+    return Mall(client, app, settings, fake_wechat)
