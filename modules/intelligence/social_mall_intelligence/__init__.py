@@ -27,4 +27,6 @@ def _setup(reg: Registry) -> None:
 MODULE = Module(
     NAME, _setup,
     "Intelligence: Chinese product search (jieba, pinyin, initials, typos, synonyms, BM25)",
+    migrations=HERE / "migrations",
+    models="social_mall_intelligence.models",
 )

@@ -8,6 +8,7 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from social_mall_intelligence.models import Synonym
 from social_mall_intelligence.textindex import Doc
 from storage.models import Category, Product, Sku
 
@@ -38,8 +39,8 @@ class ShelfRepo:
         return docs, cats
 
     async def fingerprint(self, tenant: int) -> Fingerprint:
-        """Counts and text lengths of the shelf: changes with any product, SKU or category
-        added, removed, shelved, moved or retitled to another length (a same-length
+        """Counts and text lengths of the shelf and the synonyms: changes with any product,
+        SKU, category or synonym added, removed, shelved, moved or retitled to another length (a same-length
         retitle on another worker waits for the index's maximum age)."""
         p = (select(func.count(), func.coalesce(func.max(Product.id), 0),
                     func.coalesce(func.sum(func.length(Product.title) * 7 + func.length(Product.subtitle)
@@ -49,7 +50,10 @@ class ShelfRepo:
              .where(Sku.tenant_id == tenant, Sku.on_shelf.is_(True)))
         c = (select(func.count(), func.coalesce(func.sum(func.length(Category.name)), 0))
              .where(Category.tenant_id == tenant))
+        w = (select(func.count(), func.coalesce(func.max(Synonym.id), 0),
+                    func.coalesce(func.sum(func.length(Synonym.alternatives)), 0))
+             .where(Synonym.tenant_id == tenant))
         out: list[int] = []
-        for stmt in (p, s, c):   # every two seconds at most, per tenant and worker
+        for stmt in (p, s, c, w):   # every two seconds at most, per tenant and worker
             out.extend(int(v) for v in (await self.session.execute(stmt)).one())
         return tuple(out)

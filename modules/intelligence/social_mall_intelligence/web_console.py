@@ -1,0 +1,92 @@
+"""The module's console page 智能搜索 (/console/intelligence/search): the merchant's synonyms
+(add, replace, delete; audited) and a try-out box that searches the shelf the way the chat
+does. Guarded by the console's `console_view` (session, CSRF on every POST, permission);
+a bad form gets the page again with a Chinese problem text (400) and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from handlers.console.core import admin_of, console_view, form_of, int_id, redirect, render, services, tenant_of
+from handlers.console.registry import add_console_page, add_console_permission
+from social_mall.catalog.service import product_cards
+from social_mall.console.errors import InvalidInputError
+from social_mall.plugins import Registry
+from social_mall_intelligence import synonyms as S
+from social_mall_intelligence.search import IndexedSearch
+
+routes = web.RouteTableDef()
+
+VIEW, EDIT = "intel.view", "intel.edit"
+PATH = "/console/intelligence/search"
+FIELDS_ZH = {"word": "搜索词", "alternatives": "也找这些词"}
+PROBLEMS_ZH = {"required": "必填", "too_long": f"太长（每个词最多 {S.MAX_WORD} 字）",
+               "one_word": "只能是一个词（不含空格、逗号、=）", "too_many": "太多了"}
+OK_ZH = {"saved": "已保存，搜索马上生效。", "deleted": "已删除。"}
+
+
+def problem_zh(exc: InvalidInputError) -> str:
+    return f"{FIELDS_ZH.get(exc.field, exc.field)}：{PROBLEMS_ZH.get(exc.problem, exc.problem)}"
+
+
+def register(reg: Registry, provider: IndexedSearch) -> None:
+    global _provider
+    _provider = provider
+    reg.add_routes(routes)
+    add_console_page(reg, key="intelligence", title="智能搜索", path=PATH, perm=VIEW, order=46, module="intelligence")
+    add_console_permission(reg, VIEW, ("admin", "operator", "service"))
+    add_console_permission(reg, EDIT, ("admin", "operator"))
+
+
+_provider: IndexedSearch | None = None
+
+
+def actor(request: web.Request) -> str:
+    return f"admin:{admin_of(request).username}"
+
+
+async def _page(request: web.Request, *, values: dict[str, str] | None = None, problem: str = "",
+                status: int = 200) -> web.Response:
+    tenant = tenant_of(request)
+    q = request.query.get("q", "").strip()[:20]
+    tried: Any = None
+    async with services(request).uows() as uow:
+        rows = await S.list_synonyms(uow, tenant)
+        if q and _provider is not None:
+            hits = await _provider.search(uow, tenant, q, offset=0, limit=10)
+            tried = {"total": hits.total, "items": await product_cards(uow, tenant, hits.ids or hits.suggested),
+                     "suggested": not hits.total, "categories": hits.categories}
+    return render(request, "console/intel/search.html", status=status, rows=rows, q=q, tried=tried,
+                  values=values or {"word": "", "alternatives": ""}, problem=problem,
+                  ok=OK_ZH.get(request.query.get("ok", ""), ""))
+
+
+@routes.get(PATH)
+@console_view(VIEW)
+async def search_page(request: web.Request) -> web.Response:
+    return await _page(request)
+
+
+@routes.post(f"{PATH}/synonyms")
+@console_view(EDIT)
+async def synonym_save(request: web.Request) -> web.Response:
+    form = form_of(request)
+    values = {"word": str(form.get("word", ""))[:100], "alternatives": str(form.get("alternatives", ""))[:400]}
+    try:
+        async with services(request).uows() as uow:
+            await S.save_synonym(uow, tenant_of(request), actor(request), form.get("word"), form.get("alternatives"))
+            await uow.commit()
+    except InvalidInputError as exc:
+        return await _page(request, values=values, problem=problem_zh(exc), status=400)
+    raise redirect(PATH, ok="saved")
+
+
+@routes.post(r"/console/intelligence/search/synonyms/{id}/delete")
+@console_view(EDIT)
+async def synonym_delete(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        await S.delete_synonym(uow, tenant_of(request), actor(request), int_id(request))
+        await uow.commit()
+    raise redirect(PATH, ok="deleted")
