@@ -6,7 +6,7 @@ a unit of work that wrote products, SKUs or categories commits) and a fingerprin
 tenant's shelf. A search in the process that made an edit sees it at once (the version
 moved); other workers compare the fingerprint at most every `recheck` seconds (2 s), and
 rebuild any index older than `max_age` (60 s) anyway. A rebuild of 2,000 products takes
-~0.1 s (bench/search.py prints it).
+~60 ms (products' terms are remembered; bench/search.py prints it).
 
 No hit: the categories nearest to the words (pinyin and characters) and the first products
 of the nearest one (or of the shop) are offered, never a dead end.

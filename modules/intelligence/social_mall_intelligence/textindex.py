@@ -65,6 +65,7 @@ class Segmenter:
         self._tk = jieba.Tokenizer()
         self._tk.initialize()
         self._added: set[str] = set()
+        self.generation = 0   # moves when a word is added: remembered segmentations are stale
 
     def add_words(self, words: Iterable[str]) -> None:
         for w in words:
@@ -72,6 +73,7 @@ class Segmenter:
             if len(w) >= 2 and _CJK.search(w) and w not in self._added:
                 self._tk.add_word(w, freq=2000)
                 self._added.add(w)
+                self.generation += 1
 
     def doc_tokens(self, text: str) -> list[str]:
         return [t for t in (x.strip() for x in self._tk.cut_for_search(text)) if t and not _SPLIT.fullmatch(t)]
@@ -203,12 +205,18 @@ class Index:
 
 
 def _doc_terms(seg: Segmenter, d: Doc) -> list[str]:
-    title, sub, cat = normalize(d.title), normalize(d.subtitle), normalize(d.category)
+    return list(_terms(seg, seg.generation, d.title, d.subtitle, d.category, d.specs))
+
+
+@lru_cache(maxsize=200_000)
+def _terms(seg: Segmenter, generation: int, title: str, sub: str, cat: str, specs: tuple[str, ...]) -> tuple[str, ...]:
+    """A product's terms, remembered: a rebuild after one edit segments one product."""
+    title, sub, cat = normalize(title), normalize(sub), normalize(cat)
     terms = seg.title_terms(title) * 2 + seg.doc_tokens(sub) + seg.doc_tokens(cat)
-    for spec in d.specs:
+    for spec in specs:
         terms.extend(seg.doc_tokens(normalize(spec)))
     terms.extend("#" + c for c in title + sub + cat if _CJK.match(c))
-    return terms
+    return tuple(terms)
 
 
 def build(docs: Sequence[Doc], synonyms: Mapping[str, tuple[str, ...]] = BUILTIN_SYNONYMS,
