@@ -36,7 +36,7 @@ def fit(histories: Mapping[int, Mapping[int, float]], category_of: Mapping[int, 
         neighbours: int = NEIGHBOURS) -> Model:
     """histories: member → product → weight (1 bought, VIEW_WEIGHT viewed; max of both)."""
     n: Counter[int] = Counter()
-    co: dict[int, Counter[int]] = defaultdict(Counter)
+    co: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     buyers: Counter[int] = Counter()
     for items in histories.values():
         ids = sorted(items)

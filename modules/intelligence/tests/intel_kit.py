@@ -64,3 +64,19 @@ async def make_mall(backend, tmp_path, fake_wechat, aiohttp_client, *, disabled=
     client = await aiohttp_client(app)
     app[SERVICES].public_base_url = str(client.make_url("")).rstrip("/")
     return Mall(client, app, settings, fake_wechat)
+
+
+ORDER_NO = re.compile(r"订单号：(\d+)")
+PAY_URL = re.compile(r"(http\S+/h5/pay/demo/\S+)")
+
+
+async def pay_in_sandbox(mall: Mall, placed_text: str) -> str:
+    """Open the pay link of a placed order, press 确认支付 (a signed notify into the real
+    endpoint), deliver the outbox; the order number."""
+    order_no = ORDER_NO.search(placed_text).group(1)
+    pay_url = PAY_URL.search(placed_text).group(1)
+    page = await (await mall.client.get(pay_url[pay_url.index("/h5/"):])).text()
+    action = re.search(r'action="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert "支付成功" in await (await mall.client.post(action)).text()
+    await mall.settle()
+    return order_no

@@ -1,0 +1,175 @@
+"""Recommendations as services: purchases recorded from `order.paid`, the nightly retrain
+(item-item co-occurrence, recommend.py) stored as tables, and serving from an in-process
+copy of those tables (reloaded when the model's version moves, checked every few seconds).
+
+Never recommended: products off the shelf or out of stock, and what the member already
+bought (the simplest reading of "consumables within their cycle": none come back; a
+per-category cycle is left for later). B2B-only products: the core has no such mark yet.
+PIPL Art. 24: a member who switched personalisation off gets the shop's most popular
+products only (the same list every such member gets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+
+from social_mall.orders.service import find_order
+from social_mall_intelligence import recommend as R
+from social_mall_intelligence.models import Interaction, MemberPrefs, ModelVersion, Neighbour, Popular
+from storage.models import Product, Sku
+from storage.uow import UnitOfWork
+
+CANDIDATES = 40   # looked at to find k sellable ones
+
+
+async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: datetime) -> int:
+    """The paid order's products as the member's purchases (again: nothing new). Rows added."""
+    order = await find_order(uow, tenant, order_no)
+    pairs = await uow.catalog.skus_by_ids(tenant, [line.sku_id for line in order.lines])
+    product_of = {sku.id: product.id for sku, product in pairs}
+    qty: dict[int, int] = defaultdict(int)
+    for line in order.lines:
+        if line.sku_id in product_of:
+            qty[product_of[line.sku_id]] += line.qty
+    have = set((await uow.session.scalars(select(Interaction.product_id).where(
+        Interaction.tenant_id == tenant, Interaction.order_id == order.id))).all())
+    rows = [Interaction(tenant_id=tenant, member_id=order.member_id, product_id=p, order_id=order.id, qty=q, at=now)
+            for p, q in qty.items() if p not in have]
+    uow.session.add_all(rows)
+    await uow.session.flush()
+    return len(rows)
+
+
+async def retrain(uow: UnitOfWork, tenant: int, now: datetime) -> int:
+    """Fit the model on every purchase and store it (one transaction: serving sees the old
+    model or the new one). The model's version."""
+    rows = (await uow.session.execute(select(Interaction.member_id, Interaction.product_id)
+                                      .where(Interaction.tenant_id == tenant))).all()
+    histories: dict[int, dict[int, float]] = defaultdict(dict)
+    for member, product in rows:
+        histories[member][product] = 1.0
+    category_of = {pid: cid for pid, cid in (await uow.session.execute(
+        select(Product.id, Product.category_id).where(Product.tenant_id == tenant))).all()}
+    model = R.fit(histories, category_of)
+    await uow.session.execute(delete(Neighbour).where(Neighbour.tenant_id == tenant))
+    await uow.session.execute(delete(Popular).where(Popular.tenant_id == tenant))
+    uow.session.add_all([Neighbour(tenant_id=tenant, product_id=p, rank=r, related_id=j, score_e6=int(s * 1e6))
+                         for p, near in model.neighbours.items() for r, (j, s) in enumerate(near)])
+    buyers = {p: n for p, n in (await uow.session.execute(
+        select(Interaction.product_id, func.count(func.distinct(Interaction.member_id)))
+        .where(Interaction.tenant_id == tenant).group_by(Interaction.product_id))).all()}
+    uow.session.add_all([Popular(tenant_id=tenant, rank=r, product_id=p, category_id=category_of.get(p, 0),
+                                 buyers=int(buyers.get(p, 0))) for r, p in enumerate(model.popular[:500])])
+    current = await uow.session.get(ModelVersion, tenant)
+    version = (current.version + 1) if current is not None else 1
+    if current is None:
+        uow.session.add(ModelVersion(tenant_id=tenant, version=version, trained_at=now))
+    else:
+        current.version, current.trained_at = version, now
+    await uow.session.flush()
+    return version
+
+
+async def personalised(uow: UnitOfWork, tenant: int, member: int) -> bool:
+    row = await uow.session.get(MemberPrefs, (tenant, member))
+    return True if row is None else row.personalised
+
+
+async def set_personalised(uow: UnitOfWork, tenant: int, member: int, on: bool, now: datetime) -> None:
+    row = await uow.session.get(MemberPrefs, (tenant, member))
+    if row is None:
+        uow.session.add(MemberPrefs(tenant_id=tenant, member_id=member, personalised=on, updated_at=now))
+    else:
+        row.personalised, row.updated_at = on, now
+    await uow.session.flush()
+
+
+@dataclass
+class _Loaded:
+    version: int
+    model: R.Model
+    category_of: Mapping[int, int]
+    checked: float
+
+
+class Recommender:
+    """Serving: the tenant's stored model kept in memory, its version re-read every
+    `recheck` seconds."""
+
+    def __init__(self, *, recheck: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.recheck, self.clock = recheck, clock
+        self._models: dict[int, _Loaded] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def model(self, uow: UnitOfWork, tenant: int) -> _Loaded:
+        now = self.clock()
+        got = self._models.get(tenant)
+        if got is not None and now - got.checked < self.recheck:
+            return got
+        async with self._locks.setdefault(tenant, asyncio.Lock()):
+            row = await uow.session.get(ModelVersion, tenant, populate_existing=True)
+            version = row.version if row is not None else 0
+            got = self._models.get(tenant)
+            if got is not None and got.version == version:
+                got.checked = now
+                return got
+            near: dict[int, list[tuple[int, float]]] = defaultdict(list)
+            for n in (await uow.session.scalars(select(Neighbour).where(Neighbour.tenant_id == tenant)
+                                                .order_by(Neighbour.product_id, Neighbour.rank))).all():
+                near[n.product_id].append((n.related_id, n.score_e6 / 1e6))
+            pops = (await uow.session.scalars(select(Popular).where(Popular.tenant_id == tenant)
+                                              .order_by(Popular.rank))).all()
+            by_cat: dict[int, list[int]] = defaultdict(list)
+            for p in pops:
+                by_cat[p.category_id].append(p.product_id)
+            model = R.Model({k: tuple(v) for k, v in near.items()}, tuple(p.product_id for p in pops),
+                            {k: tuple(v) for k, v in by_cat.items()})
+            got = _Loaded(version, model, {p.product_id: p.category_id for p in pops}, now)
+            self._models[tenant] = got
+            return got
+
+    async def for_member(self, uow: UnitOfWork, tenant: int, member: int, k: int) -> tuple[list[int], bool]:
+        """(the member's k sellable products best first, personalised?)."""
+        loaded = await self.model(uow, tenant)
+        on = await personalised(uow, tenant, member)
+        history = {p: 1.0 for p in (await uow.session.scalars(select(Interaction.product_id).where(
+            Interaction.tenant_id == tenant, Interaction.member_id == member))).all()}
+        wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=history, category_of=loaded.category_of,
+                             personalised=on)
+        if not on:   # not personalised: the same list for everyone, bought or not
+            wanted = R.recommend(loaded.model, {}, CANDIDATES, personalised=False)
+        found = await sellable(uow, tenant, wanted)
+        if len(found) < k:   # cold start (no purchases yet): the shop's own order
+            skip = set(found) | (set(history) if on else set())
+            found += [p for p in await shelf_first(uow, tenant, k + len(skip)) if p not in skip]
+        return found[:k], on
+
+    async def also_bought(self, uow: UnitOfWork, tenant: int, product: int, k: int) -> list[int]:
+        loaded = await self.model(uow, tenant)
+        return (await sellable(uow, tenant, R.also_bought(loaded.model, product, CANDIDATES)))[:k]
+
+
+async def sellable(uow: UnitOfWork, tenant: int, ids: list[int]) -> list[int]:
+    """These products that are on the shelf with a SKU in stock, in the given order."""
+    if not ids:
+        return []
+    ok = set((await uow.session.scalars(
+        select(Sku.product_id).join(Product, Product.id == Sku.product_id)
+        .where(Sku.tenant_id == tenant, Sku.product_id.in_(ids), Sku.on_shelf.is_(True), Sku.stock > 0,
+               Product.on_shelf.is_(True)).distinct())).all())
+    return [i for i in ids if i in ok]
+
+
+async def shelf_first(uow: UnitOfWork, tenant: int, n: int) -> list[int]:
+    """The first `n` sellable products in the merchant's order (categories, then products)."""
+    ids = list((await uow.session.scalars(
+        select(Product.id).where(Product.tenant_id == tenant, Product.on_shelf.is_(True))
+        .order_by(Product.category_id, Product.sort, Product.id).limit(n * 2))).all())
+    return (await sellable(uow, tenant, ids))[:n]
