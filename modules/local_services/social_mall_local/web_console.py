@@ -487,12 +487,13 @@ async def delivery_list(request: web.Request) -> web.Response:
 @console_view(SHIP)
 async def delivery_dispatch(request: web.Request) -> web.Response:
     svc = services(request)
+    order_id = int_id(request)          # an odd id is a 404 before the form is read
     try:
         rider = text_field(form_of(request), "rider", 40)
     except InvalidInputError as exc:
         return error_page(request, 400, "输入有误", problem_zh(exc))
     async with svc.uows() as uow:
-        await D.dispatch(uow, tenant_of(request), int_id(request), rider, actor(request), svc.clock())
+        await D.dispatch(uow, tenant_of(request), order_id, rider, actor(request), svc.clock())
         await uow.commit()
     raise redirect("/console/local/deliveries", notice="已派单，顾客会收到通知")
 
