@@ -17,9 +17,9 @@ terms, best one counts (weights in parentheses):
   full pinyin (lianyiqun) or initials (lyq) the part is (0.9 / 0.8) · a near spelling by
   rapidfuzz among words sharing a character, or among pinyin keys (0.6) · the part's
   characters, all of them (two thirds for an unknown word), at 0.5 of their mean weight.
-A product must meet at least half the slots; one meeting more always ranks above one
-meeting fewer (「红色 裙子 L码」: red dresses in L first), then by BM25, then by the
-merchant's order.
+A part jieba splits (红色连衣裙) is met when all its known words are; a product must meet at
+least half the parts; one meeting more words always ranks above one meeting fewer
+(「红色 裙子 L码」: red dresses in L first), then by BM25, then by the merchant's order.
 """
 
 from __future__ import annotations
@@ -343,13 +343,15 @@ class Slot:
     words: list[Expansion]
     chars: list[str] = field(default_factory=list)
     need: int = 0
+    part: int = 0    # which space-separated part of the query it came from
 
 
 def _chars(index: Index, tok: str, need: int) -> tuple[list[str], int]:
     return [f"#{c}" for c in tok if _CJK.match(c)], need
 
 
-def _slots(index: Index, query: str) -> list[Slot]:
+def _slots(index: Index, query: str) -> tuple[list[Slot], int]:
+    """The query's slots and how many space-separated parts it has."""
     slots: list[Slot] = []
     seg = segmenter()
     parts = [p for p in _SPLIT.split(normalize(query[:MAX_QUERY])) if p]
@@ -357,31 +359,32 @@ def _slots(index: Index, query: str) -> list[Slot]:
         joined = "".join(parts)
         if _word_slot(index, joined) is not None or _split_pinyin(index, joined):
             parts = [joined]
-    for raw in parts[:MAX_PARTS]:
+    parts = parts[:MAX_PARTS]
+    for n, raw in enumerate(parts):
         whole = _word_slot(index, raw)
         if whole is not None:
-            slots.append(Slot(whole, *_chars(index, raw, len(raw))))
+            slots.append(Slot(whole, *_chars(index, raw, len(raw)), part=n))
             continue
         if _LETTERS.match(raw):
             pieces = _split_pinyin(index, raw)
             if pieces:
-                slots.extend(Slot(_word_slot(index, p) or []) for p in pieces)
+                slots.extend(Slot(_word_slot(index, p) or [], part=n) for p in pieces)
                 continue
-            slots.append(Slot(_fuzzy_pinyin(index, raw) if len(raw) >= 4 else []))
+            slots.append(Slot(_fuzzy_pinyin(index, raw) if len(raw) >= 4 else [], part=n))
             continue
         if not _CJK.search(raw):
-            slots.append(Slot([]))
+            slots.append(Slot([], part=n))
             continue
         for tok in seg.query_tokens(raw):
             found = _word_slot(index, tok)
             if found is not None:
-                slots.append(Slot(found, *_chars(index, tok, len(tok))))
+                slots.append(Slot(found, *_chars(index, tok, len(tok)), part=n))
             elif _CJK.search(tok):   # typo or unknown: near words, or two thirds of its characters
                 near = _fuzzy_words(index, tok) if len(tok) >= 3 else []
-                slots.append(Slot(near, *_chars(index, tok, -(-2 * len(tok) // 3))))
+                slots.append(Slot(near, *_chars(index, tok, -(-2 * len(tok) // 3)), part=n))
             else:
-                slots.append(Slot([]))
-    return slots
+                slots.append(Slot([], part=n))
+    return slots, len(parts)
 
 
 def _column(index: Index, term: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -397,10 +400,11 @@ def search(index: Index, query: str) -> tuple[np.ndarray, int]:
     empty = np.zeros(0, dtype=np.int64), 0
     if index.size == 0:
         return empty
-    slots = _slots(index, query)
+    slots, n_parts = _slots(index, query)
     if not any(s.words or s.chars for s in slots):
         return empty
     total = np.zeros(index.size, dtype=np.float32)
+    part_met: dict[int, np.ndarray] = {}
     for s in slots:
         slot = np.zeros(index.size, dtype=np.float32)
         for term, weight in s.words:
@@ -419,8 +423,12 @@ def search(index: Index, query: str) -> tuple[np.ndarray, int]:
             np.maximum(slot, bag * (W_CHAR / len(s.chars)), out=slot)
         total += slot
         total[slot > 0] += SLOT_BONUS
-    # at least half the slots met (「不存在的东西」 is not a search for everything with 不)
-    hit = np.flatnonzero(total >= SLOT_BONUS * -(-len(slots) // 2))
+        if s.words or s.chars:   # a part is met when each of its known words is
+            met_here = slot > 0
+            part_met[s.part] = part_met[s.part] & met_here if s.part in part_met else met_here
+    # at least half the parts met (「不存在的东西」 is one part: 不 alone doesn't meet it)
+    met_parts = np.sum(list(part_met.values()), axis=0) if part_met else np.zeros(index.size)
+    hit = np.flatnonzero(met_parts >= -(-n_parts // 2))
     if hit.size == 0:
         return empty
     # best score first, then the merchant's order, then the product id

@@ -4,8 +4,10 @@ the core does (the titles and subtitles containing the words)."""
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 from bot import BUILTIN_MODULES
-from social_mall.plugins import discover, installed_modules
+from social_mall.plugins import ENTRY_POINT_GROUP, discover, installed_modules
 from social_mall_intelligence import MODULE
 from social_mall_intelligence.search import IndexedSearch
 
@@ -38,9 +40,12 @@ async def test_switched_off_the_shop_searches_exactly_as_without_the_package(
     await add_fashion(off)
     with_module_off = await transcript(off)
 
-    monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: [])   # now: not installed
+    others = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name != "intelligence"]
+    monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: others)   # now: not installed
+    assert MODULE not in installed_modules()
     bare = await make_mall(backend, tmp_path / "bare", fake_wechat, aiohttp_client)
-    assert bare.svc.registry.modules == [m.name for m in BUILTIN_MODULES] and bare.svc.registry.search is None
+    assert "intelligence" not in bare.svc.registry.modules and bare.svc.registry.search is None
+    assert bare.svc.registry.modules == [m for m in off.svc.registry.modules]   # the other packages alike
     # (the same database: the fashion products are there already)
     without_package = await transcript(bare)
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 import uuid
 
+from importlib.metadata import entry_points
+
 import pytest
 from sqlalchemy import inspect, text
 
 from bot import BUILTIN_MODULES
-from social_mall.plugins import discover, installed_modules
+from social_mall.plugins import ENTRY_POINT_GROUP, discover, installed_modules
 from social_mall_local import MODULE, stores
 from social_mall_local.geo import Point
 from social_mall_local.products import ProductSettings, save_settings
@@ -59,10 +61,16 @@ async def pickup_everything(mall) -> None:
         await uow.commit()
 
 
+def uninstall(monkeypatch) -> None:
+    """This package uninstalled (other module packages stay as installed)."""
+    others = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name != "local_services"]
+    monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: others)
+
+
 @pytest.fixture
 def no_package(monkeypatch):
-    """The package uninstalled: the entry-point group is empty."""
-    monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: [])
+    """The package uninstalled."""
+    uninstall(monkeypatch)
 
 
 @pytest.fixture
@@ -96,7 +104,7 @@ async def tables_and_versions(b: Backend) -> tuple[set[str], set[str]]:
 
 def test_the_package_is_found_through_the_entry_point_group():
     assert MODULE in installed_modules()
-    assert [m.name for m in discover(BUILTIN_MODULES)][-1] == "local_services"
+    assert "local_services" in [m.name for m in discover(BUILTIN_MODULES)]
     assert MODULE.migrations is not None and (MODULE.migrations / "local_0001_stores.py").is_file()
 
 
@@ -123,8 +131,8 @@ async def test_switched_off_the_shop_answers_exactly_as_without_the_package(
     assert (await off.client.get("/console/local/stores", allow_redirects=False)).status == 404
     with_module_off = await transcript(off)
 
-    monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: [])   # now: not installed
-    assert installed_modules() == []
+    uninstall(monkeypatch)                                     # now: not installed
+    assert MODULE not in installed_modules()
     fresh = create_engine(fresh_backend.db_url, schema=fresh_backend.schema)
     await migrate(fresh)
     await fresh.dispose()
@@ -132,7 +140,7 @@ async def test_switched_off_the_shop_answers_exactly_as_without_the_package(
     assert "orders" in names and not any(n.startswith("local_") for n in names)
     assert not any(v.startswith("local_") for v in versions)
     bare = await make_mall(fresh_backend, tmp_path / "bare", fake_wechat, aiohttp_client)
-    assert [m for m in bare.svc.registry.modules] == [m.name for m in BUILTIN_MODULES]
+    assert [m for m in bare.svc.registry.modules] == [m for m in off.svc.registry.modules]
     without_package = await transcript(bare)
 
     assert with_module_off == without_package
@@ -155,7 +163,7 @@ async def test_an_uninstalled_package_leaves_its_tables_and_migrate_still_runs(f
         local = {v for v in versions if v.startswith("local_")}
         assert local
 
-        monkeypatch.setattr("social_mall.plugins.entry_points", lambda group: [])
+        uninstall(monkeypatch)
         await migrate(engine)                                      # uninstalled: its revision is unknown now
         assert await tables_and_versions(fresh_backend) == (names, versions)
 
