@@ -136,7 +136,7 @@ def build_app(
             state_ttl=settings.conversation_ttl_seconds,
             order_timeout=timedelta(minutes=settings.order_timeout_minutes),
             clock=clock, extra_flows=registry.flows, on_commit=svc.outbox.kick,
-            methods=registry.fulfilments, search=registry.search,
+            methods=registry.fulfilments, search=registry.search, related=registry.related,
         )
         if setup_now:
             showcase = settings.demo_showcase

@@ -1,7 +1,8 @@
 """The module registry: a module (shop, groupbuy, referral, members…) registers its
 event subscribers, scheduled jobs, chat flows (with their 「帮助」 and menu entries), HTTP
 routes, template folders and its part of the demo shop here, and fills the core's other
-seams (fulfilment methods offered at checkout, the keyword search provider).
+seams (fulfilment methods offered at checkout, the keyword search provider, the related
+products offered beside an added one).
 
 Built-in modules are listed by the composition root (bot.py); module packages (e.g.
 modules/local_services) load through the entry-point group `social_mall.modules`, each
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from social_mall.demo import DemoSeeder
     from social_mall.fulfilment import FulfilmentMethod
-    from social_mall.search import SearchProvider
+    from social_mall.search import RelatedProvider, SearchProvider
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Registry:
     fulfilments: dict[str, FulfilmentMethod] = field(default_factory=dict)
     # who answers keyword searches (social_mall/search.py); None: the core's own
     search: SearchProvider | None = None
+    # who names the products offered beside one added to the cart; None: nobody
+    related: RelatedProvider | None = None
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -103,6 +106,10 @@ class Registry:
     def set_search(self, provider: SearchProvider) -> None:
         """Answer the shop's keyword searches with this provider (the last one set wins)."""
         self.search = provider
+
+    def set_related(self, provider: RelatedProvider) -> None:
+        """Offer this provider's products beside one added to the cart (the last one set wins)."""
+        self.related = provider
 
     def topic_map(self) -> Mapping[str, Sequence[str]]:
         """topic → subscriber names: what the unit of work writes to the outbox."""

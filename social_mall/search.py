@@ -1,4 +1,5 @@
-"""The search seam: who answers the shop's keyword searches.
+"""The search seam: who answers the shop's keyword searches; and the related-products seam:
+who names the products shown beside one just added to the cart (「买了它的人还买了」).
 
 Without a provider the shop searches the way it always did (`catalog.service.list_products`
 with a keyword: the titles and subtitles that contain it). A module may register one
@@ -10,6 +11,9 @@ categories instead, so a search never ends in a dead end.
 The core never names the provider; the provider reads the catalog through the unit of work
 it is given and must only return ids of the tenant's products (the core shows only those
 still on the shelf, in the provider's order).
+
+Without a related provider, adding to the cart says what it always said; with one, the
+reply names up to three products it offers (the core shows only those on the shelf).
 """
 
 from __future__ import annotations
@@ -31,4 +35,11 @@ class SearchHits:
 class SearchProvider(Protocol):
     async def search(self, uow: UnitOfWork, tenant: int, keyword: str, *, offset: int, limit: int) -> SearchHits:
         """A page of the tenant's products matching `keyword` (already trimmed, non-empty)."""
+        ...
+
+
+class RelatedProvider(Protocol):
+    async def related(self, uow: UnitOfWork, tenant: int, member: int, product: int, *, limit: int) -> tuple[int, ...]:
+        """Up to `limit` product ids to offer beside `product` (「买了它的人还买了」), best
+        first; () when there is nothing to say (or the member switched recommendations off)."""
         ...

@@ -1,7 +1,8 @@
 """The search seam (social_mall/search.py): a module's provider answers the chat's
 「搜索 X」; the core shows the products it names, in its order, only the tenant's products
 still on the shelf; nothing found, the provider's suggestions instead of a dead end.
-Without a provider the core's own substring search answers."""
+Without a provider the core's own substring search answers. The related seam: a
+provider's products named after an add to the cart (on the shelf only); none: as before."""
 
 from __future__ import annotations
 
@@ -30,11 +31,27 @@ class Scripted:
         return self.answers.get(keyword, SearchHits((), 0))
 
 
-async def make_mall(backend, tmp_path, fake_wechat, aiohttp_client, provider=None) -> Mall:
+class Related:
+    def __init__(self, answer: tuple[int, ...]) -> None:
+        self.answer = answer
+        self.asked: list[tuple[int, int, int, int]] = []
+
+    async def related(self, uow, tenant, member, product, *, limit):
+        self.asked.append((tenant, member, product, limit))
+        return self.answer
+
+
+async def make_mall(backend, tmp_path, fake_wechat, aiohttp_client, provider=None, related=None) -> Mall:
     from bot import build_app
     from handlers.context import SERVICES
 
-    extra = [Module("scripted_search", lambda reg: reg.set_search(provider))] if provider else []
+    def setup(reg: Registry) -> None:
+        if provider is not None:
+            reg.set_search(provider)
+        if related is not None:
+            reg.set_related(related)
+
+    extra = [Module("scripted_search", setup)] if provider or related else []
     settings = app_settings(backend, tmp_path, fake_wechat.base_url)
     app = build_app(settings, auto_setup=True, modules=[*BUILTIN_MODULES, *extra])
     client = await aiohttp_client(app)
@@ -101,3 +118,33 @@ async def test_without_a_provider_the_core_searches_titles(backend, engine, fake
     assert mall.svc.registry.search is None
     assert "冷泡茶" in await say(mall, "搜索 桂花乌龙")
     assert (await say(mall, "搜索 guihua")).startswith("没有找到与「guihua」相关的商品。")
+
+
+async def test_the_related_providers_products_are_named_after_an_add_to_the_cart(
+        backend, engine, fake_wechat, aiohttp_client, tmp_path):
+    related = Related(())
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, related=related)
+    ids = await ids_by_title(mall)
+    async with mall.svc.uows() as uow:
+        await uow.session.execute(update(Product).where(Product.id == ids["云南普洱"]).values(on_shelf=False))
+        await uow.commit()
+    related.answer = (ids["云南普洱"], ids["西湖龙井"], ids["挂耳咖啡"])
+    await say(mall, "搜索 桂花乌龙")
+    await say(mall, "1")
+    added = await say(mall, "加购")
+    assert "买了它的人还买了：西湖龙井、挂耳咖啡（" in added, added
+    assert related.asked[-1][2:] == (ids["桂花乌龙"], 3)
+    related.answer = ()
+    await say(mall, "搜索 桂花乌龙")
+    await say(mall, "1")
+    assert "买了它的人还买了" not in await say(mall, "加购")
+
+
+async def test_without_a_related_provider_adding_to_the_cart_says_what_it_said(
+        backend, engine, fake_wechat, aiohttp_client, tmp_path):
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client)
+    assert mall.svc.runner.related is None
+    await say(mall, "搜索 桂花乌龙")
+    await say(mall, "1")
+    added = await say(mall, "加购")
+    assert added.startswith("已加入购物车 ✅") and "买了它的人还买了" not in added

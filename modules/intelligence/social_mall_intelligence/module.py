@@ -1,5 +1,6 @@
 """What the module registers with the core's registry: the keyword search provider
-(social_mall/search.py's seam), its console page 智能搜索 (synonyms, try-out), the chat flow
+and the related products beside one added to the cart (social_mall/search.py's seams),
+its console page 智能搜索 (synonyms, try-out), the chat flow
 「猜你喜欢」 with its menu entry, the `order.paid` subscriber that records purchases, the
 nightly retrain job, and its templates. Writes to the synonyms table count as catalog
 writes for the core's read cache (storage.cache.watch), so a saved synonym rebuilds the
@@ -31,6 +32,7 @@ def setup(reg: Registry) -> None:
     provider = IndexedSearch(synonyms=merchant_synonyms)
     recommender = Recommender()
     reg.set_search(provider)
+    reg.set_related(recommender)
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow_recommend.build(recommender))
     web_console.register(reg, provider)

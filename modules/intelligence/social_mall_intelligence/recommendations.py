@@ -151,9 +151,18 @@ class Recommender:
             found += [p for p in await shelf_first(uow, tenant, k + len(skip)) if p not in skip]
         return found[:k], on
 
-    async def also_bought(self, uow: UnitOfWork, tenant: int, product: int, k: int) -> list[int]:
+    async def related(self, uow: UnitOfWork, tenant: int, member: int, product: int, *,
+                      limit: int) -> tuple[int, ...]:
+        """「买了它的人还买了」 beside a product added to the cart (the core's related seam):
+        its neighbours the member hasn't bought, sellable; nothing when the member switched
+        personalisation off."""
+        if not await personalised(uow, tenant, member):
+            return ()
         loaded = await self.model(uow, tenant)
-        return (await sellable(uow, tenant, R.also_bought(loaded.model, product, CANDIDATES)))[:k]
+        bought = set((await uow.session.scalars(select(Interaction.product_id).where(
+            Interaction.tenant_id == tenant, Interaction.member_id == member))).all())
+        wanted = R.also_bought(loaded.model, product, CANDIDATES, exclude=bought)
+        return tuple((await sellable(uow, tenant, wanted))[:limit])
 
 
 async def sellable(uow: UnitOfWork, tenant: int, ids: list[int]) -> list[int]:

@@ -95,3 +95,24 @@ async def test_a_repeated_paid_event_records_the_purchase_once_and_retraining_tw
 async def test_cold_start_shows_the_shop_in_its_own_order(mall):
     reply = await say(simulator(mall), USER, "猜你喜欢")
     assert reply.startswith("猜你喜欢") and listed(reply)[0] == "赣南脐橙", reply
+
+
+async def test_adding_to_the_cart_names_what_its_buyers_also_bought_unless_switched_off(mall):
+    ids = await add_fashion(mall)
+    tenant = (await mall.svc.tenant("demo")).id
+    dress, skirt = ids["法式碎花连衣裙"], ids["高腰百褶半身裙"]
+    for n in range(2):
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_rel_{n:010d}", sku_id=await first_sku(mall, dress))
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_rel_{n:010d}", sku_id=await first_sku(mall, skirt))
+    await mall.settle()
+    await retrain(mall)
+    wx = simulator(mall)
+    await say(wx, USER, "搜 法式碎花连衣裙")
+    await say(wx, USER, "1")
+    added = await say(wx, USER, "加购")
+    assert "已加入购物车" in added and "买了它的人还买了：高腰百褶半身裙" in added, added
+    await say(wx, USER, "关闭个性化推荐")
+    await say(wx, USER, "搜 法式碎花连衣裙")
+    await say(wx, USER, "2")
+    added = await say(wx, USER, "加购")
+    assert "已加入购物车" in added and "买了它的人还买了" not in added, added
