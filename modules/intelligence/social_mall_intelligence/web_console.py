@@ -24,7 +24,6 @@ PATH = "/console/intelligence/search"
 FIELDS_ZH = {"word": "搜索词", "alternatives": "也找这些词"}
 PROBLEMS_ZH = {"required": "必填", "too_long": f"太长（每个词最多 {S.MAX_WORD} 字）",
                "one_word": "只能是一个词（不含空格、逗号、=）", "too_many": "太多了"}
-OK_ZH = {"saved": "已保存，搜索马上生效。", "deleted": "已删除。"}
 
 
 def problem_zh(exc: InvalidInputError) -> str:
@@ -59,8 +58,7 @@ async def _page(request: web.Request, *, values: dict[str, str] | None = None, p
             tried = {"total": hits.total, "items": await product_cards(uow, tenant, hits.ids or hits.suggested),
                      "suggested": not hits.total, "categories": hits.categories}
     return render(request, "console/intel/search.html", status=status, rows=rows, q=q, tried=tried,
-                  values=values or {"word": "", "alternatives": ""}, problem=problem,
-                  ok=OK_ZH.get(request.query.get("ok", ""), ""))
+                  values=values or {"word": "", "alternatives": ""}, problem=problem)
 
 
 @routes.get(PATH)
