@@ -17,8 +17,11 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from social_mall.orders.service import find_order
 from social_mall_intelligence import recommend as R
@@ -38,13 +41,18 @@ async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: date
     for line in order.lines:
         if line.sku_id in product_of:
             qty[product_of[line.sku_id]] += line.qty
-    have = set((await uow.session.scalars(select(Interaction.product_id).where(
-        Interaction.tenant_id == tenant, Interaction.order_id == order.id))).all())
-    rows = [Interaction(tenant_id=tenant, member_id=order.member_id, product_id=p, order_id=order.id, qty=q, at=now)
-            for p, q in qty.items() if p not in have]
-    uow.session.add_all(rows)
-    await uow.session.flush()
-    return len(rows)
+    if not qty:
+        return 0
+    # one statement, conflicts skipped: two workers delivering the same event add it once
+    stmt = _insert(uow)(Interaction).values([
+        {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q, "at": now}
+        for p, q in sorted(qty.items())]).on_conflict_do_nothing()
+    return max(0, int(getattr(await uow.session.execute(stmt), "rowcount", 0) or 0))
+
+
+def _insert(uow: UnitOfWork) -> Any:
+    """The dialect's INSERT (both have ON CONFLICT DO NOTHING)."""
+    return pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 async def retrain(uow: UnitOfWork, tenant: int, now: datetime) -> int:
@@ -58,6 +66,11 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime) -> int:
     category_of = {pid: cid for pid, cid in (await uow.session.execute(
         select(Product.id, Product.category_id).where(Product.tenant_id == tenant))).all()}
     model = R.fit(histories, category_of)
+    # one retrain of a tenant at a time: the version row is created if missing, then locked
+    await uow.session.execute(_insert(uow)(ModelVersion).values(tenant_id=tenant, version=0, trained_at=now)
+                              .on_conflict_do_nothing())
+    current = await uow.session.scalar(select(ModelVersion).where(ModelVersion.tenant_id == tenant)
+                                       .with_for_update().execution_options(populate_existing=True))
     await uow.session.execute(delete(Neighbour).where(Neighbour.tenant_id == tenant))
     await uow.session.execute(delete(Popular).where(Popular.tenant_id == tenant))
     uow.session.add_all([Neighbour(tenant_id=tenant, product_id=p, rank=r, related_id=j, score_e6=int(s * 1e6))
@@ -67,12 +80,9 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime) -> int:
         .where(Interaction.tenant_id == tenant).group_by(Interaction.product_id))).all()}
     uow.session.add_all([Popular(tenant_id=tenant, rank=r, product_id=p, category_id=category_of.get(p, 0),
                                  buyers=int(buyers.get(p, 0))) for r, p in enumerate(model.popular[:500])])
-    current = await uow.session.get(ModelVersion, tenant)
-    version = (current.version + 1) if current is not None else 1
-    if current is None:
-        uow.session.add(ModelVersion(tenant_id=tenant, version=version, trained_at=now))
-    else:
-        current.version, current.trained_at = version, now
+    assert current is not None
+    version = current.version + 1
+    current.version, current.trained_at = version, now
     await uow.session.flush()
     return version
 

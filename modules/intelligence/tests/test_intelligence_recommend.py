@@ -116,3 +116,40 @@ async def test_adding_to_the_cart_names_what_its_buyers_also_bought_unless_switc
     await say(wx, USER, "2")
     added = await say(wx, USER, "加购")
     assert "已加入购物车" in added and "买了它的人还买了" not in added, added
+
+
+async def test_two_workers_recording_and_retraining_at_once_count_each_purchase_once(mall, other_worker):
+    """Separate connections (PostgreSQL: two engines; SQLite: one writer at a time)."""
+    import asyncio
+
+    from social_mall_intelligence.recommendations import record_purchase, retrain as fit
+    from storage.db import session_factory  # noqa: F401  (the fixtures build both factories)
+
+    ids = await add_fashion(mall)
+    tenant = (await mall.svc.tenant("demo")).id
+    _, order_no = await paid_order(mall.svc.uows, tenant, "oBuyer_intel_race_0000000001",
+                                   sku_id=await first_sku(mall, ids["针织开衫"]))
+    async with mall.svc.uows() as uow:   # as if the subscriber had not run yet
+        await uow.session.execute(Interaction.__table__.delete())
+        await uow.commit()
+
+    async def record(uows) -> int:
+        async with uows() as uow:
+            n = await record_purchase(uow, tenant, order_no, mall.svc.clock())
+            await uow.commit()
+            return n
+
+    async def train(uows) -> int:
+        async with uows() as uow:
+            v = await fit(uow, tenant, mall.svc.clock())
+            await uow.commit()
+            return v
+
+    added = await asyncio.gather(record(mall.svc.uows), record(other_worker))
+    assert sorted(added) == [0, 1]
+    versions = await asyncio.gather(train(mall.svc.uows), train(other_worker))
+    assert sorted(versions) == [1, 2]
+    async with mall.svc.uows() as uow:
+        rows = (await uow.session.execute(select(func.count()).select_from(Interaction)
+                                          .where(Interaction.tenant_id == tenant))).scalar_one()
+    assert rows == 1
