@@ -3,8 +3,8 @@ dictionary, full pinyin and initials, typo tolerance, BM25 ranking, suggestions 
 of a dead end).
 
 A module package: the core finds `MODULE` through the entry-point group
-`social_mall.modules` and never imports this package. Importing it costs nothing: jieba,
-pypinyin and the index load in `setup` and on the first search. How it plugs in:
+`social_mall.modules` and never imports this package. Importing it costs nothing: rjieba
+(jieba's segmentation), pypinyin and the index load in `setup` and on the first search. How it plugs in:
 docs/modules.md (the search seam).
 """
 
@@ -26,7 +26,8 @@ def _setup(reg: Registry) -> None:
 
 MODULE = Module(
     NAME, _setup,
-    "Intelligence: Chinese product search (jieba, pinyin, initials, typos, synonyms, BM25)",
+    "Intelligence: Chinese product search (jieba via rjieba, pinyin, initials, typos, synonyms, BM25) "
+    "and recommendations (猜你喜欢, 买了它的人还买了)",
     migrations=HERE / "migrations",
     models="social_mall_intelligence.models",
 )
