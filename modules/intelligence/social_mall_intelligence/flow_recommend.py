@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flows import catalog
-from flows.engine import Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, reads_only
+from flows.engine import Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn
 from social_mall.catalog.service import product_cards
-from social_mall_intelligence.recommendations import Recommender, set_personalised
+from social_mall_intelligence.recommendations import FOR_ME, Recommender, note_shown, set_personalised
 
 NAME = "intel"
 SHOWN = 6
@@ -28,7 +28,6 @@ class Do(StrEnum):
     ON = "intel.personalise_on"
 
 
-@reads_only
 @dataclass(frozen=True)
 class ForMe:
     rec: Recommender
@@ -38,6 +37,7 @@ class ForMe:
         cards = await product_cards(ctx.uow, ctx.tenant_id, ids)
         if not cards:
             return Outcome((Say("chat/intel/none.txt"),))
+        await note_shown(ctx.uow, ctx.tenant_id, ctx.member.id, [c.id for c in cards], FOR_ME, ctx.now)
         said = Say("chat/intel/for_me.txt", {"items": cards, "personal": personal})
         return Outcome((said,), {"items": [c.id for c in cards], "pages": 1, "src": "rec"},
                        to=catalog.PRODUCTS, flow=catalog.SHOP)

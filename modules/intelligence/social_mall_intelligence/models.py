@@ -77,3 +77,34 @@ class MemberPrefs(Base):
     member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     personalised: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Impression(Base):
+    """A product shown to a member by a recommendation (`source`: for_me, related)."""
+
+    __tablename__ = "intel_impressions"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    product_id: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))
+    shown_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_intel_impressions_member", "tenant_id", "member_id", "product_id"),
+                      Index("ix_intel_impressions_shown", "tenant_id", "shown_at"))
+
+
+class Attribution(Base):
+    """A paid order's product that a recommendation had shown the member within the window:
+    the revenue (fen) it brought, once per order and product."""
+
+    __tablename__ = "intel_attributions"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    order_id: Mapped[int] = mapped_column(BigInteger)
+    product_id: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))
+    revenue_fen: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "order_id", "product_id"),
+                      Index("ix_intel_attributions_at", "tenant_id", "at"))

@@ -30,7 +30,7 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     watch(Synonym)
     provider = IndexedSearch(synonyms=merchant_synonyms)
-    recommender = Recommender()
+    recommender = Recommender(now=svc.clock)
     reg.set_search(provider)
     reg.set_related(recommender)
     reg.add_templates(HERE / "templates")

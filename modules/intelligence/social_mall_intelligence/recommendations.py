@@ -7,6 +7,10 @@ bought (the simplest reading of "consumables within their cycle": none come back
 per-category cycle is left for later). B2B-only products: the core has no such mark yet.
 PIPL Art. 24: a member who switched personalisation off gets the shop's most popular
 products only (the same list every such member gets).
+
+Online measurement: every product a recommendation shows is an impression with its source
+(for_me: 「猜你喜欢」, related: 「买了它的人还买了」); a paid order's product shown to the member
+within 7 days counts its revenue for the latest showing's source (console 推荐效果).
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -25,11 +29,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from social_mall.orders.service import find_order
 from social_mall_intelligence import recommend as R
-from social_mall_intelligence.models import Interaction, MemberPrefs, ModelVersion, Neighbour, Popular
+from social_mall_intelligence.models import (
+    Attribution, Impression, Interaction, MemberPrefs, ModelVersion, Neighbour, Popular,
+)
 from storage.models import Product, Sku
 from storage.uow import UnitOfWork
 
 CANDIDATES = 40   # looked at to find k sellable ones
+ATTRIBUTION = timedelta(days=7)   # a purchase this soon after a showing counts for the recommendation
+FOR_ME, RELATED = "for_me", "related"
 
 
 async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: datetime) -> int:
@@ -47,7 +55,62 @@ async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: date
     stmt = _insert(uow)(Interaction).values([
         {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q, "at": now}
         for p, q in sorted(qty.items())]).on_conflict_do_nothing()
-    return max(0, int(getattr(await uow.session.execute(stmt), "rowcount", 0) or 0))
+    added = max(0, int(getattr(await uow.session.execute(stmt), "rowcount", 0) or 0))
+    revenue: dict[int, int] = defaultdict(int)
+    for line in order.lines:
+        if line.sku_id in product_of:
+            revenue[product_of[line.sku_id]] += line.line_fen
+    await _attribute(uow, tenant, order.id, order.member_id, revenue, now)
+    return added
+
+
+async def _attribute(uow: UnitOfWork, tenant: int, order_id: int, member: int, revenue: Mapping[int, int],
+                     now: datetime) -> None:
+    """Products of the order a recommendation showed the member within ATTRIBUTION: their
+    revenue goes to the latest showing's source (once per order and product)."""
+    shown = (await uow.session.execute(
+        select(Impression.product_id, Impression.source).where(
+            Impression.tenant_id == tenant, Impression.member_id == member,
+            Impression.product_id.in_(list(revenue)), Impression.shown_at >= now - ATTRIBUTION)
+        .order_by(Impression.shown_at, Impression.id))).all()
+    source = {p: src for p, src in shown}   # the latest wins
+    if source:
+        await uow.session.execute(_insert(uow)(Attribution).values([
+            {"tenant_id": tenant, "order_id": order_id, "product_id": p, "member_id": member, "source": src,
+             "revenue_fen": revenue[p], "at": now} for p, src in sorted(source.items())]).on_conflict_do_nothing())
+
+
+async def note_shown(uow: UnitOfWork, tenant: int, member: int, ids: Sequence[int], source: str,
+                     now: datetime) -> None:
+    uow.session.add_all([Impression(tenant_id=tenant, member_id=member, product_id=p, source=source, shown_at=now)
+                         for p in ids])
+    await uow.session.flush()
+
+
+@dataclass(frozen=True)
+class Readout:
+    source: str
+    impressions: int
+    members: int
+    orders: int
+    revenue_fen: int
+
+    @property
+    def conversion(self) -> float:
+        """Products bought after being shown, per product shown."""
+        return self.orders / self.impressions if self.impressions else 0.0
+
+
+async def readout(uow: UnitOfWork, tenant: int, since: datetime) -> tuple[Readout, ...]:
+    """Per source since `since`: showings, members shown, attributed purchases and revenue."""
+    shown = {src: (n, m) for src, n, m in (await uow.session.execute(
+        select(Impression.source, func.count(), func.count(func.distinct(Impression.member_id)))
+        .where(Impression.tenant_id == tenant, Impression.shown_at >= since).group_by(Impression.source))).all()}
+    bought = {src: (n, int(r or 0)) for src, n, r in (await uow.session.execute(
+        select(Attribution.source, func.count(), func.sum(Attribution.revenue_fen))
+        .where(Attribution.tenant_id == tenant, Attribution.at >= since).group_by(Attribution.source))).all()}
+    return tuple(Readout(src, *shown.get(src, (0, 0)), *bought.get(src, (0, 0)))
+                 for src in sorted(set(shown) | set(bought)))
 
 
 def _insert(uow: UnitOfWork) -> Any:
@@ -113,8 +176,10 @@ class Recommender:
     """Serving: the tenant's stored model kept in memory, its version re-read every
     `recheck` seconds."""
 
-    def __init__(self, *, recheck: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, recheck: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] | None = None) -> None:
         self.recheck, self.clock = recheck, clock
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(timezone.utc))   # impressions' time
         self._models: dict[int, _Loaded] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -172,7 +237,9 @@ class Recommender:
         bought = set((await uow.session.scalars(select(Interaction.product_id).where(
             Interaction.tenant_id == tenant, Interaction.member_id == member))).all())
         wanted = R.also_bought(loaded.model, product, CANDIDATES, exclude=bought)
-        return tuple((await sellable(uow, tenant, wanted))[:limit])
+        found = (await sellable(uow, tenant, wanted))[:limit]
+        await note_shown(uow, tenant, member, found, RELATED, self.now())
+        return tuple(found)
 
 
 async def sellable(uow: UnitOfWork, tenant: int, ids: list[int]) -> list[int]:

@@ -1,10 +1,12 @@
-"""The module's console page 智能搜索 (/console/intelligence/search): the merchant's synonyms
+"""The module's console pages: 智能搜索 (/console/intelligence/search): the merchant's synonyms
 (add, replace, delete; audited) and a try-out box that searches the shelf the way the chat
-does. Guarded by the console's `console_view` (session, CSRF on every POST, permission);
+does; 推荐效果 (/console/intelligence/recommendations): showings, attributed orders and
+revenue per recommendation source, and the model's last training. Guarded by the console's `console_view` (session, CSRF on every POST, permission);
 a bad form gets the page again with a Chinese problem text (400) and changes nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -14,13 +16,17 @@ from handlers.console.registry import add_console_page, add_console_permission
 from social_mall.catalog.service import product_cards
 from social_mall.console.errors import InvalidInputError
 from social_mall.plugins import Registry
+from social_mall_intelligence import recommendations as R
 from social_mall_intelligence import synonyms as S
+from social_mall_intelligence.models import ModelVersion
 from social_mall_intelligence.search import IndexedSearch
 
 routes = web.RouteTableDef()
 
 VIEW, EDIT = "intel.view", "intel.edit"
 PATH = "/console/intelligence/search"
+REC_PATH = "/console/intelligence/recommendations"
+READOUT_DAYS = 30
 FIELDS_ZH = {"word": "搜索词", "alternatives": "也找这些词"}
 PROBLEMS_ZH = {"required": "必填", "too_long": f"太长（每个词最多 {S.MAX_WORD} 字）",
                "one_word": "只能是一个词（不含空格、逗号、=）", "too_many": "太多了"}
@@ -35,7 +41,9 @@ def register(reg: Registry, provider: IndexedSearch) -> None:
     _provider = provider
     reg.add_routes(routes)
     add_console_page(reg, key="intelligence", title="智能搜索", path=PATH, perm=VIEW, order=46, module="intelligence")
-    add_console_permission(reg, VIEW, ("admin", "operator", "service"))
+    add_console_page(reg, key="intelligence_rec", title="推荐效果", path=REC_PATH, perm=VIEW, order=47,
+                     module="intelligence")
+    add_console_permission(reg, VIEW, ("admin", "operator", "service", "finance"))
     add_console_permission(reg, EDIT, ("admin", "operator"))
 
 
@@ -88,3 +96,16 @@ async def synonym_delete(request: web.Request) -> web.Response:
         await S.delete_synonym(uow, tenant_of(request), actor(request), int_id(request))
         await uow.commit()
     raise redirect(PATH, ok="deleted")
+
+
+@routes.get(REC_PATH)
+@console_view(VIEW)
+async def recommendations_page(request: web.Request) -> web.Response:
+    """推荐效果: what recommendations showed and sold over the last 30 days, and the model."""
+    tenant = tenant_of(request)
+    svc = services(request)
+    async with svc.uows() as uow:
+        rows = await R.readout(uow, tenant, svc.clock() - timedelta(days=READOUT_DAYS))
+        model = await uow.session.get(ModelVersion, tenant)
+    return render(request, "console/intel/recommendations.html", rows=rows, model=model, days=READOUT_DAYS,
+                  sources={R.FOR_ME: "猜你喜欢", R.RELATED: "买了它的人还买了"})

@@ -153,3 +153,30 @@ async def test_two_workers_recording_and_retraining_at_once_count_each_purchase_
         rows = (await uow.session.execute(select(func.count()).select_from(Interaction)
                                           .where(Interaction.tenant_id == tenant))).scalar_one()
     assert rows == 1
+
+
+async def test_a_purchase_after_a_recommendation_counts_for_it_in_the_console(mall):
+    from tests.fakes.console_kit import login, make_admin
+
+    ids = await add_fashion(mall)
+    tenant = (await mall.svc.tenant("demo")).id
+    dress, skirt = ids["法式碎花连衣裙"], ids["高腰百褶半身裙"]
+    for n in range(2):
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_attr_{n:09d}", sku_id=await first_sku(mall, dress))
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_attr_{n:09d}", sku_id=await first_sku(mall, skirt))
+    await paid_order(mall.svc.uows, tenant, USER, sku_id=await first_sku(mall, dress))
+    await mall.settle()
+    await retrain(mall)
+    wx = simulator(mall)
+    assert listed(await say(wx, USER, "猜你喜欢"))[0] == "高腰百褶半身裙"
+    await paid_order(mall.svc.uows, tenant, USER, sku_id=await first_sku(mall, skirt), qty=2)
+    await paid_order(mall.svc.uows, tenant, "oBuyer_intel_attr_never_shown", sku_id=await first_sku(mall, skirt))
+    await mall.settle()
+
+    await make_admin(mall.svc.uows, "intel_fin", "finance")
+    await login(mall.client, "intel_fin")
+    page = await (await mall.client.get("/console/intelligence/recommendations")).text()
+    row = next(line for line in page.split("<tr>") if "猜你喜欢" in line)
+    cells = [c.split("<")[0] for c in row.split("<td>")[1:]]
+    assert cells[1:5] == ["6", "1", "1", "¥398.00"], cells   # 6 shown to 1 member; 1 bought (2 × ¥199)
+    assert "第 1 版" in page
