@@ -6,7 +6,8 @@ a unit of work that wrote products, SKUs or categories commits) and a fingerprin
 tenant's shelf. A search in the process that made an edit sees it at once (the version
 moved); other workers compare the fingerprint at most every `recheck` seconds (2 s), and
 rebuild any index older than `max_age` (60 s) anyway. A rebuild of 2,000 products takes
-~60 ms (products' terms are remembered; bench/search.py prints it).
+~60 ms (products' terms are remembered; bench/search.py prints it), in a thread, so a
+big catalog's build (100,000 products: ~15 s) doesn't stop the event loop.
 
 No hit: the categories nearest to the words (pinyin and characters) and the first products
 of the nearest one (or of the shop) are offered, never a dead end.
@@ -53,6 +54,7 @@ class IndexedSearch:
         self.builds = 0            # diagnostics (tests, bench)
         self._entries: dict[int, _Entry] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._building = asyncio.Lock()
 
     def forget(self, tenant: int) -> None:
         """Rebuild this tenant's index on its next search (its synonyms changed)."""
@@ -79,7 +81,8 @@ class IndexedSearch:
             if self.synonyms is not None:
                 merchant = await self.synonyms(uow, tenant)
             synonyms = {**textindex.BUILTIN_SYNONYMS, **merchant}
-            built = textindex.build(docs, synonyms, words=cats.values())
+            async with self._building:   # one build at a time (the segmenter is shared), off the event loop
+                built = await asyncio.to_thread(textindex.build, docs, synonyms, list(cats.values()))
             entry = _Entry(built, docs, list(dict.fromkeys(cats.values())), version, fingerprint, now, now)
             self._entries[tenant] = entry
             self.builds += 1
