@@ -49,6 +49,7 @@ def setup(reg: Registry) -> None:
             async with svc.uows() as uow:
                 await retrain(uow, tenant, svc.clock())
                 await uow.commit()
+            recommender.forget(tenant)   # other workers see the new version within `recheck`
 
     reg.subscribe("order.paid", "intel.record_purchase", on_paid)
     reg.add_job("intel.retrain", RETRAIN_SECONDS, retrain_all)

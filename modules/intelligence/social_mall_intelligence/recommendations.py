@@ -183,6 +183,10 @@ class Recommender:
         self._models: dict[int, _Loaded] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
+    def forget(self, tenant: int) -> None:
+        """Reload the tenant's model on its next request (this process just retrained it)."""
+        self._models.pop(tenant, None)
+
     async def model(self, uow: UnitOfWork, tenant: int) -> _Loaded:
         now = self.clock()
         got = self._models.get(tenant)

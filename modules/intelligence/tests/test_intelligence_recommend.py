@@ -180,3 +180,24 @@ async def test_a_purchase_after_a_recommendation_counts_for_it_in_the_console(ma
     cells = [c.split("<")[0] for c in row.split("<td>")[1:]]
     assert cells[1:5] == ["6", "1", "1", "¥398.00"], cells   # 6 shown to 1 member; 1 bought (2 × ¥199)
     assert "第 1 版" in page
+
+
+async def test_the_payment_push_names_what_its_buyers_also_bought(mall):
+    ids = await add_fashion(mall)
+    tenant = (await mall.svc.tenant("demo")).id
+    dress, skirt = ids["法式碎花连衣裙"], ids["高腰百褶半身裙"]
+    for n in range(2):
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_push_{n:09d}", sku_id=await first_sku(mall, dress))
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_push_{n:09d}", sku_id=await first_sku(mall, skirt))
+    await mall.settle()
+    await retrain(mall)
+    buyer = "oBuyer_intel_push_paid_000001"
+    await paid_order(mall.svc.uows, tenant, buyer, sku_id=await first_sku(mall, dress))
+    await mall.settle()
+    (push,) = [m["text"]["content"] for m in mall.fake.sent_messages(buyer) if "支付成功" in m["text"]["content"]]
+    assert "你可能还喜欢：高腰百褶半身裙（回复「猜你喜欢」看更多）" in push, push
+    await say(simulator(mall), buyer, "关闭个性化推荐")
+    await paid_order(mall.svc.uows, tenant, buyer, sku_id=await first_sku(mall, dress))
+    await mall.settle()
+    pushes = [m["text"]["content"] for m in mall.fake.sent_messages(buyer) if "支付成功" in m["text"]["content"]]
+    assert len(pushes) == 2 and "你可能还喜欢" not in pushes[-1]
