@@ -148,3 +148,26 @@ async def test_without_a_related_provider_adding_to_the_cart_says_what_it_said(
     await say(mall, "1")
     added = await say(mall, "加购")
     assert added.startswith("已加入购物车 ✅") and "买了它的人还买了" not in added
+
+
+async def test_the_payment_push_names_the_related_providers_products(
+        backend, engine, fake_wechat, aiohttp_client, tmp_path):
+    from tests.fakes.console_kit import paid_order
+
+    related = Related(())
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, related=related)
+    ids = await ids_by_title(mall)
+    tenant = (await mall.svc.tenant("demo")).id
+    async with mall.svc.uows() as uow:
+        sku = (await uow.catalog.skus(tenant, ids["桂花乌龙"]))[0].id
+    related.answer = (ids["西湖龙井"],)
+    await paid_order(mall.svc.uows, tenant, "oBuyer_related_push_0000001", sku_id=sku)
+    await mall.settle()
+    (push,) = [m["text"]["content"] for m in mall.fake.sent_messages("oBuyer_related_push_0000001")]
+    assert "支付成功" in push and "你可能还喜欢：西湖龙井（" in push, push
+    assert related.asked[-1][2:] == (ids["桂花乌龙"], 3)
+    related.answer = ()
+    await paid_order(mall.svc.uows, tenant, "oBuyer_related_push_0000002", sku_id=sku)
+    await mall.settle()
+    (push,) = [m["text"]["content"] for m in mall.fake.sent_messages("oBuyer_related_push_0000002")]
+    assert "支付成功" in push and "你可能还喜欢" not in push
