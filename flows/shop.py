@@ -18,11 +18,11 @@ from flows.engine import (
     Ctx, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, Value, pager, reads_only,
 )
 from flows import home
-from social_mall.search import SearchProvider
 from flows.home import expired
 from social_mall.catalog.service import list_categories, list_products, product_cards
 from social_mall.orders.rules import check_qty
 from social_mall.pricing.service import product_flash_prices
+from social_mall.search import SearchProvider
 from social_mall.values import value
 from social_mall.views import Page, ProductCard
 
