@@ -136,7 +136,8 @@ def build_app(
             state_ttl=settings.conversation_ttl_seconds,
             order_timeout=timedelta(minutes=settings.order_timeout_minutes),
             clock=clock, extra_flows=registry.flows, on_commit=svc.outbox.kick,
-            methods=registry.fulfilments, card_notes=registry.card_notes,
+            methods=registry.fulfilments, card_notes=registry.card_notes, search=registry.search,
+            related=registry.related,
         )
         if setup_now:
             showcase = settings.demo_showcase

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flows.engine import Ctx, Data, Outcome, Say, Value, reads_only
-from social_mall.catalog.service import product_detail
+from social_mall.catalog.service import product_cards, product_detail
 from social_mall.errors import NotFoundError, OutOfStockError
 from social_mall.members.service import add_to_cart
 from social_mall.pricing.service import active_flash_prices
 from social_mall.pricing.unit import Wanted, unit_prices
 from social_mall.values import value
-from social_mall.views import ProductDetail, SkuView
+from social_mall.views import ProductCard, ProductDetail, SkuView
 
 SHOP = "shop"            # the shop flow's name
 IDLE = "idle"            # its states a step of another flow may land on
@@ -85,4 +85,11 @@ class AddToCart:
 
     async def run(self, ctx: Ctx) -> Outcome:
         cart = await add_to_cart(ctx.uow, ctx.tenant_id, ctx.member.id, self.sku_id, self.qty)
-        return Outcome((Say("chat/shop/added.txt", {"cart": cart, "listing": self.back_to_list}),))
+        related: tuple[ProductCard, ...] = ()
+        if ctx.related is not None:   # a module's 「买了它的人还买了」 (social_mall/search.py)
+            pairs = await ctx.uow.catalog.skus_by_ids(ctx.tenant_id, [self.sku_id])
+            if pairs:
+                ids = await ctx.related.related(ctx.uow, ctx.tenant_id, ctx.member.id, pairs[0][1].id, limit=3)
+                related = await product_cards(ctx.uow, ctx.tenant_id, ids[:3])
+        return Outcome((Say("chat/shop/added.txt", {"cart": cart, "listing": self.back_to_list,
+                                                    "related": related}),))

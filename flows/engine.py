@@ -33,6 +33,7 @@ from typing import Protocol, TypeVar
 
 from flows.types import Inbound, Kind, Links, MemberRef, Reply
 from social_mall.fulfilment import FulfilmentMethod
+from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
 from storage.kv import KVStore
 from storage.uow import UnitOfWork
@@ -190,7 +191,9 @@ class CardNote(Protocol):
 class Ctx:
     """What a command may use: the unit of work, who is talking, the key-value store for
     what must outlive a rolled-back unit of work (attempt counters: social_mall/codes.py),
-    and the fulfilment methods the deployment offers at checkout (key → method)."""
+    the fulfilment methods the deployment offers at checkout (key → method), and the
+    module answering keyword searches and the one naming related products, if any
+    (social_mall/search.py)."""
 
     uow: UnitOfWork
     tenant_id: int
@@ -203,6 +206,8 @@ class Ctx:
     kv: KVStore
     methods: Mapping[str, CheckoutMethod] = field(default_factory=dict)
     card_notes: tuple[CardNote, ...] = ()
+    search: SearchProvider | None = None
+    related: RelatedProvider | None = None
 
 
 @value

@@ -35,6 +35,7 @@ from flows.engine import CardNote, CheckoutMethod, Conv, Ctx, Data, Flow, Flows,
 from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall.errors import MallError
 from social_mall.members.service import note_entry, resolve_member
+from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
 from storage.kv import Claimed, KVStore
 from storage.uow import UnitOfWork, UowFactory
@@ -96,12 +97,15 @@ class FlowRunner:
         on_commit: Callable[[], None] = lambda: None,
         methods: Mapping[str, CheckoutMethod] | None = None,
         card_notes: Sequence[CardNote] = (),
+        search: SearchProvider | None = None,
+        related: RelatedProvider | None = None,
     ) -> None:
         """`methods`: fulfilment methods offered at checkout besides the core's express (a
-        module's "express" replaces it)."""
+        module's "express" replaces it). `search`, `related`: a module's keyword search and related products (social_mall/search.py)."""
         self.uows, self.kv, self.templates, self.links = uows, kv, templates, links
         self.state_ttl, self.order_timeout, self.clock = state_ttl, order_timeout, clock
         self.on_commit = on_commit
+        self.search, self.related = search, related
         self.methods: Mapping[str, CheckoutMethod] = MappingProxyType(
             {checkout.EXPRESS.key: checkout.EXPRESS, **(methods or {})})
         self.card_notes = tuple(card_notes)
@@ -219,7 +223,8 @@ class FlowRunner:
 
     def _ctx(self, uow: UnitOfWork, inbound: Inbound, member: MemberRef) -> Ctx:
         return Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
-                   self.links, self.clock(), self.order_timeout, self.kv, self.methods, self.card_notes)
+                   self.links, self.clock(), self.order_timeout, self.kv, self.methods, self.card_notes,
+                   self.search, self.related)
 
     def _next(self, uow: UnitOfWork, result: _Result, conv: Conv, member: MemberRef) -> Conv:
         """The conversation to store after the step, one version on. Its data can't be

@@ -19,10 +19,12 @@ from flows.engine import (
 )
 from flows import home
 from flows.home import expired
-from social_mall.catalog.service import list_categories, list_products
+from social_mall.catalog.service import list_categories, list_products, product_cards
 from social_mall.orders.rules import check_qty
 from social_mall.pricing.service import product_flash_prices
+from social_mall.search import SearchProvider
 from social_mall.values import value
+from social_mall.views import Page, ProductCard
 
 PER_PAGE = 5
 MAX_KEYWORD = 20
@@ -73,10 +75,33 @@ class ListProducts:
     one_hit_card: bool = False   # a search's single hit: show its card instead of a list of one
 
     async def run(self, ctx: Ctx) -> Outcome:
+        if self.keyword and ctx.search is not None:
+            return await self._provided(ctx, ctx.search)
         found = await list_products(
             ctx.uow, ctx.tenant_id, category_id=self.category_id, keyword=self.keyword or None,
             page=self.page, per_page=PER_PAGE,
         )
+        return await self._show(ctx, found)
+
+    async def _provided(self, ctx: Ctx, provider: SearchProvider) -> Outcome:
+        """A module's search: its page of hits, or (none) the products and categories it
+        suggests instead."""
+        page = max(1, self.page)
+        hits = await provider.search(ctx.uow, ctx.tenant_id, self.keyword, offset=(page - 1) * PER_PAGE,
+                                     limit=PER_PAGE)
+        cards = await product_cards(ctx.uow, ctx.tenant_id, hits.ids)
+        if cards or hits.total:
+            return await self._show(ctx, Page(cards, hits.total, page, PER_PAGE))
+        offered = await product_cards(ctx.uow, ctx.tenant_id, hits.suggested[:PER_PAGE])
+        if not offered and not hits.categories:
+            return Outcome((Say("chat/shop/no_results.txt", {"keyword": self.keyword}),), to=St.SEARCH)
+        said = Say("chat/shop/no_results_suggested.txt",
+                   {"keyword": self.keyword, "items": offered, "categories": hits.categories})
+        if not offered:
+            return Outcome((said,), to=St.SEARCH)
+        return Outcome((said,), {"items": [p.id for p in offered], "pages": 1})
+
+    async def _show(self, ctx: Ctx, found: Page[ProductCard]) -> Outcome:
         title = f"「{self.keyword}」的搜索结果" if self.keyword else ""
         if self.category_id is not None:
             names = {c.id: c.name for c in await list_categories(ctx.uow, ctx.tenant_id)}

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from handlers import h5, h5_address, health, pay_notify, wechat_mp, wechat_simulator
 from handlers.context import Services
 from handlers.push import push_to_member
+from social_mall.catalog.service import related_to_order
 from social_mall.jobs import cancel_expired_orders, complete_shipped_orders, remind_receipts
 from social_mall.members.service import channel_identities
 from social_mall.payments.service import settle_refund
@@ -51,14 +52,20 @@ def setup(reg: Registry) -> None:
     reg.add_job("orders.receipt_reminders", svc.settings.sweep_interval_seconds * 10, remind_shipped)
     reg.add_job("outbox.dispatch", svc.settings.outbox_interval_seconds, dispatch_outbox)
 
-    async def push_text(d: Delivery, template: str) -> None:
+    async def push_text(d: Delivery, template: str, extra: dict[str, object] | None = None) -> None:
         tenant = await svc.tenant_by_id(d.tenant_id)
         pay_url = svc.pay_url(tenant.code, str(d.payload.get("order_no", "")))
         await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), template,
-                             {**d.payload, "pay_url": pay_url})
+                             {**d.payload, "pay_url": pay_url, **(extra or {})})
 
     async def push_paid(d: Delivery) -> None:
-        await push_text(d, "chat/push/order_paid.txt")
+        extra: dict[str, object] = {}
+        if svc.registry.related is not None:   # a module's 「你可能还喜欢」 (social_mall/search.py)
+            async with svc.uows() as uow:
+                extra["related"] = await related_to_order(uow, d.tenant_id, str(d.payload.get("order_no", "")),
+                                                          svc.registry.related)
+                await uow.commit()
+        await push_text(d, "chat/push/order_paid.txt", extra)
 
     async def push_shipped(d: Delivery) -> None:
         await push_text(d, "chat/push/order_shipped.txt")

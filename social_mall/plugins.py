@@ -1,7 +1,8 @@
 """The module registry: a module (shop, groupbuy, referral, members…) registers its
 event subscribers, scheduled jobs, chat flows (with their 「帮助」 and menu entries), HTTP
 routes, template folders and its part of the demo shop here, and fills the core's other
-seams (fulfilment methods offered at checkout).
+seams (fulfilment methods offered at checkout, the keyword search provider, the related
+products offered beside an added one).
 
 Built-in modules are listed by the composition root (bot.py); module packages (e.g.
 modules/local_services) load through the entry-point group `social_mall.modules`, each
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from social_mall.demo import DemoSeeder
     from social_mall.fulfilment import FulfilmentMethod
     from social_mall.pricing.unit import UnitPricer
+    from social_mall.search import RelatedProvider, SearchProvider
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,10 @@ class Registry:
     card_notes: list[Callable[[Any, int, int], Awaitable[str]]] = field(default_factory=list)
     # unit prices of the module's own for some members (social_mall/pricing/unit.py)
     pricers: list[UnitPricer] = field(default_factory=list)
+    # who answers keyword searches (social_mall/search.py); None: the core's own
+    search: SearchProvider | None = None
+    # who names the products offered beside one added to the cart; None: nobody
+    related: RelatedProvider | None = None
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -118,6 +124,13 @@ class Registry:
         """Sell SKUs to some members at the module's own price (B2B price lists…): consulted
         by the product card, checkout and place_order through every unit of work."""
         self.pricers.append(pricer)
+    def set_search(self, provider: SearchProvider) -> None:
+        """Answer the shop's keyword searches with this provider (the last one set wins)."""
+        self.search = provider
+
+    def set_related(self, provider: RelatedProvider) -> None:
+        """Offer this provider's products beside one added to the cart (the last one set wins)."""
+        self.related = provider
 
     def topic_map(self) -> Mapping[str, Sequence[str]]:
         """topic → subscriber names: what the unit of work writes to the outbox."""

@@ -279,6 +279,12 @@ class CatalogRepo(_Repo):
         )
         return [(s, p) for s, p in (await self.session.execute(stmt)).all()]
 
+    async def shelf_by_ids(self, tenant: int, product_ids: Sequence[int]) -> list[Product]:
+        """These products, those still on the shelf (any order: the caller orders them)."""
+        if not product_ids:
+            return []
+        return await self._all(self._shelf(tenant).where(Product.id.in_(product_ids)))
+
     async def min_prices(self, tenant: int, product_ids: Sequence[int]) -> dict[int, int]:
         stmt = (
             select(Sku.product_id, func.min(Sku.price_fen))

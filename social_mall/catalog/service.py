@@ -6,7 +6,10 @@ always read fresh."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from social_mall.errors import NotFoundError
+from social_mall.search import RelatedProvider
 from social_mall.views import CategoryView, Page, ProductCard, ProductDetail, SkuView
 from storage.models import Product, Sku
 from storage.uow import UnitOfWork
@@ -43,6 +46,30 @@ async def list_products(
         return Page(cards, total, page, per_page)
 
     return await uow.cache.get_or_load(("products", tenant, category_id, keyword, page, per_page), load)
+
+
+async def product_cards(uow: UnitOfWork, tenant: int, product_ids: Sequence[int]) -> tuple[ProductCard, ...]:
+    """Cards of these products in the given order (a search provider's ranking), leaving
+    out any no longer on the shelf."""
+    rows = {p.id: p for p in await uow.catalog.shelf_by_ids(tenant, product_ids)}
+    prices = await uow.catalog.min_prices(tenant, list(rows))
+    return tuple(ProductCard(p.id, p.title, p.subtitle, p.image, prices.get(p.id, 0))
+                 for p in (rows.get(i) for i in dict.fromkeys(product_ids)) if p is not None)
+
+
+async def related_to_order(uow: UnitOfWork, tenant: int, order_no: str, provider: RelatedProvider,
+                           limit: int = 3) -> tuple[ProductCard, ...]:
+    """The related products a provider offers after the order's first product was paid for
+    (the payment push's 「你可能还喜欢」), on the shelf only."""
+    order = await uow.orders.by_no(tenant, order_no)
+    if order is None:
+        return ()
+    lines = await uow.orders.lines(tenant, order.id)
+    pairs = await uow.catalog.skus_by_ids(tenant, [lines[0].sku_id]) if lines else []
+    if not pairs:
+        return ()
+    ids = await provider.related(uow, tenant, order.member_id, pairs[0][1].id, limit=limit)
+    return await product_cards(uow, tenant, ids[:limit])
 
 
 async def product_detail(uow: UnitOfWork, tenant: int, product_id: int) -> ProductDetail:

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import inspect, text
 
 from bot import BUILTIN_MODULES
-from social_mall import plugins
 from social_mall.plugins import discover, installed_modules
 from social_mall_local import MODULE, stores
 from social_mall_local.geo import Point

@@ -1,0 +1,55 @@
+"""What the module registers with the core's registry: the keyword search provider
+and the related products beside one added to the cart (social_mall/search.py's seams),
+its console page 智能搜索 (synonyms, try-out), the chat flow
+「猜你喜欢」 with its menu entry, the `order.paid` subscriber that records purchases, the
+nightly retrain job, and its templates. Writes to the synonyms table count as catalog
+writes for the core's read cache (storage.cache.watch), so a saved synonym rebuilds the
+index on the next search.
+
+Subscribers: order.paid → intel.record_purchase. Jobs: intel.retrain (every 24 h; each
+tenant with purchases; idempotent: a second run stores the same model).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handlers.context import Services
+from social_mall.plugins import Delivery, Registry
+from social_mall_intelligence import HERE, flow_recommend, web_console
+from social_mall_intelligence.models import Interaction, Synonym
+from social_mall_intelligence.recommendations import Recommender, record_purchase, retrain
+from social_mall_intelligence.search import IndexedSearch
+from social_mall_intelligence.synonyms import merchant_synonyms
+from storage.cache import watch
+
+RETRAIN_SECONDS = 24 * 3600
+
+
+def setup(reg: Registry) -> None:
+    svc: Services = reg.services
+    watch(Synonym)
+    provider = IndexedSearch(synonyms=merchant_synonyms)
+    recommender = Recommender(now=svc.clock)
+    reg.set_search(provider)
+    reg.set_related(recommender)
+    reg.add_templates(HERE / "templates")
+    reg.add_flow(flow_recommend.build(recommender))
+    web_console.register(reg, provider)
+
+    async def on_paid(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            await record_purchase(uow, d.tenant_id, str(d.payload["order_no"]), svc.clock())
+            await uow.commit()
+
+    async def retrain_all() -> None:
+        async with svc.uows() as uow:
+            tenants = list((await uow.session.scalars(select(Interaction.tenant_id).distinct())).all())
+        for tenant in tenants:
+            async with svc.uows() as uow:
+                await retrain(uow, tenant, svc.clock())
+                await uow.commit()
+            recommender.forget(tenant)   # other workers see the new version within `recheck`
+
+    reg.subscribe("order.paid", "intel.record_purchase", on_paid)
+    reg.add_job("intel.retrain", RETRAIN_SECONDS, retrain_all)

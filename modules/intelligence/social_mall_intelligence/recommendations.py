@@ -1,0 +1,265 @@
+"""Recommendations as services: purchases recorded from `order.paid`, the nightly retrain
+(item-item co-occurrence, recommend.py) stored as tables, and serving from an in-process
+copy of those tables (reloaded when the model's version moves, checked every few seconds).
+
+Never recommended: products off the shelf or out of stock, and what the member already
+bought (the simplest reading of "consumables within their cycle": none come back; a
+per-category cycle is left for later). B2B-only products: the core has no such mark yet.
+PIPL Art. 24: a member who switched personalisation off gets the shop's most popular
+products only (the same list every such member gets).
+
+Online measurement: every product a recommendation shows is an impression with its source
+(for_me: 「猜你喜欢」, related: 「买了它的人还买了」); a paid order's product shown to the member
+within 7 days counts its revenue for the latest showing's source (console 推荐效果).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from social_mall.orders.service import find_order
+from social_mall_intelligence import recommend as R
+from social_mall_intelligence.models import (
+    Attribution, Impression, Interaction, MemberPrefs, ModelVersion, Neighbour, Popular,
+)
+from storage.models import Product, Sku
+from storage.uow import UnitOfWork
+
+CANDIDATES = 40   # looked at to find k sellable ones
+ATTRIBUTION = timedelta(days=7)   # a purchase this soon after a showing counts for the recommendation
+FOR_ME, RELATED = "for_me", "related"
+
+
+async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: datetime) -> int:
+    """The paid order's products as the member's purchases (again: nothing new). Rows added."""
+    order = await find_order(uow, tenant, order_no)
+    pairs = await uow.catalog.skus_by_ids(tenant, [line.sku_id for line in order.lines])
+    product_of = {sku.id: product.id for sku, product in pairs}
+    qty: dict[int, int] = defaultdict(int)
+    for line in order.lines:
+        if line.sku_id in product_of:
+            qty[product_of[line.sku_id]] += line.qty
+    if not qty:
+        return 0
+    # one statement, conflicts skipped: two workers delivering the same event add it once
+    stmt = _insert(uow)(Interaction).values([
+        {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q, "at": now}
+        for p, q in sorted(qty.items())]).on_conflict_do_nothing()
+    added = max(0, int(getattr(await uow.session.execute(stmt), "rowcount", 0) or 0))
+    revenue: dict[int, int] = defaultdict(int)
+    for line in order.lines:
+        if line.sku_id in product_of:
+            revenue[product_of[line.sku_id]] += line.line_fen
+    await _attribute(uow, tenant, order.id, order.member_id, revenue, now)
+    return added
+
+
+async def _attribute(uow: UnitOfWork, tenant: int, order_id: int, member: int, revenue: Mapping[int, int],
+                     now: datetime) -> None:
+    """Products of the order a recommendation showed the member within ATTRIBUTION: their
+    revenue goes to the latest showing's source (once per order and product)."""
+    shown = (await uow.session.execute(
+        select(Impression.product_id, Impression.source).where(
+            Impression.tenant_id == tenant, Impression.member_id == member,
+            Impression.product_id.in_(list(revenue)), Impression.shown_at >= now - ATTRIBUTION)
+        .order_by(Impression.shown_at, Impression.id))).all()
+    source = {p: src for p, src in shown}   # the latest wins
+    if source:
+        await uow.session.execute(_insert(uow)(Attribution).values([
+            {"tenant_id": tenant, "order_id": order_id, "product_id": p, "member_id": member, "source": src,
+             "revenue_fen": revenue[p], "at": now} for p, src in sorted(source.items())]).on_conflict_do_nothing())
+
+
+async def note_shown(uow: UnitOfWork, tenant: int, member: int, ids: Sequence[int], source: str,
+                     now: datetime) -> None:
+    uow.session.add_all([Impression(tenant_id=tenant, member_id=member, product_id=p, source=source, shown_at=now)
+                         for p in ids])
+    await uow.session.flush()
+
+
+@dataclass(frozen=True)
+class Readout:
+    source: str
+    impressions: int
+    members: int
+    orders: int
+    revenue_fen: int
+
+    @property
+    def conversion(self) -> float:
+        """Products bought after being shown, per product shown."""
+        return self.orders / self.impressions if self.impressions else 0.0
+
+
+async def readout(uow: UnitOfWork, tenant: int, since: datetime) -> tuple[Readout, ...]:
+    """Per source since `since`: showings, members shown, attributed purchases and revenue."""
+    shown = {src: (n, m) for src, n, m in (await uow.session.execute(
+        select(Impression.source, func.count(), func.count(func.distinct(Impression.member_id)))
+        .where(Impression.tenant_id == tenant, Impression.shown_at >= since).group_by(Impression.source))).all()}
+    bought = {src: (n, int(r or 0)) for src, n, r in (await uow.session.execute(
+        select(Attribution.source, func.count(), func.sum(Attribution.revenue_fen))
+        .where(Attribution.tenant_id == tenant, Attribution.at >= since).group_by(Attribution.source))).all()}
+    return tuple(Readout(src, *shown.get(src, (0, 0)), *bought.get(src, (0, 0)))
+                 for src in sorted(set(shown) | set(bought)))
+
+
+def _insert(uow: UnitOfWork) -> Any:
+    """The dialect's INSERT (both have ON CONFLICT DO NOTHING)."""
+    return pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def retrain(uow: UnitOfWork, tenant: int, now: datetime) -> int:
+    """Fit the model on every purchase and store it (one transaction: serving sees the old
+    model or the new one). The model's version."""
+    rows = (await uow.session.execute(select(Interaction.member_id, Interaction.product_id)
+                                      .where(Interaction.tenant_id == tenant))).all()
+    histories: dict[int, dict[int, float]] = defaultdict(dict)
+    for member, product in rows:
+        histories[member][product] = 1.0
+    category_of = {pid: cid for pid, cid in (await uow.session.execute(
+        select(Product.id, Product.category_id).where(Product.tenant_id == tenant))).all()}
+    model = R.fit(histories, category_of)
+    # one retrain of a tenant at a time: the version row is created if missing, then locked
+    await uow.session.execute(_insert(uow)(ModelVersion).values(tenant_id=tenant, version=0, trained_at=now)
+                              .on_conflict_do_nothing())
+    current = await uow.session.scalar(select(ModelVersion).where(ModelVersion.tenant_id == tenant)
+                                       .with_for_update().execution_options(populate_existing=True))
+    await uow.session.execute(delete(Neighbour).where(Neighbour.tenant_id == tenant))
+    await uow.session.execute(delete(Popular).where(Popular.tenant_id == tenant))
+    uow.session.add_all([Neighbour(tenant_id=tenant, product_id=p, rank=r, related_id=j, score_e6=int(s * 1e6))
+                         for p, near in model.neighbours.items() for r, (j, s) in enumerate(near)])
+    buyers = {p: n for p, n in (await uow.session.execute(
+        select(Interaction.product_id, func.count(func.distinct(Interaction.member_id)))
+        .where(Interaction.tenant_id == tenant).group_by(Interaction.product_id))).all()}
+    uow.session.add_all([Popular(tenant_id=tenant, rank=r, product_id=p, category_id=category_of.get(p, 0),
+                                 buyers=int(buyers.get(p, 0))) for r, p in enumerate(model.popular[:500])])
+    assert current is not None
+    version = current.version + 1
+    current.version, current.trained_at = version, now
+    await uow.session.flush()
+    return version
+
+
+async def personalised(uow: UnitOfWork, tenant: int, member: int) -> bool:
+    row = await uow.session.get(MemberPrefs, (tenant, member))
+    return True if row is None else row.personalised
+
+
+async def set_personalised(uow: UnitOfWork, tenant: int, member: int, on: bool, now: datetime) -> None:
+    row = await uow.session.get(MemberPrefs, (tenant, member))
+    if row is None:
+        uow.session.add(MemberPrefs(tenant_id=tenant, member_id=member, personalised=on, updated_at=now))
+    else:
+        row.personalised, row.updated_at = on, now
+    await uow.session.flush()
+
+
+@dataclass
+class _Loaded:
+    version: int
+    model: R.Model
+    category_of: Mapping[int, int]
+    checked: float
+
+
+class Recommender:
+    """Serving: the tenant's stored model kept in memory, its version re-read every
+    `recheck` seconds."""
+
+    def __init__(self, *, recheck: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] | None = None) -> None:
+        self.recheck, self.clock = recheck, clock
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(timezone.utc))   # impressions' time
+        self._models: dict[int, _Loaded] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def forget(self, tenant: int) -> None:
+        """Reload the tenant's model on its next request (this process just retrained it)."""
+        self._models.pop(tenant, None)
+
+    async def model(self, uow: UnitOfWork, tenant: int) -> _Loaded:
+        now = self.clock()
+        got = self._models.get(tenant)
+        if got is not None and now - got.checked < self.recheck:
+            return got
+        async with self._locks.setdefault(tenant, asyncio.Lock()):
+            row = await uow.session.get(ModelVersion, tenant, populate_existing=True)
+            version = row.version if row is not None else 0
+            got = self._models.get(tenant)
+            if got is not None and got.version == version:
+                got.checked = now
+                return got
+            near: dict[int, list[tuple[int, float]]] = defaultdict(list)
+            for n in (await uow.session.scalars(select(Neighbour).where(Neighbour.tenant_id == tenant)
+                                                .order_by(Neighbour.product_id, Neighbour.rank))).all():
+                near[n.product_id].append((n.related_id, n.score_e6 / 1e6))
+            pops = (await uow.session.scalars(select(Popular).where(Popular.tenant_id == tenant)
+                                              .order_by(Popular.rank))).all()
+            by_cat: dict[int, list[int]] = defaultdict(list)
+            for p in pops:
+                by_cat[p.category_id].append(p.product_id)
+            model = R.Model({k: tuple(v) for k, v in near.items()}, tuple(p.product_id for p in pops),
+                            {k: tuple(v) for k, v in by_cat.items()})
+            got = _Loaded(version, model, {p.product_id: p.category_id for p in pops}, now)
+            self._models[tenant] = got
+            return got
+
+    async def for_member(self, uow: UnitOfWork, tenant: int, member: int, k: int) -> tuple[list[int], bool]:
+        """(the member's k sellable products best first, personalised?)."""
+        loaded = await self.model(uow, tenant)
+        on = await personalised(uow, tenant, member)
+        history = {p: 1.0 for p in (await uow.session.scalars(select(Interaction.product_id).where(
+            Interaction.tenant_id == tenant, Interaction.member_id == member))).all()}
+        wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=history, category_of=loaded.category_of,
+                             personalised=on)
+        if not on:   # not personalised: the same list for everyone, bought or not
+            wanted = R.recommend(loaded.model, {}, CANDIDATES, personalised=False)
+        found = await sellable(uow, tenant, wanted)
+        if len(found) < k:   # cold start (no purchases yet): the shop's own order
+            skip = set(found) | (set(history) if on else set())
+            found += [p for p in await shelf_first(uow, tenant, k + len(skip)) if p not in skip]
+        return found[:k], on
+
+    async def related(self, uow: UnitOfWork, tenant: int, member: int, product: int, *,
+                      limit: int) -> tuple[int, ...]:
+        """「买了它的人还买了」 beside a product added to the cart (the core's related seam):
+        its neighbours the member hasn't bought, sellable; nothing when the member switched
+        personalisation off."""
+        if not await personalised(uow, tenant, member):
+            return ()
+        loaded = await self.model(uow, tenant)
+        bought = set((await uow.session.scalars(select(Interaction.product_id).where(
+            Interaction.tenant_id == tenant, Interaction.member_id == member))).all())
+        wanted = R.also_bought(loaded.model, product, CANDIDATES, exclude=bought)
+        found = (await sellable(uow, tenant, wanted))[:limit]
+        await note_shown(uow, tenant, member, found, RELATED, self.now())
+        return tuple(found)
+
+
+async def sellable(uow: UnitOfWork, tenant: int, ids: list[int]) -> list[int]:
+    """These products that are on the shelf with a SKU in stock, in the given order."""
+    if not ids:
+        return []
+    ok = set((await uow.session.scalars(
+        select(Sku.product_id).join(Product, Product.id == Sku.product_id)
+        .where(Sku.tenant_id == tenant, Sku.product_id.in_(ids), Sku.on_shelf.is_(True), Sku.stock > 0,
+               Product.on_shelf.is_(True)).distinct())).all())
+    return [i for i in ids if i in ok]
+
+
+async def shelf_first(uow: UnitOfWork, tenant: int, n: int) -> list[int]:
+    """The first `n` sellable products in the merchant's order (categories, then products)."""
+    ids = list((await uow.session.scalars(
+        select(Product.id).where(Product.tenant_id == tenant, Product.on_shelf.is_(True))
+        .order_by(Product.category_id, Product.sort, Product.id).limit(n * 2))).all())
+    return (await sellable(uow, tenant, ids))[:n]

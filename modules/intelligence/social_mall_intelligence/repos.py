@@ -1,0 +1,59 @@
+"""The module's reads of the shelf (the only file that builds queries): what the search
+index is built from, and a cheap fingerprint that tells whether it changed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from social_mall_intelligence.models import Synonym
+from social_mall_intelligence.textindex import Doc
+from storage.models import Category, Product, Sku
+
+Fingerprint = tuple[int, ...]
+
+
+class ShelfRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def docs(self, tenant: int) -> tuple[list[Doc], dict[int, str]]:
+        """Every product on the shelf with its category's name and its SKUs' specs; and
+        category id → name."""
+        cats = {c.id: c.name for c in (await self.session.scalars(
+            select(Category).where(Category.tenant_id == tenant))).all()}
+        specs: dict[int, list[str]] = defaultdict(list)
+        rows = await self.session.execute(
+            select(Sku.product_id, Sku.spec).where(Sku.tenant_id == tenant, Sku.on_shelf.is_(True)))
+        for pid, spec in rows.all():
+            if spec:
+                specs[pid].append(spec)
+        products = await self.session.execute(
+            select(Product.id, Product.title, Product.subtitle, Product.category_id)
+            .where(Product.tenant_id == tenant, Product.on_shelf.is_(True))
+            .order_by(Product.category_id, Product.sort, Product.id))
+        docs = [Doc(pid, title, subtitle or "", cats.get(cid, ""), tuple(specs.get(pid, ())), rank)
+                for rank, (pid, title, subtitle, cid) in enumerate(products.all())]
+        return docs, cats
+
+    async def fingerprint(self, tenant: int) -> Fingerprint:
+        """Counts and text lengths of the shelf and the synonyms: changes with any product,
+        SKU, category or synonym added, removed, shelved, moved or retitled to another length (a same-length
+        retitle on another worker waits for the index's maximum age)."""
+        p = (select(func.count(), func.coalesce(func.max(Product.id), 0),
+                    func.coalesce(func.sum(func.length(Product.title) * 7 + func.length(Product.subtitle)
+                                           + Product.category_id * 3 + Product.sort), 0))
+             .where(Product.tenant_id == tenant, Product.on_shelf.is_(True)))
+        s = (select(func.count(), func.coalesce(func.max(Sku.id), 0), func.coalesce(func.sum(func.length(Sku.spec)), 0))
+             .where(Sku.tenant_id == tenant, Sku.on_shelf.is_(True)))
+        c = (select(func.count(), func.coalesce(func.sum(func.length(Category.name)), 0))
+             .where(Category.tenant_id == tenant))
+        w = (select(func.count(), func.coalesce(func.max(Synonym.id), 0),
+                    func.coalesce(func.sum(func.length(Synonym.alternatives)), 0))
+             .where(Synonym.tenant_id == tenant))
+        out: list[int] = []
+        for stmt in (p, s, c, w):   # every two seconds at most, per tenant and worker
+            out.extend(int(v) for v in (await self.session.execute(stmt)).one())
+        return tuple(out)
