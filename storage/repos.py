@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, case, delete, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -75,7 +75,64 @@ class TenantRepo(_Repo):
         return tenant
 
 
+_MEMBERS, _IDENTITIES = Member.__table__, MemberIdentity.__table__
+# The member behind a channel identity, as plain columns (no ORM row): built once, and
+# plain Core, so a lookup costs neither expression building nor the ORM's loading.
+_VIEW_BY_IDENTITY = (
+    select(_MEMBERS.c.id, _MEMBERS.c.tenant_id, _MEMBERS.c.nickname, _MEMBERS.c.unionid,
+           _MEMBERS.c.entry_source)
+    .join(_IDENTITIES, _IDENTITIES.c.member_id == _MEMBERS.c.id)
+    .where(_IDENTITIES.c.tenant_id == bindparam("tenant"), _IDENTITIES.c.channel == bindparam("channel"),
+           _IDENTITIES.c.external_id == bindparam("external_id"))
+)
+
+
+class MemberRow(NamedTuple):
+    id: int
+    tenant_id: int
+    nickname: str
+    unionid: str | None
+    entry_source: str
+
+
 class MemberRepo(_Repo):
+    async def row_by_identity(self, tenant: int, channel: str, external_id: str) -> MemberRow | None:
+        """The member behind a channel identity as plain columns (one Core SELECT)."""
+        row = (await self.session.execute(
+            _VIEW_BY_IDENTITY, {"tenant": tenant, "channel": channel, "external_id": external_id})).first()
+        return MemberRow(*row) if row is not None else None
+
+    async def insert(self, tenant: int, *, nickname: str, unionid: str | None, entry_source: str,
+                     now: datetime) -> int:
+        """A new member row (one INSERT … RETURNING); its id."""
+        stmt = (_MEMBERS.insert()
+                .values(tenant_id=tenant, nickname=nickname, unionid=unionid, entry_source=entry_source,
+                        created_at=now)
+                .returning(_MEMBERS.c.id))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def claim_identity(self, tenant: int, member_id: int, channel: str, external_id: str,
+                             now: datetime) -> bool:
+        """Give the member this channel identity unless someone has it: one INSERT … ON
+        CONFLICT DO NOTHING on the unique (tenant, channel, external id). False when the
+        identity was taken first (on PostgreSQL a concurrent insert of it waits for the other
+        transaction and does nothing once that one commits); nothing fails, so the
+        transaction goes on."""
+        bind = self.session.bind
+        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = (insert(_IDENTITIES)
+                .values(tenant_id=tenant, member_id=member_id, channel=channel, external_id=external_id,
+                        created_at=now)
+                .on_conflict_do_nothing(index_elements=["tenant_id", "channel", "external_id"])
+                .returning(_IDENTITIES.c.id))
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def delete_new(self, tenant: int, member_id: int) -> None:
+        """Take back a member row inserted in this transaction that nothing refers to (its
+        identity went to a concurrent first message)."""
+        await self.session.execute(
+            delete(_MEMBERS).where(_MEMBERS.c.tenant_id == tenant, _MEMBERS.c.id == member_id))
+
     async def by_identity(self, tenant: int, channel: str, external_id: str) -> Member | None:
         stmt = (
             select(Member)

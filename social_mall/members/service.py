@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
-
-from sqlalchemy.exc import IntegrityError
+from datetime import date, datetime, timezone
 
 from social_mall.errors import (
     BirthdayLockedError,
@@ -38,31 +36,33 @@ async def resolve_member(
 ) -> tuple[MemberView, bool]:
     """The member behind a channel identity; created (or linked by unionid) on first sight.
 
-    Returns (member, created). Two first messages racing each other end with one member:
-    the loser's insert hits the unique identity and re-reads the winner's row.
+    Returns (member, created). A first sight costs one SELECT and two INSERTs: the member
+    row, then the identity with ON CONFLICT DO NOTHING on its unique key. Two first messages
+    racing each other end with one member: the loser's identity insert does nothing (on
+    PostgreSQL after waiting for the winner's commit), so it takes its own new row back and
+    reads the winner's. No savepoint, and the unit of work stays usable either way.
     `entry_source` is kept to its first ENTRY_SOURCE_MAX characters (it comes from outside).
     """
     entry_source = entry_source[:ENTRY_SOURCE_MAX]
-    found = await uow.members.by_identity(tenant, channel, external_id)
+    members = uow.members
+    found = await members.row_by_identity(tenant, channel, external_id)
     if found is not None:
-        return member_view(found), False
-    try:
-        async with uow.session.begin_nested():
-            member = await uow.members.by_unionid(tenant, unionid) if unionid else None
-            created = member is None
-            if member is None:
-                member = await uow.members.add(
-                    Member(tenant_id=tenant, nickname=nickname, unionid=unionid, entry_source=entry_source)
-                )
-            await uow.members.add_identity(tenant, member.id, channel, external_id)
-    except IntegrityError:
-        found = await uow.members.by_identity(tenant, channel, external_id)
-        if found is None:
-            raise
-        return member_view(found), False
-    if created:
-        uow.emit(MemberJoined(tenant_id=tenant, member_id=member.id, channel=channel, entry_source=entry_source))
-    return member_view(member), created
+        return MemberView(*found), False
+    linked = await members.by_unionid(tenant, unionid) if unionid else None
+    now = datetime.now(timezone.utc)
+    member_id = linked.id if linked is not None else await members.insert(
+        tenant, nickname=nickname, unionid=unionid, entry_source=entry_source, now=now)
+    if not await members.claim_identity(tenant, member_id, channel, external_id, now):
+        if linked is None:
+            await members.delete_new(tenant, member_id)
+        found = await members.row_by_identity(tenant, channel, external_id)
+        if found is None:  # the winner's identity went again (a merge moved it): not ours to guess
+            raise NotFoundError("member_identity", 0)
+        return MemberView(*found), False
+    if linked is not None:
+        return member_view(linked), False
+    uow.emit(MemberJoined(tenant_id=tenant, member_id=member_id, channel=channel, entry_source=entry_source))
+    return MemberView(member_id, tenant, nickname, unionid, entry_source), True
 
 
 async def member_of(uow: UnitOfWork, tenant: int, channel: str, external_id: str) -> int | None:
