@@ -127,6 +127,54 @@ class MemberRepo(_Repo):
                 .returning(_IDENTITIES.c.id))
         return (await self.session.execute(stmt)).first() is not None
 
+    # many at once (social_mall/members/desk.py: a crowd of first messages in one transaction)
+    async def rows_by_identities(self, tenant: int, channel: str,
+                                 external_ids: Sequence[str]) -> dict[str, MemberRow]:
+        """External id → its member, for those of `external_ids` on `channel` that have one."""
+        stmt = (
+            select(_IDENTITIES.c.external_id, _MEMBERS.c.id, _MEMBERS.c.tenant_id, _MEMBERS.c.nickname,
+                   _MEMBERS.c.unionid, _MEMBERS.c.entry_source)
+            .join(_MEMBERS, _IDENTITIES.c.member_id == _MEMBERS.c.id)
+            .where(_IDENTITIES.c.tenant_id == tenant, _IDENTITIES.c.channel == channel,
+                   _IDENTITIES.c.external_id.in_(bindparam("ids", expanding=True)))
+        )
+        rows = (await self.session.execute(stmt, {"ids": list(external_ids)})).all()
+        return {r[0]: MemberRow(*r[1:]) for r in rows}
+
+    async def insert_many(self, tenant: int, entry_sources: Sequence[str], now: datetime) -> list[int]:
+        """New member rows (no nickname, no unionid), one per entry source, in one INSERT …
+        RETURNING; their ids, each in the place of a row with its entry source. The rows
+        differ in nothing else, so which of two alike gets which id doesn't matter: no
+        ordering of RETURNING is asked for (SQLite can't promise one, and SQLAlchemy would
+        then insert row by row)."""
+        stmt = _MEMBERS.insert().returning(_MEMBERS.c.id, _MEMBERS.c.entry_source)
+        rows = [{"tenant_id": tenant, "nickname": "", "unionid": None, "entry_source": src, "created_at": now}
+                for src in entry_sources]
+        ids: dict[str, list[int]] = {}
+        for member_id, src in (await self.session.execute(stmt, rows)).all():
+            ids.setdefault(src, []).append(int(member_id))
+        return [ids[src].pop() for src in entry_sources]
+
+    async def claim_identities(self, tenant: int, channel: str, pairs: Sequence[tuple[str, int]],
+                               now: datetime) -> set[str]:
+        """`claim_identity` for many (external id, member id) pairs in one INSERT … ON
+        CONFLICT DO NOTHING; the external ids this one claimed. Rows go in external-id order,
+        so two workers claiming overlapping crowds take the unique index's locks in one order."""
+        bind = self.session.bind
+        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = (insert(_IDENTITIES)
+                .on_conflict_do_nothing(index_elements=["tenant_id", "channel", "external_id"])
+                .returning(_IDENTITIES.c.external_id))
+        rows = [{"tenant_id": tenant, "member_id": m, "channel": channel, "external_id": e, "created_at": now}
+                for e, m in sorted(pairs)]
+        return {r[0] for r in (await self.session.execute(stmt, rows)).all()}
+
+    async def delete_new_many(self, tenant: int, member_ids: Sequence[int]) -> None:
+        """`delete_new` for many rows."""
+        if member_ids:
+            await self.session.execute(
+                delete(_MEMBERS).where(_MEMBERS.c.tenant_id == tenant, _MEMBERS.c.id.in_(list(member_ids))))
+
     async def delete_new(self, tenant: int, member_id: int) -> None:
         """Take back a member row inserted in this transaction that nothing refers to (its
         identity went to a concurrent first message)."""

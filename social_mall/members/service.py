@@ -17,6 +17,7 @@ from social_mall.members.rules import ENTRY_SOURCE_MAX, Birthday, birthdays_on, 
 from social_mall.orders.rules import MAX_QTY_PER_LINE
 from social_mall.views import AddressView, CartLine, CartView, MemberView
 from storage.models import Address, Member
+from storage.repos import MemberRow
 from storage.uow import UnitOfWork
 
 
@@ -63,6 +64,49 @@ async def resolve_member(
         return member_view(linked), False
     uow.emit(MemberJoined(tenant_id=tenant, member_id=member_id, channel=channel, entry_source=entry_source))
     return MemberView(member_id, tenant, nickname, unionid, entry_source), True
+
+
+async def resolve_many(
+    uow: UnitOfWork, tenant: int, channel: str, sightings: Sequence[tuple[str, str]],
+) -> list[tuple[MemberView, bool]]:
+    """`resolve_member` for many first sights on one channel at once, (external id, entry
+    source) each, in one transaction's worth of statements whatever their number: one
+    SELECT, and for the unknown ones one INSERT of members and one INSERT … ON CONFLICT DO
+    NOTHING of their identities. An identity taken meanwhile by another transaction (another
+    worker's first message) keeps that one's member: the new rows made for it go.
+
+    Returns (member, created) per sighting, in order; an external id sighted twice is
+    created by the first and found by the second, as one after the other would be."""
+    ids = list(dict.fromkeys(e for e, _ in sightings))
+    members = uow.members
+    known = await members.rows_by_identities(tenant, channel, ids)
+    source: dict[str, str] = {}
+    for external_id, src in sightings:
+        if external_id not in known:
+            source.setdefault(external_id, src[:ENTRY_SOURCE_MAX])
+    created: set[str] = set()
+    if source:
+        now = datetime.now(timezone.utc)
+        new_ids = await members.insert_many(tenant, list(source.values()), now)
+        mine = dict(zip(source, new_ids))
+        created = await members.claim_identities(tenant, channel, list(mine.items()), now)
+        lost = [e for e in mine if e not in created]
+        if lost:
+            await members.delete_new_many(tenant, [mine[e] for e in lost])
+            known.update(await members.rows_by_identities(tenant, channel, lost))
+        for e in created:
+            known[e] = MemberRow(mine[e], tenant, "", None, source[e])
+        await uow.emit_many([MemberJoined(tenant_id=tenant, member_id=mine[e], channel=channel,
+                                          entry_source=source[e]) for e in mine if e in created])
+    out: list[tuple[MemberView, bool]] = []
+    for external_id, _ in sightings:
+        row = known.get(external_id)
+        if row is None:  # the winner's identity went again (a merge moved it): not ours to guess
+            raise NotFoundError("member_identity", 0)
+        first = external_id in created
+        created.discard(external_id)
+        out.append((MemberView(*row), first))
+    return out
 
 
 async def member_of(uow: UnitOfWork, tenant: int, channel: str, external_id: str) -> int | None:
