@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -75,7 +75,8 @@ class TenantRepo(_Repo):
         return tenant
 
 
-_MEMBERS, _IDENTITIES = Member.__table__, MemberIdentity.__table__
+_MEMBERS, _IDENTITIES = cast(Table, Member.__table__), cast(Table, MemberIdentity.__table__)
+_OUTBOX = cast(Table, OutboxEvent.__table__)
 # The member behind a channel identity, as plain columns (no ORM row): built once, and
 # plain Core, so a lookup costs neither expression building nor the ORM's loading.
 _VIEW_BY_IDENTITY = (
@@ -563,6 +564,15 @@ class PaymentRepo(_Repo):
         return _rowcount(await self.session.execute(stmt)) == 1
 
 
+class OutboxRow(NamedTuple):
+    id: int
+    tenant_id: int
+    topic: str
+    subscriber: str
+    payload: dict[str, Any]
+    attempts: int
+
+
 class OutboxRepo(_Repo):
     async def due(self, now: datetime, limit: int) -> list[int]:
         stmt = (
@@ -593,6 +603,38 @@ class OutboxRepo(_Repo):
         return await self.session.scalar(
             select(OutboxEvent).where(OutboxEvent.id == event_id).execution_options(populate_existing=True)
         )
+
+    async def claim_many(self, event_ids: Sequence[int], now: datetime, lease: timedelta) -> list[OutboxRow]:
+        """`claim` for many rows in one conditional UPDATE … RETURNING: the rows this worker
+        leased (another worker's claim of the same rows finds them taken), by id."""
+        if not event_ids:
+            return []
+        t = _OUTBOX
+        stmt = (
+            update(t)
+            .where(t.c.id.in_(list(event_ids)), t.c.status == "pending",
+                   or_(t.c.locked_until.is_(None), t.c.locked_until < now))
+            .values(locked_until=now + lease, attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.tenant_id, t.c.topic, t.c.subscriber, t.c.payload, t.c.attempts)
+        )
+        rows = [OutboxRow(*r) for r in (await self.session.execute(stmt)).all()]
+        return sorted(rows, key=lambda r: r.id)
+
+    async def release(self, event_ids: Sequence[int]) -> None:
+        """Give leased rows back undelivered (due again at once, the claim's attempt undone)."""
+        if event_ids:
+            t = _OUTBOX
+            await self.session.execute(
+                update(t).where(t.c.id.in_(list(event_ids)), t.c.status == "pending")
+                .values(locked_until=None, attempts=t.c.attempts - 1))
+
+    async def finish_many(self, event_ids: Sequence[int], now: datetime) -> None:
+        """`finish` for many rows in one UPDATE."""
+        if event_ids:
+            t = _OUTBOX
+            await self.session.execute(
+                update(t).where(t.c.id.in_(list(event_ids)))
+                .values(status="done", done_at=now, locked_until=None, last_error=""))
 
     async def finish(self, event_id: int, now: datetime) -> None:
         await self.session.execute(

@@ -14,7 +14,9 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
+from typing import cast
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from social_mall.events import DomainEvent
@@ -114,7 +116,7 @@ class UnitOfWork:
                              "status": "done" if name == RECORD_ONLY else "pending", "attempts": 0,
                              "next_attempt_at": now, "locked_until": None, "last_error": "",
                              "created_at": now, "done_at": None})
-        await self.session.execute(OutboxEvent.__table__.insert(), rows)
+        await self.session.execute(cast(Table, OutboxEvent.__table__).insert(), rows)
 
     def audit(
         self,

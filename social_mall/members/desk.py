@@ -67,11 +67,12 @@ async def sight_many(uow: UnitOfWork, sightings: Sequence[Sighting]) -> list[Sig
                                    [(sightings[i].external_id, sightings[i].scene) for i in idx])
         for i, got in zip(idx, found):
             out[i] = got
-    for s, got in zip(sightings, out):
-        assert got is not None
+    done = [got for got in out if got is not None]
+    assert len(done) == len(sightings)
+    for s, (member, created) in zip(sightings, done):
         if s.scene:
-            await note_entry(uow, s.tenant, got[0].id, channel=s.channel, scene=s.scene, first_time=got[1])
-    return [got for got in out if got is not None]
+            await note_entry(uow, s.tenant, member.id, channel=s.channel, scene=s.scene, first_time=created)
+    return done
 
 
 async def sight_alone(uow: UnitOfWork, s: Sighting) -> Sighted:

@@ -77,6 +77,33 @@ async def test_two_workers_dispatching_at_once_deliver_each_event_once(engine, d
     assert sorted(seen) == list(range(30))
 
 
+async def test_a_lot_past_half_its_lease_gives_the_rest_back_undelivered(engine, demo):
+    """Due rows are leased together; a slow subscriber never gets a row whose lease could
+    run out under it (another worker would claim it again): past half the lease, the rest
+    of the lot goes back, due at once, its attempt not counted."""
+    clock = {"now": t0()}
+    seen: list[tuple[int, int]] = []
+
+    async def slow(d: Delivery) -> None:
+        seen.append((int(d.payload["order_id"]), d.attempt))
+        clock["now"] += timedelta(seconds=20)  # of the 60 s lease
+
+    subs = {("order.placed", "slow"): slow}
+    uows = uow_factory(session_factory(engine), {"order.placed": ["slow"]})
+    async with uows() as uow:
+        for i in range(5):
+            uow.emit(event(i))
+        await uow.commit()
+    assert await dispatch_due(uows, subs, now=lambda: clock["now"]) == 2   # at 0 s and 20 s; 40 s: back
+    async with uows() as uow:
+        assert await uow.outbox.pending_count() == 3
+    assert await dispatch_due(uows, subs, now=lambda: clock["now"]) == 2
+    assert await dispatch_due(uows, subs, now=lambda: clock["now"]) == 1
+    assert seen == [(i, 1) for i in range(5)]
+    async with uows() as uow:
+        assert await uow.outbox.pending_count() == 0
+
+
 async def test_modules_register_subscribers_and_can_be_switched_off(engine, demo):
     got: list[str] = []
 
