@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
-from social_mall.plugins import Delivery, Subscriber
+from social_mall.plugins import Batched, Delivery, Subscriber
 from storage.repos import OutboxRow
 from storage.uow import UowFactory
 
@@ -40,7 +40,7 @@ async def dispatch_due(
     The due rows are leased together (one conditional UPDATE, in the transaction that finds
     them) and the delivered ones marked done together (one UPDATE), so a crowd of events
     (first contacts' member.joined) costs three statements per lot, not three transactions
-    per row. A row is only handed over while at least half its lease is left: past that, the
+    per row; a `Batched` subscriber gets its rows of the lot in one call. A row is only handed over while at least half its lease is left: past that, the
     rest of the lot is given back undelivered, so a slow subscriber never lets another
     worker's claim of an expired lease deliver a row twice."""
     async with uows() as uow:
@@ -53,31 +53,18 @@ async def dispatch_due(
     done: list[int] = []
     failed: list[tuple[OutboxRow, str, bool]] = []
     left: list[int] = []
+    units = _units(rows, subscribers)
     try:
-        for i, row in enumerate(rows):
+        for k, unit in enumerate(units):
             if now() >= claimed_at + LEASE / 2:
-                left = [r.id for r in rows[i:]]
+                left = [r.id for u in units[k:] for r in u]
                 break
-            delivery = Delivery(row.id, row.tenant_id, row.topic, row.payload, row.attempts)
-            fn = subscribers.get((row.topic, row.subscriber))
-            if fn is None:
-                failed.append((row, f"no subscriber {row.subscriber!r} for {row.topic!r} (module off?)", True))
-                continue
             try:
-                await fn(delivery)
+                await _deliver(unit, subscribers, done, failed)
             except asyncio.CancelledError:
-                left = [r.id for r in rows[i:]]
+                handled = {*done, *(r.id for r, _, _ in failed)}
+                left = [r.id for u in units[k:] for r in u if r.id not in handled]
                 raise
-            except Exception as exc:  # noqa: BLE001 - a subscriber's failure is retried
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "outbox.retry",
-                    extra={"event_id": row.id, "topic": row.topic, "subscriber": row.subscriber,
-                           "attempt": row.attempts, "error": error},
-                )
-                failed.append((row, error, row.attempts >= MAX_ATTEMPTS))
-            else:
-                done.append(row.id)
     finally:
         async with uows() as uow:
             await uow.outbox.finish_many(done, now())
@@ -86,6 +73,65 @@ async def dispatch_due(
             await uow.outbox.release(left)
             await uow.commit()
     return len(done)
+
+
+def _units(rows: Sequence[OutboxRow], subscribers: Mapping[tuple[str, str], Subscriber]) -> list[list[OutboxRow]]:
+    """The lot in delivery units: the rows of a `Batched` subscriber together (in the place
+    of the first), every other row alone."""
+    units: list[list[OutboxRow]] = []
+    batched: dict[tuple[str, str], list[OutboxRow]] = {}
+    for row in rows:
+        key = (row.topic, row.subscriber)
+        if isinstance(subscribers.get(key), Batched):
+            if key in batched:
+                batched[key].append(row)
+                continue
+            batched[key] = [row]
+            units.append(batched[key])
+        else:
+            units.append([row])
+    return units
+
+
+def _delivery(row: OutboxRow) -> Delivery:
+    return Delivery(row.id, row.tenant_id, row.topic, row.payload, row.attempts)
+
+
+async def _deliver(unit: list[OutboxRow], subscribers: Mapping[tuple[str, str], Subscriber],
+                   done: list[int], failed: list[tuple[OutboxRow, str, bool]]) -> None:
+    """Hand one unit over: a batched subscriber's rows in one call (then, should that fail,
+    one by one), any other row alone. Successes go to `done`, failures to `failed`."""
+    fn = subscribers.get((unit[0].topic, unit[0].subscriber))
+    if fn is None:
+        for row in unit:
+            failed.append((row, f"no subscriber {row.subscriber!r} for {row.topic!r} (module off?)", True))
+        return
+    if isinstance(fn, Batched) and len(unit) > 1:
+        try:
+            await fn.many([_delivery(r) for r in unit])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the lot fails as a whole: each row alone below
+            log.info("outbox.batch_retried_singly", extra={"topic": unit[0].topic, "size": len(unit),
+                                                           "error": type(exc).__name__})
+        else:
+            done.extend(r.id for r in unit)
+            return
+    for row in unit:
+        try:
+            await fn(_delivery(row))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a subscriber's failure is retried
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "outbox.retry",
+                extra={"event_id": row.id, "topic": row.topic, "subscriber": row.subscriber,
+                       "attempt": row.attempts, "error": error},
+            )
+            failed.append((row, error, row.attempts >= MAX_ATTEMPTS))
+        else:
+            done.append(row.id)
 
 
 class OutboxWorker:

@@ -135,3 +135,24 @@ async def test_an_identity_taken_first_leaves_the_unit_of_work_usable(uows, demo
     assert await census(uows, before) == (2, 2, 0, 2)
     async with uows() as uow:
         assert (await uow.members.row_by_identity(demo.id, "mp", "oTaken_000000000000000001")).id == winner.id
+
+
+async def test_a_crowd_of_new_members_gets_the_welcome_coupons_once_each_until_they_run_out(mall):
+    """The welcome coupons of a crowd's member.joined go out in lots (one transaction per
+    lot): one per member, never more than the template's total."""
+    from social_mall.loyalty import service as loyalty
+    from social_mall.pricing.rules import CouponKind
+    from storage.loyalty_models import Coupon
+
+    async with mall.svc.uows() as uow:
+        tenant = await mall.svc.tenant("demo")
+        await loyalty.create_template(uow, tenant.id, name="新人券", kind=CouponKind.SHIPPING, claimable=False,
+                                      issue_on="member.joined", total_qty=30)
+        await uow.commit()
+    sim = simulator(mall.client)
+    answers = await asyncio.gather(*(sim.text(f"oWelcome_{i:012d}", "逛逛") for i in range(NEW_USERS)))
+    assert all("水果生鲜" in a.content for a in answers)
+    await mall.settle()
+    async with mall.svc.uows() as uow:
+        holders = (await uow.session.scalars(select(Coupon.member_id))).all()
+    assert len(holders) == 30 and len(set(holders)) == 30

@@ -104,6 +104,46 @@ async def test_a_lot_past_half_its_lease_gives_the_rest_back_undelivered(engine,
         assert await uow.outbox.pending_count() == 0
 
 
+async def test_a_batched_subscriber_takes_its_rows_of_a_lot_in_one_call_or_each_alone(engine, demo):
+    from social_mall.plugins import Batched
+
+    lots: list[list[int]] = []
+    singles: list[int] = []
+    fail_lot = {"on": False}
+
+    async def one(d: Delivery) -> None:
+        if int(d.payload["order_id"]) == 3 and d.attempt == 1:
+            raise RuntimeError("this one is bad")
+        singles.append(int(d.payload["order_id"]))
+
+    async def many(ds) -> None:
+        if fail_lot["on"]:
+            raise RuntimeError("the lot fails as a whole")
+        lots.append([int(d.payload["order_id"]) for d in ds])
+
+    subs = {("order.placed", "b"): Batched(one, many)}
+    uows = uow_factory(session_factory(engine), {"order.placed": ["b"]})
+
+    async def emit(ids) -> None:
+        async with uows() as uow:
+            for i in ids:
+                uow.emit(event(i))
+            await uow.commit()
+
+    await emit(range(5))
+    T0 = t0()
+    assert await dispatch_due(uows, subs, now=lambda: T0) == 5
+    assert lots == [[0, 1, 2, 3, 4]] and singles == []
+    fail_lot["on"] = True
+    await emit(range(2, 5))
+    assert await dispatch_due(uows, subs, now=lambda: T0) == 2   # 2 and 4 alone; 3 fails alone
+    assert singles == [2, 4]
+    assert await dispatch_due(uows, subs, now=lambda: T0 + timedelta(seconds=6)) == 1   # 3's retry
+    assert singles == [2, 4, 3]
+    async with uows() as uow:
+        assert await uow.outbox.pending_count() == 0
+
+
 async def test_modules_register_subscribers_and_can_be_switched_off(engine, demo):
     got: list[str] = []
 
