@@ -16,6 +16,8 @@ from storage.uow import UowFactory
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+LOT = 100          # rows leased and delivered together
+COALESCE = 0.1     # seconds between kicked runs while kicks keep coming
 MAX_ATTEMPTS = 15
 
 
@@ -33,7 +35,7 @@ async def dispatch_due(
     subscribers: Mapping[tuple[str, str], Subscriber],
     *,
     now: Callable[[], datetime] = utcnow,
-    batch: int = 100,
+    batch: int = LOT,
 ) -> int:
     """Deliver what is due; returns how many deliveries succeeded.
 
@@ -138,8 +140,12 @@ class OutboxWorker:
     """Runs dispatch now when kicked (after a commit that emitted events), and on schedule.
     At most one run at a time in this process, with one more queued behind it."""
 
-    def __init__(self, uows: UowFactory, subscribers: Mapping[tuple[str, str], Subscriber]) -> None:
-        self.uows, self.subscribers = uows, subscribers
+    def __init__(self, uows: UowFactory, subscribers: Mapping[tuple[str, str], Subscriber],
+                 coalesce: float = COALESCE) -> None:
+        """`coalesce`: when kicks came in during a run, wait this long before the next, so
+        a stream of commits (a crowd's first contacts, each batch of them a kick) is
+        delivered in lots rather than a few rows per run. A lone kick runs at once."""
+        self.uows, self.subscribers, self.coalesce = uows, subscribers, coalesce
         self._running: asyncio.Task[None] | None = None
         self._again = False
 
@@ -152,12 +158,16 @@ class OutboxWorker:
     async def _loop(self) -> None:
         while True:
             self._again = False
+            delivered = 0
             try:
-                await dispatch_due(self.uows, self.subscribers)
+                delivered = await dispatch_due(self.uows, self.subscribers, batch=LOT)
             except Exception:  # noqa: BLE001 - the scheduled run will try again
                 log.exception("outbox.dispatch_failed")
+            if delivered >= LOT:  # a full lot: more is likely waiting
+                continue
             if not self._again:
                 return
+            await asyncio.sleep(self.coalesce)
 
     async def run_once(self) -> int:
         return await dispatch_due(self.uows, self.subscribers)

@@ -564,6 +564,16 @@ class PaymentRepo(_Repo):
         return _rowcount(await self.session.execute(stmt)) == 1
 
 
+# built once: the outbox runs it after every commit that emitted events
+_DUE = (
+    select(_OUTBOX.c.id)
+    .where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= bindparam("now"),
+           or_(_OUTBOX.c.locked_until.is_(None), _OUTBOX.c.locked_until < bindparam("now")))
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("limit"))
+)
+
+
 class OutboxRow(NamedTuple):
     id: int
     tenant_id: int
@@ -575,17 +585,7 @@ class OutboxRow(NamedTuple):
 
 class OutboxRepo(_Repo):
     async def due(self, now: datetime, limit: int) -> list[int]:
-        stmt = (
-            select(OutboxEvent.id)
-            .where(
-                OutboxEvent.status == "pending",
-                OutboxEvent.next_attempt_at <= now,
-                or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
-            )
-            .order_by(OutboxEvent.id)
-            .limit(limit)
-        )
-        return list((await self.session.scalars(stmt)).all())
+        return [int(i) for i in (await self.session.scalars(_DUE, {"now": now, "limit": limit})).all()]
 
     async def claim(self, event_id: int, now: datetime, lease: timedelta) -> OutboxEvent | None:
         """Lease one row for this worker; a second worker's claim finds it taken."""
