@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Throughput and latency of the official-account endpoint against a bare wechatpy baseline.
 
-    .venv/bin/python bench/wechat_endpoint.py                 # all six scenarios, ~10 s each
+    .venv/bin/python bench/wechat_endpoint.py                 # all ten scenarios, ~10 s each
     .venv/bin/python bench/wechat_endpoint.py --seconds 5 --only app-pg-plain,baseline-plain
     .venv/bin/python bench/wechat_endpoint.py --profile --only app-pg-plain   # needs pyinstrument
 
