@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Throughput and latency of the official-account endpoint against a bare wechatpy baseline.
 
-    .venv/bin/python bench/wechat_endpoint.py                 # all six scenarios, ~10 s each
+    .venv/bin/python bench/wechat_endpoint.py                 # all ten scenarios, ~10 s each
     .venv/bin/python bench/wechat_endpoint.py --seconds 5 --only app-pg-plain,baseline-plain
     .venv/bin/python bench/wechat_endpoint.py --profile --only app-pg-plain   # needs pyinstrument
 
@@ -19,6 +19,13 @@ Scenarios:
                                    Each user alternates "分类" (list categories) and a category
                                    number (list that category's products); every request has a
                                    unique MsgId, and no user has two requests in flight.
+  app-*-warm / app-*-first         first contact: the same browse message ("逛逛") from members
+                                   the server knows (warm: --users of them, created in the warmup)
+                                   and from openids it has never seen (first: every request is
+                                   a new user's first message; --new-users of them in the timed
+                                   window, which runs until all are answered, then the outbox is
+                                   drained and its CPU counted too). Printed: first/warm ratios
+                                   of throughput and CPU, p99, max, and requests over 1 s.
 
 Figures per scenario: requests/s, p50/p99 latency, server CPU µs per request (utime+stime
 of the server process from /proc, around the timed window), CPU of PostgreSQL and Redis
@@ -60,7 +67,9 @@ TENANT = "demo"
 CATEGORIES = ("水果生鲜", "休闲零食", "日用百货", "茶饮冲调")
 PRODUCT_OF = {"水果生鲜": "赣南脐橙", "休闲零食": "每日坚果", "日用百货": "竹纤维抽纸", "茶饮冲调": "西湖龙井"}
 SCENARIOS = ("baseline-plain", "baseline-safe", "app-sqlite-plain", "app-sqlite-safe",
-             "app-pg-plain", "app-pg-safe")
+             "app-pg-plain", "app-pg-safe", "app-sqlite-warm", "app-sqlite-first",
+             "app-pg-warm", "app-pg-first")
+BROWSE = "逛逛"  # the first-contact scenarios' message (a browse step: the category list)
 SERVER_CPU, CLIENT_CPU = 0, 1
 NOISY = 0.25  # cores of other load during a window above which the window is re-run
 
@@ -209,6 +218,11 @@ async def serve(args: argparse.Namespace) -> None:
                 if SERVICES in app:
                     await app[SERVICES].outbox.drain()
                 census.reset()
+            elif cmd == "drain":  # the outbox's backlog (first contacts: welcome coupons…)
+                from handlers.context import SERVICES
+
+                if SERVICES in app:
+                    await app[SERVICES].outbox.drain()
             elif cmd == "census":
                 print("CENSUS " + json.dumps(census.snapshot()), flush=True)
             elif cmd == "quit":
@@ -342,9 +356,10 @@ class ClientCfg:
     users: int
     seconds: float
     warmup: float
-    step: str
+    step: str            # mix | categories | browse (逛逛) | first (逛逛, each from a new user)
     check_every: int
     pin: bool
+    new_users: int = 0   # first: requests (= new users) in the timed window
 
 
 @dataclass
@@ -354,9 +369,16 @@ class Gen:
     cfg: ClientCfg
     sim: Any
     turn: dict[str, int] = field(default_factory=dict)
+    tag: str = field(default_factory=lambda: secrets.token_hex(4))
+    fresh: int = 0  # new users made so far (step "first")
 
     def users_of(self, w: int) -> list[str]:
         return [f"o_bench_user_{i:05d}" for i in range(w, self.cfg.users, self.cfg.conns)]
+
+    def new_user(self) -> str:
+        """An openid no server of this run has seen (unique per client process and run)."""
+        self.fresh += 1
+        return f"o_new_{self.tag}_{self.fresh:07d}"
 
     def make(self, w: int, count: int) -> list[Item]:
         """`count` requests for worker w. Every user's part of a pool starts with 分类, so a
@@ -367,9 +389,11 @@ class Gen:
         items: list[Item] = []
         ts = int(time.time())
         for i in range(count):
-            user = users[i % len(users)]
+            user = self.new_user() if self.cfg.step == "first" else users[i % len(users)]
             n = i // len(users)  # this user's n-th message in this pool
-            if self.cfg.step == "categories" or n % 2 == 0:
+            if self.cfg.step in ("browse", "first"):
+                text, expect = BROWSE, CATEGORIES[0]
+            elif self.cfg.step == "categories" or n % 2 == 0:
                 text, expect = "分类", CATEGORIES[0]
             else:
                 k = self.turn.get(user, 0)
@@ -453,6 +477,9 @@ async def _client(conn: Any, cfg: ClientCfg) -> None:
         warm_bad = counters["non200"] + counters["not_xml"] + counters["wrong"]
 
         per_worker = int(warm_rate * 2 * cfg.seconds / cfg.conns) + 48
+        first = cfg.step == "first"
+        if first:  # every new user once, however long it takes (within reason)
+            per_worker = -(-cfg.new_users // cfg.conns)
         g0 = time.perf_counter()
         pools = [gen.make(w, per_worker) for w in range(cfg.conns)]
         gen_s = time.perf_counter() - g0
@@ -465,8 +492,8 @@ async def _client(conn: Any, cfg: ClientCfg) -> None:
         assert conn.recv() == "go"
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
-        await _drive(session, pools, t0 + cfg.seconds, lat, cfg.check_every, samples, counters,
-                     {"now": False}, plain_expect)
+        await _drive(session, pools, t0 + (600 if first else cfg.seconds), lat, cfg.check_every, samples,
+                     counters, {"now": False}, plain_expect, stop_on_exhaust=not first)
         elapsed = time.perf_counter() - t0
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         conn.send(("done", elapsed))
@@ -493,6 +520,7 @@ async def _client(conn: Any, cfg: ClientCfg) -> None:
             "requests": len(lat), "elapsed": elapsed, "rps": len(lat) / elapsed,
             "p50": 1000 * C.percentile(lat, 50), "p99": 1000 * C.percentile(lat, 99),
             "max": 1000 * (lat[-1] if lat else float("nan")),
+            "over_1s": sum(1 for x in lat if x > 1.0), "over_2s": sum(1 for x in lat if x > 2.0),
             "client_cpu_pct": 100 * cpu / elapsed, **counters,
             "checked": checked, "check_bad": bad, "bad_examples": bad_examples,
         }))
@@ -591,9 +619,11 @@ def run_scenario(name: str, server: Server, args: argparse.Namespace, workdir: P
             print(f"#   machine still busy ({busy:.2f} cores) after {args.quiet_wait:g}s: figures are noisy",
                   flush=True)
     safe = name.endswith("-safe")
+    mode = name.rsplit("-", 1)[1]
+    step = {"warm": "browse", "first": "first"}.get(mode, args.step)
     cfg = ClientCfg(base_url=server.url, safe=safe, is_app=name.startswith("app"), conns=args.conns,
-                    users=args.users, seconds=args.seconds, warmup=args.warmup, step=args.step,
-                    check_every=args.check_every, pin=not args.no_pin)
+                    users=args.users, seconds=args.seconds, warmup=args.warmup, step=step,
+                    check_every=args.check_every, pin=not args.no_pin, new_users=args.new_users)
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=client_main, args=(child, cfg), daemon=True)
@@ -619,6 +649,14 @@ def run_scenario(name: str, server: Server, args: argparse.Namespace, workdir: P
         busy1 = C.machine_busy()
         side1 = C.cpu_of_named(("redis-server",))
         pg_s = asyncio.run(pg.end()) if server.kind == "app-pg" else 0.0
+        # what the window left to the outbox (first contacts queue welcome coupons, pushes):
+        # drained now, its CPU reported beside the window's
+        d0 = time.perf_counter()
+        server.command("drain")
+        drain_s = time.perf_counter() - d0
+        cpu2 = server.cpu()
+        side2 = C.cpu_of_named(("redis-server",))
+        pg_s2 = asyncio.run(pg.end()) if server.kind == "app-pg" else 0.0
         if args.profile:
             server.command(f"prof_stop {prof_file}")
         census = server.census()
@@ -631,6 +669,10 @@ def run_scenario(name: str, server: Server, args: argparse.Namespace, workdir: P
     res.update(prep)
     res["census"] = {k: v / n for k, v in census.items()}
     res["server_cpu_us"] = 1e6 * (cpu1 - cpu0) / n
+    res["drain_s"] = drain_s
+    res["server_cpu_drained_us"] = 1e6 * (cpu2 - cpu0) / n
+    res["pg_cpu_drained_us"] = 1e6 * pg_s2 / n
+    res["redis_cpu_drained_us"] = 1e6 * (side2.get("redis-server", 0) - side0.get("redis-server", 0)) / n
     res["server_cpu_pct"] = 100 * (cpu1 - cpu0) / res["elapsed"]
     res["pg_cpu_us"] = 1e6 * pg_s / n
     res["redis_cpu_us"] = 1e6 * (side1.get("redis-server", 0) - side0.get("redis-server", 0)) / n
@@ -644,6 +686,51 @@ def run_scenario(name: str, server: Server, args: argparse.Namespace, workdir: P
     if args.profile:
         res["profile"] = prof_file.read_text() if prof_file.exists() else "(no profile written)"
     return res
+
+
+def base_of(name: str) -> str:
+    """The baseline an app scenario compares with (the first-contact ones: plaintext)."""
+    mode = name.rsplit("-", 1)[1]
+    return "baseline-" + ("safe" if mode == "safe" else "plain")
+
+
+def first_contact(rounds: list[dict[str, dict[str, Any]]], kind: str) -> list[str]:
+    """The first-contact figures of one backend (`app-sqlite` / `app-pg`): a new user's
+    first browse message against a member's, per round, and the verdict on the median."""
+    warm_name, first_name = f"{kind}-warm", f"{kind}-first"
+    pairs = [(r[warm_name], r[first_name]) for r in rounds if warm_name in r and first_name in r]
+    if not pairs:
+        return []
+    lines, costs = [], []
+    for w, f in pairs:
+        drained_rps = f["requests"] / (f["elapsed"] + f["drain_s"])
+        # the cost of a message: server CPU (its core is what limits throughput; outbox included)
+        cost = f["server_cpu_drained_us"] / w["server_cpu_us"]
+        costs.append(cost)
+        cpu_w = w["server_cpu_us"] + w["pg_cpu_us"] + w["redis_cpu_us"]
+        cpu_f = f["server_cpu_drained_us"] + f["pg_cpu_drained_us"] + f["redis_cpu_drained_us"]
+        lines.append(
+            f"{kind}: warm {w['rps']:.0f} req/s, p99 {w['p99']:.1f} ms, server {w['server_cpu_us']:.0f} µs/rq; "
+            f"first {f['rps']:.0f} req/s ({f['requests']} new users in {f['elapsed']:.1f}s, outbox drained "
+            f"{f['drain_s']:.1f}s after: {drained_rps:.0f} req/s), server {f['server_cpu_drained_us']:.0f} µs/rq "
+            f"incl. outbox → cost {cost:.2f}× a warm step (server+pg+redis: {cpu_f:.0f} vs {cpu_w:.0f} µs, "
+            f"{cpu_f / cpu_w:.2f}×; throughput first/warm {drained_rps / w['rps']:.2f}); "
+            f"first p99 {f['p99']:.0f} ms, max {f['max']:.0f} ms, over 1 s: {f['over_1s']}, over 2 s: {f['over_2s']}"
+            f"; other load {max(w['other_cores'], f['other_cores']):.2f} cores")
+    cost = statistics.median(costs)
+    worst = max(f["max"] for _, f in pairs)
+    sane = not any(x[k] for w, f in pairs for x in (w, f) for k in ("non200", "not_xml", "wrong", "check_bad"))
+    if kind == "app-pg":
+        ok = cost <= 2.0
+        lines.append(f"{'PASS' if ok and sane else 'FAIL'}  {kind} first contact: a first message costs "
+                     f"{cost:.2f}× a warm browse step (server CPU, median){'' if sane else ' (replies failed the checks)'}"
+                     f"  [target ≤ 2×]")
+    else:
+        ok = worst <= 1000.0
+        lines.append(f"{'PASS' if ok and sane else 'FAIL'}  {kind} first contact: slowest request {worst:.0f} ms "
+                     f"({cost:.2f}× a warm step){'' if sane else ' (replies failed the checks)'}"
+                     f"  [target: none over 1 s]")
+    return lines
 
 
 def report_line(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> str:
@@ -664,6 +751,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=320, help="distinct openids (320)")
     p.add_argument("--step", choices=("mix", "categories"), default="mix",
                    help="mix: each user alternates 分类 and a category number; categories: 分类 only")
+    p.add_argument("--new-users", type=int, default=5000,
+                   help="first-contact scenarios: new users (one message each) in the timed window (5000)")
     p.add_argument("--only", default="", help="comma-separated scenarios: " + ",".join(SCENARIOS))
     p.add_argument("--rounds", type=int, default=1,
                    help="run every scenario this many times, baseline and app alternating; the targets "
@@ -753,6 +842,11 @@ def main(argv: list[str] | None = None) -> int:
     print("targets (PostgreSQL + Redis, one server process):")
     for v in verdicts:
         print("  " + v)
+    firsts = [line for kind in ("app-sqlite", "app-pg") for line in first_contact(rounds, kind)]
+    if firsts:
+        print(f"first contact ({args.new_users} new users in the window, {args.conns} connections, {BROWSE}):")
+        for line in firsts:
+            print("  " + line)
     if args.profile:
         for name in wanted:
             print(f"\n===== profile: {name} (server, timed window) =====")
@@ -801,7 +895,7 @@ def print_table(wanted: list[str], results: dict[str, dict[str, Any]]) -> None:
           f"{'pg µs':>7} {'rds µs':>6} {'client':>7} {'vs base':>6}  {'reqs':>7} ok checked/bad  other core0")
     for name in wanted:
         r = results[name]
-        base = results.get("baseline-" + name.rsplit("-", 1)[1]) if name.startswith("app") else None
+        base = results.get(base_of(name)) if name.startswith("app") else None
         print(report_line(name, r, base))
         if r["non200"] or r["not_xml"] or r["wrong"]:
             print(f"    non-200: {r['non200']}  not a passive XML reply: {r['not_xml']}  "

@@ -34,7 +34,7 @@ from flows import cart, checkout, home, orders, shop
 from flows.engine import CardNote, CheckoutMethod, Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
 from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall.errors import MallError
-from social_mall.members.service import note_entry, resolve_member
+from social_mall.members.desk import Sighting, first_sight
 from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
 from storage.kv import Claimed, KVStore
@@ -259,21 +259,17 @@ class FlowRunner:
 
     async def _member(self, inbound: Inbound, stored: Conv | None) -> MemberRef:
         """The member the conversation remembers; otherwise (and on every QR scene, which
-        the core records) resolved through the core, creating it on first sight."""
+        the core records) resolved through the core's desk, created on first sight: a crowd
+        of first messages is resolved in one transaction (social_mall/members/desk.py)."""
         scene = inbound.payload.get("scene", "") if inbound.kind in (Kind.SUBSCRIBE, Kind.SCAN) else ""
         if stored is not None and stored.member and not scene:
             return MemberRef(stored.member)
         async with self.uows() as uow:
-            member, created = await resolve_member(
-                uow, inbound.tenant_id, inbound.channel, inbound.user_id, entry_source=scene
-            )
-            if scene:
-                await note_entry(uow, inbound.tenant_id, member.id, channel=inbound.channel, scene=scene,
-                                 first_time=created)
+            member, created = await first_sight(
+                uow, Sighting(inbound.tenant_id, inbound.channel, inbound.user_id, scene))
             if created or scene:
-                await uow.commit()
-                if uow.emitted:
-                    self.on_commit()
+                await uow.commit()  # a unit of work made by hand has no desk: it wrote here
+                self.on_commit()    # member.joined / member.entered are in the outbox
         return MemberRef(member.id)
 
     async def _advance(self, ctx: Ctx, conv: Conv, inbound: Inbound, *, claimed: bool = True) -> _Result:

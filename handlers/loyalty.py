@@ -22,12 +22,13 @@ A member merge (social_mall/loyalty/merge.py) emits `member.merged` for other mo
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from flows import members as members_flow
 from handlers.push import push_to_member
 from handlers.context import Services
 from social_mall.loyalty import demo, service
-from social_mall.plugins import Delivery, Module, Registry
+from social_mall.plugins import Batched, Delivery, Module, Registry
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,16 @@ def setup(reg: Registry) -> None:
                                          svc.clock())
             await uow.commit()
 
+    async def on_joined_many(ds: Sequence[Delivery]) -> None:
+        """A crowd's welcome coupons in one transaction (the templates read once per tenant)."""
+        by_tenant: dict[int, list[int]] = {}
+        for d in ds:
+            by_tenant.setdefault(d.tenant_id, []).append(int(d.payload["member_id"]))
+        async with svc.uows() as uow:
+            for tenant, members in by_tenant.items():
+                await service.issue_on_event_many(uow, tenant, members, "member.joined", svc.clock())
+            await uow.commit()
+
     async def on_team_succeeded(d: Delivery) -> None:
         """Coupons of templates issued on "groupbuy.succeeded", to the team's members
         (when the event carries `member_ids`)."""
@@ -96,7 +107,7 @@ def setup(reg: Registry) -> None:
     reg.subscribe("order.paid", "loyalty.earn", on_paid)
     reg.subscribe("order.cancelled", "loyalty.release", on_cancelled)
     reg.subscribe("order.refunded", "loyalty.refund", on_refunded)
-    reg.subscribe("member.joined", "loyalty.welcome", on_joined)
+    reg.subscribe("member.joined", "loyalty.welcome", Batched(on_joined, on_joined_many))
     reg.subscribe("groupbuy.team_succeeded", "loyalty.groupbuy_coupons", on_team_succeeded)
     reg.subscribe("loyalty.level_changed", "loyalty.push_level", push_level)
     reg.subscribe("loyalty.coupon_issued", "loyalty.push_coupon", push_coupon)

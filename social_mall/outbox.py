@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
-from social_mall.plugins import Delivery, Subscriber
+from social_mall.plugins import Batched, Delivery, Subscriber
+from storage.repos import OutboxRow
 from storage.uow import UowFactory
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+LOT = 100          # rows leased and delivered together
+COALESCE = 0.1     # seconds between kicked runs while kicks keep coming
 MAX_ATTEMPTS = 15
 
 
@@ -32,52 +35,117 @@ async def dispatch_due(
     subscribers: Mapping[tuple[str, str], Subscriber],
     *,
     now: Callable[[], datetime] = utcnow,
-    batch: int = 100,
+    batch: int = LOT,
 ) -> int:
-    """Deliver what is due; returns how many deliveries succeeded."""
+    """Deliver what is due; returns how many deliveries succeeded.
+
+    The due rows are leased together (one conditional UPDATE, in the transaction that finds
+    them) and the delivered ones marked done together (one UPDATE), so a crowd of events
+    (first contacts' member.joined) costs three statements per lot, not three transactions
+    per row; a `Batched` subscriber gets its rows of the lot in one call. A row is only handed over while at least half its lease is left: past that, the
+    rest of the lot is given back undelivered, so a slow subscriber never lets another
+    worker's claim of an expired lease deliver a row twice."""
     async with uows() as uow:
         ids = await uow.outbox.due(now(), batch)
-    done = 0
-    for event_id in ids:
-        async with uows() as uow:
-            row = await uow.outbox.claim(event_id, now(), LEASE)
-            await uow.commit()
-        if row is None:
-            continue  # another worker has it
-        delivery = Delivery(row.id, row.tenant_id, row.topic, row.payload, row.attempts)
-        fn = subscribers.get((row.topic, row.subscriber))
-        error = ""
-        if fn is None:
-            error = f"no subscriber {row.subscriber!r} for {row.topic!r} (module off?)"
-        else:
+        if not ids:
+            return 0
+        claimed_at = now()
+        rows = await uow.outbox.claim_many(ids, claimed_at, LEASE)
+        await uow.commit()
+    done: list[int] = []
+    failed: list[tuple[OutboxRow, str, bool]] = []
+    left: list[int] = []
+    units = _units(rows, subscribers)
+    try:
+        for k, unit in enumerate(units):
+            if now() >= claimed_at + LEASE / 2:
+                left = [r.id for u in units[k:] for r in u]
+                break
             try:
-                await fn(delivery)
+                await _deliver(unit, subscribers, done, failed)
             except asyncio.CancelledError:
+                handled = {*done, *(r.id for r, _, _ in failed)}
+                left = [r.id for u in units[k:] for r in u if r.id not in handled]
                 raise
-            except Exception as exc:  # noqa: BLE001 - a subscriber's failure is retried
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "outbox.retry",
-                    extra={"event_id": row.id, "topic": row.topic, "subscriber": row.subscriber,
-                           "attempt": row.attempts, "error": error},
-                )
+    finally:
         async with uows() as uow:
-            if error:
-                dead = fn is None or row.attempts >= MAX_ATTEMPTS
+            await uow.outbox.finish_many(done, now())
+            for row, error, dead in failed:
                 await uow.outbox.retry_later(row.id, error, now() + backoff(row.attempts), dead=dead)
-            else:
-                await uow.outbox.finish(row.id, now())
-                done += 1
+            await uow.outbox.release(left)
             await uow.commit()
-    return done
+    return len(done)
+
+
+def _units(rows: Sequence[OutboxRow], subscribers: Mapping[tuple[str, str], Subscriber]) -> list[list[OutboxRow]]:
+    """The lot in delivery units: the rows of a `Batched` subscriber together (in the place
+    of the first), every other row alone."""
+    units: list[list[OutboxRow]] = []
+    batched: dict[tuple[str, str], list[OutboxRow]] = {}
+    for row in rows:
+        key = (row.topic, row.subscriber)
+        if isinstance(subscribers.get(key), Batched):
+            if key in batched:
+                batched[key].append(row)
+                continue
+            batched[key] = [row]
+            units.append(batched[key])
+        else:
+            units.append([row])
+    return units
+
+
+def _delivery(row: OutboxRow) -> Delivery:
+    return Delivery(row.id, row.tenant_id, row.topic, row.payload, row.attempts)
+
+
+async def _deliver(unit: list[OutboxRow], subscribers: Mapping[tuple[str, str], Subscriber],
+                   done: list[int], failed: list[tuple[OutboxRow, str, bool]]) -> None:
+    """Hand one unit over: a batched subscriber's rows in one call (then, should that fail,
+    one by one), any other row alone. Successes go to `done`, failures to `failed`."""
+    fn = subscribers.get((unit[0].topic, unit[0].subscriber))
+    if fn is None:
+        for row in unit:
+            failed.append((row, f"no subscriber {row.subscriber!r} for {row.topic!r} (module off?)", True))
+        return
+    if isinstance(fn, Batched) and len(unit) > 1:
+        try:
+            await fn.many([_delivery(r) for r in unit])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the lot fails as a whole: each row alone below
+            log.info("outbox.batch_retried_singly", extra={"topic": unit[0].topic, "size": len(unit),
+                                                           "error": type(exc).__name__})
+        else:
+            done.extend(r.id for r in unit)
+            return
+    for row in unit:
+        try:
+            await fn(_delivery(row))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a subscriber's failure is retried
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "outbox.retry",
+                extra={"event_id": row.id, "topic": row.topic, "subscriber": row.subscriber,
+                       "attempt": row.attempts, "error": error},
+            )
+            failed.append((row, error, row.attempts >= MAX_ATTEMPTS))
+        else:
+            done.append(row.id)
 
 
 class OutboxWorker:
     """Runs dispatch now when kicked (after a commit that emitted events), and on schedule.
     At most one run at a time in this process, with one more queued behind it."""
 
-    def __init__(self, uows: UowFactory, subscribers: Mapping[tuple[str, str], Subscriber]) -> None:
-        self.uows, self.subscribers = uows, subscribers
+    def __init__(self, uows: UowFactory, subscribers: Mapping[tuple[str, str], Subscriber],
+                 coalesce: float = COALESCE) -> None:
+        """`coalesce`: when kicks came in during a run, wait this long before the next, so
+        a stream of commits (a crowd's first contacts, each batch of them a kick) is
+        delivered in lots rather than a few rows per run. A lone kick runs at once."""
+        self.uows, self.subscribers, self.coalesce = uows, subscribers, coalesce
         self._running: asyncio.Task[None] | None = None
         self._again = False
 
@@ -90,12 +158,16 @@ class OutboxWorker:
     async def _loop(self) -> None:
         while True:
             self._again = False
+            delivered = 0
             try:
-                await dispatch_due(self.uows, self.subscribers)
+                delivered = await dispatch_due(self.uows, self.subscribers, batch=LOT)
             except Exception:  # noqa: BLE001 - the scheduled run will try again
                 log.exception("outbox.dispatch_failed")
+            if delivered >= LOT:  # a full lot: more is likely waiting
+                continue
             if not self._again:
                 return
+            await asyncio.sleep(self.coalesce)
 
     async def run_once(self) -> int:
         return await dispatch_due(self.uows, self.subscribers)

@@ -48,6 +48,20 @@ Subscriber = Callable[[Delivery], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class Batched:
+    """A subscriber that can also take many deliveries of its topic in one go (`many`: one
+    transaction for a crowd's events, e.g. the welcome coupons of a QR campaign's new
+    members). `many` does all or nothing: when it raises, the outbox hands each of the lot's
+    deliveries to `one`, so they succeed or retry one by one. Registered like any other."""
+
+    one: Subscriber
+    many: Callable[[Sequence[Delivery]], Awaitable[None]]
+
+    async def __call__(self, d: Delivery) -> None:
+        await self.one(d)
+
+
+@dataclass(frozen=True)
 class Job:
     name: str
     seconds: float

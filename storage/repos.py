@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, and_, case, delete, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -84,7 +84,113 @@ class TenantRepo(_Repo):
         return tenant
 
 
+_MEMBERS, _IDENTITIES = cast(Table, Member.__table__), cast(Table, MemberIdentity.__table__)
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+# The member behind a channel identity, as plain columns (no ORM row): built once, and
+# plain Core, so a lookup costs neither expression building nor the ORM's loading.
+_VIEW_BY_IDENTITY = (
+    select(_MEMBERS.c.id, _MEMBERS.c.tenant_id, _MEMBERS.c.nickname, _MEMBERS.c.unionid,
+           _MEMBERS.c.entry_source)
+    .join(_IDENTITIES, _IDENTITIES.c.member_id == _MEMBERS.c.id)
+    .where(_IDENTITIES.c.tenant_id == bindparam("tenant"), _IDENTITIES.c.channel == bindparam("channel"),
+           _IDENTITIES.c.external_id == bindparam("external_id"))
+)
+
+
+class MemberRow(NamedTuple):
+    id: int
+    tenant_id: int
+    nickname: str
+    unionid: str | None
+    entry_source: str
+
+
 class MemberRepo(_Repo):
+    async def row_by_identity(self, tenant: int, channel: str, external_id: str) -> MemberRow | None:
+        """The member behind a channel identity as plain columns (one Core SELECT)."""
+        row = (await self.session.execute(
+            _VIEW_BY_IDENTITY, {"tenant": tenant, "channel": channel, "external_id": external_id})).first()
+        return MemberRow(*row) if row is not None else None
+
+    async def insert(self, tenant: int, *, nickname: str, unionid: str | None, entry_source: str,
+                     now: datetime) -> int:
+        """A new member row (one INSERT … RETURNING); its id."""
+        stmt = (_MEMBERS.insert()
+                .values(tenant_id=tenant, nickname=nickname, unionid=unionid, entry_source=entry_source,
+                        created_at=now)
+                .returning(_MEMBERS.c.id))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def claim_identity(self, tenant: int, member_id: int, channel: str, external_id: str,
+                             now: datetime) -> bool:
+        """Give the member this channel identity unless someone has it: one INSERT … ON
+        CONFLICT DO NOTHING on the unique (tenant, channel, external id). False when the
+        identity was taken first (on PostgreSQL a concurrent insert of it waits for the other
+        transaction and does nothing once that one commits); nothing fails, so the
+        transaction goes on."""
+        bind = self.session.bind
+        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = (insert(_IDENTITIES)
+                .values(tenant_id=tenant, member_id=member_id, channel=channel, external_id=external_id,
+                        created_at=now)
+                .on_conflict_do_nothing(index_elements=["tenant_id", "channel", "external_id"])
+                .returning(_IDENTITIES.c.id))
+        return (await self.session.execute(stmt)).first() is not None
+
+    # many at once (social_mall/members/desk.py: a crowd of first messages in one transaction)
+    async def rows_by_identities(self, tenant: int, channel: str,
+                                 external_ids: Sequence[str]) -> dict[str, MemberRow]:
+        """External id → its member, for those of `external_ids` on `channel` that have one."""
+        stmt = (
+            select(_IDENTITIES.c.external_id, _MEMBERS.c.id, _MEMBERS.c.tenant_id, _MEMBERS.c.nickname,
+                   _MEMBERS.c.unionid, _MEMBERS.c.entry_source)
+            .join(_MEMBERS, _IDENTITIES.c.member_id == _MEMBERS.c.id)
+            .where(_IDENTITIES.c.tenant_id == tenant, _IDENTITIES.c.channel == channel,
+                   _IDENTITIES.c.external_id.in_(bindparam("ids", expanding=True)))
+        )
+        rows = (await self.session.execute(stmt, {"ids": list(external_ids)})).all()
+        return {r[0]: MemberRow(*r[1:]) for r in rows}
+
+    async def insert_many(self, tenant: int, entry_sources: Sequence[str], now: datetime) -> list[int]:
+        """New member rows (no nickname, no unionid), one per entry source, in one INSERT …
+        RETURNING; their ids, each in the place of a row with its entry source. The rows
+        differ in nothing else, so which of two alike gets which id doesn't matter: no
+        ordering of RETURNING is asked for (SQLite can't promise one, and SQLAlchemy would
+        then insert row by row)."""
+        stmt = _MEMBERS.insert().returning(_MEMBERS.c.id, _MEMBERS.c.entry_source)
+        rows = [{"tenant_id": tenant, "nickname": "", "unionid": None, "entry_source": src, "created_at": now}
+                for src in entry_sources]
+        ids: dict[str, list[int]] = {}
+        for member_id, src in (await self.session.execute(stmt, rows)).all():
+            ids.setdefault(src, []).append(int(member_id))
+        return [ids[src].pop() for src in entry_sources]
+
+    async def claim_identities(self, tenant: int, channel: str, pairs: Sequence[tuple[str, int]],
+                               now: datetime) -> set[str]:
+        """`claim_identity` for many (external id, member id) pairs in one INSERT … ON
+        CONFLICT DO NOTHING; the external ids this one claimed. Rows go in external-id order,
+        so two workers claiming overlapping crowds take the unique index's locks in one order."""
+        bind = self.session.bind
+        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = (insert(_IDENTITIES)
+                .on_conflict_do_nothing(index_elements=["tenant_id", "channel", "external_id"])
+                .returning(_IDENTITIES.c.external_id))
+        rows = [{"tenant_id": tenant, "member_id": m, "channel": channel, "external_id": e, "created_at": now}
+                for e, m in sorted(pairs)]
+        return {r[0] for r in (await self.session.execute(stmt, rows)).all()}
+
+    async def delete_new_many(self, tenant: int, member_ids: Sequence[int]) -> None:
+        """`delete_new` for many rows."""
+        if member_ids:
+            await self.session.execute(
+                delete(_MEMBERS).where(_MEMBERS.c.tenant_id == tenant, _MEMBERS.c.id.in_(list(member_ids))))
+
+    async def delete_new(self, tenant: int, member_id: int) -> None:
+        """Take back a member row inserted in this transaction that nothing refers to (its
+        identity went to a concurrent first message)."""
+        await self.session.execute(
+            delete(_MEMBERS).where(_MEMBERS.c.tenant_id == tenant, _MEMBERS.c.id == member_id))
+
     async def by_identity(self, tenant: int, channel: str, external_id: str) -> Member | None:
         stmt = (
             select(Member)
@@ -483,19 +589,28 @@ class PaymentRepo(_Repo):
         return _rowcount(await self.session.execute(stmt)) == 1
 
 
+# built once: the outbox runs it after every commit that emitted events
+_DUE = (
+    select(_OUTBOX.c.id)
+    .where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= bindparam("now"),
+           or_(_OUTBOX.c.locked_until.is_(None), _OUTBOX.c.locked_until < bindparam("now")))
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+class OutboxRow(NamedTuple):
+    id: int
+    tenant_id: int
+    topic: str
+    subscriber: str
+    payload: dict[str, Any]
+    attempts: int
+
+
 class OutboxRepo(_Repo):
     async def due(self, now: datetime, limit: int) -> list[int]:
-        stmt = (
-            select(OutboxEvent.id)
-            .where(
-                OutboxEvent.status == "pending",
-                OutboxEvent.next_attempt_at <= now,
-                or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
-            )
-            .order_by(OutboxEvent.id)
-            .limit(limit)
-        )
-        return list((await self.session.scalars(stmt)).all())
+        return [int(i) for i in (await self.session.scalars(_DUE, {"now": now, "limit": limit})).all()]
 
     async def claim(self, event_id: int, now: datetime, lease: timedelta) -> OutboxEvent | None:
         """Lease one row for this worker; a second worker's claim finds it taken."""
@@ -513,6 +628,38 @@ class OutboxRepo(_Repo):
         return await self.session.scalar(
             select(OutboxEvent).where(OutboxEvent.id == event_id).execution_options(populate_existing=True)
         )
+
+    async def claim_many(self, event_ids: Sequence[int], now: datetime, lease: timedelta) -> list[OutboxRow]:
+        """`claim` for many rows in one conditional UPDATE … RETURNING: the rows this worker
+        leased (another worker's claim of the same rows finds them taken), by id."""
+        if not event_ids:
+            return []
+        t = _OUTBOX
+        stmt = (
+            update(t)
+            .where(t.c.id.in_(list(event_ids)), t.c.status == "pending",
+                   or_(t.c.locked_until.is_(None), t.c.locked_until < now))
+            .values(locked_until=now + lease, attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.tenant_id, t.c.topic, t.c.subscriber, t.c.payload, t.c.attempts)
+        )
+        rows = [OutboxRow(*r) for r in (await self.session.execute(stmt)).all()]
+        return sorted(rows, key=lambda r: r.id)
+
+    async def release(self, event_ids: Sequence[int]) -> None:
+        """Give leased rows back undelivered (due again at once, the claim's attempt undone)."""
+        if event_ids:
+            t = _OUTBOX
+            await self.session.execute(
+                update(t).where(t.c.id.in_(list(event_ids)), t.c.status == "pending")
+                .values(locked_until=None, attempts=t.c.attempts - 1))
+
+    async def finish_many(self, event_ids: Sequence[int], now: datetime) -> None:
+        """`finish` for many rows in one UPDATE."""
+        if event_ids:
+            t = _OUTBOX
+            await self.session.execute(
+                update(t).where(t.c.id.in_(list(event_ids)))
+                .values(status="done", done_at=now, locked_until=None, last_error=""))
 
     async def finish(self, event_id: int, now: datetime) -> None:
         await self.session.execute(

@@ -345,6 +345,22 @@ async def issue_on_event(uow: UnitOfWork, tenant: int, member: int, event: str, 
     return out
 
 
+async def issue_on_event_many(uow: UnitOfWork, tenant: int, members: Sequence[int], event: str,
+                              now: datetime) -> int:
+    """`issue_on_event` for many members in one unit of work (a crowd's member.joined): the
+    templates are read once. Returns how many coupons were given."""
+    templates = await repo(uow).issued_on(tenant, event)
+    given = 0
+    for member in members:
+        for t in templates:
+            try:
+                await claim(uow, tenant, member, t.id, now=now, source=f"event:{event}")
+                given += 1
+            except (CouponSoldOutError, CouponLimitError):
+                continue
+    return given
+
+
 # -- birthday coupons ---------------------------------------------------------------------------
 
 BIRTHDAY = "birthday"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
-
-from sqlalchemy.exc import IntegrityError
+from datetime import date, datetime, timezone
 
 from social_mall.errors import (
     BirthdayLockedError,
@@ -19,6 +17,7 @@ from social_mall.members.rules import ENTRY_SOURCE_MAX, Birthday, birthdays_on, 
 from social_mall.orders.rules import MAX_QTY_PER_LINE
 from social_mall.views import AddressView, CartLine, CartView, MemberView
 from storage.models import Address, Member
+from storage.repos import MemberRow
 from storage.uow import UnitOfWork
 
 
@@ -38,31 +37,76 @@ async def resolve_member(
 ) -> tuple[MemberView, bool]:
     """The member behind a channel identity; created (or linked by unionid) on first sight.
 
-    Returns (member, created). Two first messages racing each other end with one member:
-    the loser's insert hits the unique identity and re-reads the winner's row.
+    Returns (member, created). A first sight costs one SELECT and two INSERTs: the member
+    row, then the identity with ON CONFLICT DO NOTHING on its unique key. Two first messages
+    racing each other end with one member: the loser's identity insert does nothing (on
+    PostgreSQL after waiting for the winner's commit), so it takes its own new row back and
+    reads the winner's. No savepoint, and the unit of work stays usable either way.
     `entry_source` is kept to its first ENTRY_SOURCE_MAX characters (it comes from outside).
     """
     entry_source = entry_source[:ENTRY_SOURCE_MAX]
-    found = await uow.members.by_identity(tenant, channel, external_id)
+    members = uow.members
+    found = await members.row_by_identity(tenant, channel, external_id)
     if found is not None:
-        return member_view(found), False
-    try:
-        async with uow.session.begin_nested():
-            member = await uow.members.by_unionid(tenant, unionid) if unionid else None
-            created = member is None
-            if member is None:
-                member = await uow.members.add(
-                    Member(tenant_id=tenant, nickname=nickname, unionid=unionid, entry_source=entry_source)
-                )
-            await uow.members.add_identity(tenant, member.id, channel, external_id)
-    except IntegrityError:
-        found = await uow.members.by_identity(tenant, channel, external_id)
-        if found is None:
-            raise
-        return member_view(found), False
-    if created:
-        uow.emit(MemberJoined(tenant_id=tenant, member_id=member.id, channel=channel, entry_source=entry_source))
-    return member_view(member), created
+        return MemberView(*found), False
+    linked = await members.by_unionid(tenant, unionid) if unionid else None
+    now = datetime.now(timezone.utc)
+    member_id = linked.id if linked is not None else await members.insert(
+        tenant, nickname=nickname, unionid=unionid, entry_source=entry_source, now=now)
+    if not await members.claim_identity(tenant, member_id, channel, external_id, now):
+        if linked is None:
+            await members.delete_new(tenant, member_id)
+        found = await members.row_by_identity(tenant, channel, external_id)
+        if found is None:  # the winner's identity went again (a merge moved it): not ours to guess
+            raise NotFoundError("member_identity", 0)
+        return MemberView(*found), False
+    if linked is not None:
+        return member_view(linked), False
+    uow.emit(MemberJoined(tenant_id=tenant, member_id=member_id, channel=channel, entry_source=entry_source))
+    return MemberView(member_id, tenant, nickname, unionid, entry_source), True
+
+
+async def resolve_many(
+    uow: UnitOfWork, tenant: int, channel: str, sightings: Sequence[tuple[str, str]],
+) -> list[tuple[MemberView, bool]]:
+    """`resolve_member` for many first sights on one channel at once, (external id, entry
+    source) each, in one transaction's worth of statements whatever their number: one
+    SELECT, and for the unknown ones one INSERT of members and one INSERT … ON CONFLICT DO
+    NOTHING of their identities. An identity taken meanwhile by another transaction (another
+    worker's first message) keeps that one's member: the new rows made for it go.
+
+    Returns (member, created) per sighting, in order; an external id sighted twice is
+    created by the first and found by the second, as one after the other would be."""
+    ids = list(dict.fromkeys(e for e, _ in sightings))
+    members = uow.members
+    known = await members.rows_by_identities(tenant, channel, ids)
+    source: dict[str, str] = {}
+    for external_id, src in sightings:
+        if external_id not in known:
+            source.setdefault(external_id, src[:ENTRY_SOURCE_MAX])
+    created: set[str] = set()
+    if source:
+        now = datetime.now(timezone.utc)
+        new_ids = await members.insert_many(tenant, list(source.values()), now)
+        mine = dict(zip(source, new_ids))
+        created = await members.claim_identities(tenant, channel, list(mine.items()), now)
+        lost = [e for e in mine if e not in created]
+        if lost:
+            await members.delete_new_many(tenant, [mine[e] for e in lost])
+            known.update(await members.rows_by_identities(tenant, channel, lost))
+        for e in created:
+            known[e] = MemberRow(mine[e], tenant, "", None, source[e])
+        await uow.emit_many([MemberJoined(tenant_id=tenant, member_id=mine[e], channel=channel,
+                                          entry_source=source[e]) for e in mine if e in created])
+    out: list[tuple[MemberView, bool]] = []
+    for external_id, _ in sightings:
+        row = known.get(external_id)
+        if row is None:  # the winner's identity went again (a merge moved it): not ours to guess
+            raise NotFoundError("member_identity", 0)
+        first = external_id in created
+        created.discard(external_id)
+        out.append((MemberView(*row), first))
+    return out
 
 
 async def member_of(uow: UnitOfWork, tenant: int, channel: str, external_id: str) -> int | None:

@@ -77,6 +77,73 @@ async def test_two_workers_dispatching_at_once_deliver_each_event_once(engine, d
     assert sorted(seen) == list(range(30))
 
 
+async def test_a_lot_past_half_its_lease_gives_the_rest_back_undelivered(engine, demo):
+    """Due rows are leased together; a slow subscriber never gets a row whose lease could
+    run out under it (another worker would claim it again): past half the lease, the rest
+    of the lot goes back, due at once, its attempt not counted."""
+    clock = {"now": t0()}
+    seen: list[tuple[int, int]] = []
+
+    async def slow(d: Delivery) -> None:
+        seen.append((int(d.payload["order_id"]), d.attempt))
+        clock["now"] += timedelta(seconds=20)  # of the 60 s lease
+
+    subs = {("order.placed", "slow"): slow}
+    uows = uow_factory(session_factory(engine), {"order.placed": ["slow"]})
+    async with uows() as uow:
+        for i in range(5):
+            uow.emit(event(i))
+        await uow.commit()
+    assert await dispatch_due(uows, subs, now=lambda: clock["now"]) == 2   # at 0 s and 20 s; 40 s: back
+    async with uows() as uow:
+        assert await uow.outbox.pending_count() == 3
+    assert await dispatch_due(uows, subs, now=lambda: clock["now"]) == 2
+    assert await dispatch_due(uows, subs, now=lambda: clock["now"]) == 1
+    assert seen == [(i, 1) for i in range(5)]
+    async with uows() as uow:
+        assert await uow.outbox.pending_count() == 0
+
+
+async def test_a_batched_subscriber_takes_its_rows_of_a_lot_in_one_call_or_each_alone(engine, demo):
+    from social_mall.plugins import Batched
+
+    lots: list[list[int]] = []
+    singles: list[int] = []
+    fail_lot = {"on": False}
+
+    async def one(d: Delivery) -> None:
+        if int(d.payload["order_id"]) == 3 and d.attempt == 1:
+            raise RuntimeError("this one is bad")
+        singles.append(int(d.payload["order_id"]))
+
+    async def many(ds) -> None:
+        if fail_lot["on"]:
+            raise RuntimeError("the lot fails as a whole")
+        lots.append([int(d.payload["order_id"]) for d in ds])
+
+    subs = {("order.placed", "b"): Batched(one, many)}
+    uows = uow_factory(session_factory(engine), {"order.placed": ["b"]})
+
+    async def emit(ids) -> None:
+        async with uows() as uow:
+            for i in ids:
+                uow.emit(event(i))
+            await uow.commit()
+
+    await emit(range(5))
+    T0 = t0()
+    assert await dispatch_due(uows, subs, now=lambda: T0) == 5
+    assert lots == [[0, 1, 2, 3, 4]] and singles == []
+    fail_lot["on"] = True
+    await emit(range(2, 5))
+    assert await dispatch_due(uows, subs, now=lambda: T0) == 2   # 2 and 4 alone; 3 fails alone
+    assert singles == [2, 4]
+    assert await dispatch_due(uows, subs, now=lambda: T0 + timedelta(seconds=6)) == 1   # 3's retry
+    assert singles == [2, 4, 3]
+    async with uows() as uow:
+        assert await uow.outbox.pending_count() == 0
+
+
 async def test_modules_register_subscribers_and_can_be_switched_off(engine, demo):
     got: list[str] = []
 
