@@ -118,7 +118,7 @@ def cmd_test(args: list[str]) -> int:
     env = dict(os.environ)
     env.setdefault("SOCIAL_MALL_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     env.setdefault("SOCIAL_MALL_TEST_REDIS", "redis://127.0.0.1:6379/15")
-    proc = subprocess.run([str(PY), "-m", "pytest", "-q", *args], cwd=ROOT, env=env)
+    proc = subprocess.run([str(PY), "-m", "pytest", "-q", "--durations=15", *args], cwd=ROOT, env=env)
     if proc.returncode == 5:
         print("no tests ran: failing", flush=True)
         return 1
