@@ -4,10 +4,26 @@ pages and the H5 article page."""
 from __future__ import annotations
 
 from social_mall.plugins import Registry
-from social_mall_content import HERE, flow, web
+from typing import Any
+from collections.abc import Mapping
+
+from social_mall_content import HERE, broadcasts, flow, sender, web, web_broadcasts
 
 
 def setup(reg: Registry) -> None:
+    svc = reg.services
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow.FLOW)
     web.register(reg)
+    web_broadcasts.register(reg)
+
+    async def job_finished(tenant_id: int, fields: Mapping[str, Any]) -> None:
+        async with svc.uows() as uow:
+            if await broadcasts.job_finished(uow, tenant_id, fields, svc.clock()):
+                await uow.commit()
+
+    async def due() -> int:
+        return await sender.dispatch_due(svc)
+
+    reg.add_account_event("MASSSENDJOBFINISH", job_finished)
+    reg.add_job("content.broadcasts_due", 60.0, due)
