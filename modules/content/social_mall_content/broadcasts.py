@@ -42,7 +42,7 @@ class BroadcastRefusedError(MallError):
 
     def __init__(self, field: str, **facts: Any) -> None:
         super().__init__(field)
-        self.field, self.facts = field, facts
+        self.field, self.details = field, facts
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,11 @@ class Claimed:
     message: Mapping[str, Any]       # {"msgtype": "text", "text": {"content": …}}
     openids: tuple[str, ...]
     client_msg_id: str
+
+
+def _one(result: Any) -> bool:
+    """Whether a conditional UPDATE changed exactly one row."""
+    return int(result.rowcount) == 1
 
 
 def month_of(at: datetime) -> str:
@@ -218,10 +223,10 @@ async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetim
     """Take a due broadcast for sending (scheduled → sending, one conditional UPDATE: one
     winner), record its recipients under the quota. None when someone else took it (or it
     is not due). Refused (quota, too few): marked failed with the reason, audited."""
-    won = (await uow.session.execute(
+    won = _one(await uow.session.execute(
         update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id,
                                 Broadcast.status == "scheduled", Broadcast.scheduled_at <= now)
-        .values(status="sending", sent_at=now))).rowcount == 1
+        .values(status="sending", sent_at=now)))
     if not won:
         return None
     b = await uow.session.scalar(select(Broadcast).where(Broadcast.id == broadcast_id))
@@ -269,12 +274,12 @@ async def job_finished(uow: UnitOfWork, tenant: int, fields: Mapping[str, Any], 
     raw = str(fields.get("MsgID") or fields.get("MsgId") or "").strip()
     if not raw.isdigit() or len(raw) > 18:
         return False
-    done = (await uow.session.execute(
+    done = _one(await uow.session.execute(
         update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.msg_id == int(raw),
                                 Broadcast.finished_at.is_(None))
         .values(status="finished", finished_at=now, result=str(fields.get("Status") or "")[:64],
                 total_count=_count(fields, "TotalCount"), sent_count=_count(fields, "SentCount"),
-                error_count=_count(fields, "ErrorCount")))).rowcount == 1
+                error_count=_count(fields, "ErrorCount"))))
     return done
 
 
@@ -317,10 +322,10 @@ async def bind_code(uow: UnitOfWork, tenant: int, admin_id: int, now: datetime) 
 
 async def bind(uow: UnitOfWork, tenant: int, code: str, openid: str, now: datetime) -> bool:
     """The admin who was given `code` previews to `openid` from now on (the code is spent)."""
-    done = (await uow.session.execute(
+    done = _one(await uow.session.execute(
         update(Previewer).where(Previewer.tenant_id == tenant, Previewer.code == code, Previewer.code != "",
                                 Previewer.code_expires_at > now)
-        .values(openid=openid, code="", code_expires_at=None))).rowcount == 1
+        .values(openid=openid, code="", code_expires_at=None)))
     if done:
         uow.audit(tenant, f"openid:{openid[:40]}", "broadcast.previewer_bound", "previewer", after={"openid": openid})
     return done

@@ -48,7 +48,7 @@ def register(reg: Registry) -> None:
 
 
 def problem(exc: B.BroadcastRefusedError) -> str:
-    return PROBLEMS.get(exc.field, exc.field).format(**exc.facts)
+    return PROBLEMS.get(exc.field, exc.field).format(**exc.details)
 
 
 def parse_schedule(raw: str) -> datetime | None:
