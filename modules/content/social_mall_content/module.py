@@ -1,12 +1,13 @@
-"""What the module registers: templates, the 「最新活动」 flow and its menu entry, the console
-pages and the H5 article page."""
+"""What the module registers: templates, the 「最新活动」 and 「预览绑定」 flow and its menu entry,
+the console pages (图文, 群发) and the H5 article page, MASSSENDJOBFINISH (an account event)
+and the job that sends scheduled broadcasts."""
 
 from __future__ import annotations
 
-from social_mall.plugins import Registry
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
+from social_mall.plugins import Registry
 from social_mall_content import HERE, broadcasts, flow, sender, web, web_broadcasts
 
 
