@@ -9,7 +9,6 @@ WeChat itself is called by `sender.py` (the edge); this file holds no HTTP."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from social_mall import codes
 from social_mall.errors import MallError, NotFoundError
 from social_mall_content.models import Article, Broadcast, BroadcastRecipient, Previewer
 from storage.loyalty_models import LoyaltyAccount
@@ -30,7 +30,7 @@ MONTHLY_QUOTA = 4          # a service account: 4 mass sends a month reach one f
 MIN_RECIPIENTS = 2         # mass/send by openid list takes 2..10000
 MAX_RECIPIENTS = 10_000
 MAX_TEXT = 600
-BIND_MINUTES = 10
+BIND_RULE = codes.CodeRule("preview")
 PAID = ("paid", "shipped", "completed")
 
 
@@ -307,28 +307,34 @@ async def get_broadcast(uow: UnitOfWork, tenant: int, broadcast_id: int) -> Broa
 # -- previews: the admin's own openid -------------------------------------------------------
 
 async def bind_code(uow: UnitOfWork, tenant: int, admin_id: int, now: datetime) -> str:
-    """A fresh 6-digit code the admin sends in chat (「预览绑定 123456」) within 10 minutes."""
-    from datetime import timedelta
-
-    code = f"{secrets.randbelow(900_000) + 100_000}"
+    """A fresh code (social_mall.codes: 50 bits, attempt-limited, 10 minutes) the admin sends
+    in chat as 「预览绑定 K7Q2M-9XD3F」; only its digest is kept."""
+    new = codes.issue(BIND_RULE)
     row = await uow.session.scalar(select(Previewer).where(Previewer.admin_id == admin_id))
     if row is None:
         row = Previewer(tenant_id=tenant, admin_id=admin_id)
         uow.session.add(row)
-    row.code, row.code_expires_at = code, now + timedelta(minutes=BIND_MINUTES)
+    row.code, row.digest, row.code_expires_at = new.selector, new.digest, now + BIND_RULE.ttl
     await uow.session.flush()
-    return code
+    return new.shown
 
 
-async def bind(uow: UnitOfWork, tenant: int, code: str, openid: str, now: datetime) -> bool:
-    """The admin who was given `code` previews to `openid` from now on (the code is spent)."""
-    done = _one(await uow.session.execute(
-        update(Previewer).where(Previewer.tenant_id == tenant, Previewer.code == code, Previewer.code != "",
-                                Previewer.code_expires_at > now)
-        .values(openid=openid, code="", code_expires_at=None)))
-    if done:
-        uow.audit(tenant, f"openid:{openid[:40]}", "broadcast.previewer_bound", "previewer", after={"openid": openid})
-    return done
+async def bind(uow: UnitOfWork, kv: codes.Counters, tenant: int, member_id: int, typed: str, openid: str,
+               now: datetime) -> None:
+    """The admin who was given the code `typed` previews to `openid` from now on (the code
+    is spent); a codes.CodeError when it is no live code (attempts counted per member)."""
+    async def find(selector: str) -> list[codes.Stored]:
+        rows = (await uow.session.scalars(select(Previewer).where(Previewer.tenant_id == tenant,
+                                                                  Previewer.code == selector))).all()
+        return [codes.Stored(f"{r.id}:{r.digest[:16]}", r.digest, r.code_expires_at or now, not r.digest)
+                for r in rows if r.digest]
+
+    hit = await codes.check(kv, BIND_RULE, tenant=tenant, actor=member_id, typed=typed, now=now, find=find)
+    if not _one(await uow.session.execute(
+            update(Previewer).where(Previewer.tenant_id == tenant, Previewer.digest == hit.digest)
+            .values(openid=openid, code="", digest="", code_expires_at=None))):
+        raise codes.CodeError(BIND_RULE.purpose)
+    uow.audit(tenant, f"member:{member_id}", "broadcast.previewer_bound", "previewer", after={"openid": openid})
 
 
 async def previewer(uow: UnitOfWork, tenant: int, admin_id: int) -> str:

@@ -82,6 +82,7 @@ class Previewer(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     admin_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     openid: Mapped[str] = mapped_column(String(128), default="")
-    code: Mapped[str] = mapped_column(String(16), default="")
+    code: Mapped[str] = mapped_column(String(16), default="")      # the live code's selector
+    digest: Mapped[str] = mapped_column(String(64), default="")    # its SHA-256 ("": none)
     code_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     __table_args__ = (Index("ix_content_previewers_code", "tenant_id", "code"),)

@@ -1,6 +1,6 @@
 """Console 群发 (/console/content/broadcasts): the list with each send's outcome, a form (an
 article and/or a text, a segment, now or a time), 预览 to the admin's own bound openid, and
-the code that binds it (「预览绑定 123456」 in chat). Each form carries a one-time key: a
+the code that binds it (「预览绑定 K7Q2M-9XD3F」 in chat). Each form carries a one-time key: a
 double click or a resubmission finds the broadcast it made and sends nothing again. Refused
 input answers 400 with the Chinese reason and saves nothing."""
 

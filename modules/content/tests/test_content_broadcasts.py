@@ -68,10 +68,10 @@ async def test_preview_send_to_a_segment_once_and_the_job_finished_event(backend
     assert refused.status == 400 and "请先绑定预览微信号" in await refused.text()
     assert fake_wechat.mass_previews == []
     page = await (await post(mall, "/console/content/broadcasts/bind")).text()
-    code = re.search(r"预览绑定 (\d{6})", page).group(1)
-    wrong = "000000" if code != "000000" else "111111"
+    code = re.search(r"预览绑定 ([0-9A-Z]{5}-[0-9A-Z]{5})", page).group(1)
+    wrong = code[:2] + ("00000000" if code[2:].replace("-", "") != "00000000" else "11111111")
     assert "绑定码不对或已过期" in (await wx.text(OTHER, f"预览绑定 {wrong}")).text
-    assert "已绑定" in (await wx.text(ADMIN, f"预览绑定 {code}")).text
+    assert "已绑定" in (await wx.text(ADMIN, f"预览绑定 {code.lower()}")).text        # typed in any case
     assert "绑定码不对或已过期" in (await wx.text(OTHER, f"预览绑定 {code}")).text     # spent
 
     ok = await post(mall, "/console/content/broadcasts/preview", article=str(aid), text="今晚 8 点开抢", segment="all")

@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("admin_id", sa.BigInteger(), nullable=False),
         sa.Column("openid", sa.String(128), nullable=False),
         sa.Column("code", sa.String(16), nullable=False),
+        sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("code_expires_at", TS, nullable=True),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f(f"fk_{p}_tenant_id_tenants")),
         sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{p}")),
