@@ -174,3 +174,29 @@ async def test_a_scheduled_broadcast_goes_once_with_two_workers(backend, engine,
     (job,) = fake_wechat.mass_sent
     assert sorted(job["touser"]) == sorted([ADMIN, *BUYERS, OTHER])
     assert await sender.dispatch_due(one) == 0 and len(fake_wechat.mass_sent) == 1
+
+
+async def test_an_operator_may_not_broadcast(backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    mall = await make(backend, tmp_path, fake_wechat, aiohttp_client)
+    await make_admin(mall.svc.uows, "ops", role="operator")
+    await login(mall.client, "ops")
+    assert (await mall.client.get("/console/content/broadcasts")).status == 403
+    refused = await post(mall, "/console/content/broadcasts", key="abcdef0123456789", text="hi", segment="all")
+    assert refused.status == 403 and await counts(mall) == (0, 0) and fake_wechat.mass_sent == []
+
+
+async def test_switched_off_no_broadcast_page_and_the_event_reads_as_before(backend, engine, tmp_path, fake_wechat,
+                                                                            aiohttp_client):
+    off = await make(backend, tmp_path, fake_wechat, aiohttp_client, disabled=["content"])
+    await make_admin(off.svc.uows, "boss", role="owner")
+    await login(off.client, "boss")
+    assert (await off.client.get("/console/content/broadcasts")).status == 404
+    wx = wx_of(off)
+    async with off.svc.uows() as uow:
+        before = await uow.session.scalar(select(func.count()).select_from(Member))
+    finish = wx._envelope("oSystem_masssend_0000000002", "event",
+                          "<Event><![CDATA[MASSSENDJOBFINISH]]></Event><MsgID>1000001625</MsgID>"
+                          "<Status><![CDATA[send success]]></Status>", None)
+    assert (await wx.post(*wx.signed_request(finish, user="oSystem_masssend_0000000002"))).status == 200
+    async with off.svc.uows() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Member)) == before + 1   # the chat ran
