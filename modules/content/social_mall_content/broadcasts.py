@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ MAX_RECIPIENTS = 10_000
 MAX_TEXT = 600
 BIND_RULE = codes.CodeRule("preview")
 PAID = ("paid", "shipped", "completed")
+STALE_AFTER = timedelta(minutes=10)
 
 
 class BroadcastRefusedError(MallError):
@@ -244,6 +245,42 @@ async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetim
                          for m, _ in left])
     b.recipients, b.skipped = len(left), skipped
     return Claimed(b.id, tenant, message, tuple(o for _, o in left), f"sm-{tenant}-{b.id}")
+
+
+async def stale(uow: UnitOfWork, now: datetime, *, limit: int = 20) -> list[tuple[int, int]]:
+    """(tenant, id) of broadcasts left "sending" longer than `STALE_AFTER` (the worker died
+    between taking one and hearing WeChat's answer)."""
+    rows = (await uow.session.execute(
+        select(Broadcast.tenant_id, Broadcast.id).where(Broadcast.status == "sending",
+                                                        Broadcast.sent_at <= now - STALE_AFTER)
+        .order_by(Broadcast.id).limit(limit))).all()
+    return [(int(t), int(i)) for t, i in rows]
+
+
+async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetime, page_url: Any) -> Claimed | None:
+    """Take a stale "sending" broadcast again (one conditional UPDATE: one winner) with the
+    recipients it recorded; the same clientmsgid makes WeChat refuse it (45065) if the lost
+    call did go through."""
+    won = _one(await uow.session.execute(
+        update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id,
+                                Broadcast.status == "sending", Broadcast.sent_at <= now - STALE_AFTER)
+        .values(sent_at=now)))
+    if not won:
+        return None
+    b = await uow.session.scalar(select(Broadcast).where(Broadcast.id == broadcast_id))
+    assert b is not None
+    members = select(BroadcastRecipient.member_id).where(BroadcastRecipient.tenant_id == tenant,
+                                                         BroadcastRecipient.broadcast_id == broadcast_id)
+    rows = (await uow.session.execute(
+        select(MemberIdentity.member_id, MemberIdentity.external_id).where(
+            MemberIdentity.tenant_id == tenant, MemberIdentity.channel == "mp", MemberIdentity.member_id.in_(members))
+        .order_by(MemberIdentity.member_id, MemberIdentity.id))).all()
+    openids: dict[int, str] = {}
+    for member_id, openid in rows:
+        openids.setdefault(int(member_id), str(openid))
+    message = await message_of(uow, tenant, b.article_id, b.text, page_url)
+    uow.audit(tenant, "system", "broadcast.retry", f"broadcast:{b.id}")
+    return Claimed(b.id, tenant, message, tuple(openids.values()), f"sm-{tenant}-{b.id}")
 
 
 async def sent(uow: UnitOfWork, tenant: int, broadcast_id: int, msg_id: int, *, actor: str) -> None:

@@ -26,11 +26,14 @@ def page_urls(svc: Services, tenant_code: str) -> Any:
     return lambda article_id: svc.page_url(article_path(tenant_code, article_id))
 
 
-async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: str, now: datetime) -> bool:
-    """Send the broadcast if it is due and nobody else has: True when this call sent it."""
+async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: str, now: datetime,
+                   retry: bool = False) -> bool:
+    """Send the broadcast if it is due and nobody else has (`retry`: one left "sending" by a
+    worker that died): True when this call sent it."""
     tenant = await svc.tenant_by_id(tenant_id)
+    take = B.reclaim if retry else B.claim
     async with svc.uows() as uow:
-        claimed = await B.claim(uow, tenant_id, broadcast_id, now=now, page_url=page_urls(svc, tenant.code))
+        claimed = await take(uow, tenant_id, broadcast_id, now=now, page_url=page_urls(svc, tenant.code))
         await uow.commit()
     if claimed is None:
         return False
@@ -40,9 +43,12 @@ async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: s
         answer = await svc.wechat(tenant).call("POST", "/cgi-bin/message/mass/send", json=body)
     except WeChatAPIError as exc:
         async with svc.uows() as uow:
-            await B.failed(uow, tenant_id, broadcast_id, f"{exc.errcode} {exc.errmsg}", actor=actor)
+            if exc.errcode == CLIENT_MSG_ID_TAKEN:   # the lost call went through: it was sent
+                await B.sent(uow, tenant_id, broadcast_id, 0, actor=actor)
+            else:
+                await B.failed(uow, tenant_id, broadcast_id, f"{exc.errcode} {exc.errmsg}", actor=actor)
             await uow.commit()
-        log.warning("content.broadcast_failed", extra={"tenant": tenant.code, "errcode": exc.errcode})
+        log.warning("content.broadcast_refused", extra={"tenant": tenant.code, "errcode": exc.errcode})
         return False
     async with svc.uows() as uow:
         await B.sent(uow, tenant_id, broadcast_id, int(answer.get("msg_id") or 0), actor=actor)
@@ -51,13 +57,17 @@ async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: s
 
 
 async def dispatch_due(svc: Services) -> int:
-    """The scheduling job: every due broadcast, each sent once however many workers run this."""
+    """The scheduling job: every due broadcast, and every one a dead worker left "sending",
+    each sent once however many workers run this."""
     now = svc.clock()
     async with svc.uows() as uow:
         found = await B.due(uow, now)
+        stale = await B.stale(uow, now)
     sent = 0
     for tenant_id, broadcast_id in found:
         sent += await dispatch(svc, tenant_id, broadcast_id, actor="system:schedule", now=now)
+    for tenant_id, broadcast_id in stale:
+        sent += await dispatch(svc, tenant_id, broadcast_id, actor="system:retry", now=now, retry=True)
     return sent
 
 

@@ -200,3 +200,36 @@ async def test_switched_off_no_broadcast_page_and_the_event_reads_as_before(back
     assert (await wx.post(*wx.signed_request(finish, user="oSystem_masssend_0000000002"))).status == 200
     async with off.svc.uows() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Member)) == before + 1   # the chat ran
+
+
+async def test_a_broadcast_a_dead_worker_left_sending_goes_once(backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    from sqlalchemy import update
+
+    from social_mall_content import broadcasts as B
+
+    mall, wx, tenant, category, aid = await shop(backend, tmp_path, fake_wechat, aiohttp_client)
+    now = mall.svc.clock()
+    at = (now + timedelta(hours=1)).astimezone(B.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="老客回馈",
+               segment=f"category:{category}", schedule=at)
+    took = now + timedelta(hours=2)
+    async with mall.svc.uows() as uow:                                   # a worker takes it, then dies
+        (bid,) = [i for _, i in await B.due(uow, took)]
+        assert await B.claim(uow, tenant.id, bid, now=took, page_url=str) is not None
+        await uow.commit()
+    worker = copy.copy(mall.svc)
+    worker.clock = lambda: took + timedelta(minutes=5)
+    assert await sender.dispatch_due(worker) == 0 and fake_wechat.mass_sent == []    # not stale yet
+    worker.clock = lambda: took + timedelta(minutes=11)
+    assert await sender.dispatch_due(worker) == 1
+    (job,) = fake_wechat.mass_sent
+    assert sorted(job["touser"]) == sorted(BUYERS) and job["clientmsgid"] == f"sm-{tenant.id}-{bid}"
+    # it died again after WeChat took the job: the retry is refused by its clientmsgid, nothing sent twice
+    async with mall.svc.uows() as uow:
+        await uow.session.execute(update(Broadcast).where(Broadcast.id == bid).values(status="sending", sent_at=took))
+        await uow.commit()
+    assert await sender.dispatch_due(worker) == 0 and len(fake_wechat.mass_sent) == 1
+    async with mall.svc.uows() as uow:
+        row = await uow.session.scalar(select(Broadcast).where(Broadcast.id == bid))
+        kept = await uow.session.scalar(select(func.count()).select_from(BroadcastRecipient))
+    assert row.status == "sent" and kept == 2
