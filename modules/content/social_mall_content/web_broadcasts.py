@@ -38,6 +38,8 @@ PROBLEMS = {
     "state": "表单已过期，请刷新页面后重试",
 }
 STATUS = {"scheduled": "待发送", "sending": "发送中", "sent": "已提交", "finished": "已完成", "failed": "失败"}
+REASONS = {"quota": "本月群发次数已用完", "too_few": "可接收的粉丝不足 2 人", "article": "图文已删除或未发布",
+           "segment": "发送对象无效"}
 NOTICES = {"sent": "已提交微信群发", "scheduled": "已定时", "repeat": "这条群发已提交过，未重复发送",
            "previewed": "预览已发到你绑定的微信", "failed": "群发失败，见列表中的原因"}
 
@@ -85,7 +87,7 @@ async def _page(request: web.Request, *, status: int = 200, error: str = "", cod
     segments = [("all", "全部粉丝")] + [(f"level:{n}", f"会员等级：{n}") for n in levels] + \
         [(f"category:{i}", f"买过「{n}」类商品") for i, n in cats]
     return render(request, "console/content/broadcasts.html", status=status, rows=rows, articles=published,
-                  segments=segments, status_names=STATUS, error=error, code=code, bound=bool(bound),
+                  segments=segments, status_names=STATUS, reasons=REASONS, error=error, code=code, bound=bool(bound),
                   key=secrets.token_hex(8), v=values or dict.fromkeys(("article", "text", "segment", "schedule"), ""),
                   quota=B.MONTHLY_QUOTA,
                   notice=NOTICES.get(request.query.get("notice", ""), ""))

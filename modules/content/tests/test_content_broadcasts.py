@@ -84,6 +84,10 @@ async def test_preview_send_to_a_segment_once_and_the_job_finished_event(backend
 
     bad = await post(mall, "/console/content/broadcasts", key=await form_key(mall), article="", text="", segment="all")
     assert bad.status == 400 and "请填写群发内容" in await bad.text()
+    bad = await post(mall, "/console/content/broadcasts", key=await form_key(mall), article="999999", segment="all")
+    assert bad.status == 400 and "图文须为本店已发布的图文" in await bad.text()
+    bad = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="hi", segment="vip")
+    assert bad.status == 400 and "请选择发送对象" in await bad.text()
     bad = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="hi", segment="level:钻石")
     assert bad.status == 400 and "不足 2 人" in await bad.text()
     assert await counts(mall) == (0, 0) and fake_wechat.mass_sent == []
@@ -174,6 +178,13 @@ async def test_a_scheduled_broadcast_goes_once_with_two_workers(backend, engine,
     (job,) = fake_wechat.mass_sent
     assert sorted(job["touser"]) == sorted([ADMIN, *BUYERS, OTHER])
     assert await sender.dispatch_due(one) == 0 and len(fake_wechat.mass_sent) == 1
+    # one scheduled for a segment that is too small when its time comes: failed, the reason in Chinese
+    few = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="钻石专享",
+                     segment="level:钻石", schedule=at)
+    assert few.headers["Location"].endswith("notice=scheduled")
+    assert await sender.dispatch_due(one) == 0 and len(fake_wechat.mass_sent) == 1
+    listing = await (await mall.client.get("/console/content/broadcasts")).text()
+    assert "失败" in listing and "可接收的粉丝不足 2 人" in listing
 
 
 async def test_an_operator_may_not_broadcast(backend, engine, tmp_path, fake_wechat, aiohttp_client):
