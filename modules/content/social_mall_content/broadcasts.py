@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from social_mall import codes
 from social_mall.errors import MallError, NotFoundError
 from social_mall_content.models import Article, Broadcast, BroadcastRecipient, Previewer
-from storage.loyalty_models import LoyaltyAccount
-from storage.models import MemberIdentity, Order, OrderLine, Product
+from social_mall.members.audience import audience as members_audience
+from social_mall.members.audience import channel_ids
 from storage.uow import UnitOfWork
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -31,7 +31,6 @@ MIN_RECIPIENTS = 2         # mass/send by openid list takes 2..10000
 MAX_RECIPIENTS = 10_000
 MAX_TEXT = 600
 BIND_RULE = codes.CodeRule("preview")
-PAID = ("paid", "shipped", "completed")
 STALE_AFTER = timedelta(minutes=10)
 
 
@@ -129,23 +128,10 @@ async def check(uow: UnitOfWork, tenant: int, b: BroadcastInput, now: datetime) 
 
 
 async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int, str]]:
-    """(member id, official-account openid) of the segment, by member id."""
-    q = select(MemberIdentity.member_id, MemberIdentity.external_id).where(
-        MemberIdentity.tenant_id == tenant, MemberIdentity.channel == "mp")
+    """(member id, official-account openid) of the segment, by member id (the core's members.audience)."""
     kind, _, value = segment.partition(":")
-    if kind == "level":
-        q = q.where(MemberIdentity.member_id.in_(
-            select(LoyaltyAccount.member_id).where(LoyaltyAccount.tenant_id == tenant, LoyaltyAccount.level == value)))
-    elif kind == "category":
-        q = q.where(MemberIdentity.member_id.in_(
-            select(Order.member_id).join(OrderLine, and_(OrderLine.order_id == Order.id))
-            .join(Product, Product.id == OrderLine.product_id)
-            .where(Order.tenant_id == tenant, Order.status.in_(PAID), Product.category_id == int(value))))
-    rows = (await uow.session.execute(q.order_by(MemberIdentity.member_id, MemberIdentity.id))).all()
-    seen: dict[int, str] = {}
-    for member_id, openid in rows:
-        seen.setdefault(int(member_id), str(openid))
-    return list(seen.items())
+    return await members_audience(uow, tenant, "mp", level=value if kind == "level" else None,
+                                  bought_category=int(value) if kind == "category" else None)
 
 
 async def within_quota(uow: UnitOfWork, tenant: int, people: Sequence[tuple[int, str]],
@@ -269,15 +255,9 @@ async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datet
         return None
     b = await uow.session.scalar(select(Broadcast).where(Broadcast.id == broadcast_id))
     assert b is not None
-    members = select(BroadcastRecipient.member_id).where(BroadcastRecipient.tenant_id == tenant,
-                                                         BroadcastRecipient.broadcast_id == broadcast_id)
-    rows = (await uow.session.execute(
-        select(MemberIdentity.member_id, MemberIdentity.external_id).where(
-            MemberIdentity.tenant_id == tenant, MemberIdentity.channel == "mp", MemberIdentity.member_id.in_(members))
-        .order_by(MemberIdentity.member_id, MemberIdentity.id))).all()
-    openids: dict[int, str] = {}
-    for member_id, openid in rows:
-        openids.setdefault(int(member_id), str(openid))
+    recorded = (await uow.session.scalars(select(BroadcastRecipient.member_id).where(
+        BroadcastRecipient.tenant_id == tenant, BroadcastRecipient.broadcast_id == broadcast_id))).all()
+    openids = dict(await channel_ids(uow, tenant, "mp", (int(m) for m in recorded)))
     message = await message_of(uow, tenant, b.article_id, b.text, page_url)
     uow.audit(tenant, "system", "broadcast.retry", f"broadcast:{b.id}")
     return Claimed(b.id, tenant, message, tuple(openids.values()), f"sm-{tenant}-{b.id}")

@@ -11,18 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
-
 from handlers.console.core import admin_of, console_view, form_of, redirect, render, services, tenant_of
 from handlers.console.registry import add_console_permission
 from handlers.wechat_client import WeChatAPIError
+from social_mall.catalog.service import list_categories
+from social_mall.loyalty.service import levels as member_levels
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
 from social_mall_content import articles as A
 from social_mall_content import broadcasts as B
 from social_mall_content import sender
-from storage.loyalty_models import LoyaltyLevel
-from storage.models import Category
 
 routes = web.RouteTableDef()
 
@@ -79,10 +77,8 @@ async def _page(request: web.Request, *, status: int = 200, error: str = "", cod
     async with svc.uows() as uow:
         rows = await B.list_broadcasts(uow, tenant)
         published = [a for a in await A.list_articles(uow, tenant, limit=100) if a.published]
-        levels = list((await uow.session.scalars(select(LoyaltyLevel.name).where(LoyaltyLevel.tenant_id == tenant)
-                                                 .order_by(LoyaltyLevel.min_growth))).all())
-        cats = (await uow.session.execute(select(Category.id, Category.name).where(Category.tenant_id == tenant)
-                                          .order_by(Category.sort, Category.id))).all()
+        levels = [lv.name for lv in await member_levels(uow, tenant)]
+        cats = [(c.id, c.name) for c in await list_categories(uow, tenant)]
         bound = await B.previewer(uow, tenant, admin_of(request).id)
     segments = [("all", "全部粉丝")] + [(f"level:{n}", f"会员等级：{n}") for n in levels] + \
         [(f"category:{i}", f"买过「{n}」类商品") for i, n in cats]
