@@ -43,15 +43,16 @@ from wechatpy.replies import ArticlesReply, BaseReply, TextReply
 from wechatpy.utils import WeChatSigner
 
 from flows.templating import SHANGHAI
-from flows.runner import Replayed
+from flows.runner import DEDUPE_TTL, Replayed
 from flows.types import Article, Inbound, Kind, Reply
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
 from social_mall.events import MessageQueued
 from social_mall.logs import request_id
 from social_mall.parsing import parse_id, parse_openid, parse_scene, parse_token, same_secret
-from social_mall.plugins import Delivery
+from social_mall.plugins import AccountEventHandler, Delivery
 from social_mall.tenants import TenantView
+from storage.kv import Claimed
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -376,6 +377,10 @@ async def receive(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="bad xml") from None
 
     ticket, ticket_ttl = ticket_of(tenant, q, svc.settings.signature_max_skew_seconds)
+    if msg.type == "event":
+        account_event = svc.registry.account_events.get(str(msg._data.get("Event", "")).lower())
+        if account_event is not None:
+            return await _account_event(svc, tenant, msg, inbound, account_event, (ticket, ticket_ttl))
     window = budget_timer(asyncio.get_running_loop()).open(request, svc, inbound, svc.settings.reply_budget_seconds)
     replies: list[Reply] | None = None
     replayed = False
@@ -405,6 +410,24 @@ async def receive(request: web.Request) -> web.StreamResponse:
     if crypto is not None:
         xml_out = crypto.encrypt_message(xml_out, q["nonce"], q["timestamp"])
     return web.Response(text=xml_out, content_type="application/xml")
+
+
+async def _account_event(svc: Services, tenant: TenantView, msg: BaseMessage, inbound: Inbound,
+                         handler: AccountEventHandler, ticket: tuple[str, float]) -> web.Response:
+    """An event a module records (`Registry.add_account_event`): once per event (WeChat's
+    retries are claimed like a message's), no flow, no member; "success"."""
+    claim = dedupe_key(inbound, msg)
+    verdict, _ = await svc.kv.claim_and_get(claim, DEDUPE_TTL, f"acct:{tenant.id}", *ticket)
+    if verdict is Claimed.SPENT:
+        raise web.HTTPForbidden(text="this signed query was used for another message")
+    if verdict is Claimed.WROTE:
+        try:
+            await handler(tenant.id, msg._data)
+        except Exception:
+            await svc.kv.delete(claim)  # WeChat's retry gets another go
+            log.exception("wechat.account_event_failed", extra={"tenant": tenant.code})
+            raise web.HTTPInternalServerError(text="not recorded") from None
+    return web.Response(text="success")
 
 
 class ReplyWindow:

@@ -45,6 +45,7 @@ class Delivery:
 
 
 Subscriber = Callable[[Delivery], Awaitable[None]]
+AccountEventHandler = Callable[[int, Mapping[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class Registry:
     search: SearchProvider | None = None
     # who names the products offered beside one added to the cart; None: nobody
     related: RelatedProvider | None = None
+    # official-account event name (lower case) → who records it (no chat flow runs for it)
+    account_events: dict[str, AccountEventHandler] = field(default_factory=dict)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -138,6 +141,14 @@ class Registry:
         """Sell SKUs to some members at the module's own price (B2B price lists…): consulted
         by the product card, checkout and place_order through every unit of work."""
         self.pricers.append(pricer)
+    def add_account_event(self, event: str, handler: AccountEventHandler) -> None:
+        """Take an official-account event that is not a member's action (MASSSENDJOBFINISH,
+        TEMPLATESENDJOBFINISH…): `handler(tenant_id, fields)` gets the message's fields as
+        WeChat sent them (text values; nested elements as mappings) once per event (the
+        endpoint de-duplicates retries), WeChat is answered "success", and no chat flow runs
+        and no member is made for the sender. Raising answers 500: WeChat sends it again."""
+        self.account_events[event.lower()] = handler
+
     def set_search(self, provider: SearchProvider) -> None:
         """Answer the shop's keyword searches with this provider (the last one set wins)."""
         self.search = provider

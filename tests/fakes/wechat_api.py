@@ -53,6 +53,9 @@ ERRMSG = {
     45008: "article size out of limit",
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
+    45065: "clientmsgid exist",
+    40130: "invalid openid list size, at least two openid",
+    45028: "has no masssend quota",
     47001: "data format error",
     48001: "api unauthorized",
 }
@@ -130,6 +133,8 @@ class FakeWeChatAPI:
     users: dict[str, FakeUser] = field(default_factory=dict)
     delivered: list[dict[str, Any]] = field(default_factory=list)
     templates_sent: list[dict[str, Any]] = field(default_factory=list)
+    mass_sent: list[dict[str, Any]] = field(default_factory=list)      # accepted mass/send + sendall bodies
+    mass_previews: list[dict[str, Any]] = field(default_factory=list)  # accepted mass/preview bodies
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
@@ -152,6 +157,9 @@ class FakeWeChatAPI:
             ("POST", "/cgi-bin/stable_token", self._stable_token),
             ("POST", "/cgi-bin/message/custom/send", self._custom_send),
             ("POST", "/cgi-bin/message/template/send", self._template_send),
+            ("POST", "/cgi-bin/message/mass/send", self._mass_send),
+            ("POST", "/cgi-bin/message/mass/sendall", self._mass_send),
+            ("POST", "/cgi-bin/message/mass/preview", self._mass_preview),
             ("POST", "/cgi-bin/qrcode/create", self._qrcode_create),
             ("POST", "/cgi-bin/media/upload", self._media_upload),
             ("GET", "/cgi-bin/media/get", self._media_get),
@@ -390,6 +398,62 @@ class FakeWeChatAPI:
         msgid = next(self._msgid)
         self.templates_sent.append({**body, "msgid": msgid})
         return _ok(msgid=msgid)
+
+    # -- mass sends (群发) -------------------------------------------------------------
+    # mass/send: {"touser": [openid, …] (2..10000), "msgtype": "text"|"mpnews", "text": {"content"} |
+    # "mpnews": {"media_id"}, "clientmsgid"?}; mass/sendall: {"filter": {"is_to_all", "tag_id"}, …};
+    # both → {"errcode":0,"errmsg":"send job submission success","msg_id","msg_data_id"}. A
+    # clientmsgid seen before → 45065 (WeChat keeps them 24 h). mass/preview: {"touser": openid, …}.
+
+    def _mass_shape_error(self, body: dict[str, Any]) -> int:
+        msgtype = body.get("msgtype")
+        payload = body.get(msgtype) if isinstance(msgtype, str) else None
+        if msgtype not in ("text", "mpnews") or not isinstance(payload, dict):
+            return 40008 if msgtype not in ("text", "mpnews") else 47001
+        if msgtype == "text":
+            content = payload.get("content")
+            return 0 if isinstance(content, str) and content else 47001
+        return 0 if isinstance(payload.get("media_id"), str) and payload["media_id"] else 40007
+
+    async def _mass_send(self, request: web.Request) -> web.Response:
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        body = await self._json_body(request)
+        if not isinstance(body, dict):
+            return _err(47001)
+        if request.path.endswith("/sendall"):
+            flt = body.get("filter")
+            if not isinstance(flt, dict) or not (flt.get("is_to_all") is True or isinstance(flt.get("tag_id"), int)):
+                return _err(47001)
+        else:
+            touser = body.get("touser")
+            if not isinstance(touser, list) or not all(isinstance(o, str) and o for o in touser):
+                return _err(47001)
+            if not 2 <= len(set(touser)) <= 10_000:
+                return _err(40130)
+        if code := self._mass_shape_error(body):
+            return _err(code)
+        client_id = body.get("clientmsgid")
+        if client_id is not None and any(m.get("clientmsgid") == client_id for m in self.mass_sent):
+            return _err(45065)
+        msg_id = next(self._msgid)
+        self.mass_sent.append({**body, "msg_id": msg_id})
+        return web.json_response({"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id,
+                                  "msg_data_id": msg_id + 7}, dumps=_dumps)
+
+    async def _mass_preview(self, request: web.Request) -> web.Response:
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        body = await self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("touser"), str) or not body["touser"]:
+            return _err(47001)
+        if code := self._mass_shape_error(body):
+            return _err(code)
+        if body["touser"] in self.unsubscribed:
+            return _err(43004)
+        self.mass_previews.append(body)
+        return web.json_response({"errcode": 0, "errmsg": "preview success", "msg_id": next(self._msgid)},
+                                 dumps=_dumps)
 
     # -- QR codes and media -----------------------------------------------------------
 

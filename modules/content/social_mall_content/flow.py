@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flows.engine import MENU_WORD, Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, Turn, reads_only
-from social_mall_content import articles
+from social_mall import codes
+from social_mall.members.service import channel_identity
+from social_mall_content import articles, broadcasts
 
 NAME = "content"
 
@@ -32,10 +34,36 @@ def latest(turn: Turn) -> Step:
     return Step("idle", command=Latest())
 
 
+@dataclass(frozen=True)
+class BindPreview:
+    """「预览绑定 K7Q2M-9XD3F」: the admin who was shown the code previews broadcasts to this
+    openid (social_mall.codes: attempts counted per member and per code)."""
+
+    code: str
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        openid = await channel_identity(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.channel) if ctx.channel == "mp" \
+            else None
+        if openid is None:
+            return Outcome((Say("chat/content/bind_bad.txt"),), to="idle")
+        try:
+            await broadcasts.bind(ctx.uow, ctx.kv, ctx.tenant_id, ctx.member.id, self.code, openid, ctx.now)
+        except codes.CodeAttemptsError as exc:
+            return Outcome((Say("chat/errors/code_attempts.txt", {"minutes": exc.minutes}),), to="idle")
+        except codes.CodeError:
+            return Outcome((Say("chat/content/bind_bad.txt"),), to="idle")
+        return Outcome((Say("chat/content/bound.txt"),), to="idle")
+
+
+def bind_preview(turn: Turn) -> Step:
+    return Step("idle", command=BindPreview(turn.said.args[0] if turn.said.args else ""))
+
+
 FLOW = Flow(
     name=NAME,
     start="idle",
-    table={("idle", "content.latest"): latest},
-    keywords=(Keyword("content.latest", words=("最新活动", "活动")),),
+    table={("idle", "content.latest"): latest, ("idle", "content.bind_preview"): bind_preview},
+    keywords=(Keyword("content.latest", words=("最新活动", "活动")),
+              Keyword("content.bind_preview", pattern=r"预览绑定\s*(\S.{0,39})")),
     menu=(MenuEntry(15, "chat/content/_help.txt", (("最新活动", "最新活动"),)),),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, utcnow
@@ -26,3 +26,63 @@ class Article(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (Index("ix_content_articles_latest", "tenant_id", "published", "id"),)
+
+
+class Broadcast(Base):
+    """A broadcast (群发): an article (sent as a text with its link) or a text to a segment
+    ("all", "level:<name>", "category:<id>") through the mass-send API. `key` is the console
+    form's one-time key: a double click finds the row it made. status: scheduled → sending →
+    sent (→ finished on MASSSENDJOBFINISH) or failed."""
+
+    __tablename__ = "content_broadcasts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    article_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    text: Mapped[str] = mapped_column(Text, default="")
+    segment: Mapped[str] = mapped_column(String(40), default="all")
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    scheduled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)   # left out: their month's 4 used
+    msg_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    error: Mapped[str] = mapped_column(String(200), default="")
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    result: Mapped[str] = mapped_column(String(64), default="")       # MASSSENDJOBFINISH Status
+    total_count: Mapped[int] = mapped_column(Integer, default=0)
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (UniqueConstraint("tenant_id", "key"),
+                      Index("ix_content_broadcasts_due", "status", "scheduled_at"),
+                      Index("ix_content_broadcasts_msg", "tenant_id", "msg_id"))
+
+
+class BroadcastRecipient(Base):
+    """Who a sent broadcast went to, and in which month (Asia/Shanghai, "2026-12"): a
+    service account reaches a follower at most 4 times a month."""
+
+    __tablename__ = "content_broadcast_recipients"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("content_broadcasts.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    month: Mapped[str] = mapped_column(String(7))
+    __table_args__ = (UniqueConstraint("broadcast_id", "member_id"),
+                      Index("ix_content_recipients_quota", "tenant_id", "member_id", "month"))
+
+
+class Previewer(Base):
+    """An admin's own openid for previews, bound by sending the console's code in chat."""
+
+    __tablename__ = "content_previewers"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    admin_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    openid: Mapped[str] = mapped_column(String(128), default="")
+    code: Mapped[str] = mapped_column(String(16), default="")      # the live code's selector
+    digest: Mapped[str] = mapped_column(String(64), default="")    # its SHA-256 ("": none)
+    code_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    __table_args__ = (Index("ix_content_previewers_code", "tenant_id", "code"),)

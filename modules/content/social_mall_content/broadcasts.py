@@ -1,0 +1,360 @@
+"""Broadcasts (群发) over the caller's unit of work: checked and saved once per console form
+(its one-time key), audited; the segment resolved to members' official-account openids
+with WeChat's monthly quota counted per member (a service account reaches a follower at
+most `MONTHLY_QUOTA` times a calendar month: those at 4 are left out, and with nobody left
+the send is refused); claimed for sending with one conditional UPDATE (a double click or
+two workers: one send); the result and MASSSENDJOBFINISH recorded.
+
+WeChat itself is called by `sender.py` (the edge); this file holds no HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from social_mall import codes
+from social_mall.errors import MallError, NotFoundError
+from social_mall_content.models import Article, Broadcast, BroadcastRecipient, Previewer
+from social_mall.members.audience import audience as members_audience
+from social_mall.members.audience import channel_ids
+from storage.uow import UnitOfWork
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MONTHLY_QUOTA = 4          # a service account: 4 mass sends a month reach one follower
+MIN_RECIPIENTS = 2         # mass/send by openid list takes 2..10000
+MAX_RECIPIENTS = 10_000
+MAX_TEXT = 600
+BIND_RULE = codes.CodeRule("preview")
+STALE_AFTER = timedelta(minutes=10)
+
+
+class BroadcastRefusedError(MallError):
+    """Why a broadcast can't go (the console says it in Chinese): `field` is one of text,
+    article, segment, schedule, quota, too_few, previewer, state."""
+
+    code = "broadcast_refused"
+
+    def __init__(self, field: str, **facts: Any) -> None:
+        super().__init__(field)
+        self.field, self.details = field, facts
+
+
+@dataclass(frozen=True)
+class BroadcastInput:
+    key: str
+    article_id: int | None
+    text: str
+    segment: str
+    scheduled_at: datetime | None   # None: now
+
+
+@dataclass(frozen=True)
+class BroadcastView:
+    id: int
+    article_id: int | None
+    text: str
+    segment: str
+    status: str
+    scheduled_at: datetime
+    sent_at: datetime | None
+    recipients: int
+    skipped: int
+    msg_id: int | None
+    error: str
+    result: str
+    total_count: int
+    sent_count: int
+    error_count: int
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A broadcast this worker won the right to send: the message and its openids."""
+
+    id: int
+    tenant_id: int
+    message: Mapping[str, Any]       # {"msgtype": "text", "text": {"content": …}}
+    openids: tuple[str, ...]
+    client_msg_id: str
+
+
+def _one(result: Any) -> bool:
+    """Whether a conditional UPDATE changed exactly one row."""
+    return int(result.rowcount) == 1
+
+
+def month_of(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m")
+
+
+def _view(b: Broadcast) -> BroadcastView:
+    return BroadcastView(b.id, b.article_id, b.text, b.segment, b.status, b.scheduled_at, b.sent_at, b.recipients,
+                         b.skipped, b.msg_id, b.error, b.result, b.total_count, b.sent_count, b.error_count)
+
+
+def parse_segment(raw: str) -> str:
+    s = raw.strip()
+    if s == "all":
+        return s
+    kind, _, value = s.partition(":")
+    if kind == "level" and 1 <= len(value) <= 20:
+        return s
+    if kind == "category" and value.isdigit() and 0 < int(value) < 2**62:
+        return s
+    raise BroadcastRefusedError("segment")
+
+
+async def check(uow: UnitOfWork, tenant: int, b: BroadcastInput, now: datetime) -> BroadcastInput:
+    text = b.text.strip()
+    if len(text) > MAX_TEXT or (b.article_id is None and not text):
+        raise BroadcastRefusedError("text")
+    if b.article_id is not None:
+        art = await uow.session.scalar(select(Article).where(Article.tenant_id == tenant, Article.id == b.article_id,
+                                                             Article.published.is_(True)))
+        if art is None:
+            raise BroadcastRefusedError("article")
+    segment = parse_segment(b.segment)
+    if b.scheduled_at is not None and b.scheduled_at <= now:
+        raise BroadcastRefusedError("schedule")
+    if not (8 <= len(b.key) <= 40 and b.key.isascii() and b.key.isalnum()):
+        raise BroadcastRefusedError("state")
+    return BroadcastInput(b.key, b.article_id, text, segment, b.scheduled_at)
+
+
+async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int, str]]:
+    """(member id, official-account openid) of the segment, by member id (the core's members.audience)."""
+    kind, _, value = segment.partition(":")
+    return await members_audience(uow, tenant, "mp", level=value if kind == "level" else None,
+                                  bought_category=int(value) if kind == "category" else None)
+
+
+async def within_quota(uow: UnitOfWork, tenant: int, people: Sequence[tuple[int, str]],
+                       now: datetime) -> tuple[list[tuple[int, str]], int]:
+    """Those of `people` who may still get a broadcast this month, and how many may not."""
+    if not people:
+        return [], 0
+    month = month_of(now)
+    full: set[int] = set()
+    ids = [m for m, _ in people]
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        rows = await uow.session.execute(
+            select(BroadcastRecipient.member_id).where(
+                BroadcastRecipient.tenant_id == tenant, BroadcastRecipient.month == month,
+                BroadcastRecipient.member_id.in_(chunk))
+            .group_by(BroadcastRecipient.member_id)
+            .having(func.count() >= MONTHLY_QUOTA))
+        full.update(int(r[0]) for r in rows)
+    left = [(m, o) for m, o in people if m not in full]
+    return left, len(people) - len(left)
+
+
+def _reachable(left: Sequence[tuple[int, str]], skipped: int) -> None:
+    if not left and skipped:
+        raise BroadcastRefusedError("quota", skipped=skipped)
+    if len(left) < MIN_RECIPIENTS:
+        raise BroadcastRefusedError("too_few", count=len(left))
+    if len(left) > MAX_RECIPIENTS:
+        raise BroadcastRefusedError("segment")
+
+
+async def create(uow: UnitOfWork, tenant: int, b: BroadcastInput, *, actor: str, now: datetime) -> tuple[int, bool]:
+    """The broadcast of this form (its key): (id, made now). A repeat of the form finds
+    the one it made; an immediate one is checked against the quota here (refused: nothing
+    saved); a scheduled one again when it goes."""
+    found = await uow.session.scalar(select(Broadcast.id).where(Broadcast.tenant_id == tenant, Broadcast.key == b.key))
+    if found is not None:
+        return int(found), False
+    clean = await check(uow, tenant, b, now)
+    if clean.scheduled_at is None:
+        _reachable(*await within_quota(uow, tenant, await audience(uow, tenant, clean.segment), now))
+    row = Broadcast(tenant_id=tenant, key=clean.key, article_id=clean.article_id, text=clean.text,
+                    segment=clean.segment, status="scheduled", scheduled_at=clean.scheduled_at or now,
+                    created_by=actor, created_at=now)
+    try:
+        async with uow.session.begin_nested():   # the same form posted twice at once: one row
+            uow.session.add(row)
+            await uow.session.flush()
+    except IntegrityError:
+        found = await uow.session.scalar(select(Broadcast.id).where(Broadcast.tenant_id == tenant,
+                                                                    Broadcast.key == clean.key))
+        if found is None:
+            raise
+        return int(found), False
+    uow.audit(tenant, actor, "broadcast.create", f"broadcast:{row.id}",
+              after={"segment": clean.segment, "article": clean.article_id, "text": clean.text[:60],
+                     "scheduled_at": row.scheduled_at.isoformat()})
+    return row.id, True
+
+
+async def message_of(uow: UnitOfWork, tenant: int, article_id: int | None, text: str,
+                     page_url: Any) -> dict[str, Any]:
+    """The mass-send message: a text; an article as its title, digest and a link to its H5
+    page (`page_url(article_id)`), after the text if there is one."""
+    parts = [text] if text else []
+    if article_id is not None:
+        art = await uow.session.scalar(select(Article).where(Article.tenant_id == tenant, Article.id == article_id))
+        if art is None:
+            raise BroadcastRefusedError("article")
+        parts.append(f'【{art.title}】{art.digest}\n<a href="{page_url(article_id)}">点击阅读</a>')
+    return {"msgtype": "text", "text": {"content": "\n\n".join(parts)}}
+
+
+async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetime, page_url: Any) -> Claimed | None:
+    """Take a due broadcast for sending (scheduled → sending, one conditional UPDATE: one
+    winner), record its recipients under the quota. None when someone else took it (or it
+    is not due). Refused (quota, too few): marked failed with the reason, audited."""
+    won = _one(await uow.session.execute(
+        update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id,
+                                Broadcast.status == "scheduled", Broadcast.scheduled_at <= now)
+        .values(status="sending", sent_at=now)))
+    if not won:
+        return None
+    b = await uow.session.scalar(select(Broadcast).where(Broadcast.id == broadcast_id))
+    assert b is not None
+    left, skipped = await within_quota(uow, tenant, await audience(uow, tenant, b.segment), now)
+    try:
+        _reachable(left, skipped)
+        message = await message_of(uow, tenant, b.article_id, b.text, page_url)
+    except BroadcastRefusedError as exc:
+        b.status, b.error, b.skipped = "failed", exc.field, skipped
+        uow.audit(tenant, "system", "broadcast.refused", f"broadcast:{b.id}", after={"reason": exc.field})
+        return None
+    month = month_of(now)
+    uow.session.add_all([BroadcastRecipient(tenant_id=tenant, broadcast_id=b.id, member_id=m, month=month)
+                         for m, _ in left])
+    b.recipients, b.skipped = len(left), skipped
+    return Claimed(b.id, tenant, message, tuple(o for _, o in left), f"sm-{tenant}-{b.id}")
+
+
+async def stale(uow: UnitOfWork, now: datetime, *, limit: int = 20) -> list[tuple[int, int]]:
+    """(tenant, id) of broadcasts left "sending" longer than `STALE_AFTER` (the worker died
+    between taking one and hearing WeChat's answer)."""
+    rows = (await uow.session.execute(
+        select(Broadcast.tenant_id, Broadcast.id).where(Broadcast.status == "sending",
+                                                        Broadcast.sent_at <= now - STALE_AFTER)
+        .order_by(Broadcast.id).limit(limit))).all()
+    return [(int(t), int(i)) for t, i in rows]
+
+
+async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetime, page_url: Any) -> Claimed | None:
+    """Take a stale "sending" broadcast again (one conditional UPDATE: one winner) with the
+    recipients it recorded; the same clientmsgid makes WeChat refuse it (45065) if the lost
+    call did go through."""
+    won = _one(await uow.session.execute(
+        update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id,
+                                Broadcast.status == "sending", Broadcast.sent_at <= now - STALE_AFTER)
+        .values(sent_at=now)))
+    if not won:
+        return None
+    b = await uow.session.scalar(select(Broadcast).where(Broadcast.id == broadcast_id))
+    assert b is not None
+    recorded = (await uow.session.scalars(select(BroadcastRecipient.member_id).where(
+        BroadcastRecipient.tenant_id == tenant, BroadcastRecipient.broadcast_id == broadcast_id))).all()
+    openids = dict(await channel_ids(uow, tenant, "mp", (int(m) for m in recorded)))
+    message = await message_of(uow, tenant, b.article_id, b.text, page_url)
+    uow.audit(tenant, "system", "broadcast.retry", f"broadcast:{b.id}")
+    return Claimed(b.id, tenant, message, tuple(openids.values()), f"sm-{tenant}-{b.id}")
+
+
+async def sent(uow: UnitOfWork, tenant: int, broadcast_id: int, msg_id: int, *, actor: str) -> None:
+    await uow.session.execute(update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id,
+                                                      Broadcast.status == "sending")
+                              .values(status="sent", msg_id=msg_id))
+    uow.audit(tenant, actor, "broadcast.sent", f"broadcast:{broadcast_id}", after={"msg_id": msg_id})
+
+
+async def failed(uow: UnitOfWork, tenant: int, broadcast_id: int, error: str, *, actor: str) -> None:
+    """WeChat refused it: nothing went out, so the quota is given back."""
+    await uow.session.execute(update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id,
+                                                      Broadcast.status == "sending")
+                              .values(status="failed", error=error[:200]))
+    await uow.session.execute(delete(BroadcastRecipient).where(BroadcastRecipient.tenant_id == tenant,
+                                                               BroadcastRecipient.broadcast_id == broadcast_id))
+    uow.audit(tenant, actor, "broadcast.failed", f"broadcast:{broadcast_id}", after={"error": error[:200]})
+
+
+def _count(fields: Mapping[str, Any], name: str) -> int:
+    raw = str(fields.get(name) or "0").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 10 else 0
+
+
+async def job_finished(uow: UnitOfWork, tenant: int, fields: Mapping[str, Any], now: datetime) -> bool:
+    """Record a MASSSENDJOBFINISH (MsgID, Status, TotalCount, FilterCount, SentCount,
+    ErrorCount) on the broadcast WeChat gave that msg_id; False for an unknown one or a repeat."""
+    raw = str(fields.get("MsgID") or fields.get("MsgId") or "").strip()
+    if not raw.isdigit() or len(raw) > 18:
+        return False
+    done = _one(await uow.session.execute(
+        update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.msg_id == int(raw),
+                                Broadcast.finished_at.is_(None))
+        .values(status="finished", finished_at=now, result=str(fields.get("Status") or "")[:64],
+                total_count=_count(fields, "TotalCount"), sent_count=_count(fields, "SentCount"),
+                error_count=_count(fields, "ErrorCount"))))
+    return done
+
+
+async def due(uow: UnitOfWork, now: datetime, *, limit: int = 20) -> list[tuple[int, int]]:
+    """(tenant, id) of scheduled broadcasts whose time has come, oldest first."""
+    rows = (await uow.session.execute(
+        select(Broadcast.tenant_id, Broadcast.id).where(Broadcast.status == "scheduled", Broadcast.scheduled_at <= now)
+        .order_by(Broadcast.scheduled_at, Broadcast.id).limit(limit))).all()
+    return [(int(t), int(i)) for t, i in rows]
+
+
+async def list_broadcasts(uow: UnitOfWork, tenant: int, *, limit: int = 50) -> list[BroadcastView]:
+    rows = (await uow.session.scalars(select(Broadcast).where(Broadcast.tenant_id == tenant)
+                                      .order_by(Broadcast.id.desc()).limit(limit))).all()
+    return [_view(r) for r in rows]
+
+
+async def get_broadcast(uow: UnitOfWork, tenant: int, broadcast_id: int) -> BroadcastView:
+    row = await uow.session.scalar(select(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id))
+    if row is None:
+        raise NotFoundError("broadcast", broadcast_id)
+    return _view(row)
+
+
+# -- previews: the admin's own openid -------------------------------------------------------
+
+async def bind_code(uow: UnitOfWork, tenant: int, admin_id: int, now: datetime) -> str:
+    """A fresh code (social_mall.codes: 50 bits, attempt-limited, 10 minutes) the admin sends
+    in chat as 「预览绑定 K7Q2M-9XD3F」; only its digest is kept."""
+    new = codes.issue(BIND_RULE)
+    row = await uow.session.scalar(select(Previewer).where(Previewer.admin_id == admin_id))
+    if row is None:
+        row = Previewer(tenant_id=tenant, admin_id=admin_id)
+        uow.session.add(row)
+    row.code, row.digest, row.code_expires_at = new.selector, new.digest, now + BIND_RULE.ttl
+    await uow.session.flush()
+    return new.shown
+
+
+async def bind(uow: UnitOfWork, kv: codes.Counters, tenant: int, member_id: int, typed: str, openid: str,
+               now: datetime) -> None:
+    """The admin who was given the code `typed` previews to `openid` from now on (the code
+    is spent); a codes.CodeError when it is no live code (attempts counted per member)."""
+    async def find(selector: str) -> list[codes.Stored]:
+        rows = (await uow.session.scalars(select(Previewer).where(Previewer.tenant_id == tenant,
+                                                                  Previewer.code == selector))).all()
+        return [codes.Stored(f"{r.id}:{r.digest[:16]}", r.digest, r.code_expires_at or now, not r.digest)
+                for r in rows if r.digest]
+
+    hit = await codes.check(kv, BIND_RULE, tenant=tenant, actor=member_id, typed=typed, now=now, find=find)
+    if not _one(await uow.session.execute(
+            update(Previewer).where(Previewer.tenant_id == tenant, Previewer.digest == hit.digest)
+            .values(openid=openid, code="", digest="", code_expires_at=None))):
+        raise codes.CodeError(BIND_RULE.purpose)
+    uow.audit(tenant, f"member:{member_id}", "broadcast.previewer_bound", "previewer", after={"openid": openid})
+
+
+async def previewer(uow: UnitOfWork, tenant: int, admin_id: int) -> str:
+    row = await uow.session.scalar(select(Previewer.openid).where(Previewer.tenant_id == tenant,
+                                                                  Previewer.admin_id == admin_id))
+    return str(row or "")

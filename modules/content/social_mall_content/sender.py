@@ -1,0 +1,79 @@
+"""Sending broadcasts through the official account's mass-send API (the edge: WeChat is
+called here, the rows are kept by `broadcasts`). `dispatch` claims the broadcast in one
+transaction (one winner among double clicks and workers), calls
+`/cgi-bin/message/mass/send` with the openids and a `clientmsgid` of its own (WeChat
+refuses a second job with it: 45065, so even a retried call sends once), then records the
+msg_id, or the error with the quota given back. `preview` sends to the admin's bound openid
+(`/cgi-bin/message/mass/preview`)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from handlers.context import Services
+from handlers.wechat_client import WeChatAPIError
+from social_mall_content import broadcasts as B
+from social_mall_content.flow import article_path
+
+log = logging.getLogger(__name__)
+
+CLIENT_MSG_ID_TAKEN = 45065
+
+
+def page_urls(svc: Services, tenant_code: str) -> Any:
+    return lambda article_id: svc.page_url(article_path(tenant_code, article_id))
+
+
+async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: str, now: datetime,
+                   retry: bool = False) -> bool:
+    """Send the broadcast if it is due and nobody else has (`retry`: one left "sending" by a
+    worker that died): True when this call sent it."""
+    tenant = await svc.tenant_by_id(tenant_id)
+    take = B.reclaim if retry else B.claim
+    async with svc.uows() as uow:
+        claimed = await take(uow, tenant_id, broadcast_id, now=now, page_url=page_urls(svc, tenant.code))
+        await uow.commit()
+    if claimed is None:
+        return False
+    body: dict[str, Any] = {"touser": list(claimed.openids), **claimed.message, "clientmsgid": claimed.client_msg_id,
+                            "send_ignore_reprint": 0}
+    try:
+        answer = await svc.wechat(tenant).call("POST", "/cgi-bin/message/mass/send", json=body)
+    except WeChatAPIError as exc:
+        async with svc.uows() as uow:
+            if exc.errcode == CLIENT_MSG_ID_TAKEN:   # the lost call went through: it was sent
+                await B.sent(uow, tenant_id, broadcast_id, 0, actor=actor)
+            else:
+                await B.failed(uow, tenant_id, broadcast_id, f"{exc.errcode} {exc.errmsg}", actor=actor)
+            await uow.commit()
+        log.warning("content.broadcast_refused", extra={"tenant": tenant.code, "errcode": exc.errcode})
+        return False
+    async with svc.uows() as uow:
+        await B.sent(uow, tenant_id, broadcast_id, int(answer.get("msg_id") or 0), actor=actor)
+        await uow.commit()
+    return True
+
+
+async def dispatch_due(svc: Services) -> int:
+    """The scheduling job: every due broadcast, and every one a dead worker left "sending",
+    each sent once however many workers run this."""
+    now = svc.clock()
+    async with svc.uows() as uow:
+        found = await B.due(uow, now)
+        stale = await B.stale(uow, now)
+    sent = 0
+    for tenant_id, broadcast_id in found:
+        sent += await dispatch(svc, tenant_id, broadcast_id, actor="system:schedule", now=now)
+    for tenant_id, broadcast_id in stale:
+        sent += await dispatch(svc, tenant_id, broadcast_id, actor="system:retry", now=now, retry=True)
+    return sent
+
+
+async def preview(svc: Services, tenant_id: int, openid: str, article_id: int | None, text: str) -> None:
+    """The message as it will go out, to one openid (WeChatAPIError when WeChat refuses)."""
+    tenant = await svc.tenant_by_id(tenant_id)
+    async with svc.uows() as uow:
+        message = await B.message_of(uow, tenant_id, article_id, text, page_urls(svc, tenant.code))
+    await svc.wechat(tenant).call("POST", "/cgi-bin/message/mass/preview", json={"touser": openid, **message})

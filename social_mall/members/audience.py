@@ -1,0 +1,54 @@
+"""Who a message to many goes to: members' ids on one channel (the official-account
+openid…), all of them or a segment the core knows (a member level; buyers of a category).
+Read-only, one query; a module's broadcast (content) reads its audience here instead of
+the core's tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from storage.loyalty_models import LoyaltyAccount
+from storage.models import MemberIdentity, Order, OrderLine, Product
+from storage.uow import UnitOfWork
+
+PAID_STATUSES = ("paid", "shipped", "completed")   # the buyer paid and has not been refunded in full
+
+
+async def audience(uow: UnitOfWork, tenant: int, channel: str, *, level: str | None = None,
+                   bought_category: int | None = None) -> list[tuple[int, str]]:
+    """(member id, id on `channel`) of every member with an identity there, by member id
+    (a member's first identity on the channel); `level`: only members at that loyalty level;
+    `bought_category`: only members with a paid order holding a product of that category."""
+    q = select(MemberIdentity.member_id, MemberIdentity.external_id).where(
+        MemberIdentity.tenant_id == tenant, MemberIdentity.channel == channel)
+    if level is not None:
+        q = q.where(MemberIdentity.member_id.in_(
+            select(LoyaltyAccount.member_id).where(LoyaltyAccount.tenant_id == tenant, LoyaltyAccount.level == level)))
+    if bought_category is not None:
+        q = q.where(MemberIdentity.member_id.in_(
+            select(Order.member_id).join(OrderLine, OrderLine.order_id == Order.id)
+            .join(Product, Product.id == OrderLine.product_id)
+            .where(Order.tenant_id == tenant, Order.status.in_(PAID_STATUSES), Product.category_id == bought_category)))
+    return _first_each(await uow.session.execute(q.order_by(MemberIdentity.member_id, MemberIdentity.id)))
+
+
+async def channel_ids(uow: UnitOfWork, tenant: int, channel: str, member_ids: Iterable[int]) -> list[tuple[int, str]]:
+    """(member id, id on `channel`) of those members that have one, by member id."""
+    ids = sorted(set(member_ids))
+    out: list[tuple[int, str]] = []
+    for i in range(0, len(ids), 500):
+        rows = await uow.session.execute(
+            select(MemberIdentity.member_id, MemberIdentity.external_id).where(
+                MemberIdentity.tenant_id == tenant, MemberIdentity.channel == channel,
+                MemberIdentity.member_id.in_(ids[i:i + 500])).order_by(MemberIdentity.member_id, MemberIdentity.id))
+        out.extend(_first_each(rows))
+    return out
+
+
+def _first_each(rows: Iterable[tuple[object, object]]) -> list[tuple[int, str]]:
+    seen: dict[int, str] = {}
+    for member_id, external in rows:
+        seen.setdefault(int(str(member_id)), str(external))
+    return list(seen.items())
