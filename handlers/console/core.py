@@ -184,6 +184,10 @@ def _to_login(request: web.Request) -> web.HTTPSeeOther:
     return web.HTTPSeeOther("/console/login?next=" + quote(target, safe=""))
 
 
+#: path variables that name a row: checked for every console route (modules' included)
+PATH_IDS = ("id", "sku_id")
+
+
 def console_view(perm: str | None, *, tenant: bool = True) -> Callable[[Handler], Handler]:
     """Guard a console handler: a live session (else to the login page), CSRF on every
     non-GET, the permission (else 403), and a tenant (super-admins are sent to tenants)."""
@@ -214,6 +218,9 @@ def console_view(perm: str | None, *, tenant: bool = True) -> Callable[[Handler]
                 return error_page(request, 403, "没有权限", "你的角色不能使用这个功能。")
             if tenant and admin.tenant_id is None:
                 raise web.HTTPSeeOther("/console/tenants")
+            if any(parse_id(request.match_info[k]) is None for k in PATH_IDS if k in request.match_info):
+                # an odd id in the path is a 404 before the handler reads anything (its form included)
+                return error_page(request, 404, "不存在", "没有找到这条记录。")
             try:
                 response = await fn(request)
             except CredentialsChangedError:  # changed while this request ran

@@ -90,7 +90,8 @@ async def test_product_validation_and_tenant_scope(uows, demo):
 
 async def test_ship_and_refund_are_audited_with_before_and_after(uows, demo):
     boss = await actor(uows)
-    oid, no = await paid_order(uows, demo.id, "o_audit_buyer_0000000000001")
+    # paid an hour before NOW: WeChat Pay refunds only within a year of the payment
+    oid, no = await paid_order(uows, demo.id, "o_audit_buyer_0000000000001", now=NOW - timedelta(hours=1))
     async with uows() as uow:
         with pytest.raises(InvalidInputError):
             await adm.ship(uow, demo.id, boss, oid, "bad no!", NOW)

@@ -73,7 +73,7 @@ async def article_new(request: web.Request) -> web.Response:
     return render(request, "console/content/form.html", article_id=None, v=_values(None), error="", preview="")
 
 
-@routes.get(r"/console/content/{id:\d+}")
+@routes.get(r"/console/content/{id:(?!new$|broadcasts$)[^/]+}")
 @console_view(VIEW)
 async def article_page(request: web.Request) -> web.Response:
     async with services(request).uows() as uow:
@@ -105,7 +105,7 @@ async def article_create(request: web.Request) -> web.Response:
     return await _save(request, None)
 
 
-@routes.post(r"/console/content/{id:\d+}")
+@routes.post(r"/console/content/{id:(?!new$|broadcasts$)[^/]+}")
 @console_view(EDIT)
 async def article_update(request: web.Request) -> web.Response:
     return await _save(request, int_id(request))
