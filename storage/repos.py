@@ -101,7 +101,7 @@ _PG_ROWS_BY_IDENTITIES = (
            _IDENTITIES.c.channel == bindparam("channel", type_=String()),
            _IDENTITIES.c.external_id == any_(bindparam("ids", type_=ARRAY(String()))))
 )
-_PG_NEW_SOURCES = func.unnest(bindparam("sources", type_=ARRAY(String()))).table_valued("src")
+_PG_NEW_SOURCES = func.unnest(bindparam("sources", type_=ARRAY(String()))).table_valued("src").render_derived()
 _PG_INSERT_MEMBERS = (
     _MEMBERS.insert()
     .from_select(["tenant_id", "nickname", "unionid", "entry_source", "created_at"],
@@ -112,7 +112,7 @@ _PG_INSERT_MEMBERS = (
     .returning(_MEMBERS.c.id, _MEMBERS.c.entry_source)
 )
 _PG_NEW_PAIRS = func.unnest(bindparam("externals", type_=ARRAY(String())),
-                            bindparam("members", type_=ARRAY(BigInteger()))).table_valued("ext", "mid")
+                            bindparam("members", type_=ARRAY(BigInteger()))).table_valued("ext", "mid").render_derived()
 _PG_CLAIM_IDENTITIES = (
     pg_insert(_IDENTITIES)
     .from_select(["tenant_id", "member_id", "channel", "external_id", "created_at"],
@@ -130,6 +130,16 @@ _PG_CLAIM_IDENTITIES = (
 def _on_postgresql(session: AsyncSession) -> bool:
     bind = session.bind
     return bind is not None and bind.dialect.name == "postgresql"
+
+
+def _id_in(session: AsyncSession, col: Any, ids: Sequence[int]) -> Any:
+    """`col IN ids`; on PostgreSQL `col = ANY(array)`, one statement text whatever the
+    number of ids (an IN list is a statement of its own per length, each prepared anew)."""
+    if _on_postgresql(session):
+        return col == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
+    return col.in_(list(ids))
+
+
 _OUTBOX = cast(Table, OutboxEvent.__table__)
 # The member behind a channel identity, as plain columns (no ORM row): built once, and
 # plain Core, so a lookup costs neither expression building nor the ORM's loading.
@@ -696,7 +706,7 @@ class OutboxRepo(_Repo):
         t = _OUTBOX
         stmt = (
             update(t)
-            .where(t.c.id.in_(list(event_ids)), t.c.status == "pending",
+            .where(_id_in(self.session, t.c.id, event_ids), t.c.status == "pending",
                    or_(t.c.locked_until.is_(None), t.c.locked_until < now))
             .values(locked_until=now + lease, attempts=t.c.attempts + 1)
             .returning(t.c.id, t.c.tenant_id, t.c.topic, t.c.subscriber, t.c.payload, t.c.attempts)
@@ -709,7 +719,7 @@ class OutboxRepo(_Repo):
         if event_ids:
             t = _OUTBOX
             await self.session.execute(
-                update(t).where(t.c.id.in_(list(event_ids)), t.c.status == "pending")
+                update(t).where(_id_in(self.session, t.c.id, event_ids), t.c.status == "pending")
                 .values(locked_until=None, attempts=t.c.attempts - 1))
 
     async def finish_many(self, event_ids: Sequence[int], now: datetime) -> None:
@@ -717,7 +727,7 @@ class OutboxRepo(_Repo):
         if event_ids:
             t = _OUTBOX
             await self.session.execute(
-                update(t).where(t.c.id.in_(list(event_ids)))
+                update(t).where(_id_in(self.session, t.c.id, event_ids))
                 .values(status="done", done_at=now, locked_until=None, last_error=""))
 
     async def finish(self, event_id: int, now: datetime) -> None:

@@ -42,7 +42,7 @@ _PG_ROWS = func.unnest(
     bindparam("tenants", type_=ARRAY(Integer())), bindparam("topics", type_=ARRAY(String())),
     bindparam("uids", type_=ARRAY(String())), bindparam("subscribers", type_=ARRAY(String())),
     bindparam("payloads", type_=ARRAY(Text())), bindparam("statuses", type_=ARRAY(String())),
-).table_valued("tenant_id", "topic", "event_uid", "subscriber", "payload", "status")
+).table_valued("tenant_id", "topic", "event_uid", "subscriber", "payload", "status").render_derived()
 _PG_EMIT_MANY = _OUTBOX.insert().from_select(
     ["tenant_id", "topic", "event_uid", "subscriber", "payload", "status", "attempts", "next_attempt_at",
      "locked_until", "last_error", "created_at", "done_at"],
