@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (BigInteger, Integer, Select, String, Table, and_, any_, bindparam, case, delete, func, null,
+                        or_, select, update)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -85,6 +87,59 @@ class TenantRepo(_Repo):
 
 
 _MEMBERS, _IDENTITIES = cast(Table, Member.__table__), cast(Table, MemberIdentity.__table__)
+
+
+# A crowd's first sights on PostgreSQL: statements of one shape whatever the crowd's size
+# (the values travel as one array per column, unnest()ed by the server), so each is parsed,
+# planned and prepared once per connection rather than once per batch size, and neither
+# SQLAlchemy nor PostgreSQL handles a VALUES row (5 parameters) per newcomer.
+_PG_ROWS_BY_IDENTITIES = (
+    select(_IDENTITIES.c.external_id, _MEMBERS.c.id, _MEMBERS.c.tenant_id, _MEMBERS.c.nickname,
+           _MEMBERS.c.unionid, _MEMBERS.c.entry_source)
+    .join(_MEMBERS, _IDENTITIES.c.member_id == _MEMBERS.c.id)
+    .where(_IDENTITIES.c.tenant_id == bindparam("tenant", type_=Integer()),
+           _IDENTITIES.c.channel == bindparam("channel", type_=String()),
+           _IDENTITIES.c.external_id == any_(bindparam("ids", type_=ARRAY(String()))))
+)
+_PG_NEW_SOURCES = func.unnest(bindparam("sources", type_=ARRAY(String()))).table_valued("src").render_derived()
+_PG_INSERT_MEMBERS = (
+    _MEMBERS.insert()
+    .from_select(["tenant_id", "nickname", "unionid", "entry_source", "created_at"],
+                 select(bindparam("tenant", type_=Integer()), bindparam("nickname", type_=String()), null(),
+                        _PG_NEW_SOURCES.c.src, bindparam("now", type_=_MEMBERS.c.created_at.type))
+                 .select_from(_PG_NEW_SOURCES),
+                 include_defaults=False)
+    .returning(_MEMBERS.c.id, _MEMBERS.c.entry_source)
+)
+_PG_NEW_PAIRS = func.unnest(bindparam("externals", type_=ARRAY(String())),
+                            bindparam("members", type_=ARRAY(BigInteger()))).table_valued("ext", "mid").render_derived()
+_PG_CLAIM_IDENTITIES = (
+    pg_insert(_IDENTITIES)
+    .from_select(["tenant_id", "member_id", "channel", "external_id", "created_at"],
+                 select(bindparam("tenant", type_=Integer()), _PG_NEW_PAIRS.c.mid,
+                        bindparam("channel", type_=String()), _PG_NEW_PAIRS.c.ext,
+                        bindparam("now", type_=_IDENTITIES.c.created_at.type))
+                 .select_from(_PG_NEW_PAIRS)
+                 .order_by(_PG_NEW_PAIRS.c.ext),  # one lock order for every worker
+                 include_defaults=False)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "channel", "external_id"])
+    .returning(_IDENTITIES.c.external_id)
+)
+
+
+def _on_postgresql(session: AsyncSession) -> bool:
+    bind = session.bind
+    return bind is not None and bind.dialect.name == "postgresql"
+
+
+def _id_in(session: AsyncSession, col: Any, ids: Sequence[int]) -> Any:
+    """`col IN ids`; on PostgreSQL `col = ANY(array)`, one statement text whatever the
+    number of ids (an IN list is a statement of its own per length, each prepared anew)."""
+    if _on_postgresql(session):
+        return col == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
+    return col.in_(list(ids))
+
+
 _OUTBOX = cast(Table, OutboxEvent.__table__)
 # The member behind a channel identity, as plain columns (no ORM row): built once, and
 # plain Core, so a lookup costs neither expression building nor the ORM's loading.
@@ -141,6 +196,10 @@ class MemberRepo(_Repo):
     async def rows_by_identities(self, tenant: int, channel: str,
                                  external_ids: Sequence[str]) -> dict[str, MemberRow]:
         """External id → its member, for those of `external_ids` on `channel` that have one."""
+        if _on_postgresql(self.session):
+            found = await self.session.execute(_PG_ROWS_BY_IDENTITIES,
+                                               {"tenant": tenant, "channel": channel, "ids": list(external_ids)})
+            return {r[0]: MemberRow(*r[1:]) for r in found.all()}
         stmt = (
             select(_IDENTITIES.c.external_id, _MEMBERS.c.id, _MEMBERS.c.tenant_id, _MEMBERS.c.nickname,
                    _MEMBERS.c.unionid, _MEMBERS.c.entry_source)
@@ -157,10 +216,16 @@ class MemberRepo(_Repo):
         differ in nothing else, so which of two alike gets which id doesn't matter: no
         ordering of RETURNING is asked for (SQLite can't promise one, and SQLAlchemy would
         then insert row by row)."""
+        ids: dict[str, list[int]] = {}
+        if _on_postgresql(self.session):
+            found = await self.session.execute(
+                _PG_INSERT_MEMBERS, {"tenant": tenant, "nickname": "", "sources": list(entry_sources), "now": now})
+            for member_id, src in found.all():
+                ids.setdefault(src, []).append(int(member_id))
+            return [ids[src].pop() for src in entry_sources]
         stmt = _MEMBERS.insert().returning(_MEMBERS.c.id, _MEMBERS.c.entry_source)
         rows = [{"tenant_id": tenant, "nickname": "", "unionid": None, "entry_source": src, "created_at": now}
                 for src in entry_sources]
-        ids: dict[str, list[int]] = {}
         for member_id, src in (await self.session.execute(stmt, rows)).all():
             ids.setdefault(src, []).append(int(member_id))
         return [ids[src].pop() for src in entry_sources]
@@ -170,9 +235,13 @@ class MemberRepo(_Repo):
         """`claim_identity` for many (external id, member id) pairs in one INSERT … ON
         CONFLICT DO NOTHING; the external ids this one claimed. Rows go in external-id order,
         so two workers claiming overlapping crowds take the unique index's locks in one order."""
-        bind = self.session.bind
-        insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
-        stmt = (insert(_IDENTITIES)
+        if _on_postgresql(self.session):
+            ordered = sorted(pairs)
+            found = await self.session.execute(_PG_CLAIM_IDENTITIES, {
+                "tenant": tenant, "channel": channel, "now": now,
+                "externals": [e for e, _ in ordered], "members": [m for _, m in ordered]})
+            return {r[0] for r in found.all()}
+        stmt = (sqlite_insert(_IDENTITIES)
                 .on_conflict_do_nothing(index_elements=["tenant_id", "channel", "external_id"])
                 .returning(_IDENTITIES.c.external_id))
         rows = [{"tenant_id": tenant, "member_id": m, "channel": channel, "external_id": e, "created_at": now}
@@ -637,7 +706,7 @@ class OutboxRepo(_Repo):
         t = _OUTBOX
         stmt = (
             update(t)
-            .where(t.c.id.in_(list(event_ids)), t.c.status == "pending",
+            .where(_id_in(self.session, t.c.id, event_ids), t.c.status == "pending",
                    or_(t.c.locked_until.is_(None), t.c.locked_until < now))
             .values(locked_until=now + lease, attempts=t.c.attempts + 1)
             .returning(t.c.id, t.c.tenant_id, t.c.topic, t.c.subscriber, t.c.payload, t.c.attempts)
@@ -650,7 +719,7 @@ class OutboxRepo(_Repo):
         if event_ids:
             t = _OUTBOX
             await self.session.execute(
-                update(t).where(t.c.id.in_(list(event_ids)), t.c.status == "pending")
+                update(t).where(_id_in(self.session, t.c.id, event_ids), t.c.status == "pending")
                 .values(locked_until=None, attempts=t.c.attempts - 1))
 
     async def finish_many(self, event_ids: Sequence[int], now: datetime) -> None:
@@ -658,7 +727,7 @@ class OutboxRepo(_Repo):
         if event_ids:
             t = _OUTBOX
             await self.session.execute(
-                update(t).where(t.c.id.in_(list(event_ids)))
+                update(t).where(_id_in(self.session, t.c.id, event_ids))
                 .values(status="done", done_at=now, locked_until=None, last_error=""))
 
     async def finish(self, event_id: int, now: datetime) -> None:

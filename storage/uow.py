@@ -10,13 +10,15 @@ row per subscriber registered for the topic (so a failing subscriber retries alo
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, Integer, String, Table, Text, bindparam, cast as sql_cast, func, null, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from social_mall.events import DomainEvent
@@ -30,6 +32,26 @@ if TYPE_CHECKING:
 UowFactory = Callable[[], "UnitOfWork"]
 
 RECORD_ONLY = "-"  # subscriber name for an event nobody listens to: kept as a record
+
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+# emit_many on PostgreSQL: one statement of one shape whatever the number of rows (one
+# array per column, unnest()ed by the server; the payloads as JSON text), so it is
+# prepared once per connection and no VALUES row is built per event (the member desk's
+# crowd of member.joined).
+_PG_ROWS = func.unnest(
+    bindparam("tenants", type_=ARRAY(Integer())), bindparam("topics", type_=ARRAY(String())),
+    bindparam("uids", type_=ARRAY(String())), bindparam("subscribers", type_=ARRAY(String())),
+    bindparam("payloads", type_=ARRAY(Text())), bindparam("statuses", type_=ARRAY(String())),
+).table_valued("tenant_id", "topic", "event_uid", "subscriber", "payload", "status").render_derived()
+_PG_EMIT_MANY = _OUTBOX.insert().from_select(
+    ["tenant_id", "topic", "event_uid", "subscriber", "payload", "status", "attempts", "next_attempt_at",
+     "locked_until", "last_error", "created_at", "done_at"],
+    select(_PG_ROWS.c.tenant_id, _PG_ROWS.c.topic, _PG_ROWS.c.event_uid, _PG_ROWS.c.subscriber,
+           sql_cast(_PG_ROWS.c.payload, JSON), _PG_ROWS.c.status, bindparam("attempts", type_=Integer()),
+           bindparam("now", type_=_OUTBOX.c.next_attempt_at.type), null(), bindparam("last_error", type_=Text()),
+           bindparam("now", type_=_OUTBOX.c.created_at.type), null()).select_from(_PG_ROWS),
+    include_defaults=False,
+)
 
 
 class UnitOfWork:
@@ -113,6 +135,21 @@ class UnitOfWork:
             return
         rows = []
         now = utcnow()
+        bind = self.session.bind
+        if bind is not None and bind.dialect.name == "postgresql":
+            cols: tuple[list[object], ...] = ([], [], [], [], [], [])
+            for event in events:
+                self.emitted.append(event)
+                uid = uuid.uuid4().hex
+                payload = json.dumps(event.payload())  # as SQLAlchemy's JSON type would write it
+                for name in self._subscribers.get(event.topic) or [RECORD_ONLY]:
+                    for col, v in zip(cols, (event.tenant_id, event.topic, uid, name, payload,
+                                             "done" if name == RECORD_ONLY else "pending")):
+                        col.append(v)
+            await self.session.execute(_PG_EMIT_MANY, dict(
+                zip(("tenants", "topics", "uids", "subscribers", "payloads", "statuses"), cols),
+                attempts=0, now=now, last_error=""))
+            return
         for event in events:
             self.emitted.append(event)
             uid = uuid.uuid4().hex
@@ -122,7 +159,7 @@ class UnitOfWork:
                              "status": "done" if name == RECORD_ONLY else "pending", "attempts": 0,
                              "next_attempt_at": now, "locked_until": None, "last_error": "",
                              "created_at": now, "done_at": None})
-        await self.session.execute(cast(Table, OutboxEvent.__table__).insert(), rows)
+        await self.session.execute(_OUTBOX.insert(), rows)
 
     def audit(
         self,

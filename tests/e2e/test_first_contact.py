@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from handlers.mp_simulator import MPSimulator
+from social_mall.members.desk import DESK, SightDesk
 from social_mall.members.service import resolve_member
 from storage.models import Member, MemberIdentity, OutboxEvent
 from tests.conftest import TEST_APP_ID, TEST_TOKEN, app_settings
@@ -52,6 +53,10 @@ async def test_many_new_users_at_once_each_get_one_member_and_one_answer(mall):
     assert all("水果生鲜" in a.content for a in answers)  # the category list, to every one of them
     await mall.settle()
     assert await census(mall.svc.uows, before) == (NEW_USERS, NEW_USERS, 0, NEW_USERS)
+    # in the desk's batched transactions, none of them fallen back to one sight each
+    desk = mall.svc.uows().shared[DESK]
+    assert isinstance(desk, SightDesk)
+    assert desk.sights == NEW_USERS and desk.batches < NEW_USERS
     # and the second message is a member's like any other
     again = await asyncio.gather(*(sim.text(u, "逛逛") for u in users[:5]))
     assert all("水果生鲜" in a.content for a in again)

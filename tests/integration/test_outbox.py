@@ -163,3 +163,81 @@ async def test_modules_register_subscribers_and_can_be_switched_off(engine, demo
         await uow.commit()
     await dispatch_due(uows, reg.subscribers)
     assert got == ["a"]
+
+
+def _statements(engine) -> list[str]:
+    """The SQL texts sent on `engine` from now on (a list the caller reads later)."""
+    from sqlalchemy import event as sa_event
+
+    sent: list[str] = []
+    sa_event.listen(engine.sync_engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *rest: sent.append(statement))
+    return sent
+
+
+async def test_emit_many_writes_what_emit_writes_in_one_statement_of_one_shape(engine, demo, backend):
+    """A crowd's events (the member desk's member.joined) go in with one INSERT, as `emit`
+    would write them: one row per subscriber, a topic nobody listens to kept as a record
+    ("done"), the payload delivered intact; on PostgreSQL the INSERT is the same statement
+    whatever the number of events (prepared once, not once per batch size)."""
+    from social_mall.events import MemberJoined
+
+    seen: list[tuple[str, dict]] = []
+
+    async def a(d: Delivery) -> None:
+        seen.append(("a", dict(d.payload)))
+
+    async def b(d: Delivery) -> None:
+        seen.append(("b", dict(d.payload)))
+
+    uows = uow_factory(session_factory(engine), {"member.joined": ["a", "b"]})
+    sent = _statements(engine)
+    inserts: list[list[str]] = []
+    for lot in ([1], [2, 3, 4]):
+        del sent[:]
+        async with uows() as uow:
+            await uow.emit_many([MemberJoined(tenant_id=1, member_id=m, channel="mp", entry_source="二维码·春节")
+                                 for m in lot] + [event(m) for m in lot])   # order.placed: nobody listens
+            await uow.commit()
+        inserts.append([s for s in sent if s.lstrip().upper().startswith("INSERT")])
+    assert [len(i) for i in inserts] == [1, 1]
+    if backend.name == "pg":
+        assert inserts[0] == inserts[1]
+    async with uows() as uow:
+        assert await uow.outbox.count("member.joined") == 4
+        assert await uow.outbox.count("order.placed") == 4
+        assert await uow.outbox.count("order.placed", status="done") == 4
+        assert await uow.outbox.pending_count() == 8
+    T0 = t0()
+    subs = {("member.joined", "a"): a, ("member.joined", "b"): b}
+    assert await dispatch_due(uows, subs, now=lambda: T0) == 8
+    assert sorted((n, p["member_id"]) for n, p in seen) == [(n, m) for n in "ab" for m in (1, 2, 3, 4)]
+    assert all(p["entry_source"] == "二维码·春节" and p["channel"] == "mp" for _, p in seen)
+    async with uows() as uow:
+        assert await uow.outbox.pending_count() == 0
+
+
+async def test_leases_and_settlements_are_one_statement_whatever_the_lot(engine, demo, backend):
+    """On PostgreSQL the lease and the settlement of a lot are the same statements for a
+    lot of one and a lot of five (an id array, not an IN list per length)."""
+    delivered: list[int] = []
+
+    async def a(d: Delivery) -> None:
+        delivered.append(int(d.payload["order_id"]))
+
+    uows = uow_factory(session_factory(engine), {"order.placed": ["a"]})
+    sent = _statements(engine)
+    updates: list[list[str]] = []
+    for lot in ([1], [2, 3, 4, 5, 6]):
+        async with uows() as uow:
+            for i in lot:
+                uow.emit(event(i))
+            await uow.commit()
+        del sent[:]
+        T0 = t0()
+        assert await dispatch_due(uows, {("order.placed", "a"): a}, now=lambda: T0) == len(lot)
+        updates.append([s for s in sent if s.lstrip().upper().startswith("UPDATE")])
+    assert delivered == [1, 2, 3, 4, 5, 6]
+    assert [len(u) for u in updates] == [2, 2]   # the lease, the settlement
+    if backend.name == "pg":
+        assert updates[0] == updates[1]
