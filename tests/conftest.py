@@ -58,6 +58,32 @@ def _pg_engine() -> AsyncEngine:
     return create_engine(PG_URL, schema=SCHEMA, pool_size=20)
 
 
+def _clean_slate_function(schema: str) -> str:
+    """A function in the run's schema that empties every model table and restarts the
+    sequences used since: a clean slate in one round trip. DELETE of a few small tables
+    costs far less than TRUNCATE of all of them (a new file per table and index: ~0.4 s a
+    test); foreign-key triggers are off inside it (session_replication_role), so the order
+    doesn't matter."""
+    names = ", ".join(f"'{t.name}'" for t in Base.metadata.sorted_tables)
+    return f"""
+CREATE OR REPLACE FUNCTION "{schema}".clean_slate() RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE t text; s record;
+BEGIN
+  SET LOCAL session_replication_role = replica;
+  FOREACH t IN ARRAY ARRAY[{names}]::text[] LOOP
+    EXECUTE format('DELETE FROM %I.%I', '{schema}', t);
+  END LOOP;
+  FOR s IN SELECT sequencename FROM pg_sequences WHERE schemaname = '{schema}' AND last_value IS NOT NULL LOOP
+    EXECUTE format('ALTER SEQUENCE %I.%I RESTART', '{schema}', s.sequencename);
+  END LOOP;
+END $fn$"""
+
+
+async def clean_pg(conn, schema: str = SCHEMA) -> None:
+    """Empty this run's PostgreSQL schema (every model table; ids start at 1 again)."""
+    await conn.execute(text(f'SELECT "{schema}".clean_slate()'))
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("db") / "template.db"
@@ -84,6 +110,8 @@ def pg_schema() -> Iterator[str]:
             await admin.dispose()
         engine = _pg_engine()
         await migrate(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text(_clean_slate_function(SCHEMA)))
         await engine.dispose()
 
     async def down() -> None:
@@ -118,9 +146,8 @@ async def engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
         eng = create_engine(backend.db_url)
     else:  # a clean slate in this run's schema
         eng = _pg_engine()
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         async with eng.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            await clean_pg(conn)
     yield eng
     await eng.dispose()
 

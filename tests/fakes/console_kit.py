@@ -148,15 +148,12 @@ class ServedMall:
         self.fake.base_url = await self._serve(self.fake.app())
         settings = self.settings_factory(self.fake.base_url)
         if truncate_pg:
-            from sqlalchemy import text
-
             from storage.db import create_engine
-            from storage.models import Base
+            from tests.conftest import clean_pg
 
             eng = create_engine(settings.database_url, schema=settings.database_schema)
-            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
             async with eng.begin() as conn:
-                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                await clean_pg(conn, settings.database_schema)
             await eng.dispose()
         self.app = build_app(settings, auto_setup=True)
         self.url = await self._serve(self.app)

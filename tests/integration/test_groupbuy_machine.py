@@ -41,7 +41,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from social_mall.demo import seed_demo
 from social_mall.errors import IllegalTransitionError, MallError
@@ -56,9 +56,9 @@ from social_mall.payments.service import PayOutcome, apply_transaction, open_pay
 from storage.db import create_engine, session_factory
 from storage.groupbuy_models import GroupbuyCampaign, GroupbuySeat, GroupbuyTeam
 from storage.groupbuy_repos import GroupbuyRepo
-from storage.models import Base, Order, OrderLine, OutboxEvent, Payment, Refund, Sku
+from storage.models import Order, OrderLine, OutboxEvent, Payment, Refund, Sku
 from storage.uow import uow_factory
-from tests.conftest import DEMO_CREDS
+from tests.conftest import DEMO_CREDS, clean_pg
 from tests.fakes.groupbuy_kit import T0, TIMEOUT, make_campaign, make_member
 
 R = TypeVar("R")
@@ -146,9 +146,8 @@ class Database:
             shutil.copy(self.template, path)
             return create_engine(f"sqlite+aiosqlite:///{path}")
         engine = create_engine(self.backend.db_url, schema=self.backend.schema, pool_size=4)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            await clean_pg(conn, self.backend.schema)
         return engine
 
 
