@@ -4,8 +4,8 @@ routes, template folders and its part of the demo shop here, and fills the core'
 seams (fulfilment methods offered at checkout, the keyword search provider, the related
 products offered beside an added one).
 
-Built-in modules are listed by the composition root (bot.py); module packages (e.g.
-modules/local_services) load through the entry-point group `social_mall.modules`, each
+Built-in modules are listed by the composition root (bot.py); module packages (under
+modules/) load through the entry-point group `social_mall.modules`, each
 pointing at a `Module`. A package's `Module` also names its Alembic branch
 (`migrations`) and its SQLAlchemy models (`models`): storage.db.migrate applies the
 branches of every installed package, switched on or not, so switching a module back on

@@ -1,6 +1,6 @@
 """Who a message to many goes to: members' ids on one channel (the official-account
 openid…), all of them or a segment the core knows (a member level; buyers of a category).
-Read-only, one query; a module's broadcast (content) reads its audience here instead of
+Read-only, one query; a module that broadcasts reads its audience here instead of
 the core's tables."""
 
 from __future__ import annotations
