@@ -216,6 +216,9 @@ class OrderLine(Base):
     price_fen: Mapped[int] = mapped_column(BigInteger)
     qty: Mapped[int] = mapped_column(Integer)
     line_fen: Mapped[int] = mapped_column(BigInteger)
+    # units of this line put back into sellable stock before shipping (a cancel, a refund):
+    # never more than qty, so two paths returning the same units restock them once
+    restocked_qty: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Payment(Base):

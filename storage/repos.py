@@ -537,6 +537,17 @@ class OrderRepo(_Repo):
         page = base.order_by(Order.id.desc()).offset(offset).limit(limit)
         return await self._all(page), int(total or 0)
 
+    async def take_back(self, tenant: int, line_id: int, qty: int) -> bool:
+        """Count `qty` more units of an order line as put back into stock, if that keeps the
+        line's count within its qty. True for the one caller that may restock them."""
+        stmt = (
+            update(OrderLine)
+            .where(OrderLine.tenant_id == tenant, OrderLine.id == line_id,
+                   OrderLine.restocked_qty + qty <= OrderLine.qty)
+            .values(restocked_qty=OrderLine.restocked_qty + qty)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
     async def move(self, tenant: int, order_id: int, src: str, dst: str, **values: object) -> bool:
         """Apply one transition if the order is still in `src`. True for the one winner."""
         stmt = (

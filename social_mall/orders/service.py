@@ -303,8 +303,34 @@ def order_placed(order: Order) -> OrderPlaced:
 
 
 async def _restock(uow: UnitOfWork, tenant: int, order_id: int) -> None:
+    await restock_unshipped(uow, tenant, order_id)
+
+
+async def restock_unshipped(uow: UnitOfWork, tenant: int, order_id: int) -> int:
+    """Put every unit of an order that never shipped back into sellable stock, less those
+    already put back (a partial refund before shipping): each unit once. Units put back."""
+    back = 0
     for line in await uow.orders.lines(tenant, order_id):
-        await uow.catalog.restock(tenant, line.sku_id, line.qty)
+        back += await _take_back(uow, tenant, line, line.qty - line.restocked_qty)
+    return back
+
+
+async def return_unshipped_units(uow: UnitOfWork, tenant: int, order_id: int, sku_id: int, qty: int) -> int:
+    """Put up to `qty` units of `sku_id` of an order that will not ship them (a refund of
+    part of an unshipped order) back into sellable stock, each unit once whoever asks
+    (a later full refund or cancel restocks only the rest). Units put back."""
+    back = 0
+    for line in await uow.orders.lines(tenant, order_id):
+        if line.sku_id == sku_id and back < qty:
+            back += await _take_back(uow, tenant, line, min(qty - back, line.qty - line.restocked_qty))
+    return back
+
+
+async def _take_back(uow: UnitOfWork, tenant: int, line: OrderLine, qty: int) -> int:
+    if qty <= 0 or not await uow.orders.take_back(tenant, line.id, qty):
+        return 0
+    await uow.catalog.restock(tenant, line.sku_id, qty)
+    return qty
 
 
 async def cancel_order(

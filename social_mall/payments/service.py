@@ -21,6 +21,7 @@ from social_mall.errors import (
 )
 from social_mall.events import OrderPaid, OrderRefunded, PaymentNeedsRefund
 from social_mall.orders.rules import OrderStatus, after_refund
+from social_mall.orders.service import restock_unshipped
 from social_mall.payments.gateway import Transaction
 from social_mall.views import OrderView
 from storage.models import Payment, PayNotification, Refund
@@ -183,8 +184,7 @@ async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, sta
         uow.audit(tenant, "gateway", "order.refund_settled", f"order:{order.order_no}",
                   before={"status": was}, after={"status": to, "refunded_fen": order.refunded_fen})
         if to == OrderStatus.REFUNDED and not shipped:
-            for line in await uow.orders.lines(tenant, order.id):
-                await uow.catalog.restock(tenant, line.sku_id, line.qty)
+            await restock_unshipped(uow, tenant, order.id)
     if dst == "succeeded":
         uow.emit(
             OrderRefunded(

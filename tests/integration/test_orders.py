@@ -8,7 +8,7 @@ import pytest
 from social_mall.errors import IllegalTransitionError, OutOfStockError
 from social_mall.jobs import cancel_expired_orders
 from social_mall.members.service import add_address, resolve_member
-from social_mall.orders.service import cancel_order, find_order, place_order
+from social_mall.orders.service import cancel_order, find_order, place_order, restock_unshipped, return_unshipped_units
 from storage.models import Sku
 from storage.uow import UnitOfWork
 
@@ -92,6 +92,36 @@ async def test_cancel_restores_stock_exactly_once(uows, demo):
 
     assert await asyncio.gather(cancel(), cancel(), cancel()) == ["cancelled"] * 3
     assert await stock_of(uows, demo, sku_id) == 3
+
+
+async def test_units_put_back_before_shipping_are_put_back_once_whoever_asks(uows, demo):
+    """A refund of part of an unshipped order puts its units back at once; a second
+    worker asking for the same units, or more than the line holds, puts back nothing more;
+    the order's close (a full refund, a cancel) puts back only the rest."""
+    sku_id = await make_sku(uows, demo, stock=5)
+    member_id, address_id = await buyer(uows, demo, "o_partial_back")
+    async with uows() as uow:
+        order = await place_order(uow, demo.id, member_id, [(sku_id, 3)], address_id=address_id,
+                                  now=NOW, timeout=TIMEOUT)
+        await uow.commit()
+    assert await stock_of(uows, demo, sku_id) == 2
+
+    async def give_back(qty: int) -> int:
+        async with uows() as uow:
+            back = await return_unshipped_units(uow, demo.id, order.id, sku_id, qty)
+            await uow.commit()
+            return back
+
+    first = await asyncio.gather(give_back(2), give_back(2))      # two workers at once: 2, then what is left (0 or 1)
+    assert 2 in first and sum(first) <= 3
+    assert await stock_of(uows, demo, sku_id) == 2 + sum(first)
+    assert await give_back(5) == 3 - sum(first)                                 # never past the line's 3
+    assert await give_back(1) == 0
+    assert await stock_of(uows, demo, sku_id) == 5
+    async with uows() as uow:
+        assert await restock_unshipped(uow, demo.id, order.id) == 0             # the close: nothing left to put back
+        await uow.commit()
+    assert await stock_of(uows, demo, sku_id) == 5
 
 
 async def test_another_member_cannot_cancel_or_read_my_order(uows, demo):

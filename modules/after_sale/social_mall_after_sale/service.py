@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from social_mall.errors import MallError, NotFoundError
-from social_mall.orders.service import load_order
+from social_mall.orders.service import load_order, return_unshipped_units
 from social_mall.payments.service import request_refund
 from social_mall.pricing import service as pricing
 from social_mall.views import OrderView, Page
@@ -512,7 +512,9 @@ async def _refund(uow: UnitOfWork, row: AfterSale, src: St, *, actor: str, now: 
                     refunded_fen=AfterSaleUnits.refunded_fen + amount).execution_options(synchronize_session=False))
         ln.refund_fen = amount
         total += amount
-    if row.kind == Kind.REFUND and order.status == "paid":
+    if row.kind == Kind.REFUND and order.status == "paid":   # never shipped: the units stay in the warehouse
+        for ln in lines:
+            await return_unshipped_units(uow, tenant, order.id, ln.sku_id, ln.qty)
         units = {u.sku_id: u for u in (await uow.session.scalars(
             select(AfterSaleUnits).where(AfterSaleUnits.tenant_id == tenant, AfterSaleUnits.order_id == order.id)
             .execution_options(populate_existing=True))).all()}

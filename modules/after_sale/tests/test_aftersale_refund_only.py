@@ -2,7 +2,8 @@
 
 Before shipping, a member asks for part of an order: the merchant's approval asks the
 core for that part at once; the request for the rest brings the shipping fee with it and
-closes the order (the core puts the stock back). A request nobody answers is approved by
+closes the order. Units that won't ship go back to sellable stock when their refund is
+asked, the rest when the order closes: each unit once. A request nobody answers is approved by
 the timer; a return never sent back closes and frees its units; every sweep is idempotent
 and two workers sweeping at once move a request once."""
 
@@ -67,6 +68,7 @@ async def test_refund_only_before_shipping_in_two_parts_ends_with_the_shipping_f
     assert ((await row(shop, first)).status, (await row(shop, first)).refund_fen) == ("refunded", 2990)
     mid = await order(shop, order_no)
     assert (mid.status, mid.refunded_fen) == ("paid", 2990)
+    assert await stock(shop, "芒果干") == shelf + 1                          # the unit that won't ship is sellable again
     assert any("售后单" in p and "退款 ¥29.90 处理中" in p for p in pushes(shop, BUYER))
 
     second = await ask(wx, "1")                                             # the last unit: all that's left
@@ -75,7 +77,7 @@ async def test_refund_only_before_shipping_in_two_parts_ends_with_the_shipping_f
     assert (await row(shop, second)).refund_fen == 2990 + 800                # with the shipping fee
     done = await order(shop, order_no)
     assert (done.status, done.refunded_fen) == ("refunded", 6780)
-    assert await stock(shop, "芒果干") == shelf + 2                          # the core's restock of an unshipped order
+    assert await stock(shop, "芒果干") == shelf + 2          # the core's restock of an unshipped order: the rest, each unit once
     assert "暂时没有可以申请售后的订单" in await say(wx, BUYER, "申请售后")
 
 
