@@ -37,8 +37,11 @@ BIRTHDAY_JOB_SECONDS = 3600.0
 
 
 def setup(reg: Registry) -> None:
+    from handlers.console import pages_loyalty  # the module's console page
+
     svc: Services = reg.services
     reg.add_flow(members_flow.FLOW)
+    pages_loyalty.register(reg)
     reg.add_demo(demo.seed)
 
     async def push(d: Delivery, template: str) -> None:

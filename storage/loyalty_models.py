@@ -40,6 +40,8 @@ class LoyaltySettings(Base):
     signin_points: Mapped[int] = mapped_column(Integer, default=5)
     streak_days: Mapped[int] = mapped_column(Integer, default=7)
     streak_bonus: Mapped[int] = mapped_column(Integer, default=20)
+    refund_points: Mapped[str] = mapped_column(String(8), default="share", server_default="share")
+    refund_coupon: Mapped[str] = mapped_column(String(8), default="full", server_default="full")
 
 
 class LoyaltyLevel(Base):

@@ -70,7 +70,7 @@ class LoyaltyRepo:
     async def settings(self, tenant: int) -> LoyaltySettings | None:
         return await self.session.scalar(select(LoyaltySettings).where(LoyaltySettings.tenant_id == tenant))
 
-    async def put_settings(self, tenant: int, values: dict[str, int]) -> None:
+    async def put_settings(self, tenant: int, values: dict[str, int | str]) -> None:
         if await self.settings(tenant) is None:
             await self._insert_once(LoyaltySettings(tenant_id=tenant))
         await self._update(update(LoyaltySettings).where(LoyaltySettings.tenant_id == tenant).values(**values))

@@ -39,6 +39,32 @@ class LoyaltyConfig:
     signin_points: int = 5
     streak_days: int = 7                 # every 7th day in a row …
     streak_bonus: int = 20               # … earns this on top
+    refund_points: str = "share"         # points paid with come back on a refund: "share" (in proportion), "full" (only
+                                         # when the order is refunded in full), "never"
+    refund_coupon: str = "full"          # the coupon comes back (if still valid): "full" refund only, or "never"
+
+
+#: What a tenant may choose for points and coupons on a refund (a cancel of an unpaid order
+#: always gives both back: nothing was paid).
+REFUND_POINTS_RULES = {"share": "按退款比例退回", "full": "全额退款时退回", "never": "不退回"}
+REFUND_COUPON_RULES = {"full": "全额退款且未过期时退回", "never": "不退回"}
+#: The console's bounds for each number of the configuration (inclusive).
+CONFIG_BOUNDS = {
+    "earn_points_per_yuan": (0, 1000), "growth_per_yuan": (0, 1000), "redeem_points_per_yuan": (1, 100_000),
+    "redeem_cap_bp": (0, 10_000), "points_valid_days": (1, 3650), "signin_points": (0, 10_000),
+    "streak_days": (2, 365), "streak_bonus": (0, 100_000),
+}
+
+
+def points_back(rule: str, used: int, refunded_fen: int, paid_fen: int) -> int:
+    """Of `used` points paid with, how many are due back once `refunded_fen` of `paid_fen`
+    is refunded in all, by the tenant's rule (cumulative: the caller gives back the
+    difference from what it gave before)."""
+    if rule == "never" or paid_fen <= 0:
+        return 0
+    if rule == "full":
+        return used if refunded_fen >= paid_fen else 0
+    return share(used, refunded_fen, paid_fen)
 
 
 @dataclass(frozen=True)

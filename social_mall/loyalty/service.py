@@ -51,6 +51,8 @@ async def config(uow: UnitOfWork, tenant: int) -> LoyaltyConfig:
         redeem_points_per_yuan=max(row.redeem_points_per_yuan, 1), redeem_cap_bp=row.redeem_cap_bp,
         points_valid_days=row.points_valid_days, signin_points=row.signin_points,
         streak_days=row.streak_days, streak_bonus=row.streak_bonus,
+        refund_points=row.refund_points if row.refund_points in rules.REFUND_POINTS_RULES else "share",
+        refund_coupon=row.refund_coupon if row.refund_coupon in rules.REFUND_COUPON_RULES else "full",
     )
 
 
@@ -65,6 +67,7 @@ async def configure(uow: UnitOfWork, tenant: int, cfg: LoyaltyConfig) -> None:
         "redeem_points_per_yuan": cfg.redeem_points_per_yuan, "redeem_cap_bp": cfg.redeem_cap_bp,
         "points_valid_days": cfg.points_valid_days, "signin_points": cfg.signin_points,
         "streak_days": cfg.streak_days, "streak_bonus": cfg.streak_bonus,
+        "refund_points": cfg.refund_points, "refund_coupon": cfg.refund_coupon,
     })
 
 
@@ -546,7 +549,8 @@ async def on_order_refunded(uow: UnitOfWork, tenant: int, order_id: int, member:
     if full:
         refunded = paid_fen
     used = d.points_used if d is not None else 0
-    ret = rules.share(used, refunded, paid_fen) - state.returned_points
+    cfg = await config(uow, tenant)
+    ret = max(rules.points_back(cfg.refund_points, used, refunded, paid_fen) - state.returned_points, 0)
     claw = rules.share(state.earned_points, refunded, paid_fen) - state.clawed_points
     growth = rules.share(state.earned_growth, refunded, paid_fen) - state.clawed_growth
     if not await r.advance_order_state(
@@ -566,7 +570,7 @@ async def on_order_refunded(uow: UnitOfWork, tenant: int, order_id: int, member:
             clawed = claw
     await _add_growth(uow, tenant, owner, -growth)
     returned = False
-    if refunded >= paid_fen and d is not None and d.coupon_id is not None:
+    if refunded >= paid_fen and cfg.refund_coupon == "full" and d is not None and d.coupon_id is not None:
         found = await r.coupon(tenant, d.coupon_id)
         if found is not None and (found[0].valid_until is None or found[0].valid_until > now):
             returned = await r.move_coupon(tenant, d.coupon_id, CS.USED, CS.AVAILABLE, order_id=None, used_at=None)
