@@ -2,14 +2,14 @@
 (its one-time key), audited; the segment resolved to members' official-account openids
 with WeChat's monthly quota counted per member (a service account reaches a follower at
 most `MONTHLY_QUOTA` times a calendar month: those at 4 are left out, and with nobody left
-the send is refused); claimed for sending with one conditional UPDATE (a double click or
+the send is refused); a subject (a text, an article, a product on the shelf); claimed for sending with one conditional UPDATE (a double click or
 two workers: one send); the result and MASSSENDJOBFINISH recorded.
 
 WeChat itself is called by `sender.py` (the edge); this file holds no HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,12 +52,22 @@ class BroadcastInput:
     text: str
     segment: str
     scheduled_at: datetime | None   # None: now
+    product_id: int | None = None   # a product on the shelf: its title, price and a buy link
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Where a broadcast's links point: an article's H5 page, a product's."""
+
+    article: Callable[[int], str]
+    product: Callable[[int], str]
 
 
 @dataclass(frozen=True)
 class BroadcastView:
     id: int
     article_id: int | None
+    product_id: int | None
     text: str
     segment: str
     status: str
@@ -94,7 +104,7 @@ def month_of(at: datetime) -> str:
 
 
 def _view(b: Broadcast) -> BroadcastView:
-    return BroadcastView(b.id, b.article_id, b.text, b.segment, b.status, b.scheduled_at, b.sent_at, b.recipients,
+    return BroadcastView(b.id, b.article_id, b.product_id, b.text, b.segment, b.status, b.scheduled_at, b.sent_at, b.recipients,
                          b.skipped, b.msg_id, b.error, b.result, b.total_count, b.sent_count, b.error_count)
 
 
@@ -112,8 +122,10 @@ def parse_segment(raw: str) -> str:
 
 async def check(uow: UnitOfWork, tenant: int, b: BroadcastInput, now: datetime) -> BroadcastInput:
     text = b.text.strip()
-    if len(text) > MAX_TEXT or (b.article_id is None and not text):
+    if len(text) > MAX_TEXT or (b.article_id is None and b.product_id is None and not text):
         raise BroadcastRefusedError("text")
+    if b.product_id is not None:
+        await _on_sale(uow, tenant, b.product_id)
     if b.article_id is not None:
         art = await uow.session.scalar(select(Article).where(Article.tenant_id == tenant, Article.id == b.article_id,
                                                              Article.published.is_(True)))
@@ -124,7 +136,7 @@ async def check(uow: UnitOfWork, tenant: int, b: BroadcastInput, now: datetime) 
         raise BroadcastRefusedError("schedule")
     if not (8 <= len(b.key) <= 40 and b.key.isascii() and b.key.isalnum()):
         raise BroadcastRefusedError("state")
-    return BroadcastInput(b.key, b.article_id, text, segment, b.scheduled_at)
+    return BroadcastInput(b.key, b.article_id, text, segment, b.scheduled_at, b.product_id)
 
 
 async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int, str]]:
@@ -174,7 +186,8 @@ async def create(uow: UnitOfWork, tenant: int, b: BroadcastInput, *, actor: str,
     clean = await check(uow, tenant, b, now)
     if clean.scheduled_at is None:
         _reachable(*await within_quota(uow, tenant, await audience(uow, tenant, clean.segment), now))
-    row = Broadcast(tenant_id=tenant, key=clean.key, article_id=clean.article_id, text=clean.text,
+    row = Broadcast(tenant_id=tenant, key=clean.key, article_id=clean.article_id, product_id=clean.product_id,
+                    text=clean.text,
                     segment=clean.segment, status="scheduled", scheduled_at=clean.scheduled_at or now,
                     created_by=actor, created_at=now)
     try:
@@ -188,25 +201,44 @@ async def create(uow: UnitOfWork, tenant: int, b: BroadcastInput, *, actor: str,
             raise
         return int(found), False
     uow.audit(tenant, actor, "broadcast.create", f"broadcast:{row.id}",
-              after={"segment": clean.segment, "article": clean.article_id, "text": clean.text[:60],
+              after={"segment": clean.segment, "article": clean.article_id, "product": clean.product_id,
+                     "text": clean.text[:60],
                      "scheduled_at": row.scheduled_at.isoformat()})
     return row.id, True
 
 
+async def _on_sale(uow: UnitOfWork, tenant: int, product_id: int) -> tuple[str, str]:
+    """A product's title and lowest price among its SKUs on the shelf with stock ("¥29.90起"
+    when they differ); refused ("product") when it is not this shop's, off the shelf or sold out."""
+    product = await uow.catalog.product(tenant, product_id)
+    if product is None or not product.on_shelf:
+        raise BroadcastRefusedError("product")
+    prices = {s.price_fen for s in await uow.catalog.skus(tenant, product_id) if s.on_shelf and s.stock > 0}
+    if not prices:
+        raise BroadcastRefusedError("product")
+    low = min(prices)
+    return product.title, f"¥{low // 100}.{low % 100:02d}" + ("起" if len(prices) > 1 else "")
+
+
 async def message_of(uow: UnitOfWork, tenant: int, article_id: int | None, text: str,
-                     page_url: Any) -> dict[str, Any]:
+                     urls: Urls, product_id: int | None = None) -> dict[str, Any]:
     """The mass-send message: a text; an article as its title, digest and a link to its H5
-    page (`page_url(article_id)`), after the text if there is one."""
+    page; a product as its title, its lowest price on the shelf and a link to its H5 page
+    (where it is bought), after the text if there is one. A product taken off the shelf
+    (or sold out) since the form refuses the send."""
     parts = [text] if text else []
     if article_id is not None:
         art = await uow.session.scalar(select(Article).where(Article.tenant_id == tenant, Article.id == article_id))
         if art is None:
             raise BroadcastRefusedError("article")
-        parts.append(f'【{art.title}】{art.digest}\n<a href="{page_url(article_id)}">点击阅读</a>')
+        parts.append(f'【{art.title}】{art.digest}\n<a href="{urls.article(article_id)}">点击阅读</a>')
+    if product_id is not None:
+        title, price = await _on_sale(uow, tenant, product_id)
+        parts.append(f'【{title}】{price}\n<a href="{urls.product(product_id)}">立即购买</a>')
     return {"msgtype": "text", "text": {"content": "\n\n".join(parts)}}
 
 
-async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetime, page_url: Any) -> Claimed | None:
+async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetime, page_url: Urls) -> Claimed | None:
     """Take a due broadcast for sending (scheduled → sending, one conditional UPDATE: one
     winner), record its recipients under the quota. None when someone else took it (or it
     is not due). Refused (quota, too few): marked failed with the reason, audited."""
@@ -221,7 +253,7 @@ async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetim
     left, skipped = await within_quota(uow, tenant, await audience(uow, tenant, b.segment), now)
     try:
         _reachable(left, skipped)
-        message = await message_of(uow, tenant, b.article_id, b.text, page_url)
+        message = await message_of(uow, tenant, b.article_id, b.text, page_url, b.product_id)
     except BroadcastRefusedError as exc:
         b.status, b.error, b.skipped = "failed", exc.field, skipped
         uow.audit(tenant, "system", "broadcast.refused", f"broadcast:{b.id}", after={"reason": exc.field})
@@ -243,7 +275,7 @@ async def stale(uow: UnitOfWork, now: datetime, *, limit: int = 20) -> list[tupl
     return [(int(t), int(i)) for t, i in rows]
 
 
-async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetime, page_url: Any) -> Claimed | None:
+async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetime, page_url: Urls) -> Claimed | None:
     """Take a stale "sending" broadcast again (one conditional UPDATE: one winner) with the
     recipients it recorded; the same clientmsgid makes WeChat refuse it (45065) if the lost
     call did go through."""
@@ -258,7 +290,7 @@ async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datet
     recorded = (await uow.session.scalars(select(BroadcastRecipient.member_id).where(
         BroadcastRecipient.tenant_id == tenant, BroadcastRecipient.broadcast_id == broadcast_id))).all()
     openids = dict(await channel_ids(uow, tenant, "mp", (int(m) for m in recorded)))
-    message = await message_of(uow, tenant, b.article_id, b.text, page_url)
+    message = await message_of(uow, tenant, b.article_id, b.text, page_url, b.product_id)
     uow.audit(tenant, "system", "broadcast.retry", f"broadcast:{b.id}")
     return Claimed(b.id, tenant, message, tuple(openids.values()), f"sm-{tenant}-{b.id}")
 

@@ -29,7 +29,7 @@ class Article(Base):
 
 
 class Broadcast(Base):
-    """A broadcast (群发): an article (sent as a text with its link) or a text to a segment
+    """A broadcast (群发): an article or a product (sent as a text with its link) or a text to a segment
     ("all", "level:<name>", "category:<id>") through the mass-send API. `key` is the console
     form's one-time key: a double click finds the row it made. status: scheduled → sending →
     sent (→ finished on MASSSENDJOBFINISH) or failed."""
@@ -39,6 +39,7 @@ class Broadcast(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
     key: Mapped[str] = mapped_column(String(40))
     article_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    product_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     text: Mapped[str] = mapped_column(Text, default="")
     segment: Mapped[str] = mapped_column(String(40), default="all")
     status: Mapped[str] = mapped_column(String(16), default="scheduled")

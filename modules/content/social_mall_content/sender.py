@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 CLIENT_MSG_ID_TAKEN = 45065
 
 
-def page_urls(svc: Services, tenant_code: str) -> Any:
-    return lambda article_id: svc.page_url(article_path(tenant_code, article_id))
+def page_urls(svc: Services, tenant_code: str) -> B.Urls:
+    return B.Urls(article=lambda article_id: svc.page_url(article_path(tenant_code, article_id)),
+                  product=lambda product_id: svc.product_url(tenant_code, product_id))
 
 
 async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: str, now: datetime,
@@ -71,9 +72,10 @@ async def dispatch_due(svc: Services) -> int:
     return sent
 
 
-async def preview(svc: Services, tenant_id: int, openid: str, article_id: int | None, text: str) -> None:
+async def preview(svc: Services, tenant_id: int, openid: str, article_id: int | None, text: str,
+                  product_id: int | None = None) -> None:
     """The message as it will go out, to one openid (WeChatAPIError when WeChat refuses)."""
     tenant = await svc.tenant_by_id(tenant_id)
     async with svc.uows() as uow:
-        message = await B.message_of(uow, tenant_id, article_id, text, page_urls(svc, tenant.code))
+        message = await B.message_of(uow, tenant_id, article_id, text, page_urls(svc, tenant.code), product_id)
     await svc.wechat(tenant).call("POST", "/cgi-bin/message/mass/preview", json={"touser": openid, **message})

@@ -1,5 +1,5 @@
 """Console 群发 (/console/content/broadcasts): the list with each send's outcome, a form (an
-article and/or a text, a segment, now or a time), 预览 to the admin's own bound openid, and
+article, a product and/or a text, a segment, now or a time), 预览 to the admin's own bound openid, and
 the code that binds it (「预览绑定 K7Q2M-9XD3F」 in chat). Each form carries a one-time key: a
 double click or a resubmission finds the broadcast it made and sends nothing again. Refused
 input answers 400 with the Chinese reason and saves nothing."""
@@ -14,7 +14,7 @@ from aiohttp import web
 from handlers.console.core import admin_of, console_view, form_of, redirect, render, services, tenant_of
 from handlers.console.registry import add_console_permission
 from handlers.wechat_client import WeChatAPIError
-from social_mall.catalog.service import list_categories
+from social_mall.catalog.service import list_categories, list_products
 from social_mall.loyalty.service import levels as member_levels
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
@@ -25,9 +25,11 @@ from social_mall_content import sender
 routes = web.RouteTableDef()
 
 SEND = "content.broadcast"
+FIELDS = ("article", "product", "text", "segment", "schedule")
 PROBLEMS = {
     "text": "请填写群发内容（最多 600 字），或选择一篇图文",
     "article": "图文须为本店已发布的图文",
+    "product": "商品须为本店在售且有库存的商品",
     "segment": "请选择发送对象",
     "schedule": "定时须为将来的时间（格式 2026-12-05 09:30）",
     "quota": "本月群发次数已用完：服务号每位粉丝每月最多收到 4 次群发，该人群 {skipped} 人均已收满",
@@ -37,7 +39,7 @@ PROBLEMS = {
 }
 STATUS = {"scheduled": "待发送", "sending": "发送中", "sent": "已提交", "finished": "已完成", "failed": "失败"}
 REASONS = {"quota": "本月群发次数已用完", "too_few": "可接收的粉丝不足 2 人", "article": "图文已删除或未发布",
-           "segment": "发送对象无效"}
+           "segment": "发送对象无效", "product": "商品已下架或售罄"}
 NOTICES = {"sent": "已提交微信群发", "scheduled": "已定时", "repeat": "这条群发已提交过，未重复发送",
            "previewed": "预览已发到你绑定的微信", "failed": "群发失败，见列表中的原因"}
 
@@ -67,8 +69,12 @@ def _input(form: Any) -> B.BroadcastInput:
     article = parse_id(raw_article) if raw_article else None
     if raw_article and article is None:
         raise B.BroadcastRefusedError("article")
+    raw_product = str(form.get("product", "")).strip()
+    product = parse_id(raw_product) if raw_product else None
+    if raw_product and product is None:
+        raise B.BroadcastRefusedError("product")
     return B.BroadcastInput(str(form.get("key", "")), article, str(form.get("text", "")),
-                            str(form.get("segment", "")), parse_schedule(str(form.get("schedule", ""))))
+                            str(form.get("segment", "")), parse_schedule(str(form.get("schedule", ""))), product)
 
 
 async def _page(request: web.Request, *, status: int = 200, error: str = "", code: str = "",
@@ -77,14 +83,15 @@ async def _page(request: web.Request, *, status: int = 200, error: str = "", cod
     async with svc.uows() as uow:
         rows = await B.list_broadcasts(uow, tenant)
         published = [a for a in await A.list_articles(uow, tenant, limit=100) if a.published]
+        products = [(p.id, p.title) for p in (await list_products(uow, tenant, per_page=200)).items]
         levels = [lv.name for lv in await member_levels(uow, tenant)]
         cats = [(c.id, c.name) for c in await list_categories(uow, tenant)]
         bound = await B.previewer(uow, tenant, admin_of(request).id)
     segments = [("all", "全部粉丝")] + [(f"level:{n}", f"会员等级：{n}") for n in levels] + \
         [(f"category:{i}", f"买过「{n}」类商品") for i, n in cats]
     return render(request, "console/content/broadcasts.html", status=status, rows=rows, articles=published,
-                  segments=segments, status_names=STATUS, reasons=REASONS, error=error, code=code, bound=bool(bound),
-                  key=secrets.token_hex(8), v=values or dict.fromkeys(("article", "text", "segment", "schedule"), ""),
+                  segments=segments, products=products, status_names=STATUS, reasons=REASONS, error=error, code=code, bound=bool(bound),
+                  key=secrets.token_hex(8), v=values or dict.fromkeys(FIELDS, ""),
                   quota=B.MONTHLY_QUOTA,
                   notice=NOTICES.get(request.query.get("notice", ""), ""))
 
@@ -96,7 +103,7 @@ async def broadcast_list(request: web.Request) -> web.Response:
 
 
 def _values(form: Any) -> dict[str, str]:
-    return {k: str(form.get(k, "")) for k in ("article", "text", "segment", "schedule")}
+    return {k: str(form.get(k, "")) for k in FIELDS}
 
 
 @routes.post("/console/content/broadcasts")
@@ -128,17 +135,18 @@ async def broadcast_preview(request: web.Request) -> web.Response:
         async with svc.uows() as uow:
             openid = await B.previewer(uow, tenant, admin_of(request).id)
             checked = await B.check(uow, tenant, B.BroadcastInput(secrets.token_hex(8), clean.article_id, clean.text,
-                                                                  clean.segment or "all", None), svc.clock())
+                                                                  clean.segment or "all", None, clean.product_id),
+                                    svc.clock())
         if not openid:
             raise B.BroadcastRefusedError("previewer")
-        await sender.preview(svc, tenant, openid, checked.article_id, checked.text)
+        await sender.preview(svc, tenant, openid, checked.article_id, checked.text, checked.product_id)
     except B.BroadcastRefusedError as exc:
         return await _page(request, status=400, error=problem(exc), values=_values(form))
     except WeChatAPIError as exc:
         return await _page(request, status=502, error=f"微信拒绝了预览（{exc.errcode}）", values=_values(form))
     async with svc.uows() as uow:
         uow.audit(tenant, f"admin:{admin_of(request).username}", "broadcast.preview", "previewer",
-                  after={"article": checked.article_id, "text": checked.text[:60]})
+                  after={"article": checked.article_id, "product": checked.product_id, "text": checked.text[:60]})
         await uow.commit()
     raise redirect("/console/content/broadcasts", notice="previewed")
 

@@ -156,6 +156,40 @@ async def test_the_monthly_quota_is_counted_and_a_fifth_send_refused(backend, en
     assert last.status == "failed" and "45028" in last.error and given_back == 0
 
 
+async def test_a_product_goes_out_with_its_price_and_buy_link_and_an_off_shelf_one_is_refused(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    mall, wx, tenant, category, aid = await shop(backend, tmp_path, fake_wechat, aiohttp_client)
+    async with mall.svc.uows() as uow:
+        mango = await uow.session.scalar(select(Product.id).where(Product.title == "芒果干"))
+        low = await uow.session.scalar(select(func.min(Sku.price_fen)).where(Sku.product_id == mango))
+    page = await (await mall.client.get("/console/content/broadcasts")).text()
+    assert f'<option value="{mango}"' in page and "不附商品" in page
+
+    sent = await post(mall, "/console/content/broadcasts", key=await form_key(mall), product=str(mango),
+                      text="年货节特惠", segment=f"category:{category}")
+    assert sent.headers["Location"].endswith("notice=sent"), await sent.text()
+    (job,) = fake_wechat.mass_sent
+    content = job["text"]["content"]
+    assert content.startswith("年货节特惠") and f"【芒果干】¥{low // 100}.{low % 100:02d}" in content
+    assert f'<a href="http' in content and f"/h5/product/demo/{mango}\">立即购买</a>" in content
+    assert sorted(job["touser"]) == sorted(BUYERS)
+    async with mall.svc.uows() as uow:
+        row = await uow.session.scalar(select(Broadcast))
+    assert row.product_id == mango
+    listing = await (await mall.client.get("/console/content/broadcasts")).text()
+    assert f"商品#{mango}" in listing
+
+    async with mall.svc.uows() as uow:                                       # taken off the shelf
+        (await uow.session.get(Product, mango)).on_shelf = False
+        await uow.commit()
+    before = await counts(mall)
+    for product in (str(mango), "999999", "abc"):
+        refused = await post(mall, "/console/content/broadcasts", key=await form_key(mall), product=product,
+                             segment="all")
+        assert refused.status == 400 and "商品须为本店在售且有库存的商品" in await refused.text()
+    assert await counts(mall) == before and len(fake_wechat.mass_sent) == 1   # nothing saved or sent
+
+
 async def test_a_scheduled_broadcast_goes_once_with_two_workers(backend, engine, tmp_path, fake_wechat,
                                                                 aiohttp_client, other_worker):
     mall, wx, tenant, category, aid = await shop(backend, tmp_path, fake_wechat, aiohttp_client)
@@ -226,7 +260,7 @@ async def test_a_broadcast_a_dead_worker_left_sending_goes_once(backend, engine,
     took = now + timedelta(hours=2)
     async with mall.svc.uows() as uow:                                   # a worker takes it, then dies
         (bid,) = [i for _, i in await B.due(uow, took)]
-        assert await B.claim(uow, tenant.id, bid, now=took, page_url=str) is not None
+        assert await B.claim(uow, tenant.id, bid, now=took, page_url=B.Urls(str, str)) is not None
         await uow.commit()
     worker = copy.copy(mall.svc)
     worker.clock = lambda: took + timedelta(minutes=5)
