@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert as sql_insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -339,8 +339,9 @@ async def help_bargain(uow: UnitOfWork, tenant: int, helper: int, code: str, *, 
             break
     else:  # pragma: no cover - only with more concurrent helps than cuts
         raise BargainClosedError(b.code, "busy")
+    insert_help = sql_insert(BargainHelp)
     try:
-        await uow.session.execute(BargainHelp.__table__.insert().values(
+        await uow.session.execute(insert_help.values(
             tenant_id=tenant, bargain_id=b.id, helper_member_id=helper, seq=k + 1, cut_fen=cut,
             price_after_fen=after, created_at=now))
     except IntegrityError:

@@ -133,7 +133,7 @@ async def campaign_list(request: web.Request) -> web.Response:
 @console_view(EDIT)
 async def campaign_new(request: web.Request) -> web.Response:
     return render(request, "console/bargain/form.html", campaign=None, v=_values(None, services(request).clock()),
-                  error="", bargains=[])
+                  error="", bargains=[], campaign_id=None)
 
 
 @routes.get(r"/console/bargain/{id:(?!new$)[^/]+}")
@@ -143,7 +143,7 @@ async def campaign_page(request: web.Request) -> web.Response:
         c = await service.get_campaign(uow, tenant_of(request), int_id(request))
         bargains = await service.campaign_bargains(uow, tenant_of(request), c.id)
     return render(request, "console/bargain/form.html", campaign=c, v=_values(c, services(request).clock()),
-                  error="", bargains=bargains)
+                  error="", bargains=bargains, campaign_id=c.id)
 
 
 async def _save(request: web.Request, campaign_id: int | None) -> web.Response:
