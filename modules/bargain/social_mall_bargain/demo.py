@@ -1,4 +1,6 @@
-"""The module's part of the demo shop: one bargain campaign on a demo product (idempotent)."""
+"""The module's part of the demo shop (DEMO_SHOWCASE): one bargain campaign on a demo product
+(idempotent). Its helpers need no minimum follow age, so the demo can be tried at once; the
+console proposes 24 hours for a real campaign."""
 
 from __future__ import annotations
 
@@ -25,5 +27,5 @@ async def seed(uow: UnitOfWork, tenant: TenantView, now: datetime) -> None:
     sku = (await uow.catalog.skus(tenant.id, products[0][0].id))[0]
     floor = max(sku.price_fen // 5, 1)
     terms = rules.Terms(floor_fen=floor, helps_needed=5, min_cut_fen=1, hours=24, stock=50, daily_helps=3,
-                        helper_min_age_hours=24, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=90))
+                        helper_min_age_hours=0, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=90))
     await service.create_campaign(uow, tenant.id, sku_id=sku.id, title=TITLE, terms=terms, actor="system:demo")
