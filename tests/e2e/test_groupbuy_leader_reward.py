@@ -146,6 +146,16 @@ async def test_a_leader_reward_is_credited_frozen_reversed_on_refund_and_release
     assert (d.frozen_fen, d.available_fen) == (0, expected - reversed_)
     assert "团长奖励" in await say(wx, leader, "我的推广")
 
+    # a refund after the release: the leader's part on that order comes off the available balance
+    leader_order = orders[0]
+    async with mall.svc.uows() as uow:
+        await request_refund(uow, tenant.id, leader_order.id, amount_fen=None, reason="售后退款", actor="admin:1",
+                             now=mall.svc.clock())
+        await uow.commit()
+    await settle(mall)
+    d, rec = await ledger(mall, leader)
+    assert (d.frozen_fen, d.available_fen) == (0, expected - reversed_ - bases[0] * 1000 // 10_000)
+
 
 async def test_a_fixed_reward_is_split_over_the_orders_and_sums_exactly(mall, wx):
     leader, friend = "oLR_fix_leader_000000001", "oLR_fix_friend_000000001"
