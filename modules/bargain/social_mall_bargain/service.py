@@ -17,6 +17,7 @@ refused step touched is kept).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -308,24 +309,28 @@ async def help_bargain(uow: UnitOfWork, tenant: int, helper: int, code: str, *, 
         raise NotFoundError("bargain", code)
     if b.status != Status.OPEN or _aware(b.expires_at) <= now:
         raise BargainClosedError(b.code, Status.EXPIRED if b.status == Status.OPEN else b.status)
-    c = await get_campaign(uow, tenant, b.campaign_id)
+    min_age, daily, title = (await uow.session.execute(select(
+        BargainCampaign.helper_min_age_hours, BargainCampaign.daily_helps, BargainCampaign.title).where(
+        BargainCampaign.id == b.campaign_id))).one()
     since = await member_since(uow, tenant, helper, "mp")
-    refusal = rules.helper_refusal(helper, b.member_id, since, c.helper_min_age_hours, now)
+    refusal = rules.helper_refusal(helper, b.member_id, since, int(min_age), now)
     if refusal is rules.Refusal.SELF:
         raise SelfHelpError()
     if refusal is not None:
-        raise HelperNotEligibleError(refusal.value, c.helper_min_age_hours)
+        raise HelperNotEligibleError(refusal.value, int(min_age))
     helped = (await uow.session.execute(select(BargainHelp.id).where(
         BargainHelp.bargain_id == b.id, BargainHelp.helper_member_id == helper))).first()
     if helped is not None:
         raise AlreadyHelpedError()
-    if not await _count_help_today(uow, tenant, helper, c.daily_helps, now):
-        raise HelpLimitError(c.daily_helps)
+    if not await _count_help_today(uow, tenant, helper, int(daily), now):
+        raise HelpLimitError(int(daily))
     cuts = rules.load_cuts(b.cuts)
-    for _ in range(CAS_TRIES):
-        row = (await uow.session.execute(select(Bargain.helps, Bargain.price_fen, Bargain.status).where(
-            Bargain.id == b.id))).one()
-        k, price, status = int(row[0]), int(row[1]), str(row[2])
+    k, price, status = b.helps, b.price_fen, str(b.status)      # as read above; again after a lost CAS
+    for attempt in range(CAS_TRIES):
+        if attempt:
+            row = (await uow.session.execute(select(Bargain.helps, Bargain.price_fen, Bargain.status).where(
+                Bargain.id == b.id))).one()
+            k, price, status = int(row[0]), int(row[1]), str(row[2])
         if status != Status.OPEN or k >= b.helps_needed:
             raise BargainClosedError(b.code, status)
         cut = cuts[k]
@@ -350,7 +355,10 @@ async def help_bargain(uow: UnitOfWork, tenant: int, helper: int, code: str, *, 
               before={"price_fen": price, "helps": k}, after={"price_fen": after, "helps": k + 1, "cut_fen": cut})
     uow.emit(BargainHelped(tenant_id=tenant, member_id=b.member_id, bargain_id=b.id, code=b.code, cut_fen=cut,
                            price_fen=after, floor_fen=b.floor_fen, helps=k + 1, helps_needed=b.helps_needed))
-    return HelpResult(await get_bargain(uow, tenant, b.id), k + 1, cut)
+    # the view from what the compare-and-set wrote (no read while the row is locked)
+    done = dataclasses.replace(_view(b, str(title)), price_fen=after, helps=k + 1,
+                               status=Status.REACHED if k + 1 == b.helps_needed else Status.OPEN)
+    return HelpResult(done, k + 1, cut)
 
 
 async def buy(uow: UnitOfWork, tenant: int, member: int, bargain_id: int, *, address_id: int, now: datetime,
