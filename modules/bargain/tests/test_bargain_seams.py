@@ -77,3 +77,22 @@ async def test_switched_off_the_shop_answers_as_without_the_package(
     assert "砍价活动" not in without_package[-2] and "砍掉" not in "".join(without_package)
     async with off.svc.uows() as uow:
         assert (await service.get_bargain(uow, tenant.id, b.id)).helps == 0
+
+
+async def test_the_demo_showcase_has_a_bargain_campaign(backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    from bot import build_app
+    from handlers.context import SERVICES
+
+    settings = app_settings(backend, tmp_path, fake_wechat.base_url, demo_showcase=True)
+    app = build_app(settings, auto_setup=True)
+    client = await aiohttp_client(app)
+    app[SERVICES].public_base_url = str(client.make_url("")).rstrip("/")
+    mall = Mall(client, app, settings, fake_wechat)
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        live = await service.live_campaigns(uow, tenant.id, mall.svc.clock())
+    assert [c.title for c in live] == ["丹东草莓 砍价免单价"]
+    assert (live[0].helps_needed, live[0].helper_min_age_hours) == (5, 0) and live[0].floor_fen < live[0].price_fen
+    wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                     token=TEST_TOKEN, app_id=TEST_APP_ID, aes_key=TEST_AES_KEY, safe_mode=True)
+    assert "丹东草莓 砍价免单价" in (await wx.text(USER, "砍价")).text
