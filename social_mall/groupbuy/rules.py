@@ -91,8 +91,7 @@ class CampaignTerms:
 
 
 MAX_LEADER_REWARD_BP = 5000        # at most half of what the team paid
-MAX_LEADER_REWARD_FEN = 100_000_00
-
+MAX_LEADER_REWARD_FEN = 10_000_000  # ¥100,000 a team
 
 
 def check_terms(t: CampaignTerms) -> list[str]:

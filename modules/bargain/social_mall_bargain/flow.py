@@ -20,6 +20,7 @@ from enum import StrEnum
 from flows.engine import MENU_WORD, Ctx, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn
 from flows.engine import reads_only
 from flows.types import Links
+from social_mall.errors import NotFoundError
 from social_mall.members.address_parse import parse_address
 from social_mall.members.service import add_address, list_addresses, use_address
 from social_mall_bargain import rules, service
@@ -116,10 +117,20 @@ async def _latest(ctx: Ctx) -> service.BargainView | None:
     return None
 
 
+async def _mine(ctx: Ctx, code: str) -> service.BargainView | None:
+    try:
+        b = await service.bargain_by_code(ctx.uow, ctx.tenant_id, code)
+    except NotFoundError:
+        return None
+    return b if b.member_id == ctx.member.id else None
+
+
 @dataclass(frozen=True)
 class Buy:
+    code: str = ""    # one of the member's bargains by its code; "" the latest live one
+
     async def run(self, ctx: Ctx) -> Outcome:
-        b = await _latest(ctx)
+        b = await _latest(ctx) if not self.code else await _mine(ctx, self.code)
         if b is None:
             return Outcome((Say("chat/bargain/nothing_to_buy.txt"),), to=St.IDLE)
         if b.status != rules.Status.ORDERED:
@@ -173,7 +184,11 @@ def mine(turn: Turn) -> Step:
 
 
 def buy(turn: Turn) -> Step:
-    return Step(St.IDLE, command=Buy())
+    raw = turn.said.args[0] if turn.said.args else ""
+    code = rules.parse_code(raw) if raw.strip() else ""
+    if code is None:
+        return Step(St.IDLE, (Say("chat/bargain/nothing_to_buy.txt"),))
+    return Step(St.IDLE, command=Buy(code))
 
 
 def got_address(turn: Turn) -> Step:
@@ -202,6 +217,7 @@ FLOW = Flow(
         Keyword(Do.LIST, words=("砍价", "砍价活动", "BARGAIN")),
         Keyword(Do.MINE, words=("我的砍价",)),
         Keyword(Do.BUY, words=("砍价购买", "砍价下单")),
+        Keyword(Do.BUY, pattern=r"砍价(?:购买|下单)\s*([0-9A-Za-z\- ]{1,20})"),
         Keyword(Do.HELP, pattern=r"帮砍\s*([0-9A-Za-z\- ]{0,20})"),
         Keyword(Do.SCENE, scene=rules.SCENE_PREFIX),
     ),

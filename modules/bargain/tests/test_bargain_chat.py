@@ -122,7 +122,7 @@ async def test_a_bargain_helped_to_the_floor_by_n_friends_bought_and_paid(mall, 
     placed = await say(wx, starter, ADDRESS)
     assert "下单成功" in placed
     pay_url = re.search(r"(http\S+/h5/pay/demo/\S+)", placed).group(1)
-    again = await say(wx, starter, "砍价购买")      # idempotent: the same order's pay link
+    again = await say(wx, starter, f"砍价购买 {code}")      # idempotent: the same order's pay link
     assert re.search(r"订单号：(\S+)", again).group(1) == re.search(r"订单号：(\S+)", placed).group(1)
     await pay(mall, pay_url)
     async with mall.svc.uows() as uow:
@@ -155,6 +155,7 @@ async def test_refusals_change_nothing(mall, wx):
     assert "关注满 24 小时后才能帮砍" in await say(wx, fresh, f"帮砍 {code}")
     assert "关注满 24 小时后才能帮砍" in (await wx.event(fresh, "SCAN", f"bk_{code}")).text
     assert "8 位砍价码" in await say(wx, helper, "帮砍 nonsense")
+    assert "没有找到你可以购买的砍价" in await say(wx, helper, f"砍价购买 {code}")    # not his bargain
     await mall.settle()
     assert await state(mall) == before
 
