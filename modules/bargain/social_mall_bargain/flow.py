@@ -4,7 +4,8 @@
 one) → a share card (the H5 page with the QR code; scene bk_<code>) and 「帮砍 <code>」 to
 forward. A friend scanning the card's QR code (following through it or scanning while
 following) or sending 「帮砍 <code>」 helps once. 「我的砍价」 shows the member's bargains;
-「砍价购买」 buys the latest live one at its price now (the floor when reached): one order,
+「砍价购买」 buys the latest live one (「砍价购买 <code>」 that one of the member's) at its price
+now (the floor when reached): one order,
 a repeat answers with the same pay link; without a saved address one is asked first
 (「张三 13800138000 上海市…」 in one message).
 
