@@ -17,7 +17,7 @@ from handlers.mp_simulator import MPSimulator
 from social_mall.groupbuy import rules as gb_rules
 from social_mall.groupbuy import service as groupbuy
 from social_mall.members.service import member_of
-from social_mall.orders.service import complete_order, find_order, ship_order
+from social_mall.orders.service import complete_order, ship_order
 from social_mall.payments.service import request_refund
 from social_mall.referral import rules as ref_rules
 from social_mall.referral import service as referral

@@ -5,7 +5,7 @@ each cut is taken once in order, a friend helps once, and K helps a day hold."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +13,6 @@ from sqlalchemy import select
 from social_mall_bargain import rules, service
 from social_mall_bargain.errors import AlreadyHelpedError, BargainClosedError, HelpLimitError
 from social_mall_bargain.models import Bargain
-from tests.conftest import seed_demo, DEMO_CREDS  # noqa: F401
 
 from bargain_kit import follower, make_campaign
 
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("demo")
 
 
 async def _setup(uows, demo, *, helps: int, helpers: int, daily: int = 3, starters: int = 1):
-    now = demo_now()
+    now = datetime.now(timezone.utc)
     async with uows() as uow:
         c = await make_campaign(uow, demo.id, now, helps=helps, daily=daily, floor_fen=500)
         starter_ids = [await follower(uow, demo.id, f"oBK_race_s{i:03d}", now - timedelta(days=3))
@@ -31,12 +30,6 @@ async def _setup(uows, demo, *, helps: int, helpers: int, daily: int = 3, starte
         bargains = [await service.start_bargain(uow, demo.id, s, c.id, now=now) for s in starter_ids]
         await uow.commit()
     return c, bargains, helper_ids, now
-
-
-def demo_now():
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)
 
 
 async def _help(factory, tenant, helper, code, now):
