@@ -76,3 +76,33 @@ async def test_k_helps_a_day_hold_under_concurrency(uows, other_worker, demo):
     assert sorted(r for r in results if not isinstance(r, int)) == ["HelpLimitError"] * 4
     async with uows() as uow:
         assert sum([(await service.get_bargain(uow, demo.id, b.id)).helps for b in bargains]) == 2
+
+
+async def test_two_purchases_at_once_make_one_order(uows, other_worker, demo):
+    from sqlalchemy import func
+
+    from social_mall.members.service import add_address
+    from storage.models import Order
+
+    c, (b,), (helper,), now = await _setup(uows, demo, helps=3, helpers=1)
+    assert await _help(uows, demo.id, helper, b.code, now) == 1
+    async with uows() as uow:
+        address = await add_address(uow, demo.id, b.member_id, "王小明", "13912345678", "深圳市南山区科技园1号")
+        await uow.commit()
+
+    async def buy(factory):
+        async with factory() as uow:
+            order, fresh = await service.buy(uow, demo.id, b.member_id, b.id, address_id=address.id, now=now,
+                                             timeout=timedelta(minutes=30))
+            await uow.commit()
+            return order.order_no, fresh
+
+    results = await asyncio.gather(*[buy(f) for f in (uows, other_worker, uows, other_worker)])
+    assert len({no for no, _ in results}) == 1 and sum(fresh for _, fresh in results) == 1
+    async with uows() as uow:
+        row = (await uow.session.execute(select(Bargain).where(Bargain.id == b.id))).scalar_one()
+        orders = await uow.session.scalar(select(func.count()).select_from(Order).where(
+            Order.source == f"bargain:{b.id}"))
+        stock = (await service.get_campaign(uow, demo.id, c.id)).stock
+    assert (row.status, orders, stock) == ("ordered", 1, c.stock - 1)
+    assert row.price_fen == b.start_fen - rules.load_cuts(row.cuts)[0]
