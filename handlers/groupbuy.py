@@ -25,16 +25,15 @@ member's teams and seats move to the kept member; groupbuy.* → pushes to every
 
 from __future__ import annotations
 
-import io
 import logging
 from datetime import datetime
 
-import segno
 from aiohttp import web
 
 from flows import groupbuy as groupbuy_flow
 from handlers import wecom, wecom_bind
 from handlers.push import UNDELIVERABLE
+from handlers.scene_qr import qr_png, scene_qr_url
 from handlers.context import SERVICES, Services
 from handlers.wechat_client import WeChatAPIError
 from social_mall.errors import NotFoundError
@@ -43,38 +42,20 @@ from social_mall.members.service import channel_identity
 from social_mall.parsing import parse_id
 from social_mall.plugins import Delivery, Module, Registry
 from social_mall.tenants import TenantView
-from storage.kv import LockTimeoutError
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 NAME = "groupbuy"
-QR_SECONDS = 30 * 24 * 3600           # the longest temporary QR WeChat makes
-
-
-def qr_png(data: str) -> bytes:
-    buf = io.BytesIO()
-    segno.make(data, error="m").save(buf, kind="png", scale=8, border=2)
-    return buf.getvalue()
 
 
 async def team_qr_url(svc: Services, tenant: TenantView, team_id: int) -> str:
     """What the team's QR encodes: the official account's parametric QR (scene
-    gb_<team>), made once per team and cached; the share page if WeChat can't be reached."""
-    key = f"gbqr:{tenant.code}:{team_id}"
-    if url := await svc.kv.get(key):
-        return url
-    try:
-        async with svc.kv.lock(f"gbqr_make:{tenant.code}:{team_id}", ttl=30.0, wait=30.0):
-            if url := await svc.kv.get(key):
-                return url
-            qr = await svc.wechat(tenant).create_qrcode(rules.team_scene(team_id), QR_SECONDS)
-            await svc.kv.set(key, qr["url"], ttl=QR_SECONDS - 3600)
-            return qr["url"]
-    except (WeChatAPIError, LockTimeoutError) as exc:
-        log.warning("groupbuy.qr.failed", extra={"tenant": tenant.code, "error": type(exc).__name__})
-        return groupbuy_flow.share_url(svc, tenant.code, team_id)
+    gb_<team>), made once per team and cached (handlers.scene_qr); the share page if
+    WeChat can't be reached."""
+    return await scene_qr_url(svc, tenant, rules.team_scene(team_id),
+                              groupbuy_flow.share_url(svc, tenant.code, team_id))
 
 
 async def _team(request: web.Request) -> tuple[Services, TenantView, service.TeamView, service.CampaignView]:

@@ -213,6 +213,20 @@ def setup(reg: Registry) -> None:
             await service.reverse_for_refund(uow, d.tenant_id, int(d.payload["order_id"]), now=svc.clock())
             await uow.commit()
 
+    async def on_team_succeeded(d: Delivery) -> None:
+        """A group-buy team succeeded: its leader's reward (团长奖励), if its campaign pays one,
+        goes into the ledger (once per team: unique per order)."""
+        from social_mall.groupbuy.service import leader_reward
+
+        async with svc.uows() as uow:
+            reward = await leader_reward(uow, d.tenant_id, int(d.payload["team_id"]))
+            if reward is None:
+                return
+            await service.record_leader_reward(
+                uow, d.tenant_id, team_id=reward.team_id, leader_member_id=reward.leader_member_id,
+                order_ids=reward.order_ids, fixed_fen=reward.fixed_fen, rate_bp=reward.rate_bp, now=svc.clock())
+            await uow.commit()
+
     async def on_completed(d: Delivery) -> None:
         async with svc.uows() as uow:
             await service.schedule_unfreeze(uow, d.tenant_id, int(d.payload["order_id"]), completed_at=svc.clock())
@@ -297,6 +311,7 @@ def setup(reg: Registry) -> None:
     reg.subscribe("order.paid", "referral.commission", on_paid)
     reg.subscribe("order.refunded", "referral.reverse", on_refunded)
     reg.subscribe("order.completed", "referral.schedule_unfreeze", on_completed)
+    reg.subscribe("groupbuy.team_succeeded", "referral.leader_reward", on_team_succeeded)
     reg.subscribe("member.merged", "referral.merge", on_merged)
     reg.subscribe("referral.qr_requested", "referral.send_qr", send_qr)
     reg.subscribe("referral.payout_due", "referral.pay_out", pay_out)

@@ -41,6 +41,10 @@ class GroupbuyCampaign(Base):
     leader_discount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     max_extend_hours: Mapped[int] = mapped_column(Integer, default=24)
+    # 团长奖励: paid to the leader of each successful team through the referral ledger:
+    # a fixed amount (fen) or a share of the team's paid goods (basis points); 0/0: none
+    leader_reward_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    leader_reward_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -24,6 +24,7 @@ routes = web.RouteTableDef()
 TERM_FIELDS_ZH = {
     "team_size": "成团人数", "lifetime_hours": "成团时限", "ends_at": "结束时间", "max_teams_per_member": "每人限团",
     "max_qty": "每单限购", "leader_discount_fen": "团长优惠", "max_extend_hours": "可延长时长", "group_prices": "拼团价",
+    "leader_reward": "团长奖励",
 }
 
 
@@ -53,7 +54,8 @@ async def _form_page(request: web.Request, *, product_id: int | None, form: dict
         product = await adm.product_choice(uow, tenant, product_id) if product_id is not None else None
     start, end = adm.default_window(svc.clock())
     values = {"team_size": "3", "lifetime_hours": "24", "starts_at": start, "ends_at": end, "max_teams_per_member": "0",
-              "max_qty": "5", "leader_discount": "0", "max_extend_hours": "24", "title": product.title if product else ""}
+              "max_qty": "5", "leader_discount": "0", "max_extend_hours": "24", "title": product.title if product else "",
+              "leader_reward_kind": "none", "leader_reward": ""}
     values.update({k: v for k, v in form.items() if k != "_csrf"})
     return render(request, "console/groupbuy_new.html", status=status, products=products, product=product,
                   v=values, error=error, min_size=MIN_SIZE, max_size=MAX_SIZE, max_hours=MAX_LIFETIME_HOURS)

@@ -67,6 +67,33 @@ def _fen_or_zero(value: object, field: str) -> int:
     return rules.parse_price(s, field)
 
 
+def _percent_bp(value: object, field: str) -> int:
+    """"5" / "2.5" / "12.25" (%) → basis points, without floats."""
+    s = str(value or "").strip().rstrip("%").strip()
+    whole, _, frac = s.partition(".")
+    if not (whole.isascii() and whole.isdigit() and len(whole) <= 3 and (frac == "" or (
+            frac.isascii() and frac.isdigit() and len(frac) <= 2))):
+        raise InvalidInputError(field, "text")
+    bp = int(whole) * 100 + int((frac + "00")[:2])
+    if not 0 < bp <= gb_rules.MAX_LEADER_REWARD_BP:
+        raise InvalidInputError(field, "range")
+    return bp
+
+
+def _leader_reward(form: Mapping[str, object]) -> dict[str, int]:
+    """团长奖励: none, a fixed amount per successful team (元), or a share of what the team
+    paid for its goods (%)."""
+    kind = str(form.get("leader_reward_kind", "") or "none")
+    raw = form.get("leader_reward", "")
+    if kind == "fixed":
+        return {"leader_reward_fen": rules.parse_price(str(raw or ""), "团长奖励")}
+    if kind == "percent":
+        return {"leader_reward_bp": _percent_bp(raw, "团长奖励（%）")}
+    if kind != "none":
+        raise InvalidInputError("团长奖励", "text")
+    return {}
+
+
 async def product_choices(uow: UnitOfWork, tenant: int, limit: int = 200) -> tuple[ProductChoice, ...]:
     products, _ = await uow.catalog.products(tenant, category_id=None, keyword=None, offset=0, limit=limit)
     return tuple(ProductChoice(p.id, p.title, ()) for p in products)
@@ -98,6 +125,7 @@ def parse_campaign(form: Mapping[str, object], product: ProductChoice) -> Campai
         simulated=str(form.get("simulated", "")) in ("1", "on", "true"),
         max_extend_hours=rules.parse_int(form.get("max_extend_hours", "24") or "0", "max_extend_hours",
                                          lo=0, hi=gb_rules.MAX_LIFETIME_HOURS),
+        **_leader_reward(form),
     )
     prices: dict[int, int] = {}
     for sku in product.skus:

@@ -86,6 +86,12 @@ class CampaignTerms:
     leader_discount_fen: int       # off the group price for the team's leader
     simulated: bool                # 模拟成团: fill missing seats virtually on expiry
     max_extend_hours: int = 24     # how far a leader may extend a team in total
+    leader_reward_fen: int = 0     # 团长奖励 per successful team, fixed (fen), or
+    leader_reward_bp: int = 0      # a share of the team's paid goods (basis points); one of the two
+
+
+MAX_LEADER_REWARD_BP = 5000        # at most half of what the team paid
+MAX_LEADER_REWARD_FEN = 10_000_000  # ¥100,000 a team
 
 
 def check_terms(t: CampaignTerms) -> list[str]:
@@ -105,6 +111,9 @@ def check_terms(t: CampaignTerms) -> list[str]:
         bad.append("leader_discount_fen")
     if t.max_extend_hours < 0:
         bad.append("max_extend_hours")
+    if (not 0 <= t.leader_reward_fen <= MAX_LEADER_REWARD_FEN or not 0 <= t.leader_reward_bp <= MAX_LEADER_REWARD_BP
+            or (t.leader_reward_fen > 0 and t.leader_reward_bp > 0)):
+        bad.append("leader_reward")
     return bad
 
 

@@ -81,6 +81,8 @@ class CampaignView:
     max_extend_hours: int
     active: bool
     prices: tuple[PriceView, ...]
+    leader_reward_fen: int = 0
+    leader_reward_bp: int = 0
 
     @property
     def min_group_fen(self) -> int:
@@ -169,6 +171,7 @@ async def _campaign_view(uow: UnitOfWork, c: GroupbuyCampaign) -> CampaignView:
         c.id, c.product_id, c.title, product.title if product else "", product.image if product else "",
         c.team_size, c.lifetime_hours, c.starts_at, c.ends_at, c.max_teams_per_member, c.max_qty,
         c.leader_discount_fen, c.simulated, c.max_extend_hours, c.active, views,
+        c.leader_reward_fen, c.leader_reward_bp,
     )
 
 
@@ -196,11 +199,13 @@ async def create_campaign(
             max_teams_per_member=terms.max_teams_per_member, max_qty=terms.max_qty,
             leader_discount_fen=terms.leader_discount_fen, simulated=terms.simulated,
             max_extend_hours=terms.max_extend_hours, active=True,
+            leader_reward_fen=terms.leader_reward_fen, leader_reward_bp=terms.leader_reward_bp,
         ),
         [GroupbuySku(tenant_id=tenant, sku_id=sid, group_price_fen=fen) for sid, fen in sorted(group_prices.items())],
     )
     uow.audit(tenant, actor, "groupbuy.campaign_created", f"groupbuy_campaign:{row.id}",
-              after={"product_id": product_id, "team_size": terms.team_size, "prices": dict(group_prices)})
+              after={"product_id": product_id, "team_size": terms.team_size, "prices": dict(group_prices),
+                     "leader_reward_fen": terms.leader_reward_fen, "leader_reward_bp": terms.leader_reward_bp})
     return await _campaign_view(uow, row)
 
 
@@ -682,3 +687,37 @@ async def open_teams_in_chat(uow: UnitOfWork, tenant: int, chat_id: str, now: da
 
 async def _paid_members(r: GroupbuyRepo, tenant: int, team_id: int) -> tuple[int, ...]:
     return tuple(seat.member_id for seat in await r.seats(tenant, team_id, statuses=(S.PAID,)))
+
+
+# -- leader rewards (团长奖励) ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LeaderReward:
+    """What a successful team owes its leader: fixed fen or basis points of what the
+    team's orders paid for their goods, and those orders (the leader's first)."""
+
+    team_id: int
+    campaign_id: int
+    leader_member_id: int
+    fixed_fen: int
+    rate_bp: int
+    order_ids: tuple[int, ...]
+
+
+async def leader_reward(uow: UnitOfWork, tenant: int, team_id: int) -> LeaderReward | None:
+    """The reward of a team that succeeded with every seat paid (no simulated seats: a
+    team completed virtually earned nothing for its leader), when its campaign pays one;
+    None otherwise. Read by the referral ledger on `groupbuy.team_succeeded`."""
+    r = repo(uow)
+    team = await r.team(tenant, team_id)
+    if team is None or team.status not in (T.SUCCEEDED,) or team.virtual > 0:
+        return None
+    c = await r.campaign(tenant, team.campaign_id)
+    if c is None or (c.leader_reward_fen <= 0 and c.leader_reward_bp <= 0):
+        return None
+    seats = await r.seats(tenant, team_id, statuses=(S.PAID, S.REFUNDING, S.REFUNDED))
+    seats.sort(key=lambda s: (not s.leader, s.id))
+    orders = tuple(s.order_id for s in seats if s.order_id is not None)
+    if not orders:
+        return None
+    return LeaderReward(team.id, c.id, team.leader_member_id, c.leader_reward_fen, c.leader_reward_bp, orders)

@@ -211,6 +211,18 @@ async def channel_identity(uow: UnitOfWork, tenant: int, member_id: int, channel
     return None
 
 
+async def member_since(uow: UnitOfWork, tenant: int, member_id: int, channel: str) -> datetime | None:
+    """When the member was first seen on a channel (its identity there was made: on the
+    official account, the first message or follow); None without an identity on it. A
+    module that must tell seasoned members from fresh accounts (e.g. to keep new accounts
+    out of a promotion) reads it here."""
+    found = [i.created_at for i in await uow.members.identities(tenant, member_id) if i.channel == channel]
+    if not found:
+        return None
+    at = min(found)
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
 # -- birthday ----------------------------------------------------------------------------------
 
 async def member_birthday(uow: UnitOfWork, tenant: int, member_id: int) -> Birthday | None:

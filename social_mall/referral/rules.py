@@ -25,6 +25,7 @@ from typing import TypeVar
 _S = TypeVar("_S", bound=StrEnum)
 BP = 10_000
 LEVELS = (1, 2)
+LEADER_LEVEL = 0   # a group-buy leader's reward (团长奖励), kept in the commissions beside the two levels
 SCENE_PREFIX = "ref_"
 CODE_RE = re.compile(r"[a-z0-9]{4,32}")
 
@@ -367,6 +368,24 @@ def order_commission(
         total += commission(line.paid_fen, rates.of(level))
         base += line.paid_fen
     return total, base
+
+
+def leader_reward_split(bases: list[int], *, fixed_fen: int, rate_bp: int) -> list[int]:
+    """The leader's reward for a successful team, per paid order (same order as `bases`:
+    what each order paid for its goods). A rate: floor(base × bp / 10000) per order (never
+    more than the rate of what was paid). A fixed amount: split over the orders in
+    proportion to their bases (rounded down), the remainder on the first (the leader's)
+    order, so the parts sum to exactly `fixed_fen` and each follows its order's refunds."""
+    if not bases or sum(bases) <= 0:
+        return [0 for _ in bases]
+    if rate_bp > 0:
+        return [b * rate_bp // 10_000 for b in bases]
+    if fixed_fen <= 0:
+        return [0 for _ in bases]
+    total = sum(bases)
+    parts = [fixed_fen * b // total for b in bases]
+    parts[0] += fixed_fen - sum(parts)
+    return parts
 
 
 def kept_after_refund(amount_fen: int, paid_fen: int, refunded_fen: int, full: bool) -> int:

@@ -456,7 +456,7 @@ async def record_commissions(uow: UnitOfWork, tenant: int, order_id: int, *, now
     at once, and an order that completed already starts its commissions' freeze clock."""
     settings = await program(uow, tenant)
     r = repo(uow)
-    if not settings.enabled or await r.commissions_for_order(tenant, order_id):
+    if not settings.enabled or any(c.level in rules.LEVELS for c in await r.commissions_for_order(tenant, order_id)):
         return ()
     order = await load_order(uow, tenant, order_id)
     if order.paid_fen <= 0:
@@ -496,6 +496,75 @@ async def record_commissions(uow: UnitOfWork, tenant: int, order_id: int, *, now
     placed = await uow.orders.get(tenant, order_id)
     if made and placed is not None and placed.completed_at is not None:
         await r.schedule_unfreeze(tenant, order_id, rules.unfreeze_at(placed.completed_at, settings.freeze_days))
+    return tuple(made)
+
+
+async def _reward_account(uow: UnitOfWork, tenant: int, member_id: int, *, now: datetime) -> Distributor:
+    """The member's ledger record: their distributor record, made (as an application,
+    approved when the programme approves automatically) when they have none."""
+    r = repo(uow)
+    d = await r.distributor_of(tenant, member_id, fresh=True)
+    if d is not None:
+        return d
+    try:
+        await apply(uow, tenant, member_id, now=now)
+    except ProgramClosedError:
+        for _ in range(5):
+            if await r.add_distributor(Distributor(tenant_id=tenant, member_id=member_id, code=new_code(),
+                                                   status=D.PENDING, created_at=now)):
+                break
+            if await r.distributor_of(tenant, member_id) is not None:
+                break
+    d = await r.distributor_of(tenant, member_id, fresh=True)
+    assert d is not None
+    return d
+
+
+async def record_leader_reward(uow: UnitOfWork, tenant: int, *, team_id: int, leader_member_id: int,
+                               order_ids: tuple[int, ...], fixed_fen: int, rate_bp: int, now: datetime
+                               ) -> tuple[CommissionView, ...]:
+    """A group-buy leader's reward (团长奖励) for a successful team, in the referral ledger
+    like a commission: one frozen entry per paid order of the team (level 0; its part of a
+    fixed reward, or the rate of what it paid for its goods), unique per (order, level), so
+    a repeated or concurrent `groupbuy.team_succeeded` credits the team once. Each part
+    unfreezes `freeze_days` after its order completes and is reversed in proportion to its
+    order's refunds (`reverse_for_refund`), exactly as commissions are. The leader's record
+    is made when they have none. Audited."""
+    r = repo(uow)
+    settings = await program(uow, tenant)
+    orders = [await load_order(uow, tenant, oid) for oid in order_ids]
+    bases = [sum(rules.paid_per_line([ln.line_fen for ln in o.lines], o.discount_fen)) if o.paid_fen > 0 else 0
+             for o in orders]
+    parts = rules.leader_reward_split(bases, fixed_fen=fixed_fen, rate_bp=rate_bp)
+    if sum(parts) <= 0:
+        return ()
+    d = await _reward_account(uow, tenant, leader_member_id, now=now)
+    made: list[CommissionView] = []
+    for order, base, amount in zip(orders, bases, parts, strict=True):
+        if amount <= 0:
+            continue
+        row = Commission(tenant_id=tenant, order_id=order.id, order_no=order.order_no, buyer_member_id=order.member_id,
+                         distributor_id=d.id, level=rules.LEADER_LEVEL, base_fen=base, paid_fen=order.paid_fen,
+                         amount_fen=amount, status=CS.FROZEN, created_at=now)
+        if not await r.add_commission(row):
+            continue  # credited already (a repeated delivery)
+        await _post(uow, tenant, d.id, EntryKind.COMMISSION, Bucket.FROZEN, amount, f"lead:{row.id}",
+                    commission_id=row.id, order_no=order.order_no, note=f"leader team:{team_id}", now=now)
+        await _follow_refunds(uow, tenant, row, order.refunded_fen, now=now)
+        placed = await uow.orders.get(tenant, order.id)
+        if placed is not None and placed.completed_at is not None:
+            await r.schedule_unfreeze(tenant, order.id, rules.unfreeze_at(placed.completed_at, settings.freeze_days))
+        fresh = await r.commission(tenant, row.id)
+        assert fresh is not None
+        made.append(commission_view(fresh))
+    if made:
+        total = sum(c.amount_fen for c in made)
+        uow.audit(tenant, "system", "referral.leader_reward", f"groupbuy_team:{team_id}",
+                  after={"distributor_id": d.id, "member_id": leader_member_id, "amount_fen": total,
+                         "fixed_fen": fixed_fen, "rate_bp": rate_bp,
+                         "orders": {c.order_no: c.amount_fen for c in made}})
+        uow.emit(CommissionEarned(tenant_id=tenant, member_id=d.member_id, order_no=made[0].order_no,
+                                  level=rules.LEADER_LEVEL, amount_fen=total, freeze_days=settings.freeze_days))
     return tuple(made)
 
 

@@ -191,6 +191,10 @@ async def test_a_campaign_created_in_the_console_shows_in_the_chat(mall):
     too_dear = await mall.client.post("/console/groupbuy",
                                       data={**form, f"price_{skus[0][0]}": "99999"})
     assert too_dear.status == 400
+    greedy = await mall.client.post("/console/groupbuy",                      # 团长奖励 above 50 %
+                                    data={**form, "leader_reward_kind": "percent", "leader_reward": "60"})
+    assert greedy.status == 400 and "团长奖励" in await greedy.text()
+    form = {**form, "leader_reward_kind": "percent", "leader_reward": "2.5"}
     resp = await mall.client.post("/console/groupbuy", data=form, allow_redirects=False)
     assert resp.status == 303, await resp.text()
     campaign_id = int(re.search(r"/console/groupbuy/(\d+)", resp.headers["Location"]).group(1))
@@ -198,11 +202,12 @@ async def test_a_campaign_created_in_the_console_shows_in_the_chat(mall):
         c = await gb.load_campaign(uow, tenant.id, campaign_id)
     assert (c.team_size, c.lifetime_hours, c.leader_discount_fen, c.simulated, c.max_qty) == (3, 24, 150, True, 5)
     assert [(p.sku_id, p.group_price_fen) for p in c.prices] == [(skus[0][0], 1234)]
+    assert (c.leader_reward_bp, c.leader_reward_fen) == (250, 0)
     assert abs((c.ends_at - (now + timedelta(days=3))).total_seconds()) < 61
     listing = await (await mall.client.get("/console/groupbuy")).text()
     assert "控制台草莓团" in listing and "¥12.34" in listing and "进行中" in listing
     detail = await (await mall.client.get(f"/console/groupbuy/{campaign_id}")).text()
-    assert "还没有人开团" in detail
+    assert "还没有人开团" in detail and "团长奖励：成团实付的 2.5%" in detail
 
     wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
                      token=TEST_TOKEN, app_id=TEST_APP_ID, aes_key=TEST_AES_KEY, safe_mode=True)

@@ -16,13 +16,15 @@ TIMEOUT = timedelta(minutes=30)
 
 async def make_campaign(uow, tenant_id: int, *, title: str = "丹东草莓", size: int = 3, hours: int = 24,
                         simulated: bool = False, leader_discount_fen: int = 0, max_teams: int = 0,
-                        start: datetime = T0, group_fen: int | None = None) -> service.CampaignView:
+                        start: datetime = T0, group_fen: int | None = None, leader_reward_fen: int = 0,
+                        leader_reward_bp: int = 0) -> service.CampaignView:
     product = await uow.session.scalar(select(Product).where(Product.tenant_id == tenant_id, Product.title == title))
     skus = (await uow.session.scalars(select(Sku).where(Sku.product_id == product.id).order_by(Sku.id))).all()
     prices = {s.id: group_fen or s.price_fen * 8 // 10 for s in skus}
     terms = rules.CampaignTerms(
         team_size=size, lifetime_hours=hours, starts_at=start - timedelta(days=1), ends_at=start + timedelta(days=30),
-        max_teams_per_member=max_teams, max_qty=5, leader_discount_fen=leader_discount_fen, simulated=simulated)
+        max_teams_per_member=max_teams, max_qty=5, leader_discount_fen=leader_discount_fen, simulated=simulated,
+        leader_reward_fen=leader_reward_fen, leader_reward_bp=leader_reward_bp)
     return await service.create_campaign(uow, tenant_id, product_id=product.id, title=f"{title}拼团",
                                          terms=terms, group_prices=prices)
 

@@ -280,3 +280,28 @@ async def test_a_refund_the_gateway_rejects_is_requested_again_and_the_team_then
         order = await load_order(uow, demo.id, r.order.id)
         assert (order.status, order.refunded_fen) == ("refunded", order.paid_fen)
         assert (await service.load_team(uow, demo.id, r.team.id)).status == "refunded"
+
+
+async def test_a_leader_reward_only_for_a_team_every_seat_of_which_paid(uows, demo):
+    async with uows() as uow:
+        sim = await make_campaign(uow, demo.id, title="海苔脆", size=3, simulated=True, leader_reward_fen=500)
+        real = await make_campaign(uow, demo.id, title="海苔脆", size=2, leader_reward_bp=1000)
+        none = await make_campaign(uow, demo.id, title="海苔脆", size=2)
+        await uow.commit()
+    a, b, c, d, e = await _members(uows, demo.id, 5)
+    filled = await _open(uows, demo.id, sim, a)
+    await _pay(uows, demo, filled.order.id)
+    paid = await _open(uows, demo.id, real, b)
+    joined = await _join(uows, demo.id, paid.team.id, real.prices[0].sku_id, c)
+    plain = await _open(uows, demo.id, none, d)
+    plain_join = await _join(uows, demo.id, plain.team.id, none.prices[0].sku_id, e)
+    for order_id in (paid.order.id, joined.order.id, plain.order.id, plain_join.order.id):
+        await _pay(uows, demo, order_id)
+    await jobs.expire_teams(uows, T0 + timedelta(hours=24))     # the simulated team completes virtually
+    async with uows() as uow:
+        assert (await service.load_team(uow, demo.id, filled.team.id)).virtual == 2
+        assert await service.leader_reward(uow, demo.id, filled.team.id) is None      # 模拟成团: nothing
+        assert await service.leader_reward(uow, demo.id, plain.team.id) is None       # no reward set
+        r = await service.leader_reward(uow, demo.id, paid.team.id)
+    assert (r.leader_member_id, r.rate_bp, r.fixed_fen) == (b[0], 1000, 0)
+    assert r.order_ids == (paid.order.id, joined.order.id)                       # the leader's first
