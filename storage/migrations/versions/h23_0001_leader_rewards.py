@@ -5,13 +5,13 @@ paid goods (basis points) per successful team, through the referral ledger (froz
 the orders complete, reversed with refunds like commissions). Existing campaigns: none.
 
 Revision ID: h23_0001
-Revises: i24_0001
+Revises: i24_0003
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "h23_0001"
-down_revision = "i24_0001"  # one core head
+down_revision = "i24_0003"  # one core head
 branch_labels = None
 depends_on = None
 
