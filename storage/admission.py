@@ -11,7 +11,7 @@ counts, r:<token> = "member:qty:seat", s:<seat> places left) and `adm:{tenant}:{
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from redis.commands.core import AsyncScript
 
@@ -173,7 +173,7 @@ class RedisAdmissionStore:
         raw = {str(k): str(v) for k, v in (await r.hgetall(keys[0])).items()}
         if not epoch or raw.get("gen") != epoch:
             return PoolState(False)
-        scored: list[tuple[str, float]] = await r.zrange(keys[1], 0, -1, withscores=True)
+        scored = cast(list[tuple[str, float]], await r.zrange(keys[1], 0, -1, withscores=True))
         expiry = {str(t): int(s) for t, s in scored}
         members = {int(k[2:]): int(v) for k, v in raw.items() if k.startswith("m:")}
         held: dict[str, Held] = {}
