@@ -130,6 +130,12 @@ async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, a
                     source=f"seckill:{item_id}", pricing=PricingInput(NONE, 0),
                     fulfilment=(FREE_EXPRESS, Choice(FREE_EXPRESS.key)))
                 await uow.commit()
+        except SoldOutError:
+            # memory admitted what the database no longer had (a reservation lost with a
+            # Redis restart, a confirm that could not reach it): rebuild it from the truth
+            await svc.admission.release(tenant, name, admit.token)
+            await svc.admission.rebuild(tenant, name, loader(svc, tenant, item_id), force=True)
+            raise
         except BaseException:
             await svc.admission.release(tenant, name, admit.token)
             raise

@@ -8,7 +8,7 @@ Subscribers:
                      its stock and claim given back once, in the database and in memory
   seckill.started    the session's start posted to the tenant's WeCom group robot (if set)
   seckill.remind     「提醒我」 pushes, delivered in lots (Batched)
-Jobs: seckill.start (30 s), seckill.expire (15 s), seckill.sweep (30 s): see jobs.py.
+Jobs: seckill.start (30 s), seckill.expire (15 s), seckill.sweep (30 s), seckill.reconcile (60 s): jobs.py.
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ def setup(reg: Registry) -> None:
     async def sweep() -> int:
         return await jobs.sweep_admission(svc)
 
+    async def reconcile() -> int:
+        return await jobs.reconcile_live(svc)
+
     reg.add_job("seckill.start", 30, start)
+    reg.add_job("seckill.reconcile", 60, reconcile)
     reg.add_job("seckill.expire", 15, expire)
     reg.add_job("seckill.sweep", 30, sweep)
 
