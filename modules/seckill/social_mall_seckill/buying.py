@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 from social_mall.admission import PoolTruth, Verdict
 from social_mall.fulfilment import Choice
+from social_mall.members.service import list_addresses
 from social_mall.orders.service import place_order
 from social_mall.pricing.service import NONE, PricingInput
 from social_mall.views import OrderView
 from social_mall_seckill import service
 from social_mall_seckill.errors import (
-    BusyAgainError, BusyError, EndedError, NewMemberError, NotStartedError, OverLimitError, SoldOutError,
-    TooFastError,
+    BusyAgainError, BusyError, EndedError, NewMemberError, NoAddressError, NotStartedError, OverLimitError,
+    SoldOutError, TooFastError,
 )
 from social_mall_seckill.prices import BUYING, FREE_EXPRESS, Buying
 from social_mall_seckill.rules import ADMIT_HOLD_SECONDS, BUSY_SECONDS, PAY_GRACE, Phase, pay_by, pool
@@ -73,7 +74,7 @@ class Desk:
         self._settings[tenant] = (time.monotonic() + SETTINGS_SECONDS, found)
         return found
 
-    async def buy(self, tenant: int, member: int, item_id: int, qty: int, *, address_id: int, channel: str,
+    async def buy(self, tenant: int, member: int, item_id: int, qty: int, *, address_id: int | None, channel: str,
                   now: datetime) -> OrderView:
         return await buy(self, tenant, member, item_id, qty, address_id=address_id, channel=channel, now=now)
 
@@ -85,10 +86,12 @@ def loader(svc: Services, tenant: int, item_id: int):  # type: ignore[no-untyped
     return load
 
 
-async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, address_id: int, channel: str,
+async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, address_id: int | None, channel: str,
               now: datetime) -> OrderView:
-    """Try to buy `qty` of the item for `member`, shipping to a saved address: the order
-    (pending payment, the seckill price, the session's payment window) or a SeckillError."""
+    """Try to buy `qty` of the item for `member`, shipping to a saved address (None: the
+    member's default, looked up only once admitted; none saved: NoAddressError, the
+    reservation given back): the order (pending payment, the seckill price, the session's
+    payment window) or a SeckillError."""
     svc = desk.svc
     s, it = await desk.item_meta(tenant, item_id)
     p = s.phase(now)
@@ -124,6 +127,11 @@ async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, a
         mark = BUYING.set(b)
         try:
             async with svc.uows() as uow:
+                if address_id is None:   # the member's default: looked up by the admitted only
+                    saved = await list_addresses(uow, tenant, member)
+                    if not saved:
+                        raise NoAddressError()
+                    address_id = saved[0].id
                 order = await place_order(
                     uow, tenant, member, [(it.sku_id, qty)], address_id=address_id, now=now,
                     timeout=timedelta(minutes=s.pay_minutes) + PAY_GRACE, channel=channel,

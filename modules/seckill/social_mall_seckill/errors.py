@@ -82,3 +82,9 @@ class InvalidSessionError(SeckillError):
     def __init__(self, problem: str) -> None:
         super().__init__(problem)
         self.problem = problem
+
+
+class NoAddressError(SeckillError):
+    """Admitted, but the member has no saved address (the chat asks for one first)."""
+
+    code = "seckill_no_address"

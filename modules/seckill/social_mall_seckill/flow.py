@@ -22,8 +22,9 @@ from typing import Any
 from flows.engine import Ctx, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn
 from social_mall.errors import NotFoundError
 from social_mall.members.address_parse import parse_address
-from social_mall.members.service import add_address, list_addresses, use_address
+from social_mall.members.service import add_address, use_address
 from social_mall_seckill import service
+from social_mall_seckill.errors import NoAddressError
 from social_mall_seckill.rules import Phase, countdown
 
 NAME = "seckill"
@@ -95,10 +96,9 @@ class Open:
         return Outcome((Say("chat/errors/seckill_ended.txt", {"title": it.title}),), to=St.IDLE)
 
 
-async def _buy(ctx: Ctx, item_id: int, qty: int, address_id: int) -> Outcome:
+async def _buy(ctx: Ctx, item_id: int, qty: int, address_id: int | None) -> Outcome:
     order = await HOLDER.desk.buy(ctx.tenant_id, ctx.member.id, item_id, qty, address_id=address_id,
                                   channel=ctx.channel, now=ctx.now)
-    await use_address(ctx.uow, ctx.tenant_id, ctx.member.id, address_id)
     s, _ = await service.item(ctx.uow, ctx.tenant_id, item_id)
     say = Say("chat/seckill/placed.txt", {"order": order, "minutes": s.pay_minutes,
                                           "pay_url": await ctx.links.pay_link(ctx.tenant_code, order.order_no)})
@@ -107,15 +107,18 @@ async def _buy(ctx: Ctx, item_id: int, qty: int, address_id: int) -> Outcome:
 
 @dataclass(frozen=True)
 class Buy:
+    """An attempt: admission first (no database work for those refused), the member's
+    default address looked up once admitted; none saved: ask for one, then buy."""
+
     item_id: int
     qty: int
 
     async def run(self, ctx: Ctx) -> Outcome:
-        addrs = await list_addresses(ctx.uow, ctx.tenant_id, ctx.member.id)
-        if not addrs:
+        try:
+            return await _buy(ctx, self.item_id, self.qty, None)
+        except NoAddressError:
             return Outcome((Say("chat/seckill/ask_address.txt", {"missing": ()}),),
                            {"item": self.item_id, "qty": self.qty}, to=St.ADDRESS)
-        return await _buy(ctx, self.item_id, self.qty, addrs[0].id)
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,9 @@ class BuyTo:
     async def run(self, ctx: Ctx) -> Outcome:
         address = await add_address(ctx.uow, ctx.tenant_id, ctx.member.id, self.name, self.phone, self.detail)
         await ctx.uow.commit()   # the address stays saved whatever the attempt's answer
-        return await _buy(ctx, self.item_id, self.qty, address.id)
+        outcome = await _buy(ctx, self.item_id, self.qty, address.id)
+        await use_address(ctx.uow, ctx.tenant_id, ctx.member.id, address.id)
+        return outcome
 
 
 @dataclass(frozen=True)
