@@ -12,10 +12,12 @@ between leaves a reservation that expires in ADMIT_HOLD_SECONDS.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from social_mall.admission import PoolTruth, Verdict
 from social_mall.fulfilment import Choice
@@ -35,9 +37,46 @@ if TYPE_CHECKING:
     from handlers.context import Services
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
+V = TypeVar("V")
 
 META_SECONDS = 1.0
 SETTINGS_SECONDS = 5.0
+WON_SECONDS = 10.0
+
+class _Shared(Generic[K, V]):
+    """Values read at most once per `ttl` seconds per key, whatever the crowd: a miss loads
+    once and every caller meanwhile awaits that load; a stale value is served while one
+    refresh runs (a crowd never stampedes the database when an entry expires)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._values: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
+
+    def forget(self, match: Callable[[K], bool]) -> None:
+        for key in [k for k in self._values if match(k)]:
+            del self._values[key]
+
+    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        hit = self._values.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = self._loading[key] = asyncio.ensure_future(self._load(key, load))
+        if hit is not None:
+            return hit[1]             # stale while the refresh runs
+        return await asyncio.shield(pending)
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        try:
+            value = await load()
+            self._values[key] = (time.monotonic() + self.ttl, value)
+            return value
+        finally:
+            self._loading.pop(key, None)
+
 
 class Desk:
     """One worker's front desk for seckill attempts: the composition root's services and
@@ -45,34 +84,32 @@ class Desk:
 
     def __init__(self, svc: Services) -> None:
         self.svc = svc
-        self._meta: dict[tuple[int, int], tuple[float, service.SessionView, service.ItemView]] = {}
-        self._settings: dict[int, tuple[float, service.Settings]] = {}
+        self._meta: _Shared[tuple[int, int], tuple[service.SessionView, service.ItemView]] = _Shared(META_SECONDS)
+        self._settings: _Shared[int, service.Settings] = _Shared(SETTINGS_SECONDS)
+        # (tenant, member, item, qty) → (until, the order this worker just wrote): the chat
+        # runner runs a step again when another message of the member moved the
+        # conversation meanwhile; the step's attempt then answers with the order it wrote
+        # instead of trying again (and hearing 「限购」)
+        self.won: dict[tuple[int, int, int, int], tuple[float, OrderView]] = {}
 
     def forget(self, tenant: int) -> None:
         """Drop the cached items and settings of a tenant (after a console edit)."""
-        for key in [k for k in self._meta if k[0] == tenant]:
-            del self._meta[key]
-        self._settings.pop(tenant, None)
+        self._meta.forget(lambda k: k[0] == tenant)
+        self._settings.forget(lambda k: k == tenant)
 
     async def item_meta(self, tenant: int, item_id: int) -> tuple[service.SessionView, service.ItemView]:
         """The item and its session, read at most once a second (a crowd's attempts share
         it; its stock figures decide nothing)."""
-        hit = self._meta.get((tenant, item_id))
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1], hit[2]
-        async with self.svc.uows() as uow:
-            s, it = await service.item(uow, tenant, item_id)
-        self._meta[(tenant, item_id)] = (time.monotonic() + META_SECONDS, s, it)
-        return s, it
+        async def load() -> tuple[service.SessionView, service.ItemView]:
+            async with self.svc.uows() as uow:
+                return await service.item(uow, tenant, item_id)
+        return await self._meta.get((tenant, item_id), load)
 
     async def tenant_settings(self, tenant: int) -> service.Settings:
-        hit = self._settings.get(tenant)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        async with self.svc.uows() as uow:
-            found = await service.settings(uow, tenant)
-        self._settings[tenant] = (time.monotonic() + SETTINGS_SECONDS, found)
-        return found
+        async def load() -> service.Settings:
+            async with self.svc.uows() as uow:
+                return await service.settings(uow, tenant)
+        return await self._settings.get(tenant, load)
 
     async def buy(self, tenant: int, member: int, item_id: int, qty: int, *, address_id: int | None, channel: str,
                   now: datetime) -> OrderView:
@@ -93,6 +130,10 @@ async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, a
     reservation given back): the order (pending payment, the seckill price, the session's
     payment window) or a SeckillError."""
     svc = desk.svc
+    key = (tenant, member, item_id, qty)
+    recent = desk.won.get(key)
+    if recent is not None and recent[0] > time.monotonic():
+        return recent[1]
     s, it = await desk.item_meta(tenant, item_id)
     p = s.phase(now)
     if p == Phase.UPCOMING or not s.enabled:
@@ -154,6 +195,9 @@ async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, a
         except Exception:  # noqa: BLE001 - memory unreachable: the order stands; a rebuild reads it from the database
             log.warning("seckill.confirm_failed", extra={"tenant": tenant, "order_id": order.id})
         svc.outbox.kick()
+        if len(desk.won) > 10_000:
+            desk.won = {k: v for k, v in desk.won.items() if v[0] > time.monotonic()}
+        desk.won[key] = (time.monotonic() + WON_SECONDS, order)
         return order
     finally:
         try:

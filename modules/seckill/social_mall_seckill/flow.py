@@ -99,7 +99,7 @@ class Open:
 async def _buy(ctx: Ctx, item_id: int, qty: int, address_id: int | None) -> Outcome:
     order = await HOLDER.desk.buy(ctx.tenant_id, ctx.member.id, item_id, qty, address_id=address_id,
                                   channel=ctx.channel, now=ctx.now)
-    s, _ = await service.item(ctx.uow, ctx.tenant_id, item_id)
+    s, _ = await HOLDER.desk.item_meta(ctx.tenant_id, item_id)   # cached: no second connection held
     say = Say("chat/seckill/placed.txt", {"order": order, "minutes": s.pay_minutes,
                                           "pay_url": await ctx.links.pay_link(ctx.tenant_code, order.order_no)})
     return Outcome((say,), {"order": order.id, "orders": [order.id], "page": 1, "pages": 1}, to=St.IDLE)
