@@ -138,7 +138,7 @@ async def _run(svc, tenant, code: str, item: int, attempts: list[tuple[str, int]
         import pstats
 
         prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(PROFILE[0])
+        pstats.Stats(prof).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(PROFILE[0])
     cpu = C.proc_cpu_seconds(os.getpid()) - cpu0
     busy = C.machine_busy()["cpu"] - busy0
     pg_cpu = await pg.end() if pg is not None else 0.0

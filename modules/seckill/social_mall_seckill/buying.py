@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from social_mall.admission import PoolTruth, Verdict
 from social_mall.fulfilment import Choice
@@ -42,7 +43,6 @@ V = TypeVar("V")
 
 META_SECONDS = 1.0
 SETTINGS_SECONDS = 5.0
-WON_SECONDS = 10.0
 
 class _Shared(Generic[K, V]):
     """Values read at most once per `ttl` seconds per key, whatever the crowd: a miss loads
@@ -86,11 +86,12 @@ class Desk:
         self.svc = svc
         self._meta: _Shared[tuple[int, int], tuple[service.SessionView, service.ItemView]] = _Shared(META_SECONDS)
         self._settings: _Shared[int, service.Settings] = _Shared(SETTINGS_SECONDS)
-        # (tenant, member, item, qty) → (until, the order this worker just wrote): the chat
-        # runner runs a step again when another message of the member moved the
-        # conversation meanwhile; the step's attempt then answers with the order it wrote
-        # instead of trying again (and hearing 「限购」)
-        self.won: dict[tuple[int, int, int, int], tuple[float, OrderView]] = {}
+        # the message's task → (tenant, member, item, qty) → the order this attempt wrote:
+        # the chat runner runs a step again, in the same task, when another message of the
+        # member moved the conversation meanwhile; the step's attempt then answers with the
+        # order it wrote instead of trying again (and hearing 「限购」). Gone with the task.
+        self.won: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[tuple[int, int, int, int], OrderView]] = \
+            weakref.WeakKeyDictionary()
 
     def forget(self, tenant: int) -> None:
         """Drop the cached items and settings of a tenant (after a console edit)."""
@@ -131,9 +132,10 @@ async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, a
     payment window) or a SeckillError."""
     svc = desk.svc
     key = (tenant, member, item_id, qty)
-    recent = desk.won.get(key)
-    if recent is not None and recent[0] > time.monotonic():
-        return recent[1]
+    task = asyncio.current_task()
+    recent = desk.won.get(task, {}).get(key) if task is not None else None
+    if recent is not None:
+        return recent
     s, it = await desk.item_meta(tenant, item_id)
     p = s.phase(now)
     if p == Phase.UPCOMING or not s.enabled:
@@ -195,9 +197,8 @@ async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, a
         except Exception:  # noqa: BLE001 - memory unreachable: the order stands; a rebuild reads it from the database
             log.warning("seckill.confirm_failed", extra={"tenant": tenant, "order_id": order.id})
         svc.outbox.kick()
-        if len(desk.won) > 10_000:
-            desk.won = {k: v for k, v in desk.won.items() if v[0] > time.monotonic()}
-        desk.won[key] = (time.monotonic() + WON_SECONDS, order)
+        if task is not None:
+            desk.won.setdefault(task, {})[key] = order
         return order
     finally:
         try:
