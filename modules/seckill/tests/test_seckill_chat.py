@@ -15,7 +15,9 @@ from sqlalchemy import select
 from social_mall_seckill import jobs
 from social_mall_seckill.models import SeckillClaim, SeckillItem, SeckillOrder, SeckillReminder
 from social_mall_seckill.rules import pool
+from social_mall.groupbuy.service import WecomSettings, save_wecom_settings
 from storage.models import Order
+from tests.fakes.wecom import FakeWeComRobot
 
 from seckill_kit import Clock, count, live_session, make_mall, pay_in_sandbox, pushes, say, simulator
 
@@ -134,11 +136,24 @@ async def test_a_payment_that_arrived_is_kept_not_released(backend, engine, tmp_
     assert (await _item(mall, items[0])).sold == 1
 
 
+@pytest.fixture
+async def robot(aiohttp_server):
+    fake = FakeWeComRobot()
+    server = await aiohttp_server(fake.app())
+    fake.base_url = str(server.make_url("")).rstrip("/")
+    return fake
+
+
 async def test_remind_me_pushes_when_the_session_starts(backend, engine, tmp_path, fake_wechat, aiohttp_client,
-                                                        clock):
+                                                        clock, robot):
     clock.advance(minutes=-40)    # 19:19:30: ours starts at 19:29:30, the demo shop's at 20:00
     mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, clock=clock)
     wx = simulator(mall)
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:   # the tenant's WeCom group robot (the one group-buy posts with)
+        await save_wecom_settings(uow, WecomSettings(tenant.id, "wecom_token_1", "k" * 43, "", robot.webhook_url,
+                                                     "机器人"), actor="test", now=clock())
+        await uow.commit()
     await live_session(mall, clock(), starts_in=timedelta(minutes=10))
     for user in ("o_sk_r1", "o_sk_r2"):
         await wx.event(user, "subscribe")
@@ -157,6 +172,8 @@ async def test_remind_me_pushes_when_the_session_starts(backend, engine, tmp_pat
     for user in ("o_sk_r1", "o_sk_r2"):
         got = [p for p in pushes(mall, user) if "开抢了" in p]
         assert len(got) == 1 and "测试场" in got[0] and "回复「秒杀」" in got[0]
+    announced = [t for t in robot.texts() if "开抢了" in t]
+    assert len(announced) == 1 and "测试场" in announced[0] and "秒杀价 ¥1.00" in announced[0]
 
 
 async def test_the_reconcile_job_repairs_memory_that_drifted_from_the_database(backend, engine, tmp_path,
