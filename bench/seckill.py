@@ -79,7 +79,7 @@ async def _seed(svc, tenant: int, n_members: int, stock: int, now: datetime, pre
 
 
 async def _run(svc, tenant, code: str, item: int, attempts: list[tuple[str, int]], concurrency: int,
-               now: datetime) -> dict[str, object]:
+               now: datetime, rate: float = 0.0) -> dict[str, object]:
     from flows.engine import Conv
     from flows.runner import conv_key
     from flows.types import Inbound, Kind
@@ -100,6 +100,27 @@ async def _run(svc, tenant, code: str, item: int, attempts: list[tuple[str, int]
     orders: set[str] = set()
     queue = iter(enumerate(attempts))
 
+    async def one(k: int, openid: str, member: int, t0: float) -> None:
+        if openid in won:
+            await ready(openid, member)
+        replies = await svc.runner.handle(inbound(openid, k))
+        dt = (time.perf_counter() - t0) * 1000   # from when it was due (open loop) or sent
+        note(openid, replies, dt)
+
+    async def open_loop() -> None:
+        """Attempts arrive at `rate` a second whatever the answers (a crowd does not wait)."""
+        start = time.perf_counter()
+        running: set[asyncio.Task[None]] = set()
+        for k, (openid, member) in queue:
+            due = start + k / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.ensure_future(one(k, openid, member, due))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.gather(*running)
+
     async def client() -> None:
         for k, (openid, member) in queue:
             t0 = time.perf_counter()
@@ -107,17 +128,20 @@ async def _run(svc, tenant, code: str, item: int, attempts: list[tuple[str, int]
                 await ready(openid, member)
             replies = await svc.runner.handle(inbound(openid, k))
             dt = (time.perf_counter() - t0) * 1000
-            text = replies[0].text if replies else ""
-            times.append(dt)
-            kind = "抢到了" if "抢到了" in text else "已抢光" if "已抢光" in text else \
-                "限购" if "限购" in text else text[:16]
-            said[kind] = said.get(kind, 0) + 1
-            if kind == "抢到了":
-                m = ORDER_NO.search(text)
-                if m is not None and m.group(1) not in orders:   # a repeat shows the same order again
-                    orders.add(m.group(1))
-                    won.add(openid)
-                    wins.append(dt)
+            note(openid, replies, dt)
+
+    def note(openid: str, replies, dt: float) -> None:
+        text = replies[0].text if replies else ""
+        times.append(dt)
+        kind = "抢到了" if "抢到了" in text else "已抢光" if "已抢光" in text else \
+            "限购" if "限购" in text else text[:16]
+        said[kind] = said.get(kind, 0) + 1
+        if kind == "抢到了":
+            m = ORDER_NO.search(text)
+            if m is not None and m.group(1) not in orders:   # a repeat shows the same order again
+                orders.add(m.group(1))
+                won.add(openid)
+                wins.append(dt)
 
     gc.collect()
     cpu0 = C.proc_cpu_seconds(os.getpid())
@@ -132,7 +156,10 @@ async def _run(svc, tenant, code: str, item: int, attempts: list[tuple[str, int]
 
         prof = cProfile.Profile()
         prof.enable()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
+    if rate:
+        await open_loop()
+    else:
+        await asyncio.gather(*(client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
     if prof is not None:
         import pstats
@@ -187,7 +214,7 @@ async def main_async(args: argparse.Namespace) -> int:
             random.shuffle(order)
             attempts += order
         other = C.wait_quiet(args.quiet_wait)
-        main = await _run(svc, tenant, code, item, attempts, args.concurrency, now)
+        main = await _run(svc, tenant, code, item, attempts, args.concurrency, now, args.rate)
 
         # calibration: every attempt refused (the item is sold out) / every attempt admitted
         fresh_item, fresh = await _seed(svc, tenant, args.calib, args.calib, now, "skc")
@@ -208,8 +235,9 @@ async def main_async(args: argparse.Namespace) -> int:
         backend = "PostgreSQL + Redis" if pg else "embedded default (SQLite + in-process store)"
         e, n = float(main["elapsed"]), int(main["n"])  # type: ignore[arg-type]
         times, wins = main["times"], main["wins"]
-        print(f"seckill ({backend}; flow level: FlowRunner.handle of 「1」 in the quantity step; one process, "
-              f"{args.concurrency} concurrent clients in it)")
+        load = f"open loop at {args.rate:.0f} attempts/s offered" if args.rate else \
+            f"closed loop, {args.concurrency} concurrent clients in it"
+        print(f"seckill ({backend}; flow level: FlowRunner.handle of 「1」 in the quantity step; one process, {load})")
         print(f"  {args.members} members × {args.attempts} attempts = {n} attempts for {args.stock} units "
               f"(limit 1 each), {e:.1f} s; machine {os.cpu_count()} cores, busy {float(main['busy']) / e:.2f} "
               f"during the run, this process {float(main['cpu']) / e:.2f}; other load before {other:.2f} cores")
@@ -245,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=10_000)
     p.add_argument("--attempts", type=int, default=3)
     p.add_argument("--stock", type=int, default=100)
-    p.add_argument("--concurrency", type=int, default=200)
+    p.add_argument("--concurrency", type=int, default=200, help="closed loop: client tasks")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="open loop instead: attempts arrive at this rate a second (latency counted from when due)")
     p.add_argument("--calib", type=int, default=1000, help="members of each calibration run")
     p.add_argument("--quiet-wait", type=float, default=30.0)
     p.add_argument("--pg-url", default=C.PG_URL)
