@@ -193,3 +193,38 @@ async def test_the_reconcile_job_repairs_memory_that_drifted_from_the_database(b
     state = await mall.svc.admission.state(tenant, pool(items[0]))
     assert state.stock_left == 1 and set(state.held) == {so.token} and state.members == {so.member_id: 1}
     assert await jobs.reconcile_live(mall.svc) == 0
+
+
+async def test_one_attempt_in_flight_per_member_and_a_rate_limit(backend, engine, tmp_path, fake_wechat,
+                                                                 aiohttp_client, clock):
+    import asyncio
+
+    from social_mall.members.service import add_address, resolve_member
+    from social_mall_seckill import service
+    from social_mall_seckill.errors import BusyError, SeckillError, TooFastError
+    from social_mall_seckill.flow import HOLDER
+
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, clock=clock)
+    _, items = await live_session(mall, clock(), stock=5, limit=1)
+    tenant = (await mall.svc.tenant("demo")).id
+    async with mall.svc.uows() as uow:
+        await service.save_settings(uow, tenant, service.Settings(0, 3, True))
+        m, _ = await resolve_member(uow, tenant, "mp", "o_sk_rush")
+        await add_address(uow, tenant, m.id, "张三", "13800138000", "上海市浦东新区世纪大道100号")
+        await uow.commit()
+    desk = HOLDER.desk
+    desk.forget(tenant)
+
+    async def attempt() -> str:
+        try:
+            await desk.buy(tenant, m.id, items[1], 1, address_id=None, channel="mp", now=clock())
+        except SeckillError as exc:
+            return exc.code
+        return "placed"
+
+    # two at once: one goes through, the other is told the first is still being answered
+    got = await asyncio.gather(attempt(), attempt())
+    assert sorted(got) == sorted(["placed", BusyError.code])
+    assert await attempt() == "seckill_over_limit"          # the third of the minute: still answered
+    assert await attempt() == TooFastError.code             # the fourth: over 3 a minute
+    assert await count(mall, SeckillOrder) == 1
