@@ -228,3 +228,27 @@ async def test_one_attempt_in_flight_per_member_and_a_rate_limit(backend, engine
     assert await attempt() == "seckill_over_limit"          # the third of the minute: still answered
     assert await attempt() == TooFastError.code             # the fourth: over 3 a minute
     assert await count(mall, SeckillOrder) == 1
+
+
+async def test_the_order_costs_the_seckill_price_and_no_promotion_applies_on_top(backend, engine, tmp_path,
+                                                                                 fake_wechat, aiohttp_client, clock):
+    from social_mall.loyalty import service as loyalty
+    from storage.models import Tenant
+
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, clock=clock)
+    wx = simulator(mall)
+    _, items = await live_session(mall, clock(), stock=2, limit=1, price_fen=500)
+    it = await _item(mall, items[0])
+    async with mall.svc.uows() as uow:
+        tenant = await uow.session.scalar(select(Tenant.id).where(Tenant.code == "demo"))
+        # a flash price even lower than the seckill price, and 满1减0.50: neither may apply
+        await loyalty.add_flash_price(uow, tenant, it.sku_id, 50, starts_at=clock() - timedelta(minutes=5),
+                                      ends_at=clock() + timedelta(hours=2))
+        await loyalty.add_full_reduction(uow, tenant, 100, 50)
+        await uow.commit()
+    placed = await _buy(wx, "o_sk_promo")
+    assert "抢到了" in placed and "应付：¥5.00" in placed, placed
+    order_no = re.search(r"订单号：(\d+)", placed).group(1)
+    async with mall.svc.uows() as uow:
+        order = await uow.session.scalar(select(Order).where(Order.order_no == order_no))
+    assert (order.goods_fen, order.discount_fen, order.shipping_fen, order.total_fen) == (500, 0, 0, 500)
