@@ -35,6 +35,7 @@ embedded default (one worker).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -256,7 +257,7 @@ class MemoryAdmissionStore:
             p.seats[seat] -= 1
         p.stock -= qty
         p.members[member] = p.members.get(member, 0) + qty
-        p.held[token] = Held(member, qty, seat, expires_ms)
+        p.hold(token, Held(member, qty, seat, expires_ms))
         return Verdict.ADMITTED, p.stock
 
     async def confirm(self, tenant: int, pool: str, token: str, member: int, qty: int, seat: str,
@@ -265,7 +266,7 @@ class MemoryAdmissionStore:
         if p is None:
             return 0
         if token in p.held:
-            p.held[token] = Held(member, qty, seat, hold_until_ms)
+            p.hold(token, Held(member, qty, seat, hold_until_ms))
             return 1
         p.take(token, Held(member, qty, seat, hold_until_ms))
         return 2
@@ -283,7 +284,7 @@ class MemoryAdmissionStore:
             self.epoch = secrets.token_hex(8)
         p = _Pool(self.epoch, truth.stock_left, truth.limit, dict(truth.members), {}, {})
         for token, h in truth.held.items():
-            p.held[token] = h
+            p.hold(token, h)
         for seat, cap in truth.seats.items():
             p.seats[seat] = cap - sum(1 for h in truth.held.values() if h.seat == seat)
         self._pools[(tenant, pool)] = p
@@ -316,13 +317,21 @@ class _Pool:
     members: dict[int, int]
     held: dict[str, Held]
     seats: dict[str, int]
+    # (until, token) of every hold with an expiry, soonest first; an entry whose token no
+    # longer holds that expiry (released, confirmed again) is skipped when it comes up
+    due: list[tuple[int, str]] = field(default_factory=list)
+
+    def hold(self, token: str, h: Held) -> None:
+        self.held[token] = h
+        if h.until_ms is not None:
+            heapq.heappush(self.due, (h.until_ms, token))
 
     def take(self, token: str, h: Held) -> None:
         self.stock -= h.qty
         self.members[h.member] = self.members.get(h.member, 0) + h.qty
         if h.seat:
             self.seats[h.seat] = self.seats.get(h.seat, 0) - 1
-        self.held[token] = h
+        self.hold(token, h)
 
     def give_back(self, token: str) -> bool:
         h = self.held.pop(token, None)
@@ -335,7 +344,11 @@ class _Pool:
         return True
 
     def expire(self, now_ms: int, limit: int) -> int:
-        due = [t for t, h in self.held.items() if h.until_ms is not None and h.until_ms <= now_ms][:limit]
-        for t in due:
-            self.give_back(t)
-        return len(due)
+        n = 0
+        while self.due and self.due[0][0] <= now_ms and n < limit:
+            until, token = heapq.heappop(self.due)
+            h = self.held.get(token)
+            if h is not None and h.until_ms == until:
+                self.give_back(token)
+                n += 1
+        return n
