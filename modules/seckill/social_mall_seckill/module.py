@@ -5,7 +5,8 @@ its part of the demo shop.
 Subscribers:
   order.paid         a seckill order paid: marked paid, its reservation held for good
   order.cancelled    a seckill order cancelled (by the member, the shop or a deadline):
-                     its stock and claim given back once, in the database and in memory
+                     its stock and claim given back once, in the database and in memory;
+                     past the seckill's own deadline, the buyer is told (「名额已释放」)
   seckill.started    the session's start posted to the tenant's WeCom group robot (if set)
   seckill.remind     「提醒我」 pushes, delivered in lots (Batched)
 Jobs: seckill.start (30 s), seckill.expire (15 s), seckill.sweep (30 s), seckill.reconcile (60 s): jobs.py.
@@ -64,6 +65,11 @@ def setup(reg: Registry) -> None:
             await uow.commit()
         if taken is not None:
             await svc.admission.release(d.tenant_id, pool(taken.item_id), taken.token)
+        if d.payload.get("reason") == "seckill_timeout":   # (the sweeper released it already)
+            async with svc.uows() as uow:
+                minutes = await service.pay_minutes_of(uow, d.tenant_id, order_id)
+            await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/seckill/push/released.txt",
+                                 {"order_no": d.payload["order_no"], "minutes": minutes or 0})
 
     async def announce(d: Delivery) -> None:
         from social_mall.groupbuy.service import wecom_settings

@@ -373,3 +373,12 @@ async def live_items(uow: UnitOfWork, now: datetime) -> list[tuple[int, int]]:
         .join(SeckillSession, SeckillSession.id == SeckillItem.session_id)
         .where(SeckillSession.starts_at <= now, SeckillSession.ends_at > now))).all()
     return [(t, i) for t, i in rows]
+
+
+async def pay_minutes_of(uow: UnitOfWork, tenant: int, order_id: int) -> int | None:
+    """The payment window of the session a seckill order was placed in."""
+    return await uow.session.scalar(
+        select(SeckillSession.pay_minutes)
+        .join(SeckillItem, SeckillItem.session_id == SeckillSession.id)
+        .join(SeckillOrder, SeckillOrder.item_id == SeckillItem.id)
+        .where(SeckillOrder.tenant_id == tenant, SeckillOrder.order_id == order_id))

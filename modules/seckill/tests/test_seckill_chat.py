@@ -100,6 +100,8 @@ async def test_an_unpaid_order_is_released_back_to_the_session_at_its_deadline(b
     assert await jobs.expire_unpaid(mall.svc) == 1
     assert await jobs.expire_unpaid(mall.svc) == 0                  # once
     await mall.settle()                                             # order.cancelled: nothing more to give back
+    told = [p for p in pushes(mall, "o_sk_late") if "名额已释放" in p]
+    assert len(told) == 1 and "超过 3 分钟未支付" in told[0]
     order_no = re.search(r"订单号：(\d+)", placed).group(1)
     async with mall.svc.uows() as uow:
         order = await uow.session.scalar(select(Order).where(Order.order_no == order_no))
