@@ -40,6 +40,8 @@ from social_mall.plugins import Module, build_registry, discover
 from social_mall.settings import Settings
 from storage.cache import ReadCache
 from storage.db import create_engine, migrate, session_factory
+from social_mall.admission import Admission
+from storage.admission import open_admission
 from storage.kv import open_kv
 from storage.uow import uow_factory
 
@@ -125,6 +127,7 @@ def build_app(
         if setup_now:
             await migrate(engine)
         svc.kv = kv = open_kv(settings.redis_url, settings.kv_prefix)
+        svc.admission = Admission(open_admission(kv))
         svc.http = http = aiohttp.ClientSession()
         svc.platform_keys = load_or_create_keypair(settings.data_dir / "sandbox_pay_platform")
         svc.cache = ReadCache(ttl=settings.catalog_cache_seconds)

@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from social_mall.admission import Admission
 from social_mall.errors import NotFoundError
 from social_mall.outbox import OutboxWorker
 from social_mall.parsing import is_storable_text
@@ -64,6 +65,7 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     engine: AsyncEngine = field(init=False)
     kv: KVStore = field(init=False)
+    admission: Admission = field(init=False)  # the contended reservation step (social_mall/admission.py)
     http: aiohttp.ClientSession = field(init=False)
     platform_keys: KeyPair = field(init=False)     # the sandbox pay platform's key pair
     templates: jinja2.Environment = field(init=False)  # chat/, h5/ and module folders
