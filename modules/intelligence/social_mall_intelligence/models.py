@@ -156,14 +156,17 @@ class PriceChange(Base):
 
 
 class PriceTest(Base):
-    """An A/B test of the tenant's pricing rules: the rules run on `share_bp` of their SKUs
-    (chosen by a hash of salt and SKU id), the rest keep their price."""
+    """An A/B test of the tenant's pricing rules. `unit` "sku": the rules run on `share_bp`
+    of their SKUs (a hash of salt and SKU id), the rest keep their price; "day": on that
+    share of Shanghai days (a hash of salt and the date), on the others each rule's SKU
+    goes back to its base price (time blocks: the same SKUs in both arms)."""
 
     __tablename__ = "intel_price_tests"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
     name: Mapped[str] = mapped_column(String(40))
     share_bp: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(8), default="sku")
     salt: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -41,6 +41,7 @@ STEP_SECONDS = 900              # the job's period and the bucket a SKU moves at
 HISTORY_DAYS = 30
 MAX_RULES = 2000
 MAX_PCT = 90
+UNITS = ("sku", "day")          # A/B test units: a share of the rules' SKUs, or of Shanghai days
 
 
 def bucket_of(now: datetime) -> int:
@@ -98,7 +99,7 @@ async def list_rules(uow: UnitOfWork, tenant: int) -> list[RuleView]:
         out.append(RuleView(r.id, r.sku_id, title, spec, price, stock, r.base_fen, r.cost_fen, _rails(r).floor_fen,
                             r.ceiling_fen, r.min_margin_bp, r.max_step_bp, r.max_day_bp,
                             R.RuleConfig.from_json(r.params), r.enabled,
-                            R.arm_of(test.salt, r.sku_id, test.share_bp) if test else ""))
+                            "" if test is None or test.unit == "day" else R.arm_of(test.salt, r.sku_id, test.share_bp)))
     return out
 
 
@@ -226,11 +227,19 @@ async def signals(repo: PricingRepo, tenant: int, sku_id: int, stock: int, cfg: 
     return R.Signals(now, stock, sold, recent_events, events_7d)
 
 
+def arm_now(test: PriceTest | None, sku_id: int, now: datetime) -> str:
+    """The A/B arm a SKU is in now ("" without a running test)."""
+    if test is None:
+        return ""
+    return R.arm_of(test.salt, R.block_of(now) if test.unit == "day" else sku_id, test.share_bp)
+
+
 async def apply_rule(uow: UnitOfWork, tenant: int, rule: PriceRule, now: datetime,
                      test: PriceTest | None = None) -> Applied | None:
     """One step of one SKU's rule: at most one change per bucket, under the guard rails."""
     repo = PricingRepo(uow.session)
-    if not rule.enabled or (test is not None and R.arm_of(test.salt, rule.sku_id, test.share_bp) != "test"):
+    arm = arm_now(test, rule.sku_id, now)
+    if not rule.enabled or (arm == "control" and test is not None and test.unit == "sku"):
         return None
     bucket = bucket_of(now)
     if await repo.changed_in(tenant, rule.sku_id, bucket):
@@ -244,6 +253,8 @@ async def apply_rule(uow: UnitOfWork, tenant: int, rule: PriceRule, now: datetim
     proposal = R.propose(rule.base_fen, cfg, await signals(repo, tenant, sku_id, stock, cfg, now))
     day_open = await repo.day_open(tenant, sku_id, R.day_start(now))
     target = proposal.target_fen
+    if arm == "control":            # a control time block: back to the base price
+        target, proposal = rule.base_fen, R.Proposal(rule.base_fen, ("control",))
     no_raise = False
     if target > current or current < _rails(rule).floor_fen:
         no_raise = (await repo.in_unpaid_order(tenant, sku_id) or await repo.in_group_buy(tenant, sku_id, now)
@@ -385,16 +396,19 @@ async def preview(uow: UnitOfWork, tenant: int, rule_id: int, now: datetime) -> 
 
 
 async def start_test(uow: UnitOfWork, tenant: int, actor: str, name_raw: object, share_raw: object,
-                     now: datetime) -> int:
+                     now: datetime, unit_raw: object = "sku") -> int:
     name = crules.text(name_raw, "name", max_len=40, min_len=1)
+    unit = str(unit_raw or "sku")
+    if unit not in UNITS:
+        raise InvalidInputError("unit", "range")
     share = crules.parse_int(share_raw, "share_pct", lo=1, hi=99) * 100
     repo = PricingRepo(uow.session)
     if await repo.running_test(tenant) is not None:
         raise InvalidInputError("name", "test_running")
-    row = PriceTest(tenant_id=tenant, name=name, share_bp=share, salt=secrets.token_hex(4), started_at=now)
+    row = PriceTest(tenant_id=tenant, name=name, share_bp=share, unit=unit, salt=secrets.token_hex(4), started_at=now)
     uow.session.add(row)
     await uow.session.flush()
-    uow.audit(tenant, actor, "intel.price_test.start", f"price_test:{row.id}", after={"name": name, "share_bp": share})
+    uow.audit(tenant, actor, "intel.price_test.start", f"price_test:{row.id}", after={"name": name, "share_bp": share, "unit": unit})
     return row.id
 
 
@@ -411,36 +425,42 @@ class TestView:
     id: int
     name: str
     share_bp: int
+    unit: str
     started_at: datetime
     ended_at: datetime | None
     readout: R.Readout
 
 
 async def test_readout(uow: UnitOfWork, tenant: int, test: PriceTest, now: datetime) -> TestView:
-    """Each arm's SKUs (the rule SKUs the hash put there) over the test's time: visitors
-    (members who put one in the cart or ordered it: the core records no views), buyers
-    (a paid order), revenue and margin (price − the rule's cost) of the paid lines."""
+    """Each arm over the test's time (its SKUs, or its days for time blocks): visitors
+    (members who put a rule SKU in the cart or ordered it: the core records no views),
+    buyers (a paid order), revenue and margin (price − the rule's cost) of the paid lines."""
     repo = PricingRepo(uow.session)
     end = test.ended_at or now
     rules = {r.sku_id: r for r in await repo.rules(tenant)}
-    arm = {sku: R.arm_of(test.salt, sku, test.share_bp) for sku in rules}
+
+    def arm_at(sku: int, at: datetime) -> str:
+        return R.arm_of(test.salt, R.block_of(at) if test.unit == "day" else sku, test.share_bp)
+
     visitors: dict[str, set[int]] = {"test": set(), "control": set()}
     paid: dict[str, dict[int, int]] = {"test": defaultdict(int), "control": defaultdict(int)}
     margin = {"test": 0, "control": 0}
     for sku, adds in (await repo.carts_by_sku(tenant, test.started_at)).items():
-        if sku in arm:
-            visitors[arm[sku]].update(m for at, m in adds if at < end)
+        if sku in rules:
+            for at, m in adds:
+                if at < end:
+                    visitors[arm_at(sku, at)].add(m)
     for sku, at, fen, qty, status, member in await repo.lines_since(tenant, test.started_at):
-        if sku not in arm or at >= end:
+        if sku not in rules or at >= end:
             continue
-        a = arm[sku]
+        a = arm_at(sku, at)
         visitors[a].add(member)
         if status in PAID:
             paid[a][member] += fen * qty
             margin[a] += (fen - rules[sku].cost_fen) * qty
     stats = {a: R.ArmStats(len(visitors[a]), len(paid[a]), sum(paid[a].values()), margin[a],
                            tuple(paid[a].get(m, 0) for m in sorted(visitors[a]))) for a in ("test", "control")}
-    return TestView(test.id, test.name, test.share_bp, test.started_at, test.ended_at,
+    return TestView(test.id, test.name, test.share_bp, test.unit, test.started_at, test.ended_at,
                     R.readout(stats["test"], stats["control"]))
 
 

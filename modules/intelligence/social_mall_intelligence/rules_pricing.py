@@ -170,29 +170,59 @@ class Elasticity:
     estimated: bool               # False: DEFAULT_ELASTICITY (no price variation in history)
 
 
-def estimate_elasticity(obs: Sequence[tuple[int, int, float]]) -> Elasticity:
-    """Log-log regression with a fixed effect per SKU over (sku, price fen, units) days:
-    ln(units + 0.5) = a_sku + e · ln(price), e = Σ x·y / Σ x² over each SKU's de-meaned
-    values (only SKUs seen at two prices or more). Clipped to ELASTICITY_RANGE."""
+def estimate_elasticity(obs: Sequence[tuple[int, int, float]], *, method: str = "poisson") -> Elasticity:
+    """The constant-elasticity (log-log) demand model ln E[units] = a_sku + e · ln(price),
+    one intercept per SKU, over (sku, price fen, units) days of SKUs seen at two prices or
+    more. Clipped to ELASTICITY_RANGE; DEFAULT_ELASTICITY without price variation.
+
+    method "poisson" (the default): Poisson pseudo-maximum likelihood with the SKU
+    intercepts concentrated out (Newton on e alone; the score is monotone in e). It keeps
+    the days without a sale. method "ols": least squares of ln(units + 0.5) on ln(price)
+    after de-meaning per SKU: textbook, but biased toward 0 on sparse daily counts
+    (bench/dynamic_pricing.py prints both)."""
     by: dict[int, list[tuple[float, float]]] = {}
     for sku, fen, units in obs:
         if fen > 0 and units >= 0:
-            by.setdefault(sku, []).append((math.log(fen), math.log(units + 0.5)))
-    sxy = sxx = 0.0
-    n = used = 0
+            by.setdefault(sku, []).append((math.log(fen), float(units)))
+    groups: list[list[tuple[float, float]]] = []
     for rows in by.values():
         if len({round(x, 9) for x, _ in rows}) < 2:
             continue
         mx = sum(x for x, _ in rows) / len(rows)
-        my = sum(y for _, y in rows) / len(rows)
-        sxy += sum((x - mx) * (y - my) for x, y in rows)
-        sxx += sum((x - mx) ** 2 for x, _ in rows)
-        n += len(rows)
-        used += 1
-    if sxx <= 1e-12:
-        return Elasticity(DEFAULT_ELASTICITY, n, used, False)
+        groups.append([(x - mx, y) for x, y in rows])
+    n = sum(len(g) for g in groups)
     lo, hi = ELASTICITY_RANGE
-    return Elasticity(min(max(sxy / sxx, lo), hi), n, used, True)
+    if method == "ols":
+        sxy = sxx = 0.0
+        for g in groups:
+            ys = [math.log(y + 0.5) for _, y in g]
+            my = sum(ys) / len(ys)
+            sxy += sum(x * (y - my) for (x, _), y in zip(g, ys))
+            sxx += sum(x * x for x, _ in g)
+        if sxx <= 1e-12:
+            return Elasticity(DEFAULT_ELASTICITY, n, len(groups), False)
+        return Elasticity(min(max(sxy / sxx, lo), hi), n, len(groups), True)
+    groups = [g for g in groups if sum(y for _, y in g) > 0]   # a SKU that never sold says nothing here
+    if not groups:
+        return Elasticity(DEFAULT_ELASTICITY, n, 0, False)
+    e = DEFAULT_ELASTICITY
+    for _ in range(50):
+        score = slope = 0.0
+        for g in groups:
+            total = sum(y for _, y in g)
+            ws = [math.exp(e * x) for x, _ in g]
+            sw = sum(ws)
+            mean_x = sum(w * x for w, (x, _) in zip(ws, g)) / sw
+            var_x = sum(w * (x - mean_x) ** 2 for w, (x, _) in zip(ws, g)) / sw
+            score += sum(y * x for x, y in g) - total * mean_x
+            slope -= total * var_x
+        if slope >= -1e-12:
+            break
+        step = score / slope
+        e = min(max(e - step, -10.0), 5.0)      # keep Newton in a sane range; clipped below
+        if abs(step) < 1e-7:
+            break
+    return Elasticity(min(max(e, lo), hi), n, len(groups), True)
 
 
 # ---------------------------------------------------------------- preview
@@ -271,10 +301,11 @@ def simulate(history: Sequence[HourObs], base_fen: int, cfg: RuleConfig, rails: 
 
 # ---------------------------------------------------------------- A/B readout
 
-def arm_of(salt: str, sku_id: int, share_bp: int) -> str:
-    """"test" (the rule runs) or "control" (it doesn't), stable per test and SKU."""
+def arm_of(salt: str, key: int, share_bp: int) -> str:
+    """"test" (the rule runs) or "control" (it doesn't), stable per test and key (a SKU id,
+    or a Shanghai date's ordinal for time blocks)."""
     h = 2166136261
-    for ch in f"{salt}:{sku_id}".encode():
+    for ch in f"{salt}:{key}".encode():
         h = ((h ^ ch) * 16777619) & 0xFFFFFFFF            # FNV-1a: same on every worker and run
     return "test" if h % BP < share_bp else "control"
 
@@ -305,6 +336,11 @@ class Readout:
     t: float                      # Welch's t on revenue per visitor
     df: float
     p_revenue: float              # two-sided, normal approximation of t (fine past ~30 visitors an arm)
+
+
+def block_of(at: datetime) -> int:
+    """The time block of a moment: its Shanghai date's ordinal."""
+    return at.astimezone(SHANGHAI).date().toordinal()
 
 
 def _two_sided(z: float) -> float:

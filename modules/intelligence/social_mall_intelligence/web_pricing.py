@@ -28,7 +28,7 @@ FIELDS_ZH = {
     "max_day_pct": "每日最大调幅", "kinds": "定价信号", "expires_on": "到期日", "slow_days": "滞销天数",
     "clear_off_pct": "清仓折扣", "expiry_days": "临期天数", "expiry_off_pct": "临期折扣", "evening_hour": "晚间开始",
     "evening_off_pct": "晚间折扣", "demand_hours": "需求窗口", "demand_ratio_pct": "需求倍数",
-    "demand_min_events": "最少事件数", "demand_up_pct": "需求上调", "name": "实验名称", "share_pct": "实验比例",
+    "demand_min_events": "最少事件数", "demand_up_pct": "需求上调", "name": "实验名称", "share_pct": "实验比例", "unit": "分组方式",
     "change": "这次调价",
 }
 PROBLEMS_ZH = {
@@ -40,7 +40,8 @@ PROBLEMS_ZH = {
 DONE_ZH = {"saved": "定价规则已保存", "enabled": "规则已启用", "paused": "规则已暂停", "rolled_back": "已回滚，规则已暂停",
            "test_started": "实验已开始", "test_stopped": "实验已结束"}
 REASONS_ZH = {"stock": "滞销清仓", "expiry": "临期", "evening": "晚间折扣", "demand": "需求旺", "base": "回到基准价",
-              "floor": "抬到保底价", "ceiling": "降到最高价"}
+              "floor": "抬到保底价", "ceiling": "降到最高价",
+              "control": "实验对照日"}
 
 
 def problem_zh(exc: InvalidInputError) -> str:
@@ -144,7 +145,7 @@ async def test_start(request: web.Request) -> web.Response:
     try:
         async with svc.uows() as uow:
             await P.start_test(uow, tenant_of(request), actor(request), form.get("name"), form.get("share_pct", ""),
-                               svc.clock())
+                               svc.clock(), form.get("unit", "sku"))
             await uow.commit()
     except InvalidInputError as exc:
         return await _page(request, values={"name": str(form.get("name", ""))[:40]}, problem=problem_zh(exc),

@@ -245,3 +245,29 @@ async def _salt(mall, tid: int) -> str:
     async with mall.svc.uows() as uow:
         t = await uow.session.get(PriceTest, tid)
         return t.salt
+
+
+async def test_a_time_block_test_runs_the_rule_on_test_days_and_returns_to_base_on_control_days(mall):
+    from social_mall_intelligence.rules_pricing import arm_of, block_of
+
+    tenant, sku = await setup_sku(mall)
+    await save(mall, tenant, sku, **EVENING)
+    async with mall.svc.uows() as uow:
+        tid = await P.start_test(uow, tenant, ADMIN, "按天", "50", datetime.now(UTC), "day")
+        await uow.commit()
+    salt = await _salt(mall, tid)
+    days = [evening(d) for d in range(1, 40)]
+    test_day = next(d for d in days if arm_of(salt, block_of(d), 5000) == "test")
+    control_day = next(d for d in days if d > test_day and arm_of(salt, block_of(d), 5000) == "control")
+    [a] = await P.run_all(mall.svc.uows, test_day)
+    assert (a.after_fen, a.reason) == (9_000, "evening")
+    [a] = await P.run_all(mall.svc.uows, control_day)
+    assert (a.before_fen, a.after_fen, a.reason) == (9_000, 9_900, "control")
+    [a] = await P.run_all(mall.svc.uows, control_day + timedelta(seconds=P.STEP_SECONDS))
+    assert a.after_fen == 10_000
+    assert await P.run_all(mall.svc.uows, control_day + timedelta(seconds=2 * P.STEP_SECONDS)) == []
+    async with mall.svc.uows() as uow:
+        with pytest.raises(InvalidInputError):
+            await P.start_test(uow, tenant, ADMIN, "x", "50", datetime.now(UTC), "week")
+        [view] = await P.tests(uow, tenant, datetime.now(UTC))
+    assert view.unit == "day" and view.readout.test.visitors == 0

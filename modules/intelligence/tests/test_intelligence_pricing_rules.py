@@ -159,3 +159,18 @@ def test_the_statistics_match_textbook_values():
     r = readout(ArmStats(10, 3, 900, 300, (300, 300, 300) + (0,) * 7), ArmStats(10, 1, 300, 100, (300,) + (0,) * 9))
     assert r.test.conversion == 0.3 and r.control.revenue_per_visitor_fen == 30.0
     assert 0 < r.p_conversion < 1 and r.z > 0
+
+
+def test_on_sparse_daily_counts_the_poisson_fit_recovers_elasticity_where_ols_of_logs_does_not():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    obs = []
+    for sku in range(200):
+        rate = rng.uniform(0.1, 2.0)                       # well under one sale a day: mostly zeros
+        for day in range(30):
+            fen = 1000 if rng.random() < 0.7 else int(1000 * rng.uniform(0.7, 0.9))
+            obs.append((sku, fen, float(rng.poisson(rate * (fen / 1000) ** -1.8))))
+    poisson, ols = estimate_elasticity(obs), estimate_elasticity(obs, method="ols")
+    assert -2.2 < poisson.value < -1.4, poisson
+    assert ols.value > -1.0, ols                           # attenuated toward 0

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("tenant_id", ID, nullable=False),
         sa.Column("name", sa.String(40), nullable=False),
         sa.Column("share_bp", sa.Integer(), nullable=False),
+        sa.Column("unit", sa.String(8), nullable=False),
         sa.Column("salt", sa.String(16), nullable=False),
         sa.Column("started_at", TS, nullable=False),
         sa.Column("ended_at", TS, nullable=True),
