@@ -26,7 +26,7 @@ def _setup(reg: Registry) -> None:
 
 MODULE = Module(
     NAME, _setup,
-    "Intelligence: Chinese product search (jieba via rjieba, pinyin, initials, typos, synonyms, BM25) "
+    "Intelligence: Chinese product search (jieba via rjieba, pinyin, initials, typos, synonyms, BM25), "
     "recommendations (猜你喜欢, 买了它的人还买了) and dynamic pricing (动态定价: rules under guard rails, preview, A/B)",
     migrations=HERE / "migrations",
     models="social_mall_intelligence.models",

@@ -104,3 +104,16 @@ async def test_service_staff_can_look_but_not_change_prices(mall):
                                   allow_redirects=False)
     assert resp.status == 403
     assert await state(mall) == before
+
+
+async def test_switched_off_there_is_no_pricing_page_nor_job(mall, backend, engine, fake_wechat, aiohttp_client,
+                                                             tmp_path):
+    from intel_kit import make_mall
+
+    assert "intel.pricing" in [j.name for j in mall.svc.registry.jobs]
+    off = await make_mall(backend, tmp_path / "off", fake_wechat, aiohttp_client, disabled=["intelligence"])
+    assert "intel.pricing" not in [j.name for j in off.svc.registry.jobs]
+    await make_admin(off.svc.uows, "pricing_off")
+    await login(off.client, "pricing_off")
+    assert "动态定价" not in await (await off.client.get("/console/")).text()
+    assert (await off.client.get(PAGE)).status == 404
