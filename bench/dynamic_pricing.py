@@ -198,9 +198,9 @@ def main() -> None:
         changes = 0
         for s in (s for s in skus if s["kind"] == kind):
             t0 = time.perf_counter()
-            p = simulate(hist[int(s["id"])], int(s["list"]), cfg, rails(s), int(s["stock"]), est.value)  # type: ignore[call-overload]
+            p = simulate(hist[int(s["id"])], int(s["list"]), cfg, rails(s), int(s["stock"]), est.value, 4)  # type: ignore[call-overload]
             t_prev += time.perf_counter() - t0
-            truth = simulate(hist[int(s["id"])], int(s["list"]), cfg, rails(s), int(s["stock"]), float(s["e"]))  # type: ignore[call-overload]
+            truth = simulate(hist[int(s["id"])], int(s["list"]), cfg, rails(s), int(s["stock"]), float(s["e"]), 4)  # type: ignore[call-overload]
             rev += p.revenue_fen
             prev += p.projected_revenue_fen
             mar += p.margin_fen
@@ -210,7 +210,7 @@ def main() -> None:
         print(f"  {kind:8s} {'+'.join(cfg.kinds()):28s} {rev / 100:12,.0f} {prev / 100:12,.0f} "
               f"{100 * (prev - rev) / max(rev, 1):+6.1f} {mar / 100:11,.0f} {pmar / 100:11,.0f} "
               f"{100 * (pmar - mar) / max(abs(mar), 1):+6.1f} {100 * (trev - rev) / max(rev, 1):+11.1f} {changes:7d}")
-    print(f"  preview cost: {1000 * t_prev / len(skus):.1f} ms a SKU (720 hourly steps)")
+    print(f"  preview cost: {1000 * t_prev / len(skus):.1f} ms a SKU (720 hours × 4 steps of 15 min, as the job)")
 
     # A/B: 14 days, the rules on half of the SKUs; then the same days with no rule anywhere (A/A)
     for label, rules_on, unit in (("A/B by SKU", True, "sku"), ("A/A by SKU (no rule in either arm)", False, "sku"),

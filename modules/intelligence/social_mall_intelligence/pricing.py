@@ -41,6 +41,7 @@ STEP_SECONDS = 900              # the job's period and the bucket a SKU moves at
 HISTORY_DAYS = 30
 MAX_RULES = 2000
 MAX_PCT = 90
+STEPS_PER_HOUR = 3600 // STEP_SECONDS
 UNITS = ("sku", "day")          # A/B test units: a share of the rules' SKUs, or of Shanghai days
 
 
@@ -392,7 +393,8 @@ async def preview(uow: UnitOfWork, tenant: int, rule_id: int, now: datetime) -> 
     h = await history(uow, tenant, now, {v.sku_id: v.price_fen for v in rows})
     e = R.estimate_elasticity(h.daily)
     series = h.hours.get(rule.sku_id) or [R.HourObs(x, view.price_fen, 0) for x in R.hours_back(now, HISTORY_DAYS * 24)]
-    return PreviewView(view, R.simulate(series, rule.base_fen, view.cfg, _rails(rule), view.stock, e.value), e)
+    return PreviewView(view, R.simulate(series, rule.base_fen, view.cfg, _rails(rule), view.stock, e.value,
+                                        steps_per_hour=STEPS_PER_HOUR), e)
 
 
 async def start_test(uow: UnitOfWork, tenant: int, actor: str, name_raw: object, share_raw: object,

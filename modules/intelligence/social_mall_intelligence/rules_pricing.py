@@ -260,11 +260,12 @@ class Preview:
 
 
 def simulate(history: Sequence[HourObs], base_fen: int, cfg: RuleConfig, rails: Rails, stock_now: int,
-             elasticity: float) -> Preview:
+             elasticity: float, steps_per_hour: int = 1) -> Preview:
     """Replay the rule hour by hour over `history` (oldest first, one row per hour, hours
     with no sale included): the signals are the ones history shows (stock rebuilt backwards
-    from `stock_now`), the rule moves once an hour under the guard rails, and each hour's
-    units scale by (new price ÷ price then)^elasticity."""
+    from `stock_now`), the rule takes `steps_per_hour` steps an hour under the guard rails
+    (the job's period), and each hour's units scale by (the hour's mean price ÷ price
+    then)^elasticity."""
     units_after = sum(h.units for h in history)
     price = history[0].price_fen if history else base_fen
     day, day_open = None, price
@@ -284,17 +285,22 @@ def simulate(history: Sequence[HourObs], base_fen: int, cfg: RuleConfig, rails: 
         d = day_start(h.at)
         if d != day:
             day, day_open = d, price
-        new = guard(propose(base_fen, cfg, sig).target_fen, price, day_open, rails)
-        if new is not None:
-            price, changes = new, changes + 1
-        lo_p, hi_p = min(lo_p, price), max(hi_p, price)
-        q = h.units * (price / h.price_fen) ** elasticity if h.price_fen > 0 else 0.0
+        target = propose(base_fen, cfg, sig).target_fen
+        seen = []
+        for _ in range(max(steps_per_hour, 1)):
+            new = guard(target, price, day_open, rails)
+            if new is not None:
+                price, changes = new, changes + 1
+            seen.append(price)
+        mean = sum(seen) / len(seen)
+        lo_p, hi_p = min(lo_p, *seen), max(hi_p, *seen)
+        q = h.units * (mean / h.price_fen) ** elasticity if h.price_fen > 0 else 0.0
         units += h.units
         rev += h.units * h.price_fen
         margin += h.units * (h.price_fen - rails.cost_fen)
         proj_units += q
-        proj_rev += q * price
-        proj_margin += q * (price - rails.cost_fen)
+        proj_rev += q * mean
+        proj_margin += q * (mean - rails.cost_fen)
         window.append(h)
     return Preview(len(history), changes, units, rev, margin, proj_units, round(proj_rev), round(proj_margin), lo_p, hi_p)
 
