@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -337,7 +337,9 @@ class History:
 
 
 async def history(uow: UnitOfWork, tenant: int, now: datetime, sku_prices: Mapping[int, int],
-                  days: int = HISTORY_DAYS) -> History:
+                  series_for: Collection[int] = (), days: int = HISTORY_DAYS) -> History:
+    """Hourly series for the SKUs in `series_for`; SKU-days (price at midday, units) for
+    every SKU that sold or is in `sku_prices`, for the elasticity."""
     repo = PricingRepo(uow.session)
     since = now - timedelta(days=days)
     units: dict[int, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
@@ -345,35 +347,40 @@ async def history(uow: UnitOfWork, tenant: int, now: datetime, sku_prices: Mappi
     for sku, at, fen, qty, status, _member in await repo.lines_since(tenant, since):
         if status == CANCELLED:
             continue
-        h = at.replace(minute=0, second=0, microsecond=0)
-        units[sku][h] += qty
+        units[sku][at.replace(minute=0, second=0, microsecond=0)] += qty
         points[sku].append((at, fen))
     carts: dict[int, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
     for sku, adds in (await repo.carts_by_sku(tenant, since)).items():
-        for at, _m in adds:
-            carts[sku][at.replace(minute=0, second=0, microsecond=0)] += 1
+        if sku in series_for:
+            for at, _m in adds:
+                carts[sku][at.replace(minute=0, second=0, microsecond=0)] += 1
     for c in await repo.changes_since(tenant, since):
         points[c.sku_id].append((c.at, c.after_fen))
     hours = R.hours_back(now, days * 24)
-    out: dict[int, list[R.HourObs]] = {}
-    daily: list[tuple[int, int, float]] = []
-    for sku in set(sku_prices) | set(units):
+
+    def walk(sku: int, at: Sequence[datetime]) -> list[int]:
+        """The SKU's list price at the end of each moment's hour."""
         pts = sorted(points.get(sku, []))
-        first = pts[0][1] if pts else sku_prices.get(sku, 0)
-        price, i, series = first, 0, []
-        for h in hours:
+        price, i, out = pts[0][1] if pts else sku_prices.get(sku, 0), 0, []
+        for h in at:
             end = h + timedelta(hours=1)
             while i < len(pts) and pts[i][0] < end:
                 price, i = pts[i][1], i + 1
-            series.append(R.HourObs(h, price, units[sku].get(h, 0), carts[sku].get(h, 0)))
-        out[sku] = series
-        for d in range(days):
-            day = series[d * 24:(d + 1) * 24]
-            sold = sum(x.units for x in day)
-            if day and any(x.price_fen for x in day):
-                fen = day[12].price_fen
-                daily.append((sku, fen, float(sold)))
-    return History(out, daily)
+            out.append(price)
+        return out
+
+    series = {sku: [R.HourObs(h, fen, units[sku].get(h, 0), carts[sku].get(h, 0))
+                    for h, fen in zip(hours, walk(sku, hours))] for sku in series_for}
+    middays = hours[12::24]
+    daily: list[tuple[int, int, float]] = []
+    for sku in set(sku_prices) | set(units):
+        per_day = [0] * days
+        for h, q in units[sku].items():
+            d = (h - hours[0]) // timedelta(days=1)
+            if 0 <= d < days:
+                per_day[d] += q
+        daily.extend((sku, fen, float(q)) for fen, q in zip(walk(sku, middays), per_day) if fen > 0)
+    return History(series, daily)
 
 
 @dataclass(frozen=True)
@@ -390,7 +397,7 @@ async def preview(uow: UnitOfWork, tenant: int, rule_id: int, now: datetime) -> 
         raise NotFoundError("price_rule", rule_id)
     rows = await list_rules(uow, tenant)
     view = next(v for v in rows if v.id == rule_id)
-    h = await history(uow, tenant, now, {v.sku_id: v.price_fen for v in rows})
+    h = await history(uow, tenant, now, {v.sku_id: v.price_fen for v in rows}, series_for={rule.sku_id})
     e = R.estimate_elasticity(h.daily)
     series = h.hours.get(rule.sku_id) or [R.HourObs(x, view.price_fen, 0) for x in R.hours_back(now, HISTORY_DAYS * 24)]
     return PreviewView(view, R.simulate(series, rule.base_fen, view.cfg, _rails(rule), view.stock, e.value,
