@@ -152,10 +152,130 @@ def ab_test(skus: list[dict[str, object]], start: datetime, rules_on: bool, rng:
     return readout(stats["test"], stats["control"])
 
 
+async def through_the_service(backend: str, skus: list[dict[str, object]], hist: dict[int, list[HourObs]],
+                              now: datetime) -> None:
+    """The same history as orders in a database (SQLite file or a PostgreSQL schema): the
+    console's preview (history read + elasticity + replay), the job's pass over every rule
+    (and a second pass in the same bucket: nothing to do) and the A/B readout, timed."""
+    import asyncio  # noqa: F401
+    import uuid
+
+    from sqlalchemy import insert
+
+    from social_mall.demo import DemoCredentials, seed_demo
+    from social_mall_intelligence import pricing as P
+    from social_mall_intelligence.models import PriceRule, PriceTest
+    from storage.db import create_engine, migrate, session_factory
+    from storage.models import AuditEntry, Category, Member, Order, OrderLine, Product, Sku
+    from storage.uow import uow_factory
+
+    schema = ""
+    if backend == "pg":
+        schema = f"bench_pricing_{uuid.uuid4().hex[:8]}"
+        await C.pg_create_schema(C.PG_URL, schema)
+        url = C.PG_URL
+    else:
+        url = f"sqlite+aiosqlite:///{Path('/tmp') / f'bench_pricing_{uuid.uuid4().hex[:8]}.db'}"
+    engine = create_engine(url, schema=schema)
+    try:
+        await migrate(engine)
+        uows = uow_factory(session_factory(engine), {}, modules=["intelligence", "loyalty"])
+        async with uows() as uow:
+            tenant = (await seed_demo(uow, DemoCredentials("wx_bench", "t", "", "s"))).id
+            cat = Category(tenant_id=tenant, name="bench")
+            uow.session.add(cat)
+            await uow.session.flush()
+            sku_of: dict[int, int] = {}
+            prod_of: dict[int, int] = {}
+            for s in skus:
+                prod = Product(tenant_id=tenant, category_id=cat.id, title=f"{s['kind']} {s['id']}")
+                uow.session.add(prod)
+                await uow.session.flush()
+                row = Sku(tenant_id=tenant, product_id=prod.id, spec="", price_fen=int(s["list"]),  # type: ignore[call-overload]
+                          stock=int(s["stock"]))  # type: ignore[call-overload]
+                uow.session.add(row)
+                await uow.session.flush()
+                sku_of[int(s["id"])], prod_of[int(s["id"])] = row.id, prod.id  # type: ignore[call-overload]
+                uow.session.add(PriceRule(tenant_id=tenant, sku_id=row.id, cost_fen=int(s["cost"]), min_margin_bp=1000,  # type: ignore[call-overload]
+                                          ceiling_fen=int(s["list"]), base_fen=int(s["list"]), max_step_bp=1000,  # type: ignore[call-overload]
+                                          max_day_bp=3000, params=RULES[str(s["kind"])].to_json(), enabled=True,
+                                          created_at=now - timedelta(days=31), updated_at=now - timedelta(days=31)))
+            await uow.session.execute(insert(Member), [dict(tenant_id=tenant, nickname=f"m{i}") for i in range(2000)])
+            await uow.commit()
+        async with uows() as uow:
+            from sqlalchemy import select
+            members = list((await uow.session.scalars(select(Member.id).where(Member.tenant_id == tenant))).all())
+        rng = np.random.default_rng(5)
+        orders, lines, audit, oid = [], [], [], 10_000_000
+        for s in skus:
+            sid = int(s["id"])  # type: ignore[call-overload]
+            prev = int(s["list"])  # type: ignore[call-overload]
+            for h in hist[sid]:                                   # the merchant's price edits, as the console audits them
+                if h.price_fen != prev:
+                    audit.append(dict(tenant_id=tenant, actor="admin:bench", action="sku.update",
+                                      subject=f"sku:{sku_of[sid]}", before={"price_fen": prev},
+                                      after={"price_fen": h.price_fen}, at=h.at))
+                    prev = h.price_fen
+            for h in hist[sid]:
+                for _ in range(h.units):
+                    oid += 1
+                    at = h.at + timedelta(minutes=int(rng.integers(0, 60)))
+                    orders.append(dict(id=oid, tenant_id=tenant, order_no=f"B{oid}", member_id=int(rng.choice(members)),
+                                       status="completed", goods_fen=h.price_fen, total_fen=h.price_fen,
+                                       paid_fen=h.price_fen, created_at=at, expires_at=at + timedelta(minutes=30),
+                                       paid_at=at))
+                    lines.append(dict(tenant_id=tenant, order_id=oid, sku_id=sku_of[sid], product_id=prod_of[sid],
+                                      title="x", price_fen=h.price_fen, qty=1, line_fen=h.price_fen))
+        async with uows() as uow:
+            for k in range(0, len(orders), 2000):
+                await uow.session.execute(insert(Order), orders[k:k + 2000])
+                await uow.session.execute(insert(OrderLine), lines[k:k + 2000])
+            for k in range(0, len(audit), 2000):
+                await uow.session.execute(insert(AuditEntry), audit[k:k + 2000])
+            uow.session.add(PriceTest(tenant_id=tenant, name="bench", share_bp=5000, unit="day", salt="bench",
+                                      started_at=now - timedelta(days=14)))
+            await uow.commit()
+        print(f"through the service on {backend}: {len(skus)} SKUs with rules, {len(orders)} orders and "
+              f"{len(audit)} merchant price edits over 30 days")
+        async with uows() as uow:
+            rule_ids = [r.id for r in (await P.list_rules(uow, tenant))[:20]]
+        times = []
+        for rid in rule_ids:
+            t0 = time.perf_counter()
+            async with uows() as uow:
+                v = await P.preview(uow, tenant, rid, now)
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        print(f"  console preview (read 30 days, elasticity {v.elasticity.value:.2f} over {v.elasticity.skus} SKUs, replay): "
+              f"median {1000 * times[len(times) // 2]:.0f} ms, max {1000 * times[-1]:.0f} ms over {len(times)} rules")
+        evening = now + timedelta(hours=4, minutes=30)          # 20:30 in Shanghai
+        for label in ("first pass", "same bucket again"):
+            t0 = time.perf_counter()
+            done = await P.run_all(uows, evening)
+            dt = time.perf_counter() - t0
+            print(f"  job, {label}: {len(done)} price changes, {1000 * dt:.0f} ms for {len(skus)} rules "
+                  f"({1000 * dt / len(skus):.1f} ms a rule)")
+        t0 = time.perf_counter()
+        async with uows() as uow:
+            [t] = await P.tests(uow, tenant, now)
+        r = t.readout
+        print(f"  A/B readout by day over 14 days ({1000 * (time.perf_counter() - t0):.0f} ms): conversion "
+              f"{100 * r.test.conversion:.1f} % vs {100 * r.control.conversion:.1f} % (visitors {r.test.visitors} / "
+              f"{r.control.visitors}: history has orders only, so every visitor bought), revenue/visitor "
+              f"¥{r.test.revenue_per_visitor_fen / 100:.2f} vs ¥{r.control.revenue_per_visitor_fen / 100:.2f}, "
+              f"Welch t = {r.t:.2f}, p = {r.p_revenue:.3f}")
+    finally:
+        await engine.dispose()
+        if backend == "pg":
+            await C.pg_drop_schema(C.PG_URL, schema)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skus", type=int, default=300)
     ap.add_argument("--seed", type=int, default=22)
+    ap.add_argument("--db", choices=("sqlite", "pg", "none"), default="sqlite",
+                    help="also load the history as orders and time the service's preview, job and readout")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     now = datetime(2026, 12, 1, 16, tzinfo=UTC)                      # 00:00 Shanghai
@@ -224,6 +344,10 @@ def main() -> None:
               f"Welch t = {r.t:.2f} (df {r.df:.0f}), p = {r.p_revenue:.4f}")
         if not math.isfinite(r.z):
             raise SystemExit("bad statistics")
+    if args.db != "none":
+        import asyncio
+
+        asyncio.run(through_the_service(args.db, skus, hist, now))
 
 
 if __name__ == "__main__":

@@ -329,8 +329,11 @@ async def rollback(uow: UnitOfWork, tenant: int, actor: str, change_id: int, now
 
 @dataclass(frozen=True)
 class History:
-    """Per SKU, the last HISTORY_DAYS as hours (oldest first), from order lines, cart adds
-    and price changes; the list price of an hour is the last price known at its end."""
+    """Per SKU, the last HISTORY_DAYS as hours (oldest first): units of order lines placed
+    (not cancelled), cart adds, and the list price at each hour's end, from the price's
+    history: the merchant's edits (the core's `sku.update` audit entries) and the rules'
+    changes (before the first known change: its `before`; none: today's price). Order
+    lines' unit prices are not used: a member's B2B price is not the list price."""
 
     hours: Mapping[int, list[R.HourObs]]
     daily: list[tuple[int, int, float]]       # (sku, price fen, units) per SKU-day, for the elasticity
@@ -343,19 +346,19 @@ async def history(uow: UnitOfWork, tenant: int, now: datetime, sku_prices: Mappi
     repo = PricingRepo(uow.session)
     since = now - timedelta(days=days)
     units: dict[int, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
-    points: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
-    for sku, at, fen, qty, status, _member in await repo.lines_since(tenant, since):
-        if status == CANCELLED:
-            continue
-        units[sku][at.replace(minute=0, second=0, microsecond=0)] += qty
-        points[sku].append((at, fen))
+    points: dict[int, list[tuple[datetime, int, int]]] = defaultdict(list)
+    for sku, at, _fen, qty, status, _member in await repo.lines_since(tenant, since):
+        if status != CANCELLED:
+            units[sku][at.replace(minute=0, second=0, microsecond=0)] += qty
+    for sku, at, before, after in await repo.merchant_prices_since(tenant, since):
+        points[sku].append((at, before, after))
     carts: dict[int, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
     for sku, adds in (await repo.carts_by_sku(tenant, since)).items():
         if sku in series_for:
             for at, _m in adds:
                 carts[sku][at.replace(minute=0, second=0, microsecond=0)] += 1
     for c in await repo.changes_since(tenant, since):
-        points[c.sku_id].append((c.at, c.after_fen))
+        points[c.sku_id].append((c.at, c.before_fen, c.after_fen))
     hours = R.hours_back(now, days * 24)
 
     def walk(sku: int, at: Sequence[datetime]) -> list[int]:
@@ -365,7 +368,7 @@ async def history(uow: UnitOfWork, tenant: int, now: datetime, sku_prices: Mappi
         for h in at:
             end = h + timedelta(hours=1)
             while i < len(pts) and pts[i][0] < end:
-                price, i = pts[i][1], i + 1
+                price, i = pts[i][2], i + 1
             out.append(price)
         return out
 

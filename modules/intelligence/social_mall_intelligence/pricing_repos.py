@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_mall_intelligence.models import PriceChange, PriceRule, PriceTest
 from storage.groupbuy_models import GroupbuyCampaign, GroupbuySku
-from storage.models import CartItem, Order, OrderLine, Product, Sku
+from storage.models import AuditEntry, CartItem, Order, OrderLine, Product, Sku
 
 PAID = ("paid", "shipped", "completed", "refund_requested", "refunded")
 UNPAID = "pending_payment"
@@ -143,6 +143,20 @@ class PricingRepo:
             .join(Order, Order.id == OrderLine.order_id)
             .where(OrderLine.tenant_id == tenant, Order.created_at >= since))
         return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows.all()]
+
+    async def merchant_prices_since(self, tenant: int, since: datetime) -> list[tuple[int, datetime, int, int]]:
+        """(sku, at, before, after) of the merchant's price edits since (the core's audit
+        entries `sku.update` whose price moved): the list price's history."""
+        rows = await self.session.execute(
+            select(AuditEntry.subject, AuditEntry.at, AuditEntry.before, AuditEntry.after)
+            .where(AuditEntry.tenant_id == tenant, AuditEntry.action == "sku.update", AuditEntry.at >= since))
+        out = []
+        for subject, at, before, after in rows.all():
+            sku = subject.removeprefix("sku:")
+            b, a = (before or {}).get("price_fen"), (after or {}).get("price_fen")
+            if sku.isdigit() and isinstance(b, int) and isinstance(a, int) and a != b:
+                out.append((int(sku), at, b, a))
+        return out
 
     async def carts_by_sku(self, tenant: int, since: datetime) -> dict[int, list[tuple[datetime, int]]]:
         """sku → [(added at, member)] of cart adds since."""

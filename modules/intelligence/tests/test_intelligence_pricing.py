@@ -213,18 +213,31 @@ async def test_the_preview_estimates_elasticity_from_past_price_changes_and_the_
     tenant, sku = await setup_sku(mall, price_fen=1_000)
     rid = await save(mall, tenant, sku, **{**EVENING, "cost": "5", "min_margin_pct": "10"})
     now = datetime.now(UTC)
+    price_then = 1_000
     for day, (fen, qty) in enumerate([(1_000, 2), (800, 4), (1_000, 2), (800, 5), (1_000, 1), (800, 4)]):
-        async with mall.svc.uows() as uow:
-            await uow.session.execute(update(Sku).where(Sku.id == sku).values(price_fen=fen))
-            await uow.commit()
-        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_price_{day:08d}", sku_id=sku, qty=qty,
-                         now=now - timedelta(days=6 - day, hours=6))
+        at = now - timedelta(days=6 - day, hours=6)
+        if fen != price_then:       # the merchant's edit, as the console's update_sku audits it, that day
+            async with mall.svc.uows() as uow:
+                await uow.session.execute(update(Sku).where(Sku.id == sku).values(price_fen=fen))
+                uow.session.add(AuditEntry(tenant_id=tenant, actor="admin:boss", action="sku.update",
+                                           subject=f"sku:{sku}", before={"price_fen": price_then, "stock": 50},
+                                           after={"price_fen": fen, "stock": 50}, at=at - timedelta(hours=6)))
+                await uow.commit()
+            price_then = fen
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_price_{day:08d}", sku_id=sku, qty=qty, now=at)
     async with mall.svc.uows() as uow:
         await uow.session.execute(update(Sku).where(Sku.id == sku).values(price_fen=1_000))
+        uow.session.add(AuditEntry(tenant_id=tenant, actor="admin:boss", action="sku.update", subject=f"sku:{sku}",
+                                   before={"price_fen": 800}, after={"price_fen": 1_000}, at=now - timedelta(hours=1)))
         await uow.commit()
     async with mall.svc.uows() as uow:
         view = await P.preview(uow, tenant, rid, now)
     assert view.elasticity.estimated and view.elasticity.value < -1.0, view.elasticity
+    async with mall.svc.uows() as uow:    # the list price of each hour follows the audited edits
+        hist = await P.history(uow, tenant, now, {sku: 1_000}, series_for={sku})
+    sold = [(h.price_fen, h.units) for h in hist.hours[sku] if h.units]
+    assert sold == [(1_000, 2), (800, 4), (1_000, 2), (800, 5), (1_000, 1), (800, 4)]
+    assert hist.hours[sku][-1].price_fen == 1_000 and hist.hours[sku][0].price_fen == 1_000
     assert view.preview.revenue_fen == 2_000 + 3_200 + 2_000 + 4_000 + 1_000 + 3_200
     assert view.preview.changes > 0 and view.preview.projected_units != view.preview.units
 
