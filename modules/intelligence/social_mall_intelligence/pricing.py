@@ -239,6 +239,10 @@ async def apply_rule(uow: UnitOfWork, tenant: int, rule: PriceRule, now: datetim
                      test: PriceTest | None = None) -> Applied | None:
     """One step of one SKU's rule: at most one change per bucket, under the guard rails."""
     repo = PricingRepo(uow.session)
+    fresh = await repo.rule(tenant, rule.id)      # paused, edited or rolled back since the job listed it
+    if fresh is None:
+        return None
+    rule = fresh
     arm = arm_now(test, rule.sku_id, now)
     if not rule.enabled or (arm == "control" and test is not None and test.unit == "sku"):
         return None

@@ -284,3 +284,17 @@ async def test_a_time_block_test_runs_the_rule_on_test_days_and_returns_to_base_
             await P.start_test(uow, tenant, ADMIN, "x", "50", datetime.now(UTC), "week")
         [view] = await P.tests(uow, tenant, datetime.now(UTC))
     assert view.unit == "day" and view.readout.test.visitors == 0
+
+
+async def test_a_rule_paused_after_the_job_listed_it_does_not_move_the_price(mall):
+    tenant, sku = await setup_sku(mall)
+    rid = await save(mall, tenant, sku, **EVENING)
+    async with mall.svc.uows() as uow:
+        stale = await uow.session.get(PriceRule, rid)      # what the job listed
+    async with mall.svc.uows() as uow:
+        await P.set_rule_enabled(uow, tenant, ADMIN, rid, False, datetime.now(UTC))
+        await uow.commit()
+    async with mall.svc.uows() as uow:
+        assert await P.apply_rule(uow, tenant, stale, evening()) is None
+        await uow.commit()
+    assert await price(mall, sku) == 10_000 and await n_changes(mall) == (0, 0)
