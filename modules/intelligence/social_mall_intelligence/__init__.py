@@ -1,6 +1,6 @@
 """social_mall's intelligence module: Chinese product search (segmentation with a merchant
 dictionary, full pinyin and initials, typo tolerance, BM25 ranking, suggestions instead
-of a dead end).
+of a dead end), recommendations, and dynamic pricing (docs/dynamic_pricing.md).
 
 A module package: the core finds `MODULE` through the entry-point group
 `social_mall.modules` and never imports this package. Importing it costs nothing: rjieba
@@ -26,8 +26,8 @@ def _setup(reg: Registry) -> None:
 
 MODULE = Module(
     NAME, _setup,
-    "Intelligence: Chinese product search (jieba via rjieba, pinyin, initials, typos, synonyms, BM25) "
-    "and recommendations (猜你喜欢, 买了它的人还买了)",
+    "Intelligence: Chinese product search (jieba via rjieba, pinyin, initials, typos, synonyms, BM25), "
+    "recommendations (猜你喜欢, 买了它的人还买了) and dynamic pricing (动态定价: rules under guard rails, preview, A/B)",
     migrations=HERE / "migrations",
     models="social_mall_intelligence.models",
 )

@@ -1,11 +1,12 @@
 """The module's tables (on the core's Base): the merchant's search synonyms; purchases, the
-nightly recommendation model and members' personalisation setting."""
+nightly recommendation model and members' personalisation setting; dynamic pricing
+rules (with the SKU's cost), their audited price changes and A/B tests."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, utcnow
@@ -108,3 +109,64 @@ class Attribution(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "order_id", "product_id"),
                       Index("ix_intel_attributions_at", "tenant_id", "at"))
+
+
+class PriceRule(Base):
+    """Dynamic pricing of one SKU (console 动态定价): the merchant's cost and guard rails
+    (floor = cost × (1 + minimum margin), ceiling, largest change per step and per day)
+    and the signals the rule follows (`params`: rules_pricing.RuleConfig's fields). The
+    cost lives here, keyed by SKU, not on the core's SKU table: only pricing reads it."""
+
+    __tablename__ = "intel_price_rules"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    cost_fen: Mapped[int] = mapped_column(BigInteger)
+    min_margin_bp: Mapped[int] = mapped_column(Integer)
+    ceiling_fen: Mapped[int] = mapped_column(BigInteger)
+    base_fen: Mapped[int] = mapped_column(BigInteger)        # the list price the rule moves from
+    max_step_bp: Mapped[int] = mapped_column(Integer)
+    max_day_bp: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, object]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "sku_id"),)
+
+
+class PriceChange(Base):
+    """One automatic price change (or its rollback): which rule, why, before/after, when.
+    (tenant, sku, bucket) is unique: a rule moves a SKU at most once per step, however
+    many workers run the job (a rollback's bucket is minus the change's id)."""
+
+    __tablename__ = "intel_price_changes"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    sku_id: Mapped[int] = mapped_column(BigInteger)
+    rule_id: Mapped[int] = mapped_column(BigInteger)
+    bucket: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(64))
+    before_fen: Mapped[int] = mapped_column(BigInteger)
+    after_fen: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    rolled_back_at: Mapped[datetime | None] = mapped_column(default=None)
+    __table_args__ = (UniqueConstraint("tenant_id", "sku_id", "bucket"),
+                      Index("ix_intel_price_changes_at", "tenant_id", "at"))
+
+
+class PriceTest(Base):
+    """An A/B test of the tenant's pricing rules. `unit` "sku": the rules run on `share_bp`
+    of their SKUs (a hash of salt and SKU id), the rest keep their price; "day": on that
+    share of Shanghai days (a hash of salt and the date), on the others each rule's SKU
+    goes back to its base price (time blocks: the same SKUs in both arms)."""
+
+    __tablename__ = "intel_price_tests"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    share_bp: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(8), default="sku")
+    salt: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -2,12 +2,14 @@
 and the related products beside one added to the cart (social_mall/search.py's seams),
 its console page 智能搜索 (synonyms, try-out), the chat flow
 「猜你喜欢」 with its menu entry, the `order.paid` subscriber that records purchases, the
-nightly retrain job, and its templates. Writes to the synonyms table count as catalog
+nightly retrain job, dynamic pricing (console 动态定价, the job `intel.pricing` that applies
+the merchant's rules every 15 minutes under the guard rails), and its templates. Writes to the synonyms table count as catalog
 writes for the core's read cache (storage.cache.watch), so a saved synonym rebuilds the
 index on the next search.
 
 Subscribers: order.paid → intel.record_purchase. Jobs: intel.retrain (every 24 h; each
-tenant with purchases; idempotent: a second run stores the same model).
+tenant with purchases; idempotent: a second run stores the same model); intel.pricing
+(every STEP_SECONDS; a SKU moves at most once per step bucket, whoever runs it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy import select
 
 from handlers.context import Services
 from social_mall.plugins import Delivery, Registry
-from social_mall_intelligence import HERE, flow_recommend, web_console
+from social_mall_intelligence import HERE, flow_recommend, pricing, web_console, web_pricing
 from social_mall_intelligence.models import Interaction, Synonym
 from social_mall_intelligence.recommendations import Recommender, record_purchase, retrain
 from social_mall_intelligence.search import IndexedSearch
@@ -36,6 +38,7 @@ def setup(reg: Registry) -> None:
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow_recommend.build(recommender))
     web_console.register(reg, provider)
+    web_pricing.register(reg)
 
     async def on_paid(d: Delivery) -> None:
         async with svc.uows() as uow:
@@ -51,5 +54,9 @@ def setup(reg: Registry) -> None:
                 await uow.commit()
             recommender.forget(tenant)   # other workers see the new version within `recheck`
 
+    async def price_step() -> None:
+        await pricing.run_all(svc.uows, svc.clock())
+
     reg.subscribe("order.paid", "intel.record_purchase", on_paid)
     reg.add_job("intel.retrain", RETRAIN_SECONDS, retrain_all)
+    reg.add_job("intel.pricing", pricing.STEP_SECONDS, price_step)

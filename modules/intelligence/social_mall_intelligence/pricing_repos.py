@@ -1,0 +1,187 @@
+"""Dynamic pricing's SQL (the only pricing file that builds queries): rules, changes and
+tests of the module's own tables, and the reads of the shelf and orders the rules need.
+
+Demand: the core records no product-view events, so demand is what it does record:
+cart adds (`cart_items.created_at`, a member's first add of a SKU) and order lines of
+orders placed (any status but cancelled)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from social_mall_intelligence.models import PriceChange, PriceRule, PriceTest
+from storage.groupbuy_models import GroupbuyCampaign, GroupbuySku
+from storage.models import AuditEntry, CartItem, Order, OrderLine, Product, Sku
+
+PAID = ("paid", "shipped", "completed", "refund_requested", "refunded")
+UNPAID = "pending_payment"
+CANCELLED = "cancelled"
+
+
+class PricingRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # ---------------------------------------------------------------- rules
+    async def rules(self, tenant: int, *, enabled_only: bool = False) -> list[PriceRule]:
+        stmt = select(PriceRule).where(PriceRule.tenant_id == tenant).order_by(PriceRule.id)
+        if enabled_only:
+            stmt = stmt.where(PriceRule.enabled.is_(True))
+        return list((await self.session.scalars(stmt)).all())
+
+    async def rule(self, tenant: int, rule_id: int) -> PriceRule | None:
+        return await self.session.scalar(select(PriceRule).where(PriceRule.tenant_id == tenant, PriceRule.id == rule_id))
+
+    async def rule_of_sku(self, tenant: int, sku_id: int) -> PriceRule | None:
+        return await self.session.scalar(select(PriceRule).where(PriceRule.tenant_id == tenant, PriceRule.sku_id == sku_id))
+
+    async def tenants_with_rules(self) -> list[int]:
+        stmt = select(PriceRule.tenant_id).where(PriceRule.enabled.is_(True)).distinct()
+        return list((await self.session.scalars(stmt)).all())
+
+    async def set_enabled(self, tenant: int, rule_id: int, enabled: bool, now: datetime) -> bool:
+        stmt = (update(PriceRule).where(PriceRule.tenant_id == tenant, PriceRule.id == rule_id)
+                .values(enabled=enabled, updated_at=now))
+        return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    # ---------------------------------------------------------------- the shelf
+    async def sku(self, tenant: int, sku_id: int) -> tuple[Sku, Product] | None:
+        row = (await self.session.execute(
+            select(Sku, Product).join(Product, Product.id == Sku.product_id)
+            .where(Sku.tenant_id == tenant, Sku.id == sku_id))).first()
+        return (row[0], row[1]) if row else None
+
+    async def skus(self, tenant: int, sku_ids: Sequence[int]) -> dict[int, tuple[str, str, int, int]]:
+        """sku id → (title, spec, price fen, stock)."""
+        if not sku_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Sku.id, Product.title, Sku.spec, Sku.price_fen, Sku.stock).join(Product, Product.id == Sku.product_id)
+            .where(Sku.tenant_id == tenant, Sku.id.in_(list(sku_ids))))
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows.all()}
+
+    async def set_price(self, tenant: int, sku_id: int, before: int, after: int) -> bool:
+        """One conditional UPDATE: only if the price is still `before` (a merchant's edit
+        or another worker's step meanwhile wins; this one is dropped)."""
+        stmt = (update(Sku).where(Sku.tenant_id == tenant, Sku.id == sku_id, Sku.price_fen == before)
+                .values(price_fen=after))
+        return bool((await self.session.execute(stmt)).rowcount == 1)  # type: ignore[attr-defined]
+
+    # ---------------------------------------------------------------- signals
+    async def units_since(self, tenant: int, sku_id: int, since: datetime) -> int:
+        stmt = (select(func.coalesce(func.sum(OrderLine.qty), 0)).join(Order, Order.id == OrderLine.order_id)
+                .where(OrderLine.tenant_id == tenant, OrderLine.sku_id == sku_id, Order.created_at >= since,
+                       Order.status != CANCELLED))
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def carts_since(self, tenant: int, sku_id: int, since: datetime) -> int:
+        stmt = select(func.count()).select_from(CartItem).where(
+            CartItem.tenant_id == tenant, CartItem.sku_id == sku_id, CartItem.created_at >= since)
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def in_unpaid_order(self, tenant: int, sku_id: int) -> bool:
+        stmt = (select(OrderLine.id).join(Order, Order.id == OrderLine.order_id)
+                .where(OrderLine.tenant_id == tenant, OrderLine.sku_id == sku_id, Order.status == UNPAID).limit(1))
+        return await self.session.scalar(stmt) is not None
+
+    async def in_group_buy(self, tenant: int, sku_id: int, now: datetime) -> bool:
+        stmt = (select(GroupbuySku.id).join(GroupbuyCampaign, GroupbuyCampaign.id == GroupbuySku.campaign_id)
+                .where(GroupbuySku.tenant_id == tenant, GroupbuySku.sku_id == sku_id,
+                       GroupbuyCampaign.active.is_(True), GroupbuyCampaign.starts_at <= now,
+                       GroupbuyCampaign.ends_at > now).limit(1))
+        return await self.session.scalar(stmt) is not None
+
+    # ---------------------------------------------------------------- changes
+    async def changed_in(self, tenant: int, sku_id: int, bucket: int) -> bool:
+        stmt = select(PriceChange.id).where(PriceChange.tenant_id == tenant, PriceChange.sku_id == sku_id,
+                                            PriceChange.bucket == bucket)
+        return await self.session.scalar(stmt) is not None
+
+    async def day_open(self, tenant: int, sku_id: int, since: datetime) -> int | None:
+        """The price before the SKU's first change since `since` (None: no change)."""
+        stmt = (select(PriceChange.before_fen).where(PriceChange.tenant_id == tenant, PriceChange.sku_id == sku_id,
+                                                     PriceChange.at >= since)
+                .order_by(PriceChange.at, PriceChange.id).limit(1))
+        v = await self.session.scalar(stmt)
+        return int(v) if v is not None else None
+
+    def add_change(self, row: PriceChange) -> None:
+        self.session.add(row)
+
+    async def change(self, tenant: int, change_id: int) -> PriceChange | None:
+        return await self.session.scalar(select(PriceChange).where(PriceChange.tenant_id == tenant,
+                                                                   PriceChange.id == change_id))
+
+    async def mark_rolled_back(self, tenant: int, change_id: int, now: datetime) -> bool:
+        stmt = (update(PriceChange).where(PriceChange.tenant_id == tenant, PriceChange.id == change_id,
+                                          PriceChange.rolled_back_at.is_(None))
+                .values(rolled_back_at=now))
+        return bool((await self.session.execute(stmt)).rowcount == 1)  # type: ignore[attr-defined]
+
+    async def changes(self, tenant: int, *, limit: int = 50, sku_id: int | None = None) -> list[PriceChange]:
+        stmt = select(PriceChange).where(PriceChange.tenant_id == tenant)
+        if sku_id is not None:
+            stmt = stmt.where(PriceChange.sku_id == sku_id)
+        return list((await self.session.scalars(stmt.order_by(PriceChange.at.desc(), PriceChange.id.desc())
+                                                .limit(limit))).all())
+
+    async def changes_since(self, tenant: int, since: datetime) -> list[PriceChange]:
+        stmt = (select(PriceChange).where(PriceChange.tenant_id == tenant, PriceChange.at >= since)
+                .order_by(PriceChange.at, PriceChange.id))
+        return list((await self.session.scalars(stmt)).all())
+
+    # ---------------------------------------------------------------- history
+    async def lines_since(self, tenant: int, since: datetime) -> list[tuple[int, datetime, int, int, str, int]]:
+        """(sku, placed at, unit fen, qty, order status, member) of every line placed since."""
+        rows = await self.session.execute(
+            select(OrderLine.sku_id, Order.created_at, OrderLine.price_fen, OrderLine.qty, Order.status, Order.member_id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(OrderLine.tenant_id == tenant, Order.created_at >= since))
+        return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows.all()]
+
+    async def merchant_prices_since(self, tenant: int, since: datetime) -> list[tuple[int, datetime, int, int]]:
+        """(sku, at, before, after) of the merchant's price edits since (the core's audit
+        entries `sku.update` whose price moved): the list price's history."""
+        rows = await self.session.execute(
+            select(AuditEntry.subject, AuditEntry.at, AuditEntry.before, AuditEntry.after)
+            .where(AuditEntry.tenant_id == tenant, AuditEntry.action == "sku.update", AuditEntry.at >= since))
+        out = []
+        for subject, at, before, after in rows.all():
+            sku = subject.removeprefix("sku:")
+            b, a = (before or {}).get("price_fen"), (after or {}).get("price_fen")
+            if sku.isdigit() and isinstance(b, int) and isinstance(a, int) and a != b:
+                out.append((int(sku), at, b, a))
+        return out
+
+    async def carts_by_sku(self, tenant: int, since: datetime) -> dict[int, list[tuple[datetime, int]]]:
+        """sku → [(added at, member)] of cart adds since."""
+        out: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+        rows = await self.session.execute(
+            select(CartItem.sku_id, CartItem.created_at, CartItem.member_id)
+            .where(CartItem.tenant_id == tenant, CartItem.created_at >= since))
+        for sku, at, member in rows.all():
+            out[sku].append((at, member))
+        return out
+
+    # ---------------------------------------------------------------- A/B tests
+    async def running_test(self, tenant: int) -> PriceTest | None:
+        return await self.session.scalar(select(PriceTest).where(PriceTest.tenant_id == tenant,
+                                                                 PriceTest.ended_at.is_(None))
+                                         .order_by(PriceTest.id.desc()).limit(1))
+
+    async def tests(self, tenant: int) -> list[PriceTest]:
+        return list((await self.session.scalars(select(PriceTest).where(PriceTest.tenant_id == tenant)
+                                                .order_by(PriceTest.id.desc()).limit(20))).all())
+
+    async def test(self, tenant: int, test_id: int) -> PriceTest | None:
+        return await self.session.scalar(select(PriceTest).where(PriceTest.tenant_id == tenant, PriceTest.id == test_id))
+
+    async def end_test(self, tenant: int, test_id: int, now: datetime) -> bool:
+        stmt = (update(PriceTest).where(PriceTest.tenant_id == tenant, PriceTest.id == test_id,
+                                        PriceTest.ended_at.is_(None)).values(ended_at=now))
+        return bool((await self.session.execute(stmt)).rowcount == 1)  # type: ignore[attr-defined]

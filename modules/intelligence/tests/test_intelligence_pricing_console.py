@@ -1,0 +1,119 @@
+"""The console page 动态定价 over real HTTP with CSRF: a rule saved from the form, a bad
+form refused in Chinese with nothing changed, the job's change listed and rolled back
+(price restored, rule paused, audited), the preview page's figures, an A/B test started
+and read out; a role without intel.edit can look but not change."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from social_mall_intelligence import pricing as P
+from social_mall_intelligence.models import PriceRule, PriceTest
+from storage.models import AuditEntry, Sku
+from tests.fakes.console_kit import csrf_of, login, make_admin
+
+from intel_kit import add_fashion
+
+UTC = timezone.utc
+PAGE = "/console/intelligence/pricing"
+
+
+async def state(mall) -> tuple[int, int, int]:
+    async with mall.svc.uows() as uow:
+        rules = await uow.session.scalar(select(func.count()).select_from(PriceRule))
+        tests = await uow.session.scalar(select(func.count()).select_from(PriceTest))
+        audit = await uow.session.scalar(select(func.count()).select_from(AuditEntry)
+                                         .where(AuditEntry.action.like("intel.%")))
+    return int(rules or 0), int(tests or 0), int(audit or 0)
+
+
+async def test_a_rule_saved_in_the_console_runs_and_its_change_is_rolled_back(mall):
+    ids = await add_fashion(mall)
+    async with mall.svc.uows() as uow:
+        sku = int(await uow.session.scalar(select(func.min(Sku.id)).where(Sku.product_id == ids["针织开衫"])))
+    await make_admin(mall.svc.uows, "pricing_op", "operator")
+    csrf = await login(mall.client, "pricing_op")
+    page = await (await mall.client.get(PAGE)).text()
+    assert "动态定价" in page and "还没有定价规则" in page
+
+    form = {"_csrf": csrf, "sku_id": str(sku), "cost": "150", "min_margin_pct": "20", "evening": "1",
+            "evening_hour": "19", "evening_off_pct": "20", "max_step_pct": "5", "max_day_pct": "20"}
+    before = await state(mall)
+    for bad, problem in [({"cost": "abc"}, "成本价：格式不对"), ({"evening": ""}, "定价信号：必填"),
+                         ({"cost": "190"}, "最高价：低于保底价"), ({"sku_id": "99999999"}, "SKU 编号：超出范围"),
+                         ({"max_step_pct": "80"}, "单次最大调幅：超出范围")]:
+        resp = await mall.client.post(f"{PAGE}/rules", data={**form, **bad}, allow_redirects=False)
+        body = await resp.text()
+        assert resp.status == 400 and problem in body, (bad, body[-800:])
+    assert await state(mall) == before
+    resp = await mall.client.post(f"{PAGE}/rules", data=form, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == f"{PAGE}?ok=saved"
+    page = await (await mall.client.get(f"{PAGE}?ok=saved")).text()
+    assert "定价规则已保存" in page and "针织开衫" in page and "¥180.00 / ¥199.00" in page and "晚间折扣" in page
+
+    evening = (datetime.now(UTC) + timedelta(days=1)).replace(hour=12, minute=30)
+    [step] = await P.run_all(mall.svc.uows, evening)
+    page = await (await mall.client.get(PAGE)).text()
+    assert "¥189.05" in page and "rule:" in page
+    cid = re.search(r"/changes/(\d+)/rollback", page).group(1)
+    resp = await mall.client.post(f"{PAGE}/changes/{cid}/rollback", data={"_csrf": csrf}, allow_redirects=False)
+    assert resp.status == 303
+    page = await (await mall.client.get(f"{PAGE}?ok=rolled_back")).text()
+    assert "已回滚，规则已暂停" in page and "已暂停" in page and "回滚 #" in page
+    async with mall.svc.uows() as uow:
+        assert await uow.session.scalar(select(Sku.price_fen).where(Sku.id == sku)) == 19_900
+        actions = (await uow.session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("intel.price%"))
+                                             .order_by(AuditEntry.id))).all()
+    assert actions == ["intel.price_rule.save", "intel.price.auto", "intel.price.rollback"]
+    resp = await mall.client.post(f"{PAGE}/changes/{cid}/rollback", data={"_csrf": csrf}, allow_redirects=False)
+    assert resp.status == 400 and "已经回滚过了" in await resp.text()
+
+    rid = re.search(r"/rules/(\d+)/preview", page).group(1)
+    preview = await (await mall.client.get(f"{PAGE}/rules/{rid}/preview")).text()
+    assert "定价预演" in preview and 'id="projected-revenue"' in preview and "对数-对数回归" in preview
+    assert (await mall.client.get(f"{PAGE}/rules/99999999/preview")).status == 404
+
+    resp = await mall.client.post(f"{PAGE}/tests", data={"_csrf": csrf, "name": "晚间折扣", "share_pct": "50"},
+                                  allow_redirects=False)
+    assert resp.status == 303
+    page = await (await mall.client.get(PAGE)).text()
+    assert "晚间折扣（50%）" in page and "z=" in page and ("实验组" in page)
+    resp = await mall.client.post(f"{PAGE}/tests", data={"_csrf": csrf, "name": "又一个", "share_pct": "50"},
+                                  allow_redirects=False)
+    assert resp.status == 400 and "已有进行中的实验" in await resp.text()
+    tid = re.search(r"/tests/(\d+)/stop", page).group(1)
+    assert (await mall.client.post(f"{PAGE}/tests/{tid}/stop", data={"_csrf": csrf}, allow_redirects=False)).status == 303
+    assert "已结束" in await (await mall.client.get(PAGE)).text()
+
+
+async def test_service_staff_can_look_but_not_change_prices(mall):
+    await add_fashion(mall)
+    await make_admin(mall.svc.uows, "pricing_service", "service")
+    await login(mall.client, "pricing_service")
+    page = await (await mall.client.get(PAGE)).text()
+    assert "动态定价" in page and 'id="rule-form"' not in page
+    csrf = await csrf_of(mall.client, PAGE)
+    before = await state(mall)
+    resp = await mall.client.post(f"{PAGE}/rules", data={"_csrf": csrf, "sku_id": "1", "cost": "1", "evening": "1"},
+                                  allow_redirects=False)
+    assert resp.status == 403
+    resp = await mall.client.post(f"{PAGE}/tests", data={"_csrf": csrf, "name": "x", "share_pct": "50"},
+                                  allow_redirects=False)
+    assert resp.status == 403
+    assert await state(mall) == before
+
+
+async def test_switched_off_there_is_no_pricing_page_nor_job(mall, backend, engine, fake_wechat, aiohttp_client,
+                                                             tmp_path):
+    from intel_kit import make_mall
+
+    assert "intel.pricing" in [j.name for j in mall.svc.registry.jobs]
+    off = await make_mall(backend, tmp_path / "off", fake_wechat, aiohttp_client, disabled=["intelligence"])
+    assert "intel.pricing" not in [j.name for j in off.svc.registry.jobs]
+    await make_admin(off.svc.uows, "pricing_off")
+    await login(off.client, "pricing_off")
+    assert "动态定价" not in await (await off.client.get("/console/")).text()
+    assert (await off.client.get(PAGE)).status == 404
