@@ -1,0 +1,144 @@
+"""Recording events off the chat path.
+
+`Recorder` is the module's activity sink (social_mall/activity.py): on the chat path it
+appends a tuple to a list and returns. The job `insights.flush` (every 2 s), or a flush
+started when 500 are waiting, writes them in one INSERT of many rows and brings the member
+facts up to date. At most `LIMIT` wait: past that (the database down for long) new ones
+are counted as dropped, never blocking chat. A worker that dies loses at most its unflushed
+seconds of browsing activity; orders, payments and refunds come through the outbox
+(durable, subscribers.py).
+
+Domain events (subscribers.py) are written by `write` directly, in the subscriber's
+transaction, with the same member-facts upkeep."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from social_mall.activity import CLICK, MESSAGE, SCAN, SUBSCRIBE, Activity
+from social_mall_insights.models import Event, MemberFacts
+from social_mall_insights.rules import ORGANIC, acquisition
+from storage.uow import UnitOfWork, UowFactory
+
+log = logging.getLogger(__name__)
+
+FLUSH_AT = 500
+LIMIT = 200_000
+# kinds that open WeChat's 48-hour customer-service window
+ACTIVE_KINDS = frozenset({MESSAGE, CLICK, SUBSCRIBE, SCAN})
+
+# (tenant, member, at, kind, channel, source, ref, amount_fen, props)
+Row = tuple[int, int, datetime, str, str, str, int, int, dict[str, Any]]
+
+
+class Recorder:
+    def __init__(self, uows: Callable[[], UowFactory]) -> None:
+        """`uows`: returns the app's unit-of-work factory (made when the app starts)."""
+        self._uows = uows
+        self.pending: list[Row] = []
+        self.dropped = 0
+        self._task: asyncio.Task[int] | None = None
+
+    def __call__(self, a: Activity) -> None:
+        pending = self.pending
+        if len(pending) >= LIMIT:
+            self.dropped += 1
+            return
+        pending.append((a.tenant_id, a.member_id, a.at, a.kind, a.channel, a.source, a.ref, 0,
+                        dict(a.props) if a.props else {}))
+        if len(pending) >= FLUSH_AT and (self._task is None or self._task.done()):
+            try:
+                self._task = asyncio.get_running_loop().create_task(self.flush())
+            except RuntimeError:  # no loop (a tool): the job flushes
+                pass
+
+    async def flush(self) -> int:
+        """Write what is waiting; on failure put it back (the next flush tries again)."""
+        rows, self.pending = self.pending, []
+        if not rows:
+            return 0
+        try:
+            async with self._uows()() as uow:
+                await write(uow, rows)
+                await uow.commit()
+        except Exception:
+            log.exception("insights.flush_failed", extra={"rows": len(rows)})
+            room = LIMIT - len(self.pending)
+            self.dropped += max(0, len(rows) - room)
+            self.pending[:0] = rows[:room]
+            raise
+        return len(rows)
+
+
+def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
+    bind = uow.session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+async def write(uow: UnitOfWork, rows: Sequence[Row]) -> None:
+    """Append the events and keep the member facts: first seen (and where from), last seen
+    (the 48-hour window)."""
+    await uow.session.execute(insert(Event), [
+        {"tenant_id": t, "member_id": m, "at": at, "kind": k, "channel": ch, "source": src[:64], "ref": ref,
+         "amount_fen": amt, "props": props}
+        for t, m, at, k, ch, src, ref, amt, props in rows])
+    first: dict[tuple[int, int], Row] = {}
+    last_active: dict[tuple[int, int], datetime] = {}
+    scenes: dict[tuple[int, int], tuple[str, datetime]] = {}
+    for r in rows:
+        key = (r[0], r[1])
+        if not r[1]:
+            continue
+        if key not in first or r[2] < first[key][2]:
+            first[key] = r
+        if r[3] in ACTIVE_KINDS and (key not in last_active or r[2] > last_active[key]):
+            last_active[key] = r[2]
+        if r[3] in (SUBSCRIBE, SCAN) and r[5] and key not in scenes:
+            scenes[key] = (r[5], r[2])
+    if not first:
+        return
+    await ensure_facts(uow, [(t, m, r[2], r[4], scenes.get((t, m), ("", r[2]))[0]) for (t, m), r in first.items()])
+    for (t, m), at in last_active.items():
+        await uow.session.execute(
+            update(MemberFacts)
+            .where(MemberFacts.tenant_id == t, MemberFacts.member_id == m,
+                   or_(MemberFacts.last_seen_at.is_(None), MemberFacts.last_seen_at < at))
+            .values(last_seen_at=at))
+    for (t, m), (scene, at) in scenes.items():
+        await set_acquisition(uow, t, m, scene, at)
+
+
+async def ensure_facts(uow: UnitOfWork, seen: Sequence[tuple[int, int, datetime, str, str]]) -> None:
+    """(tenant, member, at, channel, scene): a facts row for each member new to the module."""
+    if not seen:
+        return
+    stmt = _insert(uow, MemberFacts).on_conflict_do_nothing(index_elements=["tenant_id", "member_id"])
+    await uow.session.execute(stmt, [
+        {"tenant_id": t, "member_id": m, "first_seen_at": at, "first_channel": ch, "acq_kind": acquisition(scene),
+         "acq_source": scene[:64], "referrer_id": 0, "orders": 0, "paid_fen": 0, "refunded_fen": 0}
+        for t, m, at, ch, scene in seen])
+
+
+async def set_acquisition(uow: UnitOfWork, tenant: int, member: int, scene: str, at: datetime) -> None:
+    """A scene seen within a day of the member's first sight is where they came from
+    (the first contact and its QR scene may arrive in either order)."""
+    await uow.session.execute(
+        update(MemberFacts)
+        .where(MemberFacts.tenant_id == tenant, MemberFacts.member_id == member,
+               MemberFacts.acq_kind == ORGANIC, MemberFacts.first_seen_at >= at - timedelta(days=1))
+        .values(acq_kind=acquisition(scene), acq_source=scene[:64]))
+
+
+async def facts_of(uow: UnitOfWork, tenant: int, member: int) -> MemberFacts | None:
+    return (await uow.session.execute(
+        select(MemberFacts).where(and_(MemberFacts.tenant_id == tenant, MemberFacts.member_id == member))
+    )).scalar_one_or_none()
