@@ -43,6 +43,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_insights_events_tenant_at", "tenant_id", "at"),
         Index("ix_insights_events_member", "tenant_id", "member_id", "at"),
+        Index("ix_insights_events_kind", "tenant_id", "kind", "at"),
     )
 
 

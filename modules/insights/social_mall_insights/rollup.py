@@ -27,11 +27,12 @@ async def rollup_day(uow: UnitOfWork, tenant: int, day: date) -> int:
     joined = (Event.__table__.outerjoin(
         MemberFacts.__table__, (MemberFacts.tenant_id == Event.tenant_id) & (MemberFacts.member_id == Event.member_id)))
     where = (Event.tenant_id == tenant, Event.at >= a, Event.at < b)
-    by_kind = (select(Event.channel, src, Event.kind, func.count(), func.count(distinct(Event.member_id)),
+    channel = func.coalesce(func.nullif(Event.channel, ""), MemberFacts.first_channel, "")
+    by_kind = (select(channel, src, Event.kind, func.count(), func.count(distinct(Event.member_id)),
                       func.coalesce(func.sum(Event.amount_fen), 0))
-               .select_from(joined).where(*where).group_by(Event.channel, src, Event.kind))
-    visits = (select(Event.channel, src, func.count(), func.count(distinct(Event.member_id)))
-              .select_from(joined).where(*where, Event.member_id != 0).group_by(Event.channel, src))
+               .select_from(joined).where(*where).group_by(channel, src, Event.kind))
+    visits = (select(channel, src, func.count(), func.count(distinct(Event.member_id)))
+              .select_from(joined).where(*where, Event.member_id != 0).group_by(channel, src))
     rows = [{"tenant_id": tenant, "day": day, "channel": ch, "source": s, "kind": k, "events": n, "members": m,
              "amount_fen": int(amt)} for ch, s, k, n, m, amt in await uow.session.execute(by_kind)]
     rows += [{"tenant_id": tenant, "day": day, "channel": ch, "source": s, "kind": "*", "events": n, "members": m,

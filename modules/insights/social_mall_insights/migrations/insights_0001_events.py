@@ -54,6 +54,7 @@ def upgrade() -> None:
         )
     op.create_index("ix_insights_events_tenant_at", "insights_events", ["tenant_id", "at"])
     op.create_index("ix_insights_events_member", "insights_events", ["tenant_id", "member_id", "at"])
+    op.create_index("ix_insights_events_kind", "insights_events", ["tenant_id", "kind", "at"])
     if pg:
         from datetime import datetime, timezone
 
