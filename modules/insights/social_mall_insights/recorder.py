@@ -34,6 +34,9 @@ LIMIT = 200_000
 # kinds that open WeChat's 48-hour customer-service window
 ACTIVE_KINDS = frozenset({MESSAGE, CLICK, SUBSCRIBE, SCAN})
 
+# kinds whose source is the QR scene the member came through
+SCENE_KINDS = frozenset({SUBSCRIBE, SCAN, "member.joined"})
+
 # (tenant, member, at, kind, channel, source, ref, amount_fen, props)
 Row = tuple[int, int, datetime, str, str, str, int, int, dict[str, Any]]
 
@@ -102,7 +105,7 @@ async def write(uow: UnitOfWork, rows: Sequence[Row]) -> None:
             first[key] = r
         if r[3] in ACTIVE_KINDS and (key not in last_active or r[2] > last_active[key]):
             last_active[key] = r[2]
-        if r[3] in (SUBSCRIBE, SCAN) and r[5] and key not in scenes:
+        if r[3] in SCENE_KINDS and r[5] and key not in scenes:
             scenes[key] = (r[5], r[2])
     if not first:
         return

@@ -83,3 +83,44 @@ def now() -> datetime:
     from datetime import timezone
 
     return datetime.now(timezone.utc)
+
+
+async def seed_history(uows, tenant_id: int, now: datetime, *, members: int = 40, base_id: int = 900_000) -> dict:
+    """Members who joined over the last 11 weeks (`members` − 7 of them; the last 7 thirty
+    weeks ago: old enough for every LTV horizon but 365 days) (a third through a distributor's QR code,
+    a third through a group-buy team's, the rest organic), each with a first paid order a
+    few days later and repurchases in some later weeks, one refund: recorded through the
+    module's subscribers as the outbox would deliver them. Returns what was made."""
+    from datetime import timedelta
+
+    from social_mall.plugins import Delivery
+    from social_mall_insights.subscribers import record as rec
+
+    seq = iter(range(base_id * 10, base_id * 10 + 1_000_000))
+    made = {"paid_fen": 0, "refunded_fen": 0, "members": []}
+
+    async def deliver(topic: str, payload: dict, at: datetime) -> None:
+        async with uows() as uow:
+            await rec(uow, [Delivery(next(seq), tenant_id, topic, payload, 1)], at)
+            await uow.commit()
+
+    for i in range(members):
+        m = base_id + i
+        joined = now - timedelta(weeks=(11 - i % 11) if i < members - 7 else 30, hours=i)
+        scene = ("ref_dist7" if i % 3 == 0 else f"gb_{100 + i % 2}" if i % 3 == 1 else "")
+        await deliver("member.joined", {"member_id": m, "channel": "mp", "entry_source": scene}, joined)
+        if i % 3 == 1:
+            await deliver("groupbuy.team_opened", {"member_id": m, "team_id": 100 + i % 2, "campaign_id": 5}, joined)
+        for k, weeks_later in enumerate((0, 1, 3) if i % 2 == 0 else (0, 2)):
+            at = joined + timedelta(days=2, weeks=weeks_later)
+            if at >= now:
+                break
+            fen = 5000 + 100 * i
+            await deliver("order.paid", {"member_id": m, "order_id": m * 10 + k, "paid_fen": fen, "channel": "mp"}, at)
+            made["paid_fen"] += fen
+        if i == 0:
+            await deliver("order.refunded", {"member_id": m, "order_id": m * 10, "refund_fen": 1000, "paid_fen": 5000,
+                                             "full": False}, joined + timedelta(days=3))
+            made["refunded_fen"] += 1000
+        made["members"].append(m)
+    return made
