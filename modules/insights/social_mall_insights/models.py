@@ -148,6 +148,7 @@ class Send(Base):
     via: Mapped[str] = mapped_column(String(16), default="")       # kf (customer service) / template
     reason: Mapped[str] = mapped_column(String(32), default="")    # why skipped or failed
     msg_id: Mapped[int] = mapped_column(BigInteger, default=0)     # a template message's msgid
+    emitted_at: Mapped[datetime | None] = mapped_column(nullable=True)  # handed to the outbox
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     delivered: Mapped[bool] = mapped_column(Boolean, default=False)
     opened_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -55,6 +55,5 @@ def setup(reg: Registry) -> None:
     reg.add_job("insights.partitions", 86400, ahead)
     reg.add_job("insights.retention", 86400, retention)
     campaigns.register(reg, svc)
-    if flow_prefs.FLOW is not None:
-        reg.add_flow(flow_prefs.FLOW)
+    reg.add_flow(flow_prefs.FLOW)
     web_console.register(reg)

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers.console.core import SECURITY_HEADERS, console_view, render, services, tenant_of
+from handlers.console.core import SECURITY_HEADERS, admin_of, console_view, render, services, tenant_of
 from handlers.console.registry import add_console_page, add_console_permission, add_member_panel
 from social_mall.plugins import Registry
 from social_mall_insights import HERE, charts, reports
@@ -217,3 +217,210 @@ async def attribution_page(request: web.Request) -> web.Response:
 
 def today(svc: Any) -> date:
     return shanghai_day(svc.clock())
+
+
+# -- segments ----------------------------------------------------------------------------------
+
+def _rules(form: Any) -> tuple[str, Any]:
+    from social_mall_insights import forms as F
+    from social_mall_insights import segments as S
+    from social_mall_insights.rules import ACQ_ZH as ACQ
+
+    name = F.text(form, "name", "名称", 40)
+    rules = S.Rules(
+        rfm=tuple(F.many(form, "rfm", S.RFM_NAMES)), level=F.text(form, "level", "会员等级", 20),
+        last_after=F.day(form, "last_after", "最近购买不早于"), last_before=F.day(form, "last_before", "最近购买早于"),
+        spent_over_fen=F.money(form, "spent_over", "累计消费超过"), city=F.text(form, "city", "城市", 20),
+        acq=tuple(F.many(form, "acq", list(ACQ))), channel=F.text(form, "channel", "首次渠道", 16),
+        category=F.integer(form, "category", "分类编号", 0, 2**31), product=F.integer(form, "product", "商品编号", 0, 2**31))
+    return name, rules
+
+
+@routes.get("/console/insights/segments")
+@console_view(VIEW)
+async def segments_page(request: web.Request) -> web.Response:
+    return await _segments(request, {}, None, "")
+
+
+async def _segments(request: web.Request, form: Any, count: int | None, problem: str,
+                    status: int = 200) -> web.Response:
+    from social_mall_insights import segments as S
+
+    svc = services(request)
+    async with svc.uows() as uow:
+        rows = await S.listed(uow, tenant_of(request))
+        counts = {r.id: len(await S.members(uow, tenant_of(request), S.Rules.of(r.rules), svc.clock()))
+                  for r in rows[:20]}
+    return render(request, "console/insights/segments.html", status=status, rows=rows, counts=counts,
+                  describe=lambda r: S.Rules.of(r).describe(), form=form, count=count, problem=problem,
+                  rfm_names=S.RFM_NAMES, acq=ACQ_ZH, tab="segments")
+
+
+@routes.post("/console/insights/segments")
+@console_view(PUSH)
+async def segments_post(request: web.Request) -> web.Response:
+    from handlers.console.core import form_of, redirect
+
+    from social_mall_insights import segments as S
+    from social_mall_insights.forms import FormProblem
+
+    form = form_of(request)
+    svc = services(request)
+    try:
+        name, rules = _rules(form)
+        if form.get("action") == "save" and not name:
+            raise FormProblem("名称", "必填")
+    except FormProblem as exc:
+        return await _segments(request, form, None, str(exc), status=400)
+    if form.get("action") != "save":
+        async with svc.uows() as uow:
+            n = len(await S.members(uow, tenant_of(request), rules, svc.clock()))
+        return await _segments(request, form, n, "")
+    async with svc.uows() as uow:
+        sid = await S.save(uow, tenant_of(request), name, rules, svc.clock())
+        uow.audit(tenant_of(request), f"admin:{admin_of(request).username}",
+                  "segment.create", f"segment:{sid}", after=rules.to_json())
+        await uow.commit()
+    raise redirect("/console/insights/segments", ok="saved")
+
+
+# -- campaigns -------------------------------------------------------------------------------
+
+@routes.get("/console/insights/campaigns")
+@console_view(VIEW)
+async def campaigns_page(request: web.Request) -> web.Response:
+    return await _campaigns(request, {}, None, "")
+
+
+async def _campaigns(request: web.Request, form: Any, preview: Mapping[str, Any] | None, problem: str,
+                     status: int = 200) -> web.Response:
+    import uuid
+
+    from social_mall_insights import campaigns as K
+    from social_mall_insights import segments as S
+
+    svc = services(request)
+    async with svc.uows() as uow:
+        segs = await S.listed(uow, tenant_of(request))
+        rows = await K.listed(uow, tenant_of(request))
+        reps = {c.id: await K.report(uow, tenant_of(request), c.id) for c in rows[:20]}
+        p = await K.prefs(uow, tenant_of(request))
+    return render(request, "console/insights/campaigns.html", status=status, segs=segs, rows=rows, reps=reps,
+                  form=form, preview=preview, problem=problem, key=form.get("form_key") or uuid.uuid4().hex,
+                  prefs=p, when=lambda at: at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"), yuan=reports.yuan,
+                  tab="campaigns")
+
+
+@routes.post("/console/insights/campaigns")
+@console_view(PUSH)
+async def campaigns_post(request: web.Request) -> web.Response:
+    from handlers.console.core import form_of, redirect
+
+    from social_mall_insights import campaigns as K
+    from social_mall_insights import forms as F
+    from social_mall_insights import segments as S
+    from social_mall_insights.forms import FormProblem
+
+    form = form_of(request)
+    svc = services(request)
+    now = svc.clock()
+    try:
+        name = F.text(form, "name", "名称", 40, required=True)
+        text = F.text(form, "text", "内容", 600, required=True, multiline=True)
+        url = F.url(form, "url", "链接")
+        send_at = F.when(form, "send_at", "发送时间", now)
+        sid = F.integer(form, "segment", "人群", 1, 2**62)
+        key = F.text(form, "form_key", "表单", 40, required=True)
+        if not key.isascii():
+            raise FormProblem("表单", "无效")
+    except FormProblem as exc:
+        return await _campaigns(request, form, None, str(exc), status=400)
+    async with svc.uows() as uow:
+        seg = await S.get(uow, tenant_of(request), sid)
+        people = await S.members(uow, tenant_of(request), S.Rules.of(seg.rules), now) if seg is not None else []
+        p = await K.prefs(uow, tenant_of(request))
+    if seg is None:
+        return await _campaigns(request, form, None, "人群：不存在", status=400)
+    if form.get("action") != "create":
+        preview = {"count": len(people), "kf": f"{text}\n（跟踪链接）\n回复「退订」不再接收",
+                   "template": p.template_id, "first": text[:200], "send_at": send_at}
+        return await _campaigns(request, form, preview, "")
+    async with svc.uows() as uow:
+        actor = f"admin:{admin_of(request).username}"
+        cid, made = await K.create(uow, tenant_of(request), actor, segment_id=sid, name=name, text=text, url=url,
+                                   send_at=send_at, form_key=key, now=now)
+        await uow.commit()
+    raise redirect(f"/console/insights/campaigns/{cid}", ok="saved" if made else "saved")
+
+
+@routes.get(r"/console/insights/campaigns/{id}")
+@console_view(VIEW)
+async def campaign_page(request: web.Request) -> web.Response:
+    from handlers.console.core import int_id
+
+    from social_mall.errors import NotFoundError
+    from social_mall_insights import campaigns as K
+
+    svc = services(request)
+    cid = int_id(request)
+    async with svc.uows() as uow:
+        c = await K.get(uow, tenant_of(request), cid)
+        if c is None:
+            raise NotFoundError("campaign", str(cid))
+        rep = await K.report(uow, tenant_of(request), cid)
+    if _fmt(request) == "json":
+        return _json({"id": c.id, "name": c.name, "status": c.status, "targeted": rep.targeted, "sent": rep.sent,
+                      "via_kf": rep.via_kf, "via_template": rep.via_template, "skipped": dict(rep.skipped),
+                      "failed": rep.failed, "delivered": rep.delivered, "opened": rep.opened, "buyers": rep.buyers,
+                      "orders": rep.orders, "revenue_fen": rep.revenue_fen})
+    return render(request, "console/insights/campaign.html", c=c, rep=rep, yuan=reports.yuan,
+                  when=lambda at: at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"), tab="campaigns")
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+@routes.get("/console/insights/settings")
+@console_view(VIEW)
+async def settings_page(request: web.Request) -> web.Response:
+    from social_mall_insights import campaigns as K
+
+    async with services(request).uows() as uow:
+        p = await K.prefs(uow, tenant_of(request))
+    return render(request, "console/insights/settings.html", p=p, problem="", tab="settings")
+
+
+@routes.post("/console/insights/settings")
+@console_view(PUSH)
+async def settings_post(request: web.Request) -> web.Response:
+    from handlers.console.core import form_of, redirect
+
+    from social_mall_insights import campaigns as K
+    from social_mall_insights import forms as F
+    from social_mall_insights.forms import FormProblem
+
+    form = form_of(request)
+    try:
+        p = K.Prefs(retention_days=F.integer(form, "retention_days", "原始事件保留天数", 30, 3650, default=730),
+                    template_id=F.text(form, "template_id", "模板消息 ID", 64),
+                    quiet_start=F.clock(form, "quiet_start", "免打扰开始", 22 * 60),
+                    quiet_end=F.clock(form, "quiet_end", "免打扰结束", 8 * 60),
+                    weekly_cap=F.integer(form, "weekly_cap", "每人每周最多", 0, 50, default=2))
+        if p.template_id and not p.template_id.replace("-", "").replace("_", "").isalnum():
+            raise FormProblem("模板消息 ID", "只能包含字母、数字、- 和 _")
+    except FormProblem as exc:
+        async with services(request).uows() as uow:
+            cur = await K.prefs(uow, tenant_of(request))
+        return render(request, "console/insights/settings.html", status=400, p=cur, problem=str(exc), tab="settings")
+    async with services(request).uows() as uow:
+        before = await K.prefs(uow, tenant_of(request))
+        await K.save_prefs(uow, tenant_of(request), p)
+        uow.audit(tenant_of(request), f"admin:{admin_of(request).username}",
+                  "insights.settings", f"tenant:{tenant_of(request)}", before=vars_of(before), after=vars_of(p))
+        await uow.commit()
+    raise redirect("/console/insights/settings", ok="saved")
+
+
+def vars_of(p: Any) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return asdict(p)

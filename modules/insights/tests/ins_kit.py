@@ -124,3 +124,37 @@ async def seed_history(uows, tenant_id: int, now: datetime, *, members: int = 40
             made["refunded_fen"] += 1000
         made["members"].append(m)
     return made
+
+
+class Clock:
+    """The app's clock, fixed and moved by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **kw: float) -> None:
+        from datetime import timedelta
+
+        self.at += timedelta(**kw)
+
+
+def shanghai(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    return datetime(y, mo, d, h, mi, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc)
+
+
+async def app_with_clock(backend, tmp_path, fake_wechat, aiohttp_client, clock: Clock) -> Mall:
+    from bot import build_app
+    from handlers.context import SERVICES
+    from tests.conftest import app_settings
+
+    settings = app_settings(backend, tmp_path, fake_wechat.base_url)
+    app = build_app(settings, auto_setup=True, clock=clock)
+    client = await aiohttp_client(app)
+    app[SERVICES].public_base_url = str(client.make_url("")).rstrip("/")
+    return Mall(client, app, settings, fake_wechat)

@@ -144,6 +144,7 @@ def upgrade() -> None:
         sa.Column("via", sa.String(16), nullable=False),
         sa.Column("reason", sa.String(32), nullable=False),
         sa.Column("msg_id", sa.BigInteger(), nullable=False),
+        sa.Column("emitted_at", TS, nullable=True),
         sa.Column("sent_at", TS, nullable=True),
         sa.Column("delivered", sa.Boolean(), nullable=False),
         sa.Column("opened_at", TS, nullable=True),
