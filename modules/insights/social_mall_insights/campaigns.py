@@ -45,7 +45,7 @@ from social_mall.parsing import parse_id
 from social_mall.plugins import Delivery, Registry
 from social_mall_insights import segments
 from social_mall_insights.models import Campaign, Event, MemberFacts, OptOut, Send, Settings
-from social_mall_insights.recorder import _insert
+from social_mall_insights.recorder import _insert, rowcount
 from social_mall_insights.rules import in_quiet_hours, within_kf_window
 from storage.uow import UnitOfWork
 
@@ -101,8 +101,9 @@ async def save_prefs(uow: UnitOfWork, tenant: int, p: Prefs) -> None:
 # -- opt-out ---------------------------------------------------------------------------------
 
 async def opted_out(uow: UnitOfWork, tenant: int, member: int) -> bool:
-    return (await uow.session.scalar(select(func.count()).select_from(OptOut).where(
-        OptOut.tenant_id == tenant, OptOut.member_id == member))) > 0
+    n = await uow.session.scalar(select(func.count()).select_from(OptOut).where(
+        OptOut.tenant_id == tenant, OptOut.member_id == member))
+    return int(n or 0) > 0
 
 
 async def set_opt_out(uow: UnitOfWork, tenant: int, member: int, out: bool, now: datetime) -> None:
@@ -164,7 +165,7 @@ async def run_due(uow: UnitOfWork, now: datetime) -> int:
         if c.status == "scheduled":
             claimed = await uow.session.execute(update(Campaign).where(
                 Campaign.id == c.id, Campaign.status == "scheduled").values(status="sending"))
-            if claimed.rowcount != 1:
+            if rowcount(claimed) != 1:
                 continue
             seg = await segments.get(uow, c.tenant_id, c.segment_id)
             people = await segments.members(uow, c.tenant_id, segments.Rules.of(seg.rules if seg else {}), now)
@@ -244,7 +245,7 @@ async def deliver(svc: Services, d: Delivery) -> None:
             raise Later("rate")
         claimed = await uow.session.execute(update(Send).where(Send.id == send_id, Send.status == "queued")
                                             .values(status="sending"))
-        if claimed.rowcount != 1:
+        if rowcount(claimed) != 1:
             return
         await uow.commit()
     assert openid is not None
@@ -311,15 +312,15 @@ async def report(uow: UnitOfWork, tenant: int, campaign_id: int) -> Report:
     rows = list(await uow.session.execute(select(Send.member_id, Send.status, Send.via, Send.reason, Send.delivered,
                                                  Send.opened_at, Send.sent_at).where(
         Send.tenant_id == tenant, Send.campaign_id == campaign_id)))
-    sent = [r for r in rows if r[1] == "sent"]
+    sent = [r for r in rows if r[1] == "sent" and r[6] is not None]
     skipped: dict[str, int] = {}
     for r in rows:
         if r[1] == "skipped":
             skipped[r[3]] = skipped.get(r[3], 0) + 1
     orders = buyers = revenue = 0
     if sent:
-        first = min(r[6] for r in sent)
-        sent_at = {int(r[0]): r[6] for r in sent}
+        sent_at: dict[int, datetime] = {int(r[0]): r[6] for r in sent if r[6] is not None}
+        first = min(sent_at.values())
         seen: set[int] = set()
         for m, at, amount in await uow.session.execute(select(Event.member_id, Event.at, Event.amount_fen).where(
                 Event.tenant_id == tenant, Event.kind == "order.paid", Event.at >= first,
@@ -364,7 +365,7 @@ async def tracked_link(request: web.Request) -> web.Response:
             and_(Send.id == send_id, Send.opened_at.is_(None))).values(opened_at=now))
         camp = await get(uow, tenant.id, int(row[1]))
         await uow.commit()
-    if first.rowcount == 1:
+    if rowcount(first) == 1:
         svc.track(Activity(tenant.id, int(row[0]), "mp", "campaign.open", now, int(row[1]), f"campaign_{row[1]}"))
     if camp is not None and camp.url.startswith(("https://", "http://")):
         raise web.HTTPFound(camp.url)

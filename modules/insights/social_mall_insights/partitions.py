@@ -72,6 +72,6 @@ async def ensure_months(session: AsyncSession, first: datetime, last: datetime) 
 
 
 async def ensure_ahead(session: AsyncSession, now: datetime, months: int = 3) -> list[str]:
-    if session.bind.dialect.name != "postgresql":
+    if session.bind is None or session.bind.dialect.name != "postgresql":
         return []
     return await ensure_months(session, now, month_start(now.year, now.month + months))

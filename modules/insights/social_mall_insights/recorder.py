@@ -80,6 +80,12 @@ class Recorder:
         return len(rows)
 
 
+def rowcount(result: object) -> int:
+    """Rows an UPDATE/DELETE touched (a CursorResult's rowcount; typed loosely by SQLAlchemy)."""
+    n = getattr(result, "rowcount", 0)
+    return n if isinstance(n, int) else 0
+
+
 def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
     bind = uow.session.bind
     if bind is not None and bind.dialect.name == "postgresql":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -99,22 +100,24 @@ async def cohorts(uow: UnitOfWork, tenant: int, now: datetime, *, weeks: int = 1
     members: dict[int, date] = {}
     for m, at in await uow.session.execute(
             select(MemberFacts.member_id, start_col).where(MemberFacts.tenant_id == tenant, start_col >= since)):
+        if at is None:
+            continue
         w = week_start(shanghai_day(at))
         if w >= since_week:
             members[m] = w
     repeat: dict[date, list[set[int]]] = defaultdict(lambda: [set() for _ in range(weeks + 1)])
     sizes: dict[date, int] = defaultdict(int)
-    for w in members.values():
-        sizes[w] += 1
+    for week in members.values():
+        sizes[week] += 1
     q = (select(Event.member_id, Event.at).where(Event.tenant_id == tenant, Event.kind == "order.paid",
                                                 Event.at >= since))
     for m, at in await uow.session.execute(q):
-        w = members.get(m)
-        if w is None:
+        found = members.get(m)
+        if found is None:
             continue
-        k = (week_start(shanghai_day(at)) - w).days // 7
+        k = (week_start(shanghai_day(at)) - found).days // 7
         if 1 <= k <= weeks:
-            repeat[w][k].add(m)
+            repeat[found][k].add(m)
     out = []
     for w in sorted(sizes):
         elapsed = (this_week - w).days // 7
@@ -147,7 +150,8 @@ async def ltv(uow: UnitOfWork, tenant: int, now: datetime, *, months_back: int =
     for m, first, acq in await uow.session.execute(
             select(MemberFacts.member_id, MemberFacts.first_order_at, MemberFacts.acq_kind)
             .where(MemberFacts.tenant_id == tenant, MemberFacts.first_order_at >= since)):
-        facts[m] = (first, acq)
+        if first is not None:
+            facts[m] = (first, acq)
     net: dict[int, list[int]] = {m: [0] * len(HORIZONS) for m in facts}
     q = (select(Event.member_id, Event.kind, Event.at, Event.amount_fen)
          .where(Event.tenant_id == tenant, Event.kind.in_(("order.paid", "order.refunded")), Event.at >= since))
@@ -199,7 +203,8 @@ async def rfm_scores(uow: UnitOfWork, tenant: int, now: datetime) -> dict[int, t
         .where(MemberFacts.tenant_id == tenant, MemberFacts.orders > 0, MemberFacts.last_order_at.is_not(None))))
     if not rows:
         return {}
-    rec = quintile_scores([int((now - r[1]).total_seconds() // 86400) for r in rows], higher_is_better=False)
+    rec = quintile_scores([int((now - (r[1] or now)).total_seconds() // 86400) for r in rows],
+                          higher_is_better=False)
     frq = quintile_scores([int(r[2]) for r in rows])
     mon = quintile_scores([int(r[3]) for r in rows])
     out = {}
@@ -243,7 +248,7 @@ async def attribution(uow: UnitOfWork, tenant: int, *, limit: int = 50) -> Attri
     net = MemberFacts.paid_fen - MemberFacts.refunded_fen
     buyers = func.sum(func.cast(MemberFacts.orders > 0, MemberFacts.orders.type))
 
-    async def grouped(col: object, *where: object) -> list[tuple[str, int, int, int]]:
+    async def grouped(col: Any, *where: Any) -> list[tuple[str, int, int, int]]:
         q = (select(col, func.count(), buyers, func.coalesce(func.sum(net), 0))
              .where(MemberFacts.tenant_id == tenant, *where).group_by(col)
              .order_by(func.coalesce(func.sum(net), 0).desc()).limit(limit))

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import delete, distinct, func, insert, select
 
 from social_mall_insights.models import Daily, Delivered, Event, MemberFacts, Settings
+from social_mall_insights.recorder import rowcount
 from social_mall_insights.rules import ORGANIC, day_bounds, shanghai_day
 from storage.uow import UnitOfWork
 
@@ -69,6 +70,6 @@ async def apply_retention(uow: UnitOfWork, now: datetime) -> int:
     for (tenant,) in await uow.session.execute(select(Event.tenant_id).group_by(Event.tenant_id)):
         cutoff = now - timedelta(days=await retention_days(uow, tenant))
         res = await uow.session.execute(delete(Event).where(Event.tenant_id == tenant, Event.at < cutoff))
-        gone += res.rowcount or 0
+        gone += rowcount(res)
     await uow.session.execute(delete(Delivered).where(Delivered.at < now - timedelta(days=30)))
     return gone
