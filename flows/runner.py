@@ -237,11 +237,14 @@ class FlowRunner:
     def _report(self, inbound: Inbound, member_id: int,
                 noted: Sequence[tuple[str, int, Mapping[str, str | int]]]) -> None:
         """Hand the message and what its step noted to the activity sinks (they only
-        buffer: social_mall/activity.py). A sink's failure never reaches the member."""
+        buffer: social_mall/activity.py): what the step noted (a view, a search…), or the
+        message itself when it noted nothing or is an event (subscribe, scan, click). A
+        sink's failure never reaches the member."""
         now = self.clock()
         t, ch = inbound.tenant_id, inbound.channel
         kind, source, props = _inbound_activity(inbound)
-        done = [Activity(t, member_id, ch, kind, now, 0, source, props)]
+        # a plain message whose step noted what it did is that activity (one record, not two)
+        done = [] if noted and kind == activity.MESSAGE else [Activity(t, member_id, ch, kind, now, 0, source, props)]
         done.extend(Activity(t, member_id, ch, k, now, ref, "", p) for k, ref, p in noted)
         for sink in self.activity_sinks:
             for a in done:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 # kinds the core reports (a sink may see others from modules)
-MESSAGE = "message"          # props: kind (text, image, location…)
+MESSAGE = "message"          # props: kind (text, image, location…); not reported when its step noted an activity
 CLICK = "menu.click"         # props: key
 SUBSCRIBE = "subscribe"      # source: the QR scene, if any
 SCAN = "scan"                # source: the QR scene

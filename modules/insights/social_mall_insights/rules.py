@@ -124,8 +124,9 @@ KF_WINDOW = timedelta(hours=48)
 
 
 def within_kf_window(last_seen: datetime | None, now: datetime) -> bool:
-    """May a customer-service message reach the member (their last action < 48 h ago)?"""
-    return last_seen is not None and now - last_seen < KF_WINDOW - timedelta(minutes=5)
+    """May a customer-service message reach the member (their last action < 48 h ago)?
+    A 15-minute margin: last seen is recorded in 10-minute steps, and WeChat counts too."""
+    return last_seen is not None and now - last_seen < KF_WINDOW - timedelta(minutes=15)
 
 
 def median(values: Sequence[int]) -> int:
