@@ -8,8 +8,9 @@ repeated here: a module that wants them subscribes to their outbox topics."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
+from typing import NamedTuple
 
 # kinds the core reports (a sink may see others from modules)
 MESSAGE = "message"          # props: kind (text, image, location…); not reported when its step noted an activity
@@ -24,8 +25,9 @@ CART_ADD = "cart.add"            # ref: sku id, props: qty
 CHECKOUT = "checkout.start"
 
 
-@dataclass(frozen=True, slots=True)
-class Activity:
+class Activity(NamedTuple):
+    """A tuple (cheap to make on the chat path: one per message)."""
+
     tenant_id: int
     member_id: int           # 0: not known (an anonymous web page view)
     channel: str             # "mp", "wecom", "h5", "terminal"…
@@ -33,7 +35,7 @@ class Activity:
     at: datetime
     ref: int = 0
     source: str = ""         # a QR scene or campaign
-    props: Mapping[str, str | int] = field(default_factory=dict)
+    props: Mapping[str, str | int] = MappingProxyType({})
 
 
 ActivitySink = Callable[[Activity], None]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -32,7 +32,7 @@ from storage.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
 
-FLUSH_AT = 500
+FLUSH_AT = 2000
 LIMIT = 200_000
 SEEN_STEP = timedelta(minutes=10)   # last seen is written again only when it moved this much
 SEEN_MAX = 200_000                  # members remembered by a worker (then it starts over)
@@ -46,14 +46,14 @@ EVENT_COLUMNS = ("tenant_id", "member_id", "at", "kind", "channel", "source", "r
 SCENE_KINDS = frozenset({SUBSCRIBE, SCAN, "member.joined"})
 
 # (tenant, member, at, kind, channel, source, ref, amount_fen, props)
-Row = tuple[int, int, datetime, str, str, str, int, int, dict[str, Any]]
+Row = tuple[int, int, datetime, str, str, str, int, int, Mapping[str, Any]]
 
 
 class Recorder:
     def __init__(self, uows: Callable[[], UowFactory]) -> None:
         """`uows`: returns the app's unit-of-work factory (made when the app starts)."""
         self._uows = uows
-        self.pending: list[Row] = []
+        self.pending: list[Activity] = []
         self.dropped = 0
         self._task: asyncio.Task[int] | None = None
         self.seen = Seen()
@@ -63,8 +63,7 @@ class Recorder:
         if len(pending) >= LIMIT:
             self.dropped += 1
             return
-        pending.append((a.tenant_id, a.member_id, a.at, a.kind, a.channel, a.source, a.ref, 0,
-                        dict(a.props) if a.props else EMPTY))
+        pending.append(a)
         if len(pending) >= FLUSH_AT and (self._task is None or self._task.done()):
             try:
                 self._task = asyncio.get_running_loop().create_task(self.flush())
@@ -73,9 +72,10 @@ class Recorder:
 
     async def flush(self) -> int:
         """Write what is waiting; on failure put it back (the next flush tries again)."""
-        rows, self.pending = self.pending, []
-        if not rows:
+        taken, self.pending = self.pending, []
+        if not taken:
             return 0
+        rows: list[Row] = [(t, m, at, k, ch, src, ref, 0, props) for t, m, ch, k, at, ref, src, props in taken]
         try:
             async with self._uows()() as uow:
                 await write(uow, rows, self.seen)
@@ -84,8 +84,8 @@ class Recorder:
             log.exception("insights.flush_failed", extra={"rows": len(rows)})
             self.seen = Seen()   # what it noted may not have been committed
             room = LIMIT - len(self.pending)
-            self.dropped += max(0, len(rows) - room)
-            self.pending[:0] = rows[:room]
+            self.dropped += max(0, len(taken) - room)
+            self.pending[:0] = taken[:room]
             raise
         return len(rows)
 
@@ -125,7 +125,23 @@ class Seen:
         self.last[key] = at
 
 
-EMPTY: dict[str, Any] = {}
+_JSON: dict[tuple[tuple[str, Any], ...], str] = {}
+
+
+def _json(props: Mapping[str, Any]) -> str:
+    """Props as JSON text; the common small ones (a message's kind, a click's key) from a memo."""
+    if not props:
+        return "{}"
+    try:
+        key = tuple(props.items())
+        text = _JSON.get(key)
+    except TypeError:     # an unhashable value
+        return json.dumps(dict(props), ensure_ascii=False)
+    if text is None:
+        text = json.dumps(dict(props), ensure_ascii=False)
+        if len(_JSON) < 10_000 and len(text) < 80:
+            _JSON[key] = text
+    return text
 
 
 async def insert_events(uow: UnitOfWork, rows: Sequence[Row]) -> None:
@@ -137,12 +153,11 @@ async def insert_events(uow: UnitOfWork, rows: Sequence[Row]) -> None:
         raw = await conn.get_raw_connection()
         pg: Any = raw.driver_connection
         await pg.copy_records_to_table("insights_events", columns=EVENT_COLUMNS, records=[
-            (t, m, at, k, ch, src[:64], ref, amt, json.dumps(props, ensure_ascii=False) if props else "{}")
-            for t, m, at, k, ch, src, ref, amt, props in rows])
+            (t, m, at, k, ch, src[:64], ref, amt, _json(props)) for t, m, at, k, ch, src, ref, amt, props in rows])
         return
     await uow.session.execute(insert(Event), [
         {"tenant_id": t, "member_id": m, "at": at, "kind": k, "channel": ch, "source": src[:64], "ref": ref,
-         "amount_fen": amt, "props": props}
+         "amount_fen": amt, "props": dict(props)}
         for t, m, at, k, ch, src, ref, amt, props in rows])
 
 
