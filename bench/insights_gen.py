@@ -9,7 +9,8 @@ Into schema `--schema` (dropped and re-created, migrated by the app's own migrat
 partitioned events table and its indexes are the real ones): one tenant's year of history,
 written with asyncpg's COPY (binary) straight into the tables the reports read —
 `insights_events` (monthly partitions created first by the module's own partitions.py),
-`insights_members` (the member facts the subscribers keep) and the daily rollups computed
+`insights_members` (the member facts the subscribers keep, with their cohort weeks and LTV
+columns), `insights_member_weeks` (a member's weeks with a payment), and the daily rollups computed
 by the module's own `rollup_day` for every day. Core tables (members, orders) are not
 filled: the reports never read them.
 
@@ -41,14 +42,21 @@ import _common as C  # noqa: E402  (puts the repository root on sys.path)
 TENANT = 1
 EVENT_COLS = ("tenant_id", "member_id", "at", "kind", "channel", "source", "ref", "amount_fen", "props")
 FACT_COLS = ("tenant_id", "member_id", "first_seen_at", "first_channel", "acq_kind", "acq_source", "referrer_id",
-             "first_order_at", "last_order_at", "orders", "paid_fen", "refunded_fen", "last_seen_at")
+             "first_order_at", "last_order_at", "orders", "paid_fen", "refunded_fen", "last_seen_at",
+             "first_seen_week", "first_order_week", "ltv30", "ltv90", "ltv180", "ltv365")
+WEEK_COLS = ("tenant_id", "member_id", "week")
+HORIZONS = (30, 90, 180, 365)
 
 
 def draw(n_members: int, n_orders: int, n_events: int, now: datetime, rng: random.Random):
-    from social_mall_insights.rules import acquisition
+    from social_mall_insights.rules import acquisition, shanghai_day, week_start
+
+    def week(at: datetime):
+        return week_start(shanghai_day(at))
 
     events: list[tuple] = []
     facts: list[tuple] = []
+    weeks: list[tuple] = []
     year = timedelta(days=365)
     # member weights for orders: Zipf-like among the 60 % who buy
     buyers = rng.sample(range(1, n_members + 1), int(n_members * 0.6))
@@ -78,6 +86,7 @@ def draw(n_members: int, n_orders: int, n_events: int, now: datetime, rng: rando
         k = orders_of.get(m, 0)
         paid = refunded = 0
         first = last = None
+        money: list[tuple[datetime, int]] = []
         for i in range(k):
             if i == 0:
                 at = joined + timedelta(seconds=rng.random() * 14 * 86400)
@@ -90,15 +99,26 @@ def draw(n_members: int, n_orders: int, n_events: int, now: datetime, rng: rando
             events.append((TENANT, m, at - timedelta(minutes=3), "order.placed", ch, "", oid, fen, "{}"))
             events.append((TENANT, m, at, "order.paid", ch, "", oid, fen, '{"fulfilment": "express"}'))
             paid += fen
+            money.append((at, fen))
             first = at if first is None or at < first else first
             last = at if last is None or at > last else last
             if rng.random() < 0.05:
                 back = fen if rng.random() < 0.5 else fen // 2
-                events.append((TENANT, m, at + timedelta(days=rng.randrange(1, 15)), "order.refunded", ch, "", oid,
+                back_at = at + timedelta(days=rng.randrange(1, 15))
+                events.append((TENANT, m, back_at, "order.refunded", ch, "", oid,
                                back, '{"full": %s}' % ("true" if back == fen else "false")))
                 refunded += back
+                money.append((back_at, -back))
+        ltv = [0, 0, 0, 0]
+        if first is not None:
+            for at, fen in money:
+                age = at - first
+                for i, h in enumerate(HORIZONS):
+                    if age < timedelta(days=h):
+                        ltv[i] += fen
+            weeks.extend((TENANT, m, w) for w in {week(at) for at, fen in money if fen > 0})
         facts.append((TENANT, m, joined, ch, acquisition(scene), scene, referrer, first, last, k, paid, refunded,
-                      joined))
+                      joined, week(joined), week(first) if first else None, *ltv))
     # group-buy teams' campaigns (attribution reads the open events)
     for team in range(1, 301):
         events.append((TENANT, rng.randrange(1, n_members + 1), now - timedelta(days=rng.randrange(1, 365)),
@@ -113,7 +133,7 @@ def draw(n_members: int, n_orders: int, n_events: int, now: datetime, rng: rando
         at = facts[m - 1][2] + timedelta(seconds=rng.random() * (now - facts[m - 1][2]).total_seconds())
         props = '{"q": "连衣裙", "results": 12}' if kind == "search" else "{}"
         events.append((TENANT, m, at, kind, facts[m - 1][3], "", rng.randrange(1, 2001), 0, props))
-    return events, facts
+    return events, facts, weeks
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -134,7 +154,7 @@ async def main_async(args: argparse.Namespace) -> int:
     await migrate(engine)
     t_mig = time.perf_counter()
     rng = random.Random(21)
-    events, facts = draw(n_members, n_orders, n_events, now, rng)
+    events, facts, weeks = draw(n_members, n_orders, n_events, now, rng)
     t_draw = time.perf_counter()
     uows = uow_factory(session_factory(engine), {})
     async with uows() as uow:
@@ -148,10 +168,13 @@ async def main_async(args: argparse.Namespace) -> int:
                                        schema_name=schema)
         await pg.copy_records_to_table("insights_members", records=facts, columns=list(FACT_COLS),
                                        schema_name=schema)
+        await pg.copy_records_to_table("insights_member_weeks", records=weeks, columns=list(WEEK_COLS),
+                                       schema_name=schema)
     t_copy = time.perf_counter()
     async with engine.begin() as conn:
         await conn.execute(text("ANALYZE insights_events"))
         await conn.execute(text("ANALYZE insights_members"))
+        await conn.execute(text("ANALYZE insights_member_weeks"))
     day = shanghai_day(now - timedelta(days=366))
     last = shanghai_day(now)
     async with uows() as uow:

@@ -66,10 +66,30 @@ class MemberFacts(Base):
     paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     last_seen_at: Mapped[datetime | None] = mapped_column(nullable=True)  # last inbound message (48-hour window)
+    # pre-aggregates of the reports: cohort weeks (Mondays, Shanghai) and the net fen paid
+    # within 30/90/180/365 days of the first paid order (kept by the order.paid/refunded subscriber)
+    first_seen_week: Mapped[date | None] = mapped_column(Date, nullable=True)
+    first_order_week: Mapped[date | None] = mapped_column(Date, nullable=True)
+    ltv30: Mapped[int] = mapped_column(BigInteger, default=0)
+    ltv90: Mapped[int] = mapped_column(BigInteger, default=0)
+    ltv180: Mapped[int] = mapped_column(BigInteger, default=0)
+    ltv365: Mapped[int] = mapped_column(BigInteger, default=0)
     __table_args__ = (
         UniqueConstraint("tenant_id", "member_id"),
         Index("ix_insights_members_first_order", "tenant_id", "first_order_at"),
     )
+
+
+class MemberWeek(Base):
+    """A week (its Monday, Shanghai) in which a member paid for an order: the retention
+    cohorts count these instead of scanning paid events."""
+
+    __tablename__ = "insights_member_weeks"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    week: Mapped[date] = mapped_column(Date)
+    __table_args__ = (UniqueConstraint("tenant_id", "member_id", "week"),)
 
 
 class Delivered(Base):

@@ -27,7 +27,7 @@ from social_mall.activity import (
     CART_ADD, CATEGORY_VIEW, CHECKOUT, CLICK, MESSAGE, PRODUCT_VIEW, SCAN, SEARCH, SUBSCRIBE, Activity,
 )
 from social_mall_insights.models import Event, MemberFacts
-from social_mall_insights.rules import ORGANIC, acquisition
+from social_mall_insights.rules import ORGANIC, acquisition, shanghai_day, week_start
 from storage.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,8 @@ async def ensure_facts(uow: UnitOfWork, seen: Sequence[tuple[int, int, datetime,
     stmt = _insert(uow, MemberFacts).on_conflict_do_nothing(index_elements=["tenant_id", "member_id"])
     await uow.session.execute(stmt, [
         {"tenant_id": t, "member_id": m, "first_seen_at": at, "first_channel": ch, "acq_kind": acquisition(scene),
-         "acq_source": scene[:64], "referrer_id": 0, "orders": 0, "paid_fen": 0, "refunded_fen": 0}
+         "acq_source": scene[:64], "referrer_id": 0, "orders": 0, "paid_fen": 0, "refunded_fen": 0,
+         "first_seen_week": week_start(shanghai_day(at)), "ltv30": 0, "ltv90": 0, "ltv180": 0, "ltv365": 0}
         for t, m, at, ch, scene in seen])
 
 

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from social_mall_insights.models import Daily, Event, MemberFacts
+from social_mall_insights.models import Daily, Event, MemberFacts, MemberWeek
 from social_mall_insights.rules import (
     ACQ_ZH, SEGMENT_ORDER, Rfm, median, quintile_scores, segment, shanghai_day, week_start,
 )
@@ -92,36 +92,32 @@ async def cohorts(uow: UnitOfWork, tenant: int, now: datetime, *, weeks: int = 1
                   basis: str = "order") -> list[Cohort]:
     """Members grouped by the week (Shanghai, from Monday) of their first paid order (basis
     "order") or first visit ("visit"); for each later week k = 1..weeks, the share who paid
-    in week k after the cohort's week."""
+    in week k after the cohort's week. Two grouped reads of the pre-aggregates (the member
+    facts' cohort week, insights_member_weeks: a row per member and week with a payment)."""
     this_week = week_start(shanghai_day(now))
     since_week = this_week - timedelta(weeks=cohorts_back - 1)
-    start_col = MemberFacts.first_order_at if basis == "order" else MemberFacts.first_seen_at
-    since = datetime.combine(since_week, datetime.min.time()).astimezone() - timedelta(days=1)
-    members: dict[int, date] = {}
-    for m, at in await uow.session.execute(
-            select(MemberFacts.member_id, start_col).where(MemberFacts.tenant_id == tenant, start_col >= since)):
-        if at is None:
+    start = MemberFacts.first_order_week if basis == "order" else MemberFacts.first_seen_week
+    sizes: dict[date, int] = {}
+    for w, n in await uow.session.execute(
+            select(start, func.count()).where(MemberFacts.tenant_id == tenant, start >= since_week).group_by(start)):
+        if w is not None:
+            sizes[w] = int(n)
+    repeat: dict[date, dict[int, int]] = defaultdict(dict)
+    q = (select(start, MemberWeek.week, func.count())
+         .select_from(MemberWeek.__table__.join(MemberFacts.__table__, (MemberFacts.tenant_id == MemberWeek.tenant_id)
+                                                & (MemberFacts.member_id == MemberWeek.member_id)))
+         .where(MemberWeek.tenant_id == tenant, start >= since_week, MemberWeek.week > start)
+         .group_by(start, MemberWeek.week))
+    for w, paid_week, n in await uow.session.execute(q):
+        if w is None:
             continue
-        w = week_start(shanghai_day(at))
-        if w >= since_week:
-            members[m] = w
-    repeat: dict[date, list[set[int]]] = defaultdict(lambda: [set() for _ in range(weeks + 1)])
-    sizes: dict[date, int] = defaultdict(int)
-    for week in members.values():
-        sizes[week] += 1
-    q = (select(Event.member_id, Event.at).where(Event.tenant_id == tenant, Event.kind == "order.paid",
-                                                Event.at >= since))
-    for m, at in await uow.session.execute(q):
-        found = members.get(m)
-        if found is None:
-            continue
-        k = (week_start(shanghai_day(at)) - found).days // 7
+        k = (paid_week - w).days // 7
         if 1 <= k <= weeks:
-            repeat[found][k].add(m)
+            repeat[w][k] = int(n)
     out = []
     for w in sorted(sizes):
         elapsed = (this_week - w).days // 7
-        rates = tuple((len(repeat[w][k]) / sizes[w]) if k <= elapsed else None for k in range(1, weeks + 1))
+        rates = tuple((repeat[w].get(k, 0) / sizes[w]) if k <= elapsed else None for k in range(1, weeks + 1))
         out.append(Cohort(w, sizes[w], rates))
     return out
 
@@ -144,43 +140,33 @@ class LtvRow:
 async def ltv(uow: UnitOfWork, tenant: int, now: datetime, *, months_back: int = 12) -> list[LtvRow]:
     """Cumulative net revenue (paid − refunded) per member within 30/90/180/365 days of the
     first paid order, by first-order month and acquisition kind, plus each kind over all
-    months ("全部"). A horizon counts only members whose first order is at least that old."""
+    months ("全部"). A horizon counts only members whose first order is at least that old.
+    Reads the member facts' LTV columns (kept as orders are paid and refunded), one row a
+    buyer: no event scan."""
     since = now - timedelta(days=31 * months_back)
-    facts: dict[int, tuple[datetime, str]] = {}
-    for m, first, acq in await uow.session.execute(
-            select(MemberFacts.member_id, MemberFacts.first_order_at, MemberFacts.acq_kind)
+    groups: dict[tuple[str, str], list[tuple[datetime, tuple[int, int, int, int]]]] = defaultdict(list)
+    for first, acq, a, b, c, d in await uow.session.execute(
+            select(MemberFacts.first_order_at, MemberFacts.acq_kind, MemberFacts.ltv30, MemberFacts.ltv90,
+                   MemberFacts.ltv180, MemberFacts.ltv365)
             .where(MemberFacts.tenant_id == tenant, MemberFacts.first_order_at >= since)):
-        if first is not None:
-            facts[m] = (first, acq)
-    net: dict[int, list[int]] = {m: [0] * len(HORIZONS) for m in facts}
-    q = (select(Event.member_id, Event.kind, Event.at, Event.amount_fen)
-         .where(Event.tenant_id == tenant, Event.kind.in_(("order.paid", "order.refunded")), Event.at >= since))
-    for m, kind, at, amount in await uow.session.execute(q):
-        f = facts.get(m)
-        if f is None:
+        if first is None:
             continue
-        age = (at - f[0]).total_seconds() / 86400
-        sign = 1 if kind == "order.paid" else -1
-        acc = net[m]
-        for i, h in enumerate(HORIZONS):
-            if age < h:
-                acc[i] += sign * amount
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for m, (first, acq) in facts.items():
         month = shanghai_day(first).strftime("%Y-%m")
+        item = (first, (int(a), int(b), int(c), int(d)))
         for key in ((month, acq), (month, ""), ("全部", acq), ("全部", "")):
-            groups[key].append(m)
+            groups[key].append(item)
     rows = []
-    for (cohort, acq), ms in sorted(groups.items(), key=lambda kv: (kv[0][0] == "全部", kv[0][0], kv[0][1])):
+    old_enough = [now - timedelta(days=h) for h in HORIZONS]
+    for (cohort, acq), items in sorted(groups.items(), key=lambda kv: (kv[0][0] == "全部", kv[0][0], kv[0][1])):
         avgs: list[int | None] = []
         meds: list[int | None] = []
         counted = []
-        for i, h in enumerate(HORIZONS):
-            vals = [net[m][i] for m in ms if now - facts[m][0] >= timedelta(days=h)]
+        for i in range(len(HORIZONS)):
+            vals = [v[i] for first, v in items if first <= old_enough[i]]
             counted.append(len(vals))
             avgs.append(round(sum(vals) / len(vals)) if vals else None)
             meds.append(median(vals) if vals else None)
-        rows.append(LtvRow(cohort, acq, len(ms), tuple(avgs), tuple(meds), tuple(counted)))
+        rows.append(LtvRow(cohort, acq, len(items), tuple(avgs), tuple(meds), tuple(counted)))
     return rows
 
 

@@ -15,15 +15,15 @@ transaction. A delivery already recorded (`insights_delivered`) adds nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
 
 from social_mall.plugins import Batched, Delivery, Registry
-from social_mall_insights.models import Delivered, Event, MemberFacts
+from social_mall_insights.models import Delivered, Event, MemberFacts, MemberWeek
 from social_mall_insights.recorder import Row, _insert, ensure_facts, write
-from social_mall_insights.rules import ORGANIC, REFERRAL
+from social_mall_insights.rules import ORGANIC, REFERRAL, shanghai_day, week_start
 from storage.uow import UnitOfWork, UowFactory
 
 NAME = "insights.record"
@@ -105,13 +105,21 @@ async def record(uow: UnitOfWork, ds: Sequence[Delivery], at: datetime) -> None:
                 .values(orders=MemberFacts.orders + 1, paid_fen=MemberFacts.paid_fen + amount))
             for col, newer in ((MemberFacts.first_order_at, False), (MemberFacts.last_order_at, True)):
                 cmp = col < when if newer else col > when
+                values: dict[str, Any] = {col.key: when}
+                if not newer:
+                    values["first_order_week"] = week_start(shanghai_day(when))
                 await uow.session.execute(
                     update(MemberFacts).where(MemberFacts.tenant_id == t, MemberFacts.member_id == m,
-                                              col.is_(None) | cmp).values({col.key: when}))
+                                              col.is_(None) | cmp).values(values))
+            await uow.session.execute(
+                _insert(uow, MemberWeek).values(tenant_id=t, member_id=m, week=week_start(shanghai_day(when)))
+                .on_conflict_do_nothing(index_elements=["tenant_id", "member_id", "week"]))
+            await add_ltv(uow, t, m, when, amount)
         elif kind == "order.refunded":
             await uow.session.execute(
                 update(MemberFacts).where(MemberFacts.tenant_id == t, MemberFacts.member_id == m)
                 .values(refunded_fen=MemberFacts.refunded_fen + amount))
+            await add_ltv(uow, t, m, when, -amount)
         elif kind == "referral.bound":
             await uow.session.execute(
                 update(MemberFacts).where(MemberFacts.tenant_id == t, MemberFacts.member_id == m,
@@ -123,12 +131,34 @@ async def record(uow: UnitOfWork, ds: Sequence[Delivery], at: datetime) -> None:
                 .values(acq_kind=REFERRAL))
 
 
+LTV_COLUMNS = ((30, "ltv30"), (90, "ltv90"), (180, "ltv180"), (365, "ltv365"))
+
+
+async def add_ltv(uow: UnitOfWork, tenant: int, member: int, when: datetime, fen: int) -> None:
+    """Add `fen` (negative: a refund) to every LTV horizon `when` falls within, counted from
+    the member's first paid order."""
+    first = await uow.session.scalar(select(MemberFacts.first_order_at).where(
+        MemberFacts.tenant_id == tenant, MemberFacts.member_id == member))
+    if first is None or not fen:
+        return
+    age = when - first
+    values = {col: getattr(MemberFacts, col) + fen for days, col in LTV_COLUMNS if age < timedelta(days=days)}
+    if values:
+        await uow.session.execute(update(MemberFacts).where(
+            MemberFacts.tenant_id == tenant, MemberFacts.member_id == member).values(values))
+
+
 async def merge(uow: UnitOfWork, tenant: int, kept: int, merged: int) -> None:
     """After an identity merge the history follows: the merged member's events and facts
     become the kept member's."""
     if not kept or not merged or kept == merged:
         return
     await uow.session.execute(update(Event).where(Event.tenant_id == tenant, Event.member_id == merged)
+                              .values(member_id=kept))
+    mine_weeks = select(MemberWeek.week).where(MemberWeek.tenant_id == tenant, MemberWeek.member_id == kept)
+    await uow.session.execute(delete(MemberWeek).where(MemberWeek.tenant_id == tenant, MemberWeek.member_id == merged,
+                                                       MemberWeek.week.in_(mine_weeks)))
+    await uow.session.execute(update(MemberWeek).where(MemberWeek.tenant_id == tenant, MemberWeek.member_id == merged)
                               .values(member_id=kept))
     rows = {f.member_id: f for f in (await uow.session.execute(
         select(MemberFacts).where(MemberFacts.tenant_id == tenant, MemberFacts.member_id.in_([kept, merged]))
@@ -154,6 +184,12 @@ async def merge(uow: UnitOfWork, tenant: int, kept: int, merged: int) -> None:
         acq_source=gone.acq_source if earlier or mine.acq_kind == ORGANIC else mine.acq_source,
         referrer_id=mine.referrer_id or gone.referrer_id,
         first_order_at=least(mine.first_order_at, gone.first_order_at),
+        first_seen_week=min(w for w in (mine.first_seen_week, gone.first_seen_week, date.max) if w is not None)
+        if (mine.first_seen_week or gone.first_seen_week) else None,
+        first_order_week=min(w for w in (mine.first_order_week, gone.first_order_week, date.max) if w is not None)
+        if (mine.first_order_week or gone.first_order_week) else None,
+        ltv30=mine.ltv30 + gone.ltv30, ltv90=mine.ltv90 + gone.ltv90, ltv180=mine.ltv180 + gone.ltv180,
+        ltv365=mine.ltv365 + gone.ltv365,   # approximate when both had bought: horizons from each one's first order
         last_order_at=least(mine.last_order_at, gone.last_order_at, newest=True),
         last_seen_at=least(mine.last_seen_at, gone.last_seen_at, newest=True),
         orders=mine.orders + gone.orders, paid_fen=mine.paid_fen + gone.paid_fen,

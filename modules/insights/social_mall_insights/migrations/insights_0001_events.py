@@ -81,7 +81,21 @@ def upgrade() -> None:
         sa.Column("paid_fen", sa.BigInteger(), nullable=False),
         sa.Column("refunded_fen", sa.BigInteger(), nullable=False),
         sa.Column("last_seen_at", TS, nullable=True),
+        sa.Column("first_seen_week", sa.Date(), nullable=True),
+        sa.Column("first_order_week", sa.Date(), nullable=True),
+        sa.Column("ltv30", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("ltv90", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("ltv180", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("ltv365", sa.BigInteger(), nullable=False, server_default="0"),
         sa.UniqueConstraint("tenant_id", "member_id", name="uq_insights_members_tenant_id_member_id"),
+    )
+    op.create_table(
+        "insights_member_weeks",
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("tenant_id", sa.BigInteger(), nullable=False),
+        sa.Column("member_id", sa.BigInteger(), nullable=False),
+        sa.Column("week", sa.Date(), nullable=False),
+        sa.UniqueConstraint("tenant_id", "member_id", "week", name="uq_insights_member_weeks_tenant_id_member_id_week"),
     )
     op.create_index("ix_insights_members_first_order", "insights_members", ["tenant_id", "first_order_at"])
     op.create_table(
@@ -163,6 +177,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for t in ("insights_optouts", "insights_sends", "insights_campaigns", "insights_segments",
+    for t in ("insights_member_weeks", "insights_optouts", "insights_sends", "insights_campaigns", "insights_segments",
               "insights_settings", "insights_daily", "insights_delivered", "insights_members", "insights_events"):
         op.drop_table(t)
