@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from social_mall.activity import (
@@ -183,16 +183,8 @@ async def write(uow: UnitOfWork, rows: Sequence[Row], seen: Seen | None = None) 
     new = [k for k in first if seen is None or seen.fresh(k)]
     await ensure_facts(uow, [(t, m, first[(t, m)][2], first[(t, m)][4], scenes.get((t, m), ("", first[(t, m)][2]))[0])
                              for t, m in new])
-    written: dict[tuple[int, int], datetime] = {}
-    for (t, m), at in last_active.items():
-        if seen is not None and not seen.moved((t, m), at):
-            continue
-        await uow.session.execute(
-            update(MemberFacts)
-            .where(MemberFacts.tenant_id == t, MemberFacts.member_id == m,
-                   or_(MemberFacts.last_seen_at.is_(None), MemberFacts.last_seen_at < at))
-            .values(last_seen_at=at))
-        written[(t, m)] = at
+    written = {k: at for k, at in last_active.items() if seen is None or seen.moved(k, at)}
+    await set_last_seen(uow, written)
     for (t, m), (scene, at) in scenes.items():
         await set_acquisition(uow, t, m, scene, at)
     if seen is not None:   # after the commit these are in the database (a rollback: the flush fails whole)
@@ -201,6 +193,34 @@ async def write(uow: UnitOfWork, rows: Sequence[Row], seen: Seen | None = None) 
                 seen.note(k, NEVER)
         for k, at in written.items():
             seen.note(k, at)
+
+
+_PG_LAST_SEEN = text(
+    "UPDATE insights_members AS f SET last_seen_at = v.at "
+    "FROM unnest(CAST(:members AS BIGINT[]), CAST(:ats AS TIMESTAMPTZ[])) AS v(member_id, at) "
+    "WHERE f.tenant_id = :tenant AND f.member_id = v.member_id AND (f.last_seen_at IS NULL OR f.last_seen_at < v.at)")
+
+
+async def set_last_seen(uow: UnitOfWork, seen: Mapping[tuple[int, int], datetime]) -> None:
+    """Members' last-seen times moved forward (never back): on PostgreSQL one statement per
+    tenant whatever their number, elsewhere one a member."""
+    if not seen:
+        return
+    bind = uow.session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        by_tenant: dict[int, list[tuple[int, datetime]]] = {}
+        for (t, m), at in seen.items():
+            by_tenant.setdefault(t, []).append((m, at))
+        for t, pairs in by_tenant.items():
+            await uow.session.execute(_PG_LAST_SEEN, {"tenant": t, "members": [m for m, _ in pairs],
+                                                      "ats": [at for _, at in pairs]})
+        return
+    for (t, m), at in seen.items():
+        await uow.session.execute(
+            update(MemberFacts)
+            .where(MemberFacts.tenant_id == t, MemberFacts.member_id == m,
+                   or_(MemberFacts.last_seen_at.is_(None), MemberFacts.last_seen_at < at))
+            .values(last_seen_at=at))
 
 
 async def ensure_facts(uow: UnitOfWork, seen: Sequence[tuple[int, int, datetime, str, str]]) -> None:
