@@ -64,3 +64,39 @@ async def test_retention_deletes_old_raw_events_and_keeps_the_rollups(backend, e
         rows = (await uow.session.execute(select(Daily.kind, Daily.members).where(
             Daily.tenant_id == demo.id, Daily.day == shanghai_day(old)).order_by(Daily.kind))).all()
     assert rows == [("*", 1), ("message", 1)]
+
+
+async def test_ltv_and_rfm_figures_are_the_same_on_both_backends(backend, engine, uows, demo):
+    """Three buyers, first orders 100 days ago: ¥100 then ¥50 on day 20 (and ¥30 refunded on
+    day 40), ¥200, ¥300 then ¥70 on day 95. LTV at 30 days: 150, 200, 300 → average 216
+    (floor), median 200; at 90 days the refund counts: 120, 200, 300."""
+    from social_mall.plugins import Delivery
+    from social_mall_insights import reports
+    from social_mall_insights.subscribers import record as rec
+
+    now = datetime.now(timezone.utc)
+    start = now - timedelta(days=100)
+    seq = iter(range(5_000, 6_000))
+
+    async def deliver(topic, payload, at):
+        async with uows() as uow:
+            await rec(uow, [Delivery(next(seq), demo.id, topic, payload, 1)], at)
+            await uow.commit()
+
+    for m, paid in ((71, ((0, 10000), (20, 5000))), (72, ((0, 20000),)), (73, ((0, 30000), (95, 7000)))):
+        await deliver("member.joined", {"member_id": m, "channel": "mp", "entry_source": ""}, start)
+        for k, (day, fen) in enumerate(paid):
+            await deliver("order.paid", {"member_id": m, "order_id": m * 10 + k, "paid_fen": fen}, start + timedelta(days=day))
+    await deliver("order.refunded", {"member_id": 71, "order_id": 710, "refund_fen": 3000}, start + timedelta(days=40))
+    async with uows() as uow:
+        rows = await reports.ltv(uow, demo.id, now)
+        segs = await reports.rfm(uow, demo.id, now)
+    (everyone,) = [r for r in rows if r.cohort == "全部" and r.acq == ""]
+    assert everyone.members == 3 and everyone.counted == (3, 3, 0, 0)
+    assert everyone.avg[:2] == (21666, 20666) and everyone.med[:2] == (20000, 20000)
+    assert everyone.avg[2:] == (None, None)
+    assert sum(s.members for s in segs) == 3 and sum(s.revenue_fen for s in segs) == 10000 + 5000 - 3000 + 20000 + 37000
+    by_name = {s.name: s.members for s in segs}
+    # quintiles of 3 buyers, ties sharing the lower score: 73 is R4 F2 M4 (two orders tie with 71's);
+    # 71 R2 F2 M1, 72 R1 F1 M2
+    assert {k: v for k, v in by_name.items() if v} == {"重要发展客户": 1, "一般挽留客户": 2}
