@@ -7,8 +7,9 @@
 
 Each report runs through the module's own functions (social_mall_insights.reports) on a
 unit of work, as the console page does (its HTML rendering is not counted). Beside the
-total, "sql" is the time of the report's big read alone (the statement, rows fetched, no
-arithmetic), so the rest is the Python arithmetic over those rows. The reports read the
+total, "sql" is the time of a read alone (rows fetched, no arithmetic): for cohorts the
+report's own grouped read; for LTV (Python) and RFM the 60,000 buyer rows that arithmetic in
+Python would need (the reports do it in SQL instead: compare the totals). The reports read the
 pre-aggregates (daily rollups, member facts with cohort weeks and LTV columns, member
 weeks), not the million raw events. `--explain` prints the
 plans of those reads (EXPLAIN ANALYZE, buffers).
@@ -80,7 +81,8 @@ async def main_async(args: argparse.Namespace) -> int:
         "attribution": lambda uow: reports.attribution(uow, TENANT),
         "member timeline (50)": lambda uow: reports.timeline(uow, TENANT, 4242),
     }
-    sql_of = {"cohorts (first order, 12 weeks)": "cohorts", "ltv (12 months, 4 horizons)": "ltv",
+    jobs["ltv, arithmetic in Python instead"] = lambda uow: reports.ltv_python(uow, TENANT, now, since)
+    sql_of = {"cohorts (first order, 12 weeks)": "cohorts", "ltv, arithmetic in Python instead": "ltv",
               "rfm (quintiles, 8 segments)": "rfm"}
     print(f"{'report':<34} {'median':>9} {'worst':>9} {'sql':>9} {'rows':>9}")
     worst_all = 0.0
@@ -96,10 +98,12 @@ async def main_async(args: argparse.Namespace) -> int:
             got = await run(lambda uow: uow.session.execute(big_reads[sql_of[name]]))
             k = len(list(got))
             sql_s, rows = f"{(time.perf_counter() - t) * 1000:7.0f}ms", f"{k:,}"
-        worst_all = max(worst_all, max(times))
+        if "instead" not in name:
+            worst_all = max(worst_all, max(times))
         print(f"{name:<34} {statistics.median(times) * 1000:7.0f}ms {max(times) * 1000:7.0f}ms {sql_s:>9} {rows:>9}",
               flush=True)
-    print(f"{'PASS' if worst_all < 2.0 else 'FAIL'}  every report under 2 s (worst run {worst_all:.2f} s)")
+    print(f"{'PASS' if worst_all < 2.0 else 'FAIL'}  every report under 2 s (worst run {worst_all:.2f} s; the "
+          "Python comparison line aside)")
     if args.explain:
         for key, stmt in big_reads.items():
             async with engine.connect() as conn:

@@ -184,6 +184,11 @@ async def ltv(uow: UnitOfWork, tenant: int, now: datetime, *, months_back: int =
     bind = uow.session.bind
     if bind is not None and bind.dialect.name == "postgresql":
         return await _ltv_pg(uow, tenant, now, since)
+    return await ltv_python(uow, tenant, now, since)
+
+
+async def ltv_python(uow: UnitOfWork, tenant: int, now: datetime, since: datetime) -> list[LtvRow]:
+    """`ltv` with the arithmetic in Python (SQLite; bench/insights.py compares it with the SQL)."""
     groups: dict[tuple[str, str], list[tuple[datetime, tuple[int, int, int, int]]]] = defaultdict(list)
     for first, acq, a, b, c, d in await uow.session.execute(
             select(MemberFacts.first_order_at, MemberFacts.acq_kind, MemberFacts.ltv30, MemberFacts.ltv90,
