@@ -242,10 +242,12 @@ class FlowRunner:
         sink's failure never reaches the member."""
         now = self.clock()
         t, ch = inbound.tenant_id, inbound.channel
-        kind, source, props = _inbound_activity(inbound)
-        # a plain message whose step noted what it did is that activity (one record, not two)
-        done = [] if noted and kind == activity.MESSAGE else [Activity(t, member_id, ch, kind, now, 0, source, props)]
-        done.extend(Activity(t, member_id, ch, k, now, ref, "", p) for k, ref, p in noted)
+        if noted and inbound.kind in _PLAIN:   # a plain message is what its step did: one record
+            done = [Activity(t, member_id, ch, k, now, ref, "", p) for k, ref, p in noted]
+        else:
+            kind, source, props = _inbound_activity(inbound)
+            done = [Activity(t, member_id, ch, kind, now, 0, source, props)]
+            done.extend(Activity(t, member_id, ch, k, now, ref, "", p) for k, ref, p in noted)
         for sink in self.activity_sinks:
             for a in done:
                 try:
@@ -407,4 +409,9 @@ def _inbound_activity(inbound: Inbound) -> tuple[str, str, Mapping[str, str | in
         return activity.SCAN, inbound.payload.get("scene", "")[:64], {}
     if k == Kind.UNSUBSCRIBE:
         return activity.UNSUBSCRIBE, "", {}
-    return activity.MESSAGE, "", {"kind": str(k)}
+    return activity.MESSAGE, "", _MESSAGE_PROPS[k]
+
+
+# messages that are what their step did (not events of their own)
+_PLAIN = frozenset(Kind) - {Kind.CLICK, Kind.SUBSCRIBE, Kind.SCAN, Kind.UNSUBSCRIBE}
+_MESSAGE_PROPS: Mapping[Kind, Mapping[str, str | int]] = {k: MappingProxyType({"kind": str(k)}) for k in Kind}

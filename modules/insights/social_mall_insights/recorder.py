@@ -168,16 +168,22 @@ async def write(uow: UnitOfWork, rows: Sequence[Row], seen: Seen | None = None) 
     first: dict[tuple[int, int], Row] = {}
     last_active: dict[tuple[int, int], datetime] = {}
     scenes: dict[tuple[int, int], tuple[str, datetime]] = {}
+    active, scene_kinds = ACTIVE_KINDS, SCENE_KINDS
     for r in rows:
-        key = (r[0], r[1])
         if not r[1]:
             continue
-        if key not in first or r[2] < first[key][2]:
+        key = (r[0], r[1])
+        at = r[2]
+        f = first.get(key)
+        if f is None or at < f[2]:
             first[key] = r
-        if r[3] in ACTIVE_KINDS and (key not in last_active or r[2] > last_active[key]):
-            last_active[key] = r[2]
-        if r[3] in SCENE_KINDS and r[5] and key not in scenes:
-            scenes[key] = (r[5], r[2])
+        kind = r[3]
+        if kind in active:
+            la = last_active.get(key)
+            if la is None or at > la:
+                last_active[key] = at
+        if r[5] and kind in scene_kinds and key not in scenes:
+            scenes[key] = (r[5], at)
     if not first:
         return
     new = [k for k in first if seen is None or seen.fresh(k)]
