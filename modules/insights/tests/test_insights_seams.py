@@ -28,7 +28,8 @@ async def build(backend, tmp_path, fake, aiohttp_client, disabled: list[str]) ->
     from bot import build_app
     from handlers.context import SERVICES
 
-    settings = app_settings(backend, tmp_path, fake.base_url, disabled_modules=disabled)
+    # a loaded box must not turn a passive reply into a pushed one (the transcripts compare replies)
+    settings = app_settings(backend, tmp_path, fake.base_url, disabled_modules=disabled, reply_budget_seconds=3600.0)
     app = build_app(settings, auto_setup=True)
     client = await aiohttp_client(app)
     app[SERVICES].public_base_url = str(client.make_url("")).rstrip("/")
