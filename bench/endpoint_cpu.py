@@ -270,6 +270,8 @@ def callgrind(kind: str, args: argparse.Namespace) -> tuple[int, int]:
         if bad:
             sys.exit(f"{kind}: {bad} of {messages} replies were not a passive XML reply")
         proc.wait()
+        if keep := os.environ.get("ENDPOINT_CPU_KEEP"):   # a folder: keep the profile (callgrind_annotate)
+            shutil.copy(out, Path(keep) / f"callgrind.{kind}.out")
         totals = next(line for line in out.read_text().splitlines() if line.startswith("totals:"))
         return int(totals.split()[1]), messages
 
