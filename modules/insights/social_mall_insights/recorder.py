@@ -32,7 +32,7 @@ from storage.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
 
-FLUSH_AT = 2000
+FLUSH_AT = 1000
 LIMIT = 200_000
 SEEN_STEP = timedelta(minutes=10)   # last seen is written again only when it moved this much
 SEEN_MAX = 200_000                  # members remembered by a worker (then it starts over)
