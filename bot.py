@@ -140,7 +140,7 @@ def build_app(
             order_timeout=timedelta(minutes=settings.order_timeout_minutes),
             clock=clock, extra_flows=registry.flows, on_commit=svc.outbox.kick,
             methods=registry.fulfilments, card_notes=registry.card_notes, search=registry.search,
-            related=registry.related,
+            related=registry.related, activity_sinks=registry.activity_sinks,
         )
         if setup_now:
             showcase = settings.demo_showcase

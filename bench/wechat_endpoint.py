@@ -4,6 +4,9 @@
     .venv/bin/python bench/wechat_endpoint.py                 # all ten scenarios, ~10 s each
     .venv/bin/python bench/wechat_endpoint.py --seconds 5 --only app-pg-plain,baseline-plain
     .venv/bin/python bench/wechat_endpoint.py --profile --only app-pg-plain   # needs pyinstrument
+    .venv/bin/python bench/wechat_endpoint.py --only app-pg-plain --compare-without insights --rounds 3
+        # each scenario also on a server with that module switched off ("off:<scenario>"), in
+        # the same round: what the module adds to a browse step (server CPU per request)
 
 Three processes per scenario: this one orchestrates; the server runs in its own process
 pinned to core 0 (`_serve` sub-command); the aiohttp load client runs in another process
@@ -72,6 +75,7 @@ SCENARIOS = ("baseline-plain", "baseline-safe", "app-sqlite-plain", "app-sqlite-
 BROWSE = "逛逛"  # the first-contact scenarios' message (a browse step: the category list)
 SERVER_CPU, CLIENT_CPU = 0, 1
 NOISY = 0.25  # cores of other load during a window above which the window is re-run
+OFF = "off:"  # a scenario run on a server with --compare-without's module switched off
 
 
 # ======================================================================================
@@ -131,7 +135,7 @@ def what_if_engine(pool_size: int, no_pre_ping: bool) -> None:
 
 
 async def app_settings(db_url: str, schema: str, redis_url: str, prefix: str, work: Path,
-                       cleanup: list[Any]) -> Any:
+                       cleanup: list[Any], disabled: list[str] | None = None) -> Any:
     """The app's settings for a bench run. WeChat's API is a loopback stand-in (token +
     customer-service send): the pushes the first messages cause (welcome coupons…) succeed
     during the warmup, as in production, instead of failing and being retried by the
@@ -155,6 +159,7 @@ async def app_settings(db_url: str, schema: str, redis_url: str, prefix: str, wo
         wechat_api_base=f"http://127.0.0.1:{api_port}", secret_key=SecretStr("bench-secret"),
         scheduler_enabled=False, log_level="WARNING",
         sandbox_pay="on",  # the demo's pay links in the placed-order replies, as on the embedded default
+        disabled_modules=list(disabled or []),
     )
 
 
@@ -180,7 +185,8 @@ async def serve(args: argparse.Namespace) -> None:
         else:
             schema, prefix = "", args.kv_prefix
             db_url, redis_url = f"sqlite+aiosqlite:///{work / 'bench.db'}", ""
-        settings = await app_settings(db_url, schema, redis_url, prefix, work, cleanup)
+        settings = await app_settings(db_url, schema, redis_url, prefix, work, cleanup,
+                                      [m for m in args.disable.split(",") if m])
         if args.what_if_pool or args.what_if_no_pre_ping:
             what_if_engine(args.what_if_pool, args.what_if_no_pre_ping)
         app = build_app(settings, public_base_url="http://127.0.0.1", auto_setup=True)
@@ -531,7 +537,7 @@ async def _client(conn: Any, cfg: ClientCfg) -> None:
 # ======================================================================================
 
 class Server:
-    def __init__(self, kind: str, args: argparse.Namespace, workdir: Path) -> None:
+    def __init__(self, kind: str, args: argparse.Namespace, workdir: Path, disable: str = "") -> None:
         self.kind = kind
         self.schema = f"bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.kv_prefix = f"bench:{uuid.uuid4().hex[:10]}:"
@@ -545,6 +551,8 @@ class Server:
             cmd += ["--what-if-pool", str(args.what_if_pool)]
         if args.what_if_no_pre_ping:
             cmd += ["--what-if-no-pre-ping"]
+        if disable:
+            cmd += ["--disable", disable]
         self.log_path = workdir / "server.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=str(C.ROOT), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -618,6 +626,7 @@ def run_scenario(name: str, server: Server, args: argparse.Namespace, workdir: P
         if busy > 0.3:
             print(f"#   machine still busy ({busy:.2f} cores) after {args.quiet_wait:g}s: figures are noisy",
                   flush=True)
+    name = name.removeprefix(OFF)
     safe = name.endswith("-safe")
     mode = name.rsplit("-", 1)[1]
     step = {"warm": "browse", "first": "first"}.get(mode, args.step)
@@ -771,6 +780,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="experiment: PostgreSQL pool_size N (app default 10, +2N overflow)")
     p.add_argument("--what-if-no-pre-ping", action="store_true",
                    help="experiment: PostgreSQL pool without pool_pre_ping (app default: on)")
+    p.add_argument("--compare-without", default="", metavar="MODULE",
+                   help="also run each app scenario with MODULE switched off (same round, first): "
+                        "the module's cost per request")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server, drop the schema
     wanted = [s for s in SCENARIOS if not args.only or s in args.only.split(",")]
@@ -796,6 +808,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         by_server: dict[str, list[str]] = {}
         for s in wanted:
+            if args.compare_without and s.startswith("app"):
+                by_server.setdefault(OFF + s.rsplit("-", 1)[0], []).append(OFF + s)
+        for s in wanted:
             by_server.setdefault(s.rsplit("-", 1)[0], []).append(s)
         for rnd in range(args.rounds):
             if args.rounds > 1:
@@ -806,11 +821,29 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    shown = [n for s in wanted for n in ((OFF + s, s) if args.compare_without and s.startswith("app") else (s,))]
     for rnd, results in enumerate(rounds):
         print()
         if args.rounds > 1:
             print(f"round {rnd + 1} of {args.rounds}:")
-        print_table(wanted, results)
+        print_table(shown, results)
+    if args.compare_without:
+        print()
+        print(f"module {args.compare_without!r}: on vs off (server CPU per request; throughput), per round:")
+        for s in wanted:
+            pairs = [(r[s], r[OFF + s]) for r in rounds if s in r and OFF + s in r]
+            if not pairs:
+                continue
+            cpu = [on["server_cpu_us"] / off["server_cpu_us"] - 1 for on, off in pairs]
+            tot = [(on["server_cpu_us"] + on["pg_cpu_us"] + on["redis_cpu_us"])
+                   / (off["server_cpu_us"] + off["pg_cpu_us"] + off["redis_cpu_us"]) - 1 for on, off in pairs]
+            rps = [on["rps"] / off["rps"] - 1 for on, off in pairs]
+            mid = statistics.median(cpu)
+            print(f"  {s}: server CPU {', '.join(f'{x:+.1%}' for x in cpu)} (median {mid:+.1%}); "
+                  f"server+pg+redis {', '.join(f'{x:+.1%}' for x in tot)}; "
+                  f"throughput {', '.join(f'{x:+.1%}' for x in rps)}")
+            print(f"  {'PASS' if mid < 0.05 else 'FAIL'}  {s}: a browse step costs {mid:+.1%} server CPU with "
+                  f"{args.compare_without} on  [target < +5%]")
     results = rounds[-1]
     print()
     verdicts = []
@@ -860,10 +893,11 @@ def run_servers(by_server: dict[str, list[str]], args: argparse.Namespace,
     """One round: each server kind in turn, its scenarios against it."""
     results: dict[str, dict[str, Any]] = {}
     for kind, names in by_server.items():
-        sdir = workdir / kind
+        sdir = workdir / kind.replace(":", "_")
         sdir.mkdir()
         t0 = time.monotonic()
-        server = Server(kind, args, sdir)
+        off = kind.startswith(OFF)
+        server = Server(kind.removeprefix(OFF), args, sdir, disable=args.compare_without if off else "")
         print(f"# {kind}: server pid {server.proc.pid} up in {time.monotonic() - t0:.1f}s", flush=True)
         try:
             for name in names:
@@ -919,6 +953,7 @@ def serve_main(argv: list[str]) -> int:
     p.add_argument("--pin", type=int, default=None)
     p.add_argument("--what-if-pool", type=int, default=0)
     p.add_argument("--what-if-no-pre-ping", action="store_true")
+    p.add_argument("--disable", default="")
     args = p.parse_args(argv)
     C.pin(args.pin)
     asyncio.run(serve(args))

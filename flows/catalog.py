@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flows.engine import Ctx, Data, Outcome, Say, Value, reads_only
+from social_mall import activity
 from social_mall.catalog.service import product_cards, product_detail
 from social_mall.errors import NotFoundError, OutOfStockError
 from social_mall.members.service import add_to_cart
@@ -72,6 +73,7 @@ class ShowProduct:
             url=ctx.links.product_url(ctx.tenant_code, p.id),
             image=ctx.links.image_url(p.image) if p.image else "",
         )
+        ctx.note(activity.PRODUCT_VIEW, p.id)
         # One message: the card's description carries the SKU list and what to type next,
         # so it fits WeChat's single passive reply (no customer-service push needed).
         return Outcome((card,), {"skus": [s.id for s in p.skus], "product": p.id})
@@ -85,6 +87,7 @@ class AddToCart:
 
     async def run(self, ctx: Ctx) -> Outcome:
         cart = await add_to_cart(ctx.uow, ctx.tenant_id, ctx.member.id, self.sku_id, self.qty)
+        ctx.note(activity.CART_ADD, self.sku_id, qty=self.qty)
         related: tuple[ProductCard, ...] = ()
         if ctx.related is not None:   # a module's 「买了它的人还买了」 (social_mall/search.py)
             pairs = await ctx.uow.catalog.skus_by_ids(ctx.tenant_id, [self.sku_id])

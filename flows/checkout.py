@@ -56,6 +56,7 @@ from flows.engine import (
     pairs, text,
 )
 from flows.home import expired
+from social_mall import activity
 from social_mall.errors import (
     EmptyCartError,
     InvalidAddressError,
@@ -260,6 +261,8 @@ class StartCheckout:
             keys = list(ctx.methods)
         if not keys:
             raise NoFulfilmentError()
+        ctx.note(activity.CHECKOUT, lines[0].sku_id if lines else 0, lines=len(lines),
+                 fen=sum(ln.line_fen for ln in lines))
         if len(keys) > 1:
             say = Say("chat/checkout/methods.txt", {"methods": [ctx.methods[k].label for k in keys]})
             return Outcome((say,), {**_source(self.data), "methods": ",".join(keys)}, to=St.METHOD)

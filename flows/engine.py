@@ -208,6 +208,13 @@ class Ctx:
     card_notes: tuple[CardNote, ...] = ()
     search: SearchProvider | None = None
     related: RelatedProvider | None = None
+    # what the member did in this step, for the activity sinks (social_mall/activity.py)
+    noted: list[tuple[str, int, Mapping[str, str | int]]] = field(default_factory=list, compare=False,
+                                                                   hash=False)
+
+    def note(self, kind: str, ref: int = 0, **props: str | int) -> None:
+        """Report a member activity (a product viewed, a search…) once the step is done."""
+        self.noted.append((kind, ref, props))
 
 
 @value

@@ -33,6 +33,8 @@ import jinja2
 from flows import cart, checkout, home, orders, shop
 from flows.engine import CardNote, CheckoutMethod, Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
 from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
+from social_mall import activity
+from social_mall.activity import Activity, ActivitySink
 from social_mall.errors import MallError
 from social_mall.members.desk import Sighting, first_sight
 from social_mall.search import RelatedProvider, SearchProvider
@@ -99,6 +101,7 @@ class FlowRunner:
         card_notes: Sequence[CardNote] = (),
         search: SearchProvider | None = None,
         related: RelatedProvider | None = None,
+        activity_sinks: Sequence[ActivitySink] = (),
     ) -> None:
         """`methods`: fulfilment methods offered at checkout besides the core's express (a
         module's "express" replaces it). `search`, `related`: a module's keyword search and related products (social_mall/search.py)."""
@@ -109,6 +112,7 @@ class FlowRunner:
         self.methods: Mapping[str, CheckoutMethod] = MappingProxyType(
             {checkout.EXPRESS.key: checkout.EXPRESS, **(methods or {})})
         self.card_notes = tuple(card_notes)
+        self.activity_sinks = tuple(activity_sinks)
         self.flows = Flows(home.FLOW, (*BUILTIN_FLOWS, *extra_flows))
         self._rendered: dict[tuple[str, Hashable], str] = {}
         # conversation key → the raw value this worker last wrote, and that value loaded
@@ -171,6 +175,9 @@ class FlowRunner:
         if inbound.kind == Kind.UNSUBSCRIBE:
             self._recent.pop(key, None)
             await self.kv.delete(key)
+            if self.activity_sinks:
+                gone = Conv.load(raw)
+                self._report(inbound, gone.member if gone is not None else 0, [])
             return []
         stored = Conv.load(raw)
         member = await self._member(inbound, stored)
@@ -180,7 +187,8 @@ class FlowRunner:
                 stored = Conv.load(raw)
             conv = self.flows.current(stored)
             async with self.uows() as uow:
-                result = await self._advance(self._ctx(uow, inbound, member), conv, inbound)
+                ctx = self._ctx(uow, inbound, member)
+                result = await self._advance(ctx, conv, inbound)
                 replies = self._render(result.out)
                 new = self._next(uow, result, conv, member)
                 new_raw = new.dump()
@@ -190,6 +198,8 @@ class FlowRunner:
                     log.info("flow.cas_lost", extra={"tenant": inbound.tenant_id, "attempt": attempt})
                     continue
                 await self._commit(uow, result, key, (new_raw, new), raw, conv)
+            if self.activity_sinks:
+                self._report(inbound, member.id, ctx.noted)
             return replies
         return [Reply.of_text(TOO_FAST)]
 
@@ -202,7 +212,8 @@ class FlowRunner:
         member = MemberRef(stored.member)
         conv = self.flows.current(stored)
         async with self.uows() as uow:
-            result = await self._advance(self._ctx(uow, inbound, member), conv, inbound, claimed=False)
+            ctx = self._ctx(uow, inbound, member)
+            result = await self._advance(ctx, conv, inbound, claimed=False)
             replies = self._render(result.out)
             new = self._next(uow, result, conv, member)
             new_raw = new.dump()
@@ -219,7 +230,30 @@ class FlowRunner:
                 log.info("flow.copy_stale", extra={"tenant": inbound.tenant_id})
                 raise _ClaimFirst
             await self._commit(uow, result, key, (new_raw, new), raw, conv)
+        if self.activity_sinks:
+            self._report(inbound, member.id, ctx.noted)
         return replies
+
+    def _report(self, inbound: Inbound, member_id: int,
+                noted: Sequence[tuple[str, int, Mapping[str, str | int]]]) -> None:
+        """Hand the message and what its step noted to the activity sinks (they only
+        buffer: social_mall/activity.py): what the step noted (a view, a search…), or the
+        message itself when it noted nothing or is an event (subscribe, scan, click). A
+        sink's failure never reaches the member."""
+        now = self.clock()
+        t, ch = inbound.tenant_id, inbound.channel
+        if noted and inbound.kind in _PLAIN:   # a plain message is what its step did: one record
+            done = [Activity(t, member_id, ch, k, now, ref, "", p) for k, ref, p in noted]
+        else:
+            kind, source, props = _inbound_activity(inbound)
+            done = [Activity(t, member_id, ch, kind, now, 0, source, props)]
+            done.extend(Activity(t, member_id, ch, k, now, ref, "", p) for k, ref, p in noted)
+        for sink in self.activity_sinks:
+            for a in done:
+                try:
+                    sink(a)
+                except Exception:  # noqa: BLE001 - taking note must never break the chat
+                    log.exception("activity.sink_failed", extra={"tenant": t, "kind": a.kind})
 
     def _ctx(self, uow: UnitOfWork, inbound: Inbound, member: MemberRef) -> Ctx:
         return Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
@@ -362,3 +396,22 @@ class FlowRunner:
                 self._rendered.clear()
             self._rendered[cache_key] = text
         return text
+
+
+def _inbound_activity(inbound: Inbound) -> tuple[str, str, Mapping[str, str | int]]:
+    """The activity a message is: (kind, source, props)."""
+    k = inbound.kind
+    if k == Kind.CLICK:
+        return activity.CLICK, "", {"key": inbound.payload.get("key", "")[:64]}
+    if k == Kind.SUBSCRIBE:
+        return activity.SUBSCRIBE, inbound.payload.get("scene", "")[:64], {}
+    if k == Kind.SCAN:
+        return activity.SCAN, inbound.payload.get("scene", "")[:64], {}
+    if k == Kind.UNSUBSCRIBE:
+        return activity.UNSUBSCRIBE, "", {}
+    return activity.MESSAGE, "", _MESSAGE_PROPS[k]
+
+
+# messages that are what their step did (not events of their own)
+_PLAIN = frozenset(Kind) - {Kind.CLICK, Kind.SUBSCRIBE, Kind.SCAN, Kind.UNSUBSCRIBE}
+_MESSAGE_PROPS: Mapping[Kind, Mapping[str, str | int]] = {k: MappingProxyType({"kind": str(k)}) for k in Kind}

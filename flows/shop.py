@@ -19,6 +19,7 @@ from flows.engine import (
 )
 from flows import home
 from flows.home import expired
+from social_mall import activity
 from social_mall.catalog.service import list_categories, list_products, product_cards
 from social_mall.orders.rules import check_qty
 from social_mall.pricing.service import product_flash_prices
@@ -81,7 +82,14 @@ class ListProducts:
             ctx.uow, ctx.tenant_id, category_id=self.category_id, keyword=self.keyword or None,
             page=self.page, per_page=PER_PAGE,
         )
+        self._note(ctx, found.total)
         return await self._show(ctx, found)
+
+    def _note(self, ctx: Ctx, total: int) -> None:
+        if self.keyword and self.page <= 1:
+            ctx.note(activity.SEARCH, q=self.keyword, results=total)
+        elif self.category_id is not None and self.page <= 1:
+            ctx.note(activity.CATEGORY_VIEW, self.category_id)
 
     async def _provided(self, ctx: Ctx, provider: SearchProvider) -> Outcome:
         """A module's search: its page of hits, or (none) the products and categories it
@@ -89,6 +97,7 @@ class ListProducts:
         page = max(1, self.page)
         hits = await provider.search(ctx.uow, ctx.tenant_id, self.keyword, offset=(page - 1) * PER_PAGE,
                                      limit=PER_PAGE)
+        self._note(ctx, hits.total)
         cards = await product_cards(ctx.uow, ctx.tenant_id, hits.ids)
         if cards or hits.total:
             return await self._show(ctx, Page(cards, hits.total, page, PER_PAGE))

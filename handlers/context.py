@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,6 +17,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from social_mall.activity import Activity
 from social_mall.admission import Admission
 from social_mall.errors import NotFoundError
 from social_mall.outbox import OutboxWorker
@@ -193,6 +195,15 @@ class Services:
         if tenant is None or not self.can_pay(tenant):
             return None
         return self.pay_url(tenant_code, order_no)
+
+    def track(self, act: Activity) -> None:
+        """Hand a member activity seen on a web page to the activity sinks (they only
+        buffer it: social_mall/activity.py); a sink's failure never fails the page."""
+        for sink in self.registry.activity_sinks:
+            try:
+                sink(act)
+            except Exception:  # noqa: BLE001 - taking note must never break a page
+                logging.getLogger(__name__).exception("activity.sink_failed", extra={"kind": act.kind})
 
     def image_url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.public_base_url}{path}"

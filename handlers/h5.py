@@ -11,6 +11,8 @@ import jinja2
 from aiohttp import web
 
 from handlers.context import SERVICES, Services
+from social_mall import activity
+from social_mall.activity import Activity
 from social_mall.catalog.service import product_detail
 from social_mall.errors import NotFoundError
 from social_mall.members.service import channel_identity
@@ -119,6 +121,10 @@ async def product_page(request: web.Request) -> web.Response:
             notes = [n for n in [await note(uow, tenant.id, pid) for note in svc.registry.card_notes] if n]
     except NotFoundError:
         raise web.HTTPNotFound(text="商品不存在") from None
+    if svc.registry.activity_sinks:  # an anonymous view (the page knows no member)
+        src = request.query.get("src", "")[:64]
+        svc.track(Activity(tenant.id, 0, "h5", activity.PRODUCT_VIEW, svc.clock(), pid,
+                           src if src.isascii() and src.isprintable() else ""))
     return render(svc, "h5/product.html", tenant=tenant, product=product, image=svc.image_url(product.image),
                   notes=[n.splitlines() for n in notes])  # the modules' card notes (reviews…), as on the chat card
 

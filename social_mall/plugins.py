@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from social_mall.activity import ActivitySink
     from social_mall.demo import DemoSeeder
     from social_mall.fulfilment import FulfilmentMethod
     from social_mall.pricing.unit import UnitPricer
@@ -95,6 +96,8 @@ class Registry:
     related: RelatedProvider | None = None
     # official-account event name (lower case) → who records it (no chat flow runs for it)
     account_events: dict[str, AccountEventHandler] = field(default_factory=dict)
+    # who takes note of members' activity (social_mall/activity.py): called on the chat path
+    activity_sinks: list[ActivitySink] = field(default_factory=list)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -148,6 +151,13 @@ class Registry:
         endpoint de-duplicates retries), WeChat is answered "success", and no chat flow runs
         and no member is made for the sender. Raising answers 500: WeChat sends it again."""
         self.account_events[event.lower()] = handler
+
+    def add_activity_sink(self, sink: ActivitySink) -> None:
+        """Hear of every member activity the core sees (social_mall/activity.py): messages,
+        menu clicks, QR scans, product and category views, searches, add-to-cart, checkout
+        begun. `sink(activity)` is called on the chat path after the step: it must only
+        buffer the activity and return (write it later, in a job of its own)."""
+        self.activity_sinks.append(sink)
 
     def set_search(self, provider: SearchProvider) -> None:
         """Answer the shop's keyword searches with this provider (the last one set wins)."""

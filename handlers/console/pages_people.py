@@ -7,6 +7,7 @@ from aiohttp import web
 from handlers.console.core import (
     admin_of, console_view, form_of, int_id, page_number, redirect, render, services, tenant_of,
 )
+from handlers.console.registry import member_panels
 from social_mall.console import auth
 from social_mall.console.audit import audit_filter, list_audit
 from social_mall.console.members import member_detail, search_members, set_member_birthday
@@ -30,7 +31,9 @@ async def members(request: web.Request) -> web.Response:
 async def member_page(request: web.Request) -> web.Response:
     async with services(request).uows() as uow:
         d = await member_detail(uow, tenant_of(request), int_id(request), page=page_number(request))
-    return render(request, "console/member.html", d=d, m=d.member)
+    panels = [p for p in [await panel(request, tenant_of(request), d.member.id)
+                          for panel in member_panels(services(request).registry)] if p is not None]
+    return render(request, "console/member.html", d=d, m=d.member, panels=panels)
 
 
 @routes.post(r"/console/members/{id}/birthday")

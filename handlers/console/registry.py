@@ -17,13 +17,18 @@ roles)` to say which roles hold it (owners always do).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from social_mall.plugins import Registry
 
 _PAGES = "console_pages"
 _PERMS = "console_permissions"
+_PANELS = "console_member_panels"
+
+# (request, tenant id, member id) → (template, its context) shown on the member page, or None
+MemberPanel = Callable[[Any, int, int], Awaitable[tuple[str, Mapping[str, Any]] | None]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,17 @@ def add_console_page(reg: Registry, *, key: str, title: str, path: str, perm: st
 def add_console_permission(reg: Registry, perm: str, roles: Iterable[str]) -> None:
     perms: dict[str, frozenset[str]] = reg.__dict__.setdefault(_PERMS, {})
     perms[perm] = frozenset(roles) | {"owner"}
+
+
+def add_member_panel(reg: Registry, panel: MemberPanel) -> None:
+    """A section of the console's member page (a module's timeline of the member's events):
+    `panel(request, tenant_id, member_id)` → (template, context: the template sees it as
+    `p`) or None for nothing. Keep it to one indexed query."""
+    reg.__dict__.setdefault(_PANELS, []).append(panel)
+
+
+def member_panels(reg: Registry) -> list[MemberPanel]:
+    return list(reg.__dict__.get(_PANELS, []))
 
 
 def console_pages(reg: Registry) -> list[ConsolePage]:

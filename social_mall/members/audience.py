@@ -1,6 +1,6 @@
 """Who a message to many goes to: members' ids on one channel (the official-account
 openid…), all of them or a segment the core knows (a member level; buyers of a category).
-Read-only, one query; a module that broadcasts reads its audience here instead of
+(or a product; members with an address in a city). Read-only, one query; a module that broadcasts reads its audience here instead of
 the core's tables."""
 
 from __future__ import annotations
@@ -10,17 +10,20 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from storage.loyalty_models import LoyaltyAccount
-from storage.models import MemberIdentity, Order, OrderLine, Product
+from storage.models import Address, MemberIdentity, Order, OrderLine, Product
 from storage.uow import UnitOfWork
 
 PAID_STATUSES = ("paid", "shipped", "completed")   # the buyer paid and has not been refunded in full
 
 
 async def audience(uow: UnitOfWork, tenant: int, channel: str, *, level: str | None = None,
-                   bought_category: int | None = None) -> list[tuple[int, str]]:
+                   bought_category: int | None = None, bought_product: int | None = None,
+                   address_contains: str | None = None) -> list[tuple[int, str]]:
     """(member id, id on `channel`) of every member with an identity there, by member id
     (a member's first identity on the channel); `level`: only members at that loyalty level;
-    `bought_category`: only members with a paid order holding a product of that category."""
+    `bought_category` / `bought_product`: only members with a paid order holding a product
+    of that category / that product; `address_contains`: only members with a saved address
+    holding that text (a city: 「深圳」)."""
     q = select(MemberIdentity.member_id, MemberIdentity.external_id).where(
         MemberIdentity.tenant_id == tenant, MemberIdentity.channel == channel)
     if level is not None:
@@ -31,6 +34,14 @@ async def audience(uow: UnitOfWork, tenant: int, channel: str, *, level: str | N
             select(Order.member_id).join(OrderLine, OrderLine.order_id == Order.id)
             .join(Product, Product.id == OrderLine.product_id)
             .where(Order.tenant_id == tenant, Order.status.in_(PAID_STATUSES), Product.category_id == bought_category)))
+    if bought_product is not None:
+        q = q.where(MemberIdentity.member_id.in_(
+            select(Order.member_id).join(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.tenant_id == tenant, Order.status.in_(PAID_STATUSES), OrderLine.product_id == bought_product)))
+    if address_contains:
+        pattern = "%" + address_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(MemberIdentity.member_id.in_(
+            select(Address.member_id).where(Address.tenant_id == tenant, Address.detail.like(pattern, escape="\\"))))
     return _first_each(await uow.session.execute(q.order_by(MemberIdentity.member_id, MemberIdentity.id)))
 
 

@@ -1,0 +1,426 @@
+"""The module's console pages (/console/insights/…): funnel, retention cohorts, LTV, RFM,
+attribution (each also as CSV `?format=csv` and JSON `?format=json`), segments, campaigns,
+settings; and the member page's timeline (the console's member-panel seam). Every handler
+is guarded by `console_view` (session, CSRF on POST, permission, the admin's tenant)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from handlers.console.core import SECURITY_HEADERS, admin_of, console_view, render, services, tenant_of
+from handlers.console.registry import add_console_page, add_console_permission, add_member_panel
+from social_mall.plugins import Registry
+from social_mall_insights import HERE, charts, reports
+from social_mall_insights.rules import ACQ_ZH, CHANNEL_ZH, SHANGHAI, shanghai_day
+
+routes = web.RouteTableDef()
+
+VIEW, PUSH = "insights.view", "insights.push"
+CSS = (HERE / "static" / "insights.css").read_text(encoding="utf-8")
+
+
+def register(reg: Registry) -> None:
+    reg.add_routes(routes)
+    add_console_page(reg, key="insights", title="数据洞察", path="/console/insights", perm=VIEW, order=15,
+                     module="insights")
+    add_console_permission(reg, VIEW, ("admin", "operator", "finance"))
+    add_console_permission(reg, PUSH, ("admin", "operator"))
+    add_member_panel(reg, timeline_panel)
+
+
+async def timeline_panel(request: Any, tenant: int, member: int) -> tuple[str, Mapping[str, Any]] | None:
+    async with services(request).uows() as uow:
+        items = await reports.timeline(uow, tenant, member)
+    return "console/insights/_timeline.html", {"items": items, "yuan": reports.yuan, "channels": CHANNEL_ZH,
+                                               "when": lambda at: at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")}
+
+
+@routes.get("/console/insights/static/insights.css")
+async def stylesheet(request: web.Request) -> web.Response:
+    return web.Response(text=CSS, content_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+# -- output formats ---------------------------------------------------------------------------
+
+def _fmt(request: web.Request) -> str:
+    f = request.query.get("format", "")
+    return f if f in ("csv", "json") else "html"
+
+
+def _csv(filename: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> web.Response:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    for r in rows:
+        w.writerow([_cell(v) for v in r])
+    return web.Response(body=("\ufeff" + buf.getvalue()).encode(), headers={
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"',
+        **SECURITY_HEADERS})
+
+
+def _cell(v: object) -> str:
+    s = "" if v is None else str(v)
+    return "'" + s if s[:1] in ("=", "+", "-", "@") and not _number(s) else s   # no spreadsheet formulas
+
+
+def _number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _json(data: object) -> web.Response:
+    return web.Response(text=json.dumps(data, ensure_ascii=False, default=str), content_type="application/json",
+                        headers=SECURITY_HEADERS)
+
+
+def _days(request: web.Request, default: int = 30) -> int:
+    raw = request.query.get("days", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 366 else default
+
+
+def _pct(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+# -- funnel --------------------------------------------------------------------------------
+
+@routes.get("/console/insights")
+@console_view(VIEW)
+async def funnel_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    days = _days(request)
+    last = shanghai_day(svc.clock())
+    first = last - timedelta(days=days - 1)
+    async with svc.uows() as uow:
+        dims = await reports.funnel(uow, tenant_of(request), first, last)
+        channel = request.query.get("channel", "")
+        source = request.query.get("source", "")
+        channel = channel if channel in dims.channels else ""
+        source = source if source in dims.sources else ""
+        f = dims if not (channel or source) else await reports.funnel(
+            uow, tenant_of(request), first, last, channel=channel, source=source)
+    names = [n for _, n in reports.STAGES]
+    fmt = _fmt(request)
+    if fmt == "json":
+        return _json({"from": first, "to": last, "channel": channel, "source": source, "stages": names,
+                      "days": [{"day": r.day, "members": list(r.counts), "rates": [_pct(x) for x in r.rates],
+                                "paid_fen": r.paid_fen} for r in f.rows],
+                      "total": {"members": list(f.total.counts), "rates": [_pct(x) for x in f.total.rates],
+                                "paid_fen": f.total.paid_fen}})
+    if fmt == "csv":
+        return _csv("funnel.csv", ["日期", *names, "浏览/访问", "加购/浏览", "下单/加购", "支付/下单", "支付/访问", "支付金额(分)"],
+                    [[r.day, *r.counts, *[reports.percent(x) for x in r.rates[1:]], r.paid_fen] for r in f.rows])
+    chart = charts_funnel(names, f.total.counts)
+    return render(request, "console/insights/funnel.html", f=f, names=names, days=days, channel=channel,
+                  source=source, chart=chart, pct=reports.percent, yuan=reports.yuan, channels=CHANNEL_ZH,
+                  acq=ACQ_ZH, tab="funnel")
+
+
+def charts_funnel(names: Sequence[str], counts: Sequence[int]) -> str:
+    from handlers.console.charts import bar_chart
+
+    return bar_chart(list(names), list(counts), title="转化漏斗（人·天）")
+
+
+# -- cohorts -------------------------------------------------------------------------------
+
+@routes.get("/console/insights/cohorts")
+@console_view(VIEW)
+async def cohorts_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    basis = "visit" if request.query.get("basis") == "visit" else "order"
+    async with svc.uows() as uow:
+        rows = await reports.cohorts(uow, tenant_of(request), svc.clock(), basis=basis)
+    weeks = list(reports.weeks_header(12))
+    fmt = _fmt(request)
+    if fmt == "json":
+        return _json({"basis": basis, "cohorts": [{"week": c.week, "size": c.size, "rates": [_pct(x) for x in c.rates]}
+                                                  for c in rows]})
+    if fmt == "csv":
+        return _csv("cohorts.csv", ["首单周" if basis == "order" else "首访周", "人数", *weeks],
+                    [[c.week, c.size, *[reports.percent(x) for x in c.rates]] for c in rows])
+    return render(request, "console/insights/cohorts.html", rows=rows, weeks=weeks, basis=basis,
+                  pct=reports.percent, heat=charts.heat_class, tab="cohorts")
+
+
+# -- LTV -----------------------------------------------------------------------------------
+
+@routes.get("/console/insights/ltv")
+@console_view(VIEW)
+async def ltv_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        rows = await reports.ltv(uow, tenant_of(request), svc.clock())
+    heads = [f"{h}天" for h in reports.HORIZONS]
+    fmt = _fmt(request)
+    if fmt == "json":
+        return _json({"horizons": list(reports.HORIZONS), "rows": [
+            {"cohort": r.cohort, "acquisition": r.acq or "all", "members": r.members, "avg_fen": list(r.avg),
+             "median_fen": list(r.med), "counted": list(r.counted)} for r in rows]})
+    if fmt == "csv":
+        return _csv("ltv.csv", ["首单月", "来源", "人数", *[f"平均{h}(分)" for h in heads], *[f"中位{h}(分)" for h in heads]],
+                    [[r.cohort, ACQ_ZH.get(r.acq, "全部"), r.members, *r.avg, *r.med] for r in rows])
+    overall = {ACQ_ZH.get(r.acq, "全部"): list(r.avg) for r in rows if r.cohort == "全部"}
+    chart = charts.line_chart(heads, overall, title="平均 LTV（首单后累计净收入）")
+    return render(request, "console/insights/ltv.html", rows=rows, heads=heads, chart=chart, yuan=reports.yuan,
+                  acq=ACQ_ZH, tab="ltv")
+
+
+# -- RFM -----------------------------------------------------------------------------------
+
+@routes.get("/console/insights/rfm")
+@console_view(VIEW)
+async def rfm_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        segs = await reports.rfm(uow, tenant_of(request), svc.clock())
+    fmt = _fmt(request)
+    if fmt == "json":
+        return _json({"segments": [{"name": s.name, "members": s.members, "revenue_fen": s.revenue_fen}
+                                   for s in segs]})
+    if fmt == "csv":
+        return _csv("rfm.csv", ["分群", "人数", "净收入(分)"], [[s.name, s.members, s.revenue_fen] for s in segs])
+    from handlers.console.charts import bar_chart
+
+    chart = bar_chart([s.name for s in segs], [s.members for s in segs], title="RFM 分群人数")
+    return render(request, "console/insights/rfm.html", segs=segs, chart=chart, yuan=reports.yuan, tab="rfm")
+
+
+# -- attribution ---------------------------------------------------------------------------
+
+@routes.get("/console/insights/attribution")
+@console_view(VIEW)
+async def attribution_page(request: web.Request) -> web.Response:
+    svc = services(request)
+    async with svc.uows() as uow:
+        a = await reports.attribution(uow, tenant_of(request))
+    groups = {"kinds": a.kinds, "scenes": a.scenes, "distributors": a.distributors, "groupbuy": a.campaigns}
+    fmt = _fmt(request)
+    if fmt == "json":
+        return _json({k: [{"key": x.key, "label": x.label, "members": x.members, "buyers": x.buyers,
+                           "revenue_fen": x.revenue_fen} for x in v] for k, v in groups.items()})
+    if fmt == "csv":
+        return _csv("attribution.csv", ["类别", "来源", "名称", "会员", "购买会员", "净收入(分)"],
+                    [[k, x.key, x.label, x.members, x.buyers, x.revenue_fen] for k, v in groups.items() for x in v])
+    return render(request, "console/insights/attribution.html", a=a, yuan=reports.yuan, tab="attribution")
+
+
+def today(svc: Any) -> date:
+    return shanghai_day(svc.clock())
+
+
+# -- segments ----------------------------------------------------------------------------------
+
+def _rules(form: Any) -> tuple[str, Any]:
+    from social_mall_insights import forms as F
+    from social_mall_insights import segments as S
+    from social_mall_insights.rules import ACQ_ZH as ACQ
+
+    name = F.text(form, "name", "名称", 40)
+    rules = S.Rules(
+        rfm=tuple(F.many(form, "rfm", S.RFM_NAMES)), level=F.text(form, "level", "会员等级", 20),
+        last_after=F.day(form, "last_after", "最近购买不早于"), last_before=F.day(form, "last_before", "最近购买早于"),
+        spent_over_fen=F.money(form, "spent_over", "累计消费超过"), city=F.text(form, "city", "城市", 20),
+        acq=tuple(F.many(form, "acq", list(ACQ))), channel=F.text(form, "channel", "首次渠道", 16),
+        category=F.integer(form, "category", "分类编号", 0, 2**31), product=F.integer(form, "product", "商品编号", 0, 2**31))
+    return name, rules
+
+
+@routes.get("/console/insights/segments")
+@console_view(VIEW)
+async def segments_page(request: web.Request) -> web.Response:
+    return await _segments(request, {}, None, "")
+
+
+async def _segments(request: web.Request, form: Any, count: int | None, problem: str,
+                    status: int = 200) -> web.Response:
+    from social_mall_insights import segments as S
+
+    svc = services(request)
+    async with svc.uows() as uow:
+        rows = await S.listed(uow, tenant_of(request))
+        counts = {r.id: len(await S.members(uow, tenant_of(request), S.Rules.of(r.rules), svc.clock()))
+                  for r in rows[:20]}
+    return render(request, "console/insights/segments.html", status=status, rows=rows, counts=counts,
+                  describe=lambda r: S.Rules.of(r).describe(), form=form, count=count, problem=problem,
+                  rfm_names=S.RFM_NAMES, acq=ACQ_ZH, tab="segments")
+
+
+@routes.post("/console/insights/segments")
+@console_view(PUSH)
+async def segments_post(request: web.Request) -> web.Response:
+    from handlers.console.core import form_of, redirect
+
+    from social_mall_insights import segments as S
+    from social_mall_insights.forms import FormProblem
+
+    form = form_of(request)
+    svc = services(request)
+    try:
+        name, rules = _rules(form)
+        if form.get("action") == "save" and not name:
+            raise FormProblem("名称", "必填")
+    except FormProblem as exc:
+        return await _segments(request, form, None, str(exc), status=400)
+    if form.get("action") != "save":
+        async with svc.uows() as uow:
+            n = len(await S.members(uow, tenant_of(request), rules, svc.clock()))
+        return await _segments(request, form, n, "")
+    async with svc.uows() as uow:
+        sid = await S.save(uow, tenant_of(request), name, rules, svc.clock())
+        uow.audit(tenant_of(request), f"admin:{admin_of(request).username}",
+                  "segment.create", f"segment:{sid}", after=rules.to_json())
+        await uow.commit()
+    raise redirect("/console/insights/segments", ok="saved")
+
+
+# -- campaigns -------------------------------------------------------------------------------
+
+@routes.get("/console/insights/campaigns")
+@console_view(VIEW)
+async def campaigns_page(request: web.Request) -> web.Response:
+    return await _campaigns(request, {}, None, "")
+
+
+async def _campaigns(request: web.Request, form: Any, preview: Mapping[str, Any] | None, problem: str,
+                     status: int = 200) -> web.Response:
+    import uuid
+
+    from social_mall_insights import campaigns as K
+    from social_mall_insights import segments as S
+
+    svc = services(request)
+    async with svc.uows() as uow:
+        segs = await S.listed(uow, tenant_of(request))
+        rows = await K.listed(uow, tenant_of(request))
+        reps = {c.id: await K.report(uow, tenant_of(request), c.id) for c in rows[:20]}
+        p = await K.prefs(uow, tenant_of(request))
+    return render(request, "console/insights/campaigns.html", status=status, segs=segs, rows=rows, reps=reps,
+                  form=form, preview=preview, problem=problem, key=form.get("form_key") or uuid.uuid4().hex,
+                  prefs=p, when=lambda at: at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"), yuan=reports.yuan,
+                  tab="campaigns")
+
+
+@routes.post("/console/insights/campaigns")
+@console_view(PUSH)
+async def campaigns_post(request: web.Request) -> web.Response:
+    from handlers.console.core import form_of, redirect
+
+    from social_mall_insights import campaigns as K
+    from social_mall_insights import forms as F
+    from social_mall_insights import segments as S
+    from social_mall_insights.forms import FormProblem
+
+    form = form_of(request)
+    svc = services(request)
+    now = svc.clock()
+    try:
+        name = F.text(form, "name", "名称", 40, required=True)
+        text = F.text(form, "text", "内容", 600, required=True, multiline=True)
+        url = F.url(form, "url", "链接")
+        send_at = F.when(form, "send_at", "发送时间", now)
+        sid = F.integer(form, "segment", "人群", 1, 2**62)
+        key = F.text(form, "form_key", "表单", 40, required=True)
+        if not key.isascii():
+            raise FormProblem("表单", "无效")
+    except FormProblem as exc:
+        return await _campaigns(request, form, None, str(exc), status=400)
+    async with svc.uows() as uow:
+        seg = await S.get(uow, tenant_of(request), sid)
+        people = await S.members(uow, tenant_of(request), S.Rules.of(seg.rules), now) if seg is not None else []
+        p = await K.prefs(uow, tenant_of(request))
+    if seg is None:
+        return await _campaigns(request, form, None, "人群：不存在", status=400)
+    if form.get("action") != "create":
+        preview = {"count": len(people), "kf": f"{text}\n（跟踪链接）\n回复「退订」不再接收",
+                   "template": p.template_id, "first": text[:200], "send_at": send_at}
+        return await _campaigns(request, form, preview, "")
+    async with svc.uows() as uow:
+        actor = f"admin:{admin_of(request).username}"
+        cid, made = await K.create(uow, tenant_of(request), actor, segment_id=sid, name=name, text=text, url=url,
+                                   send_at=send_at, form_key=key, now=now)
+        await uow.commit()
+    raise redirect(f"/console/insights/campaigns/{cid}", ok="saved" if made else "saved")
+
+
+@routes.get(r"/console/insights/campaigns/{id}")
+@console_view(VIEW)
+async def campaign_page(request: web.Request) -> web.Response:
+    from handlers.console.core import int_id
+
+    from social_mall.errors import NotFoundError
+    from social_mall_insights import campaigns as K
+
+    svc = services(request)
+    cid = int_id(request)
+    async with svc.uows() as uow:
+        c = await K.get(uow, tenant_of(request), cid)
+        if c is None:
+            raise NotFoundError("campaign", str(cid))
+        rep = await K.report(uow, tenant_of(request), cid)
+    if _fmt(request) == "json":
+        return _json({"id": c.id, "name": c.name, "status": c.status, "targeted": rep.targeted, "sent": rep.sent,
+                      "via_kf": rep.via_kf, "via_template": rep.via_template, "skipped": dict(rep.skipped),
+                      "failed": rep.failed, "delivered": rep.delivered, "opened": rep.opened, "buyers": rep.buyers,
+                      "orders": rep.orders, "revenue_fen": rep.revenue_fen})
+    return render(request, "console/insights/campaign.html", c=c, rep=rep, yuan=reports.yuan,
+                  when=lambda at: at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"), tab="campaigns")
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+@routes.get("/console/insights/settings")
+@console_view(VIEW)
+async def settings_page(request: web.Request) -> web.Response:
+    from social_mall_insights import campaigns as K
+
+    async with services(request).uows() as uow:
+        p = await K.prefs(uow, tenant_of(request))
+    return render(request, "console/insights/settings.html", p=p, problem="", tab="settings")
+
+
+@routes.post("/console/insights/settings")
+@console_view(PUSH)
+async def settings_post(request: web.Request) -> web.Response:
+    from handlers.console.core import form_of, redirect
+
+    from social_mall_insights import campaigns as K
+    from social_mall_insights import forms as F
+    from social_mall_insights.forms import FormProblem
+
+    form = form_of(request)
+    try:
+        p = K.Prefs(retention_days=F.integer(form, "retention_days", "原始事件保留天数", 30, 3650, default=730),
+                    template_id=F.text(form, "template_id", "模板消息 ID", 64),
+                    quiet_start=F.clock(form, "quiet_start", "免打扰开始", 22 * 60),
+                    quiet_end=F.clock(form, "quiet_end", "免打扰结束", 8 * 60),
+                    weekly_cap=F.integer(form, "weekly_cap", "每人每周最多", 0, 50, default=2))
+        if p.template_id and not p.template_id.replace("-", "").replace("_", "").isalnum():
+            raise FormProblem("模板消息 ID", "只能包含字母、数字、- 和 _")
+    except FormProblem as exc:
+        async with services(request).uows() as uow:
+            cur = await K.prefs(uow, tenant_of(request))
+        return render(request, "console/insights/settings.html", status=400, p=cur, problem=str(exc), tab="settings")
+    async with services(request).uows() as uow:
+        before = await K.prefs(uow, tenant_of(request))
+        await K.save_prefs(uow, tenant_of(request), p)
+        uow.audit(tenant_of(request), f"admin:{admin_of(request).username}",
+                  "insights.settings", f"tenant:{tenant_of(request)}", before=vars_of(before), after=vars_of(p))
+        await uow.commit()
+    raise redirect("/console/insights/settings", ok="saved")
+
+
+def vars_of(p: Any) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return asdict(p)
