@@ -16,6 +16,16 @@ marked `reads_only` (browsing); any other command, a stale copy (another worker 
 the conversation, it expired) or a lost claim sends the message down the path above.
 A repeat still has exactly one effect: its claim is checked before anything is written.
 
+The claim-first path's claim is provisional: a lease of `CLAIM_LEASE` seconds (shorter than
+the 5 s after which WeChat retries a message it has no answer for), which the runner turns
+into the hour-long claim once the step's work is committed. A worker that dies between
+claim and commit leaves only the lease: WeChat's retry, 5 s later and on any worker, finds
+it gone and runs the step (the conversation's compare-and-set still lets one step through
+from a given state). A retry that finds the lease still held (the first handler at work)
+waits for it to be confirmed (a repeat: nothing to do) or to run out (then it runs the step).
+The one-round-trip path claims for good at once: its claim and its state write are one
+atomic call, and the step behind it only read.
+
 A message may come with a ticket (the official account's signed query string, which in
 plaintext mode signs no body): the claim spends it, in the same call, and a ticket spent on
 another message refuses this one (`Replayed`) before anything is written.
@@ -23,6 +33,7 @@ another message refuses this one (`Replayed`) before anything is written.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -48,6 +59,8 @@ FALLBACK_ERROR = "chat/errors/mall_error.txt"
 MAX_REDIRECTS = 2
 RENDERED_MAX = 1024  # texts kept by the render cache (see Say.key); past it, start over
 DEDUPE_TTL = 3600.0
+CLAIM_LEASE = 4.0  # s: a provisional claim; below WeChat's 5 s retry spacing, above the reply budget
+LEASE_POLL = 0.1   # s between looks at a lease another handler holds
 RECENT_MAX = 20_000  # conversations a worker keeps for the one-round-trip path
 QUICK_KINDS = frozenset({Kind.TEXT, Kind.CLICK})  # no QR scene, no unsubscribe
 # Events after which a remembered member id may be stale (identities moved to another member).
@@ -65,6 +78,23 @@ def conv_key(inbound: Inbound) -> str:
 
 def conversation_key(tenant_id: int, channel: str, user_id: str) -> str:
     return f"conv:{tenant_id}:{channel}:{user_id}"
+
+
+async def claim_message(kv: KVStore, claim: str, key: str, ticket: str = "", ticket_ttl: float = 0.0,
+                        lease: float = CLAIM_LEASE) -> tuple[Claimed, str | None]:
+    """`kv.claim_and_get` (a lease of `lease` seconds on `claim`, and `key`'s value) that
+    waits out another handler's lease: WROTE (this caller holds the lease now; it calls
+    `kv.confirm(claim, DEDUPE_TTL)` once its work is committed), REPEAT (the other handler
+    confirmed: the message was handled) or SPENT. A lease that outlives its TTL plus a
+    margin (clock trouble) is answered as a repeat."""
+    deadline = asyncio.get_running_loop().time() + lease + 1.0
+    while True:
+        verdict, raw = await kv.claim_and_get(claim, lease, key, ticket, ticket_ttl)
+        if verdict is not Claimed.LEASED:
+            return verdict, raw
+        if asyncio.get_running_loop().time() >= deadline:
+            return Claimed.REPEAT, None
+        await asyncio.sleep(LEASE_POLL)
 
 
 class Replayed(Exception):
@@ -93,6 +123,7 @@ class FlowRunner:
         state_ttl: int = 1800,
         order_timeout: timedelta = timedelta(minutes=30),
         clock: Callable[[], datetime] = utcnow,
+        claim_lease: float = CLAIM_LEASE,
         extra_flows: Sequence[Flow] = (),
         on_commit: Callable[[], None] = lambda: None,
         methods: Mapping[str, CheckoutMethod] | None = None,
@@ -104,7 +135,7 @@ class FlowRunner:
         module's "express" replaces it). `search`, `related`: a module's keyword search and related products (social_mall/search.py)."""
         self.uows, self.kv, self.templates, self.links = uows, kv, templates, links
         self.state_ttl, self.order_timeout, self.clock = state_ttl, order_timeout, clock
-        self.on_commit = on_commit
+        self.on_commit, self.claim_lease = on_commit, claim_lease
         self.search, self.related = search, related
         self.methods: Mapping[str, CheckoutMethod] = MappingProxyType(
             {checkout.EXPRESS.key: checkout.EXPRESS, **(methods or {})})
@@ -159,15 +190,22 @@ class FlowRunner:
                     return await self._quick(inbound, key, *recent, dedupe_key, ticket)
                 except _ClaimFirst:
                     pass
-        if dedupe_key:
-            verdict, raw = await self.kv.claim_and_get(dedupe_key, DEDUPE_TTL, key, *ticket)
-            if verdict is Claimed.SPENT:
-                raise Replayed
-            if verdict is not Claimed.WROTE:
-                log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
-                return None
-        else:
-            raw = await self.kv.get(key)
+        if not dedupe_key:
+            return await self._claimed(inbound, key, await self.kv.get(key))
+        verdict, raw = await claim_message(self.kv, dedupe_key, key, *ticket, lease=self.claim_lease)
+        if verdict is Claimed.SPENT:
+            raise Replayed
+        if verdict is not Claimed.WROTE:
+            log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
+            return None
+        replies = await self._claimed(inbound, key, raw)
+        # committed (or nothing to commit): a retry from now on is a repeat. A failure
+        # before this point leaves the lease to run out, and WeChat's retry runs the step.
+        await self.kv.confirm(dedupe_key, DEDUPE_TTL)
+        return replies
+
+    async def _claimed(self, inbound: Inbound, key: str, raw: str | None) -> list[Reply]:
+        """The claim-first path once the message is claimed (`raw`: the stored conversation)."""
         if inbound.kind == Kind.UNSUBSCRIBE:
             self._recent.pop(key, None)
             await self.kv.delete(key)
@@ -212,6 +250,8 @@ class FlowRunner:
                 await uow.rollback()
                 if verdict is Claimed.SPENT:
                     raise Replayed
+                if verdict is Claimed.LEASED:  # another handler is at it: wait on the claim-first path
+                    raise _ClaimFirst
                 if verdict is Claimed.REPEAT:
                     log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
                     return None

@@ -43,7 +43,7 @@ from wechatpy.replies import ArticlesReply, BaseReply, TextReply
 from wechatpy.utils import WeChatSigner
 
 from flows.templating import SHANGHAI
-from flows.runner import DEDUPE_TTL, Replayed
+from flows.runner import DEDUPE_TTL, Replayed, claim_message
 from flows.types import Article, Inbound, Kind, Reply
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
@@ -417,16 +417,17 @@ async def _account_event(svc: Services, tenant: TenantView, msg: BaseMessage, in
     """An event a module records (`Registry.add_account_event`): once per event (WeChat's
     retries are claimed like a message's), no flow, no member; "success"."""
     claim = dedupe_key(inbound, msg)
-    verdict, _ = await svc.kv.claim_and_get(claim, DEDUPE_TTL, f"acct:{tenant.id}", *ticket)
+    verdict, _ = await claim_message(svc.kv, claim, f"acct:{tenant.id}", *ticket)
     if verdict is Claimed.SPENT:
         raise web.HTTPForbidden(text="this signed query was used for another message")
-    if verdict is Claimed.WROTE:
+    if verdict is Claimed.WROTE:  # a lease: confirmed once recorded, gone if this worker dies first
         try:
             await handler(tenant.id, msg._data)
         except Exception:
             await svc.kv.delete(claim)  # WeChat's retry gets another go
             log.exception("wechat.account_event_failed", extra={"tenant": tenant.code})
             raise web.HTTPInternalServerError(text="not recorded") from None
+        await svc.kv.confirm(claim, DEDUPE_TTL)
     return web.Response(text="success")
 
 
