@@ -33,6 +33,7 @@ from handlers.context import SERVICES, Services, utcnow
 from social_mall.admins import Role
 from social_mall.console.auth import first_admin
 from social_mall.demo import DEMO_CODE, DemoCredentials, ensure_demo_order, seed_demo
+from social_mall.leader import Leader
 from social_mall.logs import request_id, setup_logging
 from social_mall.outbox import OutboxWorker
 from social_mall.payments.wxpay_v3 import load_or_create_keypair
@@ -159,9 +160,13 @@ def build_app(
                       f"用户名 / username: {admin[0]}  密码 / password: {admin[1]}  "
                       "(只显示这一次 / shown only now)", flush=True)
         scheduler = AsyncIOScheduler(timezone="UTC")
+        # of the workers sharing the key-value store, the one holding the lease runs the jobs
+        svc.leader = leader = Leader(kv, ttl=settings.leader_lease_seconds)
         if settings.scheduler_enabled:
+            await leader.try_lead()
+            leader.start()
             for job in registry.jobs:
-                scheduler.add_job(job.run, "interval", seconds=job.seconds, id=job.name,
+                scheduler.add_job(leader.guard(job.run), "interval", seconds=job.seconds, id=job.name,
                                   max_instances=1, coalesce=True)
             scheduler.start()
         log.info("app.started", extra={"modules": registry.modules, "db": engine.dialect.name,
@@ -177,6 +182,7 @@ def build_app(
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            await leader.stop()
             if svc.background:
                 await asyncio.wait(list(svc.background), timeout=10)
             await svc.outbox.drain()
@@ -279,11 +285,31 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     base = settings.public_base_url or f"http://{args.host}:{args.port}"
-    app = build_app(settings, public_base_url=base)
+    if args.workers > 1:
+        if settings.database_url.startswith("sqlite") or not settings.redis_url:
+            return cli_error("serve", "--workers N needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL): "
+                                      "workers share nothing else")
+        from social_mall.workers import serve_workers
+
+        print(f"social_mall on {base} with {args.workers} workers "
+              f"(official account endpoint: {base}/wechat/mp/{DEMO_CODE})", flush=True)
+        return serve_workers(args.host, args.port, args.workers,
+                             lambda sock: _run_worker(settings, base, sock=sock))
     print(f"social_mall on {base}  (official account endpoint: {base}/wechat/mp/{DEMO_CODE})", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None,
-                access_log_format='%a "%r" %s %b %Tf', shutdown_timeout=10)
+    _run_worker(settings, base, host=args.host, port=args.port)
     return 0
+
+
+def _run_worker(settings: Settings, base: str, *, host: str | None = None, port: int | None = None,
+                sock: object = None) -> None:
+    """One worker process: the app on `host:port`, or on an inherited listening `sock`."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
+    app = build_app(settings, public_base_url=base)
+    web.run_app(app, host=host, port=port, sock=sock, print=None,  # type: ignore[arg-type]
+                access_log_format='%a "%r" %s %b %Tf', shutdown_timeout=10)
 
 
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -303,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("serve", help="run the server")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes sharing the port (more than 1 needs PostgreSQL and Redis)")
     p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("create-admin", help="create a console administrator")
     p.add_argument("--username", required=True, help="3-64 characters: letters, digits, _ . @ -")

@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from social_mall.errors import NotFoundError
+from social_mall.leader import Leader
 from social_mall.outbox import OutboxWorker
 from social_mall.parsing import is_storable_text
 from social_mall.payments.gateway import PayGateway
@@ -72,6 +73,7 @@ class Services:
     cache: ReadCache = field(init=False)  # the catalog read cache behind `uows`
     outbox: OutboxWorker = field(init=False)
     runner: FlowRunner = field(init=False)
+    leader: Leader = field(init=False)  # holds the lease to run the scheduled jobs
     background: set[asyncio.Future[None]] = field(default_factory=set)
     # code → TenantView and ("id", id) → TenantView; when an entry expires under load, one
     # lookup goes to the database and the requests behind it share its answer

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = 5.0
     sweep_interval_seconds: float = 60.0
     scheduler_enabled: bool = True
+    event_loop: str = "asyncio"  # asyncio | uvloop (pip install uvloop)
+    leader_lease_seconds: float = 15.0  # a dead scheduler leader is replaced within this (many workers)
 
     disabled_modules: list[str] = Field(default_factory=list)
     log_format: str = "auto"  # auto (human on a terminal, json otherwise) | human | kv | json
