@@ -49,6 +49,7 @@ from social_mall.members.desk import Sighting, first_sight
 from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
 from storage.kv import Claimed, KVStore
+from storage.outage import is_outage
 from storage.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,12 @@ class Replayed(Exception):
     """The message's ticket was spent on another message: it was not handled."""
 
 
+class Unavailable(Exception):
+    """The database or the key-value store could not be reached (restarting, connection cut):
+    nothing was committed and the message's claim is only a lease, so a channel that can
+    lets the sender retry (WeChat retries 5 s later, past the lease) instead of answering."""
+
+
 class _ClaimFirst(Exception):
     """The one-round-trip path can't finish this message: take the claim-first path."""
 
@@ -147,7 +154,10 @@ class FlowRunner:
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The replies to one message (no de-duplication: the caller has none to do)."""
-        replies = await self.handle_once(inbound, "")
+        try:
+            replies = await self.handle_once(inbound, "")
+        except Unavailable:
+            return [Reply.of_text(BUSY)]
         assert replies is not None
         return replies
 
@@ -160,13 +170,19 @@ class FlowRunner:
         needs only one (see the module's doc). An empty `dedupe_key` claims nothing.
 
         `ticket` (with a `dedupe_key`): a key this message spends for `ticket_ttl` seconds
-        with its claim; Replayed, with no effect, when another message spent it."""
+        with its claim; Replayed, with no effect, when another message spent it.
+
+        Unavailable when the database or the store could not be reached (see the class)."""
         try:
             return await self._handle(inbound, dedupe_key, (ticket, ticket_ttl) if dedupe_key else ("", 0.0))
         except Replayed:
             log.warning("flow.replayed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
             raise
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("flow.unavailable", extra={"tenant": inbound.tenant_id, "channel": inbound.channel,
+                                                       "error": type(exc).__name__})
+                raise Unavailable from exc
             log.exception("flow.failed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel,
                                                 "kind": str(inbound.kind)})
             return [Reply.of_text(BUSY)]
@@ -201,7 +217,11 @@ class FlowRunner:
         replies = await self._claimed(inbound, key, raw)
         # committed (or nothing to commit): a retry from now on is a repeat. A failure
         # before this point leaves the lease to run out, and WeChat's retry runs the step.
-        await self.kv.confirm(dedupe_key, DEDUPE_TTL)
+        try:
+            await self.kv.confirm(dedupe_key, DEDUPE_TTL)
+        except Exception as exc:  # noqa: BLE001 - the step is done: answer it. A retry after the
+            # lease runs against the state it wrote (no second effect), at worst a hint.
+            log.warning("flow.confirm_failed", extra={"tenant": inbound.tenant_id, "error": type(exc).__name__})
         return replies
 
     async def _claimed(self, inbound: Inbound, key: str, raw: str | None) -> list[Reply]:

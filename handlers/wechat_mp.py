@@ -43,7 +43,7 @@ from wechatpy.replies import ArticlesReply, BaseReply, TextReply
 from wechatpy.utils import WeChatSigner
 
 from flows.templating import SHANGHAI
-from flows.runner import DEDUPE_TTL, Replayed, claim_message
+from flows.runner import DEDUPE_TTL, Replayed, Unavailable, claim_message
 from flows.types import Article, Inbound, Kind, Reply
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
@@ -383,7 +383,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
             return await _account_event(svc, tenant, msg, inbound, account_event, (ticket, ticket_ttl))
     window = budget_timer(asyncio.get_running_loop()).open(request, svc, inbound, svc.settings.reply_budget_seconds)
     replies: list[Reply] | None = None
-    replayed = False
+    replayed = unavailable = False
     try:
         # One turn of the event loop first, so it takes in every request that is ready before
         # any handler writes its reply. On the embedded store a flow never waits, and handling
@@ -393,12 +393,18 @@ async def receive(request: web.Request) -> web.StreamResponse:
         replies = await svc.runner.handle_once(inbound, dedupe_key(inbound, msg), ticket, ticket_ttl)
     except Replayed:  # nothing was done
         replayed = True
+    except Unavailable:  # nothing was committed: WeChat's retry (5 s on, past the claim's lease) runs it
+        unavailable = True
     finally:
-        answered = None if window.in_time() else await window.late(replies)
+        # past the budget WeChat has had "success" and retries nothing: an outage is told by a push
+        answered = None if window.in_time() else await window.late(
+            [Reply.of_text(BUSY)] if unavailable else replies)
     if answered is not None:  # past the budget: WeChat has had its "success", the replies a push
         return answered
     if replayed:
         raise web.HTTPForbidden(text="this signed query was used for another message")
+    if unavailable:
+        raise web.HTTPServiceUnavailable(text="try again")
     if replies is None:  # a repeat of a message already handled
         return web.Response(text="success")
     passive, rest = split_replies(replies)

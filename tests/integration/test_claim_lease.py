@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from flows.runner import conv_key
+import pytest
+
+from flows.runner import BUSY, Unavailable, conv_key
 from storage.kv import KVStore
 from tests.integration.test_flows_state import Chat, at_confirmation, make_runner, order_count
 
@@ -89,3 +91,43 @@ async def test_a_confirmed_message_is_never_run_again_by_a_quick_path(uows, kv, 
     await kv.confirm("dedupe:t:quick", 60)
     assert await waiting is None
     assert await kv.get(conv_key(a.inbound())) == before
+
+
+class DownKV(StallingKV):
+    """Redis goes away at the step's state write, once (a restart)."""
+
+    async def cas(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
+        if self.armed:
+            self.armed = False
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            raise RedisConnectionError("Connection closed by server.")
+        return await self.inner.cas(key, expected, value, ttl)
+
+
+async def test_an_outage_mid_step_lets_wechat_retry_and_the_retry_places_the_order_once(uows, kv, demo):
+    """A store or database outage is not answered 「系统繁忙」: the runner says Unavailable
+    (the endpoint answers 503, WeChat retries 5 s later), nothing is committed, and the
+    retry, past the lease, runs the step."""
+    down = DownKV(kv)
+    a = Chat(make_runner(uows, down, claim_lease=LEASE), demo)  # type: ignore[arg-type]
+    await at_confirmation(a)
+    state = await kv.get(conv_key(a.inbound()))
+    down.armed = True
+    with pytest.raises(Unavailable):
+        await a.runner.handle_once(a.inbound("确认"), "dedupe:t:confirm-3")
+    assert await order_count(uows, demo) == 0
+    assert await kv.get(conv_key(a.inbound())) == state
+    await asyncio.sleep(LEASE + 0.1)  # WeChat's retry comes 5 s on: the lease has run out
+    replies = await a.runner.handle_once(a.inbound("确认"), "dedupe:t:confirm-3")
+    assert replies is not None and "下单成功" in replies[0].text
+    assert await a.runner.handle_once(a.inbound("确认"), "dedupe:t:confirm-3") is None
+    assert await order_count(uows, demo) == 1
+
+
+async def test_a_bug_is_still_answered_busy(uows, kv, demo):
+    from tests.integration.test_flows_state import BrokenLinks
+
+    a = Chat(make_runner(uows, kv, links=BrokenLinks()), demo)
+    replies = await a.runner.handle_once(a.inbound("搜索 坚果"), "dedupe:t:bug")
+    assert replies is not None and [r.text for r in replies] == [BUSY]
