@@ -17,10 +17,14 @@ import gc
 import getpass
 import itertools
 import logging
+import os
 import secrets
 import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -29,6 +33,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from flows.runner import FlowRunner
 from flows.templating import make_env
 from handlers import console, groupbuy, h5, loyalty, pay_module, referral, shop
+from handlers import metrics
 from handlers.context import SERVICES, Services, utcnow
 from social_mall.admins import Role
 from social_mall.console.auth import first_admin
@@ -69,7 +74,16 @@ _RID_PREFIX = secrets.token_hex(4)
 _rid_seq = itertools.count(1)
 
 
-def with_request_id(handler: Handler) -> Handler:
+def _new_rid_prefix() -> None:
+    global _RID_PREFIX
+    _RID_PREFIX = secrets.token_hex(4)
+
+
+# a forked worker (`serve --workers N`) draws its own prefix: ids stay unique across workers
+os.register_at_fork(after_in_child=_new_rid_prefix)
+
+
+def with_request_id(handler: Handler, route: str = "") -> Handler:
     """The route's handler, run with a request id: the logs carry it (the `request_id`
     context variable) and the response's X-Request-Id header echoes it.
 
@@ -81,18 +95,25 @@ def with_request_id(handler: Handler) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         rid = request.headers.get("X-Request-Id") or f"{_RID_PREFIX}{next(_rid_seq) & 0xFFFFFFFF:08x}"
         token = request_id.set(rid)
+        began = time.perf_counter()
+        status = 500
         try:
             response = await handler(request)
+            status = response.status
             response.headers["X-Request-Id"] = rid
             return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
         finally:
             request_id.reset(token)
+            metrics.observe(route, status, time.perf_counter() - began)
 
     return handle
 
 
 def with_request_ids(routes: Iterable[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
-    return [web.RouteDef(r.method, r.path, with_request_id(r.handler), r.kwargs)
+    return [web.RouteDef(r.method, r.path, with_request_id(r.handler, r.path), r.kwargs)
             if isinstance(r, web.RouteDef) else r for r in routes]
 
 
@@ -166,7 +187,7 @@ def build_app(
             await leader.try_lead()
             leader.start()
             for job in registry.jobs:
-                scheduler.add_job(leader.guard(job.run), "interval", seconds=job.seconds, id=job.name,
+                scheduler.add_job(leader.guard(metrics.metered_job(job.name, job.run)), "interval", seconds=job.seconds, id=job.name,
                                   max_instances=1, coalesce=True)
             scheduler.start()
         log.info("app.started", extra={"modules": registry.modules, "db": engine.dialect.name,
@@ -291,6 +312,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                                       "workers share nothing else")
         from social_mall.workers import serve_workers
 
+        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+        if not metrics_dir:  # read when prometheus_client is imported: set it, then start over
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="social_mall_metrics_")
+            os.execv(sys.executable, [sys.executable, *sys.argv])
+        for stale in Path(metrics_dir).glob("*.db"):  # a previous run's samples
+            stale.unlink()
         print(f"social_mall on {base} with {args.workers} workers "
               f"(official account endpoint: {base}/wechat/mp/{DEMO_CODE})", flush=True)
         return serve_workers(args.host, args.port, args.workers,

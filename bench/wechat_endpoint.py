@@ -545,6 +545,8 @@ class Server:
             cmd += ["--what-if-pool", str(args.what_if_pool)]
         if args.what_if_no_pre_ping:
             cmd += ["--what-if-no-pre-ping"]
+        if args.loop != "asyncio":
+            cmd += ["--loop", args.loop]
         self.log_path = workdir / "server.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=str(C.ROOT), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -767,6 +769,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-pin", action="store_true", help="do not pin server/client to cores 0/1")
     p.add_argument("--pg-url", default=C.PG_URL)
     p.add_argument("--redis-url", default=C.REDIS_URL)
+    p.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop"),
+                   help="the server's event loop (uvloop: pip install uvloop)")
     p.add_argument("--what-if-pool", type=int, default=0, metavar="N",
                    help="experiment: PostgreSQL pool_size N (app default 10, +2N overflow)")
     p.add_argument("--what-if-no-pre-ping", action="store_true",
@@ -919,8 +923,13 @@ def serve_main(argv: list[str]) -> int:
     p.add_argument("--pin", type=int, default=None)
     p.add_argument("--what-if-pool", type=int, default=0)
     p.add_argument("--what-if-no-pre-ping", action="store_true")
+    p.add_argument("--loop", default="asyncio")
     args = p.parse_args(argv)
     C.pin(args.pin)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
     asyncio.run(serve(args))
     return 0
 

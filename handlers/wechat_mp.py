@@ -47,6 +47,7 @@ from flows.runner import DEDUPE_TTL, Replayed, Unavailable, claim_message
 from flows.types import Article, Inbound, Kind, Reply
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
+from handlers.metrics import WECHAT_ANSWERS
 from social_mall.events import MessageQueued
 from social_mall.logs import request_id
 from social_mall.parsing import parse_id, parse_openid, parse_scene, parse_token, same_secret
@@ -400,13 +401,17 @@ async def receive(request: web.Request) -> web.StreamResponse:
         answered = None if window.in_time() else await window.late(
             [Reply.of_text(BUSY)] if unavailable else replies)
     if answered is not None:  # past the budget: WeChat has had its "success", the replies a push
+        WECHAT_ANSWERS.labels("push").inc()
         return answered
     if replayed:
         raise web.HTTPForbidden(text="this signed query was used for another message")
     if unavailable:
+        WECHAT_ANSWERS.labels("unavailable").inc()
         raise web.HTTPServiceUnavailable(text="try again")
     if replies is None:  # a repeat of a message already handled
+        WECHAT_ANSWERS.labels("repeat").inc()
         return web.Response(text="success")
+    WECHAT_ANSWERS.labels("passive").inc()
     passive, rest = split_replies(replies)
     if rest:
         await queue_push(svc, inbound, rest)

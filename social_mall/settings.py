@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 60.0
     scheduler_enabled: bool = True
     event_loop: str = "asyncio"  # asyncio | uvloop (pip install uvloop)
+    metrics_token: SecretStr = SecretStr("")  # /metrics answers only a scrape with this bearer token
     leader_lease_seconds: float = 15.0  # a dead scheduler leader is replaced within this (many workers)
 
     disabled_modules: list[str] = Field(default_factory=list)
