@@ -45,6 +45,7 @@ from flows import cart, checkout, home, orders, shop
 from flows.engine import CardNote, CheckoutMethod, Conv, Ctx, Data, Flow, Flows, Out, Say, normalize
 from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall.errors import MallError
+from social_mall.logs import log_member
 from social_mall.members.desk import Sighting, first_sight
 from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
@@ -257,6 +258,7 @@ class FlowRunner:
         _ClaimFirst when it can't finish (nothing was claimed, written or committed then)."""
         if not stored.member:
             raise _ClaimFirst
+        log_member.set(stored.member)
         member = MemberRef(stored.member)
         conv = self.flows.current(stored)
         async with self.uows() as uow:
@@ -323,6 +325,7 @@ class FlowRunner:
         of first messages is resolved in one transaction (social_mall/members/desk.py)."""
         scene = inbound.payload.get("scene", "") if inbound.kind in (Kind.SUBSCRIBE, Kind.SCAN) else ""
         if stored is not None and stored.member and not scene:
+            log_member.set(stored.member)
             return MemberRef(stored.member)
         async with self.uows() as uow:
             member, created = await first_sight(
@@ -330,6 +333,7 @@ class FlowRunner:
             if created or scene:
                 await uow.commit()  # a unit of work made by hand has no desk: it wrote here
                 self.on_commit()    # member.joined / member.entered are in the outbox
+        log_member.set(member.id)
         return MemberRef(member.id)
 
     async def _advance(self, ctx: Ctx, conv: Conv, inbound: Inbound, *, claimed: bool = True) -> _Result:

@@ -49,7 +49,7 @@ from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
 from handlers.metrics import WECHAT_ANSWERS
 from social_mall.events import MessageQueued
-from social_mall.logs import request_id
+from social_mall.logs import log_tenant, request_id
 from social_mall.parsing import parse_id, parse_openid, parse_scene, parse_token, same_secret
 from social_mall.plugins import AccountEventHandler, Delivery
 from social_mall.tenants import TenantView
@@ -350,6 +350,7 @@ async def verify_url(request: web.Request) -> web.Response:
 @routes.post("/wechat/mp/{tenant}")
 async def receive(request: web.Request) -> web.StreamResponse:
     svc, tenant = await _tenant(request)
+    log_tenant.set(tenant.code)
     q = request.query
     if not signed(tenant.wechat_token, q):
         raise web.HTTPForbidden(text="bad signature")
