@@ -83,7 +83,23 @@ def _new_rid_prefix() -> None:
 os.register_at_fork(after_in_child=_new_rid_prefix)
 
 
-def with_request_id(handler: Handler, route: str = "") -> Handler:
+def client_of(request: web.Request, trusted: frozenset[str]) -> web.Request:
+    """Behind a proxy in `trusted` (FORWARDED_ALLOW_IPS), the request as the client made it:
+    its address from the last X-Forwarded-For hop (the one the proxy added) and its scheme from
+    X-Forwarded-Proto. From anyone else the headers are ignored (they could be forged)."""
+    if request.remote not in trusted:
+        return request
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    proto = request.headers.get("X-Forwarded-Proto", "")
+    changes: dict[str, str] = {}
+    if hops:
+        changes["remote"] = hops[-1]
+    if proto in ("http", "https"):
+        changes["scheme"] = proto
+    return request.clone(**changes) if changes else request  # type: ignore[arg-type]
+
+
+def with_request_id(handler: Handler, route: str = "", trusted: frozenset[str] = frozenset()) -> Handler:
     """The route's handler, run with a request id: the logs carry it (the `request_id`
     context variable) and the response's X-Request-Id header echoes it.
 
@@ -95,6 +111,8 @@ def with_request_id(handler: Handler, route: str = "") -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         rid = request.headers.get("X-Request-Id") or f"{_RID_PREFIX}{next(_rid_seq) & 0xFFFFFFFF:08x}"
         token = request_id.set(rid)
+        if trusted:
+            request = client_of(request, trusted)
         began = time.perf_counter()
         status = 500
         try:
@@ -112,8 +130,10 @@ def with_request_id(handler: Handler, route: str = "") -> Handler:
     return handle
 
 
-def with_request_ids(routes: Iterable[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
-    return [web.RouteDef(r.method, r.path, with_request_id(r.handler, r.path), r.kwargs)
+def with_request_ids(routes: Iterable[web.AbstractRouteDef],
+                     trusted: Iterable[str] = ()) -> list[web.AbstractRouteDef]:
+    proxies = frozenset(trusted)
+    return [web.RouteDef(r.method, r.path, with_request_id(r.handler, r.path, proxies), r.kwargs)
             if isinstance(r, web.RouteDef) else r for r in routes]
 
 
@@ -139,7 +159,7 @@ def build_app(
     svc.registry = registry
     svc.templates = make_env(registry.template_dirs)
     h5.install_filters(svc.templates)
-    app.add_routes(with_request_ids(registry.routes))
+    app.add_routes(with_request_ids(registry.routes, settings.forwarded_allow_ips))
     app[SERVICES] = svc
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 60.0
     scheduler_enabled: bool = True
     event_loop: str = "asyncio"  # asyncio | uvloop (pip install uvloop)
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (nginx on the same host:
+    # ["127.0.0.1"]); empty: the peer's address is the client's
+    forwarded_allow_ips: list[str] = Field(default_factory=list)
     metrics_token: SecretStr = SecretStr("")  # /metrics answers only a scrape with this bearer token
     leader_lease_seconds: float = 15.0  # a dead scheduler leader is replaced within this (many workers)
 
