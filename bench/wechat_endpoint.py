@@ -4,6 +4,7 @@
     .venv/bin/python bench/wechat_endpoint.py                 # all ten scenarios, ~10 s each
     .venv/bin/python bench/wechat_endpoint.py --seconds 5 --only app-pg-plain,baseline-plain
     .venv/bin/python bench/wechat_endpoint.py --profile --only app-pg-plain   # needs pyinstrument
+    .venv/bin/python bench/wechat_endpoint.py --only app-pg-plain --loop uvloop  # the server on uvloop
 
 Three processes per scenario: this one orchestrates; the server runs in its own process
 pinned to core 0 (`_serve` sub-command); the aiohttp load client runs in another process
@@ -265,14 +266,15 @@ class Census:
         # Event-loop turns (one selector poll each): requests per turn is how many go
         # through each stage of the handler together, which the app's cost per request
         # depends on (the more in step, the warmer the CPU's caches for each stage).
-        selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
-        select = selector.select
+        selector = getattr(asyncio.get_running_loop(), "_selector", None)  # uvloop has none: not counted
+        if selector is not None:
+            select = selector.select
 
-        def counted_select(timeout: float | None = None) -> Any:
-            bump("event-loop turns")
-            return select(timeout)
+            def counted_select(timeout: float | None = None) -> Any:
+                bump("event-loop turns")
+                return select(timeout)
 
-        selector.select = counted_select
+            selector.select = counted_select
         from handlers.context import SERVICES
 
         if SERVICES in app:
