@@ -17,10 +17,14 @@ import gc
 import getpass
 import itertools
 import logging
+import os
 import secrets
 import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -29,10 +33,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from flows.runner import FlowRunner
 from flows.templating import make_env
 from handlers import console, groupbuy, h5, loyalty, pay_module, referral, shop
+from handlers import metrics
 from handlers.context import SERVICES, Services, utcnow
 from social_mall.admins import Role
 from social_mall.console.auth import first_admin
 from social_mall.demo import DEMO_CODE, DemoCredentials, ensure_demo_order, seed_demo
+from social_mall.leader import Leader
 from social_mall.logs import request_id, setup_logging
 from social_mall.outbox import OutboxWorker
 from social_mall.payments.wxpay_v3 import load_or_create_keypair
@@ -70,7 +76,32 @@ _RID_PREFIX = secrets.token_hex(4)
 _rid_seq = itertools.count(1)
 
 
-def with_request_id(handler: Handler) -> Handler:
+def _new_rid_prefix() -> None:
+    global _RID_PREFIX
+    _RID_PREFIX = secrets.token_hex(4)
+
+
+# a forked worker (`serve --workers N`) draws its own prefix: ids stay unique across workers
+os.register_at_fork(after_in_child=_new_rid_prefix)
+
+
+def client_of(request: web.Request, trusted: frozenset[str]) -> web.Request:
+    """Behind a proxy in `trusted` (FORWARDED_ALLOW_IPS), the request as the client made it:
+    its address from the last X-Forwarded-For hop (the one the proxy added) and its scheme from
+    X-Forwarded-Proto. From anyone else the headers are ignored (they could be forged)."""
+    if request.remote not in trusted:
+        return request
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    proto = request.headers.get("X-Forwarded-Proto", "")
+    changes: dict[str, str] = {}
+    if hops:
+        changes["remote"] = hops[-1]
+    if proto in ("http", "https"):
+        changes["scheme"] = proto
+    return request.clone(**changes) if changes else request  # type: ignore[arg-type]
+
+
+def with_request_id(handler: Handler, route: str = "", trusted: frozenset[str] = frozenset()) -> Handler:
     """The route's handler, run with a request id: the logs carry it (the `request_id`
     context variable) and the response's X-Request-Id header echoes it.
 
@@ -82,18 +113,29 @@ def with_request_id(handler: Handler) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         rid = request.headers.get("X-Request-Id") or f"{_RID_PREFIX}{next(_rid_seq) & 0xFFFFFFFF:08x}"
         token = request_id.set(rid)
+        if trusted:
+            request = client_of(request, trusted)
+        began = time.perf_counter()
+        status = 500
         try:
             response = await handler(request)
+            status = response.status
             response.headers["X-Request-Id"] = rid
             return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
         finally:
             request_id.reset(token)
+            metrics.observe(route, status, time.perf_counter() - began)
 
     return handle
 
 
-def with_request_ids(routes: Iterable[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
-    return [web.RouteDef(r.method, r.path, with_request_id(r.handler), r.kwargs)
+def with_request_ids(routes: Iterable[web.AbstractRouteDef],
+                     trusted: Iterable[str] = ()) -> list[web.AbstractRouteDef]:
+    proxies = frozenset(trusted)
+    return [web.RouteDef(r.method, r.path, with_request_id(r.handler, r.path, proxies), r.kwargs)
             if isinstance(r, web.RouteDef) else r for r in routes]
 
 
@@ -119,7 +161,7 @@ def build_app(
     svc.registry = registry
     svc.templates = make_env(registry.template_dirs)
     h5.install_filters(svc.templates)
-    app.add_routes(with_request_ids(registry.routes))
+    app.add_routes(with_request_ids(registry.routes, settings.forwarded_allow_ips))
     app[SERVICES] = svc
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -162,9 +204,13 @@ def build_app(
                       f"用户名 / username: {admin[0]}  密码 / password: {admin[1]}  "
                       "(只显示这一次 / shown only now)", flush=True)
         scheduler = AsyncIOScheduler(timezone="UTC")
+        # of the workers sharing the key-value store, the one holding the lease runs the jobs
+        svc.leader = leader = Leader(kv, ttl=settings.leader_lease_seconds)
         if settings.scheduler_enabled:
+            await leader.try_lead()
+            leader.start()
             for job in registry.jobs:
-                scheduler.add_job(job.run, "interval", seconds=job.seconds, id=job.name,
+                scheduler.add_job(leader.guard(metrics.metered_job(job.name, job.run)), "interval", seconds=job.seconds, id=job.name,
                                   max_instances=1, coalesce=True)
             scheduler.start()
         log.info("app.started", extra={"modules": registry.modules, "db": engine.dialect.name,
@@ -180,6 +226,7 @@ def build_app(
         finally:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            await leader.stop()
             if svc.background:
                 await asyncio.wait(list(svc.background), timeout=10)
             await svc.outbox.drain()
@@ -282,11 +329,37 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     base = settings.public_base_url or f"http://{args.host}:{args.port}"
-    app = build_app(settings, public_base_url=base)
+    if args.workers > 1:
+        if settings.database_url.startswith("sqlite") or not settings.redis_url:
+            return cli_error("serve", "--workers N needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL): "
+                                      "workers share nothing else")
+        from social_mall.workers import serve_workers
+
+        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+        if not metrics_dir:  # read when prometheus_client is imported: set it, then start over
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="social_mall_metrics_")
+            os.execv(sys.executable, [sys.executable, *sys.argv])
+        for stale in Path(metrics_dir).glob("*.db"):  # a previous run's samples
+            stale.unlink()
+        print(f"social_mall on {base} with {args.workers} workers "
+              f"(official account endpoint: {base}/wechat/mp/{DEMO_CODE})", flush=True)
+        return serve_workers(args.host, args.port, args.workers,
+                             lambda sock: _run_worker(settings, base, sock=sock))
     print(f"social_mall on {base}  (official account endpoint: {base}/wechat/mp/{DEMO_CODE})", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None,
-                access_log_format='%a "%r" %s %b %Tf', shutdown_timeout=10)
+    _run_worker(settings, base, host=args.host, port=args.port)
     return 0
+
+
+def _run_worker(settings: Settings, base: str, *, host: str | None = None, port: int | None = None,
+                sock: object = None) -> None:
+    """One worker process: the app on `host:port`, or on an inherited listening `sock`."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
+    app = build_app(settings, public_base_url=base)
+    web.run_app(app, host=host, port=port, sock=sock, print=None,  # type: ignore[arg-type]
+                access_log_format='%a "%r" %s %b %Tf', shutdown_timeout=10)
 
 
 def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -306,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("serve", help="run the server")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes sharing the port (more than 1 needs PostgreSQL and Redis)")
     p.set_defaults(fn=cmd_serve)
     p = sub.add_parser("create-admin", help="create a console administrator")
     p.add_argument("--username", required=True, help="3-64 characters: letters, digits, _ . @ -")

@@ -7,6 +7,7 @@
     .venv/bin/python bench/wechat_endpoint.py --only app-pg-plain --compare-without insights --rounds 3
         # each scenario also on a server with that module switched off ("off:<scenario>"), in
         # the same round: what the module adds to a browse step (server CPU per request)
+    .venv/bin/python bench/wechat_endpoint.py --only app-pg-plain --loop uvloop  # the server on uvloop
 
 Three processes per scenario: this one orchestrates; the server runs in its own process
 pinned to core 0 (`_serve` sub-command); the aiohttp load client runs in another process
@@ -271,14 +272,15 @@ class Census:
         # Event-loop turns (one selector poll each): requests per turn is how many go
         # through each stage of the handler together, which the app's cost per request
         # depends on (the more in step, the warmer the CPU's caches for each stage).
-        selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
-        select = selector.select
+        selector = getattr(asyncio.get_running_loop(), "_selector", None)  # uvloop has none: not counted
+        if selector is not None:
+            select = selector.select
 
-        def counted_select(timeout: float | None = None) -> Any:
-            bump("event-loop turns")
-            return select(timeout)
+            def counted_select(timeout: float | None = None) -> Any:
+                bump("event-loop turns")
+                return select(timeout)
 
-        selector.select = counted_select
+            selector.select = counted_select
         from handlers.context import SERVICES
 
         if SERVICES in app:
@@ -553,6 +555,8 @@ class Server:
             cmd += ["--what-if-no-pre-ping"]
         if disable:
             cmd += ["--disable", disable]
+        if args.loop != "asyncio":
+            cmd += ["--loop", args.loop]
         self.log_path = workdir / "server.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=str(C.ROOT), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -776,6 +780,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-pin", action="store_true", help="do not pin server/client to cores 0/1")
     p.add_argument("--pg-url", default=C.PG_URL)
     p.add_argument("--redis-url", default=C.REDIS_URL)
+    p.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop"),
+                   help="the server's event loop (uvloop: pip install uvloop)")
     p.add_argument("--what-if-pool", type=int, default=0, metavar="N",
                    help="experiment: PostgreSQL pool_size N (app default 10, +2N overflow)")
     p.add_argument("--what-if-no-pre-ping", action="store_true",
@@ -954,8 +960,13 @@ def serve_main(argv: list[str]) -> int:
     p.add_argument("--what-if-pool", type=int, default=0)
     p.add_argument("--what-if-no-pre-ping", action="store_true")
     p.add_argument("--disable", default="")
+    p.add_argument("--loop", default="asyncio")
     args = p.parse_args(argv)
     C.pin(args.pin)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
     asyncio.run(serve(args))
     return 0
 

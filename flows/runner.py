@@ -16,6 +16,16 @@ marked `reads_only` (browsing); any other command, a stale copy (another worker 
 the conversation, it expired) or a lost claim sends the message down the path above.
 A repeat still has exactly one effect: its claim is checked before anything is written.
 
+The claim-first path's claim is provisional: a lease of `CLAIM_LEASE` seconds (shorter than
+the 5 s after which WeChat retries a message it has no answer for), which the runner turns
+into the hour-long claim once the step's work is committed. A worker that dies between
+claim and commit leaves only the lease: WeChat's retry, 5 s later and on any worker, finds
+it gone and runs the step (the conversation's compare-and-set still lets one step through
+from a given state). A retry that finds the lease still held (the first handler at work)
+waits for it to be confirmed (a repeat: nothing to do) or to run out (then it runs the step).
+The one-round-trip path claims for good at once: its claim and its state write are one
+atomic call, and the step behind it only read.
+
 A message may come with a ticket (the official account's signed query string, which in
 plaintext mode signs no body): the claim spends it, in the same call, and a ticket spent on
 another message refuses this one (`Replayed`) before anything is written.
@@ -23,6 +33,7 @@ another message refuses this one (`Replayed`) before anything is written.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -36,10 +47,12 @@ from flows.types import Article, Inbound, Kind, Links, MemberRef, Reply
 from social_mall import activity
 from social_mall.activity import Activity, ActivitySink
 from social_mall.errors import MallError
+from social_mall.logs import log_member
 from social_mall.members.desk import Sighting, first_sight
 from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
 from storage.kv import Claimed, KVStore
+from storage.outage import is_outage
 from storage.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
@@ -50,6 +63,8 @@ FALLBACK_ERROR = "chat/errors/mall_error.txt"
 MAX_REDIRECTS = 2
 RENDERED_MAX = 1024  # texts kept by the render cache (see Say.key); past it, start over
 DEDUPE_TTL = 3600.0
+CLAIM_LEASE = 4.0  # s: a provisional claim; below WeChat's 5 s retry spacing, above the reply budget
+LEASE_POLL = 0.1   # s between looks at a lease another handler holds
 RECENT_MAX = 20_000  # conversations a worker keeps for the one-round-trip path
 QUICK_KINDS = frozenset({Kind.TEXT, Kind.CLICK})  # no QR scene, no unsubscribe
 # Events after which a remembered member id may be stale (identities moved to another member).
@@ -69,8 +84,31 @@ def conversation_key(tenant_id: int, channel: str, user_id: str) -> str:
     return f"conv:{tenant_id}:{channel}:{user_id}"
 
 
+async def claim_message(kv: KVStore, claim: str, key: str, ticket: str = "", ticket_ttl: float = 0.0,
+                        lease: float = CLAIM_LEASE) -> tuple[Claimed, str | None]:
+    """`kv.claim_and_get` (a lease of `lease` seconds on `claim`, and `key`'s value) that
+    waits out another handler's lease: WROTE (this caller holds the lease now; it calls
+    `kv.confirm(claim, DEDUPE_TTL)` once its work is committed), REPEAT (the other handler
+    confirmed: the message was handled) or SPENT. A lease that outlives its TTL plus a
+    margin (clock trouble) is answered as a repeat."""
+    deadline = asyncio.get_running_loop().time() + lease + 1.0
+    while True:
+        verdict, raw = await kv.claim_and_get(claim, lease, key, ticket, ticket_ttl)
+        if verdict is not Claimed.LEASED:
+            return verdict, raw
+        if asyncio.get_running_loop().time() >= deadline:
+            return Claimed.REPEAT, None
+        await asyncio.sleep(LEASE_POLL)
+
+
 class Replayed(Exception):
     """The message's ticket was spent on another message: it was not handled."""
+
+
+class Unavailable(Exception):
+    """The database or the key-value store could not be reached (restarting, connection cut):
+    nothing was committed and the message's claim is only a lease, so a channel that can
+    lets the sender retry (WeChat retries 5 s later, past the lease) instead of answering."""
 
 
 class _ClaimFirst(Exception):
@@ -95,6 +133,7 @@ class FlowRunner:
         state_ttl: int = 1800,
         order_timeout: timedelta = timedelta(minutes=30),
         clock: Callable[[], datetime] = utcnow,
+        claim_lease: float = CLAIM_LEASE,
         extra_flows: Sequence[Flow] = (),
         on_commit: Callable[[], None] = lambda: None,
         methods: Mapping[str, CheckoutMethod] | None = None,
@@ -107,7 +146,7 @@ class FlowRunner:
         module's "express" replaces it). `search`, `related`: a module's keyword search and related products (social_mall/search.py)."""
         self.uows, self.kv, self.templates, self.links = uows, kv, templates, links
         self.state_ttl, self.order_timeout, self.clock = state_ttl, order_timeout, clock
-        self.on_commit = on_commit
+        self.on_commit, self.claim_lease = on_commit, claim_lease
         self.search, self.related = search, related
         self.methods: Mapping[str, CheckoutMethod] = MappingProxyType(
             {checkout.EXPRESS.key: checkout.EXPRESS, **(methods or {})})
@@ -120,7 +159,10 @@ class FlowRunner:
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """The replies to one message (no de-duplication: the caller has none to do)."""
-        replies = await self.handle_once(inbound, "")
+        try:
+            replies = await self.handle_once(inbound, "")
+        except Unavailable:
+            return [Reply.of_text(BUSY)]
         assert replies is not None
         return replies
 
@@ -133,13 +175,19 @@ class FlowRunner:
         needs only one (see the module's doc). An empty `dedupe_key` claims nothing.
 
         `ticket` (with a `dedupe_key`): a key this message spends for `ticket_ttl` seconds
-        with its claim; Replayed, with no effect, when another message spent it."""
+        with its claim; Replayed, with no effect, when another message spent it.
+
+        Unavailable when the database or the store could not be reached (see the class)."""
         try:
             return await self._handle(inbound, dedupe_key, (ticket, ticket_ttl) if dedupe_key else ("", 0.0))
         except Replayed:
             log.warning("flow.replayed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
             raise
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("flow.unavailable", extra={"tenant": inbound.tenant_id, "channel": inbound.channel,
+                                                       "error": type(exc).__name__})
+                raise Unavailable from exc
             log.exception("flow.failed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel,
                                                 "kind": str(inbound.kind)})
             return [Reply.of_text(BUSY)]
@@ -163,15 +211,26 @@ class FlowRunner:
                     return await self._quick(inbound, key, *recent, dedupe_key, ticket)
                 except _ClaimFirst:
                     pass
-        if dedupe_key:
-            verdict, raw = await self.kv.claim_and_get(dedupe_key, DEDUPE_TTL, key, *ticket)
-            if verdict is Claimed.SPENT:
-                raise Replayed
-            if verdict is not Claimed.WROTE:
-                log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
-                return None
-        else:
-            raw = await self.kv.get(key)
+        if not dedupe_key:
+            return await self._claimed(inbound, key, await self.kv.get(key))
+        verdict, raw = await claim_message(self.kv, dedupe_key, key, *ticket, lease=self.claim_lease)
+        if verdict is Claimed.SPENT:
+            raise Replayed
+        if verdict is not Claimed.WROTE:
+            log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
+            return None
+        replies = await self._claimed(inbound, key, raw)
+        # committed (or nothing to commit): a retry from now on is a repeat. A failure
+        # before this point leaves the lease to run out, and WeChat's retry runs the step.
+        try:
+            await self.kv.confirm(dedupe_key, DEDUPE_TTL)
+        except Exception as exc:  # noqa: BLE001 - the step is done: answer it. A retry after the
+            # lease runs against the state it wrote (no second effect), at worst a hint.
+            log.warning("flow.confirm_failed", extra={"tenant": inbound.tenant_id, "error": type(exc).__name__})
+        return replies
+
+    async def _claimed(self, inbound: Inbound, key: str, raw: str | None) -> list[Reply]:
+        """The claim-first path once the message is claimed (`raw`: the stored conversation)."""
         if inbound.kind == Kind.UNSUBSCRIBE:
             self._recent.pop(key, None)
             await self.kv.delete(key)
@@ -209,6 +268,7 @@ class FlowRunner:
         _ClaimFirst when it can't finish (nothing was claimed, written or committed then)."""
         if not stored.member:
             raise _ClaimFirst
+        log_member.set(stored.member)
         member = MemberRef(stored.member)
         conv = self.flows.current(stored)
         async with self.uows() as uow:
@@ -223,6 +283,8 @@ class FlowRunner:
                 await uow.rollback()
                 if verdict is Claimed.SPENT:
                     raise Replayed
+                if verdict is Claimed.LEASED:  # another handler is at it: wait on the claim-first path
+                    raise _ClaimFirst
                 if verdict is Claimed.REPEAT:
                     log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
                     return None
@@ -297,6 +359,7 @@ class FlowRunner:
         of first messages is resolved in one transaction (social_mall/members/desk.py)."""
         scene = inbound.payload.get("scene", "") if inbound.kind in (Kind.SUBSCRIBE, Kind.SCAN) else ""
         if stored is not None and stored.member and not scene:
+            log_member.set(stored.member)
             return MemberRef(stored.member)
         async with self.uows() as uow:
             member, created = await first_sight(
@@ -304,6 +367,7 @@ class FlowRunner:
             if created or scene:
                 await uow.commit()  # a unit of work made by hand has no desk: it wrote here
                 self.on_commit()    # member.joined / member.entered are in the outbox
+        log_member.set(member.id)
         return MemberRef(member.id)
 
     async def _advance(self, ctx: Ctx, conv: Conv, inbound: Inbound, *, claimed: bool = True) -> _Result:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from social_mall.activity import Activity
 from social_mall.admission import Admission
 from social_mall.errors import NotFoundError
+from social_mall.leader import Leader
 from social_mall.outbox import OutboxWorker
 from social_mall.parsing import is_storable_text
 from social_mall.payments.gateway import PayGateway
@@ -76,6 +77,7 @@ class Services:
     cache: ReadCache = field(init=False)  # the catalog read cache behind `uows`
     outbox: OutboxWorker = field(init=False)
     runner: FlowRunner = field(init=False)
+    leader: Leader = field(init=False)  # holds the lease to run the scheduled jobs
     background: set[asyncio.Future[None]] = field(default_factory=set)
     # code → TenantView and ("id", id) → TenantView; when an entry expires under load, one
     # lookup goes to the database and the requests behind it share its answer

@@ -9,7 +9,8 @@ from functools import lru_cache
 from aiohttp import web
 from sqlalchemy import text
 
-from handlers.context import SERVICES
+from handlers.context import SERVICES, Services
+from storage.db import unapplied_heads
 from social_mall.parsing import parse_id
 
 routes = web.RouteTableDef()
@@ -17,14 +18,10 @@ routes = web.RouteTableDef()
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the worker answers (200 whatever its dependencies say: restarting a worker
+    does not bring a database back). The body reports them; `/readyz` gates traffic."""
     svc = request.app[SERVICES]
-    db_ok = True
-    try:
-        async with svc.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - reported, not raised
-        db_ok = False
-    kv_ok = await svc.kv.ping()
+    db_ok, kv_ok = await _db_ok(svc), await svc.kv.ping()
     body = {
         "status": "ok" if db_ok and kv_ok else "degraded",
         "db": "ok" if db_ok else "down",
@@ -33,7 +30,35 @@ async def healthz(request: web.Request) -> web.Response:
         "kv_backend": type(svc.kv).__name__,
         "modules": svc.registry.modules,
     }
-    return web.json_response(body, status=200 if db_ok and kv_ok else 503)
+    return web.json_response(body)
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database and the key-value store answer and the schema is at every
+    migration head; 503 otherwise (a load balancer sends this worker nothing meanwhile)."""
+    svc = request.app[SERVICES]
+    db_ok, kv_ok = await _db_ok(svc), await svc.kv.ping()
+    missing: list[str] = []
+    if db_ok:
+        try:
+            missing = await unapplied_heads(svc.engine)
+        except Exception:  # noqa: BLE001 - reported, not raised
+            db_ok = False
+    ready = db_ok and kv_ok and not missing
+    body = {"status": "ready" if ready else "not_ready", "db": "ok" if db_ok else "down",
+            "kv": "ok" if kv_ok else "down", "migrations": "head" if db_ok and not missing else "behind",
+            "missing_heads": missing}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def _db_ok(svc: Services) -> bool:
+    try:
+        async with svc.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - reported, not raised
+        return False
+    return True
 
 
 PALETTE = [(0xF2, 0x6B, 0x3A), (0x3A, 0x9B, 0xF2), (0x4C, 0xAF, 0x50), (0x9C, 0x27, 0xB0), (0xFF, 0xB3, 0x00)]

@@ -16,6 +16,7 @@ from aiohttp import web
 from handlers.context import SERVICES
 from handlers.http_utils import read_capped
 from social_mall.errors import MallError
+from handlers.metrics import PAY_NOTIFIES
 from social_mall.payments.service import apply_transaction, record_rejected
 from social_mall.payments.wxpay_v3 import PayNotifyError, PaySignatureError, PayStaleError
 
@@ -50,6 +51,7 @@ async def pay_notify(request: web.Request) -> web.Response:
         async with svc.uows() as uow:
             await record_rejected(uow, gateway=gateway.name, tenant=tenant.id, out_trade_no="", reason=exc.code)
             await uow.commit()
+        PAY_NOTIFIES.labels("rejected").inc()
         return fail(401 if isinstance(exc, PaySignatureError | PayStaleError) else 400)
     try:
         async with svc.uows() as uow:
@@ -66,7 +68,9 @@ async def pay_notify(request: web.Request) -> web.Response:
                 reason=exc.code, amount_fen=tx.amount_fen, event_id=tx.event_id,
             )
             await uow.commit()
+        PAY_NOTIFIES.labels("rejected").inc()
         return fail(400)
+    PAY_NOTIFIES.labels(outcome.value).inc()
     svc.outbox.kick()
     log.info("pay.notify.ok", extra={"tenant": tenant.code, "outcome": outcome.value})
     return web.Response(status=204)

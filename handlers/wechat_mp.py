@@ -43,12 +43,13 @@ from wechatpy.replies import ArticlesReply, BaseReply, TextReply
 from wechatpy.utils import WeChatSigner
 
 from flows.templating import SHANGHAI
-from flows.runner import DEDUPE_TTL, Replayed
+from flows.runner import DEDUPE_TTL, Replayed, Unavailable, claim_message
 from flows.types import Article, Inbound, Kind, Reply
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
+from handlers.metrics import WECHAT_ANSWERS
 from social_mall.events import MessageQueued
-from social_mall.logs import request_id
+from social_mall.logs import log_tenant, request_id
 from social_mall.parsing import parse_id, parse_openid, parse_scene, parse_token, same_secret
 from social_mall.plugins import AccountEventHandler, Delivery
 from social_mall.tenants import TenantView
@@ -349,6 +350,7 @@ async def verify_url(request: web.Request) -> web.Response:
 @routes.post("/wechat/mp/{tenant}")
 async def receive(request: web.Request) -> web.StreamResponse:
     svc, tenant = await _tenant(request)
+    log_tenant.set(tenant.code)
     q = request.query
     if not signed(tenant.wechat_token, q):
         raise web.HTTPForbidden(text="bad signature")
@@ -383,7 +385,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
             return await _account_event(svc, tenant, msg, inbound, account_event, (ticket, ticket_ttl))
     window = budget_timer(asyncio.get_running_loop()).open(request, svc, inbound, svc.settings.reply_budget_seconds)
     replies: list[Reply] | None = None
-    replayed = False
+    replayed = unavailable = False
     try:
         # One turn of the event loop first, so it takes in every request that is ready before
         # any handler writes its reply. On the embedded store a flow never waits, and handling
@@ -393,14 +395,24 @@ async def receive(request: web.Request) -> web.StreamResponse:
         replies = await svc.runner.handle_once(inbound, dedupe_key(inbound, msg), ticket, ticket_ttl)
     except Replayed:  # nothing was done
         replayed = True
+    except Unavailable:  # nothing was committed: WeChat's retry (5 s on, past the claim's lease) runs it
+        unavailable = True
     finally:
-        answered = None if window.in_time() else await window.late(replies)
+        # past the budget WeChat has had "success" and retries nothing: an outage is told by a push
+        answered = None if window.in_time() else await window.late(
+            [Reply.of_text(BUSY)] if unavailable else replies)
     if answered is not None:  # past the budget: WeChat has had its "success", the replies a push
+        WECHAT_ANSWERS.labels("push").inc()
         return answered
     if replayed:
         raise web.HTTPForbidden(text="this signed query was used for another message")
+    if unavailable:
+        WECHAT_ANSWERS.labels("unavailable").inc()
+        raise web.HTTPServiceUnavailable(text="try again")
     if replies is None:  # a repeat of a message already handled
+        WECHAT_ANSWERS.labels("repeat").inc()
         return web.Response(text="success")
+    WECHAT_ANSWERS.labels("passive").inc()
     passive, rest = split_replies(replies)
     if rest:
         await queue_push(svc, inbound, rest)
@@ -417,16 +429,17 @@ async def _account_event(svc: Services, tenant: TenantView, msg: BaseMessage, in
     """An event a module records (`Registry.add_account_event`): once per event (WeChat's
     retries are claimed like a message's), no flow, no member; "success"."""
     claim = dedupe_key(inbound, msg)
-    verdict, _ = await svc.kv.claim_and_get(claim, DEDUPE_TTL, f"acct:{tenant.id}", *ticket)
+    verdict, _ = await claim_message(svc.kv, claim, f"acct:{tenant.id}", *ticket)
     if verdict is Claimed.SPENT:
         raise web.HTTPForbidden(text="this signed query was used for another message")
-    if verdict is Claimed.WROTE:
+    if verdict is Claimed.WROTE:  # a lease: confirmed once recorded, gone if this worker dies first
         try:
             await handler(tenant.id, msg._data)
         except Exception:
             await svc.kv.delete(claim)  # WeChat's retry gets another go
             log.exception("wechat.account_event_failed", extra={"tenant": tenant.code})
             raise web.HTTPInternalServerError(text="not recorded") from None
+        await svc.kv.confirm(claim, DEDUPE_TTL)
     return web.Response(text="success")
 
 

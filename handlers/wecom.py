@@ -41,6 +41,7 @@ from wechatpy.work.exceptions import InvalidCorpIdException
 
 from flows import groupbuy_group
 from flows.engine import Say
+from flows.runner import Claimed, claim_message  # the claim-verdict of the runner's claim_message
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
 from social_mall.errors import MallError
@@ -180,7 +181,9 @@ async def receive(request: web.Request) -> web.Response:
     msgid = msg.get("msgid")
     once = f"m:{msgid}" if isinstance(msgid, str | int) and str(msgid) else f"q:{msg_signature}"
     claim = f"wecom_dedupe:{tenant.code}:{hashlib.sha256(once.encode('utf-8', 'surrogatepass')).hexdigest()}"
-    if not await svc.kv.set_nx(claim, "1", DEDUPE_TTL):
+    # a lease until the step is committed (a worker that dies first leaves the retry its go)
+    verdict, _ = await claim_message(svc.kv, claim, f"wecom_seen:{tenant.code}")
+    if verdict is not Claimed.WROTE:
         log.info("wecom.duplicate", extra={"tenant": tenant.code})
         return web.Response(text="")
     content = text_part.get("content")
@@ -199,6 +202,7 @@ async def receive(request: web.Request) -> web.Response:
                 await uow.rollback()
                 says = [_error(svc.templates, exc)]
         svc.outbox.kick()
+        await svc.kv.confirm(claim, DEDUPE_TTL)
         content = _render(svc.templates, says)
     except Exception:
         log.exception("wecom.failed", extra={"tenant": tenant.code})

@@ -3,7 +3,8 @@
 Formats (setting LOG_FORMAT): `json` for machines (production), `kv` (key=value),
 `human` for people at a terminal (`12:34:56 info  order.paid  order_id=7`), and `auto`
 (the default): `human` when the stream is a terminal, `json` otherwise.
-Fields come from `extra=`. Keys that look secret are redacted; openids are masked.
+Fields come from `extra=`, plus the request's tenant and member once known (`log_tenant`,
+`log_member`). Keys that look secret are redacted; openids are masked.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from datetime import datetime, timezone
 from typing import TextIO
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# who a request is about, once known (the endpoint sets the tenant, the flow runner the member):
+# every line logged while handling it carries them, unless the line names its own
+log_tenant: contextvars.ContextVar[str | int | None] = contextvars.ContextVar("log_tenant", default=None)
+log_member: contextvars.ContextVar[int | None] = contextvars.ContextVar("log_member", default=None)
 
-_STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "sm_ctx"}
 _SECRET = re.compile(r"(secret|token|password|key|authorization|signature|phone)", re.I)
 _OPENID = re.compile(r"^o[\w-]{20,}$")
 _QUERY_SECRET = re.compile(
@@ -39,6 +44,24 @@ def mask(key: str, value: object) -> object:
     return value
 
 
+def _context() -> tuple[str, str | int | None, int | None]:
+    return request_id.get(), log_tenant.get(), log_member.get()
+
+
+_make_record = logging.getLogRecordFactory()
+
+
+def _record_with_context(*args: object, **kwargs: object) -> logging.LogRecord:
+    """Records take the request's context when they are made (a handler may format them
+    later, elsewhere: a queue, a test's caplog)."""
+    record = _make_record(*args, **kwargs)
+    record.sm_ctx = _context()
+    return record
+
+
+logging.setLogRecordFactory(_record_with_context)
+
+
 class _Formatter(logging.Formatter):
     def __init__(self, fmt: str) -> None:
         super().__init__()
@@ -46,14 +69,19 @@ class _Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {k: mask(k, v) for k, v in vars(record).items() if k not in _STD}
+        rid, tenant, member = getattr(record, "sm_ctx", None) or _context()
         doc: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
-            "request_id": request_id.get(),
+            "request_id": rid,
             **fields,
         }
+        if tenant is not None and "tenant" not in doc:
+            doc["tenant"] = tenant
+        if member is not None and "member" not in doc:
+            doc["member"] = member
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         if self.kind == "human":

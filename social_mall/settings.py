@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = 5.0
     sweep_interval_seconds: float = 60.0
     scheduler_enabled: bool = True
+    event_loop: str = "asyncio"  # asyncio | uvloop (pip install uvloop)
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (nginx on the same host:
+    # ["127.0.0.1"]); empty: the peer's address is the client's
+    forwarded_allow_ips: list[str] = Field(default_factory=list)
+    metrics_token: SecretStr = SecretStr("")  # /metrics answers only a scrape with this bearer token
+    leader_lease_seconds: float = 15.0  # a dead scheduler leader is replaced within this (many workers)
 
     disabled_modules: list[str] = Field(default_factory=list)
     log_format: str = "auto"  # auto (human on a terminal, json otherwise) | human | kv | json

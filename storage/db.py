@@ -147,3 +147,28 @@ async def migrate(engine: AsyncEngine, revision: str = "heads", *,
 
     async with engine.begin() as conn:
         await conn.run_sync(run)
+
+
+async def unapplied_heads(engine: AsyncEngine, *, modules: Sequence[Module] | None = None) -> list[str]:
+    """The migration heads (core and module branches) the database has not reached: empty
+    when the schema is at head (`/readyz`; `bot.py migrate` brings it there)."""
+
+    def run(sync_conn: Connection) -> list[str]:
+        heads = _script_heads(modules)
+        if not inspect(sync_conn).has_table("alembic_version"):
+            return sorted(heads)
+        have = {str(r) for (r,) in sync_conn.execute(text("SELECT version_num FROM alembic_version")).all()}
+        return sorted(set(heads) - have)
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(run)
+
+
+_HEADS: dict[tuple[str, ...] | None, tuple[str, ...]] = {}
+
+
+def _script_heads(modules: Sequence[Module] | None) -> tuple[str, ...]:
+    key = None if modules is None else tuple(m.name for m in modules)
+    if key not in _HEADS:
+        _HEADS[key] = tuple(ScriptDirectory.from_config(alembic_config(modules)).get_heads())
+    return _HEADS[key]

@@ -33,6 +33,13 @@ class Claimed(IntEnum):
     WROTE = 1   # claimed (when a claim was given) and written
     STALE = 2   # the value was not the expected one: nothing claimed, nothing written
     SPENT = 3   # the ticket was spent on another claim: nothing claimed, nothing written
+    LEASED = 4  # the claim is a lease another handler holds (its step still running): nothing done
+
+
+# A claim's value: a lease (provisional, short-lived: the step is running) or done (confirmed
+# by the commit, kept for the de-duplication window).
+LEASE = "0"
+DONE = "1"
 
 
 class KVStore(Protocol):
@@ -42,6 +49,9 @@ class KVStore(Protocol):
         """Set only if absent; True when this call set it (the de-duplication primitive)."""
         ...
     async def delete(self, key: str) -> None: ...
+    async def delete_if(self, key: str, value: str) -> None:
+        """Delete `key` only while it holds `value` (give back a lease this caller holds)."""
+        ...
     async def incr(self, key: str, ttl: float) -> int:
         """Count up; the TTL starts at the first increment (a fixed rate-limit window)."""
         ...
@@ -51,8 +61,12 @@ class KVStore(Protocol):
     async def claim_and_get(self, claim: str, claim_ttl: float, key: str, ticket: str = "",
                             ticket_ttl: float = 0.0) -> tuple[Claimed, str | None]:
         """`set_nx(claim)` and, when this call set it, `get(key)`, in one round trip: a
-        message's de-duplication and its conversation load. (WROTE, value) when claimed,
-        (REPEAT, None) for a repeat.
+        message's de-duplication and its conversation load. The claim is provisional: a
+        lease for `claim_ttl` seconds (keep it short) that `confirm` turns into the long
+        claim once the message's work is committed; if the handler dies first, the lease
+        runs out and a retry claims the message again. (WROTE, value) when claimed,
+        (LEASED, None) while another handler's lease holds it, (REPEAT, None) for a repeat
+        of a confirmed claim.
 
         A `ticket` (a key a request may spend on one claim only: the signed query of a
         WeChat request) is checked first and spent on `claim` for `ticket_ttl` seconds:
@@ -62,10 +76,16 @@ class KVStore(Protocol):
     async def claim_and_cas(self, claim: str, claim_ttl: float, key: str, expected: str | None,
                             value: str, ttl: float, ticket: str = "", ticket_ttl: float = 0.0) -> Claimed:
         """`set_nx(claim)` and `cas(key, expected, value)` as one atomic step, in one round
-        trip: both happen or neither. SPENT when the `ticket` was spent on another claim
-        (checked first; see `claim_and_get`), REPEAT when `claim` exists (the ticket is then
-        spent on it), STALE when `key` does not hold `expected` (the ticket is not spent).
-        An empty `claim` claims nothing (a plain `cas`; no ticket then)."""
+        trip: both happen or neither. The claim is taken confirmed (the write is the step's
+        only effect). SPENT when the `ticket` was spent on another claim (checked first; see
+        `claim_and_get`), REPEAT when `claim` is confirmed, LEASED when another handler holds
+        it as a lease (the ticket is spent on it either way), STALE when `key` does not hold
+        `expected` (the ticket is not spent). An empty `claim` claims nothing (a plain `cas`;
+        no ticket then)."""
+        ...
+    async def confirm(self, claim: str, ttl: float) -> None:
+        """Turn a claim (a lease from `claim_and_get`) into the long claim: `ttl` seconds
+        during which a repeat of the message is REPEAT."""
         ...
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> "KVLock": ...
     async def ping(self) -> bool: ...
@@ -179,24 +199,30 @@ class MemoryKV:
         if self._spent_elsewhere(ticket, claim):
             return Claimed.SPENT, None
         self._spend(ticket, claim, ticket_ttl)
-        if not await self.set_nx(claim, "1", claim_ttl):
-            return Claimed.REPEAT, None
+        held = self._live(claim)
+        if held is not None:
+            return (Claimed.LEASED if held == LEASE else Claimed.REPEAT), None
+        self._put(claim, LEASE, claim_ttl)
         return Claimed.WROTE, self._live(key)
 
     async def claim_and_cas(self, claim: str, claim_ttl: float, key: str, expected: str | None,
                             value: str, ttl: float, ticket: str = "", ticket_ttl: float = 0.0) -> Claimed:
         if claim and self._spent_elsewhere(ticket, claim):
             return Claimed.SPENT
-        if claim and self._live(claim) is not None:
+        held = self._live(claim) if claim else None
+        if held is not None:
             self._spend(ticket, claim, ticket_ttl)
-            return Claimed.REPEAT
+            return Claimed.LEASED if held == LEASE else Claimed.REPEAT
         if self._live(key) != expected:
             return Claimed.STALE
         if claim:
-            self._put(claim, "1", claim_ttl)
+            self._put(claim, DONE, claim_ttl)
             self._spend(ticket, claim, ticket_ttl)
         self._put(key, value, ttl)
         return Claimed.WROTE
+
+    async def confirm(self, claim: str, ttl: float) -> None:
+        self._put(claim, DONE, ttl)
 
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> _Lock:
         return _Lock(self, key, ttl, wait)
@@ -216,7 +242,8 @@ if (ARGV[1] == '' and cur == false) or (ARGV[1] ~= '' and cur == string.sub(ARGV
 end
 return 0
 """
-# A ticket (KEYS[3], when given) holds the key of the claim it was spent on.
+# A ticket (KEYS[3], when given) holds the key of the claim it was spent on. A claim holds
+# '0' while it is a lease, '1' once confirmed (LEASE, DONE).
 # KEYS[1]: the claim; KEYS[2]: the value's key. ARGV: the claim's TTL, the ticket's TTL.
 _CLAIM_GET = """
 if KEYS[3] then
@@ -224,10 +251,13 @@ if KEYS[3] then
   if spent and spent ~= KEYS[1] then return {3, false} end
   if not spent then redis.call('SET', KEYS[3], KEYS[1], 'PX', ARGV[2]) end
 end
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
-  return {1, redis.call('GET', KEYS[2])}
+local held = redis.call('GET', KEYS[1])
+if held then
+  if held == '0' then return {4, false} end
+  return {0, false}
 end
-return {0, false}
+redis.call('SET', KEYS[1], '0', 'PX', ARGV[1])
+return {1, redis.call('GET', KEYS[2])}
 """
 # KEYS[1]: the value's key; KEYS[2], when given: the claim; KEYS[3], when given: the ticket.
 # ARGV as _CAS, then the claim's TTL and the ticket's.
@@ -236,9 +266,13 @@ if KEYS[3] then
   local spent = redis.call('GET', KEYS[3])
   if spent and spent ~= KEYS[2] then return 3 end
 end
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
-  if KEYS[3] then redis.call('SET', KEYS[3], KEYS[2], 'NX', 'PX', ARGV[5]) end
-  return 0
+if KEYS[2] then
+  local held = redis.call('GET', KEYS[2])
+  if held then
+    if KEYS[3] then redis.call('SET', KEYS[3], KEYS[2], 'NX', 'PX', ARGV[5]) end
+    if held == '0' then return 4 end
+    return 0
+  end
 end
 local cur = redis.call('GET', KEYS[1])
 if (ARGV[1] == '' and cur == false) or (ARGV[1] ~= '' and cur == string.sub(ARGV[1], 2)) then
@@ -481,6 +515,9 @@ class RedisKV:
         exp = "" if expected is None else "=" + expected
         return Claimed(int(await self._eval(self._claim_cas, keys, [exp, value, int(ttl * 1000),
                                                                      int(claim_ttl * 1000), _ms(ticket_ttl)])))
+
+    async def confirm(self, claim: str, ttl: float) -> None:
+        await self._batch.call("SET", self._k(claim), DONE, "PX", _ms(ttl))
 
     def lock(self, key: str, ttl: float = 10.0, wait: float = 10.0) -> _Lock:
         return _Lock(self, key, ttl, wait)

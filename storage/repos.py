@@ -689,6 +689,14 @@ class OutboxRow(NamedTuple):
 
 
 class OutboxRepo(_Repo):
+    async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """Rows pending and due by `now` (leased ones too), and the oldest one's due time."""
+        t = _OUTBOX
+        row = (await self.session.execute(
+            select(func.count(), func.min(t.c.next_attempt_at))
+            .where(t.c.status == "pending", t.c.next_attempt_at <= now))).one()
+        return int(row[0]), row[1]
+
     async def due(self, now: datetime, limit: int) -> list[int]:
         return [int(i) for i in (await self.session.scalars(_DUE, {"now": now, "limit": limit})).all()]
 

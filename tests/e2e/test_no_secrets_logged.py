@@ -32,3 +32,31 @@ async def test_tokens_keys_and_secrets_never_appear_in_logs(mall, caplog):
     for secret in planted:
         assert secret not in lines
     assert "o_logwatch_0000000000000001" not in lines
+
+
+async def test_chat_log_lines_carry_request_tenant_and_member_and_no_openid(mall, caplog):
+    """A message's JSON log lines name the request, the tenant and the member (its id, never
+    the openid); WeChat's retry of it logs its verdict the same way."""
+    import json
+
+    caplog.set_level(logging.INFO)
+    sim = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=TEST_APP_ID)
+    user = "o_logwatch_0000000000000002"
+    await sim.text(user, "分类")
+    xml = sim.text_xml(user, "1")
+    for _ in range(2):  # the message and WeChat's retry of it (a repeat, logged as one)
+        q, body = sim.signed_request(xml, user=user)
+        assert (await sim.post(q, body)).status == 200
+    fmt = _Formatter("json")
+    docs = [json.loads(fmt.format(r)) for r in caplog.records]
+    dup = [d for d in docs if d["event"] == "flow.duplicate"]
+    assert dup, [d["event"] for d in docs]
+    async with mall.svc.uows() as uow:
+        from social_mall.members.service import resolve_member
+
+        member, _ = await resolve_member(uow, (await mall.svc.tenant("demo")).id, "mp", user)
+    for d in dup:
+        assert d["request_id"] != "-" and d["tenant"] in ("demo", 1) and d["member"] == member.id, d
+    text = "\n".join(fmt.format(r) for r in caplog.records)
+    assert user not in text and TEST_TOKEN not in text

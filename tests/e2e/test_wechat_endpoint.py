@@ -150,3 +150,23 @@ async def test_echoed_user_text_cannot_break_the_reply_xml(sim):
     assert answer.status == 200
     assert answer.msg_type == "text"
     assert "hack" not in answer.msg_type
+
+
+async def test_an_outage_is_answered_503_for_wechat_to_retry(mall, monkeypatch):
+    """PostgreSQL or Redis unreachable mid-step: no 「系统繁忙」 reply, a 503 (WeChat retries
+    the message 5 s later; its claim was only a lease, so the retry runs it)."""
+    from flows.runner import Unavailable
+    from handlers.mp_simulator import MPSimulator
+    from tests.conftest import TEST_APP_ID, TEST_TOKEN
+
+    async def outage(*args, **kw):
+        raise Unavailable
+
+    wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                     token=TEST_TOKEN, app_id=TEST_APP_ID)
+    monkeypatch.setattr(mall.svc.runner, "handle_once", outage)
+    answer = await wx.text("oUser_outage_0000000000001", "分类")
+    assert answer.status == 503 and "系统繁忙" not in answer.body
+    monkeypatch.undo()
+    answer = await wx.text("oUser_outage_0000000000001", "分类")
+    assert answer.status == 200 and "水果生鲜" in answer.text

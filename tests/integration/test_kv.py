@@ -40,8 +40,31 @@ async def test_cas_writes_only_over_the_expected_value(kv):
 async def test_claim_and_get_claims_once_and_reads_the_other_key(kv):
     await kv.set("conv", '{"v":1}')
     assert await kv.claim_and_get("msg:1", 60, "conv") == (True, '{"v":1}')
-    assert await kv.claim_and_get("msg:1", 60, "conv") == (False, None)
+    assert await kv.claim_and_get("msg:1", 60, "conv") == (Claimed.LEASED, None)  # not confirmed yet
+    await kv.confirm("msg:1", 60)
+    assert await kv.claim_and_get("msg:1", 60, "conv") == (Claimed.REPEAT, None)
     assert await kv.claim_and_get("msg:2", 60, "absent") == (True, None)
+
+
+async def test_a_claim_is_a_lease_until_confirmed(kv):
+    """claim_and_get takes a lease: while it holds, the message is LEASED (its handler is at
+    work), once it runs out the message can be claimed again (its handler died), and once
+    confirmed it is a REPEAT for the confirmed TTL. claim_and_cas sees a lease the same way."""
+    await kv.set("conv", "v1")
+    assert await kv.claim_and_get("m:dead", 0.2, "conv") == (Claimed.WROTE, "v1")
+    assert await kv.claim_and_cas("m:dead", 60, "conv", "v1", "v2", 60) == Claimed.LEASED
+    assert await kv.get("conv") == "v1"  # nothing written over a lease
+    await asyncio.sleep(0.3)  # the lease ran out: the handler never confirmed
+    assert await kv.claim_and_get("m:dead", 0.2, "conv") == (Claimed.WROTE, "v1")
+    await kv.confirm("m:dead", 60)
+    await asyncio.sleep(0.3)  # past the lease: the confirmed claim holds
+    assert await kv.claim_and_get("m:dead", 0.2, "conv") == (Claimed.REPEAT, None)
+    assert await kv.claim_and_cas("m:dead", 60, "conv", "v1", "v2", 60) == Claimed.REPEAT
+    assert await kv.get("conv") == "v1"
+    # a lease from claim_and_get, with a ticket: a retry with the same ticket sees the lease
+    assert await kv.claim_and_get("m:t", 60, "conv", "t:9", 60) == (Claimed.WROTE, "v1")
+    assert await kv.claim_and_get("m:t", 60, "conv", "t:9", 60) == (Claimed.LEASED, None)
+    assert await kv.claim_and_get("m:u", 60, "conv", "t:9", 60) == (Claimed.SPENT, None)
 
 
 async def test_claim_and_cas_claims_and_writes_together_or_not_at_all(kv):
@@ -72,6 +95,8 @@ async def test_a_ticket_is_spent_on_one_claim(kv):
     repeat of that claim may present it again, another claim is refused with nothing done."""
     await kv.set("conv", "v1")
     assert await kv.claim_and_get("m:a", 60, "conv", "t:1", 60) == (Claimed.WROTE, "v1")
+    assert await kv.claim_and_get("m:a", 60, "conv", "t:1", 60) == (Claimed.LEASED, None)
+    await kv.confirm("m:a", 60)
     assert await kv.claim_and_get("m:a", 60, "conv", "t:1", 60) == (Claimed.REPEAT, None)
     assert await kv.claim_and_get("m:b", 60, "conv", "t:1", 60) == (Claimed.SPENT, None)
     assert await kv.set_nx("m:b", "x", 60) is True                   # m:b was not claimed
