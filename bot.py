@@ -129,7 +129,8 @@ def build_app(
         svc.platform_keys = load_or_create_keypair(settings.data_dir / "sandbox_pay_platform")
         svc.cache = ReadCache(ttl=settings.catalog_cache_seconds)
         svc.uows = uow_factory(session_factory(engine), registry.topic_map(), svc.cache,
-                               modules=registry.modules, pricers=registry.pricers)
+                               modules=registry.modules, pricers=registry.pricers,
+                               payment_methods=registry.payment_methods)
         svc.outbox = OutboxWorker(svc.uows, registry.subscribers)
         svc.runner = FlowRunner(
             uows=svc.uows, kv=kv, templates=svc.templates, links=svc,

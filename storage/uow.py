@@ -28,6 +28,7 @@ from storage.repos import CatalogRepo, MemberRepo, OrderRepo, OutboxRepo, Paymen
 
 if TYPE_CHECKING:
     from social_mall.pricing.unit import UnitPricer
+    from social_mall.payments.methods import PaymentMethod
 
 UowFactory = Callable[[], "UnitOfWork"]
 
@@ -60,8 +61,10 @@ class UnitOfWork:
     def __init__(self, sessions: Callable[[], AsyncSession], subscribers: Mapping[str, Sequence[str]],
                  cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
                  factory: UowFactory | None = None, shared: dict[str, object] | None = None,
-                 pricers: Sequence[UnitPricer] = ()) -> None:
+                 pricers: Sequence[UnitPricer] = (), payment_methods: Sequence[PaymentMethod] = ()) -> None:
         self._sessions = sessions
+        # ways of paying besides WeChat Pay from the enabled modules (social_mall/payments/methods.py)
+        self.payment_methods: tuple[PaymentMethod, ...] = tuple(payment_methods)
         # unit prices from the enabled modules (social_mall/pricing/unit.py)
         self.pricers: tuple[UnitPricer, ...] = tuple(pricers)
         # The factory that made this unit of work (None when built by hand), for a core
@@ -211,15 +214,16 @@ class UnitOfWork:
 def uow_factory(
     sessions: async_sessionmaker[AsyncSession], subscribers: Mapping[str, Sequence[str]],
     cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
-    pricers: Sequence[UnitPricer] = (),
+    pricers: Sequence[UnitPricer] = (), payment_methods: Sequence[PaymentMethod] = (),
 ) -> UowFactory:
     """`modules`: the enabled modules (the registry's list); None: all of them.
-    `pricers`: the enabled modules' unit pricers (registry.pricers)."""
+    `pricers`: the enabled modules' unit pricers (registry.pricers); `payment_methods`:
+    their ways of paying besides WeChat Pay (registry.payment_methods)."""
     enabled = frozenset(modules) if modules is not None else None
     shared: dict[str, object] = {}
 
     def make() -> UnitOfWork:
         return UnitOfWork(sessions, subscribers, cache, modules=enabled, factory=make, shared=shared,
-                          pricers=pricers)
+                          pricers=pricers, payment_methods=payment_methods)
 
     return make

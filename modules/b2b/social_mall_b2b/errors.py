@@ -106,3 +106,14 @@ class BudgetExceededError(B2bError):
         super().__init__(limit_fen, used_fen, order_fen)
         self.limit_fen, self.used_fen, self.order_fen = limit_fen, used_fen, order_fen
         self.left_fen = max(limit_fen - used_fen, 0)
+
+
+class CreditRefusedError(B2bError):
+    """An order on credit refused: no credit terms, over the limit (outstanding + order > limit),
+    or the order is not this company's unpaid order."""
+
+    code = "b2b_credit_refused"
+
+    def __init__(self, reason: str, limit_fen: int = 0, outstanding_fen: int = 0, order_fen: int = 0) -> None:
+        super().__init__(reason, limit_fen, outstanding_fen, order_fen)
+        self.reason, self.limit_fen, self.outstanding_fen, self.order_fen = reason, limit_fen, outstanding_fen, order_fen

@@ -30,3 +30,15 @@ class QuoteAnswered(DomainEvent):
     quote_id: int
     total_fen: int
     expires_at: str     # ISO, UTC
+
+
+@dataclass(frozen=True)
+class StatementIssued(DomainEvent):
+    """A monthly statement of a company's credit orders: pushed to the company's owner."""
+
+    topic: ClassVar[str] = "b2b.statement_issued"
+    member_id: int
+    statement_id: int
+    period: str
+    amount_fen: int
+    due_at: str         # ISO, UTC

@@ -204,3 +204,55 @@ class BudgetEntry(Base):
     returned: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "order_id"),)
+
+
+class CreditAccount(Base):
+    """A company's credit terms (账期/月结): its limit and what it owes now. `outstanding_fen`
+    moves only by conditional UPDATEs (an order on credit: outstanding + total ≤ limit; a
+    repayment or refund: outstanding ≥ amount), each with its CreditEntry in one
+    transaction, so outstanding == Σ orders − Σ repayments − Σ refunds (credit.reconcile)."""
+
+    __tablename__ = "b2b_credit_accounts"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    limit_fen: Mapped[int] = mapped_column(BigInteger)
+    outstanding_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (UniqueConstraint("tenant_id", "company_id"),
+                      CheckConstraint("limit_fen >= 0 AND outstanding_fen >= 0", name="ck_b2b_credit_amounts"))
+
+
+class CreditEntry(Base):
+    """One movement of a company's balance: kind order (+), repayment (−) or refund (−);
+    `ref` makes each once (an order's id, a bank reference)."""
+
+    __tablename__ = "b2b_credit_entries"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    ref: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "ref"),
+                      CheckConstraint("amount_fen > 0", name="ck_b2b_credit_entries_amount"))
+
+
+class Statement(Base):
+    """A company's monthly statement (对账单) of its credit orders: `amount_fen` = Σ orders −
+    Σ refunds entered in `period` (Shanghai "YYYY-MM"), repaid oldest first (`paid_fen`);
+    one unpaid past `due_at` is overdue and blocks new credit orders."""
+
+    __tablename__ = "b2b_statements"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    issued_at: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime] = mapped_column()
+    __table_args__ = (UniqueConstraint("tenant_id", "company_id", "period"),
+                      CheckConstraint("paid_fen >= 0 AND paid_fen <= amount_fen", name="ck_b2b_statements_paid"))
