@@ -11,8 +11,9 @@ row per subscriber registered for the topic (so a failing subscriber retries alo
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, cast
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from social_mall.payments.methods import PaymentMethod
 
 UowFactory = Callable[[], "UnitOfWork"]
+log = logging.getLogger(__name__)
 
 RECORD_ONLY = "-"  # subscriber name for an event nobody listens to: kept as a record
 
@@ -73,6 +75,7 @@ class UnitOfWork:
         self.factory = factory
         self.shared: dict[str, object] = {} if shared is None else shared
         self._session: AsyncSession | None = None
+        self._after_rollback: list[Callable[[], Awaitable[None]]] = []
         self._subscribers = subscribers
         self._modules = modules if modules is None or isinstance(modules, frozenset) else frozenset(modules)
         self.cache = cache  # catalog reads (storage/cache.py); cleared by a commit that wrote the catalog
@@ -180,7 +183,22 @@ class UnitOfWork:
             )
         )
 
+    def after_rollback(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` once after this unit of work's transaction is rolled back (a refused step
+        that still records what was refused, in a transaction of its own: the rolled-back
+        one holds no locks by then). Dropped by a commit. A failing `fn` is logged."""
+        self._after_rollback.append(fn)
+
+    async def _run_after_rollback(self) -> None:
+        todo, self._after_rollback = self._after_rollback, []
+        for fn in todo:
+            try:
+                await fn()
+            except Exception:   # the refusal stands; what it would have recorded is logged
+                log.exception("uow.after_rollback_failed")
+
     async def commit(self) -> None:
+        self._after_rollback = []
         if self._session is None:
             return
         await self._session.commit()
@@ -192,6 +210,7 @@ class UnitOfWork:
             return
         await self._session.rollback()
         self._session.info.pop(WROTE_CATALOG, None)
+        await self._run_after_rollback()
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -206,6 +225,9 @@ class UnitOfWork:
             return
         if exc_type is not None:
             await self._session.rollback()
+            await self._session.close()
+            await self._run_after_rollback()
+            return
         await self._session.close()
 
 

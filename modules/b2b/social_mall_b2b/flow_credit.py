@@ -1,8 +1,12 @@
-"""Chat: paying on the company's credit terms (月结).
+"""Chat: paying on the company's credit terms (月结), and the owner's approvals (待审批).
 
 「月结」 pays the member's latest unpaid order on its company's account; 「月结 订单号」 a
 given one. Refused with the reason (no terms, over the limit with what is owed, an
 overdue statement) and nothing written; a second 「月结」 of a paid order changes nothing.
+
+「待审批」 lists the owner's pending requests (buyers' orders over their monthly budget);
+「同意 N」 places request N's order for the buyer (pushed to the buyer with the order
+number), 「驳回 N」 rejects it (pushed); each decided once (approvals.py).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from enum import StrEnum
 from flows.engine import Ctx, Flow, Keyword, Outcome, Say, Step, StepFn, Turn
 from social_mall.orders.rules import OrderStatus
 from social_mall.orders.service import find_order, list_orders
-from social_mall_b2b import credit
+from social_mall.parsing import parse_id
+from social_mall_b2b import approvals, credit
+from social_mall_b2b.accounts import approved_company
 from social_mall_b2b.errors import CreditRefusedError
 
 NAME = "b2b_credit"
@@ -26,6 +32,9 @@ class St(StrEnum):
 
 class Do(StrEnum):
     PAY = "b2b.credit_pay"
+    PENDING = "b2b.approvals"
+    APPROVE = "b2b.approve"
+    REJECT = "b2b.reject"
 
 
 @dataclass(frozen=True)
@@ -42,9 +51,47 @@ class Pay:
                 raise CreditRefusedError("order")
             order = unpaid[0]
         paid = await credit.pay_on_credit(ctx.uow, ctx.tenant_id, ctx.member.id, order.id, ctx.now)
-        company = await credit.approved_company(ctx.uow, ctx.tenant_id, ctx.member.id)
+        company = await approved_company(ctx.uow, ctx.tenant_id, ctx.member.id)
         terms = await credit.account(ctx.uow, ctx.tenant_id, company.id) if company else None
         return Outcome((Say("chat/b2b/credit_paid.txt", {"order": paid, "terms": terms}),))
+
+
+@dataclass(frozen=True)
+class Pending:
+    async def run(self, ctx: Ctx) -> Outcome:
+        found = await approvals.pending(ctx.uow, ctx.tenant_id, ctx.member.id)
+        return Outcome((Say("chat/b2b/approvals.txt", {"requests": found}),))
+
+
+@dataclass(frozen=True)
+class Decide:
+    approval_id: int
+    approve: bool
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        req, order = await approvals.decide(ctx.uow, ctx.tenant_id, ctx.member.id, self.approval_id,
+                                            approve=self.approve, now=ctx.now, timeout=ctx.order_timeout,
+                                            channel=ctx.channel)
+        return Outcome((Say("chat/b2b/approval_decided.txt", {"req": req, "order": order}),))
+
+
+def pending(turn: Turn) -> Step:
+    return Step(St.IDLE, command=Pending())
+
+
+def _decide(turn: Turn, approve: bool) -> Step:
+    n = parse_id(turn.said.args[0]) if turn.said.args else None
+    if n is None:
+        return Step(St.IDLE, command=Pending())
+    return Step(St.IDLE, command=Decide(n, approve))
+
+
+def approve(turn: Turn) -> Step:
+    return _decide(turn, True)
+
+
+def reject(turn: Turn) -> Step:
+    return _decide(turn, False)
 
 
 def pay(turn: Turn) -> Step:
@@ -52,9 +99,13 @@ def pay(turn: Turn) -> Step:
     return Step(St.IDLE, command=Pay(raw))
 
 
-TABLE: Mapping[tuple[str, str], StepFn] = {(St.IDLE, Do.PAY): pay}
+TABLE: Mapping[tuple[str, str], StepFn] = {
+    (St.IDLE, Do.PAY): pay, (St.IDLE, Do.PENDING): pending, (St.IDLE, Do.APPROVE): approve,
+    (St.IDLE, Do.REJECT): reject,
+}
 
 FLOW = Flow(
     name=NAME, start=St.IDLE, table=TABLE,
-    keywords=(Keyword(Do.PAY, pattern=r"月结\s*(\d{0,32})"),),
+    keywords=(Keyword(Do.PAY, pattern=r"月结\s*(\d{0,32})"), Keyword(Do.PENDING, words=("待审批",)),
+              Keyword(Do.APPROVE, pattern=r"同意\s*#?(\d{1,12})"), Keyword(Do.REJECT, pattern=r"驳回\s*#?(\d{1,12})")),
 )

@@ -256,3 +256,24 @@ class Statement(Base):
     due_at: Mapped[datetime] = mapped_column()
     __table_args__ = (UniqueConstraint("tenant_id", "company_id", "period"),
                       CheckConstraint("paid_fen >= 0 AND paid_fen <= amount_fen", name="ck_b2b_statements_paid"))
+
+
+class ApprovalRequest(Base):
+    """A buyer's order over its monthly budget, waiting for the company owner's approval
+    (待审批): the lines (「sku:qty,…」) and destination as the buyer confirmed them; approving
+    places the order (once: pending → approved by a conditional UPDATE)."""
+
+    __tablename__ = "b2b_approvals"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    lines: Mapped[str] = mapped_column(String(4000))
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    ship_name: Mapped[str] = mapped_column(String(40))
+    ship_phone: Mapped[str] = mapped_column(String(20))
+    ship_address: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default="pending")   # pending | approved | rejected
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -6,6 +6,8 @@ Subscribers:
   b2b.company_decided     push "approved" / "rejected: <reason>" to the applicant
   order.cancelled         a buyer's cancelled order gives its amount back to its monthly budget (once)
   b2b.quote_answered      push the quoted total, its expiry and 「接受报价 N」 to the member
+  b2b.approval_requested  push a buyer's over-budget order to the company owner (「同意 N」/「驳回 N」)
+  b2b.approval_decided    push the owner's decision (and the order number) to the buyer
   b2b.statement_issued    push a monthly statement (amount, due day) to the company's owner
   order.refunded          a refund of an order paid on credit lowers the company's balance (once)
 
@@ -68,6 +70,16 @@ def setup(reg: Registry) -> None:
 
         return await issue_all(svc.uows, svc.clock())
 
+    async def push_approval_requested(d: Delivery) -> None:
+        await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/b2b/push/approval_requested.txt",
+                             d.payload)
+
+    async def push_approval_decided(d: Delivery) -> None:
+        await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/b2b/push/approval_decided.txt",
+                             d.payload)
+
+    reg.subscribe("b2b.approval_requested", "b2b.push_approval_requested", push_approval_requested)
+    reg.subscribe("b2b.approval_decided", "b2b.push_approval_decided", push_approval_decided)
     reg.subscribe("b2b.statement_issued", "b2b.push_statement", push_statement)
     reg.subscribe("order.refunded", "b2b.credit_refund", credit_refund)
     reg.add_job("b2b.statements", 3600.0, statements_due)
