@@ -8,6 +8,7 @@ so a switched-off module offers nothing and orders are paid by WeChat Pay as bef
 
 - `offer(...)` → a line shown under a placed order's pay link (「回复「月结」记账支付」) or ""
   when the method is not offered for this order (another member, over a limit…).
+- `extend_deadline` gives an unpaid order longer to be paid (a bank transfer takes days).
 - The module takes the member's command (its own chat flow) and, when the method says the
   order is paid, calls `mark_paid`: the order moves pending → paid once (a conditional
   update), `order.paid` is emitted as for a WeChat payment, and the step is audited with
@@ -60,4 +61,23 @@ async def mark_paid(uow: UnitOfWork, tenant: int, order_id: int, *, method: str,
                        paid_fen=order.total_fen, channel=order.channel, fulfilment=order.fulfilment))
     uow.audit(tenant, actor, "order.paid_by_method", f"order:{order.id}",
               after={"method": method, "paid_fen": order.total_fen})
+    return True
+
+
+async def extend_deadline(uow: UnitOfWork, tenant: int, order_id: int, until: datetime, *, method: str,
+                          actor: str) -> bool:
+    """Give an unpaid order paid by a slower method (a bank transfer) until `until` to be
+    paid (never earlier than it had): the unpaid-order timeout then closes it later. False
+    when the order is no longer pending payment or already had longer. Audited."""
+    from sqlalchemy import update
+
+    from storage.models import Order
+
+    res = await uow.session.execute(update(Order).where(
+        Order.tenant_id == tenant, Order.id == order_id, Order.status == OrderStatus.PENDING_PAYMENT,
+        Order.expires_at < until).values(expires_at=until))
+    if getattr(res, "rowcount", 0) != 1:
+        return False
+    uow.audit(tenant, actor, "order.deadline_extended", f"order:{order_id}",
+              after={"method": method, "expires_at": until.isoformat()})
     return True

@@ -4,6 +4,9 @@
 given one. Refused with the reason (no terms, over the limit with what is owed, an
 overdue statement) and nothing written; a second 「月结」 of a paid order changes nothing.
 
+「对公转账」 (or 「对公转账 订单号」) answers with the shop's account and the order's
+reference, and keeps the order open for the shop's transfer window (transfers.py).
+
 「待审批」 lists the owner's pending requests (buyers' orders over their monthly budget);
 「同意 N」 places request N's order for the buyer (pushed to the buyer with the order
 number), 「驳回 N」 rejects it (pushed); each decided once (approvals.py).
@@ -19,7 +22,8 @@ from flows.engine import Ctx, Flow, Keyword, Outcome, Say, Step, StepFn, Turn
 from social_mall.orders.rules import OrderStatus
 from social_mall.orders.service import find_order, list_orders
 from social_mall.parsing import parse_id
-from social_mall_b2b import approvals, credit
+from social_mall.views import OrderView
+from social_mall_b2b import approvals, credit, transfers
 from social_mall_b2b.accounts import approved_company
 from social_mall_b2b.errors import CreditRefusedError
 
@@ -32,6 +36,7 @@ class St(StrEnum):
 
 class Do(StrEnum):
     PAY = "b2b.credit_pay"
+    TRANSFER = "b2b.transfer"
     PENDING = "b2b.approvals"
     APPROVE = "b2b.approve"
     REJECT = "b2b.reject"
@@ -42,18 +47,36 @@ class Pay:
     order_no: str
 
     async def run(self, ctx: Ctx) -> Outcome:
-        if self.order_no:
-            order = await find_order(ctx.uow, ctx.tenant_id, self.order_no, member_id=ctx.member.id)
-        else:
-            page = await list_orders(ctx.uow, ctx.tenant_id, ctx.member.id, per_page=20)
-            unpaid = [o for o in page.items if o.status == OrderStatus.PENDING_PAYMENT]
-            if not unpaid:
-                raise CreditRefusedError("order")
-            order = unpaid[0]
+        order = await _unpaid(ctx, self.order_no)
         paid = await credit.pay_on_credit(ctx.uow, ctx.tenant_id, ctx.member.id, order.id, ctx.now)
         company = await approved_company(ctx.uow, ctx.tenant_id, ctx.member.id)
         terms = await credit.account(ctx.uow, ctx.tenant_id, company.id) if company else None
         return Outcome((Say("chat/b2b/credit_paid.txt", {"order": paid, "terms": terms}),))
+
+
+async def _unpaid(ctx: Ctx, order_no: str) -> OrderView:
+    if order_no:
+        return await find_order(ctx.uow, ctx.tenant_id, order_no, member_id=ctx.member.id)
+    page = await list_orders(ctx.uow, ctx.tenant_id, ctx.member.id, per_page=20)
+    unpaid = [o for o in page.items if o.status == OrderStatus.PENDING_PAYMENT]
+    if not unpaid:
+        raise CreditRefusedError("order")
+    return unpaid[0]
+
+
+@dataclass(frozen=True)
+class ByTransfer:
+    order_no: str
+
+    async def run(self, ctx: Ctx) -> Outcome:
+        order = await _unpaid(ctx, self.order_no)
+        t, terms, until = await transfers.choose(ctx.uow, ctx.tenant_id, ctx.member.id, order, ctx.now)
+        return Outcome((Say("chat/b2b/transfer.txt", {"order": order, "t": t, "terms": terms, "until": until}),))
+
+
+def by_transfer(turn: Turn) -> Step:
+    raw = turn.said.args[0].strip() if turn.said.args and turn.said.args[0] else ""
+    return Step(St.IDLE, command=ByTransfer(raw))
 
 
 @dataclass(frozen=True)
@@ -100,12 +123,13 @@ def pay(turn: Turn) -> Step:
 
 
 TABLE: Mapping[tuple[str, str], StepFn] = {
-    (St.IDLE, Do.PAY): pay, (St.IDLE, Do.PENDING): pending, (St.IDLE, Do.APPROVE): approve,
+    (St.IDLE, Do.PAY): pay, (St.IDLE, Do.TRANSFER): by_transfer, (St.IDLE, Do.PENDING): pending, (St.IDLE, Do.APPROVE): approve,
     (St.IDLE, Do.REJECT): reject,
 }
 
 FLOW = Flow(
     name=NAME, start=St.IDLE, table=TABLE,
     keywords=(Keyword(Do.PAY, pattern=r"月结\s*(\d{0,32})"), Keyword(Do.PENDING, words=("待审批",)),
+              Keyword(Do.TRANSFER, pattern=r"对公转账\s*(\d{0,32})"),
               Keyword(Do.APPROVE, pattern=r"同意\s*#?(\d{1,12})"), Keyword(Do.REJECT, pattern=r"驳回\s*#?(\d{1,12})")),
 )

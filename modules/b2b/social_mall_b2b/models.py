@@ -277,3 +277,50 @@ class ApprovalRequest(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ShopTerms(Base):
+    """A tenant's B2B payment terms: the bank account buyers transfer to (对公转账) and how
+    long an unpaid order waiting for a transfer stays open."""
+
+    __tablename__ = "b2b_shop_terms"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    bank_name: Mapped[str] = mapped_column(String(60), default="")
+    account_name: Mapped[str] = mapped_column(String(60), default="")
+    account_no: Mapped[str] = mapped_column(String(40), default="")
+    transfer_hours: Mapped[int] = mapped_column(Integer, default=72)
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+
+class Transfer(Base):
+    """An order to be paid by bank transfer: its reference (附言) and what has been received
+    (receipts confirmed by an admin, partial allowed); paid when received == expected."""
+
+    __tablename__ = "b2b_transfers"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    reference: Mapped[str] = mapped_column(String(32))
+    expected_fen: Mapped[int] = mapped_column(BigInteger)
+    received_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "order_id"),
+                      CheckConstraint("received_fen >= 0 AND received_fen <= expected_fen",
+                                      name="ck_b2b_transfers_received"))
+
+
+class TransferReceipt(Base):
+    """One receipt an admin confirmed (the bank's serial number makes it once)."""
+
+    __tablename__ = "b2b_transfer_receipts"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("b2b_transfers.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "serial"),
+                      CheckConstraint("amount_fen > 0", name="ck_b2b_transfer_receipts_amount"))

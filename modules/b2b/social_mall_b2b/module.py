@@ -11,7 +11,8 @@ Subscribers:
   b2b.statement_issued    push a monthly statement (amount, due day) to the company's owner
   order.refunded          a refund of an order paid on credit lowers the company's balance (once)
 
-Payment method: 「月结」 (credit.CreditMethod through registry.add_payment_method).
+Payment methods (registry.add_payment_method): 「月结」 (credit.CreditMethod) and 「对公转账」
+(transfers.TransferMethod).
 Job: b2b.statements issues last month's statements (each once).
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.plugins import Delivery, Registry
-from social_mall_b2b import HERE, credit, flow_account, flow_credit, flow_quick, flow_quotes, prices, web_console
+from social_mall_b2b import HERE, credit, transfers, flow_account, flow_credit, flow_quick, flow_quotes, prices, web_console
 
 
 def setup(reg: Registry) -> None:
@@ -32,6 +33,7 @@ def setup(reg: Registry) -> None:
     reg.add_flow(flow_credit.FLOW)
     reg.add_unit_pricer(prices.PRICER)
     reg.add_payment_method(credit.METHOD_OBJ)
+    reg.add_payment_method(transfers.METHOD_OBJ)
     web_console.register(reg)
 
     async def push_decided(d: Delivery) -> None:
