@@ -218,3 +218,50 @@ async def test_repayments_statements_overdue_and_reconcile(workers, demo):
     assert (m.company_id, m.outstanding_fen - m.entries_fen) == (company, 1)
     async with uows() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Statement)) == 1
+
+
+async def test_a_bank_transfer_keeps_the_order_open_and_partial_receipts_pay_it_once(workers, demo):
+    from social_mall_b2b import transfers
+    from social_mall_b2b.models import Transfer, TransferReceipt
+
+    uows, _ = workers
+    company, (owner, buyer), sku, _ = await company_with_buyers(uows, demo.id, None)
+    oid = await unpaid_order(uows, demo.id, buyer, sku, 2)
+    async with uows() as uow:                       # no account set: not offered, refused
+        order = await load_order(uow, demo.id, oid)
+        assert await transfers.METHOD_OBJ.offer(uow, demo.id, order, NOW) == ""
+        with pytest.raises(CreditRefusedError):
+            await transfers.choose(uow, demo.id, buyer, order, NOW)
+        await uow.rollback()
+        await transfers.set_shop_terms(uow, demo.id, transfers.BankAccount(
+            "招商银行上海分行", "上海示例商贸有限公司", "1219 0000 0000 001", 72), "admin:a")
+        await uow.commit()
+    async with uows() as uow:
+        order = await load_order(uow, demo.id, oid)
+        assert "对公转账" in await transfers.METHOD_OBJ.offer(uow, demo.id, order, NOW)
+        t, terms, until = await transfers.choose(uow, demo.id, buyer, order, NOW)
+        await uow.commit()
+    assert t.reference == f"ZZ{order.order_no}" and until == order.created_at + timedelta(hours=72)
+    async with uows() as uow:
+        assert (await load_order(uow, demo.id, oid)).expires_at == until      # the longer window
+        first = await transfers.confirm_receipt(uow, demo.id, t.id, 5000, "SN-1", "admin:a", NOW)
+        await uow.commit()
+    assert first == (True, False)
+    async with uows() as uow:
+        assert await transfers.confirm_receipt(uow, demo.id, t.id, 5000, "SN-1", "admin:a", NOW) == (False, False)
+        with pytest.raises(InvalidApplicationError):                          # more than still due
+            await transfers.confirm_receipt(uow, demo.id, t.id, order.total_fen, "SN-2", "admin:a", NOW)
+        await uow.rollback()
+    async with uows() as uow:
+        assert (await load_order(uow, demo.id, oid)).status == "pending_payment"
+        assert await transfers.confirm_receipt(uow, demo.id, t.id, order.total_fen - 5000, "SN-3", "admin:a",
+                                               NOW) == (True, True)
+        await uow.commit()
+    async with uows() as uow:
+        paid = await load_order(uow, demo.id, oid)
+        received = await uow.session.scalar(select(Transfer.received_fen))
+        receipts = await uow.session.scalar(select(func.count()).select_from(TransferReceipt))
+        with pytest.raises(InvalidApplicationError):                          # paid: nothing more taken
+            await transfers.confirm_receipt(uow, demo.id, t.id, 1, "SN-4", "admin:a", NOW)
+        await uow.rollback()
+    assert (paid.status, paid.paid_fen, received, receipts) == ("paid", order.total_fen, order.total_fen, 2)
