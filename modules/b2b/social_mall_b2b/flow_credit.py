@@ -23,7 +23,7 @@ from social_mall.orders.rules import OrderStatus
 from social_mall.orders.service import find_order, list_orders
 from social_mall.parsing import parse_id
 from social_mall.views import OrderView
-from social_mall_b2b import approvals, credit, transfers
+from social_mall_b2b import approvals, credit, transfers, vat
 from social_mall_b2b.accounts import approved_company
 from social_mall_b2b.errors import CreditRefusedError
 
@@ -51,7 +51,8 @@ class Pay:
         paid = await credit.pay_on_credit(ctx.uow, ctx.tenant_id, ctx.member.id, order.id, ctx.now)
         company = await approved_company(ctx.uow, ctx.tenant_id, ctx.member.id)
         terms = await credit.account(ctx.uow, ctx.tenant_id, company.id) if company else None
-        return Outcome((Say("chat/b2b/credit_paid.txt", {"order": paid, "terms": terms}),))
+        taxes = await vat.of_order(ctx.uow, ctx.tenant_id, paid)
+        return Outcome((Say("chat/b2b/credit_paid.txt", {"order": paid, "terms": terms, "vat": taxes}),))
 
 
 async def _unpaid(ctx: Ctx, order_no: str) -> OrderView:
@@ -71,7 +72,9 @@ class ByTransfer:
     async def run(self, ctx: Ctx) -> Outcome:
         order = await _unpaid(ctx, self.order_no)
         t, terms, until = await transfers.choose(ctx.uow, ctx.tenant_id, ctx.member.id, order, ctx.now)
-        return Outcome((Say("chat/b2b/transfer.txt", {"order": order, "t": t, "terms": terms, "until": until}),))
+        taxes = await vat.of_order(ctx.uow, ctx.tenant_id, order)
+        return Outcome((Say("chat/b2b/transfer.txt", {"order": order, "t": t, "terms": terms, "until": until,
+                                                      "vat": taxes}),))
 
 
 def by_transfer(turn: Turn) -> Step:

@@ -324,3 +324,16 @@ class TransferReceipt(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "serial"),
                       CheckConstraint("amount_fen > 0", name="ck_b2b_transfer_receipts_amount"))
+
+
+class VatRate(Base):
+    """A product's VAT rate (增值税率, basis points: 1300 = 13%): prices are tax-inclusive;
+    the rate and the tax in an order are shown to the business buyer."""
+
+    __tablename__ = "b2b_vat_rates"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    rate_bp: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (UniqueConstraint("tenant_id", "product_id"),
+                      CheckConstraint("rate_bp >= 0 AND rate_bp <= 3000", name="ck_b2b_vat_rates_rate"))

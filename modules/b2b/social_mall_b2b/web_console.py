@@ -99,7 +99,7 @@ PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空�
               "receipt": "收款金额须大于 0、不超过待收金额，并填写银行流水号", "serial": "银行流水号最多 60 字",
               "transfer_closed": "该订单已不在待支付状态（已关闭或已支付），请线下处理这笔款项",
               "bank_name": "开户行最多 60 字", "account_name": "户名最多 60 字", "account_no": "账号最多 40 位",
-              "transfer_hours": "转账期限须为 1–1440 小时"}
+              "transfer_hours": "转账期限须为 1–1440 小时", "vat": "增值税率须为 0–30 的整数（%）"}
 
 
 def problem(exc: B2bError) -> str:
@@ -251,10 +251,15 @@ async def terms_save(request: web.Request) -> web.Response:
             raise InvalidApplicationError("sku_id")
         moq, case = _int(form, "moq", 1, 999_999, 1), _int(form, "case_pack", 1, 999_999, 1)
         code = _text(form, "code", 32)
+        vat = _int(form, "vat", 0, 30, -1)
         async with services(request).uows() as uow:
             await prices.set_terms(uow, tenant_of(request), sku, moq, case, actor(request))
             if code:
                 await quick.set_code(uow, tenant_of(request), sku, code, actor(request))
+            if vat >= 0:
+                from social_mall_b2b.vat import set_rate
+
+                await set_rate(uow, tenant_of(request), sku, vat * 100, actor(request))
             await uow.commit()
     except B2bError as exc:
         return await _prices_page(request, 400, problem(exc))

@@ -3,7 +3,8 @@ applies in chat and is approved in the console; its owner invites a buyer; the b
 quick-orders 5 lines whose total is over the buyer's monthly limit, so the order waits for
 the owner's approval; the owner approves it in chat; the buyer pays it on the company's
 credit (「月结」); next month the statement is issued (console, CSV, a push to the owner) and
-repaid by a transfer an admin confirms; the books reconcile. A consumer at the same time
+repaid by a transfer an admin confirms; the books reconcile. Prices are tax-inclusive
+with the product's VAT rate shown on the card and the credit order's tax. A consumer at the same time
 sees retail prices only."""
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ async def test_apply_invite_quick_order_approve_credit_statement_repay(backend, 
     clock = Clock(datetime(2030, 6, 6, 4, 0, tzinfo=timezone.utc))
     mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, clock=clock)
     wx = simulator(mall)
-    await business_with_codes(mall, wx)                      # applied in chat, approved in the console
+    skus = await business_with_codes(mall, wx)               # applied in chat, approved in the console
     async with mall.svc.uows() as uow:
         company = await uow.session.scalar(select(Company))
     assert company.status == "approved"
@@ -48,11 +49,16 @@ async def test_apply_invite_quick_order_approve_credit_statement_repay(backend, 
                                                     "limit": "500"})).status == 200
     assert (await post(f"/console/b2b/credit/{company.id}/limit", data={"_csrf": csrf, "limit": "abc"})).status == 400
     assert (await post(f"/console/b2b/credit/{company.id}/limit", data={"_csrf": csrf, "limit": "5000"})).status == 200
+    mango = skus["芒果干"].id                               # tax-inclusive prices: 13% VAT on the product
+    terms = {"_csrf": csrf, "sku_id": str(mango), "moq": "12", "case_pack": "12"}
+    assert (await post("/console/b2b/terms", data={**terms, "vat": "31"})).status == 400
+    assert (await post("/console/b2b/terms", data={**terms, "vat": "13"})).status == 200
+    assert "含税，增值税 13%" in await say(wx, COLLEAGUE, "搜索 芒果干")
 
     # a consumer, at the same time, sees retail only and is not offered quick order
     await wx.event(SHOPPER, "subscribe")
     card = await say(wx, SHOPPER, "搜索 芒果干")
-    assert "企业价" not in card and "¥29.90" in card
+    assert "企业价" not in card and "¥29.90" in card and "增值税" not in card
 
     orders = await count(mall, Order)
     table = await say(wx, COLLEAGUE, "快速下单 A1023x24 B77 3 C9*10 D-4 2 E5 1")
@@ -75,10 +81,11 @@ async def test_apply_invite_quick_order_approve_credit_statement_repay(backend, 
     assert "月结" in told[0]
 
     retail_card = await say(wx, SHOPPER, "搜索 芒果干")      # still retail for the consumer
-    assert "企业价" not in retail_card
+    assert "企业价" not in retail_card and "增值税" not in retail_card
 
     paid = await say(wx, COLLEAGUE, f"月结 {order_no}")
     assert "已记入企业账期" in paid and "企业未还 ¥1002.03，可用额度 ¥3997.97" in paid, paid
+    assert "其中增值税（13%）：¥60.74（价税合计 ¥528.00）" in paid          # 528.00 × 13 / 113
     assert "该订单不能这样付款" in await say(wx, COLLEAGUE, f"月结 {order_no}")      # once
     async with mall.svc.uows() as uow:
         o = await uow.session.scalar(select(Order).where(Order.order_no == order_no))
