@@ -13,6 +13,7 @@ Subscribers:
 
 Payment methods (registry.add_payment_method): 「月结」 (credit.CreditMethod) and 「对公转账」
 (transfers.TransferMethod).
+Account event: submit_invoice_title fills the member's company invoice details (invoice_title.py).
 Job: b2b.statements issues last month's statements (each once).
 """
 
@@ -35,6 +36,9 @@ def setup(reg: Registry) -> None:
     reg.add_payment_method(credit.METHOD_OBJ)
     reg.add_payment_method(transfers.METHOD_OBJ)
     web_console.register(reg)
+    from social_mall_b2b import invoice_title
+
+    reg.add_account_event(invoice_title.EVENT, invoice_title.handler(svc))
 
     async def push_decided(d: Delivery) -> None:
         await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/b2b/push/decided.txt", d.payload)
