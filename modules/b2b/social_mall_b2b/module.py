@@ -36,6 +36,9 @@ def setup(reg: Registry) -> None:
     reg.add_payment_method(credit.METHOD_OBJ)
     reg.add_payment_method(transfers.METHOD_OBJ)
     web_console.register(reg)
+    from social_mall_b2b import web_h5
+
+    reg.add_routes(web_h5.routes)
     from social_mall_b2b import invoice_title
 
     reg.add_account_event(invoice_title.EVENT, invoice_title.handler(svc))
