@@ -6,7 +6,7 @@ A module registers a `PaymentMethod` with `registry.add_payment_method(method)`;
 composition root hands the enabled methods to every unit of work (`uow.payment_methods`),
 so a switched-off module offers nothing and orders are paid by WeChat Pay as before.
 
-- `offer(...)` → a line shown under a placed order's pay link (「回复「月结」记账支付」) or ""
+- `offer(...)` → a line shown under a placed order's pay link (what to reply to pay that way) or ""
   when the method is not offered for this order (another member, over a limit…).
 - `extend_deadline` gives an unpaid order longer to be paid (a bank transfer takes days).
 - The module takes the member's command (its own chat flow) and, when the method says the
