@@ -115,6 +115,13 @@ def build_app(
     found = list(modules) if modules is not None else discover(BUILTIN_MODULES)
     registry = build_registry(svc, found, settings.disabled_modules)
     svc.registry = registry
+    if registry.books_checks:   # the modules' own money, checked hourly (social_mall/books.py)
+        from social_mall.books import run_checks
+
+        async def books() -> int:
+            return len(await run_checks(svc.uows, registry.books_checks))
+
+        registry.add_job("books.checks", 3600.0, books)
     svc.templates = make_env(registry.template_dirs)
     h5.install_filters(svc.templates)
     app.add_routes(with_request_ids(registry.routes))

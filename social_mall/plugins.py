@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from social_mall.demo import DemoSeeder
+    from social_mall.books import BooksCheck
     from social_mall.fulfilment import FulfilmentMethod
     from social_mall.payments.methods import PaymentMethod
     from social_mall.pricing.unit import UnitPricer
@@ -92,6 +93,8 @@ class Registry:
     pricers: list[UnitPricer] = field(default_factory=list)
     # ways of paying an order besides WeChat Pay, for some members (social_mall/payments/methods.py)
     payment_methods: list[PaymentMethod] = field(default_factory=list)
+    # name → a module's check that its own money adds up (social_mall/books.py)
+    books_checks: dict[str, BooksCheck] = field(default_factory=dict)
     # who answers keyword searches (social_mall/search.py); None: the core's own
     search: SearchProvider | None = None
     # who names the products offered beside one added to the cart; None: nobody
@@ -149,6 +152,11 @@ class Registry:
         """Offer a way of paying besides WeChat Pay (on account, bank transfer…) under the
         orders it allows; the module marks an order paid with payments.methods.mark_paid."""
         self.payment_methods.append(method)
+
+    def add_books_check(self, name: str, check: BooksCheck) -> None:
+        """Check the module's own money hourly for every tenant: `check(uow, tenant)` → the
+        mismatches ([] when the books agree), logged at ERROR as `books.mismatch`."""
+        self.books_checks[name] = check
 
     def add_account_event(self, event: str, handler: AccountEventHandler) -> None:
         """Take an official-account event that is not a member's action (MASSSENDJOBFINISH,

@@ -102,3 +102,23 @@ async def test_after_rollback_work_runs_after_a_rollback_in_its_own_transaction_
         await uow.commit()
         await uow.rollback()
     assert ran == ["rolled back"] and await members() == before + 2
+
+
+async def test_books_checks_report_each_mismatch_and_a_failing_check_hides_no_other(uows, demo, caplog):
+    import logging
+
+    from social_mall.books import run_checks
+
+    async def agrees(uow, tenant: int) -> list[str]:
+        return []
+
+    async def off_by_one(uow, tenant: int) -> list[str]:
+        return [f"account 7 of {tenant}: 101 != 100"]
+
+    async def broken(uow, tenant: int) -> list[str]:
+        raise RuntimeError("boom")
+
+    with caplog.at_level(logging.ERROR, logger="social_mall.books"):
+        found = await run_checks(uows, {"a": agrees, "b": broken, "c": off_by_one})
+    assert found == {("c", demo.id): [f"account 7 of {demo.id}: 101 != 100"]}
+    assert [r.message for r in caplog.records if r.message == "books.mismatch"] == ["books.mismatch"]

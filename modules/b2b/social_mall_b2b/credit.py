@@ -189,6 +189,13 @@ async def reconcile(uow: UnitOfWork, tenant: int | None = None) -> list[Mismatch
     return out
 
 
+async def books_check(uow: UnitOfWork, tenant: int) -> list[str]:
+    """`reconcile` for the core's books checks (registry.add_books_check): one text per
+    company whose balance differs from its entries."""
+    return [f"company {m.company_id}: outstanding {m.outstanding_fen} != entries {m.entries_fen}"
+            for m in await reconcile(uow, tenant)]
+
+
 class CreditMethod:
     """The payment method the module registers (registry.add_payment_method)."""
 

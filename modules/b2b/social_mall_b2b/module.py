@@ -14,7 +14,8 @@ Subscribers:
 Payment methods (registry.add_payment_method): 「月结」 (credit.CreditMethod) and 「对公转账」
 (transfers.TransferMethod).
 Account event: submit_invoice_title fills the member's company invoice details (invoice_title.py).
-Job: b2b.statements issues last month's statements (each once).
+Job: b2b.statements issues last month's statements (each once). Books check (the core's
+`books.checks` job): b2b.credit — outstanding == Σ credit orders − Σ repayments − Σ refunds.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def setup(reg: Registry) -> None:
     reg.subscribe("b2b.statement_issued", "b2b.push_statement", push_statement)
     reg.subscribe("order.refunded", "b2b.credit_refund", credit_refund)
     reg.add_job("b2b.statements", 3600.0, statements_due)
+    reg.add_books_check("b2b.credit", credit.books_check)
     reg.subscribe("b2b.company_decided", "b2b.push_decided", push_decided)
     reg.subscribe("order.cancelled", "b2b.budget_back", budget_back)
     reg.subscribe("b2b.quote_answered", "b2b.push_quote", push_quote)

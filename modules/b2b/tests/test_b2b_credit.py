@@ -215,7 +215,8 @@ async def test_repayments_statements_overdue_and_reconcile(workers, demo):
         await uow.commit()
     async with uows() as uow:
         [m] = await credit.reconcile(uow, demo.id)
-    assert (m.company_id, m.outstanding_fen - m.entries_fen) == (company, 1)
+        [text] = await credit.books_check(uow, demo.id)       # what the core's books.checks job logs
+    assert (m.company_id, m.outstanding_fen - m.entries_fen) == (company, 1) and f"company {company}" in text
     async with uows() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Statement)) == 1
 
