@@ -159,6 +159,13 @@ def build_app(
     found = list(modules) if modules is not None else discover(BUILTIN_MODULES)
     registry = build_registry(svc, found, settings.disabled_modules)
     svc.registry = registry
+    if registry.books_checks:   # the modules' own money, checked hourly (social_mall/books.py)
+        from social_mall.books import run_checks
+
+        async def books() -> int:
+            return len(await run_checks(svc.uows, registry.books_checks))
+
+        registry.add_job("books.checks", 3600.0, books)
     svc.templates = make_env(registry.template_dirs)
     h5.install_filters(svc.templates)
     app.add_routes(with_request_ids(registry.routes, settings.forwarded_allow_ips))
@@ -174,7 +181,8 @@ def build_app(
         svc.platform_keys = load_or_create_keypair(settings.data_dir / "sandbox_pay_platform")
         svc.cache = ReadCache(ttl=settings.catalog_cache_seconds)
         svc.uows = uow_factory(session_factory(engine), registry.topic_map(), svc.cache,
-                               modules=registry.modules, pricers=registry.pricers)
+                               modules=registry.modules, pricers=registry.pricers,
+                               payment_methods=registry.payment_methods)
         svc.outbox = OutboxWorker(svc.uows, registry.subscribers)
         svc.runner = FlowRunner(
             uows=svc.uows, kv=kv, templates=svc.templates, links=svc,

@@ -73,6 +73,7 @@ from social_mall.members.rules import PHONE, clean_address
 from social_mall.members.service import add_address, list_addresses, use_address, view_cart
 from social_mall.orders.rules import check_qty
 from social_mall.orders.service import check_order_total, place_order
+from social_mall.payments.methods import offers as payment_offers
 from social_mall.pricing import service as pricing
 from social_mall.pricing.service import AUTO, NONE, PricingInput
 from social_mall.pricing.unit import Wanted, check_lines, max_qty, unit_prices
@@ -367,6 +368,7 @@ class PlaceOrder:
         minutes = int(ctx.order_timeout.total_seconds() // 60)
         say = Say("chat/checkout/placed.txt", {
             "order": order, "minutes": minutes, "pay_url": await ctx.links.pay_link(ctx.tenant_code, order.order_no),
+            "offers": await payment_offers(ctx.uow, ctx.tenant_id, order, ctx.now) if ctx.uow.payment_methods else [],
         })
         return Outcome((say,), {"order": order.id, "orders": [order.id], "page": 1, "pages": 1})
 

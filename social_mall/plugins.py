@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from social_mall.activity import ActivitySink
     from social_mall.demo import DemoSeeder
+    from social_mall.books import BooksCheck
     from social_mall.fulfilment import FulfilmentMethod
+    from social_mall.payments.methods import PaymentMethod
     from social_mall.pricing.unit import UnitPricer
     from social_mall.search import RelatedProvider, SearchProvider
 
@@ -90,6 +92,10 @@ class Registry:
     card_notes: list[Callable[[Any, int, int], Awaitable[str]]] = field(default_factory=list)
     # unit prices of the module's own for some members (social_mall/pricing/unit.py)
     pricers: list[UnitPricer] = field(default_factory=list)
+    # ways of paying an order besides WeChat Pay, for some members (social_mall/payments/methods.py)
+    payment_methods: list[PaymentMethod] = field(default_factory=list)
+    # name → a module's check that its own money adds up (social_mall/books.py)
+    books_checks: dict[str, BooksCheck] = field(default_factory=dict)
     # who answers keyword searches (social_mall/search.py); None: the core's own
     search: SearchProvider | None = None
     # who names the products offered beside one added to the cart; None: nobody
@@ -144,6 +150,17 @@ class Registry:
         """Sell SKUs to some members at the module's own price (B2B price lists…): consulted
         by the product card, checkout and place_order through every unit of work."""
         self.pricers.append(pricer)
+
+    def add_payment_method(self, method: PaymentMethod) -> None:
+        """Offer a way of paying besides WeChat Pay (on account, bank transfer…) under the
+        orders it allows; the module marks an order paid with payments.methods.mark_paid."""
+        self.payment_methods.append(method)
+
+    def add_books_check(self, name: str, check: BooksCheck) -> None:
+        """Check the module's own money hourly for every tenant: `check(uow, tenant)` → the
+        mismatches ([] when the books agree), logged at ERROR as `books.mismatch`."""
+        self.books_checks[name] = check
+
     def add_account_event(self, event: str, handler: AccountEventHandler) -> None:
         """Take an official-account event that is not a member's action (MASSSENDJOBFINISH,
         TEMPLATESENDJOBFINISH…): `handler(tenant_id, fields)` gets the message's fields as

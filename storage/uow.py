@@ -11,8 +11,9 @@ row per subscriber registered for the topic (so a failing subscriber retries alo
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, cast
@@ -28,8 +29,10 @@ from storage.repos import CatalogRepo, MemberRepo, OrderRepo, OutboxRepo, Paymen
 
 if TYPE_CHECKING:
     from social_mall.pricing.unit import UnitPricer
+    from social_mall.payments.methods import PaymentMethod
 
 UowFactory = Callable[[], "UnitOfWork"]
+log = logging.getLogger(__name__)
 
 RECORD_ONLY = "-"  # subscriber name for an event nobody listens to: kept as a record
 
@@ -60,8 +63,10 @@ class UnitOfWork:
     def __init__(self, sessions: Callable[[], AsyncSession], subscribers: Mapping[str, Sequence[str]],
                  cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
                  factory: UowFactory | None = None, shared: dict[str, object] | None = None,
-                 pricers: Sequence[UnitPricer] = ()) -> None:
+                 pricers: Sequence[UnitPricer] = (), payment_methods: Sequence[PaymentMethod] = ()) -> None:
         self._sessions = sessions
+        # ways of paying besides WeChat Pay from the enabled modules (social_mall/payments/methods.py)
+        self.payment_methods: tuple[PaymentMethod, ...] = tuple(payment_methods)
         # unit prices from the enabled modules (social_mall/pricing/unit.py)
         self.pricers: tuple[UnitPricer, ...] = tuple(pricers)
         # The factory that made this unit of work (None when built by hand), for a core
@@ -70,6 +75,7 @@ class UnitOfWork:
         self.factory = factory
         self.shared: dict[str, object] = {} if shared is None else shared
         self._session: AsyncSession | None = None
+        self._after_rollback: list[Callable[[], Awaitable[None]]] = []
         self._subscribers = subscribers
         self._modules = modules if modules is None or isinstance(modules, frozenset) else frozenset(modules)
         self.cache = cache  # catalog reads (storage/cache.py); cleared by a commit that wrote the catalog
@@ -177,7 +183,22 @@ class UnitOfWork:
             )
         )
 
+    def after_rollback(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` once after this unit of work's transaction is rolled back (a refused step
+        that still records what was refused, in a transaction of its own: the rolled-back
+        one holds no locks by then). Dropped by a commit. A failing `fn` is logged."""
+        self._after_rollback.append(fn)
+
+    async def _run_after_rollback(self) -> None:
+        todo, self._after_rollback = self._after_rollback, []
+        for fn in todo:
+            try:
+                await fn()
+            except Exception:   # the refusal stands; what it would have recorded is logged
+                log.exception("uow.after_rollback_failed")
+
     async def commit(self) -> None:
+        self._after_rollback = []
         if self._session is None:
             return
         await self._session.commit()
@@ -189,6 +210,7 @@ class UnitOfWork:
             return
         await self._session.rollback()
         self._session.info.pop(WROTE_CATALOG, None)
+        await self._run_after_rollback()
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -203,6 +225,9 @@ class UnitOfWork:
             return
         if exc_type is not None:
             await self._session.rollback()
+            await self._session.close()
+            await self._run_after_rollback()
+            return
         await self._session.close()
 
 
@@ -211,15 +236,16 @@ class UnitOfWork:
 def uow_factory(
     sessions: async_sessionmaker[AsyncSession], subscribers: Mapping[str, Sequence[str]],
     cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
-    pricers: Sequence[UnitPricer] = (),
+    pricers: Sequence[UnitPricer] = (), payment_methods: Sequence[PaymentMethod] = (),
 ) -> UowFactory:
     """`modules`: the enabled modules (the registry's list); None: all of them.
-    `pricers`: the enabled modules' unit pricers (registry.pricers)."""
+    `pricers`: the enabled modules' unit pricers (registry.pricers); `payment_methods`:
+    their ways of paying besides WeChat Pay (registry.payment_methods)."""
     enabled = frozenset(modules) if modules is not None else None
     shared: dict[str, object] = {}
 
     def make() -> UnitOfWork:
         return UnitOfWork(sessions, subscribers, cache, modules=enabled, factory=make, shared=shared,
-                          pricers=pricers)
+                          pricers=pricers, payment_methods=payment_methods)
 
     return make

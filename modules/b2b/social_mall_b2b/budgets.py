@@ -2,7 +2,8 @@
 order the buyer places counts against the month it is placed in (Shanghai), with one
 conditional UPDATE in the order's transaction — `spent + total ≤ limit`, a new month
 starting from zero — so two orders at once can never both pass it, and an order over it is
-refused with nothing written (the owner's approval of over-budget orders is not built).
+not placed: it waits for the company owner's approval (approvals.py), which places it
+counted beyond the limit.
 An unpaid order cancelled (by the buyer, an admin or the timeout) gives its amount back
 once (the entry's `returned` flips with a conditional UPDATE), to the month it was
 counted in. Owners and buyers without a limit are not limited."""
@@ -15,7 +16,7 @@ from sqlalchemy import case, select, update
 
 from social_mall.errors import NotFoundError
 from social_mall.views import OrderView
-from social_mall_b2b.errors import BudgetExceededError, InvalidApplicationError
+from social_mall_b2b.errors import ApprovalRequestedError, BudgetExceededError, InvalidApplicationError
 from social_mall_b2b.models import BudgetEntry, BuyerBudget
 from social_mall_b2b.repos import B2bRepo
 from storage.uow import UnitOfWork
@@ -47,12 +48,14 @@ async def set_limit(uow: UnitOfWork, tenant: int, member: int, limit_fen: int, a
 
 async def count_order(uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> None:
     """The order against its buyer's budget (the pricer's `placed`): refused when over."""
+    from social_mall_b2b.approvals import OVERRIDE, file_request
+
     s = uow.session
     period = period_of(now)
     this_month = case((BuyerBudget.period == period, BuyerBudget.spent_fen), else_=0)
+    within = [] if s.info.get(OVERRIDE) else [this_month + order.total_fen <= BuyerBudget.limit_fen]
     res = await s.execute(update(BuyerBudget).where(
-        BuyerBudget.tenant_id == tenant, BuyerBudget.member_id == order.member_id,
-        this_month + order.total_fen <= BuyerBudget.limit_fen,
+        BuyerBudget.tenant_id == tenant, BuyerBudget.member_id == order.member_id, *within,
     ).values(spent_fen=this_month + order.total_fen, period=period))
     if getattr(res, "rowcount", 0) != 1:
         budget = (await s.execute(select(BuyerBudget).where(
@@ -60,7 +63,16 @@ async def count_order(uow: UnitOfWork, tenant: int, order: OrderView, now: datet
         if budget is None:
             return                                    # no limit for this member
         used = budget.spent_fen if budget.period == period else 0
-        raise BudgetExceededError(budget.limit_fen, used, order.total_fen)
+        if uow.factory is None:
+            raise BudgetExceededError(budget.limit_fen, used, order.total_fen)
+        refused = ApprovalRequestedError(0, budget.limit_fen, used, order.total_fen)
+        company_id = await B2bRepo(s).membership(tenant, order.member_id)
+
+        async def file() -> None:      # once this transaction (the order) is rolled back
+            refused.approval_id = await file_request(uow, tenant, company_id or 0, order, now)
+
+        uow.after_rollback(file)
+        raise refused
     s.add(BudgetEntry(tenant_id=tenant, member_id=order.member_id, order_id=order.id, period=period,
                       amount_fen=order.total_fen, returned=False, created_at=now))
     await s.flush()

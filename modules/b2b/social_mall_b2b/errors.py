@@ -106,3 +106,35 @@ class BudgetExceededError(B2bError):
         super().__init__(limit_fen, used_fen, order_fen)
         self.limit_fen, self.used_fen, self.order_fen = limit_fen, used_fen, order_fen
         self.left_fen = max(limit_fen - used_fen, 0)
+
+
+class CreditRefusedError(B2bError):
+    """An order on credit refused: no credit terms, over the limit (outstanding + order > limit),
+    or the order is not this company's unpaid order."""
+
+    code = "b2b_credit_refused"
+
+    def __init__(self, reason: str, limit_fen: int = 0, outstanding_fen: int = 0, order_fen: int = 0) -> None:
+        super().__init__(reason, limit_fen, outstanding_fen, order_fen)
+        self.reason, self.limit_fen, self.outstanding_fen, self.order_fen = reason, limit_fen, outstanding_fen, order_fen
+
+
+class ApprovalRequestedError(B2bError):
+    """A buyer's order over its monthly budget was not placed: it waits for the owner's
+    approval as request `approval_id` (the order's transaction rolls back)."""
+
+    code = "b2b_approval_requested"
+
+    def __init__(self, approval_id: int, limit_fen: int, used_fen: int, order_fen: int) -> None:
+        super().__init__(approval_id, limit_fen, used_fen, order_fen)
+        self.approval_id, self.limit_fen, self.used_fen, self.order_fen = approval_id, limit_fen, used_fen, order_fen
+
+
+class ApprovalError(B2bError):
+    """Not the company's owner, no such request, or already decided."""
+
+    code = "b2b_approval"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -30,3 +30,38 @@ class QuoteAnswered(DomainEvent):
     quote_id: int
     total_fen: int
     expires_at: str     # ISO, UTC
+
+
+@dataclass(frozen=True)
+class StatementIssued(DomainEvent):
+    """A monthly statement of a company's credit orders: pushed to the company's owner."""
+
+    topic: ClassVar[str] = "b2b.statement_issued"
+    member_id: int
+    statement_id: int
+    period: str
+    amount_fen: int
+    due_at: str         # ISO, UTC
+
+
+@dataclass(frozen=True)
+class ApprovalRequested(DomainEvent):
+    """A buyer's order over its budget waits for the owner: pushed to the owner."""
+
+    topic: ClassVar[str] = "b2b.approval_requested"
+    member_id: int          # the owner
+    approval_id: int
+    buyer_id: int
+    total_fen: int
+
+
+@dataclass(frozen=True)
+class ApprovalDecided(DomainEvent):
+    """The owner approved (an order was placed) or rejected a buyer's request: pushed to the buyer."""
+
+    topic: ClassVar[str] = "b2b.approval_decided"
+    member_id: int          # the buyer
+    approval_id: int
+    approved: bool
+    order_no: str
+    total_fen: int

@@ -63,7 +63,10 @@ class Start:
         mine = await accounts.member_company(ctx.uow, ctx.tenant_id, ctx.member.id)
         if mine is not None and mine.status != accounts.REJECTED:
             return Outcome((Say("chat/b2b/status.txt", {"c": mine}),), to=St.IDLE)
-        return Outcome((Say("chat/b2b/ask_name.txt", {"rejected": mine}),), to=St.NAME)
+        from social_mall_b2b.web_h5 import apply_url
+
+        form = apply_url(ctx.links, ctx.tenant_code, ctx.member.id, ctx.now)
+        return Outcome((Say("chat/b2b/ask_name.txt", {"rejected": mine, "form_url": form}),), to=St.NAME)
 
 
 @dataclass(frozen=True)

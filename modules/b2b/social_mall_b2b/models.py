@@ -204,3 +204,136 @@ class BudgetEntry(Base):
     returned: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "order_id"),)
+
+
+class CreditAccount(Base):
+    """A company's credit terms (账期/月结): its limit and what it owes now. `outstanding_fen`
+    moves only by conditional UPDATEs (an order on credit: outstanding + total ≤ limit; a
+    repayment or refund: outstanding ≥ amount), each with its CreditEntry in one
+    transaction, so outstanding == Σ orders − Σ repayments − Σ refunds (credit.reconcile)."""
+
+    __tablename__ = "b2b_credit_accounts"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    limit_fen: Mapped[int] = mapped_column(BigInteger)
+    outstanding_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (UniqueConstraint("tenant_id", "company_id"),
+                      CheckConstraint("limit_fen >= 0 AND outstanding_fen >= 0", name="ck_b2b_credit_amounts"))
+
+
+class CreditEntry(Base):
+    """One movement of a company's balance: kind order (+), repayment (−) or refund (−);
+    `ref` makes each once (an order's id, a bank reference)."""
+
+    __tablename__ = "b2b_credit_entries"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    ref: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "ref"),
+                      CheckConstraint("amount_fen > 0", name="ck_b2b_credit_entries_amount"))
+
+
+class Statement(Base):
+    """A company's monthly statement (对账单) of its credit orders: `amount_fen` = Σ orders −
+    Σ refunds entered in `period` (Shanghai "YYYY-MM"), repaid oldest first (`paid_fen`);
+    one unpaid past `due_at` is overdue and blocks new credit orders."""
+
+    __tablename__ = "b2b_statements"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    issued_at: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime] = mapped_column()
+    __table_args__ = (UniqueConstraint("tenant_id", "company_id", "period"),
+                      CheckConstraint("paid_fen >= 0 AND paid_fen <= amount_fen", name="ck_b2b_statements_paid"))
+
+
+class ApprovalRequest(Base):
+    """A buyer's order over its monthly budget, waiting for the company owner's approval
+    (待审批): the lines (「sku:qty,…」) and destination as the buyer confirmed them; approving
+    places the order (once: pending → approved by a conditional UPDATE)."""
+
+    __tablename__ = "b2b_approvals"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    lines: Mapped[str] = mapped_column(String(4000))
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    ship_name: Mapped[str] = mapped_column(String(40))
+    ship_phone: Mapped[str] = mapped_column(String(20))
+    ship_address: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default="pending")   # pending | approved | rejected
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ShopTerms(Base):
+    """A tenant's B2B payment terms: the bank account buyers transfer to (对公转账) and how
+    long an unpaid order waiting for a transfer stays open."""
+
+    __tablename__ = "b2b_shop_terms"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    bank_name: Mapped[str] = mapped_column(String(60), default="")
+    account_name: Mapped[str] = mapped_column(String(60), default="")
+    account_no: Mapped[str] = mapped_column(String(40), default="")
+    transfer_hours: Mapped[int] = mapped_column(Integer, default=72)
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+
+class Transfer(Base):
+    """An order to be paid by bank transfer: its reference (附言) and what has been received
+    (receipts confirmed by an admin, partial allowed); paid when received == expected."""
+
+    __tablename__ = "b2b_transfers"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    reference: Mapped[str] = mapped_column(String(32))
+    expected_fen: Mapped[int] = mapped_column(BigInteger)
+    received_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "order_id"),
+                      CheckConstraint("received_fen >= 0 AND received_fen <= expected_fen",
+                                      name="ck_b2b_transfers_received"))
+
+
+class TransferReceipt(Base):
+    """One receipt an admin confirmed (the bank's serial number makes it once)."""
+
+    __tablename__ = "b2b_transfer_receipts"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("b2b_transfers.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "serial"),
+                      CheckConstraint("amount_fen > 0", name="ck_b2b_transfer_receipts_amount"))
+
+
+class VatRate(Base):
+    """A product's VAT rate (增值税率, basis points: 1300 = 13%): prices are tax-inclusive;
+    the rate and the tax in an order are shown to the business buyer."""
+
+    __tablename__ = "b2b_vat_rates"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    rate_bp: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (UniqueConstraint("tenant_id", "product_id"),
+                      CheckConstraint("rate_bp >= 0 AND rate_bp <= 3000", name="ck_b2b_vat_rates_rate"))

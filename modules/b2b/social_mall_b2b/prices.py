@@ -62,13 +62,19 @@ class B2bPricer:
         skus = [ln.sku_id for ln in lines]
         lists = await company_lists(uow, tenant, company.id, company.group_id, skus)
         terms = await sku_terms(uow, tenant, skus)
+        from social_mall_b2b.vat import rates
+
+        vat = await rates(uow, tenant, list({ln.product_id for ln in lines}))
         out: dict[int, UnitPrice] = {}
         for ln in lines:
             t = terms.get(ln.sku_id, Terms())
             hit = company_price(lists, ln.sku_id, ln.retail_fen, max(ln.qty, t.moq), now)
             if hit is not None:
-                out[ln.sku_id] = UnitPrice(hit[0], LABEL, tiers_note(lists, ln.sku_id, ln.retail_fen, now,
-                                                                     t.moq, t.case))
+                note = tiers_note(lists, ln.sku_id, ln.retail_fen, now, t.moq, t.case)
+                rate = vat.get(ln.product_id, 0)
+                if rate:
+                    note = f"{note}（含税，增值税 {rate / 100:g}%）" if note else f"含税，增值税 {rate / 100:g}%"
+                out[ln.sku_id] = UnitPrice(hit[0], LABEL, note)
         return out
 
     async def placed(self, uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> None:

@@ -94,7 +94,12 @@ PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空�
               "kind": "类型不对", "sku_id": "SKU 编号不对", "moq": "起订量须为 1–999999",
               "case_pack": "整箱数须为 1–999999",
               "quote_prices": "每一行都要填大于 0 的单价", "limit": "限额格式不对（元，如 5000）", "expires_on": "有效期须为今天或以后的日期（2030-01-31）",
-              "code": "商品编码只能用字母、数字、- 和 _（最多 32 位）", "code_taken": "这个商品编码已被其他 SKU 使用"}
+              "code": "商品编码只能用字母、数字、- 和 _（最多 32 位）", "code_taken": "这个商品编码已被其他 SKU 使用",
+              "repayment": "还款金额须大于 0、不超过未还金额，并填写银行流水号", "ref": "银行流水号最多 60 字",
+              "receipt": "收款金额须大于 0、不超过待收金额，并填写银行流水号", "serial": "银行流水号最多 60 字",
+              "transfer_closed": "该订单已不在待支付状态（已关闭或已支付），请线下处理这笔款项",
+              "bank_name": "开户行最多 60 字", "account_name": "户名最多 60 字", "account_no": "账号最多 40 位",
+              "transfer_hours": "转账期限须为 1–1440 小时", "vat": "增值税率须为 0–30 的整数（%）"}
 
 
 def problem(exc: B2bError) -> str:
@@ -246,10 +251,15 @@ async def terms_save(request: web.Request) -> web.Response:
             raise InvalidApplicationError("sku_id")
         moq, case = _int(form, "moq", 1, 999_999, 1), _int(form, "case_pack", 1, 999_999, 1)
         code = _text(form, "code", 32)
+        vat = _int(form, "vat", 0, 30, -1)
         async with services(request).uows() as uow:
             await prices.set_terms(uow, tenant_of(request), sku, moq, case, actor(request))
             if code:
                 await quick.set_code(uow, tenant_of(request), sku, code, actor(request))
+            if vat >= 0:
+                from social_mall_b2b.vat import set_rate
+
+                await set_rate(uow, tenant_of(request), sku, vat * 100, actor(request))
             await uow.commit()
     except B2bError as exc:
         return await _prices_page(request, 400, problem(exc))
@@ -322,3 +332,157 @@ async def buyer_limit(request: web.Request) -> web.Response:
     except B2bError as exc:
         return await _companies_page(request, 400, problem(exc))
     raise redirect("/console/b2b/companies", ok="saved")
+
+
+# -- credit terms, repayments, statements ---------------------------------------------------------
+
+async def _credit_page(request: web.Request, status: int = 200, error: str = "") -> web.Response:
+    from social_mall_b2b import credit, statements
+
+    tenant = tenant_of(request)
+    async with services(request).uows() as uow:
+        companies = (await accounts.list_companies(uow, tenant, "approved", 1, 200)).items
+        terms = {c.id: await credit.account(uow, tenant, c.id) for c in companies}
+        sts = await statements.statements(uow, tenant)
+        mismatches = await credit.reconcile(uow, tenant)
+    return render(request, "console/b2b/credit.html", status=status, companies=companies, terms=terms,
+                  statements=sts, names={c.id: c.name for c in companies}, mismatches=mismatches,
+                  now=services(request).clock(), error=error)
+
+
+@routes.get("/console/b2b/credit")
+@console_view(VIEW)
+async def credit_list(request: web.Request) -> web.Response:
+    return await _credit_page(request)
+
+
+@routes.post(r"/console/b2b/credit/{id}/limit")
+@console_view(EDIT)
+async def credit_limit(request: web.Request) -> web.Response:
+    from social_mall_b2b import credit
+    from social_mall_b2b.rules import parse_yuan
+
+    fen = parse_yuan(str(form_of(request).get("limit", "") or ""))
+    try:
+        if fen is None:
+            raise InvalidApplicationError("limit")
+        async with services(request).uows() as uow:
+            await credit.set_limit(uow, tenant_of(request), int_id(request), fen, actor(request))
+            await uow.commit()
+    except B2bError as exc:
+        return await _credit_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/credit", ok="saved")
+
+
+@routes.post(r"/console/b2b/credit/{id}/repay")
+@console_view(EDIT)
+async def credit_repay(request: web.Request) -> web.Response:
+    """A repayment received by bank transfer: the amount and the bank's reference (once)."""
+    from social_mall_b2b import credit
+    from social_mall_b2b.rules import parse_yuan
+
+    svc = services(request)
+    form = form_of(request)
+    fen = parse_yuan(str(form.get("amount", "") or ""))
+    try:
+        ref = _text(form, "ref", 60)
+        if fen is None or fen <= 0 or not ref:
+            raise InvalidApplicationError("repayment")
+        async with svc.uows() as uow:
+            done = await credit.record_repayment(uow, tenant_of(request), int_id(request), fen, ref,
+                                                 actor(request), svc.clock())
+            await uow.commit()
+    except B2bError as exc:
+        return await _credit_page(request, 400, problem(exc))
+    if not done:
+        return await _credit_page(request, 409, "这笔还款（同一银行流水号）已经登记过了")
+    raise redirect("/console/b2b/credit", ok="saved")
+
+
+@routes.post("/console/b2b/statements/issue")
+@console_view(EDIT)
+async def statements_issue(request: web.Request) -> web.Response:
+    """Issue last month's statements now (the job does it daily; each once)."""
+    from social_mall_b2b import statements
+
+    svc = services(request)
+    async with svc.uows() as uow:
+        await statements.issue_due(uow, tenant_of(request), svc.clock())
+        await uow.commit()
+    raise redirect("/console/b2b/credit", ok="saved")
+
+
+@routes.get(r"/console/b2b/statements/{id}/csv")
+@console_view(VIEW)
+async def statement_csv(request: web.Request) -> web.StreamResponse:
+    from social_mall_b2b import statements
+
+    async with services(request).uows() as uow:
+        found = await statements.statement_csv(uow, tenant_of(request), int_id(request))
+    if found is None:
+        raise web.HTTPNotFound(text="没有这张对账单")
+    st, text = found
+    return web.Response(body=("\ufeff" + text).encode("utf-8"), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="statement-{st.id}-{st.period}.csv"'})
+
+
+# -- bank transfers ----------------------------------------------------------------------------------
+
+async def _transfers_page(request: web.Request, status: int = 200, error: str = "") -> web.Response:
+    from social_mall_b2b import transfers
+
+    tenant = tenant_of(request)
+    async with services(request).uows() as uow:
+        terms = await transfers.shop_terms(uow, tenant)
+        rows = await transfers.transfers(uow, tenant)
+        orders = {t.order_id: await uow.orders.get(tenant, t.order_id) for t in rows}
+    return render(request, "console/b2b/transfers.html", status=status, terms=terms, rows=rows, orders=orders,
+                  error=error)
+
+
+@routes.get("/console/b2b/transfers")
+@console_view(VIEW)
+async def transfer_list(request: web.Request) -> web.Response:
+    return await _transfers_page(request)
+
+
+@routes.post("/console/b2b/transfers/account")
+@console_view(EDIT)
+async def transfer_account(request: web.Request) -> web.Response:
+    from social_mall_b2b import transfers
+
+    form = form_of(request)
+    try:
+        terms = transfers.BankAccount(_text(form, "bank_name", 60), _text(form, "account_name", 60),
+                                      _text(form, "account_no", 40), _int(form, "transfer_hours", 1, 1440, 72))
+        async with services(request).uows() as uow:
+            await transfers.set_shop_terms(uow, tenant_of(request), terms, actor(request))
+            await uow.commit()
+    except B2bError as exc:
+        return await _transfers_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/transfers", ok="saved")
+
+
+@routes.post(r"/console/b2b/transfers/{id}/receipt")
+@console_view(EDIT)
+async def transfer_receipt(request: web.Request) -> web.Response:
+    """Money received for a transfer order (partial allowed), with the bank's serial number."""
+    from social_mall_b2b import transfers
+    from social_mall_b2b.rules import parse_yuan
+
+    svc = services(request)
+    form = form_of(request)
+    fen = parse_yuan(str(form.get("amount", "") or ""))
+    try:
+        serial = _text(form, "serial", 60)
+        if fen is None or fen <= 0 or not serial:
+            raise InvalidApplicationError("receipt")
+        async with svc.uows() as uow:
+            done, _ = await transfers.confirm_receipt(uow, tenant_of(request), int_id(request), fen, serial,
+                                                      actor(request), svc.clock())
+            await uow.commit()
+    except B2bError as exc:
+        return await _transfers_page(request, 400, problem(exc))
+    if not done:
+        return await _transfers_page(request, 409, "这笔收款（同一银行流水号）已经登记过了")
+    raise redirect("/console/b2b/transfers", ok="saved")

@@ -99,3 +99,103 @@ async def test_a_rejected_applicant_is_told_why_and_may_apply_again(backend, eng
     c = await company_row(mall)
     assert (c.status, c.name, c.reason) == ("pending", "上海味之源餐饮有限公司", "")
     assert await count(mall, Company) == 1
+
+
+async def test_wechats_submit_invoice_title_event_fills_the_companys_invoice_details(backend, engine, tmp_path,
+                                                                                    fake_wechat, aiohttp_client):
+    """The member picks a saved invoice title in WeChat: the signed event fills its company's
+    invoice details (audited, told); the same event again changes nothing more; a member
+    without an account, or a title without a tax number, changes nothing."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from social_mall_b2b.models import Company
+    from storage.models import AuditEntry
+
+    from b2b_kit import apply_in_chat, make_mall, pushes, simulator
+
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client)
+    wx = simulator(mall)
+    owner, stranger = "oUser_b2b_invoice_owner_0001", "oUser_b2b_invoice_nobody_001"
+    await wx.event(owner, "subscribe")
+    await wx.event(stranger, "subscribe")
+    await apply_in_chat(wx, owner)
+
+    def event(user: str, tax_no: str, created: int) -> str:
+        body = ("<Event><![CDATA[submit_invoice_title]]></Event><title><![CDATA[上海味之源餐饮管理有限公司]]></title>"
+                f"<tax_no><![CDATA[{tax_no}]]></tax_no><addr><![CDATA[上海市黄浦区南京东路1号]]></addr>"
+                "<phone><![CDATA[021-12345678]]></phone><bank_type><![CDATA[招商银行上海分行]]></bank_type>"
+                "<bank_no><![CDATA[121900000000001]]></bank_no><attach><![CDATA[]]></attach>"
+                "<title_type><![CDATA[InvoiceUserTitleBusinessType]]></title_type>")
+        return wx._envelope(user, "event", body, created)      # (sender, CreateTime, event): one event
+
+    async def company() -> Company:
+        async with mall.svc.uows() as uow:
+            return await uow.session.scalar(select(Company))
+
+    before = await company()
+    now = int(time.time())
+    for xml in (event(stranger, "91350100M000100Y43", now), event(owner, "", now + 1)):
+        answer = await wx.post(*wx.signed_request(xml, user=owner))
+        assert answer.status == 200 and answer.body == "success"
+    same = await company()
+    assert (same.invoice_title, same.invoice_tax_no, same.invoice_bank) == (
+        before.invoice_title, before.invoice_tax_no, before.invoice_bank)
+    xml = event(owner, "91350100m000100y43", now + 2)
+    for _ in range(2):                                             # WeChat's retry: once
+        answer = await wx.post(*wx.signed_request(xml, user=owner))
+        assert answer.status == 200 and answer.body == "success"
+    c = await company()
+    assert (c.invoice_title, c.invoice_tax_no, c.invoice_bank, c.invoice_address) == (
+        "上海味之源餐饮管理有限公司", "91350100M000100Y43", "招商银行上海分行 121900000000001",
+        "上海市黄浦区南京东路1号 021-12345678")
+    async with mall.svc.uows() as uow:
+        audits = await uow.session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "b2b.invoice_title"))
+    assert audits == 1
+    assert any("更新企业开票信息" in p for p in pushes(mall, owner))
+
+
+async def test_apply_on_the_h5_form_from_the_signed_link_in_chat(backend, engine, tmp_path, fake_wechat,
+                                                                 aiohttp_client):
+    """「企业采购」 gives a link signed for the member; the form refuses a wrong check digit
+    (form kept, nothing written), files a good application (pending, reviewed in the
+    console as a chat one), and a tampered or another member's link opens nothing."""
+    import re
+
+    from sqlalchemy import select
+
+    from social_mall_b2b.models import Company
+
+    from b2b_kit import GOOD_USCC, TYPO_USCC, count, make_mall, say, simulator
+
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client)
+    wx = simulator(mall)
+    user = "oUser_b2b_h5_applicant_00001"
+    await wx.event(user, "subscribe")
+    url = re.search(r"(http\S+/b2b/apply/\S+)", await say(wx, user, "企业采购")).group(1)
+    path = url[url.index("/b2b/"):]
+    page = await mall.client.get(path)
+    assert page.status == 200 and "申请企业账户" in await page.text()
+    tampered = re.sub(r"s=\w", "s=0", path) if "s=0" not in path else re.sub(r"s=\w", "s=1", path)
+    other = re.sub(r"/apply/demo/\d+", "/apply/demo/999999", path)
+    for bad in (tampered, other):
+        assert (await mall.client.get(bad)).status == 404
+        assert (await mall.client.post(bad, data={"name": "x"})).status == 404
+    form = {"name": "上海味之源餐饮管理有限公司", "uscc": TYPO_USCC, "contact_name": "张三",
+            "contact_phone": "13800138000", "invoice_title": "", "invoice_tax_no": "", "invoice_bank": "",
+            "invoice_address": ""}
+    refused = await mall.client.post(path, data=form)
+    text = await refused.text()
+    assert refused.status == 400 and "校验位不对" in text and "上海味之源餐饮管理有限公司" in text
+    assert await count(mall, Company) == 0
+    done = await mall.client.post(path, data={**form, "uscc": GOOD_USCC.lower()})
+    assert done.status == 200 and "已提交企业账户申请" in await done.text()
+    async with mall.svc.uows() as uow:
+        c = await uow.session.scalar(select(Company))
+    assert (c.status, c.uscc, c.invoice_title, c.invoice_tax_no) == (
+        "pending", GOOD_USCC, "上海味之源餐饮管理有限公司", GOOD_USCC)
+    assert "审核" in await say(wx, user, "企业采购")
+    again = await mall.client.post(path, data={**form, "uscc": GOOD_USCC})
+    assert again.status == 400 and "审核中或已通过" in await again.text() and await count(mall, Company) == 1

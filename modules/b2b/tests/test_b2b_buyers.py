@@ -9,11 +9,11 @@ import re
 
 from sqlalchemy import select
 
-from social_mall_b2b.models import CompanyMember, Invite
+from social_mall_b2b.models import ApprovalRequest, CompanyMember, Invite
 from storage.models import Order
 from tests.fakes.console_kit import csrf_of
 
-from b2b_kit import Clock, console, count, make_mall, say, simulator
+from b2b_kit import Clock, console, count, make_mall, pushes, say, simulator
 from test_b2b_prices import BUYER as OWNER, approved_company_with_prices, sku_of
 
 COLLEAGUE = "oUser_b2b_colleague_00000001"
@@ -57,8 +57,9 @@ async def test_owner_invites_a_buyer_who_then_buys_at_company_prices(backend, en
     page = await (await mall.client.get("/console/b2b/companies")).text()
     assert f'采购员：<a href="/console/members/{joined}">会员 {joined}</a>' in page
 
-    # a monthly budget of ¥600: ¥528 passes, another ¥264 is refused (nothing written) until
-    # the first order is cancelled
+    # a monthly budget of ¥600: ¥528 passes; another ¥264 is not placed but waits for the
+    # owner's approval (「待审批」 → 「同意 N」), which places it beyond the limit; cancelling
+    # the first order gives its amount back
     csrf = await csrf_of(mall.client, "/console/b2b/companies")
     assert (await mall.client.post("/console/b2b/limits", data={"_csrf": csrf, "member_id": str(joined),
                                                                "limit": "abc"})).status == 400
@@ -72,10 +73,23 @@ async def test_owner_invites_a_buyer_who_then_buys_at_company_prices(backend, en
     assert "下单成功" in first and "应付：¥528.00" in first
     await say(wx, COLLEAGUE, "搜索 芒果干")
     assert "应付：¥264.00" in await say(wx, COLLEAGUE, "x12")
-    refused = await say(wx, COLLEAGUE, "确认")
-    assert "超出本月采购限额：限额 ¥600.00，已用 ¥528.00，还可用 ¥72.00，本单 ¥264.00" in refused, refused
-    assert await count(mall, Order) == orders + 1
+    waiting = await say(wx, COLLEAGUE, "确认")
+    assert "本单 ¥264.00 超出本月采购限额（限额 ¥600.00，已用 ¥528.00），已提交企业负责人审批" in waiting, waiting
+    n = re.search(r"审批单 #(\d+)", waiting).group(1)
+    assert await count(mall, Order) == orders + 1 and await count(mall, ApprovalRequest) == 1
     assert "本月 ¥528.00/¥600.00" in await (await mall.client.get("/console/b2b/companies")).text()
+    await mall.settle()
+    assert any(f"「同意 {n}」" in p for p in pushes(mall, OWNER))
+    assert "只有企业负责人可以审批" in await say(wx, COLLEAGUE, f"同意 {n}")
+    assert f"#{n} 会员 {joined} 合计 ¥264.00" in await say(wx, OWNER, "待审批")
+    approved = await say(wx, OWNER, f"同意 {n}")
+    assert f"已同意审批单 #{n}" in approved and "应付 ¥264.00" in approved, approved
+    assert "已经处理过了" in await say(wx, OWNER, f"驳回 {n}")
+    assert await count(mall, Order) == orders + 2
+    await mall.settle()
+    assert any(f"已同意审批单 #{n}" in p and "订单号" in p for p in pushes(mall, COLLEAGUE))
+    assert "本月 ¥792.00/¥600.00" in await (await mall.client.get("/console/b2b/companies")).text()
+    assert "没有待审批" in await say(wx, OWNER, "待审批")
     from social_mall.orders.service import cancel_order
 
     first_no = re.search(r"订单号：(\d+)", first).group(1)
@@ -84,7 +98,6 @@ async def test_owner_invites_a_buyer_who_then_buys_at_company_prices(backend, en
         await cancel_order(uow, o.tenant_id, o.id, reason="buyer", now=mall.svc.clock())
         await uow.commit()
     await mall.settle()
-    assert "下单成功" in await say(wx, COLLEAGUE, "确认")
     assert "本月 ¥264.00/¥600.00" in await (await mall.client.get("/console/b2b/companies")).text()
 
     await wx.event(THIRD, "subscribe")

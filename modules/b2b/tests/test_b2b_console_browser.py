@@ -98,4 +98,50 @@ def test_b2b_console_in_a_browser(browser, served, backend):  # noqa: F811
     served.settle()
     wait_for(lambda: any("已报价：合计 ¥4440.00" in m["text"]["content"]
                          for m in served.fake.sent_messages(BUYER) if m.get("msgtype") == "text"))
+
+    # credit terms set in the console; an order paid 「月结」 in chat; a statement
+    # (issued as the job would next month) shown with its CSV and repaid in the console
+    placed = chat(served, BUYER, "搜索 芒果干", "x24", "王小明 13912345678 上海市黄浦区南京东路1号", "确认")[-1]
+    assert "下单成功" in placed and "「月结」" not in placed                  # no credit terms yet
+    company = served.run(company_id(served.svc))
+    page.click("#b2b-tabs >> text=账期与对账单")
+    page.wait_for_url("**/console/b2b/credit")
+    page.locator(f"#credit-{company} input[name=limit]").fill("10000")
+    page.locator(f"#credit-{company} button:has-text('保存')").click()
+    page.wait_for_url("**/console/b2b/credit?ok=saved")
+    assert "¥10000.00" in page.inner_text(f"#credit-{company} .limit")
+    paid = chat(served, BUYER, "月结")[0]
+    assert "已记入企业账期" in paid, paid
+    served.run(issue_next_month(served.svc))
+    page.reload()
+    owed = page.inner_text(f"#credit-{company} .outstanding").strip().lstrip("¥")
+    statements = page.inner_text("#statements")
+    assert f"¥{owed}" in statements and "待还" in statements
+    assert page.locator("#statements a:has-text('下载 CSV')").count() == 1
+    page.locator(f"#credit-{company} input[name=amount]").fill(owed)
+    page.locator(f"#credit-{company} input[name=ref]").fill("CMB20300101-1")
+    page.locator(f"#credit-{company} button:has-text('确认到账')").click()
+    page.wait_for_url("**/console/b2b/credit?ok=saved")
+    assert "已还清" in page.inner_text("#statements") and page.locator("#credit-reconciled").count() == 1
+    page.screenshot(path=str(ARTIFACTS / f"b2b_credit_{backend.name}.png"), full_page=True)
     context.close()
+
+
+async def company_id(svc) -> int:
+    from social_mall_b2b.models import Company
+
+    async with svc.uows() as uow:
+        return await uow.session.scalar(select(Company.id))
+
+
+async def issue_next_month(svc) -> None:
+    from datetime import timedelta
+
+    from social_mall_b2b import statements
+
+    tenant = await svc.tenant("demo")
+    now = svc.clock() + timedelta(days=32)
+    async with svc.uows() as uow:
+        assert await statements.issue_due(uow, tenant.id, now.replace(day=2)) or \
+            await statements.issue_due(uow, tenant.id, now)
+        await uow.commit()

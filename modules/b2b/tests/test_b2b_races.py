@@ -154,7 +154,7 @@ async def test_a_buyers_budget_passes_one_of_two_orders_at_once_and_a_cancel_giv
     from social_mall.members.service import add_address
     from social_mall.orders.service import cancel_order, place_order
     from social_mall_b2b import budgets
-    from social_mall_b2b.errors import BudgetExceededError
+    from social_mall_b2b.errors import ApprovalRequestedError, BudgetExceededError
     from social_mall_b2b.models import BudgetEntry, BuyerBudget, CompanyMember
 
     uows, other_worker = priced
@@ -185,8 +185,8 @@ async def test_a_buyers_budget_passes_one_of_two_orders_at_once_and_a_cancel_giv
             try:
                 o = await place_order(uow, demo.id, buyer.id, [(sku_id, 1)], address_id=address.id, now=NOW,
                                       timeout=timedelta(minutes=30))
-            except BudgetExceededError:
-                await uow.rollback()
+            except (BudgetExceededError, ApprovalRequestedError):
+                await uow.rollback()        # an over-budget order waits for the owner's approval instead
                 return "refused"
             await uow.commit()
             return str(o.id)
@@ -198,6 +198,9 @@ async def test_a_buyers_budget_passes_one_of_two_orders_at_once_and_a_cancel_giv
         b = await uow.session.scalar(select(BuyerBudget))
         assert (b.spent_fen, b.period) == (probe_total, budgets.period_of(NOW))
         assert await uow.session.scalar(select(func.count()).select_from(BudgetEntry)) == 1
+        from social_mall_b2b.models import ApprovalRequest
+
+        assert await uow.session.scalar(select(func.count()).select_from(ApprovalRequest)) == 1
     async with uows() as uow:
         await cancel_order(uow, demo.id, placed, reason="buyer", now=NOW)
         await uow.commit()

@@ -102,3 +102,14 @@ def test_tier_lines_and_card_note():
     assert parse_tier_lines("7 1 -3") == ([], 1)
     assert parse_tier_lines("7 1 ٣") == ([], 1)                      # a digit, but not ASCII
     assert tiers_note([LIST], 7, 2990, NOW, 12, 12) == "50件起 ¥19.90，起订 12 件，按 12 件整箱订"
+
+
+def test_vat_inside_a_tax_inclusive_amount_rounds_to_the_fen_and_sums_per_rate():
+    from social_mall_b2b.vat import breakdown, tax_in
+
+    assert tax_in(52800, 1300) == 6074          # 528.00 × 13 / 113 = 60.743…
+    assert tax_in(11300, 1300) == 1300 and tax_in(100, 600) == 6 and tax_in(0, 1300) == 0
+    assert tax_in(53, 1300) == 6                # 0.53 × 13 / 113 = 0.0609… → 0.06
+    lines = breakdown([(52800, 1300), (10000, 900), (5000, 1300), (700, 0)])
+    assert [(v.rate_bp, v.base_fen, v.tax_fen, v.percent) for v in lines] == [
+        (1300, 57800, 6650, "13%"), (900, 10000, 826, "9%")]
