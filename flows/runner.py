@@ -120,6 +120,7 @@ class _Result:
     conv: Conv
     out: list[Out]
     commit: bool
+    writes: bool = False   # a command that is not `reads_only` ran: there is work to commit
 
 
 class FlowRunner:
@@ -212,14 +213,16 @@ class FlowRunner:
                 except _ClaimFirst:
                     pass
         if not dedupe_key:
-            return await self._claimed(inbound, key, await self.kv.get(key))
+            return (await self._claimed(inbound, key, await self.kv.get(key)))[0]
         verdict, raw = await claim_message(self.kv, dedupe_key, key, *ticket, lease=self.claim_lease)
         if verdict is Claimed.SPENT:
             raise Replayed
         if verdict is not Claimed.WROTE:
             log.info("flow.duplicate", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
             return None
-        replies = await self._claimed(inbound, key, raw)
+        replies, confirmed = await self._claimed(inbound, key, raw, dedupe_key)
+        if confirmed:   # a step with nothing to commit: its state write confirmed the claim too
+            return replies
         # committed (or nothing to commit): a retry from now on is a repeat. A failure
         # before this point leaves the lease to run out, and WeChat's retry runs the step.
         try:
@@ -229,15 +232,21 @@ class FlowRunner:
             log.warning("flow.confirm_failed", extra={"tenant": inbound.tenant_id, "error": type(exc).__name__})
         return replies
 
-    async def _claimed(self, inbound: Inbound, key: str, raw: str | None) -> list[Reply]:
-        """The claim-first path once the message is claimed (`raw`: the stored conversation)."""
+    async def _claimed(self, inbound: Inbound, key: str, raw: str | None,
+                       claim: str = "") -> tuple[list[Reply], bool]:
+        """The claim-first path once the message is claimed (`raw`: the stored conversation):
+        the replies, and whether `claim` (the message's lease) was confirmed already. A step
+        that wrote nothing (browsing, a refusal, a reply without a command: nothing left to
+        commit) confirms the lease in the same atomic call as its state write, one round trip
+        fewer (a first message that browses: claim, then state + confirm); a step with writes
+        leaves the confirm to the caller, after its commit."""
         if inbound.kind == Kind.UNSUBSCRIBE:
             self._recent.pop(key, None)
             await self.kv.delete(key)
             if self.activity_sinks:
                 gone = Conv.load(raw)
                 self._report(inbound, gone.member if gone is not None else 0, [])
-            return []
+            return [], False
         stored = Conv.load(raw)
         member = await self._member(inbound, stored)
         for attempt in range(2):
@@ -251,7 +260,12 @@ class FlowRunner:
                 replies = self._render(result.out)
                 new = self._next(uow, result, conv, member)
                 new_raw = new.dump()
-                if not await self.kv.cas(key, raw, new_raw, self.state_ttl):
+                confirm = bool(claim) and not result.writes
+                if confirm:
+                    written = await self.kv.cas_and_confirm(key, raw, new_raw, self.state_ttl, claim, DEDUPE_TTL)
+                else:
+                    written = await self.kv.cas(key, raw, new_raw, self.state_ttl)
+                if not written:
                     await uow.rollback()
                     self._recent.pop(key, None)
                     log.info("flow.cas_lost", extra={"tenant": inbound.tenant_id, "attempt": attempt})
@@ -259,8 +273,8 @@ class FlowRunner:
                 await self._commit(uow, result, key, (new_raw, new), raw, conv)
             if self.activity_sinks:
                 self._report(inbound, member.id, ctx.noted)
-            return replies
-        return [Reply.of_text(TOO_FAST)]
+            return replies, confirm
+        return [Reply.of_text(TOO_FAST)], False
 
     async def _quick(self, inbound: Inbound, key: str, raw: str, stored: Conv,
                      dedupe_key: str, ticket: tuple[str, float]) -> list[Reply] | None:
@@ -375,7 +389,7 @@ class FlowRunner:
         back and keeps the state the failing step started from. Before the message is
         `claimed`, only a `reads_only` command runs (otherwise _ClaimFirst)."""
         said = self.flows.parse(inbound, conv)
-        now, kept, ran = conv, conv, False
+        now, kept, ran, writes = conv, conv, False, False
         out: list[Out] = []
         try:
             for _ in range(MAX_REDIRECTS + 1):
@@ -389,6 +403,7 @@ class FlowRunner:
                     if not claimed and not getattr(step.command, "reads_only", False):
                         raise _ClaimFirst
                     ran = True
+                    writes = writes or not getattr(step.command, "reads_only", False)
                     outcome = await step.command.run(ctx)
                     out.extend(outcome.replies)
                     data.update(outcome.data)
@@ -407,7 +422,7 @@ class FlowRunner:
             log.info("flow.refused", extra={"tenant": ctx.tenant_id, "code": exc.code})
             kept = self.flows.current(kept)
             return _Result(kept, [self._error(exc), self._hint(self.flows[kept.flow], kept.state, kept.data)], False)
-        return _Result(now, out, ran)
+        return _Result(now, out, ran, writes)
 
     def _hint(self, flow: Flow, state: str, data: Data) -> Say:
         return Say(flow.hint(state), {"data": data})

@@ -83,6 +83,11 @@ class KVStore(Protocol):
         `expected` (the ticket is not spent). An empty `claim` claims nothing (a plain `cas`;
         no ticket then)."""
         ...
+    async def cas_and_confirm(self, key: str, expected: str | None, value: str, ttl: float,
+                              claim: str, claim_ttl: float) -> bool:
+        """`cas(key, expected, value)` and, when it wrote, `confirm(claim)`, as one atomic
+        step in one round trip (a step with nothing to commit after its state write)."""
+        ...
     async def confirm(self, claim: str, ttl: float) -> None:
         """Turn a claim (a lease from `claim_and_get`) into the long claim: `ttl` seconds
         during which a repeat of the message is REPEAT."""
@@ -221,6 +226,14 @@ class MemoryKV:
         self._put(key, value, ttl)
         return Claimed.WROTE
 
+    async def cas_and_confirm(self, key: str, expected: str | None, value: str, ttl: float,
+                              claim: str, claim_ttl: float) -> bool:
+        if self._live(key) != expected:
+            return False
+        self._put(key, value, ttl)
+        self._put(claim, DONE, claim_ttl)
+        return True
+
     async def confirm(self, claim: str, ttl: float) -> None:
         self._put(claim, DONE, ttl)
 
@@ -282,6 +295,16 @@ if (ARGV[1] == '' and cur == false) or (ARGV[1] ~= '' and cur == string.sub(ARGV
   return 1
 end
 return 2
+"""
+# KEYS[1]: the value's key, KEYS[2]: the claim. ARGV as _CAS, then the claim's TTL.
+_CAS_CONFIRM = """
+local cur = redis.call('GET', KEYS[1])
+if (ARGV[1] == '' and cur == false) or (ARGV[1] ~= '' and cur == string.sub(ARGV[1], 2)) then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
+  return 1
+end
+return 0
 """
 _DEL_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -458,6 +481,7 @@ class RedisKV:
         self._cas = self.redis.register_script(_CAS)
         self._claim_get = self.redis.register_script(_CLAIM_GET)
         self._claim_cas = self.redis.register_script(_CLAIM_CAS)
+        self._cas_confirm = self.redis.register_script(_CAS_CONFIRM)
         self._del_if = self.redis.register_script(_DEL_IF)
         self._incr = self.redis.register_script(_INCR)
 
@@ -515,6 +539,12 @@ class RedisKV:
         exp = "" if expected is None else "=" + expected
         return Claimed(int(await self._eval(self._claim_cas, keys, [exp, value, int(ttl * 1000),
                                                                      int(claim_ttl * 1000), _ms(ticket_ttl)])))
+
+    async def cas_and_confirm(self, key: str, expected: str | None, value: str, ttl: float,
+                              claim: str, claim_ttl: float) -> bool:
+        exp = "" if expected is None else "=" + expected
+        return bool(await self._eval(self._cas_confirm, [self._k(key), self._k(claim)],
+                                     [exp, value, int(ttl * 1000), _ms(claim_ttl)]))
 
     async def confirm(self, claim: str, ttl: float) -> None:
         await self._batch.call("SET", self._k(claim), DONE, "PX", _ms(ttl))

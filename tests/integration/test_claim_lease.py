@@ -131,3 +131,43 @@ async def test_a_bug_is_still_answered_busy(uows, kv, demo):
     a = Chat(make_runner(uows, kv, links=BrokenLinks()), demo)
     replies = await a.runner.handle_once(a.inbound("搜索 坚果"), "dedupe:t:bug")
     assert replies is not None and [r.text for r in replies] == [BUSY]
+
+
+class CountingKV:
+    """Counts the store's calls by name (each is one round trip to Redis)."""
+
+    def __init__(self, inner: KVStore) -> None:
+        self.inner, self.calls = inner, []
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            self.calls.append(name)
+            return await attr(*args, **kwargs)
+        return counted
+
+
+async def test_a_step_with_nothing_to_commit_confirms_its_claim_with_its_state_write(uows, kv, demo):
+    """A first message that browses: the claim (with the load), then the state write that
+    confirms the claim too, two round trips; a step that writes confirms after its commit.
+    Either way a retry afterwards is a repeat with no effect."""
+    counting = CountingKV(kv)
+    chat = Chat(make_runner(uows, counting, claim_lease=LEASE), demo)  # type: ignore[arg-type]
+    replies = await chat.runner.handle_once(chat.inbound("逛逛"), "dedupe:t:browse-1")
+    assert replies and "分类" in replies[0].text
+    assert counting.calls == ["claim_and_get", "cas_and_confirm"]
+    await asyncio.sleep(LEASE + 0.1)                                     # long past the lease
+    assert await chat.runner.handle_once(chat.inbound("逛逛"), "dedupe:t:browse-1") is None
+
+    await at_confirmation(chat)
+    counting.calls.clear()
+    fresh = Chat(make_runner(uows, counting, claim_lease=LEASE), demo)   # a worker with no copy: claim-first
+    replies = await fresh.runner.handle_once(fresh.inbound("确认"), "dedupe:t:confirm-9")
+    assert replies and "下单成功" in replies[0].text
+    assert counting.calls[0] == "claim_and_get" and counting.calls[-2:] == ["cas", "confirm"]
+    await asyncio.sleep(LEASE + 0.1)
+    assert await chat.runner.handle_once(chat.inbound("确认"), "dedupe:t:confirm-9") is None
+    assert await order_count(uows, demo) == 1

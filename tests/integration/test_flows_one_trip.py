@@ -58,8 +58,8 @@ class Worker:
 async def test_browsing_a_conversation_written_here_takes_one_call(uows, kv, demo):
     counting = CountingKV(kv)
     a = Worker(uows, counting, demo)
-    assert "1. 水果生鲜" in (await a.say("分类") or "")  # first message: claim, load, then CAS
-    assert counting.calls == ["claim_and_get", "cas", "confirm"]
+    assert "1. 水果生鲜" in (await a.say("分类") or "")  # first message: claim + load, then CAS + confirm
+    assert counting.calls == ["claim_and_get", "cas_and_confirm"]  # browsing: nothing to commit
     counting.calls.clear()
     assert "赣南脐橙" in (await a.say("1") or "")
     assert "1. 水果生鲜" in (await a.say("分类") or "")
@@ -90,7 +90,7 @@ async def test_a_stale_copy_falls_back_and_answers_from_the_current_state(uows, 
     a.runner.kv = counting
     shown = await a.say("1")  # a's copy says "categories": the current state is the search
     assert shown is not None and "海南贵妃芒" in shown and "赣南脐橙" not in shown
-    assert counting.calls == ["claim_and_cas", "claim_and_get", "cas", "confirm"]
+    assert counting.calls == ["claim_and_cas", "claim_and_get", "cas_and_confirm"]
 
 
 async def test_an_expired_conversation_is_not_revived_from_a_copy(uows, kv, demo):

@@ -83,6 +83,22 @@ async def test_claim_and_cas_claims_and_writes_together_or_not_at_all(kv):
     assert await kv.get("new") == "n1"
 
 
+async def test_cas_and_confirm_writes_and_confirms_together_or_not_at_all(kv):
+    """A step with nothing to commit: its state write and the lease's confirm are one step."""
+    await kv.set("conv", "v1")
+    assert await kv.claim_and_get("m:c", 60, "conv") == (Claimed.WROTE, "v1")    # the lease
+    assert await kv.cas_and_confirm("conv", "v0", "v2", 60, "m:c", 60) is False  # stale: neither
+    assert await kv.get("conv") == "v1"
+    assert await kv.claim_and_get("m:c", 60, "conv") == (Claimed.LEASED, None)  # still a lease
+    assert await kv.cas_and_confirm("conv", "v1", "v2", 60, "m:c", 0.3) is True
+    assert await kv.get("conv") == "v2"
+    assert await kv.claim_and_get("m:c", 60, "conv") == (Claimed.REPEAT, None)  # confirmed
+    await asyncio.sleep(0.4)                                                     # its own TTL
+    assert await kv.claim_and_get("m:c", 60, "conv") == (Claimed.WROTE, "v2")
+    assert await kv.cas_and_confirm("fresh", None, "f1", 60, "m:f", 60) is True  # None: absent
+    assert await kv.claim_and_cas("m:f", 60, "fresh", "f1", "f2", 60) == Claimed.REPEAT
+
+
 async def test_claim_and_cas_sets_both_ttls(kv):
     assert await kv.claim_and_cas("m:ttl", 0.2, "c", None, "v", 0.3) == Claimed.WROTE
     await asyncio.sleep(0.4)
