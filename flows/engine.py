@@ -208,6 +208,7 @@ class Ctx:
     card_notes: tuple[CardNote, ...] = ()
     search: SearchProvider | None = None
     related: RelatedProvider | None = None
+    account: int = 0  # the channel account talking (0: the tenant's primary one): orders remember it
 
 
 @value
