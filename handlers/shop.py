@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from handlers import h5, h5_address, health, pay_notify, wechat_mp, wechat_simulator
+from handlers import api_app, h5, h5_address, health, pay_notify, wechat_mp, wechat_simulator
 from social_mall.channels.service import order_channel
 from handlers.context import Services
 from handlers.push import push_to_member
@@ -32,6 +32,7 @@ def setup(reg: Registry) -> None:
     reg.add_routes(h5_address.routes)
     reg.add_routes(pay_notify.routes)
     reg.add_routes(wechat_mp.routes)
+    reg.add_routes(api_app.routes)
     reg.add_routes(wechat_simulator.routes)  # WeChat's message API while the demo has no account
 
     async def sweep_orders() -> int:

@@ -141,3 +141,45 @@ async def test_unionid_merges_the_members_of_two_accounts(mall):
         c, _ = await resolve_member(uow, tenant.id, "mini", "oMini_union_third_0000000001")
         await channels.link_unionid(uow, tenant.id, c.id, "uUnion0002", now=mall.svc.clock())
         assert await channels.link_unionid(uow, tenant.id, c.id, "uUnion0001", now=mall.svc.clock()) == c.id
+
+
+MINI_APP, MINI_SECRET = "wx3333333333333333", "mini_secret_000000000000000000"
+
+
+async def test_mini_program_login_is_the_official_account_member_by_unionid(mall):
+    """wx.login code → code2session (fake WeChat) → session token; the unionid makes the
+    mini-program user the member who bought on the official account: one member, their orders."""
+    from social_mall.members.service import member_of
+
+    tenant = await mall.svc.tenant("demo")
+    mall.fake.mini_apps[MINI_APP] = MINI_SECRET
+    async with mall.svc.uows() as uow:
+        await channels.save_account(uow, tenant.id, None, kind="mini", code="mini",
+                                    values={"name": "小程序", "app_id": MINI_APP, "app_secret": MINI_SECRET},
+                                    pay_account_id=None, enabled=True, actor="test", now=mall.svc.clock())
+        await uow.commit()
+    mall.svc.forget_tenants()
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    mp_user = "oUser_unionid_buyer_00000001"
+    order_no = await buy(wx1, mp_user)
+    async with mall.svc.uows() as uow:
+        mp_member = await member_of(uow, tenant.id, "mp", mp_user)
+        await channels.link_unionid(uow, tenant.id, mp_member, "uUnionBuyer01", now=mall.svc.clock())
+        await uow.commit()
+
+    code = mall.fake.mint_code("oMini_unionid_buyer_0000001", unionid="uUnionBuyer01")
+    resp = await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})
+    assert resp.status == 200, await resp.text()
+    session = await resp.json()
+    assert session["member_id"] == mp_member
+    auth = {"Authorization": f"Bearer {session['token']}"}
+    me = await (await mall.client.get("/api/app/v1/demo/mini/me", headers=auth)).json()
+    assert me["member_id"] == mp_member
+    listed = await (await mall.client.get("/api/app/v1/demo/mini/orders", headers=auth)).json()
+    assert [o["order_no"] for o in listed["items"]] == [order_no]
+    # the code is one-shot; a forged token, another tenant's or account's URL: nothing
+    assert (await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})).status == 401
+    assert (await mall.client.get("/api/app/v1/demo/mini/me", headers={"Authorization": "Bearer forged"})).status == 401
+    assert (await mall.client.get("/api/app/v1/demo/main/me", headers=auth)).status == 404
+    assert (await mall.client.get("/api/app/v1/nope/mini/me", headers=auth)).status == 404
