@@ -122,3 +122,87 @@ async def orders(request: web.Request) -> web.Response:
     async with svc.uows() as uow:
         page = await list_orders(uow, tenant.id, member_id, page=1, per_page=20)
     return ok({"items": [order_json(o) for o in page.items], "total": page.total})
+
+
+@routes.post("/api/app/v1/{tenant}/{account}/checkout")
+async def checkout(request: web.Request) -> web.Response:
+    """{"items": [[sku_id, qty], …], "address": {"name", "phone", "detail"}} → the order,
+    priced by the same pipeline as chat checkout (best coupon), placed through this account
+    (so paid through the merchant it names)."""
+    from datetime import timedelta
+
+    from social_mall.errors import MallError
+    from social_mall.members.service import add_address
+    from social_mall.orders.service import place_order
+    from social_mall.pricing.service import PricingInput
+
+    found = await _member(request)
+    if isinstance(found, web.Response):
+        return found
+    svc, tenant, member_id = found
+    try:
+        body = json.loads(await request.read())
+        items = [(int(s), int(q)) for s, q in body["items"]]
+        addr = body["address"]
+        name, phone, detail = str(addr["name"]), str(addr["phone"]), str(addr["detail"])
+    except (ValueError, KeyError, TypeError):
+        return error(422, "invalid_input", "items/address", "items")
+    if not 0 < len(items) <= 20 or any(not (0 < s < 2**63 and 0 < q <= 999) for s, q in items):
+        return error(422, "invalid_input", "items", "items")
+    try:
+        async with svc.uows() as uow:
+            address = await add_address(uow, tenant.id, member_id, name, phone, detail)
+            order = await place_order(uow, tenant.id, member_id, items, address_id=address.id, now=svc.clock(),
+                                      timeout=timedelta(minutes=svc.settings.order_timeout_minutes),
+                                      channel=CHANNEL, source="app", pricing=PricingInput(),
+                                      account_id=tenant.account_id or None)
+            await uow.commit()
+    except MallError as exc:
+        return error(409, exc.code, exc.code)
+    svc.outbox.kick()
+    return ok(order_json(order), status=201)
+
+
+@routes.post("/api/app/v1/{tenant}/{account}/orders/{order_no}/pay")
+async def pay(request: web.Request) -> web.Response:
+    """JSAPI parameters for `wx.requestPayment` (the mini-program's openid, the order's merchant)."""
+    from social_mall.errors import NotFoundError
+    from social_mall.orders.rules import OrderStatus
+    from social_mall.orders.service import find_order
+    from social_mall.payments.service import open_payment
+
+    found = await _member(request)
+    if isinstance(found, web.Response):
+        return found
+    svc, tenant, member_id = found
+    order_no = request.match_info["order_no"]
+    if not (0 < len(order_no) <= 32 and order_no.isascii() and order_no.isdigit()):
+        return error(404, "not_found", "order not found")
+    try:
+        async with svc.uows() as uow:
+            order = await find_order(uow, tenant.id, order_no)
+    except NotFoundError:
+        return error(404, "not_found", "order not found")
+    if order.member_id != member_id:
+        return error(404, "not_found", "order not found")
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        return error(409, "not_payable", "order is not awaiting payment")
+    view = await svc.for_order(tenant, order.channel_account_id, order.pay_account_id)
+    gateway = svc.gateway(view)
+    if gateway is None or not hasattr(gateway, "jsapi") or gateway.name == "unavailable":
+        return error(409, "no_pay_method", "no WeChat Pay merchant for this app")
+    openid = await svc.kv.get(_session_key(tenant, request.headers["Authorization"].partition(" ")[2].strip()))
+    async with svc.uows() as uow:
+        payment = await open_payment(uow, order, gateway=gateway.name)
+        await uow.commit()
+    cache = f"pay:mini:{tenant.code}:{payment.out_trade_no}:{openid}"
+    prepay = await svc.kv.get(cache)
+    if prepay is None:
+        try:
+            prepay = await gateway.jsapi(out_trade_no=payment.out_trade_no, description=f"{tenant.name}-订单",
+                                         amount_fen=payment.amount_fen, openid=str(openid))
+        except Exception as exc:  # noqa: BLE001 - the app only needs "try again"; the log has the kind
+            log.warning("app.prepay.failed", extra={"tenant": tenant.code, "error": getattr(exc, "code", type(exc).__name__)})
+            return error(502, "pay_unavailable", "WeChat Pay unavailable, try again")
+        await svc.kv.set(cache, prepay, ttl=100 * 60)
+    return ok({"params": gateway.jsapi_params(str(prepay))})

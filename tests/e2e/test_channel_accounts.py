@@ -183,3 +183,70 @@ async def test_mini_program_login_is_the_official_account_member_by_unionid(mall
     assert (await mall.client.get("/api/app/v1/demo/mini/me", headers={"Authorization": "Bearer forged"})).status == 401
     assert (await mall.client.get("/api/app/v1/demo/main/me", headers=auth)).status == 404
     assert (await mall.client.get("/api/app/v1/nope/mini/me", headers=auth)).status == 404
+
+
+async def test_two_official_accounts_and_a_mini_program_sell_to_one_member_each_through_its_merchant(
+        mall, aiohttp_server, tmp_path):
+    """Issue 25's 'done when': one catalog, one member (merged by unionid), three entrances,
+    each order paid by a real notify through the merchant its entrance names."""
+    from social_mall.members.service import member_of
+
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    tenant = await mall.svc.tenant("demo")
+    fake_b, merchant_b = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid="1900000222", appid=APP2)
+    fake_c, merchant_c = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid="1900000333",
+                                               appid=MINI_APP)
+    await second_account(mall, tenant, merchant_b)
+    mall.fake.mini_apps[MINI_APP] = MINI_SECRET
+    async with mall.svc.uows() as uow:
+        await channels.save_account(uow, tenant.id, None, kind="mini", code="mini",
+                                    values={"name": "小程序", "app_id": MINI_APP, "app_secret": MINI_SECRET},
+                                    pay_account_id=merchant_c, enabled=True, actor="test", now=mall.svc.clock())
+        await uow.commit()
+    mall.svc.forget_tenants()
+
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
+                      token=TOKEN2, app_id=APP2)
+    no1 = await buy(wx1, "oUser_one_person_on_first_01")
+    no2 = await buy(wx2, "oUser_one_person_on_second1")
+    async with mall.svc.uows() as uow:
+        m1 = await member_of(uow, tenant.id, "mp", "oUser_one_person_on_first_01")
+        m2 = await member_of(uow, tenant.id, "mp", "oUser_one_person_on_second1")
+        await channels.link_unionid(uow, tenant.id, m1, "uOnePerson01", now=mall.svc.clock())
+        kept = await channels.link_unionid(uow, tenant.id, m2, "uOnePerson01", now=mall.svc.clock())
+        await uow.commit()
+    code = mall.fake.mint_code("oMini_one_person_000000001", unionid="uOnePerson01")
+    session = await (await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})).json()
+    assert session["member_id"] == kept == min(m1, m2)
+    auth = {"Authorization": f"Bearer {session['token']}"}
+    async with mall.svc.uows() as uow:
+        products = await uow.catalog.products(tenant.id, category_id=None, keyword="脐橙", offset=0, limit=1)
+        sku = (await uow.catalog.skus(tenant.id, products[0][0].id))[0]
+    resp = await mall.client.post("/api/app/v1/demo/mini/checkout", headers=auth, json={
+        "items": [[sku.id, 1]], "address": {"name": "王小明", "phone": "13912345678", "detail": "广东省深圳市南山区科技园1号"}})
+    assert resp.status == 201, await resp.text()
+    no3 = (await resp.json())["order_no"]
+    params = (await (await mall.client.post(f"/api/app/v1/demo/mini/orders/{no3}/pay", headers=auth)).json())["params"]
+    assert params["appId"] == MINI_APP and params["signType"] == "RSA"
+    jsapi = [c for c in fake_c.calls if c.path == "/v3/pay/transactions/jsapi"]
+    assert len(jsapi) == 1 and jsapi[0].body["payer"] == {"openid": "oMini_one_person_000000001"}
+
+    for no, fake in ((no1, default), (no2, fake_b)):
+        t = mall.svc.pay_token("demo", no)
+        assert (await mall.client.post(f"/h5/pay/demo/{no}/native?t={t}", headers=XRW)).status == 200
+        assert await fake.pay(no) == 204
+    assert await fake_c.pay(no3) == 204
+    await mall.settle()
+    async with mall.svc.uows() as uow:
+        orders = [await find_order(uow, tenant.id, no) for no in (no1, no2, no3)]
+    assert [(o.status, o.member_id) for o in orders] == [("paid", kept)] * 3
+    assert [o.pay_account_id for o in orders] == [0, merchant_b, merchant_c]
+    # each merchant saw only its own order
+    assert {c.body["out_trade_no"] for c in fake_b.calls if c.path.startswith("/v3/pay/transactions/")
+            and c.body} == {no2}
+    assert {c.body["out_trade_no"] for c in fake_c.calls if c.path.startswith("/v3/pay/transactions/")
+            and c.body} == {no3}
+    listed = await (await mall.client.get("/api/app/v1/demo/mini/orders", headers=auth)).json()
+    assert sorted(o["order_no"] for o in listed["items"]) == sorted((no1, no2, no3))
