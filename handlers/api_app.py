@@ -206,3 +206,41 @@ async def pay(request: web.Request) -> web.Response:
             return error(502, "pay_unavailable", "WeChat Pay unavailable, try again")
         await svc.kv.set(cache, prepay, ttl=100 * 60)
     return ok({"params": gateway.jsapi_params(str(prepay))})
+
+
+OPENAPI = {
+    "openapi": "3.0.3",
+    "info": {"title": "social_mall app API (mini-program / app)", "version": "1"},
+    "components": {"securitySchemes": {"session": {"type": "http", "scheme": "bearer"}}},
+    "paths": {
+        "/api/app/v1/{tenant}/{account}/login": {"post": {
+            "summary": "wx.login code → session token (code2session; the member by unionid when WeChat gives one)",
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "{token, expires_in, member_id}"},
+                          "401": {"description": "code refused by WeChat"}, "404": {"description": "no such app"}}}},
+        "/api/app/v1/{tenant}/{account}/me": {"get": {
+            "security": [{"session": []}], "summary": "who the session is",
+            "responses": {"200": {"description": "{member_id, shop}"}, "401": {"description": "no session"}}}},
+        "/api/app/v1/{tenant}/{account}/orders": {"get": {
+            "security": [{"session": []}], "summary": "the member's orders (every channel's)",
+            "responses": {"200": {"description": "{items, total}"}}}},
+        "/api/app/v1/{tenant}/{account}/checkout": {"post": {
+            "security": [{"session": []}], "summary": "place an order (chat checkout's pricing, best coupon)",
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "required": ["items", "address"],
+                "properties": {"items": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+                               "address": {"type": "object", "properties": {
+                                   "name": {"type": "string"}, "phone": {"type": "string"},
+                                   "detail": {"type": "string"}}}}}}}},
+            "responses": {"201": {"description": "the order"}, "409": {"description": "{error: {code}}"}}}},
+        "/api/app/v1/{tenant}/{account}/orders/{order_no}/pay": {"post": {
+            "security": [{"session": []}], "summary": "wx.requestPayment parameters (the order's merchant)",
+            "responses": {"200": {"description": "{params}"}, "409": {"description": "not payable"}}}},
+    },
+}
+
+
+@routes.get("/api/app/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return ok(OPENAPI)

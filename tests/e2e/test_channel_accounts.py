@@ -250,3 +250,10 @@ async def test_two_official_accounts_and_a_mini_program_sell_to_one_member_each_
             and c.body} == {no3}
     listed = await (await mall.client.get("/api/app/v1/demo/mini/orders", headers=auth)).json()
     assert sorted(o["order_no"] for o in listed["items"]) == sorted((no1, no2, no3))
+
+
+async def test_app_api_openapi_document_lists_its_routes(mall):
+    doc = await (await mall.client.get("/api/app/v1/openapi.json")).json()
+    served = {r.resource.canonical for r in mall.app.router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/api/app/v1/{")}
+    assert served == set(doc["paths"])
