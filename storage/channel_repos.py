@@ -67,11 +67,6 @@ class ChannelRepo:
                 .order_by(Member.id).limit(1))
         return await self.session.scalar(stmt)
 
-    async def set_order_accounts(self, tenant: int, order_id: int, account_id: int | None,
-                                 pay_account_id: int | None) -> None:
-        await self.session.execute(update(Order).where(Order.tenant_id == tenant, Order.id == order_id).values(
-            channel_account_id=account_id, pay_account_id=pay_account_id).execution_options(synchronize_session=False))
-
     async def order_accounts(self, tenant: int, order_id: int) -> tuple[int | None, int | None]:
         row = (await self.session.execute(select(Order.channel_account_id, Order.pay_account_id).where(
             Order.tenant_id == tenant, Order.id == order_id))).first()

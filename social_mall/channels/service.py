@@ -136,13 +136,13 @@ async def save_account(uow: UnitOfWork, tenant: int, account_id: int | None, *, 
             raise ChannelInputError("code", "format")
         if await repo.by_code(tenant, code) is not None:
             raise ChannelInputError("code", "taken")
-        row = await repo.add(ChannelAccount(
+        made = await repo.add(ChannelAccount(
             tenant_id=tenant, kind=kind, code=code, pay_account_id=pay_account_id, enabled=enabled,
             is_primary=False, created_at=now, updated_at=now, menu="",
             **{"subtype": "service" if kind == "mp" else "", **plain, **secrets_given}))
         changed = sorted({"kind", "code", *plain, *secrets_given})
-        uow.audit(tenant, actor, "channel.create", f"channel:{row.id}", after={"changed": changed, "kind": kind})
-        return account_view(row)
+        uow.audit(tenant, actor, "channel.create", f"channel:{made.id}", after={"changed": changed, "kind": kind})
+        return account_view(made)
     row = await repo.get(tenant, account_id)
     if row is None:
         raise NotFoundError("channel_account", account_id)
