@@ -65,6 +65,7 @@ async def test_second_official_account_sells_and_is_paid_through_its_merchant(ma
     tenant = await mall.svc.tenant("demo")
     fake_b, merchant_b = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid="1900000222", appid=APP2)
     account_id = await second_account(mall, tenant, merchant_b)
+    mall.fake.more_apps[APP2] = SECRET2
 
     wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
                       token=TOKEN2, app_id=APP2)
@@ -85,6 +86,12 @@ async def test_second_official_account_sells_and_is_paid_through_its_merchant(ma
     async with mall.svc.uows() as uow:
         order = await find_order(uow, tenant.id, order_no)
     assert (order.status, order.paid_fen) == ("paid", order.total_fen)
+    # the 「支付成功」 push went through the second account (a token for its app id)
+    pushes = mall.fake.sent_messages("oUser_second_account_00000001")
+    assert len(pushes) == 1 and "支付成功" in pushes[0]["text"]["content"]
+    asked = [c.query.get("appid") or (c.json or {}).get("appid") for c in mall.fake.calls
+             if c.path in ("/cgi-bin/token", "/cgi-bin/stable_token")]
+    assert asked == [APP2]
 
     # an order of the primary account still goes to the default merchant
     wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),

@@ -135,7 +135,8 @@ class FakeWeChatAPI:
     templates_sent: list[dict[str, Any]] = field(default_factory=list)
     mass_sent: list[dict[str, Any]] = field(default_factory=list)      # accepted mass/send + sendall bodies
     mass_previews: list[dict[str, Any]] = field(default_factory=list)  # accepted mass/preview bodies
-    mini_apps: dict[str, str] = field(default_factory=dict)  # mini-program app id → AppSecret (jscode2session)
+    mini_apps: dict[str, str] = field(default_factory=dict)
+    more_apps: dict[str, str] = field(default_factory=dict)  # other official accounts: app id → AppSecret  # mini-program app id → AppSecret (jscode2session)
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
@@ -286,6 +287,8 @@ class FakeWeChatAPI:
     # -- tokens -----------------------------------------------------------------------
 
     def _credentials_error(self, appid: Any, secret: Any) -> int:
+        if appid in self.more_apps:  # another official account served by this fake
+            return 0 if secret == self.more_apps[appid] else 40125
         if appid != self.app_id:
             return 40013
         if secret != self.app_secret:
