@@ -359,7 +359,7 @@ class PlaceOrder:
                 now=ctx.now, timeout=ctx.order_timeout, channel=ctx.channel, source="chat",
                 from_cart=self.from_cart, pricing=PricingInput(self.coupon, self.points),
                 expect_total_fen=self.shown_total,
-                fulfilment=(method, Choice(method.key, _detail(self.source))),
+                fulfilment=(method, Choice(method.key, _detail(self.source))), account_id=ctx.account or None,
             )
         except (PriceChangedError, OrderTooLargeError) as exc:  # no order was written
             return await self._again(ctx, exc, address_id)

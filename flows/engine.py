@@ -208,6 +208,7 @@ class Ctx:
     card_notes: tuple[CardNote, ...] = ()
     search: SearchProvider | None = None
     related: RelatedProvider | None = None
+    account: int = 0  # the channel account talking (0: the tenant's primary one): orders remember it
     # what the member did in this step, for the activity sinks (social_mall/activity.py)
     noted: list[tuple[str, int, Mapping[str, str | int]]] = field(default_factory=list, compare=False,
                                                                    hash=False)

@@ -334,7 +334,7 @@ class FlowRunner:
     def _ctx(self, uow: UnitOfWork, inbound: Inbound, member: MemberRef) -> Ctx:
         return Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
                    self.links, self.clock(), self.order_timeout, self.kv, self.methods, self.card_notes,
-                   self.search, self.related)
+                   self.search, self.related, inbound.account)
 
     def _next(self, uow: UnitOfWork, result: _Result, conv: Conv, member: MemberRef) -> Conv:
         """The conversation to store after the step, one version on. Its data can't be

@@ -37,6 +37,7 @@ class Inbound:
     group_id: str | None = None
     msg_id: str = ""
     at: datetime | None = None
+    account: int = 0             # the tenant's channel account it came through (0: the primary one)
 
 
 @value

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 from datetime import datetime, timezone
 
@@ -22,13 +22,13 @@ from social_mall.admission import Admission
 from social_mall.errors import NotFoundError
 from social_mall.leader import Leader
 from social_mall.outbox import OutboxWorker
-from social_mall.parsing import is_storable_text
+from social_mall.parsing import is_storable_text, parse_id
 from social_mall.payments.gateway import PayGateway
 from social_mall.payments.sandbox import SandboxGateway
 from social_mall.payments.wxpay_v3 import KeyPair
 from social_mall.plugins import Registry
 from social_mall.settings import DEMO_APP_ID, WECHAT_API_HOST, Settings
-from social_mall.tenants import TenantView, get_tenant, get_tenant_by_id
+from social_mall.tenants import TenantView, get_channel, get_tenant, get_tenant_by_id
 from storage.cache import MISS, ReadCache
 from storage.kv import KVStore
 from storage.uow import UowFactory
@@ -49,7 +49,9 @@ class GatewayResolver(Protocol):
         """Is the tenant's gateway known and not due for a `refresh`?"""
         ...
 
-    def cached(self, tenant: TenantView) -> PayGateway | None: ...
+    def cached(self, tenant: TenantView) -> PayGateway | None:
+        """The gateway of the tenant's merchant `tenant.merchant_id` (0: its default)."""
+        ...
 
     def forget(self, tenant_id: int | None = None) -> None: ...
 
@@ -116,6 +118,40 @@ class Services:
         self._tenants.clear()
         if self.pay_resolver is not None:
             self.pay_resolver.forget()
+
+    async def channel(self, code: str, account: str) -> TenantView | None:
+        """The tenant `code` through its channel account `account` (None: no such tenant, or
+        no such enabled account): that account's credentials and merchant."""
+        tenant = await self.tenant(code)
+        if tenant is None or not (0 < len(account) <= 32 and is_storable_text(account)):
+            return None
+        try:
+            return await self._tenants.get_or_load(("acct", tenant.id, account),
+                                                   lambda: self._load_channel(tenant, code=account))
+        except NotFoundError:
+            return None
+
+    async def channel_by_id(self, tenant: TenantView, account_id: int | None) -> TenantView:
+        """The tenant through the channel account with this id (an order's, a queued push's);
+        the tenant as it is for None/0 or an account gone since."""
+        if not account_id:
+            return tenant
+        try:
+            return await self._tenants.get_or_load(("acct_id", tenant.id, account_id),
+                                                   lambda: self._load_channel(tenant, account_id=account_id))
+        except NotFoundError:
+            return tenant
+
+    async def for_order(self, tenant: TenantView, account_id: int, merchant_id: int) -> TenantView:
+        """The tenant as an order sees it: through the channel account it was placed on (its
+        app id for OAuth and pushes) and with the merchant it is paid to."""
+        view = await self.channel_by_id(tenant, account_id)
+        return view if view.merchant_id == merchant_id else replace(view, merchant_id=merchant_id)
+
+    async def _load_channel(self, tenant: TenantView, *, code: str | None = None,
+                            account_id: int | None = None) -> TenantView:
+        async with self.uows() as uow:
+            return await get_channel(uow, tenant, code=code, account_id=account_id)
 
     async def tenant_by_id(self, tenant_id: int) -> TenantView:
         view = await self._tenant_by_id(tenant_id)
@@ -221,6 +257,20 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+
+
+async def merchant_of(request: web.Request) -> TenantView | None:
+    """The tenant of a pay callback `/…/{tenant}` (its default merchant) or `/…/{tenant}/{merchant}`
+    (another of its merchants); None when either is unknown."""
+    svc = request.app[SERVICES]
+    tenant = await svc.tenant(request.match_info["tenant"])
+    raw = request.match_info.get("merchant")
+    if tenant is None or raw is None:
+        return tenant
+    merchant = parse_id(raw)
+    if merchant is None:
+        return None
+    return replace(tenant, merchant_id=merchant)
 
 
 async def shop_of(request: web.Request) -> tuple[Services, TenantView]:

@@ -47,7 +47,8 @@ async def _order_for(request: web.Request) -> tuple[Services, TenantView, OrderV
             order = await find_order(uow, tenant.id, order_no)
     except NotFoundError:
         raise web.HTTPNotFound(text="订单不存在") from None
-    return svc, tenant, order
+    # the account it was placed through (its app id for OAuth) and the merchant it is paid to
+    return svc, await svc.for_order(tenant, order.channel_account_id, order.pay_account_id), order
 
 
 def unavailable_page(svc: Services, tenant: TenantView, order: OrderView, status: int = 200) -> web.Response:

@@ -418,32 +418,39 @@ ACCOUNT_CACHE_SECONDS = 30.0
 
 
 class PayResolver:
-    """Per-tenant real gateways, refreshed whenever the tenant is looked up (handlers/context
-    calls `refresh` from `Services.tenant` / `tenant_by_id`, then `gateway()` asks `cached`)."""
+    """Per-tenant real gateways, one per merchant, refreshed whenever the tenant is looked up
+    (handlers/context calls `refresh` from `Services.tenant` / `tenant_by_id`, then
+    `gateway()` asks `cached` for the view's merchant: `tenant.merchant_id`, 0 the default)."""
 
     def __init__(self, svc: Any) -> None:
         self._svc = svc
         # one account read per tenant per ACCOUNT_CACHE_SECONDS, shared by concurrent lookups
         self._fresh = ReadCache(ttl=ACCOUNT_CACHE_SECONDS)
-        self._gateways: dict[int, PayGateway | None] = {}
+        self._gateways: dict[int, dict[int, PayGateway]] = {}
 
     async def refresh(self, tenant: TenantView) -> None:
         self._gateways[tenant.id] = await self._fresh.get_or_load(tenant.id, lambda: self._load(tenant))
 
-    async def _load(self, tenant: TenantView) -> PayGateway | None:
+    async def _load(self, tenant: TenantView) -> dict[int, PayGateway]:
         async with self._svc.uows() as uow:
-            row = await PayAccountRepo(uow.session).for_tenant(tenant.id)
-        if row is None:
-            return None
-        if not row.enabled:  # real credentials exist: never the sandbox, and nothing is paid
-            return UnavailableGateway(row.mch_id, row.app_id, "disabled")
-        return self.build(tenant, row)
+            rows = await PayAccountRepo(uow.session).merchants(tenant.id)
+        found: dict[int, PayGateway] = {}
+        for i, row in enumerate(rows):  # the default first: key 0 as well as its id
+            if not row.enabled:  # real credentials exist: never the sandbox, and nothing is paid
+                gw: PayGateway = UnavailableGateway(row.mch_id, row.app_id, "disabled")  # type: ignore[assignment]
+            else:
+                gw = self.build(tenant, row, default=i == 0)
+            found[row.id] = gw
+            if i == 0:
+                found[0] = gw
+        return found
 
     def fresh(self, tenant: TenantView) -> bool:
         return self._fresh.peek(tenant.id) is not MISS  # a fresh entry was stored by `refresh`
 
     def cached(self, tenant: TenantView) -> PayGateway | None:
-        return self._gateways.get(tenant.id)
+        merchants = self._gateways.get(tenant.id) or {}
+        return merchants.get(tenant.merchant_id or 0)  # a merchant gone since: no gateway, never another
 
     def forget(self, tenant_id: int | None = None) -> None:
         self._fresh.clear()
@@ -452,21 +459,23 @@ class PayResolver:
         else:
             self._gateways.pop(tenant_id, None)
 
-    def build(self, tenant: TenantView, row: TenantPayAccount) -> PayGateway:
+    def build(self, tenant: TenantView, row: TenantPayAccount, *, default: bool = True) -> PayGateway:
         svc = self._svc
         skew = svc.settings.signature_max_skew_seconds
+        suffix = "" if default else f"/{row.id}"  # another merchant's notifies come to its own URL
         try:
             if row.api_version == "v2":
                 from handlers.pay_v2 import WeChatPayV2Gateway, v2_account
 
-                return WeChatPayV2Gateway(svc.http, v2_account(row), notify_url=v2_notify_url(svc, tenant.code))
+                return WeChatPayV2Gateway(svc.http, v2_account(row),
+                                          notify_url=v2_notify_url(svc, tenant.code) + suffix)
             return WeChatPayV3Gateway(
-                svc.http, load_v3_account(row), notify_url=svc.notify_url(tenant.code),
-                refund_notify_url=refund_notify_url(svc, tenant.code), max_skew=skew,
+                svc.http, load_v3_account(row), notify_url=svc.notify_url(tenant.code) + suffix,
+                refund_notify_url=refund_notify_url(svc, tenant.code) + suffix, max_skew=skew,
             )
         except (OSError, ValueError, TypeError) as exc:
             log.error("pay.account.invalid", extra={"tenant": tenant.code, "error": type(exc).__name__})
-            return UnavailableGateway(row.mch_id, row.app_id, "account")
+            return UnavailableGateway(row.mch_id, row.app_id, "account")  # type: ignore[return-value]
 
 
 def refund_notify_url(svc: Any, code: str) -> str:

@@ -44,9 +44,10 @@ async def sweep_pending(svc: Services, *, limit: int = 100) -> int:
     window = timedelta(seconds=svc.settings.pay_notify_window_seconds)
     async with svc.uows() as uow:
         rows = await PayCheckRepo(uow.session).open_payments(REAL_GATEWAYS, now - window, now - MAX_AGE, limit)
-        items = [(p.tenant_id, p.out_trade_no, o.status) for p, o in rows]
-    for tenant_id, out_trade_no, order_status in items:
-        tenant = await svc.tenant_by_id(tenant_id)
+        items = [(p.tenant_id, p.out_trade_no, o.status, o.channel_account_id or 0, o.pay_account_id or 0)
+                 for p, o in rows]
+    for tenant_id, out_trade_no, order_status, account, merchant in items:
+        tenant = await svc.for_order(await svc.tenant_by_id(tenant_id), account, merchant)  # its merchant
         gw: Any = svc.gateway(tenant)
         if not hasattr(gw, "query"):
             continue

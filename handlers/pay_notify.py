@@ -13,7 +13,7 @@ import time
 
 from aiohttp import web
 
-from handlers.context import SERVICES
+from handlers.context import SERVICES, merchant_of
 from handlers.http_utils import read_capped
 from social_mall.errors import MallError
 from handlers.metrics import PAY_NOTIFIES
@@ -30,10 +30,11 @@ def fail(status: int) -> web.Response:
     return web.json_response(FAIL, status=status)
 
 
+@routes.post("/pay/notify/{tenant}/{merchant}")
 @routes.post("/pay/notify/{tenant}")
 async def pay_notify(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
-    tenant = await svc.tenant(request.match_info["tenant"])
+    tenant = await merchant_of(request)  # the merchant whose keys check this notify
     if tenant is None:
         return fail(404)
     try:  # the untouched raw body: the signature covers it

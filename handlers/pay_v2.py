@@ -28,7 +28,7 @@ import xmltodict
 from aiohttp import web
 from wechatpy.pay.utils import calculate_signature, calculate_signature_hmac, dict_to_xml
 
-from handlers.context import SERVICES
+from handlers.context import SERVICES, merchant_of
 from handlers.http_utils import read_capped
 from handlers.pay_gateway_v3 import PayRefusedError, PayUnavailableError, TradeStatus
 from social_mall.errors import MallError
@@ -234,10 +234,11 @@ def _xml_reply(ok: bool, msg: str = "OK", status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/xml", charset="utf-8")
 
 
+@routes.post("/pay/notify-v2/{tenant}/{merchant}")
 @routes.post("/pay/notify-v2/{tenant}")
 async def notify_v2(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
-    tenant = await svc.tenant(request.match_info["tenant"])
+    tenant = await merchant_of(request)
     if tenant is None:
         return _xml_reply(False, "unknown", 404)
     try:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from handlers.context import Services
 from handlers.wechat_client import WeChatAPIError
+from social_mall.channels.service import order_channel
 from social_mall.members.service import channel_identity
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ async def push_to_member(
     tenant = await svc.tenant_by_id(tenant_id)
     async with svc.uows() as uow:
         openid = await channel_identity(uow, tenant_id, member_id, "mp")
+        order_id = ctx.get("order_id")
+        if isinstance(order_id, int):  # about an order: through the official account it was placed on
+            view = await svc.for_order(tenant, *await order_channel(uow, tenant_id, order_id))
+            tenant = view if view.account_kind == "mp" else tenant
     if openid is None:
         return False
     text = svc.templates.get_template(template).render(**ctx).strip()

@@ -16,7 +16,7 @@ import time
 
 from aiohttp import web
 
-from handlers.context import SERVICES
+from handlers.context import SERVICES, merchant_of
 from handlers.http_utils import read_capped
 from handlers.pay_notify import fail
 from social_mall.errors import MallError
@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 
+@routes.post("/pay/refund-notify/{tenant}/{merchant}")
 @routes.post("/pay/refund-notify/{tenant}")
 async def refund_notify(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
-    tenant = await svc.tenant(request.match_info["tenant"])
+    tenant = await merchant_of(request)
     if tenant is None:
         return fail(404)
     try:

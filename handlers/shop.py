@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from handlers import h5, h5_address, health, metrics, pay_notify, wechat_mp, wechat_simulator
+from handlers import api_app, h5, h5_address, health, metrics, pay_notify, wechat_mp, wechat_simulator
+from social_mall.channels.service import order_channel
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.catalog.service import related_to_order
@@ -32,6 +33,7 @@ def setup(reg: Registry) -> None:
     reg.add_routes(h5_address.routes)
     reg.add_routes(pay_notify.routes)
     reg.add_routes(wechat_mp.routes)
+    reg.add_routes(api_app.routes)
     reg.add_routes(wechat_simulator.routes)  # WeChat's message API while the demo has no account
 
     async def sweep_orders() -> int:
@@ -85,6 +87,9 @@ def setup(reg: Registry) -> None:
         tenant = await svc.tenant_by_id(d.tenant_id)
         p = d.payload
         out_refund_no = str(p["out_refund_no"])
+        if isinstance(p.get("order_id"), int):  # the money goes back through the merchant that took it
+            async with svc.uows() as uow:
+                tenant = await svc.for_order(tenant, *await order_channel(uow, tenant.id, int(p["order_id"])))
         gateway = svc.gateway(tenant)
         gap = svc.settings.refund_spacing_seconds
         if gateway is not None and gap > 0:

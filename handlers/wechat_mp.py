@@ -189,7 +189,7 @@ def to_inbound(tenant: TenantView, msg: BaseMessage) -> Inbound:
     """The normalized message; `msg` comes from `read_message` (every field read is text)."""
     kind, text, payload = _kind_of(msg._data)
     return Inbound(tenant.id, tenant.code, CHANNEL, msg.source, kind, text, payload,
-                   msg_id=str(getattr(msg, "id", "") or ""), at=sent_at(msg))
+                   msg_id=str(getattr(msg, "id", "") or ""), at=sent_at(msg), account=tenant.account_id)
 
 
 def coordinate(raw: object, limit: int) -> str:
@@ -307,7 +307,8 @@ async def queue_push(svc: Services, inbound: Inbound, replies: Sequence[Reply]) 
         return
     async with svc.uows() as uow:
         uow.emit(MessageQueued(tenant_id=inbound.tenant_id, channel=inbound.channel,
-                               user_id=inbound.user_id, replies=[reply_to_dict(r) for r in replies]))
+                               user_id=inbound.user_id, replies=[reply_to_dict(r) for r in replies],
+                               account=inbound.account))
         await uow.commit()
     svc.outbox.kick()
 
@@ -317,6 +318,9 @@ async def deliver_queued(svc: Services, d: Delivery) -> None:
     if d.payload.get("channel") != CHANNEL:
         return
     tenant = await svc.tenant_by_id(d.tenant_id)
+    account = d.payload.get("account")
+    if isinstance(account, int) and account:  # queued by another of the tenant's official accounts
+        tenant = await svc.channel_by_id(tenant, account)
     client = svc.wechat(tenant)
     user = str(d.payload["user_id"])
     for reply in [reply_from_dict(r) for r in d.payload["replies"]]:
@@ -331,14 +335,23 @@ async def deliver_queued(svc: Services, d: Delivery) -> None:
 # -- the endpoint ----------------------------------------------------------------------
 
 async def _tenant(request: web.Request) -> tuple[Services, TenantView]:
+    """The tenant of `/wechat/mp/{tenant}` (its primary official account) or of
+    `/wechat/mp/{tenant}/{account}` (another official account of it: storage/channel_models.py)."""
     svc = request.app[SERVICES]
     code = request.match_info["tenant"]
-    tenant = svc.known_tenant(code) or await svc.tenant(code)
+    account = request.match_info.get("account")
+    if account is None:
+        tenant = svc.known_tenant(code) or await svc.tenant(code)
+    else:
+        tenant = await svc.channel(code, account)
+        if tenant is not None and tenant.account_kind != CHANNEL:
+            tenant = None
     if tenant is None or not tenant.wechat_token:
         raise web.HTTPNotFound()
     return svc, tenant
 
 
+@routes.get("/wechat/mp/{tenant}/{account}")
 @routes.get("/wechat/mp/{tenant}")
 async def verify_url(request: web.Request) -> web.Response:
     svc, tenant = await _tenant(request)
@@ -347,6 +360,7 @@ async def verify_url(request: web.Request) -> web.Response:
     return web.Response(text=request.query.get("echostr", ""))
 
 
+@routes.post("/wechat/mp/{tenant}/{account}")
 @routes.post("/wechat/mp/{tenant}")
 async def receive(request: web.Request) -> web.StreamResponse:
     svc, tenant = await _tenant(request)

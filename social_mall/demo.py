@@ -100,6 +100,9 @@ async def _create(uow: UnitOfWork, creds: DemoCredentials, code: str) -> TenantV
             pay_apiv3_key=creds.pay_apiv3_key,
         )
     )
+    from social_mall.channels.service import sync_primary
+
+    await sync_primary(uow, tenant.id, datetime.now(timezone.utc))  # its official account, a channel account too
     for c_sort, (cat_name, products) in enumerate(CATALOG.items()):
         category = Category(tenant_id=tenant.id, name=cat_name, sort=c_sort)
         await uow.catalog.add(category)

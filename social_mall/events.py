@@ -107,6 +107,7 @@ class MessageQueued(DomainEvent):
     channel: str
     user_id: str
     replies: list[dict[str, Any]]
+    account: int = 0  # the tenant's channel account the member talks to (0: the primary one)
 
 
 @dataclass(frozen=True)

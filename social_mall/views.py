@@ -153,3 +153,5 @@ class OrderView:
     paid_at: datetime | None
     lines: tuple[OrderLineView, ...]
     fulfilment: str = "express"  # the fulfilment method's key (social_mall/fulfilment.py)
+    channel_account_id: int = 0  # the channel account it was placed through (0: the primary one)
+    pay_account_id: int = 0      # the merchant that takes its payment (0: the tenant's default)

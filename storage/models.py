@@ -201,6 +201,10 @@ class Order(Base):
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
     receipt_reminded_at: Mapped[datetime | None] = mapped_column(default=None)   # "confirmed tomorrow" sent
+    # the channel account it was placed through and the merchant that takes its payment
+    # (storage/channel_models.py; None: the tenant's primary account and default merchant)
+    channel_account_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    pay_account_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     __table_args__ = (Index("ix_orders_status_expires", "status", "expires_at"),)
 
 

@@ -23,11 +23,14 @@ def _id() -> Mapped[int]:
 
 
 class TenantPayAccount(Base):
-    """One tenant's merchant account at WeChat Pay. No row: the sandbox gateway."""
+    """A merchant account of a tenant at WeChat Pay (several per tenant, one `is_default`;
+    a channel account may name its own). No row: the sandbox gateway."""
 
     __tablename__ = "tenant_pay_accounts"
     id: Mapped[int] = _id()
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), unique=True, index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(40), default="")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=True)
     api_version: Mapped[str] = mapped_column(String(4), default="v3")  # v3 | v2
     mch_id: Mapped[str] = mapped_column(String(32))
     app_id: Mapped[str] = mapped_column(String(64))

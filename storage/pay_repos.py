@@ -17,8 +17,39 @@ class PayAccountRepo:
         self.session = session
 
     async def for_tenant(self, tenant: int) -> TenantPayAccount | None:
-        stmt = select(TenantPayAccount).where(TenantPayAccount.tenant_id == tenant)
+        """The tenant's default merchant (the first one if none is marked)."""
+        stmt = (select(TenantPayAccount).where(TenantPayAccount.tenant_id == tenant)
+                .order_by(TenantPayAccount.is_default.desc(), TenantPayAccount.id).limit(1))
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    async def merchants(self, tenant: int) -> list[TenantPayAccount]:
+        """Every merchant of the tenant, the default first."""
+        stmt = (select(TenantPayAccount).where(TenantPayAccount.tenant_id == tenant)
+                .order_by(TenantPayAccount.is_default.desc(), TenantPayAccount.id))
+        return list((await self.session.scalars(stmt.execution_options(populate_existing=True))).all())
+
+    async def for_merchant(self, tenant: int, merchant_id: int) -> TenantPayAccount | None:
+        stmt = select(TenantPayAccount).where(TenantPayAccount.tenant_id == tenant, TenantPayAccount.id == merchant_id)
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    async def add_merchant(self, tenant: int, now: datetime, **values: Any) -> TenantPayAccount:
+        """Another merchant of the tenant (the default only if it is the first)."""
+        first = await self.for_tenant(tenant) is None
+        row = TenantPayAccount(tenant_id=tenant, created_at=now, updated_at=now, is_default=first, **values)
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def update_merchant(self, row: TenantPayAccount, now: datetime, **values: Any) -> None:
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.updated_at = now
+        await self.session.flush()
+
+    async def make_default(self, tenant: int, merchant_id: int) -> None:
+        await self.session.execute(update(TenantPayAccount).where(TenantPayAccount.tenant_id == tenant)
+                                   .values(is_default=TenantPayAccount.id == merchant_id)
+                                   .execution_options(synchronize_session=False))
 
     async def save(self, tenant: int, now: datetime, **values: Any) -> TenantPayAccount:
         row = await self.for_tenant(tenant)
@@ -33,7 +64,7 @@ class PayAccountRepo:
         return row
 
     async def enabled_tenants(self) -> list[int]:
-        stmt = select(TenantPayAccount.tenant_id).where(TenantPayAccount.enabled.is_(True))
+        stmt = select(TenantPayAccount.tenant_id).where(TenantPayAccount.enabled.is_(True)).distinct()
         return list((await self.session.scalars(stmt)).all())
 
     async def delete(self, tenant: int) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from social_mall.channels.service import sync_primary
+
 from handlers.console.core import admin_of, console_view, form_of, redirect, render, services, tenant_of
 from social_mall.console.permissions import Perm
 from social_mall.console.tenants import CREDENTIALS, create_tenant, list_tenants, tenant_settings, update_settings
@@ -32,6 +34,8 @@ async def save_settings(request: web.Request) -> web.Response:
     form = {k: str(v) for k, v in form_of(request).items() if k != "_csrf"}
     async with svc.uows() as uow:
         changed = await update_settings(uow, tenant_of(request), admin_of(request), form)
+        if changed:  # the tenant's official account is its primary channel account too
+            await sync_primary(uow, tenant_of(request), svc.clock())
         await uow.commit()
     if changed:
         svc.forget_tenants()  # the 30 s tenant cache must not keep old credentials

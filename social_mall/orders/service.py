@@ -43,11 +43,19 @@ from social_mall.pricing.unit import UnitPrice, Wanted, check_lines, max_qty
 from social_mall.pricing.unit import order_placed as tell_pricers
 from social_mall.pricing.unit import unit_prices as module_unit_prices
 from social_mall.views import AddressView, OrderLineView, OrderView, Page
+from storage.channel_repos import ChannelRepo
 from storage.models import Address, Order, OrderLine, Product, Sku
 from storage.repos import AddressRow
 from storage.uow import UnitOfWork
 
 S = OrderStatus
+
+
+async def _merchant_of(uow: UnitOfWork, tenant: int, account_id: int | None) -> int | None:
+    """The merchant an order placed through this account is paid to (None: the default)."""
+    repo = ChannelRepo(uow.session)
+    row = await (repo.get(tenant, account_id) if account_id is not None else repo.primary(tenant))
+    return row.pay_account_id if row is not None else None
 
 
 def order_view(o: Order, lines: Sequence[OrderLine]) -> OrderView:
@@ -61,6 +69,7 @@ def order_view(o: Order, lines: Sequence[OrderLine]) -> OrderView:
             OrderLineView(ln.sku_id, ln.title, ln.spec, ln.price_fen, ln.qty, ln.line_fen) for ln in lines
         ),
         fulfilment=o.fulfilment or EXPRESS,
+        channel_account_id=o.channel_account_id or 0, pay_account_id=o.pay_account_id or 0,
     )
 
 
@@ -161,6 +170,7 @@ async def place_order(
     pricing: PricingInput | None = None,
     expect_total_fen: int | None = None,
     fulfilment: tuple[FulfilmentMethod, Choice] | None = None,
+    account_id: int | None = None,
 ) -> OrderView:
     """Reserve stock for every line and write the order, all in the caller's transaction.
 
@@ -184,6 +194,9 @@ async def place_order(
     social_mall/fulfilment.py) the method quotes the fee and destination (the address is
     then optional: a pick-up needs none) and records what it holds for the order;
     without it the order ships by the core's express at the flat fee.
+
+    `account_id` names the tenant's channel account the order came through (None: the
+    primary one); the order is then paid through the merchant that account names.
 
     On OutOfStockError the caller rolls back, which also returns what earlier lines took.
     """
@@ -248,11 +261,10 @@ async def place_order(
     for sku_id in sorted(wanted):  # a fixed order: two orders never wait on each other's rows
         if not await uow.catalog.reserve(tenant, sku_id, wanted[sku_id]):
             raise OutOfStockError(_name(*found[sku_id]), await uow.catalog.stock(tenant, sku_id))
-    order = await uow.orders.add(
-        new_order(tenant, member_id, ship_to, goods, ship, discount, now=now, timeout=timeout, channel=channel,
-                  source=source, fulfilment=method),
-        lines,
-    )
+    row = new_order(tenant, member_id, ship_to, goods, ship, discount, now=now, timeout=timeout, channel=channel,
+                    source=source, fulfilment=method)
+    row.channel_account_id, row.pay_account_id = account_id, await _merchant_of(uow, tenant, account_id)
+    order = await uow.orders.add(row, lines)
     if quoted is not None:
         await pricing_service.commit(uow, tenant, member_id, order.id, quoted, now=now)
     if from_cart:

@@ -135,6 +135,8 @@ class FakeWeChatAPI:
     templates_sent: list[dict[str, Any]] = field(default_factory=list)
     mass_sent: list[dict[str, Any]] = field(default_factory=list)      # accepted mass/send + sendall bodies
     mass_previews: list[dict[str, Any]] = field(default_factory=list)  # accepted mass/preview bodies
+    mini_apps: dict[str, str] = field(default_factory=dict)
+    more_apps: dict[str, str] = field(default_factory=dict)  # other official accounts: app id → AppSecret  # mini-program app id → AppSecret (jscode2session)
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
@@ -165,6 +167,7 @@ class FakeWeChatAPI:
             ("GET", "/cgi-bin/media/get", self._media_get),
             ("GET", "/sns/oauth2/access_token", self._sns_token),
             ("GET", "/sns/userinfo", self._sns_userinfo),
+            ("GET", "/sns/jscode2session", self._jscode2session),
             ("GET", "/cgi-bin/ticket/getticket", self._getticket),
             ("POST", "/fake/jsconfig", self._jsconfig),
             ("OPTIONS", "/fake/jsconfig", self._cors),
@@ -284,6 +287,8 @@ class FakeWeChatAPI:
     # -- tokens -----------------------------------------------------------------------
 
     def _credentials_error(self, appid: Any, secret: Any) -> int:
+        if appid in self.more_apps:  # another official account served by this fake
+            return 0 if secret == self.more_apps[appid] else 40125
         if appid != self.app_id:
             return 40013
         if secret != self.app_secret:
@@ -538,6 +543,26 @@ class FakeWeChatAPI:
         return web.json_response({"errMsg": "config:ok" if ok else "config:invalid signature"}, headers=cors)
 
     # -- web OAuth ----------------------------------------------------------------------
+
+    async def _jscode2session(self, request: web.Request) -> web.Response:
+        """A mini-program's wx.login code → openid, session_key and (when bound) unionid."""
+        q = request.query
+        appid = q.get("appid", "")
+        if appid not in self.mini_apps:
+            return _err(40013)
+        if q.get("secret") != self.mini_apps[appid]:
+            return _err(40125)
+        if q.get("grant_type") != "authorization_code":
+            return _err(40002)
+        entry = self._codes.get(q.get("js_code", ""))
+        if entry is None or entry.used:
+            return _err(40029 if entry is None else 40163)
+        entry.used = True
+        answer: dict[str, Any] = {"openid": entry.openid, "session_key": secrets.token_urlsafe(16)}
+        user = self.users.get(entry.openid)
+        if user and user.unionid:
+            answer["unionid"] = user.unionid
+        return web.json_response(answer, dumps=_dumps)
 
     async def _sns_token(self, request: web.Request) -> web.Response:
         q = request.query

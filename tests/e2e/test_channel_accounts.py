@@ -1,0 +1,266 @@
+"""Several official accounts of one tenant (issue 25): a second account has its own URL,
+token and app id, its chat sells from the tenant's one catalog, its orders remember it and
+are paid through the merchant it names (a real APIv3 notify to that merchant's URL);
+another account's credentials never open it; unionid merges one person's members."""
+
+from __future__ import annotations
+
+import re
+
+from handlers.mp_simulator import MPSimulator
+from social_mall.channels import service as channels
+from social_mall.orders.service import find_order
+from storage.pay_repos import PayAccountRepo
+from tests.conftest import TEST_TOKEN
+from tests.fakes.pay_kit import XRW
+from tests.fakes.wechat_pay import FakeWeChatPay, attach_real_pay
+from social_mall.payments import wxpay_v3
+
+APP2, TOKEN2, SECRET2 = "wx2222222222222222", "SecondAccountToken2", "second_secret_0000000000000000"
+
+
+async def second_merchant(mall, aiohttp_server, tmp_path, tenant, *, mchid: str, appid: str) -> tuple[FakeWeChatPay, int]:
+    merchant = wxpay_v3.generate_keypair()
+    key_dir = tmp_path / f"paykeys_{mchid}"
+    key_dir.mkdir()
+    (key_dir / "apiclient_key.pem").write_bytes(merchant.private_pem)
+    fake = FakeWeChatPay(mchid=mchid, appid=appid, apiv3_key="B" * 32, merchant_serial=merchant.serial,
+                         merchant_public_pem=merchant.public_pem)
+    (key_dir / "pub_key.pem").write_bytes(fake.platform.public_pem)
+    server = await aiohttp_server(fake.app())
+    fake.base_url = str(server.make_url("")).rstrip("/")
+    async with mall.svc.uows() as uow:
+        row = await PayAccountRepo(uow.session).add_merchant(
+            tenant.id, mall.svc.clock(), api_version="v3", mch_id=mchid, app_id=appid, apiv3_key="B" * 32,
+            private_key_path=str(key_dir / "apiclient_key.pem"), serial_no=merchant.serial,
+            platform_mode="public_key", platform_key_path=str(key_dir / "pub_key.pem"),
+            platform_key_id=fake.platform.serial, base_url=fake.base_url, enabled=True, name="第二商户")
+        await uow.commit()
+        merchant_id = row.id
+    mall.svc.forget_tenants()
+    return fake, merchant_id
+
+
+async def second_account(mall, tenant, merchant_id: int | None) -> int:
+    async with mall.svc.uows() as uow:
+        acct = await channels.save_account(
+            uow, tenant.id, None, kind="mp", code="shop2",
+            values={"name": "第二个公众号", "app_id": APP2, "app_secret": SECRET2, "token": TOKEN2},
+            pay_account_id=merchant_id, enabled=True, actor="test", now=mall.svc.clock())
+        await uow.commit()
+    mall.svc.forget_tenants()
+    return acct.id
+
+
+async def buy(wx: MPSimulator, user: str) -> str:
+    await wx.event(user, "subscribe")
+    for text in ("分类", "1", "1", "1 x2", "王小明 13912345678 广东省深圳市南山区科技园1号"):
+        assert (await wx.text(user, text)).status == 200
+    placed = (await wx.text(user, "确认")).text
+    return re.search(r"订单号：(\d+)", placed).group(1)
+
+
+async def test_second_official_account_sells_and_is_paid_through_its_merchant(mall, aiohttp_server, tmp_path):
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)  # the tenant's default merchant
+    tenant = await mall.svc.tenant("demo")
+    fake_b, merchant_b = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid="1900000222", appid=APP2)
+    account_id = await second_account(mall, tenant, merchant_b)
+    mall.fake.more_apps[APP2] = SECRET2
+
+    wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
+                      token=TOKEN2, app_id=APP2)
+    order_no = await buy(wx2, "oUser_second_account_00000001")
+    async with mall.svc.uows() as uow:
+        order = await find_order(uow, tenant.id, order_no)
+    assert (order.channel_account_id, order.pay_account_id) == (account_id, merchant_b)
+
+    token = mall.svc.pay_token("demo", order_no)
+    resp = await mall.client.post(f"/h5/pay/demo/{order_no}/native?t={token}", headers=XRW)
+    assert resp.status == 200, await resp.text()
+    created = [c for c in fake_b.calls if c.path == "/v3/pay/transactions/native"]
+    assert len(created) == 1 and created[0].body["mchid"] == "1900000222" and created[0].body["appid"] == APP2
+    assert created[0].body["notify_url"].endswith(f"/pay/notify/demo/{merchant_b}")
+    assert not [c for c in default.calls if c.path.startswith("/v3/pay/transactions")]  # not the default merchant
+    assert await fake_b.pay(order_no) == 204
+    await mall.settle()
+    async with mall.svc.uows() as uow:
+        order = await find_order(uow, tenant.id, order_no)
+    assert (order.status, order.paid_fen) == ("paid", order.total_fen)
+    # the 「支付成功」 push went through the second account (a token for its app id)
+    pushes = mall.fake.sent_messages("oUser_second_account_00000001")
+    assert len(pushes) == 1 and "支付成功" in pushes[0]["text"]["content"]
+    asked = [c.query.get("appid") or (c.json or {}).get("appid") for c in mall.fake.calls
+             if c.path in ("/cgi-bin/token", "/cgi-bin/stable_token")]
+    assert asked == [APP2]
+
+    # an order of the primary account still goes to the default merchant
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    first_no = await buy(wx1, "oUser_primary_account_0000001")
+    async with mall.svc.uows() as uow:
+        first = await find_order(uow, tenant.id, first_no)
+    assert (first.channel_account_id, first.pay_account_id) == (0, 0)
+    resp = await mall.client.post(f"/h5/pay/demo/{first_no}/native?t={mall.svc.pay_token('demo', first_no)}",
+                                  headers=XRW)
+    assert resp.status == 200
+    assert [c.body["mchid"] for c in default.calls if c.path == "/v3/pay/transactions/native"] == [default.mchid]
+    assert await default.pay(first_no) == 204
+    await mall.settle()
+
+
+async def test_another_accounts_token_never_opens_an_account(mall):
+    tenant = await mall.svc.tenant("demo")
+    await second_account(mall, tenant, None)
+    # the primary account's token on the second account's URL, and the other way round
+    forged = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
+                         token=TEST_TOKEN, app_id=APP2)
+    assert (await forged.text("oUser_forger_000000000000001", "分类")).status == 403
+    forged1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                          token=TOKEN2, app_id=tenant.wechat_app_id)
+    assert (await forged1.text("oUser_forger_000000000000002", "分类")).status == 403
+    unknown = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/nope")),
+                          token=TOKEN2, app_id=APP2)
+    assert (await unknown.text("oUser_forger_000000000000003", "分类")).status == 404
+    other = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/no_such_shop/shop2")),
+                        token=TOKEN2, app_id=APP2)
+    assert (await other.text("oUser_forger_000000000000004", "分类")).status == 404
+    async with mall.svc.uows() as uow:
+        from social_mall.members.service import member_of
+        for n in range(1, 5):
+            assert await member_of(uow, tenant.id, "mp", f"oUser_forger_00000000000000{n}") is None
+
+
+async def test_unionid_merges_the_members_of_two_accounts(mall):
+    from social_mall.members.service import member_of, resolve_member
+
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        a, _ = await resolve_member(uow, tenant.id, "mp", "oUser_union_first_0000000001")
+        b, _ = await resolve_member(uow, tenant.id, "mini", "oMini_union_second_000000001")
+        assert await channels.link_unionid(uow, tenant.id, a.id, "uUnion0001", now=mall.svc.clock()) == a.id
+        kept = await channels.link_unionid(uow, tenant.id, b.id, "uUnion0001", now=mall.svc.clock())
+        await uow.commit()
+    assert kept == min(a.id, b.id)
+    async with mall.svc.uows() as uow:
+        assert await member_of(uow, tenant.id, "mp", "oUser_union_first_0000000001") == kept
+        assert await member_of(uow, tenant.id, "mini", "oMini_union_second_000000001") == kept
+        # a member holding another unionid is left alone
+        c, _ = await resolve_member(uow, tenant.id, "mini", "oMini_union_third_0000000001")
+        await channels.link_unionid(uow, tenant.id, c.id, "uUnion0002", now=mall.svc.clock())
+        assert await channels.link_unionid(uow, tenant.id, c.id, "uUnion0001", now=mall.svc.clock()) == c.id
+
+
+MINI_APP, MINI_SECRET = "wx3333333333333333", "mini_secret_000000000000000000"
+
+
+async def test_mini_program_login_is_the_official_account_member_by_unionid(mall):
+    """wx.login code → code2session (fake WeChat) → session token; the unionid makes the
+    mini-program user the member who bought on the official account: one member, their orders."""
+    from social_mall.members.service import member_of
+
+    tenant = await mall.svc.tenant("demo")
+    mall.fake.mini_apps[MINI_APP] = MINI_SECRET
+    async with mall.svc.uows() as uow:
+        await channels.save_account(uow, tenant.id, None, kind="mini", code="mini",
+                                    values={"name": "小程序", "app_id": MINI_APP, "app_secret": MINI_SECRET},
+                                    pay_account_id=None, enabled=True, actor="test", now=mall.svc.clock())
+        await uow.commit()
+    mall.svc.forget_tenants()
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    mp_user = "oUser_unionid_buyer_00000001"
+    order_no = await buy(wx1, mp_user)
+    async with mall.svc.uows() as uow:
+        mp_member = await member_of(uow, tenant.id, "mp", mp_user)
+        await channels.link_unionid(uow, tenant.id, mp_member, "uUnionBuyer01", now=mall.svc.clock())
+        await uow.commit()
+
+    code = mall.fake.mint_code("oMini_unionid_buyer_0000001", unionid="uUnionBuyer01")
+    resp = await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})
+    assert resp.status == 200, await resp.text()
+    session = await resp.json()
+    assert session["member_id"] == mp_member
+    auth = {"Authorization": f"Bearer {session['token']}"}
+    me = await (await mall.client.get("/api/app/v1/demo/mini/me", headers=auth)).json()
+    assert me["member_id"] == mp_member
+    listed = await (await mall.client.get("/api/app/v1/demo/mini/orders", headers=auth)).json()
+    assert [o["order_no"] for o in listed["items"]] == [order_no]
+    # the code is one-shot; a forged token, another tenant's or account's URL: nothing
+    assert (await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})).status == 401
+    assert (await mall.client.get("/api/app/v1/demo/mini/me", headers={"Authorization": "Bearer forged"})).status == 401
+    assert (await mall.client.get("/api/app/v1/demo/main/me", headers=auth)).status == 404
+    assert (await mall.client.get("/api/app/v1/nope/mini/me", headers=auth)).status == 404
+
+
+async def test_two_official_accounts_and_a_mini_program_sell_to_one_member_each_through_its_merchant(
+        mall, aiohttp_server, tmp_path):
+    """Issue 25's 'done when': one catalog, one member (merged by unionid), three entrances,
+    each order paid by a real notify through the merchant its entrance names."""
+    from social_mall.members.service import member_of
+
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    tenant = await mall.svc.tenant("demo")
+    fake_b, merchant_b = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid="1900000222", appid=APP2)
+    fake_c, merchant_c = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid="1900000333",
+                                               appid=MINI_APP)
+    await second_account(mall, tenant, merchant_b)
+    mall.fake.mini_apps[MINI_APP] = MINI_SECRET
+    async with mall.svc.uows() as uow:
+        await channels.save_account(uow, tenant.id, None, kind="mini", code="mini",
+                                    values={"name": "小程序", "app_id": MINI_APP, "app_secret": MINI_SECRET},
+                                    pay_account_id=merchant_c, enabled=True, actor="test", now=mall.svc.clock())
+        await uow.commit()
+    mall.svc.forget_tenants()
+
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
+                      token=TOKEN2, app_id=APP2)
+    no1 = await buy(wx1, "oUser_one_person_on_first_01")
+    no2 = await buy(wx2, "oUser_one_person_on_second1")
+    async with mall.svc.uows() as uow:
+        m1 = await member_of(uow, tenant.id, "mp", "oUser_one_person_on_first_01")
+        m2 = await member_of(uow, tenant.id, "mp", "oUser_one_person_on_second1")
+        await channels.link_unionid(uow, tenant.id, m1, "uOnePerson01", now=mall.svc.clock())
+        kept = await channels.link_unionid(uow, tenant.id, m2, "uOnePerson01", now=mall.svc.clock())
+        await uow.commit()
+    code = mall.fake.mint_code("oMini_one_person_000000001", unionid="uOnePerson01")
+    session = await (await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})).json()
+    assert session["member_id"] == kept == min(m1, m2)
+    auth = {"Authorization": f"Bearer {session['token']}"}
+    async with mall.svc.uows() as uow:
+        products = await uow.catalog.products(tenant.id, category_id=None, keyword="脐橙", offset=0, limit=1)
+        sku = (await uow.catalog.skus(tenant.id, products[0][0].id))[0]
+    resp = await mall.client.post("/api/app/v1/demo/mini/checkout", headers=auth, json={
+        "items": [[sku.id, 1]], "address": {"name": "王小明", "phone": "13912345678", "detail": "广东省深圳市南山区科技园1号"}})
+    assert resp.status == 201, await resp.text()
+    no3 = (await resp.json())["order_no"]
+    params = (await (await mall.client.post(f"/api/app/v1/demo/mini/orders/{no3}/pay", headers=auth)).json())["params"]
+    assert params["appId"] == MINI_APP and params["signType"] == "RSA"
+    jsapi = [c for c in fake_c.calls if c.path == "/v3/pay/transactions/jsapi"]
+    assert len(jsapi) == 1 and jsapi[0].body["payer"] == {"openid": "oMini_one_person_000000001"}
+
+    for no, fake in ((no1, default), (no2, fake_b)):
+        t = mall.svc.pay_token("demo", no)
+        assert (await mall.client.post(f"/h5/pay/demo/{no}/native?t={t}", headers=XRW)).status == 200
+        assert await fake.pay(no) == 204
+    assert await fake_c.pay(no3) == 204
+    await mall.settle()
+    async with mall.svc.uows() as uow:
+        orders = [await find_order(uow, tenant.id, no) for no in (no1, no2, no3)]
+    assert [(o.status, o.member_id) for o in orders] == [("paid", kept)] * 3
+    assert [o.pay_account_id for o in orders] == [0, merchant_b, merchant_c]
+    # each merchant saw only its own order
+    assert {c.body["out_trade_no"] for c in fake_b.calls if c.path.startswith("/v3/pay/transactions/")
+            and c.body} == {no2}
+    assert {c.body["out_trade_no"] for c in fake_c.calls if c.path.startswith("/v3/pay/transactions/")
+            and c.body} == {no3}
+    listed = await (await mall.client.get("/api/app/v1/demo/mini/orders", headers=auth)).json()
+    assert sorted(o["order_no"] for o in listed["items"]) == sorted((no1, no2, no3))
+
+
+async def test_app_api_openapi_document_lists_its_routes(mall):
+    doc = await (await mall.client.get("/api/app/v1/openapi.json")).json()
+    served = {r.resource.canonical for r in mall.app.router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/api/app/v1/{")}
+    assert served == set(doc["paths"])
