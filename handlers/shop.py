@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from handlers import h5, h5_address, health, pay_notify, wechat_mp, wechat_simulator
+from handlers import api_app, h5, h5_address, health, pay_notify, wechat_mp, wechat_simulator
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.catalog.service import related_to_order
@@ -28,6 +28,7 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(health.routes)
     reg.add_routes(h5.routes)
+    reg.add_routes(api_app.routes)  # the member JSON API of the mini-program / app
     reg.add_routes(h5_address.routes)
     reg.add_routes(pay_notify.routes)
     reg.add_routes(wechat_mp.routes)

@@ -120,6 +120,8 @@ class FakeWeChatAPI:
 
     app_id: str = "wx_fake_app"
     app_secret: str = "fake_secret"
+    mini_app_id: str = "wx_fake_mini"      # the mini-program (its own app id/secret: /sns/jscode2session)
+    mini_app_secret: str = "fake_mini_secret"
     token_ttl: int = 7200
     force_refresh_interval: float = 30.0
     kefu_quota: int | None = None  # messages per user between interactions (real: 5)
@@ -141,6 +143,7 @@ class FakeWeChatAPI:
         self._stable: str | None = None
         self._last_force: float | None = None
         self._codes: dict[str, _Code] = {}
+        self._js_codes: dict[str, _Code] = {}
         self._fails: dict[str, deque[_Fail]] = defaultdict(deque)
         self._kefu_count: dict[str, int] = defaultdict(int)
         self._msgid = itertools.count(1_000_000_001)
@@ -165,6 +168,7 @@ class FakeWeChatAPI:
             ("GET", "/cgi-bin/media/get", self._media_get),
             ("GET", "/sns/oauth2/access_token", self._sns_token),
             ("GET", "/sns/userinfo", self._sns_userinfo),
+            ("GET", "/sns/jscode2session", self._jscode2session),
             ("GET", "/cgi-bin/ticket/getticket", self._getticket),
             ("POST", "/fake/jsconfig", self._jsconfig),
             ("OPTIONS", "/fake/jsconfig", self._cors),
@@ -215,6 +219,14 @@ class FakeWeChatAPI:
         self.users.setdefault(openid, FakeUser(openid, nickname, unionid))
         code = secrets.token_hex(16)
         self._codes[code] = _Code(openid, scope)
+        return code
+
+    def mint_js_code(self, openid: str, *, unionid: str | None = None) -> str:
+        """A mini-program `wx.login` code (one use, like the real one) for `openid`; the
+        answer carries `unionid` when the user has one (bound open platform)."""
+        self.users.setdefault(openid, FakeUser(openid, unionid=unionid))
+        code = secrets.token_hex(16)
+        self._js_codes[code] = _Code(openid, "jscode")
         return code
 
     def scene_for_ticket(self, ticket: str) -> str | int:
@@ -559,6 +571,27 @@ class FakeWeChatAPI:
         }
         user = self.users.get(entry.openid)
         if user and user.unionid and entry.scope == "snsapi_userinfo":
+            answer["unionid"] = user.unionid
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _jscode2session(self, request: web.Request) -> web.Response:
+        """GET /sns/jscode2session?appid&secret&js_code&grant_type=authorization_code."""
+        q = request.query
+        if q.get("appid") != self.mini_app_id:
+            return _err(40013)
+        if q.get("secret") != self.mini_app_secret:
+            return _err(40125)
+        if q.get("grant_type") != "authorization_code":
+            return _err(40002)
+        entry = self._js_codes.get(q.get("js_code", ""))
+        if entry is None:
+            return _err(40029)
+        if entry.used:
+            return _err(40163)
+        entry.used = True
+        answer: dict[str, Any] = {"openid": entry.openid, "session_key": secrets.token_urlsafe(16)}
+        user = self.users.get(entry.openid)
+        if user and user.unionid:
             answer["unionid"] = user.unionid
         return web.json_response(answer, dumps=_dumps)
 

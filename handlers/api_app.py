@@ -1,0 +1,329 @@
+"""The member JSON API for the mini-program / an own app (/api/app/v1/{tenant}/…).
+
+`POST …/session` takes a `wx.login` code, asks WeChat's /sns/jscode2session (through the
+configurable API base, with the mini-program's app id and secret from the settings) and
+resolves the member on channel "mini" (by unionid, when WeChat sends one, the same member
+as the official account's). It answers an opaque session token kept in the key-value store
+(`app:sess:<sha256>` → tenant and member, TTL `app_session_ttl_seconds`); the session_key
+never leaves this module, not in an answer, not in a log. Every other route takes
+`Authorization: Bearer <token>`; a token of another tenant is a 401, an order of another
+member a 404. Errors look like the admin API's: {"error": {"code", "message", "field"}}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from handlers.api_v1 import error, ok
+from handlers.context import SERVICES, Services
+from social_mall.catalog.service import list_categories, list_products, product_detail
+from social_mall.errors import MallError, NotFoundError
+from social_mall.members.service import (
+    add_address, add_to_cart, list_addresses, remove_from_cart, resolve_member, set_cart_qty, view_cart,
+)
+from social_mall.orders.service import cancel_order, list_orders, load_order, place_order
+from social_mall.parsing import parse_id
+from social_mall.tenants import TenantView
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+Handler = Callable[[web.Request, Services, TenantView, int], Awaitable[web.StreamResponse]]
+CHANNEL = "mini"
+RATE_PER_MINUTE = 120          # per session token
+IDEMPOTENCY_TTL = 24 * 3600
+BASE = "/api/app/v1/{tenant}"
+
+
+def jsonable(v: Any) -> Any:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+def _key(svc: Services, token: str) -> str:
+    return "app:sess:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise _Bad("invalid_json", "") from None
+    if not isinstance(data, dict):
+        raise _Bad("invalid_json", "")
+    return data
+
+
+class _Bad(Exception):
+    def __init__(self, problem: str, field: str) -> None:
+        super().__init__(problem)
+        self.problem, self.field = problem, field
+
+
+def _int(data: dict[str, Any], name: str, *, low: int = 1, high: int = 10**9) -> int:
+    v = data.get(name)
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise _Bad("invalid_number", name)
+    return v
+
+
+def _str(data: dict[str, Any], name: str, most: int = 200) -> str:
+    v = data.get(name)
+    if not isinstance(v, str) or not v.strip() or len(v) > most or "\x00" in v:
+        raise _Bad("invalid_text", name)
+    return v.strip()
+
+
+def _path_id(request: web.Request, name: str = "id") -> int:
+    n = parse_id(request.match_info[name])
+    if n is None:
+        raise NotFoundError(name, 0)
+    return n
+
+
+async def _tenant(request: web.Request) -> tuple[Services, TenantView | None]:
+    svc: Services = request.app[SERVICES]
+    return svc, await svc.tenant(request.match_info["tenant"])
+
+
+def member_view(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    @functools.wraps(fn)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        svc, tenant = await _tenant(request)
+        if tenant is None:
+            return error(404, "not_found", "tenant not found")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        raw = await svc.kv.get(_key(svc, token.strip())) if scheme.lower() == "bearer" and token.strip() else None
+        session = json.loads(raw) if raw else None
+        if not session or session.get("t") != tenant.id:
+            return error(401, "unauthorized", "invalid or expired session", headers={"WWW-Authenticate": "Bearer"})
+        used = await svc.kv.incr("app:rate:" + _key(svc, token.strip())[9:] + ":" + str(int(svc.clock().timestamp() // 60)), 70)
+        if used > RATE_PER_MINUTE:
+            return error(429, "rate_limited", "too many requests", headers={"Retry-After": "60"})
+        try:
+            return await fn(request, svc, tenant, int(session["m"]))
+        except NotFoundError as exc:
+            return error(404, "not_found", f"{exc.what} not found")
+        except _Bad as exc:
+            return error(422, "invalid_input", exc.problem, exc.field)
+        except MallError as exc:
+            return error(409, exc.code, exc.code)
+
+    return handler
+
+
+@routes.post(BASE + "/session")
+async def session(request: web.Request) -> web.StreamResponse:
+    svc, tenant = await _tenant(request)
+    if tenant is None:
+        return error(404, "not_found", "tenant not found")
+    try:
+        code = _str(await _body(request), "code", 128)
+    except _Bad as exc:
+        return error(422, "invalid_input", exc.problem, exc.field)
+    s = svc.settings
+    if not s.mini_app_id:
+        return error(409, "not_configured", "no mini-program configured")
+    params = {"appid": s.mini_app_id, "secret": s.mini_app_secret.get_secret_value(), "js_code": code,
+              "grant_type": "authorization_code"}
+    try:
+        async with svc.http.get(s.wechat_api_base.rstrip("/") + "/sns/jscode2session", params=params) as resp:
+            answer = json.loads(await resp.text())
+    except Exception as exc:  # noqa: BLE001 - the client only needs "try again"
+        log.warning("app.code2session.failed", extra={"tenant": tenant.code, "error": type(exc).__name__})
+        return error(502, "wechat_unavailable", "WeChat did not answer")
+    if not isinstance(answer, dict) or answer.get("errcode") or not answer.get("openid"):
+        errcode = answer.get("errcode") if isinstance(answer, dict) else None
+        log.info("app.code2session.refused", extra={"tenant": tenant.code, "errcode": errcode})
+        return error(401, "invalid_code", f"WeChat refused the code ({errcode})")
+    openid, unionid = str(answer["openid"]), answer.get("unionid") or None
+    async with svc.uows() as uow:
+        member, _ = await resolve_member(uow, tenant.id, CHANNEL, openid, unionid=unionid, entry_source="mini")
+        await uow.commit()
+    token = secrets.token_urlsafe(32)
+    ttl = s.app_session_ttl_seconds
+    await svc.kv.set(_key(svc, token), json.dumps({"t": tenant.id, "m": member.id}), ttl=ttl)
+    log.info("app.session.new", extra={"tenant": tenant.code, "member": member.id})
+    return ok({"token": token, "expires_in": ttl, "member_id": member.id})
+
+
+# -- catalog ------------------------------------------------------------------------------
+
+@routes.get(BASE + "/categories")
+@member_view
+async def categories(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        return ok({"items": jsonable(await list_categories(uow, tenant.id))})
+
+
+@routes.get(BASE + "/products")
+@member_view
+async def products(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    q = request.query
+    page = parse_id(q.get("page", "1")) or 1
+    per_page = min(parse_id(q.get("per_page", "20")) or 20, 50)
+    category = parse_id(q["category_id"]) if "category_id" in q else None
+    if "category_id" in q and category is None:
+        raise _Bad("invalid_number", "category_id")
+    keyword = (q.get("q") or "").strip()[:40].replace("\x00", "") or None
+    async with svc.uows() as uow:
+        found = await list_products(uow, tenant.id, category_id=category, keyword=keyword, page=page, per_page=per_page)
+    return ok({"items": jsonable(found.items), "page": found.page, "per_page": found.per_page, "total": found.total})
+
+
+@routes.get(BASE + "/products/{id}")
+@member_view
+async def product(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        return ok(jsonable(await product_detail(uow, tenant.id, _path_id(request))))
+
+
+# -- cart ---------------------------------------------------------------------------------
+
+@routes.get(BASE + "/cart")
+@member_view
+async def cart(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        return ok(jsonable(await view_cart(uow, tenant.id, member)))
+
+
+@routes.post(BASE + "/cart/items")
+@member_view
+async def cart_add(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    data = await _body(request)
+    sku, qty = _int(data, "sku_id"), _int(data, "qty", high=999)
+    async with svc.uows() as uow:
+        view = await add_to_cart(uow, tenant.id, member, sku, qty)
+        await uow.commit()
+    return ok(jsonable(view))
+
+
+@routes.put(BASE + "/cart/items/{sku_id}")
+@member_view
+async def cart_set(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    qty = _int(await _body(request), "qty", low=0, high=999)
+    async with svc.uows() as uow:
+        view = await set_cart_qty(uow, tenant.id, member, _path_id(request, "sku_id"), qty)
+        await uow.commit()
+    return ok(jsonable(view))
+
+
+@routes.delete(BASE + "/cart/items/{sku_id}")
+@member_view
+async def cart_remove(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        view = await remove_from_cart(uow, tenant.id, member, _path_id(request, "sku_id"))
+        await uow.commit()
+    return ok(jsonable(view))
+
+
+# -- addresses ----------------------------------------------------------------------------
+
+@routes.get(BASE + "/addresses")
+@member_view
+async def addresses(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        return ok({"items": jsonable(await list_addresses(uow, tenant.id, member))})
+
+
+@routes.post(BASE + "/addresses")
+@member_view
+async def address_add(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    data = await _body(request)
+    name, phone, detail = _str(data, "name", 40), _str(data, "phone", 20), _str(data, "detail", 200)
+    async with svc.uows() as uow:
+        view = await add_address(uow, tenant.id, member, name, phone, detail)
+        await uow.commit()
+    return ok(jsonable(view), status=201)
+
+
+# -- checkout and orders ------------------------------------------------------------------
+
+@routes.post(BASE + "/orders")
+@member_view
+async def checkout(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    """Place the cart (or `items`: [{sku_id, qty}]) shipping to `address_id`. The header
+    `Idempotency-Key` is required: the same key answers the same order (a double tap places once)."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > 80:
+        raise _Bad("missing_idempotency_key", "Idempotency-Key")
+    data = await _body(request)
+    address = _int(data, "address_id")
+    idem = f"app:idem:{tenant.id}:{member}:{hashlib.sha256(key.encode()).hexdigest()}"
+    if not await svc.kv.set_nx(idem, "pending", IDEMPOTENCY_TTL):
+        done = await svc.kv.get(idem)
+        if done is None or done == "pending":
+            return error(409, "in_progress", "the same checkout is under way")
+        async with svc.uows() as uow:
+            return ok(jsonable(await load_order(uow, tenant.id, int(done))))
+    try:
+        async with svc.uows() as uow:
+            raw = data.get("items")
+            if raw is None:
+                lines = (await view_cart(uow, tenant.id, member)).lines
+                items = tuple((ln.sku_id, ln.qty) for ln in lines)
+                from_cart = True
+            elif isinstance(raw, list) and all(isinstance(x, dict) for x in raw):
+                items = tuple((_int(x, "sku_id"), _int(x, "qty", high=999)) for x in raw)
+                from_cart = False
+            else:
+                raise _Bad("invalid_items", "items")
+            expect = _int(data, "expect_total_fen", low=0) if "expect_total_fen" in data else None
+            order = await place_order(uow, tenant.id, member, items, address_id=address, now=svc.clock(),
+                                      timeout=timedelta(minutes=svc.settings.order_timeout_minutes),
+                                      channel=CHANNEL, source="app", from_cart=from_cart, expect_total_fen=expect)
+            await uow.commit()
+    except BaseException:
+        await svc.kv.delete(idem)
+        raise
+    await svc.kv.set(idem, str(order.id), ttl=IDEMPOTENCY_TTL)
+    return ok(jsonable(order), status=201)
+
+
+@routes.get(BASE + "/orders")
+@member_view
+async def orders(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    page = parse_id(request.query.get("page", "1")) or 1
+    async with svc.uows() as uow:
+        found = await list_orders(uow, tenant.id, member, page=page, per_page=20)
+    return ok({"items": jsonable(found.items), "page": found.page, "per_page": found.per_page, "total": found.total})
+
+
+async def _own_order(uow: Any, tenant: int, member: int, order_id: int) -> Any:
+    order = await load_order(uow, tenant, order_id)
+    if order.member_id != member:
+        raise NotFoundError("order", order_id)
+    return order
+
+
+@routes.get(BASE + "/orders/{id}")
+@member_view
+async def order(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        return ok(jsonable(await _own_order(uow, tenant.id, member, _path_id(request))))
+
+
+@routes.post(BASE + "/orders/{id}/cancel")
+@member_view
+async def order_cancel(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        own = await _own_order(uow, tenant.id, member, _path_id(request))
+        view = await cancel_order(uow, tenant.id, own.id, reason="buyer", now=svc.clock(), member_id=member)
+        await uow.commit()
+    return ok(jsonable(view))
