@@ -29,7 +29,7 @@ from handlers.context import SERVICES, Services
 from social_mall.catalog.service import list_categories, list_products, product_detail
 from social_mall.errors import MallError, NotFoundError
 from social_mall.members.service import (
-    add_address, add_to_cart, list_addresses, remove_from_cart, resolve_member, set_cart_qty, view_cart,
+    add_address, add_to_cart, channel_identity, list_addresses, remove_from_cart, resolve_member, set_cart_qty, view_cart,
 )
 from social_mall.orders.service import cancel_order, list_orders, load_order, place_order
 from social_mall.parsing import parse_id
@@ -327,3 +327,82 @@ async def order_cancel(request: web.Request, svc: Services, tenant: TenantView, 
         view = await cancel_order(uow, tenant.id, own.id, reason="buyer", now=svc.clock(), member_id=member)
         await uow.commit()
     return ok(jsonable(view))
+
+
+# -- pay ----------------------------------------------------------------------------------
+
+@routes.post(BASE + "/orders/{id}/pay")
+@member_view
+async def order_pay(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    """The parameters of `wx.requestPayment` for an unpaid order: a JSAPI order at WeChat Pay
+    with the mini-program's app id and the member's mini openid (prepay reused for 100 min).
+    On the sandbox gateway (the embedded default) the answer is {"sandbox": true, "confirm": …}:
+    POSTing `confirm` makes the sandbox platform send its signed notify, as WeChat Pay would."""
+    from handlers.pay_h5 import CST, PREPAY_TTL, _description
+    from social_mall.orders.rules import OrderStatus
+    from social_mall.payments.sandbox import SandboxGateway
+    from social_mall.payments.service import open_payment
+
+    async with svc.uows() as uow:
+        own = await _own_order(uow, tenant.id, member, _path_id(request))
+        openid = await channel_identity(uow, tenant.id, member, CHANNEL)
+    if own.status != OrderStatus.PENDING_PAYMENT:
+        return error(409, "not_payable", "the order is not awaiting payment")
+    gateway = svc.gateway(tenant)
+    if gateway is None or gateway.name == "unavailable":
+        return error(409, "pay_unavailable", "this shop takes no online payment")
+    if isinstance(gateway, SandboxGateway):
+        return ok({"sandbox": True, "confirm": f"/api/app/v1/{tenant.code}/orders/{own.id}/sandbox-pay"})
+    if not hasattr(gateway, "jsapi_params") or not openid or not svc.settings.mini_app_id:
+        return error(409, "pay_unavailable", "JSAPI pay is not available for the mini-program")
+    async with svc.uows() as uow:
+        payment = await open_payment(uow, own, gateway=gateway.name)
+        await uow.commit()
+    if payment.status != "created":
+        return error(409, "not_payable", "the order is paid")
+    appid = svc.settings.mini_app_id
+    cache = f"pay:mini:{tenant.code}:{payment.out_trade_no}:{openid}"
+    try:
+        prepay = await svc.kv.get(cache)
+        if prepay is None:
+            prepay = await gateway.jsapi(  # type: ignore[union-attr]
+                out_trade_no=payment.out_trade_no, description=_description(tenant, own),
+                amount_fen=payment.amount_fen, openid=openid, appid=appid,
+                time_expire=own.expires_at.astimezone(CST).isoformat(timespec="seconds"))
+            await svc.kv.set(cache, prepay, ttl=PREPAY_TTL)
+    except Exception as exc:  # noqa: BLE001 - the client only needs "try again"; the log has the kind
+        log.warning("app.prepay.failed", extra={"tenant": tenant.code, "order_no": own.order_no,
+                                                 "error": getattr(exc, "code", type(exc).__name__)})
+        return error(502, "pay_unavailable", "WeChat Pay did not answer; try again")
+    return ok({"params": gateway.jsapi_params(prepay, appid)})  # type: ignore[union-attr]
+
+
+@routes.post(BASE + "/orders/{id}/sandbox-pay")
+@member_view
+async def order_sandbox_pay(request: web.Request, svc: Services, tenant: TenantView, member: int
+                            ) -> web.StreamResponse:
+    """The sandbox's 确认支付 (sandbox gateway only): a signed notify to our notify endpoint."""
+    import time
+
+    from social_mall.orders.rules import OrderStatus
+    from social_mall.payments.sandbox import SandboxGateway
+    from social_mall.payments.service import open_payment
+
+    gateway = svc.gateway(tenant)
+    if not isinstance(gateway, SandboxGateway):
+        return error(404, "not_found", "no sandbox")
+    async with svc.uows() as uow:
+        own = await _own_order(uow, tenant.id, member, _path_id(request))
+        if own.status != OrderStatus.PENDING_PAYMENT:
+            return error(409, "not_payable", "the order is not awaiting payment")
+        payment = await open_payment(uow, own, gateway="sandbox")
+        payer = await channel_identity(uow, tenant.id, member, CHANNEL) or f"sandbox-{member}"
+        await uow.commit()
+    headers, body = gateway.pay_notify(out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen,
+                                       payer=payer, now=time.time())
+    async with svc.http.post(svc.notify_url(tenant.code), data=body,
+                             headers={**headers, "Content-Type": "application/json"}) as resp:
+        if resp.status not in (200, 204):
+            return error(502, "notify_refused", "the notify was not accepted")
+    async with svc.uows() as uow:
+        return ok(jsonable(await load_order(uow, tenant.id, own.id)))

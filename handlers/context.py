@@ -178,6 +178,11 @@ class Services:
         )
 
     # links -------------------------------------------------------------------------
+    def bound_appids(self) -> tuple[str, ...]:
+        """App ids besides an official account whose payers pay through the tenant's
+        merchant (the mini-program of the member JSON API)."""
+        return (self.settings.mini_app_id,) if self.settings.mini_app_id else ()
+
     def pay_token(self, tenant_code: str, order_no: str) -> str:
         key = self.settings.secret_key.get_secret_value().encode()
         return hmac.new(key, f"pay:{tenant_code}:{order_no}".encode(), hashlib.sha256).hexdigest()[:20]

@@ -103,3 +103,77 @@ async def test_same_unionid_is_the_official_account_member(mall):
         await uow.commit()
     s = await login(mall, "mini_open_9", unionid="union_9")
     assert s["member_id"] == oa.id
+
+
+async def _placed_order(mall, h: dict[str, str]) -> dict:
+    listing = await (await mall.client.get(f"{BASE}/products", params={"q": "龙井"}, headers=h)).json()
+    card = listing["items"][0]
+    detail = await (await mall.client.get(f"{BASE}/products/{card.get('product_id', card.get('id'))}",
+                                          headers=h)).json()
+    sku = detail["skus"][0]
+    await mall.client.post(f"{BASE}/cart/items", json={"sku_id": sku.get("sku_id", sku.get("id")), "qty": 1},
+                           headers=h)
+    addr = await (await mall.client.post(f"{BASE}/addresses", json={
+        "name": "李四", "phone": "13900000000", "detail": "杭州市西湖区龙井路1号"}, headers=h)).json()
+    placed = await mall.client.post(f"{BASE}/orders", json={"address_id": addr["id"]},
+                                    headers={**h, "Idempotency-Key": "k1"})
+    assert placed.status == 201, await placed.text()
+    return await placed.json()
+
+
+async def test_sandbox_pay_end_to_end_and_chat_sees_the_order(mall):
+    """Embedded default (sandbox gateway): pay params → confirm → the real signed notify →
+    paid; the member also follows the official account (same unionid): 我的订单 lists it."""
+    from handlers.mp_simulator import MPSimulator
+    from social_mall.members.service import resolve_member
+    from tests.conftest import TEST_APP_ID, TEST_TOKEN
+
+    _mini(mall)
+    s = await login(mall, "mini_open_p", unionid="union_p")
+    h = auth(s["token"])
+    order = await _placed_order(mall, h)
+    params = await mall.client.post(f"{BASE}/orders/{order['id']}/pay", headers=h)
+    body = await params.json()
+    assert params.status == 200 and body["sandbox"] is True
+    other = await login(mall, "mini_open_q")
+    assert (await mall.client.post(body["confirm"], headers=auth(other["token"]))).status == 404
+    paid = await mall.client.post(body["confirm"], headers=h)
+    assert paid.status == 200, await paid.text()
+    assert (await paid.json())["status"] == "paid"
+    again = await mall.client.post(f"{BASE}/orders/{order['id']}/pay", headers=h)
+    assert again.status == 409
+
+    async with mall.svc.uows() as uow:  # the official account knows the same unionid
+        demo = await mall.svc.tenant("demo")
+        oa, _ = await resolve_member(uow, demo.id, "mp", "oa_open_p", unionid="union_p")
+        await uow.commit()
+    assert oa.id == s["member_id"]
+    wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                     token=TEST_TOKEN, app_id=TEST_APP_ID, aes_key=TEST_AES_KEY, safe_mode=True)
+    answer = await wx.text("oa_open_p", "我的订单")
+    assert answer.status == 200 and "第 1/1 页" in answer.text, answer.text
+    assert "1. " in answer.text and "已付款" in answer.text and "西湖龙井" in answer.text
+
+
+async def test_real_gateway_jsapi_params_use_the_mini_app(mall, aiohttp_server, tmp_path):
+    """A tenant with a real WeChat Pay account: the JSAPI order carries the mini-program's
+    app id and the member's mini openid; the real notify pays the order."""
+    from tests.fakes.wechat_pay import attach_real_pay
+
+    _mini(mall)
+    wxpay = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    s = await login(mall, "mini_open_r")
+    h = auth(s["token"])
+    order = await _placed_order(mall, h)
+    refused = await mall.client.post(f"{BASE}/orders/{order['id']}/pay", headers=h)  # mini app not bound yet
+    assert refused.status == 502 and not wxpay.orders.get(order["order_no"])
+    wxpay.bound_appids.add(mall.fake.mini_app_id)
+    resp = await mall.client.post(f"{BASE}/orders/{order['id']}/pay", headers=h)
+    assert resp.status == 200, await resp.text()
+    params = (await resp.json())["params"]
+    assert params["appId"] == mall.fake.mini_app_id and params["package"].startswith("prepay_id=")
+    fo = wxpay.order_by_prepay(params["package"].removeprefix("prepay_id="))
+    assert fo.appid == mall.fake.mini_app_id and fo.openid == "mini_open_r"
+    assert await wxpay.pay(fo.out_trade_no) == 204
+    detail = await (await mall.client.get(f"{BASE}/orders/{order['id']}", headers=h)).json()
+    assert detail["status"] == "paid"
