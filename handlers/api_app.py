@@ -406,3 +406,23 @@ async def order_sandbox_pay(request: web.Request, svc: Services, tenant: TenantV
             return error(502, "notify_refused", "the notify was not accepted")
     async with svc.uows() as uow:
         return ok(jsonable(await load_order(uow, tenant.id, own.id)))
+
+
+# -- member center and the document ---------------------------------------------------------
+
+@routes.get(BASE + "/me")
+@member_view
+async def me(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    """Member center: level (and the next one), growth, points, sign-in streak, usable coupons."""
+    from social_mall.loyalty.service import account
+
+    async with svc.uows() as uow:
+        acc = await account(uow, tenant.id, member, svc.clock())
+    return ok({"member_id": member, **jsonable(acc)})
+
+
+@routes.get("/api/app/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    from handlers.api_app_openapi import OPENAPI
+
+    return ok(OPENAPI)

@@ -177,3 +177,35 @@ async def test_real_gateway_jsapi_params_use_the_mini_app(mall, aiohttp_server, 
     assert await wxpay.pay(fo.out_trade_no) == 204
     detail = await (await mall.client.get(f"{BASE}/orders/{order['id']}", headers=h)).json()
     assert detail["status"] == "paid"
+
+
+async def test_member_center_and_openapi_document(mall):
+    from handlers.api_app import routes
+
+    _mini(mall)
+    s = await login(mall, "mini_open_m")
+    me = await mall.client.get(f"{BASE}/me", headers=auth(s["token"]))
+    body = await me.json()
+    assert me.status == 200 and body["member_id"] == s["member_id"]
+    assert {"level", "points", "coupons", "growth"} <= set(body)
+    doc = await (await mall.client.get("/api/app/v1/openapi.json")).json()
+    assert doc["openapi"].startswith("3.")
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    served = {(r.method, r.path) for r in routes if not r.path.endswith("openapi.json")}  # type: ignore[attr-defined]
+    assert served == documented
+
+
+async def test_rate_limit_per_token(mall):
+    from handlers import api_app
+
+    _mini(mall)
+    now = mall.svc.clock()
+    mall.svc.clock = lambda: now  # one rate window throughout (no minute boundary mid-test)
+    s = await login(mall, "mini_open_rl")
+    h = auth(s["token"])
+    for _ in range(api_app.RATE_PER_MINUTE):
+        assert (await mall.client.get(f"{BASE}/cart", headers=h)).status == 200
+    limited = await mall.client.get(f"{BASE}/cart", headers=h)
+    assert limited.status == 429 and limited.headers["Retry-After"]
+    other = await login(mall, "mini_open_rl2")  # another token is not limited by this one
+    assert (await mall.client.get(f"{BASE}/cart", headers=auth(other["token"]))).status == 200
