@@ -217,9 +217,10 @@ async def cart_add(request: web.Request, svc: Services, tenant: TenantView, memb
 @routes.put(BASE + "/cart/items/{sku_id}")
 @member_view
 async def cart_set(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    sku = _path_id(request, "sku_id")  # an odd id is a 404 whatever the body
     qty = _int(await _body(request), "qty", low=0, high=999)
     async with svc.uows() as uow:
-        view = await set_cart_qty(uow, tenant.id, member, _path_id(request, "sku_id"), qty)
+        view = await set_cart_qty(uow, tenant.id, member, sku, qty)
         await uow.commit()
     return ok(jsonable(view))
 
