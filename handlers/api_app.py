@@ -27,12 +27,18 @@ from aiohttp import web
 from handlers.api_v1 import error, ok
 from handlers.context import SERVICES, Services
 from social_mall.catalog.service import list_categories, list_products, product_detail
-from social_mall.errors import MallError, NotFoundError
+from social_mall.errors import EmptyCartError, MallError, NotFoundError
 from social_mall.members.service import (
     add_address, add_to_cart, channel_identity, list_addresses, remove_from_cart, resolve_member, set_cart_qty, view_cart,
 )
 from social_mall.orders.service import cancel_order, list_orders, load_order, place_order
 from social_mall.parsing import parse_id
+from social_mall.orders.rules import shipping_fee
+from social_mall.pricing.rules import PriceLine
+from social_mall.pricing.service import NONE, PricingInput
+from social_mall.pricing.service import quote as pricing_quote
+from social_mall.pricing.unit import Wanted
+from social_mall.pricing.unit import unit_prices as module_unit_prices
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
@@ -256,6 +262,55 @@ async def address_add(request: web.Request, svc: Services, tenant: TenantView, m
 
 # -- checkout and orders ------------------------------------------------------------------
 
+async def _items(uow: Any, tenant: int, member: int, data: dict[str, Any]) -> tuple[tuple[tuple[int, int], ...], bool]:
+    """(sku id, qty) lines: `items` of the body, or the member's cart; and whether from the cart."""
+    raw = data.get("items")
+    if raw is None:
+        return tuple((ln.sku_id, ln.qty) for ln in (await view_cart(uow, tenant, member)).lines), True
+    if isinstance(raw, list) and raw and len(raw) <= 50 and all(isinstance(x, dict) for x in raw):
+        return tuple((_int(x, "sku_id"), _int(x, "qty", high=999)) for x in raw), False
+    raise _Bad("invalid_items", "items")
+
+
+def _choice(data: dict[str, Any]) -> PricingInput:
+    """The buyer's coupon (-1: the best one, 0: none) and points (-1: as many as allowed)."""
+    coupon = _int(data, "coupon_id", low=-1) if "coupon_id" in data else NONE
+    points = _int(data, "points", low=-1) if "points" in data else 0
+    return PricingInput(coupon, points)
+
+
+@routes.post(BASE + "/checkout/quote")
+@member_view
+async def checkout_quote(request: web.Request, svc: Services, tenant: TenantView, member: int
+                         ) -> web.StreamResponse:
+    """What placing would cost, through the promotions pipeline the chat's checkout uses
+    (level, flash prices, 满减, the coupon, points) and the express fee. Pass the answer's
+    `coupon_id`, `points_used` and `total_fen` (as `expect_total_fen`) to POST /orders."""
+    data = await _body(request)
+    choice = _choice(data)
+    async with svc.uows() as uow:
+        items, _ = await _items(uow, tenant.id, member, data)
+        if not items:
+            raise EmptyCartError()
+        wanted: dict[int, int] = {}
+        for sku_id, qty in items:
+            wanted[sku_id] = wanted.get(sku_id, 0) + qty
+        found = {s.id: (s, p) for s, p in await uow.catalog.skus_by_ids(tenant.id, list(wanted))}
+        for sku_id in wanted:
+            if sku_id not in found:
+                raise NotFoundError("sku", sku_id)
+        asked = [Wanted(k, found[k][1].id, found[k][0].price_fen, q) for k, q in sorted(wanted.items())]
+        own = await module_unit_prices(uow, tenant.id, member, asked, svc.clock()) if uow.pricers else {}
+        priced = [PriceLine(k, found[k][1].id, found[k][1].category_id,
+                            own[k].fen if k in own else found[k][0].price_fen, q,
+                            k in own and not own[k].promotions) for k, q in sorted(wanted.items())]
+        goods = sum(ln.unit_fen * ln.qty for ln in priced)
+        ship = shipping_fee(goods)
+        b = (await pricing_quote(uow, tenant.id, member, priced, ship, choice, now=svc.clock())).breakdown
+    return ok({"goods_fen": goods, "shipping_fen": ship, "discount_fen": b.discount_fen, "total_fen": b.total_fen,
+               "coupon_id": b.coupon_id or NONE, "points_used": b.points_used, "breakdown": jsonable(b)})
+
+
 @routes.post(BASE + "/orders")
 @member_view
 async def checkout(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
@@ -275,20 +330,12 @@ async def checkout(request: web.Request, svc: Services, tenant: TenantView, memb
             return ok(jsonable(await load_order(uow, tenant.id, int(done))))
     try:
         async with svc.uows() as uow:
-            raw = data.get("items")
-            if raw is None:
-                lines = (await view_cart(uow, tenant.id, member)).lines
-                items = tuple((ln.sku_id, ln.qty) for ln in lines)
-                from_cart = True
-            elif isinstance(raw, list) and all(isinstance(x, dict) for x in raw):
-                items = tuple((_int(x, "sku_id"), _int(x, "qty", high=999)) for x in raw)
-                from_cart = False
-            else:
-                raise _Bad("invalid_items", "items")
+            items, from_cart = await _items(uow, tenant.id, member, data)
             expect = _int(data, "expect_total_fen", low=0) if "expect_total_fen" in data else None
             order = await place_order(uow, tenant.id, member, items, address_id=address, now=svc.clock(),
                                       timeout=timedelta(minutes=svc.settings.order_timeout_minutes),
-                                      channel=CHANNEL, source="app", from_cart=from_cart, expect_total_fen=expect)
+                                      channel=CHANNEL, source="app", from_cart=from_cart, expect_total_fen=expect,
+                                      pricing=_choice(data))
             await uow.commit()
     except BaseException:
         await svc.kv.delete(idem)

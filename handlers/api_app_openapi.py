@@ -72,13 +72,21 @@ OPENAPI: dict[str, Any] = {
             "get": _op("listAddresses", "Addresses", _obj(["items"], items={"type": "array", "items": OBJ})),
             "post": _op("addAddress", "Add an address (it becomes the default)", status="201",
                         body=_obj(["name", "phone", "detail"], name=STR, phone=STR, detail=STR))},
+        f"{P}/checkout/quote": {"post": _op(
+            "quoteCheckout", "Price the cart (or items) through the promotions pipeline",
+            _obj(["goods_fen", "shipping_fen", "discount_fen", "total_fen", "coupon_id", "points_used"],
+                 goods_fen=INT, shipping_fen=INT, discount_fen=INT, total_fen=INT, coupon_id=INT, points_used=INT,
+                 breakdown=OBJ),
+            body={"type": "object", "properties": {"coupon_id": INT, "points": INT, "items": {
+                "type": "array", "items": _obj(["sku_id", "qty"], sku_id=INT, qty=INT)}}},
+            errors={**NOT_FOUND, **CONFLICT})},
         f"{P}/orders": {
             "get": _op("listOrders", "The member's orders", LIST, params=[{"name": "page", "in": "query",
                                                                              "schema": INT}]),
             "post": _op("placeOrder", "Place the cart (or items); the same Idempotency-Key answers the same order",
                         status="201", params=[{"name": "Idempotency-Key", "in": "header", "required": True,
                                                "schema": {"type": "string", "maxLength": 80}}],
-                        body=_obj(["address_id"], address_id=INT, expect_total_fen=INT, items={
+                        body=_obj(["address_id"], address_id=INT, expect_total_fen=INT, coupon_id=INT, points=INT, items={
                             "type": "array", "items": _obj(["sku_id", "qty"], sku_id=INT, qty=INT)}),
                         errors={**NOT_FOUND, **CONFLICT})},
         f"{P}/orders/{{id}}": {"get": _op("getOrder", "One of the member's orders", params=[ID], errors=NOT_FOUND)},

@@ -115,10 +115,20 @@ async def _placed_order(mall, h: dict[str, str]) -> dict:
                            headers=h)
     addr = await (await mall.client.post(f"{BASE}/addresses", json={
         "name": "李四", "phone": "13900000000", "detail": "杭州市西湖区龙井路1号"}, headers=h)).json()
-    placed = await mall.client.post(f"{BASE}/orders", json={"address_id": addr["id"]},
+    quote = await mall.client.post(f"{BASE}/checkout/quote", json={"coupon_id": -1}, headers=h)
+    q = await quote.json()
+    assert quote.status == 200 and q["total_fen"] == q["goods_fen"] + q["shipping_fen"] - q["discount_fen"] > 0
+    choice = {"address_id": addr["id"], "coupon_id": q["coupon_id"], "points": q["points_used"]}
+    stale = await mall.client.post(f"{BASE}/orders", json={**choice, "expect_total_fen": q["total_fen"] + 1},
+                                   headers={**h, "Idempotency-Key": "k0"})
+    assert stale.status == 409 and (await stale.json())["error"]["code"] == "price_changed"
+    assert (await (await mall.client.get(f"{BASE}/orders", headers=h)).json())["total"] == 0  # nothing placed
+    placed = await mall.client.post(f"{BASE}/orders", json={**choice, "expect_total_fen": q["total_fen"]},
                                     headers={**h, "Idempotency-Key": "k1"})
     assert placed.status == 201, await placed.text()
-    return await placed.json()
+    order = await placed.json()
+    assert order["total_fen"] == q["total_fen"]
+    return order
 
 
 async def test_sandbox_pay_end_to_end_and_chat_sees_the_order(mall):
