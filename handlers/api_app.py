@@ -144,10 +144,10 @@ async def session(request: web.Request) -> web.StreamResponse:
     except _Bad as exc:
         return error(422, "invalid_input", exc.problem, exc.field)
     s = svc.settings
-    if not s.mini_app_id:
+    mini = svc.mini_app(tenant)
+    if mini is None:
         return error(409, "not_configured", "no mini-program configured")
-    params = {"appid": s.mini_app_id, "secret": s.mini_app_secret.get_secret_value(), "js_code": code,
-              "grant_type": "authorization_code"}
+    params = {"appid": mini[0], "secret": mini[1], "js_code": code, "grant_type": "authorization_code"}
     try:
         async with svc.http.get(s.wechat_api_base.rstrip("/") + "/sns/jscode2session", params=params) as resp:
             answer = json.loads(await resp.text())
@@ -401,14 +401,15 @@ async def order_pay(request: web.Request, svc: Services, tenant: TenantView, mem
         return error(409, "pay_unavailable", "this shop takes no online payment")
     if isinstance(gateway, SandboxGateway):
         return ok({"sandbox": True, "confirm": f"/api/app/v1/{tenant.code}/orders/{own.id}/sandbox-pay"})
-    if not hasattr(gateway, "jsapi_params") or not openid or not svc.settings.mini_app_id:
+    mini = svc.mini_app(tenant)
+    if not hasattr(gateway, "jsapi_params") or not openid or mini is None:
         return error(409, "pay_unavailable", "JSAPI pay is not available for the mini-program")
     async with svc.uows() as uow:
         payment = await open_payment(uow, own, gateway=gateway.name)
         await uow.commit()
     if payment.status != "created":
         return error(409, "not_payable", "the order is paid")
-    appid = svc.settings.mini_app_id
+    appid = mini[0]
     cache = f"pay:mini:{tenant.code}:{payment.out_trade_no}:{openid}"
     try:
         prepay = await svc.kv.get(cache)

@@ -219,3 +219,32 @@ async def test_rate_limit_per_token(mall):
     assert limited.status == 429 and limited.headers["Retry-After"]
     other = await login(mall, "mini_open_rl2")  # another token is not limited by this one
     assert (await mall.client.get(f"{BASE}/cart", headers=auth(other["token"]))).status == 200
+
+
+async def test_double_tap_places_once(mall):
+    """Two taps at once with one Idempotency-Key: one order; the other answer is the same
+    order or 409 in_progress, never a second order."""
+    import asyncio
+
+    _mini(mall)
+    s = await login(mall, "mini_open_dt")
+    h = auth(s["token"])
+    listing = await (await mall.client.get(f"{BASE}/products", headers=h)).json()
+    card = listing["items"][0]
+    detail = await (await mall.client.get(f"{BASE}/products/{card.get('product_id', card.get('id'))}",
+                                          headers=h)).json()
+    sku = detail["skus"][0]
+    sku_id = sku.get("sku_id", sku.get("id"))
+    addr = await (await mall.client.post(f"{BASE}/addresses", json={
+        "name": "王五", "phone": "13700000000", "detail": "北京市东城区长安街1号"}, headers=h)).json()
+    body = {"address_id": addr["id"], "items": [{"sku_id": sku_id, "qty": 1}]}
+    tap = {**h, "Idempotency-Key": "double-tap"}
+    a, b = await asyncio.gather(*(mall.client.post(f"{BASE}/orders", json=body, headers=tap) for _ in range(2)))
+    answers = sorted([(a.status, await a.json()), (b.status, await b.json())], key=lambda x: x[0])
+    assert answers[0][0] == 201
+    assert answers[1][0] == 409 and answers[1][1]["error"]["code"] == "in_progress" or \
+        answers[1][1]["id"] == answers[0][1]["id"]
+    mine = await (await mall.client.get(f"{BASE}/orders", headers=h)).json()
+    assert mine["total"] == 1
+    again = await mall.client.post(f"{BASE}/orders", json=body, headers=tap)
+    assert again.status == 200 and (await again.json())["id"] == answers[0][1]["id"]
