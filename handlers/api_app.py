@@ -414,7 +414,7 @@ async def order_pay(request: web.Request, svc: Services, tenant: TenantView, mem
     try:
         prepay = await svc.kv.get(cache)
         if prepay is None:
-            prepay = await gateway.jsapi(  # type: ignore[union-attr]
+            prepay = await gateway.jsapi(  # type: ignore[attr-defined]
                 out_trade_no=payment.out_trade_no, description=_description(tenant, own),
                 amount_fen=payment.amount_fen, openid=openid, appid=appid,
                 time_expire=own.expires_at.astimezone(CST).isoformat(timespec="seconds"))
@@ -423,7 +423,7 @@ async def order_pay(request: web.Request, svc: Services, tenant: TenantView, mem
         log.warning("app.prepay.failed", extra={"tenant": tenant.code, "order_no": own.order_no,
                                                  "error": getattr(exc, "code", type(exc).__name__)})
         return error(502, "pay_unavailable", "WeChat Pay did not answer; try again")
-    return ok({"params": gateway.jsapi_params(prepay, appid)})  # type: ignore[union-attr]
+    return ok({"params": gateway.jsapi_params(prepay, appid)})
 
 
 @routes.post(BASE + "/orders/{id}/sandbox-pay")

@@ -28,7 +28,8 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_code_to_session_and_refusals(mall):
+async def test_code_to_session_and_refusals(mall, caplog):
+    caplog.set_level("DEBUG")
     _mini(mall)
     code = mall.fake.mint_js_code("mini_open_1")
     first = await mall.client.post(f"{BASE}/session", json={"code": code})
@@ -44,6 +45,11 @@ async def test_code_to_session_and_refusals(mall):
     assert none.status == 401
     forged = await mall.client.get(f"{BASE}/cart", headers=auth("forged"))
     assert forged.status == 401
+    ours = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records
+                      if not r.name.startswith("aiohttp.access"))  # not the fake WeChat's own access log
+    key = mall.fake.session_keys[0]
+    assert "app.session.new" in ours and key not in ours and key not in str(body) and body["token"] not in ours
+    assert mall.fake.mini_app_secret not in ours
 
 
 async def test_browse_cart_checkout_once_and_isolation(mall):

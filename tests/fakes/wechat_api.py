@@ -144,6 +144,7 @@ class FakeWeChatAPI:
         self._last_force: float | None = None
         self._codes: dict[str, _Code] = {}
         self._js_codes: dict[str, _Code] = {}
+        self.session_keys: list[str] = []  # every session_key handed out (never to be echoed or logged)
         self._fails: dict[str, deque[_Fail]] = defaultdict(deque)
         self._kefu_count: dict[str, int] = defaultdict(int)
         self._msgid = itertools.count(1_000_000_001)
@@ -590,6 +591,7 @@ class FakeWeChatAPI:
             return _err(40163)
         entry.used = True
         answer: dict[str, Any] = {"openid": entry.openid, "session_key": secrets.token_urlsafe(16)}
+        self.session_keys.append(answer["session_key"])
         user = self.users.get(entry.openid)
         if user and user.unionid:
             answer["unionid"] = user.unionid
