@@ -1,246 +1,477 @@
-"""The mini-program / app JSON API (/api/app/v1/{tenant}/{account}/…): first slice.
+"""The member JSON API for the mini-program / an own app (/api/app/v1/{tenant}/…).
 
-`POST …/login {"code": <wx.login code>}` → code2session at WeChat with the mini-program
-account's app id and secret → the member behind the `mini` openid (one person with the
-official accounts' member when WeChat gives a unionid: `channels.service.link_unionid`, the
-core's merge path) → a session token (random, 7 days, only its SHA-256 kept in the
-key-value store). `GET …/me` answers who that is, `GET …/orders` their orders (every
-channel's, since the member is one). Errors look like the console API's
-({"error": {"code", "message"}}). The rest of issue 25's app API is not built yet.
+`POST …/session` takes a `wx.login` code, asks WeChat's /sns/jscode2session (through the
+configurable API base, with the mini-program's app id and secret from the settings) and
+resolves the member on channel "mini" (by unionid, when WeChat sends one, the same member
+as the official account's). It answers an opaque session token kept in the key-value store
+(`app:sess:<sha256>` → tenant and member, TTL `app_session_ttl_seconds`); the session_key
+never leaves this module, not in an answer, not in a log. Every other route takes
+`Authorization: Bearer <token>`; a token of another tenant is a 401, an order of another
+member a 404. Errors look like the admin API's: {"error": {"code", "message", "field"}}.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from handlers.api_v1 import error, ok, order_json
+from handlers.api_v1 import error, ok
 from handlers.context import SERVICES, Services
-from social_mall.channels.service import link_unionid
-from social_mall.members.service import member_of, resolve_member
-from social_mall.orders.service import list_orders
-from social_mall.parsing import parse_openid
+from social_mall.catalog.service import list_categories, list_products, product_detail
+from social_mall.errors import EmptyCartError, MallError, NotFoundError
+from social_mall.members.service import (
+    add_address, add_to_cart, channel_identity, list_addresses, remove_from_cart, resolve_member, set_cart_qty, view_cart,
+)
+from social_mall.orders.service import cancel_order, list_orders, load_order, place_order
+from social_mall.parsing import parse_id
+from social_mall.orders.rules import shipping_fee
+from social_mall.pricing.rules import PriceLine
+from social_mall.pricing.service import NONE, PricingInput
+from social_mall.pricing.service import quote as pricing_quote
+from social_mall.pricing.unit import Wanted
+from social_mall.pricing.unit import unit_prices as module_unit_prices
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+Handler = Callable[[web.Request, Services, TenantView, int], Awaitable[web.StreamResponse]]
 CHANNEL = "mini"
-SESSION_TTL = 7 * 24 * 3600
-MAX_BODY = 4 * 1024
+RATE_PER_MINUTE = 120          # per session token
+IDEMPOTENCY_TTL = 24 * 3600
+BASE = "/api/app/v1/{tenant}"
 
 
-async def _account(request: web.Request) -> tuple[Services, TenantView]:
-    svc = request.app[SERVICES]
-    tenant = await svc.channel(request.match_info["tenant"], request.match_info["account"])
-    if tenant is None or tenant.account_kind != CHANNEL:
-        raise web.HTTPNotFound(text=json.dumps({"error": {"code": "not_found", "message": "no such app"}}),
-                               content_type="application/json")
-    return svc, tenant
+def jsonable(v: Any) -> Any:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: jsonable(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
 
 
-def _session_key(tenant: TenantView, token: str) -> str:
-    return f"appsess:{tenant.id}:{tenant.account_id}:{hashlib.sha256(token.encode()).hexdigest()}"
+def _key(svc: Services, token: str) -> str:
+    return "app:sess:" + hashlib.sha256(token.encode()).hexdigest()
 
 
-async def code2session(svc: Services, tenant: TenantView, code: str) -> dict[str, object]:
-    url = f"{svc.settings.wechat_api_base.rstrip('/')}/sns/jscode2session"
-    params = {"appid": tenant.wechat_app_id, "secret": tenant.wechat_app_secret, "js_code": code,
-              "grant_type": "authorization_code"}
-    async with svc.http.get(url, params=params, timeout=aiohttp.ClientTimeout(total=5)) as resp:
-        data = await resp.json(content_type=None)
-    return data if isinstance(data, dict) else {}
-
-
-@routes.post("/api/app/v1/{tenant}/{account}/login")
-async def login(request: web.Request) -> web.Response:
-    svc, tenant = await _account(request)
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return error(413, "too_large", "body too large")
+async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        body = json.loads(await request.read())
-    except ValueError:
-        return error(400, "invalid_json", "body is not JSON")
-    code = body.get("code") if isinstance(body, dict) else None
-    if not (isinstance(code, str) and 0 < len(code) <= 128 and code.isascii() and code.isalnum()):
-        return error(422, "invalid_input", "code", "code")
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise _Bad("invalid_json", "") from None
+    if not isinstance(data, dict):
+        raise _Bad("invalid_json", "")
+    return data
+
+
+class _Bad(Exception):
+    def __init__(self, problem: str, field: str) -> None:
+        super().__init__(problem)
+        self.problem, self.field = problem, field
+
+
+def _int(data: dict[str, Any], name: str, *, low: int = 1, high: int = 10**9) -> int:
+    v = data.get(name)
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise _Bad("invalid_number", name)
+    return v
+
+
+def _str(data: dict[str, Any], name: str, most: int = 200) -> str:
+    v = data.get(name)
+    if not isinstance(v, str) or not v.strip() or len(v) > most or "\x00" in v:
+        raise _Bad("invalid_text", name)
+    return v.strip()
+
+
+def _path_id(request: web.Request, name: str = "id") -> int:
+    n = parse_id(request.match_info[name])
+    if n is None:
+        raise NotFoundError(name, 0)
+    return n
+
+
+async def _tenant(request: web.Request) -> tuple[Services, TenantView | None]:
+    svc: Services = request.app[SERVICES]
+    return svc, await svc.tenant(request.match_info["tenant"])
+
+
+def member_view(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    @functools.wraps(fn)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        svc, tenant = await _tenant(request)
+        if tenant is None:
+            return error(404, "not_found", "tenant not found")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        raw = await svc.kv.get(_key(svc, token.strip())) if scheme.lower() == "bearer" and token.strip() else None
+        session = json.loads(raw) if raw else None
+        if not session or session.get("t") != tenant.id:
+            return error(401, "unauthorized", "invalid or expired session", headers={"WWW-Authenticate": "Bearer"})
+        used = await svc.kv.incr("app:rate:" + _key(svc, token.strip())[9:] + ":" + str(int(svc.clock().timestamp() // 60)), 70)
+        if used > RATE_PER_MINUTE:
+            return error(429, "rate_limited", "too many requests", headers={"Retry-After": "60"})
+        try:
+            return await fn(request, svc, tenant, int(session["m"]))
+        except NotFoundError as exc:
+            return error(404, "not_found", f"{exc.what} not found")
+        except _Bad as exc:
+            return error(422, "invalid_input", exc.problem, exc.field)
+        except MallError as exc:
+            return error(409, exc.code, exc.code)
+
+    return handler
+
+
+@routes.post(BASE + "/session")
+async def session(request: web.Request) -> web.StreamResponse:
+    svc, tenant = await _tenant(request)
+    if tenant is None:
+        return error(404, "not_found", "tenant not found")
     try:
-        data = await code2session(svc, tenant, code)
-    except (aiohttp.ClientError, TimeoutError, ValueError):
-        return error(502, "wechat_unavailable", "WeChat could not be reached")
-    openid = parse_openid(data.get("openid"))
-    if openid is None:
-        log.info("app.login.refused", extra={"tenant": tenant.code, "errcode": data.get("errcode")})
-        return error(401, "invalid_code", "wx.login code refused by WeChat")
-    unionid = parse_openid(data.get("unionid"))
+        code = _str(await _body(request), "code", 128)
+    except _Bad as exc:
+        return error(422, "invalid_input", exc.problem, exc.field)
+    s = svc.settings
+    mini = svc.mini_app(tenant)
+    if mini is None:
+        return error(409, "not_configured", "no mini-program configured")
+    params = {"appid": mini[0], "secret": mini[1], "js_code": code, "grant_type": "authorization_code"}
+    try:
+        async with svc.http.get(s.wechat_api_base.rstrip("/") + "/sns/jscode2session", params=params) as resp:
+            answer = json.loads(await resp.text())
+    except Exception as exc:  # noqa: BLE001 - the client only needs "try again"
+        log.warning("app.code2session.failed", extra={"tenant": tenant.code, "error": type(exc).__name__})
+        return error(502, "wechat_unavailable", "WeChat did not answer")
+    if not isinstance(answer, dict) or answer.get("errcode") or not answer.get("openid"):
+        errcode = answer.get("errcode") if isinstance(answer, dict) else None
+        log.info("app.code2session.refused", extra={"tenant": tenant.code, "errcode": errcode})
+        return error(401, "invalid_code", f"WeChat refused the code ({errcode})")
+    openid, unionid = str(answer["openid"]), answer.get("unionid") or None
     async with svc.uows() as uow:
-        member, _ = await resolve_member(uow, tenant.id, CHANNEL, openid, unionid=unionid,
-                                         entry_source=f"mini:{tenant.account_code}")
-        member_id = member.id
-        if unionid:
-            member_id = await link_unionid(uow, tenant.id, member.id, unionid, now=svc.clock())
+        member, _ = await resolve_member(uow, tenant.id, CHANNEL, openid, unionid=unionid, entry_source="mini")
         await uow.commit()
     token = secrets.token_urlsafe(32)
-    await svc.kv.set(_session_key(tenant, token), openid, ttl=SESSION_TTL)
-    return ok({"token": token, "expires_in": SESSION_TTL, "member_id": member_id})
+    ttl = s.app_session_ttl_seconds
+    await svc.kv.set(_key(svc, token), json.dumps({"t": tenant.id, "m": member.id}), ttl=ttl)
+    log.info("app.session.new", extra={"tenant": tenant.code, "member": member.id})
+    return ok({"token": token, "expires_in": ttl, "member_id": member.id})
 
 
-async def _member(request: web.Request) -> tuple[Services, TenantView, int] | web.Response:
-    svc, tenant = await _account(request)
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not (0 < len(token) <= 64 and token.isascii()):
-        return error(401, "unauthorized", "missing session token", headers={"WWW-Authenticate": "Bearer"})
-    openid = await svc.kv.get(_session_key(tenant, token.strip()))
-    if openid is None:
-        return error(401, "unauthorized", "invalid or expired session", headers={"WWW-Authenticate": "Bearer"})
-    async with svc.uows() as uow:  # by identity each time: a merge since moves it to the kept member
-        member_id = await member_of(uow, tenant.id, CHANNEL, str(openid))
-    if member_id is None:
-        return error(401, "unauthorized", "invalid or expired session")
-    return svc, tenant, member_id
+# -- catalog ------------------------------------------------------------------------------
 
-
-@routes.get("/api/app/v1/{tenant}/{account}/me")
-async def me(request: web.Request) -> web.Response:
-    found = await _member(request)
-    if isinstance(found, web.Response):
-        return found
-    _, tenant, member_id = found
-    return ok({"member_id": member_id, "shop": tenant.name})
-
-
-@routes.get("/api/app/v1/{tenant}/{account}/orders")
-async def orders(request: web.Request) -> web.Response:
-    found = await _member(request)
-    if isinstance(found, web.Response):
-        return found
-    svc, tenant, member_id = found
+@routes.get(BASE + "/categories")
+@member_view
+async def categories(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
-        page = await list_orders(uow, tenant.id, member_id, page=1, per_page=20)
-    return ok({"items": [order_json(o) for o in page.items], "total": page.total})
+        return ok({"items": jsonable(await list_categories(uow, tenant.id))})
 
 
-@routes.post("/api/app/v1/{tenant}/{account}/checkout")
-async def checkout(request: web.Request) -> web.Response:
-    """{"items": [[sku_id, qty], …], "address": {"name", "phone", "detail"}} → the order,
-    priced by the same pipeline as chat checkout (best coupon), placed through this account
-    (so paid through the merchant it names)."""
-    from datetime import timedelta
+@routes.get(BASE + "/products")
+@member_view
+async def products(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    q = request.query
+    page = parse_id(q.get("page", "1")) or 1
+    per_page = min(parse_id(q.get("per_page", "20")) or 20, 50)
+    category = parse_id(q["category_id"]) if "category_id" in q else None
+    if "category_id" in q and category is None:
+        raise _Bad("invalid_number", "category_id")
+    keyword = (q.get("q") or "").strip()[:40].replace("\x00", "") or None
+    async with svc.uows() as uow:
+        found = await list_products(uow, tenant.id, category_id=category, keyword=keyword, page=page, per_page=per_page)
+    return ok({"items": jsonable(found.items), "page": found.page, "per_page": found.per_page, "total": found.total})
 
-    from social_mall.errors import MallError
-    from social_mall.members.service import add_address
-    from social_mall.orders.service import place_order
-    from social_mall.pricing.service import PricingInput
 
-    found = await _member(request)
-    if isinstance(found, web.Response):
-        return found
-    svc, tenant, member_id = found
-    try:
-        body = json.loads(await request.read())
-        items = [(int(s), int(q)) for s, q in body["items"]]
-        addr = body["address"]
-        name, phone, detail = str(addr["name"]), str(addr["phone"]), str(addr["detail"])
-    except (ValueError, KeyError, TypeError):
-        return error(422, "invalid_input", "items/address", "items")
-    if not 0 < len(items) <= 20 or any(not (0 < s < 2**63 and 0 < q <= 999) for s, q in items):
-        return error(422, "invalid_input", "items", "items")
+@routes.get(BASE + "/products/{id}")
+@member_view
+async def product(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        return ok(jsonable(await product_detail(uow, tenant.id, _path_id(request))))
+
+
+# -- cart ---------------------------------------------------------------------------------
+
+@routes.get(BASE + "/cart")
+@member_view
+async def cart(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        return ok(jsonable(await view_cart(uow, tenant.id, member)))
+
+
+@routes.post(BASE + "/cart/items")
+@member_view
+async def cart_add(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    data = await _body(request)
+    sku, qty = _int(data, "sku_id"), _int(data, "qty", high=999)
+    async with svc.uows() as uow:
+        view = await add_to_cart(uow, tenant.id, member, sku, qty)
+        await uow.commit()
+    return ok(jsonable(view))
+
+
+@routes.put(BASE + "/cart/items/{sku_id}")
+@member_view
+async def cart_set(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    sku = _path_id(request, "sku_id")  # an odd id is a 404 whatever the body
+    qty = _int(await _body(request), "qty", low=0, high=999)
+    async with svc.uows() as uow:
+        view = await set_cart_qty(uow, tenant.id, member, sku, qty)
+        await uow.commit()
+    return ok(jsonable(view))
+
+
+@routes.delete(BASE + "/cart/items/{sku_id}")
+@member_view
+async def cart_remove(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        view = await remove_from_cart(uow, tenant.id, member, _path_id(request, "sku_id"))
+        await uow.commit()
+    return ok(jsonable(view))
+
+
+# -- addresses ----------------------------------------------------------------------------
+
+@routes.get(BASE + "/addresses")
+@member_view
+async def addresses(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        return ok({"items": jsonable(await list_addresses(uow, tenant.id, member))})
+
+
+@routes.post(BASE + "/addresses")
+@member_view
+async def address_add(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    data = await _body(request)
+    name, phone, detail = _str(data, "name", 40), _str(data, "phone", 20), _str(data, "detail", 200)
+    async with svc.uows() as uow:
+        view = await add_address(uow, tenant.id, member, name, phone, detail)
+        await uow.commit()
+    return ok(jsonable(view), status=201)
+
+
+# -- checkout and orders ------------------------------------------------------------------
+
+async def _items(uow: Any, tenant: int, member: int, data: dict[str, Any]) -> tuple[tuple[tuple[int, int], ...], bool]:
+    """(sku id, qty) lines: `items` of the body, or the member's cart; and whether from the cart."""
+    raw = data.get("items")
+    if raw is None:
+        return tuple((ln.sku_id, ln.qty) for ln in (await view_cart(uow, tenant, member)).lines), True
+    if isinstance(raw, list) and raw and len(raw) <= 50 and all(isinstance(x, dict) for x in raw):
+        return tuple((_int(x, "sku_id"), _int(x, "qty", high=999)) for x in raw), False
+    raise _Bad("invalid_items", "items")
+
+
+def _choice(data: dict[str, Any]) -> PricingInput:
+    """The buyer's coupon (-1: the best one, 0: none) and points (-1: as many as allowed)."""
+    coupon = _int(data, "coupon_id", low=-1) if "coupon_id" in data else NONE
+    points = _int(data, "points", low=-1) if "points" in data else 0
+    return PricingInput(coupon, points)
+
+
+@routes.post(BASE + "/checkout/quote")
+@member_view
+async def checkout_quote(request: web.Request, svc: Services, tenant: TenantView, member: int
+                         ) -> web.StreamResponse:
+    """What placing would cost, through the promotions pipeline the chat's checkout uses
+    (level, flash prices, 满减, the coupon, points) and the express fee. Pass the answer's
+    `coupon_id`, `points_used` and `total_fen` (as `expect_total_fen`) to POST /orders."""
+    data = await _body(request)
+    choice = _choice(data)
+    async with svc.uows() as uow:
+        items, _ = await _items(uow, tenant.id, member, data)
+        if not items:
+            raise EmptyCartError()
+        wanted: dict[int, int] = {}
+        for sku_id, qty in items:
+            wanted[sku_id] = wanted.get(sku_id, 0) + qty
+        found = {s.id: (s, p) for s, p in await uow.catalog.skus_by_ids(tenant.id, list(wanted))}
+        for sku_id in wanted:
+            if sku_id not in found:
+                raise NotFoundError("sku", sku_id)
+        asked = [Wanted(k, found[k][1].id, found[k][0].price_fen, q) for k, q in sorted(wanted.items())]
+        own = await module_unit_prices(uow, tenant.id, member, asked, svc.clock()) if uow.pricers else {}
+        priced = [PriceLine(k, found[k][1].id, found[k][1].category_id,
+                            own[k].fen if k in own else found[k][0].price_fen, q,
+                            k in own and not own[k].promotions) for k, q in sorted(wanted.items())]
+        goods = sum(ln.unit_fen * ln.qty for ln in priced)
+        ship = shipping_fee(goods)
+        b = (await pricing_quote(uow, tenant.id, member, priced, ship, choice, now=svc.clock())).breakdown
+    return ok({"goods_fen": goods, "shipping_fen": ship, "discount_fen": b.discount_fen, "total_fen": b.total_fen,
+               "coupon_id": b.coupon_id or NONE, "points_used": b.points_used, "breakdown": jsonable(b)})
+
+
+@routes.post(BASE + "/orders")
+@member_view
+async def checkout(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    """Place the cart (or `items`: [{sku_id, qty}]) shipping to `address_id`. The header
+    `Idempotency-Key` is required: the same key answers the same order (a double tap places once)."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > 80:
+        raise _Bad("missing_idempotency_key", "Idempotency-Key")
+    data = await _body(request)
+    address = _int(data, "address_id")
+    idem = f"app:idem:{tenant.id}:{member}:{hashlib.sha256(key.encode()).hexdigest()}"
+    if not await svc.kv.set_nx(idem, "pending", IDEMPOTENCY_TTL):
+        done = await svc.kv.get(idem)
+        if done is None or done == "pending":
+            return error(409, "in_progress", "the same checkout is under way")
+        async with svc.uows() as uow:
+            return ok(jsonable(await load_order(uow, tenant.id, int(done))))
     try:
         async with svc.uows() as uow:
-            address = await add_address(uow, tenant.id, member_id, name, phone, detail)
-            order = await place_order(uow, tenant.id, member_id, items, address_id=address.id, now=svc.clock(),
+            items, from_cart = await _items(uow, tenant.id, member, data)
+            expect = _int(data, "expect_total_fen", low=0) if "expect_total_fen" in data else None
+            order = await place_order(uow, tenant.id, member, items, address_id=address, now=svc.clock(),
                                       timeout=timedelta(minutes=svc.settings.order_timeout_minutes),
-                                      channel=CHANNEL, source="app", pricing=PricingInput(),
-                                      account_id=tenant.account_id or None)
+                                      channel=CHANNEL, source="app", from_cart=from_cart, expect_total_fen=expect,
+                                      pricing=_choice(data))
             await uow.commit()
-    except MallError as exc:
-        return error(409, exc.code, exc.code)
-    svc.outbox.kick()
-    return ok(order_json(order), status=201)
+    except BaseException:
+        await svc.kv.delete(idem)
+        raise
+    await svc.kv.set(idem, str(order.id), ttl=IDEMPOTENCY_TTL)
+    return ok(jsonable(order), status=201)
 
 
-@routes.post("/api/app/v1/{tenant}/{account}/orders/{order_no}/pay")
-async def pay(request: web.Request) -> web.Response:
-    """JSAPI parameters for `wx.requestPayment` (the mini-program's openid, the order's merchant)."""
-    from social_mall.errors import NotFoundError
+@routes.get(BASE + "/orders")
+@member_view
+async def orders(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    page = parse_id(request.query.get("page", "1")) or 1
+    async with svc.uows() as uow:
+        found = await list_orders(uow, tenant.id, member, page=page, per_page=20)
+    return ok({"items": jsonable(found.items), "page": found.page, "per_page": found.per_page, "total": found.total})
+
+
+async def _own_order(uow: Any, tenant: int, member: int, order_id: int) -> Any:
+    order = await load_order(uow, tenant, order_id)
+    if order.member_id != member:
+        raise NotFoundError("order", order_id)
+    return order
+
+
+@routes.get(BASE + "/orders/{id}")
+@member_view
+async def order(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        return ok(jsonable(await _own_order(uow, tenant.id, member, _path_id(request))))
+
+
+@routes.post(BASE + "/orders/{id}/cancel")
+@member_view
+async def order_cancel(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    async with svc.uows() as uow:
+        own = await _own_order(uow, tenant.id, member, _path_id(request))
+        view = await cancel_order(uow, tenant.id, own.id, reason="buyer", now=svc.clock(), member_id=member)
+        await uow.commit()
+    return ok(jsonable(view))
+
+
+# -- pay ----------------------------------------------------------------------------------
+
+@routes.post(BASE + "/orders/{id}/pay")
+@member_view
+async def order_pay(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    """The parameters of `wx.requestPayment` for an unpaid order: a JSAPI order at WeChat Pay
+    with the mini-program's app id and the member's mini openid (prepay reused for 100 min).
+    On the sandbox gateway (the embedded default) the answer is {"sandbox": true, "confirm": …}:
+    POSTing `confirm` makes the sandbox platform send its signed notify, as WeChat Pay would."""
+    from handlers.pay_h5 import CST, PREPAY_TTL, _description
     from social_mall.orders.rules import OrderStatus
-    from social_mall.orders.service import find_order
+    from social_mall.payments.sandbox import SandboxGateway
     from social_mall.payments.service import open_payment
 
-    found = await _member(request)
-    if isinstance(found, web.Response):
-        return found
-    svc, tenant, member_id = found
-    order_no = request.match_info["order_no"]
-    if not (0 < len(order_no) <= 32 and order_no.isascii() and order_no.isdigit()):
-        return error(404, "not_found", "order not found")
-    try:
-        async with svc.uows() as uow:
-            order = await find_order(uow, tenant.id, order_no)
-    except NotFoundError:
-        return error(404, "not_found", "order not found")
-    if order.member_id != member_id:
-        return error(404, "not_found", "order not found")
-    if order.status != OrderStatus.PENDING_PAYMENT:
-        return error(409, "not_payable", "order is not awaiting payment")
-    view = await svc.for_order(tenant, order.channel_account_id, order.pay_account_id)
-    gateway = svc.gateway(view)
-    if gateway is None or not hasattr(gateway, "jsapi") or gateway.name == "unavailable":
-        return error(409, "no_pay_method", "no WeChat Pay merchant for this app")
-    openid = await svc.kv.get(_session_key(tenant, request.headers["Authorization"].partition(" ")[2].strip()))
     async with svc.uows() as uow:
-        payment = await open_payment(uow, order, gateway=gateway.name)
+        own = await _own_order(uow, tenant.id, member, _path_id(request))
+        openid = await channel_identity(uow, tenant.id, member, CHANNEL)
+    if own.status != OrderStatus.PENDING_PAYMENT:
+        return error(409, "not_payable", "the order is not awaiting payment")
+    gateway = svc.gateway(tenant)
+    if gateway is None or gateway.name == "unavailable":
+        return error(409, "pay_unavailable", "this shop takes no online payment")
+    if isinstance(gateway, SandboxGateway):
+        return ok({"sandbox": True, "confirm": f"/api/app/v1/{tenant.code}/orders/{own.id}/sandbox-pay"})
+    mini = svc.mini_app(tenant)
+    if not hasattr(gateway, "jsapi_params") or not openid or mini is None:
+        return error(409, "pay_unavailable", "JSAPI pay is not available for the mini-program")
+    async with svc.uows() as uow:
+        payment = await open_payment(uow, own, gateway=gateway.name)
         await uow.commit()
+    if payment.status != "created":
+        return error(409, "not_payable", "the order is paid")
+    appid = mini[0]
     cache = f"pay:mini:{tenant.code}:{payment.out_trade_no}:{openid}"
-    prepay = await svc.kv.get(cache)
-    if prepay is None:
-        try:
-            prepay = await gateway.jsapi(out_trade_no=payment.out_trade_no, description=f"{tenant.name}-订单",
-                                         amount_fen=payment.amount_fen, openid=str(openid))
-        except Exception as exc:  # noqa: BLE001 - the app only needs "try again"; the log has the kind
-            log.warning("app.prepay.failed", extra={"tenant": tenant.code, "error": getattr(exc, "code", type(exc).__name__)})
-            return error(502, "pay_unavailable", "WeChat Pay unavailable, try again")
-        await svc.kv.set(cache, prepay, ttl=100 * 60)
-    return ok({"params": gateway.jsapi_params(str(prepay))})
+    try:
+        prepay = await svc.kv.get(cache)
+        if prepay is None:
+            prepay = await gateway.jsapi(  # type: ignore[attr-defined]
+                out_trade_no=payment.out_trade_no, description=_description(tenant, own),
+                amount_fen=payment.amount_fen, openid=openid, appid=appid,
+                time_expire=own.expires_at.astimezone(CST).isoformat(timespec="seconds"))
+            await svc.kv.set(cache, prepay, ttl=PREPAY_TTL)
+    except Exception as exc:  # noqa: BLE001 - the client only needs "try again"; the log has the kind
+        log.warning("app.prepay.failed", extra={"tenant": tenant.code, "order_no": own.order_no,
+                                                 "error": getattr(exc, "code", type(exc).__name__)})
+        return error(502, "pay_unavailable", "WeChat Pay did not answer; try again")
+    return ok({"params": gateway.jsapi_params(prepay, appid)})
 
 
-OPENAPI = {
-    "openapi": "3.0.3",
-    "info": {"title": "social_mall app API (mini-program / app)", "version": "1"},
-    "components": {"securitySchemes": {"session": {"type": "http", "scheme": "bearer"}}},
-    "paths": {
-        "/api/app/v1/{tenant}/{account}/login": {"post": {
-            "summary": "wx.login code → session token (code2session; the member by unionid when WeChat gives one)",
-            "requestBody": {"content": {"application/json": {"schema": {
-                "type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}}}},
-            "responses": {"200": {"description": "{token, expires_in, member_id}"},
-                          "401": {"description": "code refused by WeChat"}, "404": {"description": "no such app"}}}},
-        "/api/app/v1/{tenant}/{account}/me": {"get": {
-            "security": [{"session": []}], "summary": "who the session is",
-            "responses": {"200": {"description": "{member_id, shop}"}, "401": {"description": "no session"}}}},
-        "/api/app/v1/{tenant}/{account}/orders": {"get": {
-            "security": [{"session": []}], "summary": "the member's orders (every channel's)",
-            "responses": {"200": {"description": "{items, total}"}}}},
-        "/api/app/v1/{tenant}/{account}/checkout": {"post": {
-            "security": [{"session": []}], "summary": "place an order (chat checkout's pricing, best coupon)",
-            "requestBody": {"content": {"application/json": {"schema": {
-                "type": "object", "required": ["items", "address"],
-                "properties": {"items": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
-                               "address": {"type": "object", "properties": {
-                                   "name": {"type": "string"}, "phone": {"type": "string"},
-                                   "detail": {"type": "string"}}}}}}}},
-            "responses": {"201": {"description": "the order"}, "409": {"description": "{error: {code}}"}}}},
-        "/api/app/v1/{tenant}/{account}/orders/{order_no}/pay": {"post": {
-            "security": [{"session": []}], "summary": "wx.requestPayment parameters (the order's merchant)",
-            "responses": {"200": {"description": "{params}"}, "409": {"description": "not payable"}}}},
-    },
-}
+@routes.post(BASE + "/orders/{id}/sandbox-pay")
+@member_view
+async def order_sandbox_pay(request: web.Request, svc: Services, tenant: TenantView, member: int
+                            ) -> web.StreamResponse:
+    """The sandbox's 确认支付 (sandbox gateway only): a signed notify to our notify endpoint."""
+    import time
+
+    from social_mall.orders.rules import OrderStatus
+    from social_mall.payments.sandbox import SandboxGateway
+    from social_mall.payments.service import open_payment
+
+    gateway = svc.gateway(tenant)
+    if not isinstance(gateway, SandboxGateway):
+        return error(404, "not_found", "no sandbox")
+    async with svc.uows() as uow:
+        own = await _own_order(uow, tenant.id, member, _path_id(request))
+        if own.status != OrderStatus.PENDING_PAYMENT:
+            return error(409, "not_payable", "the order is not awaiting payment")
+        payment = await open_payment(uow, own, gateway="sandbox")
+        payer = await channel_identity(uow, tenant.id, member, CHANNEL) or f"sandbox-{member}"
+        await uow.commit()
+    headers, body = gateway.pay_notify(out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen,
+                                       payer=payer, now=time.time())
+    async with svc.http.post(svc.notify_url(tenant.code), data=body,
+                             headers={**headers, "Content-Type": "application/json"}) as resp:
+        if resp.status not in (200, 204):
+            return error(502, "notify_refused", "the notify was not accepted")
+    async with svc.uows() as uow:
+        return ok(jsonable(await load_order(uow, tenant.id, own.id)))
+
+
+# -- member center and the document ---------------------------------------------------------
+
+@routes.get(BASE + "/me")
+@member_view
+async def me(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
+    """Member center: level (and the next one), growth, points, sign-in streak, usable coupons."""
+    from social_mall.loyalty.service import account
+
+    async with svc.uows() as uow:
+        acc = await account(uow, tenant.id, member, svc.clock())
+    return ok({"member_id": member, **jsonable(acc)})
 
 
 @routes.get("/api/app/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
+    from handlers.api_app_openapi import OPENAPI
+
     return ok(OPENAPI)

@@ -218,6 +218,18 @@ class Services:
         )
 
     # links -------------------------------------------------------------------------
+    def mini_app(self, tenant: TenantView) -> tuple[str, str] | None:
+        """The tenant's mini-program (app id, secret) for code2session and JSAPI pay; None when
+        it has none. Today the settings' MINI_APP_ID / MINI_APP_SECRET, for every tenant."""
+        if not self.settings.mini_app_id:
+            return None
+        return self.settings.mini_app_id, self.settings.mini_app_secret.get_secret_value()
+
+    def bound_appids(self) -> tuple[str, ...]:
+        """App ids besides an official account whose payers pay through the tenant's
+        merchant (the mini-program of the member JSON API)."""
+        return (self.settings.mini_app_id,) if self.settings.mini_app_id else ()
+
     def pay_token(self, tenant_code: str, order_no: str) -> str:
         key = self.settings.secret_key.get_secret_value().encode()
         return hmac.new(key, f"pay:{tenant_code}:{order_no}".encode(), hashlib.sha256).hexdigest()[:20]

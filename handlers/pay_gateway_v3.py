@@ -189,9 +189,12 @@ class WeChatPayV3Gateway:
         return body
 
     async def jsapi(self, *, out_trade_no: str, description: str, amount_fen: int, openid: str,
-                    time_expire: str | None = None) -> str:
-        """Create a JSAPI order; its prepay_id (valid 2 h)."""
+                    time_expire: str | None = None, appid: str | None = None) -> str:
+        """Create a JSAPI order; its prepay_id (valid 2 h). `appid`: the app the payer's
+        openid belongs to when not the account's own (a mini-program bound to the merchant)."""
         body = self._order_body(out_trade_no, description, amount_fen, time_expire)
+        if appid:
+            body["appid"] = appid
         body["payer"] = {"openid": openid}
         _, data = await self.request("POST", "/v3/pay/transactions/jsapi", body)
         prepay_id = data.get("prepay_id") if isinstance(data, dict) else None
@@ -209,13 +212,14 @@ class WeChatPayV3Gateway:
             raise PayUnavailableError("no code_url")
         return code_url
 
-    def jsapi_params(self, prepay_id: str) -> dict[str, str]:
-        """What the pay page hands to WeixinJSBridge getBrandWCPayRequest / wx.chooseWXPay."""
-        ts, nonce = str(int(self._clock())), wxpay_v3.new_nonce()
+    def jsapi_params(self, prepay_id: str, appid: str | None = None) -> dict[str, str]:
+        """What the pay page hands to WeixinJSBridge getBrandWCPayRequest / wx.chooseWXPay
+        (a mini-program's wx.requestPayment takes the same fields, signed with its `appid`)."""
+        ts, nonce, app = str(int(self._clock())), wxpay_v3.new_nonce(), appid or self.appid
         return {
-            "appId": self.appid, "timeStamp": ts, "nonceStr": nonce, "package": f"prepay_id={prepay_id}",
+            "appId": app, "timeStamp": ts, "nonceStr": nonce, "package": f"prepay_id={prepay_id}",
             "signType": "RSA",
-            "paySign": wxpay_v3.jsapi_pay_sign(self.appid, ts, nonce, prepay_id, self.account.merchant),
+            "paySign": wxpay_v3.jsapi_pay_sign(app, ts, nonce, prepay_id, self.account.merchant),
         }
 
     async def query(self, out_trade_no: str) -> TradeStatus:

@@ -75,7 +75,8 @@ async def sweep_pending(svc: Services, *, limit: int = 100) -> int:
                         raise NotFoundError("payment", status.transaction.out_trade_no)
                     # settles only this tenant's payment, and only if the answer names its account
                     outcome = await apply_transaction(uow, status.transaction, tenant=tenant.id, gateway=gw.name,
-                                                      mchid=gw.mchid, appid=gw.appid, now=svc.clock())
+                                                      mchid=gw.mchid, appid=gw.appid, now=svc.clock(),
+                                                      also_appids=svc.bound_appids())
                     log.info("pay.sweep.recovered", extra={"tenant": tenant.code, "out_trade_no": out_trade_no,
                                                             "outcome": outcome.value})
                 except MallError as exc:

@@ -58,7 +58,7 @@ async def pay_notify(request: web.Request) -> web.Response:
         async with svc.uows() as uow:
             outcome = await apply_transaction(
                 uow, tx, tenant=tenant.id, gateway=gateway.name, mchid=gateway.mchid, appid=gateway.appid,
-                now=svc.clock(),
+                now=svc.clock(), also_appids=svc.bound_appids(),
             )
             await uow.commit()
     except MallError as exc:

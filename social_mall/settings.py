@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     wechat_app_secret: SecretStr = SecretStr(DEMO_APP_SECRET)
     wechat_aes_key: SecretStr = SecretStr("")  # 43 chars enables safe (AES) mode
     wechat_api_base: str = WECHAT_API_HOST
+    # The mini-program (JSON API /api/app/v1/): wx.login codes go to /sns/jscode2session.
+    mini_app_id: str = ""
+    mini_app_secret: SecretStr = SecretStr("")
+    app_session_ttl_seconds: int = 7 * 24 * 3600
     wechat_oauth_base: str = "https://open.weixin.qq.com"  # web OAuth authorize page (pay module)
     pay_notify_window_seconds: int = 300  # unpaid this long after the order at the gateway: query it
     pay_sweep_interval_seconds: float = 120.0  # the pay module's active-query sweeper

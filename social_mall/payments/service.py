@@ -6,7 +6,7 @@ applied, a duplicate or refused: the audit trail of money coming in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -56,15 +56,17 @@ async def open_payment(uow: UnitOfWork, order: OrderView, *, gateway: str) -> Pa
 
 
 async def apply_transaction(
-    uow: UnitOfWork, tx: Transaction, *, tenant: int, gateway: str, mchid: str, appid: str, now: datetime
+    uow: UnitOfWork, tx: Transaction, *, tenant: int, gateway: str, mchid: str, appid: str, now: datetime,
+    also_appids: Collection[str] = (),
 ) -> PayOutcome:
     """Apply a verified pay notify (or query answer) that reached `tenant`'s endpoint,
     verified with `tenant`'s pay account (`mchid`, `appid`). Only that tenant's payment
     can be found, and the transaction must name that account: a merchant's genuine notify
-    naming another tenant's order is refused. Raises (and changes nothing) on any mismatch."""
+    naming another tenant's order is refused. Raises (and changes nothing) on any mismatch.
+    `also_appids`: other apps bound to the merchant whose payers pay here (the mini-program)."""
     if tx.mchid != mchid:
         raise MerchantMismatchError("mchid")
-    if tx.appid != appid:
+    if tx.appid != appid and (not tx.appid or tx.appid not in also_appids):
         raise MerchantMismatchError("appid")
     payment = await uow.payments.by_out_trade_no(tenant, tx.out_trade_no)
     if payment is None:

@@ -52,6 +52,11 @@ async def test_odd_ids_in_any_path_are_404_never_500(mall):
     await make_admin(mall.svc.uows, "boss")
     csrf = await login(mall.client, "boss")
     auth = {"Authorization": f"Bearer {await issue_token(mall.client, csrf)}"}
+    from tests.e2e.test_app_api import _mini
+    from tests.e2e.test_app_api import login as app_login
+
+    _mini(mall)  # the member API (/api/app/v1/) with a member's session token
+    member_auth = {"Authorization": f"Bearer {(await app_login(mall, 'o_ids_mini'))['token']}"}
     # the API first: `١` is int() 1, so before the fix /console/tokens/١/revoke revoked token 1
     routes = sorted(_routes(mall.app), key=lambda r: not r[1].startswith("/api/"))
     async with mall.svc.uows() as uow:
@@ -62,7 +67,8 @@ async def test_odd_ids_in_any_path_are_404_never_500(mall):
         for bad in BAD_IDS:
             url = _fill(path, pattern, bad)
             if path.startswith("/api/"):
-                resp = await mall.client.request(method, url, headers=auth, json={})
+                headers = member_auth if path.startswith("/api/app/") else auth
+                resp = await mall.client.request(method, url, headers=headers, json={})
             elif method == "POST":
                 resp = await mall.client.post(url, data={"_csrf": csrf}, allow_redirects=False)
             else:

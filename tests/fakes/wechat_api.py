@@ -120,6 +120,8 @@ class FakeWeChatAPI:
 
     app_id: str = "wx_fake_app"
     app_secret: str = "fake_secret"
+    mini_app_id: str = "wx_fake_mini"      # the mini-program (its own app id/secret: /sns/jscode2session)
+    mini_app_secret: str = "fake_mini_secret"
     token_ttl: int = 7200
     force_refresh_interval: float = 30.0
     kefu_quota: int | None = None  # messages per user between interactions (real: 5)
@@ -135,14 +137,16 @@ class FakeWeChatAPI:
     templates_sent: list[dict[str, Any]] = field(default_factory=list)
     mass_sent: list[dict[str, Any]] = field(default_factory=list)      # accepted mass/send + sendall bodies
     mass_previews: list[dict[str, Any]] = field(default_factory=list)  # accepted mass/preview bodies
-    mini_apps: dict[str, str] = field(default_factory=dict)
-    more_apps: dict[str, str] = field(default_factory=dict)  # other official accounts: app id → AppSecret  # mini-program app id → AppSecret (jscode2session)
+    mini_apps: dict[str, str] = field(default_factory=dict)  # more mini-programs: app id → AppSecret (jscode2session)
+    more_apps: dict[str, str] = field(default_factory=dict)  # other official accounts: app id → AppSecret
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
         self._stable: str | None = None
         self._last_force: float | None = None
         self._codes: dict[str, _Code] = {}
+        self._js_codes: dict[str, _Code] = {}
+        self.session_keys: list[str] = []  # every session_key handed out (never to be echoed or logged)
         self._fails: dict[str, deque[_Fail]] = defaultdict(deque)
         self._kefu_count: dict[str, int] = defaultdict(int)
         self._msgid = itertools.count(1_000_000_001)
@@ -218,6 +222,14 @@ class FakeWeChatAPI:
         self.users.setdefault(openid, FakeUser(openid, nickname, unionid))
         code = secrets.token_hex(16)
         self._codes[code] = _Code(openid, scope)
+        return code
+
+    def mint_js_code(self, openid: str, *, unionid: str | None = None) -> str:
+        """A mini-program `wx.login` code (one use, like the real one) for `openid`; the
+        answer carries `unionid` when the user has one (bound open platform)."""
+        self.users.setdefault(openid, FakeUser(openid, unionid=unionid))
+        code = secrets.token_hex(16)
+        self._js_codes[code] = _Code(openid, "jscode")
         return code
 
     def scene_for_ticket(self, ticket: str) -> str | int:
@@ -544,26 +556,6 @@ class FakeWeChatAPI:
 
     # -- web OAuth ----------------------------------------------------------------------
 
-    async def _jscode2session(self, request: web.Request) -> web.Response:
-        """A mini-program's wx.login code → openid, session_key and (when bound) unionid."""
-        q = request.query
-        appid = q.get("appid", "")
-        if appid not in self.mini_apps:
-            return _err(40013)
-        if q.get("secret") != self.mini_apps[appid]:
-            return _err(40125)
-        if q.get("grant_type") != "authorization_code":
-            return _err(40002)
-        entry = self._codes.get(q.get("js_code", ""))
-        if entry is None or entry.used:
-            return _err(40029 if entry is None else 40163)
-        entry.used = True
-        answer: dict[str, Any] = {"openid": entry.openid, "session_key": secrets.token_urlsafe(16)}
-        user = self.users.get(entry.openid)
-        if user and user.unionid:
-            answer["unionid"] = user.unionid
-        return web.json_response(answer, dumps=_dumps)
-
     async def _sns_token(self, request: web.Request) -> web.Response:
         q = request.query
         if code := self._credentials_error(q.get("appid"), q.get("secret")):
@@ -584,6 +576,31 @@ class FakeWeChatAPI:
         }
         user = self.users.get(entry.openid)
         if user and user.unionid and entry.scope == "snsapi_userinfo":
+            answer["unionid"] = user.unionid
+        return web.json_response(answer, dumps=_dumps)
+
+    async def _jscode2session(self, request: web.Request) -> web.Response:
+        """GET /sns/jscode2session?appid&secret&js_code&grant_type=authorization_code."""
+        q = request.query
+        apps = {self.mini_app_id: self.mini_app_secret, **self.mini_apps}   # every mini-program: app id → secret
+        appid = q.get("appid", "")
+        if appid not in apps:
+            return _err(40013)
+        if q.get("secret") != apps[appid]:
+            return _err(40125)
+        if q.get("grant_type") != "authorization_code":
+            return _err(40002)
+        code = q.get("js_code", "")
+        entry = self._js_codes.get(code) or self._codes.get(code)
+        if entry is None:
+            return _err(40029)
+        if entry.used:
+            return _err(40163)
+        entry.used = True
+        answer: dict[str, Any] = {"openid": entry.openid, "session_key": secrets.token_urlsafe(16)}
+        self.session_keys.append(answer["session_key"])
+        user = self.users.get(entry.openid)
+        if user and user.unionid:
             answer["unionid"] = user.unionid
         return web.json_response(answer, dumps=_dumps)
 

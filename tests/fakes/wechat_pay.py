@@ -94,6 +94,9 @@ class FakeWeChatPay:
     base_url: str = ""
     # fields a (hostile) platform puts into its answer to an order query, by out_trade_no
     query_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # other app ids bound to the merchant (a mini-program): WeChat Pay refuses any other
+    # app id with APPID_MCHID_NOT_MATCH
+    bound_appids: set[str] = field(default_factory=set)
 
     # -- app ----------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -157,7 +160,9 @@ class FakeWeChatPay:
         try:
             amount = b["amount"]["total"]
             assert b["mchid"] == self.mchid and isinstance(amount, int) and amount > 0
-            assert b["appid"] == self.appid and b["notify_url"].startswith("http")
+            assert b["notify_url"].startswith("http")
+            if b["appid"] != self.appid and b["appid"] not in self.bound_appids:
+                return self._error(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
             assert 1 <= len(b["description"]) <= 127 and 6 <= len(b["out_trade_no"]) <= 32
             openid = b["payer"]["openid"] if trade_type == "JSAPI" else ""
             assert trade_type != "JSAPI" or openid

@@ -1,0 +1,113 @@
+"""The OpenAPI 3.0 document of the member API /api/app/v1/ (served at /api/app/v1/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _obj(required: list[str], **props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props}
+
+
+INT = {"type": "integer"}
+STR = {"type": "string"}
+OBJ = {"type": "object"}
+ERR = {"$ref": "#/components/responses/Error"}
+ERRORS = {"401": ERR, "422": ERR, "429": ERR}
+NOT_FOUND = {"404": ERR}
+CONFLICT = {"409": ERR}
+TENANT = {"name": "tenant", "in": "path", "required": True, "schema": STR}
+ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+SKU_ID = {"name": "sku_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+LIST = _obj(["items"], items={"type": "array", "items": OBJ}, page=INT, per_page=INT, total=INT)
+P = "/api/app/v1/{tenant}"
+
+
+def _op(op: str, summary: str, ok: dict[str, Any] | None = None, *, status: str = "200",
+        body: dict[str, Any] | None = None, params: list[dict[str, Any]] | None = None,
+        errors: dict[str, Any] | None = None, public: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": op, "summary": summary, "parameters": [TENANT, *(params or [])],
+                           "responses": {status: _json(ok or OBJ), **ERRORS, **(errors or {})}}
+    if body is not None:
+        out["requestBody"] = _body(body)
+    if public:
+        out["security"] = []
+    return out
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "social_mall member API (mini-program / app)", "version": "1.0.0",
+             "description": "Money is integer fen. A session token acts as one member of one tenant."},
+    "servers": [{"url": "/"}],
+    "security": [{"bearer": []}],
+    "paths": {
+        f"{P}/session": {"post": _op(
+            "createSession", "wx.login code → session token (code2session at WeChat)",
+            _obj(["token", "expires_in", "member_id"], token=STR, expires_in=INT, member_id=INT),
+            body=_obj(["code"], code=STR), errors={**CONFLICT, "502": ERR}, public=True)},
+        f"{P}/categories": {"get": _op("listCategories", "Categories", _obj(["items"], items={
+            "type": "array", "items": OBJ}))},
+        f"{P}/products": {"get": _op("listProducts", "Products: list or search", LIST, params=[
+            {"name": "category_id", "in": "query", "schema": INT}, {"name": "q", "in": "query", "schema": STR},
+            {"name": "page", "in": "query", "schema": INT},
+            {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": 50}}])},
+        f"{P}/products/{{id}}": {"get": _op("getProduct", "Product with SKUs", params=[ID], errors=NOT_FOUND)},
+        f"{P}/cart": {"get": _op("getCart", "The member's cart")},
+        f"{P}/cart/items": {"post": _op("addToCart", "Add a SKU", body=_obj(["sku_id", "qty"], sku_id=INT, qty=INT),
+                                        errors={**NOT_FOUND, **CONFLICT})},
+        f"{P}/cart/items/{{sku_id}}": {
+            "put": _op("setCartQty", "Change a line (0 removes)", body=_obj(["qty"], qty=INT), params=[SKU_ID],
+                       errors={**NOT_FOUND, **CONFLICT}),
+            "delete": _op("removeFromCart", "Remove a line", params=[SKU_ID], errors=NOT_FOUND)},
+        f"{P}/addresses": {
+            "get": _op("listAddresses", "Addresses", _obj(["items"], items={"type": "array", "items": OBJ})),
+            "post": _op("addAddress", "Add an address (it becomes the default)", status="201",
+                        body=_obj(["name", "phone", "detail"], name=STR, phone=STR, detail=STR))},
+        f"{P}/checkout/quote": {"post": _op(
+            "quoteCheckout", "Price the cart (or items) through the promotions pipeline",
+            _obj(["goods_fen", "shipping_fen", "discount_fen", "total_fen", "coupon_id", "points_used"],
+                 goods_fen=INT, shipping_fen=INT, discount_fen=INT, total_fen=INT, coupon_id=INT, points_used=INT,
+                 breakdown=OBJ),
+            body={"type": "object", "properties": {"coupon_id": INT, "points": INT, "items": {
+                "type": "array", "items": _obj(["sku_id", "qty"], sku_id=INT, qty=INT)}}},
+            errors={**NOT_FOUND, **CONFLICT})},
+        f"{P}/orders": {
+            "get": _op("listOrders", "The member's orders", LIST, params=[{"name": "page", "in": "query",
+                                                                             "schema": INT}]),
+            "post": _op("placeOrder", "Place the cart (or items); the same Idempotency-Key answers the same order",
+                        status="201", params=[{"name": "Idempotency-Key", "in": "header", "required": True,
+                                               "schema": {"type": "string", "maxLength": 80}}],
+                        body=_obj(["address_id"], address_id=INT, expect_total_fen=INT, coupon_id=INT, points=INT, items={
+                            "type": "array", "items": _obj(["sku_id", "qty"], sku_id=INT, qty=INT)}),
+                        errors={**NOT_FOUND, **CONFLICT})},
+        f"{P}/orders/{{id}}": {"get": _op("getOrder", "One of the member's orders", params=[ID], errors=NOT_FOUND)},
+        f"{P}/orders/{{id}}/cancel": {"post": _op("cancelOrder", "Cancel an unpaid order", params=[ID],
+                                                  errors={**NOT_FOUND, **CONFLICT})},
+        f"{P}/orders/{{id}}/pay": {"post": _op(
+            "payOrder", "wx.requestPayment parameters ({params}), or {sandbox, confirm} on the sandbox",
+            params=[ID], errors={**NOT_FOUND, **CONFLICT, "502": ERR})},
+        f"{P}/orders/{{id}}/sandbox-pay": {"post": _op(
+            "sandboxPay", "Sandbox only: the platform sends its signed pay notify", params=[ID],
+            errors={**NOT_FOUND, **CONFLICT, "502": ERR})},
+        f"{P}/me": {"get": _op("memberCenter", "Points, coupons and level")},
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "responses": {"Error": _json(_obj(["error"], error=_obj(["code", "message"], code=STR, message=STR,
+                                                                  field=STR)), "Error")},
+    },
+}
+
+# the per-account paths (handlers/api_app_accounts.py: a tenant with several mini-programs)
+from handlers.api_app_accounts import ACCOUNT_PATHS  # noqa: E402 - after the document it extends
+
+OPENAPI["paths"].update(ACCOUNT_PATHS)
