@@ -42,10 +42,24 @@ def _same_on_sqlite(op: object) -> bool:
     return isinstance(was, Integer) and isinstance(now, Integer)
 
 
+def _on_partition(op: object, partitions: set[str]) -> bool:
+    """A partition of a table partitioned on PostgreSQL (a month of an event log: created by
+    its migration and jobs) or one of its indexes: reflected as a table of its own, absent from
+    the models, which declare the partitioned parent only."""
+    if not (isinstance(op, tuple) and op[0] in ("remove_table", "remove_index")):
+        return False
+    obj = op[1]
+    table = obj.name if op[0] == "remove_table" else (obj.table.name if obj.table is not None else "")
+    return table in partitions
+
+
 async def test_the_migrated_schema_matches_the_models(engine, backend):
     def diff(conn: Connection) -> list[object]:
+        partitions = {str(r[0]) for r in conn.execute(text("SELECT relname FROM pg_class WHERE relispartition"))} \
+            if backend.name == "pg" else set()
         ops = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-        return [op for op in ops if not (backend.name == "sqlite" and _same_on_sqlite(op))]
+        return [op for op in ops if not (backend.name == "sqlite" and _same_on_sqlite(op))
+                and not _on_partition(op, partitions)]
 
     async with engine.connect() as conn:
         assert await conn.run_sync(diff) == []
