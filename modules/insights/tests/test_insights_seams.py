@@ -49,6 +49,7 @@ async def test_switched_off_the_shop_answers_the_same_and_records_nothing(backen
                                                                           aiohttp_client):
     on = await build(backend, tmp_path / "on", fake_wechat, aiohttp_client, [])
     with_module = await transcript(on)
+    await on.settle()                  # the outbox's deliveries (member.joined…) recorded before counting
     await job(on, "insights.flush")
     async with on.svc.uows() as uow:
         recorded = await uow.session.scalar(select(func.count()).select_from(Event))
