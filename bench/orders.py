@@ -54,6 +54,7 @@ from social_mall.members.service import add_address, resolve_member  # noqa: E40
 from social_mall.orders.desk import DESK, PlaceRequest, place_plain  # noqa: E402
 from social_mall.orders.service import place_order  # noqa: E402
 from social_mall.payments.gateway import Transaction  # noqa: E402
+from social_mall.payments.desk import ApplyRequest, OpenRequest, apply_now, open_now  # noqa: E402
 from social_mall.payments.service import PayOutcome, apply_transaction, open_payment  # noqa: E402
 from storage.db import create_engine, migrate, session_factory  # noqa: E402
 from storage.models import Order, OrderLine, OutboxEvent, Payment, Sku  # noqa: E402
@@ -190,7 +191,10 @@ async def buyer_loop(uows: UowFactory, tenant: Any, member_id: int, address_id: 
             continue
         try:
             async with uows() as uow:
-                payment = await open_payment(uow, order, gateway="sandbox")
+                if mode == "desk":
+                    payment = await open_now(uow, OpenRequest(order, "sandbox"))
+                else:
+                    payment = await open_payment(uow, order, gateway="sandbox")
                 await uow.commit()
             tx = Transaction(
                 event_id=uuid.uuid4().hex, out_trade_no=payment.out_trade_no,
@@ -199,8 +203,13 @@ async def buyer_loop(uows: UowFactory, tenant: Any, member_id: int, address_id: 
                 payer=f"o_bench_buyer_{member_id}", success_time=now.isoformat(),
             )
             async with uows() as uow:
-                outcome = await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox", mchid=CREDS.pay_mch_id,
-                                                  appid=CREDS.wechat_app_id, now=datetime.now(timezone.utc))
+                if mode == "desk":
+                    outcome = await apply_now(uow, ApplyRequest(tx, tenant.id, "sandbox", CREDS.pay_mch_id,
+                                                                CREDS.wechat_app_id, datetime.now(timezone.utc)))
+                else:
+                    outcome = await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox",
+                                                      mchid=CREDS.pay_mch_id, appid=CREDS.wechat_app_id,
+                                                      now=datetime.now(timezone.utc))
                 await uow.commit()
         except Exception as exc:  # noqa: BLE001
             key = "pay:" + type(exc).__name__
