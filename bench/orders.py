@@ -51,8 +51,10 @@ from sqlalchemy import func, select  # noqa: E402
 from social_mall.demo import DemoCredentials, seed_demo  # noqa: E402
 from social_mall.errors import OutOfStockError  # noqa: E402
 from social_mall.members.service import add_address, resolve_member  # noqa: E402
+from social_mall.orders.desk import DESK, PlaceRequest, place_plain  # noqa: E402
 from social_mall.orders.service import place_order  # noqa: E402
 from social_mall.payments.gateway import Transaction  # noqa: E402
+from social_mall.payments.desk import ApplyRequest, OpenRequest, apply_now, open_now  # noqa: E402
 from social_mall.payments.service import PayOutcome, apply_transaction, open_payment  # noqa: E402
 from storage.db import create_engine, migrate, session_factory  # noqa: E402
 from storage.models import Order, OrderLine, OutboxEvent, Payment, Sku  # noqa: E402
@@ -97,6 +99,7 @@ class Stats:
     pay_lat: list[float] = field(default_factory=list)
     cycle_lat: list[float] = field(default_factory=list)
     paid_fen: int = 0
+    per_buyer: dict[int, int] = field(default_factory=dict)
 
 
 async def setup_backend(uows: UowFactory, buyers: int) -> tuple[Any, list[tuple[int, int]]]:
@@ -150,7 +153,8 @@ async def census(uows: UowFactory, sku_ids: list[int]) -> dict[str, int]:
 
 
 async def buyer_loop(uows: UowFactory, tenant: Any, member_id: int, address_id: int, pick: Any,
-                     deadline: float, budget: list[int], st: Stats, pay: bool, quit_on_sold_out: bool) -> None:
+                     deadline: float, budget: list[int], st: Stats, pay: bool, quit_on_sold_out: bool,
+                     mode: str = "desk") -> None:
     perf = time.perf_counter
     while perf() < deadline and budget[0] > 0:
         budget[0] -= 1
@@ -160,8 +164,12 @@ async def buyer_loop(uows: UowFactory, tenant: Any, member_id: int, address_id: 
         try:
             async with uows() as uow:
                 try:
-                    order = await place_order(uow, tenant.id, member_id, [(sku_id, 1)], address_id=address_id,
-                                              now=now, timeout=TIMEOUT)
+                    if mode == "desk":   # the order desk: queued, written in lots, committed there
+                        order = await place_plain(uow, PlaceRequest(tenant.id, member_id, ((sku_id, 1),),
+                                                                    address_id, now, TIMEOUT))
+                    else:                # one transaction per order
+                        order = await place_order(uow, tenant.id, member_id, [(sku_id, 1)],
+                                                  address_id=address_id, now=now, timeout=TIMEOUT)
                 except OutOfStockError:
                     await uow.rollback()
                     st.sold_out += 1
@@ -176,13 +184,17 @@ async def buyer_loop(uows: UowFactory, tenant: Any, member_id: int, address_id: 
             continue
         t1 = perf()
         st.placed += 1
+        st.per_buyer[member_id] = st.per_buyer.get(member_id, 0) + 1
         st.place_lat.append(t1 - t0)
         if not pay:
             st.cycle_lat.append(t1 - t0)
             continue
         try:
             async with uows() as uow:
-                payment = await open_payment(uow, order, gateway="sandbox")
+                if mode == "desk":
+                    payment = await open_now(uow, OpenRequest(order, "sandbox"))
+                else:
+                    payment = await open_payment(uow, order, gateway="sandbox")
                 await uow.commit()
             tx = Transaction(
                 event_id=uuid.uuid4().hex, out_trade_no=payment.out_trade_no,
@@ -191,8 +203,13 @@ async def buyer_loop(uows: UowFactory, tenant: Any, member_id: int, address_id: 
                 payer=f"o_bench_buyer_{member_id}", success_time=now.isoformat(),
             )
             async with uows() as uow:
-                outcome = await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox", mchid=CREDS.pay_mch_id,
-                                                  appid=CREDS.wechat_app_id, now=datetime.now(timezone.utc))
+                if mode == "desk":
+                    outcome = await apply_now(uow, ApplyRequest(tx, tenant.id, "sandbox", CREDS.pay_mch_id,
+                                                                CREDS.wechat_app_id, datetime.now(timezone.utc)))
+                else:
+                    outcome = await apply_transaction(uow, tx, tenant=tenant.id, gateway="sandbox",
+                                                      mchid=CREDS.pay_mch_id, appid=CREDS.wechat_app_id,
+                                                      now=datetime.now(timezone.utc))
                 await uow.commit()
         except Exception as exc:  # noqa: BLE001
             key = "pay:" + type(exc).__name__
@@ -242,8 +259,10 @@ async def run_scenario(name: str, uows: UowFactory, tenant: Any, people: list[tu
         await pg.begin()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
+    desk = uows().shared.get(DESK)
+    lots0 = (desk.batches, desk.done) if desk is not None else (0, 0)
     await asyncio.gather(*(buyer_loop(uows, tenant, m, a, pick, t0 + seconds, budget, st, not args.no_pay,
-                                      quit_on_sold_out=name == "sellout") for m, a in people))
+                                      quit_on_sold_out=name == "sellout", mode=args.mode) for m, a in people))
     elapsed = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     pg_s = await pg.end() if args.backend_name == "pg" else 0.0
@@ -258,8 +277,11 @@ async def run_scenario(name: str, uows: UowFactory, tenant: Any, people: list[tu
     pct = C.percentile
     for lat in (st.place_lat, st.pay_lat, st.cycle_lat):
         lat.sort()
+    desk = uows().shared.get(DESK)
+    lots = (desk.batches - lots0[0], desk.done - lots0[1]) if desk is not None else (0, 0)
+    per_buyer = sorted(st.per_buyer.values())
     lines = [
-        f"{name:<8} {st.placed / elapsed:8.1f} {st.paid / elapsed:8.1f} "
+        f"{args.mode:<6} {name:<8} {st.placed / elapsed:8.1f} {st.paid / elapsed:8.1f} "
         f"{1000 * pct(st.place_lat, 50):7.1f} {1000 * pct(st.place_lat, 99):7.1f} "
         f"{1000 * pct(st.pay_lat, 99):7.1f} {1000 * pct(st.cycle_lat, 99):8.1f} "
         f"{1e6 * cpu / n:8.0f} {100 * cpu / elapsed:5.0f}% {1e6 * pg_s / n:7.0f}  "
@@ -267,6 +289,12 @@ async def run_scenario(name: str, uows: UowFactory, tenant: Any, people: list[tu
         f"{sql.get('(all)', 0) / n:5.1f} {max(0.0, busy1 - busy0 - cpu - pg_s) / elapsed:5.2f}"
     ]
     shapes = sorted(((k, v) for k, v in sql.items() if k != "(all)"), key=lambda kv: -kv[1])
+    if lots[0]:
+        lines.append(f"    desk: {lots[0]} transactions, {lots[1] / lots[0]:.1f} orders per transaction")
+    if per_buyer:
+        lines.append(f"    fairness: orders per buyer min {per_buyer[0]} / median {per_buyer[len(per_buyer) // 2]}"
+                     f" / max {per_buyer[-1]} ({len(per_buyer)} of {len(people)} buyers placed; "
+                     f"place max {1000 * max(st.place_lat):.0f} ms)")
     lines.append("    SQL per placed order: " + ", ".join(f"{k} {v / n:.2f}" for k, v in shapes[:12]))
     per_placed = len(args.topics.get("order.placed") or ["-"])  # one row per subscriber (or a record)
     per_paid = len(args.topics.get("order.paid") or ["-"])
@@ -335,16 +363,22 @@ async def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> 
         tenant, people = await setup_backend(uows, args.buyers)
         # warm up (unmeasured): fills the connection pool, caches statements
         warm_sku = await make_skus(uows, tenant, 1, 10**6)
-        t_end = time.perf_counter() + args.warmup
-        await asyncio.gather(*(buyer_loop(uows, tenant, m, a, lambda: warm_sku[0], t_end, [10**9], Stats(),
-                                          not args.no_pay, quit_on_sold_out=False) for m, a in people))
+        for mode in args.mode.split(","):
+            t_end = time.perf_counter() + args.warmup
+            await asyncio.gather(*(buyer_loop(uows, tenant, m, a, lambda: warm_sku[0], t_end, [10**9], Stats(),
+                                              not args.no_pay, quit_on_sold_out=False, mode=mode)
+                                   for m, a in people))
         args.backend_name = backend
-        for name in args.scenarios.split(","):
-            lines = await run_scenario(name, uows, tenant, people, args)
-            lines[0] = f"{backend:<7}" + lines[0]
-            for line in lines:
-                print(line, flush=True)
-            out += lines
+        modes = args.mode.split(",")
+        for r in range(args.rounds):
+            for name in args.scenarios.split(","):
+                for mode in modes:
+                    args_r = argparse.Namespace(**{**vars(args), "mode": mode})
+                    lines = await run_scenario(name, uows, tenant, people, args_r)
+                    lines[0] = f"{backend:<7}" + lines[0]
+                    for line in lines:
+                        print(line, flush=True)
+                    out += lines
     finally:
         await engine.dispose()
         if schema:
@@ -364,6 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sellout-stock", type=int, default=300)
     p.add_argument("--max-orders", type=int, default=200_000, help="cap per scenario")
     p.add_argument("--no-pay", action="store_true", help="place only")
+    p.add_argument("--mode", default="single,desk",
+                   help="how orders are placed, comma-separated, each measured in turn (single,desk):"
+                        " single = place_order in a transaction per order; desk = the order desk"
+                        " (social_mall/orders/desk.py: queued, written in lots)")
+    p.add_argument("--rounds", type=int, default=1, help="repeat every scenario × mode (1)")
     p.add_argument("--no-pin", action="store_true", help="do not pin this process to core 0")
     p.add_argument("--quiet-wait", type=float, default=120.0,
                    help="before each scenario wait up to this long for other load to stop (120; 0: don't)")
@@ -394,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# EXPERIMENT, not the app's configuration: "
               f"{f'pool_size={args.what_if_pool} ' if args.what_if_pool else ''}"
               f"{'pool_pre_ping off' if args.what_if_no_pre_ping else ''}", flush=True)
-    print(f"{'backend':<7}{'scenario':<8} {'placed/s':>8} {'paid/s':>8} {'plc p50':>7} {'plc p99':>7} "
+    print(f"{'backend':<7}{'mode':<7}{'scenario':<8} {'placed/s':>8} {'paid/s':>8} {'plc p50':>7} {'plc p99':>7} "
           f"{'pay p99':>7} {'cyc p99':>8} {'µs/order':>8} {'cpu':>6} {'pg µs':>7}  {'placed':>6} "
           f"{'sold-out':>6} {'time':>6} {'sql/o':>5} {'other':>5}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench_orders_"))

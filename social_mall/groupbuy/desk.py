@@ -22,15 +22,12 @@ A join through the desk commits in its own transaction, not the caller's.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import DBAPIError
-
+from social_mall.desk import BatchFailed, Desk, desk_of
 from social_mall.errors import MallError, NotFoundError
 from social_mall.groupbuy import rules
 from social_mall.groupbuy.errors import AlreadyInTeamError, NoAddressError, TeamClosedError, TeamFullError
@@ -53,8 +50,6 @@ from storage.models import Order, OrderLine
 from storage.repos import AddressRow
 from storage.uow import UnitOfWork, UowFactory
 
-log = logging.getLogger(__name__)
-
 MAX_BATCH = 200
 
 
@@ -69,10 +64,6 @@ class JoinRequest:
     now: datetime
     timeout: timedelta
     channel: str = "mp"
-
-
-class BatchFailed(Exception):
-    """The batch as a whole can't be written; its joins go one by one."""
 
 
 @dataclass
@@ -179,77 +170,33 @@ def _result(p: _Plan, teams: dict[int, GroupbuyTeam]) -> JoinResult:
     return JoinResult(after, seat_view(p.seat), order_view(p.order, p.lines), p.view)
 
 
-class JoinDesk:
+async def join_lot(uow: UnitOfWork, reqs: Sequence[JoinRequest]) -> list[JoinResult | MallError]:
+    """A lot of joins from any tenants, in arrival order, in the caller's transaction."""
+    by_tenant: dict[int, list[int]] = defaultdict(list)
+    for i, req in enumerate(reqs):
+        by_tenant[req.tenant].append(i)
+    results: list[JoinResult | MallError | None] = [None] * len(reqs)
+    for tenant, idx in by_tenant.items():
+        for i, got in zip(idx, await join_many(uow, tenant, [reqs[i] for i in idx])):
+            results[i] = got
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
+
+
+class JoinDesk(Desk[JoinRequest, JoinResult]):
     """One per deployment process (kept on the unit-of-work factory): joins that arrive
-    while a batch is being written wait for the next batch, which takes them all."""
+    while a batch is being written wait for the next batch, which takes them all
+    (social_mall/desk.py: FIFO, bounded lots, one answer per join)."""
 
     def __init__(self, uows: UowFactory, max_batch: int = MAX_BATCH) -> None:
-        self.uows, self.max_batch = uows, max_batch
-        self.pending: list[tuple[JoinRequest, asyncio.Future[JoinResult]]] = []
-        self.task: asyncio.Task[None] | None = None
-        self.batches = self.joins = 0  # transactions written whole, and the attempts in them (bench, tests)
+        super().__init__("groupbuy", uows, join_lot, join_alone, max_batch=max_batch)
 
     async def join(self, req: JoinRequest) -> JoinResult:
-        fut: asyncio.Future[JoinResult] = asyncio.get_running_loop().create_future()
-        self.pending.append((req, fut))
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._drain())
-        return await fut
+        return await self.submit(req)
 
-    async def _drain(self) -> None:
-        lot: list[tuple[JoinRequest, asyncio.Future[JoinResult]]] = []
-        try:
-            while self.pending:
-                lot, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
-                try:
-                    await self._run(lot)
-                except Exception as exc:  # noqa: BLE001 - the database is gone: every waiter hears it
-                    _fail(lot, exc)
-        except asyncio.CancelledError:  # shutting down: nobody is left waiting forever
-            _fail(lot + self.pending, RuntimeError("join desk stopped"))
-            self.pending = []
-            raise
-        finally:
-            self.task = None
-
-    async def _run(self, lot: list[tuple[JoinRequest, asyncio.Future[JoinResult]]]) -> None:
-        by_tenant: dict[int, list[int]] = defaultdict(list)
-        for i, (req, _) in enumerate(lot):
-            by_tenant[req.tenant].append(i)
-        results: list[JoinResult | MallError | None] = [None] * len(lot)
-        try:
-            async with self.uows() as uow:
-                for tenant, idx in by_tenant.items():
-                    for i, got in zip(idx, await join_many(uow, tenant, [lot[i][0] for i in idx])):
-                        results[i] = got
-                await uow.commit()
-            self.batches += 1
-            self.joins += len(lot)
-        except (BatchFailed, MallError, DBAPIError) as exc:  # a race, a deadlock, stock short: one by one
-            log.info("groupbuy.batch_retried_singly", extra={"size": len(lot), "error": type(exc).__name__})
-            results = [await self._alone(req) for req, _ in lot]
-        for (_, fut), res in zip(lot, results):
-            if fut.done():
-                continue
-            if isinstance(res, JoinResult):
-                fut.set_result(res)
-            else:
-                fut.set_exception(res if res is not None else RuntimeError("join lost"))
-
-    async def _alone(self, q: JoinRequest) -> JoinResult | MallError:
-        try:
-            async with self.uows() as uow:
-                res = await join_alone(uow, q)
-                await uow.commit()
-                return res
-        except MallError as exc:
-            return exc
-
-
-def _fail(lot: Sequence[tuple[JoinRequest, asyncio.Future[JoinResult]]], exc: Exception) -> None:
-    for _, fut in lot:
-        if not fut.done():
-            fut.set_exception(exc)
+    @property
+    def joins(self) -> int:  # the attempts written in whole batches (bench, tests)
+        return self.done
 
 
 async def join_alone(uow: UnitOfWork, q: JoinRequest) -> JoinResult:
@@ -271,10 +218,7 @@ async def take_seat(uow: UnitOfWork, req: JoinRequest) -> JoinResult:
     """Join a team through this deployment's desk, committed in the desk's own transaction.
     A unit of work made outside a factory has no desk: the join then runs in it,
     uncommitted, as `join_team` would."""
-    if uow.factory is None:
-        return await join_alone(uow, req)
-    desk = uow.shared.get(DESK)
+    desk = desk_of(uow, DESK, JoinDesk)
     if desk is None:
-        desk = uow.shared[DESK] = JoinDesk(uow.factory)
-    assert isinstance(desk, JoinDesk)
+        return await join_alone(uow, req)
     return await desk.join(req)

@@ -23,20 +23,17 @@ A sight through the desk commits in the desk's own transaction, not the caller's
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 
+from social_mall.desk import Desk, desk_of
 from social_mall.errors import MallError
 from social_mall.members.service import note_entry, resolve_many, resolve_member
 from social_mall.views import MemberView
 from storage.uow import UnitOfWork, UowFactory
-
-log = logging.getLogger(__name__)
 
 MAX_BATCH = 200
 DESK = "members.sights"
@@ -83,83 +80,28 @@ async def sight_alone(uow: UnitOfWork, s: Sighting) -> Sighted:
     return member, created
 
 
-class SightDesk:
+class SightDesk(Desk[Sighting, Sighted]):
     """One per deployment process (kept on the unit-of-work factory): sights that arrive
-    while a batch is being written wait for the next batch, which takes them all."""
+    while a batch is being written wait for the next batch, which takes them all
+    (social_mall/desk.py: FIFO, bounded lots, one answer per sight)."""
 
     def __init__(self, uows: UowFactory, max_batch: int = MAX_BATCH) -> None:
-        self.uows, self.max_batch = uows, max_batch
-        self.pending: list[tuple[Sighting, asyncio.Future[Sighted]]] = []
-        self.task: asyncio.Task[None] | None = None
-        self.batches = self.sights = 0  # transactions written whole, and the sights in them (bench, tests)
+        super().__init__("members", uows, sight_many, sight_alone, max_batch=max_batch,
+                         expected=(MallError, DBAPIError), retry_singly=(MallError, DBAPIError))
 
     async def sight(self, s: Sighting) -> Sighted:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Sighted] = loop.create_future()
-        self.pending.append((s, fut))
-        if self.task is None:
-            self.task = loop.create_task(self._drain())
-        return await fut
+        return await self.submit(s)
 
-    async def _drain(self) -> None:
-        lot: list[tuple[Sighting, asyncio.Future[Sighted]]] = []
-        try:
-            while self.pending:
-                lot, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
-                try:
-                    await self._run(lot)
-                except Exception as exc:  # noqa: BLE001 - the database is gone: every waiter hears it
-                    _fail(lot, exc)
-        except asyncio.CancelledError:  # shutting down: nobody is left waiting forever
-            _fail(lot + self.pending, RuntimeError("member desk stopped"))
-            self.pending = []
-            raise
-        finally:
-            self.task = None
-
-    async def _run(self, lot: list[tuple[Sighting, asyncio.Future[Sighted]]]) -> None:
-        results: list[Sighted | Exception]
-        try:
-            async with self.uows() as uow:
-                results = list(await sight_many(uow, [s for s, _ in lot]))
-                await uow.commit()
-            self.batches += 1
-            self.sights += len(lot)
-        except (MallError, DBAPIError) as exc:  # a deadlock, an identity merged away: one by one
-            log.info("members.batch_retried_singly", extra={"size": len(lot), "error": type(exc).__name__})
-            results = [await self._alone(s) for s, _ in lot]
-        for (_, fut), res in zip(lot, results):
-            if fut.done():
-                continue
-            if isinstance(res, Exception):
-                fut.set_exception(res)
-            else:
-                fut.set_result(res)
-
-    async def _alone(self, s: Sighting) -> Sighted | Exception:
-        try:
-            async with self.uows() as uow:
-                res = await sight_alone(uow, s)
-                await uow.commit()
-                return res
-        except (MallError, DBAPIError) as exc:
-            return exc
-
-
-def _fail(lot: Sequence[tuple[Sighting, asyncio.Future[Sighted]]], exc: Exception) -> None:
-    for _, fut in lot:
-        if not fut.done():
-            fut.set_exception(exc)
+    @property
+    def sights(self) -> int:  # the sights written in whole batches (bench, tests)
+        return self.done
 
 
 async def first_sight(uow: UnitOfWork, s: Sighting) -> Sighted:
     """The member behind `s`, created on first sight, through this deployment's desk:
     committed in the desk's own transaction (with any crowd that came at once). A unit of
     work made outside a factory has no desk: the sight then runs in it, uncommitted."""
-    if uow.factory is None:
-        return await sight_alone(uow, s)
-    desk = uow.shared.get(DESK)
+    desk = desk_of(uow, DESK, SightDesk)
     if desk is None:
-        desk = uow.shared[DESK] = SightDesk(uow.factory)
-    assert isinstance(desk, SightDesk)
+        return await sight_alone(uow, s)
     return await desk.sight(s)

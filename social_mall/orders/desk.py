@@ -1,0 +1,277 @@
+"""Orders in batches: the ordinary order path under a crowd (social_mall/desk.py).
+
+Sixty-four buyers on one SKU, one transaction each: every place_order waits on the SKU
+row's lock for the one before it to commit, and spends ~7 statements, a pool connection
+and the ORM's unit of work (identity map, flush, refresh) per order. Under a crowd the
+wait grows with the queue and the order in which waiters get the lock is the database's,
+not the buyers' (some wait seconds while later ones pass).
+
+The desk queues the orders (FIFO) and writes the next lot in one transaction with
+prebuilt Core statements (`place_many`), one statement per step whatever the lot's size:
+
+  1. the ship-to addresses of the lot               SELECT … WHERE id IN (…)
+  2. the SKUs and their products, locked            SELECT … FOR UPDATE OF skus (PostgreSQL)
+  3. the tenant's order cap                         SELECT (one per tenant in the lot)
+  4. the checks of place_order, in memory, in arrival order (stock handed out first come,
+     first served against the locked rows; an order that can't have all its lines is
+     refused whole with OutOfStockError, as place_order would)
+  5. stock down for the lot, guarded in SQL         UPDATE skus … WHERE stock >= n
+     (a guard that fails means someone else took stock the lock didn't cover:
+     the lot is rolled back and its orders placed one by one through place_order)
+  6. the orders                                     INSERT … RETURNING id, order_no
+  7. their lines                                    INSERT (many rows)
+  8. their order.placed outbox rows                 INSERT (uow.emit_many)
+
+The desk covers the plain order: items at the SKUs' own prices, shipped by the core's
+express to a saved address, no coupon or points, and no module unit pricer in the
+deployment. Anything else is placed by `place_order` in the caller's unit of work
+(`place_plain` decides). What is checked and written is exactly what place_order checks
+and writes for such an order (same errors, same rows, same event).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Integer, Table, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from social_mall.desk import BatchFailed, Desk, desk_of
+from social_mall.errors import (
+    EmptyCartError,
+    InvalidPriceError,
+    MallError,
+    NotFoundError,
+    OffShelfError,
+    OutOfStockError,
+    PriceChangedError,
+)
+from social_mall.events import OrderPlaced
+from social_mall.fulfilment import EXPRESS
+from social_mall.orders.rules import MAX_QTY_PER_LINE, OrderStatus, check_qty, check_total, new_order_no, shipping_fee
+from social_mall.orders.service import max_order_fen, place_order
+from social_mall.views import OrderLineView, OrderView
+from storage.models import Address, Order, OrderLine, Product, Sku
+from storage.uow import UnitOfWork, UowFactory
+
+DESK = "orders.place"
+MAX_BATCH = 200
+
+_ORDERS, _LINES, _SKUS = cast(Table, Order.__table__), cast(Table, OrderLine.__table__), cast(Table, Sku.__table__)
+
+
+@dataclass(frozen=True)
+class PlaceRequest:
+    tenant: int
+    member_id: int
+    items: tuple[tuple[int, int], ...]   # (sku id, qty), as place_order takes them
+    address_id: int | None
+    now: datetime
+    timeout: timedelta
+    channel: str = "mp"
+    source: str = ""
+    expect_total_fen: int | None = None  # the total the buyer was shown (PriceChangedError if not)
+
+
+# -- prebuilt statements --------------------------------------------------------------------
+
+_ADDRESSES = (
+    select(Address.id, Address.member_id, Address.name, Address.phone, Address.detail)
+    .where(Address.tenant_id == bindparam("tenant"), Address.id.in_(bindparam("ids", expanding=True)))
+)
+_SKUS_LOCKED = (
+    select(Sku.id, Sku.spec, Sku.price_fen, Sku.stock, Sku.on_shelf, Product.id.label("product_id"),
+           Product.title, Product.on_shelf.label("product_on_shelf"))
+    .join(Product, Product.id == Sku.product_id)
+    .where(Sku.tenant_id == bindparam("tenant"), Sku.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Sku.id)                   # the order every writer takes SKU rows in
+    .with_for_update(of=_SKUS)          # PostgreSQL: the lot's stock is ours until commit
+)
+# PostgreSQL: the whole lot's stock in one statement of one shape (arrays, not VALUES rows)
+_PG_TAKE_STOCK = text(
+    "UPDATE skus SET stock = skus.stock - w.n FROM unnest(:ids, :ns) AS w(id, n) "
+    "WHERE skus.id = w.id AND skus.tenant_id = :tenant AND skus.on_shelf AND skus.stock >= w.n"
+).bindparams(bindparam("ids", type_=ARRAY(Integer())), bindparam("ns", type_=ARRAY(Integer())))
+_TAKE_STOCK = (
+    update(_SKUS)
+    .where(_SKUS.c.tenant_id == bindparam("tenant"), _SKUS.c.id == bindparam("sku"),
+           _SKUS.c.stock >= bindparam("n"), _SKUS.c.on_shelf.is_(True))
+    .values(stock=_SKUS.c.stock - bindparam("n"))
+)
+_INSERT_ORDERS = _ORDERS.insert().returning(_ORDERS.c.id, _ORDERS.c.order_no, sort_by_parameter_order=True)
+_INSERT_LINES = _LINES.insert()
+
+
+@dataclass
+class _Plan:
+    req: PlaceRequest
+    wanted: dict[int, int]
+    ship: tuple[str, str, str]
+    lines: list[dict[str, Any]]
+    goods: int
+    fee: int
+    order_no: str = ""
+    order_id: int = 0
+
+
+async def place_many(uow: UnitOfWork, tenant: int, reqs: Sequence[PlaceRequest]) -> list[OrderView | MallError]:
+    """Place every order of the lot that may be placed, in arrival order, in the caller's
+    transaction (uncommitted); the refused ones get the error place_order would raise.
+    Raises BatchFailed when the lot can't be written as a whole (then roll back)."""
+    s = uow.session
+    pg = s.bind is not None and s.bind.dialect.name == "postgresql"
+    address_ids = sorted({q.address_id for q in reqs if q.address_id is not None})
+    book = {r.id: r for r in (await s.execute(_ADDRESSES, {"tenant": tenant, "ids": address_ids})).all()} \
+        if address_ids else {}
+    sku_ids = sorted({k for q in reqs for k, _ in q.items})
+    skus = {r.id: r for r in (await s.execute(_SKUS_LOCKED, {"tenant": tenant, "ids": sku_ids})).all()} \
+        if sku_ids else {}
+    cap = await max_order_fen(uow, tenant)
+    left = {k: r.stock for k, r in skus.items()}
+    out: list[_Plan | MallError] = []
+    for q in reqs:
+        try:
+            out.append(_check(q, book, skus, left, cap))
+        except MallError as exc:
+            out.append(exc)
+    plans = [p for p in out if isinstance(p, _Plan)]
+    if plans:
+        await _write(uow, tenant, plans, skus, left, pg)
+    return [_view(p) if isinstance(p, _Plan) else p for p in out]
+
+
+def _name(row: Any) -> str:
+    return f"{row.title} {row.spec}".strip()
+
+
+def _check(q: PlaceRequest, book: dict[int, Any], skus: dict[int, Any], left: dict[int, int], cap: int) -> _Plan:
+    """place_order's checks for a plain order, in its order; stock taken off `left` last."""
+    wanted: dict[int, int] = {}
+    for sku_id, qty in q.items:
+        wanted[sku_id] = wanted.get(sku_id, 0) + qty
+    if not wanted:
+        raise EmptyCartError()
+    for qty in wanted.values():
+        check_qty(qty, MAX_QTY_PER_LINE)
+    address = book.get(q.address_id) if q.address_id is not None else None
+    if address is None or address.member_id != q.member_id:
+        raise NotFoundError("address", q.address_id)
+    for sku_id in sorted(wanted):
+        row = skus.get(sku_id)
+        if row is None:
+            raise NotFoundError("sku", sku_id)
+        if not (row.on_shelf and row.product_on_shelf):
+            raise OffShelfError(_name(row))
+    lines = []
+    for sku_id in sorted(wanted):
+        row, qty = skus[sku_id], wanted[sku_id]
+        if row.price_fen <= 0:
+            raise InvalidPriceError(sku_id, row.price_fen)
+        lines.append({"tenant_id": q.tenant, "sku_id": sku_id, "product_id": row.product_id, "title": row.title,
+                      "spec": row.spec, "price_fen": row.price_fen, "qty": qty, "line_fen": row.price_fen * qty})
+    goods = sum(ln["line_fen"] for ln in lines)
+    fee = shipping_fee(goods)
+    total = check_total(goods + fee, cap)
+    if q.expect_total_fen is not None and total != q.expect_total_fen:
+        raise PriceChangedError(q.expect_total_fen, total)
+    for sku_id in sorted(wanted):   # all lines or none: first come, first served
+        if left[sku_id] < wanted[sku_id]:
+            raise OutOfStockError(_name(skus[sku_id]), left[sku_id])
+    for sku_id, qty in wanted.items():
+        left[sku_id] -= qty
+    return _Plan(q, wanted, (address.name, address.phone, address.detail), lines, goods, fee)
+
+
+async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], skus: dict[int, Any], left: dict[int, int],
+                 pg: bool) -> None:
+    s = uow.session
+    taken = {k: skus[k].stock - n for k, n in left.items() if skus[k].stock != n}
+    ids = sorted(taken)
+    if pg:
+        got = await s.execute(_PG_TAKE_STOCK.execution_options(stock_only=True),
+                              {"ids": ids, "ns": [taken[k] for k in ids], "tenant": tenant})
+        if cast(Any, got).rowcount != len(ids):
+            raise BatchFailed("stock moved under the lot")
+    else:
+        for k in ids:
+            got = await s.execute(_TAKE_STOCK.execution_options(stock_only=True),
+                                  {"tenant": tenant, "sku": k, "n": taken[k]})
+            if cast(Any, got).rowcount != 1:
+                raise BatchFailed(f"sku {k}: stock moved under the lot")
+    rows = []
+    for p in plans:
+        q = p.req
+        p.order_no = new_order_no(q.now)
+        rows.append({
+            "tenant_id": tenant, "order_no": p.order_no, "member_id": q.member_id,
+            "status": OrderStatus.PENDING_PAYMENT, "channel": q.channel, "goods_fen": p.goods,
+            "shipping_fen": p.fee, "discount_fen": 0, "total_fen": p.goods + p.fee, "paid_fen": 0,
+            "refunded_fen": 0, "ship_name": p.ship[0], "ship_phone": p.ship[1], "ship_address": p.ship[2],
+            "remark": "", "tracking_no": "", "source": q.source, "cancel_reason": "", "fulfilment": EXPRESS,
+            "created_at": q.now, "expires_at": q.now + q.timeout,
+        })
+    ids_by_no = {r.order_no: r.id for r in (await s.execute(_INSERT_ORDERS, rows)).all()}
+    lines = []
+    for p in plans:
+        p.order_id = ids_by_no[p.order_no]
+        for ln in p.lines:
+            ln["order_id"] = p.order_id
+            lines.append(ln)
+    await s.execute(_INSERT_LINES, lines)
+    await uow.emit_many([
+        OrderPlaced(tenant_id=tenant, order_id=p.order_id, order_no=p.order_no, member_id=p.req.member_id,
+                    total_fen=p.goods + p.fee, source=p.req.source) for p in plans])
+
+
+def _view(p: _Plan) -> OrderView:
+    q = p.req
+    return OrderView(
+        id=p.order_id, tenant_id=q.tenant, order_no=p.order_no, member_id=q.member_id,
+        status=OrderStatus.PENDING_PAYMENT, goods_fen=p.goods, shipping_fen=p.fee, discount_fen=0,
+        total_fen=p.goods + p.fee, paid_fen=0, refunded_fen=0, ship_name=p.ship[0], ship_phone=p.ship[1],
+        ship_address=p.ship[2], tracking_no="", created_at=q.now, expires_at=q.now + q.timeout, paid_at=None,
+        lines=tuple(OrderLineView(ln["sku_id"], ln["title"], ln["spec"], ln["price_fen"], ln["qty"], ln["line_fen"])
+                    for ln in p.lines),
+        fulfilment=EXPRESS,
+    )
+
+
+async def place_lot(uow: UnitOfWork, reqs: Sequence[PlaceRequest]) -> list[OrderView | MallError]:
+    """A lot from any tenants, in arrival order, in the caller's transaction."""
+    by_tenant: dict[int, list[int]] = defaultdict(list)
+    for i, q in enumerate(reqs):
+        by_tenant[q.tenant].append(i)
+    results: list[OrderView | MallError | None] = [None] * len(reqs)
+    for tenant, idx in by_tenant.items():
+        for i, got in zip(idx, await place_many(uow, tenant, [reqs[i] for i in idx])):
+            results[i] = got
+    return results  # type: ignore[return-value]
+
+
+async def place_alone(uow: UnitOfWork, q: PlaceRequest) -> OrderView:
+    """One order in the caller's unit of work (uncommitted), through place_order."""
+    return await place_order(uow, q.tenant, q.member_id, q.items, address_id=q.address_id, now=q.now,
+                             timeout=q.timeout, channel=q.channel, source=q.source,
+                             expect_total_fen=q.expect_total_fen)
+
+
+class OrderDesk(Desk[PlaceRequest, OrderView]):
+    """One per deployment process (kept on the unit-of-work factory)."""
+
+    def __init__(self, uows: UowFactory, max_batch: int = MAX_BATCH) -> None:
+        super().__init__("orders", uows, place_lot, place_alone, max_batch=max_batch)
+
+
+async def place_plain(uow: UnitOfWork, req: PlaceRequest) -> OrderView:
+    """A plain order (see the module's docstring) through this deployment's desk, committed
+    in the desk's own transaction. A unit of work made outside a factory, or a deployment
+    with a module unit pricer (its prices and limits are place_order's to apply), places it
+    in the caller's unit of work, uncommitted, through place_order."""
+    desk = desk_of(uow, DESK, OrderDesk) if not uow.pricers else None
+    if desk is None:
+        return await place_alone(uow, req)
+    return await desk.submit(req)
