@@ -30,7 +30,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError
 
@@ -80,10 +80,20 @@ class Desk(Generic[Req, Res]):
         self.pending.append((req, fut))
         if self.task is None:
             self.task = loop.create_task(self._drain())
+            self.task.add_done_callback(self._stopped)
         return await fut
 
+    def _stopped(self, task: "asyncio.Task[None]") -> None:
+        """A desk cancelled before its task ever ran (its `except` never saw the cancel):
+        whoever is still queued hears it instead of waiting for ever."""
+        if task.cancelled() and self.pending:
+            _fail(list(self.pending), RuntimeError(f"{self.name} desk stopped"))
+            self.pending.clear()
+        if self.task is task:
+            self.task = None
+
     def _take(self) -> list[tuple[Req, asyncio.Future[Res]]]:
-        lot = []
+        lot: list[tuple[Req, asyncio.Future[Res]]] = []
         while self.pending and len(lot) < self.max_batch:
             req, fut = self.pending.popleft()
             if not fut.cancelled():   # its caller gave up (a timeout): don't write it
@@ -159,4 +169,4 @@ def desk_of(uow: UnitOfWork, name: str, make: Callable[[UowFactory], D]) -> D | 
     desk = uow.shared.get(name)
     if desk is None:
         desk = uow.shared[name] = make(uow.factory)
-    return desk  # type: ignore[no-any-return]
+    return cast(D, desk)

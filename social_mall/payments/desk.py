@@ -181,8 +181,9 @@ async def _settle(uow: UnitOfWork, settle: dict[int, tuple[ApplyRequest, Any]]) 
     else:
         for i in ids:
             q, p = settle[i]
-            got = await s.execute(_SETTLE, {"pid": i, "txid": q.tx.transaction_id, "payer": q.tx.payer, "at": q.now})
-            if cast(Any, got).rowcount != 1:
+            settled = await s.execute(_SETTLE, {"pid": i, "txid": q.tx.transaction_id, "payer": q.tx.payer,
+                                                 "at": q.now})
+            if cast(Any, settled).rowcount != 1:
                 raise BatchFailed("a payment was settled meanwhile")
             paid += (await s.execute(_PAY_ORDER, {"oid": p.order_id, "tenant": q.tenant, "at": q.now,
                                                   "fen": q.tx.amount_fen})).all()
