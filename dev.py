@@ -106,6 +106,15 @@ def cmd_run(args: list[str]) -> int:
     return 0  # not reached
 
 
+def parallel(args: list[str]) -> list[str]:
+    """One pytest worker per core (pytest-xdist), each test file kept on one worker so its
+    module fixtures start once. Every worker has its own PostgreSQL schema and Redis key
+    prefix (tests/conftest.py). `-n 0` (or any `-n`) on the command line decides instead."""
+    if any(a == "-n" or a.startswith("-n") or a.startswith("--numprocesses") for a in args):
+        return []
+    return ["-n", "auto", "--dist", "loadfile"]
+
+
 def cmd_test(args: list[str]) -> int:
     ensure_venv("test")
     ensure_chromium()
@@ -118,7 +127,7 @@ def cmd_test(args: list[str]) -> int:
     env = dict(os.environ)
     env.setdefault("SOCIAL_MALL_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     env.setdefault("SOCIAL_MALL_TEST_REDIS", "redis://127.0.0.1:6379/15")
-    proc = subprocess.run([str(PY), "-m", "pytest", "-q", "--durations=15", *args], cwd=ROOT, env=env)
+    proc = subprocess.run([str(PY), "-m", "pytest", "-q", "--durations=15", *parallel(args), *args], cwd=ROOT, env=env)
     if proc.returncode == 5:
         print("no tests ran: failing", flush=True)
         return 1
