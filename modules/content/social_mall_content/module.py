@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from social_mall.plugins import Registry
-from social_mall_content import HERE, broadcasts, flow, sender, web, web_broadcasts
+from social_mall_content import HERE, broadcasts, demo, flow, sender, web, web_broadcasts
 
 
 def setup(reg: Registry) -> None:
     svc = reg.services
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow.FLOW)
+    reg.add_demo(demo.seed)
     web.register(reg)
     web_broadcasts.register(reg)
 
