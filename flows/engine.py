@@ -463,6 +463,14 @@ class Flows:
                 if _match_form(normalize(word)) in self._words:
                     raise ValueError(f"in-flow word {word!r} of {flow.name!r} is a global keyword")
         self.menu = Menu.of([entry for f in self._flows.values() for entry in f.menu])
+        # a main-menu label typed as text means its keyword (「推广赚钱」 = 「我的推广」), unless
+        # the label is a word of its own somewhere (a keyword or a flow's in-flow word)
+        in_flow = {_match_form(normalize(w)) for f in self._flows.values() for w in f.words}
+        for label, keyword in self.menu.items:
+            target = self._words.get(_match_form(normalize(keyword)))
+            form = _match_form(normalize(label))
+            if target is not None and form not in self._words and form not in in_flow and form not in CANCEL_WORDS:
+                self._words[form] = target
         # each flow's states and in-flow words (in their match form), once, not per message
         self._states = {f.name: f.states for f in self._flows.values()}
         self._local: dict[str, dict[str, str]] = {

@@ -62,6 +62,23 @@ async def test_help_lists_what_every_enabled_module_offers(mall):
     assert "拼团" in await say(wx, user, str(items["拼团活动"]))
 
 
+async def test_every_menu_label_typed_as_text_answers_as_its_number(mall):
+    """The menu shows labels (「推广赚钱」, 「拼团活动」…): a member types them as often as the
+    numbers, so each one means what its number means, never 「没看懂」."""
+    wx = wx_of(mall)
+    items = menu_items(await say(wx, "oHelp_labels_00000000001", "菜单"))
+    assert len(items) >= 6, items
+    for label, n in items.items():
+        numbered, labelled = f"oHelp_num_{n:015d}", f"oHelp_lab_{n:015d}"
+        for user in (numbered, labelled):
+            await say(wx, user, "菜单")          # both at the menu, where a number picks an item
+        by_number = await say(wx, numbered, str(n))
+        by_label = await say(wx, labelled, label)
+        assert not by_label.startswith("没看懂"), (label, by_label)
+        member_links = re.compile(r"https?://\S+")           # signed per member: compared without them
+        assert member_links.sub("<link>", by_label) == member_links.sub("<link>", by_number), (label, by_label)
+
+
 async def test_a_disabled_modules_entries_vanish(mall_without_groupbuy):
     wx, user = wx_of(mall_without_groupbuy), "oHelp_nogb_00000000000001"
     text = await say(wx, user, "帮助")
