@@ -70,3 +70,35 @@ async def seed(uow: UnitOfWork, tenant: TenantView, now: datetime) -> None:
         found = (await list_products(uow, tenant.id, keyword=title)).items
         if found and await LocalRepo(uow.session).product_rule(tenant.id, found[0].id) is None:
             await P.save_settings(uow, tenant.id, "seed-demo", P.ProductSettings(found[0].id, methods=methods))
+
+
+#: the showcase's bookable service: a tea class at two stores, one tea master each
+SERVICE = ("茶艺体验课", "60 分钟 · 一人一席", "茶饮冲调", 6800)
+SERVICE_STORES = ("人民广场店", "陆家嘴店")
+
+
+async def seed_service(uow: UnitOfWork, tenant: TenantView, now: datetime) -> None:
+    """DEMO_SHOWCASE: 「预约」 offers a service (a new product of its own, so no product the
+    shop sells by express changes kind): 60 minutes every 30, ¥20 deposit, free cancel up to
+    24 h before, a reminder 2 h before. Idempotent: found by its title."""
+    from social_mall_local import bookings as B
+    from social_mall_local.stores import all_stores
+    from storage.models import Product, Sku
+
+    title, subtitle, category_name, price = SERVICE
+    if (await uow.catalog.products(tenant.id, category_id=None, keyword=title, offset=0, limit=1))[0]:
+        return
+    category = next((c for c in await uow.catalog.categories(tenant.id) if c.name == category_name), None)
+    if category is None:
+        return
+    product = Product(tenant_id=tenant.id, category_id=category.id, title=title, subtitle=subtitle,
+                      description=f"{title}，{subtitle}，到店体验，预约付定金。", image="", sort=99)
+    await uow.catalog.add(product)
+    product.image = f"/media/products/{product.id}.png"
+    await uow.catalog.add(Sku(tenant_id=tenant.id, product_id=product.id, spec="单人", price_fen=price, stock=10_000))
+    await B.save_spec(uow, tenant.id, "seed-demo", B.SpecInput(product.id, duration_min=60, step_min=30,
+                                                               deposit_fen=2000, cancel_free_hours=24,
+                                                               late_refund_bp=5000, remind_hours=2))
+    for store in await all_stores(uow, tenant.id):
+        if store.name in SERVICE_STORES:
+            await B.add_resource(uow, tenant.id, "seed-demo", store.id, "茶艺师", "staff", (product.id,))

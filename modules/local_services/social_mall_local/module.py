@@ -54,6 +54,7 @@ def setup(reg: Registry) -> None:
     reg.add_routes(web_h5.routes)
     web_console.register(reg)
     reg.add_demo(demo.seed, showcase=False)  # stores etc.: part of the plain demo shop
+    reg.add_demo(demo.seed_service)          # DEMO_SHOWCASE: a bookable service for 「预约」
 
     async def issue(d: Delivery) -> None:
         async with svc.uows() as uow:
