@@ -280,6 +280,17 @@ class WeChatClient:
         answer = await self._call("POST", "/cgi-bin/media/upload", {"type": "image"}, body)
         return str(answer["media_id"])
 
+    async def upload_material(self, data: bytes, filename: str) -> str:
+        """Upload a permanent image material (`/cgi-bin/material/add_material?type=image`,
+        e.g. an article's cover for a draft); returns its media_id."""
+        def body() -> dict[str, Any]:
+            form = aiohttp.FormData()
+            form.add_field("media", data, filename=filename, content_type=_image_type(filename))
+            return {"data": form}
+
+        answer = await self._call("POST", "/cgi-bin/material/add_material", {"type": "image"}, body)
+        return str(answer["media_id"])
+
     async def download_media(self, media_id: str, *, max_bytes: int = MEDIA_MAX_BYTES) -> tuple[bytes, str]:
         """A temporary media's bytes and content type (`GET /cgi-bin/media/get`): an image a
         member sent is kept 3 days by WeChat, so whatever must outlive that is fetched

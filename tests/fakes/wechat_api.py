@@ -137,6 +137,8 @@ class FakeWeChatAPI:
     templates_sent: list[dict[str, Any]] = field(default_factory=list)
     mass_sent: list[dict[str, Any]] = field(default_factory=list)      # accepted mass/send + sendall bodies
     mass_previews: list[dict[str, Any]] = field(default_factory=list)  # accepted mass/preview bodies
+    materials: dict[str, bytes] = field(default_factory=dict)   # permanent images (material/add_material)
+    drafts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # draft/add: media_id → its articles
     mini_apps: dict[str, str] = field(default_factory=dict)  # more mini-programs: app id → AppSecret (jscode2session)
     more_apps: dict[str, str] = field(default_factory=dict)  # other official accounts: app id → AppSecret
 
@@ -168,6 +170,8 @@ class FakeWeChatAPI:
             ("POST", "/cgi-bin/message/mass/preview", self._mass_preview),
             ("POST", "/cgi-bin/qrcode/create", self._qrcode_create),
             ("POST", "/cgi-bin/media/upload", self._media_upload),
+            ("POST", "/cgi-bin/material/add_material", self._material_add),
+            ("POST", "/cgi-bin/draft/add", self._draft_add),
             ("GET", "/cgi-bin/media/get", self._media_get),
             ("GET", "/sns/oauth2/access_token", self._sns_token),
             ("GET", "/sns/userinfo", self._sns_userinfo),
@@ -430,7 +434,7 @@ class FakeWeChatAPI:
         if msgtype == "text":
             content = payload.get("content")
             return 0 if isinstance(content, str) and content else 47001
-        return 0 if isinstance(payload.get("media_id"), str) and payload["media_id"] else 40007
+        return 0 if payload.get("media_id") in self.drafts else 40007    # a draft's media_id, or invalid
 
     async def _mass_send(self, request: web.Request) -> web.Response:
         if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
@@ -511,6 +515,47 @@ class FakeWeChatAPI:
         media_id = secrets.token_urlsafe(48)
         self.media[media_id] = data
         return _ok(type="image", media_id=media_id, created_at=int(time.time()), errcode=None)
+
+    async def _material_add(self, request: web.Request) -> web.Response:
+        """A permanent image (`type=image`: bmp/png/jpeg/jpg/gif up to 10 MB): media_id and its URL."""
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        if request.query.get("type") != "image":
+            return _err(40004 if request.query.get("type") else 41005)
+        if request.content_type != "multipart/form-data":
+            return _err(41005)
+        form = await request.post()
+        media = form.get("media")
+        if not isinstance(media, web.FileField):
+            return _err(41005)
+        if (media.filename or "").rsplit(".", 1)[-1].lower() not in ("bmp", "png", "jpeg", "jpg", "gif"):
+            return _err(40005)
+        data = media.file.read()
+        if not data:
+            return _err(40009)
+        media_id = secrets.token_urlsafe(32)
+        self.materials[media_id] = data
+        return _ok(media_id=media_id, url=f"http://mmbiz.qpic.cn/fake/{media_id[:12]}/0", errcode=None)
+
+    async def _draft_add(self, request: web.Request) -> web.Response:
+        """A draft of 1–8 articles, each with a title, a content and a permanent image as its
+        cover (`thumb_media_id`, else 40007): its media_id, which mass/send takes as mpnews."""
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        body = await self._json_body(request)
+        articles = body.get("articles") if isinstance(body, dict) else None
+        if not isinstance(articles, list) or not 1 <= len(articles) <= 8 or not all(isinstance(a, dict) for a in articles):
+            return _err(44003)                                              # empty news data
+        for a in articles:
+            if not isinstance(a.get("title"), str) or not a["title"]:
+                return _err(44003)
+            if not isinstance(a.get("content"), str) or not a["content"]:
+                return _err(44004)                                          # empty content
+            if a.get("thumb_media_id") not in self.materials:
+                return _err(40007)                                          # invalid media_id
+        media_id = secrets.token_urlsafe(32)
+        self.drafts[media_id] = articles
+        return _ok(media_id=media_id, errcode=None)
 
     async def _media_get(self, request: web.Request) -> web.Response:
         """A temporary media's bytes (an image a member sent: tests put it in `media` under

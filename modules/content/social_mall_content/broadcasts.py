@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from social_mall import codes
 from social_mall.errors import MallError, NotFoundError
 from social_mall_content.models import Article, Broadcast, BroadcastRecipient, Previewer
+from social_mall_content.mpnews import as_card
 from social_mall.members.audience import audience as members_audience
 from social_mall.members.audience import channel_ids
 from storage.uow import UnitOfWork
@@ -92,6 +93,7 @@ class Claimed:
     message: Mapping[str, Any]       # {"msgtype": "text", "text": {"content": …}}
     openids: tuple[str, ...]
     client_msg_id: str
+    card_article: int | None = None  # an article alone: sent as a 图文 card when its cover is ours (mpnews.py)
 
 
 def _one(result: Any) -> bool:
@@ -262,7 +264,8 @@ async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetim
     uow.session.add_all([BroadcastRecipient(tenant_id=tenant, broadcast_id=b.id, member_id=m, month=month)
                          for m, _ in left])
     b.recipients, b.skipped = len(left), skipped
-    return Claimed(b.id, tenant, message, tuple(o for _, o in left), f"sm-{tenant}-{b.id}")
+    card = b.article_id if as_card(b.article_id, b.product_id, b.text) else None
+    return Claimed(b.id, tenant, message, tuple(o for _, o in left), f"sm-{tenant}-{b.id}", card)
 
 
 async def stale(uow: UnitOfWork, now: datetime, *, limit: int = 20) -> list[tuple[int, int]]:
@@ -292,7 +295,8 @@ async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datet
     openids = dict(await channel_ids(uow, tenant, "mp", (int(m) for m in recorded)))
     message = await message_of(uow, tenant, b.article_id, b.text, page_url, b.product_id)
     uow.audit(tenant, "system", "broadcast.retry", f"broadcast:{b.id}")
-    return Claimed(b.id, tenant, message, tuple(openids.values()), f"sm-{tenant}-{b.id}")
+    card = b.article_id if as_card(b.article_id, b.product_id, b.text) else None
+    return Claimed(b.id, tenant, message, tuple(openids.values()), f"sm-{tenant}-{b.id}", card)
 
 
 async def sent(uow: UnitOfWork, tenant: int, broadcast_id: int, msg_id: int, *, actor: str) -> None:

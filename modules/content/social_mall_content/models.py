@@ -87,3 +87,20 @@ class Previewer(Base):
     digest: Mapped[str] = mapped_column(String(64), default="")    # its SHA-256 ("": none)
     code_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     __table_args__ = (Index("ix_content_previewers_code", "tenant_id", "code"),)
+
+
+class ArticleMedia(Base):
+    """An article as uploaded to one official account for a 图文 (mpnews) broadcast: its cover
+    as permanent material (`thumb_media_id`) and the draft holding it (`media_id`, what
+    mass/send takes). Made again when the article changed since (`article_updated_at`)."""
+
+    __tablename__ = "content_article_media"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    article_id: Mapped[int] = mapped_column(ForeignKey("content_articles.id"))
+    app_id: Mapped[str] = mapped_column(String(64))
+    thumb_media_id: Mapped[str] = mapped_column(String(128))
+    media_id: Mapped[str] = mapped_column(String(128))
+    article_updated_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "article_id", "app_id"),)

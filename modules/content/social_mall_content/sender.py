@@ -1,7 +1,8 @@
 """Sending broadcasts through the official account's mass-send API (the edge: WeChat is
 called here, the rows are kept by `broadcasts`). `dispatch` claims the broadcast in one
 transaction (one winner among double clicks and workers), calls
-`/cgi-bin/message/mass/send` with the openids and a `clientmsgid` of its own (WeChat
+`/cgi-bin/message/mass/send` with the openids (an article alone as a 图文 card: mpnews.py)
+and a `clientmsgid` of its own (WeChat
 refuses a second job with it: 45065, so even a retried call sends once), then records the
 msg_id, or the error with the quota given back. `preview` sends to the admin's bound openid
 (`/cgi-bin/message/mass/preview`)."""
@@ -12,9 +13,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from pathlib import Path
+
 from handlers.context import Services
 from handlers.wechat_client import WeChatAPIError
+from social_mall.tenants import TenantView
 from social_mall_content import broadcasts as B
+from social_mall_content import mpnews as M
 from social_mall_content.flow import article_path
 
 log = logging.getLogger(__name__)
@@ -38,9 +43,10 @@ async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: s
         await uow.commit()
     if claimed is None:
         return False
-    body: dict[str, Any] = {"touser": list(claimed.openids), **claimed.message, "clientmsgid": claimed.client_msg_id,
-                            "send_ignore_reprint": 0}
     try:
+        message = await card_message(svc, tenant, claimed.card_article) if claimed.card_article else None
+        body: dict[str, Any] = {"touser": list(claimed.openids), **(message or claimed.message),
+                                "clientmsgid": claimed.client_msg_id, "send_ignore_reprint": 0}
         answer = await svc.wechat(tenant).call("POST", "/cgi-bin/message/mass/send", json=body)
     except WeChatAPIError as exc:
         async with svc.uows() as uow:
@@ -55,6 +61,34 @@ async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: s
         await B.sent(uow, tenant_id, broadcast_id, int(answer.get("msg_id") or 0), actor=actor)
         await uow.commit()
     return True
+
+
+async def card_message(svc: Services, tenant: TenantView, article_id: int) -> dict[str, Any] | None:
+    """The article as a 图文 card (`mpnews`): its draft on this official account, uploaded
+    once per version of the article (mpnews.py); None when its cover isn't a picture this
+    server holds (the text with its link goes instead). WeChatAPIError when WeChat refuses."""
+    url = svc.page_url(article_path(tenant.code, article_id))
+    async with svc.uows() as uow:
+        found = await M.draft_of(uow, tenant.id, article_id, url)
+        if found is None:
+            return None
+        draft, cover_path = found
+        media_id = await M.uploaded(uow, tenant.id, article_id, tenant.wechat_app_id, draft.updated_at)
+    if media_id is None:
+        cover = M.cover_of(cover_path, tenant.id, Path(svc.settings.data_dir))
+        if cover is None:
+            return None
+        client = svc.wechat(tenant)
+        thumb = await client.upload_material(cover.data, cover.filename)
+        answer = await client.call("POST", "/cgi-bin/draft/add", json={"articles": [{
+            "title": draft.title, "author": "", "digest": draft.digest, "content": draft.content,
+            "content_source_url": draft.source_url, "thumb_media_id": thumb,
+            "need_open_comment": 0, "only_fans_can_comment": 0}]})
+        media_id = str(answer["media_id"])
+        async with svc.uows() as uow:
+            await M.remember(uow, tenant.id, article_id, tenant.wechat_app_id, thumb, media_id, draft.updated_at)
+            await uow.commit()
+    return {"msgtype": "mpnews", "mpnews": {"media_id": media_id}}
 
 
 async def dispatch_due(svc: Services) -> int:
@@ -78,4 +112,6 @@ async def preview(svc: Services, tenant_id: int, openid: str, article_id: int | 
     tenant = await svc.tenant_by_id(tenant_id)
     async with svc.uows() as uow:
         message = await B.message_of(uow, tenant_id, article_id, text, page_urls(svc, tenant.code), product_id)
+    if article_id is not None and M.as_card(article_id, product_id, text):
+        message = await card_message(svc, tenant, article_id) or message
     await svc.wechat(tenant).call("POST", "/cgi-bin/message/mass/preview", json={"touser": openid, **message})
