@@ -114,6 +114,14 @@ async def save_article(uow: UnitOfWork, tenant: int, article_id: int | None, a: 
     return row.id
 
 
+async def set_cover(uow: UnitOfWork, tenant: int, article_id: int, path: str, *, actor: str, now: datetime) -> None:
+    row = await uow.session.scalar(select(Article).where(Article.tenant_id == tenant, Article.id == article_id))
+    if row is None:
+        raise NotFoundError("article", article_id)
+    before, row.cover, row.updated_at = row.cover, _cover(path), now
+    uow.audit(tenant, actor, "article.cover", f"article:{article_id}", before={"cover": before}, after={"cover": path})
+
+
 async def list_articles(uow: UnitOfWork, tenant: int, *, limit: int = 50) -> list[ArticleView]:
     rows = (await uow.session.scalars(select(Article).where(Article.tenant_id == tenant)
                                       .order_by(Article.id.desc()).limit(limit))).all()

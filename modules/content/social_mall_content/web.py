@@ -10,11 +10,13 @@ from typing import Any
 from aiohttp import web
 
 from handlers.console.core import (
-    admin_of, console_view, form_of, int_id, redirect, render, services, tenant_of,
+    MULTIPART, admin_of, console_view, form_of, int_id, redirect, render, services, tenant_of,
 )
+from handlers.console.uploads import read_image, store_image
 from handlers.console.registry import add_console_page, add_console_permission
 from handlers.context import SERVICES
 from handlers.h5 import render as render_h5
+from social_mall.console.errors import InvalidInputError
 from social_mall.errors import NotFoundError
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
@@ -109,6 +111,25 @@ async def article_create(request: web.Request) -> web.Response:
 @console_view(EDIT)
 async def article_update(request: web.Request) -> web.Response:
     return await _save(request, int_id(request))
+
+
+@routes.post(r"/console/content/{id:[^/]+}/cover")
+@console_view(EDIT)
+async def article_cover(request: web.Request) -> web.Response:
+    """Upload the cover (the console's image store: its type sniffed, its size capped): the
+    article's cover becomes that picture, which a broadcast can send as a 图文 card."""
+    svc, tenant, aid = services(request), tenant_of(request), int_id(request)
+    async with svc.uows() as uow:
+        await A.get_article(uow, tenant, aid)  # 404 before reading the file
+    reader = request.get(MULTIPART)
+    if reader is None:
+        raise InvalidInputError("image", "file_missing")
+    kind, data = await read_image(reader)
+    path = store_image(request, tenant, kind, data)
+    async with svc.uows() as uow:
+        await A.set_cover(uow, tenant, aid, path, actor=f"admin:{admin_of(request).username}", now=svc.clock())
+        await uow.commit()
+    raise redirect(f"/console/content/{aid}", notice="saved")
 
 
 @routes.get(r"/h5/article/{tenant}/{aid}")

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import re
 
+import aiohttp
 from sqlalchemy import func, select
+
+from handlers.health import solid_png
+from social_mall_content.models import Article
+from tests.fakes.console_kit import csrf_of
 
 from social_mall_content.models import ArticleMedia, BroadcastRecipient
 
@@ -92,3 +97,32 @@ async def test_a_refused_draft_sends_nothing_and_gives_the_quota_back(backend, e
         assert await uow.session.scalar(select(func.count()).select_from(BroadcastRecipient)) == 0
     assert (await send(mall, article=str(aid), text="")).endswith("notice=sent")   # the next try goes through
     assert fake_wechat.mass_sent[-1]["msgtype"] == "mpnews"
+
+
+async def test_a_cover_uploaded_in_the_console_is_the_cards_cover(backend, engine, tmp_path, fake_wechat,
+                                                                  aiohttp_client):
+    mall, wx, tenant, category, _ = await shop(backend, tmp_path, fake_wechat, aiohttp_client)
+    aid = await article(mall, "上新", "https://example.com/cover.png")
+    picture = solid_png(40, 30, (1, 2, 3))
+
+    async def upload(csrf: str):
+        form = aiohttp.FormData()
+        form.add_field("_csrf", csrf)
+        form.add_field("image", picture, filename="c.png", content_type="image/png")
+        return await mall.client.post(f"/console/content/{aid}/cover", data=form, allow_redirects=False)
+
+    forged = await upload("forged")
+    assert forged.status == 403
+    async with mall.svc.uows() as uow:
+        assert (await uow.session.get(Article, aid)).cover == "https://example.com/cover.png"   # nothing changed
+    ok = await upload(await csrf_of(mall.client))
+    assert ok.status == 303, await ok.text()
+    async with mall.svc.uows() as uow:
+        cover = (await uow.session.get(Article, aid)).cover
+    assert cover.startswith(f"/uploads/{tenant.id}/") and cover.endswith(".png")
+    assert (await mall.client.get(cover)).status == 200
+    assert (await send(mall, article=str(aid), text="")).endswith("notice=sent")
+    job = fake_wechat.mass_sent[-1]
+    assert job["msgtype"] == "mpnews"
+    (draft,) = fake_wechat.drafts[job["mpnews"]["media_id"]]
+    assert fake_wechat.materials[draft["thumb_media_id"]] == picture
