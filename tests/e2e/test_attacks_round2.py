@@ -1,0 +1,100 @@
+"""Round 2 of the outside attack (after #17): what was added since, attacked through the real
+interfaces on both backends. Each test names the attack; a refusal asserts nothing changed.
+See docs/security.md for what holds and what was tried."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from social_mall.orders.service import find_order
+from social_mall.payments.service import request_refund
+from storage.models import Payment, Refund
+from sqlalchemy import select
+from tests.e2e.test_channel_accounts import APP2, SECRET2, TOKEN2, buy, second_account, second_merchant
+from handlers.mp_simulator import MPSimulator
+from tests.conftest import TEST_TOKEN
+from tests.fakes.pay_kit import XRW
+from tests.fakes.wechat_pay import attach_real_pay
+
+
+async def _open_native(mall, order_no: str) -> None:
+    resp = await mall.client.post(f"/h5/pay/demo/{order_no}/native?t={mall.svc.pay_token('demo', order_no)}",
+                                  headers=XRW)
+    assert resp.status == 200, await resp.text()
+
+
+async def _state(mall, tenant_id: int, order_no: str) -> tuple[str, int, list[str]]:
+    async with mall.svc.uows() as uow:
+        order = await find_order(uow, tenant_id, order_no)
+        pays = (await uow.session.execute(select(Payment.status).where(
+            Payment.tenant_id == tenant_id, Payment.order_id == order.id))).scalars().all()
+    return order.status, order.paid_fen, sorted(pays)
+
+
+async def test_merchant_a_notify_for_an_order_of_merchant_b_of_the_same_tenant_is_refused(
+        mall, aiohttp_server, tmp_path):
+    """Two merchants of one tenant: each order is paid through its entrance's merchant. A
+    genuine, correctly signed notify from merchant B, sent to B's own URL, that names an order
+    taken by the default merchant must not mark it paid (the money would sit at B while refunds
+    go out through the default merchant), and the other way round."""
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    tenant = await mall.svc.tenant("demo")
+    fake_b, merchant_b = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid="1900000222", appid=APP2)
+    await second_account(mall, tenant, merchant_b)
+    mall.fake.more_apps[APP2] = SECRET2
+
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
+                      token=TOKEN2, app_id=APP2)
+    first_no = await buy(wx1, "oUser_attack_primary_0000001")     # the default merchant's order
+    second_no = await buy(wx2, "oUser_attack_second_00000001")    # merchant B's order
+    await _open_native(mall, first_no)
+    await _open_native(mall, second_no)
+    before_first = await _state(mall, tenant.id, first_no)
+    before_second = await _state(mall, tenant.id, second_no)
+
+    # merchant B "took" a payment under the default merchant's out_trade_no and notifies its own URL
+    theirs = default.orders[first_no]
+    fake_b.orders[first_no] = dataclasses.replace(
+        theirs, mchid=fake_b.mchid, appid=APP2, notify_url=fake_b.orders[second_no].notify_url)
+    assert fake_b.orders[first_no].notify_url.endswith(f"/pay/notify/demo/{merchant_b}")
+    assert await fake_b.pay(first_no) == 400
+    # the default merchant notifies its URL for merchant B's order
+    default.orders[second_no] = dataclasses.replace(
+        fake_b.orders[second_no], mchid=default.mchid, appid=tenant.wechat_app_id,
+        notify_url=default.orders[first_no].notify_url)
+    assert await default.pay(second_no) == 400
+    await mall.settle()
+    assert await _state(mall, tenant.id, first_no) == before_first == ("pending_payment", 0, ["created"])
+    assert await _state(mall, tenant.id, second_no) == before_second == ("pending_payment", 0, ["created"])
+
+    # each merchant's own notify still pays its own order
+    assert await default.pay(first_no) == 204
+    assert await fake_b.pay(second_no) == 204
+    await mall.settle()
+    assert (await _state(mall, tenant.id, first_no))[0] == "paid"
+    assert (await _state(mall, tenant.id, second_no))[0] == "paid"
+
+    # refunds: merchant B's genuine REFUND.ABNORMAL for the default merchant's refund would mark
+    # it failed and let the shop refund the same money again
+    async with mall.svc.uows() as uow:
+        first = await find_order(uow, tenant.id, first_no)
+        await request_refund(uow, tenant.id, first.id, amount_fen=first.total_fen, reason="缺货", actor="admin",
+                             now=mall.svc.clock())
+        await uow.commit()
+    await mall.settle()
+    ref = next(iter(default.refunds.values()))
+    fake_b.refunds[ref.out_refund_no] = dataclasses.replace(
+        ref, status="ABNORMAL", notify_url=ref.notify_url.replace("/refund-notify/demo", f"/refund-notify/demo/{merchant_b}"))
+    assert fake_b.refunds[ref.out_refund_no].notify_url.endswith(f"/pay/refund-notify/demo/{merchant_b}")
+    assert await fake_b.send_refund_notify(fake_b.refunds[ref.out_refund_no]) == 400
+    await mall.settle()
+    async with mall.svc.uows() as uow:
+        refund = await uow.session.scalar(select(Refund).where(Refund.out_refund_no == ref.out_refund_no))
+    assert refund.status == "processing"
+    assert (await _state(mall, tenant.id, first_no))[:2] == ("refund_requested", first.total_fen)
+    # the default merchant's own notify settles it
+    assert await default.complete_refunds() == [204]
+    await mall.settle()
+    assert (await _state(mall, tenant.id, first_no))[0] == "refunded"
