@@ -396,7 +396,8 @@ async def order_pay(request: web.Request, svc: Services, tenant: TenantView, mem
         openid = await channel_identity(uow, tenant.id, member, CHANNEL)
     if own.status != OrderStatus.PENDING_PAYMENT:
         return error(409, "not_payable", "the order is not awaiting payment")
-    gateway = svc.gateway(tenant)
+    # the merchant of the order's entrance takes its money (only its notify pays the order)
+    gateway = svc.gateway(await svc.for_order(tenant, own.channel_account_id, own.pay_account_id))
     if gateway is None or gateway.name == "unavailable":
         return error(409, "pay_unavailable", "this shop takes no online payment")
     if isinstance(gateway, SandboxGateway):

@@ -98,3 +98,50 @@ async def test_merchant_a_notify_for_an_order_of_merchant_b_of_the_same_tenant_i
     assert await default.complete_refunds() == [204]
     await mall.settle()
     assert (await _state(mall, tenant.id, first_no))[0] == "refunded"
+
+
+async def test_the_app_api_pays_an_order_only_through_the_merchant_of_its_entrance(mall, aiohttp_server, tmp_path):
+    """An order placed through the second official account (merchant B) and paid from the
+    mini-program's tenant API must be opened at merchant B, never at the tenant's default
+    merchant: the default's notify for it is refused (see above), so the buyer's money would
+    sit there with the order unpaid."""
+    from pydantic import SecretStr
+
+    from social_mall.members.service import resolve_member
+
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    default.bound_appids.add(mall.fake.mini_app_id)
+    tenant = await mall.svc.tenant("demo")
+    fake_b, merchant_b = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid="1900000222", appid=APP2)
+    await second_account(mall, tenant, merchant_b)
+    mall.fake.more_apps[APP2] = SECRET2
+    mall.svc.settings.mini_app_id = mall.fake.mini_app_id
+    mall.svc.settings.mini_app_secret = SecretStr(mall.fake.mini_app_secret)
+
+    code = mall.fake.mint_js_code("mini_open_attack_1", unionid="union_attack_1")
+    session = await (await mall.client.post("/api/app/v1/demo/session", json={"code": code})).json()
+    async with mall.svc.uows() as uow:   # the same person follows the second official account
+        oa, _ = await resolve_member(uow, tenant.id, "mp", "oUser_attack_union_000001", unionid="union_attack_1")
+        await uow.commit()
+    assert oa.id == session["member_id"]
+    wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
+                      token=TOKEN2, app_id=APP2)
+    order_no = await buy(wx2, "oUser_attack_union_000001")
+    async with mall.svc.uows() as uow:
+        order = await find_order(uow, tenant.id, order_no)
+    assert (order.member_id, order.pay_account_id) == (oa.id, merchant_b)
+
+    h = {"Authorization": f"Bearer {session['token']}"}
+    refused = await mall.client.post(f"/api/app/v1/demo/orders/{order.id}/pay", headers=h)
+    assert refused.status == 502          # merchant B has no binding to the mini-program
+    assert order_no not in default.orders and order_no not in fake_b.orders   # refused by B, never sent to the default
+    fake_b.bound_appids.add(mall.fake.mini_app_id)
+    resp = await mall.client.post(f"/api/app/v1/demo/orders/{order.id}/pay", headers=h)
+    assert resp.status == 200, await resp.text()
+    params = (await resp.json())["params"]
+    fo = fake_b.order_by_prepay(params["package"].removeprefix("prepay_id="))
+    assert (fo.mchid, fo.appid) == ("1900000222", mall.fake.mini_app_id)
+    assert order_no not in default.orders
+    assert await fake_b.pay(order_no) == 204
+    await mall.settle()
+    assert (await _state(mall, tenant.id, order_no))[0] == "paid"
