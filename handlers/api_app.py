@@ -32,7 +32,7 @@ from social_mall.members.service import (
     add_address, add_to_cart, channel_identity, list_addresses, remove_from_cart, resolve_member, set_cart_qty, view_cart,
 )
 from social_mall.orders.service import cancel_order, list_orders, load_order, place_order
-from social_mall.parsing import parse_id
+from social_mall.parsing import is_storable_text, parse_id
 from social_mall.orders.rules import shipping_fee
 from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import NONE, PricingInput
@@ -91,7 +91,7 @@ def _int(data: dict[str, Any], name: str, *, low: int = 1, high: int = 10**9) ->
 
 def _str(data: dict[str, Any], name: str, most: int = 200) -> str:
     v = data.get(name)
-    if not isinstance(v, str) or not v.strip() or len(v) > most or "\x00" in v:
+    if not isinstance(v, str) or not v.strip() or len(v) > most or not is_storable_text(v):  # NUL, lone surrogate
         raise _Bad("invalid_text", name)
     return v.strip()
 

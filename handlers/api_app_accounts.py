@@ -27,7 +27,7 @@ from handlers.context import SERVICES, Services
 from social_mall.channels.service import link_unionid
 from social_mall.members.service import member_of, resolve_member
 from social_mall.orders.service import list_orders
-from social_mall.parsing import parse_openid
+from social_mall.parsing import is_storable_text, parse_openid
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
@@ -145,13 +145,17 @@ async def checkout(request: web.Request) -> web.Response:
     svc, tenant, member_id = found
     try:
         body = json.loads(await request.read())
-        items = [(int(s), int(q)) for s, q in body["items"]]
+        items = [(s, q) for s, q in body["items"]]
         addr = body["address"]
-        name, phone, detail = str(addr["name"]), str(addr["phone"]), str(addr["detail"])
+        name, phone, detail = addr["name"], addr["phone"], addr["detail"]
     except (ValueError, KeyError, TypeError):
         return error(422, "invalid_input", "items/address", "items")
-    if not 0 < len(items) <= 20 or any(not (0 < s < 2**63 and 0 < q <= 999) for s, q in items):
+    # JSON integers only (not 1e400, "²" or true) and text both backends can store (no NUL, no lone surrogate)
+    if not 0 < len(items) <= 20 or any(isinstance(v, bool) or not isinstance(v, int) for pair in items for v in pair) \
+            or any(not (0 < s < 2**63 and 0 < q <= 999) for s, q in items):
         return error(422, "invalid_input", "items", "items")
+    if any(not isinstance(v, str) or not is_storable_text(v) for v in (name, phone, detail)):
+        return error(422, "invalid_input", "address", "address")
     try:
         async with svc.uows() as uow:
             address = await add_address(uow, tenant.id, member_id, name, phone, detail)

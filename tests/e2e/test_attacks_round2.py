@@ -145,3 +145,61 @@ async def test_the_app_api_pays_an_order_only_through_the_merchant_of_its_entran
     assert await fake_b.pay(order_no) == 204
     await mall.settle()
     assert (await _state(mall, tenant.id, order_no))[0] == "paid"
+
+
+async def test_the_per_account_app_api_refuses_hostile_json_with_a_4xx_and_places_nothing(mall):
+    """/api/app/v1/{tenant}/{account}/checkout with a lone surrogate in the address (PostgreSQL
+    can't store it), a name that is an object, a NUL, a huge quantity or id: 422, never a 500
+    (the backends must agree), and no address or order written."""
+    from social_mall.channels import service as channels
+    from storage.models import Address, Order
+
+    tenant = await mall.svc.tenant("demo")
+    mall.fake.mini_apps["wx_attack_mini_01"] = "attack_mini_secret_000000000000"
+    async with mall.svc.uows() as uow:
+        await channels.save_account(uow, tenant.id, None, kind="mini", code="mini",
+                                    values={"name": "小程序", "app_id": "wx_attack_mini_01",
+                                            "app_secret": "attack_mini_secret_000000000000"},
+                                    pay_account_id=None, enabled=True, actor="test", now=mall.svc.clock())
+        await uow.commit()
+    mall.svc.forget_tenants()
+    code = mall.fake.mint_code("oMini_attack_json_000000001")
+    session = await (await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})).json()
+    auth = {"Authorization": f"Bearer {session['token']}", "Content-Type": "application/json"}
+    async with mall.svc.uows() as uow:
+        sku = (await uow.catalog.skus_by_ids(tenant.id, [1]))[0][0].id if await uow.catalog.skus_by_ids(tenant.id, [1]) \
+            else 1
+
+    async def counts() -> tuple[int, int]:
+        async with mall.svc.uows() as uow:
+            return (len((await uow.session.execute(select(Address.id))).all()),
+                    len((await uow.session.execute(select(Order.id))).all()))
+
+    before = await counts()
+    good_addr = '{"name": "王小明", "phone": "13912345678", "detail": "广东省深圳市南山区科技园1号"}'
+    for body in (
+        '{"items": [[%d, 1]], "address": {"name": "\\ud800", "phone": "13912345678", "detail": "深圳市1号"}}' % sku,
+        '{"items": [[%d, 1]], "address": {"name": "王\\u0000小明", "phone": "13912345678", "detail": "深圳市1号"}}' % sku,
+        '{"items": [[%d, 1]], "address": {"name": {"a": 1}, "phone": "13912345678", "detail": "深圳市1号"}}' % sku,
+        '{"items": [[%d, 1e400]], "address": %s}' % (sku, good_addr),
+        '{"items": [[99999999999999999999999, 1]], "address": %s}' % good_addr,
+        '{"items": [["²", 1]], "address": %s}' % good_addr,
+        '[1, 2]',
+    ):
+        resp = await mall.client.post("/api/app/v1/demo/mini/checkout", data=body.encode(), headers=auth)
+        assert resp.status == 422, (body, resp.status, await resp.text())
+    assert await counts() == before
+
+    # the tenant's member API: the same bodies on its address book
+    from pydantic import SecretStr
+
+    mall.svc.settings.mini_app_id = mall.fake.mini_app_id
+    mall.svc.settings.mini_app_secret = SecretStr(mall.fake.mini_app_secret)
+    code = mall.fake.mint_js_code("mini_open_attack_json_2")
+    token = (await (await mall.client.post("/api/app/v1/demo/session", json={"code": code})).json())["token"]
+    h = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for body in ('{"name": "\\ud800", "phone": "13912345678", "detail": "深圳市1号"}',
+                 '{"name": "王小明", "phone": "13912345678", "detail": "深圳市\\udfff1号"}'):
+        resp = await mall.client.post("/api/app/v1/demo/addresses", data=body.encode(), headers=h)
+        assert resp.status == 422, (body, resp.status, await resp.text())
+    assert await counts() == before
