@@ -26,6 +26,7 @@ from aiohttp import web
 
 from handlers.api_v1 import error, ok
 from handlers.context import SERVICES, Services
+from handlers.http_utils import REFUSED_CODES_PER_MINUTE, refused_codes_key
 from social_mall.catalog.service import list_categories, list_products, product_detail
 from social_mall.errors import EmptyCartError, MallError, NotFoundError
 from social_mall.members.service import (
@@ -147,6 +148,9 @@ async def session(request: web.Request) -> web.StreamResponse:
     mini = svc.mini_app(tenant)
     if mini is None:
         return error(409, "not_configured", "no mini-program configured")
+    refused = refused_codes_key(str(tenant.id), request)
+    if int(await svc.kv.get(refused) or 0) >= REFUSED_CODES_PER_MINUTE:
+        return error(429, "rate_limited", "too many refused codes", headers={"Retry-After": "60"})
     params = {"appid": mini[0], "secret": mini[1], "js_code": code, "grant_type": "authorization_code"}
     try:
         async with svc.http.get(s.wechat_api_base.rstrip("/") + "/sns/jscode2session", params=params) as resp:
@@ -157,6 +161,7 @@ async def session(request: web.Request) -> web.StreamResponse:
     if not isinstance(answer, dict) or answer.get("errcode") or not answer.get("openid"):
         errcode = answer.get("errcode") if isinstance(answer, dict) else None
         log.info("app.code2session.refused", extra={"tenant": tenant.code, "errcode": errcode})
+        await svc.kv.incr(refused, 60)
         return error(401, "invalid_code", f"WeChat refused the code ({errcode})")
     openid, unionid = str(answer["openid"]), answer.get("unionid") or None
     async with svc.uows() as uow:

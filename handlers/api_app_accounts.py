@@ -24,6 +24,7 @@ from aiohttp import web
 
 from handlers.api_v1 import error, ok, order_json
 from handlers.context import SERVICES, Services
+from handlers.http_utils import REFUSED_CODES_PER_MINUTE, refused_codes_key
 from social_mall.channels.service import link_unionid
 from social_mall.members.service import member_of, resolve_member
 from social_mall.orders.service import list_orders
@@ -71,6 +72,9 @@ async def login(request: web.Request) -> web.Response:
     code = body.get("code") if isinstance(body, dict) else None
     if not (isinstance(code, str) and 0 < len(code) <= 128 and code.isascii() and code.isalnum()):
         return error(422, "invalid_input", "code", "code")
+    refused = refused_codes_key(f"{tenant.id}:{tenant.account_id}", request)
+    if int(await svc.kv.get(refused) or 0) >= REFUSED_CODES_PER_MINUTE:
+        return error(429, "rate_limited", "too many refused codes", headers={"Retry-After": "60"})
     try:
         data = await code2session(svc, tenant, code)
     except (aiohttp.ClientError, TimeoutError, ValueError):
@@ -78,6 +82,7 @@ async def login(request: web.Request) -> web.Response:
     openid = parse_openid(data.get("openid"))
     if openid is None:
         log.info("app.login.refused", extra={"tenant": tenant.code, "errcode": data.get("errcode")})
+        await svc.kv.incr(refused, 60)
         return error(401, "invalid_code", "wx.login code refused by WeChat")
     unionid = parse_openid(data.get("unionid"))
     async with svc.uows() as uow:

@@ -203,3 +203,43 @@ async def test_the_per_account_app_api_refuses_hostile_json_with_a_4xx_and_place
         resp = await mall.client.post("/api/app/v1/demo/addresses", data=body.encode(), headers=h)
         assert resp.status == 422, (body, resp.status, await resp.text())
     assert await counts() == before
+
+
+async def test_a_flood_of_bogus_login_codes_from_one_address_stops_reaching_wechat(mall):
+    """Each POST …/session or …/{account}/login with a code costs a jscode2session call at
+    WeChat (a per-app quota shared by every real buyer). Codes WeChat refused are counted per
+    address and tenant: past REFUSED_CODES_PER_MINUTE the endpoint answers 429 without asking
+    WeChat; a genuine code from elsewhere still logs in meanwhile (successes never count)."""
+    from pydantic import SecretStr
+
+    from handlers import http_utils
+    from social_mall.channels import service as channels
+
+    REFUSED_CODES_PER_MINUTE = getattr(http_utils, "REFUSED_CODES_PER_MINUTE", 20)
+
+    mall.svc.settings.mini_app_id = mall.fake.mini_app_id
+    mall.svc.settings.mini_app_secret = SecretStr(mall.fake.mini_app_secret)
+    tenant = await mall.svc.tenant("demo")
+    mall.fake.mini_apps["wx_attack_mini_02"] = "attack_mini_secret_000000000002"
+    async with mall.svc.uows() as uow:
+        await channels.save_account(uow, tenant.id, None, kind="mini", code="mini",
+                                    values={"name": "小程序", "app_id": "wx_attack_mini_02",
+                                            "app_secret": "attack_mini_secret_000000000002"},
+                                    pay_account_id=None, enabled=True, actor="test", now=mall.svc.clock())
+        await uow.commit()
+    mall.svc.forget_tenants()
+
+    def asked() -> int:
+        return len([c for c in mall.fake.calls if c.path == "/sns/jscode2session"])
+
+    genuine = mall.fake.mint_js_code("mini_open_flood_before")   # successes never count
+    assert (await mall.client.post("/api/app/v1/demo/session", json={"code": genuine})).status == 200
+    for path in ("/api/app/v1/demo/session", "/api/app/v1/demo/mini/login"):
+        before = asked()
+        statuses = [(await mall.client.post(path, json={"code": f"bogus{i:04d}"})).status
+                    for i in range(REFUSED_CODES_PER_MINUTE + 5)]
+        assert statuses == [401] * REFUSED_CODES_PER_MINUTE + [429] * 5, (path, statuses)
+        assert asked() - before == REFUSED_CODES_PER_MINUTE
+    # the flooding address waits out the minute (the key-value TTL), a genuine code included
+    code = mall.fake.mint_js_code("mini_open_flood_after")
+    assert (await mall.client.post("/api/app/v1/demo/session", json={"code": code})).status == 429
