@@ -26,13 +26,14 @@ from aiohttp import web
 
 from handlers.api_v1 import error, ok
 from handlers.context import SERVICES, Services
+from handlers.http_utils import REFUSED_CODES_PER_MINUTE, refused_codes_key
 from social_mall.catalog.service import list_categories, list_products, product_detail
 from social_mall.errors import EmptyCartError, MallError, NotFoundError
 from social_mall.members.service import (
     add_address, add_to_cart, channel_identity, list_addresses, remove_from_cart, resolve_member, set_cart_qty, view_cart,
 )
 from social_mall.orders.service import cancel_order, list_orders, load_order, place_order
-from social_mall.parsing import parse_id
+from social_mall.parsing import is_storable_text, parse_id
 from social_mall.orders.rules import shipping_fee
 from social_mall.pricing.rules import PriceLine
 from social_mall.pricing.service import NONE, PricingInput
@@ -91,7 +92,7 @@ def _int(data: dict[str, Any], name: str, *, low: int = 1, high: int = 10**9) ->
 
 def _str(data: dict[str, Any], name: str, most: int = 200) -> str:
     v = data.get(name)
-    if not isinstance(v, str) or not v.strip() or len(v) > most or "\x00" in v:
+    if not isinstance(v, str) or not v.strip() or len(v) > most or not is_storable_text(v):  # NUL, lone surrogate
         raise _Bad("invalid_text", name)
     return v.strip()
 
@@ -147,6 +148,9 @@ async def session(request: web.Request) -> web.StreamResponse:
     mini = svc.mini_app(tenant)
     if mini is None:
         return error(409, "not_configured", "no mini-program configured")
+    refused = refused_codes_key(str(tenant.id), request)
+    if int(await svc.kv.get(refused) or 0) >= REFUSED_CODES_PER_MINUTE:
+        return error(429, "rate_limited", "too many refused codes", headers={"Retry-After": "60"})
     params = {"appid": mini[0], "secret": mini[1], "js_code": code, "grant_type": "authorization_code"}
     try:
         async with svc.http.get(s.wechat_api_base.rstrip("/") + "/sns/jscode2session", params=params) as resp:
@@ -157,6 +161,7 @@ async def session(request: web.Request) -> web.StreamResponse:
     if not isinstance(answer, dict) or answer.get("errcode") or not answer.get("openid"):
         errcode = answer.get("errcode") if isinstance(answer, dict) else None
         log.info("app.code2session.refused", extra={"tenant": tenant.code, "errcode": errcode})
+        await svc.kv.incr(refused, 60)
         return error(401, "invalid_code", f"WeChat refused the code ({errcode})")
     openid, unionid = str(answer["openid"]), answer.get("unionid") or None
     async with svc.uows() as uow:
@@ -396,7 +401,8 @@ async def order_pay(request: web.Request, svc: Services, tenant: TenantView, mem
         openid = await channel_identity(uow, tenant.id, member, CHANNEL)
     if own.status != OrderStatus.PENDING_PAYMENT:
         return error(409, "not_payable", "the order is not awaiting payment")
-    gateway = svc.gateway(tenant)
+    # the merchant of the order's entrance takes its money (only its notify pays the order)
+    gateway = svc.gateway(await svc.for_order(tenant, own.channel_account_id, own.pay_account_id))
     if gateway is None or gateway.name == "unavailable":
         return error(409, "pay_unavailable", "this shop takes no online payment")
     if isinstance(gateway, SandboxGateway):

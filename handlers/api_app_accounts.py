@@ -24,10 +24,11 @@ from aiohttp import web
 
 from handlers.api_v1 import error, ok, order_json
 from handlers.context import SERVICES, Services
+from handlers.http_utils import REFUSED_CODES_PER_MINUTE, refused_codes_key
 from social_mall.channels.service import link_unionid
 from social_mall.members.service import member_of, resolve_member
 from social_mall.orders.service import list_orders
-from social_mall.parsing import parse_openid
+from social_mall.parsing import is_storable_text, parse_openid
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ async def login(request: web.Request) -> web.Response:
     code = body.get("code") if isinstance(body, dict) else None
     if not (isinstance(code, str) and 0 < len(code) <= 128 and code.isascii() and code.isalnum()):
         return error(422, "invalid_input", "code", "code")
+    refused = refused_codes_key(f"{tenant.id}:{tenant.account_id}", request)
+    if int(await svc.kv.get(refused) or 0) >= REFUSED_CODES_PER_MINUTE:
+        return error(429, "rate_limited", "too many refused codes", headers={"Retry-After": "60"})
     try:
         data = await code2session(svc, tenant, code)
     except (aiohttp.ClientError, TimeoutError, ValueError):
@@ -78,6 +82,7 @@ async def login(request: web.Request) -> web.Response:
     openid = parse_openid(data.get("openid"))
     if openid is None:
         log.info("app.login.refused", extra={"tenant": tenant.code, "errcode": data.get("errcode")})
+        await svc.kv.incr(refused, 60)
         return error(401, "invalid_code", "wx.login code refused by WeChat")
     unionid = parse_openid(data.get("unionid"))
     async with svc.uows() as uow:
@@ -145,13 +150,17 @@ async def checkout(request: web.Request) -> web.Response:
     svc, tenant, member_id = found
     try:
         body = json.loads(await request.read())
-        items = [(int(s), int(q)) for s, q in body["items"]]
+        items = [(s, q) for s, q in body["items"]]
         addr = body["address"]
-        name, phone, detail = str(addr["name"]), str(addr["phone"]), str(addr["detail"])
+        name, phone, detail = addr["name"], addr["phone"], addr["detail"]
     except (ValueError, KeyError, TypeError):
         return error(422, "invalid_input", "items/address", "items")
-    if not 0 < len(items) <= 20 or any(not (0 < s < 2**63 and 0 < q <= 999) for s, q in items):
+    # JSON integers only (not 1e400, "²" or true) and text both backends can store (no NUL, no lone surrogate)
+    if not 0 < len(items) <= 20 or any(isinstance(v, bool) or not isinstance(v, int) for pair in items for v in pair) \
+            or any(not (0 < s < 2**63 and 0 < q <= 999) for s, q in items):
         return error(422, "invalid_input", "items", "items")
+    if any(not isinstance(v, str) or not is_storable_text(v) for v in (name, phone, detail)):
+        return error(422, "invalid_input", "address", "address")
     try:
         async with svc.uows() as uow:
             address = await add_address(uow, tenant.id, member_id, name, phone, detail)

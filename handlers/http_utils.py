@@ -63,3 +63,15 @@ async def read_form(request: web.Request, headers: Mapping[str, str] | None = No
         raise bad_form(request, "decode", headers) from None
     check_text_fields(request, form, headers)
     return form
+
+
+# A wx.login code costs a jscode2session call at WeChat (a quota per mini-program shared by
+# every buyer): codes WeChat refused are counted per client address and tenant, and past this
+# many in a minute the address is answered 429 without asking WeChat (successes never count).
+REFUSED_CODES_PER_MINUTE = 20
+
+
+def refused_codes_key(app: str, request: web.Request) -> str:
+    """The counter of one mini-program's (`app`: tenant, account) refused codes from this address."""
+    return f"app:refused_codes:{app}:{request.remote or '-'}"
+

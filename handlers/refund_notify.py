@@ -64,6 +64,8 @@ async def refund_notify(request: web.Request) -> web.Response:
                 reason = "refund:unknown"
             elif order.order_no != notice.out_trade_no:
                 reason = "refund:out_trade_no"
+            elif await uow.payments.merchant_mchid(tenant.id, order.id) not in (None, notice.mchid):
+                reason = "refund:merchant"  # another merchant of the tenant never settles this one's refund
             elif notice.refund_fen != refund.amount_fen:
                 reason = "refund:amount"
             if reason:

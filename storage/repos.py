@@ -621,6 +621,20 @@ class PaymentRepo(_Repo):
         stmt = select(Payment).where(Payment.tenant_id == tenant, Payment.order_id == order_id)
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
+    async def merchant_mchid(self, tenant: int, order_id: int) -> str | None:
+        """The mch_id of the merchant that takes this order's payment: the merchant the order
+        names, else the tenant's default; "" when the merchant it names is gone; None when the
+        tenant has no merchant on file (the sandbox, whose one mchid is the tenant's)."""
+        from storage.pay_models import TenantPayAccount
+
+        named = await self.session.scalar(select(Order.pay_account_id).where(
+            Order.tenant_id == tenant, Order.id == order_id))
+        q = select(TenantPayAccount.mch_id).where(TenantPayAccount.tenant_id == tenant)
+        if named:
+            return await self.session.scalar(q.where(TenantPayAccount.id == named)) or ""
+        return await self.session.scalar(
+            q.order_by(TenantPayAccount.is_default.desc(), TenantPayAccount.id).limit(1))
+
     async def open(self, tenant: int, order_id: int, out_trade_no: str, *, gateway: str,
                    amount_fen: int) -> Payment | None:
         """The order's payment, created unless it exists: INSERT … ON CONFLICT DO NOTHING on

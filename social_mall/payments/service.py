@@ -73,6 +73,10 @@ async def apply_transaction(
         raise NotFoundError("payment", tx.out_trade_no)
     if tx.amount_fen != payment.amount_fen:
         raise AmountMismatchError(tx.out_trade_no, payment.amount_fen, tx.amount_fen)
+    # a tenant's merchants each take their own entrances' orders: another merchant of the same
+    # tenant (its genuine notify to its own URL) never pays this one's order
+    if await uow.payments.merchant_mchid(tenant, payment.order_id) not in (None, tx.mchid):
+        raise MerchantMismatchError("merchant")
 
     def record(verdict: PayOutcome, reason: str = "") -> None:
         uow.payments.record_notify(

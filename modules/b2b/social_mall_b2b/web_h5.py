@@ -15,7 +15,9 @@ from html import escape
 from aiohttp import web
 
 from handlers.context import SERVICES, Services
+from handlers.http_utils import read_form
 from social_mall.errors import MallError
+from social_mall.parsing import same_secret
 from social_mall_b2b import accounts
 from social_mall_b2b.budgets import SHANGHAI
 
@@ -55,7 +57,7 @@ def _valid(svc: Services, tenant_code: str, member: int, day: str, sig: str) -> 
     now = svc.clock()
     if day not in (_day(now), _day(now - timedelta(days=1))):
         return False
-    return hmac.compare_digest(token(svc, tenant_code, member, day), sig)
+    return same_secret(sig, token(svc, tenant_code, member, day))  # bytes: a non-ASCII guess is a refusal
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
@@ -103,7 +105,7 @@ async def apply_submit(request: web.Request) -> web.Response:
     if who is None:
         return _page("链接无效", "<p>链接无效或已过期，请在聊天里回复「企业采购」重新获取。</p>", 404)
     svc, tenant, member = who
-    form = await request.post()
+    form = await read_form(request, HEADERS)  # not UTF-8, NUL: 400, nothing filed
     values = {k: str(form.get(k, ""))[:300] for k, _ in FIELDS}
     a = accounts.Application(values["name"], values["uscc"], values["contact_name"], values["contact_phone"],
                              values["invoice_title"] or values["name"], values["invoice_tax_no"] or values["uscc"],

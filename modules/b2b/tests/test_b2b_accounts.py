@@ -199,3 +199,31 @@ async def test_apply_on_the_h5_form_from_the_signed_link_in_chat(backend, engine
     assert "审核" in await say(wx, user, "企业采购")
     again = await mall.client.post(path, data={**form, "uscc": GOOD_USCC})
     assert again.status == 400 and "审核中或已通过" in await again.text() and await count(mall, Company) == 1
+
+
+async def test_the_h5_form_refuses_hostile_input_with_a_4xx_and_files_nothing(backend, engine, tmp_path, fake_wechat,
+                                                                             aiohttp_client):
+    """Round-2 attack on the H5 application form (docs/security.md): a non-ASCII signature
+    (hmac.compare_digest raises on non-ASCII str), a body that isn't UTF-8, a NUL in a field
+    (PostgreSQL refuses it) are each a 4xx with nothing filed, never a 500; the genuine
+    link still files afterwards."""
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client)
+    wx = simulator(mall)
+    user = "oUser_b2b_h5_hostile_000001"
+    await wx.event(user, "subscribe")
+    url = re.search(r"(http\S+/b2b/apply/\S+)", await say(wx, user, "企业采购")).group(1)
+    path = url[url.index("/b2b/"):]
+    accented = re.sub(r"s=\w+", "s=%C3%A9" + "0" * 23, path)
+    assert (await mall.client.get(accented)).status == 404
+    assert (await mall.client.post(accented, data={"name": "x"})).status == 404
+    form = {"name": "上海味之源餐饮管理有限公司", "uscc": GOOD_USCC, "contact_name": "张三",
+            "contact_phone": "13800138000", "invoice_title": "", "invoice_tax_no": "", "invoice_bank": "",
+            "invoice_address": ""}
+    not_utf8 = await mall.client.post(path, data=b"name=\xc9\xcf\xba\xa3&uscc=" + GOOD_USCC.encode(),
+                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert not_utf8.status == 400
+    nul = await mall.client.post(path, data={**form, "contact_name": "张\x00三"})
+    assert nul.status == 400
+    assert await count(mall, Company) == 0
+    done = await mall.client.post(path, data=form)
+    assert done.status == 200 and await count(mall, Company) == 1

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from social_mall.errors import MallError
 from social_mall.orders.service import cancel_order, load_order
+from social_mall.channels.service import order_channel
 from social_mall.payments.service import apply_transaction
 from social_mall_seckill import service
 from social_mall_seckill.events import SeckillRemind, SeckillStarted
@@ -50,7 +51,9 @@ async def _payment_pending(svc: Services, tenant: int, order_id: int) -> bool:
         if payment is None or payment.status != "created":
             return False
         out_trade_no = payment.out_trade_no
-    view = await svc.tenant_by_id(tenant)
+        where = await order_channel(uow, tenant, order_id)
+    # ask the merchant that takes the order's money (its entrance's), not the tenant's default
+    view = await svc.for_order(await svc.tenant_by_id(tenant), *where)
     gw: Any = svc.gateway(view)
     if gw is None or not hasattr(gw, "query"):
         return False
