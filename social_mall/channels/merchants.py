@@ -156,13 +156,13 @@ async def save_merchant(uow: UnitOfWork, tenant: int, merchant_id: int | None, v
                 raise ChannelInputError(k, "required")
         if version == "v3" and plain.get("platform_mode", "public_key") == "public_key" and "platform_key_id" not in given:
             raise ChannelInputError("platform_key_id", "required")
-        row = await repo.add_merchant(tenant, now, **plain, **keys, enabled=True, base_url=base_url)
-        paths = {f"{k}_path": _write_pem(keys_dir, tenant, row.id, k, given[k]) for k in FILES if k in given}
+        made = await repo.add_merchant(tenant, now, **plain, **keys, enabled=True, base_url=base_url)
+        paths = {f"{k}_path": _write_pem(keys_dir, tenant, made.id, k, given[k]) for k in FILES if k in given}
         if paths:
-            await repo.update_merchant(row, now, **paths)
-        uow.audit(tenant, actor, "merchant.create", f"merchant:{row.id}",
-                  after={**audit_values(row), "changed": sorted(given)})
-        return merchant_view(row)
+            await repo.update_merchant(made, now, **paths)
+        uow.audit(tenant, actor, "merchant.create", f"merchant:{made.id}",
+                  after={**audit_values(made), "changed": sorted(given)})
+        return merchant_view(made)
     row = await repo.for_merchant(tenant, merchant_id)
     if row is None:
         raise NotFoundError("merchant", merchant_id)

@@ -391,6 +391,11 @@ async def link_unionid(uow: UnitOfWork, tenant: int, member_id: int, unionid: st
     return result.kept
 
 
+async def member_openids(uow: UnitOfWork, tenant: int, member_id: int) -> list[str]:
+    """The member's official-account openids (of every account of the tenant), newest first."""
+    return await ChannelRepo(uow.session).identities(tenant, member_id, "mp")
+
+
 async def order_channel(uow: UnitOfWork, tenant: int, order_id: int) -> tuple[int, int]:
     """(channel account, merchant) an order was placed through and is paid to; 0 for the
     tenant's primary account / default merchant."""
