@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError, WeChatClient
+from handlers.wechat_client import WeChatAPIError
 from social_mall import activity
 from social_mall.activity import Activity, ActivitySink
 from social_mall.channels import service as channels
@@ -43,11 +43,9 @@ async def fetch_unionid(svc: Services, tenant_id: int, member_id: int, account: 
     credentials; the first that is this account's follower gives the unionid, if any."""
     try:
         tenant = await svc.channel_by_id(await svc.tenant_by_id(tenant_id), account)
-        if svc.simulates_wechat(tenant) or not tenant.wechat_app_secret:
+        if tenant.account_id != account or svc.simulates_wechat(tenant) or not tenant.wechat_app_secret:
             return
-        client = WeChatClient(svc.http, svc.kv, api_base=svc.settings.wechat_api_base,
-                              app_id=tenant.wechat_app_id, app_secret=tenant.wechat_app_secret,
-                              tenant=f"{tenant.code}:{tenant.account_code}" if tenant.account_code else tenant.code)
+        client = svc.wechat(tenant)  # the followed account's client (its own token)
         async with svc.uows() as uow:
             openids = await channels.member_openids(uow, tenant_id, member_id)
         for openid in openids:

@@ -20,11 +20,12 @@ from handlers.console.core import (
     admin_of, console_view, form_of, int_id, redirect, render, services, tenant_of,
 )
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError, WeChatClient
+from handlers.wechat_client import WeChatAPIError
 from social_mall.channels import merchants as merchant_svc
 from social_mall.channels import service as channels
 from social_mall.channels.service import KIND_LABELS, AccountView, ChannelInputError
 from social_mall.console.permissions import Perm
+from social_mall.tenants import with_account
 
 routes = web.RouteTableDef()
 
@@ -263,7 +264,8 @@ async def publish_menu(request: web.Request) -> web.Response:
     menu: Any = json.loads(a.menu)
     errcode, errmsg = 0, "ok"
     try:
-        await _client(svc, tenant.code, a).call("POST", "/cgi-bin/menu/create", json=menu)
+        view = with_account(tenant, a)  # this account's credentials, enabled or not (never another's)
+        await svc.wechat(view).call("POST", "/cgi-bin/menu/create", json=menu)
     except WeChatAPIError as exc:
         errcode, errmsg = exc.errcode, exc.errmsg
     async with svc.uows() as uow:
@@ -276,12 +278,6 @@ async def publish_menu(request: web.Request) -> web.Response:
     zh = WECHAT_ERRORS_ZH.get(errcode, "未知错误")
     return await _menu_page(request, a, status=502,
                             verdict=Verdict(False, f"微信拒绝：{zh}（errcode {errcode}：{errmsg[:120]}）"))
-
-
-def _client(svc: Services, tenant_code: str, a: AccountView) -> WeChatClient:
-    """The account's own API client; its token is cached apart from the tenant's other accounts."""
-    return WeChatClient(svc.http, svc.kv, api_base=svc.settings.wechat_api_base, app_id=a.app_id,
-                        app_secret=a.app_secret, tenant=tenant_code if a.is_primary else f"{tenant_code}:{a.code}")
 
 
 # -- pay merchants ----------------------------------------------------------------------------
