@@ -658,6 +658,17 @@ async def wecom_settings(uow: UnitOfWork, tenant: int, *, webhook_base: str = WE
     return WecomSettings(tenant, token, aes_key, receive_id, webhook, name)
 
 
+async def own_wecom_settings(uow: UnitOfWork, tenant: int) -> tuple[WecomSettings | None, bool]:
+    """This module's own row (the 企业微信 page edits it) and whether a WeCom row of the
+    渠道与商户 page overrides some of it (`wecom_settings` is what is in use)."""
+    from social_mall.channels.service import wecom_accounts
+
+    row = await repo(uow).wecom(tenant)
+    own = None if row is None else WecomSettings(row.tenant_id, row.token, row.aes_key, row.receive_id,
+                                                 row.webhook_url, row.bot_name)
+    return own, any(a is not None for a in await wecom_accounts(uow, tenant))
+
+
 async def save_wecom_settings(uow: UnitOfWork, s: WecomSettings, *, actor: str, now: datetime) -> None:
     await repo(uow).save_wecom(GroupbuyWecom(
         tenant_id=s.tenant_id, token=s.token, aes_key=s.aes_key, receive_id=s.receive_id,
@@ -681,9 +692,7 @@ async def update_wecom_settings(uow: UnitOfWork, tenant: int, changes: Mapping[s
         if problem is not None:
             raise BadWecomSettingError(name, problem)
         values[name] = raw
-    own = await repo(uow).wecom(tenant)  # this page's row, whatever the channel page overrides
-    current = None if own is None else WecomSettings(own.tenant_id, own.token, own.aes_key, own.receive_id,
-                                                     own.webhook_url, own.bot_name)
+    current, _ = await own_wecom_settings(uow, tenant)  # this page's row, whatever the channel page overrides
     if current is None:
         for name in ("token", "aes_key"):
             if name not in values:

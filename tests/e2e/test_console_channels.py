@@ -236,6 +236,8 @@ async def test_a_wecom_robot_row_is_what_the_callback_and_announcements_use(mall
     assert resp.status == 303, await resp.text()
     assert await WeComBotSimulator(mall.client.session, url, token="RobotToken42", aes_key=AES43).verify("b") == (200, "b")
     assert (await WeComBotSimulator(mall.client.session, url, token=env_token, aes_key=env_key).verify("c"))[0] == 403
+    html = await (await mall.client.get("/console/wecom")).text()              # the 企业微信 page says so
+    assert 'id="wecom-overridden"' in html and "RobotToken42" not in html
     async with mall.svc.uows() as uow:
         bot = await channels.account_by_code(uow, 1, "group1")
     resp = await mall.client.post(f"/console/channels/{bot.id}/test", data={"_csrf": csrf})
@@ -250,10 +252,12 @@ async def test_a_wecom_robot_row_is_what_the_callback_and_announcements_use(mall
     resp = await mall.client.post(f"/console/channels/{corp.id}/test", data={"_csrf": csrf})
     assert "Secret 不对" in verdict(await resp.text()) and "40001" in verdict(await resp.text())
 
-    # disabled: the environment's bot answers again
-    resp = await mall.client.post(f"/console/channels/{bot.id}", allow_redirects=False,
-                                  data={"_csrf": csrf, "name": "团购群机器人"})
-    assert resp.status == 303
+    # disabled (the corp app too): the environment's bot answers again
+    for acct, name in ((bot, "团购群机器人"), (corp, "企业应用")):
+        resp = await mall.client.post(f"/console/channels/{acct.id}", allow_redirects=False,
+                                      data={"_csrf": csrf, "name": name})
+        assert resp.status == 303
+    assert 'id="wecom-overridden"' not in await (await mall.client.get("/console/wecom")).text()
     assert (await WeComBotSimulator(mall.client.session, url, token=env_token, aes_key=env_key).verify("d")) == (200, "d")
 
 
