@@ -236,6 +236,9 @@ async def test_a_wecom_robot_row_is_what_the_callback_and_announcements_use(mall
     assert resp.status == 303, await resp.text()
     assert await WeComBotSimulator(mall.client.session, url, token="RobotToken42", aes_key=AES43).verify("b") == (200, "b")
     assert (await WeComBotSimulator(mall.client.session, url, token=env_token, aes_key=env_key).verify("c"))[0] == 403
+    async with mall.svc.uows() as uow:                                         # announcements go to its webhook
+        in_use = await groupbuy.wecom_settings(uow, 1, webhook_base=robot.base_url)
+    assert (in_use.webhook_url, in_use.bot_name, in_use.receive_id) == (robot.webhook_url, "团购群机器人", "")
     html = await (await mall.client.get("/console/wecom")).text()              # the 企业微信 page says so
     assert 'id="wecom-overridden"' in html and "RobotToken42" not in html
     async with mall.svc.uows() as uow:
