@@ -140,6 +140,16 @@ async def test_an_owner_adds_a_merchant_and_an_account_linked_to_it_and_tests_bo
     resp = await mall.client.post(f"/console/channels/{acct.id}/test", data={"_csrf": csrf})
     assert "AppSecret 无效" in verdict(await resp.text()) and "40125" in verdict(await resp.text())
 
+    # a mini-program's credentials are checked the same way (its own app id at the token endpoint)
+    resp = await mall.client.post("/console/channels/new", allow_redirects=False, data={
+        "_csrf": csrf, "kind": "mini", "code": "mini1", "name": "小程序", "app_id": mall.fake.mini_app_id,
+        "app_secret": mall.fake.mini_app_secret})
+    assert resp.status == 303
+    async with mall.svc.uows() as uow:
+        mini = await channels.account_by_code(uow, 1, "mini1")
+    resp = await mall.client.post(f"/console/channels/{mini.id}/test", data={"_csrf": csrf})
+    assert "连接成功" in verdict(await resp.text())
+
 
 async def test_the_default_merchant_moves_and_cannot_be_disabled(mall, aiohttp_server):
     csrf = await owner(mall)
