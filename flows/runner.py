@@ -482,8 +482,8 @@ def _inbound_activity(inbound: Inbound) -> tuple[str, str, Mapping[str, str | in
     k = inbound.kind
     if k == Kind.CLICK:
         return activity.CLICK, "", {"key": inbound.payload.get("key", "")[:64]}
-    if k == Kind.SUBSCRIBE:
-        return activity.SUBSCRIBE, inbound.payload.get("scene", "")[:64], {}
+    if k == Kind.SUBSCRIBE:  # the account followed (0: the primary one): its unionid lookup asks it
+        return activity.SUBSCRIBE, inbound.payload.get("scene", "")[:64], {"account": inbound.account}
     if k == Kind.SCAN:
         return activity.SCAN, inbound.payload.get("scene", "")[:64], {}
     if k == Kind.UNSUBSCRIBE:

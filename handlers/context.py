@@ -214,7 +214,9 @@ class Services:
             base = f"{self.public_base_url}/wechat/sim/{tenant.code}"  # handlers/wechat_simulator.py
         return WeChatClient(
             self.http, self.kv, api_base=base,
-            app_id=tenant.wechat_app_id, app_secret=tenant.wechat_app_secret, tenant=tenant.code,
+            app_id=tenant.wechat_app_id, app_secret=tenant.wechat_app_secret,
+            # each account's token (and JS-SDK ticket) under a key of its own
+            tenant=f"{tenant.code}:{tenant.account_code}" if tenant.account_code else tenant.code,
         )
 
     # links -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from handlers import (
     api_app, api_app_accounts, h5, h5_address, health, metrics, pay_notify, wechat_mp, wechat_simulator,
 )
 from social_mall.channels.service import order_channel
+from handlers import wechat_unionid
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.catalog.service import related_to_order
@@ -36,6 +37,7 @@ def setup(reg: Registry) -> None:
     reg.add_routes(h5_address.routes)
     reg.add_routes(pay_notify.routes)
     reg.add_routes(wechat_mp.routes)
+    reg.add_activity_sink(wechat_unionid.sink_for(svc))  # follower → unionid → one member across accounts
     reg.add_routes(api_app_accounts.routes)  # per channel account (several mini-programs)
     reg.add_routes(wechat_simulator.routes)  # WeChat's message API while the demo has no account
 

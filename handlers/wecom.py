@@ -11,8 +11,9 @@ msgtype text. The answer is the same envelope `{"encrypt", "msgsignature", "time
 empty 200 when there is nothing to say. Progress and results go to the group through the
 robot webhook (`{"msgtype": "text", "text": {"content", "mentioned_list"}}`).
 
-Per-tenant settings (token, AES key, webhook URL, bot name) live in `groupbuy_wecom`
-(service.save_wecom_settings).
+Per-tenant settings (token, AES key, webhook URL, bot name): a WeCom row of the console's
+渠道与商户 page (channel accounts) when there is one, else `groupbuy_wecom` (the 企业微信
+page; the environment seeds it for the demo): `service.wecom_settings`.
 
 Input from outside is read once, here: the signature is compared as bytes in constant
 time; the sender must be a WeCom userid (1..64 of letters, digits, _-@.) and a group a
@@ -94,8 +95,8 @@ async def _settings(request: web.Request) -> tuple[Services, TenantView, service
     if tenant is None:
         raise web.HTTPNotFound()
     async with svc.uows() as uow:
-        s = await service.wecom_settings(uow, tenant.id)
-    if s is None:
+        s = await service.wecom_settings(uow, tenant.id, webhook_base=svc.settings.wecom_api_base)
+    if s is None or not s.token or not s.aes_key:
         raise web.HTTPNotFound()
     return svc, tenant, s
 
@@ -222,7 +223,7 @@ async def announce(svc: Services, tenant: TenantView, team: service.TeamView, ca
     if not team.chat_id or team.chat_id.startswith("single:"):
         return False
     async with svc.uows() as uow:
-        s = await service.wecom_settings(uow, tenant.id)
+        s = await service.wecom_settings(uow, tenant.id, webhook_base=svc.settings.wecom_api_base)
     if s is None or not s.webhook_url:
         return False
     text = svc.templates.get_template("chat/groupbuy/group/announce.txt").render(

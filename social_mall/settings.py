@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     pay_notify_window_seconds: int = 300  # unpaid this long after the order at the gateway: query it
     pay_sweep_interval_seconds: float = 120.0  # the pay module's active-query sweeper
     payout_sweep_interval_seconds: float = 300.0  # referral payouts under way: ask the gateway again
+    # WeChat Pay's API host for merchants added in the console (their key files go under
+    # data_dir/pay_keys/<tenant>/; a shared volume when several machines serve)
+    pay_api_base: str = "https://api.mch.weixin.qq.com"
     refund_spacing_seconds: float = 60.0  # WeChat Pay: one order's refund requests at least this far apart
 
     # A live deployment. Refuses what is only for trying the shop out (the sandbox gateway).

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from storage.channel_models import ChannelAccount
-from storage.models import Member, Order, Tenant
+from storage.models import Member, MemberIdentity, Order, Tenant
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -71,3 +71,10 @@ class ChannelRepo:
         row = (await self.session.execute(select(Order.channel_account_id, Order.pay_account_id).where(
             Order.tenant_id == tenant, Order.id == order_id))).first()
         return (None, None) if row is None else (row[0], row[1])
+
+    async def identities(self, tenant: int, member_id: int, channel: str) -> list[str]:
+        """The member's external ids on `channel`, the newest first."""
+        stmt = (select(MemberIdentity.external_id).where(
+            MemberIdentity.tenant_id == tenant, MemberIdentity.member_id == member_id,
+            MemberIdentity.channel == channel).order_by(MemberIdentity.id.desc()).limit(10))
+        return list((await self.session.scalars(stmt)).all())

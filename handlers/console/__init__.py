@@ -12,7 +12,7 @@ from aiohttp import web
 
 from handlers import api_v1
 from handlers.console import (
-    pages_auth, pages_catalog, pages_dashboard, pages_orders, pages_people, pages_settings, uploads,
+    pages_auth, pages_catalog, pages_channels, pages_dashboard, pages_orders, pages_people, pages_settings, uploads,
 )
 from social_mall.plugins import Module, Registry
 
@@ -30,7 +30,8 @@ async def console_css(request: web.Request) -> web.FileResponse:
 
 def setup(reg: Registry) -> None:
     for table in (static_routes, pages_auth.routes, pages_dashboard.routes, pages_catalog.routes,
-                  pages_orders.routes, pages_people.routes, pages_settings.routes, uploads.routes, api_v1.routes):
+                  pages_orders.routes, pages_people.routes, pages_settings.routes, pages_channels.routes, uploads.routes,
+                  api_v1.routes):
         reg.add_routes(table)
 
 

@@ -64,6 +64,7 @@ NAV: tuple[tuple[str, str, str, str, int], ...] = (
     ("members", "会员", "/console/members", Perm.MEMBERS_VIEW, 50),
     ("audit", "操作日志", "/console/audit", Perm.AUDIT_VIEW, 80),
     ("settings", "店铺设置", "/console/settings", Perm.SETTINGS, 85),
+    ("channels", "渠道与商户", "/console/channels", Perm.SETTINGS, 86),
     ("admins", "管理员", "/console/admins", Perm.ADMINS, 90),
     ("tokens", "API 令牌", "/console/tokens", Perm.TOKENS, 95),
     ("tenants", "租户", "/console/tenants", Perm.TENANTS, 5),

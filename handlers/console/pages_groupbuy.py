@@ -116,12 +116,12 @@ async def _wecom_page(request: web.Request, *, error: str = "", status: int = 20
     svc = services(request)
     tenant = await svc.tenant_by_id(tenant_of(request))
     async with svc.uows() as uow:
-        s = await gb_service.wecom_settings(uow, tenant.id)
+        s, overridden = await gb_service.own_wecom_settings(uow, tenant.id)
     is_set = {"token": bool(s and s.token), "aes_key": bool(s and s.aes_key),
               "webhook_key": bool(s and s.webhook_url)}
     return render(request, "console/groupbuy_wecom.html", status=status, labels=WECOM_LABELS, is_set=is_set,
                   bot_name=s.bot_name if s else "", callback=f"{svc.public_base_url}/wechat/wecom/{tenant.code}",
-                  error=error)
+                  error=error, overridden=overridden)
 
 
 @routes.get("/console/wecom")

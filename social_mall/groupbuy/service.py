@@ -631,11 +631,42 @@ class WecomSettings:
         return f"WecomSettings(tenant_id={self.tenant_id}, bot_name={self.bot_name!r})"
 
 
-async def wecom_settings(uow: UnitOfWork, tenant: int) -> WecomSettings | None:
+WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+
+
+async def wecom_settings(uow: UnitOfWork, tenant: int, *, webhook_base: str = WECOM_API_BASE) -> WecomSettings | None:
+    """The group bot's callback credentials and robot webhook. A WeCom row on the console's
+    渠道与商户 page (channel accounts: a group robot, or a corp app, with token and AES key; a
+    group robot with a webhook key) takes precedence, part by part, over this module's own
+    row (the 企业微信 page, seeded from the environment for the demo)."""
+    from social_mall.channels.service import wecom_accounts
+
     row = await repo(uow).wecom(tenant)
-    if row is None:
-        return None
-    return WecomSettings(row.tenant_id, row.token, row.aes_key, row.receive_id, row.webhook_url, row.bot_name)
+    callback, robot = await wecom_accounts(uow, tenant)
+    if callback is None and robot is None:
+        if row is None:
+            return None
+        return WecomSettings(row.tenant_id, row.token, row.aes_key, row.receive_id, row.webhook_url, row.bot_name)
+    if callback is not None:
+        token, aes_key = callback.token, callback.aes_key
+        receive_id = callback.app_id if callback.kind == "wecom_app" else ""
+    else:
+        token, aes_key, receive_id = (row.token, row.aes_key, row.receive_id) if row is not None else ("", "", "")
+    webhook = rules.webhook_url(webhook_base, robot.webhook_key) if robot is not None else (
+        row.webhook_url if row is not None else "")
+    name = (robot.name if robot is not None else "") or (row.bot_name if row is not None else "") or "机器人"
+    return WecomSettings(tenant, token, aes_key, receive_id, webhook, name)
+
+
+async def own_wecom_settings(uow: UnitOfWork, tenant: int) -> tuple[WecomSettings | None, bool]:
+    """This module's own row (the 企业微信 page edits it) and whether a WeCom row of the
+    渠道与商户 page overrides some of it (`wecom_settings` is what is in use)."""
+    from social_mall.channels.service import wecom_accounts
+
+    row = await repo(uow).wecom(tenant)
+    own = None if row is None else WecomSettings(row.tenant_id, row.token, row.aes_key, row.receive_id,
+                                                 row.webhook_url, row.bot_name)
+    return own, any(a is not None for a in await wecom_accounts(uow, tenant))
 
 
 async def save_wecom_settings(uow: UnitOfWork, s: WecomSettings, *, actor: str, now: datetime) -> None:
@@ -661,7 +692,7 @@ async def update_wecom_settings(uow: UnitOfWork, tenant: int, changes: Mapping[s
         if problem is not None:
             raise BadWecomSettingError(name, problem)
         values[name] = raw
-    current = await wecom_settings(uow, tenant)
+    current, _ = await own_wecom_settings(uow, tenant)  # this page's row, whatever the channel page overrides
     if current is None:
         for name in ("token", "aes_key"):
             if name not in values:

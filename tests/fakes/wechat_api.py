@@ -57,6 +57,16 @@ ERRMSG = {
     40130: "invalid openid list size, at least two openid",
     45028: "has no masssend quota",
     47001: "data format error",
+    40016: "invalid button size",
+    40017: "invalid button type",
+    40018: "invalid button name size",
+    40019: "invalid button key size",
+    40020: "invalid button url size",
+    40023: "invalid sub button size",
+    40024: "invalid sub button type",
+    40025: "invalid sub button name size",
+    40026: "invalid sub button key size",
+    40027: "invalid sub button url size",
     48001: "api unauthorized",
 }
 QR_TEMP_MAX = 2_592_000
@@ -83,6 +93,7 @@ class _Token:
     revoked: bool = False
     openid: str = ""
     scope: str = ""
+    appid: str = ""  # the account a basic/stable token belongs to
 
 
 @dataclass
@@ -144,8 +155,9 @@ class FakeWeChatAPI:
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
-        self._stable: str | None = None
-        self._last_force: float | None = None
+        self._stable: dict[str, str] = {}          # app id → its current stable token
+        self._last_force: dict[str, float] = {}    # app id → when it last forced a refresh
+        self.menus: dict[str, dict[str, Any]] = {}  # app id → the menu menu/create accepted
         self._codes: dict[str, _Code] = {}
         self._js_codes: dict[str, _Code] = {}
         self.session_keys: list[str] = []  # every session_key handed out (never to be echoed or logged)
@@ -169,6 +181,8 @@ class FakeWeChatAPI:
             ("POST", "/cgi-bin/message/mass/sendall", self._mass_send),
             ("POST", "/cgi-bin/message/mass/preview", self._mass_preview),
             ("POST", "/cgi-bin/qrcode/create", self._qrcode_create),
+            ("POST", "/cgi-bin/menu/create", self._menu_create),
+            ("GET", "/cgi-bin/user/info", self._user_info),
             ("POST", "/cgi-bin/media/upload", self._media_upload),
             ("POST", "/cgi-bin/material/add_material", self._material_add),
             ("POST", "/cgi-bin/draft/add", self._draft_add),
@@ -278,9 +292,9 @@ class FakeWeChatAPI:
                                      status=fail.status)
         return await handler(request)
 
-    def _issue(self, kind: str, openid: str = "", scope: str = "") -> _Token:
+    def _issue(self, kind: str, openid: str = "", scope: str = "", appid: str = "") -> _Token:
         tok = _Token(secrets.token_urlsafe(48), kind, self.clock() + self.token_ttl,
-                     openid=openid, scope=scope)
+                     openid=openid, scope=scope, appid=appid)
         self._tokens[tok.value] = tok
         return tok
 
@@ -305,6 +319,9 @@ class FakeWeChatAPI:
     def _credentials_error(self, appid: Any, secret: Any) -> int:
         if appid in self.more_apps:  # another official account served by this fake
             return 0 if secret == self.more_apps[appid] else 40125
+        minis = {self.mini_app_id: self.mini_app_secret, **self.mini_apps}
+        if appid in minis:  # a mini-program gets its access token the same way
+            return 0 if secret == minis[appid] else 40125
         if appid != self.app_id:
             return 40013
         if secret != self.app_secret:
@@ -318,9 +335,9 @@ class FakeWeChatAPI:
         if code := self._credentials_error(q.get("appid"), q.get("secret")):
             return _err(code)
         for tok in self._tokens.values():
-            if tok.kind == "basic":
+            if tok.kind == "basic" and tok.appid == q.get("appid"):  # tokens are per account
                 tok.revoked = True
-        tok = self._issue("basic")
+        tok = self._issue("basic", appid=str(q.get("appid")))
         return _ok(access_token=tok.value, expires_in=self.token_ttl, errcode=None)
 
     async def _stable_token(self, request: web.Request) -> web.Response:
@@ -331,15 +348,16 @@ class FakeWeChatAPI:
             return _err(40002)
         if code := self._credentials_error(body.get("appid"), body.get("secret")):
             return _err(code)
-        tok = self._stable_for(bool(body.get("force_refresh", False)))
+        tok = self._stable_for(bool(body.get("force_refresh", False)), str(body.get("appid")))
         return _ok(access_token=tok.value, expires_in=self._remaining(tok), errcode=None)
 
-    def _stable_for(self, force: bool) -> _Token:
+    def _stable_for(self, force: bool, appid: str) -> _Token:
         now = self.clock()
-        current = self._tokens.get(self._stable) if self._stable else None
+        current = self._tokens.get(self._stable[appid]) if appid in self._stable else None
         usable = current is not None and not current.revoked and current.expires_at > now
-        if force and usable and self._last_force is not None \
-                and now - self._last_force < self.force_refresh_interval:
+        last_force = self._last_force.get(appid)
+        if force and usable and last_force is not None \
+                and now - last_force < self.force_refresh_interval:
             assert current is not None
             return current  # WeChat: forcing again within 30 s does not refresh
         if usable and not force:
@@ -350,10 +368,44 @@ class FakeWeChatAPI:
         elif current is not None and force:
             current.revoked = True
         if force:
-            self._last_force = now
-        tok = self._issue("stable")
-        self._stable = tok.value
+            self._last_force[appid] = now
+        tok = self._issue("stable", appid=appid)
+        self._stable[appid] = tok.value
         return tok
+
+    # -- the custom menu -------------------------------------------------------------------
+
+    async def _menu_create(self, request: web.Request) -> web.Response:
+        """menu/create with WeChat's checks (1–3 buttons, 1–5 sub-buttons, names ≤ 16 / 60
+        bytes, key ≤ 128, url ≤ 1024, known types with their fields); the accepted menu is
+        kept per account."""
+        value = request.query.get("access_token")
+        if code := self._check_token(value, ("basic", "stable")):
+            return _err(code)
+        body = await self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("button"), list):
+            return _err(47001)
+        if code := _menu_error(body["button"]):
+            return _err(code)
+        self.menus[self._tokens[value or ""].appid] = body
+        return _ok()
+
+    async def _user_info(self, request: web.Request) -> web.Response:
+        """cgi-bin/user/info: a follower's profile; unionid only when the account is bound to
+        an open-platform account and the user has one."""
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        openid = request.query.get("openid", "")
+        if not openid:
+            return _err(40003)
+        user = self.users.get(openid)
+        if user is None or openid in self.unsubscribed:
+            return _ok(errcode=None, subscribe=0, openid=openid)
+        info: dict[str, Any] = {"subscribe": 1, "openid": openid, "language": "zh_CN", "subscribe_time": 1,
+                                "remark": "", "groupid": 0, "tagid_list": [], "subscribe_scene": "ADD_SCENE_SEARCH"}
+        if user.unionid:
+            info["unionid"] = user.unionid
+        return _ok(errcode=None, **info)
 
     # -- messages ---------------------------------------------------------------------
 
@@ -666,6 +718,53 @@ class FakeWeChatAPI:
         if user.unionid:
             info["unionid"] = user.unionid
         return web.json_response(info, dumps=_dumps)
+
+
+_MENU_NEEDS = {"click": ("key",), "view": ("url",), "miniprogram": ("appid", "pagepath", "url"),
+               "scancode_push": ("key",), "scancode_waitmsg": ("key",), "pic_sysphoto": ("key",),
+               "pic_photo_or_album": ("key",), "pic_weixin": ("key",), "location_select": ("key",),
+               "media_id": ("media_id",), "article_id": ("article_id",), "view_limited": ("media_id",)}
+
+
+def _menu_error(buttons: list[Any]) -> int:
+    """WeChat's errcode for a menu it refuses, 0 when it takes it."""
+    if not 1 <= len(buttons) <= 3:
+        return 40016  # invalid button size
+    for top in buttons:
+        if not isinstance(top, dict):
+            return 47001
+        name = top.get("name")
+        if not isinstance(name, str) or not name or len(name.encode()) > 16:
+            return 40018  # invalid button name size
+        if "sub_button" in top and top["sub_button"]:
+            subs = top["sub_button"]
+            if not isinstance(subs, list) or len(subs) > 5:
+                return 40023  # invalid sub button size
+            for sub in subs:
+                if not isinstance(sub, dict):
+                    return 47001
+                sname = sub.get("name")
+                if not isinstance(sname, str) or not sname or len(sname.encode()) > 60:
+                    return 40025  # invalid sub button name size
+                if code := _button_error(sub, sub=True):
+                    return code
+        elif code := _button_error(top, sub=False):
+            return code
+    return 0
+
+
+def _button_error(b: dict[str, Any], *, sub: bool) -> int:
+    needs = _MENU_NEEDS.get(b.get("type", ""))
+    if needs is None:
+        return 40024 if sub else 40017  # invalid (sub) button type
+    for field_name in needs:
+        if not isinstance(b.get(field_name), str) or not b[field_name]:
+            return 47001
+    if "key" in needs and len(b["key"].encode()) > 128:
+        return 40026 if sub else 40019  # invalid (sub) button key size
+    if "url" in needs and len(b["url"].encode()) > 1024:
+        return 40027 if sub else 40020  # invalid (sub) button url size
+    return 0
 
 
 def _parse_qr(body: dict[str, Any]) -> tuple[str | int, int | None] | None:

@@ -110,6 +110,7 @@ class FakeWeChatPay:
         r.add_get("/v3/refund/domestic/refunds/{no}", self._refund_query)
         r.add_post("/v3/fund-app/mch-transfer/transfer-bills", self._transfer)
         r.add_get("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}", self._transfer_query)
+        r.add_get("/v3/certificates", self._certificates)
         r.add_get("/v3/bill/tradebill", self._tradebill)
         r.add_get("/v3/billdownload/file", self._bill_file)
         r.add_post("/pay/unifiedorder", self._v2_unified)
@@ -150,6 +151,40 @@ class FakeWeChatPay:
         if not ok:
             return raw, self._error(401, "SIGN_ERROR", "签名错误")
         return raw, None
+
+    # -- platform certificates ------------------------------------------------------------
+    def platform_certificate(self) -> tuple[str, str]:
+        """(serial hex, PEM) of a certificate over the platform key, made once."""
+        if not hasattr(self, "_cert"):
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.x509.oid import NameOID
+
+            key = serialization.load_pem_private_key(self.platform.private_pem, password=None)
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA")])
+            now = datetime.now(timezone.utc)
+            serial = x509.random_serial_number()
+            cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                    .serial_number(serial).not_valid_before(now - timedelta(days=1))
+                    .not_valid_after(now + timedelta(days=365 * 5)).sign(key, hashes.SHA256()))  # type: ignore[arg-type]
+            self._cert = (f"{serial:X}", cert.public_bytes(serialization.Encoding.PEM).decode())
+        return self._cert
+
+    async def _certificates(self, request: web.Request) -> web.Response:
+        """GET /v3/certificates: the platform certificates, each encrypted under the
+        merchant's APIv3 key (associated_data "certificate"), the answer signed."""
+        _, err = await self._auth(request)
+        if err:
+            return err
+        serial, pem = self.platform_certificate()
+        enc = wxpay_v3.encrypt_resource(self.apiv3_key, pem, associated_data="certificate",
+                                        original_type="certificate")
+        enc.pop("original_type", None)
+        now = datetime.now(CST)
+        return self._signed(200, {"data": [{
+            "serial_no": serial, "effective_time": (now - timedelta(days=1)).isoformat(timespec="seconds"),
+            "expire_time": (now + timedelta(days=365 * 5)).isoformat(timespec="seconds"),
+            "encrypt_certificate": enc}]})
 
     # -- orders ---------------------------------------------------------------------------
     async def _create(self, request: web.Request, trade_type: str) -> web.Response:

@@ -31,10 +31,31 @@ class FakeWeComRobot:
     per_minute: int = 20
     _times: list[float] = field(default_factory=list)
 
+    # corp apps this fake qyapi.weixin.qq.com knows: corp id → {app secret: agent id}
+    corps: dict[str, dict[str, str]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # issued access token → corp id
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/cgi-bin/webhook/send", self._send)
+        app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         return app
+
+    async def _gettoken(self, request: web.Request) -> web.Response:
+        """WeCom's gettoken: an unknown corp id is 40013, a wrong secret 40001 (both as the
+        real server words them), a missing one 41002 / 41004."""
+        corpid, secret = request.query.get("corpid", ""), request.query.get("corpsecret", "")
+        if not corpid:
+            return web.json_response({"errcode": 41002, "errmsg": "corpid missing"})
+        if not secret:
+            return web.json_response({"errcode": 41004, "errmsg": "corpsecret missing"})
+        if corpid not in self.corps:
+            return web.json_response({"errcode": 40013, "errmsg": "invalid corpid"})
+        if secret not in self.corps[corpid]:
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        token = secrets.token_urlsafe(48)
+        self.tokens[token] = corpid
+        return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200})
 
     @property
     def webhook_url(self) -> str:

@@ -76,7 +76,7 @@ def setup(reg: Registry) -> None:
 
         async with svc.uows() as uow:
             settings = await service.settings(uow, d.tenant_id)
-            robot = await wecom_settings(uow, d.tenant_id)
+            robot = await wecom_settings(uow, d.tenant_id, webhook_base=svc.settings.wecom_api_base)
             s = await service.session(uow, d.tenant_id, int(d.payload["session_id"]))
         if not settings.announce or robot is None or not robot.webhook_url:
             return
