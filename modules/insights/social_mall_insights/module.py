@@ -9,13 +9,14 @@ Jobs:
   insights.partitions   daily: monthly partitions three months ahead (PostgreSQL)
   insights.retention    daily: raw events past each tenant's retention
   insights.campaigns    every 60 s: due campaigns, in batches, outside quiet hours
+  insights.segment_tags hourly: segments with a tag tag exactly their members
 """
 
 from __future__ import annotations
 
 from handlers.context import Services
 from social_mall.plugins import Registry
-from social_mall_insights import HERE, campaigns, flow_prefs, partitions, rollup, subscribers, web_console
+from social_mall_insights import HERE, campaigns, flow_prefs, partitions, rollup, segments, subscribers, web_console
 from social_mall_insights.recorder import Recorder
 
 FLUSH_SECONDS = 2.0
@@ -50,10 +51,17 @@ def setup(reg: Registry) -> None:
             await uow.commit()
         return n
 
+    async def segment_tags() -> int:
+        async with svc.uows() as uow:
+            n = await segments.sync_tags(uow, svc.clock(), reg.member_groups)
+            await uow.commit()
+        return n
+
     reg.add_job("insights.flush", FLUSH_SECONDS, flush)
     reg.add_job("insights.rollup", 600, roll)
     reg.add_job("insights.partitions", 86400, ahead)
     reg.add_job("insights.retention", 86400, retention)
+    reg.add_job("insights.segment_tags", 3600, segment_tags)
     campaigns.register(reg, svc)
     reg.add_flow(flow_prefs.FLOW)
     web_console.register(reg)
