@@ -7,7 +7,8 @@ Jobs:
   insights.flush        every 2 s: write the buffered activity
   insights.rollup       every 10 min: today's and yesterday's daily rollups
   insights.partitions   daily: monthly partitions three months ahead (PostgreSQL)
-  insights.retention    daily: raw events past each tenant's retention
+  insights.retention    daily: raw events past each tenant's retention (PostgreSQL: whole
+                        month partitions no tenant keeps are dropped first)
   insights.campaigns    every 60 s: due campaigns, in batches, outside quiet hours
   insights.segment_tags hourly: segments with a tag tag exactly their members
 """
@@ -46,6 +47,9 @@ def setup(reg: Registry) -> None:
         return made
 
     async def retention() -> int:
+        async with svc.uows() as uow:   # whole months first (PostgreSQL), in a transaction of their own
+            await rollup.drop_expired_months(uow, svc.clock())
+            await uow.commit()
         async with svc.uows() as uow:
             n = await rollup.apply_retention(uow, svc.clock())
             await uow.commit()
