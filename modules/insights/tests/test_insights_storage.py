@@ -153,3 +153,41 @@ async def test_a_month_partition_is_known_by_its_name_only():
     assert partitions.month_of("insights_events_p200112")[1] == datetime(2002, 1, 1, tzinfo=timezone.utc)
     for other in ("insights_events_default", "insights_events_p200113", "insights_events_p2001021", "orders"):
         assert partitions.month_of(other) is None
+
+
+async def test_two_workers_dropping_at_once_drop_each_month_once(backend, engine, uows, other_worker, demo):
+    """Two workers (separate engines) run the drop together: one holds the lock and drops,
+    the other does nothing; no error, every expired month gone once."""
+    import asyncio
+
+    now = datetime(2002, 12, 1, tzinfo=timezone.utc)
+    async with uows() as uow:
+        await partitions.ensure_months(uow.session, datetime(2002, 1, 1, tzinfo=timezone.utc),
+                                       datetime(2002, 2, 1, tzinfo=timezone.utc)) if backend.name == "pg" else None
+        await write(uow, [(demo.id, 11, datetime(2002, 1, 5, tzinfo=timezone.utc), "message", "mp", "", 0, 0, {})])
+        await save_prefs(uow, demo.id, Prefs(retention_days=30))
+        await uow.commit()
+    if backend.name != "pg":   # SQLite has no partitions: the drop leaves every row to the retention DELETE
+        for factory in (uows, other_worker):
+            async with factory() as uow:
+                assert await rollup.drop_expired_months(uow, now) == []
+        assert await count(uows, Event.member_id == 11) == 1
+        return
+    held = asyncio.Event()
+
+    async def run(factory, wait: bool) -> list[str]:
+        async with factory() as uow:
+            if wait:
+                await held.wait()
+            names = await rollup.drop_expired_months(uow, now)
+            if not wait:
+                held.set()
+                await asyncio.sleep(0.2)     # keep the lock while the other tries
+            await uow.commit()
+            return names
+
+    first, second = await asyncio.gather(run(uows, False), run(other_worker, True))
+    assert (first, second) == (["insights_events_p200201", "insights_events_p200202"], [])
+    async with uows() as uow:
+        assert not {"insights_events_p200201", "insights_events_p200202"} & await partitions.existing(uow.session)
+    assert await count(uows, Event.member_id == 11) == 0
