@@ -61,6 +61,11 @@ async def test_a_share_scanned_and_a_share_link_opened_are_the_sharers_events(ma
         ("mp", f"ref_{code}", visitor, "qr", "referral", 0),
         ("h5", f"ref_{code}", 0, "link", "product", 1)]
     assert "share" not in [k for k, *_ in await events_of(mall, visitor)]
+    from social_mall_insights.reports import timeline
+
+    async with mall.svc.uows() as uow:     # the sharer's timeline on the console member page
+        items = [(i.label, i.detail) for i in await timeline(uow, tenant.id, sharer) if i.kind == "share"]
+    assert items == [("分享被打开", "via=link what=product"), ("分享被打开", "via=qr what=referral")]
     async with mall.svc.uows() as uow:   # the page's raw activity is not kept as an anonymous row
         assert (await uow.session.execute(select(Event).where(Event.kind == "share.open"))).first() is None
 
@@ -89,5 +94,10 @@ async def test_a_coupon_claimed_in_chat_and_used_on_a_paid_order(mall):
     (used,) = await rows_of(mall, member, "coupon.used")
     (paid,) = await rows_of(mall, member, "order.paid")
     assert used.ref == claimed.ref and used.amount_fen == 500
+    from social_mall_insights.reports import timeline
+
+    async with mall.svc.uows() as uow:
+        labels = [i.label for i in await timeline(uow, tenant.id, member)]
+    assert "使用优惠券" in labels and "领取优惠券" in labels
     assert (used.channel, used.source, used.props["order"]) == ("mp", claimed.source, paid.ref)
     assert (claimed.channel, claimed.source, claimed.props["name"]) == ("mp", "claim", "立减5元") and order_no

@@ -132,8 +132,9 @@ async def test_old_months_no_tenant_keeps_are_dropped_whole_and_the_rest_deleted
             deleted = await rollup.apply_retention(uow, now)
             await uow.commit()
         if backend.name == "pg":
-            assert (dropped, deleted) == ((["insights_events_p200101", "insights_events_p200102",
-                                            "insights_events_p200104"], 1) if run == 0 else ([], 0))
+            mine = [n for n in dropped if n.startswith("insights_events_p2001")]   # (another test's may go too)
+            assert (mine, deleted) == ((["insights_events_p200101", "insights_events_p200102",
+                                         "insights_events_p200104"], 1) if run == 0 else ([], 0))
             async with uows() as uow:
                 left = await partitions.existing(uow.session)
             assert "insights_events_p200103" in left and not {"insights_events_p200101", "insights_events_p200104"} & left
@@ -187,7 +188,8 @@ async def test_two_workers_dropping_at_once_drop_each_month_once(backend, engine
             return names
 
     first, second = await asyncio.gather(run(uows, False), run(other_worker, True))
-    assert (first, second) == (["insights_events_p200201", "insights_events_p200202"], [])
+    # (an empty expired month another test of this schema left may go too)
+    assert {"insights_events_p200201", "insights_events_p200202"} <= set(first) and second == []
     async with uows() as uow:
         assert not {"insights_events_p200201", "insights_events_p200202"} & await partitions.existing(uow.session)
     assert await count(uows, Event.member_id == 11) == 0
