@@ -69,7 +69,8 @@ class Claim:
     template_id: int
 
     async def run(self, ctx: Ctx) -> Outcome:
-        c = await loyalty.claim(ctx.uow, ctx.tenant_id, ctx.member.id, self.template_id, now=ctx.now)
+        c = await loyalty.claim(ctx.uow, ctx.tenant_id, ctx.member.id, self.template_id, now=ctx.now,
+                                channel=ctx.channel)
         return Outcome((Say("chat/members/claimed.txt", {"c": c}),))
 
 

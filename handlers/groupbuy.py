@@ -36,6 +36,8 @@ from handlers.push import UNDELIVERABLE
 from handlers.scene_qr import qr_png, scene_qr_url
 from handlers.context import SERVICES, Services
 from handlers.wechat_client import WeChatAPIError
+from social_mall import activity
+from social_mall.activity import Activity
 from social_mall.errors import NotFoundError
 from social_mall.groupbuy import demo, jobs, rules, service
 from social_mall.members.service import channel_identity
@@ -83,6 +85,9 @@ async def qr_image(request: web.Request) -> web.Response:
 @routes.get(r"/gb/{tenant}/team/{team}")
 async def share_page(request: web.Request) -> web.Response:
     svc, tenant, team, campaign = await _team(request)
+    if svc.registry.activity_sinks:  # a share opened (the visitor is anonymous here; the leader shared it)
+        svc.track(Activity(tenant.id, 0, "h5", activity.SHARE_OPEN, svc.clock(), campaign.product_id,
+                           f"gb_{team.id}", {"what": "groupbuy"}))
     html = svc.templates.get_template("h5/groupbuy_team.html").render(
         t=team, c=campaign, now=svc.clock(), qr=f"/groupbuy/qr/{tenant.code}/{team.id}.png")
     return web.Response(text=html, content_type="text/html")

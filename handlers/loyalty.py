@@ -51,7 +51,7 @@ def setup(reg: Registry) -> None:
         p = d.payload
         async with svc.uows() as uow:
             await service.on_order_paid(uow, d.tenant_id, int(p["order_id"]), int(p["member_id"]),
-                                        int(p["paid_fen"]), svc.clock())
+                                        int(p["paid_fen"]), svc.clock(), channel=str(p.get("channel", "")))
             await uow.commit()
 
     async def on_cancelled(d: Delivery) -> None:

@@ -35,6 +35,8 @@ from flows import referral as referral_flow
 from handlers.push import UNDELIVERABLE, push_to_member
 from handlers.context import SERVICES, Services
 from handlers.wechat_client import WeChatAPIError
+from social_mall import activity
+from social_mall.activity import Activity
 from social_mall.catalog.service import product_detail
 from social_mall.errors import MallError, NotFoundError
 from social_mall.members.service import channel_identity
@@ -165,6 +167,9 @@ async def landing(request: web.Request) -> web.Response:
         image=svc.image_url(product.image) if product and product.image else "",
         qr=f"/referral/qr/{tenant.code}/{d.code}.png",
     )
+    if svc.registry.activity_sinks:  # a share opened (the visitor is anonymous here; the sharer is the code's)
+        svc.track(Activity(tenant.id, 0, "h5", activity.SHARE_OPEN, svc.clock(), product.id if product else 0,
+                           f"ref_{d.code}", {"what": "product" if product else "referral"}))
     resp = web.Response(text=html, content_type="text/html", charset="utf-8")
     days = settings.lifetime_days or 365
     resp.set_cookie(f"{INTENT_COOKIE}_{tenant.code}", d.code, max_age=days * 86400, httponly=True,

@@ -23,6 +23,10 @@ CATEGORY_VIEW = "category.view"  # ref: category id
 SEARCH = "search"                # props: q, results
 CART_ADD = "cart.add"            # ref: sku id, props: qty
 CHECKOUT = "checkout.start"
+# a share link or share page was opened (member 0: the visitor is anonymous on the page):
+# source = the share scene (ref_<code> a distributor's card or link, gb_<team> a team's
+# page), ref = the product shown (0: none). Who shared it: social_mall/sharing.py
+SHARE_OPEN = "share.open"
 
 
 class Activity(NamedTuple):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from social_mall.demo import DemoSeeder
     from social_mall.books import BooksCheck
     from social_mall.fulfilment import FulfilmentMethod
+    from social_mall.members.audience import MemberGroups
     from social_mall.payments.methods import PaymentMethod
     from social_mall.pricing.unit import UnitPricer
     from social_mall.search import RelatedProvider, SearchProvider
@@ -104,6 +105,8 @@ class Registry:
     account_events: dict[str, AccountEventHandler] = field(default_factory=dict)
     # who takes note of members' activity (social_mall/activity.py): called on the chat path
     activity_sinks: list[ActivitySink] = field(default_factory=list)
+    # key → groups of members a module keeps (a company's buyers…), for segments and audiences
+    member_groups: dict[str, MemberGroups] = field(default_factory=dict)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -175,6 +178,12 @@ class Registry:
         begun. `sink(activity)` is called on the chat path after the step: it must only
         buffer the activity and return (write it later, in a job of its own)."""
         self.activity_sinks.append(sink)
+
+    def add_member_groups(self, groups: MemberGroups) -> None:
+        """Let segments pick members by a kind of group the module keeps (the companies a
+        member buys for…): `groups.options(uow, tenant)` lists them, `groups.members(uow,
+        tenant, group_id)` names their members (social_mall/members/audience.py)."""
+        self.member_groups[groups.key] = groups
 
     def set_search(self, provider: SearchProvider) -> None:
         """Answer the shop's keyword searches with this provider (the last one set wins)."""

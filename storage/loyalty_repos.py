@@ -33,7 +33,7 @@ from storage.loyalty_models import (
     OrderLoyalty,
     PointsEntry,
 )
-from storage.models import Address, CartItem, Member, MemberIdentity, Order, Sku
+from storage.models import Address, CartItem, Member, MemberIdentity, MemberTagLink, Order, Sku
 
 NO_SYNC = {"synchronize_session": False}
 
@@ -399,6 +399,16 @@ class LoyaltyRepo:
                                                       BirthdayGift.member_id == gone,
                                                       BirthdayGift.year.not_in(kept_years))
                            .values(member_id=keep))
+        # member tags: the merged member's move along unless the kept member holds that tag
+        kept_tags = select(MemberTagLink.tag_id).where(MemberTagLink.tenant_id == tenant,
+                                                       MemberTagLink.member_id == keep)
+        await self._update(update(MemberTagLink).where(MemberTagLink.tenant_id == tenant,
+                                                       MemberTagLink.member_id == gone,
+                                                       MemberTagLink.tag_id.not_in(kept_tags))
+                           .values(member_id=keep))
+        await self.session.execute(delete(MemberTagLink).where(MemberTagLink.tenant_id == tenant,
+                                                               MemberTagLink.member_id == gone)
+                                   .execution_options(**NO_SYNC))
         return True
 
     # -- bind codes ------------------------------------------------------------------------------------

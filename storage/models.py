@@ -115,6 +115,33 @@ class MemberIdentity(Base):
     __table_args__ = (UniqueConstraint("tenant_id", "channel", "external_id"),)
 
 
+class MemberTag(Base):
+    """A tenant's member tag (标签): a name admins pick on the member page, and that rules
+    (a module's segment) may give and take away."""
+
+    __tablename__ = "member_tags"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(30))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+
+class MemberTagLink(Base):
+    """A member holds a tag, given by hand (source "manual") or by a rule (its key, e.g.
+    "segment:12"). One row per (tag, member): a rule never takes away a tag given by hand."""
+
+    __tablename__ = "member_tag_links"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    tag_id: Mapped[int] = mapped_column(ForeignKey("member_tags.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    source: Mapped[str] = mapped_column(String(40), default="manual")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "tag_id", "member_id"),
+                      Index("ix_member_tag_links_member", "tenant_id", "member_id"))
+
+
 class Category(Base):
     __tablename__ = "categories"
     id: Mapped[int] = _id()

@@ -89,6 +89,7 @@ PROBLEMS_ZH = {
     "super_only": "仅平台管理员", "file_type": "只支持 PNG/JPEG/GIF/WebP 图片", "file_size": "图片不能超过 2 MB",
     "file_missing": "请选择图片", "image_dimensions": "图片尺寸过大",
     "birthday_format": "生日格式如 05-01 或 1990-05-01（留空为清除）",
+    "tag_name": "标签名 1–30 个字，不含控制字符", "tags_full": "标签太多（最多 200 个），请先删掉不用的",
 }
 
 
@@ -186,7 +187,7 @@ def _to_login(request: web.Request) -> web.HTTPSeeOther:
 
 
 #: path variables that name a row: checked for every console route (modules' included)
-PATH_IDS = ("id", "sku_id")
+PATH_IDS = ("id", "sku_id", "tag_id")
 
 
 def console_view(perm: str | None, *, tenant: bool = True) -> Callable[[Handler], Handler]:

@@ -11,6 +11,7 @@ from handlers.console.registry import member_panels
 from social_mall.console import auth
 from social_mall.console.audit import audit_filter, list_audit
 from social_mall.console.members import member_detail, search_members, set_member_birthday
+from social_mall.members import tags
 from social_mall.console.rules import shanghai_date
 from social_mall.console.permissions import ROLE_ZH, TENANT_ROLES, Perm
 
@@ -31,9 +32,34 @@ async def members(request: web.Request) -> web.Response:
 async def member_page(request: web.Request) -> web.Response:
     async with services(request).uows() as uow:
         d = await member_detail(uow, tenant_of(request), int_id(request), page=page_number(request))
+        held = await tags.member_tags(uow, tenant_of(request), d.member.id)
+        all_tags = await tags.list_tags(uow, tenant_of(request))
     panels = [p for p in [await panel(request, tenant_of(request), d.member.id)
                           for panel in member_panels(services(request).registry)] if p is not None]
-    return render(request, "console/member.html", d=d, m=d.member, panels=panels)
+    return render(request, "console/member.html", d=d, m=d.member, panels=panels, tags=held, all_tags=all_tags)
+
+
+@routes.post(r"/console/members/{id}/tags")
+@console_view(Perm.MEMBERS_EDIT)
+async def member_tag(request: web.Request) -> web.Response:
+    svc = services(request)
+    mid = int_id(request)
+    async with svc.uows() as uow:
+        await tags.tag_member(uow, tenant_of(request), mid, str(form_of(request).get("tag", "")),
+                              actor=admin_of(request).actor, now=svc.clock())
+        await uow.commit()
+    raise redirect(f"/console/members/{mid}", ok="saved")
+
+
+@routes.post(r"/console/members/{id}/tags/{tag_id}/remove")
+@console_view(Perm.MEMBERS_EDIT)
+async def member_untag(request: web.Request) -> web.Response:
+    svc = services(request)
+    mid = int_id(request)
+    async with svc.uows() as uow:
+        await tags.untag_member(uow, tenant_of(request), mid, int_id(request, "tag_id"), actor=admin_of(request).actor)
+        await uow.commit()
+    raise redirect(f"/console/members/{mid}", ok="saved")
 
 
 @routes.post(r"/console/members/{id}/birthday")

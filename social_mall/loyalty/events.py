@@ -39,6 +39,31 @@ class CouponIssued(DomainEvent):
 
 
 @dataclass(frozen=True)
+class CouponClaimed(DomainEvent):
+    """The member took a coupon themselves (「领券」): no push (that is `loyalty.coupon_issued`,
+    for coupons given to them)."""
+
+    topic: ClassVar[str] = "loyalty.coupon_claimed"
+    member_id: int
+    coupon_id: int
+    name: str
+    channel: str = ""
+
+
+@dataclass(frozen=True)
+class CouponUsed(DomainEvent):
+    """A coupon was spent: the order it was applied to is paid (once per order)."""
+
+    topic: ClassVar[str] = "loyalty.coupon_used"
+    member_id: int
+    coupon_id: int
+    order_id: int
+    off_fen: int          # what the coupon took off the order
+    source: str           # how the member got it (claim, birthday, a campaign…)
+    channel: str = ""     # where the order was paid from
+
+
+@dataclass(frozen=True)
 class BirthdayCouponsIssued(DomainEvent):
     """This year's birthday coupons were given (one push for all of them)."""
 

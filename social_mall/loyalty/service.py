@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from social_mall.errors import NotFoundError
 from social_mall.loyalty import rules
 from social_mall.loyalty.errors import CouponLimitError, CouponSoldOutError
-from social_mall.loyalty.events import BirthdayCouponsIssued, CouponIssued, LevelChanged
+from social_mall.loyalty.events import BirthdayCouponsIssued, CouponClaimed, CouponIssued, CouponUsed, LevelChanged
 from social_mall.loyalty.rules import CouponStatus, Level, LoyaltyConfig, PointsKind
-from social_mall.pricing.rules import Breakdown, CouponKind, CouponRule, Scope, split_refund
+from social_mall.pricing.rules import Breakdown, CouponKind, CouponRule, Scope, Step, split_refund
 from social_mall.members.service import members_with_birthday
 from storage.loyalty_models import (
     BirthdayGift,
@@ -298,12 +298,14 @@ async def claimable(uow: UnitOfWork, tenant: int, member: int, now: datetime) ->
 
 
 async def claim(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, now: datetime,
-                source: str = "claim", check_limit: bool = True, announce: bool = True) -> CouponView:
+                source: str = "claim", check_limit: bool = True, announce: bool = True,
+                channel: str = "") -> CouponView:
     """Give the member one coupon of the template. The total quantity is taken by a
     conditional UPDATE (never exceeded, whatever the concurrency); the per-member limit by
     a unique (template, member, n-th) slot, so two taps of one member can't both win.
     A coupon not claimed by the member is pushed (`loyalty.coupon_issued`) unless
-    `announce` is off (the caller sends one message for several)."""
+    `announce` is off (the caller sends one message for several); one the member claimed is
+    told as `loyalty.coupon_claimed` (with the `channel` they claimed it on), never pushed."""
     r = repo(uow)
     t = await r.template(tenant, template_id)
     if t is None or not t.active:
@@ -324,6 +326,8 @@ async def claim(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, 
             raise CouponLimitError(t.name, t.per_member)
     if source != "claim" and announce:
         uow.emit(CouponIssued(tenant_id=tenant, member_id=member, coupon_id=coupon.id, name=t.name, source=source))
+    elif source == "claim":
+        uow.emit(CouponClaimed(tenant_id=tenant, member_id=member, coupon_id=coupon.id, name=t.name, channel=channel))
     return coupon_view(coupon, t)
 
 
@@ -458,8 +462,9 @@ class OrderStateChanged(Exception):
 
 
 async def on_order_paid(uow: UnitOfWork, tenant: int, order_id: int, member: int, paid_fen: int,
-                        now: datetime) -> bool:
-    """Growth and points for a paid order; its coupon becomes used. Once per order."""
+                        now: datetime, *, channel: str = "") -> bool:
+    """Growth and points for a paid order; its coupon becomes used (`loyalty.coupon_used`,
+    with the order's `channel`). Once per order."""
     r = repo(uow)
     cfg = await config(uow, tenant)
     pts = rules.earned(paid_fen, cfg.earn_points_per_yuan)
@@ -470,7 +475,11 @@ async def on_order_paid(uow: UnitOfWork, tenant: int, order_id: int, member: int
         return await _book_after_refunds(uow, tenant, order_id, paid_fen, pts, growth, now)
     d = await r.discount(tenant, order_id)
     if d is not None and d.coupon_id is not None:
-        await r.move_coupon(tenant, d.coupon_id, CS.LOCKED, CS.USED, used_at=now)
+        if await r.move_coupon(tenant, d.coupon_id, CS.LOCKED, CS.USED, used_at=now):
+            found = await r.coupon(tenant, d.coupon_id)
+            off = Breakdown.from_json(d.breakdown).off(Step.COUPON) if d.breakdown else 0
+            uow.emit(CouponUsed(tenant_id=tenant, member_id=member, coupon_id=d.coupon_id, order_id=order_id,
+                                off_fen=off, source=found[0].source if found is not None else "", channel=channel))
     await _credit(uow, tenant, member, pts, PointsKind.EARN, f"o{order_id}:earn", now, "消费获得")
     await _add_growth(uow, tenant, member, growth)
     return True

@@ -36,6 +36,9 @@ def setup(reg: Registry) -> None:
     reg.add_unit_pricer(prices.PRICER)
     reg.add_payment_method(credit.METHOD_OBJ)
     reg.add_payment_method(transfers.METHOD_OBJ)
+    from social_mall_b2b import member_groups
+
+    reg.add_member_groups(member_groups.GROUPS)
     web_console.register(reg)
     from social_mall_b2b import web_h5
 

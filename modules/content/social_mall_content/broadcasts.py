@@ -117,7 +117,8 @@ def parse_segment(raw: str) -> str:
     kind, _, value = s.partition(":")
     if kind == "level" and 1 <= len(value) <= 20:
         return s
-    if kind == "category" and value.isdigit() and 0 < int(value) < 2**62:
+    if kind in ("category", "tag") and value.isascii() and value.isdigit() and 0 < len(value) <= 18 \
+            and 0 < int(value) < 2**62:
         return s
     raise BroadcastRefusedError("segment")
 
@@ -142,10 +143,14 @@ async def check(uow: UnitOfWork, tenant: int, b: BroadcastInput, now: datetime) 
 
 
 async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int, str]]:
-    """(member id, official-account openid) of the segment, by member id (the core's members.audience)."""
+    """(member id, official-account openid) of the segment, by member id (the core's
+    members.audience). A tag ("tag:<id>", the core's member tags) goes out like any other
+    segment: by openid list (mass/send with `touser`), not by WeChat's own user tags
+    (sendall with filter.tag_id), so the shop's tags need no copy on WeChat to keep in line."""
     kind, _, value = segment.partition(":")
     return await members_audience(uow, tenant, "mp", level=value if kind == "level" else None,
-                                  bought_category=int(value) if kind == "category" else None)
+                                  bought_category=int(value) if kind == "category" else None,
+                                  tag=int(value) if kind == "tag" else None)
 
 
 async def within_quota(uow: UnitOfWork, tenant: int, people: Sequence[tuple[int, str]],

@@ -16,6 +16,7 @@ from handlers.console.registry import add_console_permission
 from handlers.wechat_client import WeChatAPIError
 from social_mall.catalog.service import list_categories, list_products
 from social_mall.loyalty.service import levels as member_levels
+from social_mall.members.tags import list_tags
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
 from social_mall_content import articles as A
@@ -87,8 +88,10 @@ async def _page(request: web.Request, *, status: int = 200, error: str = "", cod
         levels = [lv.name for lv in await member_levels(uow, tenant)]
         cats = [(c.id, c.name) for c in await list_categories(uow, tenant)]
         bound = await B.previewer(uow, tenant, admin_of(request).id)
+        tagged = [(t.id, t.name, t.members) for t in await list_tags(uow, tenant)]
     segments = [("all", "全部粉丝")] + [(f"level:{n}", f"会员等级：{n}") for n in levels] + \
-        [(f"category:{i}", f"买过「{n}」类商品") for i, n in cats]
+        [(f"category:{i}", f"买过「{n}」类商品") for i, n in cats] + \
+        [(f"tag:{i}", f"标签：{n}（{c} 人）") for i, n, c in tagged]
     return render(request, "console/content/broadcasts.html", status=status, rows=rows, articles=published,
                   segments=segments, products=products, status_names=STATUS, reasons=REASONS, error=error, code=code, bound=bool(bound),
                   key=secrets.token_hex(8), v=values or dict.fromkeys(FIELDS, ""),

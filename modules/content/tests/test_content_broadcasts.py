@@ -278,3 +278,35 @@ async def test_a_broadcast_a_dead_worker_left_sending_goes_once(backend, engine,
         row = await uow.session.scalar(select(Broadcast).where(Broadcast.id == bid))
         kept = await uow.session.scalar(select(func.count()).select_from(BroadcastRecipient))
     assert row.status == "sent" and kept == 2
+
+
+async def test_a_broadcast_to_a_tag_reaches_exactly_the_members_tagged_on_the_member_page(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    """Tags given by hand on the console's member page (HTTP, CSRF); the broadcast to the tag
+    goes by openid list (mass/send `touser`) to exactly the members holding it."""
+    mall, wx, tenant, category, aid = await shop(backend, tmp_path, fake_wechat, aiohttp_client)
+    from storage.models import MemberIdentity, MemberTag
+
+    async with mall.svc.uows() as uow:
+        ids = dict((await uow.session.execute(select(MemberIdentity.external_id, MemberIdentity.member_id))).all())
+    for user in (BUYERS[0], OTHER, ADMIN):
+        done = await post(mall, f"/console/members/{ids[user]}/tags", tag="  年货老客 ")
+        assert done.status == 303, await done.text()
+    bad = await post(mall, f"/console/members/{ids[OTHER]}/tags", tag="x" * 31)
+    assert bad.status == 400 and "标签名 1–30 个字" in await bad.text()
+    async with mall.svc.uows() as uow:
+        tag = await uow.session.scalar(select(MemberTag.id).where(MemberTag.tenant_id == tenant.id))
+    page = await (await mall.client.get(f"/console/members/{ids[OTHER]}")).text()
+    assert "年货老客" in page and f"/console/members/{ids[OTHER]}/tags/{tag}/remove" in page
+    gone = await post(mall, f"/console/members/{ids[ADMIN]}/tags/{tag}/remove")
+    assert gone.status == 303
+    assert (await post(mall, f"/console/members/{ids[ADMIN]}/tags/abc/remove")).status == 404
+    assert f"标签：年货老客（2 人）" in await (await mall.client.get("/console/content/broadcasts")).text()
+
+    sent = await post(mall, "/console/content/broadcasts", key=await form_key(mall), article=str(aid), text="",
+                      segment=f"tag:{tag}")
+    assert sent.status == 303, await sent.text()
+    (job,) = fake_wechat.mass_sent
+    assert sorted(job["touser"]) == sorted((BUYERS[0], OTHER))
+    bad = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="hi", segment="tag:x1")
+    assert bad.status == 400 and len(fake_wechat.mass_sent) == 1

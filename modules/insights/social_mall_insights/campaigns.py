@@ -39,6 +39,7 @@ from sqlalchemy import and_, func, select, update
 from handlers.context import SERVICES, Services
 from handlers.wechat_client import WeChatAPIError
 from social_mall.activity import Activity
+from social_mall.members.audience import MemberGroups
 from social_mall.events import DomainEvent
 from social_mall.members.service import channel_identity
 from social_mall.parsing import parse_id
@@ -150,7 +151,7 @@ async def get(uow: UnitOfWork, tenant: int, campaign_id: int) -> Campaign | None
                                                              Campaign.id == campaign_id))).scalar_one_or_none()
 
 
-async def run_due(uow: UnitOfWork, now: datetime) -> int:
+async def run_due(uow: UnitOfWork, now: datetime, groups: Mapping[str, MemberGroups] | None = None) -> int:
     """Start due campaigns and hand their next lots of sends to the outbox (outside each
     tenant's quiet hours). Returns the sends handed over. Safe with several workers: the
     claim and each send's emission are conditional UPDATEs."""
@@ -168,7 +169,8 @@ async def run_due(uow: UnitOfWork, now: datetime) -> int:
             if rowcount(claimed) != 1:
                 continue
             seg = await segments.get(uow, c.tenant_id, c.segment_id)
-            people = await segments.members(uow, c.tenant_id, segments.Rules.of(seg.rules if seg else {}), now)
+            people = await segments.members(uow, c.tenant_id, segments.Rules.of(seg.rules if seg else {}), now,
+                                            groups)
             if people:
                 await uow.session.execute(
                     _insert(uow, Send).on_conflict_do_nothing(index_elements=["campaign_id", "member_id"]),
@@ -380,7 +382,7 @@ def register(reg: Registry, svc: Services) -> None:
 
     async def due() -> int:
         async with svc.uows() as uow:
-            n = await run_due(uow, svc.clock())
+            n = await run_due(uow, svc.clock(), reg.member_groups)
             await uow.commit()
         if n:
             svc.outbox.kick()

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.engine import Ctx, Flow, Keyword, Outcome, Say, Step, StepFn, Turn
+from flows.engine import Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn
 from social_mall_insights.campaigns import opted_out, prefs, pushes_this_week, set_opt_out
 
 NAME = "insights"
@@ -70,4 +70,6 @@ FLOW = Flow(
         Keyword(Do.OFF, words=("退订", "TD", "取消推送", "关闭推送")),
         Keyword(Do.ON, words=("订阅", "恢复推送", "开启推送")),
     ),
+    # near the end of the main menu (after 秒杀, 80), before 帮助
+    menu=(MenuEntry(90, "chat/insights/_help.txt", (("消息设置", "消息设置"),)),),
 )

@@ -138,6 +138,8 @@ class Segment(Base):
     name: Mapped[str] = mapped_column(String(40))
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the core member tag this segment gives its members (job insights.segment_tags); None: none
+    tag_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, default=None)
 
 
 class Campaign(Base):

@@ -7,15 +7,17 @@ Jobs:
   insights.flush        every 2 s: write the buffered activity
   insights.rollup       every 10 min: today's and yesterday's daily rollups
   insights.partitions   daily: monthly partitions three months ahead (PostgreSQL)
-  insights.retention    daily: raw events past each tenant's retention
+  insights.retention    daily: raw events past each tenant's retention (PostgreSQL: whole
+                        month partitions no tenant keeps are dropped first)
   insights.campaigns    every 60 s: due campaigns, in batches, outside quiet hours
+  insights.segment_tags hourly: segments with a tag tag exactly their members
 """
 
 from __future__ import annotations
 
 from handlers.context import Services
 from social_mall.plugins import Registry
-from social_mall_insights import HERE, campaigns, flow_prefs, partitions, rollup, subscribers, web_console
+from social_mall_insights import HERE, campaigns, flow_prefs, partitions, rollup, segments, subscribers, web_console
 from social_mall_insights.recorder import Recorder
 
 FLUSH_SECONDS = 2.0
@@ -45,8 +47,17 @@ def setup(reg: Registry) -> None:
         return made
 
     async def retention() -> int:
+        async with svc.uows() as uow:   # whole months first (PostgreSQL), in a transaction of their own
+            await rollup.drop_expired_months(uow, svc.clock())
+            await uow.commit()
         async with svc.uows() as uow:
             n = await rollup.apply_retention(uow, svc.clock())
+            await uow.commit()
+        return n
+
+    async def segment_tags() -> int:
+        async with svc.uows() as uow:
+            n = await segments.sync_tags(uow, svc.clock(), reg.member_groups)
             await uow.commit()
         return n
 
@@ -54,6 +65,7 @@ def setup(reg: Registry) -> None:
     reg.add_job("insights.rollup", 600, roll)
     reg.add_job("insights.partitions", 86400, ahead)
     reg.add_job("insights.retention", 86400, retention)
+    reg.add_job("insights.segment_tags", 3600, segment_tags)
     campaigns.register(reg, svc)
     reg.add_flow(flow_prefs.FLOW)
     web_console.register(reg)

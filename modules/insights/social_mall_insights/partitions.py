@@ -5,17 +5,25 @@ current month and the next two; the job `insights.partitions` (daily) keeps thre
 ahead. A month created after rows for it reached the DEFAULT partition (the job did not run)
 takes them over: they are moved in the same transaction, so nothing is lost. Bounds are
 month starts in UTC. Retention of raw events is per tenant (a DELETE by (tenant_id, at),
-retention.py); a month no tenant keeps any more can be dropped whole (`drop_before`)."""
+rollup.apply_retention); a month that no tenant with rows in it keeps any more is dropped
+whole (`drop_expired`, run by the job insights.retention before the DELETE): dropping a
+partition costs nothing whatever its size and leaves no dead rows for VACUUM. The rollups
+and member facts keep the aggregates. The DEFAULT partition is never dropped."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 PARENT = "insights_events"
 DEFAULT = "insights_events_default"
+_MONTH = re.compile(rf"^{PARENT}_p(\d{{4}})(\d{{2}})$")
+MIN_RETENTION = timedelta(days=30)   # the shortest retention a tenant may set
+LOCK_KEY = 2_100_210_021             # one dropper at a time (pg_try_advisory_xact_lock)
 
 
 def month_start(year: int, month: int) -> datetime:
@@ -75,3 +83,39 @@ async def ensure_ahead(session: AsyncSession, now: datetime, months: int = 3) ->
     if session.bind is None or session.bind.dialect.name != "postgresql":
         return []
     return await ensure_months(session, now, month_start(now.year, now.month + months))
+
+
+def month_of(name: str) -> tuple[datetime, datetime] | None:
+    """A month partition's bounds [start, end) from its name; None for any other table."""
+    m = _MONTH.match(name)
+    if m is None or not 1 <= int(m[2]) <= 12:
+        return None
+    y, mo = int(m[1]), int(m[2])
+    return month_start(y, mo), month_start(y, mo + 1)
+
+
+async def drop_expired(session: AsyncSession, now: datetime,
+                       cutoff: Callable[[int], Awaitable[datetime]]) -> list[str]:
+    """Drop the month partitions whose every row is past its tenant's retention
+    (`cutoff(tenant)`: the instant before which that tenant's raw events go), an empty one
+    once it ends before the shortest retention; returns the names dropped. PostgreSQL only;
+    one worker at a time (an advisory lock: another worker finds it taken and does
+    nothing), idempotent. Rows of a month still kept by some tenant stay for the DELETE."""
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return []
+    if not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}):
+        return []
+    dropped: list[str] = []
+    for name in sorted(await existing(session)):
+        bounds = month_of(name)
+        if bounds is None or bounds[1] > now - MIN_RETENTION:
+            continue
+        tenants = [int(t) for (t,) in await session.execute(text(f"SELECT DISTINCT tenant_id FROM {name}"))]
+        kept = False
+        for t in tenants:
+            kept = kept or bounds[1] > await cutoff(t)
+        if not kept:
+            await session.execute(text("SET LOCAL lock_timeout = '5s'"))   # writers wait at most that
+            await session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+            dropped.append(name)
+    return dropped

@@ -24,8 +24,9 @@ from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from social_mall.activity import (
-    CART_ADD, CATEGORY_VIEW, CHECKOUT, CLICK, MESSAGE, PRODUCT_VIEW, SCAN, SEARCH, SUBSCRIBE, Activity,
+    CART_ADD, CATEGORY_VIEW, CHECKOUT, CLICK, MESSAGE, PRODUCT_VIEW, SCAN, SEARCH, SHARE_OPEN, SUBSCRIBE, Activity,
 )
+from social_mall.sharing import share_kind, sharers
 from social_mall_insights.models import Event, MemberFacts
 from social_mall_insights.rules import ORGANIC, acquisition, shanghai_day, week_start
 from storage.uow import UnitOfWork, UowFactory
@@ -44,6 +45,9 @@ EVENT_COLUMNS = ("tenant_id", "member_id", "at", "kind", "channel", "source", "r
 
 # kinds whose source is the QR scene the member came through
 SCENE_KINDS = frozenset({SUBSCRIBE, SCAN, "member.joined"})
+# a share: the sharer's event when their card's QR is scanned (followed) or their link opened
+SHARE = "share"
+SHARE_SEEN = frozenset({SUBSCRIBE, SCAN, SHARE_OPEN})
 
 # (tenant, member, at, kind, channel, source, ref, amount_fen, props)
 Row = tuple[int, int, datetime, str, str, str, int, int, Mapping[str, Any]]
@@ -75,9 +79,11 @@ class Recorder:
         taken, self.pending = self.pending, []
         if not taken:
             return 0
-        rows: list[Row] = [(t, m, at, k, ch, src, ref, 0, props) for t, m, ch, k, at, ref, src, props in taken]
+        rows: list[Row] = [(t, m, at, k, ch, src, ref, 0, props) for t, m, ch, k, at, ref, src, props in taken
+                           if k != SHARE_OPEN]
         try:
             async with self._uows()() as uow:
+                rows += await share_rows(uow, taken)
                 await write(uow, rows, self.seen)
                 await uow.commit()
         except Exception:
@@ -88,6 +94,30 @@ class Recorder:
             self.pending[:0] = taken[:room]
             raise
         return len(rows)
+
+
+async def share_rows(uow: UnitOfWork, taken: Sequence[Activity]) -> list[Row]:
+    """A `share` event for each QR scan/follow of a share scene and each share link opened:
+    member = the sharer (social_mall/sharing.py), channel = where it was opened (mp: the QR,
+    h5: the link), source = the scene, ref = the visitor (0: anonymous on a page), props: via
+    (qr | link), what (referral | product | groupbuy), product. A sharer's own scan is none."""
+    wanted: dict[int, set[str]] = {}
+    for a in taken:
+        if a.kind in SHARE_SEEN and a.source and share_kind(a.source) is not None:
+            wanted.setdefault(a.tenant_id, set()).add(a.source)
+    if not wanted:
+        return []
+    who = {t: await sharers(uow, t, scenes) for t, scenes in wanted.items()}
+    out: list[Row] = []
+    for a in taken:
+        sharer = who.get(a.tenant_id, {}).get(a.source, 0) if a.kind in SHARE_SEEN and a.source else 0
+        if not sharer or sharer == a.member_id:
+            continue
+        link = a.kind == SHARE_OPEN
+        what = a.props.get("what", "") if link else share_kind(a.source)
+        out.append((a.tenant_id, sharer, a.at, SHARE, a.channel, a.source, a.member_id, 0,
+                    {"via": "link" if link else "qr", "what": str(what or ""), "product": a.ref if link else 0}))
+    return out
 
 
 def rowcount(result: object) -> int:

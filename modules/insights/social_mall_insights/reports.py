@@ -330,7 +330,8 @@ KIND_ZH = {
     "checkout.start": "开始结算", "order.placed": "下单", "order.paid": "支付", "order.cancelled": "订单取消",
     "order.completed": "确认收货", "order.refunded": "退款", "member.joined": "成为会员",
     "groupbuy.open": "开团", "groupbuy.join": "参团", "referral.bound": "绑定推荐人", "coupon.claimed": "领取优惠券",
-    "store.verify": "到店核销", "campaign.open": "打开推送",
+    "store.verify": "到店核销", "campaign.open": "打开推送", "coupon.used": "使用优惠券",
+    "share": "分享被打开",
 }
 
 
@@ -355,7 +356,8 @@ async def timeline(uow: UnitOfWork, tenant: int, member: int, *, limit: int = 50
     for at, kind, ch, src, ref, amt, props in rows:
         p = props if isinstance(props, dict) else {}
         detail = " ".join(f"{k}={v}" for k, v in sorted(p.items()) if k in ("q", "results", "key", "kind", "qty",
-                                                                            "title", "campaign"))
+                                                                            "title", "campaign", "via", "what",
+                                                                            "order"))
         out.append(TimelineItem(at, kind, KIND_ZH.get(kind, kind), ch, src, int(ref), int(amt), detail))
     return out
 

@@ -64,8 +64,20 @@ async def retention_days(uow: UnitOfWork, tenant: int) -> int:
     return int(v) if v else DEFAULT_RETENTION_DAYS
 
 
+async def drop_expired_months(uow: UnitOfWork, now: datetime) -> list[str]:
+    """PostgreSQL: drop whole month partitions no tenant keeps (partitions.drop_expired)."""
+    from social_mall_insights.partitions import drop_expired
+
+    async def cutoff(tenant: int) -> datetime:
+        return now - timedelta(days=await retention_days(uow, tenant))
+
+    return await drop_expired(uow.session, now, cutoff)
+
+
 async def apply_retention(uow: UnitOfWork, now: datetime) -> int:
-    """Delete raw events past each tenant's retention (rollups and member facts stay)."""
+    """Delete raw events past each tenant's retention (rollups and member facts stay); on
+    PostgreSQL after dropping the months no tenant keeps (`drop_expired_months`), so the
+    DELETE only meets the rows of months some tenant still keeps."""
     gone = 0
     for (tenant,) in await uow.session.execute(select(Event.tenant_id).group_by(Event.tenant_id)):
         cutoff = now - timedelta(days=await retention_days(uow, tenant))

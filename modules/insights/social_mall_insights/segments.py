@@ -1,8 +1,14 @@
 """Segments by rules, evaluated to the members they hold (those with an official-account
 openid: the ones a push can reach). Core facts (loyalty level, bought a category or a
-product, a city in a saved address) come from the core's `members.audience`; the
-module's own (RFM segment, last purchase before/after, spent over, acquisition kind, first
-channel) from its member facts."""
+product, a city in a saved address, a member tag) come from the core's `members.audience`;
+groups other modules keep (a company's buyers) through the core's `MemberGroups` seam
+(`reg.add_member_groups`: this module never knows whose groups they are); the module's own
+(RFM segment, last purchase before/after, spent over, acquisition kind, first channel) from
+its member facts.
+
+A segment may tag its members (`Segment.tag_id`): the job `insights.segment_tags` gives the
+core tag to the segment's members and takes it from those who left (source
+"segment:<id>"; tags given by hand stay)."""
 
 from __future__ import annotations
 
@@ -13,7 +19,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from social_mall.members.audience import audience
+from social_mall.members import tags as core_tags
+from social_mall.members.audience import MemberGroups, audience
 from social_mall_insights.models import MemberFacts, Segment
 from social_mall_insights.reports import rfm_scores
 from social_mall_insights.rules import ACQ_ZH, SEGMENT_ORDER, SHANGHAI, segment_name
@@ -34,6 +41,8 @@ class Rules:
     channel: str = ""           # first channel
     category: int = 0           # bought a product of that category
     product: int = 0            # bought that product
+    tag: int = 0                # holds that member tag (the core's)
+    group: str = ""             # "<kind>:<id>": a member of a module's group (MemberGroups)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -57,9 +66,17 @@ class Rules:
             return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
 
         return Rules(many("rfm"), s("level"), s("last_before"), s("last_after"), n("spent_over_fen"), s("city"),
-                     many("acq"), s("channel"), n("category"), n("product"))
+                     many("acq"), s("channel"), n("category"), n("product"), n("tag"), s("group"))
 
-    def describe(self) -> list[str]:
+    def group_ref(self) -> tuple[str, int] | None:
+        kind, _, raw = self.group.partition(":")
+        if not (kind and raw.isascii() and raw.isdigit() and 0 < len(raw) <= 18):
+            return None
+        return kind, int(raw)
+
+    def describe(self, names: Mapping[str, str] | None = None) -> list[str]:
+        """The rules in words; `names` may name a tag ("tag:3") or a group ("company:12")."""
+        names = names or {}
         out = []
         if self.rfm:
             out.append("RFM：" + "、".join(self.rfm))
@@ -81,6 +98,10 @@ class Rules:
             out.append(f"买过分类 #{self.category}")
         if self.product:
             out.append(f"买过商品 #{self.product}")
+        if self.tag:
+            out.append("标签：" + names.get(f"tag:{self.tag}", f"#{self.tag}"))
+        if self.group:
+            out.append(names.get(self.group, self.group))
         return out or ["全部粉丝"]
 
 
@@ -92,17 +113,25 @@ def _day_start(day: str) -> datetime | None:
     return datetime.combine(d, time(0), SHANGHAI).astimezone(timezone.utc)
 
 
-async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime) -> list[tuple[int, str]]:
-    """(member id, openid) of the segment, by member id."""
+async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
+                  groups: Mapping[str, MemberGroups] | None = None) -> list[tuple[int, str]]:
+    """(member id, openid) of the segment, by member id. `groups`: the registry's member
+    groups (a rule on a kind nobody registers, a module switched off, holds nobody)."""
     reach = await audience(uow, tenant, CHANNEL, level=rules.level or None, bought_category=rules.category or None,
-                           bought_product=rules.product or None, address_contains=rules.city or None)
+                           bought_product=rules.product or None, address_contains=rules.city or None,
+                           tag=rules.tag or None)
+    keep: set[int] | None = None
+    if rules.group:
+        ref = rules.group_ref()
+        kind = (groups or {}).get(ref[0]) if ref is not None else None
+        keep = await kind.members(uow, tenant, ref[1]) if kind is not None and ref is not None else set()
     if not (rules.rfm or rules.last_before or rules.last_after or rules.spent_over_fen or rules.acq
             or rules.channel):
-        return reach
-    keep: set[int] | None = None
+        return reach if keep is None else [(m, o) for m, o in reach if m in keep]
     if rules.rfm:
         names = {segment_name(n) for n in rules.rfm}
-        keep = {m for m, (_s, name, _f) in (await rfm_scores(uow, tenant, now)).items() if name in names}
+        rfm = {m for m, (_s, name, _f) in (await rfm_scores(uow, tenant, now)).items() if name in names}
+        keep = rfm if keep is None else keep & rfm
     q = select(MemberFacts.member_id).where(MemberFacts.tenant_id == tenant)
     before, after = _day_start(rules.last_before), _day_start(rules.last_after)
     if before is not None:
@@ -120,8 +149,8 @@ async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime) -> 
     return [(m, o) for m, o in reach if m in keep]
 
 
-async def save(uow: UnitOfWork, tenant: int, name: str, rules: Rules, now: datetime) -> int:
-    row = Segment(tenant_id=tenant, name=name, rules=rules.to_json(), created_at=now)
+async def save(uow: UnitOfWork, tenant: int, name: str, rules: Rules, now: datetime, *, tag_id: int | None = None) -> int:
+    row = Segment(tenant_id=tenant, name=name, rules=rules.to_json(), created_at=now, tag_id=tag_id)
     uow.session.add(row)
     await uow.session.flush()
     return int(row.id)
@@ -135,6 +164,39 @@ async def get(uow: UnitOfWork, tenant: int, segment_id: int) -> Segment | None:
 async def listed(uow: UnitOfWork, tenant: int) -> list[Segment]:
     return list((await uow.session.execute(select(Segment).where(Segment.tenant_id == tenant)
                                            .order_by(Segment.id.desc()).limit(100))).scalars())
+
+
+async def names(uow: UnitOfWork, tenant: int, groups: Mapping[str, MemberGroups] | None = None
+                ) -> dict[str, str]:
+    """"tag:<id>" → the tag's name, "<kind>:<id>" → 「<label>：<group name>」: what rules show."""
+    out = {f"tag:{t.id}": t.name for t in await core_tags.list_tags(uow, tenant)}
+    for key, g in (groups or {}).items():
+        out.update((f"{key}:{i}", f"{g.label}：{n}") for i, n in await g.options(uow, tenant))
+    return out
+
+
+def rule_source(segment_id: int) -> str:
+    return f"segment:{segment_id}"
+
+
+async def sync_tags(uow: UnitOfWork, now: datetime, groups: Mapping[str, MemberGroups] | None = None,
+                    *, tenant: int | None = None) -> int:
+    """Every segment with a tag (of `tenant`, or of every tenant) tags exactly its members
+    now; idempotent. Returns the tags given plus taken. A segment whose tag was deleted
+    is left alone."""
+    q = select(Segment).where(Segment.tag_id.is_not(None))
+    if tenant is not None:
+        q = q.where(Segment.tenant_id == tenant)
+    moved = 0
+    for seg in list((await uow.session.execute(q.order_by(Segment.id))).scalars()):
+        tag_id = int(seg.tag_id or 0)
+        if await core_tags.tag_name(uow, seg.tenant_id, tag_id) is None:
+            continue
+        people = await members(uow, seg.tenant_id, Rules.of(seg.rules), now, groups)
+        given, taken = await core_tags.sync_rule_tag(uow, seg.tenant_id, tag_id, rule_source(seg.id),
+                                                     [m for m, _o in people], now=now)
+        moved += given + taken
+    return moved
 
 
 RFM_NAMES = SEGMENT_ORDER

@@ -8,7 +8,10 @@ transaction. A delivery already recorded (`insights_delivered`) adds nothing.
   groupbuy.team_opened     groupbuy.open (ref team, props campaign)
   groupbuy.seat_confirmed  groupbuy.join (ref team, props order)
   referral.bound           referral.bound (ref distributor's member id): acquisition referral
-  loyalty.coupon_issued    coupon.claimed
+  loyalty.coupon_issued    coupon.claimed (ref coupon, source: how it was given)
+  loyalty.coupon_claimed   coupon.claimed (the member took it: source "claim", channel)
+  loyalty.coupon_used      coupon.used (ref coupon, amount: what it took off, props order;
+                           channel: where the order was paid from, source: how it was given)
   local.ticket_verified    store.verify (source: the store's name)
 """
 
@@ -66,6 +69,12 @@ def to_row(d: Delivery, at: datetime) -> Row | None:
             return (t, m, at, "referral.bound", "", _s(p, "source"), _i(p, "distributor_member_id"), 0, {})
         case "loyalty.coupon_issued":
             return (t, m, at, "coupon.claimed", "", _s(p, "source"), _i(p, "coupon_id"), 0, {"name": _s(p, "name")})
+        case "loyalty.coupon_claimed":
+            return (t, m, at, "coupon.claimed", _s(p, "channel"), "claim", _i(p, "coupon_id"), 0,
+                    {"name": _s(p, "name")})
+        case "loyalty.coupon_used":
+            return (t, m, at, "coupon.used", _s(p, "channel"), _s(p, "source"), _i(p, "coupon_id"),
+                    _i(p, "off_fen"), {"order": _i(p, "order_id")})
         case "local.ticket_verified":
             return (t, m, at, "store.verify", "store", _s(p, "store_name"), _i(p, "ticket_id"), 0,
                     {"title": _s(p, "title"), "uses": _i(p, "uses")})
@@ -74,6 +83,7 @@ def to_row(d: Delivery, at: datetime) -> Row | None:
 
 TOPICS = ("order.placed", "order.paid", "order.cancelled", "order.completed", "order.refunded", "member.joined",
           "groupbuy.team_opened", "groupbuy.seat_confirmed", "referral.bound", "loyalty.coupon_issued",
+          "loyalty.coupon_claimed", "loyalty.coupon_used",
           "local.ticket_verified", "member.merged")
 
 

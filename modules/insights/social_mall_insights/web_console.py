@@ -232,7 +232,10 @@ def _rules(form: Any) -> tuple[str, Any]:
         last_after=F.day(form, "last_after", "最近购买不早于"), last_before=F.day(form, "last_before", "最近购买早于"),
         spent_over_fen=F.money(form, "spent_over", "累计消费超过"), city=F.text(form, "city", "城市", 20),
         acq=tuple(F.many(form, "acq", list(ACQ))), channel=F.text(form, "channel", "首次渠道", 16),
-        category=F.integer(form, "category", "分类编号", 0, 2**31), product=F.integer(form, "product", "商品编号", 0, 2**31))
+        category=F.integer(form, "category", "分类编号", 0, 2**31), product=F.integer(form, "product", "商品编号", 0, 2**31),
+        tag=F.integer(form, "tag", "标签", 0, 2**62), group=F.text(form, "group", "所属", 60))
+    if rules.group and rules.group_ref() is None:
+        raise F.FormProblem("所属", "请从列表中选择")
     return name, rules
 
 
@@ -246,14 +249,21 @@ async def _segments(request: web.Request, form: Any, count: int | None, problem:
                     status: int = 200) -> web.Response:
     from social_mall_insights import segments as S
 
+    from social_mall.members import tags as T
+
     svc = services(request)
+    groups = svc.registry.member_groups
     async with svc.uows() as uow:
         rows = await S.listed(uow, tenant_of(request))
-        counts = {r.id: len(await S.members(uow, tenant_of(request), S.Rules.of(r.rules), svc.clock()))
+        counts = {r.id: len(await S.members(uow, tenant_of(request), S.Rules.of(r.rules), svc.clock(), groups))
                   for r in rows[:20]}
+        names = await S.names(uow, tenant_of(request), groups)
+        all_tags = await T.list_tags(uow, tenant_of(request))
+    group_options = [(k, v) for k, v in names.items() if not k.startswith("tag:")]
     return render(request, "console/insights/segments.html", status=status, rows=rows, counts=counts,
-                  describe=lambda r: S.Rules.of(r).describe(), form=form, count=count, problem=problem,
-                  rfm_names=S.RFM_NAMES, acq=ACQ_ZH, tab="segments")
+                  describe=lambda r: S.Rules.of(r).describe(names), form=form, count=count, problem=problem,
+                  rfm_names=S.RFM_NAMES, acq=ACQ_ZH, tab="segments", tags=all_tags, group_options=group_options,
+                  names=names)
 
 
 @routes.post("/console/insights/segments")
@@ -264,22 +274,33 @@ async def segments_post(request: web.Request) -> web.Response:
     from social_mall_insights import segments as S
     from social_mall_insights.forms import FormProblem
 
+    from social_mall.members import tags as T
+    from social_mall_insights import forms as F
+
     form = form_of(request)
     svc = services(request)
+    groups = svc.registry.member_groups
     try:
         name, rules = _rules(form)
         if form.get("action") == "save" and not name:
             raise FormProblem("名称", "必填")
+        auto_tag = F.text(form, "auto_tag", "自动打标签", 30)
+        if auto_tag and T.clean_name(auto_tag) is None:
+            raise FormProblem("自动打标签", "1–30 个字")
     except FormProblem as exc:
         return await _segments(request, form, None, str(exc), status=400)
     if form.get("action") != "save":
         async with svc.uows() as uow:
-            n = len(await S.members(uow, tenant_of(request), rules, svc.clock()))
+            n = len(await S.members(uow, tenant_of(request), rules, svc.clock(), groups))
         return await _segments(request, form, n, "")
     async with svc.uows() as uow:
-        sid = await S.save(uow, tenant_of(request), name, rules, svc.clock())
-        uow.audit(tenant_of(request), f"admin:{admin_of(request).username}",
-                  "segment.create", f"segment:{sid}", after=rules.to_json())
+        actor = f"admin:{admin_of(request).username}"
+        tag_id = await T.create_tag(uow, tenant_of(request), auto_tag, actor=actor, now=svc.clock()) if auto_tag else None
+        sid = await S.save(uow, tenant_of(request), name, rules, svc.clock(), tag_id=tag_id)
+        uow.audit(tenant_of(request), actor, "segment.create", f"segment:{sid}",
+                  after={**rules.to_json(), "auto_tag": tag_id})
+        if auto_tag:  # tag the members now; the hourly job keeps it in line
+            await S.sync_tags(uow, svc.clock(), groups, tenant=tenant_of(request))
         await uow.commit()
     raise redirect("/console/insights/segments", ok="saved")
 
@@ -337,7 +358,8 @@ async def campaigns_post(request: web.Request) -> web.Response:
         return await _campaigns(request, form, None, str(exc), status=400)
     async with svc.uows() as uow:
         seg = await S.get(uow, tenant_of(request), sid)
-        people = await S.members(uow, tenant_of(request), S.Rules.of(seg.rules), now) if seg is not None else []
+        people = (await S.members(uow, tenant_of(request), S.Rules.of(seg.rules), now, svc.registry.member_groups)
+                  if seg is not None else [])
         p = await K.prefs(uow, tenant_of(request))
     if seg is None:
         return await _campaigns(request, form, None, "人群：不存在", status=400)

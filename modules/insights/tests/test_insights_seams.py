@@ -1,6 +1,7 @@
 """The module as a plug-in: switched off (DISABLED_MODULES), the shop answers the same
-conversation exactly as with it on (recording changes no reply), no event is recorded and
-the console has no insights page; rules are pure and tested alone."""
+conversation exactly as with it on (recording changes no reply) but for the module's own
+「消息设置」 entry of the main menu and help, no event is recorded and the console has no
+insights page; rules are pure and tested alone."""
 
 from __future__ import annotations
 
@@ -22,6 +23,22 @@ SCRIPT = ("分类", "1", "1", "搜索 脐橙", "我的订单", "帮助")
 def normalized(text: str) -> str:
     text = re.sub(r"https?://\S+", "<url>", text)
     return re.sub(r"\d{24}", "<order_no>", text)
+
+
+def without_prefs_entry(text: str) -> str:
+    """The reply as it reads with the module off: no 「消息设置」 menu item (the items after
+    it numbered one less) and no help line of the module's."""
+    lines = text.split("\n")
+    out, gone = [], False
+    for line in lines:
+        m = re.match(r"^(\d+)\. (.*)$", line)
+        if m and m[2] == "消息设置":
+            gone = True
+            continue
+        if line.startswith("· 消息设置"):
+            continue
+        out.append(f"{int(m[1]) - 1}. {m[2]}" if m and gone else line)
+    return "\n".join(out)
 
 
 async def build(backend, tmp_path, fake, aiohttp_client, disabled: list[str]) -> Mall:
@@ -57,8 +74,9 @@ async def test_switched_off_the_shop_answers_the_same_and_records_nothing(backen
     async with on.svc.uows() as uow:   # the same schema for the second app: start again
         await uow.session.execute(Event.__table__.delete())
         await uow.commit()
+    assert any("消息设置" in t for t in with_module)     # the module's menu entry (welcome, 帮助)
     off = await build(backend, tmp_path / "off", fake_wechat, aiohttp_client, ["insights"])
-    assert await transcript(off) == with_module
+    assert await transcript(off) == [without_prefs_entry(t) for t in with_module]
     assert not off.svc.registry.activity_sinks
     await off.settle()
     async with off.svc.uows() as uow:

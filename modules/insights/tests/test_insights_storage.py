@@ -100,3 +100,96 @@ async def test_ltv_and_rfm_figures_are_the_same_on_both_backends(backend, engine
     # quintiles of 3 buyers, ties sharing the lower score: 73 is R4 F2 M4 (two orders tie with 71's);
     # 71 R2 F2 M1, 72 R1 F1 M2
     assert {k: v for k, v in by_name.items() if v} == {"重要发展客户": 1, "一般挽留客户": 2}
+
+
+async def test_old_months_no_tenant_keeps_are_dropped_whole_and_the_rest_deleted(backend, engine, uows, demo):
+    """Retention 30 days for the demo tenant, the default 730 for another (with rows in
+    March only). Now is December 2001: January, February and an empty April are dropped
+    whole on PostgreSQL; March stays for the other tenant and the DELETE takes the demo's
+    March row; on SQLite the DELETE does it all. Again: nothing more. The rollups stay."""
+    other = demo.id + 1000
+    now = datetime(2001, 12, 1, tzinfo=timezone.utc)
+    jan, feb, mar = (datetime(2001, mo, 10, tzinfo=timezone.utc) for mo in (1, 2, 3))
+    async with uows() as uow:
+        made = await partitions.ensure_months(uow.session, jan, datetime(2001, 4, 1, tzinfo=timezone.utc)) \
+            if backend.name == "pg" else []
+        await write(uow, [(demo.id, 9, jan, "message", "mp", "", 0, 0, {}),
+                          (demo.id, 9, feb, "message", "mp", "", 0, 0, {}),
+                          (demo.id, 9, mar, "message", "mp", "", 0, 0, {}),
+                          (other, 10, mar, "message", "mp", "", 0, 0, {})])
+        await save_prefs(uow, demo.id, Prefs(retention_days=30))
+        await uow.commit()
+    async with uows() as uow:
+        await rollup.rollup_day(uow, demo.id, shanghai_day(jan))
+        await uow.commit()
+    if backend.name == "pg":
+        assert made == [f"insights_events_p20010{m}" for m in (1, 2, 3, 4)]
+    for run in range(2):
+        async with uows() as uow:
+            dropped = await rollup.drop_expired_months(uow, now)
+            await uow.commit()
+        async with uows() as uow:
+            deleted = await rollup.apply_retention(uow, now)
+            await uow.commit()
+        if backend.name == "pg":
+            mine = [n for n in dropped if n.startswith("insights_events_p2001")]   # (another test's may go too)
+            assert (mine, deleted) == ((["insights_events_p200101", "insights_events_p200102",
+                                         "insights_events_p200104"], 1) if run == 0 else ([], 0))
+            async with uows() as uow:
+                left = await partitions.existing(uow.session)
+            assert "insights_events_p200103" in left and not {"insights_events_p200101", "insights_events_p200104"} & left
+        else:
+            assert (dropped, deleted) == (([], 3) if run == 0 else ([], 0))
+    assert await count(uows, Event.member_id == 9) == 0
+    assert await count(uows, Event.member_id == 10) == 1
+    async with uows() as uow:
+        kept = (await uow.session.execute(select(Daily.kind, Daily.members).where(
+            Daily.tenant_id == demo.id, Daily.day == shanghai_day(jan)).order_by(Daily.kind))).all()
+    assert kept == [("*", 1), ("message", 1)]
+
+
+async def test_a_month_partition_is_known_by_its_name_only():
+    assert partitions.month_of("insights_events_p200102") == (datetime(2001, 2, 1, tzinfo=timezone.utc),
+                                                              datetime(2001, 3, 1, tzinfo=timezone.utc))
+    assert partitions.month_of("insights_events_p200112")[1] == datetime(2002, 1, 1, tzinfo=timezone.utc)
+    for other in ("insights_events_default", "insights_events_p200113", "insights_events_p2001021", "orders"):
+        assert partitions.month_of(other) is None
+
+
+async def test_two_workers_dropping_at_once_drop_each_month_once(backend, engine, uows, other_worker, demo):
+    """Two workers (separate engines) run the drop together: one holds the lock and drops,
+    the other does nothing; no error, every expired month gone once."""
+    import asyncio
+
+    now = datetime(2002, 12, 1, tzinfo=timezone.utc)
+    async with uows() as uow:
+        await partitions.ensure_months(uow.session, datetime(2002, 1, 1, tzinfo=timezone.utc),
+                                       datetime(2002, 2, 1, tzinfo=timezone.utc)) if backend.name == "pg" else None
+        await write(uow, [(demo.id, 11, datetime(2002, 1, 5, tzinfo=timezone.utc), "message", "mp", "", 0, 0, {})])
+        await save_prefs(uow, demo.id, Prefs(retention_days=30))
+        await uow.commit()
+    if backend.name != "pg":   # SQLite has no partitions: the drop leaves every row to the retention DELETE
+        for factory in (uows, other_worker):
+            async with factory() as uow:
+                assert await rollup.drop_expired_months(uow, now) == []
+        assert await count(uows, Event.member_id == 11) == 1
+        return
+    held = asyncio.Event()
+
+    async def run(factory, wait: bool) -> list[str]:
+        async with factory() as uow:
+            if wait:
+                await held.wait()
+            names = await rollup.drop_expired_months(uow, now)
+            if not wait:
+                held.set()
+                await asyncio.sleep(0.2)     # keep the lock while the other tries
+            await uow.commit()
+            return names
+
+    first, second = await asyncio.gather(run(uows, False), run(other_worker, True))
+    # (an empty expired month another test of this schema left may go too)
+    assert {"insights_events_p200201", "insights_events_p200202"} <= set(first) and second == []
+    async with uows() as uow:
+        assert not {"insights_events_p200201", "insights_events_p200202"} & await partitions.existing(uow.session)
+    assert await count(uows, Event.member_id == 11) == 0

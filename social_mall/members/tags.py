@@ -1,0 +1,132 @@
+"""Member tags (会员标签): a tenant's named tags, given to members by hand (the console's
+member page; audited) or by a rule (a module's segment: `sync_rule_tag` brings the tag in
+line with the members the rule holds now, leaving tags given by hand alone). Broadcasts and
+segments read them through `members.audience(tag=…)`; a merge moves the merged member's tags
+to the kept member (storage/loyalty_repos.py)."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from social_mall.errors import NotFoundError
+from social_mall.console.errors import InvalidInputError
+from storage.tag_repos import TagRepo
+from storage.uow import UnitOfWork
+
+NAME_MAX = 30
+TAGS_MAX = 200        # tags a tenant may have
+MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class TagView:
+    id: int
+    name: str
+    members: int = 0
+
+
+@dataclass(frozen=True)
+class MemberTagView:
+    id: int
+    name: str
+    source: str  # "manual" or the rule's key
+
+    @property
+    def by_hand(self) -> bool:
+        return self.source == MANUAL
+
+
+def clean_name(raw: str) -> str | None:
+    """A tag name as stored (NFC, inner spaces kept, 1..30 characters, no control or format
+    characters), or None."""
+    name = unicodedata.normalize("NFC", raw).strip()
+    if not 1 <= len(name) <= NAME_MAX:
+        return None
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in name):
+        return None
+    return name
+
+
+def rule_source(key: str) -> str:
+    """The source a rule's links carry ("segment:12"); never "manual"."""
+    if not 1 <= len(key) <= 40 or key == MANUAL:
+        raise ValueError(f"bad rule key {key!r}")
+    return key
+
+
+async def list_tags(uow: UnitOfWork, tenant: int) -> list[TagView]:
+    return [TagView(i, n, c) for i, n, c in await TagRepo(uow.session).tags(tenant)]
+
+
+async def tag_name(uow: UnitOfWork, tenant: int, tag_id: int) -> str | None:
+    return await TagRepo(uow.session).name_of(tenant, tag_id)
+
+
+async def create_tag(uow: UnitOfWork, tenant: int, raw_name: str, *, actor: str, now: datetime) -> int:
+    """The tag of that name (made unless it exists). Audited when made."""
+    name = clean_name(raw_name)
+    if name is None:
+        raise InvalidInputError("tag", "tag_name")
+    r = TagRepo(uow.session)
+    found = await r.by_name(tenant, name)
+    if found is not None:
+        return found
+    if await r.count(tenant) >= TAGS_MAX:
+        raise InvalidInputError("tag", "tags_full")
+    tag_id = await r.add_tag(tenant, name, now)
+    uow.audit(tenant, actor, "member_tag.create", f"tag:{tag_id}", after={"name": name})
+    return tag_id
+
+
+async def delete_tag(uow: UnitOfWork, tenant: int, tag_id: int, *, actor: str) -> None:
+    r = TagRepo(uow.session)
+    name = await r.name_of(tenant, tag_id)
+    if name is None:
+        raise NotFoundError("tag", tag_id)
+    held = await r.drop_tag(tenant, tag_id)
+    uow.audit(tenant, actor, "member_tag.delete", f"tag:{tag_id}", before={"name": name, "members": held})
+
+
+async def member_tags(uow: UnitOfWork, tenant: int, member_id: int) -> list[MemberTagView]:
+    return [MemberTagView(i, n, s) for i, n, s in await TagRepo(uow.session).of_member(tenant, member_id)]
+
+
+async def tag_member(uow: UnitOfWork, tenant: int, member_id: int, raw_name: str, *, actor: str,
+                     now: datetime) -> bool:
+    """Give the member the tag of that name by hand (made if new); False if the member had it."""
+    r = TagRepo(uow.session)
+    if not await r.member_exists(tenant, member_id):
+        raise NotFoundError("member", member_id)
+    tag_id = await create_tag(uow, tenant, raw_name, actor=actor, now=now)
+    made = await r.link(tenant, tag_id, [member_id], MANUAL, now) == 1
+    if made:
+        uow.audit(tenant, actor, "member.tag", f"member:{member_id}", after={"tag": tag_id})
+    return made
+
+
+async def untag_member(uow: UnitOfWork, tenant: int, member_id: int, tag_id: int, *, actor: str) -> bool:
+    """Take the tag away (whoever gave it: a rule gives it back on its next run if the member
+    still matches); False if the member didn't hold it."""
+    gone = await TagRepo(uow.session).unlink(tenant, tag_id, [member_id]) == 1
+    if gone:
+        uow.audit(tenant, actor, "member.untag", f"member:{member_id}", before={"tag": tag_id})
+    return gone
+
+
+async def sync_rule_tag(uow: UnitOfWork, tenant: int, tag_id: int, source: str, members: Iterable[int], *,
+                        now: datetime) -> tuple[int, int]:
+    """The rule `source` tags exactly `members`: give the tag to those without it, take the
+    rule's links from those no longer in `members` (links given by hand stay). Idempotent:
+    (given, taken)."""
+    src = rule_source(source)
+    r = TagRepo(uow.session)
+    if await r.name_of(tenant, tag_id) is None:
+        raise NotFoundError("tag", tag_id)
+    want = set(members)
+    mine = await r.holders(tenant, tag_id, source=src)
+    taken = await r.unlink(tenant, tag_id, mine - want, source=src)
+    given = await r.link(tenant, tag_id, sorted(want - mine), src, now)
+    return given, taken
