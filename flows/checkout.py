@@ -72,7 +72,7 @@ from social_mall.members.address_parse import DETAIL_MAX, DETAIL_MIN, parse_addr
 from social_mall.members.rules import PHONE, clean_address
 from social_mall.members.service import add_address, list_addresses, use_address, view_cart
 from social_mall.orders.rules import check_qty
-from social_mall.orders.desk import PlaceRequest, place_alone, place_routed
+from social_mall.orders.desk import PlaceRequest, place_alone, place_routed  # noqa
 from social_mall.orders.service import cancel_order, check_order_total
 from social_mall.payments.methods import offers as payment_offers
 from social_mall.pricing import service as pricing

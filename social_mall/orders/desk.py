@@ -32,7 +32,9 @@ The desk covers the plain order, and `route` is the one place that says which th
     discount, the order_discounts row) after checking its lines against the locked prices;
   - no module unit pricer with something to say for this member (`pricing.unit.passive`:
     a B2B price list is never passive; a seckill pricer is, outside its own admitted write);
-  - a unit of work made by a factory (the desk commits in its own transaction).
+  - a unit of work made by a factory (the desk commits in its own transaction), on
+    PostgreSQL (SQLite writes one transaction at a time: a caller holding its own open
+    transaction would wait on the desk's commit, so the embedded default keeps place_order).
 Anything else is placed by `place_order` in the caller's unit of work. What is checked and
 written is what place_order checks and writes for such an order (same errors, same rows,
 same event). A lot whose prices moved between `route`'s quote and the desk's lock is
@@ -333,6 +335,11 @@ async def route(uow: UnitOfWork, req: PlaceRequest) -> PlaceRequest | None:
     ready for the desk (the pipeline's quote filled in), or None: place_order writes it
     in the caller's unit of work. Reads only (in the caller's unit of work)."""
     if uow.factory is None or req.address_id is None:
+        return None
+    bind = uow.session.bind
+    if bind is None or bind.dialect.name != "postgresql":
+        # the embedded default (SQLite) writes one transaction at a time: the caller's open
+        # one (its reads) would hold the desk's commit back; place_order writes it there
         return None
     if req.fulfilment is not None and not _plain_method(req.fulfilment[0]):
         return None

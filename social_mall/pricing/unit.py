@@ -19,8 +19,9 @@ uninstalled module prices nothing and the shop sells at the SKUs' own prices.
   lines this member may not order so; `place_order` and checkout call it before anything
   is written, so a refusal changes nothing.
 
-- `passive(tenant, member)` (optional): True when the pricer will price, check, count and
-  refuse nothing of this member's next order (a seckill pricer outside its admitted write).
+- `passive(uow, tenant, member)` (optional): True when the pricer will price, check, count and
+  refuse nothing of this member's next order (a seckill pricer outside its admitted write,
+  a B2B price list for a member of no company).
   The order desk (social_mall/orders/desk.py) writes an order of a deployment with pricers
   only when every one says so; a pricer without it is never passive.
 
@@ -98,7 +99,7 @@ async def passive(uow: UnitOfWork, tenant: int, member: int) -> bool:
     """Will no registered pricer have anything to say about `member`'s next order?"""
     for pricer in uow.pricers:
         says = getattr(pricer, "passive", None)
-        if says is None or not await says(tenant, member):
+        if says is None or not await says(uow, tenant, member):
             return False
     return True
 
