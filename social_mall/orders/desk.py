@@ -388,5 +388,13 @@ async def place_routed(uow: UnitOfWork, req: PlaceRequest) -> tuple[OrderView, b
 
 
 async def place_plain(uow: UnitOfWork, req: PlaceRequest) -> OrderView:
-    """`place_routed`'s order."""
-    return (await place_routed(uow, req))[0]
+    """A plain order (no pricing, no fulfilment method: the caller vouches) through this
+    deployment's desk, committed in the desk's own transaction, for a caller holding no
+    transaction of its own (the bench, tests; any backend). A unit of work made outside a
+    factory, or a deployment with a module unit pricer, places it in the caller's unit of
+    work, uncommitted, through place_order. Callers that may hold a transaction (the chat's
+    checkout) use `place_routed`."""
+    desk = desk_of(uow, DESK, OrderDesk) if not uow.pricers else None
+    if desk is None:
+        return await place_alone(uow, req)
+    return await desk.submit(req)
