@@ -27,6 +27,7 @@ A request through a desk commits in the desk's own transaction, not the caller's
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -79,7 +80,9 @@ class Desk(Generic[Req, Res]):
         fut: asyncio.Future[Res] = loop.create_future()
         self.pending.append((req, fut))
         if self.task is None:
-            self.task = loop.create_task(self._drain())
+            # a context of its own: the drain must not carry the first caller's context
+            # variables (a module's "this request is buying…" marker) into everyone's lots
+            self.task = loop.create_task(self._drain(), context=contextvars.Context())
             self.task.add_done_callback(self._stopped)
         return await fut
 

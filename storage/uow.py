@@ -132,6 +132,12 @@ class UnitOfWork:
                 )
             )
 
+    def emitted_elsewhere(self, event: DomainEvent) -> None:
+        """`event` was written, with its outbox rows, by another transaction on this unit of
+        work's behalf (a batching desk): it counts as emitted here (the caller's outbox is
+        kicked after its commit) but writes nothing."""
+        self.emitted.append(event)
+
     async def emit_many(self, events: Sequence[DomainEvent]) -> None:
         """`emit` for a crowd of events (the member desk's member.joined): their outbox rows
         go in now, with one INSERT whatever their number, instead of one ORM row each at
@@ -198,15 +204,17 @@ class UnitOfWork:
                 log.exception("uow.after_rollback_failed")
 
     async def commit(self) -> None:
-        self._after_rollback = []
         if self._session is None:
+            self._after_rollback = []
             return
-        await self._session.commit()
+        await self._session.commit()   # a failed commit rolled back: its after_rollback still runs
+        self._after_rollback = []
         if self._session.info.pop(WROTE_CATALOG, False):
             self.cache.clear()
 
     async def rollback(self) -> None:
         if self._session is None:
+            await self._run_after_rollback()
             return
         await self._session.rollback()
         self._session.info.pop(WROTE_CATALOG, None)
@@ -222,6 +230,8 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         if self._session is None:
+            if exc_type is not None:   # nothing of ours to roll back; what others wrote for us is undone
+                await self._run_after_rollback()
             return
         if exc_type is not None:
             await self._session.rollback()

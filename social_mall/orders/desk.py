@@ -22,18 +22,30 @@ prebuilt Core statements (`place_many`), one statement per step whatever the lot
   7. their lines                                    INSERT (many rows)
   8. their order.placed outbox rows                 INSERT (uow.emit_many)
 
-The desk covers the plain order: items at the SKUs' own prices, shipped by the core's
-express to a saved address, no coupon or points, and no module unit pricer in the
-deployment. Anything else is placed by `place_order` in the caller's unit of work
-(`place_plain` decides). What is checked and written is exactly what place_order checks
-and writes for such an order (same errors, same rows, same event).
+The desk covers the plain order, and `route` is the one place that says which that is:
+  - a saved address, shipped by express (the core's, or a method keyed "express" that
+    holds nothing when an order is placed: `placed` is Express's; its `quote` is asked
+    in the desk's transaction for the fee and destination, as place_order asks it);
+  - no coupon and no points (locking a coupon or spending points is place_order's): the
+    promotions pipeline's other steps (member level, flash price, 满减) are quoted by
+    `route` in the caller's unit of work and the desk writes that breakdown (order total,
+    discount, the order_discounts row) after checking its lines against the locked prices;
+  - no module unit pricer with something to say for this member (`pricing.unit.passive`:
+    a B2B price list is never passive; a seckill pricer is, outside its own admitted write);
+  - a unit of work made by a factory (the desk commits in its own transaction), on
+    PostgreSQL (SQLite writes one transaction at a time: a caller holding its own open
+    transaction would wait on the desk's commit, so the embedded default keeps place_order).
+Anything else is placed by `place_order` in the caller's unit of work. What is checked and
+written is what place_order checks and writes for such an order (same errors, same rows,
+same event). A lot whose prices moved between `route`'s quote and the desk's lock is
+placed one by one by place_order.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -51,10 +63,15 @@ from social_mall.errors import (
     PriceChangedError,
 )
 from social_mall.events import OrderPlaced
-from social_mall.fulfilment import EXPRESS
+from social_mall.fulfilment import EXPRESS, Choice, Express, FulfilmentMethod
 from social_mall.orders.rules import MAX_QTY_PER_LINE, OrderStatus, check_qty, check_total, new_order_no, shipping_fee
-from social_mall.orders.service import max_order_fen, place_order
-from social_mall.views import OrderLineView, OrderView
+from social_mall.orders.service import _merchant_of, max_order_fen, place_order
+from social_mall.pricing.rules import Breakdown, PriceLine
+from social_mall.pricing.service import NONE, PricingInput, promotions_on
+from social_mall.pricing.service import quote as pricing_quote
+from social_mall.pricing.unit import passive
+from social_mall.views import AddressView, OrderLineView, OrderView
+from storage.loyalty_models import OrderDiscount
 from storage.models import Address, Order, OrderLine, Product, Sku
 from storage.uow import UnitOfWork, UowFactory
 
@@ -62,6 +79,7 @@ DESK = "orders.place"
 MAX_BATCH = 200
 
 _ORDERS, _LINES, _SKUS = cast(Table, Order.__table__), cast(Table, OrderLine.__table__), cast(Table, Sku.__table__)
+_DISCOUNTS = cast(Table, OrderDiscount.__table__)
 
 
 @dataclass(frozen=True)
@@ -75,17 +93,22 @@ class PlaceRequest:
     channel: str = "mp"
     source: str = ""
     expect_total_fen: int | None = None  # the total the buyer was shown (PriceChangedError if not)
+    account_id: int | None = None        # the channel account it came through (None: the primary)
+    unit_prices: tuple[tuple[int, int], ...] = ()   # (sku id, fen): place_order's unit_prices
+    pricing: PricingInput | None = None  # the buyer's choice (coupon none, points 0 on the desk)
+    fulfilment: tuple[FulfilmentMethod, Choice] | None = None   # an express method (see `route`)
+    breakdown: Breakdown | None = None   # the pipeline's quote for `pricing` (`route` fills it)
 
 
 # -- prebuilt statements --------------------------------------------------------------------
 
 _ADDRESSES = (
-    select(Address.id, Address.member_id, Address.name, Address.phone, Address.detail)
+    select(Address.id, Address.member_id, Address.name, Address.phone, Address.detail, Address.is_default)
     .where(Address.tenant_id == bindparam("tenant"), Address.id.in_(bindparam("ids", expanding=True)))
 )
 _SKUS_LOCKED = (
     select(Sku.id, Sku.spec, Sku.price_fen, Sku.stock, Sku.on_shelf, Product.id.label("product_id"),
-           Product.title, Product.on_shelf.label("product_on_shelf"))
+           Product.title, Product.on_shelf.label("product_on_shelf"), Product.category_id)
     .join(Product, Product.id == Sku.product_id)
     .where(Sku.tenant_id == bindparam("tenant"), Sku.id.in_(bindparam("ids", expanding=True)))
     .order_by(Sku.id)                   # the order every writer takes SKU rows in
@@ -114,8 +137,15 @@ class _Plan:
     lines: list[dict[str, Any]]
     goods: int
     fee: int
+    discount: int = 0
+    method: str = EXPRESS
+    account: tuple[int | None, int | None] = (None, None)   # channel account, pay merchant
     order_no: str = ""
     order_id: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.goods + self.fee - self.discount
 
 
 async def place_many(uow: UnitOfWork, tenant: int, reqs: Sequence[PlaceRequest]) -> list[OrderView | MallError]:
@@ -131,11 +161,14 @@ async def place_many(uow: UnitOfWork, tenant: int, reqs: Sequence[PlaceRequest])
     skus = {r.id: r for r in (await s.execute(_SKUS_LOCKED, {"tenant": tenant, "ids": sku_ids})).all()} \
         if sku_ids else {}
     cap = await max_order_fen(uow, tenant)
+    merchants = {a: await _merchant_of(uow, tenant, a) for a in {q.account_id for q in reqs}}
     left = {k: r.stock for k, r in skus.items()}
     out: list[_Plan | MallError] = []
     for q in reqs:
         try:
-            out.append(_check(q, book, skus, left, cap))
+            plan = await _check(uow, q, book, skus, left, cap)
+            plan.account = (q.account_id, merchants[q.account_id])
+            out.append(plan)
         except MallError as exc:
             out.append(exc)
     plans = [p for p in out if isinstance(p, _Plan)]
@@ -148,7 +181,8 @@ def _name(row: Any) -> str:
     return f"{row.title} {row.spec}".strip()
 
 
-def _check(q: PlaceRequest, book: dict[int, Any], skus: dict[int, Any], left: dict[int, int], cap: int) -> _Plan:
+async def _check(uow: UnitOfWork, q: PlaceRequest, book: dict[int, Any], skus: dict[int, Any], left: dict[int, int],
+                 cap: int) -> _Plan:
     """place_order's checks for a plain order, in its order; stock taken off `left` last."""
     wanted: dict[int, int] = {}
     for sku_id, qty in q.items:
@@ -166,16 +200,32 @@ def _check(q: PlaceRequest, book: dict[int, Any], skus: dict[int, Any], left: di
             raise NotFoundError("sku", sku_id)
         if not (row.on_shelf and row.product_on_shelf):
             raise OffShelfError(_name(row))
+    own = dict(q.unit_prices)
     lines = []
+    priced: list[PriceLine] = []
     for sku_id in sorted(wanted):
         row, qty = skus[sku_id], wanted[sku_id]
-        if row.price_fen <= 0:
-            raise InvalidPriceError(sku_id, row.price_fen)
+        price = own.get(sku_id, row.price_fen)
+        if price <= 0:
+            raise InvalidPriceError(sku_id, price)
         lines.append({"tenant_id": q.tenant, "sku_id": sku_id, "product_id": row.product_id, "title": row.title,
-                      "spec": row.spec, "price_fen": row.price_fen, "qty": qty, "line_fen": row.price_fen * qty})
+                      "spec": row.spec, "price_fen": price, "qty": qty, "line_fen": price * qty})
+        priced.append(PriceLine(sku_id, row.product_id, row.category_id, price, qty))
     goods = sum(ln["line_fen"] for ln in lines)
-    fee = shipping_fee(goods)
-    total = check_total(goods + fee, cap)
+    ship = (address.name, address.phone, address.detail)
+    method = EXPRESS
+    if q.fulfilment is None:
+        fee = shipping_fee(goods)
+    else:
+        held = AddressView(address.id, address.name, address.phone, address.detail, address.is_default)
+        dest = await q.fulfilment[0].quote(uow, q.tenant, q.member_id, priced, q.fulfilment[1], held, q.now)
+        fee, ship, method = dest.fee_fen, (dest.name, dest.phone, dest.address), q.fulfilment[0].key
+    b = q.breakdown
+    if b is not None and (b.goods_fen != goods or b.shipping_fen != fee
+                          or [(ln.sku_id, ln.base_fen) for ln in b.lines] != [(p.sku_id, p.base_fen) for p in priced]):
+        raise BatchFailed("prices moved since the quote")   # place_order quotes them again, one by one
+    discount = b.discount_fen if b is not None else 0
+    total = check_total(goods + fee - discount, cap)
     if q.expect_total_fen is not None and total != q.expect_total_fen:
         raise PriceChangedError(q.expect_total_fen, total)
     for sku_id in sorted(wanted):   # all lines or none: first come, first served
@@ -183,7 +233,7 @@ def _check(q: PlaceRequest, book: dict[int, Any], skus: dict[int, Any], left: di
             raise OutOfStockError(_name(skus[sku_id]), left[sku_id])
     for sku_id, qty in wanted.items():
         left[sku_id] -= qty
-    return _Plan(q, wanted, (address.name, address.phone, address.detail), lines, goods, fee)
+    return _Plan(q, wanted, ship, lines, goods, fee, discount, method)
 
 
 async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], skus: dict[int, Any], left: dict[int, int],
@@ -209,10 +259,11 @@ async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], skus: dict[in
         rows.append({
             "tenant_id": tenant, "order_no": p.order_no, "member_id": q.member_id,
             "status": OrderStatus.PENDING_PAYMENT, "channel": q.channel, "goods_fen": p.goods,
-            "shipping_fen": p.fee, "discount_fen": 0, "total_fen": p.goods + p.fee, "paid_fen": 0,
+            "shipping_fen": p.fee, "discount_fen": p.discount, "total_fen": p.total, "paid_fen": 0,
             "refunded_fen": 0, "ship_name": p.ship[0], "ship_phone": p.ship[1], "ship_address": p.ship[2],
-            "remark": "", "tracking_no": "", "source": q.source, "cancel_reason": "", "fulfilment": EXPRESS,
+            "remark": "", "tracking_no": "", "source": q.source, "cancel_reason": "", "fulfilment": p.method,
             "created_at": q.now, "expires_at": q.now + q.timeout,
+            "channel_account_id": p.account[0], "pay_account_id": p.account[1],
         })
     ids_by_no = {r.order_no: r.id for r in (await s.execute(_INSERT_ORDERS, rows)).all()}
     lines = []
@@ -222,21 +273,28 @@ async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], skus: dict[in
             ln["order_id"] = p.order_id
             lines.append(ln)
     await s.execute(_INSERT_LINES, lines)
+    # the pipeline's breakdown, as pricing.service.commit stores it (nothing with promotions off)
+    discounts = [{"tenant_id": tenant, "order_id": p.order_id, "member_id": p.req.member_id, "coupon_id": None,
+                  "points_used": 0, "points_fen": 0, "discount_fen": b.discount_fen, "breakdown": b.to_json(),
+                  "line_refunds": [0] * (len(b.lines) + 1), "created_at": p.req.now}
+                 for p in plans if (b := p.req.breakdown) is not None]
+    if discounts and promotions_on(uow):
+        await s.execute(_DISCOUNTS.insert(), discounts)
     await uow.emit_many([
         OrderPlaced(tenant_id=tenant, order_id=p.order_id, order_no=p.order_no, member_id=p.req.member_id,
-                    total_fen=p.goods + p.fee, source=p.req.source) for p in plans])
+                    total_fen=p.total, source=p.req.source) for p in plans])
 
 
 def _view(p: _Plan) -> OrderView:
     q = p.req
     return OrderView(
         id=p.order_id, tenant_id=q.tenant, order_no=p.order_no, member_id=q.member_id,
-        status=OrderStatus.PENDING_PAYMENT, goods_fen=p.goods, shipping_fen=p.fee, discount_fen=0,
-        total_fen=p.goods + p.fee, paid_fen=0, refunded_fen=0, ship_name=p.ship[0], ship_phone=p.ship[1],
+        status=OrderStatus.PENDING_PAYMENT, goods_fen=p.goods, shipping_fen=p.fee, discount_fen=p.discount,
+        total_fen=p.total, paid_fen=0, refunded_fen=0, ship_name=p.ship[0], ship_phone=p.ship[1],
         ship_address=p.ship[2], tracking_no="", created_at=q.now, expires_at=q.now + q.timeout, paid_at=None,
         lines=tuple(OrderLineView(ln["sku_id"], ln["title"], ln["spec"], ln["price_fen"], ln["qty"], ln["line_fen"])
                     for ln in p.lines),
-        fulfilment=EXPRESS,
+        fulfilment=p.method, channel_account_id=p.account[0] or 0, pay_account_id=p.account[1] or 0,
     )
 
 
@@ -256,7 +314,8 @@ async def place_alone(uow: UnitOfWork, q: PlaceRequest) -> OrderView:
     """One order in the caller's unit of work (uncommitted), through place_order."""
     return await place_order(uow, q.tenant, q.member_id, q.items, address_id=q.address_id, now=q.now,
                              timeout=q.timeout, channel=q.channel, source=q.source,
-                             expect_total_fen=q.expect_total_fen)
+                             expect_total_fen=q.expect_total_fen, unit_prices=dict(q.unit_prices) or None,
+                             pricing=q.pricing, fulfilment=q.fulfilment, account_id=q.account_id)
 
 
 class OrderDesk(Desk[PlaceRequest, OrderView]):
@@ -266,11 +325,75 @@ class OrderDesk(Desk[PlaceRequest, OrderView]):
         super().__init__("orders", uows, place_lot, place_alone, max_batch=max_batch)
 
 
+def _plain_method(method: FulfilmentMethod) -> bool:
+    """Express to the saved address, holding nothing when the order is placed."""
+    return method.key == EXPRESS and getattr(type(method), "placed", None) is Express.placed
+
+
+async def route(uow: UnitOfWork, req: PlaceRequest) -> PlaceRequest | None:
+    """The one rule for which orders the desk writes (see the module's docstring): `req`
+    ready for the desk (the pipeline's quote filled in), or None: place_order writes it
+    in the caller's unit of work. Reads only (in the caller's unit of work)."""
+    if uow.factory is None or req.address_id is None:
+        return None
+    bind = uow.session.bind
+    if bind is None or bind.dialect.name != "postgresql":
+        # the embedded default (SQLite) writes one transaction at a time: the caller's open
+        # one (its reads) would hold the desk's commit back; place_order writes it there
+        return None
+    if req.fulfilment is not None and not _plain_method(req.fulfilment[0]):
+        return None
+    if uow.pricers and not await passive(uow, req.tenant, req.member_id):
+        return None
+    p = req.pricing
+    if p is None or req.breakdown is not None or not promotions_on(uow):
+        return req
+    if p.coupon_id != NONE or p.points != 0:   # a coupon locked, points spent: place_order's
+        return None
+    wanted: dict[int, int] = {}
+    for sku_id, qty in req.items:
+        wanted[sku_id] = wanted.get(sku_id, 0) + qty
+    found = {s.id: (s, pr) for s, pr in await uow.catalog.skus_by_ids(req.tenant, list(wanted))}
+    if set(found) != set(wanted):
+        return None                              # place_order says which is missing
+    own = dict(req.unit_prices)
+    priced = [PriceLine(k, found[k][1].id, found[k][1].category_id, own.get(k, found[k][0].price_fen), n)
+              for k, n in sorted(wanted.items())]
+    goods = sum(ln.base_fen for ln in priced)
+    if req.fulfilment is None:
+        fee = shipping_fee(goods)
+    else:
+        a = await uow.members.address(req.tenant, req.member_id, req.address_id)
+        if a is None:
+            return None
+        held = AddressView(a.id, a.name, a.phone, a.detail, a.is_default)
+        fee = (await req.fulfilment[0].quote(uow, req.tenant, req.member_id, priced, req.fulfilment[1], held,
+                                             req.now)).fee_fen
+    q = await pricing_quote(uow, req.tenant, req.member_id, priced, fee, p, now=req.now)
+    return replace(req, breakdown=q.breakdown)
+
+
+async def place_routed(uow: UnitOfWork, req: PlaceRequest) -> tuple[OrderView, bool]:
+    """`req` through this deployment's desk when `route` says the desk may write it
+    (committed in the desk's own transaction: True), otherwise through place_order in the
+    caller's unit of work (uncommitted: False)."""
+    ready = await route(uow, req)
+    desk = desk_of(uow, DESK, OrderDesk) if ready is not None else None
+    if desk is None or ready is None:
+        return await place_alone(uow, req), False
+    view = await desk.submit(ready)
+    uow.emitted_elsewhere(OrderPlaced(tenant_id=view.tenant_id, order_id=view.id, order_no=view.order_no,
+                                      member_id=view.member_id, total_fen=view.total_fen, source=req.source))
+    return view, True
+
+
 async def place_plain(uow: UnitOfWork, req: PlaceRequest) -> OrderView:
-    """A plain order (see the module's docstring) through this deployment's desk, committed
-    in the desk's own transaction. A unit of work made outside a factory, or a deployment
-    with a module unit pricer (its prices and limits are place_order's to apply), places it
-    in the caller's unit of work, uncommitted, through place_order."""
+    """A plain order (no pricing, no fulfilment method: the caller vouches) through this
+    deployment's desk, committed in the desk's own transaction, for a caller holding no
+    transaction of its own (the bench, tests; any backend). A unit of work made outside a
+    factory, or a deployment with a module unit pricer, places it in the caller's unit of
+    work, uncommitted, through place_order. Callers that may hold a transaction (the chat's
+    checkout) use `place_routed`."""
     desk = desk_of(uow, DESK, OrderDesk) if not uow.pricers else None
     if desk is None:
         return await place_alone(uow, req)

@@ -58,6 +58,7 @@ class ApplyRequest:
     mchid: str
     appid: str
     now: datetime
+    also_appids: tuple[str, ...] = ()   # other apps bound to the merchant (apply_transaction's)
 
 
 _BY_NUMBERS = (
@@ -133,7 +134,7 @@ async def apply_many(uow: UnitOfWork, reqs: Sequence[ApplyRequest]) -> list[PayO
         if tx.mchid != q.mchid:
             out.append(MerchantMismatchError("mchid"))
             continue
-        if tx.appid != q.appid:
+        if tx.appid != q.appid and (not tx.appid or tx.appid not in q.also_appids):
             out.append(MerchantMismatchError("appid"))
             continue
         p = pays.get(tx.out_trade_no)
@@ -202,7 +203,7 @@ async def open_alone(uow: UnitOfWork, q: OpenRequest) -> PaymentView:
 
 async def apply_alone(uow: UnitOfWork, q: ApplyRequest) -> PayOutcome:
     return await apply_transaction(uow, q.tx, tenant=q.tenant, gateway=q.gateway, mchid=q.mchid, appid=q.appid,
-                                   now=q.now)
+                                   now=q.now, also_appids=q.also_appids)
 
 
 class OpenDesk(Desk[OpenRequest, PaymentView]):

@@ -19,6 +19,12 @@ uninstalled module prices nothing and the shop sells at the SKUs' own prices.
   lines this member may not order so; `place_order` and checkout call it before anything
   is written, so a refusal changes nothing.
 
+- `passive(uow, tenant, member)` (optional): True when the pricer will price, check, count and
+  refuse nothing of this member's next order (a seckill pricer outside its admitted write,
+  a B2B price list for a member of no company).
+  The order desk (social_mall/orders/desk.py) writes an order of a deployment with pricers
+  only when every one says so; a pricer without it is never passive.
+
 A `UnitPrice` with `promotions=False` (the default) takes its line out of the retail
 promotions pipeline (member level, flash price, 满减, coupon, points: pricing/rules.py):
 the module's price is what the line pays. With several pricers, the lowest price wins.
@@ -87,6 +93,15 @@ async def unit_prices(uow: UnitOfWork, tenant: int, member: int | None, lines: S
             if p.fen > 0 and (sku not in out or p.fen < out[sku].fen):
                 out[sku] = p
     return out
+
+
+async def passive(uow: UnitOfWork, tenant: int, member: int) -> bool:
+    """Will no registered pricer have anything to say about `member`'s next order?"""
+    for pricer in uow.pricers:
+        says = getattr(pricer, "passive", None)
+        if says is None or not await says(uow, tenant, member):
+            return False
+    return True
 
 
 async def order_placed(uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> None:

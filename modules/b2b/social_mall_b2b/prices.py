@@ -88,6 +88,12 @@ class B2bPricer:
         """A business account buys by the case: up to MAX_QTY a line."""
         return MAX_QTY if await approved_company(uow, tenant, member) is not None else 0
 
+    async def passive(self, uow: UnitOfWork, tenant: int, member: int) -> bool:
+        """A member of no company (approved or not) is priced, checked and counted by
+        nothing here: the core's order desk may write its order."""
+        return await B2bRepo(uow.session).membership(tenant, member) is None \
+            and await approved_company(uow, tenant, member) is None
+
     async def check(self, uow: UnitOfWork, tenant: int, member: int, lines: Sequence[Wanted],
                     now: datetime) -> None:
         if await approved_company(uow, tenant, member) is None:

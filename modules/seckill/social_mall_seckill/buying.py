@@ -2,11 +2,16 @@
 
     attempt → session open? (item cached 1 s) → rate limit per member → one in flight
             → (new members barred?) → admission (one atomic step: stock + limit)
-            → admitted: place_order at the seckill price in its own transaction
-              (the database guards stock and limit again) → confirm the reservation
+            → admitted: the order at the seckill price, written with the other admitted
+              orders of the moment in one transaction (`Desk.orders`: the core's batched
+              order write, orders/desk.py, then the lot's guard in a few statements; the
+              database guards stock and limit again) → confirm the reservation
             → refused: SoldOutError / OverLimitError at once, no database work.
 
-An order that fails to write gives its reservation back at once; a worker that dies in
+A lot the database refuses as a whole (stock or a limit reached there, a member twice in
+the lot, stock moved) is rolled back and each of its orders written alone through
+place_order with the seckill pricer (`guard` in the order's transaction), as before the
+lot. An order that fails to write gives its reservation back at once; a worker that dies in
 between leaves a reservation that expires in ADMIT_HOLD_SECONDS.
 """
 
@@ -16,16 +21,23 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from social_mall.admission import PoolTruth, Verdict
+from social_mall.desk import BatchFailed
+from social_mall.desk import Desk as Lots
+from social_mall.errors import MallError
 from social_mall.fulfilment import Choice
 from social_mall.members.service import list_addresses
+from social_mall.orders.desk import PlaceRequest, place_lot
 from social_mall.orders.service import place_order
+from social_mall.pricing.rules import PriceLine, PricingContext, price
 from social_mall.pricing.service import NONE, PricingInput
 from social_mall.views import OrderView
+from storage.uow import UnitOfWork
 from social_mall_seckill import service
 from social_mall_seckill.errors import (
     BusyAgainError, BusyError, EndedError, NewMemberError, NoAddressError, NotStartedError, OverLimitError,
@@ -78,6 +90,56 @@ class _Shared(Generic[K, V]):
             self._loading.pop(key, None)
 
 
+@dataclass(frozen=True)
+class Win:
+    """An admitted request: the order to write."""
+
+    b: Buying
+    product_id: int
+    address_id: int
+    channel: str
+    now: datetime
+    timeout: timedelta
+
+
+def _request(w: Win) -> PlaceRequest:
+    b = w.b
+    # what place_order + the pricer write for it: the seckill price with no promotion
+    # (a fixed line), free express, no coupon or points
+    quoted = price([PriceLine(b.sku_id, w.product_id, 0, b.price_fen, b.qty, fixed=True)], 0, PricingContext())
+    return PlaceRequest(b.tenant, b.member, ((b.sku_id, b.qty),), w.address_id, w.now, w.timeout,
+                        channel=w.channel, source=f"seckill:{b.item_id}", unit_prices=((b.sku_id, b.price_fen),),
+                        pricing=PricingInput(NONE, 0), fulfilment=(FREE_EXPRESS, Choice(FREE_EXPRESS.key)),
+                        breakdown=quoted)
+
+
+async def write_lot(uow: UnitOfWork, wins: Sequence[Win]) -> list[OrderView | MallError]:
+    """The lot's orders through the core's batched write, then their guard: uncommitted;
+    BatchFailed (the lot goes one by one) when the database refuses any."""
+    placed = await place_lot(uow, [_request(w) for w in wins])
+    by_tenant: dict[int, list[service.Won]] = {}
+    for w, got in zip(wins, placed):
+        if isinstance(got, OrderView):
+            by_tenant.setdefault(w.b.tenant, []).append(
+                service.Won(w.b.member, w.b.item_id, w.b.qty, got.id, w.b.token, w.b.pay_by))
+    for tenant, won in by_tenant.items():
+        if not await service.guard_many(uow, tenant, won):
+            raise BatchFailed("the database refused part of the lot")
+    return placed
+
+
+async def write_alone(uow: UnitOfWork, w: Win) -> OrderView:
+    """One order through place_order with the seckill pricer, as before the lot."""
+    mark = BUYING.set(w.b)
+    try:
+        return await place_order(
+            uow, w.b.tenant, w.b.member, [(w.b.sku_id, w.b.qty)], address_id=w.address_id, now=w.now,
+            timeout=w.timeout, channel=w.channel, source=f"seckill:{w.b.item_id}", pricing=PricingInput(NONE, 0),
+            fulfilment=(FREE_EXPRESS, Choice(FREE_EXPRESS.key)))
+    finally:
+        BUYING.reset(mark)
+
+
 class Desk:
     """One worker's front desk for seckill attempts: the composition root's services and
     this worker's short-lived copies of items and settings (made by module.setup)."""
@@ -86,12 +148,21 @@ class Desk:
         self.svc = svc
         self._meta: _Shared[tuple[int, int], tuple[service.SessionView, service.ItemView]] = _Shared(META_SECONDS)
         self._settings: _Shared[int, service.Settings] = _Shared(SETTINGS_SECONDS)
+        self._orders: Lots[Win, OrderView] | None = None
         # the message's task → (tenant, member, item, qty) → the order this attempt wrote:
         # the chat runner runs a step again, in the same task, when another message of the
         # member moved the conversation meanwhile; the step's attempt then answers with the
         # order it wrote instead of trying again (and hearing 「限购」). Gone with the task.
         self.won: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[tuple[int, int, int, int], OrderView]] = \
             weakref.WeakKeyDictionary()
+
+    @property
+    def orders(self) -> Lots[Win, OrderView]:
+        """The admitted requests' orders, written in lots (social_mall/desk.py); made on
+        first use (the services' database is open by then)."""
+        if self._orders is None:
+            self._orders = Lots("seckill.orders", self.svc.uows, write_lot, write_alone)
+        return self._orders
 
     def forget(self, tenant: int) -> None:
         """Drop the cached items and settings of a tenant (after a console edit)."""
@@ -167,20 +238,15 @@ async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, a
             raise BusyAgainError()
         deadline = pay_by(now, s.pay_minutes)
         b = Buying(tenant, member, item_id, it.sku_id, it.price_fen, qty, it.title, admit.token, deadline)
-        mark = BUYING.set(b)
         try:
-            async with svc.uows() as uow:
-                if address_id is None:   # the member's default: looked up by the admitted only
+            if address_id is None:   # the member's default: looked up by the admitted only
+                async with svc.uows() as uow:
                     saved = await list_addresses(uow, tenant, member)
-                    if not saved:
-                        raise NoAddressError()
-                    address_id = saved[0].id
-                order = await place_order(
-                    uow, tenant, member, [(it.sku_id, qty)], address_id=address_id, now=now,
-                    timeout=timedelta(minutes=s.pay_minutes) + PAY_GRACE, channel=channel,
-                    source=f"seckill:{item_id}", pricing=PricingInput(NONE, 0),
-                    fulfilment=(FREE_EXPRESS, Choice(FREE_EXPRESS.key)))
-                await uow.commit()
+                if not saved:
+                    raise NoAddressError()
+                address_id = saved[0].id
+            order = await desk.orders.submit(Win(b, it.product_id, address_id, channel, now,
+                                                 timedelta(minutes=s.pay_minutes) + PAY_GRACE))
         except SoldOutError:
             # memory admitted what the database no longer had (a reservation lost with a
             # Redis restart, a confirm that could not reach it): rebuild it from the truth
@@ -190,8 +256,6 @@ async def buy(desk: Desk, tenant: int, member: int, item_id: int, qty: int, *, a
         except BaseException:
             await svc.admission.release(tenant, name, admit.token)
             raise
-        finally:
-            BUYING.reset(mark)
         try:
             await svc.admission.confirm(tenant, name, admit.token, member, qty, hold_until=deadline + PAY_GRACE)
         except Exception:  # noqa: BLE001 - memory unreachable: the order stands; a rebuild reads it from the database

@@ -74,6 +74,11 @@ class SeckillPricer:
     async def max_qty(self, uow: UnitOfWork, tenant: int, member: int) -> int:
         return 0
 
+    async def passive(self, uow: UnitOfWork, tenant: int, member: int) -> bool:
+        """Nothing to say outside this member's admitted write (the core's order desk may
+        then write the member's ordinary order)."""
+        return _mine(tenant, member) is None
+
 
 PRICER = SeckillPricer()
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -24,7 +24,7 @@ from social_mall_seckill.models import (
     SeckillClaim, SeckillItem, SeckillOrder, SeckillReminder, SeckillSession, SeckillSettings,
 )
 from social_mall_seckill.rules import MAX_PAY_MINUTES, PAY_GRACE, Phase, phase
-from storage.models import Member, Product, Sku
+from storage.models import Member, Product, Sku, utcnow
 from storage.uow import UnitOfWork
 
 PLACED, PAID, RELEASED = "placed", "paid", "released"
@@ -158,6 +158,53 @@ async def guard(uow: UnitOfWork, tenant: int, member: int, item_id: int, qty: in
     uow.session.add(SeckillOrder(tenant_id=tenant, item_id=item_id, member_id=member, order_id=order_id, qty=qty,
                                  token=token, status=PLACED, pay_by=pay_by))
     await uow.session.flush()
+
+
+@dataclass(frozen=True)
+class Won:
+    """An admitted request's order, written by the lot (`guard_many` counts it)."""
+
+    member: int
+    item_id: int
+    qty: int
+    order_id: int
+    token: str
+    pay_by: datetime
+
+
+async def guard_many(uow: UnitOfWork, tenant: int, won: Sequence[Won]) -> bool:
+    """`guard` for a lot of orders written in the caller's transaction, a few statements
+    whatever its size: per item one conditional UPDATE of `sold` and one conditional upsert
+    of the lot's claims, then one INSERT of the seckill_orders rows. False (the caller
+    rolls the lot back and writes each order alone through `guard`) when the database
+    refuses any of them: stock or a member's limit reached, a member twice in the lot."""
+    s = uow.session
+    by_item: dict[int, list[Won]] = {}
+    for w in won:
+        by_item.setdefault(w.item_id, []).append(w)
+    for item_id, ws in sorted(by_item.items()):
+        members = [w.member for w in ws]
+        if len(set(members)) != len(members):
+            return False
+        n = sum(w.qty for w in ws)
+        limit = (await s.execute(
+            update(SeckillItem).where(SeckillItem.tenant_id == tenant, SeckillItem.id == item_id,
+                                      SeckillItem.sold + n <= SeckillItem.stock)
+            .values(sold=SeckillItem.sold + n).returning(SeckillItem.limit_per_member))).scalar()
+        if limit is None or any(w.qty > limit for w in ws):
+            return False
+        ins = _insert(uow)(SeckillClaim).values(
+            [{"tenant_id": tenant, "item_id": item_id, "member_id": w.member, "qty": w.qty} for w in ws])
+        claimed = (await s.execute(ins.on_conflict_do_update(
+            index_elements=[SeckillClaim.item_id, SeckillClaim.member_id],
+            set_={"qty": SeckillClaim.qty + ins.excluded.qty},
+            where=SeckillClaim.qty + ins.excluded.qty <= limit).returning(SeckillClaim.id))).all()
+        if len(claimed) != len(ws):
+            return False
+    await s.execute(insert(SeckillOrder.__table__), [  # type: ignore[arg-type]
+        {"tenant_id": tenant, "item_id": w.item_id, "member_id": w.member, "order_id": w.order_id, "qty": w.qty,
+         "token": w.token, "status": PLACED, "pay_by": w.pay_by, "created_at": utcnow()} for w in won])
+    return True
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,50 @@ async def test_a_crowd_without_admission_never_passes_the_stock(backend, engine,
     assert it.sold == taken == claims <= 3
     assert "placed" in got and "seckill_sold_out" in got
     assert truth.stock_left == 3 - it.sold and sum(truth.members.values()) == it.sold
+
+
+async def test_lots_on_two_workers_never_pass_the_stock_or_a_limit_and_match_the_single_path(backend, engine, uows,
+                                                                                            demo):
+    """The batched write of admitted orders (buying.write_lot), without admission: a crowd
+    (some members twice, so some lots fall back to one by one) on two workers."""
+    from social_mall.desk import Desk as Lots
+    from social_mall_seckill.buying import Win, write_alone, write_lot
+
+    item, sku = await _setup(uows, demo.id, stock=6, limit=1)
+    members = [await _member(uows, demo.id, f"o_lot_{i}") for i in range(8)]
+    engines, workers = _workers(backend)
+    desks = [Lots(f"lots{i}", w, write_lot, write_alone) for i, w in enumerate(workers)]
+    async with uows() as uow:
+        product = (await uow.catalog.skus_by_ids(demo.id, [sku.id]))[0][1].id
+
+    async def attempt(i: int, m: int, a: int) -> str:
+        b = Buying(demo.id, m, item, sku.id, 100, 1, "测试", f"w{i}", NOW + timedelta(minutes=5))
+        try:
+            await desks[i % 2].submit(Win(b, product, a, "mp", NOW, timedelta(minutes=7)))
+        except (SoldOutError, OverLimitError) as exc:
+            return exc.code
+        return "placed"
+    try:   # eight members, a lot of four on each worker: one fits, the other passes the stock
+        got = list(await asyncio.gather(*(attempt(i, m, a) for i, (m, a) in enumerate(members))))
+        # four of them again: over the limit of 1, each lot refused by the claims
+        got += await asyncio.gather(*(attempt(i, m, a) for i, (m, a) in enumerate(members[:4])))
+    finally:
+        for e in engines:
+            await e.dispose()
+    assert sum(d.batches for d in desks) >= 1 and sum(d.retried for d in desks) >= 2   # whole, and one by one
+    async with uows() as uow:
+        it = await uow.session.get(SeckillItem, item)
+        taken = await uow.session.scalar(select(func.coalesce(func.sum(SeckillOrder.qty), 0)))
+        per_member = dict((await uow.session.execute(
+            select(Order.member_id, func.count()).where(Order.source == f"seckill:{item}")
+            .group_by(Order.member_id))).all())
+        orders = list((await uow.session.scalars(select(Order).where(Order.source == f"seckill:{item}"))).all())
+        sku_now = await uow.session.get(Sku, sku.id, populate_existing=True)
+    assert got.count("placed") == it.sold == taken == len(orders) == 6
+    assert got[:8].count("placed") == 6 and "placed" not in got[8:]
+    assert set(got) <= {"placed", "seckill_sold_out", "seckill_over_limit"}
+    assert max(per_member.values()) == 1                  # nobody over the limit of 1
+    assert sku_now.stock == sku.stock - 6
+    # each as the single path writes it: the seckill price, free express, nothing off
+    assert {(o.goods_fen, o.shipping_fen, o.discount_fen, o.total_fen, o.status) for o in orders} == \
+        {(100, 0, 0, 100, "pending_payment")}
