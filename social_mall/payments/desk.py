@@ -144,6 +144,10 @@ async def apply_many(uow: UnitOfWork, reqs: Sequence[ApplyRequest]) -> list[PayO
         if tx.amount_fen != p.amount_fen:
             out.append(AmountMismatchError(tx.out_trade_no, p.amount_fen, tx.amount_fen))
             continue
+        # as apply_transaction: another merchant of the same tenant never pays this order
+        if await uow.payments.merchant_mchid(q.tenant, p.order_id) not in (None, tx.mchid):
+            out.append(MerchantMismatchError("merchant"))
+            continue
         if tx.trade_state != "SUCCESS":
             verdict, reason = PayOutcome.NOT_SUCCESS, tx.trade_state
         elif p.status != "created" or p.id in settle:
