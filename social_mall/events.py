@@ -24,7 +24,7 @@ class DomainEvent:
         names = _NAMES.get(cls)
         if names is None:
             names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(self))
-        out = {}
+        out: dict[str, Any] = {}
         for name in names:
             v = getattr(self, name)
             if type(v) not in _PLAIN:
