@@ -7,6 +7,9 @@ the low-noise companion of bench/wechat_endpoint.py, for A/B comparisons of a ch
     .venv/bin/python bench/endpoint_cpu.py --only app-pg --callgrind --root /tmp/other-checkout
     .venv/bin/python bench/endpoint_cpu.py --only app-pg --callgrind --compare-without insights
         # each app kind also with that module switched off ("app-pg-without-insights"), in the same run
+    .venv/bin/python bench/endpoint_cpu.py --only app-pg --callgrind --steps browse,first
+        # first contact: a member's browse message (逛逛) against a new user's first one
+        # (--new-users of them, the outbox's deliveries they cause drained and counted too)
 
 The real aiohttp server stack (HTTP parser, router, handler, response writer) is fed from
 memory: 64 in-memory connections in a closed loop, each writing its pre-signed request
@@ -155,9 +158,16 @@ async def _app(kind: str, work: Path, cleanup: list[Any]) -> Any:
     return build_app(settings, public_base_url="http://127.0.0.1", auto_setup=True)
 
 
-async def run(kind: str, rounds: int, conns: int, users: int, handshake: str) -> dict[str, Any]:
+STEPS = ("mix", "browse", "first")
+
+
+async def run(kind: str, rounds: int, conns: int, users: int, handshake: str,
+              step: str = "mix", new_users: int = 0) -> dict[str, Any]:
     """`rounds` timed rounds of 10 messages per user; with `handshake` (a folder), wait for
-    the parent to switch callgrind's instrumentation on before them and off after."""
+    the parent to switch callgrind's instrumentation on before them and off after.
+    `step`: mix (分类 and a category number, alternating), browse (逛逛 from members),
+    first (逛逛 once from each of `new_users` users never seen, per round; the outbox's
+    deliveries they cause are drained inside the timed part)."""
     import wechat_endpoint as W
     from aiohttp import web
 
@@ -172,13 +182,20 @@ async def run(kind: str, rounds: int, conns: int, users: int, handshake: str) ->
         conn_list = [_Conn(runner.server()) for _ in range(conns)]  # type: ignore[misc]
         turn: dict[str, int] = {}
 
-        def requests(w: int, count: int) -> list[bytes]:
-            """As wechat_endpoint.py: each user alternates 分类 and a category number."""
-            mine = [f"o_cpu_user_{i:05d}" for i in range(w, users, conns)]
+        def requests(w: int, count: int, how: str = "mix", fresh: int = -1) -> list[bytes]:
+            """As wechat_endpoint.py: each user alternates 分类 and a category number (mix),
+            sends 逛逛 (browse), or is new (first: round `fresh`'s new users, one message each)."""
+            if how == "first":
+                mine = [f"o_cpu_new{fresh}_{i:05d}" for i in range(w, new_users, conns)]
+                count = len(mine)
+            else:
+                mine = [f"o_cpu_user_{i:05d}" for i in range(w, users, conns)]
             out, ts = [], int(time.time())
             for i in range(count):
                 user = mine[i % len(mine)]
-                if (i // len(mine)) % 2 == 0:
+                if how in ("browse", "first"):
+                    text = W.BROWSE
+                elif (i // len(mine)) % 2 == 0:
                     text = "分类"
                 else:
                     k = turn[user] = turn.get(user, -1) + 1
@@ -201,27 +218,40 @@ async def run(kind: str, rounds: int, conns: int, users: int, handshake: str) ->
         per_user = max(1, users // conns)
         for _ in range(2):  # warm-up: every user's member and conversation exist
             await asyncio.gather(*(drive(c, requests(w, per_user * 2)) for w, c in enumerate(conn_list)))
-        if not kind.startswith("baseline"):
-            from handlers.context import SERVICES
+        from handlers.context import SERVICES
 
+        if not kind.startswith("baseline"):
             # what the warm-up's first contacts left to the outbox (welcome coupons, member
             # records) is delivered now: the timed part measures browse steps only
             await app[SERVICES].outbox.drain()
             while await app[SERVICES].outbox.run_once():
                 pass
-        timed = [[requests(w, per_user * 10) for w in range(conns)] for _ in range(rounds)]
+        timed = [[requests(w, per_user * 10, step, r) for w in range(conns)] for r in range(rounds)]
         bad = 0
         if handshake:
             _signal(handshake, "ready")
         cpu: list[float] = []
         count = 0
+        prof = None
+        if profile := os.environ.get("ENDPOINT_CPU_PROFILE"):   # a file: cProfile of the timed part (pstats)
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
         for batches in timed:
             gc.collect()
             c0 = time.process_time()
             await asyncio.gather(*(drive(c, b) for c, b in zip(conn_list, batches)))
+            if step == "first":  # what the first contacts left to the outbox, delivered
+                await app[SERVICES].outbox.drain()
+                while await app[SERVICES].outbox.run_once():
+                    pass
             n = sum(len(b) for b in batches)
             cpu.append(1e6 * (time.process_time() - c0) / n)
             count += n
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(f"{profile}.{kind}.{step}")
         if handshake:
             _signal(handshake, "done", f"{count} {bad}")
         await runner.cleanup()
@@ -240,7 +270,7 @@ def _signal(folder: str, name: str, text: str = "") -> None:
     go.unlink()
 
 
-def callgrind(kind: str, args: argparse.Namespace) -> tuple[int, int]:
+def callgrind(kind: str, step: str, args: argparse.Namespace) -> tuple[int, int]:
     """(instructions, messages) of the timed rounds, run under valgrind's callgrind."""
     if shutil.which("valgrind") is None:
         sys.exit("--callgrind needs valgrind (Debian's package valgrind)")
@@ -249,7 +279,7 @@ def callgrind(kind: str, args: argparse.Namespace) -> tuple[int, int]:
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
                sys.executable, __file__, "_child", kind, "--rounds", str(args.rounds),
                "--conns", str(args.conns), "--users", str(args.users), "--root", args.root,
-               "--handshake", folder]
+               "--handshake", folder, "--steps", step, "--new-users", str(args.new_users)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
         def step(name: str, switch: str) -> str:
@@ -271,7 +301,7 @@ def callgrind(kind: str, args: argparse.Namespace) -> tuple[int, int]:
             sys.exit(f"{kind}: {bad} of {messages} replies were not a passive XML reply")
         proc.wait()
         if keep := os.environ.get("ENDPOINT_CPU_KEEP"):   # a folder: keep the profile (callgrind_annotate)
-            shutil.copy(out, Path(keep) / f"callgrind.{kind}.out")
+            shutil.copy(out, Path(keep) / f"callgrind.{kind}.{step}.out")
         totals = next(line for line in out.read_text().splitlines() if line.startswith("totals:"))
         return int(totals.split()[1]), messages
 
@@ -289,14 +319,21 @@ def main() -> None:
     p.add_argument("--root", default=str(Path(__file__).resolve().parent.parent),
                    help="the checkout whose code runs (to compare two trees with one bench)")
     p.add_argument("--handshake", default="", help=argparse.SUPPRESS)
+    p.add_argument("--steps", default="mix", help="comma-separated: " + ",".join(STEPS) + " (mix: 分类 and a "
+                   "category number; browse: 逛逛 from members; first: 逛逛 from new users, outbox included)")
+    p.add_argument("--new-users", type=int, default=640, help="first: new users per timed round (640)")
     p.add_argument("--compare-without", default="", metavar="MODULE",
                    help="also run each app kind with MODULE switched off, first (its cost per message)")
     args = p.parse_args()
     args.rounds = args.rounds or (1 if args.callgrind else 8)
     sys.path[:0] = [str(Path(args.root) / "bench"), args.root]
     if args.mode == "_child":
-        asyncio.run(run(args.child_kind, args.rounds, args.conns, args.users, args.handshake))
+        asyncio.run(run(args.child_kind, args.rounds, args.conns, args.users, args.handshake,
+                        args.steps, args.new_users))
         return
+    steps = [x for x in args.steps.split(",") if x]
+    if bad_steps := set(steps) - set(STEPS):
+        sys.exit(f"unknown steps: {', '.join(sorted(bad_steps))}")
     kinds = [k for k in args.only.split(",") if k]
     if unknown := set(kinds) - set(KINDS):
         sys.exit(f"unknown: {', '.join(sorted(unknown))}")
@@ -308,18 +345,29 @@ def main() -> None:
         pass
     print(f"# endpoint_cpu: {args.conns} in-memory connections, {args.users} users, code from {args.root}")
     results: dict[str, float] = {}
+    by_step: dict[tuple[str, str], float] = {}
     for kind in kinds:
-        if args.callgrind:
-            instructions, messages = callgrind(kind, args)
-            results[kind] = instructions / messages
-            print(f"{kind:12} {instructions / messages:12,.0f} instructions per message ({messages} messages)",
-                  flush=True)
-        else:
-            res = asyncio.run(run(kind, args.rounds, args.conns, args.users, ""))
-            results[kind] = statistics.median(res["cpu_us"])
-            print(f"{kind:12} {results[kind]:8.1f} µs CPU per message (median of {args.rounds}; "
-                  f"min {min(res['cpu_us']):.1f}, max {max(res['cpu_us']):.1f}), bad replies {res['bad']}",
-                  flush=True)
+        for step in steps if kind != "baseline" else steps[:1]:
+            name = kind if step == "mix" or kind == "baseline" else f"{kind}/{step}"
+            if args.callgrind:
+                instructions, messages = callgrind(kind, step, args)
+                cost = instructions / messages
+                print(f"{name:12} {cost:12,.0f} instructions per message ({messages} messages)", flush=True)
+            else:
+                res = asyncio.run(run(kind, args.rounds, args.conns, args.users, "", step, args.new_users))
+                cost = statistics.median(res["cpu_us"])
+                print(f"{name:12} {cost:8.1f} µs CPU per message (median of {args.rounds}; "
+                      f"min {min(res['cpu_us']):.1f}, max {max(res['cpu_us']):.1f}), bad replies {res['bad']}",
+                      flush=True)
+            by_step[(kind, step)] = cost
+            if step == steps[0] or kind == "baseline":
+                results[kind] = cost
+    for kind in kinds:
+        warm, first = by_step.get((kind, "browse")), by_step.get((kind, "first"))
+        if warm and first:
+            print(f"{'PASS' if first <= 2 * warm else 'FAIL'}  {kind} first contact: a new user's first message "
+                  f"costs {first / warm:.2f}× a member's browse step ({first:,.0f} vs {warm:,.0f}, outbox "
+                  f"included)  [target ≤ 2×]")
     for kind, cost in results.items():
         off = results.get(f"{kind}-without-{args.compare_without}") if args.compare_without else None
         if off:

@@ -8,13 +8,29 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 
+_PLAIN = frozenset({int, str, bool, float, type(None)})
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 @dataclass(frozen=True)
 class DomainEvent:
     topic: ClassVar[str] = "event"
     tenant_id: int
 
     def payload(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """`dataclasses.asdict(self)`; an event of plain fields (most: ids, amounts, names)
+        without its recursive deep copy (a crowd's member.joined, one per member)."""
+        cls = type(self)
+        names = _NAMES.get(cls)
+        if names is None:
+            names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(self))
+        out: dict[str, Any] = {}
+        for name in names:
+            v = getattr(self, name)
+            if type(v) not in _PLAIN:
+                return dataclasses.asdict(self)
+            out[name] = v
+        return out
 
 
 @dataclass(frozen=True)

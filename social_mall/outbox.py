@@ -16,8 +16,8 @@ from storage.uow import UowFactory
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
-LOT = 100          # rows leased and delivered together
-COALESCE = 0.1     # seconds between kicked runs while kicks keep coming
+LOT = 500          # rows leased and delivered together (a crowd's joins: ~2 rows a member)
+COALESCE = 0.25    # seconds between kicked runs while kicks keep coming
 MAX_ATTEMPTS = 15
 
 

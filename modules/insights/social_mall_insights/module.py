@@ -28,7 +28,7 @@ def setup(reg: Registry) -> None:
     reg.add_templates(HERE / "templates")
     recorder = Recorder(lambda: svc.uows)
     reg.add_activity_sink(recorder)
-    subscribers.register(reg, lambda: svc.uows, svc.clock)
+    subscribers.register(reg, lambda: svc.uows, svc.clock, recorder.known)
 
     async def flush() -> int:
         return await recorder.flush()

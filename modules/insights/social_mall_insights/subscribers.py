@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from social_mall.plugins import Batched, Delivery, Registry
 from social_mall_insights.models import Delivered, Event, MemberFacts, MemberWeek
@@ -87,15 +87,28 @@ TOPICS = ("order.placed", "order.paid", "order.cancelled", "order.completed", "o
           "local.ticket_verified", "member.merged")
 
 
+# _fresh on PostgreSQL: one statement of one shape whatever the lot's size (prepared once per
+# connection), not a multi-row VALUES compiled anew for every lot
+_PG_FRESH = text(
+    "INSERT INTO insights_delivered (id, at) SELECT v.id, CAST(:at AS TIMESTAMPTZ) "
+    "FROM unnest(CAST(:ids AS BIGINT[])) AS v(id) ON CONFLICT (id) DO NOTHING RETURNING id")
+
+
 async def _fresh(uow: UnitOfWork, ds: Sequence[Delivery], at: datetime) -> list[Delivery]:
     """The deliveries not recorded before (claimed in this transaction)."""
+    bind = uow.session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        got = {int(r[0]) for r in await uow.session.execute(_PG_FRESH, {"ids": [d.id for d in ds], "at": at})}
+        return [d for d in ds if d.id in got]
     stmt = (_insert(uow, Delivered).values([{"id": d.id, "at": at} for d in ds])
             .on_conflict_do_nothing(index_elements=["id"]).returning(Delivered.id))
     new = {r[0] for r in await uow.session.execute(stmt)}
     return [d for d in ds if d.id in new]
 
 
-async def record(uow: UnitOfWork, ds: Sequence[Delivery], at: datetime) -> None:
+async def record(uow: UnitOfWork, ds: Sequence[Delivery], at: datetime) -> list[tuple[int, int]]:
+    """Record the lot (uncommitted); returns the (tenant, member) whose facts row it wrote or
+    found (once committed, the activity recorder need not ensure them again)."""
     ds = await _fresh(uow, ds, at)
     rows: list[Row] = []
     for d in ds:
@@ -106,7 +119,7 @@ async def record(uow: UnitOfWork, ds: Sequence[Delivery], at: datetime) -> None:
         if row is not None and row[1]:
             rows.append(row)
     if not rows:
-        return
+        return []
     await write(uow, rows)
     for t, m, when, kind, _ch, _src, ref, amount, _p in rows:
         if kind == "order.paid":
@@ -139,6 +152,7 @@ async def record(uow: UnitOfWork, ds: Sequence[Delivery], at: datetime) -> None:
                 update(MemberFacts).where(MemberFacts.tenant_id == t, MemberFacts.member_id == m,
                                           MemberFacts.acq_kind == ORGANIC)
                 .values(acq_kind=REFERRAL))
+    return [(r[0], r[1]) for r in rows]
 
 
 LTV_COLUMNS = ((30, "ltv30"), (90, "ltv90"), (180, "ltv180"), (365, "ltv365"))
@@ -207,11 +221,16 @@ async def merge(uow: UnitOfWork, tenant: int, kept: int, merged: int) -> None:
     await uow.session.execute(delete(MemberFacts).where(MemberFacts.id == gone.id))
 
 
-def register(reg: Registry, uows: Callable[[], UowFactory], clock: Callable[[], datetime]) -> None:
+def register(reg: Registry, uows: Callable[[], UowFactory], clock: Callable[[], datetime],
+             known: Callable[[Sequence[tuple[int, int]]], None] | None = None) -> None:
+    """`known`: told, after each commit, the (tenant, member) whose facts rows exist now
+    (the activity recorder then skips them: a crowd's first contacts are ensured once)."""
     async def many(ds: Sequence[Delivery]) -> None:
         async with uows()() as uow:
-            await record(uow, ds, clock())
+            keys = await record(uow, ds, clock())
             await uow.commit()
+        if known is not None and keys:
+            known(keys)
 
     async def one(d: Delivery) -> None:
         await many([d])
