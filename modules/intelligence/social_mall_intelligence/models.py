@@ -111,6 +111,45 @@ class Attribution(Base):
                       Index("ix_intel_attributions_at", "tenant_id", "at"))
 
 
+class ViewHour(Base):
+    """Product views in one hour (chat cards and H5 pages, members and anonymous visitors):
+    dynamic pricing's demand. Counted from the core's activity sink (views.py), flushed in
+    batches: `views` grows by an upsert."""
+
+    __tablename__ = "intel_view_hours"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    views: Mapped[int] = mapped_column(BigInteger)
+
+
+class MemberView(Base):
+    """A member viewed a product (`views` times, last at `last_at`): the browsing half of
+    the recommendation model's histories (recommend.VIEW_WEIGHT)."""
+
+    __tablename__ = "intel_member_views"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    views: Mapped[int] = mapped_column(BigInteger)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Click(Base):
+    """A product opened from a recommendation (its listing's tracking token
+    `rec.<placement>`): click-through per placement against intel_impressions."""
+
+    __tablename__ = "intel_clicks"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger)      # 0: an anonymous H5 page view
+    product_id: Mapped[int] = mapped_column(BigInteger)
+    placement: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_intel_clicks_at", "tenant_id", "at"),)
+
+
 class PriceRule(Base):
     """Dynamic pricing of one SKU (console 动态定价): the merchant's cost and guard rails
     (floor = cost × (1 + minimum margin), ceiling, largest change per step and per day)

@@ -7,7 +7,9 @@ similarity(i, j) = co(i, j) / sqrt(n_i · n_j) · co / (co + SHRINK)  (cosine, s
 0 when few members share the pair). Each product keeps its `NEIGHBOURS` most similar ones:
 that table is what the nightly job stores and serving reads.
 
-A member's candidates: the sum of the similarities from every product in their history,
+A member's candidates: the sum of the similarities from every product in their history
+(weighted: a view counts VIEW_WEIGHT of a purchase; a product only viewed may itself be
+recommended, one bought is not),
 then (to fill `k`) the most popular products of the categories they bought from, then the
 shop's most popular. Never: what the caller excludes (off the shelf, out of stock, bought
 within its cycle).
@@ -72,21 +74,22 @@ def recommend(model: Model, history: Mapping[int, float], k: int, *, exclude: It
     """The member's `k` products, best first (popularity only when not `personalised`)."""
     skip = set(exclude)
     out: list[int] = []
+    owned = {i for i, w in history.items() if w >= 1}   # bought; a product only viewed may come back
     if personalised:
         scores: dict[int, float] = defaultdict(float)
         for i, w in history.items():
             for j, s in model.neighbours.get(i, ()):
                 scores[j] += w * s
         for j, _ in sorted(scores.items(), key=lambda x: (-x[1], x[0])):
-            if j not in skip and j not in history:
+            if j not in skip and j not in owned:
                 out.append(j)
                 if len(out) >= k:
                     return out
         if category_of:
             cats = Counter(category_of[i] for i in history if i in category_of)
             for cat, _ in cats.most_common():
-                _fill(out, model.popular_by_category.get(cat, ()), skip | set(history), k)
-    _fill(out, model.popular, skip | (set(history) if personalised else set()), k)
+                _fill(out, model.popular_by_category.get(cat, ()), skip | owned, k)
+    _fill(out, model.popular, skip | (owned if personalised else set()), k)
     return out[:k]
 
 

@@ -30,13 +30,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from social_mall.orders.service import find_order
 from social_mall_intelligence import recommend as R
 from social_mall_intelligence.models import (
-    Attribution, Impression, Interaction, MemberPrefs, ModelVersion, Neighbour, Popular,
+    Attribution, Click, Impression, Interaction, MemberPrefs, MemberView, ModelVersion, Neighbour, Popular,
 )
 from storage.models import Product, Sku
 from storage.uow import UnitOfWork
 
 CANDIDATES = 40   # looked at to find k sellable ones
 ATTRIBUTION = timedelta(days=7)   # a purchase this soon after a showing counts for the recommendation
+VIEWS_KEPT = timedelta(days=90)   # views older than this leave the model and members' histories
 FOR_ME, RELATED = "for_me", "related"
 
 
@@ -94,23 +95,33 @@ class Readout:
     members: int
     orders: int
     revenue_fen: int
+    clicks: int = 0
 
     @property
     def conversion(self) -> float:
         """Products bought after being shown, per product shown."""
         return self.orders / self.impressions if self.impressions else 0.0
 
+    @property
+    def ctr(self) -> float:
+        """Products opened from the recommendation (its tracking token), per product shown."""
+        return self.clicks / self.impressions if self.impressions else 0.0
+
 
 async def readout(uow: UnitOfWork, tenant: int, since: datetime) -> tuple[Readout, ...]:
-    """Per source since `since`: showings, members shown, attributed purchases and revenue."""
+    """Per source since `since`: showings, members shown, attributed purchases and revenue,
+    clicks (views that carried the source's tracking token: views.py)."""
     shown = {src: (n, m) for src, n, m in (await uow.session.execute(
         select(Impression.source, func.count(), func.count(func.distinct(Impression.member_id)))
         .where(Impression.tenant_id == tenant, Impression.shown_at >= since).group_by(Impression.source))).all()}
     bought = {src: (n, int(r or 0)) for src, n, r in (await uow.session.execute(
         select(Attribution.source, func.count(), func.sum(Attribution.revenue_fen))
         .where(Attribution.tenant_id == tenant, Attribution.at >= since).group_by(Attribution.source))).all()}
-    return tuple(Readout(src, *shown.get(src, (0, 0)), *bought.get(src, (0, 0)))
-                 for src in sorted(set(shown) | set(bought)))
+    clicked = {src: int(n) for src, n in (await uow.session.execute(
+        select(Click.placement, func.count()).where(Click.tenant_id == tenant, Click.at >= since)
+        .group_by(Click.placement))).all()}
+    return tuple(Readout(src, *shown.get(src, (0, 0)), *bought.get(src, (0, 0)), clicked.get(src, 0))
+                 for src in sorted(set(shown) | set(bought) | set(clicked)))
 
 
 def _insert(uow: UnitOfWork) -> Any:
@@ -118,12 +129,18 @@ def _insert(uow: UnitOfWork) -> Any:
     return pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-async def retrain(uow: UnitOfWork, tenant: int, now: datetime) -> int:
-    """Fit the model on every purchase and store it (one transaction: serving sees the old
-    model or the new one). The model's version."""
+async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bool = True) -> int:
+    """Fit the model on every purchase and the last VIEWS_KEPT of members' product views
+    (views.py) and store it (one transaction: serving sees the old model or the new one).
+    The model's version."""
     rows = (await uow.session.execute(select(Interaction.member_id, Interaction.product_id)
                                       .where(Interaction.tenant_id == tenant))).all()
     histories: dict[int, dict[int, float]] = defaultdict(dict)
+    if with_views:   # browsing: weight VIEW_WEIGHT, a purchase of the same product overrides it
+        for member, product in (await uow.session.execute(
+                select(MemberView.member_id, MemberView.product_id).where(
+                    MemberView.tenant_id == tenant, MemberView.last_at >= now - VIEWS_KEPT))).all():
+            histories[member][product] = R.VIEW_WEIGHT
     for member, product in rows:
         histories[member][product] = 1.0
     category_of = {pid: cid for pid, cid in (await uow.session.execute(
@@ -218,15 +235,17 @@ class Recommender:
         """(the member's k sellable products best first, personalised?)."""
         loaded = await self.model(uow, tenant)
         on = await personalised(uow, tenant, member)
-        history = {p: 1.0 for p in (await uow.session.scalars(select(Interaction.product_id).where(
-            Interaction.tenant_id == tenant, Interaction.member_id == member))).all()}
-        wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=history, category_of=loaded.category_of,
+        bought = set((await uow.session.scalars(select(Interaction.product_id).where(
+            Interaction.tenant_id == tenant, Interaction.member_id == member))).all())
+        history = {p: R.VIEW_WEIGHT for p in await viewed(uow, tenant, member, self.now())} if on else {}
+        history.update({p: 1.0 for p in bought})
+        wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=bought, category_of=loaded.category_of,
                              personalised=on)
         if not on:   # not personalised: the same list for everyone, bought or not
             wanted = R.recommend(loaded.model, {}, CANDIDATES, personalised=False)
         found = await sellable(uow, tenant, wanted)
         if len(found) < k:   # cold start (no purchases yet): the shop's own order
-            skip = set(found) | (set(history) if on else set())
+            skip = set(found) | (bought if on else set())
             found += [p for p in await shelf_first(uow, tenant, k + len(skip)) if p not in skip]
         return found[:k], on
 
@@ -244,6 +263,14 @@ class Recommender:
         found = (await sellable(uow, tenant, wanted))[:limit]
         await note_shown(uow, tenant, member, found, RELATED, self.now())
         return tuple(found)
+
+
+async def viewed(uow: UnitOfWork, tenant: int, member: int, now: datetime, limit: int = 50) -> list[int]:
+    """The products the member viewed lately (most recent first; their browsing history)."""
+    return list((await uow.session.scalars(
+        select(MemberView.product_id).where(MemberView.tenant_id == tenant, MemberView.member_id == member,
+                                            MemberView.last_at >= now - VIEWS_KEPT)
+        .order_by(MemberView.last_at.desc()).limit(limit))).all())
 
 
 async def sellable(uow: UnitOfWork, tenant: int, ids: list[int]) -> list[int]:
