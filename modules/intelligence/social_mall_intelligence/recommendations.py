@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from social_mall.orders.service import find_order
 from social_mall_intelligence import recommend as R
+from social_mall_intelligence.lru import Lru
 from social_mall_intelligence.models import (
     Attribution, Click, Impression, Interaction, MemberPrefs, MemberView, ModelVersion, Neighbour, Popular,
 )
@@ -37,6 +38,7 @@ from storage.uow import UnitOfWork
 
 CANDIDATES = 40   # looked at to find k sellable ones
 ATTRIBUTION = timedelta(days=7)   # a purchase this soon after a showing counts for the recommendation
+MAX_TENANTS = 256   # models a worker keeps in memory (lru.py)
 VIEWS_KEPT = timedelta(days=90)   # views older than this leave the model and members' histories
 FOR_ME, RELATED = "for_me", "related"
 
@@ -191,18 +193,20 @@ class _Loaded:
 
 class Recommender:
     """Serving: the tenant's stored model kept in memory, its version re-read every
-    `recheck` seconds."""
+    `recheck` seconds; at most `max_tenants` models per worker (the least recently used
+    dropped, reloaded from the tables on its tenant's next request)."""
 
     def __init__(self, *, recheck: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, max_tenants: int = MAX_TENANTS) -> None:
         self.recheck, self.clock = recheck, clock
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(timezone.utc))   # impressions' time
-        self._models: dict[int, _Loaded] = {}
+        self.loads = 0     # diagnostics (tests)
+        self._models: Lru[int, _Loaded] = Lru(max_tenants)
         self._locks: dict[int, asyncio.Lock] = {}
 
     def forget(self, tenant: int) -> None:
         """Reload the tenant's model on its next request (this process just retrained it)."""
-        self._models.pop(tenant, None)
+        self._models.pop(tenant)
 
     async def model(self, uow: UnitOfWork, tenant: int) -> _Loaded:
         now = self.clock()
@@ -228,7 +232,11 @@ class Recommender:
             model = R.Model({k: tuple(v) for k, v in near.items()}, tuple(p.product_id for p in pops),
                             {k: tuple(v) for k, v in by_cat.items()})
             got = _Loaded(version, model, {p.product_id: p.category_id for p in pops}, now)
-            self._models[tenant] = got
+            self.loads += 1
+            for old in self._models.put(tenant, got):
+                lock = self._locks.get(old)
+                if lock is not None and not lock.locked():
+                    del self._locks[old]
             return got
 
     async def for_member(self, uow: UnitOfWork, tenant: int, member: int, k: int) -> tuple[list[int], bool]:
