@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from social_mall.books import BooksCheck
     from social_mall.fulfilment import FulfilmentMethod
     from social_mall.payments.methods import PaymentMethod
+    from social_mall.places import PlaceSource
     from social_mall.pricing.unit import UnitPricer
     from social_mall.search import RelatedProvider, SearchProvider
 
@@ -72,6 +73,12 @@ class Job:
     run: Callable[[], Awaitable[object]]
 
 
+def _core_places() -> list[PlaceSource]:
+    from social_mall.places import AddressPlaces   # storage models: imported when a registry is made
+
+    return [AddressPlaces()]
+
+
 @dataclass
 class Registry:
     """What the enabled modules contributed. `services` is the composition root's
@@ -104,6 +111,8 @@ class Registry:
     account_events: dict[str, AccountEventHandler] = field(default_factory=dict)
     # who takes note of members' activity (social_mall/activity.py): called on the chat path
     activity_sinks: list[ActivitySink] = field(default_factory=list)
+    # who knows where members shop (social_mall/places.py): modules' sources, then the core's
+    place_sources: list[PlaceSource] = field(default_factory=_core_places)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -175,6 +184,12 @@ class Registry:
         begun. `sink(activity)` is called on the chat path after the step: it must only
         buffer the activity and return (write it later, in a job of its own)."""
         self.activity_sinks.append(sink)
+
+    def add_place_source(self, source: PlaceSource) -> None:
+        """Say where members shop and where orders were bought (a chosen store, a pick-up
+        store…) as places "kind:key" (social_mall/places.py); a module's places come before
+        the core's address cities. Readers hold `place_sources` (this list)."""
+        self.place_sources.insert(len(self.place_sources) - 1, source)
 
     def set_search(self, provider: SearchProvider) -> None:
         """Answer the shop's keyword searches with this provider (the last one set wins)."""

@@ -35,6 +35,8 @@ class Interaction(Base):
     order_id: Mapped[int] = mapped_column(BigInteger)
     qty: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # where it was bought (social_mall/places.py: "store:3 city:深圳"), for popularity per place
+    places: Mapped[str] = mapped_column(String(120), default="", server_default="")
     __table_args__ = (UniqueConstraint("tenant_id", "order_id", "product_id"),
                       Index("ix_intel_interactions_member", "tenant_id", "member_id"))
 
@@ -58,6 +60,18 @@ class Popular(Base):
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     product_id: Mapped[int] = mapped_column(BigInteger)
     category_id: Mapped[int] = mapped_column(BigInteger)
+    buyers: Mapped[int] = mapped_column(Integer)
+
+
+class PopularPlace(Base):
+    """The nightly model: products by number of buyers in one place (a store, a city):
+    the cold start of a member with no history whose place is known."""
+
+    __tablename__ = "intel_popular_places"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    place: Mapped[str] = mapped_column(String(60), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger)
     buyers: Mapped[int] = mapped_column(Integer)
 
 

@@ -35,7 +35,7 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     watch(Synonym)
     provider = IndexedSearch(synonyms=merchant_synonyms)
-    recommender = Recommender(now=svc.clock)
+    recommender = Recommender(now=svc.clock, places=reg.place_sources)
     counter = views.ViewCounter()
     reg.add_activity_sink(counter)   # product views and recommendation clicks, counted in memory
     reg.set_search(provider)
@@ -47,7 +47,7 @@ def setup(reg: Registry) -> None:
 
     async def on_paid(d: Delivery) -> None:
         async with svc.uows() as uow:
-            await record_purchase(uow, d.tenant_id, str(d.payload["order_no"]), svc.clock())
+            await record_purchase(uow, d.tenant_id, str(d.payload["order_no"]), svc.clock(), reg.place_sources)
             await uow.commit()
 
     async def retrain_all() -> None:

@@ -28,24 +28,30 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from social_mall.orders.service import find_order
+from social_mall.places import PlaceSource, member_places, order_places
 from social_mall_intelligence import recommend as R
 from social_mall_intelligence.lru import Lru
 from social_mall_intelligence.models import (
     Attribution, Click, Impression, Interaction, MemberPrefs, MemberView, ModelVersion, Neighbour, Popular,
+    PopularPlace,
 )
 from storage.models import Product, Sku
 from storage.uow import UnitOfWork
 
 CANDIDATES = 40   # looked at to find k sellable ones
 ATTRIBUTION = timedelta(days=7)   # a purchase this soon after a showing counts for the recommendation
+PER_PLACE = 100     # best sellers kept per place (store, city)
 MAX_TENANTS = 256   # models a worker keeps in memory (lru.py)
 VIEWS_KEPT = timedelta(days=90)   # views older than this leave the model and members' histories
 FOR_ME, RELATED = "for_me", "related"
 
 
-async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: datetime) -> int:
-    """The paid order's products as the member's purchases (again: nothing new). Rows added."""
+async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: datetime,
+                          places: Sequence[PlaceSource] = ()) -> int:
+    """The paid order's products as the member's purchases (again: nothing new), with where
+    it was bought (`places`' sources: social_mall/places.py). Rows added."""
     order = await find_order(uow, tenant, order_no)
+    where = " ".join(await order_places(uow, tenant, order.id, places))[:120] if places else ""
     pairs = await uow.catalog.skus_by_ids(tenant, [line.sku_id for line in order.lines])
     product_of = {sku.id: product.id for sku, product in pairs}
     qty: dict[int, int] = defaultdict(int)
@@ -56,7 +62,8 @@ async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: date
         return 0
     # one statement, conflicts skipped: two workers delivering the same event add it once
     stmt = _insert(uow)(Interaction).values([
-        {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q, "at": now}
+        {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q, "at": now,
+         "places": where}
         for p, q in sorted(qty.items())]).on_conflict_do_nothing()
     added = max(0, int(getattr(await uow.session.execute(stmt), "rowcount", 0) or 0))
     revenue: dict[int, int] = defaultdict(int)
@@ -135,7 +142,7 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bo
     """Fit the model on every purchase and the last VIEWS_KEPT of members' product views
     (views.py) and store it (one transaction: serving sees the old model or the new one).
     The model's version."""
-    rows = (await uow.session.execute(select(Interaction.member_id, Interaction.product_id)
+    rows = (await uow.session.execute(select(Interaction.member_id, Interaction.product_id, Interaction.places)
                                       .where(Interaction.tenant_id == tenant))).all()
     histories: dict[int, dict[int, float]] = defaultdict(dict)
     if with_views:   # browsing: weight VIEW_WEIGHT, a purchase of the same product overrides it
@@ -143,8 +150,11 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bo
                 select(MemberView.member_id, MemberView.product_id).where(
                     MemberView.tenant_id == tenant, MemberView.last_at >= now - VIEWS_KEPT))).all():
             histories[member][product] = R.VIEW_WEIGHT
-    for member, product in rows:
+    bought_at: dict[tuple[str, int], set[int]] = defaultdict(set)   # (place, product) → buyers
+    for member, product, where in rows:
         histories[member][product] = 1.0
+        for pl in where.split():
+            bought_at[(pl, product)].add(member)
     category_of = {pid: cid for pid, cid in (await uow.session.execute(
         select(Product.id, Product.category_id).where(Product.tenant_id == tenant))).all()}
     model = R.fit(histories, category_of)
@@ -162,6 +172,13 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bo
         .where(Interaction.tenant_id == tenant).group_by(Interaction.product_id))).all()}
     uow.session.add_all([Popular(tenant_id=tenant, rank=r, product_id=p, category_id=category_of.get(p, 0),
                                  buyers=int(buyers.get(p, 0))) for r, p in enumerate(model.popular[:500])])
+    await uow.session.execute(delete(PopularPlace).where(PopularPlace.tenant_id == tenant))
+    per_place: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for (pl, p), who in bought_at.items():
+        per_place[pl].append((p, len(who)))
+    uow.session.add_all([PopularPlace(tenant_id=tenant, place=pl, rank=r, product_id=p, buyers=n)
+                         for pl, ranked in per_place.items() if len(pl) <= 60
+                         for r, (p, n) in enumerate(sorted(ranked, key=lambda x: (-x[1], x[0]))[:PER_PLACE])])
     assert current is not None
     version = current.version + 1
     current.version, current.trained_at = version, now
@@ -197,8 +214,10 @@ class Recommender:
     dropped, reloaded from the tables on its tenant's next request)."""
 
     def __init__(self, *, recheck: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] | None = None, max_tenants: int = MAX_TENANTS) -> None:
+                 now: Callable[[], datetime] | None = None, max_tenants: int = MAX_TENANTS,
+                 places: Sequence[PlaceSource] = ()) -> None:
         self.recheck, self.clock = recheck, clock
+        self.places = places   # the registry's place sources (filled by modules after this one is made)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(timezone.utc))   # impressions' time
         self.loads = 0     # diagnostics (tests)
         self._models: Lru[int, _Loaded] = Lru(max_tenants)
@@ -229,8 +248,13 @@ class Recommender:
             by_cat: dict[int, list[int]] = defaultdict(list)
             for p in pops:
                 by_cat[p.category_id].append(p.product_id)
+            by_place: dict[str, list[int]] = defaultdict(list)
+            for pl, pid in (await uow.session.execute(
+                    select(PopularPlace.place, PopularPlace.product_id).where(PopularPlace.tenant_id == tenant)
+                    .order_by(PopularPlace.place, PopularPlace.rank))).all():
+                by_place[pl].append(pid)
             model = R.Model({k: tuple(v) for k, v in near.items()}, tuple(p.product_id for p in pops),
-                            {k: tuple(v) for k, v in by_cat.items()})
+                            {k: tuple(v) for k, v in by_cat.items()}, {k: tuple(v) for k, v in by_place.items()})
             got = _Loaded(version, model, {p.product_id: p.category_id for p in pops}, now)
             self.loads += 1
             for old in self._models.put(tenant, got):
@@ -247,8 +271,9 @@ class Recommender:
             Interaction.tenant_id == tenant, Interaction.member_id == member))).all())
         history = {p: R.VIEW_WEIGHT for p in await viewed(uow, tenant, member, self.now())} if on else {}
         history.update({p: 1.0 for p in bought})
+        where = await member_places(uow, tenant, member, self.places) if on and self.places else ()
         wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=bought, category_of=loaded.category_of,
-                             personalised=on)
+                             personalised=on, places=where)
         if not on:   # not personalised: the same list for everyone, bought or not
             wanted = R.recommend(loaded.model, {}, CANDIDATES, personalised=False)
         found = await sellable(uow, tenant, wanted)
