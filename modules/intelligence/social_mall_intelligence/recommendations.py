@@ -1,16 +1,26 @@
-"""Recommendations as services: purchases recorded from `order.paid`, the nightly retrain
-(item-item co-occurrence, recommend.py) stored as tables, and serving from an in-process
-copy of those tables (reloaded when the model's version moves, checked every few seconds).
+"""Recommendations as services: purchases recorded from `order.paid` (with where they
+were bought: social_mall/places.py), the nightly retrain (item-item co-occurrence over
+purchases and the last 90 days of members' product views, recommend.py; popularity per
+category and per place) stored as tables, and serving from an in-process copy of those
+tables (reloaded when the model's version moves, checked every few seconds; at most
+MAX_TENANTS models a worker, least recently used dropped).
 
 Never recommended: products off the shelf or out of stock, and what the member already
 bought (the simplest reading of "consumables within their cycle": none come back; a
 per-category cycle is left for later). B2B-only products: the core has no such mark yet.
+A product the member only viewed may be recommended (it measured better: bench/recommend.py).
 PIPL Art. 24: a member who switched personalisation off gets the shop's most popular
-products only (the same list every such member gets).
+products only (the same list every such member gets: no history, no views, no location).
+
+Cold start: a member with no history whose place is known (the store they chose, the city
+of their address: the registry's place sources) gets that place's best sellers, then the
+shop's.
 
 Online measurement: every product a recommendation shows is an impression with its source
-(for_me: 「猜你喜欢」, related: 「买了它的人还买了」); a paid order's product shown to the member
-within 7 days counts its revenue for the latest showing's source (console 推荐效果).
+(for_me: 「猜你喜欢」, related: 「买了它的人还买了」); a card opened from the 「猜你喜欢」 list (its
+tracking token rec.for_me) or an H5 link carrying ?src=rec.<placement> is a click
+(views.py); a paid order's product shown to the member within 7 days counts its revenue
+for the latest showing's source (console 推荐效果: showings, clicks, CTR, purchases, revenue).
 """
 
 from __future__ import annotations
