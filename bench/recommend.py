@@ -18,7 +18,10 @@ How the histories are generated (deterministic for a seed), with the skew of a r
   time any category); later ones are the first's companions (60 %) or popular ones;
 - each order comes with 0–4 views of products of the same category (browsing).
 Evaluation: members with ≥ 2 orders; the last order (and its views) held out; a member is
-a hit when one of its products is in the top 10 (products bought before never count).
+a hit when one of its products is in the top 10 (products bought before never count;
+products only viewed may be recommended). The module is measured with views (weight
+R.VIEW_WEIGHT in the model and in the member's history), with purchases only, and with
+other view weights (--view-weights).
 Coverage: distinct products recommended to anyone / products in the catalog.
 Latency: one member's top 10 from the precomputed neighbour table in memory.
 """
@@ -97,15 +100,15 @@ def histories(members: int, seed: int):
     return catalog, cat_of, orders
 
 
-def split(orders):
+def split(orders, with_views: bool = True, view_weight: float = R.VIEW_WEIGHT):
     train: dict[int, dict[int, float]] = {}
     held: dict[int, set[int]] = {}
     for m, mine in orders.items():
         hist: dict[int, float] = {}
         past = mine[:-1] if len(mine) >= 2 else mine
         for items, views in past:
-            for v in views:
-                hist[v] = max(hist.get(v, 0.0), R.VIEW_WEIGHT)
+            for v in views if with_views else ():
+                hist[v] = max(hist.get(v, 0.0), view_weight)
             for i in items:
                 hist[i] = 1.0
         train[m] = hist
@@ -124,6 +127,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--members", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=22)
+    ap.add_argument("--view-weights", default="0.1,0.3,0.5,1.0",
+                    help="also report the module with views at these weights")
     args = ap.parse_args()
     catalog, cat_of, orders = histories(args.members, args.seed)
     train, held = split(orders)
@@ -147,7 +152,18 @@ def main() -> None:
         t = time.perf_counter()
         recs[m] = R.recommend(model, train[m], k, exclude=bought[m], category_of=cat_of)
         times.append((time.perf_counter() - t) * 1000)
-    evaluate("item-item co-occurrence (module)", recs, held, len(catalog))
+    evaluate(f"item-item, views (w {R.VIEW_WEIGHT}) (module)", recs, held, len(catalog))
+    plain, _ = split(orders, with_views=False)   # purchases only: what the module fitted before views
+    plain_model = R.fit(plain, cat_of)
+    evaluate("item-item, purchases only", {m: R.recommend(plain_model, plain[m], k, exclude=bought[m],
+                                                          category_of=cat_of) for m in held}, held, len(catalog))
+    for w in (float(x) for x in args.view_weights.split(",") if x):
+        if w == R.VIEW_WEIGHT:
+            continue
+        tw, _ = split(orders, view_weight=w)
+        mw = R.fit(tw, cat_of)
+        evaluate(f"item-item, views (w {w})", {m: R.recommend(mw, tw[m], k, exclude=bought[m], category_of=cat_of)
+                                               for m in held}, held, len(catalog))
     try:
         import implicit  # noqa: F401
     except ImportError:

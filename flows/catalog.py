@@ -26,7 +26,9 @@ PRODUCTS = "products"
 CARD = "sku"             # a product card: its SKUs listed, a number buys one
 
 #: The product list the buyer came from, kept through the card and checkout for 「返回」.
-LISTING = ("cat", "q", "page", "pages", "items")
+#: "via": the listing's tracking token (a module's recommendation placement), the source of
+#: the product views it leads to (social_mall/activity.py).
+LISTING = ("cat", "q", "page", "pages", "items", "via")
 CARRIED = "l_"           # prefix of the listing's keys while in checkout (its "items" are lines)
 
 
@@ -59,6 +61,7 @@ async def load_sku(ctx: Ctx, product_id: int, sku_id: int, qty: int = 1) -> tupl
 @value
 class ShowProduct:
     product_id: int
+    via: str = ""            # the listing's tracking token: the view's source
 
     async def run(self, ctx: Ctx) -> Outcome:
         p = await product_detail(ctx.uow, ctx.tenant_id, self.product_id)
@@ -73,7 +76,7 @@ class ShowProduct:
             url=ctx.links.product_url(ctx.tenant_code, p.id),
             image=ctx.links.image_url(p.image) if p.image else "",
         )
-        ctx.note(activity.PRODUCT_VIEW, p.id)
+        ctx.note(activity.PRODUCT_VIEW, p.id, source=self.via)
         # One message: the card's description carries the SKU list and what to type next,
         # so it fits WeChat's single passive reply (no customer-service push needed).
         return Outcome((card,), {"skus": [s.id for s in p.skus], "product": p.id})

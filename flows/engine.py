@@ -210,12 +210,14 @@ class Ctx:
     related: RelatedProvider | None = None
     account: int = 0  # the channel account talking (0: the tenant's primary one): orders remember it
     # what the member did in this step, for the activity sinks (social_mall/activity.py)
-    noted: list[tuple[str, int, Mapping[str, str | int]]] = field(default_factory=list, compare=False,
-                                                                   hash=False)
+    noted: list[tuple[str, int, Mapping[str, str | int], str]] = field(default_factory=list, compare=False,
+                                                                        hash=False)
 
-    def note(self, kind: str, ref: int = 0, **props: str | int) -> None:
-        """Report a member activity (a product viewed, a search…) once the step is done."""
-        self.noted.append((kind, ref, props))
+    def note(self, kind: str, ref: int = 0, *, source: str = "", **props: str | int) -> None:
+        """Report a member activity (a product viewed, a search…) once the step is done;
+        `source`: what led to it (a listing's tracking token, e.g. a module's
+        recommendation placement), the Activity's source."""
+        self.noted.append((kind, ref, props, source))
 
 
 @value

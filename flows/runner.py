@@ -311,7 +311,7 @@ class FlowRunner:
         return replies
 
     def _report(self, inbound: Inbound, member_id: int,
-                noted: Sequence[tuple[str, int, Mapping[str, str | int]]]) -> None:
+                noted: Sequence[tuple[str, int, Mapping[str, str | int], str]]) -> None:
         """Hand the message and what its step noted to the activity sinks (they only
         buffer: social_mall/activity.py): what the step noted (a view, a search…), or the
         message itself when it noted nothing or is an event (subscribe, scan, click). A
@@ -319,11 +319,11 @@ class FlowRunner:
         now = self.clock()
         t, ch = inbound.tenant_id, inbound.channel
         if noted and inbound.kind in _PLAIN:   # a plain message is what its step did: one record
-            done = [Activity(t, member_id, ch, k, now, ref, "", p) for k, ref, p in noted]
+            done = [Activity(t, member_id, ch, k, now, ref, src, p) for k, ref, p, src in noted]
         else:
             kind, source, props = _inbound_activity(inbound)
             done = [Activity(t, member_id, ch, kind, now, 0, source, props)]
-            done.extend(Activity(t, member_id, ch, k, now, ref, "", p) for k, ref, p in noted)
+            done.extend(Activity(t, member_id, ch, k, now, ref, src, p) for k, ref, p, src in noted)
         for sink in self.activity_sinks:
             for a in done:
                 try:

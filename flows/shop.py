@@ -184,7 +184,8 @@ def pick_product(turn: Turn) -> Step:
     product = turn.pick("items")
     if product is None:
         return _bad_number(turn, "items")
-    return Step(St.SKU, data={**_listing(turn), "product": product}, command=ShowProduct(product))
+    return Step(St.SKU, data={**_listing(turn), "product": product},
+                command=ShowProduct(product, turn.text("via")))
 
 
 def _buy(turn: Turn, sku: int, qty: int) -> Step:

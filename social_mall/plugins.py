@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from social_mall.fulfilment import FulfilmentMethod
     from social_mall.members.audience import MemberGroups
     from social_mall.payments.methods import PaymentMethod
+    from social_mall.places import PlaceSource
     from social_mall.pricing.unit import UnitPricer
     from social_mall.search import RelatedProvider, SearchProvider
 
@@ -73,6 +74,12 @@ class Job:
     run: Callable[[], Awaitable[object]]
 
 
+def _core_places() -> list[PlaceSource]:
+    from social_mall.places import AddressPlaces   # storage models: imported when a registry is made
+
+    return [AddressPlaces()]
+
+
 @dataclass
 class Registry:
     """What the enabled modules contributed. `services` is the composition root's
@@ -107,6 +114,8 @@ class Registry:
     activity_sinks: list[ActivitySink] = field(default_factory=list)
     # key → groups of members a module keeps (a company's buyers…), for segments and audiences
     member_groups: dict[str, MemberGroups] = field(default_factory=dict)
+    # who knows where members shop (social_mall/places.py): modules' sources, then the core's
+    place_sources: list[PlaceSource] = field(default_factory=_core_places)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -184,6 +193,12 @@ class Registry:
         member buys for…): `groups.options(uow, tenant)` lists them, `groups.members(uow,
         tenant, group_id)` names their members (social_mall/members/audience.py)."""
         self.member_groups[groups.key] = groups
+
+    def add_place_source(self, source: PlaceSource) -> None:
+        """Say where members shop and where orders were bought (a chosen store, a pick-up
+        store…) as places "kind:key" (social_mall/places.py); a module's places come before
+        the core's address cities. Readers hold `place_sources` (this list)."""
+        self.place_sources.insert(len(self.place_sources) - 1, source)
 
     def set_search(self, provider: SearchProvider) -> None:
         """Answer the shop's keyword searches with this provider (the last one set wins)."""

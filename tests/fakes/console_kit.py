@@ -48,7 +48,7 @@ async def make_tenant(uows, code: str) -> int:
 
 
 async def paid_order(uows, tenant_id: int, openid: str, *, qty: int = 1, now: datetime | None = None,
-                     sku_id: int | None = None) -> tuple[int, str]:
+                     sku_id: int | None = None, address: str = "广东省深圳市南山区科技园1号") -> tuple[int, str]:
     """A paid order for an official-account member (so pushes reach the fake WeChat API).
     In a tenant without a catalog a product and SKU are made first."""
     now = now or datetime.now(timezone.utc)
@@ -67,7 +67,7 @@ async def paid_order(uows, tenant_id: int, openid: str, *, qty: int = 1, now: da
             await uow.catalog.add(sku)
             sku_id = sku.id
         member, _ = await resolve_member(uow, tenant_id, "mp", openid)
-        address = await add_address(uow, tenant_id, member.id, "王小明", "13912345678", "广东省深圳市南山区科技园1号")
+        address = await add_address(uow, tenant_id, member.id, "王小明", "13912345678", address)
         order = await place_order(uow, tenant_id, member.id, [(sku_id, qty)], address_id=address.id, now=now,
                                   timeout=timedelta(minutes=30))
         await open_payment(uow, order, gateway="sandbox")

@@ -1,5 +1,6 @@
 """Chat: 「猜你喜欢」 (menu and keyword): the member's recommendations as a numbered list
-(a number opens the product's card in the shop's flow); 「关闭个性化推荐」 / 「开启个性化推荐」
+(a number opens the product's card in the shop's flow; the listing carries the tracking
+token rec.for_me, so the card's view counts as a click: views.py); 「关闭个性化推荐」 / 「开启个性化推荐」
 (PIPL Art. 24): switched off, 「猜你喜欢」 shows the shop's most popular products only.
 """
 
@@ -13,6 +14,7 @@ from flows import catalog
 from flows.engine import Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn
 from social_mall.catalog.service import product_cards
 from social_mall_intelligence.recommendations import FOR_ME, Recommender, note_shown, set_personalised
+from social_mall_intelligence.views import token
 
 NAME = "intel"
 SHOWN = 6
@@ -39,7 +41,7 @@ class ForMe:
             return Outcome((Say("chat/intel/none.txt"),))
         await note_shown(ctx.uow, ctx.tenant_id, ctx.member.id, [c.id for c in cards], FOR_ME, ctx.now)
         said = Say("chat/intel/for_me.txt", {"items": cards, "personal": personal})
-        return Outcome((said,), {"items": [c.id for c in cards], "pages": 1, "src": "rec"},
+        return Outcome((said,), {"items": [c.id for c in cards], "pages": 1, "via": token(FOR_ME)},
                        to=catalog.PRODUCTS, flow=catalog.SHOP)
 
 

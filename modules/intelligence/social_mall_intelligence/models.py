@@ -35,6 +35,8 @@ class Interaction(Base):
     order_id: Mapped[int] = mapped_column(BigInteger)
     qty: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # where it was bought (social_mall/places.py: "store:3 city:深圳"), for popularity per place
+    places: Mapped[str] = mapped_column(String(120), default="", server_default="")
     __table_args__ = (UniqueConstraint("tenant_id", "order_id", "product_id"),
                       Index("ix_intel_interactions_member", "tenant_id", "member_id"))
 
@@ -58,6 +60,18 @@ class Popular(Base):
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     product_id: Mapped[int] = mapped_column(BigInteger)
     category_id: Mapped[int] = mapped_column(BigInteger)
+    buyers: Mapped[int] = mapped_column(Integer)
+
+
+class PopularPlace(Base):
+    """The nightly model: products by number of buyers in one place (a store, a city):
+    the cold start of a member with no history whose place is known."""
+
+    __tablename__ = "intel_popular_places"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    place: Mapped[str] = mapped_column(String(60), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger)
     buyers: Mapped[int] = mapped_column(Integer)
 
 
@@ -109,6 +123,45 @@ class Attribution(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "order_id", "product_id"),
                       Index("ix_intel_attributions_at", "tenant_id", "at"))
+
+
+class ViewHour(Base):
+    """Product views in one hour (chat cards and H5 pages, members and anonymous visitors):
+    dynamic pricing's demand. Counted from the core's activity sink (views.py), flushed in
+    batches: `views` grows by an upsert."""
+
+    __tablename__ = "intel_view_hours"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    views: Mapped[int] = mapped_column(BigInteger)
+
+
+class MemberView(Base):
+    """A member viewed a product (`views` times, last at `last_at`): the browsing half of
+    the recommendation model's histories (recommend.VIEW_WEIGHT)."""
+
+    __tablename__ = "intel_member_views"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    views: Mapped[int] = mapped_column(BigInteger)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Click(Base):
+    """A product opened from a recommendation (its listing's tracking token
+    `rec.<placement>`): click-through per placement against intel_impressions."""
+
+    __tablename__ = "intel_clicks"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger)      # 0: an anonymous H5 page view
+    product_id: Mapped[int] = mapped_column(BigInteger)
+    placement: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_intel_clicks_at", "tenant_id", "at"),)
 
 
 class PriceRule(Base):

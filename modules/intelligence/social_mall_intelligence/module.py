@@ -7,6 +7,9 @@ the merchant's rules every 15 minutes under the guard rails), and its templates.
 writes for the core's read cache (storage.cache.watch), so a saved synonym rebuilds the
 index on the next search.
 
+Activity sink: product views (and clicks of recommendations, by their tracking token)
+counted in memory, written by the job intel.views every 10 s (views.py).
+
 Subscribers: order.paid → intel.record_purchase. Jobs: intel.retrain (every 24 h; each
 tenant with purchases; idempotent: a second run stores the same model); intel.pricing
 (every STEP_SECONDS; a SKU moves at most once per step bucket, whoever runs it).
@@ -18,8 +21,8 @@ from sqlalchemy import select
 
 from handlers.context import Services
 from social_mall.plugins import Delivery, Registry
-from social_mall_intelligence import HERE, flow_recommend, pricing, web_console, web_pricing
-from social_mall_intelligence.models import Interaction, Synonym
+from social_mall_intelligence import HERE, flow_recommend, pricing, views, web_console, web_pricing
+from social_mall_intelligence.models import Interaction, MemberView, Synonym
 from social_mall_intelligence.recommendations import Recommender, record_purchase, retrain
 from social_mall_intelligence.search import IndexedSearch
 from social_mall_intelligence.synonyms import merchant_synonyms
@@ -32,7 +35,9 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     watch(Synonym)
     provider = IndexedSearch(synonyms=merchant_synonyms)
-    recommender = Recommender(now=svc.clock)
+    recommender = Recommender(now=svc.clock, places=reg.place_sources)
+    counter = views.ViewCounter()
+    reg.add_activity_sink(counter)   # product views and recommendation clicks, counted in memory
     reg.set_search(provider)
     reg.set_related(recommender)
     reg.add_templates(HERE / "templates")
@@ -42,12 +47,14 @@ def setup(reg: Registry) -> None:
 
     async def on_paid(d: Delivery) -> None:
         async with svc.uows() as uow:
-            await record_purchase(uow, d.tenant_id, str(d.payload["order_no"]), svc.clock())
+            await record_purchase(uow, d.tenant_id, str(d.payload["order_no"]), svc.clock(), reg.place_sources)
             await uow.commit()
 
     async def retrain_all() -> None:
+        await counter.flush(svc.uows)   # this worker's latest views first
         async with svc.uows() as uow:
-            tenants = list((await uow.session.scalars(select(Interaction.tenant_id).distinct())).all())
+            tenants = sorted(set((await uow.session.scalars(select(Interaction.tenant_id).distinct())).all())
+                             | set((await uow.session.scalars(select(MemberView.tenant_id).distinct())).all()))
         for tenant in tenants:
             async with svc.uows() as uow:
                 await retrain(uow, tenant, svc.clock())
@@ -57,6 +64,10 @@ def setup(reg: Registry) -> None:
     async def price_step() -> None:
         await pricing.run_all(svc.uows, svc.clock())
 
+    async def flush_views() -> None:
+        await counter.flush(svc.uows)
+
     reg.subscribe("order.paid", "intel.record_purchase", on_paid)
+    reg.add_job("intel.views", views.FLUSH_SECONDS, flush_views)
     reg.add_job("intel.retrain", RETRAIN_SECONDS, retrain_all)
     reg.add_job("intel.pricing", pricing.STEP_SECONDS, price_step)

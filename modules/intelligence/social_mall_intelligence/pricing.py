@@ -217,14 +217,17 @@ class Applied:
 
 
 async def signals(repo: PricingRepo, tenant: int, sku_id: int, stock: int, cfg: R.RuleConfig,
-                  now: datetime) -> R.Signals:
+                  now: datetime, product_id: int = 0) -> R.Signals:
+    """Demand events: units ordered and cart adds of the SKU, views of its product (the
+    module's counters of the core's activity: views.py)."""
     week = now - timedelta(days=7)
     recent = now - timedelta(hours=cfg.demand_hours)
     sold = await repo.units_since(tenant, sku_id, week)
     events_7d = recent_events = 0
     if cfg.demand:
-        events_7d = sold + await repo.carts_since(tenant, sku_id, week)
-        recent_events = await repo.units_since(tenant, sku_id, recent) + await repo.carts_since(tenant, sku_id, recent)
+        events_7d = sold + await repo.carts_since(tenant, sku_id, week) + await repo.views_since(tenant, product_id, week)
+        recent_events = (await repo.units_since(tenant, sku_id, recent) + await repo.carts_since(tenant, sku_id, recent)
+                         + await repo.views_since(tenant, product_id, recent))
     return R.Signals(now, stock, sold, recent_events, events_7d)
 
 
@@ -252,10 +255,10 @@ async def apply_rule(uow: UnitOfWork, tenant: int, rule: PriceRule, now: datetim
     found = await repo.sku(tenant, rule.sku_id)
     if found is None:
         return None
-    sku_row, _ = found
+    sku_row, product_row = found
     sku_id, current, stock = sku_row.id, sku_row.price_fen, sku_row.stock   # plain values: the UPDATE refreshes the row
     cfg = R.RuleConfig.from_json(rule.params)
-    proposal = R.propose(rule.base_fen, cfg, await signals(repo, tenant, sku_id, stock, cfg, now))
+    proposal = R.propose(rule.base_fen, cfg, await signals(repo, tenant, sku_id, stock, cfg, now, product_row.id))
     day_open = await repo.day_open(tenant, sku_id, R.day_start(now))
     target = proposal.target_fen
     if arm == "control":            # a control time block: back to the base price
@@ -334,7 +337,7 @@ async def rollback(uow: UnitOfWork, tenant: int, actor: str, change_id: int, now
 @dataclass(frozen=True)
 class History:
     """Per SKU, the last HISTORY_DAYS as hours (oldest first): units of order lines placed
-    (not cancelled), cart adds, and the list price at each hour's end, from the price's
+    (not cancelled), cart adds, views of its product, and the list price at each hour's end, from the price's
     history: the merchant's edits (the core's `sku.update` audit entries) and the rules'
     changes (before the first known change: its `before`; none: today's price). Order
     lines' unit prices are not used: a member's B2B price is not the list price."""
@@ -376,7 +379,10 @@ async def history(uow: UnitOfWork, tenant: int, now: datetime, sku_prices: Mappi
             out.append(price)
         return out
 
-    series = {sku: [R.HourObs(h, fen, units[sku].get(h, 0), carts[sku].get(h, 0))
+    product_of = await repo.products_of(tenant, series_for)
+    views = await repo.views_by_hour(tenant, set(product_of.values()), since)
+    series = {sku: [R.HourObs(h, fen, units[sku].get(h, 0), carts[sku].get(h, 0),
+                              views.get((product_of.get(sku, 0), h), 0))
                     for h, fen in zip(hours, walk(sku, hours))] for sku in series_for}
     middays = hours[12::24]
     daily: list[tuple[int, int, float]] = []
@@ -449,7 +455,8 @@ class TestView:
 
 async def test_readout(uow: UnitOfWork, tenant: int, test: PriceTest, now: datetime) -> TestView:
     """Each arm over the test's time (its SKUs, or its days for time blocks): visitors
-    (members who put a rule SKU in the cart or ordered it: the core records no views),
+    (members who put a rule SKU in the cart or ordered it; views are kept as counters per
+    member and per hour, not per visit, so they do not name visitors),
     buyers (a paid order), revenue and margin (price − the rule's cost) of the paid lines."""
     repo = PricingRepo(uow.session)
     end = test.ended_at or now

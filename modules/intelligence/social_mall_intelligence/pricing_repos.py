@@ -1,20 +1,20 @@
 """Dynamic pricing's SQL (the only pricing file that builds queries): rules, changes and
 tests of the module's own tables, and the reads of the shelf and orders the rules need.
 
-Demand: the core records no product-view events, so demand is what it does record:
-cart adds (`cart_items.created_at`, a member's first add of a SKU) and order lines of
-orders placed (any status but cancelled)."""
+Demand: product views (the module's own hourly counters, `intel_view_hours`, filled from
+the core's activity sink by views.py), cart adds (`cart_items.created_at`, a member's first
+add of a SKU) and order lines of orders placed (any status but cancelled)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from social_mall_intelligence.models import PriceChange, PriceRule, PriceTest
+from social_mall_intelligence.models import PriceChange, PriceRule, PriceTest, ViewHour
 from storage.groupbuy_models import GroupbuyCampaign, GroupbuySku
 from storage.models import AuditEntry, CartItem, Order, OrderLine, Product, Sku
 
@@ -73,6 +73,33 @@ class PricingRepo:
         return bool((await self.session.execute(stmt)).rowcount == 1)  # type: ignore[attr-defined]
 
     # ---------------------------------------------------------------- signals
+    async def views_since(self, tenant: int, product_id: int, since: datetime) -> int:
+        """Views of the product in the hours that began at or after `since`'s hour."""
+        if not product_id:
+            return 0
+        stmt = (select(func.coalesce(func.sum(ViewHour.views), 0))
+                .where(ViewHour.tenant_id == tenant, ViewHour.product_id == product_id,
+                       ViewHour.hour >= since.replace(minute=0, second=0, microsecond=0)))
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def views_by_hour(self, tenant: int, product_ids: Collection[int],
+                            since: datetime) -> dict[tuple[int, datetime], int]:
+        """(product, hour) → views since."""
+        if not product_ids:
+            return {}
+        rows = await self.session.execute(
+            select(ViewHour.product_id, ViewHour.hour, ViewHour.views)
+            .where(ViewHour.tenant_id == tenant, ViewHour.product_id.in_(list(product_ids)), ViewHour.hour >= since))
+        return {(p, h): int(n) for p, h, n in rows.all()}
+
+    async def products_of(self, tenant: int, sku_ids: Collection[int]) -> dict[int, int]:
+        """sku → its product."""
+        if not sku_ids:
+            return {}
+        rows = await self.session.execute(select(Sku.id, Sku.product_id)
+                                          .where(Sku.tenant_id == tenant, Sku.id.in_(list(sku_ids))))
+        return {s: p for s, p in rows.all()}
+
     async def units_since(self, tenant: int, sku_id: int, since: datetime) -> int:
         stmt = (select(func.coalesce(func.sum(OrderLine.qty), 0)).join(Order, Order.id == OrderLine.order_id)
                 .where(OrderLine.tenant_id == tenant, OrderLine.sku_id == sku_id, Order.created_at >= since,

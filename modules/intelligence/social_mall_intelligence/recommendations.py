@@ -1,16 +1,26 @@
-"""Recommendations as services: purchases recorded from `order.paid`, the nightly retrain
-(item-item co-occurrence, recommend.py) stored as tables, and serving from an in-process
-copy of those tables (reloaded when the model's version moves, checked every few seconds).
+"""Recommendations as services: purchases recorded from `order.paid` (with where they
+were bought: social_mall/places.py), the nightly retrain (item-item co-occurrence over
+purchases and the last 90 days of members' product views, recommend.py; popularity per
+category and per place) stored as tables, and serving from an in-process copy of those
+tables (reloaded when the model's version moves, checked every few seconds; at most
+MAX_TENANTS models a worker, least recently used dropped).
 
 Never recommended: products off the shelf or out of stock, and what the member already
 bought (the simplest reading of "consumables within their cycle": none come back; a
 per-category cycle is left for later). B2B-only products: the core has no such mark yet.
+A product the member only viewed may be recommended (it measured better: bench/recommend.py).
 PIPL Art. 24: a member who switched personalisation off gets the shop's most popular
-products only (the same list every such member gets).
+products only (the same list every such member gets: no history, no views, no location).
+
+Cold start: a member with no history whose place is known (the store they chose, the city
+of their address: the registry's place sources) gets that place's best sellers, then the
+shop's.
 
 Online measurement: every product a recommendation shows is an impression with its source
-(for_me: 「猜你喜欢」, related: 「买了它的人还买了」); a paid order's product shown to the member
-within 7 days counts its revenue for the latest showing's source (console 推荐效果).
+(for_me: 「猜你喜欢」, related: 「买了它的人还买了」); a card opened from the 「猜你喜欢」 list (its
+tracking token rec.for_me) or an H5 link carrying ?src=rec.<placement> is a click
+(views.py); a paid order's product shown to the member within 7 days counts its revenue
+for the latest showing's source (console 推荐效果: showings, clicks, CTR, purchases, revenue).
 """
 
 from __future__ import annotations
@@ -28,21 +38,30 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from social_mall.orders.service import find_order
+from social_mall.places import PlaceSource, member_places, order_places
 from social_mall_intelligence import recommend as R
+from social_mall_intelligence.lru import Lru
 from social_mall_intelligence.models import (
-    Attribution, Impression, Interaction, MemberPrefs, ModelVersion, Neighbour, Popular,
+    Attribution, Click, Impression, Interaction, MemberPrefs, MemberView, ModelVersion, Neighbour, Popular,
+    PopularPlace,
 )
 from storage.models import Product, Sku
 from storage.uow import UnitOfWork
 
 CANDIDATES = 40   # looked at to find k sellable ones
 ATTRIBUTION = timedelta(days=7)   # a purchase this soon after a showing counts for the recommendation
+PER_PLACE = 100     # best sellers kept per place (store, city)
+MAX_TENANTS = 256   # models a worker keeps in memory (lru.py)
+VIEWS_KEPT = timedelta(days=90)   # views older than this leave the model and members' histories
 FOR_ME, RELATED = "for_me", "related"
 
 
-async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: datetime) -> int:
-    """The paid order's products as the member's purchases (again: nothing new). Rows added."""
+async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: datetime,
+                          places: Sequence[PlaceSource] = ()) -> int:
+    """The paid order's products as the member's purchases (again: nothing new), with where
+    it was bought (`places`' sources: social_mall/places.py). Rows added."""
     order = await find_order(uow, tenant, order_no)
+    where = " ".join(await order_places(uow, tenant, order.id, places))[:120] if places else ""
     pairs = await uow.catalog.skus_by_ids(tenant, [line.sku_id for line in order.lines])
     product_of = {sku.id: product.id for sku, product in pairs}
     qty: dict[int, int] = defaultdict(int)
@@ -53,7 +72,8 @@ async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: date
         return 0
     # one statement, conflicts skipped: two workers delivering the same event add it once
     stmt = _insert(uow)(Interaction).values([
-        {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q, "at": now}
+        {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q, "at": now,
+         "places": where}
         for p, q in sorted(qty.items())]).on_conflict_do_nothing()
     added = max(0, int(getattr(await uow.session.execute(stmt), "rowcount", 0) or 0))
     revenue: dict[int, int] = defaultdict(int)
@@ -94,23 +114,33 @@ class Readout:
     members: int
     orders: int
     revenue_fen: int
+    clicks: int = 0
 
     @property
     def conversion(self) -> float:
         """Products bought after being shown, per product shown."""
         return self.orders / self.impressions if self.impressions else 0.0
 
+    @property
+    def ctr(self) -> float:
+        """Products opened from the recommendation (its tracking token), per product shown."""
+        return self.clicks / self.impressions if self.impressions else 0.0
+
 
 async def readout(uow: UnitOfWork, tenant: int, since: datetime) -> tuple[Readout, ...]:
-    """Per source since `since`: showings, members shown, attributed purchases and revenue."""
+    """Per source since `since`: showings, members shown, attributed purchases and revenue,
+    clicks (views that carried the source's tracking token: views.py)."""
     shown = {src: (n, m) for src, n, m in (await uow.session.execute(
         select(Impression.source, func.count(), func.count(func.distinct(Impression.member_id)))
         .where(Impression.tenant_id == tenant, Impression.shown_at >= since).group_by(Impression.source))).all()}
     bought = {src: (n, int(r or 0)) for src, n, r in (await uow.session.execute(
         select(Attribution.source, func.count(), func.sum(Attribution.revenue_fen))
         .where(Attribution.tenant_id == tenant, Attribution.at >= since).group_by(Attribution.source))).all()}
-    return tuple(Readout(src, *shown.get(src, (0, 0)), *bought.get(src, (0, 0)))
-                 for src in sorted(set(shown) | set(bought)))
+    clicked = {src: int(n) for src, n in (await uow.session.execute(
+        select(Click.placement, func.count()).where(Click.tenant_id == tenant, Click.at >= since)
+        .group_by(Click.placement))).all()}
+    return tuple(Readout(src, *shown.get(src, (0, 0)), *bought.get(src, (0, 0)), clicked.get(src, 0))
+                 for src in sorted(set(shown) | set(bought) | set(clicked)))
 
 
 def _insert(uow: UnitOfWork) -> Any:
@@ -118,14 +148,23 @@ def _insert(uow: UnitOfWork) -> Any:
     return pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-async def retrain(uow: UnitOfWork, tenant: int, now: datetime) -> int:
-    """Fit the model on every purchase and store it (one transaction: serving sees the old
-    model or the new one). The model's version."""
-    rows = (await uow.session.execute(select(Interaction.member_id, Interaction.product_id)
+async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bool = True) -> int:
+    """Fit the model on every purchase and the last VIEWS_KEPT of members' product views
+    (views.py) and store it (one transaction: serving sees the old model or the new one).
+    The model's version."""
+    rows = (await uow.session.execute(select(Interaction.member_id, Interaction.product_id, Interaction.places)
                                       .where(Interaction.tenant_id == tenant))).all()
     histories: dict[int, dict[int, float]] = defaultdict(dict)
-    for member, product in rows:
+    if with_views:   # browsing: weight VIEW_WEIGHT, a purchase of the same product overrides it
+        for member, product in (await uow.session.execute(
+                select(MemberView.member_id, MemberView.product_id).where(
+                    MemberView.tenant_id == tenant, MemberView.last_at >= now - VIEWS_KEPT))).all():
+            histories[member][product] = R.VIEW_WEIGHT
+    bought_at: dict[tuple[str, int], set[int]] = defaultdict(set)   # (place, product) → buyers
+    for member, product, where in rows:
         histories[member][product] = 1.0
+        for pl in where.split():
+            bought_at[(pl, product)].add(member)
     category_of = {pid: cid for pid, cid in (await uow.session.execute(
         select(Product.id, Product.category_id).where(Product.tenant_id == tenant))).all()}
     model = R.fit(histories, category_of)
@@ -143,6 +182,13 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime) -> int:
         .where(Interaction.tenant_id == tenant).group_by(Interaction.product_id))).all()}
     uow.session.add_all([Popular(tenant_id=tenant, rank=r, product_id=p, category_id=category_of.get(p, 0),
                                  buyers=int(buyers.get(p, 0))) for r, p in enumerate(model.popular[:500])])
+    await uow.session.execute(delete(PopularPlace).where(PopularPlace.tenant_id == tenant))
+    per_place: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for (pl, p), who in bought_at.items():
+        per_place[pl].append((p, len(who)))
+    uow.session.add_all([PopularPlace(tenant_id=tenant, place=pl, rank=r, product_id=p, buyers=n)
+                         for pl, ranked in per_place.items() if len(pl) <= 60
+                         for r, (p, n) in enumerate(sorted(ranked, key=lambda x: (-x[1], x[0]))[:PER_PLACE])])
     assert current is not None
     version = current.version + 1
     current.version, current.trained_at = version, now
@@ -174,18 +220,22 @@ class _Loaded:
 
 class Recommender:
     """Serving: the tenant's stored model kept in memory, its version re-read every
-    `recheck` seconds."""
+    `recheck` seconds; at most `max_tenants` models per worker (the least recently used
+    dropped, reloaded from the tables on its tenant's next request)."""
 
     def __init__(self, *, recheck: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, max_tenants: int = MAX_TENANTS,
+                 places: Sequence[PlaceSource] = ()) -> None:
         self.recheck, self.clock = recheck, clock
+        self.places = places   # the registry's place sources (filled by modules after this one is made)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(timezone.utc))   # impressions' time
-        self._models: dict[int, _Loaded] = {}
+        self.loads = 0     # diagnostics (tests)
+        self._models: Lru[int, _Loaded] = Lru(max_tenants)
         self._locks: dict[int, asyncio.Lock] = {}
 
     def forget(self, tenant: int) -> None:
         """Reload the tenant's model on its next request (this process just retrained it)."""
-        self._models.pop(tenant, None)
+        self._models.pop(tenant)
 
     async def model(self, uow: UnitOfWork, tenant: int) -> _Loaded:
         now = self.clock()
@@ -208,25 +258,37 @@ class Recommender:
             by_cat: dict[int, list[int]] = defaultdict(list)
             for p in pops:
                 by_cat[p.category_id].append(p.product_id)
+            by_place: dict[str, list[int]] = defaultdict(list)
+            for pl, pid in (await uow.session.execute(
+                    select(PopularPlace.place, PopularPlace.product_id).where(PopularPlace.tenant_id == tenant)
+                    .order_by(PopularPlace.place, PopularPlace.rank))).all():
+                by_place[pl].append(pid)
             model = R.Model({k: tuple(v) for k, v in near.items()}, tuple(p.product_id for p in pops),
-                            {k: tuple(v) for k, v in by_cat.items()})
+                            {k: tuple(v) for k, v in by_cat.items()}, {k: tuple(v) for k, v in by_place.items()})
             got = _Loaded(version, model, {p.product_id: p.category_id for p in pops}, now)
-            self._models[tenant] = got
+            self.loads += 1
+            for old in self._models.put(tenant, got):
+                lock = self._locks.get(old)
+                if lock is not None and not lock.locked():
+                    del self._locks[old]
             return got
 
     async def for_member(self, uow: UnitOfWork, tenant: int, member: int, k: int) -> tuple[list[int], bool]:
         """(the member's k sellable products best first, personalised?)."""
         loaded = await self.model(uow, tenant)
         on = await personalised(uow, tenant, member)
-        history = {p: 1.0 for p in (await uow.session.scalars(select(Interaction.product_id).where(
-            Interaction.tenant_id == tenant, Interaction.member_id == member))).all()}
-        wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=history, category_of=loaded.category_of,
-                             personalised=on)
+        bought = set((await uow.session.scalars(select(Interaction.product_id).where(
+            Interaction.tenant_id == tenant, Interaction.member_id == member))).all())
+        history = {p: R.VIEW_WEIGHT for p in await viewed(uow, tenant, member, self.now())} if on else {}
+        history.update({p: 1.0 for p in bought})
+        where = await member_places(uow, tenant, member, self.places) if on and self.places else ()
+        wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=bought, category_of=loaded.category_of,
+                             personalised=on, places=where)
         if not on:   # not personalised: the same list for everyone, bought or not
             wanted = R.recommend(loaded.model, {}, CANDIDATES, personalised=False)
         found = await sellable(uow, tenant, wanted)
         if len(found) < k:   # cold start (no purchases yet): the shop's own order
-            skip = set(found) | (set(history) if on else set())
+            skip = set(found) | (bought if on else set())
             found += [p for p in await shelf_first(uow, tenant, k + len(skip)) if p not in skip]
         return found[:k], on
 
@@ -244,6 +306,14 @@ class Recommender:
         found = (await sellable(uow, tenant, wanted))[:limit]
         await note_shown(uow, tenant, member, found, RELATED, self.now())
         return tuple(found)
+
+
+async def viewed(uow: UnitOfWork, tenant: int, member: int, now: datetime, limit: int = 50) -> list[int]:
+    """The products the member viewed lately (most recent first; their browsing history)."""
+    return list((await uow.session.scalars(
+        select(MemberView.product_id).where(MemberView.tenant_id == tenant, MemberView.member_id == member,
+                                            MemberView.last_at >= now - VIEWS_KEPT)
+        .order_by(MemberView.last_at.desc()).limit(limit))).all())
 
 
 async def sellable(uow: UnitOfWork, tenant: int, ids: list[int]) -> list[int]:

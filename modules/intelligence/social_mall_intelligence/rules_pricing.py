@@ -47,7 +47,7 @@ class RuleConfig:
     evening: bool = False         # bakery/fresh: a discount from evening_hour to midnight (Shanghai)
     evening_hour: int = 19
     evening_off_bp: int = 2000
-    demand: bool = False          # demand: recent add-to-cart + order events vs the 7-day hourly rate
+    demand: bool = False          # demand: recent views + add-to-cart + order events vs the 7-day hourly rate
     demand_hours: int = 6
     demand_ratio_pct: int = 200
     demand_min_events: int = 3
@@ -97,7 +97,7 @@ class Signals:
     now: datetime                 # aware; rules read the Shanghai wall clock
     stock: int
     sold_7d: int                  # units ordered over the last 7 days
-    recent_events: int            # add-to-cart + order events over the rule's demand_hours
+    recent_events: int            # product views + add-to-cart + units ordered over the rule's demand_hours
     events_7d: int                # the same events over the last 7 days
 
 
@@ -229,12 +229,14 @@ def estimate_elasticity(obs: Sequence[tuple[int, int, float]], *, method: str = 
 
 @dataclass(frozen=True)
 class HourObs:
-    """One past hour of one SKU: the list price it sold at, units ordered, cart adds."""
+    """One past hour of one SKU: the list price it sold at, units ordered, cart adds, views
+    of its product."""
 
     at: datetime
     price_fen: int
     units: int
     carts: int = 0
+    views: int = 0
 
 
 @dataclass(frozen=True)
@@ -280,8 +282,8 @@ def simulate(history: Sequence[HourObs], base_fen: int, cfg: RuleConfig, rails: 
         stock = stock_now + units_after + h.units
         week = window[-168:]
         recent = window[-cfg.demand_hours:] if cfg.demand_hours > 0 else []
-        sig = Signals(h.at, stock, sum(w.units for w in week), sum(w.units + w.carts for w in recent),
-                      sum(w.units + w.carts for w in week))
+        sig = Signals(h.at, stock, sum(w.units for w in week), sum(w.units + w.carts + w.views for w in recent),
+                      sum(w.units + w.carts + w.views for w in week))
         d = day_start(h.at)
         if d != day:
             day, day_open = d, price

@@ -1,6 +1,9 @@
 """The search provider the module registers (social_mall/search.py's seam): one index per
 tenant, built on the first search and kept fresh.
 
+Memory. A worker keeps at most `max_tenants` indexes (64): the least recently searched
+tenant's is dropped and rebuilt on its next search (lru.py).
+
 Freshness. An index remembers the process's catalog version (storage/cache.py: bumped when
 a unit of work that wrote products, SKUs or categories commits) and a fingerprint of the
 tenant's shelf. A search in the process that made an edit sees it at once (the version
@@ -22,12 +25,14 @@ from dataclasses import dataclass
 
 from social_mall.search import SearchHits
 from social_mall_intelligence import textindex
+from social_mall_intelligence.lru import Lru
 from social_mall_intelligence.repos import Fingerprint, ShelfRepo
 from social_mall_intelligence.textindex import Doc, Index
 from storage.uow import UnitOfWork
 
 SUGGEST_CATEGORIES = 3
 SUGGEST_PRODUCTS = 5
+MAX_TENANTS = 64      # indexes a worker keeps (least recently searched evicted, rebuilt on demand)
 
 
 @dataclass
@@ -48,17 +53,17 @@ SynonymSource = Callable[[UnitOfWork, int], Awaitable[Mapping[str, tuple[str, ..
 class IndexedSearch:
     def __init__(self, *, recheck: float = 2.0, max_age: float = 60.0,
                  clock: Callable[[], float] = time.monotonic,
-                 synonyms: SynonymSource | None = None) -> None:
+                 synonyms: SynonymSource | None = None, max_tenants: int = MAX_TENANTS) -> None:
         self.recheck, self.max_age, self.clock = recheck, max_age, clock
         self.synonyms = synonyms
         self.builds = 0            # diagnostics (tests, bench)
-        self._entries: dict[int, _Entry] = {}
+        self._entries: Lru[int, _Entry] = Lru(max_tenants)
         self._locks: dict[int, asyncio.Lock] = {}
         self._building = asyncio.Lock()
 
     def forget(self, tenant: int) -> None:
         """Rebuild this tenant's index on its next search (its synonyms changed)."""
-        self._entries.pop(tenant, None)
+        self._entries.pop(tenant)
 
     async def index(self, uow: UnitOfWork, tenant: int) -> _Entry:
         entry = self._entries.get(tenant)
@@ -84,7 +89,10 @@ class IndexedSearch:
             async with self._building:   # one build at a time (the segmenter is shared), off the event loop
                 built = await asyncio.to_thread(textindex.build, docs, synonyms, list(cats.values()))
             entry = _Entry(built, docs, list(dict.fromkeys(cats.values())), version, fingerprint, now, now)
-            self._entries[tenant] = entry
+            for old in self._entries.put(tenant, entry):
+                lock = self._locks.get(old)
+                if lock is not None and not lock.locked():
+                    del self._locks[old]
             self.builds += 1
             return entry
 

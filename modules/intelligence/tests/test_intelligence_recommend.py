@@ -22,9 +22,12 @@ async def first_sku(mall, product_id: int) -> int:
         return int(await uow.session.scalar(select(func.min(Sku.id)).where(Sku.product_id == product_id)))
 
 
+async def job(mall, name: str) -> None:
+    await next(j for j in mall.svc.registry.jobs if j.name == name).run()
+
+
 async def retrain(mall) -> None:
-    job = next(j for j in mall.svc.registry.jobs if j.name == "intel.retrain")
-    await job.run()
+    await job(mall, "intel.retrain")
 
 
 async def test_members_who_bought_it_also_bought_is_recommended_and_the_setting_is_honoured(mall):
@@ -169,6 +172,9 @@ async def test_a_purchase_after_a_recommendation_counts_for_it_in_the_console(ma
     await retrain(mall)
     wx = simulator(mall)
     assert listed(await say(wx, USER, "猜你喜欢"))[0] == "高腰百褶半身裙"
+    assert "高腰百褶半身裙" in await say(wx, USER, "1")   # opened from the list: a click of 猜你喜欢
+    assert "法式碎花连衣裙" in await say(wx, USER, "搜 法式碎花连衣裙")   # a search's card: no click
+    await job(mall, "intel.views")
     await paid_order(mall.svc.uows, tenant, USER, sku_id=await first_sku(mall, skirt), qty=2)
     await paid_order(mall.svc.uows, tenant, "oBuyer_intel_attr_never_shown", sku_id=await first_sku(mall, skirt))
     await mall.settle()
@@ -178,7 +184,8 @@ async def test_a_purchase_after_a_recommendation_counts_for_it_in_the_console(ma
     page = await (await mall.client.get("/console/intelligence/recommendations")).text()
     row = next(line for line in page.split("<tr>") if "猜你喜欢" in line)
     cells = [c.split("<")[0] for c in row.split("<td>")[1:]]
-    assert cells[1:5] == ["6", "1", "1", "¥398.00"], cells   # 6 shown to 1 member; 1 bought (2 × ¥199)
+    # 6 shown to 1 member, 1 opened (1/6 = 16.7 %); 1 bought (2 × ¥199)
+    assert cells[1:7] == ["6", "1", "1", "16.7%", "1", "¥398.00"], cells
     assert "第 1 版" in page
 
 

@@ -28,7 +28,7 @@ from handlers.wechat_client import WeChatAPIError
 from social_mall.members.service import channel_identity
 from social_mall.plugins import Delivery, Registry
 from social_mall_local import HERE, bookings, delivery, demo, flow_booking, flow_checkout, flow_stores, flow_tickets
-from social_mall_local import fulfil, tickets, verify, web_console, web_h5
+from social_mall_local import fulfil, places, tickets, verify, web_console, web_h5
 from social_mall_local.flow_booking import when
 from social_mall_local.repos import LocalRepo
 
@@ -55,6 +55,7 @@ def setup(reg: Registry) -> None:
     web_console.register(reg)
     reg.add_demo(demo.seed, showcase=False)  # stores etc.: part of the plain demo shop
     reg.add_demo(demo.seed_service)          # DEMO_SHOWCASE: a bookable service for 「预约」
+    reg.add_place_source(places.StorePlaces())   # the member's store, an order's store (social_mall/places.py)
 
     async def issue(d: Delivery) -> None:
         async with svc.uows() as uow:
