@@ -21,8 +21,9 @@ from social_mall.errors import (
 )
 from social_mall.events import OrderPaid, OrderRefunded, PaymentNeedsRefund
 from social_mall.orders.rules import OrderStatus, after_refund
-from social_mall.orders.service import restock_unshipped
+from social_mall.orders.service import load_order, restock_unshipped
 from social_mall.payments.gateway import Transaction
+from social_mall.payments.methods import RefundWay, refund_way
 from social_mall.views import OrderView
 from storage.models import Payment, PayNotification, Refund
 from storage.uow import UnitOfWork
@@ -270,10 +271,20 @@ async def request_refund(
     )
     uow.audit(tenant, actor, "refund.request", f"order:{order.order_no}",
               before=before, after={"amount_fen": amount, "reason": reason, "out_refund_no": refund.out_refund_no})
-    uow.emit(
-        PaymentNeedsRefund(
-            tenant_id=tenant, order_id=order_id, out_trade_no=order.order_no,
-            out_refund_no=refund.out_refund_no, refund_fen=amount, total_fen=order.paid_fen,
+    by_method = await refund_way(uow, tenant, await load_order(uow, tenant, order_id), refund.out_refund_no,
+                                 amount, now) if uow.payment_methods else None
+    if by_method is None:   # WeChat Pay took the money: the outbox asks the gateway
+        uow.emit(
+            PaymentNeedsRefund(
+                tenant_id=tenant, order_id=order_id, out_trade_no=order.order_no,
+                out_refund_no=refund.out_refund_no, refund_fen=amount, total_fen=order.paid_fen,
+            )
         )
-    )
+        return RefundView(refund.out_refund_no, order_id, amount, refund.status, refund.reason)
+    key, way = by_method
+    uow.audit(tenant, actor, "refund.by_method", f"refund:{refund.out_refund_no}",
+              after={"method": key, "way": way.value, "amount_fen": amount})
+    if way == RefundWay.SETTLED:
+        await settle_refund(uow, refund.out_refund_no, tenant=tenant, status="SUCCESS", now=now)
+        return RefundView(refund.out_refund_no, order_id, amount, "succeeded", refund.reason)
     return RefundView(refund.out_refund_no, order_id, amount, refund.status, refund.reason)
