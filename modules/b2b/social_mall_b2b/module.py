@@ -36,6 +36,9 @@ def setup(reg: Registry) -> None:
     reg.add_unit_pricer(prices.PRICER)
     reg.add_payment_method(credit.METHOD_OBJ)
     reg.add_payment_method(transfers.METHOD_OBJ)
+    from social_mall_b2b import vat
+
+    reg.add_order_note(vat.order_note)
     web_console.register(reg)
     from social_mall_b2b import web_h5
 

@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from social_mall.orders.service import load_order
-from social_mall_b2b import promos, transfers
+from social_mall_b2b import promos, transfers, vat
 from social_mall_b2b.models import OfflineRefund
 from storage.models import AuditEntry, OutboxEvent, Tenant
 from tests.fakes.console_kit import csrf_of
 
-from b2b_kit import Clock, console, count, make_mall
+from b2b_kit import Clock, console, count, make_mall, say, simulator
 from test_b2b_credit import NOW, company_with_buyers, unpaid_order
 
 
@@ -28,6 +28,9 @@ async def test_a_transfer_orders_refund_is_confirmed_in_the_console_and_promotio
     async with uows() as uow:
         tenant = await uow.session.scalar(select(Tenant.id).where(Tenant.code == "demo"))
     _, (_, buyer), sku, _ = await company_with_buyers(uows, tenant, None)
+    async with uows() as uow:
+        await vat.set_rate(uow, tenant, sku, 1300, "admin:a")            # 13% VAT inside the price
+        await uow.commit()
     oid = await unpaid_order(uows, tenant, buyer, sku, 2)
     async with uows() as uow:
         await transfers.set_shop_terms(uow, tenant, transfers.BankAccount("招商银行", "某某贸易公司", "6225888800001"),
@@ -36,6 +39,14 @@ async def test_a_transfer_orders_refund_is_confirmed_in_the_console_and_promotio
         assert (await transfers.confirm_receipt(uow, tenant, t.id, t.expected_fen, "IN-1", "admin:a", NOW))[1]
         await uow.commit()
     await console(mall)
+    # the VAT per rate on the core's order pages, through the order notes seam
+    tax = vat.tax_in(20000, 1300)
+    assert tax == 2301
+    vat_line = "商品价税合计 ¥200.00，其中增值税 13% ¥23.01"
+    assert vat_line in await (await mall.client.get(f"/console/orders/{oid}")).text()
+    wx = simulator(mall)
+    await say(wx, "o_credit_buyer", "我的订单")
+    assert vat_line in await say(wx, "o_credit_buyer", "1")
     csrf = await csrf_of(mall.client, f"/console/orders/{oid}")
     resp = await mall.client.post(f"/console/orders/{oid}/refund",
                                   data={"_csrf": csrf, "amount": "12.50", "reason": "少发一箱", "confirm": "1"})
