@@ -75,7 +75,8 @@ from social_mall.orders.rules import check_qty
 from social_mall.orders.service import check_order_total, place_order
 from social_mall.payments.methods import offers as payment_offers
 from social_mall.pricing import service as pricing
-from social_mall.pricing.rules import ALL_STEPS, Step
+from social_mall.pricing.rules import ALL_STEPS
+from social_mall.pricing.rules import Step as PromoStep
 from social_mall.pricing.service import AUTO, NONE, PricingInput
 from social_mall.pricing.unit import Wanted, check_lines, max_qty, unit_prices
 from social_mall.views import AddressView
@@ -125,7 +126,7 @@ class Line:
     price_fen: int
     qty: int
     label: str = ""      # a module's price (「企业价」: social_mall/pricing/unit.py)
-    admits: frozenset[Step] = ALL_STEPS  # the retail promotion steps that price still takes
+    admits: frozenset[PromoStep] = ALL_STEPS  # the retail promotion steps that price still takes
 
     @property
     def line_fen(self) -> int:

@@ -33,7 +33,7 @@ class Allowed:
     def steps(self) -> frozenset[Step]:
         return frozenset(step for name, step, _ in FIELDS if getattr(self, name))
 
-    def as_dict(self) -> dict[str, bool]:
+    def as_dict(self) -> dict[str, object]:
         return {name: bool(getattr(self, name)) for name, _, _ in FIELDS}
 
 
