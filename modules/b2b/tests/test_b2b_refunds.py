@@ -178,3 +178,38 @@ async def test_two_refunds_of_one_credit_order_at_once_never_pass_what_was_paid(
         assert await credit.reconcile(uow, demo.id) == []
     assert order.refunded_fen == part == refunded <= order.paid_fen
     assert acc.outstanding_fen == total - part and entries == 1
+
+
+async def test_an_after_sale_refund_of_a_credit_order_lowers_the_balance_and_completes_the_request(workers, demo):
+    """The after-sale module's refund goes through the same core path: no WeChat Pay call,
+    the balance lowered at once, and the core's order.refunded names the request's refund."""
+    from social_mall_after_sale import service as after_sale
+    from social_mall_after_sale.rules import Kind
+
+    uows, _ = workers
+    company, buyer, oid, total = await credit_order(uows, demo.id)
+    async with uows() as uow:
+        order = await load_order(uow, demo.id, oid)
+        sku = order.lines[0].sku_id
+        req = await after_sale.open_request(uow, demo.id, buyer, oid, [(sku, 1)], kind=Kind.REFUND, reason_code=1,
+                                            now=NOW)
+        await uow.commit()
+    async with uows() as uow:
+        view = await after_sale.approve(uow, demo.id, req.id, actor="admin:a", now=NOW + timedelta(minutes=5))
+        await uow.commit()
+    async with uows() as uow:
+        view = await after_sale.get_request(uow, demo.id, req.id)
+        refunded = (await uow.session.execute(select(OutboxEvent.payload).where(
+            OutboxEvent.topic == "order.refunded"))).scalars().all()
+        acc = await credit.account(uow, demo.id, company)
+        order = await load_order(uow, demo.id, oid)
+        needs = await count(uow, OutboxEvent, OutboxEvent.topic == "payment.needs_refund")
+        assert await credit.reconcile(uow, demo.id) == []
+    assert view.refund_fen == 10000 and needs == 0                       # one unit at 100.00
+    assert [p["out_refund_no"] for p in refunded] == [view.out_refund_no]
+    assert acc.outstanding_fen == total - 10000 and order.refunded_fen == 10000
+    async with uows() as uow:                                            # the module's order.refunded subscriber
+        assert await after_sale.on_refunded(uow, demo.id, view.out_refund_no, now=NOW + timedelta(minutes=6))
+        await uow.commit()
+    async with uows() as uow:
+        assert (await after_sale.get_request(uow, demo.id, req.id)).status == "refunded"
