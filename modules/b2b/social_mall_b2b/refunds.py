@@ -6,7 +6,10 @@ module's, any other) and its payment-method seam (`PaymentMethod.refund`):
   then — one conditional UPDATE (`outstanding ≥ amount`) with a `refund` credit entry
   unique per refund number, in the refund's transaction (the order's row is locked, so two
   refunds of one order apply one at a time and never pass what was paid) — and the refund
-  succeeds at once (`order.refunded` follows). When the company owes less than the refund
+  succeeds at once (`order.refunded` follows). A refund of an order whose month's statement
+  is already issued pays that company's open statements down (oldest first, as a repayment)
+  and is kept out of the next statement (entry kind `stmt_refund`); otherwise the next
+  statement nets it (kind `refund`). When the company owes less than the refund
   (it already repaid), the money goes back by bank transfer instead: an offline refund.
 - an order paid by transfer: an offline refund; no WeChat Pay call. The console's 对公转账
   page lists it; an admin who sent the money back confirms it with the bank's reference
@@ -26,10 +29,13 @@ from social_mall.payments.methods import RefundWay
 from social_mall.payments.service import settle_refund
 from social_mall.views import OrderView
 from social_mall_b2b.errors import InvalidApplicationError
-from social_mall_b2b.models import CreditAccount, CreditEntry, OfflineRefund, Transfer
+from social_mall_b2b.models import CreditAccount, CreditEntry, OfflineRefund, Statement, Transfer
 from storage.uow import UnitOfWork
 
 ORDER, REFUND = "order", "refund"
+#: a refund of an order whose month was already billed: it pays down the open statements (as
+#: a repayment would) instead of being netted into the next month's statement
+BILLED_REFUND = "stmt_refund"
 
 
 async def credit_refund(uow: UnitOfWork, tenant: int, order: OrderView, out_refund_no: str, amount_fen: int,
@@ -47,11 +53,21 @@ async def credit_refund(uow: UnitOfWork, tenant: int, order: OrderView, out_refu
     ).values(outstanding_fen=CreditAccount.outstanding_fen - amount_fen))
     if getattr(res, "rowcount", 0) != 1:     # repaid already: the money goes back by transfer
         return await _offline(uow, tenant, order, out_refund_no, amount_fen, "credit", now)
-    s.add(CreditEntry(tenant_id=tenant, company_id=charge.company_id, kind=REFUND, ref=out_refund_no,
-                      order_id=order.id, amount_fen=amount_fen, actor="system", created_at=now))
+    from social_mall_b2b.budgets import period_of
+    from social_mall_b2b.statements import apply_repayment
+
+    billed = (await s.execute(select(Statement.id).where(
+        Statement.tenant_id == tenant, Statement.company_id == charge.company_id,
+        Statement.period == period_of(charge.created_at)))).first() is not None
+    s.add(CreditEntry(tenant_id=tenant, company_id=charge.company_id, kind=BILLED_REFUND if billed else REFUND,
+                      ref=out_refund_no, order_id=order.id, amount_fen=amount_fen, actor="system", created_at=now))
     await s.flush()
+    company_id = charge.company_id
+    if billed:   # the order's statement is out: what it owes drops now, not on next month's
+        await apply_repayment(uow, tenant, company_id, amount_fen)
     uow.audit(tenant, "system", "b2b.credit_refund", f"order:{order.id}",
-              after={"company_id": charge.company_id, "amount_fen": amount_fen, "out_refund_no": out_refund_no})
+              after={"company_id": company_id, "amount_fen": amount_fen, "out_refund_no": out_refund_no,
+                     "billed": billed})
     return RefundWay.SETTLED
 
 

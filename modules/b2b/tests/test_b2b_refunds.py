@@ -213,3 +213,34 @@ async def test_an_after_sale_refund_of_a_credit_order_lowers_the_balance_and_com
         await uow.commit()
     async with uows() as uow:
         assert (await after_sale.get_request(uow, demo.id, req.id)).status == "refunded"
+
+
+async def test_a_refund_of_an_order_on_an_issued_statement_pays_that_statement_down(workers, demo):
+    """January's order is on January's statement (issued Feb 1st); a refund on Feb 3rd lowers
+    what that statement still wants at once, so repaying the rest clears it (not overdue),
+    and February's statement does not net the refund a second time."""
+    from datetime import datetime, timezone
+
+    from social_mall_b2b import statements
+
+    uows, _ = workers
+    company, buyer, oid, total = await credit_order(uows, demo.id)        # Jan 10th
+    feb = datetime(2030, 2, 1, 2, tzinfo=timezone.utc)
+    async with uows() as uow:
+        assert len(await statements.issue_due(uow, demo.id, feb)) == 1
+        await uow.commit()
+    await refund(uows, demo.id, oid, 10000, at=feb + timedelta(days=2))
+    async with uows() as uow:
+        st = (await statements.statements(uow, demo.id))[0]
+        assert (st.amount_fen, st.paid_fen) == (total, 10000)
+        assert await credit.record_repayment(uow, demo.id, company, total - 10000, "BANK-FEB", "admin:a",
+                                             feb + timedelta(days=3))
+        await uow.commit()
+    march = datetime(2030, 3, 1, 2, tzinfo=timezone.utc)
+    async with uows() as uow:
+        assert await statements.issue_due(uow, demo.id, march) == []          # nothing billed in February
+        st = (await statements.statements(uow, demo.id))[0]
+        assert st.paid_fen == st.amount_fen
+        assert not await statements.overdue(uow, demo.id, company, march + timedelta(days=30))
+        assert (await credit.account(uow, demo.id, company)).outstanding_fen == 0
+        assert await credit.reconcile(uow, demo.id) == []
