@@ -182,7 +182,7 @@ def build_app(
         svc.cache = ReadCache(ttl=settings.catalog_cache_seconds)
         svc.uows = uow_factory(session_factory(engine), registry.topic_map(), svc.cache,
                                modules=registry.modules, pricers=registry.pricers,
-                               payment_methods=registry.payment_methods)
+                               payment_methods=registry.payment_methods, order_notes=registry.order_notes)
         svc.outbox = OutboxWorker(svc.uows, registry.subscribers)
         svc.runner = FlowRunner(
             uows=svc.uows, kv=kv, templates=svc.templates, links=svc,

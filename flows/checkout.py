@@ -76,6 +76,8 @@ from social_mall.orders.desk import PlaceRequest, place_alone, place_routed  # n
 from social_mall.orders.service import cancel_order, check_order_total
 from social_mall.payments.methods import offers as payment_offers
 from social_mall.pricing import service as pricing
+from social_mall.pricing.rules import ALL_STEPS
+from social_mall.pricing.rules import Step as PromoStep
 from social_mall.pricing.service import AUTO, NONE, PricingInput
 from social_mall.pricing.unit import Wanted, check_lines, max_qty, unit_prices
 from social_mall.views import AddressView
@@ -125,7 +127,7 @@ class Line:
     price_fen: int
     qty: int
     label: str = ""      # a module's price (「企业价」: social_mall/pricing/unit.py)
-    fixed: bool = False  # that price takes no retail promotion
+    admits: frozenset[PromoStep] = ALL_STEPS  # the retail promotion steps that price still takes
 
     @property
     def line_fen(self) -> int:
@@ -223,7 +225,7 @@ async def _module_priced(ctx: Ctx, lines: tuple[Line, ...]) -> tuple[Line, ...]:
     await check_lines(ctx.uow, ctx.tenant_id, ctx.member.id, wanted, ctx.now)
     own = await unit_prices(ctx.uow, ctx.tenant_id, ctx.member.id, wanted, ctx.now)
     return tuple(replace(ln, price_fen=own[ln.sku_id].fen, label=own[ln.sku_id].label,
-                         fixed=not own[ln.sku_id].promotions) if ln.sku_id in own else ln for ln in lines)
+                         admits=own[ln.sku_id].steps) if ln.sku_id in own else ln for ln in lines)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -296,7 +298,7 @@ class Preview:
         lines, skipped = await _lines(ctx, self.data)
         goods = sum(line.line_fen for line in lines)
         priced = await pricing.price_lines(ctx.uow, ctx.tenant_id, [(ln.sku_id, ln.price_fen, ln.qty) for ln in lines],
-                                           fixed={ln.sku_id for ln in lines if ln.fixed})
+                                           admits={ln.sku_id: ln.admits for ln in lines})
         dest = await method.quote(ctx.uow, ctx.tenant_id, ctx.member.id, priced, Choice(method.key, _detail(self.data)),
                                   address, ctx.now)
         ship = dest.fee_fen

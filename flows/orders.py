@@ -18,6 +18,7 @@ from flows.engine import (
     reads_only,
 )
 from social_mall.errors import IllegalTransitionError, NotFoundError
+from social_mall.orders.notes import order_notes
 from social_mall.orders.rules import OrderStatus
 from social_mall.orders.service import cancel_order, complete_order, list_orders, load_order
 from social_mall.views import OrderView
@@ -54,7 +55,7 @@ def _payable(ctx: Ctx, order: OrderView) -> bool:
 async def _pay_ctx(ctx: Ctx, order: OrderView) -> dict[str, object]:
     payable = _payable(ctx, order)
     return {
-        "order": order, "payable": payable,
+        "order": order, "payable": payable, "notes": await order_notes(ctx.uow, ctx.tenant_id, order),
         "overdue": order.status == OrderStatus.PENDING_PAYMENT and not payable,
         "pay_url": await ctx.links.pay_link(ctx.tenant_code, order.order_no) if payable else "",
     }

@@ -35,7 +35,7 @@ from social_mall.members.service import (
 from social_mall.orders.service import cancel_order, list_orders, load_order, place_order
 from social_mall.parsing import is_storable_text, parse_id
 from social_mall.orders.rules import shipping_fee
-from social_mall.pricing.rules import PriceLine
+from social_mall.pricing.rules import ALL_STEPS, PriceLine
 from social_mall.pricing.service import NONE, PricingInput
 from social_mall.pricing.service import quote as pricing_quote
 from social_mall.pricing.unit import Wanted
@@ -308,7 +308,7 @@ async def checkout_quote(request: web.Request, svc: Services, tenant: TenantView
         own = await module_unit_prices(uow, tenant.id, member, asked, svc.clock()) if uow.pricers else {}
         priced = [PriceLine(k, found[k][1].id, found[k][1].category_id,
                             own[k].fen if k in own else found[k][0].price_fen, q,
-                            k in own and not own[k].promotions) for k, q in sorted(wanted.items())]
+                            admits=own[k].steps if k in own else ALL_STEPS) for k, q in sorted(wanted.items())]
         goods = sum(ln.unit_fen * ln.qty for ln in priced)
         ship = shipping_fee(goods)
         b = (await pricing_quote(uow, tenant.id, member, priced, ship, choice, now=svc.clock())).breakdown

@@ -16,6 +16,7 @@ from social_mall.activity import Activity
 from social_mall.catalog.service import product_detail
 from social_mall.errors import NotFoundError
 from social_mall.members.service import channel_identity
+from social_mall.orders.notes import order_notes
 from social_mall.orders.rules import SHANGHAI, OrderStatus
 from social_mall.orders.service import find_order
 from social_mall.parsing import parse_id, same_secret
@@ -51,29 +52,40 @@ async def _order_for(request: web.Request) -> tuple[Services, TenantView, OrderV
     return svc, await svc.for_order(tenant, order.channel_account_id, order.pay_account_id), order
 
 
-def unavailable_page(svc: Services, tenant: TenantView, order: OrderView, status: int = 200) -> web.Response:
+async def notes_for(svc: Services, tenant: TenantView, order: OrderView) -> tuple[str, ...]:
+    """The modules' lines under this order (social_mall/orders/notes.py; none registered: no query)."""
+    if not svc.registry.order_notes:
+        return ()
+    async with svc.uows() as uow:
+        return await order_notes(uow, tenant.id, order)
+
+
+def unavailable_page(svc: Services, tenant: TenantView, order: OrderView, status: int = 200,
+                     notes: tuple[str, ...] = ()) -> web.Response:
     """The tenant has no payment method: say so (and what happens to the order) instead of
     offering a way to pay."""
     return render(svc, "h5/pay.html", status=status, tenant=tenant, order=order, token="", payable=False,
-                  unavailable=order.status == OrderStatus.PENDING_PAYMENT, error="")
+                  unavailable=order.status == OrderStatus.PENDING_PAYMENT, error="", order_notes=notes)
 
 
 @routes.get("/h5/pay/{tenant}/{order_no}")
 async def pay_page(request: web.Request) -> web.Response:
     svc, tenant, order = await _order_for(request)
+    notes = await notes_for(svc, tenant, order)
     gateway = svc.gateway(tenant)
     if gateway is None or gateway.name == "unavailable":
-        return unavailable_page(svc, tenant, order)
+        return unavailable_page(svc, tenant, order, notes=notes)
     if not isinstance(gateway, SandboxGateway):  # a real WeChat Pay account
         from handlers.pay_h5 import real_pay_page
 
-        return await real_pay_page(request, svc, tenant, order)
+        return await real_pay_page(request, svc, tenant, order, notes=notes)
     from handlers.h5_address import address_picker
 
     return render(
         svc, "h5/pay.html", tenant=tenant, order=order, token=request.query["t"],
         payable=order.status == OrderStatus.PENDING_PAYMENT, unavailable=False,
         error=request.query.get("error", ""), picker=await address_picker(request, svc, tenant, order),
+        order_notes=notes,
     )
 
 

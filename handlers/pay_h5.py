@@ -41,7 +41,8 @@ def _render(svc: Services, status: int = 200, **ctx: object) -> web.Response:
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
-async def real_pay_page(request: web.Request, svc: Services, tenant: TenantView, order: OrderView) -> web.Response:
+async def real_pay_page(request: web.Request, svc: Services, tenant: TenantView, order: OrderView,
+                        notes: tuple[str, ...] = ()) -> web.Response:
     payable = order.status == OrderStatus.PENDING_PAYMENT
     mode = "jsapi" if in_wechat(request) else "native"
     if payable and mode == "jsapi" and payer_openid(request, svc, tenant) is None:
@@ -50,7 +51,7 @@ async def real_pay_page(request: web.Request, svc: Services, tenant: TenantView,
 
     picker = await address_picker(request, svc, tenant, order) if mode == "jsapi" else None
     return _render(svc, tenant=tenant, order=order, token=request.query.get("t", ""), payable=payable, mode=mode,
-                   picker=picker)
+                   picker=picker, order_notes=notes)
 
 
 def _json_error(status: int, message: str) -> web.Response:

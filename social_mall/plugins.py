@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from social_mall.books import BooksCheck
     from social_mall.fulfilment import FulfilmentMethod
     from social_mall.members.audience import MemberGroups
+    from social_mall.orders.notes import OrderNote
     from social_mall.payments.methods import PaymentMethod
     from social_mall.places import PlaceSource
     from social_mall.pricing.unit import UnitPricer
@@ -102,6 +103,8 @@ class Registry:
     pricers: list[UnitPricer] = field(default_factory=list)
     # ways of paying an order besides WeChat Pay, for some members (social_mall/payments/methods.py)
     payment_methods: list[PaymentMethod] = field(default_factory=list)
+    # lines under an order on its chat, H5 and console pages (social_mall/orders/notes.py)
+    order_notes: list[OrderNote] = field(default_factory=list)
     # name → a module's check that its own money adds up (social_mall/books.py)
     books_checks: dict[str, BooksCheck] = field(default_factory=dict)
     # who answers keyword searches (social_mall/search.py); None: the core's own
@@ -167,6 +170,11 @@ class Registry:
         """Offer a way of paying besides WeChat Pay (on account, bank transfer…) under the
         orders it allows; the module marks an order paid with payments.methods.mark_paid."""
         self.payment_methods.append(method)
+
+    def add_order_note(self, note: OrderNote) -> None:
+        """Add lines under an order wherever the core shows it (chat detail, H5 page, console):
+        `note(uow, tenant, order)` → text ("" for none), e.g. the VAT inside its total."""
+        self.order_notes.append(note)
 
     def add_books_check(self, name: str, check: BooksCheck) -> None:
         """Check the module's own money hourly for every tenant: `check(uow, tenant)` → the

@@ -29,6 +29,7 @@ from storage.repos import CatalogRepo, MemberRepo, OrderRepo, OutboxRepo, Paymen
 
 if TYPE_CHECKING:
     from social_mall.pricing.unit import UnitPricer
+    from social_mall.orders.notes import OrderNote
     from social_mall.payments.methods import PaymentMethod
 
 UowFactory = Callable[[], "UnitOfWork"]
@@ -63,8 +64,11 @@ class UnitOfWork:
     def __init__(self, sessions: Callable[[], AsyncSession], subscribers: Mapping[str, Sequence[str]],
                  cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
                  factory: UowFactory | None = None, shared: dict[str, object] | None = None,
-                 pricers: Sequence[UnitPricer] = (), payment_methods: Sequence[PaymentMethod] = ()) -> None:
+                 pricers: Sequence[UnitPricer] = (), payment_methods: Sequence[PaymentMethod] = (),
+                 order_notes: Sequence[OrderNote] = ()) -> None:
         self._sessions = sessions
+        # lines the enabled modules add under an order's pages (social_mall/orders/notes.py)
+        self.order_notes: tuple[OrderNote, ...] = tuple(order_notes)
         # ways of paying besides WeChat Pay from the enabled modules (social_mall/payments/methods.py)
         self.payment_methods: tuple[PaymentMethod, ...] = tuple(payment_methods)
         # unit prices from the enabled modules (social_mall/pricing/unit.py)
@@ -247,15 +251,17 @@ def uow_factory(
     sessions: async_sessionmaker[AsyncSession], subscribers: Mapping[str, Sequence[str]],
     cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
     pricers: Sequence[UnitPricer] = (), payment_methods: Sequence[PaymentMethod] = (),
+    order_notes: Sequence[OrderNote] = (),
 ) -> UowFactory:
     """`modules`: the enabled modules (the registry's list); None: all of them.
     `pricers`: the enabled modules' unit pricers (registry.pricers); `payment_methods`:
-    their ways of paying besides WeChat Pay (registry.payment_methods)."""
+    their ways of paying besides WeChat Pay (registry.payment_methods); `order_notes`: their
+    lines under an order's pages (registry.order_notes)."""
     enabled = frozenset(modules) if modules is not None else None
     shared: dict[str, object] = {}
 
     def make() -> UnitOfWork:
         return UnitOfWork(sessions, subscribers, cache, modules=enabled, factory=make, shared=shared,
-                          pricers=pricers, payment_methods=payment_methods)
+                          pricers=pricers, payment_methods=payment_methods, order_notes=order_notes)
 
     return make

@@ -13,6 +13,7 @@ from social_mall.console import rules
 from social_mall.console.auth import AdminView
 from social_mall.console.errors import InvalidInputError
 from social_mall.errors import NotFoundError
+from social_mall.orders.notes import order_notes
 from social_mall.orders.rules import OrderStatus
 from social_mall.orders.service import load_order, order_view, ship_order
 from social_mall.payments.service import REFUNDABLE, RefundView, request_refund
@@ -76,6 +77,7 @@ class OrderDetail:
     refundable_fen: int
     can_ship: bool
     can_refund: bool
+    notes: tuple[str, ...] = ()      # lines from modules (social_mall/orders/notes.py)
 
 
 async def list_orders(uow: UnitOfWork, tenant: int, f: OrderFilter, *, page: int, per_page: int) -> Page[OrderView]:
@@ -99,6 +101,7 @@ async def order_detail(uow: UnitOfWork, tenant: int, order_id: int) -> OrderDeta
         refundable_fen=refundable,
         can_ship=order.status == OrderStatus.PAID,
         can_refund=order.status in REFUNDABLE and refundable > 0,
+        notes=await order_notes(uow, tenant, order),
     )
 
 

@@ -37,7 +37,7 @@ from social_mall.orders.rules import (
 from social_mall.members import service as members_service
 from social_mall.members.rules import clean_address, mask_phone
 from social_mall.pricing import service as pricing_service
-from social_mall.pricing.rules import PriceLine
+from social_mall.pricing.rules import ALL_STEPS, PriceLine
 from social_mall.pricing.service import PricingInput
 from social_mall.pricing.unit import UnitPrice, Wanted, check_lines, max_qty
 from social_mall.pricing.unit import order_placed as tell_pricers
@@ -239,7 +239,7 @@ async def place_order(
             raise InvalidPriceError(sku_id, price)
         lines.append(order_line(tenant, sku, product, price, qty))
         priced.append(PriceLine(sku_id, product.id, product.category_id, price, qty,
-                                own is not None and not own.promotions))
+                                admits=own.steps if own is not None else ALL_STEPS))
     goods = sum(line.line_fen for line in lines)
     method = EXPRESS
     if fulfilment is None:

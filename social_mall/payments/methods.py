@@ -13,11 +13,21 @@ so a switched-off module offers nothing and orders are paid by WeChat Pay as bef
   order is paid, calls `mark_paid`: the order moves pending → paid once (a conditional
   update), `order.paid` is emitted as for a WeChat payment, and the step is audited with
   the method's key. Nothing is paid twice: a second call returns False and changes nothing.
+- `refund(...)` is asked by the core's one refund path (`payments.service.request_refund`,
+  which the console, the after-sale module and every other refund go through) for each new
+  refund, in its transaction, with the order's row locked: None when the order was not paid
+  by this method (WeChat Pay refunds it, as before); `RefundWay.SETTLED` when the method gave
+  the money back there and then (an account's balance lowered: the refund succeeds in the
+  same transaction, `order.refunded` follows); `RefundWay.OFFLINE` when the money goes back
+  outside (a bank transfer an admin confirms later): the refund stays pending, no WeChat Pay
+  call is made, and the module settles it with `payments.service.settle_refund(...,
+  status="SUCCESS")` once it is done. Raising a MallError refuses the refund (nothing written).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from social_mall.errors import NotFoundError
@@ -29,12 +39,34 @@ if TYPE_CHECKING:
     from storage.uow import UnitOfWork
 
 
+class RefundWay(StrEnum):
+    SETTLED = "settled"   # the method gave the money back now: the refund succeeds at once
+    OFFLINE = "offline"   # the money goes back outside WeChat Pay; the module settles it later
+
+
 class PaymentMethod(Protocol):
     key: str      # recorded on the audit entry of the payment ("credit", "transfer"…)
 
     async def offer(self, uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> str:
         """The line offering the method for this unpaid order ("": not offered)."""
         ...
+
+    async def refund(self, uow: UnitOfWork, tenant: int, order: OrderView, out_refund_no: str, amount_fen: int,
+                     now: datetime) -> RefundWay | None:
+        """A new refund of `order` (its row locked): None when this method did not take its
+        money; else how the money goes back (see the module docstring)."""
+        ...
+
+
+async def refund_way(uow: UnitOfWork, tenant: int, order: OrderView, out_refund_no: str, amount_fen: int,
+                     now: datetime) -> tuple[str, RefundWay] | None:
+    """The method that took the order's money and how it gives `amount_fen` back
+    (None: no method claims the order; WeChat Pay refunds it)."""
+    for method in uow.payment_methods:
+        way = await method.refund(uow, tenant, order, out_refund_no, amount_fen, now)
+        if way is not None:
+            return method.key, way
+    return None
 
 
 async def offers(uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> list[str]:

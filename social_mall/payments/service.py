@@ -7,7 +7,7 @@ applied, a duplicate or refused: the audit trail of money coming in.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -21,8 +21,9 @@ from social_mall.errors import (
 )
 from social_mall.events import OrderPaid, OrderRefunded, PaymentNeedsRefund
 from social_mall.orders.rules import OrderStatus, after_refund
-from social_mall.orders.service import restock_unshipped
+from social_mall.orders.service import load_order, restock_unshipped
 from social_mall.payments.gateway import Transaction
+from social_mall.payments.methods import RefundWay, refund_way
 from social_mall.views import OrderView
 from storage.models import Payment, PayNotification, Refund
 from storage.uow import UnitOfWork
@@ -274,10 +275,22 @@ async def request_refund(
     )
     uow.audit(tenant, actor, "refund.request", f"order:{order.order_no}",
               before=before, after={"amount_fen": amount, "reason": reason, "out_refund_no": refund.out_refund_no})
-    uow.emit(
-        PaymentNeedsRefund(
-            tenant_id=tenant, order_id=order_id, out_trade_no=order.order_no,
-            out_refund_no=refund.out_refund_no, refund_fen=amount, total_fen=order.paid_fen,
+    view = RefundView(refund.out_refund_no, order_id, amount, refund.status, refund.reason)
+    order_no, paid_fen = order.order_no, order.paid_fen   # a method's hook may expire the session's rows
+    by_method = await refund_way(uow, tenant, await load_order(uow, tenant, order_id), view.out_refund_no,
+                                 amount, now) if uow.payment_methods else None
+    if by_method is None:   # WeChat Pay took the money: the outbox asks the gateway
+        uow.emit(
+            PaymentNeedsRefund(
+                tenant_id=tenant, order_id=order_id, out_trade_no=order_no,
+                out_refund_no=view.out_refund_no, refund_fen=amount, total_fen=paid_fen,
+            )
         )
-    )
-    return RefundView(refund.out_refund_no, order_id, amount, refund.status, refund.reason)
+        return view
+    key, way = by_method
+    uow.audit(tenant, actor, "refund.by_method", f"refund:{view.out_refund_no}",
+              after={"method": key, "way": way.value, "amount_fen": amount})
+    if way == RefundWay.SETTLED:
+        await settle_refund(uow, view.out_refund_no, tenant=tenant, status="SUCCESS", now=now)
+        return replace(view, status="succeeded")
+    return view

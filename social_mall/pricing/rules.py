@@ -15,9 +15,10 @@ The order of the steps is fixed and documented here (and shown to the buyer line
    and never more than the member has; only whole-fen amounts (the points used are rounded
    down to a multiple that converts exactly).
 
-A line priced by a module with promotions off (`PriceLine.fixed`: a B2B price, see
-pricing/unit.py) takes part in no step: it pays its own price, and thresholds (满减,
-coupons) count only the other lines.
+A line priced by a module says which steps it admits (`PriceLine.admits`, from the
+module's `UnitPrice`, see pricing/unit.py; `fixed`: none): a step never touches a line
+that does not admit it, and its threshold (满减, a coupon's) and its share (points' cap)
+count only the lines that do. A line admitting no step pays its own price.
 
 Every step keeps at least `MIN_PAY_FEN` of goods to pay (WeChat Pay refuses zero). A
 discount spread over lines uses the largest-remainder method: the parts sum exactly to the
@@ -61,6 +62,7 @@ STEP_LABELS: dict[Step, str] = {
     Step.POINTS: "积分抵扣",
 }
 ORDER: tuple[Step, ...] = (Step.LEVEL, Step.FLASH, Step.FULL, Step.COUPON, Step.POINTS)
+ALL_STEPS: frozenset[Step] = frozenset(ORDER)
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,15 @@ class PriceLine:
     unit_fen: int
     qty: int
     fixed: bool = False    # a module's price with promotions off: no step touches this line
+    admits: frozenset[Step] = ALL_STEPS   # the steps that may touch this line (a module's choice)
 
     @property
     def base_fen(self) -> int:
         return self.unit_fen * self.qty
+
+    def takes(self, step: Step) -> bool:
+        """May `step` touch this line?"""
+        return not self.fixed and step in self.admits
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,7 @@ class CouponRule:
     scope_ids: frozenset[int] = frozenset()
 
     def covers(self, line: PriceLine) -> bool:
-        if line.fixed:
+        if not line.takes(Step.COUPON):
             return False
         if self.scope == Scope.CATEGORIES:
             return line.category_id in self.scope_ids
@@ -276,11 +283,14 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     amounts = [ln.base_fen for ln in lines]
     offs: list[list[int]] = [[0] * len(ORDER) for _ in range(n)]
     adjustments: list[Adjustment] = []
-    free = [i for i, ln in enumerate(lines) if not ln.fixed]   # lines promotions may touch
-    keep = MIN_PAY_FEN if len(free) == n else 0                 # a fixed line already pays
 
-    def budget() -> int:  # what a step may still take off the goods
-        return max(sum(amounts[i] for i in free) - keep, 0)
+    def free(step: Step) -> list[int]:  # the lines `step` may touch
+        return [i for i, ln in enumerate(lines) if ln.takes(step)]
+
+    def budget(step: Step) -> int:  # what `step` may still take off the goods (≥ MIN_PAY_FEN left)
+        idx = set(free(step))
+        rest = sum(a for i, a in enumerate(amounts) if i not in idx)
+        return max(sum(amounts[i] for i in idx) - max(MIN_PAY_FEN - rest, 0), 0)
 
     def take(step: Step, parts: list[int], label: str) -> None:
         k = ORDER.index(step)
@@ -293,8 +303,8 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     # 1. member level
     bp = min(max(ctx.level_bp, 0), BP)
     if bp < BP:
-        parts = [0 if lines[i].fixed else a - a * bp // BP for i, a in enumerate(amounts)]
-        over = sum(parts) - budget()
+        parts = [a - a * bp // BP if lines[i].takes(Step.LEVEL) else 0 for i, a in enumerate(amounts)]
+        over = sum(parts) - budget(Step.LEVEL)
         if over > 0:
             parts = split(sum(parts) - over, parts)
         take(Step.LEVEL, parts, f"{ctx.level_name or '会员'}折扣")
@@ -302,21 +312,22 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     # 2. flash price
     parts = [0] * n
     for i, ln in enumerate(lines):
-        flash = None if ln.fixed else ctx.flash.get(ln.sku_id)
+        flash = ctx.flash.get(ln.sku_id) if ln.takes(Step.FLASH) else None
         if flash is not None and flash > 0:
             parts[i] = max(amounts[i] - flash * ln.qty, 0)
-    over = sum(parts) - budget()
+    over = sum(parts) - budget(Step.FLASH)
     if over > 0:
         parts = split(sum(parts) - over, parts)
     take(Step.FLASH, parts, STEP_LABELS[Step.FLASH])
 
     # 3. full reduction: the best tier reached
-    subtotal = sum(amounts[i] for i in free)
+    full = free(Step.FULL)
+    subtotal = sum(amounts[i] for i in full)
     tiers = [t for t in ctx.full_reductions if t.off_fen > 0 and subtotal >= t.threshold_fen]
     if tiers:
         best = max(tiers, key=lambda t: (t.off_fen, -t.threshold_fen))
-        off = min(best.off_fen, budget())
-        take(Step.FULL, _spread(amounts, free, off),
+        off = min(best.off_fen, budget(Step.FULL))
+        take(Step.FULL, _spread(amounts, full, off),
              f"满{best.threshold_fen // 100}减{_yuan(best.off_fen)}")
 
     # 4. coupon
@@ -325,7 +336,7 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     if ctx.coupon is not None:
         idx = [i for i, ln in enumerate(lines) if ctx.coupon.covers(ln)]
         goods_off, ship_off = coupon_off(ctx.coupon, sum(amounts[i] for i in idx), shipping_fen)
-        goods_off = min(goods_off, budget())
+        goods_off = min(goods_off, budget(Step.COUPON))
         if goods_off or ship_off:
             coupon_id = ctx.coupon.id
             parts = _spread(amounts, idx, goods_off)
@@ -339,12 +350,13 @@ def price(lines: Sequence[PriceLine], shipping_fen: int, ctx: PricingContext) ->
     # 5. points
     pts, fen_per = ctx.points_rule.unit
     want = max(min(ctx.points_wanted, ctx.points_balance), 0)
-    cap_fen = sum(amounts[i] for i in free) * min(max(ctx.points_rule.cap_bp, 0), BP) // BP
-    max_fen = min(cap_fen, budget())
+    points = free(Step.POINTS)
+    cap_fen = sum(amounts[i] for i in points) * min(max(ctx.points_rule.cap_bp, 0), BP) // BP
+    max_fen = min(cap_fen, budget(Step.POINTS))
     units = min(want // pts, max_fen // fen_per)
     points_used, points_fen = units * pts, units * fen_per
     if points_fen:
-        take(Step.POINTS, _spread(amounts, free, points_fen), f"{STEP_LABELS[Step.POINTS]}（{points_used} 积分）")
+        take(Step.POINTS, _spread(amounts, points, points_fen), f"{STEP_LABELS[Step.POINTS]}（{points_used} 积分）")
 
     return Breakdown(
         lines=tuple(PricedLine(ln.sku_id, ln.base_fen, tuple(o)) for ln, o in zip(lines, offs, strict=True)),

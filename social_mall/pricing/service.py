@@ -17,7 +17,7 @@ now: the chat's product pages show it and `quote` charges it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -25,12 +25,14 @@ from social_mall.loyalty import rules as lrules
 from social_mall.loyalty import service as loyalty
 from social_mall.loyalty.errors import CouponUnavailableError, PointsInsufficientError, PointsOwedError
 from social_mall.pricing.rules import (
+    ALL_STEPS,
     Breakdown,
     CouponRule,
     FullReduction,
     PointsRule,
     PriceLine,
     PricingContext,
+    Step,
     best_coupon,
     max_points,
     price,
@@ -114,12 +116,15 @@ class Quote:
 
 
 async def price_lines(uow: UnitOfWork, tenant: int, items: Sequence[tuple[int, int, int]],
-                      fixed: Collection[int] = ()) -> list[PriceLine]:
+                      fixed: Collection[int] = (), admits: Mapping[int, frozenset[Step]] | None = None
+                      ) -> list[PriceLine]:
     """(sku id, unit fen, qty) → pipeline lines, with product and category; the SKUs in
-    `fixed` are priced by a module with promotions off (pricing/unit.py)."""
+    `fixed` are priced by a module with promotions off, those in `admits` take only the
+    steps named there (pricing/unit.py)."""
     found = {s.id: p for s, p in await uow.catalog.skus_by_ids(tenant, [i[0] for i in items])}
+    steps = admits or {}
     return [PriceLine(sku, found[sku].id if sku in found else 0, found[sku].category_id if sku in found else 0,
-                      unit, qty, sku in fixed) for sku, unit, qty in items]
+                      unit, qty, sku in fixed, steps.get(sku, ALL_STEPS)) for sku, unit, qty in items]
 
 
 async def quote(

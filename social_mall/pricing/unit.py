@@ -27,7 +27,9 @@ uninstalled module prices nothing and the shop sells at the SKUs' own prices.
 
 A `UnitPrice` with `promotions=False` (the default) takes its line out of the retail
 promotions pipeline (member level, flash price, 满减, coupon, points: pricing/rules.py):
-the module's price is what the line pays. With several pricers, the lowest price wins.
+the module's price is what the line pays; `admits` names the steps that may still touch
+it (a tenant's rule that business lines still take coupons, say), `promotions=True` all of
+them. With several pricers, the lowest price wins (with its steps).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
+
+from social_mall.pricing.rules import ALL_STEPS, Step
 
 if TYPE_CHECKING:
     from social_mall.views import OrderView
@@ -57,7 +61,13 @@ class UnitPrice:
     fen: int
     label: str = ""          # shown beside the price (e.g. 「企业价」)
     note: str = ""           # shown under the SKU on the card (tiers, minimum, case pack)
-    promotions: bool = False  # may retail promotions still apply to the line?
+    promotions: bool = False  # may every retail promotion still apply to the line?
+    admits: frozenset[Step] = frozenset()   # else: the promotion steps that still apply
+
+    @property
+    def steps(self) -> frozenset[Step]:
+        """The promotion steps (pricing/rules.py) that may touch a line at this price."""
+        return ALL_STEPS if self.promotions else self.admits
 
 
 class UnitPricer(Protocol):

@@ -7,7 +7,7 @@ PostgreSQL with separate connections). The order then moves to paid through the 
 payment-method seam (social_mall/payments/methods.py: `mark_paid`, once).
 
 An admin records a repayment received by bank transfer (its bank reference makes it once);
-a refund of an order paid on account lowers the balance (once per refund). Every movement
+a refund of an order paid on account lowers the balance (once per refund: refunds.py). Every movement
 is a CreditEntry in the same transaction as the balance's UPDATE, so
 `reconcile` can check outstanding == Σ orders − Σ repayments − Σ refunds."""
 
@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 
 from social_mall.errors import NotFoundError
 from social_mall.orders.rules import OrderStatus
-from social_mall.payments.methods import mark_paid
+from social_mall.payments.methods import RefundWay, mark_paid
 from social_mall.views import OrderView
 from social_mall_b2b.accounts import approved_company, company
 from social_mall_b2b.errors import CreditRefusedError, InvalidApplicationError
@@ -133,32 +133,6 @@ async def record_repayment(uow: UnitOfWork, tenant: int, company_id: int, amount
     return True
 
 
-async def refunded(uow: UnitOfWork, tenant: int, order_id: int, refund_ref: str, amount_fen: int,
-                   now: datetime) -> bool:
-    """A refund of an order paid on account lowers the company's balance (once per refund)."""
-    s = uow.session
-    charge = (await s.execute(select(CreditEntry).where(
-        CreditEntry.tenant_id == tenant, CreditEntry.kind == ORDER,
-        CreditEntry.order_id == order_id))).scalar_one_or_none()
-    if charge is None or amount_fen <= 0:
-        return False
-    if (await s.execute(select(CreditEntry.id).where(
-            CreditEntry.tenant_id == tenant, CreditEntry.kind == REFUND,
-            CreditEntry.ref == refund_ref))).first() is not None:
-        return False
-    res = await s.execute(update(CreditAccount).where(
-        CreditAccount.tenant_id == tenant, CreditAccount.company_id == charge.company_id,
-        CreditAccount.outstanding_fen >= amount_fen,
-    ).values(outstanding_fen=CreditAccount.outstanding_fen - amount_fen))
-    if getattr(res, "rowcount", 0) != 1:
-        return False
-    s.add(CreditEntry(tenant_id=tenant, company_id=charge.company_id, kind=REFUND, ref=refund_ref,
-                      order_id=order_id, amount_fen=amount_fen, actor="system", created_at=now))
-    await s.flush()
-    uow.audit(tenant, "system", "b2b.credit_refund", f"order:{order_id}", after={"amount_fen": amount_fen})
-    return True
-
-
 @dataclass(frozen=True)
 class Mismatch:
     company_id: int
@@ -209,6 +183,13 @@ class CreditMethod:
         if terms is None or terms.limit_fen == 0:
             return ""
         return f"企业账期可用 ¥{terms.available_fen / 100:.2f}：回复「月结」记账支付本单。"
+
+    async def refund(self, uow: UnitOfWork, tenant: int, order: OrderView, out_refund_no: str, amount_fen: int,
+                     now: datetime) -> RefundWay | None:
+        """A refund of an order paid on account lowers the balance (refunds.py)."""
+        from social_mall_b2b.refunds import credit_refund
+
+        return await credit_refund(uow, tenant, order, out_refund_no, amount_fen, now)
 
 
 METHOD_OBJ = CreditMethod()

@@ -337,3 +337,39 @@ class VatRate(Base):
     rate_bp: Mapped[int] = mapped_column(Integer)
     __table_args__ = (UniqueConstraint("tenant_id", "product_id"),
                       CheckConstraint("rate_bp >= 0 AND rate_bp <= 3000", name="ck_b2b_vat_rates_rate"))
+
+
+class PromoRules(Base):
+    """A tenant's rule for which retail promotions a business buyer's 企业价 lines still take
+    (default: none): member level discount, flash price, 满减, coupons, points."""
+
+    __tablename__ = "b2b_promo_rules"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    level: Mapped[bool] = mapped_column(Boolean, default=False)
+    flash: Mapped[bool] = mapped_column(Boolean, default=False)
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    coupon: Mapped[bool] = mapped_column(Boolean, default=False)
+    points: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+
+class OfflineRefund(Base):
+    """A refund of an order paid by transfer (or on credit beyond what the company still
+    owes): the core's refund waits (pending) until an admin confirms the money went back by
+    bank transfer, with the bank's reference (once per reference)."""
+
+    __tablename__ = "b2b_offline_refunds"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    out_refund_no: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(16))          # credit | transfer
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="pending")   # pending | confirmed
+    bank_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "out_refund_no"), UniqueConstraint("tenant_id", "bank_ref"),
+                      CheckConstraint("amount_fen > 0", name="ck_b2b_offline_refunds_amount"))

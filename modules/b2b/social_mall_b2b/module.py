@@ -9,10 +9,10 @@ Subscribers:
   b2b.approval_requested  push a buyer's over-budget order to the company owner (「同意 N」/「驳回 N」)
   b2b.approval_decided    push the owner's decision (and the order number) to the buyer
   b2b.statement_issued    push a monthly statement (amount, due day) to the company's owner
-  order.refunded          a refund of an order paid on credit lowers the company's balance (once)
 
 Payment methods (registry.add_payment_method): 「月结」 (credit.CreditMethod) and 「对公转账」
-(transfers.TransferMethod).
+(transfers.TransferMethod), each with its refund hook (refunds.py: a credit order's refund
+lowers the balance at once; a transfer order's is an offline refund an admin confirms).
 Account event: submit_invoice_title fills the member's company invoice details (invoice_title.py).
 Job: b2b.statements issues last month's statements (each once). Books check (the core's
 `books.checks` job): b2b.credit — outstanding == Σ credit orders − Σ repayments − Σ refunds.
@@ -39,6 +39,9 @@ def setup(reg: Registry) -> None:
     from social_mall_b2b import member_groups
 
     reg.add_member_groups(member_groups.GROUPS)
+    from social_mall_b2b import vat
+
+    reg.add_order_note(vat.order_note)
     web_console.register(reg)
     from social_mall_b2b import web_h5
 
@@ -71,13 +74,6 @@ def setup(reg: Registry) -> None:
         await push_to_member(svc, d.tenant_id, int(d.payload["member_id"]), "chat/b2b/push/statement.txt",
                              {**d.payload, "due": due})
 
-    async def credit_refund(d: Delivery) -> None:
-        async with svc.uows() as uow:
-            ref = str(d.payload.get("out_refund_no") or f"refund:{d.id}")
-            if await credit.refunded(uow, d.tenant_id, int(d.payload["order_id"]), ref,
-                                     int(d.payload["refund_fen"]), svc.clock()):
-                await uow.commit()
-
     async def statements_due() -> int:
         from social_mall_b2b.statements import issue_all
 
@@ -94,7 +90,6 @@ def setup(reg: Registry) -> None:
     reg.subscribe("b2b.approval_requested", "b2b.push_approval_requested", push_approval_requested)
     reg.subscribe("b2b.approval_decided", "b2b.push_approval_decided", push_approval_decided)
     reg.subscribe("b2b.statement_issued", "b2b.push_statement", push_statement)
-    reg.subscribe("order.refunded", "b2b.credit_refund", credit_refund)
     reg.add_job("b2b.statements", 3600.0, statements_due)
     reg.add_books_check("b2b.credit", credit.books_check)
     reg.subscribe("b2b.company_decided", "b2b.push_decided", push_decided)

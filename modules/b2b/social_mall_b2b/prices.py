@@ -64,7 +64,10 @@ class B2bPricer:
         terms = await sku_terms(uow, tenant, skus)
         from social_mall_b2b.vat import rates
 
+        from social_mall_b2b.promos import allowed
+
         vat = await rates(uow, tenant, list({ln.product_id for ln in lines}))
+        steps = (await allowed(uow, tenant)).steps
         out: dict[int, UnitPrice] = {}
         for ln in lines:
             t = terms.get(ln.sku_id, Terms())
@@ -74,7 +77,7 @@ class B2bPricer:
                 rate = vat.get(ln.product_id, 0)
                 if rate:
                     note = f"{note}（含税，增值税 {rate / 100:g}%）" if note else f"含税，增值税 {rate / 100:g}%"
-                out[ln.sku_id] = UnitPrice(hit[0], LABEL, note)
+                out[ln.sku_id] = UnitPrice(hit[0], LABEL, note, admits=steps)
         return out
 
     async def placed(self, uow: UnitOfWork, tenant: int, order: OrderView, now: datetime) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from social_mall.errors import NotFoundError
 from social_mall.orders.rules import OrderStatus
-from social_mall.payments.methods import extend_deadline, mark_paid
+from social_mall.payments.methods import RefundWay, extend_deadline, mark_paid
 from social_mall.views import OrderView
 from social_mall_b2b.accounts import approved_company
 from social_mall_b2b.errors import CreditRefusedError, InvalidApplicationError
@@ -136,6 +136,13 @@ class TransferMethod:
         if not terms.ready:
             return ""
         return f"对公转账：回复「对公转账」获取收款账户（{terms.transfer_hours} 小时内到账即可）。"
+
+    async def refund(self, uow: UnitOfWork, tenant: int, order: OrderView, out_refund_no: str, amount_fen: int,
+                     now: datetime) -> RefundWay | None:
+        """An order paid by transfer is refunded by transfer, confirmed by an admin (refunds.py)."""
+        from social_mall_b2b.refunds import transfer_refund
+
+        return await transfer_refund(uow, tenant, order, out_refund_no, amount_fen, now)
 
 
 METHOD_OBJ = TransferMethod()

@@ -69,8 +69,43 @@ def breakdown(lines: Sequence[tuple[int, int]]) -> list[VatLine]:
     return [VatLine(r, a, tax_in(a, r)) for r, a in sorted(by.items(), reverse=True) if r > 0]
 
 
-async def of_order(uow: UnitOfWork, tenant: int, order: OrderView) -> list[VatLine]:
+async def _lines(uow: UnitOfWork, tenant: int, order: OrderView) -> list[tuple[int, int]]:
+    """(what the line pays, its VAT rate) per line of the order: after any promotion the
+    tenant lets 企业价 lines take (the order's pricing breakdown), else its amount."""
+    from social_mall.pricing.service import breakdown as pricing_breakdown
+
     found = await uow.catalog.skus_by_ids(tenant, [ln.sku_id for ln in order.lines])
     product: Mapping[int, int] = {s.id: p.id for s, p in found}
     got = await rates(uow, tenant, list(set(product.values())))
-    return breakdown([(ln.line_fen, got.get(product.get(ln.sku_id, 0), 0)) for ln in order.lines])
+    if not any(got.values()):
+        return []
+    paid: dict[int, int] = {}
+    b = await pricing_breakdown(uow, tenant, order.id) if order.discount_fen else None
+    if b is not None:
+        for priced in b.lines:
+            paid[priced.sku_id] = paid.get(priced.sku_id, 0) + priced.pay_fen
+    return [(paid.get(ln.sku_id, ln.line_fen), got.get(product.get(ln.sku_id, 0), 0)) for ln in order.lines]
+
+
+async def of_order(uow: UnitOfWork, tenant: int, order: OrderView) -> list[VatLine]:
+    """The VAT inside the order's goods, per rate (empty: no product of it has a rate)."""
+    return breakdown(await _lines(uow, tenant, order))
+
+
+def note_text(goods_fen: int, taxes: Sequence[VatLine]) -> str:
+    """「商品价税合计 ¥226.00，其中增值税 13% ¥26.00」 (one part per rate; "" without VAT)."""
+    if not taxes:
+        return ""
+    parts = "，".join(f"{v.percent} ¥{v.tax_fen / 100:.2f}" for v in taxes)
+    return f"商品价税合计 ¥{goods_fen / 100:.2f}，其中增值税 {parts}"
+
+
+async def order_note(uow: UnitOfWork, tenant: int, order: OrderView) -> str:
+    """The order notes seam (registry.add_order_note): the VAT of a business buyer's order,
+    per rate, on the core's order pages (chat detail, H5, console); "" for anyone else."""
+    from social_mall_b2b.accounts import approved_company
+
+    if not order.lines or await approved_company(uow, tenant, order.member_id) is None:
+        return ""
+    lines = await _lines(uow, tenant, order)
+    return note_text(sum(a for a, _ in lines), breakdown(lines))

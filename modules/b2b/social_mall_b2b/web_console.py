@@ -99,7 +99,8 @@ PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空�
               "receipt": "收款金额须大于 0、不超过待收金额，并填写银行流水号", "serial": "银行流水号最多 60 字",
               "transfer_closed": "该订单已不在待支付状态（已关闭或已支付），请线下处理这笔款项",
               "bank_name": "开户行最多 60 字", "account_name": "户名最多 60 字", "account_no": "账号最多 40 位",
-              "transfer_hours": "转账期限须为 1–1440 小时", "vat": "增值税率须为 0–30 的整数（%）"}
+              "transfer_hours": "转账期限须为 1–1440 小时", "vat": "增值税率须为 0–30 的整数（%）",
+              "refund_ref": "请填写退款的银行流水号（最多 60 字）"}
 
 
 def problem(exc: B2bError) -> str:
@@ -429,15 +430,17 @@ async def statement_csv(request: web.Request) -> web.StreamResponse:
 # -- bank transfers ----------------------------------------------------------------------------------
 
 async def _transfers_page(request: web.Request, status: int = 200, error: str = "") -> web.Response:
-    from social_mall_b2b import transfers
+    from social_mall_b2b import promos, refunds, transfers
 
     tenant = tenant_of(request)
     async with services(request).uows() as uow:
         terms = await transfers.shop_terms(uow, tenant)
         rows = await transfers.transfers(uow, tenant)
-        orders = {t.order_id: await uow.orders.get(tenant, t.order_id) for t in rows}
+        offline = await refunds.offline_refunds(uow, tenant)
+        orders = {o: await uow.orders.get(tenant, o) for o in {t.order_id for t in rows} | {r.order_id for r in offline}}
+        allowed = await promos.allowed(uow, tenant)
     return render(request, "console/b2b/transfers.html", status=status, terms=terms, rows=rows, orders=orders,
-                  error=error)
+                  offline=offline, allowed=allowed, promo_fields=promos.FIELDS, error=error)
 
 
 @routes.get("/console/b2b/transfers")
@@ -485,4 +488,41 @@ async def transfer_receipt(request: web.Request) -> web.Response:
         return await _transfers_page(request, 400, problem(exc))
     if not done:
         return await _transfers_page(request, 409, "这笔收款（同一银行流水号）已经登记过了")
+    raise redirect("/console/b2b/transfers", ok="saved")
+
+
+# -- promotions on 企业价 lines, offline refunds ---------------------------------------------------------
+
+@routes.post("/console/b2b/promos")
+@console_view(EDIT)
+async def promo_rules(request: web.Request) -> web.Response:
+    """Which retail promotions still apply to 企业价 lines (checkboxes; unchecked: not)."""
+    from social_mall_b2b import promos
+
+    form = form_of(request)
+    rule = promos.Allowed(**{name: str(form.get(name, "") or "") == "1" for name, _, _ in promos.FIELDS})
+    async with services(request).uows() as uow:
+        await promos.set_allowed(uow, tenant_of(request), rule, actor(request))
+        await uow.commit()
+    raise redirect("/console/b2b/transfers", ok="saved")
+
+
+@routes.post(r"/console/b2b/refunds/{id}/confirm")
+@console_view(EDIT)
+async def offline_refund_confirm(request: web.Request) -> web.Response:
+    """The money of an offline refund went back by bank transfer: its bank reference (once)."""
+    from social_mall_b2b import refunds
+
+    svc = services(request)
+    form = form_of(request)
+    try:
+        ref = _text(form, "bank_ref", 60)
+        async with svc.uows() as uow:
+            done = await refunds.confirm_offline(uow, tenant_of(request), int_id(request), ref, actor(request),
+                                                 svc.clock())
+            await uow.commit()
+    except B2bError as exc:
+        return await _transfers_page(request, 400, problem(exc))
+    if not done:
+        return await _transfers_page(request, 409, "这笔退款已确认过，或这个银行流水号已经用过了")
     raise redirect("/console/b2b/transfers", ok="saved")
