@@ -64,6 +64,7 @@ def demo_credentials(settings: Settings) -> DemoCredentials:
         wechat_token=settings.wechat_token.get_secret_value(),
         wechat_aes_key=settings.wechat_aes_key.get_secret_value(),
         wechat_app_secret=settings.wechat_app_secret.get_secret_value(),
+        mini_app_id=settings.mini_app_id, mini_app_secret=settings.mini_app_secret.get_secret_value(),
     )
 
 

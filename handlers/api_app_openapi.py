@@ -25,6 +25,8 @@ ERRORS = {"401": ERR, "422": ERR, "429": ERR}
 NOT_FOUND = {"404": ERR}
 CONFLICT = {"409": ERR}
 TENANT = {"name": "tenant", "in": "path", "required": True, "schema": STR}
+ACCOUNT = {"name": "account", "in": "path", "required": True, "schema": STR,
+           "description": "the code of one of the tenant's mini-program channel accounts"}
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 SKU_ID = {"name": "sku_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 LIST = _obj(["items"], items={"type": "array", "items": OBJ}, page=INT, per_page=INT, total=INT)
@@ -107,7 +109,16 @@ OPENAPI: dict[str, Any] = {
     },
 }
 
-# the per-account paths (handlers/api_app_accounts.py: a tenant with several mini-programs)
-from handlers.api_app_accounts import ACCOUNT_PATHS  # noqa: E402 - after the document it extends
 
-OPENAPI["paths"].update(ACCOUNT_PATHS)
+def add_paths(paths: dict[str, dict[str, Any]]) -> None:
+    """Document `paths` (written on the tenant-level prefix `/api/app/v1/{tenant}`) on both
+    prefixes: as they are (the tenant's default mini-program) and with `{account}`."""
+    for path, ops in paths.items():
+        OPENAPI["paths"][path] = ops
+        explicit = {m: {**op, "operationId": op["operationId"] + "ForAccount",
+                        "parameters": [TENANT, ACCOUNT, *op["parameters"][1:]]} for m, op in ops.items()}
+        OPENAPI["paths"][path.replace(P, P + "/{account}", 1)] = explicit
+
+
+_core, OPENAPI["paths"] = OPENAPI["paths"], {}
+add_paths(_core)

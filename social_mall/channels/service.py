@@ -179,6 +179,20 @@ async def sync_primary(uow: UnitOfWork, tenant: int, now: datetime) -> None:
         await repo.set_fields(row, now, **values)
 
 
+async def sync_env_account(uow: UnitOfWork, tenant: int, *, kind: str, code: str, name: str,
+                           values: dict[str, str], now: datetime) -> None:
+    """An account the environment configures (the demo tenant's mini-program from
+    MINI_APP_ID / MINI_APP_SECRET): created if missing, its credentials set to `values`."""
+    repo = ChannelRepo(uow.session)
+    row = await repo.by_code(tenant, code)
+    if row is None:
+        await repo.add(ChannelAccount(tenant_id=tenant, kind=kind, subtype="", code=code, name=name,
+                                      is_primary=False, enabled=True, created_at=now, updated_at=now, menu="",
+                                      **values))
+    elif row.kind == kind and any(getattr(row, k) != v for k, v in values.items()):
+        await repo.set_fields(row, now, **values)
+
+
 # -- the official account's menu -------------------------------------------------------------
 
 def parse_menu(raw: str) -> dict[str, object]:

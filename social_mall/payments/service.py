@@ -24,6 +24,7 @@ from social_mall.orders.rules import OrderStatus, after_refund
 from social_mall.orders.service import restock_unshipped
 from social_mall.payments.gateway import Transaction
 from social_mall.views import OrderView
+from storage.channel_repos import ChannelRepo
 from storage.models import Payment, PayNotification, Refund
 from storage.uow import UnitOfWork
 
@@ -63,11 +64,14 @@ async def apply_transaction(
     verified with `tenant`'s pay account (`mchid`, `appid`). Only that tenant's payment
     can be found, and the transaction must name that account: a merchant's genuine notify
     naming another tenant's order is refused. Raises (and changes nothing) on any mismatch.
-    `also_appids`: other apps bound to the merchant whose payers pay here (the mini-program)."""
+    `also_appids`: other apps bound to the merchant whose payers pay here; the app ids of the
+    tenant's own channel accounts (its mini-programs) are accepted too: WeChat Pay signed the
+    notify with this merchant's key, so the app is one the merchant has bound."""
     if tx.mchid != mchid:
         raise MerchantMismatchError("mchid")
-    if tx.appid != appid and (not tx.appid or tx.appid not in also_appids):
-        raise MerchantMismatchError("appid")
+    if tx.appid != appid and (not tx.appid or (tx.appid not in also_appids
+                                               and not await ChannelRepo(uow.session).has_app_id(tenant, tx.appid))):
+        raise MerchantMismatchError("appid")  # neither the merchant's app nor one of the tenant's own
     payment = await uow.payments.by_out_trade_no(tenant, tx.out_trade_no)
     if payment is None:
         raise NotFoundError("payment", tx.out_trade_no)

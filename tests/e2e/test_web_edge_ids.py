@@ -55,7 +55,7 @@ async def test_odd_ids_in_any_path_are_404_never_500(mall):
     from tests.e2e.test_app_api import _mini
     from tests.e2e.test_app_api import login as app_login
 
-    _mini(mall)  # the member API (/api/app/v1/) with a member's session token
+    await _mini(mall)  # the member API (/api/app/v1/) with a member's session token
     member_auth = {"Authorization": f"Bearer {(await app_login(mall, 'o_ids_mini'))['token']}"}
     # the API first: `١` is int() 1, so before the fix /console/tokens/١/revoke revoked token 1
     routes = sorted(_routes(mall.app), key=lambda r: not r[1].startswith("/api/"))
