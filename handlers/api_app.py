@@ -58,13 +58,16 @@ CHANNEL = "mini"
 RATE_PER_MINUTE = 120          # per session token
 IDEMPOTENCY_TTL = 24 * 3600
 ROOT = "/api/app/v1/{tenant}"
-ACCOUNT = "/api/app/v1/{tenant}/{account}"
+# An account code is never one of the API's first words (else `/{tenant}/referral/me` could
+# be read as the `me` of an account named "referral", whichever module registered first).
+WORDS = ("session", "categories", "products", "cart", "addresses", "checkout", "orders", "me",
+         "groupbuy", "referral")
+ACCOUNT = "/api/app/v1/{tenant}/{account:(?!(?:%s)/)[^{}/]+}" % "|".join(WORDS)
 _OPENID = "app.openid"
 
 
 class AppRoutes:
-    """Routes served on both prefixes (tenant-level first: an account whose code is one of
-    the API's words would otherwise shadow a tenant-level path)."""
+    """Routes served on both prefixes: the tenant's default mini-program and a named one."""
 
     def __init__(self) -> None:
         self._root = web.RouteTableDef()

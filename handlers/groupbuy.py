@@ -123,6 +123,9 @@ async def _facts(svc: Services, tenant_id: int, team_id: int) -> tuple[TenantVie
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(routes)
+    from handlers.api_app_social import groupbuy_routes
+
+    reg.add_routes(groupbuy_routes)  # the member JSON API's paths of this module
     reg.add_routes(wecom.routes)
     reg.add_routes(wecom_bind.routes)
     reg.add_flow(groupbuy_flow.FLOW)

@@ -184,6 +184,9 @@ def binding_intent(request: web.Request, tenant_code: str) -> str | None:
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(routes)
+    from handlers.api_app_social import referral_routes
+
+    reg.add_routes(referral_routes)  # the member JSON API's paths of this module
     reg.add_flow(referral_flow.FLOW)
     reg.add_demo(demo.seed)
     from handlers.console import pages_referral  # the module's console pages
