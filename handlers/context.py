@@ -34,7 +34,7 @@ from storage.kv import KVStore
 from storage.uow import UowFactory
 
 from flows.runner import FlowRunner
-from handlers.wechat_client import WeChatClient
+from adapters.wechat_client import WeChatClient
 
 TENANT_CACHE_SECONDS = 30.0
 

@@ -35,7 +35,7 @@ from handlers import wecom, wecom_bind
 from handlers.push import UNDELIVERABLE
 from handlers.scene_qr import qr_png, scene_qr_url
 from handlers.context import SERVICES, Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.errors import NotFoundError
 from social_mall.groupbuy import demo, jobs, rules, service
 from social_mall.members.service import channel_identity

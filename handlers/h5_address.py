@@ -28,7 +28,7 @@ from aiohttp import web
 from handlers.context import Services
 from handlers.http_utils import read_capped
 from handlers.oauth import payer_openid
-from handlers.wechat_client import WeChatAPIError, jsapi_signature
+from adapters.wechat_client import WeChatAPIError, jsapi_signature
 from social_mall.errors import AddressLockedError, InvalidAddressError, NotFoundError, ShippingChangedError
 from social_mall.fulfilment import EXPRESS, EXPRESS_METHOD
 from social_mall.members.address_parse import from_picker

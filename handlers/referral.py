@@ -34,7 +34,7 @@ from aiohttp import web
 from flows import referral as referral_flow
 from handlers.push import UNDELIVERABLE, push_to_member
 from handlers.context import SERVICES, Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.catalog.service import product_detail
 from social_mall.errors import MallError, NotFoundError
 from social_mall.members.service import channel_identity

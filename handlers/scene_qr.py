@@ -16,7 +16,7 @@ import logging
 import segno
 
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.tenants import TenantView
 from storage.kv import LockTimeoutError
 

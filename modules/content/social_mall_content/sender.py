@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall_content import broadcasts as B
 from social_mall_content.flow import article_path
 

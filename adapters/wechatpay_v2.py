@@ -30,7 +30,7 @@ from wechatpy.pay.utils import calculate_signature, calculate_signature_hmac, di
 
 from handlers.context import SERVICES, merchant_of
 from handlers.http_utils import read_capped
-from handlers.pay_gateway_v3 import PayRefusedError, PayUnavailableError, TradeStatus
+from adapters.wechatpay_v3 import PayRefusedError, PayUnavailableError, TradeStatus
 from social_mall.errors import MallError
 from social_mall.parsing import same_secret
 from social_mall.payments.gateway import RefundResult, Transaction, TransferResult, parse_fen
