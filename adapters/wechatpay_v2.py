@@ -1,5 +1,5 @@
 """WeChat Pay APIv2 for older merchants: unified order (JSAPI / NATIVE), order query,
-close, and the XML pay notify at POST /pay/notify-v2/{tenant}.
+close, and the parsing of its XML pay notify (the route: handlers/pay_v2.py).
 
 Signatures are wechatpy.pay's (`calculate_signature` MD5, `calculate_signature_hmac`
 HMAC-SHA256, `dict_to_xml`); requests go through the shared aiohttp session (wechatpy's own
@@ -25,21 +25,15 @@ from typing import Any
 
 import aiohttp
 import xmltodict
-from aiohttp import web
 from wechatpy.pay.utils import calculate_signature, calculate_signature_hmac, dict_to_xml
 
-from handlers.context import SERVICES, merchant_of
-from handlers.http_utils import read_capped
 from adapters.wechatpay_v3 import PayRefusedError, PayUnavailableError, TradeStatus
-from social_mall.errors import MallError
 from social_mall.parsing import same_secret
 from social_mall.payments.gateway import RefundResult, Transaction, TransferResult, parse_fen
-from social_mall.payments.service import apply_transaction, record_rejected
-from social_mall.payments.wxpay_v3 import PayFormatError, PayNotifyError, PaySignatureError
+from social_mall.payments.wxpay_v3 import PayFormatError, PaySignatureError
 from storage.pay_models import TenantPayAccount
 
 log = logging.getLogger(__name__)
-routes = web.RouteTableDef()
 
 _HOSTILE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 SIGN_TYPES = ("MD5", "HMAC-SHA256")
@@ -223,51 +217,3 @@ def transaction_from_v2(event_id: str, data: Mapping[str, str]) -> Transaction:
         trade_state=state, amount_fen=total, mchid=data["mch_id"], appid=data["appid"],
         payer=data.get("openid", ""), success_time=data.get("time_end", ""),
     )
-
-
-SUCCESS_XML = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
-
-
-def _xml_reply(ok: bool, msg: str = "OK", status: int = 200) -> web.Response:
-    text = SUCCESS_XML if ok else (
-        f"<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[{msg}]]></return_msg></xml>")
-    return web.Response(text=text, status=status, content_type="text/xml", charset="utf-8")
-
-
-@routes.post("/pay/notify-v2/{tenant}/{merchant}")
-@routes.post("/pay/notify-v2/{tenant}")
-async def notify_v2(request: web.Request) -> web.Response:
-    svc = request.app[SERVICES]
-    tenant = await merchant_of(request)
-    if tenant is None:
-        return _xml_reply(False, "unknown", 404)
-    try:
-        body = await read_capped(request, svc.settings.max_body_bytes)
-    except web.HTTPRequestEntityTooLarge:
-        return _xml_reply(False, "too large", 413)
-    gateway = svc.gateway(tenant)
-    if not isinstance(gateway, WeChatPayV2Gateway):
-        return _xml_reply(False, "not an APIv2 merchant", 404)
-    try:
-        tx = gateway.parse_notify(request.headers, body, time.time())
-    except PayNotifyError as exc:
-        log.warning("pay.v2.notify.refused", extra={"tenant": tenant.code, "reason": exc.code})
-        async with svc.uows() as uow:
-            await record_rejected(uow, gateway=gateway.name, tenant=tenant.id, out_trade_no="", reason=exc.code)
-            await uow.commit()
-        return _xml_reply(False, "签名失败", 400)
-    try:
-        async with svc.uows() as uow:
-            outcome = await apply_transaction(uow, tx, tenant=tenant.id, gateway=gateway.name, mchid=gateway.mchid,
-                                              appid=gateway.appid, now=svc.clock())
-            await uow.commit()
-    except MallError as exc:
-        log.warning("pay.v2.notify.mismatch", extra={"tenant": tenant.code, "reason": exc.code})
-        async with svc.uows() as uow:
-            await record_rejected(uow, gateway=gateway.name, tenant=tenant.id, out_trade_no=tx.out_trade_no,
-                                  reason=exc.code, amount_fen=tx.amount_fen, event_id=tx.event_id)
-            await uow.commit()
-        return _xml_reply(False, "参数错误", 400)
-    svc.outbox.kick()
-    log.info("pay.v2.notify.ok", extra={"tenant": tenant.code, "outcome": outcome.value})
-    return _xml_reply(True)

@@ -9,8 +9,7 @@ sweeper and the daily reconciliation.
 
 from __future__ import annotations
 
-from adapters import wechatpay_v2 as pay_v2
-from handlers import oauth, pay_h5, pay_jobs, refund_notify
+from handlers import oauth, pay_h5, pay_jobs, pay_v2, refund_notify
 from handlers.context import Services
 from adapters.wechatpay_v3 import PayResolver
 from social_mall.plugins import Module, Registry
