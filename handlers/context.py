@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 from datetime import datetime, timezone
@@ -30,7 +30,7 @@ from social_mall.plugins import Registry
 from social_mall.settings import DEMO_APP_ID, WECHAT_API_HOST, Settings
 from social_mall.tenants import TenantView, get_channel, get_default_channel, get_tenant, get_tenant_by_id
 from storage.cache import MISS, ReadCache
-from storage.kv import KVStore
+from social_mall.kv import KVStore
 from storage.uow import UowFactory
 
 from flows.runner import FlowRunner
@@ -80,6 +80,8 @@ class Services:
     outbox: OutboxWorker = field(init=False)
     runner: FlowRunner = field(init=False)
     leader: Leader = field(init=False)  # holds the lease to run the scheduled jobs
+    # the migration heads the database lacks (/readyz): storage.db.unapplied_heads on the engine
+    pending_migrations: Callable[[], Awaitable[list[str]]] = field(init=False)
     background: set[asyncio.Future[None]] = field(default_factory=set)
     # code → TenantView and ("id", id) → TenantView; when an entry expires under load, one
     # lookup goes to the database and the requests behind it share its answer

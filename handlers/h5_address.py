@@ -3,7 +3,7 @@ tap for an order not paid yet.
 
 Inside WeChat, when the page knows the payer (the snsapi_base OAuth cookie, handlers/oauth.py)
 and the payer is the buyer, the page carries a `wx.config` signed with the tenant's
-jsapi_ticket (handlers/wechat_client.py) over the page's own URL. The picked address is
+jsapi_ticket (adapters/wechat_client.py) over the page's own URL. The picked address is
 POSTed here:
 
     POST /h5/pay/{tenant}/{order_no}/address?t=…   (same-origin fetch, X-Requested-With)

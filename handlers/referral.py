@@ -44,7 +44,7 @@ from social_mall.plugins import Delivery, Module, Registry
 from social_mall.referral import demo, merge, rules, service
 from social_mall.tenants import TenantView
 from social_mall.views import ProductDetail
-from storage.kv import LockTimeoutError
+from social_mall.kv import LockTimeoutError
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

@@ -18,7 +18,7 @@ import segno
 from handlers.context import Services
 from adapters.wechat_client import WeChatAPIError
 from social_mall.tenants import TenantView
-from storage.kv import LockTimeoutError
+from social_mall.kv import LockTimeoutError
 
 log = logging.getLogger(__name__)
 

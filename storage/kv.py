@@ -22,7 +22,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 # the port (its protocol, answers and errors) is the core's: social_mall/kv.py
-from social_mall.kv import DONE, LEASE, Claimed, KVLock, KVStore, LockTimeoutError  # noqa: E402,F401
+from social_mall.kv import DONE as DONE, LEASE as LEASE, Claimed as Claimed  # noqa: E402
+from social_mall.kv import KVLock as KVLock, KVStore as KVStore, LockTimeoutError as LockTimeoutError  # noqa: E402
 
 
 class _Lock:

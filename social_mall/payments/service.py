@@ -139,6 +139,15 @@ async def record_rejected(
     )
 
 
+def record_refund_notice(uow: UnitOfWork, *, gateway: str, tenant: int, event_id: str, out_trade_no: str,
+                         refund_fen: int, status: str, applied: bool) -> None:
+    """Write an accepted refund notify to the audit trail (in the caller's transaction):
+    "refund" when it settled the refund, "duplicate" when it had been settled before."""
+    uow.payments.record_notify(PayNotification(
+        tenant_id=tenant, gateway=gateway, event_id=event_id[:64], out_trade_no=out_trade_no[:32],
+        amount_fen=refund_fen, verdict="refund" if applied else "duplicate", reason=f"refund:{status}"[:80]))
+
+
 async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, status: str, now: datetime,
                         reason: str = "") -> bool:
     """Record the gateway's answer to one of `tenant`'s refunds exactly once.
