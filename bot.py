@@ -45,7 +45,7 @@ from social_mall.payments.wxpay_v3 import load_or_create_keypair
 from social_mall.plugins import Module, build_registry, discover
 from social_mall.settings import Settings
 from storage.cache import ReadCache
-from storage.db import create_engine, migrate, session_factory
+from storage.db import create_engine, migrate, session_factory, unapplied_heads
 from social_mall.admission import Admission
 from storage.admission import open_admission
 from storage.kv import open_kv
@@ -64,6 +64,7 @@ def demo_credentials(settings: Settings) -> DemoCredentials:
         wechat_token=settings.wechat_token.get_secret_value(),
         wechat_aes_key=settings.wechat_aes_key.get_secret_value(),
         wechat_app_secret=settings.wechat_app_secret.get_secret_value(),
+        mini_app_id=settings.mini_app_id, mini_app_secret=settings.mini_app_secret.get_secret_value(),
     )
 
 
@@ -173,6 +174,7 @@ def build_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         svc.engine = engine = create_engine(settings.database_url, schema=settings.database_schema)
+        svc.pending_migrations = functools.partial(unapplied_heads, engine)
         if setup_now:
             await migrate(engine)
         svc.kv = kv = open_kv(settings.redis_url, settings.kv_prefix)

@@ -148,9 +148,9 @@ async def _app(kind: str, work: Path, cleanup: list[Any]) -> Any:
     # instructions in proportion to how slow the run happened to be. At the real bench's
     # rates an expiry is one read per 40,000+ messages.
     import handlers.context
-    import handlers.pay_gateway_v3
+    import adapters.wechatpay_v3
 
-    handlers.context.TENANT_CACHE_SECONDS = handlers.pay_gateway_v3.ACCOUNT_CACHE_SECONDS = 86400.0
+    handlers.context.TENANT_CACHE_SECONDS = adapters.wechatpay_v3.ACCOUNT_CACHE_SECONDS = 86400.0
     settings = await W.app_settings(db_url, schema, redis_url, prefix, work, cleanup, [without] if without else [])
     # Likewise the 3 s reply budget: 64 messages in flight under valgrind wait longer than
     # that, and the slow path (answer "success", push the replies) would be measured instead.

@@ -35,7 +35,7 @@ from flows.types import Inbound, Kind, Links, MemberRef, Reply
 from social_mall.fulfilment import FulfilmentMethod
 from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
-from storage.kv import KVStore
+from social_mall.kv import KVStore
 from storage.uow import UnitOfWork
 
 #: What a state may remember: ids and short texts, never prices.

@@ -51,7 +51,7 @@ from social_mall.logs import log_member
 from social_mall.members.desk import Sighting, first_sight
 from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
-from storage.kv import Claimed, KVStore
+from social_mall.kv import Claimed, KVStore
 from storage.outage import is_outage
 from storage.uow import UnitOfWork, UowFactory
 

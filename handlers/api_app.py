@@ -1,13 +1,22 @@
-"""The member JSON API for the mini-program / an own app (/api/app/v1/{tenant}/…).
+"""The member JSON API of a mini-program / an own app, one implementation on two prefixes:
+
+- `/api/app/v1/{tenant}/{account}/…`: through the tenant's mini-program channel account
+  `account` (its app id and secret, the merchant it names), the explicit form;
+- `/api/app/v1/{tenant}/…`: through the tenant's default mini-program (its first enabled
+  `mini` channel account; the environment's MINI_APP_ID / MINI_APP_SECRET configure the demo
+  tenant's, as the official account's settings do).
 
 `POST …/session` takes a `wx.login` code, asks WeChat's /sns/jscode2session (through the
-configurable API base, with the mini-program's app id and secret from the settings) and
-resolves the member on channel "mini" (by unionid, when WeChat sends one, the same member
-as the official account's). It answers an opaque session token kept in the key-value store
-(`app:sess:<sha256>` → tenant and member, TTL `app_session_ttl_seconds`); the session_key
-never leaves this module, not in an answer, not in a log. Every other route takes
-`Authorization: Bearer <token>`; a token of another tenant is a 401, an order of another
-member a 404. Errors look like the admin API's: {"error": {"code", "message", "field"}}.
+configurable API base, with the account's app id and secret) and resolves the member of the
+`mini` openid (by unionid, when WeChat sends one, the official account's member: the core's
+merge path `channels.service.link_unionid`). It answers an opaque session token kept only as
+its SHA-256 in the key-value store (`app:sess:<sha256>` → tenant, account, openid; TTL
+`app_session_ttl_seconds`); the session_key never leaves this module. Every other route takes
+`Authorization: Bearer <token>`; a token of another tenant or another mini-program is a 401, an
+order of another member a 404. The member is found by the openid on each request, so a merge
+since the login follows the kept member. Errors look like the admin API's:
+{"error": {"code", "message", "field"}}. Modules add their routes on both prefixes through
+`AppRoutes` (handlers/api_app_social.py: group-buy and referral).
 """
 
 from __future__ import annotations
@@ -18,22 +27,24 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from handlers.api_v1 import error, ok
 from handlers.context import SERVICES, Services
 from handlers.http_utils import REFUSED_CODES_PER_MINUTE, refused_codes_key
 from social_mall.catalog.service import list_categories, list_products, product_detail
+from social_mall.channels.service import link_unionid
 from social_mall.errors import EmptyCartError, MallError, NotFoundError
 from social_mall.members.service import (
-    add_address, add_to_cart, channel_identity, list_addresses, remove_from_cart, resolve_member, set_cart_qty, view_cart,
+    add_address, add_to_cart, list_addresses, member_of, remove_from_cart, resolve_member, set_cart_qty, view_cart,
 )
 from social_mall.orders.service import cancel_order, list_orders, load_order, place_order
-from social_mall.parsing import is_storable_text, parse_id
+from social_mall.parsing import is_storable_text, parse_id, parse_openid
 from social_mall.orders.rules import shipping_fee
 from social_mall.pricing.rules import ALL_STEPS, PriceLine
 from social_mall.pricing.service import NONE, PricingInput
@@ -43,12 +54,52 @@ from social_mall.pricing.unit import unit_prices as module_unit_prices
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
-routes = web.RouteTableDef()
 Handler = Callable[[web.Request, Services, TenantView, int], Awaitable[web.StreamResponse]]
 CHANNEL = "mini"
 RATE_PER_MINUTE = 120          # per session token
 IDEMPOTENCY_TTL = 24 * 3600
-BASE = "/api/app/v1/{tenant}"
+ROOT = "/api/app/v1/{tenant}"
+# An account code is never one of the API's first words (else `/{tenant}/referral/me` could
+# be read as the `me` of an account named "referral", whichever module registered first).
+WORDS = ("session", "categories", "products", "cart", "addresses", "checkout", "orders", "me",
+         "groupbuy", "referral")
+ACCOUNT = "/api/app/v1/{tenant}/{account:(?!(?:%s)/)[^{}/]+}" % "|".join(WORDS)
+_OPENID = "app.openid"
+
+
+class AppRoutes:
+    """Routes served on both prefixes: the tenant's default mini-program and a named one."""
+
+    def __init__(self) -> None:
+        self._root = web.RouteTableDef()
+        self._account = web.RouteTableDef()
+
+    def route(self, method: str, path: str) -> Callable[[Any], Any]:
+        def add(fn: Any) -> Any:
+            self._root.route(method, ROOT + path)(fn)
+            self._account.route(method, ACCOUNT + path)(fn)
+            return fn
+        return add
+
+    def get(self, path: str) -> Callable[[Any], Any]:
+        return self.route("GET", path)
+
+    def post(self, path: str) -> Callable[[Any], Any]:
+        return self.route("POST", path)
+
+    def put(self, path: str) -> Callable[[Any], Any]:
+        return self.route("PUT", path)
+
+    def delete(self, path: str) -> Callable[[Any], Any]:
+        return self.route("DELETE", path)
+
+    def __iter__(self) -> Iterator[web.AbstractRouteDef]:
+        yield from self._root
+        yield from self._account
+
+
+routes = AppRoutes()
+document = web.RouteTableDef()  # the OpenAPI document
 
 
 def jsonable(v: Any) -> Any:
@@ -63,71 +114,106 @@ def jsonable(v: Any) -> Any:
     return str(v)
 
 
-def _key(svc: Services, token: str) -> str:
+def _key(token: str) -> str:
     return "app:sess:" + hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def body_of(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
     except (ValueError, UnicodeDecodeError):
-        raise _Bad("invalid_json", "") from None
+        raise Bad("invalid_json", "") from None
     if not isinstance(data, dict):
-        raise _Bad("invalid_json", "")
+        raise Bad("invalid_json", "")
     return data
 
 
-class _Bad(Exception):
+class Bad(Exception):
+    """A 422: `problem` with the input `field`."""
+
     def __init__(self, problem: str, field: str) -> None:
         super().__init__(problem)
         self.problem, self.field = problem, field
 
 
-def _int(data: dict[str, Any], name: str, *, low: int = 1, high: int = 10**9) -> int:
+def int_of(data: dict[str, Any], name: str, *, low: int = 1, high: int = 10**9) -> int:
     v = data.get(name)
     if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-        raise _Bad("invalid_number", name)
+        raise Bad("invalid_number", name)
     return v
 
 
-def _str(data: dict[str, Any], name: str, most: int = 200) -> str:
+def str_of(data: dict[str, Any], name: str, most: int = 200) -> str:
     v = data.get(name)
     if not isinstance(v, str) or not v.strip() or len(v) > most or not is_storable_text(v):  # NUL, lone surrogate
-        raise _Bad("invalid_text", name)
+        raise Bad("invalid_text", name)
     return v.strip()
 
 
-def _path_id(request: web.Request, name: str = "id") -> int:
+def path_id(request: web.Request, name: str = "id") -> int:
     n = parse_id(request.match_info[name])
     if n is None:
         raise NotFoundError(name, 0)
     return n
 
 
-async def _tenant(request: web.Request) -> tuple[Services, TenantView | None]:
+_body, _Bad, _int, _str, _path_id = body_of, Bad, int_of, str_of, path_id
+
+
+def prefix(request: web.Request, tenant: TenantView) -> str:
+    """This request's API prefix (with the account when the path names it)."""
+    account = request.match_info.get("account")
+    return f"/api/app/v1/{tenant.code}" + (f"/{account}" if account is not None else "")
+
+
+def session_openid(request: web.Request) -> str:
+    """The mini-program openid of the request's session (a member_view handler only)."""
+    return str(request[_OPENID])
+
+
+async def _app(request: web.Request) -> tuple[Services, TenantView] | web.Response:
+    """The tenant seen through the mini-program of the path: the named account, or the
+    tenant's default one; an error answer when there is none."""
     svc: Services = request.app[SERVICES]
-    return svc, await svc.tenant(request.match_info["tenant"])
+    tenant = await svc.tenant(request.match_info["tenant"])
+    if tenant is None:
+        return error(404, "not_found", "tenant not found")
+    account = request.match_info.get("account")
+    view = await svc.mini_program(tenant, account)
+    if view is None:
+        if account is None:
+            return error(409, "not_configured", "no mini-program configured")
+        return error(404, "not_found", "no such app")
+    return svc, view
 
 
 def member_view(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     @functools.wraps(fn)
     async def handler(request: web.Request) -> web.StreamResponse:
-        svc, tenant = await _tenant(request)
-        if tenant is None:
-            return error(404, "not_found", "tenant not found")
+        found = await _app(request)
+        if isinstance(found, web.Response):
+            return found
+        svc, tenant = found
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        raw = await svc.kv.get(_key(svc, token.strip())) if scheme.lower() == "bearer" and token.strip() else None
+        token = token.strip()
+        valid = scheme.lower() == "bearer" and 0 < len(token) <= 64 and token.isascii()
+        raw = await svc.kv.get(_key(token)) if valid else None
         session = json.loads(raw) if raw else None
-        if not session or session.get("t") != tenant.id:
+        if not session or session.get("t") != tenant.id or session.get("a") != tenant.account_id:
             return error(401, "unauthorized", "invalid or expired session", headers={"WWW-Authenticate": "Bearer"})
-        used = await svc.kv.incr("app:rate:" + _key(svc, token.strip())[9:] + ":" + str(int(svc.clock().timestamp() // 60)), 70)
+        used = await svc.kv.incr("app:rate:" + _key(token)[9:] + ":" + str(int(svc.clock().timestamp() // 60)), 70)
         if used > RATE_PER_MINUTE:
             return error(429, "rate_limited", "too many requests", headers={"Retry-After": "60"})
         try:
-            return await fn(request, svc, tenant, int(session["m"]))
+            async with svc.uows() as uow:  # by identity each time: a merge since moves it to the kept member
+                member = await member_of(uow, tenant.id, CHANNEL, str(session["o"]))
+            if member is None:
+                return error(401, "unauthorized", "invalid or expired session")
+            request[_OPENID] = str(session["o"])
+            return await fn(request, svc, tenant, member)
         except NotFoundError as exc:
             return error(404, "not_found", f"{exc.what} not found")
-        except _Bad as exc:
+        except Bad as exc:
             return error(422, "invalid_input", exc.problem, exc.field)
         except MallError as exc:
             return error(409, exc.code, exc.code)
@@ -135,55 +221,67 @@ def member_view(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResp
     return handler
 
 
-@routes.post(BASE + "/session")
+async def code2session(svc: Services, tenant: TenantView, code: str) -> dict[str, Any]:
+    """WeChat's answer to /sns/jscode2session for the mini-program `tenant` is seen through."""
+    params = {"appid": tenant.wechat_app_id, "secret": tenant.wechat_app_secret, "js_code": code,
+              "grant_type": "authorization_code"}
+    async with svc.http.get(svc.settings.wechat_api_base.rstrip("/") + "/sns/jscode2session", params=params,
+                            timeout=aiohttp.ClientTimeout(total=5)) as resp:
+        data = json.loads(await resp.text())
+    return data if isinstance(data, dict) else {}
+
+
+@routes.post("/session")
 async def session(request: web.Request) -> web.StreamResponse:
-    svc, tenant = await _tenant(request)
-    if tenant is None:
-        return error(404, "not_found", "tenant not found")
+    found = await _app(request)
+    if isinstance(found, web.Response):
+        return found
+    svc, tenant = found
     try:
-        code = _str(await _body(request), "code", 128)
-    except _Bad as exc:
+        code = str_of(await body_of(request), "code", 128)
+    except Bad as exc:
         return error(422, "invalid_input", exc.problem, exc.field)
-    s = svc.settings
-    mini = svc.mini_app(tenant)
-    if mini is None:
-        return error(409, "not_configured", "no mini-program configured")
-    refused = refused_codes_key(str(tenant.id), request)
+    if not (code.isascii() and code.isalnum()):
+        return error(422, "invalid_input", "invalid_text", "code")
+    refused = refused_codes_key(f"{tenant.id}:{tenant.account_id}", request)
     if int(await svc.kv.get(refused) or 0) >= REFUSED_CODES_PER_MINUTE:
         return error(429, "rate_limited", "too many refused codes", headers={"Retry-After": "60"})
-    params = {"appid": mini[0], "secret": mini[1], "js_code": code, "grant_type": "authorization_code"}
     try:
-        async with svc.http.get(s.wechat_api_base.rstrip("/") + "/sns/jscode2session", params=params) as resp:
-            answer = json.loads(await resp.text())
-    except Exception as exc:  # noqa: BLE001 - the client only needs "try again"
+        answer = await code2session(svc, tenant, code)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         log.warning("app.code2session.failed", extra={"tenant": tenant.code, "error": type(exc).__name__})
         return error(502, "wechat_unavailable", "WeChat did not answer")
-    if not isinstance(answer, dict) or answer.get("errcode") or not answer.get("openid"):
-        errcode = answer.get("errcode") if isinstance(answer, dict) else None
+    openid = parse_openid(answer.get("openid"))
+    if answer.get("errcode") or openid is None:
+        errcode = answer.get("errcode")
         log.info("app.code2session.refused", extra={"tenant": tenant.code, "errcode": errcode})
         await svc.kv.incr(refused, 60)
         return error(401, "invalid_code", f"WeChat refused the code ({errcode})")
-    openid, unionid = str(answer["openid"]), answer.get("unionid") or None
+    unionid = parse_openid(answer.get("unionid"))
     async with svc.uows() as uow:
-        member, _ = await resolve_member(uow, tenant.id, CHANNEL, openid, unionid=unionid, entry_source="mini")
+        member, _ = await resolve_member(uow, tenant.id, CHANNEL, openid, unionid=unionid,
+                                         entry_source=f"mini:{tenant.account_code}")
+        member_id = member.id
+        if unionid:
+            member_id = await link_unionid(uow, tenant.id, member.id, unionid, now=svc.clock())
         await uow.commit()
     token = secrets.token_urlsafe(32)
-    ttl = s.app_session_ttl_seconds
-    await svc.kv.set(_key(svc, token), json.dumps({"t": tenant.id, "m": member.id}), ttl=ttl)
-    log.info("app.session.new", extra={"tenant": tenant.code, "member": member.id})
-    return ok({"token": token, "expires_in": ttl, "member_id": member.id})
+    ttl = svc.settings.app_session_ttl_seconds
+    await svc.kv.set(_key(token), json.dumps({"t": tenant.id, "a": tenant.account_id, "o": openid}), ttl=ttl)
+    log.info("app.session.new", extra={"tenant": tenant.code, "member": member_id})
+    return ok({"token": token, "expires_in": ttl, "member_id": member_id})
 
 
 # -- catalog ------------------------------------------------------------------------------
 
-@routes.get(BASE + "/categories")
+@routes.get("/categories")
 @member_view
 async def categories(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
         return ok({"items": jsonable(await list_categories(uow, tenant.id))})
 
 
-@routes.get(BASE + "/products")
+@routes.get("/products")
 @member_view
 async def products(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     q = request.query
@@ -198,7 +296,7 @@ async def products(request: web.Request, svc: Services, tenant: TenantView, memb
     return ok({"items": jsonable(found.items), "page": found.page, "per_page": found.per_page, "total": found.total})
 
 
-@routes.get(BASE + "/products/{id}")
+@routes.get("/products/{id}")
 @member_view
 async def product(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
@@ -207,14 +305,14 @@ async def product(request: web.Request, svc: Services, tenant: TenantView, membe
 
 # -- cart ---------------------------------------------------------------------------------
 
-@routes.get(BASE + "/cart")
+@routes.get("/cart")
 @member_view
 async def cart(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
         return ok(jsonable(await view_cart(uow, tenant.id, member)))
 
 
-@routes.post(BASE + "/cart/items")
+@routes.post("/cart/items")
 @member_view
 async def cart_add(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     data = await _body(request)
@@ -225,7 +323,7 @@ async def cart_add(request: web.Request, svc: Services, tenant: TenantView, memb
     return ok(jsonable(view))
 
 
-@routes.put(BASE + "/cart/items/{sku_id}")
+@routes.put("/cart/items/{sku_id}")
 @member_view
 async def cart_set(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     sku = _path_id(request, "sku_id")  # an odd id is a 404 whatever the body
@@ -236,7 +334,7 @@ async def cart_set(request: web.Request, svc: Services, tenant: TenantView, memb
     return ok(jsonable(view))
 
 
-@routes.delete(BASE + "/cart/items/{sku_id}")
+@routes.delete("/cart/items/{sku_id}")
 @member_view
 async def cart_remove(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
@@ -247,14 +345,14 @@ async def cart_remove(request: web.Request, svc: Services, tenant: TenantView, m
 
 # -- addresses ----------------------------------------------------------------------------
 
-@routes.get(BASE + "/addresses")
+@routes.get("/addresses")
 @member_view
 async def addresses(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
         return ok({"items": jsonable(await list_addresses(uow, tenant.id, member))})
 
 
-@routes.post(BASE + "/addresses")
+@routes.post("/addresses")
 @member_view
 async def address_add(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     data = await _body(request)
@@ -284,7 +382,7 @@ def _choice(data: dict[str, Any]) -> PricingInput:
     return PricingInput(coupon, points)
 
 
-@routes.post(BASE + "/checkout/quote")
+@routes.post("/checkout/quote")
 @member_view
 async def checkout_quote(request: web.Request, svc: Services, tenant: TenantView, member: int
                          ) -> web.StreamResponse:
@@ -316,7 +414,7 @@ async def checkout_quote(request: web.Request, svc: Services, tenant: TenantView
                "coupon_id": b.coupon_id or NONE, "points_used": b.points_used, "breakdown": jsonable(b)})
 
 
-@routes.post(BASE + "/orders")
+@routes.post("/orders")
 @member_view
 async def checkout(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     """Place the cart (or `items`: [{sku_id, qty}]) shipping to `address_id`. The header
@@ -340,7 +438,7 @@ async def checkout(request: web.Request, svc: Services, tenant: TenantView, memb
             order = await place_order(uow, tenant.id, member, items, address_id=address, now=svc.clock(),
                                       timeout=timedelta(minutes=svc.settings.order_timeout_minutes),
                                       channel=CHANNEL, source="app", from_cart=from_cart, expect_total_fen=expect,
-                                      pricing=_choice(data))
+                                      pricing=_choice(data), account_id=tenant.account_id or None)
             await uow.commit()
     except BaseException:
         await svc.kv.delete(idem)
@@ -349,7 +447,7 @@ async def checkout(request: web.Request, svc: Services, tenant: TenantView, memb
     return ok(jsonable(order), status=201)
 
 
-@routes.get(BASE + "/orders")
+@routes.get("/orders")
 @member_view
 async def orders(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     page = parse_id(request.query.get("page", "1")) or 1
@@ -365,14 +463,14 @@ async def _own_order(uow: Any, tenant: int, member: int, order_id: int) -> Any:
     return order
 
 
-@routes.get(BASE + "/orders/{id}")
+@routes.get("/orders/{id}")
 @member_view
 async def order(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
         return ok(jsonable(await _own_order(uow, tenant.id, member, _path_id(request))))
 
 
-@routes.post(BASE + "/orders/{id}/cancel")
+@routes.post("/orders/{id}/cancel")
 @member_view
 async def order_cancel(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
@@ -384,55 +482,55 @@ async def order_cancel(request: web.Request, svc: Services, tenant: TenantView, 
 
 # -- pay ----------------------------------------------------------------------------------
 
-@routes.post(BASE + "/orders/{id}/pay")
+@routes.post("/orders/{id}/pay")
 @member_view
 async def order_pay(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
-    """The parameters of `wx.requestPayment` for an unpaid order: a JSAPI order at WeChat Pay
-    with the mini-program's app id and the member's mini openid (prepay reused for 100 min).
-    On the sandbox gateway (the embedded default) the answer is {"sandbox": true, "confirm": …}:
-    POSTing `confirm` makes the sandbox platform send its signed notify, as WeChat Pay would."""
+    """The parameters of `wx.requestPayment` for an unpaid order: a JSAPI order at the order's
+    merchant (the one its entrance names) with this mini-program's app id and the session's
+    openid (prepay reused for 100 min). On the sandbox gateway (the embedded default) the
+    answer is {"sandbox": true, "confirm": …}: POSTing `confirm` makes the sandbox platform
+    send its signed notify, as WeChat Pay would."""
     from handlers.pay_h5 import CST, PREPAY_TTL, _description
     from social_mall.orders.rules import OrderStatus
     from social_mall.payments.sandbox import SandboxGateway
     from social_mall.payments.service import open_payment
 
     async with svc.uows() as uow:
-        own = await _own_order(uow, tenant.id, member, _path_id(request))
-        openid = await channel_identity(uow, tenant.id, member, CHANNEL)
+        own = await _own_order(uow, tenant.id, member, path_id(request))
     if own.status != OrderStatus.PENDING_PAYMENT:
         return error(409, "not_payable", "the order is not awaiting payment")
-    # the merchant of the order's entrance takes its money (only its notify pays the order)
     gateway = svc.gateway(await svc.for_order(tenant, own.channel_account_id, own.pay_account_id))
     if gateway is None or gateway.name == "unavailable":
         return error(409, "pay_unavailable", "this shop takes no online payment")
     if isinstance(gateway, SandboxGateway):
-        return ok({"sandbox": True, "confirm": f"/api/app/v1/{tenant.code}/orders/{own.id}/sandbox-pay"})
-    mini = svc.mini_app(tenant)
-    if not hasattr(gateway, "jsapi_params") or not openid or mini is None:
+        return ok({"sandbox": True, "confirm": f"{prefix(request, tenant)}/orders/{own.id}/sandbox-pay"})
+    appid, openid = tenant.wechat_app_id, session_openid(request)
+    other_app = appid != gateway.appid
+    if not hasattr(gateway, "jsapi_params") or (other_app and gateway.name != "wxpay_v3"):
         return error(409, "pay_unavailable", "JSAPI pay is not available for the mini-program")
     async with svc.uows() as uow:
         payment = await open_payment(uow, own, gateway=gateway.name)
         await uow.commit()
     if payment.status != "created":
         return error(409, "not_payable", "the order is paid")
-    appid = mini[0]
     cache = f"pay:mini:{tenant.code}:{payment.out_trade_no}:{openid}"
+    extra = {"appid": appid} if other_app else {}
     try:
         prepay = await svc.kv.get(cache)
         if prepay is None:
             prepay = await gateway.jsapi(  # type: ignore[attr-defined]
                 out_trade_no=payment.out_trade_no, description=_description(tenant, own),
-                amount_fen=payment.amount_fen, openid=openid, appid=appid,
-                time_expire=own.expires_at.astimezone(CST).isoformat(timespec="seconds"))
+                amount_fen=payment.amount_fen, openid=openid,
+                time_expire=own.expires_at.astimezone(CST).isoformat(timespec="seconds"), **extra)
             await svc.kv.set(cache, prepay, ttl=PREPAY_TTL)
     except Exception as exc:  # noqa: BLE001 - the client only needs "try again"; the log has the kind
         log.warning("app.prepay.failed", extra={"tenant": tenant.code, "order_no": own.order_no,
                                                  "error": getattr(exc, "code", type(exc).__name__)})
         return error(502, "pay_unavailable", "WeChat Pay did not answer; try again")
-    return ok({"params": gateway.jsapi_params(prepay, appid)})
+    return ok({"params": gateway.jsapi_params(prepay, **extra)})  # type: ignore[attr-defined]
 
 
-@routes.post(BASE + "/orders/{id}/sandbox-pay")
+@routes.post("/orders/{id}/sandbox-pay")
 @member_view
 async def order_sandbox_pay(request: web.Request, svc: Services, tenant: TenantView, member: int
                             ) -> web.StreamResponse:
@@ -443,18 +541,18 @@ async def order_sandbox_pay(request: web.Request, svc: Services, tenant: TenantV
     from social_mall.payments.sandbox import SandboxGateway
     from social_mall.payments.service import open_payment
 
-    gateway = svc.gateway(tenant)
+    async with svc.uows() as uow:
+        own = await _own_order(uow, tenant.id, member, path_id(request))
+    gateway = svc.gateway(await svc.for_order(tenant, own.channel_account_id, own.pay_account_id))
     if not isinstance(gateway, SandboxGateway):
         return error(404, "not_found", "no sandbox")
+    if own.status != OrderStatus.PENDING_PAYMENT:
+        return error(409, "not_payable", "the order is not awaiting payment")
     async with svc.uows() as uow:
-        own = await _own_order(uow, tenant.id, member, _path_id(request))
-        if own.status != OrderStatus.PENDING_PAYMENT:
-            return error(409, "not_payable", "the order is not awaiting payment")
         payment = await open_payment(uow, own, gateway="sandbox")
-        payer = await channel_identity(uow, tenant.id, member, CHANNEL) or f"sandbox-{member}"
         await uow.commit()
     headers, body = gateway.pay_notify(out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen,
-                                       payer=payer, now=time.time())
+                                       payer=session_openid(request), now=time.time())
     async with svc.http.post(svc.notify_url(tenant.code), data=body,
                              headers={**headers, "Content-Type": "application/json"}) as resp:
         if resp.status not in (200, 204):
@@ -465,7 +563,7 @@ async def order_sandbox_pay(request: web.Request, svc: Services, tenant: TenantV
 
 # -- member center and the document ---------------------------------------------------------
 
-@routes.get(BASE + "/me")
+@routes.get("/me")
 @member_view
 async def me(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     """Member center: level (and the next one), growth, points, sign-in streak, usable coupons."""
@@ -476,8 +574,10 @@ async def me(request: web.Request, svc: Services, tenant: TenantView, member: in
     return ok({"member_id": member, **jsonable(acc)})
 
 
-@routes.get("/api/app/v1/openapi.json")
+@document.get("/api/app/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
+    """The document of the paths this app serves (a module switched off: its paths are not listed)."""
     from handlers.api_app_openapi import OPENAPI
 
-    return ok(OPENAPI)
+    served = {r.resource.canonical for r in request.app.router.routes() if r.resource is not None}
+    return ok({**OPENAPI, "paths": {p: ops for p, ops in OPENAPI["paths"].items() if p in served}})

@@ -25,6 +25,8 @@ ERRORS = {"401": ERR, "422": ERR, "429": ERR}
 NOT_FOUND = {"404": ERR}
 CONFLICT = {"409": ERR}
 TENANT = {"name": "tenant", "in": "path", "required": True, "schema": STR}
+ACCOUNT = {"name": "account", "in": "path", "required": True, "schema": STR,
+           "description": "the code of one of the tenant's mini-program channel accounts"}
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 SKU_ID = {"name": "sku_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 LIST = _obj(["items"], items={"type": "array", "items": OBJ}, page=INT, per_page=INT, total=INT)
@@ -107,7 +109,50 @@ OPENAPI: dict[str, Any] = {
     },
 }
 
-# the per-account paths (handlers/api_app_accounts.py: a tenant with several mini-programs)
-from handlers.api_app_accounts import ACCOUNT_PATHS  # noqa: E402 - after the document it extends
 
-OPENAPI["paths"].update(ACCOUNT_PATHS)
+def add_paths(paths: dict[str, dict[str, Any]]) -> None:
+    """Document `paths` (written on the tenant-level prefix `/api/app/v1/{tenant}`) on both
+    prefixes: as they are (the tenant's default mini-program) and with `{account}`."""
+    for path, ops in paths.items():
+        OPENAPI["paths"][path] = ops
+        explicit = {m: {**op, "operationId": op["operationId"] + "ForAccount",
+                        "parameters": [TENANT, ACCOUNT, *op["parameters"][1:]]} for m, op in ops.items()}
+        OPENAPI["paths"][path.replace(P, P + "/{account}", 1)] = explicit
+
+
+_core, OPENAPI["paths"] = OPENAPI["paths"], {}
+add_paths(_core)
+PAGE = [{"name": "page", "in": "query", "schema": INT}]
+SEAT = _obj(["sku_id", "qty", "address_id"], sku_id=INT, qty=INT, address_id=INT)
+IDEM = {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 80}}
+JOINED = _obj(["team", "order"], team=OBJ, seat=OBJ, order=OBJ, share_url=STR)
+add_paths({  # the group-buy module's (handlers/api_app_social.py)
+    f"{P}/groupbuy/campaigns": {"get": _op("listGroupbuyCampaigns", "Live group-buy campaigns", _obj(
+        ["items"], items={"type": "array", "items": OBJ}))},
+    f"{P}/groupbuy/campaigns/{{id}}": {"get": _op(
+        "getGroupbuyCampaign", "A live campaign and its teams still forming", _obj(["campaign", "teams"],
+                                                                                 campaign=OBJ, teams={"type": "array", "items": OBJ}),
+        params=[ID], errors={**NOT_FOUND, **CONFLICT})},
+    f"{P}/groupbuy/campaigns/{{id}}/teams": {"post": _op(
+        "openGroupbuyTeam", "Open a team with the first seat: its order (pay it with /orders/{id}/pay); "
+        "the same Idempotency-Key answers the same team", JOINED, status="201", body=SEAT,
+        params=[ID, IDEM], errors={**NOT_FOUND, **CONFLICT})},
+    f"{P}/groupbuy/teams/{{id}}": {"get": _op(
+        "getGroupbuyTeam", "A team: seats left, status, expiry, whether the member is in it", params=[ID],
+        errors=NOT_FOUND)},
+    f"{P}/groupbuy/teams/{{id}}/join": {"post": _op(
+        "joinGroupbuyTeam", "Take a seat: its order (200 with the same seat while it is unpaid)", JOINED,
+        status="201", body=SEAT, params=[ID], errors={**NOT_FOUND, **CONFLICT})},
+})
+add_paths({  # the referral module's
+    f"{P}/referral/me": {"get": _op("getDistributor", "Distributor status; approved: balances, bound members, "
+                                                      "recent commissions, share link")},
+    f"{P}/referral/apply": {"post": _op("applyDistributor", "Apply to be a distributor", errors=CONFLICT)},
+    f"{P}/referral/share": {"get": _op("getShareLink", "Share link and QR image", _obj(
+        ["code", "link", "qr"], code=STR, link=STR, qr=STR), errors=CONFLICT)},
+    f"{P}/referral/commissions": {"get": _op("listCommissions", "Commissions ledger, newest first", LIST,
+                                             params=PAGE, errors=CONFLICT)},
+    f"{P}/referral/withdrawals": {"post": _op(
+        "requestWithdrawal", "Hold amount_fen for a payout awaiting approval; the same Idempotency-Key holds once",
+        status="201", body=_obj(["amount_fen"], amount_fen=INT), params=[IDEM], errors=CONFLICT)},
+})

@@ -35,7 +35,7 @@ from handlers import wecom, wecom_bind
 from handlers.push import UNDELIVERABLE
 from handlers.scene_qr import qr_png, scene_qr_url
 from handlers.context import SERVICES, Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall import activity
 from social_mall.activity import Activity
 from social_mall.errors import NotFoundError
@@ -44,7 +44,6 @@ from social_mall.members.service import channel_identity
 from social_mall.parsing import parse_id
 from social_mall.plugins import Delivery, Module, Registry
 from social_mall.tenants import TenantView
-from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -128,6 +127,9 @@ async def _facts(svc: Services, tenant_id: int, team_id: int) -> tuple[TenantVie
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(routes)
+    from handlers.api_app_social import groupbuy_routes
+
+    reg.add_routes(groupbuy_routes)  # the member JSON API's paths of this module
     reg.add_routes(wecom.routes)
     reg.add_routes(wecom_bind.routes)
     reg.add_flow(groupbuy_flow.FLOW)
@@ -135,18 +137,12 @@ def setup(reg: Registry) -> None:
 
     pages_groupbuy.register(reg)
 
-    async def seed_wecom(uow: UnitOfWork, tenant: TenantView, now: datetime) -> None:
-        """The demo's WeCom group bot from the settings, when the tenant has none yet."""
-        st = svc.settings
-        if await service.wecom_settings(uow, tenant.id) is not None:
-            return
-        await service.update_wecom_settings(uow, tenant.id, {
-            "token": st.wecom_token.get_secret_value(), "aes_key": st.wecom_aes_key.get_secret_value(),
-            "webhook_key": st.wecom_webhook_key.get_secret_value(), "bot_name": st.wecom_bot_name,
-        }, webhook_base=st.wecom_api_base, actor="settings", now=now)
-
+    st = svc.settings
     reg.add_demo(demo.seed)
-    reg.add_demo(seed_wecom)
+    reg.add_demo(demo.wecom_seeder(  # the demo's WeCom group bot from the settings
+        token=st.wecom_token.get_secret_value(), aes_key=st.wecom_aes_key.get_secret_value(),
+        webhook_key=st.wecom_webhook_key.get_secret_value(), bot_name=st.wecom_bot_name,
+        webhook_base=st.wecom_api_base))
 
     async def expire() -> dict[str, int]:
         return await jobs.expire_teams(svc.uows, svc.clock())

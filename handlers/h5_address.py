@@ -3,7 +3,7 @@ tap for an order not paid yet.
 
 Inside WeChat, when the page knows the payer (the snsapi_base OAuth cookie, handlers/oauth.py)
 and the payer is the buyer, the page carries a `wx.config` signed with the tenant's
-jsapi_ticket (handlers/wechat_client.py) over the page's own URL. The picked address is
+jsapi_ticket (adapters/wechat_client.py) over the page's own URL. The picked address is
 POSTed here:
 
     POST /h5/pay/{tenant}/{order_no}/address?t=…   (same-origin fetch, X-Requested-With)
@@ -28,7 +28,7 @@ from aiohttp import web
 from handlers.context import Services
 from handlers.http_utils import read_capped
 from handlers.oauth import payer_openid
-from handlers.wechat_client import WeChatAPIError, jsapi_signature
+from adapters.wechat_client import WeChatAPIError, jsapi_signature
 from social_mall.errors import AddressLockedError, InvalidAddressError, NotFoundError, ShippingChangedError
 from social_mall.fulfilment import EXPRESS, EXPRESS_METHOD
 from social_mall.members.address_parse import from_picker

@@ -10,7 +10,6 @@ from aiohttp import web
 from sqlalchemy import text
 
 from handlers.context import SERVICES, Services
-from storage.db import unapplied_heads
 from social_mall.parsing import parse_id
 
 routes = web.RouteTableDef()
@@ -42,7 +41,7 @@ async def readyz(request: web.Request) -> web.Response:
     missing: list[str] = []
     if db_ok:
         try:
-            missing = await unapplied_heads(svc.engine)
+            missing = await svc.pending_migrations()
         except Exception:  # noqa: BLE001 - reported, not raised
             db_ok = False
     ready = db_ok and kv_ok and not missing

@@ -29,7 +29,7 @@ from social_mall.payments.reconcile import (
     sweep_action,
 )
 from social_mall.payments.service import apply_transaction, record_rejected
-from storage.pay_repos import PayAccountRepo, PayCheckRepo, ReconciliationRepo, paid_between, refunds_settled_between
+from social_mall.payments.checks import day_records, note_check, overdue_payments, save_report, unreconciled_tenants
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,7 @@ async def sweep_pending(svc: Services, *, limit: int = 100) -> int:
     now = svc.clock()
     window = timedelta(seconds=svc.settings.pay_notify_window_seconds)
     async with svc.uows() as uow:
-        rows = await PayCheckRepo(uow.session).open_payments(REAL_GATEWAYS, now - window, now - MAX_AGE, limit)
-        items = [(p.tenant_id, p.out_trade_no, o.status, o.channel_account_id or 0, o.pay_account_id or 0)
-                 for p, o in rows]
+        items = await overdue_payments(uow, REAL_GATEWAYS, now - window, now - MAX_AGE, limit)
     for tenant_id, out_trade_no, order_status, account, merchant in items:
         tenant = await svc.for_order(await svc.tenant_by_id(tenant_id), account, merchant)  # its merchant
         gw: Any = svc.gateway(tenant)
@@ -86,7 +84,7 @@ async def sweep_pending(svc: Services, *, limit: int = 100) -> int:
                                           event_id=status.transaction.event_id)
                     log.error("pay.sweep.mismatch", extra={"tenant": tenant.code, "out_trade_no": out_trade_no,
                                                            "reason": exc.code})
-            await PayCheckRepo(uow.session).note(tenant.id, out_trade_no, state, final=final, now=now)
+            await note_check(uow, tenant.id, out_trade_no, state, final=final, now=now)
             await uow.commit()
     if items:
         svc.outbox.kick()
@@ -105,9 +103,7 @@ async def reconcile_day(svc: Services, tenant_id: int, day: date) -> tuple[str, 
     start, end = day_bounds(day)
     bill_date = day.isoformat()
     async with svc.uows() as uow:
-        paid = await paid_between(uow.session, tenant.id, start, end)
-        refunds = await refunds_settled_between(uow.session, tenant.id, start, end)
-        created = await PayCheckRepo(uow.session).payments_between(tenant.id, start, end)
+        paid, refunds, created = await day_records(uow, tenant.id, start, end)
     ours = {p.out_trade_no: OurPayment(p.out_trade_no, p.amount_fen, p.status, p.transaction_id) for p in paid}
     status, mismatches = "error", []
     try:
@@ -142,8 +138,8 @@ async def reconcile_day(svc: Services, tenant_id: int, day: date) -> tuple[str, 
         log.error("pay.reconcile.failed", extra={"tenant": tenant.code, "bill_date": bill_date,
                                                  "error": getattr(exc, "code", type(exc).__name__)})
     async with svc.uows() as uow:
-        await ReconciliationRepo(uow.session).save(tenant.id, bill_date, status=status,
-                                                   checked=len(ours), mismatches=mismatches, now=svc.clock())
+        await save_report(uow, tenant.id, bill_date, status=status, checked=len(ours), mismatches=mismatches,
+                          now=svc.clock())
         await uow.commit()
     level = logging.WARNING if status != "ok" else logging.INFO
     log.log(level, "pay.reconcile.done", extra={"tenant": tenant.code, "bill_date": bill_date,
@@ -161,8 +157,7 @@ async def reconcile_yesterday(svc: Services) -> int:
         return 0
     day = now_cst.date() - timedelta(days=1)
     async with svc.uows() as uow:
-        tenant_ids = await PayAccountRepo(uow.session).enabled_tenants()
-        todo = [t for t in tenant_ids if (await ReconciliationRepo(uow.session).get(t, day.isoformat())) is None]
+        todo = await unreconciled_tenants(uow, day.isoformat())
     for tenant_id in todo:
         key = f"pay:reconcile:{tenant_id}:{day.isoformat()}"
         if not await svc.kv.set_nx(key, "1", ttl=3600):

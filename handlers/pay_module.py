@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from handlers import oauth, pay_h5, pay_jobs, pay_v2, refund_notify
 from handlers.context import Services
-from handlers.pay_gateway_v3 import PayResolver
+from adapters.wechatpay_v3 import PayResolver
 from social_mall.plugins import Module, Registry
 
 
@@ -52,8 +52,8 @@ def _cli(argv: list[str] | None = None) -> int:
     from storage.pay_repos import PayAccountRepo
     from storage.uow import uow_factory
 
-    from handlers.pay_gateway_v3 import load_v3_account
-    from handlers.pay_v2 import v2_account
+    from adapters.wechatpay_v3 import load_v3_account
+    from adapters.wechatpay_v2 import v2_account
 
     p = argparse.ArgumentParser(prog="python -m handlers.pay_module", description=_cli.__doc__)
     p.add_argument("--tenant", required=True)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.channels.service import order_channel
 from social_mall.members.service import channel_identity
 

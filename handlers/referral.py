@@ -34,7 +34,7 @@ from aiohttp import web
 from flows import referral as referral_flow
 from handlers.push import UNDELIVERABLE, push_to_member
 from handlers.context import SERVICES, Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall import activity
 from social_mall.activity import Activity
 from social_mall.catalog.service import product_detail
@@ -46,7 +46,7 @@ from social_mall.plugins import Delivery, Module, Registry
 from social_mall.referral import demo, merge, rules, service
 from social_mall.tenants import TenantView
 from social_mall.views import ProductDetail
-from storage.kv import LockTimeoutError
+from social_mall.kv import LockTimeoutError
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -189,6 +189,9 @@ def binding_intent(request: web.Request, tenant_code: str) -> str | None:
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_routes(routes)
+    from handlers.api_app_social import referral_routes
+
+    reg.add_routes(referral_routes)  # the member JSON API's paths of this module
     reg.add_flow(referral_flow.FLOW)
     reg.add_demo(demo.seed)
     from handlers.console import pages_referral  # the module's console pages

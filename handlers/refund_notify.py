@@ -20,9 +20,8 @@ from handlers.context import SERVICES, merchant_of
 from handlers.http_utils import read_capped
 from handlers.pay_notify import fail
 from social_mall.errors import MallError
-from social_mall.payments.service import record_rejected, settle_refund
+from social_mall.payments.service import record_refund_notice, record_rejected, settle_refund
 from social_mall.payments.wxpay_v3 import PayNotifyError, PaySignatureError, PayStaleError
-from storage.models import PayNotification
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -72,10 +71,9 @@ async def refund_notify(request: web.Request) -> web.Response:
                 raise LookupError(reason)
             applied = await settle_refund(uow, notice.out_refund_no, tenant=tenant.id,
                                           status=notice.refund_status, now=svc.clock())
-            uow.payments.record_notify(PayNotification(
-                tenant_id=tenant.id, gateway=gateway.name, event_id=notice.event_id[:64],
-                out_trade_no=notice.out_trade_no[:32], amount_fen=notice.refund_fen,
-                verdict="refund" if applied else "duplicate", reason=f"refund:{notice.refund_status}"[:80]))
+            record_refund_notice(uow, gateway=gateway.name, tenant=tenant.id, event_id=notice.event_id,
+                                 out_trade_no=notice.out_trade_no, refund_fen=notice.refund_fen,
+                                 status=notice.refund_status, applied=applied)
             await uow.commit()
     except (LookupError, MallError) as exc:
         reason = reason or f"refund:{getattr(exc, 'code', 'error')}"

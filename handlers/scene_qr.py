@@ -16,9 +16,9 @@ import logging
 import segno
 
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.tenants import TenantView
-from storage.kv import LockTimeoutError
+from social_mall.kv import LockTimeoutError
 
 log = logging.getLogger(__name__)
 

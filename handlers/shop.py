@@ -8,7 +8,7 @@ import logging
 from datetime import datetime, timedelta
 
 from handlers import (
-    api_app, api_app_accounts, h5, h5_address, health, metrics, pay_notify, wechat_mp, wechat_simulator,
+    api_app, h5, h5_address, health, metrics, pay_notify, wechat_mp, wechat_simulator,
 )
 from social_mall.channels.service import order_channel
 from handlers import wechat_unionid
@@ -33,12 +33,12 @@ def setup(reg: Registry) -> None:
     reg.add_routes(health.routes)
     reg.add_routes(metrics.routes)
     reg.add_routes(h5.routes)
-    reg.add_routes(api_app.routes)  # the member JSON API of the mini-program / app
+    reg.add_routes(api_app.routes)  # the member JSON API of the mini-program / app (both prefixes)
+    reg.add_routes(api_app.document)
     reg.add_routes(h5_address.routes)
     reg.add_routes(pay_notify.routes)
     reg.add_routes(wechat_mp.routes)
     reg.add_activity_sink(wechat_unionid.sink_for(svc))  # follower → unionid → one member across accounts
-    reg.add_routes(api_app_accounts.routes)  # per channel account (several mini-programs)
     reg.add_routes(wechat_simulator.routes)  # WeChat's message API while the demo has no account
 
     async def sweep_orders() -> int:

@@ -53,7 +53,7 @@ from social_mall.logs import log_tenant, request_id
 from social_mall.parsing import parse_id, parse_openid, parse_scene, parse_token, same_secret
 from social_mall.plugins import AccountEventHandler, Delivery
 from social_mall.tenants import TenantView
-from storage.kv import Claimed
+from social_mall.kv import Claimed
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall import activity
 from social_mall.activity import Activity, ActivitySink
 from social_mall.channels import service as channels

@@ -71,6 +71,11 @@ class DemoCredentials:
     wechat_app_secret: str
     pay_mch_id: str = "1900000109"
     pay_apiv3_key: str = "sandboxApiV3Key0123456789abcdefX"  # 32 ASCII bytes
+    mini_app_id: str = ""      # MINI_APP_ID / MINI_APP_SECRET: the demo's mini-program account
+    mini_app_secret: str = ""
+
+
+MINI_CODE = "mini"  # the demo's mini-program account (/api/app/v1/demo/mini/…)
 
 
 async def seed_demo(uow: UnitOfWork, creds: DemoCredentials, code: str = DEMO_CODE, *,
@@ -80,6 +85,11 @@ async def seed_demo(uow: UnitOfWork, creds: DemoCredentials, code: str = DEMO_CO
     existing = await uow.tenants.by_code(code)
     tenant = tenant_view(existing) if existing is not None else await _create(uow, creds, code)
     at = now or datetime.now(timezone.utc)
+    if creds.mini_app_id:  # every start, like the official account's settings: the environment decides
+        from social_mall.channels.service import sync_env_account
+
+        await sync_env_account(uow, tenant.id, kind="mini", code=MINI_CODE, name="小程序",
+                               values={"app_id": creds.mini_app_id, "app_secret": creds.mini_app_secret}, now=at)
     for seed in extras:
         try:
             async with uow.session.begin_nested():

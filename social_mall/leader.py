@@ -21,7 +21,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 
-from storage.kv import KVStore
+from social_mall.kv import KVStore
 
 log = logging.getLogger(__name__)
 

@@ -88,3 +88,14 @@ async def get_channel(uow: UnitOfWork, tenant: TenantView, *, code: str | None =
     if row is None or not row.enabled:
         raise NotFoundError("channel_account", code if code is not None else account_id)
     return with_account(tenant, account_view(row))
+
+
+async def get_default_channel(uow: UnitOfWork, tenant: TenantView, kind: str) -> TenantView:
+    """The tenant through its default account of `kind` (its first enabled one, e.g. the
+    mini-program of the tenant-level member API); NotFoundError when it has none."""
+    from social_mall.channels.service import account_view
+
+    row = await ChannelRepo(uow.session).first_enabled(tenant.id, kind)
+    if row is None:
+        raise NotFoundError("channel_account", kind)
+    return with_account(tenant, account_view(row))

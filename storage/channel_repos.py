@@ -34,6 +34,19 @@ class ChannelRepo:
         stmt = select(ChannelAccount).where(ChannelAccount.tenant_id == tenant, ChannelAccount.is_primary.is_(True))
         return await self.session.scalar(stmt.execution_options(populate_existing=True))
 
+    async def first_enabled(self, tenant: int, kind: str) -> ChannelAccount | None:
+        """The tenant's default account of a kind: its first enabled one."""
+        stmt = (select(ChannelAccount).where(ChannelAccount.tenant_id == tenant, ChannelAccount.kind == kind,
+                                             ChannelAccount.enabled.is_(True))
+                .order_by(ChannelAccount.id).limit(1))
+        return await self.session.scalar(stmt.execution_options(populate_existing=True))
+
+    async def has_app_id(self, tenant: int, app_id: str) -> bool:
+        """Is `app_id` one of the tenant's channel accounts (enabled or not)?"""
+        stmt = select(ChannelAccount.id).where(ChannelAccount.tenant_id == tenant, ChannelAccount.app_id == app_id,
+                                               ChannelAccount.app_id != "").limit(1)
+        return await self.session.scalar(stmt) is not None
+
     async def add(self, row: ChannelAccount) -> ChannelAccount:
         self.session.add(row)
         await self.session.flush()

@@ -190,6 +190,15 @@ class ReferralRepo:
             select(Commission).where(Commission.tenant_id == tenant, Commission.distributor_id == distributor_id)
             .order_by(Commission.id.desc()).limit(limit))
 
+    async def commissions_page(self, tenant: int, distributor_id: int, offset: int, limit: int
+                               ) -> tuple[list[Commission], int]:
+        """A page of the distributor's commissions, newest first, and how many there are."""
+        where = (Commission.tenant_id == tenant, Commission.distributor_id == distributor_id)
+        total = await self.session.scalar(select(func.count()).select_from(Commission).where(*where))
+        rows = await self._all(select(Commission).where(*where).order_by(Commission.id.desc())
+                               .offset(offset).limit(limit))
+        return rows, int(total or 0)
+
     async def schedule_unfreeze(self, tenant: int, order_id: int, at: datetime) -> int:
         return await self._update(
             update(Commission)

@@ -131,7 +131,7 @@ async def check_account(svc: Services, a: AccountView) -> Verdict:
 
 async def check_merchant(svc: Services, tenant: TenantView, merchant_id: int) -> Verdict:
     """Through the pay module's resolver: the gateway the orders would use."""
-    from handlers.pay_gateway_v3 import PayRefusedError, PayUnavailableError, UnavailableGateway
+    from adapters.wechatpay_v3 import PayRefusedError, PayUnavailableError, UnavailableGateway
     from social_mall.payments.wxpay_v3 import PayDecryptError, decrypt_resource
 
     resolver = svc.pay_resolver

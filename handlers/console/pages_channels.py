@@ -20,7 +20,7 @@ from handlers.console.core import (
     admin_of, console_view, form_of, int_id, redirect, render, services, tenant_of,
 )
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.channels import merchants as merchant_svc
 from social_mall.channels import service as channels
 from social_mall.channels.service import KIND_LABELS, AccountView, ChannelInputError

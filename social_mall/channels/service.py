@@ -214,6 +214,20 @@ async def wecom_accounts(uow: UnitOfWork, tenant: int) -> tuple[AccountView | No
     return callback, robot
 
 
+async def sync_env_account(uow: UnitOfWork, tenant: int, *, kind: str, code: str, name: str,
+                           values: dict[str, str], now: datetime) -> None:
+    """An account the environment configures (the demo tenant's mini-program from
+    MINI_APP_ID / MINI_APP_SECRET): created if missing, its credentials set to `values`."""
+    repo = ChannelRepo(uow.session)
+    row = await repo.by_code(tenant, code)
+    if row is None:
+        await repo.add(ChannelAccount(tenant_id=tenant, kind=kind, subtype="", code=code, name=name,
+                                      is_primary=False, enabled=True, created_at=now, updated_at=now, menu="",
+                                      **values))
+    elif row.kind == kind and any(getattr(row, k) != v for k, v in values.items()):
+        await repo.set_fields(row, now, **values)
+
+
 # -- the official account's menu -------------------------------------------------------------
 
 #: WeChat's limits for menu/create (bytes of UTF-8): 1–3 buttons, 1–5 sub-buttons each, a

@@ -25,7 +25,7 @@ from social_mall.console import rules
 from social_mall.errors import NotFoundError
 from storage.console_models import ApiToken
 from storage.console_repos import ConsoleRepo
-from storage.kv import KVStore
+from social_mall.kv import KVStore
 from storage.models import Admin
 from storage.uow import UnitOfWork
 

@@ -17,7 +17,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 
-from storage.kv import KVStore
+from social_mall.kv import KVStore
 
 IDLE_SECONDS = 2 * 3600
 ABSOLUTE_SECONDS = 12 * 3600

@@ -8,6 +8,7 @@ A start that finds no team of the leader forming for the next hour opens a new o
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from social_mall.demo import demo_member, pay_demo_order
@@ -62,3 +63,17 @@ async def _open_team(uow: UnitOfWork, tenant: TenantView, campaign_id: int, now:
                                      address_id=address_id, now=now, timeout=ORDER_TIMEOUT, channel="demo")
     await pay_demo_order(uow, tenant, joined.order, now)
     await service.on_order_paid(uow, tenant.id, joined.order.id, now=now)
+
+
+def wecom_seeder(*, token: str, aes_key: str, webhook_key: str, bot_name: str, webhook_base: str
+                 ) -> Callable[[UnitOfWork, TenantView, datetime], Awaitable[None]]:
+    """The demo seeder of the WeCom group bot the settings describe (when the tenant has none yet)."""
+
+    async def seed_wecom(uow: UnitOfWork, tenant: TenantView, now: datetime) -> None:
+        if await service.wecom_settings(uow, tenant.id) is not None:
+            return
+        await service.update_wecom_settings(uow, tenant.id, {
+            "token": token, "aes_key": aes_key, "webhook_key": webhook_key, "bot_name": bot_name,
+        }, webhook_base=webhook_base, actor="settings", now=now)
+
+    return seed_wecom

@@ -25,6 +25,7 @@ from social_mall.orders.service import load_order, restock_unshipped
 from social_mall.payments.gateway import Transaction
 from social_mall.payments.methods import RefundWay, refund_way
 from social_mall.views import OrderView
+from storage.channel_repos import ChannelRepo
 from storage.models import Payment, PayNotification, Refund
 from storage.uow import UnitOfWork
 
@@ -64,11 +65,14 @@ async def apply_transaction(
     verified with `tenant`'s pay account (`mchid`, `appid`). Only that tenant's payment
     can be found, and the transaction must name that account: a merchant's genuine notify
     naming another tenant's order is refused. Raises (and changes nothing) on any mismatch.
-    `also_appids`: other apps bound to the merchant whose payers pay here (the mini-program)."""
+    `also_appids`: other apps bound to the merchant whose payers pay here; the app ids of the
+    tenant's own channel accounts (its mini-programs) are accepted too: WeChat Pay signed the
+    notify with this merchant's key, so the app is one the merchant has bound."""
     if tx.mchid != mchid:
         raise MerchantMismatchError("mchid")
-    if tx.appid != appid and (not tx.appid or tx.appid not in also_appids):
-        raise MerchantMismatchError("appid")
+    if tx.appid != appid and (not tx.appid or (tx.appid not in also_appids
+                                               and not await ChannelRepo(uow.session).has_app_id(tenant, tx.appid))):
+        raise MerchantMismatchError("appid")  # neither the merchant's app nor one of the tenant's own
     payment = await uow.payments.by_out_trade_no(tenant, tx.out_trade_no)
     if payment is None:
         raise NotFoundError("payment", tx.out_trade_no)
@@ -138,6 +142,15 @@ async def record_rejected(
             amount_fen=amount_fen, verdict="rejected", reason=reason[:80],
         )
     )
+
+
+def record_refund_notice(uow: UnitOfWork, *, gateway: str, tenant: int, event_id: str, out_trade_no: str,
+                         refund_fen: int, status: str, applied: bool) -> None:
+    """Write an accepted refund notify to the audit trail (in the caller's transaction):
+    "refund" when it settled the refund, "duplicate" when it had been settled before."""
+    uow.payments.record_notify(PayNotification(
+        tenant_id=tenant, gateway=gateway, event_id=event_id[:64], out_trade_no=out_trade_no[:32],
+        amount_fen=refund_fen, verdict="refund" if applied else "duplicate", reason=f"refund:{status}"[:80]))
 
 
 async def settle_refund(uow: UnitOfWork, out_refund_no: str, *, tenant: int, status: str, now: datetime,

@@ -648,6 +648,17 @@ async def recent_commissions(uow: UnitOfWork, tenant: int, distributor_id: int, 
     return tuple(commission_view(c) for c in await repo(uow).recent_commissions(tenant, distributor_id, limit))
 
 
+async def commission_page(uow: UnitOfWork, tenant: int, member_id: int, *, page: int, per_page: int
+                          ) -> tuple[tuple[CommissionView, ...], int]:
+    """The member's commissions ledger (newest first) and its length; NotDistributorError
+    unless the member is an approved distributor."""
+    d = await repo(uow).distributor_of(tenant, member_id)
+    if d is None or d.status != D.APPROVED:
+        raise NotDistributorError(d.status if d else "")
+    rows, total = await repo(uow).commissions_page(tenant, d.id, (page - 1) * per_page, per_page)
+    return tuple(commission_view(c) for c in rows), total
+
+
 async def commissions_for_order(uow: UnitOfWork, tenant: int, order_id: int) -> tuple[CommissionView, ...]:
     return tuple(commission_view(c) for c in await repo(uow).commissions_for_order(tenant, order_id))
 

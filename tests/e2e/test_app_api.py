@@ -4,17 +4,22 @@ checkout (idempotent) → orders; tenant isolation and other members' orders."""
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-
 from social_mall.demo import DemoCredentials, seed_demo
-from tests.conftest import TEST_AES_KEY
+from tests.conftest import DEMO_CREDS, TEST_AES_KEY
 
 BASE = "/api/app/v1/demo"
 
 
-def _mini(mall) -> None:
-    mall.svc.settings.mini_app_id = mall.fake.mini_app_id
-    mall.svc.settings.mini_app_secret = SecretStr(mall.fake.mini_app_secret)
+async def _mini(mall) -> None:
+    """The demo's mini-program as the environment configures it (MINI_APP_ID / MINI_APP_SECRET
+    → bot.demo_credentials → seed_demo on start): its `mini` channel account."""
+    from dataclasses import replace
+
+    async with mall.svc.uows() as uow:
+        await seed_demo(uow, replace(DEMO_CREDS, mini_app_id=mall.fake.mini_app_id,
+                                     mini_app_secret=mall.fake.mini_app_secret))
+        await uow.commit()
+    mall.svc.forget_tenants()
 
 
 async def login(mall, openid: str, tenant: str = "demo", unionid: str | None = None) -> dict:
@@ -30,7 +35,8 @@ def auth(token: str) -> dict[str, str]:
 
 async def test_code_to_session_and_refusals(mall, caplog):
     caplog.set_level("DEBUG")
-    _mini(mall)
+    await _mini(mall)
+    caplog.clear()  # the account's row was written above (the SQL log shows its secret): from here on, ours
     code = mall.fake.mint_js_code("mini_open_1")
     first = await mall.client.post(f"{BASE}/session", json={"code": code})
     body = await first.json()
@@ -53,7 +59,7 @@ async def test_code_to_session_and_refusals(mall, caplog):
 
 
 async def test_browse_cart_checkout_once_and_isolation(mall):
-    _mini(mall)
+    await _mini(mall)
     s = await login(mall, "mini_open_2")
     h = auth(s["token"])
     cats = await (await mall.client.get(f"{BASE}/categories", headers=h)).json()
@@ -88,10 +94,13 @@ async def test_browse_cart_checkout_once_and_isolation(mall):
     still = await (await mall.client.get(f"{BASE}/orders/{order['id']}", headers=h)).json()
     assert still["status"] == order["status"]
 
-    async with mall.svc.uows() as uow:  # tenant B: A's token reads nothing of it
+    async with mall.svc.uows() as uow:  # tenant B (its own mini-program): A's token reads nothing of it
         await seed_demo(uow, DemoCredentials(wechat_app_id="wx_shopb_00000000001", wechat_token="tok_b",
-                                             wechat_aes_key=TEST_AES_KEY, wechat_app_secret="secret_b"), code="shopb")
+                                             wechat_aes_key=TEST_AES_KEY, wechat_app_secret="secret_b",
+                                             mini_app_id="wx_shopb_mini_00001", mini_app_secret="mini_b"),
+                        code="shopb")
         await uow.commit()
+    mall.svc.forget_tenants()
     assert (await mall.client.get("/api/app/v1/shopb/orders", headers=h)).status == 401
     assert (await mall.client.get("/api/app/v1/shopb/cart", headers=h)).status == 401
 
@@ -100,7 +109,7 @@ async def test_browse_cart_checkout_once_and_isolation(mall):
 
 
 async def test_same_unionid_is_the_official_account_member(mall):
-    _mini(mall)
+    await _mini(mall)
     from social_mall.members.service import resolve_member
 
     async with mall.svc.uows() as uow:
@@ -144,7 +153,7 @@ async def test_sandbox_pay_end_to_end_and_chat_sees_the_order(mall):
     from social_mall.members.service import resolve_member
     from tests.conftest import TEST_APP_ID, TEST_TOKEN
 
-    _mini(mall)
+    await _mini(mall)
     s = await login(mall, "mini_open_p", unionid="union_p")
     h = auth(s["token"])
     order = await _placed_order(mall, h)
@@ -176,7 +185,7 @@ async def test_real_gateway_jsapi_params_use_the_mini_app(mall, aiohttp_server, 
     app id and the member's mini openid; the real notify pays the order."""
     from tests.fakes.wechat_pay import attach_real_pay
 
-    _mini(mall)
+    await _mini(mall)
     wxpay = await attach_real_pay(mall, aiohttp_server, tmp_path)
     s = await login(mall, "mini_open_r")
     h = auth(s["token"])
@@ -198,7 +207,7 @@ async def test_real_gateway_jsapi_params_use_the_mini_app(mall, aiohttp_server, 
 async def test_member_center_and_openapi_document(mall):
     from handlers.api_app import routes
 
-    _mini(mall)
+    await _mini(mall)
     s = await login(mall, "mini_open_m")
     me = await mall.client.get(f"{BASE}/me", headers=auth(s["token"]))
     body = await me.json()
@@ -207,17 +216,20 @@ async def test_member_center_and_openapi_document(mall):
     doc = await (await mall.client.get("/api/app/v1/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
-    from handlers.api_app_accounts import routes as account_routes
-
-    served = {(r.method, r.path) for r in [*routes, *account_routes]  # type: ignore[attr-defined]
-              if not r.path.endswith("openapi.json")}
+    served = {(r.method, r.resource.canonical) for r in mall.app.router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/api/app/v1/{")
+              and r.method != "HEAD"}
     assert served == documented
+    assert {p for _, p in served if "{account}" in p} == {p.replace("{tenant}", "{tenant}/{account}", 1)
+                                                          for _, p in served if "{account}" not in p}
+    assert {(r.method, r.path) for r in routes if "{account" not in r.path} \
+        <= served  # the core's own, each also on the account prefix (the line above)
 
 
 async def test_rate_limit_per_token(mall):
     from handlers import api_app
 
-    _mini(mall)
+    await _mini(mall)
     now = mall.svc.clock()
     mall.svc.clock = lambda: now  # one rate window throughout (no minute boundary mid-test)
     s = await login(mall, "mini_open_rl")
@@ -235,7 +247,7 @@ async def test_double_tap_places_once(mall):
     order or 409 in_progress, never a second order."""
     import asyncio
 
-    _mini(mall)
+    await _mini(mall)
     s = await login(mall, "mini_open_dt")
     h = auth(s["token"])
     listing = await (await mall.client.get(f"{BASE}/products", headers=h)).json()
@@ -249,7 +261,8 @@ async def test_double_tap_places_once(mall):
     body = {"address_id": addr["id"], "items": [{"sku_id": sku_id, "qty": 1}]}
     tap = {**h, "Idempotency-Key": "double-tap"}
     a, b = await asyncio.gather(*(mall.client.post(f"{BASE}/orders", json=body, headers=tap) for _ in range(2)))
-    answers = sorted([(a.status, await a.json()), (b.status, await b.json())], key=lambda x: x[0])
+    # the placing one first; the other is under way (409) or, if it came after, the same order (200)
+    answers = sorted([(a.status, await a.json()), (b.status, await b.json())], key=lambda x: x[0] != 201)
     assert answers[0][0] == 201
     assert answers[1][0] == 409 and answers[1][1]["error"]["code"] == "in_progress" or \
         answers[1][1]["id"] == answers[0][1]["id"]
@@ -257,3 +270,61 @@ async def test_double_tap_places_once(mall):
     assert mine["total"] == 1
     again = await mall.client.post(f"{BASE}/orders", json=body, headers=tap)
     assert again.status == 200 and (await again.json())["id"] == answers[0][1]["id"]
+
+
+async def test_one_api_on_the_default_and_the_named_mini_program(mall):
+    """The tenant-level prefix is the tenant's default mini-program (the environment's row);
+    `/{account}` names another: each logs in with its own app id, a token opens only its own
+    mini-program's paths, and another tenant's paths refuse it with nothing changed."""
+    from sqlalchemy import text
+
+    from social_mall.channels import service as channels
+
+    await _mini(mall)
+    tenant = await mall.svc.tenant("demo")
+    mall.fake.mini_apps["wx_second_mini_0001"] = "second_mini_secret"
+    async with mall.svc.uows() as uow:
+        await channels.save_account(uow, tenant.id, None, kind="mini", code="mini2",
+                                    values={"name": "第二个小程序", "app_id": "wx_second_mini_0001",
+                                            "app_secret": "second_mini_secret"},
+                                    pay_account_id=None, enabled=True, actor="test", now=mall.svc.clock())
+        await seed_demo(uow, DemoCredentials(wechat_app_id="wx_shopb_00000000001", wechat_token="tok_b",
+                                             wechat_aes_key=TEST_AES_KEY, wechat_app_secret="secret_b",
+                                             mini_app_id="wx_shopb_mini_00001", mini_app_secret="mini_b"),
+                        code="shopb")
+        await uow.commit()
+    mall.svc.forget_tenants()
+
+    first = await login(mall, "mini_open_both")  # the default: the demo's `mini` row
+    assert mall.fake.calls_to("/sns/jscode2session")[-1].query["appid"] == mall.fake.mini_app_id
+    h = auth(first["token"])
+    for path in (f"{BASE}/me", f"{BASE}/mini/me"):  # the same mini-program, named or not
+        assert (await mall.client.get(path, headers=h)).status == 200
+    assert (await mall.client.get(f"{BASE}/mini2/me", headers=h)).status == 401
+    code = mall.fake.mint_js_code("mini2_open_both")
+    second = await (await mall.client.post(f"{BASE}/mini2/session", json={"code": code})).json()
+    assert mall.fake.calls_to("/sns/jscode2session")[-1].query["appid"] == "wx_second_mini_0001"
+    h2 = auth(second["token"])
+    assert (await mall.client.get(f"{BASE}/mini2/cart", headers=h2)).status == 200
+    assert (await mall.client.get(f"{BASE}/cart", headers=h2)).status == 401
+    assert (await mall.client.get(f"{BASE}/main/me", headers=h2)).status == 404   # an official account
+    assert (await mall.client.get(f"{BASE}/nope/me", headers=h2)).status == 404
+
+    shopb = await mall.svc.tenant("shopb")
+
+    async def counts() -> tuple[int, ...]:
+        async with mall.svc.uows() as uow:
+            return tuple([(await uow.session.execute(text(f"SELECT count(*) FROM {t} WHERE tenant_id = :t"),
+                                                     {"t": shopb.id})).scalar_one()
+                          for t in ("members", "cart_items", "addresses", "orders")])
+
+    before = await counts()
+    for path in ("/api/app/v1/shopb/cart/items", "/api/app/v1/shopb/mini/cart/items"):
+        refused = await mall.client.post(path, json={"sku_id": 1, "qty": 1}, headers=h)
+        assert refused.status == 401
+    refused = await mall.client.post("/api/app/v1/shopb/addresses", headers=h, json={
+        "name": "张三", "phone": "13800000000", "detail": "上海市黄浦区人民大道1号"})
+    assert refused.status == 401
+    assert await counts() == before
+    mine = await (await mall.client.get(f"{BASE}/cart", headers=h)).json()
+    assert mine["lines"] == []

@@ -176,7 +176,7 @@ async def test_mini_program_login_is_the_official_account_member_by_unionid(mall
         await uow.commit()
 
     code = mall.fake.mint_code("oMini_unionid_buyer_0000001", unionid="uUnionBuyer01")
-    resp = await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})
+    resp = await mall.client.post("/api/app/v1/demo/mini/session", json={"code": code})
     assert resp.status == 200, await resp.text()
     session = await resp.json()
     assert session["member_id"] == mp_member
@@ -186,7 +186,7 @@ async def test_mini_program_login_is_the_official_account_member_by_unionid(mall
     listed = await (await mall.client.get("/api/app/v1/demo/mini/orders", headers=auth)).json()
     assert [o["order_no"] for o in listed["items"]] == [order_no]
     # the code is one-shot; a forged token, another tenant's or account's URL: nothing
-    assert (await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})).status == 401
+    assert (await mall.client.post("/api/app/v1/demo/mini/session", json={"code": code})).status == 401
     assert (await mall.client.get("/api/app/v1/demo/mini/me", headers={"Authorization": "Bearer forged"})).status == 401
     assert (await mall.client.get("/api/app/v1/demo/main/me", headers=auth)).status == 404
     assert (await mall.client.get("/api/app/v1/nope/mini/me", headers=auth)).status == 404
@@ -225,17 +225,21 @@ async def test_two_official_accounts_and_a_mini_program_sell_to_one_member_each_
         kept = await channels.link_unionid(uow, tenant.id, m2, "uOnePerson01", now=mall.svc.clock())
         await uow.commit()
     code = mall.fake.mint_code("oMini_one_person_000000001", unionid="uOnePerson01")
-    session = await (await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})).json()
+    session = await (await mall.client.post("/api/app/v1/demo/mini/session", json={"code": code})).json()
     assert session["member_id"] == kept == min(m1, m2)
     auth = {"Authorization": f"Bearer {session['token']}"}
     async with mall.svc.uows() as uow:
         products = await uow.catalog.products(tenant.id, category_id=None, keyword="脐橙", offset=0, limit=1)
         sku = (await uow.catalog.skus(tenant.id, products[0][0].id))[0]
-    resp = await mall.client.post("/api/app/v1/demo/mini/checkout", headers=auth, json={
-        "items": [[sku.id, 1]], "address": {"name": "王小明", "phone": "13912345678", "detail": "广东省深圳市南山区科技园1号"}})
+    addr = await (await mall.client.post("/api/app/v1/demo/mini/addresses", headers=auth, json={
+        "name": "王小明", "phone": "13912345678", "detail": "广东省深圳市南山区科技园1号"})).json()
+    resp = await mall.client.post("/api/app/v1/demo/mini/orders", headers={**auth, "Idempotency-Key": "t1"},
+                                  json={"items": [{"sku_id": sku.id, "qty": 1}], "address_id": addr["id"]})
     assert resp.status == 201, await resp.text()
-    no3 = (await resp.json())["order_no"]
-    params = (await (await mall.client.post(f"/api/app/v1/demo/mini/orders/{no3}/pay", headers=auth)).json())["params"]
+    placed = await resp.json()
+    no3 = placed["order_no"]
+    params = (await (await mall.client.post(f"/api/app/v1/demo/mini/orders/{placed['id']}/pay",
+                                            headers=auth)).json())["params"]
     assert params["appId"] == MINI_APP and params["signType"] == "RSA"
     jsapi = [c for c in fake_c.calls if c.path == "/v3/pay/transactions/jsapi"]
     assert len(jsapi) == 1 and jsapi[0].body["payer"] == {"openid": "oMini_one_person_000000001"}

@@ -404,7 +404,7 @@ class FakeWeChatPay:
 
     # -- APIv2 (XML, MD5 / HMAC-SHA256) ---------------------------------------------------
     def _v2_reply(self, fields: dict[str, Any]) -> web.Response:
-        from handlers.pay_v2 import sign_v2
+        from adapters.wechatpay_v2 import sign_v2
         from wechatpy.pay.utils import dict_to_xml
 
         body = {"return_code": "SUCCESS", "return_msg": "OK", "appid": self.appid, "mch_id": self.mchid,
@@ -415,7 +415,7 @@ class FakeWeChatPay:
                             content_type="text/xml")
 
     async def _v2_in(self, request: web.Request, path: str) -> dict[str, str] | None:
-        from handlers.pay_v2 import parse_xml, verify_v2
+        from adapters.wechatpay_v2 import parse_xml, verify_v2
 
         data = parse_xml(await request.read())
         try:
@@ -455,7 +455,7 @@ class FakeWeChatPay:
 
     def v2_notify_for(self, out_trade_no: str, /, *, key: str | None = None, sign_type: str | None = None,
                       **overrides: Any) -> bytes:
-        from handlers.pay_v2 import sign_v2
+        from adapters.wechatpay_v2 import sign_v2
         from wechatpy.pay.utils import dict_to_xml
 
         o = self.orders[out_trade_no]
@@ -551,7 +551,7 @@ class FakeWeChatPay:
         prepay = str(p.get("package", "")).removeprefix("prepay_id=")
         message = f"{p.get('appId')}\n{p.get('timeStamp')}\n{p.get('nonceStr')}\n{p.get('package')}\n"
         if self.v2_key:
-            from handlers.pay_v2 import sign_v2
+            from adapters.wechatpay_v2 import sign_v2
 
             good = p.get("signType") == self.v2_sign_type and p.get("paySign") == sign_v2(
                 {k: v for k, v in p.items() if k != "paySign"}, self.v2_key, self.v2_sign_type)

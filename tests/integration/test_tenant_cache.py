@@ -85,7 +85,7 @@ async def test_known_tenant_answers_without_a_read_only_while_the_entry_is_fresh
 
 async def test_known_tenant_waits_for_the_pay_gateway_to_be_fresh_too(
         backend, tmp_path: Path, uows: UowFactory, demo: TenantView) -> None:
-    from handlers.pay_gateway_v3 import PayResolver
+    from adapters.wechatpay_v3 import PayResolver
 
     svc, opened, _ = _services(backend, tmp_path, uows)
     svc.pay_resolver = resolver = PayResolver(svc)

@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from handlers.pay_gateway_v3 import V3Account, WeChatPayV3Gateway, load_platform_keys
+from adapters.wechatpay_v3 import V3Account, WeChatPayV3Gateway, load_platform_keys
 from social_mall.payments import wxpay_v3
 from social_mall.payments.wxpay_v3 import KeyPair, PayStaleError, PayUnknownSerialError
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from handlers.pay_v2 import parse_xml, sign_v2, transaction_from_v2, verify_v2
+from adapters.wechatpay_v2 import parse_xml, sign_v2, transaction_from_v2, verify_v2
 from social_mall.payments.wxpay_v3 import PayFormatError, PaySignatureError
 
 KEY = "192006250b4c09247ec02edce69f6a2d"

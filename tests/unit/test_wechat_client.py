@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from handlers.wechat_client import WeChatAPIError, WeChatClient, jsapi_signature, qrcode_image_url
+from adapters.wechat_client import WeChatAPIError, WeChatClient, jsapi_signature, qrcode_image_url
 from storage.kv import KVStore, MemoryKV, RedisKV
 from tests.fakes.wechat_api import FakeWeChatAPI
 

@@ -23,7 +23,7 @@ import logging
 
 from handlers.context import Services
 from handlers.push import push_to_member
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.plugins import Delivery, Registry
 from storage.uow import UnitOfWork
 from social_mall_after_sale import HERE, flow, flow_reviews, reviews, service, web_console, web_reviews

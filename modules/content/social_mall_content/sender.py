@@ -16,7 +16,7 @@ from typing import Any
 from pathlib import Path
 
 from handlers.context import Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.tenants import TenantView
 from social_mall_content import broadcasts as B
 from social_mall_content import mpnews as M

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from handlers.console.core import admin_of, console_view, form_of, redirect, render, services, tenant_of
 from handlers.console.registry import add_console_permission
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.catalog.service import list_categories, list_products
 from social_mall.loyalty.service import levels as member_levels
 from social_mall.members.tags import list_tags

@@ -37,7 +37,7 @@ from aiohttp import web
 from sqlalchemy import and_, func, select, update
 
 from handlers.context import SERVICES, Services
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.activity import Activity
 from social_mall.members.audience import MemberGroups
 from social_mall.events import DomainEvent

@@ -24,7 +24,7 @@ from datetime import datetime
 
 from handlers.context import Services
 from handlers.push import UNDELIVERABLE, push_to_member
-from handlers.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError
 from social_mall.members.service import channel_identity
 from social_mall.plugins import Delivery, Registry
 from social_mall_local import HERE, bookings, delivery, demo, flow_booking, flow_checkout, flow_stores, flow_tickets

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import aiohttp
 from wechatpy.utils import WeChatSigner
 
-from storage.kv import KVStore, LockTimeoutError
+from social_mall.kv import KVStore, LockTimeoutError
 
 log = logging.getLogger(__name__)
 

@@ -469,7 +469,7 @@ class PayResolver:
         suffix = "" if default else f"/{row.id}"  # another merchant's notifies come to its own URL
         try:
             if row.api_version == "v2":
-                from handlers.pay_v2 import WeChatPayV2Gateway, v2_account
+                from adapters.wechatpay_v2 import WeChatPayV2Gateway, v2_account
 
                 return WeChatPayV2Gateway(svc.http, v2_account(row),
                                           notify_url=v2_notify_url(svc, tenant.code) + suffix)
