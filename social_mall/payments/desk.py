@@ -36,6 +36,7 @@ from social_mall.orders.rules import OrderStatus
 from social_mall.payments.gateway import Transaction
 from social_mall.payments.service import PaymentView, PayOutcome, apply_transaction, open_payment
 from social_mall.views import OrderView
+from storage.channel_repos import ChannelRepo
 from storage.models import Order, Payment, PayNotification, utcnow
 from storage.uow import UnitOfWork, UowFactory
 
@@ -134,8 +135,9 @@ async def apply_many(uow: UnitOfWork, reqs: Sequence[ApplyRequest]) -> list[PayO
         if tx.mchid != q.mchid:
             out.append(MerchantMismatchError("mchid"))
             continue
-        if tx.appid != q.appid and (not tx.appid or tx.appid not in q.also_appids):
-            out.append(MerchantMismatchError("appid"))
+        if tx.appid != q.appid and (not tx.appid or (tx.appid not in q.also_appids
+                                                     and not await ChannelRepo(s).has_app_id(q.tenant, tx.appid))):
+            out.append(MerchantMismatchError("appid"))   # as apply_transaction: the tenant's own apps pass
             continue
         p = pays.get(tx.out_trade_no)
         if p is None or p.tenant_id != q.tenant:

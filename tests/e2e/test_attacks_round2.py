@@ -17,6 +17,22 @@ from tests.fakes.pay_kit import XRW
 from tests.fakes.wechat_pay import attach_real_pay
 
 
+async def _mini(mall, tenant, *, code: str = "mini", app_id: str = "", secret: str = "") -> None:
+    """The tenant's mini-program as a channel row (what the member API reads): by default the
+    fake WeChat's own mini-program."""
+    from social_mall.channels import service as channels
+
+    app_id, secret = app_id or mall.fake.mini_app_id, secret or mall.fake.mini_app_secret
+    if app_id != mall.fake.mini_app_id:
+        mall.fake.mini_apps[app_id] = secret
+    async with mall.svc.uows() as uow:
+        await channels.save_account(uow, tenant.id, None, kind="mini", code=code,
+                                    values={"name": "小程序", "app_id": app_id, "app_secret": secret},
+                                    pay_account_id=None, enabled=True, actor="test", now=mall.svc.clock())
+        await uow.commit()
+    mall.svc.forget_tenants()
+
+
 async def _open_native(mall, order_no: str) -> None:
     resp = await mall.client.post(f"/h5/pay/demo/{order_no}/native?t={mall.svc.pay_token('demo', order_no)}",
                                   headers=XRW)
@@ -105,8 +121,6 @@ async def test_the_app_api_pays_an_order_only_through_the_merchant_of_its_entran
     mini-program's tenant API must be opened at merchant B, never at the tenant's default
     merchant: the default's notify for it is refused (see above), so the buyer's money would
     sit there with the order unpaid."""
-    from pydantic import SecretStr
-
     from social_mall.members.service import resolve_member
 
     default = await attach_real_pay(mall, aiohttp_server, tmp_path)
@@ -115,8 +129,7 @@ async def test_the_app_api_pays_an_order_only_through_the_merchant_of_its_entran
     fake_b, merchant_b = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid="1900000222", appid=APP2)
     await second_account(mall, tenant, merchant_b)
     mall.fake.more_apps[APP2] = SECRET2
-    mall.svc.settings.mini_app_id = mall.fake.mini_app_id
-    mall.svc.settings.mini_app_secret = SecretStr(mall.fake.mini_app_secret)
+    await _mini(mall, tenant)
 
     code = mall.fake.mint_js_code("mini_open_attack_1", unionid="union_attack_1")
     session = await (await mall.client.post("/api/app/v1/demo/session", json={"code": code})).json()
@@ -148,98 +161,78 @@ async def test_the_app_api_pays_an_order_only_through_the_merchant_of_its_entran
 
 
 async def test_the_per_account_app_api_refuses_hostile_json_with_a_4xx_and_places_nothing(mall):
-    """/api/app/v1/{tenant}/{account}/checkout with a lone surrogate in the address (PostgreSQL
-    can't store it), a name that is an object, a NUL, a huge quantity or id: 422, never a 500
-    (the backends must agree), and no address or order written."""
-    from social_mall.channels import service as channels
+    """/api/app/v1/{tenant}/{account}/addresses and …/orders (checkout) with a lone surrogate in an address (PostgreSQL can't
+    store it), a name that is an object, a NUL, a huge quantity or id: 422, never a 500 (the
+    backends must agree), and no address or order written; the tenant's prefix the same."""
     from storage.models import Address, Order
 
     tenant = await mall.svc.tenant("demo")
-    mall.fake.mini_apps["wx_attack_mini_01"] = "attack_mini_secret_000000000000"
-    async with mall.svc.uows() as uow:
-        await channels.save_account(uow, tenant.id, None, kind="mini", code="mini",
-                                    values={"name": "小程序", "app_id": "wx_attack_mini_01",
-                                            "app_secret": "attack_mini_secret_000000000000"},
-                                    pay_account_id=None, enabled=True, actor="test", now=mall.svc.clock())
-        await uow.commit()
-    mall.svc.forget_tenants()
-    code = mall.fake.mint_code("oMini_attack_json_000000001")
-    session = await (await mall.client.post("/api/app/v1/demo/mini/login", json={"code": code})).json()
-    auth = {"Authorization": f"Bearer {session['token']}", "Content-Type": "application/json"}
-    async with mall.svc.uows() as uow:
-        sku = (await uow.catalog.skus_by_ids(tenant.id, [1]))[0][0].id if await uow.catalog.skus_by_ids(tenant.id, [1]) \
-            else 1
+    await _mini(mall, tenant, app_id="wx_attack_mini_01", secret="attack_mini_secret_000000000000")
+    code = mall.fake.mint_js_code("mini_open_attack_json_1")
+    session = await (await mall.client.post("/api/app/v1/demo/mini/session", json={"code": code})).json()
+    auth = {"Authorization": f"Bearer {session['token']}", "Content-Type": "application/json",
+            "Idempotency-Key": "attack-json-0001"}
 
     async def counts() -> tuple[int, int]:
         async with mall.svc.uows() as uow:
             return (len((await uow.session.execute(select(Address.id))).all()),
                     len((await uow.session.execute(select(Order.id))).all()))
 
+    good = await mall.client.post("/api/app/v1/demo/mini/addresses", headers=auth, data=(
+        '{"name": "王小明", "phone": "13912345678", "detail": "广东省深圳市南山区科技园1号"}').encode())
+    assert good.status in (200, 201), await good.text()
+    address = (await good.json()).get("id") or 1
     before = await counts()
-    good_addr = '{"name": "王小明", "phone": "13912345678", "detail": "广东省深圳市南山区科技园1号"}'
     for body in (
-        '{"items": [[%d, 1]], "address": {"name": "\\ud800", "phone": "13912345678", "detail": "深圳市1号"}}' % sku,
-        '{"items": [[%d, 1]], "address": {"name": "王\\u0000小明", "phone": "13912345678", "detail": "深圳市1号"}}' % sku,
-        '{"items": [[%d, 1]], "address": {"name": {"a": 1}, "phone": "13912345678", "detail": "深圳市1号"}}' % sku,
-        '{"items": [[%d, 1e400]], "address": %s}' % (sku, good_addr),
-        '{"items": [[99999999999999999999999, 1]], "address": %s}' % good_addr,
-        '{"items": [["²", 1]], "address": %s}' % good_addr,
+        '{"name": "\\ud800", "phone": "13912345678", "detail": "深圳市1号"}',
+        '{"name": "王\\u0000小明", "phone": "13912345678", "detail": "深圳市1号"}',
+        '{"name": {"a": 1}, "phone": "13912345678", "detail": "深圳市1号"}',
+        '{"name": "王小明", "phone": "13912345678", "detail": "深圳市\\udfff1号"}',
         '[1, 2]',
     ):
-        resp = await mall.client.post("/api/app/v1/demo/mini/checkout", data=body.encode(), headers=auth)
-        assert resp.status == 422, (body, resp.status, await resp.text())
-    assert await counts() == before
-
-    # the tenant's member API: the same bodies on its address book
-    from pydantic import SecretStr
-
-    mall.svc.settings.mini_app_id = mall.fake.mini_app_id
-    mall.svc.settings.mini_app_secret = SecretStr(mall.fake.mini_app_secret)
-    code = mall.fake.mint_js_code("mini_open_attack_json_2")
-    token = (await (await mall.client.post("/api/app/v1/demo/session", json={"code": code})).json())["token"]
-    h = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    for body in ('{"name": "\\ud800", "phone": "13912345678", "detail": "深圳市1号"}',
-                 '{"name": "王小明", "phone": "13912345678", "detail": "深圳市\\udfff1号"}'):
-        resp = await mall.client.post("/api/app/v1/demo/addresses", data=body.encode(), headers=h)
+        for prefix in ("/api/app/v1/demo/mini", "/api/app/v1/demo"):
+            resp = await mall.client.post(f"{prefix}/addresses", data=body.encode(), headers=auth)
+            # the session is the account's: its prefix judges the body (422), the tenant's may
+            # refuse the session first (401, the default mini-program is the same row here)
+            assert resp.status == 422 or (prefix == "/api/app/v1/demo" and resp.status == 401), (
+                prefix, body, resp.status, await resp.text())
+    for body in (
+        '{"items": [{"sku_id": 1, "qty": 1e400}], "address_id": %d}' % address,
+        '{"items": [{"sku_id": 99999999999999999999999, "qty": 1}], "address_id": %d}' % address,
+        '{"items": [{"sku_id": "²", "qty": 1}], "address_id": %d}' % address,
+        '{"items": [{"sku_id": true, "qty": 1}], "address_id": %d}' % address,
+        '{"items": [{"sku_id": 1, "qty": 1}], "address_id": 1e400}',
+        '[1, 2]',
+    ):
+        resp = await mall.client.post("/api/app/v1/demo/mini/orders", data=body.encode(), headers=auth)
         assert resp.status == 422, (body, resp.status, await resp.text())
     assert await counts() == before
 
 
 async def test_a_flood_of_bogus_login_codes_from_one_address_stops_reaching_wechat(mall):
-    """Each POST …/session or …/{account}/login with a code costs a jscode2session call at
-    WeChat (a per-app quota shared by every real buyer). Codes WeChat refused are counted per
-    address and tenant: past REFUSED_CODES_PER_MINUTE the endpoint answers 429 without asking
-    WeChat; a genuine code from elsewhere still logs in meanwhile (successes never count)."""
-    from pydantic import SecretStr
+    """Each POST …/session with a code costs a jscode2session call at WeChat (a per-app quota
+    shared by every real buyer). Codes WeChat refused are counted per address and
+    mini-program: past REFUSED_CODES_PER_MINUTE the endpoint answers 429 without asking
+    WeChat, whichever prefix names that mini-program; successes never count."""
+    from handlers.http_utils import REFUSED_CODES_PER_MINUTE
 
-    from handlers import http_utils
-    from social_mall.channels import service as channels
-
-    REFUSED_CODES_PER_MINUTE = getattr(http_utils, "REFUSED_CODES_PER_MINUTE", 20)
-
-    mall.svc.settings.mini_app_id = mall.fake.mini_app_id
-    mall.svc.settings.mini_app_secret = SecretStr(mall.fake.mini_app_secret)
     tenant = await mall.svc.tenant("demo")
-    mall.fake.mini_apps["wx_attack_mini_02"] = "attack_mini_secret_000000000002"
-    async with mall.svc.uows() as uow:
-        await channels.save_account(uow, tenant.id, None, kind="mini", code="mini",
-                                    values={"name": "小程序", "app_id": "wx_attack_mini_02",
-                                            "app_secret": "attack_mini_secret_000000000002"},
-                                    pay_account_id=None, enabled=True, actor="test", now=mall.svc.clock())
-        await uow.commit()
-    mall.svc.forget_tenants()
+    await _mini(mall, tenant)                      # the tenant's only mini-program: its default
 
     def asked() -> int:
         return len([c for c in mall.fake.calls if c.path == "/sns/jscode2session"])
 
     genuine = mall.fake.mint_js_code("mini_open_flood_before")   # successes never count
     assert (await mall.client.post("/api/app/v1/demo/session", json={"code": genuine})).status == 200
-    for path in ("/api/app/v1/demo/session", "/api/app/v1/demo/mini/login"):
-        before = asked()
-        statuses = [(await mall.client.post(path, json={"code": f"bogus{i:04d}"})).status
-                    for i in range(REFUSED_CODES_PER_MINUTE + 5)]
-        assert statuses == [401] * REFUSED_CODES_PER_MINUTE + [429] * 5, (path, statuses)
-        assert asked() - before == REFUSED_CODES_PER_MINUTE
+    before = asked()
+    statuses = [(await mall.client.post("/api/app/v1/demo/session", json={"code": f"bogus{i:04d}"})).status
+                for i in range(REFUSED_CODES_PER_MINUTE + 5)]
+    assert statuses == [401] * REFUSED_CODES_PER_MINUTE + [429] * 5, statuses
+    assert asked() - before == REFUSED_CODES_PER_MINUTE
+    # the same mini-program by its own prefix: the same counter, WeChat not asked
+    statuses = [(await mall.client.post("/api/app/v1/demo/mini/session", json={"code": f"bogus9{i:03d}"})).status
+                for i in range(3)]
+    assert statuses == [429] * 3 and asked() - before == REFUSED_CODES_PER_MINUTE
     # the flooding address waits out the minute (the key-value TTL), a genuine code included
     code = mall.fake.mint_js_code("mini_open_flood_after")
     assert (await mall.client.post("/api/app/v1/demo/session", json={"code": code})).status == 429
