@@ -9,7 +9,7 @@ import aiohttp
 from handlers.mp_simulator import MPSimulator
 from social_mall.payments import wxpay_v3
 from tests.e2e.test_console_browser import ARTIFACTS, browser, served  # noqa: F401 - fixtures
-from tests.fakes.console_kit import PASSWORD, make_admin
+from tests.fakes.console_kit import PASSWORD, make_admin, console_page
 from tests.fakes.wechat_pay import FakeWeChatPay
 
 APP2, SECRET2, TOKEN2 = "wx3333333333333333", "third_secret_00000000000000000", "ThirdAccountToken3"
@@ -23,14 +23,7 @@ def test_an_owner_sets_up_a_second_account_its_merchant_and_menu_in_the_browser(
     pay.base_url = served.run(served._serve(pay.app()))
     served.svc.settings.pay_api_base = pay.base_url
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{served.url}/console/login")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
+    context, page = console_page(browser, served.url)
 
     # the side panel leads to the page; the demo's primary account is listed
     page.click("nav.side a[href='/console/channels']")

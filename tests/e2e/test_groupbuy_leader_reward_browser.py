@@ -9,7 +9,7 @@ from sqlalchemy import select
 from social_mall.groupbuy import service as gb
 from storage.models import Product
 from tests.e2e.test_console_browser import ARTIFACTS, browser, served  # noqa: F401  (fixtures)
-from tests.fakes.console_kit import PASSWORD, make_admin
+from tests.fakes.console_kit import PASSWORD, make_admin, console_page
 
 
 async def _product(svc) -> int:
@@ -28,14 +28,7 @@ async def _campaign(svc, campaign_id: int):
 def test_leader_reward_on_the_campaign_form(browser, served, backend):  # noqa: F811
     served.run(make_admin(served.svc.uows, "boss"))
     product_id = served.run(_product(served.svc))
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{served.url}/console/login")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
+    context, page = console_page(browser, served.url)
 
     page.goto(f"{served.url}/console/groupbuy/new?product_id={product_id}")
     page.locator("input[name^=price_]").first.fill("20.00")

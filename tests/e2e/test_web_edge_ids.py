@@ -16,7 +16,7 @@ from storage.console_repos import ConsoleRepo
 from tests.fakes.console_kit import issue_token, login, make_admin, paid_order
 
 BAD_IDS = ["²", "١", "0", "-1", "01x", "9" * 23, str(2**63), "1" * 20, " 1"]
-ID_VARS = {"id", "sku_id", "team", "pid"}
+ID_VARS = {"id", "sku_id", "tag_id", "team", "pid"}
 #: the WeChat endpoints and pay notifies take no ids from the path (another item covers them)
 SKIP_PREFIXES = ("/wechat/", "/pay/")
 VAR = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")

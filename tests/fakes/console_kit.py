@@ -181,3 +181,17 @@ class ServedMall:
             if self._thread:
                 self._thread.join(10)
             self.loop.close()
+
+
+def console_page(browser, base_url: str, username: str = "boss", password: str = PASSWORD):
+    """A browser context (desktop size, zh-CN) and a page logged in to the console as
+    `username`, at the dashboard: (context, page). Close the context when done."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{base_url}/console/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/")
+    return context, page

@@ -18,10 +18,21 @@ def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProc
 
 
 def test_migrate_seed_and_create_admin(tmp_path):
+    import sqlite3
+
+    from social_mall.demo import CATALOG
+
+    def products() -> int:
+        with sqlite3.connect(tmp_path / "cli.db") as db:
+            return int(db.execute("select count(*) from products").fetchone()[0])
+
     assert run(tmp_path, "migrate").returncode == 0
     first = run(tmp_path, "seed-demo")
+    seeded = products()
     second = run(tmp_path, "seed-demo")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    # the core's catalog, plus what installed modules' showcases add (a bookable service…), once
+    assert seeded == products() >= sum(len(items) for items in CATALOG.values()) == 20
     assert "demo" in first.stdout
     ok = run(tmp_path, "create-admin", "--username", "boss", "--password", "correct horse battery")
     assert ok.returncode == 0, ok.stderr
@@ -29,10 +40,7 @@ def test_migrate_seed_and_create_admin(tmp_path):
     weak = run(tmp_path, "create-admin", "--username", "weak", "--password", "123")
     assert weak.returncode != 0
 
-    import sqlite3
-
     db = sqlite3.connect(tmp_path / "cli.db")
-    assert db.execute("select count(*) from products").fetchone() == (20,)
     assert db.execute("select count(*) from tenants").fetchone() == (1,)
     username, hashed, role = db.execute("select username, password_hash, role from admins").fetchone()
     assert (username, role) == ("boss", "owner")

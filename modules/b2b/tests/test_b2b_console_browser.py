@@ -11,7 +11,7 @@ from sqlalchemy import select
 from social_mall.catalog.service import list_products
 from storage.models import Sku
 from tests.e2e.test_console_browser import ARTIFACTS, browser, chat, served, wait_for  # noqa: F401  (fixtures)
-from tests.fakes.console_kit import PASSWORD, make_admin
+from tests.fakes.console_kit import PASSWORD, make_admin, console_page
 
 from b2b_kit import GOOD_USCC
 
@@ -31,14 +31,7 @@ def test_b2b_console_in_a_browser(browser, served, backend):  # noqa: F811
     said = chat(served, BUYER, "企业采购", "上海味之源餐饮管理有限公司", GOOD_USCC, "张三 13800138000", "同上", "提交")
     assert "已提交企业账户申请" in said[-1]
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{served.url}/console/login")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
+    context, page = console_page(browser, served.url)
 
     # the application: approved from the list
     page.click("nav.side >> text=企业采购")

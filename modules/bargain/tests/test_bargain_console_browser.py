@@ -10,7 +10,7 @@ from sqlalchemy import select
 from social_mall.catalog.service import list_products
 from storage.models import Sku
 from tests.e2e.test_console_browser import ARTIFACTS, browser, chat, served, wait_for  # noqa: F401  (fixtures)
-from tests.fakes.console_kit import PASSWORD, make_admin
+from tests.fakes.console_kit import PASSWORD, make_admin, console_page
 
 STARTER = "oBrowser_bargain_starter_001"
 
@@ -27,14 +27,7 @@ def test_bargain_console_in_a_browser(browser, served, backend):  # noqa: F811
     served.run(make_admin(served.svc.uows, "boss"))
     sku, price = served.run(sku_of(served.svc, "芒果干"))
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{served.url}/console/login")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
+    context, page = console_page(browser, served.url)
 
     page.click("nav.side >> text=砍价")
     page.wait_for_url("**/console/bargain")

@@ -9,7 +9,7 @@ from tests.e2e.test_console_browser import ARTIFACTS, browser, chat, served  # n
 from sqlalchemy import func, select
 
 from storage.models import Sku
-from tests.fakes.console_kit import PASSWORD, make_admin, paid_order
+from tests.fakes.console_kit import PASSWORD, make_admin, paid_order, console_page
 
 from intel_kit import add_fashion
 
@@ -17,14 +17,7 @@ from intel_kit import add_fashion
 def test_search_console_in_a_browser(browser, served, backend):  # noqa: F811
     served.run(make_admin(served.svc.uows, "boss"))
     served.run(add_fashion(served))
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{served.url}/console/login")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
+    context, page = console_page(browser, served.url)
 
     page.click("nav.side >> text=智能搜索")
     page.wait_for_url("**/console/intelligence/search")
@@ -69,14 +62,7 @@ def test_recommendation_clicks_in_the_console_in_a_browser(browser, served, back
     items = len([line for line in shown.splitlines() if line[:1].isdigit()])
     served.run(jobs["intel.views"].run())
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{served.url}/console/login")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
+    context, page = console_page(browser, served.url)
     page.click("nav.side >> text=推荐效果")
     page.wait_for_url("**/console/intelligence/recommendations")
     cells = page.locator("#readout tbody tr").first.locator("td").all_inner_texts()

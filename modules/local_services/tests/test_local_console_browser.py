@@ -23,7 +23,7 @@ from social_mall_local.fulfil import PICKUP
 from social_mall_local.tickets import order_tickets
 from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
 from tests.e2e.test_console_browser import ARTIFACTS, browser, served, wait_for  # noqa: F401  (fixtures)
-from tests.fakes.console_kit import PASSWORD, make_admin
+from tests.fakes.console_kit import PASSWORD, make_admin, console_page
 
 
 def location(served, user, lat, lng):
@@ -71,14 +71,7 @@ async def paid_service_ticket(svc) -> str:
 def test_local_services_console_in_a_browser(browser, served, backend):  # noqa: F811
     served.run(make_admin(served.svc.uows, "boss"))
     code = served.run(paid_service_ticket(served.svc))
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{served.url}/console/login")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
+    context, page = console_page(browser, served.url)
 
     # stores: the nav entry, the demo stores, a bad form refused, a good one saved
     page.click("nav.side >> text=本地服务")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from storage.models import Sku
 from tests.e2e.test_console_browser import ARTIFACTS, browser, chat, served, wait_for  # noqa: F401  (fixtures)
-from tests.fakes.console_kit import PASSWORD, make_admin
+from tests.fakes.console_kit import PASSWORD, make_admin, console_page
 
 SHANGHAI = timezone(timedelta(hours=8))
 MEMBER = "oBrowser_seckill_member_00001"
@@ -29,14 +29,7 @@ def test_seckill_console_in_a_browser(browser, served, backend):  # noqa: F811
     sku, retail = served.run(first_sku(served.svc))
     start = (datetime.now(SHANGHAI) + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{served.url}/console/login")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
+    context, page = console_page(browser, served.url)
 
     page.click("nav.side >> text=秒杀")
     page.wait_for_url("**/console/seckill")
