@@ -31,7 +31,8 @@ The desk covers the plain order, and `route` is the one place that says which th
     `route` in the caller's unit of work and the desk writes that breakdown (order total,
     discount, the order_discounts row) after checking its lines against the locked prices;
   - no module unit pricer with something to say for this member (`pricing.unit.passive`:
-    a B2B price list is never passive; a seckill pricer is, outside its own admitted write);
+    a price list of its own is never passive for its buyers; a pricer guarding a contended
+    sale is, outside its own admitted write);
   - a unit of work made by a factory (the desk commits in its own transaction), on
     PostgreSQL (SQLite writes one transaction at a time: a caller holding its own open
     transaction would wait on the desk's commit, so the embedded default keeps place_order).

@@ -20,8 +20,8 @@ uninstalled module prices nothing and the shop sells at the SKUs' own prices.
   is written, so a refusal changes nothing.
 
 - `passive(uow, tenant, member)` (optional): True when the pricer will price, check, count and
-  refuse nothing of this member's next order (a seckill pricer outside its admitted write,
-  a B2B price list for a member of no company).
+  refuse nothing of this member's next order (a contended sale's pricer outside its admitted
+  write, a price list for a member it has no price for).
   The order desk (social_mall/orders/desk.py) writes an order of a deployment with pricers
   only when every one says so; a pricer without it is never passive.
 
