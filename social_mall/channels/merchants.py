@@ -127,7 +127,7 @@ def _pem(field_name: str, text: str) -> str:
 
 
 def _write_pem(keys_dir: Path, tenant: int, merchant_id: int, what: str, text: str) -> str:
-    """Write a key file (owner-only) under keys_dir/<tenant>/ named by its content; returns its path."""
+    """Write a key file (owner-only) under keys_dir/<tenant>/ named by its SHA-256; returns its path."""
     folder = keys_dir / str(tenant)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"m{merchant_id}_{what}_{hashlib.sha256(text.encode()).hexdigest()[:12]}.pem"

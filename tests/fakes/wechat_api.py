@@ -20,7 +20,7 @@ import re
 import secrets
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -547,7 +547,8 @@ class FakeWeChatAPI:
             return _ok(ticket=ticket, url=url, errcode=None)
         return _ok(ticket=ticket, expire_seconds=expire, url=url, errcode=None)
 
-    async def _media_upload(self, request: web.Request) -> web.Response:
+    async def _image_part(self, request: web.Request, exts: Collection[str], most: int) -> bytes | web.Response:
+        """The `media` image of a `type=image` multipart upload, or WeChat's error for it."""
         if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
             return _err(code)
         if request.query.get("type") != "image":
@@ -558,33 +559,26 @@ class FakeWeChatAPI:
         media = form.get("media")
         if not isinstance(media, web.FileField):
             return _err(41005)
-        ext = (media.filename or "").rsplit(".", 1)[-1].lower()
-        if ext not in IMAGE_EXTS:
+        if (media.filename or "").rsplit(".", 1)[-1].lower() not in exts:
             return _err(40005)
         data = media.file.read()
-        if not data or len(data) > IMAGE_MAX_BYTES:
+        if not data or len(data) > most:
             return _err(40009)
+        return data
+
+    async def _media_upload(self, request: web.Request) -> web.Response:
+        data = await self._image_part(request, IMAGE_EXTS, IMAGE_MAX_BYTES)
+        if isinstance(data, web.Response):
+            return data
         media_id = secrets.token_urlsafe(48)
         self.media[media_id] = data
         return _ok(type="image", media_id=media_id, created_at=int(time.time()), errcode=None)
 
     async def _material_add(self, request: web.Request) -> web.Response:
         """A permanent image (`type=image`: bmp/png/jpeg/jpg/gif up to 10 MB): media_id and its URL."""
-        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
-            return _err(code)
-        if request.query.get("type") != "image":
-            return _err(40004 if request.query.get("type") else 41005)
-        if request.content_type != "multipart/form-data":
-            return _err(41005)
-        form = await request.post()
-        media = form.get("media")
-        if not isinstance(media, web.FileField):
-            return _err(41005)
-        if (media.filename or "").rsplit(".", 1)[-1].lower() not in ("bmp", "png", "jpeg", "jpg", "gif"):
-            return _err(40005)
-        data = media.file.read()
-        if not data:
-            return _err(40009)
+        data = await self._image_part(request, ("bmp", "png", "jpeg", "jpg", "gif"), 10 * 1024 * 1024)
+        if isinstance(data, web.Response):
+            return data
         media_id = secrets.token_urlsafe(32)
         self.materials[media_id] = data
         return _ok(media_id=media_id, url=f"http://mmbiz.qpic.cn/fake/{media_id[:12]}/0", errcode=None)
