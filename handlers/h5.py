@@ -20,8 +20,8 @@ from social_mall.orders.notes import order_notes
 from social_mall.orders.rules import SHANGHAI, OrderStatus
 from social_mall.orders.service import find_order
 from social_mall.parsing import parse_id, same_secret
+from social_mall.payments.desk import OpenRequest, open_now
 from social_mall.payments.sandbox import SandboxGateway
-from social_mall.payments.service import open_payment
 from social_mall.tenants import TenantView
 from social_mall.views import OrderView
 
@@ -104,7 +104,7 @@ async def sandbox_confirm(request: web.Request) -> web.Response:
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise web.HTTPSeeOther(back)
     async with svc.uows() as uow:
-        payment = await open_payment(uow, order, gateway="sandbox")
+        payment = await open_now(uow, OpenRequest(order, "sandbox"))   # in lots, as the real pay page
         payer = await channel_identity(uow, tenant.id, order.member_id, "mp") or f"sandbox-{order.member_id}"
         await uow.commit()
     headers, body = gateway.pay_notify(

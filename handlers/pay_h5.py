@@ -21,7 +21,7 @@ from aiohttp import web
 from handlers.context import Services
 from handlers.oauth import payer_openid
 from social_mall.orders.rules import OrderStatus
-from social_mall.payments.service import open_payment
+from social_mall.payments.desk import OpenRequest, open_now
 from social_mall.tenants import TenantView
 from social_mall.views import OrderView
 
@@ -77,9 +77,8 @@ async def create_prepay(request: web.Request, svc: Services, tenant: TenantView,
         openid = payer_openid(request, svc, tenant) or ""
         if not openid:
             return _json_error(401, "请在微信中重新打开支付链接。")
-    async with svc.uows() as uow:
-        payment = await open_payment(uow, order, gateway=gateway.name)
-        await uow.commit()
+    async with svc.uows() as uow:  # a flash of pay pages opens its payments in lots (payments/desk.py)
+        payment = await open_now(uow, OpenRequest(order, gateway.name))
     if payment.status != "created":
         return _json_error(409, "订单已支付。")
     expire = order.expires_at.astimezone(CST).isoformat(timespec="seconds")
