@@ -45,7 +45,7 @@ Menu CLICK key: CHECKOUT.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -72,8 +72,8 @@ from social_mall.members.address_parse import DETAIL_MAX, DETAIL_MIN, parse_addr
 from social_mall.members.rules import PHONE, clean_address
 from social_mall.members.service import add_address, list_addresses, use_address, view_cart
 from social_mall.orders.rules import check_qty
-from social_mall.orders.desk import PlaceRequest, place_alone, place_routed  # noqa
-from social_mall.orders.service import cancel_order, check_order_total
+from social_mall.orders.desk import PlaceRequest, place_alone, place_standing  # noqa
+from social_mall.orders.service import check_order_total
 from social_mall.payments.methods import offers as payment_offers
 from social_mall.pricing import service as pricing
 from social_mall.pricing.rules import ALL_STEPS
@@ -362,15 +362,11 @@ class PlaceOrder:
                            fulfilment=(method, Choice(method.key, _detail(self.source))))
         try:
             if isinstance(self.ship, int):   # a saved address: the order desk may write it (orders/desk.route)
-                order, by_desk = await place_routed(ctx.uow, req)
+                order = await place_standing(ctx.uow, req)
             else:   # just typed, saved in this step's transaction: only place_order sees it
-                order, by_desk = await place_alone(ctx.uow, req), False
+                order = await place_alone(ctx.uow, req)
         except (PriceChangedError, OrderTooLargeError) as exc:  # no order was written
             return await self._again(ctx, exc, address_id)
-        if by_desk:
-            # committed already, in the desk's transaction: it stands only if this step's
-            # transaction (its state, the cart, the default address) does too
-            ctx.uow.after_rollback(_undo(ctx, order.id))
         if self.from_cart:
             await ctx.uow.members.remove_cart_items(ctx.tenant_id, ctx.member.id, [k for k, _ in self.items])
         if address_id is not None:
@@ -391,20 +387,6 @@ class PlaceOrder:
         if isinstance(exc, PriceChangedError) and now_total is not None and now_total != exc.shown_fen:
             said = (Say("chat/checkout/price_changed.txt", {"shown_fen": exc.shown_fen, "total_fen": now_total}),)
         return Outcome((*said, *again.replies), again.data, to=again.to or St.CONFIRM, flow=NAME)
-
-
-def _undo(ctx: Ctx, order_id: int) -> Callable[[], Awaitable[None]]:
-    """Cancel an order the desk placed for a step whose own transaction then rolled back
-    (its state lost a race, its commit failed): its stock goes back, the buyer's next
-    确认 places it anew."""
-    uows, tenant, now = ctx.uow.factory, ctx.tenant_id, ctx.now
-
-    async def undo() -> None:
-        assert uows is not None   # the desk only writes for a unit of work made by a factory
-        async with uows() as uow:
-            await cancel_order(uow, tenant, order_id, reason="checkout_undone", now=now)
-            await uow.commit()
-    return undo
 
 
 # -- steps (pure) ------------------------------------------------------------------------

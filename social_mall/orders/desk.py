@@ -66,7 +66,7 @@ from social_mall.errors import (
 from social_mall.events import OrderPlaced
 from social_mall.fulfilment import EXPRESS, Choice, Express, FulfilmentMethod
 from social_mall.orders.rules import MAX_QTY_PER_LINE, OrderStatus, check_qty, check_total, new_order_no, shipping_fee
-from social_mall.orders.service import _merchant_of, max_order_fen, place_order
+from social_mall.orders.service import _merchant_of, cancel_order, max_order_fen, place_order
 from social_mall.pricing.rules import Breakdown, PriceLine
 from social_mall.pricing.service import NONE, PricingInput, promotions_on
 from social_mall.pricing.service import quote as pricing_quote
@@ -386,6 +386,26 @@ async def place_routed(uow: UnitOfWork, req: PlaceRequest) -> tuple[OrderView, b
     uow.emitted_elsewhere(OrderPlaced(tenant_id=view.tenant_id, order_id=view.id, order_no=view.order_no,
                                       member_id=view.member_id, total_fen=view.total_fen, source=req.source))
     return view, True
+
+
+async def place_standing(uow: UnitOfWork, req: PlaceRequest, *, reason: str = "checkout_undone") -> OrderView:
+    """`place_routed` for a caller that goes on writing in its own unit of work and commits
+    after (the chat's 确认, the app's POST /orders): an order the desk committed stands only
+    if the caller's transaction does too. Rolled back (a lost race on the conversation, a
+    failed commit), the order is cancelled in a transaction of its own (`reason`): its stock
+    goes back, and the buyer's retry places it anew. Through place_order it is simply part
+    of the caller's transaction."""
+    order, by_desk = await place_routed(uow, req)
+    if by_desk:
+        uows, tenant, now = uow.factory, req.tenant, req.now
+
+        async def undo() -> None:
+            assert uows is not None   # the desk only writes for a unit of work made by a factory
+            async with uows() as own:
+                await cancel_order(own, tenant, order.id, reason=reason, now=now)
+                await own.commit()
+        uow.after_rollback(undo)
+    return order
 
 
 async def place_plain(uow: UnitOfWork, req: PlaceRequest) -> OrderView:
