@@ -18,9 +18,9 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from social_mall.activity import (
@@ -245,9 +245,18 @@ _PG_LAST_SEEN = text(
     "WHERE f.tenant_id = :tenant AND f.member_id = v.member_id AND (f.last_seen_at IS NULL OR f.last_seen_at < v.at)")
 
 
+_FACTS = cast(Table, MemberFacts.__table__)
+# elsewhere (SQLite): one prebuilt Core statement, executed for all the members at once
+# (executemany), not a statement built and compiled per member
+_LAST_SEEN = (update(_FACTS)
+              .where(_FACTS.c.tenant_id == bindparam("t"), _FACTS.c.member_id == bindparam("m"),
+                     or_(_FACTS.c.last_seen_at.is_(None), _FACTS.c.last_seen_at < bindparam("at")))
+              .values(last_seen_at=bindparam("at")))
+
+
 async def set_last_seen(uow: UnitOfWork, seen: Mapping[tuple[int, int], datetime]) -> None:
     """Members' last-seen times moved forward (never back): on PostgreSQL one statement per
-    tenant whatever their number, elsewhere one a member."""
+    tenant whatever their number, elsewhere one executemany."""
     if not seen:
         return
     bind = uow.session.bind
@@ -259,12 +268,7 @@ async def set_last_seen(uow: UnitOfWork, seen: Mapping[tuple[int, int], datetime
             await uow.session.execute(_PG_LAST_SEEN, {"tenant": t, "members": [m for m, _ in pairs],
                                                       "ats": [at for _, at in pairs]})
         return
-    for (t, m), at in seen.items():
-        await uow.session.execute(
-            update(MemberFacts)
-            .where(MemberFacts.tenant_id == t, MemberFacts.member_id == m,
-                   or_(MemberFacts.last_seen_at.is_(None), MemberFacts.last_seen_at < at))
-            .values(last_seen_at=at))
+    await uow.session.execute(_LAST_SEEN, [{"t": t, "m": m, "at": at} for (t, m), at in seen.items()])
 
 
 # ensure_facts on PostgreSQL: one statement of one shape whatever the number of members (an

@@ -67,3 +67,25 @@ async def test_a_crowd_of_joins_is_recorded_once_and_the_flush_does_not_insert_t
     assert sorted(rows) == [500, 501, 502, 503, 504, 777]
     assert rows[500].last_seen_at == later and rows[501].last_seen_at == later and rows[777].last_seen_at == later
     assert rows[502].last_seen_at is None
+
+
+async def test_last_seen_moves_forward_for_many_members_at_once_and_never_back(backend, engine, uows, demo):
+    """set_last_seen writes a crowd in one go (PostgreSQL: unnest; SQLite: one prebuilt
+    statement, executemany): each member's time moves forward only."""
+    t = demo.id
+    lot = [joined(i, t, 600 + i) for i in range(4)]
+    async with uows() as uow:
+        await record(uow, lot, AT)
+        await uow.commit()
+    later = datetime(2026, 12, 4, 11, 0, tzinfo=timezone.utc)
+    earlier = datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc)
+    async with uows() as uow:
+        await recorder.set_last_seen(uow, {(t, 600): later, (t, 601): later, (t, 602): earlier})
+        await uow.commit()
+    async with uows() as uow:   # 600 comes back with an older time; 602 with a newer one; 603 untouched
+        await recorder.set_last_seen(uow, {(t, 600): earlier, (t, 602): later})
+        await uow.commit()
+    async with uows() as uow:
+        rows = {f.member_id: f.last_seen_at for f in (await uow.session.execute(
+            select(MemberFacts).where(MemberFacts.tenant_id == t, MemberFacts.member_id >= 600))).scalars()}
+    assert rows == {600: later, 601: later, 602: later, 603: None}
