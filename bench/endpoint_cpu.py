@@ -296,7 +296,7 @@ def callgrind(kind: str, step: str, args: argparse.Namespace) -> tuple[int, int]
                "--handshake", folder, "--steps", step, "--new-users", str(args.new_users)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-        def step(name: str, switch: str) -> str:
+        def at(name: str, switch: str) -> str:
             marker = Path(folder, name)
             while not marker.exists():
                 if proc.poll() is not None:
@@ -309,8 +309,8 @@ def callgrind(kind: str, step: str, args: argparse.Namespace) -> tuple[int, int]
             Path(folder, "go").touch()
             return text
 
-        step("ready", "on")
-        messages, bad = map(int, step("done", "off").split())
+        at("ready", "on")
+        messages, bad = map(int, at("done", "off").split())
         if bad:
             sys.exit(f"{kind}: {bad} of {messages} replies were not a passive XML reply")
         proc.wait()
