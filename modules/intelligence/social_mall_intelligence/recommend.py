@@ -17,9 +17,9 @@ the shop's most popular. Never: what the caller excludes (off the shelf, out of 
 Repurchase cycles. A product is a consumable when enough of its buyers bought it again
 (`MIN_SUPPORT` members, and `MIN_REPEAT_SHARE` of its buyers); its cycle is the median over
 those members of each member's median interval between two purchases (purchases within
-`SAME_NEED_DAYS` are one need). A product with too little support of its own takes its
-category's cycle when the category qualifies (every repurchase of one of its products
-counts); anything else is a durable. The merchant's mark overrides both. Serving: a durable
+`SAME_NEED_DAYS` are one need). A product with too few buyers to tell (fewer than
+MIN_SUPPORT / MIN_REPEAT_SHARE) takes its category's cycle when the category qualifies
+(every repurchase of one of its products counts); anything else is a durable. The merchant's mark overrides both. Serving: a durable
 the member bought never comes back; a consumable is suppressed until `DUE_AT` of its cycle
 has passed since the member's last purchase, then it comes first (「该补货了」, at most
 `RESTOCK_FIRST`, the most overdue first) until `LAPSED` cycles have passed (the member
@@ -172,8 +172,9 @@ def cycles(purchases: Mapping[int, Mapping[int, Sequence[float]]], category_of: 
             out[p] = _median(meds)
     by_cat = {c: _median(m) for c, m in cat_medians.items()
               if len(m) >= min_support and len(m) >= min_share * cat_buyers[c]}
-    for p in buyers:
-        if p not in out and category_of.get(p) in by_cat:
+    too_few = min_support / min_share if min_share > 0 else float("inf")   # buyers to tell a durable apart
+    for p, n in buyers.items():
+        if p not in out and category_of.get(p) in by_cat and n < too_few:
             out[p] = by_cat[category_of[p]]
     return out
 
