@@ -164,7 +164,7 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=22)
     ap.add_argument("--consumables", type=int, default=1, help="0: no consumables, no repurchases")
-    ap.add_argument("--due-at", default="0.5,0.9", help="also report cycles with consumables due at these shares")
+    ap.add_argument("--due-at", default="0.7,0.9", help="also report cycles with consumables due at these shares")
     ap.add_argument("--view-weights", default="0.1,0.3,0.5,1.0",
                     help="also report the module with views at these weights")
     args = ap.parse_args()

@@ -81,9 +81,9 @@ async def test_a_durable_never_comes_back_a_consumable_comes_back_first_after_it
     reply = await say(wx, USER, "猜你喜欢")
     shown = listed(reply)
     assert shown[0] == "洞庭碧螺春" and "西湖龙井" not in shown and "不锈钢保温杯" not in shown, reply
-    at(mall, 20)   # within 70 % of 30 days
+    at(mall, 14)   # within half of 30 days
     assert "西湖龙井" not in listed(await say(wx, USER, "猜你喜欢"))
-    at(mall, 22)
+    at(mall, 16)
     reply = await say(wx, USER, "猜你喜欢")
     assert listed(reply)[:2] == ["西湖龙井", "洞庭碧螺春"] and "1. 西湖龙井 ¥59.00起（该补货了）" in reply, reply
     assert "不锈钢保温杯" not in listed(reply) and "（该补货了）" not in reply.split("\n2.")[1]
@@ -104,7 +104,7 @@ async def test_a_durable_never_comes_back_a_consumable_comes_back_first_after_it
     resp = await mall.client.post(f"{REC}/cycles", data={"_csrf": csrf, "product": str(tea_id), "kind": "auto",
                                                          "days": ""}, allow_redirects=False)
     assert resp.status == 303
-    # both due, the most overdue first: 22 days of a 10-day cycle, then 22 of 30
+    # both due, the most overdue first: 16 days of a 10-day cycle, then 16 of 30
     assert listed(await say(wx, USER, "猜你喜欢"))[:2] == ["不锈钢保温杯", "西湖龙井"]
     async with mall.svc.uows() as uow:
         audited = await uow.session.scalar(select(func.count()).select_from(AuditEntry)

@@ -61,8 +61,8 @@ def test_a_cycle_is_the_median_of_the_members_median_intervals_and_needs_support
 
 def test_a_durable_never_comes_back_a_consumable_after_its_cycle_first_then_like_any_product():
     cycle = {7: 30.0}
-    assert R.due({7: 0, 8: 0}, cycle, 20) == ([], set(), {7, 8})          # within 70 % of the cycle; a durable
-    assert R.due({7: 0, 8: 0}, cycle, 21) == ([7], set(), {8})            # due: 「该补货了」
+    assert R.due({7: 0, 8: 0}, cycle, 14) == ([], set(), {7, 8})          # within half the cycle; a durable
+    assert R.due({7: 0, 8: 0}, cycle, 15) == ([7], set(), {8})            # due: 「该补货了」
     assert R.due({7: 0, 8: 0}, cycle, 91) == ([], {7}, {8})               # lapsed after three cycles
     assert R.due({7: 0, 9: 10}, {7: 30.0, 9: 10.0}, 40)[0] == [9, 7]    # the most overdue first (3 cycles vs 1.3)
     model = R.fit(HISTORIES, CATS)
