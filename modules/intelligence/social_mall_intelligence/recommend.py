@@ -21,7 +21,8 @@ those members of each member's median interval between two purchases (purchases 
 MIN_SUPPORT / MIN_REPEAT_SHARE) takes its category's cycle when the category qualifies
 (every repurchase of one of its products counts); anything else is a durable. The merchant's mark overrides both. Serving: a durable
 the member bought never comes back; a consumable is suppressed until `DUE_AT` of its cycle
-has passed since the member's last purchase, then it comes first (「该补货了」, at most
+has passed since the member's last purchase (`DECLARED_DUE_AT` of a cycle the merchant
+set), then it comes first (「该补货了」, at most
 `RESTOCK_FIRST`, the most overdue first) until `LAPSED` cycles have passed (the member
 went elsewhere: it may still be recommended, not pushed).
 """
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 NEIGHBOURS = 30
@@ -41,6 +42,7 @@ MIN_REPEAT_SHARE = 0.1   # ... and at least this share of its buyers
 SAME_NEED_DAYS = 1.0     # two purchases this close are one need (a second order for a forgotten size)
 DUE_AT = 0.5             # a consumable comes back at half its estimated cycle: members rebuy at their next
                          # order, so the estimate runs late (bench/recommend.py: 1.8× the need; 0.5–0.9 measured)
+DECLARED_DUE_AT = 0.9    # ... and at 90 % of a cycle the merchant declared (no such lag in it)
 LAPSED = 3.0             # ... and is pushed first until this many cycles have passed
 RESTOCK_FIRST = 3        # due consumables shown first, at most
 
@@ -181,16 +183,17 @@ def cycles(purchases: Mapping[int, Mapping[int, Sequence[float]]], category_of: 
 
 
 def due(last_bought: Mapping[int, float], cycle: Mapping[int, float], today: float, *,
-        due_at: float = DUE_AT) -> tuple[list[int], set[int], set[int]]:
-    """last_bought: product → the day the member last bought it. (restock: consumables due
-    again, the most overdue first; back: consumables whose cycle lapsed; held: everything
-    else bought: durables and consumables within their cycle)."""
+        due_at: float = DUE_AT, declared: Collection[int] = ()) -> tuple[list[int], set[int], set[int]]:
+    """last_bought: product → the day the member last bought it; `declared`: products whose
+    cycle the merchant set (due at DECLARED_DUE_AT of it). (restock: consumables due again,
+    the most overdue first; back: consumables whose cycle lapsed; held: everything else
+    bought: durables and consumables within their cycle)."""
     ready: list[tuple[float, int]] = []
     back: set[int] = set()
     held: set[int] = set()
     for p, day in last_bought.items():
         c = cycle.get(p)
-        if c is None or today - day < due_at * c:
+        if c is None or today - day < (DECLARED_DUE_AT if p in declared else due_at) * c:
             held.add(p)
         elif today - day <= LAPSED * c:
             ready.append((-(today - day) / c, p))

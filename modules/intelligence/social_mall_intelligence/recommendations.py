@@ -368,12 +368,15 @@ class Recommender:
         whose cycle lapsed; the rest: durables and consumables within their cycle)."""
         last = await last_bought(uow, tenant, member)
         cycle = dict(loaded.cycles)
+        declared: set[int] = set()
         for p, mark in (await marks(uow, tenant, list(last))).items():
             if mark.consumable:
                 cycle[p] = float(mark.days)
+                declared.add(p)
             else:
                 cycle.pop(p, None)
-        restock, back, held = R.due({p: _day(at) for p, at in last.items()}, cycle, _day(self.now()))
+        restock, back, held = R.due({p: _day(at) for p, at in last.items()}, cycle, _day(self.now()),
+                                    declared=declared)
         return set(last), restock, back, held
 
     async def for_member(self, uow: UnitOfWork, tenant: int, member: int, k: int) -> Picks:

@@ -64,6 +64,8 @@ def test_a_durable_never_comes_back_a_consumable_after_its_cycle_first_then_like
     assert R.due({7: 0, 8: 0}, cycle, 14) == ([], set(), {7, 8})          # within half the cycle; a durable
     assert R.due({7: 0, 8: 0}, cycle, 15) == ([7], set(), {8})            # due: 「该补货了」
     assert R.due({7: 0, 8: 0}, cycle, 91) == ([], {7}, {8})               # lapsed after three cycles
+    assert R.due({7: 0}, cycle, 26, declared={7}) == ([], set(), {7})     # the merchant's 30 days: due at 27
+    assert R.due({7: 0}, cycle, 27, declared={7}) == ([7], set(), set())
     assert R.due({7: 0, 9: 10}, {7: 30.0, 9: 10.0}, 40)[0] == [9, 7]    # the most overdue first (3 cycles vs 1.3)
     model = R.fit(HISTORIES, CATS)
     assert R.recommend(model, {1: 1.0, 3: 1.0}, 3, category_of=CATS) == [2, 4]
