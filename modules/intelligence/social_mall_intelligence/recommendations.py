@@ -212,12 +212,16 @@ def _day(at: datetime) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp() / DAY
 
 
-async def last_bought(uow: UnitOfWork, tenant: int, member: int) -> dict[int, datetime]:
-    """product → when the member last bought it."""
-    return {p: at for p, at in (await uow.session.execute(
-        select(Interaction.product_id, func.max(Interaction.at)).where(
-            Interaction.tenant_id == tenant, Interaction.member_id == member)
-        .group_by(Interaction.product_id))).all()}
+async def last_bought(uow: UnitOfWork, tenant: int,
+                      member: int) -> dict[int, tuple[datetime, bool | None, int]]:
+    """product → (when the member last bought it, the merchant's mark: consumable? (None:
+    unmarked), its days): one query."""
+    mark = CycleMark
+    return {p: (at, consumable, days or 0) for p, at, consumable, days in (await uow.session.execute(
+        select(Interaction.product_id, func.max(Interaction.at), mark.consumable, mark.days)
+        .outerjoin(mark, (mark.tenant_id == Interaction.tenant_id) & (mark.product_id == Interaction.product_id))
+        .where(Interaction.tenant_id == tenant, Interaction.member_id == member)
+        .group_by(Interaction.product_id, mark.consumable, mark.days))).all()}
 
 
 async def marks(uow: UnitOfWork, tenant: int, products: Sequence[int] | None = None) -> dict[int, CycleMark]:
@@ -369,13 +373,13 @@ class Recommender:
         last = await last_bought(uow, tenant, member)
         cycle = dict(loaded.cycles)
         declared: set[int] = set()
-        for p, mark in (await marks(uow, tenant, list(last))).items():
-            if mark.consumable:
-                cycle[p] = float(mark.days)
+        for p, (_, consumable, days) in last.items():
+            if consumable:
+                cycle[p] = float(days)
                 declared.add(p)
-            else:
+            elif consumable is not None:   # marked a durable
                 cycle.pop(p, None)
-        restock, back, held = R.due({p: _day(at) for p, at in last.items()}, cycle, _day(self.now()),
+        restock, back, held = R.due({p: _day(at) for p, (at, _, _) in last.items()}, cycle, _day(self.now()),
                                     declared=declared)
         return set(last), restock, back, held
 
