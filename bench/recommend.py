@@ -163,6 +163,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--members", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=22)
+    ap.add_argument("--als-factors", default="16,64", help="implicit's ALS (when installed) with these factors")
     ap.add_argument("--consumables", type=int, default=1, help="0: no consumables, no repurchases")
     ap.add_argument("--due-at", default="0.7,0.9", help="also report cycles with consumables due at these shares")
     ap.add_argument("--view-weights", default="0.1,0.3,0.5,1.0",
@@ -207,7 +208,8 @@ def main() -> None:
     except ImportError:
         print("implicit (ALS) not installed: skipped")
     else:
-        als(train, held, bought, catalog, k)
+        for factors in (int(x) for x in args.als_factors.split(",") if x):
+            als(train, held, bought, catalog, k, factors)
     if args.consumables:
         with_cycles(model, train, held, bought, orders, days, true_cycle, cat_of, recs, k, len(catalog),
                     [float(x) for x in args.due_at.split(",") if x])
@@ -277,7 +279,7 @@ def with_cycles(model, train, held, bought, orders, days, true_cycle, cat_of, ne
 DUE_TRUE = 0.8   # "wasted": a durable bought before, or a consumable before 80 % of its true cycle
 
 
-def als(train, held, bought, catalog, k: int) -> None:
+def als(train, held, bought, catalog, k: int, factors: int) -> None:
     import numpy as np
     from implicit.als import AlternatingLeastSquares
     from scipy.sparse import csr_matrix
@@ -292,14 +294,14 @@ def als(train, held, bought, catalog, k: int) -> None:
             vals.append(1 + 20 * w)
     ui = csr_matrix((np.array(vals, dtype=np.float32), (rows, cols)), shape=(len(members), len(catalog)))
     t0 = time.perf_counter()
-    model = AlternatingLeastSquares(factors=64, iterations=15, regularization=0.05, random_state=22)
+    model = AlternatingLeastSquares(factors=factors, iterations=15, regularization=0.05, random_state=22)
     model.fit(ui, show_progress=False)
     fit_s = time.perf_counter() - t0
     recs = {}
     for m in held:
         ids, _ = model.recommend(row[m], ui[row[m]], N=k + 20, filter_already_liked_items=False)
         recs[m] = [int(i) + 1 for i in ids if int(i) + 1 not in bought[m]][:k]
-    evaluate(f"implicit ALS (64 factors, fit {fit_s:.1f} s)", recs, held, len(catalog))
+    evaluate(f"implicit ALS ({factors} factors, fit {fit_s:.1f} s)", recs, held, len(catalog))
 
 
 if __name__ == "__main__":
