@@ -224,14 +224,10 @@ async def last_bought(uow: UnitOfWork, tenant: int,
         .group_by(Interaction.product_id, mark.consumable, mark.days))).all()}
 
 
-async def marks(uow: UnitOfWork, tenant: int, products: Sequence[int] | None = None) -> dict[int, CycleMark]:
-    """The merchant's consumable/durable marks (of `products`, or all)."""
-    q = select(CycleMark).where(CycleMark.tenant_id == tenant)
-    if products is not None:
-        if not products:
-            return {}
-        q = q.where(CycleMark.product_id.in_(list(products)))
-    return {m.product_id: m for m in (await uow.session.scalars(q)).all()}
+async def marks(uow: UnitOfWork, tenant: int) -> dict[int, CycleMark]:
+    """The merchant's consumable/durable marks."""
+    return {m.product_id: m for m in (await uow.session.scalars(
+        select(CycleMark).where(CycleMark.tenant_id == tenant))).all()}
 
 
 async def set_mark(uow: UnitOfWork, tenant: int, actor: str, product: int, kind: str, days: int,
@@ -244,20 +240,18 @@ async def set_mark(uow: UnitOfWork, tenant: int, actor: str, product: int, kind:
         raise InvalidInputError("kind", "unknown")
     if kind == "consumable" and not 1 <= days <= MAX_CYCLE_DAYS:
         raise InvalidInputError("days", "range")
-    row = await uow.session.get(CycleMark, (tenant, product))
+    row = await uow.session.get(CycleMark, (tenant, product), populate_existing=True)
     before: dict[str, object] | None = {"consumable": row.consumable, "days": row.days} if row is not None else None
+    after: dict[str, object] | None = None
     if kind == "auto":
-        if row is not None:
-            await uow.session.delete(row)
-    elif row is None:
-        uow.session.add(CycleMark(tenant_id=tenant, product_id=product, consumable=kind == "consumable",
-                                  days=days if kind == "consumable" else 0, updated_by=actor, updated_at=now))
-    else:
-        row.consumable, row.days = kind == "consumable", days if kind == "consumable" else 0
-        row.updated_by, row.updated_at = actor, now
-    uow.audit(tenant, actor, "intel.cycle.mark", f"product:{product}", before=before,
-              after=None if kind == "auto" else {"consumable": kind == "consumable",
-                                                 "days": days if kind == "consumable" else 0})
+        await uow.session.execute(delete(CycleMark).where(CycleMark.tenant_id == tenant,
+                                                          CycleMark.product_id == product))
+    else:   # an upsert: two people saving the same product at once both succeed, the later wins
+        after = {"consumable": kind == "consumable", "days": days if kind == "consumable" else 0}
+        values = {**after, "updated_by": actor[:64], "updated_at": now}
+        await uow.session.execute(_insert(uow)(CycleMark).values(tenant_id=tenant, product_id=product, **values)
+                                  .on_conflict_do_update(index_elements=["tenant_id", "product_id"], set_=values))
+    uow.audit(tenant, actor, "intel.cycle.mark", f"product:{product}", before=before, after=after)
     await uow.session.flush()
 
 

@@ -142,3 +142,25 @@ async def test_a_bad_mark_is_refused_in_chinese_and_changes_nothing(mall):
     assert resp.status in (403, 303) and resp.headers.get("Location", "") != f"{REC}?ok=saved"
     async with mall.svc.uows() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(CycleMark)) == 0
+
+
+async def test_two_people_marking_one_product_at_once_both_succeed_and_one_mark_stays(mall, other_worker):
+    """Separate connections (PostgreSQL: two engines; SQLite: one writer at a time)."""
+    import asyncio
+
+    from social_mall_intelligence.recommendations import set_mark
+
+    tenant, sku = await add_shop(mall)
+    flask = await product_of(mall, sku["不锈钢保温杯"])
+
+    async def mark(uows, who: str, kind: str, days: int) -> None:
+        async with uows() as uow:
+            await set_mark(uow, tenant, who, flask, kind, days, START)
+            await uow.commit()
+
+    await asyncio.gather(mark(mall.svc.uows, "admin:a", "consumable", 10), mark(other_worker, "admin:b", "durable", 0))
+    async with mall.svc.uows() as uow:
+        rows = (await uow.session.scalars(select(CycleMark))).all()
+        audited = await uow.session.scalar(select(func.count()).select_from(AuditEntry)
+                                           .where(AuditEntry.action == "intel.cycle.mark"))
+    assert len(rows) == 1 and rows[0].updated_by in ("admin:a", "admin:b") and audited == 2
