@@ -239,7 +239,8 @@ def with_cycles(model, train, held, bought, orders, days, true_cycle, cat_of, ne
     bought_any = {p for g in purchases.values() for p in g}
     print(f"cycles estimated in {est_s:.2f} s: {len(est)} products marked consumable; of the "
           f"{len(true_cycle & bought_any if isinstance(true_cycle, set) else set(true_cycle) & bought_any)} "
-          f"consumables bought in training {len(found)} found (estimate / true cycle: median {C.percentile(ratio, 50):.2f}; "
+          f"consumables bought in training {len(found)} found "
+          f"(estimate / true cycle: median {C.percentile(ratio, 50):.2f}; "
           f"a member rebuys at an order, so later than the need), "
           f"{len(set(est) - set(true_cycle))} durables taken for consumables")
     repurchases = {m for m, want in held.items() if want & bought[m]}

@@ -111,7 +111,8 @@ async def run(args: argparse.Namespace) -> None:
         s = sorted(times)
         print(f"{args.backend}: {len(catalog)} products, {len(rows)} purchase rows, {len(views)} view rows; "
               f"retrain {fit_s:.1f} s")
-        print(f"for_member (6 products, one unit of work) over {len(members)} members: p50 {C.percentile(s, 50):.2f} ms  "
+        print(f"for_member (6 products, one unit of work) over {len(members)} members: "
+              f"p50 {C.percentile(s, 50):.2f} ms  "
               f"p99 {C.percentile(s, 99):.2f} ms; {restocked} lists led by 「该补货了」")
     finally:
         await engine.dispose()

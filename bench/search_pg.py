@@ -189,7 +189,8 @@ async def run_size(conn, schema: str, n: int, args, queries) -> None:
         for name in engines:
             vals = [v for c, vs in results[name].items() if cls in ("all", c) for v in vs]
             count = len(vals)
-            row.append(f"{sum(v[0] for v in vals) / max(1, count):11.3f}{sum(v[1] for v in vals) / max(1, count):11.3f}")
+            recall, ndcg = (sum(v[i] for v in vals) / max(1, count) for i in (0, 1))
+            row.append(f"{recall:11.3f}{ndcg:11.3f}")
         print(f"{cls:10} {count:>4}  " + "  ".join(f"{r:>22}" for r in row))
     for name in engines:
         print(f"query time {name:22}: {pct(lat[name])}")

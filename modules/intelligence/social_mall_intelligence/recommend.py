@@ -19,10 +19,10 @@ Repurchase cycles. A product is a consumable when enough of its buyers bought it
 those members of each member's median interval between two purchases (purchases within
 `SAME_NEED_DAYS` are one need). A product with too few buyers to tell (fewer than
 MIN_SUPPORT / MIN_REPEAT_SHARE) takes its category's cycle when the category qualifies
-(every repurchase of one of its products counts); anything else is a durable. The merchant's mark overrides both. Serving: a durable
-the member bought never comes back; a consumable is suppressed until `DUE_AT` of its cycle
-has passed since the member's last purchase (`DECLARED_DUE_AT` of a cycle the merchant
-set), then it comes first (「该补货了」, at most
+(every repurchase of one of its products counts); anything else is a durable. The
+merchant's mark overrides both. Serving: a durable the member bought never comes back; a
+consumable is held until `DUE_AT` of its cycle has passed since the member's last purchase
+(`DECLARED_DUE_AT` of a cycle the merchant set), then it comes first (「该补货了」, at most
 `RESTOCK_FIRST`, the most overdue first) until `LAPSED` cycles have passed (the member
 went elsewhere: it may still be recommended, not pushed).
 """

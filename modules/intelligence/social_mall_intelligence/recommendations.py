@@ -39,7 +39,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from social_mall.console.errors import InvalidInputError
 from social_mall.orders.service import find_order
 from social_mall.places import PlaceSource, member_places, order_places
 from social_mall_intelligence import recommend as R
@@ -57,7 +56,6 @@ PER_PLACE = 100     # best sellers kept per place (store, city)
 MAX_TENANTS = 256   # models a worker keeps in memory (lru.py)
 VIEWS_KEPT = timedelta(days=90)   # views older than this leave the model and members' histories
 FOR_ME, RELATED = "for_me", "related"
-MAX_CYCLE_DAYS = 365   # the longest cycle the merchant may set
 DAY = 86400.0
 
 
@@ -76,7 +74,7 @@ async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: date
     if not qty:
         return 0
     # one statement, conflicts skipped: two workers delivering the same event add it once
-    stmt = _insert(uow)(Interaction).values([
+    stmt = dialect_insert(uow)(Interaction).values([
         {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q,
          "at": order.paid_at or now,
          "places": where}
@@ -101,7 +99,7 @@ async def _attribute(uow: UnitOfWork, tenant: int, order_id: int, member: int, r
         .order_by(Impression.shown_at, Impression.id))).all()
     source = {p: src for p, src in shown}   # the latest wins
     if source:
-        await uow.session.execute(_insert(uow)(Attribution).values([
+        await uow.session.execute(dialect_insert(uow)(Attribution).values([
             {"tenant_id": tenant, "order_id": order_id, "product_id": p, "member_id": member, "source": src,
              "revenue_fen": revenue[p], "at": now} for p, src in sorted(source.items())]).on_conflict_do_nothing())
 
@@ -149,7 +147,7 @@ async def readout(uow: UnitOfWork, tenant: int, since: datetime) -> tuple[Readou
                  for src in sorted(set(shown) | set(bought) | set(clicked)))
 
 
-def _insert(uow: UnitOfWork) -> Any:
+def dialect_insert(uow: UnitOfWork) -> Any:
     """The dialect's INSERT (both have ON CONFLICT DO NOTHING)."""
     return pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
@@ -177,7 +175,7 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bo
         select(Product.id, Product.category_id).where(Product.tenant_id == tenant))).all()}
     model = R.fit(histories, category_of)
     # one retrain of a tenant at a time: the version row is created if missing, then locked
-    await uow.session.execute(_insert(uow)(ModelVersion).values(tenant_id=tenant, version=0, trained_at=now)
+    await uow.session.execute(dialect_insert(uow)(ModelVersion).values(tenant_id=tenant, version=0, trained_at=now)
                               .on_conflict_do_nothing())
     current = await uow.session.scalar(select(ModelVersion).where(ModelVersion.tenant_id == tenant)
                                        .with_for_update().execution_options(populate_existing=True))
@@ -222,56 +220,6 @@ async def last_bought(uow: UnitOfWork, tenant: int,
         .outerjoin(mark, (mark.tenant_id == Interaction.tenant_id) & (mark.product_id == Interaction.product_id))
         .where(Interaction.tenant_id == tenant, Interaction.member_id == member)
         .group_by(Interaction.product_id, mark.consumable, mark.days))).all()}
-
-
-async def marks(uow: UnitOfWork, tenant: int) -> dict[int, CycleMark]:
-    """The merchant's consumable/durable marks."""
-    return {m.product_id: m for m in (await uow.session.scalars(
-        select(CycleMark).where(CycleMark.tenant_id == tenant))).all()}
-
-
-async def set_mark(uow: UnitOfWork, tenant: int, actor: str, product: int, kind: str, days: int,
-                   now: datetime) -> None:
-    """kind: consumable (with its cycle, 1–MAX_CYCLE_DAYS days), durable, or auto (the
-    estimate again: the mark removed). Audited."""
-    if await uow.session.scalar(select(Product.id).where(Product.tenant_id == tenant, Product.id == product)) is None:
-        raise InvalidInputError("product", "unknown")
-    if kind not in ("consumable", "durable", "auto"):
-        raise InvalidInputError("kind", "unknown")
-    if kind == "consumable" and not 1 <= days <= MAX_CYCLE_DAYS:
-        raise InvalidInputError("days", "range")
-    row = await uow.session.get(CycleMark, (tenant, product), populate_existing=True)
-    before: dict[str, object] | None = {"consumable": row.consumable, "days": row.days} if row is not None else None
-    after: dict[str, object] | None = None
-    if kind == "auto":
-        await uow.session.execute(delete(CycleMark).where(CycleMark.tenant_id == tenant,
-                                                          CycleMark.product_id == product))
-    else:   # an upsert: two people saving the same product at once both succeed, the later wins
-        after = {"consumable": kind == "consumable", "days": days if kind == "consumable" else 0}
-        values = {**after, "updated_by": actor[:64], "updated_at": now}
-        await uow.session.execute(_insert(uow)(CycleMark).values(tenant_id=tenant, product_id=product, **values)
-                                  .on_conflict_do_update(index_elements=["tenant_id", "product_id"], set_=values))
-    uow.audit(tenant, actor, "intel.cycle.mark", f"product:{product}", before=before, after=after)
-    await uow.session.flush()
-
-
-@dataclass(frozen=True)
-class CycleRow:
-    product_id: int
-    title: str
-    estimated: float | None   # days (the nightly estimate), None: a durable by the data
-    mark: CycleMark | None
-
-
-async def cycle_rows(uow: UnitOfWork, tenant: int, limit: int = 200) -> list[CycleRow]:
-    """The console's list: every marked product and every estimated consumable."""
-    est = {p: d for p, d in (await uow.session.execute(
-        select(Cycle.product_id, Cycle.days).where(Cycle.tenant_id == tenant))).all()}
-    marked = await marks(uow, tenant)
-    ids = sorted(set(est) | set(marked))[:limit]
-    titles = {p: t for p, t in (await uow.session.execute(
-        select(Product.id, Product.title).where(Product.tenant_id == tenant, Product.id.in_(ids)))).all()} if ids else {}
-    return [CycleRow(p, titles.get(p, f"#{p}"), est.get(p), marked.get(p)) for p in ids if p in titles]
 
 
 async def personalised(uow: UnitOfWork, tenant: int, member: int) -> bool:

@@ -19,6 +19,7 @@ from social_mall.catalog.service import product_cards
 from social_mall.console.errors import InvalidInputError
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
+from social_mall_intelligence import cycles
 from social_mall_intelligence import recommendations as R
 from social_mall_intelligence import synonyms as S
 from social_mall_intelligence.models import ModelVersion
@@ -30,8 +31,10 @@ VIEW, EDIT = "intel.view", "intel.edit"
 PATH = "/console/intelligence/search"
 REC_PATH = "/console/intelligence/recommendations"
 READOUT_DAYS = 30
-FIELDS_ZH = {"word": "搜索词", "alternatives": "也找这些词", "product": "商品编号", "kind": "类型", "days": "复购周期"}
-PROBLEMS_ZH = {"required": "必填", "unknown": "不存在", "range": f"要在 1–{R.MAX_CYCLE_DAYS} 天之间", "too_long": f"太长（每个词最多 {S.MAX_WORD} 字）",
+FIELDS_ZH = {"word": "搜索词", "alternatives": "也找这些词", "product": "商品编号", "kind": "类型",
+             "days": "复购周期"}
+PROBLEMS_ZH = {"required": "必填", "unknown": "不存在", "range": f"要在 1–{cycles.MAX_CYCLE_DAYS} 天之间",
+               "too_long": f"太长（每个词最多 {S.MAX_WORD} 字）",
                "one_word": "只能是一个词（不含空格、逗号、=）", "too_many": "太多了"}
 
 
@@ -116,9 +119,10 @@ async def _rec_page(request: web.Request, *, values: dict[str, str] | None = Non
     async with svc.uows() as uow:
         rows = await R.readout(uow, tenant, svc.clock() - timedelta(days=READOUT_DAYS))
         model = await uow.session.get(ModelVersion, tenant)
-        cycles = await R.cycle_rows(uow, tenant)
+        rows_cycles = await cycles.cycle_rows(uow, tenant)
     return render(request, "console/intel/recommendations.html", status=status, rows=rows, model=model,
-                  days=READOUT_DAYS, sources={R.FOR_ME: "猜你喜欢", R.RELATED: "买了它的人还买了"}, cycles=cycles,
+                  days=READOUT_DAYS, sources={R.FOR_ME: "猜你喜欢", R.RELATED: "买了它的人还买了"},
+                  cycles=rows_cycles,
                   values=values or {"product": "", "kind": "consumable", "days": ""}, problem=problem)
 
 
@@ -137,7 +141,8 @@ async def cycle_mark(request: web.Request) -> web.Response:
             raise InvalidInputError("days", "range")
         svc = services(request)
         async with svc.uows() as uow:
-            await R.set_mark(uow, tenant_of(request), actor(request), product, values["kind"], days, svc.clock())
+            await cycles.set_mark(uow, tenant_of(request), actor(request), product, values["kind"], days,
+                                  svc.clock())
             await uow.commit()
     except InvalidInputError as exc:
         return await _rec_page(request, values=values, problem=problem_zh(exc), status=400)

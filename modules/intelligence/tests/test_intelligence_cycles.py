@@ -148,7 +148,7 @@ async def test_two_people_marking_one_product_at_once_both_succeed_and_one_mark_
     """Separate connections (PostgreSQL: two engines; SQLite: one writer at a time)."""
     import asyncio
 
-    from social_mall_intelligence.recommendations import set_mark
+    from social_mall_intelligence.cycles import set_mark
 
     tenant, sku = await add_shop(mall)
     flask = await product_of(mall, sku["不锈钢保温杯"])
