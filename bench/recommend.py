@@ -5,6 +5,7 @@ purchase and browsing histories; each member's last order held out.
 
     /work/venvs/intel22/bin/python bench/recommend.py
     /work/venvs/intel22/bin/python bench/recommend.py --members 5000 --seed 7
+    /work/venvs/intel22/bin/python bench/recommend.py --consumables 0   # the histories before cycles
 
 How the histories are generated (deterministic for a seed), with the skew of a real shop:
 - the catalog of bench/search_catalog.py (2,000 products, Zipf-sized categories); inside
@@ -16,12 +17,24 @@ How the histories are generated (deterministic for a seed), with the skew of a r
 - an order holds 1–3 products: with probability 0.45 its first is a companion of something
   the member bought before, else a popular product of a preferred category (10 % of the
   time any category); later ones are the first's companions (60 %) or popular ones;
-- each order comes with 0–4 views of products of the same category (browsing).
+- each order comes with 0–4 views of products of the same category (browsing);
+- time (--consumables 1, the default; its own random stream, so --consumables 0 gives the
+  histories, and the figures, from before cycles): a member's first order falls on a day in
+  the first 180, the next ones 1 + exponential(mean 20) days apart. In the consumable
+  categories (CYCLE_DAYS) 70 % of the products are consumables with a cycle of the
+  category's days × uniform(0.7, 1.4); at every later order, each consumable the member
+  bought whose cycle (× the member's own pace, uniform(0.8, 1.2)) has passed is bought
+  again with probability 0.6 (what real repeat buyers look like: most, not all, come back).
 Evaluation: members with ≥ 2 orders; the last order (and its views) held out; a member is
 a hit when one of its products is in the top 10 (products bought before never count;
 products only viewed may be recommended). The module is measured with views (weight
 R.VIEW_WEIGHT in the model and in the member's history), with purchases only, and with
 other view weights (--view-weights).
+With cycles: the cycles are estimated from the training histories (R.cycles); at the day
+of the held-out order, bought durables and consumables within their cycle are excluded, due
+consumables come first (R.due); "never again" is the module before cycles, "always again"
+lets every bought product back (ranked by the model): the cost shows as slots wasted on
+products bought within their cycle (the real one) or on a durable bought before.
 Coverage: distinct products recommended to anyone / products in the catalog.
 Latency: one member's top 10 from the precomputed neighbour table in memory.
 """
@@ -54,8 +67,14 @@ def zipf_pick(rng: random.Random, pool: list[int], s: float = 1.05) -> int:
     return rng.choices(pool, weights)[0]
 
 
-def histories(members: int, seed: int):
+CYCLE_DAYS = {"水果生鲜": 7, "休闲零食": 14, "母婴": 20, "日用百货": 30, "茶饮冲调": 30, "美妆": 45}
+
+
+def histories(members: int, seed: int, consumables: bool = True):
+    """(catalog, product → category, member → [(items, views)], member → the orders' days,
+    product → its true cycle in days (consumables))."""
     rng = random.Random(seed)
+    clock = random.Random(seed * 7919 + 1)   # time and repurchases: the other draws stay as they were
     catalog = generate(2000, seed=22)
     names = list(CATEGORIES)
     cat_of = {i + 1: names.index(p.category) for i, p in enumerate(catalog)}
@@ -75,6 +94,11 @@ def histories(members: int, seed: int):
                 other = names.index(rng.choice(LINKED[names[c]]))
                 comp.append(zipf_pick(rng, by_cat[other]))
         companions[pid] = [x for x in comp if x != pid]
+    cycle: dict[int, float] = {}
+    for pid, c in cat_of.items():
+        if consumables and names[c] in CYCLE_DAYS and clock.random() < 0.7:
+            cycle[pid] = CYCLE_DAYS[names[c]] * clock.uniform(0.7, 1.4)
+    days: dict[int, list[float]] = {}
     orders: dict[int, list[tuple[list[int], list[int]]]] = {}
     for m in range(1, members + 1):
         prefs = list(dict.fromkeys(rng.choices(range(len(names)), sizes, k=rng.randint(1, 2))))
@@ -83,7 +107,13 @@ def histories(members: int, seed: int):
             count += 1
         bought: list[int] = []
         mine = []
-        for _ in range(count):
+        day = clock.uniform(0, 180)
+        pace = clock.uniform(0.8, 1.2)
+        last: dict[int, float] = {}
+        when: list[float] = []
+        for n in range(count):
+            if n:
+                day += 1 + clock.expovariate(1 / 20)
             def popular() -> int:
                 cat = rng.choice(prefs) if rng.random() < 0.9 else rng.randrange(len(names))
                 return zipf_pick(rng, by_cat[cat])
@@ -92,12 +122,18 @@ def histories(members: int, seed: int):
             items = [first]
             for _ in range(rng.randint(0, 2)):
                 items.append(rng.choice(companions[first]) if companions[first] and rng.random() < 0.6 else popular())
-            items = list(dict.fromkeys(items))
+            again = [p for p, at in sorted(last.items()) if p in cycle and day - at >= cycle[p] * pace
+                     and clock.random() < 0.6]
+            items = list(dict.fromkeys(again + items))
+            for p in items:
+                last[p] = day
+            when.append(day)
             views = [zipf_pick(rng, by_cat[cat_of[first]]) for _ in range(rng.randint(0, 4))]
             mine.append((items, views))
             bought.extend(items)
         orders[m] = mine
-    return catalog, cat_of, orders
+        days[m] = when
+    return catalog, cat_of, orders, days, cycle
 
 
 def split(orders, with_views: bool = True, view_weight: float = R.VIEW_WEIGHT):
@@ -127,14 +163,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--members", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=22)
+    ap.add_argument("--als-factors", default="16,64", help="implicit's ALS (when installed) with these factors")
+    ap.add_argument("--consumables", type=int, default=1, help="0: no consumables, no repurchases")
+    ap.add_argument("--due-at", default="0.7,0.9", help="also report cycles with consumables due at these shares")
     ap.add_argument("--view-weights", default="0.1,0.3,0.5,1.0",
                     help="also report the module with views at these weights")
     args = ap.parse_args()
-    catalog, cat_of, orders = histories(args.members, args.seed)
+    catalog, cat_of, orders, days, true_cycle = histories(args.members, args.seed, bool(args.consumables))
     train, held = split(orders)
     n_orders = sum(len(v) for v in orders.values())
-    print(f"{len(catalog)} products, {args.members} members, {n_orders} orders; {len(held)} members evaluated "
-          f"(last order held out)")
+    print(f"{len(catalog)} products ({len(true_cycle)} consumables), {args.members} members, {n_orders} orders; "
+          f"{len(held)} members evaluated (last order held out)")
     bought = {m: {p for p, w in h.items() if w >= 1} for m, h in train.items()}
     t0 = time.perf_counter()
     model = R.fit(train, cat_of)
@@ -169,13 +208,79 @@ def main() -> None:
     except ImportError:
         print("implicit (ALS) not installed: skipped")
     else:
-        als(train, held, bought, catalog, k)
+        for factors in (int(x) for x in args.als_factors.split(",") if x):
+            als(train, held, bought, catalog, k, factors)
+    if args.consumables:
+        with_cycles(model, train, held, bought, orders, days, true_cycle, cat_of, recs, k, len(catalog),
+                    [float(x) for x in args.due_at.split(",") if x])
     s = sorted(times)
     print(f"fit {fit_s:.2f} s; serving one member's top 10 from the neighbour table: "
           f"p50 {C.percentile(s, 50):.3f} ms  p99 {C.percentile(s, 99):.3f} ms")
 
 
-def als(train, held, bought, catalog, k: int) -> None:
+def with_cycles(model, train, held, bought, orders, days, true_cycle, cat_of, never, k: int, n_products: int,
+                due_ats: list[float]) -> None:
+    """Repurchase cycles estimated from the training orders; served as the module does."""
+    purchases: dict[int, dict[int, list[float]]] = {}
+    last: dict[int, dict[int, float]] = {}
+    for m, mine in orders.items():
+        past = list(zip(mine[:-1], days[m][:-1])) if len(mine) >= 2 else list(zip(mine, days[m]))
+        got: dict[int, list[float]] = defaultdict(list)
+        for (items, _), day in past:
+            for p in items:
+                got[p].append(day)
+        purchases[m] = got
+        last[m] = {p: max(d) for p, d in got.items()}
+    t0 = time.perf_counter()
+    est = R.cycles(purchases, cat_of)
+    est_s = time.perf_counter() - t0
+    found = set(est) & set(true_cycle)
+    ratio = sorted(est[p] / true_cycle[p] for p in found)
+    bought_any = {p for g in purchases.values() for p in g}
+    print(f"cycles estimated in {est_s:.2f} s: {len(est)} products marked consumable; of the "
+          f"{len(true_cycle & bought_any if isinstance(true_cycle, set) else set(true_cycle) & bought_any)} "
+          f"consumables bought in training {len(found)} found "
+          f"(estimate / true cycle: median {C.percentile(ratio, 50):.2f}; "
+          f"a member rebuys at an order, so later than the need), "
+          f"{len(set(est) - set(true_cycle))} durables taken for consumables")
+    repurchases = {m for m, want in held.items() if want & bought[m]}
+    print(f"{len(repurchases)} of {len(held)} held-out orders hold a repurchase")
+
+    def report(name: str, recs: dict[int, list[int]]) -> None:
+        hits = sum(1 for m, want in held.items() if want & set(recs.get(m, [])))
+        again = sum(1 for m in repurchases if held[m] & bought[m] & set(recs.get(m, [])))
+        slots = wasted = 0
+        for m in held:
+            today = days[m][-1]
+            for p in recs.get(m, []):
+                slots += 1
+                if p in last[m] and (p not in true_cycle or today - last[m][p] < DUE_TRUE * true_cycle[p]):
+                    wasted += 1
+        covered = {p for m in held for p in recs.get(m, [])}
+        print(f"{name:34} hit-rate@10 {hits / len(held):.3f}   coverage {len(covered) / n_products:.3f}   "
+              f"repurchases hit {again / max(1, len(repurchases)):.3f}   slots wasted {wasted / max(1, slots):.3f}")
+
+    report("never again (the module before)", never)
+    always = {m: R.recommend(model, train[m], k, category_of=cat_of, back=bought[m]) for m in held}
+    report("always again (no cycles)", always)
+    for due_at in sorted({R.DUE_AT, *due_ats}):
+        times = []
+        recs = {}
+        for m in held:
+            t = time.perf_counter()
+            restock, back, held_back = R.due(last[m], est, days[m][-1], due_at=due_at)
+            recs[m] = R.recommend(model, train[m], k, exclude=held_back, category_of=cat_of, restock=restock,
+                                  back=back)
+            times.append((time.perf_counter() - t) * 1000)
+        report(f"cycles, due at {due_at:.0%}" + (" (module)" if due_at == R.DUE_AT else ""), recs)
+    s = sorted(times)
+    print(f"serving with cycles (due() + top 10): p50 {C.percentile(s, 50):.3f} ms  p99 {C.percentile(s, 99):.3f} ms")
+
+
+DUE_TRUE = 0.8   # "wasted": a durable bought before, or a consumable before 80 % of its true cycle
+
+
+def als(train, held, bought, catalog, k: int, factors: int) -> None:
     import numpy as np
     from implicit.als import AlternatingLeastSquares
     from scipy.sparse import csr_matrix
@@ -190,14 +295,14 @@ def als(train, held, bought, catalog, k: int) -> None:
             vals.append(1 + 20 * w)
     ui = csr_matrix((np.array(vals, dtype=np.float32), (rows, cols)), shape=(len(members), len(catalog)))
     t0 = time.perf_counter()
-    model = AlternatingLeastSquares(factors=64, iterations=15, regularization=0.05, random_state=22)
+    model = AlternatingLeastSquares(factors=factors, iterations=15, regularization=0.05, random_state=22)
     model.fit(ui, show_progress=False)
     fit_s = time.perf_counter() - t0
     recs = {}
     for m in held:
         ids, _ = model.recommend(row[m], ui[row[m]], N=k + 20, filter_already_liked_items=False)
         recs[m] = [int(i) + 1 for i in ids if int(i) + 1 not in bought[m]][:k]
-    evaluate(f"implicit ALS (64 factors, fit {fit_s:.1f} s)", recs, held, len(catalog))
+    evaluate(f"implicit ALS ({factors} factors, fit {fit_s:.1f} s)", recs, held, len(catalog))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Chat: 「猜你喜欢」 (menu and keyword): the member's recommendations as a numbered list
-(a number opens the product's card in the shop's flow; the listing carries the tracking
+(a consumable bought before whose repurchase cycle has passed comes first, marked
+「该补货了」; a number opens the product's card in the shop's flow; the listing carries the tracking
 token rec.for_me, so the card's view counts as a click: views.py); 「关闭个性化推荐」 / 「开启个性化推荐」
 (PIPL Art. 24): switched off, 「猜你喜欢」 shows the shop's most popular products only.
 """
@@ -35,12 +36,13 @@ class ForMe:
     rec: Recommender
 
     async def run(self, ctx: Ctx) -> Outcome:
-        ids, personal = await self.rec.for_member(ctx.uow, ctx.tenant_id, ctx.member.id, SHOWN)
-        cards = await product_cards(ctx.uow, ctx.tenant_id, ids)
+        picks = await self.rec.for_member(ctx.uow, ctx.tenant_id, ctx.member.id, SHOWN)
+        cards = await product_cards(ctx.uow, ctx.tenant_id, picks.ids)
         if not cards:
             return Outcome((Say("chat/intel/none.txt"),))
         await note_shown(ctx.uow, ctx.tenant_id, ctx.member.id, [c.id for c in cards], FOR_ME, ctx.now)
-        said = Say("chat/intel/for_me.txt", {"items": cards, "personal": personal})
+        said = Say("chat/intel/for_me.txt", {"items": cards, "personal": picks.personal,
+                                                    "restock": picks.restock})
         return Outcome((said,), {"items": [c.id for c in cards], "pages": 1, "via": token(FOR_ME)},
                        to=catalog.PRODUCTS, flow=catalog.SHOP)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, utcnow
@@ -82,6 +82,29 @@ class ModelVersion(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
     trained_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Cycle(Base):
+    """The nightly model: a consumable's repurchase cycle estimated from purchases
+    (recommend.cycles); a product without a row is a durable unless the merchant marked it."""
+
+    __tablename__ = "intel_cycles"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    days: Mapped[float] = mapped_column(Float)
+
+
+class CycleMark(Base):
+    """The merchant's word on a product: a consumable with its cycle in days, or a durable
+    (overrides the estimate)."""
+
+    __tablename__ = "intel_cycle_marks"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    consumable: Mapped[bool] = mapped_column(Boolean)
+    days: Mapped[int] = mapped_column(Integer, default=0)   # 0 for a durable
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class MemberPrefs(Base):

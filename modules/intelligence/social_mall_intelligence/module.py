@@ -35,7 +35,7 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     watch(Synonym)
     provider = IndexedSearch(synonyms=merchant_synonyms)
-    recommender = Recommender(now=svc.clock, places=reg.place_sources)
+    recommender = Recommender(now=lambda: svc.clock(), places=reg.place_sources)   # the clock seam, read late
     counter = views.ViewCounter()
     reg.add_activity_sink(counter)   # product views and recommendation clicks, counted in memory
     reg.set_search(provider)

@@ -5,9 +5,11 @@ category and per place) stored as tables, and serving from an in-process copy of
 tables (reloaded when the model's version moves, checked every few seconds; at most
 MAX_TENANTS models a worker, least recently used dropped).
 
-Never recommended: products off the shelf or out of stock, and what the member already
-bought (the simplest reading of "consumables within their cycle": none come back; a
-per-category cycle is left for later). B2B-only products: the core has no such mark yet.
+Never recommended: products off the shelf or out of stock, a durable the member bought, a
+consumable the member bought within its repurchase cycle (the nightly job estimates the
+cycles from purchases, recommend.cycles; the merchant's mark in the console overrides: a
+consumable with its days, or a durable). A consumable whose cycle has passed comes first,
+marked 「该补货了」 (recommend.due). B2B-only products: the core has no such mark yet.
 A product the member only viewed may be recommended (it measured better: bench/recommend.py).
 PIPL Art. 24: a member who switched personalisation off gets the shop's most popular
 products only (the same list every such member gets: no history, no views, no location).
@@ -31,7 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,8 +44,8 @@ from social_mall.places import PlaceSource, member_places, order_places
 from social_mall_intelligence import recommend as R
 from social_mall_intelligence.lru import Lru
 from social_mall_intelligence.models import (
-    Attribution, Click, Impression, Interaction, MemberPrefs, MemberView, ModelVersion, Neighbour, Popular,
-    PopularPlace,
+    Attribution, Click, Cycle, CycleMark, Impression, Interaction, MemberPrefs, MemberView, ModelVersion, Neighbour,
+    Popular, PopularPlace,
 )
 from storage.models import Product, Sku
 from storage.uow import UnitOfWork
@@ -54,6 +56,7 @@ PER_PLACE = 100     # best sellers kept per place (store, city)
 MAX_TENANTS = 256   # models a worker keeps in memory (lru.py)
 VIEWS_KEPT = timedelta(days=90)   # views older than this leave the model and members' histories
 FOR_ME, RELATED = "for_me", "related"
+DAY = 86400.0
 
 
 async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: datetime,
@@ -71,8 +74,9 @@ async def record_purchase(uow: UnitOfWork, tenant: int, order_no: str, now: date
     if not qty:
         return 0
     # one statement, conflicts skipped: two workers delivering the same event add it once
-    stmt = _insert(uow)(Interaction).values([
-        {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q, "at": now,
+    stmt = dialect_insert(uow)(Interaction).values([
+        {"tenant_id": tenant, "member_id": order.member_id, "product_id": p, "order_id": order.id, "qty": q,
+         "at": order.paid_at or now,
          "places": where}
         for p, q in sorted(qty.items())]).on_conflict_do_nothing()
     added = max(0, int(getattr(await uow.session.execute(stmt), "rowcount", 0) or 0))
@@ -95,7 +99,7 @@ async def _attribute(uow: UnitOfWork, tenant: int, order_id: int, member: int, r
         .order_by(Impression.shown_at, Impression.id))).all()
     source = {p: src for p, src in shown}   # the latest wins
     if source:
-        await uow.session.execute(_insert(uow)(Attribution).values([
+        await uow.session.execute(dialect_insert(uow)(Attribution).values([
             {"tenant_id": tenant, "order_id": order_id, "product_id": p, "member_id": member, "source": src,
              "revenue_fen": revenue[p], "at": now} for p, src in sorted(source.items())]).on_conflict_do_nothing())
 
@@ -143,7 +147,7 @@ async def readout(uow: UnitOfWork, tenant: int, since: datetime) -> tuple[Readou
                  for src in sorted(set(shown) | set(bought) | set(clicked)))
 
 
-def _insert(uow: UnitOfWork) -> Any:
+def dialect_insert(uow: UnitOfWork) -> Any:
     """The dialect's INSERT (both have ON CONFLICT DO NOTHING)."""
     return pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
@@ -152,8 +156,8 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bo
     """Fit the model on every purchase and the last VIEWS_KEPT of members' product views
     (views.py) and store it (one transaction: serving sees the old model or the new one).
     The model's version."""
-    rows = (await uow.session.execute(select(Interaction.member_id, Interaction.product_id, Interaction.places)
-                                      .where(Interaction.tenant_id == tenant))).all()
+    rows = (await uow.session.execute(select(Interaction.member_id, Interaction.product_id, Interaction.places,
+                                             Interaction.at).where(Interaction.tenant_id == tenant))).all()
     histories: dict[int, dict[int, float]] = defaultdict(dict)
     if with_views:   # browsing: weight VIEW_WEIGHT, a purchase of the same product overrides it
         for member, product in (await uow.session.execute(
@@ -161,15 +165,17 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bo
                     MemberView.tenant_id == tenant, MemberView.last_at >= now - VIEWS_KEPT))).all():
             histories[member][product] = R.VIEW_WEIGHT
     bought_at: dict[tuple[str, int], set[int]] = defaultdict(set)   # (place, product) → buyers
-    for member, product, where in rows:
+    purchases: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for member, product, where, at in rows:
         histories[member][product] = 1.0
+        purchases[member][product].append(_day(at))
         for pl in where.split():
             bought_at[(pl, product)].add(member)
     category_of = {pid: cid for pid, cid in (await uow.session.execute(
         select(Product.id, Product.category_id).where(Product.tenant_id == tenant))).all()}
     model = R.fit(histories, category_of)
     # one retrain of a tenant at a time: the version row is created if missing, then locked
-    await uow.session.execute(_insert(uow)(ModelVersion).values(tenant_id=tenant, version=0, trained_at=now)
+    await uow.session.execute(dialect_insert(uow)(ModelVersion).values(tenant_id=tenant, version=0, trained_at=now)
                               .on_conflict_do_nothing())
     current = await uow.session.scalar(select(ModelVersion).where(ModelVersion.tenant_id == tenant)
                                        .with_for_update().execution_options(populate_existing=True))
@@ -182,6 +188,9 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bo
         .where(Interaction.tenant_id == tenant).group_by(Interaction.product_id))).all()}
     uow.session.add_all([Popular(tenant_id=tenant, rank=r, product_id=p, category_id=category_of.get(p, 0),
                                  buyers=int(buyers.get(p, 0))) for r, p in enumerate(model.popular[:500])])
+    await uow.session.execute(delete(Cycle).where(Cycle.tenant_id == tenant))
+    uow.session.add_all([Cycle(tenant_id=tenant, product_id=p, days=round(d, 2))
+                         for p, d in sorted(R.cycles(purchases, category_of).items())])
     await uow.session.execute(delete(PopularPlace).where(PopularPlace.tenant_id == tenant))
     per_place: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for (pl, p), who in bought_at.items():
@@ -194,6 +203,23 @@ async def retrain(uow: UnitOfWork, tenant: int, now: datetime, *, with_views: bo
     current.version, current.trained_at = version, now
     await uow.session.flush()
     return version
+
+
+def _day(at: datetime) -> float:
+    """A time in days (SQLite hands back naive UTC)."""
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp() / DAY
+
+
+async def last_bought(uow: UnitOfWork, tenant: int,
+                      member: int) -> dict[int, tuple[datetime, bool | None, int]]:
+    """product → (when the member last bought it, the merchant's mark: consumable? (None:
+    unmarked), its days): one query."""
+    mark = CycleMark
+    return {p: (at, consumable, days or 0) for p, at, consumable, days in (await uow.session.execute(
+        select(Interaction.product_id, func.max(Interaction.at), mark.consumable, mark.days)
+        .outerjoin(mark, (mark.tenant_id == Interaction.tenant_id) & (mark.product_id == Interaction.product_id))
+        .where(Interaction.tenant_id == tenant, Interaction.member_id == member)
+        .group_by(Interaction.product_id, mark.consumable, mark.days))).all()}
 
 
 async def personalised(uow: UnitOfWork, tenant: int, member: int) -> bool:
@@ -216,6 +242,13 @@ class _Loaded:
     model: R.Model
     category_of: Mapping[int, int]
     checked: float
+    cycles: Mapping[int, float]
+
+
+class Picks(NamedTuple):
+    ids: list[int]
+    personal: bool
+    restock: frozenset[int]   # consumables shown because their cycle passed (「该补货了」)
 
 
 class Recommender:
@@ -265,7 +298,9 @@ class Recommender:
                 by_place[pl].append(pid)
             model = R.Model({k: tuple(v) for k, v in near.items()}, tuple(p.product_id for p in pops),
                             {k: tuple(v) for k, v in by_cat.items()}, {k: tuple(v) for k, v in by_place.items()})
-            got = _Loaded(version, model, {p.product_id: p.category_id for p in pops}, now)
+            cycles = {p: d for p, d in (await uow.session.execute(
+                select(Cycle.product_id, Cycle.days).where(Cycle.tenant_id == tenant))).all()}
+            got = _Loaded(version, model, {p.product_id: p.category_id for p in pops}, now, cycles)
             self.loads += 1
             for old in self._models.put(tenant, got):
                 lock = self._locks.get(old)
@@ -273,24 +308,42 @@ class Recommender:
                     del self._locks[old]
             return got
 
-    async def for_member(self, uow: UnitOfWork, tenant: int, member: int, k: int) -> tuple[list[int], bool]:
-        """(the member's k sellable products best first, personalised?)."""
+    async def _cycled(self, uow: UnitOfWork, tenant: int, member: int,
+                      loaded: _Loaded) -> tuple[set[int], list[int], set[int], set[int]]:
+        """(what the member bought; its consumables due again, most overdue first; those
+        whose cycle lapsed; the rest: durables and consumables within their cycle)."""
+        last = await last_bought(uow, tenant, member)
+        cycle = dict(loaded.cycles)
+        declared: set[int] = set()
+        for p, (_, consumable, days) in last.items():
+            if consumable:
+                cycle[p] = float(days)
+                declared.add(p)
+            elif consumable is not None:   # marked a durable
+                cycle.pop(p, None)
+        restock, back, held = R.due({p: _day(at) for p, (at, _, _) in last.items()}, cycle, _day(self.now()),
+                                    declared=declared)
+        return set(last), restock, back, held
+
+    async def for_member(self, uow: UnitOfWork, tenant: int, member: int, k: int) -> Picks:
+        """The member's k sellable products best first, personalised or not, and which of
+        them are consumables due again."""
         loaded = await self.model(uow, tenant)
         on = await personalised(uow, tenant, member)
-        bought = set((await uow.session.scalars(select(Interaction.product_id).where(
-            Interaction.tenant_id == tenant, Interaction.member_id == member))).all())
+        bought, restock, back, held = await self._cycled(uow, tenant, member, loaded)
         history = {p: R.VIEW_WEIGHT for p in await viewed(uow, tenant, member, self.now())} if on else {}
         history.update({p: 1.0 for p in bought})
         where = await member_places(uow, tenant, member, self.places) if on and self.places else ()
-        wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=bought, category_of=loaded.category_of,
-                             personalised=on, places=where)
+        wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=held, category_of=loaded.category_of,
+                             personalised=on, places=where, restock=restock, back=back)
         if not on:   # not personalised: the same list for everyone, bought or not
             wanted = R.recommend(loaded.model, {}, CANDIDATES, personalised=False)
         found = await sellable(uow, tenant, wanted)
         if len(found) < k:   # cold start (no purchases yet): the shop's own order
-            skip = set(found) | (bought if on else set())
+            skip = set(found) | (held if on else set())
             found += [p for p in await shelf_first(uow, tenant, k + len(skip)) if p not in skip]
-        return found[:k], on
+        found = found[:k]
+        return Picks(found, on, frozenset(set(found) & set(restock)) if on else frozenset())
 
     async def related(self, uow: UnitOfWork, tenant: int, member: int, product: int, *,
                       limit: int) -> tuple[int, ...]:
@@ -300,9 +353,8 @@ class Recommender:
         if not await personalised(uow, tenant, member):
             return ()
         loaded = await self.model(uow, tenant)
-        bought = set((await uow.session.scalars(select(Interaction.product_id).where(
-            Interaction.tenant_id == tenant, Interaction.member_id == member))).all())
-        wanted = R.also_bought(loaded.model, product, CANDIDATES, exclude=bought)
+        _, _, _, held = await self._cycled(uow, tenant, member, loaded)
+        wanted = R.also_bought(loaded.model, product, CANDIDATES, exclude=held)
         found = (await sellable(uow, tenant, wanted))[:limit]
         await note_shown(uow, tenant, member, found, RELATED, self.now())
         return tuple(found)

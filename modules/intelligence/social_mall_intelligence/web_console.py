@@ -1,7 +1,9 @@
 """The module's console pages: 智能搜索 (/console/intelligence/search): the merchant's synonyms
 (add, replace, delete; audited) and a try-out box that searches the shelf the way the chat
 does; 推荐效果 (/console/intelligence/recommendations): showings, attributed orders and
-revenue per recommendation source, and the model's last training. Guarded by the console's `console_view` (session, CSRF on every POST, permission);
+revenue per recommendation source, the model's last training, and the repurchase cycles
+(the nightly estimates; the merchant marks a product consumable with its cycle, durable,
+or back to the estimate; audited). Guarded by the console's `console_view` (session, CSRF on every POST, permission);
 a bad form gets the page again with a Chinese problem text (400) and changes nothing."""
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from handlers.console.core import admin_of, console_view, form_of, int_id, redir
 from handlers.console.registry import add_console_page, add_console_permission
 from social_mall.catalog.service import product_cards
 from social_mall.console.errors import InvalidInputError
+from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
+from social_mall_intelligence import cycles
 from social_mall_intelligence import recommendations as R
 from social_mall_intelligence import synonyms as S
 from social_mall_intelligence.models import ModelVersion
@@ -27,8 +31,10 @@ VIEW, EDIT = "intel.view", "intel.edit"
 PATH = "/console/intelligence/search"
 REC_PATH = "/console/intelligence/recommendations"
 READOUT_DAYS = 30
-FIELDS_ZH = {"word": "搜索词", "alternatives": "也找这些词"}
-PROBLEMS_ZH = {"required": "必填", "too_long": f"太长（每个词最多 {S.MAX_WORD} 字）",
+FIELDS_ZH = {"word": "搜索词", "alternatives": "也找这些词", "product": "商品编号", "kind": "类型",
+             "days": "复购周期"}
+PROBLEMS_ZH = {"required": "必填", "unknown": "不存在", "range": f"要在 1–{cycles.MAX_CYCLE_DAYS} 天之间",
+               "too_long": f"太长（每个词最多 {S.MAX_WORD} 字）",
                "one_word": "只能是一个词（不含空格、逗号、=）", "too_many": "太多了"}
 
 
@@ -101,11 +107,43 @@ async def synonym_delete(request: web.Request) -> web.Response:
 @routes.get(REC_PATH)
 @console_view(VIEW)
 async def recommendations_page(request: web.Request) -> web.Response:
-    """推荐效果: what recommendations showed and sold over the last 30 days, and the model."""
+    """推荐效果: what recommendations showed and sold over the last 30 days, the model, and
+    the repurchase cycles."""
+    return await _rec_page(request)
+
+
+async def _rec_page(request: web.Request, *, values: dict[str, str] | None = None, problem: str = "",
+                    status: int = 200) -> web.Response:
     tenant = tenant_of(request)
     svc = services(request)
     async with svc.uows() as uow:
         rows = await R.readout(uow, tenant, svc.clock() - timedelta(days=READOUT_DAYS))
         model = await uow.session.get(ModelVersion, tenant)
-    return render(request, "console/intel/recommendations.html", rows=rows, model=model, days=READOUT_DAYS,
-                  sources={R.FOR_ME: "猜你喜欢", R.RELATED: "买了它的人还买了"})
+        rows_cycles = await cycles.cycle_rows(uow, tenant)
+    return render(request, "console/intel/recommendations.html", status=status, rows=rows, model=model,
+                  days=READOUT_DAYS, sources={R.FOR_ME: "猜你喜欢", R.RELATED: "买了它的人还买了"},
+                  cycles=rows_cycles,
+                  values=values or {"product": "", "kind": "consumable", "days": ""}, problem=problem)
+
+
+@routes.post(f"{REC_PATH}/cycles")
+@console_view(EDIT)
+async def cycle_mark(request: web.Request) -> web.Response:
+    """Mark a product consumable (with its cycle), durable, or back to the estimate."""
+    form = form_of(request)
+    values = {k: str(form.get(k, ""))[:20] for k in ("product", "kind", "days")}
+    try:
+        product = parse_id(values["product"].strip())
+        if product is None:
+            raise InvalidInputError("product", "unknown")
+        days = parse_id(values["days"].strip()) if values["days"].strip() else 0
+        if days is None:
+            raise InvalidInputError("days", "range")
+        svc = services(request)
+        async with svc.uows() as uow:
+            await cycles.set_mark(uow, tenant_of(request), actor(request), product, values["kind"], days,
+                                  svc.clock())
+            await uow.commit()
+    except InvalidInputError as exc:
+        return await _rec_page(request, values=values, problem=problem_zh(exc), status=400)
+    raise redirect(REC_PATH, ok="saved")

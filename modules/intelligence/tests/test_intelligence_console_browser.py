@@ -1,7 +1,8 @@
 """The console pages 智能搜索 and 推荐效果 in a real browser (Debian's chromium driven by
 Playwright) against the app on a loopback port: the nav entry, the try-out box (initials),
 a bad synonym refused in Chinese, a good one saved and found in chat at once; a card
-opened from 「猜你喜欢」 in chat shown as a click with its click-through rate."""
+opened from 「猜你喜欢」 in chat shown as a click with its click-through rate; a product marked a
+consumable in 复购周期 (a bad cycle refused in Chinese first)."""
 
 from __future__ import annotations
 
@@ -67,5 +68,15 @@ def test_recommendation_clicks_in_the_console_in_a_browser(browser, served, back
     page.wait_for_url("**/console/intelligence/recommendations")
     cells = page.locator("#readout tbody tr").first.locator("td").all_inner_texts()
     assert cells[:5] == ["猜你喜欢", str(items), "1", "1", f"{100 / items:.1f}%"], cells
+
+    page.fill("#cycle-form input[name=product]", str(ids["纯棉短袖T恤"]))
+    page.select_option("#cycle-form select[name=kind]", "consumable")
+    page.fill("#cycle-form input[name=days]", "0")
+    page.click("#cycle-form button[type=submit]")
+    assert "复购周期：要在 1–365 天之间" in page.inner_text("#problem")
+    page.fill("#cycle-form input[name=days]", "90")
+    page.click("#cycle-form button[type=submit]")
+    page.wait_for_url("**/console/intelligence/recommendations?ok=saved")
+    assert "纯棉短袖T恤" in page.inner_text("#cycles") and "消耗品，90 天" in page.inner_text("#cycles")
     page.screenshot(path=str(ARTIFACTS / "intelligence_recommendations.png"), full_page=True)
     context.close()

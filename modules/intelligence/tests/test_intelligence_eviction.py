@@ -63,7 +63,7 @@ async def test_recommendation_models_beyond_the_cap_are_evicted_and_reloaded(mal
     async def top(code: str) -> list[int]:
         tenant = s[code][0]
         async with mall.svc.uows() as uow:
-            ids, _ = await rec.for_member(uow, tenant, 0, 3)
+            ids = (await rec.for_member(uow, tenant, 0, 3)).ids
             loaded = await rec.model(uow, tenant)
             await uow.commit()
         assert loaded.model.popular, code

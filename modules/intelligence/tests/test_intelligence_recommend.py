@@ -182,7 +182,7 @@ async def test_a_purchase_after_a_recommendation_counts_for_it_in_the_console(ma
     await make_admin(mall.svc.uows, "intel_fin", "finance")
     await login(mall.client, "intel_fin")
     page = await (await mall.client.get("/console/intelligence/recommendations")).text()
-    row = next(line for line in page.split("<tr>") if "猜你喜欢" in line)
+    row = next(line for line in page.split("<tr>") if "<td>猜你喜欢</td>" in line)
     cells = [c.split("<")[0] for c in row.split("<td>")[1:]]
     # 6 shown to 1 member, 1 opened (1/6 = 16.7 %); 1 bought (2 × ¥199)
     assert cells[1:7] == ["6", "1", "1", "16.7%", "1", "¥398.00"], cells
