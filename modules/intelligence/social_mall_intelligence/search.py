@@ -96,13 +96,20 @@ class IndexedSearch:
             self.builds += 1
             return entry
 
-    async def search(self, uow: UnitOfWork, tenant: int, keyword: str, *, offset: int, limit: int) -> SearchHits:
+    async def search(self, uow: UnitOfWork, tenant: int, keyword: str, *, offset: int, limit: int,
+                     hidden: frozenset[int] = frozenset()) -> SearchHits:
+        """`hidden`: products kept from the member who searches (the core's visibility
+        seam), left out before paging."""
         entry = await self.index(uow, tenant)
         ids, total = textindex.search(entry.index, keyword)
+        if total and hidden:
+            found = [int(i) for i in ids if int(i) not in hidden]
+            ids, total = found, len(found)
         if total:
             return SearchHits(tuple(int(i) for i in ids[offset:offset + limit]), total)
         cats = nearest_categories(entry.categories, keyword)
-        pool = [d for d in entry.docs if d.category in cats[:1]] or entry.docs
+        pool = [d for d in entry.docs if d.category in cats[:1] and d.id not in hidden] \
+            or [d for d in entry.docs if d.id not in hidden]
         return SearchHits((), 0, tuple(d.id for d in pool[:SUGGEST_PRODUCTS]), tuple(cats))
 
 
