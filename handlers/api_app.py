@@ -38,6 +38,7 @@ from handlers.api_v1 import error, ok
 from handlers.context import SERVICES, Services
 from handlers.http_utils import REFUSED_CODES_PER_MINUTE, refused_codes_key
 from social_mall.catalog.service import list_categories, list_products, product_detail
+from social_mall.catalog.visibility import hidden_products
 from social_mall.channels.service import link_unionid
 from social_mall.errors import EmptyCartError, MallError, NotFoundError
 from social_mall.members.service import (
@@ -292,7 +293,8 @@ async def products(request: web.Request, svc: Services, tenant: TenantView, memb
         raise _Bad("invalid_number", "category_id")
     keyword = (q.get("q") or "").strip()[:40].replace("\x00", "") or None
     async with svc.uows() as uow:
-        found = await list_products(uow, tenant.id, category_id=category, keyword=keyword, page=page, per_page=per_page)
+        found = await list_products(uow, tenant.id, category_id=category, keyword=keyword, page=page,
+                                    per_page=per_page, hidden=await hidden_products(uow, tenant.id, member))
     return ok({"items": jsonable(found.items), "page": found.page, "per_page": found.per_page, "total": found.total})
 
 
@@ -300,7 +302,8 @@ async def products(request: web.Request, svc: Services, tenant: TenantView, memb
 @member_view
 async def product(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
-        return ok(jsonable(await product_detail(uow, tenant.id, _path_id(request))))
+        return ok(jsonable(await product_detail(uow, tenant.id, _path_id(request),
+                                                hidden=await hidden_products(uow, tenant.id, member))))
 
 
 # -- cart ---------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ async def test_business_only_products_are_kept_from_consumers(backend, engine, t
     assert "没有找到" in missing and "海苔脆 ¥" not in missing and "儿童零食" not in missing, missing
     assert "海苔脆 ¥" not in await say(wx, SHOPPER, "搜索 海苔")
     assert first not in await say(wx, SHOPPER, "猜你喜欢")
+    assert (await mall.client.get(f"/h5/product/demo/{only}")).status == 404     # the H5 page knows no member
 
     # the company's buyer sees it everywhere and buys it as any other
     listed = await open_category(wx, BUYER, "休闲零食")
@@ -122,3 +123,4 @@ async def test_business_only_products_are_kept_from_consumers(backend, engine, t
                                                       "on": "0"})).status == 200
     assert await count(mall, ExclusiveProduct) == 1
     assert "海苔脆" in await open_category(wx, SHOPPER, "休闲零食")
+    assert (await mall.client.get(f"/h5/product/demo/{only}")).status == 200

@@ -23,6 +23,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from social_mall.search import SearchHits
 from social_mall_intelligence import textindex
 from social_mall_intelligence.lru import Lru
@@ -103,8 +105,8 @@ class IndexedSearch:
         entry = await self.index(uow, tenant)
         ids, total = textindex.search(entry.index, keyword)
         if total and hidden:
-            found = [int(i) for i in ids if int(i) not in hidden]
-            ids, total = found, len(found)
+            ids = ids[~np.isin(ids, np.fromiter(hidden, dtype=ids.dtype, count=len(hidden)))]
+            total = len(ids)
         if total:
             return SearchHits(tuple(int(i) for i in ids[offset:offset + limit]), total)
         cats = nearest_categories(entry.categories, keyword)
