@@ -1,6 +1,6 @@
 """Which products a member may see and buy: the seam through which a module keeps some of
-the tenant's products to some members (business-only goods for the buyers of an approved
-company, say) and hides them from everyone else.
+the tenant's products to some members (goods sold to trade accounts only, say) and hides them
+from everyone else.
 
 A module registers a `ProductVisibility` (`registry.add_product_visibility`); the
 composition root hands the enabled ones to every unit of work (`uow.visibility`), so a
