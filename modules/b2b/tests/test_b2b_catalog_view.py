@@ -124,3 +124,55 @@ async def test_business_only_products_are_kept_from_consumers(backend, engine, t
     assert await count(mall, ExclusiveProduct) == 1
     assert "海苔脆" in await open_category(wx, SHOPPER, "休闲零食")
     assert (await mall.client.get(f"/h5/product/demo/{only}")).status == 200
+
+
+async def test_a_list_page_costs_the_same_statements_for_one_product_or_five(backend, engine, tmp_path, fake_wechat,
+                                                                            aiohttp_client):
+    """The buyer's list prices and the hidden products are asked once for the whole page
+    (batched), never per product: a page of one product and a page of five (six SKUs) cost
+    the same statements, for the buyer and for the consumer (fewer: no pricing at all)."""
+    from sqlalchemy import event
+
+    from storage.models import Category
+
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client)
+    wx = simulator(mall)
+    csrf = await console(mall)
+    sku = await sku_of(mall, "芒果干")
+    await approved_company_with_prices(mall, wx, csrf, sku.id)
+    await wx.event(SHOPPER, "subscribe")
+    assert (await mall.client.post("/console/b2b/exclusive", data={
+        "_csrf": csrf, "product_id": str(await product_id(mall, "黑巧克力")), "on": "1"})).status == 200
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        cat = Category(tenant_id=tenant.id, name="单品批发", sort=99)
+        await uow.catalog.add(cat)
+        p = Product(tenant_id=tenant.id, category_id=cat.id, title="整箱矿泉水", subtitle="", description="", image="")
+        await uow.catalog.add(p)
+        await uow.catalog.add(Sku(tenant_id=tenant.id, product_id=p.id, spec="24瓶", price_fen=3600, stock=50))
+        await uow.commit()
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(mall.svc.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        costs = {}
+        for user in (BUYER, SHOPPER):
+            for name in ("休闲零食", "单品批发"):
+                cats = await say(wx, user, "分类")
+                n = re.search(rf"(\d+)\. ?{name}", cats).group(1)
+                statements.clear()
+                listed = await say(wx, user, n)
+                # the seams' statements (the module's tables, the page's SKUs); other modules'
+                # writes (a background flush of activity) may land in between
+                costs[(user, name)] = [re.split(r"\s+WHERE", x)[0] for x in statements
+                                       if "b2b_" in x or x.lstrip().startswith("SELECT skus.id")]
+                assert ("企业价" in listed) == (user == BUYER and name == "休闲零食"), listed
+    finally:
+        event.remove(mall.svc.engine.sync_engine, "before_cursor_execute", seen)
+    assert costs[(BUYER, "休闲零食")] == costs[(BUYER, "单品批发")], costs
+    assert costs[(SHOPPER, "休闲零食")] == costs[(SHOPPER, "单品批发")], costs
+    assert len(costs[(BUYER, "单品批发")]) <= 9 and len(costs[(SHOPPER, "单品批发")]) <= 4, costs
