@@ -312,7 +312,8 @@ async def product(request: web.Request, svc: Services, tenant: TenantView, membe
 @member_view
 async def cart(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
-        return ok(jsonable(await view_cart(uow, tenant.id, member)))
+        # each line at the member's own price for its quantity where a module has one (as charged)
+        return ok(jsonable(await view_cart(uow, tenant.id, member, svc.clock())))
 
 
 @routes.post("/cart/items")
@@ -321,7 +322,7 @@ async def cart_add(request: web.Request, svc: Services, tenant: TenantView, memb
     data = await _body(request)
     sku, qty = _int(data, "sku_id"), _int(data, "qty", high=999)
     async with svc.uows() as uow:
-        view = await add_to_cart(uow, tenant.id, member, sku, qty)
+        view = await add_to_cart(uow, tenant.id, member, sku, qty, svc.clock())
         await uow.commit()
     return ok(jsonable(view))
 
@@ -332,7 +333,7 @@ async def cart_set(request: web.Request, svc: Services, tenant: TenantView, memb
     sku = _path_id(request, "sku_id")  # an odd id is a 404 whatever the body
     qty = _int(await _body(request), "qty", low=0, high=999)
     async with svc.uows() as uow:
-        view = await set_cart_qty(uow, tenant.id, member, sku, qty)
+        view = await set_cart_qty(uow, tenant.id, member, sku, qty, svc.clock())
         await uow.commit()
     return ok(jsonable(view))
 
@@ -341,7 +342,7 @@ async def cart_set(request: web.Request, svc: Services, tenant: TenantView, memb
 @member_view
 async def cart_remove(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
-        view = await remove_from_cart(uow, tenant.id, member, _path_id(request, "sku_id"))
+        view = await remove_from_cart(uow, tenant.id, member, _path_id(request, "sku_id"), svc.clock())
         await uow.commit()
     return ok(jsonable(view))
 
