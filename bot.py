@@ -184,7 +184,8 @@ def build_app(
         svc.cache = ReadCache(ttl=settings.catalog_cache_seconds)
         svc.uows = uow_factory(session_factory(engine), registry.topic_map(), svc.cache,
                                modules=registry.modules, pricers=registry.pricers,
-                               payment_methods=registry.payment_methods, order_notes=registry.order_notes)
+                               payment_methods=registry.payment_methods, order_notes=registry.order_notes,
+                               visibility=registry.visibility)
         svc.outbox = OutboxWorker(svc.uows, registry.subscribers)
         svc.runner = FlowRunner(
             uows=svc.uows, kv=kv, templates=svc.templates, links=svc,

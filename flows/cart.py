@@ -45,7 +45,7 @@ def _shown(cart: CartView, note: str = "") -> Say:
 @dataclass(frozen=True)
 class ShowCart:
     async def run(self, ctx: Ctx) -> Outcome:
-        return Outcome((_shown(await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id)),))
+        return Outcome((_shown(await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)),))
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,14 @@ class ChangeLine:
     qty: int | None = None
 
     async def run(self, ctx: Ctx) -> Outcome:
-        cart = await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id)
+        cart = await view_cart(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.now)
         if not 1 <= self.index <= len(cart.lines):
             return Outcome((Say("chat/cart/no_line.txt", {"n": self.index, "count": len(cart.lines)}),))
         line = cart.lines[self.index - 1]
         if self.qty is None:
-            cart = await remove_from_cart(ctx.uow, ctx.tenant_id, ctx.member.id, line.sku_id)
+            cart = await remove_from_cart(ctx.uow, ctx.tenant_id, ctx.member.id, line.sku_id, ctx.now)
             return Outcome((_shown(cart, f"已删除：{line.title} {line.spec}"),))
-        cart = await set_cart_qty(ctx.uow, ctx.tenant_id, ctx.member.id, line.sku_id, self.qty)
+        cart = await set_cart_qty(ctx.uow, ctx.tenant_id, ctx.member.id, line.sku_id, self.qty, ctx.now)
         note = f"已删除：{line.title} {line.spec}" if self.qty == 0 else f"已修改：{line.title} {line.spec} × {self.qty}"
         return Outcome((_shown(cart, note),))
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from flows.engine import Ctx, Data, Outcome, Say, Value, reads_only
 from social_mall import activity
 from social_mall.catalog.service import product_cards, product_detail
+from social_mall.catalog.visibility import check_buyable, hidden_products
 from social_mall.errors import NotFoundError, OutOfStockError
 from social_mall.members.service import add_to_cart
 from social_mall.pricing.service import active_flash_prices
@@ -47,8 +48,10 @@ def restore(data: Mapping[str, Value]) -> dict[str, Value]:
 
 
 async def load_sku(ctx: Ctx, product_id: int, sku_id: int, qty: int = 1) -> tuple[ProductDetail, SkuView]:
-    """The product and SKU if `qty` of it can be bought now; the core's errors otherwise."""
+    """The product and SKU if `qty` of it can be bought now by this member; the core's
+    errors otherwise (a product kept from the member: RestrictedProductError)."""
     p = await product_detail(ctx.uow, ctx.tenant_id, product_id)
+    await check_buyable(ctx.uow, ctx.tenant_id, ctx.member.id, [(p.id, p.title)])
     sku = next((s for s in p.skus if s.id == sku_id), None)
     if sku is None:
         raise NotFoundError("sku", sku_id)
@@ -64,7 +67,8 @@ class ShowProduct:
     via: str = ""            # the listing's tracking token: the view's source
 
     async def run(self, ctx: Ctx) -> Outcome:
-        p = await product_detail(ctx.uow, ctx.tenant_id, self.product_id)
+        p = await product_detail(ctx.uow, ctx.tenant_id, self.product_id,
+                                 hidden=await hidden_products(ctx.uow, ctx.tenant_id, ctx.member.id))
         flash = await active_flash_prices(ctx.uow, ctx.tenant_id, [s.id for s in p.skus], ctx.now)
         notes = [n for n in [await note(ctx.uow, ctx.tenant_id, p.id) for note in ctx.card_notes] if n]
         own = await unit_prices(ctx.uow, ctx.tenant_id, ctx.member.id,
@@ -89,13 +93,14 @@ class AddToCart:
     back_to_list: bool = False   # the reply says a number opens another product of the list
 
     async def run(self, ctx: Ctx) -> Outcome:
-        cart = await add_to_cart(ctx.uow, ctx.tenant_id, ctx.member.id, self.sku_id, self.qty)
+        cart = await add_to_cart(ctx.uow, ctx.tenant_id, ctx.member.id, self.sku_id, self.qty, ctx.now)
         ctx.note(activity.CART_ADD, self.sku_id, qty=self.qty)
         related: tuple[ProductCard, ...] = ()
         if ctx.related is not None:   # a module's 「买了它的人还买了」 (social_mall/search.py)
             pairs = await ctx.uow.catalog.skus_by_ids(ctx.tenant_id, [self.sku_id])
             if pairs:
                 ids = await ctx.related.related(ctx.uow, ctx.tenant_id, ctx.member.id, pairs[0][1].id, limit=3)
-                related = await product_cards(ctx.uow, ctx.tenant_id, ids[:3])
+                hidden = await hidden_products(ctx.uow, ctx.tenant_id, ctx.member.id)
+                related = await product_cards(ctx.uow, ctx.tenant_id, [i for i in ids if i not in hidden][:3])
         return Outcome((Say("chat/shop/added.txt", {"cart": cart, "listing": self.back_to_list,
                                                     "related": related}),))

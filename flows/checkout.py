@@ -79,6 +79,7 @@ from social_mall.pricing import service as pricing
 from social_mall.pricing.rules import ALL_STEPS
 from social_mall.pricing.rules import Step as PromoStep
 from social_mall.pricing.service import AUTO, NONE, PricingInput
+from social_mall.catalog.visibility import check_buyable
 from social_mall.pricing.unit import Wanted, check_lines, max_qty, unit_prices
 from social_mall.views import AddressView
 
@@ -209,6 +210,7 @@ async def _listed(ctx: Ctx, wanted: list[tuple[int, int]]) -> tuple[Line, ...]:
         name = f"{p.title} {s.spec}".strip()
         if not (s.on_shelf and p.on_shelf):
             raise OffShelfError(name)
+        await check_buyable(ctx.uow, ctx.tenant_id, ctx.member.id, [(p.id, name)])
         if s.stock < qty:
             raise OutOfStockError(name, s.stock)
         lines.append(Line(s.id, p.title, s.spec, s.price_fen, qty))

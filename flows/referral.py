@@ -21,6 +21,7 @@ from flows.engine import (
     MENU_WORD, Ctx, Flow, Intent, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn, Value, pager,
 )
 from social_mall.catalog.service import list_products, product_detail
+from social_mall.catalog.visibility import hidden_products
 from flows.types import Links
 from social_mall.referral import rules, service
 from social_mall.referral.errors import BadAmountError, NotDistributorError
@@ -122,7 +123,9 @@ class ListShare:
     page: int
 
     async def run(self, ctx: Ctx) -> Outcome:
-        found = await list_products(ctx.uow, ctx.tenant_id, page=self.page, per_page=PER_PAGE)
+        # shared with anyone: never a product kept from some members (a visitor's view)
+        found = await list_products(ctx.uow, ctx.tenant_id, page=self.page, per_page=PER_PAGE,
+                                    hidden=await hidden_products(ctx.uow, ctx.tenant_id, None))
         rates = await service.share_rates(ctx.uow, ctx.tenant_id, ctx.member.id, [p.id for p in found.items])
         if not found.items:
             return Outcome((Say("chat/referral/share_none.txt"),), to=St.IDLE, redirect=MENU_WORD)
@@ -140,7 +143,8 @@ class ShareCard:
         d = await service.find_distributor(ctx.uow, ctx.tenant_id, ctx.member.id)
         if d is None or d.status != rules.DistributorStatus.APPROVED:
             raise NotDistributorError(d.status if d else "")
-        p = await product_detail(ctx.uow, ctx.tenant_id, self.product_id)
+        p = await product_detail(ctx.uow, ctx.tenant_id, self.product_id,
+                                 hidden=await hidden_products(ctx.uow, ctx.tenant_id, None))
         price = min((s.price_fen for s in p.skus), default=0)
         rate = (await service.share_rates(ctx.uow, ctx.tenant_id, ctx.member.id, [p.id]))[p.id]
         url = referral_url(ctx.links, ctx.tenant_code, d.code) + f"?p={p.id}"

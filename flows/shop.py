@@ -21,8 +21,10 @@ from flows import home
 from flows.home import expired
 from social_mall import activity
 from social_mall.catalog.service import list_categories, list_products, product_cards
+from social_mall.catalog.visibility import hidden_products
 from social_mall.orders.rules import check_qty
 from social_mall.pricing.service import product_flash_prices
+from social_mall.pricing.unit import list_prices
 from social_mall.search import SearchProvider
 from social_mall.values import value
 from social_mall.views import Page, ProductCard
@@ -76,11 +78,12 @@ class ListProducts:
     one_hit_card: bool = False   # a search's single hit: show its card instead of a list of one
 
     async def run(self, ctx: Ctx) -> Outcome:
+        hidden = await hidden_products(ctx.uow, ctx.tenant_id, ctx.member.id)
         if self.keyword and ctx.search is not None:
-            return await self._provided(ctx, ctx.search)
+            return await self._provided(ctx, ctx.search, hidden)
         found = await list_products(
             ctx.uow, ctx.tenant_id, category_id=self.category_id, keyword=self.keyword or None,
-            page=self.page, per_page=PER_PAGE,
+            page=self.page, per_page=PER_PAGE, hidden=hidden,
         )
         self._note(ctx, found.total)
         return await self._show(ctx, found)
@@ -91,21 +94,22 @@ class ListProducts:
         elif self.category_id is not None and self.page <= 1:
             ctx.note(activity.CATEGORY_VIEW, self.category_id)
 
-    async def _provided(self, ctx: Ctx, provider: SearchProvider) -> Outcome:
+    async def _provided(self, ctx: Ctx, provider: SearchProvider, hidden: frozenset[int]) -> Outcome:
         """A module's search: its page of hits, or (none) the products and categories it
-        suggests instead."""
+        suggests instead; never a product kept from this member (`hidden`)."""
         page = max(1, self.page)
         hits = await provider.search(ctx.uow, ctx.tenant_id, self.keyword, offset=(page - 1) * PER_PAGE,
-                                     limit=PER_PAGE)
+                                     limit=PER_PAGE, hidden=hidden)
         self._note(ctx, hits.total)
-        cards = await product_cards(ctx.uow, ctx.tenant_id, hits.ids)
+        cards = await product_cards(ctx.uow, ctx.tenant_id, hits.ids, hidden=hidden)
         if cards or hits.total:
             return await self._show(ctx, Page(cards, hits.total, page, PER_PAGE))
-        offered = await product_cards(ctx.uow, ctx.tenant_id, hits.suggested[:PER_PAGE])
+        offered = await product_cards(ctx.uow, ctx.tenant_id, hits.suggested[:PER_PAGE], hidden=hidden)
         if not offered and not hits.categories:
             return Outcome((Say("chat/shop/no_results.txt", {"keyword": self.keyword}),), to=St.SEARCH)
+        own = await list_prices(ctx.uow, ctx.tenant_id, ctx.member.id, [p.id for p in offered], ctx.now)
         said = Say("chat/shop/no_results_suggested.txt",
-                   {"keyword": self.keyword, "items": offered, "categories": hits.categories})
+                   {"keyword": self.keyword, "items": offered, "categories": hits.categories, "own": own})
         if not offered:
             return Outcome((said,), to=St.SEARCH)
         return Outcome((said,), {"items": [p.id for p in offered], "pages": 1})
@@ -124,11 +128,14 @@ class ListProducts:
             shown = await ShowProduct(found.items[0].id).run(ctx)
             return Outcome(shown.replies, {**data, **shown.data}, to=St.SKU)
         # flash prices change by the minute: looked up apart from the (cached) catalog page
-        flash = await product_flash_prices(ctx.uow, ctx.tenant_id, [p.id for p in found.items], ctx.now)
-        # the views and the live flash prices are the whole context: one rendering per
-        # combination, so a flash window opening or closing shows at once
-        listed = Say("chat/shop/products.txt", {"title": title, "page": found, "flash": flash},
-                     key=(title, found, frozenset(flash.items())))
+        ids = [p.id for p in found.items]
+        flash = await product_flash_prices(ctx.uow, ctx.tenant_id, ids, ctx.now)
+        # the member's own prices (a pricer's 「企业价」), the whole page at once; none for a consumer
+        own = await list_prices(ctx.uow, ctx.tenant_id, ctx.member.id, ids, ctx.now)
+        # the views, the live flash prices and the member's own are the whole context: one
+        # rendering per combination, so a flash window opening or closing shows at once
+        listed = Say("chat/shop/products.txt", {"title": title, "page": found, "flash": flash, "own": own},
+                     key=(title, found, frozenset(flash.items()), frozenset(own.items())))
         return Outcome((listed,), data)
 
 

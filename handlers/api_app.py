@@ -38,6 +38,7 @@ from handlers.api_v1 import error, ok
 from handlers.context import SERVICES, Services
 from handlers.http_utils import REFUSED_CODES_PER_MINUTE, refused_codes_key
 from social_mall.catalog.service import list_categories, list_products, product_detail
+from social_mall.catalog.visibility import hidden_products
 from social_mall.channels.service import link_unionid
 from social_mall.errors import EmptyCartError, MallError, NotFoundError
 from social_mall.members.service import (
@@ -293,7 +294,8 @@ async def products(request: web.Request, svc: Services, tenant: TenantView, memb
         raise _Bad("invalid_number", "category_id")
     keyword = (q.get("q") or "").strip()[:40].replace("\x00", "") or None
     async with svc.uows() as uow:
-        found = await list_products(uow, tenant.id, category_id=category, keyword=keyword, page=page, per_page=per_page)
+        found = await list_products(uow, tenant.id, category_id=category, keyword=keyword, page=page,
+                                    per_page=per_page, hidden=await hidden_products(uow, tenant.id, member))
     return ok({"items": jsonable(found.items), "page": found.page, "per_page": found.per_page, "total": found.total})
 
 
@@ -301,7 +303,8 @@ async def products(request: web.Request, svc: Services, tenant: TenantView, memb
 @member_view
 async def product(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
-        return ok(jsonable(await product_detail(uow, tenant.id, _path_id(request))))
+        return ok(jsonable(await product_detail(uow, tenant.id, _path_id(request),
+                                                hidden=await hidden_products(uow, tenant.id, member))))
 
 
 # -- cart ---------------------------------------------------------------------------------
@@ -310,7 +313,8 @@ async def product(request: web.Request, svc: Services, tenant: TenantView, membe
 @member_view
 async def cart(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
-        return ok(jsonable(await view_cart(uow, tenant.id, member)))
+        # each line at the member's own price for its quantity where a module has one (as charged)
+        return ok(jsonable(await view_cart(uow, tenant.id, member, svc.clock())))
 
 
 @routes.post("/cart/items")
@@ -319,7 +323,7 @@ async def cart_add(request: web.Request, svc: Services, tenant: TenantView, memb
     data = await _body(request)
     sku, qty = _int(data, "sku_id"), _int(data, "qty", high=999)
     async with svc.uows() as uow:
-        view = await add_to_cart(uow, tenant.id, member, sku, qty)
+        view = await add_to_cart(uow, tenant.id, member, sku, qty, svc.clock())
         await uow.commit()
     return ok(jsonable(view))
 
@@ -330,7 +334,7 @@ async def cart_set(request: web.Request, svc: Services, tenant: TenantView, memb
     sku = _path_id(request, "sku_id")  # an odd id is a 404 whatever the body
     qty = _int(await _body(request), "qty", low=0, high=999)
     async with svc.uows() as uow:
-        view = await set_cart_qty(uow, tenant.id, member, sku, qty)
+        view = await set_cart_qty(uow, tenant.id, member, sku, qty, svc.clock())
         await uow.commit()
     return ok(jsonable(view))
 
@@ -339,7 +343,7 @@ async def cart_set(request: web.Request, svc: Services, tenant: TenantView, memb
 @member_view
 async def cart_remove(request: web.Request, svc: Services, tenant: TenantView, member: int) -> web.StreamResponse:
     async with svc.uows() as uow:
-        view = await remove_from_cart(uow, tenant.id, member, _path_id(request, "sku_id"))
+        view = await remove_from_cart(uow, tenant.id, member, _path_id(request, "sku_id"), svc.clock())
         await uow.commit()
     return ok(jsonable(view))
 

@@ -14,6 +14,7 @@ from handlers.context import SERVICES, Services
 from social_mall import activity
 from social_mall.activity import Activity
 from social_mall.catalog.service import product_detail
+from social_mall.catalog.visibility import hidden_products
 from social_mall.errors import NotFoundError
 from social_mall.members.service import channel_identity
 from social_mall.orders.notes import order_notes
@@ -130,7 +131,8 @@ async def product_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="商品不存在")
     try:
         async with svc.uows() as uow:
-            product = await product_detail(uow, tenant.id, pid)
+            # the page knows no member: products kept from some members are not shown (a visitor's view)
+            product = await product_detail(uow, tenant.id, pid, hidden=await hidden_products(uow, tenant.id, None))
             notes = [n for n in [await note(uow, tenant.id, pid) for note in svc.registry.card_notes] if n]
     except NotFoundError:
         raise web.HTTPNotFound(text="商品不存在") from None

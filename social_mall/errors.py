@@ -35,6 +35,17 @@ class OffShelfError(MallError):
         self.sku_name = sku_name
 
 
+class RestrictedProductError(MallError):
+    """The member may not buy this product (a module keeps it to some members:
+    social_mall/catalog/visibility.py)."""
+
+    code = "product_restricted"
+
+    def __init__(self, sku_name: str) -> None:
+        super().__init__(sku_name)
+        self.sku_name = sku_name
+
+
 class InvalidQuantityError(MallError):
     code = "invalid_quantity"
 

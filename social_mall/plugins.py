@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from social_mall.activity import ActivitySink
     from social_mall.demo import DemoSeeder
     from social_mall.books import BooksCheck
+    from social_mall.catalog.visibility import ProductVisibility
     from social_mall.fulfilment import FulfilmentMethod
     from social_mall.members.audience import MemberGroups
     from social_mall.orders.notes import OrderNote
@@ -101,6 +102,8 @@ class Registry:
     card_notes: list[Callable[[Any, int, int], Awaitable[str]]] = field(default_factory=list)
     # unit prices of the module's own for some members (social_mall/pricing/unit.py)
     pricers: list[UnitPricer] = field(default_factory=list)
+    # who keeps some products to some members (social_mall/catalog/visibility.py)
+    visibility: list[ProductVisibility] = field(default_factory=list)
     # ways of paying an order besides WeChat Pay, for some members (social_mall/payments/methods.py)
     payment_methods: list[PaymentMethod] = field(default_factory=list)
     # lines under an order on its chat, H5 and console pages (social_mall/orders/notes.py)
@@ -165,6 +168,12 @@ class Registry:
         """Sell SKUs to some members at the module's own price (B2B price lists…): consulted
         by the product card, checkout and place_order through every unit of work."""
         self.pricers.append(pricer)
+
+    def add_product_visibility(self, visibility: ProductVisibility) -> None:
+        """Keep some products to some members: `visibility.hidden(uow, tenant, member)` → the
+        product ids that member may not see or buy (asked once per unit of work). Lists,
+        searches, cards, the cart and every order honour it (social_mall/catalog/visibility.py)."""
+        self.visibility.append(visibility)
 
     def add_payment_method(self, method: PaymentMethod) -> None:
         """Offer a way of paying besides WeChat Pay (on account, bank transfer…) under the

@@ -33,8 +33,11 @@ class SearchHits:
 
 
 class SearchProvider(Protocol):
-    async def search(self, uow: UnitOfWork, tenant: int, keyword: str, *, offset: int, limit: int) -> SearchHits:
-        """A page of the tenant's products matching `keyword` (already trimmed, non-empty)."""
+    async def search(self, uow: UnitOfWork, tenant: int, keyword: str, *, offset: int, limit: int,
+                     hidden: frozenset[int] = frozenset()) -> SearchHits:
+        """A page of the tenant's products matching `keyword` (already trimmed, non-empty),
+        leaving out (before paging, and from `total` and `suggested`) the `hidden` products,
+        those kept from the member who searches (social_mall/catalog/visibility.py)."""
         ...
 
 

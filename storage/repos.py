@@ -6,7 +6,7 @@ outbox claims) are single conditional UPDATEs whose rowcount says who won.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -426,9 +426,12 @@ class CatalogRepo(_Repo):
         return select(Product).where(Product.tenant_id == tenant, Product.on_shelf.is_(True))
 
     async def products(
-        self, tenant: int, *, category_id: int | None, keyword: str | None, offset: int, limit: int
+        self, tenant: int, *, category_id: int | None, keyword: str | None, offset: int, limit: int,
+        exclude: Collection[int] = (),
     ) -> tuple[list[Product], int]:
         stmt = self._shelf(tenant)
+        if exclude:
+            stmt = stmt.where(Product.id.not_in(sorted(exclude)))
         if category_id is not None:
             stmt = stmt.where(Product.category_id == category_id)
         if keyword:
@@ -459,6 +462,14 @@ class CatalogRepo(_Repo):
         if not product_ids:
             return []
         return await self._all(self._shelf(tenant).where(Product.id.in_(product_ids)))
+
+    async def shelf_skus(self, tenant: int, product_ids: Sequence[int]) -> list[Sku]:
+        """The SKUs on sale of these products (one query for a whole list page)."""
+        if not product_ids:
+            return []
+        stmt = (select(Sku).where(Sku.tenant_id == tenant, Sku.product_id.in_(product_ids), Sku.on_shelf.is_(True))
+                .order_by(Sku.id))
+        return await self._all(stmt)
 
     async def min_prices(self, tenant: int, product_ids: Sequence[int]) -> dict[int, int]:
         stmt = (

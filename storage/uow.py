@@ -28,6 +28,7 @@ from storage.models import AuditEntry, OutboxEvent, utcnow
 from storage.repos import CatalogRepo, MemberRepo, OrderRepo, OutboxRepo, PaymentRepo, TenantRepo
 
 if TYPE_CHECKING:
+    from social_mall.catalog.visibility import ProductVisibility
     from social_mall.pricing.unit import UnitPricer
     from social_mall.orders.notes import OrderNote
     from social_mall.payments.methods import PaymentMethod
@@ -65,8 +66,12 @@ class UnitOfWork:
                  cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
                  factory: UowFactory | None = None, shared: dict[str, object] | None = None,
                  pricers: Sequence[UnitPricer] = (), payment_methods: Sequence[PaymentMethod] = (),
-                 order_notes: Sequence[OrderNote] = ()) -> None:
+                 order_notes: Sequence[OrderNote] = (), visibility: Sequence[ProductVisibility] = ()) -> None:
         self._sessions = sessions
+        # who hides products from some members (social_mall/catalog/visibility.py)
+        self.visibility: tuple[ProductVisibility, ...] = tuple(visibility)
+        # answers the core's seams remember for this unit of work (the products hidden from a member…)
+        self.memo: dict[str, object] = {}
         # lines the enabled modules add under an order's pages (social_mall/orders/notes.py)
         self.order_notes: tuple[OrderNote, ...] = tuple(order_notes)
         # ways of paying besides WeChat Pay from the enabled modules (social_mall/payments/methods.py)
@@ -251,17 +256,19 @@ def uow_factory(
     sessions: async_sessionmaker[AsyncSession], subscribers: Mapping[str, Sequence[str]],
     cache: ReadCache = DISABLED, *, modules: Collection[str] | None = None,
     pricers: Sequence[UnitPricer] = (), payment_methods: Sequence[PaymentMethod] = (),
-    order_notes: Sequence[OrderNote] = (),
+    order_notes: Sequence[OrderNote] = (), visibility: Sequence[ProductVisibility] = (),
 ) -> UowFactory:
     """`modules`: the enabled modules (the registry's list); None: all of them.
     `pricers`: the enabled modules' unit pricers (registry.pricers); `payment_methods`:
     their ways of paying besides WeChat Pay (registry.payment_methods); `order_notes`: their
-    lines under an order's pages (registry.order_notes)."""
+    lines under an order's pages (registry.order_notes); `visibility`: who hides products
+    from some members (registry.visibility)."""
     enabled = frozenset(modules) if modules is not None else None
     shared: dict[str, object] = {}
 
     def make() -> UnitOfWork:
         return UnitOfWork(sessions, subscribers, cache, modules=enabled, factory=make, shared=shared,
-                          pricers=pricers, payment_methods=payment_methods, order_notes=order_notes)
+                          pricers=pricers, payment_methods=payment_methods, order_notes=order_notes,
+                          visibility=visibility)
 
     return make

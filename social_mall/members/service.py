@@ -12,9 +12,11 @@ from social_mall.errors import (
     OffShelfError,
     OutOfStockError,
 )
+from social_mall.catalog.visibility import check_buyable, hidden_products
 from social_mall.events import MemberEntered, MemberJoined
 from social_mall.members.rules import ENTRY_SOURCE_MAX, Birthday, birthdays_on, clean_address
 from social_mall.orders.rules import MAX_QTY_PER_LINE
+from social_mall.pricing.unit import Wanted, unit_prices
 from social_mall.views import AddressView, CartLine, CartView, MemberView
 from storage.models import Address, Member
 from storage.repos import MemberRow
@@ -148,29 +150,45 @@ async def use_address(uow: UnitOfWork, tenant: int, member_id: int, address_id: 
 
 # cart
 
-async def view_cart(uow: UnitOfWork, tenant: int, member_id: int) -> CartView:
+async def view_cart(uow: UnitOfWork, tenant: int, member_id: int, now: datetime | None = None) -> CartView:
+    """The member's cart. A line of a product kept from the member (catalog/visibility.py)
+    is not available (outside the total). With `now`, each line at the member's own unit
+    price for its quantity where a pricer has one (「企业价」 and its tier: pricing/unit.py),
+    the retail price kept beside it; without, at the SKUs' own prices."""
     rows = await uow.members.cart(tenant, member_id)
+    hidden = await hidden_products(uow, tenant, member_id) if rows else frozenset()
+    own = await unit_prices(uow, tenant, member_id, [Wanted(s.id, p.id, s.price_fen, c.qty) for c, s, p in rows],
+                            now) if now is not None and rows and uow.pricers else {}
     return CartView(
         tuple(
             CartLine(
-                sku_id=s.id, product_id=p.id, title=p.title, spec=s.spec, price_fen=s.price_fen,
-                qty=c.qty, stock=s.stock, available=s.on_shelf and p.on_shelf and s.stock >= c.qty,
+                sku_id=s.id, product_id=p.id, title=p.title, spec=s.spec,
+                price_fen=own[s.id].fen if s.id in own else s.price_fen,
+                qty=c.qty, stock=s.stock,
+                available=s.on_shelf and p.on_shelf and s.stock >= c.qty and p.id not in hidden,
+                label=own[s.id].label if s.id in own else "", retail_fen=s.price_fen,
+                restricted=p.id in hidden,
             )
             for c, s, p in rows
         )
     )
 
 
-async def add_to_cart(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int, qty: int) -> CartView:
+async def add_to_cart(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int, qty: int,
+                      now: datetime | None = None) -> CartView:
     current = await uow.members.cart_item(tenant, member_id, sku_id)
     await set_cart_qty(uow, tenant, member_id, sku_id, qty + (current.qty if current else 0))
-    return await view_cart(uow, tenant, member_id)
+    return await view_cart(uow, tenant, member_id, now)
 
 
-async def set_cart_qty(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int, qty: int) -> CartView:
+async def set_cart_qty(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int, qty: int,
+                       now: datetime | None = None) -> CartView:
+    """Put `qty` of the SKU in the cart (0 takes it out). Refused (nothing written) beyond
+    the per-line cap, off the shelf, beyond the stock, or a product kept from the member
+    (RestrictedProductError)."""
     if qty == 0:
         await uow.members.remove_cart_items(tenant, member_id, [sku_id])
-        return await view_cart(uow, tenant, member_id)
+        return await view_cart(uow, tenant, member_id, now)
     if not 1 <= qty <= MAX_QTY_PER_LINE:
         raise InvalidQuantityError(qty, MAX_QTY_PER_LINE)
     found = await uow.catalog.skus_by_ids(tenant, [sku_id])
@@ -180,15 +198,17 @@ async def set_cart_qty(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int
     name = f"{product.title} {sku.spec}".strip()
     if not (sku.on_shelf and product.on_shelf):
         raise OffShelfError(name)
+    await check_buyable(uow, tenant, member_id, [(product.id, name)])
     if sku.stock < qty:
         raise OutOfStockError(name, sku.stock)
     await uow.members.put_cart_item(tenant, member_id, sku_id, qty)
-    return await view_cart(uow, tenant, member_id)
+    return await view_cart(uow, tenant, member_id, now)
 
 
-async def remove_from_cart(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int) -> CartView:
+async def remove_from_cart(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int,
+                           now: datetime | None = None) -> CartView:
     await uow.members.remove_cart_items(tenant, member_id, [sku_id])
-    return await view_cart(uow, tenant, member_id)
+    return await view_cart(uow, tenant, member_id, now)
 
 
 async def clear_cart(uow: UnitOfWork, tenant: int, member_id: int) -> None:

@@ -53,6 +53,7 @@ from typing import Any, cast
 from sqlalchemy import Integer, Table, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from social_mall.catalog.visibility import hidden_products
 from social_mall.desk import BatchFailed, Desk, desk_of
 from social_mall.errors import (
     EmptyCartError,
@@ -346,6 +347,11 @@ async def route(uow: UnitOfWork, req: PlaceRequest) -> PlaceRequest | None:
         return None
     if uow.pricers and not await passive(uow, req.tenant, req.member_id):
         return None
+    hidden = await hidden_products(uow, req.tenant, req.member_id)
+    if hidden:   # some products are kept from this member: place_order refuses those (RestrictedProductError)
+        skus = await uow.catalog.skus_by_ids(req.tenant, [k for k, _ in req.items])
+        if any(p.id in hidden for _, p in skus):
+            return None
     p = req.pricing
     if p is None or req.breakdown is not None or not promotions_on(uow):
         return req
@@ -415,7 +421,7 @@ async def place_plain(uow: UnitOfWork, req: PlaceRequest) -> OrderView:
     factory, or a deployment with a module unit pricer, places it in the caller's unit of
     work, uncommitted, through place_order. Callers that may hold a transaction (the chat's
     checkout) use `place_routed`."""
-    desk = desk_of(uow, DESK, OrderDesk) if not uow.pricers else None
+    desk = desk_of(uow, DESK, OrderDesk) if not (uow.pricers or uow.visibility) else None
     if desk is None:
         return await place_alone(uow, req)
     return await desk.submit(req)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from social_mall.catalog.visibility import check_buyable
 from social_mall.errors import (
     AddressLockedError,
     MallError,
@@ -218,6 +219,8 @@ async def place_order(
         sku, product = found[sku_id]
         if not (sku.on_shelf and product.on_shelf):
             raise OffShelfError(_name(sku, product))
+    if uow.visibility:   # a product kept from this member (catalog/visibility.py): refused, nothing written
+        await check_buyable(uow, tenant, member_id, [(found[k][1].id, _name(*found[k])) for k in sorted(wanted)])
     # a module's own price (pricing/unit.py) for lines the caller didn't price itself
     asked = [Wanted(k, found[k][1].id, found[k][0].price_fen, q) for k, q in sorted(wanted.items())
              if unit_prices is None or k not in unit_prices]

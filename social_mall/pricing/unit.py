@@ -105,6 +105,42 @@ async def unit_prices(uow: UnitOfWork, tenant: int, member: int | None, lines: S
     return out
 
 
+@dataclass(frozen=True)
+class FromPrice:
+    """A product's lowest price for one member in a list (「企业价 ¥22.00起」): the least
+    over its SKUs on sale, each at a pricer's price where one prices it, else retail."""
+
+    fen: int
+    label: str           # the pricer's label (「企业价」)
+    retail_fen: int      # the product's lowest retail price, shown beside it when it differs
+
+
+async def list_prices(uow: UnitOfWork, tenant: int, member: int | None, product_ids: Sequence[int],
+                      now: datetime) -> dict[int, FromPrice]:
+    """product id → the member's own 「from」 price, for the products of a list page
+    (categories, search results, suggestions, recommendations) that a pricer prices for
+    this member. Batched: one query for the page's SKUs and one call to each pricer, however
+    many products; nothing at all (no query) without pricers, for a visitor, or when every
+    pricer is passive for the member (a consumer)."""
+    if member is None or not product_ids or not uow.pricers or await passive(uow, tenant, member):
+        return {}
+    skus = await uow.catalog.shelf_skus(tenant, product_ids)
+    own = await unit_prices(uow, tenant, member, [Wanted(s.id, s.product_id, s.price_fen, 1) for s in skus], now)
+    if not own:
+        return {}
+    low: dict[int, int] = {}
+    retail: dict[int, int] = {}
+    label: dict[int, str] = {}
+    for s in skus:
+        retail[s.product_id] = min(retail.get(s.product_id, s.price_fen), s.price_fen)
+        p = own.get(s.id)
+        if p is not None:
+            label.setdefault(s.product_id, p.label)
+        fen = p.fen if p is not None else s.price_fen
+        low[s.product_id] = min(low.get(s.product_id, fen), fen)
+    return {pid: FromPrice(low[pid], text, retail[pid]) for pid, text in label.items()}
+
+
 async def passive(uow: UnitOfWork, tenant: int, member: int) -> bool:
     """Will no registered pricer have anything to say about `member`'s next order?"""
     for pricer in uow.pricers:

@@ -26,7 +26,7 @@ class Scripted:
         self.answers: dict[str, SearchHits] = {}
         self.asked: list[tuple[int, str, int, int]] = []
 
-    async def search(self, uow, tenant, keyword, *, offset, limit):
+    async def search(self, uow, tenant, keyword, *, offset, limit, hidden=frozenset()):
         self.asked.append((tenant, keyword, offset, limit))
         return self.answers.get(keyword, SearchHits((), 0))
 

@@ -5,15 +5,24 @@ destination become a request in a transaction of its own once the order's has ro
 (the core's `uow.after_rollback`), pushed
 to the company's owner; the buyer is told it waits. The owner lists them (「待审批」) and
 decides (「同意 N」/「驳回 N」): a conditional UPDATE pending → approved/rejected decides
-once; approving places the order for the buyer in the same transaction at today's prices,
-counted against the buyer's month beyond its limit (the owner allowed it), and pushes the
-order number to the buyer, who pays as usual (or 「月结」). Audited; a repeated request
-(the same lines while one is pending) is not filed twice."""
+once; approving places the order for the buyer in the same transaction, counted against the
+buyer's month beyond its limit (the owner allowed it), and pushes the order number to the
+buyer, who pays as usual (or 「月结」). Audited; a repeated request (the same lines while one
+is pending) is not filed twice.
+
+Price: fixed when the buyer submits. Each line keeps the unit price the buyer confirmed (its
+tier, price list or accepted quote as they were then); the owner is shown that total and
+approving places the order at exactly those prices, whatever the price lists say since — the
+owner approves what the buyer asked for, not a different bill. That holds for APPROVAL_DAYS
+(7) days: a request older than that is not approved but expires (pending → expired, one
+conditional UPDATE, audited, the buyer told to order again at today's prices), so a price
+list changed weeks ago is never undercut by a forgotten request. A request filed before the
+prices were kept (lines 「sku:qty」) is placed at today's prices, as it was."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
@@ -25,23 +34,34 @@ from social_mall_b2b.models import ApprovalRequest, Company
 from social_mall_b2b.repos import B2bRepo
 from storage.uow import UnitOfWork
 
-PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
 OVERRIDE = "b2b.approved_over_budget"    # session.info: this order was approved over budget
+APPROVAL_DAYS = 7                        # a request keeps its submitted prices this long
 
 
-def encode(lines: Sequence[tuple[int, int]]) -> str:
-    return ",".join(f"{s}:{q}" for s, q in sorted(lines))
+def encode(lines: Sequence[tuple[int, int, int]]) -> str:
+    """(sku, qty, unit fen) lines as 「sku:qty:fen,…」 (sorted: a repeated request compares equal)."""
+    return ",".join(f"{s}:{q}:{f}" for s, q, f in sorted(lines))
 
 
-def decode(text: str) -> list[tuple[int, int]]:
-    return [(int(a), int(b)) for a, b in (p.split(":") for p in text.split(",") if p)]
+def decode(text: str) -> list[tuple[int, int, int | None]]:
+    """The lines of `encode`; an older 「sku:qty」 line has no price (None: today's)."""
+    out: list[tuple[int, int, int | None]] = []
+    for part in (p.split(":") for p in text.split(",") if p):
+        out.append((int(part[0]), int(part[1]), int(part[2]) if len(part) > 2 else None))
+    return out
+
+
+def expires_at(created_at: datetime) -> datetime:
+    at = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=timezone.utc)
+    return at + timedelta(days=APPROVAL_DAYS)
 
 
 async def file_request(uow: UnitOfWork, tenant: int, company_id: int, order: OrderView, now: datetime) -> int:
     """The over-budget order as a request, in a transaction of its own (committed), run
     after the order's transaction rolled back (uow.after_rollback); its id."""
     assert uow.factory is not None
-    lines = encode([(ln.sku_id, ln.qty) for ln in order.lines])
+    lines = encode([(ln.sku_id, ln.qty, ln.price_fen) for ln in order.lines])
     async with uow.factory() as own:
         s = own.session
         same = (await s.execute(select(ApprovalRequest.id).where(
@@ -91,6 +111,8 @@ async def decide(uow: UnitOfWork, tenant: int, owner: int, approval_id: int, *, 
         ApprovalRequest.company_id == company.id))).scalar_one_or_none()
     if req is None:
         raise ApprovalError("missing")
+    if approve and now >= expires_at(req.created_at):
+        return await _expire(uow, tenant, owner, req, now)
     res = await s.execute(update(ApprovalRequest).where(
         ApprovalRequest.id == req.id, ApprovalRequest.status == PENDING,
     ).values(status=APPROVED if approve else REJECTED, decided_at=now))
@@ -99,10 +121,13 @@ async def decide(uow: UnitOfWork, tenant: int, owner: int, approval_id: int, *, 
     order: OrderView | None = None
     if approve:
         address = await add_address(uow, tenant, req.member_id, req.ship_name, req.ship_phone, req.ship_address)
+        lines = decode(req.lines)
+        kept = {sku: fen for sku, _, fen in lines if fen is not None}   # the prices the buyer submitted
         s.info[OVERRIDE] = True
         try:
-            order = await place_order(uow, tenant, req.member_id, decode(req.lines), address_id=address.id,
-                                      now=now, timeout=timeout, channel=channel, source=f"b2b:approval:{req.id}")
+            order = await place_order(uow, tenant, req.member_id, [(sku, qty) for sku, qty, _ in lines],
+                                      address_id=address.id, now=now, timeout=timeout, channel=channel,
+                                      source=f"b2b:approval:{req.id}", unit_prices=kept or None)
         finally:
             s.info.pop(OVERRIDE, None)
         await s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req.id).values(order_id=order.id))
@@ -113,3 +138,19 @@ async def decide(uow: UnitOfWork, tenant: int, owner: int, approval_id: int, *, 
               f"approval:{req.id}", after={"order_id": order.id if order else None})
     await s.refresh(req)
     return req, order
+
+
+async def _expire(uow: UnitOfWork, tenant: int, owner: int, req: ApprovalRequest,
+                  now: datetime) -> tuple[ApprovalRequest, OrderView | None]:
+    """Approved too late: the request expires (once), nothing is placed, the buyer is told."""
+    s = uow.session
+    res = await s.execute(update(ApprovalRequest).where(
+        ApprovalRequest.id == req.id, ApprovalRequest.status == PENDING).values(status=EXPIRED, decided_at=now))
+    if getattr(res, "rowcount", 0) != 1:
+        raise ApprovalError("decided")
+    uow.emit(ApprovalDecided(tenant_id=tenant, member_id=req.member_id, approval_id=req.id, approved=False,
+                             order_no="", total_fen=req.total_fen, expired=True))
+    uow.audit(tenant, f"member:{owner}", "b2b.approval_expired", f"approval:{req.id}",
+              after={"days": APPROVAL_DAYS})
+    await s.refresh(req)
+    return req, None

@@ -65,3 +65,4 @@ class ApprovalDecided(DomainEvent):
     approved: bool
     order_no: str
     total_fen: int
+    expired: bool = False   # not approved in time (approvals.APPROVAL_DAYS): nothing placed

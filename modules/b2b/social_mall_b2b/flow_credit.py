@@ -86,7 +86,8 @@ def by_transfer(turn: Turn) -> Step:
 class Pending:
     async def run(self, ctx: Ctx) -> Outcome:
         found = await approvals.pending(ctx.uow, ctx.tenant_id, ctx.member.id)
-        return Outcome((Say("chat/b2b/approvals.txt", {"requests": found}),))
+        until = {r.id: approvals.expires_at(r.created_at) for r in found}
+        return Outcome((Say("chat/b2b/approvals.txt", {"requests": found, "until": until}),))
 
 
 @dataclass(frozen=True)

@@ -373,3 +373,15 @@ class OfflineRefund(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     __table_args__ = (UniqueConstraint("tenant_id", "out_refund_no"), UniqueConstraint("tenant_id", "bank_ref"),
                       CheckConstraint("amount_fen > 0", name="ck_b2b_offline_refunds_amount"))
+
+
+class ExclusiveProduct(Base):
+    """A product sold to business accounts only (企业专供): hidden from everyone else in
+    lists, searches, cards, the cart and orders (the core's visibility seam: exclusive.py)."""
+
+    __tablename__ = "b2b_exclusive_products"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "product_id"),)

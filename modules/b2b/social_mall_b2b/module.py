@@ -34,6 +34,9 @@ def setup(reg: Registry) -> None:
     reg.add_flow(flow_quotes.FLOW)
     reg.add_flow(flow_credit.FLOW)
     reg.add_unit_pricer(prices.PRICER)
+    from social_mall_b2b import exclusive
+
+    reg.add_product_visibility(exclusive.VISIBILITY)
     reg.add_payment_method(credit.METHOD_OBJ)
     reg.add_payment_method(transfers.METHOD_OBJ)
     from social_mall_b2b import member_groups

@@ -3,7 +3,8 @@ every handler is guarded by `console_view` (session, CSRF on every POST, the per
 the admin's tenant). 企业账户: applications to approve or reject (with a reason; audited
 and pushed to the applicant), each company's customer group. 价格表: customer groups,
 price lists (sale / override, for a group or one company, % off retail and per-SKU tiers,
-validity dates) and SKU order terms (minimum order quantity, case pack). A bad form
+validity dates), SKU order terms (minimum order quantity, case pack) and the products sold to
+business accounts only (企业专供: exclusive.py). A bad form
 answers with the page again and a Chinese problem text (400), never a 500."""
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from handlers.console.core import (
 from handlers.console.registry import add_console_page, add_console_permission
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
-from social_mall_b2b import accounts, budgets, prices, quick, quotes
+from social_mall.errors import NotFoundError
+from social_mall_b2b import accounts, budgets, exclusive, prices, quick, quotes
 from social_mall_b2b.repos import B2bRepo
 from social_mall_b2b.errors import B2bError, InvalidApplicationError
 from social_mall_b2b.rules import BP, ListKind, parse_tier_lines
@@ -100,7 +102,7 @@ PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空�
               "transfer_closed": "该订单已不在待支付状态（已关闭或已支付），请线下处理这笔款项",
               "bank_name": "开户行最多 60 字", "account_name": "户名最多 60 字", "account_no": "账号最多 40 位",
               "transfer_hours": "转账期限须为 1–1440 小时", "vat": "增值税率须为 0–30 的整数（%）",
-              "refund_ref": "请填写退款的银行流水号（最多 60 字）"}
+              "refund_ref": "请填写退款的银行流水号（最多 60 字）", "product_id": "商品编号不对"}
 
 
 def problem(exc: B2bError) -> str:
@@ -172,7 +174,8 @@ async def _prices_page(request: web.Request, status: int = 200, error: str = "",
         companies = await accounts.list_companies(uow, tenant, "approved", 1, 200)
         terms = await prices.all_terms(uow, tenant)
         codes = await B2bRepo(uow.session).codes(tenant)
-    return render(request, "console/b2b/prices.html", status=status, lists=lists, groups=groups,
+        only = await exclusive.listed(uow, tenant)
+    return render(request, "console/b2b/prices.html", status=status, lists=lists, groups=groups, exclusive=only,
                   group_names=dict(groups), companies=companies.items,
                   company_names={c.id: c.name for c in companies.items}, terms=terms, codes=codes, error=error,
                   v=values or {}, shanghai_day=lambda d: d.astimezone(SHANGHAI).date().isoformat() if d else "")
@@ -264,6 +267,24 @@ async def terms_save(request: web.Request) -> web.Response:
             await uow.commit()
     except B2bError as exc:
         return await _prices_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/prices", ok="saved")
+
+
+@routes.post("/console/b2b/exclusive")
+@console_view(EDIT)
+async def exclusive_save(request: web.Request) -> web.Response:
+    """Mark a product 企业专供 (business accounts only) or sell it to everyone again."""
+    form = form_of(request)
+    product = _opt_id(form, "product_id")
+    if product is None:
+        return await _prices_page(request, 400, problem(InvalidApplicationError("product_id")))
+    try:
+        async with services(request).uows() as uow:
+            await exclusive.set_exclusive(uow, tenant_of(request), product, str(form.get("on", "")) == "1",
+                                          actor(request))
+            await uow.commit()
+    except NotFoundError:
+        return await _prices_page(request, 404, "没有这个商品")
     raise redirect("/console/b2b/prices", ok="saved")
 
 

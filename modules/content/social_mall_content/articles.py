@@ -12,6 +12,7 @@ import nh3
 from sqlalchemy import select
 
 from social_mall.catalog.service import product_detail
+from social_mall.catalog.visibility import hidden_products
 from social_mall.errors import MallError, NotFoundError
 from social_mall.views import ProductDetail
 from social_mall_content.models import Article
@@ -143,10 +144,13 @@ async def latest(uow: UnitOfWork, tenant: int, *, limit: int = 3) -> list[Articl
 
 
 async def products_of(uow: UnitOfWork, tenant: int, ids: Sequence[int]) -> list[ProductDetail]:
+    """The article's products a visitor may see (on the shelf, none kept from some members:
+    the core's visibility seam)."""
     out = []
+    hidden = await hidden_products(uow, tenant, None)
     for pid in ids:
         try:
-            out.append(await product_detail(uow, tenant, pid))
+            out.append(await product_detail(uow, tenant, pid, hidden=hidden))
         except NotFoundError:
             continue   # deleted since: left out
     return out

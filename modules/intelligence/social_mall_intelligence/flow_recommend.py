@@ -14,6 +14,8 @@ from enum import StrEnum
 from flows import catalog
 from flows.engine import Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, StepFn, Turn
 from social_mall.catalog.service import product_cards
+from social_mall.catalog.visibility import hidden_products
+from social_mall.pricing.unit import list_prices
 from social_mall_intelligence.recommendations import FOR_ME, Recommender, note_shown, set_personalised
 from social_mall_intelligence.views import token
 
@@ -37,12 +39,15 @@ class ForMe:
 
     async def run(self, ctx: Ctx) -> Outcome:
         picks = await self.rec.for_member(ctx.uow, ctx.tenant_id, ctx.member.id, SHOWN)
-        cards = await product_cards(ctx.uow, ctx.tenant_id, picks.ids)
+        # never a product kept from this member (the core's visibility seam)
+        cards = await product_cards(ctx.uow, ctx.tenant_id, picks.ids,
+                                    hidden=await hidden_products(ctx.uow, ctx.tenant_id, ctx.member.id))
         if not cards:
             return Outcome((Say("chat/intel/none.txt"),))
         await note_shown(ctx.uow, ctx.tenant_id, ctx.member.id, [c.id for c in cards], FOR_ME, ctx.now)
+        own = await list_prices(ctx.uow, ctx.tenant_id, ctx.member.id, [c.id for c in cards], ctx.now)
         said = Say("chat/intel/for_me.txt", {"items": cards, "personal": picks.personal,
-                                                    "restock": picks.restock})
+                                             "restock": picks.restock, "own": own})
         return Outcome((said,), {"items": [c.id for c in cards], "pages": 1, "via": token(FOR_ME)},
                        to=catalog.PRODUCTS, flow=catalog.SHOP)
 

@@ -23,6 +23,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from social_mall.search import SearchHits
 from social_mall_intelligence import textindex
 from social_mall_intelligence.lru import Lru
@@ -96,13 +98,20 @@ class IndexedSearch:
             self.builds += 1
             return entry
 
-    async def search(self, uow: UnitOfWork, tenant: int, keyword: str, *, offset: int, limit: int) -> SearchHits:
+    async def search(self, uow: UnitOfWork, tenant: int, keyword: str, *, offset: int, limit: int,
+                     hidden: frozenset[int] = frozenset()) -> SearchHits:
+        """`hidden`: products kept from the member who searches (the core's visibility
+        seam), left out before paging."""
         entry = await self.index(uow, tenant)
         ids, total = textindex.search(entry.index, keyword)
+        if total and hidden:
+            ids = ids[~np.isin(ids, np.fromiter(hidden, dtype=ids.dtype, count=len(hidden)))]
+            total = len(ids)
         if total:
             return SearchHits(tuple(int(i) for i in ids[offset:offset + limit]), total)
         cats = nearest_categories(entry.categories, keyword)
-        pool = [d for d in entry.docs if d.category in cats[:1]] or entry.docs
+        pool = [d for d in entry.docs if d.category in cats[:1] and d.id not in hidden] \
+            or [d for d in entry.docs if d.id not in hidden]
         return SearchHits((), 0, tuple(d.id for d in pool[:SUGGEST_PRODUCTS]), tuple(cats))
 
 
