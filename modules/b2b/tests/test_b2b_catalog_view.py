@@ -48,6 +48,11 @@ async def test_buyer_sees_company_prices_in_lists_card_and_cart_a_consumer_retai
     found = await say(wx, BUYER, "搜索 干")
     assert "企业价 ¥22.00起（零售 ¥29.90起）" in found, found
     assert "企业价" not in await say(wx, SHOPPER, "搜索 干")
+    # a module's list (「猜你喜欢」) and a search's suggestions: one product a line
+    for said in (await say(wx, BUYER, "猜你喜欢"), await say(wx, BUYER, "搜索 不存在的东西xyz")):
+        assert len(re.findall(r"^\d+\. \S+ (企业价 )?¥", said, re.M)) >= 2, said
+    await say(wx, BUYER, "取消")
+
     card = await say(wx, BUYER, "搜索 芒果干")
     assert card.startswith("芒果干 ¥22.00 · 企业价") and "50件起 ¥19.90" in card and "起订 12 件" in card
 
