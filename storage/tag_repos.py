@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,6 +61,10 @@ class TagRepo:
         found = await self.by_name(tenant, name)
         assert found is not None
         return found
+
+    async def rename(self, tenant: int, tag_id: int, name: str) -> None:
+        await self.session.execute(update(MemberTag).where(MemberTag.tenant_id == tenant, MemberTag.id == tag_id)
+                                   .values(name=name))
 
     async def drop_tag(self, tenant: int, tag_id: int) -> int:
         """Delete the tag and its links; the number of members who held it."""
