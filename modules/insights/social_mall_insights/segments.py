@@ -181,7 +181,8 @@ async def tag_rules(uow: UnitOfWork, tenant: int) -> dict[int, str]:
         Segment.tenant_id == tenant, Segment.tag_id.is_not(None)).order_by(Segment.id))
     out: dict[int, str] = {}
     for tag_id, name in rows:
-        out.setdefault(int(tag_id), f"分群「{name}」")
+        if tag_id is not None:
+            out.setdefault(int(tag_id), f"分群「{name}」")
     return out
 
 
