@@ -114,9 +114,8 @@ async def rename_tag(uow: UnitOfWork, tenant: int, tag_id: int, raw_name: str, *
         raise NotFoundError("tag", tag_id)
     if old == name:
         return False
-    if await r.by_name(tenant, name) is not None:
+    if await r.by_name(tenant, name) is not None or not await r.rename(tenant, tag_id, name):
         raise InvalidInputError("tag", "tag_taken")
-    await r.rename(tenant, tag_id, name)
     uow.audit(tenant, actor, "member_tag.rename", f"tag:{tag_id}", before={"name": old}, after={"name": name})
     return True
 
