@@ -96,7 +96,8 @@ def setup(reg: Registry) -> None:
         await push(d, "chat/members/push/level_changed.txt")
 
     async def push_coupon(d: Delivery) -> None:
-        await push(d, "chat/members/push/coupon_issued.txt")
+        if d.payload.get("push", True):      # off: the giver tells the member (birthday: one message)
+            await push(d, "chat/members/push/coupon_issued.txt")
 
     async def push_birthday(d: Delivery) -> None:
         await push(d, "chat/members/push/birthday.txt")

@@ -116,6 +116,15 @@ class MemberJoined(DomainEvent):
 
 
 @dataclass(frozen=True)
+class MemberTagDeleted(DomainEvent):
+    """A member tag was deleted (its links with it): whoever keeps it up by a rule lets go."""
+
+    topic: ClassVar[str] = "member_tag.deleted"
+    tag_id: int
+    name: str
+
+
+@dataclass(frozen=True)
 class MessageQueued(DomainEvent):
     """A chat message to deliver later through the channel's push API (the slow path)."""
 

@@ -53,6 +53,8 @@ class Delivery:
 
 Subscriber = Callable[[Delivery], Awaitable[None]]
 AccountEventHandler = Callable[[int, Mapping[str, Any]], Awaitable[None]]
+#: (uow, tenant) → {tag id: the rule that keeps the tag up, in words}
+TagRules = Callable[[Any, int], Awaitable[Mapping[int, str]]]
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class Registry:
     member_groups: dict[str, MemberGroups] = field(default_factory=dict)
     # who knows where members shop (social_mall/places.py): modules' sources, then the core's
     place_sources: list[PlaceSource] = field(default_factory=_core_places)
+    # who keeps member tags up by a rule (social_mall/members/tags.py: a tag's kind)
+    tag_rules: list[TagRules] = field(default_factory=list)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -216,6 +220,12 @@ class Registry:
         store…) as places "kind:key" (social_mall/places.py); a module's places come before
         the core's address cities. Readers hold `place_sources` (this list)."""
         self.place_sources.insert(len(self.place_sources) - 1, source)
+
+    def add_tag_rules(self, rules: TagRules) -> None:
+        """Say which member tags the module keeps up by a rule: `rules(uow, tenant)` maps
+        tag id → the rule in words (the console's tag list shows them as rule tags). A
+        deleted tag is announced as `member_tag.deleted` (subscribe to let go of it)."""
+        self.tag_rules.append(rules)
 
     def set_search(self, provider: SearchProvider) -> None:
         """Answer the shop's keyword searches with this provider (the last one set wins)."""

@@ -19,6 +19,7 @@ from storage.models import (
     Category,
     Member,
     MemberIdentity,
+    MemberTagLink,
     Order,
     OutboxEvent,
     Product,
@@ -246,9 +247,13 @@ class ConsoleRepo:
         return list((await self.session.scalars(stmt)).all())
 
     # -- members ---------------------------------------------------------------------
-    async def members(self, tenant: int, *, query: str = "", member_id: int | None = None, offset: int = 0,
-                      limit: int = 20) -> tuple[list[Member], int]:
+    async def members(self, tenant: int, *, query: str = "", member_id: int | None = None,
+                      tag_ids: Sequence[int] = (), offset: int = 0, limit: int = 20) -> tuple[list[Member], int]:
+        """A page of the tenant's members, newest first: matching `query` and holding every tag in `tag_ids`."""
         stmt = select(Member).where(Member.tenant_id == tenant)
+        for tag_id in sorted(set(tag_ids)):
+            stmt = stmt.where(Member.id.in_(select(MemberTagLink.member_id).where(
+                MemberTagLink.tenant_id == tenant, MemberTagLink.tag_id == tag_id)))
         q = query.strip()
         if q:
             ident = select(MemberIdentity.member_id).where(

@@ -9,8 +9,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +62,17 @@ class TagRepo:
         found = await self.by_name(tenant, name)
         assert found is not None
         return found
+
+    async def rename(self, tenant: int, tag_id: int, name: str) -> bool:
+        """False if another tag has that name now (one renamed or made at the same moment:
+        the unique (tenant, name) decides, in a savepoint so the transaction goes on)."""
+        try:
+            async with self.session.begin_nested():
+                await self.session.execute(update(MemberTag).where(MemberTag.tenant_id == tenant,
+                                                                   MemberTag.id == tag_id).values(name=name))
+        except IntegrityError:
+            return False
+        return True
 
     async def drop_tag(self, tenant: int, tag_id: int) -> int:
         """Delete the tag and its links; the number of members who held it."""

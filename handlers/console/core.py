@@ -62,6 +62,7 @@ NAV: tuple[tuple[str, str, str, str, int], ...] = (
     ("categories", "分类", "/console/categories", Perm.CATALOG_VIEW, 25),
     ("orders", "订单", "/console/orders", Perm.ORDERS_VIEW, 30),
     ("members", "会员", "/console/members", Perm.MEMBERS_VIEW, 50),
+    ("tags", "会员标签", "/console/tags", Perm.MEMBERS_VIEW, 51),
     ("audit", "操作日志", "/console/audit", Perm.AUDIT_VIEW, 80),
     ("settings", "店铺设置", "/console/settings", Perm.SETTINGS, 85),
     ("channels", "渠道与商户", "/console/channels", Perm.SETTINGS, 86),
@@ -90,6 +91,7 @@ PROBLEMS_ZH = {
     "file_missing": "请选择图片", "image_dimensions": "图片尺寸过大",
     "birthday_format": "生日格式如 05-01 或 1990-05-01（留空为清除）",
     "tag_name": "标签名 1–30 个字，不含控制字符", "tags_full": "标签太多（最多 200 个），请先删掉不用的",
+    "tag_taken": "已有同名标签",
 }
 
 

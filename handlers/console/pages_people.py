@@ -1,4 +1,5 @@
-"""Members (and their birthday), the audit log, admin users and roles, API tokens."""
+"""Members (and their birthday and tags), the tenant's member tags, the audit log, admin
+users and roles, API tokens."""
 
 from __future__ import annotations
 
@@ -14,17 +15,65 @@ from social_mall.console.members import member_detail, search_members, set_membe
 from social_mall.members import tags
 from social_mall.console.rules import shanghai_date
 from social_mall.console.permissions import ROLE_ZH, TENANT_ROLES, Perm
+from social_mall.parsing import parse_id
 
 routes = web.RouteTableDef()
+
+
+TAG_FILTER_MAX = 10
 
 
 @routes.get("/console/members")
 @console_view(Perm.MEMBERS_VIEW)
 async def members(request: web.Request) -> web.Response:
+    """Search members; `tag` (repeatable) keeps those holding every tag chosen."""
     q = request.query.get("q", "")[:64]
+    chosen = sorted({n for n in map(parse_id, request.query.getall("tag", [])[:TAG_FILTER_MAX]) if n is not None})
     async with services(request).uows() as uow:
-        page = await search_members(uow, tenant_of(request), q, page=page_number(request), per_page=20)
-    return render(request, "console/members.html", page=page, q=q)
+        page = await search_members(uow, tenant_of(request), q, page=page_number(request), per_page=20,
+                                    tag_ids=chosen)
+        all_tags = await tags.list_tags(uow, tenant_of(request))
+    query = [("q", q)] + [("tag", str(t)) for t in chosen]
+    return render(request, "console/members.html", page=page, q=q, all_tags=all_tags, chosen=set(chosen),
+                  query=query)
+
+
+@routes.get("/console/tags")
+@console_view(Perm.MEMBERS_VIEW)
+async def tag_list(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        rows = await tags.list_tags(uow, tenant_of(request), services(request).registry.tag_rules)
+    return render(request, "console/tags.html", tags=rows)
+
+
+@routes.post(r"/console/tags/{id}/rename")
+@console_view(Perm.MEMBERS_EDIT)
+async def tag_rename(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        await tags.rename_tag(uow, tenant_of(request), int_id(request), str(form_of(request).get("name", "")),
+                              actor=admin_of(request).actor)
+        await uow.commit()
+    raise redirect("/console/tags", ok="saved")
+
+
+@routes.get(r"/console/tags/{id}/delete")
+@console_view(Perm.MEMBERS_EDIT)
+async def tag_delete_confirm(request: web.Request) -> web.Response:
+    async with services(request).uows() as uow:
+        t = await tags.get_tag(uow, tenant_of(request), int_id(request), services(request).registry.tag_rules)
+    return render(request, "console/tag_delete_confirm.html", t=t)
+
+
+@routes.post(r"/console/tags/{id}/delete")
+@console_view(Perm.MEMBERS_EDIT)
+async def tag_delete(request: web.Request) -> web.Response:
+    tag_id = int_id(request)
+    if form_of(request).get("confirm") != "1":
+        raise redirect(f"/console/tags/{tag_id}/delete")
+    async with services(request).uows() as uow:
+        await tags.delete_tag(uow, tenant_of(request), tag_id, actor=admin_of(request).actor)
+        await uow.commit()
+    raise redirect("/console/tags", ok="deleted")
 
 
 @routes.get(r"/console/members/{id}")

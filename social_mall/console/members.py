@@ -3,6 +3,7 @@ the birthday (admins may set or correct it; the member can set it only once)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -42,11 +43,13 @@ class MemberDetail:
     birthday: Birthday | None = None
 
 
-async def search_members(uow: UnitOfWork, tenant: int, query: str, *, page: int, per_page: int) -> Page[MemberRow]:
+async def search_members(uow: UnitOfWork, tenant: int, query: str, *, page: int, per_page: int,
+                         tag_ids: Sequence[int] = ()) -> Page[MemberRow]:
+    """Members matching `query` (nickname, id, openid, unionid) and holding every tag in `tag_ids`."""
     repo = ConsoleRepo(uow.session)
     q = query[:64].strip()
-    rows, total = await repo.members(tenant, query=q, member_id=parse_id(q), offset=(page - 1) * per_page,
-                                     limit=per_page)
+    rows, total = await repo.members(tenant, query=q, member_id=parse_id(q), tag_ids=tag_ids,
+                                     offset=(page - 1) * per_page, limit=per_page)
     stats = await repo.member_order_stats(tenant, [m.id for m in rows])
     return Page(tuple(MemberRow(m.id, m.nickname, m.unionid, m.entry_source, *stats.get(m.id, (0, 0)))
                       for m in rows), total, page, per_page)

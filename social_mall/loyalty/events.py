@@ -31,11 +31,17 @@ class LevelChanged(DomainEvent):
 
 @dataclass(frozen=True)
 class CouponIssued(DomainEvent):
+    """A coupon was given to the member (not claimed by them): by an admin (channel
+    "console", source "admin:<actor>") or automatically (channel "job", source
+    "event:<what triggered it>"). `push` off: the giver tells the member itself."""
+
     topic: ClassVar[str] = "loyalty.coupon_issued"
     member_id: int
     coupon_id: int
     name: str
     source: str
+    channel: str = ""
+    push: bool = True
 
 
 @dataclass(frozen=True)

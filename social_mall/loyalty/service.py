@@ -297,15 +297,20 @@ async def claimable(uow: UnitOfWork, tenant: int, member: int, now: datetime) ->
     return out
 
 
+GIVEN_IN_CONSOLE = "console"   # the channel of a coupon an admin gave
+GIVEN_BY_JOB = "job"           # … of one given automatically (an event's or the birthday job's)
+
+
 async def claim(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, now: datetime,
                 source: str = "claim", check_limit: bool = True, announce: bool = True,
                 channel: str = "") -> CouponView:
     """Give the member one coupon of the template. The total quantity is taken by a
     conditional UPDATE (never exceeded, whatever the concurrency); the per-member limit by
     a unique (template, member, n-th) slot, so two taps of one member can't both win.
-    A coupon not claimed by the member is pushed (`loyalty.coupon_issued`) unless
-    `announce` is off (the caller sends one message for several); one the member claimed is
-    told as `loyalty.coupon_claimed` (with the `channel` they claimed it on), never pushed."""
+    A coupon not claimed by the member is told as `loyalty.coupon_issued` (with the
+    `channel` of whoever gave it: "console", "job") and pushed unless `announce` is off (the
+    caller sends one message for several); one the member claimed is told as
+    `loyalty.coupon_claimed` (with the `channel` they claimed it on), never pushed."""
     r = repo(uow)
     t = await r.template(tenant, template_id)
     if t is None or not t.active:
@@ -324,9 +329,10 @@ async def claim(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, 
             raise CouponSoldOutError(t.name)
         if not await r.add_coupon(coupon):
             raise CouponLimitError(t.name, t.per_member)
-    if source != "claim" and announce:
-        uow.emit(CouponIssued(tenant_id=tenant, member_id=member, coupon_id=coupon.id, name=t.name, source=source))
-    elif source == "claim":
+    if source != "claim":
+        uow.emit(CouponIssued(tenant_id=tenant, member_id=member, coupon_id=coupon.id, name=t.name, source=source,
+                              channel=channel, push=announce))
+    else:
         uow.emit(CouponClaimed(tenant_id=tenant, member_id=member, coupon_id=coupon.id, name=t.name, channel=channel))
     return coupon_view(coupon, t)
 
@@ -334,7 +340,8 @@ async def claim(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, 
 async def issue_coupon(uow: UnitOfWork, tenant: int, member: int, template_id: int, *, actor: str,
                        now: datetime) -> CouponView:
     """An admin gives a coupon (outside the per-member limit; the total still holds). Audited."""
-    c = await claim(uow, tenant, member, template_id, now=now, source=f"admin:{actor}"[:40], check_limit=False)
+    c = await claim(uow, tenant, member, template_id, now=now, source=f"admin:{actor}"[:40], check_limit=False,
+                    channel=GIVEN_IN_CONSOLE)
     uow.audit(tenant, actor, "coupon.issue", f"member:{member}", after={"template_id": template_id,
                                                                         "coupon_id": c.id})
     return c
@@ -346,7 +353,7 @@ async def issue_on_event(uow: UnitOfWork, tenant: int, member: int, event: str, 
     out = []
     for t in await repo(uow).issued_on(tenant, event):
         try:
-            out.append(await claim(uow, tenant, member, t.id, now=now, source=f"event:{event}"))
+            out.append(await claim(uow, tenant, member, t.id, now=now, source=f"event:{event}", channel=GIVEN_BY_JOB))
         except (CouponSoldOutError, CouponLimitError):
             continue
     return out
@@ -361,7 +368,7 @@ async def issue_on_event_many(uow: UnitOfWork, tenant: int, members: Sequence[in
     for member in members:
         for t in templates:
             try:
-                await claim(uow, tenant, member, t.id, now=now, source=f"event:{event}")
+                await claim(uow, tenant, member, t.id, now=now, source=f"event:{event}", channel=GIVEN_BY_JOB)
                 given += 1
             except (CouponSoldOutError, CouponLimitError):
                 continue
@@ -401,7 +408,7 @@ async def give_birthday_coupons(uow: UnitOfWork, tenant: int, member: int, now: 
             for t in templates:
                 try:
                     given.append(await claim(uow, tenant, member, t.id, now=now, source=f"event:{BIRTHDAY}",
-                                             check_limit=False, announce=False))
+                                             check_limit=False, announce=False, channel=GIVEN_BY_JOB))
                 except (CouponSoldOutError, CouponLimitError):
                     continue
             if not given:

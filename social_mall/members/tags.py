@@ -7,12 +7,13 @@ to the kept member (storage/loyalty_repos.py)."""
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from social_mall.errors import NotFoundError
 from social_mall.console.errors import InvalidInputError
+from social_mall.events import MemberTagDeleted
 from storage.tag_repos import TagRepo
 from storage.uow import UnitOfWork
 
@@ -26,6 +27,11 @@ class TagView:
     id: int
     name: str
     members: int = 0
+    rule: str = ""   # the rule keeping it up, in words ("": given by hand only)
+
+    @property
+    def kind(self) -> str:
+        return "rule" if self.rule else MANUAL
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,23 @@ def rule_source(key: str) -> str:
     return key
 
 
-async def list_tags(uow: UnitOfWork, tenant: int) -> list[TagView]:
-    return [TagView(i, n, c) for i, n, c in await TagRepo(uow.session).tags(tenant)]
+TagRules = Callable[[UnitOfWork, int], Awaitable[Mapping[int, str]]]
+
+
+async def list_tags(uow: UnitOfWork, tenant: int, rules: Sequence[TagRules] = ()) -> list[TagView]:
+    """The tenant's tags by name with their member counts; with `rules` (the registry's
+    tag_rules) each tag a rule keeps up says which."""
+    kept: dict[int, str] = {}
+    for r in rules:
+        kept.update(await r(uow, tenant))
+    return [TagView(i, n, c, kept.get(i, "")) for i, n, c in await TagRepo(uow.session).tags(tenant)]
+
+
+async def get_tag(uow: UnitOfWork, tenant: int, tag_id: int, rules: Sequence[TagRules] = ()) -> TagView:
+    found = [t for t in await list_tags(uow, tenant, rules) if t.id == tag_id]
+    if not found:
+        raise NotFoundError("tag", tag_id)
+    return found[0]
 
 
 async def tag_name(uow: UnitOfWork, tenant: int, tag_id: int) -> str | None:
@@ -81,13 +102,35 @@ async def create_tag(uow: UnitOfWork, tenant: int, raw_name: str, *, actor: str,
     return tag_id
 
 
-async def delete_tag(uow: UnitOfWork, tenant: int, tag_id: int, *, actor: str) -> None:
+async def rename_tag(uow: UnitOfWork, tenant: int, tag_id: int, raw_name: str, *, actor: str) -> bool:
+    """Give the tag a new name (its members keep it); False if the name is the same.
+    Another tag's name is refused. Audited."""
+    name = clean_name(raw_name)
+    if name is None:
+        raise InvalidInputError("tag", "tag_name")
+    r = TagRepo(uow.session)
+    old = await r.name_of(tenant, tag_id)
+    if old is None:
+        raise NotFoundError("tag", tag_id)
+    if old == name:
+        return False
+    if await r.by_name(tenant, name) is not None or not await r.rename(tenant, tag_id, name):
+        raise InvalidInputError("tag", "tag_taken")
+    uow.audit(tenant, actor, "member_tag.rename", f"tag:{tag_id}", before={"name": old}, after={"name": name})
+    return True
+
+
+async def delete_tag(uow: UnitOfWork, tenant: int, tag_id: int, *, actor: str) -> int:
+    """Delete the tag and take it from everyone (audited); the rule keeping it up hears of
+    it (`member_tag.deleted`) and stops. How many members held it."""
     r = TagRepo(uow.session)
     name = await r.name_of(tenant, tag_id)
     if name is None:
         raise NotFoundError("tag", tag_id)
     held = await r.drop_tag(tenant, tag_id)
     uow.audit(tenant, actor, "member_tag.delete", f"tag:{tag_id}", before={"name": name, "members": held})
+    uow.emit(MemberTagDeleted(tenant_id=tenant, tag_id=tag_id, name=name))
+    return held
 
 
 async def member_tags(uow: UnitOfWork, tenant: int, member_id: int) -> list[MemberTagView]:

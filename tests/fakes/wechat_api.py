@@ -55,6 +55,15 @@ ERRMSG = {
     45047: "out of response count limit",
     45065: "clientmsgid exist",
     40130: "invalid openid list size, at least two openid",
+    40032: "invalid openid list size",
+    45056: "too many tag now, no need to add new",
+    45057: "can't delete the tag that has too many fans",
+    45058: "can't modify sys tag",
+    45059: "tag list size out of limit",
+    45157: "invalid tag name",
+    45158: "tag name too long",
+    45159: "invalid tag id",
+    49003: "not match openid with appid",
     45028: "has no masssend quota",
     47001: "data format error",
     40016: "invalid button size",
@@ -123,6 +132,7 @@ class FakeUser:
     nickname: str = "微信用户"
     unionid: str | None = None
     headimgurl: str = ""
+    appid: str = ""   # the account they follow ("": whichever asks)
 
 
 @dataclass
@@ -165,6 +175,10 @@ class FakeWeChatAPI:
         self._kefu_count: dict[str, int] = defaultdict(int)
         self._msgid = itertools.count(1_000_000_001)
         self._tickets: list[_Ticket] = []
+        # app id → its user tags (tags/create…): id → [name, openids]; 0/1/2 are WeChat's own
+        self.user_tags: dict[str, dict[int, tuple[str, set[str]]]] = defaultdict(
+            lambda: {2: ("星标组", set())})
+        self._tag_ids = itertools.count(100)
 
     # -- test helpers -------------------------------------------------------------------
 
@@ -183,6 +197,14 @@ class FakeWeChatAPI:
             ("POST", "/cgi-bin/qrcode/create", self._qrcode_create),
             ("POST", "/cgi-bin/menu/create", self._menu_create),
             ("GET", "/cgi-bin/user/info", self._user_info),
+            ("POST", "/cgi-bin/tags/create", self._tags_create),
+            ("GET", "/cgi-bin/tags/get", self._tags_get),
+            ("POST", "/cgi-bin/tags/update", self._tags_update),
+            ("POST", "/cgi-bin/tags/delete", self._tags_delete),
+            ("POST", "/cgi-bin/tags/members/batchtagging", self._tags_members),
+            ("POST", "/cgi-bin/tags/members/batchuntagging", self._tags_members),
+            ("POST", "/cgi-bin/user/tag/get", self._tag_users),
+            ("POST", "/cgi-bin/tags/getidlist", self._tags_of_user),
             ("POST", "/cgi-bin/media/upload", self._media_upload),
             ("POST", "/cgi-bin/material/add_material", self._material_add),
             ("POST", "/cgi-bin/draft/add", self._draft_add),
@@ -389,6 +411,159 @@ class FakeWeChatAPI:
             return _err(code)
         self.menus[self._tokens[value or ""].appid] = body
         return _ok()
+
+    # -- user tags (用户标签管理) ---------------------------------------------------------
+    # tags/create {"tag": {"name"}} → {"tag": {"id", "name"}}; tags/update {"tag": {"id", "name"}};
+    # tags/delete {"tag": {"id"}}; tags/members/batch(un)tagging {"openid_list": [≤ 50], "tagid"};
+    # tags/get → {"tags": [{"id", "name", "count"}]}; user/tag/get {"tagid", "next_openid"};
+    # tags/getidlist {"openid"} → {"tagid_list"}. At most 100 tags an account (45056), names
+    # 1..30 bytes (45158) and unique (45157), 0/1/2 are WeChat's own (45058), unknown id
+    # 45159, a follower holds at most 20 tags (45059), openids of another account 49003.
+
+    TAGS_MAX = 100
+    TAG_NAME_BYTES = 30
+    SYS_TAGS = (0, 1, 2)
+
+    def _tags_app(self, request: web.Request) -> tuple[int, str]:
+        value = request.query.get("access_token")
+        if code := self._check_token(value, ("basic", "stable")):
+            return code, ""
+        return 0, self._tokens[value].appid if value else ""
+
+    def _tag_name_error(self, tags: dict[int, tuple[str, set[str]]], name: Any, tag_id: int | None) -> int:
+        if not isinstance(name, str) or not name.strip():
+            return 45157
+        if len(name.encode()) > self.TAG_NAME_BYTES:
+            return 45158
+        if any(n == name and i != tag_id for i, (n, _) in tags.items()):
+            return 45157
+        return 0
+
+    async def _tags_create(self, request: web.Request) -> web.Response:
+        code, app = self._tags_app(request)
+        if code:
+            return _err(code)
+        body = await self._json_body(request)
+        tag = body.get("tag") if isinstance(body, dict) else None
+        if not isinstance(tag, dict):
+            return _err(47001)
+        tags = self.user_tags[app]
+        if code := self._tag_name_error(tags, tag.get("name"), None):
+            return _err(code)
+        if sum(i not in self.SYS_TAGS for i in tags) >= self.TAGS_MAX:
+            return _err(45056)
+        tag_id = next(self._tag_ids)
+        tags[tag_id] = (tag["name"], set())
+        return _ok(errcode=None, tag={"id": tag_id, "name": tag["name"]})
+
+    async def _tags_get(self, request: web.Request) -> web.Response:
+        code, app = self._tags_app(request)
+        if code:
+            return _err(code)
+        return _ok(errcode=None, tags=[{"id": i, "name": n, "count": len(who)}
+                                       for i, (n, who) in sorted(self.user_tags[app].items())])
+
+    def _tag_of(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """(error, the body's tag) of an update/delete: the id must be an existing non-system tag."""
+        tag = body.get("tag") if isinstance(body, dict) else None
+        if not isinstance(tag, dict) or not isinstance(tag.get("id"), int):
+            return 47001, {}
+        return (45058 if tag["id"] in self.SYS_TAGS else 0), tag
+
+    async def _tags_update(self, request: web.Request) -> web.Response:
+        code, app = self._tags_app(request)
+        if code:
+            return _err(code)
+        code, tag = self._tag_of(await self._json_body(request))
+        tags = self.user_tags[app]
+        if code or tag["id"] not in tags:
+            return _err(code or 45159)
+        if code := self._tag_name_error(tags, tag.get("name"), tag["id"]):
+            return _err(code)
+        tags[tag["id"]] = (tag["name"], tags[tag["id"]][1])
+        return _ok()
+
+    async def _tags_delete(self, request: web.Request) -> web.Response:
+        code, app = self._tags_app(request)
+        if code:
+            return _err(code)
+        code, tag = self._tag_of(await self._json_body(request))
+        tags = self.user_tags[app]
+        if code or tag["id"] not in tags:
+            return _err(code or 45159)
+        if len(tags[tag["id"]][1]) > 100_000:
+            return _err(45057)
+        del tags[tag["id"]]
+        return _ok()
+
+    def _follower_of(self, app: str, openid: Any) -> int:
+        if not isinstance(openid, str) or not openid:
+            return 40003
+        user = self.users.get(openid)
+        if user is not None and getattr(user, "appid", "") not in ("", app):
+            return 49003
+        return 0
+
+    async def _tags_members(self, request: web.Request) -> web.Response:
+        code, app = self._tags_app(request)
+        if code:
+            return _err(code)
+        body = await self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("tagid"), int):
+            return _err(47001)
+        openids = body.get("openid_list")
+        if not isinstance(openids, list) or not openids:
+            return _err(47001)
+        if len(openids) > 50:
+            return _err(40032)
+        tags = self.user_tags[app]
+        if body["tagid"] not in tags or body["tagid"] in (0, 1):
+            return _err(45159)
+        for o in openids:
+            if code := self._follower_of(app, o):
+                return _err(code)
+        who = tags[body["tagid"]][1]
+        if request.path.endswith("/batchtagging"):
+            held = {o: sum(o in w for _n, w in tags.values()) for o in openids}
+            if any(held[o] >= 20 and o not in who for o in openids):
+                return _err(45059)
+            who.update(openids)
+        else:
+            who.difference_update(openids)
+        return _ok()
+
+    async def _tag_users(self, request: web.Request) -> web.Response:
+        """user/tag/get: a tag's followers, 10,000 a page from `next_openid`."""
+        code, app = self._tags_app(request)
+        if code:
+            return _err(code)
+        body = await self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("tagid"), int):
+            return _err(47001)
+        tag = self.user_tags[app].get(body["tagid"])
+        if tag is None:
+            return _err(45159)
+        ordered = sorted(tag[1])
+        after = body.get("next_openid") or ""
+        page = [o for o in ordered if o > after][:10_000]
+        return _ok(errcode=None, count=len(page), data={"openid": page}, next_openid=page[-1] if page else "")
+
+    async def _tags_of_user(self, request: web.Request) -> web.Response:
+        code, app = self._tags_app(request)
+        if code:
+            return _err(code)
+        body = await self._json_body(request)
+        openid = body.get("openid") if isinstance(body, dict) else None
+        if code := self._follower_of(app, openid):
+            return _err(code)
+        return _ok(errcode=None, tagid_list=sorted(i for i, (_n, w) in self.user_tags[app].items() if openid in w))
+
+    def tag_followers(self, name: str, app_id: str | None = None) -> set[str]:
+        """Test helper: the openids holding the account's tag of that name (empty: no such tag)."""
+        for n, who in self.user_tags[app_id or self.app_id].values():
+            if n == name:
+                return set(who)
+        return set()
 
     async def _user_info(self, request: web.Request) -> web.Response:
         """cgi-bin/user/info: a follower's profile; unionid only when the account is bound to

@@ -84,12 +84,14 @@ async def test_two_birthday_runs_at_once_give_each_member_one_coupon_a_year(uows
         gifts = (await uow.session.scalars(select(BirthdayGift).where(BirthdayGift.tenant_id == demo.id))).all()
         pushes = (await uow.session.scalars(select(OutboxEvent).where(
             OutboxEvent.topic == "loyalty.birthday_coupons"))).all()
-        single = await uow.session.scalar(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.topic == "loyalty.coupon_issued"))
+        issued = (await uow.session.scalars(select(OutboxEvent).where(
+            OutboxEvent.topic == "loyalty.coupon_issued"))).all()
         template = await loyalty.repo(uow).template(demo.id, tid)
     assert sorted((g.member_id, g.year, g.coupons) for g in gifts) == [(m, 2030, 1) for m in born]
     assert sorted(p.payload["member_id"] for p in pushes) == born          # one push per member …
-    assert {p.payload["names"] for p in pushes} == {"生日券"} and single == 0   # … not one per coupon
+    assert {p.payload["names"] for p in pushes} == {"生日券"}               # … not one per coupon:
+    assert sorted(e.payload["member_id"] for e in issued) == born            # each coupon told (for the record)
+    assert {(e.payload["push"], e.payload["channel"]) for e in issued} == {(False, "job")}   # but not pushed
     assert template.claimed_qty == len(born)
 
     # a later run that day gives nothing more; the next day is only May 3's

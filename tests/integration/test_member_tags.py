@@ -128,3 +128,43 @@ async def test_deleting_a_tag_takes_it_from_everyone(uows, demo):
     async with uows() as uow:
         assert await tags.list_tags(uow, demo.id) == []
         assert await uow.session.scalar(select(func.count()).select_from(MemberTagLink)) == 0
+
+
+async def test_two_admins_renaming_two_tags_to_one_name_at_once_one_is_refused(uows, other_worker, demo, backend):
+    """PostgreSQL, two separate connections: the second's name check passes before the first
+    commits and its UPDATE waits on the unique (tenant, name); when the first commits it is
+    refused (a savepoint: its transaction goes on). SQLite runs writers one after another:
+    the second's check sees the first's name."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    async with uows() as uow:
+        a = await tags.create_tag(uow, demo.id, "甲", actor="admin:1", now=NOW)
+        b = await tags.create_tag(uow, demo.id, "乙", actor="admin:1", now=NOW)
+        await uow.commit()
+    if backend.name != "pg":
+        async with uows() as first:
+            assert await tags.rename_tag(first, demo.id, a, "丙", actor="admin:1")
+            await first.commit()
+        async with other_worker() as second:
+            with pytest.raises(InvalidInputError):
+                await tags.rename_tag(second, demo.id, b, "丙", actor="admin:2")
+    else:
+        async with uows() as first, other_worker() as second, uows() as watcher:
+            assert await tags.rename_tag(first, demo.id, a, "丙", actor="admin:1")
+            late = asyncio.create_task(tags.rename_tag(second, demo.id, b, "丙", actor="admin:2"))
+            for _ in range(400):       # until the second waits on the first's row lock
+                waiting = await watcher.session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+                await watcher.session.rollback()
+                if waiting or late.done():
+                    break
+                await asyncio.sleep(0.05)
+            assert not late.done()
+            await first.commit()
+            with pytest.raises(InvalidInputError):
+                await late
+            assert await tags.tag_name(second, demo.id, b) == "乙"      # the transaction goes on
+            await second.rollback()
+    async with uows() as uow:
+        assert sorted(t.name for t in await tags.list_tags(uow, demo.id)) == ["丙", "乙"]

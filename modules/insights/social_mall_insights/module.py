@@ -10,13 +10,14 @@ Jobs:
   insights.retention    daily: raw events past each tenant's retention (PostgreSQL: whole
                         month partitions no tenant keeps are dropped first)
   insights.campaigns    every 60 s: due campaigns, in batches, outside quiet hours
-  insights.segment_tags hourly: segments with a tag tag exactly their members
+  insights.segment_tags hourly: segments with a tag tag exactly their members (a deleted
+                        tag, member_tag.deleted, is let go of; the tag list names the rule)
 """
 
 from __future__ import annotations
 
 from handlers.context import Services
-from social_mall.plugins import Registry
+from social_mall.plugins import Delivery, Registry
 from social_mall_insights import HERE, campaigns, flow_prefs, partitions, rollup, segments, subscribers, web_console
 from social_mall_insights.recorder import Recorder
 
@@ -65,7 +66,14 @@ def setup(reg: Registry) -> None:
     reg.add_job("insights.rollup", 600, roll)
     reg.add_job("insights.partitions", 86400, ahead)
     reg.add_job("insights.retention", 86400, retention)
+    async def tag_deleted(d: Delivery) -> None:
+        async with svc.uows() as uow:
+            await segments.let_go_of_tag(uow, d.tenant_id, int(d.payload.get("tag_id", 0)))
+            await uow.commit()
+
     reg.add_job("insights.segment_tags", 3600, segment_tags)
+    reg.subscribe("member_tag.deleted", "insights.segment_tags", tag_deleted)
+    reg.add_tag_rules(segments.tag_rules)
     campaigns.register(reg, svc)
     reg.add_flow(flow_prefs.FLOW)
     web_console.register(reg)

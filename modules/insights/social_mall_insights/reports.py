@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import distinct, func, select, text
 
 from social_mall_insights.models import Daily, Event, MemberFacts, MemberWeek
 from social_mall_insights.rules import ACQ_ZH, SEGMENT_ORDER, SEGMENTS as SEGMENT_NAMES, Rfm, median, segment, shanghai_day
-from social_mall_insights.rules import week_start
+from social_mall_insights.rules import coupon_source_zh, week_start
 from storage.uow import UnitOfWork
 
 # -- funnel -----------------------------------------------------------------------------------
@@ -283,6 +283,7 @@ class Attribution:
     scenes: list[Attributed]
     distributors: list[Attributed]
     campaigns: list[Attributed]
+    coupons: list[Attributed] = field(default_factory=list)   # by how given: members given, users, their orders' pay
 
 
 async def attribution(uow: UnitOfWork, tenant: int, *, limit: int = 50) -> Attribution:
@@ -319,7 +320,31 @@ async def attribution(uow: UnitOfWork, tenant: int, *, limit: int = 50) -> Attri
             acc[1] += s.buyers
             acc[2] += s.revenue_fen
     campaigns = [Attributed(str(c), f"拼团活动 #{c}", *v) for c, v in sorted(camp.items(), key=lambda kv: -kv[1][2])]
-    return Attribution(kinds, scenes, dists, campaigns)
+    return Attribution(kinds, scenes, dists, campaigns, await _coupons(uow, tenant, limit))
+
+
+async def _coupons(uow: UnitOfWork, tenant: int, limit: int) -> list[Attributed]:
+    """Coupons by how they were given (claimed, an admin, a job): members given one, members
+    who used one, and what the orders they were used on paid."""
+    given = dict((str(s), int(n)) for s, n in await uow.session.execute(
+        select(Event.source, func.count(distinct(Event.member_id)))
+        .where(Event.tenant_id == tenant, Event.kind == "coupon.claimed").group_by(Event.source)))
+    users: dict[str, set[int]] = defaultdict(set)
+    orders: dict[int, str] = {}
+    for src, member, props in await uow.session.execute(select(Event.source, Event.member_id, Event.props).where(
+            Event.tenant_id == tenant, Event.kind == "coupon.used")):
+        users[str(src)].add(int(member))
+        o = props.get("order") if isinstance(props, dict) else None
+        if isinstance(o, int) and o:
+            orders[o] = str(src)
+    revenue: dict[str, int] = defaultdict(int)
+    ids = sorted(orders)
+    for i in range(0, len(ids), 500):
+        for ref, fen in await uow.session.execute(select(Event.ref, Event.amount_fen).where(
+                Event.tenant_id == tenant, Event.kind == "order.paid", Event.ref.in_(ids[i:i + 500]))):
+            revenue[orders[int(ref)]] += int(fen)
+    keys = sorted(set(given) | set(users), key=lambda k: (-revenue[k], -given.get(k, 0), k))[:limit]
+    return [Attributed(k, coupon_source_zh(k), given.get(k, 0), len(users[k]), revenue[k]) for k in keys]
 
 
 # -- a member's timeline -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 `rollup_day` recomputes one Shanghai day of one tenant from the raw events (idempotent:
 the day's rows are replaced), grouped by channel, acquisition kind (the member's, from
 insights_members) and event kind, with distinct members; kind "*" is every member seen
-that day (a visit). The job `insights.rollup` (every 10 minutes) redoes today and
+that day (a visit; what was done to a member, on the GIVEN_CHANNELS, is none). The job `insights.rollup` (every 10 minutes) redoes today and
 yesterday for every tenant with events in them, so reports read at most a day of raw
 events beside the rollup. `apply_retention` deletes a tenant's raw events older than its
 `retention_days`; the rollups stay."""
@@ -16,7 +16,7 @@ from sqlalchemy import delete, distinct, func, insert, select
 
 from social_mall_insights.models import Daily, Delivered, Event, MemberFacts, Settings
 from social_mall_insights.recorder import rowcount
-from social_mall_insights.rules import ORGANIC, day_bounds, shanghai_day
+from social_mall_insights.rules import GIVEN_CHANNELS, ORGANIC, day_bounds, shanghai_day
 from storage.uow import UnitOfWork
 
 DEFAULT_RETENTION_DAYS = 730
@@ -33,7 +33,8 @@ async def rollup_day(uow: UnitOfWork, tenant: int, day: date) -> int:
                       func.coalesce(func.sum(Event.amount_fen), 0))
                .select_from(joined).where(*where).group_by(channel, src, Event.kind))
     visits = (select(channel, src, func.count(), func.count(distinct(Event.member_id)))
-              .select_from(joined).where(*where, Event.member_id != 0).group_by(channel, src))
+              .select_from(joined).where(*where, Event.member_id != 0, Event.channel.not_in(GIVEN_CHANNELS))
+              .group_by(channel, src))
     rows = [{"tenant_id": tenant, "day": day, "channel": ch, "source": s, "kind": k, "events": n, "members": m,
              "amount_fen": int(amt)} for ch, s, k, n, m, amt in await uow.session.execute(by_kind)]
     rows += [{"tenant_id": tenant, "day": day, "channel": ch, "source": s, "kind": "*", "events": n, "members": m,

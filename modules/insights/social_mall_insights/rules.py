@@ -13,7 +13,21 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 # acquisition kinds, from the QR scene a member first came through
 REFERRAL, GROUPBUY, STORE, QR, ORGANIC = "referral", "groupbuy", "store", "qr", "organic"
 ACQ_ZH = {REFERRAL: "分销推荐", GROUPBUY: "拼团", STORE: "门店", QR: "其他二维码", ORGANIC: "自然流量"}
-CHANNEL_ZH = {"mp": "公众号", "wecom": "企业微信", "h5": "H5", "terminal": "终端", "": "—"}
+CHANNEL_ZH = {"mp": "公众号", "wecom": "企业微信", "h5": "H5", "terminal": "终端", "console": "后台发放",
+              "job": "自动发放", "": "—"}
+# channels of what was done to a member, not by them (a coupon an admin or a job gave): no visit
+GIVEN_CHANNELS = ("console", "job")
+
+
+def coupon_source_zh(source: str) -> str:
+    """How a coupon was given, in words: 「会员领取」, 「后台发放（admin:3）」, 「自动发放（birthday）」."""
+    if source == "claim":
+        return "会员领取"
+    if source.startswith("admin:"):
+        return f"后台发放（{source.removeprefix('admin:')}）"
+    if source.startswith("event:"):
+        return f"自动发放（{source.removeprefix('event:')}）"
+    return source or "—"
 
 
 def acquisition(scene: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from social_mall.members import tags as core_tags
 from social_mall.members.audience import MemberGroups, audience
@@ -173,6 +173,25 @@ async def names(uow: UnitOfWork, tenant: int, groups: Mapping[str, MemberGroups]
     for key, g in (groups or {}).items():
         out.update((f"{key}:{i}", f"{g.label}：{n}") for i, n in await g.options(uow, tenant))
     return out
+
+
+async def tag_rules(uow: UnitOfWork, tenant: int) -> dict[int, str]:
+    """Tag id → 「分群「name」」 for the tags segments keep up (the console's tag list)."""
+    rows = await uow.session.execute(select(Segment.tag_id, Segment.name).where(
+        Segment.tenant_id == tenant, Segment.tag_id.is_not(None)).order_by(Segment.id))
+    out: dict[int, str] = {}
+    for tag_id, name in rows:
+        if tag_id is not None:
+            out.setdefault(int(tag_id), f"分群「{name}」")
+    return out
+
+
+async def let_go_of_tag(uow: UnitOfWork, tenant: int, tag_id: int) -> int:
+    """A deleted tag: the segments that kept it up stop (their hourly upkeep no longer
+    touches it, even should a new tag get its id). How many let go."""
+    done = await uow.session.execute(update(Segment).where(Segment.tenant_id == tenant, Segment.tag_id == tag_id)
+                                     .values(tag_id=None))
+    return int(getattr(done, "rowcount", 0) or 0)
 
 
 def rule_source(segment_id: int) -> str:

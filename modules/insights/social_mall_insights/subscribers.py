@@ -8,7 +8,8 @@ transaction. A delivery already recorded (`insights_delivered`) adds nothing.
   groupbuy.team_opened     groupbuy.open (ref team, props campaign)
   groupbuy.seat_confirmed  groupbuy.join (ref team, props order)
   referral.bound           referral.bound (ref distributor's member id): acquisition referral
-  loyalty.coupon_issued    coupon.claimed (ref coupon, source: how it was given)
+  loyalty.coupon_issued    coupon.claimed (ref coupon, source: how it was given, channel:
+                           who gave it, "console" for an admin, "job" when automatic)
   loyalty.coupon_claimed   coupon.claimed (the member took it: source "claim", channel)
   loyalty.coupon_used      coupon.used (ref coupon, amount: what it took off, props order;
                            channel: where the order was paid from, source: how it was given)
@@ -68,7 +69,8 @@ def to_row(d: Delivery, at: datetime) -> Row | None:
         case "referral.bound":
             return (t, m, at, "referral.bound", "", _s(p, "source"), _i(p, "distributor_member_id"), 0, {})
         case "loyalty.coupon_issued":
-            return (t, m, at, "coupon.claimed", "", _s(p, "source"), _i(p, "coupon_id"), 0, {"name": _s(p, "name")})
+            return (t, m, at, "coupon.claimed", _s(p, "channel"), _s(p, "source"), _i(p, "coupon_id"), 0,
+                    {"name": _s(p, "name")})
         case "loyalty.coupon_claimed":
             return (t, m, at, "coupon.claimed", _s(p, "channel"), "claim", _i(p, "coupon_id"), 0,
                     {"name": _s(p, "name")})

@@ -204,7 +204,7 @@ async def attribution_page(request: web.Request) -> web.Response:
     svc = services(request)
     async with svc.uows() as uow:
         a = await reports.attribution(uow, tenant_of(request))
-    groups = {"kinds": a.kinds, "scenes": a.scenes, "distributors": a.distributors, "groupbuy": a.campaigns}
+    groups = {"kinds": a.kinds, "scenes": a.scenes, "distributors": a.distributors, "groupbuy": a.campaigns, "coupons": a.coupons}
     fmt = _fmt(request)
     if fmt == "json":
         return _json({k: [{"key": x.key, "label": x.label, "members": x.members, "buyers": x.buyers,

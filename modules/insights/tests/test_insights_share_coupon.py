@@ -101,3 +101,86 @@ async def test_a_coupon_claimed_in_chat_and_used_on_a_paid_order(mall):
     assert "使用优惠券" in labels and "领取优惠券" in labels
     assert (used.channel, used.source, used.props["order"]) == ("mp", claimed.source, paid.ref)
     assert (claimed.channel, claimed.source, claimed.props["name"]) == ("mp", "claim", "立减5元") and order_no
+
+
+GIFTED, BIRTHDAY_BUYER = "oIns_coupon_gifted_0000001", "oIns_coupon_bday_00000001"
+
+
+async def test_coupons_given_by_an_admin_or_a_job_carry_their_channel_into_the_reports(mall):
+    """An admin's coupon (channel console, source admin:<actor>) spent on a paid order, and the
+    birthday job's (channel job, source event:birthday, told once by the birthday push): both
+    recorded, counted by the attribution's coupon table, never as the member's visit."""
+    from datetime import timedelta
+
+    from social_mall.members.service import change_birthday
+    from social_mall.members.rules import Birthday
+    from social_mall_insights import reports
+    from social_mall_insights.models import Daily
+    from social_mall_insights.rules import shanghai_day
+
+    from ins_kit import job
+
+    tenant = await mall.svc.tenant("demo")
+    now = mall.svc.clock()
+    today = shanghai_day(now)
+    wx = simulator(mall)
+    for u in (GIFTED, BIRTHDAY_BUYER):
+        await wx.event(u, "subscribe")
+    await record(mall)
+    gifted, bday = await member_of(mall, GIFTED), await member_of(mall, BIRTHDAY_BUYER)
+    async with mall.svc.uows() as uow:
+        gift = await loyalty.create_template(uow, tenant.id, name="店长赠券", kind=CouponKind.AMOUNT, threshold_fen=0,
+                                             off_fen=300, total_qty=10, valid_days=30, claimable=False)
+        await loyalty.create_template(uow, tenant.id, name="生日礼券", kind=CouponKind.AMOUNT, off_fen=1000,
+                                      claimable=False, issue_on="birthday", valid_days=30, per_member=1)
+        await loyalty.issue_coupon(uow, tenant.id, gifted, gift, actor="admin:7", now=now)
+        await change_birthday(uow, tenant.id, bday, Birthday(today.month, today.day, 1990), actor="admin:7")
+        await uow.commit()
+    await mall.settle()
+    assert len(mall.fake.sent_messages(GIFTED)) == 1            # the admin's coupon is pushed
+    assert await job(mall, "loyalty.birthday_coupons") >= 1
+    await mall.settle()
+    assert len(mall.fake.sent_messages(BIRTHDAY_BUYER)) == 1    # one birthday message, not one per coupon too
+
+    await say(wx, GIFTED, "分类")
+    await say(wx, GIFTED, "1")
+    await wx.text(GIFTED, "1")
+    await say(wx, GIFTED, "1×1")
+    confirm = await say(wx, GIFTED, ADDRESS)
+    assert "店长赠券：-¥3.00" in confirm, confirm
+    await pay(mall, await say(wx, GIFTED, "确认"))
+    await record(mall)
+
+    (given,) = await rows_of(mall, gifted, "coupon.claimed")
+    (used,) = await rows_of(mall, gifted, "coupon.used")
+    (paid,) = await rows_of(mall, gifted, "order.paid")
+    (birthday,) = await rows_of(mall, bday, "coupon.claimed")
+    assert (given.channel, given.source) == ("console", "admin:admin:7")
+    assert (birthday.channel, birthday.source, birthday.props["name"]) == ("job", "event:birthday", "生日礼券")
+    assert (used.source, used.props["order"]) == ("admin:admin:7", paid.ref)
+
+    async with mall.svc.uows() as uow:
+        daily = {(c, k): m for c, k, m in await uow.session.execute(
+            select(Daily.channel, Daily.kind, Daily.members).where(Daily.tenant_id == tenant.id, Daily.day == today))}
+        a = await reports.attribution(uow, tenant.id)
+        f = await reports.funnel(uow, tenant.id, today - timedelta(days=1), today)
+    assert daily[("console", "coupon.claimed")] == 1 and daily[("job", "coupon.claimed")] == 1
+    assert ("console", "*") not in daily and ("job", "*") not in daily      # a gift is not a visit
+    assert {"console", "job"} <= set(f.channels)
+    coupons = {x.key: x for x in a.coupons}
+    assert (coupons["admin:admin:7"].label, coupons["admin:admin:7"].members, coupons["admin:admin:7"].buyers,
+            coupons["admin:admin:7"].revenue_fen) == ("后台发放（admin:7）", 1, 1, paid.amount_fen)
+    assert (coupons["event:birthday"].label, coupons["event:birthday"].members,
+            coupons["event:birthday"].buyers) == ("自动发放（birthday）", 1, 0)
+    await make_admin_and_see(mall)
+
+
+async def make_admin_and_see(mall) -> None:
+    from tests.fakes.console_kit import login, make_admin
+
+    await make_admin(mall.svc.uows, "boss_coupon_attr")
+    await login(mall.client, "boss_coupon_attr")
+    page = await (await mall.client.get("/console/insights/attribution")).text()
+    assert 'id="attr-coupons"' in page and "后台发放（admin:7）" in page and "自动发放（birthday）" in page
+    data = await (await mall.client.get("/console/insights/attribution?format=json")).json()
+    assert {x["key"] for x in data["coupons"]} >= {"admin:admin:7", "event:birthday"}

@@ -99,3 +99,37 @@ async def test_segments_on_tags_and_groups_and_a_segment_that_tags_its_members(m
     await job(mall, "insights.segment_tags")
     assert await holders(mall, vip_poster) == {b: f"segment:{seg.id + 1}"}
     assert await holders(mall, poster) == {a: src, b: src, c: src, d: "manual"}
+
+
+async def test_a_segments_tag_shows_as_a_rule_tag_and_deleting_it_stops_the_upkeep(mall):
+    wx = simulator(mall)
+    for u in (A, B):
+        await wx.event(u, "subscribe", "qrscene_poster_9")
+    await record(mall)
+    a, b = [await member_of(mall, u) for u in (A, B)]
+    await make_admin(mall.svc.uows, "boss_rule_tag")
+    csrf = await login(mall.client, "boss_rule_tag")
+    saved = await mall.client.post("/console/insights/segments", data={
+        "_csrf": csrf, "name": "海报粉丝", "acq": "qr", "auto_tag": "海报粉", "action": "save"}, allow_redirects=False)
+    assert saved.status == 303
+    async with mall.svc.uows() as uow:
+        seg = await uow.session.scalar(select(Segment).order_by(Segment.id.desc()).limit(1))
+    tag_id = seg.tag_id
+    assert set(await holders(mall, tag_id)) == {a, b}
+    page = await (await mall.client.get("/console/tags")).text()
+    assert "规则<span class=\"muted\">（分群「海报粉丝」）</span>" in page
+    assert "分群「海报粉丝」" in await (await mall.client.get(f"/console/tags/{tag_id}/delete")).text()
+
+    done = await mall.client.post(f"/console/tags/{tag_id}/delete", data={"_csrf": csrf, "confirm": "1"},
+                                  allow_redirects=False)
+    assert done.status == 303
+    await mall.settle()
+    async with mall.svc.uows() as uow:
+        assert (await uow.session.get(Segment, seg.id, populate_existing=True)).tag_id is None
+        # a tag made later (on SQLite it may even get the deleted tag's id) is not the segment's
+        again = await core_tags.create_tag(uow, (await mall.svc.tenant("demo")).id, "海报粉", actor="admin:1",
+                                           now=mall.svc.clock())
+        await uow.commit()
+    assert await job(mall, "insights.segment_tags") == 0
+    assert await holders(mall, again) == {}
+    assert "规则" not in (await (await mall.client.get("/console/tags")).text()).split("<tbody>")[1]
