@@ -49,6 +49,7 @@ from social_mall.activity import Activity, ActivitySink
 from social_mall.errors import MallError
 from social_mall.logs import log_member
 from social_mall.members.desk import Sighting, first_sight
+from social_mall.orders.entrance import entered
 from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
 from social_mall.kv import Claimed, KVStore
@@ -180,7 +181,8 @@ class FlowRunner:
 
         Unavailable when the database or the store could not be reached (see the class)."""
         try:
-            return await self._handle(inbound, dedupe_key, (ticket, ticket_ttl) if dedupe_key else ("", 0.0))
+            with entered(inbound.account):   # whatever the step places is paid at this account's merchant
+                return await self._handle(inbound, dedupe_key, (ticket, ticket_ttl) if dedupe_key else ("", 0.0))
         except Replayed:
             log.warning("flow.replayed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
             raise

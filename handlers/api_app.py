@@ -43,6 +43,7 @@ from social_mall.errors import EmptyCartError, MallError, NotFoundError
 from social_mall.members.service import (
     add_address, add_to_cart, list_addresses, member_of, remove_from_cart, resolve_member, set_cart_qty, view_cart,
 )
+from social_mall.orders.entrance import entered
 from social_mall.orders.service import cancel_order, list_orders, load_order, place_order
 from social_mall.parsing import is_storable_text, parse_id, parse_openid
 from social_mall.orders.rules import shipping_fee
@@ -210,7 +211,8 @@ def member_view(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResp
             if member is None:
                 return error(401, "unauthorized", "invalid or expired session")
             request[_OPENID] = str(session["o"])
-            return await fn(request, svc, tenant, member)
+            with entered(tenant.account_id):   # any order placed here is paid at the mini-program's merchant
+                return await fn(request, svc, tenant, member)
         except NotFoundError as exc:
             return error(404, "not_found", f"{exc.what} not found")
         except Bad as exc:
