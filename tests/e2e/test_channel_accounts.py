@@ -6,50 +6,18 @@ another account's credentials never open it; unionid merges one person's members
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from handlers.mp_simulator import MPSimulator
 from social_mall.channels import service as channels
 from social_mall.orders.service import find_order
-from storage.pay_repos import PayAccountRepo
+from tests.channels_kit import (
+    APP2, MCH2, SECRET2, TOKEN2, open_native, opened, second_account, second_entrance, second_merchant,
+)
 from tests.conftest import TEST_TOKEN
+from tests.fakes.groupbuy_kit import make_campaign
 from tests.fakes.pay_kit import XRW
-from tests.fakes.wechat_pay import FakeWeChatPay, attach_real_pay
-from social_mall.payments import wxpay_v3
-
-APP2, TOKEN2, SECRET2 = "wx2222222222222222", "SecondAccountToken2", "second_secret_0000000000000000"
-
-
-async def second_merchant(mall, aiohttp_server, tmp_path, tenant, *, mchid: str, appid: str) -> tuple[FakeWeChatPay, int]:
-    merchant = wxpay_v3.generate_keypair()
-    key_dir = tmp_path / f"paykeys_{mchid}"
-    key_dir.mkdir()
-    (key_dir / "apiclient_key.pem").write_bytes(merchant.private_pem)
-    fake = FakeWeChatPay(mchid=mchid, appid=appid, apiv3_key="B" * 32, merchant_serial=merchant.serial,
-                         merchant_public_pem=merchant.public_pem)
-    (key_dir / "pub_key.pem").write_bytes(fake.platform.public_pem)
-    server = await aiohttp_server(fake.app())
-    fake.base_url = str(server.make_url("")).rstrip("/")
-    async with mall.svc.uows() as uow:
-        row = await PayAccountRepo(uow.session).add_merchant(
-            tenant.id, mall.svc.clock(), api_version="v3", mch_id=mchid, app_id=appid, apiv3_key="B" * 32,
-            private_key_path=str(key_dir / "apiclient_key.pem"), serial_no=merchant.serial,
-            platform_mode="public_key", platform_key_path=str(key_dir / "pub_key.pem"),
-            platform_key_id=fake.platform.serial, base_url=fake.base_url, enabled=True, name="第二商户")
-        await uow.commit()
-        merchant_id = row.id
-    mall.svc.forget_tenants()
-    return fake, merchant_id
-
-
-async def second_account(mall, tenant, merchant_id: int | None) -> int:
-    async with mall.svc.uows() as uow:
-        acct = await channels.save_account(
-            uow, tenant.id, None, kind="mp", code="shop2",
-            values={"name": "第二个公众号", "app_id": APP2, "app_secret": SECRET2, "token": TOKEN2},
-            pay_account_id=merchant_id, enabled=True, actor="test", now=mall.svc.clock())
-        await uow.commit()
-    mall.svc.forget_tenants()
-    return acct.id
+from tests.fakes.wechat_pay import attach_real_pay
 
 
 async def buy(wx: MPSimulator, user: str) -> str:
@@ -268,3 +236,34 @@ async def test_app_api_openapi_document_lists_its_routes(mall):
     served = {r.resource.canonical for r in mall.app.router.routes()
               if r.resource is not None and r.resource.canonical.startswith("/api/app/v1/{")}
     assert served == set(doc["paths"])
+
+
+async def test_a_group_buy_opened_and_joined_through_a_second_account_is_paid_at_its_merchant(
+        mall, aiohttp_server, tmp_path):
+    """Both ways a seat's order is written: the leader's through place_order in the step's
+    transaction, the friend's through the join desk (its own task, on PostgreSQL)."""
+
+    address = "王小明 13912345678 深圳市南山区科技园1号"
+    wx2, fake2, account, merchant = await second_entrance(mall, aiohttp_server, tmp_path)
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        await make_campaign(uow, tenant.id, start=datetime.now(timezone.utc), title="丹东草莓", size=3)
+        await uow.commit()
+    leader, friend = "oGB_two_leader_00000000001", "oGB_two_friend_00000000001"
+    await wx2.event(leader, "subscribe")
+    await wx2.text(leader, "拼团")
+    await wx2.text(leader, "1")
+    await wx2.text(leader, "开团")
+    await wx2.text(leader, "确认")
+    placed = (await wx2.text(leader, address)).text
+    assert "开团成功" in placed, placed
+    team_id = int(re.search(r"团(\d+)", placed).group(1))
+    await wx2.event(friend, "subscribe", f"qrscene_gb_{team_id}")
+    await wx2.text(friend, "参团")
+    await wx2.text(friend, "确认")
+    joined = (await wx2.text(friend, address)).text
+    assert "参团成功" in joined, joined
+    for text in (placed, joined):
+        order_no = re.search(r"订单号：(\d+)", text).group(1)
+        assert await open_native(mall, order_no) == (account, merchant)
+        assert opened(fake2, order_no) == [MCH2]
