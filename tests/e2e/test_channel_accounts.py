@@ -267,3 +267,46 @@ async def test_a_group_buy_opened_and_joined_through_a_second_account_is_paid_at
         order_no = re.search(r"订单号：(\d+)", text).group(1)
         assert await open_native(mall, order_no) == (account, merchant)
         assert opened(fake2, order_no) == [MCH2]
+
+
+async def test_reconciliation_reads_every_merchants_bill_and_reports_each(mall, aiohttp_server, tmp_path):
+    """A day is reconciled at each enabled merchant, its bill against the orders paid to it:
+    a wrong amount in the second merchant's bill is found there (and only there)."""
+    from sqlalchemy import select
+
+    from handlers.pay_jobs import CST, reconcile_day
+    from storage.pay_models import PayReconciliation
+
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    wx2, fake2, _, merchant = await second_entrance(mall, aiohttp_server, tmp_path)
+    tenant = await mall.svc.tenant("demo")
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    paid = []
+    for wx, fake, user in ((wx1, default, "oUser_recon_primary_00001"), (wx2, fake2, "oUser_recon_second_000001")):
+        order_no = await buy(wx, user)
+        await open_native(mall, order_no)
+        assert await fake.pay(order_no) == 204
+        paid.append(order_no)
+    await mall.settle()
+    day = mall.svc.clock().astimezone(CST).date()
+    assert await reconcile_day(mall.svc, tenant.id, day) == ("ok", [])
+
+    fake2.orders[paid[1]].amount += 1   # the second merchant's bill differs from us
+    status, mismatches = await reconcile_day(mall.svc, tenant.id, day)
+    assert status == "mismatch"
+    assert [(m["kind"], m["ref"], m["mchid"]) for m in mismatches] == [("amount_mismatch", paid[1], MCH2)]
+    async with mall.svc.uows() as uow:
+        rows = (await uow.session.scalars(select(PayReconciliation).order_by(PayReconciliation.id))).all()
+    assert [(r.pay_account_id, r.bill_date, r.status, r.checked) for r in rows] == [
+        (await default_merchant_id(mall, tenant.id), day.isoformat(), "ok", 1),
+        (merchant, day.isoformat(), "mismatch", 1)]
+    bills = [c for f in (default, fake2) for c in f.calls if c.path.startswith("/v3/bill/tradebill")]
+    assert len(bills) == 4   # each merchant's own bill, twice
+
+
+async def default_merchant_id(mall, tenant_id: int) -> int:
+    from storage.pay_repos import PayAccountRepo
+
+    async with mall.svc.uows() as uow:
+        return (await PayAccountRepo(uow.session).for_tenant(tenant_id)).id
