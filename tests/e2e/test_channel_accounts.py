@@ -310,3 +310,61 @@ async def default_merchant_id(mall, tenant_id: int) -> int:
 
     async with mall.svc.uows() as uow:
         return (await PayAccountRepo(uow.session).for_tenant(tenant_id)).id
+
+
+async def test_pushes_go_through_the_account_the_members_openid_belongs_to(mall, aiohttp_server, tmp_path):
+    """An openid is valid only with its own account's token (the fake refuses another's,
+    40003): a member of the second account hears a group-buy's pushes through it; a member
+    merged across both accounts hears about an order through the account it was placed on,
+    and anything else through the primary one."""
+    from handlers.push import push_to_member
+    from social_mall.members.service import member_of
+
+    wx2, fake2, account, _ = await second_entrance(mall, aiohttp_server, tmp_path)
+    tenant = await mall.svc.tenant("demo")
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    address = "王小明 13912345678 深圳市南山区科技园1号"
+    async with mall.svc.uows() as uow:
+        await make_campaign(uow, tenant.id, start=datetime.now(timezone.utc), title="丹东草莓", size=2)
+        await uow.commit()
+    leader, friend = "oGB_push_two_leader_000001", "oGB_push_two_friend_000001"
+    for user in (leader, friend):
+        mall.fake.openid_apps[user] = APP2
+    await wx2.event(leader, "subscribe")
+    for text in ("拼团", "1", "开团", "确认"):
+        await wx2.text(leader, text)
+    placed = (await wx2.text(leader, address)).text
+    team_id = int(re.search(r"团(\d+)", placed).group(1))
+    await wx2.event(friend, "subscribe", f"qrscene_gb_{team_id}")
+    for text in ("参团", "确认"):
+        await wx2.text(friend, text)
+    joined = (await wx2.text(friend, address)).text
+    for text in (placed, joined):
+        order_no = re.search(r"订单号：(\d+)", text).group(1)
+        await open_native(mall, order_no)
+        assert await fake2.pay(order_no) == 204
+    await mall.settle()
+    for user in (leader, friend):
+        told = [m["text"]["content"] for m in mall.fake.sent_messages(user) if m["msgtype"] == "text"]
+        assert any("拼团成功" in t for t in told), told
+    assert {app for app, to in mall.fake.delivered_via if to in (leader, friend)} == {APP2}
+
+    # one person followed both accounts (merged by unionid), bought through the second
+    first, second = "oUser_push_both_primary_01", "oUser_push_both_second_001"
+    mall.fake.openid_apps.update({first: tenant.wechat_app_id, second: APP2})
+    await wx1.event(first, "subscribe")
+    order_no = await buy(wx2, second)
+    async with mall.svc.uows() as uow:
+        a, b = await member_of(uow, tenant.id, "mp", first), await member_of(uow, tenant.id, "mp", second)
+        await channels.link_unionid(uow, tenant.id, a, "uPushBoth01", now=mall.svc.clock())
+        kept = await channels.link_unionid(uow, tenant.id, b, "uPushBoth01", now=mall.svc.clock())
+        order = await find_order(uow, tenant.id, order_no)
+        await uow.commit()
+    await mall.settle()
+    mall.fake.delivered_via.clear()
+    ctx = {"order_id": order.id, "order_no": order_no, "paid_fen": order.total_fen, "related": []}
+    assert await push_to_member(mall.svc, tenant.id, kept, "chat/push/order_paid.txt", ctx)
+    assert await push_to_member(mall.svc, tenant.id, kept, "chat/push/order_paid.txt",
+                                {k: v for k, v in ctx.items() if k != "order_id"})
+    assert mall.fake.delivered_via == [(APP2, second), (tenant.wechat_app_id, first)]
