@@ -446,7 +446,10 @@ class FakeWeChatPay:
 
     async def _v2_query(self, request: web.Request) -> web.Response:
         data = await self._v2_in(request, "/pay/orderquery")
-        order = self.orders.get((data or {}).get("out_trade_no", ""))
+        if data is None:   # as the real platform: a bad signature is refused before any lookup
+            return web.Response(text="<xml><return_code>FAIL</return_code><return_msg>签名错误</return_msg></xml>",
+                                content_type="text/xml")
+        order = self.orders.get(data.get("out_trade_no", ""))
         if order is None:
             return self._v2_reply({"result_code": "FAIL", "err_code": "ORDERNOTEXIST"})
         return self._v2_reply({"result_code": "SUCCESS", "trade_state": order.state, "out_trade_no": order.out_trade_no,
