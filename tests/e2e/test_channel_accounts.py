@@ -368,3 +368,32 @@ async def test_pushes_go_through_the_account_the_members_openid_belongs_to(mall,
     assert await push_to_member(mall.svc, tenant.id, kept, "chat/push/order_paid.txt",
                                 {k: v for k, v in ctx.items() if k != "order_id"})
     assert mall.fake.delivered_via == [(APP2, second), (tenant.wechat_app_id, first)]
+
+
+async def test_jsapi_pay_of_a_second_accounts_order_names_the_payers_app_id(mall, aiohttp_server, tmp_path):
+    """The payer's openid comes from the pay page's OAuth (the shop's own official account);
+    the order's merchant is registered under another app id with the shop's bound to it: the
+    JSAPI order and the page's parameters name the payer's app id (WeChat Pay refuses an
+    openid of another app)."""
+    from tests.fakes.pay_kit import WECHAT_UA, oauth_login
+
+    tenant = await mall.svc.tenant("demo")
+    fake2, merchant = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid=MCH2,
+                                            appid="wx_merchant_b_own_app")
+    fake2.bound_appids.add(tenant.wechat_app_id)
+    await second_account(mall, tenant, merchant)
+    mall.fake.more_apps[APP2] = SECRET2
+    wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
+                      token=TOKEN2, app_id=APP2)
+    payer = "oUser_second_jsapi_payer_0001"
+    fake2.openid_apps[payer] = tenant.wechat_app_id
+    order_no = await buy(wx2, "oUser_second_jsapi_buyer_0001")
+    token = mall.svc.pay_token("demo", order_no)
+    await oauth_login(mall, f"/h5/pay/demo/{order_no}?t={token}", payer)
+    resp = await mall.client.post(f"/h5/pay/demo/{order_no}/jsapi?t={token}",
+                                  headers={**XRW, "User-Agent": WECHAT_UA})
+    assert resp.status == 200, await resp.text()
+    params = (await resp.json())["params"]
+    [made] = [c for c in fake2.calls if c.path == "/v3/pay/transactions/jsapi"]
+    assert (made.body["appid"], made.body["payer"]["openid"]) == (tenant.wechat_app_id, payer)
+    assert params["appId"] == tenant.wechat_app_id
