@@ -49,6 +49,8 @@ from social_mall.activity import Activity, ActivitySink
 from social_mall.errors import MallError
 from social_mall.logs import log_member
 from social_mall.members.desk import Sighting, first_sight
+from social_mall.members.service import note_identity_account
+from social_mall.orders.entrance import entered
 from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
 from social_mall.kv import Claimed, KVStore
@@ -180,7 +182,8 @@ class FlowRunner:
 
         Unavailable when the database or the store could not be reached (see the class)."""
         try:
-            return await self._handle(inbound, dedupe_key, (ticket, ticket_ttl) if dedupe_key else ("", 0.0))
+            with entered(inbound.account):   # whatever the step places is paid at this account's merchant
+                return await self._handle(inbound, dedupe_key, (ticket, ticket_ttl) if dedupe_key else ("", 0.0))
         except Replayed:
             log.warning("flow.replayed", extra={"tenant": inbound.tenant_id, "channel": inbound.channel})
             raise
@@ -378,8 +381,12 @@ class FlowRunner:
         async with self.uows() as uow:
             member, created = await first_sight(
                 uow, Sighting(inbound.tenant_id, inbound.channel, inbound.user_id, scene))
-            if created or scene:
+            # an id of another of the tenant's accounts: pushes to it go through that account
+            noted = await note_identity_account(uow, inbound.tenant_id, inbound.channel, inbound.user_id,
+                                                inbound.account)
+            if created or scene or noted:
                 await uow.commit()  # a unit of work made by hand has no desk: it wrote here
+            if created or scene:
                 self.on_commit()    # member.joined / member.entered are in the outbox
         log_member.set(member.id)
         return MemberRef(member.id)

@@ -19,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from social_mall.activity import Activity
 from social_mall.admission import Admission
+from social_mall.channels.service import order_channel
 from social_mall.errors import NotFoundError
 from social_mall.leader import Leader
+from social_mall.members.service import push_identity
 from social_mall.outbox import OutboxWorker
 from social_mall.parsing import is_storable_text, parse_id
 from social_mall.payments.gateway import PayGateway
@@ -143,6 +145,21 @@ class Services:
                                                    lambda: self._load_channel(tenant, account_id=account_id))
         except NotFoundError:
             return tenant
+
+    async def push_target(self, tenant_id: int, member_id: int, *,
+                          order_id: int | None = None) -> tuple[TenantView, str] | None:
+        """Where a push to the member goes: the official account its openid belongs to (the
+        tenant through that account, its token) and that openid; about an order, the account
+        the order was placed on when the member has an openid there. None without an
+        official-account openid (members/service.py `push_identity`)."""
+        tenant = await self.tenant_by_id(tenant_id)
+        async with self.uows() as uow:
+            prefer = (await order_channel(uow, tenant_id, order_id))[0] if order_id is not None else None
+            found = await push_identity(uow, tenant_id, member_id, "mp", prefer_account=prefer)
+        if found is None:
+            return None
+        view = await self.channel_by_id(tenant, found[0])
+        return (view if view.account_kind == "mp" else tenant), found[1]
 
     async def for_order(self, tenant: TenantView, account_id: int, merchant_id: int) -> TenantView:
         """The tenant as an order sees it: through the channel account it was placed on (its

@@ -40,7 +40,6 @@ from social_mall import activity
 from social_mall.activity import Activity
 from social_mall.errors import NotFoundError
 from social_mall.groupbuy import demo, jobs, rules, service
-from social_mall.members.service import channel_identity
 from social_mall.parsing import parse_id
 from social_mall.plugins import Delivery, Module, Registry
 from social_mall.tenants import TenantView
@@ -97,15 +96,15 @@ async def share_page(request: web.Request) -> web.Response:
 async def push_members(svc: Services, tenant_id: int, team_id: int, template: str, ctx: dict[str, object],
                        *, skip: int | None = None) -> int:
     """A customer-service text to every official-account member of the team."""
-    tenant = await svc.tenant_by_id(tenant_id)
     async with svc.uows() as uow:
         members = await service.members_of(uow, tenant_id, team_id)
-        openids = [await channel_identity(uow, tenant_id, m, "mp") for m in members if m != skip]
     text = svc.templates.get_template(template).render(**ctx).strip()
     sent = 0
-    for openid in openids:
-        if openid is None:
+    for m in members:
+        target = await svc.push_target(tenant_id, m) if m != skip else None
+        if target is None:
             continue
+        tenant, openid = target   # through the official account the member's openid belongs to
         try:
             await svc.wechat(tenant).send_text(openid, text)
             sent += 1
@@ -192,14 +191,14 @@ def setup(reg: Registry) -> None:
         ctx = {"team_id": team.id, "paid": team.paid, "size": team.size, "missing": team.missing,
                "hours": hours, "minutes": minutes, "share": share}
         await push_members(svc, d.tenant_id, team.id, "chat/groupbuy/push/progress.txt", ctx)
-        async with svc.uows() as uow:
-            openid = await channel_identity(uow, d.tenant_id, int(p["member_id"]), "mp")
-        if openid is not None:   # the payer's share card: link + QR image of the team
+        target = await svc.push_target(d.tenant_id, int(p["member_id"]))
+        if target is not None:   # the payer's share card: link + QR image of the team
+            via, openid = target
             card = svc.templates.get_template("chat/groupbuy/push/share.txt").render(
                 title=campaign.title, missing=team.missing, size=team.size, price=campaign.min_group_fen).strip()
             title, _, desc = card.partition("\n")
             try:
-                await svc.wechat(tenant).send_news(openid, [{
+                await svc.wechat(via).send_news(openid, [{
                     "title": title, "description": desc, "url": share,
                     "picurl": svc.image_url(f"/groupbuy/qr/{tenant.code}/{team.id}.png")}])
             except WeChatAPIError as exc:

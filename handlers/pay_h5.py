@@ -72,11 +72,16 @@ async def create_prepay(request: web.Request, svc: Services, tenant: TenantView,
     if order.status != OrderStatus.PENDING_PAYMENT:
         return _json_error(409, "订单已关闭，无法支付。")
     gateway = svc.gateway(tenant)
-    openid = ""
+    openid, extra = "", {}
     if mode == "jsapi":
         openid = payer_openid(request, svc, tenant) or ""
         if not openid:
             return _json_error(401, "请在微信中重新打开支付链接。")
+        # the payer's openid is of the app OAuth ran under (the shop's own official account,
+        # /h5/oauth/{tenant}); a merchant registered under another app id is told which
+        payer_app = (await svc.tenant(tenant.code) or tenant).wechat_app_id
+        if payer_app != gateway.appid:
+            extra = {"appid": payer_app}
     async with svc.uows() as uow:  # a flash of pay pages opens its payments in lots (payments/desk.py)
         payment = await open_now(uow, OpenRequest(order, gateway.name))
     if payment.status != "created":
@@ -89,7 +94,7 @@ async def create_prepay(request: web.Request, svc: Services, tenant: TenantView,
             if mode == "jsapi":
                 value = await gateway.jsapi(  # type: ignore[union-attr]
                     out_trade_no=payment.out_trade_no, description=_description(tenant, order),
-                    amount_fen=payment.amount_fen, openid=openid, time_expire=expire)
+                    amount_fen=payment.amount_fen, openid=openid, time_expire=expire, **extra)
             else:
                 value = await gateway.native(  # type: ignore[union-attr]
                     out_trade_no=payment.out_trade_no, description=_description(tenant, order),
@@ -101,7 +106,7 @@ async def create_prepay(request: web.Request, svc: Services, tenant: TenantView,
         return _json_error(502, "支付暂时不可用，请稍后再试。")
     log.info("pay.prepay.ok", extra={"tenant": tenant.code, "order_no": order.order_no, "mode": mode})
     if mode == "jsapi":
-        return web.json_response({"params": gateway.jsapi_params(value)})  # type: ignore[union-attr]
+        return web.json_response({"params": gateway.jsapi_params(value, **extra)})  # type: ignore[union-attr]
     svg = segno.make(value, error="m").svg_inline(scale=5)
     return web.json_response({"code_url": value, "qr_svg": svg})
 

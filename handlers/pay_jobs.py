@@ -4,7 +4,8 @@
   queried (lost notifies happen). Paid there → applied exactly like a notify (an order
   closed meanwhile is refunded by the core); unpaid there but closed here → closed there.
 * `reconcile_day`: one day's trade bill (APIv3) or per-payment queries (APIv2) against our
-  payments and refunds; the report (with every mismatch) is stored in pay_reconciliations.
+  payments and refunds, at each enabled merchant of the tenant (its bill against the orders
+  paid to it); one report per merchant (with every mismatch) is stored in pay_reconciliations.
 
 Both stay inside one tenant: a query answer settles only the payment that was asked about,
 of the tenant whose account asked; a bill row is matched only with that tenant's payments
@@ -29,7 +30,10 @@ from social_mall.payments.reconcile import (
     sweep_action,
 )
 from social_mall.payments.service import apply_transaction, record_rejected
-from social_mall.payments.checks import day_records, note_check, overdue_payments, save_report, unreconciled_tenants
+from social_mall.payments.checks import (
+    Merchant, day_records, merchant_payment, merchant_refund, merchants, note_check, overdue_payments, save_report,
+    unreconciled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +101,31 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 async def reconcile_day(svc: Services, tenant_id: int, day: date) -> tuple[str, list[dict[str, object]]]:
-    """Reconcile one tenant's day (Asia/Shanghai); returns (status, mismatches) as stored."""
-    tenant = await svc.tenant_by_id(tenant_id)
+    """Reconcile one tenant's day (Asia/Shanghai) at every enabled merchant (one report each,
+    see `reconcile_merchant_day`); returns the worst status and every mismatch, each naming
+    its merchant (`mchid`)."""
+    async with svc.uows() as uow:
+        found = await merchants(uow, tenant_id)
+    worst, everything = "ok", []
+    for m in found:
+        status, mismatches = await reconcile_merchant_day(svc, m, day)
+        worst = max(worst, status, key=_SEVERITY.index)
+        everything.extend({**x, "mchid": m.mch_id} for x in mismatches)
+    return worst, everything
+
+
+_SEVERITY = ("ok", "mismatch", "error")
+
+
+async def reconcile_merchant_day(svc: Services, m: Merchant, day: date) -> tuple[str, list[dict[str, object]]]:
+    """One merchant's day: its trade bill (APIv3) or per-payment queries (APIv2) against the
+    payments and refunds of the orders paid to it; returns (status, mismatches) as stored."""
+    tenant = await svc.for_order(await svc.tenant_by_id(m.tenant_id), 0, m.id)
     gw: Any = svc.gateway(tenant)
     start, end = day_bounds(day)
     bill_date = day.isoformat()
     async with svc.uows() as uow:
-        paid, refunds, created = await day_records(uow, tenant.id, start, end)
+        paid, refunds, created = await day_records(uow, m, start, end)
     ours = {p.out_trade_no: OurPayment(p.out_trade_no, p.amount_fen, p.status, p.transaction_id) for p in paid}
     status, mismatches = "error", []
     try:
@@ -120,29 +142,29 @@ async def reconcile_day(svc: Services, tenant_id: int, day: date) -> tuple[str, 
         async with svc.uows() as uow:  # bill rows paid on another day here, or still unpaid here
             for row in bill:
                 if row.trade_state == "SUCCESS" and row.out_trade_no not in ours:
-                    known = await uow.payments.by_out_trade_no(tenant.id, row.out_trade_no)
+                    known = await merchant_payment(uow, m, row.out_trade_no)
                     if known is not None:
                         ours[known.out_trade_no] = OurPayment(known.out_trade_no, known.amount_fen, known.status,
                                                               known.transaction_id)
             for row in bill:
                 if row.trade_state == "REFUND" and row.out_refund_no and all(
                         r.out_refund_no != row.out_refund_no for r in refunds):
-                    r = await uow.payments.refund_by_no(tenant.id, row.out_refund_no)
+                    r = await merchant_refund(uow, m, row.out_refund_no)
                     if r is not None:
                         refunds.append(r)
         found = reconcile(bill, ours.values(),
                           [OurRefund(r.out_refund_no, r.amount_fen, r.status) for r in refunds])
-        mismatches = [m.as_dict() for m in found]
+        mismatches = [x.as_dict() for x in found]
         status = "mismatch" if found else "ok"
     except (MallError, ValueError) as exc:
-        log.error("pay.reconcile.failed", extra={"tenant": tenant.code, "bill_date": bill_date,
+        log.error("pay.reconcile.failed", extra={"tenant": tenant.code, "merchant": m.id, "bill_date": bill_date,
                                                  "error": getattr(exc, "code", type(exc).__name__)})
     async with svc.uows() as uow:
-        await save_report(uow, tenant.id, bill_date, status=status, checked=len(ours), mismatches=mismatches,
+        await save_report(uow, m, bill_date, status=status, checked=len(ours), mismatches=mismatches,
                           now=svc.clock())
         await uow.commit()
     level = logging.WARNING if status != "ok" else logging.INFO
-    log.log(level, "pay.reconcile.done", extra={"tenant": tenant.code, "bill_date": bill_date,
+    log.log(level, "pay.reconcile.done", extra={"tenant": tenant.code, "merchant": m.id, "bill_date": bill_date,
                                                 "status": status, "mismatches": len(mismatches)})
     return status, mismatches
 
@@ -151,16 +173,17 @@ BILL_READY_HOUR = 10  # WeChat Pay publishes the previous day's bill after 10:00
 
 
 async def reconcile_yesterday(svc: Services) -> int:
-    """The daily job (runs hourly, does each tenant's yesterday once, after 10:00 Beijing)."""
+    """The daily job (runs hourly, does each enabled merchant's yesterday once, after 10:00
+    Beijing); returns how many merchants were due."""
     now_cst = svc.clock().astimezone(CST)
     if now_cst.hour < BILL_READY_HOUR:
         return 0
     day = now_cst.date() - timedelta(days=1)
     async with svc.uows() as uow:
-        todo = await unreconciled_tenants(uow, day.isoformat())
-    for tenant_id in todo:
-        key = f"pay:reconcile:{tenant_id}:{day.isoformat()}"
+        todo = await unreconciled(uow, day.isoformat())
+    for m in todo:
+        key = f"pay:reconcile:{m.tenant_id}:{m.id}:{day.isoformat()}"
         if not await svc.kv.set_nx(key, "1", ttl=3600):
             continue  # another worker has it
-        await reconcile_day(svc, tenant_id, day)
+        await reconcile_merchant_day(svc, m, day)
     return len(todo)

@@ -111,6 +111,9 @@ class MemberIdentity(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(128))
+    # the tenant's channel account the id belongs to (an openid is per official account; 0: the primary)
+    account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0,
+                                            server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "channel", "external_id"),)
 

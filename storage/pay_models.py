@@ -62,14 +62,17 @@ class PayTradeCheck(Base):
 
 
 class PayReconciliation(Base):
-    """One day's reconciliation of our payments against the gateway's trade bill."""
+    """One day's reconciliation of one merchant's payments against its trade bill."""
 
     __tablename__ = "pay_reconciliations"
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    # the merchant (tenant_pay_accounts.id) whose bill it is; None: a report from before merchants
+    pay_account_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=None)
     bill_date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Asia/Shanghai
     status: Mapped[str] = mapped_column(String(12))  # ok | mismatch | error
     checked: Mapped[int] = mapped_column(Integer, default=0)
     mismatches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    __table_args__ = (UniqueConstraint("tenant_id", "bill_date", name="uq_pay_reconciliations_day"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "pay_account_id", "bill_date",
+                                       name="uq_pay_reconciliations_merchant_day"),)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Order, Payment
@@ -67,6 +68,14 @@ class PayAccountRepo:
         stmt = select(TenantPayAccount.tenant_id).where(TenantPayAccount.enabled.is_(True)).distinct()
         return list((await self.session.scalars(stmt)).all())
 
+    async def enabled_merchants(self, tenant: int | None = None) -> list[TenantPayAccount]:
+        """Every enabled merchant (of `tenant`, or of every tenant), each tenant's default first."""
+        stmt = select(TenantPayAccount).where(TenantPayAccount.enabled.is_(True))
+        if tenant is not None:
+            stmt = stmt.where(TenantPayAccount.tenant_id == tenant)
+        stmt = stmt.order_by(TenantPayAccount.tenant_id, TenantPayAccount.is_default.desc(), TenantPayAccount.id)
+        return list((await self.session.scalars(stmt)).all())
+
     async def delete(self, tenant: int) -> None:
         row = await self.for_tenant(tenant)
         if row is not None:
@@ -118,10 +127,11 @@ class PayCheckRepo:
             select(PayTradeCheck).where(PayTradeCheck.tenant_id == tenant, PayTradeCheck.out_trade_no == out_trade_no)
             .execution_options(populate_existing=True))
 
-    async def payments_between(self, tenant: int, start: datetime, end: datetime) -> list[Payment]:
-        """Payments of one tenant created or paid within [start, end)."""
-        stmt = select(Payment).where(
-            Payment.tenant_id == tenant,
+    async def payments_between(self, tenant: int, start: datetime, end: datetime,
+                               merchants: Collection[int]) -> list[Payment]:
+        """Payments of one tenant to one of `merchants` created or paid within [start, end)."""
+        stmt = select(Payment).join(Order, Order.id == Payment.order_id).where(
+            Payment.tenant_id == tenant, paid_to(merchants),
             ((Payment.paid_at >= start) & (Payment.paid_at < end))
             | ((Payment.created_at >= start) & (Payment.created_at < end)),
         ).order_by(Payment.id)
@@ -132,15 +142,16 @@ class ReconciliationRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, tenant: int, bill_date: str) -> PayReconciliation | None:
+    async def get(self, tenant: int, merchant: int, bill_date: str) -> PayReconciliation | None:
         return await self.session.scalar(select(PayReconciliation).where(
-            PayReconciliation.tenant_id == tenant, PayReconciliation.bill_date == bill_date))
+            PayReconciliation.tenant_id == tenant, PayReconciliation.pay_account_id == merchant,
+            PayReconciliation.bill_date == bill_date))
 
-    async def save(self, tenant: int, bill_date: str, *, status: str, checked: int,
+    async def save(self, tenant: int, merchant: int, bill_date: str, *, status: str, checked: int,
                    mismatches: list[dict[str, Any]], now: datetime) -> PayReconciliation:
-        row = await self.get(tenant, bill_date)
+        row = await self.get(tenant, merchant, bill_date)
         if row is None:
-            row = PayReconciliation(tenant_id=tenant, bill_date=bill_date, created_at=now,
+            row = PayReconciliation(tenant_id=tenant, pay_account_id=merchant, bill_date=bill_date, created_at=now,
                                     status=status, checked=checked, mismatches=mismatches)
             self.session.add(row)
         else:
@@ -149,15 +160,40 @@ class ReconciliationRepo:
         return row
 
 
-async def refunds_settled_between(session: AsyncSession, tenant: int, start: datetime, end: datetime) -> list[Any]:
+def paid_to(merchants: Collection[int]) -> ColumnElement[bool]:
+    """Orders paid to one of `merchants` (ids of tenant_pay_accounts; 0: the tenant's default)."""
+    return func.coalesce(Order.pay_account_id, 0).in_(list(merchants))
+
+
+async def refunds_settled_between(session: AsyncSession, tenant: int, start: datetime, end: datetime,
+                                  merchants: Collection[int]) -> list[Any]:
     from storage.models import Refund
 
-    stmt = select(Refund).where(Refund.tenant_id == tenant, Refund.succeeded_at >= start,
-                                Refund.succeeded_at < end).order_by(Refund.id)
+    stmt = (select(Refund).join(Order, Order.id == Refund.order_id)
+            .where(Refund.tenant_id == tenant, Refund.succeeded_at >= start, Refund.succeeded_at < end,
+                   paid_to(merchants)).order_by(Refund.id))
     return list((await session.scalars(stmt)).all())
 
 
-async def paid_between(session: AsyncSession, tenant: int, start: datetime, end: datetime) -> list[Payment]:
-    stmt = select(Payment).where(Payment.tenant_id == tenant, Payment.status == "paid",
-                                 Payment.paid_at >= start, Payment.paid_at < end).order_by(Payment.id)
+async def paid_between(session: AsyncSession, tenant: int, start: datetime, end: datetime,
+                       merchants: Collection[int]) -> list[Payment]:
+    stmt = (select(Payment).join(Order, Order.id == Payment.order_id)
+            .where(Payment.tenant_id == tenant, Payment.status == "paid", Payment.paid_at >= start,
+                   Payment.paid_at < end, paid_to(merchants)).order_by(Payment.id))
     return list((await session.scalars(stmt)).all())
+
+
+async def payment_of(session: AsyncSession, tenant: int, out_trade_no: str, merchants: Collection[int]) -> Payment | None:
+    """The tenant's payment `out_trade_no` if its order is paid to one of `merchants`."""
+    stmt = (select(Payment).join(Order, Order.id == Payment.order_id)
+            .where(Payment.tenant_id == tenant, Payment.out_trade_no == out_trade_no, paid_to(merchants)))
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def refund_of(session: AsyncSession, tenant: int, out_refund_no: str, merchants: Collection[int]) -> Any:
+    """The tenant's refund `out_refund_no` if its order is paid to one of `merchants`."""
+    from storage.models import Refund
+
+    stmt = (select(Refund).join(Order, Order.id == Refund.order_id)
+            .where(Refund.tenant_id == tenant, Refund.out_refund_no == out_refund_no, paid_to(merchants)))
+    return await session.scalar(stmt.execution_options(populate_existing=True))

@@ -293,10 +293,18 @@ class MemberRepo(_Repo):
         )
         await self.session.flush()
 
+    async def note_identity_account(self, tenant: int, channel: str, external_id: str, account: int) -> bool:
+        """Remember the channel account an identity belongs to, once (while it names none)."""
+        stmt = update(MemberIdentity).where(
+            MemberIdentity.tenant_id == tenant, MemberIdentity.channel == channel,
+            MemberIdentity.external_id == external_id, MemberIdentity.account_id == 0,
+        ).values(account_id=account)
+        return _rowcount(await self.session.execute(stmt)) == 1
+
     async def identities(self, tenant: int, member_id: int) -> list[MemberIdentity]:
         stmt = select(MemberIdentity).where(
             MemberIdentity.tenant_id == tenant, MemberIdentity.member_id == member_id
-        )
+        ).order_by(MemberIdentity.id)
         return await self._all(stmt)
 
     # birthday

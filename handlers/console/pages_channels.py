@@ -342,6 +342,8 @@ async def save_merchant(request: web.Request) -> web.Response:
             await uow.commit()
     except ChannelInputError as exc:
         return await _merchant_form(request, m=m, error=_problem(exc), status=400)
+    async with svc.uows() as uow:   # saved: a replaced key's file goes
+        await merchant_svc.prune_keys(uow, tenant_of(request), m.id, svc.settings.data_dir / "pay_keys")
     _refresh(svc)
     raise redirect("/console/channels", ok="saved")
 

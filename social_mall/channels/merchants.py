@@ -137,6 +137,22 @@ def _write_pem(keys_dir: Path, tenant: int, merchant_id: int, what: str, text: s
     return str(path)
 
 
+async def prune_keys(uow: UnitOfWork, tenant: int, merchant_id: int, keys_dir: Path) -> int:
+    """Remove the merchant's key files that its row no longer names (a key replaced in the
+    console): called once the save is committed, so a failed save keeps the old key in use.
+    Only files `_write_pem` named for this merchant, under keys_dir/<tenant>/; how many went."""
+    row = await PayAccountRepo(uow.session).for_merchant(tenant, merchant_id)
+    if row is None:
+        return 0
+    keep = {getattr(row, f"{k}_path") or "" for k in FILES}
+    gone = 0
+    for path in (keys_dir / str(tenant)).glob(f"m{merchant_id}_*.pem"):
+        if str(path) not in keep:
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone
+
+
 async def save_merchant(uow: UnitOfWork, tenant: int, merchant_id: int | None, values: dict[str, str], *,
                         enabled: bool, keys_dir: Path, base_url: str, actor: str, now: datetime) -> MerchantView:
     """Create (`merchant_id` None) or update a merchant. Blank fields keep what is stored;

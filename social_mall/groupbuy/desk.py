@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from social_mall.desk import BatchFailed, Desk, desk_of
@@ -43,8 +43,9 @@ from social_mall.groupbuy.service import (
     seat_view,
     team_view,
 )
+from social_mall.orders.entrance import entered, entrance
 from social_mall.orders.rules import check_qty, check_total, shipping_fee
-from social_mall.orders.service import max_order_fen, new_order, order_line, order_placed, order_view
+from social_mall.orders.service import max_order_fen, merchant_of, new_order, order_line, order_placed, order_view
 from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam
 from storage.models import Order, OrderLine
 from storage.repos import AddressRow
@@ -64,6 +65,8 @@ class JoinRequest:
     now: datetime
     timeout: timedelta
     channel: str = "mp"
+    # the channel account it came through (None: the primary): the requester's entrance
+    account_id: int | None = field(default_factory=entrance)
 
 
 @dataclass
@@ -140,6 +143,7 @@ async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], teams: dict[i
             raise BatchFailed(f"sku {sku_id} gone or off the shelf")
         if not await uow.catalog.reserve(tenant, sku_id, wanted[sku_id]):
             raise BatchFailed(f"sku {sku_id}: not enough stock for the whole batch")
+    merchants = {a: await merchant_of(uow, tenant, a) for a in {p.req.account_id for p in plans}}
     for p in plans:
         q, team = p.req, teams[p.req.team_id]
         sku, product = found[q.sku_id]
@@ -149,6 +153,7 @@ async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], teams: dict[i
         timeout = min(q.timeout, max(team.expires_at - q.now, timedelta(minutes=1)))
         p.order = new_order(tenant, q.member_id, p.address, goods, shipping_fee(goods), 0, now=q.now,
                             timeout=timeout, channel=q.channel, source=rules.team_source(team.id))
+        p.order.channel_account_id, p.order.pay_account_id = q.account_id, merchants[q.account_id]
     await uow.orders.add_many([(p.order, p.lines) for p in plans])  # type: ignore[misc]
     for p in plans:
         assert p.order is not None
@@ -207,8 +212,9 @@ async def join_alone(uow: UnitOfWork, q: JoinRequest) -> JoinResult:
         if not saved:
             raise NoAddressError()
         address = saved[0].id
-    return await join_team(uow, q.tenant, q.member_id, q.team_id, q.sku_id, q.qty, address_id=address,
-                           now=q.now, timeout=q.timeout, channel=q.channel)
+    with entered(q.account_id):   # a desk's writer task has no entrance of its own
+        return await join_team(uow, q.tenant, q.member_id, q.team_id, q.sku_id, q.qty, address_id=address,
+                               now=q.now, timeout=q.timeout, channel=q.channel)
 
 
 DESK = "groupbuy.joins"

@@ -231,6 +231,28 @@ async def channel_identity(uow: UnitOfWork, tenant: int, member_id: int, channel
     return None
 
 
+async def note_identity_account(uow: UnitOfWork, tenant: int, channel: str, external_id: str, account: int) -> bool:
+    """Remember that a channel id belongs to the tenant's channel account `account` (an
+    official-account openid is per account), once; True when this wrote it."""
+    return bool(account) and await uow.members.note_identity_account(tenant, channel, external_id, account)
+
+
+async def push_identity(uow: UnitOfWork, tenant: int, member_id: int, channel: str, *,
+                        prefer_account: int | None = None) -> tuple[int, str] | None:
+    """(channel account, id) to push to the member on `channel`: its id at `prefer_account`
+    when it has one there (the account an order was placed on), otherwise at the primary
+    account, otherwise its first id on the channel at any account; None without one. A
+    member merged across official accounts has an openid at each, valid only with that
+    account's token."""
+    mine = [(i.account_id or 0, i.external_id) for i in await uow.members.identities(tenant, member_id)
+            if i.channel == channel]
+    for wanted in (prefer_account, 0):
+        for account, external_id in mine:
+            if wanted is not None and account == wanted:
+                return account, external_id
+    return mine[0] if mine else None
+
+
 async def member_since(uow: UnitOfWork, tenant: int, member_id: int, channel: str) -> datetime | None:
     """When the member was first seen on a channel (its identity there was made: on the
     official account, the first message or follow); None without an identity on it. A

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -66,8 +66,9 @@ from social_mall.errors import (
 )
 from social_mall.events import OrderPlaced
 from social_mall.fulfilment import EXPRESS, Choice, Express, FulfilmentMethod
+from social_mall.orders.entrance import entrance
 from social_mall.orders.rules import MAX_QTY_PER_LINE, OrderStatus, check_qty, check_total, new_order_no, shipping_fee
-from social_mall.orders.service import _merchant_of, cancel_order, max_order_fen, place_order
+from social_mall.orders.service import cancel_order, max_order_fen, merchant_of, place_order
 from social_mall.pricing.rules import Breakdown, PriceLine
 from social_mall.pricing.service import NONE, PricingInput, promotions_on
 from social_mall.pricing.service import quote as pricing_quote
@@ -95,7 +96,8 @@ class PlaceRequest:
     channel: str = "mp"
     source: str = ""
     expect_total_fen: int | None = None  # the total the buyer was shown (PriceChangedError if not)
-    account_id: int | None = None        # the channel account it came through (None: the primary)
+    # the channel account it came through (None: the primary): the requester's entrance
+    account_id: int | None = field(default_factory=entrance)
     unit_prices: tuple[tuple[int, int], ...] = ()   # (sku id, fen): place_order's unit_prices
     pricing: PricingInput | None = None  # the buyer's choice (coupon none, points 0 on the desk)
     fulfilment: tuple[FulfilmentMethod, Choice] | None = None   # an express method (see `route`)
@@ -163,7 +165,7 @@ async def place_many(uow: UnitOfWork, tenant: int, reqs: Sequence[PlaceRequest])
     skus = {r.id: r for r in (await s.execute(_SKUS_LOCKED, {"tenant": tenant, "ids": sku_ids})).all()} \
         if sku_ids else {}
     cap = await max_order_fen(uow, tenant)
-    merchants = {a: await _merchant_of(uow, tenant, a) for a in {q.account_id for q in reqs}}
+    merchants = {a: await merchant_of(uow, tenant, a) for a in {q.account_id for q in reqs}}
     left = {k: r.stock for k, r in skus.items()}
     out: list[_Plan | MallError] = []
     for q in reqs:

@@ -37,6 +37,7 @@ from social_mall.orders.rules import (
 )
 from social_mall.members import service as members_service
 from social_mall.members.rules import clean_address, mask_phone
+from social_mall.orders.entrance import entrance
 from social_mall.pricing import service as pricing_service
 from social_mall.pricing.rules import ALL_STEPS, PriceLine
 from social_mall.pricing.service import PricingInput
@@ -52,7 +53,7 @@ from storage.uow import UnitOfWork
 S = OrderStatus
 
 
-async def _merchant_of(uow: UnitOfWork, tenant: int, account_id: int | None) -> int | None:
+async def merchant_of(uow: UnitOfWork, tenant: int, account_id: int | None) -> int | None:
     """The merchant an order placed through this account is paid to (None: the default)."""
     repo = ChannelRepo(uow.session)
     row = await (repo.get(tenant, account_id) if account_id is not None else repo.primary(tenant))
@@ -197,10 +198,13 @@ async def place_order(
     without it the order ships by the core's express at the flat fee.
 
     `account_id` names the tenant's channel account the order came through (None: the
-    primary one); the order is then paid through the merchant that account names.
+    request's entrance, see orders/entrance.py, which is the primary account when the edge
+    set none); the order is then paid through the merchant that account names.
 
     On OutOfStockError the caller rolls back, which also returns what earlier lines took.
     """
+    if account_id is None:
+        account_id = entrance()
     wanted: dict[int, int] = {}
     for sku_id, qty in items:
         wanted[sku_id] = wanted.get(sku_id, 0) + qty
@@ -266,7 +270,7 @@ async def place_order(
             raise OutOfStockError(_name(*found[sku_id]), await uow.catalog.stock(tenant, sku_id))
     row = new_order(tenant, member_id, ship_to, goods, ship, discount, now=now, timeout=timeout, channel=channel,
                     source=source, fulfilment=method)
-    row.channel_account_id, row.pay_account_id = account_id, await _merchant_of(uow, tenant, account_id)
+    row.channel_account_id, row.pay_account_id = account_id, await merchant_of(uow, tenant, account_id)
     order = await uow.orders.add(row, lines)
     if quoted is not None:
         await pricing_service.commit(uow, tenant, member_id, order.id, quoted, now=now)

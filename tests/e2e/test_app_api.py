@@ -328,3 +328,44 @@ async def test_one_api_on_the_default_and_the_named_mini_program(mall):
     assert await counts() == before
     mine = await (await mall.client.get(f"{BASE}/cart", headers=h)).json()
     assert mine["lines"] == []
+
+
+async def test_group_buy_seats_taken_in_a_mini_program_are_paid_at_its_merchant(mall, aiohttp_server, tmp_path):
+    """The app API's group-buy routes place orders through the core's group-buy services
+    (opening: place_order; joining: the join desk): they record the mini-program too."""
+    from datetime import datetime, timezone
+
+    from social_mall.channels import service as channels
+    from tests.channels_kit import MCH2, open_native, opened, second_merchant
+    from tests.fakes.groupbuy_kit import make_campaign
+
+    await _mini(mall)
+    tenant = await mall.svc.tenant("demo")
+    fake2, merchant = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid=MCH2,
+                                            appid="wx_second_mini_0001")
+    mall.fake.mini_apps["wx_second_mini_0001"] = "second_mini_secret"
+    async with mall.svc.uows() as uow:
+        acct = await channels.save_account(uow, tenant.id, None, kind="mini", code="mini2",
+                                           values={"name": "第二个小程序", "app_id": "wx_second_mini_0001",
+                                                   "app_secret": "second_mini_secret"},
+                                           pay_account_id=merchant, enabled=True, actor="test", now=mall.svc.clock())
+        c = await make_campaign(uow, tenant.id, start=datetime.now(timezone.utc), title="丹东草莓", size=3)
+        await uow.commit()
+    mall.svc.forget_tenants()
+    orders = []
+    for i, path in enumerate((f"/groupbuy/campaigns/{c.id}/teams", "/groupbuy/teams/{team}/join")):
+        code = mall.fake.mint_js_code(f"mini2_gb_member_{i}")
+        session = await (await mall.client.post(f"{BASE}/mini2/session", json={"code": code})).json()
+        h = auth(session["token"])
+        addr = await mall.client.post(f"{BASE}/mini2/addresses", headers=h, json={
+            "name": "张三", "phone": "13800000000", "detail": "上海市黄浦区人民大道1号"})
+        assert addr.status in (200, 201), await addr.text()
+        body = {"sku_id": c.prices[0].sku_id, "qty": 1, "address_id": (await addr.json())["id"]}
+        url = f"{BASE}/mini2" + path.format(team=orders[0][1] if orders else 0)
+        resp = await mall.client.post(url, headers={**h, "Idempotency-Key": f"gb-{i}"}, json=body)
+        assert resp.status == 201, await resp.text()
+        got = await resp.json()
+        orders.append((got["order"]["order_no"], got["team"]["id"]))
+    for order_no, _ in orders:
+        assert await open_native(mall, order_no) == (acct.id, merchant)
+        assert opened(fake2, order_no) == [MCH2]

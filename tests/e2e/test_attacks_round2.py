@@ -10,7 +10,8 @@ from social_mall.orders.service import find_order
 from social_mall.payments.service import request_refund
 from storage.models import Payment, Refund
 from sqlalchemy import select
-from tests.e2e.test_channel_accounts import APP2, SECRET2, TOKEN2, buy, second_account, second_merchant
+from tests.channels_kit import APP2, SECRET2, TOKEN2, second_account, second_merchant
+from tests.e2e.test_channel_accounts import buy
 from handlers.mp_simulator import MPSimulator
 from tests.conftest import TEST_TOKEN
 from tests.fakes.pay_kit import XRW

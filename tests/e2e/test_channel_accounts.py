@@ -6,50 +6,18 @@ another account's credentials never open it; unionid merges one person's members
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from handlers.mp_simulator import MPSimulator
 from social_mall.channels import service as channels
 from social_mall.orders.service import find_order
-from storage.pay_repos import PayAccountRepo
+from tests.channels_kit import (
+    APP2, MCH2, SECRET2, TOKEN2, open_native, opened, second_account, second_entrance, second_merchant,
+)
 from tests.conftest import TEST_TOKEN
+from tests.fakes.groupbuy_kit import make_campaign
 from tests.fakes.pay_kit import XRW
-from tests.fakes.wechat_pay import FakeWeChatPay, attach_real_pay
-from social_mall.payments import wxpay_v3
-
-APP2, TOKEN2, SECRET2 = "wx2222222222222222", "SecondAccountToken2", "second_secret_0000000000000000"
-
-
-async def second_merchant(mall, aiohttp_server, tmp_path, tenant, *, mchid: str, appid: str) -> tuple[FakeWeChatPay, int]:
-    merchant = wxpay_v3.generate_keypair()
-    key_dir = tmp_path / f"paykeys_{mchid}"
-    key_dir.mkdir()
-    (key_dir / "apiclient_key.pem").write_bytes(merchant.private_pem)
-    fake = FakeWeChatPay(mchid=mchid, appid=appid, apiv3_key="B" * 32, merchant_serial=merchant.serial,
-                         merchant_public_pem=merchant.public_pem)
-    (key_dir / "pub_key.pem").write_bytes(fake.platform.public_pem)
-    server = await aiohttp_server(fake.app())
-    fake.base_url = str(server.make_url("")).rstrip("/")
-    async with mall.svc.uows() as uow:
-        row = await PayAccountRepo(uow.session).add_merchant(
-            tenant.id, mall.svc.clock(), api_version="v3", mch_id=mchid, app_id=appid, apiv3_key="B" * 32,
-            private_key_path=str(key_dir / "apiclient_key.pem"), serial_no=merchant.serial,
-            platform_mode="public_key", platform_key_path=str(key_dir / "pub_key.pem"),
-            platform_key_id=fake.platform.serial, base_url=fake.base_url, enabled=True, name="第二商户")
-        await uow.commit()
-        merchant_id = row.id
-    mall.svc.forget_tenants()
-    return fake, merchant_id
-
-
-async def second_account(mall, tenant, merchant_id: int | None) -> int:
-    async with mall.svc.uows() as uow:
-        acct = await channels.save_account(
-            uow, tenant.id, None, kind="mp", code="shop2",
-            values={"name": "第二个公众号", "app_id": APP2, "app_secret": SECRET2, "token": TOKEN2},
-            pay_account_id=merchant_id, enabled=True, actor="test", now=mall.svc.clock())
-        await uow.commit()
-    mall.svc.forget_tenants()
-    return acct.id
+from tests.fakes.wechat_pay import attach_real_pay
 
 
 async def buy(wx: MPSimulator, user: str) -> str:
@@ -268,3 +236,164 @@ async def test_app_api_openapi_document_lists_its_routes(mall):
     served = {r.resource.canonical for r in mall.app.router.routes()
               if r.resource is not None and r.resource.canonical.startswith("/api/app/v1/{")}
     assert served == set(doc["paths"])
+
+
+async def test_a_group_buy_opened_and_joined_through_a_second_account_is_paid_at_its_merchant(
+        mall, aiohttp_server, tmp_path):
+    """Both ways a seat's order is written: the leader's through place_order in the step's
+    transaction, the friend's through the join desk (its own task, on PostgreSQL)."""
+
+    address = "王小明 13912345678 深圳市南山区科技园1号"
+    wx2, fake2, account, merchant = await second_entrance(mall, aiohttp_server, tmp_path)
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        await make_campaign(uow, tenant.id, start=datetime.now(timezone.utc), title="丹东草莓", size=3)
+        await uow.commit()
+    leader, friend = "oGB_two_leader_00000000001", "oGB_two_friend_00000000001"
+    await wx2.event(leader, "subscribe")
+    await wx2.text(leader, "拼团")
+    await wx2.text(leader, "1")
+    await wx2.text(leader, "开团")
+    await wx2.text(leader, "确认")
+    placed = (await wx2.text(leader, address)).text
+    assert "开团成功" in placed, placed
+    team_id = int(re.search(r"团(\d+)", placed).group(1))
+    await wx2.event(friend, "subscribe", f"qrscene_gb_{team_id}")
+    await wx2.text(friend, "参团")
+    await wx2.text(friend, "确认")
+    joined = (await wx2.text(friend, address)).text
+    assert "参团成功" in joined, joined
+    for text in (placed, joined):
+        order_no = re.search(r"订单号：(\d+)", text).group(1)
+        assert await open_native(mall, order_no) == (account, merchant)
+        assert opened(fake2, order_no) == [MCH2]
+
+
+async def test_reconciliation_reads_every_merchants_bill_and_reports_each(mall, aiohttp_server, tmp_path):
+    """A day is reconciled at each enabled merchant, its bill against the orders paid to it:
+    a wrong amount in the second merchant's bill is found there (and only there)."""
+    from sqlalchemy import select
+
+    from handlers.pay_jobs import CST, reconcile_day
+    from storage.pay_models import PayReconciliation
+
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    wx2, fake2, _, merchant = await second_entrance(mall, aiohttp_server, tmp_path)
+    tenant = await mall.svc.tenant("demo")
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    paid = []
+    for wx, fake, user in ((wx1, default, "oUser_recon_primary_00001"), (wx2, fake2, "oUser_recon_second_000001")):
+        order_no = await buy(wx, user)
+        await open_native(mall, order_no)
+        assert await fake.pay(order_no) == 204
+        paid.append(order_no)
+    await mall.settle()
+    day = mall.svc.clock().astimezone(CST).date()
+    assert await reconcile_day(mall.svc, tenant.id, day) == ("ok", [])
+
+    fake2.orders[paid[1]].amount += 1   # the second merchant's bill differs from us
+    status, mismatches = await reconcile_day(mall.svc, tenant.id, day)
+    assert status == "mismatch"
+    assert [(m["kind"], m["ref"], m["mchid"]) for m in mismatches] == [("amount_mismatch", paid[1], MCH2)]
+    async with mall.svc.uows() as uow:
+        rows = (await uow.session.scalars(select(PayReconciliation).order_by(PayReconciliation.id))).all()
+    assert [(r.pay_account_id, r.bill_date, r.status, r.checked) for r in rows] == [
+        (await default_merchant_id(mall, tenant.id), day.isoformat(), "ok", 1),
+        (merchant, day.isoformat(), "mismatch", 1)]
+    bills = [c for f in (default, fake2) for c in f.calls if c.path.startswith("/v3/bill/tradebill")]
+    assert len(bills) == 4   # each merchant's own bill, twice
+
+
+async def default_merchant_id(mall, tenant_id: int) -> int:
+    from storage.pay_repos import PayAccountRepo
+
+    async with mall.svc.uows() as uow:
+        return (await PayAccountRepo(uow.session).for_tenant(tenant_id)).id
+
+
+async def test_pushes_go_through_the_account_the_members_openid_belongs_to(mall, aiohttp_server, tmp_path):
+    """An openid is valid only with its own account's token (the fake refuses another's,
+    40003): a member of the second account hears a group-buy's pushes through it; a member
+    merged across both accounts hears about an order through the account it was placed on,
+    and anything else through the primary one."""
+    from handlers.push import push_to_member
+    from social_mall.members.service import member_of
+
+    wx2, fake2, account, _ = await second_entrance(mall, aiohttp_server, tmp_path)
+    tenant = await mall.svc.tenant("demo")
+    wx1 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
+                      token=TEST_TOKEN, app_id=tenant.wechat_app_id, aes_key=tenant.wechat_aes_key)
+    address = "王小明 13912345678 深圳市南山区科技园1号"
+    async with mall.svc.uows() as uow:
+        await make_campaign(uow, tenant.id, start=datetime.now(timezone.utc), title="丹东草莓", size=2)
+        await uow.commit()
+    leader, friend = "oGB_push_two_leader_000001", "oGB_push_two_friend_000001"
+    for user in (leader, friend):
+        mall.fake.openid_apps[user] = APP2
+    await wx2.event(leader, "subscribe")
+    for text in ("拼团", "1", "开团", "确认"):
+        await wx2.text(leader, text)
+    placed = (await wx2.text(leader, address)).text
+    team_id = int(re.search(r"团(\d+)", placed).group(1))
+    await wx2.event(friend, "subscribe", f"qrscene_gb_{team_id}")
+    for text in ("参团", "确认"):
+        await wx2.text(friend, text)
+    joined = (await wx2.text(friend, address)).text
+    for text in (placed, joined):
+        order_no = re.search(r"订单号：(\d+)", text).group(1)
+        await open_native(mall, order_no)
+        assert await fake2.pay(order_no) == 204
+    await mall.settle()
+    for user in (leader, friend):
+        told = [m["text"]["content"] for m in mall.fake.sent_messages(user) if m["msgtype"] == "text"]
+        assert any("拼团成功" in t for t in told), told
+    assert {app for app, to in mall.fake.delivered_via if to in (leader, friend)} == {APP2}
+
+    # one person followed both accounts (merged by unionid), bought through the second
+    first, second = "oUser_push_both_primary_01", "oUser_push_both_second_001"
+    mall.fake.openid_apps.update({first: tenant.wechat_app_id, second: APP2})
+    await wx1.event(first, "subscribe")
+    order_no = await buy(wx2, second)
+    async with mall.svc.uows() as uow:
+        a, b = await member_of(uow, tenant.id, "mp", first), await member_of(uow, tenant.id, "mp", second)
+        await channels.link_unionid(uow, tenant.id, a, "uPushBoth01", now=mall.svc.clock())
+        kept = await channels.link_unionid(uow, tenant.id, b, "uPushBoth01", now=mall.svc.clock())
+        order = await find_order(uow, tenant.id, order_no)
+        await uow.commit()
+    await mall.settle()
+    mall.fake.delivered_via.clear()
+    ctx = {"order_id": order.id, "order_no": order_no, "paid_fen": order.total_fen, "related": []}
+    assert await push_to_member(mall.svc, tenant.id, kept, "chat/push/order_paid.txt", ctx)
+    assert await push_to_member(mall.svc, tenant.id, kept, "chat/push/order_paid.txt",
+                                {k: v for k, v in ctx.items() if k != "order_id"})
+    assert mall.fake.delivered_via == [(APP2, second), (tenant.wechat_app_id, first)]
+
+
+async def test_jsapi_pay_of_a_second_accounts_order_names_the_payers_app_id(mall, aiohttp_server, tmp_path):
+    """The payer's openid comes from the pay page's OAuth (the shop's own official account);
+    the order's merchant is registered under another app id with the shop's bound to it: the
+    JSAPI order and the page's parameters name the payer's app id (WeChat Pay refuses an
+    openid of another app)."""
+    from tests.fakes.pay_kit import WECHAT_UA, oauth_login
+
+    tenant = await mall.svc.tenant("demo")
+    fake2, merchant = await second_merchant(mall, aiohttp_server, tmp_path, tenant, mchid=MCH2,
+                                            appid="wx_merchant_b_own_app")
+    fake2.bound_appids.add(tenant.wechat_app_id)
+    await second_account(mall, tenant, merchant)
+    mall.fake.more_apps[APP2] = SECRET2
+    wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
+                      token=TOKEN2, app_id=APP2)
+    payer = "oUser_second_jsapi_payer_0001"
+    fake2.openid_apps[payer] = tenant.wechat_app_id
+    order_no = await buy(wx2, "oUser_second_jsapi_buyer_0001")
+    token = mall.svc.pay_token("demo", order_no)
+    await oauth_login(mall, f"/h5/pay/demo/{order_no}?t={token}", payer)
+    resp = await mall.client.post(f"/h5/pay/demo/{order_no}/jsapi?t={token}",
+                                  headers={**XRW, "User-Agent": WECHAT_UA})
+    assert resp.status == 200, await resp.text()
+    params = (await resp.json())["params"]
+    [made] = [c for c in fake2.calls if c.path == "/v3/pay/transactions/jsapi"]
+    assert (made.body["appid"], made.body["payer"]["openid"]) == (tenant.wechat_app_id, payer)
+    assert params["appId"] == tenant.wechat_app_id

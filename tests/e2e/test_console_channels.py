@@ -366,3 +366,47 @@ async def test_bad_merchant_input_is_a_400_and_changes_nothing(mall, aiohttp_ser
     assert resp.status == 400, (field, resp.status)
     assert await rows(mall) == before
     assert not (mall.settings.data_dir / "pay_keys").exists() or not any((mall.settings.data_dir / "pay_keys").rglob("*.pem"))
+
+
+async def test_a_replaced_merchant_key_leaves_no_old_file_on_disk(mall, aiohttp_server):
+    csrf = await owner(mall)
+    fake, merchant = await pay_fake(mall, aiohttp_server)
+    resp = await mall.client.post("/console/merchants/new", allow_redirects=False,
+                                  data=merchant_form(csrf, fake, merchant))
+    assert resp.status == 303
+    _, [m], _ = await rows(mall)
+    folder = mall.svc.settings.data_dir / "pay_keys" / str(m[1])
+    first = sorted(p.name for p in folder.iterdir())
+    assert len(first) == 2                                    # the private key and the platform key
+    fresh = wxpay_v3.generate_keypair()
+    resp = await mall.client.post(f"/console/merchants/{m[0]}", allow_redirects=False, data={
+        **merchant_form(csrf, fake, fresh), "platform_key": "", "enabled": "1"})
+    assert resp.status == 303, await resp.text()
+    _, [m], _ = await rows(mall)
+    now = sorted(p.name for p in folder.iterdir())
+    assert len(now) == 2 and m[6].endswith(tuple(n for n in now if "private_key" in n))
+    assert [n for n in first if "platform_key" in n] == [n for n in now if "platform_key" in n]
+    assert not set(n for n in first if "private_key" in n) & set(now)   # the old private key is gone
+
+
+async def test_the_apiv2_connection_test_passes_only_with_the_right_key(mall, aiohttp_server, tmp_path):
+    """An APIv2 merchant's 「测试连接」 queries an order that does not exist: ORDERNOTEXIST
+    proves the signature; a key the platform does not hold is refused (签名错误)."""
+    from storage.pay_repos import PayAccountRepo
+    from tests.fakes.wechat_pay import attach_real_pay
+
+    csrf = await owner(mall)
+    fake = await attach_real_pay(mall, aiohttp_server, tmp_path, api_version="v2", v2_key="K" * 32)
+    async with mall.svc.uows() as uow:
+        merchant_id = (await PayAccountRepo(uow.session).for_tenant((await mall.svc.tenant("demo")).id)).id
+    resp = await mall.client.post(f"/console/merchants/{merchant_id}/test", data={"_csrf": csrf})
+    assert verdict(await resp.text()).endswith("连接成功：APIv2 签名通过")
+    asked = [c for c in fake.calls if c.path == "/pay/orderquery"]
+    assert len(asked) == 1 and asked[0].auth_ok and asked[0].body["out_trade_no"].startswith("SMCHECK")
+
+    fake.v2_key = "W" * 32                      # the platform holds another key now
+    before = await rows(mall)
+    resp = await mall.client.post(f"/console/merchants/{merchant_id}/test", data={"_csrf": csrf})
+    said = verdict(await resp.text())
+    assert "连接成功" not in said and said, said
+    assert await rows(mall) == before           # a test changes nothing

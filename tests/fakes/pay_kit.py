@@ -40,7 +40,7 @@ async def load(mall, tenant, order_no):
         return await find_order(uow, tenant.id, order_no)
 
 
-async def oauth_login(mall, pay_path: str, openid: str) -> str:
+async def oauth_login(mall, pay_path: str, openid: str, *, appid: str = TEST_APP_ID) -> str:
     """Follow the pay page through snsapi_base OAuth like WeChat's browser; return the page."""
     client = mall.client
     first = await client.get(pay_path, headers={"User-Agent": WECHAT_UA}, allow_redirects=False)
@@ -52,7 +52,7 @@ async def oauth_login(mall, pay_path: str, openid: str) -> str:
     auth = urlsplit(to_wechat.headers["Location"])
     q = parse_qs(auth.query)
     assert auth.path == "/connect/oauth2/authorize" and to_wechat.headers["Location"].endswith("#wechat_redirect")
-    assert q["scope"] == ["snsapi_base"] and q["appid"] == [TEST_APP_ID] and q["response_type"] == ["code"]
+    assert q["scope"] == ["snsapi_base"] and q["appid"] == [appid] and q["response_type"] == ["code"]
     redirect = urlsplit(q["redirect_uri"][0])
     code = mall.fake.mint_code(openid)
     back = await client.get(f"{redirect.path}?code={code}&state={q['state'][0]}", allow_redirects=False)

@@ -162,6 +162,10 @@ class FakeWeChatAPI:
     drafts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # draft/add: media_id → its articles
     mini_apps: dict[str, str] = field(default_factory=dict)  # more mini-programs: app id → AppSecret (jscode2session)
     more_apps: dict[str, str] = field(default_factory=dict)  # other official accounts: app id → AppSecret
+    # openids known to belong to one official account (app id): a message to one of them with
+    # another account's token is refused 40003 (invalid openid), as WeChat does
+    openid_apps: dict[str, str] = field(default_factory=dict)
+    delivered_via: list[tuple[str, str]] = field(default_factory=list)  # (app id, touser) of each delivered
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
@@ -596,12 +600,16 @@ class FakeWeChatAPI:
         if code := self._custom_shape_error(body):
             return _err(code)
         openid = body["touser"]
+        appid = self._tokens[request.query.get("access_token") or ""].appid
+        if self.openid_apps.get(openid, appid) != appid:
+            return _err(40003)
         if openid in self.unsubscribed or openid in self.outside_48h:
             return _err(45015)
         if self.kefu_quota is not None and self._kefu_count[openid] >= self.kefu_quota:
             return _err(45047)
         self._kefu_count[openid] += 1
         self.delivered.append(body)
+        self.delivered_via.append((appid, openid))
         return _ok()
 
     def _custom_shape_error(self, body: dict[str, Any]) -> int:

@@ -97,6 +97,9 @@ class FakeWeChatPay:
     # other app ids bound to the merchant (a mini-program): WeChat Pay refuses any other
     # app id with APPID_MCHID_NOT_MATCH
     bound_appids: set[str] = field(default_factory=set)
+    # openids known to belong to one app (an official account or mini-program): a JSAPI order
+    # naming another app id for them is refused, as WeChat Pay does (appid和openid不匹配)
+    openid_apps: dict[str, str] = field(default_factory=dict)
 
     # -- app ----------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -201,6 +204,8 @@ class FakeWeChatPay:
             assert 1 <= len(b["description"]) <= 127 and 6 <= len(b["out_trade_no"]) <= 32
             openid = b["payer"]["openid"] if trade_type == "JSAPI" else ""
             assert trade_type != "JSAPI" or openid
+            if self.openid_apps.get(openid, b["appid"]) != b["appid"]:
+                return self._error(400, "PARAM_ERROR", "appid和openid不匹配")
         except (KeyError, AssertionError, TypeError):
             return self._error(400, "PARAM_ERROR", "参数错误")
         no = b["out_trade_no"]
@@ -446,7 +451,10 @@ class FakeWeChatPay:
 
     async def _v2_query(self, request: web.Request) -> web.Response:
         data = await self._v2_in(request, "/pay/orderquery")
-        order = self.orders.get((data or {}).get("out_trade_no", ""))
+        if data is None:   # as the real platform: a bad signature is refused before any lookup
+            return web.Response(text="<xml><return_code>FAIL</return_code><return_msg>签名错误</return_msg></xml>",
+                                content_type="text/xml")
+        order = self.orders.get(data.get("out_trade_no", ""))
         if order is None:
             return self._v2_reply({"result_code": "FAIL", "err_code": "ORDERNOTEXIST"})
         return self._v2_reply({"result_code": "SUCCESS", "trade_state": order.state, "out_trade_no": order.out_trade_no,

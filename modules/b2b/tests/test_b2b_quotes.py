@@ -98,3 +98,40 @@ async def test_ask_answer_accept_once_and_pay_at_the_quoted_prices(backend, engi
     assert await count(mall, Order) == orders + 1
     async with mall.svc.uows() as uow:
         assert (await uow.session.get(Quote, q2.id)).status == "answered"
+
+
+async def test_quick_orders_and_accepted_quotes_through_a_second_account_are_paid_at_its_merchant(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client, aiohttp_server, clock):
+    import re
+
+    from tests.channels_kit import MCH2, open_native, opened, second_entrance
+
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, clock=clock)
+    wx2, fake2, account, merchant = await second_entrance(mall, aiohttp_server, tmp_path)
+    await business_with_codes(mall, wx2)
+    csrf = await csrf_of(mall.client, "/console/b2b/quotes")
+    # a quick order (checkout's place)
+    assert "回复「确认下单」" in await say(wx2, BUYER, "快速下单 B77 3")
+    await say(wx2, BUYER, "确认下单")
+    assert "请确认订单" in await say(wx2, BUYER, ADDRESS)
+    quick = await say(wx2, BUYER, "确认")
+    # a quote answered in the console and accepted in chat (the quote's own place)
+    assert "已提交询价 #" in await say(wx2, BUYER, "询价 B77*120")
+    async with mall.svc.uows() as uow:
+        q = await uow.session.scalar(select(Quote))
+    seaweed = await sku_id_of(mall, "海苔脆")
+    ok = await mall.client.post(f"/console/b2b/quotes/{q.id}/answer", data={
+        "_csrf": csrf, f"price_{seaweed}": "15.50", "expires_on": "2030-06-06"})
+    assert ok.status == 200, await ok.text()
+    accepted = await say(wx2, BUYER, f"接受报价 {q.id}")    # the address is saved by now
+    assert "下单成功" in accepted, accepted
+    for text in (quick, accepted):
+        order_no = re.search(r"订单号：(\d+)", text).group(1)
+        assert await open_native(mall, order_no) == (account, merchant)
+        assert opened(fake2, order_no) == [MCH2]
+
+
+async def sku_id_of(mall, name: str) -> int:
+    from test_b2b_prices import sku_of
+
+    return (await sku_of(mall, name)).id

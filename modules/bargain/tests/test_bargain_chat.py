@@ -198,3 +198,20 @@ async def test_expiry_ends_a_bargain_and_an_unpaid_order_reopens_it(mall, wx):
     async with mall.svc.uows() as uow:
         status = await uow.session.scalar(select(Bargain.status).where(Bargain.code == code))
     assert status == "expired"
+
+
+async def test_a_bargain_bought_through_a_second_account_is_paid_at_its_merchant(mall, aiohttp_server, tmp_path):
+    from tests.channels_kit import MCH2, open_native, opened, second_entrance
+
+    wx2, fake2, account, merchant = await second_entrance(mall, aiohttp_server, tmp_path)
+    await campaign(mall, helps=1, floor_fen=990)
+    starter, friend = "oBK_two_starter_000000001", "oBK_two_friend_0000000001"
+    await seasoned(mall, wx2, starter, friend)
+    code = await start(mall, wx2, starter)
+    assert "已砍到最低价" in await say(wx2, friend, f"帮砍 {code}")
+    assert "请发来收货地址" in await say(wx2, starter, "砍价购买")
+    placed = await say(wx2, starter, ADDRESS)
+    assert "下单成功" in placed, placed
+    order_no = re.search(r"订单号：(\S+)", placed).group(1)
+    assert await open_native(mall, order_no) == (account, merchant)
+    assert opened(fake2, order_no) == [MCH2]

@@ -40,8 +40,8 @@ from handlers.context import SERVICES, Services
 from adapters.wechat_client import WeChatAPIError
 from social_mall.activity import Activity
 from social_mall.members.audience import MemberGroups
+from social_mall.members.service import push_identity
 from social_mall.events import DomainEvent
-from social_mall.members.service import channel_identity
 from social_mall.parsing import parse_id
 from social_mall.plugins import Delivery, Registry
 from social_mall_insights import segments
@@ -232,8 +232,8 @@ async def deliver(svc: Services, d: Delivery) -> None:
             reason = "optout"
         elif await pushes_this_week(uow, tenant_id, send.member_id, now) >= p.weekly_cap:
             reason = "cap"
-        openid = await channel_identity(uow, tenant_id, send.member_id, "mp")
-        if not reason and openid is None:
+        found = await push_identity(uow, tenant_id, send.member_id, "mp")   # (its account, openid)
+        if not reason and found is None:
             reason = "no_openid"
         if reason:
             await uow.session.execute(update(Send).where(Send.id == send_id, Send.status == "queued")
@@ -250,8 +250,9 @@ async def deliver(svc: Services, d: Delivery) -> None:
         if rowcount(claimed) != 1:
             return
         await uow.commit()
-    assert openid is not None
-    tenant = await svc.tenant_by_id(tenant_id)
+    assert found is not None
+    account, openid = found   # through the official account the openid belongs to
+    tenant = await svc.channel_by_id(await svc.tenant_by_id(tenant_id), account)
     client = svc.wechat(tenant)
     url = link(svc, tenant.code, send_id)
     try:

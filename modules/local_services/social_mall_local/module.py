@@ -25,7 +25,6 @@ from datetime import datetime
 from handlers.context import Services
 from handlers.push import UNDELIVERABLE, push_to_member
 from adapters.wechat_client import WeChatAPIError
-from social_mall.members.service import channel_identity
 from social_mall.plugins import Delivery, Registry
 from social_mall_local import HERE, bookings, delivery, demo, flow_booking, flow_checkout, flow_stores, flow_tickets
 from social_mall_local import fulfil, places, tickets, verify, web_console, web_h5
@@ -108,12 +107,15 @@ def setup(reg: Registry) -> None:
         """Within 48 h of the member's last message a customer-service text; outside it
         (WeChat answers 45015) the tenant's template message, if it set one."""
         p = d.payload
-        tenant = await svc.tenant_by_id(d.tenant_id)
-        async with svc.uows() as uow:
-            openid = await channel_identity(uow, d.tenant_id, int(p["member_id"]), "mp")
-            settings = await LocalRepo(uow.session).settings(d.tenant_id)
-        if openid is None:
+        order_id = p.get("order_id")
+        # through the official account the member's openid belongs to (the booking's, when it has one there)
+        target = await svc.push_target(d.tenant_id, int(p["member_id"]),
+                                       order_id=order_id if isinstance(order_id, int) else None)
+        if target is None:
             return
+        tenant, openid = target
+        async with svc.uows() as uow:
+            settings = await LocalRepo(uow.session).settings(d.tenant_id)
         at = when(datetime.fromisoformat(str(p["starts_at"])))
         text = svc.templates.get_template("chat/local/push/booking_reminder.txt").render(**p, when=at).strip()
         client = svc.wechat(tenant)

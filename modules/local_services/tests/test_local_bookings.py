@@ -283,3 +283,16 @@ async def test_no_shows_and_unpaid_holds_are_closed_by_the_jobs(shop, clock):
         assert b is not None
     done = await order(shop, order_no)
     assert (done.status, done.refunded_fen) == ("completed", 0)
+
+
+async def test_a_booking_made_through_a_second_account_is_paid_at_its_merchant(shop, aiohttp_server, tmp_path):
+    from tests.channels_kit import MCH2, open_native, opened, second_entrance
+
+    wx2, fake2, account, merchant = await second_entrance(shop, aiohttp_server, tmp_path)
+    await setup_service(shop)
+    await book_in_chat(shop, wx2, "oUser_local_booking_second_01")
+    placed = await say(wx2, "oUser_local_booking_second_01", "确认")
+    assert "预约已保留" in placed, placed
+    order_no = re.search(r"订单号：(\d+)", placed).group(1)
+    assert await open_native(shop, order_no) == (account, merchant)
+    assert opened(fake2, order_no) == [MCH2]

@@ -22,7 +22,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -33,6 +33,7 @@ from social_mall.errors import MallError
 from social_mall.fulfilment import Choice
 from social_mall.members.service import list_addresses
 from social_mall.orders.desk import PlaceRequest, place_lot
+from social_mall.orders.entrance import entrance
 from social_mall.orders.service import place_order
 from social_mall.pricing.rules import PriceLine, PricingContext, price
 from social_mall.pricing.service import NONE, PricingInput
@@ -100,6 +101,9 @@ class Win:
     channel: str
     now: datetime
     timeout: timedelta
+    # the channel account the attempt came through, taken in the member's task (the lot is
+    # written in the desk's): the order is paid at the merchant linked to it
+    account: int | None = field(default_factory=entrance)
 
 
 def _request(w: Win) -> PlaceRequest:
@@ -110,7 +114,7 @@ def _request(w: Win) -> PlaceRequest:
     return PlaceRequest(b.tenant, b.member, ((b.sku_id, b.qty),), w.address_id, w.now, w.timeout,
                         channel=w.channel, source=f"seckill:{b.item_id}", unit_prices=((b.sku_id, b.price_fen),),
                         pricing=PricingInput(NONE, 0), fulfilment=(FREE_EXPRESS, Choice(FREE_EXPRESS.key)),
-                        breakdown=quoted)
+                        breakdown=quoted, account_id=w.account)
 
 
 async def write_lot(uow: UnitOfWork, wins: Sequence[Win]) -> list[OrderView | MallError]:
@@ -135,7 +139,7 @@ async def write_alone(uow: UnitOfWork, w: Win) -> OrderView:
         return await place_order(
             uow, w.b.tenant, w.b.member, [(w.b.sku_id, w.b.qty)], address_id=w.address_id, now=w.now,
             timeout=w.timeout, channel=w.channel, source=f"seckill:{w.b.item_id}", pricing=PricingInput(NONE, 0),
-            fulfilment=(FREE_EXPRESS, Choice(FREE_EXPRESS.key)))
+            fulfilment=(FREE_EXPRESS, Choice(FREE_EXPRESS.key)), account_id=w.account)
     finally:
         BUYING.reset(mark)
 

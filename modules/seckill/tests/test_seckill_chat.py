@@ -254,3 +254,18 @@ async def test_the_order_costs_the_seckill_price_and_no_promotion_applies_on_top
     async with mall.svc.uows() as uow:
         order = await uow.session.scalar(select(Order).where(Order.order_no == order_no))
     assert (order.goods_fen, order.discount_fen, order.shipping_fen, order.total_fen) == (500, 0, 0, 500)
+
+
+async def test_a_seckill_bought_through_a_second_account_is_paid_at_its_merchant(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client, aiohttp_server, clock):
+    from tests.channels_kit import MCH2, open_native, opened, second_entrance
+
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, clock=clock)
+    wx2, fake2, account, merchant = await second_entrance(mall, aiohttp_server, tmp_path)
+    await live_session(mall, clock(), stock=2, limit=1, price_fen=100)
+    await wx2.event("o_sk_two", "subscribe")
+    placed = await _buy(wx2, "o_sk_two")
+    assert "抢到了" in placed, placed
+    order_no = re.search(r"订单号：(\d+)", placed).group(1)
+    assert await open_native(mall, order_no) == (account, merchant)
+    assert opened(fake2, order_no) == [MCH2]
