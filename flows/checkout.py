@@ -72,7 +72,7 @@ from social_mall.members.address_parse import DETAIL_MAX, DETAIL_MIN, parse_addr
 from social_mall.members.rules import PHONE, clean_address
 from social_mall.members.service import add_address, list_addresses, use_address, view_cart
 from social_mall.orders.rules import check_qty
-from social_mall.orders.desk import PlaceRequest, place_alone, place_routed  # noqa
+from social_mall.orders.desk import PlaceRequest, forget_message, place_alone, place_routed  # noqa
 from social_mall.orders.service import cancel_order, check_order_total
 from social_mall.payments.methods import offers as payment_offers
 from social_mall.pricing import service as pricing
@@ -359,7 +359,8 @@ class PlaceOrder:
         req = PlaceRequest(ctx.tenant_id, ctx.member.id, self.items, address_id, ctx.now, ctx.order_timeout,
                            channel=ctx.channel, source="chat", expect_total_fen=self.shown_total,
                            account_id=ctx.account or None, pricing=PricingInput(self.coupon, self.points),
-                           fulfilment=(method, Choice(method.key, _detail(self.source))))
+                           fulfilment=(method, Choice(method.key, _detail(self.source))),
+                           idem_key=ctx.message)
         try:
             if isinstance(self.ship, int):   # a saved address: the order desk may write it (orders/desk.route)
                 order, by_desk = await place_routed(ctx.uow, req)
@@ -403,6 +404,7 @@ def _undo(ctx: Ctx, order_id: int) -> Callable[[], Awaitable[None]]:
         assert uows is not None   # the desk only writes for a unit of work made by a factory
         async with uows() as uow:
             await cancel_order(uow, tenant, order_id, reason="checkout_undone", now=now)
+            await forget_message(uow, tenant, order_id)   # the step runs again: it may place anew
             await uow.commit()
     return undo
 
