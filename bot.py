@@ -47,6 +47,7 @@ from social_mall.settings import Settings
 from storage.cache import ReadCache
 from storage.db import create_engine, migrate, session_factory, unapplied_heads
 from social_mall.admission import Admission
+from social_mall.groupbuy.desk import use_admission
 from storage.admission import open_admission
 from storage.kv import open_kv
 from storage.uow import uow_factory
@@ -186,6 +187,7 @@ def build_app(
                                modules=registry.modules, pricers=registry.pricers,
                                payment_methods=registry.payment_methods, order_notes=registry.order_notes,
                                visibility=registry.visibility)
+        use_admission(svc.uows, svc.admission)   # group-buy seats: refusals answered from memory
         svc.outbox = OutboxWorker(svc.uows, registry.subscribers)
         svc.runner = FlowRunner(
             uows=svc.uows, kv=kv, templates=svc.templates, links=svc,

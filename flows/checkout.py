@@ -361,7 +361,8 @@ class PlaceOrder:
         req = PlaceRequest(ctx.tenant_id, ctx.member.id, self.items, address_id, ctx.now, ctx.order_timeout,
                            channel=ctx.channel, source="chat", expect_total_fen=self.shown_total,
                            account_id=ctx.account or None, pricing=PricingInput(self.coupon, self.points),
-                           fulfilment=(method, Choice(method.key, _detail(self.source))))
+                           fulfilment=(method, Choice(method.key, _detail(self.source))),
+                           idem_key=ctx.message)
         try:
             if isinstance(self.ship, int):   # a saved address: the order desk may write it (orders/desk.route)
                 order = await place_standing(ctx.uow, req)

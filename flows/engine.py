@@ -209,6 +209,9 @@ class Ctx:
     search: SearchProvider | None = None
     related: RelatedProvider | None = None
     account: int = 0  # the channel account talking (0: the tenant's primary one): orders remember it
+    # the inbound message's de-duplication key ("" when it has none): an order placed by this
+    # step carries it, so a redelivery after a crash finds that order (orders/desk.placed_by)
+    message: str = ""
     # what the member did in this step, for the activity sinks (social_mall/activity.py)
     noted: list[tuple[str, int, Mapping[str, str | int], str]] = field(default_factory=list, compare=False,
                                                                         hash=False)

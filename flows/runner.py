@@ -34,6 +34,7 @@ another message refuses this one (`Replayed`) before anything is written.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -67,6 +68,7 @@ RENDERED_MAX = 1024  # texts kept by the render cache (see Say.key); past it, st
 DEDUPE_TTL = 3600.0
 CLAIM_LEASE = 4.0  # s: a provisional claim; below WeChat's 5 s retry spacing, above the reply budget
 LEASE_POLL = 0.1   # s between looks at a lease another handler holds
+MESSAGE_KEY_MAX = 96  # what an order keeps of the message that placed it (orders.idem_key)
 RECENT_MAX = 20_000  # conversations a worker keeps for the one-round-trip path
 QUICK_KINDS = frozenset({Kind.TEXT, Kind.CLICK})  # no QR scene, no unsubscribe
 # Events after which a remembered member id may be stale (identities moved to another member).
@@ -258,7 +260,7 @@ class FlowRunner:
                 stored = Conv.load(raw)
             conv = self.flows.current(stored)
             async with self.uows() as uow:
-                ctx = self._ctx(uow, inbound, member)
+                ctx = self._ctx(uow, inbound, member, claim)
                 result = await self._advance(ctx, conv, inbound)
                 replies = self._render(result.out)
                 new = self._next(uow, result, conv, member)
@@ -289,7 +291,7 @@ class FlowRunner:
         member = MemberRef(stored.member)
         conv = self.flows.current(stored)
         async with self.uows() as uow:
-            ctx = self._ctx(uow, inbound, member)
+            ctx = self._ctx(uow, inbound, member, dedupe_key)
             result = await self._advance(ctx, conv, inbound, claimed=False)
             replies = self._render(result.out)
             new = self._next(uow, result, conv, member)
@@ -334,10 +336,12 @@ class FlowRunner:
                 except Exception:  # noqa: BLE001 - taking note must never break the chat
                     log.exception("activity.sink_failed", extra={"tenant": t, "kind": a.kind})
 
-    def _ctx(self, uow: UnitOfWork, inbound: Inbound, member: MemberRef) -> Ctx:
+    def _ctx(self, uow: UnitOfWork, inbound: Inbound, member: MemberRef, message: str = "") -> Ctx:
+        if len(message) > MESSAGE_KEY_MAX:
+            message = "h:" + hashlib.sha256(message.encode()).hexdigest()
         return Ctx(uow, inbound.tenant_id, inbound.tenant_code, inbound.channel, member,
                    self.links, self.clock(), self.order_timeout, self.kv, self.methods, self.card_notes,
-                   self.search, self.related, inbound.account)
+                   self.search, self.related, inbound.account, message=message)
 
     def _next(self, uow: UnitOfWork, result: _Result, conv: Conv, member: MemberRef) -> Conv:
         """The conversation to store after the step, one version on. Its data can't be

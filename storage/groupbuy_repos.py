@@ -125,6 +125,16 @@ class GroupbuyRepo:
                        GroupbuySeat.member_id.in_(member_ids), GroupbuySeat.status.in_(ACTIVE)))
         return {(int(t), int(m)) for t, m in (await self.session.execute(stmt)).all()}
 
+    async def seat_holds(self, tenant: int, team_id: int) -> list[tuple[int, int, str, datetime | None]]:
+        """The team's active seats as (seat id, member, status, its order's payment deadline)
+        (what the admission step's seats are rebuilt from)."""
+        stmt = (select(GroupbuySeat.id, GroupbuySeat.member_id, GroupbuySeat.status, Order.expires_at)
+                .outerjoin(Order, Order.id == GroupbuySeat.order_id)
+                .where(GroupbuySeat.tenant_id == tenant, GroupbuySeat.team_id == team_id,
+                       GroupbuySeat.status.in_(ACTIVE))
+                .order_by(GroupbuySeat.id))
+        return [(int(i), int(m), str(st), at) for i, m, st, at in (await self.session.execute(stmt)).all()]
+
     async def member_team_counts(self, tenant: int, campaign_id: int, member_ids: Sequence[int]) -> dict[int, int]:
         """`member_team_count` for several members in one query."""
         stmt = (select(GroupbuySeat.member_id, func.count()).select_from(GroupbuySeat)

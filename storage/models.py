@@ -235,7 +235,11 @@ class Order(Base):
     # (storage/channel_models.py; None: the tenant's primary account and default merchant)
     channel_account_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     pay_account_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    __table_args__ = (Index("ix_orders_status_expires", "status", "expires_at"),)
+    # the inbound message that placed it (the chat step's de-duplication key; None: placed
+    # otherwise): a redelivered message finds its order instead of placing another
+    idem_key: Mapped[str | None] = mapped_column(String(96), default=None)
+    __table_args__ = (Index("ix_orders_status_expires", "status", "expires_at"),
+                      Index("uq_orders_tenant_id_idem_key", "tenant_id", "idem_key", unique=True))
 
 
 class OrderLine(Base):

@@ -18,15 +18,30 @@ it is rolled back and each of its joins runs alone through `join_team`, so one b
 never takes the others with it.
 
 A join through the desk commits in its own transaction, not the caller's.
+
+Seats through admission (social_mall/admission.py), when the deployment shares one
+(`use_admission`): each team is a pool whose stock is its free seats and whose
+per-member limit is 1, so a full team or a second join of the same member is answered
+from memory in one atomic call, and only admitted joins reach the batch. The database
+stays the truth (the batch checks again under the team lock): a join memory admitted that
+the database refuses gives its reservation back and the team's pool is rebuilt from the
+database; a reservation whose join never came runs out after `ADMIT_HOLD_SECONDS` (given
+back by the next reservation on that team); a written seat is held until its order's
+payment deadline (a paid seat that memory then forgets is found again by that rebuild).
+After a flush or restart of the store, a team's pool is rebuilt from its seats before it
+admits anyone (`seats_truth`); `seat_drift` compares the two. The limit of teams per
+member in a campaign is still checked by the batch alone.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
+from social_mall.admission import Admission, Drift, Held, PoolTruth, Verdict, ms
 from social_mall.desk import BatchFailed, Desk, desk_of
 from social_mall.errors import MallError, NotFoundError
 from social_mall.groupbuy import rules
@@ -50,6 +65,8 @@ from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam
 from storage.models import Order, OrderLine
 from storage.repos import AddressRow
 from storage.uow import UnitOfWork, UowFactory
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 200
 
@@ -195,6 +212,7 @@ class JoinDesk(Desk[JoinRequest, JoinResult]):
 
     def __init__(self, uows: UowFactory, max_batch: int = MAX_BATCH) -> None:
         super().__init__("groupbuy", uows, join_lot, join_alone, max_batch=max_batch)
+        self._campaigns: dict[tuple[int, int], int] = {}
 
     async def join(self, req: JoinRequest) -> JoinResult:
         return await self.submit(req)
@@ -202,6 +220,19 @@ class JoinDesk(Desk[JoinRequest, JoinResult]):
     @property
     def joins(self) -> int:  # the attempts written in whole batches (bench, tests)
         return self.done
+
+    def know_campaign(self, tenant: int, team_id: int, campaign_id: int) -> None:
+        self._campaigns[(tenant, team_id)] = campaign_id
+
+    async def campaign_of(self, tenant: int, team_id: int) -> int:
+        """A team's campaign (what a refusal names): known from the team's rebuild or a
+        join, else read once."""
+        got = self._campaigns.get((tenant, team_id))
+        if got is None:
+            async with self.uows() as uow:
+                team = await repo(uow).team(tenant, team_id)
+            got = self._campaigns[(tenant, team_id)] = team.campaign_id if team is not None else 0
+        return got
 
 
 async def join_alone(uow: UnitOfWork, q: JoinRequest) -> JoinResult:
@@ -218,13 +249,101 @@ async def join_alone(uow: UnitOfWork, q: JoinRequest) -> JoinResult:
 
 
 DESK = "groupbuy.joins"
+ADMISSION = "groupbuy.admission"
+ADMIT_HOLD_SECONDS = 30.0        # an admitted join not written by then gives its seat back
+PAY_GRACE = timedelta(minutes=2)  # a written seat is held this long past its order's deadline
+
+
+def use_admission(uows: UowFactory, admission: Admission) -> None:
+    """Put joins through `admission` in this deployment (the composition root calls it)."""
+    with_shared = uows()
+    with_shared.shared[ADMISSION] = admission
+
+
+def team_pool(team_id: int) -> str:
+    return f"gb:team:{team_id}"
+
+
+def _ms(at: datetime) -> int:
+    return ms(at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc))
+
+
+async def seats_truth(uows: UowFactory, tenant: int, team_id: int) -> PoolTruth:
+    """What the database says of a team's seats: the free ones (none once the team stopped
+    forming), one per member, each active seat held for good (paid) or until its order's
+    payment deadline (unpaid)."""
+    return (await _seats(uows, tenant, team_id))[0]
+
+
+async def _seats(uows: UowFactory, tenant: int, team_id: int) -> tuple[PoolTruth, int]:
+    """The team's seats as memory holds them, and its campaign (0: no such team)."""
+    async with uows() as uow:
+        r = repo(uow)
+        team = await r.team(tenant, team_id)
+        if team is None:
+            return PoolTruth(0, 1), 0
+        holds = await r.seat_holds(tenant, team_id)
+    free = max(0, team.size - team.held) if team.status == T.FORMING else 0
+    held = {f"seat:{i}": Held(m, 1, "", None if st == S.PAID or at is None else _ms(at + PAY_GRACE))
+            for i, m, st, at in holds}
+    return PoolTruth(free, 1, {m: 1 for _, m, _, _ in holds}, held), team.campaign_id
+
+
+async def seat_drift(admission: Admission, uows: UowFactory, tenant: int, team_id: int) -> Drift:
+    """Memory's seats against the database's (free seats and who holds one; tokens differ
+    by nature: memory's are the admissions', the database's are seat ids)."""
+    d = await admission.reconcile(tenant, team_pool(team_id), await seats_truth(uows, tenant, team_id))
+    return replace(d, missing=(), extra=())
 
 
 async def take_seat(uow: UnitOfWork, req: JoinRequest) -> JoinResult:
-    """Join a team through this deployment's desk, committed in the desk's own transaction.
-    A unit of work made outside a factory has no desk: the join then runs in it,
-    uncommitted, as `join_team` would."""
+    """Join a team through this deployment's desk, committed in the desk's own transaction
+    (behind the admission step when the deployment has one). A unit of work made outside
+    a factory has no desk: the join then runs in it, uncommitted, as `join_team` would."""
     desk = desk_of(uow, DESK, JoinDesk)
     if desk is None:
         return await join_alone(uow, req)
-    return await desk.join(req)
+    admission = uow.shared.get(ADMISSION)
+    if not isinstance(admission, Admission) or uow.factory is None:
+        return await desk.join(req)
+    return await _admitted(admission, uow.factory, desk, req)
+
+
+async def _admitted(admission: Admission, uows: UowFactory, desk: JoinDesk, req: JoinRequest) -> JoinResult:
+    pool = team_pool(req.team_id)
+
+    async def load() -> PoolTruth:
+        truth, campaign = await _seats(uows, req.tenant, req.team_id)
+        if campaign:
+            desk.know_campaign(req.tenant, req.team_id, campaign)
+        return truth
+
+    admit = await admission.reserve(req.tenant, pool, req.member_id, 1, now=req.now,
+                                    hold_seconds=ADMIT_HOLD_SECONDS, loader=load)
+    if admit.verdict == Verdict.SOLD_OUT:
+        campaign = await desk.campaign_of(req.tenant, req.team_id)
+        if not campaign:   # no such team: the batch says so
+            return await desk.join(req)
+        raise TeamFullError(req.team_id, campaign)
+    if admit.verdict == Verdict.OVER_LIMIT:
+        raise AlreadyInTeamError(req.team_id)
+    if not admit.admitted:   # memory unreachable or never rebuilt: the batch alone decides
+        return await desk.join(req)
+    try:
+        r = await desk.join(req)
+    except (TeamFullError, TeamClosedError, AlreadyInTeamError):
+        # memory admitted what the database refuses (a paid seat memory had let go, a
+        # reservation lost with a restart): give it back and rebuild from the truth
+        await admission.release(req.tenant, pool, admit.token)
+        await admission.rebuild(req.tenant, pool, load, force=True)
+        raise
+    except BaseException:
+        await admission.release(req.tenant, pool, admit.token)
+        raise
+    desk.know_campaign(req.tenant, req.team_id, r.team.campaign_id)
+    try:
+        await admission.confirm(req.tenant, pool, admit.token, req.member_id, 1,
+                                hold_until=r.order.expires_at + PAY_GRACE)
+    except Exception:  # noqa: BLE001 - memory unreachable: the seat stands; a rebuild reads it
+        log.warning("groupbuy.confirm_failed", extra={"tenant": req.tenant, "team_id": req.team_id})
+    return r

@@ -68,7 +68,7 @@ from social_mall.events import OrderPlaced
 from social_mall.fulfilment import EXPRESS, Choice, Express, FulfilmentMethod
 from social_mall.orders.entrance import entrance
 from social_mall.orders.rules import MAX_QTY_PER_LINE, OrderStatus, check_qty, check_total, new_order_no, shipping_fee
-from social_mall.orders.service import cancel_order, max_order_fen, merchant_of, place_order
+from social_mall.orders.service import cancel_order, load_order, max_order_fen, merchant_of, place_order
 from social_mall.pricing.rules import Breakdown, PriceLine
 from social_mall.pricing.service import NONE, PricingInput, promotions_on
 from social_mall.pricing.service import quote as pricing_quote
@@ -102,6 +102,7 @@ class PlaceRequest:
     pricing: PricingInput | None = None  # the buyer's choice (coupon none, points 0 on the desk)
     fulfilment: tuple[FulfilmentMethod, Choice] | None = None   # an express method (see `route`)
     breakdown: Breakdown | None = None   # the pipeline's quote for `pricing` (`route` fills it)
+    idem_key: str = ""                   # the inbound message placing it: one order per message
 
 
 # -- prebuilt statements --------------------------------------------------------------------
@@ -268,6 +269,7 @@ async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], skus: dict[in
             "remark": "", "tracking_no": "", "source": q.source, "cancel_reason": "", "fulfilment": p.method,
             "created_at": q.now, "expires_at": q.now + q.timeout,
             "channel_account_id": p.account[0], "pay_account_id": p.account[1],
+            "idem_key": q.idem_key or None,
         })
     ids_by_no = {r.order_no: r.id for r in (await s.execute(_INSERT_ORDERS, rows)).all()}
     lines = []
@@ -315,11 +317,33 @@ async def place_lot(uow: UnitOfWork, reqs: Sequence[PlaceRequest]) -> list[Order
 
 
 async def place_alone(uow: UnitOfWork, q: PlaceRequest) -> OrderView:
-    """One order in the caller's unit of work (uncommitted), through place_order."""
-    return await place_order(uow, q.tenant, q.member_id, q.items, address_id=q.address_id, now=q.now,
+    """One order in the caller's unit of work (uncommitted), through place_order; marked
+    with the message that placed it (the unique key refuses a second one at commit)."""
+    view = await place_order(uow, q.tenant, q.member_id, q.items, address_id=q.address_id, now=q.now,
                              timeout=q.timeout, channel=q.channel, source=q.source,
                              expect_total_fen=q.expect_total_fen, unit_prices=dict(q.unit_prices) or None,
                              pricing=q.pricing, fulfilment=q.fulfilment, account_id=q.account_id)
+    if q.idem_key:
+        await uow.session.execute(update(Order).where(Order.id == view.id).values(idem_key=q.idem_key))
+    return view
+
+
+async def forget_message(uow: UnitOfWork, tenant: int, order_id: int) -> None:
+    """The order no longer answers for the message that placed it (its step was undone:
+    the message may place anew)."""
+    await uow.session.execute(update(Order).where(Order.tenant_id == tenant, Order.id == order_id)
+                              .values(idem_key=None))
+
+
+_PLACED_BY = select(Order.id).where(Order.tenant_id == bindparam("tenant"), Order.idem_key == bindparam("key"))
+
+
+async def placed_by(uow: UnitOfWork, tenant: int, idem_key: str) -> OrderView | None:
+    """The order the message `idem_key` placed already (committed), if any."""
+    if not idem_key:
+        return None
+    order_id = await uow.session.scalar(_PLACED_BY, {"tenant": tenant, "key": idem_key})
+    return None if order_id is None else await load_order(uow, tenant, int(order_id))
 
 
 class OrderDesk(Desk[PlaceRequest, OrderView]):
@@ -385,7 +409,12 @@ async def route(uow: UnitOfWork, req: PlaceRequest) -> PlaceRequest | None:
 async def place_routed(uow: UnitOfWork, req: PlaceRequest) -> tuple[OrderView, bool]:
     """`req` through this deployment's desk when `route` says the desk may write it
     (committed in the desk's own transaction: True), otherwise through place_order in the
-    caller's unit of work (uncommitted: False)."""
+    caller's unit of work (uncommitted: False). A request whose message placed an order
+    already (a worker died after the desk's commit, before the caller's: the message came
+    again) is answered with that order (True: it is committed)."""
+    done = await placed_by(uow, req.tenant, req.idem_key)
+    if done is not None:
+        return done, True
     ready = await route(uow, req)
     desk = desk_of(uow, DESK, OrderDesk) if ready is not None else None
     if desk is None or ready is None:
@@ -411,6 +440,7 @@ async def place_standing(uow: UnitOfWork, req: PlaceRequest, *, reason: str = "c
             assert uows is not None   # the desk only writes for a unit of work made by a factory
             async with uows() as own:
                 await cancel_order(own, tenant, order.id, reason=reason, now=now)
+                await forget_message(own, tenant, order.id)   # the step runs again: it may place anew
                 await own.commit()
         uow.after_rollback(undo)
     return order

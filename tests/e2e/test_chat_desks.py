@@ -134,3 +134,39 @@ async def test_pay_notify_goes_through_the_payments_desk_once(mall, wxpay):  # n
             select(PayNotification.verdict).where(PayNotification.out_trade_no == order.order_no)
             .order_by(PayNotification.id))).all())
     assert verdicts == ["applied", "duplicate", "duplicate"]
+
+
+async def test_a_worker_dying_after_the_desk_committed_places_one_order_for_the_redelivered_message(
+        mall, monkeypatch):
+    """The crash gap: the desk committed the order, the step died before its own commit
+    (no undo runs in a dead worker, the message's claim is never confirmed). WeChat sends
+    the same signed message again: the step runs again and answers with that order."""
+    wx = _chat(mall)
+    await wx.event(BUYER, "subscribe")
+    first = await _buy(wx, "王小明 13912345678 广东省深圳市南山区科技园1号")   # the address is saved now
+    o1, *_ = await _rows(mall, re.search(r"订单号：(\d+)", first).group(1))
+    member = o1.member_id
+    mall.svc.runner.claim_lease = 0.2   # WeChat's retry comes after the dead worker's lease ran out
+    for text in BASKET:
+        assert (await wx.text(BUYER, text)).status == 200
+    async with mall.svc.uows() as uow:
+        before = (await uow.session.scalars(select(Order.id).where(Order.member_id == member))).all()
+
+    async def dies(*args, **kwargs):
+        raise RuntimeError("the worker dies after the desk committed, before the step's commit")
+    monkeypatch.setattr(flows.checkout, "use_address", dies)
+    monkeypatch.setattr(flows.checkout, "_undo", lambda ctx, order_id: _nothing)   # a dead worker undoes nothing
+    query, body = wx.signed_request(wx.text_xml(BUYER, "确认"), user=BUYER)
+    died = await wx.post(query, body)
+    assert "订单号" not in died.text
+    monkeypatch.undo()
+    again = await wx.post(query, body)   # the same message, redelivered
+    async with mall.svc.uows() as uow:
+        placed = list((await uow.session.scalars(
+            select(Order).where(Order.member_id == member, Order.id.not_in(before)))).all())
+    assert len(placed) == 1 and placed[0].status == "pending_payment"
+    assert f"订单号：{placed[0].order_no}" in again.text
+
+
+async def _nothing() -> None:
+    return None
