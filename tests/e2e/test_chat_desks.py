@@ -17,6 +17,7 @@ from social_mall.orders.desk import DESK
 from social_mall.payments.desk import APPLY_DESK
 from storage.loyalty_models import OrderDiscount
 from storage.models import Order, OrderLine, PayNotification
+from storage.uow import UnitOfWork
 from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
 from tests.e2e.test_pay_wechat import _open_jsapi, wxpay  # noqa: F401 - the fixture
 from tests.fakes.pay_kit import load
@@ -155,7 +156,7 @@ async def test_a_worker_dying_after_the_desk_committed_places_one_order_for_the_
     async def dies(*args, **kwargs):
         raise RuntimeError("the worker dies after the desk committed, before the step's commit")
     monkeypatch.setattr(flows.checkout, "use_address", dies)
-    monkeypatch.setattr(flows.checkout, "_undo", lambda ctx, order_id: _nothing)   # a dead worker undoes nothing
+    monkeypatch.setattr(UnitOfWork, "after_rollback", lambda self, fn: None)   # a dead worker undoes nothing
     query, body = wx.signed_request(wx.text_xml(BUYER, "确认"), user=BUYER)
     died = await wx.post(query, body)
     assert "订单号" not in died.text
@@ -167,6 +168,3 @@ async def test_a_worker_dying_after_the_desk_committed_places_one_order_for_the_
     assert len(placed) == 1 and placed[0].status == "pending_payment"
     assert f"订单号：{placed[0].order_no}" in again.text
 
-
-async def _nothing() -> None:
-    return None
