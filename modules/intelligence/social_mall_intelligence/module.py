@@ -22,7 +22,7 @@ from sqlalchemy import select
 from handlers.context import Services
 from social_mall.plugins import Delivery, Registry
 from social_mall_intelligence import HERE, flow_recommend, pricing, views, web_console, web_pricing
-from social_mall_intelligence.models import Interaction, MemberView, Synonym
+from social_mall_intelligence.models import CycleMark, Interaction, MemberView, Synonym
 from social_mall_intelligence.recommendations import Recommender, record_purchase, retrain
 from social_mall_intelligence.search import IndexedSearch
 from social_mall_intelligence.synonyms import merchant_synonyms
@@ -33,7 +33,7 @@ RETRAIN_SECONDS = 24 * 3600
 
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
-    watch(Synonym)
+    watch(Synonym, CycleMark)   # a saved cycle mark drops the shelf that serving keeps (recommendations.py)
     provider = IndexedSearch(synonyms=merchant_synonyms)
     recommender = Recommender(now=lambda: svc.clock(), places=reg.place_sources)   # the clock seam, read late
     counter = views.ViewCounter()
@@ -49,6 +49,7 @@ def setup(reg: Registry) -> None:
         async with svc.uows() as uow:
             await record_purchase(uow, d.tenant_id, str(d.payload["order_no"]), svc.clock(), reg.place_sources)
             await uow.commit()
+        recommender.forget_member(d.tenant_id, int(d.payload["member_id"]))   # what they bought leaves their list
 
     async def retrain_all() -> None:
         await counter.flush(svc.uows)   # this worker's latest views first
