@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
@@ -110,3 +110,13 @@ async def test_a_change_made_by_another_worker_is_seen_within_fresh_seconds(mall
     assert await picks(mall, rec, tenant, member) == before   # still this worker's copy
     t[0] = 10.5
     assert ids["法式碎花连衣裙"] in await picks(mall, rec, tenant, member)   # popular for everyone now
+
+
+async def test_the_retrain_is_a_nightly_job_at_three_in_shanghai(mall):
+    from apscheduler.triggers.cron import CronTrigger
+
+    job = next(j for j in mall.svc.registry.jobs if j.name == "intel.retrain")
+    kind, when = job.trigger()
+    assert kind == "cron" and (when["hour"], when["minute"]) == (3, 0)
+    fires = CronTrigger(**when).get_next_fire_time(None, datetime(2026, 12, 4, 21, 0, tzinfo=timezone.utc))
+    assert fires == datetime(2026, 12, 5, 19, 0, tzinfo=timezone.utc)   # 03:00 the next Shanghai night
