@@ -19,8 +19,9 @@ of their address: the registry's place sources) gets that place's best sellers, 
 shop's.
 
 Online measurement: every product a recommendation shows is an impression with its source
-(for_me: 「猜你喜欢」, related: 「买了它的人还买了」); a card opened from the 「猜你喜欢」 list (its
-tracking token rec.for_me) or an H5 link carrying ?src=rec.<placement> is a click
+(for_me: 「猜你喜欢」, related: 「买了它的人还买了」 after 加购, paid: 「你可能还喜欢」 in the payment
+push); a card opened from the 「猜你喜欢」 list (its tracking token rec.for_me) or an H5 link
+carrying ?src=rec.<placement> (the core links the other two so) is a click
 (views.py); a paid order's product shown to the member within 7 days counts its revenue
 for the latest showing's source (console 推荐效果: showings, clicks, CTR, purchases, revenue).
 """
@@ -57,7 +58,7 @@ MAX_TENANTS = 256   # models a worker keeps in memory (lru.py)
 MAX_MEMBERS = 20_000   # members' serving state a worker keeps in memory (lru.py)
 FRESH = 10.0   # seconds a worker serves a member's state and a shop's shelf from memory
 VIEWS_KEPT = timedelta(days=90)   # views older than this leave the model and members' histories
-FOR_ME, RELATED = "for_me", "related"
+FOR_ME, RELATED, PAID = "for_me", "related", "paid"   # placements: 猜你喜欢, after 加购, the payment push
 DAY = 86400.0
 
 
@@ -428,8 +429,9 @@ class Recommender:
         return Picks(found, on, frozenset(set(found) & set(restock)) if on else frozenset())
 
     async def related(self, uow: UnitOfWork, tenant: int, member: int, product: int, *,
-                      limit: int) -> tuple[int, ...]:
-        """「买了它的人还买了」 beside a product added to the cart (the core's related seam):
+                      limit: int, placement: str = RELATED) -> tuple[int, ...]:
+        """「买了它的人还买了」 beside a product added to the cart, 「你可能还喜欢」 in the
+        payment push (the core's related seam, its `placement`: the showings' source):
         its neighbours the member hasn't bought, sellable; nothing when the member switched
         personalisation off."""
         state = await self.member(uow, tenant, member)
@@ -439,7 +441,8 @@ class Recommender:
         _, _, _, held = await self._cycled(uow, tenant, state, loaded)
         wanted = R.also_bought(loaded.model, product, CANDIDATES, exclude=held)
         found = (await self._sellable(uow, tenant, wanted))[:limit]
-        await note_shown(uow, tenant, member, found, RELATED, self.now())
+        await note_shown(uow, tenant, member, found, placement if placement in (RELATED, PAID) else RELATED,
+                         self.now())
         return tuple(found)
 
 

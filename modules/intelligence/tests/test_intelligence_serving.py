@@ -7,6 +7,7 @@ seconds (a fake clock). Both backends."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -16,14 +17,15 @@ from sqlalchemy.engine import Engine
 from social_mall.members.service import resolve_member
 from social_mall_intelligence import cycles
 from social_mall_intelligence.models import MemberPrefs
-from social_mall_intelligence.recommendations import Recommender
+from social_mall_intelligence.recommendations import Recommender, readout
 from storage.models import Sku
 from tests.fakes.console_kit import paid_order
 
-from test_intelligence_recommend import first_sku, retrain
-from intel_kit import add_fashion
+from test_intelligence_recommend import first_sku, job, retrain
+from intel_kit import add_fashion, say, simulator
 
 BUYER = "oBuyer_intel_serve_000000001"
+SHOPPER = "oUser_intel_serve_0000000001"
 
 
 @contextlib.contextmanager
@@ -120,3 +122,23 @@ async def test_the_retrain_is_a_nightly_job_at_three_in_shanghai(mall):
     assert kind == "cron" and (when["hour"], when["minute"]) == (3, 0)
     fires = CronTrigger(**when).get_next_fire_time(None, datetime(2026, 12, 4, 21, 0, tzinfo=timezone.utc))
     assert fires == datetime(2026, 12, 5, 19, 0, tzinfo=timezone.utc)   # 03:00 the next Shanghai night
+
+
+async def test_a_click_on_what_its_buyers_also_bought_and_the_purchase_count_for_that_placement(mall):
+    tenant, member, ids = await shop(mall)
+    skirt = ids["高腰百褶半身裙"]
+    wx = simulator(mall)   # through the signed chat endpoint
+    await say(wx, SHOPPER, "搜 法式碎花连衣裙")
+    await say(wx, SHOPPER, "1")
+    added = await say(wx, SHOPPER, "加购")
+    link = re.search(r'<a href="([^"]+)">高腰百褶半身裙</a>', added)
+    assert link and link[1].endswith(f"/h5/product/demo/{skirt}?src=rec.related"), added
+    assert (await mall.client.get(link[1][link[1].index("/h5/"):])).status == 200   # the member taps it
+    await job(mall, "intel.views")
+    await paid_order(mall.svc.uows, tenant, SHOPPER, sku_id=await first_sku(mall, skirt))
+    await mall.settle()
+    async with mall.svc.uows() as uow:
+        rows = {r.source: r for r in await readout(uow, tenant, mall.svc.clock() - timedelta(days=1))}
+    related = rows["related"]
+    assert (related.impressions, related.clicks, related.orders) == (1, 1, 1), rows
+    assert related.revenue_fen == 19900 and "paid" in rows   # the push after it showed its own (placement paid)
