@@ -71,6 +71,7 @@ def demo_credentials(settings: Settings) -> DemoCredentials:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GC_YOUNG_THRESHOLD = 10_000  # objects; see lifecycle() (the interpreter's default is 700)
+DAILY_GRACE = 3600  # seconds: a daily job that missed its time (a busy loop, a new leader) still runs within this
 
 # Request ids: a random per-process prefix and a counter (16 hex digits, like
 # token_hex(8)), unique without a urandom() call per request.
@@ -223,8 +224,9 @@ def build_app(
             await leader.try_lead()
             leader.start()
             for job in registry.jobs:
-                scheduler.add_job(leader.guard(metrics.metered_job(job.name, job.run)), "interval", seconds=job.seconds, id=job.name,
-                                  max_instances=1, coalesce=True)
+                trigger, when = job.trigger()   # every n seconds, or daily at a time of day (cron)
+                scheduler.add_job(leader.guard(metrics.metered_job(job.name, job.run)), trigger, **when, id=job.name,
+                                  max_instances=1, coalesce=True, misfire_grace_time=DAILY_GRACE if job.at else 1)
             scheduler.start()
         log.info("app.started", extra={"modules": registry.modules, "db": engine.dialect.name,
                                        "kv": type(kv).__name__})

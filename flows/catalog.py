@@ -14,6 +14,7 @@ from flows.engine import Ctx, Data, Outcome, Say, Value, reads_only
 from social_mall import activity
 from social_mall.catalog.service import product_cards, product_detail
 from social_mall.catalog.visibility import check_buyable, hidden_products
+from social_mall.search import AFTER_CART, tracked
 from social_mall.errors import NotFoundError, OutOfStockError
 from social_mall.members.service import add_to_cart
 from social_mall.pricing.service import active_flash_prices
@@ -99,8 +100,10 @@ class AddToCart:
         if ctx.related is not None:   # a module's 「买了它的人还买了」 (social_mall/search.py)
             pairs = await ctx.uow.catalog.skus_by_ids(ctx.tenant_id, [self.sku_id])
             if pairs:
-                ids = await ctx.related.related(ctx.uow, ctx.tenant_id, ctx.member.id, pairs[0][1].id, limit=3)
+                ids = await ctx.related.related(ctx.uow, ctx.tenant_id, ctx.member.id, pairs[0][1].id, limit=3,
+                                                placement=AFTER_CART)
                 hidden = await hidden_products(ctx.uow, ctx.tenant_id, ctx.member.id)
                 related = await product_cards(ctx.uow, ctx.tenant_id, [i for i in ids if i not in hidden][:3])
+        urls = {p.id: tracked(ctx.links.product_url(ctx.tenant_code, p.id), AFTER_CART) for p in related}
         return Outcome((Say("chat/shop/added.txt", {"cart": cart, "listing": self.back_to_list,
-                                                    "related": related}),))
+                                                    "related": related, "related_url": urls}),))

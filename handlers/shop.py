@@ -15,6 +15,7 @@ from handlers import wechat_unionid
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.catalog.service import related_to_order
+from social_mall.search import AFTER_PAY, tracked
 from social_mall.jobs import cancel_expired_orders, complete_shipped_orders, remind_receipts
 from social_mall.members.service import channel_identities
 from social_mall.payments.service import settle_refund
@@ -70,9 +71,12 @@ def setup(reg: Registry) -> None:
         extra: dict[str, object] = {}
         if svc.registry.related is not None:   # a module's 「你可能还喜欢」 (social_mall/search.py)
             async with svc.uows() as uow:
-                extra["related"] = await related_to_order(uow, d.tenant_id, str(d.payload.get("order_no", "")),
-                                                          svc.registry.related)
+                related = await related_to_order(uow, d.tenant_id, str(d.payload.get("order_no", "")),
+                                                  svc.registry.related)
                 await uow.commit()
+            code = (await svc.tenant_by_id(d.tenant_id)).code
+            extra = {"related": related,
+                     "related_url": {p.id: tracked(svc.product_url(code, p.id), AFTER_PAY) for p in related}}
         await push_text(d, "chat/push/order_paid.txt", extra)
 
     async def push_shipped(d: Delivery) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import time as dt_time
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,9 +74,18 @@ class Batched:
 
 @dataclass(frozen=True)
 class Job:
+    """Every `seconds`, or daily at the wall-clock time `at` (its tzinfo names the zone)."""
     name: str
     seconds: float
     run: Callable[[], Awaitable[object]]
+    at: dt_time | None = None
+
+    def trigger(self) -> tuple[str, dict[str, Any]]:
+        """The scheduler's trigger (APScheduler's name and arguments): cron for a daily job."""
+        if self.at is None:
+            return "interval", {"seconds": self.seconds}
+        return "cron", {"hour": self.at.hour, "minute": self.at.minute, "second": self.at.second,
+                        "timezone": self.at.tzinfo}
 
 
 def _core_places() -> list[PlaceSource]:
@@ -132,6 +142,13 @@ class Registry:
 
     def add_job(self, name: str, seconds: float, run: Callable[[], Awaitable[object]]) -> None:
         self.jobs.append(Job(name, seconds, run))
+
+    def add_daily_job(self, name: str, at: dt_time, run: Callable[[], Awaitable[object]]) -> None:
+        """Run `run` once a day at `at`, a wall-clock time with its zone (tzinfo), e.g. the
+        night's quiet hour: like every job, on the worker holding the leader lease only."""
+        if at.tzinfo is None:
+            raise ValueError("a daily job's time names its zone (tzinfo)")
+        self.jobs.append(Job(name, 86400.0, run, at))
 
     def add_routes(self, routes: Iterable[Any]) -> None:
         self.routes.extend(routes)

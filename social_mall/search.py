@@ -13,7 +13,11 @@ it is given and must only return ids of the tenant's products (the core shows on
 still on the shelf, in the provider's order).
 
 Without a related provider, adding to the cart says what it always said; with one, the
-reply names up to three products it offers (the core shows only those on the shelf).
+reply names up to three products it offers (the core shows only those on the shelf), and so
+does the payment push (「你可能还喜欢」). The core tells the provider where it shows them
+(`placement`: AFTER_CART, AFTER_PAY) and links each product's page with that placement's
+tracking source (`tracked`: ?src=rec.<placement>), so a provider that counts showings and
+clicks can count them per placement.
 """
 
 from __future__ import annotations
@@ -41,8 +45,20 @@ class SearchProvider(Protocol):
         ...
 
 
+AFTER_CART = "related"   # beside a product just added to the cart (「买了它的人还买了」)
+AFTER_PAY = "paid"       # in the payment push (「你可能还喜欢」)
+
+
+def tracked(url: str, placement: str) -> str:
+    """A product page's link carrying the placement's tracking source (the page reports
+    the view with it: handlers/h5.py)."""
+    return f"{url}?src=rec.{placement}"
+
+
 class RelatedProvider(Protocol):
-    async def related(self, uow: UnitOfWork, tenant: int, member: int, product: int, *, limit: int) -> tuple[int, ...]:
+    async def related(self, uow: UnitOfWork, tenant: int, member: int, product: int, *, limit: int,
+                      placement: str = AFTER_CART) -> tuple[int, ...]:
         """Up to `limit` product ids to offer beside `product` (「买了它的人还买了」), best
-        first; () when there is nothing to say (or the member switched recommendations off)."""
+        first, shown at `placement`; () when there is nothing to say (or the member switched
+        recommendations off)."""
         ...

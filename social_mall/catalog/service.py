@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from social_mall.catalog.visibility import hidden_products
 from social_mall.errors import NotFoundError
-from social_mall.search import RelatedProvider
+from social_mall.search import AFTER_PAY, RelatedProvider
 from social_mall.views import CategoryView, Page, ProductCard, ProductDetail, SkuView
 from storage.models import Product, Sku
 from storage.uow import UnitOfWork
@@ -77,7 +77,7 @@ async def related_to_order(uow: UnitOfWork, tenant: int, order_no: str, provider
     pairs = await uow.catalog.skus_by_ids(tenant, [lines[0].sku_id]) if lines else []
     if not pairs:
         return ()
-    ids = await provider.related(uow, tenant, order.member_id, pairs[0][1].id, limit=limit)
+    ids = await provider.related(uow, tenant, order.member_id, pairs[0][1].id, limit=limit, placement=AFTER_PAY)
     hidden = await hidden_products(uow, tenant, order.member_id)
     return await product_cards(uow, tenant, [i for i in ids if i not in hidden][:limit])
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from bot import BUILTIN_MODULES
 from handlers.mp_simulator import MPSimulator
 from social_mall.plugins import Module, Registry
-from social_mall.search import SearchHits
+from social_mall.search import AFTER_CART, AFTER_PAY, SearchHits
 from storage.models import Product
 from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, Mall, app_settings
 from tests.fakes.console_kit import make_tenant
@@ -34,10 +34,10 @@ class Scripted:
 class Related:
     def __init__(self, answer: tuple[int, ...]) -> None:
         self.answer = answer
-        self.asked: list[tuple[int, int, int, int]] = []
+        self.asked: list[tuple[int, int, int, int, str]] = []
 
-    async def related(self, uow, tenant, member, product, *, limit):
-        self.asked.append((tenant, member, product, limit))
+    async def related(self, uow, tenant, member, product, *, limit, placement=AFTER_CART):
+        self.asked.append((tenant, member, product, limit, placement))
         return self.answer
 
 
@@ -132,8 +132,10 @@ async def test_the_related_providers_products_are_named_after_an_add_to_the_cart
     await say(mall, "搜索 桂花乌龙")
     await say(mall, "1")
     added = await say(mall, "加购")
-    assert "买了它的人还买了：西湖龙井、挂耳咖啡（" in added, added
-    assert related.asked[-1][2:] == (ids["桂花乌龙"], 3)
+    url = mall.svc.product_url
+    assert (f'买了它的人还买了：<a href="{url("demo", ids["西湖龙井"])}?src=rec.related">西湖龙井</a>、'
+            f'<a href="{url("demo", ids["挂耳咖啡"])}?src=rec.related">挂耳咖啡</a>（') in added, added
+    assert related.asked[-1][2:] == (ids["桂花乌龙"], 3, AFTER_CART)
     related.answer = ()
     await say(mall, "搜索 桂花乌龙")
     await say(mall, "1")
@@ -164,8 +166,9 @@ async def test_the_payment_push_names_the_related_providers_products(
     await paid_order(mall.svc.uows, tenant, "oBuyer_related_push_0000001", sku_id=sku)
     await mall.settle()
     (push,) = [m["text"]["content"] for m in mall.fake.sent_messages("oBuyer_related_push_0000001")]
-    assert "支付成功" in push and "你可能还喜欢：西湖龙井（" in push, push
-    assert related.asked[-1][2:] == (ids["桂花乌龙"], 3)
+    link = f'<a href="{mall.svc.product_url("demo", ids["西湖龙井"])}?src=rec.paid">西湖龙井</a>'
+    assert "支付成功" in push and f"你可能还喜欢：{link}（" in push, push
+    assert related.asked[-1][2:] == (ids["桂花乌龙"], 3, AFTER_PAY)
     related.answer = ()
     await paid_order(mall.svc.uows, tenant, "oBuyer_related_push_0000002", sku_id=sku)
     await mall.settle()

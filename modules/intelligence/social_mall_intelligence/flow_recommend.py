@@ -54,10 +54,12 @@ class ForMe:
 
 @dataclass(frozen=True)
 class Personalise:
+    rec: Recommender
     on: bool
 
     async def run(self, ctx: Ctx) -> Outcome:
         await set_personalised(ctx.uow, ctx.tenant_id, ctx.member.id, self.on, ctx.now)
+        self.rec.forget_member(ctx.tenant_id, ctx.member.id)   # honoured on the next request
         return Outcome((Say("chat/intel/personalised.txt", {"on": self.on}),))
 
 
@@ -66,10 +68,10 @@ def build(rec: Recommender) -> Flow:
         return Step(St.IDLE, command=ForMe(rec))
 
     def off(turn: Turn) -> Step:
-        return Step(St.IDLE, command=Personalise(False))
+        return Step(St.IDLE, command=Personalise(rec, False))
 
     def on(turn: Turn) -> Step:
-        return Step(St.IDLE, command=Personalise(True))
+        return Step(St.IDLE, command=Personalise(rec, True))
 
     table: Mapping[tuple[str, str], StepFn] = {
         (St.IDLE, Do.FOR_ME): for_me,

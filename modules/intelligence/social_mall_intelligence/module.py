@@ -10,30 +10,33 @@ index on the next search.
 Activity sink: product views (and clicks of recommendations, by their tracking token)
 counted in memory, written by the job intel.views every 10 s (views.py).
 
-Subscribers: order.paid → intel.record_purchase. Jobs: intel.retrain (every 24 h; each
-tenant with purchases; idempotent: a second run stores the same model); intel.pricing
+Subscribers: order.paid → intel.record_purchase. Jobs: intel.retrain (nightly at 03:00
+Asia/Shanghai, a daily job: on the worker holding the leader lease; each tenant with
+purchases or views; idempotent: a second run stores the same model); intel.pricing
 (every STEP_SECONDS; a SKU moves at most once per step bucket, whoever runs it).
 """
 
 from __future__ import annotations
+
+from datetime import time, timedelta, timezone
 
 from sqlalchemy import select
 
 from handlers.context import Services
 from social_mall.plugins import Delivery, Registry
 from social_mall_intelligence import HERE, flow_recommend, pricing, views, web_console, web_pricing
-from social_mall_intelligence.models import Interaction, MemberView, Synonym
+from social_mall_intelligence.models import CycleMark, Interaction, MemberView, Synonym
 from social_mall_intelligence.recommendations import Recommender, record_purchase, retrain
 from social_mall_intelligence.search import IndexedSearch
 from social_mall_intelligence.synonyms import merchant_synonyms
 from storage.cache import watch
 
-RETRAIN_SECONDS = 24 * 3600
+RETRAIN_AT = time(3, 0, tzinfo=timezone(timedelta(hours=8), "Asia/Shanghai"))   # the shop's quietest hour
 
 
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
-    watch(Synonym)
+    watch(Synonym, CycleMark)   # a saved cycle mark drops the shelf that serving keeps (recommendations.py)
     provider = IndexedSearch(synonyms=merchant_synonyms)
     recommender = Recommender(now=lambda: svc.clock(), places=reg.place_sources)   # the clock seam, read late
     counter = views.ViewCounter()
@@ -49,6 +52,7 @@ def setup(reg: Registry) -> None:
         async with svc.uows() as uow:
             await record_purchase(uow, d.tenant_id, str(d.payload["order_no"]), svc.clock(), reg.place_sources)
             await uow.commit()
+        recommender.forget_member(d.tenant_id, int(d.payload["member_id"]))   # what they bought leaves their list
 
     async def retrain_all() -> None:
         await counter.flush(svc.uows)   # this worker's latest views first
@@ -69,5 +73,5 @@ def setup(reg: Registry) -> None:
 
     reg.subscribe("order.paid", "intel.record_purchase", on_paid)
     reg.add_job("intel.views", views.FLUSH_SECONDS, flush_views)
-    reg.add_job("intel.retrain", RETRAIN_SECONDS, retrain_all)
+    reg.add_daily_job("intel.retrain", RETRAIN_AT, retrain_all)
     reg.add_job("intel.pricing", pricing.STEP_SECONDS, price_step)

@@ -19,8 +19,9 @@ of their address: the registry's place sources) gets that place's best sellers, 
 shop's.
 
 Online measurement: every product a recommendation shows is an impression with its source
-(for_me: 「猜你喜欢」, related: 「买了它的人还买了」); a card opened from the 「猜你喜欢」 list (its
-tracking token rec.for_me) or an H5 link carrying ?src=rec.<placement> is a click
+(for_me: 「猜你喜欢」, related: 「买了它的人还买了」 after 加购, paid: 「你可能还喜欢」 in the payment
+push); a card opened from the 「猜你喜欢」 list (its tracking token rec.for_me) or an H5 link
+carrying ?src=rec.<placement> (the core links the other two so) is a click
 (views.py); a paid order's product shown to the member within 7 days counts its revenue
 for the latest showing's source (console 推荐效果: showings, clicks, CTR, purchases, revenue).
 """
@@ -54,8 +55,10 @@ CANDIDATES = 40   # looked at to find k sellable ones
 ATTRIBUTION = timedelta(days=7)   # a purchase this soon after a showing counts for the recommendation
 PER_PLACE = 100     # best sellers kept per place (store, city)
 MAX_TENANTS = 256   # models a worker keeps in memory (lru.py)
+MAX_MEMBERS = 20_000   # members' serving state a worker keeps in memory (lru.py)
+FRESH = 10.0   # seconds a worker serves a member's state and a shop's shelf from memory
 VIEWS_KEPT = timedelta(days=90)   # views older than this leave the model and members' histories
-FOR_ME, RELATED = "for_me", "related"
+FOR_ME, RELATED, PAID = "for_me", "related", "paid"   # placements: 猜你喜欢, after 加购, the payment push
 DAY = 86400.0
 
 
@@ -210,16 +213,19 @@ def _day(at: datetime) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp() / DAY
 
 
-async def last_bought(uow: UnitOfWork, tenant: int,
-                      member: int) -> dict[int, tuple[datetime, bool | None, int]]:
-    """product → (when the member last bought it, the merchant's mark: consumable? (None:
-    unmarked), its days): one query."""
-    mark = CycleMark
-    return {p: (at, consumable, days or 0) for p, at, consumable, days in (await uow.session.execute(
-        select(Interaction.product_id, func.max(Interaction.at), mark.consumable, mark.days)
-        .outerjoin(mark, (mark.tenant_id == Interaction.tenant_id) & (mark.product_id == Interaction.product_id))
+async def bought_at(uow: UnitOfWork, tenant: int, member: int) -> dict[int, datetime]:
+    """product → when the member last bought it: one query."""
+    return {p: at for p, at in (await uow.session.execute(
+        select(Interaction.product_id, func.max(Interaction.at))
         .where(Interaction.tenant_id == tenant, Interaction.member_id == member)
-        .group_by(Interaction.product_id, mark.consumable, mark.days))).all()}
+        .group_by(Interaction.product_id))).all()}
+
+
+async def cycle_marks(uow: UnitOfWork, tenant: int) -> dict[int, tuple[bool, int]]:
+    """product → the merchant's mark (consumable?, its days): one query."""
+    return {p: (consumable, days or 0) for p, consumable, days in (await uow.session.execute(
+        select(CycleMark.product_id, CycleMark.consumable, CycleMark.days)
+        .where(CycleMark.tenant_id == tenant))).all()}
 
 
 async def personalised(uow: UnitOfWork, tenant: int, member: int) -> bool:
@@ -245,6 +251,27 @@ class _Loaded:
     cycles: Mapping[int, float]
 
 
+@dataclass(frozen=True)
+class _Member:
+    """What serving reads about one member: their setting, purchases, views, places."""
+    on: bool
+    bought: Mapping[int, datetime]
+    viewed: tuple[int, ...]
+    places: tuple[str, ...]
+    until: float
+
+
+@dataclass
+class _Shelf:
+    """What serving reads about one shop besides its model: the sellable products, the
+    merchant's cycle marks, the first sellable products in the merchant's order."""
+    catalog: tuple[int, int]   # (the read cache, its version) at load: a catalog write in this worker drops it
+    until: float
+    sellable: frozenset[int]
+    marks: Mapping[int, tuple[bool, int]]
+    first: dict[int, list[int]]
+
+
 class Picks(NamedTuple):
     ids: list[int]
     personal: bool
@@ -254,12 +281,25 @@ class Picks(NamedTuple):
 class Recommender:
     """Serving: the tenant's stored model kept in memory, its version re-read every
     `recheck` seconds; at most `max_tenants` models per worker (the least recently used
-    dropped, reloaded from the tables on its tenant's next request)."""
+    dropped, reloaded from the tables on its tenant's next request).
+
+    A warm request reads nothing from the database: the member's state (setting,
+    purchases, views, places) and the shop's shelf (sellable products, cycle marks) are
+    kept per worker for `fresh` seconds (at most `max_members` members, least recently
+    used dropped). This worker drops them at once when they change here: the member's on
+    their paid order (the order.paid subscriber: `forget_member`) and on their setting
+    (`set_personalised` through `forget_member`), the shelf on a catalog write committed here
+    (the core read cache's version; cycle marks count as catalog writes: module.py).
+    Other workers see such a change within `fresh` seconds (a product sold out by orders
+    too: stock moves are not catalog writes); a view reaches the history once flushed
+    (views.py) and within `fresh`."""
 
     def __init__(self, *, recheck: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] | None = None, max_tenants: int = MAX_TENANTS,
-                 places: Sequence[PlaceSource] = ()) -> None:
-        self.recheck, self.clock = recheck, clock
+                 places: Sequence[PlaceSource] = (), fresh: float = FRESH, max_members: int = MAX_MEMBERS) -> None:
+        self.recheck, self.clock, self.fresh = recheck, clock, fresh
+        self._members: Lru[tuple[int, int], _Member] = Lru(max_members)
+        self._shelves: Lru[int, _Shelf] = Lru(max_tenants)
         self.places = places   # the registry's place sources (filled by modules after this one is made)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(timezone.utc))   # impressions' time
         self.loads = 0     # diagnostics (tests)
@@ -269,6 +309,44 @@ class Recommender:
     def forget(self, tenant: int) -> None:
         """Reload the tenant's model on its next request (this process just retrained it)."""
         self._models.pop(tenant)
+
+    def forget_member(self, tenant: int, member: int) -> None:
+        """Read the member's state again on their next request (it just changed here)."""
+        self._members.pop((tenant, member))
+
+    async def member(self, uow: UnitOfWork, tenant: int, member: int) -> _Member:
+        got = self._members.get((tenant, member))
+        now = self.clock()
+        if got is not None and now < got.until:
+            return got
+        on = await personalised(uow, tenant, member)
+        got = _Member(on, await bought_at(uow, tenant, member),
+                      tuple(await viewed(uow, tenant, member, self.now())) if on else (),
+                      tuple(await member_places(uow, tenant, member, self.places)) if on and self.places else (),
+                      now + self.fresh)
+        self._members.put((tenant, member), got)
+        return got
+
+    async def shelf(self, uow: UnitOfWork, tenant: int) -> _Shelf:
+        got = self._shelves.get(tenant)
+        now = self.clock()
+        catalog = (id(uow.cache), uow.cache.version)
+        if got is not None and now < got.until and got.catalog == catalog:
+            return got
+        got = _Shelf(catalog, now + self.fresh, frozenset(await sellable_ids(uow, tenant)),
+                     await cycle_marks(uow, tenant), {})
+        self._shelves.put(tenant, got)
+        return got
+
+    async def _sellable(self, uow: UnitOfWork, tenant: int, ids: list[int]) -> list[int]:
+        ok = (await self.shelf(uow, tenant)).sellable
+        return [i for i in ids if i in ok]
+
+    async def _shelf_first(self, uow: UnitOfWork, tenant: int, n: int) -> list[int]:
+        got = await self.shelf(uow, tenant)
+        if n not in got.first:
+            got.first[n] = await shelf_first(uow, tenant, n)
+        return got.first[n]
 
     async def model(self, uow: UnitOfWork, tenant: int) -> _Loaded:
         now = self.clock()
@@ -308,20 +386,24 @@ class Recommender:
                     del self._locks[old]
             return got
 
-    async def _cycled(self, uow: UnitOfWork, tenant: int, member: int,
+    async def _cycled(self, uow: UnitOfWork, tenant: int, state: _Member,
                       loaded: _Loaded) -> tuple[set[int], list[int], set[int], set[int]]:
         """(what the member bought; its consumables due again, most overdue first; those
         whose cycle lapsed; the rest: durables and consumables within their cycle)."""
-        last = await last_bought(uow, tenant, member)
+        last = state.bought
+        marks = (await self.shelf(uow, tenant)).marks
         cycle = dict(loaded.cycles)
         declared: set[int] = set()
-        for p, (_, consumable, days) in last.items():
+        for p in last:
+            if p not in marks:
+                continue
+            consumable, days = marks[p]
             if consumable:
                 cycle[p] = float(days)
                 declared.add(p)
-            elif consumable is not None:   # marked a durable
+            else:   # marked a durable
                 cycle.pop(p, None)
-        restock, back, held = R.due({p: _day(at) for p, (at, _, _) in last.items()}, cycle, _day(self.now()),
+        restock, back, held = R.due({p: _day(at) for p, at in last.items()}, cycle, _day(self.now()),
                                     declared=declared)
         return set(last), restock, back, held
 
@@ -329,34 +411,38 @@ class Recommender:
         """The member's k sellable products best first, personalised or not, and which of
         them are consumables due again."""
         loaded = await self.model(uow, tenant)
-        on = await personalised(uow, tenant, member)
-        bought, restock, back, held = await self._cycled(uow, tenant, member, loaded)
-        history = {p: R.VIEW_WEIGHT for p in await viewed(uow, tenant, member, self.now())} if on else {}
+        state = await self.member(uow, tenant, member)
+        on = state.on
+        bought, restock, back, held = await self._cycled(uow, tenant, state, loaded)
+        history = {p: R.VIEW_WEIGHT for p in state.viewed}
         history.update({p: 1.0 for p in bought})
-        where = await member_places(uow, tenant, member, self.places) if on and self.places else ()
+        where = state.places
         wanted = R.recommend(loaded.model, history, CANDIDATES, exclude=held, category_of=loaded.category_of,
                              personalised=on, places=where, restock=restock, back=back)
         if not on:   # not personalised: the same list for everyone, bought or not
             wanted = R.recommend(loaded.model, {}, CANDIDATES, personalised=False)
-        found = await sellable(uow, tenant, wanted)
+        found = await self._sellable(uow, tenant, wanted)
         if len(found) < k:   # cold start (no purchases yet): the shop's own order
             skip = set(found) | (held if on else set())
-            found += [p for p in await shelf_first(uow, tenant, k + len(skip)) if p not in skip]
+            found += [p for p in await self._shelf_first(uow, tenant, k + len(skip)) if p not in skip]
         found = found[:k]
         return Picks(found, on, frozenset(set(found) & set(restock)) if on else frozenset())
 
     async def related(self, uow: UnitOfWork, tenant: int, member: int, product: int, *,
-                      limit: int) -> tuple[int, ...]:
-        """「买了它的人还买了」 beside a product added to the cart (the core's related seam):
+                      limit: int, placement: str = RELATED) -> tuple[int, ...]:
+        """「买了它的人还买了」 beside a product added to the cart, 「你可能还喜欢」 in the
+        payment push (the core's related seam, its `placement`: the showings' source):
         its neighbours the member hasn't bought, sellable; nothing when the member switched
         personalisation off."""
-        if not await personalised(uow, tenant, member):
+        state = await self.member(uow, tenant, member)
+        if not state.on:
             return ()
         loaded = await self.model(uow, tenant)
-        _, _, _, held = await self._cycled(uow, tenant, member, loaded)
+        _, _, _, held = await self._cycled(uow, tenant, state, loaded)
         wanted = R.also_bought(loaded.model, product, CANDIDATES, exclude=held)
-        found = (await sellable(uow, tenant, wanted))[:limit]
-        await note_shown(uow, tenant, member, found, RELATED, self.now())
+        found = (await self._sellable(uow, tenant, wanted))[:limit]
+        await note_shown(uow, tenant, member, found, placement if placement in (RELATED, PAID) else RELATED,
+                         self.now())
         return tuple(found)
 
 
@@ -366,6 +452,14 @@ async def viewed(uow: UnitOfWork, tenant: int, member: int, now: datetime, limit
         select(MemberView.product_id).where(MemberView.tenant_id == tenant, MemberView.member_id == member,
                                             MemberView.last_at >= now - VIEWS_KEPT)
         .order_by(MemberView.last_at.desc()).limit(limit))).all())
+
+
+async def sellable_ids(uow: UnitOfWork, tenant: int) -> list[int]:
+    """The shop's products that are on the shelf with a SKU in stock."""
+    return list((await uow.session.scalars(
+        select(Sku.product_id).join(Product, Product.id == Sku.product_id)
+        .where(Sku.tenant_id == tenant, Sku.on_shelf.is_(True), Sku.stock > 0, Product.on_shelf.is_(True))
+        .distinct())).all())
 
 
 async def sellable(uow: UnitOfWork, tenant: int, ids: list[int]) -> list[int]:

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 10
 MAX_KEYS = 50_000
 TOKEN = "rec."                         # a recommendation's tracking token: rec.<placement>
-PLACEMENTS = frozenset({"for_me", "related"})   # recommendations.FOR_ME, RELATED
+PLACEMENTS = frozenset({"for_me", "related", "paid"})   # recommendations.FOR_ME, RELATED, PAID
 
 
 def token(placement: str) -> str:

@@ -121,7 +121,7 @@ async def _rec_page(request: web.Request, *, values: dict[str, str] | None = Non
         model = await uow.session.get(ModelVersion, tenant)
         rows_cycles = await cycles.cycle_rows(uow, tenant)
     return render(request, "console/intel/recommendations.html", status=status, rows=rows, model=model,
-                  days=READOUT_DAYS, sources={R.FOR_ME: "猜你喜欢", R.RELATED: "买了它的人还买了"},
+                  days=READOUT_DAYS, sources={R.FOR_ME: "猜你喜欢", R.RELATED: "买了它的人还买了", R.PAID: "支付后推荐"},
                   cycles=rows_cycles,
                   values=values or {"product": "", "kind": "consumable", "days": ""}, problem=problem)
 

@@ -113,7 +113,7 @@ async def test_adding_to_the_cart_names_what_its_buyers_also_bought_unless_switc
     await say(wx, USER, "搜 法式碎花连衣裙")
     await say(wx, USER, "1")
     added = await say(wx, USER, "加购")
-    assert "已加入购物车" in added and "买了它的人还买了：高腰百褶半身裙" in added, added
+    assert "已加入购物车" in added and "买了它的人还买了：<a href=" in added and "高腰百褶半身裙</a>" in added, added
     await say(wx, USER, "关闭个性化推荐")
     await say(wx, USER, "搜 法式碎花连衣裙")
     await say(wx, USER, "2")
@@ -202,7 +202,8 @@ async def test_the_payment_push_names_what_its_buyers_also_bought(mall):
     await paid_order(mall.svc.uows, tenant, buyer, sku_id=await first_sku(mall, dress))
     await mall.settle()
     (push,) = [m["text"]["content"] for m in mall.fake.sent_messages(buyer) if "支付成功" in m["text"]["content"]]
-    assert "你可能还喜欢：高腰百褶半身裙（回复「猜你喜欢」看更多）" in push, push
+    assert f"你可能还喜欢：<a href=\"{mall.svc.product_url('demo', skirt)}?src=rec.paid\">高腰百褶半身裙</a>" \
+        "（回复「猜你喜欢」看更多）" in push, push
     await say(simulator(mall), buyer, "关闭个性化推荐")
     await paid_order(mall.svc.uows, tenant, buyer, sku_id=await first_sku(mall, dress))
     await mall.settle()
