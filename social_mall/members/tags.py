@@ -79,9 +79,9 @@ async def list_tags(uow: UnitOfWork, tenant: int, rules: Sequence[TagRules] = ()
     kept: dict[int, str] = {}
     for r in rules:
         kept.update(await r(uow, tenant))
-    r = TagRepo(uow.session)
-    synced = await r.synced_tags(tenant)
-    return [TagView(i, n, c, kept.get(i, ""), synced.get(i, 0)) for i, n, c in await r.tags(tenant)]
+    repo = TagRepo(uow.session)
+    synced = await repo.synced_tags(tenant)
+    return [TagView(i, n, c, kept.get(i, ""), synced.get(i, 0)) for i, n, c in await repo.tags(tenant)]
 
 
 async def get_tag(uow: UnitOfWork, tenant: int, tag_id: int, rules: Sequence[TagRules] = ()) -> TagView:
