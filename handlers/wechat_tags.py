@@ -8,8 +8,8 @@ tags the members holding it, 50 openids a call, and only then records the link
 (social_mall/members/tags.py): an account that refused (45056: its 100 tags are used up)
 is left unsynced, nothing half-done recorded. From then on the outbox drives the changes
 (`subscribe`): members given or taken the tag → batchtagging / batchuntagging, a rename →
-tags/update, a deletion → tags/delete; a failed call raises and is retried by the outbox's
-rules.
+tags/update, a deletion → tags/delete, a merge → the kept member's synced tags onto the
+openids it gained; a failed call raises and is retried by the outbox's rules.
 
 Member identities don't say which official account an openid follows: the openids of all
 of them are sent, and a lot WeChat refuses for one openid (49003 another account's, 40003
@@ -221,6 +221,21 @@ def subscribe(reg: Registry, svc: Services) -> None:
             if exc.errcode != UNKNOWN_TAG:   # already gone there: done
                 raise
 
+    async def on_merged(d: Delivery) -> None:
+        """The kept member holds the merged one's tags and openids now: each synced tag it
+        holds reaches all its openids on WeChat."""
+        kept = int(d.payload["kept_member_id"])
+        async with svc.uows() as uow:
+            held = [t.id for t in await tags.member_tags(uow, d.tenant_id, kept)]
+            synced = [(t, await tags.wechat_links(uow, d.tenant_id, t)) for t in held]
+            openids = await tags.openids_of(uow, d.tenant_id, [kept])
+        for _tag_id, links in synced:
+            for account_id, wechat_tag_id in links:
+                client = await _client(svc, d.tenant_id, account_id)
+                if client is not None:
+                    await apply(client, TAGGING, wechat_tag_id, openids)
+
+    reg.subscribe("member.merged", "wechat_tags.merged", on_merged)
     reg.subscribe("member_tag.members_changed", "wechat_tags.members", on_members_changed)
     reg.subscribe("member_tag.renamed", "wechat_tags.rename", on_renamed)
     reg.subscribe("member_tag.wechat_unsynced", "wechat_tags.delete", on_unsynced)

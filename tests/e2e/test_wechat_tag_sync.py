@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
+from social_mall.loyalty.merge import merge_members
 from social_mall.members import tags
 from social_mall.members.service import resolve_member
 from storage.models import AuditEntry, MemberTagWeChat
@@ -138,3 +139,19 @@ async def test_a_full_account_is_refused_with_a_clear_message_and_nothing_record
         await uow.commit()
     await mall.settle()
     assert mall.fake.calls_to("/cgi-bin/tags/members/batchuntagging") == []
+
+
+async def test_a_merge_brings_the_kept_members_synced_tags_to_the_openids_it_gained(mall):
+    tenant = (await mall.svc.tenant("demo")).id
+    kept, gone = await seed(mall, tenant, ["oSync_merge_kept", "oSync_merge_gone"])
+    tag_id = await give(mall, tenant, "合并", [kept])
+    await make_admin(mall.svc.uows, "boss_wxtags4")
+    csrf = await login(mall.client, "boss_wxtags4")
+    assert (await sync(mall, csrf, tag_id))[0] == 200
+    assert mall.fake.tag_followers("合并") == {"oSync_merge_kept"}
+
+    async with mall.svc.uows() as uow:
+        await merge_members(uow, tenant, kept, gone, via="bind_code", actor="admin:1", now=NOW)
+        await uow.commit()
+    await mall.settle()
+    assert mall.fake.tag_followers("合并") == {"oSync_merge_kept", "oSync_merge_gone"}
