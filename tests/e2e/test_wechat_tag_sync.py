@@ -155,3 +155,14 @@ async def test_a_merge_brings_the_kept_members_synced_tags_to_the_openids_it_gai
         await uow.commit()
     await mall.settle()
     assert mall.fake.tag_followers("合并") == {"oSync_merge_kept", "oSync_merge_gone"}
+
+
+async def test_a_name_too_long_for_wechat_is_refused_with_what_to_do(mall):
+    tenant = (await mall.svc.tenant("demo")).id
+    people = await seed(mall, tenant, ["oSync_long_000"])
+    tag_id = await give(mall, tenant, "长" * 11, people)            # 11 characters, 33 bytes: over WeChat's 30
+    await make_admin(mall.svc.uows, "boss_wxtags5")
+    csrf = await login(mall.client, "boss_wxtags5")
+    status, page = await sync(mall, csrf, tag_id)
+    assert status == 502 and "请改短后再同步" in page and await links(mall, tag_id) == []
+    assert mall.fake.tag_followers("长" * 11) == set()
