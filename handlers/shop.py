@@ -11,7 +11,7 @@ from handlers import (
     api_app, h5, h5_address, health, metrics, pay_notify, wechat_mp, wechat_simulator,
 )
 from social_mall.channels.service import order_channel
-from handlers import wechat_unionid
+from handlers import wechat_tags, wechat_unionid
 from handlers.context import Services
 from handlers.push import push_to_member
 from social_mall.catalog.service import related_to_order
@@ -149,6 +149,7 @@ def setup(reg: Registry) -> None:
     reg.subscribe("member.merged", "shop.forget_merged", forget_merged)
     reg.subscribe("payment.needs_refund", "shop.refund", process_refund)
     reg.subscribe("order.refunded", "shop.push_refunded", push_refunded)
+    wechat_tags.subscribe(reg, svc)   # member tags synced to the official accounts' user tags
 
 
 MODULE = Module("shop", setup, "Chat shopping on the official account, H5 pay page, pay notifies")

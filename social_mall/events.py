@@ -125,6 +125,33 @@ class MemberTagDeleted(DomainEvent):
 
 
 @dataclass(frozen=True)
+class MemberTagMembersChanged(DomainEvent):
+    """A tag synced to WeChat was given to or taken from these members: each synced official
+    account's tag is brought in line with who holds ours when it is delivered."""
+
+    topic: ClassVar[str] = "member_tag.members_changed"
+    tag_id: int
+    member_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MemberTagRenamed(DomainEvent):
+    topic: ClassVar[str] = "member_tag.renamed"
+    tag_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class MemberTagUnsynced(DomainEvent):
+    """A deleted tag's WeChat user tag on one official account: to delete there too."""
+
+    topic: ClassVar[str] = "member_tag.wechat_unsynced"
+    tag_id: int
+    account_id: int
+    wechat_tag_id: int
+
+
+@dataclass(frozen=True)
 class MessageQueued(DomainEvent):
     """A chat message to deliver later through the channel's push API (the slow path)."""
 

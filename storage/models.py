@@ -145,6 +145,20 @@ class MemberTagLink(Base):
                       Index("ix_member_tag_links_member", "tenant_id", "member_id"))
 
 
+class MemberTagWeChat(Base):
+    """A member tag synced to one official account's user tags (用户标签): WeChat's tag id
+    there. Recorded only once the account's tag holds every member who held ours then."""
+
+    __tablename__ = "member_tag_wechat"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    tag_id: Mapped[int] = mapped_column(ForeignKey("member_tags.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    wechat_tag_id: Mapped[int] = mapped_column(Integer)
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "tag_id", "account_id"),)
+
+
 class Category(Base):
     __tablename__ = "categories"
     id: Mapped[int] = _id()

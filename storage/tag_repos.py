@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Member, MemberTag, MemberTagLink
+from storage.models import Member, MemberIdentity, MemberTag, MemberTagLink, MemberTagWeChat
 
 CHUNK = 500
 
@@ -78,6 +78,8 @@ class TagRepo:
         """Delete the tag and its links; the number of members who held it."""
         gone = await self.session.execute(delete(MemberTagLink).where(MemberTagLink.tenant_id == tenant,
                                                                       MemberTagLink.tag_id == tag_id))
+        await self.session.execute(delete(MemberTagWeChat).where(MemberTagWeChat.tenant_id == tenant,
+                                                                 MemberTagWeChat.tag_id == tag_id))
         await self.session.execute(delete(MemberTag).where(MemberTag.tenant_id == tenant, MemberTag.id == tag_id))
         return int(getattr(gone, "rowcount", 0) or 0)
 
@@ -123,3 +125,44 @@ class TagRepo:
         if source is not None:
             q = q.where(MemberTagLink.source == source)
         return {int(m) for (m,) in await self.session.execute(q)}
+
+    # -- synced to WeChat's user tags ------------------------------------------------------
+
+    async def wechat_links(self, tenant: int, tag_id: int) -> list[tuple[int, int]]:
+        """(channel account, WeChat tag id) of each official account the tag is synced to."""
+        rows = await self.session.execute(
+            select(MemberTagWeChat.account_id, MemberTagWeChat.wechat_tag_id)
+            .where(MemberTagWeChat.tenant_id == tenant, MemberTagWeChat.tag_id == tag_id)
+            .order_by(MemberTagWeChat.account_id))
+        return [(int(a), int(w)) for a, w in rows]
+
+    async def synced_tags(self, tenant: int) -> dict[int, int]:
+        """tag id → how many official accounts it is synced to."""
+        rows = await self.session.execute(
+            select(MemberTagWeChat.tag_id, func.count()).where(MemberTagWeChat.tenant_id == tenant)
+            .group_by(MemberTagWeChat.tag_id))
+        return {int(t): int(n) for t, n in rows}
+
+    async def set_wechat_link(self, tenant: int, tag_id: int, account_id: int, wechat_tag_id: int,
+                              now: datetime) -> None:
+        stmt = self._insert()(MemberTagWeChat).values(tenant_id=tenant, tag_id=tag_id, account_id=account_id,
+                                                      wechat_tag_id=wechat_tag_id, synced_at=now)
+        await self.session.execute(stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "tag_id", "account_id"],
+            set_={"wechat_tag_id": wechat_tag_id, "synced_at": now}))
+
+    async def drop_wechat_link(self, tenant: int, tag_id: int, account_id: int) -> None:
+        await self.session.execute(delete(MemberTagWeChat).where(
+            MemberTagWeChat.tenant_id == tenant, MemberTagWeChat.tag_id == tag_id,
+            MemberTagWeChat.account_id == account_id))
+
+    async def openids(self, tenant: int, member_ids: Iterable[int]) -> list[str]:
+        """The official-account openids of those members (of every account of the tenant)."""
+        ids = sorted(set(member_ids))
+        out: list[str] = []
+        for i in range(0, len(ids), CHUNK):
+            out += (await self.session.scalars(
+                select(MemberIdentity.external_id).where(
+                    MemberIdentity.tenant_id == tenant, MemberIdentity.channel == "mp",
+                    MemberIdentity.member_id.in_(ids[i:i + CHUNK])).order_by(MemberIdentity.id))).all()
+        return out

@@ -8,7 +8,9 @@ from aiohttp import web
 from handlers.console.core import (
     admin_of, console_view, form_of, int_id, page_number, redirect, render, services, tenant_of,
 )
+from handlers.console.channel_checks import WECHAT_ERRORS_ZH, Verdict
 from handlers.console.registry import member_panels
+from handlers import wechat_tags
 from social_mall.console import auth
 from social_mall.console.audit import audit_filter, list_audit
 from social_mall.console.members import member_detail, search_members, set_member_birthday
@@ -41,9 +43,43 @@ async def members(request: web.Request) -> web.Response:
 @routes.get("/console/tags")
 @console_view(Perm.MEMBERS_VIEW)
 async def tag_list(request: web.Request) -> web.Response:
+    return await _tags_page(request)
+
+
+async def _tags_page(request: web.Request, *, verdicts: list[Verdict] | None = None,
+                     status: int = 200) -> web.Response:
     async with services(request).uows() as uow:
         rows = await tags.list_tags(uow, tenant_of(request), services(request).registry.tag_rules)
-    return render(request, "console/tags.html", tags=rows)
+    return render(request, "console/tags.html", status=status, tags=rows, verdicts=verdicts or [])
+
+
+TAG_SYNC_ERRORS_ZH = {
+    **WECHAT_ERRORS_ZH,
+    45056: "该公众号的标签已满（最多 100 个）：请先在公众号后台删掉不用的标签，再同步",
+    45157: "微信不接受这个标签名",
+    45158: "标签名超过微信的上限（30 字节，约 10 个汉字）：请改短后再同步",
+}
+
+
+def _sync_verdict(o: wechat_tags.Outcome) -> Verdict:
+    if o.ok:
+        more = f"，{o.skipped} 个粉丝不是该公众号的（未打上）" if o.skipped else ""
+        return Verdict(True, f"{o.account}：已同步（微信标签 {o.wechat_tag_id}）{more}")
+    zh = TAG_SYNC_ERRORS_ZH.get(o.errcode, "未知错误")
+    return Verdict(False, f"{o.account}：未同步，{zh}（errcode {o.errcode}：{o.errmsg[:120]}）")
+
+
+@routes.post(r"/console/tags/{id}/wechat")
+@console_view(Perm.MEMBERS_EDIT)
+async def tag_wechat_sync(request: web.Request) -> web.Response:
+    """「同步到微信」: the tag and its members onto each official account's user tags (audited)."""
+    outcomes = await wechat_tags.sync_tag(services(request), tenant_of(request), int_id(request),
+                                          actor=admin_of(request).actor)
+    if not outcomes:
+        return await _tags_page(request, status=400,
+                                verdicts=[Verdict(False, "还没有启用的公众号：请先在「渠道账号」里添加")])
+    verdicts = [_sync_verdict(o) for o in outcomes]
+    return await _tags_page(request, verdicts=verdicts, status=200 if all(v.ok for v in verdicts) else 502)
 
 
 @routes.post(r"/console/tags/{id}/rename")

@@ -2,7 +2,12 @@
 member page; audited) or by a rule (a module's segment: `sync_rule_tag` brings the tag in
 line with the members the rule holds now, leaving tags given by hand alone). Broadcasts and
 segments read them through `members.audience(tag=…)`; a merge moves the merged member's tags
-to the kept member (storage/loyalty_repos.py)."""
+to the kept member (storage/loyalty_repos.py).
+
+A tag may be synced to WeChat's user tags of the tenant's official accounts (「同步到微信」:
+handlers/wechat_tags.py makes it there and records the link here once its members are
+tagged). From then on giving, taking, renaming and deleting the tag emit events the outbox
+turns into the matching WeChat calls, off the path of the change itself."""
 
 from __future__ import annotations
 
@@ -13,12 +18,13 @@ from datetime import datetime
 
 from social_mall.errors import NotFoundError
 from social_mall.console.errors import InvalidInputError
-from social_mall.events import MemberTagDeleted
+from social_mall.events import MemberTagDeleted, MemberTagMembersChanged, MemberTagRenamed, MemberTagUnsynced
 from storage.tag_repos import TagRepo
 from storage.uow import UnitOfWork
 
 NAME_MAX = 30
 TAGS_MAX = 200        # tags a tenant may have
+CHANGED_LOT = 500     # members in one member_tag.members_changed event
 MANUAL = "manual"
 
 
@@ -28,6 +34,7 @@ class TagView:
     name: str
     members: int = 0
     rule: str = ""   # the rule keeping it up, in words ("": given by hand only)
+    synced: int = 0  # official accounts whose user tags it is synced to
 
     @property
     def kind(self) -> str:
@@ -72,7 +79,9 @@ async def list_tags(uow: UnitOfWork, tenant: int, rules: Sequence[TagRules] = ()
     kept: dict[int, str] = {}
     for r in rules:
         kept.update(await r(uow, tenant))
-    return [TagView(i, n, c, kept.get(i, "")) for i, n, c in await TagRepo(uow.session).tags(tenant)]
+    repo = TagRepo(uow.session)
+    synced = await repo.synced_tags(tenant)
+    return [TagView(i, n, c, kept.get(i, ""), synced.get(i, 0)) for i, n, c in await repo.tags(tenant)]
 
 
 async def get_tag(uow: UnitOfWork, tenant: int, tag_id: int, rules: Sequence[TagRules] = ()) -> TagView:
@@ -117,6 +126,7 @@ async def rename_tag(uow: UnitOfWork, tenant: int, tag_id: int, raw_name: str, *
     if await r.by_name(tenant, name) is not None or not await r.rename(tenant, tag_id, name):
         raise InvalidInputError("tag", "tag_taken")
     uow.audit(tenant, actor, "member_tag.rename", f"tag:{tag_id}", before={"name": old}, after={"name": name})
+    uow.emit(MemberTagRenamed(tenant_id=tenant, tag_id=tag_id, name=name))
     return True
 
 
@@ -127,9 +137,13 @@ async def delete_tag(uow: UnitOfWork, tenant: int, tag_id: int, *, actor: str) -
     name = await r.name_of(tenant, tag_id)
     if name is None:
         raise NotFoundError("tag", tag_id)
+    synced = await r.wechat_links(tenant, tag_id)
     held = await r.drop_tag(tenant, tag_id)
     uow.audit(tenant, actor, "member_tag.delete", f"tag:{tag_id}", before={"name": name, "members": held})
     uow.emit(MemberTagDeleted(tenant_id=tenant, tag_id=tag_id, name=name))
+    for account_id, wechat_tag_id in synced:
+        uow.emit(MemberTagUnsynced(tenant_id=tenant, tag_id=tag_id, account_id=account_id,
+                                   wechat_tag_id=wechat_tag_id))
     return held
 
 
@@ -147,6 +161,7 @@ async def tag_member(uow: UnitOfWork, tenant: int, member_id: int, raw_name: str
     made = await r.link(tenant, tag_id, [member_id], MANUAL, now) == 1
     if made:
         uow.audit(tenant, actor, "member.tag", f"member:{member_id}", after={"tag": tag_id})
+        await _changed(uow, tenant, tag_id, [member_id])
     return made
 
 
@@ -156,6 +171,7 @@ async def untag_member(uow: UnitOfWork, tenant: int, member_id: int, tag_id: int
     gone = await TagRepo(uow.session).unlink(tenant, tag_id, [member_id]) == 1
     if gone:
         uow.audit(tenant, actor, "member.untag", f"member:{member_id}", before={"tag": tag_id})
+        await _changed(uow, tenant, tag_id, [member_id])
     return gone
 
 
@@ -172,4 +188,56 @@ async def sync_rule_tag(uow: UnitOfWork, tenant: int, tag_id: int, source: str, 
     mine = await r.holders(tenant, tag_id, source=src)
     taken = await r.unlink(tenant, tag_id, mine - want, source=src)
     given = await r.link(tenant, tag_id, sorted(want - mine), src, now)
+    if given or taken:
+        await _changed(uow, tenant, tag_id, (mine - want) | (want - mine))
     return given, taken
+
+
+async def _changed(uow: UnitOfWork, tenant: int, tag_id: int, members: Iterable[int]) -> None:
+    """The tag changed hands: if it is synced to WeChat, the outbox brings WeChat in line
+    (in lots, so a rule's thousands of changes make a few events)."""
+    if not await TagRepo(uow.session).wechat_links(tenant, tag_id):
+        return
+    ids = sorted(set(members))
+    for i in range(0, len(ids), CHANGED_LOT):
+        uow.emit(MemberTagMembersChanged(tenant_id=tenant, tag_id=tag_id, member_ids=tuple(ids[i:i + CHANGED_LOT])))
+
+
+# -- synced to WeChat's user tags ---------------------------------------------------------
+
+async def wechat_links(uow: UnitOfWork, tenant: int, tag_id: int) -> list[tuple[int, int]]:
+    """(channel account, WeChat tag id) of each official account the tag is synced to."""
+    return await TagRepo(uow.session).wechat_links(tenant, tag_id)
+
+
+async def holders(uow: UnitOfWork, tenant: int, tag_id: int) -> set[int]:
+    return await TagRepo(uow.session).holders(tenant, tag_id)
+
+
+async def openids_of(uow: UnitOfWork, tenant: int, members: Iterable[int]) -> list[str]:
+    """The members' official-account openids (of any of the tenant's accounts: WeChat tells
+    which are another account's when they are sent to it)."""
+    return await TagRepo(uow.session).openids(tenant, members)
+
+
+async def record_wechat_sync(uow: UnitOfWork, tenant: int, tag_id: int, account_id: int, wechat_tag_id: int, *,
+                             actor: str, now: datetime) -> None:
+    """The tag is synced to the account's user tag `wechat_tag_id` (its members tagged there). Audited."""
+    r = TagRepo(uow.session)
+    if await r.name_of(tenant, tag_id) is None:
+        raise NotFoundError("tag", tag_id)
+    await r.set_wechat_link(tenant, tag_id, account_id, wechat_tag_id, now)
+    uow.audit(tenant, actor, "member_tag.wechat_sync", f"tag:{tag_id}",
+              after={"account": account_id, "wechat_tag_id": wechat_tag_id})
+
+
+async def wechat_sync_refused(uow: UnitOfWork, tenant: int, tag_id: int, account_id: int, errcode: int, *,
+                              actor: str) -> None:
+    """WeChat refused to take the tag on that account (nothing recorded as synced). Audited."""
+    uow.audit(tenant, actor, "member_tag.wechat_sync_refused", f"tag:{tag_id}",
+              after={"account": account_id, "errcode": errcode})
+
+
+async def forget_wechat_sync(uow: UnitOfWork, tenant: int, tag_id: int, account_id: int) -> None:
+    """The account's user tag is gone on WeChat's side: the tag is no longer synced there."""
+    await TagRepo(uow.session).drop_wechat_link(tenant, tag_id, account_id)

@@ -658,7 +658,8 @@ class FakeWeChatAPI:
     # -- mass sends (群发) -------------------------------------------------------------
     # mass/send: {"touser": [openid, …] (2..10000), "msgtype": "text"|"mpnews", "text": {"content"} |
     # "mpnews": {"media_id"}, "clientmsgid"?}; mass/sendall: {"filter": {"is_to_all", "tag_id"}, …};
-    # both → {"errcode":0,"errmsg":"send job submission success","msg_id","msg_data_id"}. A
+    # both → {"errcode":0,"errmsg":"send job submission success","msg_id","msg_data_id"}; sendall to a
+    # tag the account hasn't → 45159 (unc: the code). A
     # clientmsgid seen before → 45065 (WeChat keeps them 24 h). mass/preview: {"touser": openid, …}.
 
     def _mass_shape_error(self, body: dict[str, Any]) -> int:
@@ -681,6 +682,10 @@ class FakeWeChatAPI:
             flt = body.get("filter")
             if not isinstance(flt, dict) or not (flt.get("is_to_all") is True or isinstance(flt.get("tag_id"), int)):
                 return _err(47001)
+            if flt.get("is_to_all") is not True:
+                _code, app = self._tags_app(request)
+                if flt["tag_id"] not in self.user_tags[app]:   # no such tag on this account (unc: code)
+                    return _err(45159)
         else:
             touser = body.get("touser")
             if not isinstance(touser, list) or not all(isinstance(o, str) and o for o in touser):

@@ -74,3 +74,16 @@ async def test_a_hundred_tags_at_most_and_twenty_a_follower(fake, make_client, k
                   45059, fake)
     await client.call("POST", "/cgi-bin/tags/delete", json={"tag": {"id": ids[0]}})
     assert (await client.call("POST", "/cgi-bin/tags/create", json={"tag": {"name": "第101个"}}))["tag"]["id"]
+
+
+async def test_sendall_to_a_tag_needs_the_tag_on_that_account(fake, make_client, kv):  # noqa: F811
+    client = make_client(kv)
+    text = {"msgtype": "text", "text": {"content": "上新"}}
+    with pytest.raises(WeChatAPIError) as e:
+        await client.call("POST", "/cgi-bin/message/mass/sendall", json={"filter": {"is_to_all": False, "tag_id": 777},
+                                                                         **text})
+    assert e.value.errcode == 45159 and fake.mass_sent == []
+    tag = (await client.call("POST", "/cgi-bin/tags/create", json={"tag": {"name": "老客"}}))["tag"]["id"]
+    await client.call("POST", "/cgi-bin/message/mass/sendall", json={"filter": {"is_to_all": False, "tag_id": tag},
+                                                                     **text})
+    assert [m["filter"]["tag_id"] for m in fake.mass_sent] == [tag]

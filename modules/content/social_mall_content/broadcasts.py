@@ -24,6 +24,8 @@ from social_mall_content.models import Article, Broadcast, BroadcastRecipient, P
 from social_mall_content.mpnews import as_card
 from social_mall.members.audience import audience as members_audience
 from social_mall.members.audience import channel_ids
+from social_mall.channels.service import accounts as channel_accounts
+from social_mall.members.tags import wechat_links
 from storage.uow import UnitOfWork
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -37,7 +39,7 @@ STALE_AFTER = timedelta(minutes=10)
 
 class BroadcastRefusedError(MallError):
     """Why a broadcast can't go (the console says it in Chinese): `field` is one of text,
-    article, segment, schedule, quota, too_few, previewer, state."""
+    article, segment, schedule, quota, too_few, previewer, state, tag_not_synced."""
 
     code = "broadcast_refused"
 
@@ -94,6 +96,7 @@ class Claimed:
     openids: tuple[str, ...]
     client_msg_id: str
     card_article: int | None = None  # an article alone: sent as a 图文 card when its cover is ours (mpnews.py)
+    wechat_tag_id: int = 0           # a subscription account: mass/sendall to this user tag, not the openids
 
 
 def _one(result: Any) -> bool:
@@ -145,12 +148,30 @@ async def check(uow: UnitOfWork, tenant: int, b: BroadcastInput, now: datetime) 
 async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int, str]]:
     """(member id, official-account openid) of the segment, by member id (the core's
     members.audience). A tag ("tag:<id>", the core's member tags) goes out like any other
-    segment: by openid list (mass/send with `touser`), not by WeChat's own user tags
-    (sendall with filter.tag_id), so the shop's tags need no copy on WeChat to keep in line."""
+    segment, by openid list (mass/send with `touser`), from a service account; a
+    subscription account can't send by openid list: there it goes to the tag's copy on
+    WeChat (`wechat_tag_for`)."""
     kind, _, value = segment.partition(":")
     return await members_audience(uow, tenant, "mp", level=value if kind == "level" else None,
                                   bought_category=int(value) if kind == "category" else None,
                                   tag=int(value) if kind == "tag" else None)
+
+
+async def wechat_tag_for(uow: UnitOfWork, tenant: int, segment: str) -> int:
+    """The WeChat user tag a broadcast to a tag goes to (mass/sendall with filter.tag_id)
+    when the tenant's official account is a subscription account, which can't mass-send by
+    openid list; 0 otherwise (by openid list). Refused (tag_not_synced) when the tag isn't
+    synced to that account (the 会员标签 page's 「同步到微信」)."""
+    kind, _, value = segment.partition(":")
+    if kind != "tag":
+        return 0
+    primary = next((a for a in await channel_accounts(uow, tenant) if a.is_primary and a.kind == "mp"), None)
+    if primary is None or primary.subtype != "subscription":
+        return 0
+    for account_id, wechat_tag_id in await wechat_links(uow, tenant, int(value)):
+        if account_id == primary.id:
+            return wechat_tag_id
+    raise BroadcastRefusedError("tag_not_synced")
 
 
 async def within_quota(uow: UnitOfWork, tenant: int, people: Sequence[tuple[int, str]],
@@ -191,6 +212,7 @@ async def create(uow: UnitOfWork, tenant: int, b: BroadcastInput, *, actor: str,
     if found is not None:
         return int(found), False
     clean = await check(uow, tenant, b, now)
+    await wechat_tag_for(uow, tenant, clean.segment)
     if clean.scheduled_at is None:
         _reachable(*await within_quota(uow, tenant, await audience(uow, tenant, clean.segment), now))
     row = Broadcast(tenant_id=tenant, key=clean.key, article_id=clean.article_id, product_id=clean.product_id,
@@ -259,6 +281,7 @@ async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetim
     assert b is not None
     left, skipped = await within_quota(uow, tenant, await audience(uow, tenant, b.segment), now)
     try:
+        wechat_tag_id = await wechat_tag_for(uow, tenant, b.segment)
         _reachable(left, skipped)
         message = await message_of(uow, tenant, b.article_id, b.text, page_url, b.product_id)
     except BroadcastRefusedError as exc:
@@ -270,7 +293,7 @@ async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetim
                          for m, _ in left])
     b.recipients, b.skipped = len(left), skipped
     card = b.article_id if as_card(b.article_id, b.product_id, b.text) else None
-    return Claimed(b.id, tenant, message, tuple(o for _, o in left), f"sm-{tenant}-{b.id}", card)
+    return Claimed(b.id, tenant, message, tuple(o for _, o in left), f"sm-{tenant}-{b.id}", card, wechat_tag_id)
 
 
 async def stale(uow: UnitOfWork, now: datetime, *, limit: int = 20) -> list[tuple[int, int]]:

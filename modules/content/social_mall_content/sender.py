@@ -1,7 +1,8 @@
 """Sending broadcasts through the official account's mass-send API (the edge: WeChat is
 called here, the rows are kept by `broadcasts`). `dispatch` claims the broadcast in one
 transaction (one winner among double clicks and workers), calls
-`/cgi-bin/message/mass/send` with the openids (an article alone as a 图文 card: mpnews.py)
+`/cgi-bin/message/mass/send` with the openids (a subscription account's broadcast to a tag:
+`mass/sendall` to the tag's copy on WeChat; an article alone as a 图文 card: mpnews.py)
 and a `clientmsgid` of its own (WeChat
 refuses a second job with it: 45065, so even a retried call sends once), then records the
 msg_id, or the error with the quota given back. `preview` sends to the admin's bound openid
@@ -45,9 +46,15 @@ async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: s
         return False
     try:
         message = await card_message(svc, tenant, claimed.card_article) if claimed.card_article else None
-        body: dict[str, Any] = {"touser": list(claimed.openids), **(message or claimed.message),
-                                "clientmsgid": claimed.client_msg_id, "send_ignore_reprint": 0}
-        answer = await svc.wechat(tenant).call("POST", "/cgi-bin/message/mass/send", json=body)
+        body: dict[str, Any] = {**(message or claimed.message), "clientmsgid": claimed.client_msg_id,
+                                "send_ignore_reprint": 0}
+        if claimed.wechat_tag_id:   # a subscription account: to its user tag (no openid lists there)
+            body["filter"] = {"is_to_all": False, "tag_id": claimed.wechat_tag_id}
+            path = "/cgi-bin/message/mass/sendall"
+        else:
+            body["touser"] = list(claimed.openids)
+            path = "/cgi-bin/message/mass/send"
+        answer = await svc.wechat(tenant).call("POST", path, json=body)
     except WeChatAPIError as exc:
         async with svc.uows() as uow:
             if exc.errcode == CLIENT_MSG_ID_TAKEN:   # the lost call went through: it was sent

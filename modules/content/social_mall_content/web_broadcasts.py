@@ -37,10 +37,11 @@ PROBLEMS = {
     "too_few": "该人群可接收的粉丝不足 2 人（{count} 人），微信群发至少需要 2 位接收者",
     "previewer": "请先绑定预览微信号：点「获取绑定码」，在公众号里发送「预览绑定 绑定码」",
     "state": "表单已过期，请刷新页面后重试",
+    "tag_not_synced": "订阅号只能按微信标签群发：请先在「会员标签」页把这个标签「同步到微信」",
 }
 STATUS = {"scheduled": "待发送", "sending": "发送中", "sent": "已提交", "finished": "已完成", "failed": "失败"}
 REASONS = {"quota": "本月群发次数已用完", "too_few": "可接收的粉丝不足 2 人", "article": "图文已删除或未发布",
-           "segment": "发送对象无效", "product": "商品已下架或售罄"}
+           "segment": "发送对象无效", "product": "商品已下架或售罄", "tag_not_synced": "标签未同步到微信（订阅号）"}
 NOTICES = {"sent": "已提交微信群发", "scheduled": "已定时", "repeat": "这条群发已提交过，未重复发送",
            "previewed": "预览已发到你绑定的微信", "failed": "群发失败，见列表中的原因"}
 

@@ -310,3 +310,44 @@ async def test_a_broadcast_to_a_tag_reaches_exactly_the_members_tagged_on_the_me
     assert sorted(job["touser"]) == sorted((BUYERS[0], OTHER))
     bad = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="hi", segment="tag:x1")
     assert bad.status == 400 and len(fake_wechat.mass_sent) == 1
+
+
+async def test_a_subscription_account_sends_to_a_tag_through_its_wechat_copy(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    """A subscription account can't mass-send by openid list: a broadcast to a tag not synced
+    to WeChat is refused in Chinese with nothing saved or sent; once 「同步到微信」 made it
+    there, it goes by mass/sendall with filter.tag_id (the fake checks the tag exists)."""
+    mall, wx, tenant, category, aid = await shop(backend, tmp_path, fake_wechat, aiohttp_client)
+    from sqlalchemy import update
+
+    from storage.channel_models import ChannelAccount
+    from storage.models import MemberIdentity, MemberTag, MemberTagWeChat
+
+    async with mall.svc.uows() as uow:
+        await uow.session.execute(update(ChannelAccount).where(ChannelAccount.tenant_id == tenant.id,
+                                                               ChannelAccount.is_primary.is_(True))
+                                  .values(subtype="subscription"))
+        ids = dict((await uow.session.execute(select(MemberIdentity.external_id, MemberIdentity.member_id))).all())
+        await uow.commit()
+    for user in BUYERS:
+        assert (await post(mall, f"/console/members/{ids[user]}/tags", tag="订阅老客")).status == 303
+    async with mall.svc.uows() as uow:
+        tag = await uow.session.scalar(select(MemberTag.id).where(MemberTag.tenant_id == tenant.id))
+    before = await counts(mall)
+
+    refused = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="上新了",
+                         segment=f"tag:{tag}")
+    assert refused.status == 400 and "同步到微信" in await refused.text()
+    assert await counts(mall) == before and fake_wechat.mass_sent == []
+
+    synced = await post(mall, f"/console/tags/{tag}/wechat")
+    assert synced.status == 200, await synced.text()
+    async with mall.svc.uows() as uow:
+        wechat_tag = await uow.session.scalar(select(MemberTagWeChat.wechat_tag_id))
+    assert fake_wechat.tag_followers("订阅老客") == set(BUYERS)
+    sent = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="上新了",
+                      segment=f"tag:{tag}")
+    assert sent.status == 303, await sent.text()
+    (job,) = fake_wechat.mass_sent
+    assert job["filter"] == {"is_to_all": False, "tag_id": wechat_tag} and "touser" not in job
+    assert [c for c in fake_wechat.calls if c.path.endswith("/mass/send")] == []
