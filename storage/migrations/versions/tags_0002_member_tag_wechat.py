@@ -1,13 +1,13 @@
 """member tags synced to WeChat: a core tag's user-tag id on each official account
 
 Revision ID: tags_0002
-Revises: tags_0001
+Revises: r3_0001
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "tags_0002"
-down_revision = "tags_0001"  # one core head
+down_revision = "r3_0001"  # one core head
 branch_labels = None
 depends_on = None
 
