@@ -48,11 +48,22 @@ class Company(Base):
     invoice_address: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | approved | rejected
     reason: Mapped[str] = mapped_column(String(200), default="")
-    group_id: Mapped[int | None] = mapped_column(ForeignKey("b2b_groups.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     decided_by: Mapped[str] = mapped_column(String(64), default="")
     __table_args__ = (UniqueConstraint("tenant_id", "owner_member_id"), UniqueConstraint("tenant_id", "uscc"))
+
+
+class CompanyGroup(Base):
+    """A company's membership of a customer group: a company may be in several, and gets
+    the best price over all of their lists (rules.company_price)."""
+
+    __tablename__ = "b2b_company_groups"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("b2b_groups.id"))
+    __table_args__ = (UniqueConstraint("company_id", "group_id"),)
 
 
 class PriceListRow(Base):

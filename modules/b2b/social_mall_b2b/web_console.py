@@ -118,10 +118,11 @@ async def _companies_page(request: web.Request, status: int = 200, error: str = 
     async with services(request).uows() as uow:
         page = await accounts.list_companies(uow, tenant_of(request), wanted or None, page_number(request))
         groups = dict(await prices.groups(uow, tenant_of(request)))
+        in_groups = await prices.company_groups(uow, tenant_of(request), [c.id for c in page.items])
         buyers = await accounts.buyers_of(uow, tenant_of(request), [c.id for c in page.items])
         limits = await budgets.budgets(uow, tenant_of(request), services(request).clock())
     return render(request, "console/b2b/companies.html", status=status, page=page, status_zh=STATUS_ZH,
-                  wanted=wanted, groups=groups, buyers=buyers, limits=limits, error=error)
+                  wanted=wanted, groups=groups, in_groups=in_groups, buyers=buyers, limits=limits, error=error)
 
 
 @routes.get("/console/b2b/companies")
@@ -153,12 +154,15 @@ async def company_decide(request: web.Request) -> web.Response:
 @routes.post(r"/console/b2b/companies/{id}/group")
 @console_view(EDIT)
 async def company_group(request: web.Request) -> web.Response:
-    try:
-        group_id = _opt_id(form_of(request), "group_id")
-    except B2bError as exc:
-        return await _companies_page(request, 400, problem(exc))
+    """A company's customer groups: every `group_id` selected (several; none clears them)."""
+    form = form_of(request)
+    raw = [str(v).strip() for v in (form.getall("group_id", []) if hasattr(form, "getall") else [])]
+    ids = [parse_id(v) for v in raw if v]
+    if any(i is None for i in ids) or len(ids) > 50:
+        return await _companies_page(request, 400, problem(InvalidApplicationError("group_id")))
     async with services(request).uows() as uow:
-        await prices.set_company_group(uow, tenant_of(request), int_id(request), group_id, actor(request))
+        await prices.set_company_groups(uow, tenant_of(request), int_id(request), [i for i in ids if i is not None],
+                                        actor(request))
         await uow.commit()
     raise redirect("/console/b2b/companies", ok="saved")
 
