@@ -48,6 +48,9 @@ class Company(Base):
     invoice_address: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | approved | rejected
     reason: Mapped[str] = mapped_column(String(200), default="")
+    # Unused since b2b_0012 (always NULL): a company's groups are its CompanyGroup rows. Kept
+    # because SQLite can't drop a column a foreign key uses (see that migration).
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("b2b_groups.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     decided_by: Mapped[str] = mapped_column(String(64), default="")

@@ -15,6 +15,7 @@ from social_mall_b2b.rules import ListKind, PriceList, Tier, company_price
 from storage.models import AuditEntry
 
 from b2b_kit import apply_in_chat, console, count, make_mall, say, simulator
+from test_b2b_seams import fresh_backend  # noqa: F401  (fixture: an empty database of the backend)
 from test_b2b_prices import BUYER, SHOPPER, sku_of
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -100,3 +101,52 @@ async def test_company_in_two_groups_gets_the_cheaper_lists_price_in_chat(backen
     # none: only the company's own lists (none here), retail
     assert (await post(f"/console/b2b/companies/{company.id}/group", data={"_csrf": csrf})).status == 200
     assert "企业价" not in await say(wx, BUYER, "搜索 芒果干")
+
+
+async def test_migration_moves_each_companys_group_into_the_link_table(fresh_backend):
+    """b2b_0012 on a database at b2b_0011 holding a company with a group: the company is
+    in that group afterwards, and the old `b2b_companies.group_id` is emptied (one truth)."""
+    from sqlalchemy import MetaData, insert
+
+    from storage.db import create_engine, migrate
+
+    eng = create_engine(fresh_backend.db_url, schema=fresh_backend.schema)
+    try:
+        await migrate(eng, "b2b_0011")
+
+        def seed(conn) -> None:
+            meta = MetaData()
+            meta.reflect(conn, only=["tenants", "members", "b2b_groups", "b2b_companies"])
+
+            made = iter(range(1, 1000))
+
+            def row(table: str, /, **given) -> int:
+                t = meta.tables[table]
+                values = dict(given)
+                for c in t.columns:       # any other required column: a plain value of its type
+                    if c.name in values or c.primary_key or c.nullable or c.server_default is not None:
+                        continue
+                    py = c.type.python_type
+                    values[c.name] = (datetime(2026, 1, 1, tzinfo=timezone.utc) if py is datetime
+                                      else False if py is bool else next(made) if py is int else f"m{next(made)}")
+                return int(conn.execute(insert(t).values(**values)).inserted_primary_key[0])
+
+            tenant = row("tenants")
+            member = row("members", tenant_id=tenant)
+            group = row("b2b_groups", tenant_id=tenant, name="餐饮客户")
+            row("b2b_companies", tenant_id=tenant, owner_member_id=member, name="味之源", uscc="91350100M000100Y43",
+                status="approved", group_id=group)
+            row("b2b_companies", tenant_id=tenant, owner_member_id=row("members", tenant_id=tenant),
+                name="无分组", uscc="91110000100000000X", status="approved", group_id=None)
+
+        async with eng.begin() as conn:
+            await conn.run_sync(seed)
+        await migrate(eng, "b2b_0012")
+        async with eng.connect() as conn:
+            links = (await conn.execute(select(CompanyGroup.tenant_id, CompanyGroup.company_id,
+                                               CompanyGroup.group_id))).all()
+            old = (await conn.execute(select(Company.group_id))).all()
+        assert len(links) == 1 and links[0][1:] == (1, 1)
+        assert old == [(None,), (None,)]
+    finally:
+        await eng.dispose()

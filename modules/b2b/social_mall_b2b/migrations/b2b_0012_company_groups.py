@@ -1,5 +1,9 @@
 """b2b: a company in several customer groups (b2b_company_groups replaces b2b_companies.group_id)
 
+The old column stays, emptied and no longer read or written: SQLite can't drop a column a
+foreign key uses without rebuilding b2b_companies, which other tables reference (the
+rebuild's DROP TABLE fails with foreign keys on).
+
 Revision ID: b2b_0012
 Revises: b2b_0011
 """
@@ -34,15 +38,10 @@ def upgrade() -> None:
     # Each company's one group becomes its first membership.
     op.execute("INSERT INTO b2b_company_groups (tenant_id, company_id, group_id) "
                "SELECT tenant_id, id, group_id FROM b2b_companies WHERE group_id IS NOT NULL")
-    with op.batch_alter_table("b2b_companies") as batch:
-        batch.drop_constraint("fk_b2b_companies_group_id_b2b_groups", type_="foreignkey")
-        batch.drop_column("group_id")
+    op.execute("UPDATE b2b_companies SET group_id = NULL")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("b2b_companies") as batch:
-        batch.add_column(sa.Column("group_id", ID, nullable=True))
-        batch.create_foreign_key("fk_b2b_companies_group_id_b2b_groups", "b2b_groups", ["group_id"], ["id"])
     # Back to one group: the lowest-numbered of each company's.
     op.execute("UPDATE b2b_companies SET group_id = (SELECT MIN(g.group_id) FROM b2b_company_groups g "
                "WHERE g.company_id = b2b_companies.id)")
