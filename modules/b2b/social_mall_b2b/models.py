@@ -294,8 +294,9 @@ class ApprovalRequest(Base):
 
 
 class ShopTerms(Base):
-    """A tenant's B2B payment terms: the bank account buyers transfer to (对公转账) and how
-    long an unpaid order waiting for a transfer stays open."""
+    """A tenant's B2B terms: the bank account buyers transfer to (对公转账), how long an
+    unpaid order waiting for a transfer stays open, and the quantity from which a line is
+    large enough to ask for a quote (询价)."""
 
     __tablename__ = "b2b_shop_terms"
     id: Mapped[int] = _id()
@@ -304,6 +305,8 @@ class ShopTerms(Base):
     account_name: Mapped[str] = mapped_column(String(60), default="")
     account_no: Mapped[str] = mapped_column(String(40), default="")
     transfer_hours: Mapped[int] = mapped_column(Integer, default=72)
+    # from this many pieces of one line the buyer is told to ask for a quote (0: never)
+    quote_from_qty: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (UniqueConstraint("tenant_id"),)
 
 

@@ -69,7 +69,10 @@ class B2bPricer:
         from social_mall_b2b.promos import allowed
 
         vat = await rates(uow, tenant, list({ln.product_id for ln in lines}))
+        from social_mall_b2b.quotes import quote_from
+
         steps = (await allowed(uow, tenant)).steps
+        large = await quote_from(uow, tenant)
         out: dict[int, UnitPrice] = {}
         for ln in lines:
             t = terms.get(ln.sku_id, Terms())
@@ -79,6 +82,9 @@ class B2bPricer:
                 rate = vat.get(ln.product_id, 0)
                 if rate:
                     note = f"{note}（含税，增值税 {rate / 100:g}%）" if note else f"含税，增值税 {rate / 100:g}%"
+                if large:
+                    ask = f"{large} 件以上数量较大，可回复「询价」获取报价"
+                    note = f"{note}；{ask}" if note else ask
                 out[ln.sku_id] = UnitPrice(hit[0], LABEL, note, admits=steps)
         return out
 

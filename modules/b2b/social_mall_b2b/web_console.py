@@ -102,7 +102,8 @@ PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空�
               "transfer_closed": "该订单已不在待支付状态（已关闭或已支付），请线下处理这笔款项",
               "bank_name": "开户行最多 60 字", "account_name": "户名最多 60 字", "account_no": "账号最多 40 位",
               "transfer_hours": "转账期限须为 1–1440 小时", "vat": "增值税率须为 0–30 的整数（%）",
-              "refund_ref": "请填写退款的银行流水号（最多 60 字）", "product_id": "商品编号不对"}
+              "refund_ref": "请填写退款的银行流水号（最多 60 字）", "product_id": "商品编号不对",
+              "quote_from": "询价门槛须为 0–999999 件（0：不提示）"}
 
 
 def problem(exc: B2bError) -> str:
@@ -300,14 +301,29 @@ QUOTE_ZH = {"requested": "待报价", "answered": "已报价", "accepted": "已�
 async def _quotes_page(request: web.Request, status: int = 200, error: str = "") -> web.Response:
     async with services(request).uows() as uow:
         found = await quotes.list_quotes(uow, tenant_of(request))
+        quote_from = await quotes.quote_from(uow, tenant_of(request))
     return render(request, "console/b2b/quotes.html", status=status, quotes=found, quote_zh=QUOTE_ZH,
-                  now=services(request).clock(), error=error)
+                  now=services(request).clock(), error=error, quote_from=quote_from)
 
 
 @routes.get("/console/b2b/quotes")
 @console_view(VIEW)
 async def quote_list(request: web.Request) -> web.Response:
     return await _quotes_page(request)
+
+
+@routes.post("/console/b2b/quotes/threshold")
+@console_view(EDIT)
+async def quote_threshold(request: web.Request) -> web.Response:
+    """From how many pieces of one line the buyer is told to ask for a quote (0: never)."""
+    try:
+        qty = _int(form_of(request), "quote_from", 0, quotes.MAX_THRESHOLD, 0)
+        async with services(request).uows() as uow:
+            await quotes.set_quote_from(uow, tenant_of(request), qty, actor(request))
+            await uow.commit()
+    except B2bError as exc:
+        return await _quotes_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/quotes", ok="saved")
 
 
 @routes.post(r"/console/b2b/quotes/{id}/answer")

@@ -30,6 +30,7 @@ async def test_a_business_buyer_orders_240_from_card_summary_and_cart_a_consumer
     assert "企业价 ¥19.90 × 240 = ¥4776.00" in summary, summary
     # the summary's 「xN」 past 99
     assert "企业价 ¥19.90 × 480" in await say(wx, BUYER, "x480")
+    assert "企业价 ¥19.90 × 240" in await say(wx, BUYER, "x240")
     # into the cart at 240, then 「改 1 360」
     await say(wx, BUYER, "加购")
     cart = await say(wx, BUYER, "购物车")
