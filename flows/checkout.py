@@ -182,6 +182,7 @@ async def _lines(ctx: Ctx, data: Data) -> tuple[tuple[Line, ...], int]:
         product, sku_id, qty = num(data, "product"), num(data, "sku"), num(data, "qty")
         if product is None or sku_id is None or qty is None:
             raise EmptyCartError()
+        check_qty(qty, await max_qty(ctx.uow, ctx.tenant_id, ctx.member.id))
         p, sku = await load_sku(ctx, product, sku_id, qty)
         return await _module_priced(ctx, (Line(sku.id, p.title, sku.spec, sku.price_fen, qty),)), 0
     if text(data, "src") == "list":
@@ -458,8 +459,9 @@ def change_qty(turn: Turn) -> Step:
         return turn.stay(Say("chat/checkout/qty_usage.txt", {"buy": turn.text("src") == "buy"}))
     if turn.text("src") != "buy":
         return turn.stay(Say("chat/checkout/qty_usage.txt", {"buy": False}))
-    qty = check_qty(turn.said.qty or 0)  # InvalidQuantityError: said, the summary stays
-    return _summary(turn, _ship(turn.data), coupon=AUTO, source={**_source(turn.data), "qty": qty})
+    # checked against the member's per-line cap as the summary is built (_lines);
+    # InvalidQuantityError: said, the summary stays
+    return _summary(turn, _ship(turn.data), coupon=AUTO, source={**_source(turn.data), "qty": turn.said.qty or 0})
 
 
 def add_to_cart_instead(turn: Turn) -> Step:

@@ -22,7 +22,6 @@ from flows.home import expired
 from social_mall import activity
 from social_mall.catalog.service import list_categories, list_products, product_cards
 from social_mall.catalog.visibility import hidden_products
-from social_mall.orders.rules import check_qty
 from social_mall.pricing.service import product_flash_prices
 from social_mall.pricing.unit import list_prices
 from social_mall.search import SearchProvider
@@ -200,7 +199,8 @@ def _buy(turn: Turn, sku: int, qty: int) -> Step:
     product = turn.num("product")
     if product is None:
         return expired(turn)
-    check_qty(qty)  # InvalidQuantityError: said, the card stays
+    # the quantity's bounds (the member's per-line cap: pricing/unit.max_qty) are checked
+    # as the summary is built; InvalidQuantityError: said, the card stays
     return checkout.begin({"src": "buy", "product": product, "sku": sku, "qty": qty, **catalog.carry(turn.data)})
 
 

@@ -16,7 +16,7 @@ from social_mall.catalog.visibility import check_buyable, hidden_products
 from social_mall.events import MemberEntered, MemberJoined
 from social_mall.members.rules import ENTRY_SOURCE_MAX, Birthday, birthdays_on, clean_address
 from social_mall.orders.rules import MAX_QTY_PER_LINE
-from social_mall.pricing.unit import Wanted, unit_prices
+from social_mall.pricing.unit import Wanted, max_qty, unit_prices
 from social_mall.views import AddressView, CartLine, CartView, MemberView
 from storage.models import Address, Member
 from storage.repos import MemberRow
@@ -184,13 +184,15 @@ async def add_to_cart(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int,
 async def set_cart_qty(uow: UnitOfWork, tenant: int, member_id: int, sku_id: int, qty: int,
                        now: datetime | None = None) -> CartView:
     """Put `qty` of the SKU in the cart (0 takes it out). Refused (nothing written) beyond
-    the per-line cap, off the shelf, beyond the stock, or a product kept from the member
+    the member's per-line cap (the retail 99, or more where a unit pricer allows it:
+    pricing/unit.max_qty), off the shelf, beyond the stock, or a product kept from the member
     (RestrictedProductError)."""
     if qty == 0:
         await uow.members.remove_cart_items(tenant, member_id, [sku_id])
         return await view_cart(uow, tenant, member_id, now)
-    if not 1 <= qty <= MAX_QTY_PER_LINE:
-        raise InvalidQuantityError(qty, MAX_QTY_PER_LINE)
+    most = await max_qty(uow, tenant, member_id) if uow.pricers else MAX_QTY_PER_LINE
+    if not 1 <= qty <= most:
+        raise InvalidQuantityError(qty, most)
     found = await uow.catalog.skus_by_ids(tenant, [sku_id])
     if not found:
         raise NotFoundError("sku", sku_id)

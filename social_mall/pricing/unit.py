@@ -11,8 +11,9 @@ uninstalled module prices nothing and the shop sells at the SKUs' own prices.
 - `prices(...)` → sku id → `UnitPrice` for the lines it prices (others are left out). It
   never raises for a quantity: the card asks with qty 1 to show the price.
 - `max_qty(...)` may let a member order more of one SKU per line than the retail cap
-  (99): `place_order` and checkout's several-SKU summary (src "list") allow the highest
-  any pricer gives (the card's 「xN」 stays at 99).
+  (99): `place_order`, checkout's summaries (the card's and the summary's 「xN」, the
+  several-SKU src "list") and the cart (add, 「改 N M」) allow the highest any pricer
+  gives; everyone else stays at 99.
 - `placed(...)` sees each order written, in its transaction: a limit counted atomically
   (a buyer's monthly budget) raises there to roll the order back.
 - `check(...)` raises a `MallError` (below a minimum quantity, not a case multiple…) for

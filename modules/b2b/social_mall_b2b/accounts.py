@@ -52,7 +52,6 @@ class CompanyView:
     invoice_address: str
     status: str
     reason: str
-    group_id: int | None
     created_at: datetime
     decided_at: datetime | None
 
@@ -67,7 +66,7 @@ class CompanyView:
 
 def view(c: Company) -> CompanyView:
     return CompanyView(c.id, c.owner_member_id, c.name, c.uscc, c.contact_name, c.contact_phone, c.invoice_title,
-                       c.invoice_tax_no, c.invoice_bank, c.invoice_address, c.status, c.reason, c.group_id,
+                       c.invoice_tax_no, c.invoice_bank, c.invoice_address, c.status, c.reason,
                        c.created_at, c.decided_at)
 
 

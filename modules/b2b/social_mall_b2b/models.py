@@ -48,11 +48,25 @@ class Company(Base):
     invoice_address: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | approved | rejected
     reason: Mapped[str] = mapped_column(String(200), default="")
+    # Unused since b2b_0012 (always NULL): a company's groups are its CompanyGroup rows. Kept
+    # because SQLite can't drop a column a foreign key uses (see that migration).
     group_id: Mapped[int | None] = mapped_column(ForeignKey("b2b_groups.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     decided_by: Mapped[str] = mapped_column(String(64), default="")
     __table_args__ = (UniqueConstraint("tenant_id", "owner_member_id"), UniqueConstraint("tenant_id", "uscc"))
+
+
+class CompanyGroup(Base):
+    """A company's membership of a customer group: a company may be in several, and gets
+    the best price over all of their lists (rules.company_price)."""
+
+    __tablename__ = "b2b_company_groups"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    company_id: Mapped[int] = mapped_column(ForeignKey("b2b_companies.id"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("b2b_groups.id"))
+    __table_args__ = (UniqueConstraint("company_id", "group_id"),)
 
 
 class PriceListRow(Base):
@@ -280,8 +294,9 @@ class ApprovalRequest(Base):
 
 
 class ShopTerms(Base):
-    """A tenant's B2B payment terms: the bank account buyers transfer to (对公转账) and how
-    long an unpaid order waiting for a transfer stays open."""
+    """A tenant's B2B terms: the bank account buyers transfer to (对公转账), how long an
+    unpaid order waiting for a transfer stays open, and the quantity from which a line is
+    large enough to ask for a quote (询价)."""
 
     __tablename__ = "b2b_shop_terms"
     id: Mapped[int] = _id()
@@ -290,6 +305,8 @@ class ShopTerms(Base):
     account_name: Mapped[str] = mapped_column(String(60), default="")
     account_no: Mapped[str] = mapped_column(String(40), default="")
     transfer_hours: Mapped[int] = mapped_column(Integer, default=72)
+    # from this many pieces of one line the buyer is told to ask for a quote (0: never)
+    quote_from_qty: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (UniqueConstraint("tenant_id"),)
 
 

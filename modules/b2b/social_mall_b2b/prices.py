@@ -3,8 +3,8 @@ social_mall/pricing/unit.py) and the console's customer groups, price lists with
 and SKU order terms (minimum order quantity, case pack).
 
 A member whose company is approved pays the best price its lists give (its own lists and
-its group's: rules.company_price), labelled 「企业价」, with no retail promotion on those
-lines; it must order at least the SKU's minimum and in whole cases. Everyone else (a
+every list of each of its groups: rules.company_price), labelled 「企业价」, with no retail
+promotion on those lines; it must order at least the SKU's minimum and in whole cases. Everyone else (a
 consumer, an applicant under review) is not priced here: retail as before."""
 
 from __future__ import annotations
@@ -33,10 +33,12 @@ class Terms:
     case: int = 1
 
 
-async def company_lists(uow: UnitOfWork, tenant: int, company_id: int, group_id: int | None,
-                        sku_ids: Sequence[int] | None) -> list[PriceList]:
+async def company_lists(uow: UnitOfWork, tenant: int, company_id: int, sku_ids: Sequence[int] | None
+                        ) -> list[PriceList]:
+    """Every list that may price the company: its own and those of each of its groups
+    (rules.company_price picks the best of them per SKU and quantity)."""
     r = B2bRepo(uow.session)
-    rows = await r.lists_for(tenant, company_id, group_id)
+    rows = await r.lists_for(tenant, company_id)
     tiers: dict[int, dict[int, list[Tier]]] = {row.id: {} for row in rows}
     for p in await r.prices(tenant, [row.id for row in rows], sku_ids):
         tiers[p.list_id].setdefault(p.sku_id, []).append(Tier(p.min_qty, p.price_fen))
@@ -60,14 +62,17 @@ class B2bPricer:
         if company is None:
             return {}
         skus = [ln.sku_id for ln in lines]
-        lists = await company_lists(uow, tenant, company.id, company.group_id, skus)
+        lists = await company_lists(uow, tenant, company.id, skus)
         terms = await sku_terms(uow, tenant, skus)
         from social_mall_b2b.vat import rates
 
         from social_mall_b2b.promos import allowed
 
         vat = await rates(uow, tenant, list({ln.product_id for ln in lines}))
+        from social_mall_b2b.quotes import quote_from
+
         steps = (await allowed(uow, tenant)).steps
+        large = await quote_from(uow, tenant)
         out: dict[int, UnitPrice] = {}
         for ln in lines:
             t = terms.get(ln.sku_id, Terms())
@@ -77,6 +82,9 @@ class B2bPricer:
                 rate = vat.get(ln.product_id, 0)
                 if rate:
                     note = f"{note}（含税，增值税 {rate / 100:g}%）" if note else f"含税，增值税 {rate / 100:g}%"
+                if large:
+                    ask = f"{large} 件以上数量较大，可回复「询价」获取报价"
+                    note = f"{note}；{ask}" if note else ask
                 out[ln.sku_id] = UnitPrice(hit[0], LABEL, note, admits=steps)
         return out
 
@@ -161,14 +169,26 @@ async def groups(uow: UnitOfWork, tenant: int) -> list[tuple[int, str]]:
     return [(g.id, g.name) for g in await B2bRepo(uow.session).groups(tenant)]
 
 
-async def set_company_group(uow: UnitOfWork, tenant: int, company_id: int, group_id: int | None, actor: str) -> None:
+async def company_groups(uow: UnitOfWork, tenant: int, company_ids: Sequence[int]) -> dict[int, list[int]]:
+    return await B2bRepo(uow.session).group_ids(tenant, company_ids)
+
+
+async def set_company_groups(uow: UnitOfWork, tenant: int, company_id: int, group_ids: Sequence[int],
+                             actor: str) -> None:
+    """Put a company in exactly these customer groups (none: only its own lists). A group
+    or company of another tenant reads as not found: nothing is written. Audited."""
     r = B2bRepo(uow.session)
-    if group_id is not None and await r.group(tenant, group_id) is None:
-        raise NotFoundError("b2b_group", group_id)
-    if not await r.set_group(tenant, company_id, group_id):
+    wanted = sorted(set(group_ids))
+    for g in wanted:
+        if await r.group(tenant, g) is None:
+            raise NotFoundError("b2b_group", g)
+    if await r.company(tenant, company_id) is None:
         raise NotFoundError("b2b_company", company_id)
+    before = (await r.group_ids(tenant, [company_id]))[company_id]
+    await r.set_groups(tenant, company_id, wanted)
     forget(uow)
-    uow.audit(tenant, actor, "b2b.company_group", f"b2b_company:{company_id}", after={"group_id": group_id})
+    uow.audit(tenant, actor, "b2b.company_group", f"b2b_company:{company_id}", before={"group_ids": before},
+              after={"group_ids": wanted})
 
 
 async def _check_targets(uow: UnitOfWork, tenant: int, data: ListInput) -> None:

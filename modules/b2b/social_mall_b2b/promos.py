@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from social_mall.pricing.rules import Step
-from social_mall_b2b.models import PromoRules
+from social_mall_b2b.models import PromoRules, ShopTerms
+from storage.models import Tenant
 from storage.uow import UnitOfWork
 
 CACHE = "b2b_promos"
@@ -38,13 +39,24 @@ class Allowed:
 
 
 async def allowed(uow: UnitOfWork, tenant: int) -> Allowed:
-    """The tenant's rule (cached for the unit of work: the pricer asks on every line set)."""
+    """The tenant's rule (cached for the unit of work: the pricer asks on every line set).
+    The same statement reads the tenant's quote threshold into its cache (quotes.quote_from):
+    a list page's pricing costs one query for both."""
     cache: dict[int, Allowed] = uow.session.info.setdefault(CACHE, {})
     if tenant in cache:
         return cache[tenant]
-    row = (await uow.session.execute(select(PromoRules).where(PromoRules.tenant_id == tenant))).scalar_one_or_none()
-    cache[tenant] = out = Allowed() if row is None else Allowed(row.level, row.flash, row.full, row.coupon,
-                                                                row.points)
+    from social_mall_b2b.quotes import THRESHOLD_CACHE
+
+    row = (await uow.session.execute(
+        select(PromoRules.level, PromoRules.flash, PromoRules.full, PromoRules.coupon, PromoRules.points,
+               ShopTerms.quote_from_qty).select_from(Tenant)
+        .outerjoin(PromoRules, PromoRules.tenant_id == Tenant.id).outerjoin(ShopTerms, ShopTerms.tenant_id == Tenant.id)
+        .where(Tenant.id == tenant))).one_or_none()
+    if row is None:
+        return Allowed()
+    level, flash, full, coupon, points, quote_from = row
+    cache[tenant] = out = Allowed(*(bool(v) for v in (level, flash, full, coupon, points)))
+    uow.session.info.setdefault(THRESHOLD_CACHE, {})[tenant] = int(quote_from or 0)
     return out
 
 

@@ -39,6 +39,14 @@ class QuickLine:
 class QuickQuote:
     lines: tuple[QuickLine, ...]
     unparsed: tuple[str, ...]
+    quote_from: int = 0    # the tenant's quote threshold (quotes.quote_from; 0: none)
+
+    @property
+    def large(self) -> tuple[QuickLine, ...]:
+        """The known lines at or past the quote threshold: worth asking for a quote."""
+        if self.quote_from <= 0:
+            return ()
+        return tuple(ln for ln in self.lines if ln.sku_id is not None and ln.qty >= self.quote_from)
 
     @property
     def ok(self) -> bool:
@@ -82,7 +90,9 @@ async def quick_quote(uow: UnitOfWork, tenant: int, member: int, items: Sequence
             lines.append(QuickLine(code, qty, sku_id, name, unit, label, "short_stock", left=s.stock))
         else:
             lines.append(base)
-    return QuickQuote(tuple(lines), tuple(unparsed))
+    from social_mall_b2b.quotes import quote_from
+
+    return QuickQuote(tuple(lines), tuple(unparsed), await quote_from(uow, tenant))
 
 
 async def set_code(uow: UnitOfWork, tenant: int, sku_id: int, code: str, actor: str) -> None:

@@ -20,7 +20,7 @@ from social_mall.views import OrderView
 from social_mall_b2b.accounts import approved_company
 from social_mall_b2b.errors import InvalidApplicationError, NotBusinessError, QuoteLinesError, QuoteUnavailableError
 from social_mall_b2b.events import QuoteAnswered
-from social_mall_b2b.models import Company, Quote, QuoteLine
+from social_mall_b2b.models import Company, Quote, QuoteLine, ShopTerms
 from social_mall_b2b.repos import B2bRepo
 from storage.uow import UnitOfWork
 
@@ -98,6 +98,38 @@ async def list_quotes(uow: UnitOfWork, tenant: int, status: str | None = None, l
     rows = (await uow.session.execute(select(Quote).where(*where).order_by(Quote.id.desc()).limit(limit))
             ).scalars().all()
     return await _views(uow, tenant, rows)
+
+
+# -- the threshold: from how many pieces a line is worth a quote ----------------------------------
+
+THRESHOLD_CACHE = "b2b.quote_from"     # session.info: tenant → threshold, for one unit of work
+MAX_THRESHOLD = 999_999
+
+
+async def quote_from(uow: UnitOfWork, tenant: int) -> int:
+    """The tenant's quote threshold: a line of this many pieces or more is large enough for
+    the buyer to be told 「数量较大，可回复「询价」获取报价」 (quick order, the card). 0: never."""
+    cache: dict[int, int] = uow.session.info.setdefault(THRESHOLD_CACHE, {})
+    if tenant not in cache:
+        cache[tenant] = int(await uow.session.scalar(select(ShopTerms.quote_from_qty).where(
+            ShopTerms.tenant_id == tenant)) or 0)
+    return cache[tenant]
+
+
+async def set_quote_from(uow: UnitOfWork, tenant: int, qty: int, actor: str) -> None:
+    """Set the threshold (0 turns the hint off); audited with before/after."""
+    if not 0 <= qty <= MAX_THRESHOLD:
+        raise InvalidApplicationError("quote_from")
+    row = (await uow.session.execute(select(ShopTerms).where(ShopTerms.tenant_id == tenant))).scalar_one_or_none()
+    if row is None:
+        row = ShopTerms(tenant_id=tenant)
+        uow.session.add(row)
+    before = int(row.quote_from_qty or 0)
+    row.quote_from_qty = qty
+    await uow.session.flush()
+    uow.session.info.pop(THRESHOLD_CACHE, None)
+    uow.audit(tenant, actor, "b2b.quote_from", f"tenant:{tenant}", before={"quote_from_qty": before},
+              after={"quote_from_qty": qty})
 
 
 async def request_quote(uow: UnitOfWork, tenant: int, member: int, items: Sequence[tuple[str, int]],

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from social_mall_b2b.models import (
-    Company, CompanyMember, CustomerGroup, Invite, ListPrice, PriceListRow, SkuCode, SkuTerms,
+    Company, CompanyGroup, CompanyMember, CustomerGroup, Invite, ListPrice, PriceListRow, SkuCode, SkuTerms,
 )
 
 
@@ -58,10 +58,25 @@ class B2bRepo:
         ).values(**values, status="pending", reason="", decided_by="", decided_at=None, created_at=now))
         return bool(getattr(res, "rowcount", 0) == 1)
 
-    async def set_group(self, tenant: int, company_id: int, group_id: int | None) -> bool:
-        res = await self.s.execute(update(Company).where(Company.tenant_id == tenant, Company.id == company_id)
-                                   .values(group_id=group_id))
-        return bool(getattr(res, "rowcount", 0) == 1)
+    async def group_ids(self, tenant: int, company_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Each company's customer groups (ascending ids)."""
+        out: dict[int, list[int]] = {c: [] for c in company_ids}
+        if not company_ids:
+            return out
+        rows = await self.s.execute(select(CompanyGroup.company_id, CompanyGroup.group_id).where(
+            CompanyGroup.tenant_id == tenant, CompanyGroup.company_id.in_(company_ids))
+            .order_by(CompanyGroup.company_id, CompanyGroup.group_id))
+        for c, g in rows:
+            out[int(c)].append(int(g))
+        return out
+
+    async def set_groups(self, tenant: int, company_id: int, group_ids: Sequence[int]) -> None:
+        """Replace a company's customer groups with `group_ids`."""
+        await self.s.execute(delete(CompanyGroup).where(CompanyGroup.tenant_id == tenant,
+                                                        CompanyGroup.company_id == company_id))
+        self.s.add_all([CompanyGroup(tenant_id=tenant, company_id=company_id, group_id=g)
+                        for g in sorted(set(group_ids))])
+        await self.s.flush()
 
     # -- groups, lists, terms -----------------------------------------------------------------
 
@@ -81,13 +96,13 @@ class B2bRepo:
         return (await self.s.execute(select(PriceListRow).where(
             PriceListRow.tenant_id == tenant, PriceListRow.id == list_id))).scalar_one_or_none()
 
-    async def lists_for(self, tenant: int, company_id: int, group_id: int | None) -> Sequence[PriceListRow]:
-        """The active lists of a company: its own and its group's."""
-        who = [PriceListRow.company_id == company_id]
-        if group_id is not None:
-            who.append(PriceListRow.group_id == group_id)
+    async def lists_for(self, tenant: int, company_id: int) -> Sequence[PriceListRow]:
+        """The active lists of a company: its own and those of every group it is in."""
+        in_groups = select(CompanyGroup.group_id).where(CompanyGroup.tenant_id == tenant,
+                                                        CompanyGroup.company_id == company_id)
         return (await self.s.execute(select(PriceListRow).where(
-            PriceListRow.tenant_id == tenant, PriceListRow.active.is_(True), or_(*who)))).scalars().all()
+            PriceListRow.tenant_id == tenant, PriceListRow.active.is_(True),
+            or_(PriceListRow.company_id == company_id, PriceListRow.group_id.in_(in_groups))))).scalars().all()
 
     async def prices(self, tenant: int, list_ids: Sequence[int], sku_ids: Sequence[int] | None
                      ) -> Sequence[ListPrice]:
@@ -100,7 +115,6 @@ class B2bRepo:
                                      .order_by(ListPrice.sku_id, ListPrice.min_qty))).scalars().all()
 
     async def replace_prices(self, tenant: int, list_id: int, rows: Sequence[ListPrice]) -> None:
-        from sqlalchemy import delete
 
         await self.s.execute(delete(ListPrice).where(ListPrice.tenant_id == tenant, ListPrice.list_id == list_id))
         self.s.add_all(rows)

@@ -99,7 +99,8 @@ def company_price(lists: Sequence[PriceList], sku_id: int, retail_fen: int, qty:
     """(unit fen, list id) a company pays for `qty` of a SKU under its live lists, or None
     when no list prices it (the company then pays retail). The price otherwise due is the
     lowest override list's price (retail without one); a sale list applies only below it.
-    A company in several groups gets the best of them."""
+    `lists` are all of the company's (its own and every group's): a company in several
+    groups gets the best of them, never loses one group's price to another's."""
     due: tuple[int, int] | None = None
     for pl in lists:
         if pl.kind == ListKind.OVERRIDE and pl.live(now):

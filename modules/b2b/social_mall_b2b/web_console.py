@@ -102,7 +102,8 @@ PROBLEM_ZH = {"reason": "驳回需要填写原因", "name": "名称不能为空�
               "transfer_closed": "该订单已不在待支付状态（已关闭或已支付），请线下处理这笔款项",
               "bank_name": "开户行最多 60 字", "account_name": "户名最多 60 字", "account_no": "账号最多 40 位",
               "transfer_hours": "转账期限须为 1–1440 小时", "vat": "增值税率须为 0–30 的整数（%）",
-              "refund_ref": "请填写退款的银行流水号（最多 60 字）", "product_id": "商品编号不对"}
+              "refund_ref": "请填写退款的银行流水号（最多 60 字）", "product_id": "商品编号不对",
+              "quote_from": "询价门槛须为 0–999999 件（0：不提示）"}
 
 
 def problem(exc: B2bError) -> str:
@@ -118,10 +119,11 @@ async def _companies_page(request: web.Request, status: int = 200, error: str = 
     async with services(request).uows() as uow:
         page = await accounts.list_companies(uow, tenant_of(request), wanted or None, page_number(request))
         groups = dict(await prices.groups(uow, tenant_of(request)))
+        in_groups = await prices.company_groups(uow, tenant_of(request), [c.id for c in page.items])
         buyers = await accounts.buyers_of(uow, tenant_of(request), [c.id for c in page.items])
         limits = await budgets.budgets(uow, tenant_of(request), services(request).clock())
     return render(request, "console/b2b/companies.html", status=status, page=page, status_zh=STATUS_ZH,
-                  wanted=wanted, groups=groups, buyers=buyers, limits=limits, error=error)
+                  wanted=wanted, groups=groups, in_groups=in_groups, buyers=buyers, limits=limits, error=error)
 
 
 @routes.get("/console/b2b/companies")
@@ -153,12 +155,15 @@ async def company_decide(request: web.Request) -> web.Response:
 @routes.post(r"/console/b2b/companies/{id}/group")
 @console_view(EDIT)
 async def company_group(request: web.Request) -> web.Response:
-    try:
-        group_id = _opt_id(form_of(request), "group_id")
-    except B2bError as exc:
-        return await _companies_page(request, 400, problem(exc))
+    """A company's customer groups: every `group_id` selected (several; none clears them)."""
+    form = form_of(request)
+    raw = [str(v).strip() for v in (form.getall("group_id", []) if hasattr(form, "getall") else [])]
+    ids = [parse_id(v) for v in raw if v]
+    if any(i is None for i in ids) or len(ids) > 50:
+        return await _companies_page(request, 400, problem(InvalidApplicationError("group_id")))
     async with services(request).uows() as uow:
-        await prices.set_company_group(uow, tenant_of(request), int_id(request), group_id, actor(request))
+        await prices.set_company_groups(uow, tenant_of(request), int_id(request), [i for i in ids if i is not None],
+                                        actor(request))
         await uow.commit()
     raise redirect("/console/b2b/companies", ok="saved")
 
@@ -296,14 +301,29 @@ QUOTE_ZH = {"requested": "待报价", "answered": "已报价", "accepted": "已�
 async def _quotes_page(request: web.Request, status: int = 200, error: str = "") -> web.Response:
     async with services(request).uows() as uow:
         found = await quotes.list_quotes(uow, tenant_of(request))
+        quote_from = await quotes.quote_from(uow, tenant_of(request))
     return render(request, "console/b2b/quotes.html", status=status, quotes=found, quote_zh=QUOTE_ZH,
-                  now=services(request).clock(), error=error)
+                  now=services(request).clock(), error=error, quote_from=quote_from)
 
 
 @routes.get("/console/b2b/quotes")
 @console_view(VIEW)
 async def quote_list(request: web.Request) -> web.Response:
     return await _quotes_page(request)
+
+
+@routes.post("/console/b2b/quotes/threshold")
+@console_view(EDIT)
+async def quote_threshold(request: web.Request) -> web.Response:
+    """From how many pieces of one line the buyer is told to ask for a quote (0: never)."""
+    try:
+        qty = _int(form_of(request), "quote_from", 0, quotes.MAX_THRESHOLD, 0)
+        async with services(request).uows() as uow:
+            await quotes.set_quote_from(uow, tenant_of(request), qty, actor(request))
+            await uow.commit()
+    except B2bError as exc:
+        return await _quotes_page(request, 400, problem(exc))
+    raise redirect("/console/b2b/quotes", ok="saved")
 
 
 @routes.post(r"/console/b2b/quotes/{id}/answer")
