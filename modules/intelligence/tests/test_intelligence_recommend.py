@@ -182,6 +182,8 @@ async def test_a_purchase_after_a_recommendation_counts_for_it_in_the_console(ma
     await make_admin(mall.svc.uows, "intel_fin", "finance")
     await login(mall.client, "intel_fin")
     page = await (await mall.client.get("/console/intelligence/recommendations")).text()
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "<" not in title and page.count('id="cycle-form"') == 0   # finance may look, not mark; no form in the title
     row = next(line for line in page.split("<tr>") if "<td>猜你喜欢</td>" in line)
     cells = [c.split("<")[0] for c in row.split("<td>")[1:]]
     # 6 shown to 1 member, 1 opened (1/6 = 16.7 %); 1 bought (2 × ¥199)
