@@ -74,7 +74,7 @@ class ShowProduct:
         notes = [n for n in [await note(ctx.uow, ctx.tenant_id, p.id) for note in ctx.card_notes] if n]
         own = await unit_prices(ctx.uow, ctx.tenant_id, ctx.member.id,
                                 [Wanted(s.id, p.id, s.price_fen, 1) for s in p.skus], ctx.now)
-        if own:  # a module's price for this member (企业价) replaces retail and its promotions
+        if own:  # a module's price for this member replaces retail and its promotions
             flash = {k: f for k, f in flash.items() if k not in own or own[k].promotions}
         card = Say(
             "chat/shop/product_card.txt", {"p": p, "flash": flash, "notes": notes, "own": own}, card=True,

@@ -127,7 +127,7 @@ class Line:
     spec: str
     price_fen: int
     qty: int
-    label: str = ""      # a module's price (「企业价」: social_mall/pricing/unit.py)
+    label: str = ""      # a module's price (social_mall/pricing/unit.py)
     admits: frozenset[PromoStep] = ALL_STEPS  # the retail promotion steps that price still takes
 
     @property

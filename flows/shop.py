@@ -129,7 +129,7 @@ class ListProducts:
         # flash prices change by the minute: looked up apart from the (cached) catalog page
         ids = [p.id for p in found.items]
         flash = await product_flash_prices(ctx.uow, ctx.tenant_id, ids, ctx.now)
-        # the member's own prices (a pricer's 「企业价」), the whole page at once; none for a consumer
+        # the member's own prices (a pricer's, with its label), the whole page at once; none for a consumer
         own = await list_prices(ctx.uow, ctx.tenant_id, ctx.member.id, ids, ctx.now)
         # the views, the live flash prices and the member's own are the whole context: one
         # rendering per combination, so a flash window opening or closing shows at once

@@ -102,7 +102,7 @@ class CartLine:
     qty: int
     stock: int
     available: bool
-    label: str = ""          # a module's price for the member (「企业价」): price_fen is it
+    label: str = ""          # a module's price for the member (with its label): price_fen is it
     retail_fen: int = 0      # the SKU's own price (shown beside a module's price)
     restricted: bool = False  # a product kept from the member (catalog/visibility.py)
 

@@ -153,7 +153,7 @@ async def use_address(uow: UnitOfWork, tenant: int, member_id: int, address_id: 
 async def view_cart(uow: UnitOfWork, tenant: int, member_id: int, now: datetime | None = None) -> CartView:
     """The member's cart. A line of a product kept from the member (catalog/visibility.py)
     is not available (outside the total). With `now`, each line at the member's own unit
-    price for its quantity where a pricer has one (「企业价」 and its tier: pricing/unit.py),
+    price for its quantity where a pricer has one (its label and tier: pricing/unit.py),
     the retail price kept beside it; without, at the SKUs' own prices."""
     rows = await uow.members.cart(tenant, member_id)
     hidden = await hidden_products(uow, tenant, member_id) if rows else frozenset()

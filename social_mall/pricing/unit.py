@@ -60,7 +60,7 @@ class Wanted:
 @dataclass(frozen=True)
 class UnitPrice:
     fen: int
-    label: str = ""          # shown beside the price (e.g. 「企业价」)
+    label: str = ""          # shown beside the price (the pricer names it)
     note: str = ""           # shown under the SKU on the card (tiers, minimum, case pack)
     promotions: bool = False  # may every retail promotion still apply to the line?
     admits: frozenset[Step] = frozenset()   # else: the promotion steps that still apply
@@ -108,11 +108,11 @@ async def unit_prices(uow: UnitOfWork, tenant: int, member: int | None, lines: S
 
 @dataclass(frozen=True)
 class FromPrice:
-    """A product's lowest price for one member in a list (「企业价 ¥22.00起」): the least
+    """A product's lowest price for one member in a list (「<label> ¥22.00起」): the least
     over its SKUs on sale, each at a pricer's price where one prices it, else retail."""
 
     fen: int
-    label: str           # the pricer's label (「企业价」)
+    label: str           # the pricer's label
     retail_fen: int      # the product's lowest retail price, shown beside it when it differs
 
 
