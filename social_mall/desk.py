@@ -74,6 +74,7 @@ class Desk(Generic[Req, Res]):
         # transactions written whole, the requests in them, the lots retried one by one (bench, tests)
         self.batches = self.done = self.retried = 0
         self.largest = 0
+        self.writing = 0   # the requests of the lot being written now (tests, diagnostics)
 
     async def submit(self, req: Req) -> Res:
         loop = asyncio.get_running_loop()
@@ -110,10 +111,13 @@ class Desk(Generic[Req, Res]):
                 lot = self._take()
                 if not lot:
                     continue
+                self.writing = len(lot)
                 try:
                     await self._run(lot)
                 except Exception as exc:  # noqa: BLE001 - the database is gone: every waiter hears it
                     _fail(lot, exc)
+                finally:
+                    self.writing = 0
                 lot = []
         except asyncio.CancelledError:  # shutting down: nobody is left waiting forever
             _fail(lot + list(self.pending), RuntimeError(f"{self.name} desk stopped"))
