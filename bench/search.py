@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,28 @@ async def module(uows, provider: IndexedSearch, tenant: int, q: str) -> list[int
         return [c.id for c in await product_cards(uow, tenant, hits.ids)]
 
 
+async def evaluate(engines: dict[str, Callable[[str], Awaitable[list[int]]]], evaluated: list[Query],
+                   labels: dict[str, set[int]], repeat: int
+                   ) -> tuple[dict[str, dict[str, list[tuple[float, float, float]]]], dict[str, list[float]]]:
+    """Each engine's (recall@5, nDCG@5, …) per query class, and its query times in ms over
+    `repeat` passes of the evaluated queries."""
+    results: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
+    lat: dict[str, list[float]] = {}
+    for name, fn in engines.items():
+        per: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+        for q in evaluated:
+            per[q.cls].append(scores(await fn(q.text), labels[q.text]))
+        results[name] = per
+        times = []
+        for _ in range(repeat):
+            for q in evaluated:
+                t = time.perf_counter()
+                await fn(q.text)
+                times.append((time.perf_counter() - t) * 1000)
+        lat[name] = times
+    return results, lat
+
+
 def pct(xs: list[float]) -> str:
     s = sorted(xs)
     return f"p50 {C.percentile(s, 50):6.3f} ms  p99 {C.percentile(s, 99):6.3f} ms  max {s[-1]:6.3f} ms"
@@ -170,20 +193,7 @@ async def run(args: argparse.Namespace) -> None:
 
         engines = {"baseline (LIKE)": lambda q: baseline(uows, tenant, q),
                    "intelligence": lambda q: module(uows, provider, tenant, q)}
-        results: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
-        lat: dict[str, list[float]] = {}
-        for name, fn in engines.items():
-            per: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-            for q in evaluated:
-                per[q.cls].append(scores(await fn(q.text), labels[q.text]))
-            results[name] = per
-            times = []
-            for _ in range(args.repeat):
-                for q in evaluated:
-                    t = time.perf_counter()
-                    await fn(q.text)
-                    times.append((time.perf_counter() - t) * 1000)
-            lat[name] = times
+        results, lat = await evaluate(engines, evaluated, labels, args.repeat)
         entry = await _entry(uows, provider, tenant)
         pure = []
         for _ in range(args.repeat):

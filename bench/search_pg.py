@@ -44,13 +44,12 @@ import asyncio
 import sys
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402  (puts the repository root on sys.path)
 
-from search import CLASSES, load_queries, relevant, scores  # noqa: E402
+from search import CLASSES, evaluate, load_queries, relevant  # noqa: E402
 from search_catalog import CATEGORIES, generate  # noqa: E402
 
 from social_mall_intelligence import textindex as T  # noqa: E402
@@ -164,20 +163,7 @@ async def run_size(conn, schema: str, n: int, args, queries) -> None:
 
     engines = {"bm25s index (module)": lambda q: _module(index, q),
                "PostgreSQL full-text": lambda q: pg_search(conn, table, q)}
-    results: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
-    lat: dict[str, list[float]] = {}
-    for name, fn in engines.items():
-        per: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-        for q in evaluated:
-            per[q.cls].append(scores(await fn(q.text), labels[q.text]))
-        results[name] = per
-        times = []
-        for _ in range(args.repeat):
-            for q in evaluated:
-                t = time.perf_counter()
-                await fn(q.text)
-                times.append((time.perf_counter() - t) * 1000)
-        lat[name] = times
+    results, lat = await evaluate(engines, evaluated, labels, args.repeat)
 
     print(f"\n{n} products (seed {args.seed}); {len(evaluated)} of {len(queries)} queries have relevant products")
     print(f"build: bm25s index {bm_build:.1f} s; PostgreSQL: segmenting + pinyin {prep:.1f} s, "
