@@ -113,22 +113,22 @@ async def _create(uow: UnitOfWork, creds: DemoCredentials, code: str) -> TenantV
     from social_mall.channels.service import sync_primary
 
     await sync_primary(uow, tenant.id, datetime.now(timezone.utc))  # its official account, a channel account too
-    for c_sort, (cat_name, products) in enumerate(CATALOG.items()):
-        category = Category(tenant_id=tenant.id, name=cat_name, sort=c_sort)
-        await uow.catalog.add(category)
-        for p_sort, (title, subtitle, skus) in enumerate(products):
-            product = Product(
-                tenant_id=tenant.id, category_id=category.id, title=title, subtitle=subtitle,
-                description=f"{title}，{subtitle}。社交商城演示商品。", image="", sort=p_sort,
-            )
-            await uow.catalog.add(product)
-            product.image = f"/media/products/{product.id}.png"
-            await uow.catalog.add(
-                *(
-                    Sku(tenant_id=tenant.id, product_id=product.id, spec=spec, price_fen=price, stock=stock)
-                    for spec, price, stock in skus
-                )
-            )
+    # three flushes in all (categories, products, SKUs), not three per product
+    categories = [Category(tenant_id=tenant.id, name=name, sort=c_sort) for c_sort, name in enumerate(CATALOG)]
+    await uow.catalog.add(*categories)
+    products = [
+        (Product(tenant_id=tenant.id, category_id=category.id, title=title, subtitle=subtitle,
+                 description=f"{title}，{subtitle}。社交商城演示商品。", image="", sort=p_sort), skus)
+        for category, items in zip(categories, CATALOG.values())
+        for p_sort, (title, subtitle, skus) in enumerate(items)
+    ]
+    await uow.catalog.add(*(product for product, _ in products))
+    skus = []
+    for product, specs in products:
+        product.image = f"/media/products/{product.id}.png"
+        skus += [Sku(tenant_id=tenant.id, product_id=product.id, spec=spec, price_fen=price, stock=stock)
+                 for spec, price, stock in specs]
+    await uow.catalog.add(*skus)
     return tenant_view(tenant)
 
 

@@ -138,6 +138,8 @@ async def migrate(engine: AsyncEngine, revision: str = "heads", *,
     their branch along."""
 
     def run(sync_conn: Connection) -> None:
+        if revision == "heads" and _at_heads(sync_conn, modules):
+            return  # nothing to do: Alembic (its scripts read, env.py run) isn't needed for that
         cfg = alembic_config(modules)
         cfg.attributes["connection"] = sync_conn
         aside = _set_aside_unknown(sync_conn, cfg)
@@ -164,11 +166,22 @@ async def unapplied_heads(engine: AsyncEngine, *, modules: Sequence[Module] | No
         return await conn.run_sync(run)
 
 
-_HEADS: dict[tuple[str, ...] | None, tuple[str, ...]] = {}
+def _at_heads(sync_conn: Connection, modules: Sequence[Module] | None) -> bool:
+    """The database holds exactly the scripts' heads (a restart of a migrated deployment):
+    one query against the heads read once per process, instead of Alembic reading every
+    revision script again (~0.1 s a start)."""
+    if not inspect(sync_conn).has_table("alembic_version"):
+        return False
+    have = {str(r) for (r,) in sync_conn.execute(text("SELECT version_num FROM alembic_version")).all()}
+    return have == set(_script_heads(modules))
+
+
+_HEADS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _script_heads(modules: Sequence[Module] | None) -> tuple[str, ...]:
-    key = None if modules is None else tuple(m.name for m in modules)
+    packages = _packages(modules)   # None: those installed now (a package may come or go)
+    key = tuple(m.name for m in packages)
     if key not in _HEADS:
-        _HEADS[key] = tuple(ScriptDirectory.from_config(alembic_config(modules)).get_heads())
+        _HEADS[key] = tuple(ScriptDirectory.from_config(alembic_config(packages)).get_heads())
     return _HEADS[key]

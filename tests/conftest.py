@@ -223,7 +223,29 @@ def app_settings(backend: Backend, tmp_path: Path, fake_base_url: str, **overrid
         refund_spacing_seconds=0,
     )
     values.update(overrides)
+    _sandbox_platform_key(Path(values["data_dir"]))
     return Settings(**values)
+
+
+_SANDBOX_KEY: list[object] = []
+
+
+def _sandbox_platform_key(data_dir: Path) -> None:
+    """The sandbox pay platform's key pair, made once per pytest process and placed in
+    each app's data directory (a new RSA-2048 key per app start cost ~50 ms a test)."""
+    from social_mall.payments import wxpay_v3 as wx
+
+    target = data_dir / "sandbox_pay_platform"
+    if target.exists():
+        return
+    if not _SANDBOX_KEY:
+        _SANDBOX_KEY.append(wx.generate_keypair())
+    pair = _SANDBOX_KEY[0]
+    assert isinstance(pair, wx.KeyPair)
+    target.mkdir(mode=0o700, parents=True)
+    for name, data in ((wx._SERIAL_FILE, (pair.serial + "\n").encode("ascii")), (wx._PRIVATE_FILE, pair.private_pem)):
+        (target / name).write_bytes(data)
+        (target / name).chmod(0o600)
 
 
 @dataclass

@@ -214,10 +214,9 @@ class SlotInput:
 
 async def add_slot_templates(uow: UnitOfWork, tenant: int, actor: str, data: SlotInput) -> int:
     await get_store(uow, tenant, data.store_id)
-    repo = LocalRepo(uow.session)
-    for day in data.weekdays:
-        await repo.add(SlotTemplate(tenant_id=tenant, store_id=data.store_id, weekday=day, start_min=data.start_min,
-                                    end_min=data.end_min, capacity=data.capacity, active=True))
+    await LocalRepo(uow.session).add_all([
+        SlotTemplate(tenant_id=tenant, store_id=data.store_id, weekday=day, start_min=data.start_min,
+                     end_min=data.end_min, capacity=data.capacity, active=True) for day in data.weekdays])
     uow.audit(tenant, actor, "local.slots.add", f"store:{data.store_id}",
               after={"weekdays": list(data.weekdays), "start": data.start_min, "end": data.end_min,
                      "capacity": data.capacity})

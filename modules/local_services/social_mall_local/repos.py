@@ -69,6 +69,11 @@ class LocalRepo:
         await self.session.flush()
         return row
 
+    async def add_all(self, rows: Sequence[Any]) -> None:
+        """Rows in one flush (SQLAlchemy batches their INSERTs)."""
+        self.session.add_all(rows)
+        await self.session.flush()
+
     async def set_member_store(self, tenant: int, member: int, store_id: int, now: datetime) -> None:
         moved = await self.session.execute(
             update(MemberStore).where(MemberStore.tenant_id == tenant, MemberStore.member_id == member)
