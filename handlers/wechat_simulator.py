@@ -8,6 +8,7 @@ warnings. Instead `Services.wechat` points that tenant's client here, at
   /wechat/sim/{tenant}/cgi-bin/token, …/stable_token   an access token for the app id + secret
   /wechat/sim/{tenant}/cgi-bin/message/custom/send      customer-service text, news, image
   /wechat/sim/{tenant}/cgi-bin/message/template/send    template messages
+  /wechat/sim/{tenant}/cgi-bin/message/subscribe/bizsend 订阅通知 (the sender keeps the consents)
   /wechat/sim/{tenant}/cgi-bin/qrcode/create            parametric QR codes
   /wechat/sim/{tenant}/cgi-bin/media/upload             temporary images (served back below)
 
@@ -186,6 +187,24 @@ async def template_send(request: web.Request) -> web.Response:
     lines = [str(v.get("value", "")) if isinstance(v, dict) else str(v) for v in data.values()]
     await _deliver(svc, tenant, user, {"kind": "template", "text": "\n".join(lines), "url": str(msg.get("url", ""))})
     return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": secrets.randbelow(10**12)})
+
+
+@routes.post(PREFIX + "/{tenant}/cgi-bin/message/subscribe/bizsend")
+async def subscribe_send(request: web.Request) -> web.Response:
+    auth = await _authorized(request)
+    if isinstance(auth, web.Response):
+        return auth
+    svc, tenant = auth
+    msg = await _json(request, svc)
+    user = msg.get("touser") if msg else None
+    data = msg.get("data") if msg else None
+    if not isinstance(user, str) or not _USER.match(user) or not isinstance(data, dict):
+        return _err(40003, "invalid openid")
+    if await _over_quota(svc, tenant, "send"):
+        return _quota_error()
+    lines = [str(v.get("value", "")) if isinstance(v, dict) else str(v) for v in data.values()]
+    await _deliver(svc, tenant, user, {"kind": "template", "text": "\n".join(lines), "url": str(msg.get("page", ""))})
+    return _err(0, "ok")
 
 
 @routes.post(PREFIX + "/{tenant}/cgi-bin/qrcode/create")

@@ -49,6 +49,8 @@ ERRMSG = {
     41005: "media data missing",
     42001: "access_token expired",
     43004: "require subscribe",
+    43101: "user refuse to accept the msg",
+    47003: "argument invalid! data.thing1.value exceeds limit",
     44002: "empty post data",
     45008: "article size out of limit",
     45015: "response out of time limit or subscription is canceled",
@@ -156,6 +158,10 @@ class FakeWeChatAPI:
     users: dict[str, FakeUser] = field(default_factory=dict)
     delivered: list[dict[str, Any]] = field(default_factory=list)
     templates_sent: list[dict[str, Any]] = field(default_factory=list)
+    subscribes_sent: list[dict[str, Any]] = field(default_factory=list)   # accepted 订阅通知 (bizsend)
+    # 订阅通知 consents WeChat holds: (openid, template id) → messages left (a 「允许」 in the
+    # pop-up adds one: `allow_subscribe`); bizsend without one is refused 43101
+    subscribe_consents: dict[tuple[str, str], int] = field(default_factory=dict)
     mass_sent: list[dict[str, Any]] = field(default_factory=list)      # accepted mass/send + sendall bodies
     mass_previews: list[dict[str, Any]] = field(default_factory=list)  # accepted mass/preview bodies
     materials: dict[str, bytes] = field(default_factory=dict)   # permanent images (material/add_material)
@@ -195,6 +201,7 @@ class FakeWeChatAPI:
             ("POST", "/cgi-bin/stable_token", self._stable_token),
             ("POST", "/cgi-bin/message/custom/send", self._custom_send),
             ("POST", "/cgi-bin/message/template/send", self._template_send),
+            ("POST", "/cgi-bin/message/subscribe/bizsend", self._subscribe_send),
             ("POST", "/cgi-bin/message/mass/send", self._mass_send),
             ("POST", "/cgi-bin/message/mass/sendall", self._mass_send),
             ("POST", "/cgi-bin/message/mass/preview", self._mass_preview),
@@ -235,6 +242,11 @@ class FakeWeChatAPI:
     def sent_messages(self, touser: str | None = None) -> list[dict[str, Any]]:
         """Customer-service messages WeChat accepted, oldest first."""
         return [m for m in self.delivered if touser is None or m["touser"] == touser]
+
+    def allow_subscribe(self, openid: str, template_id: str) -> None:
+        """The member tapped 「允许」 for `template_id` in WeChat's pop-up: one more message."""
+        key = (openid, template_id)
+        self.subscribe_consents[key] = self.subscribe_consents.get(key, 0) + 1
 
     def sent_templates(self, touser: str | None = None) -> list[dict[str, Any]]:
         return [m for m in self.templates_sent if touser is None or m["touser"] == touser]
@@ -654,6 +666,31 @@ class FakeWeChatAPI:
         msgid = next(self._msgid)
         self.templates_sent.append({**body, "msgid": msgid})
         return _ok(msgid=msgid)
+
+    async def _subscribe_send(self, request: web.Request) -> web.Response:
+        """订阅通知: a consent left for (openid, template) is spent; none: 43101; a `thing`
+        value over 20 characters: 47003."""
+        if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
+            return _err(code)
+        body = await self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("touser"), str):
+            return _err(40003)
+        template_id, data = body.get("template_id"), body.get("data")
+        if not isinstance(template_id, str) or not template_id:
+            return _err(40037)
+        if not isinstance(data, dict) or not data or not all(
+                isinstance(v, dict) and isinstance(v.get("value"), str) and v["value"]
+                and (not k.startswith("thing") or len(v["value"]) <= 20) for k, v in data.items()):
+            return _err(47003)
+        appid = self._tokens[request.query.get("access_token") or ""].appid
+        if self.openid_apps.get(body["touser"], appid) != appid:
+            return _err(40003)
+        key = (body["touser"], template_id)
+        if self.subscribe_consents.get(key, 0) <= 0:
+            return _err(43101)
+        self.subscribe_consents[key] -= 1
+        self.subscribes_sent.append(body)
+        return _ok()
 
     # -- mass sends (群发) -------------------------------------------------------------
     # mass/send: {"touser": [openid, …] (2..10000), "msgtype": "text"|"mpnews", "text": {"content"} |

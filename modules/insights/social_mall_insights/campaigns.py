@@ -11,15 +11,22 @@ back to waiting for the job.
 Sending one (`deliver`): skipped when the member said 「退订」, or already got `weekly_cap`
 pushes in the last 7 days; claimed (queued → sending, conditional); inside WeChat's 48-hour
 window (the member's last message, click or scan, from the event record) a
-customer-service text, otherwise — or when WeChat answers 45015/45047 — the tenant's
-template message (its template id in 设置; none: skipped). WeChat's rate limit (45009) and
+customer-service text, otherwise — or when WeChat answers 45015/45047 — a 订阅通知 when the
+member allowed the tenant's subscription template in WeChat's pop-up and has a consent left
+(one is spent per message; WeChat's 43101 leaves none), otherwise the tenant's template
+message (its template id in 设置; none: skipped). WeChat's rate limit (45009) and
 busy (-1) put the send back and raise: the outbox retries it later. Unfollowed (43004):
 skipped. Other errors: failed with the code. Sends per tenant per second are capped
 (`RATE`) so a big segment stays under WeChat's frequency limits.
 
 Delivery: TEMPLATESENDJOBFINISH (the core's account-event seam) marks the template send with
-that MsgID delivered (Status success); a customer-service message counts as delivered when
-WeChat accepted it. Opened: the tracked link (`/i/c/<tenant>/<send>?s=…`, HMAC-signed) the
+that MsgID delivered (Status success); a customer-service message or a 订阅通知 counts as
+delivered when WeChat accepted it (a subscribe_msg_sent_event with an error code takes the
+member's latest 订阅通知 back to undelivered).
+
+Consents (`SubscribeGrant`, per member and template, from the account-event seam):
+subscribe_msg_popup_event adds one per 「允许」 (accept) of a template; subscribe_msg_change_event
+with reject leaves none. Opened: the tracked link (`/i/c/<tenant>/<send>?s=…`, HMAC-signed) the
 message carries, first click. Ordered and revenue: the recipients' paid orders in the 7 days
 after their send (net of nothing: refunds show in LTV)."""
 
@@ -37,7 +44,7 @@ from aiohttp import web
 from sqlalchemy import and_, func, select, update
 
 from handlers.context import SERVICES, Services
-from adapters.wechat_client import WeChatAPIError
+from adapters.wechat_client import WeChatAPIError, WeChatClient
 from social_mall.activity import Activity
 from social_mall.members.audience import MemberGroups
 from social_mall.members.service import push_identity
@@ -45,7 +52,7 @@ from social_mall.events import DomainEvent
 from social_mall.parsing import parse_id
 from social_mall.plugins import Delivery, Registry
 from social_mall_insights import segments
-from social_mall_insights.models import Campaign, Event, MemberFacts, OptOut, Send, Settings
+from social_mall_insights.models import Campaign, Event, MemberFacts, OptOut, Send, Settings, SubscribeGrant
 from social_mall_insights.recorder import _insert, rowcount
 from social_mall_insights.rules import in_quiet_hours, within_kf_window
 from storage.uow import UnitOfWork
@@ -59,6 +66,8 @@ ATTRIBUTION = timedelta(days=7)
 RETRY = frozenset({45009, -1})            # rate limited, system busy: later
 FALLBACK = frozenset({45015, 45047})      # outside the 48-hour window, customer-service quota: template
 UNFOLLOWED = 43004
+REFUSED = 43101                           # 订阅通知: no consent left (or taken back in WeChat)
+THING_MAX = 20                            # a `thing` keyword's value, characters
 OPT_OUT_WORDS = ("退订", "TD", "td")
 
 
@@ -81,21 +90,24 @@ class Prefs:
     quiet_start: int = 22 * 60
     quiet_end: int = 8 * 60
     weekly_cap: int = 2
+    sub_template_id: str = ""
+    sub_text_key: str = "thing1"
 
 
 async def prefs(uow: UnitOfWork, tenant: int) -> Prefs:
     row = (await uow.session.execute(select(Settings).where(Settings.tenant_id == tenant))).scalar_one_or_none()
     if row is None:
         return Prefs()
-    return Prefs(row.retention_days, row.template_id, row.quiet_start, row.quiet_end, row.weekly_cap)
+    return Prefs(row.retention_days, row.template_id, row.quiet_start, row.quiet_end, row.weekly_cap,
+                 row.sub_template_id, row.sub_text_key)
 
 
 async def save_prefs(uow: UnitOfWork, tenant: int, p: Prefs) -> None:
-    stmt = _insert(uow, Settings).values(tenant_id=tenant, retention_days=p.retention_days, template_id=p.template_id,
-                                         quiet_start=p.quiet_start, quiet_end=p.quiet_end, weekly_cap=p.weekly_cap)
-    stmt = stmt.on_conflict_do_update(index_elements=["tenant_id"], set_={
-        "retention_days": p.retention_days, "template_id": p.template_id, "quiet_start": p.quiet_start,
-        "quiet_end": p.quiet_end, "weekly_cap": p.weekly_cap})
+    values = {"retention_days": p.retention_days, "template_id": p.template_id, "quiet_start": p.quiet_start,
+              "quiet_end": p.quiet_end, "weekly_cap": p.weekly_cap, "sub_template_id": p.sub_template_id,
+              "sub_text_key": p.sub_text_key}
+    stmt = _insert(uow, Settings).values(tenant_id=tenant, **values)
+    stmt = stmt.on_conflict_do_update(index_elements=["tenant_id"], set_=values)
     await uow.session.execute(stmt)
 
 
@@ -121,6 +133,95 @@ async def pushes_this_week(uow: UnitOfWork, tenant: int, member: int, now: datet
     return int(await uow.session.scalar(select(func.count()).select_from(Send).where(
         Send.tenant_id == tenant, Send.member_id == member, Send.status == "sent",
         Send.sent_at >= now - timedelta(days=7))) or 0)
+
+
+# -- 订阅通知 consents ------------------------------------------------------------------------------
+
+async def grant(uow: UnitOfWork, tenant: int, member: int, template_id: str, now: datetime) -> None:
+    """One more message of `template_id` allowed (a 「允许」 in WeChat's pop-up)."""
+    stmt = _insert(uow, SubscribeGrant).values(tenant_id=tenant, member_id=member, template_id=template_id,
+                                               credits=1, updated_at=now)
+    await uow.session.execute(stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "member_id", "template_id"],
+        set_={"credits": SubscribeGrant.credits + 1, "updated_at": now}))
+
+
+async def revoke(uow: UnitOfWork, tenant: int, member: int, template_id: str, now: datetime) -> None:
+    """No message of `template_id` allowed any more (turned off, or refused by WeChat)."""
+    await uow.session.execute(update(SubscribeGrant).where(
+        SubscribeGrant.tenant_id == tenant, SubscribeGrant.member_id == member,
+        SubscribeGrant.template_id == template_id).values(credits=0, updated_at=now))
+
+
+async def credits(uow: UnitOfWork, tenant: int, member: int, template_id: str) -> int:
+    return int(await uow.session.scalar(select(SubscribeGrant.credits).where(
+        SubscribeGrant.tenant_id == tenant, SubscribeGrant.member_id == member,
+        SubscribeGrant.template_id == template_id)) or 0)
+
+
+async def _spend(uow: UnitOfWork, tenant: int, member: int, template_id: str, by: int) -> bool:
+    """Spend (by=-1, only while one is left) or give back (+1) a consent; True when it did."""
+    stmt = update(SubscribeGrant).where(SubscribeGrant.tenant_id == tenant, SubscribeGrant.member_id == member,
+                                        SubscribeGrant.template_id == template_id)
+    if by < 0:
+        stmt = stmt.where(SubscribeGrant.credits > 0)
+    return rowcount(await uow.session.execute(stmt.values(credits=SubscribeGrant.credits + by))) == 1
+
+
+def _listed(fields: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """The items of a subscribe_msg_* event's list (one item comes as a mapping, several as a list)."""
+    outer = fields.get(key)
+    inner = outer.get("List") if isinstance(outer, Mapping) else None
+    items = inner if isinstance(inner, list) else [inner]
+    return [i for i in items if isinstance(i, Mapping)]
+
+
+async def _sender(svc: Services, uow: UnitOfWork, tenant_id: int, fields: Mapping[str, Any]) -> int | None:
+    from social_mall.members.service import member_of
+
+    openid = str(fields.get("FromUserName", ""))
+    return await member_of(uow, tenant_id, "mp", openid) if openid else None
+
+
+async def subscribe_popup(svc: Services, tenant_id: int, fields: Mapping[str, Any]) -> None:
+    """subscribe_msg_popup_event: each template the member allowed gives one message."""
+    async with svc.uows() as uow:
+        member = await _sender(svc, uow, tenant_id, fields)
+        if member is None:
+            return
+        for item in _listed(fields, "SubscribeMsgPopupEvent"):
+            template_id = str(item.get("TemplateId", ""))[:64]
+            if template_id and str(item.get("SubscribeStatusString", "")) == "accept":
+                await grant(uow, tenant_id, member, template_id, svc.clock())
+        await uow.commit()
+
+
+async def subscribe_changed(svc: Services, tenant_id: int, fields: Mapping[str, Any]) -> None:
+    """subscribe_msg_change_event: a template the member turned off in WeChat leaves none."""
+    async with svc.uows() as uow:
+        member = await _sender(svc, uow, tenant_id, fields)
+        if member is None:
+            return
+        for item in _listed(fields, "SubscribeMsgChangeEvent"):
+            if str(item.get("SubscribeStatusString", "")) == "reject":
+                await revoke(uow, tenant_id, member, str(item.get("TemplateId", ""))[:64], svc.clock())
+        await uow.commit()
+
+
+async def subscribe_sent(svc: Services, tenant_id: int, fields: Mapping[str, Any]) -> None:
+    """subscribe_msg_sent_event with an error code: the member's latest 订阅通知 did not arrive."""
+    failed = [i for i in _listed(fields, "SubscribeMsgSentEvent") if str(i.get("ErrorCode", "0")) != "0"]
+    if not failed:
+        return
+    async with svc.uows() as uow:
+        member = await _sender(svc, uow, tenant_id, fields)
+        if member is None:
+            return
+        latest = await uow.session.scalar(select(func.max(Send.id)).where(
+            Send.tenant_id == tenant_id, Send.member_id == member, Send.via == "subscribe"))
+        if latest is not None:
+            await uow.session.execute(update(Send).where(Send.id == latest).values(delivered=False))
+            await uow.commit()
 
 
 # -- campaigns -----------------------------------------------------------------------------------
@@ -264,6 +365,9 @@ async def deliver(svc: Services, d: Delivery) -> None:
             except WeChatAPIError as exc:
                 if exc.errcode not in FALLBACK:
                     raise
+        if p.sub_template_id and await _subscribe(svc, client, tenant_id, send.member_id, openid, p, camp.text, url):
+            await _mark(svc, send_id, "sent", {"via": "subscribe", "sent_at": now, "delivered": True})
+            return
         if not p.template_id:
             await _mark(svc, send_id, "skipped", {"reason": "no_template"})
             return
@@ -279,6 +383,32 @@ async def deliver(svc: Services, d: Delivery) -> None:
             return
         await _mark(svc, send_id, "failed", {"reason": f"wechat_{exc.errcode}"[:32]})
         log.warning("insights.campaign.failed", extra={"tenant": tenant_id, "send": send_id, "errcode": exc.errcode})
+
+
+async def _subscribe(svc: Services, client: WeChatClient, tenant_id: int, member: int, openid: str, p: Prefs, text: str,
+                     url: str) -> bool:
+    """A 订阅通知 when the member has a consent left for the tenant's template (spent here,
+    given back when WeChat did not take the message); False: none left, or WeChat refused
+    it (43101: none left from now on)."""
+    async with svc.uows() as uow:
+        spent = await _spend(uow, tenant_id, member, p.sub_template_id, -1)
+        await uow.commit()
+    if not spent:
+        return False
+    short = text if len(text) <= THING_MAX else text[:THING_MAX - 1] + "…"
+    try:
+        await client.send_subscribe(openid, p.sub_template_id, {p.sub_text_key: short}, page=url)
+        return True
+    except WeChatAPIError as exc:
+        async with svc.uows() as uow:
+            if exc.errcode == REFUSED:
+                await revoke(uow, tenant_id, member, p.sub_template_id, svc.clock())
+            else:
+                await _spend(uow, tenant_id, member, p.sub_template_id, +1)
+            await uow.commit()
+        if exc.errcode == REFUSED:
+            return False
+        raise
 
 
 async def template_finished(svc: Services, tenant_id: int, fields: Mapping[str, Any]) -> None:
@@ -302,6 +432,7 @@ class Report:
     sent: int
     via_kf: int
     via_template: int
+    via_subscribe: int
     skipped: Mapping[str, int]
     failed: int
     delivered: int
@@ -336,7 +467,7 @@ async def report(uow: UnitOfWork, tenant: int, campaign_id: int) -> Report:
                 seen.add(int(m))
         buyers = len(seen)
     return Report(len(rows), len(sent), sum(1 for r in sent if r[2] == "kf"), sum(1 for r in sent if r[2] == "template"),
-                  skipped, sum(1 for r in rows if r[1] == "failed"), sum(1 for r in sent if r[4]),
+                  sum(1 for r in sent if r[2] == "subscribe"), skipped, sum(1 for r in rows if r[1] == "failed"), sum(1 for r in sent if r[4]),
                   sum(1 for r in rows if r[5] is not None), buyers, orders, revenue)
 
 
@@ -395,5 +526,18 @@ def register(reg: Registry, svc: Services) -> None:
     reg.subscribe(TOPIC, "insights.send", one)
     reg.add_job("insights.campaigns", 60, due)
     reg.add_account_event("TEMPLATESENDJOBFINISH", finished)
+
+    async def popup(tenant_id: int, fields: Mapping[str, Any]) -> None:
+        await subscribe_popup(svc, tenant_id, fields)
+
+    async def changed(tenant_id: int, fields: Mapping[str, Any]) -> None:
+        await subscribe_changed(svc, tenant_id, fields)
+
+    async def sent(tenant_id: int, fields: Mapping[str, Any]) -> None:
+        await subscribe_sent(svc, tenant_id, fields)
+
+    reg.add_account_event("subscribe_msg_popup_event", popup)
+    reg.add_account_event("subscribe_msg_change_event", changed)
+    reg.add_account_event("subscribe_msg_sent_event", sent)
     reg.add_routes(routes)
 

@@ -129,6 +129,10 @@ class Settings(Base):
     quiet_start: Mapped[int] = mapped_column(Integer, default=22 * 60)   # minutes of the day, Shanghai
     quiet_end: Mapped[int] = mapped_column(Integer, default=8 * 60)
     weekly_cap: Mapped[int] = mapped_column(Integer, default=2)          # pushes per member per 7 days
+    # 订阅通知 (WeChat's subscription messages): the template a member allowed in WeChat's pop-up,
+    # and the keyword of its text field (a `thing` keyword: at most 20 characters)
+    sub_template_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    sub_text_key: Mapped[str] = mapped_column(String(32), default="thing1", server_default="thing1")
 
 
 class Segment(Base):
@@ -167,7 +171,7 @@ class Send(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("insights_campaigns.id"))
     member_id: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    via: Mapped[str] = mapped_column(String(16), default="")       # kf (customer service) / template
+    via: Mapped[str] = mapped_column(String(16), default="")       # kf (customer service) / subscribe / template
     reason: Mapped[str] = mapped_column(String(32), default="")    # why skipped or failed
     msg_id: Mapped[int] = mapped_column(BigInteger, default=0)     # a template message's msgid
     emitted_at: Mapped[datetime | None] = mapped_column(nullable=True)  # handed to the outbox
@@ -179,6 +183,22 @@ class Send(Base):
         Index("ix_insights_sends_member", "tenant_id", "member_id", "sent_at"),
         Index("ix_insights_sends_msg", "tenant_id", "msg_id"),
     )
+
+
+class SubscribeGrant(Base):
+    """A member's 订阅通知 consent to one template: each 「允许」 in WeChat's pop-up
+    (subscribe_msg_popup_event) allows one message of it (a one-time subscription: `credits`
+    add up); turned off in WeChat's settings (subscribe_msg_change_event, reject) or refused
+    by WeChat at a send (43101), none is left."""
+
+    __tablename__ = "insights_subscribe_grants"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    template_id: Mapped[str] = mapped_column(String(64))
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "member_id", "template_id"),)
 
 
 class OptOut(Base):

@@ -392,7 +392,7 @@ async def campaign_page(request: web.Request) -> web.Response:
         rep = await K.report(uow, tenant_of(request), cid)
     if _fmt(request) == "json":
         return _json({"id": c.id, "name": c.name, "status": c.status, "targeted": rep.targeted, "sent": rep.sent,
-                      "via_kf": rep.via_kf, "via_template": rep.via_template, "skipped": dict(rep.skipped),
+                      "via_kf": rep.via_kf, "via_template": rep.via_template, "via_subscribe": rep.via_subscribe, "skipped": dict(rep.skipped),
                       "failed": rep.failed, "delivered": rep.delivered, "opened": rep.opened, "buyers": rep.buyers,
                       "orders": rep.orders, "revenue_fen": rep.revenue_fen})
     return render(request, "console/insights/campaign.html", c=c, rep=rep, yuan=reports.yuan,
@@ -426,9 +426,14 @@ async def settings_post(request: web.Request) -> web.Response:
                     template_id=F.text(form, "template_id", "模板消息 ID", 64),
                     quiet_start=F.clock(form, "quiet_start", "免打扰开始", 22 * 60),
                     quiet_end=F.clock(form, "quiet_end", "免打扰结束", 8 * 60),
-                    weekly_cap=F.integer(form, "weekly_cap", "每人每周最多", 0, 50, default=2))
-        if p.template_id and not p.template_id.replace("-", "").replace("_", "").isalnum():
-            raise FormProblem("模板消息 ID", "只能包含字母、数字、- 和 _")
+                    weekly_cap=F.integer(form, "weekly_cap", "每人每周最多", 0, 50, default=2),
+                    sub_template_id=F.text(form, "sub_template_id", "订阅通知模板 ID", 64),
+                    sub_text_key=F.text(form, "sub_text_key", "订阅通知内容字段", 32) or "thing1")
+        for label, value in (("模板消息 ID", p.template_id), ("订阅通知模板 ID", p.sub_template_id)):
+            if value and not value.replace("-", "").replace("_", "").isalnum():
+                raise FormProblem(label, "只能包含字母、数字、- 和 _")
+        if not (p.sub_text_key.isascii() and p.sub_text_key.isalnum()):
+            raise FormProblem("订阅通知内容字段", "形如 thing1（模板详情里的关键词）")
     except FormProblem as exc:
         async with services(request).uows() as uow:
             cur = await K.prefs(uow, tenant_of(request))
