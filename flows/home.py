@@ -50,8 +50,18 @@ def show_menu(turn: Turn) -> Step:
     return _menu_step("chat/menu.txt", turn)
 
 
+#: what people open a chat with: answered with a greeting and the menu, not 「没看懂」 (inside
+#: a step they get that step's own answer, so a greeting never throws a checkout away)
+GREETINGS = frozenset({"你好", "您好", "你好呀", "您好呀", "你好啊", "在吗", "在么", "在不在", "有人吗", "哈喽",
+                       "嗨", "hi", "hello", "hey", "早", "早上好", "上午好", "中午好", "下午好", "晚上好"})
+
+
 def puzzled(turn: Turn) -> Step:
-    """Text nobody understood, outside any step: say so, briefly, then the short menu."""
+    """Text nobody understood, outside any step: say so, briefly, then the short menu
+    (a greeting is understood: hello back, then the menu)."""
+    text = turn.said.text.strip().strip("!！~～。.?？ ").lower()
+    if text in GREETINGS:
+        return _menu_step("chat/hello.txt", turn)
     return _menu_step("chat/puzzled.txt", turn, text=turn.said.text[:20])
 
 

@@ -101,6 +101,24 @@ async def test_nonsense_says_it_was_not_understood_then_the_short_menu(mall):
     assert "1. 水果生鲜" in await say(wx, user, "1")    # the number picks from that menu
 
 
+async def test_a_greeting_is_greeted_with_the_menu_but_never_throws_a_step_away(mall):
+    wx, user = wx_of(mall), "oHelp_greeting_0000000001"
+    for hello in ("你好", "在吗？", "Hi!"):
+        text = await say(wx, user, hello)
+        assert text.startswith("你好！") and "没看懂" not in text, text
+        assert menu_items(text)["逛逛分类"] == 1
+    assert "1. 水果生鲜" in await say(wx, user, "1")    # the number picks from that menu
+    # inside a step a greeting is that step's business: the order summary stays
+    await say(wx, user, "1")
+    await say(wx, user, "1")
+    summary = await say(wx, user, "1")
+    assert "请发来收货地址" in summary
+    inside = await say(wx, user, "你好")
+    assert not inside.startswith("你好！")
+    placed = await say(wx, user, "张三 13800138000 上海市浦东新区世纪大道100号")
+    assert "请确认订单" in placed
+
+
 async def test_a_number_after_an_empty_groupbuy_list_picks_from_the_menu(mall):
     wx, user = wx_of(mall), "oHelp_empty_gb_0000000001"
     text = await say(wx, user, "拼团")
