@@ -120,6 +120,7 @@ def pg_schema() -> Iterator[str]:
         admin = create_async_engine(PG_URL)
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}_seed" CASCADE'))
         await admin.dispose()
 
     try:
@@ -130,24 +131,163 @@ def pg_schema() -> Iterator[str]:
     asyncio.run(down())
 
 
+# -- the demo shop as a first start leaves it ------------------------------------------
+# An app's first start seeds the demo shop (~0.2 s: the tenant, its catalog, the modules'
+# demo data, the demo order). A test that uses `mall` starts from a copy of what such a
+# start left (a SQLite file; on PostgreSQL a snapshot of the seeded rows and sequences,
+# restored in one call), so its own start finds the shop seeded, as any later start does.
+# Made once per process by a real start of the app with the suite's settings, remade after
+# SEED_MAX_AGE (the demo order must still be unpaid and unexpired, as at a first start).
+# tests/integration/test_seeded_start.py checks that the copy is what a first start leaves.
+SEED_MAX_AGE = 600.0  # s
+
+
+async def first_start(backend: "Backend", data_dir: Path) -> None:
+    """Start and stop the app once on `backend` as the `mall` fixture would (no requests)."""
+    from aiohttp import web
+
+    from bot import build_app
+
+    runner = web.AppRunner(build_app(app_settings(backend, data_dir, "http://127.0.0.1:9"), auto_setup=True))
+    await runner.setup()
+    await runner.cleanup()
+
+
+def _run_aside(coro) -> None:
+    """Run `coro` to its end on a loop of its own in another thread (a sync fixture may run
+    while the test's event loop is set: asyncio.run here would unset it)."""
+    import threading
+
+    failed: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            failed.append(exc)
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+
+
+class SeededSqlite:
+    def __init__(self, template: Path, workdir: Path) -> None:
+        self.template, self.workdir, self.made, self.path = template, workdir, 0.0, workdir / "seeded.db"
+
+    def copy_to(self, db: Path) -> None:
+        import sqlite3
+        import time
+
+        if time.monotonic() - self.made > SEED_MAX_AGE:
+            work = self.workdir / "build"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            shutil.copy(self.template, work / "test.db")
+            _run_aside(first_start(Backend("sqlite", f"sqlite+aiosqlite:///{work / 'test.db'}", ""), work))
+            conn = sqlite3.connect(work / "test.db")
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")   # everything in the main file
+            finally:
+                conn.close()
+            shutil.copy(work / "test.db", self.path)
+            self.made = time.monotonic()
+        shutil.copy(self.path, db)
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> SeededSqlite:
+    return SeededSqlite(sqlite_template, tmp_path_factory.mktemp("seeded"))
+
+
+class SeededPg:
+    """The seeded rows of this run's schema kept in tables of a schema of their own, and a
+    function that empties the run's schema and puts them (and the sequences) back."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir, self.made = workdir, 0.0
+        self.snap = f"{SCHEMA}_seed"
+
+    async def restore(self, conn) -> None:
+        import time
+
+        if time.monotonic() - self.made > SEED_MAX_AGE:
+            await self._make()
+            self.made = time.monotonic()
+        await conn.execute(text(f'SELECT "{SCHEMA}".restore_seed()'))
+
+    async def _make(self) -> None:
+        eng = _pg_engine()
+        try:
+            async with eng.begin() as conn:
+                await clean_pg(conn)
+            await first_start(Backend("pg", PG_URL, REDIS_URL, SCHEMA), self.workdir)
+            async with eng.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.snap}" CASCADE'))
+                await conn.execute(text(f'CREATE SCHEMA "{self.snap}"'))
+                seeded = []
+                for t in Base.metadata.sorted_tables:
+                    if (await conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{SCHEMA}"."{t.name}")'))).scalar():
+                        await conn.execute(text(f'CREATE TABLE "{self.snap}"."{t.name}" AS '
+                                                f'SELECT * FROM "{SCHEMA}"."{t.name}"'))
+                        seeded.append(t.name)
+                sequences = {name: int(v) for name, v in (await conn.execute(text(
+                    "SELECT sequencename, last_value FROM pg_sequences "
+                    "WHERE schemaname = :s AND last_value IS NOT NULL"), {"s": SCHEMA})).all()}
+                await conn.execute(text(_restore_function(seeded, sequences, self.snap)))
+        finally:
+            await eng.dispose()
+
+
+def _restore_function(seeded: list[str], sequences: dict[str, int], snap: str) -> str:
+    inserts = "".join(f'  INSERT INTO "{SCHEMA}"."{t}" SELECT * FROM "{snap}"."{t}";\n' for t in seeded)
+    setvals = "".join(f"  PERFORM setval('\"{SCHEMA}\".\"{name}\"', {v}, true);\n" for name, v in sequences.items())
+    kept = ", ".join(f"'{name}'" for name in sequences) or "''"
+    return f"""
+CREATE OR REPLACE FUNCTION "{SCHEMA}".restore_seed() RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE s record;
+BEGIN
+  PERFORM "{SCHEMA}".clean_slate();
+  SET LOCAL session_replication_role = replica;
+{inserts}{setvals}  FOR s IN SELECT sequencename FROM pg_sequences WHERE schemaname = '{SCHEMA}'
+           AND last_value IS NOT NULL AND sequencename NOT IN ({kept}) LOOP
+    EXECUTE format('ALTER SEQUENCE %I.%I RESTART', '{SCHEMA}', s.sequencename);
+  END LOOP;
+END $fn$"""
+
+
+@pytest.fixture(scope="session")
+def seeded_pg(pg_schema: str, tmp_path_factory: pytest.TempPathFactory) -> SeededPg:
+    return SeededPg(tmp_path_factory.mktemp("seeded_pg"))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "sqlite":
         db = tmp_path / "test.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), db)
+        if "mall" in request.fixturenames:   # the demo shop as a first start left it
+            request.getfixturevalue("seeded_sqlite").copy_to(db)
+        else:
+            shutil.copy(request.getfixturevalue("sqlite_template"), db)
         return Backend("sqlite", f"sqlite+aiosqlite:///{db}", "")
     request.getfixturevalue("pg_schema")
     return Backend("pg", PG_URL, REDIS_URL, SCHEMA)
 
 
 @pytest.fixture
-async def engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
+async def engine(request: pytest.FixtureRequest, backend: Backend) -> AsyncIterator[AsyncEngine]:
     if backend.name == "sqlite":
         eng = create_engine(backend.db_url)
-    else:  # a clean slate in this run's schema
+    else:  # a clean slate in this run's schema (for `mall`: the demo shop as a first start left it)
+        seeded = request.getfixturevalue("seeded_pg") if "mall" in request.fixturenames else None
         eng = _pg_engine()
         async with eng.begin() as conn:
-            await clean_pg(conn)
+            if seeded is not None:
+                await seeded.restore(conn)
+            else:
+                await clean_pg(conn)
     yield eng
     await eng.dispose()
 
