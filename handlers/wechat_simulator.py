@@ -173,24 +173,17 @@ async def custom_send(request: web.Request) -> web.Response:
 
 @routes.post(PREFIX + "/{tenant}/cgi-bin/message/template/send")
 async def template_send(request: web.Request) -> web.Response:
-    auth = await _authorized(request)
-    if isinstance(auth, web.Response):
-        return auth
-    svc, tenant = auth
-    msg = await _json(request, svc)
-    user = msg.get("touser") if msg else None
-    data = msg.get("data") if msg else None
-    if not isinstance(user, str) or not _USER.match(user) or not isinstance(data, dict):
-        return _err(40003, "invalid openid")
-    if await _over_quota(svc, tenant, "send"):
-        return _quota_error()
-    lines = [str(v.get("value", "")) if isinstance(v, dict) else str(v) for v in data.values()]
-    await _deliver(svc, tenant, user, {"kind": "template", "text": "\n".join(lines), "url": str(msg.get("url", ""))})
-    return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": secrets.randbelow(10**12)})
+    return await _keyed_send(request, "url", {"msgid": secrets.randbelow(10**12)})
 
 
 @routes.post(PREFIX + "/{tenant}/cgi-bin/message/subscribe/bizsend")
 async def subscribe_send(request: web.Request) -> web.Response:
+    return await _keyed_send(request, "page", {})
+
+
+async def _keyed_send(request: web.Request, link: str, answer: dict[str, Any]) -> web.Response:
+    """A template message or a 订阅通知: keyword → value lines into the user's inbox, with
+    the message's `link` field."""
     auth = await _authorized(request)
     if isinstance(auth, web.Response):
         return auth
@@ -203,8 +196,8 @@ async def subscribe_send(request: web.Request) -> web.Response:
     if await _over_quota(svc, tenant, "send"):
         return _quota_error()
     lines = [str(v.get("value", "")) if isinstance(v, dict) else str(v) for v in data.values()]
-    await _deliver(svc, tenant, user, {"kind": "template", "text": "\n".join(lines), "url": str(msg.get("page", ""))})
-    return _err(0, "ok")
+    await _deliver(svc, tenant, user, {"kind": "template", "text": "\n".join(lines), "url": str(msg.get(link, ""))})
+    return web.json_response({"errcode": 0, "errmsg": "ok", **answer})
 
 
 @routes.post(PREFIX + "/{tenant}/cgi-bin/qrcode/create")

@@ -182,3 +182,21 @@ async def test_past_the_daily_quota_nothing_more_is_kept(demo_mall, monkeypatch)
     assert codes == [0, 0, 45009]
     got = (await (await client.get("/wechat/sim/demo/inbox", params=inbox_query(user, after=str(start)))).json())
     assert [m["text"] for m in got["messages"]] == ["m0", "m1"]
+
+
+async def test_a_subscription_message_reaches_the_inbox_with_its_link(demo_mall):
+    client, user = demo_mall.client, "oSubscribe_0000000000001"
+    token = await api_token(client)
+    start = (await (await client.get("/wechat/sim/demo/inbox", params=inbox_query(user))).json())["last"]
+    sent = await client.post("/wechat/sim/demo/cgi-bin/message/subscribe/bizsend", params={"access_token": token},
+                             json={"touser": user, "template_id": "SUB_1", "page": "https://shop.example.com/x",
+                                   "data": {"thing1": {"value": "周末水果节"}}})
+    assert (await sent.json()) == {"errcode": 0, "errmsg": "ok"}
+    [m] = (await (await client.get("/wechat/sim/demo/inbox",
+                                   params=inbox_query(user, after=str(start)))).json())["messages"]
+    assert (m["text"], m["url"]) == ("周末水果节", "https://shop.example.com/x")
+    bad = await client.post("/wechat/sim/demo/cgi-bin/message/subscribe/bizsend", params={"access_token": token},
+                            json={"touser": user, "template_id": "SUB_1", "data": "x"})
+    assert (await bad.json())["errcode"] == 40003
+    assert (await (await client.get("/wechat/sim/demo/inbox",
+                                    params=inbox_query(user, after=str(start)))).json())["messages"] == [m]

@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -185,26 +185,25 @@ async def _sender(svc: Services, uow: UnitOfWork, tenant_id: int, fields: Mappin
 
 async def subscribe_popup(svc: Services, tenant_id: int, fields: Mapping[str, Any]) -> None:
     """subscribe_msg_popup_event: each template the member allowed gives one message."""
-    async with svc.uows() as uow:
-        member = await _sender(svc, uow, tenant_id, fields)
-        if member is None:
-            return
-        for item in _listed(fields, "SubscribeMsgPopupEvent"):
-            template_id = str(item.get("TemplateId", ""))[:64]
-            if template_id and str(item.get("SubscribeStatusString", "")) == "accept":
-                await grant(uow, tenant_id, member, template_id, svc.clock())
-        await uow.commit()
+    await _consents(svc, tenant_id, fields, "SubscribeMsgPopupEvent", "accept", grant)
 
 
 async def subscribe_changed(svc: Services, tenant_id: int, fields: Mapping[str, Any]) -> None:
     """subscribe_msg_change_event: a template the member turned off in WeChat leaves none."""
+    await _consents(svc, tenant_id, fields, "SubscribeMsgChangeEvent", "reject", revoke)
+
+
+async def _consents(svc: Services, tenant_id: int, fields: Mapping[str, Any], key: str, status: str,
+                    apply: Callable[[UnitOfWork, int, int, str, datetime], Awaitable[None]]) -> None:
+    """`apply` to the sender's consent for each template of the event's list in `status`."""
     async with svc.uows() as uow:
         member = await _sender(svc, uow, tenant_id, fields)
         if member is None:
             return
-        for item in _listed(fields, "SubscribeMsgChangeEvent"):
-            if str(item.get("SubscribeStatusString", "")) == "reject":
-                await revoke(uow, tenant_id, member, str(item.get("TemplateId", ""))[:64], svc.clock())
+        for item in _listed(fields, key):
+            template_id = str(item.get("TemplateId", ""))[:64]
+            if template_id and str(item.get("SubscribeStatusString", "")) == status:
+                await apply(uow, tenant_id, member, template_id, svc.clock())
         await uow.commit()
 
 
