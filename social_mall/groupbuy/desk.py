@@ -289,6 +289,29 @@ async def _seats(uows: UowFactory, tenant: int, team_id: int) -> tuple[PoolTruth
     return PoolTruth(free, 1, {m: 1 for _, m, _, _ in holds}, held), team.campaign_id
 
 
+def prime_opened(uow: UnitOfWork, tenant: int, opened: JoinResult) -> None:
+    """Once the unit of work that opened a team commits, put the team's pool in memory from
+    what the open wrote (its size, the leader's seat and order's deadline): the team's first
+    joiners then find it loaded, with no read of the database and no rebuild claim. The open
+    registers this; without an admission step in this deployment it does nothing. A pool
+    loaded meanwhile (a joiner's rebuild) is left as it is."""
+    admission = uow.shared.get(ADMISSION)
+    if not isinstance(admission, Admission):
+        return
+    team, seat, order = opened.team, opened.seat, opened.order
+    free = max(0, team.size - team.held) if team.status == T.FORMING else 0
+    held = {f"seat:{seat.id}": Held(seat.member_id, 1, "", _ms(order.expires_at + PAY_GRACE))}
+    truth = PoolTruth(free, 1, {seat.member_id: 1}, held)
+
+    async def prime() -> None:
+        got = uow.shared.get(DESK)
+        if isinstance(got, JoinDesk):
+            got.know_campaign(tenant, team.id, team.campaign_id)
+        await admission.prime(tenant, team_pool(team.id), truth)
+
+    uow.after_commit(prime)
+
+
 async def seat_drift(admission: Admission, uows: UowFactory, tenant: int, team_id: int) -> Drift:
     """Memory's seats against the database's (free seats and who holds one; tokens differ
     by nature: memory's are the admissions', the database's are seat ids)."""
