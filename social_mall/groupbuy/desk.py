@@ -28,8 +28,11 @@ the database refuses gives its reservation back and the team's pool is rebuilt f
 database; a reservation whose join never came runs out after `ADMIT_HOLD_SECONDS` (given
 back by the next reservation on that team); a written seat is held until its order's
 payment deadline (a paid seat that memory then forgets is found again by that rebuild).
+A team's pool is put in memory when the open that created it commits (`prime_opened`:
+from what the open wrote, no read, one store call), so its first joiners pay no rebuild.
 After a flush or restart of the store, a team's pool is rebuilt from its seats before it
-admits anyone (`seats_truth`); `seat_drift` compares the two. The limit of teams per
+admits anyone (`seats_truth`; the claim and the load are one store call each); `seat_drift`
+compares the two. The limit of teams per
 member in a campaign is still checked by the batch alone.
 """
 
