@@ -125,7 +125,16 @@ class AdmissionStore(Protocol):
         ...
     async def release(self, tenant: int, pool: str, token: str) -> bool: ...
     async def sweep(self, tenant: int, pool: str, now_ms: int, limit: int = 500) -> int: ...
-    async def load(self, tenant: int, pool: str, truth: PoolTruth) -> None: ...
+    async def load(self, tenant: int, pool: str, truth: PoolTruth, *, claim: str = "",
+                   if_unloaded: bool = False) -> bool:
+        """Put the pool in memory from `truth` (`if_unloaded`: unless it is loaded already;
+        False then) and end the rebuild `claim` if one is given, in one step."""
+        ...
+    async def claim_load(self, tenant: int, pool: str, lease_seconds: float, force: bool = False) -> str | None:
+        """In one step: None when the pool is loaded already (and not `force`), else a claim
+        on loading it ("" when another holder has it). The claim ends with `load(claim=)`
+        or `end_rebuild`."""
+        ...
     async def state(self, tenant: int, pool: str) -> PoolState: ...
     async def drop(self, tenant: int, pool: str) -> None: ...
     async def claim_rebuild(self, tenant: int, pool: str, lease_seconds: float) -> str:
@@ -151,6 +160,7 @@ class Admission:
 
     store: AdmissionStore
     rebuilds: int = 0   # how many times this worker rebuilt a pool from the database
+    primes: int = 0     # how many pools this worker loaded from a truth it was handed (`prime`)
 
     async def reserve(self, tenant: int, pool: str, member: int, qty: int, *, now: datetime, hold_seconds: float,
                       loader: Loader, seat: str = "", seat_cap: int = 0) -> Admit:
@@ -163,7 +173,7 @@ class Admission:
             verdict, left = await self.store.reserve(tenant, pool, member, qty, token, expires, now_ms, seat, seat_cap)
             if verdict != Verdict.UNLOADED:
                 return Admit(verdict, token if verdict == Verdict.ADMITTED else "", left)
-            if not await self.rebuild(tenant, pool, loader):
+            if await self._rebuild(tenant, pool, loader) is None:
                 await asyncio.sleep(REBUILD_POLL)   # another request (or worker) is rebuilding it
         return Admit(Verdict.UNLOADED)
 
@@ -171,18 +181,35 @@ class Admission:
         """Load the pool from the database, unless it is loaded already (`force`: reload
         anyway) or another request is loading it (a claim with a lease: one rebuild runs,
         the others poll until it is in). True when this call loaded it."""
-        claim = await self.store.claim_rebuild(tenant, pool, REBUILD_LEASE)
-        if not claim:
+        return bool(await self._rebuild(tenant, pool, loader, force=force))
+
+    async def _rebuild(self, tenant: int, pool: str, loader: Loader, *, force: bool = False) -> bool | None:
+        """True: loaded by this call; False: it was loaded already; None: another holder is
+        loading it. Two round trips to the store: the claim (which also says whether the
+        pool is loaded) and the load (which also ends the claim)."""
+        claim = await self.store.claim_load(tenant, pool, REBUILD_LEASE, force)
+        if claim is None:
             return False
+        if not claim:
+            return None
         try:
-            if not force and (await self.store.state(tenant, pool)).loaded:
-                return False
             truth = await loader()
-            await self.store.load(tenant, pool, truth)
-            self.rebuilds += 1
-            return True
-        finally:
+        except BaseException:
             await self.store.end_rebuild(tenant, pool, claim)
+            raise
+        loaded = await self.store.load(tenant, pool, truth, claim=claim, if_unloaded=not force)
+        if loaded:
+            self.rebuilds += 1
+        return loaded
+
+    async def prime(self, tenant: int, pool: str, truth: PoolTruth) -> bool:
+        """Load a pool whose truth the caller already holds (a team just opened, a session
+        just started), unless it is loaded already: one call to the store, no read of the
+        database, so its first request does not pay for a rebuild. True when loaded."""
+        loaded = await self.store.load(tenant, pool, truth, if_unloaded=True)
+        if loaded:
+            self.primes += 1
+        return loaded
 
     async def confirm(self, tenant: int, pool: str, token: str, member: int, qty: int, *,
                       hold_until: datetime | None, seat: str = "") -> int:
@@ -279,7 +306,12 @@ class MemoryAdmissionStore:
         p = self._pool(tenant, pool)
         return 0 if p is None else p.expire(now_ms, limit)
 
-    async def load(self, tenant: int, pool: str, truth: PoolTruth) -> None:
+    async def load(self, tenant: int, pool: str, truth: PoolTruth, *, claim: str = "",
+                   if_unloaded: bool = False) -> bool:
+        if claim and self._rebuilding.get((tenant, pool)) == claim:
+            del self._rebuilding[(tenant, pool)]
+        if if_unloaded and self._pool(tenant, pool) is not None:
+            return False
         if not self.epoch:
             self.epoch = secrets.token_hex(8)
         p = _Pool(self.epoch, truth.stock_left, truth.limit, dict(truth.members), {}, {})
@@ -288,6 +320,12 @@ class MemoryAdmissionStore:
         for seat, cap in truth.seats.items():
             p.seats[seat] = cap - sum(1 for h in truth.held.values() if h.seat == seat)
         self._pools[(tenant, pool)] = p
+        return True
+
+    async def claim_load(self, tenant: int, pool: str, lease_seconds: float, force: bool = False) -> str | None:
+        if not force and self._pool(tenant, pool) is not None:
+            return None
+        return await self.claim_rebuild(tenant, pool, lease_seconds)
 
     async def state(self, tenant: int, pool: str) -> PoolState:
         p = self._pool(tenant, pool)

@@ -92,14 +92,18 @@ for _, t in ipairs(due) do give_back(t) end
 return #due
 """
 
-# KEYS: pool, exp, epoch. ARGV: new epoch (if none yet), stock, limit, then field/value pairs,
-# then '|', then token/expiry pairs for the sorted set.
-_LOAD = """
+# KEYS: pool, exp, epoch, rebuild claim. ARGV: new epoch (if none yet), only-if-unloaded
+# ('1'/''), claim to end ('' = none), stock, limit, then field/value pairs, then '|', then
+# token/expiry pairs for the sorted set. Returns 1 when loaded, 0 when it was loaded already
+# (only-if-unloaded: a prime or a rebuild that another loader beat). The claim ends either way.
+_LOAD = _GIVE_BACK + """
+if ARGV[3] ~= '' and redis.call('GET', KEYS[4]) == ARGV[3] then redis.call('DEL', KEYS[4]) end
+if ARGV[2] ~= '' and loaded() then return 0 end
 redis.call('SET', KEYS[3], ARGV[1], 'NX')
 local epoch = redis.call('GET', KEYS[3])
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], 'gen', epoch, 'stock', ARGV[2], 'limit', ARGV[3])
-local i = 4
+redis.call('HSET', KEYS[1], 'gen', epoch, 'stock', ARGV[4], 'limit', ARGV[5])
+local i = 6
 while ARGV[i] ~= '|' do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -112,6 +116,15 @@ end
 return 1
 """
 
+# KEYS: pool, exp, epoch, rebuild claim. ARGV: claim, lease_ms, force ('1'/'').
+# One round trip for "is it loaded, and if not, may I load it": {0, ''} loaded already (and
+# not forced), {1, ''} another holder is loading it, {2, claim} the caller loads it.
+_CLAIM_LOAD = _GIVE_BACK + """
+if ARGV[3] == '' and loaded() then return {0, ''} end
+if redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ARGV[1]} end
+return {1, ''}
+"""
+
 
 class RedisAdmissionStore:
     def __init__(self, kv: RedisKV) -> None:
@@ -122,10 +135,14 @@ class RedisAdmissionStore:
         self._release = r.register_script(_RELEASE)
         self._sweep = r.register_script(_SWEEP)
         self._load = r.register_script(_LOAD)
+        self._claim_load = r.register_script(_CLAIM_LOAD)
 
     def _keys(self, tenant: int, pool: str) -> list[str]:
         base = self.kv._k(f"adm:{tenant}:{pool}")
         return [base, base + ":exp", self.kv._k("adm:epoch")]
+
+    def _claim_key(self, tenant: int, pool: str) -> str:
+        return f"adm:rebuild:{tenant}:{pool}"
 
     async def _run(self, script: AsyncScript, tenant: int, pool: str, args: list[str | int]) -> Any:
         return await self.kv._eval(script, self._keys(tenant, pool), args)
@@ -147,8 +164,10 @@ class RedisAdmissionStore:
     async def sweep(self, tenant: int, pool: str, now_ms: int, limit: int = 500) -> int:
         return int(await self._run(self._sweep, tenant, pool, [now_ms, limit]))
 
-    async def load(self, tenant: int, pool: str, truth: PoolTruth) -> None:
-        args: list[str | int] = [secrets.token_hex(8), truth.stock_left, truth.limit]
+    async def load(self, tenant: int, pool: str, truth: PoolTruth, *, claim: str = "",
+                   if_unloaded: bool = False) -> bool:
+        args: list[str | int] = [secrets.token_hex(8), "1" if if_unloaded else "", claim,
+                                 truth.stock_left, truth.limit]
         for m, q in truth.members.items():
             if q:
                 args += [f"m:{m}", q]
@@ -163,8 +182,19 @@ class RedisAdmissionStore:
         for token, h in truth.held.items():
             if h.until_ms is not None:
                 args += [token, h.until_ms]
+        keys = self._keys(tenant, pool) + [self.kv._k(self._claim_key(tenant, pool))]
+        if len(args) <= 256:   # a team's or a fresh pool's: small, through the batcher (one round trip)
+            return bool(await self.kv._eval(self._load, keys, args))
         # straight to redis-py (not the batcher): a big load is rare and may be large
-        await self._load(keys=self._keys(tenant, pool), args=args)
+        return bool(await self._load(keys=keys, args=args))
+
+    async def claim_load(self, tenant: int, pool: str, lease_seconds: float, force: bool = False) -> str | None:
+        keys = self._keys(tenant, pool) + [self.kv._k(self._claim_key(tenant, pool))]
+        verdict, claim = await self.kv._eval(self._claim_load, keys,
+                                             [secrets.token_hex(8), int(lease_seconds * 1000), "1" if force else ""])
+        if int(verdict) == 0:
+            return None
+        return (claim.decode() if isinstance(claim, bytes) else str(claim)) if int(verdict) == 2 else ""
 
     async def state(self, tenant: int, pool: str) -> PoolState:
         keys = self._keys(tenant, pool)
@@ -189,10 +219,10 @@ class RedisAdmissionStore:
 
     async def claim_rebuild(self, tenant: int, pool: str, lease_seconds: float) -> str:
         claim = secrets.token_hex(8)
-        return claim if await self.kv.set_nx(f"adm:rebuild:{tenant}:{pool}", claim, lease_seconds) else ""
+        return claim if await self.kv.set_nx(self._claim_key(tenant, pool), claim, lease_seconds) else ""
 
     async def end_rebuild(self, tenant: int, pool: str, claim: str) -> None:
-        await self.kv.delete_if(f"adm:rebuild:{tenant}:{pool}", claim)
+        await self.kv.delete_if(self._claim_key(tenant, pool), claim)
 
 
 def open_admission(kv: KVStore) -> AdmissionStore:

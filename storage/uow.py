@@ -85,6 +85,7 @@ class UnitOfWork:
         self.shared: dict[str, object] = {} if shared is None else shared
         self._session: AsyncSession | None = None
         self._after_rollback: list[Callable[[], Awaitable[None]]] = []
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._subscribers = subscribers
         self._modules = modules if modules is None or isinstance(modules, frozenset) else frozenset(modules)
         self.cache = cache  # catalog reads (storage/cache.py); cleared by a commit that wrote the catalog
@@ -204,6 +205,20 @@ class UnitOfWork:
         one holds no locks by then). Dropped by a commit. A failing `fn` is logged."""
         self._after_rollback.append(fn)
 
+    def after_commit(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` once after this unit of work's transaction commits (memory that may only
+        learn of a write once it is durable, e.g. a cache primed with the rows just written).
+        Dropped by a rollback. A failing `fn` is logged: the commit stands."""
+        self._after_commit.append(fn)
+
+    async def _run_after_commit(self) -> None:
+        todo, self._after_commit = self._after_commit, []
+        for fn in todo:
+            try:
+                await fn()
+            except Exception:   # the write stands; memory catches up on its own (a rebuild)
+                log.exception("uow.after_commit_failed")
+
     async def _run_after_rollback(self) -> None:
         todo, self._after_rollback = self._after_rollback, []
         for fn in todo:
@@ -215,13 +230,20 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self._session is None:
             self._after_rollback = []
+            await self._run_after_commit()
             return
-        await self._session.commit()   # a failed commit rolled back: its after_rollback still runs
+        try:
+            await self._session.commit()   # a failed commit rolled back: its after_rollback still runs
+        except BaseException:
+            self._after_commit = []
+            raise
         self._after_rollback = []
         if self._session.info.pop(WROTE_CATALOG, False):
             self.cache.clear()
+        await self._run_after_commit()
 
     async def rollback(self) -> None:
+        self._after_commit = []
         if self._session is None:
             await self._run_after_rollback()
             return
@@ -238,6 +260,7 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._after_commit = []   # not committed since: nothing to follow
         if self._session is None:
             if exc_type is not None:   # nothing of ours to roll back; what others wrote for us is undone
                 await self._run_after_rollback()

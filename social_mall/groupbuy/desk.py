@@ -28,8 +28,11 @@ the database refuses gives its reservation back and the team's pool is rebuilt f
 database; a reservation whose join never came runs out after `ADMIT_HOLD_SECONDS` (given
 back by the next reservation on that team); a written seat is held until its order's
 payment deadline (a paid seat that memory then forgets is found again by that rebuild).
+A team's pool is put in memory when the open that created it commits (`prime_opened`:
+from what the open wrote, no read, one store call), so its first joiners pay no rebuild.
 After a flush or restart of the store, a team's pool is rebuilt from its seats before it
-admits anyone (`seats_truth`); `seat_drift` compares the two. The limit of teams per
+admits anyone (`seats_truth`; the claim and the load are one store call each); `seat_drift`
+compares the two. The limit of teams per
 member in a campaign is still checked by the batch alone.
 """
 
@@ -287,6 +290,29 @@ async def _seats(uows: UowFactory, tenant: int, team_id: int) -> tuple[PoolTruth
     held = {f"seat:{i}": Held(m, 1, "", None if st == S.PAID or at is None else _ms(at + PAY_GRACE))
             for i, m, st, at in holds}
     return PoolTruth(free, 1, {m: 1 for _, m, _, _ in holds}, held), team.campaign_id
+
+
+def prime_opened(uow: UnitOfWork, tenant: int, opened: JoinResult) -> None:
+    """Once the unit of work that opened a team commits, put the team's pool in memory from
+    what the open wrote (its size, the leader's seat and order's deadline): the team's first
+    joiners then find it loaded, with no read of the database and no rebuild claim. The open
+    registers this; without an admission step in this deployment it does nothing. A pool
+    loaded meanwhile (a joiner's rebuild) is left as it is."""
+    admission = uow.shared.get(ADMISSION)
+    if not isinstance(admission, Admission):
+        return
+    team, seat, order = opened.team, opened.seat, opened.order
+    free = max(0, team.size - team.held) if team.status == T.FORMING else 0
+    held = {f"seat:{seat.id}": Held(seat.member_id, 1, "", _ms(order.expires_at + PAY_GRACE))}
+    truth = PoolTruth(free, 1, {seat.member_id: 1}, held)
+
+    async def prime() -> None:
+        got = uow.shared.get(DESK)
+        if isinstance(got, JoinDesk):
+            got.know_campaign(tenant, team.id, team.campaign_id)
+        await admission.prime(tenant, team_pool(team.id), truth)
+
+    uow.after_commit(prime)
 
 
 async def seat_drift(admission: Admission, uows: UowFactory, tenant: int, team_id: int) -> Drift:

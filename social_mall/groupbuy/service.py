@@ -357,6 +357,8 @@ async def open_team(
                                    group_price, leader=True, address_id=address_id, now=now, timeout=timeout,
                                    channel=channel)
     uow.emit(TeamOpened(tenant_id=tenant, team_id=team.id, campaign_id=c.id, member_id=member_id, chat_id=chat_id))
+    from social_mall.groupbuy.desk import prime_opened   # the desk imports this module
+    prime_opened(uow, tenant, result)   # the team's admission pool, once this commits
     return result
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from social_mall.admission import Admission
-from social_mall.groupbuy import desk
+from social_mall.groupbuy import desk, service
 from social_mall.groupbuy.errors import AlreadyInTeamError, TeamFullError
 from storage.admission import open_admission
 from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam
@@ -179,3 +179,78 @@ async def test_a_crowd_on_two_workers_never_over_fills_a_team(backend, uows, oth
         assert await GroupbuyRepo(uow.session).overfilled() == 0
     if backend.name == "pg":
         await kv2.close()
+
+
+class _Calls:
+    """The admission store, counting the calls made to it (each is one round trip on Redis)."""
+
+    def __init__(self, store) -> None:
+        self.store, self.calls = store, []
+
+    def __getattr__(self, name):
+        got = getattr(self.store, name)
+        if not callable(got):
+            return got
+
+        async def call(*a, **k):
+            self.calls.append(name)
+            return await got(*a, **k)
+        return call
+
+
+async def test_an_opened_team_is_in_memory_before_its_first_join(uows, demo, engine, admission):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=5)
+        await uow.commit()
+    sku = c.prices[0].sku_id
+    lead, a, b = await make_members(uows, demo.id, 3, prefix="o_adm_")
+    team = (await open_team(uows, demo.id, c, lead)).team
+    state = await admission.state(demo.id, desk.team_pool(team.id))
+    assert state.loaded and state.stock_left == 4 and dict(state.members) == {lead[0]: 1}
+    assert (await desk.seat_drift(admission, uows, demo.id, team.id)).clean
+    counted = admission.store = _Calls(admission.store)
+    counts = []
+    for m in (a, b):   # the first join costs what the second does: no load of the team's seats
+        sql = Statements(engine)
+        try:
+            await _take(uows, _req(demo.id, team.id, sku, m))
+        finally:
+            sql.close()
+        counts.append(sql.n)
+    assert counts[0] == counts[1]
+    assert counted.calls == ["reserve", "confirm"] * 2
+    assert admission.rebuilds == 0
+    assert await _seats(uows, team.id) == (3, 3)
+    assert (await desk.seat_drift(admission, uows, demo.id, team.id)).clean
+
+
+async def test_an_open_rolled_back_puts_nothing_in_memory(uows, demo, admission):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=3)
+        await uow.commit()
+    (lead,) = await make_members(uows, demo.id, 1, prefix="o_adm_")
+    async with uows() as uow:
+        r = await service.open_team(uow, demo.id, lead[0], c.id, c.prices[0].sku_id, 1,
+                                    address_id=lead[1], now=T0, timeout=TIMEOUT)
+        await uow.rollback()
+    assert not (await admission.state(demo.id, desk.team_pool(r.team.id))).loaded
+    assert admission.primes == 0
+
+
+async def test_a_rebuild_claims_and_loads_in_two_calls(uows, demo, kv, admission):
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=4)
+        await uow.commit()
+    sku = c.prices[0].sku_id
+    lead, a, b = await make_members(uows, demo.id, 3, prefix="o_adm_")
+    team = (await open_team(uows, demo.id, c, lead)).team
+    await _take(uows, _req(demo.id, team.id, sku, a))
+    await _flush(kv, admission)
+    counted = admission.store = _Calls(admission.store)
+    await _take(uows, _req(demo.id, team.id, sku, b))
+    # refused (unloaded), claim (and "not loaded"), load (and end the claim), admitted, written
+    assert counted.calls == ["reserve", "claim_load", "load", "reserve", "confirm"]
+    assert admission.rebuilds == 1
+    state = await admission.state(demo.id, desk.team_pool(team.id))
+    assert state.stock_left == 1 and dict(state.members) == {lead[0]: 1, a[0]: 1, b[0]: 1}
+    assert (await desk.seat_drift(admission, uows, demo.id, team.id)).clean
