@@ -284,11 +284,76 @@ class Attribution:
     distributors: list[Attributed]
     campaigns: list[Attributed]
     coupons: list[Attributed] = field(default_factory=list)   # by how given: members given, users, their orders' pay
+    views: list[ViewSource] = field(default_factory=list)     # product views by tracking token (recommendations…)
 
 
-async def attribution(uow: UnitOfWork, tenant: int, *, limit: int = 50) -> Attribution:
+#: what a tracking token on a product view stands for (the recommendation placements'
+#: tokens, `rec.<placement>`); any other token is shown as it is
+VIEW_SOURCE_ZH = {"rec.for_me": "猜你喜欢", "rec.related": "买了它的人还买了", "rec.paid": "支付后推荐"}
+VIEW_WINDOW = timedelta(days=7)      # a view's purchases: paid within 7 days after the member's first such view
+VIEW_SINCE = timedelta(days=30)      # the views counted: the last 30 days
+
+
+@dataclass(frozen=True)
+class ViewSource:
+    """Product views that came through one tracking token (a recommendation's placement, a
+    link's ?src=) over the last 30 days: views, members who viewed, and of those the ones
+    who paid within 7 days after their first such view, their paid orders and revenue."""
+
+    key: str
+    label: str
+    views: int
+    members: int
+    buyers: int
+    orders: int
+    revenue_fen: int
+
+    @property
+    def conversion(self) -> float | None:
+        return self.buyers / self.members if self.members else None
+
+
+async def view_sources(uow: UnitOfWork, tenant: int, now: datetime, *, limit: int = 50) -> list[ViewSource]:
+    """Click-through and revenue per tracking token (see ViewSource). Two reads on the
+    (tenant, kind, at) index: the tokened views of the last 30 days, then the paid orders
+    of the members who viewed, from their first view on."""
+    since = now - VIEW_SINCE
+    views: dict[str, int] = defaultdict(int)
+    first: dict[tuple[str, int], datetime] = {}
+    for src, member, at in await uow.session.execute(
+            select(Event.source, Event.member_id, Event.at).where(
+                Event.tenant_id == tenant, Event.kind == "product.view", Event.at >= since, Event.source != "")):
+        views[str(src)] += 1
+        if member:
+            seen = (str(src), int(member))
+            if seen not in first or at < first[seen]:
+                first[seen] = at
+    members = sorted({m for _, m in first})
+    paid: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for i in range(0, len(members), 500):
+        for member, at, fen in await uow.session.execute(
+                select(Event.member_id, Event.at, Event.amount_fen).where(
+                    Event.tenant_id == tenant, Event.kind == "order.paid", Event.at >= since,
+                    Event.member_id.in_(members[i:i + 500]))):
+            paid[int(member)].append((at, int(fen)))
+    out = []
+    for key, n in views.items():
+        viewers = [(m, at) for (k, m), at in first.items() if k == key]
+        buyers = orders = revenue = 0
+        for m, at in viewers:
+            mine = [fen for when, fen in paid.get(m, ()) if at <= when < at + VIEW_WINDOW]
+            buyers += bool(mine)
+            orders += len(mine)
+            revenue += sum(mine)
+        out.append(ViewSource(key, VIEW_SOURCE_ZH.get(key, key), n, len(viewers), buyers, orders, revenue))
+    out.sort(key=lambda v: (-v.revenue_fen, -v.views, v.key))
+    return out[:limit]
+
+
+async def attribution(uow: UnitOfWork, tenant: int, *, limit: int = 50, now: datetime | None = None) -> Attribution:
     """Which acquisition kinds, QR scenes, referral distributors and group-buy campaigns
-    brought members, buyers and net revenue (the members' whole net revenue so far)."""
+    brought members, buyers and net revenue (the members' whole net revenue so far); with
+    `now`, also the product views by tracking token (view_sources)."""
     net = MemberFacts.paid_fen - MemberFacts.refunded_fen
     buyers = func.sum(func.cast(MemberFacts.orders > 0, MemberFacts.orders.type))
 
@@ -320,7 +385,8 @@ async def attribution(uow: UnitOfWork, tenant: int, *, limit: int = 50) -> Attri
             acc[1] += s.buyers
             acc[2] += s.revenue_fen
     campaigns = [Attributed(str(c), f"拼团活动 #{c}", *v) for c, v in sorted(camp.items(), key=lambda kv: -kv[1][2])]
-    return Attribution(kinds, scenes, dists, campaigns, await _coupons(uow, tenant, limit))
+    return Attribution(kinds, scenes, dists, campaigns, await _coupons(uow, tenant, limit),
+                       await view_sources(uow, tenant, now, limit=limit) if now is not None else [])
 
 
 async def _coupons(uow: UnitOfWork, tenant: int, limit: int) -> list[Attributed]:

@@ -203,16 +203,20 @@ async def rfm_page(request: web.Request) -> web.Response:
 async def attribution_page(request: web.Request) -> web.Response:
     svc = services(request)
     async with svc.uows() as uow:
-        a = await reports.attribution(uow, tenant_of(request))
+        a = await reports.attribution(uow, tenant_of(request), now=svc.clock())
     groups = {"kinds": a.kinds, "scenes": a.scenes, "distributors": a.distributors, "groupbuy": a.campaigns, "coupons": a.coupons}
     fmt = _fmt(request)
+    views = [{"key": v.key, "label": v.label, "views": v.views, "members": v.members, "buyers": v.buyers,
+              "orders": v.orders, "revenue_fen": v.revenue_fen} for v in a.views]
     if fmt == "json":
-        return _json({k: [{"key": x.key, "label": x.label, "members": x.members, "buyers": x.buyers,
-                           "revenue_fen": x.revenue_fen} for x in v] for k, v in groups.items()})
+        return _json({**{k: [{"key": x.key, "label": x.label, "members": x.members, "buyers": x.buyers,
+                              "revenue_fen": x.revenue_fen} for x in v] for k, v in groups.items()}, "views": views})
     if fmt == "csv":
         return _csv("attribution.csv", ["类别", "来源", "名称", "会员", "购买会员", "净收入(分)"],
-                    [[k, x.key, x.label, x.members, x.buyers, x.revenue_fen] for k, v in groups.items() for x in v])
-    return render(request, "console/insights/attribution.html", a=a, yuan=reports.yuan, tab="attribution")
+                    [[k, x.key, x.label, x.members, x.buyers, x.revenue_fen] for k, v in groups.items() for x in v]
+                    + [["views", v["key"], v["label"], v["members"], v["buyers"], v["revenue_fen"]] for v in views])
+    return render(request, "console/insights/attribution.html", a=a, yuan=reports.yuan, pct=reports.percent,
+                  tab="attribution")
 
 
 def today(svc: Any) -> date:
