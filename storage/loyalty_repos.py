@@ -191,6 +191,14 @@ class LoyaltyRepo:
                 .order_by(CouponTemplate.id))
         return await self._all(stmt.execution_options(populate_existing=True))
 
+    async def issuable(self, tenant: int, now: datetime) -> list[CouponTemplate]:
+        """Active templates not past their end: what an administrator may give a member."""
+        stmt = (select(CouponTemplate)
+                .where(CouponTemplate.tenant_id == tenant, CouponTemplate.active.is_(True),
+                       or_(CouponTemplate.valid_until.is_(None), CouponTemplate.valid_until > now))
+                .order_by(CouponTemplate.id))
+        return await self._all(stmt.execution_options(populate_existing=True))
+
     async def issued_on(self, tenant: int, event: str) -> list[CouponTemplate]:
         stmt = select(CouponTemplate).where(CouponTemplate.tenant_id == tenant, CouponTemplate.active.is_(True),
                                             CouponTemplate.issue_on == event).order_by(CouponTemplate.id)

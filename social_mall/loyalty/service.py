@@ -297,6 +297,19 @@ async def claimable(uow: UnitOfWork, tenant: int, member: int, now: datetime) ->
     return out
 
 
+async def issuable(uow: UnitOfWork, tenant: int, now: datetime) -> list[TemplateView]:
+    """The templates an administrator may give a member (active, not past their end; the
+    per-member limit doesn't bind an admin, the total does)."""
+    return [TemplateView(t.id, t.name, t.kind, t.threshold_fen, t.off_fen, t.off_bp, t.cap_fen,
+                         t.total_qty - t.claimed_qty if t.total_qty else None, 0, t.per_member)
+            for t in await repo(uow).issuable(tenant, now)]
+
+
+async def member_coupons(uow: UnitOfWork, tenant: int, member: int) -> list[CouponView]:
+    """Every coupon the member holds or held (available, in an unpaid order, used)."""
+    return [coupon_view(c, t) for c, t in await repo(uow).coupons(tenant, member)]
+
+
 GIVEN_IN_CONSOLE = "console"   # the channel of a coupon an admin gave
 GIVEN_BY_JOB = "job"           # … of one given automatically (an event's or the birthday job's)
 
