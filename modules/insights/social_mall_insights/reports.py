@@ -79,6 +79,54 @@ async def funnel(uow: UnitOfWork, tenant: int, first: date, last: date, *, chann
     return Funnel(rows, total, sorted({c for c, _ in pairs if c}), sorted({s for _, s in pairs if s}))
 
 
+SCENES_LISTED = 30   # the entry scenes the funnel offers (most members first)
+
+
+async def entry_scenes(uow: UnitOfWork, tenant: int, *, limit: int = SCENES_LISTED) -> list[tuple[str, int]]:
+    """The QR scenes / links members first came through (a distributor's ref_…, a team's
+    gb_…, a poster's…), most members first: (scene, members)."""
+    q = (select(MemberFacts.acq_source, func.count()).where(MemberFacts.tenant_id == tenant,
+                                                             MemberFacts.acq_source != "")
+         .group_by(MemberFacts.acq_source).order_by(func.count().desc(), MemberFacts.acq_source).limit(limit))
+    return [(str(s), int(n)) for s, n in await uow.session.execute(q)]
+
+
+async def scene_funnel(uow: UnitOfWork, tenant: int, first: date, last: date, scene: str) -> Funnel:
+    """`funnel` for the members who first came through one entry scene, from their raw
+    events (the rollups keep the acquisition kind, not the scene: a scene has a handful to
+    thousands of members, read through (tenant, member, at)): members at each stage per
+    Shanghai day, a visit being any event of theirs off the given channels."""
+    from social_mall_insights.rules import GIVEN_CHANNELS, day_bounds
+
+    kinds = [k for k, _ in STAGES]
+    a, _ = day_bounds(first)
+    _, b = day_bounds(last)
+    members = [int(m) for (m,) in await uow.session.execute(select(MemberFacts.member_id).where(
+        MemberFacts.tenant_id == tenant, MemberFacts.acq_source == scene))]
+    seen: dict[date, list[set[int]]] = defaultdict(lambda: [set() for _ in kinds])
+    paid: dict[date, int] = defaultdict(int)
+    for i in range(0, len(members), 500):
+        for member, kind, channel, at, fen in await uow.session.execute(
+                select(Event.member_id, Event.kind, Event.channel, Event.at, Event.amount_fen).where(
+                    Event.tenant_id == tenant, Event.member_id.in_(members[i:i + 500]), Event.at >= a, Event.at < b)):
+            day = shanghai_day(at)
+            stages = seen[day]
+            if channel not in GIVEN_CHANNELS:
+                stages[0].add(int(member))
+            if kind in kinds[1:]:
+                stages[kinds.index(kind)].add(int(member))
+                if kind == "order.paid":
+                    paid[day] += int(fen)
+    rows = []
+    d = first
+    while d <= last:
+        rows.append(FunnelRow(d, tuple(len(x) for x in seen[d]) if d in seen else (0,) * len(kinds), paid.get(d, 0)))
+        d += timedelta(days=1)
+    total = FunnelRow(last, tuple(sum(r.counts[i] for r in rows) for i in range(len(kinds))),
+                      sum(r.paid_fen for r in rows))
+    return Funnel(rows, total, [], [])
+
+
 # -- retention cohorts -----------------------------------------------------------------------
 
 @dataclass(frozen=True)

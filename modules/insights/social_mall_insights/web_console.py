@@ -109,10 +109,16 @@ async def funnel_page(request: web.Request) -> web.Response:
         source = source if source in dims.sources else ""
         f = dims if not (channel or source) else await reports.funnel(
             uow, tenant_of(request), first, last, channel=channel, source=source)
+        scenes = await reports.entry_scenes(uow, tenant_of(request))
+        scene = request.query.get("scene", "")
+        scene = scene if scene in {s for s, _ in scenes} else ""
+        if scene:   # the members who came through one QR scene or link (channel and kind don't apply)
+            channel = source = ""
+            f = await reports.scene_funnel(uow, tenant_of(request), first, last, scene)
     names = [n for _, n in reports.STAGES]
     fmt = _fmt(request)
     if fmt == "json":
-        return _json({"from": first, "to": last, "channel": channel, "source": source, "stages": names,
+        return _json({"from": first, "to": last, "channel": channel, "source": source, "scene": scene, "stages": names,
                       "days": [{"day": r.day, "members": list(r.counts), "rates": [_pct(x) for x in r.rates],
                                 "paid_fen": r.paid_fen} for r in f.rows],
                       "total": {"members": list(f.total.counts), "rates": [_pct(x) for x in f.total.rates],
@@ -122,7 +128,8 @@ async def funnel_page(request: web.Request) -> web.Response:
                     [[r.day, *r.counts, *[reports.percent(x) for x in r.rates[1:]], r.paid_fen] for r in f.rows])
     chart = charts_funnel(names, f.total.counts)
     return render(request, "console/insights/funnel.html", f=f, names=names, days=days, channel=channel,
-                  source=source, chart=chart, pct=reports.percent, yuan=reports.yuan, channels=CHANNEL_ZH,
+                  source=source, scene=scene, scenes=scenes, all_channels=dims.channels, all_sources=dims.sources,
+                  chart=chart, pct=reports.percent, yuan=reports.yuan, channels=CHANNEL_ZH,
                   acq=ACQ_ZH, tab="funnel")
 
 
