@@ -79,6 +79,8 @@ async def main_async(args: argparse.Namespace) -> int:
         "ltv (12 months, 4 horizons)": lambda uow: reports.ltv(uow, TENANT, now),
         "rfm (quintiles, 8 segments)": lambda uow: reports.rfm(uow, TENANT, now),
         "attribution": lambda uow: reports.attribution(uow, TENANT),
+        "attribution + views by tracking token (30 days)": lambda uow: reports.attribution(uow, TENANT, now=now),
+        "funnel 30d, the largest entry scene (raw events)": lambda uow: _scene_funnel(uow, reports, today),
         "member timeline (50)": lambda uow: reports.timeline(uow, TENANT, 4242),
     }
     jobs["ltv, arithmetic in Python instead"] = lambda uow: reports.ltv_python(uow, TENANT, now, since)
@@ -112,6 +114,11 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"\n-- {key}\n" + "\n".join(plan[:25]))
     await engine.dispose()
     return 0
+
+
+async def _scene_funnel(uow, reports, today):
+    scenes = await reports.entry_scenes(uow, TENANT, limit=1)
+    return await reports.scene_funnel(uow, TENANT, today - timedelta(days=29), today, scenes[0][0]) if scenes else None
 
 
 def main() -> int:
