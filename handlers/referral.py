@@ -61,25 +61,34 @@ NAME = "referral"
 
 async def oa_qr_url(svc: Services, tenant: TenantView, d: service.DistributorView) -> str:
     """What the distributor's QR encodes: the official account's permanent parametric QR
-    (scene ref_<code>), made once and kept; the share link when WeChat can't be reached."""
+    (scene ref_<code>), made once per official account and kept: `tenant` seen through the
+    account (`tenant.account_id`, 0: the primary), whose token makes it, so following it
+    follows that account; the share link when WeChat can't be reached."""
+    account = tenant.account_id
+
     async def known() -> str:
         async with svc.uows() as uow:
-            return await service.qr_url(uow, tenant.id, d.id)
+            return await service.qr_url(uow, tenant.id, d.id, account=account)
 
     if url := await known():
         return url
     try:
-        async with svc.kv.lock(f"refqr_make:{tenant.code}:{d.code}", ttl=30.0, wait=30.0):
+        async with svc.kv.lock(f"refqr_make:{_at(tenant)}:{d.code}", ttl=30.0, wait=30.0):
             if url := await known():      # another worker made it while we waited
                 return url
             qr = await svc.wechat(tenant).create_qrcode(d.scene, None)
             async with svc.uows() as uow:
-                await service.set_qr_url(uow, tenant.id, d.id, qr["url"])
+                await service.set_qr_url(uow, tenant.id, d.id, qr["url"], account=account, now=svc.clock())
                 await uow.commit()
             return qr["url"]
     except (WeChatAPIError, LockTimeoutError) as exc:
         log.warning("referral.qr.failed", extra={"tenant": tenant.code, "error": type(exc).__name__})
         return svc.image_url(f"/r/{tenant.code}/{d.code}")
+
+
+def _at(tenant: TenantView) -> str:
+    """The tenant's code, and the official account's when it is not the primary (kv keys)."""
+    return f"{tenant.code}:{tenant.account_id}" if tenant.account_id else tenant.code
 
 
 # -- payouts --------------------------------------------------------------------------------
@@ -249,14 +258,17 @@ def setup(reg: Registry) -> None:
             await uow.commit()
 
     async def send_qr(d: Delivery) -> None:
-        tenant = await svc.tenant_by_id(d.tenant_id)
         async with svc.uows() as uow:
-            openid = await channel_identity(uow, d.tenant_id, int(d.payload["member_id"]), "mp")
             dist = await service.distributor_by_code(uow, d.tenant_id, str(d.payload["code"]))
-        if openid is None or dist is None:
+        # through the member's own official account (its token, its openid): the image is
+        # uploaded there and the QR is that account's, so following it follows that account
+        target = await svc.push_target(d.tenant_id, int(d.payload["member_id"]),
+                                       account=int(d.payload.get("account_id", 0)))
+        if target is None or dist is None:
             return
+        tenant, openid = target
         client = svc.wechat(tenant)
-        key, sent = f"refqr:{tenant.code}:{dist.code}", f"refqr_sent:{tenant.code}:{dist.code}"
+        key, sent = f"refqr:{_at(tenant)}:{dist.code}", f"refqr_sent:{tenant.code}:{dist.code}"
         if not d.payload.get("explicit", True) and await svc.kv.get(sent):
             return  # 「我的推广」 shows the QR once a day; 「推广码」 always sends it
         try:

@@ -172,3 +172,18 @@ class ReferralMerge(Base):
     kept_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "merged_member_id"),)
+
+
+class DistributorAccountQr(Base):
+    """What a distributor's QR encodes at one of the tenant's other official accounts (its
+    permanent QR, scene ref_<code>, made with that account's token: following through it
+    follows that account). The primary account's is `referral_distributors.qr_url`."""
+
+    __tablename__ = "referral_account_qr"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    distributor_id: Mapped[int] = mapped_column(ForeignKey("referral_distributors.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    url: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "distributor_id", "account_id"),)

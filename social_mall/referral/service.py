@@ -318,16 +318,28 @@ async def disable_distributor(uow: UnitOfWork, tenant: int, distributor_id: int,
     return await _decide(uow, tenant, distributor_id, D.APPROVED, D.DISABLED, actor=actor, now=now)
 
 
-async def set_qr_url(uow: UnitOfWork, tenant: int, distributor_id: int, url: str) -> None:
-    await repo(uow).set_distributor(tenant, distributor_id, qr_url=url[:200])
+async def set_qr_url(uow: UnitOfWork, tenant: int, distributor_id: int, url: str, *, account: int = 0,
+                     now: datetime | None = None) -> None:
+    """Keep what the distributor's QR encodes at official account `account` (0: the primary)."""
+    if not account:
+        await repo(uow).set_distributor(tenant, distributor_id, qr_url=url[:200])
+        return
+    await repo(uow).set_account_qr_url(tenant, distributor_id, account, url[:200], now or datetime.now(timezone.utc))
 
 
-async def qr_url(uow: UnitOfWork, tenant: int, distributor_id: int) -> str:
-    return (await _distributor(uow, tenant, distributor_id)).qr_url
+async def qr_url(uow: UnitOfWork, tenant: int, distributor_id: int, *, account: int = 0) -> str:
+    """What the distributor's QR encodes at official account `account` (0: the primary; ""
+    until made): a QR made with one account's token follows that account."""
+    if not account:
+        return (await _distributor(uow, tenant, distributor_id)).qr_url
+    return await repo(uow).account_qr_url(tenant, distributor_id, account)
 
 
-def request_qr(uow: UnitOfWork, d: DistributorView, *, explicit: bool = True) -> None:
-    uow.emit(QrRequested(tenant_id=d.tenant_id, member_id=d.member_id, code=d.code, explicit=explicit))
+def request_qr(uow: UnitOfWork, d: DistributorView, *, explicit: bool = True, account: int = 0) -> None:
+    """Send the distributor its QR; `account`: the official account it asked through (its
+    openid there is sent the image, made at that account), 0 for the primary or none."""
+    uow.emit(QrRequested(tenant_id=d.tenant_id, member_id=d.member_id, code=d.code, explicit=explicit,
+                         account_id=account))
 
 
 # -- bindings --------------------------------------------------------------------------------
