@@ -156,6 +156,10 @@ class Withdrawal(Base):
     # TRANSFERING, SUCCESS, FAIL, CANCELING, CANCELLED; NOT_FOUND) and when it was last asked
     payout_state: Mapped[str] = mapped_column(String(24), default="", server_default="")
     payout_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # the pay merchant (tenant_pay_accounts.id, 0: the default) the payout was sent through,
+    # chosen once before the first transfer so a retry or the sweeper asks that one; None:
+    # not sent yet (or sent before there were several: the default)
+    payout_merchant_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     __table_args__ = (Index("ix_referral_withdrawals_day", "tenant_id", "distributor_id", "requested_at"),
                       Index("ix_referral_withdrawals_status_checked", "status", "payout_checked_at"))
 

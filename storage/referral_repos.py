@@ -301,6 +301,17 @@ class ReferralRepo:
                                      Withdrawal.status == "approved")
             .values(payout_state=state[:24], payout_checked_at=checked_at))
 
+    async def choose_payout_merchant(self, tenant: int, withdrawal_id: int, merchant_id: int) -> int:
+        """Record the merchant a payout goes through, once (the first choice stays); the
+        merchant it goes through."""
+        await self._update(
+            update(Withdrawal).where(Withdrawal.tenant_id == tenant, Withdrawal.id == withdrawal_id,
+                                     Withdrawal.payout_merchant_id.is_(None))
+            .values(payout_merchant_id=merchant_id))
+        chosen = await self.session.scalar(select(Withdrawal.payout_merchant_id).where(
+            Withdrawal.tenant_id == tenant, Withdrawal.id == withdrawal_id).execution_options(populate_existing=True))
+        return int(chosen or 0)
+
     async def payouts_in_flight(self, limit: int) -> list[tuple[int, str]]:
         """(tenant, out_bill_no) of approved withdrawals, the longest unchecked first."""
         stmt = (select(Withdrawal.tenant_id, Withdrawal.out_bill_no)

@@ -111,6 +111,7 @@ class WithdrawalView:
     requested_at: datetime
     payout_state: str = ""                     # the gateway's last word on the payout
     payout_checked_at: datetime | None = None  # when it was asked (or answered)
+    payout_merchant_id: int | None = None      # the merchant it was sent through (0: default; None: not yet)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,8 @@ def commission_view(c: Commission) -> CommissionView:
 
 def withdrawal_view(w: Withdrawal) -> WithdrawalView:
     return WithdrawalView(w.id, w.tenant_id, w.distributor_id, w.member_id, w.amount_fen, w.status,
-                          w.out_bill_no, w.reason, w.requested_at, w.payout_state, w.payout_checked_at)
+                          w.out_bill_no, w.reason, w.requested_at, w.payout_state, w.payout_checked_at,
+                          w.payout_merchant_id)
 
 
 # -- programme settings, levels, product rates ------------------------------------------------
@@ -831,6 +833,13 @@ async def list_withdrawals(uow: UnitOfWork, tenant: int, status: str | None = No
 
 async def get_withdrawal(uow: UnitOfWork, tenant: int, withdrawal_id: int) -> WithdrawalView:
     return withdrawal_view(await _withdrawal(uow, tenant, withdrawal_id))
+
+
+async def choose_payout_merchant(uow: UnitOfWork, tenant: int, withdrawal_id: int, merchant_id: int) -> int:
+    """The merchant (0: the tenant's default) the withdrawal's payout goes through: the
+    first one chosen, so a retried delivery sends the same out_bill_no to the same merchant
+    and the sweeper asks that one."""
+    return await repo(uow).choose_payout_merchant(tenant, withdrawal_id, merchant_id)
 
 
 async def withdrawal_by_bill(uow: UnitOfWork, tenant: int, out_bill_no: str) -> WithdrawalView | None:

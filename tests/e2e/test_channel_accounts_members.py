@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 
 from handlers.mp_simulator import MPSimulator
-from tests.channels_kit import APP2, MCH2, second_entrance
+from tests.channels_kit import APP2, second_entrance
+from tests.fakes.wechat_pay import attach_real_pay
 
 
 async def say(wx: MPSimulator, user: str, text: str) -> str:
@@ -51,3 +52,45 @@ async def test_the_referral_qr_is_made_uploaded_and_sent_at_the_distributors_acc
     assert len([m for m in mall.fake.sent_messages(user) if m["msgtype"] == "image"]) == len(images) + 1
     assert len([t for t, scene in mall.fake.qr_scenes.items() if scene == f"ref_{code}"]) == 1
     assert len(mall.fake.calls_to("/cgi-bin/media/upload")) == 1
+
+
+async def test_a_payout_goes_through_the_merchant_of_the_distributors_account_and_is_asked_there(
+        mall, aiohttp_server, tmp_path):
+    """A distributor known only at the second account (its openid valid only with APP2) is
+    paid out by that account's merchant (APP2), not the default one (the primary's app id,
+    which WeChat Pay refuses with this openid); the sweeper asks that merchant about it."""
+    from social_mall.referral import service
+
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    wx2, fake2, _account, merchant = await second_entrance(mall, aiohttp_server, tmp_path)
+    user = "oRef_second_acct_payout_0001"
+    for fake in (default, fake2):
+        fake.openid_apps[user] = APP2
+    code = await distributor_at_second_account(mall, wx2, user)
+    fake2.transfer_state = "PROCESSING"
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        d = await service.distributor_by_code(uow, tenant.id, code)
+        await service.adjust(uow, tenant.id, d.id, 1000, reason="测试入账", actor="admin:1", ref="t1",
+                             now=mall.svc.clock())
+        w = await service.request_withdrawal(uow, tenant.id, d.member_id, 500, now=mall.svc.clock())
+        await service.approve_withdrawal(uow, tenant.id, w.id, actor="admin:1", now=mall.svc.clock())
+        await uow.commit()
+    await settle(mall)
+
+    assert list(fake2.transfers) == [w.out_bill_no]          # before: sent to the default merchant, refused
+    bill = fake2.transfers[w.out_bill_no]
+    assert (bill["openid"], bill["amount"]) == (user, 500)
+    assert not default.transfers
+    async with mall.svc.uows() as uow:
+        sent = await service.get_withdrawal(uow, tenant.id, w.id)
+    assert (sent.status, sent.payout_merchant_id) == ("approved", merchant)
+
+    fake2.set_transfer(w.out_bill_no, "SUCCESS")
+    sweep = next(j for j in mall.svc.registry.jobs if j.name == "referral.payout_sweep")
+    assert await sweep.run() == 1
+    await settle(mall)
+    async with mall.svc.uows() as uow:
+        assert (await service.get_withdrawal(uow, tenant.id, w.id)).status == "paid"
+    assert not [c for c in default.calls if "transfer-bills" in c.path]     # never asked the default
+    assert any("已打款" in m["text"]["content"] for m in mall.fake.sent_messages(user) if m["msgtype"] == "text")

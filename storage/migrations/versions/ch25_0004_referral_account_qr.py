@@ -1,7 +1,9 @@
-"""a distributor's QR at each of the tenant's other official accounts
+"""a distributor's QR at each of the tenant's other official accounts; the merchant a payout went through
 
 Issue 25: a distributor talking to a second official account gets that account's permanent
-QR (scene ref_<code>); the primary account's stays in referral_distributors.qr_url.
+QR (scene ref_<code>); the primary account's stays in referral_distributors.qr_url. A
+withdrawal's payout is sent through the merchant of the distributor's account
+(referral_withdrawals.payout_merchant_id, NULL: not sent yet / the default), and asked there.
 
 Revision ID: ch25_0004
 Revises: tags_0002
@@ -36,7 +38,11 @@ def upgrade() -> None:
                             name=f"uq_{T}_tenant_id_distributor_id_account_id"),
     )
     op.create_index(f"ix_{T}_tenant_id", T, ["tenant_id"])
+    with op.batch_alter_table("referral_withdrawals") as batch:
+        batch.add_column(sa.Column("payout_merchant_id", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("referral_withdrawals") as batch:
+        batch.drop_column("payout_merchant_id")
     op.drop_table(T)
