@@ -707,6 +707,9 @@ class FakeWeChatAPI:
                 return _err(47001)
             if not 2 <= len(set(touser)) <= 10_000:
                 return _err(40130)
+            app = self._app_of(request)
+            if any(self.openid_apps.get(o, app) != app for o in touser):   # another account's follower
+                return _err(40003)
         if code := self._mass_shape_error(body):
             return _err(code)
         client_id = body.get("clientmsgid")
@@ -727,6 +730,8 @@ class FakeWeChatAPI:
             return _err(code)
         if body["touser"] in self.unsubscribed:
             return _err(43004)
+        if self.openid_apps.get(body["touser"], self._app_of(request)) != self._app_of(request):
+            return _err(40003)
         self.mass_previews.append(body)
         return web.json_response({"errcode": 0, "errmsg": "preview success", "msg_id": next(self._msgid)},
                                  dumps=_dumps)
