@@ -520,6 +520,8 @@ class FakeWeChatAPI:
         user = self.users.get(openid)
         if user is not None and getattr(user, "appid", "") not in ("", app):
             return 49003
+        if self.openid_apps.get(openid, app) != app:   # known to be another account's openid
+            return 40003
         return 0
 
     async def _tags_members(self, request: web.Request) -> web.Response:
