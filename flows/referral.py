@@ -59,7 +59,7 @@ def qr_image_url(links: Links, tenant_code: str, code: str) -> str:
 class ShowHome:
     async def run(self, ctx: Ctx) -> Outcome:
         s = await service.summary(ctx.uow, ctx.tenant_id, ctx.member.id, now=ctx.now)
-        service.request_qr(ctx.uow, s.distributor, explicit=False)
+        service.request_qr(ctx.uow, s.distributor, explicit=False, account=ctx.account)
         d = s.distributor
         return Outcome((Say("chat/referral/home.txt", {
             "d": d, "bound": s.bound_members, "recent": s.recent, "settings": s.settings,
@@ -73,7 +73,7 @@ class Apply:
     async def run(self, ctx: Ctx) -> Outcome:
         d = await service.apply(ctx.uow, ctx.tenant_id, ctx.member.id, now=ctx.now)
         if d.status == rules.DistributorStatus.APPROVED:
-            service.request_qr(ctx.uow, d)
+            service.request_qr(ctx.uow, d, account=ctx.account)
             return Outcome((Say("chat/referral/approved.txt", {
                 "d": d, "link": referral_url(ctx.links, ctx.tenant_code, d.code)}),))
         return Outcome((Say("chat/referral/applied.txt", {"d": d}),))
@@ -85,7 +85,7 @@ class SendQr:
         d = await service.find_distributor(ctx.uow, ctx.tenant_id, ctx.member.id)
         if d is None or d.status != rules.DistributorStatus.APPROVED:
             raise NotDistributorError(d.status if d else "")
-        service.request_qr(ctx.uow, d)
+        service.request_qr(ctx.uow, d, account=ctx.account)
         return Outcome((Say("chat/referral/qr_coming.txt", {
             "link": referral_url(ctx.links, ctx.tenant_code, d.code)}),))
 

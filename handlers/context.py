@@ -146,15 +146,16 @@ class Services:
         except NotFoundError:
             return tenant
 
-    async def push_target(self, tenant_id: int, member_id: int, *,
-                          order_id: int | None = None) -> tuple[TenantView, str] | None:
+    async def push_target(self, tenant_id: int, member_id: int, *, order_id: int | None = None,
+                          account: int | None = None) -> tuple[TenantView, str] | None:
         """Where a push to the member goes: the official account its openid belongs to (the
         tenant through that account, its token) and that openid; about an order, the account
-        the order was placed on when the member has an openid there. None without an
-        official-account openid (members/service.py `push_identity`)."""
+        the order was placed on when the member has an openid there; else `account` (the one
+        the member asked through) when it has one there. None without an official-account
+        openid (members/service.py `push_identity`)."""
         tenant = await self.tenant_by_id(tenant_id)
         async with self.uows() as uow:
-            prefer = (await order_channel(uow, tenant_id, order_id))[0] if order_id is not None else None
+            prefer = (await order_channel(uow, tenant_id, order_id))[0] if order_id is not None else account
             found = await push_identity(uow, tenant_id, member_id, "mp", prefer_account=prefer)
         if found is None:
             return None

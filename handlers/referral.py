@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import replace
 
 import segno
 from aiohttp import web
@@ -39,8 +40,10 @@ from social_mall import activity
 from social_mall.activity import Activity
 from social_mall.catalog.service import product_detail
 from social_mall.errors import MallError, NotFoundError
-from social_mall.members.service import channel_identity
+from social_mall.members.service import identities_on
 from social_mall.parsing import parse_id
+from social_mall.payments.gateway import PayGateway
+from social_mall.payments.sandbox import SandboxGateway
 from social_mall.payments.wxpay_v3 import PayNotifyError
 from social_mall.plugins import Delivery, Module, Registry
 from social_mall.referral import demo, merge, rules, service
@@ -61,20 +64,24 @@ NAME = "referral"
 
 async def oa_qr_url(svc: Services, tenant: TenantView, d: service.DistributorView) -> str:
     """What the distributor's QR encodes: the official account's permanent parametric QR
-    (scene ref_<code>), made once and kept; the share link when WeChat can't be reached."""
+    (scene ref_<code>), made once per official account and kept: `tenant` seen through the
+    account (`tenant.account_id`, 0: the primary), whose token makes it, so following it
+    follows that account; the share link when WeChat can't be reached."""
+    account = tenant.account_id
+
     async def known() -> str:
         async with svc.uows() as uow:
-            return await service.qr_url(uow, tenant.id, d.id)
+            return await service.qr_url(uow, tenant.id, d.id, account=account)
 
     if url := await known():
         return url
     try:
-        async with svc.kv.lock(f"refqr_make:{tenant.code}:{d.code}", ttl=30.0, wait=30.0):
+        async with svc.kv.lock(f"refqr_make:{_at(tenant)}:{d.code}", ttl=30.0, wait=30.0):
             if url := await known():      # another worker made it while we waited
                 return url
             qr = await svc.wechat(tenant).create_qrcode(d.scene, None)
             async with svc.uows() as uow:
-                await service.set_qr_url(uow, tenant.id, d.id, qr["url"])
+                await service.set_qr_url(uow, tenant.id, d.id, qr["url"], account=account, now=svc.clock())
                 await uow.commit()
             return qr["url"]
     except (WeChatAPIError, LockTimeoutError) as exc:
@@ -82,7 +89,42 @@ async def oa_qr_url(svc: Services, tenant: TenantView, d: service.DistributorVie
         return svc.image_url(f"/r/{tenant.code}/{d.code}")
 
 
+def _at(tenant: TenantView) -> str:
+    """The tenant's code, and the official account's when it is not the primary (kv keys)."""
+    return f"{tenant.code}:{tenant.account_id}" if tenant.account_id else tenant.code
+
+
 # -- payouts --------------------------------------------------------------------------------
+
+Route = tuple[SandboxGateway | PayGateway | None, str | None, int]
+
+
+async def payout_route(svc: Services, tenant: TenantView, member_id: int, merchant: int | None = None) -> Route:
+    """The gateway, openid and merchant (0: the tenant's default) a payout to the member
+    goes through. An openid is valid only with its own official account's app id, so: the
+    merchant of an account the member has an openid at, when that merchant pays with the
+    account's app id (the primary account first); else the first openid with its account's
+    merchant (as before: the primary's, the default). `merchant` (chosen for this payout
+    before): that merchant, with the openid of an account whose app id it pays with."""
+    async with svc.uows() as uow:
+        mine = await identities_on(uow, tenant.id, member_id, "mp")
+    first: Route | None = None
+    for account, openid in mine:
+        view = await svc.channel_by_id(tenant, account)
+        if merchant is not None:
+            view = replace(view, merchant_id=merchant)
+        gateway = svc.gateway(view)
+        if gateway is None:
+            continue
+        route: Route = (gateway, openid, view.merchant_id)
+        if gateway.appid == view.wechat_app_id:
+            return route
+        first = first or route
+    if first is not None:
+        return first
+    view = tenant if merchant is None else replace(tenant, merchant_id=merchant)
+    return svc.gateway(view), None, view.merchant_id
+
 
 async def sweep_payouts(svc: Services, *, limit: int = 100) -> int:
     """Ask the gateway about every approved withdrawal's payout (商家转账单 by out_bill_no),
@@ -95,6 +137,10 @@ async def sweep_payouts(svc: Services, *, limit: int = 100) -> int:
     asked = 0
     for tenant_id, out_bill_no in due:
         tenant = await svc.tenant_by_id(tenant_id)
+        async with svc.uows() as uow:
+            w = await service.withdrawal_by_bill(uow, tenant_id, out_bill_no)
+        if w is not None and w.payout_merchant_id:    # asked where it was sent
+            tenant = replace(tenant, merchant_id=w.payout_merchant_id)
         gateway = svc.gateway(tenant)
         if gateway is None:  # no payment method left: the payout can't be looked up (nor was sent)
             log.warning("referral.payout.no_pay_method", extra={"tenant": tenant.code, "out_bill_no": out_bill_no})
@@ -249,14 +295,17 @@ def setup(reg: Registry) -> None:
             await uow.commit()
 
     async def send_qr(d: Delivery) -> None:
-        tenant = await svc.tenant_by_id(d.tenant_id)
         async with svc.uows() as uow:
-            openid = await channel_identity(uow, d.tenant_id, int(d.payload["member_id"]), "mp")
             dist = await service.distributor_by_code(uow, d.tenant_id, str(d.payload["code"]))
-        if openid is None or dist is None:
+        # through the member's own official account (its token, its openid): the image is
+        # uploaded there and the QR is that account's, so following it follows that account
+        target = await svc.push_target(d.tenant_id, int(d.payload["member_id"]),
+                                       account=int(d.payload.get("account_id", 0)))
+        if target is None or dist is None:
             return
+        tenant, openid = target
         client = svc.wechat(tenant)
-        key, sent = f"refqr:{tenant.code}:{dist.code}", f"refqr_sent:{tenant.code}:{dist.code}"
+        key, sent = f"refqr:{_at(tenant)}:{dist.code}", f"refqr_sent:{tenant.code}:{dist.code}"
         if not d.payload.get("explicit", True) and await svc.kv.get(sent):
             return  # 「我的推广」 shows the QR once a day; 「推广码」 always sends it
         try:
@@ -276,7 +325,8 @@ def setup(reg: Registry) -> None:
 
     async def pay_out(d: Delivery) -> None:
         """Transfer an approved withdrawal; the gateway's answer is applied exactly once
-        (a retried delivery re-sends the same out_bill_no, which the gateway dedupes)."""
+        (a retried delivery re-sends the same out_bill_no to the same merchant, which
+        dedupes it)."""
         p = d.payload
         tenant = await svc.tenant_by_id(d.tenant_id)
         async with svc.uows() as uow:
@@ -284,9 +334,15 @@ def setup(reg: Registry) -> None:
             # moved the identities (and the withdrawal) to the kept member
             w = await service.withdrawal_by_bill(uow, d.tenant_id, str(p["out_bill_no"]))
             member_id = w.member_id if w is not None else int(p["member_id"])
-            openid = await channel_identity(uow, d.tenant_id, member_id, "mp")
+            chosen = w.payout_merchant_id if w is not None else None
+        gateway, openid, merchant = await payout_route(svc, tenant, member_id, chosen)
+        if w is not None and chosen is None and gateway is not None and openid:
+            async with svc.uows() as uow:   # kept before sending: a retry goes to the same merchant
+                kept = await service.choose_payout_merchant(uow, d.tenant_id, w.id, merchant)
+                await uow.commit()
+            if kept != merchant:            # another worker chose first: send where it did
+                gateway, openid, merchant = await payout_route(svc, tenant, member_id, kept)
         status, transfer_id, reason = "FAIL", "", "no_openid"
-        gateway = svc.gateway(tenant)
         if gateway is None:               # no payment method: nothing can be paid out
             reason = "no_pay_method"
         elif openid:

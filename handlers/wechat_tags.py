@@ -11,10 +11,10 @@ is left unsynced, nothing half-done recorded. From then on the outbox drives the
 tags/update, a deletion → tags/delete, a merge → the kept member's synced tags onto the
 openids it gained; a failed call raises and is retried by the outbox's rules.
 
-Member identities don't say which official account an openid follows: the openids of all
-of them are sent, and a lot WeChat refuses for one openid (49003 another account's, 40003
-unknown, 45059 already holding 20 tags) is split in halves until the refused ones are left
-out alone."""
+Each account is sent only the openids at it (member identities remember their account:
+`account_id`, 0 for the primary); a lot WeChat still refuses for one openid (40003 unknown,
+49003 another account's, 45059 already holding 20 tags) is split in halves until the
+refused ones are left out alone."""
 
 from __future__ import annotations
 
@@ -62,16 +62,22 @@ async def _accounts(svc: Services, tenant_id: int) -> list[tuple[channels.Accoun
     return [(a, svc.wechat(with_account(tenant, a))) for a in rows if a.kind == "mp" and a.enabled]
 
 
-async def _client(svc: Services, tenant_id: int, account_id: int) -> WeChatClient | None:
-    """The client of that official account; None when it is gone or switched off (never
-    another account's: a tag id means nothing elsewhere)."""
+async def _client(svc: Services, tenant_id: int, account_id: int) -> tuple[WeChatClient, int] | None:
+    """The client of that official account and the account its followers' identities name
+    (`_at`); None when it is gone or switched off (never another account's: a tag id means
+    nothing elsewhere)."""
     tenant = await svc.tenant_by_id(tenant_id)
     try:
         async with svc.uows() as uow:
             a = await channels.account(uow, tenant_id, account_id)
     except NotFoundError:
         return None
-    return svc.wechat(with_account(tenant, a)) if a.kind == "mp" and a.enabled else None
+    return (svc.wechat(with_account(tenant, a)), _at(a)) if a.kind == "mp" and a.enabled else None
+
+
+def _at(a: channels.AccountView) -> int:
+    """The account a member identity names for this official account's openids (0: the primary)."""
+    return 0 if a.is_primary else a.id
 
 
 async def _wechat_tag(client: WeChatClient, name: str) -> int:
@@ -122,10 +128,11 @@ async def sync_tag(svc: Services, tenant_id: int, tag_id: int, *, actor: str) ->
         if name is None:
             raise NotFoundError("tag", tag_id)
         held = await tags.holders(uow, tenant_id, tag_id)
-        openids = await tags.openids_of(uow, tenant_id, held)
     out: list[Outcome] = []
     for a, client in await _accounts(svc, tenant_id):
         label = a.name or a.code
+        async with svc.uows() as uow:
+            openids = await tags.openids_of(uow, tenant_id, held, account=_at(a))
         try:
             wechat_tag_id = await _wechat_tag(client, name)
             skipped = await apply(client, TAGGING, wechat_tag_id, openids)
@@ -140,18 +147,18 @@ async def sync_tag(svc: Services, tenant_id: int, tag_id: int, *, actor: str) ->
                                           now=svc.clock())
             await uow.commit()
         out.append(Outcome(label, wechat_tag_id, skipped=skipped))
-        await _catch_up(svc, client, tenant_id, tag_id, wechat_tag_id, held)
+        await _catch_up(svc, client, _at(a), tenant_id, tag_id, wechat_tag_id, held)
     return out
 
 
-async def _catch_up(svc: Services, client: WeChatClient, tenant_id: int, tag_id: int, wechat_tag_id: int,
+async def _catch_up(svc: Services, client: WeChatClient, at: int, tenant_id: int, tag_id: int, wechat_tag_id: int,
                     held: set[int]) -> None:
     """Members who got or lost the tag while the account was being tagged (no event told
     of them: the link wasn't there yet)."""
     async with svc.uows() as uow:
         now_held = await tags.holders(uow, tenant_id, tag_id)
-        late_given = await tags.openids_of(uow, tenant_id, now_held - held)
-        late_taken = await tags.openids_of(uow, tenant_id, held - now_held)
+        late_given = await tags.openids_of(uow, tenant_id, now_held - held, account=at)
+        late_taken = await tags.openids_of(uow, tenant_id, held - now_held, account=at)
     try:
         await apply(client, TAGGING, wechat_tag_id, late_given)
         await apply(client, UNTAGGING, wechat_tag_id, late_taken)
@@ -177,12 +184,14 @@ def subscribe(reg: Registry, svc: Services) -> None:
             if not links:
                 return
             held = await tags.holders(uow, d.tenant_id, tag_id) & ids
-            give = await tags.openids_of(uow, d.tenant_id, held)
-            take = await tags.openids_of(uow, d.tenant_id, ids - held)
         for account_id, wechat_tag_id in links:
-            client = await _client(svc, d.tenant_id, account_id)
-            if client is None:
+            found = await _client(svc, d.tenant_id, account_id)
+            if found is None:
                 continue
+            client, at = found
+            async with svc.uows() as uow:
+                give = await tags.openids_of(uow, d.tenant_id, held, account=at)
+                take = await tags.openids_of(uow, d.tenant_id, ids - held, account=at)
             try:
                 await apply(client, TAGGING, wechat_tag_id, give)
                 await apply(client, UNTAGGING, wechat_tag_id, take)
@@ -196,9 +205,10 @@ def subscribe(reg: Registry, svc: Services) -> None:
         async with svc.uows() as uow:
             links = await tags.wechat_links(uow, d.tenant_id, tag_id)
         for account_id, wechat_tag_id in links:
-            client = await _client(svc, d.tenant_id, account_id)
-            if client is None:
+            found = await _client(svc, d.tenant_id, account_id)
+            if found is None:
                 continue
+            client, _ = found
             try:
                 await client.call("POST", "/cgi-bin/tags/update",
                                   json={"tag": {"id": wechat_tag_id, "name": str(d.payload["name"])}})
@@ -212,9 +222,10 @@ def subscribe(reg: Registry, svc: Services) -> None:
                     raise
 
     async def on_unsynced(d: Delivery) -> None:
-        client = await _client(svc, d.tenant_id, int(d.payload["account_id"]))
-        if client is None:
+        found = await _client(svc, d.tenant_id, int(d.payload["account_id"]))
+        if found is None:
             return
+        client, _ = found
         try:
             await client.call("POST", "/cgi-bin/tags/delete", json={"tag": {"id": int(d.payload["wechat_tag_id"])}})
         except WeChatAPIError as exc:
@@ -228,12 +239,13 @@ def subscribe(reg: Registry, svc: Services) -> None:
         async with svc.uows() as uow:
             held = [t.id for t in await tags.member_tags(uow, d.tenant_id, kept)]
             synced = [(t, await tags.wechat_links(uow, d.tenant_id, t)) for t in held]
-            openids = await tags.openids_of(uow, d.tenant_id, [kept])
         for _tag_id, links in synced:
             for account_id, wechat_tag_id in links:
-                client = await _client(svc, d.tenant_id, account_id)
-                if client is not None:
-                    await apply(client, TAGGING, wechat_tag_id, openids)
+                found = await _client(svc, d.tenant_id, account_id)
+                if found is not None:
+                    async with svc.uows() as uow:
+                        openids = await tags.openids_of(uow, d.tenant_id, [kept], account=found[1])
+                    await apply(found[0], TAGGING, wechat_tag_id, openids)
 
     reg.subscribe("member.merged", "wechat_tags.merged", on_merged)
     reg.subscribe("member_tag.members_changed", "wechat_tags.members", on_members_changed)

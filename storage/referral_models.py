@@ -156,6 +156,10 @@ class Withdrawal(Base):
     # TRANSFERING, SUCCESS, FAIL, CANCELING, CANCELLED; NOT_FOUND) and when it was last asked
     payout_state: Mapped[str] = mapped_column(String(24), default="", server_default="")
     payout_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # the pay merchant (tenant_pay_accounts.id, 0: the default) the payout was sent through,
+    # chosen once before the first transfer so a retry or the sweeper asks that one; None:
+    # not sent yet (or sent before there were several: the default)
+    payout_merchant_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     __table_args__ = (Index("ix_referral_withdrawals_day", "tenant_id", "distributor_id", "requested_at"),
                       Index("ix_referral_withdrawals_status_checked", "status", "payout_checked_at"))
 
@@ -172,3 +176,18 @@ class ReferralMerge(Base):
     kept_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "merged_member_id"),)
+
+
+class DistributorAccountQr(Base):
+    """What a distributor's QR encodes at one of the tenant's other official accounts (its
+    permanent QR, scene ref_<code>, made with that account's token: following through it
+    follows that account). The primary account's is `referral_distributors.qr_url`."""
+
+    __tablename__ = "referral_account_qr"
+    id: Mapped[int] = _id()
+    tenant_id: Mapped[int] = _tenant()
+    distributor_id: Mapped[int] = mapped_column(ForeignKey("referral_distributors.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    url: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("tenant_id", "distributor_id", "account_id"),)

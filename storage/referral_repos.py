@@ -21,6 +21,7 @@ from storage.referral_models import (
     Binding,
     Commission,
     Distributor,
+    DistributorAccountQr,
     LedgerEntry,
     ReferralLevel,
     ReferralMerge,
@@ -133,6 +134,20 @@ class ReferralRepo:
         await self._update(update(Distributor)
                            .where(Distributor.tenant_id == tenant, Distributor.id == distributor_id)
                            .values(**values))
+
+    async def account_qr_url(self, tenant: int, distributor_id: int, account_id: int) -> str:
+        """The distributor's QR at another official account ("" until made)."""
+        return await self.session.scalar(select(DistributorAccountQr.url).where(
+            DistributorAccountQr.tenant_id == tenant, DistributorAccountQr.distributor_id == distributor_id,
+            DistributorAccountQr.account_id == account_id)) or ""
+
+    async def set_account_qr_url(self, tenant: int, distributor_id: int, account_id: int, url: str,
+                                 now: datetime) -> None:
+        if not await self._insert_once(DistributorAccountQr(tenant_id=tenant, distributor_id=distributor_id,
+                                                            account_id=account_id, url=url, created_at=now)):
+            await self._update(update(DistributorAccountQr).where(
+                DistributorAccountQr.tenant_id == tenant, DistributorAccountQr.distributor_id == distributor_id,
+                DistributorAccountQr.account_id == account_id).values(url=url))
 
     async def add_funds(self, tenant: int, distributor_id: int, *, frozen: int = 0, available: int = 0) -> None:
         """Atomic increments (either may be negative; available may go below zero)."""
@@ -285,6 +300,17 @@ class ReferralRepo:
             update(Withdrawal).where(Withdrawal.tenant_id == tenant, Withdrawal.id == withdrawal_id,
                                      Withdrawal.status == "approved")
             .values(payout_state=state[:24], payout_checked_at=checked_at))
+
+    async def choose_payout_merchant(self, tenant: int, withdrawal_id: int, merchant_id: int) -> int:
+        """Record the merchant a payout goes through, once (the first choice stays); the
+        merchant it goes through."""
+        await self._update(
+            update(Withdrawal).where(Withdrawal.tenant_id == tenant, Withdrawal.id == withdrawal_id,
+                                     Withdrawal.payout_merchant_id.is_(None))
+            .values(payout_merchant_id=merchant_id))
+        chosen = await self.session.scalar(select(Withdrawal.payout_merchant_id).where(
+            Withdrawal.tenant_id == tenant, Withdrawal.id == withdrawal_id).execution_options(populate_existing=True))
+        return int(chosen or 0)
 
     async def payouts_in_flight(self, limit: int) -> list[tuple[int, str]]:
         """(tenant, out_bill_no) of approved withdrawals, the longest unchecked first."""

@@ -156,13 +156,15 @@ class TagRepo:
             MemberTagWeChat.tenant_id == tenant, MemberTagWeChat.tag_id == tag_id,
             MemberTagWeChat.account_id == account_id))
 
-    async def openids(self, tenant: int, member_ids: Iterable[int]) -> list[str]:
-        """The official-account openids of those members (of every account of the tenant)."""
+    async def openids(self, tenant: int, member_ids: Iterable[int], account: int | None = None) -> list[str]:
+        """The official-account openids of those members (of every account of the tenant;
+        `account`: only those at that account, 0 the primary)."""
         ids = sorted(set(member_ids))
+        at = () if account is None else (MemberIdentity.account_id == account,)
         out: list[str] = []
         for i in range(0, len(ids), CHUNK):
             out += (await self.session.scalars(
                 select(MemberIdentity.external_id).where(
-                    MemberIdentity.tenant_id == tenant, MemberIdentity.channel == "mp",
+                    MemberIdentity.tenant_id == tenant, MemberIdentity.channel == "mp", *at,
                     MemberIdentity.member_id.in_(ids[i:i + CHUNK])).order_by(MemberIdentity.id))).all()
         return out

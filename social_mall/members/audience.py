@@ -36,15 +36,19 @@ class MemberGroups:
 
 async def audience(uow: UnitOfWork, tenant: int, channel: str, *, level: str | None = None,
                    bought_category: int | None = None, bought_product: int | None = None,
-                   address_contains: str | None = None, tag: int | None = None) -> list[tuple[int, str]]:
+                   address_contains: str | None = None, tag: int | None = None,
+                   account: int | None = None) -> list[tuple[int, str]]:
     """(member id, id on `channel`) of every member with an identity there, by member id
     (a member's first identity on the channel); `level`: only members at that loyalty level;
     `bought_category` / `bought_product`: only members with a paid order holding a product
     of that category / that product; `address_contains`: only members with a saved address
     holding that text (a city: 「深圳」); `tag`: only members holding that tag (by hand or by
-    a rule)."""
+    a rule); `account`: only ids at that channel account (0: the tenant's primary official
+    account; an openid is valid only with its own account's token)."""
     q = select(MemberIdentity.member_id, MemberIdentity.external_id).where(
         MemberIdentity.tenant_id == tenant, MemberIdentity.channel == channel)
+    if account is not None:
+        q = q.where(MemberIdentity.account_id == account)
     if level is not None:
         q = q.where(MemberIdentity.member_id.in_(
             select(LoyaltyAccount.member_id).where(LoyaltyAccount.tenant_id == tenant, LoyaltyAccount.level == level)))
@@ -67,15 +71,18 @@ async def audience(uow: UnitOfWork, tenant: int, channel: str, *, level: str | N
     return _first_each(await uow.session.execute(q.order_by(MemberIdentity.member_id, MemberIdentity.id)))
 
 
-async def channel_ids(uow: UnitOfWork, tenant: int, channel: str, member_ids: Iterable[int]) -> list[tuple[int, str]]:
-    """(member id, id on `channel`) of those members that have one, by member id."""
+async def channel_ids(uow: UnitOfWork, tenant: int, channel: str, member_ids: Iterable[int], *,
+                      account: int | None = None) -> list[tuple[int, str]]:
+    """(member id, id on `channel`) of those members that have one, by member id; `account`:
+    only ids at that channel account (0: the primary)."""
+    at = () if account is None else (MemberIdentity.account_id == account,)
     ids = sorted(set(member_ids))
     out: list[tuple[int, str]] = []
     for i in range(0, len(ids), 500):
         rows = await uow.session.execute(
             select(MemberIdentity.member_id, MemberIdentity.external_id).where(
                 MemberIdentity.tenant_id == tenant, MemberIdentity.channel == channel,
-                MemberIdentity.member_id.in_(ids[i:i + 500])).order_by(MemberIdentity.member_id, MemberIdentity.id))
+                MemberIdentity.member_id.in_(ids[i:i + 500]), *at).order_by(MemberIdentity.member_id, MemberIdentity.id))
         out.extend(_first_each(rows))
     return out
 

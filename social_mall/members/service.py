@@ -239,6 +239,14 @@ async def note_identity_account(uow: UnitOfWork, tenant: int, channel: str, exte
     return bool(account) and await uow.members.note_identity_account(tenant, channel, external_id, account)
 
 
+async def identities_on(uow: UnitOfWork, tenant: int, member_id: int, channel: str) -> list[tuple[int, str]]:
+    """The member's (channel account, id) pairs on `channel`, the primary account's (0)
+    first, then the others in the order they were made."""
+    mine = [(i.account_id or 0, i.external_id) for i in await uow.members.identities(tenant, member_id)
+            if i.channel == channel]
+    return sorted(mine, key=lambda m: m[0] != 0)
+
+
 async def push_identity(uow: UnitOfWork, tenant: int, member_id: int, channel: str, *,
                         prefer_account: int | None = None) -> tuple[int, str] | None:
     """(channel account, id) to push to the member on `channel`: its id at `prefer_account`
@@ -246,8 +254,7 @@ async def push_identity(uow: UnitOfWork, tenant: int, member_id: int, channel: s
     account, otherwise its first id on the channel at any account; None without one. A
     member merged across official accounts has an openid at each, valid only with that
     account's token."""
-    mine = [(i.account_id or 0, i.external_id) for i in await uow.members.identities(tenant, member_id)
-            if i.channel == channel]
+    mine = await identities_on(uow, tenant, member_id, channel)
     for wanted in (prefer_account, 0):
         for account, external_id in mine:
             if wanted is not None and account == wanted:

@@ -214,10 +214,12 @@ async def holders(uow: UnitOfWork, tenant: int, tag_id: int) -> set[int]:
     return await TagRepo(uow.session).holders(tenant, tag_id)
 
 
-async def openids_of(uow: UnitOfWork, tenant: int, members: Iterable[int]) -> list[str]:
-    """The members' official-account openids (of any of the tenant's accounts: WeChat tells
-    which are another account's when they are sent to it)."""
-    return await TagRepo(uow.session).openids(tenant, members)
+async def openids_of(uow: UnitOfWork, tenant: int, members: Iterable[int], *,
+                     account: int | None = None) -> list[str]:
+    """The members' official-account openids: at the identities' channel account `account`
+    (0: the primary; an openid is valid only with its own account's token), or (None) at
+    any of the tenant's accounts."""
+    return await TagRepo(uow.session).openids(tenant, members, account)
 
 
 async def record_wechat_sync(uow: UnitOfWork, tenant: int, tag_id: int, account_id: int, wechat_tag_id: int, *,

@@ -45,6 +45,7 @@ class QrRequested(DomainEvent):
     member_id: int
     code: str
     explicit: bool = True       # False: part of 「我的推广」, sent at most once a day
+    account_id: int = 0         # the official account asked through (0: the primary, or unknown)
 
 
 @dataclass(frozen=True)

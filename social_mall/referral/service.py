@@ -111,6 +111,7 @@ class WithdrawalView:
     requested_at: datetime
     payout_state: str = ""                     # the gateway's last word on the payout
     payout_checked_at: datetime | None = None  # when it was asked (or answered)
+    payout_merchant_id: int | None = None      # the merchant it was sent through (0: default; None: not yet)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,8 @@ def commission_view(c: Commission) -> CommissionView:
 
 def withdrawal_view(w: Withdrawal) -> WithdrawalView:
     return WithdrawalView(w.id, w.tenant_id, w.distributor_id, w.member_id, w.amount_fen, w.status,
-                          w.out_bill_no, w.reason, w.requested_at, w.payout_state, w.payout_checked_at)
+                          w.out_bill_no, w.reason, w.requested_at, w.payout_state, w.payout_checked_at,
+                          w.payout_merchant_id)
 
 
 # -- programme settings, levels, product rates ------------------------------------------------
@@ -318,16 +320,28 @@ async def disable_distributor(uow: UnitOfWork, tenant: int, distributor_id: int,
     return await _decide(uow, tenant, distributor_id, D.APPROVED, D.DISABLED, actor=actor, now=now)
 
 
-async def set_qr_url(uow: UnitOfWork, tenant: int, distributor_id: int, url: str) -> None:
-    await repo(uow).set_distributor(tenant, distributor_id, qr_url=url[:200])
+async def set_qr_url(uow: UnitOfWork, tenant: int, distributor_id: int, url: str, *, account: int = 0,
+                     now: datetime | None = None) -> None:
+    """Keep what the distributor's QR encodes at official account `account` (0: the primary)."""
+    if not account:
+        await repo(uow).set_distributor(tenant, distributor_id, qr_url=url[:200])
+        return
+    await repo(uow).set_account_qr_url(tenant, distributor_id, account, url[:200], now or datetime.now(timezone.utc))
 
 
-async def qr_url(uow: UnitOfWork, tenant: int, distributor_id: int) -> str:
-    return (await _distributor(uow, tenant, distributor_id)).qr_url
+async def qr_url(uow: UnitOfWork, tenant: int, distributor_id: int, *, account: int = 0) -> str:
+    """What the distributor's QR encodes at official account `account` (0: the primary; ""
+    until made): a QR made with one account's token follows that account."""
+    if not account:
+        return (await _distributor(uow, tenant, distributor_id)).qr_url
+    return await repo(uow).account_qr_url(tenant, distributor_id, account)
 
 
-def request_qr(uow: UnitOfWork, d: DistributorView, *, explicit: bool = True) -> None:
-    uow.emit(QrRequested(tenant_id=d.tenant_id, member_id=d.member_id, code=d.code, explicit=explicit))
+def request_qr(uow: UnitOfWork, d: DistributorView, *, explicit: bool = True, account: int = 0) -> None:
+    """Send the distributor its QR; `account`: the official account it asked through (its
+    openid there is sent the image, made at that account), 0 for the primary or none."""
+    uow.emit(QrRequested(tenant_id=d.tenant_id, member_id=d.member_id, code=d.code, explicit=explicit,
+                         account_id=account))
 
 
 # -- bindings --------------------------------------------------------------------------------
@@ -819,6 +833,13 @@ async def list_withdrawals(uow: UnitOfWork, tenant: int, status: str | None = No
 
 async def get_withdrawal(uow: UnitOfWork, tenant: int, withdrawal_id: int) -> WithdrawalView:
     return withdrawal_view(await _withdrawal(uow, tenant, withdrawal_id))
+
+
+async def choose_payout_merchant(uow: UnitOfWork, tenant: int, withdrawal_id: int, merchant_id: int) -> int:
+    """The merchant (0: the tenant's default) the withdrawal's payout goes through: the
+    first one chosen, so a retried delivery sends the same out_bill_no to the same merchant
+    and the sweeper asks that one."""
+    return await repo(uow).choose_payout_merchant(tenant, withdrawal_id, merchant_id)
 
 
 async def withdrawal_by_bill(uow: UnitOfWork, tenant: int, out_bill_no: str) -> WithdrawalView | None:

@@ -166,3 +166,49 @@ async def test_a_name_too_long_for_wechat_is_refused_with_what_to_do(mall):
     status, page = await sync(mall, csrf, tag_id)
     assert status == 502 and "请改短后再同步" in page and await links(mall, tag_id) == []
     assert mall.fake.tag_followers("长" * 11) == set()
+
+
+async def test_each_account_is_sent_only_its_own_followers_openids(mall):
+    """Two official accounts (issue 25): each is sent only the openids at it (the member
+    identities' account), in one call each, nothing refused and halved; a member given the
+    tag later reaches only its own account."""
+    from handlers.mp_simulator import MPSimulator
+    from tests.channels_kit import APP2, SECRET2, TOKEN2, second_account
+
+    tenant = await mall.svc.tenant("demo")
+    await second_account(mall, tenant, None)
+    mall.fake.more_apps[APP2] = SECRET2
+    wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
+                      token=TOKEN2, app_id=APP2)
+    first = [f"oSync_acct_one_{i:03d}" for i in range(3)]
+    second = [f"oSync_acct_two_{i:03d}" for i in range(3)]
+    for o in first:
+        mall.fake.openid_apps[o] = tenant.wechat_app_id
+    for o in second:
+        mall.fake.openid_apps[o] = APP2
+        await wx2.event(o, "subscribe")
+    people = await seed(mall, tenant.id, first + second)
+    east = await give(mall, tenant.id, "华东", people[:-1])
+    await make_admin(mall.svc.uows, "boss_wxtags_acct")
+    csrf = await login(mall.client, "boss_wxtags_acct")
+
+    status, page = await sync(mall, csrf, east)
+    assert status == 200 and "不是该公众号的" not in page, page
+    calls = list(zip(mall.fake.apps_calling("/cgi-bin/tags/members/batchtagging"),
+                     (c.json for c in mall.fake.calls_to("/cgi-bin/tags/members/batchtagging"))))
+    # before: all five openids to each account, refused (40003) and halved down to single openids
+    assert sorted((app, sorted(body["openid_list"])) for app, body in calls) == sorted(
+        [(tenant.wechat_app_id, first), (APP2, second[:-1])])
+    assert mall.fake.tag_followers("华东") == set(first)
+    assert mall.fake.tag_followers("华东", APP2) == set(second[:-1])
+
+    before = len(calls)                                       # the last one gets the tag later
+    async with mall.svc.uows() as uow:
+        await tags.sync_rule_tag(uow, tenant.id, east, "segment:1", people, now=NOW)
+        await uow.commit()
+    await mall.settle()
+    later = list(zip(mall.fake.apps_calling("/cgi-bin/tags/members/batchtagging"),
+                     (c.json for c in mall.fake.calls_to("/cgi-bin/tags/members/batchtagging"))))[before:]
+    assert all(app != APP2 or second[-1] in body["openid_list"] for app, body in later)
+    assert mall.fake.tag_followers("华东", APP2) == set(second)
+    assert not any(second[-1] in body["openid_list"] for app, body in later if app != APP2)

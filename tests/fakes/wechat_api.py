@@ -172,6 +172,10 @@ class FakeWeChatAPI:
     # another account's token is refused 40003 (invalid openid), as WeChat does
     openid_apps: dict[str, str] = field(default_factory=dict)
     delivered_via: list[tuple[str, str]] = field(default_factory=list)  # (app id, touser) of each delivered
+    # media ids known to belong to one official account (app id): a member's image sent to it, or
+    # an upload with its token; another account's token gets 40007 (invalid media_id) for them
+    media_apps: dict[str, str] = field(default_factory=dict)
+    qr_apps: dict[str, str] = field(default_factory=dict)   # QR ticket → the app id whose token made it
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
@@ -238,6 +242,11 @@ class FakeWeChatAPI:
 
     def calls_to(self, path: str) -> list[Call]:
         return [c for c in self.calls if c.path == path]
+
+    def apps_calling(self, path: str) -> list[str]:
+        """The app id of each call to `path`, by its access token ("" for an unknown token)."""
+        found = (self._tokens.get(c.query.get("access_token", "")) for c in self.calls_to(path))
+        return [t.appid if t is not None else "" for t in found]
 
     def sent_messages(self, touser: str | None = None) -> list[dict[str, Any]]:
         """Customer-service messages WeChat accepted, oldest first."""
@@ -345,6 +354,11 @@ class FakeWeChatAPI:
         if tok.expires_at <= self.clock():
             return 42001
         return 0
+
+    def _app_of(self, request: web.Request) -> str:
+        """The app id of the (checked) access token a call came with."""
+        tok = self._tokens.get(request.query.get("access_token") or "")
+        return tok.appid if tok is not None else ""
 
     def _remaining(self, tok: _Token) -> int:
         return max(int(tok.expires_at - self.clock()), 0)
@@ -518,6 +532,8 @@ class FakeWeChatAPI:
         user = self.users.get(openid)
         if user is not None and getattr(user, "appid", "") not in ("", app):
             return 49003
+        if self.openid_apps.get(openid, app) != app:   # known to be another account's openid
+            return 40003
         return 0
 
     async def _tags_members(self, request: web.Request) -> web.Response:
@@ -609,10 +625,10 @@ class FakeWeChatAPI:
         body = _loads(raw)
         if not isinstance(body, dict) or not isinstance(body.get("touser"), str):
             return _err(47001)
-        if code := self._custom_shape_error(body):
+        appid = self._app_of(request)
+        if code := self._custom_shape_error(body, appid):
             return _err(code)
         openid = body["touser"]
-        appid = self._tokens[request.query.get("access_token") or ""].appid
         if self.openid_apps.get(openid, appid) != appid:
             return _err(40003)
         if openid in self.unsubscribed or openid in self.outside_48h:
@@ -624,7 +640,7 @@ class FakeWeChatAPI:
         self.delivered_via.append((appid, openid))
         return _ok()
 
-    def _custom_shape_error(self, body: dict[str, Any]) -> int:
+    def _custom_shape_error(self, body: dict[str, Any], app: str) -> int:
         msgtype = body.get("msgtype")
         payload = body.get(msgtype) if isinstance(msgtype, str) else None
         if msgtype not in ("text", "news", "image"):
@@ -636,7 +652,8 @@ class FakeWeChatAPI:
             return 0 if isinstance(content, str) and content else 47001
         if msgtype == "image":
             media_id = payload.get("media_id")
-            return 0 if isinstance(media_id, str) and media_id in self.media else 40007
+            return 0 if isinstance(media_id, str) and media_id in self.media and self.media_apps.get(
+                media_id, app) == app else 40007
         articles = payload.get("articles")
         if not isinstance(articles, list) or not articles:
             return 47001
@@ -729,6 +746,9 @@ class FakeWeChatAPI:
                 return _err(47001)
             if not 2 <= len(set(touser)) <= 10_000:
                 return _err(40130)
+            app = self._app_of(request)
+            if any(self.openid_apps.get(o, app) != app for o in touser):   # another account's follower
+                return _err(40003)
         if code := self._mass_shape_error(body):
             return _err(code)
         client_id = body.get("clientmsgid")
@@ -749,6 +769,8 @@ class FakeWeChatAPI:
             return _err(code)
         if body["touser"] in self.unsubscribed:
             return _err(43004)
+        if self.openid_apps.get(body["touser"], self._app_of(request)) != self._app_of(request):
+            return _err(40003)
         self.mass_previews.append(body)
         return web.json_response({"errcode": 0, "errmsg": "preview success", "msg_id": next(self._msgid)},
                                  dumps=_dumps)
@@ -767,6 +789,7 @@ class FakeWeChatAPI:
         scene, expire = parsed
         ticket = "gQ" + secrets.token_urlsafe(40)
         self.qr_scenes[ticket] = scene
+        self.qr_apps[ticket] = self._app_of(request)
         url = "http://weixin.qq.com/q/" + secrets.token_urlsafe(16)
         if expire is None:
             return _ok(ticket=ticket, url=url, errcode=None)
@@ -797,6 +820,7 @@ class FakeWeChatAPI:
             return data
         media_id = secrets.token_urlsafe(48)
         self.media[media_id] = data
+        self.media_apps[media_id] = self._app_of(request)
         return _ok(type="image", media_id=media_id, created_at=int(time.time()), errcode=None)
 
     async def _material_add(self, request: web.Request) -> web.Response:
@@ -833,8 +857,9 @@ class FakeWeChatAPI:
         the MediaId the simulator sends), or {"errcode": 40007} for an unknown id."""
         if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
             return _err(code)
-        data = self.media.get(request.query.get("media_id", ""))
-        if data is None:
+        media_id = request.query.get("media_id", "")
+        data = self.media.get(media_id)
+        if data is None or self.media_apps.get(media_id, self._app_of(request)) != self._app_of(request):
             return _err(40007)
         return web.Response(body=data, content_type="image/jpeg")
 

@@ -349,6 +349,8 @@ class FakeWeChatPay:
         b = json.loads(raw)
         if b.get("appid") != self.appid or not b.get("openid") or not isinstance(b.get("transfer_amount"), int):
             return self._error(400, "PARAM_ERROR")
+        if self.openid_apps.get(b["openid"], b["appid"]) != b["appid"]:   # an openid of another app
+            return self._error(400, "PARAM_ERROR", "appid和openid不匹配")
         now = datetime.now(CST).isoformat(timespec="seconds")
         bill = self.transfers.setdefault(b["out_bill_no"], {
             "out_bill_no": b["out_bill_no"], "transfer_bill_no": "1330" + secrets.token_hex(12),

@@ -27,10 +27,12 @@ class AfterSaleChanged(DomainEvent):
 @dataclass(frozen=True)
 class AfterSalePhotosSent(DomainEvent):
     """A request came with photos: fetch their bytes through WeChat's media API (a sent
-    image is kept 3 days there) and keep them with the request."""
+    image is kept 3 days there) and keep them with the request. A media id is valid only
+    with the token of the official account it was sent to: `account_id` (0: the primary)."""
 
     topic: ClassVar[str] = "aftersale.photos"
     request_id: int
+    account_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,4 @@ class ReviewPhotosSent(DomainEvent):
 
     topic: ClassVar[str] = "aftersale.review_photos"
     review_id: int
+    account_id: int = 0   # the official account the photos were sent to (0: the primary)

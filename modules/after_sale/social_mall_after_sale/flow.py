@@ -154,7 +154,8 @@ class Submit:
     async def run(self, ctx: Ctx) -> Outcome:
         view = await svc.open_request(ctx.uow, ctx.tenant_id, ctx.member.id, self.order_id, self.picks,
                                       kind=self.kind, reason_code=self.reason,
-                                      photos=[(m, "") for m in self.photos], now=ctx.now)
+                                      photos=[(m, "") for m in self.photos], now=ctx.now,
+                                      account=ctx.account)   # the photos' media ids are this account's
         order = await svc.member_order(ctx.uow, ctx.tenant_id, ctx.member.id, self.order_id)
         est = await svc.estimate(ctx.uow, ctx.tenant_id, order, self.picks)
         settings = await svc.settings_of(ctx.uow, ctx.tenant_id)

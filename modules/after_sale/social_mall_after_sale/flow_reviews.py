@@ -52,7 +52,8 @@ class Write:
 
     async def run(self, ctx: Ctx) -> Outcome:
         view = await reviews.write_review(ctx.uow, ctx.tenant_id, ctx.member.id, self.order_id, self.product_id,
-                                          stars=self.stars, text=self.text, photos=self.photos, now=ctx.now)
+                                          stars=self.stars, text=self.text, photos=self.photos, now=ctx.now,
+                                          account=ctx.account)
         left = await reviews.reviewable(ctx.uow, ctx.tenant_id, ctx.member.id)
         return Outcome((Say(T + "written.txt", {"r": view, "left": len(left), "photos": len(self.photos)}),),
                        to=St.IDLE)

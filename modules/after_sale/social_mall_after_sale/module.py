@@ -56,7 +56,8 @@ def setup(reg: Registry) -> None:
         rid = int(d.payload["request_id"])
         async with svc.uows() as uow:
             todo = await service.photos_to_fetch(uow, d.tenant_id, rid)
-        client = svc.wechat(tenant)
+        # through the account the member sent them to: its media ids mean nothing to another's token
+        client = svc.wechat(await svc.channel_by_id(tenant, int(d.payload.get("account_id", 0))))
         for photo_id, media_id in todo:
             try:
                 data, ctype = await client.download_media(media_id)
@@ -74,7 +75,7 @@ def setup(reg: Registry) -> None:
         rid = int(d.payload["review_id"])
         async with svc.uows() as uow:
             todo = await reviews.review_photos_to_fetch(uow, d.tenant_id, rid)
-        client = svc.wechat(tenant)
+        client = svc.wechat(await svc.channel_by_id(tenant, int(d.payload.get("account_id", 0))))
         for photo_id, media_id in todo:
             try:
                 data, ctype = await client.download_media(media_id)

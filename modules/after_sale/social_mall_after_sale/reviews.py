@@ -98,7 +98,8 @@ async def save_words(uow: UnitOfWork, tenant: int, raw: str, *, actor: str) -> l
 
 
 async def write_review(uow: UnitOfWork, tenant: int, member_id: int, order_id: int, product_id: int, *,
-                       stars: int, text: str, photos: Sequence[str] = (), now: datetime) -> ReviewView:
+                       stars: int, text: str, photos: Sequence[str] = (), now: datetime,
+                       account: int = 0) -> ReviewView:
     """The member's review of a product of their completed order (once: a second is
     refused). The text's sensitive words are masked before it is stored."""
     if not R.stars_ok(stars):
@@ -128,7 +129,7 @@ async def write_review(uow: UnitOfWork, tenant: int, member_id: int, order_id: i
         uow.session.add(ReviewPhoto(tenant_id=tenant, review_id=row.id, media_id=m[:128], content_type=""))
     await uow.session.flush()
     if photos:
-        uow.emit(ReviewPhotosSent(tenant_id=tenant, review_id=row.id))
+        uow.emit(ReviewPhotosSent(tenant_id=tenant, review_id=row.id, account_id=account))
     return _view(row)
 
 

@@ -314,7 +314,7 @@ async def _claim(uow: UnitOfWork, tenant: int, order: OrderView, sku_id: int, li
 
 async def open_request(
     uow: UnitOfWork, tenant: int, member_id: int, order_id: int, picks: Sequence[tuple[int, int]], *,
-    kind: str, reason_code: int, photos: Sequence[tuple[str, str]] = (), now: datetime,
+    kind: str, reason_code: int, photos: Sequence[tuple[str, str]] = (), now: datetime, account: int = 0,
 ) -> RequestView:
     """The member's request for `picks` ((sku id, units), …) of their order. Refused, with
     nothing written (the caller rolls back), when the order takes no such request now,
@@ -365,7 +365,7 @@ async def open_request(
               after={"order_no": order.order_no, "kind": kind, "lines": {str(k): v for k, v in wanted.items()}})
     uow.emit(_changed(row, St.PENDING, note=reason))
     if photos:
-        uow.emit(AfterSalePhotosSent(tenant_id=tenant, request_id=row.id))
+        uow.emit(AfterSalePhotosSent(tenant_id=tenant, request_id=row.id, account_id=account))
     return await get_request(uow, tenant, row.id)
 
 

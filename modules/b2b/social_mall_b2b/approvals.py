@@ -72,7 +72,7 @@ async def file_request(uow: UnitOfWork, tenant: int, company_id: int, order: Ord
         req = ApprovalRequest(tenant_id=tenant, company_id=company_id, member_id=order.member_id, lines=lines,
                               total_fen=order.total_fen, ship_name=order.ship_name[:40],
                               ship_phone=order.ship_phone[:20], ship_address=order.ship_address[:200],
-                              status=PENDING, created_at=now)
+                              status=PENDING, created_at=now, account_id=order.channel_account_id or 0)
         s.add(req)
         await s.flush()
         owner = await s.scalar(select(Company.owner_member_id).where(Company.id == company_id))
@@ -102,6 +102,7 @@ async def pending(uow: UnitOfWork, tenant: int, owner: int) -> list[ApprovalRequ
 async def decide(uow: UnitOfWork, tenant: int, owner: int, approval_id: int, *, approve: bool, now: datetime,
                  timeout: timedelta, channel: str = "mp") -> tuple[ApprovalRequest, OrderView | None]:
     """The owner's decision, once; approving places the order (its errors roll all back)."""
+    from social_mall.orders.entrance import entered
     from social_mall.orders.service import place_order
 
     company = await _owned(uow, tenant, owner)
@@ -125,9 +126,10 @@ async def decide(uow: UnitOfWork, tenant: int, owner: int, approval_id: int, *, 
         kept = {sku: fen for sku, _, fen in lines if fen is not None}   # the prices the buyer submitted
         s.info[OVERRIDE] = True
         try:
-            order = await place_order(uow, tenant, req.member_id, [(sku, qty) for sku, qty, _ in lines],
-                                      address_id=address.id, now=now, timeout=timeout, channel=channel,
-                                      source=f"b2b:approval:{req.id}", unit_prices=kept or None)
+            with entered(req.account_id or None):   # the buyer's entrance, not the owner's
+                order = await place_order(uow, tenant, req.member_id, [(sku, qty) for sku, qty, _ in lines],
+                                          address_id=address.id, now=now, timeout=timeout, channel=channel,
+                                          source=f"b2b:approval:{req.id}", unit_prices=kept or None)
         finally:
             s.info.pop(OVERRIDE, None)
         await s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req.id).values(order_id=order.id))

@@ -291,6 +291,9 @@ class ApprovalRequest(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # the channel account the buyer's order came through (0: the primary): the order placed
+    # on approval is placed there (paid at its merchant), wherever the owner approves from
+    account_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ShopTerms(Base):

@@ -30,6 +30,7 @@ from storage.uow import UnitOfWork
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONTHLY_QUOTA = 4          # a service account: 4 mass sends a month reach one follower
+PRIMARY = 0                # broadcasts and previews go out from the primary official account
 MIN_RECIPIENTS = 2         # mass/send by openid list takes 2..10000
 MAX_RECIPIENTS = 10_000
 MAX_TEXT = 600
@@ -150,11 +151,13 @@ async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int
     members.audience). A tag ("tag:<id>", the core's member tags) goes out like any other
     segment, by openid list (mass/send with `touser`), from a service account; a
     subscription account can't send by openid list: there it goes to the tag's copy on
-    WeChat (`wechat_tag_for`)."""
+    WeChat (`wechat_tag_for`). A broadcast goes out from the tenant's primary official
+    account, so only openids at that account count (another account's would make WeChat
+    refuse the whole send)."""
     kind, _, value = segment.partition(":")
     return await members_audience(uow, tenant, "mp", level=value if kind == "level" else None,
                                   bought_category=int(value) if kind == "category" else None,
-                                  tag=int(value) if kind == "tag" else None)
+                                  tag=int(value) if kind == "tag" else None, account=PRIMARY)
 
 
 async def wechat_tag_for(uow: UnitOfWork, tenant: int, segment: str) -> int:
@@ -320,7 +323,7 @@ async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datet
     assert b is not None
     recorded = (await uow.session.scalars(select(BroadcastRecipient.member_id).where(
         BroadcastRecipient.tenant_id == tenant, BroadcastRecipient.broadcast_id == broadcast_id))).all()
-    openids = dict(await channel_ids(uow, tenant, "mp", (int(m) for m in recorded)))
+    openids = dict(await channel_ids(uow, tenant, "mp", (int(m) for m in recorded), account=PRIMARY))
     message = await message_of(uow, tenant, b.article_id, b.text, page_url, b.product_id)
     uow.audit(tenant, "system", "broadcast.retry", f"broadcast:{b.id}")
     card = b.article_id if as_card(b.article_id, b.product_id, b.text) else None

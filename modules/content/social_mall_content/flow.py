@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flows.engine import MENU_WORD, Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, Turn, reads_only
 from social_mall import codes
-from social_mall.members.service import channel_identity
+from social_mall.members.service import identities_on
 from social_mall_content import articles, broadcasts
 
 NAME = "content"
@@ -42,8 +42,11 @@ class BindPreview:
     code: str
 
     async def run(self, ctx: Ctx) -> Outcome:
-        openid = await channel_identity(ctx.uow, ctx.tenant_id, ctx.member.id, ctx.channel) if ctx.channel == "mp" \
-            else None
+        if ctx.channel == "mp" and ctx.account != broadcasts.PRIMARY:
+            # previews go out from the primary account: an openid of another is refused there
+            return Outcome((Say("chat/content/bind_primary.txt"),), to="idle")
+        openid = dict(await identities_on(ctx.uow, ctx.tenant_id, ctx.member.id, "mp")).get(broadcasts.PRIMARY) \
+            if ctx.channel == "mp" else None
         if openid is None:
             return Outcome((Say("chat/content/bind_bad.txt"),), to="idle")
         try:
