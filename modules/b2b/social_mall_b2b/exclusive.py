@@ -5,24 +5,31 @@ other; everyone else (consumers, applicants under review, visitors) never meets 
 lists, searches, suggestions, recommendations, the card or the H5 page (not found), and the
 cart and every order refuse it with 「企业采购专供」, nothing written.
 
-`hidden` costs one indexed query per unit of work for the tenant's exclusive products (none
-at all: done) and, when there are some, the member's company (remembered per unit of work,
-shared with the pricer)."""
+`hidden` reads the tenant's exclusive products through the core's read cache (none at all:
+done) and, when there are some, whether the member is a business member at all (kept per
+worker: accounts.business_member; a consumer costs no query) and only then its company."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, select
 
 from social_mall.errors import NotFoundError
-from social_mall_b2b.accounts import approved_company
+from social_mall_b2b.accounts import approved_company, business_member
 from social_mall_b2b.models import ExclusiveProduct
 from storage.models import Product
 from storage.uow import UnitOfWork
 
 
-async def exclusive_ids(uow: UnitOfWork, tenant: int) -> frozenset[int]:
-    rows = await uow.session.scalars(select(ExclusiveProduct.product_id).where(ExclusiveProduct.tenant_id == tenant))
-    return frozenset(rows.all())
+async def exclusive_ids(uow: UnitOfWork, tenant: int, *, fresh: bool = False) -> frozenset[int]:
+    """The tenant's products sold to business accounts only: through the core's read cache
+    (the module watches the table, so a mark committed here is seen at once, elsewhere
+    within the cache's ttl, like a catalog edit); `fresh`: from the database."""
+    async def load() -> frozenset[int]:
+        rows = await uow.session.scalars(select(ExclusiveProduct.product_id)
+                                         .where(ExclusiveProduct.tenant_id == tenant))
+        return frozenset(rows.all())
+
+    return await load() if fresh else await uow.cache.get_or_load(("b2b.exclusive", tenant), load)
 
 
 class ExclusiveVisibility:
@@ -30,7 +37,8 @@ class ExclusiveVisibility:
 
     async def hidden(self, uow: UnitOfWork, tenant: int, member: int | None) -> frozenset[int]:
         ids = await exclusive_ids(uow, tenant)
-        if not ids or (member is not None and await approved_company(uow, tenant, member) is not None):
+        if not ids or (member is not None and await business_member(uow, tenant, member)
+                       and await approved_company(uow, tenant, member) is not None):
             return frozenset()
         return ids
 
@@ -44,7 +52,7 @@ async def set_exclusive(uow: UnitOfWork, tenant: int, product_id: int, on: bool,
     found = await uow.session.scalar(select(Product.id).where(Product.tenant_id == tenant, Product.id == product_id))
     if found is None:
         raise NotFoundError("product", product_id)
-    now_on = product_id in await exclusive_ids(uow, tenant)
+    now_on = product_id in await exclusive_ids(uow, tenant, fresh=True)
     if now_on == on:
         return False
     if on:

@@ -37,6 +37,11 @@ def setup(reg: Registry) -> None:
     from social_mall_b2b import exclusive
 
     reg.add_product_visibility(exclusive.VISIBILITY)
+    from storage.cache import watch
+
+    from social_mall_b2b.models import Company, CompanyMember, ExclusiveProduct
+
+    watch(Company, CompanyMember, ExclusiveProduct)   # read through the core's read cache on every browse step
     reg.add_payment_method(credit.METHOD_OBJ)
     reg.add_payment_method(transfers.METHOD_OBJ)
     from social_mall_b2b import member_groups

@@ -16,7 +16,7 @@ from datetime import datetime
 from social_mall.errors import NotFoundError
 from social_mall.pricing.unit import UnitPrice, Wanted
 from social_mall.views import OrderView
-from social_mall_b2b.accounts import approved_company, forget
+from social_mall_b2b.accounts import approved_company, business_member, forget
 from social_mall_b2b.errors import InvalidApplicationError, QuantityRefusedError
 from social_mall_b2b.models import CustomerGroup, ListPrice, PriceListRow
 from social_mall_b2b.repos import B2bRepo
@@ -102,6 +102,8 @@ class B2bPricer:
     async def passive(self, uow: UnitOfWork, tenant: int, member: int) -> bool:
         """A member of no company (approved or not) is priced, checked and counted by
         nothing here: the core's order desk may write its order."""
+        if not await business_member(uow, tenant, member):   # a consumer: no query (kept per worker)
+            return True
         return await B2bRepo(uow.session).membership(tenant, member) is None \
             and await approved_company(uow, tenant, member) is None
 
