@@ -258,6 +258,9 @@ async def segments_page(request: web.Request) -> web.Response:
 
 async def _segments(request: web.Request, form: Any, count: int | None, problem: str,
                     status: int = 200) -> web.Response:
+    import secrets
+
+    from social_mall.loyalty import service as loyalty
     from social_mall_insights import segments as S
 
     from social_mall.members import tags as T
@@ -270,11 +273,12 @@ async def _segments(request: web.Request, form: Any, count: int | None, problem:
                   for r in rows[:20]}
         names = await S.names(uow, tenant_of(request), groups)
         all_tags = await T.list_tags(uow, tenant_of(request))
+        templates = await loyalty.issuable(uow, tenant_of(request), svc.clock())
     group_options = [(k, v) for k, v in names.items() if not k.startswith("tag:")]
     return render(request, "console/insights/segments.html", status=status, rows=rows, counts=counts,
                   describe=lambda r: S.Rules.of(r).describe(names), form=form, count=count, problem=problem,
                   rfm_names=S.RFM_NAMES, acq=ACQ_ZH, tab="segments", tags=all_tags, group_options=group_options,
-                  names=names)
+                  names=names, templates=templates, key=secrets.token_hex(12))
 
 
 @routes.post("/console/insights/segments")
@@ -313,6 +317,62 @@ async def segments_post(request: web.Request) -> web.Response:
         if auto_tag:  # tag the members now; the hourly job keeps it in line
             await S.sync_tags(uow, svc.clock(), groups, tenant=tenant_of(request))
         await uow.commit()
+    raise redirect("/console/insights/segments", ok="saved")
+
+
+GIVE_KEY_TTL = 86_400.0   # s: a give form's one-time key is remembered a day (a resubmit gives nothing)
+
+
+@routes.post(r"/console/insights/segments/{id}/coupons")
+@console_view(PUSH)
+async def segment_coupons(request: web.Request) -> web.Response:
+    """Give every member of a segment one coupon of a template (the core's `issue_coupon`:
+    outside the per-member limit, within the total, each audited `coupon.issue`, the member
+    told), in one transaction: the total running out gives nobody anything. The form's
+    one-time key makes a double click or a resubmit give nothing more; one audit entry
+    `segment.coupons` says who gave what to how many."""
+    from handlers.console.core import error_page, form_of, int_id, redirect
+    from social_mall.console.errors import InvalidInputError
+    from social_mall.errors import NotFoundError
+    from social_mall.loyalty import service as loyalty
+    from social_mall.loyalty.errors import CouponSoldOutError
+    from social_mall.parsing import parse_id
+    from social_mall_insights import segments as S
+
+    svc = services(request)
+    tenant, sid = tenant_of(request), int_id(request)
+    form = form_of(request)
+    template = parse_id(str(form.get("template", "")))
+    key = str(form.get("form_key", ""))
+    if template is None:
+        raise InvalidInputError("优惠券", "required")
+    if not (16 <= len(key) <= 48 and key.isascii() and key.isalnum()):
+        raise InvalidInputError("表单", "text")
+    async with svc.uows() as uow:
+        seg = await S.get(uow, tenant, sid)
+        if seg is None:
+            raise NotFoundError("segment", sid)
+        people = [m for m, _ in await S.members(uow, tenant, S.Rules.of(seg.rules), svc.clock(),
+                                                svc.registry.member_groups)]
+    lock = f"console:segment_coupons:{tenant}:{key}"
+    if not await svc.kv.set_nx(lock, str(sid), GIVE_KEY_TTL):
+        raise redirect("/console/insights/segments", ok="saved")       # this form gave already
+    actor = admin_of(request).actor
+    try:
+        async with svc.uows() as uow:
+            for member in people:
+                await loyalty.issue_coupon(uow, tenant, member, template, actor=actor, now=svc.clock())
+            uow.audit(tenant, actor, "segment.coupons", f"segment:{sid}",
+                      after={"template_id": template, "members": len(people)})
+            await uow.commit()
+    except CouponSoldOutError as exc:
+        await svc.kv.delete(lock)
+        return error_page(request, 409, "券不够发", f"「{exc.name}」剩余的数量不够发给这个人群的 {len(people)} 人，"
+                                                 "一张也没有发出；请换一种券或在券模板里加量。")
+    except BaseException:
+        await svc.kv.delete(lock)   # nothing was given: the form may be sent again
+        raise
+    svc.outbox.kick()
     raise redirect("/console/insights/segments", ok="saved")
 
 
