@@ -338,6 +338,7 @@ class Attribution:
 #: what a tracking token on a product view stands for (the recommendation placements'
 #: tokens, `rec.<placement>`); any other token is shown as it is
 VIEW_SOURCE_ZH = {"rec.for_me": "猜你喜欢", "rec.related": "买了它的人还买了", "rec.paid": "支付后推荐"}
+SHOWN = "rec.shown"                  # a recommendation's showing (one per product shown; source its token)
 VIEW_WINDOW = timedelta(days=7)      # a view's purchases: paid within 7 days after the member's first such view
 VIEW_SINCE = timedelta(days=30)      # the views counted: the last 30 days
 
@@ -355,10 +356,16 @@ class ViewSource:
     buyers: int
     orders: int
     revenue_fen: int
+    shown: int = 0       # products shown at that placement (activity `rec.shown`; 0: a link's token)
 
     @property
     def conversion(self) -> float | None:
         return self.buyers / self.members if self.members else None
+
+    @property
+    def ctr(self) -> float | None:
+        """Click-through: views that came through the token over the products shown with it."""
+        return self.views / self.shown if self.shown else None
 
 
 async def view_sources(uow: UnitOfWork, tenant: int, now: datetime, *, limit: int = 50) -> list[ViewSource]:
@@ -384,8 +391,12 @@ async def view_sources(uow: UnitOfWork, tenant: int, now: datetime, *, limit: in
                     Event.tenant_id == tenant, Event.kind == "order.paid", Event.at >= since,
                     Event.member_id.in_(members[i:i + 500]))):
             paid[int(member)].append((at, int(fen)))
+    shown = {str(src): int(n) for src, n in await uow.session.execute(
+        select(Event.source, func.count()).where(Event.tenant_id == tenant, Event.kind == SHOWN, Event.at >= since)
+        .group_by(Event.source))}
     out = []
-    for key, n in views.items():
+    for key in sorted(set(views) | set(shown)):
+        n = views.get(key, 0)
         viewers = [(m, at) for (k, m), at in first.items() if k == key]
         buyers = orders = revenue = 0
         for m, at in viewers:
@@ -393,7 +404,8 @@ async def view_sources(uow: UnitOfWork, tenant: int, now: datetime, *, limit: in
             buyers += bool(mine)
             orders += len(mine)
             revenue += sum(mine)
-        out.append(ViewSource(key, VIEW_SOURCE_ZH.get(key, key), n, len(viewers), buyers, orders, revenue))
+        out.append(ViewSource(key, VIEW_SOURCE_ZH.get(key, key), n, len(viewers), buyers, orders, revenue,
+                              shown.get(key, 0)))
     out.sort(key=lambda v: (-v.revenue_fen, -v.views, v.key))
     return out[:limit]
 

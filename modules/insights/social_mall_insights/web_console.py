@@ -214,7 +214,7 @@ async def attribution_page(request: web.Request) -> web.Response:
     groups = {"kinds": a.kinds, "scenes": a.scenes, "distributors": a.distributors, "groupbuy": a.campaigns, "coupons": a.coupons}
     fmt = _fmt(request)
     views = [{"key": v.key, "label": v.label, "views": v.views, "members": v.members, "buyers": v.buyers,
-              "orders": v.orders, "revenue_fen": v.revenue_fen} for v in a.views]
+              "orders": v.orders, "revenue_fen": v.revenue_fen, "shown": v.shown, "ctr": _pct(v.ctr)} for v in a.views]
     if fmt == "json":
         return _json({**{k: [{"key": x.key, "label": x.label, "members": x.members, "buyers": x.buyers,
                               "revenue_fen": x.revenue_fen} for x in v] for k, v in groups.items()}, "views": views})

@@ -1,6 +1,8 @@
 """Click-through and revenue per recommendation placement: product views that came through
 a tracking token (「猜你喜欢」 in chat: rec.for_me; a link's ?src=rec.related on the H5 page)
-are counted per token on 来源归因, with the viewers who paid within 7 days and what they paid.
+are counted per token on 来源归因, with the viewers who paid within 7 days and what they paid,
+beside the products each placement showed (the recommender's `rec.shown` activity) and the
+click-through (views / shown).
 Through the signed endpoint, the H5 page and the console."""
 
 from __future__ import annotations
@@ -45,13 +47,17 @@ async def test_views_through_a_placement_count_with_the_purchases_that_followed(
     views = {v["key"]: v for v in got["views"]}
     async with mall.svc.uows() as uow:
         paid = (await uow.orders.by_no((await mall.svc.tenant("demo")).id, order_no)).total_fen
-    assert set(views) == {"rec.for_me", "rec.related"}
+    assert {"rec.for_me", "rec.related"} <= set(views) <= {"rec.for_me", "rec.related", "rec.paid"}
     assert {k: views["rec.for_me"][k] for k in ("label", "views", "members", "buyers", "orders", "revenue_fen")} == {
         "label": "猜你喜欢", "views": 2, "members": 2, "buyers": 1, "orders": 1, "revenue_fen": paid}
     assert {k: views["rec.related"][k] for k in ("views", "members", "buyers", "revenue_fen")} == {
         "views": 1, "members": 0, "buyers": 0, "revenue_fen": 0}
+    shown = views["rec.for_me"]["shown"]            # two lists of 猜你喜欢 (A's and B's), one view from each
+    assert shown >= 2 and views["rec.for_me"]["ctr"] == round(2 / shown, 4)
+    assert views["rec.related"]["shown"] == 0 and views["rec.related"]["ctr"] is None   # a link: nothing shown
     page = await (await mall.client.get("/console/insights/attribution")).text()
     table = page[page.index('id="attr-views"'):]
-    assert re.search(r"<td>猜你喜欢</td><td class=\"num\">2</td><td class=\"num\">2</td><td class=\"num\">1</td>"
+    assert re.search(rf"<td>猜你喜欢</td><td class=\"num\">{shown}</td><td class=\"num\">2</td>"
+                     r"<td class=\"num\">[\d.]+%</td><td class=\"num\">2</td><td class=\"num\">1</td>"
                      r"<td class=\"num\">50.0%</td>", table), table[:800]
     assert "买了它的人还买了" in table

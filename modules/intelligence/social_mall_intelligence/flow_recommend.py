@@ -16,7 +16,7 @@ from flows.engine import Ctx, Flow, Keyword, MenuEntry, Outcome, Say, Step, Step
 from social_mall.catalog.service import product_cards
 from social_mall.catalog.visibility import hidden_products
 from social_mall.pricing.unit import list_prices
-from social_mall_intelligence.recommendations import FOR_ME, Recommender, note_shown, set_personalised
+from social_mall_intelligence.recommendations import FOR_ME, Recommender, note_shown, report_shown, set_personalised
 from social_mall_intelligence.views import token
 
 NAME = "intel"
@@ -45,6 +45,7 @@ class ForMe:
         if not cards:
             return Outcome((Say("chat/intel/none.txt"),))
         await note_shown(ctx.uow, ctx.tenant_id, ctx.member.id, [c.id for c in cards], FOR_ME, ctx.now)
+        report_shown(self.rec.sinks, ctx.tenant_id, ctx.member.id, [c.id for c in cards], FOR_ME, ctx.now)
         own = await list_prices(ctx.uow, ctx.tenant_id, ctx.member.id, [c.id for c in cards], ctx.now)
         said = Say("chat/intel/for_me.txt", {"items": cards, "personal": picks.personal,
                                              "restock": picks.restock, "own": own})

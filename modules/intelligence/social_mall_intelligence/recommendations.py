@@ -40,6 +40,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from social_mall.activity import Activity, ActivitySink
 from social_mall.orders.service import find_order
 from social_mall.places import PlaceSource, member_places, order_places
 from social_mall_intelligence import recommend as R
@@ -105,6 +106,19 @@ async def _attribute(uow: UnitOfWork, tenant: int, order_id: int, member: int, r
         await uow.session.execute(dialect_insert(uow)(Attribution).values([
             {"tenant_id": tenant, "order_id": order_id, "product_id": p, "member_id": member, "source": src,
              "revenue_fen": revenue[p], "at": now} for p, src in sorted(source.items())]).on_conflict_do_nothing())
+
+
+SHOWN_KIND = "rec.shown"   # the activity a showing reports (per product: ref; source its tracking token)
+
+
+def report_shown(sinks: Sequence[ActivitySink], tenant: int, member: int, ids: Sequence[int], placement: str,
+                 now: datetime) -> None:
+    """Tell the core's activity sinks (memory only: the chat path's cost) that these products
+    were shown at this placement, so a customer-data module can put click-through beside
+    the views that carry the same token (`rec.<placement>`)."""
+    for sink in sinks:
+        for p in ids:
+            sink(Activity(tenant, member, "", SHOWN_KIND, now, p, "rec." + placement))
 
 
 async def note_shown(uow: UnitOfWork, tenant: int, member: int, ids: Sequence[int], source: str,
@@ -296,8 +310,10 @@ class Recommender:
 
     def __init__(self, *, recheck: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] | None = None, max_tenants: int = MAX_TENANTS,
-                 places: Sequence[PlaceSource] = (), fresh: float = FRESH, max_members: int = MAX_MEMBERS) -> None:
+                 places: Sequence[PlaceSource] = (), fresh: float = FRESH, max_members: int = MAX_MEMBERS,
+                 sinks: Sequence[ActivitySink] = ()) -> None:
         self.recheck, self.clock, self.fresh = recheck, clock, fresh
+        self.sinks = sinks     # the registry's activity sinks (filled by modules after this one is made)
         self._members: Lru[tuple[int, int], _Member] = Lru(max_members)
         self._shelves: Lru[int, _Shelf] = Lru(max_tenants)
         self.places = places   # the registry's place sources (filled by modules after this one is made)
@@ -441,8 +457,9 @@ class Recommender:
         _, _, _, held = await self._cycled(uow, tenant, state, loaded)
         wanted = R.also_bought(loaded.model, product, CANDIDATES, exclude=held)
         found = (await self._sellable(uow, tenant, wanted))[:limit]
-        await note_shown(uow, tenant, member, found, placement if placement in (RELATED, PAID) else RELATED,
-                         self.now())
+        where = placement if placement in (RELATED, PAID) else RELATED
+        await note_shown(uow, tenant, member, found, where, self.now())
+        report_shown(self.sinks, tenant, member, found, where, self.now())
         return tuple(found)
 
 
