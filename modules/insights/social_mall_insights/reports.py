@@ -481,7 +481,7 @@ KIND_ZH = {
     "checkout.start": "开始结算", "order.placed": "下单", "order.paid": "支付", "order.cancelled": "订单取消",
     "order.completed": "确认收货", "order.refunded": "退款", "member.joined": "成为会员",
     "groupbuy.open": "开团", "groupbuy.join": "参团", "referral.bound": "绑定推荐人", "coupon.claimed": "领取优惠券",
-    "store.verify": "到店核销", "campaign.open": "打开推送", "coupon.used": "使用优惠券",
+    "store.verify": "到店核销", "campaign.open": "打开推送", "rec.shown": "看到推荐", "coupon.used": "使用优惠券",
     "share": "分享被打开",
 }
 
