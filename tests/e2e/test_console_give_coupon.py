@@ -30,20 +30,27 @@ async def state(mall, member: int) -> tuple[int, int]:
     return int(coupons or 0), int(audited or 0)
 
 
-def form_key(page: str) -> str:
-    return re.search(r'id="give-coupon">.*?name="form_key" value="([0-9a-f]+)"', page, re.S).group(1)
-
-
-async def test_an_admin_gives_a_member_one_coupon_once_and_the_member_is_told(mall):
+async def member_with_template(mall, name: str, **template) -> tuple[int, int]:
+    """The chat member (following through the signed endpoint) and a new coupon template."""
     wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")), token=TEST_TOKEN,
                      app_id=TEST_APP_ID)
     await wx.event(USER, "subscribe")
     tenant = (await mall.svc.tenant("demo")).id
     async with mall.svc.uows() as uow:
         member = (await uow.members.by_identity(tenant, "mp", USER)).id
-        gift = await loyalty.create_template(uow, tenant, name="客服补偿券", kind=CouponKind.AMOUNT, off_fen=1000,
-                                             valid_days=30, per_member=1, total_qty=1, claimable=False)
+        made = await loyalty.create_template(uow, tenant, name=name, kind=CouponKind.AMOUNT, claimable=False,
+                                             **template)
         await uow.commit()
+    return member, made
+
+
+def form_key(page: str) -> str:
+    return re.search(r'id="give-coupon">.*?name="form_key" value="([0-9a-f]+)"', page, re.S).group(1)
+
+
+async def test_an_admin_gives_a_member_one_coupon_once_and_the_member_is_told(mall):
+    member, gift = await member_with_template(mall, "客服补偿券", off_fen=1000, valid_days=30, per_member=1,
+                                              total_qty=1)
     await make_admin(mall.svc.uows, "boss")
     csrf = await login(mall.client, "boss")
     page = await (await mall.client.get(f"/console/members/{member}")).text()
@@ -79,15 +86,8 @@ async def test_an_admin_gives_a_member_one_coupon_once_and_the_member_is_told(ma
 
 
 async def test_finance_sees_no_form_and_cannot_give(mall):
-    wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")), token=TEST_TOKEN,
-                     app_id=TEST_APP_ID)
-    await wx.event(USER, "subscribe")
-    tenant = (await mall.svc.tenant("demo")).id
-    async with mall.svc.uows() as uow:
-        member = (await uow.members.by_identity(tenant, "mp", USER)).id
-        gift = await loyalty.create_template(uow, tenant, name="财务不能发", kind=CouponKind.AMOUNT, off_fen=500,
-                                             valid_until=mall.svc.clock() + timedelta(days=3), claimable=False)
-        await uow.commit()
+    member, gift = await member_with_template(mall, "财务不能发", off_fen=500,
+                                              valid_until=mall.svc.clock() + timedelta(days=3))
     await make_admin(mall.svc.uows, "money", role="finance")
     csrf = await login(mall.client, "money")
     page = await (await mall.client.get(f"/console/members/{member}")).text()

@@ -332,22 +332,15 @@ async def segment_coupons(request: web.Request) -> web.Response:
     one-time key makes a double click or a resubmit give nothing more; one audit entry
     `segment.coupons` says who gave what to how many."""
     from handlers.console.core import error_page, form_of, int_id, redirect
-    from social_mall.console.errors import InvalidInputError
+    from handlers.console.pages_loyalty import coupon_form
     from social_mall.errors import NotFoundError
     from social_mall.loyalty import service as loyalty
     from social_mall.loyalty.errors import CouponSoldOutError
-    from social_mall.parsing import parse_id
     from social_mall_insights import segments as S
 
     svc = services(request)
     tenant, sid = tenant_of(request), int_id(request)
-    form = form_of(request)
-    template = parse_id(str(form.get("template", "")))
-    key = str(form.get("form_key", ""))
-    if template is None:
-        raise InvalidInputError("优惠券", "required")
-    if not (16 <= len(key) <= 48 and key.isascii() and key.isalnum()):
-        raise InvalidInputError("表单", "text")
+    template, key = coupon_form(form_of(request))
     async with svc.uows() as uow:
         seg = await S.get(uow, tenant, sid)
         if seg is None:
