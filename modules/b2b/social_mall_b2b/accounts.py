@@ -5,9 +5,7 @@ pushed to the applicant through the outbox). A rejected applicant may apply agai
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +15,7 @@ from social_mall_b2b.errors import (
     AlreadyAppliedError, InvalidApplicationError, InvalidUsccError, NotPendingError, UsccTakenError,
 )
 from social_mall_b2b.events import CompanyDecided
+from social_mall_b2b.kept import kept
 from social_mall_b2b.models import Company
 from social_mall_b2b.repos import B2bRepo
 from social_mall_b2b.rules import check_uscc
@@ -121,33 +120,13 @@ def forget(uow: UnitOfWork) -> None:
     uow.session.info.pop(CACHE, None)
 
 
-BUSINESS_MAX = 50_000    # members remembered per worker by `business_member` (then forgotten at once)
-_BUSINESS: weakref.WeakKeyDictionary[object, dict[tuple[int, int], tuple[float, int, bool]]] = \
-    weakref.WeakKeyDictionary()
-
-
 async def business_member(uow: UnitOfWork, tenant: int, member: int) -> bool:
     """Whether `member` owns a company or buys for one (in any state). Every browse step of
     every member asks (the unit pricer's `passive`, the 企业专供 visibility), and nearly all
-    are consumers, so the answer is kept per worker beside the core's read cache: for its
-    ttl, and dropped when this worker commits a write to companies or their buyers (the
-    module `watch`es them, which bumps the cache's version); another worker sees a new
-    company or buyer within the ttl (10 s by default), as it sees a catalog edit. A member
-    who is one is then asked in full (`approved_company`), never from memory."""
-    cache = uow.cache
-    if cache.ttl <= 0:
-        return await _is_business(uow, tenant, member)
-    mine = _BUSINESS.setdefault(cache, {})
-    now, version = time.monotonic(), cache.version
-    hit = mine.get((tenant, member))
-    if hit is not None and hit[0] > now and hit[1] == version:
-        return hit[2]
-    found = await _is_business(uow, tenant, member)
-    if cache.version == version:   # no write to them committed meanwhile
-        if len(mine) >= BUSINESS_MAX:
-            mine.clear()
-        mine[(tenant, member)] = (now + cache.ttl, version, found)
-    return found
+    are consumers, so the answer is kept per worker (`kept`: dropped when this worker
+    commits a write to companies or their buyers, the ttl elsewhere). A member who is one
+    is then asked in full (`approved_company`), never from memory."""
+    return await kept(uow, ("b2b.business", tenant, member), lambda: _is_business(uow, tenant, member))
 
 
 async def _is_business(uow: UnitOfWork, tenant: int, member: int) -> bool:

@@ -5,7 +5,7 @@ other; everyone else (consumers, applicants under review, visitors) never meets 
 lists, searches, suggestions, recommendations, the card or the H5 page (not found), and the
 cart and every order refuse it with 「企业采购专供」, nothing written.
 
-`hidden` reads the tenant's exclusive products through the core's read cache (none at all:
+`hidden` reads the tenant's exclusive products kept per worker (kept.py; none at all:
 done) and, when there are some, whether the member is a business member at all (kept per
 worker: accounts.business_member; a consumer costs no query) and only then its company."""
 
@@ -15,21 +15,22 @@ from sqlalchemy import delete, select
 
 from social_mall.errors import NotFoundError
 from social_mall_b2b.accounts import approved_company, business_member
+from social_mall_b2b.kept import kept
 from social_mall_b2b.models import ExclusiveProduct
 from storage.models import Product
 from storage.uow import UnitOfWork
 
 
 async def exclusive_ids(uow: UnitOfWork, tenant: int, *, fresh: bool = False) -> frozenset[int]:
-    """The tenant's products sold to business accounts only: through the core's read cache
-    (the module watches the table, so a mark committed here is seen at once, elsewhere
-    within the cache's ttl, like a catalog edit); `fresh`: from the database."""
+    """The tenant's products sold to business accounts only, kept per worker (`kept`: the
+    module watches the table, so a mark committed here is seen at once, elsewhere within
+    the read cache's ttl, like a catalog edit); `fresh`: from the database."""
     async def load() -> frozenset[int]:
         rows = await uow.session.scalars(select(ExclusiveProduct.product_id)
                                          .where(ExclusiveProduct.tenant_id == tenant))
         return frozenset(rows.all())
 
-    return await load() if fresh else await uow.cache.get_or_load(("b2b.exclusive", tenant), load)
+    return await load() if fresh else await kept(uow, ("b2b.exclusive", tenant), load)
 
 
 class ExclusiveVisibility:
