@@ -39,6 +39,7 @@ def watch(*classes: type) -> None:
     global _watched
     _watched += tuple(c for c in classes if c not in _watched)
 WROTE_CATALOG = "wrote_catalog"  # Session.info flag set by the listeners below
+SHARED_WAIT = 0.5                # s a reader waits for another reader's load of the same key
 STOCK_ONLY = "stock_only"        # execution option: an UPDATE that only moves stock
 
 
@@ -55,7 +56,8 @@ class ReadCache:
 
     async def get_or_load(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
         """The cached value, or `load()`'s. Concurrent misses of one key share one load
-        (when an entry expires under load, one reader goes to the database, not all)."""
+        (when an entry expires under load, one reader goes to the database, not all) for
+        up to SHARED_WAIT; a reader still waiting then reads on its own."""
         if self.ttl <= 0:
             return await load()
         hit = self._data.get(key)
@@ -64,7 +66,12 @@ class ReadCache:
             return value
         pending = self._loading.get(key)
         if pending is not None:
-            shared = await asyncio.shield(pending)
+            try:
+                # not for long: this reader may hold a connection the loader is waiting for
+                # (a small pool), so past SHARED_WAIT it reads on its own and lets go of it
+                shared = await asyncio.wait_for(asyncio.shield(pending), SHARED_WAIT)
+            except asyncio.TimeoutError:
+                return await load()
             if shared is not _FAILED:
                 return cast(T, shared)
             return await load()  # the shared load failed: try on our own

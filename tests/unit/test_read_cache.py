@@ -74,3 +74,26 @@ async def test_ttl_zero_disables_the_cache():
     for _ in range(3):
         await cache.get_or_load("k", loader(calls))
     assert len(calls) == 3
+
+
+async def test_a_waiter_holding_what_the_loader_needs_reads_on_its_own():
+    """A reader that waits for another's load of the same key may hold what that load needs
+    (the connection of a small pool): the wait is bounded, then it reads itself and lets go."""
+    cache = ReadCache(ttl=10)
+    released = asyncio.Event()   # the second reader's connection, back in the pool
+
+    async def needs_the_connection():
+        await released.wait()
+        return "first"
+
+    first = asyncio.ensure_future(cache.get_or_load("k", needs_the_connection))
+    await asyncio.sleep(0)
+
+    async def second():
+        try:
+            return await cache.get_or_load("k", loader([], "own"))
+        finally:
+            released.set()
+
+    assert await asyncio.wait_for(second(), 30) == "own"   # waiting on `first` for good: never
+    assert await first == "first"
