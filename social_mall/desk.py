@@ -71,8 +71,9 @@ class Desk(Generic[Req, Res]):
         self.expected, self.retry_singly = expected, retry_singly
         self.pending: deque[tuple[Req, asyncio.Future[Res]]] = deque()
         self.task: asyncio.Task[None] | None = None
-        # transactions written whole, the requests in them, the lots retried one by one (bench, tests)
-        self.batches = self.done = self.retried = 0
+        # transactions written whole, the requests in them, the lots retried one by one and the
+        # requests those held (bench, tests)
+        self.batches = self.done = self.retried = self.singly = 0
         self.largest = 0
         self.writing = 0   # the requests of the lot being written now (tests, diagnostics)
 
@@ -140,6 +141,7 @@ class Desk(Generic[Req, Res]):
             log.info("desk.batch_retried_singly",
                      extra={"desk": self.name, "size": len(lot), "error": type(exc).__name__})
             self.retried += 1
+            self.singly += len(lot)
             results = [await self._alone(req) for req, _ in lot]
         for (_, fut), res in zip(lot, results):
             if fut.done():

@@ -68,14 +68,23 @@ def open_desk(mall):
 
 
 def opened_by_desk(mall, backend) -> int:
-    """Pay pages opened through the payments desk (payments/desk.py), in lots: on PostgreSQL
-    the held INSERTs queue every request behind the first, so they go in fewer lots than
-    requests."""
+    """Pay pages opened through the payments desk (payments/desk.py), in lots (or, a lot that
+    failed as a whole — SQLite busy under the racing clicks —, one by one through the desk
+    too): on PostgreSQL the held INSERTs queue every request behind the first, so they go in
+    fewer lots than requests."""
     desk = mall.svc.uows().shared.get(OPEN_DESK)
     assert desk is not None, "the pay page opened its payment outside the desk"
     if backend.name == "pg":
         assert desk.batches < desk.done, (desk.batches, desk.done)
-    return desk.done
+    return desk.done + desk.singly
+
+
+def all_through_desk(mall, backend) -> None:
+    """On PostgreSQL the held INSERTs keep every click waiting at the desk: all N open there.
+    On SQLite nothing is held: a click that comes after the payment is made and paid finds
+    nothing to open (a redirect to the paid page), so at least one, at most N, open there."""
+    opened = opened_by_desk(mall, backend)
+    assert (opened == N) if backend.name == "pg" else (1 <= opened <= N), opened
 
 
 async def payments_of(mall, order_id) -> list[Payment]:
@@ -95,7 +104,7 @@ async def test_parallel_sandbox_confirms_open_one_payment_and_pay_once(mall, bac
     answers = await racing(backend, "payments", [confirm() for _ in range(N)], open_desk(mall))
     assert [s for s, _ in answers] == [303] * N, answers
     assert all("error" not in loc for _, loc in answers)
-    assert opened_by_desk(mall, backend) == N
+    all_through_desk(mall, backend)
     await mall.settle()
     assert [(p.status, p.amount_fen) for p in await payments_of(mall, order.id)] == [("paid", order.total_fen)]
     assert (await load(mall, tenant, order.order_no)).status == "paid"
@@ -119,7 +128,7 @@ async def test_parallel_native_buttons_open_one_payment(mall, backend, aiohttp_s
     assert len({url for _, url in answers}) == 1
     assert [(p.status, p.out_trade_no) for p in await payments_of(mall, order.id)] == [("created", order.order_no)]
     assert list(wxpay.orders) == [order.order_no]
-    assert opened_by_desk(mall, backend) == N
+    all_through_desk(mall, backend)
     assert await wxpay.pay(order.order_no) == 204
     assert (await load(mall, tenant, order.order_no)).status == "paid"
 
