@@ -175,13 +175,14 @@ def _run_aside(coro) -> None:
 
 class SeededSqlite:
     def __init__(self, template: Path, workdir: Path) -> None:
-        self.template, self.workdir, self.made, self.path = template, workdir, 0.0, workdir / "seeded.db"
+        self.template, self.workdir, self.path = template, workdir, workdir / "seeded.db"
+        self.made: float | None = None   # monotonic time of the copy (a box up < SEED_MAX_AGE reads small)
 
     def copy_to(self, db: Path) -> None:
         import sqlite3
         import time
 
-        if time.monotonic() - self.made > SEED_MAX_AGE:
+        if self.made is None or time.monotonic() - self.made > SEED_MAX_AGE:
             work = self.workdir / "build"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
@@ -207,13 +208,13 @@ class SeededPg:
     function that empties the run's schema and puts them (and the sequences) back."""
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir, self.made = workdir, 0.0
+        self.workdir, self.made = workdir, None
         self.snap = f"{SCHEMA}_seed"
 
     async def restore(self, conn) -> None:
         import time
 
-        if time.monotonic() - self.made > SEED_MAX_AGE:
+        if self.made is None or time.monotonic() - self.made > SEED_MAX_AGE:
             await self._make()
             self.made = time.monotonic()
         await conn.execute(text(f'SELECT "{SCHEMA}".restore_seed()'))

@@ -52,6 +52,13 @@ async def approve_in_console(mall, withdrawal_id: int) -> None:
     await mall.settle()
 
 
+async def settle_both(mall, second_worker) -> None:
+    """The other worker's sweep kicks its own outbox run, which may hold an event (its lease)
+    while this worker's settle passes it by: wait for that run, then settle here."""
+    await second_worker.outbox.drain()
+    await mall.settle()
+
+
 async def entries(mall, tenant_id: int, distributor_id: int, kind: str) -> int:
     async with mall.svc.uows() as uow:
         return int(await uow.session.scalar(select(func.count()).select_from(LedgerEntry).where(
@@ -89,7 +96,7 @@ async def test_a_processing_payout_is_polled_and_paid_once_by_two_workers(mall, 
     wxpay.set_transfer(w.out_bill_no, "SUCCESS")
     done = await asyncio.gather(sweep_payouts(mall.svc), sweep_payouts(second_worker))
     assert sum(done) >= 1
-    await mall.settle()
+    await settle_both(mall, second_worker)
     assert await state(mall, tenant.id, did, w.id) == ("paid", 1500)
     assert await settled_events(mall) == 1
     assert await entries(mall, tenant.id, did, "withdrawal_return") == 0
@@ -112,7 +119,7 @@ async def test_a_failed_or_cancelled_payout_returns_the_hold_exactly_once(mall, 
     wxpay.set_transfer(w.out_bill_no, final, "PAYEE_ACCOUNT_ABNORMAL" if final == "FAIL" else "")
     await asyncio.gather(sweep_payouts(mall.svc), sweep_payouts(second_worker))
     await asyncio.gather(sweep_payouts(mall.svc), sweep_payouts(second_worker))
-    await mall.settle()
+    await settle_both(mall, second_worker)
     assert await state(mall, tenant.id, did, w.id) == ("failed", 2000)
     assert await entries(mall, tenant.id, did, "withdrawal_return") == 1
     assert await settled_events(mall) == 1
