@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 from social_mall.plugins import Batched, Delivery, Subscriber
-from storage.repos import OutboxRow
-from storage.uow import UowFactory
+from storage.repos import OutboxRow, Owed
+from storage.uow import ALL, UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,19 @@ async def dispatch_due(
     now: Callable[[], datetime] = utcnow,
     batch: int = LOT,
 ) -> int:
-    """Deliver what is due; returns how many deliveries succeeded.
+    """Deliver what is due; returns how many deliveries succeeded (a fan-out row counts one
+    per subscriber it reached).
 
     The due rows are leased together (one conditional UPDATE, in the transaction that finds
     them) and the delivered ones marked done together (one UPDATE), so a crowd of events
     (first contacts' member.joined) costs three statements per lot, not three transactions
-    per row; a `Batched` subscriber gets its rows of the lot in one call. A row is only handed over while at least half its lease is left: past that, the
-    rest of the lot is given back undelivered, so a slow subscriber never lets another
-    worker's claim of an expired lease deliver a row twice."""
+    per row; a `Batched` subscriber gets its rows of the lot in one call. An event of several
+    subscribers is one row (`ALL`), handed to each subscriber of its topic in turn; if some
+    of them fail (or aren't reached), the row is done and each of those gets a row of its
+    own (`OutboxRepo.split`), retried alone from then on, so the others are never repeated.
+    A row is only handed over while at least half its lease is left: past that, the rest
+    of the lot is given back undelivered, so a slow subscriber never lets another worker's
+    claim of an expired lease deliver a row twice."""
     async with uows() as uow:
         ids = await uow.outbox.due(now(), batch)
         if not ids:
@@ -52,29 +57,79 @@ async def dispatch_due(
         claimed_at = now()
         rows = await uow.outbox.claim_many(ids, claimed_at, LEASE)
         await uow.commit()
-    done: list[int] = []
+    done: list[OutboxRow] = []
     failed: list[tuple[OutboxRow, str, bool]] = []
-    left: list[int] = []
-    units = _units(rows, subscribers)
+    left: list[OutboxRow] = []
+    units = _units(_pieces(rows, subscribers), subscribers)
     try:
         for k, unit in enumerate(units):
             if now() >= claimed_at + LEASE / 2:
-                left = [r.id for u in units[k:] for r in u]
+                left = [r for u in units[k:] for r in u]
                 break
             try:
                 await _deliver(unit, subscribers, done, failed)
             except asyncio.CancelledError:
-                handled = {*done, *(r.id for r, _, _ in failed)}
-                left = [r.id for u in units[k:] for r in u if r.id not in handled]
+                handled = {(r.id, r.subscriber) for r in done} | {(r.id, r.subscriber) for r, _, _ in failed}
+                left = [r for u in units[k:] for r in u if (r.id, r.subscriber) not in handled]
                 raise
     finally:
         async with uows() as uow:
-            await uow.outbox.finish_many(done, now())
-            for row, error, dead in failed:
-                await uow.outbox.retry_later(row.id, error, now() + backoff(row.attempts), dead=dead)
-            await uow.outbox.release(left)
+            await _settle(uow, rows, done, failed, left, now())
             await uow.commit()
     return len(done)
+
+
+def _pieces(rows: Sequence[OutboxRow], subscribers: Mapping[tuple[str, str], Subscriber]) -> list[OutboxRow]:
+    """The lot's deliveries: a fan-out row once per subscriber of its topic (the row with
+    that subscriber's name), any other row as it is."""
+    if not any(r.subscriber == ALL for r in rows):
+        return list(rows)
+    names: dict[str, list[str]] = {}
+    for topic, name in subscribers:
+        names.setdefault(topic, []).append(name)
+    out: list[OutboxRow] = []
+    for row in rows:
+        if row.subscriber != ALL:
+            out.append(row)
+        elif row.topic not in names:   # nobody here takes it (module off?): dead below, as a named row
+            out.append(row)
+        else:
+            out.extend(row._replace(subscriber=name) for name in names[row.topic])
+    return out
+
+
+async def _settle(uow: UnitOfWork, rows: Sequence[OutboxRow], done: Sequence[OutboxRow],
+                  failed: Sequence[tuple[OutboxRow, str, bool]], left: Sequence[OutboxRow], at: datetime) -> None:
+    """Write what the delivery of a lot came to: rows delivered done, failed ones due again
+    later (or dead), ones not reached given back; a fan-out row with subscribers still
+    owed is done, with a row of its own for each of them (given back whole if none was
+    reached and none failed)."""
+    fanned = {r.id: r for r in rows if r.subscriber == ALL}
+    finished = [r.id for r in done if r.id not in fanned]
+    released = [r.id for r in left if r.id not in fanned or r.subscriber == ALL]
+    owed: dict[int, list[Owed]] = {}
+    for r, error, dead in failed:
+        if r.id in fanned and r.subscriber != ALL:
+            owed.setdefault(r.id, []).append(Owed(r.subscriber, error, dead))
+        else:   # a row of one subscriber, or a fan-out row nobody here takes: it waits whole
+            await uow.outbox.retry_later(r.id, error, at + backoff(r.attempts), dead=dead)
+            fanned.pop(r.id, None)
+    for r in left:
+        if r.id in fanned and r.subscriber != ALL:
+            owed.setdefault(r.id, []).append(Owed(r.subscriber, "", False))
+        else:
+            fanned.pop(r.id, None)
+    reached = {r.id for r in done} | {r.id for r, _, _ in failed}
+    for row_id, row in fanned.items():
+        if row_id not in owed:
+            finished.append(row_id)
+        elif row_id not in reached:
+            released.append(row_id)            # nothing delivered yet: the whole row goes back
+        else:
+            await uow.outbox.split(row, owed[row_id], at, at + backoff(row.attempts))
+            finished.append(row_id)
+    await uow.outbox.finish_many(finished, at)
+    await uow.outbox.release(released)
 
 
 def _units(rows: Sequence[OutboxRow], subscribers: Mapping[tuple[str, str], Subscriber]) -> list[list[OutboxRow]]:
@@ -96,11 +151,13 @@ def _units(rows: Sequence[OutboxRow], subscribers: Mapping[tuple[str, str], Subs
 
 
 def _delivery(row: OutboxRow) -> Delivery:
-    return Delivery(row.id, row.tenant_id, row.topic, row.payload, row.attempts)
+    """The delivery of `row`: its id is the event's first row's (a subscriber's own retry row
+    hands over the id its first delivery had)."""
+    return Delivery(row.origin_id or row.id, row.tenant_id, row.topic, row.payload, row.attempts)
 
 
 async def _deliver(unit: list[OutboxRow], subscribers: Mapping[tuple[str, str], Subscriber],
-                   done: list[int], failed: list[tuple[OutboxRow, str, bool]]) -> None:
+                   done: list[OutboxRow], failed: list[tuple[OutboxRow, str, bool]]) -> None:
     """Hand one unit over: a batched subscriber's rows in one call (then, should that fail,
     one by one), any other row alone. Successes go to `done`, failures to `failed`."""
     fn = subscribers.get((unit[0].topic, unit[0].subscriber))
@@ -117,7 +174,7 @@ async def _deliver(unit: list[OutboxRow], subscribers: Mapping[tuple[str, str], 
             log.info("outbox.batch_retried_singly", extra={"topic": unit[0].topic, "size": len(unit),
                                                            "error": type(exc).__name__})
         else:
-            done.extend(r.id for r in unit)
+            done.extend(unit)
             return
     for row in unit:
         try:
@@ -133,7 +190,7 @@ async def _deliver(unit: list[OutboxRow], subscribers: Mapping[tuple[str, str], 
             )
             failed.append((row, error, row.attempts >= MAX_ATTEMPTS))
         else:
-            done.append(row.id)
+            done.append(row)
 
 
 class OutboxWorker:

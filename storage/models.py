@@ -317,16 +317,21 @@ class Refund(Base):
 
 
 class OutboxEvent(Base):
-    """Domain events written in the same transaction as the change; one row per subscriber."""
+    """Domain events written in the same transaction as the change: one row per event. A
+    topic with one subscriber names it; with several, the row's subscriber is `*` (every
+    subscriber of the topic, handed the event in turn at delivery). A subscriber that fails
+    a `*` row (or isn't reached) gets a row of its own, which keeps the event's first row
+    as `origin_id`: its deliveries carry that id, as the others' did."""
 
     __tablename__ = "outbox"
     id: Mapped[int] = _id()
     tenant_id: Mapped[int] = mapped_column(Integer, index=True)
     topic: Mapped[str] = mapped_column(String(64))
     event_uid: Mapped[str] = mapped_column(String(32), index=True)  # shared by one event's rows
-    subscriber: Mapped[str] = mapped_column(String(80))
+    subscriber: Mapped[str] = mapped_column(String(80))   # a name, "*" (all of the topic's), "-" (none)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|done|dead
+    origin_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)

@@ -719,6 +719,18 @@ class OutboxRow(NamedTuple):
     subscriber: str
     payload: dict[str, Any]
     attempts: int
+    event_uid: str = ""
+    origin_id: int | None = None
+    created_at: datetime | None = None
+
+
+class Owed(NamedTuple):
+    """A subscriber still owed an event of a fan-out row after its delivery: `error` (it
+    failed; `dead` when out of attempts) or none (it wasn't reached: due again at once)."""
+
+    subscriber: str
+    error: str
+    dead: bool
 
 
 class OutboxRepo(_Repo):
@@ -761,7 +773,8 @@ class OutboxRepo(_Repo):
             .where(_id_in(self.session, t.c.id, event_ids), t.c.status == "pending",
                    or_(t.c.locked_until.is_(None), t.c.locked_until < now))
             .values(locked_until=now + lease, attempts=t.c.attempts + 1)
-            .returning(t.c.id, t.c.tenant_id, t.c.topic, t.c.subscriber, t.c.payload, t.c.attempts)
+            .returning(t.c.id, t.c.tenant_id, t.c.topic, t.c.subscriber, t.c.payload, t.c.attempts,
+                       t.c.event_uid, t.c.origin_id, t.c.created_at)
         )
         rows = [OutboxRow(*r) for r in (await self.session.execute(stmt)).all()]
         return sorted(rows, key=lambda r: r.id)
@@ -781,6 +794,23 @@ class OutboxRepo(_Repo):
             await self.session.execute(
                 update(t).where(_id_in(self.session, t.c.id, event_ids))
                 .values(status="done", done_at=now, locked_until=None, last_error=""))
+
+    async def split(self, row: OutboxRow, owed: Sequence[Owed], now: datetime, retry_at: datetime) -> None:
+        """A fan-out row delivered to some of its subscribers and not others: a row of its own
+        for each one still owed (a failure due at `retry_at`, its attempt counted; one not
+        reached due at once, its attempt not), keeping the event's first row as origin. The
+        fan-out row itself is then finished by the caller."""
+        if not owed:
+            return
+        await self.session.execute(_OUTBOX.insert(), [{
+            "tenant_id": row.tenant_id, "topic": row.topic, "event_uid": row.event_uid,
+            "subscriber": o.subscriber, "payload": row.payload,
+            "status": "dead" if o.dead else "pending",
+            "attempts": row.attempts if o.error else row.attempts - 1,
+            "next_attempt_at": retry_at if o.error else now, "locked_until": None,
+            "last_error": o.error[:2000], "created_at": row.created_at or now, "done_at": None,
+            "origin_id": row.origin_id or row.id,
+        } for o in owed])
 
     async def finish(self, event_id: int, now: datetime) -> None:
         await self.session.execute(

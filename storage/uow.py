@@ -5,7 +5,8 @@
         await uow.commit()
 
 Events emitted with `uow.emit` are written as outbox rows in the same transaction, one
-row per subscriber registered for the topic (so a failing subscriber retries alone).
+row per event whatever the number of subscribers registered for the topic (the outbox
+hands it to each; a failing subscriber then retries alone, on a row of its own).
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ UowFactory = Callable[[], "UnitOfWork"]
 log = logging.getLogger(__name__)
 
 RECORD_ONLY = "-"  # subscriber name for an event nobody listens to: kept as a record
+ALL = "*"          # subscriber name for an event of several subscribers: each is handed it in turn
+
+
+def row_subscriber(names: Sequence[str] | None) -> str:
+    """The outbox row's subscriber for an event of a topic with these subscribers: the
+    one's name, `ALL` for several, `RECORD_ONLY` for none (one row per event either way)."""
+    if not names:
+        return RECORD_ONLY
+    return names[0] if len(names) == 1 else ALL
 
 _OUTBOX = cast(Table, OutboxEvent.__table__)
 # emit_many on PostgreSQL: one statement of one shape whatever the number of rows (one
@@ -128,19 +138,17 @@ class UnitOfWork:
 
     def emit(self, event: DomainEvent) -> None:
         self.emitted.append(event)
-        names = self._subscribers.get(event.topic) or [RECORD_ONLY]
-        uid = uuid.uuid4().hex
-        for name in names:
-            self.session.add(
-                OutboxEvent(
-                    tenant_id=event.tenant_id,
-                    topic=event.topic,
-                    event_uid=uid,
-                    subscriber=name,
-                    payload=event.payload(),
-                    status="done" if name == RECORD_ONLY else "pending",
-                )
+        name = row_subscriber(self._subscribers.get(event.topic))
+        self.session.add(
+            OutboxEvent(
+                tenant_id=event.tenant_id,
+                topic=event.topic,
+                event_uid=uuid.uuid4().hex,
+                subscriber=name,
+                payload=event.payload(),
+                status="done" if name == RECORD_ONLY else "pending",
             )
+        )
 
     def emitted_elsewhere(self, event: DomainEvent) -> None:
         """`event` was written, with its outbox rows, by another transaction on this unit of
@@ -162,25 +170,23 @@ class UnitOfWork:
             cols: tuple[list[object], ...] = ([], [], [], [], [], [])
             for event in events:
                 self.emitted.append(event)
-                uid = uuid.uuid4().hex
                 payload = json.dumps(event.payload())  # as SQLAlchemy's JSON type would write it
-                for name in self._subscribers.get(event.topic) or [RECORD_ONLY]:
-                    for col, v in zip(cols, (event.tenant_id, event.topic, uid, name, payload,
-                                             "done" if name == RECORD_ONLY else "pending")):
-                        col.append(v)
+                name = row_subscriber(self._subscribers.get(event.topic))
+                for col, v in zip(cols, (event.tenant_id, event.topic, uuid.uuid4().hex, name, payload,
+                                         "done" if name == RECORD_ONLY else "pending")):
+                    col.append(v)
             await self.session.execute(_PG_EMIT_MANY, dict(
                 zip(("tenants", "topics", "uids", "subscribers", "payloads", "statuses"), cols),
                 attempts=0, now=now, last_error=""))
             return
         for event in events:
             self.emitted.append(event)
-            uid = uuid.uuid4().hex
-            for name in self._subscribers.get(event.topic) or [RECORD_ONLY]:
-                rows.append({"tenant_id": event.tenant_id, "topic": event.topic, "event_uid": uid,
-                             "subscriber": name, "payload": event.payload(),
-                             "status": "done" if name == RECORD_ONLY else "pending", "attempts": 0,
-                             "next_attempt_at": now, "locked_until": None, "last_error": "",
-                             "created_at": now, "done_at": None})
+            name = row_subscriber(self._subscribers.get(event.topic))
+            rows.append({"tenant_id": event.tenant_id, "topic": event.topic, "event_uid": uuid.uuid4().hex,
+                         "subscriber": name, "payload": event.payload(),
+                         "status": "done" if name == RECORD_ONLY else "pending", "attempts": 0,
+                         "next_attempt_at": now, "locked_until": None, "last_error": "",
+                         "created_at": now, "done_at": None})
         await self.session.execute(_OUTBOX.insert(), rows)
 
     def audit(

@@ -177,7 +177,7 @@ def _statements(engine) -> list[str]:
 
 async def test_emit_many_writes_what_emit_writes_in_one_statement_of_one_shape(engine, demo, backend):
     """A crowd's events (the member desk's member.joined) go in with one INSERT, as `emit`
-    would write them: one row per subscriber, a topic nobody listens to kept as a record
+    would write them: one row per event (handed to each subscriber), a topic nobody listens to kept as a record
     ("done"), the payload delivered intact; on PostgreSQL the INSERT is the same statement
     whatever the number of events (prepared once, not once per batch size)."""
     from social_mall.events import MemberJoined
@@ -207,7 +207,7 @@ async def test_emit_many_writes_what_emit_writes_in_one_statement_of_one_shape(e
         assert await uow.outbox.count("member.joined") == 4
         assert await uow.outbox.count("order.placed") == 4
         assert await uow.outbox.count("order.placed", status="done") == 4
-        assert await uow.outbox.pending_count() == 8
+        assert await uow.outbox.pending_count() == 4       # one row per event, not one per subscriber
     T0 = t0()
     subs = {("member.joined", "a"): a, ("member.joined", "b"): b}
     assert await dispatch_due(uows, subs, now=lambda: T0) == 8
@@ -241,3 +241,84 @@ async def test_leases_and_settlements_are_one_statement_whatever_the_lot(engine,
     assert [len(u) for u in updates] == [2, 2]   # the lease, the settlement
     if backend.name == "pg":
         assert updates[0] == updates[1]
+
+
+async def test_an_event_of_several_subscribers_is_one_row_and_a_failing_one_retries_alone(engine, demo):
+    """One row for an event of three subscribers. One of them fails: the row is done and
+    that subscriber gets a row of its own, retried alone with backoff, its deliveries
+    carrying the id the others were handed (a subscriber's idempotency key holds); the
+    others are never handed the event again."""
+    from storage.models import OutboxEvent
+    from sqlalchemy import select
+
+    calls: list[tuple[str, int, int]] = []
+
+    def sub(name: str, fails: int):
+        async def on(d: Delivery) -> None:
+            calls.append((name, d.id, d.attempt))
+            if d.attempt <= fails:
+                raise RuntimeError(f"{name} down")
+        return on
+
+    subs = {("order.placed", "a"): sub("a", 0), ("order.placed", "b"): sub("b", 2), ("order.placed", "c"): sub("c", 0)}
+    uows = uow_factory(session_factory(engine), {"order.placed": ["a", "b", "c"]})
+    async with uows() as uow:
+        uow.emit(event(1))
+        await uow.commit()
+    async with uows() as uow:
+        rows = (await uow.session.execute(select(OutboxEvent.id, OutboxEvent.subscriber))).all()
+    assert [r.subscriber for r in rows] == ["*"]
+    first_id = rows[0].id
+
+    T0 = t0()
+    assert await dispatch_due(uows, subs, now=lambda: T0) == 2
+    assert await dispatch_due(uows, subs, now=lambda: T0 + timedelta(seconds=4)) == 0    # b: 5 s backoff
+    assert await dispatch_due(uows, subs, now=lambda: T0 + timedelta(seconds=6)) == 0    # b fails again
+    assert await dispatch_due(uows, subs, now=lambda: T0 + timedelta(seconds=30)) == 1
+    assert calls == [("a", first_id, 1), ("b", first_id, 1), ("c", first_id, 1),
+                     ("b", first_id, 2), ("b", first_id, 3)]
+    async with uows() as uow:
+        assert await uow.outbox.pending_count() == 0
+        assert await uow.outbox.count("order.placed") == 1
+        rows = (await uow.session.execute(select(OutboxEvent.subscriber, OutboxEvent.status, OutboxEvent.origin_id)
+                                          .order_by(OutboxEvent.id))).all()
+    assert [tuple(r) for r in rows] == [("*", "done", None), ("b", "done", first_id)]
+
+
+async def test_a_fan_out_row_past_half_its_lease_owes_the_rest_to_rows_of_their_own(engine, demo):
+    """A slow subscriber uses up half the lease in the middle of an event's subscribers:
+    those reached are done, the others get rows of their own due at once, their attempt
+    not counted; an event nobody was handed yet goes back whole."""
+    from storage.models import OutboxEvent
+    from sqlalchemy import select
+
+    clock = {"now": t0()}
+    calls: list[tuple[str, int, int]] = []
+
+    def sub(name: str, slow: bool):
+        async def on(d: Delivery) -> None:
+            calls.append((name, int(d.payload["order_id"]), d.attempt))
+            if slow:
+                clock["now"] += timedelta(seconds=31)
+        return on
+
+    subs = {("order.placed", "a"): sub("a", True), ("order.placed", "b"): sub("b", False)}
+    uows = uow_factory(session_factory(engine), {"order.placed": ["a", "b"]})
+    async with uows() as uow:
+        uow.emit(event(1))
+        uow.emit(event(2))
+        await uow.commit()
+    assert await dispatch_due(uows, subs, now=lambda: clock["now"]) == 1     # a got event 1, then time ran out
+    assert calls == [("a", 1, 1)]
+    async with uows() as uow:
+        rows = (await uow.session.execute(select(OutboxEvent.subscriber, OutboxEvent.status, OutboxEvent.attempts,
+                                                 OutboxEvent.payload).order_by(OutboxEvent.id))).all()
+    assert [(r.subscriber, r.status, r.attempts, r.payload["order_id"]) for r in rows] == [
+        ("*", "done", 1, 1), ("*", "pending", 0, 2), ("b", "pending", 0, 1)]
+    clock["now"] += timedelta(seconds=1)
+    assert await dispatch_due(uows, subs, now=lambda: clock["now"]) >= 1
+    while await dispatch_due(uows, subs, now=lambda: clock["now"]):
+        pass
+    assert sorted(calls) == [("a", 1, 1), ("a", 2, 1), ("b", 1, 1), ("b", 2, 1)]
+    async with uows() as uow:
+        assert await uow.outbox.pending_count() == 0
