@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import (BigInteger, Integer, Select, String, Table, and_, any_, bindparam, case, delete, func, null,
+from sqlalchemy import (BigInteger, Integer, Select, String, Table, Text, and_, any_, bindparam, case, delete, func, null,
                         or_, select, update)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -712,6 +712,19 @@ _DUE = (
 )
 
 
+# a subscriber's own row, copied from the fan-out row it was owed by (OutboxRepo.split)
+_SPLIT = _OUTBOX.insert().from_select(
+    ["tenant_id", "topic", "event_uid", "subscriber", "payload", "status", "attempts", "next_attempt_at",
+     "locked_until", "last_error", "created_at", "done_at", "origin_id"],
+    select(_OUTBOX.c.tenant_id, _OUTBOX.c.topic, _OUTBOX.c.event_uid,
+           bindparam("subscriber", type_=String()), _OUTBOX.c.payload, bindparam("status", type_=String()),
+           bindparam("attempts", type_=Integer()), bindparam("next_at", type_=_OUTBOX.c.next_attempt_at.type),
+           null(), bindparam("error", type_=Text()), _OUTBOX.c.created_at, null(), _OUTBOX.c.id)
+    .where(_OUTBOX.c.id == bindparam("row")),
+    include_defaults=False,
+)
+
+
 class OutboxRow(NamedTuple):
     id: int
     tenant_id: int
@@ -719,9 +732,7 @@ class OutboxRow(NamedTuple):
     subscriber: str
     payload: dict[str, Any]
     attempts: int
-    event_uid: str = ""
     origin_id: int | None = None
-    created_at: datetime | None = None
 
 
 class Owed(NamedTuple):
@@ -774,7 +785,7 @@ class OutboxRepo(_Repo):
                    or_(t.c.locked_until.is_(None), t.c.locked_until < now))
             .values(locked_until=now + lease, attempts=t.c.attempts + 1)
             .returning(t.c.id, t.c.tenant_id, t.c.topic, t.c.subscriber, t.c.payload, t.c.attempts,
-                       t.c.event_uid, t.c.origin_id, t.c.created_at)
+                       t.c.origin_id)
         )
         rows = [OutboxRow(*r) for r in (await self.session.execute(stmt)).all()]
         return sorted(rows, key=lambda r: r.id)
@@ -798,19 +809,13 @@ class OutboxRepo(_Repo):
     async def split(self, row: OutboxRow, owed: Sequence[Owed], now: datetime, retry_at: datetime) -> None:
         """A fan-out row delivered to some of its subscribers and not others: a row of its own
         for each one still owed (a failure due at `retry_at`, its attempt counted; one not
-        reached due at once, its attempt not), keeping the event's first row as origin. The
-        fan-out row itself is then finished by the caller."""
-        if not owed:
-            return
-        await self.session.execute(_OUTBOX.insert(), [{
-            "tenant_id": row.tenant_id, "topic": row.topic, "event_uid": row.event_uid,
-            "subscriber": o.subscriber, "payload": row.payload,
-            "status": "dead" if o.dead else "pending",
-            "attempts": row.attempts if o.error else row.attempts - 1,
-            "next_attempt_at": retry_at if o.error else now, "locked_until": None,
-            "last_error": o.error[:2000], "created_at": row.created_at or now, "done_at": None,
-            "origin_id": row.origin_id or row.id,
-        } for o in owed])
+        reached due at once, its attempt not), copied from the fan-out row in the database
+        (event, payload, time) with it as origin. The fan-out row is then finished by the caller."""
+        for o in owed:
+            await self.session.execute(_SPLIT, {
+                "row": row.id, "subscriber": o.subscriber, "status": "dead" if o.dead else "pending",
+                "attempts": row.attempts if o.error else row.attempts - 1,
+                "next_at": retry_at if o.error else now, "error": o.error[:2000]})
 
     async def finish(self, event_id: int, now: datetime) -> None:
         await self.session.execute(
