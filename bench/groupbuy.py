@@ -239,7 +239,9 @@ async def main_async(args: argparse.Namespace) -> int:
         gc.collect()
         gc.freeze()  # as bot.py does once started: the set-up objects are not scanned again
         other = C.wait_quiet(args.quiet_wait)
+        print(f"timed window: {args.seconds} s from now", file=sys.stderr, flush=True)
         busy0 = C.machine_busy()["cpu"]
+        side0 = C.cpu_of_named(("postgres", "redis-server"))
         t_start = time.perf_counter()
         deadline[0] = t_start + args.seconds
         cpu0 = C.proc_cpu_seconds(os.getpid())
@@ -258,6 +260,8 @@ async def main_async(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - t_start
         cpu = C.proc_cpu_seconds(os.getpid()) - cpu0
         busy = C.machine_busy()["cpu"] - busy0
+        side1 = C.cpu_of_named(("postgres", "redis-server"))
+        side = {k: side1.get(k, 0.0) - side0.get(k, 0.0) for k in ("postgres", "redis-server")}
 
         # refusals alone: joiners try teams that are full, all at once (a full team is
         # refused before anything else is looked at, whoever asks)
@@ -300,6 +304,8 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"  join p50/p99   {C.percentile(joins, 50):8.1f} / {C.percentile(joins, 99):.1f} ms")
         print(f"  attempt p50/p99{C.percentile(attempts, 50):8.1f} / {C.percentile(attempts, 99):.1f} ms")
         print(f"  CPU this proc  {cpu / max(n, 1) * 1000:8.2f} ms per join (all attempts' CPU / joins)")
+        print(f"  CPU elsewhere  PostgreSQL {side['postgres'] / max(n, 1) * 1000:.2f} ms, Redis "
+              f"{side['redis-server'] / max(n, 1) * 1000:.2f} ms per join (all attempts' CPU / joins)")
         print(f"  refusal phase  {spent[0]} refusals in {r_elapsed:.2f} s ({spent[0] / max(r_elapsed, 1e-9):.0f}/s): "
               f"{per_refusal * 1000:.2f} ms CPU per refusal")
         print(f"  CPU per admitted join {(cpu - refused[0] * per_refusal) / max(n, 1) * 1000:.2f} ms "

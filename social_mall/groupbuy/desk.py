@@ -38,11 +38,15 @@ member in a campaign is still checked by the batch alone.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select, update
 
 from social_mall.admission import Admission, Drift, Held, PoolTruth, Verdict, ms
 from social_mall.desk import BatchFailed, Desk, desk_of
@@ -54,18 +58,18 @@ from social_mall.groupbuy.rules import TeamStatus as T
 from social_mall.groupbuy.service import (
     CampaignView,
     JoinResult,
+    SeatView,
     check_limits,
     join_terms,
     join_team,
     repo,
-    seat_view,
     team_view,
 )
 from social_mall.orders.entrance import entered, entrance
+from social_mall.orders.lots import SKU_ROWS, insert_orders, line_row, order_row, placed_event, placed_view, take_stock
 from social_mall.orders.rules import check_qty, check_total, shipping_fee
-from social_mall.orders.service import max_order_fen, merchant_of, new_order, order_line, order_placed, order_view
+from social_mall.orders.service import max_order_fen, merchant_of
 from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam
-from storage.models import Order, OrderLine
 from storage.repos import AddressRow
 from storage.uow import UnitOfWork, UowFactory
 
@@ -95,10 +99,24 @@ class _Plan:
     view: CampaignView
     address: AddressRow
     price: int
-    order: Order | None = None
-    lines: tuple[OrderLine, ...] = ()
-    seat: GroupbuySeat | None = None
     held: int = 0
+    order: dict[str, Any] = field(default_factory=dict)   # as written (orders.lots.order_row)
+    lines: tuple[dict[str, Any], ...] = ()
+    seat: dict[str, Any] = field(default_factory=dict)
+
+
+_TEAMS = cast(Table, GroupbuyTeam.__table__)
+_SEATS = cast(Table, GroupbuySeat.__table__)
+_LOCK_TEAMS = (
+    select(_TEAMS).where(_TEAMS.c.tenant_id == bindparam("tenant"), _TEAMS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_TEAMS.c.id)   # in id order: two batches never wait on each other crosswise
+    .with_for_update()       # (SQLite's BEGIN IMMEDIATE already serializes writers)
+)
+_INSERT_SEATS = _SEATS.insert().returning(_SEATS.c.id, sort_by_parameter_order=True)
+_COUNT_SEATS = (
+    update(_TEAMS).where(_TEAMS.c.tenant_id == bindparam("tenant"), _TEAMS.c.id == bindparam("team"))
+    .values(held=_TEAMS.c.held + bindparam("n"), version=_TEAMS.c.version + 1)
+)
 
 
 async def join_many(uow: UnitOfWork, tenant: int, reqs: Sequence[JoinRequest]) -> list[JoinResult | MallError]:
@@ -106,7 +124,8 @@ async def join_many(uow: UnitOfWork, tenant: int, reqs: Sequence[JoinRequest]) -
     the refused ones get the error `join_team` would raise. The caller commits.
     Raises BatchFailed when the batch can't be written as a whole (then roll back)."""
     r = repo(uow)
-    teams = await r.lock_teams(tenant, sorted({q.team_id for q in reqs}))
+    got = await uow.session.execute(_LOCK_TEAMS, {"tenant": tenant, "ids": sorted({q.team_id for q in reqs})})
+    teams = {t.id: t for t in got.all()}
     taken = await r.active_members(tenant, list(teams), sorted({q.member_id for q in reqs}))
     books = await uow.members.addresses_of(tenant, sorted({q.member_id for q in reqs}))
     views = {cid: await join_terms(uow, tenant, cid) for cid in {t.campaign_id for t in teams.values()}}
@@ -150,49 +169,51 @@ async def join_many(uow: UnitOfWork, tenant: int, reqs: Sequence[JoinRequest]) -
     return [_result(p, teams) if isinstance(p, _Plan) else p for p in out]
 
 
-async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], teams: dict[int, GroupbuyTeam]) -> None:
-    """Stock, orders and lines, seats, team counters: one statement per table (and one
-    stock UPDATE per SKU). Everything refused was refused before this point."""
+async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], teams: dict[int, Any]) -> None:
+    """Stock, orders and lines, seats, team counters, events: one statement each, with the
+    prebuilt statements of the order desk (orders.lots). Everything refused was refused
+    before this point; a guard that fails here fails the batch (BatchFailed)."""
+    s = uow.session
     wanted: dict[int, int] = defaultdict(int)
     for p in plans:
         wanted[p.req.sku_id] += p.req.qty
-    found = {s.id: (s, prod) for s, prod in await uow.catalog.skus_by_ids(tenant, list(wanted))}
-    for sku_id in sorted(wanted):  # the order every writer takes SKU rows in
-        sku, product = found.get(sku_id, (None, None))
-        if sku is None or product is None or not (sku.on_shelf and product.on_shelf):
+    found = {row.id: row for row in (await s.execute(SKU_ROWS, {"tenant": tenant, "ids": sorted(wanted)})).all()}
+    for sku_id in sorted(wanted):
+        sku = found.get(sku_id)
+        if sku is None or not (sku.on_shelf and sku.product_on_shelf):
             raise BatchFailed(f"sku {sku_id} gone or off the shelf")
-        if not await uow.catalog.reserve(tenant, sku_id, wanted[sku_id]):
-            raise BatchFailed(f"sku {sku_id}: not enough stock for the whole batch")
+    await take_stock(uow, tenant, wanted)
     merchants = {a: await merchant_of(uow, tenant, a) for a in {p.req.account_id for p in plans}}
     for p in plans:
         q, team = p.req, teams[p.req.team_id]
-        sku, product = found[q.sku_id]
         unit = rules.unit_price(p.price, leader=False, leader_discount_fen=p.view.leader_discount_fen)
-        p.lines = (order_line(tenant, sku, product, unit, q.qty),)
+        p.lines = (line_row(tenant, found[q.sku_id], unit, q.qty),)
         goods = unit * q.qty
         timeout = min(q.timeout, max(team.expires_at - q.now, timedelta(minutes=1)))
-        p.order = new_order(tenant, q.member_id, p.address, goods, shipping_fee(goods), 0, now=q.now,
-                            timeout=timeout, channel=q.channel, source=rules.team_source(team.id))
-        p.order.channel_account_id, p.order.pay_account_id = q.account_id, merchants[q.account_id]
-    await uow.orders.add_many([(p.order, p.lines) for p in plans])  # type: ignore[misc]
+        a = p.address
+        p.order = order_row(tenant, q.member_id, (a.name, a.phone, a.detail), goods, shipping_fee(goods), 0,
+                            now=q.now, timeout=timeout, channel=q.channel, source=rules.team_source(team.id),
+                            account=(q.account_id, merchants[q.account_id]))
+    await insert_orders(uow, [(p.order, p.lines) for p in plans])
     for p in plans:
-        assert p.order is not None
-        p.seat = GroupbuySeat(
-            tenant_id=tenant, team_id=p.req.team_id, campaign_id=p.view.id, member_id=p.req.member_id,
-            sku_id=p.req.sku_id, qty=p.req.qty, leader=False, status=S.HELD, channel=p.req.channel,
-            joined_at=p.req.now, order_id=p.order.id)
-        uow.emit(order_placed(p.order))
-    for team_id, n in Counter(p.req.team_id for p in plans).items():
-        team = teams[team_id]
-        team.held += n
-        team.version += 1
-    await repo(uow).add_seats([p.seat for p in plans if p.seat is not None])
+        q = p.req
+        p.seat = {"tenant_id": tenant, "team_id": q.team_id, "campaign_id": p.view.id, "member_id": q.member_id,
+                  "sku_id": q.sku_id, "qty": q.qty, "leader": False, "status": S.HELD, "channel": q.channel,
+                  "joined_at": q.now, "order_id": p.order["id"], "paid_at": None}
+    seat_ids = (await s.execute(_INSERT_SEATS, [p.seat for p in plans])).scalars().all()
+    for p, seat_id in zip(plans, seat_ids, strict=True):
+        p.seat["id"] = seat_id
+    filled = Counter(p.req.team_id for p in plans)
+    await s.execute(_COUNT_SEATS, [{"tenant": tenant, "team": t, "n": n} for t, n in sorted(filled.items())])
+    await uow.emit_many([placed_event(p.order) for p in plans])
 
 
-def _result(p: _Plan, teams: dict[int, GroupbuyTeam]) -> JoinResult:
-    assert p.order is not None and p.seat is not None
+def _result(p: _Plan, teams: dict[int, Any]) -> JoinResult:
+    seat = p.seat
     after = replace(team_view(teams[p.req.team_id]), held=p.held)
-    return JoinResult(after, seat_view(p.seat), order_view(p.order, p.lines), p.view)
+    return JoinResult(after, SeatView(seat["id"], seat["team_id"], seat["member_id"], seat["order_id"], seat["sku_id"],
+                                      seat["qty"], seat["leader"], seat["status"], seat["channel"]),
+                      placed_view(p.order, p.lines), p.view)
 
 
 async def join_lot(uow: UnitOfWork, reqs: Sequence[JoinRequest]) -> list[JoinResult | MallError]:
@@ -216,6 +237,7 @@ class JoinDesk(Desk[JoinRequest, JoinResult]):
     def __init__(self, uows: UowFactory, max_batch: int = MAX_BATCH) -> None:
         super().__init__("groupbuy", uows, join_lot, join_alone, max_batch=max_batch)
         self._campaigns: dict[tuple[int, int], int] = {}
+        self._reading: dict[tuple[int, int], asyncio.Future[int]] = {}
 
     async def join(self, req: JoinRequest) -> JoinResult:
         return await self.submit(req)
@@ -230,12 +252,26 @@ class JoinDesk(Desk[JoinRequest, JoinResult]):
     async def campaign_of(self, tenant: int, team_id: int) -> int:
         """A team's campaign (what a refusal names): known from the team's rebuild or a
         join, else read once."""
-        got = self._campaigns.get((tenant, team_id))
-        if got is None:
+        key = (tenant, team_id)
+        got = self._campaigns.get(key)
+        if got is not None:
+            return got
+        reading = self._reading.get(key)
+        if reading is not None:   # a crowd refused at one team: one read answers them all
+            return await asyncio.shield(reading)
+        reading = self._reading[key] = asyncio.get_running_loop().create_future()
+        try:
             async with self.uows() as uow:
                 team = await repo(uow).team(tenant, team_id)
-            got = self._campaigns[(tenant, team_id)] = team.campaign_id if team is not None else 0
-        return got
+            got = self._campaigns[key] = team.campaign_id if team is not None else 0
+            reading.set_result(got)
+            return got
+        except BaseException as exc:
+            reading.set_exception(exc)
+            reading.exception()   # retrieved: a reader that gave up leaves no unhandled warning
+            raise
+        finally:
+            del self._reading[key]
 
 
 async def join_alone(uow: UnitOfWork, q: JoinRequest) -> JoinResult:
@@ -307,8 +343,8 @@ def prime_opened(uow: UnitOfWork, tenant: int, opened: JoinResult) -> None:
     truth = PoolTruth(free, 1, {seat.member_id: 1}, held)
 
     async def prime() -> None:
-        got = uow.shared.get(DESK)
-        if isinstance(got, JoinDesk):
+        got = desk_of(uow, DESK, JoinDesk)
+        if got is not None:   # its refusals name the campaign without a read
             got.know_campaign(tenant, team.id, team.campaign_id)
         await admission.prime(tenant, team_pool(team.id), truth)
 

@@ -50,8 +50,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, bindparam, select, update
 
 from social_mall.catalog.visibility import hidden_products
 from social_mall.desk import BatchFailed, Desk, desk_of
@@ -67,21 +66,31 @@ from social_mall.errors import (
 from social_mall.events import OrderPlaced
 from social_mall.fulfilment import EXPRESS, Choice, Express, FulfilmentMethod
 from social_mall.orders.entrance import entrance
-from social_mall.orders.rules import MAX_QTY_PER_LINE, OrderStatus, check_qty, check_total, new_order_no, shipping_fee
+from social_mall.orders.lots import (
+    SKU_ROWS,
+    insert_orders,
+    line_row,
+    order_row,
+    placed_event,
+    placed_view,
+    sku_name,
+    take_stock,
+)
+from social_mall.orders.rules import MAX_QTY_PER_LINE, check_qty, check_total, shipping_fee
 from social_mall.orders.service import cancel_order, load_order, max_order_fen, merchant_of, place_order
 from social_mall.pricing.rules import Breakdown, PriceLine
 from social_mall.pricing.service import NONE, PricingInput, promotions_on
 from social_mall.pricing.service import quote as pricing_quote
 from social_mall.pricing.unit import passive
-from social_mall.views import AddressView, OrderLineView, OrderView
+from social_mall.views import AddressView, OrderView
 from storage.loyalty_models import OrderDiscount
-from storage.models import Address, Order, OrderLine, Product, Sku
+from storage.models import Address, Order, Sku
 from storage.uow import UnitOfWork, UowFactory
 
 DESK = "orders.place"
 MAX_BATCH = 200
 
-_ORDERS, _LINES, _SKUS = cast(Table, Order.__table__), cast(Table, OrderLine.__table__), cast(Table, Sku.__table__)
+_SKUS = cast(Table, Sku.__table__)
 _DISCOUNTS = cast(Table, OrderDiscount.__table__)
 
 
@@ -111,27 +120,7 @@ _ADDRESSES = (
     select(Address.id, Address.member_id, Address.name, Address.phone, Address.detail, Address.is_default)
     .where(Address.tenant_id == bindparam("tenant"), Address.id.in_(bindparam("ids", expanding=True)))
 )
-_SKUS_LOCKED = (
-    select(Sku.id, Sku.spec, Sku.price_fen, Sku.stock, Sku.on_shelf, Product.id.label("product_id"),
-           Product.title, Product.on_shelf.label("product_on_shelf"), Product.category_id)
-    .join(Product, Product.id == Sku.product_id)
-    .where(Sku.tenant_id == bindparam("tenant"), Sku.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Sku.id)                   # the order every writer takes SKU rows in
-    .with_for_update(of=_SKUS)          # PostgreSQL: the lot's stock is ours until commit
-)
-# PostgreSQL: the whole lot's stock in one statement of one shape (arrays, not VALUES rows)
-_PG_TAKE_STOCK = text(
-    "UPDATE skus SET stock = skus.stock - w.n FROM unnest(:ids, :ns) AS w(id, n) "
-    "WHERE skus.id = w.id AND skus.tenant_id = :tenant AND skus.on_shelf AND skus.stock >= w.n"
-).bindparams(bindparam("ids", type_=ARRAY(Integer())), bindparam("ns", type_=ARRAY(Integer())))
-_TAKE_STOCK = (
-    update(_SKUS)
-    .where(_SKUS.c.tenant_id == bindparam("tenant"), _SKUS.c.id == bindparam("sku"),
-           _SKUS.c.stock >= bindparam("n"), _SKUS.c.on_shelf.is_(True))
-    .values(stock=_SKUS.c.stock - bindparam("n"))
-)
-_INSERT_ORDERS = _ORDERS.insert().returning(_ORDERS.c.id, _ORDERS.c.order_no, sort_by_parameter_order=True)
-_INSERT_LINES = _LINES.insert()
+_SKUS_LOCKED = SKU_ROWS.with_for_update(of=_SKUS)   # PostgreSQL: the lot's stock is ours until commit
 
 
 @dataclass
@@ -145,8 +134,7 @@ class _Plan:
     discount: int = 0
     method: str = EXPRESS
     account: tuple[int | None, int | None] = (None, None)   # channel account, pay merchant
-    order_no: str = ""
-    order_id: int = 0
+    row: dict[str, Any] = field(default_factory=dict)        # the order as written (lots.order_row)
 
     @property
     def total(self) -> int:
@@ -158,7 +146,6 @@ async def place_many(uow: UnitOfWork, tenant: int, reqs: Sequence[PlaceRequest])
     transaction (uncommitted); the refused ones get the error place_order would raise.
     Raises BatchFailed when the lot can't be written as a whole (then roll back)."""
     s = uow.session
-    pg = s.bind is not None and s.bind.dialect.name == "postgresql"
     address_ids = sorted({q.address_id for q in reqs if q.address_id is not None})
     book = {r.id: r for r in (await s.execute(_ADDRESSES, {"tenant": tenant, "ids": address_ids})).all()} \
         if address_ids else {}
@@ -178,12 +165,8 @@ async def place_many(uow: UnitOfWork, tenant: int, reqs: Sequence[PlaceRequest])
             out.append(exc)
     plans = [p for p in out if isinstance(p, _Plan)]
     if plans:
-        await _write(uow, tenant, plans, skus, left, pg)
-    return [_view(p) if isinstance(p, _Plan) else p for p in out]
-
-
-def _name(row: Any) -> str:
-    return f"{row.title} {row.spec}".strip()
+        await _write(uow, tenant, plans, skus, left)
+    return [placed_view(p.row, p.lines) if isinstance(p, _Plan) else p for p in out]
 
 
 async def _check(uow: UnitOfWork, q: PlaceRequest, book: dict[int, Any], skus: dict[int, Any], left: dict[int, int],
@@ -204,7 +187,7 @@ async def _check(uow: UnitOfWork, q: PlaceRequest, book: dict[int, Any], skus: d
         if row is None:
             raise NotFoundError("sku", sku_id)
         if not (row.on_shelf and row.product_on_shelf):
-            raise OffShelfError(_name(row))
+            raise OffShelfError(sku_name(row))
     own = dict(q.unit_prices)
     lines = []
     priced: list[PriceLine] = []
@@ -213,8 +196,7 @@ async def _check(uow: UnitOfWork, q: PlaceRequest, book: dict[int, Any], skus: d
         price = own.get(sku_id, row.price_fen)
         if price <= 0:
             raise InvalidPriceError(sku_id, price)
-        lines.append({"tenant_id": q.tenant, "sku_id": sku_id, "product_id": row.product_id, "title": row.title,
-                      "spec": row.spec, "price_fen": price, "qty": qty, "line_fen": price * qty})
+        lines.append(line_row(q.tenant, row, price, qty))
         priced.append(PriceLine(sku_id, row.product_id, row.category_id, price, qty))
     goods = sum(ln["line_fen"] for ln in lines)
     ship = (address.name, address.phone, address.detail)
@@ -235,73 +217,29 @@ async def _check(uow: UnitOfWork, q: PlaceRequest, book: dict[int, Any], skus: d
         raise PriceChangedError(q.expect_total_fen, total)
     for sku_id in sorted(wanted):   # all lines or none: first come, first served
         if left[sku_id] < wanted[sku_id]:
-            raise OutOfStockError(_name(skus[sku_id]), left[sku_id])
+            raise OutOfStockError(sku_name(skus[sku_id]), left[sku_id])
     for sku_id, qty in wanted.items():
         left[sku_id] -= qty
     return _Plan(q, wanted, ship, lines, goods, fee, discount, method)
 
 
-async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], skus: dict[int, Any], left: dict[int, int],
-                 pg: bool) -> None:
-    s = uow.session
-    taken = {k: skus[k].stock - n for k, n in left.items() if skus[k].stock != n}
-    ids = sorted(taken)
-    if pg:
-        got = await s.execute(_PG_TAKE_STOCK.execution_options(stock_only=True),
-                              {"ids": ids, "ns": [taken[k] for k in ids], "tenant": tenant})
-        if cast(Any, got).rowcount != len(ids):
-            raise BatchFailed("stock moved under the lot")
-    else:
-        for k in ids:
-            got = await s.execute(_TAKE_STOCK.execution_options(stock_only=True),
-                                  {"tenant": tenant, "sku": k, "n": taken[k]})
-            if cast(Any, got).rowcount != 1:
-                raise BatchFailed(f"sku {k}: stock moved under the lot")
-    rows = []
+async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], skus: dict[int, Any],
+                 left: dict[int, int]) -> None:
+    await take_stock(uow, tenant, {k: skus[k].stock - n for k, n in left.items()})
     for p in plans:
         q = p.req
-        p.order_no = new_order_no(q.now)
-        rows.append({
-            "tenant_id": tenant, "order_no": p.order_no, "member_id": q.member_id,
-            "status": OrderStatus.PENDING_PAYMENT, "channel": q.channel, "goods_fen": p.goods,
-            "shipping_fen": p.fee, "discount_fen": p.discount, "total_fen": p.total, "paid_fen": 0,
-            "refunded_fen": 0, "ship_name": p.ship[0], "ship_phone": p.ship[1], "ship_address": p.ship[2],
-            "remark": "", "tracking_no": "", "source": q.source, "cancel_reason": "", "fulfilment": p.method,
-            "created_at": q.now, "expires_at": q.now + q.timeout,
-            "channel_account_id": p.account[0], "pay_account_id": p.account[1],
-            "idem_key": q.idem_key or None,
-        })
-    ids_by_no = {r.order_no: r.id for r in (await s.execute(_INSERT_ORDERS, rows)).all()}
-    lines = []
-    for p in plans:
-        p.order_id = ids_by_no[p.order_no]
-        for ln in p.lines:
-            ln["order_id"] = p.order_id
-            lines.append(ln)
-    await s.execute(_INSERT_LINES, lines)
+        p.row = order_row(tenant, q.member_id, p.ship, p.goods, p.fee, p.discount, now=q.now, timeout=q.timeout,
+                          channel=q.channel, source=q.source, account=p.account, fulfilment=p.method,
+                          idem_key=q.idem_key)
+    await insert_orders(uow, [(p.row, p.lines) for p in plans])
     # the pipeline's breakdown, as pricing.service.commit stores it (nothing with promotions off)
-    discounts = [{"tenant_id": tenant, "order_id": p.order_id, "member_id": p.req.member_id, "coupon_id": None,
+    discounts = [{"tenant_id": tenant, "order_id": p.row["id"], "member_id": p.req.member_id, "coupon_id": None,
                   "points_used": 0, "points_fen": 0, "discount_fen": b.discount_fen, "breakdown": b.to_json(),
                   "line_refunds": [0] * (len(b.lines) + 1), "created_at": p.req.now}
                  for p in plans if (b := p.req.breakdown) is not None]
     if discounts and promotions_on(uow):
-        await s.execute(_DISCOUNTS.insert(), discounts)
-    await uow.emit_many([
-        OrderPlaced(tenant_id=tenant, order_id=p.order_id, order_no=p.order_no, member_id=p.req.member_id,
-                    total_fen=p.total, source=p.req.source) for p in plans])
-
-
-def _view(p: _Plan) -> OrderView:
-    q = p.req
-    return OrderView(
-        id=p.order_id, tenant_id=q.tenant, order_no=p.order_no, member_id=q.member_id,
-        status=OrderStatus.PENDING_PAYMENT, goods_fen=p.goods, shipping_fen=p.fee, discount_fen=p.discount,
-        total_fen=p.total, paid_fen=0, refunded_fen=0, ship_name=p.ship[0], ship_phone=p.ship[1],
-        ship_address=p.ship[2], tracking_no="", created_at=q.now, expires_at=q.now + q.timeout, paid_at=None,
-        lines=tuple(OrderLineView(ln["sku_id"], ln["title"], ln["spec"], ln["price_fen"], ln["qty"], ln["line_fen"])
-                    for ln in p.lines),
-        fulfilment=p.method, channel_account_id=p.account[0] or 0, pay_account_id=p.account[1] or 0,
-    )
+        await uow.session.execute(_DISCOUNTS.insert(), discounts)
+    await uow.emit_many([placed_event(p.row) for p in plans])
 
 
 async def place_lot(uow: UnitOfWork, reqs: Sequence[PlaceRequest]) -> list[OrderView | MallError]:

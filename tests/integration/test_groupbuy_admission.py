@@ -181,6 +181,49 @@ async def test_a_crowd_on_two_workers_never_over_fills_a_team(backend, uows, oth
         await kv2.close()
 
 
+async def test_refusals_name_the_campaign_without_a_read_each(backend, uows, other_worker, kv, demo, engine,
+                                                              admission):
+    """A full team's refusal names its campaign (the reply offers the campaign's other
+    teams). The worker that opened the team knows it from the open; a worker that never
+    saw the team reads it once for a whole crowd refused at once, not once per refusal
+    (each read took a pooled connection: under a crowd the pool overflowed and opened and
+    closed connections by the hundred, and joins/s halved)."""
+    if backend.name == "pg":
+        kv2 = RedisKV(backend.redis_url, prefix=kv.prefix)
+        desk.use_admission(other_worker, Admission(open_admission(kv2)))
+    else:
+        desk.use_admission(other_worker, admission)
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=2)
+        await uow.commit()
+    sku = c.prices[0].sku_id
+    lead_a, lead_b, x, y, *crowd = await make_members(uows, demo.id, 4 + 12, prefix="o_adm_")
+    mine = (await open_team(uows, demo.id, c, lead_a)).team          # opened on this worker
+    theirs = (await open_team(other_worker, demo.id, c, lead_b)).team  # opened on the other
+    await _take(other_worker, _req(demo.id, mine.id, sku, x))         # both filled on the other
+    await _take(other_worker, _req(demo.id, theirs.id, sku, y))
+    seen: list[str] = []
+
+    def team_reads(conn, cursor, statement, *args):
+        if "FROM groupbuy_teams" in statement:
+            seen.append(statement)
+
+    for team, reads in ((mine, 0), (theirs, 1)):
+        seen.clear()
+        event.listen(engine.sync_engine, "before_cursor_execute", team_reads)
+        try:
+            got = await asyncio.gather(*(_take(uows, _req(demo.id, team.id, sku, m)) for m in crowd[:6]),
+                                       return_exceptions=True)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", team_reads)
+        assert all(isinstance(g, TeamFullError) and g.campaign_id == c.id for g in got), got
+        assert len(seen) == reads, (team.id, seen)
+        crowd = crowd[6:]
+    assert await _seats(uows, mine.id) == await _seats(uows, theirs.id) == (2, 2)
+    if backend.name == "pg":
+        await kv2.close()
+
+
 class _Calls:
     """The admission store, counting the calls made to it (each is one round trip on Redis)."""
 

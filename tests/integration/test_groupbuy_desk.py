@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from social_mall.errors import NotFoundError, OrderTooLargeError, OutOfStockError
 from social_mall.groupbuy import desk, service
@@ -23,6 +23,7 @@ from social_mall.groupbuy.errors import (
     TeamLimitError,
 )
 from social_mall.members.service import resolve_member
+from social_mall.orders.service import load_order
 from storage.groupbuy_models import GroupbuySeat
 from storage.groupbuy_repos import GroupbuyRepo
 from storage.models import Order, OutboxEvent, Sku
@@ -192,3 +193,91 @@ async def test_a_join_over_the_tenants_order_cap_is_refused_in_a_batch_and_alone
         assert await uow.session.scalar(select(func.count()).select_from(Order)) == orders_before + 1
         with pytest.raises(OrderTooLargeError):
             await service.join_team(uow, demo.id, a[0], team.id, sku, 3, address_id=a[1], now=T0, timeout=TIMEOUT)
+
+
+def _row(obj, drop):
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns if c.key not in drop}
+
+
+async def test_a_batched_join_writes_the_rows_join_team_writes(uows, demo):
+    """The desk writes plain rows with prebuilt statements (orders.lots); the order, its
+    line, the seat, the team's counters and the order.placed event are what join_team
+    writes for the same join, column for column."""
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=5)
+        await uow.commit()
+    sku = c.prices[0].sku_id
+    lead, a, b = await _members(uows, demo.id, 3)
+    team = await _open(uows, demo.id, c, lead)
+    async with uows() as uow:
+        by_desk = (await desk.join_many(uow, demo.id, [_req(demo.id, team.id, sku, a, qty=2)]))[0]
+        await uow.commit()
+    async with uows() as uow:
+        alone = await desk.join_alone(uow, _req(demo.id, team.id, sku, b, qty=2))
+        await uow.commit()
+    assert isinstance(by_desk, service.JoinResult) and isinstance(alone, service.JoinResult)
+    own = {"id", "order_no", "member_id", "order_id", "ship_name", "ship_phone", "ship_address", "idem_key"}
+    async with uows() as uow:
+        rows = {}
+        for name, r in (("desk", by_desk), ("alone", alone)):
+            order = await uow.orders.get(demo.id, r.order.id)
+            (line,) = await uow.orders.lines(demo.id, r.order.id)
+            seat = await uow.session.scalar(select(GroupbuySeat).where(GroupbuySeat.order_id == r.order.id))
+            placed = await uow.session.scalar(select(OutboxEvent).where(
+                OutboxEvent.topic == "order.placed", OutboxEvent.payload["order_id"].as_integer() == r.order.id))
+            rows[name] = (_row(order, own), _row(line, own), _row(seat, own),
+                          {k: v for k, v in placed.payload.items() if k not in ("order_id", "order_no", "member_id")},
+                          (placed.subscriber, placed.status))
+            assert (order.member_id, seat.member_id, placed.payload["member_id"]) == (r.seat.member_id,) * 3
+            assert (seat.id, seat.order_id, order.order_no) == (r.seat.id, order.id, r.order.order_no)
+        assert rows["desk"] == rows["alone"]
+        assert (await service.load_team(uow, demo.id, team.id)).held == 3
+    async with uows() as uow:   # what the desk answered is what reading the order back shows
+        assert by_desk.order == await load_order(uow, demo.id, by_desk.order.id)
+    assert (by_desk.team.held, alone.team.held) == (2, 3)
+
+
+async def test_a_batch_costs_the_same_statements_whatever_its_size(uows, demo):
+    """One statement per table per batch: a batch of 8 joins over 2 teams sends as many
+    statements to the database as a batch of 1 (the cost of a join falls with the crowd)."""
+    async with uows() as uow:
+        c = await make_campaign(uow, demo.id, size=6)
+        await uow.commit()
+    sku = c.prices[0].sku_id
+    people = await _members(uows, demo.id, 13)
+    leaders, crowd = people[:3], people[3:]
+    t1, t2, t3 = [await _open(uows, demo.id, c, m) for m in leaders]
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    async def batch(reqs):
+        seen.clear()
+        async with uows() as uow:
+            engine = uow.session.bind.sync_engine if hasattr(uow.session.bind, "sync_engine") else uow.session.bind
+            event.listen(engine, "before_cursor_execute", count)
+            try:
+                out = await desk.join_many(uow, demo.id, reqs)
+                await uow.commit()
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+        assert all(isinstance(r, service.JoinResult) for r in out), out
+        return list(seen)
+
+    one = await batch([_req(demo.id, t1.id, sku, crowd[0])])
+    eight = await batch([_req(demo.id, (t2 if i % 2 else t3).id, sku, m) for i, m in enumerate(crowd[1:9])])
+    async with uows() as uow:
+        pg = uow.session.bind.dialect.name == "postgresql"
+    if not pg:   # SQLite: SQLAlchemy reads RETURNING ids back in order only row by row there
+        eight = [s for s in eight if not s.startswith(("INSERT INTO orders", "INSERT INTO groupbuy_seats"))]
+        one = [s for s in one if not s.startswith(("INSERT INTO orders", "INSERT INTO groupbuy_seats"))]
+    assert len(eight) == len(one), (len(one), len(eight), eight)
+    assert sum("INSERT INTO order_lines" in s for s in eight) == 1
+    assert sum("UPDATE groupbuy_teams" in s for s in eight) == 1   # both teams' counters at once
+    assert sum("INSERT INTO outbox" in s for s in eight) == 1
+    if pg:
+        assert sum("INSERT INTO orders" in s for s in eight) == 1
+        assert sum("INSERT INTO groupbuy_seats" in s for s in eight) == 1
+    async with uows() as uow:
+        assert [(await service.load_team(uow, demo.id, t.id)).held for t in (t1, t2, t3)] == [2, 5, 5]

@@ -125,11 +125,11 @@ async def test_a_lot_whose_stock_moved_under_it_is_placed_one_by_one(uows, demo,
     people = [await buyer(uows, demo, f"o_ostale_{i}") for i in range(4)]
     real, moved = desk._write, []
 
-    async def write_after_a_thief(uow, tenant, plans, skus, left, pg):
+    async def write_after_a_thief(uow, tenant, plans, skus, left):
         if not moved:   # the first lot only: stock gone between its read and its write
             moved.append(len(plans))
             await uow.session.execute(update(Sku).where(Sku.id == sku).values(stock=0))
-        await real(uow, tenant, plans, skus, left, pg)
+        await real(uow, tenant, plans, skus, left)
 
     monkeypatch.setattr(desk, "_write", write_after_a_thief)
     orders_before = await _count(uows, Order)
