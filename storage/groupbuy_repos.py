@@ -13,6 +13,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.bulk import among
 from storage.groupbuy_models import GroupbuyCampaign, GroupbuySeat, GroupbuySku, GroupbuyTeam, GroupbuyWecom
 from storage.models import Order
 
@@ -121,8 +122,8 @@ class GroupbuyRepo:
                              member_ids: Sequence[int]) -> set[tuple[int, int]]:
         """(team, member) pairs among these that already hold an active seat."""
         stmt = (select(GroupbuySeat.team_id, GroupbuySeat.member_id)
-                .where(GroupbuySeat.tenant_id == tenant, GroupbuySeat.team_id.in_(team_ids),
-                       GroupbuySeat.member_id.in_(member_ids), GroupbuySeat.status.in_(ACTIVE)))
+                .where(GroupbuySeat.tenant_id == tenant, among(self.session, GroupbuySeat.team_id, team_ids),
+                       among(self.session, GroupbuySeat.member_id, member_ids), GroupbuySeat.status.in_(ACTIVE)))
         return {(int(t), int(m)) for t, m in (await self.session.execute(stmt)).all()}
 
     async def seat_holds(self, tenant: int, team_id: int) -> list[tuple[int, int, str, datetime | None]]:

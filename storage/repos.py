@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.bulk import among
 from storage.models import (
     Address,
     CartItem,
@@ -354,7 +355,7 @@ class MemberRepo(_Repo):
         plain rows: a batch reads hundreds and only copies them onto orders."""
         stmt = (
             select(Address.id, Address.member_id, Address.name, Address.phone, Address.detail)
-            .where(Address.tenant_id == tenant, Address.member_id.in_(member_ids))
+            .where(Address.tenant_id == tenant, among(self.session, Address.member_id, member_ids))
             .order_by(Address.is_default.desc(), Address.id.desc())
         )
         books: dict[int, list[AddressRow]] = {m: [] for m in member_ids}

@@ -66,9 +66,19 @@ from social_mall.groupbuy.service import (
     team_view,
 )
 from social_mall.orders.entrance import entered, entrance
-from social_mall.orders.lots import SKU_ROWS, insert_orders, line_row, order_row, placed_event, placed_view, take_stock
+from social_mall.orders.lots import (
+    insert_orders,
+    line_row,
+    on_postgres,
+    order_row,
+    placed_event,
+    placed_view,
+    sku_rows,
+    take_stock,
+)
 from social_mall.orders.rules import check_qty, check_total, shipping_fee
 from social_mall.orders.service import max_order_fen, merchant_of
+from storage.bulk import any_of, arrays, unnest_insert
 from storage.groupbuy_models import GroupbuySeat, GroupbuyTeam
 from storage.repos import AddressRow
 from storage.uow import UnitOfWork, UowFactory
@@ -107,12 +117,18 @@ class _Plan:
 
 _TEAMS = cast(Table, GroupbuyTeam.__table__)
 _SEATS = cast(Table, GroupbuySeat.__table__)
+# the lot's teams, locked in id order (two batches never wait on each other crosswise;
+# SQLite's BEGIN IMMEDIATE already serializes writers)
 _LOCK_TEAMS = (
     select(_TEAMS).where(_TEAMS.c.tenant_id == bindparam("tenant"), _TEAMS.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_TEAMS.c.id)   # in id order: two batches never wait on each other crosswise
-    .with_for_update()       # (SQLite's BEGIN IMMEDIATE already serializes writers)
+    .order_by(_TEAMS.c.id).with_for_update()
 )
-_INSERT_SEATS = _SEATS.insert().returning(_SEATS.c.id, sort_by_parameter_order=True)
+_PG_LOCK_TEAMS = (select(_TEAMS).where(_TEAMS.c.tenant_id == bindparam("tenant"), any_of(_TEAMS.c.id, "ids"))
+                  .order_by(_TEAMS.c.id).with_for_update())
+_SEAT_COLUMNS = ("tenant_id", "team_id", "campaign_id", "member_id", "sku_id", "qty", "leader", "status", "channel",
+                 "joined_at", "order_id", "paid_at")
+_INSERT_SEATS = _SEATS.insert().returning(_SEATS.c.id, _SEATS.c.order_id, sort_by_parameter_order=True)
+_PG_INSERT_SEATS = unnest_insert(_SEATS, _SEAT_COLUMNS, returning=("id", "order_id"))
 _COUNT_SEATS = (
     update(_TEAMS).where(_TEAMS.c.tenant_id == bindparam("tenant"), _TEAMS.c.id == bindparam("team"))
     .values(held=_TEAMS.c.held + bindparam("n"), version=_TEAMS.c.version + 1)
@@ -124,7 +140,8 @@ async def join_many(uow: UnitOfWork, tenant: int, reqs: Sequence[JoinRequest]) -
     the refused ones get the error `join_team` would raise. The caller commits.
     Raises BatchFailed when the batch can't be written as a whole (then roll back)."""
     r = repo(uow)
-    got = await uow.session.execute(_LOCK_TEAMS, {"tenant": tenant, "ids": sorted({q.team_id for q in reqs})})
+    got = await uow.session.execute(_PG_LOCK_TEAMS if on_postgres(uow) else _LOCK_TEAMS,
+                                    {"tenant": tenant, "ids": sorted({q.team_id for q in reqs})})
     teams = {t.id: t for t in got.all()}
     taken = await r.active_members(tenant, list(teams), sorted({q.member_id for q in reqs}))
     books = await uow.members.addresses_of(tenant, sorted({q.member_id for q in reqs}))
@@ -177,7 +194,7 @@ async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], teams: dict[i
     wanted: dict[int, int] = defaultdict(int)
     for p in plans:
         wanted[p.req.sku_id] += p.req.qty
-    found = {row.id: row for row in (await s.execute(SKU_ROWS, {"tenant": tenant, "ids": sorted(wanted)})).all()}
+    found = await sku_rows(uow, tenant, sorted(wanted))
     for sku_id in sorted(wanted):
         sku = found.get(sku_id)
         if sku is None or not (sku.on_shelf and sku.product_on_shelf):
@@ -200,9 +217,14 @@ async def _write(uow: UnitOfWork, tenant: int, plans: list[_Plan], teams: dict[i
         p.seat = {"tenant_id": tenant, "team_id": q.team_id, "campaign_id": p.view.id, "member_id": q.member_id,
                   "sku_id": q.sku_id, "qty": q.qty, "leader": False, "status": S.HELD, "channel": q.channel,
                   "joined_at": q.now, "order_id": p.order["id"], "paid_at": None}
-    seat_ids = (await s.execute(_INSERT_SEATS, [p.seat for p in plans])).scalars().all()
-    for p, seat_id in zip(plans, seat_ids, strict=True):
-        p.seat["id"] = seat_id
+    seats = [p.seat for p in plans]
+    if on_postgres(uow):
+        got = await s.execute(_PG_INSERT_SEATS, arrays(seats, _SEAT_COLUMNS))
+    else:
+        got = await s.execute(_INSERT_SEATS, seats)
+    seat_of = {r.order_id: r.id for r in got.all()}   # an order has one seat
+    for p in plans:
+        p.seat["id"] = seat_of[p.order["id"]]
     filled = Counter(p.req.team_id for p in plans)
     await s.execute(_COUNT_SEATS, [{"tenant": tenant, "team": t, "n": n} for t, n in sorted(filled.items())])
     await uow.emit_many([placed_event(p.order) for p in plans])

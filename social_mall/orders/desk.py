@@ -67,13 +67,14 @@ from social_mall.events import OrderPlaced
 from social_mall.fulfilment import EXPRESS, Choice, Express, FulfilmentMethod
 from social_mall.orders.entrance import entrance
 from social_mall.orders.lots import (
-    SKU_ROWS,
     insert_orders,
     line_row,
+    on_postgres,
     order_row,
     placed_event,
     placed_view,
     sku_name,
+    sku_rows,
     take_stock,
 )
 from social_mall.orders.rules import MAX_QTY_PER_LINE, check_qty, check_total, shipping_fee
@@ -83,6 +84,7 @@ from social_mall.pricing.service import NONE, PricingInput, promotions_on
 from social_mall.pricing.service import quote as pricing_quote
 from social_mall.pricing.unit import passive
 from social_mall.views import AddressView, OrderView
+from storage.bulk import any_of
 from storage.loyalty_models import OrderDiscount
 from storage.models import Address, Order, Sku
 from storage.uow import UnitOfWork, UowFactory
@@ -116,11 +118,11 @@ class PlaceRequest:
 
 # -- prebuilt statements --------------------------------------------------------------------
 
-_ADDRESSES = (
-    select(Address.id, Address.member_id, Address.name, Address.phone, Address.detail, Address.is_default)
-    .where(Address.tenant_id == bindparam("tenant"), Address.id.in_(bindparam("ids", expanding=True)))
-)
-_SKUS_LOCKED = SKU_ROWS.with_for_update(of=_SKUS)   # PostgreSQL: the lot's stock is ours until commit
+_ADDRESS_COLUMNS = select(Address.id, Address.member_id, Address.name, Address.phone, Address.detail,
+                          Address.is_default)
+_ADDRESSES = _ADDRESS_COLUMNS.where(Address.tenant_id == bindparam("tenant"),
+                                    Address.id.in_(bindparam("ids", expanding=True)))
+_PG_ADDRESSES = _ADDRESS_COLUMNS.where(Address.tenant_id == bindparam("tenant"), any_of(Address.id, "ids"))
 
 
 @dataclass
@@ -147,11 +149,10 @@ async def place_many(uow: UnitOfWork, tenant: int, reqs: Sequence[PlaceRequest])
     Raises BatchFailed when the lot can't be written as a whole (then roll back)."""
     s = uow.session
     address_ids = sorted({q.address_id for q in reqs if q.address_id is not None})
-    book = {r.id: r for r in (await s.execute(_ADDRESSES, {"tenant": tenant, "ids": address_ids})).all()} \
+    addresses = _PG_ADDRESSES if on_postgres(uow) else _ADDRESSES
+    book = {r.id: r for r in (await s.execute(addresses, {"tenant": tenant, "ids": address_ids})).all()} \
         if address_ids else {}
-    sku_ids = sorted({k for q in reqs for k, _ in q.items})
-    skus = {r.id: r for r in (await s.execute(_SKUS_LOCKED, {"tenant": tenant, "ids": sku_ids})).all()} \
-        if sku_ids else {}
+    skus = await sku_rows(uow, tenant, sorted({k for q in reqs for k, _ in q.items}), lock=True)
     cap = await max_order_fen(uow, tenant)
     merchants = {a: await merchant_of(uow, tenant, a) for a in {q.account_id for q in reqs}}
     left = {k: r.stock for k, r in skus.items()}

@@ -21,19 +21,23 @@ from social_mall.events import OrderPlaced
 from social_mall.fulfilment import EXPRESS
 from social_mall.orders.rules import OrderStatus, new_order_no
 from social_mall.views import OrderLineView, OrderView
+from storage.bulk import any_of, arrays, unnest_insert
 from storage.models import Order, OrderLine, Product, Sku
 from storage.uow import UnitOfWork
 
 _ORDERS, _LINES, _SKUS = cast(Table, Order.__table__), cast(Table, OrderLine.__table__), cast(Table, Sku.__table__)
 
-# the SKUs of a lot with what an order copies of them and of their product
-SKU_ROWS = (
+# the SKUs of a lot with what an order copies of them and of their product, in the order
+# every writer takes SKU rows in (`sku_rows`: IN (…) on SQLite, = ANY(array) on PostgreSQL)
+_SKU_COLUMNS = (
     select(Sku.id, Sku.spec, Sku.price_fen, Sku.stock, Sku.on_shelf, Product.id.label("product_id"),
            Product.title, Product.on_shelf.label("product_on_shelf"), Product.category_id)
     .join(Product, Product.id == Sku.product_id)
-    .where(Sku.tenant_id == bindparam("tenant"), Sku.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Sku.id)                   # the order every writer takes SKU rows in
 )
+_SKU_ROWS = (_SKU_COLUMNS.where(Sku.tenant_id == bindparam("tenant"), Sku.id.in_(bindparam("ids", expanding=True)))
+             .order_by(Sku.id))
+_PG_SKU_ROWS = _SKU_COLUMNS.where(Sku.tenant_id == bindparam("tenant"), any_of(Sku.id, "ids")).order_by(Sku.id)
+_PG_SKU_ROWS_LOCKED = _PG_SKU_ROWS.with_for_update(of=_SKUS)   # the lot's stock is ours until commit
 # PostgreSQL: the whole lot's stock in one statement of one shape (arrays, not VALUES rows)
 _PG_TAKE_STOCK = text(
     "UPDATE skus SET stock = skus.stock - w.n FROM unnest(:ids, :ns) AS w(id, n) "
@@ -47,6 +51,27 @@ _TAKE_STOCK = (
 )
 _INSERT_ORDERS = _ORDERS.insert().returning(_ORDERS.c.id, _ORDERS.c.order_no, sort_by_parameter_order=True)
 _INSERT_LINES = _LINES.insert()
+_ORDER_COLUMNS = ("tenant_id", "order_no", "member_id", "status", "channel", "goods_fen", "shipping_fen",
+                  "discount_fen", "total_fen", "paid_fen", "refunded_fen", "ship_name", "ship_phone", "ship_address",
+                  "remark", "tracking_no", "source", "cancel_reason", "fulfilment", "created_at", "expires_at",
+                  "channel_account_id", "pay_account_id", "idem_key")
+_LINE_COLUMNS = ("tenant_id", "order_id", "sku_id", "product_id", "title", "spec", "price_fen", "qty", "line_fen",
+                 "restocked_qty")
+_PG_INSERT_ORDERS = unnest_insert(_ORDERS, _ORDER_COLUMNS, returning=("id", "order_no"))
+_PG_INSERT_LINES = unnest_insert(_LINES, _LINE_COLUMNS)
+
+
+async def sku_rows(uow: UnitOfWork, tenant: int, ids: Sequence[int], *, lock: bool = False) -> dict[int, Any]:
+    """The SKUs `ids` of the tenant as rows (id → row, the product's title and shelf with
+    them); `lock`: FOR UPDATE of the SKU rows until commit (PostgreSQL; SQLite's one
+    writer at a time holds them anyway)."""
+    if not ids:
+        return {}
+    if on_postgres(uow):
+        stmt = _PG_SKU_ROWS_LOCKED if lock else _PG_SKU_ROWS
+    else:
+        stmt = _SKU_ROWS
+    return {r.id: r for r in (await uow.session.execute(stmt, {"tenant": tenant, "ids": sorted(ids)})).all()}
 
 
 def sku_name(row: Any) -> str:
@@ -96,7 +121,7 @@ def line_row(tenant: int, sku: Any, price: int, qty: int) -> dict[str, Any]:
     """An order line as `order_line` makes it (`sku`: a row of SKU_ROWS); order_id comes
     with `insert_orders`."""
     return {"tenant_id": tenant, "sku_id": sku.id, "product_id": sku.product_id, "title": sku.title,
-            "spec": sku.spec, "price_fen": price, "qty": qty, "line_fen": price * qty}
+            "spec": sku.spec, "price_fen": price, "qty": qty, "line_fen": price * qty, "restocked_qty": 0}
 
 
 async def insert_orders(uow: UnitOfWork, placed: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]]) -> None:
@@ -104,7 +129,11 @@ async def insert_orders(uow: UnitOfWork, placed: Sequence[tuple[dict[str, Any], 
     line its "order_id"."""
     s = uow.session
     rows = [o for o, _ in placed]
-    ids_by_no = {r.order_no: r.id for r in (await s.execute(_INSERT_ORDERS, rows)).all()}
+    if on_postgres(uow):
+        got = await s.execute(_PG_INSERT_ORDERS, arrays(rows, _ORDER_COLUMNS))
+    else:
+        got = await s.execute(_INSERT_ORDERS, rows)
+    ids_by_no = {r.order_no: r.id for r in got.all()}
     lines = []
     for o, its in placed:
         o["id"] = ids_by_no[o["order_no"]]
@@ -112,7 +141,10 @@ async def insert_orders(uow: UnitOfWork, placed: Sequence[tuple[dict[str, Any], 
             ln["order_id"] = o["id"]
             lines.append(ln)
     if lines:
-        await s.execute(_INSERT_LINES, lines)
+        if on_postgres(uow):
+            await s.execute(_PG_INSERT_LINES, arrays(lines, _LINE_COLUMNS))
+        else:
+            await s.execute(_INSERT_LINES, lines)
 
 
 def placed_event(o: Mapping[str, Any]) -> OrderPlaced:
