@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.bulk import among
+from storage.bulk import among, on_postgresql
 from storage.models import (
     Address,
     CartItem,
@@ -128,15 +128,10 @@ _PG_CLAIM_IDENTITIES = (
 )
 
 
-def _on_postgresql(session: AsyncSession) -> bool:
-    bind = session.bind
-    return bind is not None and bind.dialect.name == "postgresql"
-
-
 def _id_in(session: AsyncSession, col: Any, ids: Sequence[int]) -> Any:
     """`col IN ids`; on PostgreSQL `col = ANY(array)`, one statement text whatever the
     number of ids (an IN list is a statement of its own per length, each prepared anew)."""
-    if _on_postgresql(session):
+    if on_postgresql(session):
         return col == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
     return col.in_(list(ids))
 
@@ -197,7 +192,7 @@ class MemberRepo(_Repo):
     async def rows_by_identities(self, tenant: int, channel: str,
                                  external_ids: Sequence[str]) -> dict[str, MemberRow]:
         """External id → its member, for those of `external_ids` on `channel` that have one."""
-        if _on_postgresql(self.session):
+        if on_postgresql(self.session):
             found = await self.session.execute(_PG_ROWS_BY_IDENTITIES,
                                                {"tenant": tenant, "channel": channel, "ids": list(external_ids)})
             return {r[0]: MemberRow(*r[1:]) for r in found.all()}
@@ -218,7 +213,7 @@ class MemberRepo(_Repo):
         ordering of RETURNING is asked for (SQLite can't promise one, and SQLAlchemy would
         then insert row by row)."""
         ids: dict[str, list[int]] = {}
-        if _on_postgresql(self.session):
+        if on_postgresql(self.session):
             found = await self.session.execute(
                 _PG_INSERT_MEMBERS, {"tenant": tenant, "nickname": "", "sources": list(entry_sources), "now": now})
             for member_id, src in found.all():
@@ -236,7 +231,7 @@ class MemberRepo(_Repo):
         """`claim_identity` for many (external id, member id) pairs in one INSERT … ON
         CONFLICT DO NOTHING; the external ids this one claimed. Rows go in external-id order,
         so two workers claiming overlapping crowds take the unique index's locks in one order."""
-        if _on_postgresql(self.session):
+        if on_postgresql(self.session):
             ordered = sorted(pairs)
             found = await self.session.execute(_PG_CLAIM_IDENTITIES, {
                 "tenant": tenant, "channel": channel, "now": now,

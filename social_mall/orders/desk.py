@@ -86,13 +86,12 @@ from social_mall.pricing.unit import passive
 from social_mall.views import AddressView, OrderView
 from storage.bulk import any_of
 from storage.loyalty_models import OrderDiscount
-from storage.models import Address, Order, Sku
+from storage.models import Address, Order
 from storage.uow import UnitOfWork, UowFactory
 
 DESK = "orders.place"
 MAX_BATCH = 200
 
-_SKUS = cast(Table, Sku.__table__)
 _DISCOUNTS = cast(Table, OrderDiscount.__table__)
 
 

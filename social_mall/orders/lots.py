@@ -21,7 +21,7 @@ from social_mall.events import OrderPlaced
 from social_mall.fulfilment import EXPRESS
 from social_mall.orders.rules import OrderStatus, new_order_no
 from social_mall.views import OrderLineView, OrderView
-from storage.bulk import any_of, arrays, unnest_insert
+from storage.bulk import any_of, arrays, on_postgresql, unnest_insert
 from storage.models import Order, OrderLine, Product, Sku
 from storage.uow import UnitOfWork
 
@@ -79,8 +79,7 @@ def sku_name(row: Any) -> str:
 
 
 def on_postgres(uow: UnitOfWork) -> bool:
-    bind = uow.session.bind
-    return bind is not None and bind.dialect.name == "postgresql"
+    return on_postgresql(uow.session)
 
 
 async def take_stock(uow: UnitOfWork, tenant: int, taken: Mapping[int, int]) -> None:
