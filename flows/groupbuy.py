@@ -25,6 +25,7 @@ from flows.engine import (
     reads_only,
 )
 from flows.types import Links
+from social_mall.sharing import share_path
 from social_mall.groupbuy import desk, rules, service
 from social_mall.groupbuy.errors import AlreadyInTeamError, NoAddressError, QtyLimitError, TeamClosedError
 from social_mall.members.service import add_address, list_addresses
@@ -58,12 +59,13 @@ class Do(StrEnum):
 ADDRESS_RX = re.compile(r"(\S{1,20})\s+([0-9+\-]{7,20})\s+(.{5,100})")
 
 
-def share_url(links: Links, tenant_code: str, team_id: int) -> str:
-    return links.image_url(f"/gb/{tenant_code}/team/{team_id}")
+def share_url(links: Links, tenant_code: str, team_id: int, account: int = 0) -> str:
+    """The team's share page; its QR follows the official account `account` (the sharer's)."""
+    return links.image_url(share_path(f"/gb/{tenant_code}/team/{team_id}", account))
 
 
-def qr_url(links: Links, tenant_code: str, team_id: int) -> str:
-    return links.image_url(f"/groupbuy/qr/{tenant_code}/{team_id}.png")
+def qr_url(links: Links, tenant_code: str, team_id: int, account: int = 0) -> str:
+    return links.image_url(share_path(f"/groupbuy/qr/{tenant_code}/{team_id}.png", account))
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -223,7 +225,7 @@ class ShowLed:
         t = await service.load_team(ctx.uow, ctx.tenant_id, self.team_id)
         c = await service.load_campaign(ctx.uow, ctx.tenant_id, t.campaign_id)
         return Outcome((Say("chat/groupbuy/led.txt", {
-            "t": t, "c": c, "now": ctx.now, "share": share_url(ctx.links, ctx.tenant_code, t.id),
+            "t": t, "c": c, "now": ctx.now, "share": share_url(ctx.links, ctx.tenant_code, t.id, ctx.account),
         }),), {"team": t.id})
 
 

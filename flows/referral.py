@@ -23,6 +23,7 @@ from flows.engine import (
 from social_mall.catalog.service import list_products, product_detail
 from social_mall.catalog.visibility import hidden_products
 from flows.types import Links
+from social_mall.sharing import share_path
 from social_mall.referral import rules, service
 from social_mall.referral.errors import BadAmountError, NotDistributorError
 
@@ -44,13 +45,14 @@ class Do(StrEnum):
 PER_PAGE = 5
 
 
-def referral_url(links: Links, tenant_code: str, code: str) -> str:
-    """The distributor's share link (the landing page binds and shows how to follow)."""
-    return links.image_url(f"/r/{tenant_code}/{code}")
+def referral_url(links: Links, tenant_code: str, code: str, account: int = 0, *, product: int = 0) -> str:
+    """The distributor's share link (the landing page binds and shows how to follow the
+    official account `account`, the one the distributor talks to), of a product if given."""
+    return links.image_url(share_path(f"/r/{tenant_code}/{code}", account, p=product))
 
 
-def qr_image_url(links: Links, tenant_code: str, code: str) -> str:
-    return links.image_url(f"/referral/qr/{tenant_code}/{code}.png")
+def qr_image_url(links: Links, tenant_code: str, code: str, account: int = 0) -> str:
+    return links.image_url(share_path(f"/referral/qr/{tenant_code}/{code}.png", account))
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -63,8 +65,8 @@ class ShowHome:
         d = s.distributor
         return Outcome((Say("chat/referral/home.txt", {
             "d": d, "bound": s.bound_members, "recent": s.recent, "settings": s.settings,
-            "link": referral_url(ctx.links, ctx.tenant_code, d.code),
-            "qr": qr_image_url(ctx.links, ctx.tenant_code, d.code),
+            "link": referral_url(ctx.links, ctx.tenant_code, d.code, ctx.account),
+            "qr": qr_image_url(ctx.links, ctx.tenant_code, d.code, ctx.account),
         }),))
 
 
@@ -75,7 +77,7 @@ class Apply:
         if d.status == rules.DistributorStatus.APPROVED:
             service.request_qr(ctx.uow, d, account=ctx.account)
             return Outcome((Say("chat/referral/approved.txt", {
-                "d": d, "link": referral_url(ctx.links, ctx.tenant_code, d.code)}),))
+                "d": d, "link": referral_url(ctx.links, ctx.tenant_code, d.code, ctx.account)}),))
         return Outcome((Say("chat/referral/applied.txt", {"d": d}),))
 
 
@@ -87,7 +89,7 @@ class SendQr:
             raise NotDistributorError(d.status if d else "")
         service.request_qr(ctx.uow, d, account=ctx.account)
         return Outcome((Say("chat/referral/qr_coming.txt", {
-            "link": referral_url(ctx.links, ctx.tenant_code, d.code)}),))
+            "link": referral_url(ctx.links, ctx.tenant_code, d.code, ctx.account)}),))
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class ShareCard:
                                  hidden=await hidden_products(ctx.uow, ctx.tenant_id, None))
         price = min((s.price_fen for s in p.skus), default=0)
         rate = (await service.share_rates(ctx.uow, ctx.tenant_id, ctx.member.id, [p.id]))[p.id]
-        url = referral_url(ctx.links, ctx.tenant_code, d.code) + f"?p={p.id}"
+        url = referral_url(ctx.links, ctx.tenant_code, d.code, ctx.account, product=p.id)
         return Outcome((
             Say("chat/referral/share_card.txt", {"p": p, "price": price}, card=True, url=url,
                 image=ctx.links.image_url(p.image) if p.image else ""),

@@ -30,6 +30,7 @@ from social_mall.payments.sandbox import SandboxGateway
 from social_mall.payments.wxpay_v3 import KeyPair
 from social_mall.plugins import Registry
 from social_mall.settings import DEMO_APP_ID, WECHAT_API_HOST, Settings
+from social_mall.sharing import ACCOUNT_ARG
 from social_mall.tenants import TenantView, get_channel, get_default_channel, get_tenant, get_tenant_by_id
 from storage.cache import MISS, ReadCache
 from social_mall.kv import KVStore
@@ -145,6 +146,14 @@ class Services:
                                                    lambda: self._load_channel(tenant, account_id=account_id))
         except NotFoundError:
             return tenant
+
+    async def shared_at(self, tenant: TenantView, request: web.Request) -> TenantView:
+        """The tenant through the official account a share link or QR image names
+        (`?a=<account id>`, social_mall/sharing.py `share_path`): its QR is made there. The
+        tenant itself without one, or for an id that is malformed, another tenant's, disabled
+        since, or not an official account's."""
+        view = await self.channel_by_id(tenant, parse_id(request.query.get(ACCOUNT_ARG, "")))
+        return view if view.account_kind == "mp" else tenant
 
     async def push_target(self, tenant_id: int, member_id: int, *, order_id: int | None = None,
                           account: int | None = None) -> tuple[TenantView, str] | None:

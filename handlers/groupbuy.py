@@ -42,6 +42,7 @@ from social_mall.errors import NotFoundError
 from social_mall.groupbuy import demo, jobs, rules, service
 from social_mall.parsing import parse_id
 from social_mall.plugins import Delivery, Module, Registry
+from social_mall.sharing import share_path
 from social_mall.tenants import TenantView
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,11 @@ NAME = "groupbuy"
 
 
 async def team_qr_url(svc: Services, tenant: TenantView, team_id: int) -> str:
-    """What the team's QR encodes: the official account's parametric QR (scene
-    gb_<team>), made once per team and cached (handlers.scene_qr); the share page if
-    WeChat can't be reached."""
+    """What the team's QR encodes: the parametric QR (scene gb_<team>) of the official
+    account `tenant` is seen through (the sharer's), made once per team and account and
+    cached (handlers.scene_qr); the share page if WeChat can't be reached."""
     return await scene_qr_url(svc, tenant, rules.team_scene(team_id),
-                              groupbuy_flow.share_url(svc, tenant.code, team_id))
+                              groupbuy_flow.share_url(svc, tenant.code, team_id, tenant.account_id))
 
 
 async def _team(request: web.Request) -> tuple[Services, TenantView, service.TeamView, service.CampaignView]:
@@ -76,7 +77,7 @@ async def _team(request: web.Request) -> tuple[Services, TenantView, service.Tea
 @routes.get(r"/groupbuy/qr/{tenant}/{team}.png")
 async def qr_image(request: web.Request) -> web.Response:
     svc, tenant, team, _ = await _team(request)
-    png = qr_png(await team_qr_url(svc, tenant, team.id))
+    png = qr_png(await team_qr_url(svc, await svc.shared_at(tenant, request), team.id))
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
 
 
@@ -87,7 +88,8 @@ async def share_page(request: web.Request) -> web.Response:
         svc.track(Activity(tenant.id, 0, "h5", activity.SHARE_OPEN, svc.clock(), campaign.product_id,
                            f"gb_{team.id}", {"what": "groupbuy"}))
     html = svc.templates.get_template("h5/groupbuy_team.html").render(
-        t=team, c=campaign, now=svc.clock(), qr=f"/groupbuy/qr/{tenant.code}/{team.id}.png")
+        t=team, c=campaign, now=svc.clock(),
+        qr=share_path(f"/groupbuy/qr/{tenant.code}/{team.id}.png", (await svc.shared_at(tenant, request)).account_id))
     return web.Response(text=html, content_type="text/html")
 
 
@@ -95,16 +97,22 @@ async def share_page(request: web.Request) -> web.Response:
 
 async def push_members(svc: Services, tenant_id: int, team_id: int, template: str, ctx: dict[str, object],
                        *, skip: int | None = None) -> int:
-    """A customer-service text to every official-account member of the team."""
+    """A customer-service text to every official-account member of the team, through the
+    account its openid belongs to; a share link in it (`share`) names that account, so
+    the QR its page shows follows the account the member talks to."""
     async with svc.uows() as uow:
         members = await service.members_of(uow, tenant_id, team_id)
-    text = svc.templates.get_template(template).render(**ctx).strip()
+    page = svc.templates.get_template(template)
+    texts: dict[int, str] = {}
     sent = 0
     for m in members:
         target = await svc.push_target(tenant_id, m) if m != skip else None
         if target is None:
             continue
         tenant, openid = target   # through the official account the member's openid belongs to
+        if (text := texts.get(tenant.account_id)) is None:
+            share = {"share": groupbuy_flow.share_url(svc, tenant.code, team_id, tenant.account_id)} if "share" in ctx else {}
+            text = texts[tenant.account_id] = page.render(**(ctx | share)).strip()
         try:
             await svc.wechat(tenant).send_text(openid, text)
             sent += 1
@@ -193,14 +201,15 @@ def setup(reg: Registry) -> None:
         await push_members(svc, d.tenant_id, team.id, "chat/groupbuy/push/progress.txt", ctx)
         target = await svc.push_target(d.tenant_id, int(p["member_id"]))
         if target is not None:   # the payer's share card: link + QR image of the team
-            via, openid = target
+            via, openid = target   # its link and QR image follow the account it is sent through
             card = svc.templates.get_template("chat/groupbuy/push/share.txt").render(
                 title=campaign.title, missing=team.missing, size=team.size, price=campaign.min_group_fen).strip()
             title, _, desc = card.partition("\n")
             try:
                 await svc.wechat(via).send_news(openid, [{
-                    "title": title, "description": desc, "url": share,
-                    "picurl": svc.image_url(f"/groupbuy/qr/{tenant.code}/{team.id}.png")}])
+                    "title": title, "description": desc,
+                    "url": groupbuy_flow.share_url(svc, tenant.code, team.id, via.account_id),
+                    "picurl": groupbuy_flow.qr_url(svc, tenant.code, team.id, via.account_id)}])
             except WeChatAPIError as exc:
                 if exc.errcode not in UNDELIVERABLE:
                     raise

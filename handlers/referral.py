@@ -47,6 +47,7 @@ from social_mall.payments.sandbox import SandboxGateway
 from social_mall.payments.wxpay_v3 import PayNotifyError
 from social_mall.plugins import Delivery, Module, Registry
 from social_mall.referral import demo, merge, rules, service
+from social_mall.sharing import share_path
 from social_mall.tenants import TenantView
 from social_mall.views import ProductDetail
 from social_mall.kv import LockTimeoutError
@@ -86,7 +87,7 @@ async def oa_qr_url(svc: Services, tenant: TenantView, d: service.DistributorVie
             return qr["url"]
     except (WeChatAPIError, LockTimeoutError) as exc:
         log.warning("referral.qr.failed", extra={"tenant": tenant.code, "error": type(exc).__name__})
-        return svc.image_url(f"/r/{tenant.code}/{d.code}")
+        return svc.image_url(share_path(f"/r/{tenant.code}/{d.code}", tenant.account_id))
 
 
 def _at(tenant: TenantView) -> str:
@@ -187,7 +188,7 @@ async def _approved(svc: Services, tenant_code: str, code: str) -> tuple[TenantV
 async def qr_image(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     tenant, d = await _approved(svc, request.match_info["tenant"], request.match_info["code"])
-    png = qr_png(await oa_qr_url(svc, tenant, d))
+    png = qr_png(await oa_qr_url(svc, await svc.shared_at(tenant, request), d))
     return web.Response(body=png, content_type="image/png",
                         headers={"Cache-Control": "public, max-age=3600"})
 
@@ -211,7 +212,7 @@ async def landing(request: web.Request) -> web.Response:
     html = svc.templates.get_template("h5/referral.html").render(
         tenant=tenant, code=d.code, product=product,
         image=svc.image_url(product.image) if product and product.image else "",
-        qr=f"/referral/qr/{tenant.code}/{d.code}.png",
+        qr=share_path(f"/referral/qr/{tenant.code}/{d.code}.png", (await svc.shared_at(tenant, request)).account_id),
     )
     if svc.registry.activity_sinks:  # a share opened (the visitor is anonymous here; the sharer is the code's)
         svc.track(Activity(tenant.id, 0, "h5", activity.SHARE_OPEN, svc.clock(), product.id if product else 0,

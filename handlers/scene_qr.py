@@ -32,11 +32,14 @@ def qr_png(data: str) -> bytes:
 
 
 async def scene_qr_url(svc: Services, tenant: TenantView, scene: str, fallback: str) -> str:
-    key = f"sceneqr:{tenant.code}:{scene}"
+    """`tenant` as seen through one of its official accounts (`Services.shared_at`) makes
+    the QR at that account, kept apart from the primary's: following it follows that one."""
+    at = f"{tenant.code}:{tenant.account_id}" if tenant.account_id else tenant.code
+    key = f"sceneqr:{at}:{scene}"
     if url := await svc.kv.get(key):
         return url
     try:
-        async with svc.kv.lock(f"sceneqr_make:{tenant.code}:{scene}", ttl=30.0, wait=30.0):
+        async with svc.kv.lock(f"sceneqr_make:{at}:{scene}", ttl=30.0, wait=30.0):
             if url := await svc.kv.get(key):
                 return url
             qr = await svc.wechat(tenant).create_qrcode(scene, QR_SECONDS)

@@ -8,6 +8,7 @@ them asks here who the sharer was (off the chat path: one query per kind of scen
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 
@@ -18,6 +19,18 @@ from storage.referral_models import Distributor
 from storage.uow import UnitOfWork
 
 REFERRAL, GROUPBUY = "referral", "groupbuy"
+ACCOUNT_ARG = "a"   # a share link's query naming the official account its sharer talks to
+
+
+def share_path(path: str, account: int = 0, **query: int | str) -> str:
+    """`path` as a share link or QR image names it: with the channel account its sharer
+    talks to (`?a=<account id>`; none for the primary, so such links read as before) and
+    any other non-empty query values. The page and the image then make their QR at that
+    account (`Services.shared_at`): following it follows the account the sharer uses, and
+    the follower's openid is one that account can answer."""
+    params: dict[str, int | str] = {ACCOUNT_ARG: account} if account else {}
+    params.update({k: v for k, v in query.items() if v})
+    return f"{path}?{urlencode(params)}" if params else path
 
 
 def share_kind(scene: str) -> str | None:

@@ -176,6 +176,7 @@ class FakeWeChatAPI:
     # an upload with its token; another account's token gets 40007 (invalid media_id) for them
     media_apps: dict[str, str] = field(default_factory=dict)
     qr_apps: dict[str, str] = field(default_factory=dict)   # QR ticket → the app id whose token made it
+    qr_urls: dict[str, str] = field(default_factory=dict)   # QR ticket → the URL its image encodes
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
@@ -790,7 +791,7 @@ class FakeWeChatAPI:
         ticket = "gQ" + secrets.token_urlsafe(40)
         self.qr_scenes[ticket] = scene
         self.qr_apps[ticket] = self._app_of(request)
-        url = "http://weixin.qq.com/q/" + secrets.token_urlsafe(16)
+        url = self.qr_urls[ticket] = "http://weixin.qq.com/q/" + secrets.token_urlsafe(16)
         if expire is None:
             return _ok(ticket=ticket, url=url, errcode=None)
         return _ok(ticket=ticket, expire_seconds=expire, url=url, errcode=None)

@@ -24,6 +24,7 @@ from flows.types import Links
 from social_mall.errors import NotFoundError
 from social_mall.members.address_parse import parse_address
 from social_mall.members.service import add_address, list_addresses, use_address
+from social_mall.sharing import share_path
 from social_mall_bargain import rules, service
 from social_mall_bargain.errors import AlreadyBargainingError
 
@@ -44,17 +45,19 @@ class Do(StrEnum):
     BUY = "bargain.buy"
 
 
-def share_url(links: Links, tenant_code: str, code: str) -> str:
-    return links.page_url(f"/bk/{tenant_code}/{code}")
+def share_url(links: Links, tenant_code: str, code: str, account: int = 0) -> str:
+    """The bargain's share page; its QR follows the official account `account` (the sharer's)."""
+    return links.page_url(share_path(f"/bk/{tenant_code}/{code}", account))
 
 
-def qr_url(links: Links, tenant_code: str, code: str) -> str:
-    return links.image_url(f"/bargain/qr/{tenant_code}/{code}.png")
+def qr_url(links: Links, tenant_code: str, code: str, account: int = 0) -> str:
+    return links.image_url(share_path(f"/bargain/qr/{tenant_code}/{code}.png", account))
 
 
 def share_card(ctx: Ctx, b: service.BargainView) -> Say:
-    return Say("chat/bargain/card.txt", {"b": b}, card=True, url=share_url(ctx.links, ctx.tenant_code, b.code),
-               image=qr_url(ctx.links, ctx.tenant_code, b.code))
+    return Say("chat/bargain/card.txt", {"b": b}, card=True,
+               url=share_url(ctx.links, ctx.tenant_code, b.code, ctx.account),
+               image=qr_url(ctx.links, ctx.tenant_code, b.code, ctx.account))
 
 
 @reads_only

@@ -27,6 +27,7 @@ from handlers.scene_qr import qr_png, scene_qr_url
 from social_mall.errors import NotFoundError
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
+from social_mall.sharing import share_path
 from social_mall_bargain import rules, service
 from social_mall_bargain.errors import InvalidTermsError
 
@@ -205,7 +206,9 @@ async def _bargain(request: web.Request) -> tuple[Any, Any, service.BargainView]
 @routes.get(r"/bargain/qr/{tenant}/{code}.png")
 async def qr_image(request: web.Request) -> web.Response:
     svc, tenant, b = await _bargain(request)
-    url = await scene_qr_url(svc, tenant, rules.scene_for(b.code), svc.page_url(f"/bk/{tenant.code}/{b.code}"))
+    at = await svc.shared_at(tenant, request)     # the sharer's official account: the QR is made there
+    url = await scene_qr_url(svc, at, rules.scene_for(b.code),
+                             svc.page_url(share_path(f"/bk/{tenant.code}/{b.code}", at.account_id)))
     return web.Response(body=qr_png(url), content_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
 
 
@@ -213,4 +216,4 @@ async def qr_image(request: web.Request) -> web.Response:
 async def share_page(request: web.Request) -> web.Response:
     svc, tenant, b = await _bargain(request)
     return render_h5(svc, "h5/bargain/share.html", tenant=tenant, b=b, now=svc.clock(),
-                     qr=f"/bargain/qr/{tenant.code}/{b.code}.png")
+                     qr=share_path(f"/bargain/qr/{tenant.code}/{b.code}.png", (await svc.shared_at(tenant, request)).account_id))

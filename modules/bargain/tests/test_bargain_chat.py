@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from handlers.mp_simulator import MPSimulator
 from social_mall.orders.service import find_order
-from social_mall_bargain import service
+from social_mall_bargain import rules, service
 from social_mall_bargain.models import Bargain
 from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
 
@@ -74,14 +74,17 @@ async def state(mall):
         return await snapshot(uow, await tenant_id(mall))
 
 
-async def start(mall, wx, user) -> str:
+async def start(mall, wx, user, account: int = 0) -> str:
+    """Start a bargain from the chat; its card names the official account talked to
+    (`?a=`, none for the primary), so the QR behind it is made there."""
     listing = await say(wx, user, "砍价")
     assert "草莓砍价" in listing and "回复序号" in listing
     card = await wx.text(user, "1")
     assert card.status == 200 and card.msg_type == "news", card.body
     art = card.articles[0]
     code = re.search(r"帮砍 ([A-Z0-9]{8})", art["Description"]).group(1)
-    assert art["Url"].endswith(f"/bk/demo/{code}") and f"/bargain/qr/demo/{code}.png" in art["PicUrl"]
+    at = f"?a={account}" if account else ""
+    assert art["Url"].endswith(f"/bk/demo/{code}{at}") and art["PicUrl"].endswith(f"/bargain/qr/demo/{code}.png{at}")
     await mall.settle()
     assert any(f"帮砍 {code}" in t for t in texts(mall, user))       # the rest of the answer, pushed
     return code
@@ -201,13 +204,17 @@ async def test_expiry_ends_a_bargain_and_an_unpaid_order_reopens_it(mall, wx):
 
 
 async def test_a_bargain_bought_through_a_second_account_is_paid_at_its_merchant(mall, aiohttp_server, tmp_path):
-    from tests.channels_kit import MCH2, open_native, opened, second_entrance
+    from tests.channels_kit import APP2, MCH2, open_native, opened, second_entrance
 
     wx2, fake2, account, merchant = await second_entrance(mall, aiohttp_server, tmp_path)
     await campaign(mall, helps=1, floor_fen=990)
     starter, friend = "oBK_two_starter_000000001", "oBK_two_friend_0000000001"
     await seasoned(mall, wx2, starter, friend)
-    code = await start(mall, wx2, starter)
+    code = await start(mall, wx2, starter, account)
+    image = await mall.client.get(f"/bargain/qr/demo/{code}.png?a={account}")
+    assert image.status == 200 and image.content_type == "image/png"
+    made = [t for t, scene in mall.fake.qr_scenes.items() if scene == rules.scene_for(code)]
+    assert [mall.fake.qr_apps[t] for t in made] == [APP2]       # the friend who scans follows the second account
     assert "已砍到最低价" in await say(wx2, friend, f"帮砍 {code}")
     assert "请发来收货地址" in await say(wx2, starter, "砍价购买")
     placed = await say(wx2, starter, ADDRESS)
