@@ -262,12 +262,14 @@ class WeChatPayV3Gateway:
 
     # -- transfers ----------------------------------------------------------------------
     async def transfer(
-        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
+        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str, appid: str | None = None
     ) -> TransferResult:
+        """商家转账 to `openid` of `appid` (the payee's official account, bound to this
+        merchant; WeChat Pay refuses an app id it isn't bound to: APPID_MCHID_NOT_MATCH)."""
         if amount_fen <= 0 or not openid:
             raise PayFormatError("transfer amount or openid")
         body = {
-            "appid": self.appid, "out_bill_no": out_bill_no, "transfer_scene_id": TRANSFER_SCENE_ID,
+            "appid": appid or self.appid, "out_bill_no": out_bill_no, "transfer_scene_id": TRANSFER_SCENE_ID,
             "openid": openid, "transfer_amount": amount_fen, "transfer_remark": remark[:32],
             "transfer_scene_report_infos": [
                 {"info_type": "活动名称", "info_content": "推广佣金"},

@@ -97,16 +97,19 @@ def _at(tenant: TenantView) -> str:
 
 # -- payouts --------------------------------------------------------------------------------
 
-Route = tuple[SandboxGateway | PayGateway | None, str | None, int]
+Route = tuple[SandboxGateway | PayGateway | None, str | None, int, str | None]
 
 
 async def payout_route(svc: Services, tenant: TenantView, member_id: int, merchant: int | None = None) -> Route:
-    """The gateway, openid and merchant (0: the tenant's default) a payout to the member
-    goes through. An openid is valid only with its own official account's app id, so: the
-    merchant of an account the member has an openid at, when that merchant pays with the
-    account's app id (the primary account first); else the first openid with its account's
-    merchant (as before: the primary's, the default). `merchant` (chosen for this payout
-    before): that merchant, with the openid of an account whose app id it pays with."""
+    """The gateway, openid, merchant (0: the tenant's default) and app id a payout to the
+    member goes through. An openid is valid only with its own official account's app id,
+    so the transfer names that app id: the merchant of an account the member has an openid
+    at whose own app id is that account's (the primary account first); else the first
+    openid's account's merchant (its own, or the default for an account linked to none),
+    naming the account's app id — WeChat Pay takes it when the merchant has that app id
+    bound (商户号绑定AppID) and refuses it otherwise (APPID_MCHID_NOT_MATCH: the payout
+    fails and the hold returns). `merchant` (chosen for this payout before): that
+    merchant, the same way."""
     async with svc.uows() as uow:
         mine = await identities_on(uow, tenant.id, member_id, "mp")
     first: Route | None = None
@@ -117,14 +120,14 @@ async def payout_route(svc: Services, tenant: TenantView, member_id: int, mercha
         gateway = svc.gateway(view)
         if gateway is None:
             continue
-        route: Route = (gateway, openid, view.merchant_id)
+        route: Route = (gateway, openid, view.merchant_id, view.wechat_app_id)
         if gateway.appid == view.wechat_app_id:
             return route
         first = first or route
     if first is not None:
         return first
     view = tenant if merchant is None else replace(tenant, merchant_id=merchant)
-    return svc.gateway(view), None, view.merchant_id
+    return svc.gateway(view), None, view.merchant_id, None
 
 
 async def sweep_payouts(svc: Services, *, limit: int = 100) -> int:
@@ -336,13 +339,13 @@ def setup(reg: Registry) -> None:
             w = await service.withdrawal_by_bill(uow, d.tenant_id, str(p["out_bill_no"]))
             member_id = w.member_id if w is not None else int(p["member_id"])
             chosen = w.payout_merchant_id if w is not None else None
-        gateway, openid, merchant = await payout_route(svc, tenant, member_id, chosen)
+        gateway, openid, merchant, appid = await payout_route(svc, tenant, member_id, chosen)
         if w is not None and chosen is None and gateway is not None and openid:
             async with svc.uows() as uow:   # kept before sending: a retry goes to the same merchant
                 kept = await service.choose_payout_merchant(uow, d.tenant_id, w.id, merchant)
                 await uow.commit()
             if kept != merchant:            # another worker chose first: send where it did
-                gateway, openid, merchant = await payout_route(svc, tenant, member_id, kept)
+                gateway, openid, merchant, appid = await payout_route(svc, tenant, member_id, kept)
         status, transfer_id, reason = "FAIL", "", "no_openid"
         if gateway is None:               # no payment method: nothing can be paid out
             reason = "no_pay_method"
@@ -350,7 +353,7 @@ def setup(reg: Registry) -> None:
             try:
                 result = await gateway.transfer(
                     out_bill_no=str(p["out_bill_no"]), openid=openid, amount_fen=int(p["amount_fen"]),
-                    remark="佣金提现")
+                    remark="佣金提现", appid=appid)
                 status, transfer_id, reason = result.status, result.transfer_id, ""
             except PayNotifyError as exc:     # refused as malformed: will never succeed
                 status, reason = "FAIL", exc.code

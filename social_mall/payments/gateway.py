@@ -84,8 +84,11 @@ class PayGateway(Protocol):
     ) -> RefundResult: ...
 
     async def transfer(
-        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
-    ) -> TransferResult: ...
+        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str, appid: str | None = None
+    ) -> TransferResult:
+        """Pay `amount_fen` out to `openid`, an openid of `appid` (an app id bound to the
+        merchant: the payee's official account's), or of the gateway's own app id."""
+        ...
 
     async def query_transfer(self, out_bill_no: str) -> TransferBill:
         """Where a payout stands (the sweeper polls payouts not final yet)."""

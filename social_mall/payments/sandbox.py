@@ -72,7 +72,7 @@ class SandboxGateway:
 
 
     async def transfer(
-        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str
+        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str, appid: str | None = None
     ) -> TransferResult:
         """The sandbox pays out at once (amount must be positive, 1 fen at least)."""
         if amount_fen <= 0 or not openid:

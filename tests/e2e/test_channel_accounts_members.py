@@ -94,3 +94,71 @@ async def test_a_payout_goes_through_the_merchant_of_the_distributors_account_an
         assert (await service.get_withdrawal(uow, tenant.id, w.id)).status == "paid"
     assert not [c for c in default.calls if "transfer-bills" in c.path]     # never asked the default
     assert any("已打款" in m["text"]["content"] for m in mall.fake.sent_messages(user) if m["msgtype"] == "text")
+
+
+async def account_without_merchant(mall) -> tuple[MPSimulator, int]:
+    """The demo tenant's second official account linked to no merchant of its own (its
+    orders and payouts go to the default one)."""
+    from tests.channels_kit import SECRET2, TOKEN2, second_account
+
+    account = await second_account(mall, await mall.svc.tenant("demo"), None)
+    mall.fake.more_apps[APP2] = SECRET2
+    wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")), token=TOKEN2, app_id=APP2)
+    return wx, account
+
+
+async def withdraw_500(mall, code: str):
+    from social_mall.referral import service
+
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        d = await service.distributor_by_code(uow, tenant.id, code)
+        await service.adjust(uow, tenant.id, d.id, 1000, reason="测试入账", actor="admin:1", ref="t1",
+                             now=mall.svc.clock())
+        w = await service.request_withdrawal(uow, tenant.id, d.member_id, 500, now=mall.svc.clock())
+        await service.approve_withdrawal(uow, tenant.id, w.id, actor="admin:1", now=mall.svc.clock())
+        await uow.commit()
+    await settle(mall)
+    async with mall.svc.uows() as uow:
+        return (await service.get_withdrawal(uow, tenant.id, w.id),
+                await service.distributor_by_code(uow, tenant.id, code))
+
+
+async def test_a_payout_at_an_account_without_a_merchant_names_its_app_id_at_the_default_merchant(
+        mall, aiohttp_server, tmp_path):
+    """The distributor's openid is valid only with APP2; the account has no merchant, so the
+    default one pays, naming APP2 (bound to it at WeChat Pay): before, the transfer named
+    the merchant's own app id with APP2's openid and WeChat Pay refused it."""
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    default.bound_appids.add(APP2)
+    wx2, _account = await account_without_merchant(mall)
+    user = "oRef_no_merchant_payout_001"
+    default.openid_apps[user] = APP2
+    code = await distributor_at_second_account(mall, wx2, user)
+
+    w, d = await withdraw_500(mall, code)
+    assert list(default.transfers) == [w.out_bill_no]
+    assert (default.transfers[w.out_bill_no]["openid"], default.transfers[w.out_bill_no]["amount"]) == (user, 500)
+    [call] = [c for c in default.calls if c.path.endswith("/transfer-bills")]
+    assert call.body["appid"] == APP2
+    assert (w.status, w.payout_merchant_id, d.available_fen) == ("paid", 0, 500)   # paid at the default
+    assert any("已打款" in m["text"]["content"] for m in mall.fake.sent_messages(user) if m["msgtype"] == "text")
+
+
+async def test_a_payout_the_merchant_cannot_make_for_that_app_id_fails_and_returns_the_hold(
+        mall, aiohttp_server, tmp_path):
+    """Not bound: WeChat Pay refuses APPID_MCHID_NOT_MATCH once, for good; the withdrawal
+    fails, the 500 go back to the available balance, and the distributor is told."""
+    default = await attach_real_pay(mall, aiohttp_server, tmp_path)
+    wx2, _account = await account_without_merchant(mall)
+    user = "oRef_no_merchant_unbound_01"
+    default.openid_apps[user] = APP2
+    code = await distributor_at_second_account(mall, wx2, user)
+
+    w, d = await withdraw_500(mall, code)
+    assert not default.transfers
+    assert w.status == "failed"
+    assert d.available_fen == 1000
+    told = [m["text"]["content"] for m in mall.fake.sent_messages(user) if m["msgtype"] == "text"]
+    assert any("打款失败，金额已退回可提现余额" in t for t in told), told
+    assert {app for app, to in mall.fake.delivered_via if to == user} == {APP2}

@@ -347,7 +347,9 @@ class FakeWeChatPay:
         if err:
             return err
         b = json.loads(raw)
-        if b.get("appid") != self.appid or not b.get("openid") or not isinstance(b.get("transfer_amount"), int):
+        if b.get("appid") != self.appid and b.get("appid") not in self.bound_appids:
+            return self._error(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
+        if not b.get("openid") or not isinstance(b.get("transfer_amount"), int):
             return self._error(400, "PARAM_ERROR")
         if self.openid_apps.get(b["openid"], b["appid"]) != b["appid"]:   # an openid of another app
             return self._error(400, "PARAM_ERROR", "appid和openid不匹配")
