@@ -29,6 +29,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from flows.runner import FlowRunner
 from flows.templating import make_env
@@ -45,7 +46,7 @@ from social_mall.payments.wxpay_v3 import load_or_create_keypair
 from social_mall.plugins import Module, build_registry, discover
 from social_mall.settings import Settings
 from storage.cache import ReadCache
-from storage.db import create_engine, migrate, session_factory, unapplied_heads
+from storage.db import create_engine, migrate, session_factory, unapplied_heads, usable_connections
 from social_mall.admission import Admission
 from social_mall.groupbuy.desk import use_admission
 from storage.admission import open_admission
@@ -175,7 +176,9 @@ def build_app(
     app[SERVICES] = svc
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        svc.engine = engine = create_engine(settings.database_url, schema=settings.database_schema)
+        svc.engine = engine = create_engine(settings.database_url, schema=settings.database_schema,
+                                            pool_size=settings.database_pool_size,
+                                            max_overflow=settings.database_max_overflow)
         svc.pending_migrations = functools.partial(unapplied_heads, engine)
         if setup_now:
             await migrate(engine)
@@ -350,6 +353,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                                       "workers share nothing else")
         from social_mall.workers import serve_workers
 
+        if warning := connection_budget(settings, args.workers):
+            print(f"serve: {warning}", file=sys.stderr, flush=True)
+
         metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
         if not metrics_dir:  # read when prometheus_client is imported: set it, then start over
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="social_mall_metrics_")
@@ -363,6 +369,37 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"social_mall on {base}  (official account endpoint: {base}/wechat/mp/{DEMO_CODE})", flush=True)
     _run_worker(settings, base, host=args.host, port=args.port)
     return 0
+
+
+def connection_budget(settings: Settings, workers: int) -> str | None:
+    """What to change when `workers` processes could ask PostgreSQL for more connections
+    than it gives (each up to SOCIAL_MALL_DATABASE_POOL_SIZE + _MAX_OVERFLOW): past the
+    server's limit a crowd's requests fail with "too many clients". None when they fit, or
+    when the server can't be asked now (the workers then report it themselves)."""
+    if settings.database_url.startswith("sqlite"):
+        return None
+    per_worker = settings.database_pool_size + settings.database_max_overflow
+
+    async def usable() -> int:
+        engine = create_engine(settings.database_url, schema=settings.database_schema, pool_size=1, max_overflow=0)
+        try:
+            return await usable_connections(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        limit = asyncio.run(usable())
+    except (OSError, SQLAlchemyError) as exc:
+        log.warning("serve.connections_unknown", extra={"error": type(exc).__name__})
+        return None
+    if workers * per_worker <= limit:
+        return None
+    fits = max(limit // workers, 1)
+    return (f"{workers} workers × {per_worker} PostgreSQL connections each (pool "
+            f"{settings.database_pool_size} + overflow {settings.database_max_overflow}) = {workers * per_worker}, "
+            f"but the server gives {limit} (max_connections less the reserved ones). Under a crowd the extra "
+            f"requests fail: set SOCIAL_MALL_DATABASE_POOL_SIZE and SOCIAL_MALL_DATABASE_MAX_OVERFLOW so that "
+            f"their sum is at most {fits}, raise max_connections, or put PgBouncer in front (docs/deploy.md).")
 
 
 def _run_worker(settings: Settings, base: str, *, host: str | None = None, port: int | None = None,

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
 
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'social_mall.db'}"
     database_schema: str = ""  # PostgreSQL search_path; empty: the server's default
+    # PostgreSQL connections per process: kept, and opened past those under a crowd (closed
+    # when returned). `serve --workers N` holds up to N × (both): keep it under the server's
+    # max_connections, or put PgBouncer in front (docs/deploy.md).
+    database_pool_size: int = Field(10, ge=1, le=500)
+    database_max_overflow: int = Field(20, ge=0, le=1000)
     redis_url: str = ""  # empty: the in-process key-value store
     kv_prefix: str = "sm:"
     data_dir: Path = ROOT / "var"

@@ -29,8 +29,10 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10, schema: str = "") -> AsyncEngine:
-    """`schema` (PostgreSQL only) sets the search_path: tests use one schema per run."""
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None, schema: str = "") -> AsyncEngine:
+    """`schema` (PostgreSQL only) sets the search_path: tests use one schema per run.
+    PostgreSQL: up to `pool_size` connections kept, `max_overflow` (default twice as many)
+    more opened under a crowd and closed when returned."""
     if is_sqlite(url):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -47,7 +49,8 @@ def create_engine(url: str, *, pool_size: int = 10, schema: str = "") -> AsyncEn
     # No pre-ping: it costs a round trip on every checkout (two per chat message);
     # connections are recycled instead, and a dead one fails that one request.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800,
+        url, pool_size=pool_size, max_overflow=pool_size * 2 if max_overflow is None else max_overflow,
+        pool_recycle=1800,
         connect_args=connect_args,
     )
 
@@ -185,3 +188,12 @@ def _script_heads(modules: Sequence[Module] | None) -> tuple[str, ...]:
     if key not in _HEADS:
         _HEADS[key] = tuple(ScriptDirectory.from_config(alembic_config(packages)).get_heads())
     return _HEADS[key]
+
+
+async def usable_connections(engine: AsyncEngine) -> int:
+    """How many connections the PostgreSQL server behind `engine` gives ordinary roles:
+    max_connections less the superuser-reserved ones."""
+    async with engine.connect() as conn:
+        most = int((await conn.execute(text("SHOW max_connections"))).scalar_one())
+        reserved = int((await conn.execute(text("SHOW superuser_reserved_connections"))).scalar_one())
+    return most - reserved
