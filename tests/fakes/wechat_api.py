@@ -166,6 +166,8 @@ class FakeWeChatAPI:
     mass_previews: list[dict[str, Any]] = field(default_factory=list)  # accepted mass/preview bodies
     materials: dict[str, bytes] = field(default_factory=dict)   # permanent images (material/add_material)
     drafts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # draft/add: media_id → its articles
+    draft_apps: dict[str, str] = field(default_factory=dict)                # draft media_id → the app that made it
+    mass_apps: dict[int, str] = field(default_factory=dict)                 # mass msg_id → the app that sent it
     mini_apps: dict[str, str] = field(default_factory=dict)  # more mini-programs: app id → AppSecret (jscode2session)
     more_apps: dict[str, str] = field(default_factory=dict)  # other official accounts: app id → AppSecret
     # openids known to belong to one official account (app id): a message to one of them with
@@ -717,7 +719,7 @@ class FakeWeChatAPI:
     # tag the account hasn't → 45159 (unc: the code). A
     # clientmsgid seen before → 45065 (WeChat keeps them 24 h). mass/preview: {"touser": openid, …}.
 
-    def _mass_shape_error(self, body: dict[str, Any]) -> int:
+    def _mass_shape_error(self, body: dict[str, Any], app: str) -> int:
         msgtype = body.get("msgtype")
         payload = body.get(msgtype) if isinstance(msgtype, str) else None
         if msgtype not in ("text", "mpnews") or not isinstance(payload, dict):
@@ -725,7 +727,8 @@ class FakeWeChatAPI:
         if msgtype == "text":
             content = payload.get("content")
             return 0 if isinstance(content, str) and content else 47001
-        return 0 if payload.get("media_id") in self.drafts else 40007    # a draft's media_id, or invalid
+        media_id = payload.get("media_id")
+        return 0 if media_id in self.drafts and self.draft_apps.get(media_id, app) == app else 40007  # its own draft
 
     async def _mass_send(self, request: web.Request) -> web.Response:
         if code := self._check_token(request.query.get("access_token"), ("basic", "stable")):
@@ -750,13 +753,14 @@ class FakeWeChatAPI:
             app = self._app_of(request)
             if any(self.openid_apps.get(o, app) != app for o in touser):   # another account's follower
                 return _err(40003)
-        if code := self._mass_shape_error(body):
+        if code := self._mass_shape_error(body, self._app_of(request)):
             return _err(code)
         client_id = body.get("clientmsgid")
         if client_id is not None and any(m.get("clientmsgid") == client_id for m in self.mass_sent):
             return _err(45065)
         msg_id = next(self._msgid)
         self.mass_sent.append({**body, "msg_id": msg_id})
+        self.mass_apps[msg_id] = self._app_of(request)
         return web.json_response({"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id,
                                   "msg_data_id": msg_id + 7}, dumps=_dumps)
 
@@ -766,7 +770,7 @@ class FakeWeChatAPI:
         body = await self._json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("touser"), str) or not body["touser"]:
             return _err(47001)
-        if code := self._mass_shape_error(body):
+        if code := self._mass_shape_error(body, self._app_of(request)):
             return _err(code)
         if body["touser"] in self.unsubscribed:
             return _err(43004)
@@ -831,6 +835,7 @@ class FakeWeChatAPI:
             return data
         media_id = secrets.token_urlsafe(32)
         self.materials[media_id] = data
+        self.media_apps[media_id] = self._app_of(request)
         return _ok(media_id=media_id, url=f"http://mmbiz.qpic.cn/fake/{media_id[:12]}/0", errcode=None)
 
     async def _draft_add(self, request: web.Request) -> web.Response:
@@ -847,10 +852,12 @@ class FakeWeChatAPI:
                 return _err(44003)
             if not isinstance(a.get("content"), str) or not a["content"]:
                 return _err(44004)                                          # empty content
-            if a.get("thumb_media_id") not in self.materials:
-                return _err(40007)                                          # invalid media_id
+            thumb = a.get("thumb_media_id")
+            if thumb not in self.materials or self.media_apps.get(thumb) != self._app_of(request):
+                return _err(40007)                                          # invalid media_id (or another account's)
         media_id = secrets.token_urlsafe(32)
         self.drafts[media_id] = articles
+        self.draft_apps[media_id] = self._app_of(request)
         return _ok(media_id=media_id, errcode=None)
 
     async def _media_get(self, request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from social_mall import codes
 from social_mall.errors import MallError, NotFoundError
-from social_mall_content.models import Article, Broadcast, BroadcastRecipient, Previewer
+from social_mall_content.models import Article, Broadcast, BroadcastRecipient, BroadcastSend, Previewer
 from social_mall_content.mpnews import as_card
 from social_mall.members.audience import audience as members_audience
 from social_mall.members.audience import channel_ids
@@ -30,7 +30,7 @@ from storage.uow import UnitOfWork
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONTHLY_QUOTA = 4          # a service account: 4 mass sends a month reach one follower
-PRIMARY = 0                # broadcasts and previews go out from the primary official account
+PRIMARY = 0                # the primary official account (member identities' account 0)
 MIN_RECIPIENTS = 2         # mass/send by openid list takes 2..10000
 MAX_RECIPIENTS = 10_000
 MAX_TEXT = 600
@@ -88,16 +88,44 @@ class BroadcastView:
 
 
 @dataclass(frozen=True)
+class Send:
+    """One official account's part of a claimed broadcast: its openids (or, a subscription
+    account to a tag, the tag's copy on WeChat) and its own clientmsgid."""
+
+    account_id: int                  # 0: the primary
+    openids: tuple[str, ...]
+    client_msg_id: str
+    wechat_tag_id: int = 0           # a subscription account: mass/sendall to this user tag, not the openids
+
+
+@dataclass(frozen=True)
+class SendView:
+    account_id: int
+    recipients: int
+    status: str
+    msg_id: int | None
+    error: str
+    result: str
+    total_count: int
+    sent_count: int
+    error_count: int
+
+
+@dataclass(frozen=True)
 class Claimed:
-    """A broadcast this worker won the right to send: the message and its openids."""
+    """A broadcast this worker won the right to send: the message and, per official
+    account, its openids (one mass send each: an openid is valid only with its own
+    account's token). `sends` holds only the parts not sent yet."""
 
     id: int
     tenant_id: int
     message: Mapping[str, Any]       # {"msgtype": "text", "text": {"content": …}}
-    openids: tuple[str, ...]
-    client_msg_id: str
+    sends: tuple[Send, ...]
     card_article: int | None = None  # an article alone: sent as a 图文 card when its cover is ours (mpnews.py)
-    wechat_tag_id: int = 0           # a subscription account: mass/sendall to this user tag, not the openids
+
+    @property
+    def openids(self) -> tuple[str, ...]:
+        return tuple(o for send in self.sends for o in send.openids)
 
 
 def _one(result: Any) -> bool:
@@ -146,45 +174,60 @@ async def check(uow: UnitOfWork, tenant: int, b: BroadcastInput, now: datetime) 
     return BroadcastInput(b.key, b.article_id, text, segment, b.scheduled_at, b.product_id)
 
 
-async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int, str]]:
-    """(member id, official-account openid) of the segment, by member id (the core's
-    members.audience). A tag ("tag:<id>", the core's member tags) goes out like any other
-    segment, by openid list (mass/send with `touser`), from a service account; a
-    subscription account can't send by openid list: there it goes to the tag's copy on
-    WeChat (`wechat_tag_for`). A broadcast goes out from the tenant's primary official
-    account, so only openids at that account count (another account's would make WeChat
-    refuse the whole send)."""
+async def mp_accounts(uow: UnitOfWork, tenant: int) -> list[tuple[int, str]]:
+    """(account id, subtype) of the tenant's enabled official accounts, the primary first
+    as 0 (member identities' account for it)."""
+    found = [a for a in await channel_accounts(uow, tenant) if a.kind == "mp" and a.enabled]
+    primary = next((a.subtype for a in found if a.is_primary), "")
+    return [(PRIMARY, primary)] + [(a.id, a.subtype) for a in found if not a.is_primary]
+
+
+async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int, str, int]]:
+    """(member id, openid, account id) of the segment, by member id (the core's
+    members.audience), each member once, at the first of the tenant's official accounts it
+    follows — the primary first, then the others by id: a broadcast goes out from every
+    account, one mass send each (an openid is valid only with its own account's token),
+    and a member following two gets it once. A tag ("tag:<id>", the core's member tags) goes
+    out like any other segment, by openid list (mass/send with `touser`), from a service
+    account; a subscription account can't send by openid list: there it goes to the tag's
+    copy on WeChat (`wechat_tag_for`)."""
     kind, _, value = segment.partition(":")
-    return await members_audience(uow, tenant, "mp", level=value if kind == "level" else None,
-                                  bought_category=int(value) if kind == "category" else None,
-                                  tag=int(value) if kind == "tag" else None, account=PRIMARY)
+    taken: dict[int, tuple[str, int]] = {}
+    for account, _subtype in await mp_accounts(uow, tenant):
+        for member, openid in await members_audience(
+                uow, tenant, "mp", level=value if kind == "level" else None,
+                bought_category=int(value) if kind == "category" else None,
+                tag=int(value) if kind == "tag" else None, account=account):
+            taken.setdefault(member, (openid, account))
+    return [(m, o, a) for m, (o, a) in sorted(taken.items())]
 
 
-async def wechat_tag_for(uow: UnitOfWork, tenant: int, segment: str) -> int:
-    """The WeChat user tag a broadcast to a tag goes to (mass/sendall with filter.tag_id)
-    when the tenant's official account is a subscription account, which can't mass-send by
-    openid list; 0 otherwise (by openid list). Refused (tag_not_synced) when the tag isn't
-    synced to that account (the 会员标签 page's 「同步到微信」)."""
+async def wechat_tag_for(uow: UnitOfWork, tenant: int, segment: str, account: int = PRIMARY) -> int:
+    """The WeChat user tag a broadcast to a tag goes to at `account` (mass/sendall with
+    filter.tag_id) when that official account is a subscription account, which can't
+    mass-send by openid list; 0 otherwise (by openid list). Refused (tag_not_synced) when
+    the tag isn't synced to that account (the 会员标签 page's 「同步到微信」)."""
     kind, _, value = segment.partition(":")
     if kind != "tag":
         return 0
-    primary = next((a for a in await channel_accounts(uow, tenant) if a.is_primary and a.kind == "mp"), None)
-    if primary is None or primary.subtype != "subscription":
+    rows = await channel_accounts(uow, tenant)
+    row = next((a for a in rows if a.kind == "mp" and (a.is_primary if account == PRIMARY else a.id == account)), None)
+    if row is None or row.subtype != "subscription":
         return 0
     for account_id, wechat_tag_id in await wechat_links(uow, tenant, int(value)):
-        if account_id == primary.id:
+        if account_id == row.id:
             return wechat_tag_id
     raise BroadcastRefusedError("tag_not_synced")
 
 
-async def within_quota(uow: UnitOfWork, tenant: int, people: Sequence[tuple[int, str]],
-                       now: datetime) -> tuple[list[tuple[int, str]], int]:
+async def within_quota(uow: UnitOfWork, tenant: int, people: Sequence[tuple[int, str, int]],
+                       now: datetime) -> tuple[list[tuple[int, str, int]], int]:
     """Those of `people` who may still get a broadcast this month, and how many may not."""
     if not people:
         return [], 0
     month = month_of(now)
     full: set[int] = set()
-    ids = [m for m, _ in people]
+    ids = [p[0] for p in people]
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
         rows = await uow.session.execute(
@@ -194,17 +237,32 @@ async def within_quota(uow: UnitOfWork, tenant: int, people: Sequence[tuple[int,
             .group_by(BroadcastRecipient.member_id)
             .having(func.count() >= MONTHLY_QUOTA))
         full.update(int(r[0]) for r in rows)
-    left = [(m, o) for m, o in people if m not in full]
+    left = [p for p in people if p[0] not in full]
     return left, len(people) - len(left)
 
 
-def _reachable(left: Sequence[tuple[int, str]], skipped: int) -> None:
+async def split(uow: UnitOfWork, tenant: int, segment: str, left: Sequence[tuple[int, str, int]],
+                skipped: int) -> tuple[dict[int, list[tuple[int, str]]], dict[int, int], int]:
+    """`left` by official account ({account: [(member, openid)]}), each account's WeChat tag
+    (subscription accounts, a tag segment) and how many are left out in all: the quota's,
+    and a lone follower at an account sent by openid list (mass/send takes 2 at least).
+    Refused when nobody is left (quota / too_few) or an account would get too many."""
+    by_account: dict[int, list[tuple[int, str]]] = {}
+    for member, openid, account in left:
+        by_account.setdefault(account, []).append((member, openid))
+    tags: dict[int, int] = {}
+    for account in list(by_account):
+        tags[account] = await wechat_tag_for(uow, tenant, segment, account)
+        if not tags[account] and len(by_account[account]) < MIN_RECIPIENTS:
+            skipped += len(by_account.pop(account))
+    total = sum(len(v) for v in by_account.values())
     if not left and skipped:
         raise BroadcastRefusedError("quota", skipped=skipped)
-    if len(left) < MIN_RECIPIENTS:
-        raise BroadcastRefusedError("too_few", count=len(left))
-    if len(left) > MAX_RECIPIENTS:
+    if total < MIN_RECIPIENTS:
+        raise BroadcastRefusedError("too_few", count=total)
+    if any(len(v) > MAX_RECIPIENTS for v in by_account.values()):
         raise BroadcastRefusedError("segment")
+    return by_account, tags, skipped
 
 
 async def create(uow: UnitOfWork, tenant: int, b: BroadcastInput, *, actor: str, now: datetime) -> tuple[int, bool]:
@@ -215,9 +273,11 @@ async def create(uow: UnitOfWork, tenant: int, b: BroadcastInput, *, actor: str,
     if found is not None:
         return int(found), False
     clean = await check(uow, tenant, b, now)
-    await wechat_tag_for(uow, tenant, clean.segment)
+    for account, _subtype in await mp_accounts(uow, tenant):
+        await wechat_tag_for(uow, tenant, clean.segment, account)
     if clean.scheduled_at is None:
-        _reachable(*await within_quota(uow, tenant, await audience(uow, tenant, clean.segment), now))
+        left, skipped = await within_quota(uow, tenant, await audience(uow, tenant, clean.segment), now)
+        await split(uow, tenant, clean.segment, left, skipped)
     row = Broadcast(tenant_id=tenant, key=clean.key, article_id=clean.article_id, product_id=clean.product_id,
                     text=clean.text,
                     segment=clean.segment, status="scheduled", scheduled_at=clean.scheduled_at or now,
@@ -284,19 +344,31 @@ async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetim
     assert b is not None
     left, skipped = await within_quota(uow, tenant, await audience(uow, tenant, b.segment), now)
     try:
-        wechat_tag_id = await wechat_tag_for(uow, tenant, b.segment)
-        _reachable(left, skipped)
+        by_account, tags, skipped = await split(uow, tenant, b.segment, left, skipped)
         message = await message_of(uow, tenant, b.article_id, b.text, page_url, b.product_id)
     except BroadcastRefusedError as exc:
         b.status, b.error, b.skipped = "failed", exc.field, skipped
         uow.audit(tenant, "system", "broadcast.refused", f"broadcast:{b.id}", after={"reason": exc.field})
         return None
     month = month_of(now)
-    uow.session.add_all([BroadcastRecipient(tenant_id=tenant, broadcast_id=b.id, member_id=m, month=month)
-                         for m, _ in left])
-    b.recipients, b.skipped = len(left), skipped
+    sends = []
+    for account, people in sorted(by_account.items()):
+        uow.session.add_all([BroadcastRecipient(tenant_id=tenant, broadcast_id=b.id, member_id=m, month=month,
+                                                account_id=account) for m, _ in people])
+        send = Send(account, tuple(o for _, o in people), client_msg_id(tenant, b.id, account), tags[account])
+        uow.session.add(BroadcastSend(tenant_id=tenant, broadcast_id=b.id, account_id=account,
+                                      recipients=len(people), client_msg_id=send.client_msg_id,
+                                      wechat_tag_id=send.wechat_tag_id, status="sending"))
+        sends.append(send)
+    b.recipients, b.skipped = sum(len(p) for p in by_account.values()), skipped
     card = b.article_id if as_card(b.article_id, b.product_id, b.text) else None
-    return Claimed(b.id, tenant, message, tuple(o for _, o in left), f"sm-{tenant}-{b.id}", card, wechat_tag_id)
+    return Claimed(b.id, tenant, message, tuple(sends), card)
+
+
+def client_msg_id(tenant: int, broadcast_id: int, account: int) -> str:
+    """The clientmsgid of a broadcast's send at `account`: WeChat refuses a second job with
+    it (45065), so a retried call sends once (the primary's as it always was)."""
+    return f"sm-{tenant}-{broadcast_id}" + (f"-{account}" if account else "")
 
 
 async def stale(uow: UnitOfWork, now: datetime, *, limit: int = 20) -> list[tuple[int, int]]:
@@ -321,30 +393,81 @@ async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datet
         return None
     b = await uow.session.scalar(select(Broadcast).where(Broadcast.id == broadcast_id))
     assert b is not None
-    recorded = (await uow.session.scalars(select(BroadcastRecipient.member_id).where(
+    recorded = (await uow.session.execute(select(BroadcastRecipient.member_id, BroadcastRecipient.account_id).where(
         BroadcastRecipient.tenant_id == tenant, BroadcastRecipient.broadcast_id == broadcast_id))).all()
-    openids = dict(await channel_ids(uow, tenant, "mp", (int(m) for m in recorded), account=PRIMARY))
+    parts = {int(r.account_id): r for r in (await uow.session.scalars(select(BroadcastSend).where(
+        BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id == broadcast_id))).all()}
+    members: dict[int, list[int]] = {}
+    for member, account in recorded:
+        members.setdefault(int(account), []).append(int(member))
+    sends = []
+    for account, ids in sorted(members.items()):
+        part = parts.get(account)
+        if part is not None and part.status != "sending":
+            continue                      # sent (or refused) before the worker died
+        openids = dict(await channel_ids(uow, tenant, "mp", ids, account=account))
+        if part is None:                  # taken before sends were kept per account: the primary's
+            part = BroadcastSend(tenant_id=tenant, broadcast_id=b.id, account_id=account, recipients=len(openids),
+                                 client_msg_id=client_msg_id(tenant, b.id, account), wechat_tag_id=0, status="sending")
+            uow.session.add(part)
+        sends.append(Send(account, tuple(openids.values()), part.client_msg_id, part.wechat_tag_id))
     message = await message_of(uow, tenant, b.article_id, b.text, page_url, b.product_id)
     uow.audit(tenant, "system", "broadcast.retry", f"broadcast:{b.id}")
     card = b.article_id if as_card(b.article_id, b.product_id, b.text) else None
-    return Claimed(b.id, tenant, message, tuple(openids.values()), f"sm-{tenant}-{b.id}", card)
+    return Claimed(b.id, tenant, message, tuple(sends), card)
 
 
-async def sent(uow: UnitOfWork, tenant: int, broadcast_id: int, msg_id: int, *, actor: str) -> None:
-    await uow.session.execute(update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id,
-                                                      Broadcast.status == "sending")
-                              .values(status="sent", msg_id=msg_id))
-    uow.audit(tenant, actor, "broadcast.sent", f"broadcast:{broadcast_id}", after={"msg_id": msg_id})
+async def part_sent(uow: UnitOfWork, tenant: int, broadcast_id: int, account: int, msg_id: int) -> None:
+    """WeChat took the account's mass send (msg_id; 0 when a retry learnt it by 45065)."""
+    await uow.session.execute(update(BroadcastSend).where(
+        BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id == broadcast_id,
+        BroadcastSend.account_id == account, BroadcastSend.status == "sending").values(status="sent", msg_id=msg_id))
 
 
-async def failed(uow: UnitOfWork, tenant: int, broadcast_id: int, error: str, *, actor: str) -> None:
-    """WeChat refused it: nothing went out, so the quota is given back."""
-    await uow.session.execute(update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id,
-                                                      Broadcast.status == "sending")
-                              .values(status="failed", error=error[:200]))
-    await uow.session.execute(delete(BroadcastRecipient).where(BroadcastRecipient.tenant_id == tenant,
-                                                               BroadcastRecipient.broadcast_id == broadcast_id))
-    uow.audit(tenant, actor, "broadcast.failed", f"broadcast:{broadcast_id}", after={"error": error[:200]})
+async def part_failed(uow: UnitOfWork, tenant: int, broadcast_id: int, account: int, error: str) -> None:
+    """WeChat refused the account's mass send: nothing went to its followers, so their
+    quota is given back; the other accounts' sends stand."""
+    await uow.session.execute(update(BroadcastSend).where(
+        BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id == broadcast_id,
+        BroadcastSend.account_id == account, BroadcastSend.status == "sending")
+        .values(status="failed", error=error[:200]))
+    await uow.session.execute(delete(BroadcastRecipient).where(
+        BroadcastRecipient.tenant_id == tenant, BroadcastRecipient.broadcast_id == broadcast_id,
+        BroadcastRecipient.account_id == account))
+
+
+async def settle(uow: UnitOfWork, tenant: int, broadcast_id: int, *, actor: str) -> str:
+    """The broadcast's state from its accounts' sends once none is under way: sent when
+    WeChat took at least one (msg_id: the first's; recipients: those of the sends taken),
+    failed when it refused them all (the error: the first refusal). Audited; the state."""
+    parts = (await uow.session.scalars(select(BroadcastSend).where(
+        BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id == broadcast_id)
+        .order_by(BroadcastSend.account_id))).all()
+    if any(p.status == "sending" for p in parts):
+        return "sending"
+    taken = [p for p in parts if p.status in ("sent", "finished")]
+    refused = [p for p in parts if p.status == "failed"]
+    if taken:
+        values: dict[str, Any] = {"status": "sent", "msg_id": taken[0].msg_id or 0,
+                                  "recipients": sum(p.recipients for p in taken)}
+        if refused:
+            values["error"] = "; ".join(f"{p.account_id}:{p.error}" for p in refused)[:200]
+        done = _one(await uow.session.execute(update(Broadcast).where(
+            Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id, Broadcast.status == "sending").values(**values)))
+        if done:
+            uow.audit(tenant, actor, "broadcast.sent", f"broadcast:{broadcast_id}",
+                      after={"msg_id": values["msg_id"], "accounts": [p.account_id for p in taken],
+                             "refused": [p.account_id for p in refused]})
+        return "sent"
+    error = refused[0].error if refused else "nothing"
+    done = _one(await uow.session.execute(update(Broadcast).where(
+        Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id, Broadcast.status == "sending")
+        .values(status="failed", error=error[:200])))
+    if done:
+        await uow.session.execute(delete(BroadcastRecipient).where(BroadcastRecipient.tenant_id == tenant,
+                                                                   BroadcastRecipient.broadcast_id == broadcast_id))
+        uow.audit(tenant, actor, "broadcast.failed", f"broadcast:{broadcast_id}", after={"error": error[:200]})
+    return "failed"
 
 
 def _count(fields: Mapping[str, Any], name: str) -> int:
@@ -358,13 +481,31 @@ async def job_finished(uow: UnitOfWork, tenant: int, fields: Mapping[str, Any], 
     raw = str(fields.get("MsgID") or fields.get("MsgId") or "").strip()
     if not raw.isdigit() or len(raw) > 18:
         return False
-    done = _one(await uow.session.execute(
-        update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.msg_id == int(raw),
-                                Broadcast.finished_at.is_(None))
-        .values(status="finished", finished_at=now, result=str(fields.get("Status") or "")[:64],
-                total_count=_count(fields, "TotalCount"), sent_count=_count(fields, "SentCount"),
-                error_count=_count(fields, "ErrorCount"))))
-    return done
+    counts = {"result": str(fields.get("Status") or "")[:64], "total_count": _count(fields, "TotalCount"),
+              "sent_count": _count(fields, "SentCount"), "error_count": _count(fields, "ErrorCount")}
+    part = await uow.session.scalar(select(BroadcastSend).where(
+        BroadcastSend.tenant_id == tenant, BroadcastSend.msg_id == int(raw)).limit(1))
+    if part is None:    # a broadcast sent before sends were kept per account
+        return _one(await uow.session.execute(
+            update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.msg_id == int(raw),
+                                    Broadcast.finished_at.is_(None))
+            .values(status="finished", finished_at=now, **counts)))
+    if not _one(await uow.session.execute(update(BroadcastSend).where(
+            BroadcastSend.id == part.id, BroadcastSend.finished_at.is_(None))
+            .values(status="finished", finished_at=now, **counts))):
+        return False
+    parts = (await uow.session.scalars(select(BroadcastSend).where(
+        BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id == part.broadcast_id))).all()
+    finished = [p for p in parts if p.status == "finished"]
+    values: dict[str, Any] = {k: sum(getattr(p, k) for p in finished)
+                              for k in ("total_count", "sent_count", "error_count")}
+    results = sorted({p.result for p in finished})
+    values["result"] = "、".join(results)[:64]
+    if all(p.status in ("finished", "failed") for p in parts):      # every account heard from
+        values.update(status="finished", finished_at=now)
+    await uow.session.execute(update(Broadcast).where(Broadcast.tenant_id == tenant,
+                                                      Broadcast.id == part.broadcast_id).values(**values))
+    return True
 
 
 async def due(uow: UnitOfWork, now: datetime, *, limit: int = 20) -> list[tuple[int, int]]:
@@ -379,6 +520,21 @@ async def list_broadcasts(uow: UnitOfWork, tenant: int, *, limit: int = 50) -> l
     rows = (await uow.session.scalars(select(Broadcast).where(Broadcast.tenant_id == tenant)
                                       .order_by(Broadcast.id.desc()).limit(limit))).all()
     return [_view(r) for r in rows]
+
+
+async def sends_of(uow: UnitOfWork, tenant: int, broadcast_ids: Sequence[int]) -> dict[int, list[SendView]]:
+    """Each broadcast's sends per official account (primary first)."""
+    if not broadcast_ids:
+        return {}
+    rows = (await uow.session.scalars(select(BroadcastSend).where(
+        BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id.in_(list(broadcast_ids)))
+        .order_by(BroadcastSend.broadcast_id, BroadcastSend.account_id))).all()
+    found: dict[int, list[SendView]] = {}
+    for r in rows:
+        found.setdefault(r.broadcast_id, []).append(SendView(
+            r.account_id, r.recipients, r.status, r.msg_id, r.error, r.result, r.total_count, r.sent_count,
+            r.error_count))
+    return found
 
 
 async def get_broadcast(uow: UnitOfWork, tenant: int, broadcast_id: int) -> BroadcastView:
@@ -404,9 +560,10 @@ async def bind_code(uow: UnitOfWork, tenant: int, admin_id: int, now: datetime) 
 
 
 async def bind(uow: UnitOfWork, kv: codes.Counters, tenant: int, member_id: int, typed: str, openid: str,
-               now: datetime) -> None:
-    """The admin who was given the code `typed` previews to `openid` from now on (the code
-    is spent); a codes.CodeError when it is no live code (attempts counted per member)."""
+               now: datetime, account: int = PRIMARY) -> None:
+    """The admin who was given the code `typed` previews to `openid` (at the official
+    account `account`, through which previews then go) from now on (the code is spent); a
+    codes.CodeError when it is no live code (attempts counted per member)."""
     async def find(selector: str) -> list[codes.Stored]:
         rows = (await uow.session.scalars(select(Previewer).where(Previewer.tenant_id == tenant,
                                                                   Previewer.code == selector))).all()
@@ -416,12 +573,14 @@ async def bind(uow: UnitOfWork, kv: codes.Counters, tenant: int, member_id: int,
     hit = await codes.check(kv, BIND_RULE, tenant=tenant, actor=member_id, typed=typed, now=now, find=find)
     if not _one(await uow.session.execute(
             update(Previewer).where(Previewer.tenant_id == tenant, Previewer.digest == hit.digest)
-            .values(openid=openid, code="", digest="", code_expires_at=None))):
+            .values(openid=openid, account_id=account, code="", digest="", code_expires_at=None))):
         raise codes.CodeError(BIND_RULE.purpose)
-    uow.audit(tenant, f"member:{member_id}", "broadcast.previewer_bound", "previewer", after={"openid": openid})
+    uow.audit(tenant, f"member:{member_id}", "broadcast.previewer_bound", "previewer",
+              after={"openid": openid, "account": account})
 
 
-async def previewer(uow: UnitOfWork, tenant: int, admin_id: int) -> str:
-    row = await uow.session.scalar(select(Previewer.openid).where(Previewer.tenant_id == tenant,
-                                                                  Previewer.admin_id == admin_id))
-    return str(row or "")
+async def previewer(uow: UnitOfWork, tenant: int, admin_id: int) -> tuple[str, int]:
+    """The admin's bound openid ("" for none) and the official account it is at."""
+    row = (await uow.session.execute(select(Previewer.openid, Previewer.account_id).where(
+        Previewer.tenant_id == tenant, Previewer.admin_id == admin_id))).first()
+    return (str(row.openid or ""), int(row.account_id or 0)) if row is not None else ("", PRIMARY)

@@ -42,15 +42,14 @@ class BindPreview:
     code: str
 
     async def run(self, ctx: Ctx) -> Outcome:
-        if ctx.channel == "mp" and ctx.account != broadcasts.PRIMARY:
-            # previews go out from the primary account: an openid of another is refused there
-            return Outcome((Say("chat/content/bind_primary.txt"),), to="idle")
-        openid = dict(await identities_on(ctx.uow, ctx.tenant_id, ctx.member.id, "mp")).get(broadcasts.PRIMARY) \
+        # the openid at the official account talked to: previews then go through that account
+        openid = dict(await identities_on(ctx.uow, ctx.tenant_id, ctx.member.id, "mp")).get(ctx.account) \
             if ctx.channel == "mp" else None
         if openid is None:
             return Outcome((Say("chat/content/bind_bad.txt"),), to="idle")
         try:
-            await broadcasts.bind(ctx.uow, ctx.kv, ctx.tenant_id, ctx.member.id, self.code, openid, ctx.now)
+            await broadcasts.bind(ctx.uow, ctx.kv, ctx.tenant_id, ctx.member.id, self.code, openid, ctx.now,
+                                  ctx.account)
         except codes.CodeAttemptsError as exc:
             return Outcome((Say("chat/errors/code_attempts.txt", {"minutes": exc.minutes}),), to="idle")
         except codes.CodeError:

@@ -71,8 +71,35 @@ class BroadcastRecipient(Base):
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("content_broadcasts.id"))
     member_id: Mapped[int] = mapped_column(BigInteger)
     month: Mapped[str] = mapped_column(String(7))
+    account_id: Mapped[int] = mapped_column(BigInteger, default=0)   # the official account it went out from (0: primary)
     __table_args__ = (UniqueConstraint("broadcast_id", "member_id"),
                       Index("ix_content_recipients_quota", "tenant_id", "member_id", "month"))
+
+
+class BroadcastSend(Base):
+    """One official account's part of a broadcast (0: the primary): WeChat takes a mass send
+    per account — its token, its followers' openids, its own clientmsgid, msg_id and
+    MASSSENDJOBFINISH. status: sending → sent (→ finished) or failed; a lone follower at an
+    account (mass/send takes 2 at least) gets none and the account no row."""
+
+    __tablename__ = "content_broadcast_sends"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("content_broadcasts.id"))
+    account_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    client_msg_id: Mapped[str] = mapped_column(String(64))
+    wechat_tag_id: Mapped[int] = mapped_column(BigInteger, default=0)   # a subscription account: sendall to it
+    status: Mapped[str] = mapped_column(String(16), default="sending")
+    msg_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    error: Mapped[str] = mapped_column(String(200), default="")
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    result: Mapped[str] = mapped_column(String(64), default="")
+    total_count: Mapped[int] = mapped_column(Integer, default=0)
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (UniqueConstraint("broadcast_id", "account_id"),
+                      Index("ix_content_broadcast_sends_msg", "tenant_id", "msg_id"))
 
 
 class Previewer(Base):
@@ -83,6 +110,7 @@ class Previewer(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     admin_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     openid: Mapped[str] = mapped_column(String(128), default="")
+    account_id: Mapped[int] = mapped_column(BigInteger, default=0)  # the official account `openid` is at (0: primary)
     code: Mapped[str] = mapped_column(String(16), default="")      # the live code's selector
     digest: Mapped[str] = mapped_column(String(64), default="")    # its SHA-256 ("": none)
     code_expires_at: Mapped[datetime | None] = mapped_column(default=None)

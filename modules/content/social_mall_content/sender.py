@@ -1,7 +1,8 @@
-"""Sending broadcasts through the official account's mass-send API (the edge: WeChat is
+"""Sending broadcasts through the official accounts' mass-send API (the edge: WeChat is
 called here, the rows are kept by `broadcasts`). `dispatch` claims the broadcast in one
-transaction (one winner among double clicks and workers), calls
-`/cgi-bin/message/mass/send` with the openids (a subscription account's broadcast to a tag:
+transaction (one winner among double clicks and workers), calls, through each official
+account with followers in the segment,
+`/cgi-bin/message/mass/send` with that account's openids (a subscription account's broadcast to a tag:
 `mass/sendall` to the tag's copy on WeChat; an article alone as a 图文 card: mpnews.py)
 and a `clientmsgid` of its own (WeChat
 refuses a second job with it: 45065, so even a retried call sends once), then records the
@@ -36,7 +37,9 @@ def page_urls(svc: Services, tenant_code: str) -> B.Urls:
 async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: str, now: datetime,
                    retry: bool = False) -> bool:
     """Send the broadcast if it is due and nobody else has (`retry`: one left "sending" by a
-    worker that died): True when this call sent it."""
+    worker that died): one mass send per official account with followers in it, each
+    through that account (its token, its followers' openids, its own draft for a 图文
+    card); an account WeChat refuses doesn't stop the others. True when this call sent it."""
     tenant = await svc.tenant_by_id(tenant_id)
     take = B.reclaim if retry else B.claim
     async with svc.uows() as uow:
@@ -44,30 +47,41 @@ async def dispatch(svc: Services, tenant_id: int, broadcast_id: int, *, actor: s
         await uow.commit()
     if claimed is None:
         return False
+    for send in claimed.sends:
+        await _send_part(svc, tenant, claimed, send)
+    async with svc.uows() as uow:
+        state = await B.settle(uow, tenant_id, broadcast_id, actor=actor)
+        await uow.commit()
+    return state == "sent" and bool(claimed.sends)
+
+
+async def _send_part(svc: Services, tenant: TenantView, claimed: B.Claimed, send: B.Send) -> None:
+    """One official account's mass send, its outcome kept on its row (a refusal there only)."""
+    via = await svc.channel_by_id(tenant, send.account_id)
     try:
-        message = await card_message(svc, tenant, claimed.card_article) if claimed.card_article else None
-        body: dict[str, Any] = {**(message or claimed.message), "clientmsgid": claimed.client_msg_id,
+        message = await card_message(svc, via, claimed.card_article) if claimed.card_article else None
+        body: dict[str, Any] = {**(message or claimed.message), "clientmsgid": send.client_msg_id,
                                 "send_ignore_reprint": 0}
-        if claimed.wechat_tag_id:   # a subscription account: to its user tag (no openid lists there)
-            body["filter"] = {"is_to_all": False, "tag_id": claimed.wechat_tag_id}
+        if send.wechat_tag_id:   # a subscription account: to its user tag (no openid lists there)
+            body["filter"] = {"is_to_all": False, "tag_id": send.wechat_tag_id}
             path = "/cgi-bin/message/mass/sendall"
         else:
-            body["touser"] = list(claimed.openids)
+            body["touser"] = list(send.openids)
             path = "/cgi-bin/message/mass/send"
-        answer = await svc.wechat(tenant).call("POST", path, json=body)
+        answer = await svc.wechat(via).call("POST", path, json=body)
     except WeChatAPIError as exc:
         async with svc.uows() as uow:
             if exc.errcode == CLIENT_MSG_ID_TAKEN:   # the lost call went through: it was sent
-                await B.sent(uow, tenant_id, broadcast_id, 0, actor=actor)
+                await B.part_sent(uow, tenant.id, claimed.id, send.account_id, 0)
             else:
-                await B.failed(uow, tenant_id, broadcast_id, f"{exc.errcode} {exc.errmsg}", actor=actor)
+                await B.part_failed(uow, tenant.id, claimed.id, send.account_id, f"{exc.errcode} {exc.errmsg}")
             await uow.commit()
-        log.warning("content.broadcast_refused", extra={"tenant": tenant.code, "errcode": exc.errcode})
-        return False
+        log.warning("content.broadcast_refused", extra={"tenant": tenant.code, "account": send.account_id,
+                                                        "errcode": exc.errcode})
+        return
     async with svc.uows() as uow:
-        await B.sent(uow, tenant_id, broadcast_id, int(answer.get("msg_id") or 0), actor=actor)
+        await B.part_sent(uow, tenant.id, claimed.id, send.account_id, int(answer.get("msg_id") or 0))
         await uow.commit()
-    return True
 
 
 async def card_message(svc: Services, tenant: TenantView, article_id: int) -> dict[str, Any] | None:
@@ -114,9 +128,10 @@ async def dispatch_due(svc: Services) -> int:
 
 
 async def preview(svc: Services, tenant_id: int, openid: str, article_id: int | None, text: str,
-                  product_id: int | None = None) -> None:
-    """The message as it will go out, to one openid (WeChatAPIError when WeChat refuses)."""
-    tenant = await svc.tenant_by_id(tenant_id)
+                  product_id: int | None = None, account: int = B.PRIMARY) -> None:
+    """The message as it will go out, to one openid at the official account `account`
+    (through that account; WeChatAPIError when WeChat refuses)."""
+    tenant = await svc.channel_by_id(await svc.tenant_by_id(tenant_id), account)
     async with svc.uows() as uow:
         message = await B.message_of(uow, tenant_id, article_id, text, page_urls(svc, tenant.code), product_id)
     if article_id is not None and M.as_card(article_id, product_id, text):

@@ -15,6 +15,7 @@ from handlers.console.core import admin_of, console_view, form_of, redirect, ren
 from handlers.console.registry import add_console_permission
 from adapters.wechat_client import WeChatAPIError
 from social_mall.catalog.service import list_categories, list_products
+from social_mall.channels.service import accounts as channel_accounts
 from social_mall.loyalty.service import levels as member_levels
 from social_mall.members.tags import list_tags
 from social_mall.parsing import parse_id
@@ -88,13 +89,16 @@ async def _page(request: web.Request, *, status: int = 200, error: str = "", cod
         products = [(p.id, p.title) for p in (await list_products(uow, tenant, per_page=200)).items]
         levels = [lv.name for lv in await member_levels(uow, tenant)]
         cats = [(c.id, c.name) for c in await list_categories(uow, tenant)]
-        bound = await B.previewer(uow, tenant, admin_of(request).id)
+        bound, _at = await B.previewer(uow, tenant, admin_of(request).id)
+        sends = await B.sends_of(uow, tenant, [b.id for b in rows])
+        accounts = {a.id: a.name for a in await channel_accounts(uow, tenant) if a.kind == "mp"}
         tagged = [(t.id, t.name, t.members) for t in await list_tags(uow, tenant)]
     segments = [("all", "全部粉丝")] + [(f"level:{n}", f"会员等级：{n}") for n in levels] + \
         [(f"category:{i}", f"买过「{n}」类商品") for i, n in cats] + \
         [(f"tag:{i}", f"标签：{n}（{c} 人）") for i, n, c in tagged]
     return render(request, "console/content/broadcasts.html", status=status, rows=rows, articles=published,
-                  segments=segments, products=products, status_names=STATUS, reasons=REASONS, error=error, code=code, bound=bool(bound),
+                  segments=segments, products=products, status_names=STATUS, sends=sends,
+                  account_names={B.PRIMARY: "主公众号", **accounts}, reasons=REASONS, error=error, code=code, bound=bool(bound),
                   key=secrets.token_hex(8), v=values or dict.fromkeys(FIELDS, ""),
                   quota=B.MONTHLY_QUOTA,
                   notice=NOTICES.get(request.query.get("notice", ""), ""))
@@ -137,13 +141,13 @@ async def broadcast_preview(request: web.Request) -> web.Response:
     try:
         clean = _input(form)
         async with svc.uows() as uow:
-            openid = await B.previewer(uow, tenant, admin_of(request).id)
+            openid, account = await B.previewer(uow, tenant, admin_of(request).id)
             checked = await B.check(uow, tenant, B.BroadcastInput(secrets.token_hex(8), clean.article_id, clean.text,
                                                                   clean.segment or "all", None, clean.product_id),
                                     svc.clock())
         if not openid:
             raise B.BroadcastRefusedError("previewer")
-        await sender.preview(svc, tenant, openid, checked.article_id, checked.text, checked.product_id)
+        await sender.preview(svc, tenant, openid, checked.article_id, checked.text, checked.product_id, account)
     except B.BroadcastRefusedError as exc:
         return await _page(request, status=400, error=problem(exc), values=_values(form))
     except WeChatAPIError as exc:

@@ -1,11 +1,16 @@
-"""A tenant with a second official account (issue 25): broadcasts and previews go out from
-the primary account, whose token is refused for another account's openids (the fake: 40003),
-so a segment counts only openids at the primary account, and the preview binding takes the
-admin's openid there (sent through another account: told to use the primary)."""
+"""A tenant with a second official account (issue 25): a broadcast goes out from every
+official account with followers in the segment, one mass send each through that account
+(its token, its followers' openids, its own clientmsgid and msg_id: the fake refuses another
+account's openids with 40003 and another account's draft with 40007); a member following
+both gets it once (at the primary); an account WeChat refuses doesn't stop or repeat the
+other; MASSSENDJOBFINISH of each is summed. The preview binding takes the admin's openid at
+the account they send the code to, and previews go through it."""
 
 from __future__ import annotations
 
+import copy
 import re
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -13,6 +18,9 @@ from handlers.mp_simulator import MPSimulator
 from social_mall.catalog.service import list_products
 from social_mall.channels import service as channels
 from social_mall.members.service import member_of
+from social_mall_content import broadcasts as B
+from social_mall_content import sender
+from social_mall_content.models import Broadcast, BroadcastRecipient, BroadcastSend
 from storage.models import Product, Sku
 from tests.channels_kit import APP2, SECRET2, TOKEN2, second_account
 from tests.fakes.console_kit import login, make_admin, paid_order
@@ -21,21 +29,22 @@ from test_content_articles import make, post, wx_of
 from test_content_broadcasts import form_key
 
 BUYERS = ("oBuyer_content_acct_0000001", "oBuyer_content_acct_0000002")
-SECOND = "oBuyer_content_acct_second1"         # a follower of the second account only
+SECONDS = ("oBuyer_content_acct_second1", "oBuyer_content_acct_second2")   # followers of the second account only
 BOTH_1, BOTH_2 = "oBuyer_content_both_prim01", "oBuyer_content_both_secd01"   # one person, both accounts
 ADMIN_2 = "oAdmin_content_acct_second1"
 
 
-async def test_a_segment_goes_to_the_primary_accounts_openids_and_preview_binds_there(
-        backend, engine, tmp_path, fake_wechat, aiohttp_client):
+async def two_accounts(backend, tmp_path, fake_wechat, aiohttp_client):
+    """The demo shop with a second official account; buyers of 芒果干 at each (one person at
+    both, merged by unionid); an owner logged in. (mall, wx2, tenant, account, segment)."""
     mall = await make(backend, tmp_path, fake_wechat, aiohttp_client)
     tenant = await mall.svc.tenant("demo")
-    await second_account(mall, tenant, None)
+    account = await second_account(mall, tenant, None)
     fake_wechat.more_apps[APP2] = SECRET2
     wx1 = wx_of(mall)
     wx2 = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo/shop2")),
                       token=TOKEN2, app_id=APP2)
-    for user in (SECOND, BOTH_2, ADMIN_2):
+    for user in (*SECONDS, BOTH_2, ADMIN_2):
         fake_wechat.openid_apps[user] = APP2
         await wx2.event(user, "subscribe")
     for user in (*BUYERS, BOTH_1):
@@ -45,7 +54,7 @@ async def test_a_segment_goes_to_the_primary_accounts_openids_and_preview_binds_
         mango = (await list_products(uow, tenant.id, keyword="芒果干")).items[0].id
         category = await uow.session.scalar(select(Product.category_id).where(Product.id == mango))
         sku = await uow.session.scalar(select(Sku.id).where(Sku.product_id == mango).order_by(Sku.id).limit(1))
-    for user in (*BUYERS, SECOND, BOTH_2):
+    for user in (*BUYERS, *SECONDS, BOTH_2):
         await paid_order(mall.svc.uows, tenant.id, user, sku_id=sku)
     async with mall.svc.uows() as uow:      # BOTH_2 (bought through the second account) is BOTH_1 too
         first, second = await member_of(uow, tenant.id, "mp", BOTH_2), await member_of(uow, tenant.id, "mp", BOTH_1)
@@ -55,16 +64,124 @@ async def test_a_segment_goes_to_the_primary_accounts_openids_and_preview_binds_
     await mall.settle()
     await make_admin(mall.svc.uows, "boss", role="owner")
     await login(mall.client, "boss")
+    return mall, wx1, wx2, tenant, account, f"category:{category}"
 
-    # the preview binding through the second account: told to use the primary, the code kept
+
+def jobs_by_app(fake_wechat) -> dict[str, list[str]]:
+    return {fake_wechat.mass_apps[j["msg_id"]]: sorted(j["touser"]) for j in fake_wechat.mass_sent}
+
+
+async def parts(mall, bid: int) -> dict[int, tuple[str, int]]:
+    async with mall.svc.uows() as uow:
+        rows = (await uow.session.scalars(select(BroadcastSend).where(BroadcastSend.broadcast_id == bid))).all()
+    return {r.account_id: (r.status, r.recipients) for r in rows}
+
+
+async def finish(wx: MPSimulator, msg_id: int, sent: int, total: int) -> None:
+    xml = wx._envelope("oSystem_masssend_0000000009", "event",
+                       f"<Event><![CDATA[MASSSENDJOBFINISH]]></Event><MsgID>{msg_id}</MsgID>"
+                       f"<Status><![CDATA[send success]]></Status><TotalCount>{total}</TotalCount>"
+                       f"<FilterCount>{total}</FilterCount><SentCount>{sent}</SentCount>"
+                       f"<ErrorCount>{total - sent}</ErrorCount>", None)
+    assert (await wx.post(*wx.signed_request(xml, user="oSystem_masssend_0000000009"))).status == 200
+
+
+async def test_a_broadcast_goes_out_from_each_account_to_its_own_followers_once_each(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    mall, wx1, wx2, tenant, account, segment = await two_accounts(backend, tmp_path, fake_wechat, aiohttp_client)
+
+    # the preview binding through the second account binds the openid there; previews go through it
     page = await (await post(mall, "/console/content/broadcasts/bind")).text()
     code = re.search(r"预览绑定 ([0-9A-Z]{5}-[0-9A-Z]{5})", page).group(1)
-    assert "主公众号" in (await wx2.text(ADMIN_2, f"预览绑定 {code}")).text
-    refused = await post(mall, "/console/content/broadcasts/preview", article="", text="hi", segment="all")
-    assert refused.status == 400 and fake_wechat.mass_previews == []
+    assert "已绑定" in (await wx2.text(ADMIN_2, f"预览绑定 {code}")).text     # before: 「请在主公众号…」
+    shown = await post(mall, "/console/content/broadcasts/preview", article="", text="hi", segment="all")
+    assert shown.status == 303, await shown.text()
+    assert [p["touser"] for p in fake_wechat.mass_previews] == [ADMIN_2]
 
     sent = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="年货节开抢",
-                      segment=f"category:{category}")
+                      segment=segment)
     assert sent.status == 303, await sent.text()
-    (job,) = fake_wechat.mass_sent                  # before: the second account's openids too, 40003
-    assert sorted(job["touser"]) == sorted((*BUYERS, BOTH_1))
+    assert jobs_by_app(fake_wechat) == {tenant.wechat_app_id: sorted((*BUYERS, BOTH_1)),   # BOTH once, at the primary
+                                        APP2: sorted(SECONDS)}                            # before: none at APP2
+    assert {j["clientmsgid"] for j in fake_wechat.mass_sent} == {f"sm-{tenant.id}-1", f"sm-{tenant.id}-1-{account}"}
+    async with mall.svc.uows() as uow:
+        row = await uow.session.scalar(select(Broadcast))
+        quota = dict((await uow.session.execute(
+            select(BroadcastRecipient.account_id, BroadcastRecipient.id))).all())
+    assert (row.status, row.recipients) == ("sent", 5) and set(quota) == {0, account}
+    assert await parts(mall, row.id) == {0: ("sent", 3), account: ("sent", 2)}
+
+    # each account's MASSSENDJOBFINISH comes to its own endpoint; the broadcast sums them
+    msg = {fake_wechat.mass_apps[j["msg_id"]]: j["msg_id"] for j in fake_wechat.mass_sent}
+    await finish(wx2, msg[APP2], 2, 2)
+    async with mall.svc.uows() as uow:
+        row = await uow.session.scalar(select(Broadcast))
+    assert (row.status, row.sent_count, row.total_count) == ("sent", 2, 2)          # the primary's still to come
+    await finish(wx1, msg[tenant.wechat_app_id], 2, 3)
+    await finish(wx1, msg[tenant.wechat_app_id], 2, 3)                               # WeChat's repeat: once
+    async with mall.svc.uows() as uow:
+        row = await uow.session.scalar(select(Broadcast))
+    assert (row.status, row.sent_count, row.total_count, row.error_count) == ("finished", 4, 5, 1)
+    listing = await (await mall.client.get("/console/content/broadcasts")).text()
+    assert "主公众号：3 人，已完成，送达 2 / 3" in listing and "第二个公众号：2 人，已完成，送达 2 / 2" in listing
+
+
+async def test_an_account_wechat_refuses_neither_stops_nor_repeats_the_other(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    mall, wx1, wx2, tenant, account, segment = await two_accounts(backend, tmp_path, fake_wechat, aiohttp_client)
+    fake_wechat.fail_next("/cgi-bin/message/mass/send", 45028)        # the primary's send (sent first) refused
+    sent = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="年货节开抢",
+                      segment=segment)
+    assert sent.status == 303
+    assert jobs_by_app(fake_wechat) == {APP2: sorted(SECONDS)}
+    async with mall.svc.uows() as uow:
+        row = await uow.session.scalar(select(Broadcast))
+        quota = (await uow.session.scalars(select(BroadcastRecipient.account_id))).all()
+    assert (row.status, row.recipients) == ("sent", 2) and sorted(quota) == [account, account]   # the primary's given back
+    assert await parts(mall, row.id) == {0: ("failed", 3), account: ("sent", 2)}
+    listing = await (await mall.client.get("/console/content/broadcasts")).text()
+    assert "主公众号：3 人，失败（45028" in listing
+    assert await sender.dispatch_due(mall.svc) == 0 and len(fake_wechat.mass_sent) == 1     # nothing again
+
+
+async def test_a_worker_dying_between_two_accounts_sends_sends_the_rest_once(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    mall, wx1, wx2, tenant, account, segment = await two_accounts(backend, tmp_path, fake_wechat, aiohttp_client)
+    now = mall.svc.clock()
+    at = (now + timedelta(hours=1)).astimezone(B.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="老客回馈", segment=segment,
+               schedule=at)
+    took = now + timedelta(hours=2)
+    async with mall.svc.uows() as uow:          # a worker takes it, sends the primary's part, then dies
+        (bid,) = [i for _, i in await B.due(uow, took)]
+        claimed = await B.claim(uow, tenant.id, bid, now=took, page_url=B.Urls(str, str))
+        await uow.commit()
+    assert [s.account_id for s in claimed.sends] == [0, account]
+    worker = copy.copy(mall.svc)
+    worker.clock = lambda: took
+    await sender._send_part(worker, tenant, claimed, claimed.sends[0])
+    worker.clock = lambda: took + timedelta(minutes=11)
+    assert await sender.dispatch_due(worker) == 1
+    assert jobs_by_app(fake_wechat) == {tenant.wechat_app_id: sorted((*BUYERS, BOTH_1)), APP2: sorted(SECONDS)}
+    assert len(fake_wechat.mass_sent) == 2                                   # the primary's not again
+    assert await parts(mall, bid) == {0: ("sent", 3), account: ("sent", 2)}
+    async with mall.svc.uows() as uow:
+        assert (await uow.session.scalar(select(Broadcast.status).where(Broadcast.id == bid))) == "sent"
+
+
+async def test_an_article_card_is_a_draft_of_each_account_its_own(backend, engine, tmp_path, fake_wechat,
+                                                                   aiohttp_client):
+    """A 图文 card's cover and draft are uploaded with each account's token (a media id is
+    valid only at its own account: the fake refuses another's with 40007)."""
+    from test_content_mpnews import article
+
+    mall, wx1, wx2, tenant, account, segment = await two_accounts(backend, tmp_path, fake_wechat, aiohttp_client)
+    aid = await article(mall, "秋季上新", "/media/products/3.png")
+    sent = await post(mall, "/console/content/broadcasts", key=await form_key(mall), article=str(aid), text="",
+                      segment=segment)
+    assert sent.status == 303 and sent.headers["Location"].endswith("notice=sent")
+    cards = {fake_wechat.mass_apps[j["msg_id"]]: j["mpnews"]["media_id"] for j in fake_wechat.mass_sent}
+    assert set(cards) == {tenant.wechat_app_id, APP2}                       # before: none from APP2
+    assert {app: fake_wechat.draft_apps[m] for app, m in cards.items()} == {a: a for a in cards}
+    thumbs = {fake_wechat.drafts[m][0]["thumb_media_id"] for m in cards.values()}
+    assert {fake_wechat.media_apps[t] for t in thumbs} == {tenant.wechat_app_id, APP2}
