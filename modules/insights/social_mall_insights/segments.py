@@ -75,7 +75,10 @@ class Rules:
         return kind, int(raw)
 
     def describe(self, names: Mapping[str, str] | None = None) -> list[str]:
-        """The rules in words; `names` may name a tag ("tag:3") or a group ("company:12")."""
+        """The rules in words; `names` may name a tag ("tag:3") or a group ("company:12").
+        Given `names`, a tag or group it doesn't know is gone (deleted, or its module
+        switched off): the rule says so, since such a segment holds nobody."""
+        gone = names is not None
         names = names or {}
         out = []
         if self.rfm:
@@ -99,9 +102,13 @@ class Rules:
         if self.product:
             out.append(f"买过商品 #{self.product}")
         if self.tag:
-            out.append("标签：" + names.get(f"tag:{self.tag}", f"#{self.tag}"))
+            name = names.get(f"tag:{self.tag}")
+            out.append(f"标签：{name}" if name else
+                       f"标签 #{self.tag}（已删除：无人满足，请修改或删除此人群）" if gone else f"标签：#{self.tag}")
         if self.group:
-            out.append(names.get(self.group, self.group))
+            group = names.get(self.group)
+            out.append(group if group else
+                       f"{self.group}（已不存在：无人满足，请修改或删除此人群）" if gone else self.group)
         return out or ["全部粉丝"]
 
 

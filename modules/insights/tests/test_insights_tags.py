@@ -133,3 +133,33 @@ async def test_a_segments_tag_shows_as_a_rule_tag_and_deleting_it_stops_the_upke
     assert await job(mall, "insights.segment_tags") == 0
     assert await holders(mall, again) == {}
     assert "规则" not in (await (await mall.client.get("/console/tags")).text()).split("<tbody>")[1]
+
+
+async def test_a_segment_whose_rule_names_a_deleted_tag_says_it_holds_nobody(mall):
+    """Deleting a tag a segment's rule asks for leaves a segment that matches no one: the
+    人群 page says so beside it (before: 「标签：#N」 and a count of 0, no reason)."""
+    wx = simulator(mall)
+    for u in (A, B):
+        await wx.event(u, "subscribe")
+    await record(mall)
+    tenant = await mall.svc.tenant("demo")
+    ids = [await member_of(mall, u) for u in (A, B)]
+    async with mall.svc.uows() as uow:
+        vip = await core_tags.create_tag(uow, tenant.id, "老客", actor="admin:1", now=mall.svc.clock())
+        for m in ids:
+            await core_tags.tag_member(uow, tenant.id, m, "老客", actor="admin:1", now=mall.svc.clock())
+        await uow.commit()
+    await make_admin(mall.svc.uows, "boss_gone_tag")
+    csrf = await login(mall.client, "boss_gone_tag")
+    saved = await mall.client.post("/console/insights/segments", data={
+        "_csrf": csrf, "name": "老客人群", "tag": str(vip), "action": "save"}, allow_redirects=False)
+    assert saved.status == 303, await saved.text()
+    page = await (await mall.client.get("/console/insights/segments")).text()
+    assert "标签：老客" in page and "已删除" not in page
+
+    done = await mall.client.post(f"/console/tags/{vip}/delete", data={"_csrf": csrf, "confirm": "1"},
+                                  allow_redirects=False)
+    assert done.status == 303
+    await mall.settle()
+    page = await (await mall.client.get("/console/insights/segments")).text()
+    assert f"标签 #{vip}（已删除：无人满足，请修改或删除此人群）" in page
