@@ -69,22 +69,13 @@ async def test_a_payout_goes_through_the_merchant_of_the_distributors_account_an
     code = await distributor_at_second_account(mall, wx2, user)
     fake2.transfer_state = "PROCESSING"
     tenant = await mall.svc.tenant("demo")
-    async with mall.svc.uows() as uow:
-        d = await service.distributor_by_code(uow, tenant.id, code)
-        await service.adjust(uow, tenant.id, d.id, 1000, reason="测试入账", actor="admin:1", ref="t1",
-                             now=mall.svc.clock())
-        w = await service.request_withdrawal(uow, tenant.id, d.member_id, 500, now=mall.svc.clock())
-        await service.approve_withdrawal(uow, tenant.id, w.id, actor="admin:1", now=mall.svc.clock())
-        await uow.commit()
-    await settle(mall)
+    w, _d = await withdraw_500(mall, code)
 
     assert list(fake2.transfers) == [w.out_bill_no]          # before: sent to the default merchant, refused
     bill = fake2.transfers[w.out_bill_no]
     assert (bill["openid"], bill["amount"]) == (user, 500)
     assert not default.transfers
-    async with mall.svc.uows() as uow:
-        sent = await service.get_withdrawal(uow, tenant.id, w.id)
-    assert (sent.status, sent.payout_merchant_id) == ("approved", merchant)
+    assert (w.status, w.payout_merchant_id) == ("approved", merchant)
 
     fake2.set_transfer(w.out_bill_no, "SUCCESS")
     sweep = next(j for j in mall.svc.registry.jobs if j.name == "referral.payout_sweep")
