@@ -52,6 +52,7 @@ from social_mall.logs import log_member
 from social_mall.members.desk import Sighting, first_sight
 from social_mall.members.service import note_identity_account
 from social_mall.orders.entrance import entered
+from social_mall.places import city_of
 from social_mall.search import RelatedProvider, SearchProvider
 from social_mall.values import value
 from social_mall.kv import Claimed, KVStore
@@ -499,6 +500,8 @@ def _inbound_activity(inbound: Inbound) -> tuple[str, str, Mapping[str, str | in
         return activity.SCAN, inbound.payload.get("scene", "")[:64], {}
     if k == Kind.UNSUBSCRIBE:
         return activity.UNSUBSCRIBE, "", {}
+    if k == Kind.LOCATION and (city := city_of(inbound.payload.get("label", ""))):
+        return activity.MESSAGE, "", {"kind": str(k), "city": city}   # where the member says they are
     return activity.MESSAGE, "", _MESSAGE_PROPS[k]
 
 

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 # kinds the core reports (a sink may see others from modules)
-MESSAGE = "message"          # props: kind (text, image, location…); not reported when its step noted an activity
+MESSAGE = "message"          # props: kind (text, image, location…; a location with a place name: its city); not reported when its step noted an activity
 CLICK = "menu.click"         # props: key
 SUBSCRIBE = "subscribe"      # source: the QR scene, if any
 SCAN = "scan"                # source: the QR scene

@@ -66,6 +66,7 @@ class MemberFacts(Base):
     paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     last_seen_at: Mapped[datetime | None] = mapped_column(nullable=True)  # last inbound message (48-hour window)
+    city: Mapped[str] = mapped_column(String(16), default="")   # of the last location the member sent with a place name
     # pre-aggregates of the reports: cohort weeks (Mondays, Shanghai) and the net fen paid
     # within 30/90/180/365 days of the first paid order (kept by the order.paid/refunded subscriber)
     first_seen_week: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -206,12 +206,16 @@ async def write(uow: UnitOfWork, rows: Sequence[Row], seen: Seen | None = None) 
     first: dict[tuple[int, int], Row] = {}
     last_active: dict[tuple[int, int], datetime] = {}
     scenes: dict[tuple[int, int], tuple[str, datetime]] = {}
+    cities: dict[tuple[int, int], tuple[datetime, str]] = {}
     active, scene_kinds = ACTIVE_KINDS, SCENE_KINDS
     for r in rows:
         if not r[1]:
             continue
         key = (r[0], r[1])
         at = r[2]
+        if r[3] == MESSAGE and (city := r[8].get("city")):   # a location with a place name
+            if key not in cities or at > cities[key][0]:
+                cities[key] = (at, str(city)[:16])
         f = first.get(key)
         if f is None or at < f[2]:
             first[key] = r
@@ -231,6 +235,8 @@ async def write(uow: UnitOfWork, rows: Sequence[Row], seen: Seen | None = None) 
     await set_last_seen(uow, written)
     for (t, m), (scene, at) in scenes.items():
         await set_acquisition(uow, t, m, scene, at)
+    if cities:
+        await uow.session.execute(_SET_CITY, [{"tenant": t, "member": m, "city": c} for (t, m), (_at, c) in cities.items()])
     if seen is not None:   # after the commit these are in the database (a rollback: the flush fails whole)
         for k in new:
             if k not in written:
@@ -252,6 +258,9 @@ _LAST_SEEN = (update(_FACTS)
               .where(_FACTS.c.tenant_id == bindparam("t"), _FACTS.c.member_id == bindparam("m"),
                      or_(_FACTS.c.last_seen_at.is_(None), _FACTS.c.last_seen_at < bindparam("at")))
               .values(last_seen_at=bindparam("at")))
+# the city of a location sent with a place name (rare: one executemany a flush when any)
+_SET_CITY = (update(_FACTS).where(_FACTS.c.tenant_id == bindparam("tenant"), _FACTS.c.member_id == bindparam("member"))
+             .values(city=bindparam("city")))
 
 
 async def set_last_seen(uow: UnitOfWork, seen: Mapping[tuple[int, int], datetime]) -> None:

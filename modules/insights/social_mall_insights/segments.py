@@ -92,7 +92,7 @@ class Rules:
         if self.spent_over_fen:
             out.append(f"累计消费超过 ¥{self.spent_over_fen // 100}.{self.spent_over_fen % 100:02d}")
         if self.city:
-            out.append(f"收货地址含「{self.city}」")
+            out.append(f"城市：{self.city}（收货地址或发来的位置）")
         if self.acq:
             out.append("来源：" + "、".join(ACQ_ZH.get(a, a) for a in self.acq))
         if self.channel:
@@ -127,6 +127,16 @@ async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
     reach = await audience(uow, tenant, CHANNEL, level=rules.level or None, bought_category=rules.category or None,
                            bought_product=rules.product or None, address_contains=rules.city or None,
                            tag=rules.tag or None)
+    if rules.city:   # or the city of the last location the member sent (a place name WeChat gave)
+        located = {int(m) for (m,) in await uow.session.execute(select(MemberFacts.member_id).where(
+            MemberFacts.tenant_id == tenant, MemberFacts.city == rules.city.strip().removesuffix("市")))}
+        if located:
+            by_address = {m for m, _ in reach}
+            more = [(m, o) for m, o in await audience(
+                uow, tenant, CHANNEL, level=rules.level or None, bought_category=rules.category or None,
+                bought_product=rules.product or None, tag=rules.tag or None)
+                if m in located and m not in by_address]
+            reach = sorted(reach + more)
     keep: set[int] | None = None
     if rules.group:
         ref = rules.group_ref()
