@@ -269,8 +269,14 @@ async def run_due(uow: UnitOfWork, now: datetime, groups: Mapping[str, MemberGro
             if rowcount(claimed) != 1:
                 continue
             seg = await segments.get(uow, c.tenant_id, c.segment_id)
-            people = await segments.members(uow, c.tenant_id, segments.Rules.of(seg.rules if seg else {}), now,
-                                            groups)
+            rules = segments.Rules.of(seg.rules) if seg is not None else None
+            if rules is None or await segments.problems(uow, c.tenant_id, rules, groups):
+                # the segment is gone or its rules name a deleted tag / a group no longer
+                # offered: send to nobody (never to everyone) and say so on the campaign
+                await uow.session.execute(update(Campaign).where(Campaign.id == c.id, Campaign.status == "sending")
+                                          .values(status="stopped"))
+                continue
+            people = await segments.members(uow, c.tenant_id, rules, now, groups)
             if people:
                 await uow.session.execute(
                     _insert(uow, Send).on_conflict_do_nothing(index_elements=["campaign_id", "member_id"]),

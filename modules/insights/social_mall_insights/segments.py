@@ -6,6 +6,13 @@ groups other modules keep (a company's buyers) through the core's `MemberGroups`
 (RFM segment, last purchase before/after, spent over, acquisition kind, first channel) from
 its member facts.
 
+A rule that names something gone — a member tag deleted since (`member_tag.deleted`
+rewrites the rule: the tag's id out, its name kept as `tag_gone`, so a later tag that gets
+the same id is never matched), a tag id that no longer exists, a group its module no longer
+offers — is broken (`problems`): the segment holds nobody (its condition is never dropped,
+which would widen it), the console says why, and it is refused for campaigns, coupons and
+auto-tagging until rebuilt.
+
 A segment may tag its members (`Segment.tag_id`): the job `insights.segment_tags` gives the
 core tag to the segment's members and takes it from those who left (source
 "segment:<id>"; tags given by hand stay)."""
@@ -43,6 +50,7 @@ class Rules:
     product: int = 0            # bought that product
     tag: int = 0                # holds that member tag (the core's)
     group: str = ""             # "<kind>:<id>": a member of a module's group (MemberGroups)
+    tag_gone: str = ""          # the name of the tag the rule named, deleted since: nobody matches
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -66,7 +74,7 @@ class Rules:
             return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
 
         return Rules(many("rfm"), s("level"), s("last_before"), s("last_after"), n("spent_over_fen"), s("city"),
-                     many("acq"), s("channel"), n("category"), n("product"), n("tag"), s("group"))
+                     many("acq"), s("channel"), n("category"), n("product"), n("tag"), s("group"), s("tag_gone"))
 
     def group_ref(self) -> tuple[str, int] | None:
         kind, _, raw = self.group.partition(":")
@@ -99,7 +107,9 @@ class Rules:
         if self.product:
             out.append(f"买过商品 #{self.product}")
         if self.tag:
-            out.append("标签：" + names.get(f"tag:{self.tag}", f"#{self.tag}"))
+            out.append("标签：" + names.get(f"tag:{self.tag}", f"#{self.tag}（已删除）"))
+        if self.tag_gone:
+            out.append(f"标签：{self.tag_gone}（已删除）")
         if self.group:
             out.append(names.get(self.group, self.group))
         return out or ["全部粉丝"]
@@ -113,10 +123,30 @@ def _day_start(day: str) -> datetime | None:
     return datetime.combine(d, time(0), SHANGHAI).astimezone(timezone.utc)
 
 
+async def problems(uow: UnitOfWork, tenant: int, rules: Rules,
+                   groups: Mapping[str, MemberGroups] | None = None) -> list[str]:
+    """Why the rules are broken, in words (empty: they are sound): a tag deleted since, a
+    tag id that is not the tenant's, a group nobody offers (its module off, the group gone)."""
+    out = []
+    if rules.tag_gone:
+        out.append(f"标签「{rules.tag_gone}」已删除")
+    if rules.tag and await core_tags.tag_name(uow, tenant, rules.tag) is None:
+        out.append(f"标签 #{rules.tag} 不存在（已删除）")
+    if rules.group:
+        ref = rules.group_ref()
+        kind = (groups or {}).get(ref[0]) if ref is not None else None
+        if kind is None or ref is None or ref[1] not in {i for i, _n in await kind.options(uow, tenant)}:
+            out.append(f"所属「{rules.group}」已不存在")
+    return out
+
+
 async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
                   groups: Mapping[str, MemberGroups] | None = None) -> list[tuple[int, str]]:
     """(member id, openid) of the segment, by member id. `groups`: the registry's member
-    groups (a rule on a kind nobody registers, a module switched off, holds nobody)."""
+    groups (a rule on a kind nobody registers, a module switched off, holds nobody); a rule
+    on a deleted tag holds nobody."""
+    if rules.tag_gone:
+        return []
     reach = await audience(uow, tenant, CHANNEL, level=rules.level or None, bought_category=rules.category or None,
                            bought_product=rules.product or None, address_contains=rules.city or None,
                            tag=rules.tag or None)
@@ -194,6 +224,22 @@ async def let_go_of_tag(uow: UnitOfWork, tenant: int, tag_id: int) -> int:
     return int(getattr(done, "rowcount", 0) or 0)
 
 
+async def forget_tag(uow: UnitOfWork, tenant: int, tag_id: int, name: str) -> int:
+    """A deleted tag: the segments whose rules name it keep its name as `tag_gone` (they
+    now hold nobody, and say so) instead of its id (a later tag may get the same id). How
+    many segments changed."""
+    changed = 0
+    for seg in list((await uow.session.execute(select(Segment).where(Segment.tenant_id == tenant))).scalars()):
+        rules = dict(seg.rules or {})
+        if tag_id and rules.get("tag") == tag_id:
+            rules["tag"], rules["tag_gone"] = 0, name or f"#{tag_id}"
+            seg.rules = rules
+            changed += 1
+    if changed:
+        await uow.session.flush()
+    return changed
+
+
 def rule_source(segment_id: int) -> str:
     return f"segment:{segment_id}"
 
@@ -202,7 +248,8 @@ async def sync_tags(uow: UnitOfWork, now: datetime, groups: Mapping[str, MemberG
                     *, tenant: int | None = None) -> int:
     """Every segment with a tag (of `tenant`, or of every tenant) tags exactly its members
     now; idempotent. Returns the tags given plus taken. A segment whose tag was deleted
-    is left alone."""
+    is left alone, and so is one whose rules are broken (`problems`): its tag stays as it
+    was rather than being taken from everyone."""
     q = select(Segment).where(Segment.tag_id.is_not(None))
     if tenant is not None:
         q = q.where(Segment.tenant_id == tenant)
@@ -211,7 +258,10 @@ async def sync_tags(uow: UnitOfWork, now: datetime, groups: Mapping[str, MemberG
         tag_id = int(seg.tag_id or 0)
         if await core_tags.tag_name(uow, seg.tenant_id, tag_id) is None:
             continue
-        people = await members(uow, seg.tenant_id, Rules.of(seg.rules), now, groups)
+        rules = Rules.of(seg.rules)
+        if await problems(uow, seg.tenant_id, rules, groups):
+            continue
+        people = await members(uow, seg.tenant_id, rules, now, groups)
         given, taken = await core_tags.sync_rule_tag(uow, seg.tenant_id, tag_id, rule_source(seg.id),
                                                      [m for m, _o in people], now=now)
         moved += given + taken
