@@ -91,7 +91,7 @@ async def main_async(args: argparse.Namespace) -> int:
                                                                 now),
         "segment count: spent over ¥500, last 90 d": lambda uow: _count(
             uow, segments, segments.Rules(spent_over_fen=50_000, last_after=str(today - timedelta(days=90))), now),
-        "segments page (2 saved, counted)": lambda uow: _segments_page(uow, segments, now),
+        "segments page (20 saved, counted)": lambda uow: _segments_page(uow, segments, now),
         "campaign report (20,000 sends)": lambda uow: campaigns.report(uow, TENANT, 1),
     }
     jobs["ltv, arithmetic in Python instead"] = lambda uow: reports.ltv_python(uow, TENANT, now, since)

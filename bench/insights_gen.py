@@ -14,8 +14,7 @@ columns), `insights_member_weeks` (a member's weeks with a payment), and the dai
 by the module's own `rollup_day` for every day. Segments read core tables too (`members.audience`: the members'
 official-account openids, their tags), so the core's `tenants`, `members`,
 `member_identities` (an mp openid each), one tag 「VIP」 on 10 % of the members
-(`member_tags`, `member_tag_links`) are filled, with two segments (RFM 重要价值客户; VIP
-and came by referral) and one campaign sent ten days ago to 20,000 members (`insights_sends`:
+(`member_tags`, `member_tag_links`) are filled, with the 20 segments of `segments_of` (as many as 人群 counts) and one campaign sent ten days ago to 20,000 members (`insights_sends`:
 90 % sent — 60 % template, 40 % customer service — 80 % of those delivered, 15 % opened,
 10 % skipped) for the campaign report. Orders, order lines and addresses are not: the
 rules on a bought product / category or a city read them (see docs/insights.md).
@@ -145,6 +144,18 @@ def draw(n_members: int, n_orders: int, n_events: int, now: datetime, rng: rando
 CAMPAIGN_SENDS = 20_000
 
 
+def segments_of(now: datetime) -> list[tuple[str, dict]]:
+    """The 20 segments the 人群 page counts (as many as it shows): the eight RFM segments,
+    VIP members by how they came, big spenders, lapsed and recent buyers, all followers."""
+    lapsed, recent = (str((now - timedelta(days=d)).date()) for d in (90, 30))
+    return ([(n, {"rfm": [n]}) for n in ("重要价值客户", "重要保持客户", "重要发展客户", "重要挽留客户", "一般价值客户",
+                                        "一般保持客户", "一般发展客户", "一般挽留客户")]
+            + [(f"VIP {k}", {"tag": 1, "acq": [k]}) for k in ("referral", "groupbuy", "store", "qr", "organic")]
+            + [(f"消费超过 ¥{y}", {"spent_over_fen": y * 100}) for y in (300, 1000, 3000)]
+            + [("流失：90 天没买", {"last_before": lapsed}), ("近期买过", {"last_after": recent}),
+               ("公众号来的", {"channel": "mp"}), ("全部粉丝", {})])
+
+
 def core_rows(facts: list[tuple], now: datetime, rng: random.Random):
     """members, identities, VIP tag links, sends of one campaign (see the docstring)."""
     members = [(m, TENANT, f"会员{m}", f[5], f[2]) for m, f in enumerate(facts, start=1)]
@@ -180,10 +191,10 @@ async def fill_core(pg, schema: str, facts: list[tuple], now: datetime, rng: ran
     await pg.execute("INSERT INTO member_tags (id, tenant_id, name, created_at) VALUES (1, $1, 'VIP', $2)", TENANT, now)
     await pg.copy_records_to_table("member_tag_links", records=links, schema_name=schema,
                                    columns=["id", "tenant_id", "tag_id", "member_id", "source", "created_at"])
-    await pg.execute("INSERT INTO insights_segments (id, tenant_id, name, rules, created_at) VALUES "
-                     "(1, $1, '重要价值客户', $2, $3), (2, $1, 'VIP 推荐来的', $4, $3)", TENANT,
-                     json.dumps({"rfm": ["重要价值客户"]}, ensure_ascii=False), now,
-                     json.dumps({"tag": 1, "acq": ["referral"]}))
+    await pg.executemany("INSERT INTO insights_segments (id, tenant_id, name, rules, created_at) VALUES "
+                         "($1, $2, $3, $4, $5)",
+                         [(i, TENANT, name, json.dumps(rules, ensure_ascii=False), now)
+                          for i, (name, rules) in enumerate(segments_of(now), start=1)])
     await pg.execute("INSERT INTO insights_campaigns (id, tenant_id, segment_id, name, text, url, send_at, status, "
                      "form_key, created_at) VALUES (1, $1, 1, '会员日', '会员日：全场九折', '', $2, 'sent', 'bench', $2)",
                      TENANT, now - timedelta(days=10))

@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 from social_mall.members import tags as core_tags
 from social_mall.members.audience import MemberGroups, audience
 from social_mall_insights.models import MemberFacts, Segment
-from social_mall_insights.reports import rfm_scores
+from social_mall_insights.reports import rfm_members
 from social_mall_insights.rules import ACQ_ZH, SEGMENT_ORDER, SHANGHAI, segment_name
 from storage.uow import UnitOfWork
 
@@ -140,16 +140,27 @@ async def problems(uow: UnitOfWork, tenant: int, rules: Rules,
     return out
 
 
+Shared = dict[tuple[object, ...], Any]
+"""Reads several segments' evaluation share within one page (`members(…, shared=)`): the
+openids of a core filter, the members of some RFM segments."""
+
+
 async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
-                  groups: Mapping[str, MemberGroups] | None = None) -> list[tuple[int, str]]:
+                  groups: Mapping[str, MemberGroups] | None = None, *,
+                  shared: Shared | None = None) -> list[tuple[int, str]]:
     """(member id, openid) of the segment, by member id. `groups`: the registry's member
     groups (a rule on a kind nobody registers, a module switched off, holds nobody); a rule
-    on a deleted tag holds nobody."""
+    on a deleted tag holds nobody. `shared`: a dict kept across the segments of one page,
+    so segments with the same core filter (most: none) read the openids once."""
     if rules.tag_gone:
         return []
-    reach = await audience(uow, tenant, CHANNEL, level=rules.level or None, bought_category=rules.category or None,
-                           bought_product=rules.product or None, address_contains=rules.city or None,
-                           tag=rules.tag or None)
+    memo: Shared = shared if shared is not None else {}
+    key: tuple[object, ...] = ("reach", tenant, rules.level, rules.category, rules.product, rules.city, rules.tag)
+    if key not in memo:
+        memo[key] = await audience(uow, tenant, CHANNEL, level=rules.level or None,
+                                   bought_category=rules.category or None, bought_product=rules.product or None,
+                                   address_contains=rules.city or None, tag=rules.tag or None)
+    reach: list[tuple[int, str]] = memo[key]
     keep: set[int] | None = None
     if rules.group:
         ref = rules.group_ref()
@@ -159,8 +170,11 @@ async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
             or rules.channel):
         return reach if keep is None else [(m, o) for m, o in reach if m in keep]
     if rules.rfm:
-        names = {segment_name(n) for n in rules.rfm}
-        rfm = {m for m, (_s, name, _f) in (await rfm_scores(uow, tenant, now)).items() if name in names}
+        names = tuple(sorted({segment_name(n) for n in rules.rfm}))
+        rkey: tuple[object, ...] = ("rfm", tenant, names)
+        if rkey not in memo:
+            memo[rkey] = await rfm_members(uow, tenant, names)
+        rfm: set[int] = memo[rkey]
         keep = rfm if keep is None else keep & rfm
     q = select(MemberFacts.member_id).where(MemberFacts.tenant_id == tenant)
     before, after = _day_start(rules.last_before), _day_start(rules.last_after)

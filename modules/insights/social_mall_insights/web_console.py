@@ -270,7 +270,9 @@ async def _segments(request: web.Request, form: Any, count: int | None, problem:
     async with svc.uows() as uow:
         rows = await S.listed(uow, tenant_of(request))
         broken = {r.id: await S.problems(uow, tenant_of(request), S.Rules.of(r.rules), groups) for r in rows}
-        counts = {r.id: len(await S.members(uow, tenant_of(request), S.Rules.of(r.rules), svc.clock(), groups))
+        shared: S.Shared = {}    # segments with the same core filter read its openids once
+        counts = {r.id: len(await S.members(uow, tenant_of(request), S.Rules.of(r.rules), svc.clock(), groups,
+                                            shared=shared))
                   for r in rows[:20] if not broken[r.id]}
         names = await S.names(uow, tenant_of(request), groups)
         all_tags = await T.list_tags(uow, tenant_of(request))
