@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 from social_mall.members import tags as core_tags
 from social_mall.members.audience import MemberGroups, audience
 from social_mall_insights.models import MemberFacts, Segment
-from social_mall_insights.reports import rfm_members
+from social_mall_insights.reports import rfm_members, rfm_scores
 from social_mall_insights.rules import ACQ_ZH, SEGMENT_ORDER, SHANGHAI, segment_name
 from storage.uow import UnitOfWork
 
@@ -142,7 +142,7 @@ async def problems(uow: UnitOfWork, tenant: int, rules: Rules,
 
 Shared = dict[tuple[object, ...], Any]
 """Reads several segments' evaluation share within one page (`members(…, shared=)`): the
-openids of a core filter, the members of some RFM segments."""
+openids of a core filter, the member facts, every buyer's RFM segment."""
 
 
 async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
@@ -150,8 +150,10 @@ async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
                   shared: Shared | None = None) -> list[tuple[int, str]]:
     """(member id, openid) of the segment, by member id. `groups`: the registry's member
     groups (a rule on a kind nobody registers, a module switched off, holds nobody); a rule
-    on a deleted tag holds nobody. `shared`: a dict kept across the segments of one page,
-    so segments with the same core filter (most: none) read the openids once."""
+    on a deleted tag holds nobody. `shared`: a dict kept across the segments of one page:
+    segments with the same core filter (most: none) read the openids once, and the member
+    facts and every buyer's RFM segment are read once and filtered per segment in Python
+    (alone, a segment filters them in SQL: `_facts_sql`, `rfm_members`; the same members)."""
     if rules.tag_gone:
         return []
     memo: Shared = shared if shared is not None else {}
@@ -166,18 +168,45 @@ async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
         ref = rules.group_ref()
         kind = (groups or {}).get(ref[0]) if ref is not None else None
         keep = await kind.members(uow, tenant, ref[1]) if kind is not None and ref is not None else set()
-    if not (rules.rfm or rules.last_before or rules.last_after or rules.spent_over_fen or rules.acq
-            or rules.channel):
-        return reach if keep is None else [(m, o) for m, o in reach if m in keep]
     if rules.rfm:
         names = tuple(sorted({segment_name(n) for n in rules.rfm}))
-        rkey: tuple[object, ...] = ("rfm", tenant, names)
-        if rkey not in memo:
-            memo[rkey] = await rfm_members(uow, tenant, names)
-        rfm: set[int] = memo[rkey]
+        if shared is None:     # one segment: its RFM members chosen in SQL
+            rfm = await rfm_members(uow, tenant, names)
+        else:                  # a page of segments: every buyer's segment name, read once
+            if ("rfm", tenant) not in memo:
+                memo[("rfm", tenant)] = {m: name for m, (_s, name, _f) in
+                                         (await rfm_scores(uow, tenant, now)).items()}
+            rfm = {m for m, name in memo[("rfm", tenant)].items() if name in names}
         keep = rfm if keep is None else keep & rfm
-    q = select(MemberFacts.member_id).where(MemberFacts.tenant_id == tenant)
     before, after = _day_start(rules.last_before), _day_start(rules.last_after)
+    if before is not None or after is not None or rules.spent_over_fen or rules.acq or rules.channel:
+        if shared is None:     # one segment: the member facts filtered in SQL
+            facts = await _facts_sql(uow, tenant, rules, before, after)
+        else:                  # a page of segments: the facts read once, each segment filters them
+            if ("facts", tenant) not in memo:
+                memo[("facts", tenant)] = [
+                    (int(m), _aware(last), int(net), str(acq), str(ch)) for m, last, net, acq, ch in
+                    await uow.session.execute(select(
+                        MemberFacts.member_id, MemberFacts.last_order_at,
+                        MemberFacts.paid_fen - MemberFacts.refunded_fen, MemberFacts.acq_kind,
+                        MemberFacts.first_channel).where(MemberFacts.tenant_id == tenant))]
+            facts = {m for m, last, net, acq, ch in memo[("facts", tenant)]
+                     if (before is None or (last is not None and last < before))
+                     and (after is None or (last is not None and last >= after))
+                     and (not rules.spent_over_fen or net > rules.spent_over_fen)
+                     and (not rules.acq or acq in rules.acq)
+                     and (not rules.channel or ch == rules.channel)}
+        keep = facts if keep is None else keep & facts
+    return reach if keep is None else [(m, o) for m, o in reach if m in keep]
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+
+
+async def _facts_sql(uow: UnitOfWork, tenant: int, rules: Rules, before: datetime | None,
+                     after: datetime | None) -> set[int]:
+    q = select(MemberFacts.member_id).where(MemberFacts.tenant_id == tenant)
     if before is not None:
         q = q.where(MemberFacts.last_order_at < before)
     if after is not None:
@@ -188,9 +217,7 @@ async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
         q = q.where(MemberFacts.acq_kind.in_(rules.acq))
     if rules.channel:
         q = q.where(MemberFacts.first_channel == rules.channel)
-    facts = {int(m) for (m,) in await uow.session.execute(q)}
-    keep = facts if keep is None else keep & facts
-    return [(m, o) for m, o in reach if m in keep]
+    return {int(m) for (m,) in await uow.session.execute(q)}
 
 
 async def save(uow: UnitOfWork, tenant: int, name: str, rules: Rules, now: datetime, *, tag_id: int | None = None) -> int:
