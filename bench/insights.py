@@ -108,6 +108,8 @@ async def main_async(args: argparse.Namespace) -> int:
         sql_s, rows = "", ""
         if isinstance(got, int):                          # a segment's live count
             rows = f"{got:,}"
+        elif isinstance(got, dict):                       # the 人群 page's counts
+            rows = f"{len(got)} segs"
         elif hasattr(got, "targeted"):                    # a campaign's report
             rows = f"{got.targeted:,}"
             print(f"  campaign: {got.targeted:,} targeted, {got.sent:,} sent, {got.delivered:,} delivered, "
@@ -139,11 +141,8 @@ async def _count(uow, segments, rules, now):
 
 
 async def _segments_page(uow, segments, now):
-    """What 人群 does per saved segment: its problems, then its count."""
-    for seg in await segments.listed(uow, TENANT):
-        rules = segments.Rules.of(seg.rules)
-        if not await segments.problems(uow, TENANT, rules):
-            len(await segments.members(uow, TENANT, rules, now))
+    """What 人群 does: the saved segments, their problems and counts (`page_counts`)."""
+    return (await segments.page_counts(uow, TENANT, await segments.listed(uow, TENANT), now))[1]
 
 
 async def _scene_funnel(uow, reports, today):

@@ -19,7 +19,7 @@ core tag to the segment's members and takes it from those who left (source
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Any
@@ -218,6 +218,21 @@ async def _facts_sql(uow: UnitOfWork, tenant: int, rules: Rules, before: datetim
     if rules.channel:
         q = q.where(MemberFacts.first_channel == rules.channel)
     return {int(m) for (m,) in await uow.session.execute(q)}
+
+
+PAGE_COUNTED = 20   # the segments 人群 counts (newest first)
+
+
+async def page_counts(uow: UnitOfWork, tenant: int, segs: Sequence[Segment], now: datetime,
+                      groups: Mapping[str, MemberGroups] | None = None
+                      ) -> tuple[dict[int, list[str]], dict[int, int]]:
+    """What 人群 shows per segment: its problems (a rule on something gone), and the live
+    count of the first PAGE_COUNTED sound ones, evaluated together (`Shared`)."""
+    broken = {seg.id: await problems(uow, tenant, Rules.of(seg.rules), groups) for seg in segs}
+    shared: Shared = {}
+    counts = {seg.id: len(await members(uow, tenant, Rules.of(seg.rules), now, groups, shared=shared))
+              for seg in segs[:PAGE_COUNTED] if not broken[seg.id]}
+    return broken, counts
 
 
 async def save(uow: UnitOfWork, tenant: int, name: str, rules: Rules, now: datetime, *, tag_id: int | None = None) -> int:

@@ -269,11 +269,7 @@ async def _segments(request: web.Request, form: Any, count: int | None, problem:
     groups = svc.registry.member_groups
     async with svc.uows() as uow:
         rows = await S.listed(uow, tenant_of(request))
-        broken = {r.id: await S.problems(uow, tenant_of(request), S.Rules.of(r.rules), groups) for r in rows}
-        shared: S.Shared = {}    # segments with the same core filter read its openids once
-        counts = {r.id: len(await S.members(uow, tenant_of(request), S.Rules.of(r.rules), svc.clock(), groups,
-                                            shared=shared))
-                  for r in rows[:20] if not broken[r.id]}
+        broken, counts = await S.page_counts(uow, tenant_of(request), rows, svc.clock(), groups)
         names = await S.names(uow, tenant_of(request), groups)
         all_tags = await T.list_tags(uow, tenant_of(request))
         templates = await loyalty.issuable(uow, tenant_of(request), svc.clock())
