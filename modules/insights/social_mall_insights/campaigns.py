@@ -461,10 +461,12 @@ async def report(uow: UnitOfWork, tenant: int, campaign_id: int) -> Report:
         sent_at: dict[int, datetime] = {int(r[0]): r[6] for r in sent if r[6] is not None}
         first = min(sent_at.values())
         seen: set[int] = set()
+        last = max(sent_at.values())
+        # every paid order in the window, kept when its member was sent to (no IN list of the
+        # recipients: a campaign may reach more members than a statement takes parameters)
         for m, at, amount in await uow.session.execute(select(Event.member_id, Event.at, Event.amount_fen).where(
                 Event.tenant_id == tenant, Event.kind == "order.paid", Event.at >= first,
-                Event.at < first + ATTRIBUTION + timedelta(days=1),
-                Event.member_id.in_(list(sent_at)))):
+                Event.at < last + ATTRIBUTION)):
             s = sent_at.get(int(m))
             if s is not None and s <= at < s + ATTRIBUTION:
                 orders += 1
