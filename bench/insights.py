@@ -93,6 +93,7 @@ async def main_async(args: argparse.Namespace) -> int:
             uow, segments, segments.Rules(spent_over_fen=50_000, last_after=str(today - timedelta(days=90))), now),
         "segments page (20 saved, counted)": lambda uow: _segments_page(uow, segments, now),
         "campaign report (20,000 sends)": lambda uow: campaigns.report(uow, TENANT, 1),
+        "campaigns page (20 reports of 20,000 sends)": lambda uow: _campaigns_page(uow, campaigns),
     }
     jobs["ltv, arithmetic in Python instead"] = lambda uow: reports.ltv_python(uow, TENANT, now, since)
     sql_of = {"cohorts (first order, 12 weeks)": "cohorts", "ltv, arithmetic in Python instead": "ltv",
@@ -108,8 +109,8 @@ async def main_async(args: argparse.Namespace) -> int:
         sql_s, rows = "", ""
         if isinstance(got, int):                          # a segment's live count
             rows = f"{got:,}"
-        elif isinstance(got, dict):                       # the 人群 page's counts
-            rows = f"{len(got)} segs"
+        elif isinstance(got, dict):                       # a page's counts / reports
+            rows = f"{len(got)} rows"
         elif hasattr(got, "targeted"):                    # a campaign's report
             rows = f"{got.targeted:,}"
             print(f"  campaign: {got.targeted:,} targeted, {got.sent:,} sent, {got.delivered:,} delivered, "
@@ -143,6 +144,12 @@ async def _count(uow, segments, rules, now):
 async def _segments_page(uow, segments, now):
     """What 人群 does: the saved segments, their problems and counts (`page_counts`)."""
     return (await segments.page_counts(uow, TENANT, await segments.listed(uow, TENANT), now))[1]
+
+
+async def _campaigns_page(uow, campaigns):
+    """What 精准推送 does: the campaigns listed, a report each for the first 20."""
+    rows = await campaigns.listed(uow, TENANT)
+    return {c.id: await campaigns.report(uow, TENANT, c.id) for c in rows[:20]}
 
 
 async def _scene_funnel(uow, reports, today):

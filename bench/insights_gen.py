@@ -14,7 +14,8 @@ columns), `insights_member_weeks` (a member's weeks with a payment), and the dai
 by the module's own `rollup_day` for every day. Segments read core tables too (`members.audience`: the members'
 official-account openids, their tags), so the core's `tenants`, `members`,
 `member_identities` (an mp openid each), one tag 「VIP」 on 10 % of the members
-(`member_tags`, `member_tag_links`) are filled, with the 20 segments of `segments_of` (as many as 人群 counts) and one campaign sent ten days ago to 20,000 members (`insights_sends`:
+(`member_tags`, `member_tag_links`) are filled, with the 20 segments of `segments_of` (as many as 人群 counts) and 20 campaigns (as many as 精准推送 lists), the first sent ten days ago, one every 15
+days before, each to 20,000 members (`insights_sends`:
 90 % sent — 60 % template, 40 % customer service — 80 % of those delivered, 15 % opened,
 10 % skipped) for the campaign report. Orders, order lines and addresses are not: the
 rules on a bought product / category or a city read them (see docs/insights.md).
@@ -142,6 +143,7 @@ def draw(n_members: int, n_orders: int, n_events: int, now: datetime, rng: rando
 
 
 CAMPAIGN_SENDS = 20_000
+CAMPAIGNS = 20          # as many as the 精准推送 page lists with their reports
 
 
 def segments_of(now: datetime) -> list[tuple[str, dict]]:
@@ -163,17 +165,21 @@ def core_rows(facts: list[tuple], now: datetime, rng: random.Random):
     vip = sorted(rng.sample(range(1, len(facts) + 1), len(facts) // 10))
     links = [(i, TENANT, 1, m, "manual", now) for i, m in enumerate(vip, start=1)]
     sends = []
-    sent_at0 = now - timedelta(days=10)
-    for i, m in enumerate(sorted(rng.sample(range(1, len(facts) + 1), min(CAMPAIGN_SENDS, len(facts)))), start=1):
-        if rng.random() < 0.10:
-            sends.append((i, TENANT, 1, m, "skipped", "", rng.choice(("opted_out", "capped")), 0, sent_at0, None,
-                          False, None))
-            continue
-        at = sent_at0 + timedelta(seconds=i / 50)          # 50 a second, as the outbox sends them
-        via = "template" if rng.random() < 0.6 else "kf"
-        opened = at + timedelta(minutes=rng.randrange(1, 600)) if rng.random() < 0.15 else None
-        sends.append((i, TENANT, 1, m, "sent", via, "", i if via == "template" else 0, at, at,
-                      rng.random() < 0.8, opened))
+    sid = 0
+    for c in range(1, CAMPAIGNS + 1):       # campaign 1 ten days ago, then one every 15 days back
+        sent_at0 = now - timedelta(days=10 + 15 * (c - 1))
+        for i, m in enumerate(sorted(rng.sample(range(1, len(facts) + 1), min(CAMPAIGN_SENDS, len(facts)))),
+                              start=1):
+            sid += 1
+            if rng.random() < 0.10:
+                sends.append((sid, TENANT, c, m, "skipped", "", rng.choice(("opted_out", "capped")), 0, sent_at0,
+                              None, False, None))
+                continue
+            at = sent_at0 + timedelta(seconds=i / 50)          # 50 a second, as the outbox sends them
+            via = "template" if rng.random() < 0.6 else "kf"
+            opened = at + timedelta(minutes=rng.randrange(1, 600)) if rng.random() < 0.15 else None
+            sends.append((sid, TENANT, c, m, "sent", via, "", sid if via == "template" else 0, at, at,
+                          rng.random() < 0.8, opened))
     return members, identities, links, sends
 
 
@@ -195,9 +201,10 @@ async def fill_core(pg, schema: str, facts: list[tuple], now: datetime, rng: ran
                          "($1, $2, $3, $4, $5)",
                          [(i, TENANT, name, json.dumps(rules, ensure_ascii=False), now)
                           for i, (name, rules) in enumerate(segments_of(now), start=1)])
-    await pg.execute("INSERT INTO insights_campaigns (id, tenant_id, segment_id, name, text, url, send_at, status, "
-                     "form_key, created_at) VALUES (1, $1, 1, '会员日', '会员日：全场九折', '', $2, 'sent', 'bench', $2)",
-                     TENANT, now - timedelta(days=10))
+    await pg.executemany("INSERT INTO insights_campaigns (id, tenant_id, segment_id, name, text, url, send_at, "
+                         "status, form_key, created_at) VALUES ($1, $2, 1, $3, '会员日：全场九折', '', $4, 'sent', $5, $4)",
+                         [(c, TENANT, f"会员日 {c}", now - timedelta(days=10 + 15 * (c - 1)), f"bench{c}")
+                          for c in range(1, CAMPAIGNS + 1)])
     await pg.copy_records_to_table("insights_sends", records=sends, schema_name=schema,
                                    columns=["id", "tenant_id", "campaign_id", "member_id", "status", "via", "reason",
                                             "msg_id", "emitted_at", "sent_at", "delivered", "opened_at"])
@@ -267,7 +274,7 @@ async def main_async(args: argparse.Namespace) -> int:
     await engine.dispose()
     print(f"schema {schema}: {n_ev:,} events ({n_paid:,} paid orders) in {len(made)} monthly partitions "
           f"({size} with indexes), {n_mem:,} members (each with an openid; 10 % tagged VIP), "
-          f"one campaign of {n_sends:,} sends")
+          f"{CAMPAIGNS} campaigns, {n_sends:,} sends")
     print(f"migrate {t_mig - t0:.1f}s, draw {t_draw - t_mig:.1f}s, COPY {t_copy - t_draw:.1f}s "
           f"({len(events) / max(t_copy - t_draw, 1e-9):,.0f} rows/s), rollups of 367 days {t_roll - t_copy:.1f}s")
     return 0
