@@ -168,36 +168,63 @@ async def members(uow: UnitOfWork, tenant: int, rules: Rules, now: datetime,
         ref = rules.group_ref()
         kind = (groups or {}).get(ref[0]) if ref is not None else None
         keep = await kind.members(uow, tenant, ref[1]) if kind is not None and ref is not None else set()
-    if rules.rfm:
-        names = tuple(sorted({segment_name(n) for n in rules.rfm}))
-        if shared is None:     # one segment: its RFM members chosen in SQL
-            rfm = await rfm_members(uow, tenant, names)
-        else:                  # a page of segments: every buyer's segment name, read once
-            if ("rfm", tenant) not in memo:
-                memo[("rfm", tenant)] = {m: name for m, (_s, name, _f) in
-                                         (await rfm_scores(uow, tenant, now)).items()}
-            rfm = {m for m, name in memo[("rfm", tenant)].items() if name in names}
-        keep = rfm if keep is None else keep & rfm
+    names = tuple(sorted({segment_name(n) for n in rules.rfm}))
     before, after = _day_start(rules.last_before), _day_start(rules.last_after)
-    if before is not None or after is not None or rules.spent_over_fen or rules.acq or rules.channel:
-        if shared is None:     # one segment: the member facts filtered in SQL
-            facts = await _facts_sql(uow, tenant, rules, before, after)
-        else:                  # a page of segments: the facts read once, each segment filters them
-            if ("facts", tenant) not in memo:
-                memo[("facts", tenant)] = [
-                    (int(m), _aware(last), int(net), str(acq), str(ch)) for m, last, net, acq, ch in
-                    await uow.session.execute(select(
-                        MemberFacts.member_id, MemberFacts.last_order_at,
-                        MemberFacts.paid_fen - MemberFacts.refunded_fen, MemberFacts.acq_kind,
-                        MemberFacts.first_channel).where(MemberFacts.tenant_id == tenant))]
-            facts = {m for m, last, net, acq, ch in memo[("facts", tenant)]
-                     if (before is None or (last is not None and last < before))
-                     and (after is None or (last is not None and last >= after))
-                     and (not rules.spent_over_fen or net > rules.spent_over_fen)
-                     and (not rules.acq or acq in rules.acq)
-                     and (not rules.channel or ch == rules.channel)}
+    on_facts = before is not None or after is not None or bool(rules.spent_over_fen or rules.acq or rules.channel)
+    if shared is not None:     # a page of segments: one pass over the reach, facts and RFM read once
+        return await _from_shared(uow, tenant, memo, key, keep, rules, names, before, after, on_facts, now)
+    if names:                  # one segment: its RFM members chosen in SQL
+        rfm = await rfm_members(uow, tenant, names)
+        keep = rfm if keep is None else keep & rfm
+    if on_facts:               # and the member facts filtered in SQL
+        facts = await _facts_sql(uow, tenant, rules, before, after)
         keep = facts if keep is None else keep & facts
     return reach if keep is None else [(m, o) for m, o in reach if m in keep]
+
+
+async def _from_shared(uow: UnitOfWork, tenant: int, memo: Shared, key: tuple[object, ...],
+                       keep: set[int] | None, rules: Rules, names: tuple[str, ...], before: datetime | None,
+                       after: datetime | None, on_facts: bool, now: datetime) -> list[tuple[int, str]]:
+    """`members` for a page: the member facts and every buyer's RFM segment read once (memo),
+    the members by RFM segment, acquisition kind and first channel kept as sets; a segment
+    intersects its sets (in C) and checks its dates and amount only on what is left."""
+    reach: list[tuple[int, str]] = memo[key]          # the openids of the segment's core filter
+    ids_key: tuple[object, ...] = ("ids", *key)
+    if ids_key not in memo:
+        memo[ids_key] = {m for m, _o in reach}
+    cand: set[int] = memo[ids_key] if keep is None else memo[ids_key] & keep
+    if names:
+        if ("rfm", tenant) not in memo:
+            by_name: dict[str, set[int]] = {}
+            for m, (_s, name, _f) in (await rfm_scores(uow, tenant, now)).items():
+                by_name.setdefault(name, set()).add(m)
+            memo[("rfm", tenant)] = by_name
+        rfm_sets: dict[str, set[int]] = memo[("rfm", tenant)]
+        cand = cand & set().union(*(rfm_sets.get(n, set()) for n in names))
+    if on_facts:
+        if ("facts", tenant) not in memo:
+            facts: dict[int, tuple[datetime | None, int]] = {}
+            by_acq: dict[str, set[int]] = {}
+            by_channel: dict[str, set[int]] = {}
+            for m, last, net, acq, ch in await uow.session.execute(select(
+                    MemberFacts.member_id, MemberFacts.last_order_at, MemberFacts.paid_fen - MemberFacts.refunded_fen,
+                    MemberFacts.acq_kind, MemberFacts.first_channel).where(MemberFacts.tenant_id == tenant)):
+                facts[int(m)] = (_aware(last), int(net))
+                by_acq.setdefault(str(acq), set()).add(int(m))
+                by_channel.setdefault(str(ch), set()).add(int(m))
+            memo[("facts", tenant)] = (facts, by_acq, by_channel)
+        facts_of, acq_sets, channel_sets = memo[("facts", tenant)]
+        cand = cand & facts_of.keys()
+        if rules.acq:
+            cand = cand & set().union(*(acq_sets.get(a, set()) for a in rules.acq))
+        if rules.channel:
+            cand = cand & channel_sets.get(rules.channel, set())
+        spent = rules.spent_over_fen
+        if before is not None or after is not None or spent:
+            cand = {m for m in cand for last, net in (facts_of[m],)
+                    if (before is None or (last is not None and last < before))
+                    and (after is None or (last is not None and last >= after)) and (not spent or net > spent)}
+    return [(m, o) for m, o in reach if m in cand]
 
 
 def _aware(at: datetime | None) -> datetime | None:
