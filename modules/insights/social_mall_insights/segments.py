@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 from social_mall.members import tags as core_tags
 from social_mall.members.audience import MemberGroups, audience
 from social_mall_insights.models import MemberFacts, Segment
-from social_mall_insights.reports import rfm_members, rfm_scores
+from social_mall_insights.reports import rfm_by_segment, rfm_members
 from social_mall_insights.rules import ACQ_ZH, SEGMENT_ORDER, SHANGHAI, segment_name
 from storage.uow import UnitOfWork
 
@@ -195,10 +195,7 @@ async def _from_shared(uow: UnitOfWork, tenant: int, memo: Shared, key: tuple[ob
     cand: set[int] = memo[ids_key] if keep is None else memo[ids_key] & keep
     if names:
         if ("rfm", tenant) not in memo:
-            by_name: dict[str, set[int]] = {}
-            for m, (_s, name, _f) in (await rfm_scores(uow, tenant, now)).items():
-                by_name.setdefault(name, set()).add(m)
-            memo[("rfm", tenant)] = by_name
+            memo[("rfm", tenant)] = await rfm_by_segment(uow, tenant)
         rfm_sets: dict[str, set[int]] = memo[("rfm", tenant)]
         cand = cand & set().union(*(rfm_sets.get(n, set()) for n in names))
     if on_facts:

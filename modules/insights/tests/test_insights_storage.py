@@ -107,6 +107,8 @@ async def test_ltv_and_rfm_figures_are_the_same_on_both_backends(backend, engine
             assert await reports.rfm_members(uow, demo.id, [name]) == {m for m, v in scored.items() if v[1] == name}
         assert await reports.rfm_members(uow, demo.id, ["重要发展客户", "一般挽留客户"]) == {71, 72, 73}
         assert await reports.rfm_members(uow, demo.id, []) == set()
+        by_segment = await reports.rfm_by_segment(uow, demo.id)
+        assert by_segment == {n: {m for m, v in scored.items() if v[1] == n} for n in {v[1] for v in scored.values()}}
 
 
 async def test_old_months_no_tenant_keeps_are_dropped_whole_and_the_rest_deleted(backend, engine, uows, demo):
