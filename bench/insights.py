@@ -102,6 +102,8 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"{'report':<44} {'median':>9} {'worst':>9} {'sql':>9} {'rows':>9}")
     worst_all = 0.0
     for name, fn in jobs.items():
+        if args.only and not any(o in name for o in args.only):
+            continue
         times = []
         for _ in range(args.runs):
             t = time.perf_counter()
@@ -170,6 +172,7 @@ def main() -> int:
     p.add_argument("--pg-url", default=C.PG_URL)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--explain", action="store_true")
+    p.add_argument("--only", action="append", default=[], help="only the reports whose name holds this (repeatable)")
     return asyncio.run(main_async(p.parse_args()))
 
 
