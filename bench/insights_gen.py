@@ -11,8 +11,14 @@ written with asyncpg's COPY (binary) straight into the tables the reports read �
 `insights_events` (monthly partitions created first by the module's own partitions.py),
 `insights_members` (the member facts the subscribers keep, with their cohort weeks and LTV
 columns), `insights_member_weeks` (a member's weeks with a payment), and the daily rollups computed
-by the module's own `rollup_day` for every day. Core tables (members, orders) are not
-filled: the reports never read them.
+by the module's own `rollup_day` for every day. Segments read core tables too (`members.audience`: the members'
+official-account openids, their tags), so the core's `tenants`, `members`,
+`member_identities` (an mp openid each), one tag 「VIP」 on 10 % of the members
+(`member_tags`, `member_tag_links`) are filled, with the 20 segments of `segments_of` (as many as 人群 counts) and 20 campaigns (as many as 精准推送 lists), the first sent ten days ago, one every 15
+days before, each to 20,000 members (`insights_sends`:
+90 % sent — 60 % template, 40 % customer service — 80 % of those delivered, 15 % opened,
+10 % skipped) for the campaign report. Orders, order lines and addresses are not: the
+rules on a bought product / category or a city read them (see docs/insights.md).
 
 How the history is drawn (seed 21, reproducible): members join uniformly over 365 days
 (acquisition: 20 % referral from 200 distributors, 15 % group-buy from 300 teams of 40
@@ -136,6 +142,77 @@ def draw(n_members: int, n_orders: int, n_events: int, now: datetime, rng: rando
     return events, facts, weeks
 
 
+CAMPAIGN_SENDS = 20_000
+CAMPAIGNS = 20          # as many as the 精准推送 page lists with their reports
+
+
+def segments_of(now: datetime) -> list[tuple[str, dict]]:
+    """The 20 segments the 人群 page counts (as many as it shows): the eight RFM segments,
+    VIP members by how they came, big spenders, lapsed and recent buyers, all followers."""
+    lapsed, recent = (str((now - timedelta(days=d)).date()) for d in (90, 30))
+    return ([(n, {"rfm": [n]}) for n in ("重要价值客户", "重要保持客户", "重要发展客户", "重要挽留客户", "一般价值客户",
+                                        "一般保持客户", "一般发展客户", "一般挽留客户")]
+            + [(f"VIP {k}", {"tag": 1, "acq": [k]}) for k in ("referral", "groupbuy", "store", "qr", "organic")]
+            + [(f"消费超过 ¥{y}", {"spent_over_fen": y * 100}) for y in (300, 1000, 3000)]
+            + [("流失：90 天没买", {"last_before": lapsed}), ("近期买过", {"last_after": recent}),
+               ("公众号来的", {"channel": "mp"}), ("全部粉丝", {})])
+
+
+def core_rows(facts: list[tuple], now: datetime, rng: random.Random):
+    """members, identities, VIP tag links, sends of one campaign (see the docstring)."""
+    members = [(m, TENANT, f"会员{m}", f[5], f[2]) for m, f in enumerate(facts, start=1)]
+    identities = [(m, TENANT, m, "mp", f"oBench{m:022d}", 0, f[2]) for m, f in enumerate(facts, start=1)]
+    vip = sorted(rng.sample(range(1, len(facts) + 1), len(facts) // 10))
+    links = [(i, TENANT, 1, m, "manual", now) for i, m in enumerate(vip, start=1)]
+    sends = []
+    sid = 0
+    for c in range(1, CAMPAIGNS + 1):       # campaign 1 ten days ago, then one every 15 days back
+        sent_at0 = now - timedelta(days=10 + 15 * (c - 1))
+        for i, m in enumerate(sorted(rng.sample(range(1, len(facts) + 1), min(CAMPAIGN_SENDS, len(facts)))),
+                              start=1):
+            sid += 1
+            if rng.random() < 0.10:
+                sends.append((sid, TENANT, c, m, "skipped", "", rng.choice(("opted_out", "capped")), 0, sent_at0,
+                              None, False, None))
+                continue
+            at = sent_at0 + timedelta(seconds=i / 50)          # 50 a second, as the outbox sends them
+            via = "template" if rng.random() < 0.6 else "kf"
+            opened = at + timedelta(minutes=rng.randrange(1, 600)) if rng.random() < 0.15 else None
+            sends.append((sid, TENANT, c, m, "sent", via, "", sid if via == "template" else 0, at, at,
+                          rng.random() < 0.8, opened))
+    return members, identities, links, sends
+
+
+async def fill_core(pg, schema: str, facts: list[tuple], now: datetime, rng: random.Random) -> int:
+    members, identities, links, sends = core_rows(facts, now, rng)
+    await pg.execute("INSERT INTO tenants (id, code, name, wechat_app_id, wechat_token, wechat_aes_key, "
+                     "wechat_app_secret, pay_gateway, pay_mch_id, pay_app_id, pay_apiv3_key, created_at) "
+                     "VALUES ($1, 'bench', '压测商城', '', '', '', '', 'sandbox', '', '', '', $2) "
+                     "ON CONFLICT DO NOTHING", TENANT, now)
+    await pg.copy_records_to_table("members", records=members, schema_name=schema,
+                                   columns=["id", "tenant_id", "nickname", "entry_source", "created_at"])
+    await pg.copy_records_to_table("member_identities", records=identities, schema_name=schema,
+                                   columns=["id", "tenant_id", "member_id", "channel", "external_id", "account_id",
+                                            "created_at"])
+    await pg.execute("INSERT INTO member_tags (id, tenant_id, name, created_at) VALUES (1, $1, 'VIP', $2)", TENANT, now)
+    await pg.copy_records_to_table("member_tag_links", records=links, schema_name=schema,
+                                   columns=["id", "tenant_id", "tag_id", "member_id", "source", "created_at"])
+    await pg.executemany("INSERT INTO insights_segments (id, tenant_id, name, rules, created_at) VALUES "
+                         "($1, $2, $3, $4, $5)",
+                         [(i, TENANT, name, json.dumps(rules, ensure_ascii=False), now)
+                          for i, (name, rules) in enumerate(segments_of(now), start=1)])
+    await pg.executemany("INSERT INTO insights_campaigns (id, tenant_id, segment_id, name, text, url, send_at, "
+                         "status, form_key, created_at) VALUES ($1, $2, 1, $3, '会员日：全场九折', '', $4, 'sent', $5, $4)",
+                         [(c, TENANT, f"会员日 {c}", now - timedelta(days=10 + 15 * (c - 1)), f"bench{c}")
+                          for c in range(1, CAMPAIGNS + 1)])
+    await pg.copy_records_to_table("insights_sends", records=sends, schema_name=schema,
+                                   columns=["id", "tenant_id", "campaign_id", "member_id", "status", "via", "reason",
+                                            "msg_id", "emitted_at", "sent_at", "delivered", "opened_at"])
+    for table in ("members", "member_identities", "member_tag_links", "insights_sends"):
+        await pg.execute(f"ANALYZE {table}")
+    return len(sends)
+
+
 async def main_async(args: argparse.Namespace) -> int:
     from sqlalchemy import text
 
@@ -170,6 +247,7 @@ async def main_async(args: argparse.Namespace) -> int:
                                        schema_name=schema)
         await pg.copy_records_to_table("insights_member_weeks", records=weeks, columns=list(WEEK_COLS),
                                        schema_name=schema)
+        n_sends = await fill_core(pg, schema, facts, now, rng)
     t_copy = time.perf_counter()
     async with engine.begin() as conn:
         await conn.execute(text("ANALYZE insights_events"))
@@ -195,7 +273,8 @@ async def main_async(args: argparse.Namespace) -> int:
                                         "AND p.relnamespace = to_regnamespace(current_schema())::oid"))).scalar()
     await engine.dispose()
     print(f"schema {schema}: {n_ev:,} events ({n_paid:,} paid orders) in {len(made)} monthly partitions "
-          f"({size} with indexes), {n_mem:,} members")
+          f"({size} with indexes), {n_mem:,} members (each with an openid; 10 % tagged VIP), "
+          f"{CAMPAIGNS} campaigns, {n_sends:,} sends")
     print(f"migrate {t_mig - t0:.1f}s, draw {t_draw - t_mig:.1f}s, COPY {t_copy - t_draw:.1f}s "
           f"({len(events) / max(t_copy - t_draw, 1e-9):,.0f} rows/s), rollups of 367 days {t_roll - t_copy:.1f}s")
     return 0

@@ -269,8 +269,14 @@ async def run_due(uow: UnitOfWork, now: datetime, groups: Mapping[str, MemberGro
             if rowcount(claimed) != 1:
                 continue
             seg = await segments.get(uow, c.tenant_id, c.segment_id)
-            people = await segments.members(uow, c.tenant_id, segments.Rules.of(seg.rules if seg else {}), now,
-                                            groups)
+            rules = segments.Rules.of(seg.rules) if seg is not None else None
+            if rules is None or await segments.problems(uow, c.tenant_id, rules, groups):
+                # the segment is gone or its rules name a deleted tag / a group no longer
+                # offered: send to nobody (never to everyone) and say so on the campaign
+                await uow.session.execute(update(Campaign).where(Campaign.id == c.id, Campaign.status == "sending")
+                                          .values(status="stopped"))
+                continue
+            people = await segments.members(uow, c.tenant_id, rules, now, groups)
             if people:
                 await uow.session.execute(
                     _insert(uow, Send).on_conflict_do_nothing(index_elements=["campaign_id", "member_id"]),
@@ -442,32 +448,48 @@ class Report:
 
 
 async def report(uow: UnitOfWork, tenant: int, campaign_id: int) -> Report:
-    rows = list(await uow.session.execute(select(Send.member_id, Send.status, Send.via, Send.reason, Send.delivered,
-                                                 Send.opened_at, Send.sent_at).where(
-        Send.tenant_id == tenant, Send.campaign_id == campaign_id)))
-    sent = [r for r in rows if r[1] == "sent" and r[6] is not None]
+    """sent / delivered / opened / ordered / revenue. Two reads, both grouped or joined in
+    the database (a campaign may reach 100,000 members; 精准推送 lists 20 reports): the sends
+    counted by status, route, reason, delivery and open; the recipients' paid orders within
+    ATTRIBUTION after their own send — sends joined to the paid orders of the campaign's
+    window ((tenant, kind, at)), only the matches come back."""
+    sent_ok = (Send.status == "sent") & Send.sent_at.is_not(None)
+    targeted = sent = kf = tpl = sub = failed = delivered = opened = 0
     skipped: dict[str, int] = {}
-    for r in rows:
-        if r[1] == "skipped":
-            skipped[r[3]] = skipped.get(r[3], 0) + 1
+    for status, via, reason, got, was_opened, ok, n in await uow.session.execute(
+            select(Send.status, Send.via, Send.reason, Send.delivered, Send.opened_at.is_not(None), sent_ok,
+                   func.count()).where(Send.tenant_id == tenant, Send.campaign_id == campaign_id)
+            .group_by(Send.status, Send.via, Send.reason, Send.delivered, Send.opened_at.is_not(None), sent_ok)):
+        n = int(n)
+        targeted += n
+        opened += n if was_opened else 0
+        if status == "skipped":
+            skipped[str(reason)] = skipped.get(str(reason), 0) + n
+        elif status == "failed":
+            failed += n
+        if ok:
+            sent += n
+            kf += n if via == "kf" else 0
+            tpl += n if via == "template" else 0
+            sub += n if via == "subscribe" else 0
+            delivered += n if got else 0
     orders = buyers = revenue = 0
-    if sent:
-        sent_at: dict[int, datetime] = {int(r[0]): r[6] for r in sent if r[6] is not None}
-        first = min(sent_at.values())
+    first, last = (await uow.session.execute(select(func.min(Send.sent_at), func.max(Send.sent_at)).where(
+        Send.tenant_id == tenant, Send.campaign_id == campaign_id, sent_ok))).one()
+    if first is not None and last is not None:
         seen: set[int] = set()
-        for m, at, amount in await uow.session.execute(select(Event.member_id, Event.at, Event.amount_fen).where(
-                Event.tenant_id == tenant, Event.kind == "order.paid", Event.at >= first,
-                Event.at < first + ATTRIBUTION + timedelta(days=1),
-                Event.member_id.in_(list(sent_at)))):
-            s = sent_at.get(int(m))
-            if s is not None and s <= at < s + ATTRIBUTION:
+        for m, sent_at, at, amount in await uow.session.execute(
+                select(Event.member_id, Send.sent_at, Event.at, Event.amount_fen)
+                .join(Send, (Send.member_id == Event.member_id) & (Send.tenant_id == Event.tenant_id))
+                .where(Event.tenant_id == tenant, Event.kind == "order.paid", Event.at >= first,
+                       Event.at < last + ATTRIBUTION, Send.campaign_id == campaign_id, sent_ok,
+                       Event.at >= Send.sent_at)):
+            if sent_at is not None and at < sent_at + ATTRIBUTION:
                 orders += 1
                 revenue += int(amount)
                 seen.add(int(m))
         buyers = len(seen)
-    return Report(len(rows), len(sent), sum(1 for r in sent if r[2] == "kf"), sum(1 for r in sent if r[2] == "template"),
-                  sum(1 for r in sent if r[2] == "subscribe"), skipped, sum(1 for r in rows if r[1] == "failed"), sum(1 for r in sent if r[4]),
-                  sum(1 for r in rows if r[5] is not None), buyers, orders, revenue)
+    return Report(targeted, sent, kf, tpl, sub, skipped, failed, delivered, opened, buyers, orders, revenue)
 
 
 # -- wiring ------------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ class Campaign(Base):
     text: Mapped[str] = mapped_column(String(600))
     url: Mapped[str] = mapped_column(String(300), default="")
     send_at: Mapped[datetime] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled, sending, sent
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled, sending, sent, stopped
     form_key: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("tenant_id", "form_key"),)

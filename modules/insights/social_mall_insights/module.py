@@ -11,7 +11,8 @@ Jobs:
                         month partitions no tenant keeps are dropped first)
   insights.campaigns    every 60 s: due campaigns, in batches, outside quiet hours
   insights.segment_tags hourly: segments with a tag tag exactly their members (a deleted
-                        tag, member_tag.deleted, is let go of; the tag list names the rule)
+                        tag, member_tag.deleted, is let go of; a rule naming it keeps its
+                        name and holds nobody; the tag list names the rule)
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def setup(reg: Registry) -> None:
     reg.add_job("insights.retention", 86400, retention)
     async def tag_deleted(d: Delivery) -> None:
         async with svc.uows() as uow:
-            await segments.let_go_of_tag(uow, d.tenant_id, int(d.payload.get("tag_id", 0)))
+            tag_id = int(d.payload.get("tag_id", 0))
+            await segments.let_go_of_tag(uow, d.tenant_id, tag_id)
+            await segments.forget_tag(uow, d.tenant_id, tag_id, str(d.payload.get("name", "")))
             await uow.commit()
 
     reg.add_job("insights.segment_tags", 3600, segment_tags)

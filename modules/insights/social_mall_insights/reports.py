@@ -300,6 +300,34 @@ async def rfm_scores(uow: UnitOfWork, tenant: int, now: datetime) -> dict[int, t
     return out
 
 
+async def rfm_by_segment(uow: UnitOfWork, tenant: int) -> dict[str, set[int]]:
+    """Every buyer by RFM segment name (the high/low flags computed in SQL: three booleans a
+    row, not the scores): what a page of segments shares."""
+    s = _scored(tenant)
+    out: dict[str, set[int]] = defaultdict(set)
+    for m, r, f, mm in await uow.session.execute(select(s.c.member_id, s.c.r > 3, s.c.f > 3, s.c.m > 3)):
+        out[SEGMENT_NAMES[(bool(r), bool(f), bool(mm))]].add(int(m))
+    return dict(out)
+
+
+async def rfm_members(uow: UnitOfWork, tenant: int, names: Sequence[str]) -> set[int]:
+    """The members in those RFM segments, chosen in SQL (the same quintiles as
+    `rfm_scores`; only the matching ids come back: a segment's count reads a sixth of the
+    buyers, not all of them scored one by one)."""
+    flags = [k for k, v in SEGMENT_NAMES.items() if v in set(names)]
+    if not flags:
+        return set()
+    s = _scored(tenant)
+    hi = (s.c.r > 3, s.c.f > 3, s.c.m > 3)
+
+    def side(cond: Any, want: bool) -> Any:
+        return cond if want else ~cond
+
+    from sqlalchemy import and_, or_
+    match = or_(*(and_(*(side(c, w) for c, w in zip(hi, f))) for f in flags))
+    return {int(m) for (m,) in await uow.session.execute(select(s.c.member_id).where(match))}
+
+
 async def rfm(uow: UnitOfWork, tenant: int, now: datetime) -> list[RfmSegment]:
     """Members and net revenue per segment: one grouped query (8 rows at most)."""
     s = _scored(tenant)

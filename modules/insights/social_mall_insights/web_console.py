@@ -269,8 +269,7 @@ async def _segments(request: web.Request, form: Any, count: int | None, problem:
     groups = svc.registry.member_groups
     async with svc.uows() as uow:
         rows = await S.listed(uow, tenant_of(request))
-        counts = {r.id: len(await S.members(uow, tenant_of(request), S.Rules.of(r.rules), svc.clock(), groups))
-                  for r in rows[:20]}
+        broken, counts = await S.page_counts(uow, tenant_of(request), rows, svc.clock(), groups)
         names = await S.names(uow, tenant_of(request), groups)
         all_tags = await T.list_tags(uow, tenant_of(request))
         templates = await loyalty.issuable(uow, tenant_of(request), svc.clock())
@@ -278,7 +277,7 @@ async def _segments(request: web.Request, form: Any, count: int | None, problem:
     return render(request, "console/insights/segments.html", status=status, rows=rows, counts=counts,
                   describe=lambda r: S.Rules.of(r).describe(names), form=form, count=count, problem=problem,
                   rfm_names=S.RFM_NAMES, acq=ACQ_ZH, tab="segments", tags=all_tags, group_options=group_options,
-                  names=names, templates=templates, key=secrets.token_hex(12))
+                  names=names, templates=templates, key=secrets.token_hex(12), broken=broken)
 
 
 @routes.post("/console/insights/segments")
@@ -304,6 +303,10 @@ async def segments_post(request: web.Request) -> web.Response:
             raise FormProblem("自动打标签", "1–30 个字")
     except FormProblem as exc:
         return await _segments(request, form, None, str(exc), status=400)
+    async with svc.uows() as uow:
+        gone = await S.problems(uow, tenant_of(request), rules, groups)
+    if gone:   # a tag deleted meanwhile, another tenant's id, a group no module offers
+        return await _segments(request, form, None, "；".join(gone) + "：请从列表中重新选择", status=400)
     if form.get("action") != "save":
         async with svc.uows() as uow:
             n = len(await S.members(uow, tenant_of(request), rules, svc.clock(), groups))
@@ -345,8 +348,12 @@ async def segment_coupons(request: web.Request) -> web.Response:
         seg = await S.get(uow, tenant, sid)
         if seg is None:
             raise NotFoundError("segment", sid)
+        gone = await S.problems(uow, tenant, S.Rules.of(seg.rules), svc.registry.member_groups)
         people = [m for m, _ in await S.members(uow, tenant, S.Rules.of(seg.rules), svc.clock(),
                                                 svc.registry.member_groups)]
+    if gone:
+        return error_page(request, 409, "人群规则已失效", f"人群「{seg.name}」的规则中{'；'.join(gone)}，"
+                                                       "一张券也没有发出；请按现在的标签新建人群后再发。")
     lock = f"console:segment_coupons:{tenant}:{key}"
     if not await svc.kv.set_nx(lock, str(sid), GIVE_KEY_TTL):
         raise redirect("/console/insights/segments", ok="saved")       # this form gave already
@@ -424,9 +431,14 @@ async def campaigns_post(request: web.Request) -> web.Response:
         seg = await S.get(uow, tenant_of(request), sid)
         people = (await S.members(uow, tenant_of(request), S.Rules.of(seg.rules), now, svc.registry.member_groups)
                   if seg is not None else [])
+        gone = (await S.problems(uow, tenant_of(request), S.Rules.of(seg.rules), svc.registry.member_groups)
+                if seg is not None else [])
         p = await K.prefs(uow, tenant_of(request))
     if seg is None:
         return await _campaigns(request, form, None, "人群：不存在", status=400)
+    if gone:
+        return await _campaigns(request, form, None, f"人群「{seg.name}」的规则已失效（{'；'.join(gone)}），"
+                                                     "不能推送：请在「人群」里新建后再选", status=400)
     if form.get("action") != "create":
         preview = {"count": len(people), "kf": f"{text}\n（跟踪链接）\n回复「退订」不再接收",
                    "template": p.template_id, "first": text[:200], "send_at": send_at}

@@ -100,6 +100,15 @@ async def test_ltv_and_rfm_figures_are_the_same_on_both_backends(backend, engine
     # quintiles of 3 buyers, ties sharing the lower score: 73 is R4 F2 M4 (two orders tie with 71's);
     # 71 R2 F2 M1, 72 R1 F1 M2
     assert {k: v for k, v in by_name.items() if v} == {"重要发展客户": 1, "一般挽留客户": 2}
+    # a segment's RFM rule, chosen in SQL, picks the same members the scores name
+    async with uows() as uow:
+        scored = await reports.rfm_scores(uow, demo.id, now)
+        for name in reports.SEGMENT_ORDER:
+            assert await reports.rfm_members(uow, demo.id, [name]) == {m for m, v in scored.items() if v[1] == name}
+        assert await reports.rfm_members(uow, demo.id, ["重要发展客户", "一般挽留客户"]) == {71, 72, 73}
+        assert await reports.rfm_members(uow, demo.id, []) == set()
+        by_segment = await reports.rfm_by_segment(uow, demo.id)
+        assert by_segment == {n: {m for m, v in scored.items() if v[1] == n} for n in {v[1] for v in scored.values()}}
 
 
 async def test_old_months_no_tenant_keeps_are_dropped_whole_and_the_rest_deleted(backend, engine, uows, demo):

@@ -61,7 +61,7 @@ async def test_segments_on_tags_and_groups_and_a_segment_that_tags_its_members(m
     assert "符合条件：1 人" in await count(tag=str(vip), group="club:7")                 # d
     assert "符合条件：2 人" in await count(group="club:7")                               # a and d
     assert "符合条件：1 人" in await count(group="club:7", acq="qr")                      # a
-    assert "符合条件：0 人" in await count(group="club:8")
+    assert "所属「club:8」已不存在" in await count(group="club:8")                  # no such group: refused
     bad = await mall.client.post("/console/insights/segments", data={
         "_csrf": csrf, "name": "x", "action": "count", "group": "club"})
     assert bad.status == 400 and "请从列表中选择" in await bad.text()
@@ -162,4 +162,4 @@ async def test_a_segment_whose_rule_names_a_deleted_tag_says_it_holds_nobody(mal
     assert done.status == 303
     await mall.settle()
     page = await (await mall.client.get("/console/insights/segments")).text()
-    assert f"标签 #{vip}（已删除：无人满足，请修改或删除此人群）" in page
+    assert "标签：老客（已删除）" in page and "规则已失效：标签「老客」已删除" in page
