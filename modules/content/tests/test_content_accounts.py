@@ -209,7 +209,7 @@ async def test_an_account_wechat_does_not_answer_goes_again_alone_once_the_other
     fake_wechat.fail_next("/cgi-bin/message/mass/send", -1, "system error", status=502)   # the primary's, sent first
     sent = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="年货节开抢",
                       segment=segment)
-    assert sent.status == 303 and sent.headers["Location"].endswith("notice=retrying")     # before: failed
+    assert sent.status == 303 and sent.headers["Location"].endswith("notice=retrying")     # before: sent, the part failed for good
     assert jobs_by_app(fake_wechat) == {APP2: sorted(SECONDS)}                              # not held up
     async with mall.svc.uows() as uow:
         bid = await uow.session.scalar(select(Broadcast.id))
@@ -243,7 +243,7 @@ async def test_a_mass_send_whose_answer_was_lost_is_not_sent_twice(backend, engi
     fake_wechat.lose_next_answer("/cgi-bin/message/mass/send", 504)
     sent = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="年货节开抢",
                       segment=segment)
-    assert sent.status == 303 and sent.headers["Location"].endswith("notice=retrying")     # before: failed
+    assert sent.status == 303 and sent.headers["Location"].endswith("notice=retrying")     # before: sent, the part failed for good
     assert jobs_by_app(fake_wechat) == {tenant.wechat_app_id: sorted((*BUYERS, BOTH_1)), APP2: sorted(SECONDS)}
     async with mall.svc.uows() as uow:
         bid = await uow.session.scalar(select(Broadcast.id))
