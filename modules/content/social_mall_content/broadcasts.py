@@ -192,10 +192,16 @@ async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int
     and a member following two gets it once. A tag ("tag:<id>", the core's member tags) goes
     out like any other segment, by openid list (mass/send with `touser`), from a service
     account; a subscription account can't send by openid list: there it goes to the tag's
-    copy on WeChat (`wechat_tag_for`)."""
+    copy on WeChat (`wechat_tag_for`), which reaches every follower holding the tag there:
+    for a tag, subscription accounts come first, so a member following one of them and
+    another account is counted at the subscription account and left out of the other's
+    openid list (they get it once, not twice)."""
     kind, _, value = segment.partition(":")
     taken: dict[int, tuple[str, int]] = {}
-    for account, _subtype in await mp_accounts(uow, tenant):
+    accounts = await mp_accounts(uow, tenant)
+    if kind == "tag":     # sendall to a tag can't leave anyone out: those accounts first
+        accounts.sort(key=lambda a: a[1] != "subscription")
+    for account, _subtype in accounts:
         for member, openid in await members_audience(
                 uow, tenant, "mp", level=value if kind == "level" else None,
                 bought_category=int(value) if kind == "category" else None,

@@ -21,7 +21,7 @@ from social_mall.members.service import member_of
 from social_mall_content import broadcasts as B
 from social_mall_content import sender
 from social_mall_content.models import Broadcast, BroadcastRecipient, BroadcastSend
-from storage.models import Product, Sku
+from storage.models import MemberTag, Product, Sku
 from tests.channels_kit import APP2, SECRET2, TOKEN2, second_account
 from tests.fakes.console_kit import login, make_admin, paid_order
 
@@ -289,3 +289,47 @@ async def test_an_unanswered_account_is_given_up_after_its_tries_or_past_wechat_
     assert await parts(mall, 2) == {0: ("failed", 3), account: ("sent", 2)}              # its second account's stands
     async with mall.svc.uows() as uow:
         assert await uow.session.scalar(select(Broadcast.status).where(Broadcast.id == 2)) == "sent"
+
+
+async def test_a_tag_sent_by_a_subscription_account_reaches_a_member_of_both_accounts_there_only(
+        backend, engine, tmp_path, fake_wechat, aiohttp_client):
+    """A second account that is a subscription account sends a tag by mass/sendall to its
+    copy of the tag, which reaches every follower holding it there — a member who also
+    follows the primary included; so that member is counted there and left out of the
+    primary's openid list (before: sent at both). Before 「同步到微信」 the broadcast is refused
+    with nothing saved or sent."""
+    from sqlalchemy import update
+
+    from storage.channel_models import ChannelAccount
+    from storage.models import MemberTagWeChat
+    from test_content_broadcasts import counts
+
+    mall, wx1, wx2, tenant, account, segment = await two_accounts(backend, tmp_path, fake_wechat, aiohttp_client)
+    async with mall.svc.uows() as uow:
+        await uow.session.execute(update(ChannelAccount).where(ChannelAccount.id == account)
+                                  .values(subtype="subscription"))
+        ids = {o: await member_of(uow, tenant.id, "mp", o) for o in (*BUYERS, *SECONDS, BOTH_1)}
+        await uow.commit()
+    mall.svc.forget_tenants()
+    for member in ids.values():
+        assert (await post(mall, f"/console/members/{member}/tags", tag="双号老客")).status == 303
+    async with mall.svc.uows() as uow:
+        tag = await uow.session.scalar(select(MemberTag.id).where(MemberTag.tenant_id == tenant.id))
+    before = await counts(mall)
+    refused = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="上新了",
+                         segment=f"tag:{tag}")
+    assert refused.status == 400 and "同步到微信" in await refused.text()
+    assert await counts(mall) == before and fake_wechat.mass_sent == []
+
+    assert (await post(mall, f"/console/tags/{tag}/wechat")).status == 200
+    assert fake_wechat.tag_followers("双号老客", APP2) == {*SECONDS, BOTH_2}
+    async with mall.svc.uows() as uow:
+        wechat_tag = await uow.session.scalar(select(MemberTagWeChat.wechat_tag_id)
+                                              .where(MemberTagWeChat.account_id == account))
+    sent = await post(mall, "/console/content/broadcasts", key=await form_key(mall), text="上新了",
+                      segment=f"tag:{tag}")
+    assert sent.status == 303 and sent.headers["Location"].endswith("notice=sent"), await sent.text()
+    jobs = {fake_wechat.mass_apps[j["msg_id"]]: j for j in fake_wechat.mass_sent}
+    assert sorted(jobs[tenant.wechat_app_id]["touser"]) == sorted(BUYERS)       # before: BOTH_1 too
+    assert jobs[APP2]["filter"] == {"is_to_all": False, "tag_id": wechat_tag} and "touser" not in jobs[APP2]
+    assert await parts(mall, 1) == {0: ("sent", 2), account: ("sent", 3)}       # before: 3 and 2
