@@ -119,6 +119,7 @@ class _Fail:
     errcode: int
     errmsg: str
     status: int
+    app: str | None = None    # only a call with this app id's token ("" for the primary's: any)
 
 
 @dataclass
@@ -189,6 +190,7 @@ class FakeWeChatAPI:
         self._js_codes: dict[str, _Code] = {}
         self.session_keys: list[str] = []  # every session_key handed out (never to be echoed or logged)
         self._fails: dict[str, deque[_Fail]] = defaultdict(deque)
+        self._lost: dict[str, deque[int]] = defaultdict(deque)   # path → HTTP statuses answered after doing the work
         self._kefu_count: dict[str, int] = defaultdict(int)
         self._msgid = itertools.count(1_000_000_001)
         self._tickets: list[_Ticket] = []
@@ -264,9 +266,15 @@ class FakeWeChatAPI:
         return [m for m in self.templates_sent if touser is None or m["touser"] == touser]
 
     def fail_next(self, path: str, errcode: int, errmsg: str | None = None,
-                  status: int = 200) -> None:
-        """The next request to `path` answers this error (queue: call again for more)."""
-        self._fails[path].append(_Fail(errcode, errmsg or ERRMSG.get(errcode, "error"), status))
+                  status: int = 200, *, app: str | None = None) -> None:
+        """The next request to `path` answers this error (queue: call again for more);
+        with `app`, the next one made with that app id's token (other apps' pass by)."""
+        self._fails[path].append(_Fail(errcode, errmsg or ERRMSG.get(errcode, "error"), status, app))
+
+    def lose_next_answer(self, path: str, status: int = 504) -> None:
+        """The next request to `path` is carried out (a mass send is taken and recorded), but
+        its answer is lost: the caller gets HTTP `status` (a gateway timeout) instead."""
+        self._lost[path].append(status)
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is now expired (42001)."""
@@ -336,10 +344,16 @@ class FakeWeChatAPI:
             raw[:1] in (b"{", b"[")) else None
         self.calls.append(Call(request.method, request.path, dict(request.query), parsed, raw))
         fails = self._fails.get(request.path)
-        if fails:
-            fail = fails.popleft()
+        fail = next((f for f in fails if f.app is None or f.app == self._app_of(request)), None) if fails else None
+        if fails and fail is not None:
+            fails.remove(fail)
             return web.json_response({"errcode": fail.errcode, "errmsg": fail.errmsg},
                                      status=fail.status)
+        lost = self._lost.get(request.path)
+        if lost:
+            status = lost.popleft()
+            await handler(request)
+            return web.Response(status=status, text="gateway timeout")
         return await handler(request)
 
     def _issue(self, kind: str, openid: str = "", scope: str = "", appid: str = "") -> _Token:

@@ -36,6 +36,8 @@ MAX_RECIPIENTS = 10_000
 MAX_TEXT = 600
 BIND_RULE = codes.CodeRule("preview")
 STALE_AFTER = timedelta(minutes=10)
+MAX_ATTEMPTS = 6                   # an account's mass send WeChat didn't answer: tried this many times in all
+CLIENT_ID_KEPT = timedelta(hours=23)   # WeChat remembers a clientmsgid 24 h: no retry after this
 
 
 class BroadcastRefusedError(MallError):
@@ -190,10 +192,16 @@ async def audience(uow: UnitOfWork, tenant: int, segment: str) -> list[tuple[int
     and a member following two gets it once. A tag ("tag:<id>", the core's member tags) goes
     out like any other segment, by openid list (mass/send with `touser`), from a service
     account; a subscription account can't send by openid list: there it goes to the tag's
-    copy on WeChat (`wechat_tag_for`)."""
+    copy on WeChat (`wechat_tag_for`), which reaches every follower holding the tag there:
+    for a tag, subscription accounts come first, so a member following one of them and
+    another account is counted at the subscription account and left out of the other's
+    openid list (they get it once, not twice)."""
     kind, _, value = segment.partition(":")
     taken: dict[int, tuple[str, int]] = {}
-    for account, _subtype in await mp_accounts(uow, tenant):
+    accounts = await mp_accounts(uow, tenant)
+    if kind == "tag":     # sendall to a tag can't leave anyone out: those accounts first
+        accounts.sort(key=lambda a: a[1] != "subscription")
+    for account, _subtype in accounts:
         for member, openid in await members_audience(
                 uow, tenant, "mp", level=value if kind == "level" else None,
                 bought_category=int(value) if kind == "category" else None,
@@ -358,7 +366,8 @@ async def claim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetim
         send = Send(account, tuple(o for _, o in people), client_msg_id(tenant, b.id, account), tags[account])
         uow.session.add(BroadcastSend(tenant_id=tenant, broadcast_id=b.id, account_id=account,
                                       recipients=len(people), client_msg_id=send.client_msg_id,
-                                      wechat_tag_id=send.wechat_tag_id, status="sending"))
+                                      wechat_tag_id=send.wechat_tag_id, status="sending",
+                                      attempts=1, first_tried_at=now))
         sends.append(send)
     b.recipients, b.skipped = sum(len(p) for p in by_account.values()), skipped
     card = b.article_id if as_card(b.article_id, b.product_id, b.text) else None
@@ -384,7 +393,10 @@ async def stale(uow: UnitOfWork, now: datetime, *, limit: int = 20) -> list[tupl
 async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datetime, page_url: Urls) -> Claimed | None:
     """Take a stale "sending" broadcast again (one conditional UPDATE: one winner) with the
     recipients it recorded; the same clientmsgid makes WeChat refuse it (45065) if the lost
-    call did go through."""
+    call did go through. Only the accounts' parts still "sending" go again (a worker died
+    before their call, or WeChat didn't answer it); a part tried `MAX_ATTEMPTS` times, or
+    first tried longer ago than WeChat remembers its clientmsgid, is given up (failed):
+    sending it again could reach its followers twice."""
     won = _one(await uow.session.execute(
         update(Broadcast).where(Broadcast.tenant_id == tenant, Broadcast.id == broadcast_id,
                                 Broadcast.status == "sending", Broadcast.sent_at <= now - STALE_AFTER)
@@ -397,6 +409,17 @@ async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datet
         BroadcastRecipient.tenant_id == tenant, BroadcastRecipient.broadcast_id == broadcast_id))).all()
     parts = {int(r.account_id): r for r in (await uow.session.scalars(select(BroadcastSend).where(
         BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id == broadcast_id))).all()}
+    worn = (await uow.session.scalars(select(BroadcastSend.account_id).where(
+        BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id == broadcast_id,
+        BroadcastSend.status == "sending",
+        (BroadcastSend.attempts >= MAX_ATTEMPTS) | (BroadcastSend.first_tried_at <= now - CLIENT_ID_KEPT)))).all()
+    for account in worn:
+        tries = parts[int(account)].attempts
+        await part_failed(uow, tenant, broadcast_id, int(account), f"-1 微信 {tries} 次未答复，已停止重试")
+        uow.audit(tenant, "system", "broadcast.gave_up", f"broadcast:{broadcast_id}",
+                  after={"account": int(account), "attempts": tries})
+        parts[int(account)].status = "failed"
+        recorded = [r for r in recorded if int(r[1]) != int(account)]
     members: dict[int, list[int]] = {}
     for member, account in recorded:
         members.setdefault(int(account), []).append(int(member))
@@ -408,8 +431,10 @@ async def reclaim(uow: UnitOfWork, tenant: int, broadcast_id: int, *, now: datet
         openids = dict(await channel_ids(uow, tenant, "mp", ids, account=account))
         if part is None:                  # taken before sends were kept per account: the primary's
             part = BroadcastSend(tenant_id=tenant, broadcast_id=b.id, account_id=account, recipients=len(openids),
-                                 client_msg_id=client_msg_id(tenant, b.id, account), wechat_tag_id=0, status="sending")
+                                 client_msg_id=client_msg_id(tenant, b.id, account), wechat_tag_id=0, status="sending",
+                                 attempts=0, first_tried_at=now)
             uow.session.add(part)
+        part.attempts += 1
         sends.append(Send(account, tuple(openids.values()), part.client_msg_id, part.wechat_tag_id))
     message = await message_of(uow, tenant, b.article_id, b.text, page_url, b.product_id)
     uow.audit(tenant, "system", "broadcast.retry", f"broadcast:{b.id}")
@@ -421,7 +446,18 @@ async def part_sent(uow: UnitOfWork, tenant: int, broadcast_id: int, account: in
     """WeChat took the account's mass send (msg_id; 0 when a retry learnt it by 45065)."""
     await uow.session.execute(update(BroadcastSend).where(
         BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id == broadcast_id,
-        BroadcastSend.account_id == account, BroadcastSend.status == "sending").values(status="sent", msg_id=msg_id))
+        BroadcastSend.account_id == account, BroadcastSend.status == "sending")
+        .values(status="sent", msg_id=msg_id, error=""))
+
+
+async def part_unanswered(uow: UnitOfWork, tenant: int, broadcast_id: int, account: int, error: str) -> None:
+    """WeChat didn't answer the account's mass send (busy, unreachable, a 5xx): it may or may
+    not have taken it, so the part stays "sending" (its followers' quota kept) with the
+    reason shown, and the stale sweep (`reclaim`) sends it again with the same clientmsgid
+    (45065 if the first did go through). The other accounts' sends are not held up."""
+    await uow.session.execute(update(BroadcastSend).where(
+        BroadcastSend.tenant_id == tenant, BroadcastSend.broadcast_id == broadcast_id,
+        BroadcastSend.account_id == account, BroadcastSend.status == "sending").values(error=error[:200]))
 
 
 async def part_failed(uow: UnitOfWork, tenant: int, broadcast_id: int, account: int, error: str) -> None:

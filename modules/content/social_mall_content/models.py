@@ -79,7 +79,8 @@ class BroadcastRecipient(Base):
 class BroadcastSend(Base):
     """One official account's part of a broadcast (0: the primary): WeChat takes a mass send
     per account — its token, its followers' openids, its own clientmsgid, msg_id and
-    MASSSENDJOBFINISH. status: sending → sent (→ finished) or failed; a lone follower at an
+    MASSSENDJOBFINISH. status: sending → sent (→ finished) or failed (a part WeChat didn't
+    answer stays sending and is tried again); a lone follower at an
     account (mass/send takes 2 at least) gets none and the account no row."""
 
     __tablename__ = "content_broadcast_sends"
@@ -98,6 +99,11 @@ class BroadcastSend(Base):
     total_count: Mapped[int] = mapped_column(Integer, default=0)
     sent_count: Mapped[int] = mapped_column(Integer, default=0)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
+    # WeChat didn't answer (busy, unreachable, a 5xx): the part stays "sending" and is tried
+    # again with its clientmsgid (sent once either way), `attempts` times in all so far,
+    # never after WeChat forgets the clientmsgid (24 h after `first_tried_at`)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_tried_at: Mapped[datetime | None] = mapped_column(default=None)
     __table_args__ = (UniqueConstraint("broadcast_id", "account_id"),
                       Index("ix_content_broadcast_sends_msg", "tenant_id", "msg_id"))
 

@@ -6,7 +6,9 @@ account with followers in the segment,
 `mass/sendall` to the tag's copy on WeChat; an article alone as a 图文 card: mpnews.py)
 and a `clientmsgid` of its own (WeChat
 refuses a second job with it: 45065, so even a retried call sends once), then records the
-msg_id, or the error with the quota given back. `preview` sends to the admin's bound openid
+msg_id, or the error with the quota given back; an account WeChat didn't answer (busy,
+unreachable, a 5xx) is left "sending" and sent again by the stale sweep with the same
+clientmsgid, the other accounts going out meanwhile. `preview` sends to the admin's bound openid
 (`/cgi-bin/message/mass/preview`)."""
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from social_mall_content.flow import article_path
 log = logging.getLogger(__name__)
 
 CLIENT_MSG_ID_TAKEN = 45065
+UNANSWERED = -1      # WeChat busy, unreachable, a 5xx or no JSON (adapters.wechat_client): it may have taken the job
 
 
 def page_urls(svc: Services, tenant_code: str) -> B.Urls:
@@ -73,11 +76,13 @@ async def _send_part(svc: Services, tenant: TenantView, claimed: B.Claimed, send
         async with svc.uows() as uow:
             if exc.errcode == CLIENT_MSG_ID_TAKEN:   # the lost call went through: it was sent
                 await B.part_sent(uow, tenant.id, claimed.id, send.account_id, 0)
+            elif exc.errcode == UNANSWERED:         # maybe taken, maybe not: again later, same clientmsgid
+                await B.part_unanswered(uow, tenant.id, claimed.id, send.account_id, f"{exc.errcode} {exc.errmsg}")
             else:
                 await B.part_failed(uow, tenant.id, claimed.id, send.account_id, f"{exc.errcode} {exc.errmsg}")
             await uow.commit()
-        log.warning("content.broadcast_refused", extra={"tenant": tenant.code, "account": send.account_id,
-                                                        "errcode": exc.errcode})
+        log.warning("content.broadcast_unanswered" if exc.errcode == UNANSWERED else "content.broadcast_refused",
+                    extra={"tenant": tenant.code, "account": send.account_id, "errcode": exc.errcode})
         return
     async with svc.uows() as uow:
         await B.part_sent(uow, tenant.id, claimed.id, send.account_id, int(answer.get("msg_id") or 0))

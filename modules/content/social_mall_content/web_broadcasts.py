@@ -44,7 +44,8 @@ STATUS = {"scheduled": "待发送", "sending": "发送中", "sent": "已提交",
 REASONS = {"quota": "本月群发次数已用完", "too_few": "可接收的粉丝不足 2 人", "article": "图文已删除或未发布",
            "segment": "发送对象无效", "product": "商品已下架或售罄", "tag_not_synced": "标签未同步到微信（订阅号）"}
 NOTICES = {"sent": "已提交微信群发", "scheduled": "已定时", "repeat": "这条群发已提交过，未重复发送",
-           "previewed": "预览已发到你绑定的微信", "failed": "群发失败，见列表中的原因"}
+           "previewed": "预览已发到你绑定的微信", "failed": "群发失败，见列表中的原因",
+           "retrying": "已提交微信群发；有公众号微信暂未答复，稍后自动重试（不会重复发送）"}
 
 
 def register(reg: Registry) -> None:
@@ -131,7 +132,11 @@ async def broadcast_create(request: web.Request) -> web.Response:
     if str(form.get("schedule", "")).strip():
         raise redirect("/console/content/broadcasts", notice="scheduled")
     ok = await sender.dispatch(svc, tenant, bid, actor=actor, now=now)
-    raise redirect("/console/content/broadcasts", notice="sent" if ok else "failed")
+    if not ok:
+        async with svc.uows() as uow:
+            pending = (await B.get_broadcast(uow, tenant, bid)).status == "sending"   # an account to try again
+        raise redirect("/console/content/broadcasts", notice="retrying" if pending else "failed")
+    raise redirect("/console/content/broadcasts", notice="sent")
 
 
 @routes.post("/console/content/broadcasts/preview")
