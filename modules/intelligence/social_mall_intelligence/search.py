@@ -8,7 +8,7 @@ Freshness. An index remembers the process's catalog version (storage/cache.py: b
 a unit of work that wrote products, SKUs or categories commits) and a fingerprint of the
 tenant's shelf. A search in the process that made an edit sees it at once (the version
 moved); other workers compare the fingerprint at most every `recheck` seconds (2 s: on
-PostgreSQL it includes the texts' digests, so any edit is seen; on SQLite only counts and
+PostgreSQL it includes the texts' hashes, so any edit is seen; on SQLite only counts and
 lengths), and rebuild any index older than `max_age` (60 s) anyway. A rebuild of 2,000 products takes
 ~60 ms (products' terms are remembered; bench/search.py prints it), in a thread, so a
 big catalog's build (100,000 products: ~15 s) doesn't stop the event loop.

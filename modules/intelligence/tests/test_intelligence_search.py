@@ -138,7 +138,7 @@ async def test_another_workers_edit_is_seen_after_the_recheck(shop):
 
 async def test_another_workers_same_length_typo_fix_is_seen_after_the_recheck_on_postgresql(shop, backend):
     """The commonest title edit keeps its length (a typo: 连衣群 → 连衣裙; here 开衫 → 马甲).
-    PostgreSQL (several workers, one catalog): the fingerprint's digests see it within the
+    PostgreSQL (several workers, one catalog): the fingerprint's text hashes see it within the
     recheck. SQLite (the embedded default, one process): within the index's maximum age."""
     mall, ids = shop
     provider = mall.svc.registry.search
