@@ -37,8 +37,8 @@ RETRAIN_AT = time(3, 0, tzinfo=timezone(timedelta(hours=8), "Asia/Shanghai"))   
 def setup(reg: Registry) -> None:
     svc: Services = reg.services
     watch(Synonym, CycleMark)   # a saved cycle mark drops the shelf that serving keeps (recommendations.py)
-    provider = IndexedSearch(synonyms=merchant_synonyms)
     recommender = Recommender(now=lambda: svc.clock(), places=reg.place_sources, sinks=reg.activity_sinks)   # the clock seam, read late
+    provider = IndexedSearch(synonyms=merchant_synonyms, best_sellers=recommender.best_sellers)   # no hit: best sellers
     counter = views.ViewCounter()
     reg.add_activity_sink(counter)   # product views and recommendation clicks, counted in memory
     reg.set_search(provider)

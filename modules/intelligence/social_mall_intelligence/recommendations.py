@@ -444,6 +444,12 @@ class Recommender:
         found = found[:k]
         return Picks(found, on, frozenset(set(found) & set(restock)) if on else frozenset())
 
+    async def best_sellers(self, uow: UnitOfWork, tenant: int) -> tuple[tuple[int, ...], frozenset[int]]:
+        """The shop's products by distinct buyers, most first (the stored model: up to 500),
+        and those on the shelf with a SKU in stock: search's suggestions when nothing matched.
+        Nothing personal (the same for every member)."""
+        return (await self.model(uow, tenant)).model.popular, (await self.shelf(uow, tenant)).sellable
+
     async def related(self, uow: UnitOfWork, tenant: int, member: int, product: int, *,
                       limit: int, placement: str = RELATED) -> tuple[int, ...]:
         """「买了它的人还买了」 beside a product added to the cart, 「你可能还喜欢」 in the

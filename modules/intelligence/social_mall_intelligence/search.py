@@ -7,20 +7,23 @@ tenant's is dropped and rebuilt on its next search (lru.py).
 Freshness. An index remembers the process's catalog version (storage/cache.py: bumped when
 a unit of work that wrote products, SKUs or categories commits) and a fingerprint of the
 tenant's shelf. A search in the process that made an edit sees it at once (the version
-moved); other workers compare the fingerprint at most every `recheck` seconds (2 s), and
-rebuild any index older than `max_age` (60 s) anyway. A rebuild of 2,000 products takes
+moved); other workers compare the fingerprint at most every `recheck` seconds (2 s: on
+PostgreSQL it includes the texts' hashes, so any edit is seen; on SQLite only counts and
+lengths), and rebuild any index older than `max_age` (60 s) anyway. A rebuild of 2,000 products takes
 ~60 ms (products' terms are remembered; bench/search.py prints it), in a thread, so a
 big catalog's build (100,000 products: ~15 s) doesn't stop the event loop.
 
-No hit: the categories nearest to the words (pinyin and characters) and the first products
-of the nearest one (or of the shop) are offered, never a dead end.
+No hit: the categories nearest to the words (pinyin and characters) and products to try are
+offered, never a dead end: the nearest category's best sellers, then the shop's (by distinct
+buyers, the recommendation model's popularity: `BestSellers`), then the merchant's order;
+only products in stock (a sold-out product is no suggestion).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,14 +53,18 @@ class _Entry:
 
 #: async (uow, tenant) → the merchant's synonyms (merged over the built-in ones)
 SynonymSource = Callable[[UnitOfWork, int], Awaitable[Mapping[str, tuple[str, ...]]]]
+#: async (uow, tenant) → (the shop's products, most buyers first; the products in stock on the shelf)
+BestSellers = Callable[[UnitOfWork, int], Awaitable[tuple[Sequence[int], frozenset[int]]]]
 
 
 class IndexedSearch:
     def __init__(self, *, recheck: float = 2.0, max_age: float = 60.0,
                  clock: Callable[[], float] = time.monotonic,
-                 synonyms: SynonymSource | None = None, max_tenants: int = MAX_TENANTS) -> None:
+                 synonyms: SynonymSource | None = None, max_tenants: int = MAX_TENANTS,
+                 best_sellers: BestSellers | None = None) -> None:
         self.recheck, self.max_age, self.clock = recheck, max_age, clock
         self.synonyms = synonyms
+        self.best_sellers = best_sellers
         self.builds = 0            # diagnostics (tests, bench)
         self._entries: Lru[int, _Entry] = Lru(max_tenants)
         self._locks: dict[int, asyncio.Lock] = {}
@@ -110,9 +117,23 @@ class IndexedSearch:
         if total:
             return SearchHits(tuple(int(i) for i in ids[offset:offset + limit]), total)
         cats = nearest_categories(entry.categories, keyword)
-        pool = [d for d in entry.docs if d.category in cats[:1] and d.id not in hidden] \
-            or [d for d in entry.docs if d.id not in hidden]
-        return SearchHits((), 0, tuple(d.id for d in pool[:SUGGEST_PRODUCTS]), tuple(cats))
+        return SearchHits((), 0, await self._suggested(uow, tenant, entry, cats[:1], hidden), tuple(cats))
+
+    async def _suggested(self, uow: UnitOfWork, tenant: int, entry: _Entry, near: list[str],
+                         hidden: frozenset[int]) -> tuple[int, ...]:
+        """Products to try when nothing matched: the nearest category's best sellers, then
+        the shop's, then the rest in the merchant's order; in stock, never hidden."""
+        ranked: Sequence[int] = ()
+        in_stock: frozenset[int] | None = None
+        if self.best_sellers is not None:
+            ranked, in_stock = await self.best_sellers(uow, tenant)
+        rank = {p: r for r, p in enumerate(ranked)}
+        docs = sorted((d for d in entry.docs if d.id not in hidden and (in_stock is None or d.id in in_stock)),
+                      key=lambda d: rank.get(d.id, len(rank)))   # stable: unsold ones in the merchant's order
+        picked = [d.id for d in docs if d.category in near][:SUGGEST_PRODUCTS]
+        picked += [d.id for d in docs if d.id in rank and d.id not in picked]
+        picked += [d.id for d in docs if d.id not in picked]
+        return tuple(picked[:SUGGEST_PRODUCTS])
 
 
 def nearest_categories(names: list[str], keyword: str) -> list[str]:

@@ -54,6 +54,42 @@ async def test_no_hit_offers_categories_and_products_never_a_dead_end(shop):
     assert offered[0] in card, card
 
 
+async def test_no_hit_offers_the_nearest_categorys_best_sellers_in_stock_first(shop):
+    """「看看这些热卖」 lists what sells: the nearest category's products by distinct buyers
+    (the nightly model), never one sold out, then the rest in the merchant's order."""
+    from sqlalchemy import func, select, update
+
+    from storage.models import Sku
+    from tests.fakes.console_kit import paid_order
+
+    mall, ids = shop
+    tenant = (await mall.svc.tenant("demo")).id
+
+    async def sku_of(title: str) -> int:
+        async with mall.svc.uows() as uow:
+            return int(await uow.session.scalar(select(func.min(Sku.id)).where(Sku.product_id == ids[title])))
+
+    for n in range(3):
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_sugg_a_{n:08d}", sku_id=await sku_of("蓝色牛仔连衣裙"))
+    for n in range(2):
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_sugg_b_{n:08d}", sku_id=await sku_of("针织开衫"))
+    await paid_order(mall.svc.uows, tenant, "oBuyer_intel_sugg_c_00000000", sku_id=await sku_of("法式碎花连衣裙"))
+    await mall.settle()
+    async with mall.svc.uows() as uow:   # the merchant's first product sells out
+        await uow.session.execute(update(Sku).where(Sku.product_id == ids["法式碎花连衣裙"]).values(stock=0))
+        await uow.commit()
+    await next(j for j in mall.svc.registry.jobs if j.name == "intel.retrain").run()
+
+    wx = simulator(mall)
+    reply = await say(wx, USER, "搜 女士皮包")
+    assert "没有找到" in reply and "看看这些热卖" in reply and "女装" in reply, reply
+    offered = listed(reply)
+    assert offered[:4] == ["蓝色牛仔连衣裙", "针织开衫", "高腰百褶半身裙", "纯棉短袖T恤"], reply
+    assert "法式碎花连衣裙" not in offered, reply
+    card = await say(wx, USER, "1")
+    assert "蓝色牛仔连衣裙" in card and "蓝色 / M" in card, card
+
+
 async def test_a_console_edit_is_searchable_at_once_and_off_shelf_products_vanish(shop):
     mall, ids = shop
     wx = simulator(mall)
@@ -98,3 +134,31 @@ async def test_another_workers_edit_is_seen_after_the_recheck(shop):
     assert "没有找到" in await say(wx, USER, "搜 马甲")   # within the recheck window: the old index
     now[0] += provider.recheck + 0.1
     assert "针织马甲背心" in await say(wx, USER, "搜 马甲")
+
+
+async def test_another_workers_same_length_typo_fix_is_seen_after_the_recheck_on_postgresql(shop, backend):
+    """The commonest title edit keeps its length (a typo: 连衣群 → 连衣裙; here 开衫 → 马甲).
+    PostgreSQL (several workers, one catalog): the fingerprint's text hashes see it within the
+    recheck. SQLite (the embedded default, one process): within the index's maximum age."""
+    mall, ids = shop
+    provider = mall.svc.registry.search
+    now = [0.0]
+    provider.clock = lambda: now[0]
+    wx = simulator(mall)
+    assert "没有找到" in await say(wx, USER, "搜 马甲")
+    from sqlalchemy import update
+
+    from storage.models import Product
+
+    async with mall.svc.uows() as uow:   # another worker's edit: this process's read cache doesn't hear of it
+        await uow.session.execute(update(Product).where(Product.id == ids["针织开衫"])
+                                  .values(title="针织马甲").execution_options(stock_only=True))
+        await uow.commit()
+    now[0] += provider.recheck + 0.1
+    reply = await say(wx, USER, "搜 马甲")
+    if backend.name == "pg":
+        assert "针织马甲" in reply, reply
+    else:
+        assert "没有找到" in reply, reply
+        now[0] += provider.max_age
+        assert "针织马甲" in await say(wx, USER, "搜 马甲")
