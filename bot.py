@@ -220,6 +220,11 @@ def build_app(
                 print(f"控制台管理员 / console admin: {svc.public_base_url}/console/  "
                       f"用户名 / username: {admin[0]}  密码 / password: {admin[1]}  "
                       "(只显示这一次 / shown only now)", flush=True)
+        for name, load in registry.warmups:   # modules' slow loads, before the first request
+            try:
+                await asyncio.to_thread(load)
+            except Exception:
+                log.exception("app.warmup_failed", extra={"warmup": name})
         scheduler = AsyncIOScheduler(timezone="UTC")
         # of the workers sharing the key-value store, the one holding the lease runs the jobs
         svc.leader = leader = Leader(kv, ttl=settings.leader_lease_seconds)

@@ -136,6 +136,8 @@ class Registry:
     place_sources: list[PlaceSource] = field(default_factory=_core_places)
     # who keeps member tags up by a rule (social_mall/members/tags.py: a tag's kind)
     tag_rules: list[TagRules] = field(default_factory=list)
+    # what a module loads once when a worker starts, before it serves (dictionaries, models)
+    warmups: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     def subscribe(self, topic: str, name: str, fn: Subscriber) -> None:
         self.subscribers[(topic, name)] = fn
@@ -149,6 +151,13 @@ class Registry:
         if at.tzinfo is None:
             raise ValueError("a daily job's time names its zone (tzinfo)")
         self.jobs.append(Job(name, 86400.0, run, at))
+
+    def add_warmup(self, name: str, load: Callable[[], None]) -> None:
+        """Load something slow once when a worker starts, before it takes requests (a
+        dictionary, a model): `load()` runs in a thread at start-up, so the first message
+        that needs it doesn't pay for it inside WeChat's 5-second window. A failing load is
+        logged and the worker starts anyway (the first use loads it then)."""
+        self.warmups.append((name, load))
 
     def add_routes(self, routes: Iterable[Any]) -> None:
         self.routes.extend(routes)

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from handlers.context import Services
 from social_mall.plugins import Delivery, Registry
-from social_mall_intelligence import HERE, flow_recommend, pricing, views, web_console, web_pricing
+from social_mall_intelligence import HERE, flow_recommend, pricing, textindex, views, web_console, web_pricing
 from social_mall_intelligence.models import CycleMark, Interaction, MemberView, Synonym
 from social_mall_intelligence.recommendations import Recommender, record_purchase, retrain
 from social_mall_intelligence.search import IndexedSearch
@@ -42,6 +42,7 @@ def setup(reg: Registry) -> None:
     counter = views.ViewCounter()
     reg.add_activity_sink(counter)   # product views and recommendation clicks, counted in memory
     reg.set_search(provider)
+    reg.add_warmup("intelligence.dictionaries", textindex.warm)   # jieba and pinyin before the first search
     reg.set_related(recommender)
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow_recommend.build(recommender))

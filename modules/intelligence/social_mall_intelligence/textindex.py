@@ -101,6 +101,14 @@ def segmenter() -> Segmenter:
     return _segmenter
 
 
+def warm() -> None:
+    """Load jieba's dictionary and pypinyin's tables now (a worker's start-up, in a thread:
+    `reg.add_warmup`); otherwise the first search pays for them — ~1 s idle, 8 s seen on a
+    loaded box, past WeChat's 5-second window."""
+    segmenter().query_tokens("红色连衣裙")
+    pinyin_of("连衣裙")
+
+
 @lru_cache(maxsize=200_000)
 def pinyin_of(word: str) -> tuple[str, str]:
     """(full pinyin, initials) of a word, without tones: 连衣裙 → (lianyiqun, lyq)."""

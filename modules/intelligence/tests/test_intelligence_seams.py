@@ -62,3 +62,17 @@ async def test_switched_on_the_same_words_find_more(mall):
     on = await transcript(mall)
     assert "连衣裙" in on[3] and "没有找到" not in on[3]
     assert on[6].splitlines()[1].startswith("1. 法式碎花连衣裙")
+
+
+async def test_the_dictionaries_are_loaded_when_a_worker_starts_not_at_the_first_search(
+        backend, engine, fake_wechat, aiohttp_client, tmp_path, monkeypatch):
+    """jieba's dictionary and pypinyin's tables load through the core's warm-up seam while
+    the worker starts (in a thread), so no member's first search waits for them."""
+    from social_mall_intelligence import textindex
+
+    monkeypatch.setattr(textindex, "_segmenter", None)
+    textindex.pinyin_of.cache_clear()
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client)
+    assert ("intelligence.dictionaries", textindex.warm) in mall.svc.registry.warmups
+    assert textindex._segmenter is not None                      # before: made by the first search
+    assert textindex.pinyin_of.cache_info().currsize >= 1
