@@ -45,7 +45,10 @@ from flows.engine import Say
 from flows.runner import Claimed, claim_message  # the claim-verdict of the runner's claim_message
 from handlers.context import SERVICES, Services
 from handlers.http_utils import read_capped
+from social_mall import activity
+from social_mall.activity import Activity
 from social_mall.errors import MallError
+from social_mall.members.service import member_of
 from social_mall.groupbuy import service
 from social_mall.parsing import parse_id, parse_openid, parse_token, parse_wecom_userid, same_secret, storable_text
 from social_mall.tenants import TenantView
@@ -204,6 +207,8 @@ async def receive(request: web.Request) -> web.Response:
                 says = [_error(svc.templates, exc)]
         svc.outbox.kick()
         await svc.kv.confirm(claim, DEDUPE_TTL)
+        if says and svc.registry.activity_sinks:   # a message to the bot from a member in the group
+            await _track_message(svc, tenant, user_id)
         content = _render(svc.templates, says)
     except Exception:
         log.exception("wecom.failed", extra={"tenant": tenant.code})
@@ -212,6 +217,15 @@ async def receive(request: web.Request) -> web.Response:
         return web.Response(text="")
     reply = {"msgtype": "stream", "stream": {"id": secrets.token_hex(8), "finish": True, "content": content}}
     return web.json_response(seal(s, reply, nonce, timestamp))
+
+
+async def _track_message(svc: Services, tenant: TenantView, user_id: str) -> None:
+    """Report the group message as the member's activity (channel "wecom"), like a message
+    to the official account: those who take note of activity see WeCom groups too."""
+    async with svc.uows() as uow:
+        member = await member_of(uow, tenant.id, "wecom", user_id)
+    if member is not None:
+        svc.track(Activity(tenant.id, member, "wecom", activity.MESSAGE, svc.clock(), props={"kind": "text"}))
 
 
 # -- announcements in the group ------------------------------------------------------------

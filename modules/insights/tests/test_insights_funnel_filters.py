@@ -83,3 +83,30 @@ async def test_the_funnel_filters_by_channel_and_source_per_day(mall, robot):
     assert csv.splitlines()[-1].split(",")[1:6] == ["1", "0", "0", "1", "0"]
     page = await (await mall.client.get("/console/insights?days=7&channel=wecom&source=organic")).text()
     assert '<option value="wecom" selected>' in page and '<option value="organic" selected>' in page
+
+
+async def test_a_message_to_the_bot_in_a_wecom_group_is_the_members_event(mall, robot):
+    """Every channel's messages are recorded: a WeCom group member's 开团 to the bot is a
+    `message` event on channel wecom (before: only the order it placed was)."""
+    from sqlalchemy import select
+
+    from social_mall.members.service import member_of
+    from social_mall_insights.models import Event
+
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        await make_campaign(uow, tenant.id, title="丹东草莓", size=3, start=datetime.now(timezone.utc))
+        await service.save_wecom_settings(uow, service.WecomSettings(
+            tenant.id, WECOM_TOKEN, WECOM_KEY, "", robot.webhook_url, "机器人"), actor="test",
+            now=datetime.now(timezone.utc))
+        await uow.commit()
+    bot = WeComBotSimulator(mall.client.session, str(mall.client.make_url("/wechat/wecom/demo")),
+                            token=WECOM_TOKEN, aes_key=WECOM_KEY)
+    assert "开团成功" in (await bot.say("wrFunnel02", "leader_wcmsg", "@机器人 开团 丹东草莓")).content
+    assert (await bot.say("wrFunnel02", "leader_wcmsg", "@机器人 帮助")).content
+    await record(mall)
+    async with mall.svc.uows() as uow:
+        member = await member_of(uow, tenant.id, "wecom", "leader_wcmsg")
+        kinds = [(k, c) for k, c in await uow.session.execute(
+            select(Event.kind, Event.channel).where(Event.member_id == member).order_by(Event.id))]
+    assert kinds.count(("message", "wecom")) == 2, kinds
