@@ -30,6 +30,19 @@ async def robot(aiohttp_server):
     return fake
 
 
+async def group_bot(mall, robot) -> WeComBotSimulator:
+    """A group-buy campaign and the demo shop's WeCom group bot, and a simulator of its callback."""
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        await make_campaign(uow, tenant.id, title="丹东草莓", size=3, start=datetime.now(timezone.utc))
+        await service.save_wecom_settings(uow, service.WecomSettings(
+            tenant.id, WECOM_TOKEN, WECOM_KEY, "", robot.webhook_url, "机器人"), actor="test",
+            now=datetime.now(timezone.utc))
+        await uow.commit()
+    return WeComBotSimulator(mall.client.session, str(mall.client.make_url("/wechat/wecom/demo")),
+                             token=WECOM_TOKEN, aes_key=WECOM_KEY)
+
+
 async def test_the_funnel_filters_by_channel_and_source_per_day(mall, robot):
     wx = simulator(mall)
     await wx.event(POSTER, "subscribe", "qrscene_poster_9")
@@ -43,15 +56,7 @@ async def test_the_funnel_filters_by_channel_and_source_per_day(mall, robot):
     await say(wx, ORGANIC, "分类")
     await say(wx, ORGANIC, "1")
     assert (await wx.text(ORGANIC, "1")).msg_type == "news"          # organic → views only
-    tenant = await mall.svc.tenant("demo")
-    async with mall.svc.uows() as uow:
-        await make_campaign(uow, tenant.id, title="丹东草莓", size=3, start=datetime.now(timezone.utc))
-        await service.save_wecom_settings(uow, service.WecomSettings(
-            tenant.id, WECOM_TOKEN, WECOM_KEY, "", robot.webhook_url, "机器人"), actor="test",
-            now=datetime.now(timezone.utc))
-        await uow.commit()
-    bot = WeComBotSimulator(mall.client.session, str(mall.client.make_url("/wechat/wecom/demo")),
-                            token=WECOM_TOKEN, aes_key=WECOM_KEY)
+    bot = await group_bot(mall, robot)
     assert "开团成功" in (await bot.say("wrFunnel01", "leader_ffilt", "@机器人 开团 丹东草莓")).content
     await record(mall)
     await make_admin(mall.svc.uows, "boss_ffilt")
@@ -94,14 +99,7 @@ async def test_a_message_to_the_bot_in_a_wecom_group_is_the_members_event(mall, 
     from social_mall_insights.models import Event
 
     tenant = await mall.svc.tenant("demo")
-    async with mall.svc.uows() as uow:
-        await make_campaign(uow, tenant.id, title="丹东草莓", size=3, start=datetime.now(timezone.utc))
-        await service.save_wecom_settings(uow, service.WecomSettings(
-            tenant.id, WECOM_TOKEN, WECOM_KEY, "", robot.webhook_url, "机器人"), actor="test",
-            now=datetime.now(timezone.utc))
-        await uow.commit()
-    bot = WeComBotSimulator(mall.client.session, str(mall.client.make_url("/wechat/wecom/demo")),
-                            token=WECOM_TOKEN, aes_key=WECOM_KEY)
+    bot = await group_bot(mall, robot)
     assert "开团成功" in (await bot.say("wrFunnel02", "leader_wcmsg", "@机器人 开团 丹东草莓")).content
     assert (await bot.say("wrFunnel02", "leader_wcmsg", "@机器人 帮助")).content
     await record(mall)
