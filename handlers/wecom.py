@@ -221,9 +221,14 @@ async def receive(request: web.Request) -> web.Response:
 
 async def _track_message(svc: Services, tenant: TenantView, user_id: str) -> None:
     """Report the group message as the member's activity (channel "wecom"), like a message
-    to the official account: those who take note of activity see WeCom groups too."""
-    async with svc.uows() as uow:
-        member = await member_of(uow, tenant.id, "wecom", user_id)
+    to the official account: those who take note of activity see WeCom groups too. Never
+    in the way of the answer: a failed lookup is logged and the message goes unrecorded."""
+    try:
+        async with svc.uows() as uow:
+            member = await member_of(uow, tenant.id, "wecom", user_id)
+    except Exception:
+        log.exception("wecom.activity_failed", extra={"tenant": tenant.code})
+        return
     if member is not None:
         svc.track(Activity(tenant.id, member, "wecom", activity.MESSAGE, svc.clock(), props={"kind": "text"}))
 
