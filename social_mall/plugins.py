@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import time as dt_time
+from datetime import datetime, time as dt_time
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,8 @@ Subscriber = Callable[[Delivery], Awaitable[None]]
 AccountEventHandler = Callable[[int, Mapping[str, Any]], Awaitable[None]]
 #: (uow, tenant) → {tag id: the rule that keeps the tag up, in words}
 TagRules = Callable[[Any, int], Awaitable[Mapping[int, str]]]
+# (unit of work, tenant, sku id, now) → a promotion of the module's sells this SKU now
+PriceHold = Callable[[Any, int, int, datetime], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Registry:
     # key → method offered at checkout ("express" is the core's own unless a module replaces it)
     fulfilments: dict[str, FulfilmentMethod] = field(default_factory=dict)
     completion_holds: list[Callable[[Any, int, int], Awaitable[bool]]] = field(default_factory=list)
+    # who says a SKU is inside a running promotion of theirs (automatic prices may not rise)
+    price_holds: list[PriceHold] = field(default_factory=list)
     card_notes: list[Callable[[Any, int, int], Awaitable[str]]] = field(default_factory=list)
     # unit prices of the module's own for some members (social_mall/pricing/unit.py)
     pricers: list[UnitPricer] = field(default_factory=list)
@@ -188,6 +192,13 @@ class Registry:
         auto-confirm sweeper and its day-before reminder skip such an order until the hold
         lets go (social_mall/jobs.py)."""
         self.completion_holds.append(hold)
+
+    def add_price_hold(self, hold: PriceHold) -> None:
+        """Say when a promotion of the module's is selling a SKU: `hold(uow, tenant, sku_id,
+        now)` → True while it runs (a seckill session, a bargain campaign…). Whoever moves list
+        prices automatically asks every hold and never raises a held SKU's price then: a
+        raise inside a running promotion inflates the 原价 it is advertised against."""
+        self.price_holds.append(hold)
 
     def add_fulfilment(self, method: FulfilmentMethod) -> None:
         """Offer a fulfilment method at checkout (a later module's method with the same

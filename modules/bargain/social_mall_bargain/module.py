@@ -1,5 +1,6 @@
 """What the bargain module registers with the core: templates, the chat flow and its menu
-entry, console pages and H5 routes, the demo campaign, the expiry job, and subscribers:
+entry, console pages and H5 routes, the demo campaign, the expiry job, a price hold (automatic price rules never raise a
+SKU's price while a live campaign bargains it), and subscribers:
 
   bargain.helped      push 「好友帮你砍掉了 ¥x … 还差 ¥y」 to the starter
   bargain.expired     push the end of the bargain to the starter
@@ -19,6 +20,7 @@ def setup(reg: Registry) -> None:
     svc: Services = reg.services
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow.FLOW)
+    reg.add_price_hold(service.campaign_running)
     web.register(reg)
     reg.add_demo(demo.seed)
 

@@ -160,6 +160,15 @@ async def live_campaigns(uow: UnitOfWork, tenant: int, now: datetime, limit: int
     return [c for c in await _campaign_views(uow, tenant, rows) if c.price_fen > c.floor_fen]
 
 
+async def campaign_running(uow: UnitOfWork, tenant: int, sku_id: int, now: datetime) -> bool:
+    """Does a live campaign bargain this SKU now? (the core's price hold: a bargain starts at
+    the SKU's price of the moment, so an automatic raise would lengthen every new bargain)"""
+    stmt = select(BargainCampaign.id).where(
+        BargainCampaign.tenant_id == tenant, BargainCampaign.sku_id == sku_id, BargainCampaign.active.is_(True),
+        BargainCampaign.starts_at <= now, BargainCampaign.ends_at > now).limit(1)
+    return await uow.session.scalar(stmt) is not None
+
+
 def _terms_values(t: rules.Terms) -> dict[str, object]:
     return {"floor_fen": t.floor_fen, "helps_needed": t.helps_needed, "min_cut_fen": t.min_cut_fen,
             "hours": t.hours, "stock": t.stock, "daily_helps": t.daily_helps,

@@ -96,3 +96,36 @@ async def test_the_demo_showcase_has_a_bargain_campaign(backend, engine, tmp_pat
     wx = MPSimulator(mall.client.session, str(mall.client.make_url("/wechat/mp/demo")),
                      token=TEST_TOKEN, app_id=TEST_APP_ID, aes_key=TEST_AES_KEY, safe_mode=True)
     assert "丹东草莓 砍价免单价" in (await wx.text(USER, "砍价")).text
+
+
+async def test_a_live_campaign_holds_its_skus_price_through_the_registry(mall):
+    """The core's price hold (automatic price rules never raise a SKU a promotion sells: a
+    bargain starts at the price of the moment): while the campaign is live, and only then."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select, update
+
+    from social_mall_bargain.models import BargainCampaign
+    from storage.models import Sku
+
+    now = datetime.now(timezone.utc)
+    tenant = (await mall.svc.tenant("demo")).id
+    async with mall.svc.uows() as uow:
+        c = await make_campaign(uow, tenant, now)
+        await uow.commit()
+        other = await uow.session.scalar(select(Sku.id).where(Sku.tenant_id == tenant, Sku.id != c.sku_id).limit(1))
+    assert service.campaign_running in mall.svc.registry.price_holds     # registered: the pricing job asks it
+
+    async def held(sku: int, at: datetime, t: int = tenant) -> bool:
+        async with mall.svc.uows() as uow:
+            return await service.campaign_running(uow, t, sku, at)
+
+    assert await held(c.sku_id, now)
+    assert not await held(other, now)
+    assert not await held(c.sku_id, now - timedelta(days=2))          # before it starts
+    assert not await held(c.sku_id, now + timedelta(days=31))         # once it has ended
+    assert not await held(c.sku_id, now, t=tenant + 1000)
+    async with mall.svc.uows() as uow:                                # paused by the merchant
+        await uow.session.execute(update(BargainCampaign).where(BargainCampaign.id == c.id).values(active=False))
+        await uow.commit()
+    assert not await held(c.sku_id, now)

@@ -67,7 +67,7 @@ def setup(reg: Registry) -> None:
             recommender.forget(tenant)   # other workers see the new version within `recheck`
 
     async def price_step() -> None:
-        await pricing.run_all(svc.uows, svc.clock())
+        await pricing.run_all(svc.uows, svc.clock(), reg.price_holds)   # filled by modules after this one
 
     async def flush_views() -> None:
         await counter.flush(svc.uows)

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from social_mall.console import rules as crules
 from social_mall.console.errors import InvalidInputError
 from social_mall.errors import NotFoundError
+from social_mall.plugins import PriceHold
 from social_mall.pricing.service import active_flash_prices
 from social_mall_intelligence import rules_pricing as R
 from social_mall_intelligence.models import PriceChange, PriceRule, PriceTest
@@ -239,8 +240,11 @@ def arm_now(test: PriceTest | None, sku_id: int, now: datetime) -> str:
 
 
 async def apply_rule(uow: UnitOfWork, tenant: int, rule: PriceRule, now: datetime,
-                     test: PriceTest | None = None) -> Applied | None:
-    """One step of one SKU's rule: at most one change per bucket, under the guard rails."""
+                     test: PriceTest | None = None, holds: Sequence[PriceHold] = ()) -> Applied | None:
+    """One step of one SKU's rule: at most one change per bucket, under the guard rails.
+    No raise while the SKU is in an unpaid order or a running promotion: a flash price or
+    a group buy (the core's), or whatever the registry's price holds say (seckill
+    sessions, bargain campaigns…: `reg.add_price_hold`)."""
     repo = PricingRepo(uow.session)
     fresh = await repo.rule(tenant, rule.id)      # paused, edited or rolled back since the job listed it
     if fresh is None:
@@ -265,8 +269,7 @@ async def apply_rule(uow: UnitOfWork, tenant: int, rule: PriceRule, now: datetim
         target, proposal = rule.base_fen, R.Proposal(rule.base_fen, ("control",))
     no_raise = False
     if target > current or current < _rails(rule).floor_fen:
-        no_raise = (await repo.in_unpaid_order(tenant, sku_id) or await repo.in_group_buy(tenant, sku_id, now)
-                    or bool(await active_flash_prices(uow, tenant, [sku_id], now)))
+        no_raise = await promotion_running(uow, repo, tenant, sku_id, now, holds)
     new = R.guard(target, current, current if day_open is None else day_open, _rails(rule),
                   no_raise=no_raise)
     if new is None or not await repo.set_price(tenant, sku_id, current, new):
@@ -283,7 +286,18 @@ async def apply_rule(uow: UnitOfWork, tenant: int, rule: PriceRule, now: datetim
     return Applied(sku_id, current, new, reason)
 
 
-async def run_all(uows: UowFactory, now: datetime) -> list[Applied]:
+async def promotion_running(uow: UnitOfWork, repo: PricingRepo, tenant: int, sku_id: int, now: datetime,
+                            holds: Sequence[PriceHold]) -> bool:
+    if (await repo.in_unpaid_order(tenant, sku_id) or await repo.in_group_buy(tenant, sku_id, now)
+            or await active_flash_prices(uow, tenant, [sku_id], now)):
+        return True
+    for hold in holds:
+        if await hold(uow, tenant, sku_id, now):
+            return True
+    return False
+
+
+async def run_all(uows: UowFactory, now: datetime, holds: Sequence[PriceHold] = ()) -> list[Applied]:
     """The job: every enabled rule of every tenant, each SKU in its own transaction (a
     worker that lost the race for a bucket rolls back that SKU only). Idempotent."""
     async with uows() as uow:
@@ -296,7 +310,7 @@ async def run_all(uows: UowFactory, now: datetime) -> list[Applied]:
         for rule in rules:
             async with uows() as uow:
                 try:
-                    applied = await apply_rule(uow, tenant, rule, now, test)
+                    applied = await apply_rule(uow, tenant, rule, now, test, holds)
                     await uow.commit()
                 except IntegrityError:      # another worker wrote this SKU's bucket first
                     log.info("intel.price.race", extra={"tenant": tenant, "sku": rule.sku_id})

@@ -1,7 +1,8 @@
 """Dynamic pricing's services on both backends (SQLite + memory, PostgreSQL + Redis), with
 the real app's registry: the job moves a SKU's list price under the guard rails, once per
 step however often (or by however many workers) it runs; it never raises a price inside
-an unpaid order or a live flash sale; every change is audited and can be rolled back
+an unpaid order, a live flash sale, a group buy or a module's promotion (the registry's
+price holds); every change is audited and can be rolled back
 (once, and only while the price is still the one the rule set); the preview and the A/B
 readout read the orders and cart adds the core records."""
 
@@ -298,3 +299,59 @@ async def test_a_rule_paused_after_the_job_listed_it_does_not_move_the_price(mal
         assert await P.apply_rule(uow, tenant, stale, evening()) is None
         await uow.commit()
     assert await price(mall, sku) == 10_000 and await n_changes(mall) == (0, 0)
+
+
+async def test_no_raise_while_a_group_buy_sells_the_sku_then_the_demand_step_goes_on(mall):
+    from storage.groupbuy_models import GroupbuyCampaign, GroupbuySku
+
+    tenant, sku = await setup_sku(mall)
+    await save(mall, tenant, sku, **DEMAND)
+    await cart_adds(mall, tenant, sku, 4)
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    async with mall.svc.uows() as uow:
+        product = await uow.session.scalar(select(Sku.product_id).where(Sku.id == sku))
+        camp = GroupbuyCampaign(tenant_id=tenant, product_id=product, title="三人团", team_size=3, lifetime_hours=24,
+                                starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1), active=True)
+        uow.session.add(camp)
+        await uow.session.flush()
+        uow.session.add(GroupbuySku(tenant_id=tenant, campaign_id=camp.id, sku_id=sku, group_price_fen=7_000))
+        await uow.commit()
+    before = await n_changes(mall)
+    assert await P.run_all(mall.svc.uows, now) == []
+    assert await price(mall, sku) == 10_000 and await n_changes(mall) == before
+    [a] = await P.run_all(mall.svc.uows, now + timedelta(hours=2))      # the group buy is over
+    assert (a.before_fen, a.after_fen, a.reason) == (10_000, 11_000, "demand")
+
+
+async def test_the_pricing_job_asks_the_registrys_price_holds_and_lowers_but_never_raises_a_held_sku(mall):
+    """A module's running promotion (a seckill session, a bargain campaign: `add_price_hold`)
+    stops a raise by the registered job; a lowering still goes through."""
+    tenant, sku = await setup_sku(mall)
+    rid = await save(mall, tenant, sku, **DEMAND)
+    await cart_adds(mall, tenant, sku, 4)
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    asked: list[tuple[int, int]] = []
+    held_until = now + timedelta(hours=1)
+
+    async def promotion(uow, t: int, sku_id: int, at: datetime) -> bool:
+        asked.append((t, sku_id))
+        return sku_id == sku and at < held_until
+
+    reg = mall.svc.registry
+    reg.add_price_hold(promotion)
+    job = next(j for j in reg.jobs if j.name == "intel.pricing")
+    before = await n_changes(mall)
+    mall.svc.clock = lambda: now
+    await job.run()
+    assert asked == [(tenant, sku)]
+    assert await price(mall, sku) == 10_000 and await n_changes(mall) == before
+
+    mall.svc.clock = lambda: held_until + timedelta(minutes=30)     # the promotion is over: the demand step
+    await job.run()
+    assert await price(mall, sku) == 11_000
+
+    await save(mall, tenant, sku, **EVENING)     # the merchant makes it an evening discount, inside a new promotion
+    held_until = evening() + timedelta(hours=1)
+    mall.svc.clock = lambda: evening()
+    await job.run()
+    assert await price(mall, sku) == 9_900        # a cut (10 % a step) is no raise: it goes through

@@ -29,6 +29,7 @@ def setup(reg: Registry) -> None:
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow.FLOW)
     reg.add_unit_pricer(prices.PRICER)
+    reg.add_price_hold(service.selling)
     web_console.register(reg)
     reg.add_demo(demo.seed, showcase=False)
 

@@ -287,6 +287,16 @@ async def counts(uow: UnitOfWork, tenant: int, item_ids: Sequence[int]) -> dict[
     return out
 
 
+async def selling(uow: UnitOfWork, tenant: int, sku_id: int, now: datetime) -> bool:
+    """Is an enabled session selling this SKU now? (the core's price hold: automatic price
+    rules may not raise the 原价 a running seckill is advertised against)"""
+    stmt = (select(SeckillItem.id).join(SeckillSession, SeckillSession.id == SeckillItem.session_id)
+            .where(SeckillItem.tenant_id == tenant, SeckillItem.sku_id == sku_id, SeckillSession.tenant_id == tenant,
+                   SeckillSession.enabled.is_(True), SeckillSession.starts_at <= now, SeckillSession.ends_at > now)
+            .limit(1))
+    return await uow.session.scalar(stmt) is not None
+
+
 async def member_joined(uow: UnitOfWork, tenant: int, member: int) -> datetime | None:
     return await uow.session.scalar(select(Member.created_at).where(Member.tenant_id == tenant, Member.id == member))
 

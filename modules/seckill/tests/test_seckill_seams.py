@@ -69,3 +69,38 @@ async def test_switched_off_the_shop_answers_exactly_as_without_the_package(
     without_package = await transcript(bare)
     assert with_module_off == without_package
     assert without_package[3].startswith("没看懂「秒杀」")
+
+
+async def test_a_running_session_holds_its_skus_prices_through_the_registry(backend, engine, tmp_path, fake_wechat,
+                                                                            aiohttp_client):
+    """The core's price hold (automatic price rules never raise a SKU a promotion sells):
+    while a session runs, and only then, for its SKUs, of its shop, while it is enabled."""
+    from sqlalchemy import select, update
+
+    from social_mall_seckill import service
+    from social_mall_seckill.models import SeckillItem, SeckillSession
+    from storage.models import Sku
+
+    mall = await make_mall(backend, tmp_path, fake_wechat, aiohttp_client, clock=Clock(NOW))
+    assert service.selling in mall.svc.registry.price_holds     # registered: the pricing job asks it
+    sid, items = await live_session(mall, NOW)
+    tenant = (await mall.svc.tenant("demo")).id
+    async with mall.svc.uows() as uow:
+        skus = list((await uow.session.scalars(select(SeckillItem.sku_id).where(SeckillItem.session_id == sid))).all())
+        other = await uow.session.scalar(select(Sku.id).where(Sku.tenant_id == tenant, Sku.id.not_in(skus)).limit(1))
+        await uow.session.execute(update(SeckillSession).where(SeckillSession.id != sid).values(enabled=False))
+        await uow.commit()    # the demo shop's own sessions off: this one alone
+
+    async def held(sku: int, at: datetime, t: int = tenant) -> bool:
+        async with mall.svc.uows() as uow:
+            return await service.selling(uow, t, sku, at)
+
+    assert [await held(s, NOW) for s in skus] == [True, True]
+    assert not await held(other, NOW)
+    assert not await held(skus[0], NOW - timedelta(minutes=2))        # before it starts
+    assert not await held(skus[0], NOW + timedelta(hours=1))          # once it has ended
+    assert not await held(skus[0], NOW, t=tenant + 1000)              # another shop's SKU id
+    async with mall.svc.uows() as uow:                                # switched off by the merchant
+        await uow.session.execute(update(SeckillSession).where(SeckillSession.id == sid).values(enabled=False))
+        await uow.commit()
+    assert not await held(skus[0], NOW)
