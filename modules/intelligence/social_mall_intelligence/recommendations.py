@@ -9,7 +9,10 @@ Never recommended: products off the shelf or out of stock, a durable the member 
 consumable the member bought within its repurchase cycle (the nightly job estimates the
 cycles from purchases, recommend.cycles; the merchant's mark in the console overrides: a
 consumable with its days, or a durable). A consumable whose cycle has passed comes first,
-marked 「该补货了」 (recommend.due). B2B-only products: the core has no such mark yet.
+marked 「该补货了」 (recommend.due). Nor a product kept from the member (the core's
+visibility seam: e.g. B2B's 企业专供 for consumers), left out before the list is cut and
+before any showing is recorded, so the list stays full and click-through counts only what
+was shown.
 A product the member only viewed may be recommended (it measured better: bench/recommend.py).
 PIPL Art. 24: a member who switched personalisation off gets the shop's most popular
 products only (the same list every such member gets: no history, no views, no location).
@@ -41,6 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from social_mall.activity import Activity, ActivitySink
+from social_mall.catalog.visibility import hidden_products
 from social_mall.orders.service import find_order
 from social_mall.places import PlaceSource, member_places, order_places
 from social_mall_intelligence import recommend as R
@@ -354,9 +358,10 @@ class Recommender:
         self._shelves.put(tenant, got)
         return got
 
-    async def _sellable(self, uow: UnitOfWork, tenant: int, ids: list[int]) -> list[int]:
+    async def _sellable(self, uow: UnitOfWork, tenant: int, ids: list[int],
+                        hidden: frozenset[int] = frozenset()) -> list[int]:
         ok = (await self.shelf(uow, tenant)).sellable
-        return [i for i in ids if i in ok]
+        return [i for i in ids if i in ok and i not in hidden]
 
     async def _shelf_first(self, uow: UnitOfWork, tenant: int, n: int) -> list[int]:
         got = await self.shelf(uow, tenant)
@@ -437,9 +442,10 @@ class Recommender:
                              personalised=on, places=where, restock=restock, back=back)
         if not on:   # not personalised: the same list for everyone, bought or not
             wanted = R.recommend(loaded.model, {}, CANDIDATES, personalised=False)
-        found = await self._sellable(uow, tenant, wanted)
+        hidden = await hidden_products(uow, tenant, member)
+        found = await self._sellable(uow, tenant, wanted, hidden)
         if len(found) < k:   # cold start (no purchases yet): the shop's own order
-            skip = set(found) | (held if on else set())
+            skip = set(found) | (held if on else set()) | hidden
             found += [p for p in await self._shelf_first(uow, tenant, k + len(skip)) if p not in skip]
         found = found[:k]
         return Picks(found, on, frozenset(set(found) & set(restock)) if on else frozenset())
@@ -462,7 +468,7 @@ class Recommender:
         loaded = await self.model(uow, tenant)
         _, _, _, held = await self._cycled(uow, tenant, state, loaded)
         wanted = R.also_bought(loaded.model, product, CANDIDATES, exclude=held)
-        found = (await self._sellable(uow, tenant, wanted))[:limit]
+        found = (await self._sellable(uow, tenant, wanted, await hidden_products(uow, tenant, member)))[:limit]
         where = placement if placement in (RELATED, PAID) else RELATED
         await note_shown(uow, tenant, member, found, where, self.now())
         report_shown(self.sinks, tenant, member, found, where, self.now())

@@ -211,3 +211,59 @@ async def test_the_payment_push_names_what_its_buyers_also_bought(mall):
     await mall.settle()
     pushes = [m["text"]["content"] for m in mall.fake.sent_messages(buyer) if "支付成功" in m["text"]["content"]]
     assert len(pushes) == 2 and "你可能还喜欢" not in pushes[-1]
+
+
+class KeptFrom:
+    """A visibility on the core's seam (as B2B's 企业专供 keeps products from consumers):
+    `product` kept from every member."""
+
+    def __init__(self, product: int) -> None:
+        self.product = product
+
+    async def hidden(self, uow, tenant: int, member: int | None) -> frozenset[int]:
+        return frozenset({self.product})
+
+
+async def shown(mall, openid: str) -> list[tuple[str, int]]:
+    from social_mall_intelligence.models import Impression
+    from storage.models import MemberIdentity
+
+    async with mall.svc.uows() as uow:
+        member = await uow.session.scalar(select(MemberIdentity.member_id).where(MemberIdentity.external_id == openid))
+        rows = await uow.session.execute(select(Impression.source, Impression.product_id)
+                                         .where(Impression.member_id == member).order_by(Impression.id))
+        return [(s, int(p)) for s, p in rows.all()]
+
+
+async def test_a_product_kept_from_the_member_is_never_offered_nor_counted_as_shown(mall):
+    """Beside 加购 and in the payment push, a product the core's visibility keeps from the
+    member is left out before the list is cut, and no showing of it is recorded: the
+    console's click-through divides by what members saw."""
+    ids = await add_fashion(mall)
+    tenant = (await mall.svc.tenant("demo")).id
+    dress, skirt, tee = ids["法式碎花连衣裙"], ids["高腰百褶半身裙"], ids["纯棉短袖T恤"]
+    for n in range(3):
+        buyer = f"oBuyer_intel_kept_{n:010d}"
+        for product in (dress, skirt) if n else (dress, skirt, tee):
+            await paid_order(mall.svc.uows, tenant, buyer, sku_id=await first_sku(mall, product))
+    await mall.settle()
+    await retrain(mall)
+    mall.svc.registry.visibility.append(KeptFrom(skirt))
+
+    wx = simulator(mall)
+    await say(wx, USER, "搜 法式碎花连衣裙")
+    await say(wx, USER, "1")
+    added = await say(wx, USER, "加购")
+    assert "买了它的人还买了：" in added and "纯棉短袖T恤</a>" in added and "高腰百褶半身裙" not in added, added
+    assert await shown(mall, USER) == [("related", tee)]
+
+    buyer = "oBuyer_intel_kept_paid_00001"
+    await paid_order(mall.svc.uows, tenant, buyer, sku_id=await first_sku(mall, dress))
+    await mall.settle()
+    (push,) = [m["text"]["content"] for m in mall.fake.sent_messages(buyer) if "支付成功" in m["text"]["content"]]
+    assert "你可能还喜欢：" in push and "纯棉短袖T恤</a>" in push and "高腰百褶半身裙" not in push, push
+    assert await shown(mall, buyer) == [("paid", tee)]
+
+    listed_now = listed(await say(wx, USER, "猜你喜欢"))
+    assert "高腰百褶半身裙" not in listed_now and len(listed_now) == len(set(listed_now)) >= 5, listed_now
+    assert ("for_me", skirt) not in await shown(mall, USER)
