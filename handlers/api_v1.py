@@ -27,7 +27,7 @@ from social_mall.console import orders as adm
 from social_mall.console.audit import audit_filter, list_audit
 from social_mall.console.errors import ConflictError, InvalidInputError
 from social_mall.console.members import member_detail, search_members
-from social_mall.console.permissions import Perm, permits
+from social_mall.console.permissions import Perm, permits, sees_cost
 from social_mall.errors import MallError, NotFoundError
 from social_mall.parsing import parse_id, is_storable_text
 from social_mall.views import OrderView, Page
@@ -170,13 +170,15 @@ def order_json(o: OrderView) -> dict[str, Any]:
     }
 
 
-def product_json(p: cat.ProductRow) -> dict[str, Any]:
+def product_json(p: cat.ProductRow, *, costs: bool = False) -> dict[str, Any]:
+    """A product as the API gives it; its SKUs' costs only to roles that may read them
+    (`costs`: permissions.sees_cost)."""
     return {
         "id": p.id, "title": p.title, "subtitle": p.subtitle, "description": p.description, "image": p.image,
         "category_id": p.category_id, "on_shelf": p.on_shelf, "sort": p.sort, "min_price_fen": p.min_price_fen,
         "max_price_fen": p.max_price_fen, "stock": p.stock,
-        "skus": [{"id": s.id, "spec": s.spec, "price_fen": s.price_fen, "stock": s.stock, "on_shelf": s.on_shelf}
-                 for s in p.skus],
+        "skus": [{"id": s.id, "spec": s.spec, "price_fen": s.price_fen, "stock": s.stock, "on_shelf": s.on_shelf,
+                  **({"cost_fen": s.cost_fen} if costs else {})} for s in p.skus],
     }
 
 
@@ -226,7 +228,8 @@ async def products(request: web.Request) -> web.Response:
             uow, _tenant(request), keyword=rules.text(q.get("q", ""), "q", max_len=40),
             category_id=rules.parse_int(cid, "category_id", lo=1, hi=2**62) if cid else None,
             on_shelf={"true": True, "false": False}.get(shelf), page=page, per_page=per_page)
-    return ok(_page(result, product_json))
+    costs = sees_cost(_admin(request).role)
+    return ok(_page(result, lambda p: product_json(p, costs=costs)))
 
 
 @routes.post("/api/v1/products")
@@ -245,14 +248,15 @@ async def create_product(request: web.Request) -> web.Response:
         pid = await cat.create_product(uow, _tenant(request), _admin(request), data, skus, on_shelf=on_shelf)
         await uow.commit()
         product = await cat.get_product(uow, _tenant(request), pid)
-    return ok(product_json(product), status=201)
+    return ok(product_json(product, costs=sees_cost(_admin(request).role)), status=201)
 
 
 @routes.get("/api/v1/products/{id}")
 @api_view(Perm.CATALOG_VIEW)
 async def product(request: web.Request) -> web.Response:
     async with _svc(request).uows() as uow:
-        return ok(product_json(await cat.get_product(uow, _tenant(request), _id(request))))
+        return ok(product_json(await cat.get_product(uow, _tenant(request), _id(request)),
+                               costs=sees_cost(_admin(request).role)))
 
 
 @routes.patch("/api/v1/products/{id}")
@@ -274,7 +278,7 @@ async def patch_product(request: web.Request) -> web.Response:
                 raise InvalidInputError("on_shelf", "boolean")
             await cat.set_product_shelf(uow, tenant, admin, pid, body["on_shelf"])
         await uow.commit()
-        return ok(product_json(await cat.get_product(uow, tenant, pid)))
+        return ok(product_json(await cat.get_product(uow, tenant, pid), costs=sees_cost(admin.role)))
 
 
 @routes.patch("/api/v1/skus/{id}")
@@ -293,10 +297,11 @@ async def patch_sku(request: web.Request) -> web.Response:
     async with _svc(request).uows() as uow:
         row = await cat.update_sku(uow, _tenant(request), _admin(request), sku_id, spec=spec,
                                    price_fen=None if price is None else rules.check_price_fen(price),
-                                   stock_delta=delta, on_shelf=on_shelf)
+                                   stock_delta=delta, on_shelf=on_shelf,
+                                   cost_fen=cat.cost_input(body) if "cost_fen" in body else "keep")
         await uow.commit()
     return ok({"id": row.id, "spec": row.spec, "price_fen": row.price_fen, "stock": row.stock,
-               "on_shelf": row.on_shelf})
+               "on_shelf": row.on_shelf, "cost_fen": row.cost_fen})
 
 
 @routes.get("/api/v1/orders")

@@ -40,7 +40,8 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 
 _SKU = {"type": "object", "properties": {
     "id": {"type": "integer"}, "spec": {"type": "string"}, "price_fen": {"type": "integer"},
-    "stock": {"type": "integer"}, "on_shelf": {"type": "boolean"}}}
+    "stock": {"type": "integer"}, "on_shelf": {"type": "boolean"},
+    "cost_fen": {"type": "integer", "nullable": True, "description": "成本价 (fen); null: not entered"}}}
 _LINE = {"type": "object", "properties": {
     "sku_id": {"type": "integer"}, "title": {"type": "string"}, "spec": {"type": "string"},
     "price_fen": {"type": "integer"}, "qty": {"type": "integer"}, "line_fen": {"type": "integer"}}}
@@ -88,7 +89,9 @@ OPENAPI: dict[str, Any] = {
                     "spec": {"type": "string", "maxLength": 80},
                     "price_fen": {"type": "integer", "minimum": 1},
                     "stock_delta": {"type": "integer", "description": "added to the stock; never below zero"},
-                    "on_shelf": {"type": "boolean"}}}),
+                    "on_shelf": {"type": "boolean"},
+                    "cost_fen": {"type": "integer", "minimum": 1, "nullable": True,
+                                 "description": "成本价 (fen); null clears it; absent: unchanged"}}}),
                 "responses": {"200": _json(_SKU), **ERRORS, **NOT_FOUND}},
         },
         "/api/v1/orders": {
@@ -174,7 +177,8 @@ OPENAPI: dict[str, Any] = {
                     "type": "object", "required": ["price_fen"], "properties": {
                         "spec": {"type": "string", "maxLength": 80},
                         "price_fen": {"type": "integer", "minimum": 1, "maximum": 1000000000},
-                        "stock": {"type": "integer", "minimum": 0, "maximum": 1000000}}}}}},
+                        "stock": {"type": "integer", "minimum": 0, "maximum": 1000000},
+                        "cost_fen": {"type": "integer", "minimum": 1, "maximum": 1000000000}}}}}},
             "Product": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "title": {"type": "string"}, "subtitle": {"type": "string"},
                 "description": {"type": "string"}, "image": {"type": "string"},

@@ -190,6 +190,9 @@ class Sku(Base):
     price_fen: Mapped[int] = mapped_column(BigInteger)
     stock: Mapped[int] = mapped_column(BigInteger, default=0)
     on_shelf: Mapped[bool] = mapped_column(Boolean, default=True)
+    # what one unit costs the merchant (成本价, fen); None: not entered. The console's and
+    # the admin API's only: margins, and the floor of automatic price rules
+    cost_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class CartItem(Base):

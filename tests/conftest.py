@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from social_mall.demo import DemoCredentials, seed_demo
@@ -415,6 +415,55 @@ class Mall:
             delivered = await svc.outbox.run_once()
             if not svc.background and not delivered:
                 return
+
+
+@pytest.fixture
+async def fresh_backend(backend, tmp_path):
+    """An empty database of the backend's kind (nothing migrated yet): for migrations
+    run step by step (a revision's data move, a module's branch)."""
+    if backend.name == "sqlite":
+        yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", "")
+        return
+    schema = f"fresh_{uuid.uuid4().hex[:10]}"
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    admin = create_async_engine(PG_URL)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield Backend("pg", PG_URL, backend.redis_url, schema)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    await admin.dispose()
+
+
+def seed_row(conn, table, made: Iterator[int], /, **given):
+    """Insert one row into a reflected `table` for a migration test (a database at an older
+    revision, no models to lean on): `given` values, and a plain value of its type for any
+    other required column (numbers from `made`). The new row's id."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert
+
+    values = dict(given)
+    for c in table.columns:
+        if c.name in values or c.primary_key or c.nullable or c.server_default is not None:
+            continue
+        py = c.type.python_type
+        values[c.name] = (datetime(2026, 1, 1, tzinfo=timezone.utc) if py is datetime
+                          else False if py is bool else next(made) if py is int else {} if py is dict
+                          else f"m{next(made)}")
+    return int(conn.execute(insert(table).values(**values)).inserted_primary_key[0])
+
+
+async def tables_and_versions(b: Backend) -> tuple[set[str], set[str]]:
+    engine = create_engine(b.db_url, schema=b.schema)
+    try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            versions = {r[0] for r in await conn.execute(text("SELECT version_num FROM alembic_version"))}
+    finally:
+        await engine.dispose()
+    return names, versions
 
 
 @pytest.fixture

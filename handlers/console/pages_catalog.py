@@ -11,7 +11,7 @@ from handlers.console.core import (
 from social_mall.console import catalog as cat
 from social_mall.console import rules
 from social_mall.console.errors import InvalidInputError
-from social_mall.console.permissions import Perm
+from social_mall.console.permissions import Perm, sees_cost
 from social_mall.parsing import parse_id
 
 routes = web.RouteTableDef()
@@ -67,7 +67,7 @@ async def product_page(request: web.Request) -> web.Response:
     async with services(request).uows() as uow:
         product = await cat.get_product(uow, tenant_of(request), int_id(request))
     return render(request, "console/product.html", p=product, categories=await _categories(request),
-                  image_url=services(request).image_url)
+                  image_url=services(request).image_url, costs=sees_cost(admin_of(request).role))
 
 
 @routes.post(r"/console/products/{id}")
@@ -129,7 +129,8 @@ async def update_sku(request: web.Request) -> web.Response:
     async with services(request).uows() as uow:
         await cat.update_sku(uow, tenant_of(request), admin_of(request), sku_id, product_id=pid,
                              spec=str(form.get("spec", "")), price_fen=rules.parse_price(str(form.get("price", ""))),
-                             stock_delta=stock - was, on_shelf=form.get("on_shelf") == "1")
+                             stock_delta=stock - was, on_shelf=form.get("on_shelf") == "1",
+                             cost_fen=cat.cost_input(form) if "cost" in form else "keep")
         await uow.commit()
     raise redirect(f"/console/products/{pid}", ok="saved")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from social_mall.console import rules
 from social_mall.console.auth import AdminView
@@ -21,6 +22,7 @@ class SkuInput:
     spec: str
     price_fen: int
     stock: int
+    cost_fen: int | None = None     # 成本价; None: not entered
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class SkuRow:
     price_fen: int
     stock: int
     on_shelf: bool
+    cost_fen: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,22 @@ def sku_input(data: Mapping[str, object], *, prefix: str = "") -> SkuInput:
         spec=rules.text(data.get(f"{prefix}spec", "") or "", f"{prefix}spec", max_len=80),
         price_fen=price,
         stock=rules.parse_int(data.get(f"{prefix}stock", 0) or 0, f"{prefix}stock", lo=0, hi=rules.MAX_STOCK),
+        cost_fen=cost_input(data, prefix=prefix),
     )
 
 
+def cost_input(data: Mapping[str, object], *, prefix: str = "") -> int | None:
+    """A SKU's cost from a form ("cost": "12.50", empty: none) or JSON ("cost_fen": a
+    positive integer or null)."""
+    if f"{prefix}cost_fen" in data:
+        raw = data[f"{prefix}cost_fen"]
+        return None if raw is None else rules.check_price_fen(raw, f"{prefix}cost_fen")
+    text = str(data.get(f"{prefix}cost", "") or "").strip()
+    return None if not text else rules.parse_price(text, f"{prefix}cost")
+
+
 def _sku_row(s: Sku) -> SkuRow:
-    return SkuRow(s.id, s.spec, s.price_fen, s.stock, s.on_shelf)
+    return SkuRow(s.id, s.spec, s.price_fen, s.stock, s.on_shelf, s.cost_fen)
 
 
 def _product_row(p: Product, skus: Sequence[Sku] = (), summary: tuple[int, int, int] | None = None) -> ProductRow:
@@ -181,9 +195,10 @@ async def create_product(uow: UnitOfWork, tenant: int, actor: AdminView, data: P
                       description=data.description, image="", on_shelf=on_shelf, sort=data.sort)
     await uow.catalog.add(product)
     await uow.catalog.add(*(Sku(tenant_id=tenant, product_id=product.id, spec=s.spec, price_fen=s.price_fen,
-                                stock=s.stock, on_shelf=True) for s in skus))
+                                stock=s.stock, on_shelf=True, cost_fen=s.cost_fen) for s in skus))
+    costs = {"costs": [s.cost_fen for s in skus]} if any(s.cost_fen is not None for s in skus) else {}
     uow.audit(tenant, actor.actor, "product.create", f"product:{product.id}",
-              after={**_snapshot(product), "skus": [[s.spec, s.price_fen, s.stock] for s in skus]})
+              after={**_snapshot(product), "skus": [[s.spec, s.price_fen, s.stock] for s in skus], **costs})
     return product.id
 
 
@@ -224,26 +239,31 @@ async def add_sku(uow: UnitOfWork, tenant: int, actor: AdminView, product_id: in
     if await uow.catalog.product(tenant, product_id) is None:
         raise NotFoundError("product", product_id)
     row = Sku(tenant_id=tenant, product_id=product_id, spec=sku.spec, price_fen=sku.price_fen, stock=sku.stock,
-              on_shelf=True)
+              on_shelf=True, cost_fen=sku.cost_fen)
     await uow.catalog.add(row)
     uow.audit(tenant, actor.actor, "sku.create", f"sku:{row.id}",
-              after={"product_id": product_id, "spec": sku.spec, "price_fen": sku.price_fen, "stock": sku.stock})
+              after={"product_id": product_id, "spec": sku.spec, "price_fen": sku.price_fen, "stock": sku.stock,
+                     "cost_fen": sku.cost_fen})
     return row.id
 
 
 async def update_sku(
     uow: UnitOfWork, tenant: int, actor: AdminView, sku_id: int, *, spec: str | None = None,
     price_fen: int | None = None, stock_delta: int = 0, on_shelf: bool | None = None,
-    product_id: int | None = None,
+    product_id: int | None = None, cost_fen: int | None | Literal["keep"] = "keep",
 ) -> SkuRow:
     """Change a SKU. Stock moves by a delta applied in SQL, so units that orders reserve
-    meanwhile are kept (the form sends the stock it showed and the stock wanted)."""
+    meanwhile are kept (the form sends the stock it showed and the stock wanted).
+    `cost_fen`: the new cost, None to clear it, "keep" (the default) to leave it."""
     repo = ConsoleRepo(uow.session)
     sku = await repo.sku(tenant, sku_id)
     if sku is None or (product_id is not None and sku.product_id != product_id):
         raise NotFoundError("sku", sku_id)
-    before = {"spec": sku.spec, "price_fen": sku.price_fen, "stock": sku.stock, "on_shelf": sku.on_shelf}
+    before = {"spec": sku.spec, "price_fen": sku.price_fen, "stock": sku.stock, "on_shelf": sku.on_shelf,
+              "cost_fen": sku.cost_fen}
     values: dict[str, object] = {}
+    if cost_fen != "keep":
+        values["cost_fen"] = None if cost_fen is None else rules.check_price_fen(cost_fen, "cost_fen")
     if spec is not None:
         values["spec"] = rules.text(spec, "spec", max_len=80)
     if price_fen is not None:
@@ -261,5 +281,5 @@ async def update_sku(
     row = _sku_row(after)
     uow.audit(tenant, actor.actor, "sku.update", f"sku:{sku_id}", before=before,
               after={"spec": row.spec, "price_fen": row.price_fen, "stock": row.stock, "on_shelf": row.on_shelf,
-                     "stock_delta": stock_delta})
+                     "cost_fen": row.cost_fen, "stock_delta": stock_delta})
     return row

@@ -60,3 +60,9 @@ def permits(role: str, perm: str, extra: Mapping[str, frozenset[str]] | None = N
     if perm in ROLE_PERMS[r]:
         return True
     return bool(extra) and r.value in (extra or {}).get(perm, frozenset())
+
+
+def sees_cost(role: str) -> bool:
+    """May `role` read SKUs' costs (成本价)? Those who set prices or read the money (店主,
+    管理员, 运营, 财务); not 客服, who talks to customers."""
+    return permits(role, P.CATALOG_EDIT) or permits(role, P.FINANCE_VIEW)

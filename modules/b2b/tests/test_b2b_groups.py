@@ -15,7 +15,6 @@ from social_mall_b2b.rules import ListKind, PriceList, Tier, company_price
 from storage.models import AuditEntry
 
 from b2b_kit import apply_in_chat, console, count, make_mall, say, simulator
-from test_b2b_seams import fresh_backend  # noqa: F401  (fixture: an empty database of the backend)
 from test_b2b_prices import BUYER, SHOPPER, sku_of
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -106,9 +105,10 @@ async def test_company_in_two_groups_gets_the_cheaper_lists_price_in_chat(backen
 async def test_migration_moves_each_companys_group_into_the_link_table(fresh_backend):
     """b2b_0012 on a database at b2b_0011 holding a company with a group: the company is
     in that group afterwards, and the old `b2b_companies.group_id` is emptied (one truth)."""
-    from sqlalchemy import MetaData, insert
+    from sqlalchemy import MetaData
 
     from storage.db import create_engine, migrate
+    from tests.conftest import seed_row
 
     eng = create_engine(fresh_backend.db_url, schema=fresh_backend.schema)
     try:
@@ -121,15 +121,7 @@ async def test_migration_moves_each_companys_group_into_the_link_table(fresh_bac
             made = iter(range(1, 1000))
 
             def row(table: str, /, **given) -> int:
-                t = meta.tables[table]
-                values = dict(given)
-                for c in t.columns:       # any other required column: a plain value of its type
-                    if c.name in values or c.primary_key or c.nullable or c.server_default is not None:
-                        continue
-                    py = c.type.python_type
-                    values[c.name] = (datetime(2026, 1, 1, tzinfo=timezone.utc) if py is datetime
-                                      else False if py is bool else next(made) if py is int else f"m{next(made)}")
-                return int(conn.execute(insert(t).values(**values)).inserted_primary_key[0])
+                return seed_row(conn, meta.tables[table], made, **given)
 
             tenant = row("tenants")
             member = row("members", tenant_id=tenant)

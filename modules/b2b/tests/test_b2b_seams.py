@@ -6,11 +6,9 @@ still in the database) or its package is not installed at all."""
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime, timezone
 
-import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 
 from bot import BUILTIN_MODULES
 from social_mall.catalog.service import list_products
@@ -21,7 +19,7 @@ from social_mall_b2b import MODULE, accounts, prices
 from social_mall_b2b.rules import ListKind
 from storage.db import create_engine, migrate
 from storage.models import Sku
-from tests.conftest import PG_URL, Backend
+from tests.conftest import tables_and_versions
 
 from b2b_kit import GOOD_USCC, make_mall, say, simulator
 
@@ -59,35 +57,6 @@ async def business_everything(mall) -> None:
             "批发", ListKind.OVERRIDE, None, c.id, 0, None, None, True, ((sku_id, 1, 1000),)), "test")
         await prices.set_terms(uow, tenant.id, sku_id, 12, 12, "test")
         await uow.commit()
-
-
-@pytest.fixture
-async def fresh_backend(backend, tmp_path):
-    """An empty database of the backend's kind (nothing migrated yet)."""
-    if backend.name == "sqlite":
-        yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", "")
-        return
-    schema = f"fresh_{uuid.uuid4().hex[:10]}"
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    admin = create_async_engine(PG_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield Backend("pg", PG_URL, backend.redis_url, schema)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    await admin.dispose()
-
-
-async def tables_and_versions(b: Backend) -> tuple[set[str], set[str]]:
-    engine = create_engine(b.db_url, schema=b.schema)
-    try:
-        async with engine.connect() as conn:
-            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-            versions = {r[0] for r in await conn.execute(text("SELECT version_num FROM alembic_version"))}
-    finally:
-        await engine.dispose()
-    return names, versions
 
 
 def test_the_package_is_found_through_the_entry_point_group():

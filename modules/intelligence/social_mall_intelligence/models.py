@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, utcnow
@@ -188,10 +188,12 @@ class Click(Base):
 
 
 class PriceRule(Base):
-    """Dynamic pricing of one SKU (console 动态定价): the merchant's cost and guard rails
-    (floor = cost × (1 + minimum margin), ceiling, largest change per step and per day)
-    and the signals the rule follows (`params`: rules_pricing.RuleConfig's fields). The
-    cost lives here, keyed by SKU, not on the core's SKU table: only pricing reads it."""
+    """Dynamic pricing of one SKU (console 动态定价): guard rails (floor = the SKU's cost
+    (the core's skus.cost_fen) × (1 + minimum margin), ceiling, largest change per step and
+    per day) and the signals the rule follows (`params`: rules_pricing.RuleConfig's fields).
+    `cost_fen`: the cost typed when the rule was saved (written to the SKU then; counts only
+    for a SKU without one). `cost_moved`: False for a rule saved before costs moved to
+    SKUs, until the pricing job has given its cost to its SKU (once: pricing.move_costs)."""
 
     __tablename__ = "intel_price_rules"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -207,6 +209,7 @@ class PriceRule(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cost_moved: Mapped[bool] = mapped_column(Boolean, default=True, server_default=false())
     __table_args__ = (UniqueConstraint("tenant_id", "sku_id"),)
 
 

@@ -86,8 +86,14 @@ class ChangeView:
     rolled_back_at: datetime | None
 
 
-def _rails(r: PriceRule) -> R.Rails:
-    return R.Rails(r.cost_fen, r.min_margin_bp, r.ceiling_fen, r.max_step_bp, r.max_day_bp)
+def cost_of(r: PriceRule, sku_cost: int | None) -> int:
+    """The SKU's cost (the core's 成本价, edited on the product page or with the rule); the
+    cost saved with the rule only for a SKU that has none."""
+    return r.cost_fen if sku_cost is None else sku_cost
+
+
+def _rails(r: PriceRule, sku_cost: int | None) -> R.Rails:
+    return R.Rails(cost_of(r, sku_cost), r.min_margin_bp, r.ceiling_fen, r.max_step_bp, r.max_day_bp)
 
 
 async def list_rules(uow: UnitOfWork, tenant: int) -> list[RuleView]:
@@ -97,8 +103,9 @@ async def list_rules(uow: UnitOfWork, tenant: int) -> list[RuleView]:
     skus = await repo.skus(tenant, [r.sku_id for r in rules])
     out = []
     for r in rules:
-        title, spec, price, stock = skus.get(r.sku_id, ("?", "", 0, 0))
-        out.append(RuleView(r.id, r.sku_id, title, spec, price, stock, r.base_fen, r.cost_fen, _rails(r).floor_fen,
+        title, spec, price, stock, cost = skus.get(r.sku_id, ("?", "", 0, 0, None))
+        out.append(RuleView(r.id, r.sku_id, title, spec, price, stock, r.base_fen, cost_of(r, cost),
+                            _rails(r, cost).floor_fen,
                             r.ceiling_fen, r.min_margin_bp, r.max_step_bp, r.max_day_bp,
                             R.RuleConfig.from_json(r.params), r.enabled,
                             "" if test is None or test.unit == "day" else R.arm_of(test.salt, r.sku_id, test.share_bp)))
@@ -129,10 +136,16 @@ def _on(form: Mapping[str, object], field: str) -> bool:
     return str(form.get(field, "") or "") in ("1", "on", "true")
 
 
-def parse_rule(form: Mapping[str, object], price_fen: int) -> tuple[int, int, int, int, int, R.RuleConfig]:
+def parse_rule(form: Mapping[str, object], price_fen: int,
+               sku_cost: int | None = None) -> tuple[int, int, int, int, int, R.RuleConfig]:
     """(cost, min margin bp, ceiling, step bp, day bp, config) from the console's form
-    (yuan and whole percents), or InvalidInputError naming the field."""
-    cost = crules.parse_price(str(form.get("cost", "") or ""), "cost")
+    (yuan and whole percents), or InvalidInputError naming the field. The cost left
+    empty is the SKU's own (required when the SKU has none)."""
+    cost_raw = str(form.get("cost", "") or "").strip()
+    if cost_raw or sku_cost is None:
+        cost = crules.parse_price(cost_raw, "cost")
+    else:
+        cost = sku_cost
     margin = _pct_bp(form, "min_margin_pct", 1000, hi=500)
     ceiling_raw = str(form.get("ceiling", "") or "").strip()
     ceiling = crules.parse_price(ceiling_raw, "ceiling") if ceiling_raw else price_fen
@@ -165,13 +178,20 @@ def parse_rule(form: Mapping[str, object], price_fen: int) -> tuple[int, int, in
 async def save_rule(uow: UnitOfWork, tenant: int, actor: str, sku_id: int, form: Mapping[str, object],
                     now: datetime) -> int:
     """Add the SKU's rule or replace it (the base price is the SKU's price when the rule is
-    first saved; 「重设基准价」 is saving with reset_base)."""
+    first saved; 「重设基准价」 is saving with reset_base). A cost typed in the rule is the
+    SKU's cost from now on (written to the SKU, audited as its edit): one figure for the
+    product page, every rule and readout."""
     repo = PricingRepo(uow.session)
     found = await repo.sku(tenant, sku_id)
     if found is None:
         raise NotFoundError("sku", sku_id)
     sku, _ = found
-    cost, margin, ceiling, step, day, cfg = parse_rule(form, sku.price_fen)
+    sku_cost = sku.cost_fen
+    cost, margin, ceiling, step, day, cfg = parse_rule(form, sku.price_fen, sku_cost)
+    if cost != sku_cost:
+        await repo.set_cost(tenant, sku_id, cost)
+        uow.audit(tenant, actor, "sku.update", f"sku:{sku_id}", before={"cost_fen": sku_cost},
+                  after={"cost_fen": cost})
     row = await repo.rule_of_sku(tenant, sku_id)
     before: dict[str, object] | None = None
     if row is None:
@@ -261,6 +281,7 @@ async def apply_rule(uow: UnitOfWork, tenant: int, rule: PriceRule, now: datetim
         return None
     sku_row, product_row = found
     sku_id, current, stock = sku_row.id, sku_row.price_fen, sku_row.stock   # plain values: the UPDATE refreshes the row
+    rails = _rails(rule, sku_row.cost_fen)
     cfg = R.RuleConfig.from_json(rule.params)
     proposal = R.propose(rule.base_fen, cfg, await signals(repo, tenant, sku_id, stock, cfg, now, product_row.id))
     day_open = await repo.day_open(tenant, sku_id, R.day_start(now))
@@ -268,14 +289,14 @@ async def apply_rule(uow: UnitOfWork, tenant: int, rule: PriceRule, now: datetim
     if arm == "control":            # a control time block: back to the base price
         target, proposal = rule.base_fen, R.Proposal(rule.base_fen, ("control",))
     no_raise = False
-    if target > current or current < _rails(rule).floor_fen:
+    if target > current or current < rails.floor_fen:
         no_raise = await promotion_running(uow, repo, tenant, sku_id, now, holds)
-    new = R.guard(target, current, current if day_open is None else day_open, _rails(rule),
+    new = R.guard(target, current, current if day_open is None else day_open, rails,
                   no_raise=no_raise)
     if new is None or not await repo.set_price(tenant, sku_id, current, new):
         return None
     reason = "+".join(proposal.reasons) or "base"
-    if current < _rails(rule).floor_fen:
+    if current < rails.floor_fen:
         reason = "floor"
     elif current > rule.ceiling_fen:
         reason = "ceiling"
@@ -297,6 +318,18 @@ async def promotion_running(uow: UnitOfWork, repo: PricingRepo, tenant: int, sku
     return False
 
 
+async def move_costs(uow: UnitOfWork, tenant: int) -> int:
+    """Rules saved before costs moved to SKUs (intel_0007): each gives its cost to its SKU
+    when the SKU has none, once, audited as the SKU's edit. How many rules were marked."""
+    repo = PricingRepo(uow.session)
+    pending = await repo.costs_to_move(tenant)
+    for rule_id, sku_id, cost in pending:
+        if await repo.move_cost(tenant, rule_id, sku_id, cost):
+            uow.audit(tenant, f"rule:{rule_id}", "sku.update", f"sku:{sku_id}", before={"cost_fen": None},
+                      after={"cost_fen": cost})
+    return len(pending)
+
+
 async def run_all(uows: UowFactory, now: datetime, holds: Sequence[PriceHold] = ()) -> list[Applied]:
     """The job: every enabled rule of every tenant, each SKU in its own transaction (a
     worker that lost the race for a bucket rolls back that SKU only). Idempotent."""
@@ -304,6 +337,9 @@ async def run_all(uows: UowFactory, now: datetime, holds: Sequence[PriceHold] = 
         tenants = await PricingRepo(uow.session).tenants_with_rules()
     done: list[Applied] = []
     for tenant in tenants:
+        async with uows() as uow:
+            if await move_costs(uow, tenant):
+                await uow.commit()
         async with uows() as uow:
             repo = PricingRepo(uow.session)
             rules, test = await repo.rules(tenant, enabled_only=True), await repo.running_test(tenant)
@@ -427,7 +463,7 @@ async def preview(uow: UnitOfWork, tenant: int, rule_id: int, now: datetime) -> 
     h = await history(uow, tenant, now, {v.sku_id: v.price_fen for v in rows}, series_for={rule.sku_id})
     e = R.estimate_elasticity(h.daily)
     series = h.hours.get(rule.sku_id) or [R.HourObs(x, view.price_fen, 0) for x in R.hours_back(now, HISTORY_DAYS * 24)]
-    return PreviewView(view, R.simulate(series, rule.base_fen, view.cfg, _rails(rule), view.stock, e.value,
+    return PreviewView(view, R.simulate(series, rule.base_fen, view.cfg, _rails(rule, view.cost_fen), view.stock, e.value,
                                         steps_per_hour=STEPS_PER_HOUR), e)
 
 
@@ -471,10 +507,11 @@ async def test_readout(uow: UnitOfWork, tenant: int, test: PriceTest, now: datet
     """Each arm over the test's time (its SKUs, or its days for time blocks): visitors
     (members who put a rule SKU in the cart or ordered it; views are kept as counters per
     member and per hour, not per visit, so they do not name visitors),
-    buyers (a paid order), revenue and margin (price − the rule's cost) of the paid lines."""
+    buyers (a paid order), revenue and margin (price − the SKU's cost) of the paid lines."""
     repo = PricingRepo(uow.session)
     end = test.ended_at or now
     rules = {r.sku_id: r for r in await repo.rules(tenant)}
+    costs = {sku: cost_of(rules[sku], found[4]) for sku, found in (await repo.skus(tenant, list(rules))).items()}
 
     def arm_at(sku: int, at: datetime) -> str:
         return R.arm_of(test.salt, R.block_of(at) if test.unit == "day" else sku, test.share_bp)
@@ -494,7 +531,7 @@ async def test_readout(uow: UnitOfWork, tenant: int, test: PriceTest, now: datet
         visitors[a].add(member)
         if status in PAID:
             paid[a][member] += fen * qty
-            margin[a] += (fen - rules[sku].cost_fen) * qty
+            margin[a] += (fen - costs.get(sku, rules[sku].cost_fen)) * qty
     stats = {a: R.ArmStats(len(visitors[a]), len(paid[a]), sum(paid[a].values()), margin[a],
                            tuple(paid[a].get(m, 0) for m in sorted(visitors[a]))) for a in ("test", "control")}
     return TestView(test.id, test.name, test.share_bp, test.unit, test.started_at, test.ended_at,

@@ -56,14 +56,32 @@ class PricingRepo:
             .where(Sku.tenant_id == tenant, Sku.id == sku_id))).first()
         return (row[0], row[1]) if row else None
 
-    async def skus(self, tenant: int, sku_ids: Sequence[int]) -> dict[int, tuple[str, str, int, int]]:
-        """sku id → (title, spec, price fen, stock)."""
+    async def skus(self, tenant: int, sku_ids: Sequence[int]) -> dict[int, tuple[str, str, int, int, int | None]]:
+        """sku id → (title, spec, price fen, stock, cost fen or None)."""
         if not sku_ids:
             return {}
         rows = await self.session.execute(
-            select(Sku.id, Product.title, Sku.spec, Sku.price_fen, Sku.stock).join(Product, Product.id == Sku.product_id)
-            .where(Sku.tenant_id == tenant, Sku.id.in_(list(sku_ids))))
-        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows.all()}
+            select(Sku.id, Product.title, Sku.spec, Sku.price_fen, Sku.stock, Sku.cost_fen)
+            .join(Product, Product.id == Sku.product_id).where(Sku.tenant_id == tenant, Sku.id.in_(list(sku_ids))))
+        return {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows.all()}
+
+    async def costs_to_move(self, tenant: int) -> list[tuple[int, int, int]]:
+        """(rule id, sku id, cost) of rules saved before costs moved to SKUs, not moved yet."""
+        rows = await self.session.execute(select(PriceRule.id, PriceRule.sku_id, PriceRule.cost_fen).where(
+            PriceRule.tenant_id == tenant, PriceRule.cost_moved.is_(False)).order_by(PriceRule.id))
+        return [(int(a), int(b), int(c)) for a, b, c in rows.all()]
+
+    async def move_cost(self, tenant: int, rule_id: int, sku_id: int, cost_fen: int) -> bool:
+        """The rule's cost to its SKU if the SKU has none (True: written); the rule marked."""
+        done = await self.session.execute(update(Sku).where(Sku.tenant_id == tenant, Sku.id == sku_id,
+                                                            Sku.cost_fen.is_(None)).values(cost_fen=cost_fen))
+        await self.session.execute(update(PriceRule).where(PriceRule.tenant_id == tenant, PriceRule.id == rule_id)
+                                   .values(cost_moved=True))
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    async def set_cost(self, tenant: int, sku_id: int, cost_fen: int) -> None:
+        await self.session.execute(update(Sku).where(Sku.tenant_id == tenant, Sku.id == sku_id)
+                                   .values(cost_fen=cost_fen))
 
     async def set_price(self, tenant: int, sku_id: int, before: int, after: int) -> bool:
         """One conditional UPDATE: only if the price is still `before` (a merchant's edit

@@ -14,6 +14,7 @@ from aiohttp import web
 from handlers.console.core import admin_of, console_view, form_of, int_id, redirect, render, services, tenant_of
 from handlers.console.registry import add_console_page
 from social_mall.console.errors import InvalidInputError
+from social_mall.console.permissions import sees_cost
 from social_mall.parsing import parse_id
 from social_mall.plugins import Registry
 from social_mall_intelligence import pricing as P
@@ -75,7 +76,7 @@ async def _page(request: web.Request, *, values: dict[str, str] | None = None, p
         tests = await P.tests(uow, tenant, now)
     return render(request, "console/intel/pricing.html", status=status, rules=rules, changes=changes, tests=tests,
                   values=values or {}, problem=problem, reason_zh=reason_zh, step_minutes=P.STEP_SECONDS // 60,
-                  done=DONE_ZH.get(request.query.get("ok", ""), ""))
+                  done=DONE_ZH.get(request.query.get("ok", ""), ""), costs=sees_cost(admin_of(request).role))
 
 
 @routes.get(PATH)

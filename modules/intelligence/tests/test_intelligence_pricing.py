@@ -355,3 +355,47 @@ async def test_the_pricing_job_asks_the_registrys_price_holds_and_lowers_but_nev
     mall.svc.clock = lambda: evening()
     await job.run()
     assert await price(mall, sku) == 9_900        # a cut (10 % a step) is no raise: it goes through
+
+
+async def test_the_floor_follows_the_skus_cost_from_the_product_page(mall):
+    """Cost lives on the SKU (the core's 成本价): a rule saved without one takes the SKU's; a
+    cost typed in a rule becomes the SKU's (audited as its edit); the merchant raising the
+    cost on the product page lifts the floor the next step enforces."""
+    from social_mall.console import catalog as cat
+    from social_mall.console.auth import AdminView
+    from tests.fakes.console_kit import make_admin
+
+    tenant, sku = await setup_sku(mall)
+    no_cost = {k: v for k, v in EVENING.items() if k != "cost"}
+    before = await n_changes(mall)
+    async with mall.svc.uows() as uow:             # neither the SKU nor the form has a cost: refused
+        with pytest.raises(InvalidInputError) as e:
+            await P.save_rule(uow, tenant, ADMIN, sku, no_cost, datetime.now(UTC))
+    assert e.value.field == "cost"
+    async with mall.svc.uows() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(PriceRule)) == 0
+    assert await n_changes(mall) == before
+
+    boss = AdminView(await make_admin(mall.svc.uows, "cost_boss"), tenant, "cost_boss", "owner")
+    async with mall.svc.uows() as uow:             # the merchant enters 60.00 on the product page
+        await cat.update_sku(uow, tenant, boss, sku, cost_fen=6_000)
+        await uow.commit()
+    await save(mall, tenant, sku, **no_cost)
+    async with mall.svc.uows() as uow:
+        [view] = await P.list_rules(uow, tenant)
+    assert (view.cost_fen, view.floor_fen) == (6_000, 7_200)     # 60.00 × (1 + 20 %)
+
+    [a] = await P.run_all(mall.svc.uows, evening())
+    assert (a.before_fen, a.after_fen, a.reason) == (10_000, 9_000, "evening")
+    async with mall.svc.uows() as uow:             # the product page raises the cost to 80.00: floor 96.00
+        await cat.update_sku(uow, tenant, boss, sku, cost_fen=8_000)
+        await uow.commit()
+    [a] = await P.run_all(mall.svc.uows, evening() + timedelta(seconds=P.STEP_SECONDS))
+    assert (a.before_fen, a.after_fen, a.reason) == (9_000, 9_600, "floor")
+
+    await save(mall, tenant, sku, **{**no_cost, "cost": "70"})   # typed in the rule: the SKU's cost now
+    async with mall.svc.uows() as uow:
+        assert await uow.session.scalar(select(Sku.cost_fen).where(Sku.id == sku)) == 7_000
+        audit = await uow.session.scalar(select(AuditEntry).where(AuditEntry.action == "sku.update",
+                                                                  AuditEntry.actor == ADMIN))
+    assert (audit.before, audit.after) == ({"cost_fen": 8_000}, {"cost_fen": 7_000})

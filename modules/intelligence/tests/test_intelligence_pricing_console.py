@@ -90,11 +90,18 @@ async def test_a_rule_saved_in_the_console_runs_and_its_change_is_rolled_back(ma
 
 
 async def test_service_staff_can_look_but_not_change_prices(mall):
-    await add_fashion(mall)
+    ids = await add_fashion(mall)
+    async with mall.svc.uows() as uow:
+        sku = int(await uow.session.scalar(select(func.min(Sku.id)).where(Sku.product_id == ids["针织开衫"])))
+        tenant = (await mall.svc.tenant("demo")).id
+        await P.save_rule(uow, tenant, "admin:boss", sku, {"cost": "150", "min_margin_pct": "20", "evening": "1"},
+                          datetime.now(UTC))
+        await uow.commit()
     await make_admin(mall.svc.uows, "pricing_service", "service")
     await login(mall.client, "pricing_service")
     page = await (await mall.client.get(PAGE)).text()
     assert "动态定价" in page and 'id="rule-form"' not in page
+    assert "针织开衫" in page and "¥199.00" in page and "¥150.00" not in page and "¥180.00" not in page   # no cost, no floor
     csrf = await csrf_of(mall.client, PAGE)
     before = await state(mall)
     resp = await mall.client.post(f"{PAGE}/rules", data={"_csrf": csrf, "sku_id": "1", "cost": "1", "evening": "1"},
@@ -117,3 +124,30 @@ async def test_switched_off_there_is_no_pricing_page_nor_job(mall, backend, engi
     await login(off.client, "pricing_off")
     assert "动态定价" not in await (await off.client.get("/console/")).text()
     assert (await off.client.get(PAGE)).status == 404
+
+
+async def test_a_cost_raised_past_the_ceiling_is_pointed_out(mall):
+    """The cost is the SKU's: raised on the product page past what the rule's ceiling allows,
+    the rule can't move the price, and the page says why and what to change."""
+    ids = await add_fashion(mall)
+    async with mall.svc.uows() as uow:
+        sku = int(await uow.session.scalar(select(func.min(Sku.id)).where(Sku.product_id == ids["针织开衫"])))
+        tenant = (await mall.svc.tenant("demo")).id
+        await P.save_rule(uow, tenant, "admin:boss", sku, {"cost": "150", "min_margin_pct": "20", "evening": "1"},
+                          datetime.now(UTC))
+        await uow.commit()
+    await make_admin(mall.svc.uows, "pricing_boss")
+    csrf = await login(mall.client, "pricing_boss")
+    page = await (await mall.client.get(PAGE)).text()
+    assert "¥150.00" in page and "¥180.00 / ¥199.00" in page and "保底价已高于最高价" not in page
+    async with mall.svc.uows() as uow:
+        pid = await uow.session.scalar(select(Sku.product_id).where(Sku.id == sku))
+    resp = await mall.client.post(f"/console/products/{pid}/skus/{sku}", allow_redirects=False, data={
+        "_csrf": csrf, "spec": "红色 / L", "price": "199", "cost": "170", "stock": "50", "stock_was": "50",
+        "on_shelf": "1"})
+    assert resp.status == 303
+    page = await (await mall.client.get(PAGE)).text()
+    assert "¥170.00" in page and "¥204.00 / ¥199.00" in page and "保底价已高于最高价" in page
+    before = await (await mall.client.get(f"/console/products/{pid}")).text()
+    assert await P.run_all(mall.svc.uows, (datetime.now(UTC) + timedelta(days=1)).replace(hour=12, minute=30)) == []
+    assert await (await mall.client.get(f"/console/products/{pid}")).text() == before

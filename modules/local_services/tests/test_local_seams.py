@@ -5,11 +5,9 @@ switched off (DISABLED_MODULES) or its package is not installed at all."""
 from __future__ import annotations
 
 import re
-import uuid
 from importlib.metadata import entry_points
 
 import pytest
-from sqlalchemy import inspect, text
 
 from bot import BUILTIN_MODULES
 from social_mall.plugins import discover, installed_modules
@@ -17,7 +15,7 @@ from social_mall_local import MODULE, stores
 from social_mall_local.geo import Point
 from social_mall_local.products import ProductSettings, save_settings
 from storage.db import create_engine, migrate
-from tests.conftest import PG_URL, Backend
+from tests.conftest import tables_and_versions
 
 from local_kit import PEOPLE_SQUARE, make_mall, say, simulator
 
@@ -69,35 +67,6 @@ def without_this_package(group: str):
 def no_package(monkeypatch):
     """The package uninstalled: the entry-point group without it."""
     monkeypatch.setattr("social_mall.plugins.entry_points", without_this_package)
-
-
-@pytest.fixture
-async def fresh_backend(backend, tmp_path):
-    """An empty database of the backend's kind (nothing migrated yet)."""
-    if backend.name == "sqlite":
-        yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", "")
-        return
-    schema = f"fresh_{uuid.uuid4().hex[:10]}"
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    admin = create_async_engine(PG_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield Backend("pg", PG_URL, backend.redis_url, schema)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    await admin.dispose()
-
-
-async def tables_and_versions(b: Backend) -> tuple[set[str], set[str]]:
-    engine = create_engine(b.db_url, schema=b.schema)
-    try:
-        async with engine.connect() as conn:
-            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-            versions = {r[0] for r in await conn.execute(text("SELECT version_num FROM alembic_version"))}
-    finally:
-        await engine.dispose()
-    return names, versions
 
 
 def test_the_package_is_found_through_the_entry_point_group():
