@@ -113,9 +113,12 @@ def rails(s: dict[str, object]) -> Rails:
 
 def ab_test(skus: list[dict[str, object]], start: datetime, rules_on: bool, rng: np.random.Generator,
             unit: str = "sku") -> Readout:
+    """14 days of a test from `start`; a SKU split also sells the 14 days before at list
+    price, for the SKU-against-itself test (rules_pricing.SkuLift)."""
     salt, share = "bench", 5000
     visitors: dict[str, list[int]] = {"test": [], "control": []}
     margin = {"test": 0, "control": 0}
+    pairs: dict[str, list[tuple[int, int]]] = {"test": [], "control": []}
     for s in skus:
         sid, lst, e, cost = int(s["id"]), int(s["list"]), float(s["e"]), int(s["cost"])  # type: ignore[call-overload]
         sku_arm = arm_of(salt, sid, share)
@@ -135,21 +138,27 @@ def ab_test(skus: list[dict[str, object]], start: datetime, rules_on: bool, rng:
                 path[i] = price
                 window.append(h)
         base_rate = float(s["rate"]) / HOUR.sum()  # type: ignore[arg-type]
+
+        def visits(at: datetime, price: int) -> list[int]:
+            """Each visitor of that hour: the price paid, 0 for none."""
+            n = int(rng.poisson(base_rate * HOUR[(at + timedelta(hours=8)).hour] * 6))   # 6 visitors a unit at list
+            p_buy = min(1.0, (1 / 6) * (price / lst) ** e)
+            return [price if rng.random() < p_buy else 0 for _ in range(n)]
+
+        during = 0
         for i, h in enumerate(shadow):
             arm = arm_of(salt, block_of(h.at), share) if unit == "day" else sku_arm
             if arm == "control":
                 path[i] = lst                               # control days: the base price
-            hour = (h.at + timedelta(hours=8)).hour
-            n = int(rng.poisson(base_rate * HOUR[hour] * 6))    # 6 visitors per unit sold at list price
-            p_buy = min(1.0, (1 / 6) * (path[i] / lst) ** e)
-            for _ in range(n):
-                if rng.random() < p_buy:
-                    visitors[arm].append(path[i])
-                    margin[arm] += path[i] - cost
-                else:
-                    visitors[arm].append(0)
+            for paid in visits(h.at, path[i]):
+                visitors[arm].append(paid)
+                during += paid
+                margin[arm] += paid - cost if paid else 0
+        if unit == "sku":
+            before = sum(sum(visits(h.at, lst)) for h in history([s], start - timedelta(days=14), 14, rng)[sid])
+            pairs[sku_arm].append((during, before))
     stats = {a: ArmStats(len(v), sum(1 for x in v if x), sum(v), margin[a], tuple(v)) for a, v in visitors.items()}
-    return readout(stats["test"], stats["control"])
+    return readout(stats["test"], stats["control"], (pairs["test"], pairs["control"]) if unit == "sku" else None)
 
 
 async def through_the_service(backend: str, skus: list[dict[str, object]], hist: dict[int, list[HourObs]],
@@ -342,6 +351,10 @@ def main() -> None:
                   f"revenue/visitor ¥{a.revenue_per_visitor_fen / 100:6.2f}  margin ¥{a.margin_fen / 100:10,.0f}")
         print(f"  conversion: two-proportion z = {r.z:.2f}, p = {r.p_conversion:.4f}; revenue per visitor: "
               f"Welch t = {r.t:.2f} (df {r.df:.0f}), p = {r.p_revenue:.4f}")
+        if r.sku is not None:
+            print(f"  each SKU against its own 14 days before: test {100 * r.sku.lift_test:+.1f} % "
+                  f"({r.sku.skus_test} SKUs), control {100 * r.sku.lift_control:+.1f} % ({r.sku.skus_control}), "
+                  f"Welch t = {r.sku.t:.2f} (df {r.sku.df:.0f}), Student p = {r.sku.p:.4f}")
         if not math.isfinite(r.z):
             raise SystemExit("bad statistics")
     if args.db != "none":

@@ -3,9 +3,9 @@
 (and implicit's ALS matrix factorisation when the library is installed), on generated
 purchase and browsing histories; each member's last order held out.
 
-    /work/venvs/intel22/bin/python bench/recommend.py
-    /work/venvs/intel22/bin/python bench/recommend.py --members 5000 --seed 7
-    /work/venvs/intel22/bin/python bench/recommend.py --consumables 0   # the histories before cycles
+    .venv/bin/python bench/recommend.py
+    .venv/bin/python bench/recommend.py --members 5000 --seed 7
+    .venv/bin/python bench/recommend.py --consumables 0   # the histories before cycles
 
 How the histories are generated (deterministic for a seed), with the skew of a real shop:
 - the catalog of bench/search_catalog.py (2,000 products, Zipf-sized categories); inside

@@ -2,8 +2,8 @@
 """Chinese product search: today's search (the core's LIKE on title/subtitle) against the
 intelligence module's index, on a labelled query set over a generated catalog.
 
-    /work/venvs/intel22/bin/python bench/search.py                      # 2,000 products, SQLite
-    /work/venvs/intel22/bin/python bench/search.py --backend pg --big 100000
+    .venv/bin/python bench/search.py                      # 2,000 products, SQLite
+    .venv/bin/python bench/search.py --backend pg --big 100000
 
 The catalog: bench/search_catalog.py (the demo catalog extended to --products, Zipf-skewed
 categories and nouns, decoy nouns in 1 subtitle of 12; how it is generated is written

@@ -507,7 +507,10 @@ async def test_readout(uow: UnitOfWork, tenant: int, test: PriceTest, now: datet
     """Each arm over the test's time (its SKUs, or its days for time blocks): visitors
     (members who put a rule SKU in the cart or ordered it; views are kept as counters per
     member and per hour, not per visit, so they do not name visitors),
-    buyers (a paid order), revenue and margin (price − the SKU's cost) of the paid lines."""
+    buyers (a paid order), revenue and margin (price − the SKU's cost) of the paid lines.
+    A SKU split also compares each SKU's paid revenue with its own over the same length of
+    time before the test (R.SkuLift: the arms hold different products, so revenue per
+    visitor carries the mix)."""
     repo = PricingRepo(uow.session)
     end = test.ended_at or now
     rules = {r.sku_id: r for r in await repo.rules(tenant)}
@@ -524,9 +527,19 @@ async def test_readout(uow: UnitOfWork, tenant: int, test: PriceTest, now: datet
             for at, m in adds:
                 if at < end:
                     visitors[arm_at(sku, at)].add(m)
-    for sku, at, fen, qty, status, member in await repo.lines_since(tenant, test.started_at):
+    split_by_sku = test.unit != "day"
+    since = test.started_at - (end - test.started_at) if split_by_sku else test.started_at
+    during: dict[int, int] = defaultdict(int)
+    before: dict[int, int] = defaultdict(int)
+    for sku, at, fen, qty, status, member in await repo.lines_since(tenant, since):
         if sku not in rules or at >= end:
             continue
+        if at < test.started_at:          # the same length of time before the test (a SKU split only)
+            if status in PAID:
+                before[sku] += fen * qty
+            continue
+        if status in PAID:
+            during[sku] += fen * qty
         a = arm_at(sku, at)
         visitors[a].add(member)
         if status in PAID:
@@ -534,8 +547,14 @@ async def test_readout(uow: UnitOfWork, tenant: int, test: PriceTest, now: datet
             margin[a] += (fen - costs.get(sku, rules[sku].cost_fen)) * qty
     stats = {a: R.ArmStats(len(visitors[a]), len(paid[a]), sum(paid[a].values()), margin[a],
                            tuple(paid[a].get(m, 0) for m in sorted(visitors[a]))) for a in ("test", "control")}
+    pairs = None
+    if split_by_sku:
+        arms: dict[str, list[tuple[int, int]]] = {"test": [], "control": []}
+        for sku in sorted(rules):
+            arms[arm_at(sku, end)].append((during[sku], before[sku]))
+        pairs = (arms["test"], arms["control"])
     return TestView(test.id, test.name, test.share_bp, test.unit, test.started_at, test.ended_at,
-                    R.readout(stats["test"], stats["control"]))
+                    R.readout(stats["test"], stats["control"], pairs))
 
 
 async def tests(uow: UnitOfWork, tenant: int, now: datetime) -> list[TestView]:

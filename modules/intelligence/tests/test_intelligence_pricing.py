@@ -399,3 +399,39 @@ async def test_the_floor_follows_the_skus_cost_from_the_product_page(mall):
         audit = await uow.session.scalar(select(AuditEntry).where(AuditEntry.action == "sku.update",
                                                                   AuditEntry.actor == ADMIN))
     assert (audit.before, audit.after) == ({"cost_fen": 8_000}, {"cost_fen": 7_000})
+
+
+async def test_a_sku_split_compares_each_skus_revenue_with_its_own_before_the_test(mall):
+    """The readout of a SKU split reads each rule SKU's paid revenue over the test and over
+    the same length of time just before it, per arm (the SKU-against-itself test)."""
+    ids = await add_fashion(mall)
+    tenant = (await mall.svc.tenant("demo")).id
+    async with mall.svc.uows() as uow:
+        skus = [int(s) for s in (await uow.session.scalars(select(Sku.id).where(Sku.product_id.in_(list(ids.values())))
+                                                           .order_by(Sku.id).limit(6))).all()]
+        await uow.session.execute(update(Sku).where(Sku.id.in_(skus)).values(price_fen=1_000))
+        await uow.commit()
+    for sku in skus:
+        await save(mall, tenant, sku, **{**EVENING, "cost": "5", "min_margin_pct": "10"})
+    now = datetime.now(UTC)
+    async with mall.svc.uows() as uow:
+        tid = await P.start_test(uow, tenant, ADMIN, "按SKU", "50", now - timedelta(days=2))
+        await uow.commit()
+    sold: dict[int, tuple[int, int]] = {}
+    for i, sku in enumerate(skus):
+        before, during = 1 + i % 2, 1 + i % 3
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_lift_b{i:07d}", sku_id=sku, qty=before,
+                         now=now - timedelta(days=3))
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_lift_d{i:07d}", sku_id=sku, qty=during,
+                         now=now - timedelta(days=1))
+        await paid_order(mall.svc.uows, tenant, f"oBuyer_intel_lift_o{i:07d}", sku_id=sku, qty=5,
+                         now=now - timedelta(days=5))           # before the window: not read
+        sold[sku] = (during * 1_000, before * 1_000)
+    salt = await _salt(mall, tid)
+    arms: dict[str, list[tuple[int, int]]] = {"test": [], "control": []}
+    for sku in sorted(skus):
+        arms[P.R.arm_of(salt, sku, 5000)].append(sold[sku])
+    async with mall.svc.uows() as uow:
+        [t] = await P.tests(uow, tenant, now)
+    assert t.readout.sku == P.R.sku_lift(arms["test"], arms["control"])
+    assert (t.readout.sku.skus_test, t.readout.sku.skus_control) == (len(arms["test"]), len(arms["control"]))

@@ -81,6 +81,7 @@ async def test_a_rule_saved_in_the_console_runs_and_its_change_is_rolled_back(ma
     assert resp.status == 303
     page = await (await mall.client.get(PAGE)).text()
     assert "晚间折扣（50%）" in page and "z=" in page and ("实验组" in page)
+    assert "每个 SKU 比实验前同样长的时间：实验组" in page and "两组商品不同，仅供参考" in page   # a SKU split
     resp = await mall.client.post(f"{PAGE}/tests", data={"_csrf": csrf, "name": "又一个", "share_pct": "50"},
                                   allow_redirects=False)
     assert resp.status == 400 and "已有进行中的实验" in await resp.text()
