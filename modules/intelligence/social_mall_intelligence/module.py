@@ -7,6 +7,9 @@ the merchant's rules every 15 minutes under the guard rails), and its templates.
 writes for the core's read cache (storage.cache.watch), so a saved synonym rebuilds the
 index on the next search.
 
+Member groups: 「该补货了」 (restock.py: members with a consumable due again, any or by
+category) for segments; insights' 精准推送 sends the reminders.
+
 Activity sink: product views (and clicks of recommendations, by their tracking token)
 counted in memory, written by the job intel.views every 10 s (views.py).
 
@@ -24,7 +27,8 @@ from sqlalchemy import select
 
 from handlers.context import Services
 from social_mall.plugins import Delivery, Registry
-from social_mall_intelligence import HERE, flow_recommend, pricing, textindex, views, web_console, web_pricing
+from social_mall_intelligence import (HERE, flow_recommend, pricing, restock, textindex, views, web_console,
+                                     web_pricing)
 from social_mall_intelligence.models import CycleMark, Interaction, MemberView, Synonym
 from social_mall_intelligence.recommendations import Recommender, record_purchase, retrain
 from social_mall_intelligence.search import IndexedSearch
@@ -44,6 +48,7 @@ def setup(reg: Registry) -> None:
     reg.set_search(provider)
     reg.add_warmup("intelligence.dictionaries", textindex.warm)   # jieba and pinyin before the first search
     reg.set_related(recommender)
+    reg.add_member_groups(restock.groups(lambda: svc.clock()))   # 「该补货了」 for segments (insights' 精准推送)
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow_recommend.build(recommender))
     web_console.register(reg, provider)
