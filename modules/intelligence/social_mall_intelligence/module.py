@@ -28,7 +28,7 @@ from sqlalchemy import select
 from handlers.context import Services
 from social_mall.plugins import Delivery, Registry
 from social_mall_intelligence import (HERE, flow_recommend, pricing, restock, textindex, views, web_console,
-                                     web_pricing)
+                                     web_members, web_pricing)
 from social_mall_intelligence.models import CycleMark, Interaction, MemberView, Synonym
 from social_mall_intelligence.recommendations import Recommender, record_purchase, retrain
 from social_mall_intelligence.search import IndexedSearch
@@ -49,6 +49,7 @@ def setup(reg: Registry) -> None:
     reg.add_warmup("intelligence.dictionaries", textindex.warm)   # jieba and pinyin before the first search
     reg.set_related(recommender)
     reg.add_member_groups(restock.groups(lambda: svc.clock()))   # 「该补货了」 for segments (insights' 精准推送)
+    web_members.register(reg, recommender)     # the member page's 个性化推荐 (PIPL): shown, switched on request
     reg.add_templates(HERE / "templates")
     reg.add_flow(flow_recommend.build(recommender))
     web_console.register(reg, provider)
