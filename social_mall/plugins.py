@@ -195,7 +195,7 @@ class Registry:
 
     def add_price_hold(self, hold: PriceHold) -> None:
         """Say when a promotion of the module's is selling a SKU: `hold(uow, tenant, sku_id,
-        now)` → True while it runs (a seckill session, a bargain campaign…). Whoever moves list
+        now)` → True while it runs (a timed sale session, a price-cutting campaign…). Whoever moves list
         prices automatically asks every hold and never raises a held SKU's price then: a
         raise inside a running promotion inflates the 原价 it is advertised against."""
         self.price_holds.append(hold)
