@@ -39,7 +39,7 @@ async def panel(request: Any, tenant: int, member: int) -> tuple[str, Mapping[st
                                                 "since": None if row is None else row.updated_at}
 
 
-@routes.post(r"/console/intelligence/members/{id:\d+}/personalised")
+@routes.post(r"/console/intelligence/members/{id}/personalised")
 @console_view(Perm.MEMBERS_EDIT)
 async def switch(request: web.Request) -> web.Response:
     tenant, member = tenant_of(request), int_id(request)

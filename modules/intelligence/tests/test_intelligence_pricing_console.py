@@ -90,7 +90,8 @@ async def test_a_rule_saved_in_the_console_runs_and_its_change_is_rolled_back(ma
     assert "已结束" in await (await mall.client.get(PAGE)).text()
 
 
-async def test_service_staff_can_look_but_not_change_prices(mall):
+async def cardigan_rule(mall) -> int:
+    """An evening rule on the cardigan's first SKU (¥199.00), cost ¥150.00, margin 20 %: its SKU."""
     ids = await add_fashion(mall)
     async with mall.svc.uows() as uow:
         sku = int(await uow.session.scalar(select(func.min(Sku.id)).where(Sku.product_id == ids["针织开衫"])))
@@ -98,6 +99,11 @@ async def test_service_staff_can_look_but_not_change_prices(mall):
         await P.save_rule(uow, tenant, "admin:boss", sku, {"cost": "150", "min_margin_pct": "20", "evening": "1"},
                           datetime.now(UTC))
         await uow.commit()
+    return sku
+
+
+async def test_service_staff_can_look_but_not_change_prices(mall):
+    sku = await cardigan_rule(mall)
     await make_admin(mall.svc.uows, "pricing_service", "service")
     await login(mall.client, "pricing_service")
     page = await (await mall.client.get(PAGE)).text()
@@ -130,13 +136,7 @@ async def test_switched_off_there_is_no_pricing_page_nor_job(mall, backend, engi
 async def test_a_cost_raised_past_the_ceiling_is_pointed_out(mall):
     """The cost is the SKU's: raised on the product page past what the rule's ceiling allows,
     the rule can't move the price, and the page says why and what to change."""
-    ids = await add_fashion(mall)
-    async with mall.svc.uows() as uow:
-        sku = int(await uow.session.scalar(select(func.min(Sku.id)).where(Sku.product_id == ids["针织开衫"])))
-        tenant = (await mall.svc.tenant("demo")).id
-        await P.save_rule(uow, tenant, "admin:boss", sku, {"cost": "150", "min_margin_pct": "20", "evening": "1"},
-                          datetime.now(UTC))
-        await uow.commit()
+    sku = await cardigan_rule(mall)
     await make_admin(mall.svc.uows, "pricing_boss")
     csrf = await login(mall.client, "pricing_boss")
     page = await (await mall.client.get(PAGE)).text()
