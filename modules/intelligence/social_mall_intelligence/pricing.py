@@ -360,16 +360,20 @@ async def run_all(uows: UowFactory, now: datetime, holds: Sequence[PriceHold] = 
 
 # ---------------------------------------------------------------- rollback
 
-async def rollback(uow: UnitOfWork, tenant: int, actor: str, change_id: int, now: datetime) -> Applied:
+async def rollback(uow: UnitOfWork, tenant: int, actor: str, change_id: int, now: datetime,
+                   holds: Sequence[PriceHold] = ()) -> Applied:
     """Put the price back to the change's `before` (only while it is still the change's
     `after`: a later change or a merchant's edit must be undone first), pause the rule so
-    the job doesn't redo it, audit both."""
+    the job doesn't redo it, audit both. Undoing a cut raises the price: refused, like the
+    job's raises, while the SKU is in an unpaid order or a running promotion."""
     repo = PricingRepo(uow.session)
     c = await repo.change(tenant, change_id)
     if c is None or c.bucket < 0:
         raise NotFoundError("price_change", change_id)
     if c.rolled_back_at is not None:
         raise InvalidInputError("change", "rolled_back")
+    if c.before_fen > c.after_fen and await promotion_running(uow, repo, tenant, c.sku_id, now, holds):
+        raise InvalidInputError("change", "in_promotion")
     if not await repo.set_price(tenant, c.sku_id, c.after_fen, c.before_fen):
         raise InvalidInputError("change", "price_moved")
     await repo.mark_rolled_back(tenant, change_id, now)

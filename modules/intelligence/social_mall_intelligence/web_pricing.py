@@ -37,6 +37,7 @@ PROBLEMS_ZH = {
     "range": "超出范围", "date_format": "日期格式是 2026-12-31", "below_floor": "低于保底价（成本 ×（1 + 最低毛利率））",
     "too_many": "太多了", "test_running": "已有进行中的实验，先结束它", "too_long": "太长",
     "rolled_back": "已经回滚过了", "price_moved": "价格之后又变过（新的调价或手工改价），请先回滚更近的那次",
+    "in_promotion": "回滚会涨价，而这个 SKU 有未付款订单或正在活动中（限时折扣、拼团、秒杀、砍价），活动结束后再回滚",
 }
 DONE_ZH = {"saved": "定价规则已保存", "enabled": "规则已启用", "paused": "规则已暂停", "rolled_back": "已回滚，规则已暂停",
            "test_started": "实验已开始", "test_stopped": "实验已结束"}
@@ -131,7 +132,8 @@ async def change_rollback(request: web.Request) -> web.Response:
     svc = services(request)
     try:
         async with svc.uows() as uow:
-            await P.rollback(uow, tenant_of(request), actor(request), int_id(request), svc.clock())
+            await P.rollback(uow, tenant_of(request), actor(request), int_id(request), svc.clock(),
+                             svc.registry.price_holds)
             await uow.commit()
     except InvalidInputError as exc:
         return await _page(request, problem=problem_zh(exc), status=400)

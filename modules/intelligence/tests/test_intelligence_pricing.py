@@ -435,3 +435,26 @@ async def test_a_sku_split_compares_each_skus_revenue_with_its_own_before_the_te
         [t] = await P.tests(uow, tenant, now)
     assert t.readout.sku == P.R.sku_lift(arms["test"], arms["control"])
     assert (t.readout.sku.skus_test, t.readout.sku.skus_control) == (len(arms["test"]), len(arms["control"]))
+
+
+async def test_undoing_a_cut_inside_a_running_promotion_is_refused_and_changes_nothing(mall):
+    """A rollback of a cut raises the price: refused like the job's raises while a promotion
+    sells the SKU (a flash price here; the registry's holds through the console), allowed after."""
+    tenant, sku = await setup_sku(mall)
+    await save(mall, tenant, sku, **EVENING)
+    now = evening()
+    [cut] = await P.run_all(mall.svc.uows, now)
+    async with mall.svc.uows() as uow:
+        [change] = await P.list_changes(uow, tenant)
+        await loyalty.add_flash_price(uow, tenant, sku, 7_000, starts_at=now, ends_at=now + timedelta(hours=1))
+        await uow.commit()
+    state = (await price(mall, sku), await n_changes(mall))
+    async with mall.svc.uows() as uow:
+        with pytest.raises(InvalidInputError) as exc:
+            await P.rollback(uow, tenant, ADMIN, change.id, now + timedelta(minutes=10))
+    assert exc.value.problem == "in_promotion"
+    assert (await price(mall, sku), await n_changes(mall)) == state == (9_000, (1, 1))
+    async with mall.svc.uows() as uow:
+        await P.rollback(uow, tenant, ADMIN, change.id, now + timedelta(hours=2))
+        await uow.commit()
+    assert await price(mall, sku) == cut.before_fen == 10_000

@@ -59,6 +59,17 @@ async def test_a_rule_saved_in_the_console_runs_and_its_change_is_rolled_back(ma
     page = await (await mall.client.get(PAGE)).text()
     assert "¥189.05" in page and "rule:" in page
     cid = re.search(r"/changes/(\d+)/rollback", page).group(1)
+    selling = True
+
+    async def promotion(uow, tenant, sku_id, at) -> bool:      # a module's running promotion (reg.add_price_hold)
+        return selling and sku_id == sku
+
+    mall.svc.registry.add_price_hold(promotion)
+    before = await state(mall)
+    resp = await mall.client.post(f"{PAGE}/changes/{cid}/rollback", data={"_csrf": csrf}, allow_redirects=False)
+    assert resp.status == 400 and "活动结束后再回滚" in await resp.text()
+    assert await state(mall) == before and "¥189.05" in await (await mall.client.get(PAGE)).text()
+    selling = False
     resp = await mall.client.post(f"{PAGE}/changes/{cid}/rollback", data={"_csrf": csrf}, allow_redirects=False)
     assert resp.status == 303
     page = await (await mall.client.get(f"{PAGE}?ok=rolled_back")).text()
