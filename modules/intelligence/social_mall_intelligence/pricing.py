@@ -142,8 +142,10 @@ def parse_rule(form: Mapping[str, object], price_fen: int,
     (yuan and whole percents), or InvalidInputError naming the field. The cost left
     empty is the SKU's own (required when the SKU has none)."""
     cost_raw = str(form.get("cost", "") or "").strip()
-    if cost_raw or sku_cost is None:
+    if cost_raw:
         cost = crules.parse_price(cost_raw, "cost")
+    elif sku_cost is None:
+        raise InvalidInputError("cost", "no_cost")
     else:
         cost = sku_cost
     margin = _pct_bp(form, "min_margin_pct", 1000, hi=500)
@@ -208,6 +210,17 @@ async def save_rule(uow: UnitOfWork, tenant: int, actor: str, sku_id: int, form:
     await uow.session.flush()
     uow.audit(tenant, actor, "intel.price_rule.save", f"sku:{sku_id}", before=before, after=_snapshot(row))
     return row.id
+
+
+async def save_product_rules(uow: UnitOfWork, tenant: int, actor: str, product_id: int,
+                             form: Mapping[str, object], now: datetime) -> list[int]:
+    """The same rule on every on-shelf SKU of a product (each from its own price and cost;
+    a cost or ceiling typed applies to all): one transaction, so one SKU's refusal (no cost,
+    a floor over its ceiling…) saves none. The rules' ids."""
+    skus = await PricingRepo(uow.session).product_skus(tenant, product_id)
+    if not skus:
+        raise InvalidInputError("product", "range")
+    return [await save_rule(uow, tenant, actor, sku, form, now) for sku in skus]
 
 
 def _snapshot(r: PriceRule) -> dict[str, object]:

@@ -65,6 +65,11 @@ class PricingRepo:
             .join(Product, Product.id == Sku.product_id).where(Sku.tenant_id == tenant, Sku.id.in_(list(sku_ids))))
         return {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows.all()}
 
+    async def product_skus(self, tenant: int, product_id: int) -> list[int]:
+        """The on-shelf SKUs of the tenant's product, by id."""
+        return [int(s) for s in (await self.session.scalars(select(Sku.id).where(
+            Sku.tenant_id == tenant, Sku.product_id == product_id, Sku.on_shelf.is_(True)).order_by(Sku.id))).all()]
+
     async def costs_to_move(self, tenant: int) -> list[tuple[int, int, int]]:
         """(rule id, sku id, cost) of rules saved before costs moved to SKUs, not moved yet."""
         rows = await self.session.execute(select(PriceRule.id, PriceRule.sku_id, PriceRule.cost_fen).where(

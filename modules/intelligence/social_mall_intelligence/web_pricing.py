@@ -30,13 +30,13 @@ FIELDS_ZH = {
     "clear_off_pct": "清仓折扣", "expiry_days": "临期天数", "expiry_off_pct": "临期折扣", "evening_hour": "晚间开始",
     "evening_off_pct": "晚间折扣", "demand_hours": "需求窗口", "demand_ratio_pct": "需求倍数",
     "demand_min_events": "最少事件数", "demand_up_pct": "需求上调", "name": "实验名称", "share_pct": "实验比例", "unit": "分组方式",
-    "change": "这次调价",
+    "change": "这次调价", "product": "商品编号",
 }
 PROBLEMS_ZH = {
     "required": "必填", "price_format": "格式不对（如 12.50）", "price_range": "超出范围", "integer": "要填整数",
     "range": "超出范围", "date_format": "日期格式是 2026-12-31", "below_floor": "低于保底价（成本 ×（1 + 最低毛利率））",
     "too_many": "太多了", "test_running": "已有进行中的实验，先结束它", "too_long": "太长",
-    "rolled_back": "已经回滚过了", "price_moved": "价格之后又变过（新的调价或手工改价），请先回滚更近的那次",
+    "one_of": "SKU 编号和商品编号填一个", "no_cost": "必填（商品里还没填这个规格的成本）", "rolled_back": "已经回滚过了", "price_moved": "价格之后又变过（新的调价或手工改价），请先回滚更近的那次",
     "in_promotion": "回滚会涨价，而这个 SKU 有未付款订单或正在活动中（限时折扣、拼团、秒杀、砍价），活动结束后再回滚",
 }
 DONE_ZH = {"saved": "定价规则已保存", "enabled": "规则已启用", "paused": "规则已暂停", "rolled_back": "已回滚，规则已暂停",
@@ -92,14 +92,20 @@ async def rule_save(request: web.Request) -> web.Response:
     form = form_of(request)
     values: dict[str, str] = {k: str(form.get(k, ""))[:40] for k in form if k != "_csrf"}
     sku_id = parse_id(str(form.get("sku_id", "")))
+    product_id = parse_id(str(form.get("product_id", "")))
     svc = services(request)
     try:
-        if sku_id is None:
-            raise InvalidInputError("sku", "required")
+        if (sku_id is None) == (product_id is None):      # one of the two
+            raise InvalidInputError("sku", "one_of")
         async with svc.uows() as uow:
-            if await PricingRepo(uow.session).sku(tenant_of(request), sku_id) is None:
-                raise InvalidInputError("sku", "range")
-            await P.save_rule(uow, tenant_of(request), actor(request), sku_id, dict(form), svc.clock())
+            if product_id is not None:                      # 整件商品: every on-shelf SKU of it
+                await P.save_product_rules(uow, tenant_of(request), actor(request), product_id, dict(form),
+                                           svc.clock())
+            else:
+                assert sku_id is not None
+                if await PricingRepo(uow.session).sku(tenant_of(request), sku_id) is None:
+                    raise InvalidInputError("sku", "range")
+                await P.save_rule(uow, tenant_of(request), actor(request), sku_id, dict(form), svc.clock())
             await uow.commit()
     except InvalidInputError as exc:
         return await _page(request, values=values, problem=problem_zh(exc), status=400)

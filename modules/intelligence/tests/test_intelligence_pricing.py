@@ -196,7 +196,8 @@ async def test_two_workers_running_the_job_at_once_move_the_price_once(mall, oth
 async def test_bad_rules_are_refused_and_change_nothing(mall):
     tenant, sku = await setup_sku(mall)
     for form, (field, problem) in [
-        ({"cost": "", "evening": "1"}, ("cost", "price_format")),
+        ({"cost": "", "evening": "1"}, ("cost", "no_cost")),          # none typed, none on the SKU
+        ({"cost": "1.2.3", "evening": "1"}, ("cost", "price_format")),
         ({"cost": "50"}, ("kinds", "required")),
         ({"cost": "90", "min_margin_pct": "20", "ceiling": "100", "evening": "1"}, ("ceiling", "below_floor")),
         ({"cost": "50", "expiry": "1"}, ("expires_on", "required")),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from social_mall_intelligence import pricing as P
 from social_mall_intelligence.models import PriceRule, PriceTest
@@ -163,3 +163,36 @@ async def test_a_cost_raised_past_the_ceiling_is_pointed_out(mall):
     before = await (await mall.client.get(f"/console/products/{pid}")).text()
     assert await P.run_all(mall.svc.uows, (datetime.now(UTC) + timedelta(days=1)).replace(hour=12, minute=30)) == []
     assert await (await mall.client.get(f"/console/products/{pid}")).text() == before
+
+
+async def test_one_rule_for_every_sku_of_a_product(mall):
+    """商品编号 instead of a SKU: the rule lands on each on-shelf SKU of the product, each from
+    its own price and cost; a SKU that can't take it (no cost) refuses them all, nothing
+    written; both numbers, or neither, is refused."""
+    ids = await add_fashion(mall)
+    dress = ids["法式碎花连衣裙"]
+    async with mall.svc.uows() as uow:
+        skus = [int(s) for s in (await uow.session.scalars(select(Sku.id).where(Sku.product_id == dress)
+                                                           .order_by(Sku.id))).all()]
+        for n, sku in enumerate(skus):
+            await uow.session.execute(update(Sku).where(Sku.id == sku).values(price_fen=19_900 + 1_000 * n,
+                                                                              cost_fen=None if n == 2 else 9_000))
+        await uow.commit()
+    await make_admin(mall.svc.uows, "pricing_product")
+    csrf = await login(mall.client, "pricing_product")
+    form = {"_csrf": csrf, "product_id": str(dress), "min_margin_pct": "20", "evening": "1"}
+    before = await state(mall)
+    for bad, problem in [({}, "成本价：必填（商品里还没填这个规格的成本）"), ({"sku_id": str(skus[0])}, "SKU 编号和商品编号填一个"),
+                         ({"product_id": ""}, "SKU 编号和商品编号填一个"), ({"product_id": "99999999"}, "商品编号：超出范围")]:
+        resp = await mall.client.post(f"{PAGE}/rules", data={**form, **bad}, allow_redirects=False)
+        assert resp.status == 400 and problem in await resp.text(), bad
+    assert await state(mall) == before                  # the third SKU has no cost: no rule at all
+    async with mall.svc.uows() as uow:
+        await uow.session.execute(update(Sku).where(Sku.id == skus[2]).values(cost_fen=9_500))
+        await uow.session.execute(update(Sku).where(Sku.id == skus[3]).values(on_shelf=False))
+        await uow.commit()
+    resp = await mall.client.post(f"{PAGE}/rules", data=form, allow_redirects=False)
+    assert resp.status == 303
+    async with mall.svc.uows() as uow:
+        rules = [(r.sku_id, r.base_fen, r.ceiling_fen) for r in await P.list_rules(uow, (await mall.svc.tenant("demo")).id)]
+    assert sorted(rules) == [(skus[0], 19_900, 19_900), (skus[1], 20_900, 20_900), (skus[2], 21_900, 21_900)]
