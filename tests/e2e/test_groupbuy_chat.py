@@ -24,7 +24,7 @@ from storage.models import MemberIdentity, Order, Refund
 from tests.conftest import Mall, TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, app_settings
 from tests.fakes.groupbuy_kit import make_campaign, make_member
 from tests.fakes.pay_kit import WECHAT_UA
-from tests.fakes.wecom import FakeWeComRobot, WeComBotSimulator
+from tests.fakes.wecom import FakeWeComRobot, WeComBotSimulator, demo_group_bot
 from tests.integration.test_flows_one_trip import CountingKV
 
 ADDRESS = "王小明 13912345678 深圳市南山区科技园1号"
@@ -208,14 +208,7 @@ WECOM_TOKEN, WECOM_KEY = "wecom_token_1", "abcdefghijklmnopqrstuvwxyz0123456789A
 
 async def wecom_bot(mall, robot) -> WeComBotSimulator:
     """The demo tenant's WeCom group bot (settings saved) and a simulator posting to it."""
-    tenant = await mall.svc.tenant("demo")
-    async with mall.svc.uows() as uow:
-        await service.save_wecom_settings(uow, service.WecomSettings(
-            tenant.id, WECOM_TOKEN, WECOM_KEY, "", robot.webhook_url, "机器人"), actor="test",
-            now=datetime.now(timezone.utc))
-        await uow.commit()
-    return WeComBotSimulator(mall.client.session, str(mall.client.make_url("/wechat/wecom/demo")),
-                             token=WECOM_TOKEN, aes_key=WECOM_KEY)
+    return await demo_group_bot(mall, robot, WECOM_TOKEN, WECOM_KEY)
 
 
 async def test_a_wecom_group_from_announcement_to_success(mall, robot):

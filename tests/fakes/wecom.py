@@ -140,3 +140,19 @@ class WeComBotSimulator:
              "echostr": echostr}
         async with self.session.get(self.url, params=q) as resp:
             return resp.status, await resp.text()
+
+
+async def demo_group_bot(mall: Any, robot: FakeWeComRobot, token: str, aes_key: str) -> WeComBotSimulator:
+    """The demo tenant's WeCom group bot saved in its settings (this token and key, the
+    robot's webhook) and a simulator posting to its callback."""
+    from datetime import datetime, timezone
+
+    from social_mall.groupbuy import service
+
+    tenant = await mall.svc.tenant("demo")
+    async with mall.svc.uows() as uow:
+        await service.save_wecom_settings(uow, service.WecomSettings(
+            tenant.id, token, aes_key, "", robot.webhook_url, "机器人"), actor="test", now=datetime.now(timezone.utc))
+        await uow.commit()
+    return WeComBotSimulator(mall.client.session, str(mall.client.make_url("/wechat/wecom/demo")),
+                             token=token, aes_key=aes_key)

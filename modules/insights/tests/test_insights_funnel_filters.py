@@ -11,10 +11,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from social_mall.groupbuy import service
 from tests.fakes.console_kit import login, make_admin
 from tests.fakes.groupbuy_kit import make_campaign
-from tests.fakes.wecom import FakeWeComRobot, WeComBotSimulator
+from tests.fakes.wecom import FakeWeComRobot, WeComBotSimulator, demo_group_bot
 
 from ins_kit import ADDRESS, pay, record, say, simulator
 
@@ -35,12 +34,8 @@ async def group_bot(mall, robot) -> WeComBotSimulator:
     tenant = await mall.svc.tenant("demo")
     async with mall.svc.uows() as uow:
         await make_campaign(uow, tenant.id, title="丹东草莓", size=3, start=datetime.now(timezone.utc))
-        await service.save_wecom_settings(uow, service.WecomSettings(
-            tenant.id, WECOM_TOKEN, WECOM_KEY, "", robot.webhook_url, "机器人"), actor="test",
-            now=datetime.now(timezone.utc))
         await uow.commit()
-    return WeComBotSimulator(mall.client.session, str(mall.client.make_url("/wechat/wecom/demo")),
-                             token=WECOM_TOKEN, aes_key=WECOM_KEY)
+    return await demo_group_bot(mall, robot, WECOM_TOKEN, WECOM_KEY)
 
 
 async def test_the_funnel_filters_by_channel_and_source_per_day(mall, robot):
