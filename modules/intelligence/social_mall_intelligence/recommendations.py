@@ -45,6 +45,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from social_mall.activity import Activity, ActivitySink
 from social_mall.catalog.visibility import hidden_products
+from social_mall.errors import NotFoundError
 from social_mall.orders.service import find_order
 from social_mall.places import PlaceSource, member_places, order_places
 from social_mall_intelligence import recommend as R
@@ -53,7 +54,7 @@ from social_mall_intelligence.models import (
     Attribution, Click, Cycle, CycleMark, Impression, Interaction, MemberPrefs, MemberView, ModelVersion, Neighbour,
     Popular, PopularPlace,
 )
-from storage.models import Product, Sku
+from storage.models import Member, Product, Sku
 from storage.uow import UnitOfWork
 
 CANDIDATES = 40   # looked at to find k sellable ones
@@ -258,6 +259,28 @@ async def set_personalised(uow: UnitOfWork, tenant: int, member: int, on: bool, 
     else:
         row.personalised, row.updated_at = on, now
     await uow.session.flush()
+
+
+async def personalised_since(uow: UnitOfWork, tenant: int, member: int) -> tuple[bool, datetime | None]:
+    """(personalised?, when the member last switched: None if never)."""
+    row = await uow.session.get(MemberPrefs, (tenant, member))
+    return (True, None) if row is None else (row.personalised, row.updated_at)
+
+
+async def switch_personalised(uow: UnitOfWork, tenant: int, actor: str, member: int, on: bool,
+                              now: datetime) -> bool:
+    """Staff switching a member's personalisation at their request: audited; True when it
+    changed. A member not of this tenant reads as not found."""
+    found = await uow.session.scalar(select(Member.id).where(Member.tenant_id == tenant, Member.id == member))
+    if found is None:
+        raise NotFoundError("member", member)
+    was = await personalised(uow, tenant, member)
+    if was == on:
+        return False
+    await set_personalised(uow, tenant, member, on, now)
+    uow.audit(tenant, actor, "intel.personalised", f"member:{member}", before={"personalised": was},
+              after={"personalised": on})
+    return True
 
 
 @dataclass

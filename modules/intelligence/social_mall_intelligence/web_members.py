@@ -10,16 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 
 from handlers.console.core import admin_of, console_view, form_of, int_id, redirect, services, tenant_of
 from handlers.console.registry import add_member_panel
 from social_mall.console.permissions import Perm
-from social_mall.errors import NotFoundError
 from social_mall.plugins import Registry
-from social_mall_intelligence.models import MemberPrefs
-from social_mall_intelligence.recommendations import Recommender, personalised, set_personalised
-from storage.models import Member
+from social_mall_intelligence.recommendations import Recommender, personalised_since, switch_personalised
 
 routes = web.RouteTableDef()
 _rec: Recommender | None = None
@@ -34,25 +30,18 @@ def register(reg: Registry, recommender: Recommender) -> None:
 
 async def panel(request: Any, tenant: int, member: int) -> tuple[str, Mapping[str, Any]] | None:
     async with services(request).uows() as uow:
-        row = await uow.session.get(MemberPrefs, (tenant, member))
-    return "console/intel/_member_prefs.html", {"member": member, "on": row is None or row.personalised,
-                                                "since": None if row is None else row.updated_at}
+        on, since = await personalised_since(uow, tenant, member)
+    return "console/intel/_member_prefs.html", {"member": member, "on": on, "since": since}
 
 
 @routes.post(r"/console/intelligence/members/{id}/personalised")
 @console_view(Perm.MEMBERS_EDIT)
 async def switch(request: web.Request) -> web.Response:
     tenant, member = tenant_of(request), int_id(request)
-    on = form_of(request).get("on") == "1"
     svc = services(request)
     async with svc.uows() as uow:
-        if await uow.session.scalar(select(Member.id).where(Member.tenant_id == tenant, Member.id == member)) is None:
-            raise NotFoundError("member", member)
-        was = await personalised(uow, tenant, member)
-        if was != on:
-            await set_personalised(uow, tenant, member, on, svc.clock())
-            uow.audit(tenant, f"admin:{admin_of(request).username}", "intel.personalised", f"member:{member}",
-                      before={"personalised": was}, after={"personalised": on})
+        if await switch_personalised(uow, tenant, f"admin:{admin_of(request).username}", member,
+                                     form_of(request).get("on") == "1", svc.clock()):
             await uow.commit()
     if _rec is not None:
         _rec.forget_member(tenant, member)
